@@ -1,0 +1,20 @@
+// Baseline: backprop fine-tuning of the general model with labels on the
+// individual's adaptation set (the same data Fine-Pruning sees, plus labels).
+#pragma once
+
+#include "data/dataset.h"
+#include "models/prunable_net.h"
+#include "train/trainer.h"
+
+namespace fp {
+
+struct FinetuneConfig {
+  TrainConfig train{"sgd", 0.01, 0.9, 0.0, 5, 32, 1};
+  bool last_layer_only = false;  // true: only the classifier is updated
+};
+
+// Fine-tunes `model` in place. Returns its training report (cost included).
+Result<TrainReport> finetune(PrunableNet& model, const Dataset& labeled_adaptation,
+                             const FinetuneConfig& config);
+
+}  // namespace fp

@@ -1,0 +1,19 @@
+// Fashion-MNIST from Debian's dataset-fashion-mnist package.
+#pragma once
+
+#include <string>
+
+#include "data/dataset.h"
+#include "util/status.h"
+
+namespace fp {
+
+constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+enum class Split { kTrain, kTest };
+
+// Images scaled to [0,1] then normalised (mean 0.2860, std 0.3530), shape [N,1,28,28].
+// `limit` > 0 keeps the first `limit` samples.
+Result<Dataset> load_fashion_mnist(const std::string& dir, Split split, int64_t limit = 0);
+
+}  // namespace fp

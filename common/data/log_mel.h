@@ -1,0 +1,25 @@
+// Log-mel spectrogram features (torch::stft + a triangular mel filterbank),
+// padded or cropped to a fixed number of frames so every clip has one shape.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace fp {
+
+struct LogMelConfig {
+  int sample_rate = 8000;
+  int n_fft = 256;
+  int hop_length = 128;
+  int n_mels = 32;
+  int frames = 32;  // output width; longer clips are centre-cropped, shorter zero-padded
+};
+
+// Mel filterbank [n_mels, n_fft/2+1] (HTK mel scale).
+torch::Tensor mel_filterbank(const LogMelConfig& config);
+
+// Returns float32 [1, n_mels, frames]: log(mel power + 1e-6), normalised per clip.
+torch::Tensor log_mel_spectrogram(const std::vector<float>& samples, const LogMelConfig& config);
+
+}  // namespace fp

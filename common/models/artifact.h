@@ -1,0 +1,40 @@
+// Model artifacts: one versioned file holding the ModelSpec, every parameter and
+// buffer (pruning masks included) and a SHA-256 over the content.
+//
+// Layout (little-endian):
+//   "FPMODEL\0" | u32 format version | u64 header length | header JSON
+//   | u64 payload length | payload (raw tensor bytes) | 32-byte SHA-256 of all before
+// The header lists each tensor's name, dtype, shape, offset and length. Loading
+// checks every length and offset against the file, the hash, and the shapes
+// against the model the spec builds: a damaged file is a Status, never a crash.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "models/prunable_net.h"
+#include "util/status.h"
+
+namespace fp {
+
+constexpr uint32_t kArtifactFormatVersion = 1;
+
+struct ArtifactInfo {
+  ModelSpec spec;
+  std::string sha256;                       // hex; the artifact's content address
+  std::map<std::string, std::string> meta;  // free-form: training data, accuracy, ...
+  uint64_t size_bytes = 0;
+};
+
+// Serialises `model` (plus `meta`) to bytes; `info` (optional) receives hash and size.
+std::string serialize_model(const PrunableNet& model,
+                            const std::map<std::string, std::string>& meta = {},
+                            ArtifactInfo* info = nullptr);
+Result<ModelPtr> deserialize_model(const std::string& bytes, ArtifactInfo* info = nullptr);
+
+Status save_model(const PrunableNet& model, const std::string& path,
+                  const std::map<std::string, std::string>& meta = {},
+                  ArtifactInfo* info = nullptr);
+Result<ModelPtr> load_model(const std::string& path, ArtifactInfo* info = nullptr);
+
+}  // namespace fp

@@ -1,0 +1,89 @@
+// PrunableLayer: a convolution or linear layer, with optional BatchNorm and activation,
+// whose output channels / neurons are *prunable units*.
+//
+// A unit is pruned by its entry in `unit_mask`; single weights by `weight_mask`.
+// The mask is applied after normalisation and activation, so a pruned unit's
+// (post-activation) output is exactly zero. The output layer is the exception that
+// proves the rule: its activation is softmax, and a pruned class gets a logit of
+// -1e9 so that its probability is exactly zero and it is never predicted.
+//
+// While a recorder is attached (set_recorder), forward() also accumulates the
+// statistics Fine-Pruning ranks units by (see prune/activation_stats.h).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace fp {
+
+struct ActivationStats;
+
+enum class Activation { kNone, kReLU, kReLU6, kSoftmax };
+
+enum class LayerKind { kConv, kLinear };
+
+struct LayerOptions {
+  LayerKind kind = LayerKind::kConv;
+  int64_t in = 0;    // input channels / features
+  int64_t out = 0;   // units: output channels / features
+  int64_t kernel = 1, stride = 1, padding = 0, groups = 1;  // conv only
+  bool bias = true;
+  bool batch_norm = false;
+  Activation activation = Activation::kReLU;
+  bool output_layer = false;  // the classifier: softmax units, pruning optional
+};
+
+// The logit a pruned output unit gets: exp(-1e9) is exactly 0 in float32.
+constexpr float kPrunedLogit = -1e9f;
+
+class PrunableLayerImpl : public torch::nn::Module {
+ public:
+  explicit PrunableLayerImpl(const LayerOptions& options);
+
+  torch::Tensor forward(const torch::Tensor& x);
+
+  const LayerOptions& options() const { return options_; }
+  LayerKind kind() const { return options_.kind; }
+  bool is_output() const { return options_.output_layer; }
+  int64_t num_units() const { return options_.out; }
+  // Weights feeding one unit: in/groups * kernel^2 (conv) or in (linear).
+  int64_t weights_per_unit() const;
+  int64_t num_weights() const { return num_units() * weights_per_unit(); }
+
+  torch::Tensor& weight() { return weight_; }
+  torch::Tensor& bias() { return bias_; }  // undefined without bias
+  torch::Tensor& unit_mask() { return unit_mask_; }      // float [out]; 1 keep, 0 pruned
+  torch::Tensor& weight_mask() { return weight_mask_; }  // float, shape of weight
+  torch::nn::BatchNorm2d& batch_norm() { return bn2d_; }
+  torch::nn::BatchNorm1d& batch_norm1d() { return bn1d_; }
+
+  // weight * weight_mask * unit_mask: the weights that really act.
+  torch::Tensor effective_weight() const;
+  // Weights that are zero in effective_weight().
+  int64_t num_zeroed_weights() const;
+  int64_t num_active_units() const;
+  // Input channel (or feature) that weight column `j` of unit `o` reads (grouped convs).
+  int64_t input_channel_of(int64_t unit, int64_t j) const;
+
+  // Output positions per sample seen in the last forward (H*W for conv, 1 for linear):
+  // what turns weights into multiply-accumulates.
+  int64_t output_positions() const { return output_positions_; }
+  // Multiply-accumulates per sample: all weights, or only non-zero effective weights.
+  int64_t macs_dense() const;
+  int64_t macs_effective() const;
+
+  // Attach (or, with nullptr, detach) the statistics accumulator for this layer.
+  void set_recorder(ActivationStats* stats) { recorder_ = stats; }
+
+ private:
+  LayerOptions options_;
+  torch::Tensor weight_, bias_, unit_mask_, weight_mask_;
+  torch::nn::BatchNorm2d bn2d_{nullptr};
+  torch::nn::BatchNorm1d bn1d_{nullptr};
+  ActivationStats* recorder_ = nullptr;
+  int64_t output_positions_ = 1;
+};
+TORCH_MODULE(PrunableLayer);
+
+}  // namespace fp

@@ -1,0 +1,20 @@
+// One streaming, label-free forward pass that records every prunable unit's
+// activation statistics. Labels of the data are never read.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "data/dataset.h"
+#include "models/prunable_net.h"
+#include "prune/activation_stats.h"
+
+namespace fp {
+
+using LayerStats = std::map<std::string, ActivationStats>;  // by layer name
+
+// Runs `model` in eval mode without gradients over `inputs` ([N,...]) in batches.
+LayerStats record_activations(PrunableNet& model, const torch::Tensor& inputs,
+                              int64_t batch_size = 128);
+
+}  // namespace fp

@@ -1,0 +1,50 @@
+// Fine-Pruning configuration: what to rank by, what to remove, how far.
+// Plain data with no torch, so it can travel in task assignments and configs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace fp {
+
+enum class Criterion {
+  kEnergy,      // mean squared post-activation output (the paper's activation energy)
+  kMean,        // mean post-activation output
+  kFiringRate,  // fraction of positive outputs
+  kActivationWeightedMagnitude,  // |w| * sqrt(E_in): weight granularity only
+};
+
+enum class Granularity { kUnit, kWeight };
+enum class Scope { kPerLayer, kGlobal };
+enum class Schedule { kOneShot, kIterative };
+
+struct PruneConfig {
+  Criterion criterion = Criterion::kEnergy;
+  Granularity granularity = Granularity::kUnit;
+  Scope scope = Scope::kPerLayer;
+  Schedule schedule = Schedule::kOneShot;
+  // Fraction of prunable-layer weights to zero (units are chosen to reach it).
+  double target_sparsity = 0.5;
+  int iterative_steps = 4;  // kIterative: re-record statistics between steps
+  bool prune_output_layer = true;
+  std::vector<std::string> protected_layers;  // names never pruned
+  int64_t min_units_per_layer = 1;  // no layer is ever emptied
+  int64_t batch_size = 128;         // recording batch size
+
+  Status validate() const;
+  std::string to_json() const;
+  static Result<PruneConfig> from_json(const std::string& json);
+};
+
+const char* criterion_name(Criterion c);
+const char* granularity_name(Granularity g);
+const char* scope_name(Scope s);
+const char* schedule_name(Schedule s);
+Result<Criterion> parse_criterion(const std::string& s);
+Result<Granularity> parse_granularity(const std::string& s);
+Result<Scope> parse_scope(const std::string& s);
+Result<Schedule> parse_schedule(const std::string& s);
+
+}  // namespace fp

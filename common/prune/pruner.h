@@ -1,0 +1,41 @@
+// Fine-Pruning: rank units (or weights) by their recorded activation statistics and
+// mask the least used until the target sparsity is reached. No labels, no gradients.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "models/prunable_net.h"
+#include "prune/activation_recorder.h"
+#include "prune/prune_config.h"
+#include "util/status.h"
+
+namespace fp {
+
+struct LayerSparsity {
+  std::string name;
+  int64_t units = 0, active_units = 0;
+  int64_t weights = 0, zeroed_weights = 0;
+};
+
+struct SparsityReport {
+  std::vector<LayerSparsity> layers;
+  int64_t prunable_weights = 0, zeroed_weights = 0;
+  int64_t parameters = 0;  // all parameters (biases, BatchNorm, ...)
+  double sparsity() const;          // zeroed / prunable weights
+  double overall_sparsity() const;  // zeroed / all parameters
+};
+
+SparsityReport measure_sparsity(const PrunableNet& model);
+
+// Applies one pruning decision from `stats` to reach config.target_sparsity.
+// Masks only grow (already pruned entries stay pruned).
+Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const PruneConfig& config);
+
+// The whole procedure: record, prune; for kIterative, `iterative_steps` rounds of
+// record-on-the-pruned-model then prune to the next intermediate target.
+Result<SparsityReport> fine_prune(PrunableNet& model, const torch::Tensor& unlabeled_inputs,
+                                  const PruneConfig& config);
+
+}  // namespace fp

@@ -1,0 +1,25 @@
+// Accuracy, per-class accuracy and confusion matrix on a labeled dataset.
+#pragma once
+
+#include <vector>
+
+#include "data/dataset.h"
+#include "models/prunable_net.h"
+#include "util/status.h"
+
+namespace fp {
+
+struct EvalReport {
+  double accuracy = 0;
+  int64_t samples = 0;
+  std::vector<double> per_class_accuracy;       // NaN-free: classes absent from data get -1
+  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+};
+
+Result<EvalReport> evaluate(PrunableNet& model, const Dataset& data, int64_t batch_size = 256);
+
+// Softmax probabilities [N, num_classes] (no labels needed), in eval mode.
+torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs,
+                            int64_t batch_size = 256);
+
+}  // namespace fp

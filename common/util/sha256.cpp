@@ -1,0 +1,51 @@
+#include "util/sha256.h"
+
+#include <openssl/evp.h>
+
+#include <stdexcept>
+
+namespace fp {
+
+struct Sha256::Ctx {
+  EVP_MD_CTX* md = nullptr;
+};
+
+Sha256::Sha256() : ctx_(std::make_unique<Ctx>()) {
+  ctx_->md = EVP_MD_CTX_new();
+  if (!ctx_->md || EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("OpenSSL: cannot initialise SHA-256");
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(ctx_->md); }
+
+void Sha256::update(const void* data, size_t size) {
+  if (size > 0) EVP_DigestUpdate(ctx_->md, data, size);
+}
+
+Sha256Digest Sha256::finish() {
+  Sha256Digest digest{};
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx_->md, digest.data(), &len);
+  return digest;
+}
+
+Sha256Digest sha256(std::string_view bytes) {
+  Sha256 h;
+  h.update(bytes);
+  return h.finish();
+}
+
+std::string to_hex(const Sha256Digest& digest) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(64);
+  for (uint8_t b : digest) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+std::string sha256_hex(std::string_view bytes) { return to_hex(sha256(bytes)); }
+
+}  // namespace fp

@@ -1,0 +1,90 @@
+// Status and Result<T>: error values in the style of LevelDB's Status.
+// Every fallible engine call returns one; the message names what was wrong.
+#pragma once
+
+#include <cassert>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace fp {
+
+class Status {
+ public:
+  enum class Code {
+    kOk = 0,
+    kInvalidArgument,  // a wrong config, option or argument
+    kNotFound,         // a missing file, model, agent or record
+    kCorruption,       // bytes that do not decode: truncated or damaged files, bad frames
+    kIOError,          // the operating system refused a read or write
+    kProtocol,         // a peer broke the wire protocol
+    kUnavailable,      // a peer or resource is not reachable now; retry later
+    kInternal,         // a bug or an unexpected library failure
+  };
+
+  Status() = default;
+  static Status ok_status() { return Status(); }
+  static Status invalid_argument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
+  static Status not_found(std::string m) { return {Code::kNotFound, std::move(m)}; }
+  static Status corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
+  static Status io_error(std::string m) { return {Code::kIOError, std::move(m)}; }
+  static Status protocol(std::string m) { return {Code::kProtocol, std::move(m)}; }
+  static Status unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
+  static Status internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+
+  bool ok() const { return code_ == Code::kOk; }
+  Code code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "Corruption: model.fpm: bad magic" style text for logs and users.
+  std::string to_string() const;
+  static const char* code_name(Code code);
+
+ private:
+  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  Code code_ = Code::kOk;
+  std::string message_;
+};
+
+// A value or the Status explaining why there is none.
+template <typename T>
+class Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
+  Result(Status status) : status_(std::move(status)) {  // NOLINT
+    assert(!status_.ok() && "Result built from an OK status carries no value");
+    if (status_.ok()) status_ = Status::internal("Result built from an OK status");
+  }
+
+  bool ok() const { return status_.ok(); }
+  const Status& status() const { return status_; }
+  T& value() & { return *value_; }
+  const T& value() const& { return *value_; }
+  T&& value() && { return std::move(*value_); }
+  T* operator->() { return &*value_; }
+  const T* operator->() const { return &*value_; }
+  T& operator*() & { return *value_; }
+  const T& operator*() const& { return *value_; }
+
+ private:
+  Status status_;
+  std::optional<T> value_;
+};
+
+}  // namespace fp
+
+#define FP_CONCAT_INNER(a, b) a##b
+#define FP_CONCAT(a, b) FP_CONCAT_INNER(a, b)
+
+// Returns early from the calling function when `expr` yields a non-OK Status.
+#define FP_RETURN_IF_ERROR(expr)              \
+  do {                                        \
+    ::fp::Status fp_status_ = (expr);         \
+    if (!fp_status_.ok()) return fp_status_;  \
+  } while (0)
+
+// `FP_ASSIGN_OR_RETURN(auto x, make_x());` binds the value or returns the error.
+#define FP_ASSIGN_OR_RETURN(lhs, expr) FP_ASSIGN_OR_RETURN_IMPL(FP_CONCAT(fp_result_, __LINE__), lhs, expr)
+#define FP_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                             \
+  if (!tmp.ok()) return tmp.status();            \
+  lhs = std::move(tmp).value()
