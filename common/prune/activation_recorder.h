@@ -14,7 +14,8 @@ namespace fp {
 using LayerStats = std::map<std::string, ActivationStats>;  // by layer name
 
 // Runs `model` in eval mode without gradients over `inputs` ([N,...]) in batches.
+// `with_input_energy` also records each layer's per-input-channel energy.
 LayerStats record_activations(PrunableNet& model, const torch::Tensor& inputs,
-                              int64_t batch_size = 128);
+                              int64_t batch_size = 128, bool with_input_energy = false);
 
 }  // namespace fp

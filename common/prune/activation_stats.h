@@ -15,6 +15,7 @@ struct ActivationStats {
   torch::Tensor in_sum_sq; // [input channels] sum of squared inputs
   int64_t in_count = 0;    // observations per input channel
   int64_t samples = 0;     // samples seen
+  bool track_inputs = false;  // input energies cost a second reduction; only |w|*sqrt(E_in) needs them
 
   // Adds one batch: `output` [N,C,H,W] or [N,C]; `input` likewise for input channels.
   void accumulate(const torch::Tensor& output, const torch::Tensor& input, bool softmax_output);

@@ -1,0 +1,58 @@
+#include "models/model_factory.h"
+
+#include <functional>
+#include <map>
+
+#include "models/zoo.h"
+
+namespace fp {
+
+Result<ModelPtr> build_model(const ModelSpec& spec) {
+  FP_RETURN_IF_ERROR(spec.validate());
+  static const std::map<std::string, std::function<ModelPtr(const ModelSpec&)>> kMakers = {
+      {"mlp", make_mlp},
+      {"cnn", make_cnn},
+      // zoo: vgg / resnet / mobilenetv2 entries
+  };
+  auto it = kMakers.find(spec.arch);
+  if (it == kMakers.end())
+    return Status::invalid_argument("model spec: architecture '" + spec.arch +
+                                    "' is not built into this binary");
+  try {
+    return it->second(spec);
+  } catch (const c10::Error& e) {
+    return Status::invalid_argument("model spec " + spec.to_json() +
+                                    " cannot be built: " + e.what_without_backtrace());
+  }
+}
+
+void copy_state(const PrunableNet& src, PrunableNet& dst) {
+  torch::NoGradGuard no_grad;
+  auto sp = src.named_parameters(true), dp = dst.named_parameters(true);
+  for (auto& item : sp) dp[item.key()].copy_(item.value());
+  auto sb = src.named_buffers(true), db = dst.named_buffers(true);
+  for (auto& item : sb) db[item.key()].copy_(item.value());
+}
+
+ModelPtr clone_model(const PrunableNet& model) {
+  auto built = build_model(model.spec());
+  TORCH_CHECK(built.ok(), "clone_model: ", built.status().to_string());
+  ModelPtr copy = built.value();
+  copy_state(model, *copy);
+  copy->train(model.is_training());
+  return copy;
+}
+
+int64_t count_parameters(const PrunableNet& model) {
+  int64_t n = 0;
+  for (const auto& p : model.parameters()) n += p.numel();
+  return n;
+}
+
+int64_t count_prunable_weights(const PrunableNet& model) {
+  int64_t n = 0;
+  for (const auto& l : model.layers()) n += l->num_weights();
+  return n;
+}
+
+}  // namespace fp

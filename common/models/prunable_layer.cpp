@@ -1,0 +1,99 @@
+#include "models/prunable_layer.h"
+
+#include "prune/activation_stats.h"
+
+namespace fp {
+namespace F = torch::nn::functional;
+
+PrunableLayerImpl::PrunableLayerImpl(const LayerOptions& o) : options_(o) {
+  TORCH_CHECK(o.in > 0 && o.out > 0, "PrunableLayer needs positive in/out, got ", o.in, "/", o.out);
+  std::vector<int64_t> shape;
+  if (o.kind == LayerKind::kConv) {
+    TORCH_CHECK(o.groups > 0 && o.in % o.groups == 0 && o.out % o.groups == 0,
+                "conv groups must divide in and out channels");
+    shape = {o.out, o.in / o.groups, o.kernel, o.kernel};
+  } else {
+    shape = {o.out, o.in};
+  }
+  // He initialisation for ReLU networks; the classifier gets the same (fan-in) scale.
+  const double fan_in = static_cast<double>(weights_per_unit());
+  weight_ = register_parameter("weight", torch::randn(shape) * std::sqrt(2.0 / fan_in));
+  if (o.bias) bias_ = register_parameter("bias", torch::zeros({o.out}));
+  unit_mask_ = register_buffer("unit_mask", torch::ones({o.out}));
+  weight_mask_ = register_buffer("weight_mask", torch::ones(shape));
+  if (o.batch_norm) {
+    if (o.kind == LayerKind::kConv)
+      bn2d_ = register_module("bn", torch::nn::BatchNorm2d(o.out));
+    else
+      bn1d_ = register_module("bn", torch::nn::BatchNorm1d(o.out));
+  }
+}
+
+int64_t PrunableLayerImpl::weights_per_unit() const {
+  if (options_.kind == LayerKind::kLinear) return options_.in;
+  return options_.in / options_.groups * options_.kernel * options_.kernel;
+}
+
+torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
+  const auto& o = options_;
+  torch::Tensor w = weight_ * weight_mask_;
+  torch::Tensor y;
+  if (o.kind == LayerKind::kConv) {
+    y = F::conv2d(x, w,
+                  F::Conv2dFuncOptions().bias(bias_).stride(o.stride).padding(o.padding).groups(
+                      o.groups));
+    if (bn2d_) y = bn2d_(y);
+  } else {
+    y = F::linear(x, w, bias_);
+    if (bn1d_) y = bn1d_(y);
+  }
+  switch (o.activation) {
+    case Activation::kReLU: y = torch::relu(y); break;
+    case Activation::kReLU6: y = torch::clamp(y, 0.0, 6.0); break;
+    case Activation::kNone:
+    case Activation::kSoftmax: break;  // softmax is applied by the loss / predictor
+  }
+  const bool spatial = y.dim() == 4;
+  torch::Tensor mask = spatial ? unit_mask_.view({1, -1, 1, 1}) : unit_mask_.view({1, -1});
+  if (o.output_layer)
+    y = torch::where(mask > 0, y, torch::full({}, kPrunedLogit, y.options()));
+  else
+    y = y * mask;
+  output_positions_ = spatial ? y.size(2) * y.size(3) : 1;
+  if (recorder_) {
+    torch::NoGradGuard no_grad;
+    recorder_->accumulate(o.activation == Activation::kSoftmax ? torch::softmax(y, 1) : y, x,
+                          o.activation == Activation::kSoftmax);
+  }
+  return y;
+}
+
+torch::Tensor PrunableLayerImpl::effective_weight() const {
+  std::vector<int64_t> view(weight_.dim(), 1);
+  view[0] = -1;
+  return weight_ * weight_mask_ * unit_mask_.view(view);
+}
+
+int64_t PrunableLayerImpl::num_zeroed_weights() const {
+  torch::NoGradGuard no_grad;
+  return (effective_weight() == 0).sum().item<int64_t>();
+}
+
+int64_t PrunableLayerImpl::num_active_units() const {
+  return (unit_mask_ > 0).sum().item<int64_t>();
+}
+
+int64_t PrunableLayerImpl::input_channel_of(int64_t unit, int64_t j) const {
+  if (options_.kind == LayerKind::kLinear) return j;
+  const int64_t out_per_group = options_.out / options_.groups;
+  const int64_t in_per_group = options_.in / options_.groups;
+  return (unit / out_per_group) * in_per_group + j / (options_.kernel * options_.kernel);
+}
+
+int64_t PrunableLayerImpl::macs_dense() const { return output_positions_ * num_weights(); }
+
+int64_t PrunableLayerImpl::macs_effective() const {
+  return output_positions_ * (num_weights() - num_zeroed_weights());
+}
+
+}  // namespace fp

@@ -1,0 +1,71 @@
+// The small MLP and CNN used by tests, examples and quick scenarios.
+#include "models/zoo.h"
+
+namespace fp {
+namespace {
+
+LayerOptions linear(int64_t in, int64_t out, Activation act, bool output = false) {
+  LayerOptions o;
+  o.kind = LayerKind::kLinear;
+  o.in = in;
+  o.out = out;
+  o.activation = act;
+  o.output_layer = output;
+  return o;
+}
+
+class Mlp : public PrunableNet {
+ public:
+  explicit Mlp(const ModelSpec& s) : PrunableNet(s) {
+    const int64_t in = s.in_channels * s.height * s.width;
+    const int64_t h1 = scaled_channels(256, s.width_mult), h2 = scaled_channels(128, s.width_mult);
+    fc1_ = add_layer("fc1", linear(in, h1, Activation::kReLU));
+    fc2_ = add_layer("fc2", linear(h1, h2, Activation::kReLU));
+    out_ = add_layer("fc_out", linear(h2, s.num_classes, Activation::kSoftmax, true));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    return out_(fc2_(fc1_(x.flatten(1))));
+  }
+
+ private:
+  PrunableLayer fc1_{nullptr}, fc2_{nullptr}, out_{nullptr};
+};
+
+class Cnn : public PrunableNet {
+ public:
+  explicit Cnn(const ModelSpec& s) : PrunableNet(s) {
+    const int64_t c1 = scaled_channels(16, s.width_mult), c2 = scaled_channels(32, s.width_mult);
+    const int64_t hidden = scaled_channels(64, s.width_mult);
+    LayerOptions conv;
+    conv.kernel = 3;
+    conv.padding = 1;
+    conv.in = s.in_channels;
+    conv.out = c1;
+    conv1_ = add_layer("conv1", conv);
+    conv.in = c1;
+    conv.out = c2;
+    conv2_ = add_layer("conv2", conv);
+    const int64_t flat = c2 * (s.height / 4) * (s.width / 4);
+    fc1_ = add_layer("fc1", linear(flat, hidden, Activation::kReLU));
+    out_ = add_layer("fc_out", linear(hidden, s.num_classes, Activation::kSoftmax, true));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = torch::max_pool2d(conv1_(x), 2);
+    x = torch::max_pool2d(conv2_(x), 2);
+    return out_(fc1_(x.flatten(1)));
+  }
+
+ private:
+  PrunableLayer conv1_{nullptr}, conv2_{nullptr}, fc1_{nullptr}, out_{nullptr};
+};
+
+}  // namespace
+
+int64_t scaled_channels(int64_t channels, double width_mult) {
+  return std::max<int64_t>(1, static_cast<int64_t>(std::lround(channels * width_mult)));
+}
+
+ModelPtr make_mlp(const ModelSpec& spec) { return std::make_shared<Mlp>(spec); }
+ModelPtr make_cnn(const ModelSpec& spec) { return std::make_shared<Cnn>(spec); }
+
+}  // namespace fp
