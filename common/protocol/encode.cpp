@@ -1,0 +1,188 @@
+// Message -> frame. Builders only; no validation here (senders build valid data).
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/io.h>
+
+#include "fineprune.capnp.h"
+#include "protocol/codec.h"
+#include "protocol/limits.h"
+
+namespace fp::proto {
+
+static_assert(kProtocolVersion == wire::PROTOCOL_VERSION,
+              "limits.h and schema/fineprune.capnp disagree on the protocol version");
+
+namespace {
+
+kj::StringPtr text(const std::string& s) { return kj::StringPtr(s.c_str(), s.size()); }
+
+wire::ErrorCode to_wire(ErrorCode c) {
+  switch (c) {
+    case ErrorCode::kMalformed:
+      return wire::ErrorCode::MALFORMED;
+    case ErrorCode::kTooLarge:
+      return wire::ErrorCode::TOO_LARGE;
+    case ErrorCode::kNotAllowed:
+      return wire::ErrorCode::NOT_ALLOWED;
+    case ErrorCode::kNotRegistered:
+      return wire::ErrorCode::NOT_REGISTERED;
+    case ErrorCode::kUnknownModel:
+      return wire::ErrorCode::UNKNOWN_MODEL;
+    case ErrorCode::kUnknownTask:
+      return wire::ErrorCode::UNKNOWN_TASK;
+    case ErrorCode::kBadRequest:
+      return wire::ErrorCode::BAD_REQUEST;
+    case ErrorCode::kInternal:
+      return wire::ErrorCode::INTERNAL;
+    case ErrorCode::kTaskFailed:
+      return wire::ErrorCode::TASK_FAILED;
+  }
+  return wire::ErrorCode::INTERNAL;
+}
+
+template <typename ListBuilder>
+void fill_texts(ListBuilder list, const std::vector<std::string>& items) {
+  for (size_t i = 0; i < items.size(); ++i) list.set(i, text(items[i]));
+}
+
+struct Filler {
+  wire::Envelope::Builder env;
+
+  void operator()(const Hello& m) {
+    auto b = env.initHello();
+    b.setAgentId(text(m.agent_id));
+    b.setProtocolVersion(m.protocol_version);
+    auto caps = b.initCapabilities();
+    caps.setThreads(m.capabilities.threads);
+    caps.setMemoryMb(m.capabilities.memory_mb);
+    fill_texts(caps.initDatasets(m.capabilities.datasets.size()), m.capabilities.datasets);
+  }
+  void operator()(const Welcome& m) {
+    auto b = env.initWelcome();
+    b.setSessionId(text(m.session_id));
+    b.setHeartbeatMs(m.heartbeat_ms);
+    b.setChunkSize(m.chunk_size);
+    b.setChunkCredit(m.chunk_credit);
+  }
+  void operator()(const Reject& m) {
+    auto b = env.initReject();
+    b.setReason(text(m.reason));
+    b.setSupportedVersion(m.supported_version);
+  }
+  void operator()(const TaskAssignment& m) {
+    auto b = env.initTaskAssignment();
+    b.setTaskId(m.task_id);
+    b.setCampaignId(m.campaign_id);
+    b.setModelSha256(text(m.model_sha256));
+    b.setModelSize(m.model_size);
+    b.setModelSpecJson(text(m.model_spec_json));
+    b.setPruneConfigJson(text(m.prune_config_json));
+    b.setDataset(text(m.dataset));
+    b.setIndividual(text(m.individual));
+    fill_texts(b.initBaselines(m.baselines.size()), m.baselines);
+    auto targets = b.initSweepTargets(m.sweep_targets.size());
+    for (size_t i = 0; i < m.sweep_targets.size(); ++i) targets.set(i, m.sweep_targets[i]);
+  }
+  void operator()(const ChunkRequest& m) {
+    auto b = env.initChunkRequest();
+    b.setSha256(text(m.sha256));
+    b.setOffset(m.offset);
+    b.setLength(m.length);
+  }
+  void operator()(const Chunk& m) {
+    auto b = env.initChunk();
+    b.setSha256(text(m.sha256));
+    b.setOffset(m.offset);
+    b.setTotalSize(m.total_size);
+    b.setData(kj::arrayPtr(reinterpret_cast<const kj::byte*>(m.data.data()), m.data.size()));
+  }
+  void operator()(const TelemetryReport& m) {
+    auto b = env.initTelemetryReport();
+    b.setIdempotencyKey(text(m.idempotency_key));
+    b.setTaskId(m.task_id);
+    b.setMethod(text(m.method));
+    b.setIndividual(text(m.individual));
+    b.setTargetSparsity(m.target_sparsity);
+    b.setSparsity(m.sparsity);
+    b.setOverallSparsity(m.overall_sparsity);
+    auto layers = b.initLayers(m.layers.size());
+    for (size_t i = 0; i < m.layers.size(); ++i) {
+      const auto& l = m.layers[i];
+      auto lb = layers[i];
+      lb.setName(text(l.name));
+      lb.setUnits(l.units);
+      lb.setActiveUnits(l.active_units);
+      lb.setWeights(l.weights);
+      lb.setZeroedWeights(l.zeroed_weights);
+    }
+    b.setEvaluated(m.evaluated);
+    b.setAccuracyBefore(m.accuracy_before);
+    b.setAccuracyAfter(m.accuracy_after);
+    auto curve = b.initCurve(m.curve.size());
+    for (size_t i = 0; i < m.curve.size(); ++i) {
+      const auto& p = m.curve[i];
+      auto pb = curve[i];
+      pb.setTarget(p.target);
+      pb.setSparsity(p.sparsity);
+      pb.setAccuracy(p.accuracy);
+      pb.setMacs(p.macs);
+    }
+    b.setAdaptationSamples(m.adaptation_samples);
+    b.setEvalSamples(m.eval_samples);
+    b.setWallSeconds(m.wall_seconds);
+    b.setMacsDense(m.macs_dense);
+    b.setMacsEffective(m.macs_effective);
+    b.setPeakMemoryBytes(m.peak_memory_bytes);
+  }
+  void operator()(const Ack& m) {
+    auto b = env.initAck();
+    b.setIdempotencyKey(text(m.idempotency_key));
+    b.setDuplicate(m.duplicate);
+  }
+  void operator()(const Heartbeat& m) { env.initHeartbeat().setTaskId(m.task_id); }
+  void operator()(const Error& m) {
+    auto b = env.initError();
+    b.setCode(to_wire(m.code));
+    b.setReason(text(m.reason));
+  }
+  void operator()(const TaskStatus& m) {
+    auto b = env.initTaskStatus();
+    b.setIdempotencyKey(text(m.idempotency_key));
+    b.setTaskId(m.task_id);
+    b.setOk(m.ok);
+    b.setReports(m.reports);
+    b.setReason(text(m.reason));
+  }
+  void operator()(const Goodbye& m) { env.initGoodbye().setReason(text(m.reason)); }
+};
+
+std::string flatten(capnp::MessageBuilder& builder) {
+  size_t words = capnp::computeSerializedSizeInWords(builder);
+  std::string out(words * sizeof(capnp::word), '\0');
+  kj::ArrayOutputStream stream(kj::arrayPtr(reinterpret_cast<kj::byte*>(&out[0]), out.size()));
+  capnp::writeMessage(stream, builder);
+  return out;
+}
+
+}  // namespace
+
+std::string encode(const Message& message) {
+  capnp::MallocMessageBuilder builder;
+  std::visit(Filler{builder.initRoot<wire::Envelope>()}, message);
+  return flatten(builder);
+}
+
+std::string encode_chunk(std::string_view sha256, uint64_t offset, uint64_t total_size,
+                         std::string_view data) {
+  // One segment big enough for the data: the frame is then a single copy of it.
+  capnp::MallocMessageBuilder builder(data.size() / sizeof(capnp::word) + 64,
+                                      capnp::AllocationStrategy::FIXED_SIZE);
+  auto b = builder.initRoot<wire::Envelope>().initChunk();
+  b.setSha256(kj::StringPtr(std::string(sha256).c_str()));
+  b.setOffset(offset);
+  b.setTotalSize(total_size);
+  b.setData(kj::arrayPtr(reinterpret_cast<const kj::byte*>(data.data()), data.size()));
+  return flatten(builder);
+}
+
+}  // namespace fp::proto

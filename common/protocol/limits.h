@@ -1,0 +1,36 @@
+// Protocol version and the size limits every receiver enforces.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fp::proto {
+
+// Must equal the schema's protocolVersion constant (checked in codec.cpp).
+constexpr uint32_t kProtocolVersion = 1;
+
+// Largest model chunk the coordinator serves, and the default it offers.
+constexpr uint32_t kMaxChunkBytes = 1u << 20;
+constexpr uint32_t kDefaultChunkBytes = 256u << 10;
+constexpr uint32_t kDefaultChunkCredit = 8;
+
+// Frame limits. Agents send only telemetry, so their frames are small; coordinator
+// frames must fit one chunk plus its envelope.
+constexpr size_t kMaxAgentFrameBytes = 64u << 10;
+constexpr size_t kMaxCoordinatorFrameBytes = kMaxChunkBytes + (64u << 10);
+// ZeroMQ drops a connection that sends more than this (ZMQ_MAXMSGSIZE); frames between
+// the soft limit above and this hard limit are answered with an Error instead.
+constexpr int64_t kHardFrameBytes = 4 * static_cast<int64_t>(kMaxCoordinatorFrameBytes);
+
+// Cap'n Proto decoding limits: the schema nests at most four levels deep.
+constexpr unsigned kNestingLimit = 8;
+
+// Field limits for agent messages (validate.h).
+constexpr size_t kMaxIdBytes = 128;       // agent ids, idempotency keys, session ids
+constexpr size_t kMaxNameBytes = 256;     // methods, individuals, dataset names, layer names
+constexpr size_t kMaxReasonBytes = 1024;  // error and status text
+constexpr size_t kMaxDatasets = 64;
+constexpr size_t kMaxLayers = 1024;
+constexpr size_t kMaxCurvePoints = 256;
+
+}  // namespace fp::proto

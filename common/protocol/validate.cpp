@@ -1,0 +1,192 @@
+#include "protocol/validate.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "protocol/limits.h"
+
+namespace fp::proto {
+namespace {
+
+Status bad(const char* message, const std::string& field, const std::string& why) {
+  return Status::protocol(std::string(message) + "." + field + ": " + why);
+}
+
+Status check_text(const char* message, const char* field, const std::string& value,
+                  size_t max_bytes, bool required) {
+  if (required && value.empty()) return bad(message, field, "is empty");
+  if (value.size() > max_bytes) {
+    return bad(message, field,
+               std::to_string(value.size()) + " bytes exceed " + std::to_string(max_bytes));
+  }
+  return Status::ok_status();
+}
+
+// Identifiers become file names and SQL keys: a conservative character set.
+Status check_id(const char* message, const char* field, const std::string& value) {
+  FP_RETURN_IF_ERROR(check_text(message, field, value, kMaxIdBytes, true));
+  for (char c : value) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+              c == ':' || c == '@' || c == '/' || c == '=' || c == '+';
+    if (!ok) return bad(message, field, "contains a character outside [A-Za-z0-9-_.:@/=+]");
+  }
+  return Status::ok_status();
+}
+
+Status check_unit(const char* message, const std::string& field, double v) {
+  if (!std::isfinite(v) || v < 0.0 || v > 1.0) {
+    return bad(message, field, "must be a finite number in [0, 1]");
+  }
+  return Status::ok_status();
+}
+
+Status check_hello(const Hello& m) {
+  FP_RETURN_IF_ERROR(check_id("Hello", "agentId", m.agent_id));
+  const auto& sets = m.capabilities.datasets;
+  if (sets.size() > kMaxDatasets) {
+    return bad("Hello", "capabilities.datasets",
+               std::to_string(sets.size()) + " entries exceed " + std::to_string(kMaxDatasets));
+  }
+  for (const auto& s : sets) {
+    FP_RETURN_IF_ERROR(check_text("Hello", "capabilities.datasets[]", s, kMaxNameBytes, true));
+  }
+  return Status::ok_status();
+}
+
+Status check_chunk_request(const ChunkRequest& m) {
+  if (!is_sha256_hex(m.sha256)) return bad("ChunkRequest", "sha256", "is not 64 hex digits");
+  if (m.length == 0 || m.length > kMaxChunkBytes) {
+    return bad("ChunkRequest", "length", "must be in [1, " + std::to_string(kMaxChunkBytes) + "]");
+  }
+  return Status::ok_status();
+}
+
+Status check_report(const TelemetryReport& m) {
+  const char* msg = "TelemetryReport";
+  FP_RETURN_IF_ERROR(check_id(msg, "idempotencyKey", m.idempotency_key));
+  FP_RETURN_IF_ERROR(check_text(msg, "method", m.method, kMaxNameBytes, true));
+  FP_RETURN_IF_ERROR(check_text(msg, "individual", m.individual, kMaxNameBytes, false));
+  FP_RETURN_IF_ERROR(check_unit(msg, "targetSparsity", m.target_sparsity));
+  FP_RETURN_IF_ERROR(check_unit(msg, "sparsity", m.sparsity));
+  FP_RETURN_IF_ERROR(check_unit(msg, "overallSparsity", m.overall_sparsity));
+  if (m.evaluated) {
+    FP_RETURN_IF_ERROR(check_unit(msg, "accuracyBefore", m.accuracy_before));
+    FP_RETURN_IF_ERROR(check_unit(msg, "accuracyAfter", m.accuracy_after));
+  }
+  if (m.layers.size() > kMaxLayers) {
+    return bad(msg, "layers",
+               std::to_string(m.layers.size()) + " entries exceed " + std::to_string(kMaxLayers));
+  }
+  for (const auto& l : m.layers) {
+    FP_RETURN_IF_ERROR(check_text(msg, "layers[].name", l.name, kMaxNameBytes, true));
+    if (l.active_units > l.units) return bad(msg, "layers[" + l.name + "]", "activeUnits > units");
+    if (l.zeroed_weights > l.weights) {
+      return bad(msg, "layers[" + l.name + "]", "zeroedWeights > weights");
+    }
+  }
+  if (m.curve.size() > kMaxCurvePoints) {
+    return bad(
+        msg, "curve",
+        std::to_string(m.curve.size()) + " points exceed " + std::to_string(kMaxCurvePoints));
+  }
+  for (const auto& p : m.curve) {
+    FP_RETURN_IF_ERROR(check_unit(msg, "curve[].target", p.target));
+    FP_RETURN_IF_ERROR(check_unit(msg, "curve[].sparsity", p.sparsity));
+    FP_RETURN_IF_ERROR(check_unit(msg, "curve[].accuracy", p.accuracy));
+  }
+  if (!std::isfinite(m.wall_seconds) || m.wall_seconds < 0) {
+    return bad(msg, "wallSeconds", "must be a finite number >= 0");
+  }
+  if (m.macs_effective > m.macs_dense) return bad(msg, "macsEffective", "exceeds macsDense");
+  return Status::ok_status();
+}
+
+Status check_status(const TaskStatus& m) {
+  FP_RETURN_IF_ERROR(check_id("TaskStatus", "idempotencyKey", m.idempotency_key));
+  return check_text("TaskStatus", "reason", m.reason, kMaxReasonBytes, false);
+}
+
+}  // namespace
+
+bool is_sha256_hex(const std::string& s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+const std::vector<MessageType>& agent_message_types() {
+  static const std::vector<MessageType> types = {
+      MessageType::kHello,           MessageType::kHeartbeat,  MessageType::kChunkRequest,
+      MessageType::kTelemetryReport, MessageType::kTaskStatus, MessageType::kError,
+      MessageType::kGoodbye};
+  return types;
+}
+
+bool allowed_from_agent(MessageType t) {
+  const auto& types = agent_message_types();
+  return std::find(types.begin(), types.end(), t) != types.end();
+}
+
+bool allowed_from_coordinator(MessageType t) {
+  switch (t) {
+    case MessageType::kWelcome:
+    case MessageType::kReject:
+    case MessageType::kTaskAssignment:
+    case MessageType::kChunk:
+    case MessageType::kAck:
+    case MessageType::kHeartbeat:
+    case MessageType::kError:
+    case MessageType::kGoodbye:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Status validate_agent_message(const Message& message) {
+  MessageType t = type_of(message);
+  if (!allowed_from_agent(t)) {
+    return Status::protocol(std::string(type_name(t)) + " is never accepted from an agent");
+  }
+  switch (t) {
+    case MessageType::kHello:
+      return check_hello(std::get<Hello>(message));
+    case MessageType::kChunkRequest:
+      return check_chunk_request(std::get<ChunkRequest>(message));
+    case MessageType::kTelemetryReport:
+      return check_report(std::get<TelemetryReport>(message));
+    case MessageType::kTaskStatus:
+      return check_status(std::get<TaskStatus>(message));
+    case MessageType::kError:
+      return check_text("Error", "reason", std::get<Error>(message).reason, kMaxReasonBytes, false);
+    case MessageType::kGoodbye:
+      return check_text("Goodbye", "reason", std::get<Goodbye>(message).reason, kMaxReasonBytes,
+                        false);
+    default:
+      return Status::ok_status();
+  }
+}
+
+Status validate_coordinator_message(const Message& message) {
+  MessageType t = type_of(message);
+  if (!allowed_from_coordinator(t)) {
+    return Status::protocol(std::string(type_name(t)) + " is never sent by a coordinator");
+  }
+  if (t == MessageType::kChunk) {
+    const auto& c = std::get<Chunk>(message);
+    if (c.data.size() > kMaxChunkBytes) return bad("Chunk", "data", "exceeds the chunk limit");
+    if (c.offset > c.total_size || c.data.size() > c.total_size - c.offset) {
+      return bad("Chunk", "offset", "chunk lies outside the model");
+    }
+  }
+  if (t == MessageType::kTaskAssignment) {
+    const auto& a = std::get<TaskAssignment>(message);
+    if (!is_sha256_hex(a.model_sha256)) {
+      return bad("TaskAssignment", "modelSha256", "is not 64 hex digits");
+    }
+  }
+  return Status::ok_status();
+}
+
+}  // namespace fp::proto

@@ -1,0 +1,27 @@
+// Which messages each side accepts, and the field checks applied to decoded
+// agent messages before the coordinator acts on them.
+#pragma once
+
+#include <vector>
+
+#include "protocol/messages.h"
+#include "util/status.h"
+
+namespace fp::proto {
+
+// The agent -> coordinator allowlist: Hello, Heartbeat, ChunkRequest,
+// TelemetryReport, TaskStatus, Error, Goodbye. None of them can hold samples,
+// labels, per-sample predictions or weights (see schema/fineprune.capnp).
+const std::vector<MessageType>& agent_message_types();
+bool allowed_from_agent(MessageType t);
+// Welcome, Reject, TaskAssignment, Chunk, Ack, Heartbeat, Error, Goodbye.
+bool allowed_from_coordinator(MessageType t);
+
+// Allowlist plus field limits (lengths, list sizes, finite numbers, ranges).
+// Status::protocol naming the message and the field on failure.
+Status validate_agent_message(const Message& message);
+Status validate_coordinator_message(const Message& message);
+
+bool is_sha256_hex(const std::string& s);
+
+}  // namespace fp::proto

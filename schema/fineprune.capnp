@@ -1,0 +1,178 @@
+# fineprune wire protocol: every message between the coordinator and device agents.
+#
+# Transport: ZeroMQ ROUTER (coordinator) <-> DEALER (one per agent), TCP or IPC.
+# One ZeroMQ frame per message, holding one Envelope as an unpacked flat Cap'n Proto
+# message. Receivers size-limit every frame and decode with traversal and nesting
+# limits (common/protocol/limits.h).
+#
+# PRIVACY PROPERTY (tested in tests/test_protocol.cpp):
+#   Agent -> coordinator traffic is telemetry only. The messages an agent may send
+#   (Hello, Heartbeat, ChunkRequest, TelemetryReport, TaskStatus, Error, Goodbye; the
+#   allowlist in common/protocol/validate.h) contain no Data field, no list of
+#   numbers and no AnyPointer, so they cannot carry raw samples, labels, per-sample
+#   predictions or model weights. Their only lists are bounded lists of per-layer
+#   sparsity and sparsity-accuracy curve points (aggregates, one entry per layer or
+#   per sparsity level, never per sample), and every Text field is length-limited.
+#   Chunk (the only message with bytes) flows coordinator -> agent only; a Chunk,
+#   Welcome or TaskAssignment arriving at the coordinator is rejected.
+
+@0xe5e7005f065538b6;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("fp::wire");
+
+# Bumped on any incompatible change; checked in Hello, answered by Reject.
+const protocolVersion :UInt32 = 1;
+
+# ---- agent -> coordinator -------------------------------------------------------
+
+struct Capabilities {
+  threads @0 :UInt32;
+  memoryMb @1 :UInt64;
+  # Private data sets this agent holds, "dataset/individual" (e.g. "fsdd/speaker=jackson").
+  # Names only: the data never leave the device.
+  datasets @2 :List(Text);
+}
+
+struct Hello {
+  agentId @0 :Text;
+  protocolVersion @1 :UInt32;
+  capabilities @2 :Capabilities;
+}
+
+struct ChunkRequest {
+  sha256 @0 :Text;    # model content address (hex)
+  offset @1 :UInt64;
+  length @2 :UInt32;  # at most Welcome.chunkSize
+}
+
+struct LayerSparsity {
+  name @0 :Text;
+  units @1 :UInt64;
+  activeUnits @2 :UInt64;
+  weights @3 :UInt64;
+  zeroedWeights @4 :UInt64;
+}
+
+# One sparsity level of a sparsity-accuracy sweep (an aggregate over the evaluation set).
+struct CurvePoint {
+  target @0 :Float64;
+  sparsity @1 :Float64;
+  accuracy @2 :Float64;
+  macs @3 :UInt64;
+}
+
+# The result of one method on one individual. Retried until acknowledged; the
+# coordinator stores a given idempotencyKey once.
+struct TelemetryReport {
+  idempotencyKey @0 :Text;
+  taskId @1 :UInt64;
+  method @2 :Text;             # "fineprune", "finetune", "svd"
+  individual @3 :Text;
+  targetSparsity @4 :Float64;
+  sparsity @5 :Float64;        # zeroed / prunable weights
+  overallSparsity @6 :Float64; # zeroed / all parameters
+  layers @7 :List(LayerSparsity);
+  evaluated @8 :Bool;          # accuracies are meaningful only when local labels exist
+  accuracyBefore @9 :Float64;
+  accuracyAfter @10 :Float64;
+  curve @11 :List(CurvePoint);
+  adaptationSamples @12 :UInt64;  # counts only
+  evalSamples @13 :UInt64;
+  wallSeconds @14 :Float64;
+  macsDense @15 :UInt64;
+  macsEffective @16 :UInt64;
+  peakMemoryBytes @17 :UInt64;
+}
+
+# Ends a task: all its reports were sent (ok) or it failed (reason).
+struct TaskStatus {
+  idempotencyKey @0 :Text;
+  taskId @1 :UInt64;
+  ok @2 :Bool;
+  reports @3 :UInt32;
+  reason @4 :Text;
+}
+
+# ---- coordinator -> agent -------------------------------------------------------
+
+struct Welcome {
+  sessionId @0 :Text;
+  heartbeatMs @1 :UInt32;
+  chunkSize @2 :UInt32;    # largest ChunkRequest.length the coordinator serves
+  chunkCredit @3 :UInt32;  # chunk requests an agent may keep in flight
+}
+
+struct Reject {
+  reason @0 :Text;
+  supportedVersion @1 :UInt32;
+}
+
+struct TaskAssignment {
+  taskId @0 :UInt64;
+  campaignId @1 :UInt64;
+  modelSha256 @2 :Text;
+  modelSize @3 :UInt64;
+  modelSpecJson @4 :Text;    # fp::ModelSpec::to_json
+  pruneConfigJson @5 :Text;  # fp::PruneConfig::to_json
+  dataset @6 :Text;          # which local data set ...
+  individual @7 :Text;       # ... and which individual's data in it
+  baselines @8 :List(Text);  # extra methods to run: "finetune", "svd"
+  sweepTargets @9 :List(Float64);  # sparsity levels for the accuracy curve
+}
+
+struct Chunk {
+  sha256 @0 :Text;
+  offset @1 :UInt64;
+  totalSize @2 :UInt64;
+  data @3 :Data;
+}
+
+struct Ack {
+  idempotencyKey @0 :Text;
+  duplicate @1 :Bool;  # already stored by an earlier attempt
+}
+
+# ---- both directions ------------------------------------------------------------
+
+struct Heartbeat {
+  taskId @0 :UInt64;  # the task being worked on, 0 when idle
+}
+
+enum ErrorCode {
+  malformed @0;          # frame does not decode
+  tooLarge @1;           # frame over the size limit
+  notAllowed @2;         # message type the receiver never accepts from this peer
+  notRegistered @3;      # no Hello yet
+  unknownModel @4;
+  unknownTask @5;
+  badRequest @6;         # decodes, but a field is out of range
+  internal @7;
+  taskFailed @8;
+}
+
+struct Error {
+  code @0 :ErrorCode;
+  reason @1 :Text;
+}
+
+struct Goodbye {
+  reason @0 :Text;
+}
+
+struct Envelope {
+  union {
+    hello @0 :Hello;
+    welcome @1 :Welcome;
+    reject @2 :Reject;
+    taskAssignment @3 :TaskAssignment;
+    chunkRequest @4 :ChunkRequest;
+    chunk @5 :Chunk;
+    telemetryReport @6 :TelemetryReport;
+    ack @7 :Ack;
+    heartbeat @8 :Heartbeat;
+    error @9 :Error;
+    taskStatus @10 :TaskStatus;
+    goodbye @11 :Goodbye;
+  }
+}

@@ -1,0 +1,399 @@
+// Wire protocol: codec round trips, hostile frames, the agent allowlist and the
+// schema-level privacy property (agents cannot send samples, labels, predictions
+// or weights).
+#include <capnp/any.h>
+#include <capnp/message.h>
+#include <capnp/schema.h>
+#include <capnp/serialize.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <random>
+#include <set>
+
+#include "fineprune.capnp.h"
+#include "protocol/codec.h"
+#include "protocol/limits.h"
+#include "protocol/validate.h"
+
+using namespace fp::proto;
+
+namespace {
+
+const std::string kSha(64, 'a');
+
+TelemetryReport sample_report() {
+  TelemetryReport r;
+  r.idempotency_key = "agent-1:7:fineprune";
+  r.task_id = 7;
+  r.method = "fineprune";
+  r.individual = "speaker=jackson";
+  r.target_sparsity = 0.5;
+  r.sparsity = 0.49;
+  r.overall_sparsity = 0.45;
+  r.layers = {{"conv1", 16, 8, 144, 72}, {"fc", 10, 10, 1280, 0}};
+  r.evaluated = true;
+  r.accuracy_before = 0.81;
+  r.accuracy_after = 0.93;
+  r.curve = {{0.0, 0.0, 0.81, 1000}, {0.5, 0.49, 0.93, 510}};
+  r.adaptation_samples = 250;
+  r.eval_samples = 250;
+  r.wall_seconds = 1.5;
+  r.macs_dense = 1000;
+  r.macs_effective = 510;
+  r.peak_memory_bytes = 123456789;
+  return r;
+}
+
+Message round_trip(const Message& m, size_t limit = kMaxCoordinatorFrameBytes) {
+  std::string frame = encode(m);
+  auto decoded = decode(frame, limit);
+  REQUIRE(decoded.ok());
+  REQUIRE(decoded->index() == m.index());
+  return std::move(decoded).value();
+}
+
+}  // namespace
+
+TEST_CASE("every message type survives a round trip", "[protocol]") {
+  Hello h{"agent-1", kProtocolVersion, {4, 2048, {"fsdd/speaker=jackson", "fmnist/classes=3+7"}}};
+  auto h2 = std::get<Hello>(round_trip(h));
+  CHECK(h2.agent_id == "agent-1");
+  CHECK(h2.protocol_version == kProtocolVersion);
+  CHECK(h2.capabilities.threads == 4);
+  CHECK(h2.capabilities.memory_mb == 2048);
+  CHECK(h2.capabilities.datasets == h.capabilities.datasets);
+
+  auto w = std::get<Welcome>(round_trip(Welcome{"s-1", 500, 65536, 4}));
+  CHECK(w.session_id == "s-1");
+  CHECK(w.heartbeat_ms == 500);
+  CHECK(w.chunk_size == 65536);
+  CHECK(w.chunk_credit == 4);
+
+  auto rj = std::get<Reject>(round_trip(Reject{"protocol version 9 unsupported", 1}));
+  CHECK(rj.reason == "protocol version 9 unsupported");
+  CHECK(rj.supported_version == 1);
+
+  TaskAssignment a{11,
+                   3,
+                   kSha,
+                   4096,
+                   "{\"arch\":\"cnn\"}",
+                   "{\"target_sparsity\":0.5}",
+                   "fsdd",
+                   "speaker=jackson",
+                   {"finetune", "svd"},
+                   {0.1, 0.5, 0.9}};
+  auto a2 = std::get<TaskAssignment>(round_trip(a));
+  CHECK(a2.task_id == 11);
+  CHECK(a2.campaign_id == 3);
+  CHECK(a2.model_sha256 == kSha);
+  CHECK(a2.model_size == 4096);
+  CHECK(a2.model_spec_json == a.model_spec_json);
+  CHECK(a2.prune_config_json == a.prune_config_json);
+  CHECK(a2.dataset == "fsdd");
+  CHECK(a2.individual == "speaker=jackson");
+  CHECK(a2.baselines == a.baselines);
+  CHECK(a2.sweep_targets == a.sweep_targets);
+
+  auto cr = std::get<ChunkRequest>(round_trip(ChunkRequest{kSha, 1 << 20, 65536}));
+  CHECK(cr.sha256 == kSha);
+  CHECK(cr.offset == (1u << 20));
+  CHECK(cr.length == 65536);
+
+  std::string bytes(1000, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7);
+  auto c = std::get<Chunk>(round_trip(Chunk{kSha, 24, 5000, bytes}));
+  CHECK(c.offset == 24);
+  CHECK(c.total_size == 5000);
+  CHECK(c.data == bytes);
+  auto c2 = std::get<Chunk>(round_trip(Message(Chunk{})));
+  CHECK(c2.data.empty());
+  auto direct = decode(encode_chunk(kSha, 24, 5000, bytes), kMaxCoordinatorFrameBytes);
+  REQUIRE(direct.ok());
+  CHECK(std::get<Chunk>(*direct).data == bytes);
+  CHECK(std::get<Chunk>(*direct).sha256 == kSha);
+
+  auto r = sample_report();
+  auto r2 = std::get<TelemetryReport>(round_trip(r, kMaxAgentFrameBytes));
+  CHECK(r2.idempotency_key == r.idempotency_key);
+  CHECK(r2.task_id == 7);
+  CHECK(r2.method == "fineprune");
+  CHECK(r2.individual == "speaker=jackson");
+  CHECK(r2.sparsity == 0.49);
+  CHECK(r2.overall_sparsity == 0.45);
+  REQUIRE(r2.layers.size() == 2);
+  CHECK(r2.layers[0].name == "conv1");
+  CHECK(r2.layers[0].active_units == 8);
+  CHECK(r2.layers[1].weights == 1280);
+  CHECK(r2.evaluated);
+  CHECK(r2.accuracy_before == 0.81);
+  CHECK(r2.accuracy_after == 0.93);
+  REQUIRE(r2.curve.size() == 2);
+  CHECK(r2.curve[1].macs == 510);
+  CHECK(r2.adaptation_samples == 250);
+  CHECK(r2.wall_seconds == 1.5);
+  CHECK(r2.macs_effective == 510);
+  CHECK(r2.peak_memory_bytes == 123456789);
+
+  auto ack = std::get<Ack>(round_trip(Ack{"k-1", true}));
+  CHECK(ack.idempotency_key == "k-1");
+  CHECK(ack.duplicate);
+  CHECK(std::get<Heartbeat>(round_trip(Heartbeat{42})).task_id == 42);
+  auto e = std::get<Error>(round_trip(Error{ErrorCode::kUnknownTask, "no task 9"}));
+  CHECK(e.code == ErrorCode::kUnknownTask);
+  CHECK(e.reason == "no task 9");
+  auto ts = std::get<TaskStatus>(round_trip(TaskStatus{"t-1", 9, false, 2, "data missing"}));
+  CHECK(ts.task_id == 9);
+  CHECK_FALSE(ts.ok);
+  CHECK(ts.reports == 2);
+  CHECK(ts.reason == "data missing");
+  CHECK(std::get<Goodbye>(round_trip(Goodbye{"shutdown"})).reason == "shutdown");
+}
+
+TEST_CASE("frames over the limit, empty or misaligned in length are rejected", "[protocol]") {
+  ErrorCode why = ErrorCode::kInternal;
+  std::string frame = encode(sample_report());
+  auto too_big = decode(frame, frame.size() - 8, &why);
+  REQUIRE_FALSE(too_big.ok());
+  CHECK(why == ErrorCode::kTooLarge);
+  CHECK(too_big.status().message().find("exceeds the limit") != std::string::npos);
+
+  auto empty = decode(std::string(), kMaxAgentFrameBytes, &why);
+  REQUIRE_FALSE(empty.ok());
+  CHECK(why == ErrorCode::kMalformed);
+
+  auto ragged = decode(frame.substr(0, frame.size() - 3), kMaxAgentFrameBytes, &why);
+  REQUIRE_FALSE(ragged.ok());
+  CHECK(why == ErrorCode::kMalformed);
+  CHECK(ragged.status().message().find("whole number of words") != std::string::npos);
+
+  auto truncated = decode(frame.substr(0, frame.size() - 8), kMaxAgentFrameBytes, &why);
+  CHECK_FALSE(truncated.ok());
+
+  auto trailing = decode(frame + std::string(8, '\0'), kMaxAgentFrameBytes, &why);
+  REQUIRE_FALSE(trailing.ok());
+  CHECK(trailing.status().message().find("after the end") != std::string::npos);
+}
+
+TEST_CASE("a frame at an unaligned address decodes", "[protocol]") {
+  std::string frame = encode(sample_report());
+  std::string buffer(frame.size() + 1, '\0');
+  std::memcpy(&buffer[1], frame.data(), frame.size());
+  auto decoded = decode(buffer.data() + 1, frame.size(), kMaxAgentFrameBytes);
+  REQUIRE(decoded.ok());
+  CHECK(std::get<TelemetryReport>(*decoded).layers.size() == 2);
+}
+
+TEST_CASE("random damage to frames never crashes the decoder", "[protocol]") {
+  std::mt19937 rng(12345);
+  std::string frame = encode(sample_report());
+  int decoded_ok = 0, rejected = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string damaged = frame;
+    int flips = 1 + static_cast<int>(rng() % 8);
+    for (int f = 0; f < flips; ++f) damaged[rng() % damaged.size()] = static_cast<char>(rng());
+    auto result = decode(damaged, kMaxAgentFrameBytes);
+    if (result.ok()) {
+      ++decoded_ok;
+      // Whatever decodes still has to pass validation before anyone uses it.
+      (void)validate_agent_message(*result);
+    } else {
+      ++rejected;
+      CHECK_FALSE(result.status().message().empty());
+    }
+  }
+  CHECK(decoded_ok + rejected == 3000);
+  CHECK(rejected > 0);
+  for (int trial = 0; trial < 1000; ++trial) {
+    std::string noise(8 * (1 + rng() % 64), '\0');
+    for (auto& ch : noise) ch = static_cast<char>(rng());
+    (void)decode(noise, kMaxAgentFrameBytes);
+  }
+}
+
+TEST_CASE("an amplified list pointer hits the traversal limit", "[protocol]") {
+  // A List(Void) of 2^28 elements costs no bytes but would be read as 2^28
+  // LayerSparsity structs: the traversal limit must stop it.
+  capnp::MallocMessageBuilder builder;
+  auto report = builder.initRoot<fp::wire::Envelope>().initTelemetryReport();
+  report.setIdempotencyKey("k");
+  auto huge = builder.getOrphanage().newOrphan<capnp::List<capnp::Void>>(1u << 28);
+  capnp::toAny(report).getPointerSection()[3].adopt(kj::mv(huge));  // slot 3 = layers
+  auto words = capnp::messageToFlatArray(builder);
+  auto bytes = words.asBytes();
+  ErrorCode why = ErrorCode::kInternal;
+  auto result = decode(bytes.begin(), bytes.size(), kMaxAgentFrameBytes, &why);
+  REQUIRE_FALSE(result.ok());
+  CHECK(why == ErrorCode::kMalformed);
+}
+
+TEST_CASE("an unknown union member is rejected", "[protocol]") {
+  std::string frame = encode(Heartbeat{1});
+  // Root struct: data word holds the union discriminant (first 16 bits of word 2
+  // in a single-segment flat message: segment table, root pointer, data).
+  REQUIRE(frame.size() >= 24);
+  frame[16] = 60;
+  frame[17] = 0;
+  ErrorCode why = ErrorCode::kInternal;
+  auto result = decode(frame, kMaxAgentFrameBytes, &why);
+  REQUIRE_FALSE(result.ok());
+  CHECK(why == ErrorCode::kMalformed);
+  CHECK(result.status().message().find("unknown message type 60") != std::string::npos);
+}
+
+TEST_CASE("the agent allowlist admits telemetry and refuses coordinator messages", "[protocol]") {
+  CHECK(validate_agent_message(sample_report()).ok());
+  CHECK(validate_agent_message(Hello{"agent-1", 1, {}}).ok());
+  CHECK(validate_agent_message(Heartbeat{0}).ok());
+  CHECK(validate_agent_message(ChunkRequest{kSha, 0, 1024}).ok());
+  for (const Message& m : {Message(Chunk{kSha, 0, 4, "abcd"}), Message(Welcome{}),
+                           Message(TaskAssignment{}), Message(Ack{}), Message(Reject{})}) {
+    auto s = validate_agent_message(m);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.message().find("never accepted from an agent") != std::string::npos);
+  }
+  CHECK_FALSE(validate_coordinator_message(sample_report()).ok());
+  CHECK(validate_coordinator_message(Chunk{kSha, 0, 4, "abcd"}).ok());
+  CHECK_FALSE(validate_coordinator_message(Chunk{kSha, 2, 4, "abcd"}).ok());
+}
+
+TEST_CASE("agent messages with out-of-range fields are refused", "[protocol]") {
+  auto expect_bad = [](const Message& m, const std::string& field) {
+    auto s = validate_agent_message(m);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.message().find(field) != std::string::npos);
+  };
+  expect_bad(Hello{"", 1, {}}, "agentId");
+  expect_bad(Hello{"bad id with spaces", 1, {}}, "agentId");
+  expect_bad(Hello{std::string(kMaxIdBytes + 1, 'a'), 1, {}}, "agentId");
+  Hello many{"a", 1, {}};
+  many.capabilities.datasets.assign(kMaxDatasets + 1, "x");
+  expect_bad(many, "datasets");
+  expect_bad(ChunkRequest{"xyz", 0, 10}, "sha256");
+  expect_bad(ChunkRequest{kSha, 0, 0}, "length");
+  expect_bad(ChunkRequest{kSha, 0, kMaxChunkBytes + 1}, "length");
+
+  auto r = sample_report();
+  r.sparsity = 1.5;
+  expect_bad(r, "sparsity");
+  r = sample_report();
+  r.accuracy_after = std::nan("");
+  expect_bad(r, "accuracyAfter");
+  r = sample_report();
+  r.idempotency_key.clear();
+  expect_bad(r, "idempotencyKey");
+  r = sample_report();
+  r.layers.assign(kMaxLayers + 1, {"l", 1, 1, 1, 0});
+  expect_bad(r, "layers");
+  r = sample_report();
+  r.layers[0].active_units = 99;
+  expect_bad(r, "activeUnits");
+  r = sample_report();
+  r.curve.assign(kMaxCurvePoints + 1, {0, 0, 0, 0});
+  expect_bad(r, "curve");
+  r = sample_report();
+  r.macs_effective = r.macs_dense + 1;
+  expect_bad(r, "macsEffective");
+  r = sample_report();
+  r.evaluated = false;
+  r.accuracy_after = std::nan("");  // ignored: no labels, no accuracy
+  CHECK(validate_agent_message(r).ok());
+}
+
+TEST_CASE("a maximal agent report fits the agent frame limit", "[protocol]") {
+  auto r = sample_report();
+  r.layers.assign(kMaxLayers, {std::string(64, 'l'), 1, 1, 1, 0});
+  r.curve.assign(kMaxCurvePoints, {0, 0, 0, 0});
+  // 1024 layers with 64-byte names is far above any model in the zoo; the frame
+  // limit still holds the realistic worst case (resnet50: ~60 layers).
+  r.layers.resize(400);
+  CHECK(encode(r).size() <= kMaxAgentFrameBytes);
+}
+
+// ---- privacy property -----------------------------------------------------------
+
+namespace {
+
+// Collects every field path reachable from `schema` whose type could carry bulk
+// numeric or binary content: Data, AnyPointer, interfaces, and lists of anything
+// but structs and Text. Struct lists and struct fields are followed.
+void find_bulk_fields(capnp::StructSchema schema, const std::string& path,
+                      std::vector<std::string>& found, int depth = 0) {
+  REQUIRE(depth < 8);
+  for (auto field : schema.getFields()) {
+    std::string name = path + "." + field.getProto().getName().cStr();
+    capnp::Type type = field.getType();
+    if (type.isList()) {
+      auto element = type.asList().getElementType();
+      if (element.isStruct()) {
+        find_bulk_fields(element.asStruct(), name + "[]", found, depth + 1);
+      } else if (!element.isText()) {
+        found.push_back(name);
+      }
+    } else if (type.isStruct()) {
+      find_bulk_fields(type.asStruct(), name, found, depth + 1);
+    } else if (type.isData() || type.isAnyPointer() || type.isInterface()) {
+      found.push_back(name);
+    }
+  }
+}
+
+std::vector<std::string> bulk_fields_of(MessageType t) {
+  auto envelope = capnp::Schema::from<fp::wire::Envelope>();
+  for (auto field : envelope.getUnionFields()) {
+    if (field.getProto().getDiscriminantValue() == static_cast<uint16_t>(t)) {
+      std::vector<std::string> found;
+      find_bulk_fields(field.getType().asStruct(), field.getProto().getName().cStr(), found);
+      return found;
+    }
+  }
+  FAIL("message type missing from the Envelope union");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("the C++ message order matches the schema's Envelope union", "[protocol][privacy]") {
+  auto envelope = capnp::Schema::from<fp::wire::Envelope>();
+  std::set<std::string> names;
+  for (auto field : envelope.getUnionFields()) {
+    auto t = static_cast<MessageType>(field.getProto().getDiscriminantValue());
+    std::string schema_name = field.getProto().getName().cStr();
+    std::string cpp_name = type_name(t);
+    cpp_name[0] = static_cast<char>(std::tolower(cpp_name[0]));
+    CHECK(schema_name == cpp_name);
+    names.insert(schema_name);
+  }
+  CHECK(names.size() == std::variant_size_v<Message>);
+}
+
+TEST_CASE("no agent-to-coordinator message can carry samples, labels or weights",
+          "[protocol][privacy]") {
+  REQUIRE(agent_message_types().size() == 7);
+  for (MessageType t : agent_message_types()) {
+    INFO(type_name(t));
+    CHECK(bulk_fields_of(t).empty());
+  }
+  // The walker does see bulk fields where they exist: a Chunk carries bytes, a
+  // TaskAssignment a list of sweep targets. Both are coordinator-only.
+  CHECK(bulk_fields_of(MessageType::kChunk) == std::vector<std::string>{"chunk.data"});
+  CHECK(bulk_fields_of(MessageType::kTaskAssignment) ==
+        std::vector<std::string>{"taskAssignment.sweepTargets"});
+  CHECK_FALSE(allowed_from_agent(MessageType::kChunk));
+  CHECK_FALSE(allowed_from_agent(MessageType::kTaskAssignment));
+}
+
+TEST_CASE("agent report lists are per-layer and per-sparsity aggregates only",
+          "[protocol][privacy]") {
+  // The only lists an agent can send: capability names, per-layer sparsity and
+  // curve points, each bounded far below any data set size.
+  auto report = capnp::Schema::from<fp::wire::TelemetryReport>();
+  std::set<std::string> lists;
+  for (auto field : report.getFields()) {
+    if (field.getType().isList()) lists.insert(field.getProto().getName().cStr());
+  }
+  CHECK(lists == std::set<std::string>{"layers", "curve"});
+  CHECK(kMaxLayers <= 1024);
+  CHECK(kMaxCurvePoints <= 256);
+}
