@@ -1,0 +1,92 @@
+// A thin RAII layer over the SQLite C API: a connection, prepared statements with
+// typed binds and columns, and a transaction guard. Errors become fp::Status
+// carrying SQLite's message. Not thread-safe: one connection per thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "util/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace fp::sql {
+
+class Statement {
+ public:
+  Statement() = default;
+  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~Statement();
+  Statement(Statement&& o) noexcept;
+  Statement& operator=(Statement&& o) noexcept;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  // Parameters are 1-based, as in SQLite.
+  Statement& bind(int index, int64_t value);
+  Statement& bind(int index, double value);
+  Statement& bind(int index, const std::string& value);
+  Statement& bind(int index, const std::optional<double>& value);
+  Statement& bind_null(int index);
+
+  // True when a row is ready, false when done; an error otherwise.
+  Result<bool> step();
+  // Runs to completion (for statements that return no rows).
+  Status run();
+  // Clears binds and rewinds, ready for reuse.
+  void reset();
+
+  int64_t column_int(int column) const;
+  double column_double(int column) const;
+  std::string column_text(int column) const;
+  std::optional<double> column_optional_double(int column) const;
+  bool column_is_null(int column) const;
+
+ private:
+  Status bind_status_;  // the first bind failure, reported by step()
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Database {
+ public:
+  // Opens (creating if needed) the file at `path`; ":memory:" works too.
+  static Result<std::unique_ptr<Database>> open(const std::string& path);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  Status exec(const std::string& sql);
+  Result<Statement> prepare(const std::string& sql);
+  Result<int64_t> query_int(const std::string& sql);  // first column of the first row
+  int64_t last_insert_rowid() const;
+  int changes() const;
+  const std::string& path() const { return path_; }
+  sqlite3* handle() { return db_; }
+
+ private:
+  Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  sqlite3* db_;
+  std::string path_;
+};
+
+// BEGIN IMMEDIATE on construction; rolls back unless commit() succeeded.
+class Transaction {
+ public:
+  explicit Transaction(Database& db);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  const Status& begin_status() const { return begin_; }
+  Status commit();
+
+ private:
+  Database& db_;
+  Status begin_;
+  bool done_ = false;
+};
+
+}  // namespace fp::sql

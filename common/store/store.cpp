@@ -1,0 +1,194 @@
+// Store: opening, statement cache, agents, models and campaigns.
+#include "store/store.h"
+
+#include "store/migrations.h"
+
+namespace fp::store {
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+  FP_ASSIGN_OR_RETURN(auto db, sql::Database::open(path));
+  // WAL lets status/export read while serve writes; NORMAL sync is durable across
+  // process crashes (the WAL is fsynced at checkpoints), which is what telemetry needs.
+  FP_RETURN_IF_ERROR(db->exec("PRAGMA busy_timeout = 5000"));
+  if (path != ":memory:") FP_RETURN_IF_ERROR(db->exec("PRAGMA journal_mode = WAL"));
+  FP_RETURN_IF_ERROR(db->exec("PRAGMA synchronous = NORMAL"));
+  FP_RETURN_IF_ERROR(db->exec("PRAGMA foreign_keys = ON"));
+  FP_RETURN_IF_ERROR(migrate(*db));
+  return std::unique_ptr<Store>(new Store(std::move(db)));
+}
+
+int Store::schema_version() {
+  auto v = db_->query_int("PRAGMA user_version");
+  return v.ok() ? static_cast<int>(*v) : -1;
+}
+
+Result<sql::Statement*> Store::statement(const char* sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    FP_ASSIGN_OR_RETURN(auto stmt, db_->prepare(sql));
+    it = statements_.emplace(sql, std::move(stmt)).first;
+  }
+  it->second.reset();
+  return &it->second;
+}
+
+// ---- agents ----
+
+Status Store::upsert_agent(const AgentRecord& a) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+INSERT INTO agents (agent_id, first_seen, last_seen, threads, memory_mb, datasets_json, status,
+                    session_id)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+ON CONFLICT (agent_id) DO UPDATE SET
+  last_seen = excluded.last_seen, threads = excluded.threads, memory_mb = excluded.memory_mb,
+  datasets_json = excluded.datasets_json, status = excluded.status,
+  session_id = excluded.session_id)sql"));
+  s->bind(1, a.agent_id).bind(2, a.first_seen).bind(3, a.last_seen).bind(4, a.threads);
+  s->bind(5, a.memory_mb).bind(6, a.datasets_json).bind(7, a.status).bind(8, a.session_id);
+  return s->run();
+}
+
+Status Store::set_agent_status(const std::string& agent_id, const std::string& status, double at) {
+  FP_ASSIGN_OR_RETURN(
+      auto* s, statement("UPDATE agents SET status = ?2, last_seen = ?3 WHERE agent_id = ?1"));
+  s->bind(1, agent_id).bind(2, status).bind(3, at);
+  return s->run();
+}
+
+Result<std::vector<AgentRecord>> Store::agents() {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+SELECT agent_id, first_seen, last_seen, threads, memory_mb, datasets_json, status, session_id
+FROM agents ORDER BY agent_id)sql"));
+  std::vector<AgentRecord> out;
+  while (true) {
+    FP_ASSIGN_OR_RETURN(bool row, s->step());
+    if (!row) break;
+    out.push_back({s->column_text(0), s->column_double(1), s->column_double(2), s->column_int(3),
+                   s->column_int(4), s->column_text(5), s->column_text(6), s->column_text(7)});
+  }
+  return out;
+}
+
+// ---- models ----
+
+Status Store::put_model(const ModelRecord& m) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+INSERT INTO models (sha256, size_bytes, spec_json, meta_json, path, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (sha256) DO NOTHING)sql"));
+  s->bind(1, m.sha256).bind(2, m.size_bytes).bind(3, m.spec_json).bind(4, m.meta_json);
+  s->bind(5, m.path).bind(6, m.created_at);
+  return s->run();
+}
+
+namespace {
+ModelRecord read_model(const sql::Statement& s) {
+  return {s.column_text(0), s.column_int(1),  s.column_text(2),
+          s.column_text(3), s.column_text(4), s.column_double(5)};
+}
+}  // namespace
+
+Result<std::optional<ModelRecord>> Store::find_model(const std::string& sha256) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+SELECT sha256, size_bytes, spec_json, meta_json, path, created_at FROM models
+WHERE sha256 = ?1)sql"));
+  s->bind(1, sha256);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  if (!row) return std::optional<ModelRecord>();
+  std::optional<ModelRecord> value = read_model(*s);
+  s->reset();  // release the read snapshot now
+  return value;
+}
+
+Result<std::vector<ModelRecord>> Store::models() {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+SELECT sha256, size_bytes, spec_json, meta_json, path, created_at FROM models
+ORDER BY created_at)sql"));
+  std::vector<ModelRecord> out;
+  while (true) {
+    FP_ASSIGN_OR_RETURN(bool row, s->step());
+    if (!row) break;
+    out.push_back(read_model(*s));
+  }
+  return out;
+}
+
+// ---- campaigns ----
+
+namespace {
+constexpr const char* kCampaignColumns =
+    "id, name, model_sha256, dataset, prune_config_json, baselines_json, sweep_targets_json, "
+    "open_enrollment, status, created_at";
+
+CampaignRecord read_campaign(const sql::Statement& s) {
+  CampaignRecord c;
+  c.id = s.column_int(0);
+  c.name = s.column_text(1);
+  c.model_sha256 = s.column_text(2);
+  c.dataset = s.column_text(3);
+  c.prune_config_json = s.column_text(4);
+  c.baselines_json = s.column_text(5);
+  c.sweep_targets_json = s.column_text(6);
+  c.open_enrollment = s.column_int(7) != 0;
+  c.status = s.column_text(8);
+  c.created_at = s.column_double(9);
+  return c;
+}
+}  // namespace
+
+Result<int64_t> Store::create_campaign(const CampaignRecord& c) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+INSERT INTO campaigns (name, model_sha256, dataset, prune_config_json, baselines_json,
+                       sweep_targets_json, open_enrollment, status, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9))sql"));
+  s->bind(1, c.name).bind(2, c.model_sha256).bind(3, c.dataset).bind(4, c.prune_config_json);
+  s->bind(5, c.baselines_json).bind(6, c.sweep_targets_json);
+  s->bind(7, int64_t{c.open_enrollment ? 1 : 0}).bind(8, c.status).bind(9, c.created_at);
+  Status st = s->run();
+  if (!st.ok()) return Status::invalid_argument("campaign '" + c.name + "': " + st.message());
+  return db_->last_insert_rowid();
+}
+
+Result<std::optional<CampaignRecord>> Store::find_campaign(const std::string& name) {
+  static const std::string sql =
+      std::string("SELECT ") + kCampaignColumns + " FROM campaigns WHERE name = ?1";
+  FP_ASSIGN_OR_RETURN(auto* s, statement(sql.c_str()));
+  s->bind(1, name);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  if (!row) return std::optional<CampaignRecord>();
+  std::optional<CampaignRecord> value = read_campaign(*s);
+  s->reset();  // release the read snapshot now
+  return value;
+}
+
+Result<std::optional<CampaignRecord>> Store::campaign(int64_t id) {
+  static const std::string sql =
+      std::string("SELECT ") + kCampaignColumns + " FROM campaigns WHERE id = ?1";
+  FP_ASSIGN_OR_RETURN(auto* s, statement(sql.c_str()));
+  s->bind(1, id);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  if (!row) return std::optional<CampaignRecord>();
+  std::optional<CampaignRecord> value = read_campaign(*s);
+  s->reset();  // release the read snapshot now
+  return value;
+}
+
+Result<std::vector<CampaignRecord>> Store::campaigns() {
+  static const std::string sql =
+      std::string("SELECT ") + kCampaignColumns + " FROM campaigns ORDER BY id";
+  FP_ASSIGN_OR_RETURN(auto* s, statement(sql.c_str()));
+  std::vector<CampaignRecord> out;
+  while (true) {
+    FP_ASSIGN_OR_RETURN(bool row, s->step());
+    if (!row) break;
+    out.push_back(read_campaign(*s));
+  }
+  return out;
+}
+
+Status Store::set_campaign_status(int64_t id, const std::string& status) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement("UPDATE campaigns SET status = ?2 WHERE id = ?1"));
+  s->bind(1, id).bind(2, status);
+  return s->run();
+}
+
+}  // namespace fp::store

@@ -1,0 +1,95 @@
+// The coordinator's persistent state in one SQLite file: agents, models,
+// campaigns, tasks, telemetry and events (schema in migrations.cpp).
+//
+// WAL journal with synchronous=NORMAL, foreign keys on, statements prepared once
+// and reused, multi-row writes in one transaction. A Store is used by one thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/records.h"
+#include "store/sqlite.h"
+#include "util/status.h"
+
+namespace fp::store {
+
+enum class InsertOutcome { kInserted, kDuplicate, kFailed };
+
+struct TelemetryInsert {
+  InsertOutcome outcome = InsertOutcome::kFailed;
+  std::string error;  // why, for kFailed
+};
+
+struct TaskCounts {
+  int64_t pending = 0, assigned = 0, done = 0, failed = 0;
+  int64_t total() const { return pending + assigned + done + failed; }
+};
+
+class Store {
+ public:
+  // Opens or creates the database and migrates it to the latest schema.
+  static Result<std::unique_ptr<Store>> open(const std::string& path);
+
+  int schema_version();
+  sql::Database& db() { return *db_; }
+
+  // Agents.
+  Status upsert_agent(const AgentRecord& agent);  // keeps first_seen of a known agent
+  Status set_agent_status(const std::string& agent_id, const std::string& status, double at);
+  Result<std::vector<AgentRecord>> agents();
+
+  // Models (content-addressed; a second put of the same hash is a no-op).
+  Status put_model(const ModelRecord& model);
+  Result<std::optional<ModelRecord>> find_model(const std::string& sha256);
+  Result<std::vector<ModelRecord>> models();
+
+  // Campaigns. create_campaign fails if the name exists.
+  Result<int64_t> create_campaign(const CampaignRecord& campaign);
+  Result<std::optional<CampaignRecord>> find_campaign(const std::string& name);
+  Result<std::optional<CampaignRecord>> campaign(int64_t id);
+  Result<std::vector<CampaignRecord>> campaigns();
+  Status set_campaign_status(int64_t id, const std::string& status);
+
+  // Tasks.
+  Result<int64_t> add_task(int64_t campaign_id, const std::string& individual);
+  // Creates tasks for (dataset, individual) in every running open-enrollment campaign.
+  Status enroll(const std::string& dataset, const std::string& individual);
+  // The oldest pending task of a running campaign over `dataset` for `individual`.
+  Result<std::optional<TaskRecord>> find_pending_task(const std::string& dataset,
+                                                      const std::string& individual);
+  Result<std::optional<TaskRecord>> task(int64_t id);
+  Result<std::vector<TaskRecord>> tasks(int64_t campaign_id = 0);  // 0: all
+  Result<TaskCounts> task_counts(int64_t campaign_id);
+  // pending -> assigned; fails unless the task is pending.
+  Status assign_task(int64_t task_id, const std::string& agent_id, double at);
+  // assigned -> pending (agent went silent or left); false when it was not assigned.
+  Result<bool> requeue_task(int64_t task_id);
+  // -> done / failed.
+  Status finish_task(int64_t task_id, bool ok, const std::string& error, double at);
+  // Tasks left assigned by a coordinator that stopped: back to pending. Returns how many.
+  Result<int64_t> requeue_all_assigned();
+
+  // Telemetry: one transaction for the batch; a key already stored is kDuplicate.
+  Result<std::vector<TelemetryInsert>> insert_telemetry(
+      const std::vector<TelemetryRecord>& records);
+  Result<std::vector<TelemetryRecord>> telemetry(int64_t campaign_id = 0);  // 0: all
+  Result<int64_t> telemetry_count();
+
+  // Events.
+  Status add_events(const std::vector<EventRecord>& events);
+  Result<std::vector<EventRecord>> events(int64_t limit = 1000);
+
+ private:
+  explicit Store(std::unique_ptr<sql::Database> db) : db_(std::move(db)) {}
+  // The statement for `sql`, prepared on first use and reset for reuse.
+  Result<sql::Statement*> statement(const char* sql);
+
+  std::unique_ptr<sql::Database> db_;
+  std::map<const char*, sql::Statement> statements_;
+};
+
+}  // namespace fp::store

@@ -1,0 +1,148 @@
+// Store: the task life cycle (pending -> assigned -> done/failed, with requeue).
+#include "store/store.h"
+
+namespace fp::store {
+namespace {
+
+constexpr const char* kTaskColumns =
+    "t.id, t.campaign_id, t.individual, t.status, t.agent_id, t.attempts, t.assigned_at, "
+    "t.finished_at, t.error";
+
+TaskRecord read_task(const sql::Statement& s) {
+  TaskRecord t;
+  t.id = s.column_int(0);
+  t.campaign_id = s.column_int(1);
+  t.individual = s.column_text(2);
+  t.status = s.column_text(3);
+  t.agent_id = s.column_text(4);
+  t.attempts = s.column_int(5);
+  t.assigned_at = s.column_double(6);
+  t.finished_at = s.column_double(7);
+  t.error = s.column_text(8);
+  return t;
+}
+
+}  // namespace
+
+Result<int64_t> Store::add_task(int64_t campaign_id, const std::string& individual) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+INSERT INTO tasks (campaign_id, individual) VALUES (?1, ?2)
+ON CONFLICT (campaign_id, individual) DO UPDATE SET individual = excluded.individual
+RETURNING id)sql"));
+  s->bind(1, campaign_id).bind(2, individual);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  if (!row) return Status::internal("adding a task returned no id");
+  int64_t id = s->column_int(0);
+  FP_ASSIGN_OR_RETURN(bool more, s->step());  // finish the statement
+  (void)more;
+  return id;
+}
+
+Status Store::enroll(const std::string& dataset, const std::string& individual) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+INSERT OR IGNORE INTO tasks (campaign_id, individual)
+SELECT id, ?2 FROM campaigns
+WHERE dataset = ?1 AND open_enrollment = 1 AND status = 'running')sql"));
+  s->bind(1, dataset).bind(2, individual);
+  return s->run();
+}
+
+Result<std::optional<TaskRecord>> Store::find_pending_task(const std::string& dataset,
+                                                           const std::string& individual) {
+  static const std::string sql = std::string("SELECT ") + kTaskColumns + R"sql(
+FROM tasks t JOIN campaigns c ON c.id = t.campaign_id
+WHERE t.status = 'pending' AND c.status = 'running' AND c.dataset = ?1 AND t.individual = ?2
+ORDER BY t.id LIMIT 1)sql";
+  FP_ASSIGN_OR_RETURN(auto* s, statement(sql.c_str()));
+  s->bind(1, dataset).bind(2, individual);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  if (!row) return std::optional<TaskRecord>();
+  std::optional<TaskRecord> value = read_task(*s);
+  s->reset();  // release the read snapshot now
+  return value;
+}
+
+Result<std::optional<TaskRecord>> Store::task(int64_t id) {
+  static const std::string sql =
+      std::string("SELECT ") + kTaskColumns + " FROM tasks t WHERE t.id = ?1";
+  FP_ASSIGN_OR_RETURN(auto* s, statement(sql.c_str()));
+  s->bind(1, id);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  if (!row) return std::optional<TaskRecord>();
+  std::optional<TaskRecord> value = read_task(*s);
+  s->reset();  // release the read snapshot now
+  return value;
+}
+
+Result<std::vector<TaskRecord>> Store::tasks(int64_t campaign_id) {
+  static const std::string sql = std::string("SELECT ") + kTaskColumns +
+                                 " FROM tasks t WHERE ?1 = 0 OR t.campaign_id = ?1 ORDER BY t.id";
+  FP_ASSIGN_OR_RETURN(auto* s, statement(sql.c_str()));
+  s->bind(1, campaign_id);
+  std::vector<TaskRecord> out;
+  while (true) {
+    FP_ASSIGN_OR_RETURN(bool row, s->step());
+    if (!row) break;
+    out.push_back(read_task(*s));
+  }
+  return out;
+}
+
+Result<TaskCounts> Store::task_counts(int64_t campaign_id) {
+  FP_ASSIGN_OR_RETURN(
+      auto* s,
+      statement("SELECT status, COUNT(*) FROM tasks WHERE campaign_id = ?1 GROUP BY status"));
+  s->bind(1, campaign_id);
+  TaskCounts counts;
+  while (true) {
+    FP_ASSIGN_OR_RETURN(bool row, s->step());
+    if (!row) break;
+    std::string status = s->column_text(0);
+    int64_t n = s->column_int(1);
+    if (status == "pending") counts.pending = n;
+    if (status == "assigned") counts.assigned = n;
+    if (status == "done") counts.done = n;
+    if (status == "failed") counts.failed = n;
+  }
+  return counts;
+}
+
+Status Store::assign_task(int64_t task_id, const std::string& agent_id, double at) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+UPDATE tasks SET status = 'assigned', agent_id = ?2, attempts = attempts + 1, assigned_at = ?3
+WHERE id = ?1 AND status = 'pending')sql"));
+  s->bind(1, task_id).bind(2, agent_id).bind(3, at);
+  FP_RETURN_IF_ERROR(s->run());
+  if (db_->changes() != 1) {
+    return Status::invalid_argument("task " + std::to_string(task_id) + " is not pending");
+  }
+  return Status::ok_status();
+}
+
+Result<bool> Store::requeue_task(int64_t task_id) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement("UPDATE tasks SET status = 'pending', agent_id = '' WHERE "
+                                         "id = ?1 AND status = 'assigned'"));
+  s->bind(1, task_id);
+  FP_RETURN_IF_ERROR(s->run());
+  return db_->changes() == 1;
+}
+
+Status Store::finish_task(int64_t task_id, bool ok, const std::string& error, double at) {
+  FP_ASSIGN_OR_RETURN(
+      auto* s,
+      statement("UPDATE tasks SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1"));
+  s->bind(1, task_id).bind(2, std::string(ok ? "done" : "failed")).bind(3, error).bind(4, at);
+  FP_RETURN_IF_ERROR(s->run());
+  if (db_->changes() != 1) return Status::not_found("task " + std::to_string(task_id));
+  return Status::ok_status();
+}
+
+Result<int64_t> Store::requeue_all_assigned() {
+  FP_ASSIGN_OR_RETURN(
+      auto* s,
+      statement("UPDATE tasks SET status = 'pending', agent_id = '' WHERE status = 'assigned'"));
+  FP_RETURN_IF_ERROR(s->run());
+  return static_cast<int64_t>(db_->changes());
+}
+
+}  // namespace fp::store

@@ -1,0 +1,115 @@
+// Store: telemetry ingest (batched, idempotent) and the event log.
+
+#include "store/store.h"
+
+namespace fp::store {
+
+Result<std::vector<TelemetryInsert>> Store::insert_telemetry(
+    const std::vector<TelemetryRecord>& records) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+INSERT INTO telemetry (idempotency_key, task_id, campaign_id, agent_id, method, individual,
+  target_sparsity, sparsity, overall_sparsity, layer_sparsity_json, accuracy_before,
+  accuracy_after, curve_json, adaptation_samples, eval_samples, wall_seconds, macs_dense,
+  macs_effective, peak_memory_bytes, received_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+        ?20)
+ON CONFLICT (idempotency_key) DO NOTHING)sql"));
+  std::vector<TelemetryInsert> out(records.size());
+  sql::Transaction tx(*db_);
+  FP_RETURN_IF_ERROR(tx.begin_status());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
+    s->reset();
+    s->bind(1, r.idempotency_key).bind(2, r.task_id).bind(3, r.campaign_id).bind(4, r.agent_id);
+    s->bind(5, r.method).bind(6, r.individual).bind(7, r.target_sparsity).bind(8, r.sparsity);
+    s->bind(9, r.overall_sparsity).bind(10, r.layer_sparsity_json).bind(11, r.accuracy_before);
+    s->bind(12, r.accuracy_after).bind(13, r.curve_json).bind(14, r.adaptation_samples);
+    s->bind(15, r.eval_samples).bind(16, r.wall_seconds).bind(17, r.macs_dense);
+    s->bind(18, r.macs_effective).bind(19, r.peak_memory_bytes).bind(20, r.received_at);
+    // A constraint failure aborts only this statement, not the transaction.
+    Status st = s->run();
+    if (!st.ok()) {
+      out[i] = {InsertOutcome::kFailed, st.message()};
+    } else {
+      out[i] = {db_->changes() == 1 ? InsertOutcome::kInserted : InsertOutcome::kDuplicate, ""};
+    }
+  }
+  FP_RETURN_IF_ERROR(tx.commit());
+  return out;
+}
+
+Result<std::vector<TelemetryRecord>> Store::telemetry(int64_t campaign_id) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+SELECT id, idempotency_key, task_id, campaign_id, agent_id, method, individual, target_sparsity,
+  sparsity, overall_sparsity, layer_sparsity_json, accuracy_before, accuracy_after, curve_json,
+  adaptation_samples, eval_samples, wall_seconds, macs_dense, macs_effective, peak_memory_bytes,
+  received_at
+FROM telemetry WHERE ?1 = 0 OR campaign_id = ?1 ORDER BY id)sql"));
+  s->bind(1, campaign_id);
+  std::vector<TelemetryRecord> out;
+  while (true) {
+    FP_ASSIGN_OR_RETURN(bool row, s->step());
+    if (!row) break;
+    TelemetryRecord r;
+    r.id = s->column_int(0);
+    r.idempotency_key = s->column_text(1);
+    r.task_id = s->column_int(2);
+    r.campaign_id = s->column_int(3);
+    r.agent_id = s->column_text(4);
+    r.method = s->column_text(5);
+    r.individual = s->column_text(6);
+    r.target_sparsity = s->column_double(7);
+    r.sparsity = s->column_double(8);
+    r.overall_sparsity = s->column_double(9);
+    r.layer_sparsity_json = s->column_text(10);
+    r.accuracy_before = s->column_optional_double(11);
+    r.accuracy_after = s->column_optional_double(12);
+    r.curve_json = s->column_text(13);
+    r.adaptation_samples = s->column_int(14);
+    r.eval_samples = s->column_int(15);
+    r.wall_seconds = s->column_double(16);
+    r.macs_dense = s->column_int(17);
+    r.macs_effective = s->column_int(18);
+    r.peak_memory_bytes = s->column_int(19);
+    r.received_at = s->column_double(20);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<int64_t> Store::telemetry_count() {
+  return db_->query_int("SELECT COUNT(*) FROM telemetry");
+}
+
+Status Store::add_events(const std::vector<EventRecord>& events) {
+  if (events.empty()) return Status::ok_status();
+  FP_ASSIGN_OR_RETURN(
+      auto* s,
+      statement(
+          "INSERT INTO events (at, kind, agent_id, task_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)"));
+  sql::Transaction tx(*db_);
+  FP_RETURN_IF_ERROR(tx.begin_status());
+  for (const auto& e : events) {
+    s->reset();
+    s->bind(1, e.at).bind(2, e.kind).bind(3, e.agent_id).bind(4, e.task_id).bind(5, e.detail);
+    FP_RETURN_IF_ERROR(s->run());
+  }
+  return tx.commit();
+}
+
+Result<std::vector<EventRecord>> Store::events(int64_t limit) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+SELECT id, at, kind, agent_id, task_id, detail FROM
+  (SELECT * FROM events ORDER BY id DESC LIMIT ?1) ORDER BY id)sql"));
+  s->bind(1, limit);
+  std::vector<EventRecord> out;
+  while (true) {
+    FP_ASSIGN_OR_RETURN(bool row, s->step());
+    if (!row) break;
+    out.push_back({s->column_int(0), s->column_double(1), s->column_text(2), s->column_text(3),
+                   s->column_int(4), s->column_text(5)});
+  }
+  return out;
+}
+
+}  // namespace fp::store

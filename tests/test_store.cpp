@@ -1,0 +1,335 @@
+// SQLite store: schema creation and migration, the task life cycle, idempotent
+// batched telemetry, events.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "store/migrations.h"
+#include "store/store.h"
+
+using namespace fp::store;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("fp_store_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+std::unique_ptr<Store> open_store(const std::string& path) {
+  auto store = Store::open(path);
+  REQUIRE(store.ok());
+  return std::move(store).value();
+}
+
+const std::string kSha(64, 'b');
+
+// A model, a campaign over "fsdd" and two tasks; returns the campaign id.
+int64_t seed_campaign(Store& store, const std::string& name = "c1", bool open = false) {
+  REQUIRE(store.put_model({kSha, 1000, "{\"arch\":\"cnn\"}", "{}", "models/b.fpm", 1.0}).ok());
+  CampaignRecord c;
+  c.name = name;
+  c.model_sha256 = kSha;
+  c.dataset = "fsdd";
+  c.prune_config_json = "{}";
+  c.open_enrollment = open;
+  c.created_at = 2.0;
+  auto id = store.create_campaign(c);
+  REQUIRE(id.ok());
+  return *id;
+}
+
+TelemetryRecord report(const std::string& key, int64_t task, int64_t campaign) {
+  TelemetryRecord r;
+  r.idempotency_key = key;
+  r.task_id = task;
+  r.campaign_id = campaign;
+  r.agent_id = "agent-1";
+  r.method = "fineprune";
+  r.individual = "speaker=jackson";
+  r.target_sparsity = 0.5;
+  r.sparsity = 0.48;
+  r.overall_sparsity = 0.44;
+  r.layer_sparsity_json = R"([{"name":"conv1","units":16,"active_units":8}])";
+  r.accuracy_before = 0.8;
+  r.accuracy_after = 0.9;
+  r.curve_json = R"([[0.5,0.48,0.9,500]])";
+  r.adaptation_samples = 200;
+  r.eval_samples = 100;
+  r.wall_seconds = 1.25;
+  r.macs_dense = 1000;
+  r.macs_effective = 500;
+  r.peak_memory_bytes = 1 << 20;
+  r.received_at = 3.0;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a new store is created at the latest schema version in WAL mode", "[store]") {
+  TempDir dir;
+  auto store = open_store(dir.file("fp.db"));
+  CHECK(store->schema_version() == latest_schema_version());
+  CHECK(latest_schema_version() == 2);
+  auto mode = store->db().prepare("PRAGMA journal_mode");
+  REQUIRE(mode.ok());
+  REQUIRE(*mode->step());
+  CHECK(mode->column_text(0) == "wal");
+  for (const char* table : {"agents", "models", "campaigns", "tasks", "telemetry", "events"}) {
+    auto n = store->db().query_int(
+        std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='") + table +
+        "'");
+    REQUIRE(n.ok());
+    CHECK(*n == 1);
+  }
+}
+
+TEST_CASE("an older database is migrated, a newer one refused", "[store]") {
+  TempDir dir;
+  {
+    auto db = fp::sql::Database::open(dir.file("old.db"));
+    REQUIRE(db.ok());
+    REQUIRE((*db)->exec(migrations()[0]).ok());
+    REQUIRE((*db)->exec("PRAGMA user_version = 1").ok());
+    REQUIRE((*db)
+                ->exec("INSERT INTO agents (agent_id, first_seen, last_seen) "
+                       "VALUES ('kept', 1, 1)")
+                .ok());
+  }
+  {
+    auto store = open_store(dir.file("old.db"));
+    CHECK(store->schema_version() == 2);
+    auto idx = store->db().query_int(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='tasks_by_status'");
+    REQUIRE(idx.ok());
+    CHECK(*idx == 1);
+    auto agents = store->agents();
+    REQUIRE(agents.ok());
+    REQUIRE(agents->size() == 1);
+    CHECK((*agents)[0].agent_id == "kept");
+    REQUIRE(store->db().exec("PRAGMA user_version = 99").ok());
+  }
+  auto newer = Store::open(dir.file("old.db"));
+  REQUIRE_FALSE(newer.ok());
+  CHECK(newer.status().message().find("newer than this program") != std::string::npos);
+  CHECK(newer.status().message().find("old.db") != std::string::npos);
+}
+
+TEST_CASE("agents are upserted and keep their first-seen time", "[store]") {
+  auto store = open_store(":memory:");
+  REQUIRE(store->upsert_agent({"a1", 10, 10, 2, 512, "[\"fsdd/x\"]", "online", "s1"}).ok());
+  REQUIRE(store->upsert_agent({"a1", 20, 20, 4, 1024, "[\"fsdd/y\"]", "online", "s2"}).ok());
+  REQUIRE(store->set_agent_status("a1", "offline", 30).ok());
+  auto agents = store->agents();
+  REQUIRE(agents.ok());
+  REQUIRE(agents->size() == 1);
+  const auto& a = (*agents)[0];
+  CHECK(a.first_seen == 10);
+  CHECK(a.last_seen == 30);
+  CHECK(a.threads == 4);
+  CHECK(a.memory_mb == 1024);
+  CHECK(a.datasets_json == "[\"fsdd/y\"]");
+  CHECK(a.status == "offline");
+  CHECK(a.session_id == "s2");
+}
+
+TEST_CASE("models are content addressed", "[store]") {
+  auto store = open_store(":memory:");
+  REQUIRE(store->put_model({kSha, 1000, "{}", "{\"acc\":\"0.9\"}", "models/x.fpm", 1}).ok());
+  REQUIRE(store->put_model({kSha, 9999, "{}", "{}", "elsewhere", 2}).ok());  // no-op
+  auto m = store->find_model(kSha);
+  REQUIRE(m.ok());
+  REQUIRE(m->has_value());
+  CHECK((*m)->size_bytes == 1000);
+  CHECK((*m)->meta_json == "{\"acc\":\"0.9\"}");
+  auto missing = store->find_model(std::string(64, 'c'));
+  REQUIRE(missing.ok());
+  CHECK_FALSE(missing->has_value());
+  auto all = store->models();
+  REQUIRE(all.ok());
+  CHECK(all->size() == 1);
+}
+
+TEST_CASE("campaigns need a registered model and a unique name", "[store]") {
+  auto store = open_store(":memory:");
+  CampaignRecord c;
+  c.name = "orphan";
+  c.model_sha256 = kSha;  // not registered
+  c.dataset = "fsdd";
+  c.prune_config_json = "{}";
+  CHECK_FALSE(store->create_campaign(c).ok());
+  int64_t id = seed_campaign(*store, "c1");
+  CHECK(id > 0);
+  c.name = "c1";
+  auto dup = store->create_campaign(c);
+  REQUIRE_FALSE(dup.ok());
+  CHECK(dup.status().message().find("c1") != std::string::npos);
+  auto found = store->find_campaign("c1");
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  CHECK((*found)->id == id);
+  CHECK((*found)->dataset == "fsdd");
+  REQUIRE(store->set_campaign_status(id, "done").ok());
+  CHECK((*store->campaign(id))->status == "done");
+}
+
+TEST_CASE("tasks go pending, assigned, requeued, done", "[store]") {
+  auto store = open_store(":memory:");
+  int64_t c = seed_campaign(*store);
+  auto t1 = store->add_task(c, "speaker=jackson");
+  auto t2 = store->add_task(c, "speaker=theo");
+  REQUIRE(t1.ok());
+  REQUIRE(t2.ok());
+  auto again = store->add_task(c, "speaker=jackson");
+  REQUIRE(again.ok());
+  CHECK(*again == *t1);
+
+  auto found = store->find_pending_task("fsdd", "speaker=theo");
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  CHECK((*found)->id == *t2);
+  CHECK_FALSE(store->find_pending_task("fmnist", "speaker=theo")->has_value());
+
+  REQUIRE(store->assign_task(*t2, "agent-1", 5.0).ok());
+  CHECK_FALSE(store->assign_task(*t2, "agent-2", 6.0).ok());  // not pending any more
+  CHECK_FALSE(store->find_pending_task("fsdd", "speaker=theo")->has_value());
+  auto task = store->task(*t2);
+  REQUIRE(task->has_value());
+  CHECK((*task)->status == "assigned");
+  CHECK((*task)->agent_id == "agent-1");
+  CHECK((*task)->attempts == 1);
+
+  CHECK(*store->requeue_task(*t2));
+  CHECK_FALSE(*store->requeue_task(*t2));  // already pending
+  REQUIRE(store->assign_task(*t2, "agent-2", 7.0).ok());
+  CHECK((*store->task(*t2))->attempts == 2);
+  REQUIRE(store->finish_task(*t2, true, "", 8.0).ok());
+  REQUIRE(store->assign_task(*t1, "agent-3", 9.0).ok());
+
+  auto counts = store->task_counts(c);
+  REQUIRE(counts.ok());
+  CHECK(counts->pending == 0);
+  CHECK(counts->assigned == 1);
+  CHECK(counts->done == 1);
+  CHECK(counts->total() == 2);
+
+  auto requeued = store->requeue_all_assigned();
+  REQUIRE(requeued.ok());
+  CHECK(*requeued == 1);
+  CHECK((*store->task(*t1))->status == "pending");
+  CHECK_FALSE(store->finish_task(999, false, "x", 1.0).ok());
+}
+
+TEST_CASE("open enrollment creates one task per announced individual", "[store]") {
+  auto store = open_store(":memory:");
+  int64_t open_c = seed_campaign(*store, "open", true);
+  int64_t closed_c = seed_campaign(*store, "closed", false);
+  REQUIRE(store->enroll("fsdd", "speaker=lucas").ok());
+  REQUIRE(store->enroll("fsdd", "speaker=lucas").ok());
+  REQUIRE(store->enroll("fmnist", "classes=1+2").ok());  // no campaign over it
+  auto open_tasks = store->tasks(open_c);
+  REQUIRE(open_tasks.ok());
+  REQUIRE(open_tasks->size() == 1);
+  CHECK((*open_tasks)[0].individual == "speaker=lucas");
+  CHECK(store->tasks(closed_c)->empty());
+  CHECK(store->tasks()->size() == 1);
+}
+
+TEST_CASE("telemetry is stored once per idempotency key", "[store]") {
+  auto store = open_store(":memory:");
+  int64_t c = seed_campaign(*store);
+  int64_t t = *store->add_task(c, "speaker=jackson");
+
+  auto first = store->insert_telemetry(
+      {report("k1", t, c), report("k2", t, c), report("k1", t, c), report("bad", 12345, c)});
+  REQUIRE(first.ok());
+  REQUIRE(first->size() == 4);
+  CHECK((*first)[0].outcome == InsertOutcome::kInserted);
+  CHECK((*first)[1].outcome == InsertOutcome::kInserted);
+  CHECK((*first)[2].outcome == InsertOutcome::kDuplicate);
+  CHECK((*first)[3].outcome == InsertOutcome::kFailed);  // no task 12345
+  CHECK((*first)[3].error.find("FOREIGN KEY") != std::string::npos);
+
+  auto retry = store->insert_telemetry({report("k2", t, c)});
+  REQUIRE(retry.ok());
+  CHECK((*retry)[0].outcome == InsertOutcome::kDuplicate);
+  CHECK(*store->telemetry_count() == 2);
+
+  auto unlabeled = report("k3", t, c);
+  unlabeled.accuracy_before.reset();
+  unlabeled.accuracy_after.reset();
+  REQUIRE(store->insert_telemetry({unlabeled}).ok());
+  auto rows = store->telemetry(c);
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 3);
+  const auto& r = (*rows)[0];
+  CHECK(r.idempotency_key == "k1");
+  CHECK(r.method == "fineprune");
+  CHECK(r.sparsity == 0.48);
+  CHECK(r.overall_sparsity == 0.44);
+  CHECK(r.accuracy_before == 0.8);
+  CHECK(r.accuracy_after == 0.9);
+  CHECK(r.layer_sparsity_json == report("x", 0, 0).layer_sparsity_json);
+  CHECK(r.curve_json == "[[0.5,0.48,0.9,500]]");
+  CHECK(r.adaptation_samples == 200);
+  CHECK(r.eval_samples == 100);
+  CHECK(r.macs_effective == 500);
+  CHECK(r.peak_memory_bytes == (1 << 20));
+  CHECK_FALSE((*rows)[2].accuracy_before.has_value());
+  CHECK_FALSE((*rows)[2].accuracy_after.has_value());
+  CHECK(store->telemetry(c + 100)->empty());
+}
+
+TEST_CASE("events are appended in batches and read newest-last", "[store]") {
+  auto store = open_store(":memory:");
+  std::vector<EventRecord> events;
+  for (int i = 0; i < 5; ++i)
+    events.push_back({0, double(i), "join", "a" + std::to_string(i), 0, ""});
+  events.push_back({0, 9.0, "failure", "a1", 7, "silent for 3000 ms"});
+  REQUIRE(store->add_events(events).ok());
+  auto last = store->events(2);
+  REQUIRE(last.ok());
+  REQUIRE(last->size() == 2);
+  CHECK((*last)[0].agent_id == "a4");
+  CHECK((*last)[1].kind == "failure");
+  CHECK((*last)[1].task_id == 7);
+  CHECK((*last)[1].detail == "silent for 3000 ms");
+  CHECK(store->events()->size() == 6);
+}
+
+TEST_CASE("data survive closing and reopening the file", "[store]") {
+  TempDir dir;
+  int64_t c = 0;
+  {
+    auto store = open_store(dir.file("fp.db"));
+    c = seed_campaign(*store);
+    int64_t t = *store->add_task(c, "speaker=jackson");
+    REQUIRE(store->insert_telemetry({report("k1", t, c)}).ok());
+  }
+  auto store = open_store(dir.file("fp.db"));
+  CHECK(*store->telemetry_count() == 1);
+  CHECK(store->tasks(c)->size() == 1);
+}
+
+TEST_CASE("a file that is not a database is a clear error", "[store]") {
+  TempDir dir;
+  {
+    std::FILE* f = std::fopen(dir.file("junk.db").c_str(), "wb");
+    REQUIRE(f);
+    std::fputs("this is certainly not an SQLite database file, just text.......", f);
+    std::fclose(f);
+  }
+  auto store = Store::open(dir.file("junk.db"));
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.status().message().find("junk.db") != std::string::npos);
+}
