@@ -38,6 +38,9 @@ struct Hello {
   agentId @0 :Text;
   protocolVersion @1 :UInt32;
   capabilities @2 :Capabilities;
+  # The task this agent is still working on after a reconnect (0: none), so the
+  # coordinator keeps it assigned instead of handing it to someone else.
+  currentTaskId @3 :UInt64;
 }
 
 struct ChunkRequest {
@@ -154,6 +157,7 @@ enum ErrorCode {
 struct Error {
   code @0 :ErrorCode;
   reason @1 :Text;
+  ref @2 :Text;  # what the error is about: an idempotency key, a model hash, or empty
 }
 
 struct Goodbye {

@@ -56,13 +56,14 @@ Message round_trip(const Message& m, size_t limit = kMaxCoordinatorFrameBytes) {
 }  // namespace
 
 TEST_CASE("every message type survives a round trip", "[protocol]") {
-  Hello h{"agent-1", kProtocolVersion, {4, 2048, {"fsdd/speaker=jackson", "fmnist/classes=3+7"}}};
+  Hello h{"agent-1", kProtocolVersion, {4, 2048, {"fsdd/speaker=jackson", "fmnist/classes=3+7"}}, 17};
   auto h2 = std::get<Hello>(round_trip(h));
   CHECK(h2.agent_id == "agent-1");
   CHECK(h2.protocol_version == kProtocolVersion);
   CHECK(h2.capabilities.threads == 4);
   CHECK(h2.capabilities.memory_mb == 2048);
   CHECK(h2.capabilities.datasets == h.capabilities.datasets);
+  CHECK(h2.current_task_id == 17);
 
   auto w = std::get<Welcome>(round_trip(Welcome{"s-1", 500, 65536, 4}));
   CHECK(w.session_id == "s-1");
@@ -140,9 +141,10 @@ TEST_CASE("every message type survives a round trip", "[protocol]") {
   CHECK(ack.idempotency_key == "k-1");
   CHECK(ack.duplicate);
   CHECK(std::get<Heartbeat>(round_trip(Heartbeat{42})).task_id == 42);
-  auto e = std::get<Error>(round_trip(Error{ErrorCode::kUnknownTask, "no task 9"}));
+  auto e = std::get<Error>(round_trip(Error{ErrorCode::kUnknownTask, "no task 9", "key-9"}));
   CHECK(e.code == ErrorCode::kUnknownTask);
   CHECK(e.reason == "no task 9");
+  CHECK(e.ref == "key-9");
   auto ts = std::get<TaskStatus>(round_trip(TaskStatus{"t-1", 9, false, 2, "data missing"}));
   CHECK(ts.task_id == 9);
   CHECK_FALSE(ts.ok);

@@ -55,6 +55,7 @@ Hello read(wire::Hello::Reader r) {
   m.capabilities.threads = caps.getThreads();
   m.capabilities.memory_mb = caps.getMemoryMb();
   m.capabilities.datasets = texts(caps.getDatasets());
+  m.current_task_id = r.getCurrentTaskId();
   return m;
 }
 
@@ -119,7 +120,9 @@ TelemetryReport read(wire::TelemetryReport::Reader r) {
 
 Ack read(wire::Ack::Reader r) { return Ack{str(r.getIdempotencyKey()), r.getDuplicate()}; }
 Heartbeat read(wire::Heartbeat::Reader r) { return Heartbeat{r.getTaskId()}; }
-Error read(wire::Error::Reader r) { return Error{from_wire(r.getCode()), str(r.getReason())}; }
+Error read(wire::Error::Reader r) {
+  return Error{from_wire(r.getCode()), str(r.getReason()), str(r.getRef())};
+}
 TaskStatus read(wire::TaskStatus::Reader r) {
   return TaskStatus{str(r.getIdempotencyKey()), r.getTaskId(), r.getOk(), r.getReports(),
                     str(r.getReason())};

@@ -56,6 +56,7 @@ struct Filler {
     caps.setThreads(m.capabilities.threads);
     caps.setMemoryMb(m.capabilities.memory_mb);
     fill_texts(caps.initDatasets(m.capabilities.datasets.size()), m.capabilities.datasets);
+    b.setCurrentTaskId(m.current_task_id);
   }
   void operator()(const Welcome& m) {
     auto b = env.initWelcome();
@@ -144,6 +145,7 @@ struct Filler {
     auto b = env.initError();
     b.setCode(to_wire(m.code));
     b.setReason(text(m.reason));
+    b.setRef(text(m.ref));
   }
   void operator()(const TaskStatus& m) {
     auto b = env.initTaskStatus();

@@ -20,6 +20,7 @@ struct Hello {
   std::string agent_id;
   uint32_t protocol_version = 0;
   Capabilities capabilities;
+  uint64_t current_task_id = 0;
 };
 
 struct Welcome {
@@ -124,6 +125,7 @@ enum class ErrorCode {
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string reason;
+  std::string ref;  // idempotency key or model hash the error is about
 };
 
 struct Goodbye {
