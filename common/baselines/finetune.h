@@ -2,6 +2,8 @@
 // individual's adaptation set (the same data Fine-Pruning sees, plus labels).
 #pragma once
 
+#include <functional>
+
 #include "data/dataset.h"
 #include "models/prunable_net.h"
 #include "train/trainer.h"
@@ -13,8 +15,9 @@ struct FinetuneConfig {
   bool last_layer_only = false;  // true: only the classifier is updated
 };
 
-// Fine-tunes `model` in place. Returns its training report (cost included).
+// Fine-tunes `model` in place; `on_epoch(epoch, loss)` is called after each epoch.
 Result<TrainReport> finetune(PrunableNet& model, const Dataset& labeled_adaptation,
-                             const FinetuneConfig& config);
+                             const FinetuneConfig& config,
+                             const std::function<void(int64_t, double)>& on_epoch = {});
 
 }  // namespace fp

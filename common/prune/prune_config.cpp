@@ -1,0 +1,113 @@
+#include "prune/prune_config.h"
+
+#include <nlohmann/json.hpp>
+
+namespace fp {
+namespace {
+
+template <typename E, size_t N>
+Result<E> parse_enum(const std::string& s, const std::pair<const char*, E> (&table)[N],
+                     const char* what) {
+  std::string known;
+  for (const auto& [name, value] : table) {
+    if (s == name) return value;
+    known += known.empty() ? name : std::string(", ") + name;
+  }
+  return Status::invalid_argument(std::string("unknown ") + what + " '" + s + "' (known: " + known +
+                                  ")");
+}
+
+template <typename E, size_t N>
+const char* enum_name(E v, const std::pair<const char*, E> (&table)[N]) {
+  for (const auto& [name, value] : table)
+    if (value == v) return name;
+  return "?";
+}
+
+const std::pair<const char*, Criterion> kCriteria[] = {
+    {"energy", Criterion::kEnergy},
+    {"mean", Criterion::kMean},
+    {"firing_rate", Criterion::kFiringRate},
+    {"activation_weighted_magnitude", Criterion::kActivationWeightedMagnitude}};
+const std::pair<const char*, Granularity> kGranularities[] = {{"unit", Granularity::kUnit},
+                                                              {"weight", Granularity::kWeight}};
+const std::pair<const char*, Scope> kScopes[] = {{"per_layer", Scope::kPerLayer},
+                                                 {"global", Scope::kGlobal}};
+const std::pair<const char*, Schedule> kSchedules[] = {{"one_shot", Schedule::kOneShot},
+                                                       {"iterative", Schedule::kIterative}};
+
+}  // namespace
+
+const char* criterion_name(Criterion c) { return enum_name(c, kCriteria); }
+const char* granularity_name(Granularity g) { return enum_name(g, kGranularities); }
+const char* scope_name(Scope s) { return enum_name(s, kScopes); }
+const char* schedule_name(Schedule s) { return enum_name(s, kSchedules); }
+Result<Criterion> parse_criterion(const std::string& s) {
+  return parse_enum(s, kCriteria, "criterion");
+}
+Result<Granularity> parse_granularity(const std::string& s) {
+  return parse_enum(s, kGranularities, "granularity");
+}
+Result<Scope> parse_scope(const std::string& s) { return parse_enum(s, kScopes, "scope"); }
+Result<Schedule> parse_schedule(const std::string& s) {
+  return parse_enum(s, kSchedules, "schedule");
+}
+
+Status PruneConfig::validate() const {
+  if (!(target_sparsity >= 0.0 && target_sparsity < 1.0))
+    return Status::invalid_argument("prune config: target_sparsity must be in [0, 1), got " +
+                                    std::to_string(target_sparsity));
+  if (schedule == Schedule::kIterative && (iterative_steps < 1 || iterative_steps > 100))
+    return Status::invalid_argument("prune config: iterative_steps must be in [1, 100]");
+  if (min_units_per_layer < 1)
+    return Status::invalid_argument("prune config: min_units_per_layer must be at least 1");
+  if (batch_size < 1) return Status::invalid_argument("prune config: batch_size must be positive");
+  return Status::ok_status();
+}
+
+std::string PruneConfig::to_json() const {
+  nlohmann::json j = {{"criterion", criterion_name(criterion)},
+                      {"granularity", granularity_name(granularity)},
+                      {"scope", scope_name(scope)},
+                      {"schedule", schedule_name(schedule)},
+                      {"target_sparsity", target_sparsity},
+                      {"iterative_steps", iterative_steps},
+                      {"prune_output_layer", prune_output_layer},
+                      {"protected_layers", protected_layers},
+                      {"min_units_per_layer", min_units_per_layer},
+                      {"batch_size", batch_size}};
+  return j.dump();
+}
+
+Result<PruneConfig> PruneConfig::from_json(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    return Status::invalid_argument("prune config: not a JSON object");
+  PruneConfig c;
+  try {
+    if (j.contains("criterion")) {
+      FP_ASSIGN_OR_RETURN(c.criterion, parse_criterion(j["criterion"].get<std::string>()));
+    }
+    if (j.contains("granularity")) {
+      FP_ASSIGN_OR_RETURN(c.granularity, parse_granularity(j["granularity"].get<std::string>()));
+    }
+    if (j.contains("scope")) {
+      FP_ASSIGN_OR_RETURN(c.scope, parse_scope(j["scope"].get<std::string>()));
+    }
+    if (j.contains("schedule")) {
+      FP_ASSIGN_OR_RETURN(c.schedule, parse_schedule(j["schedule"].get<std::string>()));
+    }
+    c.target_sparsity = j.value("target_sparsity", c.target_sparsity);
+    c.iterative_steps = j.value("iterative_steps", c.iterative_steps);
+    c.prune_output_layer = j.value("prune_output_layer", c.prune_output_layer);
+    c.protected_layers = j.value("protected_layers", c.protected_layers);
+    c.min_units_per_layer = j.value("min_units_per_layer", c.min_units_per_layer);
+    c.batch_size = j.value("batch_size", c.batch_size);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::invalid_argument(std::string("prune config: ") + e.what());
+  }
+  FP_RETURN_IF_ERROR(c.validate());
+  return c;
+}
+
+}  // namespace fp

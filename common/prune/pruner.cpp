@@ -1,0 +1,243 @@
+#include "prune/pruner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+
+#include "models/model_factory.h"
+
+namespace fp {
+namespace {
+
+struct Candidate {
+  std::string name;
+  PrunableLayer layer;
+  const ActivationStats* stats;
+};
+
+torch::Tensor unit_scores(const Candidate& c, Criterion criterion);
+
+// Expands a per-input-channel vector to the weight's shape via input_channel_of().
+torch::Tensor per_weight_input_energy(PrunableLayerImpl& layer, const torch::Tensor& e_in) {
+  const auto& o = layer.options();
+  const int64_t units = o.out;
+  if (o.kind == LayerKind::kLinear) return e_in.view({1, -1}).expand({units, o.in});
+  const int64_t in_per_group = o.in / o.groups, out_per_group = o.out / o.groups;
+  auto group = torch::arange(units, torch::kLong).div(out_per_group, "floor");
+  auto idx = group.view({-1, 1}) * in_per_group + torch::arange(in_per_group, torch::kLong).view({1, -1});
+  return e_in.index_select(0, idx.flatten()).view({units, in_per_group, 1, 1}).expand_as(layer.weight());
+}
+
+// Per-weight importance, the weight's shape, float64. Higher means more used.
+torch::Tensor weight_scores(const Candidate& c, Criterion criterion) {
+  torch::Tensor w = c.layer->weight().detach().abs().to(torch::kDouble);
+  if (criterion == Criterion::kActivationWeightedMagnitude)
+    return w * per_weight_input_energy(*c.layer, c.stats->input_energy()).sqrt();
+  std::vector<int64_t> view(w.dim(), 1);
+  view[0] = -1;
+  return w * unit_scores(c, criterion).view(view);
+}
+
+// Per-unit importance [units], float64.
+torch::Tensor unit_scores(const Candidate& c, Criterion criterion) {
+  switch (criterion) {
+    case Criterion::kEnergy: return c.stats->energy();
+    case Criterion::kMean: return c.stats->mean().abs();  // sign-free for linear (kNone) units
+    case Criterion::kFiringRate: return c.stats->firing_rate();
+    case Criterion::kActivationWeightedMagnitude:
+      return weight_scores(c, criterion).flatten(1).sum(1);
+  }
+  return {};
+}
+
+// Scores divided by their mean over live entries, so layers compare on one scale.
+torch::Tensor normalised(const torch::Tensor& scores, const torch::Tensor& live) {
+  auto live_scores = scores.masked_select(live);
+  double mean = live_scores.numel() ? live_scores.mean().item<double>() : 0.0;
+  return mean > 0 ? scores / mean : torch::zeros_like(scores);
+}
+
+// Indices (into flat `scores`) of the `k` lowest-scoring live entries, ties by index.
+std::vector<int64_t> lowest_live(const torch::Tensor& scores, const torch::Tensor& live, int64_t k) {
+  auto masked = torch::where(live.flatten(), scores.flatten(),
+                             torch::full({}, std::numeric_limits<double>::infinity(),
+                                         scores.options()));
+  auto order = std::get<1>(torch::sort(masked, /*stable=*/true, 0, false));
+  k = std::min<int64_t>(k, live.sum().item<int64_t>());
+  auto first = order.slice(0, 0, std::max<int64_t>(k, 0)).contiguous();
+  return std::vector<int64_t>(first.data_ptr<int64_t>(), first.data_ptr<int64_t>() + first.numel());
+}
+
+int64_t zeroed_in_unit(PrunableLayerImpl& layer, int64_t unit) {
+  return (layer.effective_weight()[unit] == 0).sum().item<int64_t>();
+}
+
+void prune_unit(PrunableLayerImpl& layer, int64_t unit) { layer.unit_mask()[unit] = 0.0; }
+
+void prune_weights(PrunableLayerImpl& layer, const std::vector<int64_t>& flat) {
+  auto m = layer.weight_mask().view({-1});
+  for (int64_t i : flat) m[i] = 0.0;
+}
+
+Status prune_per_layer(std::vector<Candidate>& cands, double fraction, const PruneConfig& cfg) {
+  for (auto& c : cands) {
+    auto& layer = *c.layer;
+    if (cfg.granularity == Granularity::kUnit) {
+      const int64_t units = layer.num_units();
+      const int64_t want = std::min<int64_t>(std::llround(fraction * units),
+                                             units - cfg.min_units_per_layer);
+      const int64_t have = units - layer.num_active_units();
+      if (want <= have) continue;
+      auto live = layer.unit_mask() > 0;
+      for (int64_t u : lowest_live(unit_scores(c, cfg.criterion), live, want - have))
+        prune_unit(layer, u);
+    } else {
+      const int64_t n = layer.num_weights();
+      const int64_t want = std::min<int64_t>(std::llround(fraction * n), n - cfg.min_units_per_layer);
+      const int64_t have = layer.num_zeroed_weights();
+      if (want <= have) continue;
+      auto live = layer.effective_weight() != 0;
+      prune_weights(layer, lowest_live(weight_scores(c, cfg.criterion), live, want - have));
+    }
+  }
+  return Status::ok_status();
+}
+
+Status prune_global_units(std::vector<Candidate>& cands, int64_t need, const PruneConfig& cfg) {
+  // (normalised score, candidate, unit)
+  std::vector<std::tuple<double, size_t, int64_t>> order;
+  std::vector<int64_t> active(cands.size());
+  for (size_t ci = 0; ci < cands.size(); ++ci) {
+    auto& layer = *cands[ci].layer;
+    auto live = layer.unit_mask() > 0;
+    auto s = normalised(unit_scores(cands[ci], cfg.criterion), live).contiguous();
+    active[ci] = layer.num_active_units();
+    for (int64_t u = 0; u < layer.num_units(); ++u)
+      if (live[u].item<bool>()) order.emplace_back(s[u].item<double>(), ci, u);
+  }
+  std::stable_sort(order.begin(), order.end());
+  int64_t zeroed = 0;
+  for (const auto& [score, ci, u] : order) {
+    if (zeroed >= need) break;
+    if (active[ci] - 1 < cfg.min_units_per_layer) continue;
+    auto& layer = *cands[ci].layer;
+    zeroed += layer.weights_per_unit() - zeroed_in_unit(layer, u);
+    prune_unit(layer, u);
+    --active[ci];
+  }
+  return Status::ok_status();
+}
+
+Status prune_global_weights(std::vector<Candidate>& cands, int64_t need, const PruneConfig& cfg) {
+  std::vector<torch::Tensor> scores, lives;
+  for (auto& c : cands) {
+    auto live = c.layer->effective_weight() != 0;
+    scores.push_back(normalised(weight_scores(c, cfg.criterion), live).flatten());
+    lives.push_back(live.flatten());
+  }
+  auto all = torch::cat(scores), all_live = torch::cat(lives);
+  auto chosen = lowest_live(all, all_live, need);
+  std::sort(chosen.begin(), chosen.end());
+  size_t next = 0;
+  int64_t offset = 0;
+  for (auto& c : cands) {
+    const int64_t n = c.layer->num_weights();
+    std::vector<int64_t> mine;
+    for (; next < chosen.size() && chosen[next] < offset + n; ++next)
+      mine.push_back(chosen[next] - offset);
+    prune_weights(*c.layer, mine);
+    offset += n;
+  }
+  return Status::ok_status();
+}
+
+}  // namespace
+
+double SparsityReport::sparsity() const {
+  return prunable_weights ? static_cast<double>(zeroed_weights) / prunable_weights : 0.0;
+}
+
+double SparsityReport::overall_sparsity() const {
+  return parameters ? static_cast<double>(zeroed_weights) / parameters : 0.0;
+}
+
+SparsityReport measure_sparsity(const PrunableNet& model) {
+  torch::NoGradGuard no_grad;
+  SparsityReport r;
+  for (size_t i = 0; i < model.layers().size(); ++i) {
+    const auto& layer = model.layers()[i];
+    LayerSparsity l{model.layer_names()[i], layer->num_units(), layer->num_active_units(),
+                    layer->num_weights(), layer->num_zeroed_weights()};
+    r.prunable_weights += l.weights;
+    r.zeroed_weights += l.zeroed_weights;
+    r.layers.push_back(l);
+  }
+  r.parameters = count_parameters(model);
+  return r;
+}
+
+Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const PruneConfig& config) {
+  FP_RETURN_IF_ERROR(config.validate());
+  torch::NoGradGuard no_grad;
+  const bool needs_inputs = config.criterion == Criterion::kActivationWeightedMagnitude;
+  std::vector<Candidate> cands;
+  int64_t total = 0, zeroed_elsewhere = 0, cand_total = 0;
+  for (size_t i = 0; i < model.layers().size(); ++i) {
+    const auto& name = model.layer_names()[i];
+    auto layer = model.layers()[i];
+    total += layer->num_weights();
+    const bool is_protected =
+        std::count(config.protected_layers.begin(), config.protected_layers.end(), name) > 0 ||
+        (layer->is_output() && !config.prune_output_layer);
+    if (is_protected) {
+      zeroed_elsewhere += layer->num_zeroed_weights();
+      continue;
+    }
+    auto it = stats.find(name);
+    if (it == stats.end() || it->second.count == 0)
+      return Status::invalid_argument("prune: no activation statistics for layer '" + name + "'");
+    if (needs_inputs && it->second.in_count == 0)
+      return Status::invalid_argument(
+          "prune: criterion activation_weighted_magnitude needs input energies for layer '" + name +
+          "' (record with with_input_energy)");
+    cands.push_back({name, layer, &it->second});
+    cand_total += layer->num_weights();
+  }
+  for (const auto& p : config.protected_layers)
+    if (!model.find_layer(p))
+      return Status::invalid_argument("prune: protected layer '" + p + "' is not in the model");
+  if (cands.empty()) return Status::invalid_argument("prune: every layer is protected");
+
+  const int64_t goal = std::llround(config.target_sparsity * static_cast<double>(total));
+  const double fraction = static_cast<double>(goal - zeroed_elsewhere) / cand_total;
+  if (fraction > 1.0)
+    return Status::invalid_argument("prune: target sparsity " +
+                                    std::to_string(config.target_sparsity) +
+                                    " is unreachable with the protected layers left dense");
+  if (config.scope == Scope::kPerLayer) return prune_per_layer(cands, fraction, config);
+
+  int64_t zeroed_now = zeroed_elsewhere;
+  for (auto& c : cands) zeroed_now += c.layer->num_zeroed_weights();
+  const int64_t need = goal - zeroed_now;
+  if (need <= 0) return Status::ok_status();
+  return config.granularity == Granularity::kUnit ? prune_global_units(cands, need, config)
+                                                  : prune_global_weights(cands, need, config);
+}
+
+Result<SparsityReport> fine_prune(PrunableNet& model, const torch::Tensor& unlabeled_inputs,
+                                  const PruneConfig& config) {
+  FP_RETURN_IF_ERROR(config.validate());
+  if (!unlabeled_inputs.defined() || unlabeled_inputs.size(0) == 0)
+    return Status::invalid_argument("fine_prune: no adaptation data");
+  const bool with_inputs = config.criterion == Criterion::kActivationWeightedMagnitude;
+  const int steps = config.schedule == Schedule::kIterative ? config.iterative_steps : 1;
+  for (int step = 1; step <= steps; ++step) {
+    PruneConfig step_config = config;
+    step_config.target_sparsity = config.target_sparsity * step / steps;
+    LayerStats stats = record_activations(model, unlabeled_inputs, config.batch_size, with_inputs);
+    FP_RETURN_IF_ERROR(prune_with_stats(model, stats, step_config));
+  }
+  return measure_sparsity(model);
+}
+
+}  // namespace fp

@@ -1,0 +1,46 @@
+#include "train/evaluator.h"
+
+namespace fp {
+
+torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs, int64_t batch_size) {
+  const bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> out;
+  const int64_t n = inputs.size(0);
+  for (int64_t b = 0; b < n; b += batch_size)
+    out.push_back(torch::softmax(model.forward(inputs.slice(0, b, std::min(n, b + batch_size))), 1));
+  model.train(was_training);
+  if (out.empty()) return torch::zeros({0, model.spec().num_classes});
+  return torch::cat(out);
+}
+
+Result<EvalReport> evaluate(PrunableNet& model, const Dataset& data, int64_t batch_size) {
+  if (!data.has_labels()) return Status::invalid_argument("evaluate: the dataset has no labels");
+  if (data.size() == 0) return Status::invalid_argument("evaluate: the dataset is empty");
+  const int64_t c = model.spec().num_classes;
+  auto pred = predict_proba(model, data.inputs, batch_size).argmax(1).contiguous();
+  auto truth = data.labels.contiguous();
+  EvalReport r;
+  r.samples = data.size();
+  r.confusion.assign(c, std::vector<int64_t>(c, 0));
+  int64_t correct = 0;
+  const int64_t* p = pred.data_ptr<int64_t>();
+  const int64_t* t = truth.data_ptr<int64_t>();
+  for (int64_t i = 0; i < r.samples; ++i) {
+    if (t[i] < 0 || t[i] >= c)
+      return Status::invalid_argument("evaluate: label " + std::to_string(t[i]) +
+                                      " outside the model's " + std::to_string(c) + " classes");
+    r.confusion[t[i]][p[i]]++;
+    correct += p[i] == t[i];
+  }
+  r.accuracy = static_cast<double>(correct) / r.samples;
+  for (int64_t k = 0; k < c; ++k) {
+    int64_t row = 0;
+    for (int64_t v : r.confusion[k]) row += v;
+    r.per_class_accuracy.push_back(row ? static_cast<double>(r.confusion[k][k]) / row : -1.0);
+  }
+  return r;
+}
+
+}  // namespace fp
