@@ -3,6 +3,8 @@
 #include <capnp/serialize.h>
 #include <kj/io.h>
 
+#include <cstring>
+
 #include "fineprune.capnp.h"
 #include "protocol/codec.h"
 #include "protocol/limits.h"
@@ -176,15 +178,44 @@ std::string encode(const Message& message) {
 
 std::string encode_chunk(std::string_view sha256, uint64_t offset, uint64_t total_size,
                          std::string_view data) {
-  // One segment big enough for the data: the frame is then a single copy of it.
-  capnp::MallocMessageBuilder builder(data.size() / sizeof(capnp::word) + 64,
-                                      capnp::AllocationStrategy::FIXED_SIZE);
-  auto b = builder.initRoot<wire::Envelope>().initChunk();
-  b.setSha256(kj::StringPtr(std::string(sha256).c_str()));
-  b.setOffset(offset);
-  b.setTotalSize(total_size);
-  b.setData(kj::arrayPtr(reinterpret_cast<const kj::byte*>(data.data()), data.size()));
-  return flatten(builder);
+  auto frame = encode_chunk_filled(sha256, offset, total_size, data.size(),
+                                   [&](char* dst, size_t n) {
+                                     if (n) std::memcpy(dst, data.data(), n);
+                                     return Status::ok_status();
+                                   });
+  return frame.ok() ? std::move(frame).value() : std::string();  // fill cannot fail here
+}
+
+Result<std::string> encode_chunk_filled(std::string_view sha256, uint64_t offset,
+                                        uint64_t total_size, size_t length,
+                                        const ChunkFill& fill) {
+  constexpr size_t kWord = sizeof(capnp::word);
+  // Root pointer, Envelope (2 words), Chunk (4 words), the hash text and the data:
+  // one segment, built in place after the 8-byte segment table. Generous slack.
+  size_t words = 16 + (sha256.size() + 1 + kWord - 1) / kWord + (length + kWord - 1) / kWord;
+  std::string frame((1 + words) * kWord, '\0');
+  if (reinterpret_cast<uintptr_t>(&frame[kWord]) % alignof(capnp::word) != 0) {
+    return Status::internal("chunk frame buffer is not word aligned");
+  }
+  try {
+    capnp::FlatMessageBuilder builder(
+        kj::arrayPtr(reinterpret_cast<capnp::word*>(&frame[kWord]), words));
+    auto chunk = builder.initRoot<wire::Envelope>().initChunk();
+    std::string sha(sha256);
+    chunk.setSha256(text(sha));
+    chunk.setOffset(offset);
+    chunk.setTotalSize(total_size);
+    auto data = chunk.initData(length);
+    FP_RETURN_IF_ERROR(fill(reinterpret_cast<char*>(data.begin()), length));
+    auto segments = builder.getSegmentsForOutput();
+    if (segments.size() != 1) return Status::internal("chunk frame spilled into a second segment");
+    uint32_t table[2] = {0, static_cast<uint32_t>(segments[0].size())};
+    std::memcpy(&frame[0], table, sizeof(table));
+    frame.resize((1 + segments[0].size()) * kWord);
+  } catch (const kj::Exception& e) {
+    return Status::internal(std::string("building a chunk frame: ") + e.getDescription().cStr());
+  }
+  return frame;
 }
 
 }  // namespace fp::proto

@@ -1,0 +1,155 @@
+// Agent: connecting, the per-connection poll loop, reconnecting with backoff.
+#include "agent/agent.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "agent/backoff.h"
+#include "protocol/codec.h"
+#include "protocol/framing.h"
+#include "protocol/validate.h"
+
+namespace fp::agent {
+
+Agent::Agent(AgentConfig config, zmq::context_t& context, TaskRunner& runner)
+    : config_(std::move(config)), context_(context), runner_(runner) {}
+
+Agent::~Agent() {
+  cancel_ = true;
+  if (result_.valid()) result_.wait();
+}
+
+void Agent::stop() { stop_ = true; }
+
+AgentStats Agent::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  return stats_;
+}
+
+Status Agent::run() {
+  Backoff backoff(config_.reconnect_min, config_.reconnect_max);
+  Status result;
+  while (!stop_) {
+    End end = session();
+    // A parting Goodbye gets a moment to leave; a lost connection gets none.
+    if (socket_ && end != End::kLost) socket_->set(zmq::sockopt::linger, 500);
+    socket_.reset();
+    if (end == End::kRejected) {
+      result = Status::protocol("coordinator rejected agent " + config_.agent_id + ": " +
+                                reject_reason_);
+      break;
+    }
+    if (end == End::kStop || end == End::kFinished) break;
+    if (end == End::kGoodbye && config_.leave_on_goodbye) break;
+    if (welcomed_) backoff.reset();
+    auto delay = backoff.next();
+    spdlog::info("agent {}: reconnecting in {} ms", config_.agent_id, delay.count());
+    if (!wait_backoff(delay)) break;
+  }
+  // A task still running finishes (engine calls cannot be interrupted) but is not reported.
+  cancel_ = true;
+  if (result_.valid()) result_.wait();
+  return result;
+}
+
+bool Agent::wait_backoff(std::chrono::milliseconds delay) {
+  auto until = Clock::now() + delay;
+  while (Clock::now() < until) {
+    if (stop_) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return !stop_;
+}
+
+Agent::End Agent::session() {
+  socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
+  proto::configure_dealer(*socket_);
+  try {
+    socket_->connect(config_.coordinator);
+  } catch (const zmq::error_t& e) {
+    spdlog::error("agent {}: connecting to {}: {}", config_.agent_id, config_.coordinator,
+                  e.what());
+    return End::kLost;
+  }
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    ++stats_.connects;
+  }
+  welcomed_ = false;
+  auto started = Clock::now();
+  last_heard_ = started;
+  proto::Hello hello{config_.agent_id, config_.protocol_version,
+                     {config_.threads, config_.memory_mb, config_.datasets},
+                     task_ ? task_->task_id : 0};
+  send(hello);
+
+  while (true) {
+    if (stop_) {
+      send(proto::Goodbye{"agent stopping"});
+      return End::kStop;
+    }
+    zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}};
+    try {
+      zmq::poll(items, 1, std::chrono::milliseconds(20));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) return End::kLost;
+    }
+    proto::PeerFrame frame;
+    while (proto::recv_from_dealer(*socket_, frame, /*wait=*/false)) {
+      last_heard_ = Clock::now();
+      auto decoded =
+          proto::decode(frame.payload.data(), frame.payload.size(), proto::kMaxCoordinatorFrameBytes);
+      Status valid = decoded.ok() ? proto::validate_coordinator_message(*decoded) : decoded.status();
+      if (!valid.ok() || frame.extra_parts) {
+        spdlog::warn("agent {}: ignoring a bad frame from the coordinator: {}", config_.agent_id,
+                     frame.extra_parts ? "extra frame parts" : valid.message());
+        continue;
+      }
+      if (auto end = handle(*decoded)) return *end;
+    }
+
+    auto now = Clock::now();
+    if (!welcomed_) {
+      if (now - started > config_.hello_timeout) {
+        spdlog::warn("agent {}: no Welcome from {} within {} ms", config_.agent_id,
+                     config_.coordinator, config_.hello_timeout.count());
+        return End::kLost;
+      }
+      continue;
+    }
+    auto beat = std::chrono::milliseconds(heartbeat_ms_);
+    if (now - last_heard_ > beat * config_.liveness) {
+      spdlog::warn("agent {}: coordinator silent for {} ms", config_.agent_id,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(now - last_heard_).count());
+      return End::kLost;
+    }
+    if (now - last_heartbeat_ >= beat) {
+      send(proto::Heartbeat{task_ ? task_->task_id : 0});
+      last_heartbeat_ = now;
+    }
+    for (auto& f : outbox_.due(now, config_.resend_after)) send_frame(std::move(f));
+    if (state_ == State::kDownloading) pump_download();
+    if (state_ == State::kRunning && result_.valid() &&
+        result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      collect_result();
+    }
+    if (state_ == State::kIdle && config_.max_tasks > 0) {
+      std::lock_guard<std::mutex> lock(stats_mutex_);
+      if (stats_.tasks_done + stats_.tasks_failed >= config_.max_tasks) {
+        send(proto::Goodbye{"finished " + std::to_string(config_.max_tasks) + " task(s)"});
+        return End::kFinished;
+      }
+    }
+  }
+}
+
+void Agent::send(const proto::Message& message) { send_frame(proto::encode(message)); }
+
+void Agent::send_frame(std::string frame) {
+  if (!socket_) return;
+  Status s = proto::send_frame(*socket_, std::move(frame));
+  if (!s.ok()) spdlog::debug("agent {}: send failed: {}", config_.agent_id, s.message());
+}
+
+}  // namespace fp::agent

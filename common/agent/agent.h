@@ -1,0 +1,99 @@
+// A device agent: connects to the coordinator (DEALER), says Hello, heartbeats,
+// downloads and verifies the assigned model, runs the task through a TaskRunner on
+// a worker thread, and reports telemetry until each report is acknowledged. It
+// reconnects with backoff when the coordinator goes silent or away.
+//
+// Only Hello, Heartbeat, ChunkRequest, TelemetryReport, TaskStatus, Error and
+// Goodbye ever leave an agent: private data stay with the runner.
+//
+// One Agent is one device. A process may host many (each run() on its own thread,
+// sharing one zmq::context_t): that is how the simulation host runs virtual agents.
+#pragma once
+
+#include <zmq.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "agent/agent_config.h"
+#include "agent/model_download.h"
+#include "agent/outbox.h"
+#include "agent/task_runner.h"
+#include "protocol/messages.h"
+#include "util/status.h"
+
+namespace fp::agent {
+
+class Agent {
+ public:
+  Agent(AgentConfig config, zmq::context_t& context, TaskRunner& runner);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Serves until stop(), max_tasks tasks, a Goodbye with leave_on_goodbye, or a
+  // Reject (returned as Status::protocol with the coordinator's reason).
+  Status run();
+  void stop();  // thread-safe
+  AgentStats stats() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  enum class State { kIdle, kDownloading, kRunning, kReporting };
+  enum class End { kLost, kStop, kGoodbye, kRejected, kFinished };
+
+  // agent.cpp: connection life cycle.
+  End session();
+  void send(const proto::Message& message);
+  void send_frame(std::string frame);
+  bool wait_backoff(std::chrono::milliseconds delay);
+
+  // agent_messages.cpp: what the coordinator sends.
+  std::optional<End> handle(const proto::Message& message);
+  void on_welcome(const proto::Welcome& m);
+  void on_assignment(const proto::TaskAssignment& m);
+  void on_chunk(const proto::Chunk& m);
+  void on_ack(const proto::Ack& m);
+  std::optional<End> on_error(const proto::Error& m);
+
+  // agent_task.cpp: download, run, report.
+  void start_download();
+  void pump_download();
+  void start_running();
+  void collect_result();
+  void finish_task(bool ok, const std::string& reason, uint32_t reports);
+  std::string key_for(const std::string& suffix) const;
+
+  AgentConfig config_;
+  zmq::context_t& context_;
+  TaskRunner& runner_;
+  std::unique_ptr<zmq::socket_t> socket_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> cancel_{false};
+
+  // Session state.
+  bool welcomed_ = false;
+  uint32_t heartbeat_ms_ = 0, chunk_size_ = proto::kDefaultChunkBytes;
+  uint32_t chunk_credit_ = proto::kDefaultChunkCredit;
+  Clock::time_point last_heard_, last_heartbeat_, last_chunk_;
+  std::string reject_reason_;
+
+  // Task state (survives reconnects).
+  State state_ = State::kIdle;
+  std::optional<proto::TaskAssignment> task_;
+  std::unique_ptr<ModelDownload> download_;
+  std::future<Result<std::vector<proto::TelemetryReport>>> result_;
+  std::string status_key_;  // the TaskStatus awaiting its Ack
+  bool status_ok_ = false;
+  Outbox outbox_;
+
+  mutable std::mutex stats_mutex_;
+  AgentStats stats_;
+};
+
+}  // namespace fp::agent

@@ -1,0 +1,132 @@
+// Agent: handling what the coordinator sends.
+#include <spdlog/spdlog.h>
+
+#include "agent/agent.h"
+
+namespace fp::agent {
+
+std::optional<Agent::End> Agent::handle(const proto::Message& message) {
+  switch (proto::type_of(message)) {
+    case proto::MessageType::kWelcome:
+      on_welcome(std::get<proto::Welcome>(message));
+      break;
+    case proto::MessageType::kReject:
+      reject_reason_ = std::get<proto::Reject>(message).reason;
+      spdlog::error("agent {}: rejected: {}", config_.agent_id, reject_reason_);
+      return End::kRejected;
+    case proto::MessageType::kTaskAssignment:
+      on_assignment(std::get<proto::TaskAssignment>(message));
+      break;
+    case proto::MessageType::kChunk:
+      on_chunk(std::get<proto::Chunk>(message));
+      break;
+    case proto::MessageType::kAck:
+      on_ack(std::get<proto::Ack>(message));
+      break;
+    case proto::MessageType::kError:
+      return on_error(std::get<proto::Error>(message));
+    case proto::MessageType::kGoodbye:
+      spdlog::info("agent {}: coordinator said goodbye: {}", config_.agent_id,
+                   std::get<proto::Goodbye>(message).reason);
+      return End::kGoodbye;
+    default:  // Heartbeat: hearing it is all that matters
+      break;
+  }
+  return std::nullopt;
+}
+
+void Agent::on_welcome(const proto::Welcome& m) {
+  welcomed_ = true;
+  heartbeat_ms_ = std::max<uint32_t>(m.heartbeat_ms, 10);
+  uint32_t chunk = std::clamp<uint32_t>(m.chunk_size, 1, proto::kMaxChunkBytes);
+  chunk_credit_ = std::clamp<uint32_t>(m.chunk_credit, 1, 256);
+  last_heartbeat_ = Clock::now();
+  spdlog::info("agent {}: welcomed (session {}, heartbeat {} ms)", config_.agent_id,
+               m.session_id, heartbeat_ms_);
+  // Everything unacknowledged from before the reconnect goes again, in order.
+  for (auto& f : outbox_.due(Clock::now(), std::chrono::milliseconds(0), true)) {
+    send_frame(std::move(f));
+  }
+  if (state_ == State::kDownloading) {
+    if (chunk != chunk_size_) {
+      chunk_size_ = chunk;
+      start_download();  // resumes from the whole chunks on disk
+    } else if (download_) {
+      download_->reset_in_flight();
+    }
+  }
+  chunk_size_ = chunk;
+}
+
+void Agent::on_assignment(const proto::TaskAssignment& m) {
+  if (task_) {
+    if (task_->task_id != m.task_id) {
+      send(proto::Error{proto::ErrorCode::kBadRequest,
+                        "busy with task " + std::to_string(task_->task_id), ""});
+    }
+    return;
+  }
+  spdlog::info("agent {}: task {} ({}/{}), model {} ({} bytes)", config_.agent_id, m.task_id,
+               m.dataset, m.individual, m.model_sha256.substr(0, 12), m.model_size);
+  task_ = m;
+  state_ = State::kDownloading;
+  start_download();
+}
+
+void Agent::on_chunk(const proto::Chunk& m) {
+  if (state_ != State::kDownloading || !download_) return;
+  last_chunk_ = Clock::now();
+  Status s = download_->on_chunk(m);
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    ++stats_.chunks_received;
+    stats_.bytes_downloaded += static_cast<int64_t>(m.data.size());
+  }
+  if (!s.ok()) {
+    spdlog::warn("agent {}: {}; fetching the model again", config_.agent_id, s.message());
+    download_.reset();
+    start_download();
+    return;
+  }
+  pump_download();
+}
+
+void Agent::on_ack(const proto::Ack& m) {
+  if (!outbox_.ack(m.idempotency_key)) return;
+  if (m.idempotency_key == status_key_) {
+    {
+      std::lock_guard<std::mutex> lock(stats_mutex_);
+      ++(status_ok_ ? stats_.tasks_done : stats_.tasks_failed);
+    }
+    spdlog::info("agent {}: task {} closed", config_.agent_id, task_ ? task_->task_id : 0);
+    status_key_.clear();
+    task_.reset();
+    download_.reset();
+    state_ = State::kIdle;
+    return;
+  }
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  ++(m.duplicate ? stats_.reports_duplicate : stats_.reports_acked);
+}
+
+std::optional<Agent::End> Agent::on_error(const proto::Error& m) {
+  spdlog::warn("agent {}: coordinator error ({}): {}", config_.agent_id,
+               proto::error_code_name(m.code), m.reason);
+  if (m.code == proto::ErrorCode::kNotRegistered) return End::kLost;  // say Hello again
+  if (!m.ref.empty() && outbox_.contains(m.ref) && m.code != proto::ErrorCode::kInternal) {
+    // Refused for good (e.g. an unknown task): resending cannot help.
+    outbox_.ack(m.ref);
+    if (m.ref == status_key_) {
+      status_key_.clear();
+      task_.reset();
+      download_.reset();
+      state_ = State::kIdle;
+    }
+  }
+  if (m.code == proto::ErrorCode::kUnknownModel && state_ == State::kDownloading) {
+    finish_task(false, "coordinator cannot serve model: " + m.reason, 0);
+  }
+  return std::nullopt;
+}
+
+}  // namespace fp::agent

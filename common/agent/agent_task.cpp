@@ -1,0 +1,126 @@
+// Agent: one task from assignment to acknowledged status.
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "agent/agent.h"
+#include "protocol/codec.h"
+#include "protocol/limits.h"
+#include "protocol/validate.h"
+#include "util/sha256.h"
+
+namespace fp::agent {
+
+std::string Agent::key_for(const std::string& suffix) const {
+  std::string key =
+      config_.agent_id + ":" + std::to_string(task_ ? task_->task_id : 0) + ":" + suffix;
+  // Keys must pass the coordinator's identifier check; long ones are hashed.
+  proto::TaskStatus probe{key, 0, true, 0, ""};
+  if (!proto::validate_agent_message(probe).ok()) key = sha256_hex(key);
+  return key;
+}
+
+void Agent::start_download() {
+  if (!task_) return;
+  std::string dir = (std::filesystem::path(config_.work_dir) / "models").string();
+  download_ = std::make_unique<ModelDownload>(task_->model_sha256, task_->model_size, dir,
+                                              chunk_size_, chunk_credit_);
+  Status s = download_->start();
+  if (!s.ok()) return finish_task(false, "preparing the model download: " + s.message(), 0);
+  last_chunk_ = Clock::now();
+  if (download_->done()) {
+    spdlog::info("agent {}: model {} already verified on disk", config_.agent_id,
+                 task_->model_sha256.substr(0, 12));
+    return start_running();
+  }
+  pump_download();
+}
+
+void Agent::pump_download() {
+  if (!download_ || !welcomed_) return;
+  if (download_->all_received()) {
+    Status v = download_->verify();
+    if (v.ok()) {
+      spdlog::info("agent {}: model {} downloaded and verified", config_.agent_id,
+                   task_->model_sha256.substr(0, 12));
+      return start_running();
+    }
+    {
+      std::lock_guard<std::mutex> lock(stats_mutex_);
+      ++stats_.download_restarts;
+    }
+    spdlog::warn("agent {}: {}", config_.agent_id, v.message());
+    if (download_->restarts() > config_.max_download_restarts) {
+      return finish_task(false,
+                         "model failed verification " + std::to_string(download_->restarts()) +
+                             " time(s): " + v.message(),
+                         0);
+    }
+  }
+  auto now = Clock::now();
+  if (now - last_chunk_ > std::chrono::milliseconds(heartbeat_ms_) * config_.liveness) {
+    download_->reset_in_flight();  // requests lost somewhere: ask again
+    last_chunk_ = now;
+  }
+  for (auto& request : download_->next_requests()) send(request);
+}
+
+void Agent::start_running() {
+  state_ = State::kRunning;
+  std::string path = download_->path();
+  proto::TaskAssignment task = *task_;
+  result_ = std::async(std::launch::async,
+                       [this, task, path]() -> Result<std::vector<proto::TelemetryReport>> {
+                         try {
+                           return runner_.run(task, path, cancel_);
+                         } catch (const std::exception& e) {
+                           return Status::internal(std::string("task runner threw: ") + e.what());
+                         }
+                       });
+}
+
+void Agent::collect_result() {
+  auto result = result_.get();
+  if (cancel_) return;
+  if (!result.ok()) {
+    spdlog::warn("agent {}: task {} failed: {}", config_.agent_id, task_->task_id,
+                 result.status().to_string());
+    return finish_task(false, result.status().to_string(), 0);
+  }
+  auto reports = std::move(result).value();
+  std::vector<std::string> frames;
+  for (size_t i = 0; i < reports.size(); ++i) {
+    auto& r = reports[i];
+    r.task_id = task_->task_id;
+    r.idempotency_key = key_for(std::to_string(i) + ":" + r.method);
+    if (r.individual.empty()) r.individual = task_->individual;
+    Status valid = proto::validate_agent_message(r);
+    if (!valid.ok()) {
+      return finish_task(false, "the task produced an invalid report: " + valid.message(), 0);
+    }
+    frames.push_back(proto::encode(r));
+    if (frames.back().size() > proto::kMaxAgentFrameBytes) {
+      return finish_task(false, "report " + std::to_string(i) + " exceeds the frame limit", 0);
+    }
+  }
+  auto now = Clock::now();
+  for (size_t i = 0; i < reports.size(); ++i) {
+    outbox_.add(reports[i].idempotency_key, frames[i], now);
+    send_frame(std::move(frames[i]));
+  }
+  finish_task(true, "", static_cast<uint32_t>(reports.size()));
+}
+
+void Agent::finish_task(bool ok, const std::string& reason, uint32_t reports) {
+  if (!task_) return;
+  status_key_ = key_for("status");
+  status_ok_ = ok;
+  std::string why = reason.substr(0, proto::kMaxReasonBytes);
+  proto::TaskStatus status{status_key_, task_->task_id, ok, reports, why};
+  std::string frame = proto::encode(status);
+  outbox_.add(status_key_, frame, Clock::now());
+  send_frame(std::move(frame));
+  state_ = State::kReporting;
+}
+
+}  // namespace fp::agent

@@ -1,0 +1,156 @@
+#include "agent/model_download.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "util/sha256.h"
+
+namespace fp::agent {
+namespace fs = std::filesystem;
+
+Result<std::string> hash_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::io_error("opening " + path + ": " + std::strerror(errno));
+  Sha256 hasher;
+  std::string buffer(1 << 20, '\0');
+  while (true) {
+    ssize_t n = ::read(fd, &buffer[0], buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status s = Status::io_error("reading " + path + ": " + std::strerror(errno));
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    hasher.update(buffer.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return to_hex(hasher.finish());
+}
+
+ModelDownload::ModelDownload(std::string sha256, uint64_t size, std::string dir,
+                             uint32_t chunk_size, uint32_t credit)
+    : sha256_(std::move(sha256)),
+      size_(size),
+      dir_(std::move(dir)),
+      chunk_size_(chunk_size ? chunk_size : 1),
+      credit_(credit ? credit : 1) {}
+
+ModelDownload::~ModelDownload() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string ModelDownload::path() const { return (fs::path(dir_) / (sha256_ + ".fpm")).string(); }
+std::string ModelDownload::part_path() const {
+  return (fs::path(dir_) / (sha256_ + ".part")).string();
+}
+
+Status ModelDownload::start() {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) return Status::io_error("creating " + dir_ + ": " + ec.message());
+  if (fs::exists(path())) {
+    auto hash = hash_file(path());
+    if (hash.ok() && *hash == sha256_) {
+      done_ = true;
+      received_ = size_;
+      return Status::ok_status();
+    }
+    fs::remove(path(), ec);  // a damaged cached copy is never used
+  }
+  fd_ = ::open(part_path().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) return Status::io_error("opening " + part_path() + ": " + std::strerror(errno));
+  // Resume after the whole chunks an interrupted run left; the hash check at the
+  // end catches anything wrong in them.
+  off_t existing = ::lseek(fd_, 0, SEEK_END);
+  uint64_t whole = existing > 0 ? (static_cast<uint64_t>(existing) / chunk_size_) * chunk_size_ : 0;
+  whole = std::min<uint64_t>(whole, size_);
+  if (::ftruncate(fd_, static_cast<off_t>(whole)) != 0) {
+    return Status::io_error("truncating " + part_path() + ": " + std::strerror(errno));
+  }
+  next_offset_ = whole;
+  received_ = whole;
+  return Status::ok_status();
+}
+
+std::vector<proto::ChunkRequest> ModelDownload::next_requests() {
+  std::vector<proto::ChunkRequest> out;
+  while (!done_ && in_flight_.size() < credit_ && next_offset_ < size_) {
+    uint32_t length = static_cast<uint32_t>(std::min<uint64_t>(chunk_size_, size_ - next_offset_));
+    in_flight_[next_offset_] = length;
+    out.push_back({sha256_, next_offset_, length});
+    next_offset_ += length;
+  }
+  return out;
+}
+
+Status ModelDownload::on_chunk(const proto::Chunk& chunk) {
+  if (chunk.sha256 != sha256_) return Status::ok_status();
+  auto it = in_flight_.find(chunk.offset);
+  if (it == in_flight_.end()) return Status::ok_status();
+  if (chunk.total_size != size_) {
+    return Status::protocol("chunk says model " + sha256_ + " has " +
+                            std::to_string(chunk.total_size) + " bytes, the task said " +
+                            std::to_string(size_));
+  }
+  if (chunk.data.size() != it->second) {
+    return Status::protocol("chunk at " + std::to_string(chunk.offset) + " has " +
+                            std::to_string(chunk.data.size()) + " bytes, asked for " +
+                            std::to_string(it->second));
+  }
+  size_t done = 0;
+  while (done < chunk.data.size()) {
+    ssize_t n = ::pwrite(fd_, chunk.data.data() + done, chunk.data.size() - done,
+                         static_cast<off_t>(chunk.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::io_error("writing " + part_path() + ": " + std::strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+  received_ += chunk.data.size();
+  in_flight_.erase(it);
+  return Status::ok_status();
+}
+
+void ModelDownload::reset_in_flight() {
+  if (in_flight_.empty()) return;
+  // Chunks arrive in request order on one connection, so everything below the
+  // first missing offset is on disk; ask again from there.
+  uint64_t first = in_flight_.begin()->first;
+  in_flight_.clear();
+  next_offset_ = first;
+  received_ = first;
+}
+
+void ModelDownload::restart() {
+  ++restarts_;
+  in_flight_.clear();
+  next_offset_ = 0;
+  received_ = 0;
+  if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+Status ModelDownload::verify() {
+  if (!all_received()) return Status::internal("verify() before the download finished");
+  if (::fsync(fd_) != 0) return Status::io_error("syncing " + part_path());
+  FP_ASSIGN_OR_RETURN(std::string actual, hash_file(part_path()));
+  if (actual != sha256_) {
+    restart();
+    return Status::corruption("downloaded model hashes to " + actual + ", expected " + sha256_);
+  }
+  std::error_code ec;
+  fs::rename(part_path(), path(), ec);
+  if (ec) return Status::io_error("renaming " + part_path() + ": " + ec.message());
+  ::close(fd_);
+  fd_ = -1;
+  done_ = true;
+  return Status::ok_status();
+}
+
+}  // namespace fp::agent

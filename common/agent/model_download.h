@@ -1,0 +1,70 @@
+// One model download with credit-based flow control (the ZeroMQ guide's file
+// transfer pattern): at most `credit` chunk requests are in flight; each chunk
+// that arrives frees a credit for the next request. Bytes go to <dir>/<sha>.part
+// and become <dir>/<sha>.fpm only after the whole file hashes to <sha>. A partial
+// file left by an interrupted download is resumed; a file that fails verification
+// is deleted and fetched again from the start.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "protocol/messages.h"
+#include "util/status.h"
+
+namespace fp::agent {
+
+class ModelDownload {
+ public:
+  ModelDownload(std::string sha256, uint64_t size, std::string dir, uint32_t chunk_size,
+                uint32_t credit);
+  ~ModelDownload();
+  ModelDownload(const ModelDownload&) = delete;
+  ModelDownload& operator=(const ModelDownload&) = delete;
+
+  // Opens the partial file (resuming from whole chunks already there), or finds the
+  // model already downloaded and verified: then done() is true at once.
+  Status start();
+
+  // Requests to send now, filling the free credit.
+  std::vector<proto::ChunkRequest> next_requests();
+  // Stores a chunk. A chunk nobody asked for (stale, duplicate) is ignored; a chunk
+  // that contradicts the request (wrong size or total) is an error.
+  Status on_chunk(const proto::Chunk& chunk);
+  // Forgets requests in flight (lost with a connection) so they are asked again.
+  void reset_in_flight();
+
+  // True when every byte arrived; then verify().
+  bool all_received() const { return next_offset_ >= size_ && in_flight_.empty(); }
+  // Hashes the file. On success the model is at path(); on mismatch the partial
+  // file is removed, the download restarts, and the error says what was wrong.
+  Status verify();
+  bool done() const { return done_; }
+
+  const std::string& sha256() const { return sha256_; }
+  std::string path() const;  // <dir>/<sha>.fpm
+  uint64_t received_bytes() const { return received_; }
+  int restarts() const { return restarts_; }
+
+ private:
+  std::string part_path() const;
+  void restart();
+
+  std::string sha256_;
+  uint64_t size_;
+  std::string dir_;
+  uint32_t chunk_size_, credit_;
+  int fd_ = -1;
+  uint64_t next_offset_ = 0;                // next offset to request
+  std::map<uint64_t, uint32_t> in_flight_;  // offset -> requested length
+  uint64_t received_ = 0;
+  bool done_ = false;
+  int restarts_ = 0;
+};
+
+// SHA-256 (hex) of a file's whole content.
+Result<std::string> hash_file(const std::string& path);
+
+}  // namespace fp::agent

@@ -1,0 +1,26 @@
+// What an agent does with an assignment once the model is verified on disk.
+// The agent owns the protocol; a runner owns the computation. The real one runs
+// Fine-Pruning on the device's private data (fineprune_runner.h); tests and
+// simulations can plug in others.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "protocol/messages.h"
+#include "util/status.h"
+
+namespace fp::agent {
+
+class TaskRunner {
+ public:
+  virtual ~TaskRunner() = default;
+  // Runs on a worker thread. Returns one report per method (the agent fills in
+  // idempotency keys and task ids). `cancel` turns true when the agent stops.
+  virtual Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
+                                                          const std::string& model_path,
+                                                          const std::atomic<bool>& cancel) = 0;
+};
+
+}  // namespace fp::agent

@@ -1,0 +1,60 @@
+// fp-coordinator configuration: a TOML file (every key optional, unknown keys are
+// errors so typos do not pass silently) with command-line overrides.
+//
+//   [server]   endpoint, database, models_dir, heartbeat_ms, liveness, chunk_size,
+//              chunk_credit, telemetry_batch, max_attempts
+//   [train]    dataset, data_dir, arch, width_mult, epochs, batch_size, learning_rate,
+//              seed, limit, general_fraction, split_seed, threads
+//   [campaign] name, model ("latest", a SHA-256, or an artifact path), dataset,
+//              individuals (empty: every individual an agent announces), baselines,
+//              sweep, and a [campaign.prune] table with fp::PruneConfig's JSON keys
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "server.h"
+#include "util/status.h"
+
+namespace fp::coord {
+
+struct TrainSection {
+  std::string dataset = "fsdd";  // "fsdd" or "fashion-mnist"
+  std::string data_dir;          // empty: the data set's default location
+  std::string arch = "cnn";
+  double width_mult = 1.0;
+  int64_t epochs = 3;
+  int64_t batch_size = 64;
+  double learning_rate = 1e-3;
+  uint64_t seed = 1;
+  int64_t limit = 0;               // 0: all samples
+  double general_fraction = 0.5;   // share of the pool that trains the general model
+  uint64_t split_seed = 1;         // must match the agents' --split-seed
+  int threads = 2;
+};
+
+struct CampaignSection {
+  bool present = false;
+  std::string name = "default";
+  std::string model = "latest";
+  std::string dataset = "fsdd";
+  std::vector<std::string> individuals;
+  std::vector<std::string> baselines;
+  std::vector<double> sweep;
+  std::string prune_config_json = "{}";
+};
+
+struct CoordinatorConfig {
+  ServerConfig server;
+  std::string database = "fineprune.db";
+  std::string models_dir = "models";
+  TrainSection train;
+  CampaignSection campaign;
+};
+
+// Parses TOML text; `source` names it in error messages.
+Result<CoordinatorConfig> parse_config(const std::string& text, const std::string& source);
+// Reads and parses a file; an empty path gives the defaults.
+Result<CoordinatorConfig> load_config(const std::string& path);
+
+}  // namespace fp::coord

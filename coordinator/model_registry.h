@@ -1,0 +1,48 @@
+// Model registry: content-addressed artifacts in <dir>/<sha256>.fpm (the SHA-256 of
+// the whole file, which is what agents verify after download), metadata in the store.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "store/store.h"
+#include "util/status.h"
+
+namespace fp::coord {
+
+class ModelRegistry {
+ public:
+  ModelRegistry(std::string dir, store::Store& store);
+  ~ModelRegistry();
+  ModelRegistry(const ModelRegistry&) = delete;
+  ModelRegistry& operator=(const ModelRegistry&) = delete;
+
+  const std::string& dir() const { return dir_; }
+
+  // Writes `bytes` (written to a temporary file, then renamed) and records them.
+  // Adding the same bytes twice returns the existing record.
+  Result<store::ModelRecord> add(const std::string& bytes, const std::string& spec_json,
+                                 const std::string& meta_json, double now);
+
+  // The record of a registered model whose file is present with the recorded size.
+  Result<store::ModelRecord> find(const std::string& sha256);
+
+  // Reads `length` bytes at `offset` of a registered model into `destination`.
+  Status read(const std::string& sha256, uint64_t offset, char* destination, size_t length);
+
+  // Re-hashes the file: Status::corruption if it no longer matches its address.
+  Status verify(const std::string& sha256);
+
+ private:
+  struct Open {
+    int fd = -1;
+    uint64_t size = 0;
+  };
+  Result<Open> open_file(const std::string& sha256);
+
+  std::string dir_;
+  store::Store& store_;
+  std::map<std::string, Open> open_;  // file descriptors kept for chunk reads
+};
+
+}  // namespace fp::coord

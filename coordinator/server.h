@@ -1,0 +1,123 @@
+// The coordinator's serving loop: one ZeroMQ ROUTER, one thread.
+//
+// Agents (DEALERs) say Hello, get a Welcome and a TaskAssignment for an individual
+// whose data they hold, fetch the model in chunks (they keep at most chunk_credit
+// requests in flight), send TelemetryReports (acknowledged after they are committed,
+// stored once per idempotency key) and a TaskStatus. Liveness: the loop heartbeats
+// every agent each tick and drops an agent not heard from for `liveness` ticks,
+// putting its task back in the queue. Frames are size-limited, decoded with limits
+// and validated; a bad frame gets an Error naming the reason and is otherwise ignored.
+#pragma once
+
+#include <zmq.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "model_registry.h"
+#include "protocol/limits.h"
+#include "protocol/messages.h"
+#include "store/store.h"
+#include "waker.h"
+
+namespace fp::coord {
+
+struct ServerConfig {
+  std::string endpoint = "tcp://127.0.0.1:5555";  // "tcp://127.0.0.1:*" picks a free port
+  uint32_t heartbeat_ms = 1000;
+  uint32_t liveness = 3;  // silent heartbeat intervals before an agent is dropped
+  uint32_t chunk_size = proto::kDefaultChunkBytes;
+  uint32_t chunk_credit = proto::kDefaultChunkCredit;
+  size_t telemetry_batch = 4096;  // most reports per transaction
+  int64_t max_attempts = 3;       // assignments of one task before it is failed
+  bool handle_signals = false;    // SIGINT/SIGTERM stop the loop (programs only)
+  bool exit_when_done = false;    // stop once every campaign is finished
+};
+
+struct ServerStats {
+  uint64_t frames_in = 0, frames_rejected = 0;
+  uint64_t reports_stored = 0, reports_duplicate = 0, reports_failed = 0;
+  uint64_t chunks_sent = 0, chunk_bytes_sent = 0;
+  uint64_t agents_dropped = 0, tasks_requeued = 0;
+};
+
+class Server {
+ public:
+  Server(ServerConfig config, zmq::context_t& context, store::Store& store,
+         ModelRegistry& registry);
+  ~Server();
+
+  // Binds the ROUTER; the actual endpoint (port resolved) is then bound_endpoint().
+  Status bind();
+  const std::string& bound_endpoint() const { return bound_endpoint_; }
+
+  // Serves until request_stop(), a signal (handle_signals) or, with exit_when_done,
+  // the end of every campaign. Returns an error only if the store fails.
+  Status run();
+  void request_stop();  // thread-safe
+  const ServerStats& stats() const { return stats_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Session {
+    std::string peer, agent_id, session_id;
+    std::vector<std::pair<std::string, std::string>> holdings;  // (dataset, individual)
+    Clock::time_point last_heard;
+    int64_t task_id = 0;
+  };
+  struct PendingReport {
+    std::string peer;
+    store::TelemetryRecord record;
+  };
+
+  // server.cpp: loop, ticks, shutdown.
+  void drain_router();
+  void on_tick();
+  void shutdown();
+  Status flush();
+  void send(const std::string& peer, proto::Message message);
+  void reply_error(const std::string& peer, proto::ErrorCode code, const std::string& reason,
+                   const std::string& ref = "");
+  void event(const std::string& kind, const std::string& agent_id, int64_t task_id,
+             const std::string& detail);
+  double now() const;
+
+  // server_messages.cpp: decoding and per-message handling.
+  void handle_frame(const std::string& peer, const zmq::message_t& payload, size_t extra_parts);
+  void on_hello(const std::string& peer, const proto::Hello& m);
+  void on_chunk_request(Session& s, const proto::ChunkRequest& m);
+  void on_report(Session& s, const proto::TelemetryReport& m);
+  void on_task_status(Session& s, const proto::TaskStatus& m);
+  void on_goodbye(Session& s, const proto::Goodbye& m);
+
+  // server_tasks.cpp: assignment, requeue, completion.
+  void try_assign(Session& s);
+  void drop_session(const std::string& peer, const std::string& kind, const std::string& why);
+  void requeue(int64_t task_id, const std::string& agent_id, const std::string& why);
+  void check_campaign(int64_t campaign_id);
+  bool all_campaigns_finished();
+  Result<int64_t> campaign_of_task(int64_t task_id);
+
+  ServerConfig config_;
+  zmq::context_t& context_;
+  store::Store& store_;
+  ModelRegistry& registry_;
+  zmq::socket_t router_;
+  std::unique_ptr<LoopWaker> waker_;
+  std::string bound_endpoint_;
+  bool stopping_ = false;
+  Status failure_;
+
+  std::unordered_map<std::string, Session> sessions_;     // by peer identity
+  std::unordered_map<std::string, std::string> by_agent_;  // agent id -> peer
+  std::unordered_map<int64_t, int64_t> task_campaign_;     // cache: task -> campaign
+  std::vector<PendingReport> reports_;
+  std::vector<store::EventRecord> events_;
+  ServerStats stats_;
+};
+
+}  // namespace fp::coord
