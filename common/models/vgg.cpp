@@ -48,7 +48,10 @@ class Vgg : public PrunableNet {
       if (c == kPool) {
         // Pooling a 1-pixel map would leave nothing; later stages then run at 1x1.
         const bool pool = std::min(h, w) >= 2;
-        if (pool) h /= 2, w /= 2;
+        if (pool) {
+          h /= 2;
+          w /= 2;
+        }
         steps_.push_back({PrunableLayer(nullptr), pool});
         continue;
       }
