@@ -55,6 +55,9 @@ class PrunableLayerImpl : public torch::nn::Module {
   torch::Tensor& bias() { return bias_; }  // undefined without bias
   torch::Tensor& unit_mask() { return unit_mask_; }      // float [out]; 1 keep, 0 pruned
   torch::Tensor& weight_mask() { return weight_mask_; }  // float, shape of weight
+  const torch::Tensor& weight() const { return weight_; }
+  const torch::Tensor& unit_mask() const { return unit_mask_; }
+  const torch::Tensor& weight_mask() const { return weight_mask_; }
   torch::nn::BatchNorm2d& batch_norm() { return bn2d_; }
   torch::nn::BatchNorm1d& batch_norm1d() { return bn1d_; }
 

@@ -12,12 +12,13 @@ class RecordingScope {
     for (size_t i = 0; i < names.size(); ++i) {
       ActivationStats& s = stats[names[i]];
       s.track_inputs = with_input_energy;
-      model.layers()[i]->set_recorder(&s);
+      PrunableLayer layer = model.layers()[i];
+      layer->set_recorder(&s);
     }
     model.eval();
   }
   ~RecordingScope() {
-    for (const auto& layer : model_.layers()) layer->set_recorder(nullptr);
+    for (PrunableLayer layer : model_.layers()) layer->set_recorder(nullptr);
     model_.train(was_training_);
   }
 

@@ -11,14 +11,14 @@ namespace {
 
 struct Candidate {
   std::string name;
-  PrunableLayer layer;
+  PrunableLayer layer;  // a holder: shares the model's layer, so masks set here stick
   const ActivationStats* stats;
 };
 
 torch::Tensor unit_scores(const Candidate& c, Criterion criterion);
 
 // Expands a per-input-channel vector to the weight's shape via input_channel_of().
-torch::Tensor per_weight_input_energy(PrunableLayerImpl& layer, const torch::Tensor& e_in) {
+torch::Tensor per_weight_input_energy(const PrunableLayerImpl& layer, const torch::Tensor& e_in) {
   const auto& o = layer.options();
   const int64_t units = o.out;
   if (o.kind == LayerKind::kLinear) return e_in.view({1, -1}).expand({units, o.in});

@@ -1,0 +1,100 @@
+// MobileNetV2 (Sandler et al. 2018): inverted residual blocks of
+//   expand 1x1 (ReLU6, skipped when t = 1) -> depthwise 3x3 (ReLU6) -> project 1x1 (linear),
+// with an identity shortcut when stride is 1 and channels match.
+//
+// The standard (t, c, n, s) table is kept, but for small inputs the first conv has
+// stride 1 and the second stage (c = 24) stride 1, as in the common CIFAR variant:
+// three stride-2 stages take 28x28 to 4x4 and 32x32 to 4x4. Channels, including the
+// final 1x1 conv's 1280, are scaled by width_mult with scaled_channels().
+#include "models/zoo.h"
+
+namespace fp {
+namespace {
+
+LayerOptions conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
+                  Activation act) {
+  LayerOptions o;
+  o.kind = LayerKind::kConv;
+  o.in = in;
+  o.out = out;
+  o.kernel = kernel;
+  o.stride = stride;
+  o.padding = kernel / 2;
+  o.groups = groups;
+  o.bias = false;
+  o.batch_norm = true;
+  o.activation = act;
+  return o;
+}
+
+struct Stage {
+  int64_t t, c, n, s;  // expansion, output channels, repeats, stride of the first block
+};
+
+// Standard table with stage 2's stride reduced from 2 to 1 (see above).
+const Stage kStages[] = {{1, 16, 1, 1}, {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                         {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+
+struct InvertedResidual {
+  PrunableLayer expand{nullptr};  // empty when t = 1
+  PrunableLayer depthwise{nullptr}, project{nullptr};
+  bool residual = false;
+};
+
+class MobileNetV2 : public PrunableNet {
+ public:
+  explicit MobileNetV2(const ModelSpec& s) : PrunableNet(s) {
+    int64_t channels = scaled_channels(32, s.width_mult);
+    stem_ = add_layer("stem", conv(s.in_channels, channels, 3, 1, 1, Activation::kReLU6));
+    int index = 0;
+    for (const Stage& st : kStages) {
+      const int64_t out = scaled_channels(st.c, s.width_mult);
+      for (int64_t i = 0; i < st.n; ++i) {
+        const int64_t stride = i == 0 ? st.s : 1;
+        const int64_t hidden = channels * st.t;
+        const std::string prefix = "block" + std::to_string(index++) + "_";
+        InvertedResidual b;
+        if (st.t != 1)
+          b.expand =
+              add_layer(prefix + "expand", conv(channels, hidden, 1, 1, 1, Activation::kReLU6));
+        b.depthwise =
+            add_layer(prefix + "dw", conv(hidden, hidden, 3, stride, hidden, Activation::kReLU6));
+        b.project = add_layer(prefix + "project", conv(hidden, out, 1, 1, 1, Activation::kNone));
+        b.residual = stride == 1 && channels == out;
+        blocks_.push_back(b);
+        channels = out;
+      }
+    }
+    const int64_t last = scaled_channels(1280, s.width_mult);
+    head_ = add_layer("head", conv(channels, last, 1, 1, 1, Activation::kReLU6));
+    LayerOptions fc;
+    fc.kind = LayerKind::kLinear;
+    fc.in = last;
+    fc.out = s.num_classes;
+    fc.activation = Activation::kSoftmax;
+    fc.output_layer = true;
+    out_ = add_layer("fc_out", fc);
+  }
+
+  torch::Tensor forward(torch::Tensor x) override {
+    x = stem_(x);
+    for (auto& b : blocks_) {
+      torch::Tensor y = b.expand ? b.expand(x) : x;
+      y = b.project(b.depthwise(y));
+      x = b.residual ? x + y : y;
+    }
+    x = head_(x);
+    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+    return out_(x);
+  }
+
+ private:
+  PrunableLayer stem_{nullptr}, head_{nullptr}, out_{nullptr};
+  std::vector<InvertedResidual> blocks_;
+};
+
+}  // namespace
+
+ModelPtr make_mobilenetv2(const ModelSpec& spec) { return std::make_shared<MobileNetV2>(spec); }
+
+}  // namespace fp

@@ -1,0 +1,105 @@
+// ResNet family (He et al. 2016): "resnet18" = basic blocks [2, 2, 2, 2],
+// "resnet50" = bottleneck blocks [3, 4, 6, 3] with expansion 4 (stride on the 3x3,
+// as in torchvision's v1.5).
+//
+// Adapted to small inputs: the stem is a 3x3 stride-1 conv with no max-pool, so a
+// 28x28 input reaches the last stage at 4x4. Every conv is a PrunableLayer with
+// BatchNorm and no bias. A block's last conv has no activation: its output is
+// added to the shortcut and then passed through ReLU. Projection shortcuts (1x1 conv
+// + BN) are PrunableLayers too. Masks act after BN, so a pruned unit of either
+// contributes exactly zero to the sum. Layer names use '_' (torch forbids '.').
+#include "models/zoo.h"
+
+namespace fp {
+namespace {
+
+LayerOptions conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, Activation act) {
+  LayerOptions o;
+  o.kind = LayerKind::kConv;
+  o.in = in;
+  o.out = out;
+  o.kernel = kernel;
+  o.stride = stride;
+  o.padding = kernel / 2;
+  o.bias = false;
+  o.batch_norm = true;
+  o.activation = act;
+  return o;
+}
+
+// One residual block: a chain of convs (the last without activation) plus an
+// optional projection shortcut.
+struct Block {
+  std::vector<PrunableLayer> convs;
+  PrunableLayer shortcut{nullptr};
+};
+
+class ResNet : public PrunableNet {
+ public:
+  explicit ResNet(const ModelSpec& s) : PrunableNet(s) {
+    const bool bottleneck = s.arch == "resnet50";
+    TORCH_CHECK(bottleneck || s.arch == "resnet18", "make_resnet: unknown ResNet '", s.arch, "'");
+    const std::vector<int> blocks =
+        bottleneck ? std::vector<int>{3, 4, 6, 3} : std::vector<int>{2, 2, 2, 2};
+    const int64_t expansion = bottleneck ? 4 : 1;
+
+    int64_t channels = scaled_channels(64, s.width_mult);
+    stem_ = add_layer("stem", conv(s.in_channels, channels, 3, 1, Activation::kReLU));
+    for (int stage = 0; stage < 4; ++stage) {
+      const int64_t width = scaled_channels(64 << stage, s.width_mult);
+      const int64_t out = width * expansion;
+      for (int b = 0; b < blocks[stage]; ++b) {
+        const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
+        const std::string prefix =
+            "layer" + std::to_string(stage + 1) + "_" + std::to_string(b) + "_";
+        Block block;
+        if (bottleneck) {
+          block.convs.push_back(
+              add_layer(prefix + "conv1", conv(channels, width, 1, 1, Activation::kReLU)));
+          block.convs.push_back(
+              add_layer(prefix + "conv2", conv(width, width, 3, stride, Activation::kReLU)));
+          block.convs.push_back(
+              add_layer(prefix + "conv3", conv(width, out, 1, 1, Activation::kNone)));
+        } else {
+          block.convs.push_back(
+              add_layer(prefix + "conv1", conv(channels, width, 3, stride, Activation::kReLU)));
+          block.convs.push_back(
+              add_layer(prefix + "conv2", conv(width, out, 3, 1, Activation::kNone)));
+        }
+        if (stride != 1 || channels != out)
+          block.shortcut =
+              add_layer(prefix + "shortcut", conv(channels, out, 1, stride, Activation::kNone));
+        blocks_.push_back(std::move(block));
+        channels = out;
+      }
+    }
+    LayerOptions fc;
+    fc.kind = LayerKind::kLinear;
+    fc.in = channels;
+    fc.out = s.num_classes;
+    fc.activation = Activation::kSoftmax;
+    fc.output_layer = true;
+    out_ = add_layer("fc_out", fc);
+  }
+
+  torch::Tensor forward(torch::Tensor x) override {
+    x = stem_(x);
+    for (auto& block : blocks_) {
+      torch::Tensor y = x;
+      for (auto& c : block.convs) y = c(y);
+      x = torch::relu(y + (block.shortcut ? block.shortcut(x) : x));
+    }
+    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+    return out_(x);
+  }
+
+ private:
+  PrunableLayer stem_{nullptr}, out_{nullptr};
+  std::vector<Block> blocks_;
+};
+
+}  // namespace
+
+ModelPtr make_resnet(const ModelSpec& spec) { return std::make_shared<ResNet>(spec); }
+
+}  // namespace fp

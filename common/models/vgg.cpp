@@ -1,0 +1,107 @@
+// VGG family: stacks of 3x3 conv + BatchNorm + ReLU with 2x2 max-pools ('M').
+//
+// "vgg11" and "vgg19" use the standard configurations A and E of Simonyan &
+// Zisserman. "vgg7" is the small speech VGG: [64, 64, M, 128, 128, M, 256, M],
+// i.e. 5 convs + a hidden FC + the classifier = 7 weight layers.
+//
+// Adapted to small inputs (28x28 images, 32x32 spectrograms): a pool is skipped once
+// the feature map is below 2x2, and a global average pool feeds the classifier, so
+// any input size works. The classifier is one hidden linear layer (ReLU: 256 for
+// vgg7, 512 for vgg11/19, scaled by width_mult) then the output layer, so vgg11 has
+// 10 prunable layers and vgg19 18 (the original's 4096-wide FC pair is dropped).
+#include <algorithm>
+#include <map>
+
+#include "models/zoo.h"
+
+namespace fp {
+namespace {
+
+constexpr int64_t kPool = 0;  // 'M' in a configuration
+
+struct VggConfig {
+  std::vector<int64_t> features;  // channels, or kPool
+  int64_t hidden;                 // hidden FC width before scaling
+};
+
+const VggConfig& vgg_config(const std::string& arch) {
+  static const std::map<std::string, VggConfig> kConfigs = {
+      {"vgg7", {{64, 64, kPool, 128, 128, kPool, 256, kPool}, 256}},
+      {"vgg11", {{64, kPool, 128, kPool, 256, 256, kPool, 512, 512, kPool, 512, 512, kPool}, 512}},
+      {"vgg19",
+       {{64,  64,  kPool, 128, 128,   kPool, 256, 256, 256, 256,  kPool,
+         512, 512, 512,   512, kPool, 512,   512, 512, 512, kPool},
+        512}},
+  };
+  auto it = kConfigs.find(arch);
+  TORCH_CHECK(it != kConfigs.end(), "make_vgg: unknown VGG architecture '", arch, "'");
+  return it->second;
+}
+
+class Vgg : public PrunableNet {
+ public:
+  explicit Vgg(const ModelSpec& s) : PrunableNet(s) {
+    const VggConfig& cfg = vgg_config(s.arch);
+    int64_t channels = s.in_channels, h = s.height, w = s.width;
+    int conv_index = 0;
+    for (int64_t c : cfg.features) {
+      if (c == kPool) {
+        // Pooling a 1-pixel map would leave nothing; later stages then run at 1x1.
+        const bool pool = std::min(h, w) >= 2;
+        if (pool) {
+          h /= 2;
+          w /= 2;
+        }
+        steps_.push_back({PrunableLayer(nullptr), pool});
+        continue;
+      }
+      LayerOptions o;
+      o.kind = LayerKind::kConv;
+      o.in = channels;
+      o.out = scaled_channels(c, s.width_mult);
+      o.kernel = 3;
+      o.padding = 1;
+      o.bias = false;  // BatchNorm's shift makes a conv bias redundant
+      o.batch_norm = true;
+      o.activation = Activation::kReLU;
+      steps_.push_back({add_layer("conv" + std::to_string(++conv_index), o), false});
+      channels = o.out;
+    }
+    LayerOptions fc;
+    fc.kind = LayerKind::kLinear;
+    fc.in = channels;
+    fc.out = scaled_channels(cfg.hidden, s.width_mult);
+    fc.activation = Activation::kReLU;
+    fc1_ = add_layer("fc1", fc);
+    fc.in = fc.out;
+    fc.out = s.num_classes;
+    fc.activation = Activation::kSoftmax;
+    fc.output_layer = true;
+    out_ = add_layer("fc_out", fc);
+  }
+
+  torch::Tensor forward(torch::Tensor x) override {
+    for (auto& step : steps_) {
+      if (step.conv)
+        x = step.conv(x);
+      else if (step.pool)
+        x = torch::max_pool2d(x, 2);
+    }
+    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+    return out_(fc1_(x));
+  }
+
+ private:
+  struct Step {
+    PrunableLayer conv;  // empty for a pool step
+    bool pool;           // pool steps: false when the map was already too small
+  };
+  std::vector<Step> steps_;
+  PrunableLayer fc1_{nullptr}, out_{nullptr};
+};
+
+}  // namespace
+
+ModelPtr make_vgg(const ModelSpec& spec) { return std::make_shared<Vgg>(spec); }
+
+}  // namespace fp

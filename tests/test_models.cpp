@@ -1,0 +1,259 @@
+// The model zoo: every architecture builds for the small inputs the project uses,
+// has the expected prunable layers, and honours unit masks; plus cloning and specs.
+#include <torch/torch.h>
+
+#include <catch2/catch.hpp>
+
+#include "models/model_factory.h"
+#include "models/zoo.h"
+#include "prune/activation_stats.h"
+
+namespace {
+
+using fp::ModelSpec;
+
+ModelSpec make_spec(const std::string& arch, int64_t size, double width_mult = 0.25,
+                    int64_t classes = 10) {
+  ModelSpec s;
+  s.arch = arch;
+  s.in_channels = 1;
+  s.height = size;
+  s.width = size;
+  s.num_classes = classes;
+  s.width_mult = width_mult;
+  return s;
+}
+
+fp::ModelPtr build(const ModelSpec& spec) {
+  torch::manual_seed(7);
+  auto built = fp::build_model(spec);
+  INFO(spec.to_json() << ": " << built.status().to_string());
+  REQUIRE(built.ok());
+  return built.value();
+}
+
+// The last conv layer: where the remaining spatial size shows how often we pooled.
+fp::PrunableLayer last_conv(const fp::PrunableNet& m) {
+  fp::PrunableLayer found(nullptr);
+  for (const auto& l : m.layers())
+    if (l->kind() == fp::LayerKind::kConv) found = l;
+  return found;
+}
+
+struct ArchCase {
+  std::string arch;
+  size_t layers;        // prunable layers, output layer included
+  int64_t last_pos_28;  // output positions (H*W) of the last conv for a 28x28 input
+  int64_t last_pos_32;  // ... and for a 32x32 input
+};
+
+// Layer counts: convs + hidden FC + output (VGG); stem + 2 or 3 convs per block +
+// projection shortcuts + fc (ResNet); stem + 2 convs for the t=1 block + 3 per other
+// block (16) + head + fc (MobileNetV2).
+const std::vector<ArchCase> kCases = {
+    {"mlp", 3, -1, -1},
+    {"cnn", 4, 14 * 14, 16 * 16},
+    {"vgg7", 5 + 2, 7 * 7, 8 * 8},                  // 2 pools before conv5
+    {"vgg11", 8 + 2, 1, 2 * 2},                     // 28->14->7->3->1; 32->...->2
+    {"vgg19", 16 + 2, 1, 2 * 2},                    // same pooling as vgg11
+    {"resnet18", 1 + 2 * 8 + 3 + 1, 4 * 4, 4 * 4},  // three stride-2 stages
+    {"resnet50", 1 + 3 * 16 + 4 + 1, 4 * 4, 4 * 4},
+    {"mobilenetv2", 1 + 2 + 3 * 16 + 1 + 1, 4 * 4, 4 * 4},
+};
+
+}  // namespace
+
+TEST_CASE("every architecture builds for 28x28 and 32x32 inputs and yields [N, classes] logits",
+          "[models]") {
+  for (const auto& c : kCases) {
+    for (int64_t size : {28, 32}) {
+      INFO(c.arch << " at " << size << "x" << size);
+      auto spec = make_spec(c.arch, size, 0.25, 7);
+      auto m = build(spec);
+      REQUIRE(m->spec() == spec);
+      REQUIRE(m->layers().size() == c.layers);
+      REQUIRE(m->layer_names().size() == c.layers);
+      REQUIRE(m->layers().back()->is_output());
+      REQUIRE(m->layer_names().back() == "fc_out");
+      REQUIRE(m->layers().back()->num_units() == 7);
+      for (size_t i = 0; i + 1 < m->layers().size(); ++i)
+        REQUIRE_FALSE(m->layers()[i]->is_output());
+
+      torch::Tensor y = m->forward(torch::randn({3, 1, size, size}));
+      REQUIRE(y.sizes() == torch::IntArrayRef({3, 7}));
+      REQUIRE(torch::isfinite(y).all().item<bool>());
+      if (c.last_pos_28 > 0)
+        REQUIRE(last_conv(*m)->output_positions() == (size == 28 ? c.last_pos_28 : c.last_pos_32));
+    }
+  }
+}
+
+TEST_CASE("zoo models accept odd and tiny input sizes", "[models]") {
+  for (const std::string arch : {"vgg7", "vgg11", "vgg19", "resnet18", "resnet50", "mobilenetv2"}) {
+    for (auto hw : {std::pair<int64_t, int64_t>{4, 4}, {5, 9}, {13, 40}}) {
+      INFO(arch << " at " << hw.first << "x" << hw.second);
+      auto spec = make_spec(arch, 4, 0.125, 3);
+      spec.height = hw.first;
+      spec.width = hw.second;
+      auto m = build(spec);
+      torch::Tensor y = m->forward(torch::randn({2, 1, hw.first, hw.second}));
+      REQUIRE(y.sizes() == torch::IntArrayRef({2, 3}));
+    }
+  }
+}
+
+TEST_CASE("width multiplier scales channels", "[models]") {
+  REQUIRE(fp::scaled_channels(64, 0.25) == 16);
+  REQUIRE(fp::scaled_channels(3, 0.1) == 1);  // never below one channel
+  auto r18 = build(make_spec("resnet18", 28));
+  REQUIRE(r18->layers().front()->num_units() == 16);
+  REQUIRE(r18->layers().back()->options().in == 128);  // 512 * 0.25
+  auto r50 = build(make_spec("resnet50", 28));
+  REQUIRE(r50->layers().back()->options().in == 512);  // 512 * 0.25 * expansion 4
+  auto mb = build(make_spec("mobilenetv2", 28));
+  REQUIRE(mb->find_layer("head")->num_units() == 320);  // 1280 * 0.25
+  REQUIRE(mb->find_layer("block1_dw")->options().groups ==
+          mb->find_layer("block1_dw")->num_units());
+  auto v7 = build(make_spec("vgg7", 28));
+  REQUIRE(v7->find_layer("fc1")->num_units() == 64);  // 256 * 0.25
+  REQUIRE(v7->find_layer("conv5")->num_units() == 64);
+}
+
+TEST_CASE("full-width parameter counts match the published small-input topologies", "[models]") {
+  auto count = [](const std::string& arch) {
+    auto spec = make_spec(arch, 32, 1.0, 10);
+    spec.in_channels = 3;
+    return fp::count_parameters(*build(spec));
+  };
+  // CIFAR-10 ResNet-18 / -50 (3x3 stem, no max-pool), as in the widely used
+  // kuangliu/pytorch-cifar implementations.
+  CHECK(count("resnet18") == 11173962);
+  CHECK(count("resnet50") == 23520842);
+  // torchvision mobilenet_v2 has 3,504,872 parameters with 1000 classes; strides do
+  // not change the count, so 10 classes give 3504872 - 1281000 + 12810.
+  CHECK(count("mobilenetv2") == 2236682);
+  // VGG-11: bias-free 3x3 convs 3-64-128-256-256-512-512-512-512, BN (2 per channel),
+  // FC 512->512 and 512->10: 9217728 + 5504 + 262656 + 5130.
+  CHECK(count("vgg11") == 9491018);
+}
+
+TEST_CASE("a masked unit outputs exactly zero in every layer of every architecture", "[models]") {
+  for (const auto& c : kCases) {
+    INFO(c.arch);
+    auto m = build(make_spec(c.arch, 32));
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i + 1 < m->layers().size(); ++i) {
+      auto layer = m->layers()[i];
+      INFO("layer " << m->layer_names()[i]);
+      const int64_t unit = layer->num_units() / 2;
+      layer->unit_mask()[unit] = 0.0f;
+      const auto& o = layer->options();
+      torch::Tensor x =
+          o.kind == fp::LayerKind::kConv ? torch::randn({4, o.in, 6, 6}) : torch::randn({4, o.in});
+      torch::Tensor y = layer->forward(x);
+      REQUIRE(y.size(1) == layer->num_units());
+      REQUIRE(torch::equal(y.select(1, unit), torch::zeros_like(y.select(1, unit))));
+      REQUIRE(y.abs().sum().item<float>() > 0.0f);  // the other units still work
+    }
+  }
+}
+
+TEST_CASE("masked units stay silent inside the network and a masked class gets probability 0",
+          "[models]") {
+  for (const auto& c : kCases) {
+    INFO(c.arch);
+    auto m = build(make_spec(c.arch, 28));
+    torch::NoGradGuard no_grad;
+    std::vector<fp::PrunableLayer> layers = m->layers();  // non-const holders
+    const size_t n = layers.size();
+    std::vector<fp::ActivationStats> stats(n);
+    for (size_t i = 0; i < n; ++i) {
+      layers[i]->set_recorder(&stats[i]);
+      if (i + 1 < n) layers[i]->unit_mask()[0] = 0.0f;
+    }
+    const int64_t pruned_class = 3;
+    layers.back()->unit_mask()[pruned_class] = 0.0f;
+    m->eval();
+    torch::Tensor logits = m->forward(torch::randn({5, 1, 28, 28}));
+    for (auto& l : layers) l->set_recorder(nullptr);
+
+    for (size_t i = 0; i + 1 < n; ++i) {
+      INFO("layer " << m->layer_names()[i]);
+      REQUIRE(stats[i].samples == 5);
+      REQUIRE(stats[i].sum_sq[0].item<double>() == 0.0);
+    }
+    torch::Tensor probs = torch::softmax(logits, 1);
+    REQUIRE(torch::equal(probs.select(1, pruned_class), torch::zeros({5})));
+    REQUIRE((probs.argmax(1) != pruned_class).all().item<bool>());
+    REQUIRE(stats.back().sum[pruned_class].item<double>() == 0.0);
+  }
+}
+
+TEST_CASE("clone_model copies state exactly into independent storage", "[models]") {
+  for (const std::string arch : {"resnet18", "mobilenetv2", "vgg7"}) {
+    INFO(arch);
+    auto m = build(make_spec(arch, 28));
+    {
+      // Non-trivial BatchNorm statistics and masks, so that buffers matter.
+      torch::NoGradGuard no_grad;
+      m->train();
+      for (int i = 0; i < 2; ++i) m->forward(torch::randn({4, 1, 28, 28}));
+      fp::PrunableLayer l1 = m->layers()[1], l2 = m->layers()[2];
+      l1->unit_mask()[0] = 0.0f;
+      l2->weight_mask().view(-1)[5] = 0.0f;
+    }
+    m->eval();
+    auto copy = fp::clone_model(*m);
+    REQUIRE(copy->spec() == m->spec());
+    REQUIRE_FALSE(copy->is_training());
+
+    torch::NoGradGuard no_grad;
+    torch::Tensor x = torch::randn({3, 1, 28, 28});
+    torch::Tensor before = m->forward(x);
+    REQUIRE(torch::equal(before, copy->forward(x)));
+
+    auto mp = m->named_parameters(true), cp = copy->named_parameters(true);
+    REQUIRE(mp.size() == cp.size());
+    for (const auto& item : mp) {
+      INFO(item.key());
+      REQUIRE(torch::equal(item.value(), cp[item.key()]));
+      REQUIRE(item.value().data_ptr() != cp[item.key()].data_ptr());
+    }
+    auto mb = m->named_buffers(true), cb = copy->named_buffers(true);
+    REQUIRE(mb.size() == cb.size());
+    for (const auto& item : mb) {
+      INFO(item.key());
+      REQUIRE(torch::equal(item.value(), cb[item.key()]));
+      REQUIRE(item.value().data_ptr() != cb[item.key()].data_ptr());
+    }
+
+    // Changing the copy leaves the original alone.
+    for (auto& p : copy->parameters()) p.add_(1.0);
+    fp::PrunableLayer first = copy->layers()[0];
+    first->unit_mask().zero_();
+    REQUIRE(torch::equal(before, m->forward(x)));
+    REQUIRE_FALSE(torch::equal(before, copy->forward(x)));
+  }
+}
+
+TEST_CASE("invalid model specs are rejected with a message", "[models]") {
+  auto spec = make_spec("alexnet", 28);
+  auto r = fp::build_model(spec);
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(r.status().code() == fp::Status::Code::kInvalidArgument);
+  REQUIRE_THAT(r.status().message(), Catch::Contains("alexnet"));
+
+  spec = make_spec("resnet18", 28, 0.25, 0);
+  r = fp::build_model(spec);
+  REQUIRE_FALSE(r.ok());
+  REQUIRE_THAT(r.status().message(), Catch::Contains("num_classes"));
+
+  spec = make_spec("vgg11", 28, 0.0);
+  r = fp::build_model(spec);
+  REQUIRE_FALSE(r.ok());
+  REQUIRE_THAT(r.status().message(), Catch::Contains("width_mult"));
+
+  auto from_json = ModelSpec::from_json(R"({"arch": "mobilenetv2", "num_classes": "ten"})");
+  REQUIRE_FALSE(from_json.ok());
+  REQUIRE_FALSE(ModelSpec::from_json("not json").ok());
+}
