@@ -1,13 +1,14 @@
 #include "config.h"
 
+#include <toml++/toml.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
-#include "prune/prune_config.h"
 #include "protocol/limits.h"
+#include "prune/prune_config.h"
 
 namespace fp::coord {
 namespace {
@@ -196,7 +197,8 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
     }
   }
   auto prune = PruneConfig::from_json(c.prune_config_json);
-  if (!prune.ok()) return Status::invalid_argument(src + ": campaign.prune: " + prune.status().message());
+  if (!prune.ok())
+    return Status::invalid_argument(src + ": campaign.prune: " + prune.status().message());
   c.prune_config_json = prune->to_json();  // normalised, with every default spelled out
   return Status::ok_status();
 }

@@ -27,9 +27,9 @@ struct TrainSection {
   int64_t batch_size = 64;
   double learning_rate = 1e-3;
   uint64_t seed = 1;
-  int64_t limit = 0;               // 0: all samples
-  double general_fraction = 0.5;   // share of the pool that trains the general model
-  uint64_t split_seed = 1;         // must match the agents' --split-seed
+  int64_t limit = 0;              // 0: all samples
+  double general_fraction = 0.5;  // share of the pool that trains the general model
+  uint64_t split_seed = 1;        // must match the agents' --split-seed
   int threads = 2;
 };
 

@@ -55,8 +55,7 @@ Result<store::ModelRecord> ModelRegistry::find(const std::string& sha256) {
   if (ec) return Status::not_found("model file " + record->path + ": " + ec.message());
   if (static_cast<int64_t>(size) != record->size_bytes) {
     return Status::corruption("model file " + record->path + " has " + std::to_string(size) +
-                              " bytes, the registry expects " +
-                              std::to_string(record->size_bytes));
+                              " bytes, the registry expects " + std::to_string(record->size_bytes));
   }
   return *record;
 }
@@ -85,8 +84,9 @@ Status ModelRegistry::read(const std::string& sha256, uint64_t offset, char* des
     ssize_t n = ::pread(f.fd, destination + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      return Status::io_error("reading model " + sha256 + ": " +
-                              (n == 0 ? std::string("unexpected end of file") : std::strerror(errno)));
+      return Status::io_error(
+          "reading model " + sha256 + ": " +
+          (n == 0 ? std::string("unexpected end of file") : std::strerror(errno)));
     }
     done += static_cast<size_t>(n);
   }

@@ -170,12 +170,13 @@ Status Server::flush() {
 
 void Server::send(const std::string& peer, proto::Message message) {
   Status s = proto::send_to_peer(router_, peer, proto::encode(message));
-  if (!s.ok()) spdlog::debug("dropping {} to a departed peer: {}",
-                             proto::type_name(proto::type_of(message)), s.message());
+  if (!s.ok())
+    spdlog::debug("dropping {} to a departed peer: {}", proto::type_name(proto::type_of(message)),
+                  s.message());
 }
 
-void Server::reply_error(const std::string& peer, proto::ErrorCode code,
-                         const std::string& reason, const std::string& ref) {
+void Server::reply_error(const std::string& peer, proto::ErrorCode code, const std::string& reason,
+                         const std::string& ref) {
   send(peer, proto::Error{code, reason, ref});
 }
 

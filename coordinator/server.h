@@ -9,14 +9,13 @@
 // and validated; a bad frame gets an Error naming the reason and is otherwise ignored.
 #pragma once
 
-#include <zmq.hpp>
-
 #include <chrono>
 #include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
+#include <zmq.hpp>
 
 #include "model_registry.h"
 #include "protocol/limits.h"
@@ -112,7 +111,7 @@ class Server {
   bool stopping_ = false;
   Status failure_;
 
-  std::unordered_map<std::string, Session> sessions_;     // by peer identity
+  std::unordered_map<std::string, Session> sessions_;      // by peer identity
   std::unordered_map<std::string, std::string> by_agent_;  // agent id -> peer
   std::unordered_map<int64_t, int64_t> task_campaign_;     // cache: task -> campaign
   std::vector<PendingReport> reports_;

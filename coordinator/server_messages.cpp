@@ -73,9 +73,9 @@ void Server::handle_frame(const std::string& peer, const zmq::message_t& payload
   auto it = sessions_.find(peer);
   if (it == sessions_.end()) {
     ++stats_.frames_rejected;
-    return reply_error(peer, proto::ErrorCode::kNotRegistered,
-                       std::string(proto::type_name(proto::type_of(message))) +
-                           " before Hello: say Hello first");
+    return reply_error(
+        peer, proto::ErrorCode::kNotRegistered,
+        std::string(proto::type_name(proto::type_of(message))) + " before Hello: say Hello first");
   }
   Session& s = it->second;
   s.last_heard = Clock::now();
@@ -118,8 +118,8 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m) {
   for (const auto& name : m.capabilities.datasets) {
     auto slash = name.find('/');
     if (slash == std::string::npos || slash == 0 || slash + 1 == name.size()) {
-      std::string reason = "capabilities.datasets entry '" + name +
-                           "' is not of the form dataset/individual";
+      std::string reason =
+          "capabilities.datasets entry '" + name + "' is not of the form dataset/individual";
       event("reject", m.agent_id, 0, reason);
       return send(peer, proto::Reject{reason, proto::kProtocolVersion});
     }
@@ -170,7 +170,8 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m) {
     if (task.ok() && task->has_value()) {
       const auto& tr = **task;
       bool mine = tr.status == "assigned" && tr.agent_id == s.agent_id;
-      bool free = tr.status == "pending" && store_.assign_task(current, s.agent_id, t).ok();
+      bool free = tr.status == "pending" &&
+                  store_.assign_task(current, s.agent_id, t, /*new_attempt=*/false).ok();
       if (mine || free) {
         s.task_id = current;
         event("resume", s.agent_id, current, "");
@@ -193,8 +194,8 @@ void Server::on_chunk_request(Session& s, const proto::ChunkRequest& m) {
                            m.sha256 + " (" + std::to_string(size) + " bytes)",
                        m.sha256);
   }
-  size_t length = static_cast<size_t>(
-      std::min<uint64_t>({m.length, config_.chunk_size, size - m.offset}));
+  size_t length =
+      static_cast<size_t>(std::min<uint64_t>({m.length, config_.chunk_size, size - m.offset}));
   auto frame = proto::encode_chunk_filled(
       m.sha256, m.offset, size, length,
       [&](char* dst, size_t n) { return registry_.read(m.sha256, m.offset, dst, n); });

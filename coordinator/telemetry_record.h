@@ -9,8 +9,7 @@
 
 namespace fp::coord {
 
-store::TelemetryRecord to_record(const proto::TelemetryReport& report,
-                                 const std::string& agent_id, int64_t campaign_id,
-                                 double received_at);
+store::TelemetryRecord to_record(const proto::TelemetryReport& report, const std::string& agent_id,
+                                 int64_t campaign_id, double received_at);
 
 }  // namespace fp::coord

@@ -1,10 +1,10 @@
 #include "waker.h"
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <atomic>
 #include <csignal>
 
 namespace fp::coord {
@@ -38,8 +38,7 @@ struct LoopWaker::Impl {
   }
 };
 
-LoopWaker::LoopWaker(zmq::context_t& context, std::chrono::milliseconds tick,
-                     bool handle_signals)
+LoopWaker::LoopWaker(zmq::context_t& context, std::chrono::milliseconds tick, bool handle_signals)
     : impl_(std::make_unique<Impl>()), loop_end_(context, zmq::socket_type::pair) {
   std::string address = "inproc://fp-loop-waker-" + std::to_string(next_id++);
   loop_end_.set(zmq::sockopt::linger, 0);

@@ -6,12 +6,11 @@
 // on the loop's thread, where the sockets and the store live.
 #pragma once
 
-#include <zmq.hpp>
-
 #include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
+#include <zmq.hpp>
 
 namespace fp::coord {
 

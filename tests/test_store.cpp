@@ -213,6 +213,9 @@ TEST_CASE("tasks go pending, assigned, requeued, done", "[store]") {
   CHECK_FALSE(*store->requeue_task(*t2));  // already pending
   REQUIRE(store->assign_task(*t2, "agent-2", 7.0).ok());
   CHECK((*store->task(*t2))->attempts == 2);
+  REQUIRE(*store->requeue_task(*t2));
+  REQUIRE(store->assign_task(*t2, "agent-2", 7.5, /*new_attempt=*/false).ok());  // a reclaim
+  CHECK((*store->task(*t2))->attempts == 2);
   REQUIRE(store->finish_task(*t2, true, "", 8.0).ok());
   REQUIRE(store->assign_task(*t1, "agent-3", 9.0).ok());
 

@@ -79,7 +79,8 @@ Agent::End Agent::session() {
   welcomed_ = false;
   auto started = Clock::now();
   last_heard_ = started;
-  proto::Hello hello{config_.agent_id, config_.protocol_version,
+  proto::Hello hello{config_.agent_id,
+                     config_.protocol_version,
                      {config_.threads, config_.memory_mb, config_.datasets},
                      task_ ? task_->task_id : 0};
   send(hello);
@@ -98,9 +99,10 @@ Agent::End Agent::session() {
     proto::PeerFrame frame;
     while (proto::recv_from_dealer(*socket_, frame, /*wait=*/false)) {
       last_heard_ = Clock::now();
-      auto decoded =
-          proto::decode(frame.payload.data(), frame.payload.size(), proto::kMaxCoordinatorFrameBytes);
-      Status valid = decoded.ok() ? proto::validate_coordinator_message(*decoded) : decoded.status();
+      auto decoded = proto::decode(frame.payload.data(), frame.payload.size(),
+                                   proto::kMaxCoordinatorFrameBytes);
+      Status valid =
+          decoded.ok() ? proto::validate_coordinator_message(*decoded) : decoded.status();
       if (!valid.ok() || frame.extra_parts) {
         spdlog::warn("agent {}: ignoring a bad frame from the coordinator: {}", config_.agent_id,
                      frame.extra_parts ? "extra frame parts" : valid.message());
@@ -120,8 +122,9 @@ Agent::End Agent::session() {
     }
     auto beat = std::chrono::milliseconds(heartbeat_ms_);
     if (now - last_heard_ > beat * config_.liveness) {
-      spdlog::warn("agent {}: coordinator silent for {} ms", config_.agent_id,
-                   std::chrono::duration_cast<std::chrono::milliseconds>(now - last_heard_).count());
+      spdlog::warn(
+          "agent {}: coordinator silent for {} ms", config_.agent_id,
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - last_heard_).count());
       return End::kLost;
     }
     if (now - last_heartbeat_ >= beat) {

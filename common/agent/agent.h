@@ -10,8 +10,6 @@
 // sharing one zmq::context_t): that is how the simulation host runs virtual agents.
 #pragma once
 
-#include <zmq.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -19,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <zmq.hpp>
 
 #include "agent/agent_config.h"
 #include "agent/model_download.h"

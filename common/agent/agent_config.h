@@ -11,20 +11,20 @@
 namespace fp::agent {
 
 struct AgentConfig {
-  std::string agent_id;                               // unique per device
-  std::string coordinator = "tcp://127.0.0.1:5555";   // the coordinator's ROUTER
-  std::string work_dir = "agent-work";                // model cache, personalized models
-  std::vector<std::string> datasets;                  // "dataset/individual" it holds
+  std::string agent_id;                              // unique per device
+  std::string coordinator = "tcp://127.0.0.1:5555";  // the coordinator's ROUTER
+  std::string work_dir = "agent-work";               // model cache, personalized models
+  std::vector<std::string> datasets;                 // "dataset/individual" it holds
   uint32_t threads = 1;
   uint64_t memory_mb = 0;
   // Until the Welcome names the coordinator's interval.
   std::chrono::milliseconds hello_timeout{3000};
   uint32_t liveness = 3;  // silent coordinator heartbeat intervals before reconnecting
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{5000};
-  std::chrono::milliseconds resend_after{2000};  // unacknowledged reports
-  int max_download_restarts = 3;                 // failed verifications before giving up
-  int64_t max_tasks = 0;                         // leave after this many tasks (0: never)
-  bool leave_on_goodbye = false;                 // exit instead of reconnecting
+  std::chrono::milliseconds resend_after{2000};         // unacknowledged reports
+  int max_download_restarts = 3;                        // failed verifications before giving up
+  int64_t max_tasks = 0;                                // leave after this many tasks (0: never)
+  bool leave_on_goodbye = false;                        // exit instead of reconnecting
   uint32_t protocol_version = proto::kProtocolVersion;  // differs only in tests
 };
 

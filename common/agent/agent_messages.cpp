@@ -41,8 +41,8 @@ void Agent::on_welcome(const proto::Welcome& m) {
   uint32_t chunk = std::clamp<uint32_t>(m.chunk_size, 1, proto::kMaxChunkBytes);
   chunk_credit_ = std::clamp<uint32_t>(m.chunk_credit, 1, 256);
   last_heartbeat_ = Clock::now();
-  spdlog::info("agent {}: welcomed (session {}, heartbeat {} ms)", config_.agent_id,
-               m.session_id, heartbeat_ms_);
+  spdlog::info("agent {}: welcomed (session {}, heartbeat {} ms)", config_.agent_id, m.session_id,
+               heartbeat_ms_);
   // Everything unacknowledged from before the reconnect goes again, in order.
   for (auto& f : outbox_.due(Clock::now(), std::chrono::milliseconds(0), true)) {
     send_frame(std::move(f));

@@ -24,8 +24,7 @@ std::string encode_chunk(std::string_view sha256, uint64_t offset, uint64_t tota
 // once, from the page cache into the frame that ZeroMQ sends.
 using ChunkFill = std::function<Status(char* destination, size_t length)>;
 Result<std::string> encode_chunk_filled(std::string_view sha256, uint64_t offset,
-                                        uint64_t total_size, size_t length,
-                                        const ChunkFill& fill);
+                                        uint64_t total_size, size_t length, const ChunkFill& fill);
 
 // Decodes one frame of at most `max_bytes`, with traversal and nesting limits.
 // Every field is copied out, so the result holds no reference into `data`.

@@ -178,17 +178,16 @@ std::string encode(const Message& message) {
 
 std::string encode_chunk(std::string_view sha256, uint64_t offset, uint64_t total_size,
                          std::string_view data) {
-  auto frame = encode_chunk_filled(sha256, offset, total_size, data.size(),
-                                   [&](char* dst, size_t n) {
-                                     if (n) std::memcpy(dst, data.data(), n);
-                                     return Status::ok_status();
-                                   });
+  auto frame =
+      encode_chunk_filled(sha256, offset, total_size, data.size(), [&](char* dst, size_t n) {
+        if (n) std::memcpy(dst, data.data(), n);
+        return Status::ok_status();
+      });
   return frame.ok() ? std::move(frame).value() : std::string();  // fill cannot fail here
 }
 
 Result<std::string> encode_chunk_filled(std::string_view sha256, uint64_t offset,
-                                        uint64_t total_size, size_t length,
-                                        const ChunkFill& fill) {
+                                        uint64_t total_size, size_t length, const ChunkFill& fill) {
   constexpr size_t kWord = sizeof(capnp::word);
   // Root pointer, Envelope (2 words), Chunk (4 words), the hash text and the data:
   // one segment, built in place after the 8-byte segment table. Generous slack.

@@ -64,8 +64,10 @@ class Store {
   Result<std::optional<TaskRecord>> task(int64_t id);
   Result<std::vector<TaskRecord>> tasks(int64_t campaign_id = 0);  // 0: all
   Result<TaskCounts> task_counts(int64_t campaign_id);
-  // pending -> assigned; fails unless the task is pending.
-  Status assign_task(int64_t task_id, const std::string& agent_id, double at);
+  // pending -> assigned; fails unless the task is pending. A reclaim (an agent that
+  // kept working through a coordinator restart) does not count as a new attempt.
+  Status assign_task(int64_t task_id, const std::string& agent_id, double at,
+                     bool new_attempt = true);
   // assigned -> pending (agent went silent or left); false when it was not assigned.
   Result<bool> requeue_task(int64_t task_id);
   // -> done / failed.

@@ -107,11 +107,12 @@ Result<TaskCounts> Store::task_counts(int64_t campaign_id) {
   return counts;
 }
 
-Status Store::assign_task(int64_t task_id, const std::string& agent_id, double at) {
+Status Store::assign_task(int64_t task_id, const std::string& agent_id, double at,
+                          bool new_attempt) {
   FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
-UPDATE tasks SET status = 'assigned', agent_id = ?2, attempts = attempts + 1, assigned_at = ?3
+UPDATE tasks SET status = 'assigned', agent_id = ?2, attempts = attempts + ?4, assigned_at = ?3
 WHERE id = ?1 AND status = 'pending')sql"));
-  s->bind(1, task_id).bind(2, agent_id).bind(3, at);
+  s->bind(1, task_id).bind(2, agent_id).bind(3, at).bind(4, int64_t{new_attempt ? 1 : 0});
   FP_RETURN_IF_ERROR(s->run());
   if (db_->changes() != 1) {
     return Status::invalid_argument("task " + std::to_string(task_id) + " is not pending");

@@ -1,0 +1,197 @@
+// In-process fixtures for networking tests: a temporary directory, a coordinator
+// running on its own thread over a real loopback socket, and a raw DEALER client
+// that speaks the wire protocol by hand.
+#pragma once
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <thread>
+
+#include "model_registry.h"
+#include "protocol/codec.h"
+#include "protocol/framing.h"
+#include "server.h"
+#include "store/store.h"
+
+namespace fp::testing {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& tag = "net") {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("fp_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+inline std::string random_bytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Polls `done` every 10 ms for up to `timeout`.
+inline bool wait_until(const std::function<bool()>& done,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+// A store, a registry holding one opaque "model" and a campaign over dataset
+// "toy" with the given individuals; the coordinator serves it from a thread.
+class Coordinator {
+ public:
+  Coordinator(const TempDir& dir, std::vector<std::string> individuals, size_t model_bytes,
+              coord::ServerConfig config = {}, zmq::context_t* context = nullptr)
+      : own_context_(context ? nullptr : new zmq::context_t(1)),
+        context_(context ? *context : *own_context_) {
+    auto store = store::Store::open(dir.file("fp.db"));
+    REQUIRE(store.ok());
+    store_ = std::move(store).value();
+    registry_ = std::make_unique<coord::ModelRegistry>(dir.file("models"), *store_);
+    model_bytes_ = random_bytes(model_bytes, 7);
+    auto model = registry_->add(model_bytes_, "{\"arch\":\"toy\"}", "{}", 1.0);
+    REQUIRE(model.ok());
+    sha_ = model->sha256;
+    store::CampaignRecord c;
+    c.name = "toy-campaign";
+    c.model_sha256 = sha_;
+    c.dataset = "toy";
+    c.prune_config_json = "{\"target_sparsity\":0.5}";
+    c.baselines_json = "[\"finetune\"]";
+    c.sweep_targets_json = "[0.25,0.5]";
+    c.open_enrollment = individuals.empty();
+    auto id = store_->create_campaign(c);
+    REQUIRE(id.ok());
+    campaign_id_ = *id;
+    for (const auto& ind : individuals) REQUIRE(store_->add_task(campaign_id_, ind).ok());
+    if (config.endpoint == coord::ServerConfig{}.endpoint) config.endpoint = "tcp://127.0.0.1:*";
+    config_ = config;
+    start();
+  }
+  ~Coordinator() { stop(); }
+
+  void start() {
+    server_.reset();
+    server_ = std::make_unique<coord::Server>(config_, context_, *store_, *registry_);
+    // ZeroMQ closes a previous listener asynchronously: a restart may wait for its port.
+    Status bound = server_->bind();
+    for (int i = 0; i < 200 && !bound.ok(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      bound = server_->bind();
+    }
+    INFO(bound.to_string());
+    REQUIRE(bound.ok());
+    endpoint_ = server_->bound_endpoint();
+    config_.endpoint = endpoint_;  // a restart reuses the port
+    thread_ = std::thread([this] { run_status_ = server_->run(); });
+  }
+  void stop() {
+    if (!thread_.joinable()) return;
+    server_->request_stop();
+    thread_.join();
+  }
+  // Waits for a server started with exit_when_done.
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+  const std::string& endpoint() const { return endpoint_; }
+  const std::string& sha() const { return sha_; }
+  const std::string& model_bytes() const { return model_bytes_; }
+  int64_t campaign_id() const { return campaign_id_; }
+  coord::Server& server() { return *server_; }
+  const Status& run_status() const { return run_status_; }
+  zmq::context_t& context() { return context_; }
+
+  // A second connection to the database, as status/export would open it.
+  std::unique_ptr<store::Store> reader(const TempDir& dir) const {
+    auto s = store::Store::open(dir.file("fp.db"));
+    REQUIRE(s.ok());
+    return std::move(s).value();
+  }
+
+ private:
+  std::unique_ptr<zmq::context_t> own_context_;
+  zmq::context_t& context_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<coord::ModelRegistry> registry_;
+  std::unique_ptr<coord::Server> server_;
+  coord::ServerConfig config_;
+  std::thread thread_;
+  Status run_status_;
+  std::string endpoint_, sha_, model_bytes_;
+  int64_t campaign_id_ = 0;
+};
+
+// A hand-driven DEALER for protocol-level tests.
+class RawClient {
+ public:
+  RawClient(zmq::context_t& context, const std::string& endpoint)
+      : socket_(context, zmq::socket_type::dealer) {
+    proto::configure_dealer(socket_);
+    socket_.connect(endpoint);
+  }
+  void send_bytes(const std::string& bytes) {
+    socket_.send(zmq::buffer(bytes), zmq::send_flags::none);
+  }
+  void send(const proto::Message& m) { send_bytes(proto::encode(m)); }
+  void send_multipart(const std::vector<std::string>& parts) {
+    for (size_t i = 0; i < parts.size(); ++i) {
+      socket_.send(zmq::buffer(parts[i]),
+                   i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  }
+  // The next message that is not a Heartbeat, or nothing within `timeout`.
+  std::optional<proto::Message> receive(
+      std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 1, std::chrono::milliseconds(20));
+      proto::PeerFrame frame;
+      while (proto::recv_from_dealer(socket_, frame, false)) {
+        auto m = proto::decode(frame.payload.data(), frame.payload.size(),
+                               proto::kMaxCoordinatorFrameBytes);
+        REQUIRE(m.ok());
+        if (proto::type_of(*m) != proto::MessageType::kHeartbeat) return std::move(m).value();
+      }
+    }
+    return std::nullopt;
+  }
+  template <typename T>
+  T expect(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    auto m = receive(timeout);
+    REQUIRE(m.has_value());
+    INFO("got " << proto::type_name(proto::type_of(*m)));
+    REQUIRE(std::holds_alternative<T>(*m));
+    return std::get<T>(*m);
+  }
+
+ private:
+  zmq::socket_t socket_;
+};
+
+}  // namespace fp::testing

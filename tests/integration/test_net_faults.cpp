@@ -1,0 +1,175 @@
+// What the coordinator does with misbehaving peers: wrong protocol versions,
+// malformed, oversized and forbidden frames, and duplicate telemetry.
+#include "agent/agent.h"
+#include "fake_runner.h"
+#include "net_fixture.h"
+
+using namespace fp;
+using namespace fp::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+coord::ServerConfig fast_server() {
+  coord::ServerConfig c;
+  c.heartbeat_ms = 50;
+  c.liveness = 20;
+  return c;
+}
+
+proto::Hello hello(const std::string& id, std::vector<std::string> sets = {"toy/alice"}) {
+  return proto::Hello{id, proto::kProtocolVersion, {1, 256, std::move(sets)}, 0};
+}
+
+proto::TelemetryReport report(const std::string& key, uint64_t task) {
+  proto::TelemetryReport r;
+  r.idempotency_key = key;
+  r.task_id = task;
+  r.method = "fineprune";
+  r.individual = "alice";
+  r.sparsity = 0.5;
+  r.target_sparsity = 0.5;
+  r.evaluated = true;
+  r.accuracy_before = 0.6;
+  r.accuracy_after = 0.7;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a wrong protocol version is rejected with a reason", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 4096, fast_server());
+  RawClient client(coord.context(), coord.endpoint());
+  client.send(proto::Hello{"old-agent", 99, {1, 0, {"toy/alice"}}, 0});
+  auto reject = client.expect<proto::Reject>();
+  CHECK(reject.reason.find("protocol version 99 is not supported") != std::string::npos);
+  CHECK(reject.supported_version == proto::kProtocolVersion);
+
+  // The real agent gives up with the coordinator's reason instead of retrying.
+  FakeRunner runner;
+  agent::AgentConfig config;
+  config.agent_id = "future-agent";
+  config.coordinator = coord.endpoint();
+  config.work_dir = dir.file("agent");
+  config.datasets = {"toy/alice"};
+  config.protocol_version = proto::kProtocolVersion + 1;
+  agent::Agent a(config, coord.context(), runner);
+  Status s = a.run();
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.code() == Status::Code::kProtocol);
+  CHECK(s.message().find("protocol version 2 is not supported") != std::string::npos);
+
+  coord.stop();
+  auto db = coord.reader(dir);
+  auto events = db->events();
+  REQUIRE(events.ok());
+  int rejects = 0;
+  for (const auto& e : *events) rejects += e.kind == "reject";
+  CHECK(rejects == 2);
+  CHECK(db->agents()->empty());  // never registered
+}
+
+TEST_CASE("malformed and forbidden frames get an Error; serving goes on", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 4096, fast_server());
+  RawClient client(coord.context(), coord.endpoint());
+  auto expect_error = [&](proto::ErrorCode code, const std::string& words) {
+    auto e = client.expect<proto::Error>();
+    CHECK(e.code == code);
+    INFO(e.reason);
+    CHECK(e.reason.find(words) != std::string::npos);
+  };
+
+  client.send_bytes("not a frame!!");
+  expect_error(proto::ErrorCode::kMalformed, "whole number of words");
+  client.send_bytes(random_bytes(800, 3));
+  auto e = client.expect<proto::Error>();
+  CHECK((e.code == proto::ErrorCode::kMalformed || e.code == proto::ErrorCode::kBadRequest));
+  client.send_bytes(std::string(100 << 10, '\0'));
+  expect_error(proto::ErrorCode::kTooLarge, "exceeds the limit of 65536 bytes");
+  client.send_multipart({proto::encode(hello("x")), "tail"});
+  expect_error(proto::ErrorCode::kMalformed, "expected one frame per message, got 2");
+  client.send(proto::Heartbeat{0});
+  expect_error(proto::ErrorCode::kNotRegistered, "say Hello first");
+  client.send(proto::Chunk{std::string(64, 'a'), 0, 4, "data"});
+  expect_error(proto::ErrorCode::kNotAllowed, "Chunk is never accepted from an agent");
+  client.send(proto::Hello{"bad id!", proto::kProtocolVersion, {}, 0});
+  expect_error(proto::ErrorCode::kBadRequest, "Hello.agentId");
+  client.send(hello("ok-agent", {"no-slash"}));
+  CHECK(client.expect<proto::Reject>().reason.find("dataset/individual") != std::string::npos);
+
+  // The same connection, well-behaved now, is served normally.
+  client.send(hello("ok-agent"));
+  client.expect<proto::Welcome>();
+  auto task = client.expect<proto::TaskAssignment>();
+  auto r = report("k", task.task_id);
+  r.sparsity = 7.0;
+  client.send(r);
+  expect_error(proto::ErrorCode::kBadRequest, "TelemetryReport.sparsity");
+  client.send(proto::ChunkRequest{task.model_sha256, 0, 4096});
+  auto chunk = client.expect<proto::Chunk>();
+  CHECK(chunk.data.size() == 4096);
+  CHECK(chunk.data == coord.model_bytes());
+  client.send(proto::ChunkRequest{task.model_sha256, 4096, 10});
+  expect_error(proto::ErrorCode::kBadRequest, "past the end");
+  client.send(proto::ChunkRequest{std::string(64, 'f'), 0, 10});
+  expect_error(proto::ErrorCode::kUnknownModel, "not registered");
+  client.send(report("k2", 999));
+  expect_error(proto::ErrorCode::kUnknownTask, "no task 999");
+  coord.stop();
+  CHECK(coord.server().stats().frames_rejected >= 8);
+}
+
+TEST_CASE("a duplicate telemetry report is acknowledged and stored once", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 4096, fast_server());
+  RawClient client(coord.context(), coord.endpoint());
+  client.send(hello("dup-agent"));
+  client.expect<proto::Welcome>();
+  auto task = client.expect<proto::TaskAssignment>();
+
+  client.send(report("dup-agent:1:fineprune", task.task_id));
+  auto first = client.expect<proto::Ack>();
+  CHECK(first.idempotency_key == "dup-agent:1:fineprune");
+  CHECK_FALSE(first.duplicate);
+  client.send(report("dup-agent:1:fineprune", task.task_id));  // the Ack "was lost"
+  auto second = client.expect<proto::Ack>();
+  CHECK(second.idempotency_key == "dup-agent:1:fineprune");
+  CHECK(second.duplicate);
+
+  client.send(proto::TaskStatus{"dup-agent:1:status", task.task_id, true, 1, ""});
+  CHECK_FALSE(client.expect<proto::Ack>().duplicate);
+  client.send(proto::TaskStatus{"dup-agent:1:status", task.task_id, true, 1, ""});
+  CHECK(client.expect<proto::Ack>().duplicate);
+
+  auto db = coord.reader(dir);
+  CHECK(*db->telemetry_count() == 1);
+  CHECK((*db->task(static_cast<int64_t>(task.task_id)))->status == "done");
+  coord.stop();
+  CHECK(coord.server().stats().reports_stored == 1);
+  CHECK(coord.server().stats().reports_duplicate == 1);
+}
+
+TEST_CASE("a burst of reports is committed in batches and all acknowledged", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 4096, fast_server());
+  RawClient client(coord.context(), coord.endpoint());
+  client.send(hello("burst"));
+  client.expect<proto::Welcome>();
+  auto task = client.expect<proto::TaskAssignment>();
+  const int n = 2000;
+  for (int i = 0; i < n; ++i)
+    client.send(report("burst-" + std::to_string(i % 1500), task.task_id));
+  int acks = 0, dups = 0;
+  while (acks < n) {
+    auto m = client.receive(5s);
+    REQUIRE(m.has_value());
+    if (auto* ack = std::get_if<proto::Ack>(&*m)) {
+      ++acks;
+      dups += ack->duplicate;
+    }
+  }
+  CHECK(dups == 500);
+  CHECK(*coord.reader(dir)->telemetry_count() == 1500);
+}

@@ -1,0 +1,256 @@
+// The coordinator and device agents end to end over loopback TCP, in one process,
+// with a fake task runner: campaign completion, liveness and requeue, resumed and
+// corrupted downloads, and reconnecting after a coordinator restart.
+#include <nlohmann/json.hpp>
+
+#include "agent/agent.h"
+#include "fake_runner.h"
+#include "net_fixture.h"
+#include "util/sha256.h"
+
+using namespace fp;
+using namespace fp::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+coord::ServerConfig fast_server() {
+  coord::ServerConfig c;
+  c.heartbeat_ms = 50;
+  c.liveness = 4;
+  c.chunk_size = 64 << 10;
+  c.chunk_credit = 4;
+  return c;
+}
+
+agent::AgentConfig agent_config(const std::string& id, const std::string& endpoint,
+                                const TempDir& dir, std::vector<std::string> datasets) {
+  agent::AgentConfig c;
+  c.agent_id = id;
+  c.coordinator = endpoint;
+  c.work_dir = dir.file("agent-" + id);
+  c.datasets = std::move(datasets);
+  c.hello_timeout = 1000ms;
+  c.reconnect_min = 20ms;
+  c.reconnect_max = 200ms;
+  c.resend_after = 300ms;
+  return c;
+}
+
+// Runs an agent on its own thread until destroyed.
+struct AgentThread {
+  std::unique_ptr<agent::Agent> agent;
+  std::thread thread;
+  Status result;
+  AgentThread(agent::AgentConfig config, zmq::context_t& context, agent::TaskRunner& runner)
+      : agent(std::make_unique<agent::Agent>(std::move(config), context, runner)) {
+    thread = std::thread([this] { result = agent->run(); });
+  }
+  ~AgentThread() {
+    agent->stop();
+    thread.join();
+  }
+};
+
+bool campaign_done(Coordinator& c, const TempDir& dir) {
+  auto campaign = c.reader(dir)->campaign(c.campaign_id());
+  return campaign.ok() && campaign->has_value() && (*campaign)->status == "done";
+}
+
+int count_events(store::Store& s, const std::string& kind) {
+  int n = 0;
+  auto events = s.events(100000);
+  REQUIRE(events.ok());
+  for (const auto& e : *events) n += e.kind == kind;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("three agents complete a campaign; telemetry lands in SQLite", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice", "bob", "carol"}, 700 << 10, fast_server());
+  FakeRunner runner;
+  {
+    std::vector<std::unique_ptr<AgentThread>> agents;
+    for (std::string name : {"alice", "bob", "carol"}) {
+      agents.push_back(std::make_unique<AgentThread>(
+          agent_config("dev-" + name, coord.endpoint(), dir, {"toy/" + name}), coord.context(),
+          runner));
+    }
+    REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
+    // The last Ack reaches an agent just after the coordinator records the task.
+    REQUIRE(wait_until([&] {
+      for (auto& a : agents)
+        if (a->agent->stats().tasks_done != 1) return false;
+      return true;
+    }));
+    for (auto& a : agents) {
+      auto stats = a->agent->stats();
+      CHECK(stats.tasks_done == 1);
+      CHECK(stats.bytes_downloaded == 700 << 10);
+      CHECK(stats.chunks_received == 11);  // ceil(700 KiB / 64 KiB)
+      CHECK(stats.reports_acked == 2);
+    }
+  }
+  CHECK(runner.runs == 3);
+  CHECK(runner.model_hashes() == std::set<std::string>{coord.sha()});
+  for (std::string name : {"alice", "bob", "carol"}) {
+    auto copy = read_file(dir.file("agent-dev-" + name + "/models/" + coord.sha() + ".fpm"));
+    CHECK(copy == coord.model_bytes());
+  }
+
+  auto db = coord.reader(dir);
+  // Agents said Goodbye when stopped; the coordinator logs it as it reads it.
+  CHECK(wait_until([&] { return count_events(*db, "leave") == 3; }));
+  auto rows = db->telemetry(coord.campaign_id());
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 6);
+  std::map<std::string, std::set<std::string>> methods;
+  for (const auto& r : *rows) {
+    CHECK(r.agent_id == "dev-" + r.individual);
+    methods[r.individual].insert(r.method);
+    if (r.method == "fineprune") {
+      CHECK(r.sparsity == Approx(0.25 + 0.01 * r.individual.size()));
+      CHECK(r.accuracy_after == 0.75);
+      auto curve = nlohmann::json::parse(r.curve_json);
+      REQUIRE(curve.size() == 2);
+      CHECK(curve[1]["target"] == 0.5);
+      auto layers = nlohmann::json::parse(r.layer_sparsity_json);
+      REQUIRE(layers.size() == 2);
+      CHECK(layers[0]["active_units"] == 4);
+    }
+  }
+  for (std::string name : {"alice", "bob", "carol"}) {
+    CHECK(methods[name] == std::set<std::string>{"fineprune", "finetune"});
+  }
+  auto tasks = db->tasks(coord.campaign_id());
+  REQUIRE(tasks->size() == 3);
+  for (const auto& t : *tasks) {
+    CHECK(t.status == "done");
+    CHECK(t.agent_id == "dev-" + t.individual);
+    CHECK(t.attempts == 1);
+  }
+  CHECK(count_events(*db, "join") == 3);
+  CHECK(count_events(*db, "task-done") == 3);
+  CHECK(count_events(*db, "campaign-done") == 1);
+}
+
+TEST_CASE("a silent agent's task is requeued and finished by another", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 100 << 10, fast_server());
+  RawClient ghost(coord.context(), coord.endpoint());
+  ghost.send(proto::Hello{"ghost", proto::kProtocolVersion, {1, 0, {"toy/alice"}}, 0});
+  ghost.expect<proto::Welcome>();
+  auto task = ghost.expect<proto::TaskAssignment>();
+  CHECK(task.individual == "alice");
+  CHECK(task.model_sha256 == coord.sha());
+  // The ghost says nothing more. After liveness x heartbeat the task is free again.
+  FakeRunner runner;
+  {
+    AgentThread helper(agent_config("helper", coord.endpoint(), dir, {"toy/alice"}),
+                       coord.context(), runner);
+    REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
+  }
+  auto db = coord.reader(dir);
+  auto t = db->task(static_cast<int64_t>(task.task_id));
+  REQUIRE(t->has_value());
+  CHECK((*t)->agent_id == "helper");
+  CHECK((*t)->attempts == 2);
+  bool ghost_failed = false, requeued = false;
+  auto events = db->events();
+  REQUIRE(events.ok());
+  for (const auto& e : *events) {
+    ghost_failed |= e.kind == "failure" && e.agent_id == "ghost" &&
+                    e.detail.find("silent") != std::string::npos;
+    requeued |= e.kind == "requeue" && e.task_id == static_cast<int64_t>(task.task_id);
+  }
+  CHECK(ghost_failed);
+  CHECK(requeued);
+  coord.stop();  // stats are read on the loop's thread only while it runs
+  CHECK(coord.server().stats().tasks_requeued == 1);
+}
+
+TEST_CASE("a corrupted model file on the coordinator is never used", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 200 << 10, fast_server());
+  {
+    // Damage the artifact in place: same size, different bytes.
+    std::fstream f(dir.file("models/" + coord.sha() + ".fpm"),
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100000);
+    f.put('X');
+    f.put('Y');
+  }
+  FakeRunner runner;
+  auto config = agent_config("a1", coord.endpoint(), dir, {"toy/alice"});
+  config.max_download_restarts = 1;
+  {
+    AgentThread a(config, coord.context(), runner);
+    REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
+    REQUIRE(wait_until([&] { return a.agent->stats().tasks_failed == 1; }));
+    CHECK(a.agent->stats().download_restarts == 2);
+  }
+  CHECK(runner.runs == 0);
+  auto t = coord.reader(dir)->tasks(coord.campaign_id());
+  REQUIRE(t->size() == 1);
+  CHECK((*t)[0].status == "failed");
+  CHECK((*t)[0].error.find("failed verification") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.file("agent-a1/models/" + coord.sha() + ".fpm")));
+}
+
+TEST_CASE("an interrupted download resumes from the chunks on disk", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 500 << 10, fast_server());
+  fs::create_directories(dir.file("agent-a1/models"));
+  {
+    // Three whole chunks and part of a fourth, as a killed agent would leave them.
+    std::ofstream part(dir.file("agent-a1/models/" + coord.sha() + ".part"), std::ios::binary);
+    part << coord.model_bytes().substr(0, 3 * (64 << 10) + 1000);
+  }
+  FakeRunner runner;
+  {
+    AgentThread a(agent_config("a1", coord.endpoint(), dir, {"toy/alice"}), coord.context(),
+                  runner);
+    REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
+    CHECK(a.agent->stats().bytes_downloaded == (500 << 10) - 3 * (64 << 10));
+  }
+  CHECK(runner.model_hashes() == std::set<std::string>{coord.sha()});
+}
+
+TEST_CASE("an agent reconnects after the coordinator restarts and keeps its task", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 100 << 10, fast_server());
+  FakeRunner runner;
+  runner.close_gate();
+  AgentThread a(agent_config("a1", coord.endpoint(), dir, {"toy/alice"}), coord.context(), runner);
+  REQUIRE(wait_until([&] { return runner.running(); }));
+  coord.stop();
+  coord.start();  // same database, same port
+  REQUIRE(wait_until([&] { return a.agent->stats().connects >= 2; }));
+  runner.open_gate();
+  REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
+  auto db = coord.reader(dir);
+  CHECK(count_events(*db, "resume") == 1);
+  auto t = db->tasks(coord.campaign_id());
+  CHECK((*t)[0].attempts == 1);  // reclaimed, not handed out again
+  CHECK(*db->telemetry_count() == 2);
+}
+
+TEST_CASE("open enrollment gives each announced individual a task", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {}, 64 << 10, fast_server());
+  FakeRunner runner;
+  {
+    AgentThread a(agent_config("a1", coord.endpoint(), dir, {"toy/x", "toy/y"}), coord.context(),
+                  runner);
+    AgentThread b(agent_config("b1", coord.endpoint(), dir, {"other/z"}), coord.context(), runner);
+    REQUIRE(wait_until([&] { return a.agent->stats().tasks_done == 2; }));
+    std::this_thread::sleep_for(200ms);
+    CHECK(b.agent->stats().tasks_done == 0);  // no campaign over "other"
+  }
+  auto tasks = coord.reader(dir)->tasks(coord.campaign_id());
+  REQUIRE(tasks->size() == 2);
+  CHECK((*tasks)[0].individual == "x");
+  CHECK((*tasks)[1].individual == "y");
+}
