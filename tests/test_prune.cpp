@@ -276,12 +276,25 @@ TEST_CASE("the label-free selector chooses among the candidates with a stated ru
   SelectorConfig sel;
   sel.candidates = {0.0, 0.3, 0.6, 0.9};
   sel.min_agreement = 1.0;  // only candidates that change no confident prediction
-  auto r = select_sparsity(*model, stats, x.slice(0, 64), PruneConfig{}, sel);
+  sel.bisection = false;
+  auto r = select_sparsity(*model, stats, x.slice(0, 64), torch::Tensor(), PruneConfig{}, sel);
   REQUIRE(r.ok());
   REQUIRE(r->scores.size() == 4);
   CHECK(r->scores[0] == 1.0);  // the dense model agrees with itself
+  CHECK(r->forward_samples == 4 * 32);  // every candidate on the confident half
+  size_t last_pass = 0;
   for (size_t i = 0; i < 4; ++i)
-    if (r->candidates[i] > r->chosen) CHECK(r->scores[i] < 1.0);
+    if (r->scores[i] >= 1.0) last_pass = i;
+  CHECK(r->chosen == r->candidates[last_pass]);
+
+  // Bisection evaluates fewer candidates and, on monotone scores, agrees.
+  sel.bisection = true;
+  auto b = select_sparsity(*model, stats, x.slice(0, 64), torch::Tensor(), PruneConfig{}, sel);
+  REQUIRE(b.ok());
+  CHECK(b->forward_samples <= 2 * 32);
+  bool monotone = true;
+  for (size_t i = 1; i < 4; ++i) monotone = monotone && r->scores[i] <= r->scores[i - 1];
+  if (monotone) CHECK(b->chosen == r->chosen);
   sel.candidates.clear();
-  CHECK_FALSE(select_sparsity(*model, stats, x, PruneConfig{}, sel).ok());
+  CHECK_FALSE(select_sparsity(*model, stats, x, torch::Tensor(), PruneConfig{}, sel).ok());
 }
