@@ -280,7 +280,7 @@ TEST_CASE("the label-free selector chooses among the candidates with a stated ru
   auto r = select_sparsity(*model, stats, x.slice(0, 64), torch::Tensor(), PruneConfig{}, sel);
   REQUIRE(r.ok());
   REQUIRE(r->scores.size() == 4);
-  CHECK(r->scores[0] == 1.0);  // the dense model agrees with itself
+  CHECK(r->scores[0] == 1.0);           // the dense model agrees with itself
   CHECK(r->forward_samples == 4 * 32);  // every candidate on the confident half
   size_t last_pass = 0;
   for (size_t i = 0; i < 4; ++i)

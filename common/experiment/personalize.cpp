@@ -92,11 +92,11 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
   out.personalized = pruned;
 
   if (!config.sweep_targets.empty()) {
-    LayerStats stats = record_activations(*dense, adaptation.inputs, config.prune.batch_size,
-                                          config.prune.criterion ==
-                                              Criterion::kActivationWeightedMagnitude);
-    FP_ASSIGN_OR_RETURN(out.sweep, sparsity_sweep(*dense, stats, evaluation, config.prune,
-                                                  config.sweep_targets));
+    LayerStats stats =
+        record_activations(*dense, adaptation.inputs, config.prune.batch_size,
+                           config.prune.criterion == Criterion::kActivationWeightedMagnitude);
+    FP_ASSIGN_OR_RETURN(
+        out.sweep, sparsity_sweep(*dense, stats, evaluation, config.prune, config.sweep_targets));
     for (const auto& p : out.sweep)
       if (p.accuracy > out.oracle_accuracy) {
         out.oracle_accuracy = p.accuracy;

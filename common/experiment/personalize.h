@@ -22,10 +22,10 @@
 namespace fp {
 
 struct PersonalizeConfig {
-  PruneConfig prune;             // target_sparsity is used when select_sparsity is false
-  bool select_sparsity = true;   // choose the sparsity on the device, without labels
+  PruneConfig prune;            // target_sparsity is used when select_sparsity is false
+  bool select_sparsity = true;  // choose the sparsity on the device, without labels
   SelectorConfig selector;
-  double heldout_fraction = 0.1;    // of the adaptation inputs, scored by the selector
+  double heldout_fraction = 0.1;      // of the adaptation inputs, scored by the selector
   std::vector<double> sweep_targets;  // labeled accuracy-vs-sparsity curve (empty: none)
   bool run_finetune = true;
   FinetuneConfig finetune;
@@ -33,13 +33,13 @@ struct PersonalizeConfig {
 };
 
 struct MethodResult {
-  std::string method;         // "general", "fine_prune", "finetune", "svd"
-  double accuracy = 0;        // on the evaluation set
-  double sparsity = 0;        // zeroed / prunable weights (SVD: 1 - factorised/dense)
-  int64_t parameters = 0;     // non-zero prunable weights (SVD: factorised count)
+  std::string method;           // "general", "fine_prune", "finetune", "svd"
+  double accuracy = 0;          // on the evaluation set
+  double sparsity = 0;          // zeroed / prunable weights (SVD: 1 - factorised/dense)
+  int64_t parameters = 0;       // non-zero prunable weights (SVD: factorised count)
   int64_t macs_per_sample = 0;  // inference cost of the resulting model
-  double wall_seconds = 0;    // time to produce it on the device
-  int64_t compute_macs = 0;   // multiply-accumulates spent producing it
+  double wall_seconds = 0;      // time to produce it on the device
+  int64_t compute_macs = 0;     // multiply-accumulates spent producing it
 };
 
 struct PersonalizeResult {
@@ -50,7 +50,7 @@ struct PersonalizeResult {
   double oracle_sparsity = -1;    // best sweep accuracy's sparsity (uses labels; -1: no sweep)
   double oracle_accuracy = -1;
   int64_t adaptation_samples = 0, evaluation_samples = 0;
-  ModelPtr personalized;          // the Fine-Pruned model
+  ModelPtr personalized;  // the Fine-Pruned model
 };
 
 Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset& adaptation,

@@ -12,9 +12,12 @@ namespace fp {
 
 const char* selection_score_name(SelectionScore s) {
   switch (s) {
-    case SelectionScore::kPseudoLabelAgreement: return "pseudo_label";
-    case SelectionScore::kConfidence: return "confidence";
-    case SelectionScore::kNegEntropy: return "neg_entropy";
+    case SelectionScore::kPseudoLabelAgreement:
+      return "pseudo_label";
+    case SelectionScore::kConfidence:
+      return "confidence";
+    case SelectionScore::kNegEntropy:
+      return "neg_entropy";
   }
   return "?";
 }
@@ -34,8 +37,12 @@ class CandidateScorer {
  public:
   CandidateScorer(const PrunableNet& dense, const LayerStats& stats, PruneConfig config,
                   SelectionScore score, torch::Tensor inputs, torch::Tensor pseudo)
-      : dense_(dense), stats_(stats), config_(std::move(config)), score_(score),
-        inputs_(std::move(inputs)), pseudo_(std::move(pseudo)) {}
+      : dense_(dense),
+        stats_(stats),
+        config_(std::move(config)),
+        score_(score),
+        inputs_(std::move(inputs)),
+        pseudo_(std::move(pseudo)) {}
 
   Result<double> operator()(double target) {
     config_.target_sparsity = target;
@@ -49,7 +56,11 @@ class CandidateScorer {
       case SelectionScore::kConfidence:
         return std::get<0>(proba.max(1)).to(torch::kDouble).mean().item<double>();
       case SelectionScore::kNegEntropy:
-        return (proba * proba.clamp_min(1e-12).log()).sum(1).to(torch::kDouble).mean().item<double>();
+        return (proba * proba.clamp_min(1e-12).log())
+            .sum(1)
+            .to(torch::kDouble)
+            .mean()
+            .item<double>();
     }
     return Status::internal("selector: unknown score");
   }

@@ -38,7 +38,7 @@ struct SelectorConfig {
 struct SelectorResult {
   double chosen = 0;
   std::vector<double> candidates;
-  std::vector<double> scores;  // per candidate, in the score's own units; NaN = not evaluated
+  std::vector<double> scores;   // per candidate, in the score's own units; NaN = not evaluated
   int64_t forward_samples = 0;  // samples run through pruned models (the selection's cost)
 };
 
