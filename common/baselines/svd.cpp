@@ -44,9 +44,10 @@ Result<SvdReport> svd_compress(PrunableNet& model, int64_t target_parameters) {
     const int64_t rows = layer->num_units(), cols = layer->weights_per_unit();
     const int64_t rank = rank_for(lo, rows, cols);
     if (rank * (rows + cols) >= rows * cols) continue;  // factorising would not save anything
-    auto [u, s, vh] = torch::linalg::svd(w.reshape({rows, cols}).to(torch::kDouble), false, c10::nullopt);
-    auto approx = u.slice(1, 0, rank).matmul(torch::diag(s.slice(0, 0, rank)))
-                      .matmul(vh.slice(0, 0, rank));
+    auto [u, s, vh] =
+        torch::linalg::svd(w.reshape({rows, cols}).to(torch::kDouble), false, c10::nullopt);
+    auto approx =
+        u.slice(1, 0, rank).matmul(torch::diag(s.slice(0, 0, rank))).matmul(vh.slice(0, 0, rank));
     w.copy_(approx.to(w.scalar_type()).view_as(w));
   }
   return report;

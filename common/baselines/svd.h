@@ -8,9 +8,9 @@
 namespace fp {
 
 struct SvdReport {
-  double rank_fraction = 1.0;     // kept share of each layer's full rank
-  int64_t parameters = 0;         // sum over layers of rank*(rows+cols) (or dense if smaller)
-  int64_t dense_parameters = 0;   // prunable weights before truncation
+  double rank_fraction = 1.0;    // kept share of each layer's full rank
+  int64_t parameters = 0;        // sum over layers of rank*(rows+cols) (or dense if smaller)
+  int64_t dense_parameters = 0;  // prunable weights before truncation
 };
 
 // Replaces each prunable layer's weight by its rank-r reconstruction, with one

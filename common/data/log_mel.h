@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "util/status.h"
+
 namespace fp {
 
 struct LogMelConfig {
@@ -16,10 +18,14 @@ struct LogMelConfig {
   int frames = 32;  // output width; longer clips are centre-cropped, shorter zero-padded
 };
 
+// Checks that every field is positive and n_fft/2+1 frequency bins can feed n_mels bands.
+Status validate_log_mel_config(const LogMelConfig& config);
+
 // Mel filterbank [n_mels, n_fft/2+1] (HTK mel scale).
 torch::Tensor mel_filterbank(const LogMelConfig& config);
 
 // Returns float32 [1, n_mels, frames]: log(mel power + 1e-6), normalised per clip.
+// Both functions throw std::invalid_argument for a config validate_log_mel_config rejects.
 torch::Tensor log_mel_spectrogram(const std::vector<float>& samples, const LogMelConfig& config);
 
 }  // namespace fp

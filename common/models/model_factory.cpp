@@ -10,14 +10,10 @@ namespace fp {
 Result<ModelPtr> build_model(const ModelSpec& spec) {
   FP_RETURN_IF_ERROR(spec.validate());
   static const std::map<std::string, std::function<ModelPtr(const ModelSpec&)>> kMakers = {
-      {"mlp", make_mlp},
-      {"cnn", make_cnn},
-      {"vgg7", make_vgg},
-      {"vgg11", make_vgg},
-      {"vgg19", make_vgg},
-      {"resnet18", make_resnet},
-      {"resnet50", make_resnet},
-      {"mobilenetv2", make_mobilenetv2},
+      {"mlp", make_mlp},         {"cnn", make_cnn},
+      {"vgg7", make_vgg},        {"vgg11", make_vgg},
+      {"vgg19", make_vgg},       {"resnet18", make_resnet},
+      {"resnet50", make_resnet}, {"mobilenetv2", make_mobilenetv2},
   };
   auto it = kMakers.find(spec.arch);
   if (it == kMakers.end())

@@ -6,8 +6,8 @@
 namespace fp {
 
 const std::vector<std::string>& known_architectures() {
-  static const std::vector<std::string> kArchs = {"mlp",      "cnn",      "vgg7",       "vgg11",
-                                                  "vgg19",    "resnet18", "resnet50",   "mobilenetv2"};
+  static const std::vector<std::string> kArchs = {"mlp",   "cnn",      "vgg7",     "vgg11",
+                                                  "vgg19", "resnet18", "resnet50", "mobilenetv2"};
   return kArchs;
 }
 
@@ -27,9 +27,8 @@ Status ModelSpec::validate() const {
 }
 
 std::string ModelSpec::to_json() const {
-  nlohmann::json j = {{"arch", arch},         {"in_channels", in_channels},
-                      {"height", height},     {"width", width},
-                      {"num_classes", num_classes}, {"width_mult", width_mult}};
+  nlohmann::json j = {{"arch", arch},   {"in_channels", in_channels}, {"height", height},
+                      {"width", width}, {"num_classes", num_classes}, {"width_mult", width_mult}};
   return j.dump();
 }
 
@@ -53,8 +52,8 @@ Result<ModelSpec> ModelSpec::from_json(const std::string& text) {
 }
 
 bool ModelSpec::operator==(const ModelSpec& o) const {
-  return arch == o.arch && in_channels == o.in_channels && height == o.height &&
-         width == o.width && num_classes == o.num_classes && width_mult == o.width_mult;
+  return arch == o.arch && in_channels == o.in_channels && height == o.height && width == o.width &&
+         num_classes == o.num_classes && width_mult == o.width_mult;
 }
 
 }  // namespace fp

@@ -39,19 +39,24 @@ torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
   torch::Tensor w = weight_ * weight_mask_;
   torch::Tensor y;
   if (o.kind == LayerKind::kConv) {
-    y = F::conv2d(x, w,
-                  F::Conv2dFuncOptions().bias(bias_).stride(o.stride).padding(o.padding).groups(
-                      o.groups));
+    y = F::conv2d(
+        x, w,
+        F::Conv2dFuncOptions().bias(bias_).stride(o.stride).padding(o.padding).groups(o.groups));
     if (bn2d_) y = bn2d_(y);
   } else {
     y = F::linear(x, w, bias_);
     if (bn1d_) y = bn1d_(y);
   }
   switch (o.activation) {
-    case Activation::kReLU: y = torch::relu(y); break;
-    case Activation::kReLU6: y = torch::clamp(y, 0.0, 6.0); break;
+    case Activation::kReLU:
+      y = torch::relu(y);
+      break;
+    case Activation::kReLU6:
+      y = torch::clamp(y, 0.0, 6.0);
+      break;
     case Activation::kNone:
-    case Activation::kSoftmax: break;  // softmax is applied by the loss / predictor
+    case Activation::kSoftmax:
+      break;  // softmax is applied by the loss / predictor
   }
   const bool spatial = y.dim() == 4;
   torch::Tensor mask = spatial ? unit_mask_.view({1, -1, 1, 1}) : unit_mask_.view({1, -1});

@@ -25,8 +25,8 @@ enum class LayerKind { kConv, kLinear };
 
 struct LayerOptions {
   LayerKind kind = LayerKind::kConv;
-  int64_t in = 0;    // input channels / features
-  int64_t out = 0;   // units: output channels / features
+  int64_t in = 0;                                           // input channels / features
+  int64_t out = 0;                                          // units: output channels / features
   int64_t kernel = 1, stride = 1, padding = 0, groups = 1;  // conv only
   bool bias = true;
   bool batch_norm = false;
@@ -52,7 +52,7 @@ class PrunableLayerImpl : public torch::nn::Module {
   int64_t num_weights() const { return num_units() * weights_per_unit(); }
 
   torch::Tensor& weight() { return weight_; }
-  torch::Tensor& bias() { return bias_; }  // undefined without bias
+  torch::Tensor& bias() { return bias_; }                // undefined without bias
   torch::Tensor& unit_mask() { return unit_mask_; }      // float [out]; 1 keep, 0 pruned
   torch::Tensor& weight_mask() { return weight_mask_; }  // float, shape of weight
   const torch::Tensor& weight() const { return weight_; }

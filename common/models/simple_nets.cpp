@@ -23,9 +23,7 @@ class Mlp : public PrunableNet {
     fc2_ = add_layer("fc2", linear(h1, h2, Activation::kReLU));
     out_ = add_layer("fc_out", linear(h2, s.num_classes, Activation::kSoftmax, true));
   }
-  torch::Tensor forward(torch::Tensor x) override {
-    return out_(fc2_(fc1_(x.flatten(1))));
-  }
+  torch::Tensor forward(torch::Tensor x) override { return out_(fc2_(fc1_(x.flatten(1)))); }
 
  private:
   PrunableLayer fc1_{nullptr}, fc2_{nullptr}, out_{nullptr};

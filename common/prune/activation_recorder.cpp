@@ -30,14 +30,18 @@ class RecordingScope {
 }  // namespace
 
 LayerStats record_activations(PrunableNet& model, const torch::Tensor& inputs, int64_t batch_size,
-                              bool with_input_energy) {
+                              bool with_input_energy, torch::Tensor* logits) {
   TORCH_CHECK(batch_size > 0, "record_activations: batch_size must be positive");
   LayerStats stats;
   RecordingScope scope(model, stats, with_input_energy);
   torch::NoGradGuard no_grad;
   const int64_t n = inputs.size(0);
-  for (int64_t start = 0; start < n; start += batch_size)
-    model.forward(inputs.slice(0, start, std::min(n, start + batch_size)));
+  std::vector<torch::Tensor> outputs;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    auto out = model.forward(inputs.slice(0, start, std::min(n, start + batch_size)));
+    if (logits) outputs.push_back(out);
+  }
+  if (logits && !outputs.empty()) *logits = torch::cat(outputs);
   return stats;
 }
 

@@ -30,8 +30,8 @@ struct PruneConfig {
   int iterative_steps = 4;  // kIterative: re-record statistics between steps
   bool prune_output_layer = true;
   std::vector<std::string> protected_layers;  // names never pruned
-  int64_t min_units_per_layer = 1;  // no layer is ever emptied
-  int64_t batch_size = 128;         // recording batch size
+  int64_t min_units_per_layer = 1;            // no layer is ever emptied
+  int64_t batch_size = 128;                   // recording batch size
 
   Status validate() const;
   std::string to_json() const;

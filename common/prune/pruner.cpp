@@ -24,8 +24,11 @@ torch::Tensor per_weight_input_energy(const PrunableLayerImpl& layer, const torc
   if (o.kind == LayerKind::kLinear) return e_in.view({1, -1}).expand({units, o.in});
   const int64_t in_per_group = o.in / o.groups, out_per_group = o.out / o.groups;
   auto group = torch::arange(units, torch::kLong).div(out_per_group, "floor");
-  auto idx = group.view({-1, 1}) * in_per_group + torch::arange(in_per_group, torch::kLong).view({1, -1});
-  return e_in.index_select(0, idx.flatten()).view({units, in_per_group, 1, 1}).expand_as(layer.weight());
+  auto idx =
+      group.view({-1, 1}) * in_per_group + torch::arange(in_per_group, torch::kLong).view({1, -1});
+  return e_in.index_select(0, idx.flatten())
+      .view({units, in_per_group, 1, 1})
+      .expand_as(layer.weight());
 }
 
 // Per-weight importance, the weight's shape, float64. Higher means more used.
@@ -41,9 +44,12 @@ torch::Tensor weight_scores(const Candidate& c, Criterion criterion) {
 // Per-unit importance [units], float64.
 torch::Tensor unit_scores(const Candidate& c, Criterion criterion) {
   switch (criterion) {
-    case Criterion::kEnergy: return c.stats->energy();
-    case Criterion::kMean: return c.stats->mean().abs();  // sign-free for linear (kNone) units
-    case Criterion::kFiringRate: return c.stats->firing_rate();
+    case Criterion::kEnergy:
+      return c.stats->energy();
+    case Criterion::kMean:
+      return c.stats->mean().abs();  // sign-free for linear (kNone) units
+    case Criterion::kFiringRate:
+      return c.stats->firing_rate();
     case Criterion::kActivationWeightedMagnitude:
       return weight_scores(c, criterion).flatten(1).sum(1);
   }
@@ -58,10 +64,11 @@ torch::Tensor normalised(const torch::Tensor& scores, const torch::Tensor& live)
 }
 
 // Indices (into flat `scores`) of the `k` lowest-scoring live entries, ties by index.
-std::vector<int64_t> lowest_live(const torch::Tensor& scores, const torch::Tensor& live, int64_t k) {
-  auto masked = torch::where(live.flatten(), scores.flatten(),
-                             torch::full({}, std::numeric_limits<double>::infinity(),
-                                         scores.options()));
+std::vector<int64_t> lowest_live(const torch::Tensor& scores, const torch::Tensor& live,
+                                 int64_t k) {
+  auto masked =
+      torch::where(live.flatten(), scores.flatten(),
+                   torch::full({}, std::numeric_limits<double>::infinity(), scores.options()));
   auto order = std::get<1>(torch::sort(masked, /*stable=*/true, 0, false));
   k = std::min<int64_t>(k, live.sum().item<int64_t>());
   auto first = order.slice(0, 0, std::max<int64_t>(k, 0)).contiguous();
@@ -84,8 +91,8 @@ Status prune_per_layer(std::vector<Candidate>& cands, double fraction, const Pru
     auto& layer = *c.layer;
     if (cfg.granularity == Granularity::kUnit) {
       const int64_t units = layer.num_units();
-      const int64_t want = std::min<int64_t>(std::llround(fraction * units),
-                                             units - cfg.min_units_per_layer);
+      const int64_t want =
+          std::min<int64_t>(std::llround(fraction * units), units - cfg.min_units_per_layer);
       const int64_t have = units - layer.num_active_units();
       if (want <= have) continue;
       auto live = layer.unit_mask() > 0;
@@ -93,7 +100,8 @@ Status prune_per_layer(std::vector<Candidate>& cands, double fraction, const Pru
         prune_unit(layer, u);
     } else {
       const int64_t n = layer.num_weights();
-      const int64_t want = std::min<int64_t>(std::llround(fraction * n), n - cfg.min_units_per_layer);
+      const int64_t want =
+          std::min<int64_t>(std::llround(fraction * n), n - cfg.min_units_per_layer);
       const int64_t have = layer.num_zeroed_weights();
       if (want <= have) continue;
       auto live = layer.effective_weight() != 0;

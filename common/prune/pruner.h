@@ -22,7 +22,7 @@ struct LayerSparsity {
 struct SparsityReport {
   std::vector<LayerSparsity> layers;
   int64_t prunable_weights = 0, zeroed_weights = 0;
-  int64_t parameters = 0;  // all parameters (biases, BatchNorm, ...)
+  int64_t parameters = 0;           // all parameters (biases, BatchNorm, ...)
   double sparsity() const;          // zeroed / prunable weights
   double overall_sparsity() const;  // zeroed / all parameters
 };

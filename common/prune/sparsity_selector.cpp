@@ -1,6 +1,8 @@
 #include "prune/sparsity_selector.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "models/model_factory.h"
 #include "prune/pruner.h"
@@ -10,9 +12,12 @@ namespace fp {
 
 const char* selection_score_name(SelectionScore s) {
   switch (s) {
-    case SelectionScore::kPseudoLabelAgreement: return "pseudo_label";
-    case SelectionScore::kConfidence: return "confidence";
-    case SelectionScore::kNegEntropy: return "neg_entropy";
+    case SelectionScore::kPseudoLabelAgreement:
+      return "pseudo_label";
+    case SelectionScore::kConfidence:
+      return "confidence";
+    case SelectionScore::kNegEntropy:
+      return "neg_entropy";
   }
   return "?";
 }
@@ -25,53 +30,117 @@ Result<SelectionScore> parse_selection_score(const std::string& s) {
                                   "' (pseudo_label, confidence, neg_entropy)");
 }
 
+namespace {
+
+// Scores one candidate sparsity on `inputs` (`pseudo` labels for the agreement score).
+class CandidateScorer {
+ public:
+  CandidateScorer(const PrunableNet& dense, const LayerStats& stats, PruneConfig config,
+                  SelectionScore score, torch::Tensor inputs, torch::Tensor pseudo)
+      : dense_(dense),
+        stats_(stats),
+        config_(std::move(config)),
+        score_(score),
+        inputs_(std::move(inputs)),
+        pseudo_(std::move(pseudo)) {}
+
+  Result<double> operator()(double target) {
+    config_.target_sparsity = target;
+    ModelPtr model = clone_model(dense_);
+    FP_RETURN_IF_ERROR(prune_with_stats(*model, stats_, config_));
+    auto proba = predict_proba(*model, inputs_);
+    samples_ += inputs_.size(0);
+    switch (score_) {
+      case SelectionScore::kPseudoLabelAgreement:
+        return (proba.argmax(1) == pseudo_).to(torch::kDouble).mean().item<double>();
+      case SelectionScore::kConfidence:
+        return std::get<0>(proba.max(1)).to(torch::kDouble).mean().item<double>();
+      case SelectionScore::kNegEntropy:
+        return (proba * proba.clamp_min(1e-12).log())
+            .sum(1)
+            .to(torch::kDouble)
+            .mean()
+            .item<double>();
+    }
+    return Status::internal("selector: unknown score");
+  }
+  int64_t samples() const { return samples_; }
+
+ private:
+  const PrunableNet& dense_;
+  const LayerStats& stats_;
+  PruneConfig config_;
+  SelectionScore score_;
+  torch::Tensor inputs_, pseudo_;
+  int64_t samples_ = 0;
+};
+
+}  // namespace
+
 Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStats& stats,
-                                       const torch::Tensor& heldout, PruneConfig config,
+                                       const torch::Tensor& heldout,
+                                       const torch::Tensor& dense_logits, PruneConfig config,
                                        const SelectorConfig& sel) {
   if (sel.candidates.empty()) return Status::invalid_argument("selector: no candidate sparsities");
+  if (!std::is_sorted(sel.candidates.begin(), sel.candidates.end()))
+    return Status::invalid_argument("selector: candidates must be in increasing order");
   if (!heldout.defined() || heldout.size(0) == 0)
     return Status::invalid_argument("selector: no held-out data");
   if (!(sel.confident_fraction > 0 && sel.confident_fraction <= 1))
     return Status::invalid_argument("selector: confident_fraction must be in (0, 1]");
 
-  ModelPtr reference = clone_model(dense);
-  auto dense_proba = predict_proba(*reference, heldout);
-  auto [dense_conf, dense_pred] = dense_proba.max(1);
-  const int64_t keep = std::max<int64_t>(1, std::llround(sel.confident_fraction * heldout.size(0)));
-  auto confident = std::get<1>(dense_conf.topk(keep));
+  torch::Tensor inputs = heldout, pseudo;
+  if (sel.score == SelectionScore::kPseudoLabelAgreement) {
+    torch::Tensor logits = dense_logits;
+    if (!logits.defined()) {
+      ModelPtr reference = clone_model(dense);
+      logits = predict_proba(*reference, heldout);  // argmax of proba == argmax of logits
+    }
+    auto [conf, pred] = torch::softmax(logits, 1).max(1);
+    const int64_t keep =
+        std::max<int64_t>(1, std::llround(sel.confident_fraction * heldout.size(0)));
+    auto confident = std::get<1>(conf.topk(keep));
+    inputs = heldout.index_select(0, confident);
+    pseudo = pred.index_select(0, confident);
+  }
 
   SelectorResult r;
   r.candidates = sel.candidates;
-  for (double target : sel.candidates) {
-    config.target_sparsity = target;
-    ModelPtr model = clone_model(dense);
-    FP_RETURN_IF_ERROR(prune_with_stats(*model, stats, config));
-    auto proba = predict_proba(*model, heldout);
-    double score = 0;
-    switch (sel.score) {
-      case SelectionScore::kPseudoLabelAgreement:
-        score = (proba.argmax(1).index_select(0, confident) == dense_pred.index_select(0, confident))
-                    .to(torch::kDouble).mean().item<double>();
-        break;
-      case SelectionScore::kConfidence:
-        score = std::get<0>(proba.max(1)).to(torch::kDouble).mean().item<double>();
-        break;
-      case SelectionScore::kNegEntropy:
-        score = (proba * proba.clamp_min(1e-12).log()).sum(1).to(torch::kDouble).mean().item<double>();
-        break;
+  r.scores.assign(sel.candidates.size(), std::numeric_limits<double>::quiet_NaN());
+  CandidateScorer scorer(dense, stats, config, sel.score, inputs, pseudo);
+  auto score_at = [&](size_t i) -> Result<double> {
+    if (std::isnan(r.scores[i])) {
+      FP_ASSIGN_OR_RETURN(r.scores[i], scorer(r.candidates[i]));
     }
-    r.scores.push_back(score);
-  }
+    return r.scores[i];
+  };
 
+  const size_t k = r.candidates.size();
   r.chosen = r.candidates.front();
-  if (sel.score == SelectionScore::kPseudoLabelAgreement) {
-    for (size_t i = 0; i < r.candidates.size(); ++i)
-      if (r.scores[i] >= sel.min_agreement) r.chosen = std::max(r.chosen, r.candidates[i]);
+  if (sel.score == SelectionScore::kPseudoLabelAgreement && sel.bisection) {
+    // Largest index whose agreement passes, assuming agreement falls with sparsity.
+    size_t lo = 0, hi = k;  // candidates[lo] is taken as passing (the dense end)
+    while (hi - lo > 1) {
+      const size_t mid = (lo + hi) / 2;
+      FP_ASSIGN_OR_RETURN(double s, score_at(mid));
+      (s >= sel.min_agreement ? lo : hi) = mid;
+    }
+    r.chosen = r.candidates[lo];
   } else {
-    const double best = *std::max_element(r.scores.begin(), r.scores.end());
-    for (size_t i = 0; i < r.candidates.size(); ++i)
-      if (r.scores[i] >= best - sel.tolerance) r.chosen = std::max(r.chosen, r.candidates[i]);
+    for (size_t i = 0; i < k; ++i) {
+      FP_ASSIGN_OR_RETURN(double s, score_at(i));
+      (void)s;
+    }
+    if (sel.score == SelectionScore::kPseudoLabelAgreement) {
+      for (size_t i = 0; i < k; ++i)
+        if (r.scores[i] >= sel.min_agreement) r.chosen = r.candidates[i];
+    } else {
+      const double best = *std::max_element(r.scores.begin(), r.scores.end());
+      for (size_t i = 0; i < k; ++i)
+        if (r.scores[i] >= best - sel.tolerance) r.chosen = r.candidates[i];
+    }
   }
+  r.forward_samples = scorer.samples();
   return r;
 }
 

@@ -5,7 +5,9 @@
 //  - kPseudoLabelAgreement (default): the dense model's most confident predictions on
 //    the held-out part act as pseudo-labels; the sparsest candidate that still agrees
 //    with at least `min_agreement` of them is chosen ("compress as far as no confident
-//    decision changes").
+//    decision changes"). Agreement falls as sparsity rises, so by default the candidates
+//    are searched by bisection: about log2(K) pruned forward passes over the confident
+//    samples only, which keeps the whole choice within a fraction of one inference pass.
 //  - kConfidence / kNegEntropy: mean max-probability / negative prediction entropy;
 //    the best-scoring candidate wins, the sparser one on ties within `tolerance`.
 #pragma once
@@ -30,17 +32,21 @@ struct SelectorConfig {
   double confident_fraction = 0.5;  // share of held-out samples used as pseudo-labels
   double min_agreement = 0.95;
   double tolerance = 0.002;
+  bool bisection = true;  // kPseudoLabelAgreement only; false scores every candidate
 };
 
 struct SelectorResult {
   double chosen = 0;
   std::vector<double> candidates;
-  std::vector<double> scores;  // one per candidate, in the score's own units
+  std::vector<double> scores;   // per candidate, in the score's own units; NaN = not evaluated
+  int64_t forward_samples = 0;  // samples run through pruned models (the selection's cost)
 };
 
-// `stats` recorded on the statistics part; `heldout` inputs are the held-out part.
+// `stats` from record_activations(dense); `heldout` inputs to score on, with the dense
+// model's logits on them if already known (e.g. from the recording pass) or undefined.
 Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStats& stats,
-                                       const torch::Tensor& heldout, PruneConfig config,
+                                       const torch::Tensor& heldout,
+                                       const torch::Tensor& dense_logits, PruneConfig config,
                                        const SelectorConfig& selector = {});
 
 }  // namespace fp

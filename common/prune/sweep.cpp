@@ -19,7 +19,8 @@ Result<std::vector<SweepPoint>> sparsity_sweep(const PrunableNet& dense, const L
     const auto start = std::chrono::steady_clock::now();
     FP_RETURN_IF_ERROR(prune_with_stats(*model, stats, config));
     SweepPoint p;
-    p.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    p.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     p.target = target;
     p.sparsity = measure_sparsity(*model).sparsity();
     FP_ASSIGN_OR_RETURN(EvalReport eval, evaluate(*model, evaluation));

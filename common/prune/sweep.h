@@ -13,10 +13,10 @@
 namespace fp {
 
 struct SweepPoint {
-  double target = 0;    // requested sparsity
-  double sparsity = 0;  // measured: zeroed / prunable weights
-  double accuracy = 0;  // on the evaluation set
-  int64_t macs = 0;     // effective multiply-accumulates per sample
+  double target = 0;        // requested sparsity
+  double sparsity = 0;      // measured: zeroed / prunable weights
+  double accuracy = 0;      // on the evaluation set
+  int64_t macs = 0;         // effective multiply-accumulates per sample
   double wall_seconds = 0;  // pruning (not evaluation) time
 };
 

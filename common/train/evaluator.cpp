@@ -9,7 +9,8 @@ torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs, int
   std::vector<torch::Tensor> out;
   const int64_t n = inputs.size(0);
   for (int64_t b = 0; b < n; b += batch_size)
-    out.push_back(torch::softmax(model.forward(inputs.slice(0, b, std::min(n, b + batch_size))), 1));
+    out.push_back(
+        torch::softmax(model.forward(inputs.slice(0, b, std::min(n, b + batch_size))), 1));
   model.train(was_training);
   if (out.empty()) return torch::zeros({0, model.spec().num_classes});
   return torch::cat(out);

@@ -4,14 +4,22 @@ namespace fp {
 
 const char* Status::code_name(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kInvalidArgument: return "Invalid argument";
-    case Code::kNotFound: return "Not found";
-    case Code::kCorruption: return "Corruption";
-    case Code::kIOError: return "IO error";
-    case Code::kProtocol: return "Protocol error";
-    case Code::kUnavailable: return "Unavailable";
-    case Code::kInternal: return "Internal error";
+    case Code::kOk:
+      return "OK";
+    case Code::kInvalidArgument:
+      return "Invalid argument";
+    case Code::kNotFound:
+      return "Not found";
+    case Code::kCorruption:
+      return "Corruption";
+    case Code::kIOError:
+      return "IO error";
+    case Code::kProtocol:
+      return "Protocol error";
+    case Code::kUnavailable:
+      return "Unavailable";
+    case Code::kInternal:
+      return "Internal error";
   }
   return "Unknown";
 }

@@ -49,7 +49,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit on purpose
   Result(Status status) : status_(std::move(status)) {  // NOLINT
     assert(!status_.ok() && "Result built from an OK status carries no value");
     if (status_.ok()) status_ = Status::internal("Result built from an OK status");
@@ -76,14 +76,15 @@ class Result {
 #define FP_CONCAT(a, b) FP_CONCAT_INNER(a, b)
 
 // Returns early from the calling function when `expr` yields a non-OK Status.
-#define FP_RETURN_IF_ERROR(expr)              \
-  do {                                        \
-    ::fp::Status fp_status_ = (expr);         \
-    if (!fp_status_.ok()) return fp_status_;  \
+#define FP_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::fp::Status fp_status_ = (expr);        \
+    if (!fp_status_.ok()) return fp_status_; \
   } while (0)
 
 // `FP_ASSIGN_OR_RETURN(auto x, make_x());` binds the value or returns the error.
-#define FP_ASSIGN_OR_RETURN(lhs, expr) FP_ASSIGN_OR_RETURN_IMPL(FP_CONCAT(fp_result_, __LINE__), lhs, expr)
+#define FP_ASSIGN_OR_RETURN(lhs, expr) \
+  FP_ASSIGN_OR_RETURN_IMPL(FP_CONCAT(fp_result_, __LINE__), lhs, expr)
 #define FP_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \

@@ -1,0 +1,134 @@
+// Cost of personalizing one individual: (a) one inference pass over its adaptation data,
+// (b) Fine-Pruning (recording + label-free sparsity choice + pruning), (c) backprop
+// fine-tuning until its best evaluation accuracy. Wall time and multiply-accumulates.
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+
+#include "baselines/finetune.h"
+#include "data/fashion_mnist.h"
+#include "data/partition.h"
+#include "experiment/personalize.h"
+#include "models/model_factory.h"
+#include "prune/cost.h"
+#include "train/evaluator.h"
+
+using namespace fp;
+using Clock = std::chrono::steady_clock;
+
+static double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench_personalize_cost"};
+  int threads = 1, epochs = 2, max_ft_epochs = 20, repeats = 3;
+  int64_t train_samples = 12000, samples = 1000;
+  std::string arch = "cnn";
+  double width = 1.0;
+  uint64_t seed = 1;
+  app.add_option("--threads", threads)->capture_default_str();
+  app.add_option("--arch", arch)->capture_default_str();
+  app.add_option("--width", width)->capture_default_str();
+  app.add_option("--train-samples", train_samples)->capture_default_str();
+  app.add_option("--epochs", epochs, "general model epochs")->capture_default_str();
+  app.add_option("--samples", samples, "individual's samples (half adaptation)")
+      ->capture_default_str();
+  app.add_option("--finetune-epochs", max_ft_epochs)->capture_default_str();
+  app.add_option("--repeats", repeats, "timing repeats of (a) and (b); the minimum is kept")
+      ->capture_default_str();
+  app.add_option("--seed", seed)->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  torch::set_num_threads(threads);
+  torch::manual_seed(seed);
+  auto train_data = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTrain, train_samples);
+  auto pool = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest);
+  if (!train_data.ok() || !pool.ok()) {
+    fmt::print(stderr, "cannot load Fashion-MNIST\n");
+    return 1;
+  }
+  ModelSpec spec;
+  spec.arch = arch;
+  spec.width_mult = width;
+  ModelPtr general = build_model(spec).value();
+  TrainConfig tc;
+  tc.epochs = epochs;
+  tc.seed = seed;
+  if (!train(*general, *train_data, tc).ok()) return 1;
+
+  PartitionConfig pc;
+  pc.num_individuals = 1;
+  pc.samples_per_individual = samples;
+  pc.seed = seed;
+  auto ind = partition(pool->label_vector(), {}, pc).value().front();
+  Dataset adaptation = pool->select(ind.adaptation), evaluation = pool->select(ind.evaluation);
+  const int64_t n = adaptation.size();
+  const int64_t dense_macs = count_macs(*general).dense;
+
+  // (a) one inference pass over the adaptation data.
+  double t_infer = 1e30;
+  for (int r = 0; r < repeats; ++r) {
+    auto start = Clock::now();
+    predict_proba(*general, adaptation.inputs, 128);
+    t_infer = std::min(t_infer, since(start));
+  }
+  const int64_t macs_infer = dense_macs * n;
+
+  // (b) Fine-Pruning on the unlabeled inputs.
+  PersonalizeConfig cfg;
+  cfg.run_finetune = false;
+  cfg.run_svd = false;
+  double t_fp = 1e30;
+  PersonalizeResult fp_result;
+  for (int r = 0; r < repeats; ++r) {
+    auto res = personalize(*general, adaptation.without_labels(), evaluation, cfg).value();
+    if (res.fine_prune.wall_seconds < t_fp) {
+      t_fp = res.fine_prune.wall_seconds;
+      fp_result = res;
+    }
+  }
+
+  // (c) backprop fine-tuning, one epoch at a time, until its best evaluation accuracy.
+  ModelPtr tuned = clone_model(*general);
+  FinetuneConfig ft;
+  ft.train.epochs = 1;
+  double t_ft = 0, best_acc = evaluate(*tuned, evaluation).value().accuracy, t_best = 0;
+  int64_t macs_ft = 0, macs_best = 0;
+  int best_epoch = 0;
+  for (int e = 1; e <= max_ft_epochs; ++e) {
+    ft.train.seed = seed + e;
+    auto rep = finetune(*tuned, adaptation, ft).value();
+    t_ft += rep.wall_seconds;
+    macs_ft += rep.macs;
+    double acc = evaluate(*tuned, evaluation).value().accuracy;
+    if (acc > best_acc) {
+      best_acc = acc;
+      best_epoch = e;
+      t_best = t_ft;
+      macs_best = macs_ft;
+    }
+  }
+
+  fmt::print("arch {} width {} | threads {} | individual {} | adaptation {} | evaluation {}\n",
+             arch, width, threads, ind.name, n, evaluation.size());
+  fmt::print("general accuracy {:.1f}%\n", 100 * fp_result.general.accuracy);
+  fmt::print("(a) inference pass       {:8.3f} s  {:>14} MACs\n", t_infer, macs_infer);
+  fmt::print(
+      "(b) Fine-Pruning         {:8.3f} s  {:>14} MACs  accuracy {:.1f}% at sparsity {:.1f}%\n",
+      t_fp, fp_result.fine_prune.compute_macs, 100 * fp_result.fine_prune.accuracy,
+      100 * fp_result.fine_prune.sparsity);
+  fmt::print(
+      "(c) fine-tuning to best  {:8.3f} s  {:>14} MACs  accuracy {:.1f}% after {} epoch(s)\n",
+      t_best, macs_best, 100 * best_acc, best_epoch);
+  fmt::print("(b)/(a): time {:.2f}x, MACs {:.2f}x\n", t_fp / t_infer,
+             static_cast<double>(fp_result.fine_prune.compute_macs) / macs_infer);
+  if (best_epoch > 0)
+    fmt::print("(c)/(b): time {:.1f}x, MACs {:.1f}x\n", t_best / t_fp,
+               static_cast<double>(macs_best) / fp_result.fine_prune.compute_macs);
+  else
+    fmt::print("(c): fine-tuning never beat the general model\n");
+  return 0;
+}

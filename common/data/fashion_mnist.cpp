@@ -1,0 +1,63 @@
+#include "data/fashion_mnist.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "data/idx_reader.h"
+
+namespace fp {
+namespace {
+
+constexpr float kMean = 0.2860f;
+constexpr float kStd = 0.3530f;
+
+// Debian ships the files gzip-compressed; an unpacked copy is accepted too.
+std::string locate(const std::string& dir, const std::string& stem) {
+  const std::filesystem::path base = std::filesystem::path(dir) / stem;
+  std::error_code ec;
+  if (!std::filesystem::exists(base.string() + ".gz", ec) && std::filesystem::exists(base, ec)) {
+    return base.string();
+  }
+  return base.string() + ".gz";
+}
+
+}  // namespace
+
+Result<Dataset> load_fashion_mnist(const std::string& dir, Split split, int64_t limit) {
+  if (limit < 0) {
+    return Status::invalid_argument("load_fashion_mnist: limit must be >= 0, got " +
+                                    std::to_string(limit));
+  }
+  const std::string prefix = split == Split::kTrain ? "train" : "t10k";
+  const std::string image_path = locate(dir, prefix + "-images-idx3-ubyte");
+  const std::string label_path = locate(dir, prefix + "-labels-idx1-ubyte");
+  FP_ASSIGN_OR_RETURN(IdxArray images, read_idx(image_path, 3));
+  FP_ASSIGN_OR_RETURN(IdxArray labels, read_idx(label_path, 1));
+
+  if (images.dims[1] != 28 || images.dims[2] != 28) {
+    return Status::corruption(image_path + ": images are " + std::to_string(images.dims[1]) + "x" +
+                              std::to_string(images.dims[2]) + ", expected 28x28");
+  }
+  if (images.dims[0] != labels.dims[0]) {
+    return Status::corruption(image_path + " holds " + std::to_string(images.dims[0]) +
+                              " images but " + label_path + " holds " +
+                              std::to_string(labels.dims[0]) + " labels");
+  }
+  const auto bad_label =
+      std::find_if(labels.data.begin(), labels.data.end(), [](uint8_t v) { return v > 9; });
+  if (bad_label != labels.data.end()) {
+    return Status::corruption(label_path + ": label " + std::to_string(*bad_label) + " at row " +
+                              std::to_string(bad_label - labels.data.begin()) + " outside [0, 9]");
+  }
+
+  const int64_t n = limit > 0 ? std::min(limit, images.dims[0]) : images.dims[0];
+  Dataset out;
+  torch::Tensor raw = torch::from_blob(images.data.data(), {n, 1, 28, 28}, torch::kUInt8);
+  out.inputs = (raw.to(torch::kFloat32).div_(255.0f).sub_(kMean)).div_(kStd);
+  out.labels = torch::from_blob(labels.data.data(), {n}, torch::kUInt8).to(torch::kInt64);
+  out.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return out;
+}
+
+}  // namespace fp

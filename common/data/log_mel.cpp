@@ -1,0 +1,100 @@
+#include "data/log_mel.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace fp {
+namespace {
+
+double hz_to_mel(double hz) { return 2595.0 * std::log10(1.0 + hz / 700.0); }
+double mel_to_hz(double mel) { return 700.0 * (std::pow(10.0, mel / 2595.0) - 1.0); }
+
+void check(const LogMelConfig& config) {
+  Status s = validate_log_mel_config(config);
+  if (!s.ok()) throw std::invalid_argument(s.message());
+}
+
+}  // namespace
+
+Status validate_log_mel_config(const LogMelConfig& c) {
+  auto positive = [](const char* field, int v) {
+    return v > 0 ? Status()
+                 : Status::invalid_argument(std::string("log-mel config: ") + field +
+                                            " must be > 0, got " + std::to_string(v));
+  };
+  FP_RETURN_IF_ERROR(positive("sample_rate", c.sample_rate));
+  FP_RETURN_IF_ERROR(positive("n_fft", c.n_fft));
+  FP_RETURN_IF_ERROR(positive("hop_length", c.hop_length));
+  FP_RETURN_IF_ERROR(positive("n_mels", c.n_mels));
+  FP_RETURN_IF_ERROR(positive("frames", c.frames));
+  if (c.n_fft < 4) {
+    return Status::invalid_argument("log-mel config: n_fft must be >= 4, got " +
+                                    std::to_string(c.n_fft));
+  }
+  if (c.n_mels > c.n_fft / 2 + 1) {
+    return Status::invalid_argument("log-mel config: n_mels " + std::to_string(c.n_mels) +
+                                    " exceeds the " + std::to_string(c.n_fft / 2 + 1) +
+                                    " frequency bins of n_fft " + std::to_string(c.n_fft));
+  }
+  return Status();
+}
+
+torch::Tensor mel_filterbank(const LogMelConfig& config) {
+  check(config);
+  const int bins = config.n_fft / 2 + 1;
+  const double mel_max = hz_to_mel(config.sample_rate / 2.0);
+  // n_mels + 2 edges equally spaced in mel, from 0 Hz to Nyquist.
+  std::vector<double> edge_hz(config.n_mels + 2);
+  for (int i = 0; i < config.n_mels + 2; ++i) {
+    edge_hz[i] = mel_to_hz(mel_max * i / (config.n_mels + 1));
+  }
+  torch::Tensor bank = torch::zeros({config.n_mels, bins}, torch::kFloat32);
+  auto w = bank.accessor<float, 2>();
+  for (int m = 0; m < config.n_mels; ++m) {
+    const double lo = edge_hz[m], mid = edge_hz[m + 1], hi = edge_hz[m + 2];
+    for (int k = 0; k < bins; ++k) {
+      const double f = static_cast<double>(k) * config.sample_rate / config.n_fft;
+      const double rise = (f - lo) / (mid - lo);
+      const double fall = (hi - f) / (hi - mid);
+      w[m][k] = static_cast<float>(std::max(0.0, std::min(rise, fall)));
+    }
+  }
+  return bank;
+}
+
+torch::Tensor log_mel_spectrogram(const std::vector<float>& samples, const LogMelConfig& config) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor bank = mel_filterbank(config);  // validates config
+  const int64_t n = static_cast<int64_t>(samples.size());
+  // Reflect padding (center=true) needs more than n_fft/2 samples: short clips get zeros.
+  torch::Tensor x = torch::zeros({std::max<int64_t>(n, config.n_fft)}, torch::kFloat32);
+  if (n > 0) {
+    x.narrow(0, 0, n).copy_(torch::from_blob(const_cast<float*>(samples.data()), {n}));
+  }
+  torch::Tensor window = torch::hann_window(config.n_fft, torch::kFloat32);
+  torch::Tensor spec = torch::stft(x, config.n_fft, config.hop_length, config.n_fft, window,
+                                   /*center=*/true, "reflect", /*normalized=*/false,
+                                   /*onesided=*/true, /*return_complex=*/true);
+  torch::Tensor power = torch::view_as_real(spec).pow(2).sum(-1);    // [bins, T]
+  torch::Tensor mel = torch::matmul(bank, power).add_(1e-6).log_();  // [n_mels, T]
+
+  const torch::Tensor mean = mel.mean();
+  const double sd = mel.std(/*unbiased=*/false).item<double>();
+  mel = mel.sub(mean);
+  if (sd > 1e-8) mel.div_(sd);  // a constant clip (silence) stays all zeros
+
+  const int64_t t = mel.size(1);
+  const int64_t frames = config.frames;
+  if (t > frames) {
+    mel = mel.narrow(1, (t - frames) / 2, frames);
+  } else if (t < frames) {
+    // Padded evenly on both sides, so cropped and padded clips are both centred.
+    torch::Tensor out = torch::zeros({config.n_mels, frames}, torch::kFloat32);
+    out.narrow(1, (frames - t) / 2, t).copy_(mel);
+    mel = out;
+  }
+  return mel.contiguous().unsqueeze(0);
+}
+
+}  // namespace fp

@@ -1,0 +1,94 @@
+#include "data/wav_reader.h"
+
+#include <sndfile.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+
+namespace fp {
+namespace {
+
+struct SndCloser {
+  void operator()(SNDFILE* f) const { sf_close(f); }
+};
+
+uint32_t little_endian_u32(const unsigned char* p) {
+  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
+}
+
+// libsndfile quietly shortens a WAV whose 'data' chunk runs past the end of the
+// file, so truncation is detected here: the declared size of the RIFF 'data'
+// chunk against the bytes actually present. Returns the shortfall message, if any.
+std::optional<std::string> riff_truncation(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[12];
+  if (!in.read(reinterpret_cast<char*>(head), sizeof(head))) return std::nullopt;
+  if (std::memcmp(head, "RIFF", 4) != 0 || std::memcmp(head + 8, "WAVE", 4) != 0) {
+    return std::nullopt;  // not little-endian RIFF/WAVE (RF64, AIFF, ...): left to libsndfile
+  }
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) return std::nullopt;
+  uint64_t offset = sizeof(head);
+  while (offset + 8 <= file_size) {
+    unsigned char chunk[8];
+    in.seekg(static_cast<std::streamoff>(offset));
+    if (!in.read(reinterpret_cast<char*>(chunk), sizeof(chunk))) return std::nullopt;
+    const uint32_t size = little_endian_u32(chunk + 4);
+    const uint64_t available = file_size - offset - 8;
+    if (std::memcmp(chunk, "data", 4) == 0) {
+      // 0 and 0xFFFFFFFF mark streamed files whose writer never patched the size.
+      if (size != 0 && size != 0xFFFFFFFFu && size > available) {
+        return "truncated: 'data' chunk declares " + std::to_string(size) + " bytes, only " +
+               std::to_string(available) + " present";
+      }
+      return std::nullopt;
+    }
+    offset += 8 + uint64_t{size} + (size & 1u);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<Audio> read_wav(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return Status::not_found(path + ": no such audio file");
+  }
+  SF_INFO info;
+  std::memset(&info, 0, sizeof(info));
+  std::unique_ptr<SNDFILE, SndCloser> file(sf_open(path.c_str(), SFM_READ, &info));
+  if (!file) {
+    return Status::corruption(path + ": not readable audio (" + sf_strerror(nullptr) + ")");
+  }
+  if (info.frames <= 0) return Status::corruption(path + ": no audio frames");
+  if (info.channels <= 0 || info.samplerate <= 0) {
+    return Status::corruption(path + ": bad header (" + std::to_string(info.channels) +
+                              " channels, " + std::to_string(info.samplerate) + " Hz)");
+  }
+  if (auto why = riff_truncation(path)) return Status::corruption(path + ": " + *why);
+
+  const int channels = info.channels;
+  std::vector<float> interleaved(static_cast<size_t>(info.frames) * channels);
+  const sf_count_t got = sf_readf_float(file.get(), interleaved.data(), info.frames);
+  if (got != info.frames) {
+    return Status::corruption(path + ": truncated: header claims " + std::to_string(info.frames) +
+                              " frames, read " + std::to_string(got));
+  }
+
+  Audio out;
+  out.sample_rate = info.samplerate;
+  out.samples.resize(static_cast<size_t>(info.frames));
+  for (size_t f = 0; f < out.samples.size(); ++f) {
+    float sum = 0.0f;
+    for (int c = 0; c < channels; ++c) sum += interleaved[f * channels + c];
+    out.samples[f] = sum / static_cast<float>(channels);
+  }
+  return out;
+}
+
+}  // namespace fp

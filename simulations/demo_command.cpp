@@ -1,0 +1,153 @@
+#include "demo_command.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "data/fashion_mnist.h"
+#include "data/partition.h"
+#include "experiment/personalize.h"
+#include "models/model_factory.h"
+#include "prune/cost.h"
+#include "train/evaluator.h"
+#include "train/trainer.h"
+
+namespace fp {
+namespace {
+
+struct DemoOptions {
+  std::string data_dir = kDefaultFashionMnistDir;
+  std::string arch = "cnn";
+  double width = 1.0;
+  int64_t train_samples = 12000;
+  int64_t epochs = 2;
+  int64_t individuals = 3;
+  int64_t k = 2;
+  int64_t samples = 600;
+  uint64_t seed = 1;
+  int threads = 2;
+  double target = -1;  // < 0: choose without labels
+  std::string criterion = "energy";
+  std::string scope = "per_layer";
+};
+
+void print_row(const MethodResult& m) {
+  fmt::print("  {:<11} {:>8.1f}% {:>9.1f}% {:>10} {:>11} {:>9.2f} {:>13}\n", m.method,
+             100 * m.accuracy, 100 * m.sparsity, m.parameters, m.macs_per_sample, m.wall_seconds,
+             m.compute_macs);
+}
+
+int run_demo(const DemoOptions& o) {
+  torch::set_num_threads(o.threads);
+  torch::manual_seed(o.seed);
+  auto train_data = load_fashion_mnist(o.data_dir, Split::kTrain, o.train_samples);
+  auto pool = load_fashion_mnist(o.data_dir, Split::kTest);
+  if (!train_data.ok() || !pool.ok()) {
+    spdlog::error("{}", (!train_data.ok() ? train_data.status() : pool.status()).to_string());
+    return 1;
+  }
+
+  ModelSpec spec;
+  spec.arch = o.arch;
+  spec.width_mult = o.width;
+  auto built = build_model(spec);
+  if (!built.ok()) {
+    spdlog::error("{}", built.status().to_string());
+    return 1;
+  }
+  ModelPtr general = built.value();
+  TrainConfig tc;
+  tc.epochs = o.epochs;
+  tc.seed = o.seed;
+  spdlog::info("training general {} (width {}) on {} Fashion-MNIST training images, {} threads",
+               o.arch, o.width, train_data->size(), o.threads);
+  auto trained = train(*general, *train_data, tc, [](int64_t e, double loss) {
+    spdlog::info("  epoch {} loss {:.4f}", e, loss);
+  });
+  if (!trained.ok()) {
+    spdlog::error("{}", trained.status().to_string());
+    return 1;
+  }
+  auto general_eval = evaluate(*general, *pool);
+  spdlog::info("general model: {:.1f}% on the 10-class test split, {:.1f} s to train",
+               100 * general_eval->accuracy, trained->wall_seconds);
+
+  PartitionConfig pc;
+  pc.method = PartitionMethod::kKClasses;
+  pc.k = o.k;
+  pc.num_individuals = o.individuals;
+  pc.samples_per_individual = o.samples;
+  pc.seed = o.seed;
+  auto individuals = partition(pool->label_vector(), {}, pc);
+  if (!individuals.ok()) {
+    spdlog::error("{}", individuals.status().to_string());
+    return 1;
+  }
+
+  PersonalizeConfig cfg;
+  auto crit = parse_criterion(o.criterion);
+  auto scope = parse_scope(o.scope);
+  if (!crit.ok() || !scope.ok()) {
+    spdlog::error("{}", (!crit.ok() ? crit.status() : scope.status()).to_string());
+    return 1;
+  }
+  cfg.prune.criterion = *crit;
+  cfg.prune.scope = *scope;
+  if (cfg.prune.criterion == Criterion::kActivationWeightedMagnitude)
+    cfg.prune.granularity = Granularity::kWeight;
+  cfg.select_sparsity = o.target < 0;
+  if (!cfg.select_sparsity) cfg.prune.target_sparsity = o.target;
+  cfg.sweep_targets = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+
+  for (const auto& ind : *individuals) {
+    Dataset adaptation = pool->select(ind.adaptation);
+    Dataset evaluation = pool->select(ind.evaluation);
+    auto r = personalize(*general, adaptation, evaluation, cfg);
+    if (!r.ok()) {
+      spdlog::error("{}: {}", ind.name, r.status().to_string());
+      return 1;
+    }
+    std::string classes;
+    for (auto c : ind.classes) classes += (classes.empty() ? "" : " + ") + pool->class_names[c];
+    fmt::print("\nindividual {} ({}): {} unlabeled adaptation, {} labeled evaluation samples\n",
+               ind.name, classes, r->adaptation_samples, r->evaluation_samples);
+    fmt::print("  {:<11} {:>9} {:>10} {:>10} {:>11} {:>9} {:>13}\n", "method", "accuracy",
+               "sparsity", "weights", "MACs/sample", "time (s)", "compute MACs");
+    for (const auto* m : {&r->general, &r->fine_prune, &r->finetune, &r->svd}) print_row(*m);
+    fmt::print("  label-free choice: sparsity {:.0f}%; best with labels: {:.0f}% ({:.1f}%)\n",
+               100 * r->selection.chosen, 100 * r->oracle_sparsity, 100 * r->oracle_accuracy);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_demo_command(CLI::App& app) {
+  auto opts = std::make_shared<DemoOptions>();
+  auto* cmd = app.add_subcommand(
+      "demo", "Train a general model, fine-prune 2-class individuals locally, compare baselines");
+  cmd->add_option("--data", opts->data_dir, "Fashion-MNIST directory (gzip IDX files)")
+      ->capture_default_str();
+  cmd->add_option("--arch", opts->arch, "architecture (cnn, mlp, vgg7, resnet18, ...)")
+      ->capture_default_str();
+  cmd->add_option("--width", opts->width, "width multiplier")->capture_default_str();
+  cmd->add_option("--train-samples", opts->train_samples, "general training images")
+      ->capture_default_str();
+  cmd->add_option("--epochs", opts->epochs, "general training epochs")->capture_default_str();
+  cmd->add_option("--individuals", opts->individuals, "individuals to personalize")
+      ->capture_default_str();
+  cmd->add_option("--classes", opts->k, "classes per individual")->capture_default_str();
+  cmd->add_option("--samples", opts->samples, "samples per individual (adaptation + evaluation)")
+      ->capture_default_str();
+  cmd->add_option("--seed", opts->seed, "seed for training and partitions")->capture_default_str();
+  cmd->add_option("--threads", opts->threads, "LibTorch threads")->capture_default_str();
+  cmd->add_option("--target", opts->target,
+                  "fixed target sparsity in [0,1); default: chosen on the device without labels");
+  cmd->add_option("--criterion", opts->criterion,
+                  "energy, mean, firing_rate or activation_weighted_magnitude")
+      ->capture_default_str();
+  cmd->add_option("--scope", opts->scope, "per_layer or global")->capture_default_str();
+  cmd->callback([opts]() { throw CLI::RuntimeError(run_demo(*opts)); });
+}
+
+}  // namespace fp

@@ -1,0 +1,12 @@
+// fp-sim: runs Fine-Pruning scenarios. Subcommands register themselves from their files.
+#include <CLI/CLI.hpp>
+
+#include "demo_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"fp-sim: federated, label-free personalization by Fine-Pruning"};
+  app.require_subcommand(1);
+  fp::add_demo_command(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

@@ -1,0 +1,96 @@
+// Training, evaluation and one individual's personalization on real Fashion-MNIST data.
+#include "data/fashion_mnist.h"
+#include "data/partition.h"
+#include "experiment/personalize.h"
+#include "models/model_factory.h"
+#include "train/evaluator.h"
+#include "train/trainer.h"
+
+// After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
+#include <catch2/catch.hpp>
+
+using namespace fp;
+
+namespace {
+
+// A small CNN trained for a few seconds on 3000 images; shared by the tests below.
+struct Trained {
+  ModelPtr model;
+  Dataset pool;  // test split: the individuals' unseen data
+};
+
+const Trained& trained_cnn() {
+  static Trained t = [] {
+    torch::set_num_threads(2);
+    torch::manual_seed(3);
+    auto train_data = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTrain, 3000);
+    auto pool = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 4000);
+    REQUIRE(train_data.ok());
+    REQUIRE(pool.ok());
+    auto model = build_model(ModelSpec{"cnn", 1, 28, 28, 10, 0.5}).value();
+    TrainConfig tc;
+    tc.epochs = 2;
+    REQUIRE(train(*model, *train_data, tc).ok());
+    return Trained{model, *pool};
+  }();
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("a small CNN trained for seconds beats chance by a wide margin") {
+  const auto& t = trained_cnn();
+  auto eval = evaluate(*t.model, t.pool);
+  REQUIRE(eval.ok());
+  CHECK(eval->accuracy > 0.6);  // chance is 0.1
+  int64_t total = 0;
+  for (const auto& row : eval->confusion)
+    for (int64_t v : row) total += v;
+  CHECK(total == t.pool.size());
+  CHECK(eval->per_class_accuracy.size() == 10);
+}
+
+TEST_CASE("training refuses unlabeled data and unknown optimizers") {
+  auto model = build_model(ModelSpec{"mlp", 1, 28, 28, 10, 0.25}).value();
+  Dataset d;
+  d.inputs = torch::zeros({4, 1, 28, 28});
+  CHECK_FALSE(train(*model, d, TrainConfig{}).ok());
+  d.labels = torch::zeros({4}, torch::kLong);
+  TrainConfig bad;
+  bad.optimizer = "lbfgs-ish";
+  auto r = train(*model, d, bad);
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.status().message(), Catch::Contains("lbfgs-ish"));
+}
+
+TEST_CASE("personalizing a 2-class individual prunes without labels and reports each method") {
+  const auto& t = trained_cnn();
+  PartitionConfig pc;
+  pc.num_individuals = 1;
+  pc.samples_per_individual = 400;
+  pc.seed = 5;
+  auto inds = partition(t.pool.label_vector(), {}, pc);
+  REQUIRE(inds.ok());
+  Dataset adaptation = t.pool.select(inds->front().adaptation);
+  Dataset evaluation = t.pool.select(inds->front().evaluation);
+
+  PersonalizeConfig cfg;
+  cfg.sweep_targets = {0.0, 0.5, 0.8};
+  cfg.finetune.train.epochs = 1;
+  auto r = personalize(*t.model, adaptation, evaluation, cfg);
+  REQUIRE(r.ok());
+  CHECK(r->general.sparsity == 0.0);
+  CHECK(r->fine_prune.sparsity == Approx(r->selection.chosen).margin(0.02));
+  CHECK(r->fine_prune.parameters < r->general.parameters);
+  CHECK(r->fine_prune.macs_per_sample < r->general.macs_per_sample);
+  CHECK(r->svd.parameters <= r->fine_prune.parameters);
+  CHECK(r->finetune.compute_macs > r->fine_prune.compute_macs);
+  CHECK(r->sweep.size() == 3);
+  CHECK(r->sweep[0].accuracy == Approx(r->general.accuracy));
+  // Fine-Pruning reads no labels: the same result with the adaptation labels removed.
+  cfg.run_finetune = false;
+  auto unlabeled = personalize(*t.model, adaptation.without_labels(), evaluation, cfg);
+  REQUIRE(unlabeled.ok());
+  CHECK(unlabeled->fine_prune.accuracy == r->fine_prune.accuracy);
+  CHECK(unlabeled->fine_prune.sparsity == r->fine_prune.sparsity);
+}
