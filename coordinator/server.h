@@ -68,10 +68,6 @@ class Server {
     Clock::time_point last_heard;
     int64_t task_id = 0;
   };
-  struct PendingReport {
-    std::string peer;
-    store::TelemetryRecord record;
-  };
 
   // server.cpp: loop, ticks, shutdown.
   void drain_router();
@@ -114,7 +110,9 @@ class Server {
   std::unordered_map<std::string, Session> sessions_;      // by peer identity
   std::unordered_map<std::string, std::string> by_agent_;  // agent id -> peer
   std::unordered_map<int64_t, int64_t> task_campaign_;     // cache: task -> campaign
-  std::vector<PendingReport> reports_;
+  // Reports awaiting the next commit, and who sent each (for the Ack).
+  std::vector<store::TelemetryRecord> reports_;
+  std::vector<std::string> report_peers_;
   std::vector<store::EventRecord> events_;
   ServerStats stats_;
 };

@@ -215,7 +215,8 @@ void Server::on_report(Session& s, const proto::TelemetryReport& m) {
     return reply_error(s.peer, proto::ErrorCode::kUnknownTask, campaign.status().message(),
                        m.idempotency_key);
   }
-  reports_.push_back({s.peer, to_record(m, s.agent_id, *campaign, now())});
+  reports_.push_back(to_record(m, s.agent_id, *campaign, now()));
+  report_peers_.push_back(s.peer);
 }
 
 void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
