@@ -32,6 +32,37 @@ Result<SelectionScore> parse_selection_score(const std::string& s) {
 
 namespace {
 
+// The most confident `fraction` of the samples predicted as each *used* class (one
+// predicted for at least `min_share` of the samples). Per class, so that a class the
+// individual uses cannot be pruned away unnoticed; used classes only, so that removing
+// the dense model's occasional confusions is not counted against a candidate.
+torch::Tensor confident_per_class(const torch::Tensor& conf, const torch::Tensor& pred,
+                                  double fraction, double min_share) {
+  std::vector<torch::Tensor> picked;
+  const int64_t n = pred.size(0);
+  auto classes = std::get<0>(torch::_unique(pred)).contiguous();
+  for (int64_t i = 0; i < classes.numel(); ++i) {
+    auto members = (pred == classes[i]).nonzero().flatten();
+    if (members.numel() < std::max<int64_t>(1, std::llround(min_share * n))) continue;
+    const int64_t keep = std::max<int64_t>(1, std::llround(fraction * members.numel()));
+    auto top = std::get<1>(conf.index_select(0, members).topk(keep));
+    picked.push_back(members.index_select(0, top));
+  }
+  if (picked.empty()) return torch::arange(n, torch::kLong);
+  return torch::cat(picked);
+}
+
+// Mean over pseudo-classes of the share of their samples still predicted as that class.
+double macro_agreement(const torch::Tensor& pred, const torch::Tensor& pseudo) {
+  auto classes = std::get<0>(torch::_unique(pseudo)).contiguous();
+  double sum = 0;
+  for (int64_t i = 0; i < classes.numel(); ++i) {
+    auto in_class = pseudo == classes[i];
+    sum += (pred.masked_select(in_class) == classes[i]).to(torch::kDouble).mean().item<double>();
+  }
+  return classes.numel() ? sum / classes.numel() : 1.0;
+}
+
 // Scores one candidate sparsity on `inputs` (`pseudo` labels for the agreement score).
 class CandidateScorer {
  public:
@@ -52,7 +83,7 @@ class CandidateScorer {
     samples_ += inputs_.size(0);
     switch (score_) {
       case SelectionScore::kPseudoLabelAgreement:
-        return (proba.argmax(1) == pseudo_).to(torch::kDouble).mean().item<double>();
+        return macro_agreement(proba.argmax(1), pseudo_);
       case SelectionScore::kConfidence:
         return std::get<0>(proba.max(1)).to(torch::kDouble).mean().item<double>();
       case SelectionScore::kNegEntropy:
@@ -97,11 +128,9 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
       logits = predict_proba(*reference, heldout);  // argmax of proba == argmax of logits
     }
     auto [conf, pred] = torch::softmax(logits, 1).max(1);
-    const int64_t keep =
-        std::max<int64_t>(1, std::llround(sel.confident_fraction * heldout.size(0)));
-    auto confident = std::get<1>(conf.topk(keep));
-    inputs = heldout.index_select(0, confident);
-    pseudo = pred.index_select(0, confident);
+    auto picked = confident_per_class(conf, pred, sel.confident_fraction, sel.min_class_share);
+    inputs = heldout.index_select(0, picked);
+    pseudo = pred.index_select(0, picked);
   }
 
   SelectorResult r;
