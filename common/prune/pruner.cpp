@@ -187,6 +187,24 @@ SparsityReport measure_sparsity(const PrunableNet& model) {
   return r;
 }
 
+MaskState snapshot_masks(const PrunableNet& model) {
+  MaskState s;
+  for (const auto& layer : model.layers()) {
+    s.unit_masks.push_back(layer->unit_mask().clone());
+    s.weight_masks.push_back(layer->weight_mask().clone());
+  }
+  return s;
+}
+
+void restore_masks(PrunableNet& model, const MaskState& state) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < model.layers().size(); ++i) {
+    PrunableLayer layer = model.layers()[i];
+    layer->unit_mask().copy_(state.unit_masks.at(i));
+    layer->weight_mask().copy_(state.weight_masks.at(i));
+  }
+}
+
 Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const PruneConfig& config) {
   FP_RETURN_IF_ERROR(config.validate());
   torch::NoGradGuard no_grad;

@@ -12,6 +12,9 @@
 //    samples only, which keeps the whole choice within a fraction of one inference pass.
 //  - kConfidence / kNegEntropy: mean max-probability / negative prediction entropy;
 //    the best-scoring candidate wins, the sparser one on ties within `tolerance`.
+//    Candidates that stop predicting a class the dense model uses (one it predicts for
+//    at least `min_class_share` of the samples) are ruled out: confidence alone would
+//    reward collapsing onto a single class.
 #pragma once
 
 #include <vector>
