@@ -1,0 +1,40 @@
+#include "dashboard/dashboard.h"
+
+#include "dashboard/http_server.h"
+#include "dashboard/results.h"
+#include "dashboard/routes.h"
+#include "store/store.h"
+
+namespace fp::dash {
+
+struct Dashboard::State {
+  std::unique_ptr<store::Store> store;  // used only on the server thread
+  std::unique_ptr<HttpServer> server;
+};
+
+Result<std::unique_ptr<Dashboard>> Dashboard::start(const DashboardConfig& config) {
+  auto state = std::make_unique<State>();
+  FP_ASSIGN_OR_RETURN(state->store, store::Store::open(config.database));
+  store::Store* store = state->store.get();
+  FP_ASSIGN_OR_RETURN(state->server,
+                      HttpServer::start({config.address, config.port}, [store](const HttpRequest& r) {
+                        return route_request(*store, r, unix_now());
+                      }));
+  return std::unique_ptr<Dashboard>(new Dashboard(std::move(state)));
+}
+
+Dashboard::Dashboard(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+Dashboard::~Dashboard() { stop(); }
+
+uint16_t Dashboard::port() const { return state_->server->port(); }
+
+std::string Dashboard::url() const {
+  std::string host = state_->server->address();
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";  // IPv6
+  return "http://" + host + ":" + std::to_string(port()) + "/";
+}
+
+void Dashboard::stop() { state_->server->stop(); }
+
+}  // namespace fp::dash

@@ -1,0 +1,192 @@
+#include "dashboard/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace fp::dash {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kIdleTimeout = std::chrono::seconds(30);
+constexpr size_t kMaxRequestBody = 16 * 1024;  // the API is read-only: requests carry no body
+
+class Session;
+
+}  // namespace
+
+struct HttpServer::Impl {
+  asio::io_context io{1};
+  tcp::acceptor acceptor{io};
+  HttpHandler handler;
+  std::thread thread;
+  std::once_flag stopped;
+  tcp::endpoint bound;  // read once after bind: the acceptor belongs to the server thread
+  // Open connections, closed on stop; touched only on the server thread.
+  std::set<std::shared_ptr<Session>> sessions;
+
+  void accept();
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, HttpServer::Impl& server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  void start() { read(); }
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(kMaxRequestBody);
+    stream_.expires_after(kIdleTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->on_read(ec);
+                     });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) {
+      // end_of_stream / timeout / a malformed request: nothing more to say to this peer.
+      if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
+          ec != asio::error::operation_aborted) {
+        spdlog::debug("dashboard: dropping a connection: {}", ec.message());
+      }
+      finish();
+      return;
+    }
+    const auto& req = parser_->get();
+    HttpRequest request{std::string(req.method_string()), std::string(req.target())};
+    HttpReply reply;
+    try {
+      reply = server_.handler(request);
+    } catch (const std::exception& e) {
+      reply = {500, "application/json", std::string("{\"error\":\"internal error\"}"), {}};
+      spdlog::error("dashboard: {} {}: {}", request.method, request.target, e.what());
+    }
+    response_ = {};
+    response_.version(req.version());
+    response_.result(static_cast<unsigned>(reply.status));
+    response_.set(http::field::server, "fineprune-dashboard");
+    response_.set(http::field::content_type, reply.content_type);
+    for (const auto& [name, value] : reply.headers) response_.set(name, value);
+    response_.keep_alive(req.keep_alive());
+    if (req.method() == http::verb::head) {
+      response_.content_length(reply.body.size());
+    } else {
+      response_.body() = std::move(reply.body);
+      response_.prepare_payload();
+    }
+    stream_.expires_after(kIdleTimeout);
+    http::async_write(stream_, response_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec || !self->response_.keep_alive()) {
+                          self->close();
+                          self->finish();
+                        } else {
+                          self->read();
+                        }
+                      });
+  }
+
+  void finish() { server_.sessions.erase(shared_from_this()); }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+  HttpServer::Impl& server_;
+};
+
+}  // namespace
+
+void HttpServer::Impl::accept() {
+  acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted) return;  // stopping
+      spdlog::warn("dashboard: accept failed: {}", ec.message());
+    } else {
+      auto session = std::make_shared<Session>(std::move(socket), *this);
+      sessions.insert(session);
+      session->start();
+    }
+    if (acceptor.is_open()) accept();
+  });
+}
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerConfig& config,
+                                                      HttpHandler handler) {
+  auto impl = std::make_unique<Impl>();
+  impl->handler = std::move(handler);
+  beast::error_code ec;
+  auto address = asio::ip::make_address(config.address, ec);
+  if (ec) {
+    return Status::invalid_argument("dashboard address '" + config.address +
+                                    "' is not an IP address: " + ec.message());
+  }
+  tcp::endpoint endpoint(address, config.port);
+  auto where = config.address + ":" + std::to_string(config.port);
+  if (impl->acceptor.open(endpoint.protocol(), ec); ec) {
+    return Status::unavailable("dashboard: cannot open a socket: " + ec.message());
+  }
+  impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (impl->acceptor.bind(endpoint, ec); ec) {
+    return Status::unavailable("dashboard: cannot bind " + where + ": " + ec.message());
+  }
+  if (impl->acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) {
+    return Status::unavailable("dashboard: cannot listen on " + where + ": " + ec.message());
+  }
+  impl->bound = impl->acceptor.local_endpoint(ec);
+  impl->accept();
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] {
+    try {
+      raw->io.run();
+    } catch (const std::exception& e) {
+      spdlog::error("dashboard: server thread stopped: {}", e.what());
+    }
+  });
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+uint16_t HttpServer::port() const { return impl_->bound.port(); }
+
+std::string HttpServer::address() const { return impl_->bound.address().to_string(); }
+
+void HttpServer::stop() {
+  std::call_once(impl_->stopped, [this] {
+    // Closing happens on the server thread, which owns the acceptor and sessions.
+    asio::post(impl_->io, [impl = impl_.get()] {
+      beast::error_code ignored;
+      impl->acceptor.close(ignored);
+      for (const auto& s : std::set<std::shared_ptr<Session>>(impl->sessions)) s->close();
+      impl->sessions.clear();
+    });
+    if (impl_->thread.joinable()) impl_->thread.join();
+  });
+}
+
+}  // namespace fp::dash

@@ -1,0 +1,60 @@
+// A small HTTP/1.1 server on Boost.Beast: one thread runs an Asio io_context that
+// accepts connections and serves requests one at a time per connection (keep-alive
+// honoured), handing each to a handler function. Boost stays out of this header.
+// The handler runs only on the server thread, so it may own single-threaded state
+// (such as a store::Store connection).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "util/status.h"
+
+namespace fp::dash {
+
+struct HttpRequest {
+  std::string method;  // "GET", "HEAD", ...
+  std::string target;  // path and query, as sent: "/api/campaigns/1?x=y"
+};
+
+struct HttpReply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+
+using HttpHandler = std::function<HttpReply(const HttpRequest&)>;
+
+struct HttpServerConfig {
+  std::string address = "127.0.0.1";  // loopback unless configured otherwise
+  uint16_t port = 0;                  // 0: the system picks a free port
+};
+
+class HttpServer {
+ public:
+  // Binds and listens (errors such as a port in use are returned here), then
+  // serves on its own thread until stop() or destruction.
+  static Result<std::unique_ptr<HttpServer>> start(const HttpServerConfig& config,
+                                                   HttpHandler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  uint16_t port() const;        // the bound port
+  std::string address() const;  // the bound address
+  // Closes the listener and every connection and joins the thread. Idempotent.
+  void stop();
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fp::dash

@@ -1,0 +1,101 @@
+#include "dashboard/report.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+
+#include "dashboard/api.h"
+#include "dashboard/svg_figures.h"
+
+namespace fp::dash {
+namespace {
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string number(const std::optional<double>& v) {
+  return v ? fmt::format("{}", *v) : std::string();
+}
+
+Status write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return Status::io_error("cannot write " + path.string());
+  return Status::ok_status();
+}
+
+}  // namespace
+
+std::string results_csv(const CampaignResults& r) {
+  std::string out =
+      "campaign,individual,task_status,agent_id,general_accuracy,fine_prune_accuracy,"
+      "finetune_accuracy,svd_accuracy,fine_prune_sparsity,fine_prune_target_sparsity,"
+      "svd_sparsity,macs_dense,fine_prune_macs,fine_prune_seconds,adaptation_samples,"
+      "eval_samples\n";
+  for (const auto& i : r.individuals) {
+    auto get = [&](const std::string& m) -> const MethodOutcome* {
+      auto it = i.methods.find(m);
+      return it == i.methods.end() ? nullptr : &it->second;
+    };
+    const MethodOutcome* fp = get("fine_prune");
+    const MethodOutcome* svd = get("svd");
+    // A field of a method's outcome, empty when the method did not report.
+    auto field = [](const MethodOutcome* m, double MethodOutcome::*f) {
+      return m ? fmt::format("{}", m->*f) : std::string();
+    };
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                       csv_field(r.campaign.name), csv_field(i.individual), i.task_status,
+                       csv_field(i.agent_id), number(i.general_accuracy),
+                       number(accuracy_of(i, "fine_prune")), number(accuracy_of(i, "finetune")),
+                       number(accuracy_of(i, "svd")), field(fp, &MethodOutcome::sparsity),
+                       field(fp, &MethodOutcome::target_sparsity),
+                       field(svd, &MethodOutcome::sparsity), i.macs_dense,
+                       fp ? fp->macs_effective : 0, field(fp, &MethodOutcome::wall_seconds),
+                       i.adaptation_samples, i.eval_samples);
+  }
+  return out;
+}
+
+std::string results_json(const CampaignResults& r) {
+  nlohmann::json j = campaign_detail_json(r);
+  j["curve"] = campaign_curve_json(r);
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+Result<std::vector<std::string>> write_report(const CampaignResults& r, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::io_error("cannot create " + dir + ": " + ec.message());
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"results.csv", results_csv(r)},
+      {"results.json", results_json(r)},
+      {"accuracy.svg", accuracy_figure_svg(r)},
+      {"curve.svg", curve_figure_svg(r)}};
+  std::vector<std::string> written;
+  for (const auto& [name, text] : files) {
+    fs::path path = fs::path(dir) / name;
+    FP_RETURN_IF_ERROR(write_file(path, text));
+    written.push_back(path.string());
+  }
+  return written;
+}
+
+std::string file_safe_name(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    out += keep ? c : '_';
+  }
+  if (out.empty() || out == "." || out == "..") out = "campaign";
+  return out;
+}
+
+}  // namespace fp::dash

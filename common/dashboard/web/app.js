@@ -1,0 +1,238 @@
+// fineprune dashboard pages: fetch the JSON API every 2 s and redraw. Every value is
+// put into the page as text (textContent), never as HTML.
+"use strict";
+
+const REFRESH_MS = 2000;
+
+function fmtPct(v) { return v === null || v === undefined ? "-" : (100 * v).toFixed(1) + "%"; }
+function fmtNum(v) { return v === null || v === undefined ? "-" : Number(v).toLocaleString("en-US"); }
+function fmtDuration(s) {
+  if (s === null || s === undefined) return "-";
+  if (s <= 0) return "done";
+  s = Math.round(s);
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  return h ? `${h}h ${m}m` : m ? `${m}m ${sec}s` : `${sec}s`;
+}
+function fmtAgo(t, now) {
+  if (!t) return "-";
+  const d = Math.max(0, now - t);
+  return d < 60 ? `${Math.round(d)} s ago` : d < 3600 ? `${Math.round(d / 60)} min ago`
+                                                      : new Date(t * 1000).toLocaleString();
+}
+function fmtTime(t) { return new Date(t * 1000).toLocaleTimeString(); }
+
+async function getJSON(url) {
+  const r = await fetch(url, { cache: "no-store" });
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || `${url}: HTTP ${r.status}`);
+  return body;
+}
+
+function cell(row, content, cls) {
+  const td = document.createElement("td");
+  if (content instanceof Node) td.appendChild(content); else td.textContent = content;
+  if (cls) td.className = cls;
+  row.appendChild(td);
+  return td;
+}
+function badge(text, cls) {
+  const span = document.createElement("span");
+  span.className = "badge " + cls;
+  span.textContent = text;
+  return span;
+}
+function link(text, href) {
+  const a = document.createElement("a");
+  a.href = href;
+  a.textContent = text;
+  return a;
+}
+function progressBar(fraction) {
+  const outer = document.createElement("div");
+  outer.className = "progress";
+  const inner = document.createElement("div");
+  inner.className = "progress-fill" + (fraction >= 1 ? " complete" : "");
+  inner.style.width = (100 * fraction).toFixed(1) + "%";
+  outer.appendChild(inner);
+  return outer;
+}
+function fillTable(id, rows, render) {
+  const body = document.querySelector(`#${id} tbody`);
+  body.replaceChildren(...rows.map((r) => { const tr = document.createElement("tr"); render(tr, r); return tr; }));
+}
+function setText(id, text) { document.getElementById(id).textContent = text; }
+function showError(message) {
+  const e = document.getElementById("error");
+  e.hidden = !message;
+  e.textContent = message || "";
+}
+
+// The accuracy columns shared by the overview's live table and the results page.
+function resultCells(tr, r) {
+  cell(tr, r.individual);
+  cell(tr, badge(r.task_status || "-", "status-" + r.task_status));
+  cell(tr, r.agent_id || "-");
+  const values = ["general", "fine_prune", "finetune", "svd"].map((k) => r[k]);
+  const best = Math.max(...values.filter((v) => v !== null && v !== undefined));
+  values.forEach((v) => cell(tr, fmtPct(v), "num acc" + (v === best ? " best" : "")));
+  cell(tr, fmtPct(r.sparsity), "num");
+}
+
+// --- overview page ---------------------------------------------------------------
+
+function renderSummary(s) {
+  setText("agents-connected", s.agents.connected);
+  setText("agents-working", s.agents.working);
+  setText("agents-done", s.agents.done);
+  setText("agents-failed", s.agents.failed);
+  setText("tasks-done", `${s.tasks.done} / ${s.tasks.total}`);
+  setText("telemetry-rows", fmtNum(s.telemetry_rows));
+  fillTable("events-table", s.events.slice().reverse(), (tr, e) => {
+    cell(tr, fmtTime(e.at));
+    cell(tr, e.kind);
+    cell(tr, e.agent_id || "-");
+    cell(tr, e.task_id || "-", "num");
+    cell(tr, e.detail);
+  });
+}
+
+function renderAgents(agents, now) {
+  document.getElementById("agents-empty").hidden = agents.length > 0;
+  fillTable("agents-table", agents, (tr, a) => {
+    cell(tr, a.agent_id);
+    cell(tr, badge(a.state, "state-" + a.state));
+    cell(tr, a.task ? `#${a.task.task_id} ${a.task.individual}` : "-");
+    cell(tr, a.tasks_done, "num");
+    cell(tr, a.tasks_failed, "num");
+    cell(tr, a.threads, "num");
+    cell(tr, a.memory_mb ? `${fmtNum(a.memory_mb)} MB` : "-", "num");
+    cell(tr, Array.isArray(a.datasets) ? a.datasets.join(", ") : String(a.datasets));
+    cell(tr, fmtAgo(a.last_seen, now));
+  });
+}
+
+function renderCampaigns(campaigns) {
+  document.getElementById("campaigns-empty").hidden = campaigns.length > 0;
+  fillTable("campaigns-table", campaigns, (tr, c) => {
+    cell(tr, link(c.name, `/campaigns/${c.id}`));
+    cell(tr, badge(c.status, "status-" + c.status));
+    cell(tr, c.dataset);
+    const p = document.createElement("div");
+    p.className = "progress-row";
+    p.appendChild(progressBar(c.progress));
+    p.appendChild(document.createTextNode(`${Math.round(100 * c.progress)}%`));
+    cell(tr, p);
+    cell(tr, c.tasks.done, "num");
+    cell(tr, c.tasks.failed, "num");
+    cell(tr, c.tasks.assigned, "num");
+    cell(tr, c.tasks.pending, "num");
+    cell(tr, fmtDuration(c.eta_seconds));
+  });
+}
+
+// The campaign whose results arrive now: the newest running one, else the newest.
+function liveCampaign(campaigns) {
+  const running = campaigns.filter((c) => c.status === "running");
+  const pool = running.length ? running : campaigns;
+  return pool.length ? pool[pool.length - 1] : null;
+}
+
+async function refreshOverview() {
+  const [summary, agents, campaigns] = await Promise.all(
+    [getJSON("/api/summary"), getJSON("/api/agents"), getJSON("/api/campaigns")]);
+  renderSummary(summary);
+  renderAgents(agents.agents, summary.now);
+  renderCampaigns(campaigns.campaigns);
+  const live = liveCampaign(campaigns.campaigns);
+  document.getElementById("live").hidden = !live;
+  if (live) {
+    const detail = await getJSON(`/api/campaigns/${live.id}`);
+    const name = document.getElementById("live-name");
+    name.textContent = detail.name;
+    name.href = `/campaigns/${detail.id}`;
+    fillTable("live-table", detail.individuals, resultCells);
+    FPCharts.accuracyFigure(document.getElementById("live-chart"), detail);
+  }
+}
+
+// --- campaign page ---------------------------------------------------------------
+
+function campaignId() {
+  const m = location.pathname.match(/^\/campaigns\/([^/]+)$/);
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+function renderCampaign(c) {
+  document.title = `fineprune - ${c.name}`;
+  setText("campaign-name", c.name);
+  const status = document.getElementById("campaign-status");
+  status.textContent = c.status;
+  status.className = "badge status-" + c.status;
+  const fill = document.getElementById("campaign-progress");
+  fill.style.width = (100 * c.progress).toFixed(1) + "%";
+  fill.className = "progress-fill" + (c.progress >= 1 ? " complete" : "");
+  setText("campaign-progress-text",
+          `${c.tasks.done} done, ${c.tasks.failed} failed, ${c.tasks.assigned} running, ` +
+          `${c.tasks.pending} pending of ${c.tasks.total}; ETA ${fmtDuration(c.eta_seconds)}`);
+  const meta = document.getElementById("campaign-meta");
+  const items = [["id", c.id], ["data set", c.dataset], ["model", c.model_sha256],
+                 ["created", new Date(c.created_at * 1000).toLocaleString()],
+                 ["baselines", (c.baselines || []).join(", ") || "none"],
+                 ["sweep targets", (c.sweep_targets || []).join(", ") || "none"],
+                 ["prune config", JSON.stringify(c.prune_config)]];
+  meta.replaceChildren();
+  for (const [k, v] of items) {
+    const dt = document.createElement("dt"); dt.textContent = k;
+    const dd = document.createElement("dd"); dd.textContent = v;
+    meta.append(dt, dd);
+  }
+  for (const k of ["general", "fine_prune", "finetune", "svd"]) setText("mean-" + k, fmtPct(c.mean[k]));
+  fillTable("results-table", c.individuals, (tr, r) => {
+    resultCells(tr, r);
+    const fp = r.methods.fine_prune;
+    cell(tr, fp ? fmtNum(fp.macs) : "-", "num");
+    cell(tr, fp ? fp.wall_seconds.toFixed(2) : "-", "num");
+  });
+  FPCharts.accuracyFigure(document.getElementById("bar-chart"), c);
+}
+
+function renderCurve(curve) {
+  const empty = curve.individuals.length === 0;
+  document.getElementById("curve-empty").hidden = !empty;
+  const chart = document.getElementById("curve-chart");
+  if (empty) chart.replaceChildren(); else FPCharts.curveFigure(chart, curve);
+}
+
+async function refreshCampaign() {
+  const id = campaignId();
+  const [detail, curve] = await Promise.all(
+    [getJSON(`/api/campaigns/${id}`), getJSON(`/api/campaigns/${id}/curve`)]);
+  renderCampaign(detail);
+  renderCurve(curve);
+}
+
+// --- polling -------------------------------------------------------------------
+
+function start() {
+  const page = document.body.dataset.page;
+  if (page === "campaign") {
+    const id = campaignId();
+    document.getElementById("json-link").href = `/api/campaigns/${id}`;
+    document.getElementById("curve-link").href = `/api/campaigns/${id}/curve`;
+  }
+  const refresh = page === "campaign" ? refreshCampaign : refreshOverview;
+  // The next poll is scheduled after this one ends, so slow answers never pile up.
+  const tick = async () => {
+    try {
+      await refresh();
+      showError("");
+      setText("updated", "updated " + new Date().toLocaleTimeString());
+    } catch (e) {
+      showError(e.message);
+    }
+    setTimeout(tick, REFRESH_MS);
+  };
+  tick();
+}
+
+document.addEventListener("DOMContentLoaded", start);
