@@ -67,6 +67,9 @@ class Server {
     std::vector<std::pair<std::string, std::string>> holdings;  // (dataset, individual)
     Clock::time_point last_heard;
     int64_t task_id = 0;
+    // The assignment as sent, so it can be sent again if the agent never got it.
+    proto::TaskAssignment assignment;
+    Clock::time_point assigned_at;
   };
 
   // server.cpp: loop, ticks, shutdown.
@@ -88,6 +91,7 @@ class Server {
   void on_report(Session& s, const proto::TelemetryReport& m);
   void on_task_status(Session& s, const proto::TaskStatus& m);
   void on_goodbye(Session& s, const proto::Goodbye& m);
+  void on_heartbeat(Session& s, const proto::Heartbeat& m);
 
   // server_tasks.cpp: assignment, requeue, completion.
   void try_assign(Session& s);
