@@ -5,6 +5,7 @@
 
 #include "campaign_setup.h"
 #include "commands.h"
+#include "dashboard/dashboard.h"
 
 namespace fp::coord {
 namespace {
@@ -14,6 +15,8 @@ struct ServeOptions {
   std::string endpoint, endpoint_file;
   uint32_t heartbeat_ms = 0;
   bool exit_when_done = false;
+  int64_t http_port = -1;  // -1: as configured
+  std::string http_address;
 };
 
 int serve(const ServeOptions& o) {
@@ -29,6 +32,8 @@ int serve(const ServeOptions& o) {
   if (o.heartbeat_ms) cfg.server.heartbeat_ms = o.heartbeat_ms;
   cfg.server.exit_when_done = o.exit_when_done;
   cfg.server.handle_signals = true;
+  if (o.http_port >= 0) cfg.http_port = o.http_port;
+  if (!o.http_address.empty()) cfg.http_address = o.http_address;
 
   auto store = store::Store::open(cfg.database);
   if (!store.ok()) {
@@ -49,6 +54,17 @@ int serve(const ServeOptions& o) {
   if (!bound.ok()) {
     spdlog::error("{}", bound.to_string());
     return 1;
+  }
+  std::unique_ptr<dash::Dashboard> dashboard;  // stops when serving ends
+  if (cfg.http_port > 0) {
+    auto started = dash::Dashboard::start(
+        {cfg.database, cfg.http_address, static_cast<uint16_t>(cfg.http_port)});
+    if (!started.ok()) {
+      spdlog::error("{}", started.status().to_string());
+      return 1;
+    }
+    dashboard = std::move(started).value();
+    spdlog::info("dashboard at {}", dashboard->url());
   }
   if (!o.endpoint_file.empty()) {
     // Written whole, then renamed, so a reader never sees half an endpoint.
@@ -78,6 +94,11 @@ void add_serve_command(CLI::App& app) {
                   "write the bound endpoint to this file once listening");
   cmd->add_option("--heartbeat-ms", o->heartbeat_ms, "heartbeat interval (default 1000)");
   cmd->add_flag("--exit-when-done", o->exit_when_done, "stop once every campaign has finished");
+  cmd->add_option("--http-port", o->http_port,
+                  "serve the web dashboard on this port (0: none; default: server.http_port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--http-address", o->http_address,
+                  "address the dashboard listens on (default 127.0.0.1: this machine only)");
   cmd->callback([o] { throw CLI::RuntimeError(serve(*o)); });
 }
 

@@ -10,6 +10,8 @@ void add_train_command(CLI::App& app);
 void add_register_command(CLI::App& app);
 void add_status_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_report_command(CLI::App& app);
+void add_dashboard_command(CLI::App& app);
 
 // Options every subcommand shares: the config file, the database and the model
 // directory; set on the command line they override the file.

@@ -117,7 +117,12 @@ Status read_server(const toml::table* t, const std::string& src, CoordinatorConf
   FP_RETURN_IF_ERROR(s.get("chunk_credit", sv.chunk_credit));
   FP_RETURN_IF_ERROR(s.get("telemetry_batch", sv.telemetry_batch));
   FP_RETURN_IF_ERROR(s.get("max_attempts", sv.max_attempts));
+  FP_RETURN_IF_ERROR(s.get("http_port", c.http_port));
+  FP_RETURN_IF_ERROR(s.get("http_address", c.http_address));
   FP_RETURN_IF_ERROR(s.finish());
+  if (c.http_port < 0 || c.http_port > 65535) {
+    return Status::invalid_argument(src + ": server.http_port must be in [0, 65535]");
+  }
   if (sv.heartbeat_ms < 10 || sv.heartbeat_ms > 600000) {
     return Status::invalid_argument(src + ": server.heartbeat_ms must be in [10, 600000]");
   }

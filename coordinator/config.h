@@ -2,7 +2,7 @@
 // errors so typos do not pass silently) with command-line overrides.
 //
 //   [server]   endpoint, database, models_dir, heartbeat_ms, liveness, chunk_size,
-//              chunk_credit, telemetry_batch, max_attempts
+//              chunk_credit, telemetry_batch, max_attempts, http_port, http_address
 //   [train]    dataset, data_dir, arch, width_mult, epochs, batch_size, learning_rate,
 //              seed, limit, general_fraction, split_seed, threads
 //   [campaign] name, model ("latest", a SHA-256, or an artifact path), dataset,
@@ -50,6 +50,8 @@ struct CoordinatorConfig {
   ServerConfig server;
   std::string database = "fineprune.db";
   std::string models_dir = "models";
+  int64_t http_port = 0;                  // the web dashboard's port (0: no dashboard)
+  std::string http_address = "127.0.0.1";  // where the dashboard listens
   TrainSection train;
   CampaignSection campaign;
 };

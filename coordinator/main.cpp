@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   fp::coord::add_register_command(app);
   fp::coord::add_status_command(app);
   fp::coord::add_export_command(app);
+  fp::coord::add_report_command(app);
+  fp::coord::add_dashboard_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -73,8 +73,13 @@ Result<json> agents_json(store::Store& store, const std::vector<store::TaskRecor
 Result<json> summary(store::Store& store, double now) {
   FP_ASSIGN_OR_RETURN(auto tasks, store.tasks(0));
   FP_ASSIGN_OR_RETURN(json agents, agents_json(store, tasks));
-  json by_state = {{"total", agents.size()}, {"connected", 0}, {"working", 0}, {"idle", 0},
-                   {"done", 0},              {"failed", 0},    {"offline", 0}};
+  json by_state = {{"total", agents.size()},
+                   {"connected", 0},
+                   {"working", 0},
+                   {"idle", 0},
+                   {"done", 0},
+                   {"failed", 0},
+                   {"offline", 0}};
   for (const auto& a : agents) {
     std::string state = a["state"];
     by_state[state] = by_state[state].get<int64_t>() + 1;
@@ -193,7 +198,8 @@ json campaign_detail_json(const CampaignResults& r) {
   out["individuals"] = individuals;
   json mean = json::object();
   mean["general"] = optional_json(mean_accuracy(r, "general"));
-  for (const auto& method : result_methods()) mean[method] = optional_json(mean_accuracy(r, method));
+  for (const auto& method : result_methods())
+    mean[method] = optional_json(mean_accuracy(r, method));
   out["mean"] = mean;
   return out;
 }
@@ -255,7 +261,7 @@ ApiReply handle_api(store::Store& store, const std::string& path, double now) {
     if (!results.ok()) return from_status(results.status());
     return {200, curve ? campaign_curve_json(*results) : campaign_detail_json(*results)};
   }
-  return {404, error("no API endpoint " + path)};
+  return {404, error("not found: no API endpoint " + path)};
 }
 
 }  // namespace fp::dash

@@ -30,7 +30,8 @@ ApiReply handle_api(store::Store& store, const std::string& path, double now);
 // An agent's state from its record and the tasks it was given:
 // "working" (holds a task), "idle" (connected, no task), and once disconnected
 // "done" (finished a task), "failed" (only failed ones) or "offline".
-std::string agent_state(const store::AgentRecord& agent, const std::vector<store::TaskRecord>& tasks);
+std::string agent_state(const store::AgentRecord& agent,
+                        const std::vector<store::TaskRecord>& tasks);
 
 // The bodies, also written by the report.
 nlohmann::json campaign_detail_json(const CampaignResults& results);

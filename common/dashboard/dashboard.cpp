@@ -16,10 +16,11 @@ Result<std::unique_ptr<Dashboard>> Dashboard::start(const DashboardConfig& confi
   auto state = std::make_unique<State>();
   FP_ASSIGN_OR_RETURN(state->store, store::Store::open(config.database));
   store::Store* store = state->store.get();
-  FP_ASSIGN_OR_RETURN(state->server,
-                      HttpServer::start({config.address, config.port}, [store](const HttpRequest& r) {
-                        return route_request(*store, r, unix_now());
-                      }));
+  FP_ASSIGN_OR_RETURN(
+      state->server,
+      HttpServer::start({config.address, config.port}, [store](const HttpRequest& r) {
+        return route_request(*store, r, unix_now());
+      }));
   return std::unique_ptr<Dashboard>(new Dashboard(std::move(state)));
 }
 

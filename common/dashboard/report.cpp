@@ -50,15 +50,14 @@ std::string results_csv(const CampaignResults& r) {
     auto field = [](const MethodOutcome* m, double MethodOutcome::*f) {
       return m ? fmt::format("{}", m->*f) : std::string();
     };
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                       csv_field(r.campaign.name), csv_field(i.individual), i.task_status,
-                       csv_field(i.agent_id), number(i.general_accuracy),
-                       number(accuracy_of(i, "fine_prune")), number(accuracy_of(i, "finetune")),
-                       number(accuracy_of(i, "svd")), field(fp, &MethodOutcome::sparsity),
-                       field(fp, &MethodOutcome::target_sparsity),
-                       field(svd, &MethodOutcome::sparsity), i.macs_dense,
-                       fp ? fp->macs_effective : 0, field(fp, &MethodOutcome::wall_seconds),
-                       i.adaptation_samples, i.eval_samples);
+    out +=
+        fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.campaign.name),
+                    csv_field(i.individual), i.task_status, csv_field(i.agent_id),
+                    number(i.general_accuracy), number(accuracy_of(i, "fine_prune")),
+                    number(accuracy_of(i, "finetune")), number(accuracy_of(i, "svd")),
+                    field(fp, &MethodOutcome::sparsity), field(fp, &MethodOutcome::target_sparsity),
+                    field(svd, &MethodOutcome::sparsity), i.macs_dense, fp ? fp->macs_effective : 0,
+                    field(fp, &MethodOutcome::wall_seconds), i.adaptation_samples, i.eval_samples);
   }
   return out;
 }

@@ -48,8 +48,8 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 
 HttpReply route_request(store::Store& store, const HttpRequest& request, double now) {
   if (request.method != "GET" && request.method != "HEAD") {
-    HttpReply r = json_reply(405, {{"error", "the dashboard is read-only: " + request.method +
-                                                 " is not allowed"}});
+    HttpReply r = json_reply(
+        405, {{"error", "the dashboard is read-only: " + request.method + " is not allowed"}});
     r.headers.emplace_back("Allow", "GET, HEAD");
     return r;
   }

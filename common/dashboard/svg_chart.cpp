@@ -58,12 +58,23 @@ std::string xml_escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -120,7 +131,9 @@ std::string render_line_chart(const LineChart& chart) {
     for (const auto& p : s.points) y_low = std::min(y_low, p.second);
   }
   double y_min = std::clamp(std::floor(y_low * 10 - 1e-9) / 10, 0.0, 0.9);
-  auto px = [&](double x) { return plot_left + std::clamp(x, 0.0, 1.0) * (plot_right - plot_left); };
+  auto px = [&](double x) {
+    return plot_left + std::clamp(x, 0.0, 1.0) * (plot_right - plot_left);
+  };
   auto py = [&](double y) {
     double f = (std::clamp(y, y_min, 1.0) - y_min) / (1.0 - y_min);
     return plot_bottom - f * (plot_bottom - plot_top);
@@ -157,8 +170,7 @@ std::string render_line_chart(const LineChart& chart) {
       out += fmt::format(
           "<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\">"
           "<title>{}: sparsity {}, accuracy {}</title></circle>\n",
-          px(x), py(y), s.stroke_width + 1.5, s.color, xml_escape(s.name), percent(x),
-          percent(y));
+          px(x), py(y), s.stroke_width + 1.5, s.color, xml_escape(s.name), percent(x), percent(y));
     }
   }
   return out + "</svg>\n";

@@ -1,0 +1,84 @@
+// fp-coordinator report: a campaign's per-individual results as CSV and JSON and its
+// figures as SVG, read from the database only.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "commands.h"
+#include "config.h"
+#include "dashboard/report.h"
+#include "store/store.h"
+
+namespace fp::coord {
+namespace {
+
+struct ReportOptions {
+  CommonOptions common;
+  std::string campaign;  // empty: every campaign
+  std::string out = "report";
+};
+
+int run_report(const ReportOptions& o) {
+  auto cfg = load_config(o.common.config);
+  if (!cfg.ok()) {
+    spdlog::error("{}", cfg.status().to_string());
+    return 2;
+  }
+  std::string database = o.common.database.empty() ? cfg->database : o.common.database;
+  if (!std::filesystem::exists(database)) {
+    spdlog::error("database {} does not exist", database);
+    return 1;
+  }
+  auto store = store::Store::open(database);
+  if (!store.ok()) {
+    spdlog::error("{}", store.status().to_string());
+    return 1;
+  }
+  std::vector<std::string> names;
+  if (!o.campaign.empty()) {
+    names.push_back(o.campaign);
+  } else {
+    auto campaigns = (*store)->campaigns();
+    if (!campaigns.ok()) {
+      spdlog::error("{}", campaigns.status().to_string());
+      return 1;
+    }
+    for (const auto& c : *campaigns) names.push_back(c.name);
+    if (names.empty()) {
+      spdlog::error("{} holds no campaign", database);
+      return 1;
+    }
+  }
+  for (const auto& name : names) {
+    auto results = dash::load_campaign_results(**store, name, dash::unix_now());
+    if (!results.ok()) {
+      spdlog::error("{}", results.status().to_string());
+      return 1;
+    }
+    std::string dir = (std::filesystem::path(o.out) / dash::file_safe_name(name)).string();
+    auto written = dash::write_report(*results, dir);
+    if (!written.ok()) {
+      spdlog::error("{}", written.status().to_string());
+      return 1;
+    }
+    for (const auto& path : *written) fmt::print("{}\n", path);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_report_command(CLI::App& app) {
+  auto o = std::make_shared<ReportOptions>();
+  auto* cmd = app.add_subcommand(
+      "report",
+      "Write each campaign's per-individual results (CSV, JSON) and figures (SVG) to "
+      "OUT/<campaign>/; prints the files written");
+  add_common_options(cmd, o->common);
+  cmd->add_option("--campaign", o->campaign, "only this campaign (default: all)");
+  cmd->add_option("-o,--out", o->out, "output directory")->capture_default_str();
+  cmd->callback([o] { throw CLI::RuntimeError(run_report(*o)); });
+}
+
+}  // namespace fp::coord

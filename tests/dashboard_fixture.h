@@ -1,0 +1,157 @@
+// A small finished campaign written through the store API, for the dashboard's tests:
+// three individuals, each with Fine-Pruning, fine-tuning and SVD telemetry and a
+// three-point sweep, run by three agents that have since left. The numbers are kept
+// here so tests compare what pages and files show against what was stored.
+#pragma once
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+namespace fp::testing {
+
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& tag) {
+    static int counter = 0;
+    path = std::filesystem::temp_directory_path() /
+           ("fp_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+struct SeededIndividual {
+  std::string individual, agent;
+  double general, fine_prune, finetune, svd;  // accuracies
+  double sparsity, svd_sparsity;
+  std::vector<double> curve_sparsity, curve_accuracy;  // at targets 0.2, 0.5, 0.8
+};
+
+inline const std::vector<double>& seeded_targets() {
+  static const std::vector<double> targets = {0.2, 0.5, 0.8};
+  return targets;
+}
+
+// Values chosen away from rounding ties, so "%.1f" gives one answer everywhere.
+inline const std::vector<SeededIndividual>& seeded_individuals() {
+  static const std::vector<SeededIndividual> all = {
+      {"classes=0+9",
+       "dev-0+9",
+       0.9133,
+       0.9167,
+       0.9967,
+       0.5033,
+       0.4062,
+       0.4104,
+       {0.2071, 0.5012, 0.7958},
+       {0.9212, 0.9167, 0.6312}},
+      {"classes=1+7",
+       "dev-1+7",
+       0.9433,
+       0.9967,
+       1.0,
+       0.9502,
+       0.7021,
+       0.7052,
+       {0.2093, 0.5027, 0.8011},
+       {0.9618, 0.9833, 0.9962}},
+      {"classes=3+8",
+       "dev-3+8",
+       0.8733,
+       0.9267,
+       0.9904,
+       0.0833,
+       0.5943,
+       0.6071,
+       {0.2014, 0.4986, 0.7992},
+       {0.8811, 0.9267, 0.7714}},
+  };
+  return all;
+}
+
+inline std::string curve_json_for(const SeededIndividual& s) {
+  std::string out = "[";
+  for (size_t k = 0; k < seeded_targets().size(); ++k) {
+    out += (k ? "," : "") + std::string("{\"target\":") + std::to_string(seeded_targets()[k]) +
+           ",\"sparsity\":" + std::to_string(s.curve_sparsity[k]) +
+           ",\"accuracy\":" + std::to_string(s.curve_accuracy[k]) +
+           ",\"macs\":" + std::to_string(1000000 - static_cast<int>(900000 * s.curve_sparsity[k])) +
+           "}";
+  }
+  return out + "]";
+}
+
+// Writes the finished campaign `name`; returns its id.
+inline int64_t seed_finished_campaign(store::Store& store, const std::string& name = "fashion-mini",
+                                      double t0 = 1700000000.0) {
+  const std::string sha(64, 'a');
+  REQUIRE(store.put_model({sha, 4096, "{\"arch\":\"cnn\"}", "{}", "models/a.fpm", t0}).ok());
+  store::CampaignRecord c;
+  c.name = name;
+  c.model_sha256 = sha;
+  c.dataset = "fashion-mnist";
+  c.prune_config_json = "{\"criterion\":\"energy\",\"select_sparsity\":true}";
+  c.baselines_json = "[\"finetune\",\"svd\"]";
+  c.sweep_targets_json = "[0.2,0.5,0.8]";
+  c.created_at = t0;
+  auto id = store.create_campaign(c);
+  REQUIRE(id.ok());
+  double t = t0;
+  for (const auto& s : seeded_individuals()) {
+    store::AgentRecord a;
+    a.agent_id = s.agent;
+    a.first_seen = a.last_seen = (t += 1);
+    a.threads = 2;
+    a.memory_mb = 2048;
+    a.datasets_json = "[\"fashion-mnist\"]";
+    a.session_id = "session-" + s.agent;
+    REQUIRE(store.upsert_agent(a).ok());
+    auto task = store.add_task(*id, s.individual);
+    REQUIRE(task.ok());
+    REQUIRE(store.assign_task(*task, s.agent, t += 1).ok());
+    std::vector<store::TelemetryRecord> rows;
+    auto row = [&](const std::string& method, double accuracy, double sparsity) {
+      store::TelemetryRecord r;
+      r.idempotency_key = s.agent + "/" + method;
+      r.task_id = *task;
+      r.campaign_id = *id;
+      r.agent_id = s.agent;
+      r.method = method;
+      r.individual = s.individual;
+      r.target_sparsity = sparsity;
+      r.sparsity = r.overall_sparsity = sparsity;
+      r.accuracy_before = s.general;
+      r.accuracy_after = accuracy;
+      r.adaptation_samples = r.eval_samples = 300;
+      r.wall_seconds = 0.25;
+      r.macs_dense = 1117056;
+      r.macs_effective = static_cast<int64_t>(1117056 * (1 - sparsity));
+      r.peak_memory_bytes = 1 << 20;
+      r.received_at = t += 1;
+      if (method == "fine_prune") r.curve_json = curve_json_for(s);
+      rows.push_back(r);
+    };
+    row("fine_prune", s.fine_prune, s.sparsity);
+    row("finetune", s.finetune, 0.0);
+    row("svd", s.svd, s.svd_sparsity);
+    REQUIRE(store.insert_telemetry(rows).ok());
+    REQUIRE(store.finish_task(*task, true, "", t += 1).ok());
+    REQUIRE(store.set_agent_status(s.agent, "offline", t += 1).ok());
+  }
+  REQUIRE(store
+              .add_events({{0, t0 + 1, "join", "dev-0+9", 0, "session-dev-0+9"},
+                           {0, t0 + 2, "leave", "dev-0+9", 0, "goodbye"}})
+              .ok());
+  REQUIRE(store.set_campaign_status(*id, "done").ok());
+  return *id;
+}
+
+}  // namespace fp::testing

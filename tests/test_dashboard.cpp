@@ -1,0 +1,465 @@
+// The dashboard over a campaign stored through the store API: the JSON API's numbers
+// against the stored ones, its errors (404, 400, 405), the embedded pages, the HTTP
+// server's life cycle, the campaign report (CSV, JSON, SVG figures) and progress/ETA.
+#include <fmt/format.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "dashboard/api.h"
+#include "dashboard/dashboard.h"
+#include "dashboard/http_server.h"
+#include "dashboard/report.h"
+#include "dashboard/results.h"
+#include "dashboard/svg_figures.h"
+#include "dashboard/web_assets.h"
+#include "dashboard_fixture.h"
+#include "http_client.h"
+
+using namespace fp;
+using namespace fp::testing;
+using nlohmann::json;
+
+namespace {
+
+std::unique_ptr<store::Store> open_store(const std::string& path) {
+  auto s = store::Store::open(path);
+  REQUIRE(s.ok());
+  return std::move(s).value();
+}
+
+std::unique_ptr<dash::Dashboard> start_dashboard(const std::string& db) {
+  auto d = dash::Dashboard::start({db, "127.0.0.1", 0});
+  REQUIRE(d.ok());
+  REQUIRE((*d)->port() != 0);
+  return std::move(d).value();
+}
+
+json get_json(uint16_t port, const std::string& target, int expect_status = 200) {
+  HttpResult r = http_get(port, target);
+  INFO(target << " -> " << r.status << " " << r.body);
+  REQUIRE(r.status == expect_status);
+  REQUIRE(r.headers["content-type"] == "application/json");
+  return json::parse(r.body);
+}
+
+size_t count_of(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("API campaign detail shows the stored accuracies and sparsities", "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  int64_t id = seed_finished_campaign(*store);
+  auto dashboard = start_dashboard(dir.file("fp.db"));
+
+  json c = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id));
+  CHECK(c["id"] == id);
+  CHECK(c["name"] == "fashion-mini");
+  CHECK(c["status"] == "done");
+  CHECK(c["progress"] == 1.0);
+  CHECK(c["eta_seconds"] == 0.0);
+  CHECK(c["tasks"]["done"] == 3);
+  CHECK(c["tasks"]["total"] == 3);
+  CHECK(c["baselines"] == json({"finetune", "svd"}));
+  CHECK(c["sweep_targets"] == json({0.2, 0.5, 0.8}));
+  CHECK(c["prune_config"]["criterion"] == "energy");
+  const auto& expected = seeded_individuals();
+  REQUIRE(c["individuals"].size() == expected.size());
+  double sums[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const json& row = c["individuals"][i];
+    const auto& e = expected[i];
+    INFO(e.individual);
+    CHECK(row["individual"] == e.individual);
+    CHECK(row["agent_id"] == e.agent);
+    CHECK(row["task_status"] == "done");
+    CHECK(row["general"].get<double>() == e.general);
+    CHECK(row["fine_prune"].get<double>() == e.fine_prune);
+    CHECK(row["finetune"].get<double>() == e.finetune);
+    CHECK(row["svd"].get<double>() == e.svd);
+    CHECK(row["sparsity"].get<double>() == e.sparsity);
+    CHECK(row["methods"]["svd"]["sparsity"].get<double>() == e.svd_sparsity);
+    CHECK(row["methods"]["fine_prune"]["macs"] == static_cast<int64_t>(1117056 * (1 - e.sparsity)));
+    CHECK(row["macs_dense"] == 1117056);
+    CHECK(row["eval_samples"] == 300);
+    sums[0] += e.general;
+    sums[1] += e.fine_prune;
+    sums[2] += e.finetune;
+    sums[3] += e.svd;
+  }
+  CHECK(c["mean"]["general"].get<double>() == Approx(sums[0] / 3));
+  CHECK(c["mean"]["fine_prune"].get<double>() == Approx(sums[1] / 3));
+  CHECK(c["mean"]["finetune"].get<double>() == Approx(sums[2] / 3));
+  CHECK(c["mean"]["svd"].get<double>() == Approx(sums[3] / 3));
+}
+
+TEST_CASE("API curve returns each individual's sweep and the mean per target", "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  int64_t id = seed_finished_campaign(*store);
+  auto dashboard = start_dashboard(dir.file("fp.db"));
+
+  json curve = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id) + "/curve");
+  CHECK(curve["campaign_id"] == id);
+  const auto& expected = seeded_individuals();
+  REQUIRE(curve["individuals"].size() == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const json& c = curve["individuals"][i];
+    CHECK(c["individual"] == expected[i].individual);
+    CHECK(c["general"].get<double>() == expected[i].general);
+    CHECK(c["chosen"]["sparsity"].get<double>() == expected[i].sparsity);
+    CHECK(c["chosen"]["accuracy"].get<double>() == expected[i].fine_prune);
+    REQUIRE(c["points"].size() == 3);
+    for (size_t k = 0; k < 3; ++k) {
+      CHECK(c["points"][k]["target"].get<double>() == Approx(seeded_targets()[k]));
+      CHECK(c["points"][k]["sparsity"].get<double>() == Approx(expected[i].curve_sparsity[k]));
+      CHECK(c["points"][k]["accuracy"].get<double>() == Approx(expected[i].curve_accuracy[k]));
+    }
+  }
+  REQUIRE(curve["mean"].size() == 3);
+  for (size_t k = 0; k < 3; ++k) {
+    double acc = 0, sp = 0;
+    for (const auto& e : expected) {
+      acc += e.curve_accuracy[k];
+      sp += e.curve_sparsity[k];
+    }
+    CHECK(curve["mean"][k]["count"] == 3);
+    CHECK(curve["mean"][k]["accuracy"].get<double>() == Approx(acc / 3));
+    CHECK(curve["mean"][k]["sparsity"].get<double>() == Approx(sp / 3));
+  }
+}
+
+TEST_CASE("API summary, agents and campaigns count agents by state and tasks", "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  seed_finished_campaign(*store);
+  // A second, running campaign: one agent working, one idle, one whose only task failed.
+  store::CampaignRecord c;
+  c.name = "running";
+  c.model_sha256 = std::string(64, 'a');
+  c.dataset = "fashion-mnist";
+  c.prune_config_json = "{}";
+  c.created_at = 1700000100;
+  auto id = store->create_campaign(c);
+  REQUIRE(id.ok());
+  for (const char* agent : {"busy", "idle", "broken"}) {
+    store::AgentRecord a;
+    a.agent_id = agent;
+    a.first_seen = a.last_seen = 1700000100;
+    REQUIRE(store->upsert_agent(a).ok());
+  }
+  auto t1 = store->add_task(*id, "i1");
+  auto t2 = store->add_task(*id, "i2");
+  auto t3 = store->add_task(*id, "i3");
+  REQUIRE((t1.ok() && t2.ok() && t3.ok()));
+  REQUIRE(store->assign_task(*t1, "busy", 1700000101).ok());
+  REQUIRE(store->assign_task(*t2, "broken", 1700000101).ok());
+  REQUIRE(store->finish_task(*t2, false, "out of memory", 1700000102).ok());
+  REQUIRE(store->set_agent_status("broken", "offline", 1700000103).ok());
+  auto dashboard = start_dashboard(dir.file("fp.db"));
+  uint16_t port = dashboard->port();
+
+  json s = get_json(port, "/api/summary");
+  CHECK(s["agents"]["total"] == 6);
+  CHECK(s["agents"]["connected"] == 2);
+  CHECK(s["agents"]["working"] == 1);
+  CHECK(s["agents"]["idle"] == 1);
+  CHECK(s["agents"]["done"] == 3);
+  CHECK(s["agents"]["failed"] == 1);
+  CHECK(s["agents"]["offline"] == 0);
+  CHECK(s["campaigns"]["total"] == 2);
+  CHECK(s["campaigns"]["running"] == 1);
+  CHECK(s["tasks"]["done"] == 3);
+  CHECK(s["tasks"]["failed"] == 1);
+  CHECK(s["tasks"]["assigned"] == 1);
+  CHECK(s["tasks"]["pending"] == 1);
+  CHECK(s["telemetry_rows"] == 9);
+  REQUIRE(s["events"].size() == 2);
+  CHECK(s["events"][1]["kind"] == "leave");
+
+  json agents = get_json(port, "/api/agents")["agents"];
+  std::map<std::string, json> by_id;
+  for (const auto& a : agents) by_id[a["agent_id"]] = a;
+  REQUIRE(by_id.size() == 6);
+  CHECK(by_id["busy"]["state"] == "working");
+  CHECK(by_id["busy"]["task"]["individual"] == "i1");
+  CHECK(by_id["busy"]["task"]["task_id"] == *t1);
+  CHECK(by_id["idle"]["state"] == "idle");
+  CHECK(by_id["idle"]["task"].is_null());
+  CHECK(by_id["broken"]["state"] == "failed");
+  CHECK(by_id["broken"]["tasks_failed"] == 1);
+  CHECK(by_id["dev-1+7"]["state"] == "done");
+  CHECK(by_id["dev-1+7"]["tasks_done"] == 1);
+  CHECK(by_id["dev-1+7"]["datasets"] == json({"fashion-mnist"}));
+  CHECK(by_id["dev-1+7"]["memory_mb"] == 2048);
+
+  json campaigns = get_json(port, "/api/campaigns")["campaigns"];
+  REQUIRE(campaigns.size() == 2);
+  CHECK(campaigns[1]["name"] == "running");
+  CHECK(campaigns[1]["tasks"]["total"] == 3);
+  CHECK(campaigns[1]["progress"].get<double>() == Approx(1.0 / 3));
+  CHECK(campaigns[1]["eta_seconds"].is_number());
+  CHECK(campaigns[0]["progress"] == 1.0);
+
+  // The failed task's individual shows with its status and no results.
+  json running = get_json(port, "/api/campaigns/" + std::to_string(*id));
+  REQUIRE(running["individuals"].size() == 3);
+  CHECK(running["individuals"][1]["task_status"] == "failed");
+  CHECK(running["individuals"][1]["error"] == "out of memory");
+  CHECK(running["individuals"][1]["fine_prune"].is_null());
+  CHECK(running["mean"]["fine_prune"].is_null());
+}
+
+TEST_CASE("Unknown paths are 404, malformed ids 400, writes 405", "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  seed_finished_campaign(*store);
+  auto dashboard = start_dashboard(dir.file("fp.db"));
+  uint16_t port = dashboard->port();
+
+  for (const char* path : {"/api/nothing", "/api", "/api/campaigns/1/other", "/api/agents/x",
+                           "/nope", "/static/missing.js", "/static/index.html", "/campaigns/",
+                           "/campaigns/1/x", "/favicon.ico"}) {
+    INFO(path);
+    json e = get_json(port, path, 404);
+    CHECK(e["error"].get<std::string>().find("not found") != std::string::npos);
+  }
+  CHECK(get_json(port, "/api/campaigns/99", 404)["error"].get<std::string>().find(
+            "no campaign with id 99") != std::string::npos);
+  CHECK(get_json(port, "/api/campaigns/99/curve", 404).contains("error"));
+  for (const char* id : {"abc", "0", "-1", "1.5", "1e3", "99999999999999999999", "%31"}) {
+    INFO(id);
+    json e = get_json(port, std::string("/api/campaigns/") + id, 400);
+    CHECK(e["error"].get<std::string>().find("positive integer") != std::string::npos);
+    CHECK(get_json(port, std::string("/api/campaigns/") + id + "/curve", 400).contains("error"));
+  }
+  // Bytes that are not UTF-8 come back escaped, not as a crash or a broken body.
+  json bad = get_json(port, "/api/campaigns/\xff\xfe", 400);
+  CHECK(bad["error"].is_string());
+
+  for (const char* method : {"POST", "PUT", "DELETE"}) {
+    HttpResult r = http_request(port, method, "/api/summary");
+    CHECK(r.status == 405);
+    CHECK(r.headers["allow"] == "GET, HEAD");
+  }
+  // A query string does not change the route; HEAD gets headers only.
+  CHECK(get_json(port, "/api/summary?t=123")["campaigns"]["total"] == 1);
+  HttpResult head = http_request(port, "HEAD", "/api/summary");
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
+  CHECK(std::stoul(head.headers["content-length"]) > 0);
+  // Garbage instead of a request: that connection is dropped, the server goes on.
+  CHECK(http_raw(port, "\x01\x02 garbage\r\n\r\n").status != 200);
+  CHECK(get_json(port, "/api/agents")["agents"].size() == 3);
+}
+
+TEST_CASE("Pages and their scripts are embedded and load nothing from elsewhere", "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  auto dashboard = start_dashboard(dir.file("fp.db"));
+  uint16_t port = dashboard->port();
+
+  HttpResult index = http_get(port, "/");
+  REQUIRE(index.status == 200);
+  CHECK(index.headers["content-type"] == "text/html; charset=utf-8");
+  CHECK(index.headers["content-security-policy"].find("default-src 'self'") != std::string::npos);
+  CHECK(index.body.find("id=\"agents-table\"") != std::string::npos);
+  CHECK(index.body.find("/static/app.js") != std::string::npos);
+  HttpResult campaign = http_get(port, "/campaigns/1");
+  REQUIRE(campaign.status == 200);
+  CHECK(campaign.body.find("id=\"curve-chart\"") != std::string::npos);
+  for (const char* name : {"app.js", "charts.js", "style.css"}) {
+    HttpResult r = http_get(port, std::string("/static/") + name);
+    INFO(name);
+    CHECK(r.status == 200);
+    const dash::WebAsset* asset = dash::find_web_asset(name);
+    REQUIRE(asset != nullptr);
+    CHECK(r.body == std::string(asset->body()));
+    CHECK(r.headers["content-type"] == dash::content_type_for(name));
+  }
+  // No CDN: the only absolute URL in any page or script is the SVG namespace name.
+  for (const char* name : {"index.html", "campaign.html", "app.js", "charts.js", "style.css"}) {
+    std::string body(dash::find_web_asset(name)->body());
+    std::regex url(R"(https?://[^\s"'`]+)");
+    for (std::sregex_iterator it(body.begin(), body.end(), url), end; it != end; ++it) {
+      INFO(name);
+      CHECK(it->str() == "http://www.w3.org/2000/svg");
+    }
+  }
+  // Every asset the pages reference exists.
+  std::regex ref(R"re((?:src|href)="/static/([^"]+)")re");
+  for (const std::string& page : {index.body, campaign.body}) {
+    for (std::sregex_iterator it(page.begin(), page.end(), ref), end; it != end; ++it) {
+      CHECK(dash::find_web_asset((*it)[1].str()) != nullptr);
+    }
+  }
+}
+
+TEST_CASE("The dashboard sees rows the coordinator commits while it runs", "[dashboard]") {
+  TempDir dir("dash");
+  auto writer = open_store(dir.file("fp.db"));
+  auto dashboard = start_dashboard(dir.file("fp.db"));
+  CHECK(get_json(dashboard->port(), "/api/summary")["telemetry_rows"] == 0);
+  seed_finished_campaign(*writer);
+  CHECK(get_json(dashboard->port(), "/api/summary")["telemetry_rows"] == 9);
+  CHECK(get_json(dashboard->port(), "/api/campaigns")["campaigns"].size() == 1);
+}
+
+TEST_CASE("HTTP server stops promptly with idle keep-alive connections open", "[dashboard]") {
+  int calls = 0;
+  auto server = dash::HttpServer::start({"127.0.0.1", 0}, [&](const dash::HttpRequest& r) {
+    ++calls;
+    return dash::HttpReply{200, "text/plain", r.method + " " + r.target, {}};
+  });
+  REQUIRE(server.ok());
+  uint16_t port = (*server)->port();
+  HttpResult r = http_get(port, "/x?y=1");
+  CHECK(r.status == 200);
+  CHECK(r.body == "GET /x?y=1");
+  int idle = connect_loopback(port);  // connected, never sends
+  REQUIRE(idle >= 0);
+  auto t0 = std::chrono::steady_clock::now();
+  (*server)->stop();
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+  char byte;
+  CHECK(::recv(idle, &byte, 1, 0) == 0);  // closed by the server
+  ::close(idle);
+  CHECK(http_get(port, "/x").status == 0);  // nothing listens any more
+  (*server)->stop();                        // idempotent
+  CHECK(calls == 1);
+
+  // A handler that throws answers 500 and the server keeps serving.
+  auto throwing = dash::HttpServer::start({"127.0.0.1", 0}, [](const dash::HttpRequest& r) {
+    if (r.target == "/boom") throw std::runtime_error("boom");
+    return dash::HttpReply{200, "text/plain", "ok", {}};
+  });
+  REQUIRE(throwing.ok());
+  CHECK(http_get((*throwing)->port(), "/boom").status == 500);
+  CHECK(http_get((*throwing)->port(), "/").body == "ok");
+}
+
+TEST_CASE("HTTP server reports a port in use and a bad address", "[dashboard]") {
+  auto first = dash::HttpServer::start({"127.0.0.1", 0}, {});
+  REQUIRE(first.ok());
+  auto second = dash::HttpServer::start({"127.0.0.1", (*first)->port()}, {});
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.status().message().find("cannot bind 127.0.0.1:" +
+                                       std::to_string((*first)->port())) != std::string::npos);
+  auto bad = dash::HttpServer::start({"localhost:80", 0}, {});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("not an IP address") != std::string::npos);
+}
+
+TEST_CASE("Campaign progress and ETA follow the tasks", "[dashboard]") {
+  store::CampaignRecord c;
+  std::vector<store::TaskRecord> tasks(4);
+  for (auto& t : tasks) t.status = "pending";
+  auto p = dash::campaign_progress(c, tasks, 1000);
+  CHECK(p.fraction == 0);
+  CHECK_FALSE(p.eta_seconds.has_value());  // nothing finished: no pace yet
+  tasks[0].status = "done";
+  tasks[0].assigned_at = 900;
+  tasks[1].status = "assigned";
+  tasks[1].assigned_at = 950;
+  p = dash::campaign_progress(c, tasks, 1000);
+  CHECK(p.counts.done == 1);
+  CHECK(p.counts.assigned == 1);
+  CHECK(p.counts.pending == 2);
+  CHECK(p.fraction == 0.25);
+  REQUIRE(p.eta_seconds.has_value());
+  CHECK(*p.eta_seconds == Approx(300));  // 100 s per task so far, 3 left
+  for (auto& t : tasks) t.status = "done";
+  tasks[3].status = "failed";
+  p = dash::campaign_progress(c, tasks, 1000);
+  CHECK(p.fraction == 1.0);
+  CHECK(*p.eta_seconds == 0);
+}
+
+TEST_CASE("SVG figures draw one bar per stored accuracy and the sweep curves", "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  seed_finished_campaign(*store);
+  auto results = dash::load_campaign_results(*store, "fashion-mini", 0);
+  REQUIRE(results.ok());
+
+  std::string bars = dash::accuracy_figure_svg(*results);
+  CHECK(bars.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) == 0);
+  CHECK(count_of(bars, "<rect class=\"bar\"") == 12);  // 3 individuals x 4 methods
+  for (const auto& e : seeded_individuals()) {
+    for (auto [method, value] : {std::pair{"General", e.general},
+                                 {"Fine-Pruning", e.fine_prune},
+                                 {"Backprop fine-tuning", e.finetune},
+                                 {"SVD", e.svd}}) {
+      std::string title = fmt::format("{} - {}: {:.1f}%", e.individual, method, 100 * value);
+      INFO(title);
+      CHECK(bars.find(title) != std::string::npos);
+    }
+  }
+  std::string curve = dash::curve_figure_svg(*results);
+  CHECK(count_of(curve, "<polyline class=\"line\"") == 4);  // 3 individuals + mean
+  CHECK(count_of(curve, "<circle class=\"point\"") == 12);
+  CHECK(curve.find(fmt::format("classes=1+7: sparsity {:.1f}%, accuracy {:.1f}%", 100 * 0.5027,
+                               100 * 0.9833)) != std::string::npos);
+
+  // Names are escaped; a baseline nobody ran gets neither bars nor a legend entry.
+  results->individuals[0].individual = "a<b&\"c\"";
+  for (auto& i : results->individuals) i.methods.erase("svd");
+  std::string escaped = dash::accuracy_figure_svg(*results);
+  CHECK(escaped.find("a&lt;b&amp;&quot;c&quot;") != std::string::npos);
+  CHECK(escaped.find("a<b") == std::string::npos);
+  CHECK(count_of(escaped, "<rect class=\"bar\"") == 9);
+  CHECK(escaped.find(">SVD<") == std::string::npos);
+}
+
+TEST_CASE("Report writes per-individual CSV and JSON and both figures", "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  seed_finished_campaign(*store);
+  auto results = dash::load_campaign_results(*store, "fashion-mini", 0);
+  REQUIRE(results.ok());
+  auto written = dash::write_report(*results, dir.file("out/fashion-mini"));
+  REQUIRE(written.ok());
+  REQUIRE(written->size() == 4);
+
+  std::istringstream csv(read_file(dir.file("out/fashion-mini/results.csv")));
+  std::string line;
+  std::getline(csv, line);
+  CHECK(line.rfind("campaign,individual,task_status,agent_id,general_accuracy,", 0) == 0);
+  for (const auto& e : seeded_individuals()) {
+    REQUIRE(std::getline(csv, line));
+    CHECK(line.rfind(fmt::format("fashion-mini,{},done,{},{},{},{},{},{},", e.individual, e.agent,
+                                 e.general, e.fine_prune, e.finetune, e.svd, e.sparsity),
+                     0) == 0);
+  }
+  CHECK_FALSE(std::getline(csv, line));
+
+  json j = json::parse(read_file(dir.file("out/fashion-mini/results.json")));
+  CHECK(j["individuals"][2]["svd"].get<double>() == seeded_individuals()[2].svd);
+  CHECK(j["curve"]["mean"].size() == 3);
+  CHECK(read_file(dir.file("out/fashion-mini/accuracy.svg")) ==
+        dash::accuracy_figure_svg(*results));
+  CHECK(read_file(dir.file("out/fashion-mini/curve.svg")) == dash::curve_figure_svg(*results));
+
+  CHECK(dash::file_safe_name("fsdd demo/1") == "fsdd_demo_1");
+  CHECK(dash::file_safe_name("..") == "campaign");
+  auto missing = dash::load_campaign_results(*store, "nope", 0);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().code() == Status::Code::kNotFound);
+}
