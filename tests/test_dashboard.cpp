@@ -413,8 +413,16 @@ TEST_CASE("SVG figures draw one bar per stored accuracy and the sweep curves", "
     }
   }
   std::string curve = dash::curve_figure_svg(*results);
-  CHECK(count_of(curve, "<polyline class=\"line\"") == 4);  // 3 individuals + mean
-  CHECK(count_of(curve, "<circle class=\"point\"") == 12);
+  // 3 individuals + mean, each from the general model at sparsity 0 through 3 sweep
+  // points, and a marker per individual at its label-free choice.
+  CHECK(count_of(curve, "<polyline class=\"line\"") == 4);
+  CHECK(count_of(curve, "<circle class=\"point\"") == 4 * 4 + 3);
+  double mean_general = 0;
+  for (const auto& e : seeded_individuals()) mean_general += e.general / 3;
+  CHECK(curve.find(fmt::format("mean: sparsity 0.0%, accuracy {:.1f}%", 100 * mean_general)) !=
+        std::string::npos);
+  CHECK(curve.find(fmt::format("label-free choice: sparsity {:.1f}%, accuracy {:.1f}%",
+                               100 * 0.7021, 100 * 0.9967)) != std::string::npos);
   CHECK(curve.find(fmt::format("classes=1+7: sparsity {:.1f}%, accuracy {:.1f}%", 100 * 0.5027,
                                100 * 0.9833)) != std::string::npos);
 

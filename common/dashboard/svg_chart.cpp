@@ -159,13 +159,15 @@ std::string render_line_chart(const LineChart& chart) {
       xml_escape(chart.x_label));
   for (const auto& s : chart.series) {
     if (s.points.empty()) continue;
-    std::string points;
-    for (const auto& [x, y] : s.points) points += fmt::format("{:.1f},{:.1f} ", px(x), py(y));
-    points.pop_back();
-    out += fmt::format(
-        "<polyline class=\"line\" points=\"{}\" fill=\"none\" stroke=\"{}\" "
-        "stroke-width=\"{}\"/>\n",
-        points, s.color, s.stroke_width);
+    if (s.draw_line) {
+      std::string points;
+      for (const auto& [x, y] : s.points) points += fmt::format("{:.1f},{:.1f} ", px(x), py(y));
+      points.pop_back();
+      out += fmt::format(
+          "<polyline class=\"line\" points=\"{}\" fill=\"none\" stroke=\"{}\" "
+          "stroke-width=\"{}\"/>\n",
+          points, s.color, s.stroke_width);
+    }
     for (const auto& [x, y] : s.points) {
       out += fmt::format(
           "<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\">"

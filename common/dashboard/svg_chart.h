@@ -27,6 +27,7 @@ struct LineSeries {
   std::vector<std::pair<double, double>> points;  // (x, y), drawn in the order given
   double stroke_width = 1.5;
   bool in_legend = true;
+  bool draw_line = true;  // false: markers only
 };
 
 struct LineChart {

@@ -48,16 +48,31 @@ std::string curve_figure_svg(const CampaignResults& results) {
   chart.y_label = "accuracy";
   size_t with_curve = 0;
   for (const auto& i : results.individuals) with_curve += !i.curve.empty();
+  // Each curve starts at the general model (sparsity 0), as in the paper's figure.
   size_t k = 0;
+  double general_sum = 0;
+  int general_count = 0;
+  LineSeries chosen{"label-free choice", "#d62728", {}, 2.5, true, false};
   for (const auto& i : results.individuals) {
     if (i.curve.empty()) continue;
     LineSeries s{i.individual, kPalette[k++ % 10], {}, 1.2, with_curve <= 6};
+    if (i.general_accuracy) {
+      s.points.emplace_back(0.0, *i.general_accuracy);
+      general_sum += *i.general_accuracy;
+      ++general_count;
+    }
     for (const auto& p : i.curve) s.points.emplace_back(p.sparsity, p.accuracy);
     chart.series.push_back(std::move(s));
+    auto fp = i.methods.find("fine_prune");
+    if (fp != i.methods.end() && fp->second.accuracy) {
+      chosen.points.emplace_back(fp->second.sparsity, *fp->second.accuracy);
+    }
   }
   LineSeries mean{"mean", "#000000", {}, 2.5, true};
+  if (general_count) mean.points.emplace_back(0.0, general_sum / general_count);
   for (const auto& p : mean_curve(results)) mean.points.emplace_back(p.sparsity, p.accuracy);
   chart.series.push_back(std::move(mean));
+  if (!chosen.points.empty()) chart.series.push_back(std::move(chosen));
   return render_line_chart(chart);
 }
 

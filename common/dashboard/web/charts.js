@@ -83,7 +83,7 @@ const FPCharts = (() => {
     container.replaceChildren(svg);
   }
 
-  // spec: {title, xLabel, yLabel, series: [{name, color, width, legend, points: [[x, y]]}]}
+  // spec: {title, xLabel, yLabel, series: [{name, color, width, legend, line, points: [[x, y]]}]}
   function lines(container, spec) {
     const width = 720, height = HEIGHT + 40;
     const top = TOP + 10, bottom = HEIGHT - 10, left = LEFT, right = width - RIGHT;
@@ -105,8 +105,10 @@ const FPCharts = (() => {
     for (const s of spec.series) {
       if (!s.points.length) continue;
       const w = s.width || 1.5;
-      el("polyline", { class: "line", points: s.points.map((p) => `${px(p[0])},${py(p[1])}`).join(" "),
-                       fill: "none", stroke: s.color, "stroke-width": w, "data-series": s.name }, svg);
+      if (s.line !== false) {
+        el("polyline", { class: "line", points: s.points.map((p) => `${px(p[0])},${py(p[1])}`).join(" "),
+                         fill: "none", stroke: s.color, "stroke-width": w, "data-series": s.name }, svg);
+      }
       for (const p of s.points) {
         titled(el("circle", { class: "point", cx: px(p[0]), cy: py(p[1]), r: w + 1.5, fill: s.color,
                               "data-series": s.name, "data-sparsity": p[0], "data-accuracy": p[1] }, svg),
@@ -136,13 +138,23 @@ const FPCharts = (() => {
   }
 
   // The paper's Figure 3a: accuracy vs sparsity, from /api/campaigns/<id>/curve.
+  // Each curve starts at the general model (sparsity 0), as in the paper's figure;
+  // red markers show the sparsity each device chose without labels.
   function curveFigure(container, curve) {
     const few = curve.individuals.length <= 6;
+    const start = (general) => (general === null || general === undefined ? [] : [[0, general]]);
     const series = curve.individuals.map((i, k) => ({
       name: i.individual, color: PALETTE[k % PALETTE.length], width: 1.2, legend: few,
-      points: i.points.map((p) => [p.sparsity, p.accuracy]) }));
+      points: start(i.general).concat(i.points.map((p) => [p.sparsity, p.accuracy])) }));
+    const generals = curve.individuals.map((i) => i.general).filter((g) => g !== null && g !== undefined);
+    const meanGeneral = generals.length ? generals.reduce((a, b) => a + b, 0) / generals.length : null;
     series.push({ name: "mean", color: "#000000", width: 2.5, legend: true,
-                  points: curve.mean.map((p) => [p.sparsity, p.accuracy]) });
+                  points: start(meanGeneral).concat(curve.mean.map((p) => [p.sparsity, p.accuracy])) });
+    const chosen = curve.individuals.filter((i) => i.chosen).map((i) => [i.chosen.sparsity, i.chosen.accuracy]);
+    if (chosen.length) {
+      series.push({ name: "label-free choice", color: "#d62728", width: 2.5, legend: true,
+                    line: false, points: chosen });
+    }
     lines(container, { title: "Accuracy vs sparsity (Fine-Pruning) - " + curve.name,
                        xLabel: "sparsity (pruned share of prunable weights)", yLabel: "accuracy",
                        series: series });
