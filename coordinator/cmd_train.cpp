@@ -12,6 +12,7 @@
 #include "models/model_factory.h"
 #include "train/evaluator.h"
 #include "train/trainer.h"
+#include "util/progress.h"
 
 namespace fp::coord {
 namespace {
@@ -81,9 +82,14 @@ int run_train(const TrainOptions& o) {
   tc.seed = t.seed;
   spdlog::info("training {} (width {}) on {} {} samples, {} epoch(s), {} thread(s)", spec.arch,
                spec.width_mult, train_set.size(), t.dataset, t.epochs, t.threads);
-  auto report = train(**model, train_set, tc, [](int64_t epoch, double loss) {
-    spdlog::info("  epoch {} loss {:.4f}", epoch, loss);
+  // A bar on a terminal; otherwise a log line per epoch (epochs are few and long).
+  Progress::Options bar_or_lines;
+  bar_or_lines.line_seconds = 0;
+  Progress progress("training", t.epochs, bar_or_lines);
+  auto report = train(**model, train_set, tc, [&](int64_t epoch, double loss) {
+    progress.update(epoch, fmt::format("loss {:.4f}", loss));
   });
+  progress.finish();
   if (!report.ok()) {
     spdlog::error("{}", report.status().to_string());
     return 1;

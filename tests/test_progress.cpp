@@ -1,0 +1,131 @@
+// Progress: the rendered text, ETA arithmetic, throttling of log lines and the
+// bar's in-place redraw.
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "util/progress.h"
+
+using fp::Progress;
+
+namespace {
+
+// A clock the test moves by hand.
+struct FakeClock {
+  double now = 100;
+  std::function<double()> fn() {
+    return [this] { return now; };
+  }
+};
+
+std::string read_all(std::FILE* f) {
+  std::rewind(f);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Progress formats durations", "[progress]") {
+  CHECK(Progress::format_duration(0) == "0s");
+  CHECK(Progress::format_duration(7.4) == "7s");
+  CHECK(Progress::format_duration(59.6) == "1m00s");
+  CHECK(Progress::format_duration(185) == "3m05s");
+  CHECK(Progress::format_duration(2 * 3600 + 4 * 60 + 30) == "2h04m");
+  CHECK(Progress::format_duration(-5) == "0s");
+}
+
+TEST_CASE("Progress renders counts, percentage and an ETA from the pace so far", "[progress]") {
+  CHECK(Progress::render("training", 3, 10, 12, "loss 0.5", true, 10) ==
+        "training [###.......] 3/10  30% 12s ETA 28s  loss 0.5");
+  CHECK(Progress::render("training", 3, 10, 12, "loss 0.5", false, 10) ==
+        "training: 3/10 (30%), 12s elapsed, ETA 28s, loss 0.5");
+  CHECK(Progress::render("sweep", 0, 4, 1, "", false, 10) == "sweep: 0/4 (0%), 1s elapsed, ETA -");
+  CHECK(Progress::render("sweep", 4, 4, 90, "", true, 4) == "sweep [####] 4/4 100% 1m30s done");
+  CHECK(Progress::render("agents", 7, 0, 5, "", false, 10) == "agents: 7, 5s elapsed");
+  // More steps than announced: the bar stays full and the ETA says done.
+  CHECK(Progress::render("x", 12, 10, 5, "", true, 4) == "x [####] 12/10 100% 5s done");
+}
+
+TEST_CASE("Progress lines are throttled, the first and last always shown", "[progress]") {
+  FakeClock clock;
+  std::vector<std::string> lines;
+  Progress::Options o;
+  o.mode = Progress::Mode::kLines;
+  o.sink = [&](const std::string& l) { lines.push_back(l); };
+  o.line_seconds = 5;
+  o.clock = clock.fn();
+  {
+    Progress p("campaign", 4, o);
+    CHECK_FALSE(p.bar());
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0] == "campaign: 0/4 (0%), 0s elapsed, ETA -");
+    clock.now += 2;
+    p.advance();  // 2 s after the last line: held back
+    CHECK(lines.size() == 1);
+    clock.now += 4;
+    p.advance(1, "two");
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[1] == "campaign: 2/4 (50%), 6s elapsed, ETA 6s, two");
+    clock.now += 1;
+    p.update(3);
+    CHECK(lines.size() == 2);
+    // Leaving the scope finishes: the held-back state is shown once.
+  }
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[2] == "campaign: 3/4 (75%), 7s elapsed, ETA 2s");
+
+  lines.clear();
+  Progress q("q", 2, o);
+  clock.now += 10;
+  q.update(2);
+  q.finish();   // nothing new since the last line: not repeated
+  q.update(1);  // after finish: ignored
+  CHECK(lines == std::vector<std::string>{"q: 0/2 (0%), 0s elapsed, ETA -",
+                                          "q: 2/2 (100%), 10s elapsed, done"});
+}
+
+TEST_CASE("Progress bar redraws one line in place and ends it on finish", "[progress]") {
+  FakeClock clock;
+  std::FILE* out = std::tmpfile();
+  REQUIRE(out != nullptr);
+  Progress::Options o;
+  o.mode = Progress::Mode::kBar;
+  o.out = out;
+  o.width = 4;
+  o.clock = clock.fn();
+  o.redraw_seconds = 0.5;
+  Progress p("epochs", 2, o);
+  CHECK(p.bar());
+  clock.now += 0.1;
+  p.update(1);  // too soon after the first draw
+  clock.now += 1;
+  p.update(1, "loss 0.3");
+  clock.now += 1;
+  p.finish();
+  std::string text = read_all(out);
+  std::fclose(out);
+  CHECK(text ==
+        "\repochs [....] 0/2   0% 0s ETA -\033[K"
+        "\repochs [##..] 1/2  50% 1s ETA 1s  loss 0.3\033[K"
+        "\repochs [##..] 1/2  50% 2s ETA 2s  loss 0.3\033[K\n");
+}
+
+TEST_CASE("Progress in auto mode draws no bar when the output is not a terminal", "[progress]") {
+  std::FILE* out = std::tmpfile();
+  std::vector<std::string> lines;
+  Progress::Options o;
+  o.out = out;
+  o.sink = [&](const std::string& l) { lines.push_back(l); };
+  Progress p("job", 1, o);
+  p.update(1);
+  p.finish();
+  CHECK_FALSE(p.bar());
+  CHECK(read_all(out).empty());
+  CHECK(lines.size() == 2);
+  std::fclose(out);
+}
