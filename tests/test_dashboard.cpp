@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -110,7 +111,7 @@ TEST_CASE("API campaign detail shows the stored accuracies and sparsities", "[da
   CHECK(c["mean"]["svd"].get<double>() == Approx(sums[3] / 3));
 }
 
-TEST_CASE("API curve returns each individual's sweep and the mean per target", "[dashboard]") {
+TEST_CASE("API curve returns each individual sweep and the mean per target", "[dashboard]") {
   TempDir dir("dash");
   auto store = open_store(dir.file("fp.db"));
   int64_t id = seed_finished_campaign(*store);
@@ -146,7 +147,7 @@ TEST_CASE("API curve returns each individual's sweep and the mean per target", "
   }
 }
 
-TEST_CASE("API summary, agents and campaigns count agents by state and tasks", "[dashboard]") {
+TEST_CASE("API summary and agents and campaigns count agents by state and tasks", "[dashboard]") {
   TempDir dir("dash");
   auto store = open_store(dir.file("fp.db"));
   seed_finished_campaign(*store);
@@ -227,7 +228,7 @@ TEST_CASE("API summary, agents and campaigns count agents by state and tasks", "
   CHECK(running["mean"]["fine_prune"].is_null());
 }
 
-TEST_CASE("Unknown paths are 404, malformed ids 400, writes 405", "[dashboard]") {
+TEST_CASE("Unknown paths are 404 and malformed ids 400 and writes 405", "[dashboard]") {
   TempDir dir("dash");
   auto store = open_store(dir.file("fp.db"));
   seed_finished_campaign(*store);
@@ -338,8 +339,10 @@ TEST_CASE("HTTP server stops promptly with idle keep-alive connections open", "[
   auto t0 = std::chrono::steady_clock::now();
   (*server)->stop();
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+  // Closed by the server: an orderly close once accepted, a reset if it was still queued.
   char byte;
-  CHECK(::recv(idle, &byte, 1, 0) == 0);  // closed by the server
+  ssize_t n = ::recv(idle, &byte, 1, 0);
+  CHECK((n == 0 || (n < 0 && errno == ECONNRESET)));
   ::close(idle);
   CHECK(http_get(port, "/x").status == 0);  // nothing listens any more
   (*server)->stop();                        // idempotent

@@ -103,7 +103,7 @@ struct Coordinator {
 
 }  // namespace
 
-TEST_CASE("Chromium renders the overview with agents, progress and live results",
+TEST_CASE("Chromium renders the overview with agents and progress and live results",
           "[dashboard][browser]") {
   std::string chromium = find_chromium();
   if (chromium.empty()) {
@@ -143,7 +143,7 @@ TEST_CASE("Chromium renders the overview with agents, progress and live results"
   CHECK(dom.find("id=\"error\" class=\"error\" hidden") != std::string::npos);
 }
 
-TEST_CASE("Chromium renders a campaign's results table, bar chart and curve",
+TEST_CASE("Chromium renders a campaign page with results table and bar chart and curve",
           "[dashboard][browser]") {
   std::string chromium = find_chromium();
   if (chromium.empty()) {
@@ -191,7 +191,7 @@ TEST_CASE("Chromium renders a campaign's results table, bar chart and curve",
   CHECK(dom.find("id=\"curve-empty\" hidden") != std::string::npos);
 }
 
-TEST_CASE("Chromium shows the API's error for a malformed campaign id", "[dashboard][browser]") {
+TEST_CASE("Chromium shows the API error for a malformed campaign id", "[dashboard][browser]") {
   std::string chromium = find_chromium();
   if (chromium.empty()) {
     WARN("chromium is not installed (scripts/setup installs it): browser test skipped");

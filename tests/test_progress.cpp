@@ -39,7 +39,7 @@ TEST_CASE("Progress formats durations", "[progress]") {
   CHECK(Progress::format_duration(-5) == "0s");
 }
 
-TEST_CASE("Progress renders counts, percentage and an ETA from the pace so far", "[progress]") {
+TEST_CASE("Progress renders counts and percentage and an ETA from the pace so far", "[progress]") {
   CHECK(Progress::render("training", 3, 10, 12, "loss 0.5", true, 10) ==
         "training [###.......] 3/10  30% 12s ETA 28s  loss 0.5");
   CHECK(Progress::render("training", 3, 10, 12, "loss 0.5", false, 10) ==
@@ -51,7 +51,7 @@ TEST_CASE("Progress renders counts, percentage and an ETA from the pace so far",
   CHECK(Progress::render("x", 12, 10, 5, "", true, 4) == "x [####] 12/10 100% 5s done");
 }
 
-TEST_CASE("Progress lines are throttled, the first and last always shown", "[progress]") {
+TEST_CASE("Progress lines are throttled with the first and last always shown", "[progress]") {
   FakeClock clock;
   std::vector<std::string> lines;
   Progress::Options o;
