@@ -44,19 +44,17 @@ json parsed_or_text(const std::string& text) {
 Result<json> agents_json(store::Store& store, const std::vector<store::TaskRecord>& tasks) {
   FP_ASSIGN_OR_RETURN(auto agents, store.agents());
   json out = json::array();
+  auto by_agent = tasks_by_agent(tasks);
   for (const auto& a : agents) {
-    int64_t done = 0, failed = 0;
+    const AgentTasks& mine = by_agent[a.agent_id];
     json current = nullptr;
-    for (const auto& t : tasks) {
-      if (t.agent_id != a.agent_id) continue;
-      if (t.status == "done") ++done;
-      if (t.status == "failed") ++failed;
-      if (t.status == "assigned") {
-        current = {{"task_id", t.id}, {"campaign_id", t.campaign_id}, {"individual", t.individual}};
-      }
+    if (mine.current) {
+      current = {{"task_id", mine.current->id},
+                 {"campaign_id", mine.current->campaign_id},
+                 {"individual", mine.current->individual}};
     }
     out.push_back({{"agent_id", a.agent_id},
-                   {"state", agent_state(a, tasks)},
+                   {"state", agent_state(a, mine)},
                    {"status", a.status},
                    {"first_seen", a.first_seen},
                    {"last_seen", a.last_seen},
@@ -64,8 +62,8 @@ Result<json> agents_json(store::Store& store, const std::vector<store::TaskRecor
                    {"memory_mb", a.memory_mb},
                    {"datasets", parsed_or_text(a.datasets_json)},
                    {"task", current},
-                   {"tasks_done", done},
-                   {"tasks_failed", failed}});
+                   {"tasks_done", mine.done},
+                   {"tasks_failed", mine.failed}});
   }
   return out;
 }
@@ -148,18 +146,22 @@ std::vector<std::string> split_path(const std::string& path) {
 
 }  // namespace
 
-std::string agent_state(const store::AgentRecord& agent,
-                        const std::vector<store::TaskRecord>& tasks) {
-  bool working = false, done = false, failed = false;
+std::map<std::string, AgentTasks> tasks_by_agent(const std::vector<store::TaskRecord>& tasks) {
+  std::map<std::string, AgentTasks> out;
   for (const auto& t : tasks) {
-    if (t.agent_id != agent.agent_id) continue;
-    working |= t.status == "assigned";
-    done |= t.status == "done";
-    failed |= t.status == "failed";
+    if (t.agent_id.empty()) continue;
+    AgentTasks& a = out[t.agent_id];
+    if (t.status == "done") ++a.done;
+    if (t.status == "failed") ++a.failed;
+    if (t.status == "assigned") a.current = &t;
   }
-  if (agent.status == "online") return working ? "working" : "idle";
-  if (done) return "done";
-  if (failed) return "failed";
+  return out;
+}
+
+std::string agent_state(const store::AgentRecord& agent, const AgentTasks& tasks) {
+  if (agent.status == "online") return tasks.current ? "working" : "idle";
+  if (tasks.done) return "done";
+  if (tasks.failed) return "failed";
   return "offline";
 }
 

@@ -11,6 +11,7 @@
 // errors are {"error": "..."}.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -27,11 +28,17 @@ struct ApiReply {
 // `path` starts with "/api/" and carries no query string; `now` in Unix seconds.
 ApiReply handle_api(store::Store& store, const std::string& path, double now);
 
-// An agent's state from its record and the tasks it was given:
-// "working" (holds a task), "idle" (connected, no task), and once disconnected
-// "done" (finished a task), "failed" (only failed ones) or "offline".
-std::string agent_state(const store::AgentRecord& agent,
-                        const std::vector<store::TaskRecord>& tasks);
+// What an agent did, from the tasks it was given.
+struct AgentTasks {
+  int64_t done = 0, failed = 0;
+  const store::TaskRecord* current = nullptr;  // the task it holds now, if any
+};
+// Per agent id, in one pass over `tasks` (which must outlive the result).
+std::map<std::string, AgentTasks> tasks_by_agent(const std::vector<store::TaskRecord>& tasks);
+
+// "working" (connected, holds a task), "idle" (connected, no task), and once
+// disconnected "done" (finished a task), "failed" (only failed ones) or "offline".
+std::string agent_state(const store::AgentRecord& agent, const AgentTasks& tasks);
 
 // The bodies, also written by the report.
 nlohmann::json campaign_detail_json(const CampaignResults& results);

@@ -3,6 +3,7 @@
 "use strict";
 
 const REFRESH_MS = 2000;
+const LIVE_ROWS = 30;  // individuals shown live on the overview
 
 function fmtPct(v) { return v === null || v === undefined ? "-" : (100 * v).toFixed(1) + "%"; }
 function fmtNum(v) { return v === null || v === undefined ? "-" : Number(v).toLocaleString("en-US"); }
@@ -150,8 +151,14 @@ async function refreshOverview() {
     const name = document.getElementById("live-name");
     name.textContent = detail.name;
     name.href = `/campaigns/${detail.id}`;
-    fillTable("live-table", detail.individuals, resultCells);
-    FPCharts.accuracyFigure(document.getElementById("live-chart"), detail);
+    // The latest individuals with news; the campaign page has them all.
+    const active = detail.individuals.filter((i) => i.task_status !== "pending");
+    const shown = active.slice(-LIVE_ROWS);
+    setText("live-count", active.length > shown.length
+      ? `(latest ${shown.length} of ${active.length} started; all on the campaign page)` : "");
+    fillTable("live-table", shown, resultCells);
+    FPCharts.accuracyFigure(document.getElementById("live-chart"),
+                            Object.assign({}, detail, { individuals: shown }));
   }
 }
 
