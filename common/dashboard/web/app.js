@@ -3,7 +3,8 @@
 "use strict";
 
 const REFRESH_MS = 2000;
-const LIVE_ROWS = 30;  // individuals shown live on the overview
+const LIVE_ROWS = 30;   // individuals shown live on the overview
+const AGENT_ROWS = 50;  // agents listed on the overview
 
 function fmtPct(v) { return v === null || v === undefined ? "-" : (100 * v).toFixed(1) + "%"; }
 function fmtNum(v) { return v === null || v === undefined ? "-" : Number(v).toLocaleString("en-US"); }
@@ -97,9 +98,17 @@ function renderSummary(s) {
   });
 }
 
+// Busy and broken agents first, so a large fleet's table starts with what matters.
+const STATE_ORDER = { working: 0, failed: 1, idle: 2, done: 3, offline: 4 };
+
 function renderAgents(agents, now) {
   document.getElementById("agents-empty").hidden = agents.length > 0;
-  fillTable("agents-table", agents, (tr, a) => {
+  const sorted = agents.slice().sort((a, b) =>
+    (STATE_ORDER[a.state] ?? 9) - (STATE_ORDER[b.state] ?? 9) || a.agent_id.localeCompare(b.agent_id));
+  const shown = sorted.slice(0, AGENT_ROWS);
+  setText("agents-count", shown.length < agents.length
+    ? `(first ${shown.length} of ${agents.length}: working and failed first)` : "");
+  fillTable("agents-table", shown, (tr, a) => {
     cell(tr, a.agent_id);
     cell(tr, badge(a.state, "state-" + a.state));
     cell(tr, a.task ? `#${a.task.task_id} ${a.task.individual}` : "-");
