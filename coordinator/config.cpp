@@ -171,6 +171,7 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   FP_RETURN_IF_ERROR(s.get_list("individuals", c.individuals));
   FP_RETURN_IF_ERROR(s.get_list("baselines", c.baselines));
   FP_RETURN_IF_ERROR(s.get_list("sweep", c.sweep));
+  FP_RETURN_IF_ERROR(s.get("select_sparsity", c.select_sparsity));
   FP_RETURN_IF_ERROR(s.finish({"prune"}));
   for (const auto& b : c.baselines) {
     if (b != "finetune" && b != "svd") {
@@ -199,7 +200,10 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   auto prune = PruneConfig::from_json(c.prune_config_json);
   if (!prune.ok())
     return Status::invalid_argument(src + ": campaign.prune: " + prune.status().message());
-  c.prune_config_json = prune->to_json();  // normalised, with every default spelled out
+  // Normalised, with every default spelled out; the agent reads select_sparsity too.
+  auto normalised = nlohmann::json::parse(prune->to_json());
+  normalised["select_sparsity"] = c.select_sparsity;
+  c.prune_config_json = normalised.dump();
   return Status::ok_status();
 }
 

@@ -7,7 +7,8 @@
 //              seed, limit, general_fraction, split_seed, threads
 //   [campaign] name, model ("latest", a SHA-256, or an artifact path), dataset,
 //              individuals (empty: every individual an agent announces), baselines,
-//              sweep, and a [campaign.prune] table with fp::PruneConfig's JSON keys
+//              sweep, select_sparsity, and a [campaign.prune] table with
+//              fp::PruneConfig's JSON keys
 #pragma once
 
 #include <string>
@@ -41,7 +42,8 @@ struct CampaignSection {
   std::vector<std::string> individuals;
   std::vector<std::string> baselines;
   std::vector<double> sweep;
-  std::string prune_config_json = "{}";
+  bool select_sparsity = false;          // choose the sparsity on the device, without labels
+  std::string prune_config_json = "{}";  // fp::PruneConfig JSON (+ "select_sparsity")
 };
 
 struct CoordinatorConfig {

@@ -70,7 +70,7 @@ TEST_CASE("a wrong protocol version is rejected with a reason", "[net]") {
   CHECK(db->agents()->empty());  // never registered
 }
 
-TEST_CASE("malformed and forbidden frames get an Error; serving goes on", "[net]") {
+TEST_CASE("malformed and forbidden frames get an Error and serving goes on", "[net]") {
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 4096, fast_server());
   RawClient client(coord.context(), coord.endpoint());

@@ -67,7 +67,7 @@ int count_events(store::Store& s, const std::string& kind) {
 
 }  // namespace
 
-TEST_CASE("three agents complete a campaign; telemetry lands in SQLite", "[net]") {
+TEST_CASE("three agents complete a campaign and telemetry lands in SQLite", "[net]") {
   TempDir dir;
   Coordinator coord(dir, {"alice", "bob", "carol"}, 700 << 10, fast_server());
   FakeRunner runner;

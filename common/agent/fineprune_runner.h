@@ -1,0 +1,40 @@
+// The real task runner: Fine-Pruning (and, when asked, the fine-tuning and SVD
+// baselines) on this device's private data, through fp::personalize. The data are
+// loaded here from a local path and never leave: what returns is telemetry.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "agent/local_data.h"
+#include "agent/task_runner.h"
+
+namespace fp::agent {
+
+struct FinePruneRunnerConfig {
+  LocalDataConfig data;
+  std::string personalized_dir;  // keeps each personalized model here ("" : not kept)
+  int64_t finetune_epochs = 3;
+};
+
+class FinePruneRunner : public TaskRunner {
+ public:
+  explicit FinePruneRunner(FinePruneRunnerConfig config) : config_(std::move(config)) {}
+
+  Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
+                                                  const std::string& model_path,
+                                                  const std::atomic<bool>& cancel) override;
+
+ private:
+  Result<const IndividualData*> data_for(const std::string& dataset, const std::string& individual);
+
+  FinePruneRunnerConfig config_;
+  std::mutex mutex_;
+  std::map<std::string, IndividualData> cache_;  // by "dataset/individual"
+};
+
+// Peak resident memory of this process so far, in bytes.
+uint64_t peak_memory_bytes();
+
+}  // namespace fp::agent

@@ -1,0 +1,132 @@
+// fp-coordinator export: telemetry rows as CSV or JSON.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "config.h"
+#include "store/store.h"
+
+namespace fp::coord {
+namespace {
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string optional_number(const std::optional<double>& v) {
+  return v ? fmt::format("{}", *v) : std::string();
+}
+
+int export_rows(const CommonOptions& o, const std::string& only, const std::string& format,
+                const std::string& out_path) {
+  auto cfg = load_config(o.config);
+  if (!cfg.ok()) {
+    spdlog::error("{}", cfg.status().to_string());
+    return 2;
+  }
+  auto store = store::Store::open(o.database.empty() ? cfg->database : o.database);
+  if (!store.ok()) {
+    spdlog::error("{}", store.status().to_string());
+    return 1;
+  }
+  auto campaigns = (*store)->campaigns();
+  if (!campaigns.ok()) {
+    spdlog::error("{}", campaigns.status().to_string());
+    return 1;
+  }
+  std::map<int64_t, std::string> names;
+  int64_t campaign_id = 0;
+  for (const auto& c : *campaigns) {
+    names[c.id] = c.name;
+    if (c.name == only) campaign_id = c.id;
+  }
+  if (!only.empty() && campaign_id == 0) {
+    spdlog::error("no campaign named '{}'", only);
+    return 1;
+  }
+  auto rows = (*store)->telemetry(campaign_id);
+  if (!rows.ok()) {
+    spdlog::error("{}", rows.status().to_string());
+    return 1;
+  }
+  std::ofstream file;
+  if (!out_path.empty()) {
+    file.open(out_path);
+    if (!file) {
+      spdlog::error("cannot write {}", out_path);
+      return 1;
+    }
+  }
+  std::ostream& out = out_path.empty() ? std::cout : file;
+  if (format == "json") {
+    nlohmann::json all = nlohmann::json::array();
+    for (const auto& r : *rows) {
+      nlohmann::json j = {{"campaign", names[r.campaign_id]},
+                          {"task_id", r.task_id},
+                          {"agent_id", r.agent_id},
+                          {"individual", r.individual},
+                          {"method", r.method},
+                          {"target_sparsity", r.target_sparsity},
+                          {"sparsity", r.sparsity},
+                          {"overall_sparsity", r.overall_sparsity},
+                          {"accuracy_before", nullptr},
+                          {"accuracy_after", nullptr},
+                          {"adaptation_samples", r.adaptation_samples},
+                          {"eval_samples", r.eval_samples},
+                          {"wall_seconds", r.wall_seconds},
+                          {"macs_dense", r.macs_dense},
+                          {"macs_effective", r.macs_effective},
+                          {"peak_memory_bytes", r.peak_memory_bytes},
+                          {"layers", nlohmann::json::parse(r.layer_sparsity_json, nullptr, false)},
+                          {"curve", nlohmann::json::parse(r.curve_json, nullptr, false)},
+                          {"idempotency_key", r.idempotency_key},
+                          {"received_at", r.received_at}};
+      if (r.accuracy_before) j["accuracy_before"] = *r.accuracy_before;
+      if (r.accuracy_after) j["accuracy_after"] = *r.accuracy_after;
+      all.push_back(std::move(j));
+    }
+    out << all.dump(2) << "\n";
+  } else {
+    out << "campaign,task_id,agent_id,individual,method,target_sparsity,sparsity,"
+           "overall_sparsity,accuracy_before,accuracy_after,adaptation_samples,eval_samples,"
+           "wall_seconds,macs_dense,macs_effective,peak_memory_bytes,layers_json,curve_json\n";
+    for (const auto& r : *rows) {
+      out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                         csv_field(names[r.campaign_id]), r.task_id, csv_field(r.agent_id),
+                         csv_field(r.individual), csv_field(r.method), r.target_sparsity,
+                         r.sparsity, r.overall_sparsity, optional_number(r.accuracy_before),
+                         optional_number(r.accuracy_after), r.adaptation_samples, r.eval_samples,
+                         r.wall_seconds, r.macs_dense, r.macs_effective, r.peak_memory_bytes,
+                         csv_field(r.layer_sparsity_json), csv_field(r.curve_json));
+    }
+  }
+  return out ? 0 : 1;
+}
+
+}  // namespace
+
+void add_export_command(CLI::App& app) {
+  auto o = std::make_shared<CommonOptions>();
+  auto only = std::make_shared<std::string>();
+  auto format = std::make_shared<std::string>("csv");
+  auto out = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("export", "Write telemetry rows as CSV or JSON");
+  add_common_options(cmd, *o);
+  cmd->add_option("--campaign", *only, "export only this campaign");
+  cmd->add_option("--format", *format, "csv or json")
+      ->check(CLI::IsMember({"csv", "json"}))
+      ->capture_default_str();
+  cmd->add_option("-o,--out", *out, "output file (default: standard output)");
+  cmd->callback(
+      [o, only, format, out] { throw CLI::RuntimeError(export_rows(*o, *only, *format, *out)); });
+}
+
+}  // namespace fp::coord

@@ -1,0 +1,103 @@
+// fp-coordinator status: agents, campaigns, task progress and results from SQLite.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+
+#include "commands.h"
+#include "config.h"
+#include "store/store.h"
+
+namespace fp::coord {
+namespace {
+
+std::string when(double t) {
+  if (t <= 0) return "-";
+  std::time_t secs = static_cast<std::time_t>(t);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S", std::localtime(&secs));
+  return buffer;
+}
+
+std::string percent(const std::optional<double>& v) {
+  return v ? fmt::format("{:.1f}%", 100 * *v) : std::string("n/a");
+}
+
+int status(const CommonOptions& o, const std::string& only, int events) {
+  auto cfg = load_config(o.config);
+  if (!cfg.ok()) {
+    spdlog::error("{}", cfg.status().to_string());
+    return 2;
+  }
+  auto store = store::Store::open(o.database.empty() ? cfg->database : o.database);
+  if (!store.ok()) {
+    spdlog::error("{}", store.status().to_string());
+    return 1;
+  }
+  auto& db = **store;
+  auto agents = db.agents();
+  auto campaigns = db.campaigns();
+  if (!agents.ok() || !campaigns.ok()) {
+    spdlog::error("{}", (!agents.ok() ? agents.status() : campaigns.status()).to_string());
+    return 1;
+  }
+  fmt::print("agents ({})\n", agents->size());
+  for (const auto& a : *agents) {
+    fmt::print("  {:<16} {:<8} last seen {}  threads {}  data {}\n", a.agent_id, a.status,
+               when(a.last_seen), a.threads, a.datasets_json);
+  }
+  for (const auto& c : *campaigns) {
+    if (!only.empty() && c.name != only) continue;
+    auto counts = db.task_counts(c.id);
+    if (!counts.ok()) continue;
+    fmt::print(
+        "\ncampaign {} [{}]  model {}  data {}  tasks: {} done, {} failed, {} running, "
+        "{} pending\n",
+        c.name, c.status, c.model_sha256.substr(0, 12), c.dataset, counts->done, counts->failed,
+        counts->assigned, counts->pending);
+    auto tasks = db.tasks(c.id);
+    if (tasks.ok()) {
+      for (const auto& t : *tasks) {
+        if (t.status == "failed") {
+          fmt::print("  task {} ({}) failed: {}\n", t.id, t.individual, t.error);
+        }
+      }
+    }
+    auto rows = db.telemetry(c.id);
+    if (!rows.ok() || rows->empty()) continue;
+    fmt::print("  {:<20} {:<14} {:<11} {:>9} {:>9} {:>9} {:>8} {:>12}\n", "individual", "agent",
+               "method", "sparsity", "acc.before", "acc.after", "time(s)", "MACs/sample");
+    for (const auto& r : *rows) {
+      fmt::print("  {:<20} {:<14} {:<11} {:>8.1f}% {:>9} {:>9} {:>8.2f} {:>12}\n", r.individual,
+                 r.agent_id, r.method, 100 * r.sparsity, percent(r.accuracy_before),
+                 percent(r.accuracy_after), r.wall_seconds, r.macs_effective);
+    }
+  }
+  if (events > 0) {
+    auto recent = db.events(events);
+    if (recent.ok()) {
+      fmt::print("\nrecent events\n");
+      for (const auto& e : *recent) {
+        fmt::print("  {} {:<14} {:<14} {}{}\n", when(e.at), e.kind, e.agent_id,
+                   e.task_id ? fmt::format("task {} ", e.task_id) : "", e.detail);
+      }
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_status_command(CLI::App& app) {
+  auto o = std::make_shared<CommonOptions>();
+  auto only = std::make_shared<std::string>();
+  auto events = std::make_shared<int>(10);
+  auto* cmd = app.add_subcommand("status",
+                                 "Show agents, campaigns, task progress and each agent's results");
+  add_common_options(cmd, *o);
+  cmd->add_option("--campaign", *only, "show only this campaign");
+  cmd->add_option("--events", *events, "recent events to list")->capture_default_str();
+  cmd->callback([o, only, events] { throw CLI::RuntimeError(status(*o, *only, *events)); });
+}
+
+}  // namespace fp::coord

@@ -1,0 +1,22 @@
+// fp-coordinator: trains and registers general models, serves campaigns to device
+// agents, and reports what they sent back.
+#include <spdlog/spdlog.h>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "fp-coordinator: distributes general models to device agents for label-free Fine-Pruning "
+      "and stores their telemetry in SQLite"};
+  app.require_subcommand(1);
+  std::string level = "info";
+  app.add_option("--log-level", level, "trace, debug, info, warn, error")->capture_default_str();
+  app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(level)); });
+  fp::coord::add_serve_command(app);
+  fp::coord::add_train_command(app);
+  fp::coord::add_register_command(app);
+  fp::coord::add_status_command(app);
+  fp::coord::add_export_command(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

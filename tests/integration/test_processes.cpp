@@ -1,0 +1,272 @@
+// Real processes on loopback: fp-coordinator train/serve/status/export and three
+// fp-agent processes running a small Fine-Pruning campaign end to end, with every
+// byte the agents send captured and inspected; a wrong protocol version, malformed
+// frames and SIGTERM against the real coordinator process.
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <unordered_set>
+
+#include "agent/local_data.h"
+#include "child_process.h"
+#include "net_fixture.h"
+#include "protocol/validate.h"
+#include "tcp_tap.h"
+
+using namespace fp;
+using namespace fp::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kCoordinator = std::string(FP_BINARY_DIR) + "/coordinator/fp-coordinator";
+const std::string kAgent = std::string(FP_BINARY_DIR) + "/device_agent/fp-agent";
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+std::string wait_for_file(const std::string& path, std::chrono::milliseconds timeout = 30s) {
+  std::string text;
+  wait_until(
+      [&] {
+        text = read_file(path);
+        return !text.empty() && text.back() == '\n';
+      },
+      timeout);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+int port_of(const std::string& endpoint) {
+  return std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
+}
+
+std::string config_text(const TempDir& dir, bool campaign) {
+  std::string text = "[server]\nendpoint = \"tcp://127.0.0.1:*\"\ndatabase = \"" +
+                     dir.file("fp.db") + "\"\nmodels_dir = \"" + dir.file("models") +
+                     "\"\nheartbeat_ms = 200\nliveness = 10\n\n"
+                     "[train]\ndataset = \"fashion-mnist\"\narch = \"cnn\"\nwidth_mult = 0.5\n"
+                     "epochs = 1\nlimit = 3000\nthreads = 1\n";
+  if (campaign) {
+    text +=
+        "\n[campaign]\nname = \"proc\"\ndataset = \"fashion-mnist\"\n"
+        "individuals = [\"classes=0+9\", \"classes=1+7\", \"classes=3+8\"]\n"
+        "baselines = [\"finetune\", \"svd\"]\nsweep = [0.25, 0.5, 0.75]\n\n"
+        "[campaign.prune]\ntarget_sparsity = 0.5\n";
+  }
+  return text;
+}
+
+// Every 16-byte run of four float32 input values of the individual's samples (runs
+// of one repeated value, such as zero padding, are left out as too common).
+std::unordered_set<std::string> sample_windows(const Dataset& data) {
+  std::unordered_set<std::string> windows;
+  auto inputs = data.inputs.contiguous();
+  const float* p = inputs.data_ptr<float>();
+  int64_t n = inputs.numel();
+  for (int64_t i = 0; i + 4 <= n; i += 4) {
+    if (p[i] == p[i + 1] && p[i] == p[i + 2] && p[i] == p[i + 3]) continue;
+    windows.insert(std::string(reinterpret_cast<const char*>(p + i), 16));
+  }
+  return windows;
+}
+
+bool contains_window(const std::string& stream, const std::unordered_set<std::string>& windows) {
+  for (size_t i = 0; i + 16 <= stream.size(); ++i) {
+    if (windows.count(stream.substr(i, 16))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[processes]") {
+  TempDir dir("proc");
+  write(dir.file("fp.toml"), config_text(dir, true));
+  {
+    ChildProcess train({kCoordinator, "train", "-c", dir.file("fp.toml")}, dir.file("train.log"));
+    REQUIRE(train.started());
+    auto code = train.wait(300s);
+    INFO(read_file(dir.file("train.log")));
+    REQUIRE(code == 0);
+    CHECK(std::regex_search(read_file(dir.file("train.log")), std::regex("\n[0-9a-f]{64}\n")));
+  }
+  ChildProcess serve({kCoordinator, "serve", "-c", dir.file("fp.toml"), "--exit-when-done",
+                      "--endpoint-file", dir.file("endpoint")},
+                     dir.file("serve.log"));
+  std::string endpoint = wait_for_file(dir.file("endpoint"));
+  INFO(read_file(dir.file("serve.log")));
+  REQUIRE(endpoint.rfind("tcp://127.0.0.1:", 0) == 0);
+  TcpTap tap(port_of(endpoint));  // agents talk to the coordinator through the tap
+
+  const std::vector<std::string> individuals = {"classes=0+9", "classes=1+7", "classes=3+8"};
+  std::vector<std::unique_ptr<ChildProcess>> agents;
+  for (const auto& ind : individuals) {
+    std::string id = "dev-" + ind.substr(8);
+    agents.push_back(std::make_unique<ChildProcess>(
+        std::vector<std::string>{kAgent, "--id", id, "--coordinator",
+                                 "tcp://127.0.0.1:" + std::to_string(tap.port()), "--dataset",
+                                 "fashion-mnist", "--individual", ind, "--samples", "200",
+                                 "--work-dir", dir.file("agent-" + id), "--finetune-epochs", "1",
+                                 "--leave-on-goodbye", "--backoff-min-ms", "50"},
+        dir.file("agent-" + id + ".log")));
+  }
+  auto served = serve.wait(300s);
+  REQUIRE(served == 0);
+  for (size_t i = 0; i < agents.size(); ++i) {
+    INFO(read_file(dir.file("agent-dev-" + individuals[i].substr(8) + ".log")));
+    CHECK(agents[i]->wait(30s) == 0);
+  }
+
+  // What SQLite holds.
+  auto store = store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  auto rows = (*store)->telemetry();
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 9);
+  std::map<std::string, std::set<std::string>> methods;
+  for (const auto& r : *rows) {
+    INFO(r.individual << " " << r.method);
+    methods[r.individual].insert(r.method);
+    CHECK(r.agent_id == "dev-" + r.individual.substr(8));
+    CHECK(r.adaptation_samples == 100);
+    CHECK(r.eval_samples == 100);
+    REQUIRE(r.accuracy_before.has_value());
+    REQUIRE(r.accuracy_after.has_value());
+    CHECK(*r.accuracy_before > 0.2);  // a trained model, better than chance on 2 classes
+    CHECK(*r.accuracy_after >= 0.0);
+    CHECK(*r.accuracy_after <= 1.0);
+    CHECK(r.macs_dense > 0);
+    CHECK(r.peak_memory_bytes > 0);
+    if (r.method == "fine_prune") {
+      CHECK(r.target_sparsity == 0.5);
+      CHECK(r.sparsity == Approx(0.5).margin(0.1));
+      CHECK(r.macs_effective < r.macs_dense);
+      auto layers = nlohmann::json::parse(r.layer_sparsity_json);
+      CHECK(layers.size() >= 3);
+      auto curve = nlohmann::json::parse(r.curve_json);
+      REQUIRE(curve.size() == 3);
+      CHECK(curve[2]["target"] == 0.75);
+    }
+  }
+  for (const auto& ind : individuals) {
+    CHECK(methods[ind] == std::set<std::string>{"fine_prune", "finetune", "svd"});
+    std::string id = "dev-" + ind.substr(8);
+    CHECK(fs::exists(dir.file("agent-" + id + "/personalized")));
+  }
+  auto tasks = (*store)->tasks();
+  for (const auto& t : *tasks) CHECK(t.status == "done");
+
+  // status and export read the same rows.
+  ChildProcess status({kCoordinator, "status", "-c", dir.file("fp.toml")}, dir.file("status.log"));
+  REQUIRE(status.wait(30s) == 0);
+  std::string status_text = read_file(dir.file("status.log"));
+  CHECK(status_text.find("campaign proc [done]") != std::string::npos);
+  CHECK(status_text.find("tasks: 3 done, 0 failed") != std::string::npos);
+  for (const auto& ind : individuals) {
+    std::string escaped = std::regex_replace(ind, std::regex("\\+"), "\\+");
+    std::string classes = escaped.substr(8);
+    CHECK(std::regex_search(status_text,
+                            std::regex(escaped + " +dev-" + classes + " +fine_prune +[0-9.]+%")));
+  }
+  ChildProcess csv(
+      {kCoordinator, "export", "-c", dir.file("fp.toml"), "--out", dir.file("out.csv")},
+      dir.file("export.log"));
+  REQUIRE(csv.wait(30s) == 0);
+  std::string csv_text = read_file(dir.file("out.csv"));
+  CHECK(std::count(csv_text.begin(), csv_text.end(), '\n') >= 10);
+  CHECK(csv_text.rfind("campaign,task_id,agent_id,individual,method", 0) == 0);
+  ChildProcess json({kCoordinator, "export", "-c", dir.file("fp.toml"), "--format", "json", "--out",
+                     dir.file("out.json")},
+                    dir.file("export2.log"));
+  REQUIRE(json.wait(30s) == 0);
+  auto exported = nlohmann::json::parse(read_file(dir.file("out.json")));
+  CHECK(exported.size() == 9);
+
+  // What the agents sent: only allowlisted, decodable telemetry messages, a few
+  // kilobytes in all, with none of their samples' input values in it.
+  auto up = tap.upstream();
+  auto down = tap.downstream();
+  REQUIRE(up.size() >= 3);
+  std::map<proto::MessageType, int> seen;
+  std::string all_up;
+  for (const auto& stream : up) {
+    bool complete = false;
+    for (const auto& m : zmtp_messages(stream, &complete)) {
+      auto decoded = proto::decode(m, proto::kMaxAgentFrameBytes);
+      REQUIRE(decoded.ok());
+      CHECK(proto::validate_agent_message(*decoded).ok());
+      ++seen[proto::type_of(*decoded)];
+    }
+    CHECK(complete);
+    CHECK(stream.size() < 64 * 1024);
+    all_up += stream;
+  }
+  CHECK(seen[proto::MessageType::kHello] == 3);
+  CHECK(seen[proto::MessageType::kTelemetryReport] >= 9);
+  CHECK(seen[proto::MessageType::kTaskStatus] >= 3);
+  CHECK(seen[proto::MessageType::kChunkRequest] >= 3);
+  CHECK(seen.count(proto::MessageType::kChunk) == 0);
+
+  agent::LocalDataConfig data;
+  data.dataset = "fashion-mnist";
+  data.samples = 200;
+  for (const auto& ind : individuals) {
+    auto local = agent::load_individual(data, ind);
+    REQUIRE(local.ok());
+    auto windows = sample_windows(local->adaptation);
+    auto eval_windows = sample_windows(local->evaluation);
+    windows.insert(eval_windows.begin(), eval_windows.end());
+    REQUIRE(windows.size() > 1000);
+    CHECK_FALSE(contains_window(all_up, windows));
+  }
+  // The tap is not blind: the model the coordinator served is in the other direction.
+  auto models = (*store)->models();
+  REQUIRE(models->size() == 1);
+  std::string model_head = read_file(models->front().path).substr(0, 4096);
+  std::string all_down;
+  for (const auto& s : down) all_down += s;
+  CHECK(all_down.find(model_head) != std::string::npos);
+}
+
+TEST_CASE("the coordinator process rejects bad peers and stops cleanly on SIGTERM", "[processes]") {
+  TempDir dir("proc");
+  write(dir.file("fp.toml"), config_text(dir, false));
+  ChildProcess serve(
+      {kCoordinator, "serve", "-c", dir.file("fp.toml"), "--endpoint-file", dir.file("endpoint")},
+      dir.file("serve.log"));
+  std::string endpoint = wait_for_file(dir.file("endpoint"));
+  REQUIRE(!endpoint.empty());
+
+  ChildProcess old_agent({kAgent, "--id", "old", "--coordinator", endpoint, "--dataset",
+                          "fashion-mnist", "--individual", "classes=1+2", "--work-dir",
+                          dir.file("agent-old"), "--protocol-version", "9"},
+                         dir.file("old.log"));
+  CHECK(old_agent.wait(20s) == 3);
+  CHECK(read_file(dir.file("old.log")).find("protocol version 9 is not supported") !=
+        std::string::npos);
+
+  zmq::context_t context(1);
+  RawClient client(context, endpoint);
+  client.send_bytes(random_bytes(4000, 11));
+  CHECK(client.expect<proto::Error>().code == proto::ErrorCode::kMalformed);
+  client.send_bytes(std::string(70000, 'x'));
+  CHECK(client.expect<proto::Error>().code == proto::ErrorCode::kTooLarge);
+  client.send(proto::Hello{"still-fine", proto::kProtocolVersion, {1, 0, {"toy/a"}}, 0});
+  client.expect<proto::Welcome>();
+
+  serve.signal(SIGTERM);
+  CHECK(serve.wait(10s) == 0);
+  std::string log = read_file(dir.file("serve.log"));
+  CHECK(log.find("stop requested") != std::string::npos);
+  CHECK(log.find("rejected frame") != std::string::npos);
+  auto store = store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  std::set<std::string> kinds;
+  auto events = (*store)->events();
+  for (const auto& e : *events) kinds.insert(e.kind);
+  CHECK(kinds.count("reject"));
+  CHECK(kinds.count("join"));
+  CHECK(kinds.count("coordinator-stop"));
+  auto agents = (*store)->agents();
+  REQUIRE(agents->size() == 1);
+  CHECK((*agents)[0].status == "offline");
+}
