@@ -280,8 +280,11 @@ TEST_CASE("the label-free selector chooses among the candidates with a stated ru
   auto r = select_sparsity(*model, stats, x.slice(0, 64), torch::Tensor(), PruneConfig{}, sel);
   REQUIRE(r.ok());
   REQUIRE(r->scores.size() == 4);
-  CHECK(r->scores[0] == 1.0);           // the dense model agrees with itself
-  CHECK(r->forward_samples == 4 * 32);  // every candidate on the confident half
+  CHECK(r->scores[0] == 1.0);  // the dense model agrees with itself
+  // Every candidate runs on the same pseudo-labeled subset, at most the held-out 64.
+  const int64_t subset = r->forward_samples / 4;
+  CHECK(r->forward_samples == 4 * subset);
+  CHECK(subset <= 64);
   size_t last_pass = 0;
   for (size_t i = 0; i < 4; ++i)
     if (r->scores[i] >= 1.0) last_pass = i;
@@ -291,10 +294,21 @@ TEST_CASE("the label-free selector chooses among the candidates with a stated ru
   sel.bisection = true;
   auto b = select_sparsity(*model, stats, x.slice(0, 64), torch::Tensor(), PruneConfig{}, sel);
   REQUIRE(b.ok());
-  CHECK(b->forward_samples <= 2 * 32);
+  CHECK(b->forward_samples <= 2 * subset);
   bool monotone = true;
   for (size_t i = 1; i < 4; ++i) monotone = monotone && r->scores[i] <= r->scores[i - 1];
   if (monotone) CHECK(b->chosen == r->chosen);
+
+  // Confidence: a candidate keeping one output class (90% of 10 pruned) would be certain
+  // of everything; it is ruled out when the dense model uses two or more classes.
+  sel.score = SelectionScore::kConfidence;
+  auto c = select_sparsity(*model, stats, x.slice(0, 64), torch::Tensor(), PruneConfig{}, sel);
+  REQUIRE(c.ok());
+  auto counts = torch::bincount(model->forward(x.slice(0, 64)).argmax(1), {}, 10);
+  if ((counts >= 7).sum().item<int64_t>() >= 2) {  // two classes with >= 10% of 64 samples
+    CHECK(c->scores[3] == -std::numeric_limits<double>::infinity());
+    CHECK(c->chosen < 0.9);
+  }
   sel.candidates.clear();
   CHECK_FALSE(select_sparsity(*model, stats, x, torch::Tensor(), PruneConfig{}, sel).ok());
 }

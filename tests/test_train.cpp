@@ -75,22 +75,33 @@ TEST_CASE("personalizing a 2-class individual prunes without labels and reports 
   Dataset evaluation = t.pool.select(inds->front().evaluation);
 
   PersonalizeConfig cfg;
+  cfg.select_sparsity = false;
+  cfg.prune.target_sparsity = 0.5;
   cfg.sweep_targets = {0.0, 0.5, 0.8};
   cfg.finetune.train.epochs = 1;
   auto r = personalize(*t.model, adaptation, evaluation, cfg);
   REQUIRE(r.ok());
   CHECK(r->general.sparsity == 0.0);
-  CHECK(r->fine_prune.sparsity == Approx(r->selection.chosen).margin(0.02));
+  CHECK(r->fine_prune.sparsity == Approx(0.5).margin(0.01));
   CHECK(r->fine_prune.parameters < r->general.parameters);
   CHECK(r->fine_prune.macs_per_sample < r->general.macs_per_sample);
   CHECK(r->svd.parameters <= r->fine_prune.parameters);
   CHECK(r->finetune.compute_macs > r->fine_prune.compute_macs);
   CHECK(r->sweep.size() == 3);
   CHECK(r->sweep[0].accuracy == Approx(r->general.accuracy));
+  CHECK(r->sweep[1].accuracy == Approx(r->fine_prune.accuracy));  // same one-shot decision
+
+  // With the label-free choice, the pruned model has the chosen sparsity.
+  cfg.select_sparsity = true;
+  auto chosen = personalize(*t.model, adaptation, evaluation, cfg);
+  REQUIRE(chosen.ok());
+  CHECK(chosen->fine_prune.sparsity == Approx(chosen->selection.chosen).margin(0.02));
+
   // Fine-Pruning reads no labels: the same result with the adaptation labels removed.
   cfg.run_finetune = false;
   auto unlabeled = personalize(*t.model, adaptation.without_labels(), evaluation, cfg);
   REQUIRE(unlabeled.ok());
-  CHECK(unlabeled->fine_prune.accuracy == r->fine_prune.accuracy);
-  CHECK(unlabeled->fine_prune.sparsity == r->fine_prune.sparsity);
+  CHECK(unlabeled->fine_prune.accuracy == chosen->fine_prune.accuracy);
+  CHECK(unlabeled->fine_prune.sparsity == chosen->fine_prune.sparsity);
+  CHECK(unlabeled->selection.scores.size() == chosen->selection.scores.size());
 }

@@ -79,10 +79,14 @@ torch::Tensor log_mel_spectrogram(const std::vector<float>& samples, const LogMe
   torch::Tensor power = torch::view_as_real(spec).pow(2).sum(-1);    // [bins, T]
   torch::Tensor mel = torch::matmul(bank, power).add_(1e-6).log_();  // [n_mels, T]
 
-  const torch::Tensor mean = mel.mean();
+  // In log units a spread below 1e-4 is float rounding of a constant clip (silence):
+  // dividing by it would blow rounding noise up to unit scale, so such clips become zeros.
   const double sd = mel.std(/*unbiased=*/false).item<double>();
-  mel = mel.sub(mean);
-  if (sd > 1e-8) mel.div_(sd);  // a constant clip (silence) stays all zeros
+  if (sd > 1e-4) {
+    mel = mel.sub(mel.mean()).div_(sd);
+  } else {
+    mel.zero_();
+  }
 
   const int64_t t = mel.size(1);
   const int64_t frames = config.frames;

@@ -12,10 +12,10 @@
 namespace fp {
 
 struct Individual {
-  std::string name;                  // "speaker=jackson", "classes=3+7#0", ...
-  std::vector<int64_t> classes;      // classes present in this individual's data
-  std::vector<int64_t> adaptation;   // pool indices; Fine-Pruning never reads their labels
-  std::vector<int64_t> evaluation;   // pool indices; labeled, used only to measure accuracy
+  std::string name;                 // "group=jackson", "classes=3+7#0", "iid#4", ...
+  std::vector<int64_t> classes;     // classes present in this individual's data
+  std::vector<int64_t> adaptation;  // pool indices; Fine-Pruning never reads their labels
+  std::vector<int64_t> evaluation;  // pool indices; labeled, used only to measure accuracy
 };
 
 enum class PartitionMethod {

@@ -67,13 +67,7 @@ class MobileNetV2 : public PrunableNet {
     }
     const int64_t last = scaled_channels(1280, s.width_mult);
     head_ = add_layer("head", conv(channels, last, 1, 1, 1, Activation::kReLU6));
-    LayerOptions fc;
-    fc.kind = LayerKind::kLinear;
-    fc.in = last;
-    fc.out = s.num_classes;
-    fc.activation = Activation::kSoftmax;
-    fc.output_layer = true;
-    out_ = add_layer("fc_out", fc);
+    out_ = add_layer("fc_out", classifier_options(last, s.num_classes));
   }
 
   torch::Tensor forward(torch::Tensor x) override {

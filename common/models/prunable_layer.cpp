@@ -5,6 +5,21 @@
 namespace fp {
 namespace F = torch::nn::functional;
 
+LayerOptions linear_options(int64_t in, int64_t out, Activation activation) {
+  LayerOptions o;
+  o.kind = LayerKind::kLinear;
+  o.in = in;
+  o.out = out;
+  o.activation = activation;
+  return o;
+}
+
+LayerOptions classifier_options(int64_t in, int64_t num_classes) {
+  LayerOptions o = linear_options(in, num_classes, Activation::kSoftmax);
+  o.output_layer = true;
+  return o;
+}
+
 PrunableLayerImpl::PrunableLayerImpl(const LayerOptions& o) : options_(o) {
   TORCH_CHECK(o.in > 0 && o.out > 0, "PrunableLayer needs positive in/out, got ", o.in, "/", o.out);
   std::vector<int64_t> shape;

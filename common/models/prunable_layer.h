@@ -34,6 +34,10 @@ struct LayerOptions {
   bool output_layer = false;  // the classifier: softmax units, pruning optional
 };
 
+// A hidden linear layer, and the classifier (softmax units, output_layer set).
+LayerOptions linear_options(int64_t in, int64_t out, Activation activation = Activation::kReLU);
+LayerOptions classifier_options(int64_t in, int64_t num_classes);
+
 // The logit a pruned output unit gets: exp(-1e9) is exactly 0 in float32.
 constexpr float kPrunedLogit = -1e9f;
 

@@ -73,13 +73,7 @@ class ResNet : public PrunableNet {
         channels = out;
       }
     }
-    LayerOptions fc;
-    fc.kind = LayerKind::kLinear;
-    fc.in = channels;
-    fc.out = s.num_classes;
-    fc.activation = Activation::kSoftmax;
-    fc.output_layer = true;
-    out_ = add_layer("fc_out", fc);
+    out_ = add_layer("fc_out", classifier_options(channels, s.num_classes));
   }
 
   torch::Tensor forward(torch::Tensor x) override {

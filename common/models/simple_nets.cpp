@@ -4,24 +4,14 @@
 namespace fp {
 namespace {
 
-LayerOptions linear(int64_t in, int64_t out, Activation act, bool output = false) {
-  LayerOptions o;
-  o.kind = LayerKind::kLinear;
-  o.in = in;
-  o.out = out;
-  o.activation = act;
-  o.output_layer = output;
-  return o;
-}
-
 class Mlp : public PrunableNet {
  public:
   explicit Mlp(const ModelSpec& s) : PrunableNet(s) {
     const int64_t in = s.in_channels * s.height * s.width;
     const int64_t h1 = scaled_channels(256, s.width_mult), h2 = scaled_channels(128, s.width_mult);
-    fc1_ = add_layer("fc1", linear(in, h1, Activation::kReLU));
-    fc2_ = add_layer("fc2", linear(h1, h2, Activation::kReLU));
-    out_ = add_layer("fc_out", linear(h2, s.num_classes, Activation::kSoftmax, true));
+    fc1_ = add_layer("fc1", linear_options(in, h1));
+    fc2_ = add_layer("fc2", linear_options(h1, h2));
+    out_ = add_layer("fc_out", classifier_options(h2, s.num_classes));
   }
   torch::Tensor forward(torch::Tensor x) override { return out_(fc2_(fc1_(x.flatten(1)))); }
 
@@ -44,8 +34,8 @@ class Cnn : public PrunableNet {
     conv.out = c2;
     conv2_ = add_layer("conv2", conv);
     const int64_t flat = c2 * (s.height / 4) * (s.width / 4);
-    fc1_ = add_layer("fc1", linear(flat, hidden, Activation::kReLU));
-    out_ = add_layer("fc_out", linear(hidden, s.num_classes, Activation::kSoftmax, true));
+    fc1_ = add_layer("fc1", linear_options(flat, hidden));
+    out_ = add_layer("fc_out", classifier_options(hidden, s.num_classes));
   }
   torch::Tensor forward(torch::Tensor x) override {
     x = torch::max_pool2d(conv1_(x), 2);

@@ -67,17 +67,9 @@ class Vgg : public PrunableNet {
       steps_.push_back({add_layer("conv" + std::to_string(++conv_index), o), false});
       channels = o.out;
     }
-    LayerOptions fc;
-    fc.kind = LayerKind::kLinear;
-    fc.in = channels;
-    fc.out = scaled_channels(cfg.hidden, s.width_mult);
-    fc.activation = Activation::kReLU;
-    fc1_ = add_layer("fc1", fc);
-    fc.in = fc.out;
-    fc.out = s.num_classes;
-    fc.activation = Activation::kSoftmax;
-    fc.output_layer = true;
-    out_ = add_layer("fc_out", fc);
+    const int64_t hidden = scaled_channels(cfg.hidden, s.width_mult);
+    fc1_ = add_layer("fc1", linear_options(channels, hidden));
+    out_ = add_layer("fc_out", classifier_options(hidden, s.num_classes));
   }
 
   torch::Tensor forward(torch::Tensor x) override {

@@ -27,13 +27,14 @@ void ActivationStats::accumulate(const torch::Tensor& output, const torch::Tenso
   const auto dims = channel_reduce_dims(output);
   // A softmax unit "fires" when its probability beats the uniform 1/C.
   const double threshold = softmax_output ? 1.0 / static_cast<double>(output.size(1)) : 0.0;
-  add_into(sum, output.sum(dims, false, torch::kDouble));
-  add_into(sum_sq, output.square().sum(dims, false, torch::kDouble));
-  add_into(positive, (output > threshold).sum(dims, false, torch::kDouble));
+  // Per-batch sums in float32 (cheap, exact enough over one batch), accumulated in float64.
+  add_into(sum, output.sum(dims).to(torch::kDouble));
+  add_into(sum_sq, output.square().sum(dims).to(torch::kDouble));
+  add_into(positive, (output > threshold).sum(dims).to(torch::kDouble));
   count += observations_per_channel(output);
   samples += output.size(0);
   if (track_inputs && input.defined()) {
-    add_into(in_sum_sq, input.square().sum(channel_reduce_dims(input), false, torch::kDouble));
+    add_into(in_sum_sq, input.square().sum(channel_reduce_dims(input)).to(torch::kDouble));
     in_count += observations_per_channel(input);
   }
 }

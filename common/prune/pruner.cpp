@@ -81,9 +81,13 @@ int64_t zeroed_in_unit(PrunableLayerImpl& layer, int64_t unit) {
 
 void prune_unit(PrunableLayerImpl& layer, int64_t unit) { layer.unit_mask()[unit] = 0.0; }
 
+void prune_units(PrunableLayerImpl& layer, const std::vector<int64_t>& units) {
+  if (!units.empty()) layer.unit_mask().index_fill_(0, torch::tensor(units, torch::kLong), 0.0);
+}
+
 void prune_weights(PrunableLayerImpl& layer, const std::vector<int64_t>& flat) {
-  auto m = layer.weight_mask().view({-1});
-  for (int64_t i : flat) m[i] = 0.0;
+  if (!flat.empty())
+    layer.weight_mask().view({-1}).index_fill_(0, torch::tensor(flat, torch::kLong), 0.0);
 }
 
 Status prune_per_layer(std::vector<Candidate>& cands, double fraction, const PruneConfig& cfg) {
@@ -96,8 +100,7 @@ Status prune_per_layer(std::vector<Candidate>& cands, double fraction, const Pru
       const int64_t have = units - layer.num_active_units();
       if (want <= have) continue;
       auto live = layer.unit_mask() > 0;
-      for (int64_t u : lowest_live(unit_scores(c, cfg.criterion), live, want - have))
-        prune_unit(layer, u);
+      prune_units(layer, lowest_live(unit_scores(c, cfg.criterion), live, want - have));
     } else {
       const int64_t n = layer.num_weights();
       const int64_t want =
@@ -182,6 +185,24 @@ SparsityReport measure_sparsity(const PrunableNet& model) {
   }
   r.parameters = count_parameters(model);
   return r;
+}
+
+MaskState snapshot_masks(const PrunableNet& model) {
+  MaskState s;
+  for (const auto& layer : model.layers()) {
+    s.unit_masks.push_back(layer->unit_mask().clone());
+    s.weight_masks.push_back(layer->weight_mask().clone());
+  }
+  return s;
+}
+
+void restore_masks(PrunableNet& model, const MaskState& state) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < model.layers().size(); ++i) {
+    PrunableLayer layer = model.layers()[i];
+    layer->unit_mask().copy_(state.unit_masks.at(i));
+    layer->weight_mask().copy_(state.weight_masks.at(i));
+  }
 }
 
 Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const PruneConfig& config) {

@@ -29,6 +29,13 @@ struct SparsityReport {
 
 SparsityReport measure_sparsity(const PrunableNet& model);
 
+// Every layer's unit and weight masks, to try several pruning decisions on one copy.
+struct MaskState {
+  std::vector<torch::Tensor> unit_masks, weight_masks;
+};
+MaskState snapshot_masks(const PrunableNet& model);
+void restore_masks(PrunableNet& model, const MaskState& state);
+
 // Applies one pruning decision from `stats` to reach config.target_sparsity.
 // Masks only grow (already pruned entries stay pruned).
 Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const PruneConfig& config);

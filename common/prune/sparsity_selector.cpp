@@ -32,27 +32,85 @@ Result<SelectionScore> parse_selection_score(const std::string& s) {
 
 namespace {
 
+// The most confident `fraction` of the samples predicted as each *used* class (one
+// predicted for at least `min_share` of the samples). Per class, so that a class the
+// individual uses cannot be pruned away unnoticed; used classes only, so that removing
+// the dense model's occasional confusions is not counted against a candidate.
+torch::Tensor confident_per_class(const torch::Tensor& conf, const torch::Tensor& pred,
+                                  double fraction, double min_share) {
+  std::vector<torch::Tensor> picked;
+  const int64_t n = pred.size(0);
+  auto classes = std::get<0>(torch::_unique(pred)).contiguous();
+  for (int64_t i = 0; i < classes.numel(); ++i) {
+    auto members = (pred == classes[i]).nonzero().flatten();
+    if (members.numel() < std::max<int64_t>(1, std::llround(min_share * n))) continue;
+    const int64_t keep = std::max<int64_t>(1, std::llround(fraction * members.numel()));
+    auto top = std::get<1>(conf.index_select(0, members).topk(keep));
+    picked.push_back(members.index_select(0, top));
+  }
+  if (picked.empty()) return torch::arange(n, torch::kLong);
+  return torch::cat(picked);
+}
+
+// Mean over pseudo-classes of the share of their samples still predicted as that class.
+double macro_agreement(const torch::Tensor& pred, const torch::Tensor& pseudo) {
+  auto classes = std::get<0>(torch::_unique(pseudo)).contiguous();
+  double sum = 0;
+  for (int64_t i = 0; i < classes.numel(); ++i) {
+    auto in_class = pseudo == classes[i];
+    sum += (pred.masked_select(in_class) == classes[i]).to(torch::kDouble).mean().item<double>();
+  }
+  return classes.numel() ? sum / classes.numel() : 1.0;
+}
+
+// Classes predicted for at least `min_share` of the samples: the ones the individual uses.
+std::vector<int64_t> used_classes(const torch::Tensor& pred, double min_share) {
+  std::vector<int64_t> used;
+  auto counts = torch::bincount(pred).contiguous();
+  for (int64_t c = 0; c < counts.numel(); ++c)
+    if (counts[c].item<int64_t>() >= std::max<int64_t>(1, std::llround(min_share * pred.size(0))))
+      used.push_back(c);
+  return used;
+}
+
+// Confidence alone rewards collapse (one class left is always certain): a candidate
+// must still predict every used class for at least `min_share` of the samples.
+bool keeps_classes(const torch::Tensor& pred, const std::vector<int64_t>& used, double min_share) {
+  auto counts = torch::bincount(pred).contiguous();
+  const int64_t need = std::max<int64_t>(1, std::llround(min_share * pred.size(0)));
+  for (int64_t c : used)
+    if (c >= counts.numel() || counts[c].item<int64_t>() < need) return false;
+  return true;
+}
+
 // Scores one candidate sparsity on `inputs` (`pseudo` labels for the agreement score).
 class CandidateScorer {
  public:
   CandidateScorer(const PrunableNet& dense, const LayerStats& stats, PruneConfig config,
-                  SelectionScore score, torch::Tensor inputs, torch::Tensor pseudo)
-      : dense_(dense),
+                  SelectionScore score, torch::Tensor inputs, torch::Tensor pseudo,
+                  double min_class_share)
+      : model_(clone_model(dense)),
+        dense_masks_(snapshot_masks(dense)),
         stats_(stats),
         config_(std::move(config)),
         score_(score),
         inputs_(std::move(inputs)),
-        pseudo_(std::move(pseudo)) {}
+        pseudo_(std::move(pseudo)),
+        used_classes_(used_classes(pseudo_, min_class_share)),
+        min_class_share_(min_class_share) {}
 
   Result<double> operator()(double target) {
     config_.target_sparsity = target;
-    ModelPtr model = clone_model(dense_);
-    FP_RETURN_IF_ERROR(prune_with_stats(*model, stats_, config_));
-    auto proba = predict_proba(*model, inputs_);
+    restore_masks(*model_, dense_masks_);  // one working copy, re-pruned per candidate
+    FP_RETURN_IF_ERROR(prune_with_stats(*model_, stats_, config_));
+    auto proba = predict_proba(*model_, inputs_);
     samples_ += inputs_.size(0);
+    if (score_ != SelectionScore::kPseudoLabelAgreement &&
+        !keeps_classes(proba.argmax(1), used_classes_, min_class_share_ / 2))
+      return -std::numeric_limits<double>::infinity();
     switch (score_) {
       case SelectionScore::kPseudoLabelAgreement:
-        return (proba.argmax(1) == pseudo_).to(torch::kDouble).mean().item<double>();
+        return macro_agreement(proba.argmax(1), pseudo_);
       case SelectionScore::kConfidence:
         return std::get<0>(proba.max(1)).to(torch::kDouble).mean().item<double>();
       case SelectionScore::kNegEntropy:
@@ -67,11 +125,14 @@ class CandidateScorer {
   int64_t samples() const { return samples_; }
 
  private:
-  const PrunableNet& dense_;
+  ModelPtr model_;
+  MaskState dense_masks_;
   const LayerStats& stats_;
   PruneConfig config_;
   SelectionScore score_;
   torch::Tensor inputs_, pseudo_;
+  std::vector<int64_t> used_classes_;
+  double min_class_share_;
   int64_t samples_ = 0;
 };
 
@@ -89,25 +150,23 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
   if (!(sel.confident_fraction > 0 && sel.confident_fraction <= 1))
     return Status::invalid_argument("selector: confident_fraction must be in (0, 1]");
 
-  torch::Tensor inputs = heldout, pseudo;
+  torch::Tensor logits = dense_logits;
+  if (!logits.defined()) {
+    ModelPtr reference = clone_model(dense);
+    logits = predict_proba(*reference, heldout);  // argmax of proba == argmax of logits
+  }
+  auto [conf, pred] = torch::softmax(logits, 1).max(1);
+  torch::Tensor inputs = heldout, pseudo = pred;
   if (sel.score == SelectionScore::kPseudoLabelAgreement) {
-    torch::Tensor logits = dense_logits;
-    if (!logits.defined()) {
-      ModelPtr reference = clone_model(dense);
-      logits = predict_proba(*reference, heldout);  // argmax of proba == argmax of logits
-    }
-    auto [conf, pred] = torch::softmax(logits, 1).max(1);
-    const int64_t keep =
-        std::max<int64_t>(1, std::llround(sel.confident_fraction * heldout.size(0)));
-    auto confident = std::get<1>(conf.topk(keep));
-    inputs = heldout.index_select(0, confident);
-    pseudo = pred.index_select(0, confident);
+    auto picked = confident_per_class(conf, pred, sel.confident_fraction, sel.min_class_share);
+    inputs = heldout.index_select(0, picked);
+    pseudo = pred.index_select(0, picked);
   }
 
   SelectorResult r;
   r.candidates = sel.candidates;
   r.scores.assign(sel.candidates.size(), std::numeric_limits<double>::quiet_NaN());
-  CandidateScorer scorer(dense, stats, config, sel.score, inputs, pseudo);
+  CandidateScorer scorer(dense, stats, config, sel.score, inputs, pseudo, sel.min_class_share);
   auto score_at = [&](size_t i) -> Result<double> {
     if (std::isnan(r.scores[i])) {
       FP_ASSIGN_OR_RETURN(r.scores[i], scorer(r.candidates[i]));

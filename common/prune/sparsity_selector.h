@@ -3,13 +3,18 @@
 // The unlabeled adaptation data are split: statistics come from one part, and every
 // candidate sparsity is pruned and run on the held-out part. Scores:
 //  - kPseudoLabelAgreement (default): the dense model's most confident predictions on
-//    the held-out part act as pseudo-labels; the sparsest candidate that still agrees
-//    with at least `min_agreement` of them is chosen ("compress as far as no confident
+//    the held-out part act as pseudo-labels (the top `confident_fraction` of each class
+//    the dense model predicts for at least `min_class_share` of the samples); the
+//    sparsest candidate whose agreement, averaged over those classes, is still at least
+//    `min_agreement` is chosen ("compress as far as no confident
 //    decision changes"). Agreement falls as sparsity rises, so by default the candidates
 //    are searched by bisection: about log2(K) pruned forward passes over the confident
 //    samples only, which keeps the whole choice within a fraction of one inference pass.
 //  - kConfidence / kNegEntropy: mean max-probability / negative prediction entropy;
 //    the best-scoring candidate wins, the sparser one on ties within `tolerance`.
+//    Candidates that stop predicting a class the dense model uses (one it predicts for
+//    at least `min_class_share` of the samples) are ruled out: confidence alone would
+//    reward collapsing onto a single class.
 #pragma once
 
 #include <vector>
@@ -29,7 +34,8 @@ Result<SelectionScore> parse_selection_score(const std::string& s);
 struct SelectorConfig {
   std::vector<double> candidates = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
   SelectionScore score = SelectionScore::kPseudoLabelAgreement;
-  double confident_fraction = 0.5;  // share of held-out samples used as pseudo-labels
+  double confident_fraction = 0.5;  // share of each used class's samples used as pseudo-labels
+  double min_class_share = 0.1;     // a class predicted less often counts as a confusion
   double min_agreement = 0.95;
   double tolerance = 0.002;
   bool bisection = true;  // kPseudoLabelAgreement only; false scores every candidate

@@ -13,9 +13,11 @@ Result<std::vector<SweepPoint>> sparsity_sweep(const PrunableNet& dense, const L
                                                const Dataset& evaluation, PruneConfig config,
                                                const std::vector<double>& targets) {
   std::vector<SweepPoint> points;
+  ModelPtr model = clone_model(dense);
+  const MaskState dense_masks = snapshot_masks(dense);
   for (double target : targets) {
     config.target_sparsity = target;
-    ModelPtr model = clone_model(dense);
+    restore_masks(*model, dense_masks);
     const auto start = std::chrono::steady_clock::now();
     FP_RETURN_IF_ERROR(prune_with_stats(*model, stats, config));
     SweepPoint p;

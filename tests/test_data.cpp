@@ -1,0 +1,569 @@
+// Data layer: Dataset helpers, IDX reader, Fashion-MNIST, WAV reader, log-mel, FSDD.
+#include <sndfile.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "data/dataset.h"
+#include "data/fashion_mnist.h"
+#include "data/fsdd.h"
+#include "data/idx_reader.h"
+#include "data/log_mel.h"
+#include "data/wav_reader.h"
+
+// Catch2 after Torch: glog (via Torch) defines CHECK too, and Catch's must be the one left.
+#include <catch2/catch.hpp>
+
+namespace fs = std::filesystem;
+using fp::Status;
+
+namespace {
+
+// A fresh directory under the system temp dir, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "fp_test_data_XXXXXX").string();
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::vector<uint8_t> idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims,
+                               const std::vector<uint8_t>& payload) {
+  std::vector<uint8_t> out;
+  auto put = [&](uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
+  };
+  put(magic);
+  for (uint32_t d : dims) put(d);
+  out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes, bool gz) {
+  if (gz) {
+    gzFile f = gzopen(path.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) ==
+            static_cast<int>(bytes.size()));
+    REQUIRE(gzclose(f) == Z_OK);
+  } else {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+    REQUIRE(out.good());
+  }
+}
+
+std::vector<uint8_t> pattern(size_t n) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>((i * 37 + 11) % 256);
+  return v;
+}
+
+// Expects a failed Result whose message names `path` and contains `fragment`.
+template <typename T>
+void require_error(const fp::Result<T>& r, Status::Code code, const std::string& path,
+                   const std::string& fragment = "") {
+  REQUIRE_FALSE(r.ok());
+  INFO(r.status().to_string());
+  CHECK(r.status().code() == code);
+  CHECK(r.status().message().find(path) != std::string::npos);
+  if (!fragment.empty()) CHECK(r.status().message().find(fragment) != std::string::npos);
+}
+
+void write_wav_short(const std::string& path, const std::vector<short>& samples, int rate,
+                     int channels = 1) {
+  SF_INFO info{};
+  info.samplerate = rate;
+  info.channels = channels;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
+  REQUIRE(f != nullptr);
+  REQUIRE(sf_writef_short(f, samples.data(), static_cast<sf_count_t>(samples.size() / channels)) ==
+          static_cast<sf_count_t>(samples.size() / channels));
+  sf_close(f);
+}
+
+std::vector<short> tone_shorts(size_t n, double hz, int rate, double amplitude = 8000.0) {
+  std::vector<short> s(n);
+  for (size_t i = 0; i < n; ++i) {
+    s[i] = static_cast<short>(std::lround(amplitude * std::sin(2.0 * M_PI * hz * i / rate)));
+  }
+  return s;
+}
+
+std::vector<float> tone(size_t n, double hz, int rate) {
+  std::vector<float> s(n);
+  for (size_t i = 0; i < n; ++i)
+    s[i] = static_cast<float>(0.5 * std::sin(2.0 * M_PI * hz * i / rate));
+  return s;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Dataset
+
+TEST_CASE("Dataset select, without_labels, vectors and split_at", "[data][dataset]") {
+  fp::Dataset d;
+  d.inputs = torch::arange(12, torch::kFloat32).view({6, 2});
+  d.labels = torch::tensor({5, 4, 3, 2, 1, 0}, torch::kInt64);
+  d.groups = torch::tensor({0, 0, 1, 1, 2, 2}, torch::kInt64);
+  d.class_names = {"a", "b", "c", "d", "e", "f"};
+  d.group_names = {"x", "y", "z"};
+
+  fp::Dataset s = d.select({4, 1, 1});
+  REQUIRE(s.size() == 3);
+  CHECK(s.inputs[0][0].item<float>() == 8.0f);
+  CHECK(s.inputs[2][1].item<float>() == 3.0f);
+  CHECK((s.label_vector() == std::vector<int64_t>{1, 4, 4}));
+  CHECK((s.group_vector() == std::vector<int64_t>{2, 0, 0}));
+  CHECK(s.class_names == d.class_names);
+  CHECK(s.group_names == d.group_names);
+  CHECK_THROWS_AS(d.select({6}), std::out_of_range);
+  CHECK_THROWS_AS(d.select({-1}), std::out_of_range);
+
+  fp::Dataset u = d.without_labels();
+  CHECK_FALSE(u.has_labels());
+  CHECK(u.label_vector().empty());
+  CHECK(u.has_groups());
+  CHECK(torch::equal(u.inputs, d.inputs));
+  CHECK(u.num_classes() == 6);
+
+  auto [a, b] = fp::split_at(d, 2);
+  CHECK(a.size() == 2);
+  CHECK(b.size() == 4);
+  CHECK((a.label_vector() == std::vector<int64_t>{5, 4}));
+  CHECK((b.group_vector() == std::vector<int64_t>{1, 1, 2, 2}));
+  CHECK(b.inputs[0][0].item<float>() == 4.0f);
+  CHECK(fp::split_at(d, 0).first.size() == 0);
+  CHECK(fp::split_at(d, 6).second.size() == 0);
+  CHECK_THROWS_AS(fp::split_at(d, 7), std::out_of_range);
+}
+
+// ---------------------------------------------------------------- IDX
+
+TEST_CASE("read_idx reads plain and gzip-compressed IDX files", "[data][idx]") {
+  TempDir dir;
+  const auto payload = pattern(2 * 3 * 4);
+  for (bool gz : {false, true}) {
+    const std::string path = dir.file(gz ? "images.gz" : "images");
+    write_bytes(path, idx_bytes(0x00000803, {2, 3, 4}, payload), gz);
+    auto r = fp::read_idx(path, 3);
+    REQUIRE(r.ok());
+    CHECK((r->dims == std::vector<int64_t>{2, 3, 4}));
+    CHECK(r->data == payload);
+  }
+  const std::string labels = dir.file("labels.gz");
+  write_bytes(labels, idx_bytes(0x00000801, {5}, {9, 0, 3, 255, 7}), true);
+  auto r = fp::read_idx(labels);  // rank 0 = any rank
+  REQUIRE(r.ok());
+  CHECK((r->dims == std::vector<int64_t>{5}));
+  CHECK((r->data == std::vector<uint8_t>{9, 0, 3, 255, 7}));
+}
+
+TEST_CASE("read_idx rejects missing, truncated and malformed files", "[data][idx]") {
+  TempDir dir;
+  const auto payload = pattern(24);
+
+  SECTION("missing file") {
+    const std::string path = dir.file("nope.gz");
+    require_error(fp::read_idx(path), Status::Code::kNotFound, path);
+  }
+  SECTION("truncated payload, plain and gzip") {
+    for (bool gz : {false, true}) {
+      const std::string path = dir.file(gz ? "short.gz" : "short");
+      write_bytes(path, idx_bytes(0x00000803, {2, 3, 4}, pattern(20)), gz);
+      require_error(fp::read_idx(path, 3), Status::Code::kCorruption, path,
+                    "expected 24 bytes, got 20");
+    }
+  }
+  SECTION("truncated gzip stream") {
+    const std::string path = dir.file("cut.gz");
+    // Incompressible-ish payload so the cut lands inside the deflate data.
+    std::vector<uint8_t> big(4096);
+    uint32_t x = 12345;
+    for (auto& b : big) b = static_cast<uint8_t>((x = x * 1664525u + 1013904223u) >> 24);
+    write_bytes(path, idx_bytes(0x00000803, {4, 32, 32}, big), true);
+    fs::resize_file(path, fs::file_size(path) / 2);
+    require_error(fp::read_idx(path, 3), Status::Code::kCorruption, path, "expected 4096 bytes");
+  }
+  SECTION("truncated header") {
+    const std::string path = dir.file("header");
+    write_bytes(path, {0, 0, 8, 3, 0, 0}, false);
+    require_error(fp::read_idx(path), Status::Code::kCorruption, path, "header");
+  }
+  SECTION("wrong magic") {
+    const std::string path = dir.file("magic");
+    write_bytes(path, idx_bytes(0x12340803, {2, 3, 4}, payload), false);
+    require_error(fp::read_idx(path, 3), Status::Code::kCorruption, path, "magic");
+  }
+  SECTION("element type other than unsigned byte") {
+    const std::string path = dir.file("float.gz");
+    write_bytes(path, idx_bytes(0x00000D03, {2, 3, 4}, payload), true);
+    require_error(fp::read_idx(path, 3), Status::Code::kCorruption, path, "0x0d");
+  }
+  SECTION("wrong rank") {
+    const std::string path = dir.file("rank.gz");
+    write_bytes(path, idx_bytes(0x00000801, {24}, payload), true);
+    require_error(fp::read_idx(path, 3), Status::Code::kCorruption, path, "rank 1, expected 3");
+    const std::string zero = dir.file("rank0");
+    write_bytes(zero, idx_bytes(0x00000800, {}, payload), false);
+    require_error(fp::read_idx(zero), Status::Code::kCorruption, zero, "rank 0");
+  }
+  SECTION("zero dimension") {
+    const std::string path = dir.file("zero");
+    write_bytes(path, idx_bytes(0x00000803, {2, 0, 4}, {}), false);
+    require_error(fp::read_idx(path), Status::Code::kCorruption, path, "zero");
+  }
+  SECTION("absurd dimensions are rejected before allocating") {
+    const std::string path = dir.file("huge");
+    write_bytes(path, idx_bytes(0x00000803, {0xFFFFFFFF, 0xFFFFFFFF, 2}, payload), false);
+    require_error(fp::read_idx(path), Status::Code::kCorruption, path, "claim more than");
+  }
+  SECTION("trailing bytes") {
+    for (bool gz : {false, true}) {
+      const std::string path = dir.file(gz ? "long.gz" : "long");
+      write_bytes(path, idx_bytes(0x00000803, {2, 3, 4}, pattern(25)), gz);
+      require_error(fp::read_idx(path, 3), Status::Code::kCorruption, path, "trailing");
+    }
+  }
+}
+
+// ---------------------------------------------------------------- Fashion-MNIST
+
+TEST_CASE("Fashion-MNIST test split loads, normalised", "[data][fashion]") {
+  const std::string dir = fp::kDefaultFashionMnistDir;
+  if (!fs::exists(fs::path(dir) / "t10k-images-idx3-ubyte.gz")) {
+    WARN("Fashion-MNIST not installed at " << dir << "; skipped");
+    return;
+  }
+  auto r = fp::load_fashion_mnist(dir, fp::Split::kTest, 100);
+  REQUIRE(r.ok());
+  const fp::Dataset& d = *r;
+  CHECK(d.inputs.sizes() == torch::IntArrayRef({100, 1, 28, 28}));
+  CHECK(d.inputs.dtype() == torch::kFloat32);
+  CHECK(d.labels.dtype() == torch::kInt64);
+  CHECK_FALSE(d.has_groups());
+  REQUIRE(d.num_classes() == 10);
+  CHECK(d.class_names.front() == "T-shirt/top");
+  CHECK(d.class_names[5] == "Sandal");
+  CHECK(d.class_names.back() == "Ankle boot");
+  CHECK(d.labels.min().item<int64_t>() >= 0);
+  CHECK(d.labels.max().item<int64_t>() <= 9);
+  // 100 images cover most classes.
+  const std::vector<int64_t> labels = d.label_vector();
+  CHECK(std::set<int64_t>(labels.begin(), labels.end()).size() >= 8);
+
+  // Exactly ((x / 255) - 0.2860) / 0.3530 of the raw bytes, labels unchanged.
+  auto raw = fp::read_idx(dir + "/t10k-images-idx3-ubyte.gz", 3);
+  auto raw_labels = fp::read_idx(dir + "/t10k-labels-idx1-ubyte.gz", 1);
+  REQUIRE(raw.ok());
+  REQUIRE(raw_labels.ok());
+  auto x = torch::from_blob(raw->data.data(), {100, 1, 28, 28}, torch::kUInt8).to(torch::kFloat32);
+  CHECK(torch::allclose(d.inputs, (x / 255.0 - 0.2860) / 0.3530, 1e-5, 1e-6));
+  for (int i = 0; i < 100; ++i) CHECK(labels[i] == raw_labels->data[i]);
+  CHECK(d.inputs.min().item<float>() == Approx(-0.2860 / 0.3530).epsilon(1e-5));
+  CHECK(std::abs(d.inputs.mean().item<float>()) < 0.15);
+
+  auto all = fp::load_fashion_mnist(dir, fp::Split::kTest);
+  REQUIRE(all.ok());
+  CHECK(all->size() == 10000);
+  CHECK(std::abs(all->inputs.mean().item<double>()) < 0.02);
+  CHECK(all->inputs.std().item<double>() == Approx(1.0).epsilon(0.02));
+}
+
+TEST_CASE("Fashion-MNIST loader checks files and counts", "[data][fashion]") {
+  TempDir dir;
+  auto missing = fp::load_fashion_mnist(dir.path().string(), fp::Split::kTrain);
+  require_error(missing, Status::Code::kNotFound, dir.file("train-images-idx3-ubyte.gz"));
+
+  write_bytes(dir.file("t10k-images-idx3-ubyte.gz"),
+              idx_bytes(0x803, {3, 28, 28}, pattern(3 * 784)), true);
+  write_bytes(dir.file("t10k-labels-idx1-ubyte.gz"), idx_bytes(0x801, {2}, {1, 2}), true);
+  auto mismatch = fp::load_fashion_mnist(dir.path().string(), fp::Split::kTest);
+  require_error(mismatch, Status::Code::kCorruption, dir.file("t10k-labels-idx1-ubyte.gz"),
+                "3 images");
+
+  write_bytes(dir.file("t10k-labels-idx1-ubyte.gz"), idx_bytes(0x801, {3}, {1, 2, 10}), true);
+  auto bad_label = fp::load_fashion_mnist(dir.path().string(), fp::Split::kTest);
+  require_error(bad_label, Status::Code::kCorruption, "t10k-labels", "label 10");
+
+  write_bytes(dir.file("t10k-labels-idx1-ubyte.gz"), idx_bytes(0x801, {3}, {1, 2, 9}), true);
+  auto ok = fp::load_fashion_mnist(dir.path().string(), fp::Split::kTest, 50);
+  REQUIRE(ok.ok());
+  CHECK(ok->size() == 3);  // limit above the file's size keeps everything
+  CHECK((ok->label_vector() == std::vector<int64_t>{1, 2, 9}));
+  CHECK(fp::load_fashion_mnist(dir.path().string(), fp::Split::kTest, -1).status().code() ==
+        Status::Code::kInvalidArgument);
+}
+
+// ---------------------------------------------------------------- WAV
+
+TEST_CASE("read_wav reads back what libsndfile wrote", "[data][wav]") {
+  TempDir dir;
+  const std::string mono = dir.file("mono.wav");
+  const std::vector<short> samples = {0, 1, -1, 32767, -32768, 1234, -4321, 16384};
+  write_wav_short(mono, samples, 8000);
+  auto r = fp::read_wav(mono);
+  REQUIRE(r.ok());
+  CHECK(r->sample_rate == 8000);
+  REQUIRE(r->samples.size() == samples.size());
+  for (size_t i = 0; i < samples.size(); ++i) CHECK(r->samples[i] == samples[i] / 32768.0f);
+
+  // Stereo is averaged: frames (L, R) = (0.5, -0.25), (1.0, 0.0), (-1.0, -0.5).
+  const std::string stereo = dir.file("stereo.wav");
+  SF_INFO info{};
+  info.samplerate = 16000;
+  info.channels = 2;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+  SNDFILE* f = sf_open(stereo.c_str(), SFM_WRITE, &info);
+  REQUIRE(f != nullptr);
+  const float frames[] = {0.5f, -0.25f, 1.0f, 0.0f, -1.0f, -0.5f};
+  REQUIRE(sf_writef_float(f, frames, 3) == 3);
+  sf_close(f);
+  auto s = fp::read_wav(stereo);
+  REQUIRE(s.ok());
+  CHECK(s->sample_rate == 16000);
+  CHECK((s->samples == std::vector<float>{0.125f, 0.5f, -0.75f}));
+}
+
+TEST_CASE("read_wav rejects missing, truncated, empty and non-audio files", "[data][wav]") {
+  TempDir dir;
+  const std::string full = dir.file("full.wav");
+  write_wav_short(full, tone_shorts(1000, 440, 8000), 8000);
+  REQUIRE(fp::read_wav(full).ok());
+
+  SECTION("missing") {
+    require_error(fp::read_wav(dir.file("none.wav")), Status::Code::kNotFound,
+                  dir.file("none.wav"));
+  }
+  SECTION("cut in the audio data") {
+    const std::string cut = dir.file("cut.wav");
+    fs::copy_file(full, cut);
+    fs::resize_file(cut, fs::file_size(full) - 501);  // also leaves half a frame
+    require_error(fp::read_wav(cut), Status::Code::kCorruption, cut, "truncated");
+  }
+  SECTION("cut in the header") {
+    const std::string cut = dir.file("header.wav");
+    fs::copy_file(full, cut);
+    fs::resize_file(cut, 20);
+    require_error(fp::read_wav(cut), Status::Code::kCorruption, cut);
+  }
+  SECTION("zero frames") {
+    const std::string empty = dir.file("empty.wav");
+    write_wav_short(empty, {}, 8000);
+    require_error(fp::read_wav(empty), Status::Code::kCorruption, empty, "no audio frames");
+  }
+  SECTION("not audio") {
+    const std::string text = dir.file("notes.wav");
+    std::ofstream(text) << "these are not the samples you are looking for\n";
+    require_error(fp::read_wav(text), Status::Code::kCorruption, text);
+    const std::string zero = dir.file("zero.wav");
+    std::ofstream{zero};
+    require_error(fp::read_wav(zero), Status::Code::kCorruption, zero);
+  }
+}
+
+// ---------------------------------------------------------------- log-mel
+
+namespace {
+double htk_mel(double hz) { return 2595.0 * std::log10(1.0 + hz / 700.0); }
+double htk_hz(double mel) { return 700.0 * (std::pow(10.0, mel / 2595.0) - 1.0); }
+
+// Band whose centre frequency is closest to `hz`, from the HTK formula directly.
+int64_t nearest_band(double hz, const fp::LogMelConfig& c) {
+  int64_t best = 0;
+  double best_d = 1e30;
+  for (int m = 0; m < c.n_mels; ++m) {
+    const double centre = htk_hz(htk_mel(c.sample_rate / 2.0) * (m + 1) / (c.n_mels + 1));
+    if (std::abs(centre - hz) < best_d) {
+      best_d = std::abs(centre - hz);
+      best = m;
+    }
+  }
+  return best;
+}
+}  // namespace
+
+TEST_CASE("mel filterbank is HTK-spaced triangles", "[data][logmel]") {
+  fp::LogMelConfig c;
+  torch::Tensor bank = fp::mel_filterbank(c);
+  REQUIRE(bank.sizes() == torch::IntArrayRef({32, 129}));
+  CHECK(bank.min().item<float>() >= 0.0f);
+  CHECK(bank.max().item<float>() <= 1.0f);
+  for (int m = 0; m < c.n_mels; ++m) {
+    INFO("band " << m);
+    CHECK(bank[m].sum().item<float>() > 0.0f);
+    const double centre = htk_hz(htk_mel(4000.0) * (m + 1) / (c.n_mels + 1));
+    const int64_t peak = bank[m].argmax().item<int64_t>();
+    CHECK(std::abs(peak * 8000.0 / 256 - centre) <= 8000.0 / 256);
+  }
+  CHECK(bank.select(1, 0).sum().item<float>() == 0.0f);  // DC lies on the first band's edge
+}
+
+TEST_CASE("log-mel spectrogram: shape, normalisation, padding and tone placement",
+          "[data][logmel]") {
+  fp::LogMelConfig c;
+  // 31 hops + centre padding give exactly `frames` STFT frames: nothing cropped or padded.
+  const auto exact = fp::log_mel_spectrogram(tone(31 * 128, 1000.0, 8000), c);
+  REQUIRE(exact.sizes() == torch::IntArrayRef({1, 32, 32}));
+  CHECK(exact.dtype() == torch::kFloat32);
+  CHECK(exact.mean().item<double>() == Approx(0.0).margin(1e-5));
+  CHECK(exact.std(false).item<double>() == Approx(1.0).epsilon(1e-4));
+
+  for (double hz : {250.0, 1000.0, 2500.0}) {
+    INFO(hz << " Hz");
+    const auto spec = fp::log_mel_spectrogram(tone(8000, hz, 8000), c);  // 63 frames, cropped
+    REQUIRE(spec.sizes() == torch::IntArrayRef({1, 32, 32}));
+    const torch::Tensor energy = spec[0].mean(1);
+    CHECK(energy.argmax().item<int64_t>() == nearest_band(hz, c));
+  }
+
+  // 1000 samples: 8 frames, centred in 32 with zeros either side.
+  const auto short_clip = fp::log_mel_spectrogram(tone(1000, 440.0, 8000), c);
+  REQUIRE(short_clip.sizes() == torch::IntArrayRef({1, 32, 32}));
+  const torch::Tensor col_abs = short_clip[0].abs().sum(0);
+  for (int t = 0; t < 32; ++t) {
+    INFO("frame " << t);
+    if (t >= 12 && t < 20) {
+      CHECK(col_abs[t].item<float>() > 0.0f);
+    } else {
+      CHECK(col_abs[t].item<float>() == 0.0f);
+    }
+  }
+
+  // Silence and empty input: finite zeros, not NaN.
+  CHECK(torch::equal(fp::log_mel_spectrogram(std::vector<float>(4000, 0.0f), c),
+                     torch::zeros({1, 32, 32})));
+  CHECK(torch::equal(fp::log_mel_spectrogram({}, c), torch::zeros({1, 32, 32})));
+
+  fp::LogMelConfig other;
+  other.n_mels = 20;
+  other.frames = 50;
+  other.n_fft = 512;
+  CHECK(fp::log_mel_spectrogram(tone(3000, 300.0, 8000), other).sizes() ==
+        torch::IntArrayRef({1, 20, 50}));
+}
+
+TEST_CASE("log-mel config is validated", "[data][logmel]") {
+  CHECK(fp::validate_log_mel_config({}).ok());
+  fp::LogMelConfig c;
+  c.hop_length = 0;
+  CHECK(fp::validate_log_mel_config(c).message().find("hop_length") != std::string::npos);
+  CHECK_THROWS_AS(fp::log_mel_spectrogram(tone(1000, 440, 8000), c), std::invalid_argument);
+  c = {};
+  c.n_mels = 200;  // more bands than the 129 bins of n_fft 256
+  CHECK(fp::validate_log_mel_config(c).message().find("n_mels") != std::string::npos);
+  CHECK_THROWS_AS(fp::mel_filterbank(c), std::invalid_argument);
+  c = {};
+  c.frames = -3;
+  CHECK(fp::validate_log_mel_config(c).code() == Status::Code::kInvalidArgument);
+}
+
+// ---------------------------------------------------------------- FSDD
+
+TEST_CASE("FSDD loader on a small synthetic recordings folder", "[data][fsdd]") {
+  TempDir dir;
+  fs::create_directory(dir.path() / "recordings");
+  // Two speakers named out of alphabetical order; digits 3 and 8.
+  for (const char* name : {"3_zoe_0.wav", "3_adam_0.wav", "8_zoe_1.wav", "8_adam_12.wav"}) {
+    const double hz = name[0] == '3' ? 400.0 : 2000.0;
+    write_wav_short((dir.path() / "recordings" / name).string(), tone_shorts(3000, hz, 8000), 8000);
+  }
+  std::ofstream((dir.path() / "recordings" / "README.txt").string()) << "ignored\n";
+  auto r = fp::load_fsdd(dir.path().string());
+  REQUIRE(r.ok());
+  const fp::Dataset& d = *r;
+  REQUIRE(d.size() == 4);
+  CHECK(d.inputs.sizes() == torch::IntArrayRef({4, 1, 32, 32}));
+  CHECK((d.group_names == std::vector<std::string>{"adam", "zoe"}));
+  REQUIRE(d.num_classes() == 10);
+  CHECK(d.class_names[3] == "3");
+  // Sorted by file name: 3_adam_0, 3_zoe_0, 8_adam_12, 8_zoe_1.
+  CHECK((d.label_vector() == std::vector<int64_t>{3, 3, 8, 8}));
+  CHECK((d.group_vector() == std::vector<int64_t>{0, 1, 0, 1}));
+  // Each row is that file's log-mel spectrogram.
+  auto audio = fp::read_wav((dir.path() / "recordings" / "8_adam_12.wav").string());
+  REQUIRE(audio.ok());
+  CHECK(torch::equal(d.inputs[2], fp::log_mel_spectrogram(audio->samples, {})));
+
+  SECTION("a badly named file is an error naming it") {
+    const auto bad = (dir.path() / "recordings" / "x_adam_1.wav").string();
+    write_wav_short(bad, tone_shorts(100, 100, 8000), 8000);
+    require_error(fp::load_fsdd(dir.path().string()), Status::Code::kInvalidArgument, bad, "digit");
+  }
+  SECTION("a missing index is an error naming the file") {
+    const auto bad = (dir.path() / "recordings" / "4_adam.wav").string();
+    write_wav_short(bad, tone_shorts(100, 100, 8000), 8000);
+    require_error(fp::load_fsdd(dir.path().string()), Status::Code::kInvalidArgument, bad);
+  }
+  SECTION("a different sample rate is rejected") {
+    const auto odd = (dir.path() / "recordings" / "5_adam_0.wav").string();
+    write_wav_short(odd, tone_shorts(3000, 100, 16000), 16000);
+    require_error(fp::load_fsdd(dir.path().string()), Status::Code::kInvalidArgument, odd, "16000");
+  }
+  SECTION("a truncated recording is rejected") {
+    const auto cut = (dir.path() / "recordings" / "8_zoe_1.wav").string();
+    fs::resize_file(cut, fs::file_size(cut) - 100);
+    require_error(fp::load_fsdd(dir.path().string()), Status::Code::kCorruption, cut, "truncated");
+  }
+  SECTION("missing folder and bad feature config") {
+    require_error(fp::load_fsdd(dir.file("nothing")), Status::Code::kNotFound, "nothing");
+    fp::LogMelConfig c;
+    c.n_mels = 0;
+    CHECK(fp::load_fsdd(dir.path().string(), c).status().code() == Status::Code::kInvalidArgument);
+  }
+}
+
+TEST_CASE("FSDD: the real dataset", "[data][fsdd]") {
+  std::string dir = fp::default_fsdd_dir();
+  // ctest runs from the build tree, where ../shared does not resolve; try the repo's.
+  if (dir.empty() && fs::is_directory(std::string(FP_SOURCE_DIR) + "/../shared/data/fsdd")) {
+    dir = std::string(FP_SOURCE_DIR) + "/../shared/data/fsdd";
+  }
+  if (dir.empty()) {
+    WARN("FSDD not found (no ../shared/data/fsdd, FP_FSDD_DIR unset); skipped");
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto r = fp::load_fsdd(dir);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  REQUIRE(r.ok());
+  const fp::Dataset& d = *r;
+  WARN("loaded " << d.size() << " FSDD recordings in " << seconds << " s");
+  REQUIRE(d.size() == 3000);
+  CHECK(d.inputs.sizes() == torch::IntArrayRef({3000, 1, 32, 32}));
+  CHECK((d.group_names ==
+         std::vector<std::string>{"george", "jackson", "lucas", "nicolas", "theo", "yweweler"}));
+  CHECK(d.num_classes() == 10);
+  CHECK(torch::isfinite(d.inputs).all().item<bool>());
+  std::map<int64_t, int> per_class, per_group;
+  for (int64_t l : d.label_vector()) ++per_class[l];
+  for (int64_t g : d.group_vector()) ++per_group[g];
+  CHECK(per_class.size() == 10);
+  CHECK(per_group.size() == 6);
+  for (auto& [c, n] : per_class) CHECK(n == 300);
+  for (auto& [g, n] : per_group) CHECK(n == 500);
+  // First file by name is 0_george_0.wav.
+  CHECK(d.label_vector()[0] == 0);
+  CHECK(d.group_vector()[0] == 0);
+}
