@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 #include <zmq.hpp>
 
@@ -30,7 +31,15 @@ AgentHost::AgentHost(HostOptions options, const Scenario& scenario, const Popula
       scenario_(scenario),
       population_(population),
       pool_(std::max<int64_t>(1, options_.workers)),
-      context_(std::make_unique<Context>()) {}
+      context_(std::make_unique<Context>()) {
+  make_runner_ = [this](const std::string& data_path, WorkerPool& pool, ComputeMeter& meter) {
+    SimRunnerConfig rc;
+    rc.data_path = data_path;
+    rc.baselines = scenario_.baselines;
+    rc.threads = options_.threads_per_worker;
+    return std::make_unique<SimRunner>(rc, pool, meter);
+  };
+}
 
 AgentHost::~AgentHost() = default;
 
@@ -51,16 +60,33 @@ HostProgress AgentHost::progress() const {
   return p;
 }
 
-Status AgentHost::run(const std::vector<size_t>& individuals) {
-  total_ = static_cast<int64_t>(individuals.size());
-  next_ = 0;
-  size_t slots = std::min<size_t>(individuals.size(),
-                                  static_cast<size_t>(std::max<int64_t>(1, options_.connected)));
+Status AgentHost::run(const std::vector<size_t>& all) {
   std::error_code ec;
   fs::create_directories(fs::path(options_.work_dir) / "agents", ec);
   if (ec) {
     return Status::io_error("creating " + options_.work_dir + "/agents: " + ec.message());
   }
+  // A restarted host (same work dir) skips the agents that already finished: an agent
+  // with nothing left to do would hold a connection slot until the campaign ends.
+  journal_path_ = (fs::path(options_.work_dir) / "finished.log").string();
+  std::set<std::string> finished;
+  {
+    std::ifstream in(journal_path_);
+    for (std::string line; std::getline(in, line);) finished.insert(line);
+  }
+  std::vector<size_t> individuals;
+  for (size_t i : all) {
+    if (!finished.count(agent_id(scenario_, i))) individuals.push_back(i);
+  }
+  if (individuals.size() < all.size()) {
+    spdlog::warn("host: {} of {} agent(s) finished in an earlier run of this host ({})",
+                 all.size() - individuals.size(), all.size(), journal_path_);
+  }
+  finished_ = static_cast<int64_t>(all.size() - individuals.size());
+  total_ = static_cast<int64_t>(all.size());
+  next_ = 0;
+  size_t slots = std::min<size_t>(individuals.size(),
+                                  static_cast<size_t>(std::max<int64_t>(1, options_.connected)));
   std::vector<std::thread> threads;
   for (size_t i = 0; i < slots; ++i) {
     threads.emplace_back([this, &individuals] { slot_loop(individuals); });
@@ -103,11 +129,7 @@ Status AgentHost::run_agent(size_t individual, bool& coordinator_left) {
   const std::string data_path = (dir / "private.pt").string();
   FP_RETURN_IF_ERROR(save_private_data(private_data(population_, individual), data_path));
 
-  SimRunnerConfig rc;
-  rc.data_path = data_path;
-  rc.baselines = scenario_.baselines;
-  rc.threads = options_.threads_per_worker;
-  SimRunner runner(rc, pool_, meter_);
+  std::unique_ptr<agent::TaskRunner> runner = make_runner_(data_path, pool_, meter_);
 
   agent::AgentConfig ac;
   ac.agent_id = id;
@@ -125,7 +147,7 @@ Status AgentHost::run_agent(size_t individual, bool& coordinator_left) {
   Status result;
   agent::AgentStats stats;
   {
-    agent::Agent agent(ac, context_->zmq, runner);
+    agent::Agent agent(ac, context_->zmq, *runner);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       live_agents_.insert(&agent);
@@ -142,12 +164,20 @@ Status AgentHost::run_agent(size_t individual, bool& coordinator_left) {
   }
   if (!options_.keep_private_data) fs::remove_all(dir, ec);
 
+  bool ended = false;
   if (stats.tasks_failed > 0) {
     ++failed_;
+    ended = true;
   } else if (stats.tasks_done >= options_.tasks_per_agent) {
     ++finished_;
+    ended = true;
   } else if (!stop_) {
     coordinator_left = result.ok();
+  }
+  if (ended) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::ofstream journal(journal_path_, std::ios::app);
+    journal << id << "\n";
   }
   return result;
 }

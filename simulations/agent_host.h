@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -35,6 +36,11 @@ struct HostOptions {
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{2000};
 };
 
+// Makes the task runner of one live agent; the default is a SimRunner on the agent's
+// private data file. Benchmarks plug in a NullRunner to time the framework alone.
+using RunnerFactory = std::function<std::unique_ptr<agent::TaskRunner>(
+    const std::string& data_path, WorkerPool& pool, ComputeMeter& meter)>;
+
 // The host's agents by state; every field is a count except the meter.
 struct HostProgress {
   int64_t total = 0, queued = 0, live = 0, computing = 0, finished = 0, failed = 0;
@@ -46,10 +52,12 @@ class AgentHost {
   ~AgentHost();
 
   // Runs the given individuals' agents until each has done its tasks, the coordinator
-  // says Goodbye (then the queue is abandoned), or stop(). Errors: a Reject, or a
-  // private data file that cannot be written.
+  // says Goodbye (then the queue is abandoned), or stop(). Agents that finished are
+  // journaled in <work_dir>/finished.log and skipped by a later run of the same host.
+  // Errors: a Reject, or a private data file that cannot be written.
   Status run(const std::vector<size_t>& individuals);
   void stop();  // thread-safe
+  void set_runner_factory(RunnerFactory factory) { make_runner_ = std::move(factory); }
 
   HostProgress progress() const;
   const ComputeMeter& meter() const { return meter_; }
@@ -63,11 +71,13 @@ class AgentHost {
   const Population& population_;
   WorkerPool pool_;
   ComputeMeter meter_;
+  RunnerFactory make_runner_;
   std::atomic<bool> stop_{false};
   std::atomic<size_t> next_{0};
   std::atomic<int64_t> total_{0}, live_{0}, finished_{0}, failed_{0};
 
-  std::mutex mutex_;  // guards live_agents_ and error_
+  std::string journal_path_;  // ids of agents that finished, one per line
+  std::mutex mutex_;          // guards live_agents_, error_ and the journal
   std::set<agent::Agent*> live_agents_;
   Status error_;
   struct Context;

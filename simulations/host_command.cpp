@@ -26,6 +26,7 @@ struct HostCommandOptions {
   int64_t individuals = 0;
   int64_t seed = -1;
   std::string log_level = "info";
+  bool null_compute = false;
 };
 
 // Only an atomic store in the handler; a watcher thread does the stopping.
@@ -80,6 +81,11 @@ int run_host(HostCommandOptions o) {
   ho.tasks_per_agent = tasks_per_individual(s);
   ho.keep_private_data = s.hosting.keep_private_data;
   AgentHost host(ho, s, *population);
+  if (o.null_compute) {
+    host.set_runner_factory([](const std::string&, WorkerPool& pool, ComputeMeter& meter) {
+      return std::make_unique<NullRunner>(pool, meter);
+    });
+  }
   spdlog::warn("host {}/{}: {} agent(s) of scenario {} -> {} ({} worker(s), {} connected)",
                o.host_index, s.hosting.hosts, share.size(), s.name, o.coordinator, ho.workers,
                ho.connected);
@@ -156,6 +162,9 @@ void add_host_command(CLI::App& app) {
   cmd->add_option("--stats-file", o->stats_file, "write the host's measurements here (JSON)");
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
+  cmd->add_flag("--null-compute", o->null_compute,
+                "answer tasks at once with fixed reports (benchmarks the framework alone)")
+      ->group("");  // hidden: not for real runs
   cmd->callback([o] { throw CLI::RuntimeError(run_host(*o)); });
 }
 

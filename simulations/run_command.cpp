@@ -15,7 +15,7 @@ namespace fp::sim {
 namespace {
 
 struct RunCommandOptions {
-  std::string scenario, out_dir, mode, log_level = "info";
+  std::string scenario, out_dir, mode, endpoint, log_level = "info";
   bool fresh = false, quiet = false;
   int64_t seed = -1, individuals = 0, hosts = 0, workers = 0, connected = 0;
   size_t table_rows = 0;
@@ -54,6 +54,8 @@ int run_run(const RunCommandOptions& o) {
   if (o.connected > 0) s.hosting.connected = o.connected;
   if (o.mode == "in-process") s.hosting.mode = HostingMode::kInProcess;
   if (o.mode == "processes") s.hosting.mode = HostingMode::kProcesses;
+  if (o.mode == "external") s.hosting.mode = HostingMode::kExternal;
+  if (!o.endpoint.empty()) s.hosting.endpoint = o.endpoint;
 
   RunOptions ro;
   ro.out_dir = o.out_dir.empty() ? "runs/" + s.name : o.out_dir;
@@ -103,7 +105,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "override the scenario's seed");
   cmd->add_option("--individuals", o->individuals, "override partition.individuals");
   cmd->add_option("--mode", o->mode, "override hosting.mode")
-      ->check(CLI::IsMember({"in-process", "processes"}));
+      ->check(CLI::IsMember({"in-process", "processes", "external"}));
+  cmd->add_option("--endpoint", o->endpoint,
+                  "override hosting.endpoint (external hosts: tcp://0.0.0.0:5555)");
   cmd->add_option("--hosts", o->hosts, "override hosting.hosts");
   cmd->add_option("--workers", o->workers, "override hosting.workers");
   cmd->add_option("--connected", o->connected, "override hosting.connected");

@@ -347,8 +347,11 @@ Status read_hosting(Table t, HostingSection& h) {
     h.mode = HostingMode::kInProcess;
   } else if (mode == "processes") {
     h.mode = HostingMode::kProcesses;
+  } else if (mode == "external") {
+    h.mode = HostingMode::kExternal;
   } else {
-    return invalid(t, "mode", "must be \"in-process\" or \"processes\", not \"" + mode + "\"");
+    return invalid(t, "mode",
+                   "must be \"in-process\", \"processes\" or \"external\", not \"" + mode + "\"");
   }
   if (h.hosts < 1 || h.hosts > 1024) return invalid(t, "hosts", "must be in [1, 1024]");
   if (h.workers < 1 || h.workers > 256) return invalid(t, "workers", "must be in [1, 256]");
@@ -382,7 +385,15 @@ std::string Variant::assignment_json() const {
 }
 
 const char* hosting_mode_name(HostingMode m) {
-  return m == HostingMode::kProcesses ? "processes" : "in-process";
+  switch (m) {
+    case HostingMode::kInProcess:
+      return "in-process";
+    case HostingMode::kProcesses:
+      return "processes";
+    case HostingMode::kExternal:
+      return "external";
+  }
+  return "?";
 }
 
 void set_seed(Scenario& scenario, uint64_t seed) {

@@ -14,7 +14,7 @@
 //                 overrides of the keys above, one campaign each (a sweep over configs)
 //   [baselines]   methods (["finetune", "svd"]), finetune_epochs, finetune_learning_rate,
 //                 finetune_last_layer_only
-//   [hosting]     mode ("in-process" | "processes"), hosts, workers, connected,
+//   [hosting]     mode ("in-process" | "processes" | "external"), hosts, workers, connected,
 //                 threads_per_worker, endpoint, heartbeat_ms, liveness, max_attempts,
 //                 keep_private_data
 //
@@ -74,11 +74,14 @@ struct BaselineSection {
   bool finetune_last_layer_only = false;
 };
 
-enum class HostingMode { kInProcess, kProcesses };
+// in-process: agent hosts are threads of `fp-sim run`; processes: `fp-sim host` children
+// of it; external: `fp-sim run` only coordinates, hosts are started elsewhere (Slurm,
+// Kubernetes, other machines) with `fp-sim host --coordinator tcp://HOST:PORT`.
+enum class HostingMode { kInProcess, kProcesses, kExternal };
 
 struct HostingSection {
   HostingMode mode = HostingMode::kInProcess;
-  int64_t hosts = 1;    // agent hosts (threads of fp-sim, or `fp-sim host` processes)
+  int64_t hosts = 1;    // agent hosts (threads of fp-sim run, or `fp-sim host` processes)
   int64_t workers = 2;  // agents computing at once, per host
   // Agents connected at once, per host (0: 4 x workers). The rest wait in the host's
   // queue without a socket, data or model, so idle agents cost (almost) nothing.

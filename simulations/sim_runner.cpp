@@ -165,4 +165,36 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
   return reports(task, config, *result);
 }
 
+Result<std::vector<proto::TelemetryReport>> NullRunner::run(const proto::TaskAssignment& task,
+                                                            const std::string& model_path,
+                                                            const std::atomic<bool>& cancel) {
+  if (!pool_.acquire(cancel)) return Status::unavailable("agent stopping");
+  pool_.release();
+  ++meter_.tasks;
+  std::vector<proto::TelemetryReport> out;
+  proto::TelemetryReport r;
+  r.method = "fine_prune";
+  r.individual = task.individual;
+  r.evaluated = true;
+  r.accuracy_before = 0.5;
+  r.accuracy_after = 0.75;
+  r.target_sparsity = r.sparsity = 0.5;
+  r.overall_sparsity = 0.25;
+  r.layers = {{"conv1", 8, 4, 72, 36}, {"fc", 10, 10, 100, 0}};
+  for (double t : task.sweep_targets) r.curve.push_back({t, t, 0.75, 100});
+  r.adaptation_samples = r.eval_samples = 100;
+  r.macs_dense = 1000;
+  r.macs_effective = 500;
+  r.peak_memory_bytes = peak_rss_bytes();
+  out.push_back(r);
+  for (const auto& b : task.baselines) {
+    proto::TelemetryReport base = r;
+    base.method = b;
+    base.layers.clear();
+    base.curve.clear();
+    out.push_back(base);
+  }
+  return out;
+}
+
 }  // namespace fp::sim

@@ -64,6 +64,21 @@ class SimRunner : public agent::TaskRunner {
   ComputeMeter& meter_;
 };
 
+// Answers every task at once with fixed reports (one per method asked for), holding a
+// worker slot for no time: a campaign of these measures the framework alone (agents,
+// downloads, private data files, coordinator, SQLite) without any Fine-Pruning.
+class NullRunner : public agent::TaskRunner {
+ public:
+  NullRunner(WorkerPool& pool, ComputeMeter& meter) : pool_(pool), meter_(meter) {}
+  Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
+                                                  const std::string& model_path,
+                                                  const std::atomic<bool>& cancel) override;
+
+ private:
+  WorkerPool& pool_;
+  ComputeMeter& meter_;
+};
+
 // Peak resident memory of this process so far, in bytes.
 uint64_t peak_rss_bytes();
 

@@ -14,7 +14,7 @@
 
 #include "agent_host.h"
 #include "campaign_setup.h"
-#include "child_process.h"
+#include "host_processes.h"
 #include "model_registry.h"
 #include "population.h"
 #include "progress.h"
@@ -197,7 +197,8 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
   std::atomic<int64_t> hosts_running{0};
   std::vector<ChildProcess> children;
   Status launch;
-  for (int64_t i = 0; i < h.hosts && launch.ok(); ++i) {
+  const bool external = h.mode == HostingMode::kExternal;
+  for (int64_t i = 0; i < h.hosts && launch.ok() && !external; ++i) {
     const std::string work_dir = (out / "hosts" / std::to_string(i)).string();
     if (h.mode == HostingMode::kInProcess) {
       HostOptions ho;
@@ -209,6 +210,12 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
       ho.tasks_per_agent = tasks_each;
       ho.keep_private_data = h.keep_private_data;
       hosts.push_back(std::make_unique<AgentHost>(ho, s, population));
+      if (o.null_compute) {
+        hosts.back()->set_runner_factory(
+            [](const std::string&, WorkerPool& pool, ComputeMeter& meter) {
+              return std::make_unique<NullRunner>(pool, meter);
+            });
+      }
       auto share = host_share(population.individuals.size(), i, h.hosts);
       ++hosts_running;
       host_threads.emplace_back([&, i, share, host = hosts.back().get()] {
@@ -233,6 +240,15 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
                   "per host; {} task(s) in {} campaign(s)",
                   endpoint, h.hosts, hosting_mode_name(h.mode), h.workers, h.connected_per_host(),
                   plan.tasks, plan.campaigns.size()));
+  if (o.on_listening) o.on_listening(endpoint);
+  if (external) {
+    say(
+        fmt::format("waiting for {} agent host(s); start host i (0..{}) on any machine with\n"
+                    "  fp-sim host --coordinator tcp://<this machine>:{} --scenario {} "
+                    "--hosts {} --host-index i --seed {} --individuals {}",
+                    h.hosts, h.hosts - 1, endpoint.substr(endpoint.rfind(':') + 1), scenario_path,
+                    h.hosts, s.seed, s.partition.num_individuals));
+  }
 
   auto reader = store::Store::open(run_database(o.out_dir));
   ProgressPrinter printer(o.progress ? o.progress : stdout, o.interactive);
@@ -276,7 +292,7 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
       detail = "interrupted before every task finished";
       break;
     }
-    bool hosts_alive = hosts.empty() ? false : hosts_running > 0;
+    bool hosts_alive = external || (!hosts.empty() && hosts_running > 0);
     for (auto& c : children) hosts_alive = !reap_child(c, false) || hosts_alive;
     if (!hosts_alive && !server_done) {
       // Give the coordinator a moment to commit what the last agents sent.
@@ -372,6 +388,7 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
       {"tasks", plan.tasks},
       {"tasks_done", state.done},
       {"tasks_failed", state.failed},
+      {"null_compute", o.null_compute},
       {"hosting", hosting_mode_name(h.mode)},
       {"hosts", h.hosts},
       {"workers_per_host", h.workers},

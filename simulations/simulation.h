@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "scenario.h"
@@ -26,6 +27,10 @@ struct RunOptions {
   bool interactive = false;                      // redraw a progress bar in place
   std::string log_level = "info";                // of out_dir/fp-sim.log
   const std::atomic<bool>* interrupt = nullptr;  // turns true to stop early (SIGINT)
+  bool null_compute = false;  // agents answer at once (NullRunner): the framework's own cost
+  // Called with the coordinator's bound endpoint once it serves (e.g. to start
+  // external hosts against a port picked by the system).
+  std::function<void(const std::string&)> on_listening;
 };
 
 struct RunOutcome {

@@ -110,6 +110,9 @@ endpoint = "ipc:///tmp/fp.sock"
   CHECK(s->hosting.hosts == 3);
   CHECK(s->hosting.connected_per_host() == 16);
   CHECK(s->hosting.endpoint == "ipc:///tmp/fp.sock");
+  auto external = parse_scenario("name = \"e\"\n[hosting]\nmode = \"external\"\n", "e.toml");
+  REQUIRE(external.ok());
+  CHECK(external->hosting.mode == HostingMode::kExternal);
 
   // What travels to the agents: the prune config plus the selector's keys.
   auto j = nlohmann::json::parse(v.assignment_json());
@@ -208,7 +211,8 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
   CHECK(error_of("name = \"x\"\n[baselines]\nmethods = [\"distill\"]\n") ==
         "test.toml:3: baselines.methods may hold \"finetune\" and \"svd\", not \"distill\"");
   CHECK(error_of("name = \"x\"\n[hosting]\nmode = \"cloud\"\n") ==
-        "test.toml:3: hosting.mode must be \"in-process\" or \"processes\", not \"cloud\"");
+        "test.toml:3: hosting.mode must be \"in-process\", \"processes\" or \"external\", not "
+        "\"cloud\"");
   CHECK(error_of("name = \"x\"\n[hosting]\nworkers = 0\n") ==
         "test.toml:3: hosting.workers must be in [1, 256]");
   CHECK(error_of("name = \"x\"\n[hosting]\nendpoint = \"http://x\"\n") ==
@@ -340,4 +344,31 @@ TEST_CASE("progress lines count tasks and estimate the time left", "[scenario]")
   CHECK(format_progress(s, true).find("agents: 16 connected, 2 computing") != std::string::npos);
   s.done = s.failed = 0;
   CHECK(format_eta(s) == "eta ?");
+}
+
+TEST_CASE("a restarted host skips the agents its journal lists as finished", "[scenario]") {
+  auto s = parse_scenario("name = \"j\"\n[partition]\nindividuals = 3\nsamples = 20\n", "j.toml");
+  REQUIRE(s.ok());
+  auto population = load_population(*s);
+  REQUIRE(population.ok());
+  auto dir = std::filesystem::temp_directory_path() /
+             ("fp_scenario_journal_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream journal(dir / "finished.log");
+    for (size_t i = 0; i < 3; ++i) journal << agent_id(*s, i) << "\n";
+  }
+  HostOptions o;
+  o.coordinator = "tcp://127.0.0.1:1";  // nobody listens: no agent may try
+  o.work_dir = dir.string();
+  AgentHost host(o, *s, *population);
+  REQUIRE(host.run(host_share(3, 0, 1)).ok());
+  auto p = host.progress();
+  CHECK(p.total == 3);
+  CHECK(p.finished == 3);
+  CHECK(p.live == 0);
+  CHECK(host.meter().tasks == 0);
+  CHECK(std::filesystem::is_empty(dir / "agents"));  // no private data was written
+  std::filesystem::remove_all(dir);
 }

@@ -2,7 +2,6 @@
 // against one coordinator (the path a cluster takes), `fp-sim run` in "processes"
 // mode, and the list / report / export commands on the finished run's database.
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,14 +10,11 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
-#include "campaign_setup.h"
-#include "child_process.h"
-#include "model_registry.h"
+#include "host_processes.h"
 #include "population.h"
-#include "server.h"
-#include "sim_store.h"
 #include "simulation.h"
 #include "store/store.h"
 
@@ -90,7 +86,6 @@ std::pair<int, std::string> shell(const std::string& command) {
 
 TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "[sim]") {
   REQUIRE(fs::exists(kFpSim));
-  spdlog::set_level(spdlog::level::warn);  // the coordinator logs every message at info
   TempDir dir;
   const std::string scenario_path = dir.sub("duo.toml");
   {
@@ -102,53 +97,40 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
   auto population = load_population(*s);
   REQUIRE(population.ok());
 
-  // The coordinator's side, as a cluster's head node would run it.
-  auto store = store::Store::open(dir.sub("fp.db"));
-  REQUIRE(store.ok());
-  coord::ModelRegistry registry(dir.sub("models"), **store);
-  auto sim = SimStore::open(**store);
-  REQUIRE(sim.ok());
-  RunRecord record;
-  record.scenario = s->name;
-  auto run_id = sim->add_run(record);
-  REQUIRE(run_id.ok());
-  auto plan =
-      setup_campaigns(*s, *population, **store, registry, *sim, *run_id, [](const std::string&) {});
-  REQUIRE(plan.ok());
-  REQUIRE(plan->tasks == 8);
-
-  zmq::context_t context(1);
-  coord::ServerConfig sc;
-  sc.endpoint = "tcp://127.0.0.1:*";
-  sc.heartbeat_ms = 200;
-  sc.liveness = 10;
-  sc.exit_when_done = true;
-  coord::Server server(sc, context, **store, registry);
-  REQUIRE(server.bind().ok());
-  const std::string endpoint = server.bound_endpoint();
-  REQUIRE(endpoint.rfind("tcp://127.0.0.1:", 0) == 0);
-  std::atomic<bool> served{false};
-  Status served_status;
-  std::thread serving([&] {
-    served_status = server.run();
-    served = true;
-  });
-
+  // `fp-sim run` in external mode only coordinates, as on a cluster's head node; the
+  // two hosts are separate processes that know nothing but the endpoint and the file.
+  s->hosting.mode = HostingMode::kExternal;
   std::vector<ChildProcess> hosts;
-  for (int i = 0; i < 2; ++i) {
-    std::string work = dir.sub("host" + std::to_string(i));
-    auto child =
-        spawn_child({kFpSim, "host", "--coordinator", endpoint, "--scenario", scenario_path,
-                     "--host-index", std::to_string(i), "--hosts", "2", "--work-dir", work,
-                     "--stats-file", work + "/stats.json"},
-                    "host " + std::to_string(i), dir.sub("host" + std::to_string(i) + ".log"));
-    REQUIRE(child.ok());
-    hosts.push_back(*child);
-  }
+  Status spawned;
+  RunOptions o;
+  o.out_dir = dir.sub("run");
+  o.progress = nullptr;
+  o.on_listening = [&](const std::string& endpoint) {
+    // Runs on the run's thread: no Catch assertions here.
+    if (endpoint.rfind("tcp://127.0.0.1:", 0) != 0) spawned = Status::internal(endpoint);
+    for (int i = 0; i < 2 && spawned.ok(); ++i) {
+      std::string work = dir.sub("host" + std::to_string(i));
+      auto child =
+          spawn_child({kFpSim, "host", "--coordinator", endpoint, "--scenario", scenario_path,
+                       "--host-index", std::to_string(i), "--hosts", "2", "--work-dir", work,
+                       "--stats-file", work + "/stats.json"},
+                      "host " + std::to_string(i), dir.sub("host" + std::to_string(i) + ".log"));
+      if (child.ok()) {
+        hosts.push_back(*child);
+      } else {
+        spawned = child.status();
+      }
+    }
+  };
+  std::atomic<bool> stop{false};
+  o.interrupt = &stop;
+  std::optional<Result<RunOutcome>> outcome;
+  std::thread running([&] { outcome = run_scenario(*s, o); });
+  // A watchdog: a hung campaign fails the test instead of blocking CI.
   auto until = std::chrono::steady_clock::now() + 90s;
-  while (!served && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
-  if (!served) server.request_stop();
-  serving.join();
+  while (!outcome && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  stop = true;
+  running.join();
   for (auto& h : hosts) {
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (!reap_child(h, false) && std::chrono::steady_clock::now() < deadline) {
@@ -162,8 +144,12 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
   INFO("host 0 log:\n"
        << slurp(dir.sub("host0.log")) << "\nhost 1 log:\n"
        << slurp(dir.sub("host1.log")));
-  REQUIRE(served.load());
-  CHECK(served_status.ok());
+  REQUIRE(spawned.ok());
+  REQUIRE(hosts.size() == 2);
+  REQUIRE(outcome.has_value());
+  REQUIRE(outcome->ok());
+  INFO((*outcome)->detail);
+  REQUIRE((*outcome)->status == "done");
   for (const auto& h : hosts) {
     CHECK(h.exit_code == 0);
     CHECK(h.peak_rss_bytes > 0);
@@ -171,6 +157,8 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
 
   // Every task done by the agent holding that individual; host 0 ran the even
   // individuals, host 1 the odd ones.
+  auto store = store::Store::open((*outcome)->db_path);
+  REQUIRE(store.ok());
   auto tasks = (*store)->tasks();
   REQUIRE(tasks.ok());
   REQUIRE(tasks->size() == 8);
@@ -188,6 +176,7 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
   CHECK(telemetry->size() == 16);  // fine_prune + finetune each
   for (int i = 0; i < 2; ++i) {
     auto stats = nlohmann::json::parse(slurp(dir.sub("host" + std::to_string(i) + "/stats.json")));
+    CHECK(stats["host_index"] == i);
     CHECK(stats["agents"] == 4);
     CHECK(stats["finished"] == 4);
     CHECK(stats["tasks"] == 4);

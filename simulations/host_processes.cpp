@@ -1,4 +1,4 @@
-#include "child_process.h"
+#include "host_processes.h"
 
 #include <fcntl.h>
 #include <signal.h>
