@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "experiment/personalize.h"
@@ -123,6 +124,12 @@ void WorkerPool::release() {
 }
 
 uint64_t peak_rss_bytes() {
+  // VmHWM belongs to this process's own address space. getrusage's ru_maxrss would also
+  // count the parent's pages of a process started with vfork+exec (posix_spawn).
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // kB
+  }
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB

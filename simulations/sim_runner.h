@@ -79,7 +79,7 @@ class NullRunner : public agent::TaskRunner {
   ComputeMeter& meter_;
 };
 
-// Peak resident memory of this process so far, in bytes.
+// Peak resident memory of this process so far, in bytes (VmHWM).
 uint64_t peak_rss_bytes();
 
 }  // namespace fp::sim

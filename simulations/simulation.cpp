@@ -226,6 +226,7 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
       std::string exe = o.executable.empty() ? self_executable() : o.executable;
       auto argv =
           host_command_line(exe, s, scenario_path, endpoint, i, work_dir, work_dir + "/stats.json");
+      if (o.null_compute) argv.push_back("--null-compute");
       fs::create_directories(work_dir, ec);
       auto child = spawn_child(argv, "host " + std::to_string(i), work_dir + ".log");
       if (!child.ok()) {
@@ -341,19 +342,24 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
   Meters meters;
   for (const auto& host : hosts) meters.add(host->meter());
   nlohmann::json processes = nlohmann::json::array();
-  struct rusage self {};
-  getrusage(RUSAGE_SELF, &self);
-  double peak_total_mb = static_cast<double>(self.ru_maxrss) / 1024.0;
+  const double self_mb = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
+  double peak_total_mb = self_mb;
   processes.push_back(
       {{"role", h.mode == HostingMode::kInProcess ? "fp-sim run (coordinator + agent hosts)"
                                                   : "fp-sim run (coordinator)"},
        {"pid", static_cast<int64_t>(::getpid())},
-       {"peak_rss_mb", static_cast<double>(self.ru_maxrss) / 1024.0},
+       {"peak_rss_mb", self_mb},
        {"campaign_cpu_seconds", cpu_self}});
   double cpu_all = cpu_self;
   for (size_t i = 0; i < children.size(); ++i) {
     const auto& c = children[i];
-    double mb = static_cast<double>(c.peak_rss_bytes) / (1024.0 * 1024.0);
+    std::ifstream in((out / "hosts" / std::to_string(i) / "stats.json").string());
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    bool reported = !j.is_discarded() && j.is_object();
+    if (reported) meters.add(j);
+    // The host's own VmHWM; wait4's figure (an upper bound) only if it wrote none.
+    double mb = reported ? j.value("peak_rss_mb", 0.0)
+                         : static_cast<double>(c.peak_rss_bytes) / (1024.0 * 1024.0);
     peak_total_mb += mb;
     cpu_all += c.cpu_seconds;
     processes.push_back({{"role", c.name},
@@ -361,9 +367,6 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
                          {"exit_code", c.exit_code},
                          {"peak_rss_mb", mb},
                          {"cpu_seconds", c.cpu_seconds}});
-    std::ifstream in((out / "hosts" / std::to_string(i) / "stats.json").string());
-    auto j = nlohmann::json::parse(in, nullptr, false);
-    if (!j.is_discarded() && j.is_object()) meters.add(j);
     if (c.exit_code != 0 && status == "done") {
       status = "failed";
       detail = c.name + " exited with code " + std::to_string(c.exit_code) + " (see " +
