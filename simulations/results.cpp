@@ -144,7 +144,7 @@ std::string format_table(const RunResults& results, size_t max_rows) {
   size_t shown = 0;
   for (const auto& r : results.rows) {
     if (max_rows > 0 && shown == max_rows) {
-      out += fmt::format("... {} more row(s): fp-sim report --all, or fp-sim export\n",
+      out += fmt::format("... {} more row(s): fp-sim report or fp-sim export show them all\n",
                          results.rows.size() - shown);
       break;
     }

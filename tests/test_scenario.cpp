@@ -125,7 +125,7 @@ endpoint = "ipc:///tmp/fp.sock"
   CHECK(back->scope == Scope::kGlobal);
 }
 
-TEST_CASE("variants override the base [fineprune] keys, one campaign each", "[scenario]") {
+TEST_CASE("variants override the base fineprune keys with one campaign each", "[scenario]") {
   auto s = parse_scenario(R"(
 name = "sweep"
 [fineprune]
@@ -165,7 +165,7 @@ TEST_CASE("an explicit partition seed survives a new scenario seed", "[scenario]
   CHECK(fixed->partition.seed == 11);
 }
 
-TEST_CASE("unknown keys are named with their table, file and line", "[scenario]") {
+TEST_CASE("unknown keys are named with their table and file and line", "[scenario]") {
   CHECK(error_of("name = \"x\"\n[partition]\nk = 2\nindividualz = 5\n") ==
         "test.toml:4: unknown key 'partition.individualz' (known here: method, individuals, k, "
         "alpha, samples, eval_fraction, disjoint, seed)");

@@ -188,7 +188,8 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
   CHECK(agents->size() == 8);
 }
 
-TEST_CASE("fp-sim run with agent-host processes; list, report and export read it back", "[sim]") {
+TEST_CASE("fp-sim run with agent-host processes then list and report and export read it back",
+          "[sim]") {
   REQUIRE(fs::exists(kFpSim));
   TempDir dir;
   auto s = parse_scenario(kScenario, "duo.toml");

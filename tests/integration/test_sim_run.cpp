@@ -250,7 +250,7 @@ TEST_CASE("two runs with the same seed give the same partitions and numbers", "[
   CHECK(differs);
 }
 
-TEST_CASE("variants become campaigns; each agent does one task per variant", "[sim]") {
+TEST_CASE("variants become campaigns and each agent does one task per variant", "[sim]") {
   Scenario s = parse(std::string(kTiny) + R"(
 [[fineprune.variants]]
 name = "fixed-30"
