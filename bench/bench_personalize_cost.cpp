@@ -29,6 +29,11 @@ int main(int argc, char** argv) {
   std::string arch = "cnn";
   double width = 1.0;
   uint64_t seed = 1;
+  std::string selector = "confidence";
+  double output_usage = 0.05;
+  app.add_option("--selector", selector, "pseudo_label, confidence or neg_entropy")
+      ->capture_default_str();
+  app.add_option("--output-usage", output_usage)->capture_default_str();
   app.add_option("--threads", threads)->capture_default_str();
   app.add_option("--arch", arch)->capture_default_str();
   app.add_option("--width", width)->capture_default_str();
@@ -81,6 +86,8 @@ int main(int argc, char** argv) {
   PersonalizeConfig cfg;
   cfg.run_finetune = false;
   cfg.run_svd = false;
+  cfg.prune.output_usage_threshold = output_usage;
+  cfg.selector.score = parse_selection_score(selector).value();
   double t_fp = 1e30;
   PersonalizeResult fp_result;
   for (int r = 0; r < repeats; ++r) {
@@ -112,8 +119,10 @@ int main(int argc, char** argv) {
     }
   }
 
-  fmt::print("arch {} width {} | threads {} | individual {} | adaptation {} | evaluation {}\n",
-             arch, width, threads, ind.name, n, evaluation.size());
+  fmt::print(
+      "arch {} width {} | threads {} | selector {} | output usage {} | individual {} | "
+      "adaptation {} | evaluation {}\n",
+      arch, width, threads, selector, output_usage, ind.name, n, evaluation.size());
   fmt::print("general accuracy {:.1f}%\n", 100 * fp_result.general.accuracy);
   fmt::print("(a) inference pass       {:8.3f} s  {:>14} MACs\n", t_infer, macs_infer);
   fmt::print(

@@ -130,36 +130,36 @@ void Server::shutdown() {
 
 Status Server::flush() {
   if (!reports_.empty()) {
-    std::vector<store::TelemetryRecord> records;
-    records.reserve(reports_.size());
-    for (const auto& r : reports_) records.push_back(r.record);
-    auto outcomes = store_.insert_telemetry(records);
+    auto outcomes = store_.insert_telemetry(reports_);
     if (!outcomes.ok()) {
       // Nothing is acknowledged, so agents resend; the store error is fatal.
       reports_.clear();
+      report_peers_.clear();
       return outcomes.status();
     }
     for (size_t i = 0; i < reports_.size(); ++i) {
-      const auto& key = reports_[i].record.idempotency_key;
+      const auto& key = reports_[i].idempotency_key;
+      const auto& peer = report_peers_[i];
       const auto& outcome = (*outcomes)[i];
       switch (outcome.outcome) {
         case store::InsertOutcome::kInserted:
           ++stats_.reports_stored;
-          send(reports_[i].peer, proto::Ack{key, false});
+          send(peer, proto::Ack{key, false});
           break;
         case store::InsertOutcome::kDuplicate:
           ++stats_.reports_duplicate;
-          send(reports_[i].peer, proto::Ack{key, true});
+          send(peer, proto::Ack{key, true});
           break;
         case store::InsertOutcome::kFailed:
           ++stats_.reports_failed;
           spdlog::warn("report {} not stored: {}", key, outcome.error);
-          reply_error(reports_[i].peer, proto::ErrorCode::kInternal,
-                      "report not stored: " + outcome.error, key);
+          reply_error(peer, proto::ErrorCode::kInternal, "report not stored: " + outcome.error,
+                      key);
           break;
       }
     }
     reports_.clear();
+    report_peers_.clear();
   }
   if (!events_.empty()) {
     FP_RETURN_IF_ERROR(store_.add_events(events_));

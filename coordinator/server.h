@@ -67,10 +67,9 @@ class Server {
     std::vector<std::pair<std::string, std::string>> holdings;  // (dataset, individual)
     Clock::time_point last_heard;
     int64_t task_id = 0;
-  };
-  struct PendingReport {
-    std::string peer;
-    store::TelemetryRecord record;
+    // The assignment as sent, so it can be sent again if the agent never got it.
+    proto::TaskAssignment assignment;
+    Clock::time_point assigned_at;
   };
 
   // server.cpp: loop, ticks, shutdown.
@@ -92,6 +91,7 @@ class Server {
   void on_report(Session& s, const proto::TelemetryReport& m);
   void on_task_status(Session& s, const proto::TaskStatus& m);
   void on_goodbye(Session& s, const proto::Goodbye& m);
+  void on_heartbeat(Session& s, const proto::Heartbeat& m);
 
   // server_tasks.cpp: assignment, requeue, completion.
   void try_assign(Session& s);
@@ -114,7 +114,9 @@ class Server {
   std::unordered_map<std::string, Session> sessions_;      // by peer identity
   std::unordered_map<std::string, std::string> by_agent_;  // agent id -> peer
   std::unordered_map<int64_t, int64_t> task_campaign_;     // cache: task -> campaign
-  std::vector<PendingReport> reports_;
+  // Reports awaiting the next commit, and who sent each (for the Ack).
+  std::vector<store::TelemetryRecord> reports_;
+  std::vector<std::string> report_peers_;
   std::vector<store::EventRecord> events_;
   ServerStats stats_;
 };

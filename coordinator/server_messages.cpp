@@ -90,12 +90,13 @@ void Server::handle_frame(const std::string& peer, const zmq::message_t& payload
           on_task_status(s, m);
         } else if constexpr (std::is_same_v<T, proto::Goodbye>) {
           on_goodbye(s, m);
+        } else if constexpr (std::is_same_v<T, proto::Heartbeat>) {
+          on_heartbeat(s, m);
         } else if constexpr (std::is_same_v<T, proto::Error>) {
           spdlog::warn("agent {} reports an error ({}): {}", s.agent_id,
                        proto::error_code_name(m.code), m.reason);
           event("agent-error", s.agent_id, s.task_id, m.reason);
         }
-        // Heartbeat: last_heard is all it updates.
       },
       message);
 }
@@ -215,7 +216,8 @@ void Server::on_report(Session& s, const proto::TelemetryReport& m) {
     return reply_error(s.peer, proto::ErrorCode::kUnknownTask, campaign.status().message(),
                        m.idempotency_key);
   }
-  reports_.push_back({s.peer, to_record(m, s.agent_id, *campaign, now())});
+  reports_.push_back(to_record(m, s.agent_id, *campaign, now()));
+  report_peers_.push_back(s.peer);
 }
 
 void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
@@ -244,6 +246,20 @@ void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
   send(s.peer, proto::Ack{m.idempotency_key, tr.status != "assigned"});
   if (s.task_id == id) s.task_id = 0;
   try_assign(s);
+}
+
+void Server::on_heartbeat(Session& s, const proto::Heartbeat& m) {
+  // An agent that says it is idle a while after being given a task never got the
+  // assignment (a dropped frame): send it again. Its heartbeats name the task from
+  // the moment it arrives until its status is acknowledged.
+  if (m.task_id == 0 && s.task_id != 0 &&
+      s.assignment.task_id == static_cast<uint64_t>(s.task_id) &&
+      Clock::now() - s.assigned_at > std::chrono::milliseconds(2 * config_.heartbeat_ms)) {
+    spdlog::info("agent {} is idle but holds task {}: sending the assignment again", s.agent_id,
+                 s.task_id);
+    s.assigned_at = Clock::now();
+    send(s.peer, s.assignment);
+  }
 }
 
 void Server::on_goodbye(Session& s, const proto::Goodbye& m) {

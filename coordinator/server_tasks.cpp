@@ -83,6 +83,8 @@ void Server::try_assign(Session& s) {
       a.baselines = json_list<std::string>(c.baselines_json);
       a.sweep_targets = json_list<double>(c.sweep_targets_json);
       s.task_id = task.id;
+      s.assignment = a;
+      s.assigned_at = Clock::now();
       task_campaign_[task.id] = c.id;
       event("assign", s.agent_id, task.id, c.name + ": " + dataset + "/" + individual);
       spdlog::info("task {} ({}/{}) -> agent {}", task.id, dataset, individual, s.agent_id);

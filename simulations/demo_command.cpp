@@ -4,9 +4,12 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
 #include "experiment/personalize.h"
+#include "models/artifact.h"
 #include "models/model_factory.h"
 #include "prune/cost.h"
 #include "train/evaluator.h"
@@ -29,7 +32,9 @@ struct DemoOptions {
   double target = -1;  // < 0: choose without labels
   std::string criterion = "energy";
   std::string scope = "per_layer";
-  std::string selector = "pseudo_label";
+  std::string selector = "confidence";
+  double output_usage = 0.05;
+  std::string model_path;  // load if present, else train and save there
 };
 
 void print_row(const MethodResult& m) {
@@ -48,30 +53,47 @@ int run_demo(const DemoOptions& o) {
     return 1;
   }
 
-  ModelSpec spec;
-  spec.arch = o.arch;
-  spec.width_mult = o.width;
-  auto built = build_model(spec);
-  if (!built.ok()) {
-    spdlog::error("{}", built.status().to_string());
-    return 1;
-  }
-  ModelPtr general = built.value();
-  TrainConfig tc;
-  tc.epochs = o.epochs;
-  tc.seed = o.seed;
-  spdlog::info("training general {} (width {}) on {} Fashion-MNIST training images, {} threads",
-               o.arch, o.width, train_data->size(), o.threads);
-  auto trained = train(*general, *train_data, tc, [](int64_t e, double loss) {
-    spdlog::info("  epoch {} loss {:.4f}", e, loss);
-  });
-  if (!trained.ok()) {
-    spdlog::error("{}", trained.status().to_string());
-    return 1;
+  ModelPtr general;
+  if (!o.model_path.empty() && std::filesystem::exists(o.model_path)) {
+    auto loaded = load_model(o.model_path);
+    if (!loaded.ok()) {
+      spdlog::error("{}", loaded.status().to_string());
+      return 1;
+    }
+    general = loaded.value();
+    general->eval();
+    spdlog::info("general model loaded from {}", o.model_path);
+  } else {
+    ModelSpec spec;
+    spec.arch = o.arch;
+    spec.width_mult = o.width;
+    auto built = build_model(spec);
+    if (!built.ok()) {
+      spdlog::error("{}", built.status().to_string());
+      return 1;
+    }
+    general = built.value();
+    TrainConfig tc;
+    tc.epochs = o.epochs;
+    tc.seed = o.seed;
+    spdlog::info("training general {} (width {}) on {} Fashion-MNIST training images, {} threads",
+                 o.arch, o.width, train_data->size(), o.threads);
+    auto trained = train(*general, *train_data, tc, [](int64_t e, double loss) {
+      spdlog::info("  epoch {} loss {:.4f}", e, loss);
+    });
+    if (!trained.ok()) {
+      spdlog::error("{}", trained.status().to_string());
+      return 1;
+    }
+    spdlog::info("trained in {:.1f} s", trained->wall_seconds);
+    if (!o.model_path.empty()) {
+      auto saved = save_model(*general, o.model_path);
+      if (!saved.ok()) spdlog::warn("{}", saved.to_string());
+    }
   }
   auto general_eval = evaluate(*general, *pool);
-  spdlog::info("general model: {:.1f}% on the 10-class test split, {:.1f} s to train",
-               100 * general_eval->accuracy, trained->wall_seconds);
+  spdlog::info("general model: {:.1f}% on the 10-class test split",
+               100 * general_eval->accuracy);
 
   PartitionConfig pc;
   pc.method = PartitionMethod::kKClasses;
@@ -94,6 +116,7 @@ int run_demo(const DemoOptions& o) {
   }
   cfg.prune.criterion = *crit;
   cfg.prune.scope = *scope;
+  cfg.prune.output_usage_threshold = o.output_usage;
   if (cfg.prune.criterion == Criterion::kActivationWeightedMagnitude)
     cfg.prune.granularity = Granularity::kWeight;
   auto score = parse_selection_score(o.selector);
@@ -166,6 +189,11 @@ void add_demo_command(CLI::App& app) {
                   "energy, mean, firing_rate or activation_weighted_magnitude")
       ->capture_default_str();
   cmd->add_option("--scope", opts->scope, "per_layer or global")->capture_default_str();
+  cmd->add_option("--output-usage", opts->output_usage,
+                  "prune output classes whose mean probability is below this (0: by rate)")
+      ->capture_default_str();
+  cmd->add_option("--model", opts->model_path,
+                  "general model artifact: loaded if it exists, else trained and saved there");
   cmd->add_option("--selector", opts->selector,
                   "label-free sparsity choice: pseudo_label, confidence or neg_entropy")
       ->capture_default_str();

@@ -45,6 +45,13 @@ TelemetryReport sample_report() {
   return r;
 }
 
+std::string fp_test_bytes(size_t n) {
+  std::string s(n, '\0');
+  std::mt19937 rng(5);
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
 Message round_trip(const Message& m, size_t limit = kMaxCoordinatorFrameBytes) {
   std::string frame = encode(m);
   auto decoded = decode(frame, limit);
@@ -56,7 +63,8 @@ Message round_trip(const Message& m, size_t limit = kMaxCoordinatorFrameBytes) {
 }  // namespace
 
 TEST_CASE("every message type survives a round trip", "[protocol]") {
-  Hello h{"agent-1", kProtocolVersion, {4, 2048, {"fsdd/speaker=jackson", "fmnist/classes=3+7"}}, 17};
+  Hello h{
+      "agent-1", kProtocolVersion, {4, 2048, {"fsdd/speaker=jackson", "fmnist/classes=3+7"}}, 17};
   auto h2 = std::get<Hello>(round_trip(h));
   CHECK(h2.agent_id == "agent-1");
   CHECK(h2.protocol_version == kProtocolVersion);
@@ -151,6 +159,30 @@ TEST_CASE("every message type survives a round trip", "[protocol]") {
   CHECK(ts.reports == 2);
   CHECK(ts.reason == "data missing");
   CHECK(std::get<Goodbye>(round_trip(Goodbye{"shutdown"})).reason == "shutdown");
+}
+
+TEST_CASE("chunk frames are built in place around their data", "[protocol]") {
+  std::string data = fp_test_bytes(kMaxChunkBytes);
+  auto frame = encode_chunk_filled(kSha, 1 << 20, 5 << 20, data.size(), [&](char* dst, size_t n) {
+    std::memcpy(dst, data.data(), n);
+    return fp::Status::ok_status();
+  });
+  REQUIRE(frame.ok());
+  CHECK(frame->size() <= kMaxCoordinatorFrameBytes);
+  CHECK(frame->size() < data.size() + 256);  // one segment: the data plus a small envelope
+  auto decoded = decode(*frame, kMaxCoordinatorFrameBytes);
+  REQUIRE(decoded.ok());
+  const auto& c = std::get<Chunk>(*decoded);
+  CHECK(c.sha256 == kSha);
+  CHECK(c.offset == (1u << 20));
+  CHECK(c.total_size == (5u << 20));
+  CHECK(c.data == data);
+  CHECK(validate_coordinator_message(*decoded).ok());
+
+  auto failed = encode_chunk_filled(
+      kSha, 0, 10, 10, [](char*, size_t) { return fp::Status::io_error("disk on fire"); });
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.status().message() == "disk on fire");
 }
 
 TEST_CASE("frames over the limit, empty or misaligned in length are rejected", "[protocol]") {

@@ -203,6 +203,24 @@ TEST_CASE("the iterative schedule reaches the target and masks only grow") {
   CHECK(torch::equal(before, model->find_layer("fc1")->unit_mask()));
 }
 
+TEST_CASE("output pruning by usage removes exactly the unused classes") {
+  TinyNet net;
+  auto x = torch::randn({32, 1, 1, 2});
+  auto stats = record_activations(net, x);
+  auto mean = stats.at("out").mean();  // two classes: mean probabilities sum to 1
+  PruneConfig cfg;
+  cfg.target_sparsity = 0.0;
+  cfg.output_usage_threshold = std::min(mean[0].item<double>(), mean[1].item<double>()) + 1e-9;
+  REQUIRE(prune_with_stats(net, stats, cfg).ok());
+  // The less used class goes; the other stays (min_units_per_layer keeps one regardless).
+  const int64_t less_used = mean[0].item<double>() < mean[1].item<double>() ? 0 : 1;
+  CHECK(net.out->unit_mask()[less_used].item<double>() == 0.0);
+  CHECK(net.out->unit_mask()[1 - less_used].item<double>() == 1.0);
+  CHECK(net.hidden->num_active_units() == 3);  // target 0: hidden layers untouched
+  cfg.output_usage_threshold = 1.0;
+  CHECK_FALSE(cfg.validate().ok());
+}
+
 TEST_CASE("protected layers stay dense and bad configurations are refused") {
   auto model = small_mlp();
   auto x = torch::randn({16, 1, 4, 4});
@@ -275,6 +293,7 @@ TEST_CASE("the label-free selector chooses among the candidates with a stated ru
   auto stats = record_activations(*model, x.slice(0, 0, 64));
   SelectorConfig sel;
   sel.candidates = {0.0, 0.3, 0.6, 0.9};
+  sel.score = SelectionScore::kPseudoLabelAgreement;
   sel.min_agreement = 1.0;  // only candidates that change no confident prediction
   sel.bisection = false;
   auto r = select_sparsity(*model, stats, x.slice(0, 64), torch::Tensor(), PruneConfig{}, sel);

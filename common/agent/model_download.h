@@ -8,10 +8,12 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "protocol/messages.h"
+#include "util/sha256.h"
 #include "util/status.h"
 
 namespace fp::agent {
@@ -60,6 +62,11 @@ class ModelDownload {
   uint64_t next_offset_ = 0;                // next offset to request
   std::map<uint64_t, uint32_t> in_flight_;  // offset -> requested length
   uint64_t received_ = 0;
+  // Chunks arrive in order, so the hash is computed as they are written; the file is
+  // read back only if something arrived out of order.
+  std::unique_ptr<Sha256> hasher_;
+  uint64_t hashed_ = 0;  // bytes [0, hashed_) are in hasher_
+  bool in_order_ = true;
   bool done_ = false;
   int restarts_ = 0;
 };

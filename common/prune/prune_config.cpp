@@ -61,6 +61,8 @@ Status PruneConfig::validate() const {
     return Status::invalid_argument("prune config: iterative_steps must be in [1, 100]");
   if (min_units_per_layer < 1)
     return Status::invalid_argument("prune config: min_units_per_layer must be at least 1");
+  if (!(output_usage_threshold >= 0.0 && output_usage_threshold < 1.0))
+    return Status::invalid_argument("prune config: output_usage_threshold must be in [0, 1)");
   if (batch_size < 1) return Status::invalid_argument("prune config: batch_size must be positive");
   return Status::ok_status();
 }
@@ -73,6 +75,7 @@ std::string PruneConfig::to_json() const {
                       {"target_sparsity", target_sparsity},
                       {"iterative_steps", iterative_steps},
                       {"prune_output_layer", prune_output_layer},
+                      {"output_usage_threshold", output_usage_threshold},
                       {"protected_layers", protected_layers},
                       {"min_units_per_layer", min_units_per_layer},
                       {"batch_size", batch_size}};
@@ -100,6 +103,7 @@ Result<PruneConfig> PruneConfig::from_json(const std::string& text) {
     c.target_sparsity = j.value("target_sparsity", c.target_sparsity);
     c.iterative_steps = j.value("iterative_steps", c.iterative_steps);
     c.prune_output_layer = j.value("prune_output_layer", c.prune_output_layer);
+    c.output_usage_threshold = j.value("output_usage_threshold", c.output_usage_threshold);
     c.protected_layers = j.value("protected_layers", c.protected_layers);
     c.min_units_per_layer = j.value("min_units_per_layer", c.min_units_per_layer);
     c.batch_size = j.value("batch_size", c.batch_size);

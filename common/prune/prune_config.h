@@ -29,6 +29,11 @@ struct PruneConfig {
   double target_sparsity = 0.5;
   int iterative_steps = 4;  // kIterative: re-record statistics between steps
   bool prune_output_layer = true;
+  // > 0: the output layer is pruned by usage instead of by rate: every class whose mean
+  // softmax probability on the individual's data is below this is removed, and the
+  // target sparsity is then met by the other layers. 0: the output layer is ranked
+  // like any other layer (the paper's plain procedure).
+  double output_usage_threshold = 0.0;
   std::vector<std::string> protected_layers;  // names never pruned
   int64_t min_units_per_layer = 1;            // no layer is ever emptied
   int64_t batch_size = 128;                   // recording batch size

@@ -205,9 +205,36 @@ void restore_masks(PrunableNet& model, const MaskState& state) {
   }
 }
 
+// Removes the classes the individual does not use (mean probability below threshold),
+// keeping at least `min_units` of the most used.
+Status prune_output_by_usage(PrunableLayerImpl& out, const ActivationStats* stats,
+                             const PruneConfig& config) {
+  if (!stats || stats->count == 0)
+    return Status::invalid_argument("prune: no activation statistics for the output layer");
+  auto mean = stats->mean();
+  auto live = out.unit_mask() > 0;
+  const int64_t keep_at_least = std::min<int64_t>(config.min_units_per_layer, out.num_units());
+  auto order = std::get<1>(torch::sort(mean, /*stable=*/true, 0, /*descending=*/true));
+  std::vector<int64_t> drop;
+  for (int64_t i = keep_at_least; i < order.numel(); ++i) {
+    const int64_t u = order[i].item<int64_t>();
+    if (live[u].item<bool>() && mean[u].item<double>() < config.output_usage_threshold)
+      drop.push_back(u);
+  }
+  prune_units(out, drop);
+  return Status::ok_status();
+}
+
 Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const PruneConfig& config) {
   FP_RETURN_IF_ERROR(config.validate());
   torch::NoGradGuard no_grad;
+  const bool output_by_usage = config.prune_output_layer && config.output_usage_threshold > 0;
+  if (output_by_usage) {
+    auto it = stats.find(model.layer_names().back());
+    PrunableLayer out = model.layers().back();
+    FP_RETURN_IF_ERROR(prune_output_by_usage(*out,
+                                             it == stats.end() ? nullptr : &it->second, config));
+  }
   const bool needs_inputs = config.criterion == Criterion::kActivationWeightedMagnitude;
   std::vector<Candidate> cands;
   int64_t total = 0, zeroed_elsewhere = 0, cand_total = 0;
@@ -217,7 +244,7 @@ Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const Prune
     total += layer->num_weights();
     const bool is_protected =
         std::count(config.protected_layers.begin(), config.protected_layers.end(), name) > 0 ||
-        (layer->is_output() && !config.prune_output_layer);
+        (layer->is_output() && (!config.prune_output_layer || output_by_usage));
     if (is_protected) {
       zeroed_elsewhere += layer->num_zeroed_weights();
       continue;

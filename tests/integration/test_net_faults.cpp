@@ -173,3 +173,24 @@ TEST_CASE("a burst of reports is committed in batches and all acknowledged", "[n
   CHECK(dups == 500);
   CHECK(*coord.reader(dir)->telemetry_count() == 1500);
 }
+
+TEST_CASE("an assignment the agent never got is sent again", "[net]") {
+  TempDir dir;
+  auto config = fast_server();
+  config.heartbeat_ms = 200;  // resent after 400 ms of claimed idleness
+  Coordinator coord(dir, {"alice"}, 4096, config);
+  RawClient client(coord.context(), coord.endpoint());
+  client.send(hello("forgetful"));
+  client.expect<proto::Welcome>();
+  auto first = client.expect<proto::TaskAssignment>();
+  // Pretend it was lost: stay idle past two heartbeat intervals.
+  client.send(proto::Heartbeat{0});
+  CHECK_FALSE(client.receive(100ms).has_value());  // too early to conclude anything
+  std::this_thread::sleep_for(400ms);
+  client.send(proto::Heartbeat{0});
+  auto again = client.expect<proto::TaskAssignment>();
+  CHECK(again.task_id == first.task_id);
+  CHECK(again.model_sha256 == first.model_sha256);
+  client.send(proto::Heartbeat{again.task_id});  // got it now: nothing more is sent
+  CHECK_FALSE(client.receive(250ms).has_value());
+}

@@ -8,9 +8,12 @@
 
 #include "agent/local_data.h"
 #include "child_process.h"
+#include "models/artifact.h"
+#include "models/model_factory.h"
 #include "net_fixture.h"
 #include "protocol/validate.h"
 #include "tcp_tap.h"
+#include "util/sha256.h"
 
 using namespace fp;
 using namespace fp::testing;
@@ -269,4 +272,36 @@ TEST_CASE("the coordinator process rejects bad peers and stops cleanly on SIGTER
   auto agents = (*store)->agents();
   REQUIRE(agents->size() == 1);
   CHECK((*agents)[0].status == "offline");
+}
+
+TEST_CASE("fp-coordinator register accepts artifacts and refuses damaged ones", "[processes]") {
+  TempDir dir("proc");
+  write(dir.file("fp.toml"), config_text(dir, false));
+  ModelSpec spec;
+  spec.arch = "mlp";
+  spec.width_mult = 0.25;
+  auto model = build_model(spec);
+  REQUIRE(model.ok());
+  REQUIRE(save_model(**model, dir.file("m.fpm")).ok());
+  std::string bytes = read_file(dir.file("m.fpm"));
+  bytes[bytes.size() / 2] ^= 0x40;
+  write(dir.file("bad.fpm"), bytes);
+
+  ChildProcess good({kCoordinator, "register", "-c", dir.file("fp.toml"), dir.file("m.fpm")},
+                    dir.file("good.log"));
+  REQUIRE(good.wait(60s) == 0);
+  std::string sha = sha256_hex(read_file(dir.file("m.fpm")));
+  CHECK(read_file(dir.file("good.log")).rfind(sha, 0) == 0);
+  CHECK(read_file(dir.file("models/" + sha + ".fpm")) == read_file(dir.file("m.fpm")));
+
+  ChildProcess bad({kCoordinator, "register", "-c", dir.file("fp.toml"), dir.file("bad.fpm")},
+                   dir.file("bad.log"));
+  CHECK(bad.wait(60s) == 1);
+  CHECK(read_file(dir.file("bad.log")).find("is not a usable model artifact") != std::string::npos);
+  auto store = store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  auto models = (*store)->models();
+  REQUIRE(models->size() == 1);
+  CHECK(models->front().sha256 == sha);
+  CHECK(nlohmann::json::parse(models->front().spec_json)["arch"] == "mlp");
 }

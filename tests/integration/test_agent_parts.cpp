@@ -1,0 +1,145 @@
+// The agent's building blocks on their own: the download state machine, the
+// outbox of unacknowledged messages and the reconnect backoff.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "agent/backoff.h"
+#include "agent/model_download.h"
+#include "agent/outbox.h"
+#include "net_fixture.h"
+#include "util/sha256.h"
+
+using namespace fp;
+using namespace fp::agent;
+using namespace std::chrono_literals;
+using fp::testing::TempDir;
+
+namespace {
+
+proto::Chunk chunk_of(const std::string& model, const std::string& sha, uint64_t offset,
+                      uint32_t length) {
+  return proto::Chunk{sha, offset, model.size(), model.substr(offset, length)};
+}
+
+}  // namespace
+
+TEST_CASE("a download keeps `credit` requests in flight and verifies the result", "[agent]") {
+  TempDir dir("dl");
+  std::string model = fp::testing::random_bytes(10000, 1);
+  std::string sha = sha256_hex(model);
+  ModelDownload d(sha, model.size(), dir.file("m"), 1024, 3);
+  REQUIRE(d.start().ok());
+  auto first = d.next_requests();
+  REQUIRE(first.size() == 3);
+  CHECK(first[0].offset == 0);
+  CHECK(first[2].offset == 2048);
+  CHECK(d.next_requests().empty());  // no credit left
+
+  REQUIRE(d.on_chunk(chunk_of(model, sha, 0, 1024)).ok());
+  auto next = d.next_requests();
+  REQUIRE(next.size() == 1);
+  CHECK(next[0].offset == 3072);
+  // Unasked-for and foreign chunks are ignored; contradicting ones are errors.
+  CHECK(d.on_chunk(chunk_of(model, sha, 0, 1024)).ok());
+  CHECK(d.on_chunk(proto::Chunk{std::string(64, '0'), 1024, model.size(), "x"}).ok());
+  CHECK_FALSE(d.on_chunk(proto::Chunk{sha, 1024, model.size(), "short"}).ok());
+  CHECK_FALSE(d.on_chunk(proto::Chunk{sha, 1024, 5, model.substr(1024, 1024)}).ok());
+
+  std::vector<proto::ChunkRequest> pending = {first[1], first[2], next[0]};
+  while (!pending.empty()) {
+    auto r = pending.front();
+    pending.erase(pending.begin());
+    REQUIRE(d.on_chunk(chunk_of(model, sha, r.offset, r.length)).ok());
+    for (auto& more : d.next_requests()) pending.push_back(more);
+  }
+  REQUIRE(d.all_received());
+  REQUIRE(d.verify().ok());
+  CHECK(d.done());
+  CHECK(fp::testing::read_file(d.path()) == model);
+  CHECK_FALSE(std::filesystem::exists(dir.file("m/" + sha + ".part")));
+
+  // A second download of the same model finds it verified on disk.
+  ModelDownload again(sha, model.size(), dir.file("m"), 1024, 3);
+  REQUIRE(again.start().ok());
+  CHECK(again.done());
+  CHECK(again.next_requests().empty());
+}
+
+TEST_CASE("bytes that do not hash to the address are discarded and fetched again", "[agent]") {
+  TempDir dir("dl");
+  std::string model = fp::testing::random_bytes(3000, 2);
+  std::string sha = sha256_hex(model);
+  std::string damaged = model;
+  damaged[1500] ^= 1;
+  ModelDownload d(sha, model.size(), dir.file("m"), 1000, 4);
+  REQUIRE(d.start().ok());
+  for (auto& r : d.next_requests())
+    REQUIRE(d.on_chunk(chunk_of(damaged, sha, r.offset, r.length)).ok());
+  REQUIRE(d.all_received());
+  Status v = d.verify();
+  REQUIRE_FALSE(v.ok());
+  CHECK(v.code() == Status::Code::kCorruption);
+  CHECK(v.message().find("expected " + sha) != std::string::npos);
+  CHECK(d.restarts() == 1);
+  CHECK_FALSE(d.done());
+  CHECK_FALSE(std::filesystem::exists(d.path()));
+  auto again = d.next_requests();  // from the start
+  REQUIRE(again.size() == 3);
+  CHECK(again[0].offset == 0);
+  for (auto& r : again) REQUIRE(d.on_chunk(chunk_of(model, sha, r.offset, r.length)).ok());
+  REQUIRE(d.verify().ok());
+}
+
+TEST_CASE("lost requests are asked again after reset_in_flight", "[agent]") {
+  TempDir dir("dl");
+  std::string model = fp::testing::random_bytes(5000, 3);
+  std::string sha = sha256_hex(model);
+  ModelDownload d(sha, model.size(), dir.file("m"), 1000, 2);
+  REQUIRE(d.start().ok());
+  auto r = d.next_requests();
+  REQUIRE(d.on_chunk(chunk_of(model, sha, r[0].offset, r[0].length)).ok());
+  (void)d.next_requests();  // offsets 1000 and 2000 in flight, then the connection drops
+  d.reset_in_flight();
+  auto again = d.next_requests();
+  REQUIRE(again.size() == 2);
+  CHECK(again[0].offset == 1000);
+  CHECK(d.received_bytes() == 1000);
+  // Answers out of order still verify (the file is then hashed whole).
+  std::vector<proto::ChunkRequest> rest = again;
+  while (!d.all_received()) {
+    for (auto it = rest.rbegin(); it != rest.rend(); ++it) {
+      REQUIRE(d.on_chunk(chunk_of(model, sha, it->offset, it->length)).ok());
+    }
+    rest = d.next_requests();
+  }
+  REQUIRE(d.verify().ok());
+  CHECK(fp::testing::read_file(d.path()) == model);
+}
+
+TEST_CASE("the outbox resends in order until acknowledged", "[agent]") {
+  Outbox box;
+  auto t0 = Outbox::Clock::now();
+  box.add("b", "frame-b", t0);
+  box.add("a", "frame-a", t0 + 1ms);
+  CHECK(box.due(t0 + 500ms, 1000ms).empty());
+  auto due = box.due(t0 + 1500ms, 1000ms);
+  CHECK(due == std::vector<std::string>{"frame-b", "frame-a"});  // insertion order, not key order
+  CHECK(box.due(t0 + 1600ms, 1000ms).empty());                   // just resent
+  CHECK(box.ack("b"));
+  CHECK_FALSE(box.ack("b"));
+  CHECK(box.due(t0 + 1600ms, 1000ms, /*all=*/true) == std::vector<std::string>{"frame-a"});
+  CHECK(box.size() == 1);
+}
+
+TEST_CASE("backoff doubles up to its cap, with jitter, and resets", "[agent]") {
+  Backoff b(100ms, 1000ms);
+  std::vector<int64_t> steps = {100, 200, 400, 800, 1000, 1000};
+  for (int64_t step : steps) {
+    auto d = b.next().count();
+    CHECK(d >= step / 2);
+    CHECK(d <= step);
+  }
+  b.reset();
+  CHECK(b.next().count() <= 100);
+}

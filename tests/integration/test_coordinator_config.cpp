@@ -1,0 +1,133 @@
+// fp-coordinator's TOML configuration: defaults, every section, and clear errors
+// for typos, wrong types and out-of-range values.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "config.h"
+
+using fp::coord::parse_config;
+
+namespace {
+
+std::string error_of(const std::string& text) {
+  auto c = parse_config(text, "test.toml");
+  REQUIRE_FALSE(c.ok());
+  return c.status().message();
+}
+
+}  // namespace
+
+TEST_CASE("an empty configuration gives the documented defaults", "[config]") {
+  auto c = parse_config("", "empty");
+  REQUIRE(c.ok());
+  CHECK(c->server.endpoint == "tcp://127.0.0.1:5555");
+  CHECK(c->server.heartbeat_ms == 1000);
+  CHECK(c->server.liveness == 3);
+  CHECK(c->database == "fineprune.db");
+  CHECK(c->models_dir == "models");
+  CHECK(c->train.dataset == "fsdd");
+  CHECK(c->train.epochs == 3);
+  CHECK_FALSE(c->campaign.present);
+}
+
+TEST_CASE("every section is read", "[config]") {
+  auto c = parse_config(R"(
+[server]
+endpoint = "ipc:///tmp/fp.sock"
+database = "x.db"
+models_dir = "m"
+heartbeat_ms = 250
+liveness = 4
+chunk_size = 65536
+chunk_credit = 16
+telemetry_batch = 100
+max_attempts = 5
+
+[train]
+dataset = "fashion-mnist"
+arch = "vgg7"
+width_mult = 0.25
+epochs = 7
+limit = 500
+seed = 9
+general_fraction = 0.75
+split_seed = 3
+threads = 4
+
+[campaign]
+name = "c"
+model = "latest"
+dataset = "fashion-mnist"
+individuals = ["classes=1+2", "classes=3+4"]
+baselines = ["svd"]
+sweep = [0.2, 0.4]
+select_sparsity = true
+
+[campaign.prune]
+criterion = "firing_rate"
+scope = "global"
+target_sparsity = 0.3
+protected_layers = ["fc1"]
+)",
+                        "full");
+  REQUIRE(c.ok());
+  CHECK(c->server.endpoint == "ipc:///tmp/fp.sock");
+  CHECK(c->database == "x.db");
+  CHECK(c->models_dir == "m");
+  CHECK(c->server.heartbeat_ms == 250);
+  CHECK(c->server.liveness == 4);
+  CHECK(c->server.chunk_size == 65536);
+  CHECK(c->server.chunk_credit == 16);
+  CHECK(c->server.telemetry_batch == 100);
+  CHECK(c->server.max_attempts == 5);
+  CHECK(c->train.dataset == "fashion-mnist");
+  CHECK(c->train.arch == "vgg7");
+  CHECK(c->train.width_mult == 0.25);
+  CHECK(c->train.epochs == 7);
+  CHECK(c->train.limit == 500);
+  CHECK(c->train.seed == 9);
+  CHECK(c->train.general_fraction == 0.75);
+  CHECK(c->train.split_seed == 3);
+  CHECK(c->train.threads == 4);
+  REQUIRE(c->campaign.present);
+  CHECK(c->campaign.individuals == std::vector<std::string>{"classes=1+2", "classes=3+4"});
+  CHECK(c->campaign.baselines == std::vector<std::string>{"svd"});
+  CHECK(c->campaign.sweep == std::vector<double>{0.2, 0.4});
+  auto prune = nlohmann::json::parse(c->campaign.prune_config_json);
+  CHECK(prune["criterion"] == "firing_rate");
+  CHECK(prune["scope"] == "global");
+  CHECK(prune["target_sparsity"] == 0.3);
+  CHECK(prune["protected_layers"] == nlohmann::json::array({"fc1"}));
+  CHECK(prune["granularity"] == "unit");  // defaults spelled out
+  CHECK(prune["select_sparsity"] == true);
+}
+
+TEST_CASE("configuration mistakes are named precisely", "[config]") {
+  CHECK(error_of("[server]\nendpont = \"x\"\n") == "test.toml: unknown key 'server.endpont'");
+  CHECK(error_of("[servers]\n") == "test.toml: unknown section 'servers'");
+  CHECK(error_of("[server]\nheartbeat_ms = \"fast\"\n") ==
+        "test.toml: server.heartbeat_ms must be an integer");
+  CHECK(error_of("[server]\nheartbeat_ms = 1\n").find("heartbeat_ms must be in") !=
+        std::string::npos);
+  CHECK(error_of("[server]\nchunk_size = 99999999\n").find("chunk_size must be in") !=
+        std::string::npos);
+  CHECK(error_of("[train]\nepochs = 0\n").find("epochs") != std::string::npos);
+  CHECK(error_of("[train]\nseed = -1\n") == "test.toml: train.seed must be a non-negative integer");
+  CHECK(error_of("[campaign]\nbaselines = [\"magic\"]\n").find("unknown baseline 'magic'") !=
+        std::string::npos);
+  CHECK(error_of("[campaign]\nsweep = [1.5]\n").find("campaign.sweep") != std::string::npos);
+  CHECK(error_of("[campaign]\nindividuals = \"one\"\n") ==
+        "test.toml: campaign.individuals must be an array");
+  CHECK(error_of("[campaign.prune]\ncriterion = \"vibes\"\n").find("unknown criterion 'vibes'") !=
+        std::string::npos);
+  CHECK(error_of("[campaign.prune]\ntarget_sparsity = 1.5\n").find("target_sparsity") !=
+        std::string::npos);
+  std::string syntax = error_of("[server\n");
+  CHECK(syntax.rfind("test.toml:1:", 0) == 0);
+}
+
+TEST_CASE("a missing config file is a clear error", "[config]") {
+  auto c = fp::coord::load_config("/nonexistent/fp.toml");
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.status().message() == "config file /nonexistent/fp.toml cannot be opened");
+}
