@@ -247,6 +247,7 @@ Status read_variant_keys(Table& t, Variant& v) {
   FP_RETURN_IF_ERROR(t.get("target_sparsity", p.target_sparsity));
   FP_RETURN_IF_ERROR(t.get("iterative_steps", p.iterative_steps));
   FP_RETURN_IF_ERROR(t.get("prune_output_layer", p.prune_output_layer));
+  FP_RETURN_IF_ERROR(t.get("output_usage_threshold", p.output_usage_threshold));
   FP_RETURN_IF_ERROR(t.get_list("protected_layers", p.protected_layers));
   FP_RETURN_IF_ERROR(t.get("min_units_per_layer", p.min_units_per_layer));
   FP_RETURN_IF_ERROR(t.get("select_sparsity", v.select_sparsity));

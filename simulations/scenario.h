@@ -8,7 +8,8 @@
 //                 leave_individual_out (one general model per individual, trained without
 //                 that individual's group: FSDD's leave-one-speaker-out)
 //   [fineprune]   criterion, granularity, scope, schedule, target_sparsity, iterative_steps,
-//                 prune_output_layer, min_units_per_layer, select_sparsity, min_agreement,
+//                 prune_output_layer, output_usage_threshold, protected_layers,
+//                 min_units_per_layer, select_sparsity, min_agreement,
 //                 confident_fraction, heldout_fraction, candidates, sweep (targets of the
 //                 labeled accuracy-vs-sparsity curve), and [[fineprune.variants]]: named
 //                 overrides of the keys above, one campaign each (a sweep over configs)

@@ -90,9 +90,10 @@ Result<RunRecord> SimStore::run(int64_t id) {
   if (id > 0) st.bind(1, id);
   FP_ASSIGN_OR_RETURN(bool row, st.step());
   if (!row) {
-    return Status::not_found(id > 0 ? "no simulation run " + std::to_string(id) + " in " +
-                                          store_->db().path()
-                                    : "no simulation run in " + store_->db().path());
+    return Status::not_found(
+        id > 0 ? "no simulation run " + std::to_string(id) + " in " + store_->db().path()
+               : "no simulation run in " + store_->db().path() +
+                     " (a database of fp-coordinator alone: see fp-coordinator status/export)");
   }
   return read_run(st);
 }

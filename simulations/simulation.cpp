@@ -160,13 +160,22 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
 
   say("scenario " + s.name + " (" + s.source + "), seed " + std::to_string(s.seed) + ", run " +
       std::to_string(run_id) + " in " + o.out_dir);
+  // A run that cannot start is recorded as failed, with why.
+  auto setup_failed = [&](const Status& why) {
+    nlohmann::json stats = {{"detail", why.to_string()}};
+    (void)sim.finish_run(run_id, "failed", unix_now(), stats.dump());
+    return why;
+  };
   auto loading = Clock::now();
-  FP_ASSIGN_OR_RETURN(Population population, load_population(s));
+  auto loaded = load_population(s);
+  if (!loaded.ok()) return setup_failed(loaded.status());
+  Population population = std::move(loaded).value();
   say(fmt::format("{} individual(s) from {} ({} pool samples, partition {}), {:.1f} s",
                   population.individuals.size(), population.dataset, population.pool.size(),
                   partition_method_name(s.partition.method), seconds_since(loading)));
-  FP_ASSIGN_OR_RETURN(CampaignPlan plan,
-                      setup_campaigns(s, population, *store, registry, sim, run_id, say));
+  auto planned = setup_campaigns(s, population, *store, registry, sim, run_id, say);
+  if (!planned.ok()) return setup_failed(planned.status());
+  const CampaignPlan plan = std::move(planned).value();
   const double setup_seconds = seconds_since(started);
 
   // ---- The campaign: coordinator, hosts, progress. ----
@@ -180,7 +189,8 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
   sc.max_attempts = s.hosting.max_attempts;
   sc.exit_when_done = true;
   coord::Server server(sc, context, *store, registry);
-  FP_RETURN_IF_ERROR(server.bind());
+  Status bound = server.bind();
+  if (!bound.ok()) return setup_failed(bound);
   const std::string endpoint = server.bound_endpoint();
   std::atomic<bool> server_done{false};
   Status server_status;

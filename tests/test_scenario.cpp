@@ -72,6 +72,7 @@ leave_individual_out = true
 criterion = "mean"
 scope = "global"
 target_sparsity = 0.4
+output_usage_threshold = 0.02
 select_sparsity = false
 sweep = [0.1, 0.5]
 [baselines]
@@ -102,6 +103,7 @@ endpoint = "ipc:///tmp/fp.sock"
   CHECK(v.prune.criterion == Criterion::kMean);
   CHECK(v.prune.scope == Scope::kGlobal);
   CHECK(v.prune.target_sparsity == 0.4);
+  CHECK(v.prune.output_usage_threshold == 0.02);
   CHECK_FALSE(v.select_sparsity);
   CHECK(v.sweep == std::vector<double>{0.1, 0.5});
   CHECK(s->baselines.methods == std::vector<std::string>{"svd"});
@@ -123,6 +125,7 @@ endpoint = "ipc:///tmp/fp.sock"
   auto back = PruneConfig::from_json(v.assignment_json());
   REQUIRE(back.ok());
   CHECK(back->scope == Scope::kGlobal);
+  CHECK(back->output_usage_threshold == 0.02);
 }
 
 TEST_CASE("variants override the base fineprune keys with one campaign each", "[scenario]") {

@@ -310,3 +310,23 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   auto sim = SimStore::open(*db);
   CHECK(sim->runs()->size() == 1);
 }
+
+TEST_CASE("a run that cannot start is recorded as failed with the reason", "[sim]") {
+  Scenario s = parse(kTiny);
+  s.data.dir = "/nonexistent/fashion-mnist";
+  TempDir dir;
+  RunOptions o;
+  o.out_dir = dir.sub("run");
+  o.progress = nullptr;
+  auto outcome = run_scenario(s, o);
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().message().find("/nonexistent/fashion-mnist") != std::string::npos);
+  auto db = open(run_database(o.out_dir));
+  auto sim = SimStore::open(*db);
+  REQUIRE(sim.ok());
+  auto record = sim->run(0);
+  REQUIRE(record.ok());
+  CHECK(record->status == "failed");
+  auto stats = nlohmann::json::parse(record->stats_json);
+  CHECK(stats["detail"].get<std::string>().find("/nonexistent/fashion-mnist") != std::string::npos);
+}
