@@ -92,7 +92,8 @@ int run_demo(const DemoOptions& o) {
     }
   }
   auto general_eval = evaluate(*general, *pool);
-  spdlog::info("general model: {:.1f}% on the 10-class test split", 100 * general_eval->accuracy);
+  spdlog::info("general model: {:.1f}% on the 10-class test split",
+               100 * general_eval->accuracy);
 
   PartitionConfig pc;
   pc.method = PartitionMethod::kKClasses;
