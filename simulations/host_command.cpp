@@ -1,12 +1,14 @@
 // fp-sim host: an agent host on this machine, against a coordinator anywhere. It runs
 // the share of the scenario's individuals that belongs to host --host-index of
 // --hosts (every hosts-th one), materializing their private data under --work-dir.
+#include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -86,9 +88,11 @@ int run_host(HostCommandOptions o) {
       return std::make_unique<NullRunner>(pool, meter);
     });
   }
-  spdlog::warn("host {}/{}: {} agent(s) of scenario {} -> {} ({} worker(s), {} connected)",
-               o.host_index, s.hosting.hosts, share.size(), s.name, o.coordinator, ho.workers,
-               ho.connected);
+  // Plain output, whatever the log level: what a Slurm or Kubernetes log should show.
+  fmt::print("host {}/{}: {} agent(s) of scenario {} -> {} ({} worker(s), {} connected)\n",
+             o.host_index, s.hosting.hosts, share.size(), s.name, o.coordinator, ho.workers,
+             ho.connected);
+  std::fflush(stdout);  // a log file is block-buffered
   signal(SIGINT, on_host_signal);
   signal(SIGTERM, on_host_signal);
   std::atomic<bool> finished{false};
@@ -126,8 +130,8 @@ int run_host(HostCommandOptions o) {
     std::ofstream out(o.stats_file);
     out << stats.dump(2) << "\n";
   }
-  spdlog::warn("host {}: {} agent(s) finished, {} failed, {:.1f} s", o.host_index, p.finished,
-               p.failed, seconds);
+  fmt::print("host {}: {} agent(s) finished, {} failed, {:.1f} s\n", o.host_index, p.finished,
+             p.failed, seconds);
   if (!result.ok()) {
     spdlog::error("{}", result.to_string());
     return 1;

@@ -311,9 +311,11 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
       if (server_done) break;
       status = "failed";
       detail = "every agent host ended before the campaign finished (see " +
-               (out / "hosts").string() + "*.log and fp-sim.log)";
+               (out / "hosts").string() + "/*.log and fp-sim.log)";
     }
   }
+  // The campaign's time ends here: what follows is shutdown.
+  const double campaign_seconds = seconds_since(campaign_started);
   server.request_stop();
   server_thread.join();
   for (auto& host : hosts) host->stop();
@@ -329,7 +331,6 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
       reap_child(c, true);
     }
   }
-  const double campaign_seconds = seconds_since(campaign_started);
   const double cpu_self = cpu_seconds(RUSAGE_SELF) - cpu_before;
   poll_progress();
   if (o.progress) printer.finish(state);
