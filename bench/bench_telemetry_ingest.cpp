@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
       std::string id = "bench" + std::to_string(i);
       (void)proto::send_frame(
           s, proto::encode(proto::Hello{
-                 id, proto::kProtocolVersion, {1, 0, {"toy/ind" + std::to_string(i)}}, 0}));
+                 id, proto::kProtocolVersion, {1, 0, {"toy/ind" + std::to_string(i)}}, 0, id}));
       uint64_t task = 0;
       proto::PeerFrame f;
       while (task == 0 && proto::recv_from_dealer(s, f, true)) {

@@ -63,7 +63,7 @@ class Server {
  private:
   using Clock = std::chrono::steady_clock;
   struct Session {
-    std::string peer, agent_id, session_id;
+    std::string peer, agent_id, session_id, instance_id;
     std::vector<std::pair<std::string, std::string>> holdings;  // (dataset, individual)
     Clock::time_point last_heard;
     int64_t task_id = 0;

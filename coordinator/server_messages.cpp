@@ -5,6 +5,7 @@
 
 #include "protocol/codec.h"
 #include "protocol/framing.h"
+#include "protocol/limits.h"
 #include "protocol/validate.h"
 #include "server.h"
 #include "telemetry_record.h"
@@ -111,9 +112,26 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m) {
     ++stats_.frames_rejected;
     return send(peer, proto::Reject{reason, proto::kProtocolVersion});
   }
+  // A second live agent with this id (not a reconnect of the same process) is turned
+  // away until the first goes silent; it retries, as after any lost connection.
+  auto live = by_agent_.find(m.agent_id);
+  if (live != by_agent_.end() && live->second != peer) {
+    auto other = sessions_.find(live->second);
+    auto silent_after = std::chrono::milliseconds(config_.heartbeat_ms) * config_.liveness;
+    if (other != sessions_.end() && !other->second.instance_id.empty() &&
+        other->second.instance_id != m.instance_id &&
+        Clock::now() - other->second.last_heard <= silent_after) {
+      std::string reason = "agent id " + m.agent_id + " is in use by another running agent";
+      spdlog::warn("{}", reason);
+      event("duplicate-id", m.agent_id, 0, reason);
+      ++stats_.frames_rejected;
+      return reply_error(peer, proto::ErrorCode::kNotAllowed, reason, proto::kAgentIdInUse);
+    }
+  }
   Session fresh;
   fresh.peer = peer;
   fresh.agent_id = m.agent_id;
+  fresh.instance_id = m.instance_id;
   fresh.session_id = new_session_id();
   fresh.last_heard = Clock::now();
   for (const auto& name : m.capabilities.datasets) {

@@ -41,6 +41,9 @@ struct Hello {
   # The task this agent is still working on after a reconnect (0: none), so the
   # coordinator keeps it assigned instead of handing it to someone else.
   currentTaskId @3 :UInt64;
+  # Random per agent process, kept across reconnects: tells a reconnect of this agent
+  # from a second, misconfigured agent using the same agentId.
+  instanceId @4 :Text;
 }
 
 struct ChunkRequest {

@@ -63,8 +63,11 @@ Message round_trip(const Message& m, size_t limit = kMaxCoordinatorFrameBytes) {
 }  // namespace
 
 TEST_CASE("every message type survives a round trip", "[protocol]") {
-  Hello h{
-      "agent-1", kProtocolVersion, {4, 2048, {"fsdd/speaker=jackson", "fmnist/classes=3+7"}}, 17};
+  Hello h{"agent-1",
+          kProtocolVersion,
+          {4, 2048, {"fsdd/speaker=jackson", "fmnist/classes=3+7"}},
+          17,
+          "inst-1"};
   auto h2 = std::get<Hello>(round_trip(h));
   CHECK(h2.agent_id == "agent-1");
   CHECK(h2.protocol_version == kProtocolVersion);
@@ -72,6 +75,7 @@ TEST_CASE("every message type survives a round trip", "[protocol]") {
   CHECK(h2.capabilities.memory_mb == 2048);
   CHECK(h2.capabilities.datasets == h.capabilities.datasets);
   CHECK(h2.current_task_id == 17);
+  CHECK(h2.instance_id == "inst-1");
 
   auto w = std::get<Welcome>(round_trip(Welcome{"s-1", 500, 65536, 4}));
   CHECK(w.session_id == "s-1");
@@ -278,7 +282,7 @@ TEST_CASE("an unknown union member is rejected", "[protocol]") {
 
 TEST_CASE("the agent allowlist admits telemetry and refuses coordinator messages", "[protocol]") {
   CHECK(validate_agent_message(sample_report()).ok());
-  CHECK(validate_agent_message(Hello{"agent-1", 1, {}}).ok());
+  CHECK(validate_agent_message(Hello{"agent-1", 1, {}, 0, ""}).ok());
   CHECK(validate_agent_message(Heartbeat{0}).ok());
   CHECK(validate_agent_message(ChunkRequest{kSha, 0, 1024}).ok());
   for (const Message& m : {Message(Chunk{kSha, 0, 4, "abcd"}), Message(Welcome{}),
@@ -298,10 +302,10 @@ TEST_CASE("agent messages with out-of-range fields are refused", "[protocol]") {
     REQUIRE_FALSE(s.ok());
     CHECK(s.message().find(field) != std::string::npos);
   };
-  expect_bad(Hello{"", 1, {}}, "agentId");
-  expect_bad(Hello{"bad id with spaces", 1, {}}, "agentId");
-  expect_bad(Hello{std::string(kMaxIdBytes + 1, 'a'), 1, {}}, "agentId");
-  Hello many{"a", 1, {}};
+  expect_bad(Hello{"", 1, {}, 0, ""}, "agentId");
+  expect_bad(Hello{"bad id with spaces", 1, {}, 0, ""}, "agentId");
+  expect_bad(Hello{std::string(kMaxIdBytes + 1, 'a'), 1, {}, 0, ""}, "agentId");
+  Hello many{"a", 1, {}, 0, ""};
   many.capabilities.datasets.assign(kMaxDatasets + 1, "x");
   expect_bad(many, "datasets");
   expect_bad(ChunkRequest{"xyz", 0, 10}, "sha256");

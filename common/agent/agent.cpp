@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <random>
 #include <thread>
 
 #include "agent/backoff.h"
@@ -13,7 +14,10 @@
 namespace fp::agent {
 
 Agent::Agent(AgentConfig config, zmq::context_t& context, TaskRunner& runner)
-    : config_(std::move(config)), context_(context), runner_(runner) {}
+    : config_(std::move(config)), context_(context), runner_(runner) {
+  std::mt19937_64 rng(std::random_device{}());
+  instance_id_ = fmt::format("{:016x}", rng());
+}
 
 Agent::~Agent() {
   cancel_ = true;
@@ -82,7 +86,8 @@ Agent::End Agent::session() {
   proto::Hello hello{config_.agent_id,
                      config_.protocol_version,
                      {config_.threads, config_.memory_mb, config_.datasets},
-                     task_ ? task_->task_id : 0};
+                     task_ ? task_->task_id : 0,
+                     instance_id_};
   send(hello);
 
   while (true) {

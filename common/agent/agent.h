@@ -81,6 +81,7 @@ class Agent {
   uint32_t chunk_credit_ = proto::kDefaultChunkCredit;
   Clock::time_point last_heard_, last_heartbeat_, last_chunk_;
   std::string reject_reason_;
+  std::string instance_id_;  // random, for the life of this Agent
 
   // Task state (survives reconnects).
   State state_ = State::kIdle;

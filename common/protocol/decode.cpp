@@ -56,6 +56,7 @@ Hello read(wire::Hello::Reader r) {
   m.capabilities.memory_mb = caps.getMemoryMb();
   m.capabilities.datasets = texts(caps.getDatasets());
   m.current_task_id = r.getCurrentTaskId();
+  m.instance_id = str(r.getInstanceId());
   return m;
 }
 

@@ -59,6 +59,7 @@ struct Filler {
     caps.setMemoryMb(m.capabilities.memory_mb);
     fill_texts(caps.initDatasets(m.capabilities.datasets.size()), m.capabilities.datasets);
     b.setCurrentTaskId(m.current_task_id);
+    b.setInstanceId(text(m.instance_id));
   }
   void operator()(const Welcome& m) {
     auto b = env.initWelcome();

@@ -25,6 +25,9 @@ constexpr int64_t kHardFrameBytes = 4 * static_cast<int64_t>(kMaxCoordinatorFram
 // Cap'n Proto decoding limits: the schema nests at most four levels deep.
 constexpr unsigned kNestingLimit = 8;
 
+// Error.ref of the answer to a Hello whose agent id another live agent is using.
+constexpr const char* kAgentIdInUse = "agent-id-in-use";
+
 // Field limits for agent messages (validate.h).
 constexpr size_t kMaxIdBytes = 128;       // agent ids, idempotency keys, session ids
 constexpr size_t kMaxNameBytes = 256;     // methods, individuals, dataset names, layer names

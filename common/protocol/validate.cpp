@@ -43,6 +43,7 @@ Status check_unit(const char* message, const std::string& field, double v) {
 
 Status check_hello(const Hello& m) {
   FP_RETURN_IF_ERROR(check_id("Hello", "agentId", m.agent_id));
+  FP_RETURN_IF_ERROR(check_text("Hello", "instanceId", m.instance_id, kMaxIdBytes, false));
   const auto& sets = m.capabilities.datasets;
   if (sets.size() > kMaxDatasets) {
     return bad("Hello", "capabilities.datasets",

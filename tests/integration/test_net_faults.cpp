@@ -18,7 +18,7 @@ coord::ServerConfig fast_server() {
 }
 
 proto::Hello hello(const std::string& id, std::vector<std::string> sets = {"toy/alice"}) {
-  return proto::Hello{id, proto::kProtocolVersion, {1, 256, std::move(sets)}, 0};
+  return proto::Hello{id, proto::kProtocolVersion, {1, 256, std::move(sets)}, 0, "i-" + id};
 }
 
 proto::TelemetryReport report(const std::string& key, uint64_t task) {
@@ -41,7 +41,7 @@ TEST_CASE("a wrong protocol version is rejected with a reason", "[net]") {
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 4096, fast_server());
   RawClient client(coord.context(), coord.endpoint());
-  client.send(proto::Hello{"old-agent", 99, {1, 0, {"toy/alice"}}, 0});
+  client.send(proto::Hello{"old-agent", 99, {1, 0, {"toy/alice"}}, 0, ""});
   auto reject = client.expect<proto::Reject>();
   CHECK(reject.reason.find("protocol version 99 is not supported") != std::string::npos);
   CHECK(reject.supported_version == proto::kProtocolVersion);
@@ -94,7 +94,7 @@ TEST_CASE("malformed and forbidden frames get an Error and serving goes on", "[n
   expect_error(proto::ErrorCode::kNotRegistered, "say Hello first");
   client.send(proto::Chunk{std::string(64, 'a'), 0, 4, "data"});
   expect_error(proto::ErrorCode::kNotAllowed, "Chunk is never accepted from an agent");
-  client.send(proto::Hello{"bad id!", proto::kProtocolVersion, {}, 0});
+  client.send(proto::Hello{"bad id!", proto::kProtocolVersion, {}, 0, ""});
   expect_error(proto::ErrorCode::kBadRequest, "Hello.agentId");
   client.send(hello("ok-agent", {"no-slash"}));
   CHECK(client.expect<proto::Reject>().reason.find("dataset/individual") != std::string::npos);
@@ -193,4 +193,41 @@ TEST_CASE("an assignment the agent never got is sent again", "[net]") {
   CHECK(again.model_sha256 == first.model_sha256);
   client.send(proto::Heartbeat{again.task_id});  // got it now: nothing more is sent
   CHECK_FALSE(client.receive(250ms).has_value());
+}
+
+TEST_CASE("a second live agent with the same id is turned away; a reconnect is not", "[net]") {
+  TempDir dir;
+  auto config = fast_server();
+  config.heartbeat_ms = 200;
+  config.liveness = 3;
+  Coordinator coord(dir, {"alice"}, 4096, config);
+  RawClient first(coord.context(), coord.endpoint());
+  first.send(proto::Hello{"twin", proto::kProtocolVersion, {1, 0, {"toy/alice"}}, 0, "instance-1"});
+  first.expect<proto::Welcome>();
+  auto task = first.expect<proto::TaskAssignment>();
+
+  RawClient second(coord.context(), coord.endpoint());
+  second.send(
+      proto::Hello{"twin", proto::kProtocolVersion, {1, 0, {"toy/alice"}}, 0, "instance-2"});
+  auto refused = second.expect<proto::Error>();
+  CHECK(refused.code == proto::ErrorCode::kNotAllowed);
+  CHECK(refused.ref == proto::kAgentIdInUse);
+  CHECK(refused.reason == "agent id twin is in use by another running agent");
+  // The first keeps its session: a report from it is accepted.
+  first.send(report("twin:1:fineprune", task.task_id));
+  CHECK_FALSE(first.expect<proto::Ack>().duplicate);
+
+  // The same instance on a new connection (a reconnect) takes over, keeping its task.
+  RawClient again(coord.context(), coord.endpoint());
+  again.send(proto::Hello{
+      "twin", proto::kProtocolVersion, {1, 0, {"toy/alice"}}, task.task_id, "instance-1"});
+  again.expect<proto::Welcome>();
+  again.send(proto::TaskStatus{"twin:1:status", task.task_id, true, 1, ""});
+  CHECK_FALSE(again.expect<proto::Ack>().duplicate);
+
+  // Once the holder of an id goes silent, another instance may take the id.
+  std::this_thread::sleep_for(800ms);
+  RawClient later(coord.context(), coord.endpoint());
+  later.send(proto::Hello{"twin", proto::kProtocolVersion, {1, 0, {}}, 0, "instance-3"});
+  later.expect<proto::Welcome>();
 }

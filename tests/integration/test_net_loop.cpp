@@ -140,7 +140,7 @@ TEST_CASE("a silent agent's task is requeued and finished by another", "[net]") 
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 100 << 10, fast_server());
   RawClient ghost(coord.context(), coord.endpoint());
-  ghost.send(proto::Hello{"ghost", proto::kProtocolVersion, {1, 0, {"toy/alice"}}, 0});
+  ghost.send(proto::Hello{"ghost", proto::kProtocolVersion, {1, 0, {"toy/alice"}}, 0, "ghost-1"});
   ghost.expect<proto::Welcome>();
   auto task = ghost.expect<proto::TaskAssignment>();
   CHECK(task.individual == "alice");

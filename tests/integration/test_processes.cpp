@@ -255,7 +255,7 @@ TEST_CASE("the coordinator process rejects bad peers and stops cleanly on SIGTER
   CHECK(client.expect<proto::Error>().code == proto::ErrorCode::kMalformed);
   client.send_bytes(std::string(70000, 'x'));
   CHECK(client.expect<proto::Error>().code == proto::ErrorCode::kTooLarge);
-  client.send(proto::Hello{"still-fine", proto::kProtocolVersion, {1, 0, {"toy/a"}}, 0});
+  client.send(proto::Hello{"still-fine", proto::kProtocolVersion, {1, 0, {"toy/a"}}, 0, "i1"});
   client.expect<proto::Welcome>();
 
   serve.signal(SIGTERM);
