@@ -9,6 +9,7 @@
 
 #include "protocol/limits.h"
 #include "prune/prune_config.h"
+#include "prune/sparsity_selector.h"
 
 namespace fp::coord {
 namespace {
@@ -177,6 +178,7 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   FP_RETURN_IF_ERROR(s.get_list("baselines", c.baselines));
   FP_RETURN_IF_ERROR(s.get_list("sweep", c.sweep));
   FP_RETURN_IF_ERROR(s.get("select_sparsity", c.select_sparsity));
+  FP_RETURN_IF_ERROR(s.get("selector", c.selector));
   FP_RETURN_IF_ERROR(s.finish({"prune"}));
   for (const auto& b : c.baselines) {
     if (b != "finetune" && b != "svd") {
@@ -208,6 +210,10 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   // Normalised, with every default spelled out; the agent reads select_sparsity too.
   auto normalised = nlohmann::json::parse(prune->to_json());
   normalised["select_sparsity"] = c.select_sparsity;
+  auto score = parse_selection_score(c.selector);
+  if (!score.ok())
+    return Status::invalid_argument(src + ": campaign.selector: " + score.status().message());
+  normalised["selector"] = c.selector;
   c.prune_config_json = normalised.dump();
   return Status::ok_status();
 }

@@ -7,7 +7,7 @@
 //              seed, limit, general_fraction, split_seed, threads
 //   [campaign] name, model ("latest", a SHA-256, or an artifact path), dataset,
 //              individuals (empty: every individual an agent announces), baselines,
-//              sweep, select_sparsity, and a [campaign.prune] table with
+//              sweep, select_sparsity, selector, and a [campaign.prune] table with
 //              fp::PruneConfig's JSON keys
 #pragma once
 
@@ -43,7 +43,8 @@ struct CampaignSection {
   std::vector<std::string> baselines;
   std::vector<double> sweep;
   bool select_sparsity = false;          // choose the sparsity on the device, without labels
-  std::string prune_config_json = "{}";  // fp::PruneConfig JSON (+ "select_sparsity")
+  std::string selector = "confidence";   // how: an fp::SelectionScore name
+  std::string prune_config_json = "{}";  // fp::PruneConfig JSON (+ select_sparsity, selector)
 };
 
 struct CoordinatorConfig {

@@ -1,12 +1,18 @@
 // fp-sim: runs Fine-Pruning scenarios. Subcommands register themselves from their files.
 #include <CLI/CLI.hpp>
 
+#include "commands.h"
 #include "demo_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"fp-sim: federated, label-free personalization by Fine-Pruning"};
   app.require_subcommand(1);
   fp::add_demo_command(app);
+  fp::sim::add_run_command(app);
+  fp::sim::add_host_command(app);
+  fp::sim::add_list_command(app);
+  fp::sim::add_report_command(app);
+  fp::sim::add_export_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

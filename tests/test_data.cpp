@@ -3,6 +3,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "test_paths.h"
+
 #include <chrono>
 #include <cmath>
 #include <cstdlib>

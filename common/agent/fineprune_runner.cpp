@@ -77,6 +77,10 @@ Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::Ta
   FP_ASSIGN_OR_RETURN(config.prune, PruneConfig::from_json(task.prune_config_json));
   auto extra = nlohmann::json::parse(task.prune_config_json, nullptr, false);
   config.select_sparsity = extra.is_object() && extra.value("select_sparsity", false);
+  if (extra.is_object() && extra.contains("selector") && extra["selector"].is_string()) {
+    FP_ASSIGN_OR_RETURN(config.selector.score,
+                        parse_selection_score(extra["selector"].get<std::string>()));
+  }
   config.sweep_targets = task.sweep_targets;
   auto wants = [&](const char* b) {
     return std::find(task.baselines.begin(), task.baselines.end(), b) != task.baselines.end();

@@ -100,6 +100,7 @@ protected_layers = ["fc1"]
   CHECK(prune["protected_layers"] == nlohmann::json::array({"fc1"}));
   CHECK(prune["granularity"] == "unit");  // defaults spelled out
   CHECK(prune["select_sparsity"] == true);
+  CHECK(prune["selector"] == "confidence");
 }
 
 TEST_CASE("configuration mistakes are named precisely", "[config]") {
@@ -118,6 +119,8 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
   CHECK(error_of("[campaign]\nsweep = [1.5]\n").find("campaign.sweep") != std::string::npos);
   CHECK(error_of("[campaign]\nindividuals = \"one\"\n") ==
         "test.toml: campaign.individuals must be an array");
+  CHECK(error_of("[campaign]\nselector = \"dice\"\n").find("campaign.selector") !=
+        std::string::npos);
   CHECK(error_of("[campaign.prune]\ncriterion = \"vibes\"\n").find("unknown criterion 'vibes'") !=
         std::string::npos);
   CHECK(error_of("[campaign.prune]\ntarget_sparsity = 1.5\n").find("target_sparsity") !=

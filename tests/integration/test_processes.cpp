@@ -3,6 +3,8 @@
 // byte the agents send captured and inspected; a wrong protocol version, malformed
 // frames and SIGTERM against the real coordinator process.
 #include <nlohmann/json.hpp>
+
+#include "test_paths.h"
 #include <regex>
 #include <unordered_set>
 

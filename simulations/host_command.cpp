@@ -1,0 +1,175 @@
+// fp-sim host: an agent host on this machine, against a coordinator anywhere. It runs
+// the share of the scenario's individuals that belongs to host --host-index of
+// --hosts (every hosts-th one), materializing their private data under --work-dir.
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "agent_host.h"
+#include "campaign_setup.h"
+#include "commands.h"
+#include "population.h"
+
+namespace fp::sim {
+namespace {
+
+struct HostCommandOptions {
+  std::string coordinator, scenario, work_dir = "fp-sim-host", stats_file;
+  int64_t host_index = -1, hosts = 0, workers = 0, connected = 0, threads = 0;
+  int64_t individuals = 0;
+  int64_t seed = -1;
+  std::string log_level = "info";
+  bool null_compute = false;
+};
+
+// Only an atomic store in the handler; a watcher thread does the stopping.
+std::atomic<bool> g_signalled{false};
+extern "C" void on_host_signal(int) { g_signalled = true; }
+
+// Slurm job arrays and Kubernetes indexed Jobs name the index in the environment.
+int64_t index_from_environment() {
+  for (const char* name : {"FP_HOST_INDEX", "SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"}) {
+    if (const char* v = std::getenv(name)) {
+      char* end = nullptr;
+      long long x = std::strtoll(v, &end, 10);
+      if (end && *end == '\0' && x >= 0) return x;
+    }
+  }
+  return 0;
+}
+
+int run_host(HostCommandOptions o) {
+  spdlog::set_level(spdlog::level::from_str(o.log_level));
+  auto loaded = load_scenario(o.scenario);
+  if (!loaded.ok()) {
+    spdlog::error("{}", loaded.status().to_string());
+    return 2;
+  }
+  Scenario s = std::move(loaded).value();
+  if (o.seed >= 0) set_seed(s, static_cast<uint64_t>(o.seed));
+  if (o.individuals > 0) s.partition.num_individuals = o.individuals;
+  if (o.hosts > 0) s.hosting.hosts = o.hosts;
+  if (o.workers > 0) s.hosting.workers = o.workers;
+  if (o.connected > 0) s.hosting.connected = o.connected;
+  if (o.threads > 0) s.hosting.threads_per_worker = o.threads;
+  if (o.host_index < 0) o.host_index = index_from_environment();
+  if (o.host_index >= s.hosting.hosts) {
+    spdlog::error("--host-index {} is not below --hosts {}", o.host_index, s.hosting.hosts);
+    return 2;
+  }
+  torch::set_num_threads(static_cast<int>(s.hosting.threads_per_worker));
+
+  auto population = load_population(s);
+  if (!population.ok()) {
+    spdlog::error("{}", population.status().to_string());
+    return 1;
+  }
+  auto share = host_share(population->individuals.size(), o.host_index, s.hosting.hosts);
+  HostOptions ho;
+  ho.coordinator = o.coordinator;
+  ho.work_dir = o.work_dir;
+  ho.workers = s.hosting.workers;
+  ho.connected = s.hosting.connected_per_host();
+  ho.threads_per_worker = s.hosting.threads_per_worker;
+  ho.tasks_per_agent = tasks_per_individual(s);
+  ho.keep_private_data = s.hosting.keep_private_data;
+  AgentHost host(ho, s, *population);
+  if (o.null_compute) {
+    host.set_runner_factory([](const std::string&, WorkerPool& pool, ComputeMeter& meter) {
+      return std::make_unique<NullRunner>(pool, meter);
+    });
+  }
+  // Plain output, whatever the log level: what a Slurm or Kubernetes log should show.
+  fmt::print("host {}/{}: {} agent(s) of scenario {} -> {} ({} worker(s), {} connected)\n",
+             o.host_index, s.hosting.hosts, share.size(), s.name, o.coordinator, ho.workers,
+             ho.connected);
+  std::fflush(stdout);  // a log file is block-buffered
+  signal(SIGINT, on_host_signal);
+  signal(SIGTERM, on_host_signal);
+  std::atomic<bool> finished{false};
+  std::thread watcher([&] {
+    while (!finished) {
+      if (g_signalled) {
+        host.stop();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  auto started = std::chrono::steady_clock::now();
+  Status result = host.run(share);
+  finished = true;
+  watcher.join();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+  const auto& m = host.meter();
+  auto p = host.progress();
+  nlohmann::json stats = {{"host_index", o.host_index},
+                          {"agents", share.size()},
+                          {"finished", p.finished},
+                          {"failed", p.failed},
+                          {"tasks", m.tasks.load()},
+                          {"failures", m.failures.load()},
+                          {"compute_seconds", 1e-6 * static_cast<double>(m.compute_wall_us)},
+                          {"compute_cpu_seconds", 1e-6 * static_cast<double>(m.compute_cpu_us)},
+                          {"load_seconds", 1e-6 * static_cast<double>(m.load_wall_us)},
+                          {"wait_seconds", 1e-6 * static_cast<double>(m.wait_wall_us)},
+                          {"wall_seconds", seconds},
+                          {"peak_rss_mb", static_cast<double>(peak_rss_bytes()) / (1 << 20)}};
+  if (!o.stats_file.empty()) {
+    std::ofstream out(o.stats_file);
+    out << stats.dump(2) << "\n";
+  }
+  fmt::print("host {}: {} agent(s) finished, {} failed, {:.1f} s\n", o.host_index, p.finished,
+             p.failed, seconds);
+  if (!result.ok()) {
+    spdlog::error("{}", result.to_string());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_host_command(CLI::App& app) {
+  auto o = std::make_shared<HostCommandOptions>();
+  auto* cmd = app.add_subcommand(
+      "host", "Run a share of a scenario's agents as virtual agents against a coordinator");
+  cmd->add_option("--coordinator", o->coordinator, "the coordinator's endpoint, tcp://HOST:PORT")
+      ->required();
+  cmd->add_option("--scenario", o->scenario, "the scenario file the coordinator runs")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--host-index", o->host_index,
+                  "this host's number, 0-based (default: $FP_HOST_INDEX, $SLURM_ARRAY_TASK_ID, "
+                  "$JOB_COMPLETION_INDEX or 0)");
+  cmd->add_option("--hosts", o->hosts, "how many hosts share the agents (default: the scenario's)");
+  cmd->add_option("--seed", o->seed, "the run's seed, if it overrode the scenario's");
+  cmd->add_option("--individuals", o->individuals,
+                  "the run's individual count, if it overrode the scenario's");
+  cmd->add_option("--workers", o->workers, "agents computing at once (default: the scenario's)");
+  cmd->add_option("--connected", o->connected,
+                  "agents connected at once (default: the scenario's)");
+  cmd->add_option("--threads-per-worker", o->threads, "LibTorch threads per computing agent");
+  cmd->add_option("--work-dir", o->work_dir, "where agents' private data and models live")
+      ->capture_default_str();
+  cmd->add_option("--stats-file", o->stats_file, "write the host's measurements here (JSON)");
+  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  cmd->add_flag("--null-compute", o->null_compute,
+                "answer tasks at once with fixed reports (benchmarks the framework alone)")
+      ->group("");  // hidden: not for real runs
+  cmd->callback([o] { throw CLI::RuntimeError(run_host(*o)); });
+}
+
+}  // namespace fp::sim

@@ -1,0 +1,139 @@
+// fp-sim list / report / export: finished (or interrupted) runs, read back from the
+// SQLite file of a run directory.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "results.h"
+#include "sim_store.h"
+
+namespace fp::sim {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ReportOptions {
+  std::string db;
+  int64_t run = 0;
+  size_t table_rows = 0;
+  std::string format = "csv", output;
+};
+
+// --db takes the database file or the run directory holding fp.db. Never creates one.
+Result<std::unique_ptr<store::Store>> open_existing(const std::string& db) {
+  fs::path path(db);
+  if (fs::is_directory(path)) path /= "fp.db";
+  if (!fs::is_regular_file(path)) {
+    return Status::not_found("no run database at " + path.string() +
+                             " (pass --db <run dir>/fp.db or the run directory)");
+  }
+  return store::Store::open(path.string());
+}
+
+int fail(const Status& s) {
+  fmt::print(stderr, "error: {}\n", s.to_string());
+  return 1;
+}
+
+int run_list(const ReportOptions& o) {
+  auto store = open_existing(o.db);
+  if (!store.ok()) return fail(store.status());
+  auto sim = SimStore::open(**store);
+  if (!sim.ok()) return fail(sim.status());
+  auto runs = sim->runs();
+  if (!runs.ok()) return fail(runs.status());
+  if (runs->empty()) {
+    fmt::print("no simulation runs in {}\n", o.db);
+    return 0;
+  }
+  fmt::print("{:>4}  {:<24} {:>6} {:<12} {:>8} {:>7} {:>7} {:>10} {:>10}\n", "run", "scenario",
+             "seed", "status", "wall(s)", "done", "failed", "gain(pp)", "sparsity%");
+  for (const auto& r : *runs) {
+    auto results = read_results(**store, r.id);
+    if (!results.ok()) return fail(results.status());
+    int64_t done = 0, failed = 0;
+    for (const auto& s : results->summaries) {
+      done += s.done;
+      failed += s.failed;
+    }
+    auto stats = nlohmann::json::parse(r.stats_json, nullptr, false);
+    double wall = stats.is_object() ? stats.value("wall_seconds", 0.0) : 0.0;
+    std::string gain = "-", sparsity = "-";
+    if (results->summaries.size() == 1 && results->summaries[0].gain.n > 0) {
+      gain = fmt::format("{:+.1f}", 100 * results->summaries[0].gain.mean);
+      sparsity = fmt::format("{:.1f}", 100 * results->summaries[0].sparsity.mean);
+    } else if (results->summaries.size() > 1) {
+      gain = sparsity = fmt::format("{} variants", results->summaries.size());
+    }
+    fmt::print("{:>4}  {:<24} {:>6} {:<12} {:>8.1f} {:>7} {:>7} {:>10} {:>10}\n", r.id, r.scenario,
+               r.seed, r.status, wall, done, failed, gain, sparsity);
+  }
+  return 0;
+}
+
+int run_report(const ReportOptions& o) {
+  auto store = open_existing(o.db);
+  if (!store.ok()) return fail(store.status());
+  auto results = read_results(**store, o.run);
+  if (!results.ok()) return fail(results.status());
+  fmt::print("run {}: scenario {}, seed {}, {}\n\n{}\n{}", results->run.id, results->run.scenario,
+             results->run.seed, results->run.status, format_table(*results, o.table_rows),
+             format_summary(*results));
+  return 0;
+}
+
+int run_export(const ReportOptions& o) {
+  auto store = open_existing(o.db);
+  if (!store.ok()) return fail(store.status());
+  auto results = read_results(**store, o.run);
+  if (!results.ok()) return fail(results.status());
+  std::string text = o.format == "json" ? to_json(*results) + "\n" : to_csv(*results);
+  if (o.output.empty() || o.output == "-") {
+    fmt::print("{}", text);
+    return 0;
+  }
+  std::ofstream out(o.output, std::ios::binary);
+  out << text;
+  if (!out) return fail(Status::io_error("writing " + o.output));
+  fmt::print(stderr, "wrote {} row(s) to {}\n", results->rows.size(), o.output);
+  return 0;
+}
+
+void add_db_options(CLI::App* cmd, ReportOptions& o, bool with_run) {
+  cmd->add_option("--db", o.db, "the run's SQLite file, or its run directory")->required();
+  if (with_run) cmd->add_option("--run", o.run, "run id (default: the latest)");
+}
+
+}  // namespace
+
+void add_list_command(CLI::App& app) {
+  auto o = std::make_shared<ReportOptions>();
+  auto* cmd = app.add_subcommand("list", "List the simulation runs stored in a run database");
+  add_db_options(cmd, *o, false);
+  cmd->callback([o] { throw CLI::RuntimeError(run_list(*o)); });
+}
+
+void add_report_command(CLI::App& app) {
+  auto o = std::make_shared<ReportOptions>();
+  auto* cmd = app.add_subcommand("report", "Print a stored run's per-individual table and summary");
+  add_db_options(cmd, *o, true);
+  cmd->add_option("--table-rows", o->table_rows, "print at most this many rows (0: all)")
+      ->capture_default_str();
+  cmd->callback([o] { throw CLI::RuntimeError(run_report(*o)); });
+}
+
+void add_export_command(CLI::App& app) {
+  auto o = std::make_shared<ReportOptions>();
+  auto* cmd = app.add_subcommand("export", "Export a stored run's rows as CSV or JSON");
+  add_db_options(cmd, *o, true);
+  cmd->add_option("--format", o->format, "csv or json")
+      ->check(CLI::IsMember({"csv", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--output,-o", o->output, "file to write (default: standard output)");
+  cmd->callback([o] { throw CLI::RuntimeError(run_export(*o)); });
+}
+
+}  // namespace fp::sim

@@ -1,0 +1,121 @@
+// fp-sim run SCENARIO: the whole campaign on this machine, then its results table.
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "results.h"
+#include "simulation.h"
+
+namespace fp::sim {
+namespace {
+
+struct RunCommandOptions {
+  std::string scenario, out_dir, mode, endpoint, log_level = "info";
+  bool fresh = false, quiet = false;
+  int64_t seed = -1, individuals = 0, hosts = 0, workers = 0, connected = 0;
+  size_t table_rows = 0;
+};
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_run_signal(int) { g_interrupted = true; }
+
+// One paragraph on where the time and memory went.
+std::string format_stats(const std::string& stats_json) {
+  auto j = nlohmann::json::parse(stats_json, nullptr, false);
+  if (j.is_discarded()) return {};
+  std::string out = fmt::format(
+      "wall {:.1f} s (setup {:.1f} s incl. training {:.1f} s; campaign {:.1f} s); agents' "
+      "Fine-Pruning compute {:.1f} s; framework overhead {:.1f}% of CPU, {:.1f}% of worker "
+      "time; {:.0f} telemetry rows/s; peak memory {:.0f} MB over {} process(es)\n",
+      j.value("wall_seconds", 0.0), j.value("setup_seconds", 0.0), j.value("train_seconds", 0.0),
+      j.value("campaign_seconds", 0.0), j.value("compute_seconds", 0.0),
+      100 * j.value("overhead_cpu_share", 0.0), 100 * j.value("overhead_wall_share", 0.0),
+      j.value("telemetry_per_second", 0.0), j.value("peak_rss_total_mb", 0.0),
+      j.contains("processes") ? j["processes"].size() : 0);
+  return out;
+}
+
+int run_run(const RunCommandOptions& o) {
+  auto loaded = load_scenario(o.scenario);
+  if (!loaded.ok()) {
+    fmt::print(stderr, "error: {}\n", loaded.status().to_string());
+    return 2;
+  }
+  Scenario s = std::move(loaded).value();
+  if (o.seed >= 0) set_seed(s, static_cast<uint64_t>(o.seed));
+  if (o.individuals > 0) s.partition.num_individuals = o.individuals;
+  if (o.hosts > 0) s.hosting.hosts = o.hosts;
+  if (o.workers > 0) s.hosting.workers = o.workers;
+  if (o.connected > 0) s.hosting.connected = o.connected;
+  if (o.mode == "in-process") s.hosting.mode = HostingMode::kInProcess;
+  if (o.mode == "processes") s.hosting.mode = HostingMode::kProcesses;
+  if (o.mode == "external") s.hosting.mode = HostingMode::kExternal;
+  if (!o.endpoint.empty()) s.hosting.endpoint = o.endpoint;
+
+  RunOptions ro;
+  ro.out_dir = o.out_dir.empty() ? "runs/" + s.name : o.out_dir;
+  ro.fresh = o.fresh;
+  ro.progress = o.quiet ? nullptr : stdout;
+  ro.interactive = !o.quiet && ::isatty(STDOUT_FILENO);
+  ro.log_level = o.log_level;
+  ro.interrupt = &g_interrupted;
+  signal(SIGINT, on_run_signal);
+  signal(SIGTERM, on_run_signal);
+  auto outcome = run_scenario(s, ro);
+  if (!outcome.ok()) {
+    fmt::print(stderr, "error: {}\n", outcome.status().to_string());
+    return 1;
+  }
+  auto store = store::Store::open(outcome->db_path);
+  if (!store.ok()) {
+    fmt::print(stderr, "error: {}\n", store.status().to_string());
+    return 1;
+  }
+  auto results = read_results(**store, outcome->run_id);
+  if (!results.ok()) {
+    fmt::print(stderr, "error: {}\n", results.status().to_string());
+    return 1;
+  }
+  fmt::print("\n{}\n{}\n{}", format_table(*results, o.table_rows), format_summary(*results),
+             format_stats(outcome->stats_json));
+  fmt::print("results: {} (fp-sim report/export --db {})\n", outcome->db_path, outcome->db_path);
+  if (outcome->status != "done") {
+    fmt::print(stderr, "run {}: {}\n", outcome->status, outcome->detail);
+    return outcome->status == "interrupted" ? 130 : 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto o = std::make_shared<RunCommandOptions>();
+  auto* cmd = app.add_subcommand(
+      "run", "Run a scenario: coordinator, agents, progress, then the per-individual table");
+  cmd->add_option("scenario", o->scenario, "scenario file (TOML, see simulations/scenarios/)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--out", o->out_dir, "run directory (default: runs/<scenario name>)");
+  cmd->add_flag("--fresh", o->fresh, "delete the run directory first");
+  cmd->add_option("--seed", o->seed, "override the scenario's seed");
+  cmd->add_option("--individuals", o->individuals, "override partition.individuals");
+  cmd->add_option("--mode", o->mode, "override hosting.mode")
+      ->check(CLI::IsMember({"in-process", "processes", "external"}));
+  cmd->add_option("--endpoint", o->endpoint,
+                  "override hosting.endpoint (external hosts: tcp://0.0.0.0:5555)");
+  cmd->add_option("--hosts", o->hosts, "override hosting.hosts");
+  cmd->add_option("--workers", o->workers, "override hosting.workers");
+  cmd->add_option("--connected", o->connected, "override hosting.connected");
+  cmd->add_option("--table-rows", o->table_rows, "print at most this many rows (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--log-level", o->log_level, "level of <out>/fp-sim.log")->capture_default_str();
+  cmd->add_flag("--quiet", o->quiet, "no progress output");
+  cmd->callback([o] { throw CLI::RuntimeError(run_run(*o)); });
+}
+
+}  // namespace fp::sim

@@ -1,0 +1,126 @@
+// A simulation scenario: one TOML file that describes a whole campaign.
+//
+//   name, description, seed          top level (seed drives partitions and training)
+//   [data]        dataset ("fashion-mnist" | "fsdd"), dir, general_samples, fsdd_frames
+//   [partition]   method (natural | k_classes | dirichlet | iid), individuals, k, alpha,
+//                 samples, eval_fraction, disjoint, seed
+//   [general]     arch, width_mult, epochs, batch_size, learning_rate, optimizer, threads,
+//                 leave_individual_out (one general model per individual, trained without
+//                 that individual's group: FSDD's leave-one-speaker-out)
+//   [fineprune]   criterion, granularity, scope, schedule, target_sparsity, iterative_steps,
+//                 prune_output_layer, output_usage_threshold, protected_layers,
+//                 min_units_per_layer, select_sparsity, min_agreement,
+//                 confident_fraction, heldout_fraction, candidates, sweep (targets of the
+//                 labeled accuracy-vs-sparsity curve), and [[fineprune.variants]]: named
+//                 overrides of the keys above, one campaign each (a sweep over configs)
+//   [baselines]   methods (["finetune", "svd"]), finetune_epochs, finetune_learning_rate,
+//                 finetune_last_layer_only
+//   [hosting]     mode ("in-process" | "processes" | "external"), hosts, workers, connected,
+//                 threads_per_worker, endpoint, heartbeat_ms, liveness, max_attempts,
+//                 keep_private_data
+//
+// Every key is optional; an unknown key or a value of the wrong type is an error that
+// names the file, the line and the key. No torch here: the scenario is plain data.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/partition.h"
+#include "prune/prune_config.h"
+#include "util/status.h"
+
+namespace fp::sim {
+
+struct DataSection {
+  std::string dataset = "fashion-mnist";  // "fashion-mnist" or "fsdd"
+  std::string dir;                        // empty: the data set's default location
+  // Samples the general model trains on (0: all available). Fashion-MNIST trains on
+  // its training split and carves individuals from the test split; FSDD trains on the
+  // recordings no individual owns (minus the left-out individual's speaker).
+  int64_t general_samples = 0;
+};
+
+struct GeneralSection {
+  std::string arch = "cnn";
+  double width_mult = 1.0;
+  int64_t epochs = 1;
+  int64_t batch_size = 64;
+  double learning_rate = 1e-3;
+  std::string optimizer = "adam";
+  int threads = 2;
+  bool leave_individual_out = false;
+};
+
+// One Fine-Pruning configuration; a campaign runs one of these for every individual.
+struct Variant {
+  std::string name;  // empty for the single, unnamed configuration
+  PruneConfig prune;
+  bool select_sparsity = true;  // choose the sparsity on the device, without labels
+  double min_agreement = 0.95;
+  double confident_fraction = 0.5;
+  double heldout_fraction = 0.1;
+  std::vector<double> candidates = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+  std::vector<double> sweep;  // labeled accuracy-vs-sparsity curve (empty: none)
+
+  // What travels in the task assignment: fp::PruneConfig's JSON plus the selector keys.
+  std::string assignment_json() const;
+};
+
+struct BaselineSection {
+  std::vector<std::string> methods = {"finetune", "svd"};
+  int64_t finetune_epochs = 3;
+  double finetune_learning_rate = 0.01;
+  bool finetune_last_layer_only = false;
+};
+
+// in-process: agent hosts are threads of `fp-sim run`; processes: `fp-sim host` children
+// of it; external: `fp-sim run` only coordinates, hosts are started elsewhere (Slurm,
+// Kubernetes, other machines) with `fp-sim host --coordinator tcp://HOST:PORT`.
+enum class HostingMode { kInProcess, kProcesses, kExternal };
+
+struct HostingSection {
+  HostingMode mode = HostingMode::kInProcess;
+  int64_t hosts = 1;    // agent hosts (threads of fp-sim run, or `fp-sim host` processes)
+  int64_t workers = 2;  // agents computing at once, per host
+  // Agents connected at once, per host (0: 4 x workers). The rest wait in the host's
+  // queue without a socket, data or model, so idle agents cost (almost) nothing.
+  int64_t connected = 0;
+  int64_t threads_per_worker = 1;              // LibTorch threads of a computing agent
+  std::string endpoint = "tcp://127.0.0.1:*";  // the coordinator's ROUTER
+  int64_t heartbeat_ms = 1000;
+  int64_t liveness = 5;
+  int64_t max_attempts = 2;
+  bool keep_private_data = false;  // keep each agent's data directory after it leaves
+
+  int64_t connected_per_host() const { return connected > 0 ? connected : 4 * workers; }
+};
+
+struct Scenario {
+  std::string source;  // the file (or label) it came from, for messages
+  std::string text;    // the TOML text, kept with the run's results
+  std::string name;
+  std::string description;
+  uint64_t seed = 1;
+  DataSection data;
+  PartitionConfig partition;  // seed follows the scenario's unless set in [partition]
+  bool partition_seed_set = false;
+  GeneralSection general;
+  std::vector<Variant> variants;  // at least one
+  BaselineSection baselines;
+  HostingSection hosting;
+};
+
+// Parses TOML text; `source` names it in error messages.
+Result<Scenario> parse_scenario(const std::string& text, const std::string& source);
+// Reads and parses a file.
+Result<Scenario> load_scenario(const std::string& path);
+
+// Changes the scenario's seed (e.g. `fp-sim run --seed`), and the partition's with it
+// unless [partition] sets its own.
+void set_seed(Scenario& scenario, uint64_t seed);
+
+const char* hosting_mode_name(HostingMode m);
+
+}  // namespace fp::sim

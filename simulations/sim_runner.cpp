@@ -1,0 +1,207 @@
+#include "sim_runner.h"
+
+#include <sys/resource.h>
+#include <time.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "experiment/personalize.h"
+#include "models/artifact.h"
+#include "population.h"
+
+namespace fp::sim {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t micros_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count();
+}
+
+int64_t thread_cpu_us() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+// The assignment's prune config plus the label-free selector's settings (scenario.h).
+Result<PersonalizeConfig> personalize_config(const proto::TaskAssignment& task,
+                                             const BaselineSection& baselines) {
+  PersonalizeConfig c;
+  FP_ASSIGN_OR_RETURN(c.prune, PruneConfig::from_json(task.prune_config_json));
+  auto j = nlohmann::json::parse(task.prune_config_json, nullptr, false);
+  try {
+    c.select_sparsity = j.value("select_sparsity", false);
+    c.selector.min_agreement = j.value("min_agreement", c.selector.min_agreement);
+    c.selector.confident_fraction = j.value("confident_fraction", c.selector.confident_fraction);
+    c.heldout_fraction = j.value("heldout_fraction", c.heldout_fraction);
+    c.selector.candidates = j.value("candidates", c.selector.candidates);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::invalid_argument(std::string("task prune config: ") + e.what());
+  }
+  c.sweep_targets = task.sweep_targets;
+  auto wants = [&](const char* b) {
+    return std::find(task.baselines.begin(), task.baselines.end(), b) != task.baselines.end();
+  };
+  c.run_finetune = wants("finetune");
+  c.run_svd = wants("svd");
+  c.finetune.train.epochs = baselines.finetune_epochs;
+  c.finetune.train.learning_rate = baselines.finetune_learning_rate;
+  c.finetune.last_layer_only = baselines.finetune_last_layer_only;
+  return c;
+}
+
+proto::TelemetryReport method_report(const proto::TaskAssignment& task, const PersonalizeResult& r,
+                                     const MethodResult& m) {
+  proto::TelemetryReport t;
+  t.method = m.method;
+  t.individual = task.individual;
+  t.evaluated = true;
+  t.accuracy_before = r.general.accuracy;
+  t.accuracy_after = m.accuracy;
+  t.sparsity = std::clamp(m.sparsity, 0.0, 1.0);
+  t.adaptation_samples = static_cast<uint64_t>(r.adaptation_samples);
+  t.eval_samples = static_cast<uint64_t>(r.evaluation_samples);
+  t.wall_seconds = m.wall_seconds;
+  t.macs_dense = static_cast<uint64_t>(std::max<int64_t>(0, r.general.macs_per_sample));
+  t.macs_effective =
+      static_cast<uint64_t>(std::clamp<int64_t>(m.macs_per_sample, 0, r.general.macs_per_sample));
+  t.peak_memory_bytes = peak_rss_bytes();
+  return t;
+}
+
+std::vector<proto::TelemetryReport> reports(const proto::TaskAssignment& task,
+                                            const PersonalizeConfig& config,
+                                            const PersonalizeResult& r) {
+  std::vector<proto::TelemetryReport> out;
+  proto::TelemetryReport fp = method_report(task, r, r.fine_prune);
+  fp.target_sparsity = config.select_sparsity ? r.selection.chosen : config.prune.target_sparsity;
+  fp.sparsity = std::clamp(r.sparsity.sparsity(), 0.0, 1.0);
+  fp.overall_sparsity = std::clamp(r.sparsity.overall_sparsity(), 0.0, 1.0);
+  for (const auto& l : r.sparsity.layers) {
+    fp.layers.push_back({l.name, static_cast<uint64_t>(l.units),
+                         static_cast<uint64_t>(l.active_units), static_cast<uint64_t>(l.weights),
+                         static_cast<uint64_t>(l.zeroed_weights)});
+  }
+  for (const auto& p : r.sweep) {
+    fp.curve.push_back({p.target, std::clamp(p.sparsity, 0.0, 1.0), p.accuracy,
+                        static_cast<uint64_t>(std::max<int64_t>(0, p.macs))});
+  }
+  out.push_back(std::move(fp));
+  if (config.run_finetune) out.push_back(method_report(task, r, r.finetune));
+  if (config.run_svd) {
+    auto svd = method_report(task, r, r.svd);
+    svd.target_sparsity = out.front().sparsity;  // matched to the Fine-Pruned parameter count
+    out.push_back(std::move(svd));
+  }
+  return out;
+}
+
+}  // namespace
+
+bool WorkerPool::acquire(const std::atomic<bool>& cancel) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (free_ == 0) {
+    if (cancel) return false;
+    cv_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  --free_;
+  ++busy_;
+  return true;
+}
+
+void WorkerPool::release() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++free_;
+    --busy_;
+  }
+  cv_.notify_one();
+}
+
+uint64_t peak_rss_bytes() {
+  // VmHWM belongs to this process's own address space. getrusage's ru_maxrss would also
+  // count the parent's pages of a process started with vfork+exec (posix_spawn).
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // kB
+  }
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+Result<std::vector<proto::TelemetryReport>> SimRunner::run(const proto::TaskAssignment& task,
+                                                           const std::string& model_path,
+                                                           const std::atomic<bool>& cancel) {
+  auto waited = Clock::now();
+  if (!pool_.acquire(cancel)) return Status::unavailable("agent stopping");
+  meter_.wait_wall_us += micros_since(waited);
+  auto result = compute(task, model_path);
+  pool_.release();
+  ++meter_.tasks;
+  if (!result.ok()) ++meter_.failures;
+  return result;
+}
+
+Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::TaskAssignment& task,
+                                                               const std::string& model_path) {
+  // LibTorch's thread count is per calling thread under OpenMP: set it where we compute.
+  torch::set_num_threads(static_cast<int>(config_.threads));
+  auto loading = Clock::now();
+  FP_ASSIGN_OR_RETURN(ModelPtr general, load_model(model_path));
+  FP_ASSIGN_OR_RETURN(ModelSpec expected, ModelSpec::from_json(task.model_spec_json));
+  if (!(general->spec() == expected)) {
+    return Status::invalid_argument("model " + model_path + " does not have the task's spec " +
+                                    task.model_spec_json);
+  }
+  FP_ASSIGN_OR_RETURN(PrivateData data, load_private_data(config_.data_path));
+  meter_.load_wall_us += micros_since(loading);
+  FP_ASSIGN_OR_RETURN(PersonalizeConfig config, personalize_config(task, config_.baselines));
+
+  auto started = Clock::now();
+  int64_t cpu = thread_cpu_us();
+  auto result = personalize(*general, data.adaptation, data.evaluation, config);
+  meter_.compute_cpu_us += thread_cpu_us() - cpu;
+  meter_.compute_wall_us += micros_since(started);
+  if (!result.ok()) return result.status();
+  return reports(task, config, *result);
+}
+
+Result<std::vector<proto::TelemetryReport>> NullRunner::run(const proto::TaskAssignment& task,
+                                                            const std::string& model_path,
+                                                            const std::atomic<bool>& cancel) {
+  if (!pool_.acquire(cancel)) return Status::unavailable("agent stopping");
+  pool_.release();
+  ++meter_.tasks;
+  std::vector<proto::TelemetryReport> out;
+  proto::TelemetryReport r;
+  r.method = "fine_prune";
+  r.individual = task.individual;
+  r.evaluated = true;
+  r.accuracy_before = 0.5;
+  r.accuracy_after = 0.75;
+  r.target_sparsity = r.sparsity = 0.5;
+  r.overall_sparsity = 0.25;
+  r.layers = {{"conv1", 8, 4, 72, 36}, {"fc", 10, 10, 100, 0}};
+  for (double t : task.sweep_targets) r.curve.push_back({t, t, 0.75, 100});
+  r.adaptation_samples = r.eval_samples = 100;
+  r.macs_dense = 1000;
+  r.macs_effective = 500;
+  r.peak_memory_bytes = peak_rss_bytes();
+  out.push_back(r);
+  for (const auto& b : task.baselines) {
+    proto::TelemetryReport base = r;
+    base.method = b;
+    base.layers.clear();
+    base.curve.clear();
+    out.push_back(base);
+  }
+  return out;
+}
+
+}  // namespace fp::sim

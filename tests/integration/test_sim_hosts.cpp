@@ -1,0 +1,240 @@
+// Agent hosts as separate processes: two `fp-sim host` processes over TCP loopback
+// against one coordinator (the path a cluster takes), `fp-sim run` in "processes"
+// mode, and the list / report / export commands on the finished run's database.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "host_processes.h"
+#include "population.h"
+#include "simulation.h"
+#include "store/store.h"
+#include "test_paths.h"
+
+// After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
+#include <catch2/catch.hpp>
+
+using namespace fp;
+using namespace fp::sim;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("fp_sim_hosts_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string sub(const std::string& name) const { return (path / name).string(); }
+};
+
+const std::string kFpSim = std::string(FP_BINARY_DIR) + "/simulations/fp-sim";
+
+const char* kScenario = R"(
+name = "duo"
+seed = 3
+[data]
+general_samples = 1000
+[partition]
+individuals = 8
+samples = 60
+disjoint = false
+[general]
+width_mult = 0.25
+threads = 1
+[baselines]
+methods = ["finetune"]
+finetune_epochs = 1
+[hosting]
+hosts = 2
+workers = 1
+connected = 2
+heartbeat_ms = 200
+)";
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Runs a command line; returns (exit code, standard output).
+std::pair<int, std::string> shell(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
+  int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+}  // namespace
+
+TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "[sim]") {
+  REQUIRE(fs::exists(kFpSim));
+  TempDir dir;
+  const std::string scenario_path = dir.sub("duo.toml");
+  {
+    std::ofstream f(scenario_path);
+    f << kScenario;
+  }
+  auto s = load_scenario(scenario_path);
+  REQUIRE(s.ok());
+  auto population = load_population(*s);
+  REQUIRE(population.ok());
+
+  // `fp-sim run` in external mode only coordinates, as on a cluster's head node; the
+  // two hosts are separate processes that know nothing but the endpoint and the file.
+  s->hosting.mode = HostingMode::kExternal;
+  std::vector<ChildProcess> hosts;
+  Status spawned;
+  RunOptions o;
+  o.out_dir = dir.sub("run");
+  o.progress = nullptr;
+  o.on_listening = [&](const std::string& endpoint) {
+    // Runs on the run's thread: no Catch assertions here.
+    if (endpoint.rfind("tcp://127.0.0.1:", 0) != 0) spawned = Status::internal(endpoint);
+    for (int i = 0; i < 2 && spawned.ok(); ++i) {
+      std::string work = dir.sub("host" + std::to_string(i));
+      auto child =
+          spawn_child({kFpSim, "host", "--coordinator", endpoint, "--scenario", scenario_path,
+                       "--host-index", std::to_string(i), "--hosts", "2", "--work-dir", work,
+                       "--stats-file", work + "/stats.json"},
+                      "host " + std::to_string(i), dir.sub("host" + std::to_string(i) + ".log"));
+      if (child.ok()) {
+        hosts.push_back(*child);
+      } else {
+        spawned = child.status();
+      }
+    }
+  };
+  std::atomic<bool> stop{false};
+  o.interrupt = &stop;
+  std::optional<Result<RunOutcome>> outcome;
+  std::thread running([&] { outcome = run_scenario(*s, o); });
+  // A watchdog: a hung campaign fails the test instead of blocking CI.
+  auto until = std::chrono::steady_clock::now() + 90s;
+  while (!outcome && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  stop = true;
+  running.join();
+  for (auto& h : hosts) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!reap_child(h, false) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    if (!h.exited) {
+      signal_child(h, SIGKILL);
+      reap_child(h, true);
+    }
+  }
+  INFO("host 0 log:\n"
+       << slurp(dir.sub("host0.log")) << "\nhost 1 log:\n"
+       << slurp(dir.sub("host1.log")));
+  REQUIRE(spawned.ok());
+  REQUIRE(hosts.size() == 2);
+  REQUIRE(outcome.has_value());
+  REQUIRE(outcome->ok());
+  INFO((*outcome)->detail);
+  REQUIRE((*outcome)->status == "done");
+  for (const auto& h : hosts) {
+    CHECK(h.exit_code == 0);
+    CHECK(h.peak_rss_bytes > 0);
+  }
+
+  // Every task done by the agent holding that individual; host 0 ran the even
+  // individuals, host 1 the odd ones.
+  auto store = store::Store::open((*outcome)->db_path);
+  REQUIRE(store.ok());
+  auto tasks = (*store)->tasks();
+  REQUIRE(tasks.ok());
+  REQUIRE(tasks->size() == 8);
+  std::map<std::string, size_t> index_of;
+  for (size_t i = 0; i < population->individuals.size(); ++i) {
+    index_of[population->individuals[i].name] = i;
+  }
+  for (const auto& t : *tasks) {
+    INFO(t.individual << ": " << t.error);
+    CHECK(t.status == "done");
+    CHECK(t.agent_id == agent_id(*s, index_of.at(t.individual)));
+  }
+  auto telemetry = (*store)->telemetry();
+  REQUIRE(telemetry.ok());
+  CHECK(telemetry->size() == 16);  // fine_prune + finetune each
+  for (int i = 0; i < 2; ++i) {
+    auto stats = nlohmann::json::parse(slurp(dir.sub("host" + std::to_string(i) + "/stats.json")));
+    CHECK(stats["host_index"] == i);
+    CHECK(stats["agents"] == 4);
+    CHECK(stats["finished"] == 4);
+    CHECK(stats["tasks"] == 4);
+    CHECK(stats["failed"] == 0);
+  }
+  // Both hosts' agents joined the one coordinator over TCP.
+  auto agents = (*store)->agents();
+  REQUIRE(agents.ok());
+  CHECK(agents->size() == 8);
+}
+
+TEST_CASE("fp-sim run with agent-host processes then list and report and export read it back",
+          "[sim]") {
+  REQUIRE(fs::exists(kFpSim));
+  TempDir dir;
+  auto s = parse_scenario(kScenario, "duo.toml");
+  REQUIRE(s.ok());
+  s->hosting.mode = HostingMode::kProcesses;
+  RunOptions o;
+  o.out_dir = dir.sub("run");
+  o.progress = nullptr;
+  o.executable = kFpSim;
+  auto outcome = run_scenario(*s, o);
+  REQUIRE(outcome.ok());
+  INFO(outcome->detail);
+  REQUIRE(outcome->status == "done");
+  auto stats = nlohmann::json::parse(outcome->stats_json);
+  REQUIRE(stats["processes"].size() == 3);  // this process (coordinator) + 2 hosts
+  for (const auto& p : stats["processes"]) CHECK(p["peak_rss_mb"].get<double>() > 0);
+  CHECK(stats["tasks_done"] == 8);
+  CHECK(stats["compute_seconds"].get<double>() > 0);  // read from the hosts' stats files
+
+  const std::string db = outcome->db_path;
+  auto [list_rc, list] = shell(kFpSim + " list --db " + o.out_dir);
+  CHECK(list_rc == 0);
+  CHECK(list.find("duo") != std::string::npos);
+  CHECK(list.find("done") != std::string::npos);
+
+  auto [report_rc, report] = shell(kFpSim + " report --db " + db);
+  CHECK(report_rc == 0);
+  CHECK(report.find("run 1: scenario duo, seed 3, done") == 0);
+  CHECK(report.find("accuracy gain") != std::string::npos);
+
+  auto [csv_rc, csv] = shell(kFpSim + " export --db " + db + " --format csv");
+  CHECK(csv_rc == 0);
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 9);
+  CHECK(csv.rfind("run,scenario,variant,individual,agent_id,status", 0) == 0);
+
+  std::string json_path = dir.sub("out.json");
+  auto [json_rc, ignored] = shell(kFpSim + " export --db " + db + " --format json -o " + json_path);
+  CHECK(json_rc == 0);
+  auto j = nlohmann::json::parse(slurp(json_path));
+  CHECK(j["rows"].size() == 8);
+  CHECK(j["run"]["status"] == "done");
+
+  auto [missing_rc, missing] = shell(kFpSim + " report --db " + dir.sub("nowhere") + " 2>&1");
+  CHECK(missing_rc == 1);
+  CHECK(missing.find("no run database at") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.sub("nowhere")));  // and none was created
+}

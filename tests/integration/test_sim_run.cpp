@@ -1,0 +1,333 @@
+// fp-sim run end to end in this process: the CI smoke scenario (a few dozen virtual
+// agents over loopback TCP, real Fine-Pruning), results in SQLite, exports, variants,
+// and reproducibility: the same scenario and seed give the same partitions and numbers.
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "population.h"
+#include "results.h"
+#include "sim_store.h"
+#include "simulation.h"
+#include "store/store.h"
+#include "test_paths.h"
+
+// After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
+#include <catch2/catch.hpp>
+
+using namespace fp;
+using namespace fp::sim;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("fp_sim_run_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string sub(const std::string& name) const { return (path / name).string(); }
+};
+
+Scenario parse(const std::string& text) {
+  auto s = parse_scenario(text, "inline.toml");
+  INFO(s.status().to_string());
+  REQUIRE(s.ok());
+  return std::move(s).value();
+}
+
+RunOutcome run(const Scenario& s, const std::string& out) {
+  RunOptions o;
+  o.out_dir = out;
+  o.progress = nullptr;
+  auto outcome = run_scenario(s, o);
+  INFO(outcome.status().to_string());
+  REQUIRE(outcome.ok());
+  INFO(outcome->detail);
+  REQUIRE(outcome->status == "done");
+  return std::move(outcome).value();
+}
+
+std::unique_ptr<store::Store> open(const std::string& db) {
+  auto s = store::Store::open(db);
+  REQUIRE(s.ok());
+  return std::move(s).value();
+}
+
+// A few seconds: 8 agents, a tiny CNN trained on 1000 images.
+const char* kTiny = R"(
+name = "tiny"
+seed = 5
+[data]
+general_samples = 1000
+[partition]
+individuals = 8
+samples = 60
+disjoint = false
+[general]
+width_mult = 0.25
+threads = 1
+[fineprune]
+sweep = [0.5]
+[baselines]
+methods = ["finetune"]
+finetune_epochs = 1
+[hosting]
+workers = 2
+connected = 4
+heartbeat_ms = 200
+)";
+
+}  // namespace
+
+TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite", "[sim]") {
+  auto loaded = load_scenario(std::string(FP_SOURCE_DIR) + "/simulations/scenarios/smoke.toml");
+  REQUIRE(loaded.ok());
+  const Scenario& s = *loaded;
+  REQUIRE(s.partition.num_individuals == 24);
+  TempDir dir;
+  auto outcome = run(s, dir.sub("run"));
+  auto db = open(outcome.db_path);
+
+  auto population = load_population(s);
+  REQUIRE(population.ok());
+  std::map<std::string, size_t> index_of;
+  for (size_t i = 0; i < population->individuals.size(); ++i) {
+    index_of[population->individuals[i].name] = i;
+  }
+  REQUIRE(index_of.size() == 24);
+
+  auto campaigns = db->campaigns();
+  REQUIRE(campaigns.ok());
+  REQUIRE(campaigns->size() == 1);
+  CHECK((*campaigns)[0].name == "smoke");
+  CHECK((*campaigns)[0].status == "done");
+  auto tasks = db->tasks();
+  REQUIRE(tasks.ok());
+  REQUIRE(tasks->size() == 24);
+  for (const auto& t : *tasks) {
+    INFO(t.individual << ": " << t.error);
+    CHECK(t.status == "done");
+    REQUIRE(index_of.count(t.individual));
+    // The task went to the agent holding that individual's data, and only to it.
+    CHECK(t.agent_id == agent_id(s, index_of[t.individual]));
+    CHECK(t.attempts == 1);
+  }
+
+  auto rows = db->telemetry();
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 24 * 3);  // fine_prune, finetune, svd per individual
+  std::map<std::string, std::map<std::string, store::TelemetryRecord>> by;
+  for (const auto& r : *rows) by[r.individual][r.method] = r;
+  REQUIRE(by.size() == 24);
+  for (const auto& [individual, methods] : by) {
+    INFO(individual);
+    REQUIRE(methods.size() == 3);
+    const auto& fp = methods.at("fine_prune");
+    const auto& ind = population->individuals[index_of[individual]];
+    CHECK(fp.adaptation_samples == static_cast<int64_t>(ind.adaptation.size()));
+    CHECK(fp.eval_samples == static_cast<int64_t>(ind.evaluation.size()));
+    CHECK(fp.adaptation_samples + fp.eval_samples == 120);
+    REQUIRE(fp.accuracy_before.has_value());
+    REQUIRE(fp.accuracy_after.has_value());
+    CHECK(*fp.accuracy_after >= 0.0);
+    CHECK(*fp.accuracy_after <= 1.0);
+    CHECK(fp.sparsity >= 0.0);
+    CHECK(fp.sparsity < 1.0);
+    CHECK(fp.macs_effective <= fp.macs_dense);
+    CHECK(nlohmann::json::parse(fp.curve_json).size() == 3);  // the scenario's sweep
+    CHECK(nlohmann::json::parse(fp.layer_sparsity_json).size() >= 3);
+    // Every method is measured against the same general model on the same data.
+    CHECK(methods.at("finetune").accuracy_before == fp.accuracy_before);
+    CHECK(methods.at("svd").accuracy_before == fp.accuracy_before);
+  }
+
+  // The run's own record, and the table and summary built from the rows.
+  auto sim = SimStore::open(*db);
+  REQUIRE(sim.ok());
+  auto record = sim->run(outcome.run_id);
+  REQUIRE(record.ok());
+  CHECK(record->status == "done");
+  CHECK(record->seed == 7);
+  CHECK(record->scenario_toml == s.text);
+  auto stats = nlohmann::json::parse(record->stats_json);
+  CHECK(stats["tasks_done"] == 24);
+  CHECK(stats["telemetry_rows"] == 72);
+  CHECK(stats["compute_seconds"].get<double>() > 0);
+  CHECK(stats["peak_rss_total_mb"].get<double>() > 0);
+
+  auto results = read_results(*db, outcome.run_id);
+  REQUIRE(results.ok());
+  REQUIRE(results->rows.size() == 24);
+  REQUIRE(results->summaries.size() == 1);
+  const auto& summary = results->summaries[0];
+  CHECK(summary.done == 24);
+  CHECK(summary.gain.n == 24);
+  double gain_sum = 0, sparsity_sum = 0;
+  for (const auto& row : results->rows) {
+    REQUIRE(row.gain().has_value());
+    const auto& fp = by.at(row.individual).at("fine_prune");
+    CHECK(*row.gain() == *fp.accuracy_after - *fp.accuracy_before);
+    CHECK(row.finetune == by.at(row.individual).at("finetune").accuracy_after);
+    gain_sum += *row.gain();
+    sparsity_sum += row.sparsity;
+  }
+  CHECK(summary.gain.mean == Approx(gain_sum / 24));
+  CHECK(summary.sparsity.mean == Approx(sparsity_sum / 24));
+
+  // Exports of the same rows.
+  std::string csv = to_csv(*results);
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 25);
+  auto json = nlohmann::json::parse(to_json(*results));
+  CHECK(json["rows"].size() == 24);
+  CHECK(json["summaries"][0]["gain"]["mean"].get<double>() == Approx(summary.gain.mean));
+  CHECK(json["run"]["stats"]["tasks"] == 24);
+
+  // Private data lived only while each agent did: nothing is left behind.
+  CHECK(fs::is_empty(fs::path(dir.sub("run")) / "hosts" / "0" / "agents"));
+}
+
+TEST_CASE("two runs with the same seed give the same partitions and numbers", "[sim]") {
+  Scenario s = parse(kTiny);
+  auto p1 = load_population(s);
+  auto p2 = load_population(s);
+  REQUIRE(p1.ok());
+  REQUIRE(p2.ok());
+  REQUIRE(p1->individuals.size() == 8);
+  for (size_t i = 0; i < 8; ++i) {
+    CHECK(p1->individuals[i].name == p2->individuals[i].name);
+    CHECK(p1->individuals[i].adaptation == p2->individuals[i].adaptation);
+    CHECK(p1->individuals[i].evaluation == p2->individuals[i].evaluation);
+  }
+
+  TempDir dir;
+  auto a = run(s, dir.sub("a"));
+  auto b = run(s, dir.sub("b"));
+  auto da = open(a.db_path), db = open(b.db_path);
+  auto ma = da->models(), mb = db->models();
+  REQUIRE(ma.ok());
+  REQUIRE(mb.ok());
+  REQUIRE(ma->size() == 1);
+  CHECK((*ma)[0].sha256 == (*mb)[0].sha256);  // bit-identical general models
+
+  auto key = [](const store::TelemetryRecord& r) { return r.individual + "/" + r.method; };
+  std::map<std::string, store::TelemetryRecord> ra, rb;
+  auto ta = da->telemetry(), tb = db->telemetry();
+  REQUIRE(ta.ok());
+  REQUIRE(tb.ok());
+  for (const auto& r : *ta) ra[key(r)] = r;
+  for (const auto& r : *tb) rb[key(r)] = r;
+  REQUIRE(ra.size() == 16);
+  REQUIRE(rb.size() == 16);
+  for (const auto& [k, x] : ra) {
+    INFO(k);
+    REQUIRE(rb.count(k));
+    const auto& y = rb.at(k);
+    CHECK(x.agent_id == y.agent_id);
+    CHECK(x.accuracy_before == y.accuracy_before);
+    CHECK(x.accuracy_after == y.accuracy_after);
+    CHECK(x.sparsity == y.sparsity);
+    CHECK(x.target_sparsity == y.target_sparsity);
+    CHECK(x.layer_sparsity_json == y.layer_sparsity_json);
+    CHECK(x.curve_json == y.curve_json);
+  }
+
+  // Another seed: other individuals.
+  Scenario other = s;
+  set_seed(other, 6);
+  auto p3 = load_population(other);
+  REQUIRE(p3.ok());
+  bool differs = false;
+  for (size_t i = 0; i < 8; ++i) {
+    differs = differs || p3->individuals[i].adaptation != p1->individuals[i].adaptation;
+  }
+  CHECK(differs);
+}
+
+TEST_CASE("variants become campaigns and each agent does one task per variant", "[sim]") {
+  Scenario s = parse(std::string(kTiny) + R"(
+[[fineprune.variants]]
+name = "fixed-30"
+select_sparsity = false
+target_sparsity = 0.3
+[[fineprune.variants]]
+name = "fixed-60"
+select_sparsity = false
+target_sparsity = 0.6
+)");
+  s.partition.num_individuals = 4;
+  TempDir dir;
+  auto outcome = run(s, dir.sub("run"));
+  auto db = open(outcome.db_path);
+  auto campaigns = db->campaigns();
+  REQUIRE(campaigns->size() == 2);
+  CHECK((*campaigns)[0].name == "tiny/fixed-30");
+  CHECK((*campaigns)[1].name == "tiny/fixed-60");
+  auto results = read_results(*db, outcome.run_id);
+  REQUIRE(results.ok());
+  REQUIRE(results->summaries.size() == 2);
+  REQUIRE(results->rows.size() == 8);
+  for (const auto& row : results->rows) {
+    INFO(row.variant << " " << row.individual);
+    CHECK(row.status == "done");
+    CHECK(row.target_sparsity == (row.variant == "fixed-30" ? 0.3 : 0.6));
+    // Unit pruning lands near, not exactly on, the weight-sparsity target.
+    CHECK(row.sparsity == Approx(row.target_sparsity).margin(0.15));
+  }
+  CHECK(results->summaries[1].sparsity.mean > results->summaries[0].sparsity.mean);
+  // Agent k did both of its individual's tasks.
+  std::map<std::string, int> per_agent;
+  auto tasks = db->tasks();
+  REQUIRE(tasks.ok());
+  for (const auto& t : *tasks) ++per_agent[t.agent_id];
+  CHECK(per_agent.size() == 4);
+  for (const auto& [agent, n] : per_agent) CHECK(n == 2);
+}
+
+TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[sim]") {
+  Scenario s = parse(kTiny);
+  s.partition.num_individuals = 2;
+  TempDir dir;
+  run(s, dir.sub("run"));
+  RunOptions o;
+  o.out_dir = dir.sub("run");
+  o.progress = nullptr;
+  auto again = run_scenario(s, o);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.status().message().find("already holds a run") != std::string::npos);
+  CHECK(again.status().message().find("--fresh") != std::string::npos);
+  o.fresh = true;
+  auto fresh = run_scenario(s, o);
+  REQUIRE(fresh.ok());
+  CHECK(fresh->status == "done");
+  auto db = open(fresh->db_path);
+  auto sim = SimStore::open(*db);
+  CHECK(sim->runs()->size() == 1);
+}
+
+TEST_CASE("a run that cannot start is recorded as failed with the reason", "[sim]") {
+  Scenario s = parse(kTiny);
+  s.data.dir = "/nonexistent/fashion-mnist";
+  TempDir dir;
+  RunOptions o;
+  o.out_dir = dir.sub("run");
+  o.progress = nullptr;
+  auto outcome = run_scenario(s, o);
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().message().find("/nonexistent/fashion-mnist") != std::string::npos);
+  auto db = open(run_database(o.out_dir));
+  auto sim = SimStore::open(*db);
+  REQUIRE(sim.ok());
+  auto record = sim->run(0);
+  REQUIRE(record.ok());
+  CHECK(record->status == "failed");
+  auto stats = nlohmann::json::parse(record->stats_json);
+  CHECK(stats["detail"].get<std::string>().find("/nonexistent/fashion-mnist") != std::string::npos);
+}

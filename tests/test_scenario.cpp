@@ -1,0 +1,378 @@
+// Scenario files (parsing, defaults, error messages), the pieces of fp-sim that need
+// no network: host shares, private data files, statistics, CSV, progress lines.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "agent_host.h"
+#include "population.h"
+#include "progress.h"
+#include "results.h"
+#include "scenario.h"
+#include "test_paths.h"
+
+// After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
+#include <catch2/catch.hpp>
+
+using namespace fp;
+using namespace fp::sim;
+
+namespace {
+
+std::string error_of(const std::string& text) {
+  auto s = parse_scenario(text, "test.toml");
+  REQUIRE_FALSE(s.ok());
+  return s.status().message();
+}
+
+const char* kMinimal = "name = \"tiny\"\n";
+
+}  // namespace
+
+TEST_CASE("a minimal scenario gets the documented defaults", "[scenario]") {
+  auto s = parse_scenario(kMinimal, "tiny.toml");
+  REQUIRE(s.ok());
+  CHECK(s->name == "tiny");
+  CHECK(s->seed == 1);
+  CHECK(s->data.dataset == "fashion-mnist");
+  CHECK(s->partition.method == PartitionMethod::kKClasses);
+  CHECK(s->partition.seed == 1);
+  CHECK(s->general.arch == "cnn");
+  REQUIRE(s->variants.size() == 1);
+  CHECK(s->variants[0].name.empty());
+  CHECK(s->variants[0].select_sparsity);
+  CHECK(s->baselines.methods == std::vector<std::string>{"finetune", "svd"});
+  CHECK(s->hosting.mode == HostingMode::kInProcess);
+  CHECK(s->hosting.connected_per_host() == 4 * s->hosting.workers);
+  CHECK(s->text == kMinimal);
+}
+
+TEST_CASE("every section is read into the scenario", "[scenario]") {
+  auto s = parse_scenario(R"(
+name = "full"
+seed = 9
+[data]
+dataset = "fsdd"
+dir = "/data/fsdd"
+general_samples = 100
+[partition]
+method = "natural"
+samples = 0
+eval_fraction = 0.25
+[general]
+arch = "vgg7"
+width_mult = 0.5
+epochs = 3
+learning_rate = 1   # an integer is accepted where a number is expected
+optimizer = "sgd"
+threads = 1
+leave_individual_out = true
+[fineprune]
+criterion = "mean"
+scope = "global"
+target_sparsity = 0.4
+output_usage_threshold = 0.02
+select_sparsity = false
+sweep = [0.1, 0.5]
+[baselines]
+methods = ["svd"]
+finetune_epochs = 7
+[hosting]
+mode = "processes"
+hosts = 3
+workers = 4
+connected = 16
+endpoint = "ipc:///tmp/fp.sock"
+)",
+                          "full.toml");
+  INFO(s.status().to_string());
+  REQUIRE(s.ok());
+  CHECK(s->seed == 9);
+  CHECK(s->partition.seed == 9);  // follows the scenario's seed
+  CHECK(s->data.dataset == "fsdd");
+  CHECK(s->data.dir == "/data/fsdd");
+  CHECK(s->data.general_samples == 100);
+  CHECK(s->partition.method == PartitionMethod::kNatural);
+  CHECK(s->partition.eval_fraction == 0.25);
+  CHECK(s->general.arch == "vgg7");
+  CHECK(s->general.learning_rate == 1.0);
+  CHECK(s->general.leave_individual_out);
+  REQUIRE(s->variants.size() == 1);
+  const Variant& v = s->variants[0];
+  CHECK(v.prune.criterion == Criterion::kMean);
+  CHECK(v.prune.scope == Scope::kGlobal);
+  CHECK(v.prune.target_sparsity == 0.4);
+  CHECK(v.prune.output_usage_threshold == 0.02);
+  CHECK_FALSE(v.select_sparsity);
+  CHECK(v.sweep == std::vector<double>{0.1, 0.5});
+  CHECK(s->baselines.methods == std::vector<std::string>{"svd"});
+  CHECK(s->baselines.finetune_epochs == 7);
+  CHECK(s->hosting.mode == HostingMode::kProcesses);
+  CHECK(s->hosting.hosts == 3);
+  CHECK(s->hosting.connected_per_host() == 16);
+  CHECK(s->hosting.endpoint == "ipc:///tmp/fp.sock");
+  auto external = parse_scenario("name = \"e\"\n[hosting]\nmode = \"external\"\n", "e.toml");
+  REQUIRE(external.ok());
+  CHECK(external->hosting.mode == HostingMode::kExternal);
+
+  // What travels to the agents: the prune config plus the selector's keys.
+  auto j = nlohmann::json::parse(v.assignment_json());
+  CHECK(j["criterion"] == "mean");
+  CHECK(j["target_sparsity"] == 0.4);
+  CHECK(j["select_sparsity"] == false);
+  CHECK(j["candidates"].size() == v.candidates.size());
+  auto back = PruneConfig::from_json(v.assignment_json());
+  REQUIRE(back.ok());
+  CHECK(back->scope == Scope::kGlobal);
+  CHECK(back->output_usage_threshold == 0.02);
+}
+
+TEST_CASE("variants override the base fineprune keys with one campaign each", "[scenario]") {
+  auto s = parse_scenario(R"(
+name = "sweep"
+[fineprune]
+criterion = "energy"
+target_sparsity = 0.3
+select_sparsity = false
+[[fineprune.variants]]
+name = "energy-30"
+[[fineprune.variants]]
+name = "mean-60"
+criterion = "mean"
+target_sparsity = 0.6
+)",
+                          "sweep.toml");
+  INFO(s.status().to_string());
+  REQUIRE(s.ok());
+  REQUIRE(s->variants.size() == 2);
+  CHECK(s->variants[0].name == "energy-30");
+  CHECK(s->variants[0].prune.criterion == Criterion::kEnergy);
+  CHECK(s->variants[0].prune.target_sparsity == 0.3);
+  CHECK(s->variants[1].name == "mean-60");
+  CHECK(s->variants[1].prune.criterion == Criterion::kMean);
+  CHECK(s->variants[1].prune.target_sparsity == 0.6);
+  CHECK_FALSE(s->variants[1].select_sparsity);  // inherited
+}
+
+TEST_CASE("an explicit partition seed survives a new scenario seed", "[scenario]") {
+  auto follows = parse_scenario("name = \"a\"\nseed = 3\n", "a.toml");
+  auto fixed = parse_scenario("name = \"a\"\nseed = 3\n[partition]\nseed = 11\n", "a.toml");
+  REQUIRE(follows.ok());
+  REQUIRE(fixed.ok());
+  set_seed(*follows, 5);
+  set_seed(*fixed, 5);
+  CHECK(follows->seed == 5);
+  CHECK(follows->partition.seed == 5);
+  CHECK(fixed->seed == 5);
+  CHECK(fixed->partition.seed == 11);
+}
+
+TEST_CASE("unknown keys are named with their table and file and line", "[scenario]") {
+  CHECK(error_of("name = \"x\"\n[partition]\nk = 2\nindividualz = 5\n") ==
+        "test.toml:4: unknown key 'partition.individualz' (known here: method, individuals, k, "
+        "alpha, samples, eval_fraction, disjoint, seed)");
+  CHECK(error_of("name = \"x\"\nsed = 3\n").find("test.toml:2: unknown key 'sed'") == 0);
+  CHECK(error_of("name = \"x\"\n[hosting]\nworker = 2\n").find("'hosting.worker'") !=
+        std::string::npos);
+  CHECK(error_of("name = \"x\"\n[surprise]\n").find("unknown key 'surprise'") != std::string::npos);
+  CHECK(error_of("name = \"x\"\n[[fineprune.variants]]\nname = \"v\"\ncriterio = \"mean\"\n")
+            .find("test.toml:4: unknown key 'fineprune.variants[0].criterio'") == 0);
+}
+
+TEST_CASE("values of the wrong type are named with the expected type", "[scenario]") {
+  CHECK(error_of("name = \"x\"\n[partition]\nk = \"two\"\n") ==
+        "test.toml:3: partition.k must be an integer");
+  CHECK(error_of("name = \"x\"\n[partition]\nk = 2.5\n") ==
+        "test.toml:3: partition.k must be an integer");
+  CHECK(error_of("name = \"x\"\n[general]\nwidth_mult = \"wide\"\n") ==
+        "test.toml:3: general.width_mult must be a number");
+  CHECK(error_of("name = \"x\"\n[hosting]\nkeep_private_data = 1\n") ==
+        "test.toml:3: hosting.keep_private_data must be a boolean (true or false)");
+  CHECK(error_of("name = \"x\"\n[fineprune]\nsweep = [0.1, \"a\"]\n") ==
+        "test.toml:3: fineprune.sweep must be an array of numbers");
+  CHECK(error_of("name = \"x\"\ndata = 3\n") == "test.toml:2: data must be a table");
+  CHECK(error_of("seed = -1\nname = \"x\"\n") ==
+        "test.toml:1: seed must be a non-negative integer");
+}
+
+TEST_CASE("values out of range and bad names are rejected with the key", "[scenario]") {
+  CHECK(error_of("[data]\n") == "test.toml: name is required (a short label)");
+  CHECK(error_of("name = \"a b\"\n").find("name must be 1-48 letters") != std::string::npos);
+  CHECK(error_of("name = \"x\"\n[data]\ndataset = \"mnist\"\n") ==
+        "test.toml:3: data.dataset must be \"fashion-mnist\" or \"fsdd\", not \"mnist\"");
+  CHECK(error_of("name = \"x\"\n[partition]\nmethod = \"random\"\n")
+            .find("test.toml:3: partition.method: unknown partition method 'random'") == 0);
+  CHECK(error_of("name = \"x\"\n[partition]\neval_fraction = 1.0\n") ==
+        "test.toml:3: partition.eval_fraction must be in (0, 1)");
+  CHECK(error_of("name = \"x\"\n[general]\narch = \"transformer\"\n").find("general.arch") !=
+        std::string::npos);
+  CHECK(error_of("name = \"x\"\n[fineprune]\ntarget_sparsity = 1.5\n").find("target_sparsity") !=
+        std::string::npos);
+  CHECK(error_of("name = \"x\"\n[fineprune]\ncriterion = \"loudness\"\n")
+            .find("fineprune.criterion: unknown criterion 'loudness'") != std::string::npos);
+  CHECK(error_of("name = \"x\"\n[baselines]\nmethods = [\"distill\"]\n") ==
+        "test.toml:3: baselines.methods may hold \"finetune\" and \"svd\", not \"distill\"");
+  CHECK(error_of("name = \"x\"\n[hosting]\nmode = \"cloud\"\n") ==
+        "test.toml:3: hosting.mode must be \"in-process\", \"processes\" or \"external\", not "
+        "\"cloud\"");
+  CHECK(error_of("name = \"x\"\n[hosting]\nworkers = 0\n") ==
+        "test.toml:3: hosting.workers must be in [1, 256]");
+  CHECK(error_of("name = \"x\"\n[hosting]\nendpoint = \"http://x\"\n") ==
+        "test.toml:3: hosting.endpoint must start with tcp:// or ipc://");
+  CHECK(error_of("name = \"x\"\n[[fineprune.variants]]\nname = \"a\"\n[[fineprune.variants]]\n"
+                 "name = \"a\"\n")
+            .find("variant name 'a' is used twice") != std::string::npos);
+  CHECK(error_of("name = \"x\"\n[general]\nleave_individual_out = true\n")
+            .find("leave_individual_out needs data.dataset = \"fsdd\"") != std::string::npos);
+}
+
+TEST_CASE("malformed TOML and missing files are errors that name the file", "[scenario]") {
+  CHECK(error_of("name = \"x\"\n[partition\n").find("test.toml:2: not valid TOML") == 0);
+  auto missing = load_scenario("/nonexistent/scenario.toml");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().message() == "scenario file /nonexistent/scenario.toml cannot be opened");
+}
+
+TEST_CASE("the shipped scenarios parse", "[scenario]") {
+  for (const char* name : {"smoke", "fashion_mnist_2class", "fsdd_speakers", "bench_1000"}) {
+    std::string path = std::string(FP_SOURCE_DIR) + "/simulations/scenarios/" + name + ".toml";
+    auto s = load_scenario(path);
+    INFO(path << ": " << s.status().to_string());
+    CHECK(s.ok());
+  }
+}
+
+TEST_CASE("hosts split the individuals between them without gaps or overlaps", "[scenario]") {
+  std::vector<int> owner(10, -1);
+  for (int64_t h = 0; h < 3; ++h) {
+    for (size_t i : host_share(10, h, 3)) {
+      CHECK(owner[i] == -1);
+      owner[i] = static_cast<int>(h);
+    }
+  }
+  for (int o : owner) CHECK(o >= 0);
+  CHECK(host_share(10, 0, 3) == std::vector<size_t>{0, 3, 6, 9});
+  CHECK(host_share(2, 2, 3).empty());
+  CHECK(host_share(5, 3, 3).empty());  // no such host
+}
+
+TEST_CASE("private data files round-trip and damaged ones are reported", "[scenario]") {
+  auto dir = std::filesystem::temp_directory_path() / ("fp_scenario_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  PrivateData d;
+  d.adaptation.inputs = torch::rand({5, 1, 4, 4});
+  d.adaptation.labels = torch::tensor(std::vector<int64_t>{0, 1, 1, 0, 1});
+  d.evaluation.inputs = torch::rand({3, 1, 4, 4});
+  d.evaluation.labels = torch::tensor(std::vector<int64_t>{1, 0, 1});
+  std::string path = (dir / "private.pt").string();
+  REQUIRE(save_private_data(d, path).ok());
+  auto back = load_private_data(path);
+  REQUIRE(back.ok());
+  CHECK(torch::equal(back->adaptation.inputs, d.adaptation.inputs));
+  CHECK(torch::equal(back->adaptation.labels, d.adaptation.labels));
+  CHECK(torch::equal(back->evaluation.inputs, d.evaluation.inputs));
+  CHECK(torch::equal(back->evaluation.labels, d.evaluation.labels));
+
+  {
+    std::ofstream junk(path, std::ios::binary | std::ios::trunc);
+    junk << "not a torch archive";
+  }
+  auto damaged = load_private_data(path);
+  REQUIRE_FALSE(damaged.ok());
+  CHECK(damaged.status().code() == Status::Code::kCorruption);
+  CHECK(damaged.status().message().find(path) != std::string::npos);
+
+  PrivateData wrong = d;
+  wrong.evaluation.labels = torch::tensor(std::vector<int64_t>{1, 0});  // 3 inputs, 2 labels
+  REQUIRE(save_private_data(wrong, path).ok());
+  auto mismatched = load_private_data(path);
+  REQUIRE_FALSE(mismatched.ok());
+  CHECK(mismatched.status().message().find("unexpected shapes") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("agent ids sort like agent numbers", "[scenario]") {
+  auto s = parse_scenario(kMinimal, "tiny.toml");
+  REQUIRE(s.ok());
+  CHECK(agent_id(*s, 7) == "tiny-a00007");
+  CHECK(agent_id(*s, 12345) == "tiny-a12345");
+  CHECK(agent_id(*s, 9) < agent_id(*s, 10));
+}
+
+TEST_CASE("summaries use the sample standard deviation", "[scenario]") {
+  Stat s = describe({0.1, 0.2, 0.3, 0.4});
+  CHECK(s.n == 4);
+  CHECK(s.mean == Approx(0.25));
+  CHECK(s.std == Approx(0.1290994449));
+  CHECK(s.min == 0.1);
+  CHECK(s.max == 0.4);
+  CHECK(describe({}).n == 0);
+  CHECK(describe({0.5}).std == 0.0);
+}
+
+TEST_CASE("CSV export quotes what needs quoting and leaves missing values empty", "[scenario]") {
+  RunResults r;
+  r.run.id = 3;
+  r.run.scenario = "s";
+  IndividualRow row;
+  row.individual = "classes=1+2#0";
+  row.agent_id = "s-a00000";
+  row.status = "failed";
+  row.error = "model \"x\", gone";
+  row.general = 0.5;
+  r.rows.push_back(row);
+  std::string csv = to_csv(r);
+  auto newline = csv.find('\n');
+  std::string header = csv.substr(0, newline);
+  std::string line = csv.substr(newline + 1);
+  CHECK(std::count(header.begin(), header.end(), ',') == 19);
+  CHECK(line ==
+        "3,s,,classes=1+2#0,s-a00000,failed,0.500000,,,,,,,,0,0,0.000000,0,0,"
+        "\"model \"\"x\"\", gone\"\n");
+}
+
+TEST_CASE("progress lines count tasks and estimate the time left", "[scenario]") {
+  ProgressState s;
+  s.total = 100;
+  s.done = 20;
+  s.failed = 5;
+  s.running = 8;
+  s.elapsed_seconds = 50;  // 25 finished in 50 s: 75 more take 150 s
+  CHECK(format_eta(s) == "eta 2:30");
+  CHECK(format_progress(s, false) == "20/100 done, 8 running, 5 failed | 0:50 elapsed, eta 2:30");
+  s.live_agents = 16;
+  s.computing = 2;
+  CHECK(format_progress(s, true).rfind("[######..................] 20/100 done", 0) == 0);
+  CHECK(format_progress(s, true).find("agents: 16 connected, 2 computing") != std::string::npos);
+  s.done = s.failed = 0;
+  CHECK(format_eta(s) == "eta ?");
+}
+
+TEST_CASE("a restarted host skips the agents its journal lists as finished", "[scenario]") {
+  auto s = parse_scenario("name = \"j\"\n[partition]\nindividuals = 3\nsamples = 20\n", "j.toml");
+  REQUIRE(s.ok());
+  auto population = load_population(*s);
+  REQUIRE(population.ok());
+  auto dir = std::filesystem::temp_directory_path() /
+             ("fp_scenario_journal_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream journal(dir / "finished.log");
+    for (size_t i = 0; i < 3; ++i) journal << agent_id(*s, i) << "\n";
+  }
+  HostOptions o;
+  o.coordinator = "tcp://127.0.0.1:1";  // nobody listens: no agent may try
+  o.work_dir = dir.string();
+  AgentHost host(o, *s, *population);
+  REQUIRE(host.run(host_share(3, 0, 1)).ok());
+  auto p = host.progress();
+  CHECK(p.total == 3);
+  CHECK(p.finished == 3);
+  CHECK(p.live == 0);
+  CHECK(host.meter().tasks == 0);
+  CHECK(std::filesystem::is_empty(dir / "agents"));  // no private data was written
+  std::filesystem::remove_all(dir);
+}
