@@ -51,7 +51,7 @@ struct CoordinatorConfig {
   ServerConfig server;
   std::string database = "fineprune.db";
   std::string models_dir = "models";
-  int64_t http_port = 0;                  // the web dashboard's port (0: no dashboard)
+  int64_t http_port = 0;                   // the web dashboard's port (0: no dashboard)
   std::string http_address = "127.0.0.1";  // where the dashboard listens
   TrainSection train;
   CampaignSection campaign;
