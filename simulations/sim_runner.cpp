@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "agent/task_translation.h"
 #include "experiment/personalize.h"
 #include "models/artifact.h"
 #include "population.h"
@@ -26,79 +27,6 @@ int64_t thread_cpu_us() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
-
-// The assignment's prune config plus the label-free selector's settings (scenario.h).
-Result<PersonalizeConfig> personalize_config(const proto::TaskAssignment& task,
-                                             const BaselineSection& baselines) {
-  PersonalizeConfig c;
-  FP_ASSIGN_OR_RETURN(c.prune, PruneConfig::from_json(task.prune_config_json));
-  auto j = nlohmann::json::parse(task.prune_config_json, nullptr, false);
-  try {
-    c.select_sparsity = j.value("select_sparsity", false);
-    c.selector.min_agreement = j.value("min_agreement", c.selector.min_agreement);
-    c.selector.confident_fraction = j.value("confident_fraction", c.selector.confident_fraction);
-    c.heldout_fraction = j.value("heldout_fraction", c.heldout_fraction);
-    c.selector.candidates = j.value("candidates", c.selector.candidates);
-  } catch (const nlohmann::json::exception& e) {
-    return Status::invalid_argument(std::string("task prune config: ") + e.what());
-  }
-  c.sweep_targets = task.sweep_targets;
-  auto wants = [&](const char* b) {
-    return std::find(task.baselines.begin(), task.baselines.end(), b) != task.baselines.end();
-  };
-  c.run_finetune = wants("finetune");
-  c.run_svd = wants("svd");
-  c.finetune.train.epochs = baselines.finetune_epochs;
-  c.finetune.train.learning_rate = baselines.finetune_learning_rate;
-  c.finetune.last_layer_only = baselines.finetune_last_layer_only;
-  return c;
-}
-
-proto::TelemetryReport method_report(const proto::TaskAssignment& task, const PersonalizeResult& r,
-                                     const MethodResult& m) {
-  proto::TelemetryReport t;
-  t.method = m.method;
-  t.individual = task.individual;
-  t.evaluated = true;
-  t.accuracy_before = r.general.accuracy;
-  t.accuracy_after = m.accuracy;
-  t.sparsity = std::clamp(m.sparsity, 0.0, 1.0);
-  t.adaptation_samples = static_cast<uint64_t>(r.adaptation_samples);
-  t.eval_samples = static_cast<uint64_t>(r.evaluation_samples);
-  t.wall_seconds = m.wall_seconds;
-  t.macs_dense = static_cast<uint64_t>(std::max<int64_t>(0, r.general.macs_per_sample));
-  t.macs_effective =
-      static_cast<uint64_t>(std::clamp<int64_t>(m.macs_per_sample, 0, r.general.macs_per_sample));
-  t.peak_memory_bytes = peak_rss_bytes();
-  return t;
-}
-
-std::vector<proto::TelemetryReport> reports(const proto::TaskAssignment& task,
-                                            const PersonalizeConfig& config,
-                                            const PersonalizeResult& r) {
-  std::vector<proto::TelemetryReport> out;
-  proto::TelemetryReport fp = method_report(task, r, r.fine_prune);
-  fp.target_sparsity = config.select_sparsity ? r.selection.chosen : config.prune.target_sparsity;
-  fp.sparsity = std::clamp(r.sparsity.sparsity(), 0.0, 1.0);
-  fp.overall_sparsity = std::clamp(r.sparsity.overall_sparsity(), 0.0, 1.0);
-  for (const auto& l : r.sparsity.layers) {
-    fp.layers.push_back({l.name, static_cast<uint64_t>(l.units),
-                         static_cast<uint64_t>(l.active_units), static_cast<uint64_t>(l.weights),
-                         static_cast<uint64_t>(l.zeroed_weights)});
-  }
-  for (const auto& p : r.sweep) {
-    fp.curve.push_back({p.target, std::clamp(p.sparsity, 0.0, 1.0), p.accuracy,
-                        static_cast<uint64_t>(std::max<int64_t>(0, p.macs))});
-  }
-  out.push_back(std::move(fp));
-  if (config.run_finetune) out.push_back(method_report(task, r, r.finetune));
-  if (config.run_svd) {
-    auto svd = method_report(task, r, r.svd);
-    svd.target_sparsity = out.front().sparsity;  // matched to the Fine-Pruned parameter count
-    out.push_back(std::move(svd));
-  }
-  return out;
 }
 
 }  // namespace
@@ -161,7 +89,10 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
   }
   FP_ASSIGN_OR_RETURN(PrivateData data, load_private_data(config_.data_path));
   meter_.load_wall_us += micros_since(loading);
-  FP_ASSIGN_OR_RETURN(PersonalizeConfig config, personalize_config(task, config_.baselines));
+  agent::BaselineSettings baselines{config_.baselines.finetune_epochs,
+                                    config_.baselines.finetune_learning_rate,
+                                    config_.baselines.finetune_last_layer_only};
+  FP_ASSIGN_OR_RETURN(PersonalizeConfig config, agent::personalize_config_for(task, baselines));
 
   auto started = Clock::now();
   int64_t cpu = thread_cpu_us();
@@ -169,7 +100,7 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
   meter_.compute_cpu_us += thread_cpu_us() - cpu;
   meter_.compute_wall_us += micros_since(started);
   if (!result.ok()) return result.status();
-  return reports(task, config, *result);
+  return agent::telemetry_reports(task, config, *result, peak_rss_bytes());
 }
 
 Result<std::vector<proto::TelemetryReport>> NullRunner::run(const proto::TaskAssignment& task,

@@ -6,30 +6,13 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "agent/task_translation.h"
 #include "experiment/personalize.h"
 #include "models/artifact.h"
 #include "prune/cost.h"
 
 namespace fp::agent {
 namespace {
-
-proto::TelemetryReport base_report(const proto::TaskAssignment& task, const PersonalizeResult& r,
-                                   const MethodResult& m) {
-  proto::TelemetryReport t;
-  t.method = m.method;
-  t.individual = task.individual;
-  t.evaluated = true;
-  t.accuracy_before = r.general.accuracy;
-  t.accuracy_after = m.accuracy;
-  t.sparsity = std::clamp(m.sparsity, 0.0, 1.0);
-  t.adaptation_samples = static_cast<uint64_t>(r.adaptation_samples);
-  t.eval_samples = static_cast<uint64_t>(r.evaluation_samples);
-  t.wall_seconds = m.wall_seconds;
-  t.macs_dense = static_cast<uint64_t>(r.general.macs_per_sample);
-  t.macs_effective = static_cast<uint64_t>(std::min(m.macs_per_sample, r.general.macs_per_sample));
-  t.peak_memory_bytes = peak_memory_bytes();
-  return t;
-}
 
 std::string file_safe(const std::string& s) {
   std::string out;
@@ -73,45 +56,13 @@ Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::Ta
   FP_ASSIGN_OR_RETURN(const IndividualData* data, data_for(task.dataset, task.individual));
   if (cancel) return Status::unavailable("agent stopping");
 
-  PersonalizeConfig config;
-  FP_ASSIGN_OR_RETURN(config.prune, PruneConfig::from_json(task.prune_config_json));
-  auto extra = nlohmann::json::parse(task.prune_config_json, nullptr, false);
-  config.select_sparsity = extra.is_object() && extra.value("select_sparsity", false);
-  if (extra.is_object() && extra.contains("selector") && extra["selector"].is_string()) {
-    FP_ASSIGN_OR_RETURN(config.selector.score,
-                        parse_selection_score(extra["selector"].get<std::string>()));
-  }
-  config.sweep_targets = task.sweep_targets;
-  auto wants = [&](const char* b) {
-    return std::find(task.baselines.begin(), task.baselines.end(), b) != task.baselines.end();
-  };
-  config.run_finetune = wants("finetune");
-  config.run_svd = wants("svd");
-  config.finetune.train.epochs = config_.finetune_epochs;
+  BaselineSettings baselines;
+  baselines.finetune_epochs = config_.finetune_epochs;
+  FP_ASSIGN_OR_RETURN(PersonalizeConfig config, personalize_config_for(task, baselines));
   FP_ASSIGN_OR_RETURN(PersonalizeResult r,
                       personalize(*general, data->adaptation, data->evaluation, config));
 
-  std::vector<proto::TelemetryReport> out;
-  proto::TelemetryReport fp = base_report(task, r, r.fine_prune);
-  fp.target_sparsity = config.select_sparsity ? r.selection.chosen : config.prune.target_sparsity;
-  fp.sparsity = r.sparsity.sparsity();
-  fp.overall_sparsity = r.sparsity.overall_sparsity();
-  for (const auto& l : r.sparsity.layers) {
-    fp.layers.push_back({l.name, static_cast<uint64_t>(l.units),
-                         static_cast<uint64_t>(l.active_units), static_cast<uint64_t>(l.weights),
-                         static_cast<uint64_t>(l.zeroed_weights)});
-  }
-  for (const auto& p : r.sweep) {
-    fp.curve.push_back({p.target, std::clamp(p.sparsity, 0.0, 1.0), p.accuracy,
-                        static_cast<uint64_t>(std::max<int64_t>(0, p.macs))});
-  }
-  out.push_back(fp);
-  if (config.run_finetune) out.push_back(base_report(task, r, r.finetune));
-  if (config.run_svd) {
-    auto svd = base_report(task, r, r.svd);
-    svd.target_sparsity = fp.sparsity;  // matched to the Fine-Pruned parameter count
-    out.push_back(svd);
-  }
+  std::vector<proto::TelemetryReport> out = telemetry_reports(task, config, r, peak_memory_bytes());
 
   if (!config_.personalized_dir.empty() && r.personalized) {
     std::filesystem::create_directories(config_.personalized_dir);

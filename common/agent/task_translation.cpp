@@ -1,0 +1,88 @@
+#include "agent/task_translation.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace fp::agent {
+namespace {
+
+proto::TelemetryReport method_report(const proto::TaskAssignment& task, const PersonalizeResult& r,
+                                     const MethodResult& m, uint64_t peak_memory) {
+  proto::TelemetryReport t;
+  t.method = m.method;
+  t.individual = task.individual;
+  t.evaluated = true;
+  t.accuracy_before = r.general.accuracy;
+  t.accuracy_after = m.accuracy;
+  t.sparsity = std::clamp(m.sparsity, 0.0, 1.0);
+  t.adaptation_samples = static_cast<uint64_t>(r.adaptation_samples);
+  t.eval_samples = static_cast<uint64_t>(r.evaluation_samples);
+  t.wall_seconds = m.wall_seconds;
+  t.macs_dense = static_cast<uint64_t>(std::max<int64_t>(0, r.general.macs_per_sample));
+  t.macs_effective =
+      static_cast<uint64_t>(std::clamp<int64_t>(m.macs_per_sample, 0, r.general.macs_per_sample));
+  t.peak_memory_bytes = peak_memory;
+  return t;
+}
+
+}  // namespace
+
+Result<PersonalizeConfig> personalize_config_for(const proto::TaskAssignment& task,
+                                                 const BaselineSettings& baselines) {
+  PersonalizeConfig c;
+  FP_ASSIGN_OR_RETURN(c.prune, PruneConfig::from_json(task.prune_config_json));
+  auto j = nlohmann::json::parse(task.prune_config_json, nullptr, false);
+  try {
+    c.select_sparsity = j.value("select_sparsity", false);
+    if (j.contains("selector")) {
+      FP_ASSIGN_OR_RETURN(c.selector.score,
+                          parse_selection_score(j["selector"].get<std::string>()));
+    }
+    c.selector.min_agreement = j.value("min_agreement", c.selector.min_agreement);
+    c.selector.confident_fraction = j.value("confident_fraction", c.selector.confident_fraction);
+    c.heldout_fraction = j.value("heldout_fraction", c.heldout_fraction);
+    c.selector.candidates = j.value("candidates", c.selector.candidates);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::invalid_argument(std::string("task prune config: ") + e.what());
+  }
+  c.sweep_targets = task.sweep_targets;
+  auto wants = [&](const char* b) {
+    return std::find(task.baselines.begin(), task.baselines.end(), b) != task.baselines.end();
+  };
+  c.run_finetune = wants("finetune");
+  c.run_svd = wants("svd");
+  c.finetune.train.epochs = baselines.finetune_epochs;
+  c.finetune.train.learning_rate = baselines.finetune_learning_rate;
+  c.finetune.last_layer_only = baselines.finetune_last_layer_only;
+  return c;
+}
+
+std::vector<proto::TelemetryReport> telemetry_reports(const proto::TaskAssignment& task,
+                                                      const PersonalizeConfig& config,
+                                                      const PersonalizeResult& r,
+                                                      uint64_t peak_memory) {
+  std::vector<proto::TelemetryReport> out;
+  proto::TelemetryReport fp = method_report(task, r, r.fine_prune, peak_memory);
+  fp.target_sparsity = config.select_sparsity ? r.selection.chosen : config.prune.target_sparsity;
+  fp.sparsity = std::clamp(r.sparsity.sparsity(), 0.0, 1.0);
+  fp.overall_sparsity = std::clamp(r.sparsity.overall_sparsity(), 0.0, 1.0);
+  for (const auto& l : r.sparsity.layers) {
+    fp.layers.push_back({l.name, static_cast<uint64_t>(l.units),
+                         static_cast<uint64_t>(l.active_units), static_cast<uint64_t>(l.weights),
+                         static_cast<uint64_t>(l.zeroed_weights)});
+  }
+  for (const auto& p : r.sweep) {
+    fp.curve.push_back({p.target, std::clamp(p.sparsity, 0.0, 1.0), p.accuracy,
+                        static_cast<uint64_t>(std::max<int64_t>(0, p.macs))});
+  }
+  out.push_back(std::move(fp));
+  if (config.run_finetune) out.push_back(method_report(task, r, r.finetune, peak_memory));
+  if (config.run_svd) {
+    auto svd = method_report(task, r, r.svd, peak_memory);
+    svd.target_sparsity = out.front().sparsity;  // matched to the Fine-Pruned parameter count
+    out.push_back(std::move(svd));
+  }
+  return out;
+}
+
+}  // namespace fp::agent

@@ -1,0 +1,30 @@
+// Between the wire and the engine: a TaskAssignment becomes a PersonalizeConfig, and a
+// PersonalizeResult becomes the TelemetryReports an agent sends (one per method).
+// Shared by the device agent's runner and the simulation's virtual agents.
+#pragma once
+
+#include <vector>
+
+#include "experiment/personalize.h"
+#include "protocol/messages.h"
+#include "util/status.h"
+
+namespace fp::agent {
+
+struct BaselineSettings {
+  int64_t finetune_epochs = 3;
+  double finetune_learning_rate = 0.01;
+  bool finetune_last_layer_only = false;
+};
+
+// The assignment's prune config JSON may also carry the label-free selector's settings:
+// select_sparsity, selector, min_agreement, confident_fraction, heldout_fraction, candidates.
+Result<PersonalizeConfig> personalize_config_for(const proto::TaskAssignment& task,
+                                                 const BaselineSettings& baselines);
+
+std::vector<proto::TelemetryReport> telemetry_reports(const proto::TaskAssignment& task,
+                                                      const PersonalizeConfig& config,
+                                                      const PersonalizeResult& result,
+                                                      uint64_t peak_memory_bytes);
+
+}  // namespace fp::agent
