@@ -15,6 +15,7 @@
 #include "dashboard_fixture.h"
 #include "http_client.h"
 #include "integration/child_process.h"
+#include "test_paths.h"
 
 using namespace fp::testing;
 
