@@ -266,6 +266,20 @@ TEST_CASE("Unknown paths are 404 and malformed ids 400 and writes 405", "[dashbo
   CHECK(head.status == 200);
   CHECK(head.body.empty());
   CHECK(std::stoul(head.headers["content-length"]) > 0);
+  // Bound to loopback, it answers only to this machine's names (no DNS rebinding).
+  auto with_host = [&](const std::string& host) {
+    return http_raw(port,
+                    "GET /api/summary HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+  };
+  CHECK(with_host("localhost:8080").status == 200);
+  CHECK(with_host("LOCALHOST").status == 200);
+  CHECK(with_host("127.0.0.1").status == 200);
+  CHECK(with_host("[::1]:80").status == 200);
+  HttpResult rebound = with_host("attacker.example:" + std::to_string(port));
+  CHECK(rebound.status == 403);
+  CHECK(rebound.body.find("is not allowed") != std::string::npos);
+  CHECK(with_host("127.0.0.1.attacker.example").status == 403);
+  CHECK(http_raw(port, "GET /api/summary HTTP/1.0\r\n\r\n").status == 403);  // no Host
   // Garbage instead of a request: that connection is dropped, the server goes on.
   CHECK(http_raw(port, "\x01\x02 garbage\r\n\r\n").status != 200);
   CHECK(get_json(port, "/api/agents")["agents"].size() == 3);

@@ -16,11 +16,15 @@ Result<std::unique_ptr<Dashboard>> Dashboard::start(const DashboardConfig& confi
   auto state = std::make_unique<State>();
   FP_ASSIGN_OR_RETURN(state->store, store::Store::open(config.database));
   store::Store* store = state->store.get();
-  FP_ASSIGN_OR_RETURN(
-      state->server,
-      HttpServer::start({config.address, config.port}, [store](const HttpRequest& r) {
-        return route_request(*store, r, unix_now());
-      }));
+  bool loopback_only = is_loopback_address(config.address);
+  FP_ASSIGN_OR_RETURN(state->server,
+                      HttpServer::start({config.address, config.port},
+                                        [store, loopback_only](const HttpRequest& r) {
+                                          if (loopback_only && !is_local_host_header(r.host)) {
+                                            return forbidden_host(r.host);
+                                          }
+                                          return route_request(*store, r, unix_now());
+                                        }));
   return std::unique_ptr<Dashboard>(new Dashboard(std::move(state)));
 }
 

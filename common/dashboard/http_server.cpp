@@ -74,7 +74,8 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     const auto& req = parser_->get();
-    HttpRequest request{std::string(req.method_string()), std::string(req.target())};
+    HttpRequest request{std::string(req.method_string()), std::string(req.target()),
+                        std::string(req[http::field::host])};
     HttpReply reply;
     try {
       reply = server_.handler(request);

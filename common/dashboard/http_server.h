@@ -19,6 +19,7 @@ namespace fp::dash {
 struct HttpRequest {
   std::string method;  // "GET", "HEAD", ...
   std::string target;  // path and query, as sent: "/api/campaigns/1?x=y"
+  std::string host;    // the Host header ("" when absent)
 };
 
 struct HttpReply {

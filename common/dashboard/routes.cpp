@@ -1,5 +1,9 @@
 #include "dashboard/routes.h"
 
+#include <arpa/inet.h>
+
+#include <cctype>
+
 #include "dashboard/api.h"
 #include "dashboard/web_assets.h"
 
@@ -45,6 +49,29 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 }
 
 }  // namespace
+
+bool is_loopback_address(const std::string& address) {
+  if (address == "::1") return true;
+  in_addr ip{};
+  return ::inet_pton(AF_INET, address.c_str(), &ip) == 1 && (ntohl(ip.s_addr) >> 24) == 127;
+}
+
+bool is_local_host_header(const std::string& host) {
+  std::string name = host;
+  if (starts_with(name, "[")) {
+    name = name.substr(0, name.find(']') == std::string::npos ? 0 : name.find(']') + 1);
+  } else {
+    name = name.substr(0, name.find(':'));
+  }
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name == "localhost" || name == "[::1]" || is_loopback_address(name);
+}
+
+HttpReply forbidden_host(const std::string& host) {
+  return json_reply(403, {{"error", "host '" + host +
+                                        "' is not allowed: this dashboard listens on loopback "
+                                        "and answers only to localhost or 127.0.0.1"}});
+}
 
 HttpReply route_request(store::Store& store, const HttpRequest& request, double now) {
   if (request.method != "GET" && request.method != "HEAD") {

@@ -15,4 +15,11 @@ namespace fp::dash {
 
 HttpReply route_request(store::Store& store, const HttpRequest& request, double now);
 
+// A dashboard bound to loopback answers only requests addressed to this machine by
+// name ("localhost", "127.0.0.1", "[::1]", any port): a web page elsewhere cannot
+// read it through a DNS name that it points at 127.0.0.1 (DNS rebinding).
+bool is_loopback_address(const std::string& address);
+bool is_local_host_header(const std::string& host);
+HttpReply forbidden_host(const std::string& host);  // 403
+
 }  // namespace fp::dash
