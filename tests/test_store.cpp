@@ -336,3 +336,10 @@ TEST_CASE("a file that is not a database is a clear error", "[store]") {
   REQUIRE_FALSE(store.ok());
   CHECK(store.status().message().find("junk.db") != std::string::npos);
 }
+
+TEST_CASE("a database in a folder that does not exist yet is created with its folder") {
+  TempDir dir;
+  const std::string path = dir.file("out/nested/fineprune.db");
+  auto store = open_store(path);
+  CHECK(fs::exists(path));
+}

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
+
 namespace fp::sql {
 namespace {
 
@@ -102,6 +104,11 @@ bool Statement::column_is_null(int column) const {
 }
 
 Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
+  // A fresh checkout has no output folder yet: create the database's parent folder.
+  const auto parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty() && path != ":memory:") std::filesystem::create_directories(parent, ec);
+  if (ec) return Status::io_error("creating folder " + parent.string() + ": " + ec.message());
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
