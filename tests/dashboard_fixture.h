@@ -12,21 +12,11 @@
 #include <vector>
 
 #include "store/store.h"
+#include "temp_dir.h"
 
 namespace fp::testing {
 
-struct TempDir {
-  std::filesystem::path path;
-  explicit TempDir(const std::string& tag) {
-    static int counter = 0;
-    path = std::filesystem::temp_directory_path() /
-           ("fp_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using fp::testing::TempDir;
 
 struct SeededIndividual {
   std::string individual, agent;

@@ -7,24 +7,14 @@
 
 #include "store/migrations.h"
 #include "store/store.h"
+#include "temp_dir.h"
 
 using namespace fp::store;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("fp_store_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using fp::testing::TempDir;
 
 std::unique_ptr<Store> open_store(const std::string& path) {
   auto store = Store::open(path);

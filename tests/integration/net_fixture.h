@@ -18,23 +18,13 @@
 #include "protocol/framing.h"
 #include "server.h"
 #include "store/store.h"
+#include "temp_dir.h"
 
 namespace fp::testing {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag = "net") {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("fp_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using fp::testing::TempDir;
 
 inline std::string random_bytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);

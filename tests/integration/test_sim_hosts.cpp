@@ -17,6 +17,7 @@
 #include "population.h"
 #include "simulation.h"
 #include "store/store.h"
+#include "temp_dir.h"
 #include "test_paths.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
@@ -29,18 +30,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("fp_sim_hosts_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string sub(const std::string& name) const { return (path / name).string(); }
-};
+using fp::testing::TempDir;
 
 const std::string kFpSim = std::string(FP_BINARY_DIR) + "/simulations/fp-sim";
 
@@ -88,7 +78,7 @@ std::pair<int, std::string> shell(const std::string& command) {
 TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "[sim]") {
   REQUIRE(fs::exists(kFpSim));
   TempDir dir;
-  const std::string scenario_path = dir.sub("duo.toml");
+  const std::string scenario_path = dir.file("duo.toml");
   {
     std::ofstream f(scenario_path);
     f << kScenario;
@@ -104,18 +94,18 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
   std::vector<ChildProcess> hosts;
   Status spawned;
   RunOptions o;
-  o.out_dir = dir.sub("run");
+  o.out_dir = dir.file("run");
   o.progress = nullptr;
   o.on_listening = [&](const std::string& endpoint) {
     // Runs on the run's thread: no Catch assertions here.
     if (endpoint.rfind("tcp://127.0.0.1:", 0) != 0) spawned = Status::internal(endpoint);
     for (int i = 0; i < 2 && spawned.ok(); ++i) {
-      std::string work = dir.sub("host" + std::to_string(i));
+      std::string work = dir.file("host" + std::to_string(i));
       auto child =
           spawn_child({kFpSim, "host", "--coordinator", endpoint, "--scenario", scenario_path,
                        "--host-index", std::to_string(i), "--hosts", "2", "--work-dir", work,
                        "--stats-file", work + "/stats.json"},
-                      "host " + std::to_string(i), dir.sub("host" + std::to_string(i) + ".log"));
+                      "host " + std::to_string(i), dir.file("host" + std::to_string(i) + ".log"));
       if (child.ok()) {
         hosts.push_back(*child);
       } else {
@@ -143,8 +133,8 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
     }
   }
   INFO("host 0 log:\n"
-       << slurp(dir.sub("host0.log")) << "\nhost 1 log:\n"
-       << slurp(dir.sub("host1.log")));
+       << slurp(dir.file("host0.log")) << "\nhost 1 log:\n"
+       << slurp(dir.file("host1.log")));
   REQUIRE(spawned.ok());
   REQUIRE(hosts.size() == 2);
   REQUIRE(outcome.has_value());
@@ -176,7 +166,7 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
   REQUIRE(telemetry.ok());
   CHECK(telemetry->size() == 16);  // fine_prune + finetune each
   for (int i = 0; i < 2; ++i) {
-    auto stats = nlohmann::json::parse(slurp(dir.sub("host" + std::to_string(i) + "/stats.json")));
+    auto stats = nlohmann::json::parse(slurp(dir.file("host" + std::to_string(i) + "/stats.json")));
     CHECK(stats["host_index"] == i);
     CHECK(stats["agents"] == 4);
     CHECK(stats["finished"] == 4);
@@ -197,7 +187,7 @@ TEST_CASE("fp-sim run with agent-host processes then list and report and export 
   REQUIRE(s.ok());
   s->hosting.mode = HostingMode::kProcesses;
   RunOptions o;
-  o.out_dir = dir.sub("run");
+  o.out_dir = dir.file("run");
   o.progress = nullptr;
   o.executable = kFpSim;
   auto outcome = run_scenario(*s, o);
@@ -226,15 +216,15 @@ TEST_CASE("fp-sim run with agent-host processes then list and report and export 
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 9);
   CHECK(csv.rfind("run,scenario,variant,individual,agent_id,status", 0) == 0);
 
-  std::string json_path = dir.sub("out.json");
+  std::string json_path = dir.file("out.json");
   auto [json_rc, ignored] = shell(kFpSim + " export --db " + db + " --format json -o " + json_path);
   CHECK(json_rc == 0);
   auto j = nlohmann::json::parse(slurp(json_path));
   CHECK(j["rows"].size() == 8);
   CHECK(j["run"]["status"] == "done");
 
-  auto [missing_rc, missing] = shell(kFpSim + " report --db " + dir.sub("nowhere") + " 2>&1");
+  auto [missing_rc, missing] = shell(kFpSim + " report --db " + dir.file("nowhere") + " 2>&1");
   CHECK(missing_rc == 1);
   CHECK(missing.find("no run database at") != std::string::npos);
-  CHECK_FALSE(fs::exists(dir.sub("nowhere")));  // and none was created
+  CHECK_FALSE(fs::exists(dir.file("nowhere")));  // and none was created
 }

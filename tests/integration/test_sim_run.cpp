@@ -12,6 +12,7 @@
 #include "sim_store.h"
 #include "simulation.h"
 #include "store/store.h"
+#include "temp_dir.h"
 #include "test_paths.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
@@ -23,18 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("fp_sim_run_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string sub(const std::string& name) const { return (path / name).string(); }
-};
+using fp::testing::TempDir;
 
 Scenario parse(const std::string& text) {
   auto s = parse_scenario(text, "inline.toml");
@@ -93,7 +83,7 @@ TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite"
   const Scenario& s = *loaded;
   REQUIRE(s.partition.num_individuals == 24);
   TempDir dir;
-  auto outcome = run(s, dir.sub("run"));
+  auto outcome = run(s, dir.file("run"));
   auto db = open(outcome.db_path);
 
   auto population = load_population(s);
@@ -191,7 +181,7 @@ TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite"
   CHECK(json["run"]["stats"]["tasks"] == 24);
 
   // Private data lived only while each agent did: nothing is left behind.
-  CHECK(fs::is_empty(fs::path(dir.sub("run")) / "hosts" / "0" / "agents"));
+  CHECK(fs::is_empty(fs::path(dir.file("run")) / "hosts" / "0" / "agents"));
 }
 
 TEST_CASE("two runs with the same seed give the same partitions and numbers", "[sim]") {
@@ -208,8 +198,8 @@ TEST_CASE("two runs with the same seed give the same partitions and numbers", "[
   }
 
   TempDir dir;
-  auto a = run(s, dir.sub("a"));
-  auto b = run(s, dir.sub("b"));
+  auto a = run(s, dir.file("a"));
+  auto b = run(s, dir.file("b"));
   auto da = open(a.db_path), db = open(b.db_path);
   auto ma = da->models(), mb = db->models();
   REQUIRE(ma.ok());
@@ -264,7 +254,7 @@ target_sparsity = 0.6
 )");
   s.partition.num_individuals = 4;
   TempDir dir;
-  auto outcome = run(s, dir.sub("run"));
+  auto outcome = run(s, dir.file("run"));
   auto db = open(outcome.db_path);
   auto campaigns = db->campaigns();
   REQUIRE(campaigns->size() == 2);
@@ -295,9 +285,9 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   Scenario s = parse(kTiny);
   s.partition.num_individuals = 2;
   TempDir dir;
-  run(s, dir.sub("run"));
+  run(s, dir.file("run"));
   RunOptions o;
-  o.out_dir = dir.sub("run");
+  o.out_dir = dir.file("run");
   o.progress = nullptr;
   auto again = run_scenario(s, o);
   REQUIRE_FALSE(again.ok());
@@ -317,7 +307,7 @@ TEST_CASE("a run that cannot start is recorded as failed with the reason", "[sim
   s.data.dir = "/nonexistent/fashion-mnist";
   TempDir dir;
   RunOptions o;
-  o.out_dir = dir.sub("run");
+  o.out_dir = dir.file("run");
   o.progress = nullptr;
   auto outcome = run_scenario(s, o);
   REQUIRE_FALSE(outcome.ok());
