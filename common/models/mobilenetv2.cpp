@@ -11,22 +11,6 @@
 namespace fp {
 namespace {
 
-LayerOptions conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
-                  Activation act) {
-  LayerOptions o;
-  o.kind = LayerKind::kConv;
-  o.in = in;
-  o.out = out;
-  o.kernel = kernel;
-  o.stride = stride;
-  o.padding = kernel / 2;
-  o.groups = groups;
-  o.bias = false;
-  o.batch_norm = true;
-  o.activation = act;
-  return o;
-}
-
 struct Stage {
   int64_t t, c, n, s;  // expansion, output channels, repeats, stride of the first block
 };
@@ -45,7 +29,7 @@ class MobileNetV2 : public PrunableNet {
  public:
   explicit MobileNetV2(const ModelSpec& s) : PrunableNet(s) {
     int64_t channels = scaled_channels(32, s.width_mult);
-    stem_ = add_layer("stem", conv(s.in_channels, channels, 3, 1, 1, Activation::kReLU6));
+    stem_ = add_layer("stem", conv_bn_options(s.in_channels, channels, 3, 1, Activation::kReLU6));
     int index = 0;
     for (const Stage& st : kStages) {
       const int64_t out = scaled_channels(st.c, s.width_mult);
@@ -55,18 +39,19 @@ class MobileNetV2 : public PrunableNet {
         const std::string prefix = "block" + std::to_string(index++) + "_";
         InvertedResidual b;
         if (st.t != 1)
-          b.expand =
-              add_layer(prefix + "expand", conv(channels, hidden, 1, 1, 1, Activation::kReLU6));
-        b.depthwise =
-            add_layer(prefix + "dw", conv(hidden, hidden, 3, stride, hidden, Activation::kReLU6));
-        b.project = add_layer(prefix + "project", conv(hidden, out, 1, 1, 1, Activation::kNone));
+          b.expand = add_layer(prefix + "expand",
+                               conv_bn_options(channels, hidden, 1, 1, Activation::kReLU6));
+        b.depthwise = add_layer(
+            prefix + "dw", conv_bn_options(hidden, hidden, 3, stride, Activation::kReLU6, hidden));
+        b.project =
+            add_layer(prefix + "project", conv_bn_options(hidden, out, 1, 1, Activation::kNone));
         b.residual = stride == 1 && channels == out;
         blocks_.push_back(b);
         channels = out;
       }
     }
     const int64_t last = scaled_channels(1280, s.width_mult);
-    head_ = add_layer("head", conv(channels, last, 1, 1, 1, Activation::kReLU6));
+    head_ = add_layer("head", conv_bn_options(channels, last, 1, 1, Activation::kReLU6));
     out_ = add_layer("fc_out", classifier_options(last, s.num_classes));
   }
 

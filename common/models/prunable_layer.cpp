@@ -20,6 +20,22 @@ LayerOptions classifier_options(int64_t in, int64_t num_classes) {
   return o;
 }
 
+LayerOptions conv_bn_options(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                             Activation activation, int64_t groups) {
+  LayerOptions o;
+  o.kind = LayerKind::kConv;
+  o.in = in;
+  o.out = out;
+  o.kernel = kernel;
+  o.stride = stride;
+  o.padding = kernel / 2;
+  o.groups = groups;
+  o.bias = false;  // BatchNorm's shift makes a conv bias redundant
+  o.batch_norm = true;
+  o.activation = activation;
+  return o;
+}
+
 PrunableLayerImpl::PrunableLayerImpl(const LayerOptions& o) : options_(o) {
   TORCH_CHECK(o.in > 0 && o.out > 0, "PrunableLayer needs positive in/out, got ", o.in, "/", o.out);
   std::vector<int64_t> shape;

@@ -37,6 +37,9 @@ struct LayerOptions {
 // A hidden linear layer, and the classifier (softmax units, output_layer set).
 LayerOptions linear_options(int64_t in, int64_t out, Activation activation = Activation::kReLU);
 LayerOptions classifier_options(int64_t in, int64_t num_classes);
+// A "same"-padded convolution followed by BatchNorm (so no bias), as in ResNet and MobileNetV2.
+LayerOptions conv_bn_options(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                             Activation activation, int64_t groups = 1);
 
 // The logit a pruned output unit gets: exp(-1e9) is exactly 0 in float32.
 constexpr float kPrunedLogit = -1e9f;

@@ -13,20 +13,6 @@
 namespace fp {
 namespace {
 
-LayerOptions conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, Activation act) {
-  LayerOptions o;
-  o.kind = LayerKind::kConv;
-  o.in = in;
-  o.out = out;
-  o.kernel = kernel;
-  o.stride = stride;
-  o.padding = kernel / 2;
-  o.bias = false;
-  o.batch_norm = true;
-  o.activation = act;
-  return o;
-}
-
 // One residual block: a chain of convs (the last without activation) plus an
 // optional projection shortcut.
 struct Block {
@@ -44,7 +30,7 @@ class ResNet : public PrunableNet {
     const int64_t expansion = bottleneck ? 4 : 1;
 
     int64_t channels = scaled_channels(64, s.width_mult);
-    stem_ = add_layer("stem", conv(s.in_channels, channels, 3, 1, Activation::kReLU));
+    stem_ = add_layer("stem", conv_bn_options(s.in_channels, channels, 3, 1, Activation::kReLU));
     for (int stage = 0; stage < 4; ++stage) {
       const int64_t width = scaled_channels(64 << stage, s.width_mult);
       const int64_t out = width * expansion;
@@ -54,21 +40,21 @@ class ResNet : public PrunableNet {
             "layer" + std::to_string(stage + 1) + "_" + std::to_string(b) + "_";
         Block block;
         if (bottleneck) {
+          block.convs.push_back(add_layer(
+              prefix + "conv1", conv_bn_options(channels, width, 1, 1, Activation::kReLU)));
+          block.convs.push_back(add_layer(
+              prefix + "conv2", conv_bn_options(width, width, 3, stride, Activation::kReLU)));
           block.convs.push_back(
-              add_layer(prefix + "conv1", conv(channels, width, 1, 1, Activation::kReLU)));
-          block.convs.push_back(
-              add_layer(prefix + "conv2", conv(width, width, 3, stride, Activation::kReLU)));
-          block.convs.push_back(
-              add_layer(prefix + "conv3", conv(width, out, 1, 1, Activation::kNone)));
+              add_layer(prefix + "conv3", conv_bn_options(width, out, 1, 1, Activation::kNone)));
         } else {
+          block.convs.push_back(add_layer(
+              prefix + "conv1", conv_bn_options(channels, width, 3, stride, Activation::kReLU)));
           block.convs.push_back(
-              add_layer(prefix + "conv1", conv(channels, width, 3, stride, Activation::kReLU)));
-          block.convs.push_back(
-              add_layer(prefix + "conv2", conv(width, out, 3, 1, Activation::kNone)));
+              add_layer(prefix + "conv2", conv_bn_options(width, out, 3, 1, Activation::kNone)));
         }
         if (stride != 1 || channels != out)
-          block.shortcut =
-              add_layer(prefix + "shortcut", conv(channels, out, 1, stride, Activation::kNone));
+          block.shortcut = add_layer(prefix + "shortcut",
+                                     conv_bn_options(channels, out, 1, stride, Activation::kNone));
         blocks_.push_back(std::move(block));
         channels = out;
       }
