@@ -85,6 +85,7 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
                           {"macs_dense", r.macs_dense},
                           {"macs_effective", r.macs_effective},
                           {"peak_memory_bytes", r.peak_memory_bytes},
+                          {"compute_macs", r.compute_macs},
                           {"layers", nlohmann::json::parse(r.layer_sparsity_json, nullptr, false)},
                           {"curve", nlohmann::json::parse(r.curve_json, nullptr, false)},
                           {"idempotency_key", r.idempotency_key},
@@ -97,15 +98,16 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
   } else {
     out << "campaign,task_id,agent_id,individual,method,target_sparsity,sparsity,"
            "overall_sparsity,accuracy_before,accuracy_after,adaptation_samples,eval_samples,"
-           "wall_seconds,macs_dense,macs_effective,peak_memory_bytes,layers_json,curve_json\n";
+           "wall_seconds,macs_dense,macs_effective,peak_memory_bytes,compute_macs,layers_json,"
+           "curve_json\n";
     for (const auto& r : *rows) {
-      out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+      out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                          csv_field(names[r.campaign_id]), r.task_id, csv_field(r.agent_id),
                          csv_field(r.individual), csv_field(r.method), r.target_sparsity,
                          r.sparsity, r.overall_sparsity, optional_number(r.accuracy_before),
                          optional_number(r.accuracy_after), r.adaptation_samples, r.eval_samples,
                          r.wall_seconds, r.macs_dense, r.macs_effective, r.peak_memory_bytes,
-                         csv_field(r.layer_sparsity_json), csv_field(r.curve_json));
+                         r.compute_macs, csv_field(r.layer_sparsity_json), csv_field(r.curve_json));
     }
   }
   return out ? 0 : 1;

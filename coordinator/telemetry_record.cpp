@@ -75,6 +75,7 @@ store::TelemetryRecord to_record(const proto::TelemetryReport& m, const std::str
   r.macs_dense = static_cast<int64_t>(m.macs_dense);
   r.macs_effective = static_cast<int64_t>(m.macs_effective);
   r.peak_memory_bytes = static_cast<int64_t>(m.peak_memory_bytes);
+  r.compute_macs = static_cast<int64_t>(m.compute_macs);
   r.received_at = received_at;
   return r;
 }

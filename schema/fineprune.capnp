@@ -89,6 +89,7 @@ struct TelemetryReport {
   macsDense @15 :UInt64;
   macsEffective @16 :UInt64;
   peakMemoryBytes @17 :UInt64;
+  computeMacs @18 :UInt64;     # multiply-accumulates spent producing this model on the device
 }
 
 # Ends a task: all its reports were sent (ok) or it failed (reason).

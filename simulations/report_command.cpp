@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "experiment_report.h"
 #include "results.h"
 #include "sim_store.h"
 
@@ -20,6 +21,7 @@ struct ReportOptions {
   int64_t run = 0;
   size_t table_rows = 0;
   std::string format = "csv", output;
+  std::string out_dir;  // report: also write the experiment report here
 };
 
 // --db takes the database file or the run directory holding fp.db. Never creates one.
@@ -82,6 +84,11 @@ int run_report(const ReportOptions& o) {
   fmt::print("run {}: scenario {}, seed {}, {}\n\n{}\n{}", results->run.id, results->run.scenario,
              results->run.seed, results->run.status, format_table(*results, o.table_rows),
              format_summary(*results));
+  if (!o.out_dir.empty()) {
+    auto written = write_experiment_report(**store, *results, o.out_dir);
+    if (!written.ok()) return fail(written.status());
+    fmt::print("\nwrote {} file(s) to {}\n", written->size(), o.out_dir);
+  }
   return 0;
 }
 
@@ -122,6 +129,8 @@ void add_report_command(CLI::App& app) {
   add_db_options(cmd, *o, true);
   cmd->add_option("--table-rows", o->table_rows, "print at most this many rows (0: all)")
       ->capture_default_str();
+  cmd->add_option("--out", o->out_dir,
+                  "also write the experiment report here: tables (CSV, Markdown), SVG figures");
   cmd->callback([o] { throw CLI::RuntimeError(run_report(*o)); });
 }
 

@@ -38,6 +38,15 @@ std::string csv(const std::string& s) {
 
 std::string csv(const std::optional<double>& v) { return v ? fmt::format("{:.6f}", *v) : ""; }
 
+// "classes=3+7#12" (a k-classes individual) -> 2; other names -> 0.
+int64_t class_count(const std::string& individual) {
+  if (individual.rfind("classes=", 0) != 0) return 0;
+  const auto end = individual.find('#');
+  return 1 + std::count(individual.begin(),
+                        end == std::string::npos ? individual.end() : individual.begin() + end,
+                        '+');
+}
+
 }  // namespace
 
 std::optional<double> IndividualRow::gain() const {
@@ -81,6 +90,7 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
       r.agent_id = t.agent_id;
       r.status = t.status;
       r.error = t.error;
+      r.classes = class_count(t.individual);
       rows[t.id] = std::move(r);
     }
     for (const auto& t : telemetry) {
@@ -97,8 +107,11 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
         r.fine_prune_seconds = t.wall_seconds;
         r.macs_dense = t.macs_dense;
         r.macs_fine_pruned = t.macs_effective;
+        r.fine_prune_compute_macs = t.compute_macs;
       } else if (t.method == "finetune") {
         r.finetune = t.accuracy_after;
+        r.finetune_seconds = t.wall_seconds;
+        r.finetune_compute_macs = t.compute_macs;
       } else if (t.method == "svd") {
         r.svd = t.accuracy_after;
         r.svd_sparsity = t.sparsity;
@@ -179,17 +192,20 @@ std::string to_csv(const RunResults& results) {
   std::string out =
       "run,scenario,variant,individual,agent_id,status,general_accuracy,fine_prune_accuracy,"
       "sparsity,target_sparsity,gain,finetune_accuracy,svd_accuracy,svd_sparsity,"
-      "adaptation_samples,eval_samples,fine_prune_seconds,macs_dense,macs_fine_pruned,error\n";
+      "adaptation_samples,eval_samples,fine_prune_seconds,macs_dense,macs_fine_pruned,"
+      "finetune_seconds,fine_prune_compute_macs,finetune_compute_macs,classes,error\n";
   for (const auto& r : results.rows) {
     bool fp = r.fine_prune.has_value();
     out += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", results.run.id,
-        csv(results.run.scenario), csv(r.variant), csv(r.individual), csv(r.agent_id), r.status,
-        csv(r.general), csv(r.fine_prune), fp ? fmt::format("{:.6f}", r.sparsity) : "",
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.6f},{},{},{},{}\n",
+        results.run.id, csv(results.run.scenario), csv(r.variant), csv(r.individual),
+        csv(r.agent_id), r.status, csv(r.general), csv(r.fine_prune),
+        fp ? fmt::format("{:.6f}", r.sparsity) : "",
         fp ? fmt::format("{:.6f}", r.target_sparsity) : "", csv(r.gain()), csv(r.finetune),
         csv(r.svd), r.svd ? fmt::format("{:.6f}", r.svd_sparsity) : "", r.adaptation_samples,
         r.eval_samples, fmt::format("{:.6f}", r.fine_prune_seconds), r.macs_dense,
-        r.macs_fine_pruned, csv(r.error));
+        r.macs_fine_pruned, r.finetune_seconds, r.fine_prune_compute_macs, r.finetune_compute_macs,
+        r.classes, csv(r.error));
   }
   return out;
 }

@@ -5,9 +5,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "commands.h"
+#include "dashboard/dashboard.h"
+#include "experiment_report.h"
 #include "results.h"
 #include "simulation.h"
 
@@ -16,7 +20,10 @@ namespace {
 
 struct RunCommandOptions {
   std::string scenario, out_dir, mode, endpoint, log_level = "info";
-  bool fresh = false, quiet = false;
+  std::string http_address = "127.0.0.1";
+  std::string report_dir;  // write the experiment report here at the end
+  int64_t http_port = -1;  // -1: no dashboard
+  bool fresh = false, quiet = false, exit_when_done = false;
   int64_t seed = -1, individuals = 0, hosts = 0, workers = 0, connected = 0;
   size_t table_rows = 0;
 };
@@ -66,6 +73,18 @@ int run_run(const RunCommandOptions& o) {
   ro.interrupt = &g_interrupted;
   signal(SIGINT, on_run_signal);
   signal(SIGTERM, on_run_signal);
+  // The dashboard reads the run's database beside the coordinator (WAL) from the start,
+  // so agents and results appear while the campaign runs.
+  std::unique_ptr<dash::Dashboard> dashboard;
+  if (o.http_port >= 0) {
+    ro.on_database = [&](const std::string& db) -> Status {
+      FP_ASSIGN_OR_RETURN(dashboard, dash::Dashboard::start(
+                                         {db, o.http_address, static_cast<uint16_t>(o.http_port)}));
+      fmt::print("dashboard: {}\n", dashboard->url());
+      std::fflush(stdout);
+      return Status::ok_status();
+    };
+  }
   auto outcome = run_scenario(s, ro);
   if (!outcome.ok()) {
     fmt::print(stderr, "error: {}\n", outcome.status().to_string());
@@ -84,6 +103,20 @@ int run_run(const RunCommandOptions& o) {
   fmt::print("\n{}\n{}\n{}", format_table(*results, o.table_rows), format_summary(*results),
              format_stats(outcome->stats_json));
   fmt::print("results: {} (fp-sim report/export --db {})\n", outcome->db_path, outcome->db_path);
+  if (!o.report_dir.empty()) {
+    auto written = write_experiment_report(**store, *results, o.report_dir);
+    if (!written.ok()) {
+      fmt::print(stderr, "error: {}\n", written.status().to_string());
+      return 1;
+    }
+    fmt::print("report: {} file(s) in {} (summary.md, figures *.svg)\n", written->size(),
+               o.report_dir);
+  }
+  if (dashboard && outcome->status != "interrupted" && !o.exit_when_done) {
+    fmt::print("dashboard: {} (still serving the results; Ctrl-C to stop)\n", dashboard->url());
+    std::fflush(stdout);
+    while (!g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   if (outcome->status != "done") {
     fmt::print(stderr, "run {}: {}\n", outcome->status, outcome->detail);
     return outcome->status == "interrupted" ? 130 : 1;
@@ -115,6 +148,15 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--log-level", o->log_level, "level of <out>/fp-sim.log")->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "no progress output");
+  cmd->add_option("--report", o->report_dir,
+                  "write the experiment report (tables as CSV and Markdown, SVG figures) here");
+  cmd->add_option("--http-port", o->http_port,
+                  "serve the web dashboard on this port while the campaign runs, and after "
+                  "it until Ctrl-C (0: a free port)");
+  cmd->add_option("--http-address", o->http_address, "address the dashboard binds")
+      ->capture_default_str();
+  cmd->add_flag("--exit-when-done", o->exit_when_done,
+                "with --http-port: stop serving when the campaign ends");
   cmd->callback([o] { throw CLI::RuntimeError(run_run(*o)); });
 }
 

@@ -49,14 +49,17 @@ class Table {
     const toml::node* node = find(key);
     if (!node) return Status::ok_status();
     const toml::array* array = node->as_array();
-    const char* what =
-        std::is_same_v<T, std::string> ? "an array of strings" : "an array of numbers";
+    const char* what = std::is_same_v<T, std::string> ? "an array of strings"
+                       : std::is_integral_v<T>        ? "an array of integers"
+                                                      : "an array of numbers";
     if (!array) return wrong(*node, key, what);
     std::vector<T> values;
     for (const auto& item : *array) {
       std::optional<T> v;
       if constexpr (std::is_same_v<T, std::string>) {
         v = item.value_exact<std::string>();
+      } else if constexpr (std::is_integral_v<T>) {
+        if (auto i = item.value_exact<int64_t>()) v = static_cast<T>(*i);
       } else {
         v = item.value_exact<double>();
         if (!v) {
@@ -174,6 +177,7 @@ Status read_partition(Table t, Scenario& s) {
   FP_RETURN_IF_ERROR(get_enum(t, "method", p.method, &parse_partition_method));
   FP_RETURN_IF_ERROR(t.get("individuals", p.num_individuals));
   FP_RETURN_IF_ERROR(t.get("k", p.k));
+  FP_RETURN_IF_ERROR(t.get_list("k_values", p.k_values));
   FP_RETURN_IF_ERROR(t.get("alpha", p.alpha));
   FP_RETURN_IF_ERROR(t.get("samples", p.samples_per_individual));
   FP_RETURN_IF_ERROR(t.get("eval_fraction", p.eval_fraction));
@@ -196,6 +200,8 @@ Status read_partition(Table t, Scenario& s) {
     return invalid(t, "individuals", "must be at least 1");
   }
   if (p.k < 1) return invalid(t, "k", "must be at least 1");
+  for (int64_t k : p.k_values)
+    if (k < 1) return invalid(t, "k_values", "must hold class counts of at least 1");
   if (!(p.alpha > 0)) return invalid(t, "alpha", "must be positive");
   if (p.samples_per_individual < 0) return invalid(t, "samples", "must be >= 0");
   if (p.samples_per_individual == 0 && p.method != PartitionMethod::kNatural) {
@@ -256,6 +262,8 @@ Status read_variant_keys(Table& t, Variant& v) {
   FP_RETURN_IF_ERROR(t.get("heldout_fraction", v.heldout_fraction));
   FP_RETURN_IF_ERROR(t.get_list("candidates", v.candidates));
   FP_RETURN_IF_ERROR(t.get_list("sweep", v.sweep));
+  FP_RETURN_IF_ERROR(t.get("adaptation_samples", v.adaptation_samples));
+  if (v.adaptation_samples < 0) return invalid(t, "adaptation_samples", "must be >= 0 (0: all)");
   Status valid = p.validate();
   if (!valid.ok()) {
     return Status::invalid_argument(t.at_key("target_sparsity") + t.path() + ": " +
@@ -382,6 +390,7 @@ std::string Variant::assignment_json() const {
   j["confident_fraction"] = confident_fraction;
   j["heldout_fraction"] = heldout_fraction;
   j["candidates"] = candidates;
+  if (adaptation_samples > 0) j["adaptation_samples"] = adaptation_samples;
   return j.dump();
 }
 

@@ -2,7 +2,8 @@
 //
 //   name, description, seed          top level (seed drives partitions and training)
 //   [data]        dataset ("fashion-mnist" | "fsdd"), dir, general_samples, fsdd_frames
-//   [partition]   method (natural | k_classes | dirichlet | iid), individuals, k, alpha,
+//   [partition]   method (natural | k_classes | dirichlet | iid), individuals, k, k_values
+//                 (class counts taken in turn, e.g. [1, 2, ..., 10]), alpha,
 //                 samples, eval_fraction, disjoint, seed
 //   [general]     arch, width_mult, epochs, batch_size, learning_rate, optimizer, threads,
 //                 leave_individual_out (one general model per individual, trained without
@@ -11,7 +12,8 @@
 //                 prune_output_layer, output_usage_threshold, protected_layers,
 //                 min_units_per_layer, select_sparsity, min_agreement,
 //                 confident_fraction, heldout_fraction, candidates, sweep (targets of the
-//                 labeled accuracy-vs-sparsity curve), and [[fineprune.variants]]: named
+//                 labeled accuracy-vs-sparsity curve), adaptation_samples (use only the
+//                 first N adaptation samples, every method), and [[fineprune.variants]]: named
 //                 overrides of the keys above, one campaign each (a sweep over configs)
 //   [baselines]   methods (["finetune", "svd"]), finetune_epochs, finetune_learning_rate,
 //                 finetune_last_layer_only
@@ -62,7 +64,8 @@ struct Variant {
   double confident_fraction = 0.5;
   double heldout_fraction = 0.1;
   std::vector<double> candidates = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
-  std::vector<double> sweep;  // labeled accuracy-vs-sparsity curve (empty: none)
+  std::vector<double> sweep;       // labeled accuracy-vs-sparsity curve (empty: none)
+  int64_t adaptation_samples = 0;  // > 0: adapt on only this many samples (data-amount curve)
 
   // What travels in the task assignment: fp::PruneConfig's JSON plus the selector keys.
   std::string assignment_json() const;

@@ -157,6 +157,14 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
   record.seed = s.seed;
   record.started_at = started_unix;
   FP_ASSIGN_OR_RETURN(int64_t run_id, sim.add_run(record));
+  if (o.on_database) {
+    Status ready = o.on_database(run_database(o.out_dir));
+    if (!ready.ok()) {
+      (void)sim.finish_run(run_id, "failed", unix_now(),
+                           nlohmann::json{{"detail", ready.to_string()}}.dump());
+      return ready;
+    }
+  }
 
   say("scenario " + s.name + " (" + s.source + "), seed " + std::to_string(s.seed) + ", run " +
       std::to_string(run_id) + " in " + o.out_dir);

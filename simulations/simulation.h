@@ -31,6 +31,10 @@ struct RunOptions {
   // Called with the coordinator's bound endpoint once it serves (e.g. to start
   // external hosts against a port picked by the system).
   std::function<void(const std::string&)> on_listening;
+  // Called with the run's SQLite file once it exists, before any training (e.g. to serve
+  // the dashboard over it while the campaign runs).
+  // An error from it stops the run before it starts.
+  std::function<Status(const std::string&)> on_database;
 };
 
 struct RunOutcome {

@@ -144,6 +144,36 @@ TEST_CASE("natural partition: one individual per speaker", "[partition]") {
   CHECK(unnamed->at(2).name == "group=2");
 }
 
+TEST_CASE("k_classes partition with several class counts takes them in turn", "[partition]") {
+  const Pool pool = make_pool();
+  PartitionConfig config;
+  config.method = PartitionMethod::kKClasses;
+  config.k_values = {1, 3, 10};
+  config.num_individuals = 9;
+  config.samples_per_individual = 60;
+  config.disjoint = false;
+  const auto inds = run(pool, config);
+  REQUIRE(inds.size() == 9);
+  std::map<size_t, std::set<std::vector<int64_t>>> sets_by_k;
+  for (size_t i = 0; i < inds.size(); ++i) {
+    const auto& ind = inds[i];
+    INFO(ind.name);
+    const size_t k = static_cast<size_t>(config.k_values[i % 3]);
+    REQUIRE(ind.classes.size() == k);
+    CHECK(classes_in(all_of(ind), pool.labels).size() == k);
+    CHECK(static_cast<size_t>(std::count(ind.name.begin(), ind.name.end(), '+')) == k - 1);
+    CHECK(ind.adaptation.size() + ind.evaluation.size() == 60);
+    sets_by_k[k].insert(ind.classes);
+  }
+  CHECK(sets_by_k[1].size() == 3);  // distinct sets within each count
+  CHECK(sets_by_k[3].size() == 3);
+  // A count the pool cannot serve is named.
+  config.k_values = {2, 11};
+  auto bad = partition(pool.labels, {}, config);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.status().message(), Catch::Contains("got 11"));
+}
+
 TEST_CASE("k_classes partition: exactly k classes, evenly, distinct sets", "[partition]") {
   const Pool pool = make_pool();
   PartitionConfig config;

@@ -41,6 +41,7 @@ TelemetryReport sample_report() {
   r.wall_seconds = 1.5;
   r.macs_dense = 1000;
   r.macs_effective = 510;
+  r.compute_macs = 123456789012;
   r.peak_memory_bytes = 123456789;
   return r;
 }
@@ -147,6 +148,7 @@ TEST_CASE("every message type survives a round trip", "[protocol]") {
   CHECK(r2.adaptation_samples == 250);
   CHECK(r2.wall_seconds == 1.5);
   CHECK(r2.macs_effective == 510);
+  CHECK(r2.compute_macs == 123456789012);
   CHECK(r2.peak_memory_bytes == 123456789);
 
   auto ack = std::get<Ack>(round_trip(Ack{"k-1", true}));

@@ -156,6 +156,42 @@ target_sparsity = 0.6
   CHECK_FALSE(s->variants[1].select_sparsity);  // inherited
 }
 
+TEST_CASE("class counts and adaptation amounts are read and travel with the task", "[scenario]") {
+  auto s = parse_scenario(R"(
+name = "amounts"
+[partition]
+k_values = [1, 2, 10]
+[fineprune]
+adaptation_samples = 50
+[[fineprune.variants]]
+name = "all"
+adaptation_samples = 0
+[[fineprune.variants]]
+name = "few"
+)",
+                          "amounts.toml");
+  INFO(s.status().to_string());
+  REQUIRE(s.ok());
+  CHECK(s->partition.k_values == std::vector<int64_t>{1, 2, 10});
+  REQUIRE(s->variants.size() == 2);
+  CHECK(s->variants[0].adaptation_samples == 0);
+  CHECK(s->variants[1].adaptation_samples == 50);  // inherited
+  auto few = nlohmann::json::parse(s->variants[1].assignment_json());
+  CHECK(few["adaptation_samples"] == 50);
+  CHECK_FALSE(
+      nlohmann::json::parse(s->variants[0].assignment_json()).contains("adaptation_samples"));
+
+  auto negative = parse_scenario("[fineprune]\nadaptation_samples = -3\n", "neg.toml");
+  REQUIRE_FALSE(negative.ok());
+  CHECK_THAT(negative.status().message(), Catch::Contains("adaptation_samples"));
+  auto fractional = parse_scenario("[partition]\nk_values = [1, 2.5]\n", "frac.toml");
+  REQUIRE_FALSE(fractional.ok());
+  CHECK_THAT(fractional.status().message(), Catch::Contains("an array of integers"));
+  auto zero = parse_scenario("[partition]\nk_values = [0, 2]\n", "zero.toml");
+  REQUIRE_FALSE(zero.ok());
+  CHECK_THAT(zero.status().message(), Catch::Contains("k_values"));
+}
+
 TEST_CASE("an explicit partition seed survives a new scenario seed", "[scenario]") {
   auto follows = parse_scenario("name = \"a\"\nseed = 3\n", "a.toml");
   auto fixed = parse_scenario("name = \"a\"\nseed = 3\n[partition]\nseed = 11\n", "a.toml");
@@ -236,7 +272,11 @@ TEST_CASE("malformed TOML and missing files are errors that name the file", "[sc
 }
 
 TEST_CASE("the shipped scenarios parse", "[scenario]") {
-  for (const char* name : {"smoke", "fashion_mnist_2class", "fsdd_speakers", "bench_1000"}) {
+  for (const char* name :
+       {"smoke", "quickstart", "fashion_mnist_2class", "fsdd_speakers", "bench_1000",
+        "paper/fmnist_resnet50", "paper/fmnist_mobilenetv2", "paper/fsdd_vgg7", "paper/fsdd_vgg19",
+        "paper/fmnist_sparsity_curve", "paper/fmnist_data_amount", "paper/fmnist_classes",
+        "paper/fmnist_scale", "paper/fmnist_variants"}) {
     std::string path = std::string(FP_SOURCE_DIR) + "/simulations/scenarios/" + name + ".toml";
     auto s = load_scenario(path);
     INFO(path << ": " << s.status().to_string());

@@ -59,6 +59,7 @@ TelemetryRecord report(const std::string& key, int64_t task, int64_t campaign) {
   r.wall_seconds = 1.25;
   r.macs_dense = 1000;
   r.macs_effective = 500;
+  r.compute_macs = 7000000;
   r.peak_memory_bytes = 1 << 20;
   r.received_at = 3.0;
   return r;
@@ -70,7 +71,7 @@ TEST_CASE("a new store is created at the latest schema version in WAL mode", "[s
   TempDir dir;
   auto store = open_store(dir.file("fp.db"));
   CHECK(store->schema_version() == latest_schema_version());
-  CHECK(latest_schema_version() == 2);
+  CHECK(latest_schema_version() == 3);
   auto mode = store->db().prepare("PRAGMA journal_mode");
   REQUIRE(mode.ok());
   REQUIRE(*mode->step());
@@ -98,7 +99,7 @@ TEST_CASE("an older database is migrated, a newer one refused", "[store]") {
   }
   {
     auto store = open_store(dir.file("old.db"));
-    CHECK(store->schema_version() == 2);
+    CHECK(store->schema_version() == latest_schema_version());
     auto idx = store->db().query_int(
         "SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='tasks_by_status'");
     REQUIRE(idx.ok());
@@ -277,6 +278,7 @@ TEST_CASE("telemetry is stored once per idempotency key", "[store]") {
   CHECK(r.adaptation_samples == 200);
   CHECK(r.eval_samples == 100);
   CHECK(r.macs_effective == 500);
+  CHECK(r.compute_macs == 7000000);
   CHECK(r.peak_memory_bytes == (1 << 20));
   CHECK_FALSE((*rows)[2].accuracy_before.has_value());
   CHECK_FALSE((*rows)[2].accuracy_after.has_value());

@@ -77,6 +77,9 @@ TEST_CASE("personalizing a 2-class individual prunes without labels and reports 
   PersonalizeConfig cfg;
   cfg.select_sparsity = false;
   cfg.prune.target_sparsity = 0.5;
+  // The paper's plain procedure, so that target 0 is exactly the dense model (the default
+  // also removes the classes this individual does not use, at any target).
+  cfg.prune.output_usage_threshold = 0.0;
   cfg.sweep_targets = {0.0, 0.5, 0.8};
   cfg.finetune.train.epochs = 1;
   auto r = personalize(*t.model, adaptation, evaluation, cfg);
@@ -104,4 +107,15 @@ TEST_CASE("personalizing a 2-class individual prunes without labels and reports 
   CHECK(unlabeled->fine_prune.accuracy == chosen->fine_prune.accuracy);
   CHECK(unlabeled->fine_prune.sparsity == chosen->fine_prune.sparsity);
   CHECK(unlabeled->selection.scores.size() == chosen->selection.scores.size());
+
+  // The data-amount experiment: every method adapts on the first N samples only.
+  cfg.run_finetune = true;
+  cfg.max_adaptation_samples = 20;
+  auto few = personalize(*t.model, adaptation, evaluation, cfg);
+  REQUIRE(few.ok());
+  CHECK(few->adaptation_samples == 20);
+  CHECK(few->evaluation_samples == evaluation.size());
+  CHECK(few->finetune.compute_macs < chosen->finetune.compute_macs);
+  cfg.max_adaptation_samples = -1;
+  CHECK_FALSE(personalize(*t.model, adaptation, evaluation, cfg).ok());
 }

@@ -22,6 +22,7 @@ proto::TelemetryReport method_report(const proto::TaskAssignment& task, const Pe
   t.macs_effective =
       static_cast<uint64_t>(std::clamp<int64_t>(m.macs_per_sample, 0, r.general.macs_per_sample));
   t.peak_memory_bytes = peak_memory;
+  t.compute_macs = static_cast<uint64_t>(std::max<int64_t>(0, m.compute_macs));
   return t;
 }
 
@@ -42,6 +43,7 @@ Result<PersonalizeConfig> personalize_config_for(const proto::TaskAssignment& ta
     c.selector.confident_fraction = j.value("confident_fraction", c.selector.confident_fraction);
     c.heldout_fraction = j.value("heldout_fraction", c.heldout_fraction);
     c.selector.candidates = j.value("candidates", c.selector.candidates);
+    c.max_adaptation_samples = j.value("adaptation_samples", int64_t{0});
   } catch (const nlohmann::json::exception& e) {
     return Status::invalid_argument(std::string("task prune config: ") + e.what());
   }

@@ -178,7 +178,8 @@ json campaign_detail_json(const CampaignResults& r) {
                        {"sparsity", m.sparsity},
                        {"target_sparsity", m.target_sparsity},
                        {"macs", m.macs_effective},
-                       {"wall_seconds", m.wall_seconds}};
+                       {"wall_seconds", m.wall_seconds},
+                       {"compute_macs", m.compute_macs}};
     }
     json row = {{"individual", i.individual},
                 {"task_id", i.task_id},

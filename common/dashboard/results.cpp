@@ -95,6 +95,7 @@ Result<CampaignResults> load_campaign_results(store::Store& store, int64_t id, d
     m.sparsity = row.sparsity;
     m.target_sparsity = row.target_sparsity;
     m.macs_effective = row.macs_effective;
+    m.compute_macs = row.compute_macs;
     m.wall_seconds = row.wall_seconds;
     r.methods[row.method] = m;
     if (row.accuracy_before) r.general_accuracy = row.accuracy_before;

@@ -26,6 +26,7 @@ struct MethodOutcome {
   double sparsity = 0, target_sparsity = 0;
   int64_t macs_effective = 0;
   double wall_seconds = 0;
+  int64_t compute_macs = 0;  // spent producing the model on the device
 };
 
 struct CurvePoint {

@@ -52,6 +52,23 @@ std::string y_axis(double y_min, double plot_left, double plot_right, double plo
   return out;
 }
 
+// About six round tick values covering [lo, hi] (steps of 1, 2 or 5 times a power of ten).
+std::vector<double> ticks(double lo, double hi) {
+  std::vector<double> out;
+  if (!(hi > lo)) return {lo};
+  const double raw = (hi - lo) / 5;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = magnitude;
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    step = m * magnitude;
+    if (step >= raw) break;
+  }
+  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + 1e-9 * step; v += step) {
+    out.push_back(std::abs(v) < 1e-12 * step ? 0.0 : v);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string xml_escape(const std::string& text) {
@@ -125,18 +142,23 @@ std::string render_line_chart(const LineChart& chart) {
   const double width = 720, height = kHeight + 40;
   const double plot_top = kTop + 10, plot_bottom = kHeight - 10;
   const double plot_left = kLeft, plot_right = width - kRight;
-  // The y axis starts at the lowest tenth below the data, so small gaps stay visible.
+  // By default the y axis starts at the lowest tenth below the data, so small gaps
+  // stay visible.
   double y_low = 1.0;
   for (const auto& s : chart.series) {
     for (const auto& p : s.points) y_low = std::min(y_low, p.second);
   }
-  double y_min = std::clamp(std::floor(y_low * 10 - 1e-9) / 10, 0.0, 0.9);
-  auto px = [&](double x) {
-    return plot_left + std::clamp(x, 0.0, 1.0) * (plot_right - plot_left);
+  const auto [x0, x1] = chart.x_range.value_or(std::make_pair(0.0, 1.0));
+  const auto [y0, y1] = chart.y_range.value_or(
+      std::make_pair(std::clamp(std::floor(y_low * 10 - 1e-9) / 10, 0.0, 0.9), 1.0));
+  auto px = [&, x0 = x0, x1 = x1](double x) {
+    return plot_left + std::clamp((x - x0) / (x1 - x0), 0.0, 1.0) * (plot_right - plot_left);
   };
-  auto py = [&](double y) {
-    double f = (std::clamp(y, y_min, 1.0) - y_min) / (1.0 - y_min);
-    return plot_bottom - f * (plot_bottom - plot_top);
+  auto py = [&, y0 = y0, y1 = y1](double y) {
+    return plot_bottom - std::clamp((y - y0) / (y1 - y0), 0.0, 1.0) * (plot_bottom - plot_top);
+  };
+  auto label = [](double v, bool as_percent) {
+    return as_percent ? fmt::format("{:.0f}%", 100 * v) : fmt::format("{:g}", v);
   };
 
   std::vector<std::pair<std::string, std::string>> legend;
@@ -144,19 +166,41 @@ std::string render_line_chart(const LineChart& chart) {
     if (s.in_legend) legend.emplace_back(s.name, s.color);
   }
   std::string out = header(width, height, chart.title, legend);
-  out += y_axis(y_min, plot_left, plot_right, plot_top, plot_bottom, chart.y_label);
-  for (int i = 0; i <= 10; i += 2) {
-    double x = px(i / 10.0);
+  if (chart.y_range || !chart.y_percent) {
+    for (double v : ticks(y0, y1)) {
+      out += fmt::format(
+          "<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"#dddddd\"/>"
+          "<text x=\"{3}\" y=\"{4:.1f}\" text-anchor=\"end\">{5}</text>\n",
+          plot_left, py(v), plot_right, plot_left - 6, py(v) + 4, label(v, chart.y_percent));
+    }
+    out += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#333333\"/>\n"
+        "<text transform=\"translate(16 {3:.1f}) rotate(-90)\" text-anchor=\"middle\">{4}"
+        "</text>\n",
+        plot_left, plot_top, plot_bottom, (plot_top + plot_bottom) / 2, xml_escape(chart.y_label));
+  } else {
+    out += y_axis(y0, plot_left, plot_right, plot_top, plot_bottom, chart.y_label);
+  }
+  for (double v : ticks(x0, x1)) {
     out += fmt::format(
         "<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#333333\"/>"
-        "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">{4}%</text>\n",
-        x, plot_bottom, plot_bottom + 5, plot_bottom + 19, i * 10);
+        "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
+        px(v), plot_bottom, plot_bottom + 5, plot_bottom + 19, label(v, chart.x_percent));
   }
   out += fmt::format(
       "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#333333\"/>\n"
       "<text x=\"{3:.1f}\" y=\"{4}\" text-anchor=\"middle\">{5}</text>\n",
       plot_left, plot_bottom, plot_right, (plot_left + plot_right) / 2, plot_bottom + 38,
       xml_escape(chart.x_label));
+  if (y0 < 0 && y1 > 0) {  // the zero line of a signed quantity (e.g. a gain)
+    out += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"#333333\" "
+        "stroke-dasharray=\"4 3\"/>\n",
+        plot_left, py(0), plot_right);
+  }
+  auto value = [](double v, bool as_percent) {
+    return as_percent ? percent(v) : fmt::format("{:g}", v);
+  };
   for (const auto& s : chart.series) {
     if (s.points.empty()) continue;
     if (s.draw_line) {
@@ -171,8 +215,9 @@ std::string render_line_chart(const LineChart& chart) {
     for (const auto& [x, y] : s.points) {
       out += fmt::format(
           "<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\">"
-          "<title>{}: sparsity {}, accuracy {}</title></circle>\n",
-          px(x), py(y), s.stroke_width + 1.5, s.color, xml_escape(s.name), percent(x), percent(y));
+          "<title>{}: {} {}, {} {}</title></circle>\n",
+          px(x), py(y), s.stroke_width + 1.5, s.color, xml_escape(s.name), xml_escape(chart.x_name),
+          value(x, chart.x_percent), xml_escape(chart.y_name), value(y, chart.y_percent));
     }
   }
   return out + "</svg>\n";

@@ -33,6 +33,11 @@ struct LineSeries {
 struct LineChart {
   std::string title, x_label, y_label;
   std::vector<LineSeries> series;
+  // Axis ranges in data units. None: x is a fraction over [0, 1] shown in percent, y a
+  // fraction from the lowest tenth below the data to 1 (accuracy vs sparsity).
+  std::optional<std::pair<double, double>> x_range, y_range;
+  bool x_percent = true, y_percent = true;  // tick labels: fraction as %, else plain numbers
+  std::string x_name = "sparsity", y_name = "accuracy";  // in each point's tooltip
 };
 
 std::string render_bar_chart(const BarChart& chart);

@@ -323,13 +323,15 @@ Status validate(const std::vector<int64_t>& labels, const std::vector<int64_t>& 
                partition_method_name(config.method));
   }
   if (config.method == PartitionMethod::kKClasses) {
-    if (config.k < 1 || config.k > static_cast<int64_t>(num_classes)) {
-      return bad("k must be in [1, " + std::to_string(num_classes) +
-                 "] (classes in the pool), got " + std::to_string(config.k));
-    }
-    if (config.samples_per_individual < config.k) {
-      return bad("samples_per_individual " + std::to_string(config.samples_per_individual) +
-                 " cannot cover k=" + std::to_string(config.k) + " classes");
+    for (int64_t k : config.k_values.empty() ? std::vector<int64_t>{config.k} : config.k_values) {
+      if (k < 1 || k > static_cast<int64_t>(num_classes)) {
+        return bad("k must be in [1, " + std::to_string(num_classes) +
+                   "] (classes in the pool), got " + std::to_string(k));
+      }
+      if (config.samples_per_individual < k) {
+        return bad("samples_per_individual " + std::to_string(config.samples_per_individual) +
+                   " cannot cover k=" + std::to_string(k) + " classes");
+      }
     }
   }
   if (config.method == PartitionMethod::kDirichlet &&
@@ -433,10 +435,21 @@ Result<std::vector<Individual>> partition(const std::vector<int64_t>& labels,
 
   ClassPool pool(labels, classes, rng, config.disjoint);
   if (config.method == PartitionMethod::kKClasses) {
-    const size_t k = static_cast<size_t>(config.k);
-    const auto sets = choose_class_sets(classes.size(), k, config.num_individuals, rng);
+    // Individual i's class count, and its class set: the next one of that count's sets.
+    const std::vector<int64_t> ks =
+        config.k_values.empty() ? std::vector<int64_t>{config.k} : config.k_values;
+    auto k_of = [&](int64_t i) {
+      return static_cast<size_t>(ks[static_cast<size_t>(i) % ks.size()]);
+    };
+    std::map<size_t, int64_t> needed;
+    for (int64_t i = 0; i < config.num_individuals; ++i) ++needed[k_of(i)];
+    std::map<size_t, std::vector<std::vector<size_t>>> sets;
+    std::map<size_t, size_t> next;
+    for (const auto& [k, count] : needed)
+      sets[k] = choose_class_sets(classes.size(), k, count, rng);
     for (int64_t i = 0; i < config.num_individuals; ++i) {
-      std::vector<size_t> set = sets[static_cast<size_t>(i)];
+      const size_t k = k_of(i);
+      std::vector<size_t> set = sets[k][next[k]++];
       std::vector<int64_t> set_labels;
       for (size_t c : set) set_labels.push_back(classes[c]);
       const std::string name = "classes=" + join(set_labels, "+") + "#" + std::to_string(i);

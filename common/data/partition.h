@@ -27,8 +27,11 @@ enum class PartitionMethod {
 
 struct PartitionConfig {
   PartitionMethod method = PartitionMethod::kKClasses;
-  int64_t num_individuals = 10;          // ignored by kNatural (one per group)
-  int64_t k = 2;                         // classes per individual, kKClasses
+  int64_t num_individuals = 10;  // ignored by kNatural (one per group)
+  int64_t k = 2;                 // classes per individual, kKClasses
+  // kKClasses with several class counts: individual i gets k_values[i % size] classes
+  // (the classes-per-individual experiment); empty: every individual gets k.
+  std::vector<int64_t> k_values;
   double alpha = 0.5;                    // concentration, kDirichlet
   int64_t samples_per_individual = 400;  // adaptation + evaluation; 0 = all available (kNatural)
   double eval_fraction = 0.5;            // share of each individual's samples kept for evaluation

@@ -11,6 +11,15 @@ namespace fp {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The first `limit` samples (all when limit is 0 or covers them).
+Dataset first_samples(const Dataset& data, int64_t limit) {
+  if (limit <= 0 || limit >= data.size()) return data;
+  std::vector<int64_t> first(static_cast<size_t>(limit));
+  for (int64_t i = 0; i < limit; ++i) first[static_cast<size_t>(i)] = i;
+  return data.select(first);
+}
+
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -63,9 +72,12 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
 
 }  // namespace
 
-Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset& adaptation,
+Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset& all_adaptation,
                                       const Dataset& evaluation, const PersonalizeConfig& config) {
   FP_RETURN_IF_ERROR(config.prune.validate());
+  if (config.max_adaptation_samples < 0)
+    return Status::invalid_argument("personalize: max_adaptation_samples must be >= 0");
+  const Dataset adaptation = first_samples(all_adaptation, config.max_adaptation_samples);
   if (adaptation.size() == 0) return Status::invalid_argument("personalize: no adaptation data");
   if (!evaluation.has_labels() || evaluation.size() == 0)
     return Status::invalid_argument("personalize: the evaluation set needs labels");

@@ -27,6 +27,9 @@ struct PersonalizeConfig {
   SelectorConfig selector;
   double heldout_fraction = 0.1;      // of the adaptation inputs, scored by the selector
   std::vector<double> sweep_targets;  // labeled accuracy-vs-sparsity curve (empty: none)
+  // > 0: every method adapts on only the first this many adaptation samples (the
+  // data-amount experiment); 0: all of them.
+  int64_t max_adaptation_samples = 0;
   bool run_finetune = true;
   FinetuneConfig finetune;
   bool run_svd = true;

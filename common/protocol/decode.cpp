@@ -116,6 +116,7 @@ TelemetryReport read(wire::TelemetryReport::Reader r) {
   m.macs_dense = r.getMacsDense();
   m.macs_effective = r.getMacsEffective();
   m.peak_memory_bytes = r.getPeakMemoryBytes();
+  m.compute_macs = r.getComputeMacs();
   return m;
 }
 

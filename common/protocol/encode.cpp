@@ -137,6 +137,7 @@ struct Filler {
     b.setMacsDense(m.macs_dense);
     b.setMacsEffective(m.macs_effective);
     b.setPeakMemoryBytes(m.peak_memory_bytes);
+    b.setComputeMacs(m.compute_macs);
   }
   void operator()(const Ack& m) {
     auto b = env.initAck();

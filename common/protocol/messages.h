@@ -91,6 +91,7 @@ struct TelemetryReport {
   uint64_t macs_dense = 0;
   uint64_t macs_effective = 0;
   uint64_t peak_memory_bytes = 0;
+  uint64_t compute_macs = 0;  // spent producing the model (forward/backward passes)
 };
 
 struct TaskStatus {

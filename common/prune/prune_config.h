@@ -32,8 +32,9 @@ struct PruneConfig {
   // > 0: the output layer is pruned by usage instead of by rate: every class whose mean
   // softmax probability on the individual's data is below this is removed, and the
   // target sparsity is then met by the other layers. 0: the output layer is ranked
-  // like any other layer (the paper's plain procedure).
-  double output_usage_threshold = 0.0;
+  // like any other layer (the paper's plain procedure). The default, 0.05, is the
+  // measured best label-free variant (docs/BENCHMARKS.md, docs/RESULTS.md).
+  double output_usage_threshold = 0.05;
   std::vector<std::string> protected_layers;  // names never pruned
   int64_t min_units_per_layer = 1;            // no layer is ever emptied
   int64_t batch_size = 128;                   // recording batch size

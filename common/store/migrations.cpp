@@ -87,6 +87,10 @@ CREATE INDEX tasks_by_status ON tasks(status, campaign_id);
 CREATE INDEX telemetry_by_campaign ON telemetry(campaign_id, method);
 CREATE INDEX events_by_time ON events(at);
 )sql",
+      // 3: the multiply-accumulates each method spent on the device (the compute comparison).
+      R"sql(
+ALTER TABLE telemetry ADD COLUMN compute_macs INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return all;
 }

@@ -65,6 +65,7 @@ struct TelemetryRecord {
   int64_t adaptation_samples = 0, eval_samples = 0;
   double wall_seconds = 0;
   int64_t macs_dense = 0, macs_effective = 0, peak_memory_bytes = 0;
+  int64_t compute_macs = 0;  // spent producing the model on the device
   double received_at = 0;
 };
 

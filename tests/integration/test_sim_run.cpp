@@ -1,12 +1,15 @@
 // fp-sim run end to end in this process: the CI smoke scenario (a few dozen virtual
 // agents over loopback TCP, real Fine-Pruning), results in SQLite, exports, variants,
 // and reproducibility: the same scenario and seed give the same partitions and numbers.
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "experiment_report.h"
 #include "population.h"
 #include "results.h"
 #include "sim_store.h"
@@ -137,6 +140,11 @@ TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite"
     // Every method is measured against the same general model on the same data.
     CHECK(methods.at("finetune").accuracy_before == fp.accuracy_before);
     CHECK(methods.at("svd").accuracy_before == fp.accuracy_before);
+    // The compute each method spent on the device travels with its report: Fine-Pruning's
+    // forward passes, fine-tuning's forward and backward passes; SVD runs none.
+    CHECK(fp.compute_macs > 0);
+    CHECK(methods.at("finetune").compute_macs > 0);
+    CHECK(methods.at("svd").compute_macs == 0);
   }
 
   // The run's own record, and the table and summary built from the rows.
@@ -279,6 +287,69 @@ target_sparsity = 0.6
   for (const auto& t : *tasks) ++per_agent[t.agent_id];
   CHECK(per_agent.size() == 4);
   for (const auto& [agent, n] : per_agent) CHECK(n == 2);
+}
+
+TEST_CASE("the experiment report's tables and figures hold the stored numbers", "[sim]") {
+  Scenario s = parse(std::string(kTiny) + R"(
+[[fineprune.variants]]
+name = "n10"
+adaptation_samples = 10
+[[fineprune.variants]]
+name = "n20"
+adaptation_samples = 20
+)");
+  s.partition.num_individuals = 4;
+  s.partition.k_values = {1, 2};
+  TempDir dir;
+  auto outcome = run(s, dir.file("run"));
+  auto db = open(outcome.db_path);
+  auto results = read_results(*db, outcome.run_id);
+  REQUIRE(results.ok());
+  REQUIRE(results->rows.size() == 8);
+  for (const auto& row : results->rows) {
+    INFO(row.variant << " " << row.individual);
+    CHECK(row.adaptation_samples == (row.variant == "n10" ? 10 : 20));
+    CHECK(row.classes == (row.individual.find('+') == std::string::npos ? 1 : 2));
+    CHECK(row.fine_prune_compute_macs > 0);
+    CHECK(row.finetune_compute_macs > 0);
+  }
+
+  const std::string out = dir.file("report");
+  auto written = write_experiment_report(*db, *results, out);
+  INFO(written.status().to_string());
+  REQUIRE(written.ok());
+  for (const char* name :
+       {"summary.csv", "summary.md", "individuals.csv", "individuals.md", "compute.csv",
+        "compute.md", "gain.svg", "by_variant.csv", "by_variant.svg", "by_classes.csv",
+        "by_classes.svg", "campaigns/tiny_n10/accuracy.svg", "campaigns/tiny_n20/curve.svg"}) {
+    INFO(name);
+    CHECK(fs::exists(fs::path(out) / name));
+  }
+  // summary.csv: one line per variant with the run's own means.
+  std::ifstream summary(fs::path(out) / "summary.csv");
+  std::string header, line;
+  std::getline(summary, header);
+  CHECK(header.rfind("variant,individuals,done,failed,general,fine_prune", 0) == 0);
+  for (const auto& v : results->summaries) {
+    REQUIRE(std::getline(summary, line));
+    INFO(line);
+    CHECK(line.rfind(v.variant + ",4,4,0," + fmt::format("{:.6g}", v.general.mean) + "," +
+                         fmt::format("{:.6g}", v.fine_prune.mean),
+                     0) == 0);
+  }
+  // by_variant.csv: x is the adaptation amount, in the scenario's order.
+  std::ifstream by_variant(fs::path(out) / "by_variant.csv");
+  std::getline(by_variant, header);
+  CHECK(header == "variant,individuals,general,fine_prune,finetune,svd,gain");
+  REQUIRE(std::getline(by_variant, line));
+  CHECK(line.rfind("n10,4,", 0) == 0);
+  // by_classes.csv: two class counts, four rows each (two individuals x two variants).
+  std::ifstream by_classes(fs::path(out) / "by_classes.csv");
+  std::getline(by_classes, header);
+  REQUIRE(std::getline(by_classes, line));
+  CHECK(line.rfind("1,4,", 0) == 0);
+  REQUIRE(std::getline(by_classes, line));
+  CHECK(line.rfind("2,4,", 0) == 0);
 }
 
 TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[sim]") {

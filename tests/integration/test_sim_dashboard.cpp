@@ -1,0 +1,151 @@
+// `fp-sim run --http-port`: the README's main job. The real program prints a dashboard
+// URL, the URL answers with the campaign's agents and results, the dashboard keeps
+// serving after the campaign until Ctrl-C, and a port already taken is a clear error.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "child_process.h"
+#include "http_client.h"
+#include "temp_dir.h"
+#include "test_paths.h"
+
+// After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
+#include <catch2/catch.hpp>
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using fp::testing::ChildProcess;
+using fp::testing::TempDir;
+using nlohmann::json;
+
+namespace {
+
+const std::string kFpSim = std::string(FP_BINARY_DIR) + "/simulations/fp-sim";
+
+const char* kScenario = R"(
+name = "dash"
+seed = 4
+[data]
+general_samples = 1000
+[partition]
+individuals = 6
+samples = 60
+disjoint = false
+[general]
+width_mult = 0.25
+threads = 1
+[baselines]
+methods = ["finetune"]
+finetune_epochs = 1
+[hosting]
+workers = 2
+heartbeat_ms = 200
+)";
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Waits until the log contains `pattern`; returns its first match (or nothing).
+std::smatch wait_for(const std::string& log, const std::regex& pattern, ChildProcess& child,
+                     std::chrono::seconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  static std::string text;  // the match refers into it
+  std::smatch m;
+  while (std::chrono::steady_clock::now() < until) {
+    text = slurp(log);
+    if (std::regex_search(text, m, pattern)) return m;
+    if (child.wait(0ms)) break;  // exited: the line will not come
+    std::this_thread::sleep_for(100ms);
+  }
+  return {};
+}
+
+json get_json(uint16_t port, const std::string& target) {
+  auto r = fp::testing::http_get(port, target);
+  INFO(target << " -> " << r.status << " " << r.body);
+  REQUIRE(r.status == 200);
+  return json::parse(r.body);
+}
+
+}  // namespace
+
+TEST_CASE("fp-sim run --http-port prints a URL that shows the campaign's agents and results",
+          "[sim][dashboard]") {
+  REQUIRE(fs::exists(kFpSim));
+  TempDir dir;
+  const std::string scenario = dir.file("dash.toml");
+  std::ofstream(scenario) << kScenario;
+  const std::string log = dir.file("fp-sim.out");
+  ChildProcess sim({kFpSim, "run", scenario, "--out", dir.file("run"), "--http-port", "0"}, log);
+  REQUIRE(sim.started());
+
+  auto url = wait_for(log, std::regex(R"(dashboard: http://127\.0\.0\.1:(\d+)/)"), sim, 60s);
+  INFO(slurp(log));
+  REQUIRE(!url.empty());
+  const auto port = static_cast<uint16_t>(std::stoi(url[1].str()));
+
+  // The campaign ends, and the dashboard is still there to look at.
+  REQUIRE(!wait_for(log, std::regex("still serving"), sim, 240s).empty());
+  json summary = get_json(port, "/api/summary");
+  CHECK(summary["agents"]["total"] == 6);
+  CHECK(summary["agents"]["done"] == 6);
+  CHECK(summary["campaigns"]["done"] == 1);
+
+  json campaigns = get_json(port, "/api/campaigns")["campaigns"];
+  REQUIRE(campaigns.size() == 1);
+  json results = get_json(port, "/api/campaigns/" + campaigns[0]["id"].dump());
+  REQUIRE(results["individuals"].size() == 6);
+  for (const auto& row : results["individuals"]) {
+    INFO(row.dump());
+    CHECK(row["task_status"] == "done");
+    CHECK(row["general"].is_number());
+    CHECK(row["fine_prune"].is_number());
+    CHECK(row["finetune"].is_number());
+  }
+  auto page = fp::testing::http_get(port, "/");
+  CHECK(page.status == 200);
+  CHECK(page.body.find("<html") != std::string::npos);
+
+  sim.signal(SIGINT);
+  auto rc = sim.wait(20s);
+  REQUIRE(rc);
+  CHECK(*rc == 0);
+  CHECK(fp::testing::http_get(port, "/api/summary").status == 0);  // stopped serving
+}
+
+TEST_CASE("fp-sim run --http-port on a taken port fails before training, naming the port",
+          "[sim][dashboard]") {
+  REQUIRE(fs::exists(kFpSim));
+  // Hold a loopback port.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 1) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+
+  TempDir dir;
+  const std::string scenario = dir.file("dash.toml");
+  std::ofstream(scenario) << kScenario;
+  const std::string log = dir.file("fp-sim.out");
+  ChildProcess sim({kFpSim, "run", scenario, "--out", dir.file("run"), "--http-port", port}, log);
+  auto rc = sim.wait(60s);
+  ::close(fd);
+  REQUIRE(rc);
+  CHECK(*rc != 0);
+  std::string out = slurp(log);
+  INFO(out);
+  CHECK(out.find(port) != std::string::npos);
+  CHECK(out.find("general cnn") == std::string::npos);  // stopped before training
+}
