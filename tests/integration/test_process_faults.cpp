@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <iostream>
 #include <map>
 #include <set>
 
@@ -196,6 +197,8 @@ TEST_CASE("an agent killed during the model download: its task goes to another a
         30s));
     agent->signal(SIGKILL);
     REQUIRE(agent->wait(5s) == 128 + SIGKILL);
+    std::cout << id << " killed with " << fs::file_size(part) << " of " << size
+              << " model bytes on disk\n";
     CHECK(fs::file_size(part) < size);
     CHECK_FALSE(fs::exists(dir.file("work-" + id + "/models/" + sha + ".fpm")));
     INFO(read_file(dir.file("serve.log")));
@@ -387,6 +390,11 @@ TEST_CASE("the coordinator killed mid-campaign resumes from its SQLite file",
   size_t sent = 0;
   for (const auto& r : reports_up()) sent += r.idempotency_key == frozen_key;
   CHECK(sent >= 2);
+  // For docs/RELIABILITY.md.
+  std::cout << "coordinator kills: " << kCoordinatorKills
+            << ", reports acknowledged before a kill: " << acked_before_kills.size()
+            << ", all stored: " << stored.size() << " of " << 2 * all.size()
+            << ", frozen report sent " << sent << " times, stored once\n";
   // The agents reconnected by themselves (an idle agent notices a restart at its next
   // heartbeat, so it may sleep through a short-lived incarnation).
   CHECK(count_events(**db, "join", "agent-a") >= 2);
