@@ -271,9 +271,9 @@ TEST_CASE("the coordinator killed mid-campaign resumes from its SQLite file",
   std::vector<std::string> all = a_holds;
   all.insert(all.end(), b_holds.begin(), b_holds.end());
   const int port = free_port();
-  // A 1 s heartbeat: an agent keeps its connection 3 s after the coordinator goes
-  // quiet, long enough for a report to reach a frozen coordinator.
-  write_config(dir, "tcp://127.0.0.1:" + std::to_string(port), 1000, all);
+  // A 1.5 s heartbeat: an agent keeps its connection 4.5 s after the coordinator goes
+  // quiet, long enough for a running task's reports to reach a frozen coordinator.
+  write_config(dir, "tcp://127.0.0.1:" + std::to_string(port), 1500, all);
   auto serve = start_serve(dir, "serve-0.log");
   TcpTap tap(port);  // the agents reach every incarnation of the coordinator through it
   const std::string via_tap = "tcp://127.0.0.1:" + std::to_string(tap.port());
