@@ -126,11 +126,19 @@ std::string endpoint_of(const TempDir& dir) {
   return e;
 }
 
-// Waits until the coordinator's log says it dropped `agent` as silent.
-bool wait_for_drop(const TempDir& dir, const std::string& log, const std::string& agent) {
-  return wait_until(
+// Waits until the coordinator's log says it dropped `agent` as silent; the drop must
+// come within a few heartbeat intervals of the kill (liveness 5 x 100 ms: 0.5 s, plus
+// slack for a loaded machine).
+void wait_for_drop(const TempDir& dir, const std::string& log, const std::string& agent) {
+  const auto killed = std::chrono::steady_clock::now();
+  REQUIRE(wait_until(
       [&] { return count_of(read_file(dir.file(log)), "agent " + agent + " dropped (failure)"); },
-      20s);
+      20s));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - killed)
+                      .count();
+  std::cout << agent << " dropped by the coordinator " << ms << " ms after the kill\n";
+  CHECK(ms < 5000);
 }
 
 size_t count_events(store::Store& db, const std::string& kind, const std::string& agent) {
@@ -202,7 +210,7 @@ TEST_CASE("an agent killed during the model download: its task goes to another a
     CHECK(fs::file_size(part) < size);
     CHECK_FALSE(fs::exists(dir.file("work-" + id + "/models/" + sha + ".fpm")));
     INFO(read_file(dir.file("serve.log")));
-    REQUIRE(wait_for_drop(dir, "serve.log", id));
+    wait_for_drop(dir, "serve.log", id);
   }
   // Another agent, on the first victim's work folder: it resumes the partial download.
   auto rescuer = start_agent(dir, "rescuer", endpoint, {"classes=0+9"}, "work-victim-0");
@@ -244,7 +252,7 @@ TEST_CASE("an agent killed during its task: the task is rerun elsewhere, reporte
     agent->signal(SIGKILL);  // the task has started: it loads data, then prunes
     REQUIRE(agent->wait(5s) == 128 + SIGKILL);
     INFO(read_file(dir.file("serve.log")));
-    REQUIRE(wait_for_drop(dir, "serve.log", id));
+    wait_for_drop(dir, "serve.log", id);
     CHECK(count_of(read_file(dir.file("serve.log")), "finished task") == 0);
   }
   auto rescuer = start_agent(dir, "rescuer", endpoint, {"classes=1+7"}, "work");
