@@ -25,21 +25,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kMagic[8] = {'F', 'P', 'M', 'O', 'D', 'E', 'L', '\0'};
-constexpr uint64_t kFixedSize = 8 + 4 + 8;  // magic, version, header length
-constexpr uint64_t kHashSize = 32;
-
-void put_le(std::string& out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t get_le(std::string_view b, uint64_t pos, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i)
-    v |= static_cast<uint64_t>(static_cast<uint8_t>(b[pos + i])) << (8 * i);
-  return v;
-}
-
 const std::vector<std::pair<torch::ScalarType, std::string>>& dtype_names() {
   static const std::vector<std::pair<torch::ScalarType, std::string>> kNames = {
       {torch::kFloat32, "float32"},   {torch::kFloat64, "float64"}, {torch::kFloat16, "float16"},
@@ -70,104 +55,45 @@ std::vector<std::pair<std::string, torch::Tensor>> state_tensors(const PrunableN
   return out;
 }
 
-Status corrupt(const std::string& what) { return Status::corruption("model artifact: " + what); }
-
-// An unsigned integer field of a header object (negative or fractional numbers rejected).
-bool get_u64(const json& j, const char* key, uint64_t* out) {
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_number_unsigned()) return false;
-  *out = it->get<uint64_t>();
-  return true;
-}
-
 // Checks one header tensor entry against the model's tensor and copies its bytes in.
-Status load_tensor(const json& entry, size_t index, std::string_view payload,
+Status load_tensor(const ArtifactTensor& entry, std::string_view payload,
                    const std::vector<std::pair<std::string, torch::Tensor>>& expected,
                    const std::unordered_map<std::string, size_t>& by_name, std::vector<bool>& seen,
                    uint64_t* next_offset) {
-  const std::string where = "header tensor #" + std::to_string(index);
-  if (!entry.is_object()) return corrupt(where + " is not an object");
-  auto name_it = entry.find("name");
-  auto dtype_it = entry.find("dtype");
-  auto shape_it = entry.find("shape");
-  if (name_it == entry.end() || !name_it->is_string())
-    return corrupt(where + ": missing string field 'name'");
-  const std::string name = name_it->get<std::string>();
-  const std::string tensor = "tensor '" + name + "'";
-  if (dtype_it == entry.end() || !dtype_it->is_string())
-    return corrupt(tensor + ": missing string field 'dtype'");
-  if (shape_it == entry.end() || !shape_it->is_array())
-    return corrupt(tensor + ": missing array field 'shape'");
-  std::vector<uint64_t> shape;
-  for (const auto& d : *shape_it) {
-    if (!d.is_number_unsigned()) return corrupt(tensor + ": shape holds a non-size value");
-    shape.push_back(d.get<uint64_t>());
-  }
-  uint64_t offset = 0, nbytes = 0;
-  if (!get_u64(entry, "offset", &offset) || !get_u64(entry, "nbytes", &nbytes))
-    return corrupt(tensor + ": 'offset' and 'nbytes' must be unsigned integers");
-
-  auto found = by_name.find(name);
-  if (found == by_name.end()) return corrupt(tensor + " is not part of this architecture");
-  if (seen[found->second]) return corrupt(tensor + " appears more than once");
+  const std::string tensor = "tensor '" + entry.name + "'";
+  auto found = by_name.find(entry.name);
+  if (found == by_name.end()) return artifact_corrupt(tensor + " is not part of this architecture");
+  if (seen[found->second]) return artifact_corrupt(tensor + " appears more than once");
   seen[found->second] = true;
   const torch::Tensor& target = expected[found->second].second;
 
   const std::string want_dtype = dtype_name(target.scalar_type());
-  if (dtype_it->get<std::string>() != want_dtype)
-    return corrupt(tensor + ": dtype '" + dtype_it->get<std::string>() + "', the model expects '" +
-                   want_dtype + "'");
+  if (entry.dtype != want_dtype)
+    return artifact_corrupt(tensor + ": dtype '" + entry.dtype + "', the model expects '" +
+                            want_dtype + "'");
   std::vector<uint64_t> want_shape(target.sizes().begin(), target.sizes().end());
-  if (shape != want_shape)
-    return corrupt(tensor + ": shape " + shape_text(shape) + ", the model expects " +
-                   shape_text(want_shape));
+  if (entry.shape != want_shape)
+    return artifact_corrupt(tensor + ": shape " + shape_text(entry.shape) + ", the model expects " +
+                            shape_text(want_shape));
   const uint64_t want_bytes = static_cast<uint64_t>(target.numel()) * target.element_size();
-  if (nbytes != want_bytes)
-    return corrupt(tensor + ": nbytes " + std::to_string(nbytes) + ", its shape and dtype need " +
-                   std::to_string(want_bytes));
-  if (offset != *next_offset)
-    return corrupt(tensor + ": offset " + std::to_string(offset) + ", expected " +
-                   std::to_string(*next_offset) + " (tensors are stored back to back)");
-  if (offset > payload.size() || nbytes > payload.size() - offset)
-    return corrupt(tensor + ": bytes [" + std::to_string(offset) + ", " +
-                   std::to_string(offset + nbytes) + ") run past the " +
-                   std::to_string(payload.size()) + "-byte payload");
-  *next_offset = offset + nbytes;
+  if (entry.nbytes != want_bytes)
+    return artifact_corrupt(tensor + ": nbytes " + std::to_string(entry.nbytes) +
+                            ", its shape and dtype need " + std::to_string(want_bytes));
+  FP_RETURN_IF_ERROR(check_tensor_extent(entry, payload.size(), next_offset));
 
   // Freshly built models hold contiguous CPU tensors; memcpy avoids assuming the
   // payload is aligned for the element type.
   if (!target.is_contiguous() || !target.device().is_cpu())
     return Status::internal("model artifact: " + tensor +
                             " of the built model is not contiguous CPU");
-  if (nbytes > 0) std::memcpy(target.data_ptr(), payload.data() + offset, nbytes);
+  if (entry.nbytes > 0) std::memcpy(target.data_ptr(), payload.data() + entry.offset, entry.nbytes);
   return Status::ok_status();
 }
 
-// The header's spec, meta and tensors; builds the model and fills it from `payload`.
-Result<ModelPtr> decode(const json& header, std::string_view payload, ArtifactInfo* info) {
-  if (!header.is_object()) return corrupt("header JSON is not an object");
-  auto spec_it = header.find("spec");
-  if (spec_it == header.end() || !spec_it->is_object())
-    return corrupt("header has no 'spec' object");
-  auto spec = ModelSpec::from_json(spec_it->dump());
-  if (!spec.ok()) return corrupt("header spec: " + spec.status().message());
-
-  std::map<std::string, std::string> meta;
-  auto meta_it = header.find("meta");
-  if (meta_it != header.end()) {
-    if (!meta_it->is_object()) return corrupt("header 'meta' is not an object");
-    for (auto it = meta_it->begin(); it != meta_it->end(); ++it) {
-      if (!it.value().is_string()) return corrupt("header meta '" + it.key() + "' is not a string");
-      meta[it.key()] = it.value().get<std::string>();
-    }
-  }
-
-  auto tensors_it = header.find("tensors");
-  if (tensors_it == header.end() || !tensors_it->is_array())
-    return corrupt("header has no 'tensors' array");
-
-  auto built = build_model(spec.value());
-  if (!built.ok()) return corrupt("spec does not build: " + built.status().message());
+// Builds the model the header's spec names and fills it from the payload.
+Result<ModelPtr> build_from(const ArtifactContents& contents) {
+  auto built = build_model(contents.spec);
+  if (!built.ok()) return artifact_corrupt("spec does not build: " + built.status().message());
   ModelPtr model = built.value();
 
   const auto expected = state_tensors(*model);
@@ -176,19 +102,13 @@ Result<ModelPtr> decode(const json& header, std::string_view payload, ArtifactIn
   std::vector<bool> seen(expected.size(), false);
   uint64_t next_offset = 0;
   torch::NoGradGuard no_grad;
-  size_t index = 0;
-  for (const auto& entry : *tensors_it)
-    FP_RETURN_IF_ERROR(load_tensor(entry, index++, payload, expected, by_name, seen, &next_offset));
+  for (const auto& entry : contents.tensors)
+    FP_RETURN_IF_ERROR(load_tensor(entry, contents.payload, expected, by_name, seen, &next_offset));
   for (size_t i = 0; i < expected.size(); ++i)
-    if (!seen[i]) return corrupt("tensor '" + expected[i].first + "' is missing");
-  if (next_offset != payload.size())
-    return corrupt("payload has " + std::to_string(payload.size()) +
-                   " bytes but its tensors cover " + std::to_string(next_offset));
-
-  if (info) {
-    info->spec = spec.value();
-    info->meta = std::move(meta);
-  }
+    if (!seen[i]) return artifact_corrupt("tensor '" + expected[i].first + "' is missing");
+  if (next_offset != contents.payload.size())
+    return artifact_corrupt("payload has " + std::to_string(contents.payload.size()) +
+                            " bytes but its tensors cover " + std::to_string(next_offset));
   return model;
 }
 
@@ -249,22 +169,15 @@ std::string serialize_model(const PrunableNet& model,
   // Invalid UTF-8 in meta is replaced rather than thrown on.
   const std::string header_text = header.dump(-1, ' ', false, json::error_handler_t::replace);
 
-  std::string out;
-  out.reserve(kFixedSize + header_text.size() + 8 + offset + kHashSize);
-  out.append(kMagic, sizeof(kMagic));
-  put_le(out, kArtifactFormatVersion, 4);
-  put_le(out, header_text.size(), 8);
-  out += header_text;
-  put_le(out, offset, 8);
+  std::string out = artifact_head(header_text, offset);
   for (const auto& c : data)
     if (c.numel() > 0)
       out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
-  const Sha256Digest digest = sha256(out);
-  out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  const std::string sha = append_artifact_hash(out);
 
   if (info) {
     info->spec = model.spec();
-    info->sha256 = to_hex(digest);
+    info->sha256 = sha;
     info->meta = meta;
     info->size_bytes = out.size();
   }
@@ -272,51 +185,18 @@ std::string serialize_model(const PrunableNet& model,
 }
 
 Result<ModelPtr> deserialize_model(const std::string& bytes, ArtifactInfo* info) {
-  const std::string_view b(bytes);
-  const uint64_t size = b.size();
-  if (size < kFixedSize)
-    return corrupt("truncated: " + std::to_string(size) + " bytes, shorter than the " +
-                   std::to_string(kFixedSize) + "-byte fixed header");
-  if (std::memcmp(b.data(), kMagic, sizeof(kMagic)) != 0)
-    return corrupt("bad magic: not an FPMODEL file");
-  const uint64_t version = get_le(b, 8, 4);
-  if (version != kArtifactFormatVersion)
-    return corrupt("unsupported format version " + std::to_string(version) + " (this build reads " +
-                   std::to_string(kArtifactFormatVersion) + ")");
-  const uint64_t header_len = get_le(b, 12, 8);
-  uint64_t pos = kFixedSize;
-  if (header_len > size - pos || size - pos - header_len < 8 + kHashSize)
-    return corrupt("truncated: header length " + std::to_string(header_len) +
-                   " leaves no room for the payload length and hash in " + std::to_string(size) +
-                   " bytes");
-  const std::string_view header_text = b.substr(pos, header_len);
-  pos += header_len;
-  const uint64_t payload_len = get_le(b, pos, 8);
-  pos += 8;
-  const uint64_t available = size - pos - kHashSize;
-  if (payload_len != available)
-    return corrupt("payload length " + std::to_string(payload_len) + " does not match the " +
-                   std::to_string(available) + " bytes before the hash (truncated or padded file)");
-  const std::string_view payload = b.substr(pos, payload_len);
-
-  const Sha256Digest digest = sha256(b.substr(0, size - kHashSize));
-  Sha256Digest recorded;
-  std::memcpy(recorded.data(), b.data() + size - kHashSize, kHashSize);
-  if (digest != recorded)
-    return corrupt("SHA-256 mismatch: content hashes to " + to_hex(digest) + ", the file records " +
-                   to_hex(recorded));
-
-  const json header = json::parse(header_text.begin(), header_text.end(), nullptr, false);
-  if (header.is_discarded()) return corrupt("header is not valid JSON");
+  FP_ASSIGN_OR_RETURN(auto contents, parse_artifact(bytes));
   try {
-    auto model = decode(header, payload, info);
+    auto model = build_from(contents);
     if (model.ok() && info) {
-      info->sha256 = to_hex(digest);
-      info->size_bytes = size;
+      info->spec = contents.spec;
+      info->meta = std::move(contents.meta);
+      info->sha256 = contents.sha256;
+      info->size_bytes = bytes.size();
     }
     return model;
-  } catch (const std::exception& e) {  // json type errors or torch checks: still a bad file
-    return corrupt(std::string("cannot decode: ") + e.what());
+  } catch (const std::exception& e) {  // torch checks: still a bad file
+    return artifact_corrupt(std::string("cannot decode: ") + e.what());
   }
 }
 

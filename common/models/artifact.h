@@ -1,9 +1,7 @@
 // Model artifacts: one versioned file holding the ModelSpec, every parameter and
 // buffer (pruning masks included) and a SHA-256 over the content.
 //
-// Layout (little-endian):
-//   "FPMODEL\0" | u32 format version | u64 header length | header JSON
-//   | u64 payload length | payload (raw tensor bytes) | 32-byte SHA-256 of all before
+// The container (layout, hash, header) is read by artifact_format.h without torch.
 // The header lists each tensor's name, dtype, shape, offset and length. Loading
 // checks every length and offset against the file, the hash, and the shapes
 // against the model the spec builds: a damaged file is a Status, never a crash.
@@ -12,12 +10,11 @@
 #include <map>
 #include <string>
 
+#include "models/artifact_format.h"
 #include "models/prunable_net.h"
 #include "util/status.h"
 
 namespace fp {
-
-constexpr uint32_t kArtifactFormatVersion = 1;
 
 struct ArtifactInfo {
   ModelSpec spec;

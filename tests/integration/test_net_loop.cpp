@@ -218,6 +218,30 @@ TEST_CASE("an interrupted download resumes from the chunks on disk", "[net]") {
   CHECK(runner.model_hashes() == std::set<std::string>{coord.sha()});
 }
 
+TEST_CASE("a damaged model in the agent's cache is fetched again, never used", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 300 << 10, fast_server());
+  fs::create_directories(dir.file("agent-a1/models"));
+  // A cached copy that no longer hashes to its address, as a disk error leaves it.
+  const std::string damage = GENERATE(as<std::string>{}, "flipped", "truncated");
+  std::string bytes = coord.model_bytes();
+  if (damage == "flipped") {
+    bytes[bytes.size() / 2] ^= 0x10;
+  } else {
+    bytes.resize(bytes.size() - 1000);
+  }
+  std::ofstream(dir.file("agent-a1/models/" + coord.sha() + ".fpm"), std::ios::binary) << bytes;
+  FakeRunner runner;
+  {
+    AgentThread a(agent_config("a1", coord.endpoint(), dir, {"toy/alice"}), coord.context(),
+                  runner);
+    REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
+    CHECK(a.agent->stats().bytes_downloaded == 300 << 10);
+  }
+  CHECK(runner.model_hashes() == std::set<std::string>{coord.sha()});
+  CHECK(sha256_hex(read_file(dir.file("agent-a1/models/" + coord.sha() + ".fpm"))) == coord.sha());
+}
+
 TEST_CASE("an agent reconnects after the coordinator restarts and keeps its task", "[net]") {
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 100 << 10, fast_server());

@@ -1,0 +1,123 @@
+// Damaged files on disk against the real programs: an SQLite database truncated,
+// overwritten with garbage or replaced by something else, given to fp-coordinator and
+// fp-sim; and a damaged model artifact in an agent's model cache. Each must end in a
+// clear error naming the file (or, for the cache, a fresh download), never a crash,
+// and a damaged database must be left exactly as it was.
+#include <random>
+
+#include "child_process.h"
+#include "net_fixture.h"
+#include "test_paths.h"
+
+using namespace fp;
+using namespace fp::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kCoordinator = std::string(FP_BINARY_DIR) + "/coordinator/fp-coordinator";
+const std::string kSim = std::string(FP_BINARY_DIR) + "/simulations/fp-sim";
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// A database with a model, a campaign, a task and enough telemetry for several pages.
+std::string populated_database(const TempDir& dir) {
+  const std::string path = dir.file("good.db");
+  auto store = store::Store::open(path);
+  REQUIRE(store.ok());
+  auto& s = **store;
+  const std::string sha(64, 'c');
+  REQUIRE(s.put_model({sha, 1000, R"({"arch":"cnn"})", "{}", "models/c.fpm", 1.0}).ok());
+  store::CampaignRecord c;
+  c.name = "kept";
+  c.model_sha256 = sha;
+  c.dataset = "fsdd";
+  c.prune_config_json = "{}";
+  c.created_at = 2.0;
+  auto campaign = s.create_campaign(c);
+  REQUIRE(campaign.ok());
+  auto task = s.add_task(*campaign, "speaker=jackson");
+  REQUIRE(task.ok());
+  std::vector<store::TelemetryRecord> rows;
+  for (int i = 0; i < 400; ++i) {
+    store::TelemetryRecord r;
+    r.idempotency_key = "k" + std::to_string(i);
+    r.task_id = *task;
+    r.campaign_id = *campaign;
+    r.agent_id = "agent-1";
+    r.method = "fine_prune";
+    r.individual = "speaker=jackson";
+    r.layer_sparsity_json = std::string(200, '[') + std::string(200, ']');
+    r.curve_json = "[]";
+    rows.push_back(r);
+  }
+  REQUIRE(s.insert_telemetry(rows).ok());
+  return path;
+}
+
+struct Damage {
+  const char* name;
+  std::string (*apply)(const std::string& good);
+};
+
+const Damage kDamages[] = {
+    {"truncated to half", [](const std::string& g) { return g.substr(0, g.size() / 2); }},
+    {"truncated inside the header", [](const std::string& g) { return g.substr(0, 60); }},
+    {"pages overwritten with garbage",
+     [](const std::string& g) {
+       std::string b = g;
+       std::mt19937 rng(3);
+       for (size_t i = 4096; i < b.size(); ++i) b[i] = static_cast<char>(rng());
+       return b;
+     }},
+    {"header overwritten with garbage",
+     [](const std::string& g) {
+       std::string b = g;
+       std::mt19937 rng(4);
+       for (size_t i = 0; i < 100; ++i) b[i] = static_cast<char>(rng());
+       return b;
+     }},
+    {"not a database", [](const std::string&) { return std::string(5000, 'x'); }},
+};
+
+}  // namespace
+
+TEST_CASE("a damaged SQLite file is a clear error for fp-coordinator and fp-sim, left as it is",
+          "[processes][faults]") {
+  TempDir dir("corruptdb");
+  const std::string good = read_file(populated_database(dir));
+  REQUIRE(good.size() > 8 * 4096);
+  int runs = 0;
+  for (const auto& damage : kDamages) {
+    const std::string path = dir.file("damaged.db");
+    const std::string bytes = damage.apply(good);
+    const std::vector<std::vector<std::string>> commands = {
+        {kCoordinator, "status", "--db", path},
+        {kCoordinator, "serve", "--db", path, "--endpoint", "tcp://127.0.0.1:*",
+         "--exit-when-done"},
+        {kSim, "list", "--db", path},
+    };
+    for (const auto& args : commands) {
+      write_bytes(path, bytes);
+      fs::remove(path + "-wal");
+      fs::remove(path + "-shm");
+      ChildProcess p(args, dir.file("out.log"));
+      auto code = p.wait(30s);
+      const std::string log = read_file(dir.file("out.log"));
+      INFO(damage.name << ": " << args[0] << " " << args[1] << "\n" << log);
+      REQUIRE(code.has_value());
+      CHECK(*code >= 1);
+      CHECK(*code < 128);  // an exit, not a signal
+      CHECK(log.find(path) != std::string::npos);
+      CHECK(read_file(path) == bytes);  // nothing written over what is left
+      ++runs;
+    }
+  }
+  CHECK(runs == 15);
+  // The undamaged file still opens: the checks do not refuse good databases.
+  auto store = store::Store::open(dir.file("good.db"));
+  REQUIRE(store.ok());
+  CHECK(*(*store)->telemetry_count() == 400);
+}
