@@ -17,7 +17,13 @@
 //                 finetune_last_layer_only
 //   [hosting]     mode ("in-process" | "processes" | "external"), hosts, workers, connected,
 //                 threads_per_worker, endpoint, heartbeat_ms, liveness, max_attempts,
-//                 keep_private_data
+//                 keep_private_data, security ("curve" | "plain"; curve when absent: the
+//                 run creates ephemeral key pairs in <out>/keys, one per host, and enrolls
+//                 them; plain only when a scenario asks for it, e.g. loopback runs)
+//   [privacy]     mechanism ("none" | "laplace" | "gaussian"), epsilon, delta: noise each
+//                 virtual device adds to its reported accuracies (seeded by the scenario's
+//                 seed, so runs stay reproducible); mechanism and epsilon are stored with
+//                 every report
 //
 // Every key is optional; an unknown key or a value of the wrong type is an error that
 // names the file, the line and the key. No torch here: the scenario is plain data.
@@ -29,6 +35,7 @@
 
 #include "data/partition.h"
 #include "prune/prune_config.h"
+#include "security/privacy_noise.h"
 #include "util/status.h"
 
 namespace fp::sim {
@@ -64,8 +71,9 @@ struct Variant {
   std::vector<double> candidates = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
   std::vector<double> sweep;  // labeled accuracy-vs-sparsity curve (empty: none)
 
-  // What travels in the task assignment: fp::PruneConfig's JSON plus the selector keys.
-  std::string assignment_json() const;
+  // What travels in the task assignment: fp::PruneConfig's JSON plus the selector keys
+  // and, when enabled, the privacy settings.
+  std::string assignment_json(const security::PrivacyConfig& privacy = {}) const;
 };
 
 struct BaselineSection {
@@ -93,6 +101,7 @@ struct HostingSection {
   int64_t liveness = 5;
   int64_t max_attempts = 2;
   bool keep_private_data = false;  // keep each agent's data directory after it leaves
+  bool plain = false;              // security = "plain": no CURVE (asked for explicitly)
 
   int64_t connected_per_host() const { return connected > 0 ? connected : 4 * workers; }
 };
@@ -110,6 +119,7 @@ struct Scenario {
   std::vector<Variant> variants;  // at least one
   BaselineSection baselines;
   HostingSection hosting;
+  security::PrivacyConfig privacy;
 };
 
 // Parses TOML text; `source` names it in error messages.

@@ -70,12 +70,13 @@ TEST_CASE("a new store is created at the latest schema version in WAL mode", "[s
   TempDir dir;
   auto store = open_store(dir.file("fp.db"));
   CHECK(store->schema_version() == latest_schema_version());
-  CHECK(latest_schema_version() == 2);
+  CHECK(latest_schema_version() == 3);
   auto mode = store->db().prepare("PRAGMA journal_mode");
   REQUIRE(mode.ok());
   REQUIRE(*mode->step());
   CHECK(mode->column_text(0) == "wal");
-  for (const char* table : {"agents", "models", "campaigns", "tasks", "telemetry", "events"}) {
+  for (const char* table :
+       {"agents", "models", "campaigns", "tasks", "telemetry", "events", "agent_keys"}) {
     auto n = store->db().query_int(
         std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='") + table +
         "'");
@@ -98,7 +99,7 @@ TEST_CASE("an older database is migrated, a newer one refused", "[store]") {
   }
   {
     auto store = open_store(dir.file("old.db"));
-    CHECK(store->schema_version() == 2);
+    CHECK(store->schema_version() == 3);
     auto idx = store->db().query_int(
         "SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='tasks_by_status'");
     REQUIRE(idx.ok());

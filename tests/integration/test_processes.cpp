@@ -3,8 +3,6 @@
 // byte the agents send captured and inspected; a wrong protocol version, malformed
 // frames and SIGTERM against the real coordinator process.
 #include <nlohmann/json.hpp>
-
-#include "test_paths.h"
 #include <regex>
 #include <unordered_set>
 
@@ -15,6 +13,7 @@
 #include "net_fixture.h"
 #include "protocol/validate.h"
 #include "tcp_tap.h"
+#include "test_paths.h"
 #include "util/sha256.h"
 
 using namespace fp;
@@ -47,7 +46,8 @@ int port_of(const std::string& endpoint) {
 std::string config_text(const TempDir& dir, bool campaign) {
   std::string text = "[server]\nendpoint = \"tcp://127.0.0.1:*\"\ndatabase = \"" +
                      dir.file("fp.db") + "\"\nmodels_dir = \"" + dir.file("models") +
-                     "\"\nheartbeat_ms = 200\nliveness = 10\n\n"
+                     "\"\nheartbeat_ms = 200\nliveness = 10\n"
+                     "plain = true  # the tap reads the traffic: no encryption\n\n"
                      "[train]\ndataset = \"fashion-mnist\"\narch = \"cnn\"\nwidth_mult = 0.5\n"
                      "epochs = 1\nlimit = 3000\nthreads = 1\n";
   if (campaign) {
@@ -111,7 +111,7 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
                                  "tcp://127.0.0.1:" + std::to_string(tap.port()), "--dataset",
                                  "fashion-mnist", "--individual", ind, "--samples", "200",
                                  "--work-dir", dir.file("agent-" + id), "--finetune-epochs", "1",
-                                 "--leave-on-goodbye", "--backoff-min-ms", "50"},
+                                 "--leave-on-goodbye", "--backoff-min-ms", "50", "--plain"},
         dir.file("agent-" + id + ".log")));
   }
   auto served = serve.wait(300s);
@@ -243,7 +243,7 @@ TEST_CASE("the coordinator process rejects bad peers and stops cleanly on SIGTER
 
   ChildProcess old_agent({kAgent, "--id", "old", "--coordinator", endpoint, "--dataset",
                           "fashion-mnist", "--individual", "classes=1+2", "--work-dir",
-                          dir.file("agent-old"), "--protocol-version", "9"},
+                          dir.file("agent-old"), "--protocol-version", "9", "--plain"},
                          dir.file("old.log"));
   CHECK(old_agent.wait(20s) == 3);
   CHECK(read_file(dir.file("old.log")).find("protocol version 9 is not supported") !=
