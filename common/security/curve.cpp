@@ -39,6 +39,15 @@ Status make_curve_server(zmq::socket_t& socket, const KeyPair& own) {
 Status make_curve_client(zmq::socket_t& socket, const KeyPair& own,
                          const std::string& server_public) {
   if (!curve_available()) return not_built();
+  if (own.secret_key.empty()) {
+    return Status::invalid_argument(
+        "this agent has no CURVE key pair: create one with 'fp-agent keygen' (or ask for plain "
+        "mode explicitly)");
+  }
+  if (server_public.empty()) {
+    return Status::invalid_argument(
+        "the coordinator's public key is not set (fp-agent --coordinator-key)");
+  }
   FP_RETURN_IF_ERROR(check_z85_key(own.public_key, "agent public key"));
   FP_RETURN_IF_ERROR(check_z85_key(own.secret_key, "agent secret key"));
   FP_RETURN_IF_ERROR(check_z85_key(server_public, "coordinator public key"));

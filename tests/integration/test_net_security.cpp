@@ -353,3 +353,40 @@ TEST_CASE("privacy noise is added on the device and stored with its epsilon", "[
     CHECK(*r.accuracy_after != 0.75);
   }
 }
+
+TEST_CASE("a wrong coordinator key never completes the handshake and the agent retries",
+          "[net][security]") {
+  TempDir dir("sec");
+  const auto server_keys = new_keys(), keys = new_keys(), impostor = new_keys();
+  Coordinator coord(dir, {"alice"}, 1 << 10, curve_server(server_keys));
+  REQUIRE(coord.reader(dir)->enroll_key(keys.public_key, "alice", 1).ok());
+  FakeRunner runner;
+  auto config = curve_agent("dev-alice", coord.endpoint(), dir, "alice", keys, impostor.public_key);
+  config.hello_timeout = 300ms;
+  AgentThread alice(config, coord.context(), runner);
+  REQUIRE(wait_until([&] { return alice.agent->stats().connects >= 3; }, 10s));
+  CHECK_FALSE(alice.finished.load());  // not a definitive refusal: it keeps trying
+  coord.stop();
+  CHECK(coord.server().stats().frames_in == 0);
+  CHECK(coord.server().stats().handshakes_failed >= 1);
+}
+
+TEST_CASE("oversized frames and chunk requests are refused with the reason", "[net][limits]") {
+  TempDir dir("sec");
+  Coordinator coord(dir, {"alice"}, 1 << 10, fast_server());
+  RawClient client(coord.context(), coord.endpoint());
+  client.send(proto::Hello{"raw", proto::kProtocolVersion, {1, 0, {"toy/alice"}}, 0, "r"});
+  client.expect<proto::Welcome>();
+  client.expect<proto::TaskAssignment>();
+  client.send(proto::ChunkRequest{coord.sha(), 0, proto::kMaxChunkBytes + 1});
+  auto chunk = client.expect<proto::Error>();
+  CHECK(chunk.code == proto::ErrorCode::kBadRequest);
+  CHECK(chunk.reason == "ChunkRequest.length: must be in [1, 1048576]");
+  client.send_bytes(std::string(proto::kMaxAgentFrameBytes + 8, '\0'));
+  auto frame = client.expect<proto::Error>();
+  CHECK(frame.code == proto::ErrorCode::kTooLarge);
+  CHECK(frame.reason.find(std::to_string(proto::kMaxAgentFrameBytes)) != std::string::npos);
+  // The session survives both: a valid request is served.
+  client.send(proto::ChunkRequest{coord.sha(), 0, 1024});
+  CHECK(client.expect<proto::Chunk>().data == coord.model_bytes());
+}
