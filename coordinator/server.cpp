@@ -20,6 +20,9 @@ Server::Server(ServerConfig config, zmq::context_t& context, store::Store& store
   // is only a backstop.
   router_.set(zmq::sockopt::sndhwm, 100000);
   router_.set(zmq::sockopt::rcvhwm, 100000);
+  // A connection that has not finished its handshake by then is closed, so half-open
+  // connections cannot pile up.
+  router_.set(zmq::sockopt::handshake_ivl, 10000);
 }
 
 Server::~Server() = default;
