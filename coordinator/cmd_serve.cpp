@@ -41,6 +41,20 @@ int serve(const ServeOptions& o) {
   if (!o.key.empty()) cfg.key = o.key;
   if (o.plain) cfg.server.security.plain = true;
   if (o.max_agents) cfg.server.max_agents = o.max_agents;
+  auto store = store::Store::open(cfg.database);
+  if (!store.ok()) {
+    spdlog::error("{}", store.status().to_string());
+    return 1;
+  }
+  ModelRegistry registry(cfg.models_dir, **store);
+  if (cfg.campaign.present) {
+    auto id = ensure_campaign(registry, **store, cfg.campaign, unix_now());
+    if (!id.ok()) {
+      spdlog::error("campaign '{}': {}", cfg.campaign.name, id.status().to_string());
+      return 1;
+    }
+  }
+  // After the database checks out, so a refused start leaves no new key files behind.
   if (!cfg.server.security.plain) {
     bool created = false;
     auto keys = security::load_or_create_keypair(cfg.key, &created);
@@ -54,20 +68,6 @@ int serve(const ServeOptions& o) {
                    security::public_key_path(cfg.key));
     }
     cfg.server.security.own = *keys;
-  }
-
-  auto store = store::Store::open(cfg.database);
-  if (!store.ok()) {
-    spdlog::error("{}", store.status().to_string());
-    return 1;
-  }
-  ModelRegistry registry(cfg.models_dir, **store);
-  if (cfg.campaign.present) {
-    auto id = ensure_campaign(registry, **store, cfg.campaign, unix_now());
-    if (!id.ok()) {
-      spdlog::error("campaign '{}': {}", cfg.campaign.name, id.status().to_string());
-      return 1;
-    }
   }
   zmq::context_t context(1);
   Server server(cfg.server, context, **store, registry);
