@@ -2,6 +2,7 @@
 // what is refused: unenrolled and revoked keys, plain peers), encryption on the wire,
 // the agent ceiling, the per-agent rate limit, and differential-privacy noise from the
 // device into SQLite.
+#include <cstdio>
 #include <set>
 
 #include "agent/agent.h"
@@ -62,6 +63,10 @@ agent::AgentConfig curve_agent(const std::string& id, const std::string& endpoin
   return c;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 // Runs an agent on its own thread until destroyed; `finished` once run() returned.
 struct AgentThread {
   std::unique_ptr<agent::Agent> agent;
@@ -114,6 +119,7 @@ TEST_CASE("an enrolled CURVE agent works while a valid but unenrolled key is ref
   REQUIRE(db->enroll_key(alice_keys.public_key, "alice-phone", 1).ok());
 
   FakeRunner runner;
+  auto started = std::chrono::steady_clock::now();
   AgentThread alice(
       curve_agent("dev-alice", coord.endpoint(), dir, "alice", alice_keys, server_keys.public_key),
       coord.context(), runner);
@@ -122,6 +128,8 @@ TEST_CASE("an enrolled CURVE agent works while a valid but unenrolled key is ref
                       coord.context(), runner);
   REQUIRE(wait_until([&] { return task_done(*db, "alice"); }));
   REQUIRE(wait_until([&] { return mallory.finished.load(); }, 10s));
+  std::printf("[security] unenrolled key refused, agent stopped within %.3f s\n",
+              seconds_since(started));
   INFO(mallory.result.to_string());
   CHECK(mallory.result.code() == Status::Code::kProtocol);
   CHECK(mallory.result.message().find("refused this agent's CURVE key (ZAP 400)") !=
@@ -194,7 +202,11 @@ TEST_CASE("revoking a key drops its agent at once and refuses it afterwards", "[
     REQUIRE(wait_until([&] { return runner.running(); }));
     CHECK(task_of(*db, "alice")->status == "assigned");
     REQUIRE(*db->revoke_key("alice-phone", 2) == 1);
+    auto revoked = std::chrono::steady_clock::now();
     REQUIRE(wait_until([&] { return alice.finished.load(); }, 5s));
+    std::printf(
+        "[security] revoked agent dropped and stopped %.3f s after revoke (heartbeat 50 ms)\n",
+        seconds_since(revoked));
     CHECK(alice.result.code() == Status::Code::kProtocol);
     CHECK(alice.result.message().find("was revoked") != std::string::npos);
     runner.open_gate();
@@ -267,8 +279,14 @@ TEST_CASE("beyond max_agents a newcomer is refused with the reason and the other
   REQUIRE(wait_until([&] { return count_events(*db, "refused-full") >= 3; }));
   CHECK(task_of(*db, "bob")->status == "pending");
   CHECK(alice.agent->stats().connects == 1);  // undisturbed
+  const int refusals = count_events(*db, "refused-full");
   hog.send(proto::Goodbye{"making room"});
+  auto freed = std::chrono::steady_clock::now();
   REQUIRE(wait_until([&] { return task_done(*db, "bob"); }));
+  std::printf(
+      "[limits] max_agents=2: %d refusal(s) while full; the waiting agent finished its task %.3f "
+      "s after a place freed\n",
+      refusals, seconds_since(freed));
   CHECK(bob.agent->stats().tasks_done == 1);
   CHECK_FALSE(bob.finished.load());
 }
@@ -313,6 +331,13 @@ TEST_CASE("a flooding agent loses its excess messages, told once, and others are
   CHECK(alice.agent->stats().download_restarts == 0);
   coord.stop();
   const auto& stats = coord.server().stats();
+  std::printf(
+      "[limits] flood of %d frames at rate 100/s burst 200: %llu dropped, %d explanation(s); "
+      "the other agent: %lld task(s), %lld connect(s), %lld download restart(s)\n",
+      sent, static_cast<unsigned long long>(stats.frames_rate_limited), told,
+      static_cast<long long>(alice.agent->stats().tasks_done),
+      static_cast<long long>(alice.agent->stats().connects),
+      static_cast<long long>(alice.agent->stats().download_restarts));
   CHECK(stats.frames_rate_limited >= static_cast<uint64_t>(sent) - 400);
   CHECK(stats.frames_rate_limited <= static_cast<uint64_t>(sent));
 }
