@@ -122,12 +122,14 @@ Status Server::run() {
         if (e->kind == security::HandshakeEvent::Kind::kSucceeded) continue;
         ++stats_.handshakes_failed;
         // ZAP refusals are logged by the handler, with the key.
-        if (e->kind != security::HandshakeEvent::Kind::kFailedAuth) {
-          spdlog::warn("a client failed the CURVE handshake on {}: {}", bound_endpoint_,
+        uint64_t held = 0;
+        if (e->kind != security::HandshakeEvent::Kind::kFailedAuth && handshake_log_.due(held)) {
+          spdlog::warn("a client failed the CURVE handshake on {}: {}{}", bound_endpoint_,
                        e->kind == security::HandshakeEvent::Kind::kFailedProtocol &&
                                e->value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
                            ? "it is not using CURVE (a plain agent?)"
-                           : e->describe());
+                           : e->describe(),
+                       held ? fmt::format(" ({} more since the last such line)", held) : "");
         }
       }
     }

@@ -58,6 +58,25 @@ struct ServerStats {
   uint64_t handshakes_failed = 0;
 };
 
+// At most one log line per `every` for a repeated warning, with how many were held back.
+struct LogThrottle {
+  std::chrono::steady_clock::duration every = std::chrono::seconds(10);
+  std::chrono::steady_clock::time_point last{};
+  uint64_t held = 0;
+  // True when this occurrence should be logged; `held_back` gets the count suppressed.
+  bool due(uint64_t& held_back) {
+    auto now = std::chrono::steady_clock::now();
+    if (last != std::chrono::steady_clock::time_point{} && now - last < every) {
+      ++held;
+      return false;
+    }
+    last = now;
+    held_back = held;
+    held = 0;
+    return true;
+  }
+};
+
 class Server {
  public:
   Server(ServerConfig config, zmq::context_t& context, store::Store& store,
@@ -131,6 +150,7 @@ class Server {
   std::unique_ptr<LoopWaker> waker_;
   std::unique_ptr<security::ZapHandler> zap_;            // curve only
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // curve only
+  LogThrottle handshake_log_, full_log_;
   std::string bound_endpoint_;
   bool stopping_ = false;
   Status failure_;

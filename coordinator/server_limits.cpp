@@ -48,8 +48,13 @@ bool Server::refuse_if_full(const std::string& peer, const proto::Hello& m) {
       "coordinator is full: " + std::to_string(sessions_.size()) +
       " agents connected (server.max_agents = " + std::to_string(config_.max_agents) +
       "); try again later";
-  spdlog::warn("agent {} refused: {}", m.agent_id, reason);
-  event("refused-full", m.agent_id, 0, reason);
+  // Logged and recorded at most every 10 s: a full coordinator sees many retries.
+  uint64_t held = 0;
+  if (full_log_.due(held)) {
+    std::string more = held ? " (" + std::to_string(held) + " more refusals since)" : "";
+    spdlog::warn("agent {} refused: {}{}", m.agent_id, reason, more);
+    event("refused-full", m.agent_id, 0, reason + more);
+  }
   reply_error(peer, proto::ErrorCode::kLimitExceeded, reason, proto::kCoordinatorFull);
   return true;
 }

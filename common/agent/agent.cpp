@@ -86,6 +86,7 @@ Agent::End Agent::session() {
   socket_->set(zmq::sockopt::handshake_ivl, static_cast<int>(config_.hello_timeout.count()));
   monitor_ = std::make_unique<security::HandshakeMonitor>(context_, *socket_);
   handshake_ok_ = false;
+  handshake_warned_ = false;
   try {
     socket_->connect(config_.coordinator);
   } catch (const zmq::error_t& e) {
@@ -193,7 +194,8 @@ std::optional<Agent::End> Agent::check_handshake() {
       spdlog::error("agent {}: {}", config_.agent_id, reject_reason_);
       return End::kRefused;
     }
-    spdlog::warn("agent {}: {}", config_.agent_id, e->describe());
+    if (!handshake_warned_) spdlog::warn("agent {}: {}", config_.agent_id, e->describe());
+    handshake_warned_ = true;
   }
   return std::nullopt;
 }

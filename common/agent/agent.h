@@ -78,6 +78,7 @@ class Agent {
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // destroyed before socket_
   bool handshake_ok_ = false;                            // this connection's handshake
+  bool handshake_warned_ = false;  // libzmq retries a failing handshake: warn once
   std::atomic<bool> stop_{false};
   std::atomic<bool> cancel_{false};
 
