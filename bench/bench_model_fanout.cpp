@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
   }
   std::ofstream(dir + "/fp.toml") << fmt::format(
       "[server]\nendpoint = \"tcp://127.0.0.1:*\"\ndatabase = \"{0}/fp.db\"\n"
-      "models_dir = \"{0}/models\"\nchunk_size = {1}\nchunk_credit = {2}\nliveness = 10\n",
+      "models_dir = \"{0}/models\"\nchunk_size = {1}\nchunk_credit = {2}\nliveness = 10\n"
+      "plain = true\nrate_limit = 0\n",  // loopback fan-out of the framework itself
       dir, chunk_kb * 1024, credit);
 
   std::vector<std::string> args = {
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
     c.work_dir = dir + "/" + c.agent_id;
     c.datasets = {"toy/" + c.agent_id};
     c.max_tasks = 1;
+    c.security.plain = true;
     fleet.push_back(std::make_unique<agent::Agent>(c, context, runner));
   }
   auto start = std::chrono::steady_clock::now();

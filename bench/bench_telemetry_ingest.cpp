@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
   config.endpoint = "tcp://127.0.0.1:*";
   config.telemetry_batch = batch;
   config.heartbeat_ms = 1000;
+  config.security.plain = true;  // ingest cost alone: no encryption, no rate limit
+  config.rate_limit = 0;
   coord::Server server(config, context, **store, registry);
   if (!server.bind().ok()) return 1;
   std::string endpoint = server.bound_endpoint();

@@ -79,6 +79,9 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
                           {"overall_sparsity", r.overall_sparsity},
                           {"accuracy_before", nullptr},
                           {"accuracy_after", nullptr},
+                          {"dp_mechanism", r.dp_mechanism},
+                          {"dp_epsilon", nullptr},
+                          {"dp_delta", nullptr},
                           {"adaptation_samples", r.adaptation_samples},
                           {"eval_samples", r.eval_samples},
                           {"wall_seconds", r.wall_seconds},
@@ -92,22 +95,26 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
                           {"received_at", r.received_at}};
       if (r.accuracy_before) j["accuracy_before"] = *r.accuracy_before;
       if (r.accuracy_after) j["accuracy_after"] = *r.accuracy_after;
+      if (r.dp_epsilon) j["dp_epsilon"] = *r.dp_epsilon;
+      if (r.dp_delta) j["dp_delta"] = *r.dp_delta;
       all.push_back(std::move(j));
     }
     out << all.dump(2) << "\n";
   } else {
     out << "campaign,task_id,agent_id,individual,method,target_sparsity,sparsity,"
-           "overall_sparsity,accuracy_before,accuracy_after,adaptation_samples,eval_samples,"
-           "wall_seconds,macs_dense,macs_effective,peak_memory_bytes,compute_macs,layers_json,"
-           "curve_json\n";
+           "overall_sparsity,accuracy_before,accuracy_after,dp_mechanism,dp_epsilon,dp_delta,"
+           "adaptation_samples,eval_samples,wall_seconds,macs_dense,macs_effective,"
+           "peak_memory_bytes,compute_macs,layers_json,curve_json\n";
     for (const auto& r : *rows) {
-      out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                         csv_field(names[r.campaign_id]), r.task_id, csv_field(r.agent_id),
-                         csv_field(r.individual), csv_field(r.method), r.target_sparsity,
-                         r.sparsity, r.overall_sparsity, optional_number(r.accuracy_before),
-                         optional_number(r.accuracy_after), r.adaptation_samples, r.eval_samples,
-                         r.wall_seconds, r.macs_dense, r.macs_effective, r.peak_memory_bytes,
-                         r.compute_macs, csv_field(r.layer_sparsity_json), csv_field(r.curve_json));
+      out << fmt::format(
+          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+          csv_field(names[r.campaign_id]), r.task_id, csv_field(r.agent_id),
+          csv_field(r.individual), csv_field(r.method), r.target_sparsity, r.sparsity,
+          r.overall_sparsity, optional_number(r.accuracy_before), optional_number(r.accuracy_after),
+          csv_field(r.dp_mechanism), optional_number(r.dp_epsilon), optional_number(r.dp_delta),
+          r.adaptation_samples, r.eval_samples, r.wall_seconds, r.macs_dense, r.macs_effective,
+          r.peak_memory_bytes, r.compute_macs, csv_field(r.layer_sparsity_json),
+          csv_field(r.curve_json));
     }
   }
   return out ? 0 : 1;

@@ -6,6 +6,7 @@
 #include "campaign_setup.h"
 #include "commands.h"
 #include "dashboard/dashboard.h"
+#include "security/keys.h"
 
 namespace fp::coord {
 namespace {
@@ -17,6 +18,9 @@ struct ServeOptions {
   bool exit_when_done = false;
   int64_t http_port = -1;  // -1: as configured
   std::string http_address;
+  std::string key;
+  bool plain = false;
+  uint32_t max_agents = 0;
 };
 
 int serve(const ServeOptions& o) {
@@ -34,7 +38,9 @@ int serve(const ServeOptions& o) {
   cfg.server.handle_signals = true;
   if (o.http_port >= 0) cfg.http_port = o.http_port;
   if (!o.http_address.empty()) cfg.http_address = o.http_address;
-
+  if (!o.key.empty()) cfg.key = o.key;
+  if (o.plain) cfg.server.security.plain = true;
+  if (o.max_agents) cfg.server.max_agents = o.max_agents;
   auto store = store::Store::open(cfg.database);
   if (!store.ok()) {
     spdlog::error("{}", store.status().to_string());
@@ -47,6 +53,21 @@ int serve(const ServeOptions& o) {
       spdlog::error("campaign '{}': {}", cfg.campaign.name, id.status().to_string());
       return 1;
     }
+  }
+  // After the database checks out, so a refused start leaves no new key files behind.
+  if (!cfg.server.security.plain) {
+    bool created = false;
+    auto keys = security::load_or_create_keypair(cfg.key, &created);
+    if (!keys.ok()) {
+      spdlog::error("coordinator key pair: {}", keys.status().to_string());
+      return 2;
+    }
+    if (created) {
+      spdlog::info("created the coordinator key pair {} / {}; give {} to the agents",
+                   security::public_key_path(cfg.key), security::secret_key_path(cfg.key),
+                   security::public_key_path(cfg.key));
+    }
+    cfg.server.security.own = *keys;
   }
   zmq::context_t context(1);
   Server server(cfg.server, context, **store, registry);
@@ -94,6 +115,13 @@ void add_serve_command(CLI::App& app) {
                   "write the bound endpoint to this file once listening");
   cmd->add_option("--heartbeat-ms", o->heartbeat_ms, "heartbeat interval (default 1000)");
   cmd->add_flag("--exit-when-done", o->exit_when_done, "stop once every campaign has finished");
+  cmd->add_option("--key", o->key,
+                  "CURVE key pair path without .pub/.key, created if missing (default: "
+                  "server.key, keys/coordinator)");
+  cmd->add_flag("--plain", o->plain,
+                "serve without encryption or authentication (local tests and simulations only)");
+  cmd->add_option("--max-agents", o->max_agents,
+                  "most agents connected at once (server.max_agents)");
   cmd->add_option("--http-port", o->http_port,
                   "serve the web dashboard on this port (0: none; default: server.http_port)")
       ->check(CLI::Range(0, 65535));

@@ -10,6 +10,7 @@
 #include "protocol/limits.h"
 #include "prune/prune_config.h"
 #include "prune/sparsity_selector.h"
+#include "security/privacy_noise.h"
 
 namespace fp::coord {
 namespace {
@@ -120,7 +121,21 @@ Status read_server(const toml::table* t, const std::string& src, CoordinatorConf
   FP_RETURN_IF_ERROR(s.get("max_attempts", sv.max_attempts));
   FP_RETURN_IF_ERROR(s.get("http_port", c.http_port));
   FP_RETURN_IF_ERROR(s.get("http_address", c.http_address));
+  FP_RETURN_IF_ERROR(s.get("key", c.key));
+  FP_RETURN_IF_ERROR(s.get("plain", sv.security.plain));
+  FP_RETURN_IF_ERROR(s.get("max_agents", sv.max_agents));
+  FP_RETURN_IF_ERROR(s.get("rate_limit", sv.rate_limit));
+  FP_RETURN_IF_ERROR(s.get("rate_burst", sv.rate_burst));
   FP_RETURN_IF_ERROR(s.finish());
+  if (sv.max_agents < 1) return Status::invalid_argument(src + ": server.max_agents must be >= 1");
+  if (!(sv.rate_limit >= 0) || !(sv.rate_burst >= 1)) {
+    return Status::invalid_argument(src +
+                                    ": server.rate_limit must be >= 0 (0: unlimited) and "
+                                    "server.rate_burst >= 1");
+  }
+  if (!sv.security.plain && c.key.empty()) {
+    return Status::invalid_argument(src + ": server.key is empty (or set server.plain = true)");
+  }
   if (c.http_port < 0 || c.http_port > 65535) {
     return Status::invalid_argument(src + ": server.http_port must be in [0, 65535]");
   }
@@ -179,7 +194,7 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   FP_RETURN_IF_ERROR(s.get_list("sweep", c.sweep));
   FP_RETURN_IF_ERROR(s.get("select_sparsity", c.select_sparsity));
   FP_RETURN_IF_ERROR(s.get("selector", c.selector));
-  FP_RETURN_IF_ERROR(s.finish({"prune"}));
+  FP_RETURN_IF_ERROR(s.finish({"prune", "privacy"}));
   for (const auto& b : c.baselines) {
     if (b != "finetune" && b != "svd") {
       return Status::invalid_argument(src + ": campaign.baselines: unknown baseline '" + b +
@@ -214,6 +229,25 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   if (!score.ok())
     return Status::invalid_argument(src + ": campaign.selector: " + score.status().message());
   normalised["selector"] = c.selector;
+  if (t) {
+    if (const toml::node* node = t->get("privacy")) {
+      if (!node->is_table()) {
+        return Status::invalid_argument(src + ": campaign.privacy must be a table");
+      }
+      Section p(node->as_table(), "campaign.privacy", src);
+      std::string mechanism = "none";
+      double epsilon = 1.0, delta = 1e-5;
+      FP_RETURN_IF_ERROR(p.get("mechanism", mechanism));
+      FP_RETURN_IF_ERROR(p.get("epsilon", epsilon));
+      FP_RETURN_IF_ERROR(p.get("delta", delta));
+      FP_RETURN_IF_ERROR(p.finish());
+      FP_ASSIGN_OR_RETURN(auto privacy, security::make_privacy_config(mechanism, epsilon, delta,
+                                                                      src + ": campaign.privacy"));
+      if (privacy.enabled()) {
+        normalised["privacy"] = nlohmann::json::parse(security::privacy_to_json(privacy));
+      }
+    }
+  }
   c.prune_config_json = normalised.dump();
   return Status::ok_status();
 }

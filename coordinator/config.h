@@ -2,13 +2,17 @@
 // errors so typos do not pass silently) with command-line overrides.
 //
 //   [server]   endpoint, database, models_dir, heartbeat_ms, liveness, chunk_size,
-//              chunk_credit, telemetry_batch, max_attempts, http_port, http_address
+//              chunk_credit, telemetry_batch, max_attempts, http_port, http_address,
+//              key (the CURVE key pair's path without .pub/.key), plain (true: no
+//              encryption or authentication), max_agents, rate_limit, rate_burst
 //   [train]    dataset, data_dir, arch, width_mult, epochs, batch_size, learning_rate,
 //              seed, limit, general_fraction, split_seed, threads
 //   [campaign] name, model ("latest", a SHA-256, or an artifact path), dataset,
 //              individuals (empty: every individual an agent announces), baselines,
-//              sweep, select_sparsity, selector, and a [campaign.prune] table with
-//              fp::PruneConfig's JSON keys
+//              sweep, select_sparsity, selector, a [campaign.prune] table with
+//              fp::PruneConfig's JSON keys, and a [campaign.privacy] table (mechanism =
+//              "none" | "laplace" | "gaussian", epsilon, delta): noise the devices add
+//              to reported accuracies
 #pragma once
 
 #include <string>
@@ -44,13 +48,15 @@ struct CampaignSection {
   std::vector<double> sweep;
   bool select_sparsity = false;          // choose the sparsity on the device, without labels
   std::string selector = "confidence";   // how: an fp::SelectionScore name
-  std::string prune_config_json = "{}";  // fp::PruneConfig JSON (+ select_sparsity, selector)
+  std::string prune_config_json = "{}";  // fp::PruneConfig JSON (+ select_sparsity, selector,
+                                         // privacy)
 };
 
 struct CoordinatorConfig {
   ServerConfig server;
   std::string database = "fineprune.db";
   std::string models_dir = "models";
+  std::string key = "keys/coordinator";    // CURVE key pair: key.pub and key.key
   int64_t http_port = 0;                   // the web dashboard's port (0: no dashboard)
   std::string http_address = "127.0.0.1";  // where the dashboard listens
   TrainSection train;

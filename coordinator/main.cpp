@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   fp::coord::add_export_command(app);
   fp::coord::add_report_command(app);
   fp::coord::add_dashboard_command(app);
+  fp::coord::add_key_commands(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

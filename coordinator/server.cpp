@@ -20,16 +20,52 @@ Server::Server(ServerConfig config, zmq::context_t& context, store::Store& store
   // is only a backstop.
   router_.set(zmq::sockopt::sndhwm, 100000);
   router_.set(zmq::sockopt::rcvhwm, 100000);
+  // A connection that has not finished its handshake by then is closed, so half-open
+  // connections cannot pile up.
+  router_.set(zmq::sockopt::handshake_ivl, 10000);
 }
 
 Server::~Server() = default;
 
+// The ZAP handler is bound before the CURVE socket, so no client is ever admitted
+// without its key being checked.
+Status Server::bind_security() {
+  if (config_.security.plain || zap_) return Status::ok_status();
+  const auto& keys = config_.security.own;
+  if (keys.public_key.empty() || keys.secret_key.empty()) {
+    return Status::invalid_argument(
+        "the coordinator has no CURVE key pair: create one with 'fp-coordinator keygen' (or "
+        "ask for plain mode explicitly)");
+  }
+  FP_ASSIGN_OR_RETURN(
+      zap_, security::ZapHandler::bind(context_, [this](const security::ZapRequest& r) {
+        auto d = security::enrolled_key_policy(
+            r, security::kZapDomain,
+            [this](const std::string& key) { return store_.enrolled_key_name(key); });
+        if (!d.admit) event("auth-refused", "", 0, d.reason);
+        return d;
+      }));
+  FP_RETURN_IF_ERROR(security::make_curve_server(router_, keys));
+  monitor_ = std::make_unique<security::HandshakeMonitor>(context_, router_);
+  return Status::ok_status();
+}
+
 Status Server::bind() {
+  FP_RETURN_IF_ERROR(bind_security());
   try {
     router_.bind(config_.endpoint);
     bound_endpoint_ = router_.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
     return Status::unavailable("binding " + config_.endpoint + ": " + e.what());
+  }
+  if (config_.security.plain) {
+    spdlog::warn(
+        "coordinator on {} in PLAIN mode: no encryption and no authentication; any agent that "
+        "can reach it may connect (asked for explicitly)",
+        bound_endpoint_);
+  } else {
+    spdlog::info("coordinator on {} uses CURVE; public key {}", bound_endpoint_,
+                 config_.security.own.public_key);
   }
   return Status::ok_status();
 }
@@ -57,10 +93,13 @@ Status Server::run() {
   if (config_.exit_when_done && all_campaigns_finished()) stopping_ = true;
 
   while (!stopping_ && failure_.ok()) {
-    zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
-                               {waker_->socket().handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::pollitem_t items[] = {
+        {router_.handle(), 0, ZMQ_POLLIN, 0},
+        {waker_->socket().handle(), 0, ZMQ_POLLIN, 0},
+        {zap_ ? zap_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0},
+        {monitor_ ? monitor_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds(-1));
+      zmq::poll(items, monitor_ ? 4 : (zap_ ? 3 : 2), std::chrono::milliseconds(-1));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       return Status::internal(std::string("poll: ") + e.what());
@@ -74,6 +113,23 @@ Status Server::run() {
           stopping_ = true;
         } else {
           on_tick();
+        }
+      }
+    }
+    if (zap_ && (items[2].revents & ZMQ_POLLIN)) zap_->handle_pending();
+    if (monitor_ && (items[3].revents & ZMQ_POLLIN)) {
+      while (auto e = monitor_->next()) {
+        if (e->kind == security::HandshakeEvent::Kind::kSucceeded) continue;
+        ++stats_.handshakes_failed;
+        // ZAP refusals are logged by the handler, with the key.
+        uint64_t held = 0;
+        if (e->kind != security::HandshakeEvent::Kind::kFailedAuth && handshake_log_.due(held)) {
+          spdlog::warn("a client failed the CURVE handshake on {}: {}{}", bound_endpoint_,
+                       e->kind == security::HandshakeEvent::Kind::kFailedProtocol &&
+                               e->value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                           ? "it is not using CURVE (a plain agent?)"
+                           : e->describe(),
+                       held ? fmt::format(" ({} more since the last such line)", held) : "");
         }
       }
     }
@@ -109,6 +165,8 @@ void Server::on_tick() {
     drop_session(peer, "failure",
                  "silent for more than " + std::to_string(silent_after.count()) + " ms");
   }
+  drop_revoked();
+  forget_idle_peers();
   for (auto& [peer, s] : sessions_) {
     send(peer, proto::Heartbeat{static_cast<uint64_t>(s.task_id)});
     if (s.task_id == 0) try_assign(s);

@@ -20,6 +20,10 @@
 #include "model_registry.h"
 #include "protocol/limits.h"
 #include "protocol/messages.h"
+#include "rate_limit.h"
+#include "security/curve.h"
+#include "security/handshake_monitor.h"
+#include "security/zap_handler.h"
 #include "store/store.h"
 #include "waker.h"
 
@@ -35,6 +39,14 @@ struct ServerConfig {
   int64_t max_attempts = 3;       // assignments of one task before it is failed
   bool handle_signals = false;    // SIGINT/SIGTERM stop the loop (programs only)
   bool exit_when_done = false;    // stop once every campaign is finished
+  // CURVE with the coordinator's key pair and a ZAP handler that admits enrolled keys
+  // only; plain (no encryption, no authentication) only when set explicitly.
+  security::SocketSecurity security;
+  // Limits: agents connected at once, and each peer's message rate (token bucket;
+  // rate 0: unlimited). Excess is refused with an Error (limitExceeded) naming why.
+  uint32_t max_agents = 10000;
+  double rate_limit = 2000;  // messages per second, per peer
+  double rate_burst = 4000;  // messages at once, per peer
 };
 
 struct ServerStats {
@@ -42,6 +54,27 @@ struct ServerStats {
   uint64_t reports_stored = 0, reports_duplicate = 0, reports_failed = 0;
   uint64_t chunks_sent = 0, chunk_bytes_sent = 0;
   uint64_t agents_dropped = 0, tasks_requeued = 0;
+  uint64_t frames_rate_limited = 0, agents_refused_full = 0, agents_revoked = 0;
+  uint64_t handshakes_failed = 0;
+};
+
+// At most one log line per `every` for a repeated warning, with how many were held back.
+struct LogThrottle {
+  std::chrono::steady_clock::duration every = std::chrono::seconds(10);
+  std::chrono::steady_clock::time_point last{};
+  uint64_t held = 0;
+  // True when this occurrence should be logged; `held_back` gets the count suppressed.
+  bool due(uint64_t& held_back) {
+    auto now = std::chrono::steady_clock::now();
+    if (last != std::chrono::steady_clock::time_point{} && now - last < every) {
+      ++held;
+      return false;
+    }
+    last = now;
+    held_back = held;
+    held = 0;
+    return true;
+  }
 };
 
 class Server {
@@ -64,6 +97,7 @@ class Server {
   using Clock = std::chrono::steady_clock;
   struct Session {
     std::string peer, agent_id, session_id, instance_id;
+    std::string public_key;  // CURVE: the enrolled key it connected with
     std::vector<std::pair<std::string, std::string>> holdings;  // (dataset, individual)
     Clock::time_point last_heard;
     int64_t task_id = 0;
@@ -73,6 +107,7 @@ class Server {
   };
 
   // server.cpp: loop, ticks, shutdown.
+  Status bind_security();
   void drain_router();
   void on_tick();
   void shutdown();
@@ -86,12 +121,18 @@ class Server {
 
   // server_messages.cpp: decoding and per-message handling.
   void handle_frame(const std::string& peer, const zmq::message_t& payload, size_t extra_parts);
-  void on_hello(const std::string& peer, const proto::Hello& m);
+  void on_hello(const std::string& peer, const proto::Hello& m, const std::string& public_key);
   void on_chunk_request(Session& s, const proto::ChunkRequest& m);
   void on_report(Session& s, const proto::TelemetryReport& m);
   void on_task_status(Session& s, const proto::TaskStatus& m);
   void on_goodbye(Session& s, const proto::Goodbye& m);
   void on_heartbeat(Session& s, const proto::Heartbeat& m);
+
+  // server_limits.cpp: rate limits, the agent limit, revoked keys.
+  bool within_rate(const std::string& peer);
+  bool refuse_if_full(const std::string& peer, const proto::Hello& m);
+  void drop_revoked();
+  void forget_idle_peers();
 
   // server_tasks.cpp: assignment, requeue, completion.
   void try_assign(Session& s);
@@ -107,6 +148,9 @@ class Server {
   ModelRegistry& registry_;
   zmq::socket_t router_;
   std::unique_ptr<LoopWaker> waker_;
+  std::unique_ptr<security::ZapHandler> zap_;            // curve only
+  std::unique_ptr<security::HandshakeMonitor> monitor_;  // curve only
+  LogThrottle handshake_log_, full_log_;
   std::string bound_endpoint_;
   bool stopping_ = false;
   Status failure_;
@@ -118,6 +162,12 @@ class Server {
   std::vector<store::TelemetryRecord> reports_;
   std::vector<std::string> report_peers_;
   std::vector<store::EventRecord> events_;
+  struct PeerRate {
+    TokenBucket bucket;
+    bool told = false;  // this burst's excess was explained to the peer already
+    Clock::time_point last;
+  };
+  std::unordered_map<std::string, PeerRate> rates_;  // by peer identity
   ServerStats stats_;
 };
 

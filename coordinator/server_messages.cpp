@@ -50,6 +50,7 @@ std::string datasets_json(const std::vector<std::string>& names) {
 void Server::handle_frame(const std::string& peer, const zmq::message_t& payload,
                           size_t extra_parts) {
   ++stats_.frames_in;
+  if (!within_rate(peer)) return;  // dropped before any decoding work
   auto reject = [&](proto::ErrorCode code, const std::string& reason) {
     ++stats_.frames_rejected;
     spdlog::warn("peer {}: rejected frame: {}", hex_peer(peer), reason);
@@ -70,7 +71,11 @@ void Server::handle_frame(const std::string& peer, const zmq::message_t& payload
                   valid.message());
   }
 
-  if (auto* hello = std::get_if<proto::Hello>(&message)) return on_hello(peer, *hello);
+  if (auto* hello = std::get_if<proto::Hello>(&message)) {
+    // CURVE: the ZAP handler set the enrolled key as the frame's User-Id.
+    const char* key = config_.security.plain ? nullptr : zmq_msg_gets(payload.handle(), "User-Id");
+    return on_hello(peer, *hello, key ? key : "");
+  }
   auto it = sessions_.find(peer);
   if (it == sessions_.end()) {
     ++stats_.frames_rejected;
@@ -102,7 +107,8 @@ void Server::handle_frame(const std::string& peer, const zmq::message_t& payload
       message);
 }
 
-void Server::on_hello(const std::string& peer, const proto::Hello& m) {
+void Server::on_hello(const std::string& peer, const proto::Hello& m,
+                      const std::string& public_key) {
   if (m.protocol_version != proto::kProtocolVersion) {
     std::string reason = "protocol version " + std::to_string(m.protocol_version) +
                          " is not supported; this coordinator speaks version " +
@@ -112,6 +118,21 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m) {
     ++stats_.frames_rejected;
     return send(peer, proto::Reject{reason, proto::kProtocolVersion});
   }
+  if (!config_.security.plain) {
+    // Admitted at the handshake, but the key may have been revoked since.
+    auto name = public_key.empty() ? Result<std::optional<std::string>>(std::nullopt)
+                                   : store_.enrolled_key_name(public_key);
+    if (!name.ok() || !name->has_value()) {
+      std::string reason = public_key.empty()
+                               ? std::string("no authenticated CURVE key on this connection")
+                               : "public key " + public_key + " is not enrolled (revoked?)";
+      spdlog::warn("agent {} rejected: {}", m.agent_id, reason);
+      event("reject", m.agent_id, 0, reason);
+      ++stats_.frames_rejected;
+      return send(peer, proto::Reject{reason, proto::kProtocolVersion});
+    }
+  }
+  if (refuse_if_full(peer, m)) return;
   // A second live agent with this id (not a reconnect of the same process) is turned
   // away until the first goes silent; it retries, as after any lost connection.
   auto live = by_agent_.find(m.agent_id);
@@ -132,6 +153,7 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m) {
   fresh.peer = peer;
   fresh.agent_id = m.agent_id;
   fresh.instance_id = m.instance_id;
+  fresh.public_key = public_key;
   fresh.session_id = new_session_id();
   fresh.last_heard = Clock::now();
   for (const auto& name : m.capabilities.datasets) {

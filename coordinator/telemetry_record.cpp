@@ -77,6 +77,11 @@ store::TelemetryRecord to_record(const proto::TelemetryReport& m, const std::str
   r.peak_memory_bytes = static_cast<int64_t>(m.peak_memory_bytes);
   r.compute_macs = static_cast<int64_t>(m.compute_macs);
   r.received_at = received_at;
+  r.dp_mechanism = m.privacy_mechanism;
+  if (!m.privacy_mechanism.empty()) {
+    r.dp_epsilon = m.privacy_epsilon;
+    if (m.privacy_mechanism == "gaussian") r.dp_delta = m.privacy_delta;
+  }
   return r;
 }
 

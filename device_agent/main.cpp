@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "agent/fineprune_runner.h"
+#include "security/keys.h"
 
 namespace {
 
@@ -25,6 +26,22 @@ std::string default_agent_id() {
   return std::string(host) + "-" + std::to_string(::getpid());
 }
 
+// fp-agent keygen: this device's key pair; its .pub goes to the coordinator's operator.
+int keygen(const std::string& key, bool force) {
+  auto pair = fp::security::generate_keypair();
+  fp::Status s = pair.ok() ? fp::security::write_keypair(*pair, key, force) : pair.status();
+  if (!s.ok()) {
+    spdlog::error("{}", s.to_string());
+    return 1;
+  }
+  fmt::print(
+      "wrote {} and {} (secret, mode 0600)\nenroll it on the coordinator with:\n"
+      "  fp-coordinator enroll --key {} --name <device name>\n",
+      fp::security::public_key_path(key), fp::security::secret_key_path(key),
+      fp::security::public_key_path(key));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -37,6 +54,13 @@ int main(int argc, char** argv) {
   std::string level = "info";
   int64_t hello_ms = 3000, resend_ms = 2000, backoff_min_ms = 100, backoff_max_ms = 5000;
   bool keep_models = true;
+  std::string key = "keys/agent", coordinator_key = "keys/coordinator.pub";
+  bool plain = false, force = false;
+
+  auto* keygen_cmd = app.add_subcommand("keygen", "Create this agent's CURVE key pair and exit");
+  keygen_cmd->add_option("--key", key, "key pair path without .pub/.key")->capture_default_str();
+  keygen_cmd->add_flag("--force", force, "overwrite an existing key pair");
+  app.require_subcommand(0, 1);
 
   app.add_option("--id", config.agent_id, "agent id (default: hostname-pid)");
   app.add_option("--coordinator", config.coordinator, "coordinator endpoint")
@@ -47,8 +71,13 @@ int main(int argc, char** argv) {
                  "where this device's private data are (default: the data set's usual place)");
   app.add_option("--individual", individuals,
                  "an individual whose data this device holds, e.g. speaker=jackson or "
-                 "classes=3+7 (repeatable)")
-      ->required();
+                 "classes=3+7 (repeatable; required unless keygen)");
+  app.add_option("--key", key, "this agent's CURVE key pair, without .pub/.key (fp-agent keygen)")
+      ->capture_default_str();
+  app.add_option("--coordinator-key", coordinator_key, "the coordinator's public key file")
+      ->capture_default_str();
+  app.add_flag("--plain", plain,
+               "connect without encryption or authentication (to a coordinator serving --plain)");
   app.add_option("--work-dir", config.work_dir, "model cache and personalized models")
       ->capture_default_str();
   app.add_option("--threads", config.threads, "LibTorch threads")->capture_default_str();
@@ -87,6 +116,26 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(level));
+  if (*keygen_cmd) return keygen(key, force);
+  if (individuals.empty()) {
+    spdlog::error("--individual is required: name the individual(s) whose data this device holds");
+    return 2;
+  }
+  config.security.plain = plain;
+  if (plain) {
+    spdlog::warn("agent in PLAIN mode: traffic is neither encrypted nor authenticated");
+  } else {
+    auto pair = fp::security::read_keypair(key);
+    auto server = pair.ok() ? fp::security::read_public_key(coordinator_key)
+                            : fp::Result<std::string>(pair.status());
+    if (!server.ok()) {
+      spdlog::error("{} (create a key pair with 'fp-agent keygen --key {}', or pass --plain)",
+                    server.status().to_string(), key);
+      return 2;
+    }
+    config.security.own = *pair;
+    config.security.server_public = *server;
+  }
   if (config.agent_id.empty()) config.agent_id = default_agent_id();
   for (const auto& i : individuals) config.datasets.push_back(runner_config.data.dataset + "/" + i);
   config.hello_timeout = std::chrono::milliseconds(hello_ms);

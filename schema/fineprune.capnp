@@ -89,7 +89,12 @@ struct TelemetryReport {
   macsDense @15 :UInt64;
   macsEffective @16 :UInt64;
   peakMemoryBytes @17 :UInt64;
-  computeMacs @18 :UInt64;     # multiply-accumulates spent producing this model on the device
+  # Differential-privacy noise the device added to the accuracies before sending:
+  # "" (none), "laplace" or "gaussian", with epsilon (and delta) per reported value.
+  privacyMechanism @18 :Text;
+  privacyEpsilon @19 :Float64;
+  privacyDelta @20 :Float64;
+  computeMacs @21 :UInt64;     # multiply-accumulates spent producing this model on the device
 }
 
 # Ends a task: all its reports were sent (ok) or it failed (reason).
@@ -156,6 +161,7 @@ enum ErrorCode {
   badRequest @6;         # decodes, but a field is out of range
   internal @7;
   taskFailed @8;
+  limitExceeded @9;      # a coordinator limit (agents, message rate) refused this
 }
 
 struct Error {

@@ -143,6 +143,9 @@ Status AgentHost::run_agent(size_t individual, bool& coordinator_left) {
   ac.resend_after = options_.resend_after;
   ac.reconnect_min = options_.reconnect_min;
   ac.reconnect_max = options_.reconnect_max;
+  ac.security = options_.security;
+  // Privacy noise as reproducible as everything else: from the scenario's seed.
+  ac.privacy_seed = scenario_.seed * 0x9e3779b97f4a7c15ull + individual + 1;
 
   Status result;
   agent::AgentStats stats;

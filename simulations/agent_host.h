@@ -17,6 +17,7 @@
 
 #include "population.h"
 #include "scenario.h"
+#include "security/curve.h"
 #include "sim_runner.h"
 #include "util/status.h"
 
@@ -34,6 +35,9 @@ struct HostOptions {
   bool keep_private_data = false;
   std::chrono::milliseconds hello_timeout{3000}, resend_after{2000};
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{2000};
+  // How the agents connect: plain, or CURVE with this host's enrolled key pair (its
+  // agents share it: a host is one enrolled machine) and the coordinator's public key.
+  security::SocketSecurity security;
 };
 
 // Makes the task runner of one live agent; the default is a SimRunner on the agent's

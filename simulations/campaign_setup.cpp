@@ -91,7 +91,7 @@ Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, sto
       if (left_out >= 0) c.name += "/" + p.individuals[left_out].name;
       c.model_sha256 = model.sha256;
       c.dataset = p.dataset;
-      c.prune_config_json = v.assignment_json();
+      c.prune_config_json = v.assignment_json(s.privacy);
       c.baselines_json = nlohmann::json(s.baselines.methods).dump();
       c.sweep_targets_json = nlohmann::json(v.sweep).dump();
       c.open_enrollment = false;

@@ -18,6 +18,7 @@
 #include "campaign_setup.h"
 #include "commands.h"
 #include "population.h"
+#include "security/keys.h"
 
 namespace fp::sim {
 namespace {
@@ -29,6 +30,7 @@ struct HostCommandOptions {
   int64_t seed = -1;
   std::string log_level = "info";
   bool null_compute = false;
+  std::string key, coordinator_key;  // CURVE: this host's key pair, the coordinator's key
 };
 
 // Only an atomic store in the handler; a watcher thread does the stopping.
@@ -75,6 +77,25 @@ int run_host(HostCommandOptions o) {
   }
   auto share = host_share(population->individuals.size(), o.host_index, s.hosting.hosts);
   HostOptions ho;
+  ho.security.plain = s.hosting.plain;
+  if (!s.hosting.plain) {
+    if (o.key.empty() || o.coordinator_key.empty()) {
+      spdlog::error(
+          "scenario {} uses hosting.security = \"curve\": pass --key (this host's enrolled key "
+          "pair, e.g. <run>/keys/host-{}) and --coordinator-key (<run>/keys/coordinator.pub)",
+          s.name, o.host_index);
+      return 2;
+    }
+    auto pair = security::read_keypair(o.key);
+    auto server = pair.ok() ? security::read_public_key(o.coordinator_key)
+                            : Result<std::string>(pair.status());
+    if (!server.ok()) {
+      spdlog::error("{}", server.status().to_string());
+      return 2;
+    }
+    ho.security.own = *pair;
+    ho.security.server_public = *server;
+  }
   ho.coordinator = o.coordinator;
   ho.work_dir = o.work_dir;
   ho.workers = s.hosting.workers;
@@ -164,6 +185,10 @@ void add_host_command(CLI::App& app) {
   cmd->add_option("--work-dir", o->work_dir, "where agents' private data and models live")
       ->capture_default_str();
   cmd->add_option("--stats-file", o->stats_file, "write the host's measurements here (JSON)");
+  cmd->add_option("--key", o->key,
+                  "this host's CURVE key pair without .pub/.key (hosting.security = curve)");
+  cmd->add_option("--coordinator-key", o->coordinator_key,
+                  "the coordinator's public key file (hosting.security = curve)");
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   cmd->add_flag("--null-compute", o->null_compute,

@@ -351,7 +351,13 @@ Status read_hosting(Table t, HostingSection& h) {
   FP_RETURN_IF_ERROR(t.get("liveness", h.liveness));
   FP_RETURN_IF_ERROR(t.get("max_attempts", h.max_attempts));
   FP_RETURN_IF_ERROR(t.get("keep_private_data", h.keep_private_data));
+  std::string security = h.plain ? "plain" : "curve";
+  FP_RETURN_IF_ERROR(t.get("security", security));
   FP_RETURN_IF_ERROR(t.finish());
+  if (security != "plain" && security != "curve") {
+    return invalid(t, "security", "must be \"curve\" or \"plain\", not \"" + security + "\"");
+  }
+  h.plain = security == "plain";
   if (mode == "in-process") {
     h.mode = HostingMode::kInProcess;
   } else if (mode == "processes") {
@@ -381,10 +387,24 @@ Status read_hosting(Table t, HostingSection& h) {
   return Status::ok_status();
 }
 
+Status read_privacy(Table t, security::PrivacyConfig& p) {
+  std::string mechanism = security::mechanism_name(p.mechanism);
+  FP_RETURN_IF_ERROR(t.get("mechanism", mechanism));
+  FP_RETURN_IF_ERROR(t.get("epsilon", p.epsilon));
+  FP_RETURN_IF_ERROR(t.get("delta", p.delta));
+  FP_RETURN_IF_ERROR(t.finish());
+  auto made = security::make_privacy_config(mechanism, p.epsilon, p.delta,
+                                            t.at_key("mechanism") + "privacy");
+  if (!made.ok()) return made.status();
+  p = *made;
+  return Status::ok_status();
+}
+
 }  // namespace
 
-std::string Variant::assignment_json() const {
+std::string Variant::assignment_json(const security::PrivacyConfig& privacy) const {
   auto j = nlohmann::json::parse(prune.to_json());
+  if (privacy.enabled()) j["privacy"] = nlohmann::json::parse(security::privacy_to_json(privacy));
   j["select_sparsity"] = select_sparsity;
   j["min_agreement"] = min_agreement;
   j["confident_fraction"] = confident_fraction;
@@ -433,6 +453,7 @@ Result<Scenario> parse_scenario(const std::string& text, const std::string& sour
   FP_ASSIGN_OR_RETURN(auto fineprune, top.table("fineprune"));
   FP_ASSIGN_OR_RETURN(auto baselines, top.table("baselines"));
   FP_ASSIGN_OR_RETURN(auto hosting, top.table("hosting"));
+  FP_ASSIGN_OR_RETURN(auto privacy, top.table("privacy"));
   FP_RETURN_IF_ERROR(top.finish());
   if (s.name.empty())
     return Status::invalid_argument(source + ": name is required (a short label)");
@@ -447,6 +468,7 @@ Result<Scenario> parse_scenario(const std::string& text, const std::string& sour
   FP_RETURN_IF_ERROR(read_fineprune(Table(fineprune, "fineprune", source), source, s));
   FP_RETURN_IF_ERROR(read_baselines(Table(baselines, "baselines", source), s.baselines));
   FP_RETURN_IF_ERROR(read_hosting(Table(hosting, "hosting", source), s.hosting));
+  FP_RETURN_IF_ERROR(read_privacy(Table(privacy, "privacy", source), s.privacy));
 
   if (s.general.leave_individual_out) {
     if (s.data.dataset != "fsdd") {

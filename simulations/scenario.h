@@ -19,7 +19,13 @@
 //                 finetune_last_layer_only
 //   [hosting]     mode ("in-process" | "processes" | "external"), hosts, workers, connected,
 //                 threads_per_worker, endpoint, heartbeat_ms, liveness, max_attempts,
-//                 keep_private_data
+//                 keep_private_data, security ("curve" | "plain"; curve when absent: the
+//                 run creates ephemeral key pairs in <out>/keys, one per host, and enrolls
+//                 them; plain only when a scenario asks for it, e.g. loopback runs)
+//   [privacy]     mechanism ("none" | "laplace" | "gaussian"), epsilon, delta: noise each
+//                 virtual device adds to its reported accuracies (seeded by the scenario's
+//                 seed, so runs stay reproducible); mechanism and epsilon are stored with
+//                 every report
 //
 // Every key is optional; an unknown key or a value of the wrong type is an error that
 // names the file, the line and the key. No torch here: the scenario is plain data.
@@ -31,6 +37,7 @@
 
 #include "data/partition.h"
 #include "prune/prune_config.h"
+#include "security/privacy_noise.h"
 #include "util/status.h"
 
 namespace fp::sim {
@@ -67,8 +74,9 @@ struct Variant {
   std::vector<double> sweep;       // labeled accuracy-vs-sparsity curve (empty: none)
   int64_t adaptation_samples = 0;  // > 0: adapt on only this many samples (data-amount curve)
 
-  // What travels in the task assignment: fp::PruneConfig's JSON plus the selector keys.
-  std::string assignment_json() const;
+  // What travels in the task assignment: fp::PruneConfig's JSON plus the selector keys
+  // and, when enabled, the privacy settings.
+  std::string assignment_json(const security::PrivacyConfig& privacy = {}) const;
 };
 
 struct BaselineSection {
@@ -96,6 +104,7 @@ struct HostingSection {
   int64_t liveness = 5;
   int64_t max_attempts = 2;
   bool keep_private_data = false;  // keep each agent's data directory after it leaves
+  bool plain = false;              // security = "plain": no CURVE (asked for explicitly)
 
   int64_t connected_per_host() const { return connected > 0 ? connected : 4 * workers; }
 };
@@ -113,6 +122,7 @@ struct Scenario {
   std::vector<Variant> variants;  // at least one
   BaselineSection baselines;
   HostingSection hosting;
+  security::PrivacyConfig privacy;
 };
 
 // Parses TOML text; `source` names it in error messages.

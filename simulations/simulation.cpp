@@ -18,6 +18,7 @@
 #include "model_registry.h"
 #include "population.h"
 #include "progress.h"
+#include "security/keys.h"
 #include "server.h"
 #include "sim_store.h"
 
@@ -82,38 +83,68 @@ struct Meters {
   }
 };
 
+// Ephemeral CURVE keys of one run, in <out>/keys: the coordinator's pair and one pair
+// per agent host, each enrolled in the run's database as "host-<i>".
+struct RunKeys {
+  security::KeyPair coordinator;
+  std::vector<security::KeyPair> hosts;
+  std::string dir;
+  std::string host_base(int64_t i) const { return dir + "/host-" + std::to_string(i); }
+  std::string coordinator_public() const { return dir + "/coordinator.pub"; }
+};
+
+Result<RunKeys> make_run_keys(const fs::path& out, int64_t hosts, store::Store& store) {
+  RunKeys keys;
+  keys.dir = (out / "keys").string();
+  FP_ASSIGN_OR_RETURN(keys.coordinator, security::generate_keypair());
+  FP_RETURN_IF_ERROR(security::write_keypair(keys.coordinator, keys.dir + "/coordinator", true));
+  for (int64_t i = 0; i < hosts; ++i) {
+    FP_ASSIGN_OR_RETURN(auto pair, security::generate_keypair());
+    FP_RETURN_IF_ERROR(security::write_keypair(pair, keys.host_base(i), true));
+    FP_RETURN_IF_ERROR(store.enroll_key(pair.public_key, "host-" + std::to_string(i), unix_now()));
+    keys.hosts.push_back(pair);
+  }
+  return keys;
+}
+
 std::vector<std::string> host_command_line(const std::string& exe, const Scenario& s,
                                            const std::string& scenario_path,
                                            const std::string& endpoint, int64_t index,
                                            const std::string& work_dir,
-                                           const std::string& stats_file) {
+                                           const std::string& stats_file, const RunKeys& keys) {
   const HostingSection& h = s.hosting;
-  return {exe,
-          "host",
-          "--coordinator",
-          endpoint,
-          "--scenario",
-          scenario_path,
-          "--host-index",
-          std::to_string(index),
-          "--hosts",
-          std::to_string(h.hosts),
-          "--seed",
-          std::to_string(s.seed),
-          "--individuals",
-          std::to_string(s.partition.num_individuals),
-          "--workers",
-          std::to_string(h.workers),
-          "--connected",
-          std::to_string(h.connected_per_host()),
-          "--threads-per-worker",
-          std::to_string(h.threads_per_worker),
-          "--work-dir",
-          work_dir,
-          "--stats-file",
-          stats_file,
-          "--log-level",
-          "warn"};
+  std::vector<std::string> security;
+  if (!h.plain) {
+    security = {"--key", keys.host_base(index), "--coordinator-key", keys.coordinator_public()};
+  }
+  std::vector<std::string> argv = {exe,
+                                   "host",
+                                   "--coordinator",
+                                   endpoint,
+                                   "--scenario",
+                                   scenario_path,
+                                   "--host-index",
+                                   std::to_string(index),
+                                   "--hosts",
+                                   std::to_string(h.hosts),
+                                   "--seed",
+                                   std::to_string(s.seed),
+                                   "--individuals",
+                                   std::to_string(s.partition.num_individuals),
+                                   "--workers",
+                                   std::to_string(h.workers),
+                                   "--connected",
+                                   std::to_string(h.connected_per_host()),
+                                   "--threads-per-worker",
+                                   std::to_string(h.threads_per_worker),
+                                   "--work-dir",
+                                   work_dir,
+                                   "--stats-file",
+                                   stats_file,
+                                   "--log-level",
+                                   "warn"};
+  argv.insert(argv.end(), security.begin(), security.end());
+  return argv;
 }
 
 }  // namespace
@@ -196,6 +227,16 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
   sc.liveness = static_cast<uint32_t>(s.hosting.liveness);
   sc.max_attempts = s.hosting.max_attempts;
   sc.exit_when_done = true;
+  sc.security.plain = s.hosting.plain;
+  RunKeys keys;
+  if (!s.hosting.plain) {
+    auto made = make_run_keys(out, s.hosting.hosts, *store);
+    if (!made.ok()) return setup_failed(made.status());
+    keys = std::move(made).value();
+    sc.security.own = keys.coordinator;
+    say("CURVE security: ephemeral keys in " + keys.dir + ", " + std::to_string(keys.hosts.size()) +
+        " host key(s) enrolled");
+  }
   coord::Server server(sc, context, *store, registry);
   Status bound = server.bind();
   if (!bound.ok()) return setup_failed(bound);
@@ -227,6 +268,11 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
       ho.threads_per_worker = h.threads_per_worker;
       ho.tasks_per_agent = tasks_each;
       ho.keep_private_data = h.keep_private_data;
+      ho.security.plain = h.plain;
+      if (!h.plain) {
+        ho.security.own = keys.hosts[static_cast<size_t>(i)];
+        ho.security.server_public = keys.coordinator.public_key;
+      }
       hosts.push_back(std::make_unique<AgentHost>(ho, s, population));
       if (o.null_compute) {
         hosts.back()->set_runner_factory(
@@ -242,8 +288,8 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
       });
     } else {
       std::string exe = o.executable.empty() ? self_executable() : o.executable;
-      auto argv =
-          host_command_line(exe, s, scenario_path, endpoint, i, work_dir, work_dir + "/stats.json");
+      auto argv = host_command_line(exe, s, scenario_path, endpoint, i, work_dir,
+                                    work_dir + "/stats.json", keys);
       if (o.null_compute) argv.push_back("--null-compute");
       fs::create_directories(work_dir, ec);
       auto child = spawn_child(argv, "host " + std::to_string(i), work_dir + ".log");
@@ -264,9 +310,12 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
     say(
         fmt::format("waiting for {} agent host(s); start host i (0..{}) on any machine with\n"
                     "  fp-sim host --coordinator tcp://<this machine>:{} --scenario {} "
-                    "--hosts {} --host-index i --seed {} --individuals {}",
+                    "--hosts {} --host-index i --seed {} --individuals {}{}",
                     h.hosts, h.hosts - 1, endpoint.substr(endpoint.rfind(':') + 1), scenario_path,
-                    h.hosts, s.seed, s.partition.num_individuals));
+                    h.hosts, s.seed, s.partition.num_individuals,
+                    h.plain ? ""
+                            : " --key " + keys.dir + "/host-i --coordinator-key " +
+                                  keys.coordinator_public() + "\n  (copy the keys/ folder along)"));
   }
 
   auto reader = store::Store::open(run_database(o.out_dir));

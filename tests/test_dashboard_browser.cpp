@@ -78,7 +78,7 @@ struct Coordinator {
       process = std::make_unique<ChildProcess>(
           std::vector<std::string>{FP_BINARY_DIR "/coordinator/fp-coordinator", "serve", "--db",
                                    dir.file("fp.db"), "--models-dir", dir.file("models"),
-                                   "--endpoint", "tcp://127.0.0.1:*", "--http-port",
+                                   "--endpoint", "tcp://127.0.0.1:*", "--plain", "--http-port",
                                    std::to_string(candidate)},
           dir.file("coordinator.log"));
       REQUIRE(process->started());

@@ -437,3 +437,29 @@ TEST_CASE("agent report lists are per-layer and per-sparsity aggregates only",
   CHECK(kMaxLayers <= 1024);
   CHECK(kMaxCurvePoints <= 256);
 }
+
+TEST_CASE("privacy noise fields and the limit error travel and are validated",
+          "[protocol][security]") {
+  auto r = sample_report();
+  CHECK(std::get<TelemetryReport>(round_trip(r, kMaxAgentFrameBytes)).privacy_mechanism.empty());
+  r.privacy_mechanism = "gaussian";
+  r.privacy_epsilon = 0.5;
+  r.privacy_delta = 1e-6;
+  auto r2 = std::get<TelemetryReport>(round_trip(r, kMaxAgentFrameBytes));
+  CHECK(r2.privacy_mechanism == "gaussian");
+  CHECK(r2.privacy_epsilon == 0.5);
+  CHECK(r2.privacy_delta == 1e-6);
+  CHECK(validate_agent_message(r).ok());
+  r.privacy_mechanism = "homebrew";
+  CHECK(validate_agent_message(r).message() ==
+        "TelemetryReport.privacyMechanism: must be empty, laplace or gaussian");
+  r.privacy_mechanism = "laplace";
+  r.privacy_epsilon = 0;
+  CHECK(validate_agent_message(r).message() ==
+        "TelemetryReport.privacyEpsilon: must be a finite number > 0 with a mechanism");
+
+  auto e = std::get<Error>(round_trip(Error{ErrorCode::kLimitExceeded, "full", kCoordinatorFull}));
+  CHECK(e.code == ErrorCode::kLimitExceeded);
+  CHECK(e.ref == "coordinator-full");
+  CHECK(std::string(error_code_name(ErrorCode::kLimitExceeded)) == "limit-exceeded");
+}

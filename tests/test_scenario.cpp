@@ -416,3 +416,43 @@ TEST_CASE("a restarted host skips the agents its journal lists as finished", "[s
   CHECK(std::filesystem::is_empty(dir / "agents"));  // no private data was written
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("scenarios choose their security and privacy noise explicitly", "[scenario][security]") {
+  auto d = parse_scenario("name = \"x\"\n", "t.toml");
+  REQUIRE(d.ok());
+  CHECK_FALSE(d->hosting.plain);  // CURVE unless the scenario says plain
+  CHECK_FALSE(d->privacy.enabled());
+  CHECK_FALSE(
+      nlohmann::json::parse(d->variants[0].assignment_json(d->privacy)).contains("privacy"));
+
+  auto s = parse_scenario(
+      "name = \"x\"\n[hosting]\nsecurity = \"plain\"\n[privacy]\nmechanism = \"laplace\"\n"
+      "epsilon = 0.5\n",
+      "t.toml");
+  REQUIRE(s.ok());
+  CHECK(s->hosting.plain);
+  CHECK(s->privacy.mechanism == security::NoiseMechanism::kLaplace);
+  CHECK(s->privacy.epsilon == 0.5);
+  auto j = nlohmann::json::parse(s->variants[0].assignment_json(s->privacy));
+  CHECK(j["privacy"] == nlohmann::json{{"mechanism", "laplace"}, {"epsilon", 0.5}});
+
+  CHECK(error_of("name = \"x\"\n[hosting]\nsecurity = \"tls\"\n") ==
+        "test.toml:3: hosting.security must be \"curve\" or \"plain\", not \"tls\"");
+  CHECK(error_of("name = \"x\"\n[privacy]\nmechanism = \"gaussian\"\nepsilon = 2.0\n")
+            .find("test.toml:3: privacy: the Gaussian mechanism's guarantee needs epsilon < 1") ==
+        0);
+  CHECK(
+      error_of("name = \"x\"\n[privacy]\nepsilonn = 1\n").find("unknown key 'privacy.epsilonn'") !=
+      std::string::npos);
+
+  for (auto [name, plain] : {std::pair<const char*, bool>{"smoke", false},
+                             {"fashion_mnist_2class", true},
+                             {"fsdd_speakers", false},
+                             {"bench_1000", true}}) {
+    auto shipped =
+        load_scenario(std::string(FP_SOURCE_DIR) + "/simulations/scenarios/" + name + ".toml");
+    REQUIRE(shipped.ok());
+    CHECK(shipped->hosting.plain == plain);
+    CHECK(shipped->text.find("security = ") != std::string::npos);  // chosen, not defaulted
+  }
+}

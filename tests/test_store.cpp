@@ -71,12 +71,13 @@ TEST_CASE("a new store is created at the latest schema version in WAL mode", "[s
   TempDir dir;
   auto store = open_store(dir.file("fp.db"));
   CHECK(store->schema_version() == latest_schema_version());
-  CHECK(latest_schema_version() == 3);
+  CHECK(latest_schema_version() == 4);
   auto mode = store->db().prepare("PRAGMA journal_mode");
   REQUIRE(mode.ok());
   REQUIRE(*mode->step());
   CHECK(mode->column_text(0) == "wal");
-  for (const char* table : {"agents", "models", "campaigns", "tasks", "telemetry", "events"}) {
+  for (const char* table :
+       {"agents", "models", "campaigns", "tasks", "telemetry", "events", "agent_keys"}) {
     auto n = store->db().query_int(
         std::string("SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='") + table +
         "'");

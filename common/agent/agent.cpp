@@ -17,6 +17,7 @@ Agent::Agent(AgentConfig config, zmq::context_t& context, TaskRunner& runner)
     : config_(std::move(config)), context_(context), runner_(runner) {
   std::mt19937_64 rng(std::random_device{}());
   instance_id_ = fmt::format("{:016x}", rng());
+  privacy_seed_ = config_.privacy_seed ? config_.privacy_seed : rng();
 }
 
 Agent::~Agent() {
@@ -38,10 +39,16 @@ Status Agent::run() {
     End end = session();
     // A parting Goodbye gets a moment to leave; a lost connection gets none.
     if (socket_ && end != End::kLost) socket_->set(zmq::sockopt::linger, 500);
+    monitor_.reset();
     socket_.reset();
     if (end == End::kRejected) {
       result = Status::protocol("coordinator rejected agent " + config_.agent_id + ": " +
                                 reject_reason_);
+      break;
+    }
+    if (end == End::kRefused) {
+      result = Status::protocol("agent " + config_.agent_id + " cannot connect to " +
+                                config_.coordinator + ": " + reject_reason_);
       break;
     }
     if (end == End::kStop || end == End::kFinished) break;
@@ -69,6 +76,17 @@ bool Agent::wait_backoff(std::chrono::milliseconds delay) {
 Agent::End Agent::session() {
   socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   proto::configure_dealer(*socket_);
+  Status secured = security::apply_client_security(*socket_, config_.security);
+  if (!secured.ok()) {
+    reject_reason_ = secured.message();
+    return End::kRefused;
+  }
+  // A handshake that cannot finish (e.g. a wrong coordinator key) is abandoned when
+  // the Welcome is overdue anyway.
+  socket_->set(zmq::sockopt::handshake_ivl, static_cast<int>(config_.hello_timeout.count()));
+  monitor_ = std::make_unique<security::HandshakeMonitor>(context_, *socket_);
+  handshake_ok_ = false;
+  handshake_warned_ = false;
   try {
     socket_->connect(config_.coordinator);
   } catch (const zmq::error_t& e) {
@@ -101,6 +119,7 @@ Agent::End Agent::session() {
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) return End::kLost;
     }
+    if (auto end = check_handshake()) return *end;
     proto::PeerFrame frame;
     while (proto::recv_from_dealer(*socket_, frame, /*wait=*/false)) {
       last_heard_ = Clock::now();
@@ -119,8 +138,16 @@ Agent::End Agent::session() {
     auto now = Clock::now();
     if (!welcomed_) {
       if (now - started > config_.hello_timeout) {
-        spdlog::warn("agent {}: no Welcome from {} within {} ms", config_.agent_id,
-                     config_.coordinator, config_.hello_timeout.count());
+        if (handshake_ok_ || config_.security.plain) {
+          spdlog::warn("agent {}: no Welcome from {} within {} ms", config_.agent_id,
+                       config_.coordinator, config_.hello_timeout.count());
+        } else {
+          spdlog::warn(
+              "agent {}: CURVE handshake with {} did not complete within {} ms: handshake "
+              "failed or coordinator unreachable (not enrolled? wrong coordinator public key? "
+              "a plain coordinator?)",
+              config_.agent_id, config_.coordinator, config_.hello_timeout.count());
+        }
         return End::kLost;
       }
       continue;
@@ -150,6 +177,27 @@ Agent::End Agent::session() {
       }
     }
   }
+}
+
+// Handshake outcomes: a refusal that retrying cannot fix ends the agent with the
+// reason; anything else is logged and left to the Welcome timeout and reconnects.
+std::optional<Agent::End> Agent::check_handshake() {
+  while (monitor_) {
+    auto e = monitor_->next();
+    if (!e) break;
+    if (e->kind == security::HandshakeEvent::Kind::kSucceeded) {
+      handshake_ok_ = true;
+      continue;
+    }
+    if (e->definitive()) {
+      reject_reason_ = e->describe();
+      spdlog::error("agent {}: {}", config_.agent_id, reject_reason_);
+      return End::kRefused;
+    }
+    if (!handshake_warned_) spdlog::warn("agent {}: {}", config_.agent_id, e->describe());
+    handshake_warned_ = true;
+  }
+  return std::nullopt;
 }
 
 void Agent::send(const proto::Message& message) { send_frame(proto::encode(message)); }

@@ -24,6 +24,7 @@
 #include "agent/outbox.h"
 #include "agent/task_runner.h"
 #include "protocol/messages.h"
+#include "security/handshake_monitor.h"
 #include "util/status.h"
 
 namespace fp::agent {
@@ -35,8 +36,10 @@ class Agent {
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
-  // Serves until stop(), max_tasks tasks, a Goodbye with leave_on_goodbye, or a
-  // Reject (returned as Status::protocol with the coordinator's reason).
+  // Serves until stop(), max_tasks tasks, a Goodbye with leave_on_goodbye, a Reject
+  // (returned as Status::protocol with the coordinator's reason), or a handshake the
+  // coordinator refused for good (its ZAP handler refused our key, or one side is
+  // plain and the other CURVE: Status::protocol saying which).
   Status run();
   void stop();  // thread-safe
   AgentStats stats() const;
@@ -44,10 +47,11 @@ class Agent {
  private:
   using Clock = std::chrono::steady_clock;
   enum class State { kIdle, kDownloading, kRunning, kReporting };
-  enum class End { kLost, kStop, kGoodbye, kRejected, kFinished };
+  enum class End { kLost, kStop, kGoodbye, kRejected, kRefused, kFinished };
 
   // agent.cpp: connection life cycle.
   End session();
+  std::optional<End> check_handshake();
   void send(const proto::Message& message);
   void send_frame(std::string frame);
   bool wait_backoff(std::chrono::milliseconds delay);
@@ -72,6 +76,9 @@ class Agent {
   zmq::context_t& context_;
   TaskRunner& runner_;
   std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<security::HandshakeMonitor> monitor_;  // destroyed before socket_
+  bool handshake_ok_ = false;                            // this connection's handshake
+  bool handshake_warned_ = false;  // libzmq retries a failing handshake: warn once
   std::atomic<bool> stop_{false};
   std::atomic<bool> cancel_{false};
 
@@ -82,6 +89,7 @@ class Agent {
   Clock::time_point last_heard_, last_heartbeat_, last_chunk_;
   std::string reject_reason_;
   std::string instance_id_;  // random, for the life of this Agent
+  uint64_t privacy_seed_ = 0;
 
   // Task state (survives reconnects).
   State state_ = State::kIdle;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "protocol/limits.h"
+#include "security/curve.h"
 
 namespace fp::agent {
 
@@ -26,6 +27,11 @@ struct AgentConfig {
   int64_t max_tasks = 0;                                // leave after this many tasks (0: never)
   bool leave_on_goodbye = false;                        // exit instead of reconnecting
   uint32_t protocol_version = proto::kProtocolVersion;  // differs only in tests
+  // CURVE with this agent's key pair and the coordinator's public key; plain (no
+  // encryption, no authentication) only when set explicitly.
+  security::SocketSecurity security;
+  // Seeds the privacy noise of reports (0: random per process); simulations fix it.
+  uint64_t privacy_seed = 0;
 };
 
 struct AgentStats {

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "agent/agent.h"
+#include "agent/report_privacy.h"
 #include "protocol/codec.h"
 #include "protocol/limits.h"
 #include "protocol/validate.h"
@@ -88,9 +89,15 @@ void Agent::collect_result() {
     return finish_task(false, result.status().to_string(), 0);
   }
   auto reports = std::move(result).value();
+  auto privacy = privacy_of(*task_);
+  if (!privacy.ok()) {
+    return finish_task(false, "the task's privacy settings: " + privacy.status().message(), 0);
+  }
   std::vector<std::string> frames;
   for (size_t i = 0; i < reports.size(); ++i) {
     auto& r = reports[i];
+    // On the device, before anything leaves it.
+    add_privacy_noise(r, *privacy, report_seed(privacy_seed_, task_->task_id, i));
     r.task_id = task_->task_id;
     r.idempotency_key = key_for(std::to_string(i) + ":" + r.method);
     if (r.individual.empty()) r.individual = task_->individual;

@@ -36,6 +36,8 @@ ErrorCode from_wire(wire::ErrorCode c) {
       return ErrorCode::kInternal;
     case wire::ErrorCode::TASK_FAILED:
       return ErrorCode::kTaskFailed;
+    case wire::ErrorCode::LIMIT_EXCEEDED:
+      return ErrorCode::kLimitExceeded;
   }
   return ErrorCode::kInternal;  // an enumerant from a newer schema
 }
@@ -116,6 +118,9 @@ TelemetryReport read(wire::TelemetryReport::Reader r) {
   m.macs_dense = r.getMacsDense();
   m.macs_effective = r.getMacsEffective();
   m.peak_memory_bytes = r.getPeakMemoryBytes();
+  m.privacy_mechanism = str(r.getPrivacyMechanism());
+  m.privacy_epsilon = r.getPrivacyEpsilon();
+  m.privacy_delta = r.getPrivacyDelta();
   m.compute_macs = r.getComputeMacs();
   return m;
 }

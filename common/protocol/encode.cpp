@@ -38,6 +38,8 @@ wire::ErrorCode to_wire(ErrorCode c) {
       return wire::ErrorCode::INTERNAL;
     case ErrorCode::kTaskFailed:
       return wire::ErrorCode::TASK_FAILED;
+    case ErrorCode::kLimitExceeded:
+      return wire::ErrorCode::LIMIT_EXCEEDED;
   }
   return wire::ErrorCode::INTERNAL;
 }
@@ -137,6 +139,9 @@ struct Filler {
     b.setMacsDense(m.macs_dense);
     b.setMacsEffective(m.macs_effective);
     b.setPeakMemoryBytes(m.peak_memory_bytes);
+    b.setPrivacyMechanism(m.privacy_mechanism);
+    b.setPrivacyEpsilon(m.privacy_epsilon);
+    b.setPrivacyDelta(m.privacy_delta);
     b.setComputeMacs(m.compute_macs);
   }
   void operator()(const Ack& m) {

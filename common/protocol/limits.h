@@ -27,6 +27,11 @@ constexpr unsigned kNestingLimit = 8;
 
 // Error.ref of the answer to a Hello whose agent id another live agent is using.
 constexpr const char* kAgentIdInUse = "agent-id-in-use";
+// Error.ref of a limitExceeded answer: the coordinator holds server.max_agents agents
+// (the agent retries after backoff), or this peer sends faster than its rate limit
+// (the excess is dropped; said once per burst).
+constexpr const char* kCoordinatorFull = "coordinator-full";
+constexpr const char* kRateLimited = "rate-limited";
 
 // Field limits for agent messages (validate.h).
 constexpr size_t kMaxIdBytes = 128;       // agent ids, idempotency keys, session ids

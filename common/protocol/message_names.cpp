@@ -52,6 +52,8 @@ const char* error_code_name(ErrorCode c) {
       return "internal";
     case ErrorCode::kTaskFailed:
       return "task-failed";
+    case ErrorCode::kLimitExceeded:
+      return "limit-exceeded";
   }
   return "unknown";
 }

@@ -91,6 +91,9 @@ struct TelemetryReport {
   uint64_t macs_dense = 0;
   uint64_t macs_effective = 0;
   uint64_t peak_memory_bytes = 0;
+  std::string privacy_mechanism;  // "" (no noise), "laplace", "gaussian"
+  double privacy_epsilon = 0;
+  double privacy_delta = 0;
   uint64_t compute_macs = 0;  // spent producing the model (forward/backward passes)
 };
 
@@ -122,6 +125,7 @@ enum class ErrorCode {
   kBadRequest,
   kInternal,
   kTaskFailed,
+  kLimitExceeded,
 };
 
 struct Error {

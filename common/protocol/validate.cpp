@@ -100,6 +100,17 @@ Status check_report(const TelemetryReport& m) {
     return bad(msg, "wallSeconds", "must be a finite number >= 0");
   }
   if (m.macs_effective > m.macs_dense) return bad(msg, "macsEffective", "exceeds macsDense");
+  if (!m.privacy_mechanism.empty()) {
+    if (m.privacy_mechanism != "laplace" && m.privacy_mechanism != "gaussian") {
+      return bad(msg, "privacyMechanism", "must be empty, laplace or gaussian");
+    }
+    if (!std::isfinite(m.privacy_epsilon) || m.privacy_epsilon <= 0) {
+      return bad(msg, "privacyEpsilon", "must be a finite number > 0 with a mechanism");
+    }
+    if (!std::isfinite(m.privacy_delta) || m.privacy_delta < 0 || m.privacy_delta >= 1) {
+      return bad(msg, "privacyDelta", "must be in [0, 1)");
+    }
+  }
   return Status::ok_status();
 }
 

@@ -87,7 +87,22 @@ CREATE INDEX tasks_by_status ON tasks(status, campaign_id);
 CREATE INDEX telemetry_by_campaign ON telemetry(campaign_id, method);
 CREATE INDEX events_by_time ON events(at);
 )sql",
-      // 3: the multiply-accumulates each method spent on the device (the compute comparison).
+      // 3: enrolled CURVE keys (security) and the privacy noise of reported numbers.
+      // The enrollment list lives here, not in a file: the coordinator already keeps its
+      // state in this one database, `enroll`/`revoke` from another process take effect
+      // while it serves (WAL), and each change is one transaction with no reload race.
+      R"sql(
+CREATE TABLE agent_keys (
+  public_key TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  enrolled_at REAL NOT NULL,
+  revoked_at REAL
+);
+ALTER TABLE telemetry ADD COLUMN dp_mechanism TEXT NOT NULL DEFAULT '';
+ALTER TABLE telemetry ADD COLUMN dp_epsilon REAL;
+ALTER TABLE telemetry ADD COLUMN dp_delta REAL;
+)sql",
+      // 4: the multiply-accumulates each method spent on the device (the compute comparison).
       R"sql(
 ALTER TABLE telemetry ADD COLUMN compute_macs INTEGER NOT NULL DEFAULT 0;
 )sql",

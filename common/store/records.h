@@ -67,6 +67,18 @@ struct TelemetryRecord {
   int64_t macs_dense = 0, macs_effective = 0, peak_memory_bytes = 0;
   int64_t compute_macs = 0;  // spent producing the model on the device
   double received_at = 0;
+  // Differential-privacy noise the device added to the accuracies: "" (none),
+  // "laplace" or "gaussian", with its epsilon (and delta) per value.
+  std::string dp_mechanism;
+  std::optional<double> dp_epsilon, dp_delta;
+};
+
+// A CURVE public key allowed to connect; revoked keys stay listed with revoked_at.
+struct AgentKeyRecord {
+  std::string public_key;  // Z85
+  std::string name;
+  double enrolled_at = 0;
+  std::optional<double> revoked_at;
 };
 
 struct EventRecord {

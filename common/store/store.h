@@ -81,6 +81,14 @@ class Store {
   Result<std::vector<TelemetryRecord>> telemetry(int64_t campaign_id = 0);  // 0: all
   Result<int64_t> telemetry_count();
 
+  // Enrolled CURVE keys (store_keys.cpp). Enrolling a known key renames it and lifts
+  // a revocation; revoke_key matches a key or a name and returns how many it revoked.
+  Status enroll_key(const std::string& public_key, const std::string& name, double at);
+  Result<int64_t> revoke_key(const std::string& key_or_name, double at);
+  // The name of an enrolled, unrevoked key, or nothing.
+  Result<std::optional<std::string>> enrolled_key_name(const std::string& public_key);
+  Result<std::vector<AgentKeyRecord>> agent_keys();
+
   // Events.
   Status add_events(const std::vector<EventRecord>& events);
   Result<std::vector<EventRecord>> events(int64_t limit = 1000);

@@ -10,9 +10,10 @@ Result<std::vector<TelemetryInsert>> Store::insert_telemetry(
 INSERT INTO telemetry (idempotency_key, task_id, campaign_id, agent_id, method, individual,
   target_sparsity, sparsity, overall_sparsity, layer_sparsity_json, accuracy_before,
   accuracy_after, curve_json, adaptation_samples, eval_samples, wall_seconds, macs_dense,
-  macs_effective, peak_memory_bytes, received_at, compute_macs)
+  macs_effective, peak_memory_bytes, received_at, dp_mechanism, dp_epsilon, dp_delta,
+  compute_macs)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-        ?20, ?21)
+        ?20, ?21, ?22, ?23, ?24)
 ON CONFLICT (idempotency_key) DO NOTHING)sql"));
   std::vector<TelemetryInsert> out(records.size());
   sql::Transaction tx(*db_);
@@ -26,7 +27,8 @@ ON CONFLICT (idempotency_key) DO NOTHING)sql"));
     s->bind(12, r.accuracy_after).bind(13, r.curve_json).bind(14, r.adaptation_samples);
     s->bind(15, r.eval_samples).bind(16, r.wall_seconds).bind(17, r.macs_dense);
     s->bind(18, r.macs_effective).bind(19, r.peak_memory_bytes).bind(20, r.received_at);
-    s->bind(21, r.compute_macs);
+    s->bind(21, r.dp_mechanism).bind(22, r.dp_epsilon).bind(23, r.dp_delta);
+    s->bind(24, r.compute_macs);
     // A constraint failure aborts only this statement, not the transaction.
     Status st = s->run();
     if (!st.ok()) {
@@ -44,7 +46,7 @@ Result<std::vector<TelemetryRecord>> Store::telemetry(int64_t campaign_id) {
 SELECT id, idempotency_key, task_id, campaign_id, agent_id, method, individual, target_sparsity,
   sparsity, overall_sparsity, layer_sparsity_json, accuracy_before, accuracy_after, curve_json,
   adaptation_samples, eval_samples, wall_seconds, macs_dense, macs_effective, peak_memory_bytes,
-  received_at, compute_macs
+  received_at, dp_mechanism, dp_epsilon, dp_delta, compute_macs
 FROM telemetry WHERE ?1 = 0 OR campaign_id = ?1 ORDER BY id)sql"));
   s->bind(1, campaign_id);
   std::vector<TelemetryRecord> out;
@@ -73,7 +75,10 @@ FROM telemetry WHERE ?1 = 0 OR campaign_id = ?1 ORDER BY id)sql"));
     r.macs_effective = s->column_int(18);
     r.peak_memory_bytes = s->column_int(19);
     r.received_at = s->column_double(20);
-    r.compute_macs = s->column_int(21);
+    r.dp_mechanism = s->column_text(21);
+    r.dp_epsilon = s->column_optional_double(22);
+    r.dp_delta = s->column_optional_double(23);
+    r.compute_macs = s->column_int(24);
     out.push_back(std::move(r));
   }
   return out;

@@ -78,6 +78,8 @@ class Coordinator {
     campaign_id_ = *id;
     for (const auto& ind : individuals) REQUIRE(store_->add_task(campaign_id_, ind).ok());
     if (config.endpoint == coord::ServerConfig{}.endpoint) config.endpoint = "tcp://127.0.0.1:*";
+    // Protocol tests run plain unless they hand the coordinator a CURVE key pair.
+    if (config.security.own.secret_key.empty()) config.security.plain = true;
     config_ = config;
     start();
   }
@@ -115,6 +117,7 @@ class Coordinator {
   coord::Server& server() { return *server_; }
   const Status& run_status() const { return run_status_; }
   zmq::context_t& context() { return context_; }
+  store::Store& store() { return *store_; }  // the serving thread's: only while stopped
 
   // A second connection to the database, as status/export would open it.
   std::unique_ptr<store::Store> reader(const TempDir& dir) const {

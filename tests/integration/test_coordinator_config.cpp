@@ -134,3 +134,47 @@ TEST_CASE("a missing config file is a clear error", "[config]") {
   REQUIRE_FALSE(c.ok());
   CHECK(c.status().message() == "config file /nonexistent/fp.toml cannot be opened");
 }
+
+TEST_CASE("security, limits and privacy settings", "[config][security]") {
+  auto d = parse_config("", "empty");
+  REQUIRE(d.ok());
+  CHECK_FALSE(d->server.security.plain);  // CURVE unless asked otherwise
+  CHECK(d->key == "keys/coordinator");
+  CHECK(d->server.max_agents == 10000);
+  CHECK(d->server.rate_limit == 2000);
+
+  auto c = parse_config(R"(
+[server]
+plain = true
+key = "/etc/fp/coord"
+max_agents = 3
+rate_limit = 50
+rate_burst = 100
+[campaign.privacy]
+mechanism = "gaussian"
+epsilon = 0.5
+delta = 1e-6
+)",
+                        "sec.toml");
+  INFO(c.status().to_string());
+  REQUIRE(c.ok());
+  CHECK(c->server.security.plain);
+  CHECK(c->key == "/etc/fp/coord");
+  CHECK(c->server.max_agents == 3);
+  CHECK(c->server.rate_limit == 50);
+  CHECK(c->server.rate_burst == 100);
+  auto prune = nlohmann::json::parse(c->campaign.prune_config_json);
+  CHECK(prune["privacy"] ==
+        nlohmann::json{{"mechanism", "gaussian"}, {"epsilon", 0.5}, {"delta", 1e-6}});
+  // No privacy table, or mechanism none: nothing travels.
+  auto none = parse_config("[campaign.privacy]\nmechanism = \"none\"\n", "t");
+  REQUIRE(none.ok());
+  CHECK_FALSE(nlohmann::json::parse(none->campaign.prune_config_json).contains("privacy"));
+
+  CHECK(error_of("[server]\nmax_agents = 0\n") == "test.toml: server.max_agents must be >= 1");
+  CHECK(error_of("[server]\nplain = \"yes\"\n") == "test.toml: server.plain must be a boolean");
+  CHECK(error_of("[campaign.privacy]\nmechanism = \"laplace\"\nepsilon = 0\n") ==
+        "test.toml: campaign.privacy: privacy epsilon must be a finite number > 0");
+  CHECK(error_of("[campaign.privacy]\nmechanisms = \"laplace\"\n") ==
+        "test.toml: unknown key 'campaign.privacy.mechanisms'");
+}

@@ -95,7 +95,7 @@ TEST_CASE("a damaged SQLite file is a clear error for fp-coordinator and fp-sim,
     const std::string bytes = damage.apply(good);
     const std::vector<std::vector<std::string>> commands = {
         {kCoordinator, "status", "--db", path},
-        {kCoordinator, "serve", "--db", path, "--endpoint", "tcp://127.0.0.1:*",
+        {kCoordinator, "serve", "--plain", "--db", path, "--endpoint", "tcp://127.0.0.1:*",
          "--exit-when-done"},
         {kSim, "list", "--db", path},
     };

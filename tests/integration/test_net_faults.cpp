@@ -54,6 +54,7 @@ TEST_CASE("a wrong protocol version is rejected with a reason", "[net]") {
   config.work_dir = dir.file("agent");
   config.datasets = {"toy/alice"};
   config.protocol_version = proto::kProtocolVersion + 1;
+  config.security.plain = true;
   agent::Agent a(config, coord.context(), runner);
   Status s = a.run();
   REQUIRE_FALSE(s.ok());

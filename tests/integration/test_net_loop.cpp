@@ -34,6 +34,7 @@ agent::AgentConfig agent_config(const std::string& id, const std::string& endpoi
   c.reconnect_min = 20ms;
   c.reconnect_max = 200ms;
   c.resend_after = 300ms;
+  c.security.plain = true;  // the fixture's coordinator is plain
   return c;
 }
 

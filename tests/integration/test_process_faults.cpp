@@ -83,7 +83,7 @@ void write_config(const TempDir& dir, const std::string& endpoint, int heartbeat
 std::unique_ptr<ChildProcess> start_serve(const TempDir& dir, const std::string& log) {
   fs::remove(dir.file("endpoint"));
   auto serve = std::make_unique<ChildProcess>(
-      std::vector<std::string>{kCoordinator, "serve", "-c", dir.file("fp.toml"), "--exit-when-done",
+      std::vector<std::string>{kCoordinator, "serve", "--plain", "-c", dir.file("fp.toml"), "--exit-when-done",
                                "--endpoint-file", dir.file("endpoint")},
       dir.file(log));
   INFO(read_file(dir.file(log)));
@@ -95,7 +95,9 @@ std::unique_ptr<ChildProcess> start_agent(const TempDir& dir, const std::string&
                                           const std::string& endpoint,
                                           const std::vector<std::string>& individuals,
                                           const std::string& work_dir) {
+  // Plain: the tap reads the frames to see which reports were acknowledged.
   std::vector<std::string> args = {kAgent,
+                                   "--plain",
                                    "--id",
                                    id,
                                    "--coordinator",

@@ -3,8 +3,6 @@
 // byte the agents send captured and inspected; a wrong protocol version, malformed
 // frames and SIGTERM against the real coordinator process.
 #include <nlohmann/json.hpp>
-
-#include "test_paths.h"
 #include <regex>
 #include <unordered_set>
 
@@ -15,6 +13,7 @@
 #include "net_fixture.h"
 #include "protocol/validate.h"
 #include "tcp_tap.h"
+#include "test_paths.h"
 #include "util/sha256.h"
 
 using namespace fp;
@@ -47,7 +46,8 @@ int port_of(const std::string& endpoint) {
 std::string config_text(const TempDir& dir, bool campaign) {
   std::string text = "[server]\nendpoint = \"tcp://127.0.0.1:*\"\ndatabase = \"" +
                      dir.file("fp.db") + "\"\nmodels_dir = \"" + dir.file("models") +
-                     "\"\nheartbeat_ms = 200\nliveness = 10\n\n"
+                     "\"\nheartbeat_ms = 200\nliveness = 10\n"
+                     "plain = true  # the tap reads the traffic: no encryption\n\n"
                      "[train]\ndataset = \"fashion-mnist\"\narch = \"cnn\"\nwidth_mult = 0.5\n"
                      "epochs = 1\nlimit = 3000\nthreads = 1\n";
   if (campaign) {
@@ -111,7 +111,7 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
                                  "tcp://127.0.0.1:" + std::to_string(tap.port()), "--dataset",
                                  "fashion-mnist", "--individual", ind, "--samples", "200",
                                  "--work-dir", dir.file("agent-" + id), "--finetune-epochs", "1",
-                                 "--leave-on-goodbye", "--backoff-min-ms", "50"},
+                                 "--leave-on-goodbye", "--backoff-min-ms", "50", "--plain"},
         dir.file("agent-" + id + ".log")));
   }
   auto served = serve.wait(300s);
@@ -243,7 +243,7 @@ TEST_CASE("the coordinator process rejects bad peers and stops cleanly on SIGTER
 
   ChildProcess old_agent({kAgent, "--id", "old", "--coordinator", endpoint, "--dataset",
                           "fashion-mnist", "--individual", "classes=1+2", "--work-dir",
-                          dir.file("agent-old"), "--protocol-version", "9"},
+                          dir.file("agent-old"), "--protocol-version", "9", "--plain"},
                          dir.file("old.log"));
   CHECK(old_agent.wait(20s) == 3);
   CHECK(read_file(dir.file("old.log")).find("protocol version 9 is not supported") !=
@@ -306,4 +306,65 @@ TEST_CASE("fp-coordinator register accepts artifacts and refuses damaged ones", 
   REQUIRE(models->size() == 1);
   CHECK(models->front().sha256 == sha);
   CHECK(nlohmann::json::parse(models->front().spec_json)["arch"] == "mlp");
+}
+
+TEST_CASE("keygen, enroll and revoke from the command line, and refused agents say why",
+          "[processes][security]") {
+  TempDir dir("proc");
+  const std::string coord_key = dir.file("keys/coord"), dev_key = dir.file("keys/phone");
+  auto run = [&](std::vector<std::string> args, const std::string& log) {
+    ChildProcess p(args, dir.file(log));
+    auto code = p.wait(60s);
+    INFO(read_file(dir.file(log)));
+    return code.value_or(-1);
+  };
+  REQUIRE(run({kCoordinator, "keygen", "--key", coord_key}, "keygen.log") == 0);
+  CHECK(run({kCoordinator, "keygen", "--key", coord_key}, "keygen2.log") == 1);
+  CHECK(read_file(dir.file("keygen2.log")).find("already exists") != std::string::npos);
+  REQUIRE(run({kAgent, "keygen", "--key", dev_key}, "agent-keygen.log") == 0);
+  CHECK(read_file(dir.file("agent-keygen.log")).find("fp-coordinator enroll --key") !=
+        std::string::npos);
+
+  write(dir.file("fp.toml"), "[server]\nendpoint = \"tcp://127.0.0.1:*\"\ndatabase = \"" +
+                                 dir.file("fp.db") + "\"\nmodels_dir = \"" + dir.file("models") +
+                                 "\"\nkey = \"" + coord_key + "\"\nheartbeat_ms = 100\n");
+  ChildProcess serve(
+      {kCoordinator, "serve", "-c", dir.file("fp.toml"), "--endpoint-file", dir.file("endpoint")},
+      dir.file("serve.log"));
+  std::string endpoint = wait_for_file(dir.file("endpoint"));
+  REQUIRE(!endpoint.empty());
+  auto agent = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {
+        kAgent,        "--id",       "phone",           "--coordinator",
+        endpoint,      "--dataset",  "fashion-mnist",   "--individual",
+        "classes=1+2", "--work-dir", dir.file("agent"), "--hello-timeout-ms",
+        "2000"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  const std::vector<std::string> curve = {"--key", dev_key, "--coordinator-key",
+                                          coord_key + ".pub"};
+  CHECK(run(agent(curve), "unenrolled.log") == 3);
+  CHECK(read_file(dir.file("unenrolled.log")).find("refused this agent's CURVE key") !=
+        std::string::npos);
+  CHECK(run(agent({"--plain"}), "plain.log") == 3);
+  CHECK(read_file(dir.file("plain.log")).find("security mismatch") != std::string::npos);
+  CHECK(read_file(dir.file("serve.log")).find("ZAP: refused CURVE client") != std::string::npos);
+
+  REQUIRE(run({kCoordinator, "enroll", "-c", dir.file("fp.toml"), "--key", dev_key + ".pub",
+               "--name", "phone-1"},
+              "enroll.log") == 0);
+  REQUIRE(run({kCoordinator, "enroll", "-c", dir.file("fp.toml"), "--list"}, "list.log") == 0);
+  CHECK(std::regex_search(read_file(dir.file("list.log")), std::regex(" +phone-1 +enrolled\n")));
+  ChildProcess enrolled(agent(curve), dir.file("enrolled.log"));
+  REQUIRE(wait_until(
+      [&] { return read_file(dir.file("enrolled.log")).find("welcomed") != std::string::npos; }));
+  REQUIRE(run({kCoordinator, "revoke", "-c", dir.file("fp.toml"), "--name", "phone-1"},
+              "revoke.log") == 0);
+  CHECK(enrolled.wait(10s) == 3);
+  CHECK(read_file(dir.file("enrolled.log")).find("was revoked") != std::string::npos);
+  CHECK(run({kCoordinator, "revoke", "-c", dir.file("fp.toml"), "--name", "phone-1"},
+            "revoke2.log") == 1);
+  serve.signal(SIGTERM);
+  CHECK(serve.wait(10s) == 0);
 }

@@ -104,7 +104,10 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
       auto child =
           spawn_child({kFpSim, "host", "--coordinator", endpoint, "--scenario", scenario_path,
                        "--host-index", std::to_string(i), "--hosts", "2", "--work-dir", work,
-                       "--stats-file", work + "/stats.json"},
+                       "--stats-file", work + "/stats.json",
+                       // CURVE (the scenario's default): the run made and enrolled host keys.
+                       "--key", o.out_dir + "/keys/host-" + std::to_string(i), "--coordinator-key",
+                       o.out_dir + "/keys/coordinator.pub"},
                       "host " + std::to_string(i), dir.file("host" + std::to_string(i) + ".log"));
       if (child.ok()) {
         hosts.push_back(*child);

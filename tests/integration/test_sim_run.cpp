@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -247,6 +248,42 @@ TEST_CASE("two runs with the same seed give the same partitions and numbers", "[
     differs = differs || p3->individuals[i].adaptation != p1->individuals[i].adaptation;
   }
   CHECK(differs);
+}
+
+TEST_CASE("scenario privacy noise is reproducible and stored with its epsilon", "[sim][privacy]") {
+  const std::string privacy = "[privacy]\nmechanism = \"laplace\"\nepsilon = 1.0\n";
+  Scenario noisy = parse(std::string(kTiny) + privacy);  // CURVE (the default)
+  Scenario clean = parse(std::string(kTiny) + "security = \"plain\"\n");
+  REQUIRE(clean.hosting.plain);
+  TempDir dir;
+  auto a = open(run(noisy, dir.file("a")).db_path);
+  auto b = open(run(noisy, dir.file("b")).db_path);
+  auto c = open(run(clean, dir.file("c")).db_path);
+  auto rows = [](store::Store& db) {
+    std::map<std::string, store::TelemetryRecord> out;
+    auto t = db.telemetry();
+    REQUIRE(t.ok());
+    for (const auto& r : *t) out[r.individual + "/" + r.method] = r;
+    return out;
+  };
+  auto ra = rows(*a), rb = rows(*b), rc = rows(*c);
+  REQUIRE(ra.size() == 16);
+  REQUIRE(rc.size() == 16);
+  int moved = 0;
+  for (const auto& [k, x] : ra) {
+    INFO(k);
+    REQUIRE(rb.count(k));
+    REQUIRE(rc.count(k));
+    CHECK(x.dp_mechanism == "laplace");
+    CHECK(x.dp_epsilon == std::optional<double>(1.0));
+    CHECK(rc.at(k).dp_mechanism.empty());
+    CHECK(x.accuracy_after == rb.at(k).accuracy_after);  // the same noise, run after run
+    // Laplace with b = (1/n)/epsilon: within 10 b of the noiseless value.
+    const double scale = 1.0 / static_cast<double>(x.eval_samples);
+    CHECK(std::abs(*x.accuracy_after - *rc.at(k).accuracy_after) <= 10 * scale);
+    moved += *x.accuracy_after != *rc.at(k).accuracy_after;
+  }
+  CHECK(moved >= 8);
 }
 
 TEST_CASE("variants become campaigns and each agent does one task per variant", "[sim]") {

@@ -1,0 +1,187 @@
+#include "security/keys.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fp::security {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string strip_suffix(const std::string& base) {
+  for (const char* suffix : {".pub", ".key"}) {
+    size_t n = std::strlen(suffix);
+    if (base.size() > n && base.compare(base.size() - n, n, suffix) == 0) {
+      return base.substr(0, base.size() - n);
+    }
+  }
+  return base;
+}
+
+// The one key line of a key file, comments and blank lines skipped.
+Result<std::string> read_key_line(const std::string& path, const char* kind) {
+  std::ifstream in(path);
+  if (!in) {
+    return Status::not_found(std::string(kind) + " key file " + path +
+                             " cannot be opened: " + std::strerror(errno));
+  }
+  std::string line, key;
+  int keys = 0;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+      line.pop_back();
+    }
+    size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    key = line.substr(start);
+    ++keys;
+  }
+  if (keys != 1) {
+    return Status::corruption(std::string(kind) + " key file " + path + " holds " +
+                              std::to_string(keys) + " key lines; expected exactly one");
+  }
+  FP_RETURN_IF_ERROR(check_z85_key(key, std::string(kind) + " key file " + path));
+  return key;
+}
+
+Status write_file(const std::string& path, const std::string& text, mode_t mode, bool overwrite) {
+  int flags = O_WRONLY | O_CREAT | (overwrite ? O_TRUNC : O_EXCL);
+  int fd = ::open(path.c_str(), flags, mode);
+  if (fd < 0) {
+    if (errno == EEXIST) {
+      return Status::invalid_argument(path + " already exists; not overwriting a key");
+    }
+    return Status::io_error("creating " + path + ": " + std::strerror(errno));
+  }
+  // O_CREAT's mode is masked by the umask and ignored for an existing file: set it.
+  bool ok = ::fchmod(fd, mode) == 0;
+  size_t done = 0;
+  while (ok && done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  int saved = errno;
+  ::close(fd);
+  if (!ok) return Status::io_error("writing " + path + ": " + std::strerror(saved));
+  return Status::ok_status();
+}
+
+}  // namespace
+
+bool curve_available() { return zmq_has("curve") == 1; }
+
+Result<KeyPair> generate_keypair() {
+  char pub[kZ85KeyChars + 1] = {0}, sec[kZ85KeyChars + 1] = {0};
+  if (zmq_curve_keypair(pub, sec) != 0) {
+    return Status::unavailable(std::string("zmq_curve_keypair failed: ") +
+                               zmq_strerror(zmq_errno()) +
+                               " (is libzmq built with CURVE/libsodium?)");
+  }
+  return KeyPair{pub, sec};
+}
+
+Status check_z85_key(const std::string& key, const std::string& what) {
+  static const char* alphabet =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  if (key.size() != kZ85KeyChars) {
+    return Status::corruption(what + ": a CURVE key is " + std::to_string(kZ85KeyChars) +
+                              " Z85 characters, got " + std::to_string(key.size()));
+  }
+  for (char c : key) {
+    if (c == '\0' || !std::strchr(alphabet, c)) {
+      return Status::corruption(what + ": character '" + std::string(1, c) +
+                                "' is not in the Z85 alphabet");
+    }
+  }
+  uint8_t decoded[32];
+  if (!zmq_z85_decode(decoded, key.c_str())) {
+    return Status::corruption(what + ": not a valid Z85 key (value out of range)");
+  }
+  return Status::ok_status();
+}
+
+Result<std::string> public_key_of(const std::string& secret_key) {
+  FP_RETURN_IF_ERROR(check_z85_key(secret_key, "secret key"));
+  char pub[kZ85KeyChars + 1] = {0};
+  if (zmq_curve_public(pub, secret_key.c_str()) != 0) {
+    return Status::unavailable(std::string("zmq_curve_public failed: ") +
+                               zmq_strerror(zmq_errno()));
+  }
+  return std::string(pub);
+}
+
+std::string public_key_path(const std::string& base) { return strip_suffix(base) + ".pub"; }
+std::string secret_key_path(const std::string& base) { return strip_suffix(base) + ".key"; }
+
+Status write_keypair(const KeyPair& pair, const std::string& base, bool overwrite) {
+  FP_RETURN_IF_ERROR(check_z85_key(pair.public_key, "public key"));
+  FP_RETURN_IF_ERROR(check_z85_key(pair.secret_key, "secret key"));
+  const std::string pub = public_key_path(base), sec = secret_key_path(base);
+  std::error_code ec;
+  fs::path dir = fs::path(pub).parent_path();
+  if (!dir.empty()) fs::create_directories(dir, ec);
+  if (ec) return Status::io_error("creating " + dir.string() + ": " + ec.message());
+  if (!overwrite) {
+    for (const auto& p : {pub, sec}) {
+      if (fs::exists(p, ec)) {
+        return Status::invalid_argument(p + " already exists; not overwriting a key");
+      }
+    }
+  }
+  FP_RETURN_IF_ERROR(write_file(
+      sec, "# fineprune CURVE secret key: keep private (mode 0600)\n" + pair.secret_key + "\n",
+      0600, overwrite));
+  return write_file(pub, "# fineprune CURVE public key\n" + pair.public_key + "\n", 0644,
+                    overwrite);
+}
+
+Result<std::string> read_public_key(const std::string& path) {
+  return read_key_line(path, "public");
+}
+
+Result<KeyPair> read_keypair(const std::string& base) {
+  const std::string pub = public_key_path(base), sec = secret_key_path(base);
+  struct stat st {};
+  if (::stat(sec.c_str(), &st) != 0) {
+    return Status::not_found("secret key file " + sec + " cannot be read: " + std::strerror(errno));
+  }
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Status::invalid_argument("secret key file " + sec + " has mode " + mode +
+                                    ": group or others may access it; run chmod 600 " + sec);
+  }
+  KeyPair pair;
+  FP_ASSIGN_OR_RETURN(pair.secret_key, read_key_line(sec, "secret"));
+  FP_ASSIGN_OR_RETURN(pair.public_key, read_key_line(pub, "public"));
+  FP_ASSIGN_OR_RETURN(std::string derived, public_key_of(pair.secret_key));
+  if (derived != pair.public_key) {
+    return Status::invalid_argument("key files " + pub + " and " + sec +
+                                    " do not belong together (the public key is not the secret "
+                                    "key's)");
+  }
+  return pair;
+}
+
+Result<KeyPair> load_or_create_keypair(const std::string& base, bool* created) {
+  if (created) *created = false;
+  std::error_code ec;
+  bool any = fs::exists(public_key_path(base), ec) || fs::exists(secret_key_path(base), ec);
+  if (any) return read_keypair(base);
+  FP_ASSIGN_OR_RETURN(KeyPair pair, generate_keypair());
+  FP_RETURN_IF_ERROR(write_keypair(pair, base));
+  if (created) *created = true;
+  return pair;
+}
+
+}  // namespace fp::security

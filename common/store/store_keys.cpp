@@ -1,0 +1,49 @@
+// Store: the enrolled CURVE public keys the coordinator's ZAP handler admits.
+
+#include "store/store.h"
+
+namespace fp::store {
+
+Status Store::enroll_key(const std::string& public_key, const std::string& name, double at) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+INSERT INTO agent_keys (public_key, name, enrolled_at, revoked_at) VALUES (?1, ?2, ?3, NULL)
+ON CONFLICT (public_key) DO UPDATE SET name = excluded.name, enrolled_at = excluded.enrolled_at,
+  revoked_at = NULL)sql"));
+  s->bind(1, public_key).bind(2, name).bind(3, at);
+  return s->run();
+}
+
+Result<int64_t> Store::revoke_key(const std::string& key_or_name, double at) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+UPDATE agent_keys SET revoked_at = ?2
+WHERE (public_key = ?1 OR name = ?1) AND revoked_at IS NULL)sql"));
+  s->bind(1, key_or_name).bind(2, at);
+  FP_RETURN_IF_ERROR(s->run());
+  return static_cast<int64_t>(db_->changes());
+}
+
+Result<std::optional<std::string>> Store::enrolled_key_name(const std::string& public_key) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement("SELECT name FROM agent_keys WHERE public_key = ?1 AND "
+                                         "revoked_at IS NULL"));
+  s->bind(1, public_key);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  std::optional<std::string> name;
+  if (row) name = s->column_text(0);
+  s->reset();  // release the read snapshot now: a revocation must be seen at once
+  return name;
+}
+
+Result<std::vector<AgentKeyRecord>> Store::agent_keys() {
+  FP_ASSIGN_OR_RETURN(auto* s, statement("SELECT public_key, name, enrolled_at, revoked_at FROM "
+                                         "agent_keys ORDER BY enrolled_at, name"));
+  std::vector<AgentKeyRecord> out;
+  while (true) {
+    FP_ASSIGN_OR_RETURN(bool row, s->step());
+    if (!row) break;
+    out.push_back(
+        {s->column_text(0), s->column_text(1), s->column_double(2), s->column_optional_double(3)});
+  }
+  return out;
+}
+
+}  // namespace fp::store

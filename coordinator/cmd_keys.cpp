@@ -1,0 +1,150 @@
+// fp-coordinator keygen / enroll / revoke: the coordinator's CURVE key pair and the
+// list of agent public keys its ZAP handler admits (kept in the database).
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "campaign_setup.h"
+#include "commands.h"
+#include "config.h"
+#include "security/keys.h"
+#include "store/store.h"
+
+namespace fp::coord {
+namespace {
+
+// The configured database, or --db.
+std::unique_ptr<store::Store> open_store(const CommonOptions& common) {
+  auto cfg = load_config(common.config);
+  if (!cfg.ok()) {
+    spdlog::error("{}", cfg.status().to_string());
+    throw CLI::RuntimeError(2);
+  }
+  auto store = store::Store::open(common.database.empty() ? cfg->database : common.database);
+  if (!store.ok()) {
+    spdlog::error("{}", store.status().to_string());
+    throw CLI::RuntimeError(1);
+  }
+  return std::move(store).value();
+}
+
+void keygen(const CommonOptions& common, std::string key, bool force) {
+  if (key.empty()) {
+    auto cfg = load_config(common.config);
+    if (!cfg.ok()) {
+      spdlog::error("{}", cfg.status().to_string());
+      throw CLI::RuntimeError(2);
+    }
+    key = cfg->key;
+  }
+  auto pair = security::generate_keypair();
+  Status written = pair.ok() ? security::write_keypair(*pair, key, force) : pair.status();
+  if (!written.ok()) {
+    spdlog::error("{}", written.to_string());
+    throw CLI::RuntimeError(1);
+  }
+  fmt::print("wrote {} (give it to every agent) and {} (secret, mode 0600)\n{}\n",
+             security::public_key_path(key), security::secret_key_path(key), pair->public_key);
+}
+
+void enroll(const CommonOptions& common, const std::string& key_file, std::string name) {
+  auto key = security::read_public_key(key_file);
+  if (!key.ok()) {
+    spdlog::error("{}", key.status().to_string());
+    throw CLI::RuntimeError(2);
+  }
+  if (name.empty()) name = std::filesystem::path(key_file).stem().string();
+  auto store = open_store(common);
+  Status s = store->enroll_key(*key, name, unix_now());
+  if (!s.ok()) {
+    spdlog::error("{}", s.to_string());
+    throw CLI::RuntimeError(1);
+  }
+  fmt::print("enrolled {} as {}\n", *key, name);
+}
+
+void revoke(const CommonOptions& common, const std::string& key_file, const std::string& name) {
+  std::string which = name;
+  if (!key_file.empty()) {
+    auto key = security::read_public_key(key_file);
+    if (!key.ok()) {
+      spdlog::error("{}", key.status().to_string());
+      throw CLI::RuntimeError(2);
+    }
+    which = *key;
+  }
+  auto store = open_store(common);
+  auto n = store->revoke_key(which, unix_now());
+  if (!n.ok()) {
+    spdlog::error("{}", n.status().to_string());
+    throw CLI::RuntimeError(1);
+  }
+  if (*n == 0) {
+    spdlog::error("no enrolled, unrevoked key matches {}", which);
+    throw CLI::RuntimeError(1);
+  }
+  fmt::print("revoked {} key(s) matching {}; agents using it are dropped within one heartbeat\n",
+             *n, which);
+}
+
+void list_keys(const CommonOptions& common) {
+  auto store = open_store(common);
+  auto keys = store->agent_keys();
+  if (!keys.ok()) {
+    spdlog::error("{}", keys.status().to_string());
+    throw CLI::RuntimeError(1);
+  }
+  for (const auto& k : *keys) {
+    fmt::print("{}  {:<24} {}\n", k.public_key, k.name, k.revoked_at ? "revoked" : "enrolled");
+  }
+}
+
+}  // namespace
+
+void add_key_commands(CLI::App& app) {
+  {
+    auto common = std::make_shared<CommonOptions>();
+    auto key = std::make_shared<std::string>();
+    auto force = std::make_shared<bool>(false);
+    auto* cmd = app.add_subcommand("keygen", "Create the coordinator's CURVE key pair");
+    add_common_options(cmd, *common);
+    cmd->add_option("--key", *key,
+                    "key pair path without .pub/.key (default: server.key, keys/coordinator)");
+    cmd->add_flag("--force", *force, "overwrite an existing key pair (locks agents out)");
+    cmd->callback([=] { keygen(*common, *key, *force); });
+  }
+  {
+    auto common = std::make_shared<CommonOptions>();
+    auto key = std::make_shared<std::string>();
+    auto name = std::make_shared<std::string>();
+    auto list = std::make_shared<bool>(false);
+    auto* cmd = app.add_subcommand(
+        "enroll", "Allow an agent's CURVE public key to connect (from 'fp-agent keygen')");
+    add_common_options(cmd, *common);
+    cmd->add_option("--key", *key, "the agent's public key file (AGENT.pub)");
+    cmd->add_option("--name", *name, "a name for it (default: the file name)");
+    cmd->add_flag("--list", *list, "list enrolled and revoked keys instead");
+    cmd->callback([=] {
+      if (*list) return list_keys(*common);
+      if (key->empty()) throw CLI::ValidationError("--key", "required unless --list");
+      enroll(*common, *key, *name);
+    });
+  }
+  {
+    auto common = std::make_shared<CommonOptions>();
+    auto key = std::make_shared<std::string>();
+    auto name = std::make_shared<std::string>();
+    auto* cmd = app.add_subcommand("revoke", "Stop admitting an enrolled agent key");
+    add_common_options(cmd, *common);
+    auto* k = cmd->add_option("--key", *key, "the agent's public key file");
+    auto* n = cmd->add_option("--name", *name, "the name it was enrolled under");
+    k->excludes(n);
+    cmd->callback([=] {
+      if (key->empty() && name->empty()) throw CLI::ValidationError("--key or --name required");
+      revoke(*common, *key, *name);
+    });
+  }
+}
+
+}  // namespace fp::coord
