@@ -31,7 +31,7 @@ struct DemoOptions {
   int threads = 2;
   double target = -1;  // < 0: choose without labels
   std::string criterion = "energy";
-  std::string scope = "per_layer";
+  std::string scope = "global";
   std::string selector = "confidence";
   double output_usage = 0.05;
   std::string model_path;  // load if present, else train and save there
@@ -92,8 +92,7 @@ int run_demo(const DemoOptions& o) {
     }
   }
   auto general_eval = evaluate(*general, *pool);
-  spdlog::info("general model: {:.1f}% on the 10-class test split",
-               100 * general_eval->accuracy);
+  spdlog::info("general model: {:.1f}% on the 10-class test split", 100 * general_eval->accuracy);
 
   PartitionConfig pc;
   pc.method = PartitionMethod::kKClasses;

@@ -322,7 +322,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
   // The spread of the gain: every individual's, sorted, one series per variant.
   {
     dash::LineChart chart;
-    chart.title = "Fine-Pruning gain per individual, sorted: " + title;
+    chart.title = "Fine-Pruning gain, sorted: " + title;
     chart.x_label = "individuals, sorted by gain (share)";
     chart.y_label = "accuracy gain over the general model";
     chart.x_name = "rank";

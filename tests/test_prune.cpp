@@ -92,6 +92,8 @@ TEST_CASE("per-layer unit pruning hits the requested sparsity exactly and zeroes
   auto model = small_mlp();
   auto x = torch::randn({64, 1, 4, 4});
   PruneConfig cfg;
+  cfg.scope = Scope::kPerLayer;      // not the default (global)
+  cfg.output_usage_threshold = 0.0;  // the plain procedure: every layer ranked alike
   cfg.target_sparsity = 0.5;
   auto report = fine_prune(*model, x, cfg);
   REQUIRE(report.ok());
@@ -114,6 +116,8 @@ TEST_CASE("per-layer pruning removes the lowest-energy units of each layer") {
   auto x = torch::randn({64, 1, 4, 4});
   auto stats = record_activations(*model, x);
   PruneConfig cfg;
+  cfg.scope = Scope::kPerLayer;      // not the default (global)
+  cfg.output_usage_threshold = 0.0;  // the plain procedure: every layer ranked alike
   cfg.target_sparsity = 0.25;
   REQUIRE(prune_with_stats(*model, stats, cfg).ok());
   for (size_t i = 0; i < model->layers().size(); ++i) {
@@ -145,6 +149,8 @@ TEST_CASE("global ranking differs from per-layer ranking as it should") {
   stats["fc_out"] = make(torch::ones({10}, torch::kDouble));
 
   PruneConfig cfg;
+  cfg.scope = Scope::kPerLayer;      // not the default (global)
+  cfg.output_usage_threshold = 0.0;  // the plain procedure: every layer ranked alike
   cfg.target_sparsity = 0.3;
   cfg.prune_output_layer = false;
   auto per_layer = clone_model(*model), global = clone_model(*model);

@@ -181,13 +181,14 @@ name = "few"
   CHECK_FALSE(
       nlohmann::json::parse(s->variants[0].assignment_json()).contains("adaptation_samples"));
 
-  auto negative = parse_scenario("[fineprune]\nadaptation_samples = -3\n", "neg.toml");
+  auto negative =
+      parse_scenario("name = \"x\"\n[fineprune]\nadaptation_samples = -3\n", "neg.toml");
   REQUIRE_FALSE(negative.ok());
   CHECK_THAT(negative.status().message(), Catch::Contains("adaptation_samples"));
-  auto fractional = parse_scenario("[partition]\nk_values = [1, 2.5]\n", "frac.toml");
+  auto fractional = parse_scenario("name = \"x\"\n[partition]\nk_values = [1, 2.5]\n", "frac.toml");
   REQUIRE_FALSE(fractional.ok());
   CHECK_THAT(fractional.status().message(), Catch::Contains("an array of integers"));
-  auto zero = parse_scenario("[partition]\nk_values = [0, 2]\n", "zero.toml");
+  auto zero = parse_scenario("name = \"x\"\n[partition]\nk_values = [0, 2]\n", "zero.toml");
   REQUIRE_FALSE(zero.ok());
   CHECK_THAT(zero.status().message(), Catch::Contains("k_values"));
 }
@@ -208,7 +209,7 @@ TEST_CASE("an explicit partition seed survives a new scenario seed", "[scenario]
 TEST_CASE("unknown keys are named with their table and file and line", "[scenario]") {
   CHECK(error_of("name = \"x\"\n[partition]\nk = 2\nindividualz = 5\n") ==
         "test.toml:4: unknown key 'partition.individualz' (known here: method, individuals, k, "
-        "alpha, samples, eval_fraction, disjoint, seed)");
+        "k_values, alpha, samples, eval_fraction, disjoint, seed)");
   CHECK(error_of("name = \"x\"\nsed = 3\n").find("test.toml:2: unknown key 'sed'") == 0);
   CHECK(error_of("name = \"x\"\n[hosting]\nworker = 2\n").find("'hosting.worker'") !=
         std::string::npos);
@@ -367,9 +368,9 @@ TEST_CASE("CSV export quotes what needs quoting and leaves missing values empty"
   auto newline = csv.find('\n');
   std::string header = csv.substr(0, newline);
   std::string line = csv.substr(newline + 1);
-  CHECK(std::count(header.begin(), header.end(), ',') == 19);
+  CHECK(std::count(header.begin(), header.end(), ',') == 23);
   CHECK(line ==
-        "3,s,,classes=1+2#0,s-a00000,failed,0.500000,,,,,,,,0,0,0.000000,0,0,"
+        "3,s,,classes=1+2#0,s-a00000,failed,0.500000,,,,,,,,0,0,0.000000,0,0,0.000000,0,0,0,"
         "\"model \"\"x\"\", gone\"\n");
 }
 

@@ -23,7 +23,9 @@ enum class Schedule { kOneShot, kIterative };
 struct PruneConfig {
   Criterion criterion = Criterion::kEnergy;
   Granularity granularity = Granularity::kUnit;
-  Scope scope = Scope::kPerLayer;
+  // Global ranking (scores normalised per layer) is the default: with the label-free
+  // choice it gained more and pruned more than per-layer ranking (docs/RESULTS.md).
+  Scope scope = Scope::kGlobal;
   Schedule schedule = Schedule::kOneShot;
   // Fraction of prunable-layer weights to zero (units are chosen to reach it).
   double target_sparsity = 0.5;

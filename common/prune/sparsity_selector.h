@@ -38,6 +38,11 @@ struct SelectorConfig {
   SelectionScore score = SelectionScore::kConfidence;
   double confident_fraction = 0.5;  // share of each used class's samples used as pseudo-labels
   double min_class_share = 0.1;     // a class predicted less often counts as a confusion
+  // Guards of the confidence scores, against the least sparse candidate's predictions on
+  // the held-out samples: every class it uses keeps at least `class_retention` of its
+  // samples, and at least `min_dense_agreement` of all predictions stay the same.
+  double class_retention = 0.5;
+  double min_dense_agreement = 0.8;
   double min_agreement = 0.95;
   double tolerance = 0.002;
   bool bisection = true;  // kPseudoLabelAgreement only; false scores every candidate
