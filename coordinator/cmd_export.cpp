@@ -106,15 +106,15 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
            "adaptation_samples,eval_samples,wall_seconds,macs_dense,macs_effective,"
            "peak_memory_bytes,compute_macs,layers_json,curve_json\n";
     for (const auto& r : *rows) {
-      out << fmt::format(
-          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-          csv_field(names[r.campaign_id]), r.task_id, csv_field(r.agent_id),
-          csv_field(r.individual), csv_field(r.method), r.target_sparsity, r.sparsity,
-          r.overall_sparsity, optional_number(r.accuracy_before), optional_number(r.accuracy_after),
-          csv_field(r.dp_mechanism), optional_number(r.dp_epsilon), optional_number(r.dp_delta),
-          r.adaptation_samples, r.eval_samples, r.wall_seconds, r.macs_dense, r.macs_effective,
-          r.peak_memory_bytes, r.compute_macs, csv_field(r.layer_sparsity_json),
-          csv_field(r.curve_json));
+      out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                         csv_field(names[r.campaign_id]), r.task_id, csv_field(r.agent_id),
+                         csv_field(r.individual), csv_field(r.method), r.target_sparsity,
+                         r.sparsity, r.overall_sparsity, optional_number(r.accuracy_before),
+                         optional_number(r.accuracy_after), csv_field(r.dp_mechanism),
+                         optional_number(r.dp_epsilon), optional_number(r.dp_delta),
+                         r.adaptation_samples, r.eval_samples, r.wall_seconds, r.macs_dense,
+                         r.macs_effective, r.peak_memory_bytes, r.compute_macs,
+                         csv_field(r.layer_sparsity_json), csv_field(r.curve_json));
     }
   }
   return out ? 0 : 1;

@@ -174,12 +174,9 @@ json campaign_detail_json(const CampaignResults& r) {
   for (const auto& i : r.individuals) {
     json methods = json::object();
     for (const auto& [name, m] : i.methods) {
-      methods[name] = {{"accuracy", optional_json(m.accuracy)},
-                       {"sparsity", m.sparsity},
-                       {"target_sparsity", m.target_sparsity},
-                       {"macs", m.macs_effective},
-                       {"wall_seconds", m.wall_seconds},
-                       {"compute_macs", m.compute_macs}};
+      methods[name] = {{"accuracy", optional_json(m.accuracy)}, {"sparsity", m.sparsity},
+                       {"target_sparsity", m.target_sparsity},  {"macs", m.macs_effective},
+                       {"wall_seconds", m.wall_seconds},        {"compute_macs", m.compute_macs}};
     }
     json row = {{"individual", i.individual},
                 {"task_id", i.task_id},

@@ -83,8 +83,8 @@ void write_config(const TempDir& dir, const std::string& endpoint, int heartbeat
 std::unique_ptr<ChildProcess> start_serve(const TempDir& dir, const std::string& log) {
   fs::remove(dir.file("endpoint"));
   auto serve = std::make_unique<ChildProcess>(
-      std::vector<std::string>{kCoordinator, "serve", "--plain", "-c", dir.file("fp.toml"), "--exit-when-done",
-                               "--endpoint-file", dir.file("endpoint")},
+      std::vector<std::string>{kCoordinator, "serve", "--plain", "-c", dir.file("fp.toml"),
+                               "--exit-when-done", "--endpoint-file", dir.file("endpoint")},
       dir.file(log));
   INFO(read_file(dir.file(log)));
   REQUIRE(wait_until([&] { return fs::exists(dir.file("endpoint")); }, 60s));
