@@ -55,13 +55,6 @@ size_t count_of(const std::string& text, const std::string& needle) {
   return n;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 }  // namespace
 
 TEST_CASE("API campaign detail shows the stored accuracies and sparsities", "[dashboard]") {

@@ -33,11 +33,6 @@ inline std::string random_bytes(size_t n, uint32_t seed) {
   return s;
 }
 
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // Polls `done` every 10 ms for up to `timeout`.
 inline bool wait_until(const std::function<bool()>& done,
                        std::chrono::milliseconds timeout = std::chrono::seconds(20)) {

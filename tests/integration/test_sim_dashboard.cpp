@@ -47,11 +47,6 @@ workers = 2
 heartbeat_ms = 200
 )";
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // Waits until the log contains `pattern`; returns its first match (or nothing).
 std::smatch wait_for(const std::string& log, const std::regex& pattern, ChildProcess& child,
                      std::chrono::seconds timeout) {
@@ -59,7 +54,7 @@ std::smatch wait_for(const std::string& log, const std::regex& pattern, ChildPro
   static std::string text;  // the match refers into it
   std::smatch m;
   while (std::chrono::steady_clock::now() < until) {
-    text = slurp(log);
+    text = fp::testing::read_file(log);
     if (std::regex_search(text, m, pattern)) return m;
     if (child.wait(0ms)) break;  // exited: the line will not come
     std::this_thread::sleep_for(100ms);
@@ -87,7 +82,7 @@ TEST_CASE("fp-sim run --http-port prints a URL that shows the campaign's agents 
   REQUIRE(sim.started());
 
   auto url = wait_for(log, std::regex(R"(dashboard: http://127\.0\.0\.1:(\d+)/)"), sim, 60s);
-  INFO(slurp(log));
+  INFO(fp::testing::read_file(log));
   REQUIRE(!url.empty());
   const auto port = static_cast<uint16_t>(std::stoi(url[1].str()));
 
@@ -144,7 +139,7 @@ TEST_CASE("fp-sim run --http-port on a taken port fails before training, naming 
   ::close(fd);
   REQUIRE(rc);
   CHECK(*rc != 0);
-  std::string out = slurp(log);
+  std::string out = fp::testing::read_file(log);
   INFO(out);
   CHECK(out.find(port) != std::string::npos);
   CHECK(out.find("general cnn") == std::string::npos);  // stopped before training

@@ -56,11 +56,6 @@ connected = 2
 heartbeat_ms = 200
 )";
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // Runs a command line; returns (exit code, standard output).
 std::pair<int, std::string> shell(const std::string& command) {
   std::string out;
@@ -136,8 +131,8 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
     }
   }
   INFO("host 0 log:\n"
-       << slurp(dir.file("host0.log")) << "\nhost 1 log:\n"
-       << slurp(dir.file("host1.log")));
+       << fp::testing::read_file(dir.file("host0.log")) << "\nhost 1 log:\n"
+       << fp::testing::read_file(dir.file("host1.log")));
   REQUIRE(spawned.ok());
   REQUIRE(hosts.size() == 2);
   REQUIRE(outcome.has_value());
@@ -169,7 +164,8 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
   REQUIRE(telemetry.ok());
   CHECK(telemetry->size() == 16);  // fine_prune + finetune each
   for (int i = 0; i < 2; ++i) {
-    auto stats = nlohmann::json::parse(slurp(dir.file("host" + std::to_string(i) + "/stats.json")));
+    auto stats = nlohmann::json::parse(
+        fp::testing::read_file(dir.file("host" + std::to_string(i) + "/stats.json")));
     CHECK(stats["host_index"] == i);
     CHECK(stats["agents"] == 4);
     CHECK(stats["finished"] == 4);
@@ -222,7 +218,7 @@ TEST_CASE("fp-sim run with agent-host processes then list and report and export 
   std::string json_path = dir.file("out.json");
   auto [json_rc, ignored] = shell(kFpSim + " export --db " + db + " --format json -o " + json_path);
   CHECK(json_rc == 0);
-  auto j = nlohmann::json::parse(slurp(json_path));
+  auto j = nlohmann::json::parse(fp::testing::read_file(json_path));
   CHECK(j["rows"].size() == 8);
   CHECK(j["run"]["status"] == "done");
 
