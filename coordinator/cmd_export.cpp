@@ -10,16 +10,10 @@
 #include "commands.h"
 #include "config.h"
 #include "store/store.h"
+#include "util/csv.h"
 
 namespace fp::coord {
 namespace {
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
 
 std::string optional_number(const std::optional<double>& v) {
   return v ? fmt::format("{}", *v) : std::string();

@@ -14,6 +14,7 @@
 #include "dashboard/svg_chart.h"
 #include "dashboard/svg_figures.h"
 #include "sim_store.h"
+#include "util/csv.h"
 
 namespace fp::sim {
 namespace {
@@ -28,17 +29,7 @@ struct Table {
   std::string csv() const {
     auto line = [](const std::vector<std::string>& cells) {
       std::string out;
-      for (size_t i = 0; i < cells.size(); ++i) {
-        const std::string& c = cells[i];
-        if (i) out += ',';
-        if (c.find_first_of(",\"\n") == std::string::npos) {
-          out += c;
-        } else {
-          out += '"';
-          for (char ch : c) out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-          out += '"';
-        }
-      }
+      for (size_t i = 0; i < cells.size(); ++i) out += (i ? "," : "") + csv_field(cells[i]);
       return out + "\n";
     };
     std::string out = line(header);

@@ -7,6 +7,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "util/csv.h"
+
 namespace fp::sim {
 namespace {
 
@@ -28,13 +30,7 @@ nlohmann::json stat_json(const Stat& s) {
   return {{"n", s.n}, {"mean", s.mean}, {"std", s.std}, {"min", s.min}, {"max", s.max}};
 }
 
-// CSV field: quoted when it holds a separator, quote or newline.
-std::string csv(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
+std::string csv(const std::string& s) { return csv_field(s); }
 
 std::string csv(const std::optional<double>& v) { return v ? fmt::format("{:.6f}", *v) : ""; }
 

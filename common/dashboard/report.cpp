@@ -8,16 +8,10 @@
 
 #include "dashboard/api.h"
 #include "dashboard/svg_figures.h"
+#include "util/csv.h"
 
 namespace fp::dash {
 namespace {
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
 
 std::string number(const std::optional<double>& v) {
   return v ? fmt::format("{}", *v) : std::string();

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <vector>
 
 #include "child_process.h"
 #include "http_client.h"
@@ -47,15 +48,15 @@ workers = 2
 heartbeat_ms = 200
 )";
 
-// Waits until the log contains `pattern`; returns its first match (or nothing).
-std::smatch wait_for(const std::string& log, const std::regex& pattern, ChildProcess& child,
-                     std::chrono::seconds timeout) {
+// Waits until the log contains `pattern`; returns the first match's text and groups
+// (empty if the line never came).
+std::vector<std::string> wait_for(const std::string& log, const std::regex& pattern,
+                                  ChildProcess& child, std::chrono::seconds timeout) {
   auto until = std::chrono::steady_clock::now() + timeout;
-  static std::string text;  // the match refers into it
-  std::smatch m;
   while (std::chrono::steady_clock::now() < until) {
-    text = fp::testing::read_file(log);
-    if (std::regex_search(text, m, pattern)) return m;
+    const std::string text = fp::testing::read_file(log);
+    std::smatch m;
+    if (std::regex_search(text, m, pattern)) return {m.begin(), m.end()};
     if (child.wait(0ms)) break;  // exited: the line will not come
     std::this_thread::sleep_for(100ms);
   }
@@ -84,7 +85,7 @@ TEST_CASE("fp-sim run --http-port prints a URL that shows the campaign's agents 
   auto url = wait_for(log, std::regex(R"(dashboard: http://127\.0\.0\.1:(\d+)/)"), sim, 60s);
   INFO(fp::testing::read_file(log));
   REQUIRE(!url.empty());
-  const auto port = static_cast<uint16_t>(std::stoi(url[1].str()));
+  const auto port = static_cast<uint16_t>(std::stoi(url[1]));
 
   // The campaign ends, and the dashboard is still there to look at.
   REQUIRE(!wait_for(log, std::regex("still serving"), sim, 240s).empty());
