@@ -103,7 +103,6 @@ class CandidateScorer {
         score_(score),
         inputs_(std::move(inputs)),
         pseudo_(std::move(pseudo)),
-        used_classes_(used_classes(pseudo_, min_class_share)),
         min_class_share_(min_class_share),
         class_retention_(class_retention),
         min_dense_agreement_(min_dense_agreement) {}
@@ -154,8 +153,8 @@ class CandidateScorer {
   PruneConfig config_;
   SelectionScore score_;
   torch::Tensor inputs_, pseudo_;
-  torch::Tensor reference_;  // the first candidate's predictions (confidence scores)
-  std::vector<int64_t> used_classes_;
+  torch::Tensor reference_;            // the first candidate's predictions (confidence scores)
+  std::vector<int64_t> used_classes_;  // the reference's, set with it
   double min_class_share_, class_retention_, min_dense_agreement_;
   int64_t samples_ = 0;
 };
