@@ -21,17 +21,8 @@ std::string optional_number(const std::optional<double>& v) {
 
 int export_rows(const CommonOptions& o, const std::string& only, const std::string& format,
                 const std::string& out_path) {
-  auto cfg = load_config(o.config);
-  if (!cfg.ok()) {
-    spdlog::error("{}", cfg.status().to_string());
-    return 2;
-  }
-  auto store = store::Store::open(o.database.empty() ? cfg->database : o.database);
-  if (!store.ok()) {
-    spdlog::error("{}", store.status().to_string());
-    return 1;
-  }
-  auto campaigns = (*store)->campaigns();
+  auto store = open_database(config_for(o));
+  auto campaigns = store->campaigns();
   if (!campaigns.ok()) {
     spdlog::error("{}", campaigns.status().to_string());
     return 1;
@@ -46,7 +37,7 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
     spdlog::error("no campaign named '{}'", only);
     return 1;
   }
-  auto rows = (*store)->telemetry(campaign_id);
+  auto rows = store->telemetry(campaign_id);
   if (!rows.ok()) {
     spdlog::error("{}", rows.status().to_string());
     return 1;

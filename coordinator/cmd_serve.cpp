@@ -25,14 +25,7 @@ struct ServeOptions {
 };
 
 int serve(const ServeOptions& o) {
-  auto loaded = load_config(o.common.config);
-  if (!loaded.ok()) {
-    spdlog::error("{}", loaded.status().to_string());
-    return 2;
-  }
-  CoordinatorConfig cfg = std::move(loaded).value();
-  if (!o.common.database.empty()) cfg.database = o.common.database;
-  if (!o.common.models_dir.empty()) cfg.models_dir = o.common.models_dir;
+  CoordinatorConfig cfg = config_for(o.common);
   if (!o.endpoint.empty()) cfg.server.endpoint = o.endpoint;
   if (o.heartbeat_ms) cfg.server.heartbeat_ms = o.heartbeat_ms;
   cfg.server.exit_when_done = o.exit_when_done;
@@ -42,14 +35,10 @@ int serve(const ServeOptions& o) {
   if (!o.key.empty()) cfg.key = o.key;
   if (o.plain) cfg.server.security.plain = true;
   if (o.max_agents) cfg.server.max_agents = o.max_agents;
-  auto store = store::Store::open(cfg.database);
-  if (!store.ok()) {
-    spdlog::error("{}", store.status().to_string());
-    return 1;
-  }
-  ModelRegistry registry(cfg.models_dir, **store);
+  auto store = open_database(cfg);
+  ModelRegistry registry(cfg.models_dir, *store);
   if (cfg.campaign.present) {
-    auto id = ensure_campaign(registry, **store, cfg.campaign, unix_now());
+    auto id = ensure_campaign(registry, *store, cfg.campaign, unix_now());
     if (!id.ok()) {
       spdlog::error("campaign '{}': {}", cfg.campaign.name, id.status().to_string());
       return 1;
@@ -71,7 +60,7 @@ int serve(const ServeOptions& o) {
     cfg.server.security.own = *keys;
   }
   zmq::context_t context(1);
-  Server server(cfg.server, context, **store, registry);
+  Server server(cfg.server, context, *store, registry);
   Status bound = server.bind();
   if (!bound.ok()) {
     spdlog::error("{}", bound.to_string());

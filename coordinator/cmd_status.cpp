@@ -24,17 +24,8 @@ std::string percent(const std::optional<double>& v) {
 }
 
 int status(const CommonOptions& o, const std::string& only, int events) {
-  auto cfg = load_config(o.config);
-  if (!cfg.ok()) {
-    spdlog::error("{}", cfg.status().to_string());
-    return 2;
-  }
-  auto store = store::Store::open(o.database.empty() ? cfg->database : o.database);
-  if (!store.ok()) {
-    spdlog::error("{}", store.status().to_string());
-    return 1;
-  }
-  auto& db = **store;
+  auto store = open_database(config_for(o));
+  auto& db = *store;
   auto agents = db.agents();
   auto campaigns = db.campaigns();
   if (!agents.ok() || !campaigns.ok()) {

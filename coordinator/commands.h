@@ -2,6 +2,11 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <memory>
+
+#include "coordinator/config.h"
+#include "store/store.h"
+#include "util/status.h"
 
 namespace fp::coord {
 
@@ -22,5 +27,14 @@ struct CommonOptions {
   std::string models_dir;
 };
 void add_common_options(CLI::App* cmd, CommonOptions& options);
+
+// Ends a subcommand: logs `why` and exits with `code` (2: the configuration, 1: else).
+[[noreturn]] void fail(const Status& why, int code = 1);
+// The configuration file with --db and --models-dir applied; fails (2) when invalid.
+CoordinatorConfig config_for(const CommonOptions& options);
+// The configured database; fails (1) when it cannot be opened, or with `must_exist`
+// when there is none yet (so a typo does not create an empty one).
+std::unique_ptr<store::Store> open_database(const CoordinatorConfig& config,
+                                            bool must_exist = false);
 
 }  // namespace fp::coord

@@ -11,11 +11,16 @@
 
 #include "commands.h"
 #include "dashboard/dashboard.h"
-#include "simulation/experiment_report.h"
-#include "simulation/results.h"
+#include "report/experiment_report.h"
+#include "report/run_results.h"
 #include "simulation/simulation.h"
 
 namespace fp::sim {
+
+using report::read_results;
+using report::format_table;
+using report::format_summary;
+using report::write_experiment_report;
 namespace {
 
 struct RunCommandOptions {

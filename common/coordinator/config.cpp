@@ -1,5 +1,7 @@
 #include "coordinator/config.h"
 
+#include "experiment/personalize_settings.h"
+
 #include <toml++/toml.h>
 
 #include <fstream>
@@ -43,6 +45,16 @@ class Section {
                       : std::is_same_v<T, bool>      ? "a boolean"
                       : std::is_floating_point_v<T>  ? "a number"
                                                      : "an integer");
+  }
+
+  // An optional key: left unset when absent.
+  template <typename T>
+  Status get(const char* key, std::optional<T>& out) {
+    T value{};
+    const bool present = table_ && table_->get(key);
+    FP_RETURN_IF_ERROR(get(key, value));
+    if (present) out = value;
+    return Status::ok_status();
   }
 
   template <typename T>
@@ -222,13 +234,17 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   auto prune = PruneConfig::from_json(c.prune_config_json);
   if (!prune.ok())
     return Status::invalid_argument(src + ": campaign.prune: " + prune.status().message());
-  // Normalised, with every default spelled out; the agent reads select_sparsity too.
-  auto normalised = nlohmann::json::parse(prune->to_json());
-  normalised["select_sparsity"] = c.select_sparsity;
-  auto score = parse_selection_score(c.selector);
-  if (!score.ok())
-    return Status::invalid_argument(src + ": campaign.selector: " + score.status().message());
-  normalised["selector"] = c.selector;
+  // Normalised, with every setting spelled out from the shared defaults.
+  PersonalizeConfig settings;
+  settings.prune = *prune;
+  if (c.select_sparsity) settings.select_sparsity = *c.select_sparsity;
+  if (c.selector) {
+    auto score = parse_selection_score(*c.selector);
+    if (!score.ok())
+      return Status::invalid_argument(src + ": campaign.selector: " + score.status().message());
+    settings.selector.score = *score;
+  }
+  auto normalised = nlohmann::json::parse(personalize_settings_json(settings));
   if (t) {
     if (const toml::node* node = t->get("privacy")) {
       if (!node->is_table()) {

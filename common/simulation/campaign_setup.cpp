@@ -2,14 +2,11 @@
 #include "simulation/campaign_setup.h"
 
 #include <fmt/format.h>
-#include <torch/torch.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
 
-#include "models/artifact.h"
-#include "models/model_factory.h"
-#include "train/trainer.h"
+#include "train/general_model.h"
 
 namespace fp::sim {
 namespace {
@@ -23,39 +20,25 @@ struct TrainedModel {
 Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, uint64_t salt,
                                    coord::ModelRegistry& registry,
                                    const std::function<void(const std::string&)>& log) {
-  ModelSpec spec;
-  spec.arch = s.general.arch;
-  spec.width_mult = s.general.width_mult;
-  spec.in_channels = data.inputs.size(1);
-  spec.height = data.inputs.size(2);
-  spec.width = data.inputs.size(3);
-  spec.num_classes = data.num_classes();
-  torch::set_num_threads(s.general.threads);
-  torch::manual_seed(s.seed + salt);
-  FP_ASSIGN_OR_RETURN(ModelPtr model, build_model(spec));
-  TrainConfig tc;
-  tc.optimizer = s.general.optimizer;
-  tc.learning_rate = s.general.learning_rate;
-  tc.epochs = s.general.epochs;
-  tc.batch_size = s.general.batch_size;
-  tc.seed = s.seed + salt;
-  FP_ASSIGN_OR_RETURN(TrainReport report, train(*model, data, tc));
-  std::map<std::string, std::string> meta = {
-      {"scenario", s.name},
-      {"dataset", s.data.dataset},
-      {"train_samples", std::to_string(data.size())},
-      {"epochs", std::to_string(tc.epochs)},
-      {"seed", std::to_string(tc.seed)},
-      {"final_loss", fmt::format("{:.6f}", report.final_loss)}};
-  std::string bytes = serialize_model(*model, meta);
-  FP_ASSIGN_OR_RETURN(auto record,
-                      registry.add(bytes, spec.to_json(), nlohmann::json(meta).dump(), unix_now()));
+  GeneralModelConfig gc;
+  gc.arch = s.general.arch;
+  gc.width_mult = s.general.width_mult;
+  gc.threads = s.general.threads;
+  gc.train.optimizer = s.general.optimizer;
+  gc.train.learning_rate = s.general.learning_rate;
+  gc.train.epochs = s.general.epochs;
+  gc.train.batch_size = s.general.batch_size;
+  gc.train.seed = s.seed + salt;
+  gc.meta = {{"scenario", s.name}, {"dataset", s.data.dataset}};
+  FP_ASSIGN_OR_RETURN(GeneralModel model, train_general_model(data, gc));
+  FP_ASSIGN_OR_RETURN(auto record, registry.add(model.artifact, model.spec.to_json(),
+                                                nlohmann::json(model.meta).dump(), unix_now()));
   log(fmt::format(
       "general {} (width {}) trained on {} samples, {} epoch(s): loss {:.4f}, {:.1f} s, "
       "model {} ({} KiB)",
-      spec.arch, spec.width_mult, data.size(), tc.epochs, report.final_loss, report.wall_seconds,
-      record.sha256.substr(0, 12), bytes.size() / 1024));
-  return TrainedModel{record.sha256, report.wall_seconds};
+      gc.arch, gc.width_mult, data.size(), gc.train.epochs, model.report.final_loss,
+      model.report.wall_seconds, record.sha256.substr(0, 12), model.artifact.size() / 1024));
+  return TrainedModel{record.sha256, model.report.wall_seconds};
 }
 
 }  // namespace
@@ -63,7 +46,7 @@ Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, uint6
 int64_t tasks_per_individual(const Scenario& s) { return static_cast<int64_t>(s.variants.size()); }
 
 Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, store::Store& store,
-                                     coord::ModelRegistry& registry, SimStore& sim, int64_t run_id,
+                                     coord::ModelRegistry& registry, store::RunStore& sim, int64_t run_id,
                                      const std::function<void(const std::string&)>& log) {
   CampaignPlan plan;
   // One model for everyone, or one per individual that never saw its speaker.
@@ -89,7 +72,7 @@ Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, sto
       c.dataset = p.dataset;
       c.prune_config_json = v.assignment_json(s.privacy);
       c.baselines_json = nlohmann::json(s.baselines.methods).dump();
-      c.sweep_targets_json = nlohmann::json(v.sweep).dump();
+      c.sweep_targets_json = nlohmann::json(v.settings.sweep_targets).dump();
       c.open_enrollment = false;
       c.created_at = unix_now();
       FP_ASSIGN_OR_RETURN(int64_t id, store.create_campaign(c));

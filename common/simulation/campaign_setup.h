@@ -10,7 +10,7 @@
 #include "coordinator/model_registry.h"
 #include "simulation/population.h"
 #include "simulation/scenario.h"
-#include "simulation/sim_store.h"
+#include "store/run_store.h"
 #include "store/store.h"
 
 namespace fp::sim {
@@ -32,7 +32,7 @@ struct CampaignPlan {
 // in sim_campaigns under `run_id`. `log` receives one line per step.
 Result<CampaignPlan> setup_campaigns(const Scenario& scenario, const Population& population,
                                      store::Store& store, coord::ModelRegistry& registry,
-                                     SimStore& sim, int64_t run_id,
+                                     store::RunStore& sim, int64_t run_id,
                                      const std::function<void(const std::string&)>& log);
 
 // How many tasks each individual's agent takes: one per campaign it is part of.

@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "data/partition.h"
-#include "prune/prune_config.h"
+#include "experiment/personalize.h"
 #include "security/privacy_noise.h"
 #include "util/status.h"
 
@@ -63,14 +63,16 @@ struct GeneralSection {
 };
 
 // One Fine-Pruning configuration; a campaign runs one of these for every individual.
+// Its settings start from PersonalizeConfig's defaults, the one table every config source
+// shares (experiment/personalize_settings.h); a scenario sets its keys in [fineprune].
 struct Variant {
   std::string name;  // empty for the single, unnamed configuration
-  PruneConfig prune;
-  bool select_sparsity = true;  // choose the sparsity on the device, without labels
-  double min_agreement = 0.95;
-  double confident_fraction = 0.5;
-  double heldout_fraction = 0.1;
-  std::vector<double> candidates = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+  PersonalizeConfig settings;
+
+  // What travels in the task assignment: the personalization settings and, when
+  // enabled, the privacy settings.
+  std::string assignment_json(const security::PrivacyConfig& privacy = {}) const;
+};
   std::vector<double> sweep;       // labeled accuracy-vs-sparsity curve (empty: none)
   int64_t adaptation_samples = 0;  // > 0: adapt on only this many samples (data-amount curve)
 

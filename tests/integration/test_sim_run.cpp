@@ -10,10 +10,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "simulation/experiment_report.h"
+#include "report/experiment_report.h"
 #include "simulation/population.h"
-#include "simulation/results.h"
-#include "simulation/sim_store.h"
+#include "report/run_results.h"
+#include "store/run_store.h"
 #include "simulation/simulation.h"
 #include "store/store.h"
 #include "temp_dir.h"
@@ -24,6 +24,7 @@
 
 using namespace fp;
 using namespace fp::sim;
+using namespace fp::report;
 namespace fs = std::filesystem;
 
 namespace {
@@ -149,7 +150,7 @@ TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite"
   }
 
   // The run's own record, and the table and summary built from the rows.
-  auto sim = SimStore::open(*db);
+  auto sim = store::RunStore::open(*db);
   REQUIRE(sim.ok());
   auto record = sim->run(outcome.run_id);
   REQUIRE(record.ok());
@@ -406,7 +407,7 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   REQUIRE(fresh.ok());
   CHECK(fresh->status == "done");
   auto db = open(fresh->db_path);
-  auto sim = SimStore::open(*db);
+  auto sim = store::RunStore::open(*db);
   CHECK(sim->runs()->size() == 1);
 }
 
@@ -421,7 +422,7 @@ TEST_CASE("a run that cannot start is recorded as failed with the reason", "[sim
   REQUIRE_FALSE(outcome.ok());
   CHECK(outcome.status().message().find("/nonexistent/fashion-mnist") != std::string::npos);
   auto db = open(run_database(o.out_dir));
-  auto sim = SimStore::open(*db);
+  auto sim = store::RunStore::open(*db);
   REQUIRE(sim.ok());
   auto record = sim->run(0);
   REQUIRE(record.ok());

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "simulation/sim_store.h"
+#include "store/run_store.h"
 #include "store/store.h"
 
-namespace fp::sim {
+namespace fp::report {
 
 struct IndividualRow {
   std::string variant;
@@ -44,7 +44,7 @@ struct VariantSummary {
 };
 
 struct RunResults {
-  RunRecord run;
+  store::RunRecord run;
   std::vector<IndividualRow> rows;  // by variant, then individual in task order
   std::vector<VariantSummary> summaries;
 };
@@ -61,4 +61,4 @@ std::string format_summary(const RunResults& results);
 std::string to_csv(const RunResults& results);
 std::string to_json(const RunResults& results);  // {run, summaries, rows}
 
-}  // namespace fp::sim
+}  // namespace fp::report

@@ -1,11 +1,11 @@
-#include "dashboard/svg_chart.h"
+#include "report/svg_chart.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 
-namespace fp::dash {
+namespace fp::report {
 namespace {
 
 constexpr double kLeft = 64, kRight = 24, kTop = 56, kHeight = 380;
@@ -223,4 +223,4 @@ std::string render_line_chart(const LineChart& chart) {
   return out + "</svg>\n";
 }
 
-}  // namespace fp::dash
+}  // namespace fp::report

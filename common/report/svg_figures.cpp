@@ -1,8 +1,8 @@
-#include "dashboard/svg_figures.h"
+#include "report/svg_figures.h"
 
-#include "dashboard/svg_chart.h"
+#include "report/svg_chart.h"
 
-namespace fp::dash {
+namespace fp::report {
 
 std::string method_label(const std::string& method) {
   if (method == "general") return "General";
@@ -76,4 +76,4 @@ std::string curve_figure_svg(const CampaignResults& results) {
   return render_line_chart(chart);
 }
 
-}  // namespace fp::dash
+}  // namespace fp::report

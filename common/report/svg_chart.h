@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace fp::dash {
+namespace fp::report {
 
 struct BarSeries {
   std::string name, color;
@@ -46,4 +46,4 @@ std::string render_line_chart(const LineChart& chart);
 // Text with &, <, >, " and ' escaped for XML.
 std::string xml_escape(const std::string& text);
 
-}  // namespace fp::dash
+}  // namespace fp::report

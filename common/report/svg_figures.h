@@ -7,9 +7,9 @@
 
 #include <string>
 
-#include "dashboard/results.h"
+#include "report/campaign_results.h"
 
-namespace fp::dash {
+namespace fp::report {
 
 // Legend name and colour of "general" and each telemetry method.
 std::string method_label(const std::string& method);
@@ -18,4 +18,4 @@ std::string method_color(const std::string& method);
 std::string accuracy_figure_svg(const CampaignResults& results);
 std::string curve_figure_svg(const CampaignResults& results);
 
-}  // namespace fp::dash
+}  // namespace fp::report

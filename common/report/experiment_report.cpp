@@ -1,4 +1,4 @@
-#include "simulation/experiment_report.h"
+#include "report/experiment_report.h"
 
 #include <fmt/format.h>
 
@@ -10,13 +10,13 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "dashboard/report.h"
-#include "dashboard/svg_chart.h"
-#include "dashboard/svg_figures.h"
-#include "simulation/sim_store.h"
+#include "report/campaign_report.h"
+#include "report/svg_chart.h"
+#include "report/svg_figures.h"
+#include "store/run_store.h"
 #include "util/csv.h"
 
-namespace fp::sim {
+namespace fp::report {
 namespace {
 
 namespace fs = std::filesystem;
@@ -252,7 +252,7 @@ Grouped grouped(const std::string& key_name,
 
 // The adaptation samples each variant was limited to (0: all), from its campaign's config.
 Result<std::map<std::string, int64_t>> variant_samples(store::Store& store, int64_t run_id) {
-  FP_ASSIGN_OR_RETURN(SimStore sim, SimStore::open(store));
+  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(store));
   FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(run_id));
   std::map<std::string, int64_t> out;
   for (const auto& c : campaigns) {
@@ -401,7 +401,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
   }
 
   // Each campaign's own report, as the dashboard draws it (Figure 2 bars, Figure 3a curve).
-  FP_ASSIGN_OR_RETURN(SimStore sim, SimStore::open(store));
+  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(store));
   FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(results.run.id));
   for (const auto& c : campaigns) {
     FP_ASSIGN_OR_RETURN(auto campaign, dash::load_campaign_results(store, c.campaign_id, 0));
@@ -413,4 +413,4 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
   return w.written();
 }
 
-}  // namespace fp::sim
+}  // namespace fp::report

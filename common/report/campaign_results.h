@@ -13,7 +13,7 @@
 #include "store/store.h"
 #include "util/status.h"
 
-namespace fp::dash {
+namespace fp::report {
 
 // Telemetry method names, in the order the figures show them after "general".
 inline const std::vector<std::string>& result_methods() {
@@ -40,10 +40,16 @@ struct IndividualResult {
   std::string agent_id;
   int64_t task_id = 0, attempts = 0;
   std::string error;
-  std::optional<double> general_accuracy;        // the general model on this individual
+  // The general model on this individual: the accuracy reported with Fine-Pruning's
+  // result (each report carries its own copy, noised independently under differential
+  // privacy), else the first reported one.
+  std::optional<double> general_accuracy;
   std::map<std::string, MethodOutcome> methods;  // by method, those reported so far
   std::vector<CurvePoint> curve;                 // Fine-Pruning's labeled sweep
   int64_t macs_dense = 0, adaptation_samples = 0, eval_samples = 0;
+
+  // The outcome of `name`, or null when it has not reported.
+  const MethodOutcome* method(const std::string& name) const;
 };
 
 struct CampaignProgress {
@@ -83,4 +89,4 @@ std::optional<double> accuracy_of(const IndividualResult& r, const std::string& 
 std::vector<MeanCurvePoint> mean_curve(const CampaignResults& results);
 
 
-}  // namespace fp::dash
+}  // namespace fp::report

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "dashboard/results.h"
+#include "report/campaign_results.h"
 
-namespace fp::dash {
+namespace fp::report {
 
 // One row per individual: status, agent, each method's accuracy, sparsities, MACs.
 std::string results_csv(const CampaignResults& results);
@@ -22,4 +22,4 @@ Result<std::vector<std::string>> write_report(const CampaignResults& results,
 // A campaign name made safe as one path component ("fsdd demo/1" -> "fsdd_demo_1").
 std::string file_safe_name(const std::string& name);
 
-}  // namespace fp::dash
+}  // namespace fp::report

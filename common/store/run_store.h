@@ -11,7 +11,7 @@
 #include "store/store.h"
 #include "util/status.h"
 
-namespace fp::sim {
+namespace fp::store {
 
 struct RunRecord {
   int64_t id = 0;
@@ -23,17 +23,17 @@ struct RunRecord {
   std::string stats_json = "{}";   // wall time, memory, overhead (run_command.cpp)
 };
 
-struct SimCampaign {
+struct RunCampaign {
   int64_t campaign_id = 0;
   int64_t run_id = 0;
   std::string variant;   // "" for the single configuration
   std::string left_out;  // the individual the general model never saw ("" : none)
 };
 
-class SimStore {
+class RunStore {
  public:
   // Creates the tables if needed. `store` must outlive this.
-  static Result<SimStore> open(store::Store& store);
+  static Result<RunStore> open(Store& store);
 
   Result<int64_t> add_run(const RunRecord& run);
   Status finish_run(int64_t id, const std::string& status, double at,
@@ -41,12 +41,12 @@ class SimStore {
   Result<std::vector<RunRecord>> runs();
   Result<RunRecord> run(int64_t id);  // 0: the latest
 
-  Status add_campaign(const SimCampaign& campaign);
-  Result<std::vector<SimCampaign>> campaigns(int64_t run_id);
+  Status add_campaign(const RunCampaign& campaign);
+  Result<std::vector<RunCampaign>> campaigns(int64_t run_id);
 
  private:
-  explicit SimStore(store::Store& store) : store_(&store) {}
-  store::Store* store_;
+  explicit RunStore(Store& store) : store_(&store) {}
+  Store* store_;
 };
 
-}  // namespace fp::sim
+}  // namespace fp::store

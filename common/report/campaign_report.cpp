@@ -1,4 +1,4 @@
-#include "dashboard/report.h"
+#include "report/campaign_report.h"
 
 #include <fmt/format.h>
 
@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "dashboard/api.h"
-#include "dashboard/svg_figures.h"
+#include "report/results_json.h"
+#include "report/svg_figures.h"
 #include "util/csv.h"
 
-namespace fp::dash {
+namespace fp::report {
 namespace {
 
 std::string number(const std::optional<double>& v) {
@@ -91,4 +91,4 @@ std::string file_safe_name(const std::string& name) {
   return out;
 }
 
-}  // namespace fp::dash
+}  // namespace fp::report

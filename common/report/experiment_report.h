@@ -20,11 +20,11 @@
 #include <string>
 #include <vector>
 
-#include "simulation/results.h"
+#include "report/run_results.h"
 #include "store/store.h"
 #include "util/status.h"
 
-namespace fp::sim {
+namespace fp::report {
 
 // Returns the paths written.
 Result<std::vector<std::string>> write_experiment_report(store::Store& store,
@@ -34,4 +34,4 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
 // The q-quantile (0..1) of `values` by linear interpolation; 0 when empty.
 double quantile(std::vector<double> values, double q);
 
-}  // namespace fp::sim
+}  // namespace fp::report

@@ -1,10 +1,10 @@
-#include "dashboard/results.h"
+#include "report/campaign_results.h"
 
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
-namespace fp::dash {
+namespace fp::report {
 namespace {
 
 std::vector<CurvePoint> parse_curve(const std::string& text) {
@@ -93,7 +93,10 @@ Result<CampaignResults> load_campaign_results(store::Store& store, int64_t id, d
     m.compute_macs = row.compute_macs;
     m.wall_seconds = row.wall_seconds;
     r.methods[row.method] = m;
-    if (row.accuracy_before) r.general_accuracy = row.accuracy_before;
+    // One rule for the general model's accuracy everywhere (see the header).
+    if (row.accuracy_before && (row.method == "fine_prune" || !r.general_accuracy)) {
+      r.general_accuracy = row.accuracy_before;
+    }
     r.macs_dense = row.macs_dense;
     r.adaptation_samples = row.adaptation_samples;
     r.eval_samples = row.eval_samples;
@@ -107,6 +110,11 @@ Result<CampaignResults> load_campaign_results(store::Store& store, const std::st
   FP_ASSIGN_OR_RETURN(auto campaign, store.find_campaign(name));
   if (!campaign) return Status::not_found("no campaign named '" + name + "'");
   return load_campaign_results(store, campaign->id, now);
+}
+
+const MethodOutcome* IndividualResult::method(const std::string& name) const {
+  auto it = methods.find(name);
+  return it == methods.end() ? nullptr : &it->second;
 }
 
 std::optional<double> accuracy_of(const IndividualResult& r, const std::string& method) {
@@ -149,4 +157,4 @@ std::vector<MeanCurvePoint> mean_curve(const CampaignResults& results) {
   return out;
 }
 
-}  // namespace fp::dash
+}  // namespace fp::report

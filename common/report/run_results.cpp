@@ -1,4 +1,4 @@
-#include "simulation/results.h"
+#include "report/run_results.h"
 
 #include <fmt/format.h>
 
@@ -7,9 +7,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "report/campaign_results.h"
 #include "util/csv.h"
 
-namespace fp::sim {
+namespace fp::report {
 namespace {
 
 std::string pct(const std::optional<double>& v) {
@@ -65,8 +66,42 @@ Stat describe(const std::vector<double>& v) {
   return s;
 }
 
+// One row of the run's table: a view of the campaign results model, so fp-sim's
+// tables and exports show what the dashboard shows.
+IndividualRow row_of(const std::string& variant, const IndividualResult& i) {
+  IndividualRow r;
+  r.variant = variant;
+  r.individual = i.individual;
+  r.agent_id = i.agent_id;
+  r.status = i.task_status;
+  r.error = i.error;
+  r.classes = class_count(i.individual);
+  r.general = i.general_accuracy;
+  r.adaptation_samples = i.adaptation_samples;
+  r.eval_samples = i.eval_samples;
+  r.macs_dense = i.macs_dense;
+  if (const MethodOutcome* m = i.method("fine_prune")) {
+    r.fine_prune = m->accuracy;
+    r.sparsity = m->sparsity;
+    r.target_sparsity = m->target_sparsity;
+    r.fine_prune_seconds = m->wall_seconds;
+    r.macs_fine_pruned = m->macs_effective;
+    r.fine_prune_compute_macs = m->compute_macs;
+  }
+  if (const MethodOutcome* m = i.method("finetune")) {
+    r.finetune = m->accuracy;
+    r.finetune_seconds = m->wall_seconds;
+    r.finetune_compute_macs = m->compute_macs;
+  }
+  if (const MethodOutcome* m = i.method("svd")) {
+    r.svd = m->accuracy;
+    r.svd_sparsity = m->sparsity;
+  }
+  return r;
+}
+
 Result<RunResults> read_results(store::Store& store, int64_t run_id) {
-  FP_ASSIGN_OR_RETURN(SimStore sim, SimStore::open(store));
+  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(store));
   RunResults out;
   FP_ASSIGN_OR_RETURN(out.run, sim.run(run_id));
   FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(out.run.id));
@@ -76,44 +111,9 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
     if (std::find(variant_order.begin(), variant_order.end(), c.variant) == variant_order.end()) {
       variant_order.push_back(c.variant);
     }
-    FP_ASSIGN_OR_RETURN(auto tasks, store.tasks(c.campaign_id));
-    FP_ASSIGN_OR_RETURN(auto telemetry, store.telemetry(c.campaign_id));
-    std::map<int64_t, IndividualRow> rows;  // by task id
-    for (const auto& t : tasks) {
-      IndividualRow r;
-      r.variant = c.variant;
-      r.individual = t.individual;
-      r.agent_id = t.agent_id;
-      r.status = t.status;
-      r.error = t.error;
-      r.classes = class_count(t.individual);
-      rows[t.id] = std::move(r);
-    }
-    for (const auto& t : telemetry) {
-      auto it = rows.find(t.task_id);
-      if (it == rows.end()) continue;
-      IndividualRow& r = it->second;
-      if (!r.general) r.general = t.accuracy_before;
-      if (t.method == "fine_prune") {
-        r.fine_prune = t.accuracy_after;
-        r.sparsity = t.sparsity;
-        r.target_sparsity = t.target_sparsity;
-        r.adaptation_samples = t.adaptation_samples;
-        r.eval_samples = t.eval_samples;
-        r.fine_prune_seconds = t.wall_seconds;
-        r.macs_dense = t.macs_dense;
-        r.macs_fine_pruned = t.macs_effective;
-        r.fine_prune_compute_macs = t.compute_macs;
-      } else if (t.method == "finetune") {
-        r.finetune = t.accuracy_after;
-        r.finetune_seconds = t.wall_seconds;
-        r.finetune_compute_macs = t.compute_macs;
-      } else if (t.method == "svd") {
-        r.svd = t.accuracy_after;
-        r.svd_sparsity = t.sparsity;
-      }
-    }
-    for (auto& [id, r] : rows) by_variant[c.variant].push_back(std::move(r));
+    FP_ASSIGN_OR_RETURN(CampaignResults results,
+                        load_campaign_results(store, c.campaign_id, out.run.finished_at));
+    for (const auto& i : results.individuals) by_variant[c.variant].push_back(row_of(c.variant, i));
   }
   for (const auto& v : variant_order) {
     VariantSummary s;
@@ -253,4 +253,4 @@ std::string to_json(const RunResults& results) {
   return j.dump(2);
 }
 
-}  // namespace fp::sim
+}  // namespace fp::report

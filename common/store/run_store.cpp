@@ -1,6 +1,6 @@
-#include "simulation/sim_store.h"
+#include "store/run_store.h"
 
-namespace fp::sim {
+namespace fp::store {
 namespace {
 
 constexpr const char* kSchema = R"sql(
@@ -41,12 +41,12 @@ RunRecord read_run(const sql::Statement& st) {
 
 }  // namespace
 
-Result<SimStore> SimStore::open(store::Store& store) {
+Result<RunStore> RunStore::open(Store& store) {
   FP_RETURN_IF_ERROR(store.db().exec(kSchema));
-  return SimStore(store);
+  return RunStore(store);
 }
 
-Result<int64_t> SimStore::add_run(const RunRecord& run) {
+Result<int64_t> RunStore::add_run(const RunRecord& run) {
   FP_ASSIGN_OR_RETURN(
       auto st, store_->db().prepare("INSERT INTO sim_runs (scenario, scenario_toml, seed, "
                                     "started_at, status, stats_json) VALUES (?, ?, ?, ?, ?, ?)"));
@@ -60,7 +60,7 @@ Result<int64_t> SimStore::add_run(const RunRecord& run) {
   return store_->db().last_insert_rowid();
 }
 
-Status SimStore::finish_run(int64_t id, const std::string& status, double at,
+Status RunStore::finish_run(int64_t id, const std::string& status, double at,
                             const std::string& stats_json) {
   FP_ASSIGN_OR_RETURN(auto st,
                       store_->db().prepare("UPDATE sim_runs SET status = ?, "
@@ -72,7 +72,7 @@ Status SimStore::finish_run(int64_t id, const std::string& status, double at,
   return Status::ok_status();
 }
 
-Result<std::vector<RunRecord>> SimStore::runs() {
+Result<std::vector<RunRecord>> RunStore::runs() {
   FP_ASSIGN_OR_RETURN(auto st, store_->db().prepare(std::string(kRunColumns) + " ORDER BY id"));
   std::vector<RunRecord> out;
   while (true) {
@@ -83,7 +83,7 @@ Result<std::vector<RunRecord>> SimStore::runs() {
   return out;
 }
 
-Result<RunRecord> SimStore::run(int64_t id) {
+Result<RunRecord> RunStore::run(int64_t id) {
   std::string q =
       std::string(kRunColumns) + (id > 0 ? " WHERE id = ?" : " ORDER BY id DESC LIMIT 1");
   FP_ASSIGN_OR_RETURN(auto st, store_->db().prepare(q));
@@ -98,7 +98,7 @@ Result<RunRecord> SimStore::run(int64_t id) {
   return read_run(st);
 }
 
-Status SimStore::add_campaign(const SimCampaign& c) {
+Status RunStore::add_campaign(const RunCampaign& c) {
   FP_ASSIGN_OR_RETURN(auto st,
                       store_->db().prepare("INSERT INTO sim_campaigns (campaign_id, "
                                            "run_id, variant, left_out) VALUES (?, ?, ?, ?)"));
@@ -106,12 +106,12 @@ Status SimStore::add_campaign(const SimCampaign& c) {
   return st.run();
 }
 
-Result<std::vector<SimCampaign>> SimStore::campaigns(int64_t run_id) {
+Result<std::vector<RunCampaign>> RunStore::campaigns(int64_t run_id) {
   FP_ASSIGN_OR_RETURN(auto st, store_->db().prepare("SELECT campaign_id, run_id, variant, left_out "
                                                     "FROM sim_campaigns WHERE run_id = ? "
                                                     "ORDER BY campaign_id"));
   st.bind(1, run_id);
-  std::vector<SimCampaign> out;
+  std::vector<RunCampaign> out;
   while (true) {
     FP_ASSIGN_OR_RETURN(bool row, st.step());
     if (!row) break;
@@ -120,4 +120,4 @@ Result<std::vector<SimCampaign>> SimStore::campaigns(int64_t run_id) {
   return out;
 }
 
-}  // namespace fp::sim
+}  // namespace fp::store
