@@ -1,4 +1,4 @@
-#include "commands.h"
+#include "coordinator_commands.h"
 
 #include <spdlog/spdlog.h>
 

@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "coordinator/config.h"
 #include "dashboard/dashboard.h"
 

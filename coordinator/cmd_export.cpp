@@ -7,7 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "coordinator/config.h"
 #include "store/store.h"
 #include "util/csv.h"

@@ -7,7 +7,7 @@
 
 #include "util/clock.h"
 #include "coordinator/campaign_setup.h"
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "coordinator/config.h"
 #include "security/keys.h"
 #include "store/store.h"

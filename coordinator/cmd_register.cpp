@@ -4,7 +4,7 @@
 
 #include "util/clock.h"
 #include "coordinator/campaign_setup.h"
-#include "commands.h"
+#include "coordinator_commands.h"
 
 namespace fp::coord {
 

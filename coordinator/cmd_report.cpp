@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "util/clock.h"
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "coordinator/config.h"
 #include "report/campaign_report.h"
 #include "store/store.h"

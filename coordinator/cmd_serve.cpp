@@ -5,7 +5,7 @@
 
 #include "util/clock.h"
 #include "coordinator/campaign_setup.h"
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "dashboard/dashboard.h"
 #include "security/keys.h"
 

@@ -4,7 +4,7 @@
 
 #include <ctime>
 
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "coordinator/config.h"
 #include "store/store.h"
 

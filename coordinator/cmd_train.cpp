@@ -7,7 +7,7 @@
 #include "util/clock.h"
 #include "agent/local_data.h"
 #include "coordinator/campaign_setup.h"
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "train/general_model.h"
 #include "util/progress.h"
 

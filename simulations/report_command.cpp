@@ -6,7 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "commands.h"
+#include "sim_commands.h"
 #include "report/experiment_report.h"
 #include "report/run_results.h"
 #include "store/run_store.h"

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "commands.h"
+#include "sim_commands.h"
 #include "dashboard/dashboard.h"
 #include "report/experiment_report.h"
 #include "report/run_results.h"

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "simulation/agent_host.h"
-#include "simulation/campaign_setup.h"
+#include "simulation/campaign_plan.h"
 #include "simulation/host_processes.h"
 #include "coordinator/model_registry.h"
 #include "simulation/population.h"

@@ -1,5 +1,5 @@
 #include "util/clock.h"
-#include "simulation/campaign_setup.h"
+#include "simulation/campaign_plan.h"
 
 #include <fmt/format.h>
 
