@@ -12,6 +12,7 @@ using report::campaign_curve_json;
 using report::campaign_detail_json;
 using report::campaign_progress;
 using report::campaign_summary_json;
+using report::counts_json;
 using report::CampaignProgress;
 using report::load_campaign_results;
 using report::optional_json;

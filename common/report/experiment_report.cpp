@@ -212,7 +212,7 @@ Table compute_table(const RunResults& results) {
 // the points of a figure's series.
 struct Grouped {
   Table table;
-  std::vector<dash::LineSeries> series;
+  std::vector<LineSeries> series;
 };
 
 Grouped grouped(const std::string& key_name,
@@ -223,7 +223,7 @@ Grouped grouped(const std::string& key_name,
   for (const auto& [name, field] : methods()) g.table.header.push_back(name);
   g.table.header.push_back("gain");
   for (const auto& [name, field] : methods()) {
-    g.series.push_back({dash::method_label(name), dash::method_color(name), {}});
+    g.series.push_back({method_label(name), method_color(name), {}});
   }
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& [x, rows] = groups[i];
@@ -312,7 +312,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
 
   // The spread of the gain: every individual's, sorted, one series per variant.
   {
-    dash::LineChart chart;
+    LineChart chart;
     chart.title = "Fine-Pruning gain, sorted: " + title;
     chart.x_label = "individuals, sorted by gain (share)";
     chart.y_label = "accuracy gain over the general model";
@@ -328,7 +328,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
         if (auto g = r->gain()) gains.push_back(*g);
       }
       std::sort(gains.begin(), gains.end());
-      dash::LineSeries series{s.variant.empty() ? "gain" : s.variant, kColors[i++ % 8], {}};
+      LineSeries series{s.variant.empty() ? "gain" : s.variant, kColors[i++ % 8], {}};
       series.stroke_width = 1.0;
       for (size_t k = 0; k < gains.size(); ++k) {
         const double x = gains.size() > 1 ? static_cast<double>(k) / (gains.size() - 1) : 0.5;
@@ -341,7 +341,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
     lo = std::floor(lo * 10 - 1e-9) / 10;
     hi = std::max(std::ceil(hi * 10 + 1e-9) / 10, lo + 0.1);
     chart.y_range = std::make_pair(lo, hi);
-    FP_RETURN_IF_ERROR(w.file("gain.svg", dash::render_line_chart(chart)));
+    FP_RETURN_IF_ERROR(w.file("gain.svg", render_line_chart(chart)));
   }
 
   // Several variants: each method's mean accuracy per variant, over the adaptation
@@ -362,7 +362,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
     }
     Grouped g = grouped("variant", groups, labels);
     FP_RETURN_IF_ERROR(w.table("by_variant", g.table));
-    dash::LineChart chart;
+    LineChart chart;
     chart.title = "Mean accuracy per variant: " + title;
     chart.x_label = by_samples ? "adaptation samples per individual" : "variant (scenario order)";
     chart.y_label = "mean accuracy";
@@ -370,7 +370,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
     chart.series = std::move(g.series);
     chart.x_range = std::make_pair(0.0, x_max);
     chart.x_percent = false;
-    FP_RETURN_IF_ERROR(w.file("by_variant.svg", dash::render_line_chart(chart)));
+    FP_RETURN_IF_ERROR(w.file("by_variant.svg", render_line_chart(chart)));
   }
 
   // Individuals of different class counts: each method's mean accuracy per count (Figure 3c).
@@ -388,7 +388,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
       }
       Grouped g = grouped("classes", groups, labels);
       FP_RETURN_IF_ERROR(w.table("by_classes", g.table));
-      dash::LineChart chart;
+      LineChart chart;
       chart.title = "Mean accuracy by classes per individual: " + title;
       chart.x_label = "classes per individual";
       chart.y_label = "mean accuracy";
@@ -396,7 +396,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
       chart.series = std::move(g.series);
       chart.x_range = std::make_pair(0.0, static_cast<double>(by_k.rbegin()->first));
       chart.x_percent = false;
-      FP_RETURN_IF_ERROR(w.file("by_classes.svg", dash::render_line_chart(chart)));
+      FP_RETURN_IF_ERROR(w.file("by_classes.svg", render_line_chart(chart)));
     }
   }
 
@@ -404,10 +404,10 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
   FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(store));
   FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(results.run.id));
   for (const auto& c : campaigns) {
-    FP_ASSIGN_OR_RETURN(auto campaign, dash::load_campaign_results(store, c.campaign_id, 0));
+    FP_ASSIGN_OR_RETURN(auto campaign, load_campaign_results(store, c.campaign_id, 0));
     const std::string sub =
-        (fs::path(dir) / "campaigns" / dash::file_safe_name(campaign.campaign.name)).string();
-    FP_ASSIGN_OR_RETURN(auto paths, dash::write_report(campaign, sub));
+        (fs::path(dir) / "campaigns" / file_safe_name(campaign.campaign.name)).string();
+    FP_ASSIGN_OR_RETURN(auto paths, write_report(campaign, sub));
     w.written().insert(w.written().end(), paths.begin(), paths.end());
   }
   return w.written();

@@ -6,8 +6,6 @@ using nlohmann::json;
 
 json optional_json(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
-namespace {
-
 json counts_json(const store::TaskCounts& c) {
   return {{"pending", c.pending},
           {"assigned", c.assigned},
@@ -15,8 +13,6 @@ json counts_json(const store::TaskCounts& c) {
           {"failed", c.failed},
           {"total", c.total()}};
 }
-
-}  // namespace
 
 json campaign_summary_json(const store::CampaignRecord& c, const CampaignProgress& p) {
   return {{"id", c.id},

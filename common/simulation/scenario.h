@@ -73,13 +73,6 @@ struct Variant {
   // enabled, the privacy settings.
   std::string assignment_json(const security::PrivacyConfig& privacy = {}) const;
 };
-  std::vector<double> sweep;       // labeled accuracy-vs-sparsity curve (empty: none)
-  int64_t adaptation_samples = 0;  // > 0: adapt on only this many samples (data-amount curve)
-
-  // What travels in the task assignment: fp::PruneConfig's JSON plus the selector keys
-  // and, when enabled, the privacy settings.
-  std::string assignment_json(const security::PrivacyConfig& privacy = {}) const;
-};
 
 struct BaselineSection {
   std::vector<std::string> methods = {"finetune", "svd"};
