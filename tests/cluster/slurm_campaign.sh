@@ -9,12 +9,12 @@
 # Exit 77 (CTest: skipped) when Slurm, munge or root are missing, except under CI=true,
 # where that is a failure. The daemons are stopped on every exit.
 set -euo pipefail
+export PATH=${PATH}:/usr/sbin:/sbin  # munged, slurmctld, slurmd
 
 MODE=${1:?usage: slurm_campaign.sh complete|cancel FP_SIM}
 FP_SIM=$(realpath "${2:?usage: slurm_campaign.sh complete|cancel FP_SIM}")
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 TASKS=4
-INDIVIDUALS=40
 TIMEOUT=${FP_CLUSTER_TEST_TIMEOUT:-420}  # seconds for the whole campaign
 
 missing=()
@@ -64,10 +64,9 @@ done
 [ "${rc}" -eq 0 ] || fail "local-cluster start exited with ${rc}"
 export SLURM_CONF=${CLUSTER}/etc/slurm.conf
 
-# The smoke scenario with 40 individuals, made to run on external hosts.
-sed -e 's/^name = .*/name = "cluster"/' -e 's/^individuals = .*/individuals = '"${INDIVIDUALS}"'/' \
-  -e 's/^mode = .*/mode = "external"/' "${REPO}/simulations/scenarios/smoke.toml" \
-  >"${WORK}/cluster.toml"
+# The campaign: tests/cluster/campaign.toml (40 individuals, 4 external hosts).
+INDIVIDUALS=$(sed -n 's/^individuals = \([0-9]*\).*/\1/p' "${REPO}/tests/cluster/campaign.toml")
+cp "${REPO}/tests/cluster/campaign.toml" "${WORK}/cluster.toml"
 if [ "${MODE}" = cancel ]; then
   # Longer agents (more fine-tuning), so that task 1 is cancelled with work left.
   sed -i 's/^finetune_epochs = .*/finetune_epochs = 6/' "${WORK}/cluster.toml"
