@@ -155,6 +155,9 @@ for ((i = 0; i < TASKS; ++i)); do
 done
 if [ "${MODE}" = cancel ]; then
   [ -s "${RUN}/hosts/1.takeover/by" ] || fail "nobody took over share 1"
+  [ "$(cat "${RUN}/hosts/1.takeover/by")" != "${ARRAY}_1" ] || fail "share 1 taken over by itself"
+  twice=$(sort "${RUN}/hosts/1/finished.log" | uniq -d)
+  [ -z "${twice}" ] || fail "agents of share 1 finished twice: ${twice}"
   echo "share 1 taken over by task $(cat "${RUN}/hosts/1.takeover/by")"
   grep -h "taking over share 1" "${RUN}"/logs/host-*.log
   echo "requeued tasks: $(q "SELECT COUNT(*) FROM events WHERE kind = 'requeue'")"
