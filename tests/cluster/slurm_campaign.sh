@@ -48,6 +48,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that the EXIT trap stops the daemons then too
 fail() {
   echo "FAIL: $*"
   exit 1
@@ -73,7 +74,8 @@ if [ "${MODE}" = cancel ]; then
 fi
 
 cd "${REPO}"  # the scripts find their sibling from the submission directory
-JOB=$(FP_SIM=${FP_SIM} FP_SIM_HOST_MEM=1G sbatch --parsable --mem=2G --cpus-per-task=1 \
+# One node: the hosts reach the coordinator on loopback, whatever the host name resolves to.
+JOB=$(FP_SIM=${FP_SIM} FP_SIM_ADVERTISE=127.0.0.1 FP_SIM_HOST_MEM=1G sbatch --parsable --mem=2G --cpus-per-task=1 \
   --output="${WORK}/campaign-%j.log" scripts/slurm/fp-sim-campaign.sbatch \
   "${WORK}/cluster.toml" "${TASKS}" 1 "${RUN}")
 JOB=${JOB%%;*}
