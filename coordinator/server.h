@@ -47,6 +47,16 @@ struct ServerConfig {
   uint32_t max_agents = 10000;
   double rate_limit = 2000;  // messages per second, per peer
   double rate_burst = 4000;  // messages at once, per peer
+  // Identity (CURVE): sessions one enrolled key may hold at once (fp-sim: a host's agents).
+  uint32_t max_sessions_per_key = 16;
+  // Outbound memory: model bytes queued for all peers together (each peer also gets at
+  // most chunk_credit chunks), and how long a peer may leave its chunks unread.
+  uint64_t max_queued_bytes = uint64_t{256} << 20;
+  uint32_t stall_timeout_ms = 30000;
+  // A task still held after task_deadline_s + task_deadline_s_per_mb x model MiB goes
+  // back to the queue, even if its agent keeps heartbeating.
+  double task_deadline_s = 3600;
+  double task_deadline_s_per_mb = 60;
 };
 
 struct ServerStats {
@@ -56,6 +66,8 @@ struct ServerStats {
   uint64_t agents_dropped = 0, tasks_requeued = 0;
   uint64_t frames_rate_limited = 0, agents_refused_full = 0, agents_revoked = 0;
   uint64_t handshakes_failed = 0;
+  uint64_t chunk_requests_refused = 0, chunk_requests_deferred = 0, chunk_bytes_queued_peak = 0;
+  uint64_t peers_stalled = 0, tasks_past_deadline = 0, identities_refused = 0;
 };
 
 // At most one log line per `every` for a repeated warning, with how many were held back.
