@@ -294,7 +294,7 @@ TEST_CASE("a database with two rows per (task, method) keeps the first and logs 
   // Build an old database by hand: migrations 1-4 only.
   TempDir old("hostile");
   {
-    auto db = store::sql::Database::open(old.file("v4.db"));
+    auto db = sql::Database::open(old.file("v4.db"));
     REQUIRE(db.ok());
     for (int v = 0; v < 4; ++v) REQUIRE((*db)->exec(store::migrations()[v]).ok());
     REQUIRE((*db)->exec("PRAGMA user_version = 4").ok());
