@@ -103,7 +103,7 @@ void ZapHandler::handle_pending() {
         spdlog::debug("ZAP: admitted {} from {}: {}", r.public_key, r.address, d.reason);
       } else {
         ++refused_;
-        spdlog::warn("ZAP: refused {} client {} from {}: {}", r.mechanism,
+        spdlog::debug("ZAP: refused {} client {} from {}: {}", r.mechanism,
                      r.public_key.empty() ? "(no key)" : r.public_key, r.address, d.reason);
       }
     }

@@ -3,10 +3,17 @@
 // enrolled (or, in plain mode, any) peer must not be able to do: take another device's
 // id, task or rows, pre-empt its idempotency keys, grow the coordinator's memory, log or
 // database, or store text and numbers that break readers.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <set>
 
 #include "agent/agent.h"
+#include "dashboard/http_server.h"
 #include "fake_runner.h"
 #include "net_fixture.h"
 #include "security/curve.h"
@@ -538,4 +545,106 @@ TEST_CASE("an agent with max_tasks leaves when the coordinator says goodbye afte
   CHECK(left);
   CHECK(agent.stats().tasks_done == 1);
   CHECK(agent.stats().connects == 1);
+}
+
+namespace {
+
+// A TCP connection to 127.0.0.1:port that sends nothing (or one request).
+// -1 when this process has no descriptor left.
+int try_connect(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int tcp_connect(uint16_t port) {
+  int fd = try_connect(port);
+  REQUIRE(fd >= 0);
+  return fd;
+}
+
+// Sends one GET and returns the status line ("" if the connection was closed).
+std::string http_get(uint16_t port) {
+  int fd = tcp_connect(port);
+  std::string req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  (void)!::write(fd, req.data(), req.size());
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[256];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  std::string got = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  return got.substr(0, got.find("\r\n"));
+}
+
+size_t open_descriptors() {
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator("/proc/self/fd")) n += !e.path().empty();
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("the dashboard keeps to its connection share and idle connections are closed",
+          "[dashboard][hostile]") {
+  dash::HttpServerConfig config;
+  config.max_connections = 4;
+  config.idle_timeout = 300ms;
+  auto server = dash::HttpServer::start(
+      config, [](const dash::HttpRequest&) { return dash::HttpReply{200, "text/plain", "ok", {}}; });
+  REQUIRE(server.ok());
+  const uint16_t port = (*server)->port();
+  std::vector<int> idle;
+  for (int i = 0; i < 10; ++i) idle.push_back(tcp_connect(port));
+  REQUIRE(wait_until([&] { return (*server)->stats().refused_over_limit >= 6; }, 5s));
+  CHECK((*server)->stats().open <= 4);
+  // Idle connections are closed after idle_timeout, and the dashboard serves again.
+  REQUIRE(wait_until([&] { return (*server)->stats().open == 0; }, 5s));
+  CHECK(http_get(port) == "HTTP/1.1 200 OK");
+  for (int fd : idle) ::close(fd);
+}
+
+TEST_CASE("out of descriptors, the dashboard backs off instead of spinning", "[dashboard][hostile]") {
+  dash::HttpServerConfig config;
+  config.max_connections = 100;
+  auto server = dash::HttpServer::start(
+      config, [](const dash::HttpRequest&) { return dash::HttpReply{200, "text/plain", "ok", {}}; });
+  REQUIRE(server.ok());
+  const uint16_t port = (*server)->port();
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  // Connections waiting in the backlog, then no descriptor left to accept them with.
+  rlimit tight = saved;
+  tight.rlim_cur = open_descriptors() + 10;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
+  // Clients take descriptors until none is left; the last connections then wait in the
+  // backlog and the server's accept fails (EMFILE).
+  std::vector<int> waiting;
+  for (int fd = try_connect(port); fd >= 0 && waiting.size() < 100; fd = try_connect(port)) {
+    waiting.push_back(fd);
+  }
+  std::this_thread::sleep_for(1500ms);
+  const uint64_t errors = (*server)->stats().accept_errors;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  for (int fd : waiting) ::close(fd);
+  std::printf("[hostile] dashboard out of descriptors for 1.5 s: %llu accept error(s)\n",
+              static_cast<unsigned long long>(errors));
+  CHECK(errors >= 1);
+  CHECK(errors <= 20);
+  // Descriptors back: it serves again within the longest pause.
+  std::string status;
+  REQUIRE(wait_until(
+      [&] {
+        status = http_get(port);
+        return status == "HTTP/1.1 200 OK";
+      },
+      5s));
 }
