@@ -222,6 +222,10 @@ TEST_CASE("tasks go pending, assigned, requeued, done", "[store]") {
   REQUIRE(requeued.ok());
   CHECK(*requeued == 1);
   CHECK((*store->task(*t1))->status == "pending");
+  CHECK((*store->task(*t1))->agent_id == "agent-3");  // it alone may reclaim the task
+  REQUIRE(store->assign_task(*t1, "agent-3", 9.5, /*new_attempt=*/false).ok());
+  REQUIRE(*store->requeue_task(*t1, /*keep_holder=*/false));  // e.g. past its deadline
+  CHECK((*store->task(*t1))->agent_id.empty());
   CHECK_FALSE(store->finish_task(999, false, "x", 1.0).ok());
 }
 

@@ -69,10 +69,13 @@ class Store {
   Status assign_task(int64_t task_id, const std::string& agent_id, double at,
                      bool new_attempt = true);
   // assigned -> pending (agent went silent or left); false when it was not assigned.
-  Result<bool> requeue_task(int64_t task_id);
+  // With keep_holder the task remembers its agent (agent_id), which alone may reclaim it
+  // (Hello.currentTaskId) or report for it until it is assigned to another agent.
+  Result<bool> requeue_task(int64_t task_id, bool keep_holder = true);
   // -> done / failed.
   Status finish_task(int64_t task_id, bool ok, const std::string& error, double at);
-  // Tasks left assigned by a coordinator that stopped: back to pending. Returns how many.
+  // Tasks left assigned by a coordinator that stopped: back to pending, each keeping its
+  // agent (who may reclaim it). Returns how many.
   Result<int64_t> requeue_all_assigned();
 
   // Telemetry: one transaction for the batch; a key the same agent already stored, or a
