@@ -228,6 +228,8 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
   sc.max_attempts = s.hosting.max_attempts;
   sc.exit_when_done = true;
   sc.security.plain = s.hosting.plain;
+  // A host's agents share its key: room for all of them, and for silent ones not yet dropped.
+  sc.max_sessions_per_key = static_cast<uint32_t>(2 * s.hosting.connected_per_host() + 4);
   RunKeys keys;
   if (!s.hosting.plain) {
     auto made = make_run_keys(out, s.hosting.hosts, *store);

@@ -251,8 +251,8 @@ TEST_CASE("telemetry is stored once per idempotency key", "[store]") {
 
   auto k2 = report("k2", t, c);
   k2.method = "finetune";  // one row per (task, method): another method
-  auto first = store->insert_telemetry({report("k1", t, c), k2, report("k1", t, c),
-                                        report("bad", 12345, c)});
+  auto first = store->insert_telemetry(
+      {report("k1", t, c), k2, report("k1", t, c), report("bad", 12345, c)});
   REQUIRE(first.ok());
   REQUIRE(first->size() == 4);
   CHECK((*first)[0].outcome == InsertOutcome::kInserted);

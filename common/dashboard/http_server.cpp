@@ -145,9 +145,9 @@ void HttpServer::Impl::accept() {
       }
       auto now = std::chrono::steady_clock::now();
       if (now - last_error_log >= std::chrono::seconds(10)) {
-        spdlog::warn("dashboard: accept failed: {}; pausing {} ms{}", ec.message(), pause.count(),
-                     errors_held ? fmt::format(" ({} more since the last such line)", errors_held)
-                                 : "");
+        spdlog::warn(
+            "dashboard: accept failed: {}; pausing {} ms{}", ec.message(), pause.count(),
+            errors_held ? fmt::format(" ({} more since the last such line)", errors_held) : "");
         last_error_log = now;
         errors_held = 0;
       } else {

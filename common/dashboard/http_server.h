@@ -59,8 +59,8 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  uint16_t port() const;        // the bound port
-  std::string address() const;  // the bound address
+  uint16_t port() const;          // the bound port
+  std::string address() const;    // the bound address
   HttpServerStats stats() const;  // thread-safe
   // Closes the listener and every connection and joins the thread. Idempotent.
   void stop();

@@ -46,8 +46,8 @@ Result<std::vector<AgentKeyRecord>> Store::agent_keys() {
   return out;
 }
 
-Result<std::string> Store::bind_identity(const std::string& agent_id,
-                                         const std::string& public_key, double at) {
+Result<std::string> Store::bind_identity(const std::string& agent_id, const std::string& public_key,
+                                         double at) {
   FP_ASSIGN_OR_RETURN(auto* bind, statement(R"sql(
 INSERT INTO agent_identities (agent_id, public_key, bound_at) VALUES (?1, ?2, ?3)
 ON CONFLICT (agent_id) DO NOTHING)sql"));

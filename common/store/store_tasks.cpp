@@ -140,9 +140,8 @@ Status Store::finish_task(int64_t task_id, bool ok, const std::string& error, do
 }
 
 Result<int64_t> Store::requeue_all_assigned() {
-  FP_ASSIGN_OR_RETURN(
-      auto* s,
-      statement("UPDATE tasks SET status = 'pending' WHERE status = 'assigned'"));
+  FP_ASSIGN_OR_RETURN(auto* s,
+                      statement("UPDATE tasks SET status = 'pending' WHERE status = 'assigned'"));
   FP_RETURN_IF_ERROR(s->run());
   return static_cast<int64_t>(db_->changes());
 }

@@ -598,8 +598,9 @@ TEST_CASE("the dashboard keeps to its connection share and idle connections are 
   dash::HttpServerConfig config;
   config.max_connections = 4;
   config.idle_timeout = 300ms;
-  auto server = dash::HttpServer::start(
-      config, [](const dash::HttpRequest&) { return dash::HttpReply{200, "text/plain", "ok", {}}; });
+  auto server = dash::HttpServer::start(config, [](const dash::HttpRequest&) {
+    return dash::HttpReply{200, "text/plain", "ok", {}};
+  });
   REQUIRE(server.ok());
   const uint16_t port = (*server)->port();
   std::vector<int> idle;
@@ -612,11 +613,13 @@ TEST_CASE("the dashboard keeps to its connection share and idle connections are 
   for (int fd : idle) ::close(fd);
 }
 
-TEST_CASE("out of descriptors, the dashboard backs off instead of spinning", "[dashboard][hostile]") {
+TEST_CASE("out of descriptors, the dashboard backs off instead of spinning",
+          "[dashboard][hostile]") {
   dash::HttpServerConfig config;
   config.max_connections = 100;
-  auto server = dash::HttpServer::start(
-      config, [](const dash::HttpRequest&) { return dash::HttpReply{200, "text/plain", "ok", {}}; });
+  auto server = dash::HttpServer::start(config, [](const dash::HttpRequest&) {
+    return dash::HttpReply{200, "text/plain", "ok", {}};
+  });
   REQUIRE(server.ok());
   const uint16_t port = (*server)->port();
   rlimit saved{};
