@@ -235,6 +235,11 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
 
 void Server::on_chunk_request(Session& s, const proto::ChunkRequest& m) {
   if (s.task_id == 0 || m.sha256 != s.model_sha256) {
+    auto known = registry_.find(m.sha256);
+    if (!known.ok()) {
+      return reply_error(s.peer, proto::ErrorCode::kUnknownModel, known.status().message(),
+                         m.sha256);
+    }
     return reply_error(
         s.peer, proto::ErrorCode::kNotAllowed,
         "model " + m.sha256 + " is not the model of a task assigned to agent " + s.agent_id,
