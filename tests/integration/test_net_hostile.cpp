@@ -480,15 +480,15 @@ TEST_CASE("refused handshakes are summarized, not one row and one line each", "[
   }
   coord.stop();
   auto refused = events_of(*db, "auth-refused");
+  CHECK(refused.size() <= 3);
   int64_t counted = 0;
   for (const auto& e : refused) {
-    auto at = e.detail.find(" refused");
-    REQUIRE(at != std::string::npos);
-    counted += std::stoll(e.detail.substr(0, at));
+    // "N refused handshake(s) from ADDRESS: ..."; a row without a count is one attempt.
+    auto at = e.detail.find(" refused handshake");
+    counted += at == std::string::npos ? 1 : std::stoll(e.detail.substr(0, at));
   }
   std::printf("[hostile] %d handshakes with random keys: %zu event row(s) counting %lld\n",
               attempts, refused.size(), static_cast<long long>(counted));
-  CHECK(refused.size() <= 3);
   CHECK(counted == attempts);
 }
 
