@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "bench_util.h"
-#include "model_registry.h"
+#include "coordinator/model_registry.h"
+#include "coordinator/server.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
-#include "server.h"
 
 using namespace fp;
 

@@ -11,9 +11,9 @@
 
 #include "commands.h"
 #include "dashboard/dashboard.h"
-#include "experiment_report.h"
-#include "results.h"
-#include "simulation.h"
+#include "simulation/experiment_report.h"
+#include "simulation/results.h"
+#include "simulation/simulation.h"
 
 namespace fp::sim {
 namespace {
