@@ -7,6 +7,9 @@
 //
 // Prints the coordinator's resident memory (this process: the peers hold almost
 // nothing) before, during (peak) and after, and the bound.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <random>
