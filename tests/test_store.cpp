@@ -302,7 +302,7 @@ TEST_CASE("telemetry is stored once per idempotency key", "[store]") {
   CHECK(r.compute_macs == 7000000);
   CHECK(r.peak_memory_bytes == (1 << 20));
   CHECK_FALSE((*rows)[3].accuracy_before.has_value());
-  CHECK_FALSE((*rows)[2].accuracy_after.has_value());
+  CHECK_FALSE((*rows)[3].accuracy_after.has_value());
   CHECK(store->telemetry(c + 100)->empty());
 }
 

@@ -18,8 +18,9 @@ Server::Server(ServerConfig config, zmq::context_t& context, store::Store& store
   proto::configure_router(router_);
   // Model chunks are bounded by the coordinator's own credit accounting (ChunkAccount);
   // this bounds every other message queued for one peer (Acks, Errors, heartbeats: each
-  // at most a few KiB). A peer whose queue fills is not reading: it is dropped.
-  router_.set(zmq::sockopt::sndhwm, 1000);
+  // at most about 1 KiB). One flush may Ack a whole telemetry batch to one peer, so the
+  // queue holds that and 1000 more. A peer whose queue fills is not reading: dropped.
+  router_.set(zmq::sockopt::sndhwm, static_cast<int>(config_.telemetry_batch + 1000));
   router_.set(zmq::sockopt::rcvhwm, 1000);
   // A connection that has not finished its handshake by then is closed, so half-open
   // connections cannot pile up.
