@@ -21,15 +21,15 @@
 #include <zmq.hpp>
 
 #include "coordinator/model_registry.h"
+#include "coordinator/rate_limit.h"
+#include "coordinator/waker.h"
 #include "protocol/limits.h"
 #include "protocol/messages.h"
-#include "coordinator/rate_limit.h"
 #include "security/curve.h"
 #include "security/handshake_monitor.h"
 #include "security/refusal_summary.h"
 #include "security/zap_handler.h"
 #include "store/store.h"
-#include "coordinator/waker.h"
 
 namespace fp::coord {
 
@@ -72,6 +72,7 @@ struct ServerStats {
   uint64_t handshakes_failed = 0, handshakes_refused = 0;
   uint64_t chunk_requests_refused = 0, chunk_requests_deferred = 0, chunk_bytes_queued_peak = 0;
   uint64_t peers_stalled = 0, tasks_past_deadline = 0, identities_refused = 0;
+  uint64_t frames_ignored_unread = 0;  // from peers dropped for not reading
 };
 
 // At most one log line per `every` for a repeated warning, with how many were held back.
@@ -105,7 +106,8 @@ struct ChunkAccount {
   uint64_t released_seen = 0;
   std::chrono::steady_clock::time_point
       progress;          // last time a chunk was written while some were queued
-  bool stalled = false;  // dropped for not reading; refused until it drains
+  bool stalled = false;  // dropped for not reading; ignored until it drains
+  bool told = false;     // its requests beyond the credit were refused (said once)
 };
 
 class Server {

@@ -6,9 +6,9 @@
 
 #include <set>
 
+#include "coordinator/server.h"
 #include "protocol/codec.h"
 #include "protocol/limits.h"
-#include "coordinator/server.h"
 
 namespace fp::coord {
 
@@ -268,6 +268,7 @@ void Server::drop_stalled_peers() {
     uint64_t released = a.released.load();
     if (a.chunks.load() == 0) {
       a.stalled = false;
+      a.told = false;
       continue;
     }
     if (released != a.released_seen) {

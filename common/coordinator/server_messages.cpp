@@ -52,6 +52,13 @@ void Server::handle_frame(const std::string& peer, const zmq::message_t& payload
                           size_t extra_parts) {
   ++stats_.frames_in;
   if (!within_rate(peer)) return;  // dropped before any decoding work
+  // A peer dropped for not reading gets no answers (they would only pile up in its
+  // queue) until the chunks it left unread have drained.
+  auto unread = chunk_accounts_.find(peer);
+  if (unread != chunk_accounts_.end() && unread->second->stalled) {
+    ++stats_.frames_ignored_unread;
+    return;
+  }
   auto reject = [&](proto::ErrorCode code, const std::string& reason) {
     ++stats_.frames_rejected;
     // At most one line per 10 s: a peer sending garbage must not grow the log.
@@ -258,6 +265,8 @@ void Server::on_chunk_request(Session& s, const proto::ChunkRequest& m) {
     return;
   }
   ++stats_.chunk_requests_refused;
+  if (account.told) return;  // said once until its chunks drain: no reply pile-up
+  account.told = true;
   reply_error(s.peer, proto::ErrorCode::kLimitExceeded,
               "chunk credit exceeded: " + std::to_string(account.chunks.load()) +
                   " chunk(s) not yet read and " + std::to_string(account.waiting.size()) +
