@@ -135,7 +135,9 @@ Status read_server(const toml::table* t, const std::string& src, CoordinatorConf
   if (sv.max_sessions_per_key < 1) {
     return Status::invalid_argument(src + ": server.max_sessions_per_key must be >= 1");
   }
-  if (sv.max_queued_bytes < uint64_t{sv.chunk_size} * sv.chunk_credit) {
+  // (chunk_size and chunk_credit themselves are checked below.)
+  if (sv.chunk_size <= proto::kMaxChunkBytes &&
+      sv.max_queued_bytes < uint64_t{sv.chunk_size} * sv.chunk_credit) {
     return Status::invalid_argument(
         src + ": server.max_queued_bytes must hold at least one agent's chunk_credit x chunk_size");
   }
