@@ -4,12 +4,12 @@
 
 #include <fstream>
 
-#include "util/clock.h"
-#include "coordinator/campaign_setup.h"
 #include "commands.h"
+#include "coordinator/campaign_setup.h"
 #include "dashboard/dashboard.h"
 #include "dashboard/http_server.h"
 #include "security/keys.h"
+#include "util/clock.h"
 
 namespace fp::coord {
 namespace {

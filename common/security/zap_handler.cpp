@@ -104,7 +104,7 @@ void ZapHandler::handle_pending() {
       } else {
         ++refused_;
         spdlog::debug("ZAP: refused {} client {} from {}: {}", r.mechanism,
-                     r.public_key.empty() ? "(no key)" : r.public_key, r.address, d.reason);
+                      r.public_key.empty() ? "(no key)" : r.public_key, r.address, d.reason);
       }
     }
     if (!d.admit && d.status_code == "200") d.status_code = "400";
