@@ -111,6 +111,9 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
       } else if (t.method == "svd") {
         r.svd = t.accuracy_after;
         r.svd_sparsity = t.sparsity;
+      } else {
+        r.other_accuracy[t.method] = t.accuracy_after;
+        r.other_compute_macs[t.method] = t.compute_macs;
       }
     }
     for (auto& [id, r] : rows) by_variant[c.variant].push_back(std::move(r));
