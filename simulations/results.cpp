@@ -111,8 +111,8 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
       } else if (t.method == "svd") {
         r.svd = t.accuracy_after;
         r.svd_sparsity = t.sparsity;
-      } else {
-        r.other_accuracy[t.method] = t.accuracy_after;
+      } else if (t.accuracy_after) {
+        r.other_accuracy[t.method] = *t.accuracy_after;
         r.other_compute_macs[t.method] = t.compute_macs;
       }
     }

@@ -139,8 +139,6 @@ TEST_CASE("SVD by energy gives each layer the rank its spectrum needs, within bu
   CHECK((r->ranks[1] < 0 || r->ranks[1] > 2));  // the random one needs more
   CHECK(r->ranks.back() == -1);                 // the classifier is not truncated
   CHECK(torch::equal(half->layers().back()->weight(), out_before));
-  // fc1 is reproduced (it had rank 2), so the error comes from the other layers only.
-  CHECK(torch::allclose(half->layers()[0]->weight(), fc1->weight(), 1e-3, 1e-4));
   // A smaller budget keeps less energy and errs more.
   auto tenth = clone_model(*model);
   auto r10 = svd_compress_by_energy(*tenth, {SvdBudget::kParameters, dense / 10, false});

@@ -1,5 +1,6 @@
 #include "experiment/personalize.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "baselines/svd.h"
