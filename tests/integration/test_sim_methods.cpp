@@ -4,7 +4,7 @@
 
 #include "agent/task_translation.h"
 #include "experiment/methods.h"
-#include "scenario.h"
+#include "simulation/scenario.h"
 #include "test_paths.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
