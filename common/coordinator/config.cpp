@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "experiment/methods.h"
 #include "protocol/limits.h"
 #include "prune/prune_config.h"
 #include "prune/sparsity_selector.h"
@@ -226,9 +227,9 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   FP_RETURN_IF_ERROR(s.get("selector", c.selector));
   FP_RETURN_IF_ERROR(s.finish({"prune", "privacy"}));
   for (const auto& b : c.baselines) {
-    if (b != "finetune" && b != "svd") {
+    if (!is_known_method(b)) {
       return Status::invalid_argument(src + ": campaign.baselines: unknown baseline '" + b +
-                                      "' (known: finetune, svd)");
+                                      "' (known: " + known_methods_text() + ")");
     }
   }
   for (double x : c.sweep) {

@@ -9,10 +9,12 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 
 #include "report/campaign_report.h"
 #include "report/svg_chart.h"
 #include "report/svg_figures.h"
+#include "stats/summary.h"
 #include "store/run_store.h"
 #include "util/csv.h"
 
@@ -94,20 +96,26 @@ Stat method_stat(const std::vector<const IndividualRow*>& rows,
 
 Table summary_table(const RunResults& results) {
   Table t;
-  t.header = {"variant",    "individuals",     "done",          "failed",
-              "general",    "fine_prune",      "finetune",      "svd",
-              "gain",       "gain_median",     "gain_p10",      "gain_p90",
-              "improved",   "worse",           "sparsity",      "fine_prune_s",
-              "finetune_s", "fine_prune_GMAC", "finetune_GMAC", "finetune/fine_prune_MAC"};
+  t.header = {"variant",     "individuals",     "done",          "failed",
+              "general",     "fine_prune",      "finetune",      "svd",
+              "gain",        "gain_median",     "gain_p10",      "gain_p90",
+              "improved",    "worse",           "sparsity",      "fine_prune_s",
+              "finetune_s",  "fine_prune_GMAC", "finetune_GMAC", "finetune/fine_prune_MAC",
+              "gain_ci_low", "gain_ci_high",    "gain_p"};
   for (const auto& s : results.summaries) {
     auto rows = rows_of(results, s.variant);
     std::vector<double> gains, fp_s, ft_s, fp_macs, ft_macs;
     int64_t improved = 0, worse = 0;
+    std::vector<double> general, fine_prune;
     for (const auto* r : rows) {
       if (auto g = r->gain()) {
         gains.push_back(*g);
-        improved += *g > 1e-9;
-        worse += *g < -1e-9;
+        general.push_back(*r->general);
+        fine_prune.push_back(*r->fine_prune);
+        // Only changes beyond one evaluation sample's worth count.
+        const double one = r->eval_samples > 0 ? 1.0 / static_cast<double>(r->eval_samples) : 0;
+        improved += *g > one + 1e-9;
+        worse += *g < -one - 1e-9;
       }
       if (r->fine_prune) {
         fp_s.push_back(r->fine_prune_seconds);
@@ -118,6 +126,7 @@ Table summary_table(const RunResults& results) {
         ft_macs.push_back(static_cast<double>(r->finetune_compute_macs));
       }
     }
+    const stats::PairedSummary paired = stats::summarize_paired(general, fine_prune);
     const double n = std::max<double>(1, static_cast<double>(gains.size()));
     const double ratio = mean_of(fp_macs) > 0 ? mean_of(ft_macs) / mean_of(fp_macs) : 0.0;
     const std::string name = s.variant.empty() ? "(default)" : s.variant;
@@ -140,7 +149,10 @@ Table summary_table(const RunResults& results) {
                           num(mean_of(ft_s)),
                           num(mean_of(fp_macs) / 1e9),
                           num(mean_of(ft_macs) / 1e9),
-                          num(ratio)});
+                          num(ratio),
+                          num(paired.ci.low),
+                          num(paired.ci.high),
+                          num(paired.wilcoxon.p_value)});
     t.md_rows.push_back(
         {name,
          std::to_string(s.individuals),
@@ -161,7 +173,10 @@ Table summary_table(const RunResults& results) {
          fmt::format("{:.2f}", mean_of(ft_s)),
          giga(mean_of(fp_macs)),
          giga(mean_of(ft_macs)),
-         fmt::format("{:.1f}x", ratio)});
+         fmt::format("{:.1f}x", ratio),
+         fmt::format("{:+.1f}", 100 * paired.ci.low),
+         fmt::format("{:+.1f}", 100 * paired.ci.high),
+         fmt::format("{:.2g}", paired.wilcoxon.p_value)});
   }
   return t;
 }
@@ -204,6 +219,85 @@ Table compute_table(const RunResults& results) {
                          giga(static_cast<double>(r.fine_prune_compute_macs)),
                          giga(static_cast<double>(r.finetune_compute_macs)),
                          fmt::format("{:.1f}x", time_ratio), fmt::format("{:.1f}x", mac_ratio)});
+  }
+  return t;
+}
+
+// The accuracy of `method` for one row (named methods and further ones).
+std::optional<double> accuracy_of(const IndividualRow& r, const std::string& method) {
+  for (const auto& [name, field] : methods())
+    if (name == method) return r.*field;
+  auto it = r.other_accuracy.find(method);
+  return it == r.other_accuracy.end() ? std::nullopt : std::optional<double>(it->second);
+}
+
+// Every method a variant's rows report, general first, then in a fixed order.
+std::vector<std::string> reported_methods(const std::vector<const IndividualRow*>& rows) {
+  std::vector<std::string> out;
+  for (const auto& [name, field] : methods()) {
+    for (const auto* r : rows)
+      if (r->*field) {
+        out.push_back(name);
+        break;
+      }
+  }
+  std::set<std::string> others;
+  for (const auto* r : rows)
+    for (const auto& [name, acc] : r->other_accuracy) others.insert(name);
+  out.insert(out.end(), others.begin(), others.end());
+  return out;
+}
+
+// Paired comparisons, per variant: every method against the general model, and
+// Fine-Pruning against every other method. Mean, median, 95% bootstrap CI of the mean
+// difference (b - a), Wilcoxon signed-rank p, and individuals improved / worse by more
+// than one evaluation sample. Rows are paired: only individuals with both methods count.
+Table comparisons_table(const RunResults& results) {
+  Table t;
+  t.header = {"variant",   "method",        "versus", "n",       "mean_a",     "mean_b",
+              "mean_diff", "median_diff",   "ci_low", "ci_high", "p_wilcoxon", "improved",
+              "worse",     "b_compute_GMAC"};
+  for (const auto& s : results.summaries) {
+    auto rows = rows_of(results, s.variant);
+    const auto names = reported_methods(rows);
+    std::vector<std::pair<std::string, std::string>> pairs;  // (b, a)
+    for (const auto& m : names)
+      if (m != "general") pairs.emplace_back(m, "general");
+    for (const auto& m : names)
+      if (m != "general" && m != "fine_prune") pairs.emplace_back("fine_prune", m);
+    for (const auto& [b_name, a_name] : pairs) {
+      std::vector<double> a, b;
+      double compute = 0;
+      int64_t eval_samples = 0;
+      for (const auto* r : rows) {
+        auto va = accuracy_of(*r, a_name), vb = accuracy_of(*r, b_name);
+        if (!va || !vb) continue;
+        a.push_back(*va);
+        b.push_back(*vb);
+        eval_samples = eval_samples ? std::min(eval_samples, r->eval_samples) : r->eval_samples;
+        auto it = r->other_compute_macs.find(b_name);
+        compute += b_name == "fine_prune" ? static_cast<double>(r->fine_prune_compute_macs)
+                   : b_name == "finetune" ? static_cast<double>(r->finetune_compute_macs)
+                   : it != r->other_compute_macs.end() ? static_cast<double>(it->second)
+                                                       : 0.0;
+      }
+      if (a.empty()) continue;
+      stats::PairedOptions o;
+      o.resolution = eval_samples > 0 ? 1.0 / static_cast<double>(eval_samples) : 0.0;
+      const auto p = stats::summarize_paired(a, b, o);
+      const double gmac = compute / static_cast<double>(a.size()) / 1e9;
+      const std::string variant = s.variant.empty() ? "(default)" : s.variant;
+      t.csv_rows.push_back({variant, b_name, a_name, std::to_string(p.n), num(p.mean_a),
+                            num(p.mean_b), num(p.mean_diff), num(p.median_diff), num(p.ci.low),
+                            num(p.ci.high), num(p.wilcoxon.p_value), std::to_string(p.improved),
+                            std::to_string(p.worse), num(gmac)});
+      t.md_rows.push_back({variant, b_name, a_name, std::to_string(p.n), pct(p.mean_a),
+                           pct(p.mean_b), fmt::format("{:+.1f}", 100 * p.mean_diff),
+                           fmt::format("{:+.1f}", 100 * p.median_diff),
+                           fmt::format("[{:+.1f}, {:+.1f}]", 100 * p.ci.low, 100 * p.ci.high),
+                           fmt::format("{:.2g}", p.wilcoxon.p_value), std::to_string(p.improved),
+                           std::to_string(p.worse), giga(compute / a.size())});
+    }
   }
   return t;
 }
@@ -289,12 +383,7 @@ class Writer {
 }  // namespace
 
 double quantile(std::vector<double> values, double q) {
-  if (values.empty()) return 0.0;
-  std::sort(values.begin(), values.end());
-  const double pos = std::clamp(q, 0.0, 1.0) * static_cast<double>(values.size() - 1);
-  const auto lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, values.size() - 1);
-  return values[lo] + (pos - static_cast<double>(lo)) * (values[hi] - values[lo]);
+  return stats::quantile(std::move(values), q);
 }
 
 Result<std::vector<std::string>> write_experiment_report(store::Store& store,
@@ -309,6 +398,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
   FP_RETURN_IF_ERROR(w.table("summary", summary_table(results)));
   FP_RETURN_IF_ERROR(w.table("individuals", individuals_table(results)));
   FP_RETURN_IF_ERROR(w.table("compute", compute_table(results)));
+  FP_RETURN_IF_ERROR(w.table("comparisons", comparisons_table(results)));
 
   // The spread of the gain: every individual's, sorted, one series per variant.
   {
