@@ -106,6 +106,12 @@ ALTER TABLE telemetry ADD COLUMN dp_delta REAL;
       R"sql(
 ALTER TABLE telemetry ADD COLUMN compute_macs INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // 5: the compact model's size (pruned units removed): parameters and artifact bytes;
+      // 0 for reports from before it was measured.
+      R"sql(
+ALTER TABLE telemetry ADD COLUMN compact_parameters INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE telemetry ADD COLUMN compact_bytes INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return all;
 }
