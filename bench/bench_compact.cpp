@@ -34,6 +34,14 @@ int64_t kept_tensor_bytes(const PrunableNet& m) {
   return n;
 }
 
+// Widths that keep the whole benchmark to minutes on one loaded core.
+double width_of(const std::string& arch) {
+  if (arch == "mlp" || arch == "cnn") return 1.0;
+  if (arch == "vgg7") return 0.5;
+  if (arch == "vgg19" || arch == "resnet50") return 0.125;
+  return 0.25;
+}
+
 struct Latency {
   double b1 = 0, b64 = 0;
 };
@@ -47,10 +55,14 @@ Latency measure(PrunableNet& m, const torch::Tensor& x1, const torch::Tensor& x6
 int main(int argc, char** argv) {
   CLI::App app{"bench_compact"};
   std::vector<std::string> archs = known_architectures();
-  int64_t train_samples = 3000, samples = 600;
+  int64_t train_samples = 2000, samples = 600;
   double budget = 0.6;
   uint64_t seed = 1;
+  std::string save_dir;
   app.add_option("--archs", archs)->capture_default_str();
+  app.add_option("--save-models", save_dir,
+                 "write each model's label-free personalized (masked) model here as "
+                 "<arch>_personalized.fpm (for fp-agent compact / export)");
   app.add_option("--train-samples", train_samples, "general model: 1 epoch on this many")
       ->capture_default_str();
   app.add_option("--samples", samples, "the individual's samples (half adaptation)")
@@ -88,7 +100,7 @@ int main(int argc, char** argv) {
   for (const auto& arch : archs) {
     ModelSpec spec;
     spec.arch = arch;
-    spec.width_mult = (arch == "mlp" || arch == "cnn") ? 1.0 : (arch == "vgg7" ? 0.5 : 0.25);
+    spec.width_mult = width_of(arch);
     torch::manual_seed(seed);
     auto built = build_model(spec);
     if (!built.ok()) return 1;
@@ -119,6 +131,11 @@ int main(int argc, char** argv) {
     if (!personal.ok()) return 1;
     variants.emplace_back(fmt::format("chosen {:.0f}%", 100 * personal->selection.chosen),
                           personal->personalized);
+    if (!save_dir.empty()) {
+      const std::string path = save_dir + "/" + arch + "_personalized.fpm";
+      Status s = save_model(*personal->personalized, path);
+      if (!s.ok()) fmt::print(stderr, "{}\n", s.to_string());
+    }
 
     for (auto& [label, masked] : variants) {
       masked->eval();

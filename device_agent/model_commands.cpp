@@ -6,6 +6,7 @@
 
 #include "models/artifact.h"
 #include "models/compact.h"
+#include "models/model_factory.h"
 #include "models/torch_export.h"
 #include "prune/cost.h"
 #include "prune/pruner.h"
