@@ -24,7 +24,7 @@ Row measure(PrunableNet& m, uint64_t bytes) {
   const auto& s = m.spec();
   Row r;
   r.params = count_parameters(m);
-  r.macs = count_macs(m).compact;
+  r.macs = count_macs(m).dense;  // what this model executes per sample
   r.bytes = bytes;
   r.sparsity = measure_sparsity(m).sparsity();
   torch::manual_seed(0);
