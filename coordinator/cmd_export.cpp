@@ -22,6 +22,11 @@ nlohmann::json stored_json(const std::string& text) {
   return j.is_discarded() ? nlohmann::json(text) : j;
 }
 
+// MACs per sample saved against the dense model (0 when not reported).
+double mac_reduction(const store::TelemetryRecord& r) {
+  return r.macs_dense > 0 ? 1.0 - static_cast<double>(r.macs_effective) / r.macs_dense : 0.0;
+}
+
 std::string optional_number(const std::optional<double>& v) {
   return v ? fmt::format("{}", *v) : std::string();
 }
@@ -81,6 +86,9 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
                           {"macs_effective", r.macs_effective},
                           {"peak_memory_bytes", r.peak_memory_bytes},
                           {"compute_macs", r.compute_macs},
+                          {"mac_reduction", mac_reduction(r)},
+                          {"compact_parameters", r.compact_parameters},
+                          {"compact_bytes", r.compact_bytes},
                           {"layers", stored_json(r.layer_sparsity_json)},
                           {"curve", stored_json(r.curve_json)},
                           {"idempotency_key", r.idempotency_key},
@@ -98,17 +106,18 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
     out << "campaign,task_id,agent_id,individual,method,target_sparsity,sparsity,"
            "overall_sparsity,accuracy_before,accuracy_after,dp_mechanism,dp_epsilon,dp_delta,"
            "adaptation_samples,eval_samples,wall_seconds,macs_dense,macs_effective,"
-           "peak_memory_bytes,compute_macs,layers_json,curve_json\n";
+           "peak_memory_bytes,compute_macs,layers_json,curve_json,mac_reduction,"
+           "compact_parameters,compact_bytes\n";
     for (const auto& r : *rows) {
-      out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-                         csv_field(names[r.campaign_id]), r.task_id, csv_field(r.agent_id),
-                         csv_field(r.individual), csv_field(r.method), r.target_sparsity,
-                         r.sparsity, r.overall_sparsity, optional_number(r.accuracy_before),
-                         optional_number(r.accuracy_after), csv_field(r.dp_mechanism),
-                         optional_number(r.dp_epsilon), optional_number(r.dp_delta),
-                         r.adaptation_samples, r.eval_samples, r.wall_seconds, r.macs_dense,
-                         r.macs_effective, r.peak_memory_bytes, r.compute_macs,
-                         csv_field(r.layer_sparsity_json), csv_field(r.curve_json));
+      out << fmt::format(
+          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+          csv_field(names[r.campaign_id]), r.task_id, csv_field(r.agent_id),
+          csv_field(r.individual), csv_field(r.method), r.target_sparsity, r.sparsity,
+          r.overall_sparsity, optional_number(r.accuracy_before), optional_number(r.accuracy_after),
+          csv_field(r.dp_mechanism), optional_number(r.dp_epsilon), optional_number(r.dp_delta),
+          r.adaptation_samples, r.eval_samples, r.wall_seconds, r.macs_dense, r.macs_effective,
+          r.peak_memory_bytes, r.compute_macs, csv_field(r.layer_sparsity_json),
+          csv_field(r.curve_json), mac_reduction(r), r.compact_parameters, r.compact_bytes);
     }
   }
   return out ? 0 : 1;

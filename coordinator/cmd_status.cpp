@@ -61,13 +61,17 @@ int status(const CommonOptions& o, const std::string& only, int events) {
     }
     auto rows = db.telemetry(c.id);
     if (!rows.ok() || rows->empty()) continue;
-    fmt::print("  {:<20} {:<14} {:<11} {:>9} {:>9} {:>9} {:>8} {:>12}\n", "individual", "agent",
-               "method", "sparsity", "acc.before", "acc.after", "time(s)", "MACs/sample");
+    fmt::print("  {:<20} {:<14} {:<11} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8} {:>12}\n", "individual",
+               "agent", "method", "sparsity", "MACcut", "compactKB", "acc.before", "acc.after",
+               "time(s)", "MACs/sample");
     for (const auto& r : *rows) {
-      fmt::print("  {:<20} {:<14} {:<11} {:>8.1f}% {:>9} {:>9} {:>8.2f} {:>12}\n",
-                 shown(r.individual), shown(r.agent_id), shown(r.method), 100 * r.sparsity,
-                 percent(r.accuracy_before), percent(r.accuracy_after), r.wall_seconds,
-                 r.macs_effective);
+      const double cut =
+          r.macs_dense > 0 ? 1.0 - static_cast<double>(r.macs_effective) / r.macs_dense : 0.0;
+      fmt::print(
+          "  {:<20} {:<14} {:<11} {:>8.1f}% {:>7.1f}% {:>10.1f} {:>9} {:>9} {:>8.2f} {:>12}\n",
+          shown(r.individual), shown(r.agent_id), shown(r.method), 100 * r.sparsity, 100 * cut,
+          r.compact_bytes / 1024.0, percent(r.accuracy_before), percent(r.accuracy_after),
+          r.wall_seconds, r.macs_effective);
     }
   }
   if (events > 0) {

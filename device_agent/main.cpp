@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "agent/fineprune_runner.h"
+#include "model_commands.h"
 #include "security/keys.h"
 
 namespace {
@@ -60,6 +61,16 @@ int main(int argc, char** argv) {
   auto* keygen_cmd = app.add_subcommand("keygen", "Create this agent's CURVE key pair and exit");
   keygen_cmd->add_option("--key", key, "key pair path without .pub/.key")->capture_default_str();
   keygen_cmd->add_flag("--force", force, "overwrite an existing key pair");
+  std::string model_path, out_path;
+  auto* compact_cmd = app.add_subcommand(
+      "compact", "Remove a pruned model's pruned units: a smaller model with the same outputs");
+  compact_cmd->add_option("--model", model_path, "model artifact (dense or masked)")->required();
+  compact_cmd->add_option("--out", out_path, "compact artifact to write")->required();
+  auto* export_cmd = app.add_subcommand(
+      "export", "Write a model for PyTorch: <out>.pt (torch.load) and <out>.json");
+  export_cmd->add_option("--model", model_path, "model artifact (dense, masked or compact)")
+      ->required();
+  export_cmd->add_option("--out", out_path, "path prefix of the two files")->required();
   app.require_subcommand(0, 1);
 
   app.add_option("--id", config.agent_id, "agent id (default: hostname-pid)");
@@ -117,6 +128,9 @@ int main(int argc, char** argv) {
 
   spdlog::set_level(spdlog::level::from_str(level));
   if (*keygen_cmd) return keygen(key, force);
+  if (*compact_cmd)
+    return fp::agent_cli::compact_command(model_path, out_path, static_cast<int>(config.threads));
+  if (*export_cmd) return fp::agent_cli::export_command(model_path, out_path);
   if (individuals.empty()) {
     spdlog::error("--individual is required: name the individual(s) whose data this device holds");
     return 2;

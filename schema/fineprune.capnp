@@ -95,6 +95,10 @@ struct TelemetryReport {
   privacyEpsilon @19 :Float64;
   privacyDelta @20 :Float64;
   computeMacs @21 :UInt64;     # multiply-accumulates spent producing this model on the device
+  # The model with its pruned units removed (models/compact.h): parameters and artifact
+  # bytes. 0: not measured (older agents). macsEffective is counted on it too.
+  compactParameters @22 :UInt64;
+  compactBytes @23 :UInt64;
 }
 
 # Ends a task: all its reports were sent (ok) or it failed (reason).

@@ -35,12 +35,17 @@ struct DemoOptions {
   std::string selector = "confidence";
   double output_usage = 0.05;
   std::string model_path;  // load if present, else train and save there
+  std::string save_dir;    // if set: each individual's Fine-Pruned (masked) model is saved here
 };
 
-void print_row(const MethodResult& m) {
-  fmt::print("  {:<11} {:>8.1f}% {:>9.1f}% {:>10} {:>11} {:>9.2f} {:>13}\n", m.method,
-             100 * m.accuracy, 100 * m.sparsity, m.parameters, m.macs_per_sample, m.wall_seconds,
-             m.compute_macs);
+// MAC cut: MACs/sample saved against the general model's; compact KB: the artifact of
+// the model with its pruned units removed (models/compact.h).
+void print_row(const MethodResult& m, int64_t general_macs) {
+  const double cut =
+      general_macs > 0 ? 1.0 - static_cast<double>(m.macs_per_sample) / general_macs : 0;
+  fmt::print("  {:<11} {:>8.1f}% {:>9.1f}% {:>8.1f}% {:>10} {:>11} {:>10.1f} {:>9.2f} {:>13}\n",
+             m.method, 100 * m.accuracy, 100 * m.sparsity, 100 * cut, m.parameters,
+             m.macs_per_sample, m.compact_bytes / 1024.0, m.wall_seconds, m.compute_macs);
 }
 
 int run_demo(const DemoOptions& o) {
@@ -141,9 +146,21 @@ int run_demo(const DemoOptions& o) {
     for (auto c : ind.classes) classes += (classes.empty() ? "" : " + ") + pool->class_names[c];
     fmt::print("\nindividual {} ({}): {} unlabeled adaptation, {} labeled evaluation samples\n",
                ind.name, classes, r->adaptation_samples, r->evaluation_samples);
-    fmt::print("  {:<11} {:>9} {:>10} {:>10} {:>11} {:>9} {:>13}\n", "method", "accuracy",
-               "sparsity", "weights", "MACs/sample", "time (s)", "compute MACs");
-    for (const auto* m : {&r->general, &r->fine_prune, &r->finetune, &r->svd}) print_row(*m);
+    fmt::print("  {:<11} {:>9} {:>10} {:>9} {:>10} {:>11} {:>10} {:>9} {:>13}\n", "method",
+               "accuracy", "sparsity", "MAC cut", "weights", "MACs/sample", "compact KB",
+               "time (s)", "compute MACs");
+    for (const auto* m : {&r->general, &r->fine_prune, &r->finetune, &r->svd})
+      print_row(*m, r->general.macs_per_sample);
+    if (!o.save_dir.empty()) {
+      std::filesystem::create_directories(o.save_dir);
+      const std::string path = o.save_dir + "/" + ind.name + ".fpm";
+      auto saved = save_model(*r->personalized, path);
+      if (saved.ok())
+        fmt::print("  saved the Fine-Pruned model to {} (fp-agent compact --model {} --out ...)\n",
+                   path, path);
+      else
+        spdlog::warn("{}", saved.to_string());
+    }
     fmt::print("  label-free choice: sparsity {:.0f}%; best with labels: {:.0f}% ({:.1f}%)\n",
                100 * r->selection.chosen, 100 * r->oracle_sparsity, 100 * r->oracle_accuracy);
     gain += r->fine_prune.accuracy - r->general.accuracy;
@@ -193,6 +210,8 @@ void add_demo_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--model", opts->model_path,
                   "general model artifact: loaded if it exists, else trained and saved there");
+  cmd->add_option("--save-models", opts->save_dir,
+                  "save each individual's Fine-Pruned model here (for fp-agent compact/export)");
   cmd->add_option("--selector", opts->selector,
                   "label-free sparsity choice: pseudo_label, confidence or neg_entropy")
       ->capture_default_str();

@@ -288,7 +288,8 @@ TEST_CASE("corrupted artifacts are rejected with a clear Status", "[artifact]") 
   SECTION("wrong version") {
     Parts p = parts;
     p.version = fp::kArtifactFormatVersion + 1;
-    require_corrupt(assemble(p), "unsupported format version 2");
+    require_corrupt(assemble(p),
+                    "unsupported format version " + std::to_string(fp::kArtifactFormatVersion + 1));
   }
   SECTION("header lengths pointing past the file") {
     std::string b = good;
@@ -358,4 +359,27 @@ TEST_CASE("random truncations and byte flips never crash the loader", "[artifact
     REQUIRE_FALSE(r.status().message().empty());
   }
   REQUIRE(fp::deserialize_model(good).ok());
+}
+
+TEST_CASE("all-ones masks are not stored; version 1 files with every mask still load",
+          "[artifact]") {
+  auto dense = build("cnn");
+  const std::string dense_bytes = fp::serialize_model(*dense);
+  const auto header = nlohmann::json::parse(split(dense_bytes).header);
+  for (const auto& t : header["tensors"])
+    REQUIRE(t["name"].get<std::string>().find("mask") == std::string::npos);
+  auto reloaded = fp::deserialize_model(dense_bytes);
+  REQUIRE(reloaded.ok());
+  require_same_state(*dense, *reloaded.value());
+
+  auto pruned = build("cnn");
+  perturb(*pruned);  // every layer has a unit and weights pruned: every mask is stored
+  Parts v1 = split(fp::serialize_model(*pruned));
+  v1.version = 1;
+  auto old = fp::deserialize_model(assemble(v1));
+  REQUIRE(old.ok());
+  require_same_state(*pruned, *old.value());
+  Parts incomplete = split(dense_bytes);
+  incomplete.version = 1;  // version 1 requires every tensor
+  require_corrupt(assemble(incomplete), "is missing");
 }

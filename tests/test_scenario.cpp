@@ -371,10 +371,11 @@ TEST_CASE("CSV export quotes what needs quoting and leaves missing values empty"
   auto newline = csv.find('\n');
   std::string header = csv.substr(0, newline);
   std::string line = csv.substr(newline + 1);
-  CHECK(std::count(header.begin(), header.end(), ',') == 23);
+  CHECK(std::count(header.begin(), header.end(), ',') == 25);
+  // mac_reduction is empty without a Fine-Pruned result; compact_bytes 0 when unknown.
   CHECK(line ==
         "3,s,,classes=1+2#0,s-a00000,failed,0.500000,,,,,,,,0,0,0.000000,0,0,0.000000,0,0,0,"
-        "\"model \"\"x\"\", gone\"\n");
+        "\"model \"\"x\"\", gone\",,0\n");
 }
 
 TEST_CASE("a campaign's progress note counts running and failed tasks and live agents",

@@ -25,6 +25,8 @@ proto::TelemetryReport method_report(const proto::TaskAssignment& task, const Pe
       static_cast<uint64_t>(std::clamp<int64_t>(m.macs_per_sample, 0, r.general.macs_per_sample));
   t.peak_memory_bytes = peak_memory;
   t.compute_macs = static_cast<uint64_t>(std::max<int64_t>(0, m.compute_macs));
+  t.compact_parameters = static_cast<uint64_t>(std::max<int64_t>(0, m.compact_parameters));
+  t.compact_bytes = static_cast<uint64_t>(std::max<int64_t>(0, m.compact_bytes));
   return t;
 }
 

@@ -76,6 +76,8 @@ store::TelemetryRecord to_record(const proto::TelemetryReport& m, const std::str
   r.macs_effective = static_cast<int64_t>(m.macs_effective);
   r.peak_memory_bytes = static_cast<int64_t>(m.peak_memory_bytes);
   r.compute_macs = static_cast<int64_t>(m.compute_macs);
+  r.compact_parameters = static_cast<int64_t>(m.compact_parameters);
+  r.compact_bytes = static_cast<int64_t>(m.compact_bytes);
   r.received_at = received_at;
   r.dp_mechanism = m.privacy_mechanism;
   if (!m.privacy_mechanism.empty()) {

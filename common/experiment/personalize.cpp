@@ -36,7 +36,10 @@ Result<MethodResult> describe(const std::string& method, PrunableNet& model,
   m.accuracy = eval.accuracy;
   m.sparsity = sparsity.sparsity();
   m.parameters = sparsity.prunable_weights - sparsity.zeroed_weights;
-  m.macs_per_sample = count_macs(model).effective;
+  const ModelCost cost = measure_cost(model);
+  m.macs_per_sample = cost.macs.effective;
+  m.compact_parameters = cost.compact_parameters;
+  m.compact_bytes = cost.compact_artifact_bytes;
   return m;
 }
 

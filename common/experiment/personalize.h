@@ -57,6 +57,9 @@ struct MethodResult {
   int64_t macs_per_sample = 0;  // inference cost of the resulting model
   double wall_seconds = 0;      // time to produce it on the device
   int64_t compute_macs = 0;     // multiply-accumulates spent producing it
+  // Its compact model (pruned units removed, models/compact.h): parameters and artifact
+  // bytes (for an unpruned model: the dense model's).
+  int64_t compact_parameters = 0, compact_bytes = 0;
 };
 
 struct PersonalizeResult {

@@ -90,6 +90,24 @@ Status load_tensor(const ArtifactTensor& entry, std::string_view payload,
   return Status::ok_status();
 }
 
+// A loaded compact model: its class map must name distinct original classes in order,
+// and its masks are folded as compact() left them.
+Status finish_compact(PrunableNet& model) {
+  const auto& out = model.layers().back();
+  const torch::Tensor ids = out->class_ids();
+  if (!ids.defined()) return artifact_corrupt("compact model without a class map");
+  const int64_t n = ids.numel();
+  if (n == 0 || ids.min().item<int64_t>() < 0 ||
+      ids.max().item<int64_t>() >= model.spec().num_classes ||
+      (n > 1 && !(ids.slice(0, 1) > ids.slice(0, 0, n - 1)).all().item<bool>()))
+    return artifact_corrupt("tensor '" + model.layer_names().back() +
+                            ".class_ids' is not an increasing list of classes in [0, " +
+                            std::to_string(model.spec().num_classes) + ")");
+  for (PrunableLayer layer : model.layers()) layer->fold_masks();
+  model.eval();
+  return Status::ok_status();
+}
+
 // Builds the model the header's spec names and fills it from the payload.
 Result<ModelPtr> build_from(const ArtifactContents& contents) {
   auto built = build_model(contents.spec);
@@ -105,10 +123,12 @@ Result<ModelPtr> build_from(const ArtifactContents& contents) {
   for (const auto& entry : contents.tensors)
     FP_RETURN_IF_ERROR(load_tensor(entry, contents.payload, expected, by_name, seen, &next_offset));
   for (size_t i = 0; i < expected.size(); ++i)
-    if (!seen[i]) return artifact_corrupt("tensor '" + expected[i].first + "' is missing");
+    if (!seen[i] && !(contents.version >= 2 && artifact_may_omit(expected[i].first)))
+      return artifact_corrupt("tensor '" + expected[i].first + "' is missing");
   if (next_offset != contents.payload.size())
     return artifact_corrupt("payload has " + std::to_string(contents.payload.size()) +
                             " bytes but its tensors cover " + std::to_string(next_offset));
+  if (contents.spec.is_compact()) FP_RETURN_IF_ERROR(finish_compact(*model));
   return model;
 }
 
@@ -154,6 +174,7 @@ std::string serialize_model(const PrunableNet& model,
   json tensors = json::array();
   uint64_t offset = 0;
   for (const auto& [name, t] : state_tensors(model)) {
+    if (artifact_may_omit(name) && t.numel() > 0 && (t == 1).all().item<bool>()) continue;
     torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
     const uint64_t nbytes = static_cast<uint64_t>(c.numel()) * c.element_size();
     tensors.push_back({{"name", name},

@@ -108,9 +108,10 @@ Result<ArtifactContents> parse_artifact(std::string_view b) {
   if (std::memcmp(b.data(), kMagic, sizeof(kMagic)) != 0)
     return artifact_corrupt("bad magic: not an FPMODEL file");
   const uint64_t version = get_le(b, 8, 4);
-  if (version != kArtifactFormatVersion)
+  if (version < kOldestArtifactFormatVersion || version > kArtifactFormatVersion)
     return artifact_corrupt("unsupported format version " + std::to_string(version) +
-                            " (this build reads " + std::to_string(kArtifactFormatVersion) + ")");
+                            " (this build reads " + std::to_string(kOldestArtifactFormatVersion) +
+                            " to " + std::to_string(kArtifactFormatVersion) + ")");
   const uint64_t header_len = get_le(b, 12, 8);
   uint64_t pos = kFixedSize;
   if (header_len > size - pos || size - pos - header_len < 8 + kHashSize)
@@ -139,6 +140,7 @@ Result<ArtifactContents> parse_artifact(std::string_view b) {
   ArtifactContents out;
   out.payload = b.substr(pos, payload_len);
   out.sha256 = to_hex(digest);
+  out.version = static_cast<uint32_t>(version);
   try {
     FP_RETURN_IF_ERROR(parse_header(header, &out));
   } catch (const std::exception& e) {  // a json type error: still a bad file
@@ -158,6 +160,14 @@ Status check_tensor_extent(const ArtifactTensor& t, uint64_t payload_size, uint6
                             std::to_string(payload_size) + "-byte payload");
   *next_offset = t.offset + t.nbytes;
   return Status::ok_status();
+}
+
+bool artifact_may_omit(const std::string& name) {
+  auto ends_with = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends_with("unit_mask") || ends_with("weight_mask");
 }
 
 std::string artifact_head(std::string_view header_text, uint64_t payload_size) {

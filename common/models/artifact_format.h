@@ -18,7 +18,11 @@
 
 namespace fp {
 
-constexpr uint32_t kArtifactFormatVersion = 1;
+// Version 2 may omit mask buffers ("*unit_mask", "*weight_mask") that are all ones, so
+// a dense model is not stored twice and a compact one holds only its kept weights.
+// Version 1 files (every tensor present) still load.
+constexpr uint32_t kArtifactFormatVersion = 2;
+constexpr uint32_t kOldestArtifactFormatVersion = 1;
 
 // One entry of the header's tensor table, as written (not yet checked against a model).
 struct ArtifactTensor {
@@ -33,7 +37,11 @@ struct ArtifactContents {
   std::vector<ArtifactTensor> tensors;
   std::string_view payload;  // points into the parsed bytes
   std::string sha256;        // hex, of the whole artifact
+  uint32_t version = kArtifactFormatVersion;
 };
+
+// Whether a version-2 artifact may leave out this tensor (an all-ones mask).
+bool artifact_may_omit(const std::string& tensor_name);
 
 // Checks lengths, magic, version and hash, parses the header and the types of every
 // field. Failures are Status::corruption("model artifact: ...") naming the problem.

@@ -28,31 +28,65 @@ struct InvertedResidual {
 class MobileNetV2 : public PrunableNet {
  public:
   explicit MobileNetV2(const ModelSpec& s) : PrunableNet(s) {
-    int64_t channels = scaled_channels(32, s.width_mult);
+    // `published` widths decide the topology (which blocks add a residual), so a
+    // compact model keeps its parent's; `channels` is the real stream width.
+    int64_t published = scaled_channels(32, s.width_mult);
+    int64_t channels = unit_count(published);
     stem_ = add_layer("stem", conv_bn_options(s.in_channels, channels, 3, 1, Activation::kReLU6));
+    size_t stream = add_space(stem_);
     int index = 0;
     for (const Stage& st : kStages) {
       const int64_t out = scaled_channels(st.c, s.width_mult);
       for (int64_t i = 0; i < st.n; ++i) {
         const int64_t stride = i == 0 ? st.s : 1;
-        const int64_t hidden = channels * st.t;
         const std::string prefix = "block" + std::to_string(index++) + "_";
         InvertedResidual b;
-        if (st.t != 1)
-          b.expand = add_layer(prefix + "expand",
-                               conv_bn_options(channels, hidden, 1, 1, Activation::kReLU6));
+        b.residual = stride == 1 && published == out;
+        // The hidden space: what the depthwise conv filters channel by channel. Its
+        // channel c is kept exactly when the depthwise unit c is.
+        size_t hidden_space = stream;
+        int64_t hidden = channels;
+        if (st.t != 1) {
+          b.expand = add_layer(
+              prefix + "expand",
+              conv_bn_options(channels, unit_count(published * st.t), 1, 1, Activation::kReLU6));
+          add_reader(stream, b.expand);
+          hidden_space = add_space(b.expand);
+          hidden = b.expand->num_units();
+        } else if (b.residual) {
+          set_fixed(stream);  // the stream itself is filtered and added to: keep it whole
+        }
+        TORCH_CHECK(unit_count(hidden) == hidden, "mobilenetv2: depthwise conv ", prefix, "dw has ",
+                    unit_count(hidden), " channels for a ", hidden, "-channel input");
         b.depthwise = add_layer(
             prefix + "dw", conv_bn_options(hidden, hidden, 3, stride, Activation::kReLU6, hidden));
-        b.project =
-            add_layer(prefix + "project", conv_bn_options(hidden, out, 1, 1, Activation::kNone));
-        b.residual = stride == 1 && channels == out;
+        if (st.t == 1 && b.residual) {
+          hidden_space = add_space(b.depthwise);
+          set_fixed(hidden_space);
+        } else {
+          set_depthwise(hidden_space, b.depthwise);
+        }
+        b.project = add_layer(prefix + "project",
+                              conv_bn_options(hidden, unit_count(out), 1, 1, Activation::kNone));
+        add_reader(hidden_space, b.project);
+        if (b.residual) {
+          TORCH_CHECK(b.project->num_units() == channels, "mobilenetv2: block ", prefix, " adds ",
+                      b.project->num_units(), " channels to a ", channels, "-channel stream");
+          add_producer(stream, b.project);
+        } else {
+          stream = add_space(b.project);
+        }
         blocks_.push_back(b);
-        channels = out;
+        channels = b.project->num_units();
+        published = out;
       }
     }
-    const int64_t last = scaled_channels(1280, s.width_mult);
-    head_ = add_layer("head", conv_bn_options(channels, last, 1, 1, Activation::kReLU6));
-    out_ = add_layer("fc_out", classifier_options(last, s.num_classes));
+    head_ =
+        add_layer("head", conv_bn_options(channels, unit_count(scaled_channels(1280, s.width_mult)),
+                                          1, 1, Activation::kReLU6));
+    add_reader(stream, head_);
+    out_ = add_classifier("fc_out", head_->num_units());
+    link(head_, out_);
   }
 
   torch::Tensor forward(torch::Tensor x) override {

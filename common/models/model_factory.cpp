@@ -40,6 +40,8 @@ ModelPtr clone_model(const PrunableNet& model) {
   TORCH_CHECK(built.ok(), "clone_model: ", built.status().to_string());
   ModelPtr copy = built.value();
   copy_state(model, *copy);
+  if (copy->spec().is_compact())  // inference-only, as compact() and load_model leave it
+    for (PrunableLayer layer : copy->layers()) layer->fold_masks();
   copy->train(model.is_training());
   return copy;
 }

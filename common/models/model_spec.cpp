@@ -23,12 +23,18 @@ Status ModelSpec::validate() const {
     return Status::invalid_argument("model spec: num_classes must be in [2, 100000]");
   if (!(width_mult > 0.0 && width_mult <= 4.0))
     return Status::invalid_argument("model spec: width_mult must be in (0, 4]");
+  if (widths.size() > 10000)
+    return Status::invalid_argument("model spec: more than 10000 layer widths");
+  for (int64_t w : widths)
+    if (w < 1 || w > 1000000)
+      return Status::invalid_argument("model spec: every layer width must be in [1, 1000000]");
   return Status::ok_status();
 }
 
 std::string ModelSpec::to_json() const {
   nlohmann::json j = {{"arch", arch},   {"in_channels", in_channels}, {"height", height},
                       {"width", width}, {"num_classes", num_classes}, {"width_mult", width_mult}};
+  if (!widths.empty()) j["widths"] = widths;
   return j.dump();
 }
 
@@ -44,6 +50,7 @@ Result<ModelSpec> ModelSpec::from_json(const std::string& text) {
     s.width = j.value("width", s.width);
     s.num_classes = j.value("num_classes", s.num_classes);
     s.width_mult = j.value("width_mult", s.width_mult);
+    s.widths = j.value("widths", s.widths);
   } catch (const nlohmann::json::exception& e) {
     return Status::invalid_argument(std::string("model spec: ") + e.what());
   }
@@ -53,7 +60,7 @@ Result<ModelSpec> ModelSpec::from_json(const std::string& text) {
 
 bool ModelSpec::operator==(const ModelSpec& o) const {
   return arch == o.arch && in_channels == o.in_channels && height == o.height && width == o.width &&
-         num_classes == o.num_classes && width_mult == o.width_mult;
+         num_classes == o.num_classes && width_mult == o.width_mult && widths == o.widths;
 }
 
 }  // namespace fp

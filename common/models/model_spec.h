@@ -20,6 +20,13 @@ struct ModelSpec {
   // Scales every layer's channel count (rounded, at least 1) so the paper's
   // topologies train on a CPU; 1.0 is the published width.
   double width_mult = 1.0;
+  // Compact models only (models/compact.h): the number of units of every prunable
+  // layer, in layer order, after pruned units were removed. Empty: the published
+  // topology at width_mult. A spec with widths builds an inference-only model whose
+  // classifier maps its outputs back to the num_classes original class ids.
+  std::vector<int64_t> widths;
+
+  bool is_compact() const { return !widths.empty(); }
 
   Status validate() const;
   std::string to_json() const;

@@ -52,6 +52,11 @@ PrunableLayerImpl::PrunableLayerImpl(const LayerOptions& o) : options_(o) {
   if (o.bias) bias_ = register_parameter("bias", torch::zeros({o.out}));
   unit_mask_ = register_buffer("unit_mask", torch::ones({o.out}));
   weight_mask_ = register_buffer("weight_mask", torch::ones(shape));
+  if (o.class_space > 0) {
+    TORCH_CHECK(o.output_layer && o.out <= o.class_space,
+                "class_space is for a classifier with at most class_space units");
+    class_ids_ = register_buffer("class_ids", torch::arange(o.out, torch::kLong));
+  }
   if (o.batch_norm) {
     if (o.kind == LayerKind::kConv)
       bn2d_ = register_module("bn", torch::nn::BatchNorm2d(o.out));
@@ -67,7 +72,7 @@ int64_t PrunableLayerImpl::weights_per_unit() const {
 
 torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
   const auto& o = options_;
-  torch::Tensor w = weight_ * weight_mask_;
+  torch::Tensor w = folded_ ? weight_ : weight_ * weight_mask_;
   torch::Tensor y;
   if (o.kind == LayerKind::kConv) {
     y = F::conv2d(
@@ -93,7 +98,7 @@ torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
   torch::Tensor mask = spatial ? unit_mask_.view({1, -1, 1, 1}) : unit_mask_.view({1, -1});
   if (o.output_layer)
     y = torch::where(mask > 0, y, torch::full({}, kPrunedLogit, y.options()));
-  else
+  else if (!folded_)
     y = y * mask;
   output_positions_ = spatial ? y.size(2) * y.size(3) : 1;
   if (recorder_) {
@@ -101,7 +106,31 @@ torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
     recorder_->accumulate(o.activation == Activation::kSoftmax ? torch::softmax(y, 1) : y, x,
                           o.activation == Activation::kSoftmax);
   }
+  if (class_ids_.defined()) {
+    // Back to the original classes: removed ones get the pruned logit.
+    torch::Tensor full = torch::full({y.size(0), o.class_space}, kPrunedLogit, y.options());
+    y = full.index_copy(1, class_ids_, y);
+  }
   return y;
+}
+
+void PrunableLayerImpl::fold_masks() {
+  torch::NoGradGuard no_grad;
+  weight_.mul_(weight_mask_);
+  weight_mask_.fill_(1.0);
+  if (!options_.output_layer) {  // a pruned class keeps its logit mask (forward)
+    std::vector<int64_t> view(weight_.dim(), 1);
+    view[0] = -1;
+    weight_.mul_(unit_mask_.view(view));
+    if (bias_.defined()) bias_.mul_(unit_mask_);
+    auto scale_shift = [&](torch::Tensor& gamma, torch::Tensor& beta) {
+      if (gamma.defined()) gamma.mul_(unit_mask_);
+      if (beta.defined()) beta.mul_(unit_mask_);
+    };
+    if (bn2d_) scale_shift(bn2d_->weight, bn2d_->bias);
+    if (bn1d_) scale_shift(bn1d_->weight, bn1d_->bias);
+  }
+  folded_ = true;
 }
 
 torch::Tensor PrunableLayerImpl::effective_weight() const {

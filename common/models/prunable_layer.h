@@ -32,6 +32,10 @@ struct LayerOptions {
   bool batch_norm = false;
   Activation activation = Activation::kReLU;
   bool output_layer = false;  // the classifier: softmax units, pruning optional
+  // Compact classifiers only: its `out` units are these many original classes, and a
+  // "class_ids" buffer maps each unit to its class. forward() then returns logits over
+  // all class_space classes, kPrunedLogit for the removed ones (as a masked model does).
+  int64_t class_space = 0;
 };
 
 // A hidden linear layer, and the classifier (softmax units, output_layer set).
@@ -65,6 +69,8 @@ class PrunableLayerImpl : public torch::nn::Module {
   const torch::Tensor& weight() const { return weight_; }
   const torch::Tensor& unit_mask() const { return unit_mask_; }
   const torch::Tensor& weight_mask() const { return weight_mask_; }
+  torch::Tensor& class_ids() { return class_ids_; }  // int64 [out]; compact classifiers only
+  const torch::Tensor& class_ids() const { return class_ids_; }
   torch::nn::BatchNorm2d& batch_norm() { return bn2d_; }
   torch::nn::BatchNorm1d& batch_norm1d() { return bn1d_; }
 
@@ -83,16 +89,24 @@ class PrunableLayerImpl : public torch::nn::Module {
   int64_t macs_dense() const;
   int64_t macs_effective() const;
 
+  // Inference-only compact layers: multiplies the masks into the weights (a pruned hidden
+  // unit gets zero weights, bias and BatchNorm scale and shift, so its output is still
+  // exactly zero), resets weight_mask to ones and makes forward() skip the masks, so it
+  // runs as a plain layer. Later mask edits are ignored: prune the masked model instead.
+  void fold_masks();
+  bool folded() const { return folded_; }
+
   // Attach (or, with nullptr, detach) the statistics accumulator for this layer.
   void set_recorder(ActivationStats* stats) { recorder_ = stats; }
 
  private:
   LayerOptions options_;
-  torch::Tensor weight_, bias_, unit_mask_, weight_mask_;
+  torch::Tensor weight_, bias_, unit_mask_, weight_mask_, class_ids_;
   torch::nn::BatchNorm2d bn2d_{nullptr};
   torch::nn::BatchNorm1d bn1d_{nullptr};
   ActivationStats* recorder_ = nullptr;
   int64_t output_positions_ = 1;
+  bool folded_ = false;
 };
 TORCH_MODULE(PrunableLayer);
 

@@ -1,6 +1,10 @@
 // PrunableNet: the base of every model in the zoo. A subclass builds its topology
 // from PrunableLayers registered through add_layer(), in forward order, so the
 // engine can walk every prunable unit without knowing the architecture.
+//
+// A subclass also declares its channel spaces: which layers write a tensor's channels
+// and which read them. That is all compaction (models/compact.h) needs to remove a
+// pruned unit together with the input columns that read it.
 #pragma once
 
 #include <torch/torch.h>
@@ -13,6 +17,18 @@
 #include "models/prunable_layer.h"
 
 namespace fp {
+
+// The channels of one tensor between layers. Its value is the sum of its producers'
+// masked outputs (a residual stream has several), optionally passed channel-wise
+// through one depthwise conv; every reader reads that value as its input.
+struct ChannelSpace {
+  std::vector<size_t> producers;  // layer indices
+  int64_t depthwise = -1;         // layer index of a depthwise conv applied to it, or -1
+  std::vector<size_t> readers;    // layer indices
+  // A linear reader after a flatten sees each channel as this many adjacent features.
+  int64_t positions = 1;
+  bool fixed = false;  // a topology compaction does not handle: every channel is kept
+};
 
 class PrunableNet : public torch::nn::Module {
  public:
@@ -27,14 +43,32 @@ class PrunableNet : public torch::nn::Module {
   const std::vector<PrunableLayer>& layers() const { return layers_; }
   const std::vector<std::string>& layer_names() const { return layer_names_; }
   PrunableLayer find_layer(const std::string& name) const;  // empty holder if absent
+  const std::vector<ChannelSpace>& channel_spaces() const { return spaces_; }
 
  protected:
   PrunableLayer add_layer(const std::string& name, const LayerOptions& options);
+  // The units the next add_layer() call gets: spec().widths for compact models, else
+  // `published`.
+  int64_t unit_count(int64_t published) const;
+  // The output layer over `in` features (compact: the kept classes, mapped back).
+  PrunableLayer add_classifier(const std::string& name, int64_t in);
+
+  // Channel spaces (see ChannelSpace); layers are passed as the holders add_layer returned.
+  size_t add_space(const PrunableLayer& producer);
+  void add_producer(size_t space, const PrunableLayer& layer);
+  void add_reader(size_t space, const PrunableLayer& layer);
+  void set_depthwise(size_t space, const PrunableLayer& layer);
+  void set_fixed(size_t space) { spaces_.at(space).fixed = true; }
+  // A one-producer, one-reader space (a plain chain).
+  void link(const PrunableLayer& from, const PrunableLayer& to, int64_t positions = 1);
 
  private:
+  size_t index_of(const PrunableLayer& layer) const;
+
   ModelSpec spec_;
   std::vector<PrunableLayer> layers_;
   std::vector<std::string> layer_names_;
+  std::vector<ChannelSpace> spaces_;
 };
 
 using ModelPtr = std::shared_ptr<PrunableNet>;

@@ -29,8 +29,12 @@ class ResNet : public PrunableNet {
         bottleneck ? std::vector<int>{3, 4, 6, 3} : std::vector<int>{2, 2, 2, 2};
     const int64_t expansion = bottleneck ? 4 : 1;
 
-    int64_t channels = scaled_channels(64, s.width_mult);
+    // `published` is the stream width of the full model: it decides the topology (which
+    // blocks project), so a compact model keeps its parent's; `channels` is the real one.
+    int64_t published = scaled_channels(64, s.width_mult);
+    int64_t channels = unit_count(published);
     stem_ = add_layer("stem", conv_bn_options(s.in_channels, channels, 3, 1, Activation::kReLU));
+    size_t stream = add_space(stem_);  // the residual stream: every block adds into it
     for (int stage = 0; stage < 4; ++stage) {
       const int64_t width = scaled_channels(64 << stage, s.width_mult);
       const int64_t out = width * expansion;
@@ -39,27 +43,49 @@ class ResNet : public PrunableNet {
         const std::string prefix =
             "layer" + std::to_string(stage + 1) + "_" + std::to_string(b) + "_";
         Block block;
+        // Each conv's output width is the next one's input: a chain inside the block.
+        auto conv = [&](const std::string& name, int64_t published_out, int64_t kernel,
+                        int64_t conv_stride, Activation act) {
+          const int64_t in = block.convs.empty() ? channels : block.convs.back()->num_units();
+          PrunableLayer layer =
+              add_layer(prefix + name,
+                        conv_bn_options(in, unit_count(published_out), kernel, conv_stride, act));
+          if (block.convs.empty())
+            add_reader(stream, layer);
+          else
+            link(block.convs.back(), layer);
+          block.convs.push_back(layer);
+        };
         if (bottleneck) {
-          block.convs.push_back(add_layer(
-              prefix + "conv1", conv_bn_options(channels, width, 1, 1, Activation::kReLU)));
-          block.convs.push_back(add_layer(
-              prefix + "conv2", conv_bn_options(width, width, 3, stride, Activation::kReLU)));
-          block.convs.push_back(
-              add_layer(prefix + "conv3", conv_bn_options(width, out, 1, 1, Activation::kNone)));
+          conv("conv1", width, 1, 1, Activation::kReLU);
+          conv("conv2", width, 3, stride, Activation::kReLU);
+          conv("conv3", out, 1, 1, Activation::kNone);
         } else {
-          block.convs.push_back(add_layer(
-              prefix + "conv1", conv_bn_options(channels, width, 3, stride, Activation::kReLU)));
-          block.convs.push_back(
-              add_layer(prefix + "conv2", conv_bn_options(width, out, 3, 1, Activation::kNone)));
+          conv("conv1", width, 3, stride, Activation::kReLU);
+          conv("conv2", out, 3, 1, Activation::kNone);
         }
-        if (stride != 1 || channels != out)
-          block.shortcut = add_layer(prefix + "shortcut",
-                                     conv_bn_options(channels, out, 1, stride, Activation::kNone));
+        const int64_t block_out = block.convs.back()->num_units();
+        if (stride != 1 || published != out) {
+          block.shortcut =
+              add_layer(prefix + "shortcut",
+                        conv_bn_options(channels, unit_count(out), 1, stride, Activation::kNone));
+          TORCH_CHECK(block.shortcut->num_units() == block_out, "resnet: block ", prefix, " adds ",
+                      block_out, " channels to a ", block.shortcut->num_units(),
+                      "-channel shortcut");
+          add_reader(stream, block.shortcut);
+          stream = add_space(block.shortcut);
+        } else {
+          TORCH_CHECK(block_out == channels, "resnet: block ", prefix, " adds ", block_out,
+                      " channels to a ", channels, "-channel stream");
+        }
+        add_producer(stream, block.convs.back());
         blocks_.push_back(std::move(block));
-        channels = out;
+        channels = block_out;
+        published = out;
       }
     }
-    out_ = add_layer("fc_out", classifier_options(channels, s.num_classes));
+    out_ = add_classifier("fc_out", channels);
+    add_reader(stream, out_);
   }
 
   torch::Tensor forward(torch::Tensor x) override {

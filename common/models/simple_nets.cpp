@@ -8,10 +8,13 @@ class Mlp : public PrunableNet {
  public:
   explicit Mlp(const ModelSpec& s) : PrunableNet(s) {
     const int64_t in = s.in_channels * s.height * s.width;
-    const int64_t h1 = scaled_channels(256, s.width_mult), h2 = scaled_channels(128, s.width_mult);
+    const int64_t h1 = unit_count(scaled_channels(256, s.width_mult));
     fc1_ = add_layer("fc1", linear_options(in, h1));
+    const int64_t h2 = unit_count(scaled_channels(128, s.width_mult));
     fc2_ = add_layer("fc2", linear_options(h1, h2));
-    out_ = add_layer("fc_out", classifier_options(h2, s.num_classes));
+    out_ = add_classifier("fc_out", h2);
+    link(fc1_, fc2_);
+    link(fc2_, out_);
   }
   torch::Tensor forward(torch::Tensor x) override { return out_(fc2_(fc1_(x.flatten(1)))); }
 
@@ -22,20 +25,22 @@ class Mlp : public PrunableNet {
 class Cnn : public PrunableNet {
  public:
   explicit Cnn(const ModelSpec& s) : PrunableNet(s) {
-    const int64_t c1 = scaled_channels(16, s.width_mult), c2 = scaled_channels(32, s.width_mult);
-    const int64_t hidden = scaled_channels(64, s.width_mult);
     LayerOptions conv;
     conv.kernel = 3;
     conv.padding = 1;
     conv.in = s.in_channels;
-    conv.out = c1;
+    conv.out = unit_count(scaled_channels(16, s.width_mult));
     conv1_ = add_layer("conv1", conv);
-    conv.in = c1;
-    conv.out = c2;
+    conv.in = conv.out;
+    conv.out = unit_count(scaled_channels(32, s.width_mult));
     conv2_ = add_layer("conv2", conv);
-    const int64_t flat = c2 * (s.height / 4) * (s.width / 4);
-    fc1_ = add_layer("fc1", linear_options(flat, hidden));
-    out_ = add_layer("fc_out", classifier_options(hidden, s.num_classes));
+    const int64_t positions = (s.height / 4) * (s.width / 4);
+    const int64_t hidden = unit_count(scaled_channels(64, s.width_mult));
+    fc1_ = add_layer("fc1", linear_options(conv.out * positions, hidden));
+    out_ = add_classifier("fc_out", hidden);
+    link(conv1_, conv2_);
+    link(conv2_, fc1_, positions);
+    link(fc1_, out_);
   }
   torch::Tensor forward(torch::Tensor x) override {
     x = torch::max_pool2d(conv1_(x), 2);

@@ -44,6 +44,7 @@ class Vgg : public PrunableNet {
     const VggConfig& cfg = vgg_config(s.arch);
     int64_t channels = s.in_channels, h = s.height, w = s.width;
     int conv_index = 0;
+    PrunableLayer previous{nullptr};
     for (int64_t c : cfg.features) {
       if (c == kPool) {
         // Pooling a 1-pixel map would leave nothing; later stages then run at 1x1.
@@ -58,18 +59,23 @@ class Vgg : public PrunableNet {
       LayerOptions o;
       o.kind = LayerKind::kConv;
       o.in = channels;
-      o.out = scaled_channels(c, s.width_mult);
+      o.out = unit_count(scaled_channels(c, s.width_mult));
       o.kernel = 3;
       o.padding = 1;
       o.bias = false;  // BatchNorm's shift makes a conv bias redundant
       o.batch_norm = true;
       o.activation = Activation::kReLU;
-      steps_.push_back({add_layer("conv" + std::to_string(++conv_index), o), false});
+      PrunableLayer conv = add_layer("conv" + std::to_string(++conv_index), o);
+      if (previous) link(previous, conv);
+      previous = conv;
+      steps_.push_back({conv, false});
       channels = o.out;
     }
-    const int64_t hidden = scaled_channels(cfg.hidden, s.width_mult);
+    const int64_t hidden = unit_count(scaled_channels(cfg.hidden, s.width_mult));
     fc1_ = add_layer("fc1", linear_options(channels, hidden));
-    out_ = add_layer("fc_out", classifier_options(hidden, s.num_classes));
+    out_ = add_classifier("fc_out", hidden);
+    link(previous, fc1_);  // after the global average pool: one feature per channel
+    link(fc1_, out_);
   }
 
   torch::Tensor forward(torch::Tensor x) override {

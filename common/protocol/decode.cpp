@@ -122,6 +122,8 @@ TelemetryReport read(wire::TelemetryReport::Reader r) {
   m.privacy_epsilon = r.getPrivacyEpsilon();
   m.privacy_delta = r.getPrivacyDelta();
   m.compute_macs = r.getComputeMacs();
+  m.compact_parameters = r.getCompactParameters();
+  m.compact_bytes = r.getCompactBytes();
   return m;
 }
 

@@ -143,6 +143,8 @@ struct Filler {
     b.setPrivacyEpsilon(m.privacy_epsilon);
     b.setPrivacyDelta(m.privacy_delta);
     b.setComputeMacs(m.compute_macs);
+    b.setCompactParameters(m.compact_parameters);
+    b.setCompactBytes(m.compact_bytes);
   }
   void operator()(const Ack& m) {
     auto b = env.initAck();

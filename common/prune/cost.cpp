@@ -1,14 +1,23 @@
 #include "prune/cost.h"
 
-namespace fp {
+#include <algorithm>
+#include <chrono>
 
-MacCount count_macs(PrunableNet& model) {
+#include "models/artifact.h"
+#include "models/compact.h"
+#include "models/model_factory.h"
+
+namespace fp {
+namespace {
+
+// Sums per-layer MACs after one eval-mode forward pass on zeros (spatial sizes).
+MacCount layer_macs(PrunableNet& model) {
   const auto& s = model.spec();
   const bool was_training = model.is_training();
   model.eval();
   {
     torch::NoGradGuard no_grad;
-    model.forward(torch::zeros({1, s.in_channels, s.height, s.width}));  // learns spatial sizes
+    model.forward(torch::zeros({1, s.in_channels, s.height, s.width}));
   }
   model.train(was_training);
   MacCount c;
@@ -17,6 +26,67 @@ MacCount count_macs(PrunableNet& model) {
     c.effective += layer->macs_effective();
   }
   return c;
+}
+
+}  // namespace
+
+MacCount count_macs(PrunableNet& model) {
+  MacCount own = layer_macs(model);
+  auto compacted = compact(model);
+  if (!compacted.ok()) {  // an uncompactable model: its own non-zero weights
+    own.compact = own.dense;
+    return own;
+  }
+  const MacCount c = layer_macs(*compacted.value().model);
+  return {own.dense, c.effective, c.dense};
+}
+
+double ModelCost::mac_reduction() const {
+  return macs.dense > 0 ? 1.0 - static_cast<double>(macs.effective) / macs.dense : 0.0;
+}
+
+ModelCost measure_cost(PrunableNet& model) {
+  ModelCost cost;
+  cost.macs.dense = layer_macs(model).dense;
+  cost.dense_parameters = count_parameters(model);
+  cost.compact_parameters = cost.dense_parameters;
+  auto compacted = compact(model);
+  if (!compacted.ok()) {
+    cost.macs = count_macs(model);
+    return cost;
+  }
+  PrunableNet& c = *compacted.value().model;
+  const MacCount cm = layer_macs(c);
+  cost.macs.effective = cm.effective;
+  cost.macs.compact = cm.dense;
+  cost.compact_parameters = count_parameters(c);
+  ArtifactInfo info;
+  serialize_model(c, {}, &info);
+  cost.compact_artifact_bytes = static_cast<int64_t>(info.size_bytes);
+  return cost;
+}
+
+double median_latency(PrunableNet& model, const torch::Tensor& x, int warmup, int min_reps,
+                      double budget_s) {
+  using Clock = std::chrono::steady_clock;
+  auto seconds = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  for (int i = 0; i < warmup; ++i) model.forward(x);
+  std::vector<double> times;
+  const auto start = Clock::now();
+  while (static_cast<int>(times.size()) < std::max(1, min_reps) ||
+         (seconds(start) < budget_s && times.size() < 200)) {
+    const auto t = Clock::now();
+    model.forward(x);
+    times.push_back(seconds(t));
+  }
+  model.train(was_training);
+  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+  return times[times.size() / 2];
 }
 
 }  // namespace fp

@@ -1,4 +1,5 @@
-// Compute cost: multiply-accumulates of a model, dense and with its masks applied.
+// Compute cost: multiply-accumulates and parameters of a model, dense, and as the
+// compact model (models/compact.h) that removes its pruned units really runs.
 #pragma once
 
 #include "models/prunable_net.h"
@@ -6,11 +7,30 @@
 namespace fp {
 
 struct MacCount {
-  int64_t dense = 0;      // every weight of every prunable layer
-  int64_t effective = 0;  // only non-zero effective weights
+  int64_t dense = 0;  // every weight of every prunable layer of this model
+  // Only weights that can change the output: non-zero, of a live unit, reading a live
+  // input (a pruned unit's downstream input columns are credited). Counted on the
+  // compact model, so it is honest for chains, residual streams and depthwise convs.
+  int64_t effective = 0;
+  int64_t compact = 0;  // every weight of the compact model: what it executes densely
 };
 
 // Per sample. Runs one forward pass on a zero input to learn spatial sizes.
 MacCount count_macs(PrunableNet& model);
+
+// The honest footprint of a (possibly pruned) model, measured on its compact model.
+struct ModelCost {
+  MacCount macs;
+  int64_t dense_parameters = 0, compact_parameters = 0;
+  int64_t compact_artifact_bytes = 0;  // the compact model's artifact (models/artifact.h)
+  double mac_reduction() const;        // 1 - effective / dense
+};
+ModelCost measure_cost(PrunableNet& model);
+
+// Median seconds of one eval-mode forward pass on `x` (no grad, the current torch
+// thread count): `warmup` untimed passes, then at least `min_reps` timed ones and more
+// while under `budget_s` (at most 200).
+double median_latency(PrunableNet& model, const torch::Tensor& x, int warmup = 3, int min_reps = 10,
+                      double budget_s = 0.5);
 
 }  // namespace fp

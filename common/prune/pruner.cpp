@@ -227,6 +227,9 @@ Status prune_output_by_usage(PrunableLayerImpl& out, const ActivationStats* stat
 
 Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const PruneConfig& config) {
   FP_RETURN_IF_ERROR(config.validate());
+  if (model.spec().is_compact())  // folded masks: further pruning would be ignored
+    return Status::invalid_argument(
+        "prune: a compact model cannot be pruned further; prune the masked model and compact it");
   torch::NoGradGuard no_grad;
   const bool output_by_usage = config.prune_output_layer && config.output_usage_threshold > 0;
   if (output_by_usage) {

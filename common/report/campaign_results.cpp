@@ -91,6 +91,7 @@ Result<CampaignResults> load_campaign_results(store::Store& store, int64_t id, d
     m.target_sparsity = row.target_sparsity;
     m.macs_effective = row.macs_effective;
     m.compute_macs = row.compute_macs;
+    m.compact_bytes = row.compact_bytes;
     m.wall_seconds = row.wall_seconds;
     r.methods[row.method] = m;
     // One rule for the general model's accuracy everywhere (see the header).

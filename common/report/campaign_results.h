@@ -26,7 +26,8 @@ struct MethodOutcome {
   double sparsity = 0, target_sparsity = 0;
   int64_t macs_effective = 0;
   double wall_seconds = 0;
-  int64_t compute_macs = 0;  // spent producing the model on the device
+  int64_t compute_macs = 0;   // spent producing the model on the device
+  int64_t compact_bytes = 0;  // its compact model's artifact (pruned units removed); 0: unknown
 };
 
 struct CurvePoint {

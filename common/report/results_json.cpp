@@ -43,7 +43,11 @@ json campaign_detail_json(const CampaignResults& r) {
     for (const auto& [name, m] : i.methods) {
       methods[name] = {{"accuracy", optional_json(m.accuracy)}, {"sparsity", m.sparsity},
                        {"target_sparsity", m.target_sparsity},  {"macs", m.macs_effective},
-                       {"wall_seconds", m.wall_seconds},        {"compute_macs", m.compute_macs}};
+                       {"wall_seconds", m.wall_seconds},        {"compute_macs", m.compute_macs},
+                       {"compact_bytes", m.compact_bytes}};
+      // MACs per sample saved against the dense model, on the compact model (prune/cost.h).
+      methods[name]["mac_reduction"] =
+          i.macs_dense > 0 ? 1.0 - static_cast<double>(m.macs_effective) / i.macs_dense : 0.0;
     }
     json row = {{"individual", i.individual},
                 {"task_id", i.task_id},

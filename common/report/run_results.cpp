@@ -87,6 +87,7 @@ IndividualRow row_of(const std::string& variant, const IndividualResult& i) {
     r.fine_prune_seconds = m->wall_seconds;
     r.macs_fine_pruned = m->macs_effective;
     r.fine_prune_compute_macs = m->compute_macs;
+    r.compact_bytes = m->compact_bytes;
   }
   if (const MethodOutcome* m = i.method("finetune")) {
     r.finetune = m->accuracy;
@@ -123,7 +124,7 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
   for (const auto& v : variant_order) {
     VariantSummary s;
     s.variant = v;
-    std::vector<double> general, fine_prune, finetune, svd, gain, sparsity;
+    std::vector<double> general, fine_prune, finetune, svd, gain, sparsity, mac_reduction;
     for (auto& r : by_variant[v]) {
       ++s.individuals;
       s.done += r.status == "done";
@@ -132,6 +133,7 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
       if (r.fine_prune) {
         fine_prune.push_back(*r.fine_prune);
         sparsity.push_back(r.sparsity);
+        mac_reduction.push_back(r.mac_reduction());
       }
       if (r.finetune) finetune.push_back(*r.finetune);
       if (r.svd) svd.push_back(*r.svd);
@@ -144,6 +146,7 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
     s.svd = describe(svd);
     s.gain = describe(gain);
     s.sparsity = describe(sparsity);
+    s.mac_reduction = describe(mac_reduction);
     out.summaries.push_back(std::move(s));
   }
   return out;
@@ -151,10 +154,10 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
 
 std::string format_table(const RunResults& results, size_t max_rows) {
   bool variants = results.summaries.size() > 1;
-  std::string out =
-      fmt::format("{}{:<24} {:>8} {:>10} {:>9} {:>9} {:>8} {:>9} {:>9}\n",
-                  variants ? fmt::format("{:<14} ", "variant") : "", "individual", "general%",
-                  "fineprune%", "sparsity%", "gain(pp)", "finetune%", "svd%", "status");
+  std::string out = fmt::format(
+      "{}{:<24} {:>8} {:>10} {:>9} {:>8} {:>10} {:>9} {:>8} {:>9} {:>9}\n",
+      variants ? fmt::format("{:<14} ", "variant") : "", "individual", "general%", "fineprune%",
+      "sparsity%", "MACcut%", "compactKB", "gain(pp)", "finetune%", "svd%", "status");
   size_t shown = 0;
   for (const auto& r : results.rows) {
     if (max_rows > 0 && shown == max_rows) {
@@ -165,9 +168,11 @@ std::string format_table(const RunResults& results, size_t max_rows) {
     ++shown;
     auto gain = r.gain();
     out += fmt::format(
-        "{}{:<24} {:>8} {:>10} {:>9} {:>9} {:>8} {:>9} {:>9}\n",
+        "{}{:<24} {:>8} {:>10} {:>9} {:>8} {:>10} {:>9} {:>8} {:>9} {:>9}\n",
         variants ? fmt::format("{:<14} ", r.variant) : "", r.individual, pct(r.general),
         pct(r.fine_prune), r.fine_prune ? fmt::format("{:.1f}", 100 * r.sparsity) : "-",
+        r.fine_prune ? fmt::format("{:.1f}", 100 * r.mac_reduction()) : "-",
+        r.compact_bytes > 0 ? fmt::format("{:.1f}", r.compact_bytes / 1024.0) : "-",
         gain ? fmt::format("{:+.1f}", 100 * *gain) : "-", pct(r.finetune), pct(r.svd), r.status);
   }
   return out;
@@ -183,6 +188,7 @@ std::string format_summary(const RunResults& results) {
     out += stat_line("fine-pruned accuracy", s.fine_prune, 100, "%");
     out += stat_line("accuracy gain", s.gain, 100, "pp");
     out += stat_line("sparsity", s.sparsity, 100, "%");
+    out += stat_line("MAC reduction", s.mac_reduction, 100, "%");
     if (s.finetune.n) out += stat_line("fine-tuned accuracy", s.finetune, 100, "%");
     if (s.svd.n) out += stat_line("SVD accuracy", s.svd, 100, "%");
   }
@@ -194,11 +200,12 @@ std::string to_csv(const RunResults& results) {
       "run,scenario,variant,individual,agent_id,status,general_accuracy,fine_prune_accuracy,"
       "sparsity,target_sparsity,gain,finetune_accuracy,svd_accuracy,svd_sparsity,"
       "adaptation_samples,eval_samples,fine_prune_seconds,macs_dense,macs_fine_pruned,"
-      "finetune_seconds,fine_prune_compute_macs,finetune_compute_macs,classes,error\n";
+      "finetune_seconds,fine_prune_compute_macs,finetune_compute_macs,classes,error,"
+      "mac_reduction,compact_bytes\n";
   for (const auto& r : results.rows) {
     bool fp = r.fine_prune.has_value();
     out += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.6f},{},{},{},{}\n",
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.6f},{},{},{},{},{},{}\n",
         results.run.id, csv(results.run.scenario), csv(r.variant), csv(r.individual),
         csv(r.agent_id), r.status, csv(r.general), csv(r.fine_prune),
         fp ? fmt::format("{:.6f}", r.sparsity) : "",
@@ -206,7 +213,8 @@ std::string to_csv(const RunResults& results) {
         csv(r.svd), r.svd ? fmt::format("{:.6f}", r.svd_sparsity) : "", r.adaptation_samples,
         r.eval_samples, fmt::format("{:.6f}", r.fine_prune_seconds), r.macs_dense,
         r.macs_fine_pruned, r.finetune_seconds, r.fine_prune_compute_macs, r.finetune_compute_macs,
-        r.classes, csv(r.error));
+        r.classes, csv(r.error), fp ? fmt::format("{:.6f}", r.mac_reduction()) : "",
+        r.compact_bytes);
   }
   return out;
 }
@@ -232,7 +240,8 @@ std::string to_json(const RunResults& results) {
                               {"finetune_accuracy", stat_json(s.finetune)},
                               {"svd_accuracy", stat_json(s.svd)},
                               {"gain", stat_json(s.gain)},
-                              {"sparsity", stat_json(s.sparsity)}});
+                              {"sparsity", stat_json(s.sparsity)},
+                              {"mac_reduction", stat_json(s.mac_reduction)}});
   }
   j["rows"] = nlohmann::json::array();
   for (const auto& r : results.rows) {
@@ -253,7 +262,9 @@ std::string to_json(const RunResults& results) {
          {"eval_samples", r.eval_samples},
          {"fine_prune_seconds", r.fine_prune_seconds},
          {"macs_dense", r.macs_dense},
-         {"macs_fine_pruned", r.macs_fine_pruned}});
+         {"macs_fine_pruned", r.macs_fine_pruned},
+         {"mac_reduction", r.fine_prune ? nlohmann::json(r.mac_reduction()) : nullptr},
+         {"compact_bytes", r.compact_bytes}});
   }
   return j.dump(2);
 }

@@ -25,8 +25,12 @@ struct IndividualRow {
   double target_sparsity = 0;  // what Fine-Pruning aimed for (chosen without labels, or fixed)
   double svd_sparsity = 0;
   int64_t adaptation_samples = 0, eval_samples = 0;
-  double fine_prune_seconds = 0, finetune_seconds = 0;             // on the device
-  int64_t macs_dense = 0, macs_fine_pruned = 0;                    // inference, per sample
+  double fine_prune_seconds = 0, finetune_seconds = 0;  // on the device
+  int64_t macs_dense = 0, macs_fine_pruned = 0;         // inference, per sample
+  int64_t compact_bytes = 0;  // the Fine-Pruned model with its pruned units removed; 0: unknown
+  double mac_reduction() const {
+    return macs_dense > 0 ? 1.0 - static_cast<double>(macs_fine_pruned) / macs_dense : 0.0;
+  }
   int64_t fine_prune_compute_macs = 0, finetune_compute_macs = 0;  // spent adapting
   int64_t classes = 0;  // classes the individual holds (k-classes partitions; 0: unknown)
   // Accuracy and adaptation compute of further methods (common/experiment/methods.h:
@@ -45,7 +49,7 @@ Stat describe(const std::vector<double>& values);
 struct VariantSummary {
   std::string variant;
   int64_t individuals = 0, done = 0, failed = 0;
-  Stat general, fine_prune, finetune, svd, gain, sparsity;
+  Stat general, fine_prune, finetune, svd, gain, sparsity, mac_reduction;
 };
 
 struct RunResults {

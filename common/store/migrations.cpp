@@ -168,6 +168,12 @@ CREATE TABLE agent_identities (
   bound_at REAL NOT NULL
 );
 )sql",
+      // 6: the compact model's size (pruned units removed): parameters and artifact bytes;
+      // 0 for reports from before it was measured.
+      R"sql(
+ALTER TABLE telemetry ADD COLUMN compact_parameters INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE telemetry ADD COLUMN compact_bytes INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return all;
 }

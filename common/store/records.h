@@ -66,6 +66,8 @@ struct TelemetryRecord {
   double wall_seconds = 0;
   int64_t macs_dense = 0, macs_effective = 0, peak_memory_bytes = 0;
   int64_t compute_macs = 0;  // spent producing the model on the device
+  // The compact model (pruned units removed): parameters, artifact bytes; 0: unknown.
+  int64_t compact_parameters = 0, compact_bytes = 0;
   double received_at = 0;
   // Differential-privacy noise the device added to the accuracies: "" (none),
   // "laplace" or "gaussian", with its epsilon (and delta) per value.

@@ -14,9 +14,9 @@ INSERT INTO telemetry (idempotency_key, task_id, campaign_id, agent_id, method, 
   target_sparsity, sparsity, overall_sparsity, layer_sparsity_json, accuracy_before,
   accuracy_after, curve_json, adaptation_samples, eval_samples, wall_seconds, macs_dense,
   macs_effective, peak_memory_bytes, received_at, dp_mechanism, dp_epsilon, dp_delta,
-  compute_macs)
+  compute_macs, compact_parameters, compact_bytes)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-        ?20, ?21, ?22, ?23, ?24)
+        ?20, ?21, ?22, ?23, ?24, ?25, ?26)
 ON CONFLICT DO NOTHING)sql"));
   std::vector<TelemetryInsert> out(records.size());
   sql::Transaction tx(*db_);
@@ -31,7 +31,7 @@ ON CONFLICT DO NOTHING)sql"));
     s->bind(15, r.eval_samples).bind(16, r.wall_seconds).bind(17, r.macs_dense);
     s->bind(18, r.macs_effective).bind(19, r.peak_memory_bytes).bind(20, r.received_at);
     s->bind(21, r.dp_mechanism).bind(22, r.dp_epsilon).bind(23, r.dp_delta);
-    s->bind(24, r.compute_macs);
+    s->bind(24, r.compute_macs).bind(25, r.compact_parameters).bind(26, r.compact_bytes);
     // A constraint failure aborts only this statement, not the transaction.
     Status st = s->run();
     if (!st.ok()) {
@@ -49,7 +49,8 @@ Result<std::vector<TelemetryRecord>> Store::telemetry(int64_t campaign_id) {
 SELECT id, idempotency_key, task_id, campaign_id, agent_id, method, individual, target_sparsity,
   sparsity, overall_sparsity, layer_sparsity_json, accuracy_before, accuracy_after, curve_json,
   adaptation_samples, eval_samples, wall_seconds, macs_dense, macs_effective, peak_memory_bytes,
-  received_at, dp_mechanism, dp_epsilon, dp_delta, compute_macs
+  received_at, dp_mechanism, dp_epsilon, dp_delta, compute_macs, compact_parameters,
+  compact_bytes
 FROM telemetry WHERE ?1 = 0 OR campaign_id = ?1 ORDER BY id)sql"));
   s->bind(1, campaign_id);
   std::vector<TelemetryRecord> out;
@@ -82,6 +83,8 @@ FROM telemetry WHERE ?1 = 0 OR campaign_id = ?1 ORDER BY id)sql"));
     r.dp_epsilon = s->column_optional_double(22);
     r.dp_delta = s->column_optional_double(23);
     r.compute_macs = s->column_int(24);
+    r.compact_parameters = s->column_int(25);
+    r.compact_bytes = s->column_int(26);
     out.push_back(std::move(r));
   }
   return out;

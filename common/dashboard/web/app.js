@@ -207,6 +207,8 @@ function renderCampaign(c) {
     resultCells(tr, r);
     const fp = r.methods.fine_prune;
     cell(tr, fp ? fmtNum(fp.macs) : "-", "num");
+    cell(tr, fp ? fmtPct(fp.mac_reduction) : "-", "num");
+    cell(tr, fp && fp.compact_bytes ? (fp.compact_bytes / 1024).toFixed(1) : "-", "num");
     cell(tr, fp ? fp.wall_seconds.toFixed(2) : "-", "num");
   });
   FPCharts.accuracyFigure(document.getElementById("bar-chart"), c);

@@ -1,0 +1,93 @@
+#include "model_commands.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "models/artifact.h"
+#include "models/compact.h"
+#include "models/model_factory.h"
+#include "models/torch_export.h"
+#include "prune/cost.h"
+#include "prune/pruner.h"
+
+namespace fp::agent_cli {
+namespace {
+
+struct Row {
+  int64_t params = 0, macs = 0;
+  uint64_t bytes = 0;
+  double sparsity = 0, ms_b1 = 0, ms_b64 = 0;
+};
+
+Row measure(PrunableNet& m, uint64_t bytes) {
+  const auto& s = m.spec();
+  Row r;
+  r.params = count_parameters(m);
+  r.macs = count_macs(m).dense;  // what this model executes per sample
+  r.bytes = bytes;
+  r.sparsity = measure_sparsity(m).sparsity();
+  torch::manual_seed(0);
+  r.ms_b1 = 1e3 * median_latency(m, torch::randn({1, s.in_channels, s.height, s.width}));
+  r.ms_b64 = 1e3 * median_latency(m, torch::randn({64, s.in_channels, s.height, s.width}), 1, 5);
+  return r;
+}
+
+}  // namespace
+
+int compact_command(const std::string& model_path, const std::string& out_path, int threads) {
+  torch::set_num_threads(threads);
+  ArtifactInfo in_info;
+  auto model = load_model(model_path, &in_info);
+  if (!model.ok()) {
+    spdlog::error("{}", model.status().to_string());
+    return 1;
+  }
+  auto c = compact(**model);
+  if (!c.ok()) {
+    spdlog::error("{}: {}", model_path, c.status().to_string());
+    return 1;
+  }
+  ArtifactInfo out_info;
+  Status s = save_model(*c->model, out_path, in_info.meta, &out_info);
+  if (!s.ok()) {
+    spdlog::error("{}", s.to_string());
+    return 1;
+  }
+  const Row before = measure(**model, in_info.size_bytes);
+  const Row after = measure(*c->model, out_info.size_bytes);
+  fmt::print("{} ({}) -> {} (compact, sha256 {})\n", model_path, (*model)->spec().arch, out_path,
+             out_info.sha256.substr(0, 16));
+  fmt::print("{:<10} {:>9} {:>12} {:>14} {:>12} {:>10} {:>11}\n", "", "sparsity", "parameters",
+             "MACs/sample", "bytes", "ms (b=1)", "ms (b=64)");
+  for (const auto& [name, r] : {std::pair<const char*, Row>{"before", before}, {"after", after}})
+    fmt::print("{:<10} {:>8.1f}% {:>12} {:>14} {:>12} {:>10.3f} {:>11.2f}\n", name,
+               100 * r.sparsity, r.params, r.macs, r.bytes, r.ms_b1, r.ms_b64);
+  fmt::print("MACs x{:.2f}, bytes x{:.2f}, latency x{:.2f} (b=1) x{:.2f} (b=64); {} thread(s)\n",
+             static_cast<double>(after.macs) / before.macs,
+             static_cast<double>(after.bytes) / before.bytes, after.ms_b1 / before.ms_b1,
+             after.ms_b64 / before.ms_b64, threads);
+  return 0;
+}
+
+int export_command(const std::string& model_path, const std::string& out_prefix) {
+  auto model = load_model(model_path);
+  if (!model.ok()) {
+    spdlog::error("{}", model.status().to_string());
+    return 1;
+  }
+  TorchExportInfo info;
+  Status s = export_torch(**model, out_prefix, &info);
+  if (!s.ok()) {
+    spdlog::error("{}", s.to_string());
+    return 1;
+  }
+  fmt::print(
+      "wrote {} ({} bytes, {} parameters) and {}\n"
+      "in Python: sys.path.insert(0, 'scripts/python'); import fineprune_ref; "
+      "net = fineprune_ref.load('{}')\n",
+      info.state_dict_path, info.state_dict_bytes, info.parameters, info.spec_path, out_prefix);
+  return 0;
+}
+
+}  // namespace fp::agent_cli
