@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -253,6 +254,15 @@ TEST_CASE("Chromium renders a 1000-individual campaign: distributions, CIs, page
     if (auto g = e.gain()) gains.push_back(*g);
   }
   REQUIRE(gains.size() == 957);
+  // FP_DASHBOARD_SCREENSHOT=page.png also saves the rendered page (docs/DASHBOARD.md).
+  if (const char* shot = std::getenv("FP_DASHBOARD_SCREENSHOT")) {
+    std::string cmd = "timeout 120 " + chromium +
+                      " --headless --no-sandbox --disable-gpu --disable-dev-shm-usage"
+                      " --hide-scrollbars --window-size=1280,4200 --user-data-dir=" +
+                      profile.path.string() + " --virtual-time-budget=5000 --screenshot=" + shot +
+                      " '" + coordinator.url("/campaigns/1") + "' >/dev/null 2>&1";
+    CHECK(std::system(cmd.c_str()) == 0);
+  }
 
   std::string dom = dump_dom(chromium, coordinator.url("/campaigns/1"), profile.path.string());
   INFO(dom.substr(0, 3000));

@@ -155,7 +155,7 @@ const FPCharts = (() => {
                   points: start(meanGeneral).concat(curve.mean.map((p) => [p.sparsity, p.accuracy])) });
     const chosen = curve.individuals.filter((i) => i.chosen).map((i) => [i.chosen.sparsity, i.chosen.accuracy]);
     if (chosen.length) {
-      series.push({ name: "label-free choice", color: "#d62728", width: 2.5, legend: true,
+      series.push({ name: "label-free choice", color: "#d62728", width: many ? 0.4 : 2.5, legend: true,
                     line: false, points: chosen });
     }
     lines(container, { title: "Accuracy vs sparsity (Fine-Pruning) - " + curve.name,
@@ -168,6 +168,7 @@ const FPCharts = (() => {
 
   const W = 560, H = 300, L = 64, R = 20, T = 40, B = 250;  // B: the x axis' y
   const pp = (v) => (v > 0 ? "+" : "") + (100 * v).toFixed(1) + " pp";
+  const ppTick = (v) => (v > 0 ? "+" : "") + Math.round(1000 * v) / 10 + " pp";  // "+10 pp"
 
   // About `count` round tick values covering [lo, hi].
   function ticks(lo, hi, count) {
@@ -227,7 +228,7 @@ const FPCharts = (() => {
     const svg = plain(W, H + 10, "Fine-Pruning gain per individual, sorted", "gain-chart");
     for (const [k, v] of [["count", g.length], ["min", g[0]], ["median", median(g)],
                           ["max", g[g.length - 1]]]) svg.setAttribute("data-" + k, v);
-    vTicks(svg, yt, py, pp);
+    vTicks(svg, yt, py, ppTick);
     const pts = g.map((v, i) => `${px(i).toFixed(1)},${py(v).toFixed(1)}`);
     el("polygon", { class: "gain-area", points: `${px(0)},${py(0)} ${pts.join(" ")} ${px(g.length - 1)},${py(0)}`,
                     fill: "#1f77b4", "fill-opacity": 0.18, stroke: "none" }, svg);
@@ -237,10 +238,10 @@ const FPCharts = (() => {
                  "stroke-dasharray": "4 3" }, svg);
     hTicks(svg, [0, 0.25, 0.5, 0.75, 1], (f) => L + f * (W - R - L), (f) => Math.round(100 * f) + "%");
     axisLabel(svg, (L + W - R) / 2, B + 36, "individuals, ranked by gain");
-    axisLabel(svg, 16, (T + B) / 2, "accuracy gain vs general", true);
+    axisLabel(svg, 12, (T + B) / 2, "gain over general", true);
     const losers = g.filter((v) => v < 0).length;
-    text(svg, W - R, T - 6, `median ${pp(median(g))}; ${losers} of ${g.length} lose accuracy`,
-         { "text-anchor": "end", class: "gain-note" });
+    text(svg, L, T - 2, `median ${pp(median(g))}; ${losers} of ${g.length} individuals lose accuracy`,
+         { fill: "#6b7280", class: "gain-note" });
     container.replaceChildren(svg);
   }
 
@@ -280,7 +281,7 @@ const FPCharts = (() => {
                           "data-hi": b.hi, "data-count": b.count }, svg),
              `${pp(b.lo)} to ${pp(b.hi)}: ${b.count} individuals`);
     }
-    hTicks(svg, ticks(x0, x1, 6), px, pp);
+    hTicks(svg, ticks(x0, x1, 6), px, ppTick);
     if (x0 < 0 && x1 > 0) {
       el("line", { x1: px(0), y1: T, x2: px(0), y2: B, stroke: "#333333", "stroke-dasharray": "4 3" }, svg);
     }
@@ -296,21 +297,21 @@ const FPCharts = (() => {
     let low = 1;
     for (const p of points) low = Math.min(low, p.x, p.y);
     const lo = clamp(Math.floor(low * 10 - 1e-9) / 10, 0, 0.9);
-    const size = B - T, left = L, right = L + size;
+    const size = B - T + 40, left = L, right = L + size, bottom = T + size;
     const px = (v) => left + (clamp(v, lo, 1) - lo) / (1 - lo) * size;
-    const py = (v) => B - (clamp(v, lo, 1) - lo) / (1 - lo) * size;
+    const py = (v) => bottom - (clamp(v, lo, 1) - lo) / (1 - lo) * size;
     const width = right + 170;
-    const svg = plain(width, H + 10, "General vs personalized accuracy", "scatter");
+    const svg = plain(width, bottom + 50, "General vs personalized accuracy", "scatter");
     svg.setAttribute("data-count", points.length);
     const t = ticks(lo, 1, 5);
     for (const v of t) {
       el("line", { x1: left, y1: py(v), x2: right, y2: py(v), stroke: "#eeeeee" }, svg);
       text(svg, left - 6, py(v) + 4, Math.round(100 * v) + "%", { "text-anchor": "end" });
-      el("line", { x1: px(v), y1: B, x2: px(v), y2: B + 5, stroke: "#333333" }, svg);
-      text(svg, px(v), B + 18, Math.round(100 * v) + "%", { "text-anchor": "middle" });
+      el("line", { x1: px(v), y1: bottom, x2: px(v), y2: bottom + 5, stroke: "#333333" }, svg);
+      text(svg, px(v), bottom + 18, Math.round(100 * v) + "%", { "text-anchor": "middle" });
     }
-    el("line", { x1: left, y1: T, x2: left, y2: B, stroke: "#333333" }, svg);
-    el("line", { x1: left, y1: B, x2: right, y2: B, stroke: "#333333" }, svg);
+    el("line", { x1: left, y1: T, x2: left, y2: bottom, stroke: "#333333" }, svg);
+    el("line", { x1: left, y1: bottom, x2: right, y2: bottom, stroke: "#333333" }, svg);
     el("line", { class: "diagonal", x1: px(lo), y1: py(lo), x2: px(1), y2: py(1),
                  stroke: "#888888", "stroke-dasharray": "5 4" }, svg);
     for (const p of points) {
@@ -324,8 +325,8 @@ const FPCharts = (() => {
     text(svg, right + 14, T + 38, "(Fine-Pruning better)", { fill: "#6b7280" });
     text(svg, right + 14, T + 64, `${below} below`, { fill: "#d62728", class: "scatter-below" });
     text(svg, right + 14, T + 82, "(general better)", { fill: "#6b7280" });
-    axisLabel(svg, (left + right) / 2, B + 36, "general model accuracy");
-    axisLabel(svg, 16, (T + B) / 2, "Fine-Pruning accuracy", true);
+    axisLabel(svg, (left + right) / 2, bottom + 36, "general model accuracy");
+    axisLabel(svg, 16, (T + bottom) / 2, "Fine-Pruning accuracy", true);
     container.replaceChildren(svg);
   }
 
