@@ -269,7 +269,9 @@ const FPCharts = (() => {
     const top = Math.max(...bins.map((b) => b.count));
     const x0 = bins[0].lo, x1 = bins[bins.length - 1].hi;
     const px = (v) => L + (v - x0) / (x1 - x0) * (W - R - L);
-    const yt = ticks(0, top, 5), ymax = Math.max(top, yt[yt.length - 1]);
+    const yt = ticks(0, top, 5);
+    while (yt[yt.length - 1] < top) yt.push(yt[yt.length - 1] + (yt[1] - yt[0]));  // headroom
+    const ymax = yt[yt.length - 1];
     const py = (c) => B - c / ymax * (B - T);
     const svg = plain(W, H + 10, "Histogram of Fine-Pruning gains", "histogram");
     svg.setAttribute("data-total", gains.length);
