@@ -4,6 +4,7 @@
 // charts. Skipped, with a warning, only where chromium is not installed.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -391,5 +392,30 @@ TEST_CASE("Chromium renders a 1000-individual campaign: distributions, CIs, page
     REQUIRE(rows.size() == 50);
     CHECK(rows.front() == "person-0150");
     CHECK(text_of(dom, "results-page") == "page 2 of 2");
+  }
+  {  // sorted by gain, largest loss first (rows without a gain last), and with a search
+    std::vector<const LargeIndividual*> order;
+    for (const auto& e : all) {
+      if (e.gain()) order.push_back(&e);
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [](auto* a, auto* b) { return *a->gain() < *b->gain(); });
+    dom = dump_dom(chromium, coordinator.url("/campaigns/1?sort=gain"), profile.path.string());
+    rows = table_rows(dom);
+    REQUIRE(rows.size() == 50);
+    for (size_t k = 0; k < 50; ++k) CHECK(rows[k] == order[k]->individual);
+    CHECK(text_of(dom, "results-page") == "page 1 of 20");
+    dom = dump_dom(chromium, coordinator.url("/campaigns/1?sort=-gain&q=agent-003"),
+                   profile.path.string());
+    std::stable_sort(order.begin(), order.end(),
+                     [](auto* a, auto* b) { return *a->gain() > *b->gain(); });
+    std::vector<std::string> expected;
+    for (const auto* e : order) {
+      if (e->agent == "agent-003") expected.push_back(e->individual);
+    }
+    for (const auto& e : all) {
+      if (e.agent == "agent-003" && !e.gain()) expected.push_back(e.individual);
+    }
+    CHECK(table_rows(dom) == expected);
   }
 }

@@ -180,7 +180,12 @@ function campaignId() {
 
 const PAGE_SIZE = 50;  // per-individual table rows per page
 // The table's search and page; kept in the URL (?q=...&page=N) so a view can be shared.
-const tableState = { query: "", page: 1, campaign: null };
+const tableState = { query: "", page: 1, sort: "", campaign: null };
+// Table orders besides task order: by Fine-Pruning's gain; rows without one go last.
+const SORTS = {
+  "gain": (a, b) => a - b,
+  "-gain": (a, b) => b - a,
+};
 let lastCampaignText = "";  // the charts are redrawn only when the data changed
 
 function fmtGain(v) {
@@ -257,9 +262,15 @@ function renderDistributions(c) {
 
 function matchingRows(c) {
   const q = tableState.query.trim().toLowerCase();
-  if (!q) return c.individuals;
-  return c.individuals.filter((r) => [r.individual, r.agent_id, r.task_status]
+  let rows = !q ? c.individuals : c.individuals.filter((r) => [r.individual, r.agent_id, r.task_status]
     .some((v) => String(v || "").toLowerCase().includes(q)));
+  const order = SORTS[tableState.sort];
+  if (order) {
+    const has = (r) => r.gain !== null && r.gain !== undefined;
+    // Array.prototype.sort is stable: equal gains keep task order.
+    rows = rows.filter(has).sort((a, b) => order(a.gain, b.gain)).concat(rows.filter((r) => !has(r)));
+  }
+  return rows;
 }
 
 function renderTable() {
@@ -292,6 +303,7 @@ function renderTable() {
                           Object.assign({}, c, { individuals: shown }));
   const params = new URLSearchParams();
   if (tableState.query) params.set("q", tableState.query);
+  if (tableState.sort) params.set("sort", tableState.sort);
   if (tableState.page > 1) params.set("page", tableState.page);
   const search = params.toString();
   history.replaceState(null, "", location.pathname + (search ? "?" + search : ""));
@@ -332,6 +344,14 @@ function setupTable() {
   const params = new URLSearchParams(location.search);
   tableState.query = params.get("q") || "";
   tableState.page = parseInt(params.get("page") || "1", 10) || 1;
+  tableState.sort = SORTS[params.get("sort")] ? params.get("sort") : "";
+  const sort = document.getElementById("results-sort");
+  sort.value = tableState.sort;
+  sort.addEventListener("change", () => {
+    tableState.sort = sort.value;
+    tableState.page = 1;
+    renderTable();
+  });
   const search = document.getElementById("results-search");
   search.value = tableState.query;
   search.addEventListener("input", () => {
