@@ -15,6 +15,13 @@
 namespace fp::coord {
 namespace {
 
+// A JSON column as stored; text that does not parse (damaged, or bytes that are not
+// UTF-8) is exported as a string rather than an invalid value.
+nlohmann::json stored_json(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(text) : j;
+}
+
 std::string optional_number(const std::optional<double>& v) {
   return v ? fmt::format("{}", *v) : std::string();
 }
@@ -74,8 +81,8 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
                           {"macs_effective", r.macs_effective},
                           {"peak_memory_bytes", r.peak_memory_bytes},
                           {"compute_macs", r.compute_macs},
-                          {"layers", nlohmann::json::parse(r.layer_sparsity_json, nullptr, false)},
-                          {"curve", nlohmann::json::parse(r.curve_json, nullptr, false)},
+                          {"layers", stored_json(r.layer_sparsity_json)},
+                          {"curve", stored_json(r.curve_json)},
                           {"idempotency_key", r.idempotency_key},
                           {"received_at", r.received_at}};
       if (r.accuracy_before) j["accuracy_before"] = *r.accuracy_before;
@@ -84,7 +91,9 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
       if (r.dp_delta) j["dp_delta"] = *r.dp_delta;
       all.push_back(std::move(j));
     }
-    out << all.dump(2) << "\n";
+    // Stored text may hold any bytes (an older coordinator stored what peers sent):
+    // invalid UTF-8 becomes U+FFFD instead of aborting the export.
+    out << all.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     out << "campaign,task_id,agent_id,individual,method,target_sparsity,sparsity,"
            "overall_sparsity,accuracy_before,accuracy_after,dp_mechanism,dp_epsilon,dp_delta,"

@@ -21,7 +21,8 @@ struct ReportOptions {
 };
 
 int run_report(const ReportOptions& o) {
-  auto store = open_database(config_for(o.common), /*must_exist=*/true);
+  const CoordinatorConfig cfg = config_for(o.common);
+  auto store = open_database(cfg, /*must_exist=*/true);
   std::vector<std::string> names;
   if (!o.campaign.empty()) {
     names.push_back(o.campaign);
@@ -33,7 +34,7 @@ int run_report(const ReportOptions& o) {
     }
     for (const auto& c : *campaigns) names.push_back(c.name);
     if (names.empty()) {
-      spdlog::error("{} holds no campaign", database);
+      spdlog::error("{} holds no campaign", cfg.database);
       return 1;
     }
   }

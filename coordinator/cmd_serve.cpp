@@ -1,16 +1,41 @@
 // fp-coordinator serve: set up the configured campaign and serve agents.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <fstream>
 
-#include "util/clock.h"
 #include "coordinator/campaign_setup.h"
 #include "coordinator_commands.h"
 #include "dashboard/dashboard.h"
+#include "dashboard/http_server.h"
 #include "security/keys.h"
+#include "util/clock.h"
 
 namespace fp::coord {
 namespace {
+
+// The descriptor budget (docs/SECURITY.md): agents (one ZeroMQ connection each), the
+// dashboard (at most HttpServerConfig::max_connections + its listener) and about 64 for
+// the store, model files and ZeroMQ's own. The soft limit is raised to the hard one; a
+// hard limit too small for max_agents is said at start, not found out under load.
+void reserve_descriptors(uint32_t max_agents, bool dashboard) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  const uint64_t http = dashboard ? dash::HttpServerConfig{}.max_connections + 1 : 0;
+  const uint64_t needed = uint64_t{max_agents} + http + 64;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
+    spdlog::warn(
+        "file descriptor limit {} is below server.max_agents ({}) + dashboard ({}) + 64: agents "
+        "beyond about {} cannot connect (raise `ulimit -n` or lower server.max_agents)",
+        static_cast<uint64_t>(lim.rlim_cur), max_agents, http,
+        static_cast<uint64_t>(lim.rlim_cur) > http + 64 ? lim.rlim_cur - http - 64 : 0);
+  }
+}
 
 struct ServeOptions {
   CommonOptions common;
@@ -59,6 +84,7 @@ int serve(const ServeOptions& o) {
     }
     cfg.server.security.own = *keys;
   }
+  reserve_descriptors(cfg.server.max_agents, cfg.http_port > 0);
   zmq::context_t context(1);
   Server server(cfg.server, context, *store, registry);
   Status bound = server.bind();

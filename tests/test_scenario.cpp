@@ -250,8 +250,10 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
         std::string::npos);
   CHECK(error_of("name = \"x\"\n[fineprune]\ncriterion = \"loudness\"\n")
             .find("fineprune.criterion: unknown criterion 'loudness'") != std::string::npos);
-  CHECK(error_of("name = \"x\"\n[baselines]\nmethods = [\"distill\"]\n") ==
-        "test.toml:3: baselines.methods may hold \"finetune\" and \"svd\", not \"distill\"");
+  CHECK(error_of("name = \"x\"\n[baselines]\nmethods = [\"distill\"]\n")
+            .find("test.toml:3: baselines.methods may hold finetune, finetune_plain, svd") == 0);
+  CHECK(error_of("name = \"x\"\n[baselines]\nmethods = [\"distill\"]\n").find("not \"distill\"") !=
+        std::string::npos);
   CHECK(error_of("name = \"x\"\n[hosting]\nmode = \"cloud\"\n") ==
         "test.toml:3: hosting.mode must be \"in-process\", \"processes\" or \"external\", not "
         "\"cloud\"");

@@ -41,6 +41,11 @@ Result<PersonalizeConfig> personalize_config_for(const proto::TaskAssignment& ta
   };
   c.run_finetune = wants("finetune");
   c.run_svd = wants("svd");
+  for (const auto& b : task.baselines)
+    if (b != "finetune" && b != "svd") c.extra_methods.push_back(b);
+  c.tuned_finetune.learning_rates = baselines.finetune_learning_rates;
+  c.tuned_finetune.max_epochs = baselines.finetune_max_epochs;
+  c.tuned_finetune.last_layer_only = baselines.finetune_last_layer_only;
   c.finetune.train.epochs = baselines.finetune_epochs;
   c.finetune.train.learning_rate = baselines.finetune_learning_rate;
   c.finetune.last_layer_only = baselines.finetune_last_layer_only;
@@ -72,6 +77,7 @@ std::vector<proto::TelemetryReport> telemetry_reports(const proto::TaskAssignmen
     svd.target_sparsity = out.front().sparsity;  // matched to the Fine-Pruned parameter count
     out.push_back(std::move(svd));
   }
+  for (const auto& m : r.extra) out.push_back(method_report(task, r, m, peak_memory));
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "experiment/methods.h"
 #include "protocol/limits.h"
 #include "prune/prune_config.h"
 #include "prune/sparsity_selector.h"
@@ -138,7 +139,25 @@ Status read_server(const toml::table* t, const std::string& src, CoordinatorConf
   FP_RETURN_IF_ERROR(s.get("max_agents", sv.max_agents));
   FP_RETURN_IF_ERROR(s.get("rate_limit", sv.rate_limit));
   FP_RETURN_IF_ERROR(s.get("rate_burst", sv.rate_burst));
+  FP_RETURN_IF_ERROR(s.get("max_sessions_per_key", sv.max_sessions_per_key));
+  FP_RETURN_IF_ERROR(s.get("max_queued_bytes", sv.max_queued_bytes));
+  FP_RETURN_IF_ERROR(s.get("stall_timeout_ms", sv.stall_timeout_ms));
+  FP_RETURN_IF_ERROR(s.get("task_deadline_s", sv.task_deadline_s));
+  FP_RETURN_IF_ERROR(s.get("task_deadline_s_per_mb", sv.task_deadline_s_per_mb));
   FP_RETURN_IF_ERROR(s.finish());
+  if (sv.max_sessions_per_key < 1) {
+    return Status::invalid_argument(src + ": server.max_sessions_per_key must be >= 1");
+  }
+  // (chunk_size and chunk_credit themselves are checked below.)
+  if (sv.chunk_size <= proto::kMaxChunkBytes &&
+      sv.max_queued_bytes < uint64_t{sv.chunk_size} * sv.chunk_credit) {
+    return Status::invalid_argument(
+        src + ": server.max_queued_bytes must hold at least one agent's chunk_credit x chunk_size");
+  }
+  if (!(sv.task_deadline_s > 0) || !(sv.task_deadline_s_per_mb >= 0)) {
+    return Status::invalid_argument(
+        src + ": server.task_deadline_s must be > 0 and server.task_deadline_s_per_mb >= 0");
+  }
   if (sv.max_agents < 1) return Status::invalid_argument(src + ": server.max_agents must be >= 1");
   if (!(sv.rate_limit >= 0) || !(sv.rate_burst >= 1)) {
     return Status::invalid_argument(src +
@@ -208,9 +227,9 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   FP_RETURN_IF_ERROR(s.get("selector", c.selector));
   FP_RETURN_IF_ERROR(s.finish({"prune", "privacy"}));
   for (const auto& b : c.baselines) {
-    if (b != "finetune" && b != "svd") {
+    if (!is_known_method(b)) {
       return Status::invalid_argument(src + ": campaign.baselines: unknown baseline '" + b +
-                                      "' (known: finetune, svd)");
+                                      "' (known: " + known_methods_text() + ")");
     }
   }
   for (double x : c.sweep) {

@@ -5,9 +5,11 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "report/results_json.h"
 #include "report/svg_figures.h"
+#include "stats/summary.h"
 #include "util/csv.h"
 
 namespace fp::report {
@@ -56,9 +58,42 @@ std::string results_csv(const CampaignResults& r) {
   return out;
 }
 
+// Every method against the general model, paired over the individuals reporting both:
+// mean, median, 95% bootstrap CI of the difference, Wilcoxon p, improved / worse by more
+// than one evaluation sample (stats/summary.h).
+nlohmann::json paired_statistics_json(const CampaignResults& r) {
+  std::set<std::string> methods;
+  for (const auto& i : r.individuals)
+    for (const auto& [name, outcome] : i.methods) methods.insert(name);
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& m : methods) {
+    std::vector<double> a, b;
+    int64_t eval_samples = 0;
+    for (const auto& i : r.individuals) {
+      auto va = accuracy_of(i, "general"), vb = accuracy_of(i, m);
+      if (!va || !vb) continue;
+      a.push_back(*va);
+      b.push_back(*vb);
+      eval_samples = eval_samples ? std::min(eval_samples, i.eval_samples) : i.eval_samples;
+    }
+    if (a.empty()) continue;
+    stats::PairedOptions o;
+    o.resolution = eval_samples > 0 ? 1.0 / static_cast<double>(eval_samples) : 0.0;
+    const auto p = stats::summarize_paired(a, b, o);
+    out[m] = {{"versus", "general"},           {"n", p.n},
+              {"mean_general", p.mean_a},      {"mean", p.mean_b},
+              {"mean_diff", p.mean_diff},      {"median_diff", p.median_diff},
+              {"ci95", {p.ci.low, p.ci.high}}, {"p_wilcoxon", p.wilcoxon.p_value},
+              {"improved", p.improved},        {"worse", p.worse},
+              {"resolution", o.resolution}};
+  }
+  return out;
+}
+
 std::string results_json(const CampaignResults& r) {
   nlohmann::json j = campaign_detail_json(r);
   j["curve"] = campaign_curve_json(r);
+  j["statistics"] = paired_statistics_json(r);
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 

@@ -9,10 +9,12 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 
 #include "report/campaign_report.h"
 #include "report/svg_chart.h"
 #include "report/svg_figures.h"
+#include "stats/summary.h"
 #include "store/run_store.h"
 #include "util/csv.h"
 
@@ -94,20 +96,26 @@ Stat method_stat(const std::vector<const IndividualRow*>& rows,
 
 Table summary_table(const RunResults& results) {
   Table t;
-  t.header = {"variant",    "individuals",     "done",          "failed",
-              "general",    "fine_prune",      "finetune",      "svd",
-              "gain",       "gain_median",     "gain_p10",      "gain_p90",
-              "improved",   "worse",           "sparsity",      "fine_prune_s",
-              "finetune_s", "fine_prune_GMAC", "finetune_GMAC", "finetune/fine_prune_MAC"};
+  t.header = {"variant",     "individuals",     "done",          "failed",
+              "general",     "fine_prune",      "finetune",      "svd",
+              "gain",        "gain_median",     "gain_p10",      "gain_p90",
+              "improved",    "worse",           "sparsity",      "fine_prune_s",
+              "finetune_s",  "fine_prune_GMAC", "finetune_GMAC", "finetune/fine_prune_MAC",
+              "gain_ci_low", "gain_ci_high",    "gain_p"};
   for (const auto& s : results.summaries) {
     auto rows = rows_of(results, s.variant);
     std::vector<double> gains, fp_s, ft_s, fp_macs, ft_macs;
     int64_t improved = 0, worse = 0;
+    std::vector<double> general, fine_prune;
     for (const auto* r : rows) {
       if (auto g = r->gain()) {
         gains.push_back(*g);
-        improved += *g > 1e-9;
-        worse += *g < -1e-9;
+        general.push_back(*r->general);
+        fine_prune.push_back(*r->fine_prune);
+        // Only changes beyond one evaluation sample's worth count.
+        const double one = r->eval_samples > 0 ? 1.0 / static_cast<double>(r->eval_samples) : 0;
+        improved += *g > one + 1e-9;
+        worse += *g < -one - 1e-9;
       }
       if (r->fine_prune) {
         fp_s.push_back(r->fine_prune_seconds);
@@ -118,6 +126,7 @@ Table summary_table(const RunResults& results) {
         ft_macs.push_back(static_cast<double>(r->finetune_compute_macs));
       }
     }
+    const stats::PairedSummary paired = stats::summarize_paired(general, fine_prune);
     const double n = std::max<double>(1, static_cast<double>(gains.size()));
     const double ratio = mean_of(fp_macs) > 0 ? mean_of(ft_macs) / mean_of(fp_macs) : 0.0;
     const std::string name = s.variant.empty() ? "(default)" : s.variant;
@@ -140,7 +149,10 @@ Table summary_table(const RunResults& results) {
                           num(mean_of(ft_s)),
                           num(mean_of(fp_macs) / 1e9),
                           num(mean_of(ft_macs) / 1e9),
-                          num(ratio)});
+                          num(ratio),
+                          num(paired.ci.low),
+                          num(paired.ci.high),
+                          num(paired.wilcoxon.p_value)});
     t.md_rows.push_back(
         {name,
          std::to_string(s.individuals),
@@ -161,7 +173,10 @@ Table summary_table(const RunResults& results) {
          fmt::format("{:.2f}", mean_of(ft_s)),
          giga(mean_of(fp_macs)),
          giga(mean_of(ft_macs)),
-         fmt::format("{:.1f}x", ratio)});
+         fmt::format("{:.1f}x", ratio),
+         fmt::format("{:+.1f}", 100 * paired.ci.low),
+         fmt::format("{:+.1f}", 100 * paired.ci.high),
+         fmt::format("{:.2g}", paired.wilcoxon.p_value)});
   }
   return t;
 }
@@ -208,11 +223,90 @@ Table compute_table(const RunResults& results) {
   return t;
 }
 
+// The accuracy of `method` for one row (named methods and further ones).
+std::optional<double> accuracy_of(const IndividualRow& r, const std::string& method) {
+  for (const auto& [name, field] : methods())
+    if (name == method) return r.*field;
+  auto it = r.other_accuracy.find(method);
+  return it == r.other_accuracy.end() ? std::nullopt : std::optional<double>(it->second);
+}
+
+// Every method a variant's rows report, general first, then in a fixed order.
+std::vector<std::string> reported_methods(const std::vector<const IndividualRow*>& rows) {
+  std::vector<std::string> out;
+  for (const auto& [name, field] : methods()) {
+    for (const auto* r : rows)
+      if (r->*field) {
+        out.push_back(name);
+        break;
+      }
+  }
+  std::set<std::string> others;
+  for (const auto* r : rows)
+    for (const auto& [name, acc] : r->other_accuracy) others.insert(name);
+  out.insert(out.end(), others.begin(), others.end());
+  return out;
+}
+
+// Paired comparisons, per variant: every method against the general model, and
+// Fine-Pruning against every other method. Mean, median, 95% bootstrap CI of the mean
+// difference (b - a), Wilcoxon signed-rank p, and individuals improved / worse by more
+// than one evaluation sample. Rows are paired: only individuals with both methods count.
+Table comparisons_table(const RunResults& results) {
+  Table t;
+  t.header = {"variant",   "method",        "versus", "n",       "mean_a",     "mean_b",
+              "mean_diff", "median_diff",   "ci_low", "ci_high", "p_wilcoxon", "improved",
+              "worse",     "b_compute_GMAC"};
+  for (const auto& s : results.summaries) {
+    auto rows = rows_of(results, s.variant);
+    const auto names = reported_methods(rows);
+    std::vector<std::pair<std::string, std::string>> pairs;  // (b, a)
+    for (const auto& m : names)
+      if (m != "general") pairs.emplace_back(m, "general");
+    for (const auto& m : names)
+      if (m != "general" && m != "fine_prune") pairs.emplace_back("fine_prune", m);
+    for (const auto& [b_name, a_name] : pairs) {
+      std::vector<double> a, b;
+      double compute = 0;
+      int64_t eval_samples = 0;
+      for (const auto* r : rows) {
+        auto va = accuracy_of(*r, a_name), vb = accuracy_of(*r, b_name);
+        if (!va || !vb) continue;
+        a.push_back(*va);
+        b.push_back(*vb);
+        eval_samples = eval_samples ? std::min(eval_samples, r->eval_samples) : r->eval_samples;
+        auto it = r->other_compute_macs.find(b_name);
+        compute += b_name == "fine_prune" ? static_cast<double>(r->fine_prune_compute_macs)
+                   : b_name == "finetune" ? static_cast<double>(r->finetune_compute_macs)
+                   : it != r->other_compute_macs.end() ? static_cast<double>(it->second)
+                                                       : 0.0;
+      }
+      if (a.empty()) continue;
+      stats::PairedOptions o;
+      o.resolution = eval_samples > 0 ? 1.0 / static_cast<double>(eval_samples) : 0.0;
+      const auto p = stats::summarize_paired(a, b, o);
+      const double gmac = compute / static_cast<double>(a.size()) / 1e9;
+      const std::string variant = s.variant.empty() ? "(default)" : s.variant;
+      t.csv_rows.push_back({variant, b_name, a_name, std::to_string(p.n), num(p.mean_a),
+                            num(p.mean_b), num(p.mean_diff), num(p.median_diff), num(p.ci.low),
+                            num(p.ci.high), num(p.wilcoxon.p_value), std::to_string(p.improved),
+                            std::to_string(p.worse), num(gmac)});
+      t.md_rows.push_back({variant, b_name, a_name, std::to_string(p.n), pct(p.mean_a),
+                           pct(p.mean_b), fmt::format("{:+.1f}", 100 * p.mean_diff),
+                           fmt::format("{:+.1f}", 100 * p.median_diff),
+                           fmt::format("[{:+.1f}, {:+.1f}]", 100 * p.ci.low, 100 * p.ci.high),
+                           fmt::format("{:.2g}", p.wilcoxon.p_value), std::to_string(p.improved),
+                           std::to_string(p.worse), giga(compute / a.size())});
+    }
+  }
+  return t;
+}
+
 // Mean accuracy of each method per group (a variant, a class count), as a table and
 // the points of a figure's series.
 struct Grouped {
   Table table;
-  std::vector<dash::LineSeries> series;
+  std::vector<LineSeries> series;
 };
 
 Grouped grouped(const std::string& key_name,
@@ -223,7 +317,7 @@ Grouped grouped(const std::string& key_name,
   for (const auto& [name, field] : methods()) g.table.header.push_back(name);
   g.table.header.push_back("gain");
   for (const auto& [name, field] : methods()) {
-    g.series.push_back({dash::method_label(name), dash::method_color(name), {}});
+    g.series.push_back({method_label(name), method_color(name), {}});
   }
   for (size_t i = 0; i < groups.size(); ++i) {
     const auto& [x, rows] = groups[i];
@@ -289,12 +383,7 @@ class Writer {
 }  // namespace
 
 double quantile(std::vector<double> values, double q) {
-  if (values.empty()) return 0.0;
-  std::sort(values.begin(), values.end());
-  const double pos = std::clamp(q, 0.0, 1.0) * static_cast<double>(values.size() - 1);
-  const auto lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, values.size() - 1);
-  return values[lo] + (pos - static_cast<double>(lo)) * (values[hi] - values[lo]);
+  return stats::quantile(std::move(values), q);
 }
 
 Result<std::vector<std::string>> write_experiment_report(store::Store& store,
@@ -309,10 +398,11 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
   FP_RETURN_IF_ERROR(w.table("summary", summary_table(results)));
   FP_RETURN_IF_ERROR(w.table("individuals", individuals_table(results)));
   FP_RETURN_IF_ERROR(w.table("compute", compute_table(results)));
+  FP_RETURN_IF_ERROR(w.table("comparisons", comparisons_table(results)));
 
   // The spread of the gain: every individual's, sorted, one series per variant.
   {
-    dash::LineChart chart;
+    LineChart chart;
     chart.title = "Fine-Pruning gain, sorted: " + title;
     chart.x_label = "individuals, sorted by gain (share)";
     chart.y_label = "accuracy gain over the general model";
@@ -328,7 +418,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
         if (auto g = r->gain()) gains.push_back(*g);
       }
       std::sort(gains.begin(), gains.end());
-      dash::LineSeries series{s.variant.empty() ? "gain" : s.variant, kColors[i++ % 8], {}};
+      LineSeries series{s.variant.empty() ? "gain" : s.variant, kColors[i++ % 8], {}};
       series.stroke_width = 1.0;
       for (size_t k = 0; k < gains.size(); ++k) {
         const double x = gains.size() > 1 ? static_cast<double>(k) / (gains.size() - 1) : 0.5;
@@ -341,7 +431,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
     lo = std::floor(lo * 10 - 1e-9) / 10;
     hi = std::max(std::ceil(hi * 10 + 1e-9) / 10, lo + 0.1);
     chart.y_range = std::make_pair(lo, hi);
-    FP_RETURN_IF_ERROR(w.file("gain.svg", dash::render_line_chart(chart)));
+    FP_RETURN_IF_ERROR(w.file("gain.svg", render_line_chart(chart)));
   }
 
   // Several variants: each method's mean accuracy per variant, over the adaptation
@@ -362,7 +452,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
     }
     Grouped g = grouped("variant", groups, labels);
     FP_RETURN_IF_ERROR(w.table("by_variant", g.table));
-    dash::LineChart chart;
+    LineChart chart;
     chart.title = "Mean accuracy per variant: " + title;
     chart.x_label = by_samples ? "adaptation samples per individual" : "variant (scenario order)";
     chart.y_label = "mean accuracy";
@@ -370,7 +460,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
     chart.series = std::move(g.series);
     chart.x_range = std::make_pair(0.0, x_max);
     chart.x_percent = false;
-    FP_RETURN_IF_ERROR(w.file("by_variant.svg", dash::render_line_chart(chart)));
+    FP_RETURN_IF_ERROR(w.file("by_variant.svg", render_line_chart(chart)));
   }
 
   // Individuals of different class counts: each method's mean accuracy per count (Figure 3c).
@@ -388,7 +478,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
       }
       Grouped g = grouped("classes", groups, labels);
       FP_RETURN_IF_ERROR(w.table("by_classes", g.table));
-      dash::LineChart chart;
+      LineChart chart;
       chart.title = "Mean accuracy by classes per individual: " + title;
       chart.x_label = "classes per individual";
       chart.y_label = "mean accuracy";
@@ -396,7 +486,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
       chart.series = std::move(g.series);
       chart.x_range = std::make_pair(0.0, static_cast<double>(by_k.rbegin()->first));
       chart.x_percent = false;
-      FP_RETURN_IF_ERROR(w.file("by_classes.svg", dash::render_line_chart(chart)));
+      FP_RETURN_IF_ERROR(w.file("by_classes.svg", render_line_chart(chart)));
     }
   }
 
@@ -404,10 +494,10 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
   FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(store));
   FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(results.run.id));
   for (const auto& c : campaigns) {
-    FP_ASSIGN_OR_RETURN(auto campaign, dash::load_campaign_results(store, c.campaign_id, 0));
+    FP_ASSIGN_OR_RETURN(auto campaign, load_campaign_results(store, c.campaign_id, 0));
     const std::string sub =
-        (fs::path(dir) / "campaigns" / dash::file_safe_name(campaign.campaign.name)).string();
-    FP_ASSIGN_OR_RETURN(auto paths, dash::write_report(campaign, sub));
+        (fs::path(dir) / "campaigns" / file_safe_name(campaign.campaign.name)).string();
+    FP_ASSIGN_OR_RETURN(auto paths, write_report(campaign, sub));
     w.written().insert(w.written().end(), paths.begin(), paths.end());
   }
   return w.written();

@@ -13,6 +13,10 @@
 //   by_classes.csv/.md/.svg  (individuals with different class counts) mean accuracy of
 //                            each method per number of classes
 //   compute.csv / .md        per individual: Fine-Pruning vs fine-tuning, seconds and MACs
+//   comparisons.csv / .md    per variant, paired: every method vs the general model and
+//                            Fine-Pruning vs every method: mean, median, 95% bootstrap CI of
+//                            the difference, Wilcoxon p, improved / worse beyond one
+//                            evaluation sample, the method's adaptation compute
 //   campaigns/<name>/        the dashboard's per-campaign report: results.csv/.json,
 //                            accuracy.svg (per-individual bars), curve.svg (accuracy vs sparsity)
 #pragma once

@@ -1,32 +1,8 @@
 #include "report/method_summary.h"
 
-#include <algorithm>
-#include <cmath>
+#include "stats/bootstrap.h"
 
 namespace fp::report {
-namespace {
-
-// SplitMix64: a tiny generator whose sequence is the same on every platform, unlike the
-// standard library's distributions.
-struct SplitMix64 {
-  uint64_t state;
-  uint64_t next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-};
-
-// The q-quantile of sorted `v` with linear interpolation between neighbours.
-double quantile(const std::vector<double>& v, double q) {
-  double pos = q * static_cast<double>(v.size() - 1);
-  size_t lo = static_cast<size_t>(std::floor(pos));
-  size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
-}
-
-}  // namespace
 
 MeanInterval bootstrap_mean_ci(const std::vector<double>& values, const BootstrapOptions& options) {
   MeanInterval out;
@@ -39,18 +15,13 @@ MeanInterval bootstrap_mean_ci(const std::vector<double>& values, const Bootstra
     out.ci_low = out.ci_high = out.mean;
     return out;
   }
-  SplitMix64 rng{options.seed};
-  const uint64_t n = values.size();
-  std::vector<double> means(static_cast<size_t>(options.resamples));
-  for (double& m : means) {
-    double s = 0;
-    for (uint64_t i = 0; i < n; ++i) s += values[rng.next() % n];  // bias < n / 2^64
-    m = s / static_cast<double>(n);
-  }
-  std::sort(means.begin(), means.end());
-  double alpha = 1 - options.confidence;
-  out.ci_low = quantile(means, alpha / 2);
-  out.ci_high = quantile(means, 1 - alpha / 2);
+  stats::BootstrapOptions o;
+  o.resamples = options.resamples;
+  o.confidence = options.confidence;
+  o.seed = options.seed;
+  stats::Interval ci = stats::bootstrap_mean_ci(values, o);
+  out.ci_low = ci.low;
+  out.ci_high = ci.high;
   return out;
 }
 

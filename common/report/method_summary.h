@@ -1,7 +1,5 @@
 // Each method's mean accuracy over a campaign's individuals with a 95% confidence
-// interval: a seeded percentile bootstrap over individuals. Small and self-contained on
-// purpose; a shared statistics library (common/stats/) can replace bootstrap_mean_ci
-// without touching its callers.
+// interval: a seeded percentile bootstrap over individuals (common/stats/bootstrap.h).
 #pragma once
 
 #include <cstdint>

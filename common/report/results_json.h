@@ -15,7 +15,7 @@ nlohmann::json optional_json(const std::optional<double>& v);
 // `text` parsed as JSON, or the text itself where it is not JSON.
 nlohmann::json parsed_or_text(const std::string& text);
 
-// {pending, assigned, done, failed, total}.
+// Task counts by status, with their total.
 nlohmann::json counts_json(const store::TaskCounts& counts);
 // id, name, status, dataset, model, task counts, progress, ETA.
 nlohmann::json campaign_summary_json(const store::CampaignRecord& c, const CampaignProgress& p);

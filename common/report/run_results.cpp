@@ -97,6 +97,11 @@ IndividualRow row_of(const std::string& variant, const IndividualResult& i) {
     r.svd = m->accuracy;
     r.svd_sparsity = m->sparsity;
   }
+  for (const auto& [name, m] : i.methods) {
+    if (name == "fine_prune" || name == "finetune" || name == "svd" || !m.accuracy) continue;
+    r.other_accuracy[name] = *m.accuracy;
+    r.other_compute_macs[name] = m.compute_macs;
+  }
   return r;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,10 @@ struct IndividualRow {
   int64_t macs_dense = 0, macs_fine_pruned = 0;                    // inference, per sample
   int64_t fine_prune_compute_macs = 0, finetune_compute_macs = 0;  // spent adapting
   int64_t classes = 0;  // classes the individual holds (k-classes partitions; 0: unknown)
+  // Accuracy and adaptation compute of further methods (common/experiment/methods.h:
+  // label-free competitors, combinations, svd_macs, finetune_plain), by method name.
+  std::map<std::string, double> other_accuracy;
+  std::map<std::string, int64_t> other_compute_macs;
   std::optional<double> gain() const;  // fine_prune - general
 };
 

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "experiment/methods.h"
 #include "models/model_spec.h"
 
 namespace fp::sim {
@@ -259,6 +260,9 @@ Status read_variant_keys(Table& t, Variant& v) {
   FP_RETURN_IF_ERROR(t.get("output_usage_threshold", p.output_usage_threshold));
   FP_RETURN_IF_ERROR(t.get_list("protected_layers", p.protected_layers));
   FP_RETURN_IF_ERROR(t.get("min_units_per_layer", p.min_units_per_layer));
+  FP_RETURN_IF_ERROR(t.get("prune_hidden", p.prune_hidden));
+  FP_RETURN_IF_ERROR(t.get("compensate_bias", p.compensate_bias));
+  FP_RETURN_IF_ERROR(t.get("reestimate_batch_norm", p.reestimate_batch_norm));
   FP_RETURN_IF_ERROR(t.get("select_sparsity", v.settings.select_sparsity));
   FP_RETURN_IF_ERROR(get_enum(t, "selector", sel.score, &parse_selection_score));
   FP_RETURN_IF_ERROR(t.get("min_agreement", sel.min_agreement));
@@ -331,16 +335,23 @@ Status read_baselines(Table t, BaselineSection& b) {
   FP_RETURN_IF_ERROR(t.get_list("methods", b.methods));
   FP_RETURN_IF_ERROR(t.get("finetune_epochs", b.finetune_epochs));
   FP_RETURN_IF_ERROR(t.get("finetune_learning_rate", b.finetune_learning_rate));
+  FP_RETURN_IF_ERROR(t.get_list("finetune_learning_rates", b.finetune_learning_rates));
+  FP_RETURN_IF_ERROR(t.get("finetune_max_epochs", b.finetune_max_epochs));
   FP_RETURN_IF_ERROR(t.get("finetune_last_layer_only", b.finetune_last_layer_only));
   FP_RETURN_IF_ERROR(t.finish());
   std::set<std::string> seen;
   for (const auto& m : b.methods) {
-    if (m != "finetune" && m != "svd") {
-      return invalid(t, "methods", "may hold \"finetune\" and \"svd\", not \"" + m + "\"");
+    if (!is_known_method(m)) {
+      return invalid(t, "methods", "may hold " + known_methods_text() + ", not \"" + m + "\"");
     }
     if (!seen.insert(m).second) return invalid(t, "methods", "names \"" + m + "\" twice");
   }
   if (b.finetune_epochs < 1) return invalid(t, "finetune_epochs", "must be at least 1");
+  if (b.finetune_max_epochs < 1) return invalid(t, "finetune_max_epochs", "must be at least 1");
+  if (b.finetune_learning_rates.empty() ||
+      !std::all_of(b.finetune_learning_rates.begin(), b.finetune_learning_rates.end(),
+                   [](double x) { return x > 0; }))
+    return invalid(t, "finetune_learning_rates", "must be a non-empty list of positive rates");
   if (!(b.finetune_learning_rate > 0))
     return invalid(t, "finetune_learning_rate", "must be positive");
   return Status::ok_status();

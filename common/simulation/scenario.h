@@ -15,8 +15,10 @@
 //                 labeled accuracy-vs-sparsity curve), adaptation_samples (use only the
 //                 first N adaptation samples, every method), and [[fineprune.variants]]: named
 //                 overrides of the keys above, one campaign each (a sweep over configs)
-//   [baselines]   methods (["finetune", "svd"]), finetune_epochs, finetune_learning_rate,
-//                 finetune_last_layer_only
+//   [baselines]   methods (names of common/experiment/methods.h: "finetune", "svd",
+//                 "em_prior", "adabn", "tent", "fine_prune+tent", ...), finetune_epochs,
+//                 finetune_learning_rate, finetune_last_layer_only (the plain recipe),
+//                 finetune_learning_rates, finetune_max_epochs (the tuned one)
 //   [hosting]     mode ("in-process" | "processes" | "external"), hosts, workers, connected,
 //                 threads_per_worker, endpoint, heartbeat_ms, liveness, max_attempts,
 //                 keep_private_data, security ("curve" | "plain"; curve when absent: the
@@ -73,18 +75,13 @@ struct Variant {
   // enabled, the privacy settings.
   std::string assignment_json(const security::PrivacyConfig& privacy = {}) const;
 };
-  std::vector<double> sweep;       // labeled accuracy-vs-sparsity curve (empty: none)
-  int64_t adaptation_samples = 0;  // > 0: adapt on only this many samples (data-amount curve)
-
-  // What travels in the task assignment: fp::PruneConfig's JSON plus the selector keys
-  // and, when enabled, the privacy settings.
-  std::string assignment_json(const security::PrivacyConfig& privacy = {}) const;
-};
 
 struct BaselineSection {
   std::vector<std::string> methods = {"finetune", "svd"};
   int64_t finetune_epochs = 3;
   double finetune_learning_rate = 0.01;
+  std::vector<double> finetune_learning_rates = {1e-4, 3e-4, 1e-3};  // tuned "finetune"
+  int64_t finetune_max_epochs = 10;
   bool finetune_last_layer_only = false;
 };
 

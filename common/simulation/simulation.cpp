@@ -300,6 +300,8 @@ Status ScenarioRun::start_coordinator() {
   sc.max_attempts = s_.hosting.max_attempts;
   sc.exit_when_done = true;
   sc.security.plain = s_.hosting.plain;
+  // A host's agents share its key: room for all of them, and for silent ones not yet dropped.
+  sc.max_sessions_per_key = static_cast<uint32_t>(2 * s_.hosting.connected_per_host() + 4);
   if (!s_.hosting.plain) {
     auto made = make_run_keys(out_, s_.hosting.hosts, *store_);
     if (!made.ok()) return setup_failed(made.status());

@@ -359,7 +359,8 @@ adaptation_samples = 20
   for (const char* name :
        {"summary.csv", "summary.md", "individuals.csv", "individuals.md", "compute.csv",
         "compute.md", "gain.svg", "by_variant.csv", "by_variant.svg", "by_classes.csv",
-        "by_classes.svg", "campaigns/tiny_n10/accuracy.svg", "campaigns/tiny_n20/curve.svg"}) {
+        "by_classes.svg", "campaigns/tiny_n10/accuracy.svg", "campaigns/tiny_n20/curve.svg",
+        "comparisons.csv", "comparisons.md"}) {
     INFO(name);
     CHECK(fs::exists(fs::path(out) / name));
   }
@@ -375,6 +376,14 @@ adaptation_samples = 20
                          fmt::format("{:.6g}", v.fine_prune.mean),
                      0) == 0);
   }
+  // comparisons.csv: paired statistics, Fine-Pruning against the general model first.
+  std::ifstream comparisons(fs::path(out) / "comparisons.csv");
+  std::getline(comparisons, header);
+  CHECK(header.rfind("variant,method,versus,n,mean_a,mean_b,mean_diff,median_diff,ci_low,"
+                     "ci_high,p_wilcoxon,improved,worse",
+                     0) == 0);
+  REQUIRE(std::getline(comparisons, line));
+  CHECK(line.rfind("n10,fine_prune,general,4,", 0) == 0);
   // by_variant.csv: x is the adaptation amount, in the scenario's order.
   std::ifstream by_variant(fs::path(out) / "by_variant.csv");
   std::getline(by_variant, header);

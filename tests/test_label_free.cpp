@@ -1,0 +1,316 @@
+// Label-free competitors (common/baselines/prior_em, batch_norm_adapt) and the
+// post-pruning compensations (common/experiment/compensation): what each changes, and
+// that each works from unlabeled inputs only.
+#include "baselines/batch_norm_adapt.h"
+#include "baselines/prior_em.h"
+#include "experiment/compensation.h"
+#include "experiment/personalize.h"
+#include "models/model_factory.h"
+#include "prune/pruner.h"
+#include "train/evaluator.h"
+
+// After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
+#include <catch2/catch.hpp>
+
+using namespace fp;
+
+namespace {
+
+// conv 1->4 (3x3, BatchNorm, ReLU), global average pool, classifier 4->3 (with bias).
+class BnNet : public PrunableNet {
+ public:
+  BnNet() : PrunableNet(ModelSpec{"cnn", 1, 6, 6, 3, 1.0}) {
+    conv = add_layer("conv", conv_bn_options(1, 4, 3, 1, Activation::kReLU));
+    out = add_layer("out", classifier_options(4, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override { return out(conv(x).mean({2, 3})); }
+  PrunableLayer conv{nullptr}, out{nullptr};
+};
+
+// hidden linear 2->3 (ReLU, bias), output 3->2 (bias).
+class MlpNet : public PrunableNet {
+ public:
+  MlpNet() : PrunableNet(ModelSpec{"mlp", 1, 1, 2, 2, 1.0}) {
+    hidden = add_layer("hidden", linear_options(2, 3));
+    out = add_layer("out", classifier_options(3, 2));
+  }
+  torch::Tensor forward(torch::Tensor x) override { return out(hidden(x.flatten(1))); }
+  PrunableLayer hidden{nullptr}, out{nullptr};
+};
+
+std::map<std::string, torch::Tensor> snapshot(torch::nn::Module& m) {
+  std::map<std::string, torch::Tensor> s;
+  for (const auto& p : m.named_parameters()) s[p.key()] = p.value().detach().clone();
+  for (const auto& b : m.named_buffers()) s[b.key()] = b.value().detach().clone();
+  return s;
+}
+
+// Names whose tensor differs between two snapshots.
+std::set<std::string> changed(const std::map<std::string, torch::Tensor>& a,
+                              const std::map<std::string, torch::Tensor>& b) {
+  std::set<std::string> out;
+  for (const auto& [k, v] : a)
+    if (!torch::equal(v, b.at(k))) out.insert(k);
+  return out;
+}
+
+// A small labeled set: 3 classes told apart by the brightness of three image bands.
+Dataset banded(int64_t n, uint64_t seed, double shift = 0.0) {
+  torch::manual_seed(seed);
+  Dataset d;
+  d.inputs = torch::randn({n, 1, 8, 8}) * 0.5 + shift;
+  d.labels = torch::randint(0, 3, {n}, torch::kLong);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = d.labels[i].item<int64_t>();
+    d.inputs[i][0].slice(0, c * 2, c * 2 + 3) += 1.5;
+  }
+  d.class_names = {"a", "b", "c"};
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("prior EM recovers the class prior of a skewed sample") {
+  // Three 1-D Gaussian classes (means -2, 0, 2, sd 1); posteriors computed under uniform
+  // priors; the sample is drawn with priors 0.7 / 0.2 / 0.1.
+  torch::manual_seed(3);
+  const int64_t n = 20000;
+  auto u = torch::rand({n});
+  auto label = (u > 0.7).to(torch::kLong) + (u > 0.9).to(torch::kLong);
+  auto means = torch::tensor({-2.0, 0.0, 2.0}, torch::kDouble);
+  auto x = means.index_select(0, label) + torch::randn({n}, torch::kDouble);
+  auto loglik = -(x.view({-1, 1}) - means.view({1, -1})).square() / 2;
+  auto posterior = torch::softmax(loglik, 1);
+  auto r = estimate_class_priors(posterior, {});
+  REQUIRE(r.ok());
+  CHECK(r->converged);
+  REQUIRE(r->priors.size() == 3);
+  CHECK(r->priors[0] == Approx(0.7).margin(0.02));
+  CHECK(r->priors[1] == Approx(0.2).margin(0.02));
+  CHECK(r->priors[2] == Approx(0.1).margin(0.02));
+  // The plain mean posterior is biased toward uniform: EM does better than it.
+  auto naive = posterior.mean(0);
+  CHECK(std::abs(naive[0].item<double>() - 0.7) > std::abs(r->priors[0] - 0.7));
+
+  // Balanced data: the priors stay (nearly) uniform.
+  auto balanced = torch::arange(n, torch::kLong).remainder(3);
+  auto xb = means.index_select(0, balanced) + torch::randn({n}, torch::kDouble);
+  auto pb = torch::softmax(-(xb.view({-1, 1}) - means.view({1, -1})).square() / 2, 1);
+  auto rb = estimate_class_priors(pb, {});
+  REQUIRE(rb.ok());
+  for (double p : rb->priors) CHECK(p == Approx(1.0 / 3).margin(0.02));
+
+  CHECK_FALSE(estimate_class_priors(torch::zeros({0, 3}), {}).ok());
+  PriorEmConfig wrong;
+  wrong.training_priors = {0.5, 0.5};
+  CHECK_FALSE(estimate_class_priors(posterior, wrong).ok());
+}
+
+TEST_CASE("prior EM shifts only the classifier bias, by log(prior / training prior)") {
+  torch::manual_seed(5);
+  MlpNet net;
+  auto x = torch::randn({64, 2});
+  auto before = snapshot(net);
+  auto p_before = predict_proba(net, x).to(torch::kDouble);
+  auto r = adapt_class_priors(net, x, {});
+  REQUIRE(r.ok());
+  auto after = snapshot(net);
+  CHECK(changed(before, after) == std::set<std::string>{"out.bias"});
+  // The adapted model's probabilities are EM's reweighted posteriors.
+  auto w = torch::tensor(r->priors, torch::kDouble) * 2.0;  // prior / (1/2)
+  auto expect = p_before * w.view({1, -1});
+  expect = expect / expect.sum(1, true);
+  auto p_after = predict_proba(net, x).to(torch::kDouble);
+  CHECK((p_after - expect).abs().max().item<double>() < 1e-5);
+  // And the adapted model's mean prediction matches the estimated prior.
+  CHECK(p_after.mean(0)[0].item<double>() == Approx(r->priors[0]).margin(1e-4));
+}
+
+TEST_CASE("AdaBN sets running statistics to the data's and changes nothing else") {
+  torch::manual_seed(11);
+  BnNet net;
+  auto x = torch::randn({40, 1, 6, 6}) * 2.0 + 3.0;
+  auto before = snapshot(net);
+  auto r = adapt_batch_norm(net, x, /*batch_size=*/64);  // one batch: exact statistics
+  REQUIRE(r.ok());
+  CHECK(r->batch_norms == 1);
+  auto after = snapshot(net);
+  CHECK(changed(before, after) == std::set<std::string>{"conv.bn.running_mean",
+                                                        "conv.bn.running_var",
+                                                        "conv.bn.num_batches_tracked"});
+  auto y = torch::nn::functional::conv2d(x, net.conv->weight(),
+                                         torch::nn::functional::Conv2dFuncOptions().padding(1));
+  auto mean = y.mean({0, 2, 3});
+  auto var = y.var({0, 2, 3}, /*unbiased=*/true);
+  auto& bn = net.conv->batch_norm();
+  CHECK(torch::allclose(bn->running_mean, mean, 1e-4, 1e-5));
+  CHECK(torch::allclose(bn->running_var, var, 1e-4, 1e-5));
+  CHECK(bn->options.momentum().value() == Approx(0.1));  // restored
+  CHECK_FALSE(net.is_training());
+
+  // Several batches: the cumulative average of the batch means is still the data mean.
+  BnNet again;
+  torch::NoGradGuard g;
+  again.conv->weight().copy_(net.conv->weight());
+  REQUIRE(adapt_batch_norm(again, x, /*batch_size=*/10).ok());
+  CHECK(torch::allclose(again.conv->batch_norm()->running_mean, mean, 1e-4, 1e-5));
+  CHECK_FALSE(adapt_batch_norm(again, x.slice(0, 0, 1)).ok());
+}
+
+TEST_CASE("Tent lowers prediction entropy and touches only BatchNorm affine parameters") {
+  torch::manual_seed(13);
+  BnNet net;
+  auto x = torch::randn({128, 1, 6, 6}) + 0.5;
+  auto before = snapshot(net);
+  TentConfig c;
+  c.epochs = 20;
+  c.learning_rate = 1e-2;
+  c.batch_size = 32;
+  auto r = tent_adapt(net, x, c);
+  REQUIRE(r.ok());
+  CHECK(r->affine_parameters == 8);
+  CHECK(r->steps == 80);
+  CHECK(r->entropy_after < r->entropy_before - 0.01);
+  CHECK(r->entropy_before <= std::log(3.0) + 1e-9);
+  auto after = snapshot(net);
+  std::set<std::string> allowed = {"conv.bn.weight", "conv.bn.bias", "conv.bn.running_mean",
+                                   "conv.bn.running_var", "conv.bn.num_batches_tracked"};
+  auto diff = changed(before, after);
+  CHECK(diff.count("conv.bn.weight") == 1);
+  for (const auto& name : diff) CHECK(allowed.count(name) == 1);
+  // Every parameter trains again afterwards (requires_grad restored).
+  for (const auto& p : net.parameters()) CHECK(p.requires_grad());
+}
+
+TEST_CASE("bias compensation folds a pruned unit's mean into the next layer's bias") {
+  torch::manual_seed(17);
+  MlpNet net;
+  {
+    torch::NoGradGuard g;
+    net.hidden->bias().fill_(0.5);  // every hidden unit has a positive mean
+  }
+  auto x = torch::randn({256, 2});
+  LayerStats dense = record_activations(net, x, 64, /*with_input_energy=*/true);
+  auto dense_logits = net.forward(x).detach();
+  const auto hidden_mean = dense.at("hidden").mean();
+  auto w_out = net.out->weight().detach().clone();
+  auto b_out = net.out->bias().detach().clone();
+  {
+    torch::NoGradGuard g;
+    net.hidden->unit_mask()[1] = 0.0;
+  }
+  auto pruned_logits = net.forward(x).detach();
+  auto r = compensate_pruned_means(net, dense, x);
+  REQUIRE(r.ok());
+  CHECK(r->layers_adjusted == 1);
+  CHECK(r->channels_folded == 1);
+  auto expect = b_out + w_out.select(1, 1) * hidden_mean[1].item<double>();
+  CHECK(torch::allclose(net.out->bias().detach(), expect, 1e-5, 1e-6));
+  // The output's mean logit is restored exactly (the output layer is linear).
+  auto compensated = net.forward(x).detach();
+  CHECK(torch::allclose(compensated.mean(0), dense_logits.mean(0), 1e-4, 1e-5));
+  CHECK_FALSE(torch::allclose(pruned_logits.mean(0), dense_logits.mean(0), 1e-4, 1e-5));
+  // Dense statistics without inputs cannot be used.
+  LayerStats no_inputs = record_activations(net, x, 64, false);
+  CHECK_FALSE(compensate_pruned_means(net, no_inputs, x).ok());
+}
+
+TEST_CASE("compensation before BatchNorm moves its running mean") {
+  torch::manual_seed(19);
+  auto model = build_model(ModelSpec{"vgg7", 1, 8, 8, 3, 0.0625}).value();
+  auto x = torch::randn({32, 1, 8, 8});
+  LayerStats dense = record_activations(*model, x, 64, true);
+  PrunableLayer conv1 = model->find_layer("conv1");
+  PrunableLayer conv2 = model->find_layer("conv2");
+  auto mean_before = conv2->batch_norm()->running_mean.clone();
+  {
+    torch::NoGradGuard g;
+    conv1->unit_mask()[0] = 0.0;
+  }
+  auto r = compensate_pruned_means(*model, dense, x);
+  REQUIRE(r.ok());
+  CHECK(r->layers_adjusted >= 1);
+  auto expect = mean_before - conv2->effective_weight().detach().select(1, 0).sum({1, 2}) *
+                                  dense.at("conv2").input_mean()[0].item<double>();
+  CHECK(torch::allclose(conv2->batch_norm()->running_mean, expect.to(torch::kFloat), 1e-4, 1e-5));
+}
+
+TEST_CASE("output-only and hidden-only pruning ablations") {
+  auto model = build_model(ModelSpec{"mlp", 1, 4, 4, 10, 0.25}).value();
+  auto x = torch::randn({64, 1, 4, 4});
+  auto stats = record_activations(*model, x);
+  PruneConfig only_output;
+  only_output.prune_hidden = false;
+  only_output.output_usage_threshold = 0.2;  // a random net spreads ~0.1 per class
+  only_output.target_sparsity = 0.5;
+  auto out_only = clone_model(*model);
+  REQUIRE(prune_with_stats(*out_only, stats, only_output).ok());
+  for (size_t i = 0; i + 1 < out_only->layers().size(); ++i)
+    CHECK(out_only->layers()[i]->num_active_units() == out_only->layers()[i]->num_units());
+  CHECK(out_only->layers().back()->num_active_units() < 10);
+
+  PruneConfig only_hidden;
+  only_hidden.prune_output_layer = false;
+  only_hidden.target_sparsity = 0.5;
+  auto hidden_only = clone_model(*model);
+  REQUIRE(prune_with_stats(*hidden_only, stats, only_hidden).ok());
+  CHECK(hidden_only->layers().back()->num_active_units() == 10);
+  CHECK(measure_sparsity(*hidden_only).sparsity() > 0.4);
+
+  PruneConfig nothing;
+  nothing.prune_hidden = false;
+  nothing.prune_output_layer = false;
+  CHECK_FALSE(nothing.validate().ok());
+  PruneConfig all;
+  all.prune_hidden = false;
+  all.compensate_bias = true;
+  all.reestimate_batch_norm = true;
+  auto back = PruneConfig::from_json(all.to_json());
+  REQUIRE(back.ok());
+  CHECK_FALSE(back->prune_hidden);
+  CHECK(back->compensate_bias);
+  CHECK(back->reestimate_batch_norm);
+}
+
+TEST_CASE("personalize runs the label-free methods without reading labels") {
+  torch::manual_seed(23);
+  auto general = build_model(ModelSpec{"vgg7", 1, 8, 8, 3, 0.0625}).value();
+  Dataset adaptation = banded(96, 1, 0.3), evaluation = banded(60, 2, 0.3);
+  PersonalizeConfig c;
+  c.select_sparsity = false;
+  c.prune.target_sparsity = 0.2;
+  c.prune.compensate_bias = true;
+  c.prune.reestimate_batch_norm = true;
+  c.run_finetune = false;
+  c.run_svd = true;
+  c.extra_methods = {"svd_macs",         "em_prior",       "adabn", "tent", "fine_prune+em_prior",
+                     "fine_prune+adabn", "fine_prune+tent"};
+  auto with_labels = personalize(*general, adaptation, evaluation, c);
+  REQUIRE(with_labels.ok());
+  // The same adaptation inputs with their labels scrambled, and with none at all.
+  Dataset scrambled = adaptation;
+  scrambled.labels = (adaptation.labels + 1).remainder(3);
+  auto other = personalize(*general, scrambled, evaluation, c);
+  auto none = personalize(*general, adaptation.without_labels(), evaluation, c);
+  REQUIRE(other.ok());
+  REQUIRE(none.ok());
+  REQUIRE(with_labels->extra.size() == c.extra_methods.size());
+  for (size_t i = 0; i < c.extra_methods.size(); ++i) {
+    const auto& m = with_labels->extra[i];
+    CHECK(m.method == c.extra_methods[i]);
+    CHECK(m.accuracy == other->extra[i].accuracy);
+    CHECK(m.accuracy == none->extra[i].accuracy);
+    if (m.method != "svd_macs") CHECK(m.compute_macs > 0);
+  }
+  CHECK(with_labels->fine_prune.accuracy == none->fine_prune.accuracy);
+  // Combinations start from the Fine-Pruned model: as sparse, and costlier to make.
+  const auto& combined = with_labels->extra[6];
+  CHECK(combined.sparsity == Approx(with_labels->fine_prune.sparsity));
+  CHECK(combined.compute_macs > with_labels->fine_prune.compute_macs);
+  // SVD at equal MACs stays within Fine-Pruning's MACs.
+  CHECK(with_labels->extra[0].macs_per_sample <= with_labels->fine_prune.macs_per_sample);
+  CHECK(with_labels->svd.parameters <= with_labels->fine_prune.parameters);
+
+  c.extra_methods = {"no_such_method"};
+  CHECK_FALSE(personalize(*general, adaptation, evaluation, c).ok());
+}
