@@ -6,7 +6,9 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -15,12 +17,13 @@
 #include "dashboard/api.h"
 #include "dashboard/dashboard.h"
 #include "dashboard/http_server.h"
-#include "report/campaign_report.h"
-#include "report/campaign_results.h"
-#include "report/svg_figures.h"
 #include "dashboard/web_assets.h"
 #include "dashboard_fixture.h"
 #include "http_client.h"
+#include "report/campaign_report.h"
+#include "report/campaign_results.h"
+#include "report/method_summary.h"
+#include "report/svg_figures.h"
 
 using namespace fp;
 using namespace fp::testing;
@@ -102,6 +105,114 @@ TEST_CASE("API campaign detail shows the stored accuracies and sparsities", "[da
   CHECK(c["mean"]["fine_prune"].get<double>() == Approx(sums[1] / 3));
   CHECK(c["mean"]["finetune"].get<double>() == Approx(sums[2] / 3));
   CHECK(c["mean"]["svd"].get<double>() == Approx(sums[3] / 3));
+}
+
+TEST_CASE("Bootstrap interval of a mean: empty, one value, constant, and its width",
+          "[dashboard]") {
+  using report::bootstrap_mean_ci;
+  auto none = bootstrap_mean_ci({});
+  CHECK(none.n == 0);
+  CHECK_FALSE(none.mean);
+  CHECK_FALSE(none.ci_low);
+  auto one = bootstrap_mean_ci({0.7});
+  CHECK(one.n == 1);
+  CHECK(*one.mean == 0.7);
+  CHECK(*one.ci_low == 0.7);
+  CHECK(*one.ci_high == 0.7);
+  auto constant = bootstrap_mean_ci(std::vector<double>(50, 0.25));
+  CHECK(*constant.ci_low == Approx(0.25));
+  CHECK(*constant.ci_high == Approx(0.25));
+
+  // 400 values spread evenly over [0, 1): the mean's 95% interval is close to the
+  // normal one, mean +- 1.96 sd / sqrt(n), and the same seed gives the same interval.
+  std::vector<double> v;
+  for (int i = 0; i < 400; ++i) v.push_back((i * 37 % 400) / 400.0);
+  double mean = 0, var = 0;
+  for (double x : v) mean += x / v.size();
+  for (double x : v) var += (x - mean) * (x - mean) / v.size();
+  double half = 1.96 * std::sqrt(var / v.size());
+  auto ci = bootstrap_mean_ci(v);
+  CHECK(ci.n == 400);
+  CHECK(*ci.mean == Approx(mean));
+  CHECK(*ci.ci_low < mean);
+  CHECK(*ci.ci_high > mean);
+  CHECK((*ci.ci_high - *ci.ci_low) / 2 == Approx(half).epsilon(0.15));
+  CHECK((mean - *ci.ci_low) == Approx(*ci.ci_high - mean).epsilon(0.25));
+  auto again = bootstrap_mean_ci(v);
+  CHECK(*again.ci_low == *ci.ci_low);
+  CHECK(*again.ci_high == *ci.ci_high);
+  report::BootstrapOptions other;
+  other.seed = 7;
+  auto reseeded = bootstrap_mean_ci(v, other);
+  CHECK(*reseeded.ci_low != *ci.ci_low);
+  CHECK(*reseeded.ci_low == Approx(*ci.ci_low).margin(0.01));
+  // A wider confidence gives a wider interval.
+  report::BootstrapOptions wide;
+  wide.confidence = 0.99;
+  auto ci99 = bootstrap_mean_ci(v, wide);
+  CHECK(*ci99.ci_low < *ci.ci_low);
+  CHECK(*ci99.ci_high > *ci.ci_high);
+}
+
+TEST_CASE("API campaign detail at 1000 individuals: gains and each method mean and CI",
+          "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  int64_t id = seed_large_campaign(*store, 1000);
+  auto dashboard = start_dashboard(dir.file("fp.db"));
+  json c = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id));
+
+  const auto expected = large_individuals(1000);
+  REQUIRE(c["individuals"].size() == 1000);
+  std::map<std::string, std::vector<double>> values;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const json& row = c["individuals"][i];
+    const auto& e = expected[i];
+    INFO(e.individual);
+    REQUIRE(row["individual"] == e.individual);
+    CHECK(row["task_status"] == e.status);
+    if (auto g = e.gain()) {
+      CHECK(row["gain"].get<double>() == *g);
+      values["gain"].push_back(*g);
+    } else {
+      CHECK(row["gain"].is_null());
+    }
+    for (const auto& [key, v] : {std::pair{"general", e.general},
+                                 {"fine_prune", e.fine_prune},
+                                 {"finetune", e.finetune},
+                                 {"svd", e.svd}}) {
+      if (v) values[key].push_back(*v);
+    }
+  }
+  CHECK(c["tasks"]["total"] == 1000);
+  CHECK(c["tasks"]["failed"] == 11);                    // k % 97 == 13
+  CHECK(c["tasks"]["pending"] == 12);                   // k % 89 == 5
+  CHECK(values["gain"].size() == 1000 - 11 - 12 - 20);  // 20 had no labels
+  CHECK(values["general"].size() == values["gain"].size());
+
+  const json& summary = c["methods_summary"];
+  CHECK(summary["interval"]["confidence"] == 0.95);
+  CHECK(summary["interval"]["resamples"] == 2000);
+  for (const char* method : {"general", "fine_prune", "finetune", "svd", "gain"}) {
+    INFO(method);
+    const json& m = summary[method];
+    const auto& v = values[method];
+    REQUIRE(m["n"] == v.size());
+    double mean = 0;
+    for (double x : v) mean += x;
+    mean /= v.size();
+    CHECK(m["mean"].get<double>() == Approx(mean));
+    if (std::string(method) != "gain") CHECK(m["mean"] == c["mean"][method]);
+    auto ci = report::bootstrap_mean_ci(v);
+    CHECK(m["ci_low"].get<double>() == Approx(*ci.ci_low));
+    CHECK(m["ci_high"].get<double>() == Approx(*ci.ci_high));
+    CHECK(m["ci_low"].get<double>() < mean);
+    CHECK(m["ci_high"].get<double>() > mean);
+    CHECK(m["ci_high"].get<double>() - m["ci_low"].get<double>() < 0.05);
+  }
+  // Seeded: the next poll shows the same interval.
+  json again = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id));
+  CHECK(again["methods_summary"] == summary);
 }
 
 TEST_CASE("API curve returns each individual sweep and the mean per target", "[dashboard]") {

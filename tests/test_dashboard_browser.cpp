@@ -4,12 +4,18 @@
 // charts. Skipped, with a warning, only where chromium is not installed.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "dashboard_fixture.h"
@@ -66,11 +72,12 @@ struct Coordinator {
   std::unique_ptr<ChildProcess> process;
   uint16_t port = 0;
 
-  Coordinator() {
+  explicit Coordinator(const std::function<void(fp::store::Store&)>& seed =
+                           [](fp::store::Store& s) { seed_finished_campaign(s); }) {
     {
       auto store = fp::store::Store::open(dir.file("fp.db"));
       REQUIRE(store.ok());
-      seed_finished_campaign(**store);
+      seed(**store);
     }
     // The port was free a moment ago; if another process took it since, try another.
     for (int attempt = 0; attempt < 3 && port == 0; ++attempt) {
@@ -204,4 +211,211 @@ TEST_CASE("Chromium shows the API error for a malformed campaign id", "[dashboar
   INFO(dom.substr(0, 4000));
   CHECK(dom.find("campaign id must be a positive integer, not 'abc'") != std::string::npos);
   CHECK(count_of(dom, "class=\"bar bar-") == 0);
+}
+
+namespace {
+
+// The rows of the per-individual table's body, as the page rendered them.
+std::vector<std::string> table_rows(const std::string& dom) {
+  size_t table = dom.find("id=\"results-table\"");
+  REQUIRE(table != std::string::npos);
+  size_t body = dom.find("<tbody>", table), end = dom.find("</tbody>", table);
+  REQUIRE(body != std::string::npos);
+  std::string rows = dom.substr(body, end - body);
+  std::vector<std::string> out;
+  std::regex first_cell("<tr><td>([^<]*)</td>");
+  for (std::sregex_iterator it(rows.begin(), rows.end(), first_cell), e; it != e; ++it) {
+    out.push_back((*it)[1].str());
+  }
+  return out;
+}
+
+std::string text_of(const std::string& dom, const std::string& id) {
+  std::smatch m;
+  REQUIRE(std::regex_search(dom, m, std::regex("id=\"" + id + "\"[^>]*>([^<]*)<")));
+  return m[1].str();
+}
+
+}  // namespace
+
+TEST_CASE("Chromium renders a 1000-individual campaign: distributions, CIs, paged table, search",
+          "[dashboard][browser]") {
+  std::string chromium = find_chromium();
+  if (chromium.empty()) {
+    WARN("chromium is not installed (scripts/setup installs it): browser test skipped");
+    return;
+  }
+  Coordinator coordinator([](fp::store::Store& s) { seed_large_campaign(s, 1000); });
+  TempDir profile("chromium_profile");
+  const auto all = large_individuals(1000);
+  std::vector<double> gains;
+  std::map<std::string, const LargeIndividual*> by_name;
+  for (const auto& e : all) {
+    by_name[e.individual] = &e;
+    if (auto g = e.gain()) gains.push_back(*g);
+  }
+  REQUIRE(gains.size() == 957);
+  // FP_DASHBOARD_SCREENSHOT=page.png also saves the rendered page (docs/DASHBOARD.md).
+  if (const char* shot = std::getenv("FP_DASHBOARD_SCREENSHOT")) {
+    std::string cmd = "timeout 120 " + chromium +
+                      " --headless --no-sandbox --disable-gpu --disable-dev-shm-usage"
+                      " --hide-scrollbars --window-size=1280,4200 --user-data-dir=" +
+                      profile.path.string() + " --virtual-time-budget=5000 --screenshot=" + shot +
+                      " '" + coordinator.url("/campaigns/1") + "' >/dev/null 2>&1";
+    CHECK(std::system(cmd.c_str()) == 0);
+  }
+
+  std::string dom = dump_dom(chromium, coordinator.url("/campaigns/1"), profile.path.string());
+  INFO(dom.substr(0, 3000));
+  REQUIRE(dom.find("id=\"results-table\"") != std::string::npos);
+  CHECK(dom.find("id=\"error\" class=\"error\" hidden") != std::string::npos);
+
+  // Sorted gains: one vertex per individual with a gain.
+  std::smatch m;
+  REQUIRE(
+      std::regex_search(dom, m, std::regex(R"re(<polyline class="gain-line" points="([^"]*)")re")));
+  CHECK(count_of(m[1].str(), ",") == gains.size());
+  CHECK(dom.find("data-count=\"957\"") != std::string::npos);
+
+  // Histogram: the bars' counts sum to the individuals with a gain, and each bar holds
+  // exactly the stored gains in [lo, hi) (the last bar closed).
+  std::regex bar(
+      R"re(class="hist-bar"[^>]*data-lo="([^"]+)" data-hi="([^"]+)" data-count="(\d+)")re");
+  std::vector<std::array<double, 3>> bins;
+  for (std::sregex_iterator it(dom.begin(), dom.end(), bar), e; it != e; ++it) {
+    bins.push_back({std::stod((*it)[1]), std::stod((*it)[2]), std::stod((*it)[3])});
+  }
+  REQUIRE(bins.size() >= 10);
+  CHECK(bins.size() <= 31);
+  double sum = 0;
+  for (size_t b = 0; b < bins.size(); ++b) {
+    sum += bins[b][2];
+    bool last = b + 1 == bins.size();
+    int expected = 0;
+    for (double g : gains)
+      expected += g >= bins[b][0] && (g < bins[b][1] || (last && g <= bins[b][1]));
+    INFO("bin " << bins[b][0] << " to " << bins[b][1]);
+    CHECK(bins[b][2] == expected);
+  }
+  CHECK(sum == gains.size());
+
+  // Scatter: one point per individual with both accuracies, at the stored values.
+  std::regex point(
+      R"re(class="scatter-point"[^>]*data-individual="([^"]+)" data-general="([^"]+)" data-personalized="([^"]+)")re");
+  size_t points = 0;
+  for (std::sregex_iterator it(dom.begin(), dom.end(), point), e; it != e; ++it, ++points) {
+    const LargeIndividual* r = by_name.at((*it)[1].str());
+    REQUIRE(r->general);
+    CHECK(std::stod((*it)[2]) == Approx(*r->general).margin(1e-12));
+    CHECK(std::stod((*it)[3]) == Approx(*r->fine_prune).margin(1e-12));
+  }
+  CHECK(points == 957);
+  CHECK(dom.find("class=\"diagonal\"") != std::string::npos);
+
+  // Means and CIs: the numbers shown are the API's.
+  HttpResult api = http_get(coordinator.port, "/api/campaigns/1");
+  REQUIRE(api.status == 200);
+  auto summary = nlohmann::json::parse(api.body)["methods_summary"];
+  for (const char* method : {"general", "fine_prune", "finetune", "svd"}) {
+    INFO(method);
+    const auto& s = summary[method];
+    CHECK(text_of(dom, std::string("mean-") + method) == pct(s["mean"].get<double>()));
+    CHECK(text_of(dom, std::string("ci-") + method) ==
+          pct(s["ci_low"].get<double>()) + " to " + pct(s["ci_high"].get<double>()));
+    CHECK(text_of(dom, std::string("n-") + method) == fmt::format("{}", s["n"].get<int>()));
+    std::regex row(
+        "data-method=\"" + std::string(method) +
+        R"re(" data-n="(\d+)" data-mean="([^"]+)" data-ci-low="([^"]+)" data-ci-high="([^"]+)")re");
+    REQUIRE(std::regex_search(dom, m, row));
+    CHECK(std::stod(m[2]) == s["mean"].get<double>());
+    CHECK(std::stod(m[3]) == s["ci_low"].get<double>());
+    CHECK(std::stod(m[4]) == s["ci_high"].get<double>());
+  }
+  CHECK(text_of(dom, "n-gain") == "957");
+
+  // The configuration as a key/value table.
+  for (const auto& [k, v] :
+       std::vector<std::pair<std::string, std::string>>{{"criterion", "energy"},
+                                                        {"max_sparsity", "0.9"},
+                                                        {"layers.conv", "false"},
+                                                        {"layers.linear", "true"},
+                                                        {"skip", "fc_out"},
+                                                        {"methods", "finetune, svd"},
+                                                        {"targets", "20%, 50%, 80%"}}) {
+    CHECK(dom.find("<td class=\"key\">" + k + "</td><td class=\"value\">" + v + "</td>") !=
+          std::string::npos);
+  }
+  CHECK(dom.find("{\"criterion\"") == std::string::npos);  // no raw JSON
+
+  // The table: 50 rows of 1000 on page 1 of 20, in task order; the bars are that page's.
+  auto rows = table_rows(dom);
+  REQUIRE(rows.size() == 50);
+  CHECK(rows.front() == "person-0000");
+  CHECK(rows.back() == "person-0049");
+  CHECK(text_of(dom, "results-page") == "page 1 of 20");
+  CHECK(text_of(dom, "results-count") == "rows 1-50 of 1000 individuals");
+  size_t fine_prune_on_page = 0;
+  for (int k = 0; k < 50; ++k) fine_prune_on_page += all[k].fine_prune.has_value();
+  CHECK(count_of(dom, "class=\"bar bar-fine_prune\"") == fine_prune_on_page);
+
+  {  // the last page
+    dom = dump_dom(chromium, coordinator.url("/campaigns/1?page=20"), profile.path.string());
+    rows = table_rows(dom);
+    REQUIRE(rows.size() == 50);
+    CHECK(rows.front() == "person-0950");
+    CHECK(text_of(dom, "results-page") == "page 20 of 20");
+  }
+  {  // a search by agent narrows the table to that agent's rows
+    dom = dump_dom(chromium, coordinator.url("/campaigns/1?q=agent-007"), profile.path.string());
+    std::vector<std::string> expected;
+    for (const auto& e : all) {
+      if (e.agent == "agent-007") expected.push_back(e.individual);
+    }
+    REQUIRE(expected.size() > 10);
+    CHECK(table_rows(dom) == expected);
+    CHECK(text_of(dom, "results-page") == "page 1 of 1");
+    CHECK(text_of(dom, "results-count") ==
+          fmt::format("rows 1-{0} of {0} matching \"agent-007\" (1000 individuals)",
+                      expected.size()));
+  }
+  {  // a search by status, and one over two pages
+    dom = dump_dom(chromium, coordinator.url("/campaigns/1?q=failed"), profile.path.string());
+    std::vector<std::string> failed;
+    for (const auto& e : all) {
+      if (e.status == "failed") failed.push_back(e.individual);
+    }
+    CHECK(table_rows(dom) == failed);
+    CHECK(count_of(dom, "class=\"badge status-failed\"") == failed.size());
+    dom = dump_dom(chromium, coordinator.url("/campaigns/1?q=person-01&page=2"),
+                   profile.path.string());
+    rows = table_rows(dom);
+    REQUIRE(rows.size() == 50);
+    CHECK(rows.front() == "person-0150");
+    CHECK(text_of(dom, "results-page") == "page 2 of 2");
+  }
+  {  // sorted by gain, largest loss first (rows without a gain last), and with a search
+    std::vector<const LargeIndividual*> order;
+    for (const auto& e : all) {
+      if (e.gain()) order.push_back(&e);
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [](auto* a, auto* b) { return *a->gain() < *b->gain(); });
+    dom = dump_dom(chromium, coordinator.url("/campaigns/1?sort=gain"), profile.path.string());
+    rows = table_rows(dom);
+    REQUIRE(rows.size() == 50);
+    for (size_t k = 0; k < 50; ++k) CHECK(rows[k] == order[k]->individual);
+    CHECK(text_of(dom, "results-page") == "page 1 of 20");
+    dom = dump_dom(chromium, coordinator.url("/campaigns/1?sort=-gain&q=agent-003"),
+                   profile.path.string());
+    std::stable_sort(order.begin(), order.end(),
+                     [](auto* a, auto* b) { return *a->gain() > *b->gain(); });
+    std::vector<std::string> expected;
+    for (const auto* e : order) {
+      if (e->agent == "agent-003") expected.push_back(e->individual);
+    }
+    for (const auto& e : all) {
+      if (e.agent == "agent-003" && !e.gain()) expected.push_back(e.individual);
+    }
+    CHECK(table_rows(dom) == expected);
+  }
 }

@@ -1,8 +1,8 @@
 #include "dashboard/api.h"
 
-#include "report/results_json.h"
-
 #include <cctype>
+
+#include "report/results_json.h"
 
 namespace fp::dash {
 namespace {
@@ -12,8 +12,8 @@ using report::campaign_curve_json;
 using report::campaign_detail_json;
 using report::campaign_progress;
 using report::campaign_summary_json;
-using report::counts_json;
 using report::CampaignProgress;
+using report::counts_json;
 using report::load_campaign_results;
 using report::optional_json;
 using report::parsed_or_text;

@@ -1,5 +1,7 @@
 #include "report/results_json.h"
 
+#include "report/method_summary.h"
+
 namespace fp::report {
 
 using nlohmann::json;
@@ -64,6 +66,7 @@ json campaign_detail_json(const CampaignResults& r) {
     for (const auto& method : result_methods()) row[method] = optional_json(accuracy_of(i, method));
     auto fp = i.methods.find("fine_prune");
     row["sparsity"] = fp == i.methods.end() ? json(nullptr) : json(fp->second.sparsity);
+    row["gain"] = optional_json(fine_prune_gain(i));
     individuals.push_back(std::move(row));
   }
   out["individuals"] = individuals;
@@ -72,7 +75,24 @@ json campaign_detail_json(const CampaignResults& r) {
   for (const auto& method : result_methods())
     mean[method] = optional_json(mean_accuracy(r, method));
   out["mean"] = mean;
+  out["methods_summary"] = methods_summary_json(r);
   return out;
+}
+
+json methods_summary_json(const CampaignResults& r) {
+  const BootstrapOptions options;
+  json methods = json::object();
+  for (const auto& s : summarize_methods(r, options)) {
+    methods[s.method] = {{"n", s.stats.n},
+                         {"mean", optional_json(s.stats.mean)},
+                         {"ci_low", optional_json(s.stats.ci_low)},
+                         {"ci_high", optional_json(s.stats.ci_high)}};
+  }
+  methods["interval"] = {{"kind", "percentile bootstrap over individuals"},
+                         {"confidence", options.confidence},
+                         {"resamples", options.resamples},
+                         {"seed", options.seed}};
+  return methods;
 }
 
 json campaign_curve_json(const CampaignResults& r) {

@@ -19,8 +19,13 @@ nlohmann::json parsed_or_text(const std::string& text);
 nlohmann::json counts_json(const store::TaskCounts& counts);
 // id, name, status, dataset, model, task counts, progress, ETA.
 nlohmann::json campaign_summary_json(const store::CampaignRecord& c, const CampaignProgress& p);
-// The summary plus the configuration, each individual's results and the means.
+// The summary plus the configuration, each individual's results (with Fine-Pruning's
+// gain) and the means with their confidence intervals.
 nlohmann::json campaign_detail_json(const CampaignResults& results);
+// Per method ("general", the telemetry methods, "gain" = fine_prune - general): n, mean
+// and a 95% bootstrap interval {n, mean, ci_low, ci_high}, and under "interval" how it
+// was computed. The detail body carries it as "methods_summary".
+nlohmann::json methods_summary_json(const CampaignResults& results);
 // Each individual's accuracy-vs-sparsity curve and their mean.
 nlohmann::json campaign_curve_json(const CampaignResults& results);
 

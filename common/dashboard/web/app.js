@@ -178,6 +178,139 @@ function campaignId() {
   return m ? decodeURIComponent(m[1]) : "";
 }
 
+const PAGE_SIZE = 50;  // per-individual table rows per page
+// The table's search and page; kept in the URL (?q=...&page=N) so a view can be shared.
+const tableState = { query: "", page: 1, sort: "", campaign: null };
+// Table orders besides task order: by Fine-Pruning's gain; rows without one go last.
+const SORTS = {
+  "gain": (a, b) => a - b,
+  "-gain": (a, b) => b - a,
+};
+let lastCampaignText = "";  // the charts are redrawn only when the data changed
+
+function fmtGain(v) {
+  return v === null || v === undefined ? "-" : (v > 0 ? "+" : "") + (100 * v).toFixed(1) + " pp";
+}
+
+// A JSON value as key/value rows: nested objects become dotted keys, lists are joined.
+function flatten(value, prefix, out) {
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    if (!keys.length && prefix) out.push([prefix, "{}"]);
+    for (const k of keys) flatten(value[k], prefix ? `${prefix}.${k}` : k, out);
+  } else {
+    out.push([prefix || "value", Array.isArray(value) ? value.map(String).join(", ") || "none"
+                                                      : String(value)]);
+  }
+  return out;
+}
+
+function renderConfig(c) {
+  const groups = [
+    ["Prune settings", flatten(c.prune_config, "", [])],
+    ["Baselines", [["methods", (c.baselines || []).join(", ") || "none"]]],
+    ["Accuracy-vs-sparsity sweep",
+     [["targets", (c.sweep_targets || []).map((t) => Math.round(100 * t) + "%").join(", ") || "none"]]],
+  ];
+  const body = document.querySelector("#config-table tbody");
+  body.replaceChildren();
+  for (const [title, rows] of groups) {
+    const head = document.createElement("tr");
+    head.className = "group";
+    const th = document.createElement("th");
+    th.colSpan = 2;
+    th.textContent = title;
+    head.appendChild(th);
+    body.appendChild(head);
+    for (const [k, v] of rows) {
+      const tr = document.createElement("tr");
+      cell(tr, k, "key");
+      cell(tr, v, "value");
+      body.appendChild(tr);
+    }
+  }
+}
+
+const SUMMARY_ROWS = [
+  { key: "general", name: "General" }, { key: "fine_prune", name: "Fine-Pruning" },
+  { key: "finetune", name: "Backprop fine-tuning" }, { key: "svd", name: "SVD" },
+];
+
+function renderMeans(c) {
+  const s = c.methods_summary || {};
+  for (const { key } of SUMMARY_ROWS.concat([{ key: "gain" }])) {
+    const m = s[key] || {};
+    const f = key === "gain" ? fmtGain : fmtPct;
+    setText("mean-" + key, f(m.mean));
+    setText("n-" + key, fmtNum(m.n));
+    setText("ci-" + key, m.mean === null || m.mean === undefined ? "-"
+                                                                : `${f(m.ci_low)} to ${f(m.ci_high)}`);
+  }
+  const colors = Object.fromEntries(FPCharts.METHODS.map((m) => [m.key, m.color]));
+  FPCharts.intervals(document.getElementById("ci-chart"), SUMMARY_ROWS.map((r) =>
+    Object.assign({ color: colors[r.key] }, r, s[r.key] || {})));
+}
+
+function renderDistributions(c) {
+  const withGain = c.individuals.filter((i) => i.gain !== null && i.gain !== undefined);
+  const gains = withGain.map((i) => i.gain);
+  FPCharts.gainCurve(document.getElementById("gain-chart"), gains);
+  FPCharts.histogram(document.getElementById("histogram-chart"), gains);
+  FPCharts.scatter(document.getElementById("scatter-chart"),
+                   withGain.map((i) => ({ name: i.individual, x: i.general, y: i.fine_prune })));
+}
+
+function matchingRows(c) {
+  const q = tableState.query.trim().toLowerCase();
+  let rows = !q ? c.individuals : c.individuals.filter((r) => [r.individual, r.agent_id, r.task_status]
+    .some((v) => String(v || "").toLowerCase().includes(q)));
+  const order = SORTS[tableState.sort];
+  if (order) {
+    const has = (r) => r.gain !== null && r.gain !== undefined;
+    // Array.prototype.sort is stable: equal gains keep task order.
+    rows = rows.filter(has).sort((a, b) => order(a.gain, b.gain)).concat(rows.filter((r) => !has(r)));
+  }
+  return rows;
+}
+
+function renderTable() {
+  const c = tableState.campaign;
+  if (!c) return;
+  const rows = matchingRows(c);
+  const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
+  tableState.page = Math.min(Math.max(1, tableState.page), pages);
+  const first = (tableState.page - 1) * PAGE_SIZE;
+  const shown = rows.slice(first, first + PAGE_SIZE);
+  fillTable("results-table", shown, (tr, r) => {
+    resultCells(tr, r);
+    cell(tr, fmtGain(r.gain), "num gain" + (r.gain < 0 ? " loss" : ""));
+    const fp = r.methods.fine_prune;
+    cell(tr, fp ? fmtNum(fp.macs) : "-", "num");
+    cell(tr, fp ? fmtPct(fp.mac_reduction) : "-", "num");
+    cell(tr, fp && fp.compact_bytes ? (fp.compact_bytes / 1024).toFixed(1) : "-", "num");
+    cell(tr, fp ? fp.wall_seconds.toFixed(2) : "-", "num");
+  });
+  setText("results-page", `page ${tableState.page} of ${pages}`);
+  const range = rows.length ? `rows ${first + 1}-${first + shown.length} of ` : "";
+  setText("results-count", tableState.query
+    ? `${range}${rows.length} matching "${tableState.query}" (${c.individuals.length} individuals)`
+    : `${range}${rows.length} individuals`);
+  document.getElementById("results-prev").disabled = tableState.page <= 1;
+  document.getElementById("results-next").disabled = tableState.page >= pages;
+  document.getElementById("results-empty").hidden = rows.length > 0;
+  // The bar chart follows the table: the individuals on this page.
+  setText("bar-note", rows.length > shown.length || tableState.query
+    ? `(the table's page: ${shown.length} of ${rows.length}${tableState.query ? " matching" : ""})` : "");
+  FPCharts.accuracyFigure(document.getElementById("bar-chart"),
+                          Object.assign({}, c, { individuals: shown }));
+  const params = new URLSearchParams();
+  if (tableState.query) params.set("q", tableState.query);
+  if (tableState.sort) params.set("sort", tableState.sort);
+  if (tableState.page > 1) params.set("page", tableState.page);
+  const search = params.toString();
+  history.replaceState(null, "", location.pathname + (search ? "?" + search : ""));
+}
+
 function renderCampaign(c) {
   document.title = `fineprune - ${c.name}`;
   setText("campaign-name", c.name);
@@ -190,31 +323,59 @@ function renderCampaign(c) {
   setText("campaign-progress-text",
           `${c.tasks.done} done, ${c.tasks.failed} failed, ${c.tasks.assigned} running, ` +
           `${c.tasks.pending} pending of ${c.tasks.total}; ETA ${fmtDuration(c.eta_seconds)}`);
+  const text = JSON.stringify(c);
+  if (text === lastCampaignText) return;  // nothing new: keep the drawn charts (and hovers)
+  lastCampaignText = text;
   const meta = document.getElementById("campaign-meta");
   const items = [["id", c.id], ["data set", c.dataset], ["model", c.model_sha256],
-                 ["created", new Date(c.created_at * 1000).toLocaleString()],
-                 ["baselines", (c.baselines || []).join(", ") || "none"],
-                 ["sweep targets", (c.sweep_targets || []).join(", ") || "none"],
-                 ["prune config", JSON.stringify(c.prune_config)]];
+                 ["created", new Date(c.created_at * 1000).toLocaleString()]];
   meta.replaceChildren();
   for (const [k, v] of items) {
     const dt = document.createElement("dt"); dt.textContent = k;
     const dd = document.createElement("dd"); dd.textContent = v;
     meta.append(dt, dd);
   }
-  for (const k of ["general", "fine_prune", "finetune", "svd"]) setText("mean-" + k, fmtPct(c.mean[k]));
-  fillTable("results-table", c.individuals, (tr, r) => {
-    resultCells(tr, r);
-    const fp = r.methods.fine_prune;
-    cell(tr, fp ? fmtNum(fp.macs) : "-", "num");
-    cell(tr, fp ? fmtPct(fp.mac_reduction) : "-", "num");
-    cell(tr, fp && fp.compact_bytes ? (fp.compact_bytes / 1024).toFixed(1) : "-", "num");
-    cell(tr, fp ? fp.wall_seconds.toFixed(2) : "-", "num");
-  });
-  FPCharts.accuracyFigure(document.getElementById("bar-chart"), c);
+  renderConfig(c);
+  renderMeans(c);
+  renderDistributions(c);
+  tableState.campaign = c;
+  renderTable();
 }
 
+function setupTable() {
+  const params = new URLSearchParams(location.search);
+  tableState.query = params.get("q") || "";
+  tableState.page = parseInt(params.get("page") || "1", 10) || 1;
+  tableState.sort = SORTS[params.get("sort")] ? params.get("sort") : "";
+  const sort = document.getElementById("results-sort");
+  sort.value = tableState.sort;
+  sort.addEventListener("change", () => {
+    tableState.sort = sort.value;
+    tableState.page = 1;
+    renderTable();
+  });
+  const search = document.getElementById("results-search");
+  search.value = tableState.query;
+  search.addEventListener("input", () => {
+    tableState.query = search.value;
+    tableState.page = 1;
+    renderTable();
+  });
+  document.getElementById("results-prev").addEventListener("click", () => {
+    tableState.page -= 1;
+    renderTable();
+  });
+  document.getElementById("results-next").addEventListener("click", () => {
+    tableState.page += 1;
+    renderTable();
+  });
+}
+
+let lastCurveText = "";
 function renderCurve(curve) {
+  const text = JSON.stringify(curve);
+  if (text === lastCurveText) return;
+  lastCurveText = text;
   const empty = curve.individuals.length === 0;
   document.getElementById("curve-empty").hidden = !empty;
   const chart = document.getElementById("curve-chart");
@@ -237,6 +398,7 @@ function start() {
     const id = campaignId();
     document.getElementById("json-link").href = `/api/campaigns/${id}`;
     document.getElementById("curve-link").href = `/api/campaigns/${id}/curve`;
+    setupTable();
   }
   const refresh = page === "campaign" ? refreshCampaign : refreshOverview;
   // The next poll is scheduled after this one ends, so slow answers never pile up.

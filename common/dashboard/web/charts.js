@@ -109,6 +109,7 @@ const FPCharts = (() => {
         el("polyline", { class: "line", points: s.points.map((p) => `${px(p[0])},${py(p[1])}`).join(" "),
                          fill: "none", stroke: s.color, "stroke-width": w, "data-series": s.name }, svg);
       }
+      if (s.dots === false) continue;
       for (const p of s.points) {
         titled(el("circle", { class: "point", cx: px(p[0]), cy: py(p[1]), r: w + 1.5, fill: s.color,
                               "data-series": s.name, "data-sparsity": p[0], "data-accuracy": p[1] }, svg),
@@ -142,9 +143,11 @@ const FPCharts = (() => {
   // red markers show the sparsity each device chose without labels.
   function curveFigure(container, curve) {
     const few = curve.individuals.length <= 6;
+    const many = curve.individuals.length > 30;  // lines only, so 1,000 curves stay light
     const start = (general) => (general === null || general === undefined ? [] : [[0, general]]);
     const series = curve.individuals.map((i, k) => ({
-      name: i.individual, color: PALETTE[k % PALETTE.length], width: 1.2, legend: few,
+      name: i.individual, color: PALETTE[k % PALETTE.length], width: many ? 0.6 : 1.2, legend: few,
+      dots: !many,
       points: start(i.general).concat(i.points.map((p) => [p.sparsity, p.accuracy])) }));
     const generals = curve.individuals.map((i) => i.general).filter((g) => g !== null && g !== undefined);
     const meanGeneral = generals.length ? generals.reduce((a, b) => a + b, 0) / generals.length : null;
@@ -152,7 +155,7 @@ const FPCharts = (() => {
                   points: start(meanGeneral).concat(curve.mean.map((p) => [p.sparsity, p.accuracy])) });
     const chosen = curve.individuals.filter((i) => i.chosen).map((i) => [i.chosen.sparsity, i.chosen.accuracy]);
     if (chosen.length) {
-      series.push({ name: "label-free choice", color: "#d62728", width: 2.5, legend: true,
+      series.push({ name: "label-free choice", color: "#d62728", width: many ? 0.4 : 2.5, legend: true,
                     line: false, points: chosen });
     }
     lines(container, { title: "Accuracy vs sparsity (Fine-Pruning) - " + curve.name,
@@ -160,5 +163,213 @@ const FPCharts = (() => {
                        series: series });
   }
 
-  return { bars, lines, accuracyFigure, curveFigure, METHODS };
+
+  // --- distributions over individuals (campaign page) -------------------------------
+
+  const W = 560, H = 300, L = 64, R = 20, T = 40, B = 250;  // B: the x axis' y
+  const pp = (v) => (v > 0 ? "+" : "") + (100 * v).toFixed(1) + " pp";
+  const ppTick = (v) => (v > 0 ? "+" : "") + Math.round(1000 * v) / 10 + " pp";  // "+10 pp"
+
+  // About `count` round tick values covering [lo, hi].
+  function ticks(lo, hi, count) {
+    const span = hi - lo || 1;
+    const raw = span / count, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 5, 10].map((f) => f * mag).find((s) => s >= raw);
+    const out = [];
+    for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + 1e-9 * step; v += step) {
+      out.push(Math.abs(v) < 1e-12 ? 0 : v);
+    }
+    return out;
+  }
+  function plain(width, height, title, cls) {
+    const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, width: width, height: height,
+                            "font-family": "sans-serif", "font-size": 12, class: cls });
+    el("rect", { width: width, height: height, fill: "#ffffff" }, svg);
+    text(svg, L, 22, title, { "font-size": 15, "font-weight": "bold" });
+    return svg;
+  }
+  function axisLabel(svg, x, y, label, vertical) {
+    text(svg, 0, 0, label, { transform: `translate(${x} ${y})` + (vertical ? " rotate(-90)" : ""),
+                             "text-anchor": "middle" });
+  }
+  function hTicks(svg, values, px, format) {
+    for (const v of values) {
+      el("line", { x1: px(v), y1: B, x2: px(v), y2: B + 5, stroke: "#333333" }, svg);
+      text(svg, px(v), B + 18, format(v), { "text-anchor": "middle" });
+    }
+    el("line", { x1: L, y1: B, x2: W - R, y2: B, stroke: "#333333" }, svg);
+  }
+  function vTicks(svg, values, py, format) {
+    for (const v of values) {
+      el("line", { x1: L, y1: py(v), x2: W - R, y2: py(v), stroke: "#eeeeee" }, svg);
+      text(svg, L - 6, py(v) + 4, format(v), { "text-anchor": "end" });
+    }
+    el("line", { x1: L, y1: T, x2: L, y2: B, stroke: "#333333" }, svg);
+  }
+  function empty(container, message) {
+    const p = document.createElement("p");
+    p.className = "empty";
+    p.textContent = message;
+    container.replaceChildren(p);
+  }
+  function median(sorted) {
+    const m = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+  }
+
+  // Fine-Pruning's gain per individual, sorted: who gains, who loses, by how much.
+  function gainCurve(container, gains) {
+    if (!gains.length) return empty(container, "No individual has both accuracies yet.");
+    const g = gains.slice().sort((a, b) => a - b);
+    const lo = Math.min(0, g[0]), hi = Math.max(0, g[g.length - 1]);
+    const yt = ticks(lo, hi, 5), y0 = Math.min(lo, yt[0]), y1 = Math.max(hi, yt[yt.length - 1]);
+    const px = (i) => L + (g.length === 1 ? 0.5 : i / (g.length - 1)) * (W - R - L);
+    const py = (v) => B - (v - y0) / (y1 - y0 || 1) * (B - T);
+    const svg = plain(W, H + 10, "Fine-Pruning gain per individual, sorted", "gain-chart");
+    for (const [k, v] of [["count", g.length], ["min", g[0]], ["median", median(g)],
+                          ["max", g[g.length - 1]]]) svg.setAttribute("data-" + k, v);
+    vTicks(svg, yt, py, ppTick);
+    const pts = g.map((v, i) => `${px(i).toFixed(1)},${py(v).toFixed(1)}`);
+    el("polygon", { class: "gain-area", points: `${px(0)},${py(0)} ${pts.join(" ")} ${px(g.length - 1)},${py(0)}`,
+                    fill: "#1f77b4", "fill-opacity": 0.18, stroke: "none" }, svg);
+    el("polyline", { class: "gain-line", points: pts.join(" "), fill: "none", stroke: "#1f77b4",
+                     "stroke-width": 1.8, "data-count": g.length }, svg);
+    el("line", { x1: L, y1: py(0), x2: W - R, y2: py(0), stroke: "#333333",
+                 "stroke-dasharray": "4 3" }, svg);
+    hTicks(svg, [0, 0.25, 0.5, 0.75, 1], (f) => L + f * (W - R - L), (f) => Math.round(100 * f) + "%");
+    axisLabel(svg, (L + W - R) / 2, B + 36, "individuals, ranked by gain");
+    axisLabel(svg, 12, (T + B) / 2, "gain over general", true);
+    const losers = g.filter((v) => v < 0).length;
+    text(svg, L, T - 2, `median ${pp(median(g))}; ${losers} of ${g.length} individuals lose accuracy`,
+         { fill: "#6b7280", class: "gain-note" });
+    container.replaceChildren(svg);
+  }
+
+  // Bins of a round width (0.1 to 10 pp), at most ~30 of them. A gain g falls in the
+  // bin [lo, hi) with lo = k * width, the last bin closed, as the data-* attributes say.
+  function histogramBins(values) {
+    const lo = Math.min(...values), hi = Math.max(...values);
+    const widths = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1];
+    const width = widths.find((w) => (hi - lo) / w <= 30) || 0.1;
+    const first = Math.floor(lo / width), last = Math.max(first, Math.floor(hi / width));
+    const bins = [];
+    for (let k = first; k <= last; ++k) bins.push({ lo: k * width, hi: (k + 1) * width, count: 0 });
+    for (const v of values) {
+      let i = Math.min(bins.length - 1, Math.max(0, Math.floor(v / width) - first));
+      while (i > 0 && v < bins[i].lo) --i;
+      while (i < bins.length - 1 && v >= bins[i].hi) ++i;
+      bins[i].count++;
+    }
+    return bins;
+  }
+
+  function histogram(container, gains) {
+    if (!gains.length) return empty(container, "No individual has both accuracies yet.");
+    const bins = histogramBins(gains);
+    const top = Math.max(...bins.map((b) => b.count));
+    const x0 = bins[0].lo, x1 = bins[bins.length - 1].hi;
+    const px = (v) => L + (v - x0) / (x1 - x0) * (W - R - L);
+    const yt = ticks(0, top, 5);
+    while (yt[yt.length - 1] < top) yt.push(yt[yt.length - 1] + (yt[1] - yt[0]));  // headroom
+    const ymax = yt[yt.length - 1];
+    const py = (c) => B - c / ymax * (B - T);
+    const svg = plain(W, H + 10, "Histogram of Fine-Pruning gains", "histogram");
+    svg.setAttribute("data-total", gains.length);
+    vTicks(svg, yt, py, (c) => String(c));
+    for (const b of bins) {
+      titled(el("rect", { class: "hist-bar", x: px(b.lo) + 0.5, y: py(b.count),
+                          width: Math.max(1, px(b.hi) - px(b.lo) - 1), height: B - py(b.count),
+                          fill: b.hi <= 1e-12 ? "#d62728" : "#1f77b4", "data-lo": b.lo,
+                          "data-hi": b.hi, "data-count": b.count }, svg),
+             `${pp(b.lo)} to ${pp(b.hi)}: ${b.count} individuals`);
+    }
+    hTicks(svg, ticks(x0, x1, 6), px, ppTick);
+    if (x0 < 0 && x1 > 0) {
+      el("line", { x1: px(0), y1: T, x2: px(0), y2: B, stroke: "#333333", "stroke-dasharray": "4 3" }, svg);
+    }
+    axisLabel(svg, (L + W - R) / 2, B + 36, "accuracy gain vs general (red: a loss)");
+    axisLabel(svg, 16, (T + B) / 2, "individuals", true);
+    container.replaceChildren(svg);
+  }
+
+  // One point per individual: the general model's accuracy (x) against the personalized
+  // one (y); above the diagonal, Fine-Pruning helped.
+  function scatter(container, points) {
+    if (!points.length) return empty(container, "No individual has both accuracies yet.");
+    let low = 1;
+    for (const p of points) low = Math.min(low, p.x, p.y);
+    const lo = clamp(Math.floor(low * 10 - 1e-9) / 10, 0, 0.9);
+    const size = B - T + 40, left = L, right = L + size, bottom = T + size;
+    const px = (v) => left + (clamp(v, lo, 1) - lo) / (1 - lo) * size;
+    const py = (v) => bottom - (clamp(v, lo, 1) - lo) / (1 - lo) * size;
+    const width = right + 170;
+    const svg = plain(width, bottom + 50, "General vs personalized accuracy", "scatter");
+    svg.setAttribute("data-count", points.length);
+    const t = ticks(lo, 1, 5);
+    for (const v of t) {
+      el("line", { x1: left, y1: py(v), x2: right, y2: py(v), stroke: "#eeeeee" }, svg);
+      text(svg, left - 6, py(v) + 4, Math.round(100 * v) + "%", { "text-anchor": "end" });
+      el("line", { x1: px(v), y1: bottom, x2: px(v), y2: bottom + 5, stroke: "#333333" }, svg);
+      text(svg, px(v), bottom + 18, Math.round(100 * v) + "%", { "text-anchor": "middle" });
+    }
+    el("line", { x1: left, y1: T, x2: left, y2: bottom, stroke: "#333333" }, svg);
+    el("line", { x1: left, y1: bottom, x2: right, y2: bottom, stroke: "#333333" }, svg);
+    el("line", { class: "diagonal", x1: px(lo), y1: py(lo), x2: px(1), y2: py(1),
+                 stroke: "#888888", "stroke-dasharray": "5 4" }, svg);
+    for (const p of points) {
+      titled(el("circle", { class: "scatter-point", cx: px(p.x).toFixed(1), cy: py(p.y).toFixed(1),
+                            r: 2.6, fill: p.y >= p.x ? "#1f77b4" : "#d62728", "fill-opacity": 0.6,
+                            "data-individual": p.name, "data-general": p.x, "data-personalized": p.y }, svg),
+             `${p.name}: general ${pct(p.x)}, Fine-Pruning ${pct(p.y)}`);
+    }
+    const above = points.filter((p) => p.y > p.x).length, below = points.filter((p) => p.y < p.x).length;
+    text(svg, right + 14, T + 20, `${above} above the diagonal`, { fill: "#1f77b4", class: "scatter-above" });
+    text(svg, right + 14, T + 38, "(Fine-Pruning better)", { fill: "#6b7280" });
+    text(svg, right + 14, T + 64, `${below} below`, { fill: "#d62728", class: "scatter-below" });
+    text(svg, right + 14, T + 82, "(general better)", { fill: "#6b7280" });
+    axisLabel(svg, (left + right) / 2, bottom + 36, "general model accuracy");
+    axisLabel(svg, 16, (T + bottom) / 2, "Fine-Pruning accuracy", true);
+    container.replaceChildren(svg);
+  }
+
+  // Each method's mean with its 95% interval: a dot and a whisker per row.
+  // rows: [{key, name, color, n, mean, ci_low, ci_high}] (accuracies, fractions)
+  function intervals(container, rows) {
+    rows = rows.filter((r) => r.mean !== null && r.mean !== undefined);
+    if (!rows.length) return empty(container, "No accuracy reported yet.");
+    const lo = Math.min(...rows.map((r) => r.ci_low)), hi = Math.max(...rows.map((r) => r.ci_high));
+    const pad = Math.max(0.005, (hi - lo) * 0.1);
+    const t = ticks(lo - pad, hi + pad, 6), x0 = Math.min(lo - pad, t[0]), x1 = Math.max(hi + pad, t[t.length - 1]);
+    const left = 190, right = W + 100 - R, rowH = 34, top = T + 10;
+    const bottom = top + rowH * rows.length;
+    const px = (v) => left + (v - x0) / (x1 - x0) * (right - left);
+    const svg = el("svg", { viewBox: `0 0 ${W + 100} ${bottom + 50}`, width: W + 100, height: bottom + 50,
+                            "font-family": "sans-serif", "font-size": 12, class: "ci-chart" });
+    el("rect", { width: W + 100, height: bottom + 50, fill: "#ffffff" }, svg);
+    text(svg, 16, 22, "Mean accuracy with 95% confidence interval (bootstrap over individuals)",
+         { "font-size": 15, "font-weight": "bold" });
+    for (const v of t) {
+      el("line", { x1: px(v), y1: top, x2: px(v), y2: bottom, stroke: "#eeeeee" }, svg);
+      text(svg, px(v), bottom + 18, (100 * v).toFixed(t[1] - t[0] < 0.01 ? 1 : 0) + "%",
+           { "text-anchor": "middle" });
+    }
+    el("line", { x1: left, y1: bottom, x2: right, y2: bottom, stroke: "#333333" }, svg);
+    rows.forEach((r, k) => {
+      const y = top + rowH * (k + 0.5);
+      const g = el("g", { class: "ci-row", "data-method": r.key, "data-n": r.n, "data-mean": r.mean,
+                          "data-ci-low": r.ci_low, "data-ci-high": r.ci_high }, svg);
+      text(g, 16, y + 4, `${r.name} (n=${r.n})`);
+      el("line", { x1: px(r.ci_low), y1: y, x2: px(r.ci_high), y2: y, stroke: r.color, "stroke-width": 2.5 }, g);
+      for (const v of [r.ci_low, r.ci_high]) {
+        el("line", { x1: px(v), y1: y - 7, x2: px(v), y2: y + 7, stroke: r.color, "stroke-width": 2 }, g);
+      }
+      titled(el("circle", { cx: px(r.mean), cy: y, r: 5, fill: r.color }, g),
+             `${r.name}: ${pct(r.mean)} [${pct(r.ci_low)}, ${pct(r.ci_high)}]`);
+    });
+    axisLabel(svg, (left + right) / 2, bottom + 38, "accuracy");
+    container.replaceChildren(svg);
+  }
+
+  return { bars, lines, accuracyFigure, curveFigure, gainCurve, histogram, histogramBins, scatter,
+           intervals, METHODS };
 })();
