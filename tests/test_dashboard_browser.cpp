@@ -1,7 +1,7 @@
 // The dashboard in a real browser: a real `fp-coordinator serve --http-port` over a
 // database holding a finished campaign, pages loaded by headless Chromium (Debian's
 // `chromium` package), and the rendered DOM checked for the stored numbers and the
-// charts. Skipped, with a warning, only where chromium is not installed.
+// charts. Reported skipped where chromium is not installed (failed under CI=true).
 #include <fmt/format.h>
 
 #include <array>
@@ -15,6 +15,7 @@
 #include "dashboard_fixture.h"
 #include "http_client.h"
 #include "integration/child_process.h"
+#include "skip.h"
 #include "test_paths.h"
 
 using namespace fp::testing;
@@ -107,10 +108,7 @@ struct Coordinator {
 TEST_CASE("Chromium renders the overview with agents and progress and live results",
           "[dashboard][browser]") {
   std::string chromium = find_chromium();
-  if (chromium.empty()) {
-    WARN("chromium is not installed (scripts/setup installs it): browser test skipped");
-    return;
-  }
+  if (chromium.empty()) return skip("chromium is not installed", kFromSetup);
   Coordinator coordinator;
   TempDir profile("chromium_profile");
   std::string dom = dump_dom(chromium, coordinator.url("/"), profile.path.string());
@@ -147,10 +145,7 @@ TEST_CASE("Chromium renders the overview with agents and progress and live resul
 TEST_CASE("Chromium renders a campaign page with results table and bar chart and curve",
           "[dashboard][browser]") {
   std::string chromium = find_chromium();
-  if (chromium.empty()) {
-    WARN("chromium is not installed (scripts/setup installs it): browser test skipped");
-    return;
-  }
+  if (chromium.empty()) return skip("chromium is not installed", kFromSetup);
   Coordinator coordinator;
   TempDir profile("chromium_profile");
   std::string dom = dump_dom(chromium, coordinator.url("/campaigns/1"), profile.path.string());
@@ -194,10 +189,7 @@ TEST_CASE("Chromium renders a campaign page with results table and bar chart and
 
 TEST_CASE("Chromium shows the API error for a malformed campaign id", "[dashboard][browser]") {
   std::string chromium = find_chromium();
-  if (chromium.empty()) {
-    WARN("chromium is not installed (scripts/setup installs it): browser test skipped");
-    return;
-  }
+  if (chromium.empty()) return skip("chromium is not installed", kFromSetup);
   Coordinator coordinator;
   TempDir profile("chromium_profile");
   std::string dom = dump_dom(chromium, coordinator.url("/campaigns/abc"), profile.path.string());
