@@ -113,7 +113,7 @@ TEST_CASE(
     "[prune][models]") {
   torch::set_num_threads(2);
   torch::manual_seed(6);
-  auto general = build_model(ModelSpec{"resnet18", 1, 28, 28, 10, 0.125}).value();
+  auto general = build_model(ModelSpec{"vgg7", 1, 28, 28, 10, 0.125}).value();
   Dataset adaptation, evaluation;
   adaptation.inputs = torch::randn({20, 1, 28, 28});
   evaluation.inputs = torch::randn({10, 1, 28, 28});
