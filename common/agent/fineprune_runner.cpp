@@ -1,3 +1,4 @@
+#include "util/memory.h"
 #include "agent/fineprune_runner.h"
 
 #include <sys/resource.h>
@@ -21,12 +22,6 @@ std::string file_safe(const std::string& s) {
 }
 
 }  // namespace
-
-uint64_t peak_memory_bytes() {
-  struct rusage usage {};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
-}
 
 Result<const IndividualData*> FinePruneRunner::data_for(const std::string& dataset,
                                                         const std::string& individual) {
@@ -62,7 +57,7 @@ Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::Ta
   FP_ASSIGN_OR_RETURN(PersonalizeResult r,
                       personalize(*general, data->adaptation, data->evaluation, config));
 
-  std::vector<proto::TelemetryReport> out = telemetry_reports(task, config, r, peak_memory_bytes());
+  std::vector<proto::TelemetryReport> out = telemetry_reports(task, config, r, peak_rss_bytes());
 
   if (!config_.personalized_dir.empty() && r.personalized) {
     std::filesystem::create_directories(config_.personalized_dir);

@@ -34,7 +34,4 @@ class FinePruneRunner : public TaskRunner {
   std::map<std::string, IndividualData> cache_;  // by "dataset/individual"
 };
 
-// Peak resident memory of this process so far, in bytes.
-uint64_t peak_memory_bytes();
-
 }  // namespace fp::agent
