@@ -24,7 +24,7 @@ proto::TelemetryReport realistic_report(const std::string& key, uint64_t task) {
   proto::TelemetryReport r;
   r.idempotency_key = key;
   r.task_id = task;
-  r.method = "fine_prune";
+  r.method = "fine_prune-" + key;  // the store keeps one row per (task, method)
   r.individual = "classes=0+9#0";
   r.target_sparsity = 0.5;
   r.sparsity = 0.49;

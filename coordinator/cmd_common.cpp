@@ -1,4 +1,8 @@
-#include "commands.h"
+#include "coordinator_commands.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
 
 namespace fp::coord {
 
@@ -6,6 +10,29 @@ void add_common_options(CLI::App* cmd, CommonOptions& o) {
   cmd->add_option("-c,--config", o.config, "TOML configuration file")->check(CLI::ExistingFile);
   cmd->add_option("--db", o.database, "SQLite database (default: fineprune.db)");
   cmd->add_option("--models-dir", o.models_dir, "model registry directory (default: models)");
+}
+
+void fail(const Status& why, int code) {
+  spdlog::error("{}", why.to_string());
+  throw CLI::RuntimeError(code);
+}
+
+CoordinatorConfig config_for(const CommonOptions& o) {
+  auto loaded = load_config(o.config);
+  if (!loaded.ok()) fail(loaded.status(), 2);
+  CoordinatorConfig cfg = std::move(loaded).value();
+  if (!o.database.empty()) cfg.database = o.database;
+  if (!o.models_dir.empty()) cfg.models_dir = o.models_dir;
+  return cfg;
+}
+
+std::unique_ptr<store::Store> open_database(const CoordinatorConfig& cfg, bool must_exist) {
+  if (must_exist && !std::filesystem::exists(cfg.database)) {
+    fail(Status::not_found("database " + cfg.database + " does not exist"));
+  }
+  auto store = store::Store::open(cfg.database);
+  if (!store.ok()) fail(store.status());
+  return std::move(store).value();
 }
 
 }  // namespace fp::coord

@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "coordinator/config.h"
 #include "dashboard/dashboard.h"
 
@@ -19,16 +19,12 @@ struct DashboardOptions {
 };
 
 int run_dashboard(const DashboardOptions& o) {
-  auto cfg = load_config(o.common.config);
-  if (!cfg.ok()) {
-    spdlog::error("{}", cfg.status().to_string());
-    return 2;
-  }
+  const CoordinatorConfig cfg = config_for(o.common);
   dash::DashboardConfig dc;
-  dc.database = o.common.database.empty() ? cfg->database : o.common.database;
-  dc.address = o.http_address.empty() ? cfg->http_address : o.http_address;
+  dc.database = cfg.database;
+  dc.address = o.http_address.empty() ? cfg.http_address : o.http_address;
   dc.port = static_cast<uint16_t>(o.http_port >= 0 ? o.http_port
-                                  : cfg->http_port ? cfg->http_port
+                                  : cfg.http_port ? cfg.http_port
                                                    : 8080);
   if (!std::filesystem::exists(dc.database)) {
     spdlog::error("database {} does not exist", dc.database);

@@ -7,7 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "coordinator/config.h"
 #include "store/store.h"
 #include "util/csv.h"
@@ -15,23 +15,21 @@
 namespace fp::coord {
 namespace {
 
+// A JSON column as stored; text that does not parse (damaged, or bytes that are not
+// UTF-8) is exported as a string rather than an invalid value.
+nlohmann::json stored_json(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(text) : j;
+}
+
 std::string optional_number(const std::optional<double>& v) {
   return v ? fmt::format("{}", *v) : std::string();
 }
 
 int export_rows(const CommonOptions& o, const std::string& only, const std::string& format,
                 const std::string& out_path) {
-  auto cfg = load_config(o.config);
-  if (!cfg.ok()) {
-    spdlog::error("{}", cfg.status().to_string());
-    return 2;
-  }
-  auto store = store::Store::open(o.database.empty() ? cfg->database : o.database);
-  if (!store.ok()) {
-    spdlog::error("{}", store.status().to_string());
-    return 1;
-  }
-  auto campaigns = (*store)->campaigns();
+  auto store = open_database(config_for(o));
+  auto campaigns = store->campaigns();
   if (!campaigns.ok()) {
     spdlog::error("{}", campaigns.status().to_string());
     return 1;
@@ -46,7 +44,7 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
     spdlog::error("no campaign named '{}'", only);
     return 1;
   }
-  auto rows = (*store)->telemetry(campaign_id);
+  auto rows = store->telemetry(campaign_id);
   if (!rows.ok()) {
     spdlog::error("{}", rows.status().to_string());
     return 1;
@@ -83,8 +81,8 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
                           {"macs_effective", r.macs_effective},
                           {"peak_memory_bytes", r.peak_memory_bytes},
                           {"compute_macs", r.compute_macs},
-                          {"layers", nlohmann::json::parse(r.layer_sparsity_json, nullptr, false)},
-                          {"curve", nlohmann::json::parse(r.curve_json, nullptr, false)},
+                          {"layers", stored_json(r.layer_sparsity_json)},
+                          {"curve", stored_json(r.curve_json)},
                           {"idempotency_key", r.idempotency_key},
                           {"received_at", r.received_at}};
       if (r.accuracy_before) j["accuracy_before"] = *r.accuracy_before;
@@ -93,7 +91,9 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
       if (r.dp_delta) j["dp_delta"] = *r.dp_delta;
       all.push_back(std::move(j));
     }
-    out << all.dump(2) << "\n";
+    // Stored text may hold any bytes (an older coordinator stored what peers sent):
+    // invalid UTF-8 becomes U+FFFD instead of aborting the export.
+    out << all.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     out << "campaign,task_id,agent_id,individual,method,target_sparsity,sparsity,"
            "overall_sparsity,accuracy_before,accuracy_after,dp_mechanism,dp_epsilon,dp_delta,"

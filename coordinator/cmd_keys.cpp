@@ -7,7 +7,7 @@
 
 #include "util/clock.h"
 #include "coordinator/campaign_setup.h"
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "coordinator/config.h"
 #include "security/keys.h"
 #include "store/store.h"
@@ -17,27 +17,12 @@ namespace {
 
 // The configured database, or --db.
 std::unique_ptr<store::Store> open_store(const CommonOptions& common) {
-  auto cfg = load_config(common.config);
-  if (!cfg.ok()) {
-    spdlog::error("{}", cfg.status().to_string());
-    throw CLI::RuntimeError(2);
-  }
-  auto store = store::Store::open(common.database.empty() ? cfg->database : common.database);
-  if (!store.ok()) {
-    spdlog::error("{}", store.status().to_string());
-    throw CLI::RuntimeError(1);
-  }
-  return std::move(store).value();
+  return open_database(config_for(common));
 }
 
 void keygen(const CommonOptions& common, std::string key, bool force) {
   if (key.empty()) {
-    auto cfg = load_config(common.config);
-    if (!cfg.ok()) {
-      spdlog::error("{}", cfg.status().to_string());
-      throw CLI::RuntimeError(2);
-    }
-    key = cfg->key;
+    key = config_for(common).key;
   }
   auto pair = security::generate_keypair();
   Status written = pair.ok() ? security::write_keypair(*pair, key, force) : pair.status();

@@ -4,7 +4,7 @@
 
 #include "util/clock.h"
 #include "coordinator/campaign_setup.h"
-#include "commands.h"
+#include "coordinator_commands.h"
 
 namespace fp::coord {
 
@@ -15,24 +15,11 @@ void add_register_command(CLI::App& app) {
   add_common_options(cmd, *common);
   cmd->add_option("artifact", *path, "model artifact file")->required()->check(CLI::ExistingFile);
   cmd->callback([common, path] {
-    auto cfg = load_config(common->config);
-    if (!cfg.ok()) {
-      spdlog::error("{}", cfg.status().to_string());
-      throw CLI::RuntimeError(2);
-    }
-    std::string db = common->database.empty() ? cfg->database : common->database;
-    std::string dir = common->models_dir.empty() ? cfg->models_dir : common->models_dir;
-    auto store = store::Store::open(db);
-    if (!store.ok()) {
-      spdlog::error("{}", store.status().to_string());
-      throw CLI::RuntimeError(1);
-    }
-    ModelRegistry registry(dir, **store);
+    CoordinatorConfig cfg = config_for(*common);
+    auto store = open_database(cfg);
+    ModelRegistry registry(cfg.models_dir, *store);
     auto record = register_artifact(registry, *path, unix_now());
-    if (!record.ok()) {
-      spdlog::error("{}", record.status().to_string());
-      throw CLI::RuntimeError(1);
-    }
+    if (!record.ok()) fail(record.status());
     fmt::print("{}  {} bytes  {}\n", record->sha256, record->size_bytes, record->spec_json);
   });
 }

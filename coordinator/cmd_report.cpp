@@ -6,9 +6,9 @@
 #include <filesystem>
 
 #include "util/clock.h"
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "coordinator/config.h"
-#include "dashboard/report.h"
+#include "report/campaign_report.h"
 #include "store/store.h"
 
 namespace fp::coord {
@@ -21,44 +21,31 @@ struct ReportOptions {
 };
 
 int run_report(const ReportOptions& o) {
-  auto cfg = load_config(o.common.config);
-  if (!cfg.ok()) {
-    spdlog::error("{}", cfg.status().to_string());
-    return 2;
-  }
-  std::string database = o.common.database.empty() ? cfg->database : o.common.database;
-  if (!std::filesystem::exists(database)) {
-    spdlog::error("database {} does not exist", database);
-    return 1;
-  }
-  auto store = store::Store::open(database);
-  if (!store.ok()) {
-    spdlog::error("{}", store.status().to_string());
-    return 1;
-  }
+  const CoordinatorConfig cfg = config_for(o.common);
+  auto store = open_database(cfg, /*must_exist=*/true);
   std::vector<std::string> names;
   if (!o.campaign.empty()) {
     names.push_back(o.campaign);
   } else {
-    auto campaigns = (*store)->campaigns();
+    auto campaigns = store->campaigns();
     if (!campaigns.ok()) {
       spdlog::error("{}", campaigns.status().to_string());
       return 1;
     }
     for (const auto& c : *campaigns) names.push_back(c.name);
     if (names.empty()) {
-      spdlog::error("{} holds no campaign", database);
+      spdlog::error("{} holds no campaign", cfg.database);
       return 1;
     }
   }
   for (const auto& name : names) {
-    auto results = dash::load_campaign_results(**store, name, unix_now());
+    auto results = report::load_campaign_results(*store, name, unix_now());
     if (!results.ok()) {
       spdlog::error("{}", results.status().to_string());
       return 1;
     }
-    std::string dir = (std::filesystem::path(o.out) / dash::file_safe_name(name)).string();
-    auto written = dash::write_report(*results, dir);
+    std::string dir = (std::filesystem::path(o.out) / report::file_safe_name(name)).string();
+    auto written = report::write_report(*results, dir);
     if (!written.ok()) {
       spdlog::error("{}", written.status().to_string());
       return 1;

@@ -1,16 +1,41 @@
 // fp-coordinator serve: set up the configured campaign and serve agents.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <fstream>
 
-#include "util/clock.h"
 #include "coordinator/campaign_setup.h"
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "dashboard/dashboard.h"
+#include "dashboard/http_server.h"
 #include "security/keys.h"
+#include "util/clock.h"
 
 namespace fp::coord {
 namespace {
+
+// The descriptor budget (docs/SECURITY.md): agents (one ZeroMQ connection each), the
+// dashboard (at most HttpServerConfig::max_connections + its listener) and about 64 for
+// the store, model files and ZeroMQ's own. The soft limit is raised to the hard one; a
+// hard limit too small for max_agents is said at start, not found out under load.
+void reserve_descriptors(uint32_t max_agents, bool dashboard) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  const uint64_t http = dashboard ? dash::HttpServerConfig{}.max_connections + 1 : 0;
+  const uint64_t needed = uint64_t{max_agents} + http + 64;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
+    spdlog::warn(
+        "file descriptor limit {} is below server.max_agents ({}) + dashboard ({}) + 64: agents "
+        "beyond about {} cannot connect (raise `ulimit -n` or lower server.max_agents)",
+        static_cast<uint64_t>(lim.rlim_cur), max_agents, http,
+        static_cast<uint64_t>(lim.rlim_cur) > http + 64 ? lim.rlim_cur - http - 64 : 0);
+  }
+}
 
 struct ServeOptions {
   CommonOptions common;
@@ -25,14 +50,7 @@ struct ServeOptions {
 };
 
 int serve(const ServeOptions& o) {
-  auto loaded = load_config(o.common.config);
-  if (!loaded.ok()) {
-    spdlog::error("{}", loaded.status().to_string());
-    return 2;
-  }
-  CoordinatorConfig cfg = std::move(loaded).value();
-  if (!o.common.database.empty()) cfg.database = o.common.database;
-  if (!o.common.models_dir.empty()) cfg.models_dir = o.common.models_dir;
+  CoordinatorConfig cfg = config_for(o.common);
   if (!o.endpoint.empty()) cfg.server.endpoint = o.endpoint;
   if (o.heartbeat_ms) cfg.server.heartbeat_ms = o.heartbeat_ms;
   cfg.server.exit_when_done = o.exit_when_done;
@@ -42,14 +60,10 @@ int serve(const ServeOptions& o) {
   if (!o.key.empty()) cfg.key = o.key;
   if (o.plain) cfg.server.security.plain = true;
   if (o.max_agents) cfg.server.max_agents = o.max_agents;
-  auto store = store::Store::open(cfg.database);
-  if (!store.ok()) {
-    spdlog::error("{}", store.status().to_string());
-    return 1;
-  }
-  ModelRegistry registry(cfg.models_dir, **store);
+  auto store = open_database(cfg);
+  ModelRegistry registry(cfg.models_dir, *store);
   if (cfg.campaign.present) {
-    auto id = ensure_campaign(registry, **store, cfg.campaign, unix_now());
+    auto id = ensure_campaign(registry, *store, cfg.campaign, unix_now());
     if (!id.ok()) {
       spdlog::error("campaign '{}': {}", cfg.campaign.name, id.status().to_string());
       return 1;
@@ -70,8 +84,9 @@ int serve(const ServeOptions& o) {
     }
     cfg.server.security.own = *keys;
   }
+  reserve_descriptors(cfg.server.max_agents, cfg.http_port > 0);
   zmq::context_t context(1);
-  Server server(cfg.server, context, **store, registry);
+  Server server(cfg.server, context, *store, registry);
   Status bound = server.bind();
   if (!bound.ok()) {
     spdlog::error("{}", bound.to_string());

@@ -4,12 +4,17 @@
 
 #include <ctime>
 
-#include "commands.h"
+#include "coordinator_commands.h"
 #include "coordinator/config.h"
 #include "store/store.h"
+#include "util/text.h"
 
 namespace fp::coord {
 namespace {
+
+// Stored text may hold any bytes (a database written by an older coordinator): never
+// terminal escapes or line breaks on the screen.
+std::string shown(const std::string& s) { return escape_text(s); }
 
 std::string when(double t) {
   if (t <= 0) return "-";
@@ -24,17 +29,8 @@ std::string percent(const std::optional<double>& v) {
 }
 
 int status(const CommonOptions& o, const std::string& only, int events) {
-  auto cfg = load_config(o.config);
-  if (!cfg.ok()) {
-    spdlog::error("{}", cfg.status().to_string());
-    return 2;
-  }
-  auto store = store::Store::open(o.database.empty() ? cfg->database : o.database);
-  if (!store.ok()) {
-    spdlog::error("{}", store.status().to_string());
-    return 1;
-  }
-  auto& db = **store;
+  auto store = open_database(config_for(o));
+  auto& db = *store;
   auto agents = db.agents();
   auto campaigns = db.campaigns();
   if (!agents.ok() || !campaigns.ok()) {
@@ -43,8 +39,8 @@ int status(const CommonOptions& o, const std::string& only, int events) {
   }
   fmt::print("agents ({})\n", agents->size());
   for (const auto& a : *agents) {
-    fmt::print("  {:<16} {:<8} last seen {}  threads {}  data {}\n", a.agent_id, a.status,
-               when(a.last_seen), a.threads, a.datasets_json);
+    fmt::print("  {:<16} {:<8} last seen {}  threads {}  data {}\n", shown(a.agent_id), a.status,
+               when(a.last_seen), a.threads, shown(a.datasets_json));
   }
   for (const auto& c : *campaigns) {
     if (!only.empty() && c.name != only) continue;
@@ -59,7 +55,7 @@ int status(const CommonOptions& o, const std::string& only, int events) {
     if (tasks.ok()) {
       for (const auto& t : *tasks) {
         if (t.status == "failed") {
-          fmt::print("  task {} ({}) failed: {}\n", t.id, t.individual, t.error);
+          fmt::print("  task {} ({}) failed: {}\n", t.id, shown(t.individual), shown(t.error));
         }
       }
     }
@@ -68,9 +64,10 @@ int status(const CommonOptions& o, const std::string& only, int events) {
     fmt::print("  {:<20} {:<14} {:<11} {:>9} {:>9} {:>9} {:>8} {:>12}\n", "individual", "agent",
                "method", "sparsity", "acc.before", "acc.after", "time(s)", "MACs/sample");
     for (const auto& r : *rows) {
-      fmt::print("  {:<20} {:<14} {:<11} {:>8.1f}% {:>9} {:>9} {:>8.2f} {:>12}\n", r.individual,
-                 r.agent_id, r.method, 100 * r.sparsity, percent(r.accuracy_before),
-                 percent(r.accuracy_after), r.wall_seconds, r.macs_effective);
+      fmt::print("  {:<20} {:<14} {:<11} {:>8.1f}% {:>9} {:>9} {:>8.2f} {:>12}\n",
+                 shown(r.individual), shown(r.agent_id), shown(r.method), 100 * r.sparsity,
+                 percent(r.accuracy_before), percent(r.accuracy_after), r.wall_seconds,
+                 r.macs_effective);
     }
   }
   if (events > 0) {
@@ -78,8 +75,8 @@ int status(const CommonOptions& o, const std::string& only, int events) {
     if (recent.ok()) {
       fmt::print("\nrecent events\n");
       for (const auto& e : *recent) {
-        fmt::print("  {} {:<14} {:<14} {}{}\n", when(e.at), e.kind, e.agent_id,
-                   e.task_id ? fmt::format("task {} ", e.task_id) : "", e.detail);
+        fmt::print("  {} {:<14} {:<14} {}{}\n", when(e.at), shown(e.kind), shown(e.agent_id),
+                   e.task_id ? fmt::format("task {} ", e.task_id) : "", shown(e.detail));
       }
     }
   }

@@ -2,7 +2,7 @@
 // agents, and reports what they sent back.
 #include <spdlog/spdlog.h>
 
-#include "commands.h"
+#include "coordinator_commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{

@@ -1,7 +1,7 @@
 // fp-sim: runs Fine-Pruning scenarios. Subcommands register themselves from their files.
 #include <CLI/CLI.hpp>
 
-#include "commands.h"
+#include "sim_commands.h"
 #include "demo_command.h"
 
 int main(int argc, char** argv) {

@@ -16,8 +16,8 @@
 
 #include "util/memory.h"
 #include "simulation/agent_host.h"
-#include "simulation/campaign_setup.h"
-#include "commands.h"
+#include "simulation/campaign_plan.h"
+#include "sim_commands.h"
 #include "simulation/population.h"
 #include "security/keys.h"
 

@@ -6,12 +6,19 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "commands.h"
-#include "simulation/experiment_report.h"
-#include "simulation/results.h"
-#include "simulation/sim_store.h"
+#include "sim_commands.h"
+#include "report/experiment_report.h"
+#include "report/run_results.h"
+#include "store/run_store.h"
 
 namespace fp::sim {
+
+using report::read_results;
+using report::format_table;
+using report::format_summary;
+using report::write_experiment_report;
+using report::to_json;
+using report::to_csv;
 namespace {
 
 namespace fs = std::filesystem;
@@ -43,7 +50,7 @@ int fail(const Status& s) {
 int run_list(const ReportOptions& o) {
   auto store = open_existing(o.db);
   if (!store.ok()) return fail(store.status());
-  auto sim = SimStore::open(**store);
+  auto sim = store::RunStore::open(**store);
   if (!sim.ok()) return fail(sim.status());
   auto runs = sim->runs();
   if (!runs.ok()) return fail(runs.status());

@@ -10,13 +10,18 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "commands.h"
+#include "sim_commands.h"
 #include "dashboard/dashboard.h"
-#include "simulation/experiment_report.h"
-#include "simulation/results.h"
+#include "report/experiment_report.h"
+#include "report/run_results.h"
 #include "simulation/simulation.h"
 
 namespace fp::sim {
+
+using report::read_results;
+using report::format_table;
+using report::format_summary;
+using report::write_experiment_report;
 namespace {
 
 struct RunCommandOptions {

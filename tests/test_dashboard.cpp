@@ -15,9 +15,9 @@
 #include "dashboard/api.h"
 #include "dashboard/dashboard.h"
 #include "dashboard/http_server.h"
-#include "dashboard/report.h"
-#include "dashboard/results.h"
-#include "dashboard/svg_figures.h"
+#include "report/campaign_report.h"
+#include "report/campaign_results.h"
+#include "report/svg_figures.h"
 #include "dashboard/web_assets.h"
 #include "dashboard_fixture.h"
 #include "http_client.h"
@@ -381,14 +381,14 @@ TEST_CASE("Campaign progress and ETA follow the tasks", "[dashboard]") {
   store::CampaignRecord c;
   std::vector<store::TaskRecord> tasks(4);
   for (auto& t : tasks) t.status = "pending";
-  auto p = dash::campaign_progress(c, tasks, 1000);
+  auto p = report::campaign_progress(c, tasks, 1000);
   CHECK(p.fraction == 0);
   CHECK_FALSE(p.eta_seconds.has_value());  // nothing finished: no pace yet
   tasks[0].status = "done";
   tasks[0].assigned_at = 900;
   tasks[1].status = "assigned";
   tasks[1].assigned_at = 950;
-  p = dash::campaign_progress(c, tasks, 1000);
+  p = report::campaign_progress(c, tasks, 1000);
   CHECK(p.counts.done == 1);
   CHECK(p.counts.assigned == 1);
   CHECK(p.counts.pending == 2);
@@ -397,7 +397,7 @@ TEST_CASE("Campaign progress and ETA follow the tasks", "[dashboard]") {
   CHECK(*p.eta_seconds == Approx(300));  // 100 s per task so far, 3 left
   for (auto& t : tasks) t.status = "done";
   tasks[3].status = "failed";
-  p = dash::campaign_progress(c, tasks, 1000);
+  p = report::campaign_progress(c, tasks, 1000);
   CHECK(p.fraction == 1.0);
   CHECK(*p.eta_seconds == 0);
 }
@@ -406,10 +406,10 @@ TEST_CASE("SVG figures draw one bar per stored accuracy and the sweep curves", "
   TempDir dir("dash");
   auto store = open_store(dir.file("fp.db"));
   seed_finished_campaign(*store);
-  auto results = dash::load_campaign_results(*store, "fashion-mini", 0);
+  auto results = report::load_campaign_results(*store, "fashion-mini", 0);
   REQUIRE(results.ok());
 
-  std::string bars = dash::accuracy_figure_svg(*results);
+  std::string bars = report::accuracy_figure_svg(*results);
   CHECK(bars.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) == 0);
   CHECK(count_of(bars, "<rect class=\"bar\"") == 12);  // 3 individuals x 4 methods
   for (const auto& e : seeded_individuals()) {
@@ -422,7 +422,7 @@ TEST_CASE("SVG figures draw one bar per stored accuracy and the sweep curves", "
       CHECK(bars.find(title) != std::string::npos);
     }
   }
-  std::string curve = dash::curve_figure_svg(*results);
+  std::string curve = report::curve_figure_svg(*results);
   // 3 individuals + mean, each from the general model at sparsity 0 through 3 sweep
   // points, and a marker per individual at its label-free choice.
   CHECK(count_of(curve, "<polyline class=\"line\"") == 4);
@@ -439,7 +439,7 @@ TEST_CASE("SVG figures draw one bar per stored accuracy and the sweep curves", "
   // Names are escaped; a baseline nobody ran gets neither bars nor a legend entry.
   results->individuals[0].individual = "a<b&\"c\"";
   for (auto& i : results->individuals) i.methods.erase("svd");
-  std::string escaped = dash::accuracy_figure_svg(*results);
+  std::string escaped = report::accuracy_figure_svg(*results);
   CHECK(escaped.find("a&lt;b&amp;&quot;c&quot;") != std::string::npos);
   CHECK(escaped.find("a<b") == std::string::npos);
   CHECK(count_of(escaped, "<rect class=\"bar\"") == 9);
@@ -450,9 +450,9 @@ TEST_CASE("Report writes per-individual CSV and JSON and both figures", "[dashbo
   TempDir dir("dash");
   auto store = open_store(dir.file("fp.db"));
   seed_finished_campaign(*store);
-  auto results = dash::load_campaign_results(*store, "fashion-mini", 0);
+  auto results = report::load_campaign_results(*store, "fashion-mini", 0);
   REQUIRE(results.ok());
-  auto written = dash::write_report(*results, dir.file("out/fashion-mini"));
+  auto written = report::write_report(*results, dir.file("out/fashion-mini"));
   REQUIRE(written.ok());
   REQUIRE(written->size() == 4);
 
@@ -472,12 +472,12 @@ TEST_CASE("Report writes per-individual CSV and JSON and both figures", "[dashbo
   CHECK(j["individuals"][2]["svd"].get<double>() == seeded_individuals()[2].svd);
   CHECK(j["curve"]["mean"].size() == 3);
   CHECK(read_file(dir.file("out/fashion-mini/accuracy.svg")) ==
-        dash::accuracy_figure_svg(*results));
-  CHECK(read_file(dir.file("out/fashion-mini/curve.svg")) == dash::curve_figure_svg(*results));
+        report::accuracy_figure_svg(*results));
+  CHECK(read_file(dir.file("out/fashion-mini/curve.svg")) == report::curve_figure_svg(*results));
 
-  CHECK(dash::file_safe_name("fsdd demo/1") == "fsdd_demo_1");
-  CHECK(dash::file_safe_name("..") == "campaign");
-  auto missing = dash::load_campaign_results(*store, "nope", 0);
+  CHECK(report::file_safe_name("fsdd demo/1") == "fsdd_demo_1");
+  CHECK(report::file_safe_name("..") == "campaign");
+  auto missing = report::load_campaign_results(*store, "nope", 0);
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().code() == Status::Code::kNotFound);
 }

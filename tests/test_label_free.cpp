@@ -1,14 +1,13 @@
-// Label-freeness as a property, not a signature: every label-free method gives
-// bit-identical masks, selector scores and outputs whether the adaptation data it is
-// handed carry the true labels, shuffled labels, garbage labels or none. The labels
-// ride on the Dataset passed in, where an implementation that cheated could read them.
-#include <cmath>
-#include <set>
-#include <sstream>
-
+// Label-free competitors (common/baselines/prior_em, batch_norm_adapt) and the
+// post-pruning compensations (common/experiment/compensation): what each changes, and
+// that each works from unlabeled inputs only.
+#include "baselines/batch_norm_adapt.h"
+#include "baselines/prior_em.h"
+#include "experiment/compensation.h"
 #include "experiment/personalize.h"
 #include "models/model_factory.h"
-#include "synthetic_clusters.h"
+#include "prune/pruner.h"
+#include "train/evaluator.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
 #include <catch2/catch.hpp>
@@ -17,162 +16,301 @@ using namespace fp;
 
 namespace {
 
-// The individual: three of the ten classes. Adaptation and evaluation are disjoint draws.
-const std::vector<int64_t> kIndividual = {1, 4, 8};
-
-struct Variant {
-  std::string name;
-  Dataset adaptation;
+// conv 1->4 (3x3, BatchNorm, ReLU), global average pool, classifier 4->3 (with bias).
+class BnNet : public PrunableNet {
+ public:
+  BnNet() : PrunableNet(ModelSpec{"cnn", 1, 6, 6, 3, 1.0}) {
+    conv = add_layer("conv", conv_bn_options(1, 4, 3, 1, Activation::kReLU));
+    out = add_layer("out", classifier_options(4, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override { return out(conv(x).mean({2, 3})); }
+  PrunableLayer conv{nullptr}, out{nullptr};
 };
 
-// The same inputs with the true labels, a permutation of them, values no label could
-// have (negative and far beyond the class count), and none at all.
-std::vector<Variant> label_variants(const Dataset& adaptation) {
-  const int64_t n = adaptation.size();
-  Dataset shuffled = adaptation;
-  torch::manual_seed(99);
-  shuffled.labels = adaptation.labels.index_select(0, torch::randperm(n, torch::kLong));
-  Dataset garbage = adaptation;
-  garbage.labels = torch::arange(n, torch::kLong) * 7919 - 5;
-  return {{"true labels", adaptation},
-          {"shuffled labels", shuffled},
-          {"garbage labels", garbage},
-          {"no labels", adaptation.without_labels()}};
+// hidden linear 2->3 (ReLU, bias), output 3->2 (bias).
+class MlpNet : public PrunableNet {
+ public:
+  MlpNet() : PrunableNet(ModelSpec{"mlp", 1, 1, 2, 2, 1.0}) {
+    hidden = add_layer("hidden", linear_options(2, 3));
+    out = add_layer("out", classifier_options(3, 2));
+  }
+  torch::Tensor forward(torch::Tensor x) override { return out(hidden(x.flatten(1))); }
+  PrunableLayer hidden{nullptr}, out{nullptr};
+};
+
+std::map<std::string, torch::Tensor> snapshot(torch::nn::Module& m) {
+  std::map<std::string, torch::Tensor> s;
+  for (const auto& p : m.named_parameters()) s[p.key()] = p.value().detach().clone();
+  for (const auto& b : m.named_buffers()) s[b.key()] = b.value().detach().clone();
+  return s;
 }
 
-struct Method {
-  std::string name;
-  PersonalizeConfig config;
-};
-
-// Fine-Pruning with every criterion, granularity, scope and selector, with and without
-// output-class removal, one-shot and iterative.
-std::vector<Method> label_free_methods(const std::vector<Criterion>& criteria) {
-  std::vector<Method> out;
-  const std::pair<const char*, int> selectors[] = {{"fixed target", -1},
-                                                   {"pseudo_label bisection", 0},
-                                                   {"pseudo_label scan", 1},
-                                                   {"confidence", 2},
-                                                   {"neg_entropy", 3}};
-  for (auto criterion : criteria)
-    for (auto granularity : {Granularity::kUnit, Granularity::kWeight})
-      for (auto scope : {Scope::kGlobal, Scope::kPerLayer})
-        for (double usage : {0.0, 0.05})
-          for (const auto& [selector_name, selector] : selectors) {
-            PersonalizeConfig c;
-            c.run_finetune = false;
-            c.run_svd = false;
-            c.prune.criterion = criterion;
-            c.prune.granularity = granularity;
-            c.prune.scope = scope;
-            c.prune.output_usage_threshold = usage;
-            c.prune.target_sparsity = 0.4;
-            c.heldout_fraction = 0.3;
-            c.select_sparsity = selector >= 0;
-            c.selector.bisection = selector == 0;
-            c.selector.score = selector <= 1   ? SelectionScore::kPseudoLabelAgreement
-                               : selector == 2 ? SelectionScore::kConfidence
-                                               : SelectionScore::kNegEntropy;
-            c.selector.min_agreement = 0.9;
-            std::ostringstream name;
-            name << criterion_name(criterion) << "/" << granularity_name(granularity) << "/"
-                 << scope_name(scope) << "/usage " << usage << "/" << selector_name;
-            out.push_back({name.str(), c});
-            if (selector < 0) {  // the iterative schedule re-records between steps
-              c.prune.schedule = Schedule::kIterative;
-              c.prune.iterative_steps = 3;
-              out.push_back({name.str() + "/iterative", c});
-            }
-          }
+// Names whose tensor differs between two snapshots.
+std::set<std::string> changed(const std::map<std::string, torch::Tensor>& a,
+                              const std::map<std::string, torch::Tensor>& b) {
+  std::set<std::string> out;
+  for (const auto& [k, v] : a)
+    if (!torch::equal(v, b.at(k))) out.insert(k);
   return out;
 }
 
-bool same_double(double a, double b) {
-  return (std::isnan(a) && std::isnan(b)) || a == b;  // bitwise-equal values, NaN = not scored
-}
-
-void require_same_method_result(const MethodResult& a, const MethodResult& b) {
-  CHECK(a.accuracy == b.accuracy);
-  CHECK(a.sparsity == b.sparsity);
-  CHECK(a.parameters == b.parameters);
-  CHECK(a.macs_per_sample == b.macs_per_sample);
-  CHECK(a.compute_macs == b.compute_macs);
-}
-
-// Everything a label-free personalization produces, compared exactly.
-void require_identical(const PersonalizeResult& a, const PersonalizeResult& b,
-                       const torch::Tensor& probe) {
-  // Selector: the same candidates, each score value by value, the same choice.
-  REQUIRE(a.selection.candidates == b.selection.candidates);
-  REQUIRE(a.selection.scores.size() == b.selection.scores.size());
-  for (size_t i = 0; i < a.selection.scores.size(); ++i) {
-    INFO("candidate " << a.selection.candidates[i] << ": " << a.selection.scores[i] << " vs "
-                      << b.selection.scores[i]);
-    CHECK(same_double(a.selection.scores[i], b.selection.scores[i]));
+// A small labeled set: 3 classes told apart by the brightness of three image bands.
+Dataset banded(int64_t n, uint64_t seed, double shift = 0.0) {
+  torch::manual_seed(seed);
+  Dataset d;
+  d.inputs = torch::randn({n, 1, 8, 8}) * 0.5 + shift;
+  d.labels = torch::randint(0, 3, {n}, torch::kLong);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = d.labels[i].item<int64_t>();
+    d.inputs[i][0].slice(0, c * 2, c * 2 + 3) += 1.5;
   }
-  CHECK(a.selection.chosen == b.selection.chosen);
-  CHECK(a.selection.forward_samples == b.selection.forward_samples);
-  // Masks of every layer.
-  const auto& la = a.personalized->layers();
-  const auto& lb = b.personalized->layers();
-  REQUIRE(la.size() == lb.size());
-  for (size_t i = 0; i < la.size(); ++i) {
-    INFO("layer " << a.personalized->layer_names()[i]);
-    CHECK(torch::equal(la[i]->unit_mask(), lb[i]->unit_mask()));
-    CHECK(torch::equal(la[i]->weight_mask(), lb[i]->weight_mask()));
-  }
-  // Reported numbers and the personalized model's outputs.
-  require_same_method_result(a.fine_prune, b.fine_prune);
-  CHECK(a.sparsity.zeroed_weights == b.sparsity.zeroed_weights);
-  torch::NoGradGuard no_grad;
-  a.personalized->eval();
-  b.personalized->eval();
-  CHECK(torch::equal(a.personalized->forward(probe), b.personalized->forward(probe)));
-}
-
-// Runs every method twice or more on the same inputs, one run per label variant, and
-// requires identical results; the methods must also really choose (else identical
-// results would prove nothing).
-void check_label_free(const std::vector<Criterion>& criteria) {
-  torch::set_num_threads(1);  // bit-identical reductions
-  auto general = testing::trained_cluster_mlp();
-  const Dataset adaptation = testing::cluster_data(kIndividual, 60, 21);
-  const Dataset evaluation = testing::cluster_data(kIndividual, 30, 22);
-  const auto variants = label_variants(adaptation);
-  const torch::Tensor probe = testing::cluster_data({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 5, 23).inputs;
-
-  std::set<double> chosen;
-  int64_t class_removals = 0;
-  for (const auto& method : label_free_methods(criteria)) {
-    INFO(method.name);
-    auto reference = personalize(*general, variants[0].adaptation, evaluation, method.config);
-    REQUIRE(reference.ok());
-    if (method.config.select_sparsity) chosen.insert(reference->selection.chosen);
-    class_removals += 10 - reference->personalized->layers().back()->num_active_units();
-    for (size_t v = 1; v < variants.size(); ++v) {
-      INFO("against " << variants[v].name);
-      auto other = personalize(*general, variants[v].adaptation, evaluation, method.config);
-      REQUIRE(other.ok());
-      require_identical(*reference, *other, probe);
-    }
-  }
-  // The selectors chose several different sparsities, some well above zero, and output-class
-  // removal removed classes this individual does not use.
-  CHECK(chosen.size() >= 3);
-  CHECK(*chosen.rbegin() >= 0.3);
-  CHECK(class_removals > 0);
+  d.class_names = {"a", "b", "c"};
+  return d;
 }
 
 }  // namespace
 
-TEST_CASE(
-    "Fine-Pruning by energy gives identical results with true, shuffled, garbage or no labels",
-    "[prune][label-free]") {
-  check_label_free({Criterion::kEnergy});
+TEST_CASE("prior EM recovers the class prior of a skewed sample") {
+  // Three 1-D Gaussian classes (means -2, 0, 2, sd 1); posteriors computed under uniform
+  // priors; the sample is drawn with priors 0.7 / 0.2 / 0.1.
+  torch::manual_seed(3);
+  const int64_t n = 20000;
+  auto u = torch::rand({n});
+  auto label = (u > 0.7).to(torch::kLong) + (u > 0.9).to(torch::kLong);
+  auto means = torch::tensor({-2.0, 0.0, 2.0}, torch::kDouble);
+  auto x = means.index_select(0, label) + torch::randn({n}, torch::kDouble);
+  auto loglik = -(x.view({-1, 1}) - means.view({1, -1})).square() / 2;
+  auto posterior = torch::softmax(loglik, 1);
+  auto r = estimate_class_priors(posterior, {});
+  REQUIRE(r.ok());
+  CHECK(r->converged);
+  REQUIRE(r->priors.size() == 3);
+  CHECK(r->priors[0] == Approx(0.7).margin(0.02));
+  CHECK(r->priors[1] == Approx(0.2).margin(0.02));
+  CHECK(r->priors[2] == Approx(0.1).margin(0.02));
+  // The plain mean posterior is biased toward uniform: EM does better than it.
+  auto naive = posterior.mean(0);
+  CHECK(std::abs(naive[0].item<double>() - 0.7) > std::abs(r->priors[0] - 0.7));
+
+  // Balanced data: the priors stay (nearly) uniform.
+  auto balanced = torch::arange(n, torch::kLong).remainder(3);
+  auto xb = means.index_select(0, balanced) + torch::randn({n}, torch::kDouble);
+  auto pb = torch::softmax(-(xb.view({-1, 1}) - means.view({1, -1})).square() / 2, 1);
+  auto rb = estimate_class_priors(pb, {});
+  REQUIRE(rb.ok());
+  for (double p : rb->priors) CHECK(p == Approx(1.0 / 3).margin(0.02));
+
+  CHECK_FALSE(estimate_class_priors(torch::zeros({0, 3}), {}).ok());
+  PriorEmConfig wrong;
+  wrong.training_priors = {0.5, 0.5};
+  CHECK_FALSE(estimate_class_priors(posterior, wrong).ok());
 }
 
-TEST_CASE("Fine-Pruning by mean, firing rate and |w|*sqrt(E_in) is label-free the same way",
-          "[prune][label-free][slow]") {
-  check_label_free(
-      {Criterion::kMean, Criterion::kFiringRate, Criterion::kActivationWeightedMagnitude});
+TEST_CASE("prior EM shifts only the classifier bias, by log(prior / training prior)") {
+  torch::manual_seed(5);
+  MlpNet net;
+  auto x = torch::randn({64, 2});
+  auto before = snapshot(net);
+  auto p_before = predict_proba(net, x).to(torch::kDouble);
+  auto r = adapt_class_priors(net, x, {});
+  REQUIRE(r.ok());
+  auto after = snapshot(net);
+  CHECK(changed(before, after) == std::set<std::string>{"out.bias"});
+  // The adapted model's probabilities are EM's reweighted posteriors.
+  auto w = torch::tensor(r->priors, torch::kDouble) * 2.0;  // prior / (1/2)
+  auto expect = p_before * w.view({1, -1});
+  expect = expect / expect.sum(1, true);
+  auto p_after = predict_proba(net, x).to(torch::kDouble);
+  CHECK((p_after - expect).abs().max().item<double>() < 1e-5);
+  // And the adapted model's mean prediction matches the estimated prior.
+  CHECK(p_after.mean(0)[0].item<double>() == Approx(r->priors[0]).margin(1e-4));
+}
+
+TEST_CASE("AdaBN sets running statistics to the data's and changes nothing else") {
+  torch::manual_seed(11);
+  BnNet net;
+  auto x = torch::randn({40, 1, 6, 6}) * 2.0 + 3.0;
+  auto before = snapshot(net);
+  auto r = adapt_batch_norm(net, x, /*batch_size=*/64);  // one batch: exact statistics
+  REQUIRE(r.ok());
+  CHECK(r->batch_norms == 1);
+  auto after = snapshot(net);
+  CHECK(changed(before, after) == std::set<std::string>{"conv.bn.running_mean",
+                                                        "conv.bn.running_var",
+                                                        "conv.bn.num_batches_tracked"});
+  auto y = torch::nn::functional::conv2d(x, net.conv->weight(),
+                                         torch::nn::functional::Conv2dFuncOptions().padding(1));
+  auto mean = y.mean({0, 2, 3});
+  auto var = y.var({0, 2, 3}, /*unbiased=*/true);
+  auto& bn = net.conv->batch_norm();
+  CHECK(torch::allclose(bn->running_mean, mean, 1e-4, 1e-5));
+  CHECK(torch::allclose(bn->running_var, var, 1e-4, 1e-5));
+  CHECK(bn->options.momentum().value() == Approx(0.1));  // restored
+  CHECK_FALSE(net.is_training());
+
+  // Several batches: the cumulative average of the batch means is still the data mean.
+  BnNet again;
+  torch::NoGradGuard g;
+  again.conv->weight().copy_(net.conv->weight());
+  REQUIRE(adapt_batch_norm(again, x, /*batch_size=*/10).ok());
+  CHECK(torch::allclose(again.conv->batch_norm()->running_mean, mean, 1e-4, 1e-5));
+  CHECK_FALSE(adapt_batch_norm(again, x.slice(0, 0, 1)).ok());
+}
+
+TEST_CASE("Tent lowers prediction entropy and touches only BatchNorm affine parameters") {
+  torch::manual_seed(13);
+  BnNet net;
+  auto x = torch::randn({128, 1, 6, 6}) + 0.5;
+  auto before = snapshot(net);
+  TentConfig c;
+  c.epochs = 20;
+  c.learning_rate = 1e-2;
+  c.batch_size = 32;
+  auto r = tent_adapt(net, x, c);
+  REQUIRE(r.ok());
+  CHECK(r->affine_parameters == 8);
+  CHECK(r->steps == 80);
+  CHECK(r->entropy_after < r->entropy_before - 0.01);
+  CHECK(r->entropy_before <= std::log(3.0) + 1e-9);
+  auto after = snapshot(net);
+  std::set<std::string> allowed = {"conv.bn.weight", "conv.bn.bias", "conv.bn.running_mean",
+                                   "conv.bn.running_var", "conv.bn.num_batches_tracked"};
+  auto diff = changed(before, after);
+  CHECK(diff.count("conv.bn.weight") == 1);
+  for (const auto& name : diff) CHECK(allowed.count(name) == 1);
+  // Every parameter trains again afterwards (requires_grad restored).
+  for (const auto& p : net.parameters()) CHECK(p.requires_grad());
+}
+
+TEST_CASE("bias compensation folds a pruned unit's mean into the next layer's bias") {
+  torch::manual_seed(17);
+  MlpNet net;
+  {
+    torch::NoGradGuard g;
+    net.hidden->bias().fill_(0.5);  // every hidden unit has a positive mean
+  }
+  auto x = torch::randn({256, 2});
+  LayerStats dense = record_activations(net, x, 64, /*with_input_energy=*/true);
+  auto dense_logits = net.forward(x).detach();
+  const auto hidden_mean = dense.at("hidden").mean();
+  auto w_out = net.out->weight().detach().clone();
+  auto b_out = net.out->bias().detach().clone();
+  {
+    torch::NoGradGuard g;
+    net.hidden->unit_mask()[1] = 0.0;
+  }
+  auto pruned_logits = net.forward(x).detach();
+  auto r = compensate_pruned_means(net, dense, x);
+  REQUIRE(r.ok());
+  CHECK(r->layers_adjusted == 1);
+  CHECK(r->channels_folded == 1);
+  auto expect = b_out + w_out.select(1, 1) * hidden_mean[1].item<double>();
+  CHECK(torch::allclose(net.out->bias().detach(), expect, 1e-5, 1e-6));
+  // The output's mean logit is restored exactly (the output layer is linear).
+  auto compensated = net.forward(x).detach();
+  CHECK(torch::allclose(compensated.mean(0), dense_logits.mean(0), 1e-4, 1e-5));
+  CHECK_FALSE(torch::allclose(pruned_logits.mean(0), dense_logits.mean(0), 1e-4, 1e-5));
+  // Dense statistics without inputs cannot be used.
+  LayerStats no_inputs = record_activations(net, x, 64, false);
+  CHECK_FALSE(compensate_pruned_means(net, no_inputs, x).ok());
+}
+
+TEST_CASE("compensation before BatchNorm moves its running mean") {
+  torch::manual_seed(19);
+  auto model = build_model(ModelSpec{"vgg7", 1, 8, 8, 3, 0.0625}).value();
+  auto x = torch::randn({32, 1, 8, 8});
+  LayerStats dense = record_activations(*model, x, 64, true);
+  PrunableLayer conv1 = model->find_layer("conv1");
+  PrunableLayer conv2 = model->find_layer("conv2");
+  auto mean_before = conv2->batch_norm()->running_mean.clone();
+  {
+    torch::NoGradGuard g;
+    conv1->unit_mask()[0] = 0.0;
+  }
+  auto r = compensate_pruned_means(*model, dense, x);
+  REQUIRE(r.ok());
+  CHECK(r->layers_adjusted >= 1);
+  auto expect = mean_before - conv2->effective_weight().detach().select(1, 0).sum({1, 2}) *
+                                  dense.at("conv2").input_mean()[0].item<double>();
+  CHECK(torch::allclose(conv2->batch_norm()->running_mean, expect.to(torch::kFloat), 1e-4, 1e-5));
+}
+
+TEST_CASE("output-only and hidden-only pruning ablations") {
+  auto model = build_model(ModelSpec{"mlp", 1, 4, 4, 10, 0.25}).value();
+  auto x = torch::randn({64, 1, 4, 4});
+  auto stats = record_activations(*model, x);
+  PruneConfig only_output;
+  only_output.prune_hidden = false;
+  only_output.output_usage_threshold = 0.2;  // a random net spreads ~0.1 per class
+  only_output.target_sparsity = 0.5;
+  auto out_only = clone_model(*model);
+  REQUIRE(prune_with_stats(*out_only, stats, only_output).ok());
+  for (size_t i = 0; i + 1 < out_only->layers().size(); ++i)
+    CHECK(out_only->layers()[i]->num_active_units() == out_only->layers()[i]->num_units());
+  CHECK(out_only->layers().back()->num_active_units() < 10);
+
+  PruneConfig only_hidden;
+  only_hidden.prune_output_layer = false;
+  only_hidden.target_sparsity = 0.5;
+  auto hidden_only = clone_model(*model);
+  REQUIRE(prune_with_stats(*hidden_only, stats, only_hidden).ok());
+  CHECK(hidden_only->layers().back()->num_active_units() == 10);
+  CHECK(measure_sparsity(*hidden_only).sparsity() > 0.4);
+
+  PruneConfig nothing;
+  nothing.prune_hidden = false;
+  nothing.prune_output_layer = false;
+  CHECK_FALSE(nothing.validate().ok());
+  PruneConfig all;
+  all.prune_hidden = false;
+  all.compensate_bias = true;
+  all.reestimate_batch_norm = true;
+  auto back = PruneConfig::from_json(all.to_json());
+  REQUIRE(back.ok());
+  CHECK_FALSE(back->prune_hidden);
+  CHECK(back->compensate_bias);
+  CHECK(back->reestimate_batch_norm);
+}
+
+TEST_CASE("personalize runs the label-free methods without reading labels") {
+  torch::manual_seed(23);
+  auto general = build_model(ModelSpec{"vgg7", 1, 8, 8, 3, 0.0625}).value();
+  Dataset adaptation = banded(96, 1, 0.3), evaluation = banded(60, 2, 0.3);
+  PersonalizeConfig c;
+  c.select_sparsity = false;
+  c.prune.target_sparsity = 0.2;
+  c.prune.compensate_bias = true;
+  c.prune.reestimate_batch_norm = true;
+  c.run_finetune = false;
+  c.run_svd = true;
+  c.extra_methods = {"svd_macs",         "em_prior",       "adabn", "tent", "fine_prune+em_prior",
+                     "fine_prune+adabn", "fine_prune+tent"};
+  auto with_labels = personalize(*general, adaptation, evaluation, c);
+  REQUIRE(with_labels.ok());
+  // The same adaptation inputs with their labels scrambled, and with none at all.
+  Dataset scrambled = adaptation;
+  scrambled.labels = (adaptation.labels + 1).remainder(3);
+  auto other = personalize(*general, scrambled, evaluation, c);
+  auto none = personalize(*general, adaptation.without_labels(), evaluation, c);
+  REQUIRE(other.ok());
+  REQUIRE(none.ok());
+  REQUIRE(with_labels->extra.size() == c.extra_methods.size());
+  for (size_t i = 0; i < c.extra_methods.size(); ++i) {
+    const auto& m = with_labels->extra[i];
+    CHECK(m.method == c.extra_methods[i]);
+    CHECK(m.accuracy == other->extra[i].accuracy);
+    CHECK(m.accuracy == none->extra[i].accuracy);
+    if (m.method != "svd_macs") CHECK(m.compute_macs > 0);
+  }
+  CHECK(with_labels->fine_prune.accuracy == none->fine_prune.accuracy);
+  // Combinations start from the Fine-Pruned model: as sparse, and costlier to make.
+  const auto& combined = with_labels->extra[6];
+  CHECK(combined.sparsity == Approx(with_labels->fine_prune.sparsity));
+  CHECK(combined.compute_macs > with_labels->fine_prune.compute_macs);
+  // SVD at equal MACs stays within Fine-Pruning's MACs.
+  CHECK(with_labels->extra[0].macs_per_sample <= with_labels->fine_prune.macs_per_sample);
+  CHECK(with_labels->svd.parameters <= with_labels->fine_prune.parameters);
+
+  c.extra_methods = {"no_such_method"};
+  CHECK_FALSE(personalize(*general, adaptation, evaluation, c).ok());
 }

@@ -8,8 +8,8 @@
 
 #include "simulation/agent_host.h"
 #include "simulation/population.h"
-#include "simulation/progress.h"
-#include "simulation/results.h"
+#include "simulation/campaign_progress.h"
+#include "report/run_results.h"
 #include "simulation/scenario.h"
 #include "test_paths.h"
 
@@ -18,6 +18,7 @@
 
 using namespace fp;
 using namespace fp::sim;
+using namespace fp::report;
 
 namespace {
 
@@ -42,7 +43,7 @@ TEST_CASE("a minimal scenario gets the documented defaults", "[scenario]") {
   CHECK(s->general.arch == "cnn");
   REQUIRE(s->variants.size() == 1);
   CHECK(s->variants[0].name.empty());
-  CHECK(s->variants[0].select_sparsity);
+  CHECK(s->variants[0].settings.select_sparsity);
   CHECK(s->baselines.methods == std::vector<std::string>{"finetune", "svd"});
   CHECK(s->hosting.mode == HostingMode::kInProcess);
   CHECK(s->hosting.connected_per_host() == 4 * s->hosting.workers);
@@ -101,12 +102,12 @@ endpoint = "ipc:///tmp/fp.sock"
   CHECK(s->general.leave_individual_out);
   REQUIRE(s->variants.size() == 1);
   const Variant& v = s->variants[0];
-  CHECK(v.prune.criterion == Criterion::kMean);
-  CHECK(v.prune.scope == Scope::kGlobal);
-  CHECK(v.prune.target_sparsity == 0.4);
-  CHECK(v.prune.output_usage_threshold == 0.02);
-  CHECK_FALSE(v.select_sparsity);
-  CHECK(v.sweep == std::vector<double>{0.1, 0.5});
+  CHECK(v.settings.prune.criterion == Criterion::kMean);
+  CHECK(v.settings.prune.scope == Scope::kGlobal);
+  CHECK(v.settings.prune.target_sparsity == 0.4);
+  CHECK(v.settings.prune.output_usage_threshold == 0.02);
+  CHECK_FALSE(v.settings.select_sparsity);
+  CHECK(v.settings.sweep_targets == std::vector<double>{0.1, 0.5});
   CHECK(s->baselines.methods == std::vector<std::string>{"svd"});
   CHECK(s->baselines.finetune_epochs == 7);
   CHECK(s->hosting.mode == HostingMode::kProcesses);
@@ -122,7 +123,7 @@ endpoint = "ipc:///tmp/fp.sock"
   CHECK(j["criterion"] == "mean");
   CHECK(j["target_sparsity"] == 0.4);
   CHECK(j["select_sparsity"] == false);
-  CHECK(j["candidates"].size() == v.candidates.size());
+  CHECK(j["candidates"].size() == v.settings.selector.candidates.size());
   auto back = PruneConfig::from_json(v.assignment_json());
   REQUIRE(back.ok());
   CHECK(back->scope == Scope::kGlobal);
@@ -148,12 +149,12 @@ target_sparsity = 0.6
   REQUIRE(s.ok());
   REQUIRE(s->variants.size() == 2);
   CHECK(s->variants[0].name == "energy-30");
-  CHECK(s->variants[0].prune.criterion == Criterion::kEnergy);
-  CHECK(s->variants[0].prune.target_sparsity == 0.3);
+  CHECK(s->variants[0].settings.prune.criterion == Criterion::kEnergy);
+  CHECK(s->variants[0].settings.prune.target_sparsity == 0.3);
   CHECK(s->variants[1].name == "mean-60");
-  CHECK(s->variants[1].prune.criterion == Criterion::kMean);
-  CHECK(s->variants[1].prune.target_sparsity == 0.6);
-  CHECK_FALSE(s->variants[1].select_sparsity);  // inherited
+  CHECK(s->variants[1].settings.prune.criterion == Criterion::kMean);
+  CHECK(s->variants[1].settings.prune.target_sparsity == 0.6);
+  CHECK_FALSE(s->variants[1].settings.select_sparsity);  // inherited
 }
 
 TEST_CASE("class counts and adaptation amounts are read and travel with the task", "[scenario]") {
@@ -174,8 +175,8 @@ name = "few"
   REQUIRE(s.ok());
   CHECK(s->partition.k_values == std::vector<int64_t>{1, 2, 10});
   REQUIRE(s->variants.size() == 2);
-  CHECK(s->variants[0].adaptation_samples == 0);
-  CHECK(s->variants[1].adaptation_samples == 50);  // inherited
+  CHECK(s->variants[0].settings.max_adaptation_samples == 0);
+  CHECK(s->variants[1].settings.max_adaptation_samples == 50);  // inherited
   auto few = nlohmann::json::parse(s->variants[1].assignment_json());
   CHECK(few["adaptation_samples"] == 50);
   CHECK_FALSE(
@@ -249,8 +250,10 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
         std::string::npos);
   CHECK(error_of("name = \"x\"\n[fineprune]\ncriterion = \"loudness\"\n")
             .find("fineprune.criterion: unknown criterion 'loudness'") != std::string::npos);
-  CHECK(error_of("name = \"x\"\n[baselines]\nmethods = [\"distill\"]\n") ==
-        "test.toml:3: baselines.methods may hold \"finetune\" and \"svd\", not \"distill\"");
+  CHECK(error_of("name = \"x\"\n[baselines]\nmethods = [\"distill\"]\n")
+            .find("test.toml:3: baselines.methods may hold finetune, finetune_plain, svd") == 0);
+  CHECK(error_of("name = \"x\"\n[baselines]\nmethods = [\"distill\"]\n").find("not \"distill\"") !=
+        std::string::npos);
   CHECK(error_of("name = \"x\"\n[hosting]\nmode = \"cloud\"\n") ==
         "test.toml:3: hosting.mode must be \"in-process\", \"processes\" or \"external\", not "
         "\"cloud\"");
@@ -384,21 +387,18 @@ TEST_CASE("regression: the CSV export line of a failed row is byte for byte the 
         "\"model \"\"x\"\", gone\"\n");
 }
 
-TEST_CASE("progress lines count tasks and estimate the time left", "[scenario]") {
+TEST_CASE("a campaign's progress note counts running and failed tasks and live agents",
+          "[scenario]") {
   ProgressState s;
   s.total = 100;
   s.done = 20;
   s.failed = 5;
   s.running = 8;
-  s.elapsed_seconds = 50;  // 25 finished in 50 s: 75 more take 150 s
-  CHECK(format_eta(s) == "eta 2:30");
-  CHECK(format_progress(s, false) == "20/100 done, 8 running, 5 failed | 0:50 elapsed, eta 2:30");
+  CHECK(s.finished() == 25);
+  CHECK(progress_note(s) == "8 running, 5 failed");
   s.live_agents = 16;
   s.computing = 2;
-  CHECK(format_progress(s, true).rfind("[######..................] 20/100 done", 0) == 0);
-  CHECK(format_progress(s, true).find("agents: 16 connected, 2 computing") != std::string::npos);
-  s.done = s.failed = 0;
-  CHECK(format_eta(s) == "eta ?");
+  CHECK(progress_note(s) == "8 running, 5 failed; agents: 16 connected, 2 computing");
 }
 
 TEST_CASE("a restarted host skips the agents its journal lists as finished", "[scenario]") {

@@ -344,6 +344,7 @@ TEST_CASE("the mechanism and epsilon are stored next to the accuracies", "[secur
   noisy.dp_delta = 1e-6;
   clean = noisy;
   clean.idempotency_key = "k2";
+  clean.method = "finetune";  // one row per (task, method)
   clean.dp_mechanism = "";
   clean.dp_epsilon.reset();
   clean.dp_delta.reset();

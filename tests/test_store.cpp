@@ -71,7 +71,7 @@ TEST_CASE("a new store is created at the latest schema version in WAL mode", "[s
   TempDir dir;
   auto store = open_store(dir.file("fp.db"));
   CHECK(store->schema_version() == latest_schema_version());
-  CHECK(latest_schema_version() == 4);
+  CHECK(latest_schema_version() == 5);
   auto mode = store->db().prepare("PRAGMA journal_mode");
   REQUIRE(mode.ok());
   REQUIRE(*mode->step());
@@ -222,6 +222,10 @@ TEST_CASE("tasks go pending, assigned, requeued, done", "[store]") {
   REQUIRE(requeued.ok());
   CHECK(*requeued == 1);
   CHECK((*store->task(*t1))->status == "pending");
+  CHECK((*store->task(*t1))->agent_id == "agent-3");  // it alone may reclaim the task
+  REQUIRE(store->assign_task(*t1, "agent-3", 9.5, /*new_attempt=*/false).ok());
+  REQUIRE(*store->requeue_task(*t1, /*keep_holder=*/false));  // e.g. past its deadline
+  CHECK((*store->task(*t1))->agent_id.empty());
   CHECK_FALSE(store->finish_task(999, false, "x", 1.0).ok());
 }
 
@@ -245,8 +249,10 @@ TEST_CASE("telemetry is stored once per idempotency key", "[store]") {
   int64_t c = seed_campaign(*store);
   int64_t t = *store->add_task(c, "speaker=jackson");
 
+  auto k2 = report("k2", t, c);
+  k2.method = "finetune";  // one row per (task, method): another method
   auto first = store->insert_telemetry(
-      {report("k1", t, c), report("k2", t, c), report("k1", t, c), report("bad", 12345, c)});
+      {report("k1", t, c), k2, report("k1", t, c), report("bad", 12345, c)});
   REQUIRE(first.ok());
   REQUIRE(first->size() == 4);
   CHECK((*first)[0].outcome == InsertOutcome::kInserted);
@@ -255,18 +261,32 @@ TEST_CASE("telemetry is stored once per idempotency key", "[store]") {
   CHECK((*first)[3].outcome == InsertOutcome::kFailed);  // no task 12345
   CHECK((*first)[3].error.find("FOREIGN KEY") != std::string::npos);
 
-  auto retry = store->insert_telemetry({report("k2", t, c)});
+  auto retry = store->insert_telemetry({k2});
   REQUIRE(retry.ok());
   CHECK((*retry)[0].outcome == InsertOutcome::kDuplicate);
   CHECK(*store->telemetry_count() == 2);
+  // Keys are scoped by agent: another agent's "k1" is its own key (on another method).
+  auto other = report("k1", t, c);
+  other.agent_id = "agent-2";
+  other.method = "lottery";
+  auto scoped = store->insert_telemetry({other});
+  REQUIRE(scoped.ok());
+  CHECK((*scoped)[0].outcome == InsertOutcome::kInserted);
+  // A second row for a (task, method) is a duplicate, whatever its key.
+  auto again = report("k9", t, c);
+  auto second = store->insert_telemetry({again});
+  REQUIRE(second.ok());
+  CHECK((*second)[0].outcome == InsertOutcome::kDuplicate);
+  CHECK(*store->telemetry_count() == 3);
 
   auto unlabeled = report("k3", t, c);
+  unlabeled.method = "svd";
   unlabeled.accuracy_before.reset();
   unlabeled.accuracy_after.reset();
   REQUIRE(store->insert_telemetry({unlabeled}).ok());
   auto rows = store->telemetry(c);
   REQUIRE(rows.ok());
-  REQUIRE(rows->size() == 3);
+  REQUIRE(rows->size() == 4);
   const auto& r = (*rows)[0];
   CHECK(r.idempotency_key == "k1");
   CHECK(r.method == "fineprune");
@@ -281,8 +301,8 @@ TEST_CASE("telemetry is stored once per idempotency key", "[store]") {
   CHECK(r.macs_effective == 500);
   CHECK(r.compute_macs == 7000000);
   CHECK(r.peak_memory_bytes == (1 << 20));
-  CHECK_FALSE((*rows)[2].accuracy_before.has_value());
-  CHECK_FALSE((*rows)[2].accuracy_after.has_value());
+  CHECK_FALSE((*rows)[3].accuracy_before.has_value());
+  CHECK_FALSE((*rows)[3].accuracy_after.has_value());
   CHECK(store->telemetry(c + 100)->empty());
 }
 

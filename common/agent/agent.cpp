@@ -53,6 +53,8 @@ Status Agent::run() {
     }
     if (end == End::kStop || end == End::kFinished) break;
     if (end == End::kGoodbye && config_.leave_on_goodbye) break;
+    // Its last task done, a coordinator that leaves first (Goodbye, lost) ends it too.
+    if (max_tasks_reached()) break;
     if (welcomed_) backoff.reset();
     auto delay = backoff.next();
     spdlog::info("agent {}: reconnecting in {} ms", config_.agent_id, delay.count());
@@ -62,6 +64,12 @@ Status Agent::run() {
   cancel_ = true;
   if (result_.valid()) result_.wait();
   return result;
+}
+
+bool Agent::max_tasks_reached() const {
+  if (state_ != State::kIdle || config_.max_tasks <= 0) return false;
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  return stats_.tasks_done + stats_.tasks_failed >= config_.max_tasks;
 }
 
 bool Agent::wait_backoff(std::chrono::milliseconds delay) {
@@ -169,12 +177,9 @@ Agent::End Agent::session() {
         result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
       collect_result();
     }
-    if (state_ == State::kIdle && config_.max_tasks > 0) {
-      std::lock_guard<std::mutex> lock(stats_mutex_);
-      if (stats_.tasks_done + stats_.tasks_failed >= config_.max_tasks) {
-        send(proto::Goodbye{"finished " + std::to_string(config_.max_tasks) + " task(s)"});
-        return End::kFinished;
-      }
+    if (max_tasks_reached()) {
+      send(proto::Goodbye{"finished " + std::to_string(config_.max_tasks) + " task(s)"});
+      return End::kFinished;
     }
   }
 }

@@ -55,6 +55,8 @@ class Agent {
   void send(const proto::Message& message);
   void send_frame(std::string frame);
   bool wait_backoff(std::chrono::milliseconds delay);
+  // max_tasks is set and that many tasks are finished, with none in progress.
+  bool max_tasks_reached() const;
 
   // agent_messages.cpp: what the coordinator sends.
   std::optional<End> handle(const proto::Message& message);

@@ -116,6 +116,7 @@ std::optional<Agent::End> Agent::on_error(const proto::Error& m) {
   if (m.code == proto::ErrorCode::kNotRegistered) return End::kLost;  // say Hello again
   if (m.ref == proto::kAgentIdInUse) return End::kLost;               // retry after backoff
   if (m.ref == proto::kCoordinatorFull) return End::kLost;            // likewise
+  if (m.ref == proto::kKeySessions) return End::kLost;                // likewise
   if (!m.ref.empty() && outbox_.contains(m.ref) && m.code != proto::ErrorCode::kInternal) {
     // Refused for good (e.g. an unknown task): resending cannot help.
     outbox_.ack(m.ref);

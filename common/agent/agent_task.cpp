@@ -9,6 +9,7 @@
 #include "protocol/limits.h"
 #include "protocol/validate.h"
 #include "util/sha256.h"
+#include "util/text.h"
 
 namespace fp::agent {
 
@@ -122,7 +123,8 @@ void Agent::finish_task(bool ok, const std::string& reason, uint32_t reports) {
   if (!task_) return;
   status_key_ = key_for("status");
   status_ok_ = ok;
-  std::string why = reason.substr(0, proto::kMaxReasonBytes);
+  // The coordinator refuses control characters and invalid UTF-8 (a forged log line).
+  std::string why = clean_text(reason, proto::kMaxReasonBytes);
   proto::TaskStatus status{status_key_, task_->task_id, ok, reports, why};
   std::string frame = proto::encode(status);
   outbox_.add(status_key_, frame, Clock::now());

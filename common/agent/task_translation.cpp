@@ -1,5 +1,7 @@
 #include "agent/task_translation.h"
 
+#include "experiment/personalize_settings.h"
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -31,28 +33,19 @@ proto::TelemetryReport method_report(const proto::TaskAssignment& task, const Pe
 Result<PersonalizeConfig> personalize_config_for(const proto::TaskAssignment& task,
                                                  const BaselineSettings& baselines) {
   PersonalizeConfig c;
-  FP_ASSIGN_OR_RETURN(c.prune, PruneConfig::from_json(task.prune_config_json));
-  auto j = nlohmann::json::parse(task.prune_config_json, nullptr, false);
-  try {
-    c.select_sparsity = j.value("select_sparsity", false);
-    if (j.contains("selector")) {
-      FP_ASSIGN_OR_RETURN(c.selector.score,
-                          parse_selection_score(j["selector"].get<std::string>()));
-    }
-    c.selector.min_agreement = j.value("min_agreement", c.selector.min_agreement);
-    c.selector.confident_fraction = j.value("confident_fraction", c.selector.confident_fraction);
-    c.heldout_fraction = j.value("heldout_fraction", c.heldout_fraction);
-    c.selector.candidates = j.value("candidates", c.selector.candidates);
-    c.max_adaptation_samples = j.value("adaptation_samples", int64_t{0});
-  } catch (const nlohmann::json::exception& e) {
-    return Status::invalid_argument(std::string("task prune config: ") + e.what());
-  }
+  Status settings = apply_personalize_settings(task.prune_config_json, c);
+  if (!settings.ok()) return Status::invalid_argument("task prune config: " + settings.message());
   c.sweep_targets = task.sweep_targets;
   auto wants = [&](const char* b) {
     return std::find(task.baselines.begin(), task.baselines.end(), b) != task.baselines.end();
   };
   c.run_finetune = wants("finetune");
   c.run_svd = wants("svd");
+  for (const auto& b : task.baselines)
+    if (b != "finetune" && b != "svd") c.extra_methods.push_back(b);
+  c.tuned_finetune.learning_rates = baselines.finetune_learning_rates;
+  c.tuned_finetune.max_epochs = baselines.finetune_max_epochs;
+  c.tuned_finetune.last_layer_only = baselines.finetune_last_layer_only;
   c.finetune.train.epochs = baselines.finetune_epochs;
   c.finetune.train.learning_rate = baselines.finetune_learning_rate;
   c.finetune.last_layer_only = baselines.finetune_last_layer_only;
@@ -84,6 +77,7 @@ std::vector<proto::TelemetryReport> telemetry_reports(const proto::TaskAssignmen
     svd.target_sparsity = out.front().sparsity;  // matched to the Fine-Pruned parameter count
     out.push_back(std::move(svd));
   }
+  for (const auto& m : r.extra) out.push_back(method_report(task, r, m, peak_memory));
   return out;
 }
 

@@ -15,6 +15,10 @@ struct BaselineSettings {
   int64_t finetune_epochs = 3;
   double finetune_learning_rate = 0.01;
   bool finetune_last_layer_only = false;
+  // The tuned fine-tuning ("finetune"): Adam's learning-rate grid and epoch cap; the
+  // three settings above drive the plain recipe ("finetune_plain").
+  std::vector<double> finetune_learning_rates = {1e-4, 3e-4, 1e-3};
+  int64_t finetune_max_epochs = 10;
 };
 
 // The assignment's prune config JSON may also carry the label-free selector's settings:

@@ -1,5 +1,7 @@
 #include "coordinator/config.h"
 
+#include "experiment/personalize_settings.h"
+
 #include <toml++/toml.h>
 
 #include <fstream>
@@ -7,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "experiment/methods.h"
 #include "protocol/limits.h"
 #include "prune/prune_config.h"
 #include "prune/sparsity_selector.h"
@@ -43,6 +46,16 @@ class Section {
                       : std::is_same_v<T, bool>      ? "a boolean"
                       : std::is_floating_point_v<T>  ? "a number"
                                                      : "an integer");
+  }
+
+  // An optional key: left unset when absent.
+  template <typename T>
+  Status get(const char* key, std::optional<T>& out) {
+    T value{};
+    const bool present = table_ && table_->get(key);
+    FP_RETURN_IF_ERROR(get(key, value));
+    if (present) out = value;
+    return Status::ok_status();
   }
 
   template <typename T>
@@ -126,7 +139,25 @@ Status read_server(const toml::table* t, const std::string& src, CoordinatorConf
   FP_RETURN_IF_ERROR(s.get("max_agents", sv.max_agents));
   FP_RETURN_IF_ERROR(s.get("rate_limit", sv.rate_limit));
   FP_RETURN_IF_ERROR(s.get("rate_burst", sv.rate_burst));
+  FP_RETURN_IF_ERROR(s.get("max_sessions_per_key", sv.max_sessions_per_key));
+  FP_RETURN_IF_ERROR(s.get("max_queued_bytes", sv.max_queued_bytes));
+  FP_RETURN_IF_ERROR(s.get("stall_timeout_ms", sv.stall_timeout_ms));
+  FP_RETURN_IF_ERROR(s.get("task_deadline_s", sv.task_deadline_s));
+  FP_RETURN_IF_ERROR(s.get("task_deadline_s_per_mb", sv.task_deadline_s_per_mb));
   FP_RETURN_IF_ERROR(s.finish());
+  if (sv.max_sessions_per_key < 1) {
+    return Status::invalid_argument(src + ": server.max_sessions_per_key must be >= 1");
+  }
+  // (chunk_size and chunk_credit themselves are checked below.)
+  if (sv.chunk_size <= proto::kMaxChunkBytes &&
+      sv.max_queued_bytes < uint64_t{sv.chunk_size} * sv.chunk_credit) {
+    return Status::invalid_argument(
+        src + ": server.max_queued_bytes must hold at least one agent's chunk_credit x chunk_size");
+  }
+  if (!(sv.task_deadline_s > 0) || !(sv.task_deadline_s_per_mb >= 0)) {
+    return Status::invalid_argument(
+        src + ": server.task_deadline_s must be > 0 and server.task_deadline_s_per_mb >= 0");
+  }
   if (sv.max_agents < 1) return Status::invalid_argument(src + ": server.max_agents must be >= 1");
   if (!(sv.rate_limit >= 0) || !(sv.rate_burst >= 1)) {
     return Status::invalid_argument(src +
@@ -196,9 +227,9 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   FP_RETURN_IF_ERROR(s.get("selector", c.selector));
   FP_RETURN_IF_ERROR(s.finish({"prune", "privacy"}));
   for (const auto& b : c.baselines) {
-    if (b != "finetune" && b != "svd") {
+    if (!is_known_method(b)) {
       return Status::invalid_argument(src + ": campaign.baselines: unknown baseline '" + b +
-                                      "' (known: finetune, svd)");
+                                      "' (known: " + known_methods_text() + ")");
     }
   }
   for (double x : c.sweep) {
@@ -222,13 +253,17 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   auto prune = PruneConfig::from_json(c.prune_config_json);
   if (!prune.ok())
     return Status::invalid_argument(src + ": campaign.prune: " + prune.status().message());
-  // Normalised, with every default spelled out; the agent reads select_sparsity too.
-  auto normalised = nlohmann::json::parse(prune->to_json());
-  normalised["select_sparsity"] = c.select_sparsity;
-  auto score = parse_selection_score(c.selector);
-  if (!score.ok())
-    return Status::invalid_argument(src + ": campaign.selector: " + score.status().message());
-  normalised["selector"] = c.selector;
+  // Normalised, with every setting spelled out from the shared defaults.
+  PersonalizeConfig settings;
+  settings.prune = *prune;
+  if (c.select_sparsity) settings.select_sparsity = *c.select_sparsity;
+  if (c.selector) {
+    auto score = parse_selection_score(*c.selector);
+    if (!score.ok())
+      return Status::invalid_argument(src + ": campaign.selector: " + score.status().message());
+    settings.selector.score = *score;
+  }
+  auto normalised = nlohmann::json::parse(personalize_settings_json(settings));
   if (t) {
     if (const toml::node* node = t->get("privacy")) {
       if (!node->is_table()) {

@@ -15,6 +15,7 @@
 //              to reported accuracies
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,10 +47,12 @@ struct CampaignSection {
   std::vector<std::string> individuals;
   std::vector<std::string> baselines;
   std::vector<double> sweep;
-  bool select_sparsity = false;          // choose the sparsity on the device, without labels
-  std::string selector = "confidence";   // how: an fp::SelectionScore name
-  std::string prune_config_json = "{}";  // fp::PruneConfig JSON (+ select_sparsity, selector,
-                                         // privacy)
+  // Unset keys take the defaults every config source shares (PersonalizeConfig,
+  // experiment/personalize_settings.h): the sparsity is chosen on the device, without
+  // labels, by the confidence score.
+  std::optional<bool> select_sparsity;  // choose the sparsity on the device, without labels
+  std::optional<std::string> selector;  // how: an fp::SelectionScore name
+  std::string prune_config_json = "{}";  // every personalization setting (+ privacy), normalised
 };
 
 struct CoordinatorConfig {

@@ -16,10 +16,12 @@ Server::Server(ServerConfig config, zmq::context_t& context, store::Store& store
       registry_(registry),
       router_(context, zmq::socket_type::router) {
   proto::configure_router(router_);
-  // Credit-based flow control bounds what each agent can have queued; the HWM
-  // is only a backstop.
-  router_.set(zmq::sockopt::sndhwm, 100000);
-  router_.set(zmq::sockopt::rcvhwm, 100000);
+  // Model chunks are bounded by the coordinator's own credit accounting (ChunkAccount);
+  // this bounds every other message queued for one peer (Acks, Errors, heartbeats: each
+  // at most about 1 KiB). One flush may Ack a whole telemetry batch to one peer, so the
+  // queue holds that and 1000 more. A peer whose queue fills is not reading: dropped.
+  router_.set(zmq::sockopt::sndhwm, static_cast<int>(config_.telemetry_batch + 1000));
+  router_.set(zmq::sockopt::rcvhwm, 1000);
   // A connection that has not finished its handshake by then is closed, so half-open
   // connections cannot pile up.
   router_.set(zmq::sockopt::handshake_ivl, 10000);
@@ -42,7 +44,7 @@ Status Server::bind_security() {
         auto d = security::enrolled_key_policy(
             r, security::kZapDomain,
             [this](const std::string& key) { return store_.enrolled_key_name(key); });
-        if (!d.admit) event("auth-refused", "", 0, d.reason);
+        if (!d.admit) note_refused_handshake(r, d);
         return d;
       }));
   FP_RETURN_IF_ERROR(security::make_curve_server(router_, keys));
@@ -98,8 +100,10 @@ Status Server::run() {
         {waker_->socket().handle(), 0, ZMQ_POLLIN, 0},
         {zap_ ? zap_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0},
         {monitor_ ? monitor_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+    // Chunk requests waiting for a peer's queue to drain are looked at every millisecond.
+    auto wait = std::chrono::milliseconds(waiting_requests_ ? 1 : -1);
     try {
-      zmq::poll(items, monitor_ ? 4 : (zap_ ? 3 : 2), std::chrono::milliseconds(-1));
+      zmq::poll(items, monitor_ ? 4 : (zap_ ? 3 : 2), wait);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       return Status::internal(std::string("poll: ") + e.what());
@@ -134,7 +138,9 @@ Status Server::run() {
       }
     }
     if (items[0].revents & ZMQ_POLLIN) drain_router();
+    if (waiting_requests_) serve_waiting_chunks();
     Status s = flush();
+    drop_unreadable_peers();
     if (!s.ok()) failure_ = s;
   }
   shutdown();
@@ -166,7 +172,10 @@ void Server::on_tick() {
                  "silent for more than " + std::to_string(silent_after.count()) + " ms");
   }
   drop_revoked();
+  drop_stalled_peers();
+  requeue_overdue();
   forget_idle_peers();
+  summarize_refused_handshakes(/*all=*/false);
   for (auto& [peer, s] : sessions_) {
     send(peer, proto::Heartbeat{static_cast<uint64_t>(s.task_id)});
     if (s.task_id == 0) try_assign(s);
@@ -178,6 +187,7 @@ void Server::shutdown() {
     send(peer, proto::Goodbye{"coordinator shutting down"});
     (void)store_.set_agent_status(s.agent_id, "offline", now());
   }
+  summarize_refused_handshakes(/*all=*/true);
   event("coordinator-stop", "", 0, failure_.ok() ? "" : failure_.to_string());
   (void)flush();
   sessions_.clear();
@@ -228,9 +238,14 @@ Status Server::flush() {
 
 void Server::send(const std::string& peer, proto::Message message) {
   Status s = proto::send_to_peer(router_, peer, proto::encode(message));
-  if (!s.ok())
-    spdlog::debug("dropping {} to a departed peer: {}", proto::type_name(proto::type_of(message)),
-                  s.message());
+  if (s.ok()) return;
+  spdlog::debug("dropping {} to a departed or full peer: {}",
+                proto::type_name(proto::type_of(message)), s.message());
+  // A full queue (sndhwm messages unread): the peer does not read. Dropped after this
+  // loop iteration, not here (callers may be iterating over the sessions).
+  if (sessions_.count(peer) && s.message().find("full") != std::string::npos) {
+    unreadable_.insert(peer);
+  }
 }
 
 void Server::reply_error(const std::string& peer, proto::ErrorCode code, const std::string& reason,

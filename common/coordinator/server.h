@@ -9,23 +9,27 @@
 // and validated; a bad frame gets an Error naming the reason and is otherwise ignored.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 #include <zmq.hpp>
 
 #include "coordinator/model_registry.h"
+#include "coordinator/rate_limit.h"
+#include "coordinator/waker.h"
 #include "protocol/limits.h"
 #include "protocol/messages.h"
-#include "coordinator/rate_limit.h"
 #include "security/curve.h"
 #include "security/handshake_monitor.h"
+#include "security/refusal_summary.h"
 #include "security/zap_handler.h"
 #include "store/store.h"
-#include "coordinator/waker.h"
 
 namespace fp::coord {
 
@@ -47,6 +51,16 @@ struct ServerConfig {
   uint32_t max_agents = 10000;
   double rate_limit = 2000;  // messages per second, per peer
   double rate_burst = 4000;  // messages at once, per peer
+  // Identity (CURVE): sessions one enrolled key may hold at once (fp-sim: a host's agents).
+  uint32_t max_sessions_per_key = 16;
+  // Outbound memory: model bytes queued for all peers together (each peer also gets at
+  // most chunk_credit chunks), and how long a peer may leave its chunks unread.
+  uint64_t max_queued_bytes = uint64_t{256} << 20;
+  uint32_t stall_timeout_ms = 30000;
+  // A task still held after task_deadline_s + task_deadline_s_per_mb x model MiB goes
+  // back to the queue, even if its agent keeps heartbeating.
+  double task_deadline_s = 3600;
+  double task_deadline_s_per_mb = 60;
 };
 
 struct ServerStats {
@@ -55,7 +69,10 @@ struct ServerStats {
   uint64_t chunks_sent = 0, chunk_bytes_sent = 0;
   uint64_t agents_dropped = 0, tasks_requeued = 0;
   uint64_t frames_rate_limited = 0, agents_refused_full = 0, agents_revoked = 0;
-  uint64_t handshakes_failed = 0;
+  uint64_t handshakes_failed = 0, handshakes_refused = 0;
+  uint64_t chunk_requests_refused = 0, chunk_requests_deferred = 0, chunk_bytes_queued_peak = 0;
+  uint64_t peers_stalled = 0, tasks_past_deadline = 0, identities_refused = 0;
+  uint64_t frames_ignored_unread = 0;  // from peers dropped for not reading
 };
 
 // At most one log line per `every` for a repeated warning, with how many were held back.
@@ -75,6 +92,22 @@ struct LogThrottle {
     held = 0;
     return true;
   }
+};
+
+// Model chunks handed to ZeroMQ for one peer and not yet written to its socket. ZeroMQ
+// releases a chunk's buffer once it is written; the release (on ZeroMQ's I/O thread)
+// decrements these counters, so the coordinator knows what a peer has left unread.
+struct ChunkAccount {
+  std::atomic<int64_t> chunks{0}, bytes{0};
+  std::atomic<uint64_t> released{0};
+  std::shared_ptr<std::atomic<int64_t>> total_bytes;  // all peers' (the server's)
+  // Loop thread only.
+  std::deque<proto::ChunkRequest> waiting;  // beyond the credit: served as chunks drain
+  uint64_t released_seen = 0;
+  std::chrono::steady_clock::time_point
+      progress;          // last time a chunk was written while some were queued
+  bool stalled = false;  // dropped for not reading; ignored until it drains
+  bool told = false;     // its requests beyond the credit were refused (said once)
 };
 
 class Server {
@@ -104,6 +137,9 @@ class Server {
     // The assignment as sent, so it can be sent again if the agent never got it.
     proto::TaskAssignment assignment;
     Clock::time_point assigned_at;
+    std::string model_sha256;    // its task's model: the only one it may fetch
+    Clock::time_point deadline;  // its task goes back to the queue after this
+    int64_t overdue_task = 0;    // a task taken back at its deadline that it still works on
   };
 
   // server.cpp: loop, ticks, shutdown.
@@ -128,16 +164,35 @@ class Server {
   void on_goodbye(Session& s, const proto::Goodbye& m);
   void on_heartbeat(Session& s, const proto::Heartbeat& m);
 
-  // server_limits.cpp: rate limits, the agent limit, revoked keys.
+  // server_limits.cpp: rate limits, the agent limit, revoked keys, identities.
   bool within_rate(const std::string& peer);
   bool refuse_if_full(const std::string& peer, const proto::Hello& m);
+  // CURVE: refuses (and returns true for) a Hello whose id is bound to another key or
+  // whose key holds max_sessions_per_key sessions already.
+  bool refuse_identity(const std::string& peer, const proto::Hello& m,
+                       const std::string& public_key);
   void drop_revoked();
   void forget_idle_peers();
+  void note_refused_handshake(const security::ZapRequest& r, const security::ZapDecision& d);
+  void summarize_refused_handshakes(bool all);
+
+  // server_limits.cpp: model chunks within each peer's credit and the total budget.
+  void serve_chunk(Session& s, const proto::ChunkRequest& m);
+  bool chunk_room(const ChunkAccount& a, uint64_t length) const;
+  void serve_waiting_chunks();
+  void drop_stalled_peers();
+  ChunkAccount& chunk_account(const std::string& peer);
+  void drop_unreadable_peers();
 
   // server_tasks.cpp: assignment, requeue, completion.
   void try_assign(Session& s);
   void drop_session(const std::string& peer, const std::string& kind, const std::string& why);
-  void requeue(int64_t task_id, const std::string& agent_id, const std::string& why);
+  void requeue(int64_t task_id, const std::string& agent_id, const std::string& why,
+               bool keep_holder = true);
+  void start_task_clock(Session& s, int64_t task_id);
+  void requeue_overdue();
+  // May this session report on, or finish, task `task_id`? (the coordinator assigned it)
+  bool holds(const Session& s, int64_t task_id);
   void check_campaign(int64_t campaign_id);
   bool all_campaigns_finished();
   Result<int64_t> campaign_of_task(int64_t task_id);
@@ -150,7 +205,9 @@ class Server {
   std::unique_ptr<LoopWaker> waker_;
   std::unique_ptr<security::ZapHandler> zap_;            // curve only
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // curve only
-  LogThrottle handshake_log_, full_log_;
+  LogThrottle handshake_log_, full_log_, reject_log_, key_sessions_log_;
+  security::RefusalSummary refused_handshakes_{std::chrono::seconds(60), 256};
+  std::set<std::string> identity_refusals_;  // (key, id) pairs recorded once
   std::string bound_endpoint_;
   bool stopping_ = false;
   Status failure_;
@@ -168,6 +225,10 @@ class Server {
     Clock::time_point last;
   };
   std::unordered_map<std::string, PeerRate> rates_;  // by peer identity
+  std::unordered_map<std::string, std::shared_ptr<ChunkAccount>> chunk_accounts_;  // by peer
+  std::shared_ptr<std::atomic<int64_t>> queued_bytes_ = std::make_shared<std::atomic<int64_t>>(0);
+  size_t waiting_requests_ = 0;       // ChunkAccount::waiting over all peers
+  std::set<std::string> unreadable_;  // peers whose send queue was full: dropped next
   ServerStats stats_;
 };
 

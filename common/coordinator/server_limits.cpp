@@ -1,11 +1,14 @@
-// Server: the limits that keep one agent from disturbing the others (a message rate
-// per peer, a ceiling on connected agents) and dropping agents whose key was revoked.
+// Server: the limits that keep one peer from disturbing the others or the coordinator
+// (docs/SECURITY.md): a message rate per peer, a ceiling on connected agents, agent ids
+// bound to keys and sessions per key, refused handshakes summarized, model chunks within
+// each peer's credit and a total budget, peers that do not read dropped, revoked keys.
 #include <spdlog/spdlog.h>
 
 #include <set>
 
-#include "protocol/limits.h"
 #include "coordinator/server.h"
+#include "protocol/codec.h"
+#include "protocol/limits.h"
 
 namespace fp::coord {
 
@@ -88,6 +91,220 @@ void Server::forget_idle_peers() {
   for (auto it = rates_.begin(); it != rates_.end();) {
     bool idle = t - it->second.last > idle_after && !sessions_.count(it->first);
     it = idle ? rates_.erase(it) : std::next(it);
+  }
+}
+
+bool Server::refuse_identity(const std::string& peer, const proto::Hello& m,
+                             const std::string& public_key) {
+  if (config_.security.plain) return false;
+  auto bound = store_.bind_identity(m.agent_id, public_key, now());
+  if (!bound.ok()) {
+    spdlog::error("binding agent id {}: {}", m.agent_id, bound.status().to_string());
+    reply_error(peer, proto::ErrorCode::kInternal, "cannot check the agent id now; try again");
+    return true;
+  }
+  if (*bound != public_key) {
+    std::string reason = "agent id " + m.agent_id + " belongs to another enrolled key";
+    ++stats_.identities_refused;
+    ++stats_.frames_rejected;
+    // Recorded once per (key, id), not per attempt; the set is bounded.
+    if (identity_refusals_.size() < 10000 &&
+        identity_refusals_.insert(public_key + " " + m.agent_id).second) {
+      spdlog::warn("{}: refused for key {}", reason, public_key);
+      event("identity-refused", m.agent_id, 0, reason + ": claimed by key " + public_key);
+    }
+    send(peer, proto::Reject{reason, proto::kProtocolVersion});
+    return true;
+  }
+  // A reconnect replaces its own session, so it does not count against the key.
+  auto known = by_agent_.find(m.agent_id);
+  size_t held = 0;
+  for (const auto& [p, s] : sessions_) {
+    bool replaced = p == peer || (known != by_agent_.end() && known->second == p);
+    held += !replaced && s.public_key == public_key;
+  }
+  if (held < config_.max_sessions_per_key) return false;
+  ++stats_.frames_rejected;
+  std::string reason =
+      "key " + public_key + " already holds " + std::to_string(held) +
+      " session(s) (server.max_sessions_per_key = " + std::to_string(config_.max_sessions_per_key) +
+      ")";
+  uint64_t suppressed = 0;
+  if (key_sessions_log_.due(suppressed)) {
+    spdlog::warn("agent {} refused: {}", m.agent_id, reason);
+    event("refused-key-sessions", m.agent_id, 0, reason);
+  }
+  reply_error(peer, proto::ErrorCode::kLimitExceeded, reason, proto::kKeySessions);
+  return true;
+}
+
+void Server::note_refused_handshake(const security::ZapRequest& r, const security::ZapDecision& d) {
+  ++stats_.handshakes_refused;
+  if (!refused_handshakes_.add(r.address, d.reason, Clock::now())) return;
+  // The first refusal from a source in a window: said at once, with the key.
+  spdlog::warn(
+      "ZAP: refused {} client {} from {}: {} (more from there are summarized every "
+      "60 s)",
+      r.mechanism, r.public_key.empty() ? "(no key)" : r.public_key, r.address, d.reason);
+  event("auth-refused", "", 0, "1 refused handshake(s) from " + r.address + ": " + d.reason);
+}
+
+void Server::summarize_refused_handshakes(bool all) {
+  auto lines = all ? refused_handshakes_.flush() : refused_handshakes_.due(Clock::now());
+  for (const auto& l : lines) {
+    std::string detail =
+        std::to_string(l.count) + " refused handshake(s) from " + l.source + ": last: " + l.reason;
+    spdlog::warn("ZAP: {}", detail);
+    event("auth-refused", "", 0, detail);
+  }
+}
+
+ChunkAccount& Server::chunk_account(const std::string& peer) {
+  auto& a = chunk_accounts_[peer];
+  if (!a) {
+    a = std::make_shared<ChunkAccount>();
+    a->total_bytes = queued_bytes_;
+  }
+  return *a;
+}
+
+bool Server::chunk_room(const ChunkAccount& a, uint64_t length) const {
+  return a.chunks.load() < static_cast<int64_t>(config_.chunk_credit) &&
+         static_cast<uint64_t>(queued_bytes_->load()) + length <= config_.max_queued_bytes;
+}
+
+namespace {
+
+// A chunk frame whose release by ZeroMQ (written to the socket, or dropped) is counted.
+struct CountedFrame {
+  std::string frame;
+  std::shared_ptr<ChunkAccount> account;
+};
+
+}  // namespace
+
+void Server::serve_chunk(Session& s, const proto::ChunkRequest& m) {
+  auto record = registry_.find(m.sha256);
+  if (!record.ok()) {
+    return reply_error(s.peer, proto::ErrorCode::kUnknownModel, record.status().message(),
+                       m.sha256);
+  }
+  uint64_t size = static_cast<uint64_t>(record->size_bytes);
+  if (m.offset >= size) {
+    return reply_error(s.peer, proto::ErrorCode::kBadRequest,
+                       "offset " + std::to_string(m.offset) + " is past the end of model " +
+                           m.sha256 + " (" + std::to_string(size) + " bytes)",
+                       m.sha256);
+  }
+  size_t length =
+      static_cast<size_t>(std::min<uint64_t>({m.length, config_.chunk_size, size - m.offset}));
+  auto frame = proto::encode_chunk_filled(
+      m.sha256, m.offset, size, length,
+      [&](char* dst, size_t n) { return registry_.read(m.sha256, m.offset, dst, n); });
+  if (!frame.ok()) {
+    spdlog::error("serving model {}: {}", m.sha256, frame.status().to_string());
+    return reply_error(s.peer, proto::ErrorCode::kInternal, frame.status().message(), m.sha256);
+  }
+  auto account = chunk_accounts_[s.peer];  // created by the caller
+  auto* held = new CountedFrame{std::move(frame).value(), account};
+  const int64_t bytes = static_cast<int64_t>(held->frame.size());
+  if (account->chunks.load() == 0) account->progress = Clock::now();
+  account->chunks += 1;
+  account->bytes += bytes;
+  int64_t total = (*queued_bytes_ += bytes);
+  stats_.chunk_bytes_queued_peak =
+      std::max<uint64_t>(stats_.chunk_bytes_queued_peak, static_cast<uint64_t>(total));
+  zmq::message_t message(
+      held->frame.data(), held->frame.size(),
+      [](void*, void* hint) {
+        auto* h = static_cast<CountedFrame*>(hint);
+        const auto n = static_cast<int64_t>(h->frame.size());
+        h->account->chunks -= 1;
+        h->account->bytes -= n;
+        *h->account->total_bytes -= n;
+        h->account->released += 1;
+        delete h;
+      },
+      held);
+  try {
+    zmq::message_t id(s.peer.data(), s.peer.size());
+    if (!router_.send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
+        !router_.send(message, zmq::send_flags::dontwait)) {
+      unreadable_.insert(s.peer);
+      return;  // `message` is released (and uncounted) when it goes out of scope
+    }
+  } catch (const zmq::error_t& e) {
+    spdlog::debug("chunk to {} dropped: {}", s.agent_id, e.what());
+    return;
+  }
+  ++stats_.chunks_sent;
+  stats_.chunk_bytes_sent += length;
+}
+
+void Server::serve_waiting_chunks() {
+  waiting_requests_ = 0;
+  for (auto& [peer, account] : chunk_accounts_) {
+    auto& a = *account;
+    auto session = sessions_.find(peer);
+    if (session == sessions_.end()) {
+      a.waiting.clear();
+      continue;
+    }
+    while (!a.waiting.empty() && chunk_room(a, config_.chunk_size)) {
+      proto::ChunkRequest m = std::move(a.waiting.front());
+      a.waiting.pop_front();
+      serve_chunk(session->second, m);
+    }
+    waiting_requests_ += a.waiting.size();
+  }
+}
+
+void Server::drop_stalled_peers() {
+  auto t = Clock::now();
+  auto limit = std::chrono::milliseconds(config_.stall_timeout_ms);
+  std::vector<std::string> stalled;
+  for (auto& [peer, account] : chunk_accounts_) {
+    auto& a = *account;
+    uint64_t released = a.released.load();
+    if (a.chunks.load() == 0) {
+      a.stalled = false;
+      a.told = false;
+      continue;
+    }
+    if (released != a.released_seen) {
+      a.released_seen = released;
+      a.progress = t;
+      continue;
+    }
+    if (!a.stalled && t - a.progress > limit && sessions_.count(peer)) stalled.push_back(peer);
+  }
+  for (const auto& peer : stalled) {
+    auto& a = *chunk_accounts_[peer];
+    a.stalled = true;
+    waiting_requests_ -= std::min(waiting_requests_, a.waiting.size());
+    a.waiting.clear();
+    ++stats_.peers_stalled;
+    drop_session(peer, "failure",
+                 "does not read: " + std::to_string(a.chunks.load()) + " chunk(s) (" +
+                     std::to_string(a.bytes.load()) + " bytes) unwritten for more than " +
+                     std::to_string(config_.stall_timeout_ms) + " ms");
+  }
+  // Accounts of departed peers with nothing queued are forgotten.
+  for (auto it = chunk_accounts_.begin(); it != chunk_accounts_.end();) {
+    bool idle = it->second->chunks.load() == 0 && it->second->waiting.empty() &&
+                !sessions_.count(it->first);
+    it = idle ? chunk_accounts_.erase(it) : std::next(it);
+  }
+}
+
+void Server::drop_unreadable_peers() {
+  if (unreadable_.empty()) return;
+  auto peers = std::move(unreadable_);
+  unreadable_.clear();
+  for (const auto& peer : peers) {
+    if (!sessions_.count(peer)) continue;
+    ++stats_.peers_stalled;
+    drop_session(peer, "failure", "does not read: its send queue is full");
   }
 }
 

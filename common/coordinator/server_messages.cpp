@@ -3,12 +3,13 @@
 
 #include <random>
 
+#include "coordinator/server.h"
+#include "coordinator/telemetry_record.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
 #include "protocol/limits.h"
 #include "protocol/validate.h"
-#include "coordinator/server.h"
-#include "coordinator/telemetry_record.h"
+#include "util/text.h"
 
 namespace fp::coord {
 namespace {
@@ -51,9 +52,22 @@ void Server::handle_frame(const std::string& peer, const zmq::message_t& payload
                           size_t extra_parts) {
   ++stats_.frames_in;
   if (!within_rate(peer)) return;  // dropped before any decoding work
+  // A peer dropped for not reading gets no answers (they would only pile up in its
+  // queue) until the chunks it left unread have drained.
+  auto unread = chunk_accounts_.find(peer);
+  if (unread != chunk_accounts_.end() && unread->second->stalled) {
+    ++stats_.frames_ignored_unread;
+    return;
+  }
   auto reject = [&](proto::ErrorCode code, const std::string& reason) {
     ++stats_.frames_rejected;
-    spdlog::warn("peer {}: rejected frame: {}", hex_peer(peer), reason);
+    // At most one line per 10 s: a peer sending garbage must not grow the log.
+    uint64_t held = 0;
+    if (reject_log_.due(held)) {
+      spdlog::warn(
+          "peer {}: rejected frame: {}{}", hex_peer(peer), escape_text(reason),
+          held ? fmt::format(" ({} more rejected frames since the last such line)", held) : "");
+    }
     reply_error(peer, code, reason);
   };
   if (extra_parts > 0) {
@@ -100,7 +114,7 @@ void Server::handle_frame(const std::string& peer, const zmq::message_t& payload
           on_heartbeat(s, m);
         } else if constexpr (std::is_same_v<T, proto::Error>) {
           spdlog::warn("agent {} reports an error ({}): {}", s.agent_id,
-                       proto::error_code_name(m.code), m.reason);
+                       proto::error_code_name(m.code), escape_text(m.reason));
           event("agent-error", s.agent_id, s.task_id, m.reason);
         }
       },
@@ -132,6 +146,7 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
       return send(peer, proto::Reject{reason, proto::kProtocolVersion});
     }
   }
+  if (refuse_identity(peer, m, public_key)) return;
   if (refuse_if_full(peer, m)) return;
   // A second live agent with this id (not a reconnect of the same process) is turned
   // away until the first goes silent; it retries, as after any lost connection.
@@ -206,15 +221,18 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
   send(peer, proto::Welcome{s.session_id, config_.heartbeat_ms, config_.chunk_size,
                             config_.chunk_credit});
 
+  // Only a task the coordinator gave this same agent id is reclaimed: one it still
+  // holds, or one requeued from it (lost connection, coordinator restart) and not given
+  // to anyone since. Any other currentTaskId is ignored.
   if (current != 0) {
     auto task = store_.task(current);
-    if (task.ok() && task->has_value()) {
+    if (task.ok() && task->has_value() && (*task)->agent_id == s.agent_id) {
       const auto& tr = **task;
-      bool mine = tr.status == "assigned" && tr.agent_id == s.agent_id;
-      bool free = tr.status == "pending" &&
-                  store_.assign_task(current, s.agent_id, t, /*new_attempt=*/false).ok();
-      if (mine || free) {
-        s.task_id = current;
+      bool held = tr.status == "assigned";
+      bool reclaimed = tr.status == "pending" &&
+                       store_.assign_task(current, s.agent_id, t, /*new_attempt=*/false).ok();
+      if (held || reclaimed) {
+        start_task_clock(s, current);
         event("resume", s.agent_id, current, "");
       }
     }
@@ -223,37 +241,50 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
 }
 
 void Server::on_chunk_request(Session& s, const proto::ChunkRequest& m) {
-  auto record = registry_.find(m.sha256);
-  if (!record.ok()) {
-    return reply_error(s.peer, proto::ErrorCode::kUnknownModel, record.status().message(),
-                       m.sha256);
+  if (s.task_id == 0 || m.sha256 != s.model_sha256) {
+    auto known = registry_.find(m.sha256);
+    if (!known.ok()) {
+      return reply_error(s.peer, proto::ErrorCode::kUnknownModel, known.status().message(),
+                         m.sha256);
+    }
+    return reply_error(
+        s.peer, proto::ErrorCode::kNotAllowed,
+        "model " + m.sha256 + " is not the model of a task assigned to agent " + s.agent_id,
+        m.sha256);
   }
-  uint64_t size = static_cast<uint64_t>(record->size_bytes);
-  if (m.offset >= size) {
-    return reply_error(s.peer, proto::ErrorCode::kBadRequest,
-                       "offset " + std::to_string(m.offset) + " is past the end of model " +
-                           m.sha256 + " (" + std::to_string(size) + " bytes)",
-                       m.sha256);
+  auto& account = chunk_account(s.peer);
+  if (!account.stalled && account.waiting.empty() && chunk_room(account, config_.chunk_size)) {
+    return serve_chunk(s, m);
   }
-  size_t length =
-      static_cast<size_t>(std::min<uint64_t>({m.length, config_.chunk_size, size - m.offset}));
-  auto frame = proto::encode_chunk_filled(
-      m.sha256, m.offset, size, length,
-      [&](char* dst, size_t n) { return registry_.read(m.sha256, m.offset, dst, n); });
-  if (!frame.ok()) {
-    spdlog::error("serving model {}: {}", m.sha256, frame.status().to_string());
-    return reply_error(s.peer, proto::ErrorCode::kInternal, frame.status().message(), m.sha256);
+  // Beyond the credit: held (without reading the file) until this peer's chunks drain,
+  // up to another credit's worth; beyond that refused.
+  if (!account.stalled && account.waiting.size() < config_.chunk_credit) {
+    account.waiting.push_back(m);
+    ++waiting_requests_;
+    ++stats_.chunk_requests_deferred;
+    return;
   }
-  ++stats_.chunks_sent;
-  stats_.chunk_bytes_sent += length;
-  Status sent = proto::send_to_peer(router_, s.peer, std::move(frame).value());
-  if (!sent.ok()) spdlog::debug("chunk to {} dropped: {}", s.agent_id, sent.message());
+  ++stats_.chunk_requests_refused;
+  if (account.told) return;  // said once until its chunks drain: no reply pile-up
+  account.told = true;
+  reply_error(s.peer, proto::ErrorCode::kLimitExceeded,
+              "chunk credit exceeded: " + std::to_string(account.chunks.load()) +
+                  " chunk(s) not yet read and " + std::to_string(account.waiting.size()) +
+                  " request(s) waiting (credit " + std::to_string(config_.chunk_credit) + ")",
+              m.sha256);
 }
 
 void Server::on_report(Session& s, const proto::TelemetryReport& m) {
   auto campaign = campaign_of_task(static_cast<int64_t>(m.task_id));
   if (!campaign.ok()) {
     return reply_error(s.peer, proto::ErrorCode::kUnknownTask, campaign.status().message(),
+                       m.idempotency_key);
+  }
+  if (!holds(s, static_cast<int64_t>(m.task_id))) {
+    ++stats_.frames_rejected;
+    return reply_error(s.peer, proto::ErrorCode::kNotAllowed,
+                       "task " + std::to_string(m.task_id) + " is not assigned to agent " +
+                           s.agent_id + ": report not stored",
                        m.idempotency_key);
   }
   reports_.push_back(to_record(m, s.agent_id, *campaign, now()));
@@ -285,10 +316,15 @@ void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
   // A retry or a stale status (the task moved on) is acknowledged and ignored.
   send(s.peer, proto::Ack{m.idempotency_key, tr.status != "assigned"});
   if (s.task_id == id) s.task_id = 0;
+  if (s.overdue_task == id) s.overdue_task = 0;
   try_assign(s);
 }
 
 void Server::on_heartbeat(Session& s, const proto::Heartbeat& m) {
+  // An agent that let go of a task taken back at its deadline may get a new one.
+  if (s.overdue_task != 0 && m.task_id != static_cast<uint64_t>(s.overdue_task)) {
+    s.overdue_task = 0;
+  }
   // An agent that says it is idle a while after being given a task never got the
   // assignment (a dropped frame): send it again. Its heartbeats name the task from
   // the moment it arrives until its status is acknowledged.

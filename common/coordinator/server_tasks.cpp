@@ -33,8 +33,52 @@ Result<int64_t> Server::campaign_of_task(int64_t task_id) {
   return task->campaign_id;
 }
 
+bool Server::holds(const Session& s, int64_t task_id) {
+  if (task_id != 0 && task_id == s.task_id) return true;
+  // Not its current task: one it held before (requeued from it and not given to anyone
+  // since, or finished by it). Another agent's task, or none, is not its to report on.
+  auto task = store_.task(task_id);
+  return task.ok() && task->has_value() && (*task)->agent_id == s.agent_id;
+}
+
+void Server::start_task_clock(Session& s, int64_t task_id) {
+  s.task_id = task_id;
+  s.model_sha256.clear();
+  double model_mb = 0;
+  auto campaign = campaign_of_task(task_id);
+  if (campaign.ok()) {
+    auto c = store_.campaign(*campaign);
+    if (c.ok() && c->has_value()) {
+      s.model_sha256 = (*c)->model_sha256;
+      auto model = registry_.find(s.model_sha256);
+      if (model.ok()) model_mb = static_cast<double>(model->size_bytes) / (1 << 20);
+    }
+  }
+  // The expected cost grows with the model: download, load and prune.
+  double seconds = config_.task_deadline_s + config_.task_deadline_s_per_mb * model_mb;
+  s.deadline = Clock::now() +
+               std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+void Server::requeue_overdue() {
+  auto t = Clock::now();
+  for (auto& [peer, s] : sessions_) {
+    if (s.task_id == 0 || t < s.deadline) continue;
+    int64_t task = s.task_id;
+    ++stats_.tasks_past_deadline;
+    std::string why =
+        "task " + std::to_string(task) + " passed its deadline (server.task_deadline_s)";
+    event("deadline", s.agent_id, task, why);
+    spdlog::warn("agent {}: {}; requeued", s.agent_id, why);
+    // Not kept for this agent: its late reports are refused, another agent may take it.
+    requeue(task, s.agent_id, why, /*keep_holder=*/false);
+    s.task_id = 0;
+    s.overdue_task = task;  // no new task until it lets go of this one
+  }
+}
+
 void Server::try_assign(Session& s) {
-  if (s.task_id != 0 || stopping_) return;
+  if (s.task_id != 0 || s.overdue_task != 0 || stopping_) return;
   for (const auto& [dataset, individual] : s.holdings) {
     while (true) {
       auto found = store_.find_pending_task(dataset, individual);
@@ -82,10 +126,10 @@ void Server::try_assign(Session& s) {
       a.individual = individual;
       a.baselines = json_list<std::string>(c.baselines_json);
       a.sweep_targets = json_list<double>(c.sweep_targets_json);
-      s.task_id = task.id;
+      task_campaign_[task.id] = c.id;
+      start_task_clock(s, task.id);
       s.assignment = a;
       s.assigned_at = Clock::now();
-      task_campaign_[task.id] = c.id;
       event("assign", s.agent_id, task.id, c.name + ": " + dataset + "/" + individual);
       spdlog::info("task {} ({}/{}) -> agent {}", task.id, dataset, individual, s.agent_id);
       send(s.peer, std::move(a));
@@ -108,8 +152,9 @@ void Server::drop_session(const std::string& peer, const std::string& kind,
   if (s.task_id != 0) requeue(s.task_id, s.agent_id, why);
 }
 
-void Server::requeue(int64_t task_id, const std::string& agent_id, const std::string& why) {
-  auto requeued = store_.requeue_task(task_id);
+void Server::requeue(int64_t task_id, const std::string& agent_id, const std::string& why,
+                     bool keep_holder) {
+  auto requeued = store_.requeue_task(task_id, keep_holder);
   if (requeued.ok() && *requeued) {
     ++stats_.tasks_requeued;
     event("requeue", agent_id, task_id, why);

@@ -1,44 +1,27 @@
 #include "dashboard/api.h"
 
+#include "report/results_json.h"
+
 #include <cctype>
 
 namespace fp::dash {
 namespace {
 
 using nlohmann::json;
-
-json optional_json(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+using report::campaign_curve_json;
+using report::campaign_detail_json;
+using report::campaign_progress;
+using report::campaign_summary_json;
+using report::counts_json;
+using report::CampaignProgress;
+using report::load_campaign_results;
+using report::optional_json;
+using report::parsed_or_text;
 
 json error(const std::string& message) { return {{"error", message}}; }
 
 ApiReply from_status(const Status& s) {
   return {s.code() == Status::Code::kNotFound ? 404 : 500, error(s.to_string())};
-}
-
-json counts_json(const store::TaskCounts& c) {
-  return {{"pending", c.pending},
-          {"assigned", c.assigned},
-          {"done", c.done},
-          {"failed", c.failed},
-          {"total", c.total()}};
-}
-
-json campaign_summary_json(const store::CampaignRecord& c, const CampaignProgress& p) {
-  return {{"id", c.id},
-          {"name", c.name},
-          {"status", c.status},
-          {"dataset", c.dataset},
-          {"model_sha256", c.model_sha256},
-          {"created_at", c.created_at},
-          {"open_enrollment", c.open_enrollment},
-          {"tasks", counts_json(p.counts)},
-          {"progress", p.fraction},
-          {"eta_seconds", optional_json(p.eta_seconds)}};
-}
-
-json parsed_or_text(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
-  return j.is_discarded() ? json(text) : j;
 }
 
 Result<json> agents_json(store::Store& store, const std::vector<store::TaskRecord>& tasks) {
@@ -163,79 +146,6 @@ std::string agent_state(const store::AgentRecord& agent, const AgentTasks& tasks
   if (tasks.done) return "done";
   if (tasks.failed) return "failed";
   return "offline";
-}
-
-json campaign_detail_json(const CampaignResults& r) {
-  json out = campaign_summary_json(r.campaign, r.progress);
-  out["prune_config"] = parsed_or_text(r.campaign.prune_config_json);
-  out["baselines"] = parsed_or_text(r.campaign.baselines_json);
-  out["sweep_targets"] = parsed_or_text(r.campaign.sweep_targets_json);
-  json individuals = json::array();
-  for (const auto& i : r.individuals) {
-    json methods = json::object();
-    for (const auto& [name, m] : i.methods) {
-      methods[name] = {{"accuracy", optional_json(m.accuracy)}, {"sparsity", m.sparsity},
-                       {"target_sparsity", m.target_sparsity},  {"macs", m.macs_effective},
-                       {"wall_seconds", m.wall_seconds},        {"compute_macs", m.compute_macs}};
-    }
-    json row = {{"individual", i.individual},
-                {"task_id", i.task_id},
-                {"task_status", i.task_status},
-                {"agent_id", i.agent_id},
-                {"attempts", i.attempts},
-                {"error", i.error},
-                {"general", optional_json(i.general_accuracy)},
-                {"macs_dense", i.macs_dense},
-                {"adaptation_samples", i.adaptation_samples},
-                {"eval_samples", i.eval_samples},
-                {"methods", methods}};
-    // Flat copies of the numbers the tables and the bar chart show.
-    for (const auto& method : result_methods()) row[method] = optional_json(accuracy_of(i, method));
-    auto fp = i.methods.find("fine_prune");
-    row["sparsity"] = fp == i.methods.end() ? json(nullptr) : json(fp->second.sparsity);
-    individuals.push_back(std::move(row));
-  }
-  out["individuals"] = individuals;
-  json mean = json::object();
-  mean["general"] = optional_json(mean_accuracy(r, "general"));
-  for (const auto& method : result_methods())
-    mean[method] = optional_json(mean_accuracy(r, method));
-  out["mean"] = mean;
-  return out;
-}
-
-json campaign_curve_json(const CampaignResults& r) {
-  json individuals = json::array();
-  for (const auto& i : r.individuals) {
-    if (i.curve.empty()) continue;
-    json points = json::array();
-    for (const auto& p : i.curve) {
-      points.push_back({{"target", p.target},
-                        {"sparsity", p.sparsity},
-                        {"accuracy", p.accuracy},
-                        {"macs", p.macs}});
-    }
-    json chosen = nullptr;
-    auto fp = i.methods.find("fine_prune");
-    if (fp != i.methods.end() && fp->second.accuracy) {
-      chosen = {{"sparsity", fp->second.sparsity}, {"accuracy", *fp->second.accuracy}};
-    }
-    individuals.push_back({{"individual", i.individual},
-                           {"general", optional_json(i.general_accuracy)},
-                           {"chosen", chosen},
-                           {"points", points}});
-  }
-  json mean = json::array();
-  for (const auto& m : mean_curve(r)) {
-    mean.push_back({{"target", m.target},
-                    {"sparsity", m.sparsity},
-                    {"accuracy", m.accuracy},
-                    {"count", m.count}});
-  }
-  return {{"campaign_id", r.campaign.id},
-          {"name", r.campaign.name},
-          {"individuals", individuals},
-          {"mean", mean}};
 }
 
 ApiReply handle_api(store::Store& store, const std::string& path, double now) {

@@ -15,7 +15,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "dashboard/results.h"
 #include "store/store.h"
 
 namespace fp::dash {
@@ -39,9 +38,5 @@ std::map<std::string, AgentTasks> tasks_by_agent(const std::vector<store::TaskRe
 // "working" (connected, holds a task), "idle" (connected, no task), and once
 // disconnected "done" (finished a task), "failed" (only failed ones) or "offline".
 std::string agent_state(const store::AgentRecord& agent, const AgentTasks& tasks);
-
-// The bodies, also written by the report.
-nlohmann::json campaign_detail_json(const CampaignResults& results);
-nlohmann::json campaign_curve_json(const CampaignResults& results);
 
 }  // namespace fp::dash

@@ -2,7 +2,7 @@
 #include "dashboard/dashboard.h"
 
 #include "dashboard/http_server.h"
-#include "dashboard/results.h"
+#include "report/campaign_results.h"
 #include "dashboard/routes.h"
 #include "store/store.h"
 

@@ -19,7 +19,8 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr auto kIdleTimeout = std::chrono::seconds(30);
+constexpr auto kMinAcceptPause = std::chrono::milliseconds(50);
+constexpr auto kMaxAcceptPause = std::chrono::milliseconds(2000);
 constexpr size_t kMaxRequestBody = 16 * 1024;  // the API is read-only: requests carry no body
 
 class Session;
@@ -29,7 +30,14 @@ class Session;
 struct HttpServer::Impl {
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
+  asio::steady_timer accept_pause{io};
+  std::chrono::milliseconds pause{0};  // current accept backoff (0: none)
+  HttpServerConfig config;
   HttpHandler handler;
+  mutable std::mutex stats_mutex;
+  HttpServerStats stats;
+  std::chrono::steady_clock::time_point last_error_log{};
+  uint64_t errors_held = 0;
   std::thread thread;
   std::once_flag stopped;
   tcp::endpoint bound;  // read once after bind: the acceptor belongs to the server thread
@@ -57,7 +65,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void read() {
     parser_.emplace();
     parser_->body_limit(kMaxRequestBody);
-    stream_.expires_after(kIdleTimeout);
+    stream_.expires_after(server_.config.idle_timeout);
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
@@ -96,7 +104,7 @@ class Session : public std::enable_shared_from_this<Session> {
       response_.body() = std::move(reply.body);
       response_.prepare_payload();
     }
-    stream_.expires_after(kIdleTimeout);
+    stream_.expires_after(server_.config.idle_timeout);
     http::async_write(stream_, response_,
                       [self = shared_from_this()](beast::error_code ec, size_t) {
                         if (ec || !self->response_.keep_alive()) {
@@ -108,7 +116,12 @@ class Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
-  void finish() { server_.sessions.erase(shared_from_this()); }
+  void finish() {
+    if (server_.sessions.erase(shared_from_this())) {
+      std::lock_guard<std::mutex> lock(server_.stats_mutex);
+      server_.stats.open = server_.sessions.size();
+    }
+  }
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
@@ -121,21 +134,55 @@ class Session : public std::enable_shared_from_this<Session> {
 
 void HttpServer::Impl::accept() {
   acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;  // stopping
     if (ec) {
-      if (ec == asio::error::operation_aborted) return;  // stopping
-      spdlog::warn("dashboard: accept failed: {}", ec.message());
+      // Out of descriptors (EMFILE) and the like: retrying at once would spin and log
+      // without end. Pause, doubling up to kMaxAcceptPause; one log line per 10 s.
+      pause = std::min(kMaxAcceptPause, pause.count() ? pause * 2 : kMinAcceptPause);
+      {
+        std::lock_guard<std::mutex> lock(stats_mutex);
+        ++stats.accept_errors;
+      }
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_error_log >= std::chrono::seconds(10)) {
+        spdlog::warn(
+            "dashboard: accept failed: {}; pausing {} ms{}", ec.message(), pause.count(),
+            errors_held ? fmt::format(" ({} more since the last such line)", errors_held) : "");
+        last_error_log = now;
+        errors_held = 0;
+      } else {
+        ++errors_held;
+      }
+      accept_pause.expires_after(pause);
+      accept_pause.async_wait([this](beast::error_code e) {
+        if (!e && acceptor.is_open()) accept();
+      });
+      return;
+    }
+    pause = std::chrono::milliseconds(0);
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    if (sessions.size() >= config.max_connections) {
+      // Accepted and closed at once, so the backlog does not fill with waiting peers.
+      ++stats.refused_over_limit;
+      beast::error_code ignored;
+      socket.shutdown(tcp::socket::shutdown_both, ignored);
+      socket.close(ignored);
     } else {
+      ++stats.accepted;
       auto session = std::make_shared<Session>(std::move(socket), *this);
       sessions.insert(session);
+      stats.open = sessions.size();
       session->start();
     }
-    if (acceptor.is_open()) accept();
+    accept();
   });
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerConfig& config,
                                                       HttpHandler handler) {
   auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  if (impl->config.max_connections == 0) impl->config.max_connections = 1;
   impl->handler = std::move(handler);
   beast::error_code ec;
   auto address = asio::ip::make_address(config.address, ec);
@@ -176,12 +223,18 @@ uint16_t HttpServer::port() const { return impl_->bound.port(); }
 
 std::string HttpServer::address() const { return impl_->bound.address().to_string(); }
 
+HttpServerStats HttpServer::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->stats_mutex);
+  return impl_->stats;
+}
+
 void HttpServer::stop() {
   std::call_once(impl_->stopped, [this] {
     // Closing happens on the server thread, which owns the acceptor and sessions.
     asio::post(impl_->io, [impl = impl_.get()] {
       beast::error_code ignored;
       impl->acceptor.close(ignored);
+      impl->accept_pause.cancel();
       for (const auto& s : std::set<std::shared_ptr<Session>>(impl->sessions)) s->close();
       impl->sessions.clear();
     });

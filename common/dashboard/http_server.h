@@ -5,6 +5,7 @@
 // (such as a store::Store connection).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -31,9 +32,21 @@ struct HttpReply {
 
 using HttpHandler = std::function<HttpReply(const HttpRequest&)>;
 
+// The dashboard shares its process's file descriptors with the coordinator's agents,
+// so it takes a bounded share (docs/SECURITY.md): at most max_connections at once (one
+// more is accepted and closed at once), idle ones closed, accept errors backed off.
 struct HttpServerConfig {
   std::string address = "127.0.0.1";  // loopback unless configured otherwise
   uint16_t port = 0;                  // 0: the system picks a free port
+  size_t max_connections = 64;
+  std::chrono::milliseconds idle_timeout{10000};  // no complete request for this long
+};
+
+struct HttpServerStats {
+  uint64_t accepted = 0;
+  uint64_t refused_over_limit = 0;  // accepted and closed: max_connections were open
+  uint64_t accept_errors = 0;       // such as EMFILE; each pauses accepting (backoff)
+  uint64_t open = 0;                // connections open now
 };
 
 class HttpServer {
@@ -46,8 +59,9 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  uint16_t port() const;        // the bound port
-  std::string address() const;  // the bound address
+  uint16_t port() const;          // the bound port
+  std::string address() const;    // the bound address
+  HttpServerStats stats() const;  // thread-safe
   // Closes the listener and every connection and joins the thread. Idempotent.
   void stop();
 

@@ -1,8 +1,11 @@
 #include "experiment/personalize.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "baselines/svd.h"
+#include "experiment/compensation.h"
+#include "experiment/methods.h"
 #include "models/model_factory.h"
 #include "prune/cost.h"
 #include "train/evaluator.h"
@@ -37,12 +40,23 @@ Result<MethodResult> describe(const std::string& method, PrunableNet& model,
   return m;
 }
 
-// Record, choose the sparsity (label-free), prune: the device's whole Fine-Pruning step.
+// Evaluates `model` as `method`, keeping the cost measured while producing it.
+Result<MethodResult> finish(const std::string& method, PrunableNet& model,
+                            const Dataset& evaluation, double wall, int64_t compute_macs) {
+  FP_ASSIGN_OR_RETURN(MethodResult m, describe(method, model, evaluation));
+  m.wall_seconds = wall;
+  m.compute_macs = compute_macs;
+  return m;
+}
+
+// Record, choose the sparsity (label-free), prune, and the optional compensations: the
+// device's whole Fine-Pruning step.
 Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
                       const PersonalizeConfig& config, PersonalizeResult& out) {
   const auto start = Clock::now();
   const int64_t dense_macs = count_macs(model).dense;
-  const bool with_inputs = config.prune.criterion == Criterion::kActivationWeightedMagnitude;
+  const bool with_inputs = config.prune.criterion == Criterion::kActivationWeightedMagnitude ||
+                           config.prune.compensate_bias;
   torch::Tensor logits;
   LayerStats stats = record_activations(model, inputs, config.prune.batch_size, with_inputs,
                                         config.select_sparsity ? &logits : nullptr);
@@ -63,11 +77,68 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
     forward_samples += inputs.size(0) * prune.iterative_steps;
   } else {
     FP_RETURN_IF_ERROR(prune_with_stats(model, stats, prune));
-    out.sparsity = measure_sparsity(model);
   }
+  if (prune.compensate_bias) {
+    FP_ASSIGN_OR_RETURN(CompensationReport c,
+                        compensate_pruned_means(model, stats, inputs, prune.batch_size));
+    forward_samples += c.forward_samples;
+  }
+  if (prune.reestimate_batch_norm && inputs.size(0) >= 2) {
+    FP_ASSIGN_OR_RETURN(AdaBnReport a,
+                        adapt_batch_norm(model, inputs, config.batch_norm_batch_size));
+    forward_samples += a.forward_samples;
+  }
+  out.sparsity = measure_sparsity(model);
   out.fine_prune.wall_seconds = seconds_since(start);
   out.fine_prune.compute_macs = dense_macs * forward_samples;
   return Status::ok_status();
+}
+
+// A label-free method ("em_prior", "adabn", "tent") applied to `model` in place, from
+// the unlabeled inputs only. Returns the multiply-accumulates it spent.
+Result<int64_t> apply_label_free(const std::string& method, PrunableNet& model,
+                                 const torch::Tensor& inputs, const PersonalizeConfig& config) {
+  const int64_t macs = count_macs(model).effective;  // per sample, this model as it is
+  if (method == "em_prior") {
+    FP_ASSIGN_OR_RETURN(PriorEmResult r, adapt_class_priors(model, inputs, config.prior_em));
+    return macs * r.samples;
+  }
+  if (method == "adabn") {
+    FP_ASSIGN_OR_RETURN(AdaBnReport r,
+                        adapt_batch_norm(model, inputs, config.batch_norm_batch_size));
+    return macs * r.forward_samples;
+  }
+  if (method == "tent") {
+    FP_ASSIGN_OR_RETURN(TentReport r, tent_adapt(model, inputs, config.tent));
+    return macs * (r.forward_samples + 3 * r.backward_samples);
+  }
+  return Status::invalid_argument("personalize: '" + method + "' is not a label-free method");
+}
+
+// SVD at `budget` (Fine-Pruning's parameters or MACs), classifier as Fine-Pruning left it.
+Result<MethodResult> run_svd(const std::string& method, const PrunableNet& general,
+                             const PrunableNet& pruned, SvdBudget budget, int64_t target,
+                             const Dataset& evaluation, const PersonalizeConfig& config) {
+  ModelPtr low_rank = clone_model(general);
+  const auto start = Clock::now();
+  SvdConfig svd;
+  svd.budget = budget;
+  svd.target = std::max<int64_t>(1, target);
+  svd.truncate_output_layer = !config.svd_like_fine_prune;
+  if (config.svd_like_fine_prune) {
+    torch::NoGradGuard no_grad;
+    low_rank->layers().back()->unit_mask().copy_(pruned.layers().back()->unit_mask());
+  }
+  FP_ASSIGN_OR_RETURN(SvdEnergyReport report, svd_compress_by_energy(*low_rank, svd));
+  // SVD costs no forward passes (its FLOPs are not MACs of the net): compute_macs 0.
+  FP_ASSIGN_OR_RETURN(MethodResult m,
+                      finish(method, *low_rank, evaluation, seconds_since(start), 0));
+  m.parameters = report.parameters;
+  m.macs_per_sample = report.macs;
+  m.sparsity = report.dense_parameters > 0
+                   ? 1.0 - static_cast<double>(report.parameters) / report.dense_parameters
+                   : 0.0;
+  return m;
 }
 
 }  // namespace
@@ -83,6 +154,10 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
     return Status::invalid_argument("personalize: the evaluation set needs labels");
   if (!(config.heldout_fraction > 0 && config.heldout_fraction < 1))
     return Status::invalid_argument("personalize: heldout_fraction must be in (0, 1)");
+  for (const auto& m : config.extra_methods)
+    if (!is_known_method(m))
+      return Status::invalid_argument("personalize: unknown method '" + m +
+                                      "' (known: " + known_methods_text() + ")");
 
   PersonalizeResult out;
   out.adaptation_samples = adaptation.size();
@@ -116,27 +191,54 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
       }
   }
 
+  const bool wants_plain = std::count(config.extra_methods.begin(), config.extra_methods.end(),
+                                      std::string("finetune_plain")) > 0;
+  if ((config.run_finetune || wants_plain) && !adaptation.has_labels())
+    return Status::invalid_argument("personalize: fine-tuning baseline needs adaptation labels");
   if (config.run_finetune) {
-    if (!adaptation.has_labels())
-      return Status::invalid_argument("personalize: fine-tuning baseline needs adaptation labels");
     ModelPtr tuned = clone_model(general);
-    FP_ASSIGN_OR_RETURN(TrainReport report, finetune(*tuned, adaptation, config.finetune));
-    FP_ASSIGN_OR_RETURN(out.finetune, describe("finetune", *tuned, evaluation));
-    out.finetune.wall_seconds = report.wall_seconds;
-    out.finetune.compute_macs = report.macs;
+    FP_ASSIGN_OR_RETURN(out.finetune_report,
+                        tuned_finetune(*tuned, adaptation, config.tuned_finetune));
+    FP_ASSIGN_OR_RETURN(out.finetune,
+                        finish("finetune", *tuned, evaluation, out.finetune_report.wall_seconds,
+                               out.finetune_report.compute_macs));
   }
 
   if (config.run_svd) {
-    ModelPtr low_rank = clone_model(general);
+    FP_ASSIGN_OR_RETURN(out.svd, run_svd("svd", general, *pruned, SvdBudget::kParameters,
+                                         out.fine_prune.parameters, evaluation, config));
+  }
+
+  for (const auto& method : config.extra_methods) {
     const auto start = Clock::now();
-    FP_ASSIGN_OR_RETURN(SvdReport report,
-                        svd_compress(*low_rank, std::max<int64_t>(1, out.fine_prune.parameters)));
-    const double wall = seconds_since(start);
-    FP_ASSIGN_OR_RETURN(out.svd, describe("svd", *low_rank, evaluation));
-    out.svd.parameters = report.parameters;
-    out.svd.sparsity = 1.0 - static_cast<double>(report.parameters) / report.dense_parameters;
-    out.svd.wall_seconds = wall;
-    out.svd.compute_macs = 0;  // SVD costs no forward passes (its FLOPs are not MACs of the net)
+    if (method == "finetune" || method == "svd") continue;  // run_finetune / run_svd
+    if (method == "finetune_plain") {
+      ModelPtr tuned = clone_model(general);
+      FP_ASSIGN_OR_RETURN(TrainReport report, finetune(*tuned, adaptation, config.finetune));
+      FP_ASSIGN_OR_RETURN(MethodResult m,
+                          finish(method, *tuned, evaluation, report.wall_seconds, report.macs));
+      out.extra.push_back(m);
+    } else if (method == "svd_macs") {
+      FP_ASSIGN_OR_RETURN(MethodResult m,
+                          run_svd(method, general, *pruned, SvdBudget::kMacs,
+                                  out.fine_prune.macs_per_sample, evaluation, config));
+      out.extra.push_back(m);
+    } else if (method.rfind("fine_prune+", 0) == 0) {
+      ModelPtr combined = clone_model(*pruned);
+      FP_ASSIGN_OR_RETURN(
+          int64_t macs, apply_label_free(method.substr(11), *combined, adaptation.inputs, config));
+      FP_ASSIGN_OR_RETURN(MethodResult m, finish(method, *combined, evaluation,
+                                                 out.fine_prune.wall_seconds + seconds_since(start),
+                                                 out.fine_prune.compute_macs + macs));
+      out.extra.push_back(m);
+    } else {
+      ModelPtr adapted = clone_model(general);
+      FP_ASSIGN_OR_RETURN(int64_t macs,
+                          apply_label_free(method, *adapted, adaptation.inputs, config));
+      FP_ASSIGN_OR_RETURN(MethodResult m,
+                          finish(method, *adapted, evaluation, seconds_since(start), macs));
+      out.extra.push_back(m);
+    }
   }
   return out;
 }

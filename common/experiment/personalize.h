@@ -4,14 +4,19 @@
 //   general model --(record on unlabeled adaptation inputs, choose sparsity, prune)--> Fine-Pruned
 //   general model --(backprop with adaptation labels)-----------------------------> fine-tuned
 //   general model --(SVD truncation at the Fine-Pruned parameter count)-----------> SVD
+//   general / Fine-Pruned model --(EM priors, AdaBN, Tent: unlabeled inputs)-------> label-free
 // each evaluated on the individual's labeled evaluation set, with its compute cost.
-// Fine-Pruning is handed only `adaptation.inputs`: its labels are never read.
+// Fine-Pruning and the label-free methods are handed only `adaptation.inputs`: their
+// labels are never read. Method names: experiment/methods.h.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "baselines/batch_norm_adapt.h"
 #include "baselines/finetune.h"
+#include "baselines/prior_em.h"
+#include "baselines/tuned_finetune.h"
 #include "data/dataset.h"
 #include "models/prunable_net.h"
 #include "prune/pruner.h"
@@ -30,13 +35,22 @@ struct PersonalizeConfig {
   // > 0: every method adapts on only the first this many adaptation samples (the
   // data-amount experiment); 0: all of them.
   int64_t max_adaptation_samples = 0;
-  bool run_finetune = true;
-  FinetuneConfig finetune;
+  bool run_finetune = true;  // the tuned fine-tuning ("finetune")
+  TunedFinetuneConfig tuned_finetune;
+  FinetuneConfig finetune;  // the plain recipe ("finetune_plain")
   bool run_svd = true;
+  // SVD's classifier gets Fine-Pruning's class mask (and is not truncated), as
+  // Fine-Pruning treats it; false: truncated like the other layers, no mask.
+  bool svd_like_fine_prune = true;
+  // Further methods by name (experiment/methods.h), run in this order.
+  std::vector<std::string> extra_methods;
+  PriorEmConfig prior_em;
+  TentConfig tent;
+  int64_t batch_norm_batch_size = 128;  // AdaBN's batches
 };
 
 struct MethodResult {
-  std::string method;           // "general", "fine_prune", "finetune", "svd"
+  std::string method;           // "general", "fine_prune", or a name of experiment/methods.h
   double accuracy = 0;          // on the evaluation set
   double sparsity = 0;          // zeroed / prunable weights (SVD: 1 - factorised/dense)
   int64_t parameters = 0;       // non-zero prunable weights (SVD: factorised count)
@@ -47,6 +61,8 @@ struct MethodResult {
 
 struct PersonalizeResult {
   MethodResult general, fine_prune, finetune, svd;
+  std::vector<MethodResult> extra;  // config.extra_methods, in order
+  TunedFinetuneReport finetune_report;
   SparsityReport sparsity;        // the Fine-Pruned model's, per layer
   SelectorResult selection;       // empty when select_sparsity is false
   std::vector<SweepPoint> sweep;  // when sweep_targets is set

@@ -32,6 +32,9 @@ constexpr const char* kAgentIdInUse = "agent-id-in-use";
 // (the excess is dropped; said once per burst).
 constexpr const char* kCoordinatorFull = "coordinator-full";
 constexpr const char* kRateLimited = "rate-limited";
+// Error.ref of a limitExceeded answer to a Hello: the enrolled key already holds
+// server.max_sessions_per_key sessions (the agent retries after backoff).
+constexpr const char* kKeySessions = "key-sessions";
 
 // Field limits for agent messages (validate.h).
 constexpr size_t kMaxIdBytes = 128;       // agent ids, idempotency keys, session ids

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 
 #include "protocol/limits.h"
+#include "util/text.h"
 
 namespace fp::proto {
 namespace {
@@ -20,6 +22,18 @@ Status check_text(const char* message, const char* field, const std::string& val
     return bad(message, field,
                std::to_string(value.size()) + " bytes exceed " + std::to_string(max_bytes));
   }
+  // Stored and logged: valid UTF-8 only (readers such as JSON export depend on it), and
+  // no control characters (a newline would forge a log line, ESC drive a terminal).
+  std::string problem = text_problem(value);
+  if (!problem.empty()) return bad(message, field, problem);
+  return Status::ok_status();
+}
+
+// SQLite integers are signed 64-bit: a larger count would be stored negative.
+constexpr uint64_t kMaxStoredInteger = static_cast<uint64_t>(INT64_MAX);
+
+Status check_count(const char* message, const char* field, uint64_t v) {
+  if (v > kMaxStoredInteger) return bad(message, field, "exceeds 2^63 - 1");
   return Status::ok_status();
 }
 
@@ -52,7 +66,8 @@ Status check_hello(const Hello& m) {
   for (const auto& s : sets) {
     FP_RETURN_IF_ERROR(check_text("Hello", "capabilities.datasets[]", s, kMaxNameBytes, true));
   }
-  return Status::ok_status();
+  FP_RETURN_IF_ERROR(check_count("Hello", "capabilities.memoryMb", m.capabilities.memory_mb));
+  return check_count("Hello", "currentTaskId", m.current_task_id);
 }
 
 Status check_chunk_request(const ChunkRequest& m) {
@@ -66,6 +81,7 @@ Status check_chunk_request(const ChunkRequest& m) {
 Status check_report(const TelemetryReport& m) {
   const char* msg = "TelemetryReport";
   FP_RETURN_IF_ERROR(check_id(msg, "idempotencyKey", m.idempotency_key));
+  FP_RETURN_IF_ERROR(check_count(msg, "taskId", m.task_id));
   FP_RETURN_IF_ERROR(check_text(msg, "method", m.method, kMaxNameBytes, true));
   FP_RETURN_IF_ERROR(check_text(msg, "individual", m.individual, kMaxNameBytes, false));
   FP_RETURN_IF_ERROR(check_unit(msg, "targetSparsity", m.target_sparsity));
@@ -81,6 +97,8 @@ Status check_report(const TelemetryReport& m) {
   }
   for (const auto& l : m.layers) {
     FP_RETURN_IF_ERROR(check_text(msg, "layers[].name", l.name, kMaxNameBytes, true));
+    FP_RETURN_IF_ERROR(check_count(msg, "layers[].units", l.units));
+    FP_RETURN_IF_ERROR(check_count(msg, "layers[].weights", l.weights));
     if (l.active_units > l.units) return bad(msg, "layers[" + l.name + "]", "activeUnits > units");
     if (l.zeroed_weights > l.weights) {
       return bad(msg, "layers[" + l.name + "]", "zeroedWeights > weights");
@@ -95,7 +113,13 @@ Status check_report(const TelemetryReport& m) {
     FP_RETURN_IF_ERROR(check_unit(msg, "curve[].target", p.target));
     FP_RETURN_IF_ERROR(check_unit(msg, "curve[].sparsity", p.sparsity));
     FP_RETURN_IF_ERROR(check_unit(msg, "curve[].accuracy", p.accuracy));
+    FP_RETURN_IF_ERROR(check_count(msg, "curve[].macs", p.macs));
   }
+  FP_RETURN_IF_ERROR(check_count(msg, "adaptationSamples", m.adaptation_samples));
+  FP_RETURN_IF_ERROR(check_count(msg, "evalSamples", m.eval_samples));
+  FP_RETURN_IF_ERROR(check_count(msg, "macsDense", m.macs_dense));
+  FP_RETURN_IF_ERROR(check_count(msg, "peakMemoryBytes", m.peak_memory_bytes));
+  FP_RETURN_IF_ERROR(check_count(msg, "computeMacs", m.compute_macs));
   if (!std::isfinite(m.wall_seconds) || m.wall_seconds < 0) {
     return bad(msg, "wallSeconds", "must be a finite number >= 0");
   }
@@ -116,6 +140,7 @@ Status check_report(const TelemetryReport& m) {
 
 Status check_status(const TaskStatus& m) {
   FP_RETURN_IF_ERROR(check_id("TaskStatus", "idempotencyKey", m.idempotency_key));
+  FP_RETURN_IF_ERROR(check_count("TaskStatus", "taskId", m.task_id));
   return check_text("TaskStatus", "reason", m.reason, kMaxReasonBytes, false);
 }
 
@@ -166,6 +191,8 @@ Status validate_agent_message(const Message& message) {
       return check_hello(std::get<Hello>(message));
     case MessageType::kChunkRequest:
       return check_chunk_request(std::get<ChunkRequest>(message));
+    case MessageType::kHeartbeat:
+      return check_count("Heartbeat", "taskId", std::get<Heartbeat>(message).task_id);
     case MessageType::kTelemetryReport:
       return check_report(std::get<TelemetryReport>(message));
     case MessageType::kTaskStatus:

@@ -35,6 +35,7 @@ void ActivationStats::accumulate(const torch::Tensor& output, const torch::Tenso
   samples += output.size(0);
   if (track_inputs && input.defined()) {
     add_into(in_sum_sq, input.square().sum(channel_reduce_dims(input)).to(torch::kDouble));
+    add_into(in_sum, input.sum(channel_reduce_dims(input)).to(torch::kDouble));
     in_count += observations_per_channel(input);
   }
 }
@@ -45,5 +46,7 @@ torch::Tensor ActivationStats::firing_rate() const { return positive / static_ca
 torch::Tensor ActivationStats::input_energy() const {
   return in_sum_sq / static_cast<double>(in_count);
 }
+
+torch::Tensor ActivationStats::input_mean() const { return in_sum / static_cast<double>(in_count); }
 
 }  // namespace fp

@@ -13,6 +13,7 @@ struct ActivationStats {
   torch::Tensor positive;   // [units] count of outputs > threshold (0; 1/C for softmax)
   int64_t count = 0;        // observations per unit (samples x positions)
   torch::Tensor in_sum_sq;  // [input channels] sum of squared inputs
+  torch::Tensor in_sum;     // [input channels] sum of inputs (with in_sum_sq)
   int64_t in_count = 0;     // observations per input channel
   int64_t samples = 0;      // samples seen
   bool track_inputs =
@@ -25,6 +26,7 @@ struct ActivationStats {
   torch::Tensor energy() const;        // [units] mean of squares
   torch::Tensor firing_rate() const;   // [units]
   torch::Tensor input_energy() const;  // [input channels]
+  torch::Tensor input_mean() const;    // [input channels]
 };
 
 }  // namespace fp

@@ -64,6 +64,9 @@ Status PruneConfig::validate() const {
   if (!(output_usage_threshold >= 0.0 && output_usage_threshold < 1.0))
     return Status::invalid_argument("prune config: output_usage_threshold must be in [0, 1)");
   if (batch_size < 1) return Status::invalid_argument("prune config: batch_size must be positive");
+  if (!prune_hidden && !prune_output_layer)
+    return Status::invalid_argument(
+        "prune config: prune_hidden and prune_output_layer are both false: nothing to prune");
   return Status::ok_status();
 }
 
@@ -78,7 +81,10 @@ std::string PruneConfig::to_json() const {
                       {"output_usage_threshold", output_usage_threshold},
                       {"protected_layers", protected_layers},
                       {"min_units_per_layer", min_units_per_layer},
-                      {"batch_size", batch_size}};
+                      {"batch_size", batch_size},
+                      {"prune_hidden", prune_hidden},
+                      {"compensate_bias", compensate_bias},
+                      {"reestimate_batch_norm", reestimate_batch_norm}};
   return j.dump();
 }
 
@@ -107,6 +113,9 @@ Result<PruneConfig> PruneConfig::from_json(const std::string& text) {
     c.protected_layers = j.value("protected_layers", c.protected_layers);
     c.min_units_per_layer = j.value("min_units_per_layer", c.min_units_per_layer);
     c.batch_size = j.value("batch_size", c.batch_size);
+    c.prune_hidden = j.value("prune_hidden", c.prune_hidden);
+    c.compensate_bias = j.value("compensate_bias", c.compensate_bias);
+    c.reestimate_batch_norm = j.value("reestimate_batch_norm", c.reestimate_batch_norm);
   } catch (const nlohmann::json::exception& e) {
     return Status::invalid_argument(std::string("prune config: ") + e.what());
   }

@@ -40,6 +40,15 @@ struct PruneConfig {
   std::vector<std::string> protected_layers;  // names never pruned
   int64_t min_units_per_layer = 1;            // no layer is ever emptied
   int64_t batch_size = 128;                   // recording batch size
+  // Ablations and label-free, backprop-free compensations (issue 16):
+  // false: only the output layer is pruned (the "output-only" ablation; the
+  // "hidden-only" one is prune_output_layer = false).
+  bool prune_hidden = true;
+  // Fold each pruned unit's recorded mean activation into the layer that reads it
+  // (its bias, or its BatchNorm running mean), so the next layer's mean input is kept.
+  bool compensate_bias = false;
+  // Re-estimate BatchNorm statistics on the individual's unlabeled data after pruning.
+  bool reestimate_batch_norm = false;
 
   Status validate() const;
   std::string to_json() const;

@@ -232,8 +232,8 @@ Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const Prune
   if (output_by_usage) {
     auto it = stats.find(model.layer_names().back());
     PrunableLayer out = model.layers().back();
-    FP_RETURN_IF_ERROR(prune_output_by_usage(*out,
-                                             it == stats.end() ? nullptr : &it->second, config));
+    FP_RETURN_IF_ERROR(
+        prune_output_by_usage(*out, it == stats.end() ? nullptr : &it->second, config));
   }
   const bool needs_inputs = config.criterion == Criterion::kActivationWeightedMagnitude;
   std::vector<Candidate> cands;
@@ -244,7 +244,8 @@ Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const Prune
     total += layer->num_weights();
     const bool is_protected =
         std::count(config.protected_layers.begin(), config.protected_layers.end(), name) > 0 ||
-        (layer->is_output() && (!config.prune_output_layer || output_by_usage));
+        (layer->is_output() && (!config.prune_output_layer || output_by_usage)) ||
+        (!layer->is_output() && !config.prune_hidden);
     if (is_protected) {
       zeroed_elsewhere += layer->num_zeroed_weights();
       continue;
@@ -262,10 +263,12 @@ Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const Prune
   for (const auto& p : config.protected_layers)
     if (!model.find_layer(p))
       return Status::invalid_argument("prune: protected layer '" + p + "' is not in the model");
+  if (cands.empty() && !config.prune_hidden) return Status::ok_status();  // output-only, done
   if (cands.empty()) return Status::invalid_argument("prune: every layer is protected");
 
   const int64_t goal = std::llround(config.target_sparsity * static_cast<double>(total));
-  const double fraction = static_cast<double>(goal - zeroed_elsewhere) / cand_total;
+  double fraction = static_cast<double>(goal - zeroed_elsewhere) / cand_total;
+  if (!config.prune_hidden) fraction = std::min(fraction, 1.0);  // the output layer alone
   if (fraction > 1.0)
     return Status::invalid_argument("prune: target sparsity " +
                                     std::to_string(config.target_sparsity) +

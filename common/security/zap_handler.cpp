@@ -103,8 +103,8 @@ void ZapHandler::handle_pending() {
         spdlog::debug("ZAP: admitted {} from {}: {}", r.public_key, r.address, d.reason);
       } else {
         ++refused_;
-        spdlog::warn("ZAP: refused {} client {} from {}: {}", r.mechanism,
-                     r.public_key.empty() ? "(no key)" : r.public_key, r.address, d.reason);
+        spdlog::debug("ZAP: refused {} client {} from {}: {}", r.mechanism,
+                      r.public_key.empty() ? "(no key)" : r.public_key, r.address, d.reason);
       }
     }
     if (!d.admit && d.status_code == "200") d.status_code = "400";

@@ -1,5 +1,7 @@
 #include "simulation/scenario.h"
 
+#include "experiment/personalize_settings.h"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "experiment/methods.h"
 #include "models/model_spec.h"
 
 namespace fp::sim {
@@ -245,7 +248,8 @@ bool in_unit(double x) { return x >= 0 && x < 1; }
 
 // The keys a variant may set; [fineprune] sets them for all, [[fineprune.variants]] per variant.
 Status read_variant_keys(Table& t, Variant& v) {
-  PruneConfig& p = v.prune;
+  PruneConfig& p = v.settings.prune;
+  SelectorConfig& sel = v.settings.selector;
   FP_RETURN_IF_ERROR(get_enum(t, "criterion", p.criterion, &parse_criterion));
   FP_RETURN_IF_ERROR(get_enum(t, "granularity", p.granularity, &parse_granularity));
   FP_RETURN_IF_ERROR(get_enum(t, "scope", p.scope, &parse_scope));
@@ -256,32 +260,39 @@ Status read_variant_keys(Table& t, Variant& v) {
   FP_RETURN_IF_ERROR(t.get("output_usage_threshold", p.output_usage_threshold));
   FP_RETURN_IF_ERROR(t.get_list("protected_layers", p.protected_layers));
   FP_RETURN_IF_ERROR(t.get("min_units_per_layer", p.min_units_per_layer));
-  FP_RETURN_IF_ERROR(t.get("select_sparsity", v.select_sparsity));
-  FP_RETURN_IF_ERROR(t.get("min_agreement", v.min_agreement));
-  FP_RETURN_IF_ERROR(t.get("confident_fraction", v.confident_fraction));
-  FP_RETURN_IF_ERROR(t.get("heldout_fraction", v.heldout_fraction));
-  FP_RETURN_IF_ERROR(t.get_list("candidates", v.candidates));
-  FP_RETURN_IF_ERROR(t.get_list("sweep", v.sweep));
-  FP_RETURN_IF_ERROR(t.get("adaptation_samples", v.adaptation_samples));
-  if (v.adaptation_samples < 0) return invalid(t, "adaptation_samples", "must be >= 0 (0: all)");
+  FP_RETURN_IF_ERROR(t.get("prune_hidden", p.prune_hidden));
+  FP_RETURN_IF_ERROR(t.get("compensate_bias", p.compensate_bias));
+  FP_RETURN_IF_ERROR(t.get("reestimate_batch_norm", p.reestimate_batch_norm));
+  FP_RETURN_IF_ERROR(t.get("select_sparsity", v.settings.select_sparsity));
+  FP_RETURN_IF_ERROR(get_enum(t, "selector", sel.score, &parse_selection_score));
+  FP_RETURN_IF_ERROR(t.get("min_agreement", sel.min_agreement));
+  FP_RETURN_IF_ERROR(t.get("confident_fraction", sel.confident_fraction));
+  FP_RETURN_IF_ERROR(t.get("heldout_fraction", v.settings.heldout_fraction));
+  FP_RETURN_IF_ERROR(t.get_list("candidates", sel.candidates));
+  FP_RETURN_IF_ERROR(t.get_list("sweep", v.settings.sweep_targets));
+  FP_RETURN_IF_ERROR(t.get("adaptation_samples", v.settings.max_adaptation_samples));
+  if (v.settings.max_adaptation_samples < 0) {
+    return invalid(t, "adaptation_samples", "must be >= 0 (0: all)");
+  }
   Status valid = p.validate();
   if (!valid.ok()) {
     return Status::invalid_argument(t.at_key("target_sparsity") + t.path() + ": " +
                                     valid.message());
   }
-  if (!(v.min_agreement > 0 && v.min_agreement <= 1)) {
+  if (!(sel.min_agreement > 0 && sel.min_agreement <= 1)) {
     return invalid(t, "min_agreement", "must be in (0, 1]");
   }
-  if (!(v.confident_fraction > 0 && v.confident_fraction <= 1)) {
+  if (!(sel.confident_fraction > 0 && sel.confident_fraction <= 1)) {
     return invalid(t, "confident_fraction", "must be in (0, 1]");
   }
-  if (!(v.heldout_fraction > 0 && v.heldout_fraction < 1)) {
+  if (!(v.settings.heldout_fraction > 0 && v.settings.heldout_fraction < 1)) {
     return invalid(t, "heldout_fraction", "must be in (0, 1)");
   }
-  if (v.candidates.empty() || !std::all_of(v.candidates.begin(), v.candidates.end(), in_unit)) {
+  if (sel.candidates.empty() || !std::all_of(sel.candidates.begin(), sel.candidates.end(), in_unit)) {
     return invalid(t, "candidates", "must be a non-empty list of sparsities in [0, 1)");
   }
-  if (!std::all_of(v.sweep.begin(), v.sweep.end(), in_unit) || v.sweep.size() > 64) {
+  const auto& sweep = v.settings.sweep_targets;
+  if (!std::all_of(sweep.begin(), sweep.end(), in_unit) || sweep.size() > 64) {
     return invalid(t, "sweep", "must hold at most 64 sparsities in [0, 1)");
   }
   return Status::ok_status();
@@ -324,16 +335,23 @@ Status read_baselines(Table t, BaselineSection& b) {
   FP_RETURN_IF_ERROR(t.get_list("methods", b.methods));
   FP_RETURN_IF_ERROR(t.get("finetune_epochs", b.finetune_epochs));
   FP_RETURN_IF_ERROR(t.get("finetune_learning_rate", b.finetune_learning_rate));
+  FP_RETURN_IF_ERROR(t.get_list("finetune_learning_rates", b.finetune_learning_rates));
+  FP_RETURN_IF_ERROR(t.get("finetune_max_epochs", b.finetune_max_epochs));
   FP_RETURN_IF_ERROR(t.get("finetune_last_layer_only", b.finetune_last_layer_only));
   FP_RETURN_IF_ERROR(t.finish());
   std::set<std::string> seen;
   for (const auto& m : b.methods) {
-    if (m != "finetune" && m != "svd") {
-      return invalid(t, "methods", "may hold \"finetune\" and \"svd\", not \"" + m + "\"");
+    if (!is_known_method(m)) {
+      return invalid(t, "methods", "may hold " + known_methods_text() + ", not \"" + m + "\"");
     }
     if (!seen.insert(m).second) return invalid(t, "methods", "names \"" + m + "\" twice");
   }
   if (b.finetune_epochs < 1) return invalid(t, "finetune_epochs", "must be at least 1");
+  if (b.finetune_max_epochs < 1) return invalid(t, "finetune_max_epochs", "must be at least 1");
+  if (b.finetune_learning_rates.empty() ||
+      !std::all_of(b.finetune_learning_rates.begin(), b.finetune_learning_rates.end(),
+                   [](double x) { return x > 0; }))
+    return invalid(t, "finetune_learning_rates", "must be a non-empty list of positive rates");
   if (!(b.finetune_learning_rate > 0))
     return invalid(t, "finetune_learning_rate", "must be positive");
   return Status::ok_status();
@@ -403,14 +421,8 @@ Status read_privacy(Table t, security::PrivacyConfig& p) {
 }  // namespace
 
 std::string Variant::assignment_json(const security::PrivacyConfig& privacy) const {
-  auto j = nlohmann::json::parse(prune.to_json());
+  auto j = nlohmann::json::parse(personalize_settings_json(settings));
   if (privacy.enabled()) j["privacy"] = nlohmann::json::parse(security::privacy_to_json(privacy));
-  j["select_sparsity"] = select_sparsity;
-  j["min_agreement"] = min_agreement;
-  j["confident_fraction"] = confident_fraction;
-  j["heldout_fraction"] = heldout_fraction;
-  j["candidates"] = candidates;
-  if (adaptation_samples > 0) j["adaptation_samples"] = adaptation_samples;
   return j.dump();
 }
 

@@ -15,8 +15,10 @@
 //                 labeled accuracy-vs-sparsity curve), adaptation_samples (use only the
 //                 first N adaptation samples, every method), and [[fineprune.variants]]: named
 //                 overrides of the keys above, one campaign each (a sweep over configs)
-//   [baselines]   methods (["finetune", "svd"]), finetune_epochs, finetune_learning_rate,
-//                 finetune_last_layer_only
+//   [baselines]   methods (names of common/experiment/methods.h: "finetune", "svd",
+//                 "em_prior", "adabn", "tent", "fine_prune+tent", ...), finetune_epochs,
+//                 finetune_learning_rate, finetune_last_layer_only (the plain recipe),
+//                 finetune_learning_rates, finetune_max_epochs (the tuned one)
 //   [hosting]     mode ("in-process" | "processes" | "external"), hosts, workers, connected,
 //                 threads_per_worker, endpoint, heartbeat_ms, liveness, max_attempts,
 //                 keep_private_data, security ("curve" | "plain"; curve when absent: the
@@ -36,7 +38,7 @@
 #include <vector>
 
 #include "data/partition.h"
-#include "prune/prune_config.h"
+#include "experiment/personalize.h"
 #include "security/privacy_noise.h"
 #include "util/status.h"
 
@@ -63,19 +65,14 @@ struct GeneralSection {
 };
 
 // One Fine-Pruning configuration; a campaign runs one of these for every individual.
+// Its settings start from PersonalizeConfig's defaults, the one table every config source
+// shares (experiment/personalize_settings.h); a scenario sets its keys in [fineprune].
 struct Variant {
   std::string name;  // empty for the single, unnamed configuration
-  PruneConfig prune;
-  bool select_sparsity = true;  // choose the sparsity on the device, without labels
-  double min_agreement = 0.95;
-  double confident_fraction = 0.5;
-  double heldout_fraction = 0.1;
-  std::vector<double> candidates = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
-  std::vector<double> sweep;       // labeled accuracy-vs-sparsity curve (empty: none)
-  int64_t adaptation_samples = 0;  // > 0: adapt on only this many samples (data-amount curve)
+  PersonalizeConfig settings;
 
-  // What travels in the task assignment: fp::PruneConfig's JSON plus the selector keys
-  // and, when enabled, the privacy settings.
+  // What travels in the task assignment: the personalization settings and, when
+  // enabled, the privacy settings.
   std::string assignment_json(const security::PrivacyConfig& privacy = {}) const;
 };
 
@@ -83,6 +80,8 @@ struct BaselineSection {
   std::vector<std::string> methods = {"finetune", "svd"};
   int64_t finetune_epochs = 3;
   double finetune_learning_rate = 0.01;
+  std::vector<double> finetune_learning_rates = {1e-4, 3e-4, 1e-3};  // tuned "finetune"
+  int64_t finetune_max_epochs = 10;
   bool finetune_last_layer_only = false;
 };
 

@@ -78,9 +78,10 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
   }
   FP_ASSIGN_OR_RETURN(PrivateData data, load_private_data(config_.data_path));
   meter_.load_wall_us += micros_since(loading);
-  agent::BaselineSettings baselines{config_.baselines.finetune_epochs,
-                                    config_.baselines.finetune_learning_rate,
-                                    config_.baselines.finetune_last_layer_only};
+  agent::BaselineSettings baselines{
+      config_.baselines.finetune_epochs, config_.baselines.finetune_learning_rate,
+      config_.baselines.finetune_last_layer_only, config_.baselines.finetune_learning_rates,
+      config_.baselines.finetune_max_epochs};
   FP_ASSIGN_OR_RETURN(PersonalizeConfig config, agent::personalize_config_for(task, baselines));
 
   auto started = Clock::now();

@@ -11,18 +11,20 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "simulation/agent_host.h"
-#include "simulation/campaign_setup.h"
+#include "simulation/campaign_plan.h"
 #include "simulation/host_processes.h"
 #include "coordinator/model_registry.h"
 #include "simulation/population.h"
-#include "simulation/progress.h"
+#include "simulation/campaign_progress.h"
+#include "util/progress.h"
 #include "security/keys.h"
 #include "coordinator/server.h"
-#include "simulation/sim_store.h"
+#include "store/run_store.h"
 
 namespace fp::sim {
 
@@ -149,239 +151,312 @@ std::vector<std::string> host_command_line(const std::string& exe, const Scenari
   return argv;
 }
 
-}  // namespace
+// One run of a scenario, step by step: run_scenario() calls the steps in order. A step
+// that fails before the campaign starts records the run as failed, with why.
+class ScenarioRun {
+ public:
+  ScenarioRun(const Scenario& s, const RunOptions& o) : s_(s), o_(o), out_(o.out_dir) {}
 
-std::string run_database(const std::string& out_dir) {
-  return (fs::path(out_dir) / "fp.db").string();
-}
+  // The run directory, its log, the store and the run's row.
+  Status prepare();
+  // The population, the general model(s) and the campaigns.
+  Status set_up();
+  // CURVE keys and the coordinator on its own thread.
+  Status start_coordinator();
+  // Agent hosts: threads of this process or child processes (none when external).
+  void launch_hosts();
+  // Progress until every task finished, the run was interrupted or the hosts are gone.
+  void wait();
+  // Stops the coordinator and the hosts; settles the run's status.
+  void shut_down();
+  // The measurements, into sim_runs.
+  Result<RunOutcome> finish();
 
-Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
-  auto started = Clock::now();
-  const double started_unix = unix_now();
-  const fs::path out(o.out_dir);
-  std::error_code ec;
-  if (o.fresh) fs::remove_all(out, ec);
-  if (fs::exists(out / "fp.db")) {
-    return Status::invalid_argument(
-        o.out_dir + " already holds a run: show it with 'fp-sim report --db " +
-        run_database(o.out_dir) + "', or start over with --fresh (or another --out)");
-  }
-  fs::create_directories(out / "hosts", ec);
-  if (ec) return Status::io_error("creating " + o.out_dir + ": " + ec.message());
-  const std::string scenario_path = (out / "scenario.toml").string();
-  {
-    std::ofstream copy(scenario_path, std::ios::binary);
-    copy << s.text;
-    if (!copy) return Status::io_error("writing " + scenario_path);
-  }
-  LogToFile logging((out / "fp-sim.log").string(), o.log_level);
-  auto say = [&](const std::string& line) {
-    spdlog::info("{}", line);
-    if (o.progress) std::fprintf(o.progress, "%s\n", line.c_str());
-    if (o.progress) std::fflush(o.progress);
-  };
+  // Records the run as failed before its campaign started; returns `why`.
+  Status setup_failed(const Status& why);
 
-  FP_ASSIGN_OR_RETURN(auto store, store::Store::open(run_database(o.out_dir)));
-  coord::ModelRegistry registry((out / "models").string(), *store);
-  FP_ASSIGN_OR_RETURN(SimStore sim, SimStore::open(*store));
-  RunRecord record;
-  record.scenario = s.name;
-  record.scenario_toml = s.text;
-  record.seed = s.seed;
-  record.started_at = started_unix;
-  FP_ASSIGN_OR_RETURN(int64_t run_id, sim.add_run(record));
-  if (o.on_database) {
-    Status ready = o.on_database(run_database(o.out_dir));
-    if (!ready.ok()) {
-      (void)sim.finish_run(run_id, "failed", unix_now(),
-                           nlohmann::json{{"detail", ready.to_string()}}.dump());
-      return ready;
+ private:
+  void say(const std::string& line);
+  void poll_progress();
+  void fail(const std::string& why) {
+    if (status_ == "done") {
+      status_ = "failed";
+      detail_ = why;
     }
   }
 
-  say("scenario " + s.name + " (" + s.source + "), seed " + std::to_string(s.seed) + ", run " +
-      std::to_string(run_id) + " in " + o.out_dir);
-  // A run that cannot start is recorded as failed, with why.
-  auto setup_failed = [&](const Status& why) {
-    nlohmann::json stats = {{"detail", why.to_string()}};
-    (void)sim.finish_run(run_id, "failed", unix_now(), stats.dump());
-    return why;
-  };
-  auto loading = Clock::now();
-  auto loaded = load_population(s);
-  if (!loaded.ok()) return setup_failed(loaded.status());
-  Population population = std::move(loaded).value();
-  say(fmt::format("{} individual(s) from {} ({} pool samples, partition {}), {:.1f} s",
-                  population.individuals.size(), population.dataset, population.pool.size(),
-                  partition_method_name(s.partition.method), seconds_since(loading)));
-  auto planned = setup_campaigns(s, population, *store, registry, sim, run_id, say);
-  if (!planned.ok()) return setup_failed(planned.status());
-  const CampaignPlan plan = std::move(planned).value();
-  const double setup_seconds = seconds_since(started);
+  const Scenario& s_;
+  const RunOptions& o_;
+  const fs::path out_;
+  const Clock::time_point started_ = Clock::now();
+  std::unique_ptr<LogToFile> logging_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<coord::ModelRegistry> registry_;
+  std::optional<store::RunStore> sim_;
+  int64_t run_id_ = 0;
+  std::string scenario_path_;
+  Population population_;
+  CampaignPlan plan_;
+  double setup_seconds_ = 0;
 
-  // ---- The campaign: coordinator, hosts, progress. ----
-  auto campaign_started = Clock::now();
-  const double cpu_before = cpu_seconds(RUSAGE_SELF);
-  zmq::context_t context(1);
-  coord::ServerConfig sc;
-  sc.endpoint = s.hosting.endpoint;
-  sc.heartbeat_ms = static_cast<uint32_t>(s.hosting.heartbeat_ms);
-  sc.liveness = static_cast<uint32_t>(s.hosting.liveness);
-  sc.max_attempts = s.hosting.max_attempts;
-  sc.exit_when_done = true;
-  sc.security.plain = s.hosting.plain;
-  RunKeys keys;
-  if (!s.hosting.plain) {
-    auto made = make_run_keys(out, s.hosting.hosts, *store);
-    if (!made.ok()) return setup_failed(made.status());
-    keys = std::move(made).value();
-    sc.security.own = keys.coordinator;
-    say("CURVE security: ephemeral keys in " + keys.dir + ", " + std::to_string(keys.hosts.size()) +
-        " host key(s) enrolled");
+  Clock::time_point campaign_started_;
+  double cpu_before_ = 0, campaign_seconds_ = 0, cpu_self_ = 0;
+  zmq::context_t context_{1};
+  RunKeys keys_;
+  std::unique_ptr<coord::Server> server_;
+  std::string endpoint_;
+  std::atomic<bool> server_done_{false};
+  Status server_status_;
+  std::thread server_thread_;
+
+  std::vector<std::unique_ptr<AgentHost>> hosts_;
+  std::vector<std::thread> host_threads_;
+  std::vector<Status> host_status_;
+  std::atomic<int64_t> hosts_running_{0};
+  std::vector<ChildProcess> children_;
+
+  std::unique_ptr<store::Store> reader_;  // a second connection for progress
+  std::optional<Progress> progress_;  // drawn while waiting, when o_.progress is set
+  ProgressState state_;
+  std::string status_ = "done", detail_;
+};
+
+void ScenarioRun::say(const std::string& line) {
+  spdlog::info("{}", line);
+  if (o_.progress) {
+    std::fprintf(o_.progress, "%s\n", line.c_str());
+    std::fflush(o_.progress);
   }
-  coord::Server server(sc, context, *store, registry);
-  Status bound = server.bind();
-  if (!bound.ok()) return setup_failed(bound);
-  const std::string endpoint = server.bound_endpoint();
-  std::atomic<bool> server_done{false};
-  Status server_status;
-  std::thread server_thread([&] {
-    server_status = server.run();
-    server_done = true;
-  });
+}
 
-  const HostingSection& h = s.hosting;
-  const int64_t tasks_each = tasks_per_individual(s);
-  std::vector<std::unique_ptr<AgentHost>> hosts;
-  std::vector<std::thread> host_threads;
-  std::vector<Status> host_status(static_cast<size_t>(h.hosts));
-  std::atomic<int64_t> hosts_running{0};
-  std::vector<ChildProcess> children;
-  Status launch;
+Status ScenarioRun::setup_failed(const Status& why) {
+  if (sim_) {
+    nlohmann::json stats = {{"detail", why.to_string()}};
+    (void)sim_->finish_run(run_id_, "failed", unix_now(), stats.dump());
+  }
+  return why;
+}
+
+Status ScenarioRun::prepare() {
+  std::error_code ec;
+  if (o_.fresh) fs::remove_all(out_, ec);
+  if (fs::exists(out_ / "fp.db")) {
+    return Status::invalid_argument(
+        o_.out_dir + " already holds a run: show it with 'fp-sim report --db " +
+        run_database(o_.out_dir) + "', or start over with --fresh (or another --out)");
+  }
+  fs::create_directories(out_ / "hosts", ec);
+  if (ec) return Status::io_error("creating " + o_.out_dir + ": " + ec.message());
+  scenario_path_ = (out_ / "scenario.toml").string();
+  {
+    std::ofstream copy(scenario_path_, std::ios::binary);
+    copy << s_.text;
+    if (!copy) return Status::io_error("writing " + scenario_path_);
+  }
+  logging_ = std::make_unique<LogToFile>((out_ / "fp-sim.log").string(), o_.log_level);
+
+  FP_ASSIGN_OR_RETURN(store_, store::Store::open(run_database(o_.out_dir)));
+  registry_ = std::make_unique<coord::ModelRegistry>((out_ / "models").string(), *store_);
+  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(*store_));
+  sim_.emplace(sim);
+  store::RunRecord record;
+  record.scenario = s_.name;
+  record.scenario_toml = s_.text;
+  record.seed = s_.seed;
+  record.started_at = unix_now();
+  FP_ASSIGN_OR_RETURN(run_id_, sim_->add_run(record));
+  if (o_.on_database) {
+    Status ready = o_.on_database(run_database(o_.out_dir));
+    if (!ready.ok()) return setup_failed(ready);
+  }
+  say("scenario " + s_.name + " (" + s_.source + "), seed " + std::to_string(s_.seed) + ", run " +
+      std::to_string(run_id_) + " in " + o_.out_dir);
+  return Status::ok_status();
+}
+
+Status ScenarioRun::set_up() {
+  auto loading = Clock::now();
+  auto loaded = load_population(s_);
+  if (!loaded.ok()) return setup_failed(loaded.status());
+  population_ = std::move(loaded).value();
+  say(fmt::format("{} individual(s) from {} ({} pool samples, partition {}), {:.1f} s",
+                  population_.individuals.size(), population_.dataset, population_.pool.size(),
+                  partition_method_name(s_.partition.method), seconds_since(loading)));
+  auto planned = setup_campaigns(s_, population_, *store_, *registry_, *sim_, run_id_,
+                                 [this](const std::string& line) { say(line); });
+  if (!planned.ok()) return setup_failed(planned.status());
+  plan_ = std::move(planned).value();
+  setup_seconds_ = seconds_since(started_);
+  return Status::ok_status();
+}
+
+Status ScenarioRun::start_coordinator() {
+  campaign_started_ = Clock::now();
+  cpu_before_ = cpu_seconds(RUSAGE_SELF);
+  coord::ServerConfig sc;
+  sc.endpoint = s_.hosting.endpoint;
+  sc.heartbeat_ms = static_cast<uint32_t>(s_.hosting.heartbeat_ms);
+  sc.liveness = static_cast<uint32_t>(s_.hosting.liveness);
+  sc.max_attempts = s_.hosting.max_attempts;
+  sc.exit_when_done = true;
+  sc.security.plain = s_.hosting.plain;
+  // A host's agents share its key: room for all of them, and for silent ones not yet dropped.
+  sc.max_sessions_per_key = static_cast<uint32_t>(2 * s_.hosting.connected_per_host() + 4);
+  if (!s_.hosting.plain) {
+    auto made = make_run_keys(out_, s_.hosting.hosts, *store_);
+    if (!made.ok()) return setup_failed(made.status());
+    keys_ = std::move(made).value();
+    sc.security.own = keys_.coordinator;
+    say("CURVE security: ephemeral keys in " + keys_.dir + ", " +
+        std::to_string(keys_.hosts.size()) + " host key(s) enrolled");
+  }
+  server_ = std::make_unique<coord::Server>(sc, context_, *store_, *registry_);
+  Status bound = server_->bind();
+  if (!bound.ok()) return setup_failed(bound);
+  endpoint_ = server_->bound_endpoint();
+  server_thread_ = std::thread([this] {
+    server_status_ = server_->run();
+    server_done_ = true;
+  });
+  return Status::ok_status();
+}
+
+void ScenarioRun::launch_hosts() {
+  const HostingSection& h = s_.hosting;
   const bool external = h.mode == HostingMode::kExternal;
-  for (int64_t i = 0; i < h.hosts && launch.ok() && !external; ++i) {
-    const std::string work_dir = (out / "hosts" / std::to_string(i)).string();
+  host_status_.resize(static_cast<size_t>(h.hosts));
+  for (int64_t i = 0; i < h.hosts && !external; ++i) {
+    const std::string work_dir = (out_ / "hosts" / std::to_string(i)).string();
     if (h.mode == HostingMode::kInProcess) {
       HostOptions ho;
-      ho.coordinator = endpoint;
+      ho.coordinator = endpoint_;
       ho.work_dir = work_dir;
       ho.workers = h.workers;
       ho.connected = h.connected_per_host();
       ho.threads_per_worker = h.threads_per_worker;
-      ho.tasks_per_agent = tasks_each;
+      ho.tasks_per_agent = tasks_per_individual(s_);
       ho.keep_private_data = h.keep_private_data;
       ho.security.plain = h.plain;
       if (!h.plain) {
-        ho.security.own = keys.hosts[static_cast<size_t>(i)];
-        ho.security.server_public = keys.coordinator.public_key;
+        ho.security.own = keys_.hosts[static_cast<size_t>(i)];
+        ho.security.server_public = keys_.coordinator.public_key;
       }
-      hosts.push_back(std::make_unique<AgentHost>(ho, s, population));
-      if (o.null_compute) {
-        hosts.back()->set_runner_factory(
+      hosts_.push_back(std::make_unique<AgentHost>(ho, s_, population_));
+      if (o_.null_compute) {
+        hosts_.back()->set_runner_factory(
             [](const std::string&, WorkerPool& pool, ComputeMeter& meter) {
               return std::make_unique<NullRunner>(pool, meter);
             });
       }
-      auto share = host_share(population.individuals.size(), i, h.hosts);
-      ++hosts_running;
-      host_threads.emplace_back([&, i, share, host = hosts.back().get()] {
-        host_status[static_cast<size_t>(i)] = host->run(share);
-        --hosts_running;
+      auto share = host_share(population_.individuals.size(), i, h.hosts);
+      ++hosts_running_;
+      host_threads_.emplace_back([this, i, share, host = hosts_.back().get()] {
+        host_status_[static_cast<size_t>(i)] = host->run(share);
+        --hosts_running_;
       });
     } else {
-      std::string exe = o.executable.empty() ? self_executable() : o.executable;
-      auto argv = host_command_line(exe, s, scenario_path, endpoint, i, work_dir,
-                                    work_dir + "/stats.json", keys);
-      if (o.null_compute) argv.push_back("--null-compute");
+      std::string exe = o_.executable.empty() ? self_executable() : o_.executable;
+      auto argv = host_command_line(exe, s_, scenario_path_, endpoint_, i, work_dir,
+                                    work_dir + "/stats.json", keys_);
+      if (o_.null_compute) argv.push_back("--null-compute");
+      std::error_code ec;
       fs::create_directories(work_dir, ec);
       auto child = spawn_child(argv, "host " + std::to_string(i), work_dir + ".log");
       if (!child.ok()) {
-        launch = child.status();
+        fail(child.status().to_string());
         break;
       }
-      children.push_back(*child);
+      children_.push_back(*child);
     }
   }
-  say(
-      fmt::format("coordinator on {}; {} {} host(s) x {} worker(s), up to {} agent(s) connected "
-                  "per host; {} task(s) in {} campaign(s)",
-                  endpoint, h.hosts, hosting_mode_name(h.mode), h.workers, h.connected_per_host(),
-                  plan.tasks, plan.campaigns.size()));
-  if (o.on_listening) o.on_listening(endpoint);
+  say(fmt::format(
+      "coordinator on {}; {} {} host(s) x {} worker(s), up to {} agent(s) connected "
+      "per host; {} task(s) in {} campaign(s)",
+      endpoint_, h.hosts, hosting_mode_name(h.mode), h.workers, h.connected_per_host(),
+      plan_.tasks, plan_.campaigns.size()));
+  if (o_.on_listening) o_.on_listening(endpoint_);
   if (external) {
-    say(
-        fmt::format("waiting for {} agent host(s); start host i (0..{}) on any machine with\n"
-                    "  fp-sim host --coordinator tcp://<this machine>:{} --scenario {} "
-                    "--hosts {} --host-index i --seed {} --individuals {}{}",
-                    h.hosts, h.hosts - 1, endpoint.substr(endpoint.rfind(':') + 1), scenario_path,
-                    h.hosts, s.seed, s.partition.num_individuals,
-                    h.plain ? ""
-                            : " --key " + keys.dir + "/host-i --coordinator-key " +
-                                  keys.coordinator_public() + "\n  (copy the keys/ folder along)"));
+    say(fmt::format(
+        "waiting for {} agent host(s); start host i (0..{}) on any machine with\n"
+        "  fp-sim host --coordinator tcp://<this machine>:{} --scenario {} "
+        "--hosts {} --host-index i --seed {} --individuals {}{}",
+        h.hosts, h.hosts - 1, endpoint_.substr(endpoint_.rfind(':') + 1), scenario_path_,
+        h.hosts, s_.seed, s_.partition.num_individuals,
+        h.plain ? ""
+                : " --key " + keys_.dir + "/host-i --coordinator-key " +
+                      keys_.coordinator_public() + "\n  (copy the keys/ folder along)"));
   }
+}
 
-  auto reader = store::Store::open(run_database(o.out_dir));
-  ProgressPrinter printer(o.progress ? o.progress : stdout, o.interactive);
-  ProgressState state;
-  state.total = plan.tasks;
-  auto poll_progress = [&] {
-    if (!reader.ok()) return;
-    int64_t done = 0, failed = 0, running = 0;
-    for (const auto& c : plan.campaigns) {
-      auto counts = (*reader)->task_counts(c.campaign_id);
-      if (!counts.ok()) return;
-      done += counts->done;
-      failed += counts->failed;
-      running += counts->assigned;
-    }
-    state.done = done;
-    state.failed = failed;
-    state.running = running;
-    state.elapsed_seconds = seconds_since(campaign_started);
-    if (!hosts.empty()) {
-      state.live_agents = state.computing = 0;
-      for (const auto& host : hosts) {
-        auto p = host->progress();
-        state.live_agents += p.live;
-        state.computing += p.computing;
-      }
-    }
-  };
-
-  std::string status = "done", detail;
-  if (!launch.ok()) {
-    status = "failed";
-    detail = launch.to_string();
+void ScenarioRun::poll_progress() {
+  if (!reader_) return;
+  int64_t done = 0, failed = 0, running = 0;
+  for (const auto& c : plan_.campaigns) {
+    auto counts = reader_->task_counts(c.campaign_id);
+    if (!counts.ok()) return;
+    done += counts->done;
+    failed += counts->failed;
+    running += counts->assigned;
   }
-  while (status == "done" && !server_done) {
+  state_.done = done;
+  state_.failed = failed;
+  state_.running = running;
+  if (!hosts_.empty()) {
+    state_.live_agents = state_.computing = 0;
+    for (const auto& host : hosts_) {
+      auto p = host->progress();
+      state_.live_agents += p.live;
+      state_.computing += p.computing;
+    }
+  }
+}
+
+void ScenarioRun::wait() {
+  auto reader = store::Store::open(run_database(o_.out_dir));
+  if (reader.ok()) reader_ = std::move(reader).value();
+  state_.total = plan_.tasks;
+  if (o_.progress) {
+    Progress::Options po;
+    po.mode = o_.interactive ? Progress::Mode::kBar : Progress::Mode::kLines;
+    po.out = o_.progress;
+    po.sink = [out = o_.progress](const std::string& line) {
+      std::fprintf(out, "progress: %s\n", line.c_str());
+      std::fflush(out);
+    };
+    progress_.emplace("tasks", plan_.tasks, po);
+  }
+  const bool external = s_.hosting.mode == HostingMode::kExternal;
+  while (status_ == "done" && !server_done_) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     poll_progress();
-    if (o.progress) printer.update(state);
-    if (o.interrupt && *o.interrupt) {
-      status = "interrupted";
-      detail = "interrupted before every task finished";
+    if (progress_) progress_->update(state_.finished(), progress_note(state_));
+    if (o_.interrupt && *o_.interrupt) {
+      status_ = "interrupted";
+      detail_ = "interrupted before every task finished";
       break;
     }
-    bool hosts_alive = external || (!hosts.empty() && hosts_running > 0);
-    for (auto& c : children) hosts_alive = !reap_child(c, false) || hosts_alive;
-    if (!hosts_alive && !server_done) {
+    bool hosts_alive = external || (!hosts_.empty() && hosts_running_ > 0);
+    for (auto& c : children_) hosts_alive = !reap_child(c, false) || hosts_alive;
+    if (!hosts_alive && !server_done_) {
       // Give the coordinator a moment to commit what the last agents sent.
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      if (server_done) break;
-      status = "failed";
-      detail = "every agent host ended before the campaign finished (see " +
-               (out / "hosts").string() + "/*.log and fp-sim.log)";
+      if (server_done_) break;
+      fail("every agent host ended before the campaign finished (see " +
+           (out_ / "hosts").string() + "/*.log and fp-sim.log)");
     }
   }
   // The campaign's time ends here: what follows is shutdown.
-  const double campaign_seconds = seconds_since(campaign_started);
-  server.request_stop();
-  server_thread.join();
-  for (auto& host : hosts) host->stop();
-  for (auto& t : host_threads) t.join();
+  campaign_seconds_ = seconds_since(campaign_started_);
+}
+
+void ScenarioRun::shut_down() {
+  server_->request_stop();
+  server_thread_.join();
+  for (auto& host : hosts_) host->stop();
+  for (auto& t : host_threads_) t.join();
   // Child hosts leave by themselves once the coordinator says Goodbye; nudge late ones.
   auto grace_until = Clock::now() + std::chrono::seconds(5);
-  for (auto& c : children) {
+  for (auto& c : children_) {
     while (!reap_child(c, false) && Clock::now() < grace_until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -390,27 +465,22 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
       reap_child(c, true);
     }
   }
-  const double cpu_self = cpu_seconds(RUSAGE_SELF) - cpu_before;
+  cpu_self_ = cpu_seconds(RUSAGE_SELF) - cpu_before_;
   poll_progress();
-  if (o.progress) printer.finish(state);
-  if (!server_status.ok() && status == "done") {
-    status = "failed";
-    detail = "coordinator: " + server_status.to_string();
+  if (progress_) progress_->finish(progress_note(state_));
+  if (!server_status_.ok()) fail("coordinator: " + server_status_.to_string());
+  for (size_t i = 0; i < host_status_.size() && i < hosts_.size(); ++i) {
+    if (!host_status_[i].ok()) fail("host " + std::to_string(i) + ": " + host_status_[i].to_string());
   }
-  for (size_t i = 0; i < host_status.size() && i < hosts.size(); ++i) {
-    if (!host_status[i].ok() && status == "done") {
-      status = "failed";
-      detail = "host " + std::to_string(i) + ": " + host_status[i].to_string();
-    }
+  if (state_.done + state_.failed < state_.total) {
+    fail("the coordinator stopped with unfinished tasks");
   }
-  if (status == "done" && state.done + state.failed < state.total) {
-    status = "failed";
-    detail = "the coordinator stopped with unfinished tasks";
-  }
+}
 
-  // ---- Measurements. ----
+Result<RunOutcome> ScenarioRun::finish() {
+  const HostingSection& h = s_.hosting;
   Meters meters;
-  for (const auto& host : hosts) meters.add(host->meter());
+  for (const auto& host : hosts_) meters.add(host->meter());
   nlohmann::json processes = nlohmann::json::array();
   const double self_mb = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
   double peak_total_mb = self_mb;
@@ -419,11 +489,11 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
                                                   : "fp-sim run (coordinator)"},
        {"pid", static_cast<int64_t>(::getpid())},
        {"peak_rss_mb", self_mb},
-       {"campaign_cpu_seconds", cpu_self}});
-  double cpu_all = cpu_self;
-  for (size_t i = 0; i < children.size(); ++i) {
-    const auto& c = children[i];
-    std::ifstream in((out / "hosts" / std::to_string(i) / "stats.json").string());
+       {"campaign_cpu_seconds", cpu_self_}});
+  double cpu_all = cpu_self_;
+  for (size_t i = 0; i < children_.size(); ++i) {
+    const auto& c = children_[i];
+    std::ifstream in((out_ / "hosts" / std::to_string(i) / "stats.json").string());
     auto j = nlohmann::json::parse(in, nullptr, false);
     bool reported = !j.is_discarded() && j.is_object();
     if (reported) meters.add(j);
@@ -437,31 +507,31 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
                          {"exit_code", c.exit_code},
                          {"peak_rss_mb", mb},
                          {"cpu_seconds", c.cpu_seconds}});
-    if (c.exit_code != 0 && status == "done") {
-      status = "failed";
-      detail = c.name + " exited with code " + std::to_string(c.exit_code) + " (see " +
-               (out / "hosts").string() + "/" + std::to_string(i) + ".log)";
+    if (c.exit_code != 0) {
+      fail(c.name + " exited with code " + std::to_string(c.exit_code) + " (see " +
+           (out_ / "hosts").string() + "/" + std::to_string(i) + ".log)");
     }
   }
   int64_t telemetry_rows = 0;
-  if (reader.ok()) {
-    for (const auto& c : plan.campaigns) {
-      auto rows = (*reader)->telemetry(c.campaign_id);
+  if (reader_) {
+    for (const auto& c : plan_.campaigns) {
+      auto rows = reader_->telemetry(c.campaign_id);
       if (rows.ok()) telemetry_rows += static_cast<int64_t>(rows->size());
     }
   }
-  const double worker_capacity = static_cast<double>(h.hosts * h.workers) * campaign_seconds;
+  const double worker_capacity = static_cast<double>(h.hosts * h.workers) * campaign_seconds_;
+  const coord::ServerStats& server = server_->stats();
   nlohmann::json stats = {
-      {"wall_seconds", seconds_since(started)},
-      {"setup_seconds", setup_seconds},
-      {"train_seconds", plan.train_seconds},
-      {"models_trained", plan.models_trained},
-      {"campaign_seconds", campaign_seconds},
-      {"individuals", population.individuals.size()},
-      {"tasks", plan.tasks},
-      {"tasks_done", state.done},
-      {"tasks_failed", state.failed},
-      {"null_compute", o.null_compute},
+      {"wall_seconds", seconds_since(started_)},
+      {"setup_seconds", setup_seconds_},
+      {"train_seconds", plan_.train_seconds},
+      {"models_trained", plan_.models_trained},
+      {"campaign_seconds", campaign_seconds_},
+      {"individuals", population_.individuals.size()},
+      {"tasks", plan_.tasks},
+      {"tasks_done", state_.done},
+      {"tasks_failed", state_.failed},
+      {"null_compute", o_.null_compute},
       {"hosting", hosting_mode_name(h.mode)},
       {"hosts", h.hosts},
       {"workers_per_host", h.workers},
@@ -476,20 +546,37 @@ Result<RunOutcome> run_scenario(const Scenario& s, const RunOptions& o) {
       {"overhead_wall_share",
        worker_capacity > 0 ? 1.0 - meters.compute_wall / worker_capacity : 0.0},
       {"telemetry_rows", telemetry_rows},
-      {"telemetry_per_second", campaign_seconds > 0 ? telemetry_rows / campaign_seconds : 0.0},
+      {"telemetry_per_second", campaign_seconds_ > 0 ? telemetry_rows / campaign_seconds_ : 0.0},
       {"processes", processes},
       {"peak_rss_total_mb", peak_total_mb},
       {"coordinator",
-       {{"frames_in", server.stats().frames_in},
-        {"reports_stored", server.stats().reports_stored},
-        {"reports_duplicate", server.stats().reports_duplicate},
-        {"chunk_bytes_sent", server.stats().chunk_bytes_sent},
-        {"agents_dropped", server.stats().agents_dropped},
-        {"tasks_requeued", server.stats().tasks_requeued}}}};
-  if (!detail.empty()) stats["detail"] = detail;
-  FP_RETURN_IF_ERROR(sim.finish_run(run_id, status, unix_now(), stats.dump()));
-  spdlog::info("run {} {}: {}", run_id, status, stats.dump());
-  return RunOutcome{run_id, run_database(o.out_dir), status, detail, stats.dump()};
+       {{"frames_in", server.frames_in},
+        {"reports_stored", server.reports_stored},
+        {"reports_duplicate", server.reports_duplicate},
+        {"chunk_bytes_sent", server.chunk_bytes_sent},
+        {"agents_dropped", server.agents_dropped},
+        {"tasks_requeued", server.tasks_requeued}}}};
+  if (!detail_.empty()) stats["detail"] = detail_;
+  FP_RETURN_IF_ERROR(sim_->finish_run(run_id_, status_, unix_now(), stats.dump()));
+  spdlog::info("run {} {}: {}", run_id_, status_, stats.dump());
+  return RunOutcome{run_id_, run_database(o_.out_dir), status_, detail_, stats.dump()};
+}
+
+}  // namespace
+
+std::string run_database(const std::string& out_dir) {
+  return (fs::path(out_dir) / "fp.db").string();
+}
+
+Result<RunOutcome> run_scenario(const Scenario& scenario, const RunOptions& options) {
+  ScenarioRun run(scenario, options);
+  FP_RETURN_IF_ERROR(run.prepare());
+  FP_RETURN_IF_ERROR(run.set_up());
+  FP_RETURN_IF_ERROR(run.start_coordinator());
+  run.launch_hosts();
+  run.wait();
+  run.shut_down();
+  return run.finish();
 }
 
 }  // namespace fp::sim

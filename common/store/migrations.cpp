@@ -106,6 +106,68 @@ ALTER TABLE telemetry ADD COLUMN dp_delta REAL;
       R"sql(
 ALTER TABLE telemetry ADD COLUMN compute_macs INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // 5 (security, docs/SECURITY.md): idempotency keys are unique per sending agent, not
+      // globally (no peer can pre-empt another's key), and a task holds one row per method.
+      // Rows an older coordinator stored twice for one (task, method) are dropped, the first
+      // kept, each dropped row logged as a 'migration-duplicate' event. Agent ids are bound to
+      // the enrolled key that first claimed them (agent_identities).
+      R"sql(
+INSERT INTO events (at, kind, agent_id, task_id, detail)
+  SELECT received_at, 'migration-duplicate', agent_id, task_id,
+         'dropped telemetry row ' || id || ' (method ' || method || ', key ' || idempotency_key ||
+         '): task ' || task_id || ' already had a row for that method'
+  FROM telemetry t
+  WHERE id > (SELECT MIN(id) FROM telemetry u WHERE u.task_id = t.task_id AND u.method = t.method)
+  ORDER BY id;
+DELETE FROM telemetry WHERE id > (SELECT MIN(id) FROM telemetry u
+  WHERE u.task_id = telemetry.task_id AND u.method = telemetry.method);
+CREATE TABLE telemetry_scoped (
+  id INTEGER PRIMARY KEY,
+  idempotency_key TEXT NOT NULL,
+  task_id INTEGER NOT NULL REFERENCES tasks(id),
+  campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+  agent_id TEXT NOT NULL,
+  method TEXT NOT NULL,
+  individual TEXT NOT NULL,
+  target_sparsity REAL NOT NULL,
+  sparsity REAL NOT NULL,
+  overall_sparsity REAL NOT NULL,
+  layer_sparsity_json TEXT NOT NULL,
+  accuracy_before REAL,
+  accuracy_after REAL,
+  curve_json TEXT NOT NULL,
+  adaptation_samples INTEGER NOT NULL,
+  eval_samples INTEGER NOT NULL,
+  wall_seconds REAL NOT NULL,
+  macs_dense INTEGER NOT NULL,
+  macs_effective INTEGER NOT NULL,
+  peak_memory_bytes INTEGER NOT NULL,
+  received_at REAL NOT NULL,
+  dp_mechanism TEXT NOT NULL DEFAULT '',
+  dp_epsilon REAL,
+  dp_delta REAL,
+  compute_macs INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (agent_id, idempotency_key),
+  UNIQUE (task_id, method)
+);
+INSERT INTO telemetry_scoped (id, idempotency_key, task_id, campaign_id, agent_id, method,
+  individual, target_sparsity, sparsity, overall_sparsity, layer_sparsity_json, accuracy_before,
+  accuracy_after, curve_json, adaptation_samples, eval_samples, wall_seconds, macs_dense,
+  macs_effective, peak_memory_bytes, received_at, dp_mechanism, dp_epsilon, dp_delta, compute_macs)
+SELECT id, idempotency_key, task_id, campaign_id, agent_id, method,
+  individual, target_sparsity, sparsity, overall_sparsity, layer_sparsity_json, accuracy_before,
+  accuracy_after, curve_json, adaptation_samples, eval_samples, wall_seconds, macs_dense,
+  macs_effective, peak_memory_bytes, received_at, dp_mechanism, dp_epsilon, dp_delta, compute_macs
+FROM telemetry;
+DROP TABLE telemetry;
+ALTER TABLE telemetry_scoped RENAME TO telemetry;
+CREATE INDEX telemetry_by_campaign ON telemetry(campaign_id, method);
+CREATE TABLE agent_identities (
+  agent_id TEXT PRIMARY KEY,
+  public_key TEXT NOT NULL,
+  bound_at REAL NOT NULL
+);
+)sql",
   };
   return all;
 }

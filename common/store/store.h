@@ -69,13 +69,17 @@ class Store {
   Status assign_task(int64_t task_id, const std::string& agent_id, double at,
                      bool new_attempt = true);
   // assigned -> pending (agent went silent or left); false when it was not assigned.
-  Result<bool> requeue_task(int64_t task_id);
+  // With keep_holder the task remembers its agent (agent_id), which alone may reclaim it
+  // (Hello.currentTaskId) or report for it until it is assigned to another agent.
+  Result<bool> requeue_task(int64_t task_id, bool keep_holder = true);
   // -> done / failed.
   Status finish_task(int64_t task_id, bool ok, const std::string& error, double at);
-  // Tasks left assigned by a coordinator that stopped: back to pending. Returns how many.
+  // Tasks left assigned by a coordinator that stopped: back to pending, each keeping its
+  // agent (who may reclaim it). Returns how many.
   Result<int64_t> requeue_all_assigned();
 
-  // Telemetry: one transaction for the batch; a key already stored is kDuplicate.
+  // Telemetry: one transaction for the batch; a key the same agent already stored, or a
+  // (task, method) that already has a row, is kDuplicate.
   Result<std::vector<TelemetryInsert>> insert_telemetry(
       const std::vector<TelemetryRecord>& records);
   Result<std::vector<TelemetryRecord>> telemetry(int64_t campaign_id = 0);  // 0: all
@@ -88,6 +92,10 @@ class Store {
   // The name of an enrolled, unrevoked key, or nothing.
   Result<std::optional<std::string>> enrolled_key_name(const std::string& public_key);
   Result<std::vector<AgentKeyRecord>> agent_keys();
+  // Binds `agent_id` to `public_key` unless it is bound already; returns the key it is
+  // bound to (the given one, or the one that claimed the id first).
+  Result<std::string> bind_identity(const std::string& agent_id, const std::string& public_key,
+                                    double at);
 
   // Events.
   Status add_events(const std::vector<EventRecord>& events);

@@ -46,4 +46,20 @@ Result<std::vector<AgentKeyRecord>> Store::agent_keys() {
   return out;
 }
 
+Result<std::string> Store::bind_identity(const std::string& agent_id, const std::string& public_key,
+                                         double at) {
+  FP_ASSIGN_OR_RETURN(auto* bind, statement(R"sql(
+INSERT INTO agent_identities (agent_id, public_key, bound_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (agent_id) DO NOTHING)sql"));
+  bind->bind(1, agent_id).bind(2, public_key).bind(3, at);
+  FP_RETURN_IF_ERROR(bind->run());
+  FP_ASSIGN_OR_RETURN(auto* s,
+                      statement("SELECT public_key FROM agent_identities WHERE agent_id = ?1"));
+  s->bind(1, agent_id);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  std::string key = row ? s->column_text(0) : public_key;
+  s->reset();
+  return key;
+}
+
 }  // namespace fp::store

@@ -120,10 +120,11 @@ WHERE id = ?1 AND status = 'pending')sql"));
   return Status::ok_status();
 }
 
-Result<bool> Store::requeue_task(int64_t task_id) {
-  FP_ASSIGN_OR_RETURN(auto* s, statement("UPDATE tasks SET status = 'pending', agent_id = '' WHERE "
-                                         "id = ?1 AND status = 'assigned'"));
-  s->bind(1, task_id);
+Result<bool> Store::requeue_task(int64_t task_id, bool keep_holder) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+UPDATE tasks SET status = 'pending', agent_id = CASE WHEN ?2 THEN agent_id ELSE '' END
+WHERE id = ?1 AND status = 'assigned')sql"));
+  s->bind(1, task_id).bind(2, int64_t{keep_holder ? 1 : 0});
   FP_RETURN_IF_ERROR(s->run());
   return db_->changes() == 1;
 }
@@ -139,9 +140,8 @@ Status Store::finish_task(int64_t task_id, bool ok, const std::string& error, do
 }
 
 Result<int64_t> Store::requeue_all_assigned() {
-  FP_ASSIGN_OR_RETURN(
-      auto* s,
-      statement("UPDATE tasks SET status = 'pending', agent_id = '' WHERE status = 'assigned'"));
+  FP_ASSIGN_OR_RETURN(auto* s,
+                      statement("UPDATE tasks SET status = 'pending' WHERE status = 'assigned'"));
   FP_RETURN_IF_ERROR(s->run());
   return static_cast<int64_t>(db_->changes());
 }

@@ -1,4 +1,7 @@
 // Store: telemetry ingest (batched, idempotent) and the event log.
+//
+// A row is a duplicate when its sender already stored its idempotency key, or when its
+// task already has a row for its method (both unique in the schema, migration 5).
 
 #include "store/store.h"
 
@@ -14,7 +17,7 @@ INSERT INTO telemetry (idempotency_key, task_id, campaign_id, agent_id, method, 
   compute_macs)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
         ?20, ?21, ?22, ?23, ?24)
-ON CONFLICT (idempotency_key) DO NOTHING)sql"));
+ON CONFLICT DO NOTHING)sql"));
   std::vector<TelemetryInsert> out(records.size());
   sql::Transaction tx(*db_);
   FP_RETURN_IF_ERROR(tx.begin_status());

@@ -47,7 +47,7 @@ std::string populated_database(const TempDir& dir) {
     r.task_id = *task;
     r.campaign_id = *campaign;
     r.agent_id = "agent-1";
-    r.method = "fine_prune";
+    r.method = "fine_prune-" + std::to_string(i);  // one row per (task, method)
     r.individual = "speaker=jackson";
     r.layer_sparsity_json = std::string(200, '[') + std::string(200, ']');
     r.curve_json = "[]";

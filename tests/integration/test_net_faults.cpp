@@ -160,8 +160,12 @@ TEST_CASE("a burst of reports is committed in batches and all acknowledged", "[n
   client.expect<proto::Welcome>();
   auto task = client.expect<proto::TaskAssignment>();
   const int n = 2000;
-  for (int i = 0; i < n; ++i)
-    client.send(report("burst-" + std::to_string(i % 1500), task.task_id));
+  for (int i = 0; i < n; ++i) {
+    // 1500 distinct reports (one row per (task, method): each its own method), 500 resent.
+    auto r = report("burst-" + std::to_string(i % 1500), task.task_id);
+    r.method = "m" + std::to_string(i % 1500);
+    client.send(r);
+  }
   int acks = 0, dups = 0;
   while (acks < n) {
     auto m = client.receive(5s);

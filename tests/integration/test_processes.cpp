@@ -56,7 +56,8 @@ std::string config_text(const TempDir& dir, bool campaign) {
     text +=
         "\n[campaign]\nname = \"proc\"\ndataset = \"fashion-mnist\"\n"
         "individuals = [\"classes=0+9\", \"classes=1+7\", \"classes=3+8\"]\n"
-        "baselines = [\"finetune\", \"svd\"]\nsweep = [0.25, 0.5, 0.75]\n\n"
+        "baselines = [\"finetune\", \"svd\"]\nsweep = [0.25, 0.5, 0.75]\n"
+        "select_sparsity = false  # a fixed target, checked below\n\n"
         "[campaign.prune]\ntarget_sparsity = 0.5\n";
   }
   return text;

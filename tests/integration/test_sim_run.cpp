@@ -10,10 +10,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "simulation/experiment_report.h"
+#include "report/experiment_report.h"
 #include "simulation/population.h"
-#include "simulation/results.h"
-#include "simulation/sim_store.h"
+#include "report/run_results.h"
+#include "store/run_store.h"
 #include "simulation/simulation.h"
 #include "store/store.h"
 #include "temp_dir.h"
@@ -24,6 +24,7 @@
 
 using namespace fp;
 using namespace fp::sim;
+using namespace fp::report;
 namespace fs = std::filesystem;
 
 namespace {
@@ -149,7 +150,7 @@ TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite"
   }
 
   // The run's own record, and the table and summary built from the rows.
-  auto sim = SimStore::open(*db);
+  auto sim = store::RunStore::open(*db);
   REQUIRE(sim.ok());
   auto record = sim->run(outcome.run_id);
   REQUIRE(record.ok());
@@ -358,7 +359,8 @@ adaptation_samples = 20
   for (const char* name :
        {"summary.csv", "summary.md", "individuals.csv", "individuals.md", "compute.csv",
         "compute.md", "gain.svg", "by_variant.csv", "by_variant.svg", "by_classes.csv",
-        "by_classes.svg", "campaigns/tiny_n10/accuracy.svg", "campaigns/tiny_n20/curve.svg"}) {
+        "by_classes.svg", "campaigns/tiny_n10/accuracy.svg", "campaigns/tiny_n20/curve.svg",
+        "comparisons.csv", "comparisons.md"}) {
     INFO(name);
     CHECK(fs::exists(fs::path(out) / name));
   }
@@ -374,6 +376,14 @@ adaptation_samples = 20
                          fmt::format("{:.6g}", v.fine_prune.mean),
                      0) == 0);
   }
+  // comparisons.csv: paired statistics, Fine-Pruning against the general model first.
+  std::ifstream comparisons(fs::path(out) / "comparisons.csv");
+  std::getline(comparisons, header);
+  CHECK(header.rfind("variant,method,versus,n,mean_a,mean_b,mean_diff,median_diff,ci_low,"
+                     "ci_high,p_wilcoxon,improved,worse",
+                     0) == 0);
+  REQUIRE(std::getline(comparisons, line));
+  CHECK(line.rfind("n10,fine_prune,general,4,", 0) == 0);
   // by_variant.csv: x is the adaptation amount, in the scenario's order.
   std::ifstream by_variant(fs::path(out) / "by_variant.csv");
   std::getline(by_variant, header);
@@ -406,7 +416,7 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   REQUIRE(fresh.ok());
   CHECK(fresh->status == "done");
   auto db = open(fresh->db_path);
-  auto sim = SimStore::open(*db);
+  auto sim = store::RunStore::open(*db);
   CHECK(sim->runs()->size() == 1);
 }
 
@@ -421,7 +431,7 @@ TEST_CASE("a run that cannot start is recorded as failed with the reason", "[sim
   REQUIRE_FALSE(outcome.ok());
   CHECK(outcome.status().message().find("/nonexistent/fashion-mnist") != std::string::npos);
   auto db = open(run_database(o.out_dir));
-  auto sim = SimStore::open(*db);
+  auto sim = store::RunStore::open(*db);
   REQUIRE(sim.ok());
   auto record = sim->run(0);
   REQUIRE(record.ok());

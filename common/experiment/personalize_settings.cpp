@@ -1,0 +1,70 @@
+#include "experiment/personalize_settings.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace fp {
+
+std::string personalize_settings_json(const PersonalizeConfig& c) {
+  auto j = nlohmann::json::parse(c.prune.to_json());
+  j["select_sparsity"] = c.select_sparsity;
+  j["selector"] = selection_score_name(c.selector.score);
+  j["min_agreement"] = c.selector.min_agreement;
+  j["confident_fraction"] = c.selector.confident_fraction;
+  j["heldout_fraction"] = c.heldout_fraction;
+  j["candidates"] = c.selector.candidates;
+  if (c.max_adaptation_samples > 0) j["adaptation_samples"] = c.max_adaptation_samples;
+  return j.dump();
+}
+
+Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c) {
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::invalid_argument("personalization settings are not a JSON object");
+  }
+  FP_ASSIGN_OR_RETURN(c.prune, PruneConfig::from_json(json));
+  const char* key = "";
+  try {
+    key = "select_sparsity";
+    c.select_sparsity = j.value(key, c.select_sparsity);
+    key = "selector";
+    if (j.contains(key)) {
+      FP_ASSIGN_OR_RETURN(c.selector.score, parse_selection_score(j[key].get<std::string>()));
+    }
+    key = "min_agreement";
+    c.selector.min_agreement = j.value(key, c.selector.min_agreement);
+    key = "confident_fraction";
+    c.selector.confident_fraction = j.value(key, c.selector.confident_fraction);
+    key = "heldout_fraction";
+    c.heldout_fraction = j.value(key, c.heldout_fraction);
+    key = "candidates";
+    c.selector.candidates = j.value(key, c.selector.candidates);
+    key = "adaptation_samples";
+    c.max_adaptation_samples = j.value(key, c.max_adaptation_samples);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::invalid_argument(std::string("personalization setting '") + key +
+                                    "': " + e.what());
+  }
+  auto in_unit = [](double x) { return x >= 0 && x < 1; };
+  if (!(c.selector.min_agreement > 0 && c.selector.min_agreement <= 1)) {
+    return Status::invalid_argument("personalization setting 'min_agreement' must be in (0, 1]");
+  }
+  if (!(c.selector.confident_fraction > 0 && c.selector.confident_fraction <= 1)) {
+    return Status::invalid_argument(
+        "personalization setting 'confident_fraction' must be in (0, 1]");
+  }
+  if (!(c.heldout_fraction > 0 && c.heldout_fraction < 1)) {
+    return Status::invalid_argument("personalization setting 'heldout_fraction' must be in (0, 1)");
+  }
+  if (c.selector.candidates.empty() ||
+      !std::all_of(c.selector.candidates.begin(), c.selector.candidates.end(), in_unit)) {
+    return Status::invalid_argument(
+        "personalization setting 'candidates' must be a non-empty list of sparsities in [0, 1)");
+  }
+  if (c.max_adaptation_samples < 0) {
+    return Status::invalid_argument("personalization setting 'adaptation_samples' must be >= 0");
+  }
+  return Status::ok_status();
+}
+
+}  // namespace fp

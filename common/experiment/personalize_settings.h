@@ -1,0 +1,27 @@
+// The settings of one personalization as they travel from a scenario or a coordinator's
+// configuration to a device (TaskAssignment.pruneConfigJson): PruneConfig's keys
+// (prune_config.h) plus the label-free selector's
+//
+//   select_sparsity, selector, min_agreement, confident_fraction, heldout_fraction,
+//   candidates, adaptation_samples
+//
+// One table of defaults: PersonalizeConfig{} (personalize.h). Every source (fp-sim
+// scenarios, fp-coordinator's [campaign], fp-agent's task) starts from it, so a key
+// left out means the same thing everywhere.
+#pragma once
+
+#include <string>
+
+#include "experiment/personalize.h"
+#include "util/status.h"
+
+namespace fp {
+
+// Every key, with its value in `config` (so the device needs no defaults of its own).
+std::string personalize_settings_json(const PersonalizeConfig& config);
+
+// Sets the keys present in `json` on `config`; absent keys keep their values.
+// A key of the wrong type or out of range is an error naming it.
+Status apply_personalize_settings(const std::string& json, PersonalizeConfig& config);
+
+}  // namespace fp

@@ -1,0 +1,92 @@
+// A campaign's results as researchers read them: one row per individual with the
+// general model's accuracy next to Fine-Pruning's and the baselines', and the
+// accuracy-vs-sparsity curves. Built from the SQLite store only; shared by the
+// dashboard's API and the report's CSV, JSON and SVG figures.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+#include "util/status.h"
+
+namespace fp::report {
+
+// Telemetry method names, in the order the figures show them after "general".
+inline const std::vector<std::string>& result_methods() {
+  static const std::vector<std::string> methods = {"fine_prune", "finetune", "svd"};
+  return methods;
+}
+
+struct MethodOutcome {
+  std::optional<double> accuracy;  // null when the device had no labels
+  double sparsity = 0, target_sparsity = 0;
+  int64_t macs_effective = 0;
+  double wall_seconds = 0;
+  int64_t compute_macs = 0;  // spent producing the model on the device
+};
+
+struct CurvePoint {
+  double target = 0, sparsity = 0, accuracy = 0;
+  int64_t macs = 0;
+};
+
+struct IndividualResult {
+  std::string individual;
+  std::string task_status;  // pending, assigned, done, failed
+  std::string agent_id;
+  int64_t task_id = 0, attempts = 0;
+  std::string error;
+  // The general model on this individual: the accuracy reported with Fine-Pruning's
+  // result (each report carries its own copy, noised independently under differential
+  // privacy), else the first reported one.
+  std::optional<double> general_accuracy;
+  std::map<std::string, MethodOutcome> methods;  // by method, those reported so far
+  std::vector<CurvePoint> curve;                 // Fine-Pruning's labeled sweep
+  int64_t macs_dense = 0, adaptation_samples = 0, eval_samples = 0;
+
+  // The outcome of `name`, or null when it has not reported.
+  const MethodOutcome* method(const std::string& name) const;
+};
+
+struct CampaignProgress {
+  store::TaskCounts counts;
+  double fraction = 0;                // finished (done + failed) / total
+  std::optional<double> eta_seconds;  // from the pace so far; none before the first result
+};
+
+struct CampaignResults {
+  store::CampaignRecord campaign;
+  CampaignProgress progress;
+  std::vector<IndividualResult> individuals;  // in task order
+};
+
+// Mean of the curves, point by point over the sweep targets.
+struct MeanCurvePoint {
+  double target = 0, sparsity = 0, accuracy = 0;
+  int count = 0;  // individuals with a point at this target
+};
+
+// The progress of a campaign from its tasks; `now` in Unix seconds.
+CampaignProgress campaign_progress(const store::CampaignRecord& campaign,
+                                   const std::vector<store::TaskRecord>& tasks, double now);
+
+// Everything about campaign `id`; NotFound when there is none.
+Result<CampaignResults> load_campaign_results(store::Store& store, int64_t id, double now);
+// The same by name.
+Result<CampaignResults> load_campaign_results(store::Store& store, const std::string& name,
+                                              double now);
+
+// Mean accuracy of `method` ("general" or a telemetry method) over the individuals
+// that reported one; none if no individual did.
+std::optional<double> mean_accuracy(const CampaignResults& results, const std::string& method);
+// The accuracy of `method` for one individual ("general" reads general_accuracy).
+std::optional<double> accuracy_of(const IndividualResult& r, const std::string& method);
+
+std::vector<MeanCurvePoint> mean_curve(const CampaignResults& results);
+
+
+}  // namespace fp::report

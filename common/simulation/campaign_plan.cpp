@@ -1,0 +1,97 @@
+#include "util/clock.h"
+#include "simulation/campaign_plan.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "train/general_model.h"
+
+namespace fp::sim {
+namespace {
+
+struct TrainedModel {
+  std::string sha256;
+  double seconds = 0;
+};
+
+// Trains one general model, deterministically from the scenario's seed and `salt`.
+Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, uint64_t salt,
+                                   coord::ModelRegistry& registry,
+                                   const std::function<void(const std::string&)>& log) {
+  GeneralModelConfig gc;
+  gc.arch = s.general.arch;
+  gc.width_mult = s.general.width_mult;
+  gc.threads = s.general.threads;
+  gc.train.optimizer = s.general.optimizer;
+  gc.train.learning_rate = s.general.learning_rate;
+  gc.train.epochs = s.general.epochs;
+  gc.train.batch_size = s.general.batch_size;
+  gc.train.seed = s.seed + salt;
+  gc.meta = {{"scenario", s.name}, {"dataset", s.data.dataset}};
+  FP_ASSIGN_OR_RETURN(GeneralModel model, train_general_model(data, gc));
+  FP_ASSIGN_OR_RETURN(auto record, registry.add(model.artifact, model.spec.to_json(),
+                                                nlohmann::json(model.meta).dump(), unix_now()));
+  log(fmt::format(
+      "general {} (width {}) trained on {} samples, {} epoch(s): loss {:.4f}, {:.1f} s, "
+      "model {} ({} KiB)",
+      gc.arch, gc.width_mult, data.size(), gc.train.epochs, model.report.final_loss,
+      model.report.wall_seconds, record.sha256.substr(0, 12), model.artifact.size() / 1024));
+  return TrainedModel{record.sha256, model.report.wall_seconds};
+}
+
+}  // namespace
+
+int64_t tasks_per_individual(const Scenario& s) { return static_cast<int64_t>(s.variants.size()); }
+
+Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, store::Store& store,
+                                     coord::ModelRegistry& registry, store::RunStore& sim, int64_t run_id,
+                                     const std::function<void(const std::string&)>& log) {
+  CampaignPlan plan;
+  // One model for everyone, or one per individual that never saw its speaker.
+  std::vector<int64_t> left_outs = {-1};
+  if (s.general.leave_individual_out) {
+    left_outs.clear();
+    for (size_t i = 0; i < p.individuals.size(); ++i) left_outs.push_back(static_cast<int64_t>(i));
+  }
+  for (int64_t left_out : left_outs) {
+    FP_ASSIGN_OR_RETURN(Dataset general, general_training_data(s, p, left_out));
+    if (left_out >= 0) log("general model without " + p.individuals[left_out].name);
+    FP_ASSIGN_OR_RETURN(
+        TrainedModel model,
+        train_general(s, general, static_cast<uint64_t>(left_out + 1), registry, log));
+    ++plan.models_trained;
+    plan.train_seconds += model.seconds;
+    for (const auto& v : s.variants) {
+      store::CampaignRecord c;
+      c.name = s.name;
+      if (!v.name.empty()) c.name += "/" + v.name;
+      if (left_out >= 0) c.name += "/" + p.individuals[left_out].name;
+      c.model_sha256 = model.sha256;
+      c.dataset = p.dataset;
+      c.prune_config_json = v.assignment_json(s.privacy);
+      c.baselines_json = nlohmann::json(s.baselines.methods).dump();
+      c.sweep_targets_json = nlohmann::json(v.settings.sweep_targets).dump();
+      c.open_enrollment = false;
+      c.created_at = unix_now();
+      FP_ASSIGN_OR_RETURN(int64_t id, store.create_campaign(c));
+      PlannedCampaign planned{id, c.name, v.name, left_out >= 0 ? p.individuals[left_out].name : "",
+                              model.sha256};
+      FP_RETURN_IF_ERROR(sim.add_campaign({id, run_id, v.name, planned.left_out}));
+      if (left_out >= 0) {
+        FP_RETURN_IF_ERROR(store.add_task(id, p.individuals[left_out].name).status());
+        ++plan.tasks;
+      } else {
+        for (const auto& ind : p.individuals) {
+          FP_RETURN_IF_ERROR(store.add_task(id, ind.name).status());
+          ++plan.tasks;
+        }
+      }
+      plan.campaigns.push_back(std::move(planned));
+    }
+  }
+  return plan;
+}
+
+}  // namespace fp::sim

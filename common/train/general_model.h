@@ -1,0 +1,42 @@
+// The general model, trained once on general labeled data and shipped as an artifact:
+// the one training path of `fp-coordinator train` and of `fp-sim run`.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "data/dataset.h"
+#include "models/model_spec.h"
+#include "train/trainer.h"
+#include "util/status.h"
+
+namespace fp {
+
+struct GeneralModelConfig {
+  std::string arch = "cnn";
+  double width_mult = 1.0;
+  TrainConfig train;
+  int threads = 2;  // LibTorch threads (set explicitly: the default here is 1)
+  // Held out at random from the data to report the model's accuracy (0: none, every
+  // sample trains). The data may come sorted by class, so never the tail alone.
+  double validation_fraction = 0;
+  std::map<std::string, std::string> meta;  // stored in the artifact beside the training facts
+};
+
+struct GeneralModel {
+  ModelSpec spec;
+  std::string artifact;  // serialize_model's bytes, ready to register
+  std::map<std::string, std::string> meta;
+  TrainReport report;
+  int64_t train_samples = 0, validation_samples = 0;
+  std::optional<double> validation_accuracy;
+};
+
+// Seeds LibTorch with config.train.seed, so the same data and config give the same bytes.
+// `on_epoch(epoch, mean_loss)` is called after every epoch if given.
+Result<GeneralModel> train_general_model(const Dataset& data, const GeneralModelConfig& config,
+                                         const std::function<void(int64_t, double)>& on_epoch = {});
+
+}  // namespace fp

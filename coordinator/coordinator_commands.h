@@ -1,0 +1,40 @@
+// fp-coordinator subcommands. Each adds itself to the CLI with its own --help.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+
+#include "coordinator/config.h"
+#include "store/store.h"
+#include "util/status.h"
+
+namespace fp::coord {
+
+void add_serve_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_register_command(CLI::App& app);
+void add_status_command(CLI::App& app);
+void add_export_command(CLI::App& app);
+void add_report_command(CLI::App& app);
+void add_dashboard_command(CLI::App& app);
+void add_key_commands(CLI::App& app);  // keygen, enroll, revoke
+
+// Options every subcommand shares: the config file, the database and the model
+// directory; set on the command line they override the file.
+struct CommonOptions {
+  std::string config;
+  std::string database;
+  std::string models_dir;
+};
+void add_common_options(CLI::App* cmd, CommonOptions& options);
+
+// Ends a subcommand: logs `why` and exits with `code` (2: the configuration, 1: else).
+[[noreturn]] void fail(const Status& why, int code = 1);
+// The configuration file with --db and --models-dir applied; fails (2) when invalid.
+CoordinatorConfig config_for(const CommonOptions& options);
+// The configured database; fails (1) when it cannot be opened, or with `must_exist`
+// when there is none yet (so a typo does not create an empty one).
+std::unique_ptr<store::Store> open_database(const CoordinatorConfig& config,
+                                            bool must_exist = false);
+
+}  // namespace fp::coord

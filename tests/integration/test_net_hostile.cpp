@@ -1,0 +1,663 @@
+// Hostile peers against a real coordinator (in-process, loopback TCP): each one is
+// written with the project's own codec and tries one thing docs/SECURITY.md says an
+// enrolled (or, in plain mode, any) peer must not be able to do: take another device's
+// id, task or rows, pre-empt its idempotency keys, grow the coordinator's memory, log or
+// database, or store text and numbers that break readers.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <set>
+
+#include "agent/agent.h"
+#include "dashboard/http_server.h"
+#include "fake_runner.h"
+#include "net_fixture.h"
+#include "security/curve.h"
+#include "security/keys.h"
+#include "store/migrations.h"
+
+using namespace fp;
+using namespace fp::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+coord::ServerConfig fast_server() {
+  coord::ServerConfig c;
+  c.heartbeat_ms = 50;
+  c.liveness = 6;
+  c.chunk_size = 64 << 10;
+  c.chunk_credit = 4;
+  return c;
+}
+
+security::KeyPair new_keys() {
+  auto k = security::generate_keypair();
+  REQUIRE(k.ok());
+  return *k;
+}
+
+coord::ServerConfig curve_server(const security::KeyPair& keys) {
+  auto c = fast_server();
+  c.security.plain = false;
+  c.security.own = keys;
+  return c;
+}
+
+// A DEALER speaking the wire protocol by hand, plain or CURVE with its own key.
+class Peer {
+ public:
+  Peer(zmq::context_t& context, const std::string& endpoint,
+       const security::KeyPair* keys = nullptr, const std::string& server_public = "",
+       int rcvhwm = 0, bool reconnect = true)
+      : socket_(context, zmq::socket_type::dealer) {
+    proto::configure_dealer(socket_);
+    if (!reconnect) socket_.set(zmq::sockopt::reconnect_ivl, -1);  // one handshake only
+    if (rcvhwm > 0) {
+      // A peer that does not read: nothing piles up on its side of the socket.
+      socket_.set(zmq::sockopt::rcvhwm, rcvhwm);
+      socket_.set(zmq::sockopt::rcvbuf, 4096);
+    }
+    if (keys) REQUIRE(security::make_curve_client(socket_, *keys, server_public).ok());
+    socket_.connect(endpoint);
+  }
+  void send(const proto::Message& m) {
+    socket_.send(zmq::buffer(proto::encode(m)), zmq::send_flags::none);
+  }
+  std::optional<proto::Message> receive(std::chrono::milliseconds timeout = 5s) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 1, std::chrono::milliseconds(20));
+      proto::PeerFrame frame;
+      while (proto::recv_from_dealer(socket_, frame, false)) {
+        auto m = proto::decode(frame.payload.data(), frame.payload.size(),
+                               proto::kMaxCoordinatorFrameBytes);
+        REQUIRE(m.ok());
+        if (proto::type_of(*m) != proto::MessageType::kHeartbeat) return std::move(m).value();
+      }
+    }
+    return std::nullopt;
+  }
+  // The next message of type T, skipping others (Acks, Errors, ...) until `timeout`.
+  template <typename T>
+  std::optional<T> next(std::chrono::milliseconds timeout = 5s) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      auto m = receive(std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now()));
+      if (m && std::holds_alternative<T>(*m)) return std::get<T>(*m);
+    }
+    return std::nullopt;
+  }
+  template <typename T>
+  T expect(std::chrono::milliseconds timeout = 5s) {
+    auto m = receive(timeout);
+    REQUIRE(m.has_value());
+    INFO("got " << proto::type_name(proto::type_of(*m)));
+    REQUIRE(std::holds_alternative<T>(*m));
+    return std::get<T>(*m);
+  }
+  zmq::socket_t& socket() { return socket_; }
+
+ private:
+  zmq::socket_t socket_;
+};
+
+proto::Hello hello(const std::string& id, const std::string& holding, uint64_t current = 0) {
+  return proto::Hello{id, proto::kProtocolVersion, {1, 0, {holding}}, current, "inst-" + id};
+}
+
+proto::TelemetryReport report(const std::string& key, uint64_t task, const std::string& method,
+                              double accuracy) {
+  proto::TelemetryReport r;
+  r.idempotency_key = key;
+  r.task_id = task;
+  r.method = method;
+  r.individual = "x";
+  r.target_sparsity = 0.5;
+  r.sparsity = 0.5;
+  r.overall_sparsity = 0.25;
+  r.evaluated = true;
+  r.accuracy_before = 0.5;
+  r.accuracy_after = accuracy;
+  r.macs_dense = 1000;
+  r.macs_effective = 500;
+  return r;
+}
+
+std::optional<store::TaskRecord> task_of(store::Store& db, const std::string& individual) {
+  auto tasks = db.tasks();
+  REQUIRE(tasks.ok());
+  for (const auto& t : *tasks) {
+    if (t.individual == individual) return t;
+  }
+  return std::nullopt;
+}
+
+std::vector<store::EventRecord> events_of(store::Store& db, const std::string& kind) {
+  auto events = db.events(100000);
+  REQUIRE(events.ok());
+  std::vector<store::EventRecord> out;
+  for (const auto& e : *events) {
+    if (e.kind == kind) out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<store::TelemetryRecord> rows(store::Store& db) {
+  auto r = db.telemetry();
+  REQUIRE(r.ok());
+  return *r;
+}
+
+}  // namespace
+
+TEST_CASE("an enrolled key cannot take another key's agent id, and holds few sessions",
+          "[net][hostile]") {
+  TempDir dir("hostile");
+  const auto server_keys = new_keys(), alice = new_keys(), mallory = new_keys();
+  auto config = curve_server(server_keys);
+  config.max_sessions_per_key = 3;
+  Coordinator coord(dir, {"alice", "m1", "m2", "m3", "m4"}, 64 << 10, config);
+  auto db = coord.reader(dir);
+  REQUIRE(db->enroll_key(alice.public_key, "alice-phone", 1).ok());
+  REQUIRE(db->enroll_key(mallory.public_key, "mallory-phone", 1).ok());
+  const auto& server_public = server_keys.public_key;
+
+  // alice's device claims its id (the first Hello binds it), is given its task, leaves.
+  {
+    Peer a(coord.context(), coord.endpoint(), &alice, server_public);
+    a.send(hello("dev-alice", "toy/alice"));
+    a.expect<proto::Welcome>();
+    CHECK(a.expect<proto::TaskAssignment>().individual == "alice");
+    a.send(proto::Goodbye{"bye"});
+    REQUIRE(wait_until([&] { return task_of(*db, "alice")->status == "pending"; }));
+  }
+  // mallory's enrolled key says it is dev-alice, twice: refused, recorded once, no task.
+  Peer m(coord.context(), coord.endpoint(), &mallory, server_public);
+  for (int i = 0; i < 2; ++i) {
+    m.send(hello("dev-alice", "toy/alice"));
+    auto r = m.expect<proto::Reject>();
+    CHECK(r.reason.find("agent id dev-alice belongs to another enrolled key") != std::string::npos);
+  }
+  CHECK(task_of(*db, "alice")->status == "pending");
+  REQUIRE(wait_until([&] { return events_of(*db, "identity-refused").size() == 1; }));
+  std::this_thread::sleep_for(200ms);
+  CHECK(events_of(*db, "identity-refused").size() == 1);
+
+  // One key, many ids: at most max_sessions_per_key sessions at once.
+  std::vector<std::unique_ptr<Peer>> sessions;
+  int welcomed = 0, refused = 0;
+  for (int i = 1; i <= 5; ++i) {
+    sessions.push_back(
+        std::make_unique<Peer>(coord.context(), coord.endpoint(), &mallory, server_public));
+    sessions.back()->send(hello("dev-m" + std::to_string(i), "toy/m" + std::to_string(i)));
+    auto first = sessions.back()->receive();
+    REQUIRE(first.has_value());
+    if (std::holds_alternative<proto::Welcome>(*first)) ++welcomed;
+    if (auto* e = std::get_if<proto::Error>(&*first)) {
+      ++refused;
+      CHECK(e->code == proto::ErrorCode::kLimitExceeded);
+      CHECK(e->ref == "key-sessions");
+    }
+  }
+  std::printf("[hostile] one key, 5 ids, max_sessions_per_key = 3: %d welcomed, %d refused\n",
+              welcomed, refused);
+  CHECK(welcomed == 3);
+  CHECK(refused == 2);
+  // alice's own key still gets its id back.
+  Peer back(coord.context(), coord.endpoint(), &alice, server_public);
+  back.send(hello("dev-alice", "toy/alice"));
+  back.expect<proto::Welcome>();
+  CHECK(back.expect<proto::TaskAssignment>().individual == "alice");
+}
+
+TEST_CASE("reports, statuses and reclaims are scoped to what the sender was assigned",
+          "[net][hostile]") {
+  TempDir dir("hostile");
+  Coordinator coord(dir, {"victim", "attacker", "orphan"}, 16 << 10, fast_server());
+  auto db = coord.reader(dir);
+
+  Peer victim(coord.context(), coord.endpoint());
+  victim.send(hello("dev-victim", "toy/victim"));
+  victim.expect<proto::Welcome>();
+  const uint64_t vtask = victim.expect<proto::TaskAssignment>().task_id;
+  Peer attacker(coord.context(), coord.endpoint());
+  attacker.send(hello("dev-attacker", "toy/attacker"));
+  attacker.expect<proto::Welcome>();
+  const uint64_t atask = attacker.expect<proto::TaskAssignment>().task_id;
+  const std::string victim_key = "dev-victim:" + std::to_string(vtask) + ":0:fineprune";
+
+  // 1. A report for the victim's task: refused, nothing stored.
+  attacker.send(report("forged-1", vtask, "fineprune", 0.01));
+  auto refused = attacker.expect<proto::Error>();
+  CHECK(refused.code == proto::ErrorCode::kNotAllowed);
+  CHECK(refused.ref == "forged-1");
+  // 2. The victim's future idempotency key, on the attacker's own task: stored as the
+  // attacker's row, and it does not pre-empt the victim's report.
+  attacker.send(report(victim_key, atask, "fineprune", 0.01));
+  CHECK_FALSE(attacker.expect<proto::Ack>().duplicate);
+  victim.send(report(victim_key, vtask, "fineprune", 0.8));
+  auto ack = victim.expect<proto::Ack>();
+  CHECK(ack.idempotency_key == victim_key);
+  CHECK_FALSE(ack.duplicate);
+  // 3. A status for the victim's task: not applied.
+  attacker.send(proto::TaskStatus{"status-forged", vtask, true, 0, ""});
+  attacker.next<proto::Ack>();
+  CHECK(task_of(*db, "victim")->status == "assigned");
+  CHECK(task_of(*db, "victim")->agent_id == "dev-victim");
+  // 4. A reclaim of a pending task the attacker was never given (currentTaskId).
+  const int64_t otask = task_of(*db, "orphan")->id;
+  Peer hijack(coord.context(), coord.endpoint());
+  hijack.send(hello("dev-hijack", "toy/nobody", static_cast<uint64_t>(otask)));
+  hijack.expect<proto::Welcome>();
+  hijack.send(proto::TaskStatus{"status-hijack", static_cast<uint64_t>(otask), true, 0, ""});
+  hijack.next<proto::Ack>();
+  CHECK(task_of(*db, "orphan")->status == "pending");
+  CHECK(task_of(*db, "orphan")->agent_id == "");
+  CHECK(events_of(*db, "resume").empty());
+
+  victim.send(proto::TaskStatus{"status-victim", vtask, true, 1, ""});
+  victim.next<proto::Ack>();
+  REQUIRE(wait_until([&] { return task_of(*db, "victim")->status == "done"; }));
+  std::map<std::string, double> by_agent;
+  int victim_rows = 0;
+  for (const auto& r : rows(*db)) {
+    if (r.task_id == static_cast<int64_t>(vtask)) {
+      ++victim_rows;
+      CHECK(r.agent_id == "dev-victim");
+      CHECK(r.accuracy_after == std::optional<double>(0.8));
+    }
+  }
+  CHECK(victim_rows == 1);
+}
+
+TEST_CASE("one row per (task, method): a second report of a method is a duplicate",
+          "[net][hostile]") {
+  TempDir dir("hostile");
+  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server());
+  auto db = coord.reader(dir);
+  Peer a(coord.context(), coord.endpoint());
+  a.send(hello("dev-alice", "toy/alice"));
+  a.expect<proto::Welcome>();
+  const uint64_t task = a.expect<proto::TaskAssignment>().task_id;
+  a.send(report("k1", task, "fineprune", 0.7));
+  CHECK_FALSE(a.expect<proto::Ack>().duplicate);
+  a.send(report("k2", task, "fineprune", 0.9));
+  CHECK(a.expect<proto::Ack>().duplicate);
+  a.send(report("k3", task, "finetune", 0.6));
+  CHECK_FALSE(a.expect<proto::Ack>().duplicate);
+  auto stored = rows(*db);
+  REQUIRE(stored.size() == 2);
+  CHECK(stored[0].accuracy_after == std::optional<double>(0.7));
+}
+
+TEST_CASE("a database with two rows per (task, method) keeps the first and logs the rest",
+          "[store][hostile]") {
+  // Build an old database by hand: migrations 1-4 only.
+  TempDir old("hostile");
+  {
+    auto db = sql::Database::open(old.file("v4.db"));
+    REQUIRE(db.ok());
+    for (int v = 0; v < 4; ++v) REQUIRE((*db)->exec(store::migrations()[v]).ok());
+    REQUIRE((*db)->exec("PRAGMA user_version = 4").ok());
+    REQUIRE((*db)
+                ->exec("INSERT INTO models VALUES ('m', 1, '{}', '{}', 'p', 0);"
+                       "INSERT INTO campaigns (id, name, model_sha256, dataset, prune_config_json,"
+                       " created_at) VALUES (1, 'c', 'm', 'toy', '{}', 0);"
+                       "INSERT INTO tasks (id, campaign_id, individual) VALUES (1, 1, 'a');")
+                .ok());
+    for (int i = 1; i <= 3; ++i) {
+      std::string method = i == 3 ? "finetune" : "fineprune";
+      REQUIRE((*db)
+                  ->exec("INSERT INTO telemetry (idempotency_key, task_id, campaign_id, agent_id,"
+                         " method, individual, target_sparsity, sparsity, overall_sparsity,"
+                         " layer_sparsity_json, curve_json, adaptation_samples, eval_samples,"
+                         " wall_seconds, macs_dense, macs_effective, peak_memory_bytes,"
+                         " received_at) VALUES ('k" +
+                         std::to_string(i) + "', 1, 1, 'agent-" + std::to_string(i) + "', '" +
+                         method + "', 'a', 0.5, 0.5, 0.5, '[]', '[]', 1, 1, 1, 1, 1, 1, " +
+                         std::to_string(i) + ")")
+                  .ok());
+    }
+  }
+  auto migrated = store::Store::open(old.file("v4.db"));
+  REQUIRE(migrated.ok());
+  auto kept = rows(**migrated);
+  REQUIRE(kept.size() == 2);
+  CHECK(kept[0].idempotency_key == "k1");
+  CHECK(kept[0].agent_id == "agent-1");
+  CHECK(kept[1].method == "finetune");
+  auto logged = events_of(**migrated, "migration-duplicate");
+  REQUIRE(logged.size() == 1);
+  CHECK(logged[0].task_id == 1);
+  CHECK(logged[0].agent_id == "agent-2");
+  CHECK(logged[0].detail.find("fineprune") != std::string::npos);
+}
+
+TEST_CASE("text fields must be valid UTF-8 without control characters", "[net][hostile]") {
+  TempDir dir("hostile");
+  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server());
+  auto db = coord.reader(dir);
+  Peer a(coord.context(), coord.endpoint());
+  a.send(hello("dev-alice", "toy/alice"));
+  a.expect<proto::Welcome>();
+  const uint64_t task = a.expect<proto::TaskAssignment>().task_id;
+
+  struct Case {
+    std::string what;
+    proto::Message message;
+    std::string field;
+  };
+  auto bad_method = report("k1", task, "fine\xffprune", 0.5);
+  auto bad_individual = report("k2", task, "fineprune", 0.5);
+  bad_individual.individual = "\x1b[2J\x1b[31mowned";
+  auto bad_layer = report("k3", task, "fineprune", 0.5);
+  bad_layer.layers = {{"l\xc3", 1, 1, 1, 1}};
+  std::vector<Case> cases = {
+      {"invalid UTF-8 in a method", bad_method, "TelemetryReport.method"},
+      {"terminal escapes in an individual", bad_individual, "TelemetryReport.individual"},
+      {"a cut UTF-8 sequence in a layer name", bad_layer, "TelemetryReport.layers[].name"},
+      {"a forged log line in an Error",
+       proto::Error{proto::ErrorCode::kInternal, "x\n[error] coordinator compromised", ""},
+       "Error.reason"},
+      {"a NUL in a status reason", proto::TaskStatus{"s1", task, false, 0, std::string("a\0b", 3)},
+       "TaskStatus.reason"},
+      {"an overlong encoding in a Goodbye", proto::Goodbye{"\xc0\xaf"}, "Goodbye.reason"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    a.send(c.message);
+    auto e = a.expect<proto::Error>();
+    CHECK(e.code == proto::ErrorCode::kBadRequest);
+    CHECK(e.reason.rfind(c.field + ":", 0) == 0);
+  }
+  // Valid UTF-8 passes.
+  a.send(report("k4", task, "fineprune", 0.5));
+  auto ok = report("k5", task, "finetune", 0.5);
+  ok.individual = "Zoë-ñ-日本";
+  a.send(ok);
+  CHECK_FALSE(a.expect<proto::Ack>().duplicate);
+  CHECK_FALSE(a.expect<proto::Ack>().duplicate);
+  CHECK(rows(*db).size() == 2);
+  CHECK(events_of(*db, "agent-error").empty());
+}
+
+TEST_CASE("64-bit counters above 2^63 - 1 are refused, not stored negative", "[net][hostile]") {
+  TempDir dir("hostile");
+  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server());
+  auto db = coord.reader(dir);
+  Peer a(coord.context(), coord.endpoint());
+  a.send(hello("dev-alice", "toy/alice"));
+  a.expect<proto::Welcome>();
+  const uint64_t task = a.expect<proto::TaskAssignment>().task_id;
+  auto big = report("k1", task, "fineprune", 0.5);
+  big.macs_dense = big.macs_effective = uint64_t{1} << 63;
+  a.send(big);
+  auto e = a.expect<proto::Error>();
+  CHECK(e.code == proto::ErrorCode::kBadRequest);
+  CHECK(e.reason.find("macsDense") != std::string::npos);
+  auto fine = report("k2", task, "fineprune", 0.5);
+  fine.macs_dense = fine.macs_effective = (uint64_t{1} << 63) - 1;
+  a.send(fine);
+  CHECK_FALSE(a.expect<proto::Ack>().duplicate);
+  auto stored = rows(*db);
+  REQUIRE(stored.size() == 1);
+  CHECK(stored[0].macs_dense == INT64_MAX);
+}
+
+TEST_CASE("a peer that requests chunks and never reads them cannot grow the coordinator",
+          "[net][hostile]") {
+  TempDir dir("hostile");
+  auto config = fast_server();
+  config.stall_timeout_ms = 1000;
+  Coordinator coord(dir, {"slow", "honest"}, 4 << 20, config);
+  auto db = coord.reader(dir);
+  Peer slow(coord.context(), coord.endpoint(), nullptr, "", /*rcvhwm=*/1);
+  slow.send(hello("dev-slow", "toy/slow"));
+  const int requests = 1000;
+  // 1000 requests of 64 KiB (62.5 MiB) and never a read; heartbeats keep it alive.
+  for (int i = 0; i < requests; ++i) {
+    slow.send(
+        proto::ChunkRequest{coord.sha(), static_cast<uint64_t>(i % 64) * (64 << 10), 64 << 10});
+  }
+  // Then more, steadily, until the socket buffers between them are full too; heartbeats
+  // keep it from looking silent.
+  int more = 0;
+  auto until = std::chrono::steady_clock::now() + 4s;
+  while (std::chrono::steady_clock::now() < until) {
+    slow.send(proto::Heartbeat{1});
+    for (int i = 0; i < 10; ++i, ++more) {
+      slow.send(proto::ChunkRequest{coord.sha(), static_cast<uint64_t>(more % 64) * (64 << 10),
+                                    64 << 10});
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  // An honest agent downloading the same model meanwhile is served.
+  FakeRunner runner;
+  agent::AgentConfig ac;
+  ac.agent_id = "dev-honest";
+  ac.coordinator = coord.endpoint();
+  ac.work_dir = dir.file("agent-honest");
+  ac.datasets = {"toy/honest"};
+  ac.security.plain = true;
+  ac.max_tasks = 1;
+  agent::Agent honest(ac, coord.context(), runner);
+  Status ran = honest.run();
+  INFO(ran.to_string());
+  CHECK(ran.ok());
+  CHECK(task_of(*db, "honest")->status == "done");
+  coord.stop();
+  const auto& stats = coord.server().stats();
+  std::printf(
+      "[hostile] non-reading peer sent %d chunk requests: %llu chunk(s) served to all peers, "
+      "%llu request(s) refused, peak queued %llu bytes, %llu peer(s) dropped for not reading\n",
+      requests + more, static_cast<unsigned long long>(stats.chunks_sent),
+      static_cast<unsigned long long>(stats.chunk_requests_refused),
+      static_cast<unsigned long long>(stats.chunk_bytes_queued_peak),
+      static_cast<unsigned long long>(stats.peers_stalled));
+  // Two peers' credit at most (the stuck one's and the honest one's), with each chunk
+  // frame's envelope.
+  CHECK(stats.chunk_bytes_queued_peak <=
+        uint64_t{2} * config.chunk_credit * (config.chunk_size + 1024));
+  CHECK(stats.chunk_requests_refused > 0);
+  CHECK(stats.chunks_sent < static_cast<uint64_t>(requests + more) / 2);
+  CHECK(stats.peers_stalled == 1);
+}
+
+TEST_CASE("refused handshakes are summarized, not one row and one line each", "[net][hostile]") {
+  TempDir dir("hostile");
+  const auto server_keys = new_keys();
+  Coordinator coord(dir, {"alice"}, 1 << 10, curve_server(server_keys));
+  auto db = coord.reader(dir);
+  const int attempts = 300;
+  {
+    std::vector<std::unique_ptr<Peer>> peers;
+    for (int i = 0; i < attempts; ++i) {
+      auto keys = new_keys();
+      peers.push_back(std::make_unique<Peer>(coord.context(), coord.endpoint(), &keys,
+                                             server_keys.public_key, 0, /*reconnect=*/false));
+    }
+    REQUIRE(wait_until([&] { return coord.server().stats().handshakes_failed >= attempts; }));
+  }
+  coord.stop();
+  auto refused = events_of(*db, "auth-refused");
+  CHECK(refused.size() <= 3);
+  int64_t counted = 0;
+  for (const auto& e : refused) {
+    // "N refused handshake(s) from ADDRESS: ..."; a row without a count is one attempt.
+    auto at = e.detail.find(" refused handshake");
+    counted += at == std::string::npos ? 1 : std::stoll(e.detail.substr(0, at));
+  }
+  std::printf("[hostile] %d handshakes with random keys: %zu event row(s) counting %lld\n",
+              attempts, refused.size(), static_cast<long long>(counted));
+  CHECK(counted == attempts);
+}
+
+TEST_CASE("a task held past its deadline by a heartbeating agent is requeued", "[net][hostile]") {
+  TempDir dir("hostile");
+  auto config = fast_server();
+  config.task_deadline_s = 0.5;
+  config.task_deadline_s_per_mb = 0;
+  Coordinator coord(dir, {"alice"}, 16 << 10, config);
+  auto db = coord.reader(dir);
+  Peer stuck(coord.context(), coord.endpoint());
+  stuck.send(hello("dev-stuck", "toy/alice"));
+  stuck.expect<proto::Welcome>();
+  const uint64_t task = stuck.expect<proto::TaskAssignment>().task_id;
+  auto assigned = std::chrono::steady_clock::now();
+  bool requeued = false;
+  while (!requeued && std::chrono::steady_clock::now() - assigned < 10s) {
+    stuck.send(proto::Heartbeat{task});
+    std::this_thread::sleep_for(50ms);
+    requeued = !events_of(*db, "deadline").empty();
+  }
+  std::printf("[hostile] a stuck agent's task (deadline 0.5 s) requeued after %.2f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - assigned).count());
+  CHECK(requeued);
+  // Its late report is refused: the task is no longer its own.
+  stuck.send(report("late", task, "fineprune", 0.5));
+  CHECK(stuck.next<proto::Error>().has_value());
+  CHECK(rows(*db).empty());
+}
+
+TEST_CASE("an agent with max_tasks leaves when the coordinator says goodbye after its last task",
+          "[net][hostile]") {
+  TempDir dir("hostile");
+  auto config = fast_server();
+  config.exit_when_done = true;
+  Coordinator coord(dir, {"alice"}, 16 << 10, config);
+  FakeRunner runner;
+  agent::AgentConfig ac;
+  ac.agent_id = "dev-alice";
+  ac.coordinator = coord.endpoint();
+  ac.work_dir = dir.file("agent-alice");
+  ac.datasets = {"toy/alice"};
+  ac.security.plain = true;
+  ac.max_tasks = 1;
+  ac.reconnect_min = 20ms;
+  ac.reconnect_max = 100ms;
+  ac.hello_timeout = 300ms;
+  agent::Agent agent(ac, coord.context(), runner);
+  std::atomic<bool> finished{false};
+  std::thread t([&] {
+    (void)agent.run();
+    finished = true;
+  });
+  bool left = wait_until([&] { return finished.load(); }, 10s);
+  agent.stop();
+  t.join();
+  CHECK(left);
+  CHECK(agent.stats().tasks_done == 1);
+  CHECK(agent.stats().connects == 1);
+}
+
+namespace {
+
+// A TCP connection to 127.0.0.1:port that sends nothing (or one request).
+// -1 when this process has no descriptor left.
+int try_connect(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int tcp_connect(uint16_t port) {
+  int fd = try_connect(port);
+  REQUIRE(fd >= 0);
+  return fd;
+}
+
+// Sends one GET and returns the status line ("" if the connection was closed).
+std::string http_get(uint16_t port) {
+  int fd = tcp_connect(port);
+  std::string req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  (void)!::write(fd, req.data(), req.size());
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[256];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  std::string got = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  return got.substr(0, got.find("\r\n"));
+}
+
+size_t open_descriptors() {
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator("/proc/self/fd")) n += !e.path().empty();
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("the dashboard keeps to its connection share and idle connections are closed",
+          "[dashboard][hostile]") {
+  dash::HttpServerConfig config;
+  config.max_connections = 4;
+  config.idle_timeout = 300ms;
+  auto server = dash::HttpServer::start(config, [](const dash::HttpRequest&) {
+    return dash::HttpReply{200, "text/plain", "ok", {}};
+  });
+  REQUIRE(server.ok());
+  const uint16_t port = (*server)->port();
+  std::vector<int> idle;
+  for (int i = 0; i < 10; ++i) idle.push_back(tcp_connect(port));
+  REQUIRE(wait_until([&] { return (*server)->stats().refused_over_limit >= 6; }, 5s));
+  CHECK((*server)->stats().open <= 4);
+  // Idle connections are closed after idle_timeout, and the dashboard serves again.
+  REQUIRE(wait_until([&] { return (*server)->stats().open == 0; }, 5s));
+  CHECK(http_get(port) == "HTTP/1.1 200 OK");
+  for (int fd : idle) ::close(fd);
+}
+
+TEST_CASE("out of descriptors, the dashboard backs off instead of spinning",
+          "[dashboard][hostile]") {
+  dash::HttpServerConfig config;
+  config.max_connections = 100;
+  auto server = dash::HttpServer::start(config, [](const dash::HttpRequest&) {
+    return dash::HttpReply{200, "text/plain", "ok", {}};
+  });
+  REQUIRE(server.ok());
+  const uint16_t port = (*server)->port();
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  // Connections waiting in the backlog, then no descriptor left to accept them with.
+  rlimit tight = saved;
+  tight.rlim_cur = open_descriptors() + 10;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
+  // Clients take descriptors until none is left; the last connections then wait in the
+  // backlog and the server's accept fails (EMFILE).
+  std::vector<int> waiting;
+  for (int fd = try_connect(port); fd >= 0 && waiting.size() < 100; fd = try_connect(port)) {
+    waiting.push_back(fd);
+  }
+  std::this_thread::sleep_for(1500ms);
+  const uint64_t errors = (*server)->stats().accept_errors;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  for (int fd : waiting) ::close(fd);
+  std::printf("[hostile] dashboard out of descriptors for 1.5 s: %llu accept error(s)\n",
+              static_cast<unsigned long long>(errors));
+  CHECK(errors >= 1);
+  CHECK(errors <= 20);
+  // Descriptors back: it serves again within the longest pause.
+  std::string status;
+  REQUIRE(wait_until(
+      [&] {
+        status = http_get(port);
+        return status == "HTTP/1.1 200 OK";
+      },
+      5s));
+}
