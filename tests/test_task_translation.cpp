@@ -102,7 +102,7 @@ TEST_CASE("a task assignment becomes exactly the personalization it asks for",
   // The other way round for the booleans: fine-tuning asked for, SVD not, no selection.
   auto t = task_with_every_setting();
   t.baselines = {"finetune"};
-  t.prune_config_json = R"({"target_sparsity":0.35})";
+  t.prune_config_json = R"({"target_sparsity":0.35,"select_sparsity":false})";
   auto d = agent::personalize_config_for(t, baselines);
   REQUIRE(d.ok());
   CHECK(d->run_finetune == true);
