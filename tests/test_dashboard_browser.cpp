@@ -1,7 +1,7 @@
 // The dashboard in a real browser: a real `fp-coordinator serve --http-port` over a
 // database holding a finished campaign, pages loaded by headless Chromium (Debian's
 // `chromium` package), and the rendered DOM checked for the stored numbers and the
-// charts. Skipped, with a warning, only where chromium is not installed.
+// charts. Reported skipped where chromium is not installed (failed under CI=true).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -21,6 +21,7 @@
 #include "dashboard_fixture.h"
 #include "http_client.h"
 #include "integration/child_process.h"
+#include "skip.h"
 #include "test_paths.h"
 
 using namespace fp::testing;
@@ -114,10 +115,7 @@ struct Coordinator {
 TEST_CASE("Chromium renders the overview with agents and progress and live results",
           "[dashboard][browser]") {
   std::string chromium = find_chromium();
-  if (chromium.empty()) {
-    WARN("chromium is not installed (scripts/setup installs it): browser test skipped");
-    return;
-  }
+  if (chromium.empty()) return skip("chromium is not installed", kFromSetup);
   Coordinator coordinator;
   TempDir profile("chromium_profile");
   std::string dom = dump_dom(chromium, coordinator.url("/"), profile.path.string());
@@ -154,10 +152,7 @@ TEST_CASE("Chromium renders the overview with agents and progress and live resul
 TEST_CASE("Chromium renders a campaign page with results table and bar chart and curve",
           "[dashboard][browser]") {
   std::string chromium = find_chromium();
-  if (chromium.empty()) {
-    WARN("chromium is not installed (scripts/setup installs it): browser test skipped");
-    return;
-  }
+  if (chromium.empty()) return skip("chromium is not installed", kFromSetup);
   Coordinator coordinator;
   TempDir profile("chromium_profile");
   std::string dom = dump_dom(chromium, coordinator.url("/campaigns/1"), profile.path.string());
@@ -201,10 +196,7 @@ TEST_CASE("Chromium renders a campaign page with results table and bar chart and
 
 TEST_CASE("Chromium shows the API error for a malformed campaign id", "[dashboard][browser]") {
   std::string chromium = find_chromium();
-  if (chromium.empty()) {
-    WARN("chromium is not installed (scripts/setup installs it): browser test skipped");
-    return;
-  }
+  if (chromium.empty()) return skip("chromium is not installed", kFromSetup);
   Coordinator coordinator;
   TempDir profile("chromium_profile");
   std::string dom = dump_dom(chromium, coordinator.url("/campaigns/abc"), profile.path.string());

@@ -3,8 +3,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "test_paths.h"
-
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -19,9 +17,12 @@
 #include "data/idx_reader.h"
 #include "data/log_mel.h"
 #include "data/wav_reader.h"
+#include "test_paths.h"
 
 // Catch2 after Torch: glog (via Torch) defines CHECK too, and Catch's must be the one left.
 #include <catch2/catch.hpp>
+
+#include "skip.h"
 
 namespace fs = std::filesystem;
 using fp::Status;
@@ -254,8 +255,7 @@ TEST_CASE("read_idx rejects missing, truncated and malformed files", "[data][idx
 TEST_CASE("Fashion-MNIST test split loads, normalised", "[data][fashion]") {
   const std::string dir = fp::kDefaultFashionMnistDir;
   if (!fs::exists(fs::path(dir) / "t10k-images-idx3-ubyte.gz")) {
-    WARN("Fashion-MNIST not installed at " << dir << "; skipped");
-    return;
+    return fp::testing::skip("Fashion-MNIST not installed at " + dir, fp::testing::kFromSetup);
   }
   auto r = fp::load_fashion_mnist(dir, fp::Split::kTest, 100);
   REQUIRE(r.ok());
@@ -535,15 +535,15 @@ TEST_CASE("FSDD loader on a small synthetic recordings folder", "[data][fsdd]") 
   }
 }
 
-TEST_CASE("FSDD: the real dataset", "[data][fsdd]") {
+TEST_CASE("FSDD: the real dataset", "[data][fsdd][slow]") {
   std::string dir = fp::default_fsdd_dir();
   // ctest runs from the build tree, where ../shared does not resolve; try the repo's.
   if (dir.empty() && fs::is_directory(std::string(FP_SOURCE_DIR) + "/../shared/data/fsdd")) {
     dir = std::string(FP_SOURCE_DIR) + "/../shared/data/fsdd";
   }
   if (dir.empty()) {
-    WARN("FSDD not found (no ../shared/data/fsdd, FP_FSDD_DIR unset); skipped");
-    return;
+    return fp::testing::skip("FSDD not found (no ../shared/data/fsdd, FP_FSDD_DIR unset)",
+                             fp::testing::kOptional);
   }
   const auto start = std::chrono::steady_clock::now();
   auto r = fp::load_fsdd(dir);

@@ -173,6 +173,49 @@ TEST_CASE("global ranking differs from per-layer ranking as it should") {
   CHECK(measure_sparsity(*global).zeroed_weights < goal + 64);
 }
 
+TEST_CASE("each criterion removes its own least-used unit: energy, mean and firing rate") {
+  // hidden: relu(w_i * x + b_i) of one input, over x = 0, 1, ..., 7; output protected.
+  //   unit 0: 0.001 x + 0.5      mean 0.5035   energy 0.2535  firing rate 1
+  //   unit 1: 0.75 x - 3.75      mean 0.28125  energy 0.3516  firing rate 0.25 (x = 6, 7)
+  //   unit 2: 5 x - 30           mean 0.625    energy 3.125   firing rate 0.125 (x = 7)
+  // so the lowest energy is unit 0, the lowest mean unit 1, the lowest firing rate unit 2.
+  // No weight is zero, so the only zeroed weight is the pruned unit's.
+  class OneInputNet : public PrunableNet {
+   public:
+    OneInputNet() : PrunableNet(ModelSpec{"mlp", 1, 1, 1, 2, 1.0}) {
+      hidden = add_layer("hidden", linear_options(1, 3));
+      out = add_layer("out", classifier_options(3, 2));
+      torch::NoGradGuard g;
+      hidden->weight().copy_(torch::tensor({{0.001f}, {0.75f}, {5.f}}));
+      hidden->bias().copy_(torch::tensor({0.5f, -3.75f, -30.f}));
+      out->weight().fill_(0.3);
+    }
+    torch::Tensor forward(torch::Tensor x) override { return out(hidden(x.flatten(1))); }
+    PrunableLayer hidden{nullptr}, out{nullptr};
+  };
+  const auto x = torch::arange(8, torch::kFloat).view({8, 1, 1, 1});
+
+  const std::pair<Criterion, std::vector<double>> expected[] = {
+      {Criterion::kEnergy, {0, 1, 1}},
+      {Criterion::kMean, {1, 0, 1}},
+      {Criterion::kFiringRate, {1, 1, 0}}};
+  for (const auto& [criterion, mask] : expected) {
+    for (auto scope : {Scope::kGlobal, Scope::kPerLayer}) {
+      INFO(criterion_name(criterion) << " " << scope_name(scope));
+      OneInputNet net;
+      PruneConfig cfg;
+      cfg.criterion = criterion;
+      cfg.scope = scope;
+      cfg.prune_output_layer = false;
+      cfg.target_sparsity = 1.0 / 9.0;  // one hidden unit: 1 of 3 + 6 weights
+      auto report = fine_prune(net, x, cfg);
+      REQUIRE(report.ok());
+      CHECK(report->zeroed_weights == 1);
+      CHECK(to_vec(net.hidden->unit_mask()) == mask);
+    }
+  }
+}
+
 TEST_CASE("weight-level activation-weighted magnitude pruning is exact and ranks |w|*sqrt(E_in)") {
   TinyNet net;
   {
@@ -279,6 +322,12 @@ TEST_CASE("SVD truncation meets the parameter budget and degrades gracefully") {
   auto r_full = svd_compress(*full, dense);
   REQUIRE(r_full.ok());
   CHECK(r_full->parameters <= dense);
+  // The full budget rebuilds the original: every layer and the outputs, up to rounding.
+  for (size_t i = 0; i < model->layers().size(); ++i) {
+    INFO(model->layer_names()[i]);
+    CHECK(torch::allclose(full->layers()[i]->weight(), model->layers()[i]->weight(), 1e-5, 1e-6));
+  }
+  CHECK(torch::allclose(full->forward(x), reference, 1e-4, 1e-5));
 
   auto half = clone_model(*model), tenth = clone_model(*model);
   auto r_half = svd_compress(*half, dense / 2);
@@ -293,47 +342,134 @@ TEST_CASE("SVD truncation meets the parameter budget and degrades gracefully") {
   CHECK_FALSE(svd_compress(*half, 0).ok());
 }
 
-TEST_CASE("the label-free selector chooses among the candidates with a stated rule") {
-  auto model = small_mlp();
-  auto x = torch::randn({128, 1, 4, 4});
-  auto stats = record_activations(*model, x.slice(0, 0, 64));
-  SelectorConfig sel;
-  sel.candidates = {0.0, 0.3, 0.6, 0.9};
-  sel.score = SelectionScore::kPseudoLabelAgreement;
-  sel.min_agreement = 1.0;  // only candidates that change no confident prediction
-  sel.bisection = false;
-  auto r = select_sparsity(*model, stats, x.slice(0, 64), torch::Tensor(), PruneConfig{}, sel);
+TEST_CASE("SVD at the full budget rebuilds a model with a wide classifier") {
+  // 10 classes over 128 features: a rank-9 factorisation (9 x 138 numbers) is cheaper
+  // than the dense 10 x 128, so "the largest fraction that fits" must really be rank 10.
+  torch::manual_seed(8);
+  auto model = build_model(ModelSpec{"mlp", 1, 8, 8, 10, 1.0}).value();
+  const auto& out = model->layers().back();
+  REQUIRE(out->weights_per_unit() > 90);
+  model->eval();
+  auto x = torch::randn({16, 1, 8, 8});
+  auto reference = model->forward(x).detach();
+  auto full = clone_model(*model);
+  auto r = svd_compress(*full, count_prunable_weights(*model));
   REQUIRE(r.ok());
-  REQUIRE(r->scores.size() == 4);
-  CHECK(r->scores[0] == 1.0);  // the dense model agrees with itself
-  // Every candidate runs on the same pseudo-labeled subset, at most the held-out 64.
-  const int64_t subset = r->forward_samples / 4;
-  CHECK(r->forward_samples == 4 * subset);
-  CHECK(subset <= 64);
-  size_t last_pass = 0;
-  for (size_t i = 0; i < 4; ++i)
-    if (r->scores[i] >= 1.0) last_pass = i;
-  CHECK(r->chosen == r->candidates[last_pass]);
+  CHECK(r->rank_fraction == 1.0);
+  CHECK(torch::allclose(full->layers().back()->weight(), out->weight(), 1e-5, 1e-6));
+  CHECK(torch::allclose(full->forward(x), reference, 1e-4, 1e-5));
+}
 
-  // Bisection evaluates fewer candidates and, on monotone scores, agrees.
-  sel.bisection = true;
-  auto b = select_sparsity(*model, stats, x.slice(0, 64), torch::Tensor(), PruneConfig{}, sel);
-  REQUIRE(b.ok());
-  CHECK(b->forward_samples <= 2 * subset);
-  bool monotone = true;
-  for (size_t i = 1; i < 4; ++i) monotone = monotone && r->scores[i] <= r->scores[i - 1];
-  if (monotone) CHECK(b->chosen == r->chosen);
+namespace {
 
-  // Confidence: a candidate keeping one output class (90% of 10 pruned) would be certain
-  // of everything; it is ruled out when the dense model uses two or more classes.
-  sel.score = SelectionScore::kConfidence;
-  auto c = select_sparsity(*model, stats, x.slice(0, 64), torch::Tensor(), PruneConfig{}, sel);
-  REQUIRE(c.ok());
-  auto counts = torch::bincount(model->forward(x.slice(0, 64)).argmax(1), {}, 10);
-  if ((counts >= 7).sum().item<int64_t>() >= 2) {  // two classes with >= 10% of 64 samples
-    CHECK(c->scores[3] == -std::numeric_limits<double>::infinity());
-    CHECK(c->chosen < 0.9);
+// A zoo MLP whose best label-free sparsity is known by construction (fc1 16->8, fc2 8->4,
+// fc_out 4->4; every weight non-zero, so that only pruning zeroes weights). Inputs use
+// features 0..3. fc1 unit i (< 4) is relu(x_i + ...), unit 4 + i is relu(-x_i - ...);
+// fc2 unit c adds units c and 4 + c; class c's logit is 10 * fc2 unit c. The
+// individual's inputs are positive with one dominant coordinate (its class), so fc1 units
+// 4..7 never fire on them: pruning that block (64 of 176 weights) changes no output, and
+// pruning any live fc1 unit sends every sample of its class to another class. fc2 and
+// the output layer are protected, so fc1 is the layer the selector must get right.
+ModelPtr block_mlp() {
+  auto model = build_model(ModelSpec{"mlp", 1, 4, 4, 4, 8.0 / 256}).value();
+  torch::NoGradGuard g;
+  auto w1 = torch::full({8, 16}, 0.01);
+  for (int64_t i = 0; i < 4; ++i) {
+    w1.slice(0, 4 + i, 5 + i).slice(1, 0, 4).fill_(-0.01);  // the dead unit stays dead
+    w1[i][i] = 1.0;
+    w1[4 + i][i] = -1.0;
   }
-  sel.candidates.clear();
-  CHECK_FALSE(select_sparsity(*model, stats, x, torch::Tensor(), PruneConfig{}, sel).ok());
+  auto w2 = torch::full({4, 8}, 0.01);
+  for (int64_t c = 0; c < 4; ++c) w2[c][c] = w2[c][4 + c] = 1.0;
+  auto w3 = torch::full({4, 4}, 0.01) + 9.99 * torch::eye(4);
+  model->find_layer("fc1")->weight().copy_(w1);
+  model->find_layer("fc2")->weight().copy_(w2);
+  model->find_layer("fc_out")->weight().copy_(w3);
+  for (auto l : model->layers()) l->bias().zero_();
+  return model;
+}
+
+// `per_class` samples of each class: 0.1..0.2 on features 0..3, 1 more on the class's.
+torch::Tensor block_inputs(int64_t per_class) {
+  torch::manual_seed(3);
+  auto x = torch::zeros({4 * per_class, 16});
+  x.slice(1, 0, 4).copy_(0.1 + 0.1 * torch::rand({4 * per_class, 4}));
+  for (int64_t i = 0; i < 4 * per_class; ++i) x[i][i % 4] += 1.0;
+  return x.view({-1, 1, 4, 4});
+}
+
+}  // namespace
+
+TEST_CASE("the label-free selector finds the sparsity that removes exactly the unused block") {
+  auto model = block_mlp();
+  PrunableNet& net = *model;
+  const auto x = block_inputs(16);
+  auto stats = record_activations(net, x);
+  // The construction holds: units 4..7 never fire, units 0..3 always do.
+  CHECK(to_vec(stats.at("fc1").firing_rate()) == std::vector<double>{1, 1, 1, 1, 0, 0, 0, 0});
+  CHECK(measure_sparsity(net).zeroed_weights == 0);
+  CHECK(measure_sparsity(net).prunable_weights == 176);
+
+  PruneConfig cfg;
+  cfg.prune_output_layer = false;
+  cfg.protected_layers = {"fc2"};
+  SelectorConfig sel;
+  // Two and four fc1 units (16 weights each) are the dead block's half and whole; five and
+  // seven cut into live units.
+  const double dead = 64.0 / 176;
+  sel.candidates = {0.0, 32.0 / 176, dead, 80.0 / 176, 112.0 / 176};
+  sel.min_agreement = 1.0;  // only candidates that change no confident prediction
+  sel.score = SelectionScore::kPseudoLabelAgreement;
+
+  SECTION("pseudo-label agreement, every candidate scored") {
+    sel.bisection = false;
+    auto r = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
+    REQUIRE(r.ok());
+    CHECK(r->chosen == dead);
+    // One live class lost at 0.3125, three at 0.4375: macro agreement 3/4 and 1/4.
+    CHECK(r->scores == std::vector<double>{1.0, 1.0, 1.0, 0.75, 0.25});
+    CHECK(r->forward_samples == 5 * 32);  // half of each class's 16 samples are confident
+  }
+  SECTION("pseudo-label agreement by bisection: the same answer from fewer passes") {
+    sel.bisection = true;
+    auto r = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
+    REQUIRE(r.ok());
+    CHECK(r->chosen == dead);
+    CHECK(r->forward_samples < 5 * 32);
+  }
+  for (auto score : {SelectionScore::kConfidence, SelectionScore::kNegEntropy}) {
+    SECTION(std::string("score ") + selection_score_name(score)) {
+      sel.score = score;
+      auto r = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
+      REQUIRE(r.ok());
+      CHECK(r->chosen == dead);
+      // The dead block's candidates score exactly as the dense model; the others lose a
+      // class the individual uses and are ruled out.
+      REQUIRE(r->scores.size() == 5);
+      CHECK(r->scores[1] == r->scores[0]);
+      CHECK(r->scores[2] == r->scores[0]);
+      CHECK(r->scores[3] == -std::numeric_limits<double>::infinity());
+      CHECK(r->scores[4] == -std::numeric_limits<double>::infinity());
+    }
+  }
+  SECTION("pruning at the chosen sparsity removes exactly the dead block") {
+    for (auto scope : {Scope::kGlobal, Scope::kPerLayer}) {
+      auto pruned = clone_model(net);
+      cfg.scope = scope;
+      cfg.target_sparsity = dead;
+      REQUIRE(prune_with_stats(*pruned, stats, cfg).ok());
+      CHECK(to_vec(pruned->find_layer("fc1")->unit_mask()) ==
+            std::vector<double>{1, 1, 1, 1, 0, 0, 0, 0});
+      torch::NoGradGuard g;
+      pruned->eval();
+      net.eval();
+      CHECK(torch::equal(pruned->forward(x), net.forward(x)));
+    }
+  }
+  SECTION("bad selector settings are refused") {
+    sel.candidates = {0.3, 0.1};
+    CHECK_FALSE(select_sparsity(net, stats, x, torch::Tensor(), cfg, sel).ok());
+    sel.candidates.clear();
+    CHECK_FALSE(select_sparsity(net, stats, x, torch::Tensor(), cfg, sel).ok());
+  }
 }

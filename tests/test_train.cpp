@@ -1,4 +1,6 @@
 // Training, evaluation and one individual's personalization on real Fashion-MNIST data.
+#include <cmath>
+
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
 #include "experiment/personalize.h"
@@ -104,9 +106,17 @@ TEST_CASE("personalizing a 2-class individual prunes without labels and reports 
   cfg.run_finetune = false;
   auto unlabeled = personalize(*t.model, adaptation.without_labels(), evaluation, cfg);
   REQUIRE(unlabeled.ok());
+  // (test_label_free.cpp proves it for every method with shuffled and garbage labels.)
   CHECK(unlabeled->fine_prune.accuracy == chosen->fine_prune.accuracy);
   CHECK(unlabeled->fine_prune.sparsity == chosen->fine_prune.sparsity);
-  CHECK(unlabeled->selection.scores.size() == chosen->selection.scores.size());
+  REQUIRE(unlabeled->selection.scores.size() == chosen->selection.scores.size());
+  for (size_t i = 0; i < chosen->selection.scores.size(); ++i) {
+    const double a = unlabeled->selection.scores[i], b = chosen->selection.scores[i];
+    CHECK(((std::isnan(a) && std::isnan(b)) || a == b));
+  }
+  for (size_t i = 0; i < chosen->personalized->layers().size(); ++i)
+    CHECK(torch::equal(unlabeled->personalized->layers()[i]->unit_mask(),
+                       chosen->personalized->layers()[i]->unit_mask()));
 
   // The data-amount experiment: every method adapts on the first N samples only.
   cfg.run_finetune = true;

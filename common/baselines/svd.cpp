@@ -33,9 +33,11 @@ Result<SvdReport> svd_compress(PrunableNet& model, int64_t target_parameters) {
     for (auto [r, c] : shapes) t += cost_at(f, r, c);
     return t;
   };
-  // The largest rank fraction whose parameter count fits the budget (bisection).
-  double lo = 0.0, hi = 1.0;
-  for (int i = 0; i < 40; ++i) {
+  // The largest rank fraction whose parameter count fits the budget (bisection). The
+  // bisection never tries 1.0 itself, where a wide layer (10 x 128) would otherwise lose
+  // its last rank to a factorisation that happens to be cheaper than dense.
+  double lo = total_at(1.0) <= target_parameters ? 1.0 : 0.0, hi = 1.0;
+  for (int i = 0; i < 40 && lo < 1.0; ++i) {
     const double mid = (lo + hi) / 2;
     (total_at(mid) <= target_parameters ? lo : hi) = mid;
   }

@@ -185,19 +185,32 @@ TEST_CASE("an assignment the agent never got is sent again", "[net]") {
   config.heartbeat_ms = 200;  // resent after 400 ms of claimed idleness
   Coordinator coord(dir, {"alice"}, 4096, config);
   RawClient client(coord.context(), coord.endpoint());
+  const auto hello_sent = std::chrono::steady_clock::now();  // the assignment comes later
   client.send(hello("forgetful"));
   client.expect<proto::Welcome>();
   auto first = client.expect<proto::TaskAssignment>();
-  // Pretend it was lost: stay idle past two heartbeat intervals.
-  client.send(proto::Heartbeat{0});
-  CHECK_FALSE(client.receive(100ms).has_value());  // too early to conclude anything
-  std::this_thread::sleep_for(400ms);
-  client.send(proto::Heartbeat{0});
-  auto again = client.expect<proto::TaskAssignment>();
-  CHECK(again.task_id == first.task_id);
-  CHECK(again.model_sha256 == first.model_sha256);
-  client.send(proto::Heartbeat{again.task_id});  // got it now: nothing more is sent
-  CHECK_FALSE(client.receive(250ms).has_value());
+  // Pretend it was lost: claim to be idle (a heartbeat naming no task every 50 ms) until
+  // the assignment comes again, which must not happen before two heartbeat intervals.
+  std::optional<proto::TaskAssignment> again;
+  const auto deadline = hello_sent + 20s;
+  while (!again && std::chrono::steady_clock::now() < deadline) {
+    client.send(proto::Heartbeat{0});
+    auto m = client.receive(50ms);
+    if (m) {
+      REQUIRE(std::holds_alternative<proto::TaskAssignment>(*m));
+      again = std::get<proto::TaskAssignment>(*m);
+    }
+  }
+  REQUIRE(again.has_value());
+  CHECK(std::chrono::steady_clock::now() - hello_sent >= 400ms);
+  CHECK(again->task_id == first.task_id);
+  CHECK(again->model_sha256 == first.model_sha256);
+  // Got it now: heartbeats naming the task, for longer than the resend interval, get
+  // nothing more.
+  for (int i = 0; i < 12; ++i) {
+    client.send(proto::Heartbeat{again->task_id});
+    CHECK_FALSE(client.receive(50ms).has_value());
+  }
 }
 
 TEST_CASE("a second live agent with the same id is turned away; a reconnect is not", "[net]") {
@@ -227,12 +240,26 @@ TEST_CASE("a second live agent with the same id is turned away; a reconnect is n
   again.send(proto::Hello{
       "twin", proto::kProtocolVersion, {1, 0, {"toy/alice"}}, task.task_id, "instance-1"});
   again.expect<proto::Welcome>();
+  const auto last_word = std::chrono::steady_clock::now();  // the holder's last message
   again.send(proto::TaskStatus{"twin:1:status", task.task_id, true, 1, ""});
   CHECK_FALSE(again.expect<proto::Ack>().duplicate);
 
-  // Once the holder of an id goes silent, another instance may take the id.
-  std::this_thread::sleep_for(800ms);
-  RawClient later(coord.context(), coord.endpoint());
-  later.send(proto::Hello{"twin", proto::kProtocolVersion, {1, 0, {}}, 0, "instance-3"});
-  later.expect<proto::Welcome>();
+  // Once the holder of an id goes silent (liveness x heartbeat = 600 ms), another
+  // instance may take the id: it asks until welcomed, and is refused until then.
+  std::optional<std::chrono::steady_clock::time_point> welcomed;
+  while (!welcomed && std::chrono::steady_clock::now() < last_word + 20s) {
+    RawClient later(coord.context(), coord.endpoint());
+    later.send(proto::Hello{"twin", proto::kProtocolVersion, {1, 0, {}}, 0, "instance-3"});
+    auto m = later.receive(5s);
+    REQUIRE(m.has_value());
+    if (std::holds_alternative<proto::Welcome>(*m)) {
+      welcomed = std::chrono::steady_clock::now();
+    } else {
+      REQUIRE(std::holds_alternative<proto::Error>(*m));
+      CHECK(std::get<proto::Error>(*m).ref == proto::kAgentIdInUse);
+      std::this_thread::sleep_for(50ms);  // the next try (polling, not synchronisation)
+    }
+  }
+  REQUIRE(welcomed.has_value());
+  CHECK(*welcomed - last_word >= 600ms);  // not while the holder could still be alive
 }

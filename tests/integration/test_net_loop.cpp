@@ -58,11 +58,12 @@ bool campaign_done(Coordinator& c, const TempDir& dir) {
   return campaign.ok() && campaign->has_value() && (*campaign)->status == "done";
 }
 
-int count_events(store::Store& s, const std::string& kind) {
+// Stored events of `kind` (of agent `agent`, when given).
+int count_events(store::Store& s, const std::string& kind, const std::string& agent = "") {
   int n = 0;
   auto events = s.events(100000);
   REQUIRE(events.ok());
-  for (const auto& e : *events) n += e.kind == kind;
+  for (const auto& e : *events) n += e.kind == kind && (agent.empty() || e.agent_id == agent);
   return n;
 }
 
@@ -271,8 +272,14 @@ TEST_CASE("open enrollment gives each announced individual a task", "[net]") {
                   runner);
     AgentThread b(agent_config("b1", coord.endpoint(), dir, {"other/z"}), coord.context(), runner);
     REQUIRE(wait_until([&] { return a.agent->stats().tasks_done == 2; }));
-    std::this_thread::sleep_for(200ms);
-    CHECK(b.agent->stats().tasks_done == 0);  // no campaign over "other"
+    // The coordinator assigns (or not) while it handles the Hello, and commits that
+    // handling's events in one transaction: once b1's join is stored, so is any
+    // assignment to b1.
+    auto db = coord.reader(dir);
+    REQUIRE(wait_until([&] { return count_events(*db, "join", "b1") == 1; }));
+    CHECK(count_events(*db, "assign", "b1") == 0);  // no campaign over "other"
+    CHECK(count_events(*db, "assign", "a1") == 2);
+    CHECK(b.agent->stats().tasks_done == 0);
   }
   auto tasks = coord.reader(dir)->tasks(coord.campaign_id());
   REQUIRE(tasks->size() == 2);

@@ -1,0 +1,194 @@
+// The task -> config and result -> report translation an agent runs between the wire
+// and the engine, with a distinct value in every field, so that a swapped or dropped
+// field shows.
+#include "agent/task_translation.h"
+
+// After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
+#include <catch2/catch.hpp>
+
+using namespace fp;
+
+namespace {
+
+proto::TaskAssignment task_with_every_setting() {
+  proto::TaskAssignment t;
+  t.task_id = 41;
+  t.campaign_id = 42;
+  t.model_sha256 = std::string(64, 'a');
+  t.model_size = 43;
+  t.model_spec_json = ModelSpec{}.to_json();
+  t.prune_config_json = R"({"criterion":"firing_rate","granularity":"weight","scope":"per_layer",
+    "schedule":"iterative","target_sparsity":0.35,"iterative_steps":3,
+    "prune_output_layer":false,"output_usage_threshold":0.07,"protected_layers":["conv1"],
+    "min_units_per_layer":2,"batch_size":17,
+    "select_sparsity":true,"selector":"neg_entropy","min_agreement":0.91,
+    "confident_fraction":0.37,"heldout_fraction":0.23,"candidates":[0.15,0.45],
+    "adaptation_samples":77})";
+  t.dataset = "fsdd";
+  t.individual = "speaker=theo";
+  t.baselines = {"svd"};
+  t.sweep_targets = {0.2, 0.6};
+  return t;
+}
+
+MethodResult method(const char* name, double accuracy, double sparsity, int64_t parameters,
+                    int64_t macs, double wall, int64_t compute) {
+  MethodResult m;
+  m.method = name;
+  m.accuracy = accuracy;
+  m.sparsity = sparsity;
+  m.parameters = parameters;
+  m.macs_per_sample = macs;
+  m.wall_seconds = wall;
+  m.compute_macs = compute;
+  return m;
+}
+
+// Every number different from every other, so no two fields can stand in for each other.
+PersonalizeResult distinct_result() {
+  PersonalizeResult r;
+  r.general = method("general", 0.61, 0.0, 1001, 5003, 0.11, 7);
+  r.sparsity.layers = {{"conv1", 8, 5, 72, 27}, {"fc_out", 10, 3, 320, 224}};
+  r.sparsity.prunable_weights = 392;
+  r.sparsity.zeroed_weights = 251;
+  r.sparsity.parameters = 500;
+  r.fine_prune = method("fine_prune", 0.72, r.sparsity.sparsity(), 141, 611, 1.25, 9001);
+  r.finetune = method("finetune", 0.83, 0.0, 1002, 5004, 2.5, 12345);
+  r.svd = method("svd", 0.44, 0.19, 139, 4321, 0.75, 0);
+  r.selection.chosen = 0.45;
+  r.selection.candidates = {0.15, 0.45};
+  r.selection.scores = {-0.3, -0.2};
+  r.sweep = {{0.2, 0.21, 0.66, 4001, 0.01}, {0.6, 0.62, 0.55, 2002, 0.02}};
+  r.adaptation_samples = 123;
+  r.evaluation_samples = 45;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a task assignment becomes exactly the personalization it asks for",
+          "[agent][translation]") {
+  agent::BaselineSettings baselines;
+  baselines.finetune_epochs = 4;
+  baselines.finetune_learning_rate = 0.03;
+  baselines.finetune_last_layer_only = true;
+  auto c = agent::personalize_config_for(task_with_every_setting(), baselines);
+  REQUIRE(c.ok());
+  CHECK(c->prune.criterion == Criterion::kFiringRate);
+  CHECK(c->prune.granularity == Granularity::kWeight);
+  CHECK(c->prune.scope == Scope::kPerLayer);
+  CHECK(c->prune.schedule == Schedule::kIterative);
+  CHECK(c->prune.target_sparsity == 0.35);
+  CHECK(c->prune.iterative_steps == 3);
+  CHECK(c->prune.prune_output_layer == false);
+  CHECK(c->prune.output_usage_threshold == 0.07);
+  CHECK(c->prune.protected_layers == std::vector<std::string>{"conv1"});
+  CHECK(c->prune.min_units_per_layer == 2);
+  CHECK(c->prune.batch_size == 17);
+  CHECK(c->select_sparsity == true);
+  CHECK(c->selector.score == SelectionScore::kNegEntropy);
+  CHECK(c->selector.min_agreement == 0.91);
+  CHECK(c->selector.confident_fraction == 0.37);
+  CHECK(c->heldout_fraction == 0.23);
+  CHECK(c->selector.candidates == std::vector<double>{0.15, 0.45});
+  CHECK(c->max_adaptation_samples == 77);
+  CHECK(c->sweep_targets == std::vector<double>{0.2, 0.6});
+  CHECK(c->run_finetune == false);
+  CHECK(c->run_svd == true);
+  CHECK(c->finetune.train.epochs == 4);
+  CHECK(c->finetune.train.learning_rate == 0.03);
+  CHECK(c->finetune.last_layer_only == true);
+
+  // The other way round for the booleans: fine-tuning asked for, SVD not, no selection.
+  auto t = task_with_every_setting();
+  t.baselines = {"finetune"};
+  t.prune_config_json = R"({"target_sparsity":0.35,"select_sparsity":false})";
+  auto d = agent::personalize_config_for(t, baselines);
+  REQUIRE(d.ok());
+  CHECK(d->run_finetune == true);
+  CHECK(d->run_svd == false);
+  CHECK(d->select_sparsity == false);
+
+  t.prune_config_json = R"({"selector":"coin_flip"})";
+  auto bad = agent::personalize_config_for(t, baselines);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.status().message(), Catch::Contains("coin_flip"));
+}
+
+TEST_CASE("a personalization result becomes reports that copy every field to its place",
+          "[agent][translation]") {
+  auto task = task_with_every_setting();
+  task.baselines = {"finetune", "svd"};
+  auto config = agent::personalize_config_for(task, {});
+  REQUIRE(config.ok());
+  const auto r = distinct_result();
+  auto reports = agent::telemetry_reports(task, *config, r, 987654);
+  REQUIRE(reports.size() == 3);
+
+  const auto& fp = reports[0];
+  CHECK(fp.method == "fine_prune");
+  CHECK(fp.individual == "speaker=theo");
+  CHECK(fp.evaluated);
+  CHECK(fp.target_sparsity == 0.45);  // the selector's choice, not the config's 0.35
+  CHECK(fp.sparsity == 251.0 / 392.0);
+  CHECK(fp.overall_sparsity == 251.0 / 500.0);
+  CHECK(fp.accuracy_before == 0.61);
+  CHECK(fp.accuracy_after == 0.72);
+  CHECK(fp.adaptation_samples == 123);
+  CHECK(fp.eval_samples == 45);
+  CHECK(fp.wall_seconds == 1.25);
+  CHECK(fp.macs_dense == 5003);
+  CHECK(fp.macs_effective == 611);
+  CHECK(fp.peak_memory_bytes == 987654);
+  CHECK(fp.compute_macs == 9001);
+  REQUIRE(fp.layers.size() == 2);
+  CHECK(fp.layers[0].name == "conv1");
+  CHECK(fp.layers[0].units == 8);
+  CHECK(fp.layers[0].active_units == 5);
+  CHECK(fp.layers[0].weights == 72);
+  CHECK(fp.layers[0].zeroed_weights == 27);
+  CHECK(fp.layers[1].name == "fc_out");
+  CHECK(fp.layers[1].units == 10);
+  CHECK(fp.layers[1].active_units == 3);
+  CHECK(fp.layers[1].weights == 320);
+  CHECK(fp.layers[1].zeroed_weights == 224);
+  REQUIRE(fp.curve.size() == 2);
+  CHECK(fp.curve[0].target == 0.2);
+  CHECK(fp.curve[0].sparsity == 0.21);
+  CHECK(fp.curve[0].accuracy == 0.66);
+  CHECK(fp.curve[0].macs == 4001);
+  CHECK(fp.curve[1].target == 0.6);
+  CHECK(fp.curve[1].sparsity == 0.62);
+  CHECK(fp.curve[1].accuracy == 0.55);
+  CHECK(fp.curve[1].macs == 2002);
+
+  const auto& ft = reports[1];
+  CHECK(ft.method == "finetune");
+  CHECK(ft.individual == "speaker=theo");
+  CHECK(ft.accuracy_before == 0.61);
+  CHECK(ft.accuracy_after == 0.83);
+  CHECK(ft.sparsity == 0.0);
+  CHECK(ft.wall_seconds == 2.5);
+  CHECK(ft.macs_dense == 5003);
+  CHECK(ft.macs_effective == 5003);  // more than the dense cost is clamped to it
+  CHECK(ft.compute_macs == 12345);
+  CHECK(ft.adaptation_samples == 123);
+  CHECK(ft.eval_samples == 45);
+  CHECK(ft.peak_memory_bytes == 987654);
+  CHECK(ft.layers.empty());
+  CHECK(ft.curve.empty());
+
+  const auto& svd = reports[2];
+  CHECK(svd.method == "svd");
+  CHECK(svd.accuracy_after == 0.44);
+  CHECK(svd.sparsity == 0.19);
+  CHECK(svd.target_sparsity == fp.sparsity);  // matched to the Fine-Pruned parameter count
+  CHECK(svd.wall_seconds == 0.75);
+  CHECK(svd.macs_effective == 4321);
+  CHECK(svd.compute_macs == 0);
+
+  // Without the selector, the target is the configured one.
+  auto fixed = *config;
+  fixed.select_sparsity = false;
+  CHECK(agent::telemetry_reports(task, fixed, r, 1)[0].target_sparsity == 0.35);
+}
