@@ -12,9 +12,9 @@
 
 #include "bench_util.h"
 #include "coordinator/model_registry.h"
+#include "coordinator/server.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
-#include "coordinator/server.h"
 
 using namespace fp;
 

@@ -1,8 +1,8 @@
-#include "coordinator_commands.h"
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+
+#include "coordinator_commands.h"
 
 namespace fp::coord {
 

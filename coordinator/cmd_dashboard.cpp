@@ -5,8 +5,8 @@
 
 #include <filesystem>
 
-#include "coordinator_commands.h"
 #include "coordinator/config.h"
+#include "coordinator_commands.h"
 #include "dashboard/dashboard.h"
 
 namespace fp::coord {
@@ -24,7 +24,7 @@ int run_dashboard(const DashboardOptions& o) {
   dc.database = cfg.database;
   dc.address = o.http_address.empty() ? cfg.http_address : o.http_address;
   dc.port = static_cast<uint16_t>(o.http_port >= 0 ? o.http_port
-                                  : cfg.http_port ? cfg.http_port
+                                  : cfg.http_port  ? cfg.http_port
                                                    : 8080);
   if (!std::filesystem::exists(dc.database)) {
     spdlog::error("database {} does not exist", dc.database);

@@ -7,8 +7,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "coordinator_commands.h"
 #include "coordinator/config.h"
+#include "coordinator_commands.h"
 #include "store/store.h"
 #include "util/csv.h"
 

@@ -5,12 +5,12 @@
 
 #include <filesystem>
 
-#include "util/clock.h"
 #include "coordinator/campaign_setup.h"
-#include "coordinator_commands.h"
 #include "coordinator/config.h"
+#include "coordinator_commands.h"
 #include "security/keys.h"
 #include "store/store.h"
+#include "util/clock.h"
 
 namespace fp::coord {
 namespace {

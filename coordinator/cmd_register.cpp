@@ -2,9 +2,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "util/clock.h"
 #include "coordinator/campaign_setup.h"
 #include "coordinator_commands.h"
+#include "util/clock.h"
 
 namespace fp::coord {
 

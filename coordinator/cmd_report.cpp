@@ -5,11 +5,11 @@
 
 #include <filesystem>
 
-#include "util/clock.h"
-#include "coordinator_commands.h"
 #include "coordinator/config.h"
+#include "coordinator_commands.h"
 #include "report/campaign_report.h"
 #include "store/store.h"
+#include "util/clock.h"
 
 namespace fp::coord {
 namespace {

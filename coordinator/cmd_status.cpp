@@ -4,8 +4,8 @@
 
 #include <ctime>
 
-#include "coordinator_commands.h"
 #include "coordinator/config.h"
+#include "coordinator_commands.h"
 #include "store/store.h"
 #include "util/text.h"
 

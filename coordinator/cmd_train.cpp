@@ -4,11 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "util/clock.h"
 #include "agent/local_data.h"
 #include "coordinator/campaign_setup.h"
 #include "coordinator_commands.h"
 #include "train/general_model.h"
+#include "util/clock.h"
 #include "util/progress.h"
 
 namespace fp::coord {

@@ -1,8 +1,8 @@
 // fp-sim: runs Fine-Pruning scenarios. Subcommands register themselves from their files.
 #include <CLI/CLI.hpp>
 
-#include "sim_commands.h"
 #include "demo_command.h"
+#include "sim_commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"fp-sim: federated, label-free personalization by Fine-Pruning"};

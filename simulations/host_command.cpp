@@ -14,12 +14,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "util/memory.h"
+#include "security/keys.h"
+#include "sim_commands.h"
 #include "simulation/agent_host.h"
 #include "simulation/campaign_plan.h"
-#include "sim_commands.h"
 #include "simulation/population.h"
-#include "security/keys.h"
+#include "util/memory.h"
 
 namespace fp::sim {
 namespace {

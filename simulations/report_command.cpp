@@ -6,19 +6,19 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "sim_commands.h"
 #include "report/experiment_report.h"
 #include "report/run_results.h"
+#include "sim_commands.h"
 #include "store/run_store.h"
 
 namespace fp::sim {
 
-using report::read_results;
-using report::format_table;
 using report::format_summary;
-using report::write_experiment_report;
-using report::to_json;
+using report::format_table;
+using report::read_results;
 using report::to_csv;
+using report::to_json;
+using report::write_experiment_report;
 namespace {
 
 namespace fs = std::filesystem;

@@ -10,17 +10,17 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "sim_commands.h"
 #include "dashboard/dashboard.h"
 #include "report/experiment_report.h"
 #include "report/run_results.h"
+#include "sim_commands.h"
 #include "simulation/simulation.h"
 
 namespace fp::sim {
 
-using report::read_results;
-using report::format_table;
 using report::format_summary;
+using report::format_table;
+using report::read_results;
 using report::write_experiment_report;
 namespace {
 

@@ -6,10 +6,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "simulation/agent_host.h"
-#include "simulation/population.h"
-#include "simulation/campaign_progress.h"
 #include "report/run_results.h"
+#include "simulation/agent_host.h"
+#include "simulation/campaign_progress.h"
+#include "simulation/population.h"
 #include "simulation/scenario.h"
 #include "test_paths.h"
 

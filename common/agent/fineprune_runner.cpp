@@ -1,4 +1,3 @@
-#include "util/memory.h"
 #include "agent/fineprune_runner.h"
 
 #include <sys/resource.h>
@@ -11,6 +10,7 @@
 #include "experiment/personalize.h"
 #include "models/artifact.h"
 #include "prune/cost.h"
+#include "util/memory.h"
 
 namespace fp::agent {
 namespace {

@@ -1,9 +1,9 @@
 #include "agent/task_translation.h"
 
-#include "experiment/personalize_settings.h"
-
 #include <algorithm>
 #include <nlohmann/json.hpp>
+
+#include "experiment/personalize_settings.h"
 
 namespace fp::agent {
 namespace {

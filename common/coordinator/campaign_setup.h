@@ -22,5 +22,4 @@ Result<store::ModelRecord> resolve_model(ModelRegistry& registry, store::Store& 
 Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
                                 const CampaignSection& campaign, double now);
 
-
 }  // namespace fp::coord

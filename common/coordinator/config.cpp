@@ -1,7 +1,5 @@
 #include "coordinator/config.h"
 
-#include "experiment/personalize_settings.h"
-
 #include <toml++/toml.h>
 
 #include <fstream>
@@ -10,6 +8,7 @@
 #include <sstream>
 
 #include "experiment/methods.h"
+#include "experiment/personalize_settings.h"
 #include "protocol/limits.h"
 #include "prune/prune_config.h"
 #include "prune/sparsity_selector.h"

@@ -50,8 +50,8 @@ struct CampaignSection {
   // Unset keys take the defaults every config source shares (PersonalizeConfig,
   // experiment/personalize_settings.h): the sparsity is chosen on the device, without
   // labels, by the confidence score.
-  std::optional<bool> select_sparsity;  // choose the sparsity on the device, without labels
-  std::optional<std::string> selector;  // how: an fp::SelectionScore name
+  std::optional<bool> select_sparsity;   // choose the sparsity on the device, without labels
+  std::optional<std::string> selector;   // how: an fp::SelectionScore name
   std::string prune_config_json = "{}";  // every personalization setting (+ privacy), normalised
 };
 

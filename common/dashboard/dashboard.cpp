@@ -1,10 +1,10 @@
-#include "util/clock.h"
 #include "dashboard/dashboard.h"
 
 #include "dashboard/http_server.h"
-#include "report/campaign_results.h"
 #include "dashboard/routes.h"
+#include "report/campaign_results.h"
 #include "store/store.h"
+#include "util/clock.h"
 
 namespace fp::dash {
 

@@ -94,7 +94,7 @@ struct TelemetryReport {
   std::string privacy_mechanism;  // "" (no noise), "laplace", "gaussian"
   double privacy_epsilon = 0;
   double privacy_delta = 0;
-  uint64_t compute_macs = 0;  // spent producing the model (forward/backward passes)
+  uint64_t compute_macs = 0;        // spent producing the model (forward/backward passes)
   uint64_t compact_parameters = 0;  // of the compact model (models/compact.h); 0: unknown
   uint64_t compact_bytes = 0;       // its artifact's size
 };

@@ -89,5 +89,4 @@ std::optional<double> accuracy_of(const IndividualResult& r, const std::string& 
 
 std::vector<MeanCurvePoint> mean_curve(const CampaignResults& results);
 
-
 }  // namespace fp::report

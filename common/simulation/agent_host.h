@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "security/curve.h"
 #include "simulation/population.h"
 #include "simulation/scenario.h"
-#include "security/curve.h"
 #include "simulation/sim_runner.h"
 #include "util/status.h"
 

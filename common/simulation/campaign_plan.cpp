@@ -1,4 +1,3 @@
-#include "util/clock.h"
 #include "simulation/campaign_plan.h"
 
 #include <fmt/format.h>
@@ -7,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "train/general_model.h"
+#include "util/clock.h"
 
 namespace fp::sim {
 namespace {
@@ -46,7 +46,8 @@ Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, uint6
 int64_t tasks_per_individual(const Scenario& s) { return static_cast<int64_t>(s.variants.size()); }
 
 Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, store::Store& store,
-                                     coord::ModelRegistry& registry, store::RunStore& sim, int64_t run_id,
+                                     coord::ModelRegistry& registry, store::RunStore& sim,
+                                     int64_t run_id,
                                      const std::function<void(const std::string&)>& log) {
   CampaignPlan plan;
   // One model for everyone, or one per individual that never saw its speaker.

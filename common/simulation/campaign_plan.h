@@ -38,5 +38,4 @@ Result<CampaignPlan> setup_campaigns(const Scenario& scenario, const Population&
 // How many tasks each individual's agent takes: one per campaign it is part of.
 int64_t tasks_per_individual(const Scenario& scenario);
 
-
 }  // namespace fp::sim

@@ -1,7 +1,5 @@
 #include "simulation/scenario.h"
 
-#include "experiment/personalize_settings.h"
-
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 #include <sstream>
 
 #include "experiment/methods.h"
+#include "experiment/personalize_settings.h"
 #include "models/model_spec.h"
 
 namespace fp::sim {
@@ -288,7 +287,8 @@ Status read_variant_keys(Table& t, Variant& v) {
   if (!(v.settings.heldout_fraction > 0 && v.settings.heldout_fraction < 1)) {
     return invalid(t, "heldout_fraction", "must be in (0, 1)");
   }
-  if (sel.candidates.empty() || !std::all_of(sel.candidates.begin(), sel.candidates.end(), in_unit)) {
+  if (sel.candidates.empty() ||
+      !std::all_of(sel.candidates.begin(), sel.candidates.end(), in_unit)) {
     return invalid(t, "candidates", "must be a non-empty list of sparsities in [0, 1)");
   }
   const auto& sweep = v.settings.sweep_targets;

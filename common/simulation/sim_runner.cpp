@@ -1,4 +1,3 @@
-#include "util/memory.h"
 #include "simulation/sim_runner.h"
 
 #include <sys/resource.h>
@@ -14,6 +13,7 @@
 #include "experiment/personalize.h"
 #include "models/artifact.h"
 #include "simulation/population.h"
+#include "util/memory.h"
 
 namespace fp::sim {
 namespace {

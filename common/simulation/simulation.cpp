@@ -1,5 +1,3 @@
-#include "util/clock.h"
-#include "util/memory.h"
 #include "simulation/simulation.h"
 
 #include <signal.h>
@@ -15,16 +13,18 @@
 #include <sstream>
 #include <thread>
 
+#include "coordinator/model_registry.h"
+#include "coordinator/server.h"
+#include "security/keys.h"
 #include "simulation/agent_host.h"
 #include "simulation/campaign_plan.h"
-#include "simulation/host_processes.h"
-#include "coordinator/model_registry.h"
-#include "simulation/population.h"
 #include "simulation/campaign_progress.h"
-#include "util/progress.h"
-#include "security/keys.h"
-#include "coordinator/server.h"
+#include "simulation/host_processes.h"
+#include "simulation/population.h"
 #include "store/run_store.h"
+#include "util/clock.h"
+#include "util/memory.h"
+#include "util/progress.h"
 
 namespace fp::sim {
 
@@ -216,7 +216,7 @@ class ScenarioRun {
   std::vector<ChildProcess> children_;
 
   std::unique_ptr<store::Store> reader_;  // a second connection for progress
-  std::optional<Progress> progress_;  // drawn while waiting, when o_.progress is set
+  std::optional<Progress> progress_;      // drawn while waiting, when o_.progress is set
   ProgressState state_;
   std::string status_ = "done", detail_;
 };
@@ -369,19 +369,19 @@ void ScenarioRun::launch_hosts() {
       children_.push_back(*child);
     }
   }
-  say(fmt::format(
-      "coordinator on {}; {} {} host(s) x {} worker(s), up to {} agent(s) connected "
-      "per host; {} task(s) in {} campaign(s)",
-      endpoint_, h.hosts, hosting_mode_name(h.mode), h.workers, h.connected_per_host(),
-      plan_.tasks, plan_.campaigns.size()));
+  say(
+      fmt::format("coordinator on {}; {} {} host(s) x {} worker(s), up to {} agent(s) connected "
+                  "per host; {} task(s) in {} campaign(s)",
+                  endpoint_, h.hosts, hosting_mode_name(h.mode), h.workers, h.connected_per_host(),
+                  plan_.tasks, plan_.campaigns.size()));
   if (o_.on_listening) o_.on_listening(endpoint_);
   if (external) {
     say(fmt::format(
         "waiting for {} agent host(s); start host i (0..{}) on any machine with\n"
         "  fp-sim host --coordinator tcp://<this machine>:{} --scenario {} "
         "--hosts {} --host-index i --seed {} --individuals {}{}",
-        h.hosts, h.hosts - 1, endpoint_.substr(endpoint_.rfind(':') + 1), scenario_path_,
-        h.hosts, s_.seed, s_.partition.num_individuals,
+        h.hosts, h.hosts - 1, endpoint_.substr(endpoint_.rfind(':') + 1), scenario_path_, h.hosts,
+        s_.seed, s_.partition.num_individuals,
         h.plain ? ""
                 : " --key " + keys_.dir + "/host-i --coordinator-key " +
                       keys_.coordinator_public() + "\n  (copy the keys/ folder along)"));
@@ -441,8 +441,8 @@ void ScenarioRun::wait() {
       // Give the coordinator a moment to commit what the last agents sent.
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       if (server_done_) break;
-      fail("every agent host ended before the campaign finished (see " +
-           (out_ / "hosts").string() + "/*.log and fp-sim.log)");
+      fail("every agent host ended before the campaign finished (see " + (out_ / "hosts").string() +
+           "/*.log and fp-sim.log)");
     }
   }
   // The campaign's time ends here: what follows is shutdown.
@@ -470,7 +470,8 @@ void ScenarioRun::shut_down() {
   if (progress_) progress_->finish(progress_note(state_));
   if (!server_status_.ok()) fail("coordinator: " + server_status_.to_string());
   for (size_t i = 0; i < host_status_.size() && i < hosts_.size(); ++i) {
-    if (!host_status_[i].ok()) fail("host " + std::to_string(i) + ": " + host_status_[i].to_string());
+    if (!host_status_[i].ok())
+      fail("host " + std::to_string(i) + ": " + host_status_[i].to_string());
   }
   if (state_.done + state_.failed < state_.total) {
     fail("the coordinator stopped with unfinished tasks");

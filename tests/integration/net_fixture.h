@@ -14,9 +14,9 @@
 #include <thread>
 
 #include "coordinator/model_registry.h"
+#include "coordinator/server.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
-#include "coordinator/server.h"
 #include "store/store.h"
 #include "temp_dir.h"
 

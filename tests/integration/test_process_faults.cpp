@@ -10,8 +10,8 @@
 #include <map>
 #include <set>
 
-#include "coordinator/campaign_setup.h"
 #include "child_process.h"
+#include "coordinator/campaign_setup.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
 #include "net_fixture.h"

@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "report/experiment_report.h"
-#include "simulation/population.h"
 #include "report/run_results.h"
-#include "store/run_store.h"
+#include "simulation/population.h"
 #include "simulation/simulation.h"
+#include "store/run_store.h"
 #include "store/store.h"
 #include "temp_dir.h"
 #include "test_paths.h"
