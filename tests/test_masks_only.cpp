@@ -61,7 +61,7 @@ TEST_CASE("recording and pruning change only masks, in every architecture",
   for (const auto& arch : known_architectures()) {
     INFO(arch);
     torch::manual_seed(5);
-    auto model = build_model(ModelSpec{arch, 1, 28, 28, 10, 0.125}).value();
+    auto model = build_model(ModelSpec{arch, 1, 28, 28, 10, 0.125, {}}).value();
     auto x = torch::randn({8, 1, 28, 28});
     {
       // Running statistics that are not the initial zeros and ones, as in a trained model,
@@ -113,7 +113,7 @@ TEST_CASE(
     "[prune][models]") {
   torch::set_num_threads(2);
   torch::manual_seed(6);
-  auto general = build_model(ModelSpec{"vgg7", 1, 28, 28, 10, 0.125}).value();
+  auto general = build_model(ModelSpec{"vgg7", 1, 28, 28, 10, 0.125, {}}).value();
   Dataset adaptation, evaluation;
   adaptation.inputs = torch::randn({20, 1, 28, 28});
   evaluation.inputs = torch::randn({10, 1, 28, 28});

@@ -41,11 +41,11 @@ TEST_CASE("scenarios name the label-free methods and the ablations") {
   INFO(s.status().to_string());
   REQUIRE(s.ok());
   REQUIRE(s->variants.size() == 2);
-  CHECK_FALSE(s->variants[0].prune.prune_output_layer);
-  CHECK(s->variants[0].prune.prune_hidden);
-  CHECK_FALSE(s->variants[1].prune.prune_hidden);
-  CHECK(s->variants[1].prune.compensate_bias);
-  CHECK(s->variants[1].prune.reestimate_batch_norm);
+  CHECK_FALSE(s->variants[0].settings.prune.prune_output_layer);
+  CHECK(s->variants[0].settings.prune.prune_hidden);
+  CHECK_FALSE(s->variants[1].settings.prune.prune_hidden);
+  CHECK(s->variants[1].settings.prune.compensate_bias);
+  CHECK(s->variants[1].settings.prune.reestimate_batch_norm);
   CHECK(s->baselines.methods.size() == 7);
   CHECK(s->baselines.finetune_learning_rates == std::vector<double>{0.001, 0.01});
   CHECK(s->baselines.finetune_max_epochs == 4);
