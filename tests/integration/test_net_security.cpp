@@ -277,7 +277,10 @@ TEST_CASE("beyond max_agents a newcomer is refused with the reason and the other
   // A real agent that finds it full keeps retrying and gets in once a place frees up.
   AgentThread bob(agent_config("dev-bob", coord.endpoint(), dir, "bob"), coord.context(), runner);
   REQUIRE(wait_until([&] { return bob.agent->stats().connects >= 3; }));
-  CHECK(count_events(*db, "refused-full") == 1);  // recorded once per 10 s, not per retry
+  // The event row is written with the coordinator's next batch: wait for it, then check
+  // it is one row for all the refusals (recorded once per 10 s, not per retry).
+  REQUIRE(wait_until([&] { return count_events(*db, "refused-full") >= 1; }));
+  CHECK(count_events(*db, "refused-full") == 1);
   CHECK(task_of(*db, "bob")->status == "pending");
   CHECK(alice.agent->stats().connects == 1);  // undisturbed
   const int64_t refusals = bob.agent->stats().connects;
