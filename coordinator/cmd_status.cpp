@@ -68,9 +68,14 @@ int status(const CommonOptions& o, const std::string& only, int events) {
     fmt::print("  {:<20} {:<14} {:<11} {:>9} {:>9} {:>9} {:>8} {:>12}\n", "individual", "agent",
                "method", "sparsity", "acc.before", "acc.after", "time(s)", "MACs/sample");
     for (const auto& r : *rows) {
-      fmt::print("  {:<20} {:<14} {:<11} {:>8.1f}% {:>9} {:>9} {:>8.2f} {:>12}\n", r.individual,
-                 r.agent_id, r.method, 100 * r.sparsity, percent(r.accuracy_before),
-                 percent(r.accuracy_after), r.wall_seconds, r.macs_effective);
+      // A device without labels has no accuracy: say so rather than leave a gap.
+      fmt::print("  {:<20} {:<14} {:<11} {:>8.1f}% {:>9} {:>9} {:>8.2f} {:>12}{}\n", r.individual,
+                 r.agent_id, r.method, 100 * r.sparsity,
+                 r.evaluated ? percent(r.accuracy_before) : "unlabeled",
+                 r.evaluated ? percent(r.accuracy_after) : "n/a", r.wall_seconds, r.macs_effective,
+                 r.agreement && !r.evaluated
+                     ? fmt::format("  agreement {:.1f}%", 100 * *r.agreement)
+                     : std::string());
     }
   }
   if (events > 0) {

@@ -8,6 +8,7 @@
 #include "agent/local_data.h"
 #include "campaign_setup.h"
 #include "commands.h"
+#include "data/file_decoder.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
 #include "train/evaluator.h"
@@ -70,6 +71,8 @@ int run_train(const TrainOptions& o) {
   spec.height = general->inputs.size(2);
   spec.width = general->inputs.size(3);
   spec.num_classes = general->num_classes();
+  spec.input = builtin_input_spec(t.dataset);  // devices decode their own files with it
+  spec.class_names = general->class_names;
   auto model = build_model(spec);
   if (!model.ok()) {
     spdlog::error("{}", model.status().to_string());

@@ -76,6 +76,16 @@ store::TelemetryRecord to_record(const proto::TelemetryReport& m, const std::str
   r.macs_effective = static_cast<int64_t>(m.macs_effective);
   r.peak_memory_bytes = static_cast<int64_t>(m.peak_memory_bytes);
   r.compute_macs = static_cast<int64_t>(m.compute_macs);
+  r.evaluated = m.evaluated;
+  // Label-free figures exist only where the device measured them (a top-class
+  // probability is never 0, so 0 means "not measured").
+  if (m.mean_confidence_before > 0) {
+    r.mean_confidence_before = m.mean_confidence_before;
+    r.mean_confidence_after = m.mean_confidence_after;
+    r.agreement = m.agreement;
+  }
+  r.model_bytes = static_cast<int64_t>(m.model_bytes);
+  r.skipped_files = static_cast<int64_t>(m.skipped_files);
   r.received_at = received_at;
   r.dp_mechanism = m.privacy_mechanism;
   if (!m.privacy_mechanism.empty()) {

@@ -95,6 +95,14 @@ struct TelemetryReport {
   privacyEpsilon @19 :Float64;
   privacyDelta @20 :Float64;
   computeMacs @21 :UInt64;     # multiply-accumulates spent producing this model on the device
+  # Label-free figures a device can report without labels (evaluated = false), each an
+  # aggregate over its held-out slice: mean top-class probability of the general and of
+  # the personalized model, and the share of samples both assign the same class.
+  meanConfidenceBefore @22 :Float64;
+  meanConfidenceAfter @23 :Float64;
+  agreement @24 :Float64;
+  modelBytes @25 :UInt64;      # size of the personalized model kept on the device (0: none)
+  skippedFiles @26 :UInt64;    # device files the model could not use (a count only)
 }
 
 # Ends a task: all its reports were sent (ok) or it failed (reason).

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "data/file_decoder.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
 #include "train/trainer.h"
@@ -29,6 +30,8 @@ Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, uint6
   spec.height = data.inputs.size(2);
   spec.width = data.inputs.size(3);
   spec.num_classes = data.num_classes();
+  spec.input = builtin_input_spec(s.data.dataset);
+  spec.class_names = data.class_names;
   torch::set_num_threads(s.general.threads);
   torch::manual_seed(s.seed + salt);
   FP_ASSIGN_OR_RETURN(ModelPtr model, build_model(spec));

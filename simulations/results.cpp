@@ -94,7 +94,9 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
       if (it == rows.end()) continue;
       IndividualRow& r = it->second;
       if (!r.general) r.general = t.accuracy_before;
+      if (!t.evaluated) r.evaluated = false;
       if (t.method == "fine_prune") {
+        r.fine_pruned = true;
         r.fine_prune = t.accuracy_after;
         r.sparsity = t.sparsity;
         r.target_sparsity = t.target_sparsity;
@@ -161,8 +163,9 @@ std::string format_table(const RunResults& results, size_t max_rows) {
     auto gain = r.gain();
     out += fmt::format(
         "{}{:<24} {:>8} {:>10} {:>9} {:>9} {:>8} {:>9} {:>9}\n",
-        variants ? fmt::format("{:<14} ", r.variant) : "", r.individual, pct(r.general),
-        pct(r.fine_prune), r.fine_prune ? fmt::format("{:.1f}", 100 * r.sparsity) : "-",
+        variants ? fmt::format("{:<14} ", r.variant) : "", r.individual,
+        r.evaluated ? pct(r.general) : "unlabeled", r.evaluated ? pct(r.fine_prune) : "n/a",
+        r.fine_pruned ? fmt::format("{:.1f}", 100 * r.sparsity) : "-",
         gain ? fmt::format("{:+.1f}", 100 * *gain) : "-", pct(r.finetune), pct(r.svd), r.status);
   }
   return out;
@@ -191,7 +194,7 @@ std::string to_csv(const RunResults& results) {
       "adaptation_samples,eval_samples,fine_prune_seconds,macs_dense,macs_fine_pruned,"
       "finetune_seconds,fine_prune_compute_macs,finetune_compute_macs,classes,error\n";
   for (const auto& r : results.rows) {
-    bool fp = r.fine_prune.has_value();
+    bool fp = r.fine_pruned;
     out += fmt::format(
         "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.6f},{},{},{},{}\n",
         results.run.id, csv(results.run.scenario), csv(r.variant), csv(r.individual),
@@ -237,6 +240,7 @@ std::string to_json(const RunResults& results) {
          {"agent_id", r.agent_id},
          {"status", r.status},
          {"error", r.error},
+         {"evaluated", r.evaluated},
          {"general_accuracy", opt(r.general)},
          {"fine_prune_accuracy", opt(r.fine_prune)},
          {"sparsity", r.fine_prune ? nlohmann::json(r.sparsity) : nullptr},

@@ -28,6 +28,10 @@ struct IndividualRow {
   int64_t macs_dense = 0, macs_fine_pruned = 0;                    // inference, per sample
   int64_t fine_prune_compute_macs = 0, finetune_compute_macs = 0;  // spent adapting
   int64_t classes = 0;  // classes the individual holds (k-classes partitions; 0: unknown)
+  // False for a device without labels (a real device joining with its own files): no
+  // accuracies exist, the tables say "unlabeled" instead of a number.
+  bool evaluated = true;
+  bool fine_pruned = false;            // a Fine-Pruning report arrived
   std::optional<double> gain() const;  // fine_prune - general
 };
 

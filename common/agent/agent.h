@@ -55,6 +55,7 @@ class Agent {
   void send(const proto::Message& message);
   void send_frame(std::string frame);
   bool wait_backoff(std::chrono::milliseconds delay);
+  bool gave_up() const;  // unreachable for longer than config_.give_up_after
 
   // agent_messages.cpp: what the coordinator sends.
   std::optional<End> handle(const proto::Message& message);
@@ -99,6 +100,7 @@ class Agent {
   std::string status_key_;  // the TaskStatus awaiting its Ack
   bool status_ok_ = false;
   Outbox outbox_;
+  Clock::time_point last_contact_;  // the coordinator last heard from (or this agent's start)
 
   mutable std::mutex stats_mutex_;
   AgentStats stats_;

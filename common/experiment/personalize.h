@@ -5,6 +5,7 @@
 //   general model --(backprop with adaptation labels)-----------------------------> fine-tuned
 //   general model --(SVD truncation at the Fine-Pruned parameter count)-----------> SVD
 // each evaluated on the individual's labeled evaluation set, with its compute cost.
+// Without evaluation labels only Fine-Pruning runs and nothing is scored.
 // Fine-Pruning is handed only `adaptation.inputs`: its labels are never read.
 #pragma once
 
@@ -53,6 +54,9 @@ struct PersonalizeResult {
   double oracle_sparsity = -1;    // best sweep accuracy's sparsity (uses labels; -1: no sweep)
   double oracle_accuracy = -1;
   int64_t adaptation_samples = 0, evaluation_samples = 0;
+  // False when the evaluation set had no labels: every accuracy above is then 0 and
+  // meaningless (a device's own unlabeled files); the models are still produced.
+  bool evaluated = true;
   ModelPtr personalized;  // the Fine-Pruned model
 };
 

@@ -122,6 +122,11 @@ TelemetryReport read(wire::TelemetryReport::Reader r) {
   m.privacy_epsilon = r.getPrivacyEpsilon();
   m.privacy_delta = r.getPrivacyDelta();
   m.compute_macs = r.getComputeMacs();
+  m.mean_confidence_before = r.getMeanConfidenceBefore();
+  m.mean_confidence_after = r.getMeanConfidenceAfter();
+  m.agreement = r.getAgreement();
+  m.model_bytes = r.getModelBytes();
+  m.skipped_files = r.getSkippedFiles();
   return m;
 }
 

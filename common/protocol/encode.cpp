@@ -143,6 +143,11 @@ struct Filler {
     b.setPrivacyEpsilon(m.privacy_epsilon);
     b.setPrivacyDelta(m.privacy_delta);
     b.setComputeMacs(m.compute_macs);
+    b.setMeanConfidenceBefore(m.mean_confidence_before);
+    b.setMeanConfidenceAfter(m.mean_confidence_after);
+    b.setAgreement(m.agreement);
+    b.setModelBytes(m.model_bytes);
+    b.setSkippedFiles(m.skipped_files);
   }
   void operator()(const Ack& m) {
     auto b = env.initAck();

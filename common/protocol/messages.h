@@ -95,6 +95,12 @@ struct TelemetryReport {
   double privacy_epsilon = 0;
   double privacy_delta = 0;
   uint64_t compute_macs = 0;  // spent producing the model (forward/backward passes)
+  // Label-free aggregates over the held-out slice (see the schema).
+  double mean_confidence_before = 0;
+  double mean_confidence_after = 0;
+  double agreement = 0;
+  uint64_t model_bytes = 0;
+  uint64_t skipped_files = 0;
 };
 
 struct TaskStatus {

@@ -11,9 +11,10 @@ INSERT INTO telemetry (idempotency_key, task_id, campaign_id, agent_id, method, 
   target_sparsity, sparsity, overall_sparsity, layer_sparsity_json, accuracy_before,
   accuracy_after, curve_json, adaptation_samples, eval_samples, wall_seconds, macs_dense,
   macs_effective, peak_memory_bytes, received_at, dp_mechanism, dp_epsilon, dp_delta,
-  compute_macs)
+  compute_macs, evaluated, mean_confidence_before, mean_confidence_after, agreement,
+  model_bytes, skipped_files)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-        ?20, ?21, ?22, ?23, ?24)
+        ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)
 ON CONFLICT (idempotency_key) DO NOTHING)sql"));
   std::vector<TelemetryInsert> out(records.size());
   sql::Transaction tx(*db_);
@@ -28,7 +29,9 @@ ON CONFLICT (idempotency_key) DO NOTHING)sql"));
     s->bind(15, r.eval_samples).bind(16, r.wall_seconds).bind(17, r.macs_dense);
     s->bind(18, r.macs_effective).bind(19, r.peak_memory_bytes).bind(20, r.received_at);
     s->bind(21, r.dp_mechanism).bind(22, r.dp_epsilon).bind(23, r.dp_delta);
-    s->bind(24, r.compute_macs);
+    s->bind(24, r.compute_macs).bind(25, static_cast<int64_t>(r.evaluated ? 1 : 0));
+    s->bind(26, r.mean_confidence_before).bind(27, r.mean_confidence_after);
+    s->bind(28, r.agreement).bind(29, r.model_bytes).bind(30, r.skipped_files);
     // A constraint failure aborts only this statement, not the transaction.
     Status st = s->run();
     if (!st.ok()) {
@@ -46,7 +49,8 @@ Result<std::vector<TelemetryRecord>> Store::telemetry(int64_t campaign_id) {
 SELECT id, idempotency_key, task_id, campaign_id, agent_id, method, individual, target_sparsity,
   sparsity, overall_sparsity, layer_sparsity_json, accuracy_before, accuracy_after, curve_json,
   adaptation_samples, eval_samples, wall_seconds, macs_dense, macs_effective, peak_memory_bytes,
-  received_at, dp_mechanism, dp_epsilon, dp_delta, compute_macs
+  received_at, dp_mechanism, dp_epsilon, dp_delta, compute_macs, evaluated,
+  mean_confidence_before, mean_confidence_after, agreement, model_bytes, skipped_files
 FROM telemetry WHERE ?1 = 0 OR campaign_id = ?1 ORDER BY id)sql"));
   s->bind(1, campaign_id);
   std::vector<TelemetryRecord> out;
@@ -79,6 +83,12 @@ FROM telemetry WHERE ?1 = 0 OR campaign_id = ?1 ORDER BY id)sql"));
     r.dp_epsilon = s->column_optional_double(22);
     r.dp_delta = s->column_optional_double(23);
     r.compute_macs = s->column_int(24);
+    r.evaluated = s->column_int(25) != 0;
+    r.mean_confidence_before = s->column_optional_double(26);
+    r.mean_confidence_after = s->column_optional_double(27);
+    r.agreement = s->column_optional_double(28);
+    r.model_bytes = s->column_int(29);
+    r.skipped_files = s->column_int(30);
     out.push_back(std::move(r));
   }
   return out;
