@@ -18,10 +18,10 @@ Result<std::vector<std::string>> toml_arguments(const CLI::App& app, const std::
     const std::string name = opt->get_lnames().front();
     std::string key = name;
     std::replace(key.begin(), key.end(), '-', '_');
-    if (skip.count(name) || skip.count(key)) continue;
+    if (name == "help" || skip.count(name) || skip.count(key)) continue;
     const std::string flag = "--" + name;
     const bool given = opt->count() > 0;
-    if (opt->get_type_size_max() == 0) {  // a flag
+    if (opt->get_expected_max() == 0) {  // a flag
       bool on = false;
       FP_RETURN_IF_ERROR(t.get(key.c_str(), on));
       if (on && !given) args.push_back(flag);
@@ -38,8 +38,7 @@ Result<std::vector<std::string>> toml_arguments(const CLI::App& app, const std::
       std::string value;
       bool present = false;
       if (type == "INT") {
-        int64_t v = 0;
-        int64_t probe = v;
+        int64_t probe = 0;
         FP_RETURN_IF_ERROR(t.get(key.c_str(), probe));
         present = root.contains(key);
         value = std::to_string(probe);

@@ -1,5 +1,8 @@
 // One individual rule (issue 15): fp-agent and fp-sim carve the same samples from the
 // same individual name and seed (the agent's loader maps onto data/partition.h).
+
+#include <catch2/catch.hpp>  // last: its CHECK, not glog's
+
 #include "agent/local_data.h"
 #include "data/fsdd.h"
 #include "population.h"
