@@ -17,7 +17,7 @@
 
 #include "agent/agent.h"
 #include "bench_util.h"
-#include "model_registry.h"
+#include "coordinator/model_registry.h"
 #include "store/store.h"
 
 extern char** environ;

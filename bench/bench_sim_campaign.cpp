@@ -12,7 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "simulation.h"
+#include "simulation/simulation.h"
 
 namespace {
 

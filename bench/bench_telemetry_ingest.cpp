@@ -11,10 +11,10 @@
 #include <thread>
 
 #include "bench_util.h"
-#include "model_registry.h"
+#include "coordinator/model_registry.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
-#include "server.h"
+#include "coordinator/server.h"
 
 using namespace fp;
 

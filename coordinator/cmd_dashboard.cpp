@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "commands.h"
-#include "config.h"
+#include "coordinator/config.h"
 #include "dashboard/dashboard.h"
 
 namespace fp::coord {

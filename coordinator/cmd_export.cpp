@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "config.h"
+#include "coordinator/config.h"
 #include "store/store.h"
 #include "util/csv.h"
 

@@ -5,9 +5,10 @@
 
 #include <filesystem>
 
-#include "campaign_setup.h"
+#include "util/clock.h"
+#include "coordinator/campaign_setup.h"
 #include "commands.h"
-#include "config.h"
+#include "coordinator/config.h"
 #include "security/keys.h"
 #include "store/store.h"
 

@@ -2,7 +2,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "campaign_setup.h"
+#include "util/clock.h"
+#include "coordinator/campaign_setup.h"
 #include "commands.h"
 
 namespace fp::coord {

@@ -5,8 +5,9 @@
 
 #include <filesystem>
 
+#include "util/clock.h"
 #include "commands.h"
-#include "config.h"
+#include "coordinator/config.h"
 #include "dashboard/report.h"
 #include "store/store.h"
 
@@ -51,7 +52,7 @@ int run_report(const ReportOptions& o) {
     }
   }
   for (const auto& name : names) {
-    auto results = dash::load_campaign_results(**store, name, dash::unix_now());
+    auto results = dash::load_campaign_results(**store, name, unix_now());
     if (!results.ok()) {
       spdlog::error("{}", results.status().to_string());
       return 1;

@@ -3,7 +3,8 @@
 
 #include <fstream>
 
-#include "campaign_setup.h"
+#include "util/clock.h"
+#include "coordinator/campaign_setup.h"
 #include "commands.h"
 #include "dashboard/dashboard.h"
 #include "security/keys.h"

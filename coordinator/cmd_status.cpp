@@ -5,7 +5,7 @@
 #include <ctime>
 
 #include "commands.h"
-#include "config.h"
+#include "coordinator/config.h"
 #include "store/store.h"
 
 namespace fp::coord {

@@ -5,8 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/clock.h"
 #include "agent/local_data.h"
-#include "campaign_setup.h"
+#include "coordinator/campaign_setup.h"
 #include "commands.h"
 #include "data/file_decoder.h"
 #include "models/artifact.h"

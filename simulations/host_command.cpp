@@ -14,10 +14,11 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "agent_host.h"
-#include "campaign_setup.h"
+#include "util/memory.h"
+#include "simulation/agent_host.h"
+#include "simulation/campaign_setup.h"
 #include "commands.h"
-#include "population.h"
+#include "simulation/population.h"
 #include "security/keys.h"
 
 namespace fp::sim {

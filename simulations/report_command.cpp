@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "experiment_report.h"
-#include "results.h"
-#include "sim_store.h"
+#include "simulation/experiment_report.h"
+#include "simulation/results.h"
+#include "simulation/sim_store.h"
 
 namespace fp::sim {
 namespace {

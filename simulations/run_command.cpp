@@ -6,14 +6,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "commands.h"
 #include "dashboard/dashboard.h"
-#include "experiment_report.h"
-#include "results.h"
-#include "simulation.h"
+#include "simulation/experiment_report.h"
+#include "simulation/results.h"
+#include "simulation/simulation.h"
 
 namespace fp::sim {
 namespace {
@@ -21,8 +22,9 @@ namespace {
 struct RunCommandOptions {
   std::string scenario, out_dir, mode, endpoint, log_level = "info";
   std::string http_address = "127.0.0.1";
-  std::string report_dir;  // write the experiment report here at the end
-  int64_t http_port = -1;  // -1: no dashboard
+  std::string report_dir;     // write the experiment report here at the end
+  std::string endpoint_file;  // write the bound endpoint here once listening
+  int64_t http_port = -1;     // -1: no dashboard
   bool fresh = false, quiet = false, exit_when_done = false;
   int64_t seed = -1, individuals = 0, hosts = 0, workers = 0, connected = 0;
   size_t table_rows = 0;
@@ -85,6 +87,18 @@ int run_run(const RunCommandOptions& o) {
       return Status::ok_status();
     };
   }
+  // External hosts (Slurm job arrays) learn the port of "tcp://0.0.0.0:*" from this file;
+  // written to a temporary name and renamed, so a reader never sees half of it.
+  if (!o.endpoint_file.empty()) {
+    ro.on_listening = [&](const std::string& endpoint) {
+      const std::string partial = o.endpoint_file + ".partial";
+      std::FILE* f = std::fopen(partial.c_str(), "w");
+      if (f == nullptr || std::fprintf(f, "%s\n", endpoint.c_str()) < 0 || std::fclose(f) != 0 ||
+          std::rename(partial.c_str(), o.endpoint_file.c_str()) != 0) {
+        spdlog::error("cannot write the endpoint file {}", o.endpoint_file);
+      }
+    };
+  }
   auto outcome = run_scenario(s, ro);
   if (!outcome.ok()) {
     fmt::print(stderr, "error: {}\n", outcome.status().to_string());
@@ -141,6 +155,9 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::IsMember({"in-process", "processes", "external"}));
   cmd->add_option("--endpoint", o->endpoint,
                   "override hosting.endpoint (external hosts: tcp://0.0.0.0:5555)");
+  cmd->add_option("--endpoint-file", o->endpoint_file,
+                  "write the coordinator's bound endpoint (e.g. tcp://0.0.0.0:41234) to this "
+                  "file once it listens");
   cmd->add_option("--hosts", o->hosts, "override hosting.hosts");
   cmd->add_option("--workers", o->workers, "override hosting.workers");
   cmd->add_option("--connected", o->connected, "override hosting.connected");

@@ -6,11 +6,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "agent_host.h"
-#include "population.h"
-#include "progress.h"
-#include "results.h"
-#include "scenario.h"
+#include "simulation/agent_host.h"
+#include "simulation/population.h"
+#include "simulation/progress.h"
+#include "simulation/results.h"
+#include "simulation/scenario.h"
 #include "test_paths.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.

@@ -13,14 +13,9 @@
 #include "experiment/personalize.h"
 #include "models/artifact.h"
 #include "prune/cost.h"
+#include "util/memory.h"
 
 namespace fp::agent {
-
-uint64_t peak_memory_bytes() {
-  struct rusage usage {};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
-}
 
 Result<const IndividualData*> FinePruneRunner::data_for(const std::string& dataset,
                                                         const std::string& individual) {
@@ -87,7 +82,7 @@ Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::Ta
   }
   FP_ASSIGN_OR_RETURN(PersonalizeResult r, personalize(*general, *adaptation, *evaluation, config));
 
-  std::vector<proto::TelemetryReport> out = telemetry_reports(task, config, r, peak_memory_bytes());
+  std::vector<proto::TelemetryReport> out = telemetry_reports(task, config, r, peak_rss_bytes());
   proto::TelemetryReport& fine_prune = out.front();
   LabelFreeFigures figures = label_free_figures(*general, *r.personalized, evaluation->inputs);
   fine_prune.mean_confidence_before = figures.confidence_before;

@@ -42,7 +42,4 @@ class FinePruneRunner : public TaskRunner {
   std::map<std::string, FolderData> folder_cache_;  // by the model spec's JSON
 };
 
-// Peak resident memory of this process so far, in bytes.
-uint64_t peak_memory_bytes();
-
 }  // namespace fp::agent

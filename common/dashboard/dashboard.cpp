@@ -1,3 +1,4 @@
+#include "util/clock.h"
 #include "dashboard/dashboard.h"
 
 #include "dashboard/http_server.h"

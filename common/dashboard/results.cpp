@@ -27,11 +27,6 @@ std::vector<CurvePoint> parse_curve(const std::string& text) {
 
 }  // namespace
 
-double unix_now() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
-
 CampaignProgress campaign_progress(const store::CampaignRecord& campaign,
                                    const std::vector<store::TaskRecord>& tasks, double now) {
   CampaignProgress p;

@@ -86,6 +86,5 @@ std::optional<double> accuracy_of(const IndividualResult& r, const std::string& 
 
 std::vector<MeanCurvePoint> mean_curve(const CampaignResults& results);
 
-double unix_now();
 
 }  // namespace fp::dash

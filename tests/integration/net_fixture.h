@@ -13,10 +13,10 @@
 #include <random>
 #include <thread>
 
-#include "model_registry.h"
+#include "coordinator/model_registry.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
-#include "server.h"
+#include "coordinator/server.h"
 #include "store/store.h"
 #include "temp_dir.h"
 

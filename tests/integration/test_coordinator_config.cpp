@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "config.h"
+#include "coordinator/config.h"
 
 using fp::coord::parse_config;
 

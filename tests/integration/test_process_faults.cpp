@@ -10,7 +10,7 @@
 #include <map>
 #include <set>
 
-#include "campaign_setup.h"
+#include "coordinator/campaign_setup.h"
 #include "child_process.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"

@@ -13,9 +13,9 @@
 #include <optional>
 #include <thread>
 
-#include "host_processes.h"
-#include "population.h"
-#include "simulation.h"
+#include "simulation/host_processes.h"
+#include "simulation/population.h"
+#include "simulation/simulation.h"
 #include "store/store.h"
 #include "temp_dir.h"
 #include "test_paths.h"

@@ -5,8 +5,8 @@
 
 #include "agent/local_data.h"
 #include "data/fsdd.h"
-#include "population.h"
-#include "scenario.h"
+#include "simulation/population.h"
+#include "simulation/scenario.h"
 #include "test_paths.h"
 
 using namespace fp;

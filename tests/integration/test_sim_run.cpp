@@ -10,11 +10,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "experiment_report.h"
-#include "population.h"
-#include "results.h"
-#include "sim_store.h"
-#include "simulation.h"
+#include "simulation/experiment_report.h"
+#include "simulation/population.h"
+#include "simulation/results.h"
+#include "simulation/sim_store.h"
+#include "simulation/simulation.h"
 #include "store/store.h"
 #include "temp_dir.h"
 #include "test_paths.h"

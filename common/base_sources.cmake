@@ -1,0 +1,6 @@
+# The LibTorch-free core: status, clock, memory, hashing, progress, the artifact
+# container and the model spec. Listed once here for fp_base (common/CMakeLists.txt)
+# and for the clang-built fuzzers (fuzz/CMakeLists.txt); paths relative to common/.
+set(FP_BASE_SOURCES
+  util/status.cpp util/sha256.cpp util/clock.cpp util/memory.cpp util/progress.cpp
+  models/artifact_format.cpp models/model_spec.cpp)

@@ -1,0 +1,26 @@
+// Putting models and campaigns into the registry and the store before serving.
+#pragma once
+
+#include <string>
+
+#include "coordinator/config.h"
+#include "coordinator/model_registry.h"
+#include "store/store.h"
+
+namespace fp::coord {
+
+// Validates an artifact file (it must load as a model) and registers it.
+Result<store::ModelRecord> register_artifact(ModelRegistry& registry, const std::string& path,
+                                             double now);
+
+// "latest" (the newest registered model), a registered SHA-256, or an artifact path.
+Result<store::ModelRecord> resolve_model(ModelRegistry& registry, store::Store& store,
+                                         const std::string& model, double now);
+
+// Creates the configured campaign and its tasks, or leaves an existing one of the
+// same name as it is (a restarted coordinator resumes it). Returns its id.
+Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
+                                const CampaignSection& campaign, double now);
+
+
+}  // namespace fp::coord

@@ -1,0 +1,71 @@
+// fp-coordinator configuration: a TOML file (every key optional, unknown keys are
+// errors so typos do not pass silently) with command-line overrides.
+//
+//   [server]   endpoint, database, models_dir, heartbeat_ms, liveness, chunk_size,
+//              chunk_credit, telemetry_batch, max_attempts, http_port, http_address,
+//              key (the CURVE key pair's path without .pub/.key), plain (true: no
+//              encryption or authentication), max_agents, rate_limit, rate_burst
+//   [train]    dataset, data_dir, arch, width_mult, epochs, batch_size, learning_rate,
+//              seed, limit, general_fraction, split_seed, threads
+//   [campaign] name, model ("latest", a SHA-256, or an artifact path), dataset,
+//              individuals (empty: every individual an agent announces), baselines,
+//              sweep, select_sparsity, selector, a [campaign.prune] table with
+//              fp::PruneConfig's JSON keys, and a [campaign.privacy] table (mechanism =
+//              "none" | "laplace" | "gaussian", epsilon, delta): noise the devices add
+//              to reported accuracies
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "coordinator/server.h"
+#include "util/status.h"
+
+namespace fp::coord {
+
+struct TrainSection {
+  std::string dataset = "fsdd";  // "fsdd" or "fashion-mnist"
+  std::string data_dir;          // empty: the data set's default location
+  std::string arch = "cnn";
+  double width_mult = 1.0;
+  int64_t epochs = 3;
+  int64_t batch_size = 64;
+  double learning_rate = 1e-3;
+  uint64_t seed = 1;
+  int64_t limit = 0;              // 0: all samples
+  double general_fraction = 0.5;  // share of the pool that trains the general model
+  uint64_t split_seed = 1;        // must match the agents' --split-seed
+  int threads = 2;
+};
+
+struct CampaignSection {
+  bool present = false;
+  std::string name = "default";
+  std::string model = "latest";
+  std::string dataset = "fsdd";
+  std::vector<std::string> individuals;
+  std::vector<std::string> baselines;
+  std::vector<double> sweep;
+  bool select_sparsity = false;          // choose the sparsity on the device, without labels
+  std::string selector = "confidence";   // how: an fp::SelectionScore name
+  std::string prune_config_json = "{}";  // fp::PruneConfig JSON (+ select_sparsity, selector,
+                                         // privacy)
+};
+
+struct CoordinatorConfig {
+  ServerConfig server;
+  std::string database = "fineprune.db";
+  std::string models_dir = "models";
+  std::string key = "keys/coordinator";    // CURVE key pair: key.pub and key.key
+  int64_t http_port = 0;                   // the web dashboard's port (0: no dashboard)
+  std::string http_address = "127.0.0.1";  // where the dashboard listens
+  TrainSection train;
+  CampaignSection campaign;
+};
+
+// Parses TOML text; `source` names it in error messages.
+Result<CoordinatorConfig> parse_config(const std::string& text, const std::string& source);
+// Reads and parses a file; an empty path gives the defaults.
+Result<CoordinatorConfig> load_config(const std::string& path);
+
+}  // namespace fp::coord

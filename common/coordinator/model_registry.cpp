@@ -1,0 +1,113 @@
+#include "coordinator/model_registry.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "protocol/validate.h"
+#include "util/sha256.h"
+
+namespace fp::coord {
+namespace fs = std::filesystem;
+
+ModelRegistry::ModelRegistry(std::string dir, store::Store& store)
+    : dir_(std::move(dir)), store_(store) {}
+
+ModelRegistry::~ModelRegistry() {
+  for (auto& [sha, f] : open_) ::close(f.fd);
+}
+
+Result<store::ModelRecord> ModelRegistry::add(const std::string& bytes,
+                                              const std::string& spec_json,
+                                              const std::string& meta_json, double now) {
+  std::string sha = sha256_hex(bytes);
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) return Status::io_error("creating model directory " + dir_ + ": " + ec.message());
+  std::string path = (fs::path(dir_) / (sha + ".fpm")).string();
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) return Status::io_error("writing model file " + tmp);
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) return Status::io_error("renaming " + tmp + " to " + path + ": " + ec.message());
+  store::ModelRecord record{sha, static_cast<int64_t>(bytes.size()), spec_json, meta_json, path,
+                            now};
+  FP_RETURN_IF_ERROR(store_.put_model(record));
+  return find(sha);
+}
+
+Result<store::ModelRecord> ModelRegistry::find(const std::string& sha256) {
+  if (!proto::is_sha256_hex(sha256)) {
+    return Status::invalid_argument("'" + sha256 + "' is not a SHA-256 model id");
+  }
+  FP_ASSIGN_OR_RETURN(auto record, store_.find_model(sha256));
+  if (!record) return Status::not_found("model " + sha256 + " is not registered");
+  std::error_code ec;
+  auto size = fs::file_size(record->path, ec);
+  if (ec) return Status::not_found("model file " + record->path + ": " + ec.message());
+  if (static_cast<int64_t>(size) != record->size_bytes) {
+    return Status::corruption("model file " + record->path + " has " + std::to_string(size) +
+                              " bytes, the registry expects " + std::to_string(record->size_bytes));
+  }
+  return *record;
+}
+
+Result<ModelRegistry::Open> ModelRegistry::open_file(const std::string& sha256) {
+  auto it = open_.find(sha256);
+  if (it != open_.end()) return it->second;
+  FP_ASSIGN_OR_RETURN(auto record, find(sha256));
+  int fd = ::open(record.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::io_error("opening " + record.path + ": " + std::strerror(errno));
+  Open f{fd, static_cast<uint64_t>(record.size_bytes)};
+  open_.emplace(sha256, f);
+  return f;
+}
+
+Status ModelRegistry::read(const std::string& sha256, uint64_t offset, char* destination,
+                           size_t length) {
+  FP_ASSIGN_OR_RETURN(Open f, open_file(sha256));
+  if (offset > f.size || length > f.size - offset) {
+    return Status::invalid_argument("range [" + std::to_string(offset) + ", +" +
+                                    std::to_string(length) + ") lies outside model " + sha256 +
+                                    " of " + std::to_string(f.size) + " bytes");
+  }
+  size_t done = 0;
+  while (done < length) {
+    ssize_t n = ::pread(f.fd, destination + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return Status::io_error(
+          "reading model " + sha256 + ": " +
+          (n == 0 ? std::string("unexpected end of file") : std::strerror(errno)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::ok_status();
+}
+
+Status ModelRegistry::verify(const std::string& sha256) {
+  FP_ASSIGN_OR_RETURN(Open f, open_file(sha256));
+  Sha256 hasher;
+  std::string buffer(1 << 20, '\0');
+  for (uint64_t offset = 0; offset < f.size;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(buffer.size(), f.size - offset));
+    FP_RETURN_IF_ERROR(read(sha256, offset, &buffer[0], n));
+    hasher.update(buffer.data(), n);
+    offset += n;
+  }
+  std::string actual = to_hex(hasher.finish());
+  if (actual != sha256) {
+    return Status::corruption("model file for " + sha256 + " now hashes to " + actual);
+  }
+  return Status::ok_status();
+}
+
+}  // namespace fp::coord

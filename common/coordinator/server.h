@@ -1,0 +1,174 @@
+// The coordinator's serving loop: one ZeroMQ ROUTER, one thread.
+//
+// Agents (DEALERs) say Hello, get a Welcome and a TaskAssignment for an individual
+// whose data they hold, fetch the model in chunks (they keep at most chunk_credit
+// requests in flight), send TelemetryReports (acknowledged after they are committed,
+// stored once per idempotency key) and a TaskStatus. Liveness: the loop heartbeats
+// every agent each tick and drops an agent not heard from for `liveness` ticks,
+// putting its task back in the queue. Frames are size-limited, decoded with limits
+// and validated; a bad frame gets an Error naming the reason and is otherwise ignored.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+#include <zmq.hpp>
+
+#include "coordinator/model_registry.h"
+#include "protocol/limits.h"
+#include "protocol/messages.h"
+#include "coordinator/rate_limit.h"
+#include "security/curve.h"
+#include "security/handshake_monitor.h"
+#include "security/zap_handler.h"
+#include "store/store.h"
+#include "coordinator/waker.h"
+
+namespace fp::coord {
+
+struct ServerConfig {
+  std::string endpoint = "tcp://127.0.0.1:5555";  // "tcp://127.0.0.1:*" picks a free port
+  uint32_t heartbeat_ms = 1000;
+  uint32_t liveness = 3;  // silent heartbeat intervals before an agent is dropped
+  uint32_t chunk_size = proto::kDefaultChunkBytes;
+  uint32_t chunk_credit = proto::kDefaultChunkCredit;
+  size_t telemetry_batch = 4096;  // most reports per transaction
+  int64_t max_attempts = 3;       // assignments of one task before it is failed
+  bool handle_signals = false;    // SIGINT/SIGTERM stop the loop (programs only)
+  bool exit_when_done = false;    // stop once every campaign is finished
+  // CURVE with the coordinator's key pair and a ZAP handler that admits enrolled keys
+  // only; plain (no encryption, no authentication) only when set explicitly.
+  security::SocketSecurity security;
+  // Limits: agents connected at once, and each peer's message rate (token bucket;
+  // rate 0: unlimited). Excess is refused with an Error (limitExceeded) naming why.
+  uint32_t max_agents = 10000;
+  double rate_limit = 2000;  // messages per second, per peer
+  double rate_burst = 4000;  // messages at once, per peer
+};
+
+struct ServerStats {
+  uint64_t frames_in = 0, frames_rejected = 0;
+  uint64_t reports_stored = 0, reports_duplicate = 0, reports_failed = 0;
+  uint64_t chunks_sent = 0, chunk_bytes_sent = 0;
+  uint64_t agents_dropped = 0, tasks_requeued = 0;
+  uint64_t frames_rate_limited = 0, agents_refused_full = 0, agents_revoked = 0;
+  uint64_t handshakes_failed = 0;
+};
+
+// At most one log line per `every` for a repeated warning, with how many were held back.
+struct LogThrottle {
+  std::chrono::steady_clock::duration every = std::chrono::seconds(10);
+  std::chrono::steady_clock::time_point last{};
+  uint64_t held = 0;
+  // True when this occurrence should be logged; `held_back` gets the count suppressed.
+  bool due(uint64_t& held_back) {
+    auto now = std::chrono::steady_clock::now();
+    if (last != std::chrono::steady_clock::time_point{} && now - last < every) {
+      ++held;
+      return false;
+    }
+    last = now;
+    held_back = held;
+    held = 0;
+    return true;
+  }
+};
+
+class Server {
+ public:
+  Server(ServerConfig config, zmq::context_t& context, store::Store& store,
+         ModelRegistry& registry);
+  ~Server();
+
+  // Binds the ROUTER; the actual endpoint (port resolved) is then bound_endpoint().
+  Status bind();
+  const std::string& bound_endpoint() const { return bound_endpoint_; }
+
+  // Serves until request_stop(), a signal (handle_signals) or, with exit_when_done,
+  // the end of every campaign. Returns an error only if the store fails.
+  Status run();
+  void request_stop();  // thread-safe
+  const ServerStats& stats() const { return stats_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Session {
+    std::string peer, agent_id, session_id, instance_id;
+    std::string public_key;  // CURVE: the enrolled key it connected with
+    std::vector<std::pair<std::string, std::string>> holdings;  // (dataset, individual)
+    Clock::time_point last_heard;
+    int64_t task_id = 0;
+    // The assignment as sent, so it can be sent again if the agent never got it.
+    proto::TaskAssignment assignment;
+    Clock::time_point assigned_at;
+  };
+
+  // server.cpp: loop, ticks, shutdown.
+  Status bind_security();
+  void drain_router();
+  void on_tick();
+  void shutdown();
+  Status flush();
+  void send(const std::string& peer, proto::Message message);
+  void reply_error(const std::string& peer, proto::ErrorCode code, const std::string& reason,
+                   const std::string& ref = "");
+  void event(const std::string& kind, const std::string& agent_id, int64_t task_id,
+             const std::string& detail);
+  double now() const;
+
+  // server_messages.cpp: decoding and per-message handling.
+  void handle_frame(const std::string& peer, const zmq::message_t& payload, size_t extra_parts);
+  void on_hello(const std::string& peer, const proto::Hello& m, const std::string& public_key);
+  void on_chunk_request(Session& s, const proto::ChunkRequest& m);
+  void on_report(Session& s, const proto::TelemetryReport& m);
+  void on_task_status(Session& s, const proto::TaskStatus& m);
+  void on_goodbye(Session& s, const proto::Goodbye& m);
+  void on_heartbeat(Session& s, const proto::Heartbeat& m);
+
+  // server_limits.cpp: rate limits, the agent limit, revoked keys.
+  bool within_rate(const std::string& peer);
+  bool refuse_if_full(const std::string& peer, const proto::Hello& m);
+  void drop_revoked();
+  void forget_idle_peers();
+
+  // server_tasks.cpp: assignment, requeue, completion.
+  void try_assign(Session& s);
+  void drop_session(const std::string& peer, const std::string& kind, const std::string& why);
+  void requeue(int64_t task_id, const std::string& agent_id, const std::string& why);
+  void check_campaign(int64_t campaign_id);
+  bool all_campaigns_finished();
+  Result<int64_t> campaign_of_task(int64_t task_id);
+
+  ServerConfig config_;
+  zmq::context_t& context_;
+  store::Store& store_;
+  ModelRegistry& registry_;
+  zmq::socket_t router_;
+  std::unique_ptr<LoopWaker> waker_;
+  std::unique_ptr<security::ZapHandler> zap_;            // curve only
+  std::unique_ptr<security::HandshakeMonitor> monitor_;  // curve only
+  LogThrottle handshake_log_, full_log_;
+  std::string bound_endpoint_;
+  bool stopping_ = false;
+  Status failure_;
+
+  std::unordered_map<std::string, Session> sessions_;      // by peer identity
+  std::unordered_map<std::string, std::string> by_agent_;  // agent id -> peer
+  std::unordered_map<int64_t, int64_t> task_campaign_;     // cache: task -> campaign
+  // Reports awaiting the next commit, and who sent each (for the Ack).
+  std::vector<store::TelemetryRecord> reports_;
+  std::vector<std::string> report_peers_;
+  std::vector<store::EventRecord> events_;
+  struct PeerRate {
+    TokenBucket bucket;
+    bool told = false;  // this burst's excess was explained to the peer already
+    Clock::time_point last;
+  };
+  std::unordered_map<std::string, PeerRate> rates_;  // by peer identity
+  ServerStats stats_;
+};
+
+}  // namespace fp::coord

@@ -1,0 +1,309 @@
+// Server: decoding, validation and handling of each agent message.
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "protocol/codec.h"
+#include "protocol/framing.h"
+#include "protocol/limits.h"
+#include "protocol/validate.h"
+#include "coordinator/server.h"
+#include "coordinator/telemetry_record.h"
+
+namespace fp::coord {
+namespace {
+
+std::string hex_peer(const std::string& peer) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : peer) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+std::string new_session_id() {
+  static std::mt19937_64 rng(std::random_device{}());
+  static const char* digits = "0123456789abcdef";
+  std::string id;
+  uint64_t v = rng();
+  for (int i = 0; i < 16; ++i, v >>= 4) id += digits[v & 15];
+  return id;
+}
+
+std::string datasets_json(const std::vector<std::string>& names) {
+  std::string out = "[";
+  for (size_t i = 0; i < names.size(); ++i) {
+    out += (i ? ",\"" : "\"");
+    for (char c : names[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "]";
+}
+
+}  // namespace
+
+void Server::handle_frame(const std::string& peer, const zmq::message_t& payload,
+                          size_t extra_parts) {
+  ++stats_.frames_in;
+  if (!within_rate(peer)) return;  // dropped before any decoding work
+  auto reject = [&](proto::ErrorCode code, const std::string& reason) {
+    ++stats_.frames_rejected;
+    spdlog::warn("peer {}: rejected frame: {}", hex_peer(peer), reason);
+    reply_error(peer, code, reason);
+  };
+  if (extra_parts > 0) {
+    return reject(proto::ErrorCode::kMalformed,
+                  "expected one frame per message, got " + std::to_string(extra_parts + 1));
+  }
+  proto::ErrorCode why = proto::ErrorCode::kMalformed;
+  auto decoded = proto::decode(payload.data(), payload.size(), proto::kMaxAgentFrameBytes, &why);
+  if (!decoded.ok()) return reject(why, decoded.status().message());
+  const proto::Message& message = *decoded;
+  Status valid = proto::validate_agent_message(message);
+  if (!valid.ok()) {
+    bool allowed = proto::allowed_from_agent(proto::type_of(message));
+    return reject(allowed ? proto::ErrorCode::kBadRequest : proto::ErrorCode::kNotAllowed,
+                  valid.message());
+  }
+
+  if (auto* hello = std::get_if<proto::Hello>(&message)) {
+    // CURVE: the ZAP handler set the enrolled key as the frame's User-Id.
+    const char* key = config_.security.plain ? nullptr : zmq_msg_gets(payload.handle(), "User-Id");
+    return on_hello(peer, *hello, key ? key : "");
+  }
+  auto it = sessions_.find(peer);
+  if (it == sessions_.end()) {
+    ++stats_.frames_rejected;
+    return reply_error(
+        peer, proto::ErrorCode::kNotRegistered,
+        std::string(proto::type_name(proto::type_of(message))) + " before Hello: say Hello first");
+  }
+  Session& s = it->second;
+  s.last_heard = Clock::now();
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, proto::ChunkRequest>) {
+          on_chunk_request(s, m);
+        } else if constexpr (std::is_same_v<T, proto::TelemetryReport>) {
+          on_report(s, m);
+        } else if constexpr (std::is_same_v<T, proto::TaskStatus>) {
+          on_task_status(s, m);
+        } else if constexpr (std::is_same_v<T, proto::Goodbye>) {
+          on_goodbye(s, m);
+        } else if constexpr (std::is_same_v<T, proto::Heartbeat>) {
+          on_heartbeat(s, m);
+        } else if constexpr (std::is_same_v<T, proto::Error>) {
+          spdlog::warn("agent {} reports an error ({}): {}", s.agent_id,
+                       proto::error_code_name(m.code), m.reason);
+          event("agent-error", s.agent_id, s.task_id, m.reason);
+        }
+      },
+      message);
+}
+
+void Server::on_hello(const std::string& peer, const proto::Hello& m,
+                      const std::string& public_key) {
+  if (m.protocol_version != proto::kProtocolVersion) {
+    std::string reason = "protocol version " + std::to_string(m.protocol_version) +
+                         " is not supported; this coordinator speaks version " +
+                         std::to_string(proto::kProtocolVersion);
+    spdlog::warn("agent {} rejected: {}", m.agent_id, reason);
+    event("reject", m.agent_id, 0, reason);
+    ++stats_.frames_rejected;
+    return send(peer, proto::Reject{reason, proto::kProtocolVersion});
+  }
+  if (!config_.security.plain) {
+    // Admitted at the handshake, but the key may have been revoked since.
+    auto name = public_key.empty() ? Result<std::optional<std::string>>(std::nullopt)
+                                   : store_.enrolled_key_name(public_key);
+    if (!name.ok() || !name->has_value()) {
+      std::string reason = public_key.empty()
+                               ? std::string("no authenticated CURVE key on this connection")
+                               : "public key " + public_key + " is not enrolled (revoked?)";
+      spdlog::warn("agent {} rejected: {}", m.agent_id, reason);
+      event("reject", m.agent_id, 0, reason);
+      ++stats_.frames_rejected;
+      return send(peer, proto::Reject{reason, proto::kProtocolVersion});
+    }
+  }
+  if (refuse_if_full(peer, m)) return;
+  // A second live agent with this id (not a reconnect of the same process) is turned
+  // away until the first goes silent; it retries, as after any lost connection.
+  auto live = by_agent_.find(m.agent_id);
+  if (live != by_agent_.end() && live->second != peer) {
+    auto other = sessions_.find(live->second);
+    auto silent_after = std::chrono::milliseconds(config_.heartbeat_ms) * config_.liveness;
+    if (other != sessions_.end() && !other->second.instance_id.empty() &&
+        other->second.instance_id != m.instance_id &&
+        Clock::now() - other->second.last_heard <= silent_after) {
+      std::string reason = "agent id " + m.agent_id + " is in use by another running agent";
+      spdlog::warn("{}", reason);
+      event("duplicate-id", m.agent_id, 0, reason);
+      ++stats_.frames_rejected;
+      return reply_error(peer, proto::ErrorCode::kNotAllowed, reason, proto::kAgentIdInUse);
+    }
+  }
+  Session fresh;
+  fresh.peer = peer;
+  fresh.agent_id = m.agent_id;
+  fresh.instance_id = m.instance_id;
+  fresh.public_key = public_key;
+  fresh.session_id = new_session_id();
+  fresh.last_heard = Clock::now();
+  for (const auto& name : m.capabilities.datasets) {
+    auto slash = name.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == name.size()) {
+      std::string reason =
+          "capabilities.datasets entry '" + name + "' is not of the form dataset/individual";
+      event("reject", m.agent_id, 0, reason);
+      return send(peer, proto::Reject{reason, proto::kProtocolVersion});
+    }
+    fresh.holdings.emplace_back(name.substr(0, slash), name.substr(slash + 1));
+  }
+
+  // A reconnecting agent replaces its old session; the task it still works on stays
+  // with it, any other task it held goes back to the queue.
+  int64_t previous_task = 0;
+  auto known = by_agent_.find(m.agent_id);
+  if (known != by_agent_.end()) {
+    auto old = sessions_.find(known->second);
+    if (old != sessions_.end()) {
+      previous_task = old->second.task_id;
+      sessions_.erase(old);
+    }
+    by_agent_.erase(known);
+  }
+  if (sessions_.count(peer)) {  // a second Hello on one connection
+    previous_task = previous_task ? previous_task : sessions_[peer].task_id;
+    by_agent_.erase(sessions_[peer].agent_id);
+    sessions_.erase(peer);
+  }
+  int64_t current = static_cast<int64_t>(m.current_task_id);
+  if (previous_task != 0 && previous_task != current) {
+    requeue(previous_task, m.agent_id, "agent reconnected without it");
+  }
+
+  double t = now();
+  (void)store_.upsert_agent({m.agent_id, t, t, m.capabilities.threads,
+                             static_cast<int64_t>(m.capabilities.memory_mb),
+                             datasets_json(m.capabilities.datasets), "online", fresh.session_id});
+  for (const auto& [dataset, individual] : fresh.holdings) {
+    Status s = store_.enroll(dataset, individual);
+    if (!s.ok()) spdlog::error("enrolling {}/{}: {}", dataset, individual, s.to_string());
+  }
+  event("join", m.agent_id, 0, datasets_json(m.capabilities.datasets));
+  spdlog::info("agent {} joined (session {}, {} data set(s))", m.agent_id, fresh.session_id,
+               fresh.holdings.size());
+
+  Session& s = sessions_[peer] = std::move(fresh);
+  by_agent_[s.agent_id] = peer;
+  send(peer, proto::Welcome{s.session_id, config_.heartbeat_ms, config_.chunk_size,
+                            config_.chunk_credit});
+
+  if (current != 0) {
+    auto task = store_.task(current);
+    if (task.ok() && task->has_value()) {
+      const auto& tr = **task;
+      bool mine = tr.status == "assigned" && tr.agent_id == s.agent_id;
+      bool free = tr.status == "pending" &&
+                  store_.assign_task(current, s.agent_id, t, /*new_attempt=*/false).ok();
+      if (mine || free) {
+        s.task_id = current;
+        event("resume", s.agent_id, current, "");
+      }
+    }
+  }
+  try_assign(s);
+}
+
+void Server::on_chunk_request(Session& s, const proto::ChunkRequest& m) {
+  auto record = registry_.find(m.sha256);
+  if (!record.ok()) {
+    return reply_error(s.peer, proto::ErrorCode::kUnknownModel, record.status().message(),
+                       m.sha256);
+  }
+  uint64_t size = static_cast<uint64_t>(record->size_bytes);
+  if (m.offset >= size) {
+    return reply_error(s.peer, proto::ErrorCode::kBadRequest,
+                       "offset " + std::to_string(m.offset) + " is past the end of model " +
+                           m.sha256 + " (" + std::to_string(size) + " bytes)",
+                       m.sha256);
+  }
+  size_t length =
+      static_cast<size_t>(std::min<uint64_t>({m.length, config_.chunk_size, size - m.offset}));
+  auto frame = proto::encode_chunk_filled(
+      m.sha256, m.offset, size, length,
+      [&](char* dst, size_t n) { return registry_.read(m.sha256, m.offset, dst, n); });
+  if (!frame.ok()) {
+    spdlog::error("serving model {}: {}", m.sha256, frame.status().to_string());
+    return reply_error(s.peer, proto::ErrorCode::kInternal, frame.status().message(), m.sha256);
+  }
+  ++stats_.chunks_sent;
+  stats_.chunk_bytes_sent += length;
+  Status sent = proto::send_to_peer(router_, s.peer, std::move(frame).value());
+  if (!sent.ok()) spdlog::debug("chunk to {} dropped: {}", s.agent_id, sent.message());
+}
+
+void Server::on_report(Session& s, const proto::TelemetryReport& m) {
+  auto campaign = campaign_of_task(static_cast<int64_t>(m.task_id));
+  if (!campaign.ok()) {
+    return reply_error(s.peer, proto::ErrorCode::kUnknownTask, campaign.status().message(),
+                       m.idempotency_key);
+  }
+  reports_.push_back(to_record(m, s.agent_id, *campaign, now()));
+  report_peers_.push_back(s.peer);
+}
+
+void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
+  // Reports sent before this status are committed first.
+  Status flushed = flush();
+  if (!flushed.ok()) failure_ = flushed;
+  int64_t id = static_cast<int64_t>(m.task_id);
+  auto task = store_.task(id);
+  if (!task.ok() || !task->has_value()) {
+    return reply_error(s.peer, proto::ErrorCode::kUnknownTask,
+                       "no task " + std::to_string(m.task_id), m.idempotency_key);
+  }
+  const auto& tr = **task;
+  if (tr.status == "assigned" && tr.agent_id == s.agent_id) {
+    (void)store_.finish_task(id, m.ok, m.reason, now());
+    if (m.ok) {
+      event("task-done", s.agent_id, id, std::to_string(m.reports) + " report(s)");
+      spdlog::info("agent {} finished task {} ({} report(s))", s.agent_id, id, m.reports);
+    } else {
+      event("failure", s.agent_id, id, m.reason);
+      spdlog::warn("agent {} failed task {}: {}", s.agent_id, id, m.reason);
+    }
+    check_campaign(tr.campaign_id);
+  }
+  // A retry or a stale status (the task moved on) is acknowledged and ignored.
+  send(s.peer, proto::Ack{m.idempotency_key, tr.status != "assigned"});
+  if (s.task_id == id) s.task_id = 0;
+  try_assign(s);
+}
+
+void Server::on_heartbeat(Session& s, const proto::Heartbeat& m) {
+  // An agent that says it is idle a while after being given a task never got the
+  // assignment (a dropped frame): send it again. Its heartbeats name the task from
+  // the moment it arrives until its status is acknowledged.
+  if (m.task_id == 0 && s.task_id != 0 &&
+      s.assignment.task_id == static_cast<uint64_t>(s.task_id) &&
+      Clock::now() - s.assigned_at > std::chrono::milliseconds(2 * config_.heartbeat_ms)) {
+    spdlog::info("agent {} is idle but holds task {}: sending the assignment again", s.agent_id,
+                 s.task_id);
+    s.assigned_at = Clock::now();
+    send(s.peer, s.assignment);
+  }
+}
+
+void Server::on_goodbye(Session& s, const proto::Goodbye& m) {
+  drop_session(s.peer, "leave", m.reason.empty() ? "goodbye" : m.reason);
+}
+
+}  // namespace fp::coord

@@ -1,0 +1,98 @@
+#include "coordinator/telemetry_record.h"
+
+#include <fmt/format.h>
+
+#include <iterator>
+
+namespace fp::coord {
+namespace {
+
+// The JSON is written by hand: this runs for every report on the ingest path, and a
+// JSON library's tree building was most of its cost.
+void append_string(std::string& out, const std::string& s) {
+  out += '"';
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      fmt::format_to(std::back_inserter(out), "\\u{:04x}", u);
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+std::string layers_json(const std::vector<proto::LayerSparsityEntry>& layers) {
+  std::string out = "[";
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& l = layers[i];
+    out += i ? ",{\"name\":" : "{\"name\":";
+    append_string(out, l.name);
+    fmt::format_to(std::back_inserter(out),
+                   ",\"units\":{},\"active_units\":{},\"weights\":{},\"zeroed_weights\":{}}}",
+                   l.units, l.active_units, l.weights, l.zeroed_weights);
+  }
+  return out + "]";
+}
+
+std::string curve_json(const std::vector<proto::CurvePointEntry>& curve) {
+  std::string out = "[";
+  for (size_t i = 0; i < curve.size(); ++i) {
+    const auto& p = curve[i];
+    fmt::format_to(std::back_inserter(out),
+                   "{}{{\"target\":{},\"sparsity\":{},\"accuracy\":{},\"macs\":{}}}", i ? "," : "",
+                   p.target, p.sparsity, p.accuracy, p.macs);
+  }
+  return out + "]";
+}
+
+}  // namespace
+
+store::TelemetryRecord to_record(const proto::TelemetryReport& m, const std::string& agent_id,
+                                 int64_t campaign_id, double received_at) {
+  store::TelemetryRecord r;
+  r.idempotency_key = m.idempotency_key;
+  r.task_id = static_cast<int64_t>(m.task_id);
+  r.campaign_id = campaign_id;
+  r.agent_id = agent_id;
+  r.method = m.method;
+  r.individual = m.individual;
+  r.target_sparsity = m.target_sparsity;
+  r.sparsity = m.sparsity;
+  r.overall_sparsity = m.overall_sparsity;
+  r.layer_sparsity_json = layers_json(m.layers);
+  if (m.evaluated) {
+    r.accuracy_before = m.accuracy_before;
+    r.accuracy_after = m.accuracy_after;
+  }
+  r.curve_json = curve_json(m.curve);
+  r.adaptation_samples = static_cast<int64_t>(m.adaptation_samples);
+  r.eval_samples = static_cast<int64_t>(m.eval_samples);
+  r.wall_seconds = m.wall_seconds;
+  r.macs_dense = static_cast<int64_t>(m.macs_dense);
+  r.macs_effective = static_cast<int64_t>(m.macs_effective);
+  r.peak_memory_bytes = static_cast<int64_t>(m.peak_memory_bytes);
+  r.compute_macs = static_cast<int64_t>(m.compute_macs);
+  r.evaluated = m.evaluated;
+  // Label-free figures exist only where the device measured them (a top-class
+  // probability is never 0, so 0 means "not measured").
+  if (m.mean_confidence_before > 0) {
+    r.mean_confidence_before = m.mean_confidence_before;
+    r.mean_confidence_after = m.mean_confidence_after;
+    r.agreement = m.agreement;
+  }
+  r.model_bytes = static_cast<int64_t>(m.model_bytes);
+  r.skipped_files = static_cast<int64_t>(m.skipped_files);
+  r.received_at = received_at;
+  r.dp_mechanism = m.privacy_mechanism;
+  if (!m.privacy_mechanism.empty()) {
+    r.dp_epsilon = m.privacy_epsilon;
+    if (m.privacy_mechanism == "gaussian") r.dp_delta = m.privacy_delta;
+  }
+  return r;
+}
+
+}  // namespace fp::coord

@@ -1,0 +1,74 @@
+#include "coordinator/waker.h"
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+
+namespace fp::coord {
+namespace {
+std::atomic<int> next_id{0};
+}
+
+struct LoopWaker::Impl {
+  boost::asio::io_context io;
+  boost::asio::steady_timer timer{io};
+  boost::asio::signal_set signals{io};
+  zmq::socket_t timer_end;
+  std::chrono::milliseconds tick;
+  std::thread thread;
+
+  void send(char what) {
+    try {
+      timer_end.send(zmq::const_buffer(&what, 1), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t&) {
+      // The loop is gone or behind by a full queue: a lost tick is harmless.
+    }
+  }
+
+  void arm() {
+    timer.expires_after(tick);
+    timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      send(kTick);
+      arm();
+    });
+  }
+};
+
+LoopWaker::LoopWaker(zmq::context_t& context, std::chrono::milliseconds tick, bool handle_signals)
+    : impl_(std::make_unique<Impl>()), loop_end_(context, zmq::socket_type::pair) {
+  std::string address = "inproc://fp-loop-waker-" + std::to_string(next_id++);
+  loop_end_.set(zmq::sockopt::linger, 0);
+  loop_end_.bind(address);
+  impl_->timer_end = zmq::socket_t(context, zmq::socket_type::pair);
+  impl_->timer_end.set(zmq::sockopt::linger, 0);
+  impl_->timer_end.connect(address);
+  impl_->tick = tick;
+  if (handle_signals) {
+    impl_->signals.add(SIGINT);
+    impl_->signals.add(SIGTERM);
+    impl_->signals.async_wait([this](const boost::system::error_code& ec, int) {
+      if (!ec) impl_->send(kStop);
+    });
+  }
+  impl_->arm();
+  impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+LoopWaker::~LoopWaker() {
+  boost::asio::post(impl_->io, [this] {
+    impl_->timer.cancel();
+    impl_->signals.cancel();
+    impl_->io.stop();
+  });
+  impl_->thread.join();
+}
+
+void LoopWaker::request_stop() {
+  boost::asio::post(impl_->io, [this] { impl_->send(kStop); });
+}
+
+}  // namespace fp::coord

@@ -1,0 +1,188 @@
+#include "simulation/agent_host.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <zmq.hpp>
+
+#include "agent/agent.h"
+
+namespace fp::sim {
+
+namespace fs = std::filesystem;
+
+struct AgentHost::Context {
+  zmq::context_t zmq{1};
+};
+
+std::vector<size_t> host_share(size_t individuals, int64_t index, int64_t hosts) {
+  std::vector<size_t> out;
+  if (hosts < 1 || index < 0 || index >= hosts) return out;
+  for (size_t i = static_cast<size_t>(index); i < individuals; i += static_cast<size_t>(hosts)) {
+    out.push_back(i);
+  }
+  return out;
+}
+
+AgentHost::AgentHost(HostOptions options, const Scenario& scenario, const Population& population)
+    : options_(std::move(options)),
+      scenario_(scenario),
+      population_(population),
+      pool_(std::max<int64_t>(1, options_.workers)),
+      context_(std::make_unique<Context>()) {
+  make_runner_ = [this](const std::string& data_path, WorkerPool& pool, ComputeMeter& meter) {
+    SimRunnerConfig rc;
+    rc.data_path = data_path;
+    rc.baselines = scenario_.baselines;
+    rc.threads = options_.threads_per_worker;
+    return std::make_unique<SimRunner>(rc, pool, meter);
+  };
+}
+
+AgentHost::~AgentHost() = default;
+
+void AgentHost::stop() {
+  stop_ = true;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto* a : live_agents_) a->stop();
+}
+
+HostProgress AgentHost::progress() const {
+  HostProgress p;
+  p.total = total_;
+  p.live = live_;
+  p.finished = finished_;
+  p.failed = failed_;
+  p.computing = pool_.busy();
+  p.queued = std::max<int64_t>(0, p.total - p.live - p.finished - p.failed);
+  return p;
+}
+
+Status AgentHost::run(const std::vector<size_t>& all) {
+  std::error_code ec;
+  fs::create_directories(fs::path(options_.work_dir) / "agents", ec);
+  if (ec) {
+    return Status::io_error("creating " + options_.work_dir + "/agents: " + ec.message());
+  }
+  // A restarted host (same work dir) skips the agents that already finished: an agent
+  // with nothing left to do would hold a connection slot until the campaign ends.
+  journal_path_ = (fs::path(options_.work_dir) / "finished.log").string();
+  std::set<std::string> finished;
+  {
+    std::ifstream in(journal_path_);
+    for (std::string line; std::getline(in, line);) finished.insert(line);
+  }
+  std::vector<size_t> individuals;
+  for (size_t i : all) {
+    if (!finished.count(agent_id(scenario_, i))) individuals.push_back(i);
+  }
+  if (individuals.size() < all.size()) {
+    spdlog::warn("host: {} of {} agent(s) finished in an earlier run of this host ({})",
+                 all.size() - individuals.size(), all.size(), journal_path_);
+  }
+  finished_ = static_cast<int64_t>(all.size() - individuals.size());
+  total_ = static_cast<int64_t>(all.size());
+  next_ = 0;
+  size_t slots = std::min<size_t>(individuals.size(),
+                                  static_cast<size_t>(std::max<int64_t>(1, options_.connected)));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < slots; ++i) {
+    threads.emplace_back([this, &individuals] { slot_loop(individuals); });
+  }
+  for (auto& t : threads) t.join();
+  std::lock_guard<std::mutex> lock(mutex_);
+  return error_;
+}
+
+// One slot: runs queued agents one after another until the queue is empty.
+void AgentHost::slot_loop(const std::vector<size_t>& individuals) {
+  while (!stop_) {
+    size_t k = next_++;
+    if (k >= individuals.size()) return;
+    bool coordinator_left = false;
+    Status s = run_agent(individuals[k], coordinator_left);
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (error_.ok()) error_ = s;
+      stop_ = true;
+      for (auto* a : live_agents_) a->stop();
+      return;
+    }
+    if (coordinator_left) {
+      // The campaign ended (or the coordinator went away for good): nothing more to do.
+      spdlog::info("host: the coordinator said goodbye; leaving the remaining agents queued");
+      stop_ = true;
+      return;
+    }
+  }
+}
+
+Status AgentHost::run_agent(size_t individual, bool& coordinator_left) {
+  const std::string id = agent_id(scenario_, individual);
+  const fs::path dir = fs::path(options_.work_dir) / "agents" / id;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::io_error("creating " + dir.string() + ": " + ec.message());
+  // Materialize the individual's private data where only this agent reads it.
+  const std::string data_path = (dir / "private.pt").string();
+  FP_RETURN_IF_ERROR(save_private_data(private_data(population_, individual), data_path));
+
+  std::unique_ptr<agent::TaskRunner> runner = make_runner_(data_path, pool_, meter_);
+
+  agent::AgentConfig ac;
+  ac.agent_id = id;
+  ac.coordinator = options_.coordinator;
+  ac.work_dir = dir.string();
+  ac.datasets = {holding(population_, individual)};
+  ac.threads = static_cast<uint32_t>(options_.threads_per_worker);
+  ac.max_tasks = options_.tasks_per_agent;
+  ac.leave_on_goodbye = true;
+  ac.hello_timeout = options_.hello_timeout;
+  ac.resend_after = options_.resend_after;
+  ac.reconnect_min = options_.reconnect_min;
+  ac.reconnect_max = options_.reconnect_max;
+  ac.security = options_.security;
+  // Privacy noise as reproducible as everything else: from the scenario's seed.
+  ac.privacy_seed = scenario_.seed * 0x9e3779b97f4a7c15ull + individual + 1;
+
+  Status result;
+  agent::AgentStats stats;
+  {
+    agent::Agent agent(ac, context_->zmq, *runner);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      live_agents_.insert(&agent);
+      if (stop_) agent.stop();
+    }
+    ++live_;
+    result = agent.run();
+    --live_;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      live_agents_.erase(&agent);
+    }
+    stats = agent.stats();
+  }
+  if (!options_.keep_private_data) fs::remove_all(dir, ec);
+
+  bool ended = false;
+  if (stats.tasks_failed > 0) {
+    ++failed_;
+    ended = true;
+  } else if (stats.tasks_done >= options_.tasks_per_agent) {
+    ++finished_;
+    ended = true;
+  } else if (!stop_) {
+    coordinator_left = result.ok();
+  }
+  if (ended) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::ofstream journal(journal_path_, std::ios::app);
+    journal << id << "\n";
+  }
+  return result;
+}
+
+}  // namespace fp::sim

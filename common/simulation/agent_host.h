@@ -1,0 +1,94 @@
+// An agent host: many virtual agents in one process. Each virtual agent is a full
+// fp::agent::Agent with its own DEALER socket and identity, holding one individual's
+// private data in its own directory. At most `connected` agents are alive at once
+// (one thread each); the others wait in a queue with no socket, file or memory.
+// At most `workers` of the live agents compute at once (WorkerPool), each with one
+// LibTorch thread, so a 2-core machine runs a thousand agents without thrashing.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "simulation/population.h"
+#include "simulation/scenario.h"
+#include "security/curve.h"
+#include "simulation/sim_runner.h"
+#include "util/status.h"
+
+namespace fp::agent {
+class Agent;
+}
+
+namespace fp::sim {
+
+struct HostOptions {
+  std::string coordinator;  // the coordinator's endpoint
+  std::string work_dir;     // agents/<agent id>/ is created here for each live agent
+  int64_t workers = 2, connected = 8, threads_per_worker = 1;
+  int64_t tasks_per_agent = 1;  // the agent leaves after this many tasks
+  bool keep_private_data = false;
+  std::chrono::milliseconds hello_timeout{3000}, resend_after{2000};
+  std::chrono::milliseconds reconnect_min{100}, reconnect_max{2000};
+  // How the agents connect: plain, or CURVE with this host's enrolled key pair (its
+  // agents share it: a host is one enrolled machine) and the coordinator's public key.
+  security::SocketSecurity security;
+};
+
+// Makes the task runner of one live agent; the default is a SimRunner on the agent's
+// private data file. Benchmarks plug in a NullRunner to time the framework alone.
+using RunnerFactory = std::function<std::unique_ptr<agent::TaskRunner>(
+    const std::string& data_path, WorkerPool& pool, ComputeMeter& meter)>;
+
+// The host's agents by state; every field is a count except the meter.
+struct HostProgress {
+  int64_t total = 0, queued = 0, live = 0, computing = 0, finished = 0, failed = 0;
+};
+
+class AgentHost {
+ public:
+  AgentHost(HostOptions options, const Scenario& scenario, const Population& population);
+  ~AgentHost();
+
+  // Runs the given individuals' agents until each has done its tasks, the coordinator
+  // says Goodbye (then the queue is abandoned), or stop(). Agents that finished are
+  // journaled in <work_dir>/finished.log and skipped by a later run of the same host.
+  // Errors: a Reject, or a private data file that cannot be written.
+  Status run(const std::vector<size_t>& individuals);
+  void stop();  // thread-safe
+  void set_runner_factory(RunnerFactory factory) { make_runner_ = std::move(factory); }
+
+  HostProgress progress() const;
+  const ComputeMeter& meter() const { return meter_; }
+
+ private:
+  void slot_loop(const std::vector<size_t>& individuals);
+  Status run_agent(size_t individual, bool& coordinator_left);
+
+  HostOptions options_;
+  const Scenario& scenario_;
+  const Population& population_;
+  WorkerPool pool_;
+  ComputeMeter meter_;
+  RunnerFactory make_runner_;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> next_{0};
+  std::atomic<int64_t> total_{0}, live_{0}, finished_{0}, failed_{0};
+
+  std::string journal_path_;  // ids of agents that finished, one per line
+  std::mutex mutex_;          // guards live_agents_, error_ and the journal
+  std::set<agent::Agent*> live_agents_;
+  Status error_;
+  struct Context;
+  std::unique_ptr<Context> context_;  // the host's ZeroMQ context
+};
+
+// The individuals host `index` of `hosts` runs: every hosts-th one, starting at index.
+std::vector<size_t> host_share(size_t individuals, int64_t index, int64_t hosts);
+
+}  // namespace fp::sim

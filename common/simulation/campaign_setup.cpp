@@ -1,0 +1,117 @@
+#include "util/clock.h"
+#include "simulation/campaign_setup.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "data/file_decoder.h"
+#include "models/artifact.h"
+#include "models/model_factory.h"
+#include "train/trainer.h"
+
+namespace fp::sim {
+namespace {
+
+struct TrainedModel {
+  std::string sha256;
+  double seconds = 0;
+};
+
+// Trains one general model, deterministically from the scenario's seed and `salt`.
+Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, uint64_t salt,
+                                   coord::ModelRegistry& registry,
+                                   const std::function<void(const std::string&)>& log) {
+  ModelSpec spec;
+  spec.arch = s.general.arch;
+  spec.width_mult = s.general.width_mult;
+  spec.in_channels = data.inputs.size(1);
+  spec.height = data.inputs.size(2);
+  spec.width = data.inputs.size(3);
+  spec.num_classes = data.num_classes();
+  spec.input = builtin_input_spec(s.data.dataset);
+  spec.class_names = data.class_names;
+  torch::set_num_threads(s.general.threads);
+  torch::manual_seed(s.seed + salt);
+  FP_ASSIGN_OR_RETURN(ModelPtr model, build_model(spec));
+  TrainConfig tc;
+  tc.optimizer = s.general.optimizer;
+  tc.learning_rate = s.general.learning_rate;
+  tc.epochs = s.general.epochs;
+  tc.batch_size = s.general.batch_size;
+  tc.seed = s.seed + salt;
+  FP_ASSIGN_OR_RETURN(TrainReport report, train(*model, data, tc));
+  std::map<std::string, std::string> meta = {
+      {"scenario", s.name},
+      {"dataset", s.data.dataset},
+      {"train_samples", std::to_string(data.size())},
+      {"epochs", std::to_string(tc.epochs)},
+      {"seed", std::to_string(tc.seed)},
+      {"final_loss", fmt::format("{:.6f}", report.final_loss)}};
+  std::string bytes = serialize_model(*model, meta);
+  FP_ASSIGN_OR_RETURN(auto record,
+                      registry.add(bytes, spec.to_json(), nlohmann::json(meta).dump(), unix_now()));
+  log(fmt::format(
+      "general {} (width {}) trained on {} samples, {} epoch(s): loss {:.4f}, {:.1f} s, "
+      "model {} ({} KiB)",
+      spec.arch, spec.width_mult, data.size(), tc.epochs, report.final_loss, report.wall_seconds,
+      record.sha256.substr(0, 12), bytes.size() / 1024));
+  return TrainedModel{record.sha256, report.wall_seconds};
+}
+
+}  // namespace
+
+int64_t tasks_per_individual(const Scenario& s) { return static_cast<int64_t>(s.variants.size()); }
+
+Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, store::Store& store,
+                                     coord::ModelRegistry& registry, SimStore& sim, int64_t run_id,
+                                     const std::function<void(const std::string&)>& log) {
+  CampaignPlan plan;
+  // One model for everyone, or one per individual that never saw its speaker.
+  std::vector<int64_t> left_outs = {-1};
+  if (s.general.leave_individual_out) {
+    left_outs.clear();
+    for (size_t i = 0; i < p.individuals.size(); ++i) left_outs.push_back(static_cast<int64_t>(i));
+  }
+  for (int64_t left_out : left_outs) {
+    FP_ASSIGN_OR_RETURN(Dataset general, general_training_data(s, p, left_out));
+    if (left_out >= 0) log("general model without " + p.individuals[left_out].name);
+    FP_ASSIGN_OR_RETURN(
+        TrainedModel model,
+        train_general(s, general, static_cast<uint64_t>(left_out + 1), registry, log));
+    ++plan.models_trained;
+    plan.train_seconds += model.seconds;
+    for (const auto& v : s.variants) {
+      store::CampaignRecord c;
+      c.name = s.name;
+      if (!v.name.empty()) c.name += "/" + v.name;
+      if (left_out >= 0) c.name += "/" + p.individuals[left_out].name;
+      c.model_sha256 = model.sha256;
+      c.dataset = p.dataset;
+      c.prune_config_json = v.assignment_json(s.privacy);
+      c.baselines_json = nlohmann::json(s.baselines.methods).dump();
+      c.sweep_targets_json = nlohmann::json(v.sweep).dump();
+      c.open_enrollment = false;
+      c.created_at = unix_now();
+      FP_ASSIGN_OR_RETURN(int64_t id, store.create_campaign(c));
+      PlannedCampaign planned{id, c.name, v.name, left_out >= 0 ? p.individuals[left_out].name : "",
+                              model.sha256};
+      FP_RETURN_IF_ERROR(sim.add_campaign({id, run_id, v.name, planned.left_out}));
+      if (left_out >= 0) {
+        FP_RETURN_IF_ERROR(store.add_task(id, p.individuals[left_out].name).status());
+        ++plan.tasks;
+      } else {
+        for (const auto& ind : p.individuals) {
+          FP_RETURN_IF_ERROR(store.add_task(id, ind.name).status());
+          ++plan.tasks;
+        }
+      }
+      plan.campaigns.push_back(std::move(planned));
+    }
+  }
+  return plan;
+}
+
+}  // namespace fp::sim

@@ -1,0 +1,416 @@
+#include "simulation/experiment_report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "dashboard/report.h"
+#include "dashboard/svg_chart.h"
+#include "dashboard/svg_figures.h"
+#include "simulation/sim_store.h"
+#include "util/csv.h"
+
+namespace fp::sim {
+namespace {
+
+namespace fs = std::filesystem;
+
+// One table written twice: CSV with raw numbers, Markdown with readable ones.
+struct Table {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> csv_rows, md_rows;
+
+  std::string csv() const {
+    auto line = [](const std::vector<std::string>& cells) {
+      std::string out;
+      for (size_t i = 0; i < cells.size(); ++i) out += (i ? "," : "") + csv_field(cells[i]);
+      return out + "\n";
+    };
+    std::string out = line(header);
+    for (const auto& r : csv_rows) out += line(r);
+    return out;
+  }
+  std::string markdown() const {
+    auto line = [](const std::vector<std::string>& cells) {
+      std::string out = "|";
+      for (const auto& c : cells) out += " " + c + " |";
+      return out + "\n";
+    };
+    std::string out = line(header) + "|";
+    for (size_t i = 0; i < header.size(); ++i) out += i ? "---:|" : "---|";
+    out += "\n";
+    for (const auto& r : md_rows) out += line(r);
+    return out;
+  }
+};
+
+std::string num(double v) { return fmt::format("{:.6g}", v); }
+std::string opt_num(const std::optional<double>& v) { return v ? num(*v) : ""; }
+std::string pct(double v) { return fmt::format("{:.1f}", 100 * v); }
+std::string opt_pct(const std::optional<double>& v) { return v ? pct(*v) : "-"; }
+std::string mean_std(const Stat& s) {
+  return s.n ? fmt::format("{:.1f} ± {:.1f}", 100 * s.mean, 100 * s.std) : "-";
+}
+std::string giga(double macs) { return fmt::format("{:.3g}", macs / 1e9); }
+
+double mean_of(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
+}
+
+std::vector<const IndividualRow*> rows_of(const RunResults& results, const std::string& variant) {
+  std::vector<const IndividualRow*> out;
+  for (const auto& r : results.rows) {
+    if (r.variant == variant) out.push_back(&r);
+  }
+  return out;
+}
+
+// The accuracy of the four methods, by name, for the grouped tables and figures.
+const std::vector<std::pair<std::string, std::optional<double> IndividualRow::*>>& methods() {
+  static const std::vector<std::pair<std::string, std::optional<double> IndividualRow::*>> m = {
+      {"general", &IndividualRow::general},
+      {"fine_prune", &IndividualRow::fine_prune},
+      {"finetune", &IndividualRow::finetune},
+      {"svd", &IndividualRow::svd}};
+  return m;
+}
+
+Stat method_stat(const std::vector<const IndividualRow*>& rows,
+                 std::optional<double> IndividualRow::*field) {
+  std::vector<double> v;
+  for (const auto* r : rows) {
+    if (r->*field) v.push_back(*(r->*field));
+  }
+  return describe(v);
+}
+
+Table summary_table(const RunResults& results) {
+  Table t;
+  t.header = {"variant",    "individuals",     "done",          "failed",
+              "general",    "fine_prune",      "finetune",      "svd",
+              "gain",       "gain_median",     "gain_p10",      "gain_p90",
+              "improved",   "worse",           "sparsity",      "fine_prune_s",
+              "finetune_s", "fine_prune_GMAC", "finetune_GMAC", "finetune/fine_prune_MAC"};
+  for (const auto& s : results.summaries) {
+    auto rows = rows_of(results, s.variant);
+    std::vector<double> gains, fp_s, ft_s, fp_macs, ft_macs;
+    int64_t improved = 0, worse = 0;
+    for (const auto* r : rows) {
+      if (auto g = r->gain()) {
+        gains.push_back(*g);
+        improved += *g > 1e-9;
+        worse += *g < -1e-9;
+      }
+      if (r->fine_prune) {
+        fp_s.push_back(r->fine_prune_seconds);
+        fp_macs.push_back(static_cast<double>(r->fine_prune_compute_macs));
+      }
+      if (r->finetune) {
+        ft_s.push_back(r->finetune_seconds);
+        ft_macs.push_back(static_cast<double>(r->finetune_compute_macs));
+      }
+    }
+    const double n = std::max<double>(1, static_cast<double>(gains.size()));
+    const double ratio = mean_of(fp_macs) > 0 ? mean_of(ft_macs) / mean_of(fp_macs) : 0.0;
+    const std::string name = s.variant.empty() ? "(default)" : s.variant;
+    t.csv_rows.push_back({name,
+                          std::to_string(s.individuals),
+                          std::to_string(s.done),
+                          std::to_string(s.failed),
+                          num(s.general.mean),
+                          num(s.fine_prune.mean),
+                          num(s.finetune.mean),
+                          num(s.svd.mean),
+                          num(s.gain.mean),
+                          num(quantile(gains, 0.5)),
+                          num(quantile(gains, 0.1)),
+                          num(quantile(gains, 0.9)),
+                          num(improved / n),
+                          num(worse / n),
+                          num(s.sparsity.mean),
+                          num(mean_of(fp_s)),
+                          num(mean_of(ft_s)),
+                          num(mean_of(fp_macs) / 1e9),
+                          num(mean_of(ft_macs) / 1e9),
+                          num(ratio)});
+    t.md_rows.push_back(
+        {name,
+         std::to_string(s.individuals),
+         std::to_string(s.done),
+         std::to_string(s.failed),
+         mean_std(s.general),
+         mean_std(s.fine_prune),
+         mean_std(s.finetune),
+         mean_std(s.svd),
+         s.gain.n ? fmt::format("{:+.1f} ± {:.1f}", 100 * s.gain.mean, 100 * s.gain.std) : "-",
+         fmt::format("{:+.1f}", 100 * quantile(gains, 0.5)),
+         fmt::format("{:+.1f}", 100 * quantile(gains, 0.1)),
+         fmt::format("{:+.1f}", 100 * quantile(gains, 0.9)),
+         fmt::format("{:.0f}%", 100 * improved / n),
+         fmt::format("{:.0f}%", 100 * worse / n),
+         mean_std(s.sparsity),
+         fmt::format("{:.2f}", mean_of(fp_s)),
+         fmt::format("{:.2f}", mean_of(ft_s)),
+         giga(mean_of(fp_macs)),
+         giga(mean_of(ft_macs)),
+         fmt::format("{:.1f}x", ratio)});
+  }
+  return t;
+}
+
+Table individuals_table(const RunResults& results) {
+  Table t;
+  t.header = {"variant", "individual", "general", "fine_prune", "sparsity",
+              "gain",    "finetune",   "svd",     "status"};
+  for (const auto& r : results.rows) {
+    auto gain = r.gain();
+    t.csv_rows.push_back({r.variant, r.individual, opt_num(r.general), opt_num(r.fine_prune),
+                          r.fine_prune ? num(r.sparsity) : "", opt_num(gain), opt_num(r.finetune),
+                          opt_num(r.svd), r.status});
+    t.md_rows.push_back({r.variant.empty() ? "-" : r.variant, r.individual, opt_pct(r.general),
+                         opt_pct(r.fine_prune), r.fine_prune ? pct(r.sparsity) : "-",
+                         gain ? fmt::format("{:+.1f}", 100 * *gain) : "-", opt_pct(r.finetune),
+                         opt_pct(r.svd), r.status});
+  }
+  return t;
+}
+
+Table compute_table(const RunResults& results) {
+  Table t;
+  t.header = {"variant",         "individual",    "fine_prune_s", "finetune_s",
+              "fine_prune_GMAC", "finetune_GMAC", "time_ratio",   "MAC_ratio"};
+  for (const auto& r : results.rows) {
+    if (!r.fine_prune || !r.finetune) continue;
+    const double time_ratio =
+        r.fine_prune_seconds > 0 ? r.finetune_seconds / r.fine_prune_seconds : 0;
+    const double mac_ratio =
+        r.fine_prune_compute_macs > 0
+            ? static_cast<double>(r.finetune_compute_macs) / r.fine_prune_compute_macs
+            : 0;
+    t.csv_rows.push_back({r.variant, r.individual, num(r.fine_prune_seconds),
+                          num(r.finetune_seconds), num(r.fine_prune_compute_macs / 1e9),
+                          num(r.finetune_compute_macs / 1e9), num(time_ratio), num(mac_ratio)});
+    t.md_rows.push_back({r.variant.empty() ? "-" : r.variant, r.individual,
+                         fmt::format("{:.3f}", r.fine_prune_seconds),
+                         fmt::format("{:.3f}", r.finetune_seconds),
+                         giga(static_cast<double>(r.fine_prune_compute_macs)),
+                         giga(static_cast<double>(r.finetune_compute_macs)),
+                         fmt::format("{:.1f}x", time_ratio), fmt::format("{:.1f}x", mac_ratio)});
+  }
+  return t;
+}
+
+// Mean accuracy of each method per group (a variant, a class count), as a table and
+// the points of a figure's series.
+struct Grouped {
+  Table table;
+  std::vector<dash::LineSeries> series;
+};
+
+Grouped grouped(const std::string& key_name,
+                const std::vector<std::pair<double, std::vector<const IndividualRow*>>>& groups,
+                const std::vector<std::string>& labels) {
+  Grouped g;
+  g.table.header = {key_name, "individuals"};
+  for (const auto& [name, field] : methods()) g.table.header.push_back(name);
+  g.table.header.push_back("gain");
+  for (const auto& [name, field] : methods()) {
+    g.series.push_back({dash::method_label(name), dash::method_color(name), {}});
+  }
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const auto& [x, rows] = groups[i];
+    std::vector<std::string> csv = {labels[i], std::to_string(rows.size())};
+    std::vector<std::string> md = csv;
+    size_t m = 0;
+    for (const auto& [name, field] : methods()) {
+      Stat s = method_stat(rows, field);
+      csv.push_back(s.n ? num(s.mean) : "");
+      md.push_back(mean_std(s));
+      if (s.n) g.series[m].points.emplace_back(x, s.mean);
+      ++m;
+    }
+    std::vector<double> gains;
+    for (const auto* r : rows) {
+      if (auto v = r->gain()) gains.push_back(*v);
+    }
+    Stat gain = describe(gains);
+    csv.push_back(gain.n ? num(gain.mean) : "");
+    md.push_back(gain.n ? fmt::format("{:+.1f} ± {:.1f}", 100 * gain.mean, 100 * gain.std) : "-");
+    g.table.csv_rows.push_back(std::move(csv));
+    g.table.md_rows.push_back(std::move(md));
+  }
+  return g;
+}
+
+// The adaptation samples each variant was limited to (0: all), from its campaign's config.
+Result<std::map<std::string, int64_t>> variant_samples(store::Store& store, int64_t run_id) {
+  FP_ASSIGN_OR_RETURN(SimStore sim, SimStore::open(store));
+  FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(run_id));
+  std::map<std::string, int64_t> out;
+  for (const auto& c : campaigns) {
+    FP_ASSIGN_OR_RETURN(auto record, store.campaign(c.campaign_id));
+    if (!record) continue;
+    auto j = nlohmann::json::parse(record->prune_config_json, nullptr, false);
+    out[c.variant] = j.is_object() ? j.value("adaptation_samples", int64_t{0}) : 0;
+  }
+  return out;
+}
+
+class Writer {
+ public:
+  explicit Writer(std::string dir) : dir_(std::move(dir)) {}
+  Status file(const std::string& name, const std::string& text) {
+    const std::string path = (fs::path(dir_) / name).string();
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+    if (!out) return Status::io_error("writing " + path);
+    written_.push_back(path);
+    return Status::ok_status();
+  }
+  Status table(const std::string& stem, const Table& t) {
+    FP_RETURN_IF_ERROR(file(stem + ".csv", t.csv()));
+    return file(stem + ".md", t.markdown());
+  }
+  std::vector<std::string>& written() { return written_; }
+
+ private:
+  std::string dir_;
+  std::vector<std::string> written_;
+};
+
+}  // namespace
+
+double quantile(std::vector<double> values, double q) {
+  if (values.empty()) return 0.0;
+  std::sort(values.begin(), values.end());
+  const double pos = std::clamp(q, 0.0, 1.0) * static_cast<double>(values.size() - 1);
+  const auto lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, values.size() - 1);
+  return values[lo] + (pos - static_cast<double>(lo)) * (values[hi] - values[lo]);
+}
+
+Result<std::vector<std::string>> write_experiment_report(store::Store& store,
+                                                         const RunResults& results,
+                                                         const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::io_error("creating " + dir + ": " + ec.message());
+  Writer w(dir);
+  const std::string title =
+      fmt::format("{} (run {}, seed {})", results.run.scenario, results.run.id, results.run.seed);
+  FP_RETURN_IF_ERROR(w.table("summary", summary_table(results)));
+  FP_RETURN_IF_ERROR(w.table("individuals", individuals_table(results)));
+  FP_RETURN_IF_ERROR(w.table("compute", compute_table(results)));
+
+  // The spread of the gain: every individual's, sorted, one series per variant.
+  {
+    dash::LineChart chart;
+    chart.title = "Fine-Pruning gain, sorted: " + title;
+    chart.x_label = "individuals, sorted by gain (share)";
+    chart.y_label = "accuracy gain over the general model";
+    chart.x_name = "rank";
+    chart.y_name = "gain";
+    double lo = 0, hi = 0;
+    static const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                    "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+    size_t i = 0;
+    for (const auto& s : results.summaries) {
+      std::vector<double> gains;
+      for (const auto* r : rows_of(results, s.variant)) {
+        if (auto g = r->gain()) gains.push_back(*g);
+      }
+      std::sort(gains.begin(), gains.end());
+      dash::LineSeries series{s.variant.empty() ? "gain" : s.variant, kColors[i++ % 8], {}};
+      series.stroke_width = 1.0;
+      for (size_t k = 0; k < gains.size(); ++k) {
+        const double x = gains.size() > 1 ? static_cast<double>(k) / (gains.size() - 1) : 0.5;
+        series.points.emplace_back(x, gains[k]);
+        lo = std::min(lo, gains[k]);
+        hi = std::max(hi, gains[k]);
+      }
+      chart.series.push_back(std::move(series));
+    }
+    lo = std::floor(lo * 10 - 1e-9) / 10;
+    hi = std::max(std::ceil(hi * 10 + 1e-9) / 10, lo + 0.1);
+    chart.y_range = std::make_pair(lo, hi);
+    FP_RETURN_IF_ERROR(w.file("gain.svg", dash::render_line_chart(chart)));
+  }
+
+  // Several variants: each method's mean accuracy per variant, over the adaptation
+  // samples when the variants limit them (Figure 3b), else in the scenario's order.
+  if (results.summaries.size() > 1) {
+    FP_ASSIGN_OR_RETURN(auto samples, variant_samples(store, results.run.id));
+    bool by_samples = true;
+    for (const auto& s : results.summaries) by_samples = by_samples && samples[s.variant] > 0;
+    std::vector<std::pair<double, std::vector<const IndividualRow*>>> groups;
+    std::vector<std::string> labels;
+    double x_max = 0;
+    for (size_t i = 0; i < results.summaries.size(); ++i) {
+      const auto& v = results.summaries[i].variant;
+      const double x = by_samples ? static_cast<double>(samples[v]) : static_cast<double>(i + 1);
+      x_max = std::max(x_max, x);
+      groups.emplace_back(x, rows_of(results, v));
+      labels.push_back(v);
+    }
+    Grouped g = grouped("variant", groups, labels);
+    FP_RETURN_IF_ERROR(w.table("by_variant", g.table));
+    dash::LineChart chart;
+    chart.title = "Mean accuracy per variant: " + title;
+    chart.x_label = by_samples ? "adaptation samples per individual" : "variant (scenario order)";
+    chart.y_label = "mean accuracy";
+    chart.x_name = by_samples ? "samples" : "variant";
+    chart.series = std::move(g.series);
+    chart.x_range = std::make_pair(0.0, x_max);
+    chart.x_percent = false;
+    FP_RETURN_IF_ERROR(w.file("by_variant.svg", dash::render_line_chart(chart)));
+  }
+
+  // Individuals of different class counts: each method's mean accuracy per count (Figure 3c).
+  {
+    std::map<int64_t, std::vector<const IndividualRow*>> by_k;
+    for (const auto& r : results.rows) {
+      if (r.classes > 0) by_k[r.classes].push_back(&r);
+    }
+    if (by_k.size() > 1) {
+      std::vector<std::pair<double, std::vector<const IndividualRow*>>> groups;
+      std::vector<std::string> labels;
+      for (auto& [k, rows] : by_k) {
+        groups.emplace_back(static_cast<double>(k), rows);
+        labels.push_back(std::to_string(k));
+      }
+      Grouped g = grouped("classes", groups, labels);
+      FP_RETURN_IF_ERROR(w.table("by_classes", g.table));
+      dash::LineChart chart;
+      chart.title = "Mean accuracy by classes per individual: " + title;
+      chart.x_label = "classes per individual";
+      chart.y_label = "mean accuracy";
+      chart.x_name = "classes";
+      chart.series = std::move(g.series);
+      chart.x_range = std::make_pair(0.0, static_cast<double>(by_k.rbegin()->first));
+      chart.x_percent = false;
+      FP_RETURN_IF_ERROR(w.file("by_classes.svg", dash::render_line_chart(chart)));
+    }
+  }
+
+  // Each campaign's own report, as the dashboard draws it (Figure 2 bars, Figure 3a curve).
+  FP_ASSIGN_OR_RETURN(SimStore sim, SimStore::open(store));
+  FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(results.run.id));
+  for (const auto& c : campaigns) {
+    FP_ASSIGN_OR_RETURN(auto campaign, dash::load_campaign_results(store, c.campaign_id, 0));
+    const std::string sub =
+        (fs::path(dir) / "campaigns" / dash::file_safe_name(campaign.campaign.name)).string();
+    FP_ASSIGN_OR_RETURN(auto paths, dash::write_report(campaign, sub));
+    w.written().insert(w.written().end(), paths.begin(), paths.end());
+  }
+  return w.written();
+}
+
+}  // namespace fp::sim

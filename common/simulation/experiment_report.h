@@ -1,0 +1,37 @@
+// A run's experiment report: the tables (CSV and Markdown) and figures (SVG) that
+// docs/RESULTS.md shows, written from the run's SQLite file only. Written by
+// `fp-sim run --report DIR` at the end of a campaign, or `fp-sim report --out DIR` later.
+//
+//   summary.csv / .md        one row per variant: each method's mean ± std accuracy, the
+//                            gain's spread (median, 10th and 90th percentile, share of
+//                            individuals improved / worse), sparsity, and the compute each
+//                            method spent on the device (seconds, MACs)
+//   individuals.csv / .md    one row per (variant, individual)
+//   gain.svg                 every individual's gain, sorted: the spread, not only the mean
+//   by_variant.csv/.md/.svg  (several variants) mean accuracy of each method per variant;
+//                            over the adaptation samples when the variants set them
+//   by_classes.csv/.md/.svg  (individuals with different class counts) mean accuracy of
+//                            each method per number of classes
+//   compute.csv / .md        per individual: Fine-Pruning vs fine-tuning, seconds and MACs
+//   campaigns/<name>/        the dashboard's per-campaign report: results.csv/.json,
+//                            accuracy.svg (per-individual bars), curve.svg (accuracy vs sparsity)
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "simulation/results.h"
+#include "store/store.h"
+#include "util/status.h"
+
+namespace fp::sim {
+
+// Returns the paths written.
+Result<std::vector<std::string>> write_experiment_report(store::Store& store,
+                                                         const RunResults& results,
+                                                         const std::string& dir);
+
+// The q-quantile (0..1) of `values` by linear interpolation; 0 when empty.
+double quantile(std::vector<double> values, double q);
+
+}  // namespace fp::sim

@@ -1,0 +1,260 @@
+#include "simulation/results.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "util/csv.h"
+
+namespace fp::sim {
+namespace {
+
+std::string pct(const std::optional<double>& v) {
+  return v ? fmt::format("{:.1f}", 100 * *v) : std::string("-");
+}
+
+std::string stat_line(const char* label, const Stat& s, double scale, const char* unit) {
+  if (s.n == 0) return fmt::format("  {:<22} -\n", label);
+  return fmt::format("  {:<22} {:>7.2f}{} ± {:<6.2f} (min {:.2f}, max {:.2f}, n={})\n", label,
+                     scale * s.mean, unit, scale * s.std, scale * s.min, scale * s.max, s.n);
+}
+
+nlohmann::json opt(const std::optional<double>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+nlohmann::json stat_json(const Stat& s) {
+  return {{"n", s.n}, {"mean", s.mean}, {"std", s.std}, {"min", s.min}, {"max", s.max}};
+}
+
+std::string csv(const std::string& s) { return csv_field(s); }
+
+std::string csv(const std::optional<double>& v) { return v ? fmt::format("{:.6f}", *v) : ""; }
+
+// "classes=3+7#12" (a k-classes individual) -> 2; other names -> 0.
+int64_t class_count(const std::string& individual) {
+  if (individual.rfind("classes=", 0) != 0) return 0;
+  const auto end = individual.find('#');
+  return 1 + std::count(individual.begin(),
+                        end == std::string::npos ? individual.end() : individual.begin() + end,
+                        '+');
+}
+
+}  // namespace
+
+std::optional<double> IndividualRow::gain() const {
+  if (!general || !fine_prune) return std::nullopt;
+  return *fine_prune - *general;
+}
+
+Stat describe(const std::vector<double>& v) {
+  Stat s;
+  s.n = static_cast<int64_t>(v.size());
+  if (v.empty()) return s;
+  double sum = 0;
+  for (double x : v) sum += x;
+  s.mean = sum / static_cast<double>(v.size());
+  double sq = 0;
+  for (double x : v) sq += (x - s.mean) * (x - s.mean);
+  s.std = v.size() > 1 ? std::sqrt(sq / static_cast<double>(v.size() - 1)) : 0.0;
+  s.min = *std::min_element(v.begin(), v.end());
+  s.max = *std::max_element(v.begin(), v.end());
+  return s;
+}
+
+Result<RunResults> read_results(store::Store& store, int64_t run_id) {
+  FP_ASSIGN_OR_RETURN(SimStore sim, SimStore::open(store));
+  RunResults out;
+  FP_ASSIGN_OR_RETURN(out.run, sim.run(run_id));
+  FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(out.run.id));
+  std::vector<std::string> variant_order;
+  std::map<std::string, std::vector<IndividualRow>> by_variant;
+  for (const auto& c : campaigns) {
+    if (std::find(variant_order.begin(), variant_order.end(), c.variant) == variant_order.end()) {
+      variant_order.push_back(c.variant);
+    }
+    FP_ASSIGN_OR_RETURN(auto tasks, store.tasks(c.campaign_id));
+    FP_ASSIGN_OR_RETURN(auto telemetry, store.telemetry(c.campaign_id));
+    std::map<int64_t, IndividualRow> rows;  // by task id
+    for (const auto& t : tasks) {
+      IndividualRow r;
+      r.variant = c.variant;
+      r.individual = t.individual;
+      r.agent_id = t.agent_id;
+      r.status = t.status;
+      r.error = t.error;
+      r.classes = class_count(t.individual);
+      rows[t.id] = std::move(r);
+    }
+    for (const auto& t : telemetry) {
+      auto it = rows.find(t.task_id);
+      if (it == rows.end()) continue;
+      IndividualRow& r = it->second;
+      if (!r.general) r.general = t.accuracy_before;
+      if (!t.evaluated) r.evaluated = false;
+      if (t.method == "fine_prune") {
+        r.fine_pruned = true;
+        r.fine_prune = t.accuracy_after;
+        r.sparsity = t.sparsity;
+        r.target_sparsity = t.target_sparsity;
+        r.adaptation_samples = t.adaptation_samples;
+        r.eval_samples = t.eval_samples;
+        r.fine_prune_seconds = t.wall_seconds;
+        r.macs_dense = t.macs_dense;
+        r.macs_fine_pruned = t.macs_effective;
+        r.fine_prune_compute_macs = t.compute_macs;
+      } else if (t.method == "finetune") {
+        r.finetune = t.accuracy_after;
+        r.finetune_seconds = t.wall_seconds;
+        r.finetune_compute_macs = t.compute_macs;
+      } else if (t.method == "svd") {
+        r.svd = t.accuracy_after;
+        r.svd_sparsity = t.sparsity;
+      }
+    }
+    for (auto& [id, r] : rows) by_variant[c.variant].push_back(std::move(r));
+  }
+  for (const auto& v : variant_order) {
+    VariantSummary s;
+    s.variant = v;
+    std::vector<double> general, fine_prune, finetune, svd, gain, sparsity;
+    for (auto& r : by_variant[v]) {
+      ++s.individuals;
+      s.done += r.status == "done";
+      s.failed += r.status == "failed";
+      if (r.general) general.push_back(*r.general);
+      if (r.fine_prune) {
+        fine_prune.push_back(*r.fine_prune);
+        sparsity.push_back(r.sparsity);
+      }
+      if (r.finetune) finetune.push_back(*r.finetune);
+      if (r.svd) svd.push_back(*r.svd);
+      if (auto g = r.gain()) gain.push_back(*g);
+      out.rows.push_back(std::move(r));
+    }
+    s.general = describe(general);
+    s.fine_prune = describe(fine_prune);
+    s.finetune = describe(finetune);
+    s.svd = describe(svd);
+    s.gain = describe(gain);
+    s.sparsity = describe(sparsity);
+    out.summaries.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::string format_table(const RunResults& results, size_t max_rows) {
+  bool variants = results.summaries.size() > 1;
+  std::string out =
+      fmt::format("{}{:<24} {:>8} {:>10} {:>9} {:>9} {:>8} {:>9} {:>9}\n",
+                  variants ? fmt::format("{:<14} ", "variant") : "", "individual", "general%",
+                  "fineprune%", "sparsity%", "gain(pp)", "finetune%", "svd%", "status");
+  size_t shown = 0;
+  for (const auto& r : results.rows) {
+    if (max_rows > 0 && shown == max_rows) {
+      out += fmt::format("... {} more row(s): fp-sim report or fp-sim export show them all\n",
+                         results.rows.size() - shown);
+      break;
+    }
+    ++shown;
+    auto gain = r.gain();
+    out += fmt::format(
+        "{}{:<24} {:>8} {:>10} {:>9} {:>9} {:>8} {:>9} {:>9}\n",
+        variants ? fmt::format("{:<14} ", r.variant) : "", r.individual,
+        r.evaluated ? pct(r.general) : "unlabeled", r.evaluated ? pct(r.fine_prune) : "n/a",
+        r.fine_pruned ? fmt::format("{:.1f}", 100 * r.sparsity) : "-",
+        gain ? fmt::format("{:+.1f}", 100 * *gain) : "-", pct(r.finetune), pct(r.svd), r.status);
+  }
+  return out;
+}
+
+std::string format_summary(const RunResults& results) {
+  std::string out;
+  for (const auto& s : results.summaries) {
+    out += fmt::format("{}: {} individual(s), {} done, {} failed\n",
+                       s.variant.empty() ? "summary" : "variant " + s.variant, s.individuals,
+                       s.done, s.failed);
+    out += stat_line("general accuracy", s.general, 100, "%");
+    out += stat_line("fine-pruned accuracy", s.fine_prune, 100, "%");
+    out += stat_line("accuracy gain", s.gain, 100, "pp");
+    out += stat_line("sparsity", s.sparsity, 100, "%");
+    if (s.finetune.n) out += stat_line("fine-tuned accuracy", s.finetune, 100, "%");
+    if (s.svd.n) out += stat_line("SVD accuracy", s.svd, 100, "%");
+  }
+  return out;
+}
+
+std::string to_csv(const RunResults& results) {
+  std::string out =
+      "run,scenario,variant,individual,agent_id,status,general_accuracy,fine_prune_accuracy,"
+      "sparsity,target_sparsity,gain,finetune_accuracy,svd_accuracy,svd_sparsity,"
+      "adaptation_samples,eval_samples,fine_prune_seconds,macs_dense,macs_fine_pruned,"
+      "finetune_seconds,fine_prune_compute_macs,finetune_compute_macs,classes,error\n";
+  for (const auto& r : results.rows) {
+    bool fp = r.fine_pruned;
+    out += fmt::format(
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.6f},{},{},{},{}\n",
+        results.run.id, csv(results.run.scenario), csv(r.variant), csv(r.individual),
+        csv(r.agent_id), r.status, csv(r.general), csv(r.fine_prune),
+        fp ? fmt::format("{:.6f}", r.sparsity) : "",
+        fp ? fmt::format("{:.6f}", r.target_sparsity) : "", csv(r.gain()), csv(r.finetune),
+        csv(r.svd), r.svd ? fmt::format("{:.6f}", r.svd_sparsity) : "", r.adaptation_samples,
+        r.eval_samples, fmt::format("{:.6f}", r.fine_prune_seconds), r.macs_dense,
+        r.macs_fine_pruned, r.finetune_seconds, r.fine_prune_compute_macs, r.finetune_compute_macs,
+        r.classes, csv(r.error));
+  }
+  return out;
+}
+
+std::string to_json(const RunResults& results) {
+  nlohmann::json j;
+  auto stats = nlohmann::json::parse(results.run.stats_json, nullptr, false);
+  j["run"] = {{"id", results.run.id},
+              {"scenario", results.run.scenario},
+              {"seed", results.run.seed},
+              {"status", results.run.status},
+              {"started_at", results.run.started_at},
+              {"finished_at", results.run.finished_at},
+              {"stats", stats.is_discarded() ? nlohmann::json::object() : stats}};
+  j["summaries"] = nlohmann::json::array();
+  for (const auto& s : results.summaries) {
+    j["summaries"].push_back({{"variant", s.variant},
+                              {"individuals", s.individuals},
+                              {"done", s.done},
+                              {"failed", s.failed},
+                              {"general_accuracy", stat_json(s.general)},
+                              {"fine_prune_accuracy", stat_json(s.fine_prune)},
+                              {"finetune_accuracy", stat_json(s.finetune)},
+                              {"svd_accuracy", stat_json(s.svd)},
+                              {"gain", stat_json(s.gain)},
+                              {"sparsity", stat_json(s.sparsity)}});
+  }
+  j["rows"] = nlohmann::json::array();
+  for (const auto& r : results.rows) {
+    j["rows"].push_back(
+        {{"variant", r.variant},
+         {"individual", r.individual},
+         {"agent_id", r.agent_id},
+         {"status", r.status},
+         {"error", r.error},
+         {"evaluated", r.evaluated},
+         {"general_accuracy", opt(r.general)},
+         {"fine_prune_accuracy", opt(r.fine_prune)},
+         {"sparsity", r.fine_prune ? nlohmann::json(r.sparsity) : nullptr},
+         {"target_sparsity", r.fine_prune ? nlohmann::json(r.target_sparsity) : nullptr},
+         {"gain", opt(r.gain())},
+         {"finetune_accuracy", opt(r.finetune)},
+         {"svd_accuracy", opt(r.svd)},
+         {"adaptation_samples", r.adaptation_samples},
+         {"eval_samples", r.eval_samples},
+         {"fine_prune_seconds", r.fine_prune_seconds},
+         {"macs_dense", r.macs_dense},
+         {"macs_fine_pruned", r.macs_fine_pruned}});
+  }
+  return j.dump(2);
+}
+
+}  // namespace fp::sim

@@ -1,0 +1,68 @@
+// A run's results, read back from SQLite: one row per (variant, individual) with the
+// general model's accuracy and each method's, and a summary per variant. Used at the
+// end of `fp-sim run` and by `fp-sim report` / `fp-sim export` on a finished run.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "simulation/sim_store.h"
+#include "store/store.h"
+
+namespace fp::sim {
+
+struct IndividualRow {
+  std::string variant;
+  std::string individual;
+  std::string agent_id;
+  std::string status;  // the task's: "done", "failed", "pending", "assigned"
+  std::string error;
+  std::optional<double> general, fine_prune, finetune, svd;  // accuracies on the eval set
+  double sparsity = 0;         // Fine-Pruned share of prunable weights
+  double target_sparsity = 0;  // what Fine-Pruning aimed for (chosen without labels, or fixed)
+  double svd_sparsity = 0;
+  int64_t adaptation_samples = 0, eval_samples = 0;
+  double fine_prune_seconds = 0, finetune_seconds = 0;             // on the device
+  int64_t macs_dense = 0, macs_fine_pruned = 0;                    // inference, per sample
+  int64_t fine_prune_compute_macs = 0, finetune_compute_macs = 0;  // spent adapting
+  int64_t classes = 0;  // classes the individual holds (k-classes partitions; 0: unknown)
+  // False for a device without labels (a real device joining with its own files): no
+  // accuracies exist, the tables say "unlabeled" instead of a number.
+  bool evaluated = true;
+  bool fine_pruned = false;            // a Fine-Pruning report arrived
+  std::optional<double> gain() const;  // fine_prune - general
+};
+
+struct Stat {
+  int64_t n = 0;
+  double mean = 0, std = 0, min = 0, max = 0;  // std: sample standard deviation
+};
+Stat describe(const std::vector<double>& values);
+
+struct VariantSummary {
+  std::string variant;
+  int64_t individuals = 0, done = 0, failed = 0;
+  Stat general, fine_prune, finetune, svd, gain, sparsity;
+};
+
+struct RunResults {
+  RunRecord run;
+  std::vector<IndividualRow> rows;  // by variant, then individual in task order
+  std::vector<VariantSummary> summaries;
+};
+
+// `run_id` 0: the latest run in the file.
+Result<RunResults> read_results(store::Store& store, int64_t run_id = 0);
+
+// Human-readable: the per-individual table (at most `max_rows` rows, 0: all) and
+// the summary.
+std::string format_table(const RunResults& results, size_t max_rows = 0);
+std::string format_summary(const RunResults& results);
+
+// Machine-readable exports of the same rows (CSV: header + one line per row).
+std::string to_csv(const RunResults& results);
+std::string to_json(const RunResults& results);  // {run, summaries, rows}
+
+}  // namespace fp::sim

@@ -1,0 +1,369 @@
+#include "simulation/scenario.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "config/toml_reader.h"
+#include "models/model_spec.h"
+
+namespace fp::sim {
+namespace {
+
+using Table = config::TomlTable;
+
+template <typename E>
+Status get_enum(Table& t, const char* key, E& out, Result<E> (*parse)(const std::string&)) {
+  std::string text;
+  bool present = false;
+  {
+    std::string probe = "\x01";
+    FP_RETURN_IF_ERROR(t.get(key, probe));
+    present = probe != "\x01";
+    text = probe;
+  }
+  if (!present) return Status::ok_status();
+  auto parsed = parse(text);
+  if (!parsed.ok())
+    return Status::invalid_argument(t.at_key(key) + t.name(key) + ": " + parsed.status().message());
+  out = *parsed;
+  return Status::ok_status();
+}
+
+Status invalid(Table& t, const char* key, const std::string& why) {
+  return Status::invalid_argument(t.at_key(key) + t.name(key) + " " + why);
+}
+
+Status read_data(Table t, DataSection& d) {
+  FP_RETURN_IF_ERROR(t.get("dataset", d.dataset));
+  FP_RETURN_IF_ERROR(t.get("dir", d.dir));
+  FP_RETURN_IF_ERROR(t.get("general_samples", d.general_samples));
+  FP_RETURN_IF_ERROR(t.finish());
+  if (d.dataset != "fashion-mnist" && d.dataset != "fsdd") {
+    return invalid(t, "dataset",
+                   "must be \"fashion-mnist\" or \"fsdd\", not \"" + d.dataset + "\"");
+  }
+  if (d.general_samples < 0) return invalid(t, "general_samples", "must be >= 0");
+  return Status::ok_status();
+}
+
+Status read_partition(Table t, Scenario& s) {
+  PartitionConfig& p = s.partition;
+  FP_RETURN_IF_ERROR(get_enum(t, "method", p.method, &parse_partition_method));
+  FP_RETURN_IF_ERROR(t.get("individuals", p.num_individuals));
+  FP_RETURN_IF_ERROR(t.get("k", p.k));
+  FP_RETURN_IF_ERROR(t.get_list("k_values", p.k_values));
+  FP_RETURN_IF_ERROR(t.get("alpha", p.alpha));
+  FP_RETURN_IF_ERROR(t.get("samples", p.samples_per_individual));
+  FP_RETURN_IF_ERROR(t.get("eval_fraction", p.eval_fraction));
+  FP_RETURN_IF_ERROR(t.get("disjoint", p.disjoint));
+  uint64_t seed = 0;
+  bool had_seed = false;
+  {
+    int64_t probe = -1;
+    FP_RETURN_IF_ERROR(t.get("seed", probe));
+    if (probe < -1) return invalid(t, "seed", "must be a non-negative integer");
+    had_seed = probe >= 0;
+    seed = static_cast<uint64_t>(probe);
+  }
+  FP_RETURN_IF_ERROR(t.finish());
+  if (had_seed) {
+    p.seed = seed;
+    s.partition_seed_set = true;
+  }
+  if (p.method != PartitionMethod::kNatural && p.num_individuals < 1) {
+    return invalid(t, "individuals", "must be at least 1");
+  }
+  if (p.k < 1) return invalid(t, "k", "must be at least 1");
+  for (int64_t k : p.k_values)
+    if (k < 1) return invalid(t, "k_values", "must hold class counts of at least 1");
+  if (!(p.alpha > 0)) return invalid(t, "alpha", "must be positive");
+  if (p.samples_per_individual < 0) return invalid(t, "samples", "must be >= 0");
+  if (p.samples_per_individual == 0 && p.method != PartitionMethod::kNatural) {
+    return invalid(t, "samples", "may be 0 (all) only with method = \"natural\"");
+  }
+  if (!(p.eval_fraction > 0 && p.eval_fraction < 1)) {
+    return invalid(t, "eval_fraction", "must be in (0, 1)");
+  }
+  return Status::ok_status();
+}
+
+Status read_general(Table t, GeneralSection& g) {
+  FP_RETURN_IF_ERROR(t.get("arch", g.arch));
+  FP_RETURN_IF_ERROR(t.get("width_mult", g.width_mult));
+  FP_RETURN_IF_ERROR(t.get("epochs", g.epochs));
+  FP_RETURN_IF_ERROR(t.get("batch_size", g.batch_size));
+  FP_RETURN_IF_ERROR(t.get("learning_rate", g.learning_rate));
+  FP_RETURN_IF_ERROR(t.get("optimizer", g.optimizer));
+  FP_RETURN_IF_ERROR(t.get("threads", g.threads));
+  FP_RETURN_IF_ERROR(t.get("leave_individual_out", g.leave_individual_out));
+  FP_RETURN_IF_ERROR(t.finish());
+  const auto& archs = known_architectures();
+  if (std::find(archs.begin(), archs.end(), g.arch) == archs.end()) {
+    std::string known;
+    for (const auto& a : archs) known += (known.empty() ? "" : ", ") + a;
+    return invalid(t, "arch", "'" + g.arch + "' is unknown (known: " + known + ")");
+  }
+  if (!(g.width_mult > 0 && g.width_mult <= 4))
+    return invalid(t, "width_mult", "must be in (0, 4]");
+  if (g.epochs < 1) return invalid(t, "epochs", "must be at least 1");
+  if (g.batch_size < 1) return invalid(t, "batch_size", "must be at least 1");
+  if (!(g.learning_rate > 0)) return invalid(t, "learning_rate", "must be positive");
+  if (g.optimizer != "adam" && g.optimizer != "sgd") {
+    return invalid(t, "optimizer", "must be \"adam\" or \"sgd\"");
+  }
+  if (g.threads < 1 || g.threads > 256) return invalid(t, "threads", "must be in [1, 256]");
+  return Status::ok_status();
+}
+
+bool in_unit(double x) { return x >= 0 && x < 1; }
+
+// The keys a variant may set; [fineprune] sets them for all, [[fineprune.variants]] per variant.
+Status read_variant_keys(Table& t, Variant& v) {
+  PruneConfig& p = v.prune;
+  FP_RETURN_IF_ERROR(get_enum(t, "criterion", p.criterion, &parse_criterion));
+  FP_RETURN_IF_ERROR(get_enum(t, "granularity", p.granularity, &parse_granularity));
+  FP_RETURN_IF_ERROR(get_enum(t, "scope", p.scope, &parse_scope));
+  FP_RETURN_IF_ERROR(get_enum(t, "schedule", p.schedule, &parse_schedule));
+  FP_RETURN_IF_ERROR(t.get("target_sparsity", p.target_sparsity));
+  FP_RETURN_IF_ERROR(t.get("iterative_steps", p.iterative_steps));
+  FP_RETURN_IF_ERROR(t.get("prune_output_layer", p.prune_output_layer));
+  FP_RETURN_IF_ERROR(t.get("output_usage_threshold", p.output_usage_threshold));
+  FP_RETURN_IF_ERROR(t.get_list("protected_layers", p.protected_layers));
+  FP_RETURN_IF_ERROR(t.get("min_units_per_layer", p.min_units_per_layer));
+  FP_RETURN_IF_ERROR(t.get("select_sparsity", v.select_sparsity));
+  FP_RETURN_IF_ERROR(t.get("min_agreement", v.min_agreement));
+  FP_RETURN_IF_ERROR(t.get("confident_fraction", v.confident_fraction));
+  FP_RETURN_IF_ERROR(t.get("heldout_fraction", v.heldout_fraction));
+  FP_RETURN_IF_ERROR(t.get_list("candidates", v.candidates));
+  FP_RETURN_IF_ERROR(t.get_list("sweep", v.sweep));
+  FP_RETURN_IF_ERROR(t.get("adaptation_samples", v.adaptation_samples));
+  if (v.adaptation_samples < 0) return invalid(t, "adaptation_samples", "must be >= 0 (0: all)");
+  Status valid = p.validate();
+  if (!valid.ok()) {
+    return Status::invalid_argument(t.at_key("target_sparsity") + t.path() + ": " +
+                                    valid.message());
+  }
+  if (!(v.min_agreement > 0 && v.min_agreement <= 1)) {
+    return invalid(t, "min_agreement", "must be in (0, 1]");
+  }
+  if (!(v.confident_fraction > 0 && v.confident_fraction <= 1)) {
+    return invalid(t, "confident_fraction", "must be in (0, 1]");
+  }
+  if (!(v.heldout_fraction > 0 && v.heldout_fraction < 1)) {
+    return invalid(t, "heldout_fraction", "must be in (0, 1)");
+  }
+  if (v.candidates.empty() || !std::all_of(v.candidates.begin(), v.candidates.end(), in_unit)) {
+    return invalid(t, "candidates", "must be a non-empty list of sparsities in [0, 1)");
+  }
+  if (!std::all_of(v.sweep.begin(), v.sweep.end(), in_unit) || v.sweep.size() > 64) {
+    return invalid(t, "sweep", "must hold at most 64 sparsities in [0, 1)");
+  }
+  return Status::ok_status();
+}
+
+bool valid_name(const std::string& s) {
+  if (s.empty() || s.size() > 48) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+Status read_fineprune(Table t, const std::string& source, Scenario& s) {
+  Variant base;
+  FP_RETURN_IF_ERROR(read_variant_keys(t, base));
+  FP_ASSIGN_OR_RETURN(auto variants, t.tables("variants"));
+  FP_RETURN_IF_ERROR(t.finish());
+  std::set<std::string> names;
+  for (size_t i = 0; i < variants.size(); ++i) {
+    Variant v = base;
+    Table vt(variants[i], "fineprune.variants[" + std::to_string(i) + "]", source);
+    FP_RETURN_IF_ERROR(vt.get("name", v.name));
+    FP_RETURN_IF_ERROR(read_variant_keys(vt, v));
+    FP_RETURN_IF_ERROR(vt.finish());
+    if (!valid_name(v.name)) {
+      return Status::invalid_argument(vt.at(*variants[i]) + vt.name("name") +
+                                      " must be 1-48 letters, digits, '-', '_' or '.'");
+    }
+    if (!names.insert(v.name).second) {
+      return Status::invalid_argument(vt.at(*variants[i]) + "variant name '" + v.name +
+                                      "' is used twice");
+    }
+    s.variants.push_back(std::move(v));
+  }
+  if (s.variants.empty()) s.variants.push_back(std::move(base));
+  return Status::ok_status();
+}
+
+Status read_baselines(Table t, BaselineSection& b) {
+  FP_RETURN_IF_ERROR(t.get_list("methods", b.methods));
+  FP_RETURN_IF_ERROR(t.get("finetune_epochs", b.finetune_epochs));
+  FP_RETURN_IF_ERROR(t.get("finetune_learning_rate", b.finetune_learning_rate));
+  FP_RETURN_IF_ERROR(t.get("finetune_last_layer_only", b.finetune_last_layer_only));
+  FP_RETURN_IF_ERROR(t.finish());
+  std::set<std::string> seen;
+  for (const auto& m : b.methods) {
+    if (m != "finetune" && m != "svd") {
+      return invalid(t, "methods", "may hold \"finetune\" and \"svd\", not \"" + m + "\"");
+    }
+    if (!seen.insert(m).second) return invalid(t, "methods", "names \"" + m + "\" twice");
+  }
+  if (b.finetune_epochs < 1) return invalid(t, "finetune_epochs", "must be at least 1");
+  if (!(b.finetune_learning_rate > 0))
+    return invalid(t, "finetune_learning_rate", "must be positive");
+  return Status::ok_status();
+}
+
+Status read_hosting(Table t, HostingSection& h) {
+  std::string mode = hosting_mode_name(h.mode);
+  FP_RETURN_IF_ERROR(t.get("mode", mode));
+  FP_RETURN_IF_ERROR(t.get("hosts", h.hosts));
+  FP_RETURN_IF_ERROR(t.get("workers", h.workers));
+  FP_RETURN_IF_ERROR(t.get("connected", h.connected));
+  FP_RETURN_IF_ERROR(t.get("threads_per_worker", h.threads_per_worker));
+  FP_RETURN_IF_ERROR(t.get("endpoint", h.endpoint));
+  FP_RETURN_IF_ERROR(t.get("heartbeat_ms", h.heartbeat_ms));
+  FP_RETURN_IF_ERROR(t.get("liveness", h.liveness));
+  FP_RETURN_IF_ERROR(t.get("max_attempts", h.max_attempts));
+  FP_RETURN_IF_ERROR(t.get("keep_private_data", h.keep_private_data));
+  std::string security = h.plain ? "plain" : "curve";
+  FP_RETURN_IF_ERROR(t.get("security", security));
+  FP_RETURN_IF_ERROR(t.finish());
+  if (security != "plain" && security != "curve") {
+    return invalid(t, "security", "must be \"curve\" or \"plain\", not \"" + security + "\"");
+  }
+  h.plain = security == "plain";
+  if (mode == "in-process") {
+    h.mode = HostingMode::kInProcess;
+  } else if (mode == "processes") {
+    h.mode = HostingMode::kProcesses;
+  } else if (mode == "external") {
+    h.mode = HostingMode::kExternal;
+  } else {
+    return invalid(t, "mode",
+                   "must be \"in-process\", \"processes\" or \"external\", not \"" + mode + "\"");
+  }
+  if (h.hosts < 1 || h.hosts > 1024) return invalid(t, "hosts", "must be in [1, 1024]");
+  if (h.workers < 1 || h.workers > 256) return invalid(t, "workers", "must be in [1, 256]");
+  if (h.connected < 0 || h.connected > 100000)
+    return invalid(t, "connected", "must be in [0, 100000]");
+  if (h.threads_per_worker < 1 || h.threads_per_worker > 64) {
+    return invalid(t, "threads_per_worker", "must be in [1, 64]");
+  }
+  if (h.endpoint.rfind("tcp://", 0) != 0 && h.endpoint.rfind("ipc://", 0) != 0) {
+    return invalid(t, "endpoint", "must start with tcp:// or ipc://");
+  }
+  if (h.heartbeat_ms < 10 || h.heartbeat_ms > 60000) {
+    return invalid(t, "heartbeat_ms", "must be in [10, 60000]");
+  }
+  if (h.liveness < 2 || h.liveness > 100) return invalid(t, "liveness", "must be in [2, 100]");
+  if (h.max_attempts < 1 || h.max_attempts > 100)
+    return invalid(t, "max_attempts", "must be in [1, 100]");
+  return Status::ok_status();
+}
+
+Status read_privacy(Table t, security::PrivacyConfig& p) {
+  std::string mechanism = security::mechanism_name(p.mechanism);
+  FP_RETURN_IF_ERROR(t.get("mechanism", mechanism));
+  FP_RETURN_IF_ERROR(t.get("epsilon", p.epsilon));
+  FP_RETURN_IF_ERROR(t.get("delta", p.delta));
+  FP_RETURN_IF_ERROR(t.finish());
+  auto made = security::make_privacy_config(mechanism, p.epsilon, p.delta,
+                                            t.at_key("mechanism") + "privacy");
+  if (!made.ok()) return made.status();
+  p = *made;
+  return Status::ok_status();
+}
+
+}  // namespace
+
+std::string Variant::assignment_json(const security::PrivacyConfig& privacy) const {
+  auto j = nlohmann::json::parse(prune.to_json());
+  if (privacy.enabled()) j["privacy"] = nlohmann::json::parse(security::privacy_to_json(privacy));
+  j["select_sparsity"] = select_sparsity;
+  j["min_agreement"] = min_agreement;
+  j["confident_fraction"] = confident_fraction;
+  j["heldout_fraction"] = heldout_fraction;
+  j["candidates"] = candidates;
+  if (adaptation_samples > 0) j["adaptation_samples"] = adaptation_samples;
+  return j.dump();
+}
+
+const char* hosting_mode_name(HostingMode m) {
+  switch (m) {
+    case HostingMode::kInProcess:
+      return "in-process";
+    case HostingMode::kProcesses:
+      return "processes";
+    case HostingMode::kExternal:
+      return "external";
+  }
+  return "?";
+}
+
+void set_seed(Scenario& scenario, uint64_t seed) {
+  scenario.seed = seed;
+  if (!scenario.partition_seed_set) scenario.partition.seed = seed;
+}
+
+Result<Scenario> parse_scenario(const std::string& text, const std::string& source) {
+  FP_ASSIGN_OR_RETURN(toml::table root, config::parse_toml(text, source));
+  Scenario s;
+  s.source = source;
+  s.text = text;
+  Table top(&root, "", source);
+  FP_RETURN_IF_ERROR(top.get("name", s.name));
+  FP_RETURN_IF_ERROR(top.get("description", s.description));
+  FP_RETURN_IF_ERROR(top.get("seed", s.seed));
+  FP_ASSIGN_OR_RETURN(auto data, top.table("data"));
+  FP_ASSIGN_OR_RETURN(auto partition, top.table("partition"));
+  FP_ASSIGN_OR_RETURN(auto general, top.table("general"));
+  FP_ASSIGN_OR_RETURN(auto fineprune, top.table("fineprune"));
+  FP_ASSIGN_OR_RETURN(auto baselines, top.table("baselines"));
+  FP_ASSIGN_OR_RETURN(auto hosting, top.table("hosting"));
+  FP_ASSIGN_OR_RETURN(auto privacy, top.table("privacy"));
+  FP_RETURN_IF_ERROR(top.finish());
+  if (s.name.empty())
+    return Status::invalid_argument(source + ": name is required (a short label)");
+  if (!valid_name(s.name)) {
+    return Status::invalid_argument(top.at_key("name") +
+                                    "name must be 1-48 letters, digits, '-', '_' or '.'");
+  }
+  s.partition.seed = s.seed;
+  FP_RETURN_IF_ERROR(read_data(Table(data, "data", source), s.data));
+  FP_RETURN_IF_ERROR(read_partition(Table(partition, "partition", source), s));
+  FP_RETURN_IF_ERROR(read_general(Table(general, "general", source), s.general));
+  FP_RETURN_IF_ERROR(read_fineprune(Table(fineprune, "fineprune", source), source, s));
+  FP_RETURN_IF_ERROR(read_baselines(Table(baselines, "baselines", source), s.baselines));
+  FP_RETURN_IF_ERROR(read_hosting(Table(hosting, "hosting", source), s.hosting));
+  FP_RETURN_IF_ERROR(read_privacy(Table(privacy, "privacy", source), s.privacy));
+
+  if (s.general.leave_individual_out) {
+    if (s.data.dataset != "fsdd") {
+      return Status::invalid_argument(
+          source +
+          ": general.leave_individual_out needs data.dataset = \"fsdd\" (Fashion-MNIST "
+          "individuals come from the test split, which the general model never sees)");
+    }
+    if (s.partition.method != PartitionMethod::kNatural) {
+      return Status::invalid_argument(source +
+                                      ": general.leave_individual_out needs partition.method = "
+                                      "\"natural\" (an individual is a speaker)");
+    }
+  }
+  return s;
+}
+
+Result<Scenario> load_scenario(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::not_found("scenario file " + path + " cannot be opened");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_scenario(buffer.str(), path);
+}
+
+}  // namespace fp::sim

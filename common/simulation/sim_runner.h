@@ -1,0 +1,82 @@
+// The task runner of a virtual agent. Between tasks it holds nothing: when a task
+// comes it waits for a compute slot of its host's worker pool, then loads its own
+// private data file and the downloaded model, personalizes, and lets both go. So a
+// host's memory follows the number of agents computing, not of agents connected.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "agent/task_runner.h"
+#include "simulation/scenario.h"
+
+namespace fp::sim {
+
+// Bounds how many agents of one host compute at once.
+class WorkerPool {
+ public:
+  explicit WorkerPool(int64_t slots) : free_(slots) {}
+  // False when `cancel` turned true while waiting.
+  bool acquire(const std::atomic<bool>& cancel);
+  void release();
+  int64_t busy() const { return busy_; }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int64_t free_;
+  std::atomic<int64_t> busy_{0};
+};
+
+// Where a host's compute time goes (summed over its agents), for the overhead figures.
+struct ComputeMeter {
+  std::atomic<int64_t> tasks{0}, failures{0};
+  std::atomic<int64_t> compute_wall_us{0};  // inside personalize()
+  std::atomic<int64_t> compute_cpu_us{0};   // thread CPU time inside personalize()
+  std::atomic<int64_t> load_wall_us{0};     // loading private data and model
+  std::atomic<int64_t> wait_wall_us{0};     // waiting for a compute slot
+};
+
+struct SimRunnerConfig {
+  std::string data_path;  // this agent's private data file (population.h)
+  BaselineSection baselines;
+  int64_t threads = 1;  // LibTorch threads while computing
+};
+
+class SimRunner : public agent::TaskRunner {
+ public:
+  SimRunner(SimRunnerConfig config, WorkerPool& pool, ComputeMeter& meter)
+      : config_(std::move(config)), pool_(pool), meter_(meter) {}
+
+  Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
+                                                  const std::string& model_path,
+                                                  const std::atomic<bool>& cancel) override;
+
+ private:
+  Result<std::vector<proto::TelemetryReport>> compute(const proto::TaskAssignment& task,
+                                                      const std::string& model_path);
+
+  SimRunnerConfig config_;
+  WorkerPool& pool_;
+  ComputeMeter& meter_;
+};
+
+// Answers every task at once with fixed reports (one per method asked for), holding a
+// worker slot for no time: a campaign of these measures the framework alone (agents,
+// downloads, private data files, coordinator, SQLite) without any Fine-Pruning.
+class NullRunner : public agent::TaskRunner {
+ public:
+  NullRunner(WorkerPool& pool, ComputeMeter& meter) : pool_(pool), meter_(meter) {}
+  Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
+                                                  const std::string& model_path,
+                                                  const std::atomic<bool>& cancel) override;
+
+ private:
+  WorkerPool& pool_;
+  ComputeMeter& meter_;
+};
+
+}  // namespace fp::sim
