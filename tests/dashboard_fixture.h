@@ -84,6 +84,33 @@ inline std::string curve_json_for(const SeededIndividual& s) {
 }
 
 // Writes the finished campaign `name`; returns its id.
+// One stored report of a seeded individual: everything but the accuracies, the
+// sparsity and the curve is the same made-up device run.
+inline store::TelemetryRecord seeded_row(int64_t task, int64_t campaign, const std::string& agent,
+                                         const std::string& individual, const std::string& key,
+                                         const std::string& method, std::optional<double> general,
+                                         std::optional<double> accuracy, double sparsity,
+                                         double received_at) {
+  store::TelemetryRecord r;
+  r.idempotency_key = key;
+  r.task_id = task;
+  r.campaign_id = campaign;
+  r.agent_id = agent;
+  r.method = method;
+  r.individual = individual;
+  r.target_sparsity = sparsity;
+  r.sparsity = r.overall_sparsity = sparsity;
+  r.accuracy_before = general;
+  r.accuracy_after = accuracy;
+  r.adaptation_samples = r.eval_samples = 300;
+  r.wall_seconds = 0.25;
+  r.macs_dense = 1117056;
+  r.macs_effective = static_cast<int64_t>(1117056 * (1 - sparsity));
+  r.peak_memory_bytes = 1 << 20;
+  r.received_at = received_at;
+  return r;
+}
+
 inline int64_t seed_finished_campaign(store::Store& store, const std::string& name = "fashion-mini",
                                       double t0 = 1700000000.0) {
   const std::string sha(64, 'a');
@@ -113,23 +140,9 @@ inline int64_t seed_finished_campaign(store::Store& store, const std::string& na
     REQUIRE(store.assign_task(*task, s.agent, t += 1).ok());
     std::vector<store::TelemetryRecord> rows;
     auto row = [&](const std::string& method, double accuracy, double sparsity) {
-      store::TelemetryRecord r;
-      r.idempotency_key = s.agent + "/" + method;
-      r.task_id = *task;
-      r.campaign_id = *id;
-      r.agent_id = s.agent;
-      r.method = method;
-      r.individual = s.individual;
-      r.target_sparsity = sparsity;
-      r.sparsity = r.overall_sparsity = sparsity;
-      r.accuracy_before = s.general;
-      r.accuracy_after = accuracy;
-      r.adaptation_samples = r.eval_samples = 300;
-      r.wall_seconds = 0.25;
-      r.macs_dense = 1117056;
-      r.macs_effective = static_cast<int64_t>(1117056 * (1 - sparsity));
-      r.peak_memory_bytes = 1 << 20;
-      r.received_at = t += 1;
+      store::TelemetryRecord r =
+          seeded_row(*task, *id, s.agent, s.individual, s.agent + "/" + method, method, s.general,
+                     accuracy, sparsity, t += 1);
       if (method == "fine_prune") r.curve_json = curve_json_for(s);
       rows.push_back(r);
     };
@@ -232,23 +245,9 @@ inline int64_t seed_large_campaign(store::Store& store, int n = 1000,
       continue;
     }
     auto row = [&](const std::string& method, std::optional<double> accuracy, double sparsity) {
-      store::TelemetryRecord r;
-      r.idempotency_key = s.individual + "/" + method;
-      r.task_id = *task;
-      r.campaign_id = *id;
-      r.agent_id = s.agent;
-      r.method = method;
-      r.individual = s.individual;
-      r.target_sparsity = sparsity;
-      r.sparsity = r.overall_sparsity = sparsity;
-      r.accuracy_before = s.general;
-      r.accuracy_after = accuracy;
-      r.adaptation_samples = r.eval_samples = 300;
-      r.wall_seconds = 0.25;
-      r.macs_dense = 1117056;
-      r.macs_effective = static_cast<int64_t>(1117056 * (1 - sparsity));
-      r.peak_memory_bytes = 1 << 20;
-      r.received_at = t += 1;
+      store::TelemetryRecord r =
+          seeded_row(*task, *id, s.agent, s.individual, s.individual + "/" + method, method,
+                     s.general, accuracy, sparsity, t += 1);
       if (method == "fine_prune" && s.general) {
         double g = *s.general;
         r.curve_json =
