@@ -15,12 +15,17 @@ Result<toml::table> parse_toml(const std::string& text, const std::string& sourc
   }
 }
 
-Result<toml::table> parse_toml_file(const std::string& path) {
+Result<std::string> read_text_file(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found("config file " + path + " cannot be opened");
+  if (!in) return Status::not_found(what + " " + path + " cannot be opened");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return parse_toml(buffer.str(), path);
+  return buffer.str();
+}
+
+Result<toml::table> parse_toml_file(const std::string& path) {
+  FP_ASSIGN_OR_RETURN(std::string text, read_text_file(path, "config file"));
+  return parse_toml(text, path);
 }
 
 }  // namespace fp::config

@@ -2,10 +2,8 @@
 
 #include <toml++/toml.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "config/toml_reader.h"
 #include "experiment/methods.h"
@@ -230,11 +228,8 @@ Result<CoordinatorConfig> parse_config(const std::string& text, const std::strin
 
 Result<CoordinatorConfig> load_config(const std::string& path) {
   if (path.empty()) return parse_config("", "(defaults)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found("config file " + path + " cannot be opened");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parse_config(buffer.str(), path);
+  FP_ASSIGN_OR_RETURN(std::string text, config::read_text_file(path, "config file"));
+  return parse_config(text, path);
 }
 
 }  // namespace fp::coord

@@ -3,10 +3,8 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "config/toml_reader.h"
 #include "experiment/methods.h"
@@ -371,11 +369,8 @@ Result<Scenario> parse_scenario(const std::string& text, const std::string& sour
 }
 
 Result<Scenario> load_scenario(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found("scenario file " + path + " cannot be opened");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parse_scenario(buffer.str(), path);
+  FP_ASSIGN_OR_RETURN(std::string text, config::read_text_file(path, "scenario file"));
+  return parse_scenario(text, path);
 }
 
 }  // namespace fp::sim

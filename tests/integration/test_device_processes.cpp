@@ -19,6 +19,7 @@
 #include "data/wav_reader.h"
 #include "models/artifact.h"
 #include "net_fixture.h"
+#include "process_fixture.h"
 #include "skip.h"
 #include "store/store.h"
 #include "test_paths.h"
@@ -30,23 +31,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-const std::string kCoordinator = std::string(FP_BINARY_DIR) + "/coordinator/fp-coordinator";
-const std::string kAgent = std::string(FP_BINARY_DIR) + "/device_agent/fp-agent";
-
-void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
-
-std::string wait_for_file(const std::string& path, std::chrono::milliseconds timeout = 60s) {
-  std::string text;
-  wait_until(
-      [&] {
-        text = read_file(path);
-        return !text.empty() && text.back() == '\n';
-      },
-      timeout);
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  return text;
-}
 
 std::string fsdd_dir() {
   std::string dir = default_fsdd_dir();

@@ -11,6 +11,7 @@
 #include "models/artifact.h"
 #include "models/model_factory.h"
 #include "net_fixture.h"
+#include "process_fixture.h"
 #include "protocol/validate.h"
 #include "prune/cost.h"
 #include "prune/pruner.h"
@@ -23,23 +24,6 @@ using namespace fp::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-const std::string kCoordinator = std::string(FP_BINARY_DIR) + "/coordinator/fp-coordinator";
-const std::string kAgent = std::string(FP_BINARY_DIR) + "/device_agent/fp-agent";
-
-void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
-
-std::string wait_for_file(const std::string& path, std::chrono::milliseconds timeout = 30s) {
-  std::string text;
-  wait_until(
-      [&] {
-        text = read_file(path);
-        return !text.empty() && text.back() == '\n';
-      },
-      timeout);
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  return text;
-}
 
 int port_of(const std::string& endpoint) {
   return std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
