@@ -217,6 +217,7 @@ TEST_CASE("tasks go pending, assigned, requeued, done", "[store]") {
   CHECK(counts->assigned == 1);
   CHECK(counts->done == 1);
   CHECK(counts->total() == 2);
+  CHECK(*store->has_unfinished_tasks(c));  // t1 is assigned
 
   auto requeued = store->requeue_all_assigned();
   REQUIRE(requeued.ok());
@@ -226,6 +227,10 @@ TEST_CASE("tasks go pending, assigned, requeued, done", "[store]") {
   REQUIRE(store->assign_task(*t1, "agent-3", 9.5, /*new_attempt=*/false).ok());
   REQUIRE(*store->requeue_task(*t1, /*keep_holder=*/false));  // e.g. past its deadline
   CHECK((*store->task(*t1))->agent_id.empty());
+  CHECK(*store->has_unfinished_tasks(c));  // t1 is pending
+  REQUIRE(store->assign_task(*t1, "agent-4", 10.0).ok());
+  REQUIRE(store->finish_task(*t1, false, "gave up", 11.0).ok());
+  CHECK_FALSE(*store->has_unfinished_tasks(c));  // one done, one failed: finished
   CHECK_FALSE(store->finish_task(999, false, "x", 1.0).ok());
 }
 

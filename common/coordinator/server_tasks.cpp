@@ -170,6 +170,10 @@ void Server::requeue(int64_t task_id, const std::string& agent_id, const std::st
 }
 
 void Server::check_campaign(int64_t campaign_id) {
+  // Called after every finished task: while tasks remain (nearly always), one indexed
+  // lookup decides, and neither this campaign nor all of them can be finished.
+  auto unfinished = store_.has_unfinished_tasks(campaign_id);
+  if (!unfinished.ok() || *unfinished) return;
   auto campaign = store_.campaign(campaign_id);
   auto counts = store_.task_counts(campaign_id);
   if (!campaign.ok() || !campaign->has_value() || !counts.ok()) return;

@@ -64,6 +64,9 @@ class Store {
   Result<std::optional<TaskRecord>> task(int64_t id);
   Result<std::vector<TaskRecord>> tasks(int64_t campaign_id = 0);  // 0: all
   Result<TaskCounts> task_counts(int64_t campaign_id);
+  // True while the campaign has a pending or assigned task: one indexed lookup, for the
+  // check after every finished task (counting all tasks there is O(tasks) each time).
+  Result<bool> has_unfinished_tasks(int64_t campaign_id);
   // pending -> assigned; fails unless the task is pending. A reclaim (an agent that
   // kept working through a coordinator restart) does not count as a new attempt.
   Status assign_task(int64_t task_id, const std::string& agent_id, double at,

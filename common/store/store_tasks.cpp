@@ -88,6 +88,14 @@ Result<std::vector<TaskRecord>> Store::tasks(int64_t campaign_id) {
   return out;
 }
 
+Result<bool> Store::has_unfinished_tasks(int64_t campaign_id) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement("SELECT EXISTS (SELECT 1 FROM tasks WHERE status IN "
+                                         "('pending', 'assigned') AND campaign_id = ?1)"));
+  s->bind(1, campaign_id);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  return row && s->column_int(0) != 0;
+}
+
 Result<TaskCounts> Store::task_counts(int64_t campaign_id) {
   FP_ASSIGN_OR_RETURN(
       auto* s,
