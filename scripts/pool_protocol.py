@@ -258,6 +258,40 @@ def write(out_dir, results, sources):
                         r["per_seed_mean_diff"]))
 
 
+def variant_comparisons(rows_by_seed, reference):
+    """Each variant's Fine-Pruning against the reference variant's, paired by individual
+    (and seed): the evidence for the development decisions (docs/PROTOCOL.md section 4)."""
+    out = []
+    for v in variants_of(rows_by_seed):
+        if v == reference:
+            continue
+        a, b, seeds, evals = [], [], [], []
+        for seed, rows in rows_by_seed:
+            ref = {ind["individual"]: ind for var, ind in rows if var == reference}
+            for var, ind in rows:
+                r = ref.get(ind["individual"])
+                if var != v or r is None:
+                    continue
+                va, vb = accuracy(r, "fine_prune"), accuracy(ind, "fine_prune")
+                if va is None or vb is None:
+                    continue
+                a.append(va)
+                b.append(vb)
+                seeds.append(seed)
+                evals.append(ind.get("eval_samples", 0))
+        if not a:
+            continue
+        e = min(x for x in evals if x > 0) if any(evals) else 0
+        r = paired(a, b, 1.0 / e if e > 0 else 0.0)
+        r.update({"variant": v, "method": "fine_prune", "versus": reference + " fine_prune",
+                  "b_compute_GMAC": 0.0, "b_seconds": 0.0})
+        r["per_seed_mean_diff"] = " ".join(
+            "%s:%+.1f" % (s, 100 * mean([y - x for x, y, t in zip(a, b, seeds) if t == s]))
+            for s, _ in rows_by_seed if s in seeds)
+        out.append(r)
+    return out
+
+
 def variants_of(rows_by_seed):
     out = []
     for _, rows in rows_by_seed:
@@ -293,6 +327,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("reports", nargs="+", help="per-seed report folders (fp-sim --report)")
     ap.add_argument("--out", help="folder for pooled_comparisons.md/.csv")
+    ap.add_argument("--versus-variant", metavar="NAME",
+                    help="also compare every variant's Fine-Pruning with this variant's")
     ap.add_argument("--check", action="store_true",
                     help="recompute each folder's comparisons.csv and compare")
     args = ap.parse_args()
@@ -303,6 +339,8 @@ def main():
     rows_by_seed = [(os.path.basename(r.rstrip("/")).rsplit("_seed", 1)[-1], load_seed(r))
                     for r in args.reports]
     results = [r for v in variants_of(rows_by_seed) for r in comparisons(rows_by_seed, v)]
+    if args.versus_variant:
+        results += variant_comparisons(rows_by_seed, args.versus_variant)
     write(args.out, results, [os.path.basename(r.rstrip("/")) for r in args.reports])
 
 
