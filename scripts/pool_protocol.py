@@ -200,7 +200,7 @@ def comparisons(rows_by_seed, variant):
     pairs += [("fine_prune", m) for m in names if m not in ("general", "fine_prune")]
     out = []
     for b_name, a_name in pairs:
-        a, b, seeds, compute, seconds, evals = [], [], [], [], [], []
+        a, b, seeds, compute, seconds, evals, cut = [], [], [], [], [], [], []
         for seed, ind in rows:
             va, vb = accuracy(ind, a_name), accuracy(ind, b_name)
             if va is None or vb is None:
@@ -211,13 +211,15 @@ def comparisons(rows_by_seed, variant):
             m = ind.get("methods", {}).get(b_name, {})
             compute.append(m.get("compute_macs", 0) or 0)
             seconds.append(m.get("wall_seconds", 0) or 0)
+            cut.append(m.get("mac_reduction", 0) or 0)
             evals.append(ind.get("eval_samples", 0))
         if not a:
             continue
         e = min(x for x in evals if x > 0) if any(evals) else 0
         r = paired(a, b, 1.0 / e if e > 0 else 0.0)
         r.update({"variant": variant, "method": b_name, "versus": a_name,
-                  "b_compute_GMAC": mean(compute) / 1e9, "b_seconds": mean(seconds)})
+                  "b_compute_GMAC": mean(compute) / 1e9, "b_seconds": mean(seconds),
+                  "b_mac_reduction": mean(cut)})
         per_seed = []
         for s, _ in rows_by_seed:
             d = [y - x for x, y, t in zip(a, b, seeds) if t == s]
@@ -230,7 +232,7 @@ def comparisons(rows_by_seed, variant):
 
 COLUMNS = ["variant", "method", "versus", "n", "mean_a", "mean_b", "mean_diff", "median_diff",
            "ci_low", "ci_high", "p_wilcoxon", "improved", "worse", "b_compute_GMAC",
-           "b_seconds", "per_seed_mean_diff"]
+           "b_seconds", "b_mac_reduction", "per_seed_mean_diff"]
 
 
 def write(out_dir, results, sources):
@@ -246,16 +248,16 @@ def write(out_dir, results, sources):
                 "in points; per_seed: each seed's mean difference.\n\n" % ", ".join(sources))
         f.write("| variant | method | versus | n | mean_a | mean_b | mean_diff | median_diff | "
                 "95% CI | p_wilcoxon | improved | worse | b_compute_GMAC | b_seconds | "
-                "per_seed |\n")
-        f.write("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+                "b_MAC_cut | per_seed |\n")
+        f.write("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
         for r in results:
             f.write("| %s | %s | %s | %d | %.1f | %.1f | %+.1f | %+.1f | [%+.1f, %+.1f] | %.2g "
-                    "| %d | %d | %.3g | %.2f | %s |\n" % (
+                    "| %d | %d | %.3g | %.2f | %.1f%% | %s |\n" % (
                         r["variant"], r["method"], r["versus"], r["n"], 100 * r["mean_a"],
                         100 * r["mean_b"], 100 * r["mean_diff"], 100 * r["median_diff"],
                         100 * r["ci_low"], 100 * r["ci_high"], r["p_wilcoxon"], r["improved"],
                         r["worse"], r["b_compute_GMAC"], r["b_seconds"],
-                        r["per_seed_mean_diff"]))
+                        100 * r["b_mac_reduction"], r["per_seed_mean_diff"]))
 
 
 def variant_comparisons(rows_by_seed, reference):
@@ -284,7 +286,7 @@ def variant_comparisons(rows_by_seed, reference):
         e = min(x for x in evals if x > 0) if any(evals) else 0
         r = paired(a, b, 1.0 / e if e > 0 else 0.0)
         r.update({"variant": v, "method": "fine_prune", "versus": reference + " fine_prune",
-                  "b_compute_GMAC": 0.0, "b_seconds": 0.0})
+                  "b_compute_GMAC": 0.0, "b_seconds": 0.0, "b_mac_reduction": 0.0})
         r["per_seed_mean_diff"] = " ".join(
             "%s:%+.1f" % (s, 100 * mean([y - x for x, y, t in zip(a, b, seeds) if t == s]))
             for s, _ in rows_by_seed if s in seeds)
