@@ -26,6 +26,7 @@ Usage:
 Python 3 standard library only.
 """
 import argparse
+import array
 import csv
 import glob
 import json
@@ -72,18 +73,29 @@ def quantile(v, q):
     return v[lo] + (pos - lo) * (v[hi] - v[lo])
 
 
+_INDICES = {}  # (n, resamples, seed) -> the resampling indices: they do not depend on the values
+
+
+def resampling_indices(n, resamples, seed):
+    key = (n, resamples, seed)
+    if key not in _INDICES:
+        rng = SplitMix64(seed)
+        _INDICES[key] = array.array("I", (rng.below(n) for _ in range(resamples * n)))
+    return _INDICES[key]
+
+
 def bootstrap_mean_ci(values, resamples=10000, confidence=0.95, seed=1):
     if not values:
         return 0.0, 0.0
     if len(values) == 1:
         return values[0], values[0]
-    rng = SplitMix64(seed)
     n = len(values)
+    idx = resampling_indices(n, resamples, seed)
     means = []
-    for _ in range(resamples):
-        s = 0.0
-        for _ in range(n):
-            s += values[rng.below(n)]
+    for r in range(resamples):
+        s = 0.0  # summed in order, as the C++ loop does (no compensated summation)
+        for i in idx[r * n:(r + 1) * n]:
+            s += values[i]
         means.append(s / n)
     alpha = 1.0 - confidence
     return quantile(means, alpha / 2), quantile(means, 1 - alpha / 2)
@@ -200,7 +212,7 @@ def comparisons(rows_by_seed, variant):
     pairs += [("fine_prune", m) for m in names if m not in ("general", "fine_prune")]
     out = []
     for b_name, a_name in pairs:
-        a, b, seeds, compute, seconds, evals, cut = [], [], [], [], [], [], []
+        a, b, seeds, compute, seconds, evals, cut, sparsity = [], [], [], [], [], [], [], []
         for seed, ind in rows:
             va, vb = accuracy(ind, a_name), accuracy(ind, b_name)
             if va is None or vb is None:
@@ -212,6 +224,7 @@ def comparisons(rows_by_seed, variant):
             compute.append(m.get("compute_macs", 0) or 0)
             seconds.append(m.get("wall_seconds", 0) or 0)
             cut.append(m.get("mac_reduction", 0) or 0)
+            sparsity.append(m.get("sparsity", 0) or 0)
             evals.append(ind.get("eval_samples", 0))
         if not a:
             continue
@@ -219,7 +232,7 @@ def comparisons(rows_by_seed, variant):
         r = paired(a, b, 1.0 / e if e > 0 else 0.0)
         r.update({"variant": variant, "method": b_name, "versus": a_name,
                   "b_compute_GMAC": mean(compute) / 1e9, "b_seconds": mean(seconds),
-                  "b_mac_reduction": mean(cut)})
+                  "b_mac_reduction": mean(cut), "b_sparsity": mean(sparsity)})
         per_seed = []
         for s, _ in rows_by_seed:
             d = [y - x for x, y, t in zip(a, b, seeds) if t == s]
@@ -232,7 +245,7 @@ def comparisons(rows_by_seed, variant):
 
 COLUMNS = ["variant", "method", "versus", "n", "mean_a", "mean_b", "mean_diff", "median_diff",
            "ci_low", "ci_high", "p_wilcoxon", "improved", "worse", "b_compute_GMAC",
-           "b_seconds", "b_mac_reduction", "per_seed_mean_diff"]
+           "b_seconds", "b_mac_reduction", "b_sparsity", "per_seed_mean_diff"]
 
 
 def write(out_dir, results, sources):
@@ -248,16 +261,17 @@ def write(out_dir, results, sources):
                 "in points; per_seed: each seed's mean difference.\n\n" % ", ".join(sources))
         f.write("| variant | method | versus | n | mean_a | mean_b | mean_diff | median_diff | "
                 "95% CI | p_wilcoxon | improved | worse | b_compute_GMAC | b_seconds | "
-                "b_MAC_cut | per_seed |\n")
-        f.write("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+                "b_MAC_cut | b_sparsity | per_seed |\n")
+        f.write("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
         for r in results:
             f.write("| %s | %s | %s | %d | %.1f | %.1f | %+.1f | %+.1f | [%+.1f, %+.1f] | %.2g "
-                    "| %d | %d | %.3g | %.2f | %.1f%% | %s |\n" % (
+                    "| %d | %d | %.3g | %.2f | %.1f%% | %.1f%% | %s |\n" % (
                         r["variant"], r["method"], r["versus"], r["n"], 100 * r["mean_a"],
                         100 * r["mean_b"], 100 * r["mean_diff"], 100 * r["median_diff"],
                         100 * r["ci_low"], 100 * r["ci_high"], r["p_wilcoxon"], r["improved"],
                         r["worse"], r["b_compute_GMAC"], r["b_seconds"],
-                        100 * r["b_mac_reduction"], r["per_seed_mean_diff"]))
+                        100 * r["b_mac_reduction"], 100 * r["b_sparsity"],
+                        r["per_seed_mean_diff"]))
 
 
 def variant_comparisons(rows_by_seed, reference):
@@ -286,7 +300,8 @@ def variant_comparisons(rows_by_seed, reference):
         e = min(x for x in evals if x > 0) if any(evals) else 0
         r = paired(a, b, 1.0 / e if e > 0 else 0.0)
         r.update({"variant": v, "method": "fine_prune", "versus": reference + " fine_prune",
-                  "b_compute_GMAC": 0.0, "b_seconds": 0.0, "b_mac_reduction": 0.0})
+                  "b_compute_GMAC": 0.0, "b_seconds": 0.0, "b_mac_reduction": 0.0,
+                  "b_sparsity": 0.0})
         r["per_seed_mean_diff"] = " ".join(
             "%s:%+.1f" % (s, 100 * mean([y - x for x, y, t in zip(a, b, seeds) if t == s]))
             for s, _ in rows_by_seed if s in seeds)
