@@ -254,7 +254,7 @@ def write(out_dir, results, sources):
         w = csv.writer(f)
         w.writerow(COLUMNS)
         for r in results:
-            w.writerow(["%.10g" % r[c] if isinstance(r[c], float) else r[c] for c in COLUMNS])
+            w.writerow(["%.17g" % r[c] if isinstance(r[c], float) else r[c] for c in COLUMNS])
     with open(os.path.join(out_dir, "pooled_comparisons.md"), "w") as f:
         f.write("Pooled over: %s (scripts/pool_protocol.py, from each seed's results.json;\n"
                 "statistics as in docs/PROTOCOL.md section 6). Accuracies in %%, differences "
