@@ -23,6 +23,9 @@
 #include <catch2/catch.hpp>
 
 #include "skip.h"
+#include "wav_file.h"
+
+using fp::testing::write_wav_short;
 
 namespace fs = std::filesystem;
 using fp::Status;
@@ -90,19 +93,6 @@ void require_error(const fp::Result<T>& r, Status::Code code, const std::string&
   CHECK(r.status().code() == code);
   CHECK(r.status().message().find(path) != std::string::npos);
   if (!fragment.empty()) CHECK(r.status().message().find(fragment) != std::string::npos);
-}
-
-void write_wav_short(const std::string& path, const std::vector<short>& samples, int rate,
-                     int channels = 1) {
-  SF_INFO info{};
-  info.samplerate = rate;
-  info.channels = channels;
-  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
-  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
-  REQUIRE(f != nullptr);
-  REQUIRE(sf_writef_short(f, samples.data(), static_cast<sf_count_t>(samples.size() / channels)) ==
-          static_cast<sf_count_t>(samples.size() / channels));
-  sf_close(f);
 }
 
 std::vector<short> tone_shorts(size_t n, double hz, int rate, double amplitude = 8000.0) {

@@ -26,6 +26,7 @@
 #include "temp_dir.h"
 #include "test_paths.h"
 #include "util/sha256.h"
+#include "wav_file.h"
 
 using namespace fp;
 using namespace fp::testing;
@@ -51,20 +52,6 @@ ModelSpec audio_spec() {
   s.width = 32;
   s.input = log_mel_input_spec(LogMelConfig{});
   return s;
-}
-
-void write_wav(const std::string& path, int rate, int channels, const std::vector<float>& mono) {
-  SF_INFO info{};
-  info.samplerate = rate;
-  info.channels = channels;
-  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
-  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
-  REQUIRE(f != nullptr);
-  std::vector<float> frames;
-  for (float v : mono)
-    for (int c = 0; c < channels; ++c) frames.push_back(v);
-  sf_writef_float(f, frames.data(), static_cast<sf_count_t>(mono.size()));
-  sf_close(f);
 }
 
 std::vector<float> tone(int rate, double seconds, double hz) {
@@ -131,8 +118,8 @@ TEST_CASE("a PNG decodes to exactly what the general model trained on", "[device
 TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "[device][unit]") {
   TempDir dir("dev");
   const ModelSpec spec = audio_spec();
-  write_wav(dir.file("a8k.wav"), 8000, 1, tone(8000, 0.5, 440));
-  write_wav(dir.file("a16k.wav"), 16000, 2, tone(16000, 0.5, 440));
+  write_wav_mono(dir.file("a8k.wav"), 8000, 1, tone(8000, 0.5, 440));
+  write_wav_mono(dir.file("a16k.wav"), 16000, 2, tone(16000, 0.5, 440));
   auto a = decode_audio_file(dir.file("a8k.wav"), spec);
   auto b = decode_audio_file(dir.file("a16k.wav"), spec);
   REQUIRE(a.ok());
@@ -145,7 +132,7 @@ TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "
   auto direct = log_mel_spectrogram(samples, LogMelConfig{});
   CHECK((*a - direct).abs().mean().item<double>() < 0.02);  // 16-bit quantisation only
   CHECK(resample(samples, 8000, 16000).size() == 2 * samples.size());
-  write_wav(dir.file("empty.wav"), 8000, 1, {});
+  write_wav_mono(dir.file("empty.wav"), 8000, 1, {});
   CHECK_FALSE(decode_audio_file(dir.file("empty.wav"), spec).ok());
   CHECK_FALSE(decode_audio_file(dir.file("a8k.wav"), image_spec()).ok());
 }
@@ -160,7 +147,7 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
     write_png(*test, i, dir.file((i % 2 ? "a/b/" : "") + std::to_string(i) + ".png"));
   std::ofstream(dir.file("readme.txt")) << "hello";
   std::ofstream(dir.file("a/broken.png")) << "garbage";
-  write_wav(dir.file("a/voice.wav"), 8000, 1, tone(8000, 0.2, 300));
+  write_wav_mono(dir.file("a/voice.wav"), 8000, 1, tone(8000, 0.2, 300));
   auto listing = list_folder(dir.path.string());
   REQUIRE(listing.ok());
   CHECK(listing->items.size() == 32);  // 30 pictures, the broken one, the recording
