@@ -57,13 +57,14 @@ Result<MethodResult> finish(const std::string& method, PrunableNet& model,
 Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
                       const PersonalizeConfig& config, PersonalizeResult& out) {
   const auto start = Clock::now();
-  const int64_t dense_macs = count_macs(model).dense;
   const bool with_inputs = config.prune.criterion == Criterion::kActivationWeightedMagnitude ||
                            config.prune.compensate_bias;
   torch::Tensor logits;
   LayerStats stats = record_activations(model, inputs, config.prune.batch_size, with_inputs,
                                         config.select_sparsity ? &logits : nullptr);
+  const int64_t dense_macs = executed_macs(model);  // per sample, as the recording ran it
   int64_t forward_samples = inputs.size(0);
+  int64_t selection_macs = 0;  // the candidates ran as compact models: their own MACs
   PruneConfig prune = config.prune;
   if (config.select_sparsity) {
     // The held-out part is the tail of the recorded inputs: its dense logits are known.
@@ -73,7 +74,7 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
                         select_sparsity(model, stats, inputs.slice(0, n - held),
                                         logits.slice(0, n - held), prune, config.selector));
     prune.target_sparsity = out.selection.chosen;
-    forward_samples += out.selection.forward_samples;
+    selection_macs = out.selection.forward_macs;
   }
   if (prune.schedule == Schedule::kIterative) {
     FP_ASSIGN_OR_RETURN(out.sparsity, fine_prune(model, inputs, prune));
@@ -93,7 +94,7 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
   }
   out.sparsity = measure_sparsity(model);
   out.fine_prune.wall_seconds = seconds_since(start);
-  out.fine_prune.compute_macs = dense_macs * forward_samples;
+  out.fine_prune.compute_macs = dense_macs * forward_samples + selection_macs;
   return Status::ok_status();
 }
 

@@ -75,12 +75,6 @@ std::vector<int64_t> lowest_live(const torch::Tensor& scores, const torch::Tenso
   return std::vector<int64_t>(first.data_ptr<int64_t>(), first.data_ptr<int64_t>() + first.numel());
 }
 
-int64_t zeroed_in_unit(PrunableLayerImpl& layer, int64_t unit) {
-  return (layer.effective_weight()[unit] == 0).sum().item<int64_t>();
-}
-
-void prune_unit(PrunableLayerImpl& layer, int64_t unit) { layer.unit_mask()[unit] = 0.0; }
-
 void prune_units(PrunableLayerImpl& layer, const std::vector<int64_t>& units) {
   if (!units.empty()) layer.unit_mask().index_fill_(0, torch::tensor(units, torch::kLong), 0.0);
 }
@@ -118,24 +112,30 @@ Status prune_global_units(std::vector<Candidate>& cands, int64_t need, const Pru
   // (normalised score, candidate, unit)
   std::vector<std::tuple<double, size_t, int64_t>> order;
   std::vector<int64_t> active(cands.size());
+  std::vector<torch::Tensor> zeroed_per_unit(cands.size());  // [units] int64, read while pruning
   for (size_t ci = 0; ci < cands.size(); ++ci) {
     auto& layer = *cands[ci].layer;
-    auto live = layer.unit_mask() > 0;
+    auto live = (layer.unit_mask() > 0).contiguous();
     auto s = normalised(unit_scores(cands[ci], cfg.criterion), live).contiguous();
+    zeroed_per_unit[ci] =
+        (layer.effective_weight() == 0).flatten(1).sum(1).to(torch::kLong).contiguous();
     active[ci] = layer.num_active_units();
+    const bool* is_live = live.data_ptr<bool>();
+    const double* score = s.data_ptr<double>();
     for (int64_t u = 0; u < layer.num_units(); ++u)
-      if (live[u].item<bool>()) order.emplace_back(s[u].item<double>(), ci, u);
+      if (is_live[u]) order.emplace_back(score[u], ci, u);
   }
   std::stable_sort(order.begin(), order.end());
   int64_t zeroed = 0;
+  std::vector<std::vector<int64_t>> pruned(cands.size());
   for (const auto& [score, ci, u] : order) {
     if (zeroed >= need) break;
     if (active[ci] - 1 < cfg.min_units_per_layer) continue;
-    auto& layer = *cands[ci].layer;
-    zeroed += layer.weights_per_unit() - zeroed_in_unit(layer, u);
-    prune_unit(layer, u);
+    zeroed += cands[ci].layer->weights_per_unit() - zeroed_per_unit[ci].data_ptr<int64_t>()[u];
+    pruned[ci].push_back(u);
     --active[ci];
   }
+  for (size_t ci = 0; ci < cands.size(); ++ci) prune_units(*cands[ci].layer, pruned[ci]);
   return Status::ok_status();
 }
 

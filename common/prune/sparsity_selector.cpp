@@ -4,7 +4,9 @@
 #include <cmath>
 #include <limits>
 
+#include "models/compact.h"
 #include "models/model_factory.h"
+#include "prune/cost.h"
 #include "prune/pruner.h"
 #include "train/evaluator.h"
 
@@ -90,29 +92,61 @@ bool keeps_classes(const torch::Tensor& pred, const torch::Tensor& dense_pred,
   return true;
 }
 
+// True when `model` differs from `dense` at most in its output layer's unit mask: then
+// its logits are the dense logits with the newly pruned classes set to kPrunedLogit.
+bool only_output_units_differ(const PrunableNet& model, const MaskState& dense) {
+  const auto& layers = model.layers();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (!layers[i]->weight_mask().equal(dense.weight_masks[i])) return false;
+    if (!layers[i]->is_output() && !layers[i]->unit_mask().equal(dense.unit_masks[i])) return false;
+  }
+  return true;
+}
+
 // Scores one candidate sparsity on `inputs` (`pseudo` labels for the agreement score).
+// Each candidate runs as its compact model (models/compact.h), so it costs what the
+// pruned model really costs; a candidate that prunes only output classes reuses the
+// dense logits on `inputs` and costs nothing.
 class CandidateScorer {
  public:
   CandidateScorer(const PrunableNet& dense, const LayerStats& stats, PruneConfig config,
-                  SelectionScore score, torch::Tensor inputs, torch::Tensor pseudo,
-                  double min_class_share, double class_retention, double min_dense_agreement)
+                  SelectionScore score, torch::Tensor inputs, torch::Tensor dense_logits,
+                  torch::Tensor pseudo, double min_class_share, double class_retention,
+                  double min_dense_agreement)
       : model_(clone_model(dense)),
         dense_masks_(snapshot_masks(dense)),
         stats_(stats),
         config_(std::move(config)),
         score_(score),
         inputs_(std::move(inputs)),
+        dense_logits_(std::move(dense_logits)),
         pseudo_(std::move(pseudo)),
         min_class_share_(min_class_share),
         class_retention_(class_retention),
         min_dense_agreement_(min_dense_agreement) {}
 
+  // The candidate's class probabilities on the inputs, and their cost.
+  Result<torch::Tensor> candidate_proba() {
+    if (only_output_units_differ(*model_, dense_masks_)) {
+      torch::NoGradGuard no_grad;
+      auto live = (model_->layers().back()->unit_mask() > 0).view({1, -1});
+      return torch::softmax(
+          torch::where(live, dense_logits_, torch::full({}, kPrunedLogit, dense_logits_.options())),
+          1);
+    }
+    auto compacted = compact(*model_);
+    PrunableNet& runner = compacted.ok() ? *compacted->model : *model_;  // masked if it cannot
+    auto proba = predict_proba(runner, inputs_);
+    samples_ += inputs_.size(0);
+    macs_ += executed_macs(runner) * inputs_.size(0);
+    return proba;
+  }
+
   Result<double> operator()(double target) {
     config_.target_sparsity = target;
     restore_masks(*model_, dense_masks_);  // one working copy, re-pruned per candidate
     FP_RETURN_IF_ERROR(prune_with_stats(*model_, stats_, config_));
-    auto proba = predict_proba(*model_, inputs_);
-    samples_ += inputs_.size(0);
+    FP_ASSIGN_OR_RETURN(torch::Tensor proba, candidate_proba());
     if (score_ != SelectionScore::kPseudoLabelAgreement) {
       auto pred = proba.argmax(1);
       if (!reference_.defined()) {
@@ -145,6 +179,7 @@ class CandidateScorer {
     return Status::internal("selector: unknown score");
   }
   int64_t samples() const { return samples_; }
+  int64_t macs() const { return macs_; }
 
  private:
   ModelPtr model_;
@@ -152,11 +187,11 @@ class CandidateScorer {
   const LayerStats& stats_;
   PruneConfig config_;
   SelectionScore score_;
-  torch::Tensor inputs_, pseudo_;
+  torch::Tensor inputs_, dense_logits_, pseudo_;
   torch::Tensor reference_;            // the first candidate's predictions (confidence scores)
   std::vector<int64_t> used_classes_;  // the reference's, set with it
   double min_class_share_, class_retention_, min_dense_agreement_;
-  int64_t samples_ = 0;
+  int64_t samples_ = 0, macs_ = 0;
 };
 
 }  // namespace
@@ -174,24 +209,33 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
     return Status::invalid_argument("selector: confident_fraction must be in (0, 1]");
 
   torch::Tensor logits = dense_logits;
-  if (!logits.defined()) {
+  if (!logits.defined()) {  // not known: one dense pass over the held-out inputs
     ModelPtr reference = clone_model(dense);
-    logits = predict_proba(*reference, heldout);  // argmax of proba == argmax of logits
+    reference->eval();
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> parts;
+    for (int64_t b = 0; b < heldout.size(0); b += config.batch_size)
+      parts.push_back(reference->forward(
+          heldout.slice(0, b, std::min(heldout.size(0), b + config.batch_size))));
+    logits = torch::cat(parts);
   }
+  if (logits.size(0) != heldout.size(0))
+    return Status::invalid_argument("selector: dense logits and held-out inputs differ in length");
   auto [conf, pred] = torch::softmax(logits, 1).max(1);
   torch::Tensor inputs = heldout, pseudo = pred;
   if (sel.score == SelectionScore::kPseudoLabelAgreement) {
     auto picked = confident_per_class(conf, pred, sel.confident_fraction, sel.min_class_share);
     inputs = heldout.index_select(0, picked);
     pseudo = pred.index_select(0, picked);
+    logits = logits.index_select(0, picked);
   }
 
   SelectorResult r;
   r.candidates = sel.candidates;
   std::sort(r.candidates.begin(), r.candidates.end());  // the least sparse is scored first
   r.scores.assign(sel.candidates.size(), std::numeric_limits<double>::quiet_NaN());
-  CandidateScorer scorer(dense, stats, config, sel.score, inputs, pseudo, sel.min_class_share,
-                         sel.class_retention, sel.min_dense_agreement);
+  CandidateScorer scorer(dense, stats, config, sel.score, inputs, logits, pseudo,
+                         sel.min_class_share, sel.class_retention, sel.min_dense_agreement);
   auto score_at = [&](size_t i) -> Result<double> {
     if (std::isnan(r.scores[i])) {
       FP_ASSIGN_OR_RETURN(r.scores[i], scorer(r.candidates[i]));
@@ -226,6 +270,7 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
     }
   }
   r.forward_samples = scorer.samples();
+  r.forward_macs = scorer.macs();
   return r;
 }
 
