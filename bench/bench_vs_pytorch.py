@@ -1,7 +1,7 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Fine-Pruning one individual in fineprune (C++) and in a plain PyTorch script, side by side.
 
-    bench/bench_vs_pytorch.py --build build --threads 1 --repeats 5 [--dir /tmp/fp_vs_torch]
+    /usr/bin/python3 bench/bench_vs_pytorch.py --build build --threads 1 --repeats 5 [--finetune]
 
 Both sides get the same general model (fineprune's artifact; PyTorch loads the
 `fp-agent export` files with scripts/python/fineprune_ref.py), the same individual's
@@ -220,6 +220,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--finetune", action="store_true", help="also compare one fine-tuning epoch")
     ap.add_argument("--arch", default="cnn")
+    ap.add_argument("--python", default="/usr/bin/python3",
+                    help="the Python that imports torch (Debian's python3-torch)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--worker-finetune", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -231,7 +233,7 @@ def main():
     if not os.path.exists(os.path.join(a.dir, "data.pt")):
         os.makedirs(a.dir, exist_ok=True)
         subprocess.run([cpp, "prepare", "--dir", a.dir, "--arch", a.arch], check=True)
-    py = [sys.executable, os.path.abspath(__file__), "--dir", a.dir, "--threads", str(a.threads)]
+    py = [a.python, os.path.abspath(__file__), "--dir", a.dir, "--threads", str(a.threads)]
     runs = {"fineprune": [], "pytorch": []}
     kinds = [("", "--worker")] + ([("finetune", "--worker-finetune")] if a.finetune else [])
     for _ in range(a.repeats):

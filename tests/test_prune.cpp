@@ -457,6 +457,22 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
       CHECK(r->scores[4] == -std::numeric_limits<double>::infinity());
     }
   }
+  SECTION("candidates that prune only never-firing units reuse the recorded logits") {
+    torch::Tensor logits;
+    auto recorded = record_activations(net, x, 128, false, &logits);
+    sel.score = SelectionScore::kConfidence;
+    auto reused = select_sparsity(net, recorded, x, logits, cfg, sel, /*heldout_recorded=*/true);
+    auto rerun = select_sparsity(net, recorded, x, logits, cfg, sel, /*heldout_recorded=*/false);
+    REQUIRE(reused.ok());
+    REQUIRE(rerun.ok());
+    CHECK(reused->chosen == dead);
+    CHECK(reused->scores == rerun->scores);  // exactly: the dead units' outputs were zeros
+    // Candidates 0, 32/176 and 64/176 prune only the dead block: no pass. The other two
+    // cut live units and run.
+    CHECK(reused->forward_samples == 2 * x.size(0));
+    CHECK(rerun->forward_samples == 4 * x.size(0));  // every pruning candidate runs
+    CHECK(reused->forward_macs < rerun->forward_macs);
+  }
   SECTION("pruning at the chosen sparsity removes exactly the dead block") {
     for (auto scope : {Scope::kGlobal, Scope::kPerLayer}) {
       auto pruned = clone_model(net);

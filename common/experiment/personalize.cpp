@@ -72,7 +72,8 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
     const int64_t held = std::max<int64_t>(1, std::llround(config.heldout_fraction * n));
     FP_ASSIGN_OR_RETURN(out.selection,
                         select_sparsity(model, stats, inputs.slice(0, n - held),
-                                        logits.slice(0, n - held), prune, config.selector));
+                                        logits.slice(0, n - held), prune, config.selector,
+                                        /*heldout_recorded=*/true));
     prune.target_sparsity = out.selection.chosen;
     selection_macs = out.selection.forward_macs;
   }

@@ -92,27 +92,39 @@ bool keeps_classes(const torch::Tensor& pred, const torch::Tensor& dense_pred,
   return true;
 }
 
-// True when `model` differs from `dense` at most in its output layer's unit mask: then
-// its logits are the dense logits with the newly pruned classes set to kPrunedLogit.
-bool only_output_units_differ(const PrunableNet& model, const MaskState& dense) {
+// The first layer (in registration order, which is forward order) whose outputs on the
+// held-out inputs differ from the dense model's; layers().size() when none does (the
+// output layer's pruned classes alone only mask logits). With `stats` recorded over the
+// held-out inputs too, a newly pruned unit whose recorded energy is zero changes nothing:
+// its output was exactly zero on every recorded sample, the held-out ones included.
+size_t first_changed_layer(const PrunableNet& model, const MaskState& dense,
+                           const LayerStats* stats) {
   const auto& layers = model.layers();
   for (size_t i = 0; i < layers.size(); ++i) {
-    if (!layers[i]->weight_mask().equal(dense.weight_masks[i])) return false;
-    if (!layers[i]->is_output() && !layers[i]->unit_mask().equal(dense.unit_masks[i])) return false;
+    if (!layers[i]->weight_mask().equal(dense.weight_masks[i])) return i;
+    if (layers[i]->is_output()) continue;
+    const torch::Tensor& now = layers[i]->unit_mask();
+    if (now.equal(dense.unit_masks[i])) continue;
+    if (!stats) return i;
+    auto it = stats->find(model.layer_names()[i]);
+    if (it == stats->end() || !it->second.sum_sq.defined()) return i;
+    auto newly = (dense.unit_masks[i] > 0).logical_and(now == 0);
+    if (it->second.sum_sq.masked_select(newly).ne(0).any().item<bool>()) return i;
   }
-  return true;
+  return layers.size();
 }
 
 // Scores one candidate sparsity on `inputs` (`pseudo` labels for the agreement score).
 // Each candidate runs as its compact model (models/compact.h), so it costs what the
-// pruned model really costs; a candidate that prunes only output classes reuses the
-// dense logits on `inputs` and costs nothing.
+// pruned model really costs; a candidate whose outputs on `inputs` cannot differ from
+// the dense model's but for its pruned classes (first_changed_layer) reuses the dense
+// logits and costs nothing.
 class CandidateScorer {
  public:
   CandidateScorer(const PrunableNet& dense, const LayerStats& stats, PruneConfig config,
                   SelectionScore score, torch::Tensor inputs, torch::Tensor dense_logits,
                   torch::Tensor pseudo, double min_class_share, double class_retention,
-                  double min_dense_agreement)
+                  double min_dense_agreement, bool heldout_recorded)
       : model_(clone_model(dense)),
         dense_masks_(snapshot_masks(dense)),
         stats_(stats),
@@ -123,11 +135,14 @@ class CandidateScorer {
         pseudo_(std::move(pseudo)),
         min_class_share_(min_class_share),
         class_retention_(class_retention),
-        min_dense_agreement_(min_dense_agreement) {}
+        min_dense_agreement_(min_dense_agreement),
+        heldout_recorded_(heldout_recorded) {}
 
   // The candidate's class probabilities on the inputs, and their cost.
   Result<torch::Tensor> candidate_proba() {
-    if (only_output_units_differ(*model_, dense_masks_)) {
+    const size_t first =
+        first_changed_layer(*model_, dense_masks_, heldout_recorded_ ? &stats_ : nullptr);
+    if (first == model_->layers().size()) {
       torch::NoGradGuard no_grad;
       auto live = (model_->layers().back()->unit_mask() > 0).view({1, -1});
       return torch::softmax(
@@ -191,6 +206,7 @@ class CandidateScorer {
   torch::Tensor reference_;            // the first candidate's predictions (confidence scores)
   std::vector<int64_t> used_classes_;  // the reference's, set with it
   double min_class_share_, class_retention_, min_dense_agreement_;
+  bool heldout_recorded_;
   int64_t samples_ = 0, macs_ = 0;
 };
 
@@ -199,7 +215,7 @@ class CandidateScorer {
 Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStats& stats,
                                        const torch::Tensor& heldout,
                                        const torch::Tensor& dense_logits, PruneConfig config,
-                                       const SelectorConfig& sel) {
+                                       const SelectorConfig& sel, bool heldout_recorded) {
   if (sel.candidates.empty()) return Status::invalid_argument("selector: no candidate sparsities");
   if (!std::is_sorted(sel.candidates.begin(), sel.candidates.end()))
     return Status::invalid_argument("selector: candidates must be in increasing order");
@@ -235,7 +251,8 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
   std::sort(r.candidates.begin(), r.candidates.end());  // the least sparse is scored first
   r.scores.assign(sel.candidates.size(), std::numeric_limits<double>::quiet_NaN());
   CandidateScorer scorer(dense, stats, config, sel.score, inputs, logits, pseudo,
-                         sel.min_class_share, sel.class_retention, sel.min_dense_agreement);
+                         sel.min_class_share, sel.class_retention, sel.min_dense_agreement,
+                         heldout_recorded && dense_logits.defined());
   auto score_at = [&](size_t i) -> Result<double> {
     if (std::isnan(r.scores[i])) {
       FP_ASSIGN_OR_RETURN(r.scores[i], scorer(r.candidates[i]));
