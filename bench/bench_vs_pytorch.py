@@ -46,6 +46,7 @@ def torch_worker(directory, threads, finetune):
 
     t = time.perf_counter()
     net = fineprune_ref.load(os.path.join(directory, "general"))
+    t_model = time.perf_counter() - t
     data = torch.load(os.path.join(directory, "data.pt"))
     x, ex, ey = data["adaptation"], data["evaluation"], data["evaluation_labels"]
     layers = [net.layer(n) for n in net.names]
@@ -64,7 +65,7 @@ def torch_worker(directory, threads, finetune):
             loss = F.cross_entropy(net(x[idx]), y[idx])
             loss.backward()
             opt.step()
-        print(json.dumps({"import": t_import, "load": t_load,
+        print(json.dumps({"import": t_import, "load": t_load, "load_model": t_model,
                           "finetune_epoch": time.perf_counter() - t}))
         return
 
@@ -195,7 +196,7 @@ def torch_worker(directory, threads, finetune):
     pred = forward(ex, 256).argmax(1)
     accuracy = (pred == ey).double().mean().item()
     t_eval = time.perf_counter() - t
-    print(json.dumps({"import": t_import, "load": t_load, "record": t_record,
+    print(json.dumps({"import": t_import, "load": t_load, "load_model": t_model, "record": t_record,
                       "select": t_select, "prune": t_prune, "evaluate": t_eval,
                       "chosen": chosen, "sparsity": sparsity, "accuracy": accuracy}))
 
@@ -247,7 +248,7 @@ def main():
           (a.threads, a.repeats, os.getloadavg()))
     for what in ["prune"] + (["finetune"] if a.finetune else []):
         c, p = runs["fineprune " + what], runs["pytorch " + what]
-        steps = ["end_to_end", "load"] + (["record", "select", "prune", "evaluate"]
+        steps = ["end_to_end", "load", "load_model"] + (["record", "select", "prune", "evaluate"]
                                           if what == "prune" else ["finetune_epoch"])
         print("\n%-12s %-26s %-26s %s" % (what + " step", "fineprune", "pytorch", "pytorch/fineprune"))
         for s in steps:

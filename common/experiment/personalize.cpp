@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 
 #include "baselines/svd.h"
 #include "experiment/compensation.h"
@@ -25,6 +26,12 @@ Dataset first_samples(const Dataset& data, int64_t limit) {
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 Result<MethodResult> describe(const std::string& method, PrunableNet& model,
@@ -57,6 +64,7 @@ Result<MethodResult> finish(const std::string& method, PrunableNet& model,
 Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
                       const PersonalizeConfig& config, PersonalizeResult& out) {
   const auto start = Clock::now();
+  const double cpu_start = thread_cpu_seconds();
   const bool with_inputs = config.prune.criterion == Criterion::kActivationWeightedMagnitude ||
                            config.prune.compensate_bias;
   torch::Tensor logits;
@@ -95,6 +103,7 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
   }
   out.sparsity = measure_sparsity(model);
   out.fine_prune.wall_seconds = seconds_since(start);
+  out.fine_prune.cpu_seconds = thread_cpu_seconds() - cpu_start;
   out.fine_prune.compute_macs = dense_macs * forward_samples + selection_macs;
   return Status::ok_status();
 }
@@ -179,6 +188,7 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
     auto cost = out.fine_prune;
     FP_ASSIGN_OR_RETURN(out.fine_prune, describe("fine_prune", *pruned, evaluation));
     out.fine_prune.wall_seconds = cost.wall_seconds;
+    out.fine_prune.cpu_seconds = cost.cpu_seconds;
     out.fine_prune.compute_macs = cost.compute_macs;
   }
   out.personalized = pruned;
