@@ -17,7 +17,6 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <fstream>
-#include <iterator>
 
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
@@ -90,8 +89,10 @@ Result<Loaded> load(const std::string& dir, double* model_seconds) {
   const auto t = Clock::now();
   FP_ASSIGN_OR_RETURN(l.model, load_model(dir + "/general.fpm"));
   *model_seconds = since(t);
-  std::ifstream in(dir + "/data.pt", std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ifstream in(dir + "/data.pt", std::ios::binary | std::ios::ate);
+  std::vector<char> bytes(in ? static_cast<size_t>(in.tellg()) : 0);
+  in.seekg(0);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (bytes.empty()) return Status::not_found(dir + "/data.pt: missing or empty");
   auto dict = torch::pickle_load(bytes).toGenericDict();
   l.adaptation = dict.at("adaptation").toTensor();
