@@ -15,31 +15,20 @@
 #include "coordinator/server.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
+#include "protocol/sample_messages.h"
 
 using namespace fp;
 
 namespace {
 
+// The shared sample with eight layers and a five-point curve, as a real report carries.
 proto::TelemetryReport realistic_report(const std::string& key, uint64_t task) {
-  proto::TelemetryReport r;
-  r.idempotency_key = key;
-  r.task_id = task;
-  r.method = "fine_prune-" + key;  // the store keeps one row per (task, method)
-  r.individual = "classes=0+9#0";
-  r.target_sparsity = 0.5;
-  r.sparsity = 0.49;
-  r.overall_sparsity = 0.47;
+  // The store keeps one row per (task, method): the method carries the key.
+  proto::TelemetryReport r = proto::sample_report(key, task, "fine_prune-" + key);
+  r.layers.clear();
   for (int l = 0; l < 8; ++l) r.layers.push_back({"layer" + std::to_string(l), 64, 32, 4096, 2048});
-  r.evaluated = true;
-  r.accuracy_before = 0.9;
-  r.accuracy_after = 0.95;
+  r.curve.clear();
   for (double t : {0.1, 0.3, 0.5, 0.7, 0.9}) r.curve.push_back({t, t, 0.9, 1000});
-  r.adaptation_samples = 300;
-  r.eval_samples = 300;
-  r.wall_seconds = 0.2;
-  r.macs_dense = 1117056;
-  r.macs_effective = 558528;
-  r.peak_memory_bytes = 200 << 20;
   return r;
 }
 

@@ -89,6 +89,12 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
                           {"mac_reduction", mac_reduction(r)},
                           {"compact_parameters", r.compact_parameters},
                           {"compact_bytes", r.compact_bytes},
+                          {"evaluated", r.evaluated},
+                          {"mean_confidence_before", nullptr},
+                          {"mean_confidence_after", nullptr},
+                          {"agreement", nullptr},
+                          {"model_bytes", r.model_bytes},
+                          {"skipped_files", r.skipped_files},
                           {"layers", stored_json(r.layer_sparsity_json)},
                           {"curve", stored_json(r.curve_json)},
                           {"idempotency_key", r.idempotency_key},
@@ -97,6 +103,9 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
       if (r.accuracy_after) j["accuracy_after"] = *r.accuracy_after;
       if (r.dp_epsilon) j["dp_epsilon"] = *r.dp_epsilon;
       if (r.dp_delta) j["dp_delta"] = *r.dp_delta;
+      if (r.mean_confidence_before) j["mean_confidence_before"] = *r.mean_confidence_before;
+      if (r.mean_confidence_after) j["mean_confidence_after"] = *r.mean_confidence_after;
+      if (r.agreement) j["agreement"] = *r.agreement;
       all.push_back(std::move(j));
     }
     // Stored text may hold any bytes (an older coordinator stored what peers sent):
@@ -107,17 +116,23 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
            "overall_sparsity,accuracy_before,accuracy_after,dp_mechanism,dp_epsilon,dp_delta,"
            "adaptation_samples,eval_samples,wall_seconds,macs_dense,macs_effective,"
            "peak_memory_bytes,compute_macs,layers_json,curve_json,mac_reduction,"
-           "compact_parameters,compact_bytes\n";
+           "compact_parameters,compact_bytes,evaluated,mean_confidence_before,"
+           "mean_confidence_after,agreement,model_bytes,skipped_files\n";
     for (const auto& r : *rows) {
       out << fmt::format(
-          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+          "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{"
+          "},"
+          "{}\n",
           csv_field(names[r.campaign_id]), r.task_id, csv_field(r.agent_id),
           csv_field(r.individual), csv_field(r.method), r.target_sparsity, r.sparsity,
           r.overall_sparsity, optional_number(r.accuracy_before), optional_number(r.accuracy_after),
           csv_field(r.dp_mechanism), optional_number(r.dp_epsilon), optional_number(r.dp_delta),
           r.adaptation_samples, r.eval_samples, r.wall_seconds, r.macs_dense, r.macs_effective,
           r.peak_memory_bytes, r.compute_macs, csv_field(r.layer_sparsity_json),
-          csv_field(r.curve_json), mac_reduction(r), r.compact_parameters, r.compact_bytes);
+          csv_field(r.curve_json), mac_reduction(r), r.compact_parameters, r.compact_bytes,
+          r.evaluated ? 1 : 0, optional_number(r.mean_confidence_before),
+          optional_number(r.mean_confidence_after), optional_number(r.agreement), r.model_bytes,
+          r.skipped_files);
     }
   }
   return out ? 0 : 1;

@@ -67,11 +67,14 @@ int status(const CommonOptions& o, const std::string& only, int events) {
     for (const auto& r : *rows) {
       const double cut =
           r.macs_dense > 0 ? 1.0 - static_cast<double>(r.macs_effective) / r.macs_dense : 0.0;
+      // A device without labels has no accuracy: say so rather than leave a gap.
       fmt::print(
-          "  {:<20} {:<14} {:<11} {:>8.1f}% {:>7.1f}% {:>10.1f} {:>9} {:>9} {:>8.2f} {:>12}\n",
+          "  {:<20} {:<14} {:<11} {:>8.1f}% {:>7.1f}% {:>10.1f} {:>9} {:>9} {:>8.2f} {:>12}{}\n",
           shown(r.individual), shown(r.agent_id), shown(r.method), 100 * r.sparsity, 100 * cut,
-          r.compact_bytes / 1024.0, percent(r.accuracy_before), percent(r.accuracy_after),
-          r.wall_seconds, r.macs_effective);
+          r.compact_bytes / 1024.0, r.evaluated ? percent(r.accuracy_before) : "unlabeled",
+          r.evaluated ? percent(r.accuracy_after) : "n/a", r.wall_seconds, r.macs_effective,
+          r.agreement && !r.evaluated ? fmt::format("  agreement {:.1f}%", 100 * *r.agreement)
+                                      : std::string());
     }
   }
   if (events > 0) {

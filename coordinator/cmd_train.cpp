@@ -7,6 +7,7 @@
 #include "agent/local_data.h"
 #include "coordinator/campaign_setup.h"
 #include "coordinator_commands.h"
+#include "data/file_decoder.h"
 #include "train/general_model.h"
 #include "util/clock.h"
 #include "util/progress.h"
@@ -47,6 +48,7 @@ int run_train(const TrainOptions& o) {
   gc.arch = t.arch;
   gc.width_mult = t.width_mult;
   gc.threads = t.threads;
+  gc.input = builtin_input_spec(t.dataset);  // devices decode their own files with it
   gc.train.epochs = t.epochs;
   gc.train.batch_size = t.batch_size;
   gc.train.learning_rate = t.learning_rate;

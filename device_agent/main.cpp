@@ -1,5 +1,7 @@
-// fp-agent: one device. Holds an individual's private data at a local path, takes
-// Fine-Pruning tasks from the coordinator and sends back telemetry only.
+// fp-agent: one device. Holds an individual's private data (its own folder of files,
+// or an individual of a built-in data set), takes Fine-Pruning tasks from the
+// coordinator and sends back telemetry only; keeps the personalized model and runs it
+// on its files (fp-agent predict). Every option may also come from --config FILE.
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -8,9 +10,15 @@
 #include <csignal>
 
 #include "agent/agent.h"
+#include "agent/device_inference.h"
 #include "agent/fineprune_runner.h"
+#include "agent/kept_model.h"
+#include "config/cli_toml.h"
+#include "config/duration.h"
 #include "model_commands.h"
+#include "models/artifact.h"
 #include "security/keys.h"
+#include "util/progress.h"
 
 namespace {
 
@@ -43,6 +51,53 @@ int keygen(const std::string& key, bool force) {
   return 0;
 }
 
+// fp-agent predict: the kept personalized model (or --model) on every file of the folder.
+int predict(const std::string& data, const std::string& model_path, const std::string& work_dir,
+            int64_t batch) {
+  if (data.empty()) {
+    spdlog::error("predict needs --data DIR (the files to classify)");
+    return 2;
+  }
+  std::string path = model_path;
+  if (path.empty()) {
+    auto kept = fp::agent::latest_kept_model(work_dir + "/personalized");
+    if (!kept.ok()) {
+      spdlog::error("{}", kept.status().to_string());
+      return 1;
+    }
+    spdlog::info("model {} ({} {} bytes, sha256 {}, personalized from general {})", kept->path,
+                 kept->form, kept->bytes, kept->sha256.substr(0, 12),
+                 kept->general_sha256.substr(0, 12));
+    path = kept->path;
+  }
+  auto model = fp::load_model(path);
+  if (!model.ok()) {
+    spdlog::error("{}", model.status().to_string());
+    return 1;
+  }
+  std::unique_ptr<fp::Progress> progress;
+  auto summary = fp::agent::predict_folder(
+      **model, data, batch,
+      [](const fp::agent::Prediction& p) {
+        fmt::print("{}\t{}\t{}\t{:.3f}\n", p.file, p.class_id,
+                   p.class_name.empty() ? "-" : p.class_name, p.confidence);
+      },
+      [&](int64_t done, int64_t total) {
+        // A bar only for folders long enough to wait for.
+        if (!progress && total > 4 * batch)
+          progress = std::make_unique<fp::Progress>("predict", total);
+        if (progress) progress->update(done);
+      });
+  if (progress) progress->finish();
+  if (!summary.ok()) {
+    spdlog::error("{}", summary.status().to_string());
+    return 1;
+  }
+  spdlog::info("{} file(s) classified{}", summary->predicted,
+               summary->skipped.count ? "; " + summary->skipped.summary() : "");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,6 +112,8 @@ int main(int argc, char** argv) {
   bool keep_models = true;
   std::string key = "keys/agent", coordinator_key = "keys/coordinator.pub";
   bool plain = false, force = false;
+  std::string config_file, give_up_after, predict_model;
+  int64_t predict_batch = 256;
 
   auto* keygen_cmd = app.add_subcommand("keygen", "Create this agent's CURVE key pair and exit");
   keygen_cmd->add_option("--key", key, "key pair path without .pub/.key")->capture_default_str();
@@ -71,7 +128,32 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--model", model_path, "model artifact (dense, masked or compact)")
       ->required();
   export_cmd->add_option("--out", out_path, "path prefix of the two files")->required();
+  auto* predict_cmd = app.add_subcommand(
+      "predict",
+      "Classify every file under --data with this device's personalized model, print "
+      "'file<TAB>class id<TAB>class name<TAB>confidence' per file; nothing leaves the device");
+  predict_cmd->fallthrough();  // --data, --work-dir, --config ... are the agent's own
+  predict_cmd->add_option("--model", predict_model,
+                          "a model file (default: the newest kept in --work-dir/personalized)");
+  predict_cmd->add_option("--batch", predict_batch, "files decoded and classified at a time")
+      ->capture_default_str();
   app.require_subcommand(0, 1);
+
+  app.add_option("--config", config_file,
+                 "a TOML file with any of these options as keys (give_up_after = \"1h\"); "
+                 "the command line wins");
+  app.add_option("--data", runner_config.folder.dir,
+                 "this device's own files (WAV, PNG, JPEG, IDX; recursively, no labels "
+                 "needed): its private data");
+  app.add_option("--labels", runner_config.folder.labels_file,
+                 "optional CSV 'path,label' for some --data files: accuracy is then measured "
+                 "on the held-out part");
+  app.add_option("--max-samples", runner_config.folder.max_samples,
+                 "most --data files decoded for one task (memory stays bounded)")
+      ->capture_default_str();
+  app.add_option("--give-up-after", give_up_after,
+                 "exit (status 4) when the coordinator has been unreachable this long, e.g. "
+                 "30m; unacknowledged reports stay in the work folder for the next start");
 
   app.add_option("--id", config.agent_id, "agent id (default: hostname-pid)");
   app.add_option("--coordinator", config.coordinator, "coordinator endpoint")
@@ -82,7 +164,8 @@ int main(int argc, char** argv) {
                  "where this device's private data are (default: the data set's usual place)");
   app.add_option("--individual", individuals,
                  "an individual whose data this device holds, e.g. speaker=jackson or "
-                 "classes=3+7 (repeatable; required unless keygen)");
+                 "classes=3+7 (repeatable; required without --data; with --data, the name it "
+                 "announces, default device=<id>)");
   app.add_option("--key", key, "this agent's CURVE key pair, without .pub/.key (fp-agent keygen)")
       ->capture_default_str();
   app.add_option("--coordinator-key", coordinator_key, "the coordinator's public key file")
@@ -102,7 +185,15 @@ int main(int argc, char** argv) {
                  "share of the individual's samples kept for labeled evaluation")
       ->capture_default_str();
   app.add_option("--samples", runner_config.data.samples,
-                 "most samples of the individual to use (0: all; fashion-mnist: 600)")
+                 "samples per individual (0: fsdd (1 - general fraction) of a speaker's; "
+                 "fashion-mnist 600)")
+      ->capture_default_str();
+  app.add_option("--partition-individuals", runner_config.data.individuals,
+                 "fashion-mnist: individuals of fp-sim's k_classes partition, so "
+                 "--individual classes=<a>+<b>#<i> is that simulated individual (0: a class set)")
+      ->capture_default_str();
+  app.add_option("--partition-k", runner_config.data.k,
+                 "fashion-mnist: classes per individual of that partition")
       ->capture_default_str();
   app.add_option("--finetune-epochs", runner_config.finetune_epochs,
                  "epochs of the fine-tuning baseline")
@@ -124,15 +215,38 @@ int main(int argc, char** argv) {
                  "protocol version to announce (for compatibility tests)")
       ->group("");  // hidden
   app.add_option("--log-level", level, "trace, debug, info, warn, error")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (int code = fp::config::parse_with_config(app, argc, argv, "--config"); code >= 0) {
+    return code;
+  }
 
   spdlog::set_level(spdlog::level::from_str(level));
   if (*keygen_cmd) return keygen(key, force);
   if (*compact_cmd)
     return fp::agent_cli::compact_command(model_path, out_path, static_cast<int>(config.threads));
   if (*export_cmd) return fp::agent_cli::export_command(model_path, out_path);
+  torch::set_num_threads(static_cast<int>(config.threads));
+  if (*predict_cmd) {
+    return predict(runner_config.folder.dir, predict_model, config.work_dir, predict_batch);
+  }
+  if (!give_up_after.empty()) {
+    auto d = fp::config::parse_duration(give_up_after);
+    if (!d.ok()) {
+      spdlog::error("--give-up-after: {}", d.status().message());
+      return 2;
+    }
+    config.give_up_after = *d;
+  }
+  if (config.agent_id.empty()) config.agent_id = default_agent_id();
+  if (!runner_config.folder.dir.empty()) {
+    // The device's own files: the individual is this device.
+    if (individuals.empty()) individuals.push_back("device=" + config.agent_id);
+    runner_config.folder.seed = runner_config.data.split_seed;
+    runner_config.folder.heldout_fraction = runner_config.data.eval_fraction;
+  }
   if (individuals.empty()) {
-    spdlog::error("--individual is required: name the individual(s) whose data this device holds");
+    spdlog::error(
+        "--individual or --data is required: name the individual(s) whose data this device "
+        "holds, or the folder of its own files");
     return 2;
   }
   config.security.plain = plain;
@@ -150,14 +264,13 @@ int main(int argc, char** argv) {
     config.security.own = *pair;
     config.security.server_public = *server;
   }
-  if (config.agent_id.empty()) config.agent_id = default_agent_id();
   for (const auto& i : individuals) config.datasets.push_back(runner_config.data.dataset + "/" + i);
   config.hello_timeout = std::chrono::milliseconds(hello_ms);
   config.resend_after = std::chrono::milliseconds(resend_ms);
   config.reconnect_min = std::chrono::milliseconds(backoff_min_ms);
   config.reconnect_max = std::chrono::milliseconds(backoff_max_ms);
   if (keep_models) runner_config.personalized_dir = config.work_dir + "/personalized";
-  torch::set_num_threads(static_cast<int>(config.threads));
+  config.outbox_dir = config.work_dir + "/outbox";
 
   fp::agent::FinePruneRunner runner(runner_config);
   zmq::context_t context(1);
@@ -174,6 +287,7 @@ int main(int argc, char** argv) {
                config.agent_id, stats.tasks_done, stats.tasks_failed, stats.reports_acked);
   if (!s.ok()) {
     spdlog::error("{}", s.to_string());
+    if (s.code() == fp::Status::Code::kUnavailable) return 4;  // gave up on the coordinator
     return s.code() == fp::Status::Code::kProtocol ? 3 : 1;
   }
   return 0;

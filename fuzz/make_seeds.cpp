@@ -10,6 +10,7 @@
 #include "models/model_factory.h"
 #include "protocol/codec.h"
 #include "protocol/limits.h"
+#include "protocol/sample_messages.h"
 
 namespace {
 
@@ -21,25 +22,7 @@ void write(const std::filesystem::path& path, const std::string& bytes) {
 
 std::vector<std::pair<std::string, Message>> sample_messages() {
   const std::string sha(64, 'a');
-  TelemetryReport r;
-  r.idempotency_key = "agent-1:7:0:fine_prune";
-  r.task_id = 7;
-  r.method = "fine_prune";
-  r.individual = "speaker=jackson";
-  r.target_sparsity = 0.5;
-  r.sparsity = 0.49;
-  r.overall_sparsity = 0.45;
-  r.layers = {{"conv1", 16, 8, 144, 72}, {"fc", 10, 10, 1280, 0}};
-  r.evaluated = true;
-  r.accuracy_before = 0.81;
-  r.accuracy_after = 0.93;
-  r.curve = {{0.25, 0.24, 0.9, 800}, {0.5, 0.49, 0.93, 510}};
-  r.adaptation_samples = 250;
-  r.eval_samples = 250;
-  r.wall_seconds = 1.5;
-  r.macs_dense = 1000;
-  r.macs_effective = 510;
-  r.peak_memory_bytes = 1 << 20;
+  TelemetryReport r = sample_report("agent-1:7:0:fine_prune");
   TaskAssignment a{7,
                    3,
                    sha,

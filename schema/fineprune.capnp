@@ -99,6 +99,14 @@ struct TelemetryReport {
   # bytes. 0: not measured (older agents). macsEffective is counted on it too.
   compactParameters @22 :UInt64;
   compactBytes @23 :UInt64;
+  # Label-free figures a device can report without labels (evaluated = false), each an
+  # aggregate over its held-out slice: mean top-class probability of the general and of
+  # the personalized model, and the share of samples both assign the same class.
+  meanConfidenceBefore @24 :Float64;
+  meanConfidenceAfter @25 :Float64;
+  agreement @26 :Float64;
+  modelBytes @27 :UInt64;      # size of the personalized model kept on the device (0: none)
+  skippedFiles @28 :UInt64;    # device files the model could not use (a count only)
 }
 
 # Ends a task: all its reports were sent (ok) or it failed (reason).

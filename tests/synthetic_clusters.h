@@ -8,6 +8,7 @@
 
 #include "data/dataset.h"
 #include "models/model_factory.h"
+#include "test_spec.h"
 #include "train/trainer.h"
 
 namespace fp::testing {
@@ -33,7 +34,7 @@ inline Dataset cluster_data(const std::vector<int64_t>& classes, int64_t per_cla
 // An MLP (fc1 16->64, fc2 64->32, fc_out 32->10) trained on all ten clusters.
 inline ModelPtr trained_cluster_mlp() {
   torch::manual_seed(7);
-  auto model = build_model(ModelSpec{"mlp", 1, 4, 4, 10, 0.25, {}}).value();
+  auto model = build_model(fp::testing::test_spec("mlp", 1, 4, 4, 10, 0.25)).value();
   TrainConfig tc;
   tc.learning_rate = 1e-2;
   tc.epochs = 3;

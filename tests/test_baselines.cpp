@@ -4,6 +4,7 @@
 #include "baselines/tuned_finetune.h"
 #include "models/model_factory.h"
 #include "prune/cost.h"
+#include "test_spec.h"
 #include "train/evaluator.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
@@ -41,7 +42,7 @@ bool same_weights(PrunableNet& a, PrunableNet& b) {
 
 TEST_CASE("tuned fine-tuning learns on validation and counts the whole grid") {
   torch::manual_seed(1);
-  auto general = build_model(ModelSpec{"vgg7", 1, 8, 8, 3, 0.0625, {}}).value();
+  auto general = build_model(fp::testing::test_spec("vgg7", 1, 8, 8, 3, 0.0625)).value();
   Dataset adaptation = banded(150, 2), evaluation = banded(150, 3);
   const double general_acc = evaluate(*general, evaluation).value().accuracy;
   auto tuned = clone_model(*general);
@@ -65,7 +66,7 @@ TEST_CASE("tuned fine-tuning learns on validation and counts the whole grid") {
 
 TEST_CASE("tuned fine-tuning keeps the general model when validation does not improve") {
   torch::manual_seed(4);
-  auto general = build_model(ModelSpec{"mlp", 1, 8, 8, 3, 0.125, {}}).value();
+  auto general = build_model(fp::testing::test_spec("mlp", 1, 8, 8, 3, 0.125)).value();
   Dataset adaptation = banded(60, 5);
   auto tuned = clone_model(*general);
   TunedFinetuneConfig c;
@@ -94,7 +95,7 @@ TEST_CASE("tuned fine-tuning keeps the general model when validation does not im
 
 TEST_CASE("SVD by energy is the identity at the dense budget") {
   torch::manual_seed(6);
-  auto model = build_model(ModelSpec{"vgg7", 1, 8, 8, 3, 0.0625, {}}).value();
+  auto model = build_model(fp::testing::test_spec("vgg7", 1, 8, 8, 3, 0.0625)).value();
   auto x = torch::randn({16, 1, 8, 8});
   model->eval();
   auto reference = model->forward(x).detach();
@@ -115,7 +116,7 @@ TEST_CASE("SVD by energy is the identity at the dense budget") {
 
 TEST_CASE("SVD by energy gives each layer the rank its spectrum needs, within budget") {
   torch::manual_seed(8);
-  auto model = build_model(ModelSpec{"mlp", 1, 8, 8, 10, 0.5, {}}).value();
+  auto model = build_model(fp::testing::test_spec("mlp", 1, 8, 8, 10, 0.5)).value();
   // fc1 made exactly rank 2: its energy sits in two directions.
   PrunableLayer fc1 = model->layers()[0];
   {

@@ -7,6 +7,7 @@
 #include "experiment/personalize.h"
 #include "models/model_factory.h"
 #include "prune/pruner.h"
+#include "test_spec.h"
 #include "train/evaluator.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
@@ -19,7 +20,7 @@ namespace {
 // conv 1->4 (3x3, BatchNorm, ReLU), global average pool, classifier 4->3 (with bias).
 class BnNet : public PrunableNet {
  public:
-  BnNet() : PrunableNet(ModelSpec{"cnn", 1, 6, 6, 3, 1.0, {}}) {
+  BnNet() : PrunableNet(fp::testing::test_spec("cnn", 1, 6, 6, 3, 1.0)) {
     conv = add_layer("conv", conv_bn_options(1, 4, 3, 1, Activation::kReLU));
     out = add_layer("out", classifier_options(4, 3));
   }
@@ -30,7 +31,7 @@ class BnNet : public PrunableNet {
 // hidden linear 2->3 (ReLU, bias), output 3->2 (bias).
 class MlpNet : public PrunableNet {
  public:
-  MlpNet() : PrunableNet(ModelSpec{"mlp", 1, 1, 2, 2, 1.0, {}}) {
+  MlpNet() : PrunableNet(fp::testing::test_spec("mlp", 1, 1, 2, 2, 1.0)) {
     hidden = add_layer("hidden", linear_options(2, 3));
     out = add_layer("out", classifier_options(3, 2));
   }
@@ -217,7 +218,7 @@ TEST_CASE("bias compensation folds a pruned unit's mean into the next layer's bi
 
 TEST_CASE("compensation before BatchNorm moves its running mean") {
   torch::manual_seed(19);
-  auto model = build_model(ModelSpec{"vgg7", 1, 8, 8, 3, 0.0625, {}}).value();
+  auto model = build_model(fp::testing::test_spec("vgg7", 1, 8, 8, 3, 0.0625)).value();
   auto x = torch::randn({32, 1, 8, 8});
   LayerStats dense = record_activations(*model, x, 64, true);
   PrunableLayer conv1 = model->find_layer("conv1");
@@ -236,7 +237,7 @@ TEST_CASE("compensation before BatchNorm moves its running mean") {
 }
 
 TEST_CASE("output-only and hidden-only pruning ablations") {
-  auto model = build_model(ModelSpec{"mlp", 1, 4, 4, 10, 0.25, {}}).value();
+  auto model = build_model(fp::testing::test_spec("mlp", 1, 4, 4, 10, 0.25)).value();
   auto x = torch::randn({64, 1, 4, 4});
   auto stats = record_activations(*model, x);
   PruneConfig only_output;
@@ -274,7 +275,7 @@ TEST_CASE("output-only and hidden-only pruning ablations") {
 
 TEST_CASE("personalize runs the label-free methods without reading labels") {
   torch::manual_seed(23);
-  auto general = build_model(ModelSpec{"vgg7", 1, 8, 8, 3, 0.0625, {}}).value();
+  auto general = build_model(fp::testing::test_spec("vgg7", 1, 8, 8, 3, 0.0625)).value();
   Dataset adaptation = banded(96, 1, 0.3), evaluation = banded(60, 2, 0.3);
   PersonalizeConfig c;
   c.select_sparsity = false;

@@ -10,6 +10,7 @@
 #include "prune/activation_recorder.h"
 #include "prune/pruner.h"
 #include "prune/sparsity_selector.h"
+#include "test_spec.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
 #include <catch2/catch.hpp>
@@ -61,7 +62,7 @@ TEST_CASE("recording and pruning change only masks, in every architecture",
   for (const auto& arch : known_architectures()) {
     INFO(arch);
     torch::manual_seed(5);
-    auto model = build_model(ModelSpec{arch, 1, 28, 28, 10, 0.125, {}}).value();
+    auto model = build_model(fp::testing::test_spec(arch, 1, 28, 28, 10, 0.125)).value();
     auto x = torch::randn({8, 1, 28, 28});
     {
       // Running statistics that are not the initial zeros and ones, as in a trained model,
@@ -113,7 +114,7 @@ TEST_CASE(
     "[prune][models]") {
   torch::set_num_threads(2);
   torch::manual_seed(6);
-  auto general = build_model(ModelSpec{"vgg7", 1, 28, 28, 10, 0.125, {}}).value();
+  auto general = build_model(fp::testing::test_spec("vgg7", 1, 28, 28, 10, 0.125)).value();
   Dataset adaptation, evaluation;
   adaptation.inputs = torch::randn({20, 1, 28, 28});
   evaluation.inputs = torch::randn({10, 1, 28, 28});

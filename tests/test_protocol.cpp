@@ -14,6 +14,7 @@
 #include "fineprune.capnp.h"
 #include "protocol/codec.h"
 #include "protocol/limits.h"
+#include "protocol/sample_messages.h"
 #include "protocol/validate.h"
 
 using namespace fp::proto;
@@ -21,30 +22,6 @@ using namespace fp::proto;
 namespace {
 
 const std::string kSha(64, 'a');
-
-TelemetryReport sample_report() {
-  TelemetryReport r;
-  r.idempotency_key = "agent-1:7:fineprune";
-  r.task_id = 7;
-  r.method = "fineprune";
-  r.individual = "speaker=jackson";
-  r.target_sparsity = 0.5;
-  r.sparsity = 0.49;
-  r.overall_sparsity = 0.45;
-  r.layers = {{"conv1", 16, 8, 144, 72}, {"fc", 10, 10, 1280, 0}};
-  r.evaluated = true;
-  r.accuracy_before = 0.81;
-  r.accuracy_after = 0.93;
-  r.curve = {{0.0, 0.0, 0.81, 1000}, {0.5, 0.49, 0.93, 510}};
-  r.adaptation_samples = 250;
-  r.eval_samples = 250;
-  r.wall_seconds = 1.5;
-  r.macs_dense = 1000;
-  r.macs_effective = 510;
-  r.compute_macs = 123456789012;
-  r.peak_memory_bytes = 123456789;
-  return r;
-}
 
 std::string fp_test_bytes(size_t n) {
   std::string s(n, '\0');
@@ -128,28 +105,44 @@ TEST_CASE("every message type survives a round trip", "[protocol]") {
   CHECK(std::get<Chunk>(*direct).data == bytes);
   CHECK(std::get<Chunk>(*direct).sha256 == kSha);
 
+  // Every field survives the wire (the sample sets each one to a distinct value).
   auto r = sample_report();
   auto r2 = std::get<TelemetryReport>(round_trip(r, kMaxAgentFrameBytes));
   CHECK(r2.idempotency_key == r.idempotency_key);
-  CHECK(r2.task_id == 7);
-  CHECK(r2.method == "fineprune");
-  CHECK(r2.individual == "speaker=jackson");
-  CHECK(r2.sparsity == 0.49);
-  CHECK(r2.overall_sparsity == 0.45);
-  REQUIRE(r2.layers.size() == 2);
-  CHECK(r2.layers[0].name == "conv1");
-  CHECK(r2.layers[0].active_units == 8);
-  CHECK(r2.layers[1].weights == 1280);
-  CHECK(r2.evaluated);
-  CHECK(r2.accuracy_before == 0.81);
-  CHECK(r2.accuracy_after == 0.93);
-  REQUIRE(r2.curve.size() == 2);
-  CHECK(r2.curve[1].macs == 510);
-  CHECK(r2.adaptation_samples == 250);
-  CHECK(r2.wall_seconds == 1.5);
-  CHECK(r2.macs_effective == 510);
-  CHECK(r2.compute_macs == 123456789012);
-  CHECK(r2.peak_memory_bytes == 123456789);
+  CHECK(r2.task_id == r.task_id);
+  CHECK(r2.method == r.method);
+  CHECK(r2.individual == r.individual);
+  CHECK(r2.target_sparsity == r.target_sparsity);
+  CHECK(r2.sparsity == r.sparsity);
+  CHECK(r2.overall_sparsity == r.overall_sparsity);
+  REQUIRE(r2.layers.size() == r.layers.size());
+  for (size_t i = 0; i < r.layers.size(); ++i) {
+    CHECK(r2.layers[i].name == r.layers[i].name);
+    CHECK(r2.layers[i].units == r.layers[i].units);
+    CHECK(r2.layers[i].active_units == r.layers[i].active_units);
+    CHECK(r2.layers[i].weights == r.layers[i].weights);
+    CHECK(r2.layers[i].zeroed_weights == r.layers[i].zeroed_weights);
+  }
+  CHECK(r2.evaluated == r.evaluated);
+  CHECK(r2.accuracy_before == r.accuracy_before);
+  CHECK(r2.accuracy_after == r.accuracy_after);
+  REQUIRE(r2.curve.size() == r.curve.size());
+  CHECK(r2.curve[1].macs == r.curve[1].macs);
+  CHECK(r2.curve[1].accuracy == r.curve[1].accuracy);
+  CHECK(r2.adaptation_samples == r.adaptation_samples);
+  CHECK(r2.eval_samples == r.eval_samples);
+  CHECK(r2.wall_seconds == r.wall_seconds);
+  CHECK(r2.macs_dense == r.macs_dense);
+  CHECK(r2.macs_effective == r.macs_effective);
+  CHECK(r2.peak_memory_bytes == r.peak_memory_bytes);
+  CHECK(r2.compute_macs == r.compute_macs);
+  CHECK(r2.compact_parameters == r.compact_parameters);
+  CHECK(r2.compact_bytes == r.compact_bytes);
+  CHECK(r2.mean_confidence_before == r.mean_confidence_before);
+  CHECK(r2.mean_confidence_after == r.mean_confidence_after);
+  CHECK(r2.agreement == r.agreement);
+  CHECK(r2.model_bytes == r.model_bytes);
+  CHECK(r2.skipped_files == r.skipped_files);
 
   auto ack = std::get<Ack>(round_trip(Ack{"k-1", true}));
   CHECK(ack.idempotency_key == "k-1");

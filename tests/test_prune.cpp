@@ -5,6 +5,7 @@
 #include "prune/cost.h"
 #include "prune/pruner.h"
 #include "prune/sparsity_selector.h"
+#include "test_spec.h"
 #include "train/evaluator.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
@@ -17,7 +18,7 @@ namespace {
 // hidden: linear 2->3, ReLU, no bias; out: linear 3->2 (softmax output layer).
 class TinyNet : public PrunableNet {
  public:
-  TinyNet() : PrunableNet(ModelSpec{"mlp", 1, 1, 2, 2, 1.0, {}}) {
+  TinyNet() : PrunableNet(fp::testing::test_spec("mlp", 1, 1, 2, 2, 1.0)) {
     LayerOptions h;
     h.kind = LayerKind::kLinear;
     h.in = 2;
@@ -38,7 +39,7 @@ class TinyNet : public PrunableNet {
 ModelPtr small_mlp() {
   torch::manual_seed(7);
   // fc1 16->64, fc2 64->32, fc_out 32->10
-  return build_model(ModelSpec{"mlp", 1, 4, 4, 10, 0.25, {}}).value();
+  return build_model(fp::testing::test_spec("mlp", 1, 4, 4, 10, 0.25)).value();
 }
 
 std::vector<double> to_vec(const torch::Tensor& t) {
@@ -68,7 +69,7 @@ TEST_CASE("activation statistics equal hand-computed values for a linear layer")
 TEST_CASE("activation statistics aggregate over spatial positions of a convolution") {
   class ConvNet : public PrunableNet {
    public:
-    ConvNet() : PrunableNet(ModelSpec{"cnn", 1, 2, 2, 2, 1.0, {}}) {
+    ConvNet() : PrunableNet(fp::testing::test_spec("cnn", 1, 2, 2, 2, 1.0)) {
       LayerOptions c;
       c.in = 1;
       c.out = 1;
@@ -183,7 +184,7 @@ TEST_CASE("each criterion removes its own least-used unit: energy, mean and firi
   // No weight is zero, so the only zeroed weight is the pruned unit's.
   class OneInputNet : public PrunableNet {
    public:
-    OneInputNet() : PrunableNet(ModelSpec{"mlp", 1, 1, 1, 2, 1.0, {}}) {
+    OneInputNet() : PrunableNet(fp::testing::test_spec("mlp", 1, 1, 1, 2, 1.0)) {
       hidden = add_layer("hidden", linear_options(1, 3));
       out = add_layer("out", classifier_options(3, 2));
       torch::NoGradGuard g;
@@ -300,7 +301,8 @@ TEST_CASE("protected layers stay dense and bad configurations are refused") {
 
 TEST_CASE("multiply-accumulates follow the architecture and shrink with pruning") {
   torch::manual_seed(1);
-  auto model = build_model(ModelSpec{"cnn", 1, 28, 28, 10, 0.5, {}}).value();  // 8, 16 ch, fc 32
+  auto model =
+      build_model(fp::testing::test_spec("cnn", 1, 28, 28, 10, 0.5)).value();  // 8, 16 ch, fc 32
   auto macs = count_macs(*model);
   const int64_t expect = 28 * 28 * 8 * 9 + 14 * 14 * 16 * 8 * 9 + 16 * 7 * 7 * 32 + 32 * 10;
   CHECK(macs.dense == expect);
@@ -349,7 +351,7 @@ TEST_CASE("SVD at the full budget rebuilds a model with a wide classifier") {
   // 10 classes over 128 features: a rank-9 factorisation (9 x 138 numbers) is cheaper
   // than the dense 10 x 128, so "the largest fraction that fits" must really be rank 10.
   torch::manual_seed(8);
-  auto model = build_model(ModelSpec{"mlp", 1, 8, 8, 10, 1.0, {}}).value();
+  auto model = build_model(fp::testing::test_spec("mlp", 1, 8, 8, 10, 1.0)).value();
   const auto& out = model->layers().back();
   REQUIRE(out->weights_per_unit() > 90);
   model->eval();
@@ -374,7 +376,7 @@ namespace {
 // pruning any live fc1 unit sends every sample of its class to another class. fc2 and
 // the output layer are protected, so fc1 is the layer the selector must get right.
 ModelPtr block_mlp() {
-  auto model = build_model(ModelSpec{"mlp", 1, 4, 4, 4, 8.0 / 256, {}}).value();
+  auto model = build_model(fp::testing::test_spec("mlp", 1, 4, 4, 4, 8.0 / 256)).value();
   torch::NoGradGuard g;
   auto w1 = torch::full({8, 16}, 0.01);
   for (int64_t i = 0; i < 4; ++i) {
@@ -539,7 +541,7 @@ TEST_CASE("one fused pass gives the statistics of three separate reductions") {
 
 TEST_CASE("the recording pass's logits equal a fresh forward pass") {
   torch::manual_seed(4);
-  auto model = build_model(ModelSpec{"cnn", 1, 8, 8, 10, 0.5, {}}).value();
+  auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
   auto x = torch::randn({37, 1, 8, 8});
   torch::Tensor logits;
   record_activations(*model, x, /*batch_size=*/16, false, &logits);
@@ -551,7 +553,7 @@ TEST_CASE("the recording pass's logits equal a fresh forward pass") {
 
 TEST_CASE("selector candidates run as compact models: same scores, their own MACs") {
   torch::manual_seed(6);
-  auto model = build_model(ModelSpec{"cnn", 1, 8, 8, 10, 0.5, {}}).value();
+  auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
   auto x = torch::randn({40, 1, 8, 8});
   torch::Tensor logits;
   auto stats = record_activations(*model, x, 16, false, &logits);

@@ -71,7 +71,7 @@ TEST_CASE("a new store is created at the latest schema version in WAL mode", "[s
   TempDir dir;
   auto store = open_store(dir.file("fp.db"));
   CHECK(store->schema_version() == latest_schema_version());
-  CHECK(latest_schema_version() == 6);  // 6: compact_parameters, compact_bytes
+  CHECK(latest_schema_version() == 7);  // 7: evaluated and the label-free figures
   auto mode = store->db().prepare("PRAGMA journal_mode");
   REQUIRE(mode.ok());
   REQUIRE(*mode->step());

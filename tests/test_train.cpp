@@ -5,6 +5,7 @@
 #include "data/partition.h"
 #include "experiment/personalize.h"
 #include "models/model_factory.h"
+#include "test_spec.h"
 #include "train/evaluator.h"
 #include "train/trainer.h"
 
@@ -29,7 +30,7 @@ const Trained& trained_cnn() {
     auto pool = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 4000);
     REQUIRE(train_data.ok());
     REQUIRE(pool.ok());
-    auto model = build_model(ModelSpec{"cnn", 1, 28, 28, 10, 0.5, {}}).value();
+    auto model = build_model(fp::testing::test_spec("cnn", 1, 28, 28, 10, 0.5)).value();
     TrainConfig tc;
     tc.epochs = 2;
     REQUIRE(train(*model, *train_data, tc).ok());
@@ -53,7 +54,7 @@ TEST_CASE("a small CNN trained for seconds beats chance by a wide margin") {
 }
 
 TEST_CASE("training refuses unlabeled data and unknown optimizers") {
-  auto model = build_model(ModelSpec{"mlp", 1, 28, 28, 10, 0.25, {}}).value();
+  auto model = build_model(fp::testing::test_spec("mlp", 1, 28, 28, 10, 0.25)).value();
   Dataset d;
   d.inputs = torch::zeros({4, 1, 28, 28});
   CHECK_FALSE(train(*model, d, TrainConfig{}).ok());

@@ -14,7 +14,18 @@
 namespace fp::agent {
 
 Agent::Agent(AgentConfig config, zmq::context_t& context, TaskRunner& runner)
-    : config_(std::move(config)), context_(context), runner_(runner) {
+    : config_(std::move(config)),
+      context_(context),
+      runner_(runner),
+      outbox_(config_.outbox_dir),
+      last_contact_(Clock::now()) {
+  auto loaded = outbox_.load(Clock::now());
+  if (!loaded.ok()) {
+    spdlog::warn("agent {}: {}", config_.agent_id, loaded.status().message());
+  } else if (*loaded > 0) {
+    spdlog::info("agent {}: {} unacknowledged message(s) from an earlier run will be resent",
+                 config_.agent_id, *loaded);
+  }
   std::mt19937_64 rng(std::random_device{}());
   instance_id_ = fmt::format("{:016x}", rng());
   privacy_seed_ = config_.privacy_seed ? config_.privacy_seed : rng();
@@ -55,6 +66,16 @@ Status Agent::run() {
     if (end == End::kGoodbye && config_.leave_on_goodbye) break;
     // Its last task done, a coordinator that leaves first (Goodbye, lost) ends it too.
     if (max_tasks_reached()) break;
+    if (gave_up()) {
+      result = Status::unavailable(fmt::format(
+          "coordinator {} unreachable for {} s (give-up-after {} s): giving up; {} "
+          "unacknowledged message(s) stay in {} and are resent on the next start",
+          config_.coordinator,
+          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - last_contact_).count(),
+          std::chrono::duration_cast<std::chrono::seconds>(config_.give_up_after).count(),
+          outbox_.size(), outbox_.dir().empty() ? "memory (no outbox folder)" : outbox_.dir()));
+      break;
+    }
     if (welcomed_) backoff.reset();
     auto delay = backoff.next();
     spdlog::info("agent {}: reconnecting in {} ms", config_.agent_id, delay.count());
@@ -72,10 +93,14 @@ bool Agent::max_tasks_reached() const {
   return stats_.tasks_done + stats_.tasks_failed >= config_.max_tasks;
 }
 
+bool Agent::gave_up() const {
+  return config_.give_up_after.count() > 0 && Clock::now() - last_contact_ > config_.give_up_after;
+}
+
 bool Agent::wait_backoff(std::chrono::milliseconds delay) {
   auto until = Clock::now() + delay;
   while (Clock::now() < until) {
-    if (stop_) return false;
+    if (stop_ || gave_up()) return !stop_;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return !stop_;
@@ -131,6 +156,7 @@ Agent::End Agent::session() {
     proto::PeerFrame frame;
     while (proto::recv_from_dealer(*socket_, frame, /*wait=*/false)) {
       last_heard_ = Clock::now();
+      last_contact_ = last_heard_;
       auto decoded = proto::decode(frame.payload.data(), frame.payload.size(),
                                    proto::kMaxCoordinatorFrameBytes);
       Status valid =

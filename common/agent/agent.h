@@ -57,6 +57,7 @@ class Agent {
   bool wait_backoff(std::chrono::milliseconds delay);
   // max_tasks is set and that many tasks are finished, with none in progress.
   bool max_tasks_reached() const;
+  bool gave_up() const;  // unreachable for longer than config_.give_up_after
 
   // agent_messages.cpp: what the coordinator sends.
   std::optional<End> handle(const proto::Message& message);
@@ -101,6 +102,7 @@ class Agent {
   std::string status_key_;  // the TaskStatus awaiting its Ack
   bool status_ok_ = false;
   Outbox outbox_;
+  Clock::time_point last_contact_;  // the coordinator last heard from (or this agent's start)
 
   mutable std::mutex stats_mutex_;
   AgentStats stats_;

@@ -32,6 +32,12 @@ struct AgentConfig {
   security::SocketSecurity security;
   // Seeds the privacy noise of reports (0: random per process); simulations fix it.
   uint64_t privacy_seed = 0;
+  // Unacknowledged reports are kept here until acknowledged, across restarts ("": in
+  // memory only, as simulated agents do).
+  std::string outbox_dir;
+  // Leave (Status::unavailable) when the coordinator has been unreachable this long
+  // (0: keep trying for ever).
+  std::chrono::milliseconds give_up_after{0};
 };
 
 struct AgentStats {

@@ -1,11 +1,14 @@
 #include "agent/fineprune_runner.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "agent/device_inference.h"
+#include "agent/kept_model.h"
 #include "agent/task_translation.h"
 #include "experiment/personalize.h"
 #include "models/artifact.h"
@@ -13,27 +16,27 @@
 #include "util/memory.h"
 
 namespace fp::agent {
-namespace {
-
-std::string file_safe(const std::string& s) {
-  std::string out;
-  for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  return out;
-}
-
-}  // namespace
 
 Result<const IndividualData*> FinePruneRunner::data_for(const std::string& dataset,
                                                         const std::string& individual) {
-  if (dataset != config_.data.dataset) {
-    return Status::not_found("this agent holds " + config_.data.dataset + " data, not " + dataset);
-  }
   std::string key = dataset + "/" + individual;
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = cache_.find(key);
   if (it == cache_.end()) {
     FP_ASSIGN_OR_RETURN(IndividualData data, load_individual(config_.data, individual));
     it = cache_.emplace(key, std::move(data)).first;
+  }
+  return &it->second;
+}
+
+Result<const FolderData*> FinePruneRunner::folder_for(const ModelSpec& spec) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::string key = spec.to_json();
+  auto it = folder_cache_.find(key);
+  if (it == folder_cache_.end()) {
+    FP_ASSIGN_OR_RETURN(FolderData data, load_folder_data(config_.folder, spec));
+    folder_cache_.clear();  // one model's inputs at a time: memory stays bounded
+    it = folder_cache_.emplace(key, std::move(data)).first;
   }
   return &it->second;
 }
@@ -48,27 +51,52 @@ Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::Ta
     return Status::invalid_argument("model " + model_path + " does not have the task's spec " +
                                     task.model_spec_json);
   }
-  FP_ASSIGN_OR_RETURN(const IndividualData* data, data_for(task.dataset, task.individual));
+  if (task.dataset != config_.data.dataset) {
+    return Status::not_found("this agent holds " + config_.data.dataset + " data, not " +
+                             task.dataset);
+  }
+  const Dataset* adaptation = nullptr;
+  const Dataset* evaluation = nullptr;
+  uint64_t skipped_files = 0;
+  if (!config_.folder.dir.empty()) {
+    FP_ASSIGN_OR_RETURN(const FolderData* folder, folder_for(general->spec()));
+    adaptation = &folder->adaptation;
+    evaluation = &folder->heldout;
+    skipped_files = static_cast<uint64_t>(folder->skipped.count);
+  } else {
+    FP_ASSIGN_OR_RETURN(const IndividualData* data, data_for(task.dataset, task.individual));
+    adaptation = &data->adaptation;
+    evaluation = &data->evaluation;
+  }
   if (cancel) return Status::unavailable("agent stopping");
 
   BaselineSettings baselines;
   baselines.finetune_epochs = config_.finetune_epochs;
   FP_ASSIGN_OR_RETURN(PersonalizeConfig config, personalize_config_for(task, baselines));
-  FP_ASSIGN_OR_RETURN(PersonalizeResult r,
-                      personalize(*general, data->adaptation, data->evaluation, config));
+  if (!evaluation->has_labels()) {
+    if (config.run_finetune || config.run_svd || !config.sweep_targets.empty()) {
+      spdlog::info("no labels on this device: only Fine-Pruning runs (no baselines, no sweep)");
+    }
+    config.run_finetune = config.run_svd = false;
+    config.sweep_targets.clear();
+  }
+  FP_ASSIGN_OR_RETURN(PersonalizeResult r, personalize(*general, *adaptation, *evaluation, config));
 
   std::vector<proto::TelemetryReport> out = telemetry_reports(task, config, r, peak_rss_bytes());
+  proto::TelemetryReport& fine_prune = out.front();
+  LabelFreeFigures figures = label_free_figures(*general, *r.personalized, evaluation->inputs);
+  fine_prune.mean_confidence_before = figures.confidence_before;
+  fine_prune.mean_confidence_after = figures.confidence_after;
+  fine_prune.agreement = figures.agreement;
+  fine_prune.skipped_files = skipped_files;
 
   if (!config_.personalized_dir.empty() && r.personalized) {
-    std::filesystem::create_directories(config_.personalized_dir);
-    std::string path =
-        (std::filesystem::path(config_.personalized_dir) /
-         ("task" + std::to_string(task.task_id) + "-" + file_safe(task.individual) + ".fpm"))
-            .string();
-    FP_RETURN_IF_ERROR(save_model(*r.personalized, path,
-                                  {{"general_sha256", task.model_sha256},
-                                   {"individual", task.individual},
-                                   {"task", std::to_string(task.task_id)}}));
+    FP_ASSIGN_OR_RETURN(KeptModel kept,
+                        keep_model(*r.personalized, config_.personalized_dir, task.model_sha256,
+                                   task.individual, task.task_id));
+    fine_prune.model_bytes = kept.bytes;
+    spdlog::info("personalized model kept on this device: {} (sha256 {}, from general {})",
+                 kept.path, kept.sha256.substr(0, 12), kept.general_sha256.substr(0, 12));
   }
   return out;
 }

@@ -1,6 +1,8 @@
 #include "agent/local_data.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -33,50 +35,55 @@ Result<Dataset> load_pool(const LocalDataConfig& c, bool general) {
                                   "' (known: fsdd, fashion-mnist)");
 }
 
-// FSDD: per speaker, the first general_fraction of a seeded permutation is general.
-std::vector<int64_t> fsdd_part(const Dataset& pool, const LocalDataConfig& c, bool general,
-                               int64_t speaker = -1) {
-  std::map<int64_t, std::vector<int64_t>> by_speaker;
-  auto groups = pool.group_vector();
-  for (int64_t i = 0; i < static_cast<int64_t>(groups.size()); ++i)
-    by_speaker[groups[i]].push_back(i);
-  std::vector<int64_t> out;
-  for (auto& [g, idx] : by_speaker) {
-    if (speaker >= 0 && g != speaker) continue;
-    shuffle(idx, c.split_seed + static_cast<uint64_t>(g));
-    size_t cut = static_cast<size_t>(c.general_fraction * static_cast<double>(idx.size()) + 0.5);
-    if (general) {
-      out.insert(out.end(), idx.begin(), idx.begin() + cut);
-    } else {
-      out.insert(out.end(), idx.begin() + cut, idx.end());
+// The partition fp-sim would draw with the same settings.
+Result<PartitionConfig> partition_config(const Dataset& pool, const LocalDataConfig& c) {
+  PartitionConfig p;
+  p.eval_fraction = c.eval_fraction;
+  p.seed = c.split_seed;
+  if (c.dataset == "fsdd") {
+    p.method = PartitionMethod::kNatural;
+    p.samples_per_individual = c.samples;
+    if (c.samples == 0) {
+      if (!(c.general_fraction >= 0 && c.general_fraction < 1)) {
+        return Status::invalid_argument("general_fraction must be in [0, 1)");
+      }
+      std::map<int64_t, int64_t> per_group;
+      for (int64_t g : pool.group_vector()) ++per_group[g];
+      int64_t smallest = std::numeric_limits<int64_t>::max();
+      for (const auto& [g, n] : per_group) smallest = std::min(smallest, n);
+      p.samples_per_individual = std::max<int64_t>(
+          2, std::llround((1.0 - c.general_fraction) * static_cast<double>(smallest)));
     }
+  } else {
+    p.method = PartitionMethod::kKClasses;
+    p.num_individuals = c.individuals;
+    p.k = c.k;
+    p.samples_per_individual = c.samples > 0 ? c.samples : 600;
   }
-  std::sort(out.begin(), out.end());
+  return p;
+}
+
+// FSDD: what no individual of the partition took.
+Result<std::vector<int64_t>> fsdd_general(const Dataset& pool, const LocalDataConfig& c) {
+  FP_ASSIGN_OR_RETURN(PartitionConfig p, partition_config(pool, c));
+  FP_ASSIGN_OR_RETURN(auto individuals,
+                      partition(pool.label_vector(), pool.group_vector(), p, pool.group_names));
+  std::vector<bool> taken(static_cast<size_t>(pool.size()), false);
+  for (const auto& ind : individuals) {
+    for (int64_t i : ind.adaptation) taken[static_cast<size_t>(i)] = true;
+    for (int64_t i : ind.evaluation) taken[static_cast<size_t>(i)] = true;
+  }
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < pool.size(); ++i)
+    if (!taken[static_cast<size_t>(i)]) out.push_back(i);
   return out;
 }
 
-Result<std::vector<int64_t>> individual_indices(const Dataset& pool, const LocalDataConfig& c,
-                                                const std::string& individual) {
-  auto eq = individual.find('=');
-  std::string key = individual.substr(0, eq);
-  std::string value = eq == std::string::npos ? "" : individual.substr(eq + 1);
-  if (c.dataset == "fsdd") {
-    if (key != "speaker") {
-      return Status::invalid_argument("FSDD individuals are speaker=<name>, got '" + individual +
-                                      "'");
-    }
-    for (size_t g = 0; g < pool.group_names.size(); ++g) {
-      if (pool.group_names[g] == value) return fsdd_part(pool, c, false, static_cast<int64_t>(g));
-    }
-    std::string known;
-    for (const auto& n : pool.group_names) known += (known.empty() ? "" : ", ") + n;
-    return Status::not_found("no speaker '" + value + "' in FSDD (known: " + known + ")");
-  }
-  // fashion-mnist: classes=a+b[#shard]
-  if (key != "classes" || value.empty()) {
-    return Status::invalid_argument("Fashion-MNIST individuals are classes=<a>+<b>[#i], got '" +
-                                    individual + "'");
-  }
+// Fashion-MNIST without a partition: every test sample of a class set, shuffled, sharded.
+Result<std::vector<int64_t>> class_set_indices(const Dataset& pool, const LocalDataConfig& c,
+                                               const std::string& individual) {
+  const std::string value = individual.substr(individual.find('=') + 1);
+  std::string classes_text = value;
   int64_t shard = 0;
   if (auto hash = value.find('#'); hash != std::string::npos) {
     try {
@@ -84,10 +91,10 @@ Result<std::vector<int64_t>> individual_indices(const Dataset& pool, const Local
     } catch (const std::exception&) {
       return Status::invalid_argument("bad shard in '" + individual + "'");
     }
-    value = value.substr(0, hash);
+    classes_text = value.substr(0, hash);
   }
   std::set<int64_t> classes;
-  std::stringstream in(value);
+  std::stringstream in(classes_text);
   for (std::string part; std::getline(in, part, '+');) {
     try {
       size_t used = 0;
@@ -116,9 +123,58 @@ Result<std::vector<int64_t>> individual_indices(const Dataset& pool, const Local
 
 }  // namespace
 
+Result<Individual> individual_indices(const Dataset& pool, const LocalDataConfig& c,
+                                      const std::string& individual) {
+  if (!(c.eval_fraction > 0 && c.eval_fraction < 1)) {
+    return Status::invalid_argument("eval_fraction must be in (0, 1)");
+  }
+  const std::string key = individual.substr(0, individual.find('='));
+  if (c.dataset == "fsdd" && key != "speaker" && key != "group") {
+    return Status::invalid_argument("FSDD individuals are speaker=<name>, got '" + individual +
+                                    "'");
+  }
+  if (c.dataset != "fsdd" && (key != "classes" || individual.find('=') == std::string::npos)) {
+    return Status::invalid_argument("Fashion-MNIST individuals are classes=<a>+<b>[#i], got '" +
+                                    individual + "'");
+  }
+  if (c.dataset != "fsdd" && c.individuals == 0) {
+    FP_ASSIGN_OR_RETURN(auto idx, class_set_indices(pool, c, individual));
+    shuffle(idx, c.split_seed ^ 0x9e3779b97f4a7c15ULL);
+    if (idx.size() < 2) {
+      return Status::invalid_argument("individual '" + individual + "' has fewer than 2 samples");
+    }
+    size_t n_eval = std::max<size_t>(1, static_cast<size_t>(c.eval_fraction * idx.size() + 0.5));
+    n_eval = std::min(n_eval, idx.size() - 1);
+    Individual out;
+    out.name = individual;
+    out.evaluation.assign(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(n_eval));
+    out.adaptation.assign(idx.begin() + static_cast<std::ptrdiff_t>(n_eval), idx.end());
+    return out;
+  }
+  // fp-sim's names: "group=<speaker>" (natural), "classes=<a>+<b>#<i>" (k_classes).
+  const std::string wanted =
+      key == "speaker" ? "group=" + individual.substr(individual.find('=') + 1) : individual;
+  FP_ASSIGN_OR_RETURN(PartitionConfig p, partition_config(pool, c));
+  std::vector<int64_t> groups;
+  if (pool.has_groups()) groups = pool.group_vector();
+  FP_ASSIGN_OR_RETURN(auto individuals,
+                      partition(pool.label_vector(), groups, p, pool.group_names));
+  std::string known;
+  for (auto& ind : individuals) {
+    if (ind.name == wanted) return std::move(ind);
+    if (known.size() < 200) known += (known.empty() ? "" : ", ") + ind.name;
+  }
+  return Status::not_found("no individual '" + individual + "' in the " + c.dataset +
+                           " partition (seed " + std::to_string(c.split_seed) +
+                           "; known: " + known + ")");
+}
+
 Result<Dataset> load_general_data(const LocalDataConfig& c, int64_t limit) {
   FP_ASSIGN_OR_RETURN(Dataset pool, load_pool(c, true));
-  if (c.dataset == "fsdd") pool = pool.select(fsdd_part(pool, c, true));
+  if (c.dataset == "fsdd") {
+    FP_ASSIGN_OR_RETURN(auto general, fsdd_general(pool, c));
+    pool = pool.select(general);
+  }
   if (limit > 0 && limit < pool.size()) {
     std::vector<int64_t> idx(pool.size());
     for (int64_t i = 0; i < pool.size(); ++i) idx[i] = i;
@@ -131,23 +187,9 @@ Result<Dataset> load_general_data(const LocalDataConfig& c, int64_t limit) {
 }
 
 Result<IndividualData> load_individual(const LocalDataConfig& c, const std::string& individual) {
-  if (!(c.eval_fraction > 0 && c.eval_fraction < 1)) {
-    return Status::invalid_argument("eval_fraction must be in (0, 1)");
-  }
   FP_ASSIGN_OR_RETURN(Dataset pool, load_pool(c, false));
-  FP_ASSIGN_OR_RETURN(auto idx, individual_indices(pool, c, individual));
-  shuffle(idx, c.split_seed ^ 0x9e3779b97f4a7c15ULL);
-  if (c.dataset == "fsdd" && c.samples > 0 && c.samples < static_cast<int64_t>(idx.size())) {
-    idx.resize(c.samples);
-  }
-  if (idx.size() < 2) {
-    return Status::invalid_argument("individual '" + individual + "' has fewer than 2 samples");
-  }
-  size_t n_eval = std::max<size_t>(1, static_cast<size_t>(c.eval_fraction * idx.size() + 0.5));
-  n_eval = std::min(n_eval, idx.size() - 1);
-  std::vector<int64_t> eval(idx.begin(), idx.begin() + n_eval);
-  std::vector<int64_t> adapt(idx.begin() + n_eval, idx.end());
-  return IndividualData{pool.select(adapt), pool.select(eval)};
+  FP_ASSIGN_OR_RETURN(Individual ind, individual_indices(pool, c, individual));
+  return IndividualData{pool.select(ind.adaptation), pool.select(ind.evaluation)};
 }
 
 }  // namespace fp::agent

@@ -1,14 +1,84 @@
 #include "agent/outbox.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "util/sha256.h"
 
 namespace fp::agent {
 
+namespace fs = std::filesystem;
+
+std::string Outbox::file_for(const std::string& key) const {
+  return (fs::path(dir_) / (sha256_hex(key) + ".msg")).string();
+}
+
 void Outbox::add(const std::string& key, std::string frame, Clock::time_point now) {
+  if (!dir_.empty()) {
+    // "<order> <key>\n<frame>", written beside and renamed: never half a message.
+    std::error_code ec;
+    fs::create_directories(dir_, ec);
+    const std::string path = file_for(key), tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << next_order_ << ' ' << key << '\n' << frame;
+      out.flush();
+      if (!out) spdlog::warn("outbox: cannot write {}: a restart would not resend it", tmp);
+    }
+    fs::rename(tmp, path, ec);
+  }
   items_[key] = Item{std::move(frame), now, next_order_++};
 }
 
-bool Outbox::ack(const std::string& key) { return items_.erase(key) != 0; }
+bool Outbox::ack(const std::string& key) {
+  if (items_.erase(key) == 0) return false;
+  if (!dir_.empty()) {
+    std::error_code ec;
+    fs::remove(file_for(key), ec);
+  }
+  return true;
+}
+
+Result<size_t> Outbox::load(Clock::time_point now) {
+  if (dir_.empty()) return size_t{0};
+  std::error_code ec;
+  if (!fs::is_directory(dir_, ec)) return size_t{0};
+  struct Loaded {
+    uint64_t order;
+    std::string key, frame;
+  };
+  std::vector<Loaded> loaded;
+  for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() != ".msg") continue;
+    std::ifstream in(it->path(), std::ios::binary);
+    Loaded l;
+    std::string head;
+    if (!std::getline(in, head)) continue;
+    const auto space = head.find(' ');
+    if (space == std::string::npos) continue;
+    try {
+      l.order = std::stoull(head.substr(0, space));
+    } catch (const std::exception&) {
+      continue;  // not ours: left alone
+    }
+    l.key = head.substr(space + 1);
+    l.frame.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    loaded.push_back(std::move(l));
+  }
+  if (ec) return Status::io_error("outbox " + dir_ + ": " + ec.message());
+  std::sort(loaded.begin(), loaded.end(),
+            [](const Loaded& a, const Loaded& b) { return a.order < b.order; });
+  for (auto& l : loaded) {
+    items_[l.key] = Item{std::move(l.frame), now, next_order_++};
+  }
+  // Files keep their old order numbers; new ones continue after them.
+  if (!loaded.empty()) next_order_ = std::max(next_order_, loaded.back().order + 1);
+  return loaded.size();
+}
 
 std::vector<std::string> Outbox::due(Clock::time_point now, std::chrono::milliseconds retry,
                                      bool all) {

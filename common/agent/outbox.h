@@ -2,6 +2,9 @@
 // kept until the coordinator's Ack names their idempotency key, and resent when
 // unacknowledged for too long or after a reconnect. Resending is safe because the
 // coordinator stores each key once.
+//
+// With a folder, every message is also a file there until acknowledged, so an agent
+// that exits (or dies) before the coordinator answered resends it on its next start.
 #pragma once
 
 #include <chrono>
@@ -9,11 +12,20 @@
 #include <string>
 #include <vector>
 
+#include "util/status.h"
+
 namespace fp::agent {
 
 class Outbox {
  public:
   using Clock = std::chrono::steady_clock;
+
+  Outbox() = default;
+  // Kept on disk in `dir` (created); load() brings back what a previous run left.
+  explicit Outbox(std::string dir) : dir_(std::move(dir)) {}
+  // Loads the messages left in the folder, oldest first; returns how many.
+  Result<size_t> load(Clock::time_point now);
+  const std::string& dir() const { return dir_; }
 
   void add(const std::string& key, std::string frame, Clock::time_point now);
   // True if `key` was waiting.
@@ -31,6 +43,8 @@ class Outbox {
     Clock::time_point sent;
     uint64_t order;
   };
+  std::string file_for(const std::string& key) const;
+  std::string dir_;
   std::map<std::string, Item> items_;
   uint64_t next_order_ = 0;
 };

@@ -13,7 +13,7 @@ proto::TelemetryReport method_report(const proto::TaskAssignment& task, const Pe
   proto::TelemetryReport t;
   t.method = m.method;
   t.individual = task.individual;
-  t.evaluated = true;
+  t.evaluated = r.evaluated;
   t.accuracy_before = r.general.accuracy;
   t.accuracy_after = m.accuracy;
   t.sparsity = std::clamp(m.sparsity, 0.0, 1.0);

@@ -2,11 +2,10 @@
 
 #include <toml++/toml.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
+#include "config/toml_reader.h"
 #include "experiment/methods.h"
 #include "experiment/personalize_settings.h"
 #include "protocol/limits.h"
@@ -17,84 +16,7 @@
 namespace fp::coord {
 namespace {
 
-// Reads known keys from one table and reports the first unknown one.
-class Section {
- public:
-  Section(const toml::table* table, std::string name, const std::string& source)
-      : table_(table), name_(std::move(name)), source_(source) {}
-
-  template <typename T>
-  Status get(const char* key, T& out) {
-    seen_.insert(key);
-    if (!table_) return Status::ok_status();
-    const toml::node* node = table_->get(key);
-    if (!node) return Status::ok_status();
-    if constexpr (std::is_same_v<T, std::string>) {
-      if (auto v = node->value<std::string>()) return out = *v, Status::ok_status();
-    } else if constexpr (std::is_same_v<T, bool>) {
-      if (auto v = node->value<bool>()) return out = *v, Status::ok_status();
-    } else if constexpr (std::is_floating_point_v<T>) {
-      if (auto v = node->value<double>()) return out = *v, Status::ok_status();
-    } else {
-      if (auto v = node->value<int64_t>()) {
-        if (*v < 0 && std::is_unsigned_v<T>) return wrong(key, "a non-negative integer");
-        return out = static_cast<T>(*v), Status::ok_status();
-      }
-    }
-    return wrong(key, std::is_same_v<T, std::string> ? "a string"
-                      : std::is_same_v<T, bool>      ? "a boolean"
-                      : std::is_floating_point_v<T>  ? "a number"
-                                                     : "an integer");
-  }
-
-  // An optional key: left unset when absent.
-  template <typename T>
-  Status get(const char* key, std::optional<T>& out) {
-    T value{};
-    const bool present = table_ && table_->get(key);
-    FP_RETURN_IF_ERROR(get(key, value));
-    if (present) out = value;
-    return Status::ok_status();
-  }
-
-  template <typename T>
-  Status get_list(const char* key, std::vector<T>& out) {
-    seen_.insert(key);
-    if (!table_) return Status::ok_status();
-    const toml::node* node = table_->get(key);
-    if (!node) return Status::ok_status();
-    const toml::array* array = node->as_array();
-    if (!array) return wrong(key, "an array");
-    out.clear();
-    for (const auto& item : *array) {
-      auto v = item.value<T>();
-      if (!v) return wrong(key, "an array of the same type throughout");
-      out.push_back(*v);
-    }
-    return Status::ok_status();
-  }
-
-  // Call last: every key in the table must have been asked for.
-  Status finish(const std::set<std::string>& subtables = {}) const {
-    if (!table_) return Status::ok_status();
-    for (const auto& [key, node] : *table_) {
-      std::string k(key.str());
-      if (!seen_.count(k) && !subtables.count(k)) {
-        return Status::invalid_argument(source_ + ": unknown key '" + name_ + "." + k + "'");
-      }
-    }
-    return Status::ok_status();
-  }
-
- private:
-  Status wrong(const char* key, const char* expected) const {
-    return Status::invalid_argument(source_ + ": " + name_ + "." + key + " must be " + expected);
-  }
-  const toml::table* table_;
-  std::string name_;
-  const std::string& source_;
-  std::set<std::string> seen_;
-};
+using Section = config::TomlTable;  // the one strict reader (config/toml_reader.h)
 
 Result<nlohmann::json> to_json(const toml::node& node) {
   if (auto t = node.as_table()) {
@@ -289,15 +211,7 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
 }  // namespace
 
 Result<CoordinatorConfig> parse_config(const std::string& text, const std::string& source) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream out;
-    out << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
-        << e.description();
-    return Status::invalid_argument(out.str());
-  }
+  FP_ASSIGN_OR_RETURN(toml::table root, config::parse_toml(text, source));
   CoordinatorConfig c;
   for (const auto& [key, node] : root) {
     std::string k(key.str());
@@ -314,11 +228,8 @@ Result<CoordinatorConfig> parse_config(const std::string& text, const std::strin
 
 Result<CoordinatorConfig> load_config(const std::string& path) {
   if (path.empty()) return parse_config("", "(defaults)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found("config file " + path + " cannot be opened");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parse_config(buffer.str(), path);
+  FP_ASSIGN_OR_RETURN(std::string text, config::read_text_file(path, "config file"));
+  return parse_config(text, path);
 }
 
 }  // namespace fp::coord

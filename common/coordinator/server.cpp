@@ -11,6 +11,8 @@ namespace fp::coord {
 Server::Server(ServerConfig config, zmq::context_t& context, store::Store& store,
                ModelRegistry& registry)
     : config_(std::move(config)),
+      policy_(config_.policy ? config_.policy
+                             : std::make_shared<FirstPendingPolicy>(config_.max_attempts)),
       context_(context),
       store_(store),
       registry_(registry),

@@ -20,6 +20,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "coordinator/campaign_policy.h"
 #include "coordinator/model_registry.h"
 #include "coordinator/rate_limit.h"
 #include "coordinator/waker.h"
@@ -41,8 +42,11 @@ struct ServerConfig {
   uint32_t chunk_credit = proto::kDefaultChunkCredit;
   size_t telemetry_batch = 4096;  // most reports per transaction
   int64_t max_attempts = 3;       // assignments of one task before it is failed
-  bool handle_signals = false;    // SIGINT/SIGTERM stop the loop (programs only)
-  bool exit_when_done = false;    // stop once every campaign is finished
+  // Which tasks exist, who gets which, what happens on failure (coordinator/
+  // campaign_policy.h). Null: FirstPendingPolicy(max_attempts).
+  std::shared_ptr<CampaignPolicy> policy;
+  bool handle_signals = false;  // SIGINT/SIGTERM stop the loop (programs only)
+  bool exit_when_done = false;  // stop once every campaign is finished
   // CURVE with the coordinator's key pair and a ZAP handler that admits enrolled keys
   // only; plain (no encryption, no authentication) only when set explicitly.
   security::SocketSecurity security;
@@ -198,6 +202,7 @@ class Server {
   Result<int64_t> campaign_of_task(int64_t task_id);
 
   ServerConfig config_;
+  std::shared_ptr<CampaignPolicy> policy_;  // config_.policy or the default
   zmq::context_t& context_;
   store::Store& store_;
   ModelRegistry& registry_;

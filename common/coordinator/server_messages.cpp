@@ -208,7 +208,9 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
   (void)store_.upsert_agent({m.agent_id, t, t, m.capabilities.threads,
                              static_cast<int64_t>(m.capabilities.memory_mb),
                              datasets_json(m.capabilities.datasets), "online", fresh.session_id});
+  const AgentView announcing{fresh.agent_id, fresh.holdings};
   for (const auto& [dataset, individual] : fresh.holdings) {
+    if (!policy_->enroll(announcing, dataset, individual)) continue;
     Status s = store_.enroll(dataset, individual);
     if (!s.ok()) spdlog::error("enrolling {}/{}: {}", dataset, individual, s.to_string());
   }

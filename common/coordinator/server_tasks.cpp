@@ -1,6 +1,7 @@
 // Server: handing tasks to agents, taking them back, finishing campaigns.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "coordinator/server.h"
@@ -79,62 +80,68 @@ void Server::requeue_overdue() {
 
 void Server::try_assign(Session& s) {
   if (s.task_id != 0 || s.overdue_task != 0 || stopping_) return;
-  for (const auto& [dataset, individual] : s.holdings) {
-    while (true) {
-      auto found = store_.find_pending_task(dataset, individual);
-      if (!found.ok()) {
-        spdlog::error("finding a task: {}", found.status().to_string());
-        return;
-      }
-      if (!found->has_value()) break;
-      store::TaskRecord task = **found;
-      double t = now();
-      auto give_up = [&](const std::string& why) {
-        (void)store_.finish_task(task.id, false, why, t);
-        event("failure", "", task.id, why);
-        spdlog::warn("task {} failed: {}", task.id, why);
-        check_campaign(task.campaign_id);
-      };
-      if (task.attempts >= config_.max_attempts) {
-        give_up("gave up after " + std::to_string(task.attempts) + " attempt(s)");
-        continue;
-      }
-      auto campaign = store_.campaign(task.campaign_id);
-      if (!campaign.ok() || !campaign->has_value()) {
-        give_up("campaign " + std::to_string(task.campaign_id) + " is missing");
-        continue;
-      }
-      const auto& c = **campaign;
-      auto model = registry_.find(c.model_sha256);
-      if (!model.ok()) {
-        give_up("model unavailable: " + model.status().message());
-        continue;
-      }
-      Status assigned = store_.assign_task(task.id, s.agent_id, t);
-      if (!assigned.ok()) {
-        spdlog::error("assigning task {}: {}", task.id, assigned.to_string());
-        return;
-      }
-      proto::TaskAssignment a;
-      a.task_id = static_cast<uint64_t>(task.id);
-      a.campaign_id = static_cast<uint64_t>(c.id);
-      a.model_sha256 = model->sha256;
-      a.model_size = static_cast<uint64_t>(model->size_bytes);
-      a.model_spec_json = model->spec_json;
-      a.prune_config_json = c.prune_config_json;
-      a.dataset = dataset;
-      a.individual = individual;
-      a.baselines = json_list<std::string>(c.baselines_json);
-      a.sweep_targets = json_list<double>(c.sweep_targets_json);
-      task_campaign_[task.id] = c.id;
-      start_task_clock(s, task.id);
-      s.assignment = a;
-      s.assigned_at = Clock::now();
-      event("assign", s.agent_id, task.id, c.name + ": " + dataset + "/" + individual);
-      spdlog::info("task {} ({}/{}) -> agent {}", task.id, dataset, individual, s.agent_id);
-      send(s.peer, std::move(a));
+  const AgentView agent{s.agent_id, s.holdings};
+  while (true) {
+    auto found = policy_->next_task(store_, agent);
+    if (!found.ok()) {
+      spdlog::error("finding a task: {}", found.status().to_string());
       return;
     }
+    if (!found->has_value()) return;
+    store::TaskRecord task = **found;
+    double t = now();
+    auto give_up = [&](const std::string& why) {
+      (void)store_.finish_task(task.id, false, why, t);
+      event("failure", "", task.id, why);
+      spdlog::warn("task {} failed: {}", task.id, why);
+      check_campaign(task.campaign_id);
+    };
+    if (auto why = policy_->give_up(task)) {
+      give_up(*why);
+      continue;
+    }
+    auto campaign = store_.campaign(task.campaign_id);
+    if (!campaign.ok() || !campaign->has_value()) {
+      give_up("campaign " + std::to_string(task.campaign_id) + " is missing");
+      continue;
+    }
+    const auto& c = **campaign;
+    // Whatever the policy says, an agent only ever works on data it holds.
+    if (std::find(s.holdings.begin(), s.holdings.end(),
+                  std::make_pair(c.dataset, task.individual)) == s.holdings.end()) {
+      spdlog::error("campaign policy offered task {} ({}/{}) to agent {}, which does not hold it",
+                    task.id, c.dataset, task.individual, s.agent_id);
+      return;
+    }
+    auto model = registry_.find(c.model_sha256);
+    if (!model.ok()) {
+      give_up("model unavailable: " + model.status().message());
+      continue;
+    }
+    Status assigned = store_.assign_task(task.id, s.agent_id, t);
+    if (!assigned.ok()) {
+      spdlog::error("assigning task {}: {}", task.id, assigned.to_string());
+      return;
+    }
+    proto::TaskAssignment a;
+    a.task_id = static_cast<uint64_t>(task.id);
+    a.campaign_id = static_cast<uint64_t>(c.id);
+    a.model_sha256 = model->sha256;
+    a.model_size = static_cast<uint64_t>(model->size_bytes);
+    a.model_spec_json = model->spec_json;
+    a.prune_config_json = c.prune_config_json;
+    a.dataset = c.dataset;
+    a.individual = task.individual;
+    a.baselines = json_list<std::string>(c.baselines_json);
+    a.sweep_targets = json_list<double>(c.sweep_targets_json);
+    task_campaign_[task.id] = c.id;
+    start_task_clock(s, task.id);
+    s.assignment = a;
+    s.assigned_at = Clock::now();
+    event("assign", s.agent_id, task.id, c.name + ": " + a.dataset + "/" + a.individual);
+    spdlog::info("task {} ({}/{}) -> agent {}", task.id, a.dataset, a.individual, s.agent_id);
+    send(s.peer, std::move(a));
+    return;
   }
 }
 

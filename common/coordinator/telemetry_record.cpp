@@ -78,6 +78,16 @@ store::TelemetryRecord to_record(const proto::TelemetryReport& m, const std::str
   r.compute_macs = static_cast<int64_t>(m.compute_macs);
   r.compact_parameters = static_cast<int64_t>(m.compact_parameters);
   r.compact_bytes = static_cast<int64_t>(m.compact_bytes);
+  r.evaluated = m.evaluated;
+  // Label-free figures exist only where the device measured them (a top-class
+  // probability is never 0, so 0 means "not measured").
+  if (m.mean_confidence_before > 0) {
+    r.mean_confidence_before = m.mean_confidence_before;
+    r.mean_confidence_after = m.mean_confidence_after;
+    r.agreement = m.agreement;
+  }
+  r.model_bytes = static_cast<int64_t>(m.model_bytes);
+  r.skipped_files = static_cast<int64_t>(m.skipped_files);
   r.received_at = received_at;
   r.dp_mechanism = m.privacy_mechanism;
   if (!m.privacy_mechanism.empty()) {

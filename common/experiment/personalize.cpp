@@ -34,13 +34,16 @@ double thread_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
+// Accuracy only where the evaluation set has labels (a device without labels has none).
 Result<MethodResult> describe(const std::string& method, PrunableNet& model,
                               const Dataset& evaluation) {
-  FP_ASSIGN_OR_RETURN(EvalReport eval, evaluate(model, evaluation));
-  auto sparsity = measure_sparsity(model);
   MethodResult m;
+  if (evaluation.has_labels()) {
+    FP_ASSIGN_OR_RETURN(EvalReport eval, evaluate(model, evaluation));
+    m.accuracy = eval.accuracy;
+  }
+  auto sparsity = measure_sparsity(model);
   m.method = method;
-  m.accuracy = eval.accuracy;
   m.sparsity = sparsity.sparsity();
   m.parameters = sparsity.prunable_weights - sparsity.zeroed_weights;
   const ModelCost cost = measure_cost(model);
@@ -164,8 +167,11 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
     return Status::invalid_argument("personalize: max_adaptation_samples must be >= 0");
   const Dataset adaptation = first_samples(all_adaptation, config.max_adaptation_samples);
   if (adaptation.size() == 0) return Status::invalid_argument("personalize: no adaptation data");
-  if (!evaluation.has_labels() || evaluation.size() == 0)
-    return Status::invalid_argument("personalize: the evaluation set needs labels");
+  if (evaluation.size() == 0)
+    return Status::invalid_argument("personalize: the evaluation (held-out) set is empty");
+  if (!evaluation.has_labels() && (config.run_finetune || !config.sweep_targets.empty()))
+    return Status::invalid_argument(
+        "personalize: the fine-tuning baseline and the sparsity sweep need evaluation labels");
   if (!(config.heldout_fraction > 0 && config.heldout_fraction < 1))
     return Status::invalid_argument("personalize: heldout_fraction must be in (0, 1)");
   for (const auto& m : config.extra_methods)
@@ -176,6 +182,7 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
   PersonalizeResult out;
   out.adaptation_samples = adaptation.size();
   out.evaluation_samples = evaluation.size();
+  out.evaluated = evaluation.has_labels();
 
   ModelPtr dense = clone_model(general);
   FP_ASSIGN_OR_RETURN(MethodResult general_result, describe("general", *dense, evaluation));

@@ -7,7 +7,8 @@
 //   general / Fine-Pruned model --(EM priors, AdaBN, Tent: unlabeled inputs)-------> label-free
 // each evaluated on the individual's labeled evaluation set, with its compute cost.
 // Fine-Pruning and the label-free methods are handed only `adaptation.inputs`: their
-// labels are never read. Method names: experiment/methods.h.
+// labels are never read. Method names: experiment/methods.h. Without evaluation labels
+// only Fine-Pruning runs and nothing is scored.
 #pragma once
 
 #include <string>
@@ -75,6 +76,9 @@ struct PersonalizeResult {
   double oracle_sparsity = -1;    // best sweep accuracy's sparsity (uses labels; -1: no sweep)
   double oracle_accuracy = -1;
   int64_t adaptation_samples = 0, evaluation_samples = 0;
+  // False when the evaluation set had no labels: every accuracy above is then 0 and
+  // meaningless (a device's own unlabeled files); the models are still produced.
+  bool evaluated = true;
   ModelPtr personalized;  // the Fine-Pruned model
 };
 

@@ -10,6 +10,21 @@
 
 namespace fp {
 
+// How raw files become this model's input, so a device turns its own files into
+// exactly what the general model was trained on. Travels inside the spec: the
+// coordinator and every device read the same numbers.
+struct InputSpec {
+  std::string kind;  // "" (not recorded: built-in data sets only), "image" or "log_mel"
+  // image: pixels scaled to [0, 1], resized to the spec's height x width, converted to
+  // its channel count, then (x - mean) / std.
+  double mean = 0.0, std = 1.0;
+  // log_mel: audio resampled to sample_rate, then data/log_mel.h with these settings
+  // (n_mels and frames are the spec's height and width).
+  int64_t sample_rate = 8000, n_fft = 256, hop_length = 128;
+
+  bool operator==(const InputSpec& o) const;
+};
+
 struct ModelSpec {
   // "mlp", "cnn", "vgg7", "vgg11", "vgg19", "resnet18", "resnet50", "mobilenetv2".
   std::string arch = "cnn";
@@ -27,6 +42,9 @@ struct ModelSpec {
   std::vector<int64_t> widths;
 
   bool is_compact() const { return !widths.empty(); }
+  InputSpec input;
+  // Names of the classes, when known ("" entries allowed); empty: ids only.
+  std::vector<std::string> class_names;
 
   Status validate() const;
   std::string to_json() const;

@@ -124,6 +124,11 @@ TelemetryReport read(wire::TelemetryReport::Reader r) {
   m.compute_macs = r.getComputeMacs();
   m.compact_parameters = r.getCompactParameters();
   m.compact_bytes = r.getCompactBytes();
+  m.mean_confidence_before = r.getMeanConfidenceBefore();
+  m.mean_confidence_after = r.getMeanConfidenceAfter();
+  m.agreement = r.getAgreement();
+  m.model_bytes = r.getModelBytes();
+  m.skipped_files = r.getSkippedFiles();
   return m;
 }
 

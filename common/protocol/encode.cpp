@@ -145,6 +145,11 @@ struct Filler {
     b.setComputeMacs(m.compute_macs);
     b.setCompactParameters(m.compact_parameters);
     b.setCompactBytes(m.compact_bytes);
+    b.setMeanConfidenceBefore(m.mean_confidence_before);
+    b.setMeanConfidenceAfter(m.mean_confidence_after);
+    b.setAgreement(m.agreement);
+    b.setModelBytes(m.model_bytes);
+    b.setSkippedFiles(m.skipped_files);
   }
   void operator()(const Ack& m) {
     auto b = env.initAck();

@@ -97,6 +97,12 @@ struct TelemetryReport {
   uint64_t compute_macs = 0;        // spent producing the model (forward/backward passes)
   uint64_t compact_parameters = 0;  // of the compact model (models/compact.h); 0: unknown
   uint64_t compact_bytes = 0;       // its artifact's size
+  // Label-free aggregates over the held-out slice (see the schema).
+  double mean_confidence_before = 0;
+  double mean_confidence_after = 0;
+  double agreement = 0;
+  uint64_t model_bytes = 0;
+  uint64_t skipped_files = 0;
 };
 
 struct TaskStatus {

@@ -124,6 +124,9 @@ Status check_report(const TelemetryReport& m) {
     return bad(msg, "wallSeconds", "must be a finite number >= 0");
   }
   if (m.macs_effective > m.macs_dense) return bad(msg, "macsEffective", "exceeds macsDense");
+  FP_RETURN_IF_ERROR(check_unit(msg, "meanConfidenceBefore", m.mean_confidence_before));
+  FP_RETURN_IF_ERROR(check_unit(msg, "meanConfidenceAfter", m.mean_confidence_after));
+  FP_RETURN_IF_ERROR(check_unit(msg, "agreement", m.agreement));
   if (!m.privacy_mechanism.empty()) {
     if (m.privacy_mechanism != "laplace" && m.privacy_mechanism != "gaussian") {
       return bad(msg, "privacyMechanism", "must be empty, laplace or gaussian");

@@ -98,6 +98,8 @@ Result<CampaignResults> load_campaign_results(store::Store& store, int64_t id, d
     if (row.accuracy_before && (row.method == "fine_prune" || !r.general_accuracy)) {
       r.general_accuracy = row.accuracy_before;
     }
+    if (!row.evaluated) r.evaluated = false;
+    if (row.agreement) r.agreement = row.agreement;
     r.macs_dense = row.macs_dense;
     r.adaptation_samples = row.adaptation_samples;
     r.eval_samples = row.eval_samples;

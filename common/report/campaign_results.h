@@ -48,6 +48,10 @@ struct IndividualResult {
   std::map<std::string, MethodOutcome> methods;  // by method, those reported so far
   std::vector<CurvePoint> curve;                 // Fine-Pruning's labeled sweep
   int64_t macs_dense = 0, adaptation_samples = 0, eval_samples = 0;
+  // A device without labels: no accuracies, only the label-free agreement of the
+  // personalized with the general model on its held-out files.
+  bool evaluated = true;
+  std::optional<double> agreement;
 
   // The outcome of `name`, or null when it has not reported.
   const MethodOutcome* method(const std::string& name) const;

@@ -61,6 +61,8 @@ json campaign_detail_json(const CampaignResults& r) {
                 {"macs_dense", i.macs_dense},
                 {"adaptation_samples", i.adaptation_samples},
                 {"eval_samples", i.eval_samples},
+                {"evaluated", i.evaluated},
+                {"agreement", optional_json(i.agreement)},
                 {"methods", methods}};
     // Flat copies of the numbers the tables and the bar chart show.
     for (const auto& method : result_methods()) row[method] = optional_json(accuracy_of(i, method));

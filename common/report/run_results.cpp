@@ -80,7 +80,9 @@ IndividualRow row_of(const std::string& variant, const IndividualResult& i) {
   r.adaptation_samples = i.adaptation_samples;
   r.eval_samples = i.eval_samples;
   r.macs_dense = i.macs_dense;
+  r.evaluated = i.evaluated;
   if (const MethodOutcome* m = i.method("fine_prune")) {
+    r.fine_pruned = true;
     r.fine_prune = m->accuracy;
     r.sparsity = m->sparsity;
     r.target_sparsity = m->target_sparsity;
@@ -169,9 +171,10 @@ std::string format_table(const RunResults& results, size_t max_rows) {
     auto gain = r.gain();
     out += fmt::format(
         "{}{:<24} {:>8} {:>10} {:>9} {:>8} {:>10} {:>9} {:>8} {:>9} {:>9}\n",
-        variants ? fmt::format("{:<14} ", r.variant) : "", r.individual, pct(r.general),
-        pct(r.fine_prune), r.fine_prune ? fmt::format("{:.1f}", 100 * r.sparsity) : "-",
-        r.fine_prune ? fmt::format("{:.1f}", 100 * r.mac_reduction()) : "-",
+        variants ? fmt::format("{:<14} ", r.variant) : "", r.individual,
+        r.evaluated ? pct(r.general) : "unlabeled", r.evaluated ? pct(r.fine_prune) : "n/a",
+        r.fine_pruned ? fmt::format("{:.1f}", 100 * r.sparsity) : "-",
+        r.fine_pruned ? fmt::format("{:.1f}", 100 * r.mac_reduction()) : "-",
         r.compact_bytes > 0 ? fmt::format("{:.1f}", r.compact_bytes / 1024.0) : "-",
         gain ? fmt::format("{:+.1f}", 100 * *gain) : "-", pct(r.finetune), pct(r.svd), r.status);
   }
@@ -201,11 +204,11 @@ std::string to_csv(const RunResults& results) {
       "sparsity,target_sparsity,gain,finetune_accuracy,svd_accuracy,svd_sparsity,"
       "adaptation_samples,eval_samples,fine_prune_seconds,macs_dense,macs_fine_pruned,"
       "finetune_seconds,fine_prune_compute_macs,finetune_compute_macs,classes,error,"
-      "mac_reduction,compact_bytes\n";
+      "mac_reduction,compact_bytes,evaluated\n";
   for (const auto& r : results.rows) {
-    bool fp = r.fine_prune.has_value();
+    bool fp = r.fine_pruned;
     out += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.6f},{},{},{},{},{},{}\n",
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.6f},{},{},{},{},{},{},{}\n",
         results.run.id, csv(results.run.scenario), csv(r.variant), csv(r.individual),
         csv(r.agent_id), r.status, csv(r.general), csv(r.fine_prune),
         fp ? fmt::format("{:.6f}", r.sparsity) : "",
@@ -214,7 +217,7 @@ std::string to_csv(const RunResults& results) {
         r.eval_samples, fmt::format("{:.6f}", r.fine_prune_seconds), r.macs_dense,
         r.macs_fine_pruned, r.finetune_seconds, r.fine_prune_compute_macs, r.finetune_compute_macs,
         r.classes, csv(r.error), fp ? fmt::format("{:.6f}", r.mac_reduction()) : "",
-        r.compact_bytes);
+        r.compact_bytes, r.evaluated ? 1 : 0);
   }
   return out;
 }
@@ -251,10 +254,11 @@ std::string to_json(const RunResults& results) {
          {"agent_id", r.agent_id},
          {"status", r.status},
          {"error", r.error},
+         {"evaluated", r.evaluated},
          {"general_accuracy", opt(r.general)},
          {"fine_prune_accuracy", opt(r.fine_prune)},
-         {"sparsity", r.fine_prune ? nlohmann::json(r.sparsity) : nullptr},
-         {"target_sparsity", r.fine_prune ? nlohmann::json(r.target_sparsity) : nullptr},
+         {"sparsity", r.fine_pruned ? nlohmann::json(r.sparsity) : nullptr},
+         {"target_sparsity", r.fine_pruned ? nlohmann::json(r.target_sparsity) : nullptr},
          {"gain", opt(r.gain())},
          {"finetune_accuracy", opt(r.finetune)},
          {"svd_accuracy", opt(r.svd)},
@@ -263,7 +267,7 @@ std::string to_json(const RunResults& results) {
          {"fine_prune_seconds", r.fine_prune_seconds},
          {"macs_dense", r.macs_dense},
          {"macs_fine_pruned", r.macs_fine_pruned},
-         {"mac_reduction", r.fine_prune ? nlohmann::json(r.mac_reduction()) : nullptr},
+         {"mac_reduction", r.fine_pruned ? nlohmann::json(r.mac_reduction()) : nullptr},
          {"compact_bytes", r.compact_bytes}});
   }
   return j.dump(2);

@@ -33,6 +33,10 @@ struct IndividualRow {
   }
   int64_t fine_prune_compute_macs = 0, finetune_compute_macs = 0;  // spent adapting
   int64_t classes = 0;  // classes the individual holds (k-classes partitions; 0: unknown)
+  // False for a device without labels (a real device joining with its own files): no
+  // accuracies exist, the tables say "unlabeled" instead of a number.
+  bool evaluated = true;
+  bool fine_pruned = false;  // a Fine-Pruning report arrived
   // Accuracy and adaptation compute of further methods (common/experiment/methods.h:
   // label-free competitors, combinations, svd_macs, finetune_plain), by method name.
   std::map<std::string, double> other_accuracy;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "data/file_decoder.h"
 #include "train/general_model.h"
 #include "util/clock.h"
 
@@ -24,6 +25,7 @@ Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, uint6
   gc.arch = s.general.arch;
   gc.width_mult = s.general.width_mult;
   gc.threads = s.general.threads;
+  gc.input = builtin_input_spec(s.data.dataset);
   gc.train.optimizer = s.general.optimizer;
   gc.train.learning_rate = s.general.learning_rate;
   gc.train.epochs = s.general.epochs;

@@ -3,11 +3,10 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
+#include "config/toml_reader.h"
 #include "experiment/methods.h"
 #include "experiment/personalize_settings.h"
 #include "models/model_spec.h"
@@ -15,129 +14,7 @@
 namespace fp::sim {
 namespace {
 
-// One TOML table: typed reads of known keys, then finish() rejects any key not read.
-// Messages read "<file>:<line>: <table>.<key> must be ...".
-class Table {
- public:
-  Table(const toml::table* table, std::string path, const std::string& source)
-      : table_(table), path_(std::move(path)), source_(source) {}
-
-  template <typename T>
-  Status get(const char* key, T& out) {
-    const toml::node* node = find(key);
-    if (!node) return Status::ok_status();
-    if constexpr (std::is_same_v<T, std::string>) {
-      if (auto v = node->value_exact<std::string>()) return out = *v, Status::ok_status();
-      return wrong(*node, key, "a string");
-    } else if constexpr (std::is_same_v<T, bool>) {
-      if (auto v = node->value_exact<bool>()) return out = *v, Status::ok_status();
-      return wrong(*node, key, "a boolean (true or false)");
-    } else if constexpr (std::is_floating_point_v<T>) {
-      if (auto v = node->value_exact<double>()) return out = *v, Status::ok_status();
-      if (auto v = node->value_exact<int64_t>())
-        return out = static_cast<T>(*v), Status::ok_status();
-      return wrong(*node, key, "a number");
-    } else {
-      auto v = node->value_exact<int64_t>();
-      if (!v) return wrong(*node, key, "an integer");
-      if (std::is_unsigned_v<T> && *v < 0) return wrong(*node, key, "a non-negative integer");
-      out = static_cast<T>(*v);
-      return Status::ok_status();
-    }
-  }
-
-  template <typename T>
-  Status get_list(const char* key, std::vector<T>& out) {
-    const toml::node* node = find(key);
-    if (!node) return Status::ok_status();
-    const toml::array* array = node->as_array();
-    const char* what = std::is_same_v<T, std::string> ? "an array of strings"
-                       : std::is_integral_v<T>        ? "an array of integers"
-                                                      : "an array of numbers";
-    if (!array) return wrong(*node, key, what);
-    std::vector<T> values;
-    for (const auto& item : *array) {
-      std::optional<T> v;
-      if constexpr (std::is_same_v<T, std::string>) {
-        v = item.value_exact<std::string>();
-      } else if constexpr (std::is_integral_v<T>) {
-        if (auto i = item.value_exact<int64_t>()) v = static_cast<T>(*i);
-      } else {
-        v = item.value_exact<double>();
-        if (!v) {
-          if (auto i = item.value_exact<int64_t>()) v = static_cast<T>(*i);
-        }
-      }
-      if (!v) return wrong(item, key, what);
-      values.push_back(*v);
-    }
-    out = std::move(values);
-    return Status::ok_status();
-  }
-
-  // A nested table (nullptr when absent); an error when the key holds something else.
-  Result<const toml::table*> table(const char* key) {
-    const toml::node* node = find(key);
-    if (!node) return static_cast<const toml::table*>(nullptr);
-    if (!node->is_table()) return wrong(*node, key, "a table");
-    return node->as_table();
-  }
-
-  // An array of tables ([[key]]); empty when absent.
-  Result<std::vector<const toml::table*>> tables(const char* key) {
-    std::vector<const toml::table*> out;
-    const toml::node* node = find(key);
-    if (!node) return out;
-    const toml::array* array = node->as_array();
-    if (!array) return wrong(*node, key, "an array of tables ([[" + name(key) + "]])");
-    for (const auto& item : *array) {
-      if (!item.is_table()) return wrong(item, key, "an array of tables ([[" + name(key) + "]])");
-      out.push_back(item.as_table());
-    }
-    return out;
-  }
-
-  // Call after every read: a key nobody asked for is a typo or a misplaced setting.
-  Status finish() const {
-    if (!table_) return Status::ok_status();
-    for (const auto& [key, node] : *table_) {
-      std::string k(key.str());
-      if (known_.count(k)) continue;
-      std::string list;
-      for (const auto& n : order_) list += (list.empty() ? "" : ", ") + n;
-      return Status::invalid_argument(at(node) + "unknown key '" + name(k) + "'" +
-                                      (list.empty() ? "" : " (known here: " + list + ")"));
-    }
-    return Status::ok_status();
-  }
-
-  // "<file>:<line>: " for a node, "<file>: " when the position is unknown.
-  std::string at(const toml::node& node) const {
-    auto line = node.source().begin.line;
-    return source_ + (line > 0 ? ":" + std::to_string(line) : "") + ": ";
-  }
-  std::string at_key(const char* key) const {
-    const toml::node* node = table_ ? table_->get(key) : nullptr;
-    return node ? at(*node) : source_ + ": ";
-  }
-  std::string name(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-  const std::string& path() const { return path_; }
-
- private:
-  const toml::node* find(const char* key) {
-    if (known_.insert(key).second) order_.push_back(key);
-    return table_ ? table_->get(key) : nullptr;
-  }
-  Status wrong(const toml::node& node, const std::string& key, const std::string& expected) const {
-    return Status::invalid_argument(at(node) + name(key) + " must be " + expected);
-  }
-
-  const toml::table* table_;
-  std::string path_;
-  const std::string& source_;
-  std::set<std::string> known_;
-  std::vector<std::string> order_;
-};
+using Table = config::TomlTable;
 
 template <typename E>
 Status get_enum(Table& t, const char* key, E& out, Result<E> (*parse)(const std::string&)) {
@@ -444,14 +321,7 @@ void set_seed(Scenario& scenario, uint64_t seed) {
 }
 
 Result<Scenario> parse_scenario(const std::string& text, const std::string& source) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    auto line = e.source().begin.line;
-    return Status::invalid_argument(source + (line > 0 ? ":" + std::to_string(line) : "") +
-                                    ": not valid TOML: " + std::string(e.description()));
-  }
+  FP_ASSIGN_OR_RETURN(toml::table root, config::parse_toml(text, source));
   Scenario s;
   s.source = source;
   s.text = text;
@@ -499,11 +369,8 @@ Result<Scenario> parse_scenario(const std::string& text, const std::string& sour
 }
 
 Result<Scenario> load_scenario(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found("scenario file " + path + " cannot be opened");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parse_scenario(buffer.str(), path);
+  FP_ASSIGN_OR_RETURN(std::string text, config::read_text_file(path, "scenario file"));
+  return parse_scenario(text, path);
 }
 
 }  // namespace fp::sim

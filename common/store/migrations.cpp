@@ -174,6 +174,15 @@ CREATE TABLE agent_identities (
 ALTER TABLE telemetry ADD COLUMN compact_parameters INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE telemetry ADD COLUMN compact_bytes INTEGER NOT NULL DEFAULT 0;
 )sql",
+      // 7: devices without labels (evaluated = 0) and their label-free figures.
+      R"sql(
+ALTER TABLE telemetry ADD COLUMN evaluated INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE telemetry ADD COLUMN mean_confidence_before REAL;
+ALTER TABLE telemetry ADD COLUMN mean_confidence_after REAL;
+ALTER TABLE telemetry ADD COLUMN agreement REAL;
+ALTER TABLE telemetry ADD COLUMN model_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE telemetry ADD COLUMN skipped_files INTEGER NOT NULL DEFAULT 0;
+)sql",
   };
   return all;
 }

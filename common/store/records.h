@@ -73,6 +73,10 @@ struct TelemetryRecord {
   // "laplace" or "gaussian", with its epsilon (and delta) per value.
   std::string dp_mechanism;
   std::optional<double> dp_epsilon, dp_delta;
+  // False for a device without labels: accuracies are null, the label-free figures speak.
+  bool evaluated = true;
+  std::optional<double> mean_confidence_before, mean_confidence_after, agreement;
+  int64_t model_bytes = 0, skipped_files = 0;
 };
 
 // A CURVE public key allowed to connect; revoked keys stay listed with revoked_at.

@@ -14,9 +14,10 @@ INSERT INTO telemetry (idempotency_key, task_id, campaign_id, agent_id, method, 
   target_sparsity, sparsity, overall_sparsity, layer_sparsity_json, accuracy_before,
   accuracy_after, curve_json, adaptation_samples, eval_samples, wall_seconds, macs_dense,
   macs_effective, peak_memory_bytes, received_at, dp_mechanism, dp_epsilon, dp_delta,
-  compute_macs, compact_parameters, compact_bytes)
+  compute_macs, compact_parameters, compact_bytes, evaluated, mean_confidence_before,
+  mean_confidence_after, agreement, model_bytes, skipped_files)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-        ?20, ?21, ?22, ?23, ?24, ?25, ?26)
+        ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)
 ON CONFLICT DO NOTHING)sql"));
   std::vector<TelemetryInsert> out(records.size());
   sql::Transaction tx(*db_);
@@ -32,6 +33,9 @@ ON CONFLICT DO NOTHING)sql"));
     s->bind(18, r.macs_effective).bind(19, r.peak_memory_bytes).bind(20, r.received_at);
     s->bind(21, r.dp_mechanism).bind(22, r.dp_epsilon).bind(23, r.dp_delta);
     s->bind(24, r.compute_macs).bind(25, r.compact_parameters).bind(26, r.compact_bytes);
+    s->bind(27, static_cast<int64_t>(r.evaluated ? 1 : 0));
+    s->bind(28, r.mean_confidence_before).bind(29, r.mean_confidence_after);
+    s->bind(30, r.agreement).bind(31, r.model_bytes).bind(32, r.skipped_files);
     // A constraint failure aborts only this statement, not the transaction.
     Status st = s->run();
     if (!st.ok()) {
@@ -50,7 +54,8 @@ SELECT id, idempotency_key, task_id, campaign_id, agent_id, method, individual, 
   sparsity, overall_sparsity, layer_sparsity_json, accuracy_before, accuracy_after, curve_json,
   adaptation_samples, eval_samples, wall_seconds, macs_dense, macs_effective, peak_memory_bytes,
   received_at, dp_mechanism, dp_epsilon, dp_delta, compute_macs, compact_parameters,
-  compact_bytes
+  compact_bytes, evaluated, mean_confidence_before, mean_confidence_after, agreement,
+  model_bytes, skipped_files
 FROM telemetry WHERE ?1 = 0 OR campaign_id = ?1 ORDER BY id)sql"));
   s->bind(1, campaign_id);
   std::vector<TelemetryRecord> out;
@@ -85,6 +90,12 @@ FROM telemetry WHERE ?1 = 0 OR campaign_id = ?1 ORDER BY id)sql"));
     r.compute_macs = s->column_int(24);
     r.compact_parameters = s->column_int(25);
     r.compact_bytes = s->column_int(26);
+    r.evaluated = s->column_int(27) != 0;
+    r.mean_confidence_before = s->column_optional_double(28);
+    r.mean_confidence_after = s->column_optional_double(29);
+    r.agreement = s->column_optional_double(30);
+    r.model_bytes = s->column_int(31);
+    r.skipped_files = s->column_int(32);
     out.push_back(std::move(r));
   }
   return out;

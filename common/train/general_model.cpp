@@ -31,6 +31,8 @@ Result<GeneralModel> train_general_model(const Dataset& data, const GeneralModel
   out.spec.height = data.inputs.size(2);
   out.spec.width = data.inputs.size(3);
   out.spec.num_classes = data.num_classes();
+  out.spec.input = config.input;
+  out.spec.class_names = data.class_names;
   FP_ASSIGN_OR_RETURN(ModelPtr model, build_model(out.spec));
   FP_ASSIGN_OR_RETURN(out.report, train(*model, train_set, config.train, on_epoch));
   out.train_samples = train_set.size();

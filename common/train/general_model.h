@@ -17,6 +17,9 @@ namespace fp {
 struct GeneralModelConfig {
   std::string arch = "cnn";
   double width_mult = 1.0;
+  // How a device turns its own files into inputs (data/file_decoder.h: builtin_input_spec);
+  // travels in the spec so device and coordinator cannot disagree. Unset: IDX only.
+  InputSpec input;
   TrainConfig train;
   int threads = 2;  // LibTorch threads (set explicitly: the default here is 1)
   // Held out at random from the data to report the model's accuracy (0: none, every

@@ -104,21 +104,24 @@ protected_layers = ["fc1"]
 }
 
 TEST_CASE("configuration mistakes are named precisely", "[config]") {
-  CHECK(error_of("[server]\nendpont = \"x\"\n") == "test.toml: unknown key 'server.endpont'");
+  // File, line and key (the one strict reader, config/toml_reader.h).
+  CHECK(error_of("[server]\nendpont = \"x\"\n")
+            .rfind("test.toml:2: unknown key 'server.endpont'", 0) == 0);
   CHECK(error_of("[servers]\n") == "test.toml: unknown section 'servers'");
   CHECK(error_of("[server]\nheartbeat_ms = \"fast\"\n") ==
-        "test.toml: server.heartbeat_ms must be an integer");
+        "test.toml:2: server.heartbeat_ms must be an integer");
   CHECK(error_of("[server]\nheartbeat_ms = 1\n").find("heartbeat_ms must be in") !=
         std::string::npos);
   CHECK(error_of("[server]\nchunk_size = 99999999\n").find("chunk_size must be in") !=
         std::string::npos);
   CHECK(error_of("[train]\nepochs = 0\n").find("epochs") != std::string::npos);
-  CHECK(error_of("[train]\nseed = -1\n") == "test.toml: train.seed must be a non-negative integer");
+  CHECK(error_of("[train]\nseed = -1\n") ==
+        "test.toml:2: train.seed must be a non-negative integer");
   CHECK(error_of("[campaign]\nbaselines = [\"magic\"]\n").find("unknown baseline 'magic'") !=
         std::string::npos);
   CHECK(error_of("[campaign]\nsweep = [1.5]\n").find("campaign.sweep") != std::string::npos);
   CHECK(error_of("[campaign]\nindividuals = \"one\"\n") ==
-        "test.toml: campaign.individuals must be an array");
+        "test.toml:2: campaign.individuals must be an array of strings");
   CHECK(error_of("[campaign]\nselector = \"dice\"\n").find("campaign.selector") !=
         std::string::npos);
   CHECK(error_of("[campaign.prune]\ncriterion = \"vibes\"\n").find("unknown criterion 'vibes'") !=
@@ -172,9 +175,10 @@ delta = 1e-6
   CHECK_FALSE(nlohmann::json::parse(none->campaign.prune_config_json).contains("privacy"));
 
   CHECK(error_of("[server]\nmax_agents = 0\n") == "test.toml: server.max_agents must be >= 1");
-  CHECK(error_of("[server]\nplain = \"yes\"\n") == "test.toml: server.plain must be a boolean");
+  CHECK(error_of("[server]\nplain = \"yes\"\n") ==
+        "test.toml:2: server.plain must be a boolean (true or false)");
   CHECK(error_of("[campaign.privacy]\nmechanism = \"laplace\"\nepsilon = 0\n") ==
         "test.toml: campaign.privacy: privacy epsilon must be a finite number > 0");
-  CHECK(error_of("[campaign.privacy]\nmechanisms = \"laplace\"\n") ==
-        "test.toml: unknown key 'campaign.privacy.mechanisms'");
+  CHECK(error_of("[campaign.privacy]\nmechanisms = \"laplace\"\n")
+            .rfind("test.toml:2: unknown key 'campaign.privacy.mechanisms'", 0) == 0);
 }

@@ -7,6 +7,7 @@
 
 #include "child_process.h"
 #include "net_fixture.h"
+#include "process_fixture.h"
 #include "test_paths.h"
 
 using namespace fp;
@@ -15,7 +16,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kCoordinator = std::string(FP_BINARY_DIR) + "/coordinator/fp-coordinator";
 const std::string kSim = std::string(FP_BINARY_DIR) + "/simulations/fp-sim";
 
 void write_bytes(const std::string& path, const std::string& bytes) {

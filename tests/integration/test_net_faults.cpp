@@ -3,6 +3,7 @@
 #include "agent/agent.h"
 #include "fake_runner.h"
 #include "net_fixture.h"
+#include "protocol/sample_messages.h"
 
 using namespace fp;
 using namespace fp::testing;
@@ -22,16 +23,8 @@ proto::Hello hello(const std::string& id, std::vector<std::string> sets = {"toy/
 }
 
 proto::TelemetryReport report(const std::string& key, uint64_t task) {
-  proto::TelemetryReport r;
-  r.idempotency_key = key;
-  r.task_id = task;
-  r.method = "fineprune";
+  proto::TelemetryReport r = proto::sample_report(key, task, "fineprune");
   r.individual = "alice";
-  r.sparsity = 0.5;
-  r.target_sparsity = 0.5;
-  r.evaluated = true;
-  r.accuracy_before = 0.6;
-  r.accuracy_after = 0.7;
   return r;
 }
 

@@ -16,6 +16,7 @@
 #include "dashboard/http_server.h"
 #include "fake_runner.h"
 #include "net_fixture.h"
+#include "protocol/sample_messages.h"
 #include "security/curve.h"
 #include "security/keys.h"
 #include "store/migrations.h"
@@ -114,19 +115,9 @@ proto::Hello hello(const std::string& id, const std::string& holding, uint64_t c
 
 proto::TelemetryReport report(const std::string& key, uint64_t task, const std::string& method,
                               double accuracy) {
-  proto::TelemetryReport r;
-  r.idempotency_key = key;
-  r.task_id = task;
-  r.method = method;
+  proto::TelemetryReport r = proto::sample_report(key, task, method);
   r.individual = "x";
-  r.target_sparsity = 0.5;
-  r.sparsity = 0.5;
-  r.overall_sparsity = 0.25;
-  r.evaluated = true;
-  r.accuracy_before = 0.5;
   r.accuracy_after = accuracy;
-  r.macs_dense = 1000;
-  r.macs_effective = 500;
   return r;
 }
 

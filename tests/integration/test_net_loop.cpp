@@ -286,3 +286,76 @@ TEST_CASE("open enrollment gives each announced individual a task", "[net]") {
   CHECK((*tasks)[0].individual == "x");
   CHECK((*tasks)[1].individual == "y");
 }
+
+namespace {
+
+// A campaign policy that differs from the default at each of its three decisions:
+// it never enrolls individual "y", takes an agent's holdings last-first, and fails any
+// task of individual "bad" before its first attempt.
+class PickyPolicy : public coord::CampaignPolicy {
+ public:
+  bool enroll(const coord::AgentView&, const std::string&, const std::string& individual) override {
+    return individual != "y";
+  }
+  Result<std::optional<store::TaskRecord>> next_task(store::Store& store,
+                                                     const coord::AgentView& agent) override {
+    for (auto it = agent.holdings.rbegin(); it != agent.holdings.rend(); ++it) {
+      FP_ASSIGN_OR_RETURN(auto found, store.find_pending_task(it->first, it->second));
+      if (found) return found;
+    }
+    return std::optional<store::TaskRecord>();
+  }
+  std::optional<std::string> give_up(const store::TaskRecord& task) override {
+    if (task.individual == "bad") return std::string("picky policy: never run 'bad'");
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the default policy fails a task after max_attempts assignments", "[net][policy]") {
+  coord::FirstPendingPolicy policy(3);
+  store::TaskRecord t;
+  t.attempts = 2;
+  CHECK_FALSE(policy.give_up(t).has_value());
+  t.attempts = 3;
+  REQUIRE(policy.give_up(t).has_value());
+  CHECK(*policy.give_up(t) == "gave up after 3 attempt(s)");
+}
+
+TEST_CASE("the server asks its campaign policy who enrolls, what comes next, what fails",
+          "[net][policy]") {
+  TempDir dir;
+  coord::ServerConfig config = fast_server();
+  config.policy = std::make_shared<PickyPolicy>();
+  Coordinator coord(dir, {}, 64 << 10, config);  // open enrollment
+  FakeRunner runner;
+  {
+    AgentThread a(agent_config("a1", coord.endpoint(), dir, {"toy/x", "toy/y", "toy/bad", "toy/z"}),
+                  coord.context(), runner);
+    REQUIRE(wait_until([&] { return a.agent->stats().tasks_done == 2; }));
+  }
+  auto db = coord.reader(dir);
+  auto tasks = db->tasks(coord.campaign_id());
+  REQUIRE(tasks.ok());
+  std::map<std::string, store::TaskRecord> by_individual;
+  for (const auto& t : *tasks) by_individual[t.individual] = t;
+  CHECK(by_individual.count("y") == 0);  // not enrolled: no task exists
+  REQUIRE(by_individual.count("bad") == 1);
+  CHECK(by_individual["bad"].status == "failed");
+  CHECK(by_individual["bad"].attempts == 0);  // failed before it was ever handed out
+  CHECK(by_individual["bad"].error == "picky policy: never run 'bad'");
+  CHECK(by_individual["x"].status == "done");
+  CHECK(by_individual["z"].status == "done");
+  // Last-first: z was assigned before x.
+  auto events = db->events(1000);
+  REQUIRE(events.ok());
+  std::vector<int64_t> assigned;
+  for (const auto& e : *events)
+    if (e.kind == "assign") assigned.push_back(e.task_id);
+  REQUIRE(assigned.size() == 2);
+  // events() lists the newest first or last: compare by their ids' order in time.
+  const bool newest_first = (*events).front().id > (*events).back().id;
+  const int64_t first = newest_first ? assigned.back() : assigned.front();
+  CHECK(first == by_individual["z"].id);
+}

@@ -15,6 +15,7 @@
 #include "models/artifact.h"
 #include "models/model_factory.h"
 #include "net_fixture.h"
+#include "process_fixture.h"
 #include "tcp_tap.h"
 #include "test_paths.h"
 #include "util/sha256.h"
@@ -24,9 +25,6 @@ using namespace fp::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-const std::string kCoordinator = std::string(FP_BINARY_DIR) + "/coordinator/fp-coordinator";
-const std::string kAgent = std::string(FP_BINARY_DIR) + "/device_agent/fp-agent";
 
 constexpr int kAgentKills = 3;        // per phase: during the download, during the task
 constexpr int kCoordinatorKills = 3;  // the first one freezes it first (a lost Ack)

@@ -11,6 +11,7 @@
 #include "models/artifact.h"
 #include "models/model_factory.h"
 #include "net_fixture.h"
+#include "process_fixture.h"
 #include "protocol/validate.h"
 #include "prune/cost.h"
 #include "prune/pruner.h"
@@ -23,23 +24,6 @@ using namespace fp::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-const std::string kCoordinator = std::string(FP_BINARY_DIR) + "/coordinator/fp-coordinator";
-const std::string kAgent = std::string(FP_BINARY_DIR) + "/device_agent/fp-agent";
-
-void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
-
-std::string wait_for_file(const std::string& path, std::chrono::milliseconds timeout = 30s) {
-  std::string text;
-  wait_until(
-      [&] {
-        text = read_file(path);
-        return !text.empty() && text.back() == '\n';
-      },
-      timeout);
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  return text;
-}
 
 int port_of(const std::string& endpoint) {
   return std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
@@ -84,17 +68,17 @@ bool contains_window(const std::string& stream, const std::unordered_set<std::st
   return false;
 }
 
-// The model an agent kept for this row's task (found by the task and individual its
-// artifact records, not by file name).
-ModelPtr kept_model(const store::TelemetryRecord& row, const std::string& folder) {
-  std::vector<ModelPtr> found;
+// The model file an agent kept for this row's task (found by the task and individual
+// its artifact records, not by file name).
+std::string kept_file(const store::TelemetryRecord& row, const std::string& folder) {
+  std::vector<std::string> found;
   if (fs::is_directory(folder)) {
     for (const auto& entry : fs::directory_iterator(folder)) {
       ArtifactInfo info;
       auto model = load_model(entry.path().string(), &info);
       if (model.ok() && info.meta["task"] == std::to_string(row.task_id) &&
           info.meta["individual"] == row.individual)
-        found.push_back(*model);
+        found.push_back(entry.path().string());
     }
   }
   INFO("kept models of task " << row.task_id << " in " << folder);
@@ -102,36 +86,44 @@ ModelPtr kept_model(const store::TelemetryRecord& row, const std::string& folder
   return found.front();
 }
 
-// Reported = real: the sparsity, per-layer counts and MACs SQLite holds for a Fine-Pruning
-// row are exactly what the model the agent kept has, recomputed here; and the sparsity
-// meets the target within the weights of one unit, the largest, of the pruned layers.
+// Reported = real: the model the agent kept is the compact one (pruned units physically
+// removed), and what SQLite holds for its Fine-Pruning row is what that model has,
+// recomputed here: every layer keeps exactly the units the report calls active, its MACs
+// per sample are the reported effective MACs, its parameters the reported compact
+// parameters; and the reported sparsity meets the target within the weights of one
+// unit, the largest, of the pruned layers.
 void check_against_kept_model(const store::TelemetryRecord& row, const std::string& folder) {
   INFO(row.individual << " task " << row.task_id);
-  ModelPtr model = kept_model(row, folder);
-  const SparsityReport measured = measure_sparsity(*model);
-  CHECK(row.sparsity == measured.sparsity());
-  CHECK(row.overall_sparsity == measured.overall_sparsity());
+  const std::string file = kept_file(row, folder);
+  auto loaded = load_model(file);
+  REQUIRE(loaded.ok());
+  ModelPtr model = *loaded;
+  REQUIRE(model->spec().is_compact());
   auto layers = nlohmann::json::parse(row.layer_sparsity_json);
-  REQUIRE(layers.size() == measured.layers.size());
+  const SparsityReport kept = measure_sparsity(*model);
+  REQUIRE(layers.size() == kept.layers.size());
+  int64_t reported_weights = 0, reported_zeroed = 0, largest_unit = 0;
   for (size_t i = 0; i < layers.size(); ++i) {
-    const auto& l = measured.layers[i];
+    const auto& l = kept.layers[i];
     INFO("layer " << l.name);
     CHECK(layers[i]["name"] == l.name);
-    CHECK(layers[i]["units"] == l.units);
-    CHECK(layers[i]["active_units"] == l.active_units);
-    CHECK(layers[i]["weights"] == l.weights);
-    CHECK(layers[i]["zeroed_weights"] == l.zeroed_weights);
+    CHECK(layers[i]["active_units"] == l.units);  // the pruned ones are gone
+    reported_weights += layers[i]["weights"].get<int64_t>();
+    reported_zeroed += layers[i]["zeroed_weights"].get<int64_t>();
+    largest_unit =
+        std::max(largest_unit, layers[i]["weights"].get<int64_t>() /
+                                   std::max<int64_t>(1, layers[i]["units"].get<int64_t>()));
   }
-  const MacCount macs = count_macs(*model);
-  CHECK(row.macs_dense == macs.dense);
-  CHECK(row.macs_effective == macs.effective);
+  CHECK(row.macs_effective == count_macs(*model).dense);
+  int64_t parameters = 0;
+  for (const auto& p : model->parameters()) parameters += p.numel();
+  CHECK(row.compact_parameters == parameters);
+  CHECK(row.model_bytes == static_cast<int64_t>(fs::file_size(file)));
 
-  int64_t largest_unit = 0;
-  for (const auto& layer : model->layers())
-    largest_unit = std::max(largest_unit, layer->weights_per_unit());
-  const int64_t goal = std::llround(row.target_sparsity * measured.prunable_weights);
-  CHECK(measured.zeroed_weights >= goal);
-  CHECK(measured.zeroed_weights < goal + largest_unit);
+  CHECK(row.sparsity == Approx(static_cast<double>(reported_zeroed) / reported_weights));
+  const int64_t goal = std::llround(row.target_sparsity * reported_weights);
+  CHECK(reported_zeroed >= goal);
+  CHECK(reported_zeroed < goal + largest_unit);
 }
 
 }  // namespace

@@ -74,6 +74,16 @@ function resultCells(tr, r) {
   cell(tr, r.individual);
   cell(tr, badge(r.task_status || "-", "status-" + r.task_status));
   cell(tr, r.agent_id || "-");
+  if (r.evaluated === false) {
+    // A device without labels has no accuracy to show: say so, with its label-free figure.
+    cell(tr, "unlabeled", "num acc unlabeled");
+    cell(tr, r.agreement === null || r.agreement === undefined ? "n/a" : "agrees " + fmtPct(r.agreement),
+         "num acc unlabeled");
+    cell(tr, "n/a", "num acc unlabeled");
+    cell(tr, "n/a", "num acc unlabeled");
+    cell(tr, fmtPct(r.sparsity), "num");
+    return;
+  }
   const values = ["general", "fine_prune", "finetune", "svd"].map((k) => r[k]);
   const best = Math.max(...values.filter((v) => v !== null && v !== undefined));
   values.forEach((v) => cell(tr, fmtPct(v), "num acc" + (v === best ? " best" : "")));

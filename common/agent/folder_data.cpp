@@ -1,0 +1,132 @@
+#include "agent/folder_data.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+
+namespace fp::agent {
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r\"");
+  if (b == std::string::npos) return "";
+  const auto e = s.find_last_not_of(" \t\r\"");
+  return s.substr(b, e - b + 1);
+}
+
+// Decodes `items`; with `labels`, keeps only the labeled ones and attaches their labels.
+Dataset decode(const std::vector<FolderItem>& items, const std::string& dir, const ModelSpec& spec,
+               SkipLog& skipped, const std::map<std::string, int64_t>* labels) {
+  std::vector<FolderItem> chosen;
+  std::vector<int64_t> y;
+  for (const auto& item : items) {
+    if (labels) {
+      auto it = labels->find(item.name(dir));
+      if (it == labels->end()) continue;
+      y.push_back(it->second);
+    }
+    chosen.push_back(item);
+  }
+  std::vector<size_t> kept;
+  Dataset d;
+  d.class_names = spec.class_names;
+  d.inputs = decode_items(chosen, spec, skipped, &kept);
+  if (labels && d.inputs.defined()) {
+    std::vector<int64_t> kept_labels;
+    for (size_t k : kept) kept_labels.push_back(y[k]);
+    d.labels = torch::tensor(kept_labels, torch::kLong);
+  }
+  return d;
+}
+
+}  // namespace
+
+Result<std::map<std::string, int64_t>> read_labels_csv(const std::string& path,
+                                                       const ModelSpec& spec) {
+  std::ifstream in(path);
+  if (!in) return Status::not_found("labels file " + path + " cannot be opened");
+  std::map<std::string, int64_t> out;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (trim(line).empty()) continue;
+    const auto comma = line.rfind(',');
+    const std::string where = path + ":" + std::to_string(n) + ": ";
+    if (comma == std::string::npos) return Status::invalid_argument(where + "expected path,label");
+    const std::string file = trim(line.substr(0, comma)), label = trim(line.substr(comma + 1));
+    if (n == 1 && file == "path" && label == "label") continue;
+    int64_t id = -1;
+    auto name = std::find(spec.class_names.begin(), spec.class_names.end(), label);
+    if (name != spec.class_names.end()) {
+      id = name - spec.class_names.begin();
+    } else {
+      try {
+        size_t used = 0;
+        id = std::stoll(label, &used);
+        if (used != label.size()) id = -1;
+      } catch (const std::exception&) {
+        id = -1;
+      }
+    }
+    if (id < 0 || id >= spec.num_classes) {
+      return Status::invalid_argument(where + "label '" + label +
+                                      "' is neither a class id in [0, " +
+                                      std::to_string(spec.num_classes) + ") nor a class name");
+    }
+    out[file] = id;
+  }
+  return out;
+}
+
+Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& spec) {
+  if (!(c.heldout_fraction > 0 && c.heldout_fraction < 1)) {
+    return Status::invalid_argument("the held-out fraction must be in (0, 1)");
+  }
+  if (c.max_samples < 2) return Status::invalid_argument("max_samples must be at least 2");
+  std::map<std::string, int64_t> labels;
+  if (!c.labels_file.empty()) {
+    FP_ASSIGN_OR_RETURN(labels, read_labels_csv(c.labels_file, spec));
+  }
+  FP_ASSIGN_OR_RETURN(FolderListing listing, list_folder(c.dir));
+  FolderData out;
+  out.files = static_cast<int64_t>(listing.items.size());
+  out.skipped = listing.skipped;
+
+  // Fisher-Yates with std::mt19937_64 (bit-exact everywhere), then the bounded sample.
+  std::vector<FolderItem>& items = listing.items;
+  std::mt19937_64 gen(c.seed);
+  for (size_t i = items.size(); i > 1; --i) std::swap(items[i - 1], items[gen() % i]);
+  if (static_cast<int64_t>(items.size()) > c.max_samples) items.resize(c.max_samples);
+
+  if (items.empty()) {
+    return Status::invalid_argument("data folder " + c.dir + ": no usable file (" +
+                                    std::to_string(out.skipped.count) +
+                                    " of another type; WAV, PNG, JPEG and IDX are read)" +
+                                    (out.skipped.count ? ": " + out.skipped.summary() : ""));
+  }
+  const size_t n = items.size();
+  size_t held = std::clamp<size_t>(static_cast<size_t>(std::llround(c.heldout_fraction * n)), 1,
+                                   n > 1 ? n - 1 : 1);
+  std::vector<FolderItem> heldout(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(held));
+  std::vector<FolderItem> adaptation(items.begin() + static_cast<std::ptrdiff_t>(held),
+                                     items.end());
+  out.adaptation = decode(adaptation, c.dir, spec, out.skipped, nullptr);
+  out.heldout = decode(heldout, c.dir, spec, out.skipped, nullptr);
+  if (!labels.empty()) {
+    SkipLog again;  // already counted above
+    Dataset labeled = decode(heldout, c.dir, spec, again, &labels);
+    if (labeled.size() > 0) out.heldout = labeled;
+  }
+  if (out.adaptation.size() == 0 || out.heldout.size() == 0) {
+    return Status::invalid_argument(
+        "data folder " + c.dir + ": " + std::to_string(out.adaptation.size() + out.heldout.size()) +
+        " usable file(s) for this " + (spec.input.kind.empty() ? "model" : spec.input.kind) +
+        " model, at least 2 needed; " + out.skipped.summary());
+  }
+  if (out.skipped.count > 0) spdlog::warn("data folder {}: {}", c.dir, out.skipped.summary());
+  return out;
+}
+
+}  // namespace fp::agent

@@ -1,0 +1,47 @@
+// A real device's private data: the files in a folder (data/folder_source.h), turned
+// into the model's input as its spec says, with no labels needed.
+//
+// The usable files are shuffled by `seed`; at most `max_samples` of them are decoded
+// (memory stays bounded however large the folder), and `heldout_fraction` of those
+// form the held-out slice: the label-free figures (confidence, agreement with the
+// general model) are measured there, and, when a labels file names some of its files,
+// the accuracy too. The rest is the unlabeled adaptation set Fine-Pruning records.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "data/dataset.h"
+#include "data/folder_source.h"
+#include "models/model_spec.h"
+#include "util/status.h"
+
+namespace fp::agent {
+
+struct FolderDataConfig {
+  std::string dir;
+  std::string labels_file;  // optional CSV "path,label" (path relative to dir; label an id or
+                            // a class name of the spec)
+  double heldout_fraction = 0.5;
+  uint64_t seed = 1;
+  int64_t max_samples = 4000;  // decoded at most (adaptation + held-out)
+};
+
+struct FolderData {
+  Dataset adaptation;  // inputs only
+  Dataset heldout;     // labels when the labels file named held-out files
+  int64_t files = 0;   // usable-looking entries listed (IDX images counted one by one)
+  SkipLog skipped;     // listing and decoding
+};
+
+// Fails when the folder is missing or no file in it is usable by this model (the
+// reason names the folder and the first skipped files).
+Result<FolderData> load_folder_data(const FolderDataConfig& config, const ModelSpec& spec);
+
+// "path,label" lines (an optional header "path,label" is skipped); labels are class ids
+// or names from `spec.class_names`. Errors name the file and line.
+Result<std::map<std::string, int64_t>> read_labels_csv(const std::string& path,
+                                                       const ModelSpec& spec);
+
+}  // namespace fp::agent

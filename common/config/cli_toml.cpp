@@ -1,0 +1,94 @@
+#include "config/cli_toml.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "config/toml_reader.h"
+
+namespace fp::config {
+
+Result<std::vector<std::string>> toml_arguments(const CLI::App& app, const std::string& path,
+                                                const std::set<std::string>& skip) {
+  FP_ASSIGN_OR_RETURN(toml::table root, parse_toml_file(path));
+  TomlTable t(&root, "", path);
+  std::vector<std::string> args;
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_lnames().empty()) continue;
+    const std::string name = opt->get_lnames().front();
+    std::string key = name;
+    std::replace(key.begin(), key.end(), '-', '_');
+    if (name == "help" || skip.count(name) || skip.count(key)) continue;
+    const std::string flag = "--" + name;
+    const bool given = opt->count() > 0;
+    if (opt->get_expected_max() == 0) {  // a flag
+      bool on = false;
+      FP_RETURN_IF_ERROR(t.get(key.c_str(), on));
+      if (on && !given) args.push_back(flag);
+    } else if (opt->get_expected_max() > 1) {  // repeatable
+      std::vector<std::string> values;
+      FP_RETURN_IF_ERROR(t.get_list(key.c_str(), values));
+      if (given) continue;
+      for (auto& v : values) {
+        args.push_back(flag);
+        args.push_back(v);
+      }
+    } else {
+      const std::string type = opt->get_type_name();
+      std::string value;
+      bool present = false;
+      if (type == "INT") {
+        int64_t probe = 0;
+        FP_RETURN_IF_ERROR(t.get(key.c_str(), probe));
+        present = root.contains(key);
+        value = std::to_string(probe);
+      } else if (type == "UINT") {
+        uint64_t probe = 0;
+        FP_RETURN_IF_ERROR(t.get(key.c_str(), probe));
+        present = root.contains(key);
+        value = std::to_string(probe);
+      } else if (type == "FLOAT") {
+        double probe = 0;
+        FP_RETURN_IF_ERROR(t.get(key.c_str(), probe));
+        present = root.contains(key);
+        value = fmt::format("{}", probe);
+      } else {
+        FP_RETURN_IF_ERROR(t.get(key.c_str(), value));
+        present = root.contains(key);
+      }
+      if (present && !given) {
+        args.push_back(flag);
+        args.push_back(value);
+      }
+    }
+  }
+  FP_RETURN_IF_ERROR(t.finish());
+  return args;
+}
+
+int parse_with_config(CLI::App& app, int argc, char** argv, const std::string& config_option) {
+  std::vector<std::string> cli(argv + 1, argv + argc);
+  try {
+    std::vector<std::string> reversed(cli.rbegin(), cli.rend());
+    app.parse(reversed);
+    const CLI::Option* config = app.get_option(config_option);
+    if (config->count() == 0) return -1;
+    const std::string path = config->as<std::string>();
+    auto extra = toml_arguments(app, path, {config_option.substr(2)});
+    if (!extra.ok()) {
+      fmt::print(stderr, "{}\n", extra.status().message());
+      return 2;
+    }
+    // The file's arguments first, then the command line's: the command line wins.
+    std::vector<std::string> all = *extra;
+    all.insert(all.end(), cli.begin(), cli.end());
+    app.clear();
+    std::vector<std::string> again(all.rbegin(), all.rend());
+    app.parse(again);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return -1;
+}
+
+}  // namespace fp::config

@@ -1,0 +1,28 @@
+// A program's command-line options read from a TOML file, through the one strict
+// reader (toml_reader.h): option --give-up-after is key give_up_after. Flags take
+// booleans, repeatable options arrays of strings, the others a value of the option's
+// type. The command line wins over the file; a key that names no option is refused
+// with its file, line and name.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace fp::config {
+
+// The arguments the file adds for `app`'s options the command line left unset
+// (app must have parsed the command line already). `skip` names options that are no
+// keys (e.g. "config" itself).
+Result<std::vector<std::string>> toml_arguments(const CLI::App& app, const std::string& path,
+                                                const std::set<std::string>& skip);
+
+// Parses the command line, then (when the option named `config_option` is given)
+// parses again with the file's arguments added. Returns the process exit code to use
+// on failure (with the message printed), or -1 to continue.
+int parse_with_config(CLI::App& app, int argc, char** argv, const std::string& config_option);
+
+}  // namespace fp::config

@@ -1,0 +1,193 @@
+#include "data/file_decoder.h"
+
+#include <stb_image.h>
+#include <stb_image_resize.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+
+#include "data/idx_reader.h"
+#include "data/wav_reader.h"
+
+namespace fp {
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// Fashion-MNIST's normalisation (data/fashion_mnist.cpp).
+constexpr double kFashionMean = 0.2860, kFashionStd = 0.3530;
+
+}  // namespace
+
+FileKind file_kind(const std::string& path) {
+  std::string p = lower(path);
+  if (ends_with(p, ".wav")) return FileKind::kAudio;
+  if (ends_with(p, ".png") || ends_with(p, ".jpg") || ends_with(p, ".jpeg"))
+    return FileKind::kImage;
+  if (ends_with(p, ".gz")) p = p.substr(0, p.size() - 3);
+  if (ends_with(p, ".idx") || ends_with(p, "-ubyte") || ends_with(p, ".idx3"))
+    return FileKind::kIdx;
+  return FileKind::kOther;
+}
+
+InputSpec log_mel_input_spec(const LogMelConfig& c) {
+  InputSpec s;
+  s.kind = "log_mel";
+  s.sample_rate = c.sample_rate;
+  s.n_fft = c.n_fft;
+  s.hop_length = c.hop_length;
+  return s;
+}
+
+InputSpec fashion_mnist_input_spec() {
+  InputSpec s;
+  s.kind = "image";
+  s.mean = kFashionMean;
+  s.std = kFashionStd;
+  return s;
+}
+
+InputSpec builtin_input_spec(const std::string& dataset) {
+  if (dataset == "fsdd") return log_mel_input_spec(LogMelConfig{});  // load_fsdd's default
+  if (dataset == "fashion-mnist") return fashion_mnist_input_spec();
+  return InputSpec{};
+}
+
+LogMelConfig log_mel_config_of(const ModelSpec& spec) {
+  LogMelConfig c;
+  c.sample_rate = static_cast<int>(spec.input.sample_rate);
+  c.n_fft = static_cast<int>(spec.input.n_fft);
+  c.hop_length = static_cast<int>(spec.input.hop_length);
+  c.n_mels = static_cast<int>(spec.height);
+  c.frames = static_cast<int>(spec.width);
+  return c;
+}
+
+std::vector<float> resample(const std::vector<float>& in, int from, int to) {
+  if (from == to || in.empty() || from <= 0 || to <= 0) return in;
+  std::vector<float> src = in;
+  if (from > to) {
+    // Box low-pass of the decimation width: crude, but keeps most aliasing out.
+    const int width = std::max(1, static_cast<int>(std::lround(static_cast<double>(from) / to)));
+    std::vector<float> smooth(in.size());
+    double sum = 0;
+    for (size_t i = 0; i < in.size(); ++i) {
+      sum += in[i];
+      if (i >= static_cast<size_t>(width)) sum -= in[i - width];
+      smooth[i] = static_cast<float>(sum / std::min<size_t>(i + 1, width));
+    }
+    src.swap(smooth);
+  }
+  const size_t n_out = static_cast<size_t>(static_cast<double>(src.size()) * to / from);
+  std::vector<float> out(std::max<size_t>(1, n_out));
+  const double step = static_cast<double>(from) / to;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const double x = i * step;
+    const size_t j = static_cast<size_t>(x);
+    const double f = x - j;
+    const float a = src[std::min(j, src.size() - 1)], b = src[std::min(j + 1, src.size() - 1)];
+    out[i] = static_cast<float>(a + (b - a) * f);
+  }
+  return out;
+}
+
+Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec& spec) {
+  if (spec.input.kind != "log_mel") {
+    return Status::invalid_argument(path + ": audio, but the model takes " +
+                                    (spec.input.kind.empty() ? "unspecified" : spec.input.kind) +
+                                    " input");
+  }
+  FP_ASSIGN_OR_RETURN(Audio audio, read_wav(path));
+  if (audio.samples.empty()) return Status::invalid_argument(path + ": no audio samples");
+  const LogMelConfig config = log_mel_config_of(spec);
+  FP_RETURN_IF_ERROR(validate_log_mel_config(config));
+  std::vector<float> samples = resample(audio.samples, audio.sample_rate, config.sample_rate);
+  return log_mel_spectrogram(samples, config);
+}
+
+Result<torch::Tensor> pixels_to_input(const uint8_t* pixels, int64_t h, int64_t w, int64_t channels,
+                                      const ModelSpec& spec) {
+  if (spec.input.kind != "image") {
+    return Status::invalid_argument(std::string("images, but the model takes ") +
+                                    (spec.input.kind.empty() ? "unspecified" : spec.input.kind) +
+                                    " input");
+  }
+  if (h < 1 || w < 1 || channels != spec.in_channels) {
+    return Status::invalid_argument("image of " + std::to_string(w) + "x" + std::to_string(h) +
+                                    "x" + std::to_string(channels) + " cannot become " +
+                                    std::to_string(spec.in_channels) + " channels");
+  }
+  std::vector<uint8_t> resized;
+  if (h != spec.height || w != spec.width) {
+    resized.resize(static_cast<size_t>(spec.height * spec.width * channels));
+    if (!stbir_resize_uint8(pixels, static_cast<int>(w), static_cast<int>(h), 0, resized.data(),
+                            static_cast<int>(spec.width), static_cast<int>(spec.height), 0,
+                            static_cast<int>(channels))) {
+      return Status::internal("resizing an image failed");
+    }
+    pixels = resized.data();
+  }
+  torch::Tensor hwc = torch::from_blob(const_cast<uint8_t*>(pixels),
+                                       {spec.height, spec.width, channels}, torch::kUInt8);
+  return hwc.permute({2, 0, 1})
+      .to(torch::kFloat32)
+      .div_(255.0)
+      .sub_(spec.input.mean)
+      .div_(spec.input.std)
+      .contiguous();
+}
+
+Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec& spec) {
+  if (spec.input.kind != "image") {
+    return Status::invalid_argument(path + ": an image, but the model takes " +
+                                    (spec.input.kind.empty() ? "unspecified" : spec.input.kind) +
+                                    " input");
+  }
+  if (spec.in_channels != 1 && spec.in_channels != 3) {
+    return Status::invalid_argument(path + ": images feed models of 1 or 3 channels, not " +
+                                    std::to_string(spec.in_channels));
+  }
+  int w = 0, h = 0, n = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
+      stbi_load(path.c_str(), &w, &h, &n, static_cast<int>(spec.in_channels)), stbi_image_free);
+  if (!pixels) {
+    const char* why = stbi_failure_reason();
+    return Status::corruption(path + ": not a readable image (" + (why ? why : "unknown") + ")");
+  }
+  auto input = pixels_to_input(pixels.get(), h, w, spec.in_channels, spec);
+  if (!input.ok()) return Status::invalid_argument(path + ": " + input.status().message());
+  return input;
+}
+
+Result<int64_t> idx_image_count(const std::string& path) {
+  FP_ASSIGN_OR_RETURN(IdxArray a, read_idx(path, 3));
+  return a.dims[0];
+}
+
+Result<torch::Tensor> decode_idx_file(const std::string& path, const ModelSpec& spec) {
+  FP_ASSIGN_OR_RETURN(IdxArray a, read_idx(path, 3));
+  const int64_t n = a.dims[0], h = a.dims[1], w = a.dims[2];
+  if (n == 0) return Status::invalid_argument(path + ": no images");
+  if (spec.in_channels != 1) {
+    return Status::invalid_argument(path + ": IDX images are grey, the model takes " +
+                                    std::to_string(spec.in_channels) + " channels");
+  }
+  torch::Tensor out = torch::empty({n, spec.in_channels, spec.height, spec.width});
+  for (int64_t i = 0; i < n; ++i) {
+    auto one = pixels_to_input(a.data.data() + i * h * w, h, w, 1, spec);
+    if (!one.ok()) return Status::invalid_argument(path + ": " + one.status().message());
+    out[i].copy_(*one);
+  }
+  return out;
+}
+
+}  // namespace fp

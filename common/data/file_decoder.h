@@ -1,0 +1,53 @@
+// One file on a device -> one model input, exactly as the model spec's InputSpec says,
+// so a device feeds its own recordings and pictures through the same front end the
+// general model was trained with.
+//
+//   WAV (any rate and channel count libsndfile reads): averaged to mono, resampled to
+//     input.sample_rate, log-mel (data/log_mel.h) with n_mels = height, frames = width.
+//   PNG / JPEG (stb_image): converted to in_channels (1: grey, 3: RGB), resized to
+//     height x width, scaled to [0, 1], then (x - mean) / std.
+//   IDX (the MNIST family): every image of the file, treated like decoded pixels.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/log_mel.h"
+#include "models/model_spec.h"
+#include "util/status.h"
+
+namespace fp {
+
+enum class FileKind { kAudio, kImage, kIdx, kOther };
+
+// By extension (case-insensitive): .wav; .png .jpg .jpeg; .idx, *-ubyte, *.idx*.gz / *-ubyte.gz.
+FileKind file_kind(const std::string& path);
+
+// The InputSpec of the built-in data sets (what load_fsdd / load_fashion_mnist produce).
+InputSpec log_mel_input_spec(const LogMelConfig& config);
+InputSpec fashion_mnist_input_spec();
+// The InputSpec of a built-in data set by name ("fsdd", "fashion-mnist"; else none).
+InputSpec builtin_input_spec(const std::string& dataset);
+// The log-mel settings a spec's input describes (n_mels = height, frames = width).
+LogMelConfig log_mel_config_of(const ModelSpec& spec);
+
+// Linear-interpolation resampling, with a box low-pass first when downsampling.
+std::vector<float> resample(const std::vector<float>& samples, int from_rate, int to_rate);
+
+// float32 [in_channels, height, width]. A file the spec cannot use (wrong kind for the
+// model, unreadable, empty) is a Status naming the file and the reason.
+Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec& spec);
+Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec& spec);
+// Every image of an IDX file: float32 [N, in_channels, height, width].
+Result<torch::Tensor> decode_idx_file(const std::string& path, const ModelSpec& spec);
+// Number of images in an IDX file (reads it; IDX files are few and bounded).
+Result<int64_t> idx_image_count(const std::string& path);
+
+// Raw 8-bit pixels [h, w, channels] (row-major) -> float32 [C, H, W] per the spec.
+Result<torch::Tensor> pixels_to_input(const uint8_t* pixels, int64_t h, int64_t w, int64_t channels,
+                                      const ModelSpec& spec);
+
+}  // namespace fp

@@ -1,0 +1,139 @@
+#include "data/folder_source.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "data/file_decoder.h"
+
+namespace fp {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The last IDX file decoded: an IDX file's images arrive in order, so one is enough.
+struct IdxCache {
+  std::string path;
+  Result<torch::Tensor> images = Status::not_found("");
+};
+
+}  // namespace
+
+std::string FolderItem::name(const std::string& dir) const {
+  std::error_code ec;
+  std::string rel = fs::relative(path, dir, ec).string();
+  if (ec || rel.empty()) rel = path;
+  return index >= 0 ? rel + "#" + std::to_string(index) : rel;
+}
+
+void SkipLog::add(const std::string& reason) {
+  ++count;
+  if (first.size() < kKept) first.push_back(reason);
+}
+
+std::string SkipLog::summary() const {
+  std::string s = std::to_string(count) + " file(s) skipped";
+  for (size_t i = 0; i < first.size(); ++i) s += (i ? "; " : ", e.g. ") + first[i];
+  return s;
+}
+
+Result<FolderListing> list_folder(const std::string& dir) {
+  std::error_code ec;
+  if (dir.empty() || !fs::is_directory(dir, ec)) {
+    return Status::not_found("data folder '" + dir + "' does not exist or is not a folder");
+  }
+  FolderListing out;
+  out.dir = dir;
+  std::vector<std::string> files;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file(ec)) files.push_back(it->path().string());
+  }
+  if (ec) return Status::io_error(dir + ": cannot list (" + ec.message() + ")");
+  std::sort(files.begin(), files.end());
+  for (auto& f : files) {
+    switch (file_kind(f)) {
+      case FileKind::kAudio:
+      case FileKind::kImage:
+        out.items.push_back({std::move(f), -1});
+        break;
+      case FileKind::kIdx: {
+        auto n = idx_image_count(f);
+        if (!n.ok()) {
+          out.skipped.add(n.status().message());
+          break;
+        }
+        for (int64_t i = 0; i < *n; ++i) out.items.push_back({f, i});
+        break;
+      }
+      case FileKind::kOther:
+        out.skipped.add(f + ": not a WAV, PNG, JPEG or IDX file");
+        break;
+    }
+  }
+  return out;
+}
+
+torch::Tensor decode_items(const std::vector<FolderItem>& items, const ModelSpec& spec,
+                           SkipLog& skipped, std::vector<size_t>* kept) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> rows;
+  if (kept) kept->clear();
+  IdxCache idx;
+  const std::vector<int64_t> shape = {spec.in_channels, spec.height, spec.width};
+  for (size_t i = 0; i < items.size(); ++i) {
+    const FolderItem& item = items[i];
+    Result<torch::Tensor> input = Status::internal("");
+    if (item.index >= 0) {
+      if (idx.path != item.path) idx = {item.path, decode_idx_file(item.path, spec)};
+      if (!idx.images.ok()) {
+        input = idx.images.status();
+      } else if (item.index >= idx.images->size(0)) {
+        input = Status::corruption(item.path + ": has no image " + std::to_string(item.index));
+      } else {
+        input = (*idx.images)[item.index];
+      }
+    } else if (file_kind(item.path) == FileKind::kAudio) {
+      input = decode_audio_file(item.path, spec);
+    } else {
+      input = decode_image_file(item.path, spec);
+    }
+    if (input.ok() && input->sizes().vec() != shape) {
+      input = Status::invalid_argument(item.path + ": decodes to the wrong shape");
+    }
+    if (!input.ok()) {
+      // A damaged IDX file would log once per image: only its first is worth a line.
+      if (item.index <= 0) {
+        skipped.add(input.status().message());
+      } else {
+        ++skipped.count;
+      }
+      continue;
+    }
+    rows.push_back(*input);
+    if (kept) kept->push_back(i);
+  }
+  if (rows.empty()) return torch::Tensor();
+  return torch::stack(rows);
+}
+
+Status for_each_batch(const std::vector<FolderItem>& items, const ModelSpec& spec,
+                      int64_t batch_size, SkipLog& skipped, const BatchFn& fn) {
+  const size_t step = static_cast<size_t>(std::max<int64_t>(1, batch_size));
+  std::vector<size_t> kept;
+  for (size_t begin = 0; begin < items.size(); begin += step) {
+    const size_t end = std::min(items.size(), begin + step);
+    std::vector<FolderItem> batch(items.begin() + static_cast<std::ptrdiff_t>(begin),
+                                  items.begin() + static_cast<std::ptrdiff_t>(end));
+    torch::Tensor inputs = decode_items(batch, spec, skipped, &kept);
+    if (!inputs.defined()) continue;
+    std::vector<const FolderItem*> from;
+    for (size_t k : kept) from.push_back(&items[begin + k]);
+    FP_RETURN_IF_ERROR(fn(inputs, from));
+  }
+  return Status::ok_status();
+}
+
+}  // namespace fp

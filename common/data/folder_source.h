@@ -1,0 +1,58 @@
+// A device's own files as a data source: the folder is listed recursively (paths
+// only: 100,000 files are a few megabytes of names) and decoded a batch at a time,
+// so memory holds one batch of inputs, never the folder.
+//
+// Files the model cannot use (unknown type, unreadable, wrong kind for the model)
+// are skipped and counted; the first few are kept with their reasons for the log.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "models/model_spec.h"
+#include "util/status.h"
+
+namespace fp {
+
+struct FolderItem {
+  std::string path;    // as found under the folder (the folder's path + relative path)
+  int64_t index = -1;  // the image's position inside an IDX file; -1 for one-sample files
+  std::string name(const std::string& dir) const;  // path relative to `dir` (+ "#i" for IDX)
+};
+
+struct SkipLog {
+  static constexpr size_t kKept = 5;
+  int64_t count = 0;
+  std::vector<std::string> first;  // "<path>: <reason>" of the first kKept
+  void add(const std::string& reason);
+  std::string summary() const;  // "3 file(s) skipped, e.g. a.txt: ...; b.wav: ..."
+};
+
+struct FolderListing {
+  std::string dir;
+  std::vector<FolderItem> items;  // sorted by path, IDX images in file order
+  SkipLog skipped;                // files of no known type
+};
+
+// Every regular file under `dir`, recursively. A missing folder is an error; an empty
+// one is not (the caller decides what no usable file means).
+Result<FolderListing> list_folder(const std::string& dir);
+
+// Decodes `items` into float32 [n, C, H, W] (n <= items.size(), undefined when n = 0);
+// `kept` receives the positions in `items` of the decoded ones. Never fails: a bad
+// file is skipped and logged in `skipped`.
+torch::Tensor decode_items(const std::vector<FolderItem>& items, const ModelSpec& spec,
+                           SkipLog& skipped, std::vector<size_t>* kept = nullptr);
+
+// Streams `items` through the decoder `batch_size` at a time: fn(inputs, the items they
+// came from). An error from fn stops the walk and is returned.
+using BatchFn =
+    std::function<Status(const torch::Tensor& inputs, const std::vector<const FolderItem*>& from)>;
+Status for_each_batch(const std::vector<FolderItem>& items, const ModelSpec& spec,
+                      int64_t batch_size, SkipLog& skipped, const BatchFn& fn);
+
+}  // namespace fp

@@ -1,0 +1,447 @@
+// The parts of a real device (issue 15) one at a time: file decoding through the
+// model spec, the folder source, the labels file, personalizing without labels, the
+// kept model, predictions, the persistent outbox, durations and the config file.
+#include <sndfile.h>
+#include <stb_image_write.h>
+
+#include <CLI/CLI.hpp>
+#include <catch2/catch.hpp>  // last: its CHECK, not glog's
+#include <nlohmann/json.hpp>
+
+#include "agent/agent.h"
+#include "agent/device_inference.h"
+#include "agent/folder_data.h"
+#include "agent/kept_model.h"
+#include "agent/outbox.h"
+#include "config/cli_toml.h"
+#include "config/duration.h"
+#include "data/fashion_mnist.h"
+#include "data/file_decoder.h"
+#include "data/folder_source.h"
+#include "data/log_mel.h"
+#include "experiment/personalize.h"
+#include "fake_runner.h"
+#include "models/artifact.h"
+#include "models/model_factory.h"
+#include "temp_dir.h"
+#include "test_paths.h"
+#include "util/sha256.h"
+
+using namespace fp;
+using namespace fp::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+ModelSpec image_spec() {
+  ModelSpec s;
+  s.arch = "cnn";
+  s.width_mult = 0.25;
+  s.input = fashion_mnist_input_spec();
+  s.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return s;
+}
+
+ModelSpec audio_spec() {
+  ModelSpec s;
+  s.arch = "cnn";
+  s.width_mult = 0.25;
+  s.height = 32;
+  s.width = 32;
+  s.input = log_mel_input_spec(LogMelConfig{});
+  return s;
+}
+
+void write_wav(const std::string& path, int rate, int channels, const std::vector<float>& mono) {
+  SF_INFO info{};
+  info.samplerate = rate;
+  info.channels = channels;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+  SNDFILE* f = sf_open(path.c_str(), SFM_WRITE, &info);
+  REQUIRE(f != nullptr);
+  std::vector<float> frames;
+  for (float v : mono)
+    for (int c = 0; c < channels; ++c) frames.push_back(v);
+  sf_writef_float(f, frames.data(), static_cast<sf_count_t>(mono.size()));
+  sf_close(f);
+}
+
+std::vector<float> tone(int rate, double seconds, double hz) {
+  std::vector<float> v(static_cast<size_t>(rate * seconds));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = 0.5f * std::sin(2 * M_PI * hz * i / rate);
+  return v;
+}
+
+// Fashion-MNIST test image i as the 8-bit PNG a camera roll would hold.
+void write_png(const Dataset& test, int64_t i, const std::string& path) {
+  torch::Tensor x = test.inputs[i][0].mul(0.3530).add(0.2860).mul(255).round();
+  x = x.clamp(0, 255).to(torch::kUInt8).contiguous();
+  REQUIRE(stbi_write_png(path.c_str(), 28, 28, 1, x.data_ptr<uint8_t>(), 28));
+}
+
+}  // namespace
+
+TEST_CASE("the model spec carries the input front end and class names", "[device][unit]") {
+  ModelSpec s = image_spec();
+  auto back = ModelSpec::from_json(s.to_json());
+  REQUIRE(back.ok());
+  CHECK(*back == s);
+  CHECK(back->input.kind == "image");
+  CHECK(back->class_names.at(1) == "Trouser");
+  ModelSpec a = audio_spec();
+  auto audio = ModelSpec::from_json(a.to_json());
+  REQUIRE(audio.ok());
+  CHECK(audio->input.sample_rate == 8000);
+  CHECK_FALSE(*audio == s);
+  // Specs written before the input existed read back unchanged, and stay byte-identical.
+  ModelSpec old;
+  CHECK(old.to_json().find("input") == std::string::npos);
+  CHECK(ModelSpec::from_json(R"({"arch":"cnn"})")->input.kind.empty());
+  CHECK_FALSE(ModelSpec::from_json(R"({"arch":"cnn","input":{"kind":"smell"}})").ok());
+  CHECK_FALSE(ModelSpec::from_json(R"({"arch":"cnn","class_names":["a"]})").ok());
+}
+
+TEST_CASE("a PNG decodes to exactly what the general model trained on", "[device][unit]") {
+  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 20);
+  REQUIRE(test.ok());
+  TempDir dir("dev");
+  const ModelSpec spec = image_spec();
+  for (int64_t i = 0; i < 5; ++i) {
+    write_png(*test, i, dir.file("p" + std::to_string(i) + ".png"));
+    auto x = decode_image_file(dir.file("p" + std::to_string(i) + ".png"), spec);
+    REQUIRE(x.ok());
+    CHECK(torch::allclose(*x, test->inputs[i], 1e-5, 1e-5));
+  }
+  // A bigger colour picture is converted to one channel and resized.
+  std::vector<uint8_t> rgb(56 * 56 * 3, 200);
+  REQUIRE(stbi_write_png(dir.file("big.png").c_str(), 56, 56, 3, rgb.data(), 56 * 3));
+  auto big = decode_image_file(dir.file("big.png"), spec);
+  REQUIRE(big.ok());
+  CHECK(big->sizes() == torch::IntArrayRef({1, 28, 28}));
+  CHECK(big->mean().item<double>() == Approx((200 / 255.0 - 0.2860) / 0.3530).margin(0.02));
+  // Damaged files and the wrong kind for the model say why.
+  std::ofstream(dir.file("bad.png")) << "not a png";
+  auto bad = decode_image_file(dir.file("bad.png"), spec);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("bad.png") != std::string::npos);
+  CHECK_FALSE(decode_image_file(dir.file("p0.png"), audio_spec()).ok());
+}
+
+TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "[device][unit]") {
+  TempDir dir("dev");
+  const ModelSpec spec = audio_spec();
+  write_wav(dir.file("a8k.wav"), 8000, 1, tone(8000, 0.5, 440));
+  write_wav(dir.file("a16k.wav"), 16000, 2, tone(16000, 0.5, 440));
+  auto a = decode_audio_file(dir.file("a8k.wav"), spec);
+  auto b = decode_audio_file(dir.file("a16k.wav"), spec);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->sizes() == torch::IntArrayRef({1, 32, 32}));
+  // The same tone, resampled: the same spectrogram up to resampling noise.
+  CHECK((*a - *b).abs().mean().item<double>() < 0.15);
+  // An 8 kHz file is exactly the training front end.
+  std::vector<float> samples = tone(8000, 0.5, 440);
+  auto direct = log_mel_spectrogram(samples, LogMelConfig{});
+  CHECK((*a - direct).abs().mean().item<double>() < 0.02);  // 16-bit quantisation only
+  CHECK(resample(samples, 8000, 16000).size() == 2 * samples.size());
+  write_wav(dir.file("empty.wav"), 8000, 1, {});
+  CHECK_FALSE(decode_audio_file(dir.file("empty.wav"), spec).ok());
+  CHECK_FALSE(decode_audio_file(dir.file("a8k.wav"), image_spec()).ok());
+}
+
+TEST_CASE("a folder is listed recursively and unusable files are skipped with reasons",
+          "[device][unit]") {
+  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 40);
+  REQUIRE(test.ok());
+  TempDir dir("dev");
+  fs::create_directories(dir.file("a/b"));
+  for (int64_t i = 0; i < 30; ++i)
+    write_png(*test, i, dir.file((i % 2 ? "a/b/" : "") + std::to_string(i) + ".png"));
+  std::ofstream(dir.file("readme.txt")) << "hello";
+  std::ofstream(dir.file("a/broken.png")) << "garbage";
+  write_wav(dir.file("a/voice.wav"), 8000, 1, tone(8000, 0.2, 300));
+  auto listing = list_folder(dir.path.string());
+  REQUIRE(listing.ok());
+  CHECK(listing->items.size() == 32);  // 30 pictures, the broken one, the recording
+  CHECK(listing->skipped.count == 1);
+  CHECK(listing->skipped.first.at(0).find("readme.txt") != std::string::npos);
+
+  SkipLog skipped;
+  int64_t seen = 0, batches = 0;
+  REQUIRE(for_each_batch(listing->items, image_spec(), 8, skipped,
+                         [&](const torch::Tensor& x, const std::vector<const FolderItem*>& from) {
+                           CHECK(x.size(0) == static_cast<int64_t>(from.size()));
+                           CHECK(x.size(0) <= 8);  // one batch in memory at a time
+                           seen += x.size(0);
+                           ++batches;
+                           return Status::ok_status();
+                         })
+              .ok());
+  CHECK(seen == 30);
+  CHECK(batches == 4);
+  CHECK(skipped.count == 2);  // broken.png, voice.wav (an image model)
+  CHECK(skipped.summary().find("broken.png") != std::string::npos);
+
+  agent::FolderDataConfig c;
+  c.dir = dir.path.string();
+  auto data = agent::load_folder_data(c, image_spec());
+  REQUIRE(data.ok());
+  CHECK(data->adaptation.size() + data->heldout.size() == 30);
+  CHECK_FALSE(data->heldout.has_labels());
+  CHECK(data->skipped.count == 3);
+  c.max_samples = 10;  // bounded: only this many are decoded
+  auto few = agent::load_folder_data(c, image_spec());
+  REQUIRE(few.ok());
+  CHECK(few->adaptation.size() + few->heldout.size() <= 10);
+
+  TempDir empty("dev");
+  std::ofstream(empty.file("x.txt")) << "no pictures";
+  c.dir = empty.path.string();
+  auto none = agent::load_folder_data(c, image_spec());
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.status().message().find("no usable file") != std::string::npos);
+  c.dir = dir.file("missing");
+  CHECK(agent::load_folder_data(c, image_spec()).status().message().find("does not exist") !=
+        std::string::npos);
+}
+
+TEST_CASE("a labels file labels the held-out part; bad lines are named", "[device][unit]") {
+  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 40);
+  REQUIRE(test.ok());
+  TempDir dir("dev");
+  fs::create_directories(dir.file("pics"));
+  std::ofstream labels(dir.file("labels.csv"));
+  labels << "path,label\n";
+  auto y = test->label_vector();
+  for (int64_t i = 0; i < 40; ++i) {
+    write_png(*test, i, dir.file("pics/" + std::to_string(i) + ".png"));
+    // Half by class name, half by id.
+    labels << i << ".png," << (i % 2 ? test->class_names[y[i]] : std::to_string(y[i])) << "\n";
+  }
+  labels.close();
+  agent::FolderDataConfig c;
+  c.dir = dir.file("pics");
+  c.labels_file = dir.file("labels.csv");
+  auto data = agent::load_folder_data(c, image_spec());
+  REQUIRE(data.ok());
+  REQUIRE(data->heldout.has_labels());
+  CHECK(data->heldout.size() == 20);
+  CHECK_FALSE(data->adaptation.has_labels());
+
+  std::ofstream(dir.file("bad.csv")) << "path,label\n1.png,3\n2.png,Spaceship\n";
+  auto bad = agent::read_labels_csv(dir.file("bad.csv"), image_spec());
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("bad.csv:3") != std::string::npos);
+  CHECK(bad.status().message().find("Spaceship") != std::string::npos);
+}
+
+TEST_CASE("without labels personalize prunes and reports nothing evaluated", "[device][unit]") {
+  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 200);
+  REQUIRE(test.ok());
+  torch::manual_seed(3);
+  auto model = build_model(image_spec());
+  REQUIRE(model.ok());
+  auto [adapt, held] = split_at(test->without_labels(), 150);
+  PersonalizeConfig config;
+  config.select_sparsity = false;
+  config.prune.target_sparsity = 0.5;
+  config.run_finetune = false;
+  config.run_svd = false;
+  auto r = personalize(**model, adapt, held, config);
+  REQUIRE(r.ok());
+  CHECK_FALSE(r->evaluated);
+  CHECK(r->sparsity.sparsity() == Approx(0.5).margin(0.1));
+  config.run_finetune = true;  // a baseline that needs labels is refused, not faked
+  CHECK_FALSE(personalize(**model, adapt, held, config).ok());
+
+  auto figures = agent::label_free_figures(**model, *r->personalized, held.inputs);
+  CHECK(figures.confidence_before > 0.1);
+  CHECK(figures.confidence_before <= 1.0);
+  CHECK(figures.agreement >= 0.0);
+  CHECK(figures.agreement <= 1.0);
+  auto same = agent::label_free_figures(**model, **model, held.inputs);
+  CHECK(same.agreement == 1.0);
+  CHECK(same.confidence_after == Approx(same.confidence_before));
+}
+
+TEST_CASE("the kept model is verified by its hash and predicts a folder", "[device][unit]") {
+  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 30);
+  REQUIRE(test.ok());
+  torch::manual_seed(4);
+  auto model = build_model(image_spec());
+  REQUIRE(model.ok());
+  TempDir dir("dev");
+  const std::string general_sha(64, 'a');
+  auto kept = agent::keep_model(**model, dir.file("personalized"), general_sha, "device=x", 7);
+  REQUIRE(kept.ok());
+  CHECK(kept->form == "compact");  // pruned units physically removed (models/compact.h)
+  auto latest = agent::latest_kept_model(dir.file("personalized"));
+  REQUIRE(latest.ok());
+  CHECK(latest->sha256 == kept->sha256);
+  CHECK(latest->general_sha256 == general_sha);
+  CHECK(latest->bytes == fs::file_size(kept->path));
+
+  fs::create_directories(dir.file("pics"));
+  for (int64_t i = 0; i < 30; ++i)
+    write_png(*test, i, dir.file("pics/" + std::to_string(i) + ".png"));
+  std::vector<agent::Prediction> got;
+  int64_t last_done = 0;
+  auto summary = agent::predict_folder(
+      **model, dir.file("pics"), 8, [&](const agent::Prediction& p) { got.push_back(p); },
+      [&](int64_t done, int64_t total) {
+        CHECK(total == 30);
+        last_done = done;
+      });
+  REQUIRE(summary.ok());
+  CHECK(summary->predicted == 30);
+  CHECK(last_done == 30);
+  REQUIRE(got.size() == 30);
+  torch::NoGradGuard guard;
+  (*model)->eval();
+  auto expected = (*model)->forward(test->inputs).argmax(1);
+  std::map<std::string, int64_t> by_file;
+  for (const auto& p : got) by_file[p.file] = p.class_id;
+  for (int64_t i = 0; i < 30; ++i)
+    CHECK(by_file.at(std::to_string(i) + ".png") == expected[i].item<int64_t>());
+  CHECK(got.front().class_name == image_spec().class_names[got.front().class_id]);
+  // The kept (compact) model is the one predict uses: it classifies as the model it came from.
+  auto reloaded = load_model(kept->path);
+  REQUIRE(reloaded.ok());
+  CHECK((*reloaded)->spec().is_compact());
+  (*reloaded)->eval();
+  CHECK(torch::equal((*reloaded)->forward(test->inputs).argmax(1), expected));
+
+  // A changed model file is refused.
+  std::ofstream(kept->path, std::ios::app) << "tampered";
+  auto changed = agent::latest_kept_model(dir.file("personalized"));
+  REQUIRE_FALSE(changed.ok());
+  CHECK(changed.status().message().find("SHA-256") != std::string::npos);
+}
+
+TEST_CASE("an outbox on disk survives a restart until acknowledged", "[device][unit]") {
+  TempDir dir("dev");
+  auto now = agent::Outbox::Clock::now();
+  {
+    agent::Outbox box(dir.file("outbox"));
+    box.add("k1", std::string("frame\n\0one", 10), now);
+    box.add("k2", "frame two", now);
+    box.add("k3", "frame three", now);
+    CHECK(box.ack("k2"));
+  }
+  agent::Outbox again(dir.file("outbox"));
+  auto loaded = again.load(now);
+  REQUIRE(loaded.ok());
+  CHECK(*loaded == 2);
+  CHECK(again.contains("k1"));
+  CHECK(again.contains("k3"));
+  CHECK_FALSE(again.contains("k2"));
+  auto frames = again.due(now, std::chrono::milliseconds(0), true);
+  REQUIRE(frames.size() == 2);
+  CHECK(frames[0] == std::string("frame\n\0one", 10));  // in the order first added
+  CHECK(frames[1] == "frame three");
+  CHECK(again.ack("k1"));
+  CHECK(again.ack("k3"));
+  agent::Outbox empty(dir.file("outbox"));
+  CHECK(*empty.load(now) == 0);
+}
+
+TEST_CASE("durations", "[device][unit]") {
+  using std::chrono::milliseconds;
+  CHECK(*config::parse_duration("90s") == milliseconds(90000));
+  CHECK(*config::parse_duration("15m") == milliseconds(900000));
+  CHECK(*config::parse_duration("2h") == milliseconds(7200000));
+  CHECK(*config::parse_duration("250ms") == milliseconds(250));
+  CHECK(*config::parse_duration("1.5") == milliseconds(1500));
+  CHECK_FALSE(config::parse_duration("soon").ok());
+  CHECK_FALSE(config::parse_duration("-3s").ok());
+  CHECK_FALSE(config::parse_duration("").ok());
+}
+
+TEST_CASE("options from a TOML file: the command line wins, unknown keys are refused",
+          "[device][unit]") {
+  TempDir dir("dev");
+  auto parse = [&](const std::string& toml, std::vector<std::string> cli, std::string& data,
+                   int64_t& threads, std::vector<std::string>& individuals, bool& plain) {
+    std::ofstream(dir.file("a.toml")) << toml;
+    CLI::App app;
+    std::string config;
+    app.add_option("--config", config);
+    app.add_option("--data", data);
+    app.add_option("--threads", threads);
+    app.add_option("--individual", individuals);
+    app.add_flag("--plain", plain);
+    cli.insert(cli.begin(), "fp-agent");
+    cli.push_back("--config");
+    cli.push_back(dir.file("a.toml"));
+    std::vector<char*> argv;
+    for (auto& a : cli) argv.push_back(a.data());
+    return config::parse_with_config(app, static_cast<int>(argv.size()), argv.data(), "--config");
+  };
+  std::string data;
+  int64_t threads = 1;
+  std::vector<std::string> individuals;
+  bool plain = false;
+  CHECK(parse("data = \"/files\"\nthreads = 3\nindividual = [\"a\", \"b\"]\nplain = true\n", {},
+              data, threads, individuals, plain) == -1);
+  CHECK(data == "/files");
+  CHECK(threads == 3);
+  CHECK((individuals == std::vector<std::string>{"a", "b"}));
+  CHECK(plain);
+  data.clear();
+  CHECK(parse("data = \"/files\"\nthreads = 3\n", {"--threads", "5", "--data", "/cli"}, data,
+              threads, individuals, plain) == -1);
+  CHECK(data == "/cli");
+  CHECK(threads == 5);
+
+  // Unknown keys and wrong types name the file, the line and the key.
+  const std::string path = dir.file("a.toml");
+  CHECK(parse("data = \"/x\"\n\nthreds = 2\n", {}, data, threads, individuals, plain) == 2);
+  CLI::App some;
+  std::string d;
+  some.add_option("--data", d);
+  auto text = config::toml_arguments(some, path, {});
+  REQUIRE_FALSE(text.ok());
+  CHECK(text.status().message().find(path + ":3") != std::string::npos);
+  CHECK(text.status().message().find("threds") != std::string::npos);
+  std::ofstream(path) << "threads = \"many\"\n";
+  CLI::App typed;
+  int64_t t = 0;
+  typed.add_option("--threads", t);
+  auto wrong = config::toml_arguments(typed, path, {});
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.status().message().find(path + ":1") != std::string::npos);
+  CHECK(wrong.status().message().find("threads must be an integer") != std::string::npos);
+}
+
+TEST_CASE("an agent gives up on an unreachable coordinator and keeps its outbox",
+          "[device][unit]") {
+  TempDir dir("dev");
+  {
+    agent::Outbox left(dir.file("outbox"));  // what an earlier run could not deliver
+    left.add("phone:1:0:fine_prune", "a report frame", agent::Outbox::Clock::now());
+  }
+  agent::AgentConfig config;
+  config.agent_id = "phone";
+  config.coordinator = "tcp://127.0.0.1:1";  // nobody listens there
+  config.security.plain = true;
+  config.hello_timeout = std::chrono::milliseconds(300);
+  config.reconnect_min = std::chrono::milliseconds(50);
+  config.reconnect_max = std::chrono::milliseconds(100);
+  config.outbox_dir = dir.file("outbox");
+  config.give_up_after = std::chrono::milliseconds(1500);
+  testing::FakeRunner runner;
+  zmq::context_t context(1);
+  agent::Agent a(config, context, runner);
+  const auto start = std::chrono::steady_clock::now();
+  Status s = a.run();
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(s.code() == Status::Code::kUnavailable);
+  CHECK(s.message().find("unreachable") != std::string::npos);
+  CHECK(s.message().find("1 unacknowledged") != std::string::npos);
+  CHECK(waited >= 1.5);
+  CHECK(waited < 10);
+  agent::Outbox still(dir.file("outbox"));
+  CHECK(*still.load(agent::Outbox::Clock::now()) == 1);  // resent on the next start
+}

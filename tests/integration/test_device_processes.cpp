@@ -1,0 +1,356 @@
+// A real device (issue 15): real fp-coordinator and fp-agent processes over TCP with
+// CURVE, the agent personalizing on a folder of its own unlabeled files, keeping the
+// model and classifying the folder with `fp-agent predict`. Once with one FSDD
+// speaker's recordings (renamed so no name gives the digit away), once with PNG
+// pictures written from Fashion-MNIST test images (one device with a labels file).
+#include <stb_image_write.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <unordered_set>
+
+#include "agent/kept_model.h"
+#include "child_process.h"
+#include "data/fashion_mnist.h"
+#include "data/fsdd.h"
+#include "data/log_mel.h"
+#include "data/wav_reader.h"
+#include "models/artifact.h"
+#include "net_fixture.h"
+#include "process_fixture.h"
+#include "skip.h"
+#include "store/store.h"
+#include "test_paths.h"
+#include "util/sha256.h"
+
+using namespace fp;
+using namespace fp::testing;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string fsdd_dir() {
+  std::string dir = default_fsdd_dir();
+  if (dir.empty() && fs::is_directory(std::string(FP_SOURCE_DIR) + "/../shared/data/fsdd")) {
+    dir = std::string(FP_SOURCE_DIR) + "/../shared/data/fsdd";
+  }
+  return dir;
+}
+
+// "clip-" plus letters only: the name says nothing of the digit.
+std::string letters(size_t i) {
+  std::string s;
+  do {
+    s += static_cast<char>('a' + i % 26);
+    i /= 26;
+  } while (i);
+  return "clip-" + s;
+}
+
+int run(const std::vector<std::string>& args, const std::string& log) {
+  ChildProcess p(args, log);
+  auto code = p.wait(300s);
+  INFO(read_file(log));
+  return code.value_or(-1);
+}
+
+// A coordinator with CURVE keys, a device key pair enrolled, and the general model.
+struct Fleet {
+  TempDir dir{"device"};
+  std::string coord_key = dir.file("keys/coord"), dev_key = dir.file("keys/device");
+
+  void setup(const std::string& train_section, const std::string& campaign_section) {
+    REQUIRE(run({kCoordinator, "keygen", "--key", coord_key}, dir.file("keygen.log")) == 0);
+    REQUIRE(run({kAgent, "keygen", "--key", dev_key}, dir.file("agent-keygen.log")) == 0);
+    write(dir.file("fp.toml"), "[server]\nendpoint = \"tcp://127.0.0.1:*\"\ndatabase = \"" +
+                                   dir.file("fp.db") + "\"\nmodels_dir = \"" + dir.file("models") +
+                                   "\"\nkey = \"" + coord_key +
+                                   "\"\nheartbeat_ms = 200\nliveness = 10\n\n" + train_section +
+                                   "\n" + campaign_section);
+    REQUIRE(run({kCoordinator, "enroll", "-c", dir.file("fp.toml"), "--key", dev_key + ".pub",
+                 "--name", "device"},
+                dir.file("enroll.log")) == 0);
+    REQUIRE(run({kCoordinator, "train", "-c", dir.file("fp.toml")}, dir.file("train.log")) == 0);
+  }
+
+  std::vector<std::string> agent(const std::string& id, const std::string& endpoint,
+                                 const std::vector<std::string>& extra) const {
+    std::vector<std::string> args = {kAgent,
+                                     "--id",
+                                     id,
+                                     "--coordinator",
+                                     endpoint,
+                                     "--key",
+                                     dev_key,
+                                     "--coordinator-key",
+                                     coord_key + ".pub",
+                                     "--leave-on-goodbye",
+                                     "--backoff-min-ms",
+                                     "50",
+                                     "--threads",
+                                     "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+};
+
+// Every 16-byte run of four float32 input values (constant runs left out).
+std::unordered_set<std::string> sample_windows(const torch::Tensor& t) {
+  std::unordered_set<std::string> windows;
+  auto inputs = t.contiguous();
+  const float* p = inputs.data_ptr<float>();
+  for (int64_t i = 0; i + 4 <= inputs.numel(); i += 4) {
+    if (p[i] == p[i + 1] && p[i] == p[i + 2] && p[i] == p[i + 3]) continue;
+    windows.insert(std::string(reinterpret_cast<const char*>(p + i), 16));
+  }
+  return windows;
+}
+
+// What the coordinator's database holds must name no file and hold no sample values.
+void check_database_is_clean(const std::string& db_path, const std::vector<std::string>& names,
+                             const std::string& folder, const torch::Tensor& inputs) {
+  std::string bytes = read_file(db_path) + read_file(db_path + "-wal");
+  REQUIRE(bytes.size() > 1000);
+  CHECK(bytes.find(folder) == std::string::npos);
+  for (const auto& n : names) {
+    INFO(n);
+    CHECK(bytes.find(n) == std::string::npos);
+  }
+  auto windows = sample_windows(inputs);
+  REQUIRE(windows.size() > 1000);
+  size_t hits = 0;
+  for (size_t i = 0; i + 16 <= bytes.size(); ++i) hits += windows.count(bytes.substr(i, 16));
+  CHECK(hits == 0);
+}
+
+// "<file>\t<id>\t<name>\t<confidence>" lines of fp-agent predict's output.
+std::map<std::string, std::pair<int64_t, std::string>> predictions(const std::string& log) {
+  std::map<std::string, std::pair<int64_t, std::string>> out;
+  std::regex line("^([^\\t\\n]+)\\t([0-9]+)\\t([^\\t\\n]+)\\t([0-9.]+)$");
+  std::istringstream in(log);
+  for (std::string l; std::getline(in, l);) {
+    std::smatch m;
+    if (std::regex_match(l, m, line)) out[m[1]] = {std::stoll(m[2]), m[3]};
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a device personalizes on its own unlabeled FSDD recordings and predicts locally",
+          "[device][processes]") {
+  const std::string fsdd = fsdd_dir();
+  if (fsdd.empty()) {
+    fp::testing::skip("FSDD not found (no ../shared/data/fsdd, FP_FSDD_DIR unset)",
+                      fp::testing::kOptional);
+    return;
+  }
+  Fleet fleet;
+  fleet.setup("[train]\ndataset = \"fsdd\"\ndata_dir = \"" + fsdd +
+                  "\"\narch = \"cnn\"\nwidth_mult = 0.5\nepochs = 4\nthreads = 1\n",
+              "[campaign]\nname = \"phones\"\ndataset = \"fsdd\"\nindividuals = "
+              "[\"device=phone\"]\nselect_sparsity = true\n\n[campaign.prune]\n"
+              "target_sparsity = 0.5\n");
+  auto& dir = fleet.dir;
+
+  // One speaker's recordings, renamed: clip-<letters>.wav, some in a subfolder.
+  const std::string rec = dir.file("phone-files");
+  fs::create_directories(rec + "/older");
+  std::map<std::string, int> truth;  // file name -> the digit spoken
+  std::vector<std::string> names;
+  std::vector<fs::path> sources;
+  for (const auto& e : fs::directory_iterator(fsdd + "/recordings")) {
+    if (e.path().filename().string().find("_jackson_") != std::string::npos)
+      sources.push_back(e.path());
+  }
+  std::sort(sources.begin(), sources.end());
+  REQUIRE(sources.size() == 500);
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const std::string name = (i % 5 == 0 ? "older/" : "") + letters(i) + ".wav";
+    fs::copy_file(sources[i], rec + "/" + name);
+    truth[name] = sources[i].filename().string()[0] - '0';
+    names.push_back(letters(i));
+  }
+  write(rec + "/notes.txt", "not a recording\n");
+
+  ChildProcess serve({kCoordinator, "serve", "-c", dir.file("fp.toml"), "--exit-when-done",
+                      "--endpoint-file", dir.file("endpoint")},
+                     dir.file("serve.log"));
+  const std::string endpoint = wait_for_file(dir.file("endpoint"));
+  REQUIRE(endpoint.rfind("tcp://127.0.0.1:", 0) == 0);
+  // Part of the options from a config file (the command line adds the rest).
+  write(dir.file("agent.toml"), "data = \"" + rec + "\"\nwork_dir = \"" + dir.file("phone-work") +
+                                    "\"\ngive_up_after = \"10m\"\n");
+  ChildProcess agent(
+      fleet.agent("phone", endpoint, {"--config", dir.file("agent.toml"), "--dataset", "fsdd"}),
+      dir.file("agent.log"));
+  auto served = serve.wait(600s);
+  INFO(read_file(dir.file("serve.log")));
+  INFO(read_file(dir.file("agent.log")));
+  REQUIRE(served == 0);
+  REQUIRE(agent.wait(60s) == 0);
+
+  auto store = store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  auto tasks = (*store)->tasks();
+  REQUIRE(tasks->size() == 1);
+  CHECK(tasks->front().status == "done");
+  auto rows = (*store)->telemetry();
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 1);  // no labels: Fine-Pruning only, no baselines
+  const auto& r = rows->front();
+  CHECK(r.method == "fine_prune");
+  CHECK(r.individual == "device=phone");
+  CHECK_FALSE(r.evaluated);
+  CHECK_FALSE(r.accuracy_before.has_value());
+  CHECK_FALSE(r.accuracy_after.has_value());
+  CHECK(r.adaptation_samples + r.eval_samples == 500);
+  CHECK(r.skipped_files == 1);  // notes.txt
+  REQUIRE(r.mean_confidence_before.has_value());
+  REQUIRE(r.mean_confidence_after.has_value());
+  REQUIRE(r.agreement.has_value());
+  CHECK(*r.mean_confidence_before > 0.1);
+  CHECK(*r.mean_confidence_before <= 1.0);
+  CHECK(*r.agreement > 0.0);
+  CHECK(*r.agreement <= 1.0);
+  CHECK(r.sparsity > 0.0);
+  CHECK(r.macs_effective < r.macs_dense);
+  CHECK(r.model_bytes > 0);
+  CHECK(r.peak_memory_bytes > 0);
+  CHECK(r.wall_seconds > 0);
+
+  // The decoded inputs of the folder, to look for in the database.
+  auto general_models = (*store)->models();
+  REQUIRE(general_models->size() == 1);
+  auto general = load_model(general_models->front().path);
+  REQUIRE(general.ok());
+  std::vector<torch::Tensor> some;
+  for (size_t i = 0; i < 40; ++i) {
+    auto audio = read_wav(sources[i].string());
+    REQUIRE(audio.ok());
+    some.push_back(log_mel_spectrogram(audio->samples, LogMelConfig{}));
+  }
+  check_database_is_clean(dir.file("fp.db"), names, rec, torch::stack(some));
+
+  // The personalized model stayed on the device, with its hash and its origin.
+  auto kept = agent::latest_kept_model(dir.file("phone-work/personalized"));
+  REQUIRE(kept.ok());
+  CHECK(kept->general_sha256 == general_models->front().sha256);
+  CHECK(kept->bytes == static_cast<uint64_t>(r.model_bytes));
+  CHECK(sha256_hex(read_file(kept->path)) == kept->sha256);
+
+  // fp-agent predict classifies the folder with it, on the device.
+  ChildProcess predict({kAgent, "predict", "--data", rec, "--work-dir", dir.file("phone-work")},
+                       dir.file("predict.log"));
+  REQUIRE(predict.wait(300s) == 0);
+  const std::string out = read_file(dir.file("predict.log"));
+  INFO(out.substr(0, 2000));
+  auto got = predictions(out);
+  REQUIRE(got.size() == 500);
+  int correct = 0;
+  for (const auto& [file, p] : got) {
+    REQUIRE(truth.count(file));
+    CHECK(p.second == std::to_string(p.first));  // FSDD's class names are the digits
+    correct += p.first == truth[file];
+  }
+  CHECK(correct > 100);  // far above chance (50 of 500): it is the speaker's digits
+  CHECK(out.find("1 file(s) skipped") != std::string::npos);
+}
+
+TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
+          "[device][processes]") {
+  Fleet fleet;
+  fleet.setup(
+      "[train]\ndataset = \"fashion-mnist\"\narch = \"cnn\"\nwidth_mult = 0.5\nepochs = 1\n"
+      "limit = 3000\nthreads = 1\n",
+      "[campaign]\nname = \"cams\"\ndataset = \"fashion-mnist\"\nindividuals = "
+      "[\"device=cam\", \"device=cam-labeled\"]\nbaselines = [\"svd\"]\n\n[campaign.prune]\n"
+      "target_sparsity = 0.5\n");
+  auto& dir = fleet.dir;
+
+  // 300 test images of two classes (a wardrobe of trousers and bags), as PNG files.
+  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest);
+  REQUIRE(test.ok());
+  const std::string pics = dir.file("cam-files");
+  fs::create_directories(pics + "/2026");
+  std::vector<std::string> names;
+  std::string labels = "path,label\n";
+  auto y = test->label_vector();
+  std::vector<int64_t> picked;
+  for (int64_t i = 0; i < test->size() && picked.size() < 300; ++i) {
+    if (y[i] == 1 || y[i] == 8) picked.push_back(i);
+  }
+  for (size_t k = 0; k < picked.size(); ++k) {
+    // Back to 8-bit pixels: the PNG holds exactly the IDX bytes.
+    torch::Tensor x = test->inputs[picked[k]][0].mul(0.3530).add(0.2860).mul(255).round();
+    x = x.clamp(0, 255).to(torch::kUInt8).contiguous();
+    const std::string name = (k % 3 ? "" : "2026/") + letters(k) + ".png";
+    REQUIRE(stbi_write_png((pics + "/" + name).c_str(), 28, 28, 1, x.data_ptr<uint8_t>(), 28));
+    names.push_back(letters(k));
+    labels += name + "," + test->class_names[y[picked[k]]] + "\n";
+  }
+  write(dir.file("labels.csv"), labels);
+
+  ChildProcess serve({kCoordinator, "serve", "-c", dir.file("fp.toml"), "--exit-when-done",
+                      "--endpoint-file", dir.file("endpoint")},
+                     dir.file("serve.log"));
+  const std::string endpoint = wait_for_file(dir.file("endpoint"));
+  REQUIRE(!endpoint.empty());
+  ChildProcess cam(fleet.agent("cam", endpoint,
+                               {"--dataset", "fashion-mnist", "--data", pics, "--work-dir",
+                                dir.file("cam-work")}),
+                   dir.file("cam.log"));
+  ChildProcess labeled(fleet.agent("cam-labeled", endpoint,
+                                   {"--dataset", "fashion-mnist", "--data", pics, "--labels",
+                                    dir.file("labels.csv"), "--work-dir", dir.file("lab-work")}),
+                       dir.file("labeled.log"));
+  auto served = serve.wait(600s);
+  INFO(read_file(dir.file("serve.log")));
+  INFO(read_file(dir.file("cam.log")));
+  INFO(read_file(dir.file("labeled.log")));
+  REQUIRE(served == 0);
+  REQUIRE(cam.wait(60s) == 0);
+  REQUIRE(labeled.wait(60s) == 0);
+
+  auto store = store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  auto rows = (*store)->telemetry();
+  REQUIRE(rows.ok());
+  std::map<std::string, std::vector<store::TelemetryRecord>> by_device;
+  for (const auto& r : *rows) by_device[r.individual].push_back(r);
+  REQUIRE(by_device["device=cam"].size() == 1);  // unlabeled: no baselines
+  const auto& u = by_device["device=cam"].front();
+  CHECK_FALSE(u.evaluated);
+  CHECK_FALSE(u.accuracy_after.has_value());
+  CHECK(u.adaptation_samples + u.eval_samples == 300);
+  REQUIRE(u.agreement.has_value());
+  CHECK(*u.agreement > 0.0);
+  // With labels: accuracy on the held-out part, and the baseline the campaign asked for.
+  REQUIRE(by_device["device=cam-labeled"].size() == 2);
+  for (const auto& l : by_device["device=cam-labeled"]) {
+    CHECK(l.evaluated);
+    REQUIRE(l.accuracy_before.has_value());
+    CHECK(*l.accuracy_before > 0.5);  // trousers and bags: easy for the general model
+  }
+  torch::Tensor some = test->inputs.index_select(
+      0, torch::tensor(std::vector<int64_t>(picked.begin(), picked.begin() + 50)));
+  check_database_is_clean(dir.file("fp.db"), names, pics, some);
+
+  // The status table shows the unlabeled device without an accuracy.
+  ChildProcess status({kCoordinator, "status", "-c", dir.file("fp.toml")}, dir.file("status.log"));
+  REQUIRE(status.wait(30s) == 0);
+  CHECK(std::regex_search(read_file(dir.file("status.log")),
+                          std::regex("device=cam +cam +fine_prune .*unlabeled")));
+
+  ChildProcess predict({kAgent, "predict", "--data", pics, "--work-dir", dir.file("cam-work")},
+                       dir.file("predict.log"));
+  REQUIRE(predict.wait(300s) == 0);
+  auto got = predictions(read_file(dir.file("predict.log")));
+  REQUIRE(got.size() == 300);
+  std::set<std::string> classes;
+  for (const auto& [file, p] : got) classes.insert(p.second);
+  CHECK(classes.count("Trouser"));  // original class names from the spec
+}
