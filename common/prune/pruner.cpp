@@ -13,7 +13,14 @@ struct Candidate {
   std::string name;
   PrunableLayer layer;  // a holder: shares the model's layer, so masks set here stick
   const ActivationStats* stats;
+  torch::Tensor zeroed_per_unit;  // int64 [units]: zero effective weights, before this pruning
 };
+
+// Zero effective weights per unit: one pass over the layer's weights, reused for the
+// layer's total and for the ranking (each pass allocates a weight-sized tensor).
+torch::Tensor zeroed_weights_per_unit(const PrunableLayerImpl& layer) {
+  return (layer.effective_weight() == 0).flatten(1).sum(1).to(torch::kLong).contiguous();
+}
 
 torch::Tensor unit_scores(const Candidate& c, Criterion criterion);
 
@@ -112,13 +119,10 @@ Status prune_global_units(std::vector<Candidate>& cands, int64_t need, const Pru
   // (normalised score, candidate, unit)
   std::vector<std::tuple<double, size_t, int64_t>> order;
   std::vector<int64_t> active(cands.size());
-  std::vector<torch::Tensor> zeroed_per_unit(cands.size());  // [units] int64, read while pruning
   for (size_t ci = 0; ci < cands.size(); ++ci) {
     auto& layer = *cands[ci].layer;
     auto live = (layer.unit_mask() > 0).contiguous();
     auto s = normalised(unit_scores(cands[ci], cfg.criterion), live).contiguous();
-    zeroed_per_unit[ci] =
-        (layer.effective_weight() == 0).flatten(1).sum(1).to(torch::kLong).contiguous();
     active[ci] = layer.num_active_units();
     const bool* is_live = live.data_ptr<bool>();
     const double* score = s.data_ptr<double>();
@@ -131,7 +135,8 @@ Status prune_global_units(std::vector<Candidate>& cands, int64_t need, const Pru
   for (const auto& [score, ci, u] : order) {
     if (zeroed >= need) break;
     if (active[ci] - 1 < cfg.min_units_per_layer) continue;
-    zeroed += cands[ci].layer->weights_per_unit() - zeroed_per_unit[ci].data_ptr<int64_t>()[u];
+    zeroed +=
+        cands[ci].layer->weights_per_unit() - cands[ci].zeroed_per_unit.data_ptr<int64_t>()[u];
     pruned[ci].push_back(u);
     --active[ci];
   }
@@ -260,7 +265,7 @@ Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const Prune
       return Status::invalid_argument(
           "prune: criterion activation_weighted_magnitude needs input energies for layer '" + name +
           "' (record with with_input_energy)");
-    cands.push_back({name, layer, &it->second});
+    cands.push_back({name, layer, &it->second, zeroed_weights_per_unit(*layer)});
     cand_total += layer->num_weights();
   }
   for (const auto& p : config.protected_layers)
@@ -279,7 +284,7 @@ Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const Prune
   if (config.scope == Scope::kPerLayer) return prune_per_layer(cands, fraction, config);
 
   int64_t zeroed_now = zeroed_elsewhere;
-  for (auto& c : cands) zeroed_now += c.layer->num_zeroed_weights();
+  for (auto& c : cands) zeroed_now += c.zeroed_per_unit.sum().item<int64_t>();
   const int64_t need = goal - zeroed_now;
   if (need <= 0) return Status::ok_status();
   return config.granularity == Granularity::kUnit ? prune_global_units(cands, need, config)
