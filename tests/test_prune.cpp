@@ -6,6 +6,7 @@
 #include "prune/pruner.h"
 #include "prune/sparsity_selector.h"
 #include "test_spec.h"
+#include "train/evaluator.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
 #include <catch2/catch.hpp>
@@ -432,7 +433,9 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
     CHECK(r->chosen == dead);
     // One live class lost at 0.3125, three at 0.4375: macro agreement 3/4 and 1/4.
     CHECK(r->scores == std::vector<double>{1.0, 1.0, 1.0, 0.75, 0.25});
-    CHECK(r->forward_samples == 5 * 32);  // half of each class's 16 samples are confident
+    // Half of each class's 16 samples are confident; candidate 0 prunes nothing, so it
+    // reuses the dense logits and runs no pass.
+    CHECK(r->forward_samples == 4 * 32);
   }
   SECTION("pseudo-label agreement by bisection: the same answer from fewer passes") {
     sel.bisection = true;
@@ -456,6 +459,22 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
       CHECK(r->scores[4] == -std::numeric_limits<double>::infinity());
     }
   }
+  SECTION("candidates that prune only never-firing units reuse the recorded logits") {
+    torch::Tensor logits;
+    auto recorded = record_activations(net, x, 128, false, &logits);
+    sel.score = SelectionScore::kConfidence;
+    auto reused = select_sparsity(net, recorded, x, logits, cfg, sel, /*heldout_recorded=*/true);
+    auto rerun = select_sparsity(net, recorded, x, logits, cfg, sel, /*heldout_recorded=*/false);
+    REQUIRE(reused.ok());
+    REQUIRE(rerun.ok());
+    CHECK(reused->chosen == dead);
+    CHECK(reused->scores == rerun->scores);  // exactly: the dead units' outputs were zeros
+    // Candidates 0, 32/176 and 64/176 prune only the dead block: no pass. The other two
+    // cut live units and run.
+    CHECK(reused->forward_samples == 2 * x.size(0));
+    CHECK(rerun->forward_samples == 4 * x.size(0));  // every pruning candidate runs
+    CHECK(reused->forward_macs < rerun->forward_macs);
+  }
   SECTION("pruning at the chosen sparsity removes exactly the dead block") {
     for (auto scope : {Scope::kGlobal, Scope::kPerLayer}) {
       auto pruned = clone_model(net);
@@ -476,4 +495,91 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
     sel.candidates.clear();
     CHECK_FALSE(select_sparsity(net, stats, x, torch::Tensor(), cfg, sel).ok());
   }
+}
+
+TEST_CASE("one fused pass gives the statistics of three separate reductions") {
+  torch::manual_seed(3);
+  // Reference: the separate torch reductions the fused pass replaced, in float64.
+  auto reference = [](const std::vector<torch::Tensor>& batches, double threshold) {
+    auto all = torch::cat(batches).to(torch::kDouble);
+    std::vector<int64_t> dims =
+        all.dim() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
+    return std::vector<torch::Tensor>{all.sum(dims), all.square().sum(dims),
+                                      (all > threshold).sum(dims).to(torch::kDouble)};
+  };
+  for (auto shape : {std::vector<int64_t>{5, 7, 6, 3}, std::vector<int64_t>{9, 13}}) {
+    for (bool softmax : {false, true}) {
+      INFO("dims " << shape.size() << " softmax " << softmax);
+      std::vector<torch::Tensor> outs, ins;
+      ActivationStats s;
+      s.track_inputs = true;
+      for (int b = 0; b < 3; ++b) {
+        auto y = torch::randn(shape);
+        if (softmax) y = torch::softmax(y, 1);
+        auto x = torch::randn(shape) * 3;
+        // A non-contiguous view must be read by value, not by memory order.
+        if (b == 1) x = x.transpose(0, 1).contiguous().transpose(0, 1);
+        s.accumulate(y, x, softmax);
+        outs.push_back(y);
+        ins.push_back(x);
+      }
+      const double threshold = softmax ? 1.0 / shape[1] : 0.0;
+      auto want = reference(outs, threshold);
+      auto want_in = reference(ins, 0.0);
+      CHECK(torch::allclose(s.sum, want[0], 1e-6, 1e-6));
+      CHECK(torch::allclose(s.sum_sq, want[1], 1e-6, 1e-6));
+      CHECK(torch::equal(s.positive, want[2]));
+      CHECK(torch::allclose(s.in_sum, want_in[0], 1e-6, 1e-6));
+      CHECK(torch::allclose(s.in_sum_sq, want_in[1], 1e-6, 1e-6));
+      const int64_t per_sample = shape.size() == 4 ? shape[2] * shape[3] : 1;
+      CHECK(s.count == 3 * shape[0] * per_sample);
+      CHECK(s.in_count == s.count);
+      CHECK(s.samples == 3 * shape[0]);
+    }
+  }
+}
+
+TEST_CASE("the recording pass's logits equal a fresh forward pass") {
+  torch::manual_seed(4);
+  auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
+  auto x = torch::randn({37, 1, 8, 8});
+  torch::Tensor logits;
+  record_activations(*model, x, /*batch_size=*/16, false, &logits);
+  model->eval();
+  torch::NoGradGuard g;
+  REQUIRE(logits.sizes() == torch::IntArrayRef({37, 10}));
+  CHECK(torch::allclose(logits, model->forward(x), 1e-5, 1e-6));
+}
+
+TEST_CASE("selector candidates run as compact models: same scores, their own MACs") {
+  torch::manual_seed(6);
+  auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
+  auto x = torch::randn({40, 1, 8, 8});
+  torch::Tensor logits;
+  auto stats = record_activations(*model, x, 16, false, &logits);
+  PruneConfig cfg;
+  cfg.output_usage_threshold = 0.05;
+  SelectorConfig sel;
+  sel.candidates = {0.0, 0.3, 0.6};
+  sel.score = SelectionScore::kNegEntropy;
+  sel.min_dense_agreement = 0;  // score every candidate, none ruled out
+  sel.class_retention = 0;
+  auto r = select_sparsity(*model, stats, x, logits, cfg, sel);
+  REQUIRE(r.ok());
+  int64_t want_macs = 0, want_samples = 0;
+  for (size_t i = 0; i < sel.candidates.size(); ++i) {
+    auto pruned = clone_model(*model);
+    cfg.target_sparsity = sel.candidates[i];
+    REQUIRE(prune_with_stats(*pruned, stats, cfg).ok());
+    auto proba = predict_proba(*pruned, x);  // the masked model, for reference
+    const double score =
+        (proba * proba.clamp_min(1e-12).log()).sum(1).to(torch::kDouble).mean().item<double>();
+    CHECK(r->scores[i] == Approx(score).margin(1e-6));
+    if (i == 0) continue;  // output classes only: the dense logits, no pass
+    want_macs += count_macs(*pruned).compact * x.size(0);
+    want_samples += x.size(0);
+  }
+  CHECK(r->forward_samples == want_samples);
+  CHECK(r->forward_macs == want_macs);
+  CHECK(r->forward_macs < count_macs(*model).dense * want_samples);  // pruned runs cost less
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 
 #include "baselines/svd.h"
 #include "experiment/compensation.h"
@@ -25,6 +26,12 @@ Dataset first_samples(const Dataset& data, int64_t limit) {
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 // Accuracy only where the evaluation set has labels (a device without labels has none).
@@ -60,13 +67,15 @@ Result<MethodResult> finish(const std::string& method, PrunableNet& model,
 Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
                       const PersonalizeConfig& config, PersonalizeResult& out) {
   const auto start = Clock::now();
-  const int64_t dense_macs = count_macs(model).dense;
+  const double cpu_start = thread_cpu_seconds();
   const bool with_inputs = config.prune.criterion == Criterion::kActivationWeightedMagnitude ||
                            config.prune.compensate_bias;
   torch::Tensor logits;
   LayerStats stats = record_activations(model, inputs, config.prune.batch_size, with_inputs,
                                         config.select_sparsity ? &logits : nullptr);
+  const int64_t dense_macs = executed_macs(model);  // per sample, as the recording ran it
   int64_t forward_samples = inputs.size(0);
+  int64_t selection_macs = 0;  // the candidates ran as compact models: their own MACs
   PruneConfig prune = config.prune;
   if (config.select_sparsity) {
     // The held-out part is the tail of the recorded inputs: its dense logits are known.
@@ -74,9 +83,10 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
     const int64_t held = std::max<int64_t>(1, std::llround(config.heldout_fraction * n));
     FP_ASSIGN_OR_RETURN(out.selection,
                         select_sparsity(model, stats, inputs.slice(0, n - held),
-                                        logits.slice(0, n - held), prune, config.selector));
+                                        logits.slice(0, n - held), prune, config.selector,
+                                        /*heldout_recorded=*/true));
     prune.target_sparsity = out.selection.chosen;
-    forward_samples += out.selection.forward_samples;
+    selection_macs = out.selection.forward_macs;
   }
   if (prune.schedule == Schedule::kIterative) {
     FP_ASSIGN_OR_RETURN(out.sparsity, fine_prune(model, inputs, prune));
@@ -96,7 +106,8 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
   }
   out.sparsity = measure_sparsity(model);
   out.fine_prune.wall_seconds = seconds_since(start);
-  out.fine_prune.compute_macs = dense_macs * forward_samples;
+  out.fine_prune.cpu_seconds = thread_cpu_seconds() - cpu_start;
+  out.fine_prune.compute_macs = dense_macs * forward_samples + selection_macs;
   return Status::ok_status();
 }
 
@@ -184,6 +195,7 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
     auto cost = out.fine_prune;
     FP_ASSIGN_OR_RETURN(out.fine_prune, describe("fine_prune", *pruned, evaluation));
     out.fine_prune.wall_seconds = cost.wall_seconds;
+    out.fine_prune.cpu_seconds = cost.cpu_seconds;
     out.fine_prune.compute_macs = cost.compute_macs;
   }
   out.personalized = pruned;

@@ -57,7 +57,10 @@ struct MethodResult {
   int64_t parameters = 0;       // non-zero prunable weights (SVD: factorised count)
   int64_t macs_per_sample = 0;  // inference cost of the resulting model
   double wall_seconds = 0;      // time to produce it on the device
-  int64_t compute_macs = 0;     // multiply-accumulates spent producing it
+  // The producing thread's CPU time (fine_prune only; with one torch thread, all of its
+  // compute): unlike wall time, not inflated by other processes on a shared machine.
+  double cpu_seconds = 0;
+  int64_t compute_macs = 0;  // multiply-accumulates spent producing it
   // Its compact model (pruned units removed, models/compact.h): parameters and artifact
   // bytes (for an unpruned model: the dense model's).
   int64_t compact_parameters = 0, compact_bytes = 0;

@@ -8,18 +8,18 @@
 namespace fp {
 
 struct ActivationStats {
-  torch::Tensor sum;        // [units] sum of outputs
-  torch::Tensor sum_sq;     // [units] sum of squared outputs
-  torch::Tensor positive;   // [units] count of outputs > threshold (0; 1/C for softmax)
-  int64_t count = 0;        // observations per unit (samples x positions)
-  torch::Tensor in_sum_sq;  // [input channels] sum of squared inputs
-  torch::Tensor in_sum;     // [input channels] sum of inputs (with in_sum_sq)
-  int64_t in_count = 0;     // observations per input channel
-  int64_t samples = 0;      // samples seen
-  bool track_inputs =
-      false;  // input energies cost a second reduction; only |w|*sqrt(E_in) needs them
+  torch::Tensor sum;          // [units] sum of outputs
+  torch::Tensor sum_sq;       // [units] sum of squared outputs
+  torch::Tensor positive;     // [units] count of outputs > threshold (0; 1/C for softmax)
+  int64_t count = 0;          // observations per unit (samples x positions)
+  torch::Tensor in_sum_sq;    // [input channels] sum of squared inputs
+  torch::Tensor in_sum;       // [input channels] sum of inputs (with in_sum_sq)
+  int64_t in_count = 0;       // observations per input channel
+  int64_t samples = 0;        // samples seen
+  bool track_inputs = false;  // inputs cost a second pass; only |w|*sqrt(E_in) needs them
 
   // Adds one batch: `output` [N,C,H,W] or [N,C]; `input` likewise for input channels.
+  // One fused pass per tensor accumulates sum, squares and positives per channel in float64.
   void accumulate(const torch::Tensor& output, const torch::Tensor& input, bool softmax_output);
 
   torch::Tensor mean() const;          // [units]

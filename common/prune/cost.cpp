@@ -30,6 +30,12 @@ MacCount layer_macs(PrunableNet& model) {
 
 }  // namespace
 
+int64_t executed_macs(const PrunableNet& model) {
+  int64_t macs = 0;
+  for (const auto& layer : model.layers()) macs += layer->macs_dense();
+  return macs;
+}
+
 MacCount count_macs(PrunableNet& model) {
   MacCount own = layer_macs(model);
   auto compacted = compact(model);

@@ -18,6 +18,11 @@ struct MacCount {
 // Per sample. Runs one forward pass on a zero input to learn spatial sizes.
 MacCount count_macs(PrunableNet& model);
 
+// Per sample, every weight of every prunable layer, at the spatial sizes of the model's
+// last forward pass: what that pass executed. No extra pass (count_macs(m).dense after
+// any forward on inputs of the model's size).
+int64_t executed_macs(const PrunableNet& model);
+
 // The honest footprint of a (possibly pruned) model, measured on its compact model.
 struct ModelCost {
   MacCount macs;

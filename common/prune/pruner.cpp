@@ -13,7 +13,14 @@ struct Candidate {
   std::string name;
   PrunableLayer layer;  // a holder: shares the model's layer, so masks set here stick
   const ActivationStats* stats;
+  torch::Tensor zeroed_per_unit;  // int64 [units]: zero effective weights, before this pruning
 };
+
+// Zero effective weights per unit: one pass over the layer's weights, reused for the
+// layer's total and for the ranking (each pass allocates a weight-sized tensor).
+torch::Tensor zeroed_weights_per_unit(const PrunableLayerImpl& layer) {
+  return (layer.effective_weight() == 0).flatten(1).sum(1).to(torch::kLong).contiguous();
+}
 
 torch::Tensor unit_scores(const Candidate& c, Criterion criterion);
 
@@ -75,12 +82,6 @@ std::vector<int64_t> lowest_live(const torch::Tensor& scores, const torch::Tenso
   return std::vector<int64_t>(first.data_ptr<int64_t>(), first.data_ptr<int64_t>() + first.numel());
 }
 
-int64_t zeroed_in_unit(PrunableLayerImpl& layer, int64_t unit) {
-  return (layer.effective_weight()[unit] == 0).sum().item<int64_t>();
-}
-
-void prune_unit(PrunableLayerImpl& layer, int64_t unit) { layer.unit_mask()[unit] = 0.0; }
-
 void prune_units(PrunableLayerImpl& layer, const std::vector<int64_t>& units) {
   if (!units.empty()) layer.unit_mask().index_fill_(0, torch::tensor(units, torch::kLong), 0.0);
 }
@@ -120,22 +121,26 @@ Status prune_global_units(std::vector<Candidate>& cands, int64_t need, const Pru
   std::vector<int64_t> active(cands.size());
   for (size_t ci = 0; ci < cands.size(); ++ci) {
     auto& layer = *cands[ci].layer;
-    auto live = layer.unit_mask() > 0;
+    auto live = (layer.unit_mask() > 0).contiguous();
     auto s = normalised(unit_scores(cands[ci], cfg.criterion), live).contiguous();
     active[ci] = layer.num_active_units();
+    const bool* is_live = live.data_ptr<bool>();
+    const double* score = s.data_ptr<double>();
     for (int64_t u = 0; u < layer.num_units(); ++u)
-      if (live[u].item<bool>()) order.emplace_back(s[u].item<double>(), ci, u);
+      if (is_live[u]) order.emplace_back(score[u], ci, u);
   }
   std::stable_sort(order.begin(), order.end());
   int64_t zeroed = 0;
+  std::vector<std::vector<int64_t>> pruned(cands.size());
   for (const auto& [score, ci, u] : order) {
     if (zeroed >= need) break;
     if (active[ci] - 1 < cfg.min_units_per_layer) continue;
-    auto& layer = *cands[ci].layer;
-    zeroed += layer.weights_per_unit() - zeroed_in_unit(layer, u);
-    prune_unit(layer, u);
+    zeroed +=
+        cands[ci].layer->weights_per_unit() - cands[ci].zeroed_per_unit.data_ptr<int64_t>()[u];
+    pruned[ci].push_back(u);
     --active[ci];
   }
+  for (size_t ci = 0; ci < cands.size(); ++ci) prune_units(*cands[ci].layer, pruned[ci]);
   return Status::ok_status();
 }
 
@@ -260,7 +265,7 @@ Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const Prune
       return Status::invalid_argument(
           "prune: criterion activation_weighted_magnitude needs input energies for layer '" + name +
           "' (record with with_input_energy)");
-    cands.push_back({name, layer, &it->second});
+    cands.push_back({name, layer, &it->second, zeroed_weights_per_unit(*layer)});
     cand_total += layer->num_weights();
   }
   for (const auto& p : config.protected_layers)
@@ -279,7 +284,7 @@ Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const Prune
   if (config.scope == Scope::kPerLayer) return prune_per_layer(cands, fraction, config);
 
   int64_t zeroed_now = zeroed_elsewhere;
-  for (auto& c : cands) zeroed_now += c.layer->num_zeroed_weights();
+  for (auto& c : cands) zeroed_now += c.zeroed_per_unit.sum().item<int64_t>();
   const int64_t need = goal - zeroed_now;
   if (need <= 0) return Status::ok_status();
   return config.granularity == Granularity::kUnit ? prune_global_units(cands, need, config)

@@ -4,7 +4,9 @@
 #include <cmath>
 #include <limits>
 
+#include "models/compact.h"
 #include "models/model_factory.h"
+#include "prune/cost.h"
 #include "prune/pruner.h"
 #include "train/evaluator.h"
 
@@ -90,29 +92,76 @@ bool keeps_classes(const torch::Tensor& pred, const torch::Tensor& dense_pred,
   return true;
 }
 
+// The first layer (in registration order, which is forward order) whose outputs on the
+// held-out inputs differ from the dense model's; layers().size() when none does (the
+// output layer's pruned classes alone only mask logits). With `stats` recorded over the
+// held-out inputs too, a newly pruned unit whose recorded energy is zero changes nothing:
+// its output was exactly zero on every recorded sample, the held-out ones included.
+size_t first_changed_layer(const PrunableNet& model, const MaskState& dense,
+                           const LayerStats* stats) {
+  const auto& layers = model.layers();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (!layers[i]->weight_mask().equal(dense.weight_masks[i])) return i;
+    if (layers[i]->is_output()) continue;
+    const torch::Tensor& now = layers[i]->unit_mask();
+    if (now.equal(dense.unit_masks[i])) continue;
+    if (!stats) return i;
+    auto it = stats->find(model.layer_names()[i]);
+    if (it == stats->end() || !it->second.sum_sq.defined()) return i;
+    auto newly = (dense.unit_masks[i] > 0).logical_and(now == 0);
+    if (it->second.sum_sq.masked_select(newly).ne(0).any().item<bool>()) return i;
+  }
+  return layers.size();
+}
+
 // Scores one candidate sparsity on `inputs` (`pseudo` labels for the agreement score).
+// Each candidate runs as its compact model (models/compact.h), so it costs what the
+// pruned model really costs; a candidate whose outputs on `inputs` cannot differ from
+// the dense model's but for its pruned classes (first_changed_layer) reuses the dense
+// logits and costs nothing.
 class CandidateScorer {
  public:
   CandidateScorer(const PrunableNet& dense, const LayerStats& stats, PruneConfig config,
-                  SelectionScore score, torch::Tensor inputs, torch::Tensor pseudo,
-                  double min_class_share, double class_retention, double min_dense_agreement)
+                  SelectionScore score, torch::Tensor inputs, torch::Tensor dense_logits,
+                  torch::Tensor pseudo, double min_class_share, double class_retention,
+                  double min_dense_agreement, bool heldout_recorded)
       : model_(clone_model(dense)),
         dense_masks_(snapshot_masks(dense)),
         stats_(stats),
         config_(std::move(config)),
         score_(score),
         inputs_(std::move(inputs)),
+        dense_logits_(std::move(dense_logits)),
         pseudo_(std::move(pseudo)),
         min_class_share_(min_class_share),
         class_retention_(class_retention),
-        min_dense_agreement_(min_dense_agreement) {}
+        min_dense_agreement_(min_dense_agreement),
+        heldout_recorded_(heldout_recorded) {}
+
+  // The candidate's class probabilities on the inputs, and their cost.
+  Result<torch::Tensor> candidate_proba() {
+    const size_t first =
+        first_changed_layer(*model_, dense_masks_, heldout_recorded_ ? &stats_ : nullptr);
+    if (first == model_->layers().size()) {
+      torch::NoGradGuard no_grad;
+      auto live = (model_->layers().back()->unit_mask() > 0).view({1, -1});
+      return torch::softmax(
+          torch::where(live, dense_logits_, torch::full({}, kPrunedLogit, dense_logits_.options())),
+          1);
+    }
+    auto compacted = compact(*model_);
+    PrunableNet& runner = compacted.ok() ? *compacted->model : *model_;  // masked if it cannot
+    auto proba = predict_proba(runner, inputs_);
+    samples_ += inputs_.size(0);
+    macs_ += executed_macs(runner) * inputs_.size(0);
+    return proba;
+  }
 
   Result<double> operator()(double target) {
     config_.target_sparsity = target;
     restore_masks(*model_, dense_masks_);  // one working copy, re-pruned per candidate
     FP_RETURN_IF_ERROR(prune_with_stats(*model_, stats_, config_));
-    auto proba = predict_proba(*model_, inputs_);
-    samples_ += inputs_.size(0);
+    FP_ASSIGN_OR_RETURN(torch::Tensor proba, candidate_proba());
     if (score_ != SelectionScore::kPseudoLabelAgreement) {
       auto pred = proba.argmax(1);
       if (!reference_.defined()) {
@@ -145,6 +194,7 @@ class CandidateScorer {
     return Status::internal("selector: unknown score");
   }
   int64_t samples() const { return samples_; }
+  int64_t macs() const { return macs_; }
 
  private:
   ModelPtr model_;
@@ -152,11 +202,12 @@ class CandidateScorer {
   const LayerStats& stats_;
   PruneConfig config_;
   SelectionScore score_;
-  torch::Tensor inputs_, pseudo_;
+  torch::Tensor inputs_, dense_logits_, pseudo_;
   torch::Tensor reference_;            // the first candidate's predictions (confidence scores)
   std::vector<int64_t> used_classes_;  // the reference's, set with it
   double min_class_share_, class_retention_, min_dense_agreement_;
-  int64_t samples_ = 0;
+  bool heldout_recorded_;
+  int64_t samples_ = 0, macs_ = 0;
 };
 
 }  // namespace
@@ -164,7 +215,7 @@ class CandidateScorer {
 Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStats& stats,
                                        const torch::Tensor& heldout,
                                        const torch::Tensor& dense_logits, PruneConfig config,
-                                       const SelectorConfig& sel) {
+                                       const SelectorConfig& sel, bool heldout_recorded) {
   if (sel.candidates.empty()) return Status::invalid_argument("selector: no candidate sparsities");
   if (!std::is_sorted(sel.candidates.begin(), sel.candidates.end()))
     return Status::invalid_argument("selector: candidates must be in increasing order");
@@ -174,24 +225,34 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
     return Status::invalid_argument("selector: confident_fraction must be in (0, 1]");
 
   torch::Tensor logits = dense_logits;
-  if (!logits.defined()) {
+  if (!logits.defined()) {  // not known: one dense pass over the held-out inputs
     ModelPtr reference = clone_model(dense);
-    logits = predict_proba(*reference, heldout);  // argmax of proba == argmax of logits
+    reference->eval();
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> parts;
+    for (int64_t b = 0; b < heldout.size(0); b += config.batch_size)
+      parts.push_back(reference->forward(
+          heldout.slice(0, b, std::min(heldout.size(0), b + config.batch_size))));
+    logits = torch::cat(parts);
   }
+  if (logits.size(0) != heldout.size(0))
+    return Status::invalid_argument("selector: dense logits and held-out inputs differ in length");
   auto [conf, pred] = torch::softmax(logits, 1).max(1);
   torch::Tensor inputs = heldout, pseudo = pred;
   if (sel.score == SelectionScore::kPseudoLabelAgreement) {
     auto picked = confident_per_class(conf, pred, sel.confident_fraction, sel.min_class_share);
     inputs = heldout.index_select(0, picked);
     pseudo = pred.index_select(0, picked);
+    logits = logits.index_select(0, picked);
   }
 
   SelectorResult r;
   r.candidates = sel.candidates;
   std::sort(r.candidates.begin(), r.candidates.end());  // the least sparse is scored first
   r.scores.assign(sel.candidates.size(), std::numeric_limits<double>::quiet_NaN());
-  CandidateScorer scorer(dense, stats, config, sel.score, inputs, pseudo, sel.min_class_share,
-                         sel.class_retention, sel.min_dense_agreement);
+  CandidateScorer scorer(dense, stats, config, sel.score, inputs, logits, pseudo,
+                         sel.min_class_share, sel.class_retention, sel.min_dense_agreement,
+                         heldout_recorded && dense_logits.defined());
   auto score_at = [&](size_t i) -> Result<double> {
     if (std::isnan(r.scores[i])) {
       FP_ASSIGN_OR_RETURN(r.scores[i], scorer(r.candidates[i]));
@@ -226,6 +287,7 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
     }
   }
   r.forward_samples = scorer.samples();
+  r.forward_macs = scorer.macs();
   return r;
 }
 

@@ -53,13 +53,22 @@ struct SelectorResult {
   std::vector<double> candidates;
   std::vector<double> scores;   // per candidate, in the score's own units; NaN = not evaluated
   int64_t forward_samples = 0;  // samples run through pruned models (the selection's cost)
+  // Their multiply-accumulates: each candidate runs as its compact model
+  // (models/compact.h); one that prunes only output classes reuses the dense logits
+  // and runs nothing.
+  int64_t forward_macs = 0;
 };
 
 // `stats` from record_activations(dense); `heldout` inputs to score on, with the dense
-// model's logits on them if already known (e.g. from the recording pass) or undefined.
+// model's logits on them if already known (e.g. from the recording pass) or undefined
+// (then one dense pass over `heldout` computes them, not counted in the result).
+// `heldout_recorded`: `stats` and `dense_logits` come from one recording pass that
+// included `heldout`; then a candidate that prunes only units whose recorded output was
+// always zero (and output classes) has exactly the dense logits, and runs nothing.
 Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStats& stats,
                                        const torch::Tensor& heldout,
                                        const torch::Tensor& dense_logits, PruneConfig config,
-                                       const SelectorConfig& selector = {});
+                                       const SelectorConfig& selector = {},
+                                       bool heldout_recorded = false);
 
 }  // namespace fp

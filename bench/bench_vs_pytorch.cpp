@@ -1,0 +1,195 @@
+// The C++ side of bench/bench_vs_pytorch.py: Fine-Pruning one individual, step by step,
+// with the same model and data a PyTorch script gets.
+//
+//   bench_vs_pytorch prepare --dir D   trains the general model, picks the individual and
+//                                      writes D/general.fpm (fineprune), D/general.{pt,json}
+//                                      (fp-agent export format) and D/data.pt (the
+//                                      individual's adaptation inputs, evaluation inputs
+//                                      and labels; torch.load reads it)
+//   bench_vs_pytorch run --dir D       loads them and runs record, select, prune, evaluate
+//                                      (the default Fine-Pruning of experiment/personalize),
+//                                      printing one JSON line of per-step seconds and results
+//   bench_vs_pytorch finetune --dir D  one epoch of backprop fine-tuning (the comparison's
+//                                      labeled baseline), same JSON line
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <fstream>
+
+#include "data/fashion_mnist.h"
+#include "data/partition.h"
+#include "models/artifact.h"
+#include "models/model_factory.h"
+#include "models/torch_export.h"
+#include "prune/activation_recorder.h"
+#include "prune/pruner.h"
+#include "prune/sparsity_selector.h"
+#include "train/evaluator.h"
+#include "train/trainer.h"
+
+using namespace fp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+int fail(const std::string& what) {
+  fmt::print(stderr, "bench_vs_pytorch: {}\n", what);
+  return 1;
+}
+
+int prepare(const std::string& dir, const std::string& arch, double width, int64_t train_samples,
+            int epochs, int64_t samples, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto train_data = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTrain, train_samples);
+  auto pool = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest);
+  if (!train_data.ok() || !pool.ok()) return fail("cannot load Fashion-MNIST");
+  ModelSpec spec;
+  spec.arch = arch;
+  spec.width_mult = width;
+  auto general = build_model(spec);
+  if (!general.ok()) return fail(general.status().message());
+  TrainConfig tc;
+  tc.epochs = epochs;
+  tc.seed = seed;
+  if (!train(**general, *train_data, tc).ok()) return fail("training failed");
+  PartitionConfig pc;
+  pc.num_individuals = 1;
+  pc.samples_per_individual = samples;
+  pc.seed = seed;
+  auto ind = partition(pool->label_vector(), {}, pc).value().front();
+  Dataset adaptation = pool->select(ind.adaptation), evaluation = pool->select(ind.evaluation);
+  Status s = save_model(**general, dir + "/general.fpm");
+  if (s.ok()) s = export_torch(**general, dir + "/general");
+  if (!s.ok()) return fail(s.message());
+  c10::Dict<std::string, torch::Tensor> data;
+  data.insert("adaptation", adaptation.inputs.contiguous());
+  data.insert("evaluation", evaluation.inputs.contiguous());
+  data.insert("evaluation_labels", evaluation.labels.contiguous());
+  data.insert("adaptation_labels", adaptation.labels.contiguous());  // fine-tuning only
+  const auto bytes = torch::pickle_save(torch::IValue(data));
+  std::ofstream(dir + "/data.pt", std::ios::binary).write(bytes.data(), bytes.size());
+  fmt::print("{}: {} adaptation, {} evaluation samples of {}\n", dir, adaptation.size(),
+             evaluation.size(), ind.name);
+  return 0;
+}
+
+struct Loaded {
+  ModelPtr model;
+  torch::Tensor adaptation, evaluation, labels, adaptation_labels;
+};
+
+Result<Loaded> load(const std::string& dir, double* model_seconds) {
+  Loaded l;
+  const auto t = Clock::now();
+  FP_ASSIGN_OR_RETURN(l.model, load_model(dir + "/general.fpm"));
+  *model_seconds = since(t);
+  std::ifstream in(dir + "/data.pt", std::ios::binary | std::ios::ate);
+  std::vector<char> bytes(in ? static_cast<size_t>(in.tellg()) : 0);
+  in.seekg(0);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (bytes.empty()) return Status::not_found(dir + "/data.pt: missing or empty");
+  auto dict = torch::pickle_load(bytes).toGenericDict();
+  l.adaptation = dict.at("adaptation").toTensor();
+  l.evaluation = dict.at("evaluation").toTensor();
+  l.labels = dict.at("evaluation_labels").toTensor();
+  l.adaptation_labels = dict.at("adaptation_labels").toTensor();
+  return l;
+}
+
+int run(const std::string& dir, bool finetune_only) {
+  auto t = Clock::now();
+  double t_model = 0;
+  auto loaded = load(dir, &t_model);
+  if (!loaded.ok()) return fail(loaded.status().message());
+  PrunableNet& model = *loaded->model;
+  const double t_load = since(t);
+  Dataset evaluation;
+  evaluation.inputs = loaded->evaluation;
+  evaluation.labels = loaded->labels;
+  if (finetune_only) {
+    // One epoch of backprop on the labeled adaptation data (Adam, batch 32, shuffled):
+    // what fine-tuning costs per epoch, against the same loop in PyTorch.
+    t = Clock::now();
+    TrainConfig tc;
+    tc.epochs = 1;
+    tc.batch_size = 32;
+    tc.learning_rate = 1e-3;
+    Dataset adaptation;
+    adaptation.inputs = loaded->adaptation;
+    adaptation.labels = loaded->adaptation_labels;
+    if (!train(model, adaptation, tc).ok()) return fail("fine-tuning failed");
+    fmt::print("{{\"load\": {:.6f}, \"load_model\": {:.6f}, \"finetune_epoch\": {:.6f}}}\n", t_load,
+               t_model, since(t));
+    return 0;
+  }
+  PruneConfig prune;  // the defaults of experiment/personalize
+  SelectorConfig selector;
+  const torch::Tensor& inputs = loaded->adaptation;
+
+  t = Clock::now();
+  torch::Tensor logits;
+  LayerStats stats = record_activations(model, inputs, prune.batch_size, false, &logits);
+  const double t_record = since(t);
+
+  t = Clock::now();
+  const int64_t n = inputs.size(0);
+  const int64_t held = std::max<int64_t>(1, std::llround(0.1 * n));
+  auto sel = select_sparsity(model, stats, inputs.slice(0, n - held), logits.slice(0, n - held),
+                             prune, selector);
+  if (!sel.ok()) return fail(sel.status().message());
+  const double t_select = since(t);
+
+  t = Clock::now();
+  prune.target_sparsity = sel->chosen;
+  Status s = prune_with_stats(model, stats, prune);
+  if (!s.ok()) return fail(s.message());
+  const double t_prune = since(t);
+
+  t = Clock::now();
+  auto eval = evaluate(model, evaluation);
+  if (!eval.ok()) return fail(eval.status().message());
+  const double t_eval = since(t);
+  fmt::print(
+      "{{\"load\": {:.6f}, \"load_model\": {:.6f}, \"record\": {:.6f}, \"select\": {:.6f}, "
+      "\"prune\": {:.6f}, "
+      "\"evaluate\": {:.6f}, \"chosen\": {}, \"sparsity\": {:.6f}, \"accuracy\": {:.6f}}}\n",
+      t_load, t_model, t_record, t_select, t_prune, t_eval, sel->chosen,
+      measure_sparsity(model).sparsity(), eval->accuracy);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench_vs_pytorch: the C++ side of bench/bench_vs_pytorch.py"};
+  app.require_subcommand(1);
+  std::string dir, arch = "cnn";
+  int threads = 1, epochs = 2;
+  double width = 1.0;
+  int64_t train_samples = 12000, samples = 1000;
+  uint64_t seed = 1;
+  auto* prep = app.add_subcommand("prepare", "train the general model, write model and data");
+  auto* run_cmd = app.add_subcommand("run", "Fine-Prune the individual, per-step JSON");
+  auto* ft_cmd = app.add_subcommand("finetune", "one epoch of backprop, JSON");
+  for (auto* c : {prep, run_cmd, ft_cmd}) {
+    c->add_option("--dir", dir)->required();
+    c->add_option("--threads", threads)->capture_default_str();
+  }
+  prep->add_option("--arch", arch)->capture_default_str();
+  prep->add_option("--width", width)->capture_default_str();
+  prep->add_option("--train-samples", train_samples)->capture_default_str();
+  prep->add_option("--epochs", epochs)->capture_default_str();
+  prep->add_option("--samples", samples, "individual's samples (half adaptation)")
+      ->capture_default_str();
+  prep->add_option("--seed", seed)->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  torch::set_num_threads(threads);
+  if (prep->parsed()) return prepare(dir, arch, width, train_samples, epochs, samples, seed);
+  return run(dir, ft_cmd->parsed());
+}
