@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "bench_individual.h"
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
 #include "experiment/personalize.h"
@@ -81,16 +82,11 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "cannot load Fashion-MNIST from {}\n", kDefaultFashionMnistDir);
     return 1;
   }
-  PartitionConfig pc;
-  pc.num_individuals = 1;
-  pc.samples_per_individual = samples;
-  pc.seed = seed;
-  auto ind = partition(pool->label_vector(), {}, pc).value().front();
-  Dataset adaptation = pool->select(ind.adaptation), evaluation = pool->select(ind.evaluation);
+  auto [ind_name, adaptation, evaluation] = bench::one_individual(*pool, samples, seed);
   const torch::Tensor x1 = evaluation.inputs.slice(0, 0, 1);
   const torch::Tensor x64 = evaluation.inputs.slice(0, 0, 64);
   fmt::print("individual {}: {} adaptation, {} evaluation samples; 1 thread; latency medians\n\n",
-             ind.name, adaptation.size(), evaluation.size());
+             ind_name, adaptation.size(), evaluation.size());
   fmt::print(
       "| model | sparsity | acc | params dense -> compact | MACs dense | MACs compact (ratio) | "
       "artifact masked / compact / kept tensors | b1 ms dense / masked / compact | "

@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "baselines/finetune.h"
+#include "bench_individual.h"
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
 #include "experiment/personalize.h"
@@ -73,12 +74,7 @@ int main(int argc, char** argv) {
   tc.seed = seed;
   if (!train(*general, *train_data, tc).ok()) return 1;
 
-  PartitionConfig pc;
-  pc.num_individuals = 1;
-  pc.samples_per_individual = samples;
-  pc.seed = seed;
-  auto ind = partition(pool->label_vector(), {}, pc).value().front();
-  Dataset adaptation = pool->select(ind.adaptation), evaluation = pool->select(ind.evaluation);
+  auto [ind_name, adaptation, evaluation] = bench::one_individual(*pool, samples, seed);
   const int64_t n = adaptation.size();
   const int64_t dense_macs = count_macs(*general).dense;
 
@@ -134,7 +130,7 @@ int main(int argc, char** argv) {
   fmt::print(
       "arch {} width {} | threads {} | selector {} | output usage {} | individual {} | "
       "adaptation {} | evaluation {}\n",
-      arch, width, threads, selector, output_usage, ind.name, n, evaluation.size());
+      arch, width, threads, selector, output_usage, ind_name, n, evaluation.size());
   fmt::print("general accuracy {:.1f}%\n", 100 * fp_result.general.accuracy);
   fmt::print("(a) inference pass       {:8.3f} s  {:>14} MACs\n", t_infer, macs_infer);
   fmt::print(

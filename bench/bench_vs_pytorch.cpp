@@ -18,6 +18,7 @@
 #include <chrono>
 #include <fstream>
 
+#include "bench_individual.h"
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
 #include "models/artifact.h"
@@ -58,12 +59,7 @@ int prepare(const std::string& dir, const std::string& arch, double width, int64
   tc.epochs = epochs;
   tc.seed = seed;
   if (!train(**general, *train_data, tc).ok()) return fail("training failed");
-  PartitionConfig pc;
-  pc.num_individuals = 1;
-  pc.samples_per_individual = samples;
-  pc.seed = seed;
-  auto ind = partition(pool->label_vector(), {}, pc).value().front();
-  Dataset adaptation = pool->select(ind.adaptation), evaluation = pool->select(ind.evaluation);
+  auto [ind_name, adaptation, evaluation] = bench::one_individual(*pool, samples, seed);
   Status s = save_model(**general, dir + "/general.fpm");
   if (s.ok()) s = export_torch(**general, dir + "/general");
   if (!s.ok()) return fail(s.message());
@@ -75,7 +71,7 @@ int prepare(const std::string& dir, const std::string& arch, double width, int64
   const auto bytes = torch::pickle_save(torch::IValue(data));
   std::ofstream(dir + "/data.pt", std::ios::binary).write(bytes.data(), bytes.size());
   fmt::print("{}: {} adaptation, {} evaluation samples of {}\n", dir, adaptation.size(),
-             evaluation.size(), ind.name);
+             evaluation.size(), ind_name);
   return 0;
 }
 
