@@ -354,8 +354,7 @@ TEST_CASE("the server asks its campaign policy who enrolls, what comes next, wha
   for (const auto& e : *events)
     if (e.kind == "assign") assigned.push_back(e.task_id);
   REQUIRE(assigned.size() == 2);
-  // events() lists the newest first or last: compare by their ids' order in time.
-  const bool newest_first = (*events).front().id > (*events).back().id;
-  const int64_t first = newest_first ? assigned.back() : assigned.front();
+  // events() reads them oldest first (the store appends, "read newest-last").
+  const int64_t first = assigned.front();
   CHECK(first == by_individual["z"].id);
 }
