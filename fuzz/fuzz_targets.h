@@ -9,8 +9,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
+#include <variant>
+#include <vector>
 
 #include "models/artifact_format.h"
 #include "protocol/codec.h"
@@ -42,10 +45,45 @@ inline std::string check_frame_side(std::string_view frame, size_t max_bytes,
   return "";
 }
 
+// The agent's in-place chunk readers. A frame read in place must say what decode()
+// says; any split of the bytes into [head][tail] is read as a two-part chunk or
+// refused with a reason, never misread.
+inline std::string check_chunk_readers(std::string_view frame) {
+  std::vector<uint64_t> words(frame.size() / 8 + 1);
+  std::memcpy(words.data(), frame.data(), frame.size());
+  auto view =
+      proto::decode_chunk_view(words.data(), frame.size(), proto::kMaxCoordinatorFrameBytes);
+  auto decoded = proto::decode(frame, proto::kMaxCoordinatorFrameBytes);
+  // (Not a Chunk: the in-place reader stops at the message type, decode() reads on.)
+  if (!view.ok() && decoded.ok()) return "refused in place, decoded by copying";
+  if (view.ok() && view->has_value()) {
+    if (!decoded.ok()) return "read in place as a Chunk, refused by copying";
+    const auto* c = std::get_if<proto::Chunk>(&*decoded);
+    if (!c) return "read in place as a Chunk, decoded as something else";
+    if ((*view)->data != c->data || (*view)->sha256 != c->sha256 || (*view)->offset != c->offset ||
+        (*view)->total_size != c->total_size) {
+      return "in-place and copying decoders read different chunks";
+    }
+  }
+  size_t head = frame.empty() ? 0 : std::min(frame.size(), size_t{16} + 8 * (frame[0] & 31));
+  head -= head % 8;
+  const char* bytes = reinterpret_cast<const char*>(words.data());
+  auto parts = proto::decode_chunk_parts(bytes, head, bytes + head, (frame.size() - head) / 8 * 8,
+                                         proto::kMaxCoordinatorFrameBytes);
+  if (!parts.ok() && parts.status().message().empty())
+    return "two-part read failed without a message";
+  if (parts.ok() && !proto::validate_chunk(*parts).ok() &&
+      proto::validate_chunk(*parts).message().empty()) {
+    return "two-part chunk refused without a message";
+  }
+  return "";
+}
+
 // The network frame decoder as the coordinator (agent frames) and the agent
 // (coordinator frames) run it.
 inline std::string check_frame(const uint8_t* data, size_t size) {
   std::string_view frame(reinterpret_cast<const char*>(data), size);
+  if (std::string e = check_chunk_readers(frame); !e.empty()) return "chunk readers: " + e;
   std::string e =
       check_frame_side(frame, proto::kMaxAgentFrameBytes, proto::validate_agent_message);
   if (!e.empty()) return "agent frame: " + e;

@@ -22,7 +22,8 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("fp::wire");
 
 # Bumped on any incompatible change; checked in Hello, answered by Reject.
-const protocolVersion :UInt32 = 1;
+# 2: a Chunk may arrive as two ZeroMQ parts (see Chunk).
+const protocolVersion :UInt32 = 2;
 
 # ---- agent -> coordinator -------------------------------------------------------
 
@@ -145,6 +146,10 @@ struct TaskAssignment {
   sweepTargets @9 :List(Float64);  # sparsity levels for the accuracy curve
 }
 
+# Framing: one ZeroMQ part holding the whole message (segment table + segments), or,
+# for a Chunk only, two parts: [segment table + segment 0][segment 1], where segment 1
+# holds exactly the data padded to whole words. The coordinator sends model bytes that
+# way straight from its mapping of the model file, and the agent reads them in place.
 struct Chunk {
   sha256 @0 :Text;
   offset @1 :UInt64;

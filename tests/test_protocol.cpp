@@ -184,6 +184,92 @@ TEST_CASE("chunk frames are built in place around their data", "[protocol]") {
   CHECK(failed.status().message() == "disk on fire");
 }
 
+TEST_CASE("a chunk frame is read in place: its data points into the frame", "[protocol]") {
+  std::string data = fp_test_bytes(100000);
+  std::string frame = encode_chunk(kSha, 4096, 200000, data);
+  REQUIRE(reinterpret_cast<uintptr_t>(frame.data()) % 8 == 0);  // std::string's heap block
+  auto view = decode_chunk_view(frame.data(), frame.size(), kMaxCoordinatorFrameBytes);
+  REQUIRE(view.ok());
+  REQUIRE(view->has_value());
+  const ChunkView& c = **view;
+  CHECK(c.sha256 == kSha);
+  CHECK(c.offset == 4096);
+  CHECK(c.total_size == 200000);
+  CHECK(c.data == data);
+  // Not a copy: the bytes are the frame's own.
+  CHECK(c.data.data() >= frame.data());
+  CHECK(c.data.data() + c.data.size() <= frame.data() + frame.size());
+  CHECK(validate_chunk(c).ok());
+
+  // Anything else is left to decode(): another message, or a frame not word aligned
+  // in memory (read in place it would be misread; decode() copies it).
+  std::string beat = encode(Message(Heartbeat{7}));
+  auto other = decode_chunk_view(beat.data(), beat.size(), kMaxCoordinatorFrameBytes);
+  REQUIRE(other.ok());
+  CHECK_FALSE(other->has_value());
+  std::string shifted = " " + frame;
+  auto unaligned = decode_chunk_view(shifted.data() + 1, frame.size(), kMaxCoordinatorFrameBytes);
+  REQUIRE(unaligned.ok());
+  CHECK_FALSE(unaligned->has_value());
+
+  // The limits are decode()'s: too large, damaged, or a chunk outside its model.
+  CHECK_FALSE(decode_chunk_view(frame.data(), frame.size(), frame.size() - 8).ok());
+  std::string damaged = frame;
+  std::memset(&damaged[8], 0xff, 16);
+  CHECK_FALSE(decode_chunk_view(damaged.data(), damaged.size(), kMaxCoordinatorFrameBytes).ok());
+  std::string outside = encode_chunk(kSha, 150000, 200000, data);
+  auto o = decode_chunk_view(outside.data(), outside.size(), kMaxCoordinatorFrameBytes);
+  REQUIRE(o.ok());
+  REQUIRE(o->has_value());
+  CHECK(validate_chunk(**o).code() == fp::Status::Code::kProtocol);
+}
+
+TEST_CASE("a two-part chunk carries its data as a segment of its own", "[protocol]") {
+  // The data as the coordinator sends it: from word-aligned memory, 13 bytes past a
+  // word boundary at the end (the padding up to the word is read, like a mapping's).
+  std::vector<uint64_t> words(1000);
+  char* bytes = reinterpret_cast<char*>(words.data());
+  for (size_t i = 0; i < words.size() * 8; ++i) bytes[i] = static_cast<char>(i * 7);
+  std::string_view data(bytes, 7 * 8 + 5);
+  auto head = encode_chunk_head(kSha, 8192, 9000, data);
+  REQUIRE(head.ok());
+  CHECK(head->size() < 200);  // the envelope only: the data is not in it
+  std::vector<uint64_t> aligned_head((head->size() + 7) / 8);
+  std::memcpy(aligned_head.data(), head->data(), head->size());
+  size_t tail = chunk_tail_bytes(data.size());
+  CHECK(tail == 64);
+
+  auto c =
+      decode_chunk_parts(aligned_head.data(), head->size(), bytes, tail, kMaxCoordinatorFrameBytes);
+  REQUIRE(c.ok());
+  CHECK(c->sha256 == kSha);
+  CHECK(c->offset == 8192);
+  CHECK(c->total_size == 9000);
+  CHECK(c->data == data);
+  CHECK(c->data.data() == bytes);  // read in place
+
+  // Whatever does not fit the form is a clear error, never a misread.
+  auto fails = [&](size_t head_size, const void* tail_data, size_t tail_size, size_t max,
+                   const std::string& why) {
+    auto r = decode_chunk_parts(aligned_head.data(), head_size, tail_data, tail_size, max);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.status().message(), Catch::Contains(why));
+  };
+  fails(head->size(), bytes, tail - 8, kMaxCoordinatorFrameBytes, "segment table");
+  fails(head->size() - 8, bytes, tail, kMaxCoordinatorFrameBytes, "segment table");
+  fails(head->size(), bytes, tail - 3, kMaxCoordinatorFrameBytes, "whole numbers of words");
+  fails(head->size(), bytes + 1, tail, kMaxCoordinatorFrameBytes, "word aligned");
+  fails(head->size(), bytes, tail, head->size() + tail - 8, "exceed the limit");
+  CHECK_FALSE(encode_chunk_head(kSha, 0, 9000, std::string_view(bytes + 4, 8)).ok());
+  // A single-frame message with a table claiming two segments is not a two-part chunk.
+  std::string beat = encode(Message(Heartbeat{1}));
+  std::vector<uint64_t> beat_words((beat.size() + 7) / 8);
+  std::memcpy(beat_words.data(), beat.data(), beat.size());
+  CHECK_FALSE(
+      decode_chunk_parts(beat_words.data(), beat.size(), bytes, tail, kMaxCoordinatorFrameBytes)
+          .ok());
+}
+
 TEST_CASE("frames over the limit, empty or misaligned in length are rejected", "[protocol]") {
   ErrorCode why = ErrorCode::kInternal;
   std::string frame = encode(sample_report());

@@ -157,6 +157,18 @@ Agent::End Agent::session() {
     while (proto::recv_from_dealer(*socket_, frame, /*wait=*/false)) {
       last_heard_ = Clock::now();
       last_contact_ = last_heard_;
+      // Model chunks are read in place: their bytes go from the frame to the file.
+      if (frame.has_tail) {
+        on_two_part_chunk(frame);
+        continue;
+      }
+      auto chunk = proto::decode_chunk_view(frame.payload.data(), frame.payload.size(),
+                                            proto::kMaxCoordinatorFrameBytes);
+      if (chunk.ok() && chunk->has_value() && !frame.extra_parts &&
+          proto::validate_chunk(**chunk).ok()) {
+        on_chunk(**chunk);
+        continue;
+      }
       auto decoded = proto::decode(frame.payload.data(), frame.payload.size(),
                                    proto::kMaxCoordinatorFrameBytes);
       Status valid =

@@ -23,6 +23,7 @@
 #include "agent/model_download.h"
 #include "agent/outbox.h"
 #include "agent/task_runner.h"
+#include "protocol/framing.h"
 #include "protocol/messages.h"
 #include "security/handshake_monitor.h"
 #include "util/status.h"
@@ -63,7 +64,8 @@ class Agent {
   std::optional<End> handle(const proto::Message& message);
   void on_welcome(const proto::Welcome& m);
   void on_assignment(const proto::TaskAssignment& m);
-  void on_chunk(const proto::Chunk& m);
+  void on_chunk(const proto::ChunkView& m);
+  void on_two_part_chunk(const proto::PeerFrame& frame);
   void on_ack(const proto::Ack& m);
   std::optional<End> on_error(const proto::Error& m);
 

@@ -2,7 +2,9 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/agent.h"
+#include "protocol/codec.h"
 #include "protocol/limits.h"
+#include "protocol/validate.h"
 
 namespace fp::agent {
 
@@ -19,7 +21,7 @@ std::optional<Agent::End> Agent::handle(const proto::Message& message) {
       on_assignment(std::get<proto::TaskAssignment>(message));
       break;
     case proto::MessageType::kChunk:
-      on_chunk(std::get<proto::Chunk>(message));
+      on_chunk(proto::view_of(std::get<proto::Chunk>(message)));
       break;
     case proto::MessageType::kAck:
       on_ack(std::get<proto::Ack>(message));
@@ -74,7 +76,22 @@ void Agent::on_assignment(const proto::TaskAssignment& m) {
   start_download();
 }
 
-void Agent::on_chunk(const proto::Chunk& m) {
+void Agent::on_two_part_chunk(const proto::PeerFrame& frame) {
+  auto chunk =
+      proto::decode_chunk_parts(frame.payload.data(), frame.payload.size(), frame.tail.data(),
+                                frame.tail.size(), proto::kMaxCoordinatorFrameBytes);
+  Status valid = frame.extra_parts ? Status::protocol("extra frame parts")
+                 : chunk.ok()      ? proto::validate_chunk(*chunk)
+                                   : chunk.status();
+  if (!valid.ok()) {
+    spdlog::warn("agent {}: ignoring a bad frame from the coordinator: {}", config_.agent_id,
+                 valid.message());
+    return;
+  }
+  on_chunk(*chunk);
+}
+
+void Agent::on_chunk(const proto::ChunkView& m) {
   if (state_ != State::kDownloading || !download_) return;
   last_chunk_ = Clock::now();
   Status s = download_->on_chunk(m);

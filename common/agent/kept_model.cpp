@@ -102,7 +102,7 @@ Result<KeptModel> latest_kept_model(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     return Status::corruption(manifest_path.string() + ": " + e.what());
   }
-  FP_ASSIGN_OR_RETURN(std::string actual, hash_file(k.path));
+  FP_ASSIGN_OR_RETURN(std::string actual, sha256_file_hex(k.path));
   if (actual != k.sha256) {
     return Status::corruption(k.path + ": SHA-256 " + actual + " differs from the manifest's " +
                               k.sha256 + " (the kept model was changed or damaged)");

@@ -12,26 +12,6 @@
 namespace fp::agent {
 namespace fs = std::filesystem;
 
-Result<std::string> hash_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::io_error("opening " + path + ": " + std::strerror(errno));
-  Sha256 hasher;
-  std::string buffer(1 << 20, '\0');
-  while (true) {
-    ssize_t n = ::read(fd, &buffer[0], buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      Status s = Status::io_error("reading " + path + ": " + std::strerror(errno));
-      ::close(fd);
-      return s;
-    }
-    if (n == 0) break;
-    hasher.update(buffer.data(), static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return to_hex(hasher.finish());
-}
-
 ModelDownload::ModelDownload(std::string sha256, uint64_t size, std::string dir,
                              uint32_t chunk_size, uint32_t credit)
     : sha256_(std::move(sha256)),
@@ -54,7 +34,7 @@ Status ModelDownload::start() {
   fs::create_directories(dir_, ec);
   if (ec) return Status::io_error("creating " + dir_ + ": " + ec.message());
   if (fs::exists(path())) {
-    auto hash = hash_file(path());
+    auto hash = sha256_file_hex(path());
     if (hash.ok() && *hash == sha256_) {
       done_ = true;
       received_ = size_;
@@ -102,7 +82,7 @@ std::vector<proto::ChunkRequest> ModelDownload::next_requests() {
   return out;
 }
 
-Status ModelDownload::on_chunk(const proto::Chunk& chunk) {
+Status ModelDownload::on_chunk(const proto::ChunkView& chunk) {
   if (chunk.sha256 != sha256_) return Status::ok_status();
   auto it = in_flight_.find(chunk.offset);
   if (it == in_flight_.end()) return Status::ok_status();
@@ -166,7 +146,7 @@ Status ModelDownload::verify() {
   if (in_order_ && hashed_ == size_) {
     actual = to_hex(hasher_->finish());
   } else {
-    FP_ASSIGN_OR_RETURN(actual, hash_file(part_path()));
+    FP_ASSIGN_OR_RETURN(actual, sha256_file_hex(part_path()));
   }
   if (actual != sha256_) {
     restart();

@@ -34,7 +34,9 @@ class ModelDownload {
   std::vector<proto::ChunkRequest> next_requests();
   // Stores a chunk. A chunk nobody asked for (stale, duplicate) is ignored; a chunk
   // that contradicts the request (wrong size or total) is an error.
-  Status on_chunk(const proto::Chunk& chunk);
+  // The bytes are written (and hashed) straight from the received frame.
+  Status on_chunk(const proto::ChunkView& chunk);
+  Status on_chunk(const proto::Chunk& chunk) { return on_chunk(proto::view_of(chunk)); }
   // Forgets requests in flight (lost with a connection) so they are asked again.
   void reset_in_flight();
 
@@ -70,8 +72,5 @@ class ModelDownload {
   bool done_ = false;
   int restarts_ = 0;
 };
-
-// SHA-256 (hex) of a file's whole content.
-Result<std::string> hash_file(const std::string& path);
 
 }  // namespace fp::agent

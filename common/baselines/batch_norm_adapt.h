@@ -8,6 +8,7 @@
 // A model without BatchNorm is returned unchanged (batch_norms = 0).
 #pragma once
 
+#include "baselines/baseline_config.h"
 #include "models/prunable_net.h"
 #include "util/status.h"
 
@@ -26,13 +27,6 @@ struct AdaBnReport {
 // merged into the previous one, as BatchNorm cannot normalise a single sample).
 Result<AdaBnReport> adapt_batch_norm(PrunableNet& model, const torch::Tensor& unlabeled_inputs,
                                      int64_t batch_size = 128);
-
-struct TentConfig {
-  double learning_rate = 1e-3;  // Adam, as Tent used for CIFAR
-  int64_t epochs = 1;
-  int64_t batch_size = 64;
-  uint64_t seed = 1;  // batch order
-};
 
 struct TentReport {
   int64_t batch_norms = 0;

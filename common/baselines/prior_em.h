@@ -10,19 +10,11 @@
 
 #include <vector>
 
+#include "baselines/baseline_config.h"
 #include "models/prunable_net.h"
 #include "util/status.h"
 
 namespace fp {
-
-struct PriorEmConfig {
-  int max_iterations = 200;
-  double tolerance = 1e-6;  // stop when no prior moves by more than this
-  double min_prior = 1e-6;  // floor before the log, so a vanished class keeps a finite bias
-  // The general model's training priors; empty: uniform (the balanced general data).
-  std::vector<double> training_priors;
-  int64_t batch_size = 256;
-};
 
 struct PriorEmResult {
   std::vector<double> priors;  // estimated on the individual's data

@@ -10,23 +10,12 @@
 
 #include <vector>
 
+#include "baselines/baseline_config.h"
 #include "data/dataset.h"
 #include "models/prunable_net.h"
 #include "util/status.h"
 
 namespace fp {
-
-struct TunedFinetuneConfig {
-  std::vector<double> learning_rates = {1e-4, 3e-4, 1e-3};  // Adam
-  int64_t max_epochs = 10;
-  int64_t patience = 2;  // epochs without a better validation accuracy before stopping
-  int64_t batch_size = 32;
-  double validation_fraction = 0.2;  // of the adaptation set
-  bool try_training_batch_norm = true;
-  bool try_frozen_batch_norm = true;  // only where the model has BatchNorm
-  bool last_layer_only = false;
-  uint64_t seed = 1;  // split and batch order
-};
 
 struct TunedFinetuneReport {
   double learning_rate = 0;        // the chosen one (0 when the general model was kept)

@@ -10,7 +10,7 @@
 #include "experiment/personalize_settings.h"
 #include "protocol/limits.h"
 #include "prune/prune_config.h"
-#include "prune/sparsity_selector.h"
+#include "prune/selector_config.h"
 #include "security/privacy_noise.h"
 
 namespace fp::coord {

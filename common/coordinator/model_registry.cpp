@@ -1,6 +1,7 @@
 #include "coordinator/model_registry.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,8 +18,10 @@ namespace fs = std::filesystem;
 ModelRegistry::ModelRegistry(std::string dir, store::Store& store)
     : dir_(std::move(dir)), store_(store) {}
 
-ModelRegistry::~ModelRegistry() {
-  for (auto& [sha, f] : open_) ::close(f.fd);
+ModelRegistry::~ModelRegistry() = default;
+
+ModelRegistry::Mapped::~Mapped() {
+  if (data) ::munmap(const_cast<char*>(data), size);
 }
 
 Result<store::ModelRecord> ModelRegistry::add(const std::string& bytes,
@@ -60,50 +63,42 @@ Result<store::ModelRecord> ModelRegistry::find(const std::string& sha256) {
   return *record;
 }
 
-Result<ModelRegistry::Open> ModelRegistry::open_file(const std::string& sha256) {
-  auto it = open_.find(sha256);
-  if (it != open_.end()) return it->second;
+Result<std::shared_ptr<const ModelRegistry::Mapped>> ModelRegistry::map(const std::string& sha256) {
+  auto it = mapped_.find(sha256);
+  if (it != mapped_.end()) return it->second;
   FP_ASSIGN_OR_RETURN(auto record, find(sha256));
+  if (record.size_bytes <= 0) return Status::corruption("model file " + record.path + " is empty");
   int fd = ::open(record.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::io_error("opening " + record.path + ": " + std::strerror(errno));
-  Open f{fd, static_cast<uint64_t>(record.size_bytes)};
-  open_.emplace(sha256, f);
-  return f;
+  auto size = static_cast<uint64_t>(record.size_bytes);
+  void* data = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);  // the mapping keeps the file
+  if (data == MAP_FAILED) {
+    return Status::io_error("mapping " + record.path + ": " + std::strerror(errno));
+  }
+  auto mapped = std::make_shared<Mapped>();
+  mapped->data = static_cast<const char*>(data);
+  mapped->size = size;
+  mapped_.emplace(sha256, mapped);
+  return std::shared_ptr<const Mapped>(mapped);
 }
 
 Status ModelRegistry::read(const std::string& sha256, uint64_t offset, char* destination,
                            size_t length) {
-  FP_ASSIGN_OR_RETURN(Open f, open_file(sha256));
-  if (offset > f.size || length > f.size - offset) {
+  FP_ASSIGN_OR_RETURN(auto f, map(sha256));
+  if (offset > f->size || length > f->size - offset) {
     return Status::invalid_argument("range [" + std::to_string(offset) + ", +" +
                                     std::to_string(length) + ") lies outside model " + sha256 +
-                                    " of " + std::to_string(f.size) + " bytes");
+                                    " of " + std::to_string(f->size) + " bytes");
   }
-  size_t done = 0;
-  while (done < length) {
-    ssize_t n = ::pread(f.fd, destination + done, length - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      return Status::io_error(
-          "reading model " + sha256 + ": " +
-          (n == 0 ? std::string("unexpected end of file") : std::strerror(errno)));
-    }
-    done += static_cast<size_t>(n);
-  }
+  std::memcpy(destination, f->data + offset, length);
   return Status::ok_status();
 }
 
 Status ModelRegistry::verify(const std::string& sha256) {
-  FP_ASSIGN_OR_RETURN(Open f, open_file(sha256));
-  Sha256 hasher;
-  std::string buffer(1 << 20, '\0');
-  for (uint64_t offset = 0; offset < f.size;) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(buffer.size(), f.size - offset));
-    FP_RETURN_IF_ERROR(read(sha256, offset, &buffer[0], n));
-    hasher.update(buffer.data(), n);
-    offset += n;
-  }
-  std::string actual = to_hex(hasher.finish());
+  // Hashes the file on disk, not the mapping: a file replaced since it was mapped counts.
+  FP_ASSIGN_OR_RETURN(auto record, find(sha256));
+  FP_ASSIGN_OR_RETURN(std::string actual, sha256_file_hex(record.path));
   if (actual != sha256) {
     return Status::corruption("model file for " + sha256 + " now hashes to " + actual);
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "store/store.h"
@@ -27,6 +28,20 @@ class ModelRegistry {
   // The record of a registered model whose file is present with the recorded size.
   Result<store::ModelRecord> find(const std::string& sha256);
 
+  // A registered model's file, mapped read-only once and shared: chunk frames are sent
+  // straight from it, each holding the mapping until ZeroMQ has written it. Model files
+  // are written once (add) and never changed; one truncated by hand while mapped would
+  // fault the coordinator, so find() checks the size before the first mapping.
+  struct Mapped {
+    const char* data = nullptr;
+    uint64_t size = 0;
+    Mapped() = default;
+    Mapped(const Mapped&) = delete;
+    Mapped& operator=(const Mapped&) = delete;
+    ~Mapped();
+  };
+  Result<std::shared_ptr<const Mapped>> map(const std::string& sha256);
+
   // Reads `length` bytes at `offset` of a registered model into `destination`.
   Status read(const std::string& sha256, uint64_t offset, char* destination, size_t length);
 
@@ -34,15 +49,9 @@ class ModelRegistry {
   Status verify(const std::string& sha256);
 
  private:
-  struct Open {
-    int fd = -1;
-    uint64_t size = 0;
-  };
-  Result<Open> open_file(const std::string& sha256);
-
   std::string dir_;
   store::Store& store_;
-  std::map<std::string, Open> open_;  // file descriptors kept for chunk reads
+  std::map<std::string, std::shared_ptr<const Mapped>> mapped_;
 };
 
 }  // namespace fp::coord

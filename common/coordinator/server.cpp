@@ -240,9 +240,11 @@ Status Server::flush() {
 
 void Server::send(const std::string& peer, proto::Message message) {
   Status s = proto::send_to_peer(router_, peer, proto::encode(message));
-  if (s.ok()) return;
-  spdlog::debug("dropping {} to a departed or full peer: {}",
-                proto::type_name(proto::type_of(message)), s.message());
+  if (!s.ok()) on_send_failure(peer, s, proto::type_name(proto::type_of(message)));
+}
+
+void Server::on_send_failure(const std::string& peer, const Status& s, const char* what) {
+  spdlog::debug("dropping {} to a departed or full peer: {}", what, s.message());
   // A full queue (sndhwm messages unread): the peer does not read. Dropped after this
   // loop iteration, not here (callers may be iterating over the sessions).
   if (sessions_.count(peer) && s.message().find("full") != std::string::npos) {

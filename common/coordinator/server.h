@@ -186,6 +186,8 @@ class Server {
   void serve_waiting_chunks();
   void drop_stalled_peers();
   ChunkAccount& chunk_account(const std::string& peer);
+  // A send refused: a full queue marks the peer unreadable (dropped next loop).
+  void on_send_failure(const std::string& peer, const Status& s, const char* what);
   void drop_unreadable_peers();
 
   // server_tasks.cpp: assignment, requeue, completion.

@@ -4,10 +4,12 @@
 // each peer's credit and a total budget, peers that do not read dropped, revoked keys.
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <set>
 
 #include "coordinator/server.h"
 #include "protocol/codec.h"
+#include "protocol/framing.h"
 #include "protocol/limits.h"
 
 namespace fp::coord {
@@ -175,21 +177,40 @@ bool Server::chunk_room(const ChunkAccount& a, uint64_t length) const {
 
 namespace {
 
-// A chunk frame whose release by ZeroMQ (written to the socket, or dropped) is counted.
-struct CountedFrame {
+// Model bytes in flight to one peer: the mapping they are sent from (or the frame they
+// were copied into) and the account that counts them until ZeroMQ releases them.
+struct CountedChunk {
+  std::shared_ptr<const ModelRegistry::Mapped> mapped;
   std::string frame;
   std::shared_ptr<ChunkAccount> account;
+  int64_t bytes = 0;
 };
+
+void release_counted(void*, void* hint) {
+  auto* h = static_cast<CountedChunk*>(hint);
+  h->account->chunks -= 1;
+  h->account->bytes -= h->bytes;
+  *h->account->total_bytes -= h->bytes;
+  h->account->released += 1;
+  delete h;
+}
 
 }  // namespace
 
 void Server::serve_chunk(Session& s, const proto::ChunkRequest& m) {
+  // find() checks the file is still there at its registered size before bytes are sent
+  // from its mapping (a file truncated under a mapping would fault on reading).
   auto record = registry_.find(m.sha256);
   if (!record.ok()) {
     return reply_error(s.peer, proto::ErrorCode::kUnknownModel, record.status().message(),
                        m.sha256);
   }
-  uint64_t size = static_cast<uint64_t>(record->size_bytes);
+  auto mapped = registry_.map(m.sha256);
+  if (!mapped.ok()) {
+    spdlog::error("serving model {}: {}", m.sha256, mapped.status().to_string());
+    return reply_error(s.peer, proto::ErrorCode::kInternal, mapped.status().message(), m.sha256);
+  }
+  uint64_t size = (*mapped)->size;
   if (m.offset >= size) {
     return reply_error(s.peer, proto::ErrorCode::kBadRequest,
                        "offset " + std::to_string(m.offset) + " is past the end of model " +
@@ -198,45 +219,43 @@ void Server::serve_chunk(Session& s, const proto::ChunkRequest& m) {
   }
   size_t length =
       static_cast<size_t>(std::min<uint64_t>({m.length, config_.chunk_size, size - m.offset}));
-  auto frame = proto::encode_chunk_filled(
-      m.sha256, m.offset, size, length,
-      [&](char* dst, size_t n) { return registry_.read(m.sha256, m.offset, dst, n); });
-  if (!frame.ok()) {
-    spdlog::error("serving model {}: {}", m.sha256, frame.status().to_string());
-    return reply_error(s.peer, proto::ErrorCode::kInternal, frame.status().message(), m.sha256);
+  std::string_view data((*mapped)->data + m.offset, length);
+  // Sent from the mapping when the offset is word aligned (agents ask at multiples of the
+  // chunk size): one copy per byte here, into the kernel. Otherwise copied into a frame.
+  bool zero_copy = m.offset % 8 == 0;
+  auto head = zero_copy ? proto::encode_chunk_head(m.sha256, m.offset, size, data)
+                        : proto::encode_chunk_filled(m.sha256, m.offset, size, length,
+                                                     [&](char* dst, size_t n) {
+                                                       std::memcpy(dst, data.data(), n);
+                                                       return Status::ok_status();
+                                                     });
+  if (!head.ok()) {
+    spdlog::error("serving model {}: {}", m.sha256, head.status().to_string());
+    return reply_error(s.peer, proto::ErrorCode::kInternal, head.status().message(), m.sha256);
   }
-  auto account = chunk_accounts_[s.peer];  // created by the caller
-  auto* held = new CountedFrame{std::move(frame).value(), account};
-  const int64_t bytes = static_cast<int64_t>(held->frame.size());
-  if (account->chunks.load() == 0) account->progress = Clock::now();
-  account->chunks += 1;
-  account->bytes += bytes;
-  int64_t total = (*queued_bytes_ += bytes);
+  size_t tail_bytes = zero_copy ? proto::chunk_tail_bytes(length) : 0;
+  auto* held = new CountedChunk{*mapped, zero_copy ? std::string() : std::move(head).value(),
+                                chunk_accounts_[s.peer], 0};  // the account: made by the caller
+  held->bytes = static_cast<int64_t>(zero_copy ? head->size() + tail_bytes : held->frame.size());
+  auto& account = *held->account;
+  if (account.chunks.load() == 0) account.progress = Clock::now();
+  account.chunks += 1;
+  account.bytes += held->bytes;
+  int64_t total = (*queued_bytes_ += held->bytes);
   stats_.chunk_bytes_queued_peak =
       std::max<uint64_t>(stats_.chunk_bytes_queued_peak, static_cast<uint64_t>(total));
-  zmq::message_t message(
-      held->frame.data(), held->frame.size(),
-      [](void*, void* hint) {
-        auto* h = static_cast<CountedFrame*>(hint);
-        const auto n = static_cast<int64_t>(h->frame.size());
-        h->account->chunks -= 1;
-        h->account->bytes -= n;
-        *h->account->total_bytes -= n;
-        h->account->released += 1;
-        delete h;
-      },
-      held);
-  try {
-    zmq::message_t id(s.peer.data(), s.peer.size());
-    if (!router_.send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
-        !router_.send(message, zmq::send_flags::dontwait)) {
-      unreadable_.insert(s.peer);
-      return;  // `message` is released (and uncounted) when it goes out of scope
-    }
-  } catch (const zmq::error_t& e) {
-    spdlog::debug("chunk to {} dropped: {}", s.agent_id, e.what());
-    return;
+  // From here the release function uncounts the bytes, whether they are sent or dropped.
+  Status sent;
+  if (zero_copy) {
+    zmq::message_t tail(const_cast<char*>(data.data()), tail_bytes, release_counted, held);
+    sent = proto::send_parts_to_peer(router_, s.peer, zmq::message_t(head->data(), head->size()),
+                                     &tail);
+  } else {
+    sent = proto::send_parts_to_peer(
+        router_, s.peer,
+        zmq::message_t(held->frame.data(), held->frame.size(), release_counted, held));
   }
+  if (!sent.ok()) return on_send_failure(s.peer, sent, "Chunk");
   ++stats_.chunks_sent;
   stats_.chunk_bytes_sent += length;
 }

@@ -19,6 +19,7 @@
 #include "baselines/prior_em.h"
 #include "baselines/tuned_finetune.h"
 #include "data/dataset.h"
+#include "experiment/personalize_config.h"
 #include "models/prunable_net.h"
 #include "prune/pruner.h"
 #include "prune/sparsity_selector.h"
@@ -26,29 +27,6 @@
 #include "util/status.h"
 
 namespace fp {
-
-struct PersonalizeConfig {
-  PruneConfig prune;            // target_sparsity is used when select_sparsity is false
-  bool select_sparsity = true;  // choose the sparsity on the device, without labels
-  SelectorConfig selector;
-  double heldout_fraction = 0.1;      // of the adaptation inputs, scored by the selector
-  std::vector<double> sweep_targets;  // labeled accuracy-vs-sparsity curve (empty: none)
-  // > 0: every method adapts on only the first this many adaptation samples (the
-  // data-amount experiment); 0: all of them.
-  int64_t max_adaptation_samples = 0;
-  bool run_finetune = true;  // the tuned fine-tuning ("finetune")
-  TunedFinetuneConfig tuned_finetune;
-  FinetuneConfig finetune;  // the plain recipe ("finetune_plain")
-  bool run_svd = true;
-  // SVD's classifier gets Fine-Pruning's class mask (and is not truncated), as
-  // Fine-Pruning treats it; false: truncated like the other layers, no mask.
-  bool svd_like_fine_prune = true;
-  // Further methods by name (experiment/methods.h), run in this order.
-  std::vector<std::string> extra_methods;
-  PriorEmConfig prior_em;
-  TentConfig tent;
-  int64_t batch_norm_batch_size = 128;  // AdaBN's batches
-};
 
 struct MethodResult {
   std::string method;           // "general", "fine_prune", or a name of experiment/methods.h

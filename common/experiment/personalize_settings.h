@@ -12,7 +12,7 @@
 
 #include <string>
 
-#include "experiment/personalize.h"
+#include "experiment/personalize_config.h"
 #include "util/status.h"
 
 namespace fp {

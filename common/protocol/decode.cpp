@@ -6,6 +6,9 @@
 #include <kj/exception.h>
 
 #include <cstring>
+#include <optional>
+#include <type_traits>
+#include <utility>
 
 #include "fineprune.capnp.h"
 #include "protocol/codec.h"
@@ -91,6 +94,14 @@ Chunk read(wire::Chunk::Reader r) {
   auto data = r.getData();
   return Chunk{str(r.getSha256()), r.getOffset(), r.getTotalSize(),
                std::string(reinterpret_cast<const char*>(data.begin()), data.size())};
+}
+
+// The views point into the message's segments (the received frame), not into the reader.
+ChunkView view_of(wire::Chunk::Reader c) {
+  auto sha = c.getSha256();
+  auto bytes = c.getData();
+  return ChunkView{std::string_view(sha.cStr(), sha.size()), c.getOffset(), c.getTotalSize(),
+                   std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size())};
 }
 
 TelemetryReport read(wire::TelemetryReport::Reader r) {
@@ -179,9 +190,12 @@ Status fail(ErrorCode code, ErrorCode* why, std::string reason) {
   return Status::corruption(std::move(reason));
 }
 
-}  // namespace
-
-Result<Message> decode(const void* data, size_t size, size_t max_bytes, ErrorCode* why) {
+// Checks a frame's size, reads it with traversal and nesting limits, and hands the
+// Envelope to `read`. `in_place` refuses to copy an unaligned frame (nullopt).
+template <typename Read, typename T = std::decay_t<
+                             decltype(std::declval<Read>()(wire::Envelope::Reader()).value())>>
+Result<std::optional<T>> read_frame(const void* data, size_t size, size_t max_bytes, ErrorCode* why,
+                                    bool in_place, Read&& read) {
   if (size > max_bytes) {
     return fail(ErrorCode::kTooLarge, why,
                 "frame of " + std::to_string(size) + " bytes exceeds the limit of " +
@@ -197,6 +211,7 @@ Result<Message> decode(const void* data, size_t size, size_t max_bytes, ErrorCod
   const capnp::word* words = static_cast<const capnp::word*>(data);
   size_t count = size / sizeof(capnp::word);
   if (reinterpret_cast<uintptr_t>(data) % alignof(capnp::word) != 0) {
+    if (in_place) return std::optional<T>();
     copy = kj::heapArray<capnp::word>(count);
     std::memcpy(copy.begin(), data, size);
     words = copy.begin();
@@ -210,14 +225,78 @@ Result<Message> decode(const void* data, size_t size, size_t max_bytes, ErrorCod
     if (reader.getEnd() != words + count) {
       return fail(ErrorCode::kMalformed, why, "frame has bytes after the end of its message");
     }
-    auto result = read_envelope(reader.getRoot<wire::Envelope>());
-    if (!result.ok() && why) *why = ErrorCode::kMalformed;
-    return result;
+    auto result = read(reader.getRoot<wire::Envelope>());
+    if (!result.ok()) {
+      if (why) *why = ErrorCode::kMalformed;
+      return result.status();
+    }
+    return std::optional<T>(std::in_place, std::move(result).value());
   } catch (const kj::Exception& e) {
     return fail(ErrorCode::kMalformed, why,
                 std::string("frame does not decode: ") + e.getDescription().cStr());
   } catch (const std::exception& e) {
     return fail(ErrorCode::kMalformed, why, std::string("frame does not decode: ") + e.what());
+  }
+}
+
+}  // namespace
+
+Result<Message> decode(const void* data, size_t size, size_t max_bytes, ErrorCode* why) {
+  auto message = read_frame(data, size, max_bytes, why, /*in_place=*/false, read_envelope);
+  if (!message.ok()) return message.status();
+  return std::move(**message);  // never nullopt when copying is allowed
+}
+
+Result<std::optional<ChunkView>> decode_chunk_view(const void* data, size_t size,
+                                                   size_t max_bytes) {
+  // nullopt inside: not a Chunk. The views stay valid after the reader is gone: they
+  // point into `data`, which the reader only looked at.
+  auto view = read_frame(data, size, max_bytes, nullptr, /*in_place=*/true,
+                         [](wire::Envelope::Reader env) -> Result<std::optional<ChunkView>> {
+                           if (env.which() != wire::Envelope::CHUNK)
+                             return std::optional<ChunkView>();
+                           return std::optional(view_of(env.getChunk()));
+                         });
+  if (!view.ok()) return view.status();
+  if (!view->has_value()) return std::optional<ChunkView>();  // unaligned: decode() copies it
+  return std::move(**view);
+}
+
+Result<ChunkView> decode_chunk_parts(const void* head, size_t head_size, const void* tail,
+                                     size_t tail_size, size_t max_bytes) {
+  constexpr size_t kWord = sizeof(capnp::word);
+  constexpr size_t kTable = 16;  // segment count - 1, two sizes, padding
+  auto bad = [](std::string why) { return Status::corruption("two-part chunk: " + why); };
+  if (head_size > max_bytes || tail_size > max_bytes - head_size) {
+    return bad("parts of " + std::to_string(head_size) + " + " + std::to_string(tail_size) +
+               " bytes exceed the limit of " + std::to_string(max_bytes) + " bytes");
+  }
+  if (head_size < kTable || head_size % kWord != 0 || tail_size % kWord != 0) {
+    return bad("parts are not whole numbers of words");
+  }
+  if (reinterpret_cast<uintptr_t>(head) % alignof(capnp::word) != 0 ||
+      reinterpret_cast<uintptr_t>(tail) % alignof(capnp::word) != 0) {
+    return bad("parts are not word aligned in memory");
+  }
+  uint32_t table[4];
+  std::memcpy(table, head, sizeof(table));
+  if (table[0] != 1 || uint64_t{table[1]} * kWord != head_size - kTable ||
+      uint64_t{table[2]} * kWord != tail_size) {
+    return bad("segment table does not describe its two parts");
+  }
+  const auto* seg0 = reinterpret_cast<const capnp::word*>(static_cast<const char*>(head) + kTable);
+  kj::ArrayPtr<const capnp::word> segments[2] = {
+      kj::arrayPtr(seg0, table[1]), kj::arrayPtr(static_cast<const capnp::word*>(tail), table[2])};
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = (head_size + tail_size) / kWord * 2 + 64;
+  options.nestingLimit = kNestingLimit;
+  try {
+    capnp::SegmentArrayMessageReader reader(kj::arrayPtr(segments, 2), options);
+    auto env = reader.getRoot<wire::Envelope>();
+    if (env.which() != wire::Envelope::CHUNK) return bad("the message is not a Chunk");
+    return view_of(env.getChunk());
+  } catch (const kj::Exception& e) {
+    return bad(std::string("does not decode: ") + e.getDescription().cStr());
   }
 }
 

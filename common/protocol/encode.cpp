@@ -231,4 +231,35 @@ Result<std::string> encode_chunk_filled(std::string_view sha256, uint64_t offset
   return frame;
 }
 
+Result<std::string> encode_chunk_head(std::string_view sha256, uint64_t offset, uint64_t total_size,
+                                      std::string_view data) {
+  constexpr size_t kWord = sizeof(capnp::word);
+  if (reinterpret_cast<uintptr_t>(data.data()) % alignof(capnp::word) != 0) {
+    return Status::internal("chunk data is not word aligned");
+  }
+  try {
+    // Segment 0: Envelope, Chunk, the hash text and the far-pointer landing pad.
+    capnp::MallocMessageBuilder builder(32, capnp::AllocationStrategy::FIXED_SIZE);
+    auto chunk = builder.initRoot<wire::Envelope>().initChunk();
+    std::string sha(sha256);
+    chunk.setSha256(text(sha));
+    chunk.setOffset(offset);
+    chunk.setTotalSize(total_size);
+    chunk.adoptData(builder.getOrphanage().referenceExternalData(
+        capnp::Data::Reader(reinterpret_cast<const kj::byte*>(data.data()), data.size())));
+    auto segments = builder.getSegmentsForOutput();
+    if (segments.size() != 2 || reinterpret_cast<const char*>(segments[1].begin()) != data.data()) {
+      return Status::internal("chunk head did not come out as two segments around the data");
+    }
+    uint32_t table[4] = {1, static_cast<uint32_t>(segments[0].size()),
+                         static_cast<uint32_t>(segments[1].size()), 0};
+    std::string head(sizeof(table) + segments[0].size() * kWord, '\0');
+    std::memcpy(&head[0], table, sizeof(table));
+    std::memcpy(&head[sizeof(table)], segments[0].begin(), segments[0].size() * kWord);
+    return head;
+  } catch (const kj::Exception& e) {
+    return Status::internal(std::string("building a chunk head: ") + e.getDescription().cStr());
+  }
+}
+
 }  // namespace fp::proto

@@ -1,5 +1,8 @@
 #include "protocol/framing.h"
 
+#include <cstdint>
+
+#include "protocol/codec.h"
 #include "protocol/limits.h"
 
 namespace fp::proto {
@@ -29,6 +32,14 @@ zmq::message_t owned_message(std::string frame) {
       [](void*, void* hint) { delete static_cast<std::string*>(hint); }, holder);
 }
 
+// ZeroMQ keeps small messages inside its receive buffer at any offset; Cap'n Proto
+// reads words in place. Such a message moves to a heap block of its own (aligned).
+void word_align(zmq::message_t& m) {
+  if (reinterpret_cast<uintptr_t>(m.data()) % alignof(uint64_t) != 0) {
+    m = zmq::message_t(m.data(), m.size());
+  }
+}
+
 }  // namespace
 
 void configure_router(zmq::socket_t& socket) {
@@ -55,17 +66,34 @@ bool recv_from_dealer(zmq::socket_t& dealer, PeerFrame& out, bool wait) {
   auto flags = wait ? zmq::recv_flags::none : zmq::recv_flags::dontwait;
   if (!dealer.recv(out.payload, flags)) return false;
   out.peer.clear();
-  out.extra_parts = drain(dealer, out.payload.more());
+  out.has_tail = false;
+  out.extra_parts = 0;
+  bool more = out.payload.more();
+  word_align(out.payload);
+  if (!more) return true;
+  out.has_tail = static_cast<bool>(dealer.recv(out.tail, zmq::recv_flags::none));
+  if (!out.has_tail) return true;
+  more = out.tail.more();
+  word_align(out.tail);
+  out.extra_parts = drain(dealer, more);
   return true;
 }
 
 Status send_to_peer(zmq::socket_t& router, const std::string& peer, std::string frame) {
+  return send_parts_to_peer(router, peer, owned_message(std::move(frame)));
+}
+
+Status send_parts_to_peer(zmq::socket_t& router, const std::string& peer, zmq::message_t first,
+                          zmq::message_t* second) {
   try {
     zmq::message_t id(peer.data(), peer.size());
     if (!router.send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
       return Status::unavailable("send queue to peer is full");
     }
-    router.send(owned_message(std::move(frame)), zmq::send_flags::dontwait);
+    // The rest of a message whose first part was accepted is accepted too.
+    router.send(first, second ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
+                              : zmq::send_flags::dontwait);
+    if (second) router.send(*second, zmq::send_flags::dontwait);
     return Status::ok_status();
   } catch (const zmq::error_t& e) {
     return Status::unavailable(std::string("send to peer failed: ") + e.what());
@@ -81,6 +109,17 @@ Status send_frame(zmq::socket_t& dealer, std::string frame) {
   } catch (const zmq::error_t& e) {
     return Status::unavailable(std::string("send failed: ") + e.what());
   }
+}
+
+Result<Message> decode_received(const PeerFrame& frame, size_t max_bytes) {
+  if (frame.extra_parts) {
+    return Status::protocol("message of " + std::to_string(frame.extra_parts + 2) + " parts");
+  }
+  if (!frame.has_tail) return decode(frame.payload.data(), frame.payload.size(), max_bytes);
+  FP_ASSIGN_OR_RETURN(
+      ChunkView c, decode_chunk_parts(frame.payload.data(), frame.payload.size(), frame.tail.data(),
+                                      frame.tail.size(), max_bytes));
+  return Message(Chunk{std::string(c.sha256), c.offset, c.total_size, std::string(c.data)});
 }
 
 }  // namespace fp::proto

@@ -7,7 +7,7 @@
 namespace fp::proto {
 
 // Must equal the schema's protocolVersion constant (checked in codec.cpp).
-constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kProtocolVersion = 2;
 
 // Largest model chunk the coordinator serves, and the default it offers.
 constexpr uint32_t kMaxChunkBytes = 1u << 20;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -61,6 +62,16 @@ struct Chunk {
   uint64_t total_size = 0;
   std::string data;
 };
+
+// A Chunk read in place (decode_chunk_view): the views point into the received frame
+// and live as long as it does, so a model's bytes are not copied out of the frame.
+struct ChunkView {
+  std::string_view sha256;
+  uint64_t offset = 0;
+  uint64_t total_size = 0;
+  std::string_view data;
+};
+inline ChunkView view_of(const Chunk& c) { return {c.sha256, c.offset, c.total_size, c.data}; }
 
 struct LayerSparsityEntry {
   std::string name;

@@ -210,18 +210,21 @@ Status validate_agent_message(const Message& message) {
   }
 }
 
+Status validate_chunk(const ChunkView& c) {
+  if (c.data.size() > kMaxChunkBytes) return bad("Chunk", "data", "exceeds the chunk limit");
+  if (c.offset > c.total_size || c.data.size() > c.total_size - c.offset) {
+    return bad("Chunk", "offset", "chunk lies outside the model");
+  }
+  return Status::ok_status();
+}
+
 Status validate_coordinator_message(const Message& message) {
   MessageType t = type_of(message);
   if (!allowed_from_coordinator(t)) {
     return Status::protocol(std::string(type_name(t)) + " is never sent by a coordinator");
   }
-  if (t == MessageType::kChunk) {
-    const auto& c = std::get<Chunk>(message);
-    if (c.data.size() > kMaxChunkBytes) return bad("Chunk", "data", "exceeds the chunk limit");
-    if (c.offset > c.total_size || c.data.size() > c.total_size - c.offset) {
-      return bad("Chunk", "offset", "chunk lies outside the model");
-    }
-  }
+  if (t == MessageType::kChunk)
+    FP_RETURN_IF_ERROR(validate_chunk(view_of(std::get<Chunk>(message))));
   if (t == MessageType::kTaskAssignment) {
     const auto& a = std::get<TaskAssignment>(message);
     if (!is_sha256_hex(a.model_sha256)) {

@@ -21,6 +21,8 @@ bool allowed_from_coordinator(MessageType t);
 // Status::protocol naming the message and the field on failure.
 Status validate_agent_message(const Message& message);
 Status validate_coordinator_message(const Message& message);
+// The Chunk part of validate_coordinator_message, for chunks read in place.
+Status validate_chunk(const ChunkView& chunk);
 
 bool is_sha256_hex(const std::string& s);
 

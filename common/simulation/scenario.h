@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "data/partition.h"
-#include "experiment/personalize.h"
+#include "experiment/personalize_config.h"
 #include "security/privacy_noise.h"
 #include "util/status.h"
 

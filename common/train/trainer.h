@@ -6,21 +6,10 @@
 
 #include "data/dataset.h"
 #include "models/prunable_net.h"
+#include "train/train_config.h"
 #include "util/status.h"
 
 namespace fp {
-
-struct TrainConfig {
-  std::string optimizer = "adam";  // "adam" or "sgd"
-  double learning_rate = 1e-3;
-  double momentum = 0.9;  // sgd only
-  double weight_decay = 0.0;
-  int64_t epochs = 1;
-  int64_t batch_size = 64;
-  uint64_t seed = 1;  // shuffling order
-  // Parameters whose layer is pruned stay pruned: masks are not trained and
-  // effective weights of masked entries keep no gradient.
-};
 
 struct TrainReport {
   double final_loss = 0;

@@ -1,7 +1,11 @@
 #include "util/sha256.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 namespace fp {
@@ -47,5 +51,25 @@ std::string to_hex(const Sha256Digest& digest) {
 }
 
 std::string sha256_hex(std::string_view bytes) { return to_hex(sha256(bytes)); }
+
+Result<std::string> sha256_file_hex(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::io_error("opening " + path + ": " + std::strerror(errno));
+  Sha256 hasher;
+  std::string buffer(1 << 20, '\0');
+  while (true) {
+    ssize_t n = ::read(fd, &buffer[0], buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status s = Status::io_error("reading " + path + ": " + std::strerror(errno));
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    hasher.update(buffer.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return to_hex(hasher.finish());
+}
 
 }  // namespace fp

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/status.h"
+
 namespace fp {
 
 using Sha256Digest = std::array<uint8_t, 32>;
@@ -32,5 +34,7 @@ class Sha256 {
 Sha256Digest sha256(std::string_view bytes);
 std::string to_hex(const Sha256Digest& digest);
 std::string sha256_hex(std::string_view bytes);
+// SHA-256 (hex) of a file's whole content, read in 1 MiB pieces.
+Result<std::string> sha256_file_hex(const std::string& path);
 
 }  // namespace fp

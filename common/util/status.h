@@ -9,7 +9,8 @@
 
 namespace fp {
 
-class Status {
+// [[nodiscard]]: a Status nobody looks at is a bug; `(void)` says it was meant.
+class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk = 0,
@@ -47,7 +48,7 @@ class Status {
 
 // A value or the Status explaining why there is none.
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit on purpose
   Result(Status status) : status_(std::move(status)) {  // NOLINT

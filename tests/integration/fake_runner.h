@@ -44,7 +44,7 @@ class FakeRunner : public agent::TaskRunner {
       while (!gate_open_ && !cancel) cv_.wait_for(lock, std::chrono::milliseconds(10));
     }
     ++runs;
-    FP_ASSIGN_OR_RETURN(std::string hash, agent::hash_file(model_path));
+    FP_ASSIGN_OR_RETURN(std::string hash, sha256_file_hex(model_path));
     {
       std::lock_guard<std::mutex> lock(mutex_);
       hashes_.insert(hash);

@@ -76,8 +76,7 @@ class Peer {
       zmq::poll(items, 1, std::chrono::milliseconds(20));
       proto::PeerFrame frame;
       while (proto::recv_from_dealer(socket_, frame, false)) {
-        auto m = proto::decode(frame.payload.data(), frame.payload.size(),
-                               proto::kMaxCoordinatorFrameBytes);
+        auto m = proto::decode_received(frame, proto::kMaxCoordinatorFrameBytes);
         REQUIRE(m.ok());
         if (proto::type_of(*m) != proto::MessageType::kHeartbeat) return std::move(m).value();
       }

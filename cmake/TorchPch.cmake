@@ -1,0 +1,68 @@
+# The precompiled <torch/torch.h> (FP_PCH), for the translation units that include it.
+#
+# Measured on 2 cores (docs/BUILD.md): the PCH saves ~6.5 s on each source that reaches
+# <torch/...> but costs ~9 s on each one that does not (loading the 570 MB PCH), so a
+# target's torch-free sources skip it. Whether a source reaches torch is read from its
+# quoted #includes, followed through the project's own headers, at configure time.
+
+# fp_reaches_torch(<file> <out-var>): TRUE if <file> or a project header it includes
+# (resolved against its folder, common/, tests/ and bench/) includes <torch/...> or
+# <ATen/...>. Generated headers (Cap'n Proto, test paths) are not followed: they do not.
+function(fp_reaches_torch file out)
+  string(MAKE_C_IDENTIFIER "${file}" key)
+  get_property(known GLOBAL PROPERTY FP_TORCH_${key} SET)
+  if(known)
+    get_property(result GLOBAL PROPERTY FP_TORCH_${key})
+    set(${out} ${result} PARENT_SCOPE)
+    return()
+  endif()
+  set_property(GLOBAL PROPERTY FP_TORCH_${key} FALSE)  # an include cycle ends here
+  file(STRINGS "${file}" lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"]")
+  get_filename_component(dir "${file}" DIRECTORY)
+  set(result FALSE)
+  foreach(line IN LISTS lines)
+    if(line MATCHES "<(torch|ATen)/")
+      set(result TRUE)
+    elseif(line MATCHES "\"([^\"]+)\"")
+      set(header "${CMAKE_MATCH_1}")
+      foreach(root "${dir}" "${PROJECT_SOURCE_DIR}/common" "${PROJECT_SOURCE_DIR}/tests"
+                   "${PROJECT_SOURCE_DIR}/bench")
+        if(EXISTS "${root}/${header}" AND NOT IS_DIRECTORY "${root}/${header}")
+          fp_reaches_torch("${root}/${header}" sub)
+          set(result ${sub})
+          break()
+        endif()
+      endforeach()
+    endif()
+    if(result)
+      break()
+    endif()
+  endforeach()
+  set_property(GLOBAL PROPERTY FP_TORCH_${key} ${result})
+  set(${out} ${result} PARENT_SCOPE)
+endfunction()
+
+# Marks the target's C++ sources that do not reach torch SKIP_PRECOMPILE_HEADERS.
+function(fp_skip_pch_where_torch_free target)
+  get_target_property(sources ${target} SOURCES)
+  get_target_property(source_dir ${target} SOURCE_DIR)
+  foreach(src IN LISTS sources)
+    if(src MATCHES "\\$<" OR NOT src MATCHES "\\.(cpp|cc|cxx)$")
+      continue()
+    endif()
+    get_filename_component(path "${src}" ABSOLUTE BASE_DIR "${source_dir}")
+    fp_reaches_torch("${path}" torch)
+    if(NOT torch)
+      set_source_files_properties("${path}" TARGET_DIRECTORY ${target}
+                                  PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+    endif()
+  endforeach()
+endfunction()
+
+# fp_use_torch_pch(target): reuse fineprune_core's PCH in the target's torch sources.
+function(fp_use_torch_pch target)
+  if(FP_PCH)
+    target_precompile_headers(${target} REUSE_FROM fineprune_core)
+    fp_skip_pch_where_torch_free(${target})
+  endif()
+endfunction()

@@ -1,0 +1,34 @@
+// The label-free sparsity selector's settings (no LibTorch; the selector itself is
+// prune/sparsity_selector.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace fp {
+
+enum class SelectionScore { kPseudoLabelAgreement, kConfidence, kNegEntropy };
+
+const char* selection_score_name(SelectionScore s);
+Result<SelectionScore> parse_selection_score(const std::string& s);
+
+struct SelectorConfig {
+  std::vector<double> candidates = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+  // Confidence is the default: on Fashion-MNIST 2-class individuals it came closest to
+  // the best sparsity chosen with labels (docs/BENCHMARKS.md, "label-free choice").
+  SelectionScore score = SelectionScore::kConfidence;
+  double confident_fraction = 0.5;  // share of each used class's samples used as pseudo-labels
+  double min_class_share = 0.1;     // a class predicted less often counts as a confusion
+  // Guards of the confidence scores, against the least sparse candidate's predictions on
+  // the held-out samples: every class it uses keeps at least `class_retention` of its
+  // samples, and at least `min_dense_agreement` of all predictions stay the same.
+  double class_retention = 0.5;
+  double min_dense_agreement = 0.8;
+  double min_agreement = 0.95;
+  double tolerance = 0.002;
+  bool bisection = true;  // kPseudoLabelAgreement only; false scores every candidate
+};
+
+}  // namespace fp

@@ -1,0 +1,22 @@
+// How a model is trained (optimizer, schedule, batches): plain settings, no LibTorch,
+// so configuration readers compile without it. The trainer is train/trainer.h.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace fp {
+
+struct TrainConfig {
+  std::string optimizer = "adam";  // "adam" or "sgd"
+  double learning_rate = 1e-3;
+  double momentum = 0.9;  // sgd only
+  double weight_decay = 0.0;
+  int64_t epochs = 1;
+  int64_t batch_size = 64;
+  uint64_t seed = 1;  // shuffling order
+  // Parameters whose layer is pruned stay pruned: masks are not trained and
+  // effective weights of masked entries keep no gradient.
+};
+
+}  // namespace fp
