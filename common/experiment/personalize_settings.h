@@ -5,7 +5,7 @@
 //   select_sparsity, selector, min_agreement, confident_fraction, heldout_fraction,
 //   candidates, adaptation_samples
 //
-// One table of defaults: PersonalizeConfig{} (personalize.h). Every source (fp-sim
+// One table of defaults: PersonalizeConfig{} (personalize_config.h). Every source (fp-sim
 // scenarios, fp-coordinator's [campaign], fp-agent's task) starts from it, so a key
 // left out means the same thing everywhere.
 #pragma once

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "data/file_decoder.h"
+#include "models/artifact.h"
+#include "train/evaluator.h"
 #include "train/general_model.h"
 #include "util/clock.h"
 
@@ -17,9 +19,10 @@ struct TrainedModel {
   double seconds = 0;
 };
 
-// Trains one general model, deterministically from the scenario's seed and `salt`.
-Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, uint64_t salt,
-                                   coord::ModelRegistry& registry,
+// Trains one general model, deterministically from the scenario's seed and `salt`, and
+// scores it on `heldout` (samples it never trained on; none: not scored).
+Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, const Dataset* heldout,
+                                   uint64_t salt, coord::ModelRegistry& registry,
                                    const std::function<void(const std::string&)>& log) {
   GeneralModelConfig gc;
   gc.arch = s.general.arch;
@@ -33,13 +36,24 @@ Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, uint6
   gc.train.seed = s.seed + salt;
   gc.meta = {{"scenario", s.name}, {"dataset", s.data.dataset}};
   FP_ASSIGN_OR_RETURN(GeneralModel model, train_general_model(data, gc));
+  std::string scored;
+  if (heldout && heldout->size() > 0) {
+    // What a user would check before shipping it (issue 16, item 7).
+    FP_ASSIGN_OR_RETURN(ModelPtr net, deserialize_model(model.artifact));
+    FP_ASSIGN_OR_RETURN(EvalReport eval, evaluate(*net, *heldout));
+    model.meta["heldout_accuracy"] = fmt::format("{:.4f}", eval.accuracy);
+    model.meta["heldout_samples"] = std::to_string(heldout->size());
+    scored = fmt::format(", accuracy {:.1f}% on {} held-out samples", 100 * eval.accuracy,
+                         heldout->size());
+  }
   FP_ASSIGN_OR_RETURN(auto record, registry.add(model.artifact, model.spec.to_json(),
                                                 nlohmann::json(model.meta).dump(), unix_now()));
   log(fmt::format(
-      "general {} (width {}) trained on {} samples, {} epoch(s): loss {:.4f}, {:.1f} s, "
+      "general {} (width {}) trained on {} samples, {} epoch(s): loss {:.4f}, {:.1f} s{}, "
       "model {} ({} KiB)",
       gc.arch, gc.width_mult, data.size(), gc.train.epochs, model.report.final_loss,
-      model.report.wall_seconds, record.sha256.substr(0, 12), model.artifact.size() / 1024));
+      model.report.wall_seconds, scored, record.sha256.substr(0, 12),
+      model.artifact.size() / 1024));
   return TrainedModel{record.sha256, model.report.wall_seconds};
 }
 
@@ -54,6 +68,7 @@ Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, sto
   CampaignPlan plan;
   // One model for everyone, or one per individual that never saw its speaker.
   std::vector<int64_t> left_outs = {-1};
+  const Dataset heldout = general_heldout_data(s, p);
   if (s.general.leave_individual_out) {
     left_outs.clear();
     for (size_t i = 0; i < p.individuals.size(); ++i) left_outs.push_back(static_cast<int64_t>(i));
@@ -61,9 +76,10 @@ Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, sto
   for (int64_t left_out : left_outs) {
     FP_ASSIGN_OR_RETURN(Dataset general, general_training_data(s, p, left_out));
     if (left_out >= 0) log("general model without " + p.individuals[left_out].name);
-    FP_ASSIGN_OR_RETURN(
-        TrainedModel model,
-        train_general(s, general, static_cast<uint64_t>(left_out + 1), registry, log));
+    // One shared model is scored; per-individual (leave-one-out) models are not.
+    FP_ASSIGN_OR_RETURN(TrainedModel model,
+                        train_general(s, general, left_out < 0 ? &heldout : nullptr,
+                                      static_cast<uint64_t>(left_out + 1), registry, log));
     ++plan.models_trained;
     plan.train_seconds += model.seconds;
     for (const auto& v : s.variants) {

@@ -82,6 +82,16 @@ Result<Dataset> general_training_data(const Scenario& s, const Population& p, in
   return p.pool.select(keep);
 }
 
+Dataset general_heldout_data(const Scenario& s, const Population& p) {
+  if (s.data.dataset == "fashion-mnist") return p.pool;
+  std::set<int64_t> owned;
+  for (const auto& ind : p.individuals) {
+    owned.insert(ind.adaptation.begin(), ind.adaptation.end());
+    owned.insert(ind.evaluation.begin(), ind.evaluation.end());
+  }
+  return p.pool.select(std::vector<int64_t>(owned.begin(), owned.end()));
+}
+
 PrivateData private_data(const Population& p, size_t i) {
   const Individual& ind = p.individuals.at(i);
   return {p.pool.select(ind.adaptation), p.pool.select(ind.evaluation)};

@@ -28,6 +28,10 @@ Result<Population> load_population(const Scenario& scenario);
 Result<Dataset> general_training_data(const Scenario& scenario, const Population& population,
                                       int64_t left_out = -1);
 
+// What the general model is scored on after training: samples it never trained on.
+// Fashion-MNIST: the whole test split (the pool). FSDD: every individual's recordings.
+Dataset general_heldout_data(const Scenario& scenario, const Population& population);
+
 // One individual's private data: the adaptation set (Fine-Pruning reads only its
 // inputs; the fine-tuning baseline its labels too) and the labeled evaluation set.
 struct PrivateData {
