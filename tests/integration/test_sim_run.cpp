@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "models/artifact.h"
 #include "report/experiment_report.h"
 #include "report/run_results.h"
 #include "simulation/population.h"
@@ -18,6 +19,7 @@
 #include "store/store.h"
 #include "temp_dir.h"
 #include "test_paths.h"
+#include "train/evaluator.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
 #include <catch2/catch.hpp>
@@ -104,6 +106,19 @@ TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite"
   REQUIRE(campaigns->size() == 1);
   CHECK((*campaigns)[0].name == "smoke");
   CHECK((*campaigns)[0].status == "done");
+  // The general model was scored on the samples it never trained on (Fashion-MNIST: the
+  // whole test split), and the stored figure is that model's accuracy there.
+  auto model = db->find_model((*campaigns)[0].model_sha256);
+  REQUIRE(model.ok());
+  REQUIRE(model->has_value());
+  auto meta = nlohmann::json::parse((*model)->meta_json);
+  REQUIRE(meta.contains("heldout_accuracy"));
+  CHECK(meta["heldout_samples"] == std::to_string(population->pool.size()));
+  auto net = load_model((*model)->path);
+  REQUIRE(net.ok());
+  auto eval = evaluate(**net, population->pool);
+  REQUIRE(eval.ok());
+  CHECK(meta["heldout_accuracy"] == fmt::format("{:.4f}", eval->accuracy));
   auto tasks = db->tasks();
   REQUIRE(tasks.ok());
   REQUIRE(tasks->size() == 24);
