@@ -83,18 +83,6 @@ Result<std::shared_ptr<const ModelRegistry::Mapped>> ModelRegistry::map(const st
   return std::shared_ptr<const Mapped>(mapped);
 }
 
-Status ModelRegistry::read(const std::string& sha256, uint64_t offset, char* destination,
-                           size_t length) {
-  FP_ASSIGN_OR_RETURN(auto f, map(sha256));
-  if (offset > f->size || length > f->size - offset) {
-    return Status::invalid_argument("range [" + std::to_string(offset) + ", +" +
-                                    std::to_string(length) + ") lies outside model " + sha256 +
-                                    " of " + std::to_string(f->size) + " bytes");
-  }
-  std::memcpy(destination, f->data + offset, length);
-  return Status::ok_status();
-}
-
 Status ModelRegistry::verify(const std::string& sha256) {
   // Hashes the file on disk, not the mapping: a file replaced since it was mapped counts.
   FP_ASSIGN_OR_RETURN(auto record, find(sha256));

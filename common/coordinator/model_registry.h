@@ -42,9 +42,6 @@ class ModelRegistry {
   };
   Result<std::shared_ptr<const Mapped>> map(const std::string& sha256);
 
-  // Reads `length` bytes at `offset` of a registered model into `destination`.
-  Status read(const std::string& sha256, uint64_t offset, char* destination, size_t length);
-
   // Re-hashes the file: Status::corruption if it no longer matches its address.
   Status verify(const std::string& sha256);
 
