@@ -35,6 +35,15 @@ void same_individual(const sim::Population& p, const agent::LocalDataConfig& c,
   CHECK(torch::equal(loaded->evaluation.labels, mine.evaluation.labels));
 }
 
+// fp-sim's population of the scenario given as TOML text.
+sim::Population population_of(const std::string& toml) {
+  auto scenario = sim::parse_scenario(toml, "same.toml");
+  REQUIRE(scenario.ok());
+  auto population = sim::load_population(*scenario);
+  REQUIRE(population.ok());
+  return std::move(population).value();
+}
+
 }  // namespace
 
 TEST_CASE("fp-agent and fp-sim carve the same FSDD speaker", "[device][partition]") {
@@ -45,21 +54,17 @@ TEST_CASE("fp-agent and fp-sim carve the same FSDD speaker", "[device][partition
     return fp::testing::skip("FSDD not found (no ../shared/data/fsdd, FP_FSDD_DIR unset)",
                              fp::testing::kOptional);
   }
-  auto scenario = sim::parse_scenario(
-      "name = \"same\"\nseed = 7\n[data]\ndataset = \"fsdd\"\ndir = \"" + dir +
-          "\"\n[partition]\nmethod = \"natural\"\nsamples = 250\neval_fraction = 0.4\n",
-      "same.toml");
-  REQUIRE(scenario.ok());
-  auto population = sim::load_population(*scenario);
-  REQUIRE(population.ok());
+  auto population =
+      population_of("name = \"same\"\nseed = 7\n[data]\ndataset = \"fsdd\"\ndir = \"" + dir +
+                    "\"\n[partition]\nmethod = \"natural\"\nsamples = 250\neval_fraction = 0.4\n");
   agent::LocalDataConfig c;
   c.dataset = "fsdd";
   c.data_dir = dir;
   c.split_seed = 7;
   c.samples = 250;
   c.eval_fraction = 0.4;
-  same_individual(*population, c, "group=jackson", "speaker=jackson");
-  same_individual(*population, c, "group=theo", "group=theo");
+  same_individual(population, c, "group=jackson", "speaker=jackson");
+  same_individual(population, c, "group=theo", "group=theo");
   // The coordinator's general data are what no individual took, as in fp-sim.
   c.samples = 0;
   c.general_fraction = 0.5;  // 250 of each speaker's 500 are private
@@ -70,13 +75,9 @@ TEST_CASE("fp-agent and fp-sim carve the same FSDD speaker", "[device][partition
 
 TEST_CASE("fp-agent and fp-sim carve the same Fashion-MNIST k-classes individual",
           "[device][partition]") {
-  auto scenario = sim::parse_scenario(
+  auto population = population_of(
       "name = \"same\"\nseed = 3\n[data]\ndataset = \"fashion-mnist\"\n[partition]\n"
-      "method = \"k_classes\"\nindividuals = 5\nk = 2\nsamples = 100\neval_fraction = 0.5\n",
-      "same.toml");
-  REQUIRE(scenario.ok());
-  auto population = sim::load_population(*scenario);
-  REQUIRE(population.ok());
+      "method = \"k_classes\"\nindividuals = 5\nk = 2\nsamples = 100\neval_fraction = 0.5\n");
   agent::LocalDataConfig c;
   c.dataset = "fashion-mnist";
   c.split_seed = 3;
@@ -84,11 +85,11 @@ TEST_CASE("fp-agent and fp-sim carve the same Fashion-MNIST k-classes individual
   c.individuals = 5;
   c.k = 2;
   for (size_t i : {0, 3}) {
-    const std::string name = population->individuals[i].name;
-    same_individual(*population, c, name, name);
+    const std::string name = population.individuals[i].name;
+    same_individual(population, c, name, name);
   }
   // A name the partition does not hold says which it does.
-  auto missing = agent::individual_indices(population->pool, c, "classes=0+1#9");
+  auto missing = agent::individual_indices(population.pool, c, "classes=0+1#9");
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().message().find("known:") != std::string::npos);
 }
