@@ -65,7 +65,11 @@ Result<store::ModelRecord> ModelRegistry::find(const std::string& sha256) {
 
 Result<std::shared_ptr<const ModelRegistry::Mapped>> ModelRegistry::map(const std::string& sha256) {
   auto it = mapped_.find(sha256);
-  if (it != mapped_.end()) return it->second;
+  if (it != mapped_.end()) {
+    std::error_code ec;
+    if (fs::file_size(it->second->path, ec) == it->second->size && !ec) return it->second;
+    mapped_.erase(it);  // chunks in flight keep the old mapping alive until sent
+  }
   FP_ASSIGN_OR_RETURN(auto record, find(sha256));
   if (record.size_bytes <= 0) return Status::corruption("model file " + record.path + " is empty");
   int fd = ::open(record.path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -79,6 +83,7 @@ Result<std::shared_ptr<const ModelRegistry::Mapped>> ModelRegistry::map(const st
   auto mapped = std::make_shared<Mapped>();
   mapped->data = static_cast<const char*>(data);
   mapped->size = size;
+  mapped->path = record.path;
   mapped_.emplace(sha256, mapped);
   return std::shared_ptr<const Mapped>(mapped);
 }

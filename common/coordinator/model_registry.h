@@ -31,10 +31,12 @@ class ModelRegistry {
   // A registered model's file, mapped read-only once and shared: chunk frames are sent
   // straight from it, each holding the mapping until ZeroMQ has written it. Model files
   // are written once (add) and never changed; one truncated by hand while mapped would
-  // fault the coordinator, so find() checks the size before the first mapping.
+  // fault the coordinator, so every call checks the file's size (a stat), and a file
+  // that changed is looked up and mapped again (find() says what is wrong with it).
   struct Mapped {
     const char* data = nullptr;
     uint64_t size = 0;
+    std::string path;
     Mapped() = default;
     Mapped(const Mapped&) = delete;
     Mapped& operator=(const Mapped&) = delete;

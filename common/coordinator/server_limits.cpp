@@ -198,17 +198,14 @@ void release_counted(void*, void* hint) {
 }  // namespace
 
 void Server::serve_chunk(Session& s, const proto::ChunkRequest& m) {
-  // find() checks the file is still there at its registered size before bytes are sent
-  // from its mapping (a file truncated under a mapping would fault on reading).
-  auto record = registry_.find(m.sha256);
-  if (!record.ok()) {
-    return reply_error(s.peer, proto::ErrorCode::kUnknownModel, record.status().message(),
-                       m.sha256);
-  }
+  // The registry checks the file is still there at its registered size (a stat per
+  // chunk; the database is asked only when the file is first mapped or has changed).
   auto mapped = registry_.map(m.sha256);
   if (!mapped.ok()) {
-    spdlog::error("serving model {}: {}", m.sha256, mapped.status().to_string());
-    return reply_error(s.peer, proto::ErrorCode::kInternal, mapped.status().message(), m.sha256);
+    const bool io = mapped.status().code() == Status::Code::kIOError;
+    if (io) spdlog::error("serving model {}: {}", m.sha256, mapped.status().to_string());
+    return reply_error(s.peer, io ? proto::ErrorCode::kInternal : proto::ErrorCode::kUnknownModel,
+                       mapped.status().message(), m.sha256);
   }
   uint64_t size = (*mapped)->size;
   if (m.offset >= size) {

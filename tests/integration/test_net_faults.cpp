@@ -260,3 +260,22 @@ TEST_CASE("a second live agent with the same id is turned away; a reconnect is n
   REQUIRE(welcomed.has_value());
   CHECK(*welcomed - last_word >= 600ms);  // not while the holder could still be alive
 }
+
+TEST_CASE("a model file truncated while mapped is refused, not read past its end", "[net]") {
+  TempDir dir;
+  auto store = store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  coord::ModelRegistry registry(dir.file("models"), **store);
+  auto model = registry.add(std::string(10000, 'm'), "{}", "{}", 1.0);
+  REQUIRE(model.ok());
+  auto first = registry.map(model->sha256);
+  REQUIRE(first.ok());
+  auto again = registry.map(model->sha256);
+  REQUIRE(again.ok());
+  CHECK(again->get() == first->get());  // mapped once, shared
+  std::filesystem::resize_file(model->path, 100);
+  auto truncated = registry.map(model->sha256);
+  REQUIRE_FALSE(truncated.ok());
+  CHECK(truncated.status().code() == Status::Code::kCorruption);
+  CHECK_THAT(truncated.status().message(), Catch::Contains("has 100 bytes"));
+}
