@@ -18,7 +18,17 @@ import sys
 import time
 import urllib.request
 
-ENDPOINTS = ["/api/summary", "/api/campaigns", "/api/agents", "/api/campaigns/1"]
+# What the dashboard's pages ask for (common/dashboard/web/app.js): the overview polls the
+# first four, the campaign page the last three.
+ENDPOINTS = [
+    "/api/summary",
+    "/api/campaigns",
+    "/api/agents?sort=state&limit=50",
+    "/api/campaigns/1?status=started&sort=-task&limit=30",
+    "/api/campaigns/1?offset=0&limit=50",
+    "/api/campaigns/1/distribution",
+    "/api/campaigns/1/curve?limit=1000",
+]
 
 
 def rss_mb(pid):

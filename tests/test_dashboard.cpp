@@ -23,6 +23,7 @@
 #include "report/campaign_report.h"
 #include "report/campaign_results.h"
 #include "report/method_summary.h"
+#include "report/results_json.h"
 #include "report/svg_figures.h"
 
 using namespace fp;
@@ -160,10 +161,11 @@ TEST_CASE("API campaign detail at 1000 individuals: gains and each method mean a
   auto store = open_store(dir.file("fp.db"));
   int64_t id = seed_large_campaign(*store, 1000);
   auto dashboard = start_dashboard(dir.file("fp.db"));
-  json c = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id));
+  json c = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id) + "?limit=1000");
 
   const auto expected = large_individuals(1000);
   REQUIRE(c["individuals"].size() == 1000);
+  CHECK(c["page"] == json({{"offset", 0}, {"limit", 1000}, {"matched", 1000}, {"total", 1000}}));
   std::map<std::string, std::vector<double>> values;
   for (size_t i = 0; i < expected.size(); ++i) {
     const json& row = c["individuals"][i];
@@ -210,9 +212,163 @@ TEST_CASE("API campaign detail at 1000 individuals: gains and each method mean a
     CHECK(m["ci_high"].get<double>() > mean);
     CHECK(m["ci_high"].get<double>() - m["ci_low"].get<double>() < 0.05);
   }
-  // Seeded: the next poll shows the same interval.
-  json again = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id));
+  // Seeded: the next poll shows the same interval, on any page of the rows.
+  json again = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id) + "?offset=500");
   CHECK(again["methods_summary"] == summary);
+}
+
+TEST_CASE("API pages a campaign's individuals on the server: offset, limit, search, status, sort",
+          "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  int64_t id = seed_large_campaign(*store, 1000);
+  auto dashboard = start_dashboard(dir.file("fp.db"));
+  const std::string base = "/api/campaigns/" + std::to_string(id);
+  const auto all = large_individuals(1000);
+  auto names = [](const json& body) {
+    std::vector<std::string> out;
+    for (const auto& row : body["individuals"]) out.push_back(row["individual"]);
+    return out;
+  };
+  auto expected_names = [&](auto keep, size_t first, size_t count) {
+    std::vector<std::string> out;
+    for (const auto& e : all) {
+      if (keep(e)) out.push_back(e.individual);
+    }
+    out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(std::min(first, out.size())));
+    if (out.size() > count) out.resize(count);
+    return out;
+  };
+  auto any = [](const LargeIndividual&) { return true; };
+
+  // No parameters: the first 100 rows, and how many there are.
+  json first = get_json(dashboard->port(), base);
+  CHECK(names(first) == expected_names(any, 0, 100));
+  CHECK(first["page"] == json({{"offset", 0}, {"limit", 100}, {"matched", 1000}, {"total", 1000}}));
+  CHECK(first["methods_summary"]["gain"]["n"] == 957);  // the summary is over all rows
+
+  json slice = get_json(dashboard->port(), base + "?offset=990&limit=50");
+  CHECK(names(slice) == expected_names(any, 990, 50));
+  CHECK(slice["individuals"].size() == 10);
+  CHECK(get_json(dashboard->port(), base + "?offset=5000")["individuals"].empty());
+  CHECK(get_json(dashboard->port(), base + "?limit=0")["page"]["matched"] == 1000);
+
+  // Search: name, agent or status, any case, %-escapes and '+' decoded.
+  auto agent7 = [](const LargeIndividual& e) { return e.agent == "agent-007"; };
+  json by_agent = get_json(dashboard->port(), base + "?q=AGENT%2D007&limit=1000");
+  CHECK(names(by_agent) == expected_names(agent7, 0, 1000));
+  CHECK(by_agent["page"]["matched"] == expected_names(agent7, 0, 1000).size());
+  CHECK(by_agent["page"]["total"] == 1000);
+  auto failed = [](const LargeIndividual& e) { return e.status == "failed"; };
+  CHECK(names(get_json(dashboard->port(), base + "?q=fail&limit=1000")) ==
+        expected_names(failed, 0, 1000));
+  CHECK(get_json(dashboard->port(), base + "?q=no+such+person")["page"]["matched"] == 0);
+
+  // Status filter; "started" is everything but pending, and -task lists the latest first.
+  CHECK(names(get_json(dashboard->port(), base + "?status=failed&limit=1000")) ==
+        expected_names(failed, 0, 1000));
+  auto started = [](const LargeIndividual& e) { return e.status != "pending"; };
+  json latest = get_json(dashboard->port(), base + "?status=started&sort=-task&limit=30");
+  auto expected_latest = expected_names(started, 0, 1000);
+  CHECK(latest["page"]["matched"] == expected_latest.size());
+  std::reverse(expected_latest.begin(), expected_latest.end());
+  expected_latest.resize(30);
+  CHECK(names(latest) == expected_latest);
+
+  // Sorted by gain, largest first; rows without a gain last in task order.
+  std::vector<const LargeIndividual*> order;
+  for (const auto& e : all) order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) {
+    if (!a->gain() || !b->gain()) return a->gain().has_value() && !b->gain().has_value();
+    return *a->gain() > *b->gain();
+  });
+  std::vector<std::string> by_gain;
+  for (const auto* e : order) by_gain.push_back(e->individual);
+  CHECK(names(get_json(dashboard->port(), base + "?sort=-gain&limit=1000")) == by_gain);
+
+  // Bad parameters are a 400 naming what was wrong.
+  for (const auto& [query, says] : std::vector<std::pair<std::string, std::string>>{
+           {"?limit=10001", "'limit' must be an integer from 0 to 10000"},
+           {"?limit=-1", "'limit' must be an integer"},
+           {"?offset=ten", "'offset' must be an integer"},
+           {"?sort=name", "'sort' must be one of task, -task, gain, -gain"},
+           {"?status=lost", "'status' must be one of"},
+           {"?limit=1&limit=2", "'limit' is given twice"},
+           {"?q=%zz", "bad %-escape"},
+           {"?page=2", "unknown query parameter 'page'"}}) {
+    INFO(query);
+    std::string error = get_json(dashboard->port(), base + query, 400)["error"];
+    CHECK(error.find(says) != std::string::npos);
+  }
+}
+
+TEST_CASE("API distribution columns hold every individual with a gain, at the stored values",
+          "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  int64_t id = seed_large_campaign(*store, 300);
+  auto dashboard = start_dashboard(dir.file("fp.db"));
+  json d = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id) + "/distribution");
+  size_t k = 0;
+  for (const auto& e : large_individuals(300)) {
+    if (!e.gain()) continue;
+    INFO(e.individual);
+    REQUIRE(k < d["individual"].size());
+    CHECK(d["individual"][k] == e.individual);
+    CHECK(d["general"][k].get<double>() == *e.general);
+    CHECK(d["fine_prune"][k].get<double>() == *e.fine_prune);
+    CHECK(d["gain"][k].get<double>() == *e.fine_prune - *e.general);
+    ++k;
+  }
+  CHECK(k > 250);
+  CHECK(d["individual"].size() == k);
+  CHECK(d["gain"].size() == k);
+  CHECK(get_json(dashboard->port(),
+                 "/api/campaigns/" + std::to_string(id) + "/distribution?limit=5", 400)["error"]
+            .get<std::string>()
+            .find("this endpoint takes none") != std::string::npos);
+}
+
+TEST_CASE("API keeps a campaign's intervals until its results change", "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  int64_t id = seed_large_campaign(*store, 200);
+  auto reader = open_store(dir.file("fp.db"));
+  dash::Api api(*reader);
+  const std::string path = "/api/campaigns/" + std::to_string(id);
+  dash::ApiReply first = api.handle(path, "", 1700009999);
+  REQUIRE(first.status == 200);
+  CHECK(api.bootstraps() == 1);
+  dash::ApiReply again = api.handle(path, "offset=50&q=agent", 1700009999);
+  CHECK(api.bootstraps() == 1);  // same values: the same intervals, not recomputed
+  CHECK(again.body["methods_summary"] == first.body["methods_summary"]);
+
+  // A pending individual reports: the values changed, so the intervals are redone.
+  const auto all = large_individuals(200);
+  auto pending =
+      std::find_if(all.begin(), all.end(), [](auto& e) { return e.status == "pending"; });
+  REQUIRE(pending != all.end());
+  auto tasks = store->tasks(id);
+  REQUIRE(tasks.ok());
+  int64_t task = 0;
+  for (const auto& t : *tasks) {
+    if (t.individual == pending->individual) task = t.id;
+  }
+  REQUIRE(store->assign_task(task, "agent-001", 1700009000).ok());
+  REQUIRE(store
+              ->insert_telemetry({seeded_row(task, id, "agent-001", pending->individual,
+                                             pending->individual + "/fp", "fine_prune", 0.5, 0.9,
+                                             0.4, 1700009001)})
+              .ok());
+  dash::ApiReply changed = api.handle(path, "", 1700009999);
+  CHECK(api.bootstraps() == 2);
+  CHECK(changed.body["methods_summary"]["gain"]["n"] ==
+        first.body["methods_summary"]["gain"]["n"].get<int>() + 1);
+  // What it computes is what a fresh summary of the same rows says.
+  auto results = report::load_campaign_results(*reader, id, 1700009999);
+  REQUIRE(results.ok());
+  CHECK(changed.body["methods_summary"] ==
+        report::methods_summary_json(report::summarize_methods(*results)));
 }
 
 TEST_CASE("API curve returns each individual sweep and the mean per target", "[dashboard]") {
@@ -249,6 +405,18 @@ TEST_CASE("API curve returns each individual sweep and the mean per target", "[d
     CHECK(curve["mean"][k]["accuracy"].get<double>() == Approx(acc / 3));
     CHECK(curve["mean"][k]["sparsity"].get<double>() == Approx(sp / 3));
   }
+  double general = 0;
+  for (const auto& e : expected) general += e.general / 3;
+  CHECK(curve["mean_general"].get<double>() == Approx(general));
+
+  // A page of the curves; the mean is still over all of them.
+  json page = get_json(dashboard->port(),
+                       "/api/campaigns/" + std::to_string(id) + "/curve?offset=1&limit=1");
+  REQUIRE(page["individuals"].size() == 1);
+  CHECK(page["individuals"][0]["individual"] == expected[1].individual);
+  CHECK(page["mean"] == curve["mean"]);
+  CHECK(page["mean_general"] == curve["mean_general"]);
+  CHECK(page["page"] == json({{"offset", 1}, {"limit", 1}, {"matched", 3}, {"total", 3}}));
 }
 
 TEST_CASE("API summary and agents and campaigns count agents by state and tasks", "[dashboard]") {
@@ -300,6 +468,15 @@ TEST_CASE("API summary and agents and campaigns count agents by state and tasks"
   CHECK(s["events"][1]["kind"] == "leave");
 
   json agents = get_json(port, "/api/agents")["agents"];
+  // Busy and broken agents first on request, each state in id order; a page of them.
+  json by_state = get_json(port, "/api/agents?sort=state&limit=4");
+  std::vector<std::string> order;
+  for (const auto& a : by_state["agents"]) order.push_back(a["agent_id"]);
+  CHECK(order == std::vector<std::string>{"busy", "broken", "idle", "dev-0+9"});
+  CHECK(by_state["page"] == json({{"offset", 0}, {"limit", 4}, {"matched", 6}, {"total", 6}}));
+  json found = get_json(port, "/api/agents?q=IDL");  // by id or state, any case
+  REQUIRE(found["agents"].size() == 1);
+  CHECK(found["agents"][0]["agent_id"] == "idle");
   std::map<std::string, json> by_id;
   for (const auto& a : agents) by_id[a["agent_id"]] = a;
   REQUIRE(by_id.size() == 6);
@@ -364,8 +541,12 @@ TEST_CASE("Unknown paths are 404 and malformed ids 400 and writes 405", "[dashbo
     CHECK(r.status == 405);
     CHECK(r.headers["allow"] == "GET, HEAD");
   }
-  // A query string does not change the route; HEAD gets headers only.
-  CHECK(get_json(port, "/api/summary?t=123")["campaigns"]["total"] == 1);
+  // A query string does not change the route, but a parameter the endpoint does not
+  // take is named (a typo does not silently fall back to the default); HEAD gets
+  // headers only.
+  CHECK(get_json(port, "/api/agents?limit=2")["agents"].size() == 2);
+  CHECK(get_json(port, "/api/summary?t=123", 400)["error"] ==
+        "unknown query parameter 't': this endpoint takes none");
   HttpResult head = http_request(port, "HEAD", "/api/summary");
   CHECK(head.status == 200);
   CHECK(head.body.empty());

@@ -165,3 +165,40 @@ TEST_CASE("summarize_paired finds a consistent improvement significant", "[stats
   CHECK(s.wilcoxon.p_value < 1e-6);
   CHECK(s.ci.low > 0.0);
 }
+
+TEST_CASE("bootstrap draws the documented index stream, one sample or several together",
+          "[stats]") {
+  // Intervals from scripts/pool_protocol.py's independent implementation of the same
+  // stream (SplitMix64, rejection below n, in-order sums; docs/PROTOCOL.md), for
+  // samples of two lengths: python3 -c "import pool_protocol as p;
+  // print(p.bootstrap_mean_ci(a, resamples=500, confidence=0.9, seed=42))".
+  std::vector<double> a, b, c;
+  for (int i = 0; i < 40; ++i) a.push_back(((i * 7) % 13) / 13.0);
+  for (int i = 0; i < 40; ++i) b.push_back(((i * 5) % 11) / 11.0 - 0.3);
+  for (int i = 0; i < 9; ++i) c.push_back(((i * 3) % 7) / 7.0);
+  const Interval reference[] = {{0.3730769230769231, 0.525},
+                                {0.09318181818181819, 0.23863636363636367},
+                                {0.23809523809523808, 0.5396825396825397}};
+  BootstrapOptions o;
+  o.resamples = 500;
+  o.confidence = 0.9;
+  o.seed = 42;
+  // Together: a and b share one stream (same length), c has its own; empty and single
+  // samples keep their own rules.
+  auto together = bootstrap_mean_cis({a, {}, b, c, {0.25}}, o);
+  REQUIRE(together.size() == 5);
+  const Interval* expected[] = {&reference[0], nullptr, &reference[1], &reference[2], nullptr};
+  for (size_t k : {0, 2, 3}) {
+    INFO(k);
+    CHECK(together[k].low == Approx(expected[k]->low).epsilon(1e-12));
+    CHECK(together[k].high == Approx(expected[k]->high).epsilon(1e-12));
+  }
+  CHECK(together[1].low == 0.0);
+  CHECK(together[1].high == 0.0);
+  CHECK(together[4].low == 0.25);
+  CHECK(together[4].high == 0.25);
+  // One at a time: the same numbers, bit for bit.
+  auto alone = bootstrap_mean_ci(b, o);
+  CHECK(alone.low == together[2].low);
+  CHECK(alone.high == together[2].high);
+}

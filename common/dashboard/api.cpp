@@ -1,7 +1,9 @@
 #include "dashboard/api.h"
 
+#include <algorithm>
 #include <cctype>
 
+#include "dashboard/query.h"
 #include "report/results_json.h"
 
 namespace fp::dash {
@@ -9,11 +11,16 @@ namespace {
 
 using nlohmann::json;
 using report::campaign_curve_json;
-using report::campaign_detail_json;
+using report::campaign_distribution_json;
+using report::campaign_overview_json;
 using report::campaign_progress;
 using report::campaign_summary_json;
 using report::CampaignProgress;
+using report::CampaignResults;
 using report::counts_json;
+using report::fine_prune_gain;
+using report::individual_json;
+using report::IndividualResult;
 using report::load_campaign_results;
 using report::optional_json;
 using report::parsed_or_text;
@@ -24,36 +31,120 @@ ApiReply from_status(const Status& s) {
   return {s.code() == Status::Code::kNotFound ? 404 : 500, error(s.to_string())};
 }
 
-Result<json> agents_json(store::Store& store, const std::vector<store::TaskRecord>& tasks) {
-  FP_ASSIGN_OR_RETURN(auto agents, store.agents());
-  json out = json::array();
+constexpr int64_t kDefaultLimit = 100;
+constexpr int64_t kMaxLimit = 10000;
+
+// The slice of the matching rows an answer carries.
+struct Page {
+  int64_t offset = 0, limit = kDefaultLimit;
+};
+
+Result<Page> page_of(const Query& query) {
+  Page p;
+  FP_ASSIGN_OR_RETURN(p.offset, query.integer("offset", 0, 0, INT64_C(1) << 40));
+  FP_ASSIGN_OR_RETURN(p.limit, query.integer("limit", kDefaultLimit, 0, kMaxLimit));
+  return p;
+}
+
+// The "page" object of a paged answer.
+json page_json(const Page& page, size_t matched, size_t total) {
+  return {{"offset", page.offset}, {"limit", page.limit}, {"matched", matched}, {"total", total}};
+}
+
+// Calls `emit` for the rows of `matched` inside the page; returns its "page" object.
+template <typename Row, typename Emit>
+json emit_page(const std::vector<Row>& matched, size_t total, const Page& page, Emit emit) {
+  const size_t first = std::min(matched.size(), static_cast<size_t>(page.offset));
+  const size_t end = std::min(matched.size(), first + static_cast<size_t>(page.limit));
+  for (size_t k = first; k < end; ++k) emit(matched[k]);
+  return page_json(page, matched.size(), total);
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Whether any of `fields` contains `needle` (already lower case), ignoring case.
+bool contains_text(std::initializer_list<const std::string*> fields, const std::string& needle) {
+  if (needle.empty()) return true;
+  for (const std::string* f : fields) {
+    if (lower(*f).find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// An agent with what it did and the state the dashboard shows.
+struct AgentRow {
+  const store::AgentRecord* agent;
+  AgentTasks tasks;
+  std::string state;
+};
+
+std::vector<AgentRow> agent_rows(const std::vector<store::AgentRecord>& agents,
+                                 const std::vector<store::TaskRecord>& tasks) {
   auto by_agent = tasks_by_agent(tasks);
+  std::vector<AgentRow> out;
+  out.reserve(agents.size());
   for (const auto& a : agents) {
     const AgentTasks& mine = by_agent[a.agent_id];
-    json current = nullptr;
-    if (mine.current) {
-      current = {{"task_id", mine.current->id},
-                 {"campaign_id", mine.current->campaign_id},
-                 {"individual", mine.current->individual}};
-    }
-    out.push_back({{"agent_id", a.agent_id},
-                   {"state", agent_state(a, mine)},
-                   {"status", a.status},
-                   {"first_seen", a.first_seen},
-                   {"last_seen", a.last_seen},
-                   {"threads", a.threads},
-                   {"memory_mb", a.memory_mb},
-                   {"datasets", parsed_or_text(a.datasets_json)},
-                   {"task", current},
-                   {"tasks_done", mine.done},
-                   {"tasks_failed", mine.failed}});
+    out.push_back({&a, mine, agent_state(a, mine)});
   }
   return out;
 }
 
+json agent_json(const AgentRow& row) {
+  const store::AgentRecord& a = *row.agent;
+  json current = nullptr;
+  if (row.tasks.current) {
+    current = {{"task_id", row.tasks.current->id},
+               {"campaign_id", row.tasks.current->campaign_id},
+               {"individual", row.tasks.current->individual}};
+  }
+  return {{"agent_id", a.agent_id},
+          {"state", row.state},
+          {"status", a.status},
+          {"first_seen", a.first_seen},
+          {"last_seen", a.last_seen},
+          {"threads", a.threads},
+          {"memory_mb", a.memory_mb},
+          {"datasets", parsed_or_text(a.datasets_json)},
+          {"task", current},
+          {"tasks_done", row.tasks.done},
+          {"tasks_failed", row.tasks.failed}};
+}
+
+// Busy and broken agents first, so a large fleet's first page shows what matters.
+int state_rank(const std::string& state) {
+  static const std::vector<std::string> order = {"working", "failed", "idle", "done", "offline"};
+  return static_cast<int>(std::find(order.begin(), order.end(), state) - order.begin());
+}
+
+Result<json> agents_page(store::Store& store, const Query& query) {
+  FP_ASSIGN_OR_RETURN(Page page, page_of(query));
+  FP_ASSIGN_OR_RETURN(std::string sort, query.choice("sort", "id", {"id", "state"}));
+  const std::string text = lower(query.get("q").value_or(""));
+  FP_ASSIGN_OR_RETURN(auto tasks, store.tasks(0));
+  FP_ASSIGN_OR_RETURN(auto agents, store.agents());
+  std::vector<AgentRow> matched;
+  for (auto& row : agent_rows(agents, tasks)) {
+    if (contains_text({&row.agent->agent_id, &row.state}, text)) matched.push_back(row);
+  }
+  std::stable_sort(matched.begin(), matched.end(), [&](const AgentRow& a, const AgentRow& b) {
+    if (sort == "state" && state_rank(a.state) != state_rank(b.state)) {
+      return state_rank(a.state) < state_rank(b.state);
+    }
+    return a.agent->agent_id < b.agent->agent_id;
+  });
+  json out = json::array();
+  json p = emit_page(matched, agents.size(), page,
+                     [&](const AgentRow& row) { out.push_back(agent_json(row)); });
+  return json{{"agents", out}, {"page", p}};
+}
+
 Result<json> summary(store::Store& store, double now) {
   FP_ASSIGN_OR_RETURN(auto tasks, store.tasks(0));
-  FP_ASSIGN_OR_RETURN(json agents, agents_json(store, tasks));
+  FP_ASSIGN_OR_RETURN(auto agents, store.agents());
   json by_state = {{"total", agents.size()},
                    {"connected", 0},
                    {"working", 0},
@@ -61,10 +152,9 @@ Result<json> summary(store::Store& store, double now) {
                    {"done", 0},
                    {"failed", 0},
                    {"offline", 0}};
-  for (const auto& a : agents) {
-    std::string state = a["state"];
-    by_state[state] = by_state[state].get<int64_t>() + 1;
-    if (state == "working" || state == "idle") {
+  for (const auto& row : agent_rows(agents, tasks)) {
+    by_state[row.state] = by_state[row.state].get<int64_t>() + 1;
+    if (row.state == "working" || row.state == "idle") {
       by_state["connected"] = by_state["connected"].get<int64_t>() + 1;
     }
   }
@@ -91,6 +181,36 @@ Result<json> summary(store::Store& store, double now) {
               {"tasks", counts_json(all.counts)},
               {"telemetry_rows", rows},
               {"events", recent}};
+}
+
+// The individuals a detail page lists, in its order.
+Result<std::vector<const IndividualResult*>> select_individuals(const CampaignResults& r,
+                                                                const Query& query) {
+  FP_ASSIGN_OR_RETURN(std::string sort,
+                      query.choice("sort", "task", {"task", "-task", "gain", "-gain"}));
+  FP_ASSIGN_OR_RETURN(
+      std::string status,
+      query.choice("status", "", {"pending", "assigned", "done", "failed", "started"}));
+  const std::string text = lower(query.get("q").value_or(""));
+  std::vector<const IndividualResult*> rows;
+  for (const auto& i : r.individuals) {
+    if (status == "started" ? i.task_status == "pending"
+                            : !status.empty() && i.task_status != status) {
+      continue;
+    }
+    if (contains_text({&i.individual, &i.agent_id, &i.task_status}, text)) rows.push_back(&i);
+  }
+  if (sort == "-task") std::reverse(rows.begin(), rows.end());
+  if (sort == "gain" || sort == "-gain") {
+    // Rows without a gain go last, in task order (a stable sort).
+    std::stable_sort(rows.begin(), rows.end(),
+                     [&](const IndividualResult* a, const IndividualResult* b) {
+                       auto ga = fine_prune_gain(*a), gb = fine_prune_gain(*b);
+                       if (!ga || !gb) return ga.has_value() && !gb.has_value();
+                       return sort == "gain" ? *ga < *gb : *ga > *gb;
+                     });
+  }
+  return rows;
 }
 
 Result<json> campaigns_json(store::Store& store, double now) {
@@ -148,30 +268,71 @@ std::string agent_state(const store::AgentRecord& agent, const AgentTasks& tasks
   return "offline";
 }
 
-ApiReply handle_api(store::Store& store, const std::string& path, double now) {
-  std::vector<std::string> parts = split_path(path);  // {"api", ...}
-  auto result = [](Result<json> r) -> ApiReply {
+// What a path asks for, and the query parameters that endpoint takes.
+struct Endpoint {
+  enum Kind { kNone, kSummary, kAgents, kCampaigns, kDetail, kCurve, kDistribution } kind = kNone;
+  std::string id;  // the campaign id as written, for kDetail, kCurve, kDistribution
+  std::vector<std::string> parameters;
+};
+
+Endpoint endpoint_of(const std::vector<std::string>& parts) {  // parts: {"api", ...}
+  if (parts.size() == 2 && parts[1] == "summary") return {Endpoint::kSummary, "", {}};
+  if (parts.size() == 2 && parts[1] == "agents") {
+    return {Endpoint::kAgents, "", {"offset", "limit", "q", "sort"}};
+  }
+  if (parts.size() == 2 && parts[1] == "campaigns") return {Endpoint::kCampaigns, "", {}};
+  if (parts.size() < 3 || parts.size() > 4 || parts[1] != "campaigns") return {};
+  if (parts.size() == 3) {
+    return {Endpoint::kDetail, parts[2], {"offset", "limit", "q", "sort", "status"}};
+  }
+  if (parts[3] == "curve") return {Endpoint::kCurve, parts[2], {"offset", "limit"}};
+  if (parts[3] == "distribution") return {Endpoint::kDistribution, parts[2], {}};
+  return {};
+}
+
+ApiReply Api::handle(const std::string& path, const std::string& query_text, double now) {
+  const Endpoint endpoint = endpoint_of(split_path(path));
+  if (endpoint.kind == Endpoint::kNone) return {404, error("not found: no API endpoint " + path)};
+  auto query = Query::parse(query_text, endpoint.parameters);
+  if (!query.ok()) return {400, error(query.status().message())};
+  auto reply = [](Result<json> r) -> ApiReply {
     if (!r.ok()) return from_status(r.status());
     return {200, std::move(r).value()};
   };
-  if (parts.size() == 2 && parts[1] == "summary") return result(summary(store, now));
-  if (parts.size() == 2 && parts[1] == "agents") {
-    auto tasks = store.tasks(0);
-    if (!tasks.ok()) return from_status(tasks.status());
-    auto agents = agents_json(store, *tasks);
-    if (!agents.ok()) return from_status(agents.status());
-    return {200, json{{"agents", *agents}}};
+  switch (endpoint.kind) {
+    case Endpoint::kSummary:
+      return reply(summary(store_, now));
+    case Endpoint::kAgents:
+      return reply(agents_page(store_, *query));
+    case Endpoint::kCampaigns:
+      return reply(campaigns_json(store_, now));
+    default:
+      break;
   }
-  if (parts.size() == 2 && parts[1] == "campaigns") return result(campaigns_json(store, now));
-  bool curve = parts.size() == 4 && parts[3] == "curve";
-  if (parts.size() >= 3 && parts[1] == "campaigns" && (parts.size() == 3 || curve)) {
-    auto id = parse_id(parts[2]);
-    if (!id) return {400, error("campaign id must be a positive integer, not '" + parts[2] + "'")};
-    auto results = load_campaign_results(store, *id, now);
-    if (!results.ok()) return from_status(results.status());
-    return {200, curve ? campaign_curve_json(*results) : campaign_detail_json(*results)};
+  auto id = parse_id(endpoint.id);
+  if (!id) return {400, error("campaign id must be a positive integer, not '" + endpoint.id + "'")};
+  auto page = page_of(*query);
+  if (!page.ok()) return {400, error(page.status().message())};
+  auto results = load_campaign_results(store_, *id, now);
+  if (!results.ok()) return from_status(results.status());
+  const CampaignResults& r = *results;
+  if (endpoint.kind == Endpoint::kDistribution) return {200, campaign_distribution_json(r)};
+  if (endpoint.kind == Endpoint::kCurve) {
+    json body =
+        campaign_curve_json(r, static_cast<size_t>(page->offset), static_cast<size_t>(page->limit));
+    const size_t swept = body["swept"];
+    body["page"] = page_json(*page, swept, swept);
+    return {200, body};
   }
-  return {404, error("not found: no API endpoint " + path)};
+  auto selected = select_individuals(r, *query);
+  if (!selected.ok()) return {400, error(selected.status().message())};
+  json body = campaign_overview_json(r, summaries_.summarize(r));
+  json individuals = json::array();
+  body["page"] = emit_page(*selected, r.individuals.size(), *page, [&](const IndividualResult* i) {
+    individuals.push_back(individual_json(*i));
+  });
+  body["individuals"] = std::move(individuals);
+  return {200, body};
 }
 
 }  // namespace fp::dash

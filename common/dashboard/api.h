@@ -1,20 +1,33 @@
 // The dashboard's JSON API, read-only, over the coordinator's SQLite store:
 //
-//   GET /api/summary                 agents by state, campaigns, task totals, recent events
-//   GET /api/agents                  every agent with its state and current task
-//   GET /api/campaigns               every campaign with its progress and ETA
-//   GET /api/campaigns/<id>          one campaign: progress and per-individual results
-//   GET /api/campaigns/<id>/curve    its accuracy-vs-sparsity curves and their mean
+//   GET /api/summary                      agents by state, campaigns, task totals, recent events
+//   GET /api/agents                       a page of agents with their state and current task
+//   GET /api/campaigns                    every campaign with its progress and ETA
+//   GET /api/campaigns/<id>               one campaign: progress, configuration, each method's
+//                                         mean with its CI, and a page of its individuals
+//   GET /api/campaigns/<id>/curve         a page of accuracy-vs-sparsity curves, and the mean
+//                                         of all of them
+//   GET /api/campaigns/<id>/distribution  general, Fine-Pruning and gain of every individual
+//                                         with a gain, as columns (for the distribution charts)
+//
+// Lists are paged on the server so that a 10,000-agent fleet answers in milliseconds:
+//   offset, limit   the slice of the matching rows (limit 100 unless given, at most 10,000);
+//                   the answer's "page" says {offset, limit, matched, total}
+//   q               rows whose name, agent or status contains this text (any case)
+//   sort            individuals: task (default), -task, gain, -gain (rows without a gain
+//                   last); agents: id (default), state (working, failed, idle, done, offline)
+//   status          individuals: pending, assigned, done, failed, or started (not pending)
 //
 // Accuracies and sparsities are fractions in [0, 1], times Unix seconds. An unknown
-// path is 404, a campaign id that is not a positive integer 400, an unknown id 404;
-// errors are {"error": "..."}.
+// path is 404; a campaign id that is not a positive integer, an unknown or malformed
+// query parameter 400; an unknown id 404; errors are {"error": "..."}.
 #pragma once
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "report/method_summary.h"
 #include "store/store.h"
 
 namespace fp::dash {
@@ -24,8 +37,20 @@ struct ApiReply {
   nlohmann::json body;
 };
 
-// `path` starts with "/api/" and carries no query string; `now` in Unix seconds.
-ApiReply handle_api(store::Store& store, const std::string& path, double now);
+// Answers API requests over one store connection; keeps each campaign's confidence
+// intervals until its results change (report::SummaryCache). One thread at a time.
+class Api {
+ public:
+  explicit Api(store::Store& store) : store_(store) {}
+  // `path` starts with "/api/"; `query` is what followed '?' (may be empty); `now` in
+  // Unix seconds.
+  ApiReply handle(const std::string& path, const std::string& query, double now);
+  int64_t bootstraps() const { return summaries_.bootstraps(); }
+
+ private:
+  store::Store& store_;
+  report::SummaryCache summaries_;
+};
 
 // What an agent did, from the tasks it was given.
 struct AgentTasks {

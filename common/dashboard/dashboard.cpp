@@ -10,22 +10,24 @@ namespace fp::dash {
 
 struct Dashboard::State {
   std::unique_ptr<store::Store> store;  // used only on the server thread
+  std::unique_ptr<Api> api;             // over `store`, on the server thread
   std::unique_ptr<HttpServer> server;
 };
 
 Result<std::unique_ptr<Dashboard>> Dashboard::start(const DashboardConfig& config) {
   auto state = std::make_unique<State>();
   FP_ASSIGN_OR_RETURN(state->store, store::Store::open(config.database));
-  store::Store* store = state->store.get();
+  state->api = std::make_unique<Api>(*state->store);
+  Api* api = state->api.get();
   bool loopback_only = is_loopback_address(config.address);
-  FP_ASSIGN_OR_RETURN(state->server,
-                      HttpServer::start({config.address, config.port},
-                                        [store, loopback_only](const HttpRequest& r) {
-                                          if (loopback_only && !is_local_host_header(r.host)) {
-                                            return forbidden_host(r.host);
-                                          }
-                                          return route_request(*store, r, unix_now());
-                                        }));
+  FP_ASSIGN_OR_RETURN(
+      state->server,
+      HttpServer::start({config.address, config.port}, [api, loopback_only](const HttpRequest& r) {
+        if (loopback_only && !is_local_host_header(r.host)) {
+          return forbidden_host(r.host);
+        }
+        return route_request(*api, r, unix_now());
+      }));
   return std::unique_ptr<Dashboard>(new Dashboard(std::move(state)));
 }
 

@@ -73,17 +73,20 @@ HttpReply forbidden_host(const std::string& host) {
                                         "and answers only to localhost or 127.0.0.1"}});
 }
 
-HttpReply route_request(store::Store& store, const HttpRequest& request, double now) {
+HttpReply route_request(Api& api, const HttpRequest& request, double now) {
   if (request.method != "GET" && request.method != "HEAD") {
     HttpReply r = json_reply(
         405, {{"error", "the dashboard is read-only: " + request.method + " is not allowed"}});
     r.headers.emplace_back("Allow", "GET, HEAD");
     return r;
   }
-  std::string path = request.target.substr(0, request.target.find_first_of("?#"));
+  const std::string target = request.target.substr(0, request.target.find('#'));
+  const size_t question = target.find('?');
+  const std::string path = target.substr(0, question);
+  const std::string query = question == std::string::npos ? "" : target.substr(question + 1);
   if (path == "/" || path == "/index.html") return page("index.html", path);
   if (starts_with(path, "/api/")) {
-    ApiReply reply = handle_api(store, path, now);
+    ApiReply reply = api.handle(path, query, now);
     return json_reply(reply.status, reply.body);
   }
   if (starts_with(path, "/campaigns/")) {

@@ -8,12 +8,12 @@
 //   /api/...               see api.h
 #pragma once
 
+#include "dashboard/api.h"
 #include "dashboard/http_server.h"
-#include "store/store.h"
 
 namespace fp::dash {
 
-HttpReply route_request(store::Store& store, const HttpRequest& request, double now);
+HttpReply route_request(Api& api, const HttpRequest& request, double now);
 
 // A dashboard bound to loopback answers only requests addressed to this machine by
 // name ("localhost", "127.0.0.1", "[::1]", any port): a web page elsewhere cannot

@@ -1,28 +1,51 @@
 #include "report/method_summary.h"
 
+#include <cstring>
+
 #include "stats/bootstrap.h"
 
 namespace fp::report {
 
-MeanInterval bootstrap_mean_ci(const std::vector<double>& values, const BootstrapOptions& options) {
+namespace {
+
+stats::BootstrapOptions stats_options(const BootstrapOptions& options) {
+  stats::BootstrapOptions o;
+  o.resamples = options.resamples;
+  o.confidence = options.confidence;
+  o.seed = options.seed;
+  return o;
+}
+
+// The mean of `values` with `ci` as its interval (collapsed to the mean for one value).
+MeanInterval with_interval(const std::vector<double>& values, const stats::Interval& ci) {
   MeanInterval out;
   out.n = static_cast<int64_t>(values.size());
   if (values.empty()) return out;
   double sum = 0;
   for (double v : values) sum += v;
   out.mean = sum / static_cast<double>(values.size());
-  if (values.size() == 1 || options.resamples < 1) {
-    out.ci_low = out.ci_high = out.mean;
-    return out;
-  }
-  stats::BootstrapOptions o;
-  o.resamples = options.resamples;
-  o.confidence = options.confidence;
-  o.seed = options.seed;
-  stats::Interval ci = stats::bootstrap_mean_ci(values, o);
-  out.ci_low = ci.low;
-  out.ci_high = ci.high;
+  out.ci_low = values.size() == 1 ? *out.mean : ci.low;
+  out.ci_high = values.size() == 1 ? *out.mean : ci.high;
   return out;
+}
+
+// bootstrap_mean_ci of each sample, resampled together (stats::bootstrap_mean_cis).
+std::vector<MeanInterval> bootstrap_mean_cis(const std::vector<std::vector<double>>& samples,
+                                             const BootstrapOptions& options) {
+  std::vector<stats::Interval> cis(samples.size());
+  if (options.resamples >= 1) cis = stats::bootstrap_mean_cis(samples, stats_options(options));
+  std::vector<MeanInterval> out;
+  for (size_t k = 0; k < samples.size(); ++k) {
+    out.push_back(with_interval(samples[k], cis[k]));
+    if (options.resamples < 1) out.back().ci_low = out.back().ci_high = out.back().mean;
+  }
+  return out;
+}
+
+}  // namespace
+
+MeanInterval bootstrap_mean_ci(const std::vector<double>& values, const BootstrapOptions& options) {
+  return bootstrap_mean_cis({values}, options)[0];
 }
 
 std::optional<double> fine_prune_gain(const IndividualResult& r) {
@@ -31,23 +54,82 @@ std::optional<double> fine_prune_gain(const IndividualResult& r) {
   return *personalized - *r.general_accuracy;
 }
 
-std::vector<MethodSummary> summarize_methods(const CampaignResults& results,
-                                             const BootstrapOptions& options) {
-  std::vector<std::string> names = {"general"};
-  names.insert(names.end(), result_methods().begin(), result_methods().end());
-  std::vector<MethodSummary> out;
+namespace {
+
+// The values summarize_methods resamples, per method name.
+struct MethodSamples {
+  std::vector<std::string> names;
+  std::vector<std::vector<double>> samples;
+};
+
+MethodSamples samples_of(const CampaignResults& results) {
+  MethodSamples out;
   auto add = [&](const std::string& name, auto value_of) {
-    std::vector<double> values;
+    out.names.push_back(name);
+    std::vector<double>& values = out.samples.emplace_back();
     for (const auto& r : results.individuals) {
       if (auto v = value_of(r)) values.push_back(*v);
     }
-    out.push_back({name, bootstrap_mean_ci(values, options)});
   };
-  for (const auto& name : names) {
+  add("general", [](const IndividualResult& r) { return r.general_accuracy; });
+  for (const auto& name : result_methods()) {
     add(name, [&](const IndividualResult& r) { return accuracy_of(r, name); });
   }
   add("gain", fine_prune_gain);
   return out;
+}
+
+std::vector<MethodSummary> summarize(const MethodSamples& m, const BootstrapOptions& options) {
+  // All methods at once: most have one value per individual, and share the draws.
+  std::vector<MeanInterval> stats = bootstrap_mean_cis(m.samples, options);
+  std::vector<MethodSummary> out;
+  for (size_t k = 0; k < m.names.size(); ++k) out.push_back({m.names[k], stats[k]});
+  return out;
+}
+
+// FNV-1a over the bytes of each value: equal inputs, equal fingerprints.
+struct Fnv1a {
+  uint64_t h = 14695981039346656037ull;
+  template <typename T>
+  void add(const T& v) {
+    unsigned char bytes[sizeof(T)];
+    std::memcpy(bytes, &v, sizeof(T));
+    for (unsigned char b : bytes) h = (h ^ b) * 1099511628211ull;
+  }
+};
+
+uint64_t fingerprint(const MethodSamples& m, const BootstrapOptions& options) {
+  Fnv1a f;
+  f.add(options.resamples);
+  f.add(options.confidence);
+  f.add(options.seed);
+  for (const auto& values : m.samples) {
+    f.add(values.size());
+    for (double v : values) f.add(v);
+  }
+  return f.h;
+}
+
+}  // namespace
+
+std::vector<MethodSummary> summarize_methods(const CampaignResults& results,
+                                             const BootstrapOptions& options) {
+  return summarize(samples_of(results), options);
+}
+
+const std::vector<MethodSummary>& SummaryCache::summarize(const CampaignResults& results,
+                                                          const BootstrapOptions& options) {
+  const MethodSamples samples = samples_of(results);
+  const uint64_t key = fingerprint(samples, options);
+  auto it = by_campaign_.find(results.campaign.id);
+  if (it != by_campaign_.end() && it->second.fingerprint == key) return it->second.summary;
+  if (it == by_campaign_.end()) {
+    if (by_campaign_.size() >= max_campaigns_) by_campaign_.erase(by_campaign_.begin());
+    it = by_campaign_.emplace(results.campaign.id, Entry{}).first;
+  }
+  ++bootstraps_;
+  it->second = {key, report::summarize(samples, options)};
+  return it->second.summary;
 }
 
 }  // namespace fp::report

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,5 +41,25 @@ std::optional<double> fine_prune_gain(const IndividualResult& r);
 // reported it.
 std::vector<MethodSummary> summarize_methods(const CampaignResults& results,
                                              const BootstrapOptions& options = {});
+
+// summarize_methods that remembers each campaign's last answer and redoes the bootstrap
+// only when the values it resamples (or the options) changed: a dashboard polling a
+// finished campaign pays for the intervals once. Keeps at most `max_campaigns`.
+class SummaryCache {
+ public:
+  explicit SummaryCache(size_t max_campaigns = 64) : max_campaigns_(max_campaigns) {}
+  const std::vector<MethodSummary>& summarize(const CampaignResults& results,
+                                              const BootstrapOptions& options = {});
+  int64_t bootstraps() const { return bootstraps_; }  // how many times it computed
+
+ private:
+  struct Entry {
+    uint64_t fingerprint = 0;  // of the values and options the summary was made from
+    std::vector<MethodSummary> summary;
+  };
+  size_t max_campaigns_;
+  int64_t bootstraps_ = 0;
+  std::map<int64_t, Entry> by_campaign_;
+};
 
 }  // namespace fp::report

@@ -108,16 +108,12 @@ function renderSummary(s) {
   });
 }
 
-// Busy and broken agents first, so a large fleet's table starts with what matters.
-const STATE_ORDER = { working: 0, failed: 1, idle: 2, done: 3, offline: 4 };
-
-function renderAgents(agents, now) {
-  document.getElementById("agents-empty").hidden = agents.length > 0;
-  const sorted = agents.slice().sort((a, b) =>
-    (STATE_ORDER[a.state] ?? 9) - (STATE_ORDER[b.state] ?? 9) || a.agent_id.localeCompare(b.agent_id));
-  const shown = sorted.slice(0, AGENT_ROWS);
-  setText("agents-count", shown.length < agents.length
-    ? `(first ${shown.length} of ${agents.length}: working and failed first)` : "");
+// `shown`: the first page of /api/agents?sort=state (busy and broken agents first, so a
+// large fleet's table starts with what matters); `page.total` counts them all.
+function renderAgents(shown, page, now) {
+  document.getElementById("agents-empty").hidden = page.total > 0;
+  setText("agents-count", shown.length < page.total
+    ? `(first ${shown.length} of ${fmtNum(page.total)}: working and failed first)` : "");
   fillTable("agents-table", shown, (tr, a) => {
     cell(tr, a.agent_id);
     cell(tr, badge(a.state, "state-" + a.state));
@@ -159,22 +155,23 @@ function liveCampaign(campaigns) {
 
 async function refreshOverview() {
   const [summary, agents, campaigns] = await Promise.all(
-    [getJSON("/api/summary"), getJSON("/api/agents"), getJSON("/api/campaigns")]);
+    [getJSON("/api/summary"), getJSON(`/api/agents?sort=state&limit=${AGENT_ROWS}`),
+     getJSON("/api/campaigns")]);
   renderSummary(summary);
-  renderAgents(agents.agents, summary.now);
+  renderAgents(agents.agents, agents.page, summary.now);
   renderCampaigns(campaigns.campaigns);
   const live = liveCampaign(campaigns.campaigns);
   document.getElementById("live").hidden = !live;
   if (live) {
-    const detail = await getJSON(`/api/campaigns/${live.id}`);
+    // The latest individuals with news, newest last; the campaign page has them all.
+    const detail = await getJSON(
+      `/api/campaigns/${live.id}?status=started&sort=-task&limit=${LIVE_ROWS}`);
     const name = document.getElementById("live-name");
     name.textContent = detail.name;
     name.href = `/campaigns/${detail.id}`;
-    // The latest individuals with news; the campaign page has them all.
-    const active = detail.individuals.filter((i) => i.task_status !== "pending");
-    const shown = active.slice(-LIVE_ROWS);
-    setText("live-count", active.length > shown.length
-      ? `(latest ${shown.length} of ${active.length} started; all on the campaign page)` : "");
+    const shown = detail.individuals.slice().reverse();
+    setText("live-count", detail.page.matched > shown.length
+      ? `(latest ${shown.length} of ${fmtNum(detail.page.matched)} started; all on the campaign page)` : "");
     fillTable("live-table", shown, resultCells);
     FPCharts.accuracyFigure(document.getElementById("live-chart"),
                             Object.assign({}, detail, { individuals: shown }));
@@ -190,12 +187,10 @@ function campaignId() {
 
 const PAGE_SIZE = 50;  // per-individual table rows per page
 // The table's search and page; kept in the URL (?q=...&page=N) so a view can be shared.
-const tableState = { query: "", page: 1, sort: "", campaign: null };
-// Table orders besides task order: by Fine-Pruning's gain; rows without one go last.
-const SORTS = {
-  "gain": (a, b) => a - b,
-  "-gain": (a, b) => b - a,
-};
+const tableState = { query: "", page: 1, sort: "" };
+// Table orders besides task order (the server's): by Fine-Pruning's gain, rows without
+// one last.
+const SORTS = new Set(["gain", "-gain"]);
 let lastCampaignText = "";  // the charts are redrawn only when the data changed
 
 function fmtGain(v) {
@@ -261,36 +256,36 @@ function renderMeans(c) {
     Object.assign({ color: colors[r.key] }, r, s[r.key] || {})));
 }
 
-function renderDistributions(c) {
-  const withGain = c.individuals.filter((i) => i.gain !== null && i.gain !== undefined);
-  const gains = withGain.map((i) => i.gain);
-  FPCharts.gainCurve(document.getElementById("gain-chart"), gains);
-  FPCharts.histogram(document.getElementById("histogram-chart"), gains);
+// `d`: /api/campaigns/<id>/distribution, columns over every individual with a gain.
+let lastDistributionText = "";
+function renderDistributions(d) {
+  const text = JSON.stringify(d);
+  if (text === lastDistributionText) return;  // keep the drawn charts (and hovers)
+  lastDistributionText = text;
+  FPCharts.gainCurve(document.getElementById("gain-chart"), d.gain);
+  FPCharts.histogram(document.getElementById("histogram-chart"), d.gain);
   FPCharts.scatter(document.getElementById("scatter-chart"),
-                   withGain.map((i) => ({ name: i.individual, x: i.general, y: i.fine_prune })));
+                   d.individual.map((name, k) => ({ name, x: d.general[k], y: d.fine_prune[k] })));
 }
 
-function matchingRows(c) {
-  const q = tableState.query.trim().toLowerCase();
-  let rows = !q ? c.individuals : c.individuals.filter((r) => [r.individual, r.agent_id, r.task_status]
-    .some((v) => String(v || "").toLowerCase().includes(q)));
-  const order = SORTS[tableState.sort];
-  if (order) {
-    const has = (r) => r.gain !== null && r.gain !== undefined;
-    // Array.prototype.sort is stable: equal gains keep task order.
-    rows = rows.filter(has).sort((a, b) => order(a.gain, b.gain)).concat(rows.filter((r) => !has(r)));
+// The table's rows come from the server a page at a time: ?offset, limit, q, sort.
+function tableQuery() {
+  const params = new URLSearchParams({ offset: (tableState.page - 1) * PAGE_SIZE, limit: PAGE_SIZE });
+  if (tableState.query.trim()) params.set("q", tableState.query.trim());
+  if (tableState.sort) params.set("sort", tableState.sort);
+  return params.toString();
+}
+
+function renderTable(c) {
+  const shown = c.individuals;
+  const matched = c.page.matched;
+  const pages = Math.max(1, Math.ceil(matched / PAGE_SIZE));
+  if (tableState.page > pages) {  // the search narrowed the rows: show its last page
+    tableState.page = pages;
+    refreshNow();
+    return;
   }
-  return rows;
-}
-
-function renderTable() {
-  const c = tableState.campaign;
-  if (!c) return;
-  const rows = matchingRows(c);
-  const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
-  tableState.page = Math.min(Math.max(1, tableState.page), pages);
   const first = (tableState.page - 1) * PAGE_SIZE;
-  const shown = rows.slice(first, first + PAGE_SIZE);
   fillTable("results-table", shown, (tr, r) => {
     resultCells(tr, r);
     cell(tr, fmtGain(r.gain), "num gain" + (r.gain < 0 ? " loss" : ""));
@@ -301,18 +296,17 @@ function renderTable() {
     cell(tr, fp ? fp.wall_seconds.toFixed(2) : "-", "num");
   });
   setText("results-page", `page ${tableState.page} of ${pages}`);
-  const range = rows.length ? `rows ${first + 1}-${first + shown.length} of ` : "";
-  setText("results-count", tableState.query
-    ? `${range}${rows.length} matching "${tableState.query}" (${c.individuals.length} individuals)`
-    : `${range}${rows.length} individuals`);
+  const range = matched ? `rows ${first + 1}-${first + shown.length} of ` : "";
+  setText("results-count", tableState.query.trim()
+    ? `${range}${matched} matching "${tableState.query.trim()}" (${c.page.total} individuals)`
+    : `${range}${matched} individuals`);
   document.getElementById("results-prev").disabled = tableState.page <= 1;
   document.getElementById("results-next").disabled = tableState.page >= pages;
-  document.getElementById("results-empty").hidden = rows.length > 0;
+  document.getElementById("results-empty").hidden = matched > 0;
   // The bar chart follows the table: the individuals on this page.
-  setText("bar-note", rows.length > shown.length || tableState.query
-    ? `(the table's page: ${shown.length} of ${rows.length}${tableState.query ? " matching" : ""})` : "");
-  FPCharts.accuracyFigure(document.getElementById("bar-chart"),
-                          Object.assign({}, c, { individuals: shown }));
+  setText("bar-note", matched > shown.length || tableState.query.trim()
+    ? `(the table's page: ${shown.length} of ${matched}${tableState.query.trim() ? " matching" : ""})` : "");
+  FPCharts.accuracyFigure(document.getElementById("bar-chart"), c);
   const params = new URLSearchParams();
   if (tableState.query) params.set("q", tableState.query);
   if (tableState.sort) params.set("sort", tableState.sort);
@@ -347,37 +341,35 @@ function renderCampaign(c) {
   }
   renderConfig(c);
   renderMeans(c);
-  renderDistributions(c);
-  tableState.campaign = c;
-  renderTable();
+  renderTable(c);
 }
 
 function setupTable() {
   const params = new URLSearchParams(location.search);
   tableState.query = params.get("q") || "";
   tableState.page = parseInt(params.get("page") || "1", 10) || 1;
-  tableState.sort = SORTS[params.get("sort")] ? params.get("sort") : "";
+  tableState.sort = SORTS.has(params.get("sort")) ? params.get("sort") : "";
   const sort = document.getElementById("results-sort");
   sort.value = tableState.sort;
   sort.addEventListener("change", () => {
     tableState.sort = sort.value;
     tableState.page = 1;
-    renderTable();
+    refreshNow();
   });
   const search = document.getElementById("results-search");
   search.value = tableState.query;
   search.addEventListener("input", () => {
     tableState.query = search.value;
     tableState.page = 1;
-    renderTable();
+    refreshNow();
   });
   document.getElementById("results-prev").addEventListener("click", () => {
     tableState.page -= 1;
-    renderTable();
+    refreshNow();
   });
   document.getElementById("results-next").addEventListener("click", () => {
     tableState.page += 1;
-    renderTable();
+    refreshNow();
   });
 }
 
@@ -387,16 +379,29 @@ function renderCurve(curve) {
   if (text === lastCurveText) return;
   lastCurveText = text;
   const empty = curve.individuals.length === 0;
+  setText("curve-note", curve.page.matched > curve.individuals.length
+    ? `(curves of the first ${fmtNum(curve.individuals.length)} of ${fmtNum(curve.page.matched)} individuals; the mean is over all)` : "");
   document.getElementById("curve-empty").hidden = !empty;
   const chart = document.getElementById("curve-chart");
   if (empty) chart.replaceChildren(); else FPCharts.curveFigure(chart, curve);
 }
 
+const CURVE_ROWS = 1000;  // individual curves drawn at most; the mean is over all of them
+let campaignRequest = 0;  // answers to an older request (an earlier search) are dropped
+
+// A refresh asked for by the reader (search, sort, pages): now, not at the next tick.
+function refreshNow() { refreshCampaign().catch((e) => showError(e.message)); }
+
 async function refreshCampaign() {
   const id = campaignId();
-  const [detail, curve] = await Promise.all(
-    [getJSON(`/api/campaigns/${id}`), getJSON(`/api/campaigns/${id}/curve`)]);
+  const mine = ++campaignRequest;
+  const [detail, curve, distribution] = await Promise.all(
+    [getJSON(`/api/campaigns/${id}?${tableQuery()}`),
+     getJSON(`/api/campaigns/${id}/curve?limit=${CURVE_ROWS}`),
+     getJSON(`/api/campaigns/${id}/distribution`)]);
+  if (mine !== campaignRequest) return;
   renderCampaign(detail);
+  renderDistributions(distribution);
   renderCurve(curve);
 }
 

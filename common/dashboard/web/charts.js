@@ -149,8 +149,8 @@ const FPCharts = (() => {
       name: i.individual, color: PALETTE[k % PALETTE.length], width: many ? 0.6 : 1.2, legend: few,
       dots: !many,
       points: start(i.general).concat(i.points.map((p) => [p.sparsity, p.accuracy])) }));
-    const generals = curve.individuals.map((i) => i.general).filter((g) => g !== null && g !== undefined);
-    const meanGeneral = generals.length ? generals.reduce((a, b) => a + b, 0) / generals.length : null;
+    // The general model's mean over every swept individual (the API's), not just those drawn.
+    const meanGeneral = curve.mean_general === undefined ? null : curve.mean_general;
     series.push({ name: "mean", color: "#000000", width: 2.5, legend: true,
                   points: start(meanGeneral).concat(curve.mean.map((p) => [p.sparsity, p.accuracy])) });
     const chosen = curve.individuals.filter((i) => i.chosen).map((i) => [i.chosen.sparsity, i.chosen.accuracy]);
