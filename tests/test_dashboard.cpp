@@ -2,6 +2,7 @@
 // against the stored ones, its errors (404, 400, 405), the embedded pages, the HTTP
 // server's life cycle, the campaign report (CSV, JSON, SVG figures) and progress/ETA.
 #include <fmt/format.h>
+#include <sqlite3.h>
 
 #include <catch2/catch.hpp>
 #include <cerrno>
@@ -329,46 +330,128 @@ TEST_CASE("API distribution columns hold every individual with a gain, at the st
             .find("this endpoint takes none") != std::string::npos);
 }
 
-TEST_CASE("API keeps a campaign's intervals until its results change", "[dashboard]") {
+namespace {
+
+// Reports Fine-Pruning for one of the campaign's pending individuals; returns its name.
+std::string report_a_pending_individual(store::Store& store, int64_t campaign, int n, double at) {
+  const auto all = large_individuals(n);
+  auto pending =
+      std::find_if(all.begin(), all.end(), [](auto& e) { return e.status == "pending"; });
+  REQUIRE(pending != all.end());
+  auto tasks = store.tasks(campaign);
+  REQUIRE(tasks.ok());
+  int64_t task = 0;
+  for (const auto& t : *tasks) {
+    if (t.individual == pending->individual) task = t.id;
+  }
+  REQUIRE(store.assign_task(task, "agent-001", at).ok());
+  REQUIRE(store
+              .insert_telemetry(
+                  {seeded_row(task, campaign, "agent-001", pending->individual,
+                              pending->individual + "/fp", "fine_prune", 0.5, 0.9, 0.4, at + 1)})
+              .ok());
+  return pending->individual;
+}
+
+// The interval fields that say when they were computed, removed: the rest must agree.
+json without_timing(json summary) {
+  summary["interval"].erase("computed_at");
+  summary["interval"].erase("current");
+  return summary;
+}
+
+}  // namespace
+
+TEST_CASE("API reads only new telemetry rows and keeps a finished campaign's intervals",
+          "[dashboard]") {
   TempDir dir("dash");
   auto store = open_store(dir.file("fp.db"));
   int64_t id = seed_large_campaign(*store, 200);
   auto reader = open_store(dir.file("fp.db"));
   dash::Api api(*reader);
   const std::string path = "/api/campaigns/" + std::to_string(id);
+  auto rows = store->telemetry_count(id);
+  REQUIRE(rows.ok());
   dash::ApiReply first = api.handle(path, "", 1700009999);
   REQUIRE(first.status == 200);
   CHECK(api.bootstraps() == 1);
+  CHECK(api.telemetry_rows_read() == *rows);
+  CHECK(first.body["methods_summary"]["interval"]["current"] == true);
   dash::ApiReply again = api.handle(path, "offset=50&q=agent", 1700009999);
-  CHECK(api.bootstraps() == 1);  // same values: the same intervals, not recomputed
+  CHECK(api.bootstraps() == 1);               // same values: the same intervals, not recomputed
+  CHECK(api.telemetry_rows_read() == *rows);  // and no row read twice
   CHECK(again.body["methods_summary"] == first.body["methods_summary"]);
 
-  // A pending individual reports: the values changed, so the intervals are redone.
-  const auto all = large_individuals(200);
-  auto pending =
-      std::find_if(all.begin(), all.end(), [](auto& e) { return e.status == "pending"; });
-  REQUIRE(pending != all.end());
-  auto tasks = store->tasks(id);
-  REQUIRE(tasks.ok());
-  int64_t task = 0;
-  for (const auto& t : *tasks) {
-    if (t.individual == pending->individual) task = t.id;
-  }
-  REQUIRE(store->assign_task(task, "agent-001", 1700009000).ok());
-  REQUIRE(store
-              ->insert_telemetry({seeded_row(task, id, "agent-001", pending->individual,
-                                             pending->individual + "/fp", "fine_prune", 0.5, 0.9,
-                                             0.4, 1700009001)})
-              .ok());
-  dash::ApiReply changed = api.handle(path, "", 1700009999);
+  // A pending individual reports: one more row is read, and the intervals are redone at
+  // once (the campaign is finished: no interval is left stale).
+  const std::string name = report_a_pending_individual(*store, id, 200, 1700009000);
+  dash::ApiReply changed = api.handle(path, "q=" + name, 1700009999);
+  CHECK(api.telemetry_rows_read() == *rows + 1);
   CHECK(api.bootstraps() == 2);
   CHECK(changed.body["methods_summary"]["gain"]["n"] ==
         first.body["methods_summary"]["gain"]["n"].get<int>() + 1);
-  // What it computes is what a fresh summary of the same rows says.
+  REQUIRE(changed.body["individuals"].size() == 1);
+  CHECK(changed.body["individuals"][0]["fine_prune"] == 0.9);
+  // What it shows is what reading the store from scratch says.
   auto results = report::load_campaign_results(*reader, id, 1700009999);
   REQUIRE(results.ok());
-  CHECK(changed.body["methods_summary"] ==
+  CHECK(without_timing(changed.body["methods_summary"]) ==
         report::methods_summary_json(report::summarize_methods(*results)));
+  json fresh_rows = json::array();
+  for (const auto& i : results->individuals) fresh_rows.push_back(report::individual_json(i));
+  json all_rows = api.handle(path, "limit=1000", 1700009999).body["individuals"];
+  CHECK(all_rows == fresh_rows);
+}
+
+TEST_CASE("ResultsCache reads the store again when rows it read are gone", "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  int64_t id = seed_large_campaign(*store, 100);
+  report::ResultsCache cache;
+  auto before = cache.load(*store, id, 1700009999);
+  REQUIRE(before.ok());
+  const std::string victim = "person-0000";
+  REQUIRE(before->individuals[0].individual == victim);
+  REQUIRE(before->individuals[0].method("svd") != nullptr);
+  // Another writer deletes a row (a repaired or replaced database): the count no longer
+  // matches what was read, so the cache starts over instead of showing a lost row.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(dir.file("fp.db").c_str(), &db) == SQLITE_OK);
+  const std::string sql =
+      "DELETE FROM telemetry WHERE individual = '" + victim + "' AND method = 'svd'";
+  CHECK(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto after = cache.load(*store, id, 1700009999);
+  REQUIRE(after.ok());
+  CHECK(after->individuals[0].method("svd") == nullptr);
+  CHECK(after->individuals[0].method("fine_prune") != nullptr);
+  CHECK(cache.rows_read() > 2 * static_cast<int64_t>(before->individuals.size()));
+}
+
+TEST_CASE("API redoes a running campaign's intervals at most every few seconds", "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  int64_t id = seed_large_campaign(*store, 200);
+  REQUIRE(store->set_campaign_status(id, "running").ok());  // its pending tasks still to do
+  auto reader = open_store(dir.file("fp.db"));
+  dash::Api api(*reader);
+  const std::string path = "/api/campaigns/" + std::to_string(id);
+  const double t = 1700009999;
+  json first = api.handle(path, "", t).body["methods_summary"];
+  CHECK(api.bootstraps() == 1);
+
+  report_a_pending_individual(*store, id, 200, t);
+  // One second later: the last intervals, said to be not current.
+  json soon = api.handle(path, "", t + 1).body["methods_summary"];
+  CHECK(api.bootstraps() == 1);
+  CHECK(soon["interval"]["current"] == false);
+  CHECK(soon["interval"]["computed_at"] == t);
+  CHECK(without_timing(soon) == without_timing(first));
+  // Five seconds after the last computation: redone, with the new individual.
+  json later = api.handle(path, "", t + 5).body["methods_summary"];
+  CHECK(api.bootstraps() == 2);
+  CHECK(later["interval"]["current"] == true);
+  CHECK(later["gain"]["n"] == first["gain"]["n"].get<int>() + 1);
 }
 
 TEST_CASE("API curve returns each individual sweep and the mean per target", "[dashboard]") {

@@ -21,7 +21,6 @@ using report::counts_json;
 using report::fine_prune_gain;
 using report::individual_json;
 using report::IndividualResult;
-using report::load_campaign_results;
 using report::optional_json;
 using report::parsed_or_text;
 
@@ -313,7 +312,7 @@ ApiReply Api::handle(const std::string& path, const std::string& query_text, dou
   if (!id) return {400, error("campaign id must be a positive integer, not '" + endpoint.id + "'")};
   auto page = page_of(*query);
   if (!page.ok()) return {400, error(page.status().message())};
-  auto results = load_campaign_results(store_, *id, now);
+  auto results = results_.load(store_, *id, now);
   if (!results.ok()) return from_status(results.status());
   const CampaignResults& r = *results;
   if (endpoint.kind == Endpoint::kDistribution) return {200, campaign_distribution_json(r)};
@@ -326,7 +325,11 @@ ApiReply Api::handle(const std::string& path, const std::string& query_text, dou
   }
   auto selected = select_individuals(r, *query);
   if (!selected.ok()) return {400, error(selected.status().message())};
-  json body = campaign_overview_json(r, summaries_.summarize(r));
+  report::SummaryCache::Answer summary = summaries_.summarize(r, now);
+  json body = campaign_overview_json(r, summary.methods);
+  // While the campaign runs, the intervals may be a few seconds old (SummaryCache).
+  body["methods_summary"]["interval"]["computed_at"] = summary.computed_at;
+  body["methods_summary"]["interval"]["current"] = summary.current;
   json individuals = json::array();
   body["page"] = emit_page(*selected, r.individuals.size(), *page, [&](const IndividualResult* i) {
     individuals.push_back(individual_json(*i));

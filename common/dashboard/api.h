@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "report/campaign_results.h"
 #include "report/method_summary.h"
 #include "store/store.h"
 
@@ -37,8 +38,10 @@ struct ApiReply {
   nlohmann::json body;
 };
 
-// Answers API requests over one store connection; keeps each campaign's confidence
-// intervals until its results change (report::SummaryCache). One thread at a time.
+// Answers API requests over one store connection. Keeps, per campaign, what its
+// telemetry rows said (report::ResultsCache: a poll reads only the rows stored since the
+// last one) and its confidence intervals until its values change (report::SummaryCache).
+// One thread at a time.
 class Api {
  public:
   explicit Api(store::Store& store) : store_(store) {}
@@ -46,9 +49,11 @@ class Api {
   // Unix seconds.
   ApiReply handle(const std::string& path, const std::string& query, double now);
   int64_t bootstraps() const { return summaries_.bootstraps(); }
+  int64_t telemetry_rows_read() const { return results_.rows_read(); }
 
  private:
   store::Store& store_;
+  report::ResultsCache results_;
   report::SummaryCache summaries_;
 };
 

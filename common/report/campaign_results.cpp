@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 namespace fp::report {
 namespace {
@@ -51,40 +53,24 @@ CampaignProgress campaign_progress(const store::CampaignRecord& campaign,
   return p;
 }
 
-Result<CampaignResults> load_campaign_results(store::Store& store, int64_t id, double now) {
-  FP_ASSIGN_OR_RETURN(auto campaign, store.campaign(id));
-  if (!campaign) return Status::not_found("no campaign with id " + std::to_string(id));
-  CampaignResults out;
-  out.campaign = *campaign;
-  FP_ASSIGN_OR_RETURN(auto tasks, store.tasks(id));
-  out.progress = campaign_progress(*campaign, tasks, now);
+namespace detail {
 
-  std::map<std::string, size_t> by_individual;
-  for (const auto& t : tasks) {
-    IndividualResult r;
-    r.individual = t.individual;
-    r.task_status = t.status;
-    r.agent_id = t.agent_id;
-    r.task_id = t.id;
-    r.attempts = t.attempts;
-    r.error = t.error;
-    by_individual[t.individual] = out.individuals.size();
-    out.individuals.push_back(std::move(r));
-  }
-  // Rows come in id order: a later report for the same individual and method
-  // (a task re-run after its agent was lost) replaces the earlier one.
-  FP_ASSIGN_OR_RETURN(auto rows, store.telemetry(id));
-  for (const auto& row : rows) {
-    auto it = by_individual.find(row.individual);
-    if (it == by_individual.end()) {
-      IndividualResult r;
+// What a campaign's telemetry rows say about each individual, folded in row order.
+struct TelemetryFold {
+  int64_t last_row = 0;  // id of the last row folded
+  int64_t rows = 0;      // how many were folded
+  std::unordered_map<std::string, IndividualResult> by_individual;
+  std::vector<std::string> first_seen;  // individuals in the order of their first row
+
+  void add(const store::TelemetryRecord& row) {
+    auto [it, is_new] = by_individual.try_emplace(row.individual);
+    IndividualResult& r = it->second;
+    if (is_new) {
+      first_seen.push_back(row.individual);
       r.individual = row.individual;
-      r.task_id = row.task_id;
+      r.task_id = row.task_id;  // for an individual no task names
       r.agent_id = row.agent_id;
-      it = by_individual.emplace(row.individual, out.individuals.size()).first;
-      out.individuals.push_back(std::move(r));
     }
-    IndividualResult& r = out.individuals[it->second];
     MethodOutcome m;
     m.accuracy = row.accuracy_after;
     m.sparsity = row.sparsity;
@@ -93,6 +79,8 @@ Result<CampaignResults> load_campaign_results(store::Store& store, int64_t id, d
     m.compute_macs = row.compute_macs;
     m.compact_bytes = row.compact_bytes;
     m.wall_seconds = row.wall_seconds;
+    // A later report for the same individual and method (a task re-run after its agent
+    // was lost) replaces the earlier one.
     r.methods[row.method] = m;
     // One rule for the general model's accuracy everywhere (see the header).
     if (row.accuracy_before && (row.method == "fine_prune" || !r.general_accuracy)) {
@@ -104,8 +92,103 @@ Result<CampaignResults> load_campaign_results(store::Store& store, int64_t id, d
     r.adaptation_samples = row.adaptation_samples;
     r.eval_samples = row.eval_samples;
     if (row.method == "fine_prune") r.curve = parse_curve(row.curve_json);
+    last_row = row.id;
+    ++rows;
+  }
+};
+
+}  // namespace detail
+
+namespace {
+
+using detail::TelemetryFold;
+
+// Reads the rows stored after `fold.last_row`; starts over when the store holds fewer
+// rows than were folded (a database replaced under the reader). Returns the rows read.
+Result<int64_t> catch_up(store::Store& store, int64_t campaign_id, TelemetryFold& fold) {
+  FP_ASSIGN_OR_RETURN(auto rows, store.telemetry(campaign_id, fold.last_row));
+  for (const auto& row : rows) fold.add(row);
+  const auto read = static_cast<int64_t>(rows.size());
+  if (fold.rows == 0) return read;
+  FP_ASSIGN_OR_RETURN(int64_t stored, store.telemetry_count(campaign_id));
+  if (stored == fold.rows) return read;
+  fold = TelemetryFold{};
+  FP_ASSIGN_OR_RETURN(rows, store.telemetry(campaign_id));
+  for (const auto& row : rows) fold.add(row);
+  return read + static_cast<int64_t>(rows.size());
+}
+
+// The campaign's individuals in task order, each with what its telemetry says;
+// individuals with rows but no task follow in the order of their first row.
+Result<CampaignResults> assemble(store::Store& store, const store::CampaignRecord& campaign,
+                                 const TelemetryFold& fold, double now) {
+  CampaignResults out;
+  out.campaign = campaign;
+  FP_ASSIGN_OR_RETURN(auto tasks, store.tasks(campaign.id));
+  out.progress = campaign_progress(campaign, tasks, now);
+  std::unordered_map<std::string, size_t> task_of;  // individual -> its last task's row
+  out.individuals.reserve(tasks.size());
+  for (const auto& t : tasks) {
+    task_of[t.individual] = out.individuals.size();
+    IndividualResult& r = out.individuals.emplace_back();
+    r.individual = t.individual;
+    r.task_status = t.status;
+    r.agent_id = t.agent_id;
+    r.task_id = t.id;
+    r.attempts = t.attempts;
+    r.error = t.error;
+  }
+  for (const auto& name : fold.first_seen) {
+    const IndividualResult& seen = fold.by_individual.at(name);
+    auto it = task_of.find(name);
+    if (it == task_of.end()) {
+      out.individuals.push_back(seen);
+      continue;
+    }
+    IndividualResult& r = out.individuals[it->second];
+    r.general_accuracy = seen.general_accuracy;
+    r.methods = seen.methods;
+    r.curve = seen.curve;
+    r.macs_dense = seen.macs_dense;
+    r.adaptation_samples = seen.adaptation_samples;
+    r.eval_samples = seen.eval_samples;
+    r.evaluated = seen.evaluated;
+    r.agreement = seen.agreement;
   }
   return out;
+}
+
+}  // namespace
+
+Result<CampaignResults> load_campaign_results(store::Store& store, int64_t id, double now) {
+  FP_ASSIGN_OR_RETURN(auto campaign, store.campaign(id));
+  if (!campaign) return Status::not_found("no campaign with id " + std::to_string(id));
+  TelemetryFold fold;
+  FP_RETURN_IF_ERROR(catch_up(store, id, fold).status());
+  return assemble(store, *campaign, fold, now);
+}
+
+ResultsCache::ResultsCache(size_t max_campaigns) : max_campaigns_(max_campaigns) {}
+ResultsCache::~ResultsCache() = default;
+
+Result<CampaignResults> ResultsCache::load(store::Store& store, int64_t id, double now) {
+  FP_ASSIGN_OR_RETURN(auto campaign, store.campaign(id));
+  if (!campaign) {
+    folds_.erase(id);
+    return Status::not_found("no campaign with id " + std::to_string(id));
+  }
+  auto it = folds_.find(id);
+  if (it == folds_.end()) {
+    if (folds_.size() >= max_campaigns_) folds_.erase(folds_.begin());
+    it = folds_.emplace(id, std::make_unique<TelemetryFold>()).first;
+  }
+  auto read = catch_up(store, id, *it->second);
+  if (!read.ok()) {
+    folds_.erase(it);  // half-read: start over next time
+    return read.status();
+  }
+  rows_read_ += *read;
+  return assemble(store, *campaign, *it->second, now);
 }
 
 Result<CampaignResults> load_campaign_results(store::Store& store, const std::string& name,

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -81,6 +82,31 @@ CampaignProgress campaign_progress(const store::CampaignRecord& campaign,
 
 // Everything about campaign `id`; NotFound when there is none.
 Result<CampaignResults> load_campaign_results(store::Store& store, int64_t id, double now);
+
+namespace detail {
+struct TelemetryFold;
+}
+
+// load_campaign_results that reads each telemetry row once: it keeps, per campaign, what
+// the rows read so far say about each individual and asks the store only for newer ones
+// (telemetry is only ever appended; a store holding fewer rows than were read is read
+// again from the start). Tasks are read on every call: their status changes. For a
+// dashboard that polls a running campaign. Keeps at most `max_campaigns`.
+class ResultsCache {
+ public:
+  explicit ResultsCache(size_t max_campaigns = 16);
+  ~ResultsCache();
+  ResultsCache(const ResultsCache&) = delete;
+  ResultsCache& operator=(const ResultsCache&) = delete;
+
+  Result<CampaignResults> load(store::Store& store, int64_t id, double now);
+  int64_t rows_read() const { return rows_read_; }  // telemetry rows read so far, in all
+
+ private:
+  size_t max_campaigns_;
+  int64_t rows_read_ = 0;
+  std::map<int64_t, std::unique_ptr<detail::TelemetryFold>> folds_;
+};
 // The same by name.
 Result<CampaignResults> load_campaign_results(store::Store& store, const std::string& name,
                                               double now);

@@ -117,19 +117,23 @@ std::vector<MethodSummary> summarize_methods(const CampaignResults& results,
   return summarize(samples_of(results), options);
 }
 
-const std::vector<MethodSummary>& SummaryCache::summarize(const CampaignResults& results,
-                                                          const BootstrapOptions& options) {
+SummaryCache::Answer SummaryCache::summarize(const CampaignResults& results, double now,
+                                             const BootstrapOptions& options) {
   const MethodSamples samples = samples_of(results);
   const uint64_t key = fingerprint(samples, options);
   auto it = by_campaign_.find(results.campaign.id);
-  if (it != by_campaign_.end() && it->second.fingerprint == key) return it->second.summary;
-  if (it == by_campaign_.end()) {
+  if (it != by_campaign_.end()) {
+    Entry& e = it->second;
+    if (e.fingerprint == key) return {e.summary, e.computed_at, true};
+    const bool running = results.campaign.status != "done" && results.progress.fraction < 1;
+    if (running && now - e.computed_at < refresh_seconds_) return {e.summary, e.computed_at, false};
+  } else {
     if (by_campaign_.size() >= max_campaigns_) by_campaign_.erase(by_campaign_.begin());
     it = by_campaign_.emplace(results.campaign.id, Entry{}).first;
   }
   ++bootstraps_;
-  it->second = {key, report::summarize(samples, options)};
-  return it->second.summary;
+  it->second = {key, report::summarize(samples, options), now};
+  return {it->second.summary, now, true};
 }
 
 }  // namespace fp::report

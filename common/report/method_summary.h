@@ -44,19 +44,30 @@ std::vector<MethodSummary> summarize_methods(const CampaignResults& results,
 
 // summarize_methods that remembers each campaign's last answer and redoes the bootstrap
 // only when the values it resamples (or the options) changed: a dashboard polling a
-// finished campaign pays for the intervals once. Keeps at most `max_campaigns`.
+// finished campaign pays for the intervals once. While a campaign runs its values change
+// with every result, so it redoes them at most every `refresh_seconds` and answers with
+// the last ones in between (marked not current). Keeps at most `max_campaigns`.
 class SummaryCache {
  public:
-  explicit SummaryCache(size_t max_campaigns = 64) : max_campaigns_(max_campaigns) {}
-  const std::vector<MethodSummary>& summarize(const CampaignResults& results,
-                                              const BootstrapOptions& options = {});
+  struct Answer {
+    const std::vector<MethodSummary>& methods;
+    double computed_at;  // the `now` of the call that computed them
+    bool current;        // false: the values changed since (a running campaign)
+  };
+
+  explicit SummaryCache(double refresh_seconds = 5, size_t max_campaigns = 64)
+      : refresh_seconds_(refresh_seconds), max_campaigns_(max_campaigns) {}
+  Answer summarize(const CampaignResults& results, double now,
+                   const BootstrapOptions& options = {});
   int64_t bootstraps() const { return bootstraps_; }  // how many times it computed
 
  private:
   struct Entry {
     uint64_t fingerprint = 0;  // of the values and options the summary was made from
     std::vector<MethodSummary> summary;
+    double computed_at = 0;
   };
+  double refresh_seconds_;
   size_t max_campaigns_;
   int64_t bootstraps_ = 0;
   std::map<int64_t, Entry> by_campaign_;

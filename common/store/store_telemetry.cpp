@@ -48,7 +48,7 @@ ON CONFLICT DO NOTHING)sql"));
   return out;
 }
 
-Result<std::vector<TelemetryRecord>> Store::telemetry(int64_t campaign_id) {
+Result<std::vector<TelemetryRecord>> Store::telemetry(int64_t campaign_id, int64_t after_id) {
   FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
 SELECT id, idempotency_key, task_id, campaign_id, agent_id, method, individual, target_sparsity,
   sparsity, overall_sparsity, layer_sparsity_json, accuracy_before, accuracy_after, curve_json,
@@ -56,8 +56,8 @@ SELECT id, idempotency_key, task_id, campaign_id, agent_id, method, individual, 
   received_at, dp_mechanism, dp_epsilon, dp_delta, compute_macs, compact_parameters,
   compact_bytes, evaluated, mean_confidence_before, mean_confidence_after, agreement,
   model_bytes, skipped_files
-FROM telemetry WHERE ?1 = 0 OR campaign_id = ?1 ORDER BY id)sql"));
-  s->bind(1, campaign_id);
+FROM telemetry WHERE (?1 = 0 OR campaign_id = ?1) AND id > ?2 ORDER BY id)sql"));
+  s->bind(1, campaign_id).bind(2, after_id);
   std::vector<TelemetryRecord> out;
   while (true) {
     FP_ASSIGN_OR_RETURN(bool row, s->step());
@@ -101,8 +101,15 @@ FROM telemetry WHERE ?1 = 0 OR campaign_id = ?1 ORDER BY id)sql"));
   return out;
 }
 
-Result<int64_t> Store::telemetry_count() {
-  return db_->query_int("SELECT COUNT(*) FROM telemetry");
+Result<int64_t> Store::telemetry_count(int64_t campaign_id) {
+  if (campaign_id == 0) return db_->query_int("SELECT COUNT(*) FROM telemetry");
+  FP_ASSIGN_OR_RETURN(auto* s, statement("SELECT COUNT(*) FROM telemetry WHERE campaign_id = ?1"));
+  s->bind(1, campaign_id);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  if (!row) return Status::internal("SELECT COUNT(*) returned no row");
+  const int64_t count = s->column_int(0);
+  s->reset();  // ends the read: no snapshot held open between calls
+  return count;
 }
 
 Status Store::add_events(const std::vector<EventRecord>& events) {
