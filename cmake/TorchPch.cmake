@@ -66,3 +66,30 @@ function(fp_use_torch_pch target)
     fp_skip_pch_where_torch_free(${target})
   endif()
 endfunction()
+
+# fp_unity_torch_sources(target): with FP_UNITY, the target's torch sources compile in
+# batches of FP_UNITY_BATCH, one compiler run each (CMake's unity build): LibTorch's
+# templates are instantiated and code-generated once a batch instead of once a file,
+# which is most of a torch source's time even with the PCH. Torch-free sources keep
+# compiling alone. A source whose file-local names clash with another's in its batch is
+# listed in FP_UNITY_ALONE.
+function(fp_unity_torch_sources target)
+  if(NOT FP_UNITY)
+    return()
+  endif()
+  set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE ${FP_UNITY_BATCH})
+  get_target_property(sources ${target} SOURCES)
+  get_target_property(source_dir ${target} SOURCE_DIR)
+  foreach(src IN LISTS sources)
+    if(src MATCHES "\\$<" OR NOT src MATCHES "\\.(cpp|cc|cxx)$")
+      continue()
+    endif()
+    get_filename_component(path "${src}" ABSOLUTE BASE_DIR "${source_dir}")
+    get_filename_component(name "${src}" NAME)
+    fp_reaches_torch("${path}" torch)
+    if(NOT torch OR name IN_LIST FP_UNITY_ALONE)
+      set_source_files_properties("${path}" TARGET_DIRECTORY ${target}
+                                  PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
+    endif()
+  endforeach()
+endfunction()

@@ -389,8 +389,14 @@ function renderCurve(curve) {
 const CURVE_ROWS = 1000;  // individual curves drawn at most; the mean is over all of them
 let campaignRequest = 0;  // answers to an older request (an earlier search) are dropped
 
-// A refresh asked for by the reader (search, sort, pages): now, not at the next tick.
-function refreshNow() { refreshCampaign().catch((e) => showError(e.message)); }
+// The reader changed the table (search, sort, page): its rows now, not at the next tick;
+// the charts do not depend on the table and wait for the tick.
+function refreshNow() {
+  const mine = ++campaignRequest;
+  getJSON(`/api/campaigns/${campaignId()}?${tableQuery()}`)
+    .then((detail) => { if (mine === campaignRequest) renderCampaign(detail); })
+    .catch((e) => showError(e.message));
+}
 
 async function refreshCampaign() {
   const id = campaignId();
