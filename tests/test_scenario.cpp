@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "report/run_results.h"
@@ -310,7 +311,7 @@ TEST_CASE("private data files round-trip and damaged ones are reported", "[scena
   d.adaptation.labels = torch::tensor(std::vector<int64_t>{0, 1, 1, 0, 1});
   d.evaluation.inputs = torch::rand({3, 1, 4, 4});
   d.evaluation.labels = torch::tensor(std::vector<int64_t>{1, 0, 1});
-  std::string path = (dir / "private.pt").string();
+  std::string path = (dir / "private.bin").string();
   REQUIRE(save_private_data(d, path).ok());
   auto back = load_private_data(path);
   REQUIRE(back.ok());
@@ -319,14 +320,28 @@ TEST_CASE("private data files round-trip and damaged ones are reported", "[scena
   CHECK(torch::equal(back->evaluation.inputs, d.evaluation.inputs));
   CHECK(torch::equal(back->evaluation.labels, d.evaluation.labels));
 
+  // Cut anywhere, the file is refused, naming it and what is wrong.
+  std::string whole;
   {
-    std::ofstream junk(path, std::ios::binary | std::ios::trunc);
-    junk << "not a torch archive";
+    std::ifstream in(path, std::ios::binary);
+    whole.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  auto damaged = load_private_data(path);
-  REQUIRE_FALSE(damaged.ok());
-  CHECK(damaged.status().code() == Status::Code::kCorruption);
-  CHECK(damaged.status().message().find(path) != std::string::npos);
+  for (size_t cut : {size_t{0}, size_t{5}, size_t{11}, whole.size() / 2, whole.size() - 1}) {
+    INFO("cut at " << cut);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << whole.substr(0, cut);
+    auto damaged = load_private_data(path);
+    REQUIRE_FALSE(damaged.ok());
+    CHECK(damaged.status().code() == Status::Code::kCorruption);
+    CHECK(damaged.status().message().find(path) != std::string::npos);
+  }
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "not a private data file at all";
+  auto junk = load_private_data(path);
+  REQUIRE_FALSE(junk.ok());
+  CHECK(junk.status().message().find("not a private data file") != std::string::npos);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << whole << "x";
+  auto trailing = load_private_data(path);
+  REQUIRE_FALSE(trailing.ok());
+  CHECK(trailing.status().message().find("bytes after its tensors") != std::string::npos);
 
   PrivateData wrong = d;
   wrong.evaluation.labels = torch::tensor(std::vector<int64_t>{1, 0});  // 3 inputs, 2 labels

@@ -126,7 +126,7 @@ Status AgentHost::run_agent(size_t individual, bool& coordinator_left) {
   fs::create_directories(dir, ec);
   if (ec) return Status::io_error("creating " + dir.string() + ": " + ec.message());
   // Materialize the individual's private data where only this agent reads it.
-  const std::string data_path = (dir / "private.pt").string();
+  const std::string data_path = (dir / "private.bin").string();
   FP_RETURN_IF_ERROR(save_private_data(private_data(population_, individual), data_path));
 
   std::unique_ptr<agent::TaskRunner> runner = make_runner_(data_path, pool_, meter_);

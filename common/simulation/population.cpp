@@ -2,7 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <set>
+#include <string_view>
 
 #include "data/fashion_mnist.h"
 #include "data/fsdd.h"
@@ -97,33 +102,89 @@ PrivateData private_data(const Population& p, size_t i) {
   return {p.pool.select(ind.adaptation), p.pool.select(ind.evaluation)};
 }
 
-Status save_private_data(const PrivateData& data, const std::string& path) {
-  try {
-    torch::serialize::OutputArchive archive;
-    archive.write("adaptation_inputs", data.adaptation.inputs);
-    archive.write("adaptation_labels", data.adaptation.labels);
-    archive.write("evaluation_inputs", data.evaluation.inputs);
-    archive.write("evaluation_labels", data.evaluation.labels);
-    archive.save_to(path);
-  } catch (const std::exception& e) {
-    return Status::io_error("writing private data " + path + ": " + e.what());
+namespace {
+
+// The private data file: "FPPRIV1\0", then four tensors (adaptation inputs and labels,
+// evaluation inputs and labels), each as u8 dtype (0 float32, 1 int64) | u8 rank |
+// u64 sizes[rank] | its bytes, little-endian. Raw rather than torch::save: every
+// virtual agent writes and reads one, and the zip archive cost more than the data.
+constexpr char kPrivateMagic[8] = {'F', 'P', 'P', 'R', 'I', 'V', '1', '\0'};
+
+void append_tensor(std::string& out, const torch::Tensor& t) {
+  const torch::Tensor c = (t.scalar_type() == torch::kLong ? t : t.to(torch::kFloat)).contiguous();
+  out.push_back(static_cast<char>(c.scalar_type() == torch::kLong ? 1 : 0));
+  out.push_back(static_cast<char>(c.dim()));
+  for (int64_t d = 0; d < c.dim(); ++d) {
+    const uint64_t size = static_cast<uint64_t>(c.size(d));
+    out.append(reinterpret_cast<const char*>(&size), sizeof size);
   }
+  out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+}
+
+// Reads one tensor at `at`, advancing it; an error names what is wrong.
+Result<torch::Tensor> read_tensor(std::string_view bytes, size_t& at) {
+  if (bytes.size() - at < 2) return Status::corruption("ends inside a tensor header");
+  const uint8_t dtype = static_cast<uint8_t>(bytes[at]), rank = static_cast<uint8_t>(bytes[at + 1]);
+  at += 2;
+  if (dtype > 1 || rank > 8) return Status::corruption("has a tensor of unknown type or rank");
+  if (bytes.size() - at < rank * sizeof(uint64_t)) return Status::corruption("ends inside a shape");
+  std::vector<int64_t> shape(rank);
+  uint64_t numel = 1;
+  for (auto& d : shape) {
+    uint64_t size = 0;
+    std::memcpy(&size, bytes.data() + at, sizeof size);
+    at += sizeof size;
+    if (size > (uint64_t{1} << 32) || (size && numel > (uint64_t{1} << 40) / size)) {
+      return Status::corruption("has an implausible tensor size");
+    }
+    d = static_cast<int64_t>(size);
+    numel *= size;
+  }
+  const uint64_t nbytes = numel * (dtype == 1 ? 8 : 4);
+  if (bytes.size() - at < nbytes) return Status::corruption("ends inside a tensor's data");
+  torch::Tensor t = torch::empty(shape, dtype == 1 ? torch::kLong : torch::kFloat);
+  std::memcpy(t.data_ptr(), bytes.data() + at, nbytes);
+  at += nbytes;
+  return t;
+}
+
+}  // namespace
+
+Status save_private_data(const PrivateData& data, const std::string& path) {
+  std::string bytes(kPrivateMagic, sizeof kPrivateMagic);
+  for (const auto* t : {&data.adaptation.inputs, &data.adaptation.labels, &data.evaluation.inputs,
+                        &data.evaluation.labels}) {
+    append_tensor(bytes, *t);
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  if (!out) return Status::io_error("writing private data " + path + ": " + std::strerror(errno));
   return Status::ok_status();
 }
 
 Result<PrivateData> load_private_data(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Status::io_error("private data " + path + " cannot be opened: " + std::strerror(errno));
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.size() < sizeof kPrivateMagic ||
+      std::memcmp(bytes.data(), kPrivateMagic, sizeof kPrivateMagic) != 0) {
+    return Status::corruption("private data " + path + " cannot be read: not a private data file");
+  }
   PrivateData d;
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path);
-    archive.read("adaptation_inputs", d.adaptation.inputs);
-    archive.read("adaptation_labels", d.adaptation.labels);
-    archive.read("evaluation_inputs", d.evaluation.inputs);
-    archive.read("evaluation_labels", d.evaluation.labels);
-  } catch (const std::exception& e) {
-    std::string what = e.what();
-    what = what.substr(0, what.find('\n'));  // c10 errors append a stack trace
-    return Status::corruption("private data " + path + " cannot be read: " + what);
+  size_t at = sizeof kPrivateMagic;
+  for (auto* t :
+       {&d.adaptation.inputs, &d.adaptation.labels, &d.evaluation.inputs, &d.evaluation.labels}) {
+    auto read = read_tensor(bytes, at);
+    if (!read.ok()) {
+      return Status::corruption("private data " + path + " cannot be read: it " +
+                                read.status().message());
+    }
+    *t = std::move(read).value();
+  }
+  if (at != bytes.size()) {
+    return Status::corruption("private data " + path + " cannot be read: bytes after its tensors");
   }
   auto rows_match = [](const Dataset& x) {
     return x.inputs.defined() && x.labels.defined() && x.inputs.dim() >= 2 && x.labels.dim() == 1 &&
