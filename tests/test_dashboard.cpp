@@ -54,6 +54,23 @@ json get_json(uint16_t port, const std::string& target, int expect_status = 200)
   return json::parse(r.body);
 }
 
+// A dashboard over a stored campaign of `n` individuals (seed_large_campaign).
+struct LargeCampaignDashboard {
+  TempDir dir{"dash"};
+  std::unique_ptr<store::Store> store = open_store(dir.file("fp.db"));
+  int64_t id;
+  std::unique_ptr<dash::Dashboard> dashboard;
+  std::string base;  // "/api/campaigns/<id>"
+
+  explicit LargeCampaignDashboard(int n)
+      : id(seed_large_campaign(*store, n)),
+        dashboard(start_dashboard(dir.file("fp.db"))),
+        base("/api/campaigns/" + std::to_string(id)) {}
+  json get(const std::string& target, int expect_status = 200) const {
+    return get_json(dashboard->port(), target, expect_status);
+  }
+};
+
 size_t count_of(const std::string& text, const std::string& needle) {
   size_t n = 0;
   for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
@@ -158,11 +175,8 @@ TEST_CASE("Bootstrap interval of a mean: empty, one value, constant, and its wid
 
 TEST_CASE("API campaign detail at 1000 individuals: gains and each method mean and CI",
           "[dashboard]") {
-  TempDir dir("dash");
-  auto store = open_store(dir.file("fp.db"));
-  int64_t id = seed_large_campaign(*store, 1000);
-  auto dashboard = start_dashboard(dir.file("fp.db"));
-  json c = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id) + "?limit=1000");
+  LargeCampaignDashboard d(1000);
+  json c = d.get(d.base + "?limit=1000");
 
   const auto expected = large_individuals(1000);
   REQUIRE(c["individuals"].size() == 1000);
@@ -214,17 +228,14 @@ TEST_CASE("API campaign detail at 1000 individuals: gains and each method mean a
     CHECK(m["ci_high"].get<double>() - m["ci_low"].get<double>() < 0.05);
   }
   // Seeded: the next poll shows the same interval, on any page of the rows.
-  json again = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id) + "?offset=500");
+  json again = d.get(d.base + "?offset=500");
   CHECK(again["methods_summary"] == summary);
 }
 
 TEST_CASE("API pages a campaign's individuals on the server: offset, limit, search, status, sort",
           "[dashboard]") {
-  TempDir dir("dash");
-  auto store = open_store(dir.file("fp.db"));
-  int64_t id = seed_large_campaign(*store, 1000);
-  auto dashboard = start_dashboard(dir.file("fp.db"));
-  const std::string base = "/api/campaigns/" + std::to_string(id);
+  LargeCampaignDashboard d(1000);
+  const std::string& base = d.base;
   const auto all = large_individuals(1000);
   auto names = [](const json& body) {
     std::vector<std::string> out;
@@ -243,33 +254,31 @@ TEST_CASE("API pages a campaign's individuals on the server: offset, limit, sear
   auto any = [](const LargeIndividual&) { return true; };
 
   // No parameters: the first 100 rows, and how many there are.
-  json first = get_json(dashboard->port(), base);
+  json first = d.get(base);
   CHECK(names(first) == expected_names(any, 0, 100));
   CHECK(first["page"] == json({{"offset", 0}, {"limit", 100}, {"matched", 1000}, {"total", 1000}}));
   CHECK(first["methods_summary"]["gain"]["n"] == 957);  // the summary is over all rows
 
-  json slice = get_json(dashboard->port(), base + "?offset=990&limit=50");
+  json slice = d.get(base + "?offset=990&limit=50");
   CHECK(names(slice) == expected_names(any, 990, 50));
   CHECK(slice["individuals"].size() == 10);
-  CHECK(get_json(dashboard->port(), base + "?offset=5000")["individuals"].empty());
-  CHECK(get_json(dashboard->port(), base + "?limit=0")["page"]["matched"] == 1000);
+  CHECK(d.get(base + "?offset=5000")["individuals"].empty());
+  CHECK(d.get(base + "?limit=0")["page"]["matched"] == 1000);
 
   // Search: name, agent or status, any case, %-escapes and '+' decoded.
   auto agent7 = [](const LargeIndividual& e) { return e.agent == "agent-007"; };
-  json by_agent = get_json(dashboard->port(), base + "?q=AGENT%2D007&limit=1000");
+  json by_agent = d.get(base + "?q=AGENT%2D007&limit=1000");
   CHECK(names(by_agent) == expected_names(agent7, 0, 1000));
   CHECK(by_agent["page"]["matched"] == expected_names(agent7, 0, 1000).size());
   CHECK(by_agent["page"]["total"] == 1000);
   auto failed = [](const LargeIndividual& e) { return e.status == "failed"; };
-  CHECK(names(get_json(dashboard->port(), base + "?q=fail&limit=1000")) ==
-        expected_names(failed, 0, 1000));
-  CHECK(get_json(dashboard->port(), base + "?q=no+such+person")["page"]["matched"] == 0);
+  CHECK(names(d.get(base + "?q=fail&limit=1000")) == expected_names(failed, 0, 1000));
+  CHECK(d.get(base + "?q=no+such+person")["page"]["matched"] == 0);
 
   // Status filter; "started" is everything but pending, and -task lists the latest first.
-  CHECK(names(get_json(dashboard->port(), base + "?status=failed&limit=1000")) ==
-        expected_names(failed, 0, 1000));
+  CHECK(names(d.get(base + "?status=failed&limit=1000")) == expected_names(failed, 0, 1000));
   auto started = [](const LargeIndividual& e) { return e.status != "pending"; };
-  json latest = get_json(dashboard->port(), base + "?status=started&sort=-task&limit=30");
+  json latest = d.get(base + "?status=started&sort=-task&limit=30");
   auto expected_latest = expected_names(started, 0, 1000);
   CHECK(latest["page"]["matched"] == expected_latest.size());
   std::reverse(expected_latest.begin(), expected_latest.end());
@@ -285,7 +294,7 @@ TEST_CASE("API pages a campaign's individuals on the server: offset, limit, sear
   });
   std::vector<std::string> by_gain;
   for (const auto* e : order) by_gain.push_back(e->individual);
-  CHECK(names(get_json(dashboard->port(), base + "?sort=-gain&limit=1000")) == by_gain);
+  CHECK(names(d.get(base + "?sort=-gain&limit=1000")) == by_gain);
 
   // Bad parameters are a 400 naming what was wrong.
   for (const auto& [query, says] : std::vector<std::pair<std::string, std::string>>{
@@ -298,18 +307,15 @@ TEST_CASE("API pages a campaign's individuals on the server: offset, limit, sear
            {"?q=%zz", "bad %-escape"},
            {"?page=2", "unknown query parameter 'page'"}}) {
     INFO(query);
-    std::string error = get_json(dashboard->port(), base + query, 400)["error"];
+    std::string error = d.get(base + query, 400)["error"];
     CHECK(error.find(says) != std::string::npos);
   }
 }
 
 TEST_CASE("API distribution columns hold every individual with a gain, at the stored values",
           "[dashboard]") {
-  TempDir dir("dash");
-  auto store = open_store(dir.file("fp.db"));
-  int64_t id = seed_large_campaign(*store, 300);
-  auto dashboard = start_dashboard(dir.file("fp.db"));
-  json d = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id) + "/distribution");
+  LargeCampaignDashboard dash(300);
+  json d = dash.get(dash.base + "/distribution");
   size_t k = 0;
   for (const auto& e : large_individuals(300)) {
     if (!e.gain()) continue;
@@ -324,10 +330,8 @@ TEST_CASE("API distribution columns hold every individual with a gain, at the st
   CHECK(k > 250);
   CHECK(d["individual"].size() == k);
   CHECK(d["gain"].size() == k);
-  CHECK(get_json(dashboard->port(),
-                 "/api/campaigns/" + std::to_string(id) + "/distribution?limit=5", 400)["error"]
-            .get<std::string>()
-            .find("this endpoint takes none") != std::string::npos);
+  CHECK(dash.get(dash.base + "/distribution?limit=5", 400)["error"].get<std::string>().find(
+            "this endpoint takes none") != std::string::npos);
 }
 
 namespace {

@@ -126,17 +126,20 @@ Result<CampaignResults> assemble(store::Store& store, const store::CampaignRecor
   out.campaign = campaign;
   FP_ASSIGN_OR_RETURN(auto tasks, store.tasks(campaign.id));
   out.progress = campaign_progress(campaign, tasks, now);
-  std::unordered_map<std::string, size_t> task_of;  // individual -> its last task's row
-  out.individuals.reserve(tasks.size());
-  for (const auto& t : tasks) {
-    task_of[t.individual] = out.individuals.size();
-    IndividualResult& r = out.individuals.emplace_back();
+  // What a task says about its individual, over whatever else `r` holds.
+  auto apply_task = [](IndividualResult& r, const store::TaskRecord& t) {
     r.individual = t.individual;
     r.task_status = t.status;
     r.agent_id = t.agent_id;
     r.task_id = t.id;
     r.attempts = t.attempts;
     r.error = t.error;
+  };
+  std::unordered_map<std::string, size_t> task_of;  // individual -> its last task
+  out.individuals.resize(tasks.size());
+  for (size_t k = 0; k < tasks.size(); ++k) {
+    task_of[tasks[k].individual] = k;
+    apply_task(out.individuals[k], tasks[k]);
   }
   for (const auto& name : fold.first_seen) {
     const IndividualResult& seen = fold.by_individual.at(name);
@@ -146,14 +149,8 @@ Result<CampaignResults> assemble(store::Store& store, const store::CampaignRecor
       continue;
     }
     IndividualResult& r = out.individuals[it->second];
-    r.general_accuracy = seen.general_accuracy;
-    r.methods = seen.methods;
-    r.curve = seen.curve;
-    r.macs_dense = seen.macs_dense;
-    r.adaptation_samples = seen.adaptation_samples;
-    r.eval_samples = seen.eval_samples;
-    r.evaluated = seen.evaluated;
-    r.agreement = seen.agreement;
+    r = seen;
+    apply_task(r, tasks[it->second]);
   }
   return out;
 }
