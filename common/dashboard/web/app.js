@@ -243,6 +243,10 @@ const SUMMARY_ROWS = [
 
 function renderMeans(c) {
   const s = c.methods_summary || {};
+  // While results arrive the server redoes the intervals every few seconds: say so.
+  const interval = s.interval || {};
+  setText("means-age", interval.current === false
+    ? `(as of ${fmtTime(interval.computed_at)}; results are still arriving)` : "");
   for (const { key } of SUMMARY_ROWS.concat([{ key: "gain" }])) {
     const m = s[key] || {};
     const f = key === "gain" ? fmtGain : fmtPct;
