@@ -561,6 +561,8 @@ TEST_CASE("API summary and agents and campaigns count agents by state and tasks"
   for (const auto& a : by_state["agents"]) order.push_back(a["agent_id"]);
   CHECK(order == std::vector<std::string>{"busy", "broken", "idle", "dev-0+9"});
   CHECK(by_state["page"] == json({{"offset", 0}, {"limit", 4}, {"matched", 6}, {"total", 6}}));
+  CHECK(get_json(port, "/api/agents?sort=name", 400)["error"] ==
+        "query parameter 'sort' must be one of id, state, not 'name'");
   json found = get_json(port, "/api/agents?q=IDL");  // by id or state, any case
   REQUIRE(found["agents"].size() == 1);
   CHECK(found["agents"][0]["agent_id"] == "idle");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "dashboard/paging.h"
 #include "dashboard/query.h"
 #include "report/results_json.h"
 
@@ -27,50 +28,14 @@ using report::parsed_or_text;
 json error(const std::string& message) { return {{"error", message}}; }
 
 ApiReply from_status(const Status& s) {
-  return {s.code() == Status::Code::kNotFound ? 404 : 500, error(s.to_string())};
-}
-
-constexpr int64_t kDefaultLimit = 100;
-constexpr int64_t kMaxLimit = 10000;
-
-// The slice of the matching rows an answer carries.
-struct Page {
-  int64_t offset = 0, limit = kDefaultLimit;
-};
-
-Result<Page> page_of(const Query& query) {
-  Page p;
-  FP_ASSIGN_OR_RETURN(p.offset, query.integer("offset", 0, 0, INT64_C(1) << 40));
-  FP_ASSIGN_OR_RETURN(p.limit, query.integer("limit", kDefaultLimit, 0, kMaxLimit));
-  return p;
-}
-
-// The "page" object of a paged answer.
-json page_json(const Page& page, size_t matched, size_t total) {
-  return {{"offset", page.offset}, {"limit", page.limit}, {"matched", matched}, {"total", total}};
-}
-
-// Calls `emit` for the rows of `matched` inside the page; returns its "page" object.
-template <typename Row, typename Emit>
-json emit_page(const std::vector<Row>& matched, size_t total, const Page& page, Emit emit) {
-  const size_t first = std::min(matched.size(), static_cast<size_t>(page.offset));
-  const size_t end = std::min(matched.size(), first + static_cast<size_t>(page.limit));
-  for (size_t k = first; k < end; ++k) emit(matched[k]);
-  return page_json(page, matched.size(), total);
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// Whether any of `fields` contains `needle` (already lower case), ignoring case.
-bool contains_text(std::initializer_list<const std::string*> fields, const std::string& needle) {
-  if (needle.empty()) return true;
-  for (const std::string* f : fields) {
-    if (lower(*f).find(needle) != std::string::npos) return true;
+  switch (s.code()) {
+    case Status::Code::kNotFound:
+      return {404, error(s.to_string())};
+    case Status::Code::kInvalidArgument:
+      return {400, error(s.message())};  // the request's fault
+    default:
+      return {500, error(s.to_string())};
   }
-  return false;
 }
 
 // An agent with what it did and the state the dashboard shows.
