@@ -22,8 +22,11 @@ struct AgentConfig {
   std::chrono::milliseconds hello_timeout{3000};
   uint32_t liveness = 3;  // silent coordinator heartbeat intervals before reconnecting
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{5000};
-  std::chrono::milliseconds resend_after{2000};         // unacknowledged reports
-  int max_download_restarts = 3;                        // failed verifications before giving up
+  std::chrono::milliseconds resend_after{2000};  // unacknowledged reports
+  int max_download_restarts = 3;                 // failed verifications before giving up
+  // fsync a downloaded model before it is verified and used, so a device that loses
+  // power keeps a whole file; simulated agents, whose folders are scratch, skip it.
+  bool durable_downloads = true;
   int64_t max_tasks = 0;                                // leave after this many tasks (0: never)
   bool leave_on_goodbye = false;                        // exit instead of reconnecting
   uint32_t protocol_version = proto::kProtocolVersion;  // differs only in tests

@@ -25,8 +25,9 @@ std::string Agent::key_for(const std::string& suffix) const {
 void Agent::start_download() {
   if (!task_) return;
   std::string dir = (std::filesystem::path(config_.work_dir) / "models").string();
-  download_ = std::make_unique<ModelDownload>(task_->model_sha256, task_->model_size, dir,
-                                              chunk_size_, chunk_credit_);
+  download_ =
+      std::make_unique<ModelDownload>(task_->model_sha256, task_->model_size, dir, chunk_size_,
+                                      chunk_credit_, config_.durable_downloads);
   Status s = download_->start();
   if (!s.ok()) return finish_task(false, "preparing the model download: " + s.message(), 0);
   last_chunk_ = Clock::now();

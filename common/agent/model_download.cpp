@@ -13,12 +13,13 @@ namespace fp::agent {
 namespace fs = std::filesystem;
 
 ModelDownload::ModelDownload(std::string sha256, uint64_t size, std::string dir,
-                             uint32_t chunk_size, uint32_t credit)
+                             uint32_t chunk_size, uint32_t credit, bool durable)
     : sha256_(std::move(sha256)),
       size_(size),
       dir_(std::move(dir)),
       chunk_size_(chunk_size ? chunk_size : 1),
-      credit_(credit ? credit : 1) {}
+      credit_(credit ? credit : 1),
+      durable_(durable) {}
 
 ModelDownload::~ModelDownload() {
   if (fd_ >= 0) ::close(fd_);
@@ -141,7 +142,7 @@ void ModelDownload::restart() {
 
 Status ModelDownload::verify() {
   if (!all_received()) return Status::internal("verify() before the download finished");
-  if (::fsync(fd_) != 0) return Status::io_error("syncing " + part_path());
+  if (durable_ && ::fsync(fd_) != 0) return Status::io_error("syncing " + part_path());
   std::string actual;
   if (in_order_ && hashed_ == size_) {
     actual = to_hex(hasher_->finish());

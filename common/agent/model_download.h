@@ -20,8 +20,9 @@ namespace fp::agent {
 
 class ModelDownload {
  public:
+  // `durable`: fsync the file before verifying it (AgentConfig::durable_downloads).
   ModelDownload(std::string sha256, uint64_t size, std::string dir, uint32_t chunk_size,
-                uint32_t credit);
+                uint32_t credit, bool durable = true);
   ~ModelDownload();
   ModelDownload(const ModelDownload&) = delete;
   ModelDownload& operator=(const ModelDownload&) = delete;
@@ -60,6 +61,7 @@ class ModelDownload {
   uint64_t size_;
   std::string dir_;
   uint32_t chunk_size_, credit_;
+  bool durable_;
   int fd_ = -1;
   uint64_t next_offset_ = 0;                // next offset to request
   std::map<uint64_t, uint32_t> in_flight_;  // offset -> requested length

@@ -144,6 +144,7 @@ Status AgentHost::run_agent(size_t individual, bool& coordinator_left) {
   ac.reconnect_min = options_.reconnect_min;
   ac.reconnect_max = options_.reconnect_max;
   ac.security = options_.security;
+  ac.durable_downloads = false;  // the agent's folder is scratch, deleted when it leaves
   // Privacy noise as reproducible as everything else: from the scenario's seed.
   ac.privacy_seed = scenario_.seed * 0x9e3779b97f4a7c15ull + individual + 1;
 
