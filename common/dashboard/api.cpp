@@ -258,7 +258,7 @@ ApiReply Api::handle(const std::string& path, const std::string& query_text, dou
   const Endpoint endpoint = endpoint_of(split_path(path));
   if (endpoint.kind == Endpoint::kNone) return {404, error("not found: no API endpoint " + path)};
   auto query = Query::parse(query_text, endpoint.parameters);
-  if (!query.ok()) return {400, error(query.status().message())};
+  if (!query.ok()) return from_status(query.status());
   auto reply = [](Result<json> r) -> ApiReply {
     if (!r.ok()) return from_status(r.status());
     return {200, std::move(r).value()};
@@ -276,7 +276,7 @@ ApiReply Api::handle(const std::string& path, const std::string& query_text, dou
   auto id = parse_id(endpoint.id);
   if (!id) return {400, error("campaign id must be a positive integer, not '" + endpoint.id + "'")};
   auto page = page_of(*query);
-  if (!page.ok()) return {400, error(page.status().message())};
+  if (!page.ok()) return from_status(page.status());
   auto results = results_.load(store_, *id, now);
   if (!results.ok()) return from_status(results.status());
   const CampaignResults& r = *results;
@@ -289,7 +289,7 @@ ApiReply Api::handle(const std::string& path, const std::string& query_text, dou
     return {200, body};
   }
   auto selected = select_individuals(r, *query);
-  if (!selected.ok()) return {400, error(selected.status().message())};
+  if (!selected.ok()) return from_status(selected.status());
   report::SummaryCache::Answer summary = summaries_.summarize(r, now);
   json body = campaign_overview_json(r, summary.methods);
   // While the campaign runs, the intervals may be a few seconds old (SummaryCache).

@@ -103,19 +103,17 @@ namespace {
 
 using detail::TelemetryFold;
 
-// Reads the rows stored after `fold.last_row`; starts over when the store holds fewer
-// rows than were folded (a database replaced under the reader). Returns the rows read.
+// Reads the rows stored after `fold.last_row`. A resumed fold first checks that the rows
+// it already holds are all still there (a database replaced or repaired under the
+// reader): if not, it starts over. Returns the rows read.
 Result<int64_t> catch_up(store::Store& store, int64_t campaign_id, TelemetryFold& fold) {
+  if (fold.rows > 0) {
+    FP_ASSIGN_OR_RETURN(int64_t kept, store.telemetry_count(campaign_id, fold.last_row));
+    if (kept != fold.rows) fold = TelemetryFold{};
+  }
   FP_ASSIGN_OR_RETURN(auto rows, store.telemetry(campaign_id, fold.last_row));
   for (const auto& row : rows) fold.add(row);
-  const auto read = static_cast<int64_t>(rows.size());
-  if (fold.rows == 0) return read;
-  FP_ASSIGN_OR_RETURN(int64_t stored, store.telemetry_count(campaign_id));
-  if (stored == fold.rows) return read;
-  fold = TelemetryFold{};
-  FP_ASSIGN_OR_RETURN(rows, store.telemetry(campaign_id));
-  for (const auto& row : rows) fold.add(row);
-  return read + static_cast<int64_t>(rows.size());
+  return static_cast<int64_t>(rows.size());
 }
 
 // The campaign's individuals in task order, each with what its telemetry says;
@@ -205,19 +203,6 @@ std::optional<double> accuracy_of(const IndividualResult& r, const std::string& 
   auto it = r.methods.find(method);
   if (it == r.methods.end()) return std::nullopt;
   return it->second.accuracy;
-}
-
-std::optional<double> mean_accuracy(const CampaignResults& results, const std::string& method) {
-  double sum = 0;
-  int n = 0;
-  for (const auto& r : results.individuals) {
-    if (auto a = accuracy_of(r, method)) {
-      sum += *a;
-      ++n;
-    }
-  }
-  if (n == 0) return std::nullopt;
-  return sum / n;
 }
 
 std::vector<MeanCurvePoint> mean_curve(const CampaignResults& results) {

@@ -111,9 +111,6 @@ class ResultsCache {
 Result<CampaignResults> load_campaign_results(store::Store& store, const std::string& name,
                                               double now);
 
-// Mean accuracy of `method` ("general" or a telemetry method) over the individuals
-// that reported one; none if no individual did.
-std::optional<double> mean_accuracy(const CampaignResults& results, const std::string& method);
 // The accuracy of `method` for one individual ("general" reads general_accuracy).
 std::optional<double> accuracy_of(const IndividualResult& r, const std::string& method);
 

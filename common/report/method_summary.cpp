@@ -16,28 +16,29 @@ stats::BootstrapOptions stats_options(const BootstrapOptions& options) {
   return o;
 }
 
-// The mean of `values` with `ci` as its interval (collapsed to the mean for one value).
-MeanInterval with_interval(const std::vector<double>& values, const stats::Interval& ci) {
+// The mean of `values` with `ci` as its interval; without one (no resampling asked for,
+// or a single value) the interval collapses to the mean.
+MeanInterval with_interval(const std::vector<double>& values, const stats::Interval* ci) {
   MeanInterval out;
   out.n = static_cast<int64_t>(values.size());
   if (values.empty()) return out;
   double sum = 0;
   for (double v : values) sum += v;
   out.mean = sum / static_cast<double>(values.size());
-  out.ci_low = values.size() == 1 ? *out.mean : ci.low;
-  out.ci_high = values.size() == 1 ? *out.mean : ci.high;
+  const bool interval = ci && values.size() > 1;
+  out.ci_low = interval ? ci->low : *out.mean;
+  out.ci_high = interval ? ci->high : *out.mean;
   return out;
 }
 
 // bootstrap_mean_ci of each sample, resampled together (stats::bootstrap_mean_cis).
 std::vector<MeanInterval> bootstrap_mean_cis(const std::vector<std::vector<double>>& samples,
                                              const BootstrapOptions& options) {
-  std::vector<stats::Interval> cis(samples.size());
+  std::vector<stats::Interval> cis;
   if (options.resamples >= 1) cis = stats::bootstrap_mean_cis(samples, stats_options(options));
   std::vector<MeanInterval> out;
   for (size_t k = 0; k < samples.size(); ++k) {
-    out.push_back(with_interval(samples[k], cis[k]));
-    if (options.resamples < 1) out.back().ci_low = out.back().ci_high = out.back().mean;
+    out.push_back(with_interval(samples[k], cis.empty() ? nullptr : &cis[k]));
   }
   return out;
 }

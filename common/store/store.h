@@ -88,7 +88,8 @@ class Store {
   // Rows in id order (the order they were stored); campaign 0: every campaign's; only
   // rows with an id above `after_id` (to read what arrived since a previous call).
   Result<std::vector<TelemetryRecord>> telemetry(int64_t campaign_id = 0, int64_t after_id = 0);
-  Result<int64_t> telemetry_count(int64_t campaign_id = 0);  // 0: all
+  // Rows of campaign `campaign_id` (0: all) with an id up to `up_to_id`.
+  Result<int64_t> telemetry_count(int64_t campaign_id = 0, int64_t up_to_id = INT64_MAX);
 
   // Enrolled CURVE keys (store_keys.cpp). Enrolling a known key renames it and lifts
   // a revocation; revoke_key matches a key or a name and returns how many it revoked.

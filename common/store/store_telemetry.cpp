@@ -101,10 +101,10 @@ FROM telemetry WHERE (?1 = 0 OR campaign_id = ?1) AND id > ?2 ORDER BY id)sql"))
   return out;
 }
 
-Result<int64_t> Store::telemetry_count(int64_t campaign_id) {
-  if (campaign_id == 0) return db_->query_int("SELECT COUNT(*) FROM telemetry");
-  FP_ASSIGN_OR_RETURN(auto* s, statement("SELECT COUNT(*) FROM telemetry WHERE campaign_id = ?1"));
-  s->bind(1, campaign_id);
+Result<int64_t> Store::telemetry_count(int64_t campaign_id, int64_t up_to_id) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement("SELECT COUNT(*) FROM telemetry "
+                                         "WHERE (?1 = 0 OR campaign_id = ?1) AND id <= ?2"));
+  s->bind(1, campaign_id).bind(2, up_to_id);
   FP_ASSIGN_OR_RETURN(bool row, s->step());
   if (!row) return Status::internal("SELECT COUNT(*) returned no row");
   const int64_t count = s->column_int(0);
