@@ -11,6 +11,7 @@
 
 #include "models/artifact.h"
 #include "models/model_factory.h"
+#include "temp_dir.h"
 #include "util/sha256.h"
 
 namespace {
@@ -18,6 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using fp::ModelSpec;
 using fp::Status;
+using fp::testing::TempDir;
 
 fp::ModelPtr build(const std::string& arch, double width_mult = 0.25) {
   ModelSpec s;
@@ -122,19 +124,6 @@ std::string tamper(const std::string& bytes, const std::function<void(nlohmann::
   p.header = j.dump();
   return assemble(p);
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("fp_test_artifact_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 }  // namespace
 

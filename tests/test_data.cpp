@@ -23,33 +23,16 @@
 #include <catch2/catch.hpp>
 
 #include "skip.h"
+#include "temp_dir.h"
 #include "wav_file.h"
 
+using fp::testing::TempDir;
 using fp::testing::write_wav_short;
 
 namespace fs = std::filesystem;
 using fp::Status;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "fp_test_data_XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 std::vector<uint8_t> idx_bytes(uint32_t magic, const std::vector<uint32_t>& dims,
                                const std::vector<uint8_t>& payload) {
@@ -284,26 +267,26 @@ TEST_CASE("Fashion-MNIST test split loads, normalised", "[data][fashion]") {
 
 TEST_CASE("Fashion-MNIST loader checks files and counts", "[data][fashion]") {
   TempDir dir;
-  auto missing = fp::load_fashion_mnist(dir.path().string(), fp::Split::kTrain);
+  auto missing = fp::load_fashion_mnist(dir.path.string(), fp::Split::kTrain);
   require_error(missing, Status::Code::kNotFound, dir.file("train-images-idx3-ubyte.gz"));
 
   write_bytes(dir.file("t10k-images-idx3-ubyte.gz"),
               idx_bytes(0x803, {3, 28, 28}, pattern(3 * 784)), true);
   write_bytes(dir.file("t10k-labels-idx1-ubyte.gz"), idx_bytes(0x801, {2}, {1, 2}), true);
-  auto mismatch = fp::load_fashion_mnist(dir.path().string(), fp::Split::kTest);
+  auto mismatch = fp::load_fashion_mnist(dir.path.string(), fp::Split::kTest);
   require_error(mismatch, Status::Code::kCorruption, dir.file("t10k-labels-idx1-ubyte.gz"),
                 "3 images");
 
   write_bytes(dir.file("t10k-labels-idx1-ubyte.gz"), idx_bytes(0x801, {3}, {1, 2, 10}), true);
-  auto bad_label = fp::load_fashion_mnist(dir.path().string(), fp::Split::kTest);
+  auto bad_label = fp::load_fashion_mnist(dir.path.string(), fp::Split::kTest);
   require_error(bad_label, Status::Code::kCorruption, "t10k-labels", "label 10");
 
   write_bytes(dir.file("t10k-labels-idx1-ubyte.gz"), idx_bytes(0x801, {3}, {1, 2, 9}), true);
-  auto ok = fp::load_fashion_mnist(dir.path().string(), fp::Split::kTest, 50);
+  auto ok = fp::load_fashion_mnist(dir.path.string(), fp::Split::kTest, 50);
   REQUIRE(ok.ok());
   CHECK(ok->size() == 3);  // limit above the file's size keeps everything
   CHECK((ok->label_vector() == std::vector<int64_t>{1, 2, 9}));
-  CHECK(fp::load_fashion_mnist(dir.path().string(), fp::Split::kTest, -1).status().code() ==
+  CHECK(fp::load_fashion_mnist(dir.path.string(), fp::Split::kTest, -1).status().code() ==
         Status::Code::kInvalidArgument);
 }
 
@@ -474,14 +457,14 @@ TEST_CASE("log-mel config is validated", "[data][logmel]") {
 
 TEST_CASE("FSDD loader on a small synthetic recordings folder", "[data][fsdd]") {
   TempDir dir;
-  fs::create_directory(dir.path() / "recordings");
+  fs::create_directory(dir.path / "recordings");
   // Two speakers named out of alphabetical order; digits 3 and 8.
   for (const char* name : {"3_zoe_0.wav", "3_adam_0.wav", "8_zoe_1.wav", "8_adam_12.wav"}) {
     const double hz = name[0] == '3' ? 400.0 : 2000.0;
-    write_wav_short((dir.path() / "recordings" / name).string(), tone_shorts(3000, hz, 8000), 8000);
+    write_wav_short((dir.path / "recordings" / name).string(), tone_shorts(3000, hz, 8000), 8000);
   }
-  std::ofstream((dir.path() / "recordings" / "README.txt").string()) << "ignored\n";
-  auto r = fp::load_fsdd(dir.path().string());
+  std::ofstream((dir.path / "recordings" / "README.txt").string()) << "ignored\n";
+  auto r = fp::load_fsdd(dir.path.string());
   REQUIRE(r.ok());
   const fp::Dataset& d = *r;
   REQUIRE(d.size() == 4);
@@ -493,35 +476,35 @@ TEST_CASE("FSDD loader on a small synthetic recordings folder", "[data][fsdd]") 
   CHECK((d.label_vector() == std::vector<int64_t>{3, 3, 8, 8}));
   CHECK((d.group_vector() == std::vector<int64_t>{0, 1, 0, 1}));
   // Each row is that file's log-mel spectrogram.
-  auto audio = fp::read_wav((dir.path() / "recordings" / "8_adam_12.wav").string());
+  auto audio = fp::read_wav((dir.path / "recordings" / "8_adam_12.wav").string());
   REQUIRE(audio.ok());
   CHECK(torch::equal(d.inputs[2], fp::log_mel_spectrogram(audio->samples, {})));
 
   SECTION("a badly named file is an error naming it") {
-    const auto bad = (dir.path() / "recordings" / "x_adam_1.wav").string();
+    const auto bad = (dir.path / "recordings" / "x_adam_1.wav").string();
     write_wav_short(bad, tone_shorts(100, 100, 8000), 8000);
-    require_error(fp::load_fsdd(dir.path().string()), Status::Code::kInvalidArgument, bad, "digit");
+    require_error(fp::load_fsdd(dir.path.string()), Status::Code::kInvalidArgument, bad, "digit");
   }
   SECTION("a missing index is an error naming the file") {
-    const auto bad = (dir.path() / "recordings" / "4_adam.wav").string();
+    const auto bad = (dir.path / "recordings" / "4_adam.wav").string();
     write_wav_short(bad, tone_shorts(100, 100, 8000), 8000);
-    require_error(fp::load_fsdd(dir.path().string()), Status::Code::kInvalidArgument, bad);
+    require_error(fp::load_fsdd(dir.path.string()), Status::Code::kInvalidArgument, bad);
   }
   SECTION("a different sample rate is rejected") {
-    const auto odd = (dir.path() / "recordings" / "5_adam_0.wav").string();
+    const auto odd = (dir.path / "recordings" / "5_adam_0.wav").string();
     write_wav_short(odd, tone_shorts(3000, 100, 16000), 16000);
-    require_error(fp::load_fsdd(dir.path().string()), Status::Code::kInvalidArgument, odd, "16000");
+    require_error(fp::load_fsdd(dir.path.string()), Status::Code::kInvalidArgument, odd, "16000");
   }
   SECTION("a truncated recording is rejected") {
-    const auto cut = (dir.path() / "recordings" / "8_zoe_1.wav").string();
+    const auto cut = (dir.path / "recordings" / "8_zoe_1.wav").string();
     fs::resize_file(cut, fs::file_size(cut) - 100);
-    require_error(fp::load_fsdd(dir.path().string()), Status::Code::kCorruption, cut, "truncated");
+    require_error(fp::load_fsdd(dir.path.string()), Status::Code::kCorruption, cut, "truncated");
   }
   SECTION("missing folder and bad feature config") {
     require_error(fp::load_fsdd(dir.file("nothing")), Status::Code::kNotFound, "nothing");
     fp::LogMelConfig c;
     c.n_mels = 0;
-    CHECK(fp::load_fsdd(dir.path().string(), c).status().code() == Status::Code::kInvalidArgument);
+    CHECK(fp::load_fsdd(dir.path.string(), c).status().code() == Status::Code::kInvalidArgument);
   }
 }
 

@@ -28,7 +28,7 @@ namespace {
 
 const std::string kFpSim = std::string(FP_BINARY_DIR) + "/simulations/fp-sim";
 
-const char* kScenario = R"(
+const char* kDashboardScenario = R"(
 name = "dash"
 seed = 4
 [data]
@@ -77,7 +77,7 @@ TEST_CASE("fp-sim run --http-port prints a URL that shows the campaign's agents 
   REQUIRE(fs::exists(kFpSim));
   TempDir dir;
   const std::string scenario = dir.file("dash.toml");
-  std::ofstream(scenario) << kScenario;
+  std::ofstream(scenario) << kDashboardScenario;
   const std::string log = dir.file("fp-sim.out");
   ChildProcess sim({kFpSim, "run", scenario, "--out", dir.file("run"), "--http-port", "0"}, log);
   REQUIRE(sim.started());
@@ -133,7 +133,7 @@ TEST_CASE("fp-sim run --http-port on a taken port fails before training, naming 
 
   TempDir dir;
   const std::string scenario = dir.file("dash.toml");
-  std::ofstream(scenario) << kScenario;
+  std::ofstream(scenario) << kDashboardScenario;
   const std::string log = dir.file("fp-sim.out");
   ChildProcess sim({kFpSim, "run", scenario, "--out", dir.file("run"), "--http-port", port}, log);
   auto rc = sim.wait(60s);

@@ -34,7 +34,7 @@ using fp::testing::TempDir;
 
 const std::string kFpSim = std::string(FP_BINARY_DIR) + "/simulations/fp-sim";
 
-const char* kScenario = R"(
+const char* kHostsScenario = R"(
 name = "duo"
 seed = 3
 [data]
@@ -76,7 +76,7 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
   const std::string scenario_path = dir.file("duo.toml");
   {
     std::ofstream f(scenario_path);
-    f << kScenario;
+    f << kHostsScenario;
   }
   auto s = load_scenario(scenario_path);
   REQUIRE(s.ok());
@@ -86,7 +86,7 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
   // `fp-sim run` in external mode only coordinates, as on a cluster's head node; the
   // two hosts are separate processes that know nothing but the endpoint and the file.
   s->hosting.mode = HostingMode::kExternal;
-  std::vector<ChildProcess> hosts;
+  std::vector<fp::sim::ChildProcess> hosts;
   Status spawned;
   RunOptions o;
   o.out_dir = dir.file("run");
@@ -182,7 +182,7 @@ TEST_CASE("fp-sim run with agent-host processes then list and report and export 
           "[sim]") {
   REQUIRE(fs::exists(kFpSim));
   TempDir dir;
-  auto s = parse_scenario(kScenario, "duo.toml");
+  auto s = parse_scenario(kHostsScenario, "duo.toml");
   REQUIRE(s.ok());
   s->hosting.mode = HostingMode::kProcesses;
   RunOptions o;

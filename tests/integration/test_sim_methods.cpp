@@ -15,7 +15,7 @@ using namespace fp::sim;
 
 namespace {
 
-const char* kScenario = R"(
+const char* kMethodsScenario = R"(
 name = "methods"
 [fineprune]
 select_sparsity = false
@@ -37,7 +37,7 @@ finetune_max_epochs = 4
 }  // namespace
 
 TEST_CASE("scenarios name the label-free methods and the ablations") {
-  auto s = parse_scenario(kScenario, "methods.toml");
+  auto s = parse_scenario(kMethodsScenario, "methods.toml");
   INFO(s.status().to_string());
   REQUIRE(s.ok());
   REQUIRE(s->variants.size() == 2);
@@ -71,7 +71,7 @@ TEST_CASE("scenarios name the label-free methods and the ablations") {
 }
 
 TEST_CASE("scenarios reject unknown methods and empty fine-tuning grids, naming them") {
-  std::string text = kScenario;
+  std::string text = kMethodsScenario;
   auto unknown = text;
   unknown.replace(unknown.find("\"tent\", "), 8, "\"tnet\", ");
   auto s = parse_scenario(unknown, "typo.toml");
