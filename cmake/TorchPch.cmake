@@ -78,24 +78,55 @@ function(fp_use_torch_pch target)
   endif()
 endfunction()
 
-# fp_unity_torch_sources(target): with FP_UNITY, the target's torch sources compile in
-# batches of FP_UNITY_BATCH, one compiler run each (CMake's unity build): LibTorch's
-# templates are instantiated and code-generated once a batch instead of once a file,
-# which is most of a torch source's time even with the PCH. Torch-free sources keep
-# compiling alone. A source whose file-local names clash with another's in its batch is
-# listed in FP_UNITY_ALONE.
-function(fp_unity_torch_sources target)
+# fp_unity_sources(target): with FP_UNITY, the target's C++ sources compile in batches of
+# at most FP_UNITY_BATCH, one compiler run each (CMake's unity build, GROUP mode): headers
+# are parsed and templates instantiated and code-generated once a batch instead of once a
+# file, which is most of a source's time (LibTorch's, but also CLI11's, nlohmann::json's,
+# fmt's). Torch sources and torch-free ones go to separate batches, so a torch-free batch
+# does not load the precompiled torch header (~9 s a compiler run). A source whose
+# file-local names clash with another's in its batch is listed in FP_UNITY_ALONE.
+function(fp_unity_sources target)
   if(NOT FP_UNITY)
     return()
   endif()
-  set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE ${FP_UNITY_BATCH})
+  set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE GROUP)
   fp_target_cpp_sources(${target} paths)
+  set(torch_paths "")
+  set(free_paths "")
   foreach(path IN LISTS paths)
     get_filename_component(name "${path}" NAME)
+    if(name IN_LIST FP_UNITY_ALONE)
+      continue()
+    endif()
     fp_reaches_torch("${path}" torch)
-    if(NOT torch OR name IN_LIST FP_UNITY_ALONE)
+    if(torch)
+      list(APPEND torch_paths "${path}")
+    else()
+      list(APPEND free_paths "${path}")
+    endif()
+  endforeach()
+  get_target_property(binary_dir ${target} BINARY_DIR)
+  foreach(kind torch free)
+    # Batches of even size: n sources in ceil(n / FP_UNITY_BATCH) batches, dealt in turn.
+    list(LENGTH ${kind}_paths count)
+    if(count EQUAL 0)
+      continue()
+    endif()
+    math(EXPR batches "(${count} + ${FP_UNITY_BATCH} - 1) / ${FP_UNITY_BATCH}")
+    set(i 0)
+    foreach(path IN LISTS ${kind}_paths)
+      math(EXPR batch "${i} % ${batches}")
+      math(EXPR i "${i} + 1")
       set_source_files_properties("${path}" TARGET_DIRECTORY ${target}
-                                  PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
+                                  PROPERTIES UNITY_GROUP ${kind}${batch})
+    endforeach()
+    if(kind STREQUAL "free")
+      math(EXPR last "${batches} - 1")
+      foreach(batch RANGE ${last})
+        set_source_files_properties(
+          "${binary_dir}/CMakeFiles/${target}.dir/Unity/unity_free${batch}_cxx.cxx"
+          TARGET_DIRECTORY ${target} PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+      endforeach()
     endif()
   endforeach()
 endfunction()

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "count_of.h"
 #include "dashboard/api.h"
 #include "dashboard/dashboard.h"
 #include "dashboard/http_server.h"
@@ -71,11 +72,6 @@ struct LargeCampaignDashboard {
   }
 };
 
-size_t count_of(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
 
 }  // namespace
 

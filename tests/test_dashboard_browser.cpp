@@ -18,6 +18,7 @@
 #include <regex>
 #include <thread>
 
+#include "count_of.h"
 #include "dashboard_fixture.h"
 #include "http_client.h"
 #include "integration/child_process.h"
@@ -59,11 +60,6 @@ std::string dump_dom(const std::string& chromium, const std::string& url,
   return out;
 }
 
-size_t count_of(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
 
 std::string pct(double v) { return fmt::format("{:.1f}%", 100 * v); }
 

@@ -20,14 +20,14 @@ namespace {
 // The individual: three of the ten classes. Adaptation and evaluation are disjoint draws.
 const std::vector<int64_t> kIndividual = {1, 4, 8};
 
-struct Variant {
+struct LabelVariant {
   std::string name;
   Dataset adaptation;
 };
 
 // The same inputs with the true labels, a permutation of them, values no label could
 // have (negative and far beyond the class count), and none at all.
-std::vector<Variant> label_variants(const Dataset& adaptation) {
+std::vector<LabelVariant> label_variants(const Dataset& adaptation) {
   const int64_t n = adaptation.size();
   Dataset shuffled = adaptation;
   torch::manual_seed(99);

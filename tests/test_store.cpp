@@ -22,14 +22,14 @@ std::unique_ptr<Store> open_store(const std::string& path) {
   return std::move(store).value();
 }
 
-const std::string kSha(64, 'b');
+const std::string kStoreSha(64, 'b');
 
 // A model, a campaign over "fsdd" and two tasks; returns the campaign id.
 int64_t seed_campaign(Store& store, const std::string& name = "c1", bool open = false) {
-  REQUIRE(store.put_model({kSha, 1000, "{\"arch\":\"cnn\"}", "{}", "models/b.fpm", 1.0}).ok());
+  REQUIRE(store.put_model({kStoreSha, 1000, "{\"arch\":\"cnn\"}", "{}", "models/b.fpm", 1.0}).ok());
   CampaignRecord c;
   c.name = name;
-  c.model_sha256 = kSha;
+  c.model_sha256 = kStoreSha;
   c.dataset = "fsdd";
   c.prune_config_json = "{}";
   c.open_enrollment = open;
@@ -137,9 +137,9 @@ TEST_CASE("agents are upserted and keep their first-seen time", "[store]") {
 
 TEST_CASE("models are content addressed", "[store]") {
   auto store = open_store(":memory:");
-  REQUIRE(store->put_model({kSha, 1000, "{}", "{\"acc\":\"0.9\"}", "models/x.fpm", 1}).ok());
-  REQUIRE(store->put_model({kSha, 9999, "{}", "{}", "elsewhere", 2}).ok());  // no-op
-  auto m = store->find_model(kSha);
+  REQUIRE(store->put_model({kStoreSha, 1000, "{}", "{\"acc\":\"0.9\"}", "models/x.fpm", 1}).ok());
+  REQUIRE(store->put_model({kStoreSha, 9999, "{}", "{}", "elsewhere", 2}).ok());  // no-op
+  auto m = store->find_model(kStoreSha);
   REQUIRE(m.ok());
   REQUIRE(m->has_value());
   CHECK((*m)->size_bytes == 1000);
@@ -156,7 +156,7 @@ TEST_CASE("campaigns need a registered model and a unique name", "[store]") {
   auto store = open_store(":memory:");
   CampaignRecord c;
   c.name = "orphan";
-  c.model_sha256 = kSha;  // not registered
+  c.model_sha256 = kStoreSha;  // not registered
   c.dataset = "fsdd";
   c.prune_config_json = "{}";
   CHECK_FALSE(store->create_campaign(c).ok());

@@ -23,11 +23,11 @@ constexpr auto kMinAcceptPause = std::chrono::milliseconds(50);
 constexpr auto kMaxAcceptPause = std::chrono::milliseconds(2000);
 constexpr size_t kMaxRequestBody = 16 * 1024;  // the API is read-only: requests carry no body
 
-class Session;
-
 }  // namespace
 
 struct HttpServer::Impl {
+  class Session;  // one connection, below
+
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
   asio::steady_timer accept_pause{io};
@@ -47,9 +47,7 @@ struct HttpServer::Impl {
   void accept();
 };
 
-namespace {
-
-class Session : public std::enable_shared_from_this<Session> {
+class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, HttpServer::Impl& server)
       : stream_(std::move(socket)), server_(server) {}
@@ -129,8 +127,6 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> response_;
   HttpServer::Impl& server_;
 };
-
-}  // namespace
 
 void HttpServer::Impl::accept() {
   acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
@@ -235,7 +231,7 @@ void HttpServer::stop() {
       beast::error_code ignored;
       impl->acceptor.close(ignored);
       impl->accept_pause.cancel();
-      for (const auto& s : std::set<std::shared_ptr<Session>>(impl->sessions)) s->close();
+      for (const auto& s : std::set<std::shared_ptr<Impl::Session>>(impl->sessions)) s->close();
       impl->sessions.clear();
     });
     if (impl_->thread.joinable()) impl_->thread.join();

@@ -10,11 +10,13 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "coordinator/model_registry.h"
 #include "coordinator/server.h"
+#include "security/keys.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
 #include "store/store.h"
@@ -31,6 +33,41 @@ inline std::string random_bytes(size_t n, uint32_t seed) {
   std::string s(n, '\0');
   for (auto& c : s) c = static_cast<char>(rng());
   return s;
+}
+
+// A coordinator with fast heartbeats (50 ms, an agent dead after `liveness` missed ones)
+// and small model chunks under flow control, so tests see timeouts and credit quickly.
+inline coord::ServerConfig fast_server(int liveness = 4) {
+  coord::ServerConfig c;
+  c.heartbeat_ms = 50;
+  c.liveness = liveness;
+  c.chunk_size = 64 << 10;
+  c.chunk_credit = 4;
+  return c;
+}
+
+inline security::KeyPair new_keys() {
+  auto k = security::generate_keypair();
+  REQUIRE(k.ok());
+  return *k;
+}
+
+// fast_server() over CURVE with the coordinator's key pair `keys`.
+inline coord::ServerConfig curve_server(const security::KeyPair& keys, int liveness = 4) {
+  auto c = fast_server(liveness);
+  c.security.plain = false;
+  c.security.own = keys;
+  return c;
+}
+
+// The task of `individual`, if the store has one.
+inline std::optional<store::TaskRecord> task_of(store::Store& db, const std::string& individual) {
+  auto tasks = db.tasks();
+  REQUIRE(tasks.ok());
+  for (const auto& t : *tasks) {
+    if (t.individual == individual) return t;
+  }
+  return std::nullopt;
 }
 
 // Polls `done` every 10 ms for up to `timeout`.

@@ -11,12 +11,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-coord::ServerConfig fast_server() {
-  coord::ServerConfig c;
-  c.heartbeat_ms = 50;
-  c.liveness = 20;
-  return c;
-}
 
 proto::Hello hello(const std::string& id, std::vector<std::string> sets = {"toy/alice"}) {
   return proto::Hello{id, proto::kProtocolVersion, {1, 256, std::move(sets)}, 0, "i-" + id};
@@ -32,7 +26,7 @@ proto::TelemetryReport report(const std::string& key, uint64_t task) {
 
 TEST_CASE("a wrong protocol version is rejected with a reason", "[net]") {
   TempDir dir;
-  Coordinator coord(dir, {"alice"}, 4096, fast_server());
+  Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
   RawClient client(coord.context(), coord.endpoint());
   client.send(proto::Hello{"old-agent", 99, {1, 0, {"toy/alice"}}, 0, ""});
   auto reject = client.expect<proto::Reject>();
@@ -67,7 +61,7 @@ TEST_CASE("a wrong protocol version is rejected with a reason", "[net]") {
 
 TEST_CASE("malformed and forbidden frames get an Error and serving goes on", "[net]") {
   TempDir dir;
-  Coordinator coord(dir, {"alice"}, 4096, fast_server());
+  Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
   RawClient client(coord.context(), coord.endpoint());
   auto expect_error = [&](proto::ErrorCode code, const std::string& words) {
     auto e = client.expect<proto::Error>();
@@ -121,7 +115,7 @@ TEST_CASE("malformed and forbidden frames get an Error and serving goes on", "[n
 
 TEST_CASE("a duplicate telemetry report is acknowledged and stored once", "[net]") {
   TempDir dir;
-  Coordinator coord(dir, {"alice"}, 4096, fast_server());
+  Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
   RawClient client(coord.context(), coord.endpoint());
   client.send(hello("dup-agent"));
   client.expect<proto::Welcome>();
@@ -151,7 +145,7 @@ TEST_CASE("a duplicate telemetry report is acknowledged and stored once", "[net]
 
 TEST_CASE("a burst of reports is committed in batches and all acknowledged", "[net]") {
   TempDir dir;
-  Coordinator coord(dir, {"alice"}, 4096, fast_server());
+  Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
   RawClient client(coord.context(), coord.endpoint());
   client.send(hello("burst"));
   client.expect<proto::Welcome>();
@@ -178,7 +172,7 @@ TEST_CASE("a burst of reports is committed in batches and all acknowledged", "[n
 
 TEST_CASE("an assignment the agent never got is sent again", "[net]") {
   TempDir dir;
-  auto config = fast_server();
+  auto config = fast_server(20);
   config.heartbeat_ms = 200;  // resent after 400 ms of claimed idleness
   Coordinator coord(dir, {"alice"}, 4096, config);
   RawClient client(coord.context(), coord.endpoint());
@@ -212,7 +206,7 @@ TEST_CASE("an assignment the agent never got is sent again", "[net]") {
 
 TEST_CASE("a second live agent with the same id is turned away; a reconnect is not", "[net]") {
   TempDir dir;
-  auto config = fast_server();
+  auto config = fast_server(20);
   config.heartbeat_ms = 200;
   config.liveness = 3;
   Coordinator coord(dir, {"alice"}, 4096, config);

@@ -27,27 +27,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-coord::ServerConfig fast_server() {
-  coord::ServerConfig c;
-  c.heartbeat_ms = 50;
-  c.liveness = 6;
-  c.chunk_size = 64 << 10;
-  c.chunk_credit = 4;
-  return c;
-}
 
-security::KeyPair new_keys() {
-  auto k = security::generate_keypair();
-  REQUIRE(k.ok());
-  return *k;
-}
 
-coord::ServerConfig curve_server(const security::KeyPair& keys) {
-  auto c = fast_server();
-  c.security.plain = false;
-  c.security.own = keys;
-  return c;
-}
 
 // A DEALER speaking the wire protocol by hand, plain or CURVE with its own key.
 class Peer {
@@ -120,14 +101,6 @@ proto::TelemetryReport report(const std::string& key, uint64_t task, const std::
   return r;
 }
 
-std::optional<store::TaskRecord> task_of(store::Store& db, const std::string& individual) {
-  auto tasks = db.tasks();
-  REQUIRE(tasks.ok());
-  for (const auto& t : *tasks) {
-    if (t.individual == individual) return t;
-  }
-  return std::nullopt;
-}
 
 std::vector<store::EventRecord> events_of(store::Store& db, const std::string& kind) {
   auto events = db.events(100000);
@@ -151,7 +124,7 @@ TEST_CASE("an enrolled key cannot take another key's agent id, and holds few ses
           "[net][hostile]") {
   TempDir dir("hostile");
   const auto server_keys = new_keys(), alice = new_keys(), mallory = new_keys();
-  auto config = curve_server(server_keys);
+  auto config = curve_server(server_keys, 6);
   config.max_sessions_per_key = 3;
   Coordinator coord(dir, {"alice", "m1", "m2", "m3", "m4"}, 64 << 10, config);
   auto db = coord.reader(dir);
@@ -210,7 +183,7 @@ TEST_CASE("an enrolled key cannot take another key's agent id, and holds few ses
 TEST_CASE("reports, statuses and reclaims are scoped to what the sender was assigned",
           "[net][hostile]") {
   TempDir dir("hostile");
-  Coordinator coord(dir, {"victim", "attacker", "orphan"}, 16 << 10, fast_server());
+  Coordinator coord(dir, {"victim", "attacker", "orphan"}, 16 << 10, fast_server(6));
   auto db = coord.reader(dir);
 
   Peer victim(coord.context(), coord.endpoint());
@@ -270,7 +243,7 @@ TEST_CASE("reports, statuses and reclaims are scoped to what the sender was assi
 TEST_CASE("one row per (task, method): a second report of a method is a duplicate",
           "[net][hostile]") {
   TempDir dir("hostile");
-  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server());
+  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server(6));
   auto db = coord.reader(dir);
   Peer a(coord.context(), coord.endpoint());
   a.send(hello("dev-alice", "toy/alice"));
@@ -332,7 +305,7 @@ TEST_CASE("a database with two rows per (task, method) keeps the first and logs 
 
 TEST_CASE("text fields must be valid UTF-8 without control characters", "[net][hostile]") {
   TempDir dir("hostile");
-  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server());
+  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server(6));
   auto db = coord.reader(dir);
   Peer a(coord.context(), coord.endpoint());
   a.send(hello("dev-alice", "toy/alice"));
@@ -380,7 +353,7 @@ TEST_CASE("text fields must be valid UTF-8 without control characters", "[net][h
 
 TEST_CASE("64-bit counters above 2^63 - 1 are refused, not stored negative", "[net][hostile]") {
   TempDir dir("hostile");
-  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server());
+  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server(6));
   auto db = coord.reader(dir);
   Peer a(coord.context(), coord.endpoint());
   a.send(hello("dev-alice", "toy/alice"));
@@ -404,7 +377,7 @@ TEST_CASE("64-bit counters above 2^63 - 1 are refused, not stored negative", "[n
 TEST_CASE("a peer that requests chunks and never reads them cannot grow the coordinator",
           "[net][hostile]") {
   TempDir dir("hostile");
-  auto config = fast_server();
+  auto config = fast_server(6);
   config.stall_timeout_ms = 1000;
   Coordinator coord(dir, {"slow", "honest"}, 4 << 20, config);
   auto db = coord.reader(dir);
@@ -463,7 +436,7 @@ TEST_CASE("a peer that requests chunks and never reads them cannot grow the coor
 TEST_CASE("refused handshakes are summarized, not one row and one line each", "[net][hostile]") {
   TempDir dir("hostile");
   const auto server_keys = new_keys();
-  Coordinator coord(dir, {"alice"}, 1 << 10, curve_server(server_keys));
+  Coordinator coord(dir, {"alice"}, 1 << 10, curve_server(server_keys, 6));
   auto db = coord.reader(dir);
   const int attempts = 300;
   {
@@ -491,7 +464,7 @@ TEST_CASE("refused handshakes are summarized, not one row and one line each", "[
 
 TEST_CASE("a task held past its deadline by a heartbeating agent is requeued", "[net][hostile]") {
   TempDir dir("hostile");
-  auto config = fast_server();
+  auto config = fast_server(6);
   config.task_deadline_s = 0.5;
   config.task_deadline_s_per_mb = 0;
   Coordinator coord(dir, {"alice"}, 16 << 10, config);
@@ -519,7 +492,7 @@ TEST_CASE("a task held past its deadline by a heartbeating agent is requeued", "
 TEST_CASE("an agent with max_tasks leaves when the coordinator says goodbye after its last task",
           "[net][hostile]") {
   TempDir dir("hostile");
-  auto config = fast_server();
+  auto config = fast_server(6);
   config.exit_when_done = true;
   Coordinator coord(dir, {"alice"}, 16 << 10, config);
   FakeRunner runner;

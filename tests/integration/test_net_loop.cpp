@@ -14,14 +14,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-coord::ServerConfig fast_server() {
-  coord::ServerConfig c;
-  c.heartbeat_ms = 50;
-  c.liveness = 4;
-  c.chunk_size = 64 << 10;
-  c.chunk_credit = 4;
-  return c;
-}
 
 agent::AgentConfig agent_config(const std::string& id, const std::string& endpoint,
                                 const TempDir& dir, std::vector<std::string> datasets) {

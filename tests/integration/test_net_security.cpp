@@ -18,27 +18,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-coord::ServerConfig fast_server() {
-  coord::ServerConfig c;
-  c.heartbeat_ms = 50;
-  c.liveness = 4;
-  c.chunk_size = 64 << 10;
-  c.chunk_credit = 4;
-  return c;
-}
 
-coord::ServerConfig curve_server(const security::KeyPair& keys) {
-  auto c = fast_server();
-  c.security.plain = false;
-  c.security.own = keys;
-  return c;
-}
 
-security::KeyPair new_keys() {
-  auto k = security::generate_keypair();
-  REQUIRE(k.ok());
-  return *k;
-}
 
 agent::AgentConfig agent_config(const std::string& id, const std::string& endpoint,
                                 const TempDir& dir, const std::string& individual) {
@@ -86,14 +67,6 @@ struct AgentThread {
   }
 };
 
-std::optional<store::TaskRecord> task_of(store::Store& db, const std::string& individual) {
-  auto tasks = db.tasks();
-  REQUIRE(tasks.ok());
-  for (const auto& t : *tasks) {
-    if (t.individual == individual) return t;
-  }
-  return std::nullopt;
-}
 
 bool task_done(store::Store& db, const std::string& individual) {
   auto t = task_of(db, individual);

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "count_of.h"
 #include "child_process.h"
 #include "coordinator/campaign_setup.h"
 #include "models/artifact.h"
@@ -29,11 +30,6 @@ namespace {
 constexpr int kAgentKills = 3;        // per phase: during the download, during the task
 constexpr int kCoordinatorKills = 3;  // the first one freezes it first (a lost Ack)
 
-size_t count_of(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
 
 // A port that was free a moment ago, so a restarted coordinator can bind it again.
 int free_port() {
