@@ -72,7 +72,6 @@ struct LargeCampaignDashboard {
   }
 };
 
-
 }  // namespace
 
 TEST_CASE("API campaign detail shows the stored accuracies and sparsities", "[dashboard]") {

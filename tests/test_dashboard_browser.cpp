@@ -60,7 +60,6 @@ std::string dump_dom(const std::string& chromium, const std::string& url,
   return out;
 }
 
-
 std::string pct(double v) { return fmt::format("{:.1f}%", 100 * v); }
 
 // fp-coordinator serving a finished campaign with its dashboard on a free port.

@@ -16,9 +16,9 @@
 
 #include "coordinator/model_registry.h"
 #include "coordinator/server.h"
-#include "security/keys.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
+#include "security/keys.h"
 #include "store/store.h"
 #include "temp_dir.h"
 

@@ -11,7 +11,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
 proto::Hello hello(const std::string& id, std::vector<std::string> sets = {"toy/alice"}) {
   return proto::Hello{id, proto::kProtocolVersion, {1, 256, std::move(sets)}, 0, "i-" + id};
 }

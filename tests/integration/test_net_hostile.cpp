@@ -27,9 +27,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
-
-
 // A DEALER speaking the wire protocol by hand, plain or CURVE with its own key.
 class Peer {
  public:
@@ -100,7 +97,6 @@ proto::TelemetryReport report(const std::string& key, uint64_t task, const std::
   r.accuracy_after = accuracy;
   return r;
 }
-
 
 std::vector<store::EventRecord> events_of(store::Store& db, const std::string& kind) {
   auto events = db.events(100000);

@@ -14,7 +14,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
 agent::AgentConfig agent_config(const std::string& id, const std::string& endpoint,
                                 const TempDir& dir, std::vector<std::string> datasets) {
   agent::AgentConfig c;

@@ -18,9 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-
-
-
 agent::AgentConfig agent_config(const std::string& id, const std::string& endpoint,
                                 const TempDir& dir, const std::string& individual) {
   agent::AgentConfig c;
@@ -66,7 +63,6 @@ struct AgentThread {
     thread.join();
   }
 };
-
 
 bool task_done(store::Store& db, const std::string& individual) {
   auto t = task_of(db, individual);

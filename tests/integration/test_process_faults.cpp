@@ -10,9 +10,9 @@
 #include <map>
 #include <set>
 
-#include "count_of.h"
 #include "child_process.h"
 #include "coordinator/campaign_setup.h"
+#include "count_of.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
 #include "net_fixture.h"
@@ -29,7 +29,6 @@ namespace {
 
 constexpr int kAgentKills = 3;        // per phase: during the download, during the task
 constexpr int kCoordinatorKills = 3;  // the first one freezes it first (a lost Ack)
-
 
 // A port that was free a moment ago, so a restarted coordinator can bind it again.
 int free_port() {
