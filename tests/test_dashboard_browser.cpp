@@ -228,10 +228,7 @@ std::string text_of(const std::string& dom, const std::string& id) {
 TEST_CASE("Chromium renders a 1000-individual campaign: distributions, CIs, paged table, search",
           "[dashboard][browser]") {
   std::string chromium = find_chromium();
-  if (chromium.empty()) {
-    WARN("chromium is not installed (scripts/setup installs it): browser test skipped");
-    return;
-  }
+  if (chromium.empty()) return skip("chromium is not installed", kFromSetup);
   Coordinator coordinator([](fp::store::Store& s) { seed_large_campaign(s, 1000); });
   TempDir profile("chromium_profile");
   const auto all = large_individuals(1000);
