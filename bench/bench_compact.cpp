@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "bench_individual.h"
+#include "benchmarks.h"
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
 #include "experiment/personalize.h"
@@ -53,8 +54,8 @@ Latency measure(PrunableNet& m, const torch::Tensor& x1, const torch::Tensor& x6
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"bench_compact"};
+int fp::bench::compact(int argc, char** argv) {
+  CLI::App app{"fp-bench compact"};
   std::vector<std::string> archs = known_architectures();
   int64_t train_samples = 2000, samples = 600;
   double budget = 0.6;

@@ -2,7 +2,7 @@
 // endpoint the pages poll takes, and where a campaign-detail answer spends its time
 // (loading the results from SQLite, the bootstrap intervals, the JSON).
 //
-//   build/bench/bench_dashboard_api --db /tmp/fp-10k/fp.db --campaign 1 --repeat 20
+//   build/bench/fp-bench dashboard_api --db /tmp/fp-10k/fp.db --campaign 1 --repeat 20
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "benchmarks.h"
 #include "dashboard/api.h"
 #include "report/campaign_results.h"
 #include "report/method_summary.h"
@@ -42,7 +43,7 @@ void row(const std::string& what, std::pair<double, double> ms, size_t bytes = 0
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int fp::bench::dashboard_api(int argc, char** argv) {
   CLI::App app{"Time the dashboard's API endpoints over a store"};
   std::string db;
   int64_t campaign = 1;

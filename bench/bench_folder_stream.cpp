@@ -1,7 +1,7 @@
 // A device folder of many files (issue 15): listing and streaming 100,000 pictures
 // through the decoder in batches keeps memory at one batch, not the folder.
 //
-//   bench_folder_stream --files 100000 --batch 256
+//   fp-bench folder_stream --files 100000 --batch 256
 //
 // Writes tiny 28x28 PNGs into a temporary folder (removed afterwards), then reports
 // the time to list and to decode everything a batch at a time, and the process's peak
@@ -16,6 +16,8 @@
 #include <chrono>
 #include <filesystem>
 
+#include "bench_util.h"
+#include "benchmarks.h"
 #include "data/file_decoder.h"
 #include "data/folder_source.h"
 
@@ -27,14 +29,10 @@ double peak_mb() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-double since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
 }  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"bench_folder_stream: list and stream a large folder of pictures"};
+int fp::bench::folder_stream(int argc, char** argv) {
+  CLI::App app{"fp-bench folder_stream: list and stream a large folder of pictures"};
   int64_t files = 100000, batch = 256;
   app.add_option("--files", files, "pictures in the folder")->capture_default_str();
   app.add_option("--batch", batch, "files decoded at a time")->capture_default_str();
@@ -52,14 +50,14 @@ int main(int argc, char** argv) {
     if (i % 1000 == 0) fs::create_directories(sub);
     stbi_write_png((sub / (std::to_string(i) + ".png")).c_str(), 28, 28, 1, pixels.data(), 28);
   }
-  const double write_s = since(t0);
+  const double write_s = seconds_since(t0);
   const double before = peak_mb();
 
   fp::ModelSpec spec;
   spec.input = fp::fashion_mnist_input_spec();
   t0 = std::chrono::steady_clock::now();
   auto listing = fp::list_folder(dir.string());
-  const double list_s = since(t0);
+  const double list_s = seconds_since(t0);
   if (!listing.ok()) {
     fmt::print(stderr, "{}\n", listing.status().to_string());
     return 1;
@@ -76,7 +74,7 @@ int main(int argc, char** argv) {
                            checksum += x.sum().item<double>();
                            return fp::Status::ok_status();
                          });
-  const double stream_s = since(t0);
+  const double stream_s = seconds_since(t0);
   const double after = peak_mb();
   fs::remove_all(dir);
   if (!s.ok()) return 1;

@@ -3,7 +3,7 @@
 // message, its socket buffer 4 KiB). The coordinator must keep its memory within
 // idle + peers x chunk_credit x chunk_size (docs/SECURITY.md), and drop them.
 //
-//   bench_hostile_peers --agents 10 --seconds 60
+//   fp-bench hostile_peers --agents 10 --seconds 60
 //
 // Prints the coordinator's resident memory (this process; the peers run in a child
 // process) before, during (peak) and after, and the bound.
@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "bench_util.h"
+#include "benchmarks.h"
 #include "coordinator/model_registry.h"
 #include "coordinator/server.h"
 #include "protocol/codec.h"
@@ -68,7 +69,7 @@ uint64_t run_peers(const std::string& endpoint, const std::string& sha, int agen
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int fp::bench::hostile_peers(int argc, char** argv) {
   CLI::App app{"Non-reading peers against the coordinator: resident memory stays bounded"};
   int agents = 10;
   double seconds = 60;

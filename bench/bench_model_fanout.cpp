@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "bench_util.h"
+#include "benchmarks.h"
 #include "coordinator/model_registry.h"
 #include "store/store.h"
 
@@ -41,7 +42,7 @@ class ReportOnly : public agent::TaskRunner {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int fp::bench::model_fanout(int argc, char** argv) {
   CLI::App app{"Model fan-out: aggregate download throughput and coordinator memory"};
   int agents = 100;
   int64_t size_mb = 16;

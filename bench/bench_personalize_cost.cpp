@@ -10,6 +10,8 @@
 
 #include "baselines/finetune.h"
 #include "bench_individual.h"
+#include "bench_util.h"
+#include "benchmarks.h"
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
 #include "experiment/personalize.h"
@@ -17,12 +19,9 @@
 #include "prune/cost.h"
 #include "train/evaluator.h"
 
+using fp::bench::seconds_since;
 using namespace fp;
 using Clock = std::chrono::steady_clock;
-
-static double since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // This thread's CPU time: with --threads 1 all of the compute, and unlike wall time not
 // inflated when other processes share the cores.
@@ -32,8 +31,8 @@ static double thread_cpu() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-int main(int argc, char** argv) {
-  CLI::App app{"bench_personalize_cost"};
+int fp::bench::personalize_cost(int argc, char** argv) {
+  CLI::App app{"fp-bench personalize_cost"};
   int threads = 1, epochs = 2, max_ft_epochs = 20, repeats = 3;
   int64_t train_samples = 12000, samples = 1000;
   std::string arch = "cnn";
@@ -84,7 +83,7 @@ int main(int argc, char** argv) {
     auto start = Clock::now();
     const double cpu = thread_cpu();
     predict_proba(*general, adaptation.inputs, 128);
-    t_infer = std::min(t_infer, since(start));
+    t_infer = std::min(t_infer, seconds_since(start));
     cpu_infer = std::min(cpu_infer, thread_cpu() - cpu);
   }
   const int64_t macs_infer = dense_macs * n;

@@ -6,13 +6,15 @@
 // Prints wall time, the share of it spent outside the agents' own compute, the peak
 // memory of every process and telemetry messages per second into SQLite.
 //
-//   build/bench/bench_sim_campaign [--individuals 1000] [--mode processes] [--hosts 2]
+//   build/bench/fp-bench sim_campaign [--individuals 1000] [--mode processes] [--hosts 2]
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "benchmarks.h"
 #include "simulation/simulation.h"
+#include "source_paths.h"
 
 namespace {
 
@@ -100,7 +102,7 @@ int run(const Options& o) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int fp::bench::sim_campaign(int argc, char** argv) {
   CLI::App app{"Benchmark: a campaign of many virtual agents, with and without compute"};
   Options o;
   app.add_option("--scenario", o.scenario, "scenario file")->capture_default_str();

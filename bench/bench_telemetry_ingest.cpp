@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "bench_util.h"
+#include "benchmarks.h"
 #include "coordinator/model_registry.h"
 #include "coordinator/server.h"
 #include "protocol/codec.h"
@@ -34,7 +35,7 @@ proto::TelemetryReport realistic_report(const std::string& key, uint64_t task) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int fp::bench::telemetry_ingest(int argc, char** argv) {
   CLI::App app{"Telemetry ingest: reports per second into SQLite through ZeroMQ"};
   int64_t reports = 200000;
   int clients = 4;

@@ -1,15 +1,15 @@
 // The C++ side of bench/bench_vs_pytorch.py: Fine-Pruning one individual, step by step,
 // with the same model and data a PyTorch script gets.
 //
-//   bench_vs_pytorch prepare --dir D   trains the general model, picks the individual and
+//   fp-bench vs_pytorch prepare --dir D   trains the general model, picks the individual and
 //                                      writes D/general.fpm (fineprune), D/general.{pt,json}
 //                                      (fp-agent export format) and D/data.pt (the
 //                                      individual's adaptation inputs, evaluation inputs
 //                                      and labels; torch.load reads it)
-//   bench_vs_pytorch run --dir D       loads them and runs record, select, prune, evaluate
+//   fp-bench vs_pytorch run --dir D       loads them and runs record, select, prune, evaluate
 //                                      (the default Fine-Pruning of experiment/personalize),
 //                                      printing one JSON line of per-step seconds and results
-//   bench_vs_pytorch finetune --dir D  one epoch of backprop fine-tuning (the comparison's
+//   fp-bench vs_pytorch finetune --dir D  one epoch of backprop fine-tuning (the comparison's
 //                                      labeled baseline), same JSON line
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -19,6 +19,8 @@
 #include <fstream>
 
 #include "bench_individual.h"
+#include "bench_util.h"
+#include "benchmarks.h"
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
 #include "models/artifact.h"
@@ -30,17 +32,14 @@
 #include "train/evaluator.h"
 #include "train/trainer.h"
 
+using fp::bench::seconds_since;
 using namespace fp;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 int fail(const std::string& what) {
-  fmt::print(stderr, "bench_vs_pytorch: {}\n", what);
+  fmt::print(stderr, "fp-bench vs_pytorch: {}\n", what);
   return 1;
 }
 
@@ -84,7 +83,7 @@ Result<Loaded> load(const std::string& dir, double* model_seconds) {
   Loaded l;
   const auto t = Clock::now();
   FP_ASSIGN_OR_RETURN(l.model, load_model(dir + "/general.fpm"));
-  *model_seconds = since(t);
+  *model_seconds = seconds_since(t);
   std::ifstream in(dir + "/data.pt", std::ios::binary | std::ios::ate);
   std::vector<char> bytes(in ? static_cast<size_t>(in.tellg()) : 0);
   in.seekg(0);
@@ -104,7 +103,7 @@ int run(const std::string& dir, bool finetune_only) {
   auto loaded = load(dir, &t_model);
   if (!loaded.ok()) return fail(loaded.status().message());
   PrunableNet& model = *loaded->model;
-  const double t_load = since(t);
+  const double t_load = seconds_since(t);
   Dataset evaluation;
   evaluation.inputs = loaded->evaluation;
   evaluation.labels = loaded->labels;
@@ -121,7 +120,7 @@ int run(const std::string& dir, bool finetune_only) {
     adaptation.labels = loaded->adaptation_labels;
     if (!train(model, adaptation, tc).ok()) return fail("fine-tuning failed");
     fmt::print("{{\"load\": {:.6f}, \"load_model\": {:.6f}, \"finetune_epoch\": {:.6f}}}\n", t_load,
-               t_model, since(t));
+               t_model, seconds_since(t));
     return 0;
   }
   PruneConfig prune;  // the defaults of experiment/personalize
@@ -131,7 +130,7 @@ int run(const std::string& dir, bool finetune_only) {
   t = Clock::now();
   torch::Tensor logits;
   LayerStats stats = record_activations(model, inputs, prune.batch_size, false, &logits);
-  const double t_record = since(t);
+  const double t_record = seconds_since(t);
 
   t = Clock::now();
   const int64_t n = inputs.size(0);
@@ -139,18 +138,18 @@ int run(const std::string& dir, bool finetune_only) {
   auto sel = select_sparsity(model, stats, inputs.slice(0, n - held), logits.slice(0, n - held),
                              prune, selector);
   if (!sel.ok()) return fail(sel.status().message());
-  const double t_select = since(t);
+  const double t_select = seconds_since(t);
 
   t = Clock::now();
   prune.target_sparsity = sel->chosen;
   Status s = prune_with_stats(model, stats, prune);
   if (!s.ok()) return fail(s.message());
-  const double t_prune = since(t);
+  const double t_prune = seconds_since(t);
 
   t = Clock::now();
   auto eval = evaluate(model, evaluation);
   if (!eval.ok()) return fail(eval.status().message());
-  const double t_eval = since(t);
+  const double t_eval = seconds_since(t);
   fmt::print(
       "{{\"load\": {:.6f}, \"load_model\": {:.6f}, \"record\": {:.6f}, \"select\": {:.6f}, "
       "\"prune\": {:.6f}, "
@@ -162,8 +161,8 @@ int run(const std::string& dir, bool finetune_only) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"bench_vs_pytorch: the C++ side of bench/bench_vs_pytorch.py"};
+int fp::bench::vs_pytorch(int argc, char** argv) {
+  CLI::App app{"fp-bench vs_pytorch: the C++ side of bench/bench_vs_pytorch.py"};
   app.require_subcommand(1);
   std::string dir, arch = "cnn";
   int threads = 1, epochs = 2;

@@ -5,7 +5,7 @@
 
 Both sides get the same general model (fineprune's artifact; PyTorch loads the
 `fp-agent export` files with scripts/python/fineprune_ref.py), the same individual's
-data (written once by `bench_vs_pytorch prepare`) and the same thread count, and run
+data (written once by `fp-bench vs_pytorch prepare`) and the same thread count, and run
 the same steps: record activation statistics (and the dense logits) over the unlabeled
 adaptation inputs, choose the sparsity without labels (confidence selector, 10
 candidates scored on the last 10% of the inputs), prune at the chosen sparsity (global
@@ -229,11 +229,11 @@ def main():
     if a.worker or a.worker_finetune:
         return torch_worker(a.dir, a.threads, a.worker_finetune)
 
-    cpp = os.path.join(a.build, "bench", "bench_vs_pytorch")
+    cpp = [os.path.join(a.build, "bench", "fp-bench"), "vs_pytorch"]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
     if not os.path.exists(os.path.join(a.dir, "data.pt")):
         os.makedirs(a.dir, exist_ok=True)
-        subprocess.run([cpp, "prepare", "--dir", a.dir, "--arch", a.arch], check=True)
+        subprocess.run(cpp + ["prepare", "--dir", a.dir, "--arch", a.arch], check=True)
     py = [a.python, os.path.abspath(__file__), "--dir", a.dir, "--threads", str(a.threads)]
     runs = {"fineprune": [], "pytorch": []}
     kinds = [("", "--worker")] + ([("finetune", "--worker-finetune")] if a.finetune else [])
@@ -241,7 +241,7 @@ def main():
         for sub, flag in kinds:
             key = sub or "prune"
             runs.setdefault("fineprune " + key, []).append(
-                timed([cpp, sub or "run", "--dir", a.dir, "--threads", str(a.threads)], env))
+                timed(cpp + [sub or "run", "--dir", a.dir, "--threads", str(a.threads)], env))
             runs.setdefault("pytorch " + key, []).append(timed(py + [flag], env))
 
     print("threads %d, %d repeats, median (min-max) seconds; uptime: %s" %
