@@ -1,4 +1,5 @@
-# The precompiled <torch/torch.h> (FP_PCH), for the translation units that include it.
+# The precompiled <torch/torch.h> (FP_PCH), for the translation units that include it,
+# and compilation in batches (FP_UNITY, fp_unity_sources), torch and torch-free apart.
 #
 # Measured on 2 cores (docs/BUILD.md): the PCH saves ~6.5 s on each source that reaches
 # <torch/...> but costs ~9 s on each one that does not (loading the 570 MB PCH), so a
