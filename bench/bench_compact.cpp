@@ -55,7 +55,7 @@ Latency measure(PrunableNet& m, const torch::Tensor& x1, const torch::Tensor& x6
 }  // namespace
 
 int fp::bench::compact(int argc, char** argv) {
-  CLI::App app{"fp-bench compact"};
+  CLI::App app{"Compact models: parameters, MACs, artifact bytes, latency", "fp-bench compact"};
   std::vector<std::string> archs = known_architectures();
   int64_t train_samples = 2000, samples = 600;
   double budget = 0.6;

@@ -44,7 +44,7 @@ void row(const std::string& what, std::pair<double, double> ms, size_t bytes = 0
 }  // namespace
 
 int fp::bench::dashboard_api(int argc, char** argv) {
-  CLI::App app{"Time the dashboard's API endpoints over a store"};
+  CLI::App app{"Time the dashboard's API endpoints over a store", "fp-bench dashboard_api"};
   std::string db;
   int64_t campaign = 1;
   int repeat = 20;

@@ -32,7 +32,8 @@ double peak_mb() {
 }  // namespace
 
 int fp::bench::folder_stream(int argc, char** argv) {
-  CLI::App app{"fp-bench folder_stream: list and stream a large folder of pictures"};
+  CLI::App app{"fp-bench folder_stream: list and stream a large folder of pictures",
+               "fp-bench folder_stream"};
   int64_t files = 100000, batch = 256;
   app.add_option("--files", files, "pictures in the folder")->capture_default_str();
   app.add_option("--batch", batch, "files decoded at a time")->capture_default_str();

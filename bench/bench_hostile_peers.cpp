@@ -70,7 +70,8 @@ uint64_t run_peers(const std::string& endpoint, const std::string& sha, int agen
 }  // namespace
 
 int fp::bench::hostile_peers(int argc, char** argv) {
-  CLI::App app{"Non-reading peers against the coordinator: resident memory stays bounded"};
+  CLI::App app{"Non-reading peers against the coordinator: resident memory stays bounded",
+               "fp-bench hostile_peers"};
   int agents = 10;
   double seconds = 60;
   int model_mb = 16;

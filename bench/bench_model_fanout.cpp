@@ -43,7 +43,8 @@ class ReportOnly : public agent::TaskRunner {
 }  // namespace
 
 int fp::bench::model_fanout(int argc, char** argv) {
-  CLI::App app{"Model fan-out: aggregate download throughput and coordinator memory"};
+  CLI::App app{"Model fan-out: aggregate download throughput and coordinator memory",
+               "fp-bench model_fanout"};
   int agents = 100;
   int64_t size_mb = 16;
   uint32_t chunk_kb = 256, credit = 8;

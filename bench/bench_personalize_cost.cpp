@@ -32,7 +32,8 @@ static double thread_cpu() {
 }
 
 int fp::bench::personalize_cost(int argc, char** argv) {
-  CLI::App app{"fp-bench personalize_cost"};
+  CLI::App app{"Cost of personalizing one individual: inference, Fine-Pruning, fine-tuning",
+               "fp-bench personalize_cost"};
   int threads = 1, epochs = 2, max_ft_epochs = 20, repeats = 3;
   int64_t train_samples = 12000, samples = 1000;
   std::string arch = "cnn";

@@ -103,7 +103,8 @@ int run(const Options& o) {
 }  // namespace
 
 int fp::bench::sim_campaign(int argc, char** argv) {
-  CLI::App app{"Benchmark: a campaign of many virtual agents, with and without compute"};
+  CLI::App app{"Benchmark: a campaign of many virtual agents, with and without compute",
+               "fp-bench sim_campaign"};
   Options o;
   app.add_option("--scenario", o.scenario, "scenario file")->capture_default_str();
   app.add_option("--out", o.out, "run directories go under here")->capture_default_str();

@@ -36,7 +36,8 @@ proto::TelemetryReport realistic_report(const std::string& key, uint64_t task) {
 }  // namespace
 
 int fp::bench::telemetry_ingest(int argc, char** argv) {
-  CLI::App app{"Telemetry ingest: reports per second into SQLite through ZeroMQ"};
+  CLI::App app{"Telemetry ingest: reports per second into SQLite through ZeroMQ",
+               "fp-bench telemetry_ingest"};
   int64_t reports = 200000;
   int clients = 4;
   int window = 2000;

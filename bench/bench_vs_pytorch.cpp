@@ -162,7 +162,8 @@ int run(const std::string& dir, bool finetune_only) {
 }  // namespace
 
 int fp::bench::vs_pytorch(int argc, char** argv) {
-  CLI::App app{"fp-bench vs_pytorch: the C++ side of bench/bench_vs_pytorch.py"};
+  CLI::App app{"fp-bench vs_pytorch: the C++ side of bench/bench_vs_pytorch.py",
+               "fp-bench vs_pytorch"};
   app.require_subcommand(1);
   std::string dir, arch = "cnn";
   int threads = 1, epochs = 2;
