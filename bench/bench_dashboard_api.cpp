@@ -75,18 +75,10 @@ int fp::bench::dashboard_api(int argc, char** argv) {
   std::printf("  (%zu individuals)\n", results.individuals.size());
   row("summarize_methods (5 bootstrap intervals, not cached)",
       time_ms(repeat, [&] { (void)fp::report::summarize_methods(results); }));
-  {  // the same five intervals, each resampled on its own (as before bootstrap_mean_cis)
-    std::vector<std::vector<double>> samples(5);
-    for (const auto& i : results.individuals) {
-      if (i.general_accuracy) samples[0].push_back(*i.general_accuracy);
-      for (size_t k = 0; k < 3; ++k) {
-        auto a = fp::report::accuracy_of(i, fp::report::result_methods()[k]);
-        if (a) samples[k + 1].push_back(*a);
-      }
-      if (auto g = fp::report::fine_prune_gain(i)) samples[4].push_back(*g);
-    }
-    row("  the same five intervals, one method at a time", time_ms(repeat, [&] {
-          for (const auto& v : samples) (void)fp::report::bootstrap_mean_ci(v);
+  {  // the same intervals, each resampled on its own (as before bootstrap_mean_cis)
+    const auto m = fp::report::method_samples(results);
+    row("  the same intervals, one method at a time", time_ms(repeat, [&] {
+          for (const auto& v : m.samples) (void)fp::report::bootstrap_mean_ci(v);
         }));
   }
   fp::report::SummaryCache cache;

@@ -8,7 +8,6 @@
 // resident memory before and after, next to what the decoded folder would take whole.
 #include <fmt/format.h>
 #include <stb_image_write.h>
-#include <sys/resource.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -20,19 +19,16 @@
 #include "benchmarks.h"
 #include "data/file_decoder.h"
 #include "data/folder_source.h"
+#include "util/memory.h"
 
 namespace {
 
-double peak_mb() {
-  struct rusage usage {};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
+double peak_mb() { return static_cast<double>(fp::peak_rss_bytes()) / (1024.0 * 1024.0); }
 
 }  // namespace
 
 int fp::bench::folder_stream(int argc, char** argv) {
-  CLI::App app{"fp-bench folder_stream: list and stream a large folder of pictures",
+  CLI::App app{"List and stream a large folder of pictures through the decoder",
                "fp-bench folder_stream"};
   int64_t files = 100000, batch = 256;
   app.add_option("--files", files, "pictures in the folder")->capture_default_str();

@@ -1,16 +1,17 @@
 // The C++ side of bench/bench_vs_pytorch.py: Fine-Pruning one individual, step by step,
 // with the same model and data a PyTorch script gets.
 //
-//   fp-bench vs_pytorch prepare --dir D   trains the general model, picks the individual and
-//                                      writes D/general.fpm (fineprune), D/general.{pt,json}
-//                                      (fp-agent export format) and D/data.pt (the
-//                                      individual's adaptation inputs, evaluation inputs
-//                                      and labels; torch.load reads it)
-//   fp-bench vs_pytorch run --dir D       loads them and runs record, select, prune, evaluate
-//                                      (the default Fine-Pruning of experiment/personalize),
-//                                      printing one JSON line of per-step seconds and results
-//   fp-bench vs_pytorch finetune --dir D  one epoch of backprop fine-tuning (the comparison's
-//                                      labeled baseline), same JSON line
+//   fp-bench vs_pytorch prepare --dir D   trains the general model, picks the individual
+//                                         and writes D/general.fpm (fineprune),
+//                                         D/general.{pt,json} (fp-agent export format) and
+//                                         D/data.pt (the individual's adaptation inputs,
+//                                         evaluation inputs and labels; torch.load reads it)
+//   fp-bench vs_pytorch run --dir D       loads them and runs record, select, prune,
+//                                         evaluate (the default Fine-Pruning of
+//                                         experiment/personalize), printing one JSON line
+//                                         of per-step seconds and results
+//   fp-bench vs_pytorch finetune --dir D  one epoch of backprop fine-tuning (the
+//                                         comparison's labeled baseline), same JSON line
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -162,8 +163,7 @@ int run(const std::string& dir, bool finetune_only) {
 }  // namespace
 
 int fp::bench::vs_pytorch(int argc, char** argv) {
-  CLI::App app{"fp-bench vs_pytorch: the C++ side of bench/bench_vs_pytorch.py",
-               "fp-bench vs_pytorch"};
+  CLI::App app{"The C++ side of bench/bench_vs_pytorch.py", "fp-bench vs_pytorch"};
   app.require_subcommand(1);
   std::string dir, arch = "cnn";
   int threads = 1, epochs = 2;

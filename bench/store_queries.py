@@ -14,17 +14,17 @@ import time
 QUERIES = [
     ("find_pending_task, before (JOIN, walks tasks_by_status)",
      "SELECT t.id FROM tasks t JOIN campaigns c ON c.id = t.campaign_id "
-     "WHERE t.status = 'pending' AND c.status = 'running' AND c.dataset = ?1 "
-     "AND t.individual = ?2 ORDER BY t.id LIMIT 1"),
+     "WHERE t.status = 'pending' AND c.status = 'running' AND c.dataset = :dataset "
+     "AND t.individual = :individual ORDER BY t.id LIMIT 1"),
     ("find_pending_task, after (CROSS JOIN into UNIQUE (campaign_id, individual))",
      "SELECT t.id FROM campaigns c CROSS JOIN tasks t ON t.campaign_id = c.id "
-     "AND t.individual = ?2 WHERE c.status = 'running' AND c.dataset = ?1 "
+     "AND t.individual = :individual WHERE c.status = 'running' AND c.dataset = :dataset "
      "AND t.status = 'pending' ORDER BY t.id LIMIT 1"),
     ("task_counts, before (GROUP BY over the campaign's rows)",
-     "SELECT status, COUNT(*) FROM tasks WHERE campaign_id = ?3 GROUP BY status"),
+     "SELECT status, COUNT(*) FROM tasks WHERE campaign_id = :campaign GROUP BY status"),
     ("task_counts, after (covering index tasks_by_status)",
      "SELECT status, COUNT(*) FROM tasks WHERE status IN ('pending', 'assigned', 'done', "
-     "'failed') AND campaign_id = ?3 GROUP BY status"),
+     "'failed') AND campaign_id = :campaign GROUP BY status"),
 ]
 
 
@@ -40,16 +40,11 @@ def main():
                             "LIMIT 1", (campaign,)).fetchone()[0]
     pending = db.execute("SELECT COUNT(*) FROM tasks WHERE status = 'pending'").fetchone()[0]
     print(f"{a.db}: campaign {campaign}, {pending} pending task(s)")
+    params = {"dataset": dataset, "individual": individual, "campaign": campaign}
     for name, sql in QUERIES:
-        params = (dataset, individual, campaign)
-        sql_params = {k: v for k, v in zip(("1", "2", "3"), params) if f"?{k}" in sql}
-        args = [sql_params[k] for k in sorted(sql_params)]
-        sql_n = sql
-        for new, k in enumerate(sorted(sql_params), 1):
-            sql_n = sql_n.replace(f"?{k}", f"?{new}")
         t = time.perf_counter()
         for _ in range(a.repeat):
-            db.execute(sql_n, args).fetchall()
+            db.execute(sql, params).fetchall()
         print(f"{(time.perf_counter() - t) / a.repeat * 1000:8.3f} ms  {name}")
 
 

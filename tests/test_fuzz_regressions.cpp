@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "fuzz_targets.h"
+#include "temp_dir.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -22,11 +23,6 @@ std::vector<std::string> inputs(const std::string& kind, const std::string& harn
   return out;
 }
 
-std::string bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 const uint8_t* u8(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
 }  // namespace
@@ -37,14 +33,14 @@ TEST_CASE("fuzz_frame seeds decode, and every seed and kept crash input passes i
   REQUIRE(seeds.size() == 12);  // one per message type
   for (const auto& path : seeds) {
     INFO(path);
-    const std::string b = bytes_of(path);
+    const std::string b = fp::testing::read_file(path);
     REQUIRE(fp::proto::decode(b, fp::proto::kMaxCoordinatorFrameBytes).ok());
   }
   auto all = seeds;
   for (const auto& path : inputs("regressions", "fuzz_frame")) all.push_back(path);
   for (const auto& path : all) {
     INFO(path);
-    const std::string b = bytes_of(path);
+    const std::string b = fp::testing::read_file(path);
     CHECK(fp::fuzz::check_frame(u8(b), b.size()) == "");
   }
 }
@@ -55,7 +51,7 @@ TEST_CASE("fuzz_artifact seeds parse, and every seed and kept crash input passes
   REQUIRE(seeds.size() == 4);  // mlp and cnn, whole and unhashed
   for (const auto& path : seeds) {
     INFO(path);
-    const std::string b = bytes_of(path);
+    const std::string b = fp::testing::read_file(path);
     REQUIRE(b.size() > 1);
     std::string artifact = b.substr(1);
     if (b[0] == 0) {
@@ -71,7 +67,7 @@ TEST_CASE("fuzz_artifact seeds parse, and every seed and kept crash input passes
   for (const auto& path : inputs("regressions", "fuzz_artifact")) all.push_back(path);
   for (const auto& path : all) {
     INFO(path);
-    const std::string b = bytes_of(path);
+    const std::string b = fp::testing::read_file(path);
     CHECK(fp::fuzz::check_artifact(u8(b), b.size()) == "");
   }
 }

@@ -4,7 +4,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "report/run_results.h"
@@ -12,6 +11,7 @@
 #include "simulation/campaign_progress.h"
 #include "simulation/population.h"
 #include "simulation/scenario.h"
+#include "temp_dir.h"
 #include "test_paths.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
@@ -321,11 +321,7 @@ TEST_CASE("private data files round-trip and damaged ones are reported", "[scena
   CHECK(torch::equal(back->evaluation.labels, d.evaluation.labels));
 
   // Cut anywhere, the file is refused, naming it and what is wrong.
-  std::string whole;
-  {
-    std::ifstream in(path, std::ios::binary);
-    whole.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
+  const std::string whole = fp::testing::read_file(path);
   for (size_t cut : {size_t{0}, size_t{5}, size_t{11}, whole.size() / 2, whole.size() - 1}) {
     INFO("cut at " << cut);
     std::ofstream(path, std::ios::binary | std::ios::trunc) << whole.substr(0, cut);

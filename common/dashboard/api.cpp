@@ -6,6 +6,7 @@
 #include "dashboard/paging.h"
 #include "dashboard/query.h"
 #include "report/results_json.h"
+#include "util/text.h"
 
 namespace fp::dash {
 namespace {
@@ -87,7 +88,7 @@ int state_rank(const std::string& state) {
 Result<json> agents_page(store::Store& store, const Query& query) {
   FP_ASSIGN_OR_RETURN(Page page, page_of(query));
   FP_ASSIGN_OR_RETURN(std::string sort, query.choice("sort", "id", {"id", "state"}));
-  const std::string text = lower(query.get("q").value_or(""));
+  const std::string text = ascii_lower(query.get("q").value_or(""));
   FP_ASSIGN_OR_RETURN(auto tasks, store.tasks(0));
   FP_ASSIGN_OR_RETURN(auto agents, store.agents());
   std::vector<AgentRow> matched;
@@ -155,7 +156,7 @@ Result<std::vector<const IndividualResult*>> select_individuals(const CampaignRe
   FP_ASSIGN_OR_RETURN(
       std::string status,
       query.choice("status", "", {"pending", "assigned", "done", "failed", "started"}));
-  const std::string text = lower(query.get("q").value_or(""));
+  const std::string text = ascii_lower(query.get("q").value_or(""));
   std::vector<const IndividualResult*> rows;
   for (const auto& i : r.individuals) {
     if (status == "started" ? i.task_status == "pending"

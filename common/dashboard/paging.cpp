@@ -1,6 +1,6 @@
 #include "dashboard/paging.h"
 
-#include <cctype>
+#include "util/text.h"
 
 namespace fp::dash {
 
@@ -15,15 +15,10 @@ nlohmann::json page_json(const Page& page, size_t matched, size_t total) {
   return {{"offset", page.offset}, {"limit", page.limit}, {"matched", matched}, {"total", total}};
 }
 
-std::string lower(std::string text) {
-  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
 bool contains_text(std::initializer_list<const std::string*> fields, const std::string& needle) {
   if (needle.empty()) return true;
   for (const std::string* f : fields) {
-    if (lower(*f).find(needle) != std::string::npos) return true;
+    if (ascii_lower(*f).find(needle) != std::string::npos) return true;
   }
   return false;
 }

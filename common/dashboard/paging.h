@@ -38,9 +38,6 @@ nlohmann::json emit_page(const std::vector<Row>& matched, size_t total, const Pa
   return page_json(page, matched.size(), total);
 }
 
-// `text` in lower case (ASCII).
-std::string lower(std::string text);
-
 // Whether any of `fields` contains `needle` (already lower case), ignoring case; an
 // empty needle matches everything.
 bool contains_text(std::initializer_list<const std::string*> fields, const std::string& needle);

@@ -2,10 +2,9 @@
 
 #include <arpa/inet.h>
 
-#include <cctype>
-
 #include "dashboard/api.h"
 #include "dashboard/web_assets.h"
+#include "util/text.h"
 
 namespace fp::dash {
 namespace {
@@ -63,7 +62,7 @@ bool is_local_host_header(const std::string& host) {
   } else {
     name = name.substr(0, name.find(':'));
   }
-  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  name = ascii_lower(name);
   return name == "localhost" || name == "[::1]" || is_loopback_address(name);
 }
 

@@ -5,19 +5,14 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <cctype>
 #include <memory>
 
 #include "data/idx_reader.h"
 #include "data/wav_reader.h"
+#include "util/text.h"
 
 namespace fp {
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -29,7 +24,7 @@ constexpr double kFashionMean = 0.2860, kFashionStd = 0.3530;
 }  // namespace
 
 FileKind file_kind(const std::string& path) {
-  std::string p = lower(path);
+  std::string p = ascii_lower(path);
   if (ends_with(p, ".wav")) return FileKind::kAudio;
   if (ends_with(p, ".png") || ends_with(p, ".jpg") || ends_with(p, ".jpeg"))
     return FileKind::kImage;

@@ -55,15 +55,7 @@ std::optional<double> fine_prune_gain(const IndividualResult& r) {
   return *personalized - *r.general_accuracy;
 }
 
-namespace {
-
-// The values summarize_methods resamples, per method name.
-struct MethodSamples {
-  std::vector<std::string> names;
-  std::vector<std::vector<double>> samples;
-};
-
-MethodSamples samples_of(const CampaignResults& results) {
+MethodSamples method_samples(const CampaignResults& results) {
   MethodSamples out;
   auto add = [&](const std::string& name, auto value_of) {
     out.names.push_back(name);
@@ -79,6 +71,8 @@ MethodSamples samples_of(const CampaignResults& results) {
   add("gain", fine_prune_gain);
   return out;
 }
+
+namespace {
 
 std::vector<MethodSummary> summarize(const MethodSamples& m, const BootstrapOptions& options) {
   // All methods at once: most have one value per individual, and share the draws.
@@ -115,12 +109,12 @@ uint64_t fingerprint(const MethodSamples& m, const BootstrapOptions& options) {
 
 std::vector<MethodSummary> summarize_methods(const CampaignResults& results,
                                              const BootstrapOptions& options) {
-  return summarize(samples_of(results), options);
+  return summarize(method_samples(results), options);
 }
 
 SummaryCache::Answer SummaryCache::summarize(const CampaignResults& results, double now,
                                              const BootstrapOptions& options) {
-  const MethodSamples samples = samples_of(results);
+  const MethodSamples samples = method_samples(results);
   const uint64_t key = fingerprint(samples, options);
   auto it = by_campaign_.find(results.campaign.id);
   if (it != by_campaign_.end()) {

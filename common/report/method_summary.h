@@ -37,8 +37,15 @@ struct MethodSummary {
 // same data, or none when either is missing.
 std::optional<double> fine_prune_gain(const IndividualResult& r);
 
-// "general", then result_methods() in order, then "gain"; each over the individuals that
-// reported it.
+// The values summarize_methods resamples: "general", then result_methods() in order,
+// then "gain"; each over the individuals that reported it.
+struct MethodSamples {
+  std::vector<std::string> names;
+  std::vector<std::vector<double>> samples;  // samples[k]: names[k]'s values
+};
+MethodSamples method_samples(const CampaignResults& results);
+
+// Each of method_samples' methods with its mean and interval, resampled together.
 std::vector<MethodSummary> summarize_methods(const CampaignResults& results,
                                              const BootstrapOptions& options = {});
 

@@ -5,10 +5,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <set>
 #include <string_view>
 
+#include "config/toml_reader.h"
 #include "data/fashion_mnist.h"
 #include "data/fsdd.h"
 
@@ -164,10 +164,7 @@ Status save_private_data(const PrivateData& data, const std::string& path) {
 }
 
 Result<PrivateData> load_private_data(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return Status::io_error("private data " + path + " cannot be opened: " + std::strerror(errno));
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  FP_ASSIGN_OR_RETURN(const std::string bytes, config::read_text_file(path, "private data"));
   if (bytes.size() < sizeof kPrivateMagic ||
       std::memcmp(bytes.data(), kPrivateMagic, sizeof kPrivateMagic) != 0) {
     return Status::corruption("private data " + path + " cannot be read: not a private data file");

@@ -1,5 +1,6 @@
 #include "util/text.h"
 
+#include <cctype>
 #include <cstdio>
 
 namespace fp {
@@ -99,6 +100,12 @@ std::string clean_text(std::string_view s, size_t max_bytes) {
   // Back up over continuation bytes so no sequence is cut in two.
   while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xc0) == 0x80) --cut;
   out.resize(cut);
+  return out;
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 

@@ -19,4 +19,8 @@ std::string escape_text(std::string_view s);
 // text_problem(), for a message field with a length limit.
 std::string clean_text(std::string_view s, size_t max_bytes);
 
+// `s` with ASCII letters in lower case (other bytes as they are): case-insensitive
+// comparisons of names, extensions and search text.
+std::string ascii_lower(std::string_view s);
+
 }  // namespace fp
