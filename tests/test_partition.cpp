@@ -449,3 +449,73 @@ TEST_CASE("sparse class labels are kept as given", "[partition]") {
   config.k = 3;
   CHECK_FALSE(fp::partition(labels, {}, config).ok());
 }
+
+TEST_CASE("a class list narrows every drawing method to those classes", "[partition]") {
+  const Pool pool = make_pool();
+  const std::set<int64_t> allowed = {1, 4, 8};
+  for (PartitionMethod method :
+       {PartitionMethod::kKClasses, PartitionMethod::kDirichlet, PartitionMethod::kIid}) {
+    PartitionConfig config;
+    config.method = method;
+    config.classes = {8, 1, 4};  // any order
+    config.num_individuals = 12;
+    config.samples_per_individual = 30;
+    auto r = fp::partition(pool.labels, {}, config);
+    REQUIRE(r.ok());
+    std::set<int64_t> seen;
+    for (const Individual& ind : *r) {
+      for (int64_t c : classes_in(all_of(ind), pool.labels)) {
+        INFO(fp::partition_method_name(method) << " individual " << ind.name);
+        CHECK(allowed.count(c) == 1);
+        seen.insert(c);
+      }
+    }
+    CHECK(seen == allowed);  // and every allowed class is used
+  }
+  // k_classes: the 3 possible pairs of the three classes, each in turn.
+  PartitionConfig config;
+  config.classes = {1, 4, 8};
+  config.num_individuals = 3;
+  config.samples_per_individual = 20;
+  auto r = fp::partition(pool.labels, {}, config);
+  REQUIRE(r.ok());
+  std::set<std::vector<int64_t>> pairs;
+  for (const Individual& ind : *r) pairs.insert(ind.classes);
+  CHECK(pairs == std::set<std::vector<int64_t>>{{1, 4}, {1, 8}, {4, 8}});
+}
+
+TEST_CASE("an empty class list draws exactly as before", "[partition]") {
+  const Pool pool = make_pool();
+  PartitionConfig config;
+  config.num_individuals = 5;
+  config.samples_per_individual = 20;
+  auto before = fp::partition(pool.labels, {}, config);
+  config.classes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};  // every class: the same draws
+  auto all = fp::partition(pool.labels, {}, config);
+  REQUIRE(before.ok());
+  REQUIRE(all.ok());
+  for (size_t i = 0; i < before->size(); ++i) {
+    CHECK(before->at(i).name == all->at(i).name);
+    CHECK(before->at(i).adaptation == all->at(i).adaptation);
+  }
+}
+
+TEST_CASE("a bad class list is rejected, naming the class", "[partition]") {
+  const Pool pool = make_pool();
+  PartitionConfig config;
+  config.samples_per_individual = 20;
+  auto message = [&] {
+    auto r = fp::partition(pool.labels, pool.groups, config, pool.group_names);
+    REQUIRE_FALSE(r.ok());
+    return r.status().message();
+  };
+  config.classes = {2, 11};
+  CHECK_THAT(message(), Catch::Contains("class 11") && Catch::Contains("does not hold"));
+  config.classes = {2, 2};
+  CHECK_THAT(message(), Catch::Contains("twice"));
+  config.classes = {2};  // k = 2 needs two classes
+  CHECK_THAT(message(), Catch::Contains("k must be in [1, 1]"));
+  config.classes = {2, 3};
+  config.method = PartitionMethod::kNatural;
+  CHECK_THAT(message(), Catch::Contains("natural"));
+}

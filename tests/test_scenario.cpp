@@ -9,6 +9,7 @@
 #include "report/run_results.h"
 #include "simulation/agent_host.h"
 #include "simulation/campaign_progress.h"
+#include "simulation/class_selection.h"
 #include "simulation/population.h"
 #include "simulation/scenario.h"
 #include "temp_dir.h"
@@ -211,7 +212,7 @@ TEST_CASE("an explicit partition seed survives a new scenario seed", "[scenario]
 TEST_CASE("unknown keys are named with their table and file and line", "[scenario]") {
   CHECK(error_of("name = \"x\"\n[partition]\nk = 2\nindividualz = 5\n") ==
         "test.toml:4: unknown key 'partition.individualz' (known here: method, individuals, k, "
-        "k_values, alpha, samples, eval_fraction, disjoint, seed)");
+        "k_values, alpha, samples, eval_fraction, disjoint, classes, best_classes, seed)");
   CHECK(error_of("name = \"x\"\nsed = 3\n").find("test.toml:2: unknown key 'sed'") == 0);
   CHECK(error_of("name = \"x\"\n[hosting]\nworker = 2\n").find("'hosting.worker'") !=
         std::string::npos);
@@ -478,4 +479,86 @@ TEST_CASE("scenarios choose their security and privacy noise explicitly", "[scen
     CHECK(shipped->hosting.plain == plain);
     CHECK(shipped->text.find("security = ") != std::string::npos);  // chosen, not defaulted
   }
+}
+
+TEST_CASE("partition classes and best_classes are read and checked", "[scenario]") {
+  auto s = parse_scenario(
+      "name = \"b\"\n[data]\ngeneral_samples = 5000\n[partition]\nk = 2\n"
+      "best_classes = 4\n",
+      "b.toml");
+  REQUIRE(s.ok());
+  CHECK(s->best_classes == 4);
+  CHECK(s->partition.classes.empty());
+  s = parse_scenario("name = \"c\"\n[partition]\nclasses = [7, 2, 5]\n", "c.toml");
+  REQUIRE(s.ok());
+  CHECK(s->partition.classes == std::vector<int64_t>{7, 2, 5});
+  CHECK(s->best_classes == 0);
+
+  CHECK_THAT(error_of("name = \"x\"\n[partition]\nclasses = [1, -2]\n"),
+             Catch::Contains("partition.classes") && Catch::Contains(">= 0"));
+  CHECK_THAT(error_of("name = \"x\"\n[data]\ngeneral_samples = 100\n[partition]\nk = 3\n"
+                      "best_classes = 2\n"),
+             Catch::Contains("partition.best_classes") && Catch::Contains("at least k (3)"));
+  CHECK_THAT(error_of("name = \"x\"\n[partition]\nbest_classes = 4\n"),
+             Catch::Contains("general_samples > 0"));
+  CHECK_THAT(error_of("name = \"x\"\n[data]\ndataset = \"fsdd\"\n[partition]\n"
+                      "method = \"natural\"\nbest_classes = 4\n"),
+             Catch::Contains("natural"));
+  CHECK_THAT(error_of("name = \"x\"\n[data]\ndataset = \"fsdd\"\n[partition]\n"
+                      "best_classes = 4\n"),
+             Catch::Contains("fashion-mnist"));
+  CHECK_THAT(error_of("name = \"x\"\n[partition]\nbest_classes = 3\nclasses = [1, 2]\n"),
+             Catch::Contains("holds 2 classes but best_classes is 3"));
+}
+
+TEST_CASE("a best_classes pick is recorded in the scenario text hosts read", "[scenario]") {
+  const std::string text =
+      "name = \"b\"  # a comment\n[data]\ngeneral_samples = 5000\n\n  [ partition ]  # why\n"
+      "k = 2\nindividuals = 6\nbest_classes = 3\n[general]\nepochs = 1\n";
+  auto before = parse_scenario(text, "b.toml");
+  REQUIRE(before.ok());
+  // A host cannot draw the population before the pick exists.
+  auto refused = load_population(*before);
+  REQUIRE_FALSE(refused.ok());
+  CHECK_THAT(refused.status().message(), Catch::Contains("picked by `fp-sim run`"));
+
+  auto recorded = with_partition_classes(text, {1, 5, 8}, "picked by a test");
+  REQUIRE(recorded.ok());
+  CHECK_THAT(*recorded, Catch::Contains("classes = [1, 5, 8]  # picked by a test"));
+  CHECK_THAT(*recorded, Catch::Contains("# a comment"));  // the rest is kept as written
+  auto after = parse_scenario(*recorded, "b.toml");
+  REQUIRE(after.ok());
+  CHECK(after->partition.classes == std::vector<int64_t>{1, 5, 8});
+  CHECK(after->partition.k == 2);
+  CHECK(after->general.epochs == 1);
+  auto population = load_population(*after);
+  REQUIRE(population.ok());
+  for (const auto& ind : population->individuals) {
+    for (int64_t c : ind.classes) CHECK((c == 1 || c == 5 || c == 8));
+  }
+
+  auto no_table = with_partition_classes("name = \"n\"\n", {1, 2}, "x");
+  REQUIRE_FALSE(no_table.ok());
+  CHECK_THAT(no_table.status().message(), Catch::Contains("no [partition] header"));
+  // A second pick into a text that holds one already would set the key twice.
+  CHECK_FALSE(with_partition_classes(*recorded, {1, 5, 8}, "again").ok());
+}
+
+TEST_CASE("best classes are the highest per-class accuracies, ties to the lower label",
+          "[scenario]") {
+  const std::vector<double> scores = {0.5, 0.9, -1, 0.7, 0.9, 0.2};
+  auto two = best_classes(scores, 2);
+  REQUIRE(two.ok());
+  CHECK(*two == std::vector<int64_t>{1, 4});
+  auto four = best_classes(scores, 4);
+  REQUIRE(four.ok());
+  CHECK(*four == std::vector<int64_t>{0, 1, 3, 4});  // ascending labels
+  auto tie = best_classes({0.8, 0.8, 0.8}, 1);
+  REQUIRE(tie.ok());
+  CHECK(*tie == std::vector<int64_t>{0});
+  // Class 2 has no samples to be scored on: never picked, so 6 are too many.
+  auto too_many = best_classes(scores, 6);
+  REQUIRE_FALSE(too_many.ok());
+  CHECK_THAT(too_many.status().message(), Catch::Contains("5 classes have samples"));
+  CHECK_FALSE(best_classes(scores, 0).ok());
 }

@@ -93,6 +93,7 @@ class ClassPool {
         disjoint_(disjoint) {
     for (size_t i = 0; i < labels.size(); ++i) {
       const auto pos = std::lower_bound(classes.begin(), classes.end(), labels[i]);
+      if (pos == classes.end() || *pos != labels[i]) continue;  // a class left out of the draw
       by_class_[pos - classes.begin()].push_back(static_cast<int64_t>(i));
     }
     for (auto& members : by_class_) rng.shuffle(members);
@@ -326,7 +327,7 @@ Status validate(const std::vector<int64_t>& labels, const std::vector<int64_t>& 
     for (int64_t k : config.k_values.empty() ? std::vector<int64_t>{config.k} : config.k_values) {
       if (k < 1 || k > static_cast<int64_t>(num_classes)) {
         return bad("k must be in [1, " + std::to_string(num_classes) +
-                   "] (classes in the pool), got " + std::to_string(k));
+                   "] (classes to draw from), got " + std::to_string(k));
       }
       if (config.samples_per_individual < k) {
         return bad("samples_per_individual " + std::to_string(config.samples_per_individual) +
@@ -339,6 +340,29 @@ Status validate(const std::vector<int64_t>& labels, const std::vector<int64_t>& 
     return bad("alpha must be a positive number, got " + std::to_string(config.alpha));
   }
   return Status();
+}
+
+// `pool_classes` (sorted, distinct) narrowed to config.classes, which must all be in it.
+Result<std::vector<int64_t>> restrict_classes(const std::vector<int64_t>& pool_classes,
+                                              const PartitionConfig& config) {
+  const auto bad = [](const std::string& m) { return Status::invalid_argument("partition: " + m); };
+  if (config.method == PartitionMethod::kNatural) {
+    return bad(
+        "classes cannot narrow a natural partition (an individual is a group, with "
+        "whatever classes it holds)");
+  }
+  std::vector<int64_t> chosen(config.classes);
+  std::sort(chosen.begin(), chosen.end());
+  if (std::adjacent_find(chosen.begin(), chosen.end()) != chosen.end()) {
+    return bad("classes lists a class twice: [" + join(config.classes, ", ") + "]");
+  }
+  for (int64_t c : chosen) {
+    if (!std::binary_search(pool_classes.begin(), pool_classes.end(), c)) {
+      return bad("classes names class " + std::to_string(c) +
+                 ", which the pool does not hold (its classes: " + join(pool_classes, ", ") + ")");
+    }
+  }
+  return chosen;
 }
 
 Result<std::vector<Individual>> partition_natural(const std::vector<int64_t>& labels,
@@ -398,6 +422,9 @@ Result<std::vector<Individual>> partition(const std::vector<int64_t>& labels,
   std::vector<int64_t> classes(labels);
   std::sort(classes.begin(), classes.end());
   classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+  if (!config.classes.empty()) {
+    FP_ASSIGN_OR_RETURN(classes, restrict_classes(classes, config));
+  }
   FP_RETURN_IF_ERROR(validate(labels, groups, config, group_names, classes.size()));
 
   Rng rng(config.seed);
@@ -408,8 +435,11 @@ Result<std::vector<Individual>> partition(const std::vector<int64_t>& labels,
   const size_t n = static_cast<size_t>(config.samples_per_individual);
   std::vector<Individual> out;
   if (config.method == PartitionMethod::kIid) {
-    std::vector<int64_t> all(labels.size());
-    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+    std::vector<int64_t> all;
+    for (size_t i = 0; i < labels.size(); ++i) {
+      if (std::binary_search(classes.begin(), classes.end(), labels[i]))
+        all.push_back(static_cast<int64_t>(i));
+    }
     rng.shuffle(all);
     size_t used = 0;
     for (int64_t i = 0; i < config.num_individuals; ++i) {

@@ -36,6 +36,9 @@ struct PartitionConfig {
   int64_t samples_per_individual = 400;  // adaptation + evaluation; 0 = all available (kNatural)
   double eval_fraction = 0.5;            // share of each individual's samples kept for evaluation
   bool disjoint = true;                  // individuals never share a pool sample
+  // k_classes, dirichlet, iid: draw only samples of these classes (e.g. the classes the
+  // general model classifies best, Figure 2d). Empty: every class in the pool.
+  std::vector<int64_t> classes;
   uint64_t seed = 1;
 };
 

@@ -1,12 +1,15 @@
 #include "simulation/campaign_plan.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "data/fashion_mnist.h"
 #include "data/file_decoder.h"
 #include "models/artifact.h"
+#include "simulation/class_selection.h"
 #include "train/evaluator.h"
 #include "train/general_model.h"
 #include "util/clock.h"
@@ -14,16 +17,13 @@
 namespace fp::sim {
 namespace {
 
-struct TrainedModel {
-  std::string sha256;
-  double seconds = 0;
-};
-
 // Trains one general model, deterministically from the scenario's seed and `salt`, and
-// scores it on `heldout` (samples it never trained on; none: not scored).
-Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, const Dataset* heldout,
-                                   uint64_t salt, coord::ModelRegistry& registry,
-                                   const std::function<void(const std::string&)>& log) {
+// scores it on `heldout` (samples it never trained on; none: not scored) and, per class,
+// on `class_scoring` (none: not scored) before registering it.
+Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, const Dataset* heldout,
+                                    uint64_t salt, coord::ModelRegistry& registry,
+                                    const std::function<void(const std::string&)>& log,
+                                    const Dataset* class_scoring = nullptr) {
   GeneralModelConfig gc;
   gc.arch = s.general.arch;
   gc.width_mult = s.general.width_mult;
@@ -37,6 +37,14 @@ Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, const
   gc.meta = {{"scenario", s.name}, {"dataset", s.data.dataset}};
   FP_ASSIGN_OR_RETURN(GeneralModel model, train_general_model(data, gc));
   std::string scored;
+  SharedGeneral out;
+  if (class_scoring) {
+    FP_ASSIGN_OR_RETURN(ModelPtr net, deserialize_model(model.artifact));
+    FP_ASSIGN_OR_RETURN(EvalReport eval, evaluate(*net, *class_scoring));
+    out.class_scores = eval.per_class_accuracy;
+    model.meta["class_scores"] = nlohmann::json(out.class_scores).dump();
+    model.meta["class_scoring_samples"] = std::to_string(class_scoring->size());
+  }
   if (heldout && heldout->size() > 0) {
     // What a user would check before shipping it (issue 16, item 7).
     FP_ASSIGN_OR_RETURN(ModelPtr net, deserialize_model(model.artifact));
@@ -54,17 +62,41 @@ Result<TrainedModel> train_general(const Scenario& s, const Dataset& data, const
       gc.arch, gc.width_mult, data.size(), gc.train.epochs, model.report.final_loss,
       model.report.wall_seconds, scored, record.sha256.substr(0, 12),
       model.artifact.size() / 1024));
-  return TrainedModel{record.sha256, model.report.wall_seconds};
+  out.sha256 = record.sha256;
+  out.seconds = model.report.wall_seconds;
+  return out;
 }
 
 }  // namespace
+
+Result<SharedGeneral> train_and_pick_classes(const Scenario& s, coord::ModelRegistry& registry,
+                                             const std::function<void(const std::string&)>& log) {
+  FP_ASSIGN_OR_RETURN(Dataset train, load_fashion_mnist(fashion_mnist_dir(s), Split::kTrain,
+                                                        s.data.general_samples));
+  FP_ASSIGN_OR_RETURN(Dataset scoring, class_scoring_data(s));
+  FP_ASSIGN_OR_RETURN(Dataset test, load_fashion_mnist(fashion_mnist_dir(s), Split::kTest));
+  // Salt 0, as setup_campaigns() gives the one shared model: the same bytes either way.
+  FP_ASSIGN_OR_RETURN(SharedGeneral model,
+                      train_general(s, train, &test, 0, registry, log, &scoring));
+  FP_ASSIGN_OR_RETURN(model.classes, best_classes(model.class_scores, s.best_classes));
+  std::string scores;
+  for (size_t c = 0; c < model.class_scores.size(); ++c) {
+    scores += fmt::format("{}{}: {:.1f}%", c ? ", " : "", c, 100 * model.class_scores[c]);
+  }
+  log(
+      fmt::format("best_classes = {}: classes {} (per-class accuracy on {} training images it "
+                  "did not train on: {})",
+                  s.best_classes, fmt::join(model.classes, ", "), scoring.size(), scores));
+  return model;
+}
 
 int64_t tasks_per_individual(const Scenario& s) { return static_cast<int64_t>(s.variants.size()); }
 
 Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, store::Store& store,
                                      coord::ModelRegistry& registry, store::RunStore& sim,
                                      int64_t run_id,
-                                     const std::function<void(const std::string&)>& log) {
+                                     const std::function<void(const std::string&)>& log,
+                                     const SharedGeneral* trained) {
   CampaignPlan plan;
   // One model for everyone, or one per individual that never saw its speaker.
   std::vector<int64_t> left_outs = {-1};
@@ -74,12 +106,16 @@ Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, sto
     for (size_t i = 0; i < p.individuals.size(); ++i) left_outs.push_back(static_cast<int64_t>(i));
   }
   for (int64_t left_out : left_outs) {
-    FP_ASSIGN_OR_RETURN(Dataset general, general_training_data(s, p, left_out));
-    if (left_out >= 0) log("general model without " + p.individuals[left_out].name);
-    // One shared model is scored; per-individual (leave-one-out) models are not.
-    FP_ASSIGN_OR_RETURN(TrainedModel model,
-                        train_general(s, general, left_out < 0 ? &heldout : nullptr,
-                                      static_cast<uint64_t>(left_out + 1), registry, log));
+    SharedGeneral model;
+    if (trained && left_out < 0) {
+      model = *trained;
+    } else {
+      FP_ASSIGN_OR_RETURN(Dataset general, general_training_data(s, p, left_out));
+      if (left_out >= 0) log("general model without " + p.individuals[left_out].name);
+      // One shared model is scored; per-individual (leave-one-out) models are not.
+      FP_ASSIGN_OR_RETURN(model, train_general(s, general, left_out < 0 ? &heldout : nullptr,
+                                               static_cast<uint64_t>(left_out + 1), registry, log));
+    }
     ++plan.models_trained;
     plan.train_seconds += model.seconds;
     for (const auto& v : s.variants) {

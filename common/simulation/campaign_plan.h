@@ -1,6 +1,6 @@
 // The coordinator's side of a scenario before serving: train the general model(s) on
-// the general data, register them, and create one campaign per variant (and, with
-// leave_individual_out, per individual) with a task for every individual.
+// the general data (or take one trained already), register them, and create one campaign per
+// variant (and, with leave_individual_out, per individual) with a task for every individual.
 #pragma once
 
 #include <functional>
@@ -28,12 +28,30 @@ struct CampaignPlan {
   double train_seconds = 0;
 };
 
+// A general model trained and registered before setup_campaigns(), which then ships it.
+struct SharedGeneral {
+  std::string sha256;
+  double seconds = 0;                // training wall time
+  std::vector<int64_t> classes;      // the classes picked for the population
+  std::vector<double> class_scores;  // per-class accuracy the pick was made on
+};
+
+// Figure 2d's rule (scenario partition.best_classes = K, Fashion-MNIST): trains the
+// general model everyone shares before the population exists (its data do not depend on
+// the individuals), scores it per class on training images it did not train on
+// (class_selection.h) and returns it with its K best-classified classes. The same seed
+// gives the same model as setup_campaigns() would train.
+Result<SharedGeneral> train_and_pick_classes(const Scenario& scenario,
+                                             coord::ModelRegistry& registry,
+                                             const std::function<void(const std::string&)>& log);
+
 // Campaigns are named "<scenario>[/<variant>][/<left-out individual>]" and recorded
 // in sim_campaigns under `run_id`. `log` receives one line per step.
 Result<CampaignPlan> setup_campaigns(const Scenario& scenario, const Population& population,
                                      store::Store& store, coord::ModelRegistry& registry,
                                      store::RunStore& sim, int64_t run_id,
-                                     const std::function<void(const std::string&)>& log);
+                                     const std::function<void(const std::string&)>& log,
+                                     const SharedGeneral* trained = nullptr);
 
 // How many tasks each individual's agent takes: one per campaign it is part of.
 int64_t tasks_per_individual(const Scenario& scenario);

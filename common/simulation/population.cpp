@@ -14,12 +14,21 @@
 
 namespace fp::sim {
 
+std::string fashion_mnist_dir(const Scenario& s) {
+  return s.data.dir.empty() ? kDefaultFashionMnistDir : s.data.dir;
+}
+
 Result<Population> load_population(const Scenario& s) {
+  if (s.best_classes > 0 && s.partition.classes.empty()) {
+    return Status::invalid_argument(
+        s.source +
+        ": partition.best_classes is picked by `fp-sim run` once its general model is trained; "
+        "read the run folder's scenario.toml, which records the pick as partition.classes");
+  }
   Population p;
   p.dataset = s.data.dataset;
   if (s.data.dataset == "fashion-mnist") {
-    std::string dir = s.data.dir.empty() ? kDefaultFashionMnistDir : s.data.dir;
-    FP_ASSIGN_OR_RETURN(p.pool, load_fashion_mnist(dir, Split::kTest));
+    FP_ASSIGN_OR_RETURN(p.pool, load_fashion_mnist(fashion_mnist_dir(s), Split::kTest));
   } else {
     std::string dir = s.data.dir.empty() ? default_fsdd_dir() : s.data.dir;
     if (dir.empty()) {
@@ -47,8 +56,7 @@ Result<Population> load_population(const Scenario& s) {
 
 Result<Dataset> general_training_data(const Scenario& s, const Population& p, int64_t left_out) {
   if (s.data.dataset == "fashion-mnist") {
-    std::string dir = s.data.dir.empty() ? kDefaultFashionMnistDir : s.data.dir;
-    return load_fashion_mnist(dir, Split::kTrain, s.data.general_samples);
+    return load_fashion_mnist(fashion_mnist_dir(s), Split::kTrain, s.data.general_samples);
   }
   // FSDD: what the individuals leave over, minus the left-out speaker entirely.
   std::vector<bool> taken(static_cast<size_t>(p.pool.size()), false);

@@ -19,7 +19,11 @@ struct Population {
   std::vector<Individual> individuals;  // in partition() order; index = agent number
 };
 
+// Where the scenario's Fashion-MNIST files are: data.dir, or the Debian package's folder.
+std::string fashion_mnist_dir(const Scenario& scenario);
+
 // Loads the pool (Fashion-MNIST: the test split; FSDD: every recording) and partitions it.
+// A scenario with best_classes needs its pick (partition.classes) first.
 Result<Population> load_population(const Scenario& scenario);
 
 // What the general model trains on. Fashion-MNIST: the first data.general_samples

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
+#include <sstream>
 
 #include "config/toml_reader.h"
 #include "experiment/methods.h"
@@ -61,6 +63,8 @@ Status read_partition(Table t, Scenario& s) {
   FP_RETURN_IF_ERROR(t.get("samples", p.samples_per_individual));
   FP_RETURN_IF_ERROR(t.get("eval_fraction", p.eval_fraction));
   FP_RETURN_IF_ERROR(t.get("disjoint", p.disjoint));
+  FP_RETURN_IF_ERROR(t.get_list("classes", p.classes));
+  FP_RETURN_IF_ERROR(t.get("best_classes", s.best_classes));
   uint64_t seed = 0;
   bool had_seed = false;
   {
@@ -88,6 +92,31 @@ Status read_partition(Table t, Scenario& s) {
   }
   if (!(p.eval_fraction > 0 && p.eval_fraction < 1)) {
     return invalid(t, "eval_fraction", "must be in (0, 1)");
+  }
+  for (int64_t c : p.classes)
+    if (c < 0) return invalid(t, "classes", "must hold class labels (>= 0)");
+  if (!p.classes.empty() && p.method == PartitionMethod::kNatural) {
+    return invalid(t, "classes", "cannot narrow method = \"natural\" (an individual is a group)");
+  }
+  if (s.best_classes < 0) return invalid(t, "best_classes", "must be >= 0");
+  if (s.best_classes > 0) {
+    const int64_t k =
+        p.k_values.empty() ? p.k : *std::max_element(p.k_values.begin(), p.k_values.end());
+    if (p.method == PartitionMethod::kNatural) {
+      return invalid(t, "best_classes",
+                     "cannot narrow method = \"natural\" (an individual is a group)");
+    }
+    if (p.method == PartitionMethod::kKClasses && s.best_classes < k) {
+      return invalid(
+          t, "best_classes",
+          "must be at least k (" + std::to_string(k) + "): each individual needs k classes");
+    }
+    if (!p.classes.empty() && static_cast<int64_t>(p.classes.size()) != s.best_classes) {
+      return invalid(t, "classes",
+                     "holds " + std::to_string(p.classes.size()) + " classes but best_classes is " +
+                         std::to_string(s.best_classes) +
+                         " (with both, classes is an earlier run's pick)");
+    }
   }
   return Status::ok_status();
 }
@@ -352,6 +381,19 @@ Result<Scenario> parse_scenario(const std::string& text, const std::string& sour
   FP_RETURN_IF_ERROR(read_hosting(Table(hosting, "hosting", source), s.hosting));
   FP_RETURN_IF_ERROR(read_privacy(Table(privacy, "privacy", source), s.privacy));
 
+  if (s.best_classes > 0 && s.data.dataset != "fashion-mnist") {
+    return Status::invalid_argument(
+        source +
+        ": partition.best_classes needs data.dataset = \"fashion-mnist\" (the classes "
+        "are scored on training images the general model did not train on)");
+  }
+  if (s.best_classes > 0 && s.partition.classes.empty() && s.data.general_samples == 0) {
+    return Status::invalid_argument(
+        source +
+        ": partition.best_classes needs data.general_samples > 0: the general model "
+        "trains on the first general_samples training images and the classes are "
+        "scored on the next ones (e.g. general_samples = 50000)");
+  }
   if (s.general.leave_individual_out) {
     if (s.data.dataset != "fsdd") {
       return Status::invalid_argument(
@@ -366,6 +408,36 @@ Result<Scenario> parse_scenario(const std::string& text, const std::string& sour
     }
   }
   return s;
+}
+
+Result<std::string> with_partition_classes(const std::string& text,
+                                           const std::vector<int64_t>& classes,
+                                           const std::string& why) {
+  static const std::regex header(R"(^\s*\[\s*partition\s*\]\s*(#.*)?\r?$)");
+  std::string line, out;
+  bool added = false;
+  std::istringstream in(text);
+  while (std::getline(in, line)) {
+    out += line + "\n";
+    if (!added && std::regex_match(line, header)) {
+      out += "classes = [";
+      for (size_t i = 0; i < classes.size(); ++i)
+        out += (i ? ", " : "") + std::to_string(classes[i]);
+      out += "]  # " + why + "\n";
+      added = true;
+    }
+  }
+  if (!added) {
+    return Status::invalid_argument(
+        "the scenario has no [partition] header line to record classes under");
+  }
+  auto parsed = parse_scenario(out, "scenario with classes");
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->partition.classes != classes) {
+    return Status::invalid_argument(
+        "the scenario's [partition] classes did not take the recorded list");
+  }
+  return out;
 }
 
 Result<Scenario> load_scenario(const std::string& path) {

@@ -4,7 +4,12 @@
 //   [data]        dataset ("fashion-mnist" | "fsdd"), dir, general_samples, fsdd_frames
 //   [partition]   method (natural | k_classes | dirichlet | iid), individuals, k, k_values
 //                 (class counts taken in turn, e.g. [1, 2, ..., 10]), alpha,
-//                 samples, eval_fraction, disjoint, seed
+//                 samples, eval_fraction, disjoint, seed, classes (draw individuals only
+//                 from these classes), best_classes = K (Figure 2d's rule, Fashion-MNIST:
+//                 `fp-sim run` trains the general model first, scores it per class on
+//                 training images it did not train on, and draws individuals from its K
+//                 best classes; the pick is written into the run folder's scenario.toml as
+//                 `classes`, which is what hosts read)
 //   [general]     arch, width_mult, epochs, batch_size, learning_rate, optimizer, threads,
 //                 leave_individual_out (one general model per individual, trained without
 //                 that individual's group: FSDD's leave-one-speaker-out)
@@ -117,6 +122,9 @@ struct Scenario {
   DataSection data;
   PartitionConfig partition;  // seed follows the scenario's unless set in [partition]
   bool partition_seed_set = false;
+  // [partition] best_classes: K > 0 asks `fp-sim run` to set partition.classes to the K
+  // classes the general model classifies best (unless `classes` is given: an earlier pick).
+  int64_t best_classes = 0;
   GeneralSection general;
   std::vector<Variant> variants;  // at least one
   BaselineSection baselines;
@@ -132,6 +140,14 @@ Result<Scenario> load_scenario(const std::string& path);
 // Changes the scenario's seed (e.g. `fp-sim run --seed`), and the partition's with it
 // unless [partition] sets its own.
 void set_seed(Scenario& scenario, uint64_t seed);
+
+// `text` with `classes = [...]  # <why>` added to its [partition] table: how `fp-sim run`
+// records its best_classes pick in the run folder's scenario.toml, which hosts read. An
+// error when the text has no "[partition]" header line or the result does not parse to
+// exactly those classes (e.g. the text sets classes already).
+Result<std::string> with_partition_classes(const std::string& text,
+                                           const std::vector<int64_t>& classes,
+                                           const std::string& why);
 
 const char* hosting_mode_name(HostingMode m);
 

@@ -177,6 +177,8 @@ class ScenarioRun {
 
  private:
   void say(const std::string& line);
+  // The scenario as run, in the run folder: what `fp-sim host` processes read.
+  Status write_scenario_copy();
   void poll_progress();
   void fail(const std::string& why) {
     if (status_ == "done") {
@@ -185,7 +187,7 @@ class ScenarioRun {
     }
   }
 
-  const Scenario& s_;
+  Scenario s_;  // a copy: set_up() may record the best_classes pick in it
   const RunOptions& o_;
   const fs::path out_;
   const Clock::time_point started_ = Clock::now();
@@ -229,6 +231,13 @@ void ScenarioRun::say(const std::string& line) {
   }
 }
 
+Status ScenarioRun::write_scenario_copy() {
+  std::ofstream copy(scenario_path_, std::ios::binary | std::ios::trunc);
+  copy << s_.text;
+  if (!copy) return Status::io_error("writing " + scenario_path_);
+  return Status::ok_status();
+}
+
 Status ScenarioRun::setup_failed(const Status& why) {
   if (sim_) {
     nlohmann::json stats = {{"detail", why.to_string()}};
@@ -248,11 +257,7 @@ Status ScenarioRun::prepare() {
   fs::create_directories(out_ / "hosts", ec);
   if (ec) return Status::io_error("creating " + o_.out_dir + ": " + ec.message());
   scenario_path_ = (out_ / "scenario.toml").string();
-  {
-    std::ofstream copy(scenario_path_, std::ios::binary);
-    copy << s_.text;
-    if (!copy) return Status::io_error("writing " + scenario_path_);
-  }
+  FP_RETURN_IF_ERROR(write_scenario_copy());
   logging_ = std::make_unique<LogToFile>((out_ / "fp-sim.log").string(), o_.log_level);
 
   FP_ASSIGN_OR_RETURN(store_, store::Store::open(run_database(o_.out_dir)));
@@ -275,6 +280,24 @@ Status ScenarioRun::prepare() {
 }
 
 Status ScenarioRun::set_up() {
+  auto log = [this](const std::string& line) { say(line); };
+  std::optional<SharedGeneral> trained;
+  if (s_.best_classes > 0 && s_.partition.classes.empty()) {
+    // Figure 2d: the population comes from the classes the general model does best.
+    auto picked = train_and_pick_classes(s_, *registry_, log);
+    if (!picked.ok()) return setup_failed(picked.status());
+    trained = std::move(picked).value();
+    s_.partition.classes = trained->classes;
+    auto text = with_partition_classes(
+        s_.text, s_.partition.classes,
+        fmt::format("picked by fp-sim run: the {} classes general model {} classifies best",
+                    s_.best_classes, trained->sha256.substr(0, 12)));
+    if (!text.ok()) return setup_failed(text.status());
+    s_.text = std::move(text).value();
+    Status recorded = write_scenario_copy();
+    if (recorded.ok()) recorded = sim_->set_scenario_text(run_id_, s_.text);
+    if (!recorded.ok()) return setup_failed(recorded);
+  }
   auto loading = Clock::now();
   auto loaded = load_population(s_);
   if (!loaded.ok()) return setup_failed(loaded.status());
@@ -282,8 +305,8 @@ Status ScenarioRun::set_up() {
   say(fmt::format("{} individual(s) from {} ({} pool samples, partition {}), {:.1f} s",
                   population_.individuals.size(), population_.dataset, population_.pool.size(),
                   partition_method_name(s_.partition.method), seconds_since(loading)));
-  auto planned = setup_campaigns(s_, population_, *store_, *registry_, *sim_, run_id_,
-                                 [this](const std::string& line) { say(line); });
+  auto planned = setup_campaigns(s_, population_, *store_, *registry_, *sim_, run_id_, log,
+                                 trained ? &*trained : nullptr);
   if (!planned.ok()) return setup_failed(planned.status());
   plan_ = std::move(planned).value();
   setup_seconds_ = seconds_since(started_);

@@ -72,6 +72,16 @@ Status RunStore::finish_run(int64_t id, const std::string& status, double at,
   return Status::ok_status();
 }
 
+Status RunStore::set_scenario_text(int64_t id, const std::string& scenario_toml) {
+  FP_ASSIGN_OR_RETURN(auto st,
+                      store_->db().prepare("UPDATE sim_runs SET scenario_toml = ? WHERE id = ?"));
+  st.bind(1, scenario_toml).bind(2, id);
+  FP_RETURN_IF_ERROR(st.run());
+  if (store_->db().changes() != 1)
+    return Status::not_found("no simulation run " + std::to_string(id));
+  return Status::ok_status();
+}
+
 Result<std::vector<RunRecord>> RunStore::runs() {
   FP_ASSIGN_OR_RETURN(auto st, store_->db().prepare(std::string(kRunColumns) + " ORDER BY id"));
   std::vector<RunRecord> out;

@@ -38,6 +38,8 @@ class RunStore {
   Result<int64_t> add_run(const RunRecord& run);
   Status finish_run(int64_t id, const std::string& status, double at,
                     const std::string& stats_json);
+  // Replaces a run's scenario text (e.g. with a pick the run made: best_classes).
+  Status set_scenario_text(int64_t id, const std::string& scenario_toml);
   Result<std::vector<RunRecord>> runs();
   Result<RunRecord> run(int64_t id);  // 0: the latest
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "models/artifact.h"
 #include "report/experiment_report.h"
 #include "report/run_results.h"
+#include "simulation/class_selection.h"
 #include "simulation/population.h"
 #include "simulation/simulation.h"
 #include "store/run_store.h"
@@ -453,4 +455,51 @@ TEST_CASE("a run that cannot start is recorded as failed with the reason", "[sim
   CHECK(record->status == "failed");
   auto stats = nlohmann::json::parse(record->stats_json);
   CHECK(stats["detail"].get<std::string>().find("/nonexistent/fashion-mnist") != std::string::npos);
+}
+
+TEST_CASE("best_classes draws individuals from the classes the general model does best", "[sim]") {
+  std::string text = kTiny;
+  text.replace(text.find("[partition]\n"), 12, "[partition]\nbest_classes = 3\n");
+  Scenario s = parse(text);
+  s.partition.num_individuals = 3;
+  TempDir dir;
+  auto outcome = run(s, dir.file("run"));
+
+  // The run folder's scenario (what host processes read) records the pick ...
+  auto recorded = load_scenario(dir.file("run") + "/scenario.toml");
+  REQUIRE(recorded.ok());
+  const std::vector<int64_t> pick = recorded->partition.classes;
+  REQUIRE(pick.size() == 3);
+  auto db = open(outcome.db_path);
+  auto runs = store::RunStore::open(*db);
+  REQUIRE(runs.ok());
+  auto stored = runs->run(outcome.run_id);
+  REQUIRE(stored.ok());
+  CHECK(stored->scenario_toml == recorded->text);
+
+  // ... and it is the top 3 of the shipped model on training images it did not train on.
+  auto campaigns = db->campaigns();
+  REQUIRE(campaigns.ok());
+  REQUIRE(campaigns->size() == 1);
+  auto model = load_model(dir.file("run") + "/models/" + (*campaigns)[0].model_sha256 + ".fpm");
+  REQUIRE(model.ok());
+  auto scoring = class_scoring_data(s);
+  REQUIRE(scoring.ok());
+  CHECK(scoring->size() == 10000);  // images 1000..10999 of the training split
+  auto eval = evaluate(**model, *scoring);
+  REQUIRE(eval.ok());
+  auto expected = best_classes(eval->per_class_accuracy, 3);
+  REQUIRE(expected.ok());
+  CHECK(pick == *expected);
+
+  // Every individual holds two of the picked classes and nothing else.
+  auto results = read_results(*db, outcome.run_id);
+  REQUIRE(results.ok());
+  REQUIRE(results->rows.size() == 3);
+  auto population = load_population(*recorded);
+  REQUIRE(population.ok());
+  for (const auto& ind : population->individuals) {
+    REQUIRE(ind.classes.size() == 2);
+    for (int64_t c : ind.classes) CHECK(std::count(pick.begin(), pick.end(), c) == 1);
+  }
 }
