@@ -7,6 +7,7 @@
 #include "experiment/personalize.h"
 #include "models/model_factory.h"
 #include "prune/pruner.h"
+#include "prune/shift_detector.h"
 #include "test_spec.h"
 #include "train/evaluator.h"
 
@@ -314,4 +315,80 @@ TEST_CASE("personalize runs the label-free methods without reading labels") {
 
   c.extra_methods = {"no_such_method"};
   CHECK_FALSE(personalize(*general, adaptation, evaluation, c).ok());
+}
+
+TEST_CASE("class spread is the share of classes the usage covers") {
+  CHECK(class_spread(torch::tensor({1.0, 0.0, 0.0, 0.0})) == Approx(0.25));
+  CHECK(class_spread(torch::full({10}, 0.1)) == Approx(1.0));
+  CHECK(class_spread(torch::tensor({0.5, 0.5, 0., 0., 0., 0., 0., 0., 0., 0.})) == Approx(0.2));
+  // Unnormalised usage (a recorded mean drifts from 1 by rounding) is normalised first.
+  CHECK(class_spread(torch::tensor({2.0, 2.0, 0.0, 0.0})) == Approx(0.5));
+  CHECK(class_spread(torch::zeros({5})) == 1.0);  // no evidence of a class subset
+  CHECK(detect_shift(0.8, 0.5) == ShiftKind::kInputs);
+  CHECK(detect_shift(0.3, 0.5) == ShiftKind::kClassPrior);
+  CHECK(std::string(shift_kind_name(ShiftKind::kInputs)) == "inputs");
+  PruneConfig bad;
+  bad.class_spread_threshold = 1.0;
+  CHECK_FALSE(bad.validate().ok());
+  bad.class_spread_threshold = 0.4;
+  auto back = PruneConfig::from_json(bad.to_json());
+  REQUIRE(back.ok());
+  CHECK(back->class_spread_threshold == 0.4);
+}
+
+TEST_CASE("the device keeps every class and re-estimates BatchNorm when the inputs shifted") {
+  torch::manual_seed(29);
+  auto general = build_model(fp::testing::test_spec("vgg7", 1, 8, 8, 3, 0.0625)).value();
+  Dataset adaptation = banded(96, 3, 0.8), evaluation = banded(60, 4, 0.8);
+  PersonalizeConfig c;
+  c.select_sparsity = false;
+  c.prune.target_sparsity = 0.3;
+  c.prune.output_usage_threshold = 0.34;  // some class of three falls below a third
+  c.run_finetune = c.run_svd = false;
+  auto plain = personalize(*general, adaptation, evaluation, c);
+  REQUIRE(plain.ok());
+  CHECK(plain->class_spread == -1);  // not asked for
+  const auto classes_kept = [](const PersonalizeResult& r) {
+    return r.personalized->layers().back()->num_active_units();
+  };
+  REQUIRE(classes_kept(*plain) < 3);
+
+  // Just above the data's spread: class-prior shift, pruned exactly as without detection.
+  c.prune.class_spread_threshold = 0.999;
+  auto probe = personalize(*general, adaptation, evaluation, c);
+  REQUIRE(probe.ok());
+  const double spread = probe->class_spread;
+  REQUIRE(spread > 1.0 / 3);
+  REQUIRE(spread < 0.999);
+  c.prune.class_spread_threshold = spread + 1e-6;
+  auto subset = personalize(*general, adaptation, evaluation, c);
+  REQUIRE(subset.ok());
+  CHECK(subset->shift == ShiftKind::kClassPrior);
+  CHECK(classes_kept(*subset) == classes_kept(*plain));
+  CHECK(subset->fine_prune.accuracy == plain->fine_prune.accuracy);
+
+  // Just below: input shift, the same as asking for hidden-only pruning with AdaBN after.
+  c.prune.class_spread_threshold = spread - 1e-6;
+  auto shifted = personalize(*general, adaptation, evaluation, c);
+  REQUIRE(shifted.ok());
+  CHECK(shifted->shift == ShiftKind::kInputs);
+  CHECK(shifted->class_spread == Approx(spread));
+  CHECK(classes_kept(*shifted) == 3);
+  PersonalizeConfig asked = c;
+  asked.prune.class_spread_threshold = 0;
+  asked.prune.prune_output_layer = false;
+  asked.prune.reestimate_batch_norm = true;
+  auto expected = personalize(*general, adaptation, evaluation, asked);
+  REQUIRE(expected.ok());
+  CHECK(shifted->fine_prune.accuracy == expected->fine_prune.accuracy);
+  CHECK(shifted->sparsity.sparsity() == expected->sparsity.sparsity());
+  CHECK(changed(snapshot(*expected->personalized), snapshot(*shifted->personalized)).empty());
+
+  // Output-only pruning of an input-shifted individual removes nothing; BatchNorm adapts.
+  c.prune.prune_hidden = false;
+  auto output_only = personalize(*general, adaptation, evaluation, c);
+  REQUIRE(output_only.ok());
+  CHECK(output_only->sparsity.sparsity() == 0);
+  CHECK(classes_kept(*output_only) == 3);
+  CHECK_FALSE(changed(snapshot(*general), snapshot(*output_only->personalized)).empty());
 }

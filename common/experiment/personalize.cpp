@@ -9,6 +9,7 @@
 #include "experiment/methods.h"
 #include "models/model_factory.h"
 #include "prune/cost.h"
+#include "prune/shift_detector.h"
 #include "train/evaluator.h"
 
 namespace fp {
@@ -77,7 +78,21 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
   int64_t forward_samples = inputs.size(0);
   int64_t selection_macs = 0;  // the candidates ran as compact models: their own MACs
   PruneConfig prune = config.prune;
-  if (config.select_sparsity) {
+  if (prune.class_spread_threshold > 0) {
+    // The recorded output statistics are the general model's mean softmax per class.
+    auto usage = stats.find(model.layer_names().back());
+    if (usage == stats.end() || usage->second.count == 0)
+      return Status::invalid_argument("personalize: no output statistics to tell the shift from");
+    out.class_spread = class_spread(usage->second.mean());
+    out.shift = detect_shift(out.class_spread, prune.class_spread_threshold);
+    if (out.shift == ShiftKind::kInputs) {
+      prune.prune_output_layer = false;  // every class may be the individual's
+      prune.reestimate_batch_norm = true;
+    }
+  }
+  // Output-only pruning of an input-shifted individual: no unit is removed at all.
+  const bool prunes = prune.prune_hidden || prune.prune_output_layer;
+  if (config.select_sparsity && prunes) {
     // The held-out part is the tail of the recorded inputs: its dense logits are known.
     const int64_t n = inputs.size(0);
     const int64_t held = std::max<int64_t>(1, std::llround(config.heldout_fraction * n));
@@ -88,7 +103,9 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
     prune.target_sparsity = out.selection.chosen;
     selection_macs = out.selection.forward_macs;
   }
-  if (prune.schedule == Schedule::kIterative) {
+  if (!prunes) {
+    // Nothing to remove: only the compensations below change the model.
+  } else if (prune.schedule == Schedule::kIterative) {
     FP_ASSIGN_OR_RETURN(out.sparsity, fine_prune(model, inputs, prune));
     forward_samples += inputs.size(0) * prune.iterative_steps;
   } else {

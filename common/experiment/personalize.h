@@ -22,6 +22,7 @@
 #include "experiment/personalize_config.h"
 #include "models/prunable_net.h"
 #include "prune/pruner.h"
+#include "prune/shift_detector.h"
 #include "prune/sparsity_selector.h"
 #include "prune/sweep.h"
 #include "util/status.h"
@@ -48,8 +49,12 @@ struct PersonalizeResult {
   MethodResult general, fine_prune, finetune, svd;
   std::vector<MethodResult> extra;  // config.extra_methods, in order
   TunedFinetuneReport finetune_report;
-  SparsityReport sparsity;        // the Fine-Pruned model's, per layer
-  SelectorResult selection;       // empty when select_sparsity is false
+  SparsityReport sparsity;   // the Fine-Pruned model's, per layer
+  SelectorResult selection;  // empty when select_sparsity is false
+  // The shift the device saw (prune.class_spread_threshold > 0; otherwise class_spread
+  // is -1 and shift kClassPrior, i.e. pruned as configured).
+  double class_spread = -1;
+  ShiftKind shift = ShiftKind::kClassPrior;
   std::vector<SweepPoint> sweep;  // when sweep_targets is set
   double oracle_sparsity = -1;    // best sweep accuracy's sparsity (uses labels; -1: no sweep)
   double oracle_accuracy = -1;

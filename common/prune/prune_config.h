@@ -49,6 +49,12 @@ struct PruneConfig {
   bool compensate_bias = false;
   // Re-estimate BatchNorm statistics on the individual's unlabeled data after pruning.
   bool reestimate_batch_norm = false;
+  // > 0: the device tells the kind of shift from its unlabeled data before pruning
+  // (prune/shift_detector.h). When the general model's mean softmax over the data covers
+  // more than this share of the classes (class_spread), the inputs are shifted rather
+  // than the classes: no class is removed (the output layer is left whole) and BatchNorm
+  // statistics are re-estimated. 0: off, classes are pruned as configured.
+  double class_spread_threshold = 0;
 
   Status validate() const;
   std::string to_json() const;
