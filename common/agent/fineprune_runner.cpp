@@ -81,10 +81,6 @@ Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::Ta
     config.sweep_targets.clear();
   }
   FP_ASSIGN_OR_RETURN(PersonalizeResult r, personalize(*general, *adaptation, *evaluation, config));
-  if (r.class_spread >= 0) {
-    spdlog::info("task {} ({}): class spread {:.3f} of the classes, {} shift", task.task_id,
-                 task.individual, r.class_spread, shift_kind_name(r.shift));
-  }
 
   std::vector<proto::TelemetryReport> out = telemetry_reports(task, config, r, peak_rss_bytes());
   proto::TelemetryReport& fine_prune = out.front();

@@ -1,5 +1,7 @@
 #include "agent/task_translation.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -59,6 +61,10 @@ std::vector<proto::TelemetryReport> telemetry_reports(const proto::TaskAssignmen
                                                       const PersonalizeResult& r,
                                                       uint64_t peak_memory) {
   std::vector<proto::TelemetryReport> out;
+  if (r.class_spread >= 0) {  // the device's decision, which no telemetry field carries
+    spdlog::info("task {} ({}): class spread {:.3f}, {} shift", task.task_id, task.individual,
+                 r.class_spread, shift_kind_name(r.shift));
+  }
   proto::TelemetryReport fp = method_report(task, r, r.fine_prune, peak_memory);
   fp.target_sparsity = config.select_sparsity ? r.selection.chosen : config.prune.target_sparsity;
   fp.sparsity = std::clamp(r.sparsity.sparsity(), 0.0, 1.0);

@@ -26,6 +26,7 @@ struct BaselineSettings {
 Result<PersonalizeConfig> personalize_config_for(const proto::TaskAssignment& task,
                                                  const BaselineSettings& baselines);
 
+// Logs the shift the device detected (PersonalizeResult::shift), when it looked for one.
 std::vector<proto::TelemetryReport> telemetry_reports(const proto::TaskAssignment& task,
                                                       const PersonalizeConfig& config,
                                                       const PersonalizeResult& result,
