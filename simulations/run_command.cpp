@@ -35,8 +35,16 @@ struct RunCommandOptions {
   size_t table_rows = 0;
 };
 
+// The first SIGINT / SIGTERM stops the run in order (the campaign is recorded as
+// interrupted); the run only looks between steps, and training a general model is one long
+// step, so a second signal ends the process at once.
 std::atomic<bool> g_interrupted{false};
-extern "C" void on_run_signal(int) { g_interrupted = true; }
+extern "C" void on_run_signal(int sig) {
+  if (g_interrupted.exchange(true)) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+  }
+}
 
 // One paragraph on where the time and memory went.
 std::string format_stats(const std::string& stats_json) {

@@ -145,3 +145,24 @@ TEST_CASE("fp-sim run --http-port on a taken port fails before training, naming 
   CHECK(out.find(port) != std::string::npos);
   CHECK(out.find("general cnn") == std::string::npos);  // stopped before training
 }
+
+TEST_CASE("a second Ctrl-C ends fp-sim run at once even while a general model trains", "[sim]") {
+  REQUIRE(fs::exists(kFpSim));
+  TempDir dir;
+  const std::string scenario = dir.file("long.toml");
+  // Hundreds of epochs: minutes of training, one step the run cannot look up from.
+  std::ofstream(scenario) << "name = \"long\"\n[data]\ngeneral_samples = 2000\n[general]\n"
+                             "epochs = 500\nwidth_mult = 0.25\nthreads = 1\n";
+  const std::string log = dir.file("fp-sim.out");
+  ChildProcess sim({kFpSim, "run", scenario, "--out", dir.file("run")}, log);
+  REQUIRE(sim.started());
+  INFO(fp::testing::read_file(log));
+  REQUIRE(!wait_for(log, std::regex(R"(scenario long .* run \d+ in)"), sim, 60s).empty());
+  std::this_thread::sleep_for(500ms);  // into the training
+  sim.signal(SIGINT);
+  std::this_thread::sleep_for(200ms);
+  sim.signal(SIGINT);
+  auto rc = sim.wait(10s);
+  REQUIRE(rc);
+  CHECK(*rc == 128 + SIGINT);
+}
