@@ -70,6 +70,21 @@ Dataset banded(int64_t n, uint64_t seed, double shift = 0.0) {
   return d;
 }
 
+// A tiny VGG-7 (BatchNorm) for banded()'s 8x8 images of 3 classes, seeded.
+ModelPtr tiny_vgg7(uint64_t seed) {
+  torch::manual_seed(seed);
+  return build_model(fp::testing::test_spec("vgg7", 1, 8, 8, 3, 0.0625)).value();
+}
+
+// Fine-Pruning at a fixed sparsity (no label-free choice), without the baselines.
+PersonalizeConfig at_sparsity(double target) {
+  PersonalizeConfig c;
+  c.select_sparsity = false;
+  c.prune.target_sparsity = target;
+  c.run_finetune = c.run_svd = false;
+  return c;
+}
+
 }  // namespace
 
 TEST_CASE("prior EM recovers the class prior of a skewed sample") {
@@ -275,15 +290,11 @@ TEST_CASE("output-only and hidden-only pruning ablations") {
 }
 
 TEST_CASE("personalize runs the label-free methods without reading labels") {
-  torch::manual_seed(23);
-  auto general = build_model(fp::testing::test_spec("vgg7", 1, 8, 8, 3, 0.0625)).value();
+  auto general = tiny_vgg7(23);
   Dataset adaptation = banded(96, 1, 0.3), evaluation = banded(60, 2, 0.3);
-  PersonalizeConfig c;
-  c.select_sparsity = false;
-  c.prune.target_sparsity = 0.2;
+  PersonalizeConfig c = at_sparsity(0.2);
   c.prune.compensate_bias = true;
   c.prune.reestimate_batch_norm = true;
-  c.run_finetune = false;
   c.run_svd = true;
   c.extra_methods = {"svd_macs",         "em_prior",       "adabn", "tent", "fine_prune+em_prior",
                      "fine_prune+adabn", "fine_prune+tent"};
@@ -337,14 +348,10 @@ TEST_CASE("class spread is the share of classes the usage covers") {
 }
 
 TEST_CASE("the device keeps every class and re-estimates BatchNorm when the inputs shifted") {
-  torch::manual_seed(29);
-  auto general = build_model(fp::testing::test_spec("vgg7", 1, 8, 8, 3, 0.0625)).value();
+  auto general = tiny_vgg7(29);
   Dataset adaptation = banded(96, 3, 0.8), evaluation = banded(60, 4, 0.8);
-  PersonalizeConfig c;
-  c.select_sparsity = false;
-  c.prune.target_sparsity = 0.3;
+  PersonalizeConfig c = at_sparsity(0.3);
   c.prune.output_usage_threshold = 0.34;  // some class of three falls below a third
-  c.run_finetune = c.run_svd = false;
   auto plain = personalize(*general, adaptation, evaluation, c);
   REQUIRE(plain.ok());
   CHECK(plain->class_spread == -1);  // not asked for
