@@ -121,7 +121,9 @@ def main():
     want = f"tcp://{service['metadata']['name']}:{svc_port['port']}"
     check(host_opts.get("--coordinator") == want, f"hosts dial {want}")
 
-    # Files: the scenario from the ConfigMap; run folder, keys and endpoint file shared.
+    # Files: the coordinator's scenario from the ConfigMap, the hosts' its copy in the run
+    # folder (what the run decided before listening, e.g. best_classes' pick); run folder,
+    # keys and endpoint file shared.
     def mounts(pod, container):
         vols = {v["name"]: v for v in pod["volumes"]}
         return {m["mountPath"]: vols[m["name"]] for m in container["volumeMounts"]}
@@ -134,12 +136,13 @@ def main():
 
     cm, hm = mounts(coord_pod, coord), mounts(host_pod, host)
     scenario = argv[2]
-    check(scenario == host_opts.get("--scenario"), "coordinator and hosts read one scenario file")
-    for name, mounted in (("coordinator", cm), ("host", hm)):
-        vol = source(mounted, scenario) or {}
-        check("configMap" in vol, f"{name}: {scenario} comes from a ConfigMap")
     out = run_opts.get("--out", "")
+    check("configMap" in (source(cm, scenario) or {}),
+          f"coordinator: {scenario} comes from a ConfigMap")
+    check(host_opts.get("--scenario") == f"{out}/scenario.toml",
+          "hosts read the run folder's copy of the scenario, which fp-sim run writes")
     for path in (out, run_opts.get("--endpoint-file", ""), host_opts["--key"],
+                 host_opts.get("--scenario", ""),
                  host_opts["--coordinator-key"], host_opts.get("--work-dir", "")):
         for name, mounted in (("coordinator", cm), ("host", hm)):
             vol = source(mounted, path) or {}
