@@ -38,8 +38,11 @@ Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, cons
   FP_ASSIGN_OR_RETURN(GeneralModel model, train_general_model(data, gc));
   std::string scored;
   SharedGeneral out;
+  ModelPtr net;  // the trained model as shipped, when it is to be scored
+  if (class_scoring || (heldout && heldout->size() > 0)) {
+    FP_ASSIGN_OR_RETURN(net, deserialize_model(model.artifact));
+  }
   if (class_scoring) {
-    FP_ASSIGN_OR_RETURN(ModelPtr net, deserialize_model(model.artifact));
     FP_ASSIGN_OR_RETURN(EvalReport eval, evaluate(*net, *class_scoring));
     out.class_scores = eval.per_class_accuracy;
     model.meta["class_scores"] = nlohmann::json(out.class_scores).dump();
@@ -47,7 +50,6 @@ Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, cons
   }
   if (heldout && heldout->size() > 0) {
     // What a user would check before shipping it (issue 16, item 7).
-    FP_ASSIGN_OR_RETURN(ModelPtr net, deserialize_model(model.artifact));
     FP_ASSIGN_OR_RETURN(EvalReport eval, evaluate(*net, *heldout));
     model.meta["heldout_accuracy"] = fmt::format("{:.4f}", eval.accuracy);
     model.meta["heldout_samples"] = std::to_string(heldout->size());

@@ -95,17 +95,14 @@ Status read_partition(Table t, Scenario& s) {
   }
   for (int64_t c : p.classes)
     if (c < 0) return invalid(t, "classes", "must hold class labels (>= 0)");
-  if (!p.classes.empty() && p.method == PartitionMethod::kNatural) {
-    return invalid(t, "classes", "cannot narrow method = \"natural\" (an individual is a group)");
-  }
   if (s.best_classes < 0) return invalid(t, "best_classes", "must be >= 0");
+  if (p.method == PartitionMethod::kNatural && (!p.classes.empty() || s.best_classes > 0)) {
+    return invalid(t, p.classes.empty() ? "best_classes" : "classes",
+                   "cannot narrow method = \"natural\" (an individual is a group)");
+  }
   if (s.best_classes > 0) {
     const int64_t k =
         p.k_values.empty() ? p.k : *std::max_element(p.k_values.begin(), p.k_values.end());
-    if (p.method == PartitionMethod::kNatural) {
-      return invalid(t, "best_classes",
-                     "cannot narrow method = \"natural\" (an individual is a group)");
-    }
     if (p.method == PartitionMethod::kKClasses && s.best_classes < k) {
       return invalid(
           t, "best_classes",
