@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   fp::sim::add_list_command(app);
   fp::sim::add_report_command(app);
   fp::sim::add_export_command(app);
+  fp::sim::add_pool_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

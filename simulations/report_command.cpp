@@ -1,5 +1,5 @@
-// fp-sim list / report / export: finished (or interrupted) runs, read back from the
-// SQLite file of a run directory.
+// fp-sim list / report / export / pool: finished (or interrupted) runs, read back from
+// the SQLite file of a run directory.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "report/experiment_report.h"
+#include "report/pooled_report.h"
 #include "report/run_results.h"
 #include "sim_commands.h"
 #include "store/run_store.h"
@@ -116,6 +117,52 @@ int run_export(const ReportOptions& o) {
   return 0;
 }
 
+struct PoolOptions {
+  std::vector<std::string> dbs;
+  std::string out_dir, versus_variant;
+};
+
+// Writes `text` to `dir`/`name`.
+Status write_text(const fs::path& dir, const std::string& name, const std::string& text) {
+  std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out) return Status::io_error("writing " + (dir / name).string());
+  return Status::ok_status();
+}
+
+int run_pool(const PoolOptions& o) {
+  std::vector<report::SeedRun> seeds;
+  std::vector<std::string> sources;
+  for (const auto& db : o.dbs) {
+    auto store = open_existing(db);
+    if (!store.ok()) return fail(store.status());
+    auto seed = report::load_seed_run(**store);
+    if (!seed.ok()) {
+      fmt::print(stderr, "error: {}: {}\n", db, seed.status().to_string());
+      return 1;
+    }
+    for (const auto& other : seeds) {
+      if (other.label == seed->label)
+        return fail(Status::invalid_argument(db + " is a second run of seed " + seed->label +
+                                             ": pool runs of different seeds"));
+    }
+    seeds.push_back(std::move(seed).value());
+    sources.push_back(fs::path(db).filename() == "fp.db" ? fs::path(db).parent_path().filename()
+                                                         : fs::path(db).filename());
+  }
+  const auto rows = report::pool_comparisons(seeds, o.versus_variant);
+  if (rows.empty()) return fail(Status::invalid_argument("the runs hold no evaluated individual"));
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  if (ec) return fail(Status::io_error("creating " + o.out_dir + ": " + ec.message()));
+  const std::string markdown = report::pooled_markdown(rows, sources);
+  Status written = write_text(o.out_dir, "pooled_comparisons.csv", report::pooled_csv(rows));
+  if (written.ok()) written = write_text(o.out_dir, "pooled_comparisons.md", markdown);
+  if (!written.ok()) return fail(written);
+  fmt::print("{}\nwrote pooled_comparisons.csv and .md to {}\n", markdown, o.out_dir);
+  return 0;
+}
+
 void add_db_options(CLI::App* cmd, ReportOptions& o, bool with_run) {
   cmd->add_option("--db", o.db, "the run's SQLite file, or its run directory")->required();
   if (with_run) cmd->add_option("--run", o.run, "run id (default: the latest)");
@@ -139,6 +186,20 @@ void add_report_command(CLI::App& app) {
   cmd->add_option("--out", o->out_dir,
                   "also write the experiment report here: tables (CSV, Markdown), SVG figures");
   cmd->callback([o] { throw CLI::RuntimeError(run_report(*o)); });
+}
+
+void add_pool_command(CLI::App& app) {
+  auto o = std::make_shared<PoolOptions>();
+  auto* cmd = app.add_subcommand(
+      "pool",
+      "Pool runs of one experiment (one per seed) into paired comparisons over all their "
+      "individuals: pooled_comparisons.csv and .md");
+  cmd->add_option("runs", o->dbs, "the runs' SQLite files or run directories (latest run of each)")
+      ->required();
+  cmd->add_option("--out", o->out_dir, "folder to write the pooled tables to")->required();
+  cmd->add_option("--versus-variant", o->versus_variant,
+                  "also pair every variant's Fine-Pruning with this variant's");
+  cmd->callback([o] { throw CLI::RuntimeError(run_pool(*o)); });
 }
 
 void add_export_command(CLI::App& app) {

@@ -10,5 +10,6 @@ void add_host_command(CLI::App& app);    // host_command.cpp
 void add_list_command(CLI::App& app);    // report_command.cpp
 void add_report_command(CLI::App& app);  // report_command.cpp
 void add_export_command(CLI::App& app);  // report_command.cpp
+void add_pool_command(CLI::App& app);    // report_command.cpp
 
 }  // namespace fp::sim

@@ -226,4 +226,16 @@ TEST_CASE("fp-sim run with agent-host processes then list and report and export 
   CHECK(missing_rc == 1);
   CHECK(missing.find("no run database at") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.file("nowhere")));  // and none was created
+
+  // pool: one run is its own pool; a seed given twice would count its individuals twice.
+  auto [pool_rc, pool] = shell(kFpSim + " pool --out " + dir.file("pooled") + " " + o.out_dir);
+  CHECK(pool_rc == 0);
+  const std::string pooled_csv = fp::testing::read_file(dir.file("pooled/pooled_comparisons.csv"));
+  CHECK(pooled_csv.find("(default),fine_prune,general,8,") != std::string::npos);
+  CHECK(fs::exists(dir.file("pooled/pooled_comparisons.md")));
+  auto [twice_rc, twice] =
+      shell(kFpSim + " pool --out " + dir.file("twice") + " " + o.out_dir + " " + db + " 2>&1");
+  CHECK(twice_rc == 1);
+  CHECK(twice.find("a second run of seed 3") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir.file("twice")));
 }

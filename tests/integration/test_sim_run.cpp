@@ -13,6 +13,7 @@
 
 #include "models/artifact.h"
 #include "report/experiment_report.h"
+#include "report/pooled_report.h"
 #include "report/run_results.h"
 #include "simulation/class_selection.h"
 #include "simulation/population.h"
@@ -502,4 +503,80 @@ TEST_CASE("best_classes draws individuals from the classes the general model doe
     REQUIRE(ind.classes.size() == 2);
     for (int64_t c : ind.classes) CHECK(std::count(pick.begin(), pick.end(), c) == 1);
   }
+}
+
+TEST_CASE("runs of several seeds pool into paired comparisons over all their individuals",
+          "[sim]") {
+  Scenario s = parse(std::string(kTiny) +
+                     "[[fineprune.variants]]\nname = \"a\"\n"
+                     "[[fineprune.variants]]\nname = \"b\"\n"
+                     "target_sparsity = 0.6\nselect_sparsity = false\n");
+  s.partition.num_individuals = 4;
+  TempDir dir;
+  std::vector<report::SeedRun> seeds;
+  std::vector<std::string> reports;
+  for (uint64_t seed : {5, 6}) {
+    set_seed(s, seed);
+    auto outcome = run(s, dir.file("run" + std::to_string(seed)));
+    auto db = open(outcome.db_path);
+    auto loaded = report::load_seed_run(*db);
+    REQUIRE(loaded.ok());
+    CHECK(loaded->label == std::to_string(seed));
+    REQUIRE(loaded->campaigns.size() == 2);
+    seeds.push_back(std::move(loaded).value());
+    // Each run's own comparisons, as its report writes them.
+    auto results = read_results(*db, outcome.run_id);
+    REQUIRE(results.ok());
+    const std::string out = dir.file("report" + std::to_string(seed));
+    REQUIRE(write_experiment_report(*db, *results, out).ok());
+    reports.push_back(fp::testing::read_file(out + "/comparisons.csv"));
+  }
+  const auto find = [](const std::vector<report::PooledComparison>& rows, const std::string& v,
+                       const std::string& m, const std::string& versus) {
+    auto it = std::find_if(rows.begin(), rows.end(), [&](const auto& c) {
+      return c.variant == v && c.method == m && c.versus == versus;
+    });
+    REQUIRE(it != rows.end());
+    return *it;
+  };
+
+  // One seed alone pools to that run's own comparisons (comparisons.csv: 6 digits).
+  const auto g6 = [](double v) { return fmt::format("{:.6g}", v); };
+  for (size_t i = 0; i < 2; ++i) {
+    const auto alone = report::pool_comparisons({seeds[i]});
+    const auto c = find(alone, "a", "fine_prune", "general");
+    CHECK(c.paired.n == 4);
+    CHECK_THAT(reports[i],
+               Catch::Contains(fmt::format(
+                   "a,fine_prune,general,4,{},{},{},{},{},{},{}", g6(c.paired.mean_a),
+                   g6(c.paired.mean_b), g6(c.paired.mean_diff), g6(c.paired.median_diff),
+                   g6(c.paired.ci.low), g6(c.paired.ci.high), g6(c.paired.wilcoxon.p_value))));
+  }
+
+  // Both: every individual of both runs, each seed's own mean beside the pooled one.
+  const auto pooled = report::pool_comparisons(seeds, "a");
+  const auto both = find(pooled, "a", "fine_prune", "general");
+  CHECK(both.paired.n == 8);
+  REQUIRE(both.per_seed.size() == 2);
+  CHECK(both.per_seed[0].first == "5");
+  CHECK(both.per_seed[1].first == "6");
+  CHECK(both.paired.mean_diff == Approx((both.per_seed[0].second + both.per_seed[1].second) / 2));
+  CHECK(both.per_seed[0].second ==
+        Approx(find(report::pool_comparisons({seeds[0]}), "a", "fine_prune", "general")
+                   .paired.mean_diff));
+  // Variant b's Fine-Pruning against a's, paired by seed and individual.
+  const auto b_vs_a = find(pooled, "b", "fine_prune", "a fine_prune");
+  CHECK(b_vs_a.paired.n == 8);
+  CHECK(b_vs_a.paired.mean_diff ==
+        Approx(find(pooled, "b", "fine_prune", "general").paired.mean_b -
+               find(pooled, "a", "fine_prune", "general").paired.mean_b));
+  // The tables say the same.
+  const std::string csv = report::pooled_csv(pooled);
+  CHECK(csv.rfind("variant,method,versus,n,mean_a", 0) == 0);
+  CHECK_THAT(csv, Catch::Contains("a,fine_prune,general,8,"));
+  const std::string md = report::pooled_markdown(pooled, {"run5", "run6"});
+  CHECK_THAT(md, Catch::Contains("Pooled over: run5, run6"));
+  CHECK_THAT(md,
+             Catch::Contains(fmt::format("| 5:{:+.1f} 6:{:+.1f} |", 100 * both.per_seed[0].second,
+                                         100 * both.per_seed[1].second)));
 }

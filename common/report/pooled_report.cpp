@@ -1,0 +1,237 @@
+#include "report/pooled_report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "store/run_store.h"
+#include "util/clock.h"
+
+namespace fp::report {
+namespace {
+
+// One pooled individual: the seed it belongs to and its results.
+struct Row {
+  const std::string* seed;
+  const std::string* variant;
+  const IndividualResult* result;
+};
+
+std::vector<Row> rows_of(const std::vector<SeedRun>& seeds) {
+  std::vector<Row> rows;
+  for (const auto& seed : seeds) {
+    for (const auto& [variant, campaign] : seed.campaigns) {
+      for (const auto& ind : campaign.individuals) {
+        if (ind.general_accuracy) rows.push_back({&seed.label, &variant, &ind});
+      }
+    }
+  }
+  return rows;
+}
+
+// "general", the named methods the rows report, then the others alphabetically.
+std::vector<std::string> method_names(const std::vector<const Row*>& rows) {
+  std::set<std::string> seen;
+  for (const Row* r : rows)
+    for (const auto& [name, outcome] : r->result->methods) seen.insert(name);
+  std::vector<std::string> names = {"general"};
+  for (const auto& m : result_methods())
+    if (seen.erase(m)) names.push_back(m);
+  names.insert(names.end(), seen.begin(), seen.end());
+  return names;
+}
+
+// Collects the pairs (a, b) of one comparison with the seed and details of each.
+struct Pairs {
+  std::vector<double> a, b;
+  std::vector<const std::string*> seeds;
+  int64_t min_eval = 0;  // smallest evaluation set: one sample's worth is the resolution
+  void add(double va, double vb, const Row& r) {
+    a.push_back(va);
+    b.push_back(vb);
+    seeds.push_back(r.seed);
+    const int64_t e = r.result->eval_samples;
+    if (e > 0) min_eval = min_eval ? std::min(min_eval, e) : e;
+  }
+  PooledComparison summarize(const std::vector<SeedRun>& all) const {
+    stats::PairedOptions o;
+    o.resolution = min_eval > 0 ? 1.0 / static_cast<double>(min_eval) : 0.0;
+    PooledComparison c;
+    c.paired = stats::summarize_paired(a, b, o);
+    for (const auto& seed : all) {
+      double sum = 0;
+      int64_t n = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (*seeds[i] != seed.label) continue;
+        sum += b[i] - a[i];
+        ++n;
+      }
+      if (n) c.per_seed.emplace_back(seed.label, sum / static_cast<double>(n));
+    }
+    return c;
+  }
+};
+
+double mac_reduction(const IndividualResult& r, const MethodOutcome& m) {
+  return r.macs_dense > 0
+             ? 1.0 - static_cast<double>(m.macs_effective) / static_cast<double>(r.macs_dense)
+             : 0.0;
+}
+
+std::vector<PooledComparison> variant_comparisons(const std::vector<SeedRun>& seeds,
+                                                  const std::vector<const Row*>& rows,
+                                                  const std::string& variant) {
+  std::vector<std::pair<std::string, std::string>> pairs;  // (b, a)
+  for (const auto& m : method_names(rows))
+    if (m != "general") pairs.emplace_back(m, "general");
+  for (const auto& m : method_names(rows))
+    if (m != "general" && m != "fine_prune") pairs.emplace_back("fine_prune", m);
+  std::vector<PooledComparison> out;
+  for (const auto& [b_name, a_name] : pairs) {
+    Pairs p;
+    double compute = 0, seconds = 0, cut = 0, sparsity = 0;
+    for (const Row* r : rows) {
+      auto va = accuracy_of(*r->result, a_name), vb = accuracy_of(*r->result, b_name);
+      if (!va || !vb) continue;
+      p.add(*va, *vb, *r);
+      if (const MethodOutcome* m = r->result->method(b_name)) {
+        compute += static_cast<double>(m->compute_macs);
+        seconds += m->wall_seconds;
+        cut += mac_reduction(*r->result, *m);
+        sparsity += m->sparsity;
+      }
+    }
+    if (p.a.empty()) continue;
+    PooledComparison c = p.summarize(seeds);
+    const double n = static_cast<double>(p.a.size());
+    c.variant = variant;
+    c.method = b_name;
+    c.versus = a_name;
+    c.compute_gmac = compute / n / 1e9;
+    c.seconds = seconds / n;
+    c.mac_reduction = cut / n;
+    c.sparsity = sparsity / n;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<SeedRun> load_seed_run(store::Store& store, int64_t run_id) {
+  FP_ASSIGN_OR_RETURN(store::RunStore runs, store::RunStore::open(store));
+  FP_ASSIGN_OR_RETURN(store::RunRecord run, runs.run(run_id));
+  FP_ASSIGN_OR_RETURN(std::vector<store::RunCampaign> campaigns, runs.campaigns(run.id));
+  std::sort(campaigns.begin(), campaigns.end(),
+            [](const auto& x, const auto& y) { return x.campaign_id < y.campaign_id; });
+  SeedRun seed;
+  seed.label = std::to_string(run.seed);
+  for (const auto& c : campaigns) {
+    FP_ASSIGN_OR_RETURN(CampaignResults results,
+                        load_campaign_results(store, c.campaign_id, unix_now()));
+    seed.campaigns.emplace_back(c.variant.empty() ? "(default)" : c.variant, std::move(results));
+  }
+  return seed;
+}
+
+std::vector<PooledComparison> pool_comparisons(const std::vector<SeedRun>& seeds,
+                                               const std::string& versus_variant) {
+  const std::vector<Row> rows = rows_of(seeds);
+  std::vector<std::string> variants;
+  for (const Row& r : rows)
+    if (std::find(variants.begin(), variants.end(), *r.variant) == variants.end())
+      variants.push_back(*r.variant);
+  std::vector<PooledComparison> out;
+  for (const auto& v : variants) {
+    std::vector<const Row*> of_variant;
+    for (const Row& r : rows)
+      if (*r.variant == v) of_variant.push_back(&r);
+    auto some = variant_comparisons(seeds, of_variant, v);
+    out.insert(out.end(), some.begin(), some.end());
+  }
+  if (versus_variant.empty()) return out;
+  // Each other variant's Fine-Pruning against the reference's, paired by seed and individual.
+  for (const auto& v : variants) {
+    if (v == versus_variant) continue;
+    Pairs p;
+    for (const auto& seed : seeds) {
+      std::map<std::string, const IndividualResult*> reference;
+      for (const Row& r : rows)
+        if (r.seed == &seed.label && *r.variant == versus_variant)
+          reference[r.result->individual] = r.result;
+      for (const Row& r : rows) {
+        if (r.seed != &seed.label || *r.variant != v) continue;
+        auto ref = reference.find(r.result->individual);
+        if (ref == reference.end()) continue;
+        auto va = accuracy_of(*ref->second, "fine_prune"),
+             vb = accuracy_of(*r.result, "fine_prune");
+        if (va && vb) p.add(*va, *vb, r);
+      }
+    }
+    if (p.a.empty()) continue;
+    PooledComparison c = p.summarize(seeds);
+    c.variant = v;
+    c.method = "fine_prune";
+    c.versus = versus_variant + " fine_prune";
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+namespace {
+
+std::string per_seed_text(const PooledComparison& c) {
+  std::string s;
+  for (const auto& [label, diff] : c.per_seed)
+    s += fmt::format("{}{}:{:+.1f}", s.empty() ? "" : " ", label, 100 * diff);
+  return s;
+}
+
+}  // namespace
+
+std::string pooled_csv(const std::vector<PooledComparison>& rows) {
+  std::string out =
+      "variant,method,versus,n,mean_a,mean_b,mean_diff,median_diff,ci_low,ci_high,p_wilcoxon,"
+      "improved,worse,b_compute_GMAC,b_seconds,b_mac_reduction,b_sparsity,per_seed_mean_diff\r\n";
+  for (const auto& c : rows) {
+    const auto& p = c.paired;
+    out += fmt::format(
+        "{},{},{},{},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{},{},{:.17g},"
+        "{:.17g},{:.17g},{:.17g},{}\r\n",
+        c.variant, c.method, c.versus, p.n, p.mean_a, p.mean_b, p.mean_diff, p.median_diff,
+        p.ci.low, p.ci.high, p.wilcoxon.p_value, p.improved, p.worse, c.compute_gmac, c.seconds,
+        c.mac_reduction, c.sparsity, per_seed_text(c));
+  }
+  return out;
+}
+
+std::string pooled_markdown(const std::vector<PooledComparison>& rows,
+                            const std::vector<std::string>& sources) {
+  std::string joined;
+  for (const auto& s : sources) joined += (joined.empty() ? "" : ", ") + s;
+  std::string out = fmt::format(
+      "Pooled over: {} (fp-sim pool, from each run's SQLite file;\nstatistics as in "
+      "docs/PROTOCOL.md section 6). Accuracies in %, differences in points; per_seed: each "
+      "seed's mean difference.\n\n",
+      joined);
+  out +=
+      "| variant | method | versus | n | mean_a | mean_b | mean_diff | median_diff | 95% CI | "
+      "p_wilcoxon | improved | worse | b_compute_GMAC | b_seconds | b_MAC_cut | b_sparsity | "
+      "per_seed |\n"
+      "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+  for (const auto& c : rows) {
+    const auto& p = c.paired;
+    out += fmt::format(
+        "| {} | {} | {} | {} | {:.1f} | {:.1f} | {:+.1f} | {:+.1f} | [{:+.1f}, {:+.1f}] | {:.2g} "
+        "| {} | {} | {:.3g} | {:.2f} | {:.1f}% | {:.1f}% | {} |\n",
+        c.variant, c.method, c.versus, p.n, 100 * p.mean_a, 100 * p.mean_b, 100 * p.mean_diff,
+        100 * p.median_diff, 100 * p.ci.low, 100 * p.ci.high, p.wilcoxon.p_value, p.improved,
+        p.worse, c.compute_gmac, c.seconds, 100 * c.mac_reduction, 100 * c.sparsity,
+        per_seed_text(c));
+  }
+  return out;
+}
+
+}  // namespace fp::report
