@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "report/experiment_report.h"
@@ -11,6 +10,7 @@
 #include "report/run_results.h"
 #include "sim_commands.h"
 #include "store/run_store.h"
+#include "util/file_io.h"
 
 namespace fp::sim {
 
@@ -110,9 +110,8 @@ int run_export(const ReportOptions& o) {
     fmt::print("{}", text);
     return 0;
   }
-  std::ofstream out(o.output, std::ios::binary);
-  out << text;
-  if (!out) return fail(Status::io_error("writing " + o.output));
+  Status written = write_file(o.output, text, "export");
+  if (!written.ok()) return fail(written);
   fmt::print(stderr, "wrote {} row(s) to {}\n", results->rows.size(), o.output);
   return 0;
 }
@@ -121,14 +120,6 @@ struct PoolOptions {
   std::vector<std::string> dbs;
   std::string out_dir, versus_variant;
 };
-
-// Writes `text` to `dir`/`name`.
-Status write_text(const fs::path& dir, const std::string& name, const std::string& text) {
-  std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
-  out << text;
-  if (!out) return Status::io_error("writing " + (dir / name).string());
-  return Status::ok_status();
-}
 
 int run_pool(const PoolOptions& o) {
   std::vector<report::SeedRun> seeds;
@@ -156,8 +147,9 @@ int run_pool(const PoolOptions& o) {
   fs::create_directories(o.out_dir, ec);
   if (ec) return fail(Status::io_error("creating " + o.out_dir + ": " + ec.message()));
   const std::string markdown = report::pooled_markdown(rows, sources);
-  Status written = write_text(o.out_dir, "pooled_comparisons.csv", report::pooled_csv(rows));
-  if (written.ok()) written = write_text(o.out_dir, "pooled_comparisons.md", markdown);
+  const fs::path out(o.out_dir);
+  Status written = write_file((out / "pooled_comparisons.csv").string(), report::pooled_csv(rows));
+  if (written.ok()) written = write_file((out / "pooled_comparisons.md").string(), markdown);
   if (!written.ok()) return fail(written);
   fmt::print("{}\nwrote pooled_comparisons.csv and .md to {}\n", markdown, o.out_dir);
   return 0;

@@ -1,7 +1,6 @@
 #include "config/toml_reader.h"
 
-#include <fstream>
-#include <sstream>
+#include "util/file_io.h"
 
 namespace fp::config {
 
@@ -15,16 +14,8 @@ Result<toml::table> parse_toml(const std::string& text, const std::string& sourc
   }
 }
 
-Result<std::string> read_text_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found(what + " " + path + " cannot be opened");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 Result<toml::table> parse_toml_file(const std::string& path) {
-  FP_ASSIGN_OR_RETURN(std::string text, read_text_file(path, "config file"));
+  FP_ASSIGN_OR_RETURN(std::string text, read_file(path, "config file"));
   return parse_toml(text, path);
 }
 

@@ -18,8 +18,6 @@ namespace fp::config {
 
 // Parses TOML text; a syntax error is "<source>:<line>: not valid TOML: ...".
 Result<toml::table> parse_toml(const std::string& text, const std::string& source);
-// A whole text file; NotFound "<what> <path> cannot be opened" when it cannot be read.
-Result<std::string> read_text_file(const std::string& path, const std::string& what = "file");
 // Reads and parses a file ("config file <path> cannot be opened" when missing).
 Result<toml::table> parse_toml_file(const std::string& path);
 

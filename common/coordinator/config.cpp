@@ -12,6 +12,7 @@
 #include "prune/prune_config.h"
 #include "prune/selector_config.h"
 #include "security/privacy_noise.h"
+#include "util/file_io.h"
 
 namespace fp::coord {
 namespace {
@@ -228,7 +229,7 @@ Result<CoordinatorConfig> parse_config(const std::string& text, const std::strin
 
 Result<CoordinatorConfig> load_config(const std::string& path) {
   if (path.empty()) return parse_config("", "(defaults)");
-  FP_ASSIGN_OR_RETURN(std::string text, config::read_text_file(path, "config file"));
+  FP_ASSIGN_OR_RETURN(std::string text, read_file(path, "config file"));
   return parse_config(text, path);
 }
 

@@ -1,10 +1,10 @@
 #include "models/torch_export.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "models/compact.h"
 #include "models/model_factory.h"
+#include "util/file_io.h"
 
 namespace fp {
 namespace {
@@ -23,15 +23,6 @@ const char* activation_name(Activation a) {
       return "softmax";
   }
   return "none";
-}
-
-Status write_file(const std::string& path, const char* data, size_t size) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return Status::io_error("export: cannot create " + path);
-  out.write(data, static_cast<std::streamsize>(size));
-  out.close();
-  if (!out) return Status::io_error("export: cannot write " + path);
-  return Status::ok_status();
 }
 
 }  // namespace
@@ -95,9 +86,10 @@ Status export_torch(const PrunableNet& model, const std::string& prefix, TorchEx
   out.spec_path = prefix + ".json";
   out.state_dict_bytes = static_cast<int64_t>(bytes.size());
   out.parameters = count_parameters(*compact_model);
-  FP_RETURN_IF_ERROR(write_file(out.state_dict_path, bytes.data(), bytes.size()));
+  FP_RETURN_IF_ERROR(write_file(out.state_dict_path, std::string_view(bytes.data(), bytes.size()),
+                                "exported weights"));
   const std::string spec = torch_export_spec(*compact_model);
-  FP_RETURN_IF_ERROR(write_file(out.spec_path, spec.data(), spec.size()));
+  FP_RETURN_IF_ERROR(write_file(out.spec_path, spec, "exported spec"));
   if (info) *info = out;
   return Status::ok_status();
 }

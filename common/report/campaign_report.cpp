@@ -4,27 +4,19 @@
 
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "report/results_json.h"
 #include "report/svg_figures.h"
 #include "stats/summary.h"
 #include "util/csv.h"
+#include "util/file_io.h"
 
 namespace fp::report {
 namespace {
 
 std::string number(const std::optional<double>& v) {
   return v ? fmt::format("{}", *v) : std::string();
-}
-
-Status write_file(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return Status::io_error("cannot write " + path.string());
-  return Status::ok_status();
 }
 
 }  // namespace
@@ -114,7 +106,7 @@ Result<std::vector<std::string>> write_report(const CampaignResults& r, const st
   std::vector<std::string> written;
   for (const auto& [name, text] : files) {
     fs::path path = fs::path(dir) / name;
-    FP_RETURN_IF_ERROR(write_file(path, text));
+    FP_RETURN_IF_ERROR(write_file(path.string(), text, "report file"));
     written.push_back(path.string());
   }
   return written;

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -17,6 +16,7 @@
 #include "stats/summary.h"
 #include "store/run_store.h"
 #include "util/csv.h"
+#include "util/file_io.h"
 
 namespace fp::report {
 namespace {
@@ -363,9 +363,7 @@ class Writer {
   explicit Writer(std::string dir) : dir_(std::move(dir)) {}
   Status file(const std::string& name, const std::string& text) {
     const std::string path = (fs::path(dir_) / name).string();
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    if (!out) return Status::io_error("writing " + path);
+    FP_RETURN_IF_ERROR(write_file(path, text, "report file"));
     written_.push_back(path);
     return Status::ok_status();
   }

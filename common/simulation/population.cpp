@@ -2,15 +2,14 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <set>
 #include <string_view>
 
 #include "config/toml_reader.h"
 #include "data/fashion_mnist.h"
 #include "data/fsdd.h"
+#include "util/file_io.h"
 
 namespace fp::sim {
 
@@ -164,15 +163,11 @@ Status save_private_data(const PrivateData& data, const std::string& path) {
                         &data.evaluation.labels}) {
     append_tensor(bytes, *t);
   }
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) return Status::io_error("writing private data " + path + ": " + std::strerror(errno));
-  return Status::ok_status();
+  return write_file(path, bytes, "private data");
 }
 
 Result<PrivateData> load_private_data(const std::string& path) {
-  FP_ASSIGN_OR_RETURN(const std::string bytes, config::read_text_file(path, "private data"));
+  FP_ASSIGN_OR_RETURN(const std::string bytes, read_file(path, "private data"));
   if (bytes.size() < sizeof kPrivateMagic ||
       std::memcmp(bytes.data(), kPrivateMagic, sizeof kPrivateMagic) != 0) {
     return Status::corruption("private data " + path + " cannot be read: not a private data file");

@@ -12,6 +12,7 @@
 #include "experiment/methods.h"
 #include "experiment/personalize_settings.h"
 #include "models/model_spec.h"
+#include "util/file_io.h"
 
 namespace fp::sim {
 namespace {
@@ -439,7 +440,7 @@ Result<std::string> with_partition_classes(const std::string& text,
 }
 
 Result<Scenario> load_scenario(const std::string& path) {
-  FP_ASSIGN_OR_RETURN(std::string text, config::read_text_file(path, "scenario file"));
+  FP_ASSIGN_OR_RETURN(std::string text, read_file(path, "scenario file"));
   return parse_scenario(text, path);
 }
 

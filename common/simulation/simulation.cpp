@@ -23,6 +23,7 @@
 #include "simulation/population.h"
 #include "store/run_store.h"
 #include "util/clock.h"
+#include "util/file_io.h"
 #include "util/memory.h"
 #include "util/progress.h"
 
@@ -232,10 +233,7 @@ void ScenarioRun::say(const std::string& line) {
 }
 
 Status ScenarioRun::write_scenario_copy() {
-  std::ofstream copy(scenario_path_, std::ios::binary | std::ios::trunc);
-  copy << s_.text;
-  if (!copy) return Status::io_error("writing " + scenario_path_);
-  return Status::ok_status();
+  return write_file(scenario_path_, s_.text, "the run's scenario copy");
 }
 
 Status ScenarioRun::setup_failed(const Status& why) {
