@@ -83,7 +83,9 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
     auto usage = stats.find(model.layer_names().back());
     if (usage == stats.end() || usage->second.count == 0)
       return Status::invalid_argument("personalize: no output statistics to tell the shift from");
-    out.class_spread = class_spread(usage->second.mean());
+    const torch::Tensor mean = usage->second.mean().to(torch::kDouble).contiguous();
+    out.class_spread = class_spread(
+        std::vector<double>(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel()));
     out.shift = detect_shift(out.class_spread, prune.class_spread_threshold);
     if (out.shift == ShiftKind::kInputs) {
       prune.prune_output_layer = false;  // every class may be the individual's

@@ -1,21 +1,20 @@
 #include "prune/shift_detector.h"
 
-#include <torch/torch.h>
-
+#include <algorithm>
 #include <cmath>
 
 namespace fp {
 
-double class_spread(const torch::Tensor& usage) {
-  const torch::Tensor u = usage.to(torch::kDouble).flatten().clamp_min(0);
-  const int64_t classes = u.numel();
-  const double total = u.sum().item<double>();
-  if (classes == 0 || !(total > 0)) return 1.0;  // nothing recorded: no evidence of a subset
-  const torch::Tensor p = u / total;
-  // 0 log 0 = 0: the classes never predicted add nothing to the entropy.
-  const double entropy =
-      -(p * torch::where(p > 0, p.log(), torch::zeros_like(p))).sum().item<double>();
-  return std::exp(entropy) / static_cast<double>(classes);
+double class_spread(const std::vector<double>& usage) {
+  double total = 0;
+  for (double u : usage) total += std::max(u, 0.0);
+  if (usage.empty() || !(total > 0)) return 1.0;  // nothing recorded: no evidence of a subset
+  double entropy = 0;
+  for (double u : usage) {
+    const double p = std::max(u, 0.0) / total;
+    if (p > 0) entropy -= p * std::log(p);  // 0 log 0 = 0: unpredicted classes add nothing
+  }
+  return std::exp(entropy) / static_cast<double>(usage.size());
 }
 
 const char* shift_kind_name(ShiftKind kind) {

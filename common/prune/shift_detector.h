@@ -7,14 +7,14 @@
 // uses, and re-estimating BatchNorm statistics on the new inputs is what helps.
 #pragma once
 
-#include <torch/types.h>
+#include <vector>
 
 namespace fp {
 
 // How many classes the usage (mean softmax per class over the data, summing to ~1)
 // covers, as a share of all classes: exp(entropy) / classes, in [1 / classes, 1]. One
-// class used alone gives 1 / classes; uniform use gives 1.
-double class_spread(const torch::Tensor& usage);
+// class used alone gives 1 / classes; uniform use gives 1. No torch: plain numbers.
+double class_spread(const std::vector<double>& usage);
 
 enum class ShiftKind { kClassPrior, kInputs };
 const char* shift_kind_name(ShiftKind kind);
