@@ -174,5 +174,15 @@ grep -q "^summary: ${INDIVIDUALS} individual(s), ${INDIVIDUALS} done, 0 failed" 
 [ "$(grep -c '#[0-9]* .* done$' "${WORK}/report.txt")" -eq "${INDIVIDUALS}" ] ||
   fail "fp-sim report does not list ${INDIVIDUALS} done individuals"
 tail -n 12 "${WORK}/report.txt"
+
+# best_classes: the run recorded its pick in the scenario copy the hosts read, and every
+# individual (as the hosts drew them) holds picked classes only.
+pick=$(sed -n 's/^classes = \[\([0-9, ]*\)\].*/\1/p' "${RUN}/scenario.toml" | tr -d ' ')
+[ "$(echo "${pick}" | tr ',' '\n' | grep -c .)" -eq 6 ] ||
+  fail "the run folder's scenario.toml does not record 6 picked classes (got '${pick}')"
+for c in $(grep -o 'classes=[0-9+]*' "${WORK}/report.txt" | cut -d= -f2 | tr '+' '\n' | sort -u); do
+  echo ",${pick}," | grep -q ",${c}," || fail "an individual holds class ${c}, outside the pick ${pick}"
+done
+echo "best_classes pick ${pick}, honoured by every host"
 echo "PASS: ${MODE}: ${tasks} task(s) done, $(q "SELECT COUNT(*) FROM telemetry") telemetry rows, jobs ${JOB} and ${ARRAY}"
 failed=0
