@@ -8,8 +8,10 @@
 #include "models/model_factory.h"
 #include "prune/pruner.h"
 #include "prune/shift_detector.h"
+#include "synthetic_clusters.h"
 #include "test_spec.h"
 #include "train/evaluator.h"
+#include "train/spread_calibration.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
 #include <catch2/catch.hpp>
@@ -398,4 +400,71 @@ TEST_CASE("the device keeps every class and re-estimates BatchNorm when the inpu
   CHECK(output_only->sparsity.sparsity() == 0);
   CHECK(classes_kept(*output_only) == 3);
   CHECK_FALSE(changed(snapshot(*general), snapshot(*output_only->personalized)).empty());
+}
+
+TEST_CASE("a per-model threshold reads the model's spread curve at a share of its classes") {
+  const std::vector<double> curve = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
+  CHECK(calibrated_spread_threshold(curve, 0.5) == Approx(0.5));    // k = 5
+  CHECK(calibrated_spread_threshold(curve, 0.55) == Approx(0.55));  // halfway from 5 to 6
+  CHECK(calibrated_spread_threshold(curve, 0.05) == Approx(0.1));   // below one class
+  CHECK(calibrated_spread_threshold(curve, 1.0) == Approx(1.0));
+
+  // It travels in the model's metadata; the runner resolves it into the threshold.
+  std::map<std::string, std::string> meta = {{kSpreadCurveMetaKey, spread_curve_to_meta(curve)}};
+  auto back = spread_curve_from_meta(meta);
+  REQUIRE(back.ok());
+  CHECK(*back == curve);
+  PruneConfig prune;
+  REQUIRE(resolve_spread_threshold(meta, prune).ok());
+  CHECK(prune.class_spread_threshold == 0);  // not asked for: untouched
+  prune.class_spread_share = 0.3;
+  prune.class_spread_threshold = 0.9;  // a share overrides a fixed threshold
+  REQUIRE(resolve_spread_threshold(meta, prune).ok());
+  CHECK(prune.class_spread_threshold == Approx(0.3));
+  auto json = PruneConfig::from_json(prune.to_json());
+  REQUIRE(json.ok());
+  CHECK(json->class_spread_share == 0.3);
+
+  // A model without a curve, or with a broken one, is an error that says what is missing.
+  auto missing = resolve_spread_threshold({{"epochs", "2"}}, prune);
+  CHECK(missing.code() == Status::Code::kNotFound);
+  CHECK(missing.message().find(kSpreadCurveMetaKey) != std::string::npos);
+  for (const char* broken : {"[0.1]", "[0.1, \"x\"]", "{}", "not json"}) {
+    meta[kSpreadCurveMetaKey] = broken;
+    CHECK(resolve_spread_threshold(meta, prune).code() == Status::Code::kInvalidArgument);
+  }
+  PruneConfig bad;
+  bad.class_spread_share = 1.5;
+  CHECK_FALSE(bad.validate().ok());
+}
+
+TEST_CASE("a model that separates its classes spreads k-class data over k classes") {
+  auto model = fp::testing::trained_cluster_mlp();
+  const Dataset labeled =
+      fp::testing::cluster_data({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 100, /*seed=*/21);
+  SpreadCurveConfig config;
+  config.seed = 3;
+  auto curve = measure_spread_curve(*model, labeled, config);
+  REQUIRE(curve.ok());
+  REQUIRE(curve->size() == 10);
+  // A confident, accurate model: the mean softmax is near-uniform over the k classes drawn.
+  for (size_t k = 1; k <= 10; ++k) {
+    INFO("k = " << k);
+    CHECK(std::abs((*curve)[k - 1] - static_cast<double>(k) / 10) < 0.06);
+  }
+  auto again = measure_spread_curve(*model, labeled, config);
+  REQUIRE(again.ok());
+  CHECK(*again == *curve);  // the seed fixes the draws
+
+  // Every class must be there to draw from; a label the model lacks is named.
+  auto missing = measure_spread_curve(*model, fp::testing::cluster_data({0, 1, 2}, 20, 4));
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().message().find("class 3") != std::string::npos);
+
+  // personalize() refuses a share nobody resolved into a threshold.
+  PersonalizeConfig c;
+  c.prune.class_spread_share = 0.5;
+  auto unresolved = personalize(*model, labeled, labeled, c);
+  REQUIRE_FALSE(unresolved.ok());
+  CHECK(unresolved.status().message().find("class_spread_share") != std::string::npos);
 }

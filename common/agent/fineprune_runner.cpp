@@ -73,6 +73,7 @@ Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::Ta
   BaselineSettings baselines;
   baselines.finetune_epochs = config_.finetune_epochs;
   FP_ASSIGN_OR_RETURN(PersonalizeConfig config, personalize_config_for(task, baselines));
+  FP_RETURN_IF_ERROR(resolve_spread_threshold(info.meta, config.prune));
   if (!evaluation->has_labels()) {
     if (config.run_finetune || config.run_svd || !config.sweep_targets.empty()) {
       spdlog::info("no labels on this device: only Fine-Pruning runs (no baselines, no sweep)");

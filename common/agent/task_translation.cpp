@@ -62,8 +62,9 @@ std::vector<proto::TelemetryReport> telemetry_reports(const proto::TaskAssignmen
                                                       uint64_t peak_memory) {
   std::vector<proto::TelemetryReport> out;
   if (r.class_spread >= 0) {  // the device's decision, which no telemetry field carries
-    spdlog::info("task {} ({}): class spread {:.3f}, {} shift", task.task_id, task.individual,
-                 r.class_spread, shift_kind_name(r.shift));
+    spdlog::info("task {} ({}): class spread {:.3f}, {} shift (threshold {:.3f})", task.task_id,
+                 task.individual, r.class_spread, shift_kind_name(r.shift),
+                 config.prune.class_spread_threshold);
   }
   proto::TelemetryReport fp = method_report(task, r, r.fine_prune, peak_memory);
   fp.target_sparsity = config.select_sparsity ? r.selection.chosen : config.prune.target_sparsity;

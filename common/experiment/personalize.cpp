@@ -78,6 +78,11 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
   int64_t forward_samples = inputs.size(0);
   int64_t selection_macs = 0;  // the candidates ran as compact models: their own MACs
   PruneConfig prune = config.prune;
+  if (prune.class_spread_share > 0 && !(prune.class_spread_threshold > 0)) {
+    return Status::invalid_argument(
+        "personalize: class_spread_share is set but no threshold was resolved from the model's "
+        "calibration (resolve_spread_threshold, prune/shift_detector.h)");
+  }
   if (prune.class_spread_threshold > 0) {
     // The recorded output statistics are the general model's mean softmax per class.
     auto usage = stats.find(model.layer_names().back());

@@ -66,6 +66,8 @@ Status PruneConfig::validate() const {
   if (batch_size < 1) return Status::invalid_argument("prune config: batch_size must be positive");
   if (!(class_spread_threshold >= 0.0 && class_spread_threshold < 1.0))
     return Status::invalid_argument("prune config: class_spread_threshold must be in [0, 1)");
+  if (!(class_spread_share >= 0.0 && class_spread_share <= 1.0))
+    return Status::invalid_argument("prune config: class_spread_share must be in [0, 1]");
   if (!prune_hidden && !prune_output_layer)
     return Status::invalid_argument(
         "prune config: prune_hidden and prune_output_layer are both false: nothing to prune");
@@ -87,7 +89,8 @@ std::string PruneConfig::to_json() const {
                       {"prune_hidden", prune_hidden},
                       {"compensate_bias", compensate_bias},
                       {"reestimate_batch_norm", reestimate_batch_norm},
-                      {"class_spread_threshold", class_spread_threshold}};
+                      {"class_spread_threshold", class_spread_threshold},
+                      {"class_spread_share", class_spread_share}};
   return j.dump();
 }
 
@@ -120,6 +123,7 @@ Result<PruneConfig> PruneConfig::from_json(const std::string& text) {
     c.compensate_bias = j.value("compensate_bias", c.compensate_bias);
     c.reestimate_batch_norm = j.value("reestimate_batch_norm", c.reestimate_batch_norm);
     c.class_spread_threshold = j.value("class_spread_threshold", c.class_spread_threshold);
+    c.class_spread_share = j.value("class_spread_share", c.class_spread_share);
   } catch (const nlohmann::json::exception& e) {
     return Status::invalid_argument(std::string("prune config: ") + e.what());
   }

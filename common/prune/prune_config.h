@@ -55,6 +55,11 @@ struct PruneConfig {
   // than the classes: no class is removed (the output layer is left whole) and BatchNorm
   // statistics are re-estimated. 0: off, classes are pruned as configured.
   double class_spread_threshold = 0;
+  // > 0: the same detector with a threshold per model, read from the general model's
+  // spread curve at this share of its classes (shift_detector.h's
+  // calibrated_spread_threshold); the runner sets class_spread_threshold from it once the
+  // model is loaded, overriding any value given. 0: off.
+  double class_spread_share = 0;
 
   Status validate() const;
   std::string to_json() const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 namespace fp {
 
@@ -23,6 +24,56 @@ const char* shift_kind_name(ShiftKind kind) {
 
 ShiftKind detect_shift(double spread, double threshold) {
   return spread > threshold ? ShiftKind::kInputs : ShiftKind::kClassPrior;
+}
+
+double calibrated_spread_threshold(const std::vector<double>& curve, double class_share) {
+  if (curve.empty()) return 1.0;
+  const double k = class_share * static_cast<double>(curve.size());
+  if (k <= 1) return curve.front();
+  const size_t lo = static_cast<size_t>(std::floor(k));
+  if (lo >= curve.size()) return curve.back();
+  const double w = k - static_cast<double>(lo);
+  return (1 - w) * curve[lo - 1] + w * curve[lo];
+}
+
+std::string spread_curve_to_meta(const std::vector<double>& curve) {
+  nlohmann::json j = nlohmann::json::array();
+  for (double v : curve) j.push_back(std::round(v * 1e4) / 1e4);
+  return j.dump();
+}
+
+Result<std::vector<double>> spread_curve_from_meta(const std::map<std::string, std::string>& meta) {
+  auto it = meta.find(kSpreadCurveMetaKey);
+  if (it == meta.end()) {
+    return Status::not_found(
+        std::string("the model carries no ") + kSpreadCurveMetaKey +
+        " in its metadata: class_spread_share needs a model the coordinator calibrated "
+        "(fp-sim run does when a variant sets it); set class_spread_threshold instead");
+  }
+  const nlohmann::json j = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+  std::vector<double> curve;
+  if (j.is_array()) {
+    for (const auto& v : j) {
+      if (!v.is_number()) break;
+      curve.push_back(v.get<double>());
+    }
+  }
+  if (!j.is_array() || curve.size() != j.size() || curve.size() < 2) {
+    return Status::invalid_argument(
+        std::string("model metadata ") + kSpreadCurveMetaKey +
+        " is not an array of at least two numbers: " + it->second.substr(0, 80));
+  }
+  return curve;
+}
+
+Status resolve_spread_threshold(const std::map<std::string, std::string>& model_meta,
+                                PruneConfig& prune) {
+  if (!(prune.class_spread_share > 0)) return Status::ok_status();
+  FP_ASSIGN_OR_RETURN(std::vector<double> curve, spread_curve_from_meta(model_meta));
+  // Strictly inside (0, 1): a threshold of 0 would switch the detector off.
+  prune.class_spread_threshold =
+      std::clamp(calibrated_spread_threshold(curve, prune.class_spread_share), 1e-6, 1 - 1e-6);
+  return Status::ok_status();
 }
 
 }  // namespace fp

@@ -7,7 +7,12 @@
 // uses, and re-estimating BatchNorm statistics on the new inputs is what helps.
 #pragma once
 
+#include <map>
+#include <string>
 #include <vector>
+
+#include "prune/prune_config.h"
+#include "util/status.h"
 
 namespace fp {
 
@@ -21,5 +26,28 @@ const char* shift_kind_name(ShiftKind kind);
 
 // kInputs when the spread exceeds `threshold` (PruneConfig::class_spread_threshold).
 ShiftKind detect_shift(double spread, double threshold);
+
+// A per-model threshold. One number cannot serve every model: a less certain model
+// spreads its softmax over more classes on the same two-class data (MobileNetV2's
+// 2-class individuals reach spreads a speaker shows). So the coordinator measures, before
+// shipping, the model's own *spread curve*: curve[k - 1] is the median spread of its mean
+// softmax over labeled general data drawn from k random classes
+// (train/spread_calibration.h), and ships it in the model's metadata. The device then
+// calls a shift one of the inputs when its data spread the softmax more than data of
+// `class_share` x classes of the general domain would: the curve read at that many
+// classes, interpolated between whole counts (below one class: the one-class value).
+double calibrated_spread_threshold(const std::vector<double>& curve, double class_share);
+
+// The metadata key of the curve (a JSON array of numbers) in a model artifact.
+constexpr const char* kSpreadCurveMetaKey = "class_spread_curve";
+std::string spread_curve_to_meta(const std::vector<double>& curve);
+// The curve in `meta`; an error naming what is missing or malformed.
+Result<std::vector<double>> spread_curve_from_meta(const std::map<std::string, std::string>& meta);
+
+// With prune.class_spread_share > 0, sets prune.class_spread_threshold from the model's
+// curve (its artifact metadata); an error when the model carries none. Otherwise leaves
+// `prune` as it is. Both runners call it once they have loaded the model.
+Status resolve_spread_threshold(const std::map<std::string, std::string>& model_meta,
+                                PruneConfig& prune);
 
 }  // namespace fp

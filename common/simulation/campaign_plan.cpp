@@ -3,23 +3,53 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <numeric>
 
 #include "data/fashion_mnist.h"
 #include "data/file_decoder.h"
 #include "models/artifact.h"
+#include "prune/shift_detector.h"
 #include "simulation/class_selection.h"
 #include "train/evaluator.h"
 #include "train/general_model.h"
+#include "train/spread_calibration.h"
 #include "util/clock.h"
 
 namespace fp::sim {
 namespace {
 
+// Whether any variant reads a per-model shift threshold (prune.class_spread_share).
+bool wants_spread_curve(const Scenario& s) {
+  return std::any_of(s.variants.begin(), s.variants.end(),
+                     [](const Variant& v) { return v.settings.prune.class_spread_share > 0; });
+}
+
+// Labeled data to measure the spread curve on: Fashion-MNIST's training images the model
+// did not train on (as for best_classes), else, where none are left (FSDD, or all 60,000
+// trained on), up to 2,000 of its own training samples, said so in the metadata.
+Result<Dataset> spread_calibration_data(const Scenario& s, const Dataset& training,
+                                        std::string& source) {
+  constexpr int64_t kSamples = 2000;
+  if (s.data.dataset == "fashion-mnist" && s.data.general_samples > 0) {
+    auto unseen = class_scoring_data(s, kSamples);
+    if (unseen.ok()) {
+      source = "training images it did not train on";
+      return unseen;
+    }
+  }
+  source = "its own training samples (no unseen labeled general data)";
+  std::vector<int64_t> first(static_cast<size_t>(std::min(kSamples, training.size())));
+  std::iota(first.begin(), first.end(), 0);
+  return training.select(first);
+}
+
 // Trains one general model, deterministically from the scenario's seed and `salt`, and
 // scores it on `heldout` (samples it never trained on; none: not scored) and, per class,
-// on `class_scoring` (none: not scored) before registering it.
+// on `class_scoring` (none: not scored) before registering it. When a variant asks for
+// it, measures its shift-detector spread curve and ships it in the metadata.
 Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, const Dataset* heldout,
                                     uint64_t salt, coord::ModelRegistry& registry,
                                     const std::function<void(const std::string&)>& log,
@@ -39,7 +69,8 @@ Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, cons
   std::string scored;
   SharedGeneral out;
   ModelPtr net;  // the trained model as shipped, when it is to be scored
-  if (class_scoring || (heldout && heldout->size() > 0)) {
+  const bool calibrate = wants_spread_curve(s);
+  if (calibrate || class_scoring || (heldout && heldout->size() > 0)) {
     FP_ASSIGN_OR_RETURN(net, deserialize_model(model.artifact));
   }
   if (class_scoring) {
@@ -55,6 +86,23 @@ Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, cons
     model.meta["heldout_samples"] = std::to_string(heldout->size());
     scored = fmt::format(", accuracy {:.1f}% on {} held-out samples", 100 * eval.accuracy,
                          heldout->size());
+  }
+  if (calibrate) {
+    std::string source;
+    FP_ASSIGN_OR_RETURN(Dataset calibration, spread_calibration_data(s, data, source));
+    SpreadCurveConfig sc;
+    sc.seed = s.seed + salt;
+    FP_ASSIGN_OR_RETURN(std::vector<double> curve, measure_spread_curve(*net, calibration, sc));
+    model.meta[kSpreadCurveMetaKey] = spread_curve_to_meta(curve);
+    model.meta["class_spread_calibration"] =
+        fmt::format("{} samples of {}; {} per draw, {} draws per class count", calibration.size(),
+                    source, sc.samples, sc.draws);
+    log(fmt::format(
+        "class spread curve (median over {} draws of {} samples from k = 1..{} "
+        "classes, on {} {}): {:.3f}",
+        sc.draws, sc.samples, curve.size(), calibration.size(), source, fmt::join(curve, ", ")));
+    // The device reads it from the artifact itself, so the artifact is written anew.
+    model.artifact = serialize_model(*net, model.meta);
   }
   FP_ASSIGN_OR_RETURN(auto record, registry.add(model.artifact, model.spec.to_json(),
                                                 nlohmann::json(model.meta).dump(), unix_now()));

@@ -70,7 +70,8 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
   // LibTorch's thread count is per calling thread under OpenMP: set it where we compute.
   torch::set_num_threads(static_cast<int>(config_.threads));
   auto loading = Clock::now();
-  FP_ASSIGN_OR_RETURN(ModelPtr general, load_model(model_path));
+  ArtifactInfo info;
+  FP_ASSIGN_OR_RETURN(ModelPtr general, load_model(model_path, &info));
   FP_ASSIGN_OR_RETURN(ModelSpec expected, ModelSpec::from_json(task.model_spec_json));
   if (!(general->spec() == expected)) {
     return Status::invalid_argument("model " + model_path + " does not have the task's spec " +
@@ -83,6 +84,7 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
       config_.baselines.finetune_last_layer_only, config_.baselines.finetune_learning_rates,
       config_.baselines.finetune_max_epochs};
   FP_ASSIGN_OR_RETURN(PersonalizeConfig config, agent::personalize_config_for(task, baselines));
+  FP_RETURN_IF_ERROR(resolve_spread_threshold(info.meta, config.prune));
 
   auto started = Clock::now();
   int64_t cpu = thread_cpu_us();

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/artifact.h"
+#include "prune/shift_detector.h"
 #include "report/experiment_report.h"
 #include "report/pooled_report.h"
 #include "report/run_results.h"
@@ -23,6 +24,7 @@
 #include "temp_dir.h"
 #include "test_paths.h"
 #include "train/evaluator.h"
+#include "train/spread_calibration.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
 #include <catch2/catch.hpp>
@@ -503,6 +505,42 @@ TEST_CASE("best_classes draws individuals from the classes the general model doe
     REQUIRE(ind.classes.size() == 2);
     for (int64_t c : ind.classes) CHECK(std::count(pick.begin(), pick.end(), c) == 1);
   }
+}
+
+TEST_CASE("a class_spread_share variant ships each general model with its spread curve", "[sim]") {
+  Scenario s = parse(std::string(kTiny) +
+                     "[[fineprune.variants]]\nname = \"calibrated\"\n"
+                     "class_spread_share = 0.5\n");
+  s.partition.num_individuals = 3;
+  TempDir dir;
+  auto outcome = run(s, dir.file("run"));
+  auto db = open(outcome.db_path);
+  auto campaigns = db->campaigns();
+  REQUIRE(campaigns.ok());
+  REQUIRE(campaigns->size() == 1);
+  ArtifactInfo info;
+  auto model =
+      load_model(dir.file("run") + "/models/" + (*campaigns)[0].model_sha256 + ".fpm", &info);
+  REQUIRE(model.ok());
+  auto shipped = spread_curve_from_meta(info.meta);
+  REQUIRE(shipped.ok());
+  // Measured on 2,000 training images the model did not train on, seeded by the scenario.
+  auto calibration = class_scoring_data(s, 2000);
+  REQUIRE(calibration.ok());
+  SpreadCurveConfig config;
+  config.seed = s.seed;
+  auto measured = measure_spread_curve(**model, *calibration, config);
+  REQUIRE(measured.ok());
+  REQUIRE(shipped->size() == 10);
+  for (size_t k = 0; k < 10; ++k) CHECK((*shipped)[k] == Approx((*measured)[k]).margin(1e-4));
+  // Every device resolved a threshold from it and finished its task.
+  auto results = read_results(*db, outcome.run_id);
+  REQUIRE(results.ok());
+  CHECK(results->rows.size() == 3);
+  const std::string log = fp::testing::read_file(dir.file("run") + "/fp-sim.log");
+  CHECK(log.find("class spread curve") != std::string::npos);
+  CHECK(log.find(fmt::format("(threshold {:.3f})", calibrated_spread_threshold(*shipped, 0.5))) !=
+        std::string::npos);
 }
 
 TEST_CASE("runs of several seeds pool into paired comparisons over all their individuals",
