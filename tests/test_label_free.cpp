@@ -5,12 +5,14 @@
 #include "baselines/prior_em.h"
 #include "experiment/compensation.h"
 #include "experiment/personalize.h"
+#include "models/artifact.h"
 #include "models/model_factory.h"
 #include "prune/pruner.h"
 #include "prune/shift_detector.h"
 #include "synthetic_clusters.h"
 #include "test_spec.h"
 #include "train/evaluator.h"
+#include "train/general_model.h"
 #include "train/spread_calibration.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
@@ -467,4 +469,28 @@ TEST_CASE("a model that separates its classes spreads k-class data over k classe
   auto unresolved = personalize(*model, labeled, labeled, c);
   REQUIRE_FALSE(unresolved.ok());
   CHECK(unresolved.status().message().find("class_spread_share") != std::string::npos);
+}
+
+TEST_CASE("fp-coordinator train's general model carries its spread curve from held-out samples") {
+  const Dataset data = fp::testing::cluster_data({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 100, 31);
+  GeneralModelConfig gc;
+  gc.arch = "mlp";
+  gc.width_mult = 0.25;
+  gc.threads = 1;
+  gc.train.epochs = 2;
+  gc.train.learning_rate = 1e-2;
+  gc.validation_fraction = 0.2;
+  auto trained = train_general_model(data, gc);
+  REQUIRE(trained.ok());
+  ArtifactInfo info;
+  REQUIRE(deserialize_model(trained->artifact, &info).ok());
+  auto curve = spread_curve_from_meta(info.meta);  // in the shipped bytes, not just beside
+  REQUIRE(curve.ok());
+  CHECK(curve->size() == 10);
+  CHECK(info.meta["class_spread_calibration"].find("200 held-out samples") == 0);
+
+  gc.validation_fraction = 0;  // nothing held out: no curve, and no pretence of one
+  auto bare = train_general_model(data, gc);
+  REQUIRE(bare.ok());
+  CHECK(bare->meta.count(kSpreadCurveMetaKey) == 0);
 }

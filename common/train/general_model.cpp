@@ -5,7 +5,9 @@
 
 #include "models/artifact.h"
 #include "models/model_factory.h"
+#include "prune/shift_detector.h"
 #include "train/evaluator.h"
+#include "train/spread_calibration.h"
 
 namespace fp {
 
@@ -48,6 +50,19 @@ Result<GeneralModel> train_general_model(const Dataset& data, const GeneralModel
   out.meta["final_loss"] = fmt::format("{:.6f}", out.report.final_loss);
   if (out.validation_accuracy) {
     out.meta["validation_accuracy"] = fmt::format("{:.4f}", *out.validation_accuracy);
+    // The shift detector's per-model threshold (prune/shift_detector.h), from the same
+    // held-out samples; a slice missing a class leaves the model without one, said why.
+    SpreadCurveConfig sc;
+    sc.seed = config.train.seed;
+    auto curve = measure_spread_curve(*model, val_set, sc);
+    if (curve.ok()) {
+      out.meta[kSpreadCurveMetaKey] = spread_curve_to_meta(*curve);
+      out.meta["class_spread_calibration"] =
+          fmt::format("{} held-out samples; {} per draw, {} draws per class count", val_set.size(),
+                      sc.samples, sc.draws);
+    } else {
+      out.meta["class_spread_calibration"] = "not measured: " + curve.status().message();
+    }
   }
   out.artifact = serialize_model(*model, out.meta);
   return out;

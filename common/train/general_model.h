@@ -22,8 +22,9 @@ struct GeneralModelConfig {
   InputSpec input;
   TrainConfig train;
   int threads = 2;  // LibTorch threads (set explicitly: the default here is 1)
-  // Held out at random from the data to report the model's accuracy (0: none, every
-  // sample trains). The data may come sorted by class, so never the tail alone.
+  // Held out at random from the data to report the model's accuracy and to measure its
+  // shift-detector spread curve (train/spread_calibration.h; 0: none, every sample
+  // trains). The data may come sorted by class, so never the tail alone.
   double validation_fraction = 0;
   std::map<std::string, std::string> meta;  // stored in the artifact beside the training facts
 };

@@ -42,7 +42,8 @@ std::string config_text(const TempDir& dir, bool campaign) {
         "individuals = [\"classes=0+9\", \"classes=1+7\", \"classes=3+8\"]\n"
         "baselines = [\"finetune\", \"svd\"]\nsweep = [0.25, 0.5, 0.75]\n"
         "select_sparsity = false  # a fixed target, checked below\n\n"
-        "[campaign.prune]\ntarget_sparsity = 0.5\n";
+        "[campaign.prune]\ntarget_sparsity = 0.5\n"
+        "class_spread_share = 0.34  # the shift detector, from the trained model's curve\n";
   }
   return text;
 }
@@ -162,8 +163,12 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
   auto served = serve.wait(300s);
   REQUIRE(served == 0);
   for (size_t i = 0; i < agents.size(); ++i) {
-    INFO(read_file(dir.file("agent-dev-" + individuals[i].substr(8) + ".log")));
+    const std::string log = dir.file("agent-dev-" + individuals[i].substr(8) + ".log");
+    INFO(read_file(log));
     CHECK(agents[i]->wait(30s) == 0);
+    // Each device read its shift threshold from the curve `train` shipped in the model.
+    CHECK(std::regex_search(read_file(log), std::regex("class spread 0\\.[0-9]+, [a-z-]+ shift "
+                                                       "\\(threshold 0\\.[0-9]+\\)")));
   }
 
   // What SQLite holds.
