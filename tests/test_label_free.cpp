@@ -416,9 +416,24 @@ TEST_CASE("a per-model threshold reads the model's spread curve at a share of it
   auto back = spread_curve_from_meta(meta);
   REQUIRE(back.ok());
   CHECK(*back == curve);
-  PruneConfig prune;
+  PruneConfig prune;  // automatic, the default: the default share where there is a curve
   REQUIRE(resolve_spread_threshold(meta, prune).ok());
-  CHECK(prune.class_spread_threshold == 0);  // not asked for: untouched
+  CHECK(prune.class_spread_threshold == Approx(0.34));  // the curve at 3.4 classes
+  PruneConfig uncalibrated;                             // ... and off for a model nobody calibrated
+  REQUIRE(resolve_spread_threshold({{"epochs", "2"}}, uncalibrated).ok());
+  CHECK(uncalibrated.class_spread_threshold == 0);
+  PruneConfig fixed;  // ... or where a fixed threshold is set
+  fixed.class_spread_threshold = 0.6;
+  REQUIRE(resolve_spread_threshold(meta, fixed).ok());
+  CHECK(fixed.class_spread_threshold == 0.6);
+  PruneConfig off;
+  off.class_spread_share = 0;
+  REQUIRE(resolve_spread_threshold(meta, off).ok());
+  CHECK(off.class_spread_threshold == 0);
+  auto automatic = PruneConfig::from_json(PruneConfig().to_json());
+  REQUIRE(automatic.ok());
+  CHECK(automatic->class_spread_share == PruneConfig::kAutoClassSpreadShare);
+  prune = PruneConfig();
   prune.class_spread_share = 0.3;
   prune.class_spread_threshold = 0.9;  // a share overrides a fixed threshold
   REQUIRE(resolve_spread_threshold(meta, prune).ok());
@@ -428,12 +443,15 @@ TEST_CASE("a per-model threshold reads the model's spread curve at a share of it
   CHECK(json->class_spread_share == 0.3);
 
   // A model without a curve, or with a broken one, is an error that says what is missing.
-  auto missing = resolve_spread_threshold({{"epochs", "2"}}, prune);
+  auto missing = resolve_spread_threshold({{"epochs", "2"}}, prune);  // asked for a share
   CHECK(missing.code() == Status::Code::kNotFound);
   CHECK(missing.message().find(kSpreadCurveMetaKey) != std::string::npos);
   for (const char* broken : {"[0.1]", "[0.1, \"x\"]", "{}", "not json"}) {
     meta[kSpreadCurveMetaKey] = broken;
     CHECK(resolve_spread_threshold(meta, prune).code() == Status::Code::kInvalidArgument);
+    // Automatic too: damaged metadata is reported, not taken for "uncalibrated".
+    PruneConfig automatic_share;
+    CHECK(resolve_spread_threshold(meta, automatic_share).code() == Status::Code::kInvalidArgument);
   }
   PruneConfig bad;
   bad.class_spread_share = 1.5;

@@ -66,8 +66,10 @@ Status PruneConfig::validate() const {
   if (batch_size < 1) return Status::invalid_argument("prune config: batch_size must be positive");
   if (!(class_spread_threshold >= 0.0 && class_spread_threshold < 1.0))
     return Status::invalid_argument("prune config: class_spread_threshold must be in [0, 1)");
-  if (!(class_spread_share >= 0.0 && class_spread_share <= 1.0))
-    return Status::invalid_argument("prune config: class_spread_share must be in [0, 1]");
+  if (!(class_spread_share == kAutoClassSpreadShare ||
+        (class_spread_share >= 0.0 && class_spread_share <= 1.0)))
+    return Status::invalid_argument(
+        "prune config: class_spread_share must be in [0, 1], or -1 for automatic");
   if (!prune_hidden && !prune_output_layer)
     return Status::invalid_argument(
         "prune config: prune_hidden and prune_output_layer are both false: nothing to prune");

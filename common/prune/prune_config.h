@@ -55,11 +55,18 @@ struct PruneConfig {
   // than the classes: no class is removed (the output layer is left whole) and BatchNorm
   // statistics are re-estimated. 0: off, classes are pruned as configured.
   double class_spread_threshold = 0;
-  // > 0: the same detector with a threshold per model, read from the general model's
-  // spread curve at this share of its classes (shift_detector.h's
-  // calibrated_spread_threshold); the runner sets class_spread_threshold from it once the
-  // model is loaded, overriding any value given. 0: off.
-  double class_spread_share = 0;
+  // The same detector with a threshold per model, read from the general model's spread
+  // curve at this share of its classes (shift_detector.h: calibrated_spread_threshold);
+  // the runner sets class_spread_threshold from it once the model is loaded.
+  //   > 0: that share, overriding any fixed threshold; a model without a curve is an error.
+  //   kAutoClassSpreadShare (the default): kDefaultClassSpreadShare where the model carries
+  //        a curve and no fixed threshold is set; otherwise the detector stays off.
+  //   0:   off.
+  // The default was chosen on development data and adopted by a rule fixed before the
+  // test runs (docs/PROTOCOL.md, amendment of 1 Dec 04:54; docs/RESULTS.md section 4c).
+  static constexpr double kAutoClassSpreadShare = -1;
+  static constexpr double kDefaultClassSpreadShare = 0.34;
+  double class_spread_share = kAutoClassSpreadShare;
 
   Status validate() const;
   std::string to_json() const;

@@ -68,11 +68,19 @@ Result<std::vector<double>> spread_curve_from_meta(const std::map<std::string, s
 
 Status resolve_spread_threshold(const std::map<std::string, std::string>& model_meta,
                                 PruneConfig& prune) {
-  if (!(prune.class_spread_share > 0)) return Status::ok_status();
+  double share = prune.class_spread_share;
+  if (share == PruneConfig::kAutoClassSpreadShare) {
+    // Automatic: a fixed threshold, or a model nobody calibrated, leaves things as they are.
+    if (prune.class_spread_threshold > 0 || !model_meta.count(kSpreadCurveMetaKey)) {
+      return Status::ok_status();
+    }
+    share = PruneConfig::kDefaultClassSpreadShare;
+  }
+  if (!(share > 0)) return Status::ok_status();
   FP_ASSIGN_OR_RETURN(std::vector<double> curve, spread_curve_from_meta(model_meta));
   // Strictly inside (0, 1): a threshold of 0 would switch the detector off.
   prune.class_spread_threshold =
-      std::clamp(calibrated_spread_threshold(curve, prune.class_spread_share), 1e-6, 1 - 1e-6);
+      std::clamp(calibrated_spread_threshold(curve, share), 1e-6, 1 - 1e-6);
   return Status::ok_status();
 }
 

@@ -44,9 +44,11 @@ std::string spread_curve_to_meta(const std::vector<double>& curve);
 // The curve in `meta`; an error naming what is missing or malformed.
 Result<std::vector<double>> spread_curve_from_meta(const std::map<std::string, std::string>& meta);
 
-// With prune.class_spread_share > 0, sets prune.class_spread_threshold from the model's
-// curve (its artifact metadata); an error when the model carries none. Otherwise leaves
-// `prune` as it is. Both runners call it once they have loaded the model.
+// Sets prune.class_spread_threshold from the model's curve (its artifact metadata) as
+// prune.class_spread_share asks (prune_config.h): with a share > 0, an error when the model
+// carries no curve; automatic, the default share where it carries one and no fixed
+// threshold is set, else nothing; 0, nothing. A malformed curve is always an error. Both
+// runners call it once they have loaded the model.
 Status resolve_spread_threshold(const std::map<std::string, std::string>& model_meta,
                                 PruneConfig& prune);
 

@@ -20,10 +20,11 @@
 namespace fp::sim {
 namespace {
 
-// Whether any variant reads a per-model shift threshold (prune.class_spread_share).
+// Whether any variant reads a per-model shift threshold (prune.class_spread_share set or
+// automatic, the default).
 bool wants_spread_curve(const Scenario& s) {
   return std::any_of(s.variants.begin(), s.variants.end(),
-                     [](const Variant& v) { return v.settings.prune.class_spread_share > 0; });
+                     [](const Variant& v) { return v.settings.prune.class_spread_share != 0; });
 }
 
 // Labeled data to measure the spread curve on: Fashion-MNIST's training images the model

@@ -507,17 +507,20 @@ TEST_CASE("best_classes draws individuals from the classes the general model doe
   }
 }
 
-TEST_CASE("a class_spread_share variant ships each general model with its spread curve", "[sim]") {
+TEST_CASE("general models ship their spread curve; devices read their shift threshold from it",
+          "[sim]") {
   Scenario s = parse(std::string(kTiny) +
                      "[[fineprune.variants]]\nname = \"calibrated\"\n"
-                     "class_spread_share = 0.5\n");
+                     "class_spread_share = 0.5\n"
+                     "[[fineprune.variants]]\nname = \"automatic\"\n"  // the default
+                     "[[fineprune.variants]]\nname = \"off\"\nclass_spread_share = 0\n");
   s.partition.num_individuals = 3;
   TempDir dir;
   auto outcome = run(s, dir.file("run"));
   auto db = open(outcome.db_path);
   auto campaigns = db->campaigns();
   REQUIRE(campaigns.ok());
-  REQUIRE(campaigns->size() == 1);
+  REQUIRE(campaigns->size() == 3);
   ArtifactInfo info;
   auto model =
       load_model(dir.file("run") + "/models/" + (*campaigns)[0].model_sha256 + ".fpm", &info);
@@ -536,11 +539,20 @@ TEST_CASE("a class_spread_share variant ships each general model with its spread
   // Every device resolved a threshold from it and finished its task.
   auto results = read_results(*db, outcome.run_id);
   REQUIRE(results.ok());
-  CHECK(results->rows.size() == 3);
+  CHECK(results->rows.size() == 9);
   const std::string log = fp::testing::read_file(dir.file("run") + "/fp-sim.log");
   CHECK(log.find("class spread curve") != std::string::npos);
-  CHECK(log.find(fmt::format("(threshold {:.3f})", calibrated_spread_threshold(*shipped, 0.5))) !=
-        std::string::npos);
+  const auto count = [&](const std::string& text) {
+    int n = 0;
+    for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+    return n;
+  };
+  const auto decisions = [&](double share) {
+    return count(fmt::format("(threshold {:.3f})", calibrated_spread_threshold(*shipped, share)));
+  };
+  CHECK(decisions(0.5) == 3);
+  CHECK(decisions(PruneConfig::kDefaultClassSpreadShare) == 3);  // automatic, by default
+  CHECK(count(": class spread ") == 6);  // the variant that turned it off decided nothing
 }
 
 TEST_CASE("runs of several seeds pool into paired comparisons over all their individuals",
