@@ -458,6 +458,29 @@ TEST_CASE("a per-model threshold reads the model's spread curve at a share of it
   CHECK_FALSE(bad.validate().ok());
 }
 
+TEST_CASE("the spread curve of one-hot outputs is k / classes") {
+  // Four classes, five samples each, each output certain of its own label.
+  std::vector<double> proba;
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < 20; ++i) {
+    labels.push_back(i % 4);
+    for (int64_t c = 0; c < 4; ++c) proba.push_back(c == i % 4 ? 1.0 : 0.0);
+  }
+  SpreadCurveConfig config;
+  config.samples = 12;  // divisible by 1..4: every draw exactly even
+  auto curve = spread_curve(proba, labels, 4, config);
+  REQUIRE(curve.ok());
+  REQUIRE(curve->size() == 4);
+  for (size_t k = 1; k <= 4; ++k) CHECK((*curve)[k - 1] == Approx(k / 4.0));
+  // Rows that do not match the labels, and a class without samples, are named errors.
+  CHECK_FALSE(spread_curve(std::vector<double>(proba.begin(), proba.end() - 1), labels, 4).ok());
+  labels[3] = 2;  // class 3 now has 4 samples; drop them all
+  for (auto& l : labels) l = l == 3 ? 0 : l;
+  auto missing = spread_curve(proba, labels, 4);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().message().find("class 3") != std::string::npos);
+}
+
 TEST_CASE("a model that separates its classes spreads k-class data over k classes") {
   auto model = fp::testing::trained_cluster_mlp();
   const Dataset labeled =

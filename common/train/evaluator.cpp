@@ -44,4 +44,14 @@ Result<EvalReport> evaluate(PrunableNet& model, const Dataset& data, int64_t bat
   return r;
 }
 
+Result<std::vector<double>> measure_spread_curve(PrunableNet& model, const Dataset& labeled,
+                                                 const SpreadCurveConfig& config) {
+  if (!labeled.has_labels() || labeled.size() == 0) {
+    return Status::invalid_argument("spread calibration: needs labeled, non-empty data");
+  }
+  const torch::Tensor p = predict_proba(model, labeled.inputs).to(torch::kDouble).contiguous();
+  return spread_curve(std::vector<double>(p.data_ptr<double>(), p.data_ptr<double>() + p.numel()),
+                      labeled.label_vector(), model.spec().num_classes, config);
+}
+
 }  // namespace fp

@@ -5,6 +5,7 @@
 
 #include "data/dataset.h"
 #include "models/prunable_net.h"
+#include "train/spread_calibration.h"
 #include "util/status.h"
 
 namespace fp {
@@ -21,5 +22,10 @@ Result<EvalReport> evaluate(PrunableNet& model, const Dataset& data, int64_t bat
 // Softmax probabilities [N, num_classes] (no labels needed), in eval mode.
 torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs,
                             int64_t batch_size = 256);
+
+// The model's shift-detector spread curve on labeled data (train/spread_calibration.h):
+// one forward pass, then spread_curve over its softmax rows.
+Result<std::vector<double>> measure_spread_curve(PrunableNet& model, const Dataset& labeled,
+                                                 const SpreadCurveConfig& config = {});
 
 }  // namespace fp

@@ -2,30 +2,31 @@
 
 #include <algorithm>
 #include <random>
+#include <string>
 
 #include "prune/shift_detector.h"
-#include "train/evaluator.h"
 
 namespace fp {
 
-Result<std::vector<double>> measure_spread_curve(PrunableNet& model, const Dataset& labeled,
-                                                 const SpreadCurveConfig& config) {
-  if (!labeled.has_labels() || labeled.size() == 0) {
-    return Status::invalid_argument("spread calibration: needs labeled, non-empty data");
+Result<std::vector<double>> spread_curve(const std::vector<double>& proba,
+                                         const std::vector<int64_t>& labels, int64_t classes,
+                                         const SpreadCurveConfig& config) {
+  if (labels.empty() || classes < 1 ||
+      proba.size() != labels.size() * static_cast<size_t>(classes)) {
+    return Status::invalid_argument(
+        "spread calibration: needs labeled, non-empty data with one softmax row per sample");
   }
   if (config.samples < 1 || config.draws < 1) {
     return Status::invalid_argument("spread calibration: samples and draws must be positive");
   }
-  const int64_t classes = model.spec().num_classes;
-  std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(classes));
-  const std::vector<int64_t> labels = labeled.label_vector();
+  std::vector<std::vector<size_t>> by_class(static_cast<size_t>(classes));
   for (size_t i = 0; i < labels.size(); ++i) {
     if (labels[i] < 0 || labels[i] >= classes) {
       return Status::invalid_argument("spread calibration: label " + std::to_string(labels[i]) +
                                       " outside the model's " + std::to_string(classes) +
                                       " classes");
     }
-    by_class[labels[i]].push_back(static_cast<int64_t>(i));
+    by_class[labels[i]].push_back(i);
   }
   for (int64_t c = 0; c < classes; ++c) {
     if (by_class[c].empty()) {
@@ -33,10 +34,6 @@ Result<std::vector<double>> measure_spread_curve(PrunableNet& model, const Datas
                                       std::to_string(c) + " in the calibration data");
     }
   }
-  // One forward pass; every draw averages rows of it.
-  const torch::Tensor proba = predict_proba(model, labeled.inputs).to(torch::kDouble).contiguous();
-  const double* p = proba.data_ptr<double>();
-
   std::mt19937_64 rng(config.seed);
   std::vector<int64_t> order(static_cast<size_t>(classes));
   std::vector<double> curve;
@@ -53,7 +50,7 @@ Result<std::vector<double>> measure_spread_curve(PrunableNet& model, const Datas
         const int64_t want = config.samples / k + (j < config.samples % k ? 1 : 0);
         std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
         for (int64_t s = 0; s < want; ++s) {
-          const double* row = p + pool[pick(rng)] * classes;
+          const double* row = proba.data() + pool[pick(rng)] * static_cast<size_t>(classes);
           for (int64_t c = 0; c < classes; ++c) mean[c] += row[c];
         }
       }

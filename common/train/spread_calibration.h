@@ -2,13 +2,13 @@
 // far the general model spreads its softmax over data of k of its own classes, measured
 // on labeled general data before the model is shipped. The device reads the resulting
 // curve from the model's metadata; it never needs labels or general data itself.
+// Torch-free: it works on the model's softmax rows (train/evaluator.h's
+// measure_spread_curve runs the model and calls it).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "data/dataset.h"
-#include "models/prunable_net.h"
 #include "util/status.h"
 
 namespace fp {
@@ -19,10 +19,12 @@ struct SpreadCurveConfig {
   uint64_t seed = 0;
 };
 
-// curve[k - 1], k = 1..classes: the median class_spread of the model's mean softmax over
-// `samples` samples drawn from k random classes of `labeled`, over `draws` draws. Every
-// class must appear in `labeled` (an error names the first missing one).
-Result<std::vector<double>> measure_spread_curve(PrunableNet& model, const Dataset& labeled,
-                                                 const SpreadCurveConfig& config = {});
+// curve[k - 1], k = 1..classes: the median class_spread of the mean of `samples` rows of
+// `proba` (row-major, one softmax row of `classes` numbers per sample) drawn from k random
+// classes by `labels`, over `draws` draws. Every class must have a sample (an error names
+// the first that has none).
+Result<std::vector<double>> spread_curve(const std::vector<double>& proba,
+                                         const std::vector<int64_t>& labels, int64_t classes,
+                                         const SpreadCurveConfig& config = {});
 
 }  // namespace fp
