@@ -74,6 +74,13 @@ Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::Ta
   baselines.finetune_epochs = config_.finetune_epochs;
   FP_ASSIGN_OR_RETURN(PersonalizeConfig config, personalize_config_for(task, baselines));
   FP_RETURN_IF_ERROR(resolve_spread_threshold(info.meta, config.prune));
+  if (config.prune.class_spread_threshold == 0 &&
+      config.prune.class_spread_share == PruneConfig::kAutoClassSpreadShare) {
+    spdlog::info(
+        "model {} carries no {}: pruned without the shift detector (fp-coordinator "
+        "train ships one)",
+        info.sha256.substr(0, 12), kSpreadCurveMetaKey);
+  }
   if (!evaluation->has_labels()) {
     if (config.run_finetune || config.run_svd || !config.sweep_targets.empty()) {
       spdlog::info("no labels on this device: only Fine-Pruning runs (no baselines, no sweep)");
