@@ -56,6 +56,9 @@ class LogToFile {
     logger->set_level(spdlog::level::from_str(level));
     logger->flush_on(spdlog::level::warn);
     spdlog::set_default_logger(logger);
+    // Info lines too reach the file within a second: a user tails it while general models
+    // train for minutes.
+    spdlog::flush_every(std::chrono::seconds(1));
   }
   ~LogToFile() {
     spdlog::default_logger()->flush();
