@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include "coordinator_commands.h"
+#include "util/openmp_policy.h"
 
 int main(int argc, char** argv) {
+  fp::reexec_with_passive_openmp(argv);  // before LibTorch starts any thread
   CLI::App app{
       "fp-coordinator: distributes general models to device agents for label-free Fine-Pruning "
       "and stores their telemetry in SQLite"};

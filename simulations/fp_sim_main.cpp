@@ -3,8 +3,10 @@
 
 #include "demo_command.h"
 #include "sim_commands.h"
+#include "util/openmp_policy.h"
 
 int main(int argc, char** argv) {
+  fp::reexec_with_passive_openmp(argv);  // before LibTorch starts any thread
   CLI::App app{"fp-sim: federated, label-free personalization by Fine-Pruning"};
   app.require_subcommand(1);
   fp::add_demo_command(app);

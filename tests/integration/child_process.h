@@ -42,6 +42,7 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   bool started() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0 && !exit_code_; }
   void signal(int sig) {
     if (running()) ::kill(pid_, sig);

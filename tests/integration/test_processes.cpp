@@ -2,6 +2,7 @@
 // fp-agent processes running a small Fine-Pruning campaign end to end, with every
 // byte the agents send captured and inspected; a wrong protocol version, malformed
 // frames and SIGTERM against the real coordinator process.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <unordered_set>
@@ -140,6 +141,7 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
     REQUIRE(code == 0);
     CHECK(std::regex_search(read_file(dir.file("train.log")), std::regex("\n[0-9a-f]{64}\n")));
   }
+  unsetenv("OMP_WAIT_POLICY");  // the children inherit this process's environment
   ChildProcess serve({kCoordinator, "serve", "-c", dir.file("fp.toml"), "--exit-when-done",
                       "--endpoint-file", dir.file("endpoint")},
                      dir.file("serve.log"));
@@ -147,6 +149,11 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
   INFO(read_file(dir.file("serve.log")));
   REQUIRE(endpoint.rfind("tcp://127.0.0.1:", 0) == 0);
   TcpTap tap(port_of(endpoint));  // agents talk to the coordinator through the tap
+  // It re-executed itself with LibTorch's OpenMP threads told to sleep, not spin, while
+  // they wait (util/openmp_policy.h).
+  std::string environment = "\n" + read_file("/proc/" + std::to_string(serve.pid()) + "/environ");
+  std::replace(environment.begin(), environment.end(), '\0', '\n');
+  CHECK(environment.find("\nOMP_WAIT_POLICY=PASSIVE\n") != std::string::npos);
 
   const std::vector<std::string> individuals = {"classes=0+9", "classes=1+7", "classes=3+8"};
   std::vector<std::unique_ptr<ChildProcess>> agents;
