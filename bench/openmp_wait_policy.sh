@@ -3,7 +3,8 @@
 # machine and with every core kept busy by other processes (busy loops standing in for
 # other campaigns). fp-sim and fp-coordinator use PASSIVE unless OMP_WAIT_POLICY is set
 # (common/util/openmp_policy.h); an empty value keeps libgomp's own default (spin a while,
-# then sleep), which is what they used before. docs/BENCHMARKS.md has the results.
+# then sleep), which is what they used before (libgomp warns that it is invalid).
+# docs/BENCHMARKS.md has the results.
 #   bench/openmp_wait_policy.sh [scenario]   (default: the 2-epoch CNN of the shift-detector
 #                                             development runs: 10,000 images, 2 threads)
 set -euo pipefail
