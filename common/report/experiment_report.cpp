@@ -11,11 +11,11 @@
 #include <set>
 
 #include "report/campaign_report.h"
+#include "report/report_table.h"
 #include "report/svg_chart.h"
 #include "report/svg_figures.h"
 #include "stats/summary.h"
 #include "store/run_store.h"
-#include "util/csv.h"
 #include "util/file_io.h"
 
 namespace fp::report {
@@ -23,34 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// One table written twice: CSV with raw numbers, Markdown with readable ones.
-struct Table {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> csv_rows, md_rows;
-
-  std::string csv() const {
-    auto line = [](const std::vector<std::string>& cells) {
-      std::string out;
-      for (size_t i = 0; i < cells.size(); ++i) out += (i ? "," : "") + csv_field(cells[i]);
-      return out + "\n";
-    };
-    std::string out = line(header);
-    for (const auto& r : csv_rows) out += line(r);
-    return out;
-  }
-  std::string markdown() const {
-    auto line = [](const std::vector<std::string>& cells) {
-      std::string out = "|";
-      for (const auto& c : cells) out += " " + c + " |";
-      return out + "\n";
-    };
-    std::string out = line(header) + "|";
-    for (size_t i = 0; i < header.size(); ++i) out += i ? "---:|" : "---|";
-    out += "\n";
-    for (const auto& r : md_rows) out += line(r);
-    return out;
-  }
-};
+using Table = ReportTable;
 
 std::string num(double v) { return fmt::format("{:.6g}", v); }
 std::string opt_num(const std::optional<double>& v) { return v ? num(*v) : ""; }

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "report/report_table.h"
 #include "store/run_store.h"
 #include "util/clock.h"
 
@@ -189,49 +190,60 @@ std::string per_seed_text(const PooledComparison& c) {
   return s;
 }
 
+ReportTable pooled_table(const std::vector<PooledComparison>& rows) {
+  ReportTable t;
+  t.header = {"variant",    "method",
+              "versus",     "n",
+              "mean_a",     "mean_b",
+              "mean_diff",  "median_diff",
+              "ci_low",     "ci_high",
+              "p_wilcoxon", "improved",
+              "worse",      "b_compute_GMAC",
+              "b_seconds",  "b_mac_reduction",
+              "b_sparsity", "per_seed_mean_diff"};
+  const auto full = [](double v) { return fmt::format("{:.17g}", v); };  // full precision
+  const auto pts = [](double v) { return fmt::format("{:+.1f}", 100 * v); };
+  for (const auto& c : rows) {
+    const auto& p = c.paired;
+    t.csv_rows.push_back({c.variant, c.method, c.versus, std::to_string(p.n), full(p.mean_a),
+                          full(p.mean_b), full(p.mean_diff), full(p.median_diff), full(p.ci.low),
+                          full(p.ci.high), full(p.wilcoxon.p_value), std::to_string(p.improved),
+                          std::to_string(p.worse), full(c.compute_gmac), full(c.seconds),
+                          full(c.mac_reduction), full(c.sparsity), per_seed_text(c)});
+    t.md_rows.push_back(
+        {c.variant, c.method, c.versus, std::to_string(p.n), fmt::format("{:.1f}", 100 * p.mean_a),
+         fmt::format("{:.1f}", 100 * p.mean_b), pts(p.mean_diff), pts(p.median_diff),
+         fmt::format("[{}, {}]", pts(p.ci.low), pts(p.ci.high)),
+         fmt::format("{:.2g}", p.wilcoxon.p_value), std::to_string(p.improved),
+         std::to_string(p.worse), fmt::format("{:.3g}", c.compute_gmac),
+         fmt::format("{:.2f}", c.seconds), fmt::format("{:.1f}%", 100 * c.mac_reduction),
+         fmt::format("{:.1f}%", 100 * c.sparsity), per_seed_text(c)});
+  }
+  return t;
+}
+
 }  // namespace
 
 std::string pooled_csv(const std::vector<PooledComparison>& rows) {
-  std::string out =
-      "variant,method,versus,n,mean_a,mean_b,mean_diff,median_diff,ci_low,ci_high,p_wilcoxon,"
-      "improved,worse,b_compute_GMAC,b_seconds,b_mac_reduction,b_sparsity,per_seed_mean_diff\r\n";
-  for (const auto& c : rows) {
-    const auto& p = c.paired;
-    out += fmt::format(
-        "{},{},{},{},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{},{},{:.17g},"
-        "{:.17g},{:.17g},{:.17g},{}\r\n",
-        c.variant, c.method, c.versus, p.n, p.mean_a, p.mean_b, p.mean_diff, p.median_diff,
-        p.ci.low, p.ci.high, p.wilcoxon.p_value, p.improved, p.worse, c.compute_gmac, c.seconds,
-        c.mac_reduction, c.sparsity, per_seed_text(c));
-  }
-  return out;
+  return pooled_table(rows).csv();
 }
 
 std::string pooled_markdown(const std::vector<PooledComparison>& rows,
                             const std::vector<std::string>& sources) {
   std::string joined;
   for (const auto& s : sources) joined += (joined.empty() ? "" : ", ") + s;
-  std::string out = fmt::format(
-      "Pooled over: {} (fp-sim pool, from each run's SQLite file;\nstatistics as in "
-      "docs/PROTOCOL.md section 6). Accuracies in %, differences in points; per_seed: each "
-      "seed's mean difference.\n\n",
-      joined);
-  out +=
-      "| variant | method | versus | n | mean_a | mean_b | mean_diff | median_diff | 95% CI | "
-      "p_wilcoxon | improved | worse | b_compute_GMAC | b_seconds | b_MAC_cut | b_sparsity | "
-      "per_seed |\n"
-      "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
-  for (const auto& c : rows) {
-    const auto& p = c.paired;
-    out += fmt::format(
-        "| {} | {} | {} | {} | {:.1f} | {:.1f} | {:+.1f} | {:+.1f} | [{:+.1f}, {:+.1f}] | {:.2g} "
-        "| {} | {} | {:.3g} | {:.2f} | {:.1f}% | {:.1f}% | {} |\n",
-        c.variant, c.method, c.versus, p.n, 100 * p.mean_a, 100 * p.mean_b, 100 * p.mean_diff,
-        100 * p.median_diff, 100 * p.ci.low, 100 * p.ci.high, p.wilcoxon.p_value, p.improved,
-        p.worse, c.compute_gmac, c.seconds, 100 * c.mac_reduction, 100 * c.sparsity,
-        per_seed_text(c));
-  }
-  return out;
+  ReportTable t = pooled_table(rows);
+  // Readable column names where the CSV's are terse.
+  t.header[8] = "95% CI";
+  t.header.erase(t.header.begin() + 9);
+  t.header[14] = "b_MAC_cut";
+  t.header[16] = "per_seed";
+  return fmt::format(
+             "Pooled over: {} (fp-sim pool, from each run's SQLite file;\nstatistics as in "
+             "docs/PROTOCOL.md section 6). Accuracies in %, differences in points; per_seed: "
+             "each seed's mean difference.\n\n",
+             joined) +
+         t.markdown(/*text_columns=*/3);
 }
 
 }  // namespace fp::report

@@ -1,0 +1,41 @@
+// One table written twice: CSV (RFC 4180 fields) with raw numbers, Markdown with readable
+// ones. Every report table of fp-sim (experiment_report, pooled_report) is one of these.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "util/csv.h"
+
+namespace fp::report {
+
+struct ReportTable {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> csv_rows, md_rows;
+
+  std::string csv() const {
+    auto line = [](const std::vector<std::string>& cells) {
+      std::string out;
+      for (size_t i = 0; i < cells.size(); ++i) out += (i ? "," : "") + csv_field(cells[i]);
+      return out + "\n";
+    };
+    std::string out = line(header);
+    for (const auto& r : csv_rows) out += line(r);
+    return out;
+  }
+  // Text columns are left-aligned: the first `text_columns`, numbers right-aligned after.
+  std::string markdown(size_t text_columns = 1) const {
+    auto line = [](const std::vector<std::string>& cells) {
+      std::string out = "|";
+      for (const auto& c : cells) out += " " + c + " |";
+      return out + "\n";
+    };
+    std::string out = line(header) + "|";
+    for (size_t i = 0; i < header.size(); ++i) out += i < text_columns ? "---|" : "---:|";
+    out += "\n";
+    for (const auto& r : md_rows) out += line(r);
+    return out;
+  }
+};
+
+}  // namespace fp::report
