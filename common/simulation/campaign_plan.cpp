@@ -14,7 +14,6 @@
 #include "simulation/class_selection.h"
 #include "train/evaluator.h"
 #include "train/general_model.h"
-#include "train/spread_calibration.h"
 #include "util/clock.h"
 
 namespace fp::sim {
@@ -29,8 +28,7 @@ bool wants_spread_curve(const Scenario& s) {
 
 // Labeled data to measure the spread curve on: Fashion-MNIST's training images the model
 // did not train on (as for best_classes), else, where none are left (FSDD, or all 60,000
-// trained on), 2,000 of its own training samples spread over the set, said so in the
-// metadata.
+// trained on), 2,000 of its own training samples spread over the set; `source` says which.
 Result<Dataset> spread_calibration_data(const Scenario& s, const Dataset& training,
                                         std::string& source) {
   constexpr int64_t kSamples = 2000;
@@ -41,7 +39,7 @@ Result<Dataset> spread_calibration_data(const Scenario& s, const Dataset& traini
       return unseen;
     }
   }
-  source = "its own training samples (no unseen labeled general data)";
+  source = "of its own training samples (no unseen labeled general data)";
   // Evenly strided: a data set stored class by class (FSDD) keeps every class.
   const int64_t n = training.size(), take = std::min(kSamples, n);
   std::vector<int64_t> strided;
@@ -51,8 +49,9 @@ Result<Dataset> spread_calibration_data(const Scenario& s, const Dataset& traini
 
 // Trains one general model, deterministically from the scenario's seed and `salt`, and
 // scores it on `heldout` (samples it never trained on; none: not scored) and, per class,
-// on `class_scoring` (none: not scored) before registering it. When a variant asks for
-// it, measures its shift-detector spread curve and ships it in the metadata.
+// on `class_scoring` (none: not scored) before registering it. When a variant reads it,
+// the artifact carries the model's shift-detector spread curve (train_general_model
+// measures it on spread_calibration_data).
 Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, const Dataset* heldout,
                                     uint64_t salt, coord::ModelRegistry& registry,
                                     const std::function<void(const std::string&)>& log,
@@ -68,12 +67,21 @@ Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, cons
   gc.train.batch_size = s.general.batch_size;
   gc.train.seed = s.seed + salt;
   gc.meta = {{"scenario", s.name}, {"dataset", s.data.dataset}};
+  Dataset calibration;  // the spread curve's data, when a variant reads it
+  if (wants_spread_curve(s)) {
+    FP_ASSIGN_OR_RETURN(calibration, spread_calibration_data(s, data, gc.calibration_source));
+    gc.calibration = &calibration;
+  }
   FP_ASSIGN_OR_RETURN(GeneralModel model, train_general_model(data, gc));
+  if (gc.calibration) {
+    FP_ASSIGN_OR_RETURN(std::vector<double> curve, spread_curve_from_meta(model.meta));
+    log(fmt::format("class spread curve ({}): {:.3f}", model.meta["class_spread_calibration"],
+                    fmt::join(curve, ", ")));
+  }
   std::string scored;
   SharedGeneral out;
   ModelPtr net;  // the trained model as shipped, when it is to be scored
-  const bool calibrate = wants_spread_curve(s);
-  if (calibrate || class_scoring || (heldout && heldout->size() > 0)) {
+  if (class_scoring || (heldout && heldout->size() > 0)) {
     FP_ASSIGN_OR_RETURN(net, deserialize_model(model.artifact));
   }
   if (class_scoring) {
@@ -89,23 +97,6 @@ Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, cons
     model.meta["heldout_samples"] = std::to_string(heldout->size());
     scored = fmt::format(", accuracy {:.1f}% on {} held-out samples", 100 * eval.accuracy,
                          heldout->size());
-  }
-  if (calibrate) {
-    std::string source;
-    FP_ASSIGN_OR_RETURN(Dataset calibration, spread_calibration_data(s, data, source));
-    SpreadCurveConfig sc;
-    sc.seed = s.seed + salt;
-    FP_ASSIGN_OR_RETURN(std::vector<double> curve, measure_spread_curve(*net, calibration, sc));
-    model.meta[kSpreadCurveMetaKey] = spread_curve_to_meta(curve);
-    model.meta["class_spread_calibration"] =
-        fmt::format("{} samples of {}; {} per draw, {} draws per class count", calibration.size(),
-                    source, sc.samples, sc.draws);
-    log(fmt::format(
-        "class spread curve (median over {} draws of {} samples from k = 1..{} "
-        "classes, on {} {}): {:.3f}",
-        sc.draws, sc.samples, curve.size(), calibration.size(), source, fmt::join(curve, ", ")));
-    // The device reads it from the artifact itself, so the artifact is written anew.
-    model.artifact = serialize_model(*net, model.meta);
   }
   FP_ASSIGN_OR_RETURN(auto record, registry.add(model.artifact, model.spec.to_json(),
                                                 nlohmann::json(model.meta).dump(), unix_now()));

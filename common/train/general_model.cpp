@@ -50,16 +50,26 @@ Result<GeneralModel> train_general_model(const Dataset& data, const GeneralModel
   out.meta["final_loss"] = fmt::format("{:.6f}", out.report.final_loss);
   if (out.validation_accuracy) {
     out.meta["validation_accuracy"] = fmt::format("{:.4f}", *out.validation_accuracy);
-    // The shift detector's per-model threshold (prune/shift_detector.h), from the same
-    // held-out samples; a slice missing a class leaves the model without one, said why.
+  }
+  // The shift detector's per-model threshold (prune/shift_detector.h), measured before the
+  // one serialization so that the artifact carries it: on the data given for it, else on
+  // the held-out samples; a validation slice missing a class leaves the model without one,
+  // said why.
+  const Dataset* calibration = config.calibration   ? config.calibration
+                               : val_set.size() > 0 ? &val_set
+                                                    : nullptr;
+  if (calibration) {
     SpreadCurveConfig sc;
     sc.seed = config.train.seed;
-    auto curve = measure_spread_curve(*model, val_set, sc);
+    auto curve = measure_spread_curve(*model, *calibration, sc);
     if (curve.ok()) {
       out.meta[kSpreadCurveMetaKey] = spread_curve_to_meta(*curve);
       out.meta["class_spread_calibration"] =
-          fmt::format("{} held-out samples; {} per draw, {} draws per class count", val_set.size(),
+          fmt::format("{} {}; {} per draw, {} draws per class count", calibration->size(),
+                      config.calibration ? config.calibration_source : "held-out samples",
                       sc.samples, sc.draws);
+    } else if (config.calibration) {
+      return curve.status();
     } else {
       out.meta["class_spread_calibration"] = "not measured: " + curve.status().message();
     }

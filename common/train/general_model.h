@@ -26,6 +26,10 @@ struct GeneralModelConfig {
   // shift-detector spread curve (train/spread_calibration.h; 0: none, every sample
   // trains). The data may come sorted by class, so never the tail alone.
   double validation_fraction = 0;
+  // Labeled data to measure the spread curve on instead of the validation slice, and what
+  // they are (for the metadata); a failure to measure on them is then an error.
+  const Dataset* calibration = nullptr;
+  std::string calibration_source;
   std::map<std::string, std::string> meta;  // stored in the artifact beside the training facts
 };
 
