@@ -33,16 +33,7 @@ int run_train(const TrainOptions& o) {
   if (o.epochs > 0) t.epochs = o.epochs;
   if (o.limit >= 0) t.limit = o.limit;
   if (o.threads > 0) t.threads = o.threads;
-  agent::LocalDataConfig data;
-  data.dataset = t.dataset;
-  data.data_dir = t.data_dir;
-  data.general_fraction = t.general_fraction;
-  data.split_seed = t.split_seed;
-  auto general = agent::load_general_data(data, t.limit);
-  if (!general.ok()) {
-    spdlog::error("{}", general.status().to_string());
-    return 1;
-  }
+  const Dataset general = load_train_data(t, t.limit);
   // A random tenth of the general data is held out to report the model's accuracy.
   GeneralModelConfig gc;
   gc.arch = t.arch;
@@ -58,12 +49,12 @@ int run_train(const TrainOptions& o) {
              {"split_seed", std::to_string(t.split_seed)},
              {"general_fraction", fmt::format("{}", t.general_fraction)}};
   spdlog::info("training {} (width {}) on {} {} samples, {} epoch(s), {} thread(s)", t.arch,
-               t.width_mult, general->size(), t.dataset, t.epochs, t.threads);
+               t.width_mult, general.size(), t.dataset, t.epochs, t.threads);
   // A bar on a terminal; otherwise a log line per epoch (epochs are few and long).
   Progress::Options bar_or_lines;
   bar_or_lines.line_seconds = 0;
   Progress progress("training", t.epochs, bar_or_lines);
-  auto trained = train_general_model(*general, gc, [&](int64_t epoch, double loss) {
+  auto trained = train_general_model(general, gc, [&](int64_t epoch, double loss) {
     progress.update(epoch, fmt::format("loss {:.4f}", loss));
   });
   progress.finish();
@@ -88,6 +79,17 @@ int run_train(const TrainOptions& o) {
 }
 
 }  // namespace
+
+Dataset load_train_data(const TrainSection& t, int64_t limit) {
+  agent::LocalDataConfig data;
+  data.dataset = t.dataset;
+  data.data_dir = t.data_dir;
+  data.general_fraction = t.general_fraction;
+  data.split_seed = t.split_seed;
+  auto general = agent::load_general_data(data, limit);
+  if (!general.ok()) fail(general.status());
+  return std::move(general).value();
+}
 
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();

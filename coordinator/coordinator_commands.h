@@ -8,6 +8,10 @@
 #include "store/store.h"
 #include "util/status.h"
 
+namespace fp {
+struct Dataset;  // data/dataset.h (torch): only the commands that train or calibrate need it
+}
+
 namespace fp::coord {
 
 void add_serve_command(CLI::App& app);
@@ -36,5 +40,8 @@ CoordinatorConfig config_for(const CommonOptions& options);
 // when there is none yet (so a typo does not create an empty one).
 std::unique_ptr<store::Store> open_database(const CoordinatorConfig& config,
                                             bool must_exist = false);
+// The general labeled data [train] names (at most `limit` samples; 0: all); fails (1) when
+// they cannot be read. In cmd_train.cpp.
+Dataset load_train_data(const TrainSection& train, int64_t limit);
 
 }  // namespace fp::coord

@@ -535,3 +535,60 @@ TEST_CASE("fp-coordinator train's general model carries its spread curve from he
   REQUIRE(bare.ok());
   CHECK(bare->meta.count(kSpreadCurveMetaKey) == 0);
 }
+
+TEST_CASE("a model trained elsewhere is calibrated into a new artifact that carries its curve") {
+  const Dataset data = fp::testing::cluster_data({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 100, 41);
+  GeneralModelConfig gc;
+  gc.arch = "mlp";
+  gc.width_mult = 0.25;
+  gc.threads = 1;
+  gc.train.epochs = 2;
+  gc.train.learning_rate = 1e-2;
+  gc.meta = {{"trained_by", "someone else"}};
+  auto trained = train_general_model(data, gc);  // nothing held out: no curve
+  REQUIRE(trained.ok());
+  REQUIRE(trained->meta.count(kSpreadCurveMetaKey) == 0);
+
+  const Dataset labeled = fp::testing::cluster_data({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 30, 42);
+  auto calibrated = calibrate_artifact(trained->artifact, labeled, "test samples", 5);
+  REQUIRE(calibrated.ok());
+  CHECK(*calibrated != trained->artifact);
+  ArtifactInfo info;
+  auto model = deserialize_model(*calibrated, &info);
+  REQUIRE(model.ok());
+  auto curve = spread_curve_from_meta(info.meta);
+  REQUIRE(curve.ok());
+  // The curve the model's own measurement gives, with the same draws.
+  SpreadCurveConfig sc;
+  sc.seed = 5;
+  auto expected = measure_spread_curve(**model, labeled, sc);
+  REQUIRE(expected.ok());
+  REQUIRE(curve->size() == expected->size());
+  for (size_t i = 0; i < curve->size(); ++i) {
+    CHECK(std::abs((*curve)[i] - (*expected)[i]) < 1e-4);  // stored to four decimals
+  }
+  CHECK(info.meta["trained_by"] == "someone else");  // the rest of the metadata is kept
+  CHECK(info.meta["class_spread_calibration"].find("300 test samples") == 0);
+  // The weights are the model's: the same outputs as the uncalibrated artifact.
+  auto original = deserialize_model(trained->artifact);
+  REQUIRE(original.ok());
+  torch::NoGradGuard no_grad;
+  CHECK(torch::equal((*original)->forward(labeled.inputs), (*model)->forward(labeled.inputs)));
+
+  // Data the model cannot read, or of other classes, are refused by name.
+  Dataset other_shape = labeled;
+  other_shape.inputs = torch::zeros({30, 1, 5, 5});
+  auto wrong_shape = calibrate_artifact(trained->artifact, other_shape, "odd data");
+  REQUIRE_FALSE(wrong_shape.ok());
+  CHECK(wrong_shape.status().message().find("odd data") != std::string::npos);
+  Dataset renamed = labeled;
+  renamed.class_names[3] = "not-a-class";
+  auto wrong_classes = calibrate_artifact(trained->artifact, renamed, "renamed data");
+  REQUIRE_FALSE(wrong_classes.ok());
+  CHECK(wrong_classes.status().message().find("not-a-class") != std::string::npos);
+  std::string damaged = trained->artifact;
+  damaged[damaged.size() / 2] ^= 0x10;
+  auto broken = calibrate_artifact(damaged, labeled, "test samples");
+  REQUIRE_FALSE(broken.ok());
+  CHECK(broken.status().message().find("not a usable model artifact") != std::string::npos);
+}

@@ -2,31 +2,31 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "models/artifact.h"
 #include "protocol/validate.h"
+#include "util/file_io.h"
 
 namespace fp::coord {
 
 Result<store::ModelRecord> register_artifact(ModelRegistry& registry, const std::string& path,
                                              double now) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::not_found("model artifact " + path + " cannot be opened");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string bytes = buffer.str();
+  FP_ASSIGN_OR_RETURN(std::string bytes, read_file(path, "model artifact"));
+  return register_artifact_bytes(registry, bytes, path, now);
+}
+
+Result<store::ModelRecord> register_artifact_bytes(ModelRegistry& registry,
+                                                   const std::string& bytes,
+                                                   const std::string& source, double now) {
   ArtifactInfo info;
   auto model = deserialize_model(bytes, &info);
   if (!model.ok()) {
-    return Status::corruption(path +
+    return Status::corruption(source +
                               " is not a usable model artifact: " + model.status().message());
   }
   nlohmann::json meta(info.meta);
-  meta["source"] = path;
+  meta["source"] = source;
   return registry.add(bytes, info.spec.to_json(), meta.dump(), now);
 }
 

@@ -12,6 +12,10 @@ namespace fp::coord {
 // Validates an artifact file (it must load as a model) and registers it.
 Result<store::ModelRecord> register_artifact(ModelRegistry& registry, const std::string& path,
                                              double now);
+// The same for artifact bytes read from `source` (a path, recorded in the metadata).
+Result<store::ModelRecord> register_artifact_bytes(ModelRegistry& registry,
+                                                   const std::string& bytes,
+                                                   const std::string& source, double now);
 
 // "latest" (the newest registered model), a registered SHA-256, or an artifact path.
 Result<store::ModelRecord> resolve_model(ModelRegistry& registry, store::Store& store,

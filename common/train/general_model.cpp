@@ -1,6 +1,7 @@
 #include "train/general_model.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include "models/artifact.h"
@@ -10,6 +11,23 @@
 #include "train/spread_calibration.h"
 
 namespace fp {
+namespace {
+
+// Measures `model`'s spread curve on `labeled` and writes it, and how it was measured,
+// into `meta`.
+Status add_spread_curve(PrunableNet& model, const Dataset& labeled, const std::string& source,
+                        uint64_t seed, std::map<std::string, std::string>& meta) {
+  SpreadCurveConfig sc;
+  sc.seed = seed;
+  FP_ASSIGN_OR_RETURN(auto curve, measure_spread_curve(model, labeled, sc));
+  meta[kSpreadCurveMetaKey] = spread_curve_to_meta(curve);
+  meta["class_spread_calibration"] =
+      fmt::format("{} {}; {} per draw, {} draws per class count", labeled.size(), source,
+                  sc.samples, sc.draws);
+  return Status::ok_status();
+}
+
+}  // namespace
 
 Result<GeneralModel> train_general_model(const Dataset& data, const GeneralModelConfig& config,
                                          const std::function<void(int64_t, double)>& on_epoch) {
@@ -55,27 +73,49 @@ Result<GeneralModel> train_general_model(const Dataset& data, const GeneralModel
   // one serialization so that the artifact carries it: on the data given for it, else on
   // the held-out samples; a validation slice missing a class leaves the model without one,
   // said why.
-  const Dataset* calibration = config.calibration   ? config.calibration
-                               : val_set.size() > 0 ? &val_set
-                                                    : nullptr;
-  if (calibration) {
-    SpreadCurveConfig sc;
-    sc.seed = config.train.seed;
-    auto curve = measure_spread_curve(*model, *calibration, sc);
-    if (curve.ok()) {
-      out.meta[kSpreadCurveMetaKey] = spread_curve_to_meta(*curve);
-      out.meta["class_spread_calibration"] =
-          fmt::format("{} {}; {} per draw, {} draws per class count", calibration->size(),
-                      config.calibration ? config.calibration_source : "held-out samples",
-                      sc.samples, sc.draws);
-    } else if (config.calibration) {
-      return curve.status();
-    } else {
-      out.meta["class_spread_calibration"] = "not measured: " + curve.status().message();
+  if (config.calibration) {
+    FP_RETURN_IF_ERROR(add_spread_curve(*model, *config.calibration, config.calibration_source,
+                                        config.train.seed, out.meta));
+  } else if (val_set.size() > 0) {
+    Status measured = add_spread_curve(*model, val_set, "held-out samples", config.train.seed,
+                                       out.meta);
+    if (!measured.ok()) {
+      out.meta["class_spread_calibration"] = "not measured: " + measured.message();
     }
   }
   out.artifact = serialize_model(*model, out.meta);
   return out;
+}
+
+Result<std::string> calibrate_artifact(const std::string& artifact, const Dataset& labeled,
+                                       const std::string& source, uint64_t seed) {
+  ArtifactInfo info;
+  auto loaded = deserialize_model(artifact, &info);
+  if (!loaded.ok()) {
+    return Status::corruption("not a usable model artifact: " + loaded.status().message());
+  }
+  ModelPtr model = std::move(loaded).value();
+  const ModelSpec& spec = info.spec;
+  if (labeled.size() == 0) return Status::invalid_argument("no labeled data to calibrate on");
+  if (labeled.inputs.dim() != 4 || labeled.inputs.size(1) != spec.in_channels ||
+      labeled.inputs.size(2) != spec.height || labeled.inputs.size(3) != spec.width) {
+    return Status::invalid_argument(fmt::format(
+        "the model takes {}x{}x{} inputs; the calibration data ({}) are {}", spec.in_channels,
+        spec.height, spec.width, source, fmt::join(labeled.inputs.sizes().vec(), "x")));
+  }
+  if (labeled.num_classes() != spec.num_classes) {
+    return Status::invalid_argument(
+        fmt::format("the model has {} classes; the calibration data ({}) have {}",
+                    spec.num_classes, source, labeled.num_classes()));
+  }
+  if (!spec.class_names.empty() && spec.class_names != labeled.class_names) {
+    return Status::invalid_argument(
+        fmt::format("the model's classes ({}) are not the calibration data's ({}: {})",
+                    fmt::join(spec.class_names, ", "), source,
+                    fmt::join(labeled.class_names, ", ")));
+  }
+  FP_RETURN_IF_ERROR(add_spread_curve(*model, labeled, source, seed, info.meta));
+  return serialize_model(*model, info.meta);
 }
 
 }  // namespace fp

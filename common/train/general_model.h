@@ -47,4 +47,12 @@ struct GeneralModel {
 Result<GeneralModel> train_general_model(const Dataset& data, const GeneralModelConfig& config,
                                          const std::function<void(int64_t, double)>& on_epoch = {});
 
+// For a model trained elsewhere (`fp-coordinator register --calibrate`): measures the
+// artifact's shift-detector spread curve on `labeled` general data of the model's classes
+// and returns the artifact with the curve in its metadata, replacing any it had (new
+// bytes: its SHA-256 changes). `source` says what the data are, for the metadata. An error
+// names a model whose input shape or classes the data do not match.
+Result<std::string> calibrate_artifact(const std::string& artifact, const Dataset& labeled,
+                                       const std::string& source, uint64_t seed = 0);
+
 }  // namespace fp

@@ -16,6 +16,7 @@
 #include "protocol/validate.h"
 #include "prune/cost.h"
 #include "prune/pruner.h"
+#include "prune/shift_detector.h"
 #include "tcp_tap.h"
 #include "test_paths.h"
 #include "util/sha256.h"
@@ -363,6 +364,56 @@ TEST_CASE("fp-coordinator register accepts artifacts and refuses damaged ones", 
   REQUIRE(models->size() == 1);
   CHECK(models->front().sha256 == sha);
   CHECK(nlohmann::json::parse(models->front().spec_json)["arch"] == "mlp");
+}
+
+TEST_CASE("fp-coordinator register --calibrate ships a model trained elsewhere with its curve",
+          "[processes]") {
+  TempDir dir("proc");
+  write(dir.file("fp.toml"), config_text(dir, false));
+  ModelSpec spec;  // Fashion-MNIST's shape and classes, trained nowhere: no curve
+  spec.arch = "mlp";
+  spec.width_mult = 0.25;
+  auto model = build_model(spec);
+  REQUIRE(model.ok());
+  REQUIRE(save_model(**model, dir.file("m.fpm"), {{"origin", "elsewhere"}}).ok());
+  spec.num_classes = 5;
+  auto five = build_model(spec);
+  REQUIRE(five.ok());
+  REQUIRE(save_model(**five, dir.file("five.fpm")).ok());
+  auto run = [&](const std::string& artifact, const std::string& log) {
+    ChildProcess p({kCoordinator, "register", "-c", dir.file("fp.toml"), "--calibrate",
+                    "--calibration-samples", "500", dir.file(artifact)},
+                   dir.file(log));
+    auto code = p.wait(120s);
+    INFO(read_file(dir.file(log)));
+    return code.value_or(-1);
+  };
+
+  REQUIRE(run("m.fpm", "calibrate.log") == 0);
+  const std::string log = read_file(dir.file("calibrate.log"));
+  CHECK(log.find("measured the shift detector's spread curve on 500 fashion-mnist samples") !=
+        std::string::npos);
+  auto store = store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  auto models = (*store)->models();
+  REQUIRE(models->size() == 1);
+  const std::string sha = models->front().sha256;
+  CHECK(sha != sha256_hex(read_file(dir.file("m.fpm"))));  // a new artifact: the curve is in it
+  CHECK(log.find(sha) != std::string::npos);
+  ArtifactInfo info;
+  auto shipped = load_model(dir.file("models/" + sha + ".fpm"), &info);
+  REQUIRE(shipped.ok());
+  auto curve = spread_curve_from_meta(info.meta);
+  REQUIRE(curve.ok());
+  CHECK(curve->size() == 10);
+  CHECK(info.meta["origin"] == "elsewhere");
+  CHECK(info.meta["class_spread_calibration"].find("500 fashion-mnist general samples") == 0);
+  CHECK(nlohmann::json::parse(models->front().meta_json)["source"] == dir.file("m.fpm"));
+
+  // A model whose classes the general data do not match is refused; nothing is registered.
+  CHECK(run("five.fpm", "five.log") == 1);
+  CHECK(read_file(dir.file("five.log")).find("the model has 5 classes") != std::string::npos);
+  CHECK((*store)->models()->size() == 1);
 }
 
 TEST_CASE("keygen, enroll and revoke from the command line, and refused agents say why",
