@@ -155,6 +155,8 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
   std::string environment = "\n" + read_file("/proc/" + std::to_string(serve.pid()) + "/environ");
   std::replace(environment.begin(), environment.end(), '\0', '\n');
   CHECK(environment.find("\nOMP_WAIT_POLICY=PASSIVE\n") != std::string::npos);
+  // ... and under its own name, so that ps and pkill find it.
+  CHECK(read_file("/proc/" + std::to_string(serve.pid()) + "/comm") == "fp-coordinator\n");
 
   const std::vector<std::string> individuals = {"classes=0+9", "classes=1+7", "classes=3+8"};
   std::vector<std::unique_ptr<ChildProcess>> agents;
