@@ -296,8 +296,7 @@ Status prune_cached(PrunableNet& model, const LayerStats& stats, const PruneConf
       }
       auto it = stats.find(name);
       if (it == stats.end() || it->second.count == 0)
-        return Status::invalid_argument("prune: no activation statistics for layer '" + name +
-                                        "'");
+        return Status::invalid_argument("prune: no activation statistics for layer '" + name + "'");
       if (needs_inputs && it->second.in_count == 0)
         return Status::invalid_argument(
             "prune: criterion activation_weighted_magnitude needs input energies for layer '" +

@@ -21,9 +21,8 @@ Status add_spread_curve(PrunableNet& model, const Dataset& labeled, const std::s
   sc.seed = seed;
   FP_ASSIGN_OR_RETURN(auto curve, measure_spread_curve(model, labeled, sc));
   meta[kSpreadCurveMetaKey] = spread_curve_to_meta(curve);
-  meta["class_spread_calibration"] =
-      fmt::format("{} {}; {} per draw, {} draws per class count", labeled.size(), source,
-                  sc.samples, sc.draws);
+  meta["class_spread_calibration"] = fmt::format("{} {}; {} per draw, {} draws per class count",
+                                                 labeled.size(), source, sc.samples, sc.draws);
   return Status::ok_status();
 }
 
@@ -77,8 +76,8 @@ Result<GeneralModel> train_general_model(const Dataset& data, const GeneralModel
     FP_RETURN_IF_ERROR(add_spread_curve(*model, *config.calibration, config.calibration_source,
                                         config.train.seed, out.meta));
   } else if (val_set.size() > 0) {
-    Status measured = add_spread_curve(*model, val_set, "held-out samples", config.train.seed,
-                                       out.meta);
+    Status measured =
+        add_spread_curve(*model, val_set, "held-out samples", config.train.seed, out.meta);
     if (!measured.ok()) {
       out.meta["class_spread_calibration"] = "not measured: " + measured.message();
     }
@@ -105,14 +104,13 @@ Result<std::string> calibrate_artifact(const std::string& artifact, const Datase
   }
   if (labeled.num_classes() != spec.num_classes) {
     return Status::invalid_argument(
-        fmt::format("the model has {} classes; the calibration data ({}) have {}",
-                    spec.num_classes, source, labeled.num_classes()));
+        fmt::format("the model has {} classes; the calibration data ({}) have {}", spec.num_classes,
+                    source, labeled.num_classes()));
   }
   if (!spec.class_names.empty() && spec.class_names != labeled.class_names) {
-    return Status::invalid_argument(
-        fmt::format("the model's classes ({}) are not the calibration data's ({}: {})",
-                    fmt::join(spec.class_names, ", "), source,
-                    fmt::join(labeled.class_names, ", ")));
+    return Status::invalid_argument(fmt::format(
+        "the model's classes ({}) are not the calibration data's ({}: {})",
+        fmt::join(spec.class_names, ", "), source, fmt::join(labeled.class_names, ", ")));
   }
   FP_RETURN_IF_ERROR(add_spread_curve(*model, labeled, source, seed, info.meta));
   return serialize_model(*model, info.meta);
