@@ -583,3 +583,60 @@ TEST_CASE("selector candidates run as compact models: same scores, their own MAC
   CHECK(r->forward_macs == want_macs);
   CHECK(r->forward_macs < count_macs(*model).dense * want_samples);  // pruned runs cost less
 }
+
+TEST_CASE("a repeated pruner sets prune_with_stats's masks at every target, in any order") {
+  torch::manual_seed(8);
+  auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
+  auto x = torch::randn({40, 1, 8, 8});
+  auto stats = record_activations(*model, x, 16, /*with_input_energy=*/true);
+  // A model already partly pruned: the ranking starts from its masks, not from dense ones.
+  PruneConfig first;
+  first.target_sparsity = 0.2;
+  first.prune_output_layer = false;
+  REQUIRE(prune_with_stats(*model, stats, first).ok());
+  const MaskState start = snapshot_masks(*model);
+
+  std::vector<std::pair<std::string, PruneConfig>> configs;
+  PruneConfig c;  // the default: global units by energy, output classes by usage
+  c.output_usage_threshold = 0.05;
+  configs.emplace_back("default", c);
+  c.prune_output_layer = false;
+  configs.emplace_back("hidden only", c);
+  c.criterion = Criterion::kMean;
+  c.min_units_per_layer = 3;
+  configs.emplace_back("mean, three units kept", c);
+  c.criterion = Criterion::kActivationWeightedMagnitude;
+  c.granularity = Granularity::kWeight;
+  configs.emplace_back("weights", c);
+  c.criterion = Criterion::kEnergy;
+  c.granularity = Granularity::kUnit;
+  c.scope = Scope::kPerLayer;
+  configs.emplace_back("per layer", c);
+
+  for (const auto& [name, config] : configs) {
+    RepeatedPruner pruner(stats, config);
+    for (double target : {0.5, 0.25, 0.8, 0.1, 0.5, 0.0}) {
+      INFO(name << ", target " << target);
+      restore_masks(*model, start);
+      auto expected = clone_model(*model);
+      PruneConfig once = config;
+      once.target_sparsity = target;
+      REQUIRE(prune_with_stats(*expected, stats, once).ok());
+      REQUIRE(pruner.prune(*model, target).ok());
+      for (size_t i = 0; i < model->layers().size(); ++i) {
+        CHECK(model->layers()[i]->unit_mask().equal(expected->layers()[i]->unit_mask()));
+        CHECK(model->layers()[i]->weight_mask().equal(expected->layers()[i]->weight_mask()));
+      }
+    }
+    // An unreachable target is refused as prune_with_stats refuses it, and the next is fine.
+    PruneConfig all_protected = config;
+    all_protected.protected_layers = {model->layer_names().front()};
+    RepeatedPruner guarded(stats, all_protected);
+    restore_masks(*model, start);
+    auto refused = guarded.prune(*model, 0.999);
+    CHECK_FALSE(refused.ok());
+    restore_masks(*model, start);
+    CHECK(guarded.prune(*model, 0.3).ok());
+  }
+  restore_masks(*model, start);
+}

@@ -7,7 +7,8 @@
 #include "models/model_factory.h"
 
 namespace fp {
-namespace {
+// Named, not anonymous: RepeatedPruner::Cache (declared in the header) holds them.
+namespace pruner_internal {
 
 struct Candidate {
   std::string name;
@@ -15,6 +16,21 @@ struct Candidate {
   const ActivationStats* stats;
   torch::Tensor zeroed_per_unit;  // int64 [units]: zero effective weights, before this pruning
 };
+
+// Global unit ranking: (normalised score, candidate, unit), lowest first, and each
+// candidate layer's live units before pruning.
+struct GlobalUnitOrder {
+  bool ready = false;
+  std::vector<std::tuple<double, size_t, int64_t>> units;
+  std::vector<int64_t> active;
+};
+
+}  // namespace pruner_internal
+
+namespace {
+
+using pruner_internal::Candidate;
+using pruner_internal::GlobalUnitOrder;
 
 // Zero effective weights per unit: one pass over the layer's weights, reused for the
 // layer's total and for the ranking (each pass allocates a weight-sized tensor).
@@ -115,24 +131,32 @@ Status prune_per_layer(std::vector<Candidate>& cands, double fraction, const Pru
   return Status::ok_status();
 }
 
-Status prune_global_units(std::vector<Candidate>& cands, int64_t need, const PruneConfig& cfg) {
-  // (normalised score, candidate, unit)
-  std::vector<std::tuple<double, size_t, int64_t>> order;
-  std::vector<int64_t> active(cands.size());
+// The live units of every candidate layer, lowest normalised score first.
+GlobalUnitOrder rank_units(const std::vector<Candidate>& cands, Criterion criterion) {
+  GlobalUnitOrder r;
+  r.active.resize(cands.size());
   for (size_t ci = 0; ci < cands.size(); ++ci) {
     auto& layer = *cands[ci].layer;
     auto live = (layer.unit_mask() > 0).contiguous();
-    auto s = normalised(unit_scores(cands[ci], cfg.criterion), live).contiguous();
-    active[ci] = layer.num_active_units();
+    auto s = normalised(unit_scores(cands[ci], criterion), live).contiguous();
+    r.active[ci] = layer.num_active_units();
     const bool* is_live = live.data_ptr<bool>();
     const double* score = s.data_ptr<double>();
     for (int64_t u = 0; u < layer.num_units(); ++u)
-      if (is_live[u]) order.emplace_back(score[u], ci, u);
+      if (is_live[u]) r.units.emplace_back(score[u], ci, u);
   }
-  std::stable_sort(order.begin(), order.end());
+  std::stable_sort(r.units.begin(), r.units.end());
+  r.ready = true;
+  return r;
+}
+
+// Prunes down the ranking until `need` more weights are zero.
+Status prune_global_units(std::vector<Candidate>& cands, int64_t need, const PruneConfig& cfg,
+                          const GlobalUnitOrder& order) {
+  std::vector<int64_t> active = order.active;
   int64_t zeroed = 0;
   std::vector<std::vector<int64_t>> pruned(cands.size());
-  for (const auto& [score, ci, u] : order) {
+  for (const auto& [score, ci, u] : order.units) {
     if (zeroed >= need) break;
     if (active[ci] - 1 < cfg.min_units_per_layer) continue;
     zeroed +=
@@ -168,6 +192,13 @@ Status prune_global_weights(std::vector<Candidate>& cands, int64_t need, const P
 }
 
 }  // namespace
+
+// What prune_with_stats computes before it looks at the target, kept for the next one.
+struct RepeatedPruner::Cache {
+  std::vector<pruner_internal::Candidate> cands;
+  int64_t total = 0, zeroed_elsewhere = 0, cand_total = 0, zeroed_now = 0;
+  pruner_internal::GlobalUnitOrder order;  // filled by the first global unit pruning that needs it
+};
 
 double SparsityReport::sparsity() const {
   return prunable_weights ? static_cast<double>(zeroed_weights) / prunable_weights : 0.0;
@@ -230,7 +261,12 @@ Status prune_output_by_usage(PrunableLayerImpl& out, const ActivationStats* stat
   return Status::ok_status();
 }
 
-Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const PruneConfig& config) {
+namespace {
+
+// prune_with_stats; with `cache`, what does not depend on the target is read from it (or
+// computed into it at the first call).
+Status prune_cached(PrunableNet& model, const LayerStats& stats, const PruneConfig& config,
+                    RepeatedPruner::Cache& cache, bool reuse) {
   FP_RETURN_IF_ERROR(config.validate());
   if (model.spec().is_compact())  // folded masks: further pruning would be ignored
     return Status::invalid_argument(
@@ -243,39 +279,43 @@ Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const Prune
     FP_RETURN_IF_ERROR(
         prune_output_by_usage(*out, it == stats.end() ? nullptr : &it->second, config));
   }
-  const bool needs_inputs = config.criterion == Criterion::kActivationWeightedMagnitude;
-  std::vector<Candidate> cands;
-  int64_t total = 0, zeroed_elsewhere = 0, cand_total = 0;
-  for (size_t i = 0; i < model.layers().size(); ++i) {
-    const auto& name = model.layer_names()[i];
-    auto layer = model.layers()[i];
-    total += layer->num_weights();
-    const bool is_protected =
-        std::count(config.protected_layers.begin(), config.protected_layers.end(), name) > 0 ||
-        (layer->is_output() && (!config.prune_output_layer || output_by_usage)) ||
-        (!layer->is_output() && !config.prune_hidden);
-    if (is_protected) {
-      zeroed_elsewhere += layer->num_zeroed_weights();
-      continue;
+  if (!reuse) {
+    cache = RepeatedPruner::Cache{};
+    const bool needs_inputs = config.criterion == Criterion::kActivationWeightedMagnitude;
+    for (size_t i = 0; i < model.layers().size(); ++i) {
+      const auto& name = model.layer_names()[i];
+      auto layer = model.layers()[i];
+      cache.total += layer->num_weights();
+      const bool is_protected =
+          std::count(config.protected_layers.begin(), config.protected_layers.end(), name) > 0 ||
+          (layer->is_output() && (!config.prune_output_layer || output_by_usage)) ||
+          (!layer->is_output() && !config.prune_hidden);
+      if (is_protected) {
+        cache.zeroed_elsewhere += layer->num_zeroed_weights();
+        continue;
+      }
+      auto it = stats.find(name);
+      if (it == stats.end() || it->second.count == 0)
+        return Status::invalid_argument("prune: no activation statistics for layer '" + name + "'");
+      if (needs_inputs && it->second.in_count == 0)
+        return Status::invalid_argument(
+            "prune: criterion activation_weighted_magnitude needs input energies for layer '" +
+            name + "' (record with with_input_energy)");
+      cache.cands.push_back({name, layer, &it->second, zeroed_weights_per_unit(*layer)});
+      cache.cand_total += layer->num_weights();
     }
-    auto it = stats.find(name);
-    if (it == stats.end() || it->second.count == 0)
-      return Status::invalid_argument("prune: no activation statistics for layer '" + name + "'");
-    if (needs_inputs && it->second.in_count == 0)
-      return Status::invalid_argument(
-          "prune: criterion activation_weighted_magnitude needs input energies for layer '" + name +
-          "' (record with with_input_energy)");
-    cands.push_back({name, layer, &it->second, zeroed_weights_per_unit(*layer)});
-    cand_total += layer->num_weights();
+    for (const auto& p : config.protected_layers)
+      if (!model.find_layer(p))
+        return Status::invalid_argument("prune: protected layer '" + p + "' is not in the model");
+    cache.zeroed_now = cache.zeroed_elsewhere;
+    for (auto& c : cache.cands) cache.zeroed_now += c.zeroed_per_unit.sum().item<int64_t>();
   }
-  for (const auto& p : config.protected_layers)
-    if (!model.find_layer(p))
-      return Status::invalid_argument("prune: protected layer '" + p + "' is not in the model");
+  auto& cands = cache.cands;
   if (cands.empty() && !config.prune_hidden) return Status::ok_status();  // output-only, done
   if (cands.empty()) return Status::invalid_argument("prune: every layer is protected");
 
-  const int64_t goal = std::llround(config.target_sparsity * static_cast<double>(total));
-  double fraction = static_cast<double>(goal - zeroed_elsewhere) / cand_total;
+  const int64_t goal = std::llround(config.target_sparsity * static_cast<double>(cache.total));
+  double fraction = static_cast<double>(goal - cache.zeroed_elsewhere) / cache.cand_total;
   if (!config.prune_hidden) fraction = std::min(fraction, 1.0);  // the output layer alone
   if (fraction > 1.0)
     return Status::invalid_argument("prune: target sparsity " +
@@ -283,12 +323,31 @@ Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const Prune
                                     " is unreachable with the protected layers left dense");
   if (config.scope == Scope::kPerLayer) return prune_per_layer(cands, fraction, config);
 
-  int64_t zeroed_now = zeroed_elsewhere;
-  for (auto& c : cands) zeroed_now += c.zeroed_per_unit.sum().item<int64_t>();
-  const int64_t need = goal - zeroed_now;
+  const int64_t need = goal - cache.zeroed_now;
   if (need <= 0) return Status::ok_status();
-  return config.granularity == Granularity::kUnit ? prune_global_units(cands, need, config)
-                                                  : prune_global_weights(cands, need, config);
+  if (config.granularity != Granularity::kUnit) return prune_global_weights(cands, need, config);
+  if (!cache.order.ready) cache.order = rank_units(cands, config.criterion);
+  return prune_global_units(cands, need, config, cache.order);
+}
+
+}  // namespace
+
+Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const PruneConfig& config) {
+  RepeatedPruner::Cache once;
+  return prune_cached(model, stats, config, once, /*reuse=*/false);
+}
+
+RepeatedPruner::RepeatedPruner(const LayerStats& stats, PruneConfig config)
+    : stats_(stats), config_(std::move(config)) {}
+RepeatedPruner::~RepeatedPruner() = default;
+
+Status RepeatedPruner::prune(PrunableNet& model, double target_sparsity) {
+  config_.target_sparsity = target_sparsity;
+  const bool reuse = cache_ != nullptr;
+  if (!reuse) cache_ = std::make_unique<Cache>();
+  Status status = prune_cached(model, stats_, config_, *cache_, reuse);
+  if (!status.ok()) cache_.reset();  // a failed first call leaves nothing half-made
+  return status;
 }
 
 Result<SparsityReport> fine_prune(PrunableNet& model, const torch::Tensor& unlabeled_inputs,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,30 @@ void restore_masks(PrunableNet& model, const MaskState& state);
 // Applies one pruning decision from `stats` to reach config.target_sparsity.
 // Masks only grow (already pruned entries stay pruned).
 Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const PruneConfig& config);
+
+// prune_with_stats at several targets from the same starting point: the sparsity selector
+// re-prunes one model at every candidate sparsity, restoring its masks in between. What
+// does not depend on the target (each layer's zero weights per unit, the global unit
+// ranking) is computed at the first call and reused, so each further target costs a walk
+// down the ranking. The caller keeps the model, its masks before each call, `stats` and
+// `config` (but for its target) as they were at the first call; the masks set are exactly
+// prune_with_stats's.
+class RepeatedPruner {
+ public:
+  RepeatedPruner(const LayerStats& stats, PruneConfig config);
+  ~RepeatedPruner();
+  RepeatedPruner(const RepeatedPruner&) = delete;
+  RepeatedPruner& operator=(const RepeatedPruner&) = delete;
+
+  Status prune(PrunableNet& model, double target_sparsity);
+
+  struct Cache;  // pruner.cpp
+
+ private:
+  const LayerStats& stats_;
+  PruneConfig config_;
+  std::unique_ptr<Cache> cache_;
+};
 
 // The whole procedure: record, prune; for kIterative, `iterative_steps` rounds of
 // record-on-the-pruned-model then prune to the next intermediate target.

@@ -128,7 +128,7 @@ class CandidateScorer {
       : model_(clone_model(dense)),
         dense_masks_(snapshot_masks(dense)),
         stats_(stats),
-        config_(std::move(config)),
+        pruner_(stats, std::move(config)),
         score_(score),
         inputs_(std::move(inputs)),
         dense_logits_(std::move(dense_logits)),
@@ -158,9 +158,8 @@ class CandidateScorer {
   }
 
   Result<double> operator()(double target) {
-    config_.target_sparsity = target;
     restore_masks(*model_, dense_masks_);  // one working copy, re-pruned per candidate
-    FP_RETURN_IF_ERROR(prune_with_stats(*model_, stats_, config_));
+    FP_RETURN_IF_ERROR(pruner_.prune(*model_, target));
     FP_ASSIGN_OR_RETURN(torch::Tensor proba, candidate_proba());
     if (score_ != SelectionScore::kPseudoLabelAgreement) {
       auto pred = proba.argmax(1);
@@ -200,7 +199,7 @@ class CandidateScorer {
   ModelPtr model_;
   MaskState dense_masks_;
   const LayerStats& stats_;
-  PruneConfig config_;
+  RepeatedPruner pruner_;  // the ranking made once, for every candidate
   SelectionScore score_;
   torch::Tensor inputs_, dense_logits_, pseudo_;
   torch::Tensor reference_;            // the first candidate's predictions (confidence scores)
