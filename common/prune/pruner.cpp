@@ -247,15 +247,20 @@ Status prune_output_by_usage(PrunableLayerImpl& out, const ActivationStats* stat
                              const PruneConfig& config) {
   if (!stats || stats->count == 0)
     return Status::invalid_argument("prune: no activation statistics for the output layer");
-  auto mean = stats->mean();
-  auto live = out.unit_mask() > 0;
+  const torch::Tensor mean = stats->mean().to(torch::kDouble).contiguous();
+  const torch::Tensor live = (out.unit_mask() > 0).contiguous();
   const int64_t keep_at_least = std::min<int64_t>(config.min_units_per_layer, out.num_units());
-  auto order = std::get<1>(torch::sort(mean, /*stable=*/true, 0, /*descending=*/true));
+  const torch::Tensor order =
+      std::get<1>(torch::sort(mean, /*stable=*/true, 0, /*descending=*/true)).contiguous();
+  // Plain reads: a tensor access per class cost more than the rest of the candidate's
+  // pruning (the selector prunes the output layer once per candidate).
+  const double* usage = mean.data_ptr<double>();
+  const bool* is_live = live.data_ptr<bool>();
+  const int64_t* by_usage = order.data_ptr<int64_t>();
   std::vector<int64_t> drop;
   for (int64_t i = keep_at_least; i < order.numel(); ++i) {
-    const int64_t u = order[i].item<int64_t>();
-    if (live[u].item<bool>() && mean[u].item<double>() < config.output_usage_threshold)
-      drop.push_back(u);
+    const int64_t u = by_usage[i];
+    if (is_live[u] && usage[u] < config.output_usage_threshold) drop.push_back(u);
   }
   prune_units(out, drop);
   return Status::ok_status();
