@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "models/artifact.h"
+#include "models/compact.h"
 #include "models/model_factory.h"
 #include "models/zoo.h"
 #include "prune/activation_stats.h"
@@ -256,4 +258,42 @@ TEST_CASE("invalid model specs are rejected with a message", "[models]") {
   auto from_json = ModelSpec::from_json(R"({"arch": "mobilenetv2", "num_classes": "ten"})");
   REQUIRE_FALSE(from_json.ok());
   REQUIRE_FALSE(ModelSpec::from_json("not json").ok());
+}
+
+TEST_CASE("loading, cloning and compacting draw no random weights", "[models]") {
+  auto m = build(make_spec("resnet18", 28));
+  {
+    torch::NoGradGuard no_grad;
+    fp::PrunableLayer l1 = m->layers()[1];
+    l1->unit_mask()[0] = 0.0f;  // something for compact() to remove
+  }
+  m->eval();
+  const std::string bytes = fp::serialize_model(*m);
+  torch::manual_seed(5);
+  const torch::Tensor expected = torch::randn({8});
+  torch::manual_seed(5);
+  auto copy = fp::clone_model(*m);
+  auto loaded = fp::deserialize_model(bytes);
+  REQUIRE(loaded.ok());
+  auto compacted = fp::compact(*m);
+  REQUIRE(compacted.ok());
+  // LibTorch's global generator is where the seed left it: nothing drew from it.
+  CHECK(torch::equal(torch::randn({8}), expected));
+  // And nothing was left at the placeholder zeros: each computes what the model computes.
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = torch::randn({3, 1, 28, 28});
+  const torch::Tensor want = m->forward(x);
+  CHECK(torch::equal(copy->forward(x), want));
+  (*loaded)->eval();  // loading leaves the mode to the caller
+  CHECK(torch::equal((*loaded)->forward(x), want));
+  CHECK(torch::allclose(compacted->model->forward(x), want, 1e-5, 1e-5));
+
+  // A fresh model is still randomly initialised, and the scope ends with its owner.
+  { fp::ZeroInitScope zero; }
+  auto fresh = fp::build_model(make_spec("mlp", 28));
+  REQUIRE(fresh.ok());
+  CHECK((*fresh)->layers()[0]->weight().abs().sum().item<double>() > 0);
+  auto placeholder = fp::build_model_to_overwrite(make_spec("mlp", 28));
+  REQUIRE(placeholder.ok());
+  CHECK((*placeholder)->layers()[0]->weight().abs().sum().item<double>() == 0);
 }

@@ -110,7 +110,7 @@ Status finish_compact(PrunableNet& model) {
 
 // Builds the model the header's spec names and fills it from the payload.
 Result<ModelPtr> build_from(const ArtifactContents& contents) {
-  auto built = build_model(contents.spec);
+  auto built = build_model_to_overwrite(contents.spec);
   if (!built.ok()) return artifact_corrupt("spec does not build: " + built.status().message());
   ModelPtr model = built.value();
 

@@ -121,7 +121,7 @@ Result<CompactNet> compact(const PrunableNet& masked) {
   ModelSpec spec = masked.spec();
   spec.widths.clear();
   for (const auto& keep : plan.keep_out) spec.widths.push_back(keep.sum().item<int64_t>());
-  FP_ASSIGN_OR_RETURN(ModelPtr model, build_model(spec));
+  FP_ASSIGN_OR_RETURN(ModelPtr model, build_model_to_overwrite(spec));
 
   const auto& src = masked.layers();
   const auto& dst = model->layers();

@@ -27,6 +27,11 @@ Result<ModelPtr> build_model(const ModelSpec& spec) {
   }
 }
 
+Result<ModelPtr> build_model_to_overwrite(const ModelSpec& spec) {
+  ZeroInitScope zero_weights;
+  return build_model(spec);
+}
+
 void copy_state(const PrunableNet& src, PrunableNet& dst) {
   torch::NoGradGuard no_grad;
   auto sp = src.named_parameters(true), dp = dst.named_parameters(true);
@@ -36,7 +41,7 @@ void copy_state(const PrunableNet& src, PrunableNet& dst) {
 }
 
 ModelPtr clone_model(const PrunableNet& model) {
-  auto built = build_model(model.spec());
+  auto built = build_model_to_overwrite(model.spec());
   TORCH_CHECK(built.ok(), "clone_model: ", built.status().to_string());
   ModelPtr copy = built.value();
   copy_state(model, *copy);

@@ -5,6 +5,13 @@
 namespace fp {
 namespace F = torch::nn::functional;
 
+namespace {
+thread_local bool zero_init = false;
+}  // namespace
+
+ZeroInitScope::ZeroInitScope() : was_(zero_init) { zero_init = true; }
+ZeroInitScope::~ZeroInitScope() { zero_init = was_; }
+
 LayerOptions linear_options(int64_t in, int64_t out, Activation activation) {
   LayerOptions o;
   o.kind = LayerKind::kLinear;
@@ -48,7 +55,8 @@ PrunableLayerImpl::PrunableLayerImpl(const LayerOptions& o) : options_(o) {
   }
   // He initialisation for ReLU networks; the classifier gets the same (fan-in) scale.
   const double fan_in = static_cast<double>(weights_per_unit());
-  weight_ = register_parameter("weight", torch::randn(shape) * std::sqrt(2.0 / fan_in));
+  weight_ = register_parameter(
+      "weight", zero_init ? torch::zeros(shape) : torch::randn(shape) * std::sqrt(2.0 / fan_in));
   if (o.bias) bias_ = register_parameter("bias", torch::zeros({o.out}));
   unit_mask_ = register_buffer("unit_mask", torch::ones({o.out}));
   weight_mask_ = register_buffer("weight_mask", torch::ones(shape));
