@@ -512,14 +512,24 @@ TEST_CASE("a model that separates its classes spreads k-class data over k classe
   CHECK(unresolved.status().message().find("class_spread_share") != std::string::npos);
 }
 
-TEST_CASE("fp-coordinator train's general model carries its spread curve from held-out samples") {
-  const Dataset data = fp::testing::cluster_data({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 100, 31);
+namespace {
+
+// A quick general model for the cluster data: a small MLP, two epochs, nothing held out.
+GeneralModelConfig small_general_model() {
   GeneralModelConfig gc;
   gc.arch = "mlp";
   gc.width_mult = 0.25;
   gc.threads = 1;
   gc.train.epochs = 2;
   gc.train.learning_rate = 1e-2;
+  return gc;
+}
+
+}  // namespace
+
+TEST_CASE("fp-coordinator train's general model carries its spread curve from held-out samples") {
+  const Dataset data = fp::testing::cluster_data({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 100, 31);
+  GeneralModelConfig gc = small_general_model();
   gc.validation_fraction = 0.2;
   auto trained = train_general_model(data, gc);
   REQUIRE(trained.ok());
@@ -538,12 +548,7 @@ TEST_CASE("fp-coordinator train's general model carries its spread curve from he
 
 TEST_CASE("a model trained elsewhere is calibrated into a new artifact that carries its curve") {
   const Dataset data = fp::testing::cluster_data({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 100, 41);
-  GeneralModelConfig gc;
-  gc.arch = "mlp";
-  gc.width_mult = 0.25;
-  gc.threads = 1;
-  gc.train.epochs = 2;
-  gc.train.learning_rate = 1e-2;
+  GeneralModelConfig gc = small_general_model();
   gc.meta = {{"trained_by", "someone else"}};
   auto trained = train_general_model(data, gc);  // nothing held out: no curve
   REQUIRE(trained.ok());
