@@ -146,6 +146,12 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   fmt::print("(b)/(a): time {:.2f}x, MACs {:.2f}x, CPU time {:.2f}x ({:.3f} s / {:.3f} s)\n",
              t_fp / t_infer, static_cast<double>(fp_result.fine_prune.compute_macs) / macs_infer,
              cpu_fp / cpu_infer, cpu_fp, cpu_infer);
+  const SelectorResult& sel = fp_result.selection;
+  fmt::print(
+      "(b) parts (its fastest run, wall): record {:.4f} s, selection {:.4f} s (re-pruning "
+      "{:.4f}, compact models {:.4f}, candidate passes {:.4f}), the rest {:.4f} s\n",
+      fp_result.record_seconds, fp_result.select_seconds, sel.prune_seconds, sel.compact_seconds,
+      sel.forward_seconds, t_fp - fp_result.record_seconds - fp_result.select_seconds);
   fmt::print("(b)/(a) CPU time per repeat: median {:.2f}x, range {:.2f}-{:.2f}x over {}\n",
              cpu_ratios[cpu_ratios.size() / 2], cpu_ratios.front(), cpu_ratios.back(),
              cpu_ratios.size());

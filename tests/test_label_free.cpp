@@ -320,6 +320,10 @@ TEST_CASE("personalize runs the label-free methods without reading labels") {
     if (m.method != "svd_macs") CHECK(m.compute_macs > 0);
   }
   CHECK(with_labels->fine_prune.accuracy == none->fine_prune.accuracy);
+  // The recording pass is timed as a part of Fine-Pruning (no selection at a fixed target).
+  CHECK(with_labels->record_seconds > 0);
+  CHECK(with_labels->select_seconds == 0);
+  CHECK(with_labels->record_seconds <= with_labels->fine_prune.wall_seconds);
   // Combinations start from the Fine-Pruned model: as sparse, and costlier to make.
   const auto& combined = with_labels->extra[6];
   CHECK(combined.sparsity == Approx(with_labels->fine_prune.sparsity));

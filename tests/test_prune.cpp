@@ -582,6 +582,10 @@ TEST_CASE("selector candidates run as compact models: same scores, their own MAC
   CHECK(r->forward_samples == want_samples);
   CHECK(r->forward_macs == want_macs);
   CHECK(r->forward_macs < count_macs(*model).dense * want_samples);  // pruned runs cost less
+  // Where the time went is measured: every candidate was re-pruned, two ran compact.
+  CHECK(r->prune_seconds > 0);
+  CHECK(r->compact_seconds > 0);
+  CHECK(r->forward_seconds > 0);
 }
 
 TEST_CASE("a repeated pruner sets prune_with_stats's masks at every target, in any order") {

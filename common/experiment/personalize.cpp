@@ -75,6 +75,7 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
   LayerStats stats = record_activations(model, inputs, config.prune.batch_size, with_inputs,
                                         config.select_sparsity ? &logits : nullptr);
   const int64_t dense_macs = executed_macs(model);  // per sample, as the recording ran it
+  out.record_seconds = seconds_since(start);
   int64_t forward_samples = inputs.size(0);
   int64_t selection_macs = 0;  // the candidates ran as compact models: their own MACs
   PruneConfig prune = config.prune;
@@ -103,10 +104,12 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
     // The held-out part is the tail of the recorded inputs: its dense logits are known.
     const int64_t n = inputs.size(0);
     const int64_t held = std::max<int64_t>(1, std::llround(config.heldout_fraction * n));
+    const auto selecting = Clock::now();
     FP_ASSIGN_OR_RETURN(out.selection,
                         select_sparsity(model, stats, inputs.slice(0, n - held),
                                         logits.slice(0, n - held), prune, config.selector,
                                         /*heldout_recorded=*/true));
+    out.select_seconds = seconds_since(selecting);
     prune.target_sparsity = out.selection.chosen;
     selection_macs = out.selection.forward_macs;
   }

@@ -51,6 +51,9 @@ struct PersonalizeResult {
   TunedFinetuneReport finetune_report;
   SparsityReport sparsity;   // the Fine-Pruned model's, per layer
   SelectorResult selection;  // empty when select_sparsity is false
+  // Fine-Pruning's recording pass and sparsity selection, wall seconds (parts of
+  // fine_prune.wall_seconds; the selection's own parts are in `selection`).
+  double record_seconds = 0, select_seconds = 0;
   // The shift the device saw (prune.class_spread_threshold > 0; otherwise class_spread
   // is -1 and shift kClassPrior, i.e. pruned as configured).
   double class_spread = -1;

@@ -1,6 +1,7 @@
 #include "prune/sparsity_selector.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 
@@ -33,6 +34,15 @@ Result<SelectionScore> parse_selection_score(const std::string& s) {
 }
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Adds the seconds since `start` to `total` and returns now.
+Clock::time_point add_since(Clock::time_point start, double& total) {
+  const auto now = Clock::now();
+  total += std::chrono::duration<double>(now - start).count();
+  return now;
+}
 
 // The most confident `fraction` of the samples predicted as each *used* class (one
 // predicted for at least `min_share` of the samples). Per class, so that a class the
@@ -149,17 +159,22 @@ class CandidateScorer {
           torch::where(live, dense_logits_, torch::full({}, kPrunedLogit, dense_logits_.options())),
           1);
     }
+    auto start = Clock::now();
     auto compacted = compact(*model_);
+    start = add_since(start, compact_seconds_);
     PrunableNet& runner = compacted.ok() ? *compacted->model : *model_;  // masked if it cannot
     auto proba = predict_proba(runner, inputs_);
+    add_since(start, forward_seconds_);
     samples_ += inputs_.size(0);
     macs_ += executed_macs(runner) * inputs_.size(0);
     return proba;
   }
 
   Result<double> operator()(double target) {
+    const auto start = Clock::now();
     restore_masks(*model_, dense_masks_);  // one working copy, re-pruned per candidate
     FP_RETURN_IF_ERROR(pruner_.prune(*model_, target));
+    add_since(start, prune_seconds_);
     FP_ASSIGN_OR_RETURN(torch::Tensor proba, candidate_proba());
     if (score_ != SelectionScore::kPseudoLabelAgreement) {
       auto pred = proba.argmax(1);
@@ -194,6 +209,12 @@ class CandidateScorer {
   }
   int64_t samples() const { return samples_; }
   int64_t macs() const { return macs_; }
+  // Copies where its time went into `r`.
+  void add_times(SelectorResult& r) const {
+    r.prune_seconds = prune_seconds_;
+    r.compact_seconds = compact_seconds_;
+    r.forward_seconds = forward_seconds_;
+  }
 
  private:
   ModelPtr model_;
@@ -207,6 +228,7 @@ class CandidateScorer {
   double min_class_share_, class_retention_, min_dense_agreement_;
   bool heldout_recorded_;
   int64_t samples_ = 0, macs_ = 0;
+  double prune_seconds_ = 0, compact_seconds_ = 0, forward_seconds_ = 0;
 };
 
 }  // namespace
@@ -287,6 +309,7 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
   }
   r.forward_samples = scorer.samples();
   r.forward_macs = scorer.macs();
+  scorer.add_times(r);
   return r;
 }
 

@@ -36,6 +36,9 @@ struct SelectorResult {
   // (models/compact.h); one that prunes only output classes reuses the dense logits
   // and runs nothing.
   int64_t forward_macs = 0;
+  // Where the selection's time went (wall seconds): re-pruning the working copy for each
+  // candidate, building the candidates' compact models, and their forward passes.
+  double prune_seconds = 0, compact_seconds = 0, forward_seconds = 0;
 };
 
 // `stats` from record_activations(dense); `heldout` inputs to score on, with the dense
