@@ -5,11 +5,11 @@
 #include <fstream>
 #include <string>
 
+#include "util/clock.h"
+
 namespace fp::bench {
 
-inline double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
+using fp::seconds_since;  // util/clock.h
 
 // A "VmHWM" / "VmRSS" line of /proc/<pid>/status, in bytes (0 if unreadable).
 inline uint64_t proc_memory(const std::string& pid, const std::string& field) {

@@ -11,6 +11,7 @@
 #include "prune/cost.h"
 #include "prune/shift_detector.h"
 #include "train/evaluator.h"
+#include "util/clock.h"
 
 namespace fp {
 namespace {
@@ -23,10 +24,6 @@ Dataset first_samples(const Dataset& data, int64_t limit) {
   std::vector<int64_t> first(static_cast<size_t>(limit));
   for (int64_t i = 0; i < limit; ++i) first[static_cast<size_t>(i)] = i;
   return data.select(first);
-}
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
 double thread_cpu_seconds() {

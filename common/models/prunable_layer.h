@@ -113,7 +113,7 @@ TORCH_MODULE(PrunableLayer);
 // While one is alive on this thread, new PrunableLayers start with zero weights instead of
 // random ones. For models whose every parameter is overwritten at once (an artifact
 // loaded, a clone, a compact model): drawing He-initialised weights cost more than the
-// copy that replaces them (most of compacting a ResNet), and would advance LibTorch's
+// copy that replaces them (a third of compacting a ResNet), and would advance LibTorch's
 // global generator for nothing. model_factory.h's build_model_to_overwrite uses it.
 class ZeroInitScope {
  public:

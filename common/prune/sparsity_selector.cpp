@@ -10,6 +10,7 @@
 #include "prune/cost.h"
 #include "prune/pruner.h"
 #include "train/evaluator.h"
+#include "util/clock.h"
 
 namespace fp {
 
@@ -36,13 +37,6 @@ Result<SelectionScore> parse_selection_score(const std::string& s) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Adds the seconds since `start` to `total` and returns now.
-Clock::time_point add_since(Clock::time_point start, double& total) {
-  const auto now = Clock::now();
-  total += std::chrono::duration<double>(now - start).count();
-  return now;
-}
 
 // The most confident `fraction` of the samples predicted as each *used* class (one
 // predicted for at least `min_share` of the samples). Per class, so that a class the
@@ -161,10 +155,11 @@ class CandidateScorer {
     }
     auto start = Clock::now();
     auto compacted = compact(*model_);
-    start = add_since(start, compact_seconds_);
+    compact_seconds_ += seconds_since(start);
     PrunableNet& runner = compacted.ok() ? *compacted->model : *model_;  // masked if it cannot
+    start = Clock::now();
     auto proba = predict_proba(runner, inputs_);
-    add_since(start, forward_seconds_);
+    forward_seconds_ += seconds_since(start);
     samples_ += inputs_.size(0);
     macs_ += executed_macs(runner) * inputs_.size(0);
     return proba;
@@ -174,7 +169,7 @@ class CandidateScorer {
     const auto start = Clock::now();
     restore_masks(*model_, dense_masks_);  // one working copy, re-pruned per candidate
     FP_RETURN_IF_ERROR(pruner_.prune(*model_, target));
-    add_since(start, prune_seconds_);
+    prune_seconds_ += seconds_since(start);
     FP_ASSIGN_OR_RETURN(torch::Tensor proba, candidate_proba());
     if (score_ != SelectionScore::kPseudoLabelAgreement) {
       auto pred = proba.argmax(1);

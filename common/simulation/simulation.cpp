@@ -34,10 +34,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 double cpu_seconds(int who) {
   struct rusage u {};
   getrusage(who, &u);

@@ -1,9 +1,16 @@
-// Wall-clock time as stored in the database and shown in reports.
+// Wall-clock time as stored in the database and shown in reports, and durations.
 #pragma once
+
+#include <chrono>
 
 namespace fp {
 
 // Seconds since the Unix epoch (system clock), with sub-second resolution.
 double unix_now();
+
+// Seconds elapsed since `start` on the monotonic clock: durations, never timestamps.
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 }  // namespace fp
