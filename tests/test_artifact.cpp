@@ -159,10 +159,14 @@ TEST_CASE("artifacts round-trip every architecture bit for bit", "[artifact]") {
     require_same_state(*m, *copy);
     REQUIRE(fp::serialize_model(*copy, meta) == bytes);
 
+    // Loaded for inference: every module in evaluation mode without the caller asking, so
+    // running it leaves BatchNorm's running statistics as they were shipped.
+    REQUIRE_FALSE(copy->is_training());
+    for (const auto& module : copy->modules()) REQUIRE_FALSE(module->is_training());
     torch::NoGradGuard no_grad;
-    copy->eval();
     torch::Tensor x = torch::randn({2, 1, 28, 28});
     REQUIRE(torch::equal(m->forward(x), copy->forward(x)));
+    require_same_state(*m, *copy);
   }
 }
 

@@ -129,6 +129,9 @@ Result<ModelPtr> build_from(const ArtifactContents& contents) {
     return artifact_corrupt("payload has " + std::to_string(contents.payload.size()) +
                             " bytes but its tensors cover " + std::to_string(next_offset));
   if (contents.spec.is_compact()) FP_RETURN_IF_ERROR(finish_compact(*model));
+  // A shipped model is for inference: a caller that forgot eval() would otherwise update
+  // BatchNorm's running statistics with every batch it ran. Training sets train() itself.
+  model->eval();
   return model;
 }
 

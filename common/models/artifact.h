@@ -27,6 +27,7 @@ struct ArtifactInfo {
 std::string serialize_model(const PrunableNet& model,
                             const std::map<std::string, std::string>& meta = {},
                             ArtifactInfo* info = nullptr);
+// The model comes back in evaluation mode, as every loader's does (training sets train()).
 Result<ModelPtr> deserialize_model(const std::string& bytes, ArtifactInfo* info = nullptr);
 
 Status save_model(const PrunableNet& model, const std::string& path,
