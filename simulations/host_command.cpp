@@ -104,6 +104,7 @@ int run_host(HostCommandOptions o) {
   ho.threads_per_worker = s.hosting.threads_per_worker;
   ho.tasks_per_agent = tasks_per_individual(s);
   ho.keep_private_data = s.hosting.keep_private_data;
+  ho.folders_in_memory = s.hosting.folders_in_memory;
   AgentHost host(ho, s, *population);
   if (o.null_compute) {
     host.set_runner_factory([](const std::string&, WorkerPool& pool, ComputeMeter& meter) {
@@ -147,6 +148,7 @@ int run_host(HostCommandOptions o) {
                           {"load_seconds", 1e-6 * static_cast<double>(m.load_wall_us)},
                           {"wait_seconds", 1e-6 * static_cast<double>(m.wait_wall_us)},
                           {"wall_seconds", seconds},
+                          {"agent_folders", host.agent_folders()},
                           {"peak_rss_mb", static_cast<double>(peak_rss_bytes()) / (1 << 20)}};
   if (!o.stats_file.empty()) {
     std::ofstream out(o.stats_file);

@@ -48,6 +48,7 @@ TEST_CASE("a minimal scenario gets the documented defaults", "[scenario]") {
   CHECK(s->variants[0].settings.select_sparsity);
   CHECK(s->baselines.methods == std::vector<std::string>{"finetune", "svd"});
   CHECK(s->hosting.mode == HostingMode::kInProcess);
+  CHECK(s->hosting.folders_in_memory);
   CHECK(s->hosting.connected_per_host() == 4 * s->hosting.workers);
   CHECK(s->text == kMinimal);
 }
@@ -259,6 +260,8 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
   CHECK(error_of("name = \"x\"\n[hosting]\nmode = \"cloud\"\n") ==
         "test.toml:3: hosting.mode must be \"in-process\", \"processes\" or \"external\", not "
         "\"cloud\"");
+  CHECK(error_of("name = \"x\"\n[hosting]\nagent_folders = \"cloud\"\n") ==
+        "test.toml:3: hosting.agent_folders must be \"memory\" or \"disk\", not \"cloud\"");
   CHECK(error_of("name = \"x\"\n[hosting]\nworkers = 0\n") ==
         "test.toml:3: hosting.workers must be in [1, 256]");
   CHECK(error_of("name = \"x\"\n[hosting]\nendpoint = \"http://x\"\n") ==
@@ -439,6 +442,43 @@ TEST_CASE("a restarted host skips the agents its journal lists as finished", "[s
   CHECK(host.meter().tasks == 0);
   CHECK(std::filesystem::is_empty(dir / "agents"));  // no private data was written
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[scenario]") {
+  auto disk = parse_scenario("name = \"d\"\n[hosting]\nagent_folders = \"disk\"\n", "d.toml");
+  REQUIRE(disk.ok());
+  CHECK_FALSE(disk->hosting.folders_in_memory);
+
+  TempDir work, memory;
+  HostOptions o;
+  o.work_dir = work.path.string();
+  o.folders_in_memory = true;
+  bool in_memory = false;
+  auto root = make_agent_folders_root(o, in_memory, memory.path.string());
+  REQUIRE(root.ok());
+  CHECK(in_memory);
+  CHECK(std::filesystem::path(*root).parent_path() == memory.path);
+  CHECK(std::filesystem::is_directory(*root));
+  // Private data: only the owner may enter.
+  CHECK((std::filesystem::status(*root).permissions() & std::filesystem::perms::all) ==
+        std::filesystem::perms::owner_all);
+  // A second host of the same process gets its own folder.
+  auto second = make_agent_folders_root(o, in_memory, memory.path.string());
+  REQUIRE(second.ok());
+  CHECK(*second != *root);
+
+  const std::string on_disk = (work.path / "agents").string();
+  o.keep_private_data = true;  // kept files must outlast the run: disk
+  REQUIRE(make_agent_folders_root(o, in_memory, memory.path.string()).value() == on_disk);
+  CHECK_FALSE(in_memory);
+  o.keep_private_data = false;
+  o.folders_in_memory = false;
+  REQUIRE(make_agent_folders_root(o, in_memory, memory.path.string()).value() == on_disk);
+  CHECK_FALSE(in_memory);
+  o.folders_in_memory = true;  // no such memory folder: disk, not an error
+  REQUIRE(make_agent_folders_root(o, in_memory, memory.file("absent")).value() == on_disk);
+  CHECK_FALSE(in_memory);
+  CHECK(std::filesystem::is_directory(on_disk));
 }
 
 TEST_CASE("scenarios choose their security and privacy noise explicitly", "[scenario][security]") {

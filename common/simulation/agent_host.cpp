@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -24,6 +26,31 @@ std::vector<size_t> host_share(size_t individuals, int64_t index, int64_t hosts)
     out.push_back(i);
   }
   return out;
+}
+
+Result<std::string> make_agent_folders_root(const HostOptions& options, bool& in_memory,
+                                            const std::string& memory_dir) {
+  in_memory = false;
+  std::error_code ec;
+  if (options.folders_in_memory && !options.keep_private_data && fs::is_directory(memory_dir, ec) &&
+      ::access(memory_dir.c_str(), W_OK) == 0) {
+    // Several hosts may share a process (in-process hosting) and a machine: pid and count.
+    static std::atomic<int> made{0};
+    const fs::path root = fs::path(memory_dir) / ("fineprune-agents-" + std::to_string(::getpid()) +
+                                                  "-" + std::to_string(made++));
+    fs::remove_all(root, ec);
+    if (fs::create_directory(root, ec) && !ec) {
+      fs::permissions(root, fs::perms::owner_all, ec);  // private data: the owner only
+      in_memory = true;
+      return root.string();
+    }
+    spdlog::warn("host: cannot create {} ({}); agents' folders go to {}/agents", root.string(),
+                 ec.message(), options.work_dir);
+  }
+  const fs::path root = fs::path(options.work_dir) / "agents";
+  fs::create_directories(root, ec);
+  if (ec) return Status::io_error("creating " + root.string() + ": " + ec.message());
+  return root.string();
 }
 
 AgentHost::AgentHost(HostOptions options, const Scenario& scenario, const Population& population)
@@ -61,11 +88,7 @@ HostProgress AgentHost::progress() const {
 }
 
 Status AgentHost::run(const std::vector<size_t>& all) {
-  std::error_code ec;
-  fs::create_directories(fs::path(options_.work_dir) / "agents", ec);
-  if (ec) {
-    return Status::io_error("creating " + options_.work_dir + "/agents: " + ec.message());
-  }
+  FP_ASSIGN_OR_RETURN(agents_root_, make_agent_folders_root(options_, root_in_memory_));
   // A restarted host (same work dir) skips the agents that already finished: an agent
   // with nothing left to do would hold a connection slot until the campaign ends.
   journal_path_ = (fs::path(options_.work_dir) / "finished.log").string();
@@ -92,6 +115,10 @@ Status AgentHost::run(const std::vector<size_t>& all) {
     threads.emplace_back([this, &individuals] { slot_loop(individuals); });
   }
   for (auto& t : threads) t.join();
+  if (root_in_memory_) {  // scratch: every agent's folder is gone already, unless one failed
+    std::error_code ec;
+    fs::remove_all(agents_root_, ec);
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   return error_;
 }
@@ -121,7 +148,7 @@ void AgentHost::slot_loop(const std::vector<size_t>& individuals) {
 
 Status AgentHost::run_agent(size_t individual, bool& coordinator_left) {
   const std::string id = agent_id(scenario_, individual);
-  const fs::path dir = fs::path(options_.work_dir) / "agents" / id;
+  const fs::path dir = fs::path(agents_root_) / id;
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status::io_error("creating " + dir.string() + ": " + ec.message());

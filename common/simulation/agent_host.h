@@ -33,6 +33,11 @@ struct HostOptions {
   int64_t workers = 2, connected = 8, threads_per_worker = 1;
   int64_t tasks_per_agent = 1;  // the agent leaves after this many tasks
   bool keep_private_data = false;
+  // Live agents' folders (private data file, downloaded model) in memory (/dev/shm)
+  // instead of <work_dir>/agents: they are scratch, deleted when the agent leaves, and
+  // creating and deleting thousands of them was most of a host's kernel time on disk
+  // (docs/SIMULATIONS.md). Ignored with keep_private_data, whose files must outlast the run.
+  bool folders_in_memory = false;
   std::chrono::milliseconds hello_timeout{3000}, resend_after{2000};
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{2000};
   // How the agents connect: plain, or CURVE with this host's enrolled key pair (its
@@ -65,6 +70,9 @@ class AgentHost {
 
   HostProgress progress() const;
   const ComputeMeter& meter() const { return meter_; }
+  // Where the live agents' folders are made (set by run(); a memory folder is removed
+  // when run() returns).
+  const std::string& agent_folders() const { return agents_root_; }
 
  private:
   void slot_loop(const std::vector<size_t>& individuals);
@@ -81,6 +89,8 @@ class AgentHost {
   std::atomic<int64_t> total_{0}, live_{0}, finished_{0}, failed_{0};
 
   std::string journal_path_;  // ids of agents that finished, one per line
+  std::string agents_root_;   // the live agents' folders are made here
+  bool root_in_memory_ = false;
   std::mutex mutex_;          // guards live_agents_, error_ and the journal
   std::set<agent::Agent*> live_agents_;
   Status error_;
@@ -90,5 +100,11 @@ class AgentHost {
 
 // The individuals host `index` of `hosts` runs: every hosts-th one, starting at index.
 std::vector<size_t> host_share(size_t individuals, int64_t index, int64_t hosts);
+
+// Creates the folder a host makes its live agents' folders in: a new, private folder
+// under `memory_dir` when `options` ask for memory (and keep no private data) and
+// `memory_dir` is a writable folder, else <work_dir>/agents. `in_memory` says which.
+Result<std::string> make_agent_folders_root(const HostOptions& options, bool& in_memory,
+                                            const std::string& memory_dir = "/dev/shm");
 
 }  // namespace fp::sim

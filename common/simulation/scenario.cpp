@@ -275,9 +275,15 @@ Status read_hosting(Table t, HostingSection& h) {
   FP_RETURN_IF_ERROR(t.get("liveness", h.liveness));
   FP_RETURN_IF_ERROR(t.get("max_attempts", h.max_attempts));
   FP_RETURN_IF_ERROR(t.get("keep_private_data", h.keep_private_data));
+  std::string folders = h.folders_in_memory ? "memory" : "disk";
+  FP_RETURN_IF_ERROR(t.get("agent_folders", folders));
   std::string security = h.plain ? "plain" : "curve";
   FP_RETURN_IF_ERROR(t.get("security", security));
   FP_RETURN_IF_ERROR(t.finish());
+  if (folders != "memory" && folders != "disk") {
+    return invalid(t, "agent_folders", "must be \"memory\" or \"disk\", not \"" + folders + "\"");
+  }
+  h.folders_in_memory = folders == "memory";
   if (security != "plain" && security != "curve") {
     return invalid(t, "security", "must be \"curve\" or \"plain\", not \"" + security + "\"");
   }

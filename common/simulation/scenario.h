@@ -26,7 +26,8 @@
 //                 finetune_learning_rates, finetune_max_epochs (the tuned one)
 //   [hosting]     mode ("in-process" | "processes" | "external"), hosts, workers, connected,
 //                 threads_per_worker, endpoint, heartbeat_ms, liveness, max_attempts,
-//                 keep_private_data, security ("curve" | "plain"; curve when absent: the
+//                 keep_private_data, agent_folders ("memory" | "disk": where live agents'
+//                 scratch folders are made; memory by default), security ("curve" | "plain"; curve when absent: the
 //                 run creates ephemeral key pairs in <out>/keys, one per host, and enrolls
 //                 them; plain only when a scenario asks for it, e.g. loopback runs)
 //   [privacy]     mechanism ("none" | "laplace" | "gaussian"), epsilon, delta: noise each
@@ -109,6 +110,9 @@ struct HostingSection {
   int64_t max_attempts = 2;
   bool keep_private_data = false;  // keep each agent's data directory after it leaves
   bool plain = false;              // security = "plain": no CURVE (asked for explicitly)
+  // agent_folders = "memory" (default) | "disk": live agents' scratch folders in /dev/shm
+  // or under the host's work dir (HostOptions::folders_in_memory).
+  bool folders_in_memory = true;
 
   int64_t connected_per_host() const { return connected > 0 ? connected : 4 * workers; }
 };

@@ -356,6 +356,7 @@ void ScenarioRun::launch_hosts() {
       ho.threads_per_worker = h.threads_per_worker;
       ho.tasks_per_agent = tasks_per_individual(s_);
       ho.keep_private_data = h.keep_private_data;
+      ho.folders_in_memory = h.folders_in_memory;
       ho.security.plain = h.plain;
       if (!h.plain) {
         ho.security.own = keys_.hosts[static_cast<size_t>(i)];
@@ -512,12 +513,16 @@ Result<RunOutcome> ScenarioRun::finish() {
        {"peak_rss_mb", self_mb},
        {"campaign_cpu_seconds", cpu_self_}});
   double cpu_all = cpu_self_;
+  // Where each host made its live agents' folders (memory or disk), as it reported.
+  nlohmann::json agent_folders = nlohmann::json::array();
+  for (const auto& host : hosts_) agent_folders.push_back(host->agent_folders());
   for (size_t i = 0; i < children_.size(); ++i) {
     const auto& c = children_[i];
     std::ifstream in((out_ / "hosts" / std::to_string(i) / "stats.json").string());
     auto j = nlohmann::json::parse(in, nullptr, false);
     bool reported = !j.is_discarded() && j.is_object();
     if (reported) meters.add(j);
+    if (reported) agent_folders.push_back(j.value("agent_folders", ""));
     // The host's own VmHWM; wait4's figure (an upper bound) only if it wrote none.
     double mb = reported ? j.value("peak_rss_mb", 0.0)
                          : static_cast<double>(c.peak_rss_bytes) / (1024.0 * 1024.0);
@@ -569,6 +574,7 @@ Result<RunOutcome> ScenarioRun::finish() {
       {"telemetry_rows", telemetry_rows},
       {"telemetry_per_second", campaign_seconds_ > 0 ? telemetry_rows / campaign_seconds_ : 0.0},
       {"processes", processes},
+      {"agent_folders", agent_folders},
       {"peak_rss_total_mb", peak_total_mb},
       {"coordinator",
        {{"frames_in", server.frames_in},

@@ -210,8 +210,19 @@ TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite"
   CHECK(json["summaries"][0]["gain"]["mean"].get<double>() == Approx(summary.gain.mean));
   CHECK(json["run"]["stats"]["tasks"] == 24);
 
-  // Private data lived only while each agent did: nothing is left behind.
-  CHECK(fs::is_empty(fs::path(dir.file("run")) / "hosts" / "0" / "agents"));
+  // Private data lived only while each agent did, in memory where the machine has
+  // /dev/shm (the default agent_folders): nothing is left behind, on disk or in memory.
+  REQUIRE(stats["agent_folders"].size() == 1);
+  const std::string folders = stats["agent_folders"][0].get<std::string>();
+  const fs::path on_disk = fs::path(dir.file("run")) / "hosts" / "0" / "agents";
+  if (::access("/dev/shm", W_OK) == 0) {
+    CHECK(folders.rfind("/dev/shm/fineprune-agents-", 0) == 0);
+    CHECK_FALSE(fs::exists(folders));
+    CHECK_FALSE(fs::exists(on_disk));
+  } else {
+    CHECK(folders == on_disk.string());
+    CHECK(fs::is_empty(on_disk));
+  }
 }
 
 TEST_CASE("two runs with the same seed give the same partitions and numbers", "[sim]") {
