@@ -1,7 +1,6 @@
 #include "simulation/agent_host.h"
 
 #include <spdlog/spdlog.h>
-
 #include <unistd.h>
 
 #include <filesystem>

@@ -91,7 +91,7 @@ class AgentHost {
   std::string journal_path_;  // ids of agents that finished, one per line
   std::string agents_root_;   // the live agents' folders are made here
   bool root_in_memory_ = false;
-  std::mutex mutex_;          // guards live_agents_, error_ and the journal
+  std::mutex mutex_;  // guards live_agents_, error_ and the journal
   std::set<agent::Agent*> live_agents_;
   Status error_;
   struct Context;

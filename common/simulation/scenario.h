@@ -27,9 +27,9 @@
 //   [hosting]     mode ("in-process" | "processes" | "external"), hosts, workers, connected,
 //                 threads_per_worker, endpoint, heartbeat_ms, liveness, max_attempts,
 //                 keep_private_data, agent_folders ("memory" | "disk": where live agents'
-//                 scratch folders are made; memory by default), security ("curve" | "plain"; curve when absent: the
-//                 run creates ephemeral key pairs in <out>/keys, one per host, and enrolls
-//                 them; plain only when a scenario asks for it, e.g. loopback runs)
+//                 scratch folders are made; memory by default), security ("curve" | "plain"; curve
+//                 when absent: the run creates ephemeral key pairs in <out>/keys, one per host, and
+//                 enrolls them; plain only when a scenario asks for it, e.g. loopback runs)
 //   [privacy]     mechanism ("none" | "laplace" | "gaussian"), epsilon, delta: noise each
 //                 virtual device adds to its reported accuracies (seeded by the scenario's
 //                 seed, so runs stay reproducible); mechanism and epsilon are stored with
