@@ -19,6 +19,7 @@
 #include "simulation/agent_host.h"
 #include "simulation/campaign_plan.h"
 #include "simulation/population.h"
+#include "util/file_io.h"
 #include "util/memory.h"
 
 namespace fp::sim {
@@ -77,8 +78,7 @@ int run_host(HostCommandOptions o) {
     return 1;
   }
   auto share = host_share(population->individuals.size(), o.host_index, s.hosting.hosts);
-  HostOptions ho;
-  ho.security.plain = s.hosting.plain;
+  HostOptions ho = host_options_for(s);
   if (!s.hosting.plain) {
     if (o.key.empty() || o.coordinator_key.empty()) {
       spdlog::error(
@@ -99,17 +99,9 @@ int run_host(HostCommandOptions o) {
   }
   ho.coordinator = o.coordinator;
   ho.work_dir = o.work_dir;
-  ho.workers = s.hosting.workers;
-  ho.connected = s.hosting.connected_per_host();
-  ho.threads_per_worker = s.hosting.threads_per_worker;
-  ho.tasks_per_agent = tasks_per_individual(s);
-  ho.keep_private_data = s.hosting.keep_private_data;
-  ho.folders_in_memory = s.hosting.folders_in_memory;
   AgentHost host(ho, s, *population);
   if (o.null_compute) {
-    host.set_runner_factory([](const std::string&, WorkerPool& pool, ComputeMeter& meter) {
-      return std::make_unique<NullRunner>(pool, meter);
-    });
+    host.set_runner_factory(null_runner_factory());
   }
   // Plain output, whatever the log level: what a Slurm or Kubernetes log should show.
   fmt::print("host {}/{}: {} agent(s) of scenario {} -> {} ({} worker(s), {} connected)\n",
@@ -150,9 +142,12 @@ int run_host(HostCommandOptions o) {
                           {"wall_seconds", seconds},
                           {"agent_folders", host.agent_folders()},
                           {"peak_rss_mb", static_cast<double>(peak_rss_bytes()) / (1 << 20)}};
-  if (!o.stats_file.empty()) {
-    std::ofstream out(o.stats_file);
-    out << stats.dump(2) << "\n";
+  if (!o.stats_file.empty()) {  // fp-sim run reads it; a host that cannot write it says so
+    Status written = write_file(o.stats_file, stats.dump(2) + "\n", "host stats file");
+    if (!written.ok()) {
+      spdlog::error("{}", written.to_string());
+      if (result.ok()) result = written;
+    }
   }
   fmt::print("host {}: {} agent(s) finished, {} failed, {:.1f} s\n", o.host_index, p.finished,
              p.failed, seconds);

@@ -445,9 +445,22 @@ TEST_CASE("a restarted host skips the agents its journal lists as finished", "[s
 }
 
 TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[scenario]") {
-  auto disk = parse_scenario("name = \"d\"\n[hosting]\nagent_folders = \"disk\"\n", "d.toml");
+  auto disk = parse_scenario(
+      "name = \"d\"\n[hosting]\nagent_folders = \"disk\"\nworkers = 3\nconnected = 5\n"
+      "threads_per_worker = 2\nkeep_private_data = true\nsecurity = \"plain\"\n",
+      "d.toml");
   REQUIRE(disk.ok());
   CHECK_FALSE(disk->hosting.folders_in_memory);
+  // Both kinds of host (threads of fp-sim run, fp-sim host processes) take these options.
+  const HostOptions from = host_options_for(*disk);
+  CHECK_FALSE(from.folders_in_memory);
+  CHECK(from.keep_private_data);
+  CHECK(from.workers == 3);
+  CHECK(from.connected == 5);
+  CHECK(from.threads_per_worker == 2);
+  CHECK(from.tasks_per_agent == 1);
+  CHECK(from.security.plain);
+  CHECK(host_options_for(*parse_scenario("name = \"m\"\n", "m.toml")).folders_in_memory);
 
   TempDir work, memory;
   HostOptions o;

@@ -9,6 +9,7 @@
 #include <zmq.hpp>
 
 #include "agent/agent.h"
+#include "simulation/campaign_plan.h"
 
 namespace fp::sim {
 
@@ -25,6 +26,25 @@ std::vector<size_t> host_share(size_t individuals, int64_t index, int64_t hosts)
     out.push_back(i);
   }
   return out;
+}
+
+HostOptions host_options_for(const Scenario& scenario) {
+  const HostingSection& h = scenario.hosting;
+  HostOptions o;
+  o.workers = h.workers;
+  o.connected = h.connected_per_host();
+  o.threads_per_worker = h.threads_per_worker;
+  o.tasks_per_agent = tasks_per_individual(scenario);
+  o.keep_private_data = h.keep_private_data;
+  o.folders_in_memory = h.folders_in_memory;
+  o.security.plain = h.plain;
+  return o;
+}
+
+RunnerFactory null_runner_factory() {
+  return [](const std::string&, WorkerPool& pool, ComputeMeter& meter) {
+    return std::make_unique<NullRunner>(pool, meter);
+  };
 }
 
 Result<std::string> make_agent_folders_root(const HostOptions& options, bool& in_memory,
@@ -87,6 +107,11 @@ HostProgress AgentHost::progress() const {
 }
 
 Status AgentHost::run(const std::vector<size_t>& all) {
+  // The work dir holds the journal (and, for fp-sim host, the stats file) wherever the
+  // agents' folders go.
+  std::error_code ec;
+  fs::create_directories(options_.work_dir, ec);
+  if (ec) return Status::io_error("creating " + options_.work_dir + ": " + ec.message());
   FP_ASSIGN_OR_RETURN(agents_root_, make_agent_folders_root(options_, root_in_memory_));
   // A restarted host (same work dir) skips the agents that already finished: an agent
   // with nothing left to do would hold a connection slot until the campaign ends.
@@ -114,10 +139,7 @@ Status AgentHost::run(const std::vector<size_t>& all) {
     threads.emplace_back([this, &individuals] { slot_loop(individuals); });
   }
   for (auto& t : threads) t.join();
-  if (root_in_memory_) {  // scratch: every agent's folder is gone already, unless one failed
-    std::error_code ec;
-    fs::remove_all(agents_root_, ec);
-  }
+  if (root_in_memory_) fs::remove_all(agents_root_, ec);  // scratch, even a failed agent's
   std::lock_guard<std::mutex> lock(mutex_);
   return error_;
 }

@@ -45,10 +45,16 @@ struct HostOptions {
   security::SocketSecurity security;
 };
 
+// What a host of `scenario` runs with: its [hosting] settings and tasks per agent. The
+// caller adds the coordinator's endpoint, the work dir and the security.
+HostOptions host_options_for(const Scenario& scenario);
+
 // Makes the task runner of one live agent; the default is a SimRunner on the agent's
 // private data file. Benchmarks plug in a NullRunner to time the framework alone.
 using RunnerFactory = std::function<std::unique_ptr<agent::TaskRunner>(
     const std::string& data_path, WorkerPool& pool, ComputeMeter& meter)>;
+// Agents that answer every task at once (NullRunner): the framework's own cost.
+RunnerFactory null_runner_factory();
 
 // The host's agents by state; every field is a count except the meter.
 struct HostProgress {

@@ -348,27 +348,15 @@ void ScenarioRun::launch_hosts() {
   for (int64_t i = 0; i < h.hosts && !external; ++i) {
     const std::string work_dir = (out_ / "hosts" / std::to_string(i)).string();
     if (h.mode == HostingMode::kInProcess) {
-      HostOptions ho;
+      HostOptions ho = host_options_for(s_);
       ho.coordinator = endpoint_;
       ho.work_dir = work_dir;
-      ho.workers = h.workers;
-      ho.connected = h.connected_per_host();
-      ho.threads_per_worker = h.threads_per_worker;
-      ho.tasks_per_agent = tasks_per_individual(s_);
-      ho.keep_private_data = h.keep_private_data;
-      ho.folders_in_memory = h.folders_in_memory;
-      ho.security.plain = h.plain;
       if (!h.plain) {
         ho.security.own = keys_.hosts[static_cast<size_t>(i)];
         ho.security.server_public = keys_.coordinator.public_key;
       }
       hosts_.push_back(std::make_unique<AgentHost>(ho, s_, population_));
-      if (o_.null_compute) {
-        hosts_.back()->set_runner_factory(
-            [](const std::string&, WorkerPool& pool, ComputeMeter& meter) {
-              return std::make_unique<NullRunner>(pool, meter);
-            });
-      }
+      if (o_.null_compute) hosts_.back()->set_runner_factory(null_runner_factory());
       auto share = host_share(population_.individuals.size(), i, h.hosts);
       ++hosts_running_;
       host_threads_.emplace_back([this, i, share, host = hosts_.back().get()] {
