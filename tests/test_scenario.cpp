@@ -475,10 +475,19 @@ TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[s
   // Private data: only the owner may enter.
   CHECK((std::filesystem::status(*root).permissions() & std::filesystem::perms::all) ==
         std::filesystem::perms::owner_all);
-  // A second host of the same process gets its own folder.
+  // A second host of the same process gets its own folder, and leaves the first alone
+  // (its process is alive) while it removes the folder of a host that was killed.
+  const auto orphan = memory.path / "fineprune-agents-999999999-0";
+  std::filesystem::create_directories(orphan / "duo-a00001");
+  { std::ofstream(orphan / "duo-a00001" / "private.bin") << "private"; }
+  const auto unrelated = memory.path / "fineprune-agents-notes";
+  std::filesystem::create_directories(unrelated);
   auto second = make_agent_folders_root(o, in_memory, memory.path.string());
   REQUIRE(second.ok());
   CHECK(*second != *root);
+  CHECK(std::filesystem::is_directory(*root));
+  CHECK_FALSE(std::filesystem::exists(orphan));
+  CHECK(std::filesystem::is_directory(unrelated));
 
   const std::string on_disk = (work.path / "agents").string();
   o.keep_private_data = true;  // kept files must outlast the run: disk

@@ -1,8 +1,12 @@
 #include "simulation/agent_host.h"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -47,6 +51,30 @@ RunnerFactory null_runner_factory() {
   };
 }
 
+namespace {
+
+constexpr const char* kMemoryFolderPrefix = "fineprune-agents-";
+
+// Memory folders of hosts that were killed (their process is gone) still hold private
+// data in RAM: the next host on the machine removes them.
+void remove_orphaned_memory_folders(const fs::path& memory_dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(memory_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kMemoryFolderPrefix, 0) != 0) continue;
+    const std::string rest = name.substr(std::strlen(kMemoryFolderPrefix));
+    char* end = nullptr;
+    const long pid = std::strtol(rest.c_str(), &end, 10);
+    if (pid <= 0 || end == rest.c_str() || *end != '-') continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours
+    std::error_code rm;
+    fs::remove_all(entry.path(), rm);
+    if (!rm) spdlog::info("host: removed {} (its host process is gone)", entry.path().string());
+  }
+}
+
+}  // namespace
+
 Result<std::string> make_agent_folders_root(const HostOptions& options, bool& in_memory,
                                             const std::string& memory_dir) {
   in_memory = false;
@@ -55,7 +83,8 @@ Result<std::string> make_agent_folders_root(const HostOptions& options, bool& in
       ::access(memory_dir.c_str(), W_OK) == 0) {
     // Several hosts may share a process (in-process hosting) and a machine: pid and count.
     static std::atomic<int> made{0};
-    const fs::path root = fs::path(memory_dir) / ("fineprune-agents-" + std::to_string(::getpid()) +
+    remove_orphaned_memory_folders(memory_dir);
+    const fs::path root = fs::path(memory_dir) / (kMemoryFolderPrefix + std::to_string(::getpid()) +
                                                   "-" + std::to_string(made++));
     fs::remove_all(root, ec);
     if (fs::create_directory(root, ec) && !ec) {
