@@ -180,7 +180,9 @@ void add_host_command(CLI::App& app) {
   cmd->add_option("--connected", o->connected,
                   "agents connected at once (default: the scenario's)");
   cmd->add_option("--threads-per-worker", o->threads, "LibTorch threads per computing agent");
-  cmd->add_option("--work-dir", o->work_dir, "where agents' private data and models live")
+  cmd->add_option("--work-dir", o->work_dir,
+                  "the host's journal of finished agents; its agents' folders (private data, "
+                  "model) too with [hosting] agent_folders = \"disk\" (else under /dev/shm)")
       ->capture_default_str();
   cmd->add_option("--stats-file", o->stats_file, "write the host's measurements here (JSON)");
   cmd->add_option("--key", o->key,
