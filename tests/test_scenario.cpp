@@ -500,6 +500,10 @@ TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[s
   o.folders_in_memory = true;  // no such memory folder: disk, not an error
   REQUIRE(make_agent_folders_root(o, in_memory, memory.file("absent")).value() == on_disk);
   CHECK_FALSE(in_memory);
+  // Too little free memory there (asking for more than any machine has): disk.
+  REQUIRE(make_agent_folders_root(o, in_memory, memory.path.string(), uint64_t{1} << 62).value() ==
+          on_disk);
+  CHECK_FALSE(in_memory);
   CHECK(std::filesystem::is_directory(on_disk));
 }
 

@@ -76,11 +76,22 @@ void remove_orphaned_memory_folders(const fs::path& memory_dir) {
 }  // namespace
 
 Result<std::string> make_agent_folders_root(const HostOptions& options, bool& in_memory,
-                                            const std::string& memory_dir) {
+                                            const std::string& memory_dir,
+                                            uint64_t min_free_bytes) {
   in_memory = false;
   std::error_code ec;
-  if (options.folders_in_memory && !options.keep_private_data && fs::is_directory(memory_dir, ec) &&
-      ::access(memory_dir.c_str(), W_OK) == 0) {
+  bool use_memory = options.folders_in_memory && !options.keep_private_data &&
+                    fs::is_directory(memory_dir, ec) && ::access(memory_dir.c_str(), W_OK) == 0;
+  if (use_memory) {
+    const fs::space_info space = fs::space(memory_dir, ec);
+    if (ec || space.available < min_free_bytes) {
+      spdlog::info("host: {} has {} MiB free, under {} MiB: agents' folders go to {}/agents",
+                   memory_dir, ec ? 0 : space.available >> 20, min_free_bytes >> 20,
+                   options.work_dir);
+      use_memory = false;
+    }
+  }
+  if (use_memory) {
     // Several hosts may share a process (in-process hosting) and a machine: pid and count.
     static std::atomic<int> made{0};
     remove_orphaned_memory_folders(memory_dir);

@@ -109,8 +109,10 @@ std::vector<size_t> host_share(size_t individuals, int64_t index, int64_t hosts)
 
 // Creates the folder a host makes its live agents' folders in: a new, private folder
 // under `memory_dir` when `options` ask for memory (and keep no private data) and
-// `memory_dir` is a writable folder, else <work_dir>/agents. `in_memory` says which.
+// `memory_dir` is a writable folder with at least `min_free_bytes` free (a container's
+// /dev/shm is often 64 MB), else <work_dir>/agents. `in_memory` says which.
 Result<std::string> make_agent_folders_root(const HostOptions& options, bool& in_memory,
-                                            const std::string& memory_dir = "/dev/shm");
+                                            const std::string& memory_dir = "/dev/shm",
+                                            uint64_t min_free_bytes = uint64_t{256} << 20);
 
 }  // namespace fp::sim
