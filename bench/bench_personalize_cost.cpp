@@ -7,7 +7,6 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 
 #include "baselines/finetune.h"
 #include "bench_individual.h"
@@ -23,14 +22,6 @@
 using fp::bench::seconds_since;
 using namespace fp;
 using Clock = std::chrono::steady_clock;
-
-// This thread's CPU time: with --threads 1 all of the compute, and unlike wall time not
-// inflated when other processes share the cores.
-static double thread_cpu() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
 
 int fp::bench::personalize_cost(int argc, char** argv) {
   CLI::App app{"Cost of personalizing one individual: inference, Fine-Pruning, fine-tuning",
@@ -93,9 +84,9 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   PersonalizeResult fp_result;
   for (int r = 0; r < repeats; ++r) {
     auto start = Clock::now();
-    const double cpu = thread_cpu();
+    const double cpu = fp::thread_cpu_seconds();
     predict_proba(*general, adaptation.inputs, 128);
-    const double cpu_a = thread_cpu() - cpu;
+    const double cpu_a = fp::thread_cpu_seconds() - cpu;
     t_infer = std::min(t_infer, seconds_since(start));
     cpu_infer = std::min(cpu_infer, cpu_a);
     auto res = personalize(*general, adaptation.without_labels(), evaluation, cfg).value();

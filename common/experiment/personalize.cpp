@@ -26,12 +26,6 @@ Dataset first_samples(const Dataset& data, int64_t limit) {
   return data.select(first);
 }
 
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
 // Accuracy only where the evaluation set has labels (a device without labels has none).
 Result<MethodResult> describe(const std::string& method, PrunableNet& model,
                               const Dataset& evaluation) {

@@ -1,7 +1,5 @@
 #include "simulation/sim_runner.h"
 
-#include <sys/resource.h>
-#include <time.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 #include "experiment/personalize.h"
 #include "models/artifact.h"
 #include "simulation/population.h"
+#include "util/clock.h"
 #include "util/memory.h"
 
 namespace fp::sim {
@@ -20,15 +19,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t micros_since(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count();
-}
-
-int64_t thread_cpu_us() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
+// The meter counts whole microseconds.
+int64_t micros_since(Clock::time_point t) { return static_cast<int64_t>(1e6 * seconds_since(t)); }
 
 }  // namespace
 
@@ -87,9 +79,9 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
   FP_RETURN_IF_ERROR(resolve_spread_threshold(info.meta, config.prune));
 
   auto started = Clock::now();
-  int64_t cpu = thread_cpu_us();
+  const double cpu = thread_cpu_seconds();
   auto result = personalize(*general, data.adaptation, data.evaluation, config);
-  meter_.compute_cpu_us += thread_cpu_us() - cpu;
+  meter_.compute_cpu_us += static_cast<int64_t>(1e6 * (thread_cpu_seconds() - cpu));
   meter_.compute_wall_us += micros_since(started);
   if (!result.ok()) return result.status();
   return agent::telemetry_reports(task, config, *result, peak_rss_bytes());
