@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 
 #include "baselines/finetune.h"
@@ -143,6 +144,13 @@ int fp::bench::personalize_cost(int argc, char** argv) {
       "{:.4f}, compact models {:.4f}, candidate passes {:.4f}), the rest {:.4f} s\n",
       fp_result.record_seconds, fp_result.select_seconds, sel.prune_seconds, sel.compact_seconds,
       sel.forward_seconds, t_fp - fp_result.record_seconds - fp_result.select_seconds);
+  std::string scored;
+  for (size_t i = 0; i < sel.candidates.size(); ++i)
+    scored += fmt::format(" {:.1f}:{}", sel.candidates[i],
+                          std::isnan(sel.scores[i]) ? std::string("-")
+                                                    : fmt::format("{:.4f}", sel.scores[i]));
+  fmt::print("(b) candidates (target: score; -inf ruled out, - not run), chose {:.1f}:{}\n",
+             sel.chosen, scored);
   fmt::print("(b)/(a) CPU time per repeat: median {:.2f}x, range {:.2f}-{:.2f}x over {}\n",
              cpu_ratios[cpu_ratios.size() / 2], cpu_ratios.front(), cpu_ratios.back(),
              cpu_ratios.size());

@@ -7,8 +7,9 @@ Both sides get the same general model (fineprune's artifact; PyTorch loads the
 `fp-agent export` files with scripts/python/fineprune_ref.py), the same individual's
 data (written once by `fp-bench vs_pytorch prepare`) and the same thread count, and run
 the same steps: record activation statistics (and the dense logits) over the unlabeled
-adaptation inputs, choose the sparsity without labels (confidence selector, 10
-candidates scored on the last 10% of the inputs), prune at the chosen sparsity (global
+adaptation inputs, choose the sparsity without labels (confidence selector, up to 10
+candidates scored on the last 10% of the inputs, none after two in a row its guards rule
+out), prune at the chosen sparsity (global
 unit ranking by normalised energy, unused output classes removed), evaluate. Each run is
 a fresh process, timed from spawn to exit ("end to end": process start, imports, model
 and data load included); each process reports its own per-step seconds as one JSON line.
@@ -180,6 +181,8 @@ def torch_worker(directory, threads, finetune):
             elif (pred == reference).double().mean().item() < 0.8:
                 score = -math.inf
         scores.append(score)
+        if len(scores) >= 2 and scores[-1] == scores[-2] == -math.inf:
+            break  # two ruled out in a row: the sparser ones are not run (stop_after_ruled_out)
     best = max(scores)
     chosen = candidates[0]
     for c, s in zip(candidates, scores):

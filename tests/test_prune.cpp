@@ -447,22 +447,43 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
   for (auto score : {SelectionScore::kConfidence, SelectionScore::kNegEntropy}) {
     SECTION(std::string("score ") + selection_score_name(score)) {
       sel.score = score;
-      auto r = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
-      REQUIRE(r.ok());
-      CHECK(r->chosen == dead);
+      // A third candidate that cuts live units: six fc1 units.
+      sel.candidates.insert(sel.candidates.begin() + 4, 96.0 / 176);
+      sel.stop_after_ruled_out = 0;           // run all
+      auto all = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
+      REQUIRE(all.ok());
+      CHECK(all->chosen == dead);
       // The dead block's candidates score exactly as the dense model; the others lose a
       // class the individual uses and are ruled out.
-      REQUIRE(r->scores.size() == 5);
-      CHECK(r->scores[1] == r->scores[0]);
-      CHECK(r->scores[2] == r->scores[0]);
-      CHECK(r->scores[3] == -std::numeric_limits<double>::infinity());
-      CHECK(r->scores[4] == -std::numeric_limits<double>::infinity());
+      REQUIRE(all->scores.size() == 6);
+      CHECK(all->scores[1] == all->scores[0]);
+      CHECK(all->scores[2] == all->scores[0]);
+      const double ruled_out = -std::numeric_limits<double>::infinity();
+      CHECK(all->scores[3] == ruled_out);
+      CHECK(all->scores[4] == ruled_out);
+      CHECK(all->scores[5] == ruled_out);
+      CHECK(all->forward_samples == 5 * x.size(0));
+
+      // Stopping after 2 (the default) or 1 ruled-out candidates in a row: the same
+      // choice and scores, the sparser candidates not run.
+      for (int stop_after : {2, 1}) {
+        sel.stop_after_ruled_out = stop_after;
+        auto stopped = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
+        REQUIRE(stopped.ok());
+        CHECK(stopped->chosen == dead);
+        const size_t last_run = 2 + stop_after;
+        for (size_t i = 0; i <= last_run; ++i) CHECK(stopped->scores[i] == all->scores[i]);
+        for (size_t i = last_run + 1; i < 6; ++i) CHECK(std::isnan(stopped->scores[i]));
+        CHECK(stopped->forward_samples == static_cast<int64_t>(last_run) * x.size(0));
+        CHECK(stopped->forward_macs < all->forward_macs);
+      }
     }
   }
   SECTION("candidates that prune only never-firing units reuse the recorded logits") {
     torch::Tensor logits;
     auto recorded = record_activations(net, x, 128, false, &logits);
     sel.score = SelectionScore::kConfidence;
+    sel.stop_after_ruled_out = 0;  // every candidate, to compare them all
     auto reused = select_sparsity(net, recorded, x, logits, cfg, sel, /*heldout_recorded=*/true);
     auto rerun = select_sparsity(net, recorded, x, logits, cfg, sel, /*heldout_recorded=*/false);
     REQUIRE(reused.ok());
@@ -490,6 +511,9 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
     }
   }
   SECTION("bad selector settings are refused") {
+    sel.stop_after_ruled_out = -1;
+    CHECK_FALSE(select_sparsity(net, stats, x, torch::Tensor(), cfg, sel).ok());
+    sel.stop_after_ruled_out = 2;
     sel.candidates = {0.3, 0.1};
     CHECK_FALSE(select_sparsity(net, stats, x, torch::Tensor(), cfg, sel).ok());
     sel.candidates.clear();

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "experiment/personalize_settings.h"
 #include "report/run_results.h"
 #include "simulation/agent_host.h"
 #include "simulation/campaign_progress.h"
@@ -79,6 +80,7 @@ scope = "global"
 target_sparsity = 0.4
 output_usage_threshold = 0.02
 select_sparsity = false
+stop_after_ruled_out = 0
 sweep = [0.1, 0.5]
 [baselines]
 methods = ["svd"]
@@ -110,6 +112,7 @@ endpoint = "ipc:///tmp/fp.sock"
   CHECK(v.settings.prune.target_sparsity == 0.4);
   CHECK(v.settings.prune.output_usage_threshold == 0.02);
   CHECK_FALSE(v.settings.select_sparsity);
+  CHECK(v.settings.selector.stop_after_ruled_out == 0);
   CHECK(v.settings.sweep_targets == std::vector<double>{0.1, 0.5});
   CHECK(s->baselines.methods == std::vector<std::string>{"svd"});
   CHECK(s->baselines.finetune_epochs == 7);
@@ -127,6 +130,11 @@ endpoint = "ipc:///tmp/fp.sock"
   CHECK(j["target_sparsity"] == 0.4);
   CHECK(j["select_sparsity"] == false);
   CHECK(j["candidates"].size() == v.settings.selector.candidates.size());
+  CHECK(j["stop_after_ruled_out"] == 0);
+  PersonalizeConfig on_agent;  // the agent's side reads the same keys back
+  REQUIRE(apply_personalize_settings(v.assignment_json(), on_agent).ok());
+  CHECK(on_agent.selector.stop_after_ruled_out == 0);
+  CHECK_FALSE(on_agent.select_sparsity);
   auto back = PruneConfig::from_json(v.assignment_json());
   REQUIRE(back.ok());
   CHECK(back->scope == Scope::kGlobal);

@@ -23,7 +23,7 @@ proto::TaskAssignment task_with_every_setting() {
     "min_units_per_layer":2,"batch_size":17,
     "select_sparsity":true,"selector":"neg_entropy","min_agreement":0.91,
     "confident_fraction":0.37,"heldout_fraction":0.23,"candidates":[0.15,0.45],
-    "adaptation_samples":77})";
+    "stop_after_ruled_out":3,"adaptation_samples":77})";
   t.dataset = "fsdd";
   t.individual = "speaker=theo";
   t.baselines = {"svd"};
@@ -91,6 +91,7 @@ TEST_CASE("a task assignment becomes exactly the personalization it asks for",
   CHECK(c->selector.confident_fraction == 0.37);
   CHECK(c->heldout_fraction == 0.23);
   CHECK(c->selector.candidates == std::vector<double>{0.15, 0.45});
+  CHECK(c->selector.stop_after_ruled_out == 3);
   CHECK(c->max_adaptation_samples == 77);
   CHECK(c->sweep_targets == std::vector<double>{0.2, 0.6});
   CHECK(c->run_finetune == false);
@@ -113,6 +114,10 @@ TEST_CASE("a task assignment becomes exactly the personalization it asks for",
   auto bad = agent::personalize_config_for(t, baselines);
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.status().message(), Catch::Contains("coin_flip"));
+  t.prune_config_json = R"({"stop_after_ruled_out":-1})";
+  bad = agent::personalize_config_for(t, baselines);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.status().message(), Catch::Contains("stop_after_ruled_out"));
 }
 
 TEST_CASE("a personalization result becomes reports that copy every field to its place",

@@ -13,6 +13,7 @@ std::string personalize_settings_json(const PersonalizeConfig& c) {
   j["confident_fraction"] = c.selector.confident_fraction;
   j["heldout_fraction"] = c.heldout_fraction;
   j["candidates"] = c.selector.candidates;
+  j["stop_after_ruled_out"] = c.selector.stop_after_ruled_out;
   if (c.max_adaptation_samples > 0) j["adaptation_samples"] = c.max_adaptation_samples;
   return j.dump();
 }
@@ -39,6 +40,8 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c)
     c.heldout_fraction = j.value(key, c.heldout_fraction);
     key = "candidates";
     c.selector.candidates = j.value(key, c.selector.candidates);
+    key = "stop_after_ruled_out";
+    c.selector.stop_after_ruled_out = j.value(key, c.selector.stop_after_ruled_out);
     key = "adaptation_samples";
     c.max_adaptation_samples = j.value(key, c.max_adaptation_samples);
   } catch (const nlohmann::json::exception& e) {
@@ -60,6 +63,10 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c)
       !std::all_of(c.selector.candidates.begin(), c.selector.candidates.end(), in_unit)) {
     return Status::invalid_argument(
         "personalization setting 'candidates' must be a non-empty list of sparsities in [0, 1)");
+  }
+  if (c.selector.stop_after_ruled_out < 0) {
+    return Status::invalid_argument(
+        "personalization setting 'stop_after_ruled_out' must be >= 0 (0: run all)");
   }
   if (c.max_adaptation_samples < 0) {
     return Status::invalid_argument("personalization setting 'adaptation_samples' must be >= 0");

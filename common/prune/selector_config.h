@@ -26,6 +26,12 @@ struct SelectorConfig {
   // samples, and at least `min_dense_agreement` of all predictions stay the same.
   double class_retention = 0.5;
   double min_dense_agreement = 0.8;
+  // Confidence scores: candidates are nested (each prunes a superset of the previous
+  // one's units), so after this many consecutive candidates ruled out by a guard the
+  // sparser ones are not run (0: run all). Not 1: a guard sometimes rules out one
+  // candidate and passes a sparser one that wins. Chosen on the development individuals,
+  // where 2 changed no choice (docs/BENCHMARKS.md, issue 17 item 1).
+  int stop_after_ruled_out = 2;
   double min_agreement = 0.95;
   double tolerance = 0.002;
   bool bisection = true;  // kPseudoLabelAgreement only; false scores every candidate

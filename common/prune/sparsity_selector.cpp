@@ -239,6 +239,8 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
     return Status::invalid_argument("selector: no held-out data");
   if (!(sel.confident_fraction > 0 && sel.confident_fraction <= 1))
     return Status::invalid_argument("selector: confident_fraction must be in (0, 1]");
+  if (sel.stop_after_ruled_out < 0)
+    return Status::invalid_argument("selector: stop_after_ruled_out must be >= 0 (0: run all)");
 
   torch::Tensor logits = dense_logits;
   if (!logits.defined()) {  // not known: one dense pass over the held-out inputs
@@ -288,16 +290,23 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
     }
     r.chosen = r.candidates[lo];
   } else {
+    const int stop_after =
+        sel.score == SelectionScore::kPseudoLabelAgreement ? 0 : sel.stop_after_ruled_out;
+    int ruled_out = 0;  // consecutive
     for (size_t i = 0; i < k; ++i) {
       FP_ASSIGN_OR_RETURN(double s, score_at(i));
-      (void)s;
+      ruled_out = s == -std::numeric_limits<double>::infinity() ? ruled_out + 1 : 0;
+      if (stop_after > 0 && ruled_out >= stop_after) break;  // the rest stay NaN
     }
     if (sel.score == SelectionScore::kPseudoLabelAgreement) {
       for (size_t i = 0; i < k; ++i)
         if (r.scores[i] >= sel.min_agreement) r.chosen = r.candidates[i];
     } else {
       // The sparsest candidate within tolerance of the best; none passing: the first.
-      const double best = *std::max_element(r.scores.begin(), r.scores.end());
+      // Candidates not run (NaN) compare false everywhere.
+      double best = -std::numeric_limits<double>::infinity();
+      for (double s : r.scores)
+        if (s > best) best = s;
       for (size_t i = 0; std::isfinite(best) && i < k; ++i)
         if (r.scores[i] >= best - sel.tolerance) r.chosen = r.candidates[i];
     }

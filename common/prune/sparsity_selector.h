@@ -2,7 +2,7 @@
 //
 // The unlabeled adaptation data are split: statistics come from one part, and every
 // candidate sparsity is pruned and run on the held-out part. Scores:
-//  - kPseudoLabelAgreement (default): the dense model's most confident predictions on
+//  - kPseudoLabelAgreement: the dense model's most confident predictions on
 //    the held-out part act as pseudo-labels (the top `confident_fraction` of each class
 //    the dense model predicts for at least `min_class_share` of the samples); the
 //    sparsest candidate whose agreement, averaged over those classes, is still at least
@@ -10,11 +10,12 @@
 //    decision changes"). Agreement falls as sparsity rises, so by default the candidates
 //    are searched by bisection: about log2(K) pruned forward passes over the confident
 //    samples only, which keeps the whole choice within a fraction of one inference pass.
-//  - kConfidence / kNegEntropy: mean max-probability / negative prediction entropy;
+//  - kConfidence (the default) / kNegEntropy: mean max-probability / negative prediction entropy;
 //    the best-scoring candidate wins, the sparser one on ties within `tolerance`.
 //    Candidates that stop predicting a class the dense model uses (one it predicts for
 //    at least `min_class_share` of the samples) are ruled out: confidence alone would
-//    reward collapsing onto a single class.
+//    reward collapsing onto a single class. After `stop_after_ruled_out` consecutive
+//    ruled-out candidates the sparser ones are not run (their scores stay NaN).
 #pragma once
 
 #include <vector>

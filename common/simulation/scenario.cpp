@@ -174,6 +174,7 @@ Status read_variant_keys(Table& t, Variant& v) {
   FP_RETURN_IF_ERROR(t.get("confident_fraction", sel.confident_fraction));
   FP_RETURN_IF_ERROR(t.get("heldout_fraction", v.settings.heldout_fraction));
   FP_RETURN_IF_ERROR(t.get_list("candidates", sel.candidates));
+  FP_RETURN_IF_ERROR(t.get("stop_after_ruled_out", sel.stop_after_ruled_out));
   FP_RETURN_IF_ERROR(t.get_list("sweep", v.settings.sweep_targets));
   FP_RETURN_IF_ERROR(t.get("adaptation_samples", v.settings.max_adaptation_samples));
   if (v.settings.max_adaptation_samples < 0) {
@@ -189,6 +190,9 @@ Status read_variant_keys(Table& t, Variant& v) {
   }
   if (!(sel.confident_fraction > 0 && sel.confident_fraction <= 1)) {
     return invalid(t, "confident_fraction", "must be in (0, 1]");
+  }
+  if (sel.stop_after_ruled_out < 0) {
+    return invalid(t, "stop_after_ruled_out", "must be >= 0 (0: run all)");
   }
   if (!(v.settings.heldout_fraction > 0 && v.settings.heldout_fraction < 1)) {
     return invalid(t, "heldout_fraction", "must be in (0, 1)");
