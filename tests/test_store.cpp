@@ -328,6 +328,48 @@ TEST_CASE("events are appended in batches and read newest-last", "[store]") {
   CHECK(store->events()->size() == 6);
 }
 
+TEST_CASE("a transaction opened inside another is a savepoint of it", "[store]") {
+  TempDir dir;
+  auto store = open_store(dir.file("fp.db"));
+  auto other = open_store(dir.file("fp.db"));  // another connection: committed data only
+  auto event = [](const char* kind) { return std::vector<EventRecord>{{0, 1.0, kind, "a", 0, ""}}; };
+  auto kinds = [&]() {
+    std::vector<std::string> k;
+    auto events = other->events();
+    REQUIRE(events.ok());
+    for (const auto& e : *events) k.push_back(e.kind);
+    return k;
+  };
+  {
+    fp::sql::Transaction outer(store->db());
+    REQUIRE(outer.begin_status().ok());
+    CHECK_FALSE(outer.nested());
+    REQUIRE(store->add_events(event("join")).ok());  // add_events opens its own
+    {
+      fp::sql::Transaction inner(store->db());
+      REQUIRE(inner.begin_status().ok());
+      CHECK(inner.nested());
+      REQUIRE(store->add_events(event("leave")).ok());
+    }  // not committed: its own write is undone, the outer's kept
+    {
+      fp::sql::Transaction inner(store->db());
+      REQUIRE(store->add_events(event("failure")).ok());
+      REQUIRE(inner.commit().ok());
+    }
+    CHECK(kinds().empty());  // nothing is durable before the outer commit
+    REQUIRE(outer.commit().ok());
+  }
+  CHECK(kinds() == std::vector<std::string>{"join", "failure"});
+  {
+    fp::sql::Transaction outer(store->db());
+    fp::sql::Transaction inner(store->db());
+    REQUIRE(store->add_events(event("lost")).ok());
+    REQUIRE(inner.commit().ok());
+  }  // the outer rolled back: the committed savepoint with it
+  CHECK(kinds() == std::vector<std::string>{"join", "failure"});
+  CHECK(store->events()->size() == 2);
+}
+
 TEST_CASE("data survive closing and reopening the file", "[store]") {
   TempDir dir;
   int64_t c = 0;

@@ -118,6 +118,7 @@ Status Server::run() {
           spdlog::info("stop requested");
           stopping_ = true;
         } else {
+          begin_burst();
           on_tick();
         }
       }
@@ -141,7 +142,7 @@ Status Server::run() {
     }
     if (items[0].revents & ZMQ_POLLIN) drain_router();
     if (waiting_requests_) serve_waiting_chunks();
-    Status s = flush();
+    Status s = burst_ ? end_burst() : flush();
     drop_unreadable_peers();
     if (!s.ok()) failure_ = s;
   }
@@ -153,6 +154,7 @@ Status Server::run() {
 // Handles every frame already queued (up to one telemetry batch), so one flush
 // commits many reports in one transaction.
 void Server::drain_router() {
+  begin_burst();
   proto::PeerFrame frame;
   size_t handled = 0;
   while (handled < config_.telemetry_batch && reports_.size() < config_.telemetry_batch &&
@@ -238,7 +240,38 @@ Status Server::flush() {
   return Status::ok_status();
 }
 
+void Server::begin_burst() {
+  if (burst_) return;
+  burst_ = std::make_unique<sql::Transaction>(store_.db());
+  if (!burst_->begin_status().ok()) {
+    // Each write then commits on its own, as without bursts.
+    spdlog::warn("could not open a transaction for this burst: {}",
+                 burst_->begin_status().message());
+    burst_.reset();
+  }
+}
+
+Status Server::end_burst() {
+  Status s = flush();
+  if (s.ok()) s = burst_->commit();
+  burst_.reset();  // rolls back if not committed
+  std::vector<std::pair<std::string, std::string>> held;
+  held.swap(held_);
+  // Not committed: the replies are dropped with the writes (the store error is fatal;
+  // agents resend to the next coordinator).
+  if (!s.ok()) return s;
+  for (auto& [peer, frame] : held) {
+    Status sent = proto::send_to_peer(router_, peer, std::move(frame));
+    if (!sent.ok()) on_send_failure(peer, sent, "reply");
+  }
+  return s;
+}
+
 void Server::send(const std::string& peer, proto::Message message) {
+  if (burst_) {
+    held_.emplace_back(peer, proto::encode(message));
+    return;
+  }
   Status s = proto::send_to_peer(router_, peer, proto::encode(message));
   if (!s.ok()) on_send_failure(peer, s, proto::type_name(proto::type_of(message)));
 }

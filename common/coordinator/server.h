@@ -7,6 +7,9 @@
 // every agent each tick and drops an agent not heard from for `liveness` ticks,
 // putting its task back in the queue. Frames are size-limited, decoded with limits
 // and validated; a bad frame gets an Error naming the reason and is otherwise ignored.
+// Writes are committed once per loop iteration (a burst of messages and a tick); the
+// replies of the burst, but for model chunks, are sent only after that commit, so no
+// agent acts on a write (an assignment, an acknowledged report) that a crash could lose.
 #pragma once
 
 #include <atomic>
@@ -152,6 +155,10 @@ class Server {
   void on_tick();
   void shutdown();
   Status flush();
+  // One transaction for the iteration's writes, opened at its first message or tick;
+  // end_burst flushes, commits and then sends the replies held back meanwhile.
+  void begin_burst();
+  Status end_burst();
   void send(const std::string& peer, proto::Message message);
   void reply_error(const std::string& peer, proto::ErrorCode code, const std::string& reason,
                    const std::string& ref = "");
@@ -226,6 +233,8 @@ class Server {
   std::vector<store::TelemetryRecord> reports_;
   std::vector<std::string> report_peers_;
   std::vector<store::EventRecord> events_;
+  std::unique_ptr<sql::Transaction> burst_;               // open during a burst
+  std::vector<std::pair<std::string, std::string>> held_;  // (peer, frame) until its commit
   struct PeerRate {
     TokenBucket bucket;
     bool told = false;  // this burst's excess was explained to the peer already

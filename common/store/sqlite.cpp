@@ -153,17 +153,25 @@ Result<int64_t> Database::query_int(const std::string& sql) {
 int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 int Database::changes() const { return sqlite3_changes(db_); }
 
-Transaction::Transaction(Database& db) : db_(db), begin_(db.exec("BEGIN IMMEDIATE")) {}
+Transaction::Transaction(Database& db)
+    : db_(db),
+      nested_(sqlite3_get_autocommit(db.handle()) == 0),
+      begin_(db.exec(nested_ ? "SAVEPOINT fp_tx" : "BEGIN IMMEDIATE")) {}
 
 Transaction::~Transaction() {
-  if (!done_ && begin_.ok()) (void)db_.exec("ROLLBACK");
+  if (!done_ && begin_.ok()) roll_back();
+}
+
+void Transaction::roll_back() {
+  // A savepoint rolled back stays open until released.
+  (void)db_.exec(nested_ ? "ROLLBACK TO fp_tx; RELEASE fp_tx" : "ROLLBACK");
 }
 
 Status Transaction::commit() {
   if (!begin_.ok()) return begin_;
   done_ = true;
-  Status s = db_.exec("COMMIT");
-  if (!s.ok()) (void)db_.exec("ROLLBACK");
+  Status s = db_.exec(nested_ ? "RELEASE fp_tx" : "COMMIT");
+  if (!s.ok()) roll_back();
   return s;
 }
 

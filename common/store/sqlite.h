@@ -73,7 +73,11 @@ class Database {
   std::string path_;
 };
 
-// BEGIN IMMEDIATE on construction; rolls back unless commit() succeeded.
+// BEGIN IMMEDIATE on construction; rolls back unless commit() succeeded. Opened while
+// another transaction is open on the connection it is a savepoint instead: rolling it
+// back undoes its own writes only, and committing it makes them part of the enclosing
+// transaction, durable when that one commits (the coordinator commits a burst of
+// messages' writes together; coordinator/server.h).
 class Transaction {
  public:
   explicit Transaction(Database& db);
@@ -81,10 +85,13 @@ class Transaction {
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
   const Status& begin_status() const { return begin_; }
+  bool nested() const { return nested_; }
   Status commit();
 
  private:
+  void roll_back();
   Database& db_;
+  bool nested_;
   Status begin_;
   bool done_ = false;
 };

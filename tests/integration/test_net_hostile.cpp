@@ -3,6 +3,7 @@
 // enrolled (or, in plain mode, any) peer must not be able to do: take another device's
 // id, task or rows, pre-empt its idempotency keys, grow the coordinator's memory, log or
 // database, or store text and numbers that break readers.
+#include <algorithm>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -234,6 +235,38 @@ TEST_CASE("reports, statuses and reclaims are scoped to what the sender was assi
     }
   }
   CHECK(victim_rows == 1);
+}
+
+TEST_CASE("a reply is sent only after the write it reports is committed", "[net][hostile]") {
+  // The coordinator commits a burst of messages' writes together and holds the burst's
+  // replies until then: whatever an agent is told, another connection already sees.
+  TempDir dir("committed");
+  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server(6));
+  auto db = coord.reader(dir);
+  Peer a(coord.context(), coord.endpoint());
+  a.send(hello("dev-alice", "toy/alice"));
+  a.expect<proto::Welcome>();
+  const uint64_t task = a.expect<proto::TaskAssignment>().task_id;
+  auto assigned = task_of(*db, "alice");
+  REQUIRE(assigned.has_value());
+  CHECK(assigned->status == "assigned");
+  CHECK(assigned->agent_id == "dev-alice");
+
+  // Reports sent back to back arrive in one or a few bursts; each Ack finds its row.
+  const int n = 40;
+  for (int i = 0; i < n; ++i)
+    a.send(report("k" + std::to_string(i), task, "method" + std::to_string(i), 0.5));
+  for (int acked = 1; acked <= n; ++acked) {
+    auto ack = a.expect<proto::Ack>();
+    CHECK_FALSE(ack.duplicate);
+    auto stored = rows(*db);
+    CHECK(std::any_of(stored.begin(), stored.end(), [&](const store::TelemetryRecord& r) {
+      return r.idempotency_key == ack.idempotency_key;
+    }));
+  }
+  a.send(proto::TaskStatus{"dev-alice:status", task, true, n, ""});
+  CHECK(a.expect<proto::Ack>().idempotency_key == "dev-alice:status");
+  CHECK(task_of(*db, "alice")->status == "done");
 }
 
 TEST_CASE("one row per (task, method): a second report of a method is a duplicate",
