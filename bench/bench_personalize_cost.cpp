@@ -6,8 +6,8 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 
 #include "baselines/finetune.h"
 #include "bench_individual.h"
@@ -146,9 +146,9 @@ int fp::bench::personalize_cost(int argc, char** argv) {
       sel.forward_seconds, t_fp - fp_result.record_seconds - fp_result.select_seconds);
   std::string scored;
   for (size_t i = 0; i < sel.candidates.size(); ++i)
-    scored += fmt::format(" {:.1f}:{}", sel.candidates[i],
-                          std::isnan(sel.scores[i]) ? std::string("-")
-                                                    : fmt::format("{:.4f}", sel.scores[i]));
+    scored += fmt::format(
+        " {:.1f}:{}", sel.candidates[i],
+        std::isnan(sel.scores[i]) ? std::string("-") : fmt::format("{:.4f}", sel.scores[i]));
   fmt::print("(b) candidates (target: score; -inf ruled out, - not run), chose {:.1f}:{}\n",
              sel.chosen, scored);
   fmt::print("(b)/(a) CPU time per repeat: median {:.2f}x, range {:.2f}-{:.2f}x over {}\n",

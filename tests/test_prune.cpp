@@ -449,7 +449,7 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
       sel.score = score;
       // A third candidate that cuts live units: six fc1 units.
       sel.candidates.insert(sel.candidates.begin() + 4, 96.0 / 176);
-      sel.stop_after_ruled_out = 0;           // run all
+      sel.stop_after_ruled_out = 0;  // run all
       auto all = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
       REQUIRE(all.ok());
       CHECK(all->chosen == dead);

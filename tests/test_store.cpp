@@ -332,7 +332,9 @@ TEST_CASE("a transaction opened inside another is a savepoint of it", "[store]")
   TempDir dir;
   auto store = open_store(dir.file("fp.db"));
   auto other = open_store(dir.file("fp.db"));  // another connection: committed data only
-  auto event = [](const char* kind) { return std::vector<EventRecord>{{0, 1.0, kind, "a", 0, ""}}; };
+  auto event = [](const char* kind) {
+    return std::vector<EventRecord>{{0, 1.0, kind, "a", 0, ""}};
+  };
   auto kinds = [&]() {
     std::vector<std::string> k;
     auto events = other->events();

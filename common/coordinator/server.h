@@ -233,7 +233,7 @@ class Server {
   std::vector<store::TelemetryRecord> reports_;
   std::vector<std::string> report_peers_;
   std::vector<store::EventRecord> events_;
-  std::unique_ptr<sql::Transaction> burst_;               // open during a burst
+  std::unique_ptr<sql::Transaction> burst_;                // open during a burst
   std::vector<std::pair<std::string, std::string>> held_;  // (peer, frame) until its commit
   struct PeerRate {
     TokenBucket bucket;

@@ -1,9 +1,10 @@
 #include "experiment/personalize.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <spdlog/spdlog.h>
 
 #include "baselines/svd.h"
 #include "experiment/compensation.h"

@@ -3,13 +3,13 @@
 // enrolled (or, in plain mode, any) peer must not be able to do: take another device's
 // id, task or rows, pre-empt its idempotency keys, grow the coordinator's memory, log or
 // database, or store text and numbers that break readers.
-#include <algorithm>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
