@@ -34,9 +34,13 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   uint64_t seed = 1;
   std::string selector = "confidence";
   double output_usage = 0.05;
+  int stop_after_ruled_out = SelectorConfig{}.stop_after_ruled_out;
   app.add_option("--selector", selector, "pseudo_label, confidence or neg_entropy")
       ->capture_default_str();
   app.add_option("--output-usage", output_usage)->capture_default_str();
+  app.add_option("--stop-after-ruled-out", stop_after_ruled_out,
+                 "the selector's stop_after_ruled_out (0: score every candidate)")
+      ->capture_default_str();
   app.add_option("--threads", threads)->capture_default_str();
   app.add_option("--arch", arch)->capture_default_str();
   app.add_option("--width", width)->capture_default_str();
@@ -80,6 +84,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   cfg.run_svd = false;
   cfg.prune.output_usage_threshold = output_usage;
   cfg.selector.score = parse_selection_score(selector).value();
+  cfg.selector.stop_after_ruled_out = stop_after_ruled_out;
   double t_infer = 1e30, cpu_infer = 1e30, t_fp = 1e30, cpu_fp = 1e30;
   std::vector<double> cpu_ratios;
   PersonalizeResult fp_result;
@@ -123,9 +128,10 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   }
 
   fmt::print(
-      "arch {} width {} | threads {} | selector {} | output usage {} | individual {} | "
+      "arch {} width {} | threads {} | selector {} (stop after {} ruled out) | output usage {} | "
+      "individual {} | "
       "adaptation {} | evaluation {}\n",
-      arch, width, threads, selector, output_usage, ind_name, n, evaluation.size());
+      arch, width, threads, selector, stop_after_ruled_out, output_usage, ind_name, n, evaluation.size());
   fmt::print("general accuracy {:.1f}%\n", 100 * fp_result.general.accuracy);
   fmt::print("(a) inference pass       {:8.3f} s  {:>14} MACs\n", t_infer, macs_infer);
   fmt::print(
