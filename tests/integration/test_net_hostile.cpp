@@ -91,6 +91,13 @@ proto::Hello hello(const std::string& id, const std::string& holding, uint64_t c
   return proto::Hello{id, proto::kProtocolVersion, {1, 0, {holding}}, current, "inst-" + id};
 }
 
+// Says hello as `id` holding `holding`; returns the task it is assigned.
+uint64_t join(Peer& peer, const std::string& id, const std::string& holding) {
+  peer.send(hello(id, holding));
+  peer.expect<proto::Welcome>();
+  return peer.expect<proto::TaskAssignment>().task_id;
+}
+
 proto::TelemetryReport report(const std::string& key, uint64_t task, const std::string& method,
                               double accuracy) {
   proto::TelemetryReport r = proto::sample_report(key, task, method);
@@ -244,9 +251,7 @@ TEST_CASE("a reply is sent only after the write it reports is committed", "[net]
   Coordinator coord(dir, {"alice"}, 16 << 10, fast_server(6));
   auto db = coord.reader(dir);
   Peer a(coord.context(), coord.endpoint());
-  a.send(hello("dev-alice", "toy/alice"));
-  a.expect<proto::Welcome>();
-  const uint64_t task = a.expect<proto::TaskAssignment>().task_id;
+  const uint64_t task = join(a, "dev-alice", "toy/alice");
   auto assigned = task_of(*db, "alice");
   REQUIRE(assigned.has_value());
   CHECK(assigned->status == "assigned");
@@ -275,9 +280,7 @@ TEST_CASE("one row per (task, method): a second report of a method is a duplicat
   Coordinator coord(dir, {"alice"}, 16 << 10, fast_server(6));
   auto db = coord.reader(dir);
   Peer a(coord.context(), coord.endpoint());
-  a.send(hello("dev-alice", "toy/alice"));
-  a.expect<proto::Welcome>();
-  const uint64_t task = a.expect<proto::TaskAssignment>().task_id;
+  const uint64_t task = join(a, "dev-alice", "toy/alice");
   a.send(report("k1", task, "fineprune", 0.7));
   CHECK_FALSE(a.expect<proto::Ack>().duplicate);
   a.send(report("k2", task, "fineprune", 0.9));
@@ -337,9 +340,7 @@ TEST_CASE("text fields must be valid UTF-8 without control characters", "[net][h
   Coordinator coord(dir, {"alice"}, 16 << 10, fast_server(6));
   auto db = coord.reader(dir);
   Peer a(coord.context(), coord.endpoint());
-  a.send(hello("dev-alice", "toy/alice"));
-  a.expect<proto::Welcome>();
-  const uint64_t task = a.expect<proto::TaskAssignment>().task_id;
+  const uint64_t task = join(a, "dev-alice", "toy/alice");
 
   struct Case {
     std::string what;
@@ -385,9 +386,7 @@ TEST_CASE("64-bit counters above 2^63 - 1 are refused, not stored negative", "[n
   Coordinator coord(dir, {"alice"}, 16 << 10, fast_server(6));
   auto db = coord.reader(dir);
   Peer a(coord.context(), coord.endpoint());
-  a.send(hello("dev-alice", "toy/alice"));
-  a.expect<proto::Welcome>();
-  const uint64_t task = a.expect<proto::TaskAssignment>().task_id;
+  const uint64_t task = join(a, "dev-alice", "toy/alice");
   auto big = report("k1", task, "fineprune", 0.5);
   big.macs_dense = big.macs_effective = uint64_t{1} << 63;
   a.send(big);
