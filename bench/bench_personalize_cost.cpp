@@ -131,7 +131,8 @@ int fp::bench::personalize_cost(int argc, char** argv) {
       "arch {} width {} | threads {} | selector {} (stop after {} ruled out) | output usage {} | "
       "individual {} | "
       "adaptation {} | evaluation {}\n",
-      arch, width, threads, selector, stop_after_ruled_out, output_usage, ind_name, n, evaluation.size());
+      arch, width, threads, selector, stop_after_ruled_out, output_usage, ind_name, n,
+      evaluation.size());
   fmt::print("general accuracy {:.1f}%\n", 100 * fp_result.general.accuracy);
   fmt::print("(a) inference pass       {:8.3f} s  {:>14} MACs\n", t_infer, macs_infer);
   fmt::print(
