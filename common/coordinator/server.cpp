@@ -245,8 +245,11 @@ void Server::begin_burst() {
   burst_ = std::make_unique<sql::Transaction>(store_.db());
   if (!burst_->begin_status().ok()) {
     // Each write then commits on its own, as without bursts.
-    spdlog::warn("could not open a transaction for this burst: {}",
-                 burst_->begin_status().message());
+    uint64_t held = 0;
+    if (burst_log_.due(held))
+      spdlog::warn("could not open a transaction for this burst: {}{}",
+                   burst_->begin_status().message(),
+                   held ? fmt::format(" ({} more since the last such line)", held) : "");
     burst_.reset();
   }
 }

@@ -219,7 +219,7 @@ class Server {
   std::unique_ptr<LoopWaker> waker_;
   std::unique_ptr<security::ZapHandler> zap_;            // curve only
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // curve only
-  LogThrottle handshake_log_, full_log_, reject_log_, key_sessions_log_;
+  LogThrottle handshake_log_, full_log_, reject_log_, key_sessions_log_, burst_log_;
   security::RefusalSummary refused_handshakes_{std::chrono::seconds(60), 256};
   std::set<std::string> identity_refusals_;  // (key, id) pairs recorded once
   std::string bound_endpoint_;

@@ -294,7 +294,7 @@ void Server::on_report(Session& s, const proto::TelemetryReport& m) {
 }
 
 void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
-  // Reports sent before this status are committed first.
+  // Reports sent before this status are stored first (committed with it, in this burst).
   Status flushed = flush();
   if (!flushed.ok()) failure_ = flushed;
   int64_t id = static_cast<int64_t>(m.task_id);
