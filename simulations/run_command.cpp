@@ -29,6 +29,7 @@ struct RunCommandOptions {
   std::string http_address = "127.0.0.1";
   std::string report_dir;     // write the experiment report here at the end
   std::string endpoint_file;  // write the bound endpoint here once listening
+  std::string methods;        // replaces [baselines] methods when set
   int64_t http_port = -1;     // -1: no dashboard
   bool fresh = false, quiet = false, exit_when_done = false;
   int64_t seed = -1, individuals = 0, hosts = 0, workers = 0, connected = 0;
@@ -78,6 +79,13 @@ int run_run(const RunCommandOptions& o) {
   if (o.mode == "processes") s.hosting.mode = HostingMode::kProcesses;
   if (o.mode == "external") s.hosting.mode = HostingMode::kExternal;
   if (!o.endpoint.empty()) s.hosting.endpoint = o.endpoint;
+  if (!o.methods.empty()) {
+    Status set = set_baseline_methods(s, o.methods);
+    if (!set.ok()) {
+      fmt::print(stderr, "error: {}\n", set.to_string());
+      return 2;
+    }
+  }
 
   RunOptions ro;
   ro.out_dir = o.out_dir.empty() ? "runs/" + s.name : o.out_dir;
@@ -173,6 +181,9 @@ void add_run_command(CLI::App& app) {
                   "file once it listens");
   cmd->add_option("--hosts", o->hosts, "override hosting.hosts");
   cmd->add_option("--workers", o->workers, "override hosting.workers");
+  cmd->add_option("--methods", o->methods,
+                  "override baselines.methods: a comma-separated list (e.g. svd,em_prior), or "
+                  "none for Fine-Pruning alone");
   cmd->add_option("--connected", o->connected, "override hosting.connected");
   cmd->add_option("--table-rows", o->table_rows, "print at most this many rows (0: all)")
       ->capture_default_str();

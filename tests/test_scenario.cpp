@@ -218,6 +218,25 @@ TEST_CASE("an explicit partition seed survives a new scenario seed", "[scenario]
   CHECK(fixed->partition.seed == 11);
 }
 
+TEST_CASE("the baselines can be replaced from the command line, or switched off", "[scenario]") {
+  auto s =
+      parse_scenario("name = \"m\"\n[baselines]\nmethods = [\"finetune\", \"svd\"]\n", "m.toml");
+  REQUIRE(s.ok());
+  REQUIRE(set_baseline_methods(*s, "svd,em_prior").ok());
+  CHECK(s->baselines.methods == std::vector<std::string>{"svd", "em_prior"});
+  REQUIRE(set_baseline_methods(*s, "none").ok());
+  CHECK(s->baselines.methods.empty());
+  // Refused by name, and the scenario keeps what it had.
+  REQUIRE(set_baseline_methods(*s, "adabn").ok());
+  for (const char* bad : {"adabn,coin_flip", "adabn,adabn", "adabn,,svd", ""}) {
+    Status refused = set_baseline_methods(*s, bad);
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.message(), Catch::Contains("--methods"));
+    CHECK(s->baselines.methods == std::vector<std::string>{"adabn"});
+  }
+  CHECK_THAT(set_baseline_methods(*s, "adabn,coin_flip").message(), Catch::Contains("coin_flip"));
+}
+
 TEST_CASE("unknown keys are named with their table and file and line", "[scenario]") {
   CHECK(error_of("name = \"x\"\n[partition]\nk = 2\nindividualz = 5\n") ==
         "test.toml:4: unknown key 'partition.individualz' (known here: method, individuals, k, "

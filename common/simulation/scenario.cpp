@@ -241,6 +241,16 @@ Status read_fineprune(Table t, const std::string& source, Scenario& s) {
   return Status::ok_status();
 }
 
+// Every name a known method, none twice; the message names the first that is not.
+std::string methods_problem(const std::vector<std::string>& methods) {
+  std::set<std::string> seen;
+  for (const auto& m : methods) {
+    if (!is_known_method(m)) return "may hold " + known_methods_text() + ", not \"" + m + "\"";
+    if (!seen.insert(m).second) return "names \"" + m + "\" twice";
+  }
+  return "";
+}
+
 Status read_baselines(Table t, BaselineSection& b) {
   FP_RETURN_IF_ERROR(t.get_list("methods", b.methods));
   FP_RETURN_IF_ERROR(t.get("finetune_epochs", b.finetune_epochs));
@@ -249,13 +259,7 @@ Status read_baselines(Table t, BaselineSection& b) {
   FP_RETURN_IF_ERROR(t.get("finetune_max_epochs", b.finetune_max_epochs));
   FP_RETURN_IF_ERROR(t.get("finetune_last_layer_only", b.finetune_last_layer_only));
   FP_RETURN_IF_ERROR(t.finish());
-  std::set<std::string> seen;
-  for (const auto& m : b.methods) {
-    if (!is_known_method(m)) {
-      return invalid(t, "methods", "may hold " + known_methods_text() + ", not \"" + m + "\"");
-    }
-    if (!seen.insert(m).second) return invalid(t, "methods", "names \"" + m + "\" twice");
-  }
+  if (std::string why = methods_problem(b.methods); !why.empty()) return invalid(t, "methods", why);
   if (b.finetune_epochs < 1) return invalid(t, "finetune_epochs", "must be at least 1");
   if (b.finetune_max_epochs < 1) return invalid(t, "finetune_max_epochs", "must be at least 1");
   if (b.finetune_learning_rates.empty() ||
@@ -352,6 +356,20 @@ const char* hosting_mode_name(HostingMode m) {
       return "external";
   }
   return "?";
+}
+
+Status set_baseline_methods(Scenario& scenario, const std::string& list) {
+  if (list.empty())
+    return Status::invalid_argument("--methods is empty (say none for no baseline)");
+  std::vector<std::string> methods;
+  if (list != "none") {
+    std::stringstream in(list);
+    for (std::string m; std::getline(in, m, ',');) methods.push_back(m);
+  }
+  if (std::string why = methods_problem(methods); !why.empty())
+    return Status::invalid_argument("--methods " + why + " (a comma-separated list, or none)");
+  scenario.baselines.methods = std::move(methods);
+  return Status::ok_status();
 }
 
 void set_seed(Scenario& scenario, uint64_t seed) {

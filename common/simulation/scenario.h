@@ -145,6 +145,10 @@ Result<Scenario> load_scenario(const std::string& path);
 // unless [partition] sets its own.
 void set_seed(Scenario& scenario, uint64_t seed);
 
+// Replaces [baselines] methods (`fp-sim run --methods`): a comma-separated list of method
+// names, or "none" (Fine-Pruning alone). An unknown or repeated name is refused by name.
+Status set_baseline_methods(Scenario& scenario, const std::string& list);
+
 // `text` with `classes = [...]  # <why>` added to its [partition] table: how `fp-sim run`
 // records its best_classes pick in the run folder's scenario.toml, which hosts read. An
 // error when the text has no "[partition]" header line or the result does not parse to
