@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "dashboard/dashboard.h"
@@ -27,10 +28,10 @@ namespace {
 struct RunCommandOptions {
   std::string scenario, out_dir, mode, endpoint, log_level = "info";
   std::string http_address = "127.0.0.1";
-  std::string report_dir;     // write the experiment report here at the end
-  std::string endpoint_file;  // write the bound endpoint here once listening
-  std::string methods;        // replaces [baselines] methods when set
-  int64_t http_port = -1;     // -1: no dashboard
+  std::string report_dir;              // write the experiment report here at the end
+  std::string endpoint_file;           // write the bound endpoint here once listening
+  std::optional<std::string> methods;  // replaces [baselines] methods when given
+  int64_t http_port = -1;              // -1: no dashboard
   bool fresh = false, quiet = false, exit_when_done = false;
   int64_t seed = -1, individuals = 0, hosts = 0, workers = 0, connected = 0;
   size_t table_rows = 0;
@@ -79,8 +80,8 @@ int run_run(const RunCommandOptions& o) {
   if (o.mode == "processes") s.hosting.mode = HostingMode::kProcesses;
   if (o.mode == "external") s.hosting.mode = HostingMode::kExternal;
   if (!o.endpoint.empty()) s.hosting.endpoint = o.endpoint;
-  if (!o.methods.empty()) {
-    Status set = set_baseline_methods(s, o.methods);
+  if (o.methods) {  // given, even empty: set_baseline_methods refuses an empty list
+    Status set = set_baseline_methods(s, *o.methods);
     if (!set.ok()) {
       fmt::print(stderr, "error: {}\n", set.to_string());
       return 2;

@@ -98,6 +98,22 @@ uint64_t join(Peer& peer, const std::string& id, const std::string& holding) {
   return peer.expect<proto::TaskAssignment>().task_id;
 }
 
+// A coordinator serving one individual, "alice", with a reader of its database, and a
+// peer that joined as her device and was assigned her task.
+struct AliceJoined {
+  explicit AliceJoined(const char* dir_name)
+      : dir(dir_name),
+        coord(dir, {"alice"}, 16 << 10, fast_server(6)),
+        db(coord.reader(dir)),
+        peer(coord.context(), coord.endpoint()),
+        task(join(peer, "dev-alice", "toy/alice")) {}
+  TempDir dir;
+  Coordinator coord;
+  std::unique_ptr<store::Store> db;
+  Peer peer;
+  const uint64_t task;
+};
+
 proto::TelemetryReport report(const std::string& key, uint64_t task, const std::string& method,
                               double accuracy) {
   proto::TelemetryReport r = proto::sample_report(key, task, method);
@@ -247,11 +263,10 @@ TEST_CASE("reports, statuses and reclaims are scoped to what the sender was assi
 TEST_CASE("a reply is sent only after the write it reports is committed", "[net][hostile]") {
   // The coordinator commits a burst of messages' writes together and holds the burst's
   // replies until then: whatever an agent is told, another connection already sees.
-  TempDir dir("committed");
-  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server(6));
-  auto db = coord.reader(dir);
-  Peer a(coord.context(), coord.endpoint());
-  const uint64_t task = join(a, "dev-alice", "toy/alice");
+  AliceJoined alice("committed");
+  Peer& a = alice.peer;
+  auto& db = alice.db;
+  const uint64_t task = alice.task;
   auto assigned = task_of(*db, "alice");
   REQUIRE(assigned.has_value());
   CHECK(assigned->status == "assigned");
@@ -276,11 +291,10 @@ TEST_CASE("a reply is sent only after the write it reports is committed", "[net]
 
 TEST_CASE("one row per (task, method): a second report of a method is a duplicate",
           "[net][hostile]") {
-  TempDir dir("hostile");
-  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server(6));
-  auto db = coord.reader(dir);
-  Peer a(coord.context(), coord.endpoint());
-  const uint64_t task = join(a, "dev-alice", "toy/alice");
+  AliceJoined alice("hostile");
+  Peer& a = alice.peer;
+  auto& db = alice.db;
+  const uint64_t task = alice.task;
   a.send(report("k1", task, "fineprune", 0.7));
   CHECK_FALSE(a.expect<proto::Ack>().duplicate);
   a.send(report("k2", task, "fineprune", 0.9));
@@ -336,11 +350,10 @@ TEST_CASE("a database with two rows per (task, method) keeps the first and logs 
 }
 
 TEST_CASE("text fields must be valid UTF-8 without control characters", "[net][hostile]") {
-  TempDir dir("hostile");
-  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server(6));
-  auto db = coord.reader(dir);
-  Peer a(coord.context(), coord.endpoint());
-  const uint64_t task = join(a, "dev-alice", "toy/alice");
+  AliceJoined alice("hostile");
+  Peer& a = alice.peer;
+  auto& db = alice.db;
+  const uint64_t task = alice.task;
 
   struct Case {
     std::string what;
@@ -382,11 +395,10 @@ TEST_CASE("text fields must be valid UTF-8 without control characters", "[net][h
 }
 
 TEST_CASE("64-bit counters above 2^63 - 1 are refused, not stored negative", "[net][hostile]") {
-  TempDir dir("hostile");
-  Coordinator coord(dir, {"alice"}, 16 << 10, fast_server(6));
-  auto db = coord.reader(dir);
-  Peer a(coord.context(), coord.endpoint());
-  const uint64_t task = join(a, "dev-alice", "toy/alice");
+  AliceJoined alice("hostile");
+  Peer& a = alice.peer;
+  auto& db = alice.db;
+  const uint64_t task = alice.task;
   auto big = report("k1", task, "fineprune", 0.5);
   big.macs_dense = big.macs_effective = uint64_t{1} << 63;
   a.send(big);
