@@ -531,7 +531,9 @@ TEST_CASE("one fused pass gives the statistics of three separate reductions") {
     return std::vector<torch::Tensor>{all.sum(dims), all.square().sum(dims),
                                       (all > threshold).sum(dims).to(torch::kDouble)};
   };
-  for (auto shape : {std::vector<int64_t>{5, 7, 6, 3}, std::vector<int64_t>{9, 13}}) {
+  // The last shape's 40 x 40 positions span several of the kernel's float blocks.
+  for (auto shape : {std::vector<int64_t>{5, 7, 6, 3}, std::vector<int64_t>{9, 13},
+                     std::vector<int64_t>{3, 4, 40, 40}}) {
     for (bool softmax : {false, true}) {
       INFO("dims " << shape.size() << " softmax " << softmax);
       std::vector<torch::Tensor> outs, ins;
@@ -560,6 +562,19 @@ TEST_CASE("one fused pass gives the statistics of three separate reductions") {
       CHECK(s.in_count == s.count);
       CHECK(s.samples == 3 * shape[0]);
     }
+  }
+  SECTION("a unit's outputs are all zero exactly when it never fired and they sum to zero") {
+    // The selector relies on it (a pruned never-firing unit changes no logit); squares of
+    // values this small vanish in float, the count and the sum do not.
+    auto y = torch::zeros({2, 3, 5, 5});
+    y[1][0][2][2] = 1e-30f;
+    y[0][1][4][4] = -1e-30f;
+    ActivationStats s;
+    s.accumulate(y, torch::Tensor(), false);
+    auto fired = s.positive.ne(0).logical_or(s.sum.ne(0));
+    CHECK(fired[0].item<bool>());
+    CHECK(fired[1].item<bool>());
+    CHECK_FALSE(fired[2].item<bool>());
   }
 }
 

@@ -99,8 +99,9 @@ bool keeps_classes(const torch::Tensor& pred, const torch::Tensor& dense_pred,
 // The first layer (in registration order, which is forward order) whose outputs on the
 // held-out inputs differ from the dense model's; layers().size() when none does (the
 // output layer's pruned classes alone only mask logits). With `stats` recorded over the
-// held-out inputs too, a newly pruned unit whose recorded energy is zero changes nothing:
-// its output was exactly zero on every recorded sample, the held-out ones included.
+// held-out inputs too, a newly pruned unit whose output was exactly zero on every recorded
+// sample, the held-out ones included, changes nothing: one that never exceeded zero
+// (`positive`) and whose outputs sum to zero, which values all <= 0 do only if all are 0.
 size_t first_changed_layer(const PrunableNet& model, const MaskState& dense,
                            const LayerStats* stats) {
   const auto& layers = model.layers();
@@ -111,9 +112,12 @@ size_t first_changed_layer(const PrunableNet& model, const MaskState& dense,
     if (now.equal(dense.unit_masks[i])) continue;
     if (!stats) return i;
     auto it = stats->find(model.layer_names()[i]);
-    if (it == stats->end() || !it->second.sum_sq.defined()) return i;
+    if (it == stats->end()) return i;
+    const ActivationStats& s = it->second;
+    if (!s.positive.defined() || !s.sum.defined()) return i;
     auto newly = (dense.unit_masks[i] > 0).logical_and(now == 0);
-    if (it->second.sum_sq.masked_select(newly).ne(0).any().item<bool>()) return i;
+    auto fired = s.positive.ne(0).logical_or(s.sum.ne(0));
+    if (fired.masked_select(newly).any().item<bool>()) return i;
   }
   return layers.size();
 }
