@@ -71,21 +71,49 @@ int run_run(const RunCommandOptions& o) {
     return 2;
   }
   Scenario s = std::move(loaded).value();
-  if (o.seed >= 0) set_seed(s, static_cast<uint64_t>(o.seed));
-  if (o.individuals > 0) s.partition.num_individuals = o.individuals;
-  if (o.hosts > 0) s.hosting.hosts = o.hosts;
-  if (o.workers > 0) s.hosting.workers = o.workers;
-  if (o.connected > 0) s.hosting.connected = o.connected;
-  if (o.mode == "in-process") s.hosting.mode = HostingMode::kInProcess;
-  if (o.mode == "processes") s.hosting.mode = HostingMode::kProcesses;
-  if (o.mode == "external") s.hosting.mode = HostingMode::kExternal;
-  if (!o.endpoint.empty()) s.hosting.endpoint = o.endpoint;
+  // Each flag given is applied and noted (Scenario::overrides), so the run records it.
+  auto noted = [&s](const std::string& key, const auto& value) {
+    s.overrides.push_back(fmt::format("{} = {}", key, value));
+  };
+  if (o.seed >= 0) {
+    set_seed(s, static_cast<uint64_t>(o.seed));
+    noted("seed", o.seed);
+  }
+  if (o.individuals > 0) {
+    s.partition.num_individuals = o.individuals;
+    noted("partition.individuals", o.individuals);
+  }
+  if (o.hosts > 0) {
+    s.hosting.hosts = o.hosts;
+    noted("hosting.hosts", o.hosts);
+  }
+  if (o.workers > 0) {
+    s.hosting.workers = o.workers;
+    noted("hosting.workers", o.workers);
+  }
+  if (o.connected > 0) {
+    s.hosting.connected = o.connected;
+    noted("hosting.connected", o.connected);
+  }
+  if (!o.mode.empty()) {
+    if (o.mode == "in-process") s.hosting.mode = HostingMode::kInProcess;
+    if (o.mode == "processes") s.hosting.mode = HostingMode::kProcesses;
+    if (o.mode == "external") s.hosting.mode = HostingMode::kExternal;
+    noted("hosting.mode", fmt::format("\"{}\"", hosting_mode_name(s.hosting.mode)));
+  }
+  if (!o.endpoint.empty()) {
+    s.hosting.endpoint = o.endpoint;
+    noted("hosting.endpoint", fmt::format("\"{}\"", o.endpoint));
+  }
   if (o.methods) {  // given, even empty: set_baseline_methods refuses an empty list
     Status set = set_baseline_methods(s, *o.methods);
     if (!set.ok()) {
       fmt::print(stderr, "error: {}\n", set.to_string());
       return 2;
     }
+    std::string list;
+    for (const auto& m : s.baselines.methods) list += (list.empty() ? "\"" : ", \"") + m + "\"";
+    noted("baselines.methods", "[" + list + "]");
   }
 
   RunOptions ro;

@@ -377,6 +377,13 @@ void set_seed(Scenario& scenario, uint64_t seed) {
   if (!scenario.partition_seed_set) scenario.partition.seed = seed;
 }
 
+std::string text_with_overrides(const Scenario& scenario) {
+  if (scenario.overrides.empty()) return scenario.text;
+  std::string note = "# fp-sim run overrode, after reading this file:\n";
+  for (const auto& o : scenario.overrides) note += "#   " + o + "\n";
+  return note + scenario.text;
+}
+
 Result<Scenario> parse_scenario(const std::string& text, const std::string& source) {
   FP_ASSIGN_OR_RETURN(toml::table root, config::parse_toml(text, source));
   Scenario s;

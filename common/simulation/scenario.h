@@ -134,6 +134,10 @@ struct Scenario {
   BaselineSection baselines;
   HostingSection hosting;
   security::PrivacyConfig privacy;
+  // What `fp-sim run`'s flags changed after the file was read ("partition.individuals =
+  // 30"): the run records them (stats_json "overrides", and a comment atop its recorded
+  // scenario text), so its record says what it ran.
+  std::vector<std::string> overrides;
 };
 
 // Parses TOML text; `source` names it in error messages.
@@ -148,6 +152,10 @@ void set_seed(Scenario& scenario, uint64_t seed);
 // Replaces [baselines] methods (`fp-sim run --methods`): a comma-separated list of method
 // names, or "none" (Fine-Pruning alone). An unknown or repeated name is refused by name.
 Status set_baseline_methods(Scenario& scenario, const std::string& list);
+
+// `scenario.text` with a comment atop it listing `scenario.overrides` (unchanged when there
+// are none): the text a run records and its hosts read.
+std::string text_with_overrides(const Scenario& scenario);
 
 // `text` with `classes = [...]  # <why>` added to its [partition] table: how `fp-sim run`
 // records its best_classes pick in the run folder's scenario.toml, which hosts read. An

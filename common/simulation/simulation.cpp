@@ -155,7 +155,9 @@ std::vector<std::string> host_command_line(const std::string& exe, const Scenari
 // that fails before the campaign starts records the run as failed, with why.
 class ScenarioRun {
  public:
-  ScenarioRun(const Scenario& s, const RunOptions& o) : s_(s), o_(o), out_(o.out_dir) {}
+  ScenarioRun(const Scenario& s, const RunOptions& o) : s_(s), o_(o), out_(o.out_dir) {
+    s_.text = text_with_overrides(s);  // the recorded text says what the flags changed
+  }
 
   // The run directory, its log, the store and the run's row.
   Status prepare();
@@ -545,6 +547,7 @@ Result<RunOutcome> ScenarioRun::finish() {
       {"tasks", plan_.tasks},
       {"tasks_done", state_.done},
       {"tasks_failed", state_.failed},
+      {"overrides", s_.overrides},
       {"null_compute", o_.null_compute},
       {"hosting", hosting_mode_name(h.mode)},
       {"hosts", h.hosts},

@@ -1,6 +1,7 @@
 // `fp-sim run --http-port`: the README's main job. The real program prints a dashboard
 // URL, the URL answers with the campaign's agents and results, the dashboard keeps
-// serving after the campaign until Ctrl-C, and a port already taken is a clear error.
+// serving after the campaign until Ctrl-C, and a port already taken is a clear error. Also
+// what the real program records of its command-line overrides.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -12,6 +13,8 @@
 
 #include "child_process.h"
 #include "http_client.h"
+#include "store/run_store.h"
+#include "store/store.h"
 #include "temp_dir.h"
 #include "test_paths.h"
 
@@ -165,4 +168,42 @@ TEST_CASE("a second Ctrl-C ends fp-sim run at once even while a general model tr
   auto rc = sim.wait(10s);
   REQUIRE(rc);
   CHECK(*rc == 128 + SIGINT);
+}
+
+TEST_CASE("fp-sim run records the flags that overrode its scenario with the run", "[sim]") {
+  REQUIRE(fs::exists(kFpSim));
+  TempDir dir;
+  const std::string scenario = dir.file("dash.toml");
+  std::ofstream(scenario) << kDashboardScenario;
+  const std::string log = dir.file("fp-sim.out");
+  ChildProcess sim({kFpSim, "run", scenario, "--out", dir.file("run"), "--quiet", "--seed", "9",
+                    "--individuals", "3", "--workers", "1", "--methods", "none"},
+                   log);
+  REQUIRE(sim.started());
+  auto rc = sim.wait(240s);
+  INFO(fp::testing::read_file(log));
+  REQUIRE(rc);
+  REQUIRE(*rc == 0);
+
+  auto db = fp::store::Store::open(dir.file("run") + "/fp.db");
+  REQUIRE(db.ok());
+  auto runs = fp::store::RunStore::open(**db);
+  REQUIRE(runs.ok());
+  auto record = runs->run(1);
+  REQUIRE(record.ok());
+  CHECK(record->seed == 9);
+  // The recorded text: the flags, as keys, atop the file as it was.
+  const std::string note =
+      "# fp-sim run overrode, after reading this file:\n#   seed = 9\n"
+      "#   partition.individuals = 3\n#   hosting.workers = 1\n#   baselines.methods = []\n";
+  CHECK(record->scenario_toml == note + kDashboardScenario);
+  CHECK(fp::testing::read_file(dir.file("run") + "/scenario.toml") == record->scenario_toml);
+  CHECK(json::parse(record->stats_json)["overrides"] ==
+        json({"seed = 9", "partition.individuals = 3", "hosting.workers = 1",
+              "baselines.methods = []"}));
+  // And the run did what they say: 3 individuals, Fine-Pruning alone.
+  auto rows = (*db)->telemetry();
+  REQUIRE(rows.ok());
+  CHECK(rows->size() == 3);
+  for (const auto& r : *rows) CHECK(r.method == "fine_prune");
 }
