@@ -7,9 +7,10 @@
 //                                         D/data.pt (the individual's adaptation inputs,
 //                                         evaluation inputs and labels; torch.load reads it)
 //   fp-bench vs_pytorch run --dir D       loads them and runs record, select, prune,
-//                                         evaluate (the default Fine-Pruning of
-//                                         experiment/personalize), printing one JSON line
-//                                         of per-step seconds and results
+//                                         evaluate the compact model (the default
+//                                         Fine-Pruning of experiment/personalize),
+//                                         printing one JSON line of per-step seconds
+//                                         and results
 //   fp-bench vs_pytorch finetune --dir D  one epoch of backprop fine-tuning (the
 //                                         comparison's labeled baseline), same JSON line
 #include <fmt/format.h>
@@ -25,6 +26,7 @@
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
 #include "models/artifact.h"
+#include "models/compact.h"
 #include "models/model_factory.h"
 #include "models/torch_export.h"
 #include "prune/activation_recorder.h"
@@ -147,8 +149,12 @@ int run(const std::string& dir, bool finetune_only) {
   if (!s.ok()) return fail(s.message());
   const double t_prune = seconds_since(t);
 
+  // Evaluate what the device keeps and runs: the compact model (models/compact.h), built
+  // within this step. The PyTorch script evaluates its masked model, as a script would.
   t = Clock::now();
-  auto eval = evaluate(model, evaluation);
+  auto compacted = compact(model);
+  if (!compacted.ok()) return fail(compacted.status().message());
+  auto eval = evaluate(*compacted->model, evaluation);
   if (!eval.ok()) return fail(eval.status().message());
   const double t_eval = seconds_since(t);
   fmt::print(
