@@ -79,22 +79,15 @@ int run_run(const RunCommandOptions& o) {
     set_seed(s, static_cast<uint64_t>(o.seed));
     noted("seed", o.seed);
   }
-  if (o.individuals > 0) {
-    s.partition.num_individuals = o.individuals;
-    noted("partition.individuals", o.individuals);
-  }
-  if (o.hosts > 0) {
-    s.hosting.hosts = o.hosts;
-    noted("hosting.hosts", o.hosts);
-  }
-  if (o.workers > 0) {
-    s.hosting.workers = o.workers;
-    noted("hosting.workers", o.workers);
-  }
-  if (o.connected > 0) {
-    s.hosting.connected = o.connected;
-    noted("hosting.connected", o.connected);
-  }
+  auto count = [&noted](int64_t given, int64_t& field, const char* key) {  // > 0: given
+    if (given <= 0) return;
+    field = given;
+    noted(key, given);
+  };
+  count(o.individuals, s.partition.num_individuals, "partition.individuals");
+  count(o.hosts, s.hosting.hosts, "hosting.hosts");
+  count(o.workers, s.hosting.workers, "hosting.workers");
+  count(o.connected, s.hosting.connected, "hosting.connected");
   if (!o.mode.empty()) {
     if (o.mode == "in-process") s.hosting.mode = HostingMode::kInProcess;
     if (o.mode == "processes") s.hosting.mode = HostingMode::kProcesses;
