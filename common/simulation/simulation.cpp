@@ -24,6 +24,7 @@
 #include "store/run_store.h"
 #include "util/clock.h"
 #include "util/file_io.h"
+#include "util/machine.h"
 #include "util/memory.h"
 #include "util/progress.h"
 
@@ -548,6 +549,7 @@ Result<RunOutcome> ScenarioRun::finish() {
       {"tasks_done", state_.done},
       {"tasks_failed", state_.failed},
       {"overrides", s_.overrides},
+      {"machine", machine_description()},
       {"null_compute", o_.null_compute},
       {"hosting", hosting_mode_name(h.mode)},
       {"hosts", h.hosts},

@@ -201,6 +201,9 @@ TEST_CASE("fp-sim run records the flags that overrode its scenario with the run"
   CHECK(json::parse(record->stats_json)["overrides"] ==
         json({"seed = 9", "partition.individuals = 3", "hosting.workers = 1",
               "baselines.methods = []"}));
+  // And the machine it ran on (floating-point results depend on it).
+  const std::string machine = json::parse(record->stats_json)["machine"];
+  CHECK(machine.find(" cores") != std::string::npos);
   // And the run did what they say: 3 individuals, Fine-Pruning alone.
   auto rows = (*db)->telemetry();
   REQUIRE(rows.ok());
