@@ -107,6 +107,7 @@ void ActivationStats::accumulate(const torch::Tensor& output, const torch::Tenso
 torch::Tensor ActivationStats::mean() const { return sum / static_cast<double>(count); }
 torch::Tensor ActivationStats::energy() const { return sum_sq / static_cast<double>(count); }
 torch::Tensor ActivationStats::firing_rate() const { return positive / static_cast<double>(count); }
+torch::Tensor ActivationStats::ever_nonzero() const { return positive.ne(0).logical_or(sum.ne(0)); }
 torch::Tensor ActivationStats::input_energy() const {
   return in_sum_sq / static_cast<double>(in_count);
 }

@@ -22,9 +22,13 @@ struct ActivationStats {
   // One fused pass per tensor accumulates sum, squares and positives per channel in float64.
   void accumulate(const torch::Tensor& output, const torch::Tensor& input, bool softmax_output);
 
-  torch::Tensor mean() const;          // [units]
-  torch::Tensor energy() const;        // [units] mean of squares
-  torch::Tensor firing_rate() const;   // [units]
+  torch::Tensor mean() const;         // [units]
+  torch::Tensor energy() const;       // [units] mean of squares
+  torch::Tensor firing_rate() const;  // [units]
+  // [units] true where some recorded output was not exactly 0: exact in float (a value
+  // above the threshold counts; values all <= 0 sum to 0 only if all are 0), where the
+  // sum of squares is not (squares below ~4e-23 vanish).
+  torch::Tensor ever_nonzero() const;
   torch::Tensor input_energy() const;  // [input channels]
   torch::Tensor input_mean() const;    // [input channels]
 };

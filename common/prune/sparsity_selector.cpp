@@ -100,8 +100,7 @@ bool keeps_classes(const torch::Tensor& pred, const torch::Tensor& dense_pred,
 // held-out inputs differ from the dense model's; layers().size() when none does (the
 // output layer's pruned classes alone only mask logits). With `stats` recorded over the
 // held-out inputs too, a newly pruned unit whose output was exactly zero on every recorded
-// sample, the held-out ones included, changes nothing: one that never exceeded zero
-// (`positive`) and whose outputs sum to zero, which values all <= 0 do only if all are 0.
+// sample, the held-out ones included, changes nothing (ActivationStats::ever_nonzero).
 size_t first_changed_layer(const PrunableNet& model, const MaskState& dense,
                            const LayerStats* stats) {
   const auto& layers = model.layers();
@@ -116,8 +115,7 @@ size_t first_changed_layer(const PrunableNet& model, const MaskState& dense,
     const ActivationStats& s = it->second;
     if (!s.positive.defined() || !s.sum.defined()) return i;
     auto newly = (dense.unit_masks[i] > 0).logical_and(now == 0);
-    auto fired = s.positive.ne(0).logical_or(s.sum.ne(0));
-    if (fired.masked_select(newly).any().item<bool>()) return i;
+    if (s.ever_nonzero().masked_select(newly).any().item<bool>()) return i;
   }
   return layers.size();
 }
