@@ -35,11 +35,15 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   std::string selector = "confidence";
   double output_usage = 0.05;
   int stop_after_ruled_out = SelectorConfig{}.stop_after_ruled_out;
+  int rule_out_parts = SelectorConfig{}.rule_out_parts;
   app.add_option("--selector", selector, "pseudo_label, confidence or neg_entropy")
       ->capture_default_str();
   app.add_option("--output-usage", output_usage)->capture_default_str();
   app.add_option("--stop-after-ruled-out", stop_after_ruled_out,
                  "the selector's stop_after_ruled_out (0: score every candidate)")
+      ->capture_default_str();
+  app.add_option("--rule-out-parts", rule_out_parts,
+                 "the selector's rule_out_parts (1: each candidate in one pass)")
       ->capture_default_str();
   app.add_option("--threads", threads)->capture_default_str();
   app.add_option("--arch", arch)->capture_default_str();
@@ -85,6 +89,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   cfg.prune.output_usage_threshold = output_usage;
   cfg.selector.score = parse_selection_score(selector).value();
   cfg.selector.stop_after_ruled_out = stop_after_ruled_out;
+  cfg.selector.rule_out_parts = rule_out_parts;
   double t_infer = 1e30, cpu_infer = 1e30, t_fp = 1e30, cpu_fp = 1e30;
   std::vector<double> cpu_ratios;
   PersonalizeResult fp_result;
@@ -128,11 +133,10 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   }
 
   fmt::print(
-      "arch {} width {} | threads {} | selector {} (stop after {} ruled out) | output usage {} | "
-      "individual {} | "
-      "adaptation {} | evaluation {}\n",
-      arch, width, threads, selector, stop_after_ruled_out, output_usage, ind_name, n,
-      evaluation.size());
+      "arch {} width {} | threads {} | selector {} (stop after {} ruled out, {} part(s)) | "
+      "output usage {} | individual {} | adaptation {} | evaluation {}\n",
+      arch, width, threads, selector, stop_after_ruled_out, rule_out_parts, output_usage, ind_name,
+      n, evaluation.size());
   fmt::print("general accuracy {:.1f}%\n", 100 * fp_result.general.accuracy);
   fmt::print("(a) inference pass       {:8.3f} s  {:>14} MACs\n", t_infer, macs_infer);
   fmt::print(

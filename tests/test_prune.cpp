@@ -450,6 +450,7 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
       // A third candidate that cuts live units: six fc1 units.
       sel.candidates.insert(sel.candidates.begin() + 4, 96.0 / 176);
       sel.stop_after_ruled_out = 0;  // run all
+      sel.rule_out_parts = 1;        // each in one whole pass
       auto all = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
       REQUIRE(all.ok());
       CHECK(all->chosen == dead);
@@ -477,6 +478,30 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
         CHECK(stopped->forward_samples == static_cast<int64_t>(last_run) * x.size(0));
         CHECK(stopped->forward_macs < all->forward_macs);
       }
+
+      // Run in parts, a candidate stops once its guards must fail: the same scores, the
+      // ruled-out candidates cheaper. The classes alternate in `x`; no more than 51 of its 64
+      // predictions may change (min_dense_agreement 0.8). Five fc1 units cut lose one class
+      // (every 4th prediction changes), six lose two, seven three.
+      sel.stop_after_ruled_out = 0;
+      for (int parts : {2, 4, 64}) {
+        INFO(parts << " parts");
+        sel.rule_out_parts = parts;
+        auto early = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
+        REQUIRE(early.ok());
+        CHECK(early->chosen == dead);
+        CHECK(early->scores == all->scores);
+        CHECK(early->forward_macs < all->forward_macs);
+        if (parts < 64) {
+          // Two passing candidates and the five-unit one whole (its first 48 predictions
+          // leave 52 that may agree); the six- and seven-unit ones stop after 32.
+          CHECK(early->forward_samples == 3 * x.size(0) + 2 * 32);
+        } else {
+          // One sample a part: each stops at its 13th changed prediction, by the 52nd, 26th
+          // and 18th sample.
+          CHECK(early->forward_samples <= 2 * x.size(0) + 52 + 26 + 18);
+        }
+      }
     }
   }
   SECTION("candidates that prune only never-firing units reuse the recorded logits") {
@@ -484,6 +509,7 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
     auto recorded = record_activations(net, x, 128, false, &logits);
     sel.score = SelectionScore::kConfidence;
     sel.stop_after_ruled_out = 0;  // every candidate, to compare them all
+    sel.rule_out_parts = 1;        // each in one whole pass
     auto reused = select_sparsity(net, recorded, x, logits, cfg, sel, /*heldout_recorded=*/true);
     auto rerun = select_sparsity(net, recorded, x, logits, cfg, sel, /*heldout_recorded=*/false);
     REQUIRE(reused.ok());
@@ -514,6 +540,9 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
     sel.stop_after_ruled_out = -1;
     CHECK_FALSE(select_sparsity(net, stats, x, torch::Tensor(), cfg, sel).ok());
     sel.stop_after_ruled_out = 2;
+    sel.rule_out_parts = 0;
+    CHECK_FALSE(select_sparsity(net, stats, x, torch::Tensor(), cfg, sel).ok());
+    sel.rule_out_parts = 2;
     sel.candidates = {0.3, 0.1};
     CHECK_FALSE(select_sparsity(net, stats, x, torch::Tensor(), cfg, sel).ok());
     sel.candidates.clear();

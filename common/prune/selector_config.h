@@ -32,6 +32,12 @@ struct SelectorConfig {
   // candidate and passes a sparser one that wins. Chosen on the development individuals,
   // where 2 changed no choice (docs/BENCHMARKS.md, issue 17 item 1).
   int stop_after_ruled_out = 2;
+  // Confidence scores: each candidate but the first runs over the held-out samples in this
+  // many parts, and stops after a part that already decides a guard fails whatever the rest
+  // predict (an exact bound: the scores and the choice are those of one whole pass; a
+  // ruled-out candidate costs less). 1: one pass each. Chosen by its cost in fp-bench
+  // personalize_cost (docs/BENCHMARKS.md, issue 17 item 1).
+  int rule_out_parts = 2;
   double min_agreement = 0.95;
   double tolerance = 0.002;
   bool bisection = true;  // kPseudoLabelAgreement only; false scores every candidate

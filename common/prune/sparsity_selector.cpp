@@ -83,15 +83,27 @@ std::vector<int64_t> used_classes(const torch::Tensor& pred, double min_share) {
 // must still predict every used class for at least `retention` of the samples the dense
 // model predicts as that class (and at least one). A fixed share of all samples was not
 // enough: on 20 held-out samples it let a model that predicts one class for 19 of them
-// through (docs/RESULTS.md, "Which variant is the default").
-bool keeps_classes(const torch::Tensor& pred, const torch::Tensor& dense_pred,
-                   const std::vector<int64_t>& used, double retention) {
+// through (docs/RESULTS.md, "Which variant is the default"). The predictions each used class
+// needs, in the order of `used`:
+std::vector<int64_t> retention_needs(const torch::Tensor& reference_pred,
+                                     const std::vector<int64_t>& used, double retention) {
+  auto dense_counts = torch::bincount(reference_pred).contiguous();
+  std::vector<int64_t> need;
+  for (int64_t c : used)
+    need.push_back(std::max<int64_t>(
+        1, static_cast<int64_t>(std::ceil(retention * dense_counts[c].item<int64_t>()))));
+  return need;
+}
+
+// Whether `pred`, followed by `rest` more predictions of any class, can still give every
+// used class its need (rest = 0: whether `pred` does).
+bool can_keep_classes(const torch::Tensor& pred, int64_t rest, const std::vector<int64_t>& used,
+                      const std::vector<int64_t>& need) {
   auto counts = torch::bincount(pred).contiguous();
-  auto dense_counts = torch::bincount(dense_pred).contiguous();
-  for (int64_t c : used) {
-    const int64_t need = std::max<int64_t>(
-        1, static_cast<int64_t>(std::ceil(retention * dense_counts[c].item<int64_t>())));
-    if (c >= counts.numel() || counts[c].item<int64_t>() < need) return false;
+  for (size_t i = 0; i < used.size(); ++i) {
+    const int64_t c = used[i];
+    const int64_t have = c < counts.numel() ? counts[c].item<int64_t>() : 0;
+    if (have + rest < need[i]) return false;
   }
   return true;
 }
@@ -130,7 +142,7 @@ class CandidateScorer {
   CandidateScorer(const PrunableNet& dense, const LayerStats& stats, PruneConfig config,
                   SelectionScore score, torch::Tensor inputs, torch::Tensor dense_logits,
                   torch::Tensor pseudo, double min_class_share, double class_retention,
-                  double min_dense_agreement, bool heldout_recorded)
+                  double min_dense_agreement, int rule_out_parts, bool heldout_recorded)
       : model_(clone_model(dense)),
         dense_masks_(snapshot_masks(dense)),
         stats_(stats),
@@ -142,9 +154,11 @@ class CandidateScorer {
         min_class_share_(min_class_share),
         class_retention_(class_retention),
         min_dense_agreement_(min_dense_agreement),
+        rule_out_parts_(std::max(1, rule_out_parts)),
         heldout_recorded_(heldout_recorded) {}
 
-  // The candidate's class probabilities on the inputs, and their cost.
+  // The candidate's class probabilities on the inputs, and their cost; undefined when the
+  // first parts of the inputs already rule it out (must_fail), the rest not run.
   Result<torch::Tensor> candidate_proba() {
     const size_t first =
         first_changed_layer(*model_, dense_masks_, heldout_recorded_ ? &stats_ : nullptr);
@@ -160,11 +174,34 @@ class CandidateScorer {
     compact_seconds_ += seconds_since(start);
     PrunableNet& runner = compacted.ok() ? *compacted->model : *model_;  // masked if it cannot
     start = Clock::now();
-    auto proba = predict_proba(runner, inputs_);
+    // Guarded candidates (all but the reference, confidence scores) run part by part.
+    const int64_t n = inputs_.size(0);
+    const bool guarded = score_ != SelectionScore::kPseudoLabelAgreement && reference_.defined();
+    const int64_t part = guarded ? (n + rule_out_parts_ - 1) / rule_out_parts_ : n;
+    std::vector<torch::Tensor> parts;
+    bool ruled_out = false;
+    for (int64_t b = 0; b < n && !ruled_out; b += part) {
+      const int64_t e = std::min(n, b + part);
+      parts.push_back(predict_proba(runner, inputs_.slice(0, b, e)));
+      samples_ += e - b;
+      macs_ += executed_macs(runner) * (e - b);
+      if (guarded && e < n) ruled_out = must_fail(torch::cat(parts).argmax(1), n - e);
+    }
     forward_seconds_ += seconds_since(start);
-    samples_ += inputs_.size(0);
-    macs_ += executed_macs(runner) * inputs_.size(0);
-    return proba;
+    if (ruled_out) return torch::Tensor();
+    return parts.size() == 1 ? parts.front() : torch::cat(parts);
+  }
+
+  // Whether a candidate whose first predictions are `head`, `rest` samples still to run,
+  // fails a guard whatever it predicts on them: too few can still agree with the reference,
+  // or a used class can no longer get its share. An exact bound, so every score is the one
+  // the whole run gives; ties are left to the whole run (its agreement is a float mean).
+  bool must_fail(const torch::Tensor& head, int64_t rest) const {
+    const int64_t n = head.size(0) + rest;
+    const int64_t agree = (head == reference_.slice(0, 0, head.size(0))).sum().item<int64_t>();
+    if (static_cast<double>(agree + rest) < min_dense_agreement_ * static_cast<double>(n) - 1e-9)
+      return true;
+    return !can_keep_classes(head, rest, used_classes_, retention_need_);
   }
 
   Result<double> operator()(double target) {
@@ -173,6 +210,7 @@ class CandidateScorer {
     FP_RETURN_IF_ERROR(pruner_.prune(*model_, target));
     prune_seconds_ += seconds_since(start);
     FP_ASSIGN_OR_RETURN(torch::Tensor proba, candidate_proba());
+    if (!proba.defined()) return -std::numeric_limits<double>::infinity();  // ruled out early
     if (score_ != SelectionScore::kPseudoLabelAgreement) {
       auto pred = proba.argmax(1);
       if (!reference_.defined()) {
@@ -182,8 +220,9 @@ class CandidateScorer {
         // against the dense model would rule out every candidate.
         reference_ = pred;
         used_classes_ = used_classes(pred, min_class_share_);
+        retention_need_ = retention_needs(pred, used_classes_, class_retention_);
       } else {
-        if (!keeps_classes(pred, reference_, used_classes_, class_retention_))
+        if (!can_keep_classes(pred, 0, used_classes_, retention_need_))
           return -std::numeric_limits<double>::infinity();
         // Personalization corrects some of the reference's decisions, not most of them.
         if ((pred == reference_).to(torch::kDouble).mean().item<double>() < min_dense_agreement_)
@@ -220,9 +259,11 @@ class CandidateScorer {
   RepeatedPruner pruner_;  // the ranking made once, for every candidate
   SelectionScore score_;
   torch::Tensor inputs_, dense_logits_, pseudo_;
-  torch::Tensor reference_;            // the first candidate's predictions (confidence scores)
-  std::vector<int64_t> used_classes_;  // the reference's, set with it
+  torch::Tensor reference_;              // the first candidate's predictions (confidence scores)
+  std::vector<int64_t> used_classes_;    // the reference's, set with it
+  std::vector<int64_t> retention_need_;  // per used class, set with it
   double min_class_share_, class_retention_, min_dense_agreement_;
+  int rule_out_parts_;
   bool heldout_recorded_;
   int64_t samples_ = 0, macs_ = 0;
   double prune_seconds_ = 0, compact_seconds_ = 0, forward_seconds_ = 0;
@@ -243,6 +284,8 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
     return Status::invalid_argument("selector: confident_fraction must be in (0, 1]");
   if (sel.stop_after_ruled_out < 0)
     return Status::invalid_argument("selector: stop_after_ruled_out must be >= 0 (0: run all)");
+  if (sel.rule_out_parts < 1)
+    return Status::invalid_argument("selector: rule_out_parts must be >= 1 (1: one pass)");
 
   torch::Tensor logits = dense_logits;
   if (!logits.defined()) {  // not known: one dense pass over the held-out inputs
@@ -272,7 +315,7 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
   r.scores.assign(sel.candidates.size(), std::numeric_limits<double>::quiet_NaN());
   CandidateScorer scorer(dense, stats, config, sel.score, inputs, logits, pseudo,
                          sel.min_class_share, sel.class_retention, sel.min_dense_agreement,
-                         heldout_recorded && dense_logits.defined());
+                         sel.rule_out_parts, heldout_recorded && dense_logits.defined());
   auto score_at = [&](size_t i) -> Result<double> {
     if (std::isnan(r.scores[i])) {
       FP_ASSIGN_OR_RETURN(r.scores[i], scorer(r.candidates[i]));

@@ -15,7 +15,9 @@
 //    Candidates that stop predicting a class the dense model uses (one it predicts for
 //    at least `min_class_share` of the samples) are ruled out: confidence alone would
 //    reward collapsing onto a single class. After `stop_after_ruled_out` consecutive
-//    ruled-out candidates the sparser ones are not run (their scores stay NaN).
+//    ruled-out candidates the sparser ones are not run (their scores stay NaN). A candidate
+//    runs in `rule_out_parts` parts and stops once the guards must fail whatever the
+//    rest predict: the same scores as one whole pass, at less cost.
 #pragma once
 
 #include <vector>
