@@ -522,6 +522,26 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
     CHECK(rerun->forward_samples == 4 * x.size(0));  // every pruning candidate runs
     CHECK(reused->forward_macs < rerun->forward_macs);
   }
+  SECTION("the selection returns the masks of pruning at its choice") {
+    sel.score = SelectionScore::kConfidence;
+    for (auto scope : {Scope::kGlobal, Scope::kPerLayer}) {
+      cfg.scope = scope;
+      auto r = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
+      REQUIRE(r.ok());
+      auto pruned = clone_model(net);
+      cfg.target_sparsity = r->chosen;
+      REQUIRE(prune_with_stats(*pruned, stats, cfg).ok());
+      const MaskState want = snapshot_masks(*pruned);
+      REQUIRE(r->chosen_masks.unit_masks.size() == want.unit_masks.size());
+      for (size_t i = 0; i < want.unit_masks.size(); ++i) {
+        CHECK(r->chosen_masks.unit_masks[i].equal(want.unit_masks[i]));
+        CHECK(r->chosen_masks.weight_masks[i].equal(want.weight_masks[i]));
+      }
+      // Global: the four dead fc1 units, not the dense masks the selection started from.
+      if (scope == Scope::kGlobal)
+        CHECK(to_vec(r->chosen_masks.unit_masks[0]) == std::vector<double>{1, 1, 1, 1, 0, 0, 0, 0});
+    }
+  }
   SECTION("pruning at the chosen sparsity removes exactly the dead block") {
     for (auto scope : {Scope::kGlobal, Scope::kPerLayer}) {
       auto pruned = clone_model(net);

@@ -117,6 +117,8 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
   } else if (prune.schedule == Schedule::kIterative) {
     FP_ASSIGN_OR_RETURN(out.sparsity, fine_prune(model, inputs, prune));
     forward_samples += inputs.size(0) * prune.iterative_steps;
+  } else if (config.select_sparsity) {
+    restore_masks(model, out.selection.chosen_masks);  // the selector pruned there already
   } else {
     FP_RETURN_IF_ERROR(prune_with_stats(model, stats, prune));
   }

@@ -243,6 +243,12 @@ class CandidateScorer {
     }
     return Status::internal("selector: unknown score");
   }
+  // The masks of the model pruned at `target`.
+  Result<MaskState> masks_at(double target) {
+    restore_masks(*model_, dense_masks_);
+    FP_RETURN_IF_ERROR(pruner_.prune(*model_, target));
+    return snapshot_masks(*model_);
+  }
   int64_t samples() const { return samples_; }
   int64_t macs() const { return macs_; }
   // Copies where its time went into `r`.
@@ -356,6 +362,7 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
         if (r.scores[i] >= best - sel.tolerance) r.chosen = r.candidates[i];
     }
   }
+  FP_ASSIGN_OR_RETURN(r.chosen_masks, scorer.masks_at(r.chosen));
   r.forward_samples = scorer.samples();
   r.forward_macs = scorer.macs();
   scorer.add_times(r);

@@ -25,6 +25,7 @@
 #include "models/prunable_net.h"
 #include "prune/activation_recorder.h"
 #include "prune/prune_config.h"
+#include "prune/pruner.h"
 #include "prune/selector_config.h"
 #include "util/status.h"
 
@@ -32,6 +33,9 @@ namespace fp {
 
 struct SelectorResult {
   double chosen = 0;
+  // The masks of pruning the model at `chosen` (restore_masks applies them: what
+  // prune_with_stats at that target gives, without ranking the units again).
+  MaskState chosen_masks;
   std::vector<double> candidates;
   std::vector<double> scores;   // per candidate, in the score's own units; NaN = not evaluated
   int64_t forward_samples = 0;  // samples run through pruned models (the selection's cost)
