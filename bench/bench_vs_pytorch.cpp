@@ -4,8 +4,10 @@
 //   fp-bench vs_pytorch prepare --dir D   trains the general model, picks the individual
 //                                         and writes D/general.fpm (fineprune),
 //                                         D/general.{pt,json} (fp-agent export format) and
-//                                         D/data.pt (the individual's adaptation inputs,
-//                                         evaluation inputs and labels; torch.load reads it)
+//                                         the individual's adaptation and evaluation
+//                                         images and labels as Fashion-MNIST's own IDX
+//                                         files, D/{adaptation,evaluation}-{images-idx3,
+//                                         labels-idx1}-ubyte (what such a device holds)
 //   fp-bench vs_pytorch run --dir D       loads them and runs record, select, prune,
 //                                         evaluate the compact model (the default
 //                                         Fine-Pruning of experiment/personalize),
@@ -46,6 +48,47 @@ int fail(const std::string& what) {
   return 1;
 }
 
+std::string idx_path(const std::string& dir, const std::string& part, bool labels) {
+  return dir + "/" + part + (labels ? "-labels-idx1-ubyte" : "-images-idx3-ubyte");
+}
+
+// Writes `data` as the IDX pair load_fashion_mnist_files reads: the normalisation undone
+// and rounded back to the original bytes.
+Status write_idx_pair(const Dataset& data, const std::string& dir, const std::string& part) {
+  const int64_t n = data.size();
+  auto bytes = (data.inputs * kFashionMnistStd + kFashionMnistMean)
+                   .mul_(255.0f)
+                   .round_()
+                   .clamp_(0, 255)
+                   .to(torch::kUInt8)
+                   .contiguous();
+  auto labels = data.labels.to(torch::kUInt8).contiguous();
+  auto write = [](const std::string& path, const std::vector<uint32_t>& dims, const uint8_t* p,
+                  int64_t size) {
+    std::ofstream out(path, std::ios::binary);
+    const uint8_t magic[4] = {0, 0, 0x08, static_cast<uint8_t>(dims.size())};
+    out.write(reinterpret_cast<const char*>(magic), 4);
+    for (uint32_t d : dims) {
+      const uint8_t be[4] = {static_cast<uint8_t>(d >> 24), static_cast<uint8_t>(d >> 16),
+                             static_cast<uint8_t>(d >> 8), static_cast<uint8_t>(d)};
+      out.write(reinterpret_cast<const char*>(be), 4);
+    }
+    out.write(reinterpret_cast<const char*>(p), size);
+    return out.good() ? Status::ok_status() : Status::io_error(path + ": cannot write");
+  };
+  const auto count = static_cast<uint32_t>(n);
+  FP_RETURN_IF_ERROR(
+      write(idx_path(dir, part, false), {count, 28, 28}, bytes.data_ptr<uint8_t>(), bytes.numel()));
+  FP_RETURN_IF_ERROR(
+      write(idx_path(dir, part, true), {count}, labels.data_ptr<uint8_t>(), labels.numel()));
+  // The round trip must give the very inputs the individual was drawn with.
+  FP_ASSIGN_OR_RETURN(Dataset back, load_fashion_mnist_files(idx_path(dir, part, false),
+                                                             idx_path(dir, part, true)));
+  if (!back.inputs.equal(data.inputs) || !back.labels.equal(data.labels))
+    return Status::internal(dir + "/" + part + ": the IDX files do not read back as written");
+  return Status::ok_status();
+}
+
 int prepare(const std::string& dir, const std::string& arch, double width, int64_t train_samples,
             int epochs, int64_t samples, uint64_t seed) {
   torch::manual_seed(seed);
@@ -65,13 +108,9 @@ int prepare(const std::string& dir, const std::string& arch, double width, int64
   Status s = save_model(**general, dir + "/general.fpm");
   if (s.ok()) s = export_torch(**general, dir + "/general");
   if (!s.ok()) return fail(s.message());
-  c10::Dict<std::string, torch::Tensor> data;
-  data.insert("adaptation", adaptation.inputs.contiguous());
-  data.insert("evaluation", evaluation.inputs.contiguous());
-  data.insert("evaluation_labels", evaluation.labels.contiguous());
-  data.insert("adaptation_labels", adaptation.labels.contiguous());  // fine-tuning only
-  const auto bytes = torch::pickle_save(torch::IValue(data));
-  std::ofstream(dir + "/data.pt", std::ios::binary).write(bytes.data(), bytes.size());
+  if (s.ok()) s = write_idx_pair(adaptation, dir, "adaptation");
+  if (s.ok()) s = write_idx_pair(evaluation, dir, "evaluation");
+  if (!s.ok()) return fail(s.message());
   fmt::print("{}: {} adaptation, {} evaluation samples of {}\n", dir, adaptation.size(),
              evaluation.size(), ind_name);
   return 0;
@@ -87,16 +126,16 @@ Result<Loaded> load(const std::string& dir, double* model_seconds) {
   const auto t = Clock::now();
   FP_ASSIGN_OR_RETURN(l.model, load_model(dir + "/general.fpm"));
   *model_seconds = seconds_since(t);
-  std::ifstream in(dir + "/data.pt", std::ios::binary | std::ios::ate);
-  std::vector<char> bytes(in ? static_cast<size_t>(in.tellg()) : 0);
-  in.seekg(0);
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (bytes.empty()) return Status::not_found(dir + "/data.pt: missing or empty");
-  auto dict = torch::pickle_load(bytes).toGenericDict();
-  l.adaptation = dict.at("adaptation").toTensor();
-  l.evaluation = dict.at("evaluation").toTensor();
-  l.labels = dict.at("evaluation_labels").toTensor();
-  l.adaptation_labels = dict.at("adaptation_labels").toTensor();
+  FP_ASSIGN_OR_RETURN(Dataset adaptation,
+                      load_fashion_mnist_files(idx_path(dir, "adaptation", false),
+                                               idx_path(dir, "adaptation", true)));
+  FP_ASSIGN_OR_RETURN(Dataset evaluation,
+                      load_fashion_mnist_files(idx_path(dir, "evaluation", false),
+                                               idx_path(dir, "evaluation", true)));
+  l.adaptation = adaptation.inputs;
+  l.adaptation_labels = adaptation.labels;  // fine-tuning only
+  l.evaluation = evaluation.inputs;
+  l.labels = evaluation.labels;
   return l;
 }
 
@@ -138,15 +177,15 @@ int run(const std::string& dir, bool finetune_only) {
   t = Clock::now();
   const int64_t n = inputs.size(0);
   const int64_t held = std::max<int64_t>(1, std::llround(0.1 * n));
+  // As experiment/personalize does: the held-out tail was recorded, so candidates that
+  // prune only never-firing units reuse its dense logits.
   auto sel = select_sparsity(model, stats, inputs.slice(0, n - held), logits.slice(0, n - held),
-                             prune, selector);
+                             prune, selector, /*heldout_recorded=*/true);
   if (!sel.ok()) return fail(sel.status().message());
   const double t_select = seconds_since(t);
 
   t = Clock::now();
-  prune.target_sparsity = sel->chosen;
-  Status s = prune_with_stats(model, stats, prune);
-  if (!s.ok()) return fail(s.message());
+  restore_masks(model, sel->chosen_masks);  // the selection pruned there already
   const double t_prune = seconds_since(t);
 
   // Evaluate what the device keeps and runs: the compact model (models/compact.h), built

@@ -5,7 +5,8 @@
 
 Both sides get the same general model (fineprune's artifact; PyTorch loads the
 `fp-agent export` files with scripts/python/fineprune_ref.py), the same individual's
-data (written once by `fp-bench vs_pytorch prepare`) and the same thread count, and run
+data (written once by `fp-bench vs_pytorch prepare` as Fashion-MNIST IDX files, which
+each side reads with its own few lines) and the same thread count, and run
 the same steps: record activation statistics (and the dense logits) over the unlabeled
 adaptation inputs, choose the sparsity without labels (confidence selector, up to 10
 candidates scored on the last 10% of the inputs, none after two in a row its guards rule
@@ -34,6 +35,27 @@ PRUNED_LOGIT = -1e9
 
 
 # ---------------------------------------------------------------- the PyTorch side
+def read_fashion_mnist(directory, part):
+    """An IDX pair (images [N, 28, 28], labels [N]) as normalised inputs and labels, as
+    fineprune's loader reads them (data/fashion_mnist.h)."""
+    import struct
+    import torch
+
+    def read_idx(path):
+        with open(path, "rb") as f:
+            raw = bytearray(f.read())
+        if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+            sys.exit("%s: not an IDX file of unsigned bytes" % path)
+        rank = raw[3]
+        dims = struct.unpack(">%dI" % rank, raw[4:4 + 4 * rank])
+        return torch.frombuffer(raw, dtype=torch.uint8, offset=4 + 4 * rank).view(dims)
+
+    images = read_idx(os.path.join(directory, part + "-images-idx3-ubyte"))
+    labels = read_idx(os.path.join(directory, part + "-labels-idx1-ubyte"))
+    inputs = images.to(torch.float32).div_(255.0).sub_(0.2860).div_(0.3530)
+    return inputs.view(-1, 1, 28, 28), labels.to(torch.int64)
+
+
 def torch_worker(directory, threads, finetune):
     t0 = time.perf_counter()
     import torch
@@ -48,15 +70,14 @@ def torch_worker(directory, threads, finetune):
     t = time.perf_counter()
     net = fineprune_ref.load(os.path.join(directory, "general"))
     t_model = time.perf_counter() - t
-    data = torch.load(os.path.join(directory, "data.pt"))
-    x, ex, ey = data["adaptation"], data["evaluation"], data["evaluation_labels"]
+    x, y = read_fashion_mnist(directory, "adaptation")  # y: fine-tuning only
+    ex, ey = read_fashion_mnist(directory, "evaluation")
     layers = [net.layer(n) for n in net.names]
     t_load = time.perf_counter() - t
 
     if finetune:
         t = time.perf_counter()
         net.train()
-        y = data["adaptation_labels"]
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         g = torch.Generator().manual_seed(1)
         order = torch.randperm(x.shape[0], generator=g)
@@ -234,7 +255,7 @@ def main():
 
     cpp = [os.path.join(a.build, "bench", "fp-bench"), "vs_pytorch"]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
-    if not os.path.exists(os.path.join(a.dir, "data.pt")):
+    if not os.path.exists(os.path.join(a.dir, "evaluation-labels-idx1-ubyte")):
         os.makedirs(a.dir, exist_ok=True)
         subprocess.run(cpp + ["prepare", "--dir", a.dir, "--arch", a.arch], check=True)
     py = [a.python, os.path.abspath(__file__), "--dir", a.dir, "--threads", str(a.threads)]

@@ -8,9 +8,6 @@
 namespace fp {
 namespace {
 
-constexpr float kMean = 0.2860f;
-constexpr float kStd = 0.3530f;
-
 // Debian ships the files gzip-compressed; an unpacked copy is accepted too.
 std::string locate(const std::string& dir, const std::string& stem) {
   const std::filesystem::path base = std::filesystem::path(dir) / stem;
@@ -24,13 +21,17 @@ std::string locate(const std::string& dir, const std::string& stem) {
 }  // namespace
 
 Result<Dataset> load_fashion_mnist(const std::string& dir, Split split, int64_t limit) {
+  const std::string prefix = split == Split::kTrain ? "train" : "t10k";
+  return load_fashion_mnist_files(locate(dir, prefix + "-images-idx3-ubyte"),
+                                  locate(dir, prefix + "-labels-idx1-ubyte"), limit);
+}
+
+Result<Dataset> load_fashion_mnist_files(const std::string& image_path,
+                                         const std::string& label_path, int64_t limit) {
   if (limit < 0) {
     return Status::invalid_argument("load_fashion_mnist: limit must be >= 0, got " +
                                     std::to_string(limit));
   }
-  const std::string prefix = split == Split::kTrain ? "train" : "t10k";
-  const std::string image_path = locate(dir, prefix + "-images-idx3-ubyte");
-  const std::string label_path = locate(dir, prefix + "-labels-idx1-ubyte");
   FP_ASSIGN_OR_RETURN(IdxArray images, read_idx(image_path, 3));
   FP_ASSIGN_OR_RETURN(IdxArray labels, read_idx(label_path, 1));
 
@@ -53,7 +54,8 @@ Result<Dataset> load_fashion_mnist(const std::string& dir, Split split, int64_t 
   const int64_t n = limit > 0 ? std::min(limit, images.dims[0]) : images.dims[0];
   Dataset out;
   torch::Tensor raw = torch::from_blob(images.data.data(), {n, 1, 28, 28}, torch::kUInt8);
-  out.inputs = (raw.to(torch::kFloat32).div_(255.0f).sub_(kMean)).div_(kStd);
+  out.inputs =
+      (raw.to(torch::kFloat32).div_(255.0f).sub_(kFashionMnistMean)).div_(kFashionMnistStd);
   out.labels = torch::from_blob(labels.data.data(), {n}, torch::kUInt8).to(torch::kInt64);
   out.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                      "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
