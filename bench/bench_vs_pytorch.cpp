@@ -12,7 +12,8 @@
 //                                         evaluate the compact model (the default
 //                                         Fine-Pruning of experiment/personalize),
 //                                         printing one JSON line of per-step seconds
-//                                         and results
+//                                         and results (--reload N: first time N more
+//                                         loads of the model, each printed)
 //   fp-bench vs_pytorch finetune --dir D  one epoch of backprop fine-tuning (the
 //                                         comparison's labeled baseline), same JSON line
 #include <fmt/format.h>
@@ -108,7 +109,7 @@ int prepare(const std::string& dir, const std::string& arch, double width, int64
   Status s = save_model(**general, dir + "/general.fpm");
   if (s.ok()) s = export_torch(**general, dir + "/general");
   if (!s.ok()) return fail(s.message());
-  if (s.ok()) s = write_idx_pair(adaptation, dir, "adaptation");
+  s = write_idx_pair(adaptation, dir, "adaptation");
   if (s.ok()) s = write_idx_pair(evaluation, dir, "evaluation");
   if (!s.ok()) return fail(s.message());
   fmt::print("{}: {} adaptation, {} evaluation samples of {}\n", dir, adaptation.size(),
@@ -139,13 +140,20 @@ Result<Loaded> load(const std::string& dir, double* model_seconds) {
   return l;
 }
 
-int run(const std::string& dir, bool finetune_only) {
+int run(const std::string& dir, bool finetune_only, int reloads) {
   auto t = Clock::now();
   double t_model = 0;
   auto loaded = load(dir, &t_model);
   if (!loaded.ok()) return fail(loaded.status().message());
   PrunableNet& model = *loaded->model;
   const double t_load = seconds_since(t);
+  // Loading the model again, after LibTorch's first use in this process: what the artifact
+  // itself costs (read, SHA-256 and shape checks, model built).
+  for (int i = 0; i < reloads; ++i) {
+    const auto again = Clock::now();
+    if (!load_model(dir + "/general.fpm").ok()) return fail("reload failed");
+    fmt::print("model reloaded in {:.4f} s\n", seconds_since(again));
+  }
   Dataset evaluation;
   evaluation.inputs = loaded->evaluation;
   evaluation.labels = loaded->labels;
@@ -229,8 +237,11 @@ int fp::bench::vs_pytorch(int argc, char** argv) {
   prep->add_option("--samples", samples, "individual's samples (half adaptation)")
       ->capture_default_str();
   prep->add_option("--seed", seed)->capture_default_str();
+  int reloads = 0;
+  run_cmd->add_option("--reload", reloads, "load the model this many more times, timing each")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(threads);
   if (prep->parsed()) return prepare(dir, arch, width, train_samples, epochs, samples, seed);
-  return run(dir, ft_cmd->parsed());
+  return run(dir, ft_cmd->parsed(), reloads);
 }

@@ -154,7 +154,7 @@ class CandidateScorer {
         min_class_share_(min_class_share),
         class_retention_(class_retention),
         min_dense_agreement_(min_dense_agreement),
-        rule_out_parts_(std::max(1, rule_out_parts)),
+        rule_out_parts_(rule_out_parts),
         heldout_recorded_(heldout_recorded) {}
 
   // The candidate's class probabilities on the inputs, and their cost; undefined when the
