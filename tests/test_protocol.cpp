@@ -430,6 +430,28 @@ TEST_CASE("a maximal agent report fits the agent frame limit", "[protocol]") {
   CHECK(encode(r).size() <= kMaxAgentFrameBytes);
 }
 
+TEST_CASE("a message larger than the encoder's first segment spans segments and reads back",
+          "[protocol]") {
+  auto r = sample_report();
+  r.layers.clear();
+  for (int i = 0; i < 60; ++i)
+    r.layers.push_back({"layer" + std::to_string(i), 64, 32, 4096, 2048});
+  std::string frame = encode(r);
+  uint32_t segments_minus_one = 0;
+  std::memcpy(&segments_minus_one, frame.data(), sizeof segments_minus_one);
+  CHECK(segments_minus_one >= 1);  // 60 layers do not fit 1 KiB: a second segment
+  auto back = std::get<TelemetryReport>(round_trip(r, kMaxAgentFrameBytes));
+  REQUIRE(back.layers.size() == 60);
+  CHECK(back.layers[59].name == "layer59");
+  CHECK(back.layers[59].zeroed_weights == 2048);
+  CHECK(back.idempotency_key == r.idempotency_key);
+
+  // A small message stays in one segment.
+  std::string ack = encode(Ack{"key-1", false});
+  std::memcpy(&segments_minus_one, ack.data(), sizeof segments_minus_one);
+  CHECK(segments_minus_one == 0);
+}
+
 // ---- privacy property -----------------------------------------------------------
 
 namespace {

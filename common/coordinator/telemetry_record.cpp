@@ -1,52 +1,62 @@
 #include "coordinator/telemetry_record.h"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
-
-#include <iterator>
 
 namespace fp::coord {
 namespace {
 
-// The JSON is written by hand: this runs for every report on the ingest path, and a
-// JSON library's tree building was most of its cost.
-void append_string(std::string& out, const std::string& s) {
-  out += '"';
+// The JSON is written by hand into a stack buffer with compiled formats: this runs for
+// every report on the ingest path, and a JSON library's tree building, then fmt's run-time
+// format parsing into a growing string, were most of its cost.
+using Buffer = fmt::memory_buffer;
+
+void append(Buffer& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
+
+void append_string(Buffer& out, const std::string& s) {
+  out.push_back('"');
   for (char c : s) {
     unsigned char u = static_cast<unsigned char>(c);
     if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
+      out.push_back('\\');
+      out.push_back(c);
     } else if (u < 0x20) {
-      fmt::format_to(std::back_inserter(out), "\\u{:04x}", u);
+      fmt::format_to(fmt::appender(out), FMT_COMPILE("\\u{:04x}"), u);
     } else {
-      out += c;
+      out.push_back(c);
     }
   }
-  out += '"';
+  out.push_back('"');
 }
 
 std::string layers_json(const std::vector<proto::LayerSparsityEntry>& layers) {
-  std::string out = "[";
+  Buffer out;
+  out.push_back('[');
   for (size_t i = 0; i < layers.size(); ++i) {
     const auto& l = layers[i];
-    out += i ? ",{\"name\":" : "{\"name\":";
+    append(out, i ? ",{\"name\":" : "{\"name\":");
     append_string(out, l.name);
-    fmt::format_to(std::back_inserter(out),
-                   ",\"units\":{},\"active_units\":{},\"weights\":{},\"zeroed_weights\":{}}}",
-                   l.units, l.active_units, l.weights, l.zeroed_weights);
+    fmt::format_to(
+        fmt::appender(out),
+        FMT_COMPILE(",\"units\":{},\"active_units\":{},\"weights\":{},\"zeroed_weights\":{}}}"),
+        l.units, l.active_units, l.weights, l.zeroed_weights);
   }
-  return out + "]";
+  out.push_back(']');
+  return fmt::to_string(out);
 }
 
 std::string curve_json(const std::vector<proto::CurvePointEntry>& curve) {
-  std::string out = "[";
+  Buffer out;
+  out.push_back('[');
   for (size_t i = 0; i < curve.size(); ++i) {
     const auto& p = curve[i];
-    fmt::format_to(std::back_inserter(out),
-                   "{}{{\"target\":{},\"sparsity\":{},\"accuracy\":{},\"macs\":{}}}", i ? "," : "",
+    if (i) out.push_back(',');
+    fmt::format_to(fmt::appender(out),
+                   FMT_COMPILE("{{\"target\":{},\"sparsity\":{},\"accuracy\":{},\"macs\":{}}}"),
                    p.target, p.sparsity, p.accuracy, p.macs);
   }
-  return out + "]";
+  out.push_back(']');
+  return fmt::to_string(out);
 }
 
 }  // namespace

@@ -185,7 +185,10 @@ std::string flatten(capnp::MessageBuilder& builder) {
 }  // namespace
 
 std::string encode(const Message& message) {
-  capnp::MallocMessageBuilder builder;
+  // Most messages (acknowledgements, task status, a report) take well under 1 KiB; the
+  // builder's default 8 KiB first segment, zeroed for each, cost more than filling it.
+  // A larger message grows into further segments, which every reader accepts.
+  capnp::MallocMessageBuilder builder(128);
   std::visit(Filler{builder.initRoot<wire::Envelope>()}, message);
   return flatten(builder);
 }
