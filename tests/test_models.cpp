@@ -160,6 +160,44 @@ TEST_CASE("a masked unit outputs exactly zero in every layer of every architectu
   }
 }
 
+TEST_CASE("a layer that ran with masks of ones sees every later mask edit", "[models]") {
+  // forward() skips multiplying by masks of ones; it must notice each way masks change.
+  auto m = build(make_spec("cnn", 28));
+  torch::NoGradGuard no_grad;
+  m->eval();
+  for (size_t i = 0; i < m->layers().size(); ++i) {
+    auto layer = m->layers()[i];
+    INFO("layer " << m->layer_names()[i]);
+    const auto& o = layer->options();
+    torch::Tensor x =
+        o.kind == fp::LayerKind::kConv ? torch::randn({3, o.in, 6, 6}) : torch::randn({3, o.in});
+    const torch::Tensor dense = layer->forward(x);
+    const int64_t unit = layer->num_units() - 1;
+    const float pruned_value = layer->is_output() ? fp::kPrunedLogit : 0.0f;
+
+    layer->unit_mask()[unit] = 0.0f;  // an in-place edit through a view
+    torch::Tensor y = layer->forward(x);
+    CHECK((y.select(1, unit) == pruned_value).all().item<bool>());
+    layer->unit_mask().copy_(torch::ones_like(layer->unit_mask()));
+    CHECK(torch::equal(layer->forward(x), dense));
+    layer->unit_mask().index_fill_(0, torch::tensor({unit}), 0.0);
+    CHECK((layer->forward(x).select(1, unit) == pruned_value).all().item<bool>());
+    layer->unit_mask().fill_(1.0);
+    CHECK(torch::equal(layer->forward(x), dense));
+
+    // A weight mask: the same output as a layer whose weight has those weights zeroed.
+    layer->weight_mask().view({-1}).index_fill_(0, torch::tensor({0, 1, 2}), 0.0);
+    torch::Tensor masked = layer->forward(x);
+    CHECK_FALSE(torch::equal(masked, dense));
+    torch::Tensor saved = layer->weight().clone();
+    layer->weight().view({-1}).index_fill_(0, torch::tensor({0, 1, 2}), 0.0);
+    layer->weight_mask().fill_(1.0);
+    CHECK(torch::equal(layer->forward(x), masked));
+    layer->weight().copy_(saved);
+    CHECK(torch::equal(layer->forward(x), dense));
+  }
+}
+
 TEST_CASE("masked units stay silent inside the network and a masked class gets probability 0",
           "[models]") {
   for (const auto& c : kCases) {

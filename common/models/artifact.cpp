@@ -87,6 +87,9 @@ Status load_tensor(const ArtifactTensor& entry, std::string_view payload,
     return Status::internal("model artifact: " + tensor +
                             " of the built model is not contiguous CPU");
   if (entry.nbytes > 0) std::memcpy(target.data_ptr(), payload.data() + entry.offset, entry.nbytes);
+  // A raw write is invisible to the tensor's version counter, which layers use to know
+  // when a mask changed (PrunableLayerImpl::all_ones): say it changed.
+  target.unsafeGetTensorImpl()->bump_version();
   return Status::ok_status();
 }
 

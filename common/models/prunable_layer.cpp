@@ -73,6 +73,17 @@ PrunableLayerImpl::PrunableLayerImpl(const LayerOptions& o) : options_(o) {
   }
 }
 
+bool PrunableLayerImpl::all_ones(const torch::Tensor& mask, OnesCheck& check) {
+  if (mask.is_inference()) return false;  // no version counter: always multiply
+  const int64_t version = mask._version();
+  if (!check.seen.is_same(mask) || check.version != version) {
+    check.seen = mask;
+    check.version = version;
+    check.ones = mask.numel() == 0 || mask.min().item<float>() == 1.0f;
+  }
+  return check.ones;
+}
+
 int64_t PrunableLayerImpl::weights_per_unit() const {
   if (options_.kind == LayerKind::kLinear) return options_.in;
   return options_.in / options_.groups * options_.kernel * options_.kernel;
@@ -80,7 +91,8 @@ int64_t PrunableLayerImpl::weights_per_unit() const {
 
 torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
   const auto& o = options_;
-  torch::Tensor w = folded_ ? weight_ : weight_ * weight_mask_;
+  torch::Tensor w =
+      folded_ || all_ones(weight_mask_, weight_mask_ones_) ? weight_ : weight_ * weight_mask_;
   torch::Tensor y;
   if (o.kind == LayerKind::kConv) {
     y = F::conv2d(
@@ -103,11 +115,13 @@ torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
       break;  // softmax is applied by the loss / predictor
   }
   const bool spatial = y.dim() == 4;
-  torch::Tensor mask = spatial ? unit_mask_.view({1, -1, 1, 1}) : unit_mask_.view({1, -1});
-  if (o.output_layer)
-    y = torch::where(mask > 0, y, torch::full({}, kPrunedLogit, y.options()));
-  else if (!folded_)
-    y = y * mask;
+  if ((o.output_layer || !folded_) && !all_ones(unit_mask_, unit_mask_ones_)) {
+    torch::Tensor mask = spatial ? unit_mask_.view({1, -1, 1, 1}) : unit_mask_.view({1, -1});
+    if (o.output_layer)
+      y = torch::where(mask > 0, y, torch::full({}, kPrunedLogit, y.options()));
+    else
+      y = y * mask;
+  }
   output_positions_ = spatial ? y.size(2) * y.size(3) : 1;
   if (recorder_) {
     torch::NoGradGuard no_grad;
