@@ -12,15 +12,6 @@
 namespace fp {
 namespace {
 
-// Copies every parameter and buffer of `src` into `dst` (same architecture).
-void copy_state(PrunableNet& dst, PrunableNet& src) {
-  torch::NoGradGuard no_grad;
-  auto dp = dst.named_parameters(), sp = src.named_parameters();
-  for (const auto& item : sp) dp[item.key()].copy_(item.value());
-  auto db = dst.named_buffers(), sb = src.named_buffers();
-  for (const auto& item : sb) db[item.key()].copy_(item.value());
-}
-
 struct Trial {
   ModelPtr best;  // the best epoch's weights
   double accuracy = -1;
@@ -133,7 +124,7 @@ Result<TunedFinetuneReport> tuned_finetune(PrunableNet& model, const Dataset& da
   }
   // Strictly better on validation, or the general model stays.
   if (best.best && best.accuracy > report.general_validation_accuracy) {
-    copy_state(model, *best.best);
+    copy_state(*best.best, model);  // models/model_factory.h
     report.kept_general = false;
     report.learning_rate = best_lr;
     report.frozen_batch_norm = best_frozen;
