@@ -1,7 +1,9 @@
 #include "util/machine.h"
 
 #include <ATen/Version.h>
+#include <link.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -23,6 +25,22 @@ std::string field(std::istream& text, const std::string& key) {
 
 }  // namespace
 
+std::string loaded_blas() {
+  std::string found;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* out) {
+        const std::string name = info->dlpi_name ? info->dlpi_name : "";
+        if (name.find("/libblas.so") == std::string::npos) return 0;
+        *static_cast<std::string*>(out) = name;
+        return 1;  // stop: the first one is the one symbols resolve to
+      },
+      &found);
+  if (found.empty()) return found;
+  std::error_code error;
+  const auto real = std::filesystem::canonical(found, error);
+  return error ? found : real.string();
+}
+
 std::string machine_description() {
   std::ifstream cpuinfo("/proc/cpuinfo");
   std::string cpu = cpuinfo ? field(cpuinfo, "model name") : std::string();
@@ -32,6 +50,8 @@ std::string machine_description() {
   std::istringstream config(at::show_config());
   const std::string capability = field(config, "  - CPU capability usage");
   if (!capability.empty()) out += ", LibTorch CPU capability " + capability;
+  const std::string blas = loaded_blas();
+  if (!blas.empty()) out += ", BLAS " + blas;
   return out;
 }
 
