@@ -20,6 +20,12 @@ LabelFreeFigures label_free_figures(PrunableNet& general, PrunableNet& personali
   return f;
 }
 
+void set_label_free_figures(proto::TelemetryReport& fine_prune, const LabelFreeFigures& figures) {
+  fine_prune.mean_confidence_before = figures.confidence_before;
+  fine_prune.mean_confidence_after = figures.confidence_after;
+  fine_prune.agreement = figures.agreement;
+}
+
 Result<PredictSummary> predict_folder(PrunableNet& model, const std::string& dir, int64_t batch,
                                       const std::function<void(const Prediction&)>& on_each,
                                       const std::function<void(int64_t, int64_t)>& on_progress) {

@@ -10,6 +10,7 @@
 
 #include "data/folder_source.h"
 #include "models/prunable_net.h"
+#include "protocol/messages.h"
 #include "util/status.h"
 
 namespace fp::agent {
@@ -21,6 +22,9 @@ struct LabelFreeFigures {
 };
 LabelFreeFigures label_free_figures(PrunableNet& general, PrunableNet& personalized,
                                     const torch::Tensor& heldout);
+// Copies them into a Fine-Pruning report (the device agent's runner and the simulation's
+// virtual agents report the same fields).
+void set_label_free_figures(proto::TelemetryReport& fine_prune, const LabelFreeFigures& figures);
 
 struct Prediction {
   std::string file;        // relative to the folder (IDX images: "file#i")

@@ -92,10 +92,8 @@ Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::Ta
 
   std::vector<proto::TelemetryReport> out = telemetry_reports(task, config, r, peak_rss_bytes());
   proto::TelemetryReport& fine_prune = out.front();
-  LabelFreeFigures figures = label_free_figures(*general, *r.personalized, evaluation->inputs);
-  fine_prune.mean_confidence_before = figures.confidence_before;
-  fine_prune.mean_confidence_after = figures.confidence_after;
-  fine_prune.agreement = figures.agreement;
+  set_label_free_figures(fine_prune,
+                         label_free_figures(*general, *r.personalized, evaluation->inputs));
   fine_prune.skipped_files = skipped_files;
 
   if (!config_.personalized_dir.empty() && r.personalized) {

@@ -167,6 +167,21 @@ TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite"
     CHECK(fp.compute_macs > 0);
     CHECK(methods.at("finetune").compute_macs > 0);
     CHECK(methods.at("svd").compute_macs == 0);
+    // The label-free figures a real device reports with its Fine-Pruned model, measured
+    // on the individual's held-out inputs: the general model's mean top-class probability
+    // there is what this test computes itself; only Fine-Pruning's report carries them.
+    REQUIRE(fp.mean_confidence_before.has_value());
+    REQUIRE(fp.mean_confidence_after.has_value());
+    REQUIRE(fp.agreement.has_value());
+    const PrivateData data = private_data(*population, index_of[individual]);
+    const double general_confidence =
+        std::get<0>(predict_proba(**net, data.evaluation.inputs).max(1)).mean().item<double>();
+    CHECK(*fp.mean_confidence_before == Approx(general_confidence).epsilon(1e-5));
+    CHECK(*fp.mean_confidence_after > 0.0);
+    CHECK(*fp.mean_confidence_after <= 1.0);
+    CHECK(*fp.agreement >= 0.0);
+    CHECK(*fp.agreement <= 1.0);
+    CHECK_FALSE(methods.at("finetune").agreement.has_value());
   }
 
   // The run's own record, and the table and summary built from the rows.
