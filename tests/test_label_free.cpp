@@ -5,6 +5,7 @@
 #include "baselines/prior_em.h"
 #include "experiment/compensation.h"
 #include "experiment/personalize.h"
+#include "experiment/reestimation_check.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
 #include "prune/pruner.h"
@@ -406,6 +407,73 @@ TEST_CASE("the device keeps every class and re-estimates BatchNorm when the inpu
   CHECK(output_only->sparsity.sparsity() == 0);
   CHECK(classes_kept(*output_only) == 3);
   CHECK_FALSE(changed(snapshot(*general), snapshot(*output_only->personalized)).empty());
+}
+
+TEST_CASE(
+    "a re-estimation check overturns an input-shift verdict that moves too many predictions") {
+  auto general = tiny_vgg7(29);
+  Dataset adaptation = banded(96, 3, 0.8), evaluation = banded(60, 4, 0.8);
+  PersonalizeConfig c = at_sparsity(0.3);
+  c.prune.output_usage_threshold = 0.34;
+  c.prune.class_spread_threshold = 0.999;
+  auto probe = personalize(*general, adaptation, evaluation, c);
+  REQUIRE(probe.ok());
+  c.prune.class_spread_threshold = probe->class_spread - 1e-6;  // an input-shift verdict
+  auto unchecked = personalize(*general, adaptation, evaluation, c);
+  REQUIRE(unchecked.ok());
+  REQUIRE(unchecked->shift == ShiftKind::kInputs);
+  CHECK_FALSE(unchecked->reestimation.ran);
+
+  // The check itself, against re-estimation done here by hand on a copy.
+  ModelPtr copy = clone_model(*general);
+  REQUIRE(adapt_batch_norm(*copy, adaptation.inputs).ok());
+  const auto before = predict_proba(*general, adaptation.inputs).argmax(1);
+  const auto after = predict_proba(*copy, adaptation.inputs).argmax(1);
+  const double agreement = before.eq(after).to(torch::kDouble).mean().item<double>();
+  REQUIRE(agreement < 1.0);  // re-estimation moves some predictions of this model
+
+  // A minimum the agreement meets: checked, verdict kept, the same model as unchecked.
+  c.prune.reestimation_min_agreement = agreement;
+  auto kept = personalize(*general, adaptation, evaluation, c);
+  REQUIRE(kept.ok());
+  CHECK(kept->reestimation.ran);
+  CHECK(kept->reestimation.agreement == Approx(agreement));
+  CHECK(kept->reestimation.spread_before == Approx(probe->class_spread));
+  CHECK(kept->shift == ShiftKind::kInputs);
+  CHECK_FALSE(kept->shift_overturned);
+  CHECK(changed(snapshot(*unchecked->personalized), snapshot(*kept->personalized)).empty());
+  // The check's passes are the device's compute.
+  CHECK(kept->fine_prune.compute_macs > unchecked->fine_prune.compute_macs);
+
+  // One it misses: overturned, pruned exactly as a class-prior shift.
+  c.prune.reestimation_min_agreement = std::nextafter(agreement, 2.0);
+  auto overturned = personalize(*general, adaptation, evaluation, c);
+  REQUIRE(overturned.ok());
+  CHECK(overturned->shift == ShiftKind::kClassPrior);
+  CHECK(overturned->shift_overturned);
+  CHECK(overturned->personalized->layers().back()->num_active_units() ==
+        probe->personalized->layers().back()->num_active_units());
+  CHECK(overturned->fine_prune.accuracy == probe->fine_prune.accuracy);
+  CHECK(changed(snapshot(*probe->personalized), snapshot(*overturned->personalized)).empty());
+
+  // A network without BatchNorm is not checked: nothing to re-estimate.
+  torch::manual_seed(3);
+  auto cnn = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 3, 0.25)).value();
+  auto none = check_reestimation(*cnn, adaptation.inputs, torch::full({96, 3}, 1.0 / 3), 32);
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->ran);
+  // Predictions that do not match the inputs are an error naming both counts.
+  auto mismatched = check_reestimation(*general, adaptation.inputs, torch::zeros({5, 3}), 32);
+  REQUIRE_FALSE(mismatched.ok());
+  CHECK_THAT(mismatched.status().message(), Catch::Contains("5 general predictions for 96"));
+
+  PruneConfig bad;
+  bad.reestimation_min_agreement = 1.5;
+  CHECK_FALSE(bad.validate().ok());
+  bad.reestimation_min_agreement = 0.7;
+  auto back = PruneConfig::from_json(bad.to_json());
+  REQUIRE(back.ok());
+  CHECK(back->reestimation_min_agreement == 0.7);
 }
 
 TEST_CASE("a per-model threshold reads the model's spread curve at a share of its classes") {

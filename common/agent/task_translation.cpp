@@ -62,9 +62,19 @@ std::vector<proto::TelemetryReport> telemetry_reports(const proto::TaskAssignmen
                                                       uint64_t peak_memory) {
   std::vector<proto::TelemetryReport> out;
   if (r.class_spread >= 0) {  // the device's decision, which no telemetry field carries
-    spdlog::info("task {} ({}): class spread {:.3f}, {} shift (threshold {:.3f})", task.task_id,
+    std::string check;
+    if (r.reestimation.ran) {
+      const ReestimationCheck& c = r.reestimation;
+      check = fmt::format(
+          "; re-estimation check: agreement {:.3f} (minimum {:.3f}){}, confidence {:.3f} -> "
+          "{:.3f}, spread {:.3f} -> {:.3f}",
+          c.agreement, config.prune.reestimation_min_agreement,
+          r.shift_overturned ? ", verdict overturned" : "", c.confidence_before, c.confidence_after,
+          c.spread_before, c.spread_after);
+    }
+    spdlog::info("task {} ({}): class spread {:.3f}, {} shift (threshold {:.3f}){}", task.task_id,
                  task.individual, r.class_spread, shift_kind_name(r.shift),
-                 config.prune.class_spread_threshold);
+                 config.prune.class_spread_threshold, check);
   }
   proto::TelemetryReport fp = method_report(task, r, r.fine_prune, peak_memory);
   fp.target_sparsity = config.select_sparsity ? r.selection.chosen : config.prune.target_sparsity;

@@ -20,6 +20,7 @@
 #include "baselines/tuned_finetune.h"
 #include "data/dataset.h"
 #include "experiment/personalize_config.h"
+#include "experiment/reestimation_check.h"
 #include "models/prunable_net.h"
 #include "prune/pruner.h"
 #include "prune/shift_detector.h"
@@ -58,6 +59,10 @@ struct PersonalizeResult {
   // is -1 and shift kClassPrior, i.e. pruned as configured).
   double class_spread = -1;
   ShiftKind shift = ShiftKind::kClassPrior;
+  // The check of an input-shift verdict (prune.reestimation_min_agreement > 0) and whether
+  // it overturned the verdict (shift is then kClassPrior).
+  ReestimationCheck reestimation;
+  bool shift_overturned = false;
   std::vector<SweepPoint> sweep;  // when sweep_targets is set
   double oracle_sparsity = -1;    // best sweep accuracy's sparsity (uses labels; -1: no sweep)
   double oracle_accuracy = -1;
