@@ -409,8 +409,7 @@ TEST_CASE("the device keeps every class and re-estimates BatchNorm when the inpu
   CHECK_FALSE(changed(snapshot(*general), snapshot(*output_only->personalized)).empty());
 }
 
-TEST_CASE(
-    "a re-estimation check overturns an input-shift verdict that moves too many predictions") {
+TEST_CASE("a re-estimation check overturns an input-shift verdict that lowers confidence") {
   auto general = tiny_vgg7(29);
   Dataset adaptation = banded(96, 3, 0.8), evaluation = banded(60, 4, 0.8);
   PersonalizeConfig c = at_sparsity(0.3);
@@ -424,37 +423,43 @@ TEST_CASE(
   REQUIRE(unchecked->shift == ShiftKind::kInputs);
   CHECK_FALSE(unchecked->reestimation.ran);
 
-  // The check itself, against re-estimation done here by hand on a copy.
-  ModelPtr copy = clone_model(*general);
-  REQUIRE(adapt_batch_norm(*copy, adaptation.inputs).ok());
-  const auto before = predict_proba(*general, adaptation.inputs).argmax(1);
-  const auto after = predict_proba(*copy, adaptation.inputs).argmax(1);
-  const double agreement = before.eq(after).to(torch::kDouble).mean().item<double>();
-  REQUIRE(agreement < 1.0);  // re-estimation moves some predictions of this model
-
-  // A minimum the agreement meets: checked, verdict kept, the same model as unchecked.
-  c.prune.reestimation_min_agreement = agreement;
+  // A minimum nothing misses: checked, verdict kept, the same model as unchecked.
+  c.prune.reestimation_min_confidence_ratio = 1e-6;
   auto kept = personalize(*general, adaptation, evaluation, c);
   REQUIRE(kept.ok());
-  CHECK(kept->reestimation.ran);
-  CHECK(kept->reestimation.agreement == Approx(agreement));
-  CHECK(kept->reestimation.spread_before == Approx(probe->class_spread));
+  const ReestimationCheck& check = kept->reestimation;
+  REQUIRE(check.ran);
   CHECK(kept->shift == ShiftKind::kInputs);
   CHECK_FALSE(kept->shift_overturned);
   CHECK(changed(snapshot(*unchecked->personalized), snapshot(*kept->personalized)).empty());
-  // The check's passes are the device's compute.
-  CHECK(kept->fine_prune.compute_macs > unchecked->fine_prune.compute_macs);
+  CHECK(kept->fine_prune.compute_macs > unchecked->fine_prune.compute_macs);  // its passes
 
-  // One it misses: overturned, pruned exactly as a class-prior shift.
-  c.prune.reestimation_min_agreement = std::nextafter(agreement, 2.0);
+  // Its figures, against re-estimation done here by hand on a copy.
+  ModelPtr copy = clone_model(*general);
+  REQUIRE(adapt_batch_norm(*copy, adaptation.inputs).ok());
+  auto [p_before, c_before] = predict_proba(*general, adaptation.inputs).max(1);
+  auto [p_after, c_after] = predict_proba(*copy, adaptation.inputs).max(1);
+  CHECK(check.confidence_before == Approx(p_before.mean().item<double>()));
+  CHECK(check.confidence_after == Approx(p_after.mean().item<double>()));
+  CHECK(check.agreement == Approx(c_before.eq(c_after).to(torch::kDouble).mean().item<double>()));
+  CHECK(check.spread_before == Approx(probe->class_spread));
+  REQUIRE(check.confidence_after != check.confidence_before);
+
+  // Just above the copy's ratio: overturned, pruned exactly as a class-prior shift.
+  const double ratio = check.confidence_after / check.confidence_before;
+  c.prune.reestimation_min_confidence_ratio = ratio * (1 + 1e-9);
   auto overturned = personalize(*general, adaptation, evaluation, c);
   REQUIRE(overturned.ok());
   CHECK(overturned->shift == ShiftKind::kClassPrior);
   CHECK(overturned->shift_overturned);
-  CHECK(overturned->personalized->layers().back()->num_active_units() ==
-        probe->personalized->layers().back()->num_active_units());
   CHECK(overturned->fine_prune.accuracy == probe->fine_prune.accuracy);
   CHECK(changed(snapshot(*probe->personalized), snapshot(*overturned->personalized)).empty());
+  // Just below it: kept.
+  c.prune.reestimation_min_confidence_ratio = ratio * (1 - 1e-9);
+  auto below = personalize(*general, adaptation, evaluation, c);
+  REQUIRE(below.ok());
+  CHECK(below->shift == ShiftKind::kInputs);
+  CHECK(changed(snapshot(*unchecked->personalized), snapshot(*below->personalized)).empty());
 
   // A network without BatchNorm is not checked: nothing to re-estimate.
   torch::manual_seed(3);
@@ -468,12 +473,12 @@ TEST_CASE(
   CHECK_THAT(mismatched.status().message(), Catch::Contains("5 general predictions for 96"));
 
   PruneConfig bad;
-  bad.reestimation_min_agreement = 1.5;
+  bad.reestimation_min_confidence_ratio = -0.5;
   CHECK_FALSE(bad.validate().ok());
-  bad.reestimation_min_agreement = 0.7;
+  bad.reestimation_min_confidence_ratio = 0.7;
   auto back = PruneConfig::from_json(bad.to_json());
   REQUIRE(back.ok());
-  CHECK(back->reestimation_min_agreement == 0.7);
+  CHECK(back->reestimation_min_confidence_ratio == 0.7);
 }
 
 TEST_CASE("a per-model threshold reads the model's spread curve at a share of its classes") {

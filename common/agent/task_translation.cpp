@@ -66,11 +66,12 @@ std::vector<proto::TelemetryReport> telemetry_reports(const proto::TaskAssignmen
     if (r.reestimation.ran) {
       const ReestimationCheck& c = r.reestimation;
       check = fmt::format(
-          "; re-estimation check: agreement {:.3f} (minimum {:.3f}){}, confidence {:.3f} -> "
-          "{:.3f}, spread {:.3f} -> {:.3f}",
-          c.agreement, config.prune.reestimation_min_agreement,
-          r.shift_overturned ? ", verdict overturned" : "", c.confidence_before, c.confidence_after,
-          c.spread_before, c.spread_after);
+          "; re-estimation check: confidence {:.3f} -> {:.3f} (ratio {:.3f}, minimum {:g}){}, "
+          "agreement {:.3f}, spread {:.3f} -> {:.3f}",
+          c.confidence_before, c.confidence_after, c.confidence_after / c.confidence_before,
+          config.prune.reestimation_min_confidence_ratio,
+          r.shift_overturned ? ", verdict overturned" : "", c.agreement, c.spread_before,
+          c.spread_after);
     }
     spdlog::info("task {} ({}): class spread {:.3f}, {} shift (threshold {:.3f}){}", task.task_id,
                  task.individual, r.class_spread, shift_kind_name(r.shift),

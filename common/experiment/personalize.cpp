@@ -86,7 +86,7 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
     out.class_spread = class_spread(
         std::vector<double>(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel()));
     out.shift = detect_shift(out.class_spread, prune.class_spread_threshold);
-    if (out.shift == ShiftKind::kInputs && prune.reestimation_min_agreement > 0) {
+    if (out.shift == ShiftKind::kInputs && prune.reestimation_min_confidence_ratio > 0) {
       torch::Tensor general_proba;
       if (logits.defined()) {
         general_proba = torch::softmax(logits, 1);
@@ -97,7 +97,9 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
       FP_ASSIGN_OR_RETURN(out.reestimation, check_reestimation(model, inputs, general_proba,
                                                                config.batch_norm_batch_size));
       forward_samples += out.reestimation.forward_samples;
-      if (out.reestimation.ran && out.reestimation.agreement < prune.reestimation_min_agreement) {
+      if (out.reestimation.ran &&
+          out.reestimation.confidence_after <
+              prune.reestimation_min_confidence_ratio * out.reestimation.confidence_before) {
         out.shift = ShiftKind::kClassPrior;  // pruned as configured
         out.shift_overturned = true;
       }

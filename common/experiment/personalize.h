@@ -59,7 +59,7 @@ struct PersonalizeResult {
   // is -1 and shift kClassPrior, i.e. pruned as configured).
   double class_spread = -1;
   ShiftKind shift = ShiftKind::kClassPrior;
-  // The check of an input-shift verdict (prune.reestimation_min_agreement > 0) and whether
+  // The check of an input-shift verdict (prune.reestimation_min_confidence_ratio > 0) and whether
   // it overturned the verdict (shift is then kClassPrior).
   ReestimationCheck reestimation;
   bool shift_overturned = false;

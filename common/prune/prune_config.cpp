@@ -70,8 +70,9 @@ Status PruneConfig::validate() const {
         (class_spread_share >= 0.0 && class_spread_share <= 1.0)))
     return Status::invalid_argument(
         "prune config: class_spread_share must be in [0, 1], or -1 for automatic");
-  if (!(reestimation_min_agreement >= 0.0 && reestimation_min_agreement <= 1.0))
-    return Status::invalid_argument("prune config: reestimation_min_agreement must be in [0, 1]");
+  if (!(reestimation_min_confidence_ratio >= 0.0 && reestimation_min_confidence_ratio <= 10.0))
+    return Status::invalid_argument(
+        "prune config: reestimation_min_confidence_ratio must be in [0, 10] (0: no check)");
   if (!prune_hidden && !prune_output_layer)
     return Status::invalid_argument(
         "prune config: prune_hidden and prune_output_layer are both false: nothing to prune");
@@ -95,7 +96,7 @@ std::string PruneConfig::to_json() const {
                       {"reestimate_batch_norm", reestimate_batch_norm},
                       {"class_spread_threshold", class_spread_threshold},
                       {"class_spread_share", class_spread_share},
-                      {"reestimation_min_agreement", reestimation_min_agreement}};
+                      {"reestimation_min_confidence_ratio", reestimation_min_confidence_ratio}};
   return j.dump();
 }
 
@@ -129,8 +130,8 @@ Result<PruneConfig> PruneConfig::from_json(const std::string& text) {
     c.reestimate_batch_norm = j.value("reestimate_batch_norm", c.reestimate_batch_norm);
     c.class_spread_threshold = j.value("class_spread_threshold", c.class_spread_threshold);
     c.class_spread_share = j.value("class_spread_share", c.class_spread_share);
-    c.reestimation_min_agreement =
-        j.value("reestimation_min_agreement", c.reestimation_min_agreement);
+    c.reestimation_min_confidence_ratio =
+        j.value("reestimation_min_confidence_ratio", c.reestimation_min_confidence_ratio);
   } catch (const nlohmann::json::exception& e) {
     return Status::invalid_argument(std::string("prune config: ") + e.what());
   }

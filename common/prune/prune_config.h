@@ -68,11 +68,12 @@ struct PruneConfig {
   static constexpr double kDefaultClassSpreadShare = 0.34;
   double class_spread_share = kAutoClassSpreadShare;
   // > 0: when the detector calls a shift one of the inputs on a BatchNorm network, the
-  // device first re-estimates the statistics on a copy and compares its predictions on the
-  // same inputs with the general model's (experiment/reestimation_check.h); when fewer than
-  // this share keep their class, the verdict is overturned and the individual is pruned as
-  // a class-prior shift. 0: no check.
-  double reestimation_min_agreement = 0;
+  // device first re-estimates the statistics on a copy and compares the copy's predictions
+  // on the same unlabeled inputs with the general model's (experiment/reestimation_check.h).
+  // When the copy's mean top-class probability falls below this share of the general
+  // model's, the verdict is overturned and the individual is pruned as a class-prior shift.
+  // 0: no check.
+  double reestimation_min_confidence_ratio = 0;
 
   Status validate() const;
   std::string to_json() const;
