@@ -168,7 +168,8 @@ Status read_variant_keys(Table& t, Variant& v) {
   FP_RETURN_IF_ERROR(t.get("reestimate_batch_norm", p.reestimate_batch_norm));
   FP_RETURN_IF_ERROR(t.get("class_spread_threshold", p.class_spread_threshold));
   FP_RETURN_IF_ERROR(t.get("class_spread_share", p.class_spread_share));
-  FP_RETURN_IF_ERROR(t.get("reestimation_min_confidence_ratio", p.reestimation_min_confidence_ratio));
+  FP_RETURN_IF_ERROR(
+      t.get("reestimation_min_confidence_ratio", p.reestimation_min_confidence_ratio));
   FP_RETURN_IF_ERROR(t.get("select_sparsity", v.settings.select_sparsity));
   FP_RETURN_IF_ERROR(get_enum(t, "selector", sel.score, &parse_selection_score));
   FP_RETURN_IF_ERROR(t.get("min_agreement", sel.min_agreement));

@@ -96,8 +96,8 @@ TEST_CASE("every development and test scenario of the held-out protocol parses")
        fs::directory_iterator(fs::path(FP_SOURCE_DIR) / "simulations/scenarios/paper")) {
     const std::string name = entry.path().filename().string();
     // "*_dev.toml", and development campaigns named "<study>_dev_<experiment>.toml".
-    const bool is_dev = name.find("_dev.toml") != std::string::npos ||
-                        name.find("_dev_") != std::string::npos;
+    const bool is_dev =
+        name.find("_dev.toml") != std::string::npos || name.find("_dev_") != std::string::npos;
     const bool is_test = name.find("_test.toml") != std::string::npos;
     if (!is_dev && !is_test) continue;
     auto s = load_scenario(entry.path().string());
