@@ -6,26 +6,6 @@
 
 namespace fp::agent {
 
-LabelFreeFigures label_free_figures(PrunableNet& general, PrunableNet& personalized,
-                                    const torch::Tensor& heldout) {
-  LabelFreeFigures f;
-  if (!heldout.defined() || heldout.size(0) == 0) return f;
-  torch::Tensor before = predict_proba(general, heldout);
-  torch::Tensor after = predict_proba(personalized, heldout);
-  auto [p_before, c_before] = before.max(1);
-  auto [p_after, c_after] = after.max(1);
-  f.confidence_before = p_before.mean().item<double>();
-  f.confidence_after = p_after.mean().item<double>();
-  f.agreement = c_before.eq(c_after).to(torch::kFloat64).mean().item<double>();
-  return f;
-}
-
-void set_label_free_figures(proto::TelemetryReport& fine_prune, const LabelFreeFigures& figures) {
-  fine_prune.mean_confidence_before = figures.confidence_before;
-  fine_prune.mean_confidence_after = figures.confidence_after;
-  fine_prune.agreement = figures.agreement;
-}
-
 Result<PredictSummary> predict_folder(PrunableNet& model, const std::string& dir, int64_t batch,
                                       const std::function<void(const Prediction&)>& on_each,
                                       const std::function<void(int64_t, int64_t)>& on_progress) {

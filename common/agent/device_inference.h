@@ -1,5 +1,5 @@
-// What a device computes with models and its own files, labels or not:
-// the label-free figures of a personalization, and predictions for a folder.
+// What a device computes with a model and its own files, labels or not: predictions for a
+// folder. (The label-free figures of a personalization come with it: personalize.h.)
 #pragma once
 
 #include <torch/types.h>
@@ -14,17 +14,6 @@
 #include "util/status.h"
 
 namespace fp::agent {
-
-// Aggregates over held-out inputs: mean top-class probability of each model and the
-// share of inputs both assign the same class. Never per sample.
-struct LabelFreeFigures {
-  double confidence_before = 0, confidence_after = 0, agreement = 0;
-};
-LabelFreeFigures label_free_figures(PrunableNet& general, PrunableNet& personalized,
-                                    const torch::Tensor& heldout);
-// Copies them into a Fine-Pruning report (the device agent's runner and the simulation's
-// virtual agents report the same fields).
-void set_label_free_figures(proto::TelemetryReport& fine_prune, const LabelFreeFigures& figures);
 
 struct Prediction {
   std::string file;        // relative to the folder (IDX images: "file#i")

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "agent/device_inference.h"
 #include "agent/kept_model.h"
 #include "agent/task_translation.h"
 #include "experiment/personalize.h"
@@ -92,8 +91,6 @@ Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::Ta
 
   std::vector<proto::TelemetryReport> out = telemetry_reports(task, config, r, peak_rss_bytes());
   proto::TelemetryReport& fine_prune = out.front();
-  set_label_free_figures(fine_prune,
-                         label_free_figures(*general, *r.personalized, evaluation->inputs));
   fine_prune.skipped_files = skipped_files;
 
   if (!config_.personalized_dir.empty() && r.personalized) {

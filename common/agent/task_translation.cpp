@@ -78,6 +78,9 @@ std::vector<proto::TelemetryReport> telemetry_reports(const proto::TaskAssignmen
                  config.prune.class_spread_threshold, check);
   }
   proto::TelemetryReport fp = method_report(task, r, r.fine_prune, peak_memory);
+  fp.mean_confidence_before = r.label_free.confidence_before;
+  fp.mean_confidence_after = r.label_free.confidence_after;
+  fp.agreement = r.label_free.agreement;
   fp.target_sparsity = config.select_sparsity ? r.selection.chosen : config.prune.target_sparsity;
   fp.sparsity = std::clamp(r.sparsity.sparsity(), 0.0, 1.0);
   fp.overall_sparsity = std::clamp(r.sparsity.overall_sparsity(), 0.0, 1.0);

@@ -26,7 +26,8 @@ struct BaselineSettings {
 Result<PersonalizeConfig> personalize_config_for(const proto::TaskAssignment& task,
                                                  const BaselineSettings& baselines);
 
-// Logs the shift the device detected (PersonalizeResult::shift), when it looked for one.
+// One report per method, Fine-Pruning's first (with the label-free figures). Logs the shift
+// the device detected (PersonalizeResult::shift), when it looked for one.
 std::vector<proto::TelemetryReport> telemetry_reports(const proto::TaskAssignment& task,
                                                       const PersonalizeConfig& config,
                                                       const PersonalizeResult& result,

@@ -29,12 +29,17 @@ Dataset first_samples(const Dataset& data, int64_t limit) {
 }
 
 // Accuracy only where the evaluation set has labels (a device without labels has none).
+// With `proba`, the model's softmax over the evaluation inputs too, from the same pass.
 Result<MethodResult> describe(const std::string& method, PrunableNet& model,
-                              const Dataset& evaluation) {
+                              const Dataset& evaluation, torch::Tensor* proba = nullptr) {
   MethodResult m;
-  if (evaluation.has_labels()) {
-    FP_ASSIGN_OR_RETURN(EvalReport eval, evaluate(model, evaluation));
-    m.accuracy = eval.accuracy;
+  if (evaluation.has_labels() || proba) {
+    torch::Tensor p = predict_proba(model, evaluation.inputs);
+    if (evaluation.has_labels()) {
+      FP_ASSIGN_OR_RETURN(EvalReport eval, evaluate_proba(p, evaluation));
+      m.accuracy = eval.accuracy;
+    }
+    if (proba) *proba = p;
   }
   auto sparsity = measure_sparsity(model);
   m.method = method;
@@ -231,7 +236,9 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
   out.evaluated = evaluation.has_labels();
 
   ModelPtr dense = clone_model(general);
-  FP_ASSIGN_OR_RETURN(MethodResult general_result, describe("general", *dense, evaluation));
+  torch::Tensor general_proba, pruned_proba;
+  FP_ASSIGN_OR_RETURN(MethodResult general_result,
+                      describe("general", *dense, evaluation, &general_proba));
   out.general = general_result;
 
   // Fine-Pruning: the unlabeled inputs only.
@@ -239,7 +246,8 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
   FP_RETURN_IF_ERROR(run_fine_prune(*pruned, adaptation.inputs, config, out));
   {
     auto cost = out.fine_prune;
-    FP_ASSIGN_OR_RETURN(out.fine_prune, describe("fine_prune", *pruned, evaluation));
+    FP_ASSIGN_OR_RETURN(out.fine_prune, describe("fine_prune", *pruned, evaluation, &pruned_proba));
+    out.label_free = label_free_figures(general_proba, pruned_proba);
     out.fine_prune.wall_seconds = cost.wall_seconds;
     out.fine_prune.cpu_seconds = cost.cpu_seconds;
     out.fine_prune.compute_macs = cost.compute_macs;

@@ -19,6 +19,7 @@
 #include "baselines/prior_em.h"
 #include "baselines/tuned_finetune.h"
 #include "data/dataset.h"
+#include "experiment/label_free_figures.h"
 #include "experiment/personalize_config.h"
 #include "experiment/reestimation_check.h"
 #include "models/prunable_net.h"
@@ -70,6 +71,9 @@ struct PersonalizeResult {
   // False when the evaluation set had no labels: every accuracy above is then 0 and
   // meaningless (a device's own unlabeled files); the models are still produced.
   bool evaluated = true;
+  // The general and Fine-Pruned models on the evaluation inputs, labels or not (from the
+  // same passes that score them).
+  LabelFreeFigures label_free;
   ModelPtr personalized;  // the Fine-Pruned model
 };
 

@@ -7,7 +7,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "agent/device_inference.h"
 #include "agent/task_translation.h"
 #include "experiment/personalize.h"
 #include "models/artifact.h"
@@ -82,18 +81,10 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
   auto started = Clock::now();
   const double cpu = thread_cpu_seconds();
   auto result = personalize(*general, data.adaptation, data.evaluation, config);
-  // The label-free figures a real device reports with its Fine-Pruned model (agreement and
-  // confidence on its held-out inputs): two forward passes of the device's own work.
-  agent::LabelFreeFigures figures;
-  if (result.ok() && result->personalized) {
-    figures = agent::label_free_figures(*general, *result->personalized, data.evaluation.inputs);
-  }
   meter_.compute_cpu_us += static_cast<int64_t>(1e6 * (thread_cpu_seconds() - cpu));
   meter_.compute_wall_us += micros_since(started);
   if (!result.ok()) return result.status();
-  auto reports = agent::telemetry_reports(task, config, *result, peak_rss_bytes());
-  if (!reports.empty()) agent::set_label_free_figures(reports.front(), figures);
-  return reports;
+  return agent::telemetry_reports(task, config, *result, peak_rss_bytes());
 }
 
 Result<std::vector<proto::TelemetryReport>> NullRunner::run(const proto::TaskAssignment& task,

@@ -19,8 +19,17 @@ torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs, int
 Result<EvalReport> evaluate(PrunableNet& model, const Dataset& data, int64_t batch_size) {
   if (!data.has_labels()) return Status::invalid_argument("evaluate: the dataset has no labels");
   if (data.size() == 0) return Status::invalid_argument("evaluate: the dataset is empty");
-  const int64_t c = model.spec().num_classes;
-  auto pred = predict_proba(model, data.inputs, batch_size).argmax(1).contiguous();
+  return evaluate_proba(predict_proba(model, data.inputs, batch_size), data);
+}
+
+Result<EvalReport> evaluate_proba(const torch::Tensor& proba, const Dataset& data) {
+  if (!data.has_labels()) return Status::invalid_argument("evaluate: the dataset has no labels");
+  if (data.size() == 0) return Status::invalid_argument("evaluate: the dataset is empty");
+  if (proba.dim() != 2 || proba.size(0) != data.size())
+    return Status::invalid_argument("evaluate: " + std::to_string(proba.size(0)) +
+                                    " predictions for " + std::to_string(data.size()) + " samples");
+  const int64_t c = proba.size(1);
+  auto pred = proba.argmax(1).contiguous();
   auto truth = data.labels.contiguous();
   EvalReport r;
   r.samples = data.size();

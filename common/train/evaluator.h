@@ -18,6 +18,9 @@ struct EvalReport {
 };
 
 Result<EvalReport> evaluate(PrunableNet& model, const Dataset& data, int64_t batch_size = 256);
+// The same from the model's softmax rows over data.inputs (predict_proba), so that a caller
+// that needs the probabilities too runs the model once.
+Result<EvalReport> evaluate_proba(const torch::Tensor& proba, const Dataset& data);
 
 // Softmax probabilities [N, num_classes] (no labels needed), in eval mode.
 torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs,
