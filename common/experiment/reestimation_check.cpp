@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "baselines/batch_norm_adapt.h"
+#include "experiment/label_free_figures.h"
 #include "models/model_factory.h"
 #include "prune/shift_detector.h"
 #include "train/evaluator.h"
@@ -32,12 +33,11 @@ Result<ReestimationCheck> check_reestimation(const PrunableNet& general,
   FP_ASSIGN_OR_RETURN(AdaBnReport adapted, adapt_batch_norm(*copy, inputs, batch_norm_batch_size));
   if (adapted.batch_norms == 0) return check;
   const torch::Tensor after = predict_proba(*copy, inputs);
-  auto [p_before, c_before] = general_proba.max(1);
-  auto [p_after, c_after] = after.max(1);
+  const LabelFreeFigures figures = label_free_figures(general_proba, after);
   check.ran = true;
-  check.agreement = c_before.eq(c_after).to(torch::kDouble).mean().item<double>();
-  check.confidence_before = p_before.to(torch::kDouble).mean().item<double>();
-  check.confidence_after = p_after.to(torch::kDouble).mean().item<double>();
+  check.agreement = figures.agreement;
+  check.confidence_before = figures.confidence_before;
+  check.confidence_after = figures.confidence_after;
   check.spread_before = spread_of(general_proba);
   check.spread_after = spread_of(after);
   check.forward_samples = adapted.forward_samples + inputs.size(0);
