@@ -10,7 +10,6 @@
 
 #include "data/folder_source.h"
 #include "models/prunable_net.h"
-#include "protocol/messages.h"
 #include "util/status.h"
 
 namespace fp::agent {

@@ -68,7 +68,7 @@ std::vector<proto::TelemetryReport> telemetry_reports(const proto::TaskAssignmen
       check = fmt::format(
           "; re-estimation check: confidence {:.3f} -> {:.3f} (ratio {:.3f}, minimum {:g}){}, "
           "agreement {:.3f}, spread {:.3f} -> {:.3f}",
-          c.confidence_before, c.confidence_after, c.confidence_after / c.confidence_before,
+          c.confidence_before, c.confidence_after, c.confidence_ratio(),
           config.prune.reestimation_min_confidence_ratio,
           r.shift_overturned ? ", verdict overturned" : "", c.agreement, c.spread_before,
           c.spread_after);

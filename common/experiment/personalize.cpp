@@ -103,8 +103,7 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
                                                                config.batch_norm_batch_size));
       forward_samples += out.reestimation.forward_samples;
       if (out.reestimation.ran &&
-          out.reestimation.confidence_after <
-              prune.reestimation_min_confidence_ratio * out.reestimation.confidence_before) {
+          out.reestimation.confidence_ratio() < prune.reestimation_min_confidence_ratio) {
         out.shift = ShiftKind::kClassPrior;  // pruned as configured
         out.shift_overturned = true;
       }

@@ -18,11 +18,14 @@
 namespace fp {
 
 struct ReestimationCheck {
-  bool ran = false;      // false: not asked for, or the model has no BatchNorm
+  bool ran = false;      // false: not asked for, fewer than 2 inputs, or no BatchNorm
   double agreement = 1;  // share of inputs whose top class re-estimation leaves unchanged
   double confidence_before = 0, confidence_after = 0;  // mean top-class probability
   double spread_before = 0, spread_after = 0;          // class_spread of the mean softmax
   int64_t forward_samples = 0;                         // compute: samples through the dense model
+
+  // What prune.reestimation_min_confidence_ratio is compared with.
+  double confidence_ratio() const { return confidence_after / confidence_before; }
 };
 
 // Re-estimates BatchNorm statistics of a copy of `general` on `inputs` and compares the
