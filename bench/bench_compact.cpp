@@ -21,6 +21,7 @@
 #include "prune/cost.h"
 #include "prune/pruner.h"
 #include "train/trainer.h"
+#include "util/compute_threads.h"
 
 using namespace fp;
 
@@ -75,7 +76,7 @@ int fp::bench::compact(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  torch::set_num_threads(1);
+  set_compute_threads(1);
 
   auto train_data = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTrain, train_samples);
   auto pool = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest);

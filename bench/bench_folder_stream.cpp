@@ -19,6 +19,7 @@
 #include "benchmarks.h"
 #include "data/file_decoder.h"
 #include "data/folder_source.h"
+#include "util/compute_threads.h"
 #include "util/memory.h"
 
 namespace {
@@ -34,7 +35,7 @@ int fp::bench::folder_stream(int argc, char** argv) {
   app.add_option("--files", files, "pictures in the folder")->capture_default_str();
   app.add_option("--batch", batch, "files decoded at a time")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  torch::set_num_threads(1);
+  set_compute_threads(1);
 
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("fp_bench_folder_" + std::to_string(getpid()));

@@ -19,6 +19,7 @@
 #include "models/model_factory.h"
 #include "prune/cost.h"
 #include "train/evaluator.h"
+#include "util/compute_threads.h"
 
 using fp::bench::seconds_since;
 using namespace fp;
@@ -58,7 +59,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   app.add_option("--seed", seed)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  torch::set_num_threads(threads);
+  set_compute_threads(threads);
   torch::manual_seed(seed);
   auto train_data = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTrain, train_samples);
   auto pool = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest);

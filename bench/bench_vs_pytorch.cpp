@@ -37,6 +37,7 @@
 #include "prune/sparsity_selector.h"
 #include "train/evaluator.h"
 #include "train/trainer.h"
+#include "util/compute_threads.h"
 
 using fp::bench::seconds_since;
 using namespace fp;
@@ -241,7 +242,7 @@ int fp::bench::vs_pytorch(int argc, char** argv) {
   run_cmd->add_option("--reload", reloads, "load the model this many more times, timing each")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  torch::set_num_threads(threads);
+  set_compute_threads(threads);
   if (prep->parsed()) return prepare(dir, arch, width, train_samples, epochs, samples, seed);
   return run(dir, ft_cmd->parsed(), reloads);
 }

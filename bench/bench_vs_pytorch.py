@@ -254,7 +254,9 @@ def main():
         return torch_worker(a.dir, a.threads, a.worker_finetune)
 
     cpp = [os.path.join(a.build, "bench", "fp-bench"), "vs_pytorch"]
-    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+    # The BLAS runs on the calling thread on both sides, as fineprune runs it
+    # (util/compute_threads.h): a threaded OpenBLAS would otherwise start its own threads.
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS="1")
     if not os.path.exists(os.path.join(a.dir, "evaluation-labels-idx1-ubyte")):
         os.makedirs(a.dir, exist_ok=True)
         subprocess.run(cpp + ["prepare", "--dir", a.dir, "--arch", a.arch], check=True)

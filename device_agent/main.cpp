@@ -18,6 +18,7 @@
 #include "model_commands.h"
 #include "models/artifact.h"
 #include "security/keys.h"
+#include "util/compute_threads.h"
 #include "util/progress.h"
 
 namespace {
@@ -224,7 +225,7 @@ int main(int argc, char** argv) {
   if (*compact_cmd)
     return fp::agent_cli::compact_command(model_path, out_path, static_cast<int>(config.threads));
   if (*export_cmd) return fp::agent_cli::export_command(model_path, out_path);
-  torch::set_num_threads(static_cast<int>(config.threads));
+  fp::set_compute_threads(static_cast<int>(config.threads));
   if (*predict_cmd) {
     return predict(runner_config.folder.dir, predict_model, config.work_dir, predict_batch);
   }

@@ -10,6 +10,7 @@
 #include "models/torch_export.h"
 #include "prune/cost.h"
 #include "prune/pruner.h"
+#include "util/compute_threads.h"
 
 namespace fp::agent_cli {
 namespace {
@@ -36,7 +37,7 @@ Row measure(PrunableNet& m, uint64_t bytes) {
 }  // namespace
 
 int compact_command(const std::string& model_path, const std::string& out_path, int threads) {
-  torch::set_num_threads(threads);
+  set_compute_threads(threads);
   ArtifactInfo in_info;
   auto model = load_model(model_path, &in_info);
   if (!model.ok()) {

@@ -14,6 +14,7 @@
 #include "prune/cost.h"
 #include "train/evaluator.h"
 #include "train/trainer.h"
+#include "util/compute_threads.h"
 
 namespace fp {
 namespace {
@@ -49,7 +50,7 @@ void print_row(const MethodResult& m, int64_t general_macs) {
 }
 
 int run_demo(const DemoOptions& o) {
-  torch::set_num_threads(o.threads);
+  set_compute_threads(o.threads);
   torch::manual_seed(o.seed);
   auto train_data = load_fashion_mnist(o.data_dir, Split::kTrain, o.train_samples);
   auto pool = load_fashion_mnist(o.data_dir, Split::kTest);

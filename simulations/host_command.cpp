@@ -19,6 +19,7 @@
 #include "simulation/agent_host.h"
 #include "simulation/campaign_plan.h"
 #include "simulation/population.h"
+#include "util/compute_threads.h"
 #include "util/file_io.h"
 #include "util/memory.h"
 
@@ -70,7 +71,15 @@ int run_host(HostCommandOptions o) {
     spdlog::error("--host-index {} is not below --hosts {}", o.host_index, s.hosting.hosts);
     return 2;
   }
-  torch::set_num_threads(static_cast<int>(s.hosting.threads_per_worker));
+  set_compute_threads(static_cast<int>(s.hosting.threads_per_worker));
+  if (!o.null_compute) {
+    Status blas = check_concurrent_blas(s.hosting.workers,
+                                        fmt::format("fp-sim host ({} workers)", s.hosting.workers));
+    if (!blas.ok()) {
+      spdlog::error("{}", blas.to_string());
+      return 2;
+    }
+  }
 
   auto population = load_population(s);
   if (!population.ok()) {

@@ -12,6 +12,7 @@
 #include "models/artifact.h"
 #include "simulation/population.h"
 #include "util/clock.h"
+#include "util/compute_threads.h"
 #include "util/memory.h"
 
 namespace fp::sim {
@@ -60,7 +61,7 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::run(const proto::TaskAssi
 Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::TaskAssignment& task,
                                                                const std::string& model_path) {
   // LibTorch's thread count is per calling thread under OpenMP: set it where we compute.
-  torch::set_num_threads(static_cast<int>(config_.threads));
+  set_compute_threads(static_cast<int>(config_.threads));
   auto loading = Clock::now();
   ArtifactInfo info;
   FP_ASSIGN_OR_RETURN(ModelPtr general, load_model(model_path, &info));

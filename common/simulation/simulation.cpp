@@ -23,6 +23,7 @@
 #include "simulation/population.h"
 #include "store/run_store.h"
 #include "util/clock.h"
+#include "util/compute_threads.h"
 #include "util/file_io.h"
 #include "util/machine.h"
 #include "util/memory.h"
@@ -281,6 +282,14 @@ Status ScenarioRun::prepare() {
 
 Status ScenarioRun::set_up() {
   auto log = [this](const std::string& line) { say(line); };
+  // In-process agents compute on threads of this process: the BLAS must take that.
+  const HostingSection& h = s_.hosting;
+  if (h.mode == HostingMode::kInProcess && !o_.null_compute) {
+    Status blas = check_concurrent_blas(
+        h.hosts * h.workers,
+        fmt::format("fp-sim run ({} in-process host(s) x {} workers)", h.hosts, h.workers));
+    if (!blas.ok()) return setup_failed(blas);
+  }
   std::optional<SharedGeneral> trained;
   if (s_.best_classes > 0 && s_.partition.classes.empty()) {
     // Figure 2d: the population comes from the classes the general model does best.

@@ -9,6 +9,7 @@
 #include "prune/shift_detector.h"
 #include "train/evaluator.h"
 #include "train/spread_calibration.h"
+#include "util/compute_threads.h"
 
 namespace fp {
 namespace {
@@ -31,7 +32,7 @@ Status add_spread_curve(PrunableNet& model, const Dataset& labeled, const std::s
 Result<GeneralModel> train_general_model(const Dataset& data, const GeneralModelConfig& config,
                                          const std::function<void(int64_t, double)>& on_epoch) {
   if (data.size() == 0) return Status::invalid_argument("no general training data");
-  torch::set_num_threads(config.threads);
+  set_compute_threads(config.threads);
   torch::manual_seed(config.train.seed);
   Dataset train_set = data, val_set;
   if (config.validation_fraction > 0) {
