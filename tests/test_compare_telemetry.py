@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""scripts/compare-telemetry: identical runs pass, a changed or missing row fails and is named,
+bad input exits 2. Two small stores with the telemetry columns the script reads."""
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts",
+                      "compare-telemetry")
+
+
+def store(path, rows):
+    os.makedirs(path)
+    con = sqlite3.connect(os.path.join(path, "fp.db"))
+    con.execute("CREATE TABLE campaigns (id INTEGER PRIMARY KEY, name TEXT)")
+    con.execute("CREATE TABLE telemetry (campaign_id INTEGER, individual TEXT, method TEXT, "
+                "accuracy_before REAL, accuracy_after REAL, sparsity REAL, compute_macs INTEGER, "
+                "mean_confidence_after REAL)")
+    con.execute("INSERT INTO campaigns VALUES (1, 'study/default')")
+    con.executemany("INSERT INTO telemetry VALUES (1, ?, ?, 0.5, ?, 0.3, 1000, 0.8)", rows)
+    con.commit()
+
+
+def run(*args):
+    p = subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
+    return p.returncode, p.stdout + p.stderr
+
+
+def main():
+    base = [("a", "fine_prune", 0.9), ("a", "finetune", 0.95), ("b", "fine_prune", 0.7)]
+    with tempfile.TemporaryDirectory() as d:
+        store(f"{d}/one", base)
+        store(f"{d}/same", base)
+        store(f"{d}/changed", [base[0], ("a", "finetune", 0.96), base[2]])
+        store(f"{d}/fewer", base[:2])
+        failures = []
+
+        def expect(ok, what):
+            if not ok:
+                failures.append(what)
+
+        rc, out = run(f"{d}/one", f"{d}/same")
+        expect(rc == 0 and "3 row(s) in both, 0 differing" in out, f"identical runs: {rc} {out}")
+        rc, out = run(f"{d}/one", f"{d}/changed")
+        expect(rc == 1 and "differs: study/default | a | finetune" in out and
+               "accuracy_after 0.95 -> 0.96" in out, f"changed row: {rc} {out}")
+        rc, out = run(f"{d}/one", f"{d}/changed", "--methods", "fine_prune")
+        expect(rc == 0 and "2 row(s) in both" in out, f"--methods filter: {rc} {out}")
+        rc, out = run(f"{d}/one", f"{d}/fewer")
+        expect(rc == 1 and "only in A: study/default | b | fine_prune" in out,
+               f"missing row: {rc} {out}")
+        rc, out = run(f"{d}/one", f"{d}/nowhere")
+        expect(rc == 2 and "no fp.db at" in out, f"missing store: {rc} {out}")
+        for f in failures:
+            print("FAILED:", f)
+        return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
