@@ -62,9 +62,9 @@ TEST_CASE("a BLAS said to be safe for concurrent callers gives every caller its 
   }
   REQUIRE(fp::check_concurrent_blas(2, "test").ok());
   // The same two trainings, once alone and then on two threads at once, bit for bit.
-  // With libopenblas0-serial forced through this path, 0 to 12 of 12 trainings differed
-  // in a run (4 to 12 in 3 of 5 runs; this case, forced, failed 3 of 4 runs); with
-  // libopenblas0-pthread or the reference BLAS none.
+  // With libopenblas0-serial, a scratch program of these trainings found differences in 4
+  // of 6 runs (4 to 12 of 12 trainings), and this case, forced through, failed 3 of 4 runs;
+  // with libopenblas0-pthread or the reference BLAS none.
   namespace nn = torch::nn;
   torch::manual_seed(0);
   nn::Sequential net(nn::Conv2d(nn::Conv2dOptions(1, 8, 3).padding(1)), nn::ReLU(),
