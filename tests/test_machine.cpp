@@ -54,7 +54,8 @@ TEST_CASE("a BLAS said to be safe for concurrent callers gives every caller its 
           "[machine][blas]") {
   const fp::BlasThreading blas = fp::blas_threading();
   INFO(blas.library << " " << blas.config);
-  CHECK(blas.library == fp::loaded_blas());
+  // OpenBLAS is recognised by its own entry points: its build line is read from it.
+  if (blas.library.find("openblas") != std::string::npos) CHECK_FALSE(blas.config.empty());
   if (!blas.concurrent_calls_safe()) {
     // Debian's single-threaded OpenBLAS: fp-sim refuses to compute agents on threads.
     CHECK_FALSE(fp::check_concurrent_blas(2, "test").ok());
