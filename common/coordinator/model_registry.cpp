@@ -63,13 +63,18 @@ Result<store::ModelRecord> ModelRegistry::find(const std::string& sha256) {
   return *record;
 }
 
-Result<std::shared_ptr<const ModelRegistry::Mapped>> ModelRegistry::map(const std::string& sha256) {
+std::shared_ptr<const ModelRegistry::Mapped> ModelRegistry::mapped_before(
+    const std::string& sha256) {
   auto it = mapped_.find(sha256);
-  if (it != mapped_.end()) {
-    std::error_code ec;
-    if (fs::file_size(it->second->path, ec) == it->second->size && !ec) return it->second;
-    mapped_.erase(it);  // chunks in flight keep the old mapping alive until sent
-  }
+  if (it == mapped_.end()) return nullptr;
+  std::error_code ec;
+  if (fs::file_size(it->second->path, ec) == it->second->size && !ec) return it->second;
+  mapped_.erase(it);  // chunks in flight keep the old mapping alive until sent
+  return nullptr;
+}
+
+Result<std::shared_ptr<const ModelRegistry::Mapped>> ModelRegistry::map(const std::string& sha256) {
+  if (auto before = mapped_before(sha256)) return before;
   FP_ASSIGN_OR_RETURN(auto record, find(sha256));
   if (record.size_bytes <= 0) return Status::corruption("model file " + record.path + " is empty");
   int fd = ::open(record.path.c_str(), O_RDONLY | O_CLOEXEC);

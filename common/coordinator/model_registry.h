@@ -43,6 +43,9 @@ class ModelRegistry {
     ~Mapped();
   };
   Result<std::shared_ptr<const Mapped>> map(const std::string& sha256);
+  // The mapping map() made before, if the file still has its size; never asks the store
+  // (the serving loop calls it while a commit may hold the connection).
+  std::shared_ptr<const Mapped> mapped_before(const std::string& sha256);
 
   // Re-hashes the file: Status::corruption if it no longer matches its address.
   Status verify(const std::string& sha256);

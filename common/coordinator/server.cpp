@@ -14,8 +14,8 @@ Server::Server(ServerConfig config, zmq::context_t& context, store::Store& store
       policy_(config_.policy ? config_.policy
                              : std::make_shared<FirstPendingPolicy>(config_.max_attempts)),
       context_(context),
-      store_(store),
-      registry_(registry),
+      shared_store_(store),
+      shared_registry_(registry),
       router_(context, zmq::socket_type::router) {
   proto::configure_router(router_);
   // Model chunks are bounded by the coordinator's own credit accounting (ChunkAccount);
@@ -45,7 +45,7 @@ Status Server::bind_security() {
       zap_, security::ZapHandler::bind(context_, [this](const security::ZapRequest& r) {
         auto d = security::enrolled_key_policy(
             r, security::kZapDomain,
-            [this](const std::string& key) { return store_.enrolled_key_name(key); });
+            [this](const std::string& key) { return store().enrolled_key_name(key); });
         if (!d.admit) note_refused_handshake(r, d);
         return d;
       }));
@@ -87,9 +87,10 @@ Status Server::run() {
   if (bound_endpoint_.empty()) FP_RETURN_IF_ERROR(bind());
   waker_ = std::make_unique<LoopWaker>(context_, std::chrono::milliseconds(config_.heartbeat_ms),
                                        config_.handle_signals);
+  worker_ = std::make_unique<CommitWorker>(context_);
   // Tasks a previous run left assigned go back to the queue; agents still working on
   // one reclaim it in their Hello.
-  FP_ASSIGN_OR_RETURN(int64_t orphaned, store_.requeue_all_assigned());
+  FP_ASSIGN_OR_RETURN(int64_t orphaned, store().requeue_all_assigned());
   if (orphaned > 0) spdlog::info("requeued {} task(s) left assigned by a previous run", orphaned);
   event("coordinator-start", "", 0, bound_endpoint_);
   FP_RETURN_IF_ERROR(flush());
@@ -97,18 +98,32 @@ Status Server::run() {
   if (config_.exit_when_done && all_campaigns_finished()) stopping_ = true;
 
   while (!stopping_ && failure_.ok()) {
-    zmq::pollitem_t items[] = {
-        {router_.handle(), 0, ZMQ_POLLIN, 0},
-        {waker_->socket().handle(), 0, ZMQ_POLLIN, 0},
-        {zap_ ? zap_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0},
-        {monitor_ ? monitor_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+    // The ROUTER and the waker, then what is there of the commit worker, ZAP and the
+    // handshake monitor.
+    std::vector<zmq::pollitem_t> items = {{router_.handle(), 0, ZMQ_POLLIN, 0},
+                                          {waker_->socket().handle(), 0, ZMQ_POLLIN, 0},
+                                          {worker_->socket().handle(), 0, ZMQ_POLLIN, 0}};
+    size_t zap_item = 0, monitor_item = 0;
+    if (zap_) {
+      zap_item = items.size();
+      items.push_back({zap_->socket().handle(), 0, ZMQ_POLLIN, 0});
+    }
+    if (monitor_) {
+      monitor_item = items.size();
+      items.push_back({monitor_->socket().handle(), 0, ZMQ_POLLIN, 0});
+    }
     // Chunk requests waiting for a peer's queue to drain are looked at every millisecond.
     auto wait = std::chrono::milliseconds(waiting_requests_ ? 1 : -1);
     try {
-      zmq::poll(items, monitor_ ? 4 : (zap_ ? 3 : 2), wait);
+      zmq::poll(items, wait);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       return Status::internal(std::string("poll: ") + e.what());
+    }
+    if (items[2].revents & ZMQ_POLLIN) {
+      worker_->drain_notes();
+      Status s = finish_commit();
+      if (!s.ok()) failure_ = s;
     }
     if (items[1].revents & ZMQ_POLLIN) {
       zmq::message_t note;
@@ -123,8 +138,8 @@ Status Server::run() {
         }
       }
     }
-    if (zap_ && (items[2].revents & ZMQ_POLLIN)) zap_->handle_pending();
-    if (monitor_ && (items[3].revents & ZMQ_POLLIN)) {
+    if (zap_ && (items[zap_item].revents & ZMQ_POLLIN)) zap_->handle_pending();
+    if (monitor_ && (items[monitor_item].revents & ZMQ_POLLIN)) {
       while (auto e = monitor_->next()) {
         if (e->kind == security::HandshakeEvent::Kind::kSucceeded) continue;
         ++stats_.handshakes_failed;
@@ -142,11 +157,14 @@ Status Server::run() {
     }
     if (items[0].revents & ZMQ_POLLIN) drain_router();
     if (waiting_requests_) serve_waiting_chunks();
-    Status s = burst_ ? end_burst() : flush();
+    Status s = bursting_ ? end_burst() : flush();
     drop_unreadable_peers();
-    if (!s.ok()) failure_ = s;
+    if (!s.ok() && failure_.ok()) failure_ = s;
   }
+  Status committed = finish_commit();
+  if (!committed.ok() && failure_.ok()) failure_ = committed;
   shutdown();
+  worker_.reset();
   waker_.reset();
   return failure_;
 }
@@ -189,7 +207,7 @@ void Server::on_tick() {
 void Server::shutdown() {
   for (auto& [peer, s] : sessions_) {
     send(peer, proto::Goodbye{"coordinator shutting down"});
-    (void)store_.set_agent_status(s.agent_id, "offline", now());
+    (void)store().set_agent_status(s.agent_id, "offline", now());
   }
   summarize_refused_handshakes(/*all=*/true);
   event("coordinator-stop", "", 0, failure_.ok() ? "" : failure_.to_string());
@@ -200,49 +218,77 @@ void Server::shutdown() {
                stats_.reports_stored, stats_.reports_duplicate, stats_.chunks_sent);
 }
 
+// Acknowledges each stored report (or says why it was not), in the order received.
+void Server::acknowledge(const std::vector<store::TelemetryRecord>& reports,
+                         const std::vector<std::string>& peers,
+                         const std::vector<store::TelemetryInsert>& outcomes,
+                         std::vector<std::pair<std::string, std::string>>& out) {
+  for (size_t i = 0; i < reports.size(); ++i) {
+    const auto& key = reports[i].idempotency_key;
+    const auto& outcome = outcomes[i];
+    switch (outcome.outcome) {
+      case store::InsertOutcome::kInserted:
+        ++stats_.reports_stored;
+        out.emplace_back(peers[i], proto::encode(proto::Ack{key, false}));
+        break;
+      case store::InsertOutcome::kDuplicate:
+        ++stats_.reports_duplicate;
+        out.emplace_back(peers[i], proto::encode(proto::Ack{key, true}));
+        break;
+      case store::InsertOutcome::kFailed:
+        ++stats_.reports_failed;
+        spdlog::warn("report {} not stored: {}", key, outcome.error);
+        out.emplace_back(peers[i],
+                         proto::encode(proto::Error{proto::ErrorCode::kInternal,
+                                                    "report not stored: " + outcome.error, key}));
+        break;
+    }
+  }
+}
+
 Status Server::flush() {
   if (!reports_.empty()) {
-    auto outcomes = store_.insert_telemetry(reports_);
+    auto outcomes = store().insert_telemetry(reports_);
     if (!outcomes.ok()) {
       // Nothing is acknowledged, so agents resend; the store error is fatal.
       reports_.clear();
       report_peers_.clear();
       return outcomes.status();
     }
-    for (size_t i = 0; i < reports_.size(); ++i) {
-      const auto& key = reports_[i].idempotency_key;
-      const auto& peer = report_peers_[i];
-      const auto& outcome = (*outcomes)[i];
-      switch (outcome.outcome) {
-        case store::InsertOutcome::kInserted:
-          ++stats_.reports_stored;
-          send(peer, proto::Ack{key, false});
-          break;
-        case store::InsertOutcome::kDuplicate:
-          ++stats_.reports_duplicate;
-          send(peer, proto::Ack{key, true});
-          break;
-        case store::InsertOutcome::kFailed:
-          ++stats_.reports_failed;
-          spdlog::warn("report {} not stored: {}", key, outcome.error);
-          reply_error(peer, proto::ErrorCode::kInternal, "report not stored: " + outcome.error,
-                      key);
-          break;
-      }
-    }
+    std::vector<std::pair<std::string, std::string>> acks;
+    acknowledge(reports_, report_peers_, *outcomes, bursting_ ? held_ : acks);
+    send_held(acks);
     reports_.clear();
     report_peers_.clear();
   }
   if (!events_.empty()) {
-    FP_RETURN_IF_ERROR(store_.add_events(events_));
+    FP_RETURN_IF_ERROR(store().add_events(events_));
     events_.clear();
   }
   return Status::ok_status();
 }
 
 void Server::begin_burst() {
-  if (burst_) return;
-  burst_ = std::make_unique<sql::Transaction>(store_.db());
+  bursting_ = true;
+  burst_unopened_ = false;
+}
+
+store::Store& Server::store() {
+  if (worker_ && worker_->busy()) {
+    Status s = finish_commit();
+    if (!s.ok() && failure_.ok()) failure_ = s;
+  }
+  if (bursting_ && !burst_ && !burst_unopened_) open_burst_transaction();
+  return shared_store_;
+}
+
+ModelRegistry& Server::registry() {
+  (void)store();
+  return shared_registry_;
+}
+
+void Server::open_burst_transaction() {
+  burst_ = std::make_unique<sql::Transaction>(shared_store_.db());
   if (!burst_->begin_status().ok()) {
     // Each write then commits on its own, as without bursts.
     uint64_t held = 0;
@@ -251,27 +297,97 @@ void Server::begin_burst() {
                    burst_->begin_status().message(),
                    held ? fmt::format(" ({} more since the last such line)", held) : "");
     burst_.reset();
+    burst_unopened_ = true;
   }
 }
 
 Status Server::end_burst() {
+  if (!burst_ && !burst_unopened_ && worker_ && (!reports_.empty() || !events_.empty())) {
+    // The burst wrote nothing else: its reports and events commit on the worker while
+    // the loop reads on. One commit in flight at a time.
+    Status previous = finish_commit();
+    bursting_ = false;
+    if (!previous.ok()) {
+      // The store failed (fatal): nothing of this burst is acknowledged either.
+      held_.clear();
+      reports_.clear();
+      report_peers_.clear();
+      return previous;
+    }
+    commit_in_background();
+    return Status::ok_status();
+  }
+  if (!burst_ && worker_ && worker_->busy()) {
+    // Nothing written: the replies wait behind the commit in flight, in order.
+    bursting_ = false;
+    auto& after = background_.held_after;
+    after.insert(after.end(), std::make_move_iterator(held_.begin()),
+                 std::make_move_iterator(held_.end()));
+    held_.clear();
+    return Status::ok_status();
+  }
   Status s = flush();
-  if (s.ok()) s = burst_->commit();
+  if (s.ok() && burst_) s = burst_->commit();
   burst_.reset();  // rolls back if not committed
+  bursting_ = false;
   std::vector<std::pair<std::string, std::string>> held;
   held.swap(held_);
   // Not committed: the replies are dropped with the writes (the store error is fatal;
   // agents resend to the next coordinator).
   if (!s.ok()) return s;
+  send_held(held);
+  return s;
+}
+
+void Server::commit_in_background() {
+  background_.reports.swap(reports_);
+  background_.report_peers.swap(report_peers_);
+  background_.events.swap(events_);
+  background_.held.swap(held_);
+  background_.outcomes = std::vector<store::TelemetryInsert>{};
+  ++stats_.commits_in_background;
+  worker_->submit([this]() -> Status {
+    auto& b = background_;
+    sql::Transaction tx(shared_store_.db());
+    FP_RETURN_IF_ERROR(tx.begin_status());
+    if (!b.reports.empty()) {
+      b.outcomes = shared_store_.insert_telemetry(b.reports);
+      if (!b.outcomes.ok()) return b.outcomes.status();
+    }
+    if (!b.events.empty()) FP_RETURN_IF_ERROR(shared_store_.add_events(b.events));
+    return tx.commit();
+  });
+}
+
+Status Server::finish_commit() {
+  if (!worker_ || !worker_->busy()) return Status::ok_status();
+  Status s = worker_->wait();
+  auto& b = background_;
+  if (s.ok()) {
+    // The burst's own replies, its acknowledgements, then later bursts' replies.
+    acknowledge(b.reports, b.report_peers, *b.outcomes, b.held);
+    send_held(b.held);
+    send_held(b.held_after);
+  }
+  // Not committed: nothing is acknowledged (agents resend); the error is fatal.
+  b.reports.clear();
+  b.report_peers.clear();
+  b.events.clear();
+  b.held.clear();
+  b.held_after.clear();
+  return s;
+}
+
+void Server::send_held(std::vector<std::pair<std::string, std::string>>& held) {
   for (auto& [peer, frame] : held) {
     Status sent = proto::send_to_peer(router_, peer, std::move(frame));
     if (!sent.ok()) on_send_failure(peer, sent, "reply");
   }
-  return s;
+  held.clear();
 }
 
 void Server::send(const std::string& peer, proto::Message message) {
-  if (burst_) {
+  if (bursting_) {
     held_.emplace_back(peer, proto::encode(message));
     return;
   }

@@ -10,6 +10,9 @@
 // Writes are committed once per loop iteration (a burst of messages and a tick); the
 // replies of the burst, but for model chunks, are sent only after that commit, so no
 // agent acts on a write (an assignment, an acknowledged report) that a crash could lose.
+// A burst that wrote only reports and events commits on the CommitWorker's thread while
+// the loop reads the next one; its replies follow that commit, and the loop touches the
+// store again only after it (store()).
 #pragma once
 
 #include <atomic>
@@ -24,6 +27,7 @@
 #include <zmq.hpp>
 
 #include "coordinator/campaign_policy.h"
+#include "coordinator/commit_worker.h"
 #include "coordinator/model_registry.h"
 #include "coordinator/rate_limit.h"
 #include "coordinator/waker.h"
@@ -80,6 +84,7 @@ struct ServerStats {
   uint64_t chunk_requests_refused = 0, chunk_requests_deferred = 0, chunk_bytes_queued_peak = 0;
   uint64_t peers_stalled = 0, tasks_past_deadline = 0, identities_refused = 0;
   uint64_t frames_ignored_unread = 0;  // from peers dropped for not reading
+  uint64_t commits_in_background = 0;  // bursts of reports committed by the commit worker
 };
 
 // At most one log line per `every` for a repeated warning, with how many were held back.
@@ -155,10 +160,25 @@ class Server {
   void on_tick();
   void shutdown();
   Status flush();
-  // One transaction for the iteration's writes, opened at its first message or tick;
-  // end_burst flushes, commits and then sends the replies held back meanwhile.
+  // A burst: the iteration's messages and tick. Its replies are held back until its
+  // writes are committed. The loop's writes go in one transaction, opened at its first
+  // store access; end_burst flushes, commits and then sends the replies. A burst whose
+  // only writes are reports and events hands them to the commit worker instead.
   void begin_burst();
   Status end_burst();
+  // Every store access of the loop goes through here: it first waits for the commit in
+  // flight (sending its replies), then opens the burst's transaction if need be.
+  store::Store& store();
+  ModelRegistry& registry();  // reads the store too
+  void open_burst_transaction();
+  void commit_in_background();
+  // Waits for the background commit, if any, and sends its replies; its error is fatal.
+  Status finish_commit();
+  void send_held(std::vector<std::pair<std::string, std::string>>& held);  // and clears it
+  void acknowledge(const std::vector<store::TelemetryRecord>& reports,
+                   const std::vector<std::string>& peers,
+                   const std::vector<store::TelemetryInsert>& outcomes,
+                   std::vector<std::pair<std::string, std::string>>& out);
   void send(const std::string& peer, proto::Message message);
   void reply_error(const std::string& peer, proto::ErrorCode code, const std::string& reason,
                    const std::string& ref = "");
@@ -213,8 +233,9 @@ class Server {
   ServerConfig config_;
   std::shared_ptr<CampaignPolicy> policy_;  // config_.policy or the default
   zmq::context_t& context_;
-  store::Store& store_;
-  ModelRegistry& registry_;
+  // Only through store() / registry(): the commit worker uses the same connection.
+  store::Store& shared_store_;
+  ModelRegistry& shared_registry_;
   zmq::socket_t router_;
   std::unique_ptr<LoopWaker> waker_;
   std::unique_ptr<security::ZapHandler> zap_;            // curve only
@@ -233,8 +254,22 @@ class Server {
   std::vector<store::TelemetryRecord> reports_;
   std::vector<std::string> report_peers_;
   std::vector<store::EventRecord> events_;
-  std::unique_ptr<sql::Transaction> burst_;                // open during a burst
+  bool bursting_ = false;                                  // replies are held
+  bool burst_unopened_ = false;                            // BEGIN failed this burst
+  std::unique_ptr<sql::Transaction> burst_;                // the burst's writes, once any
   std::vector<std::pair<std::string, std::string>> held_;  // (peer, frame) until its commit
+  // The burst committing on the worker: its writes, and the replies that wait for it
+  // (its own, then later bursts' that wrote nothing). While it runs, the worker reads
+  // reports and events and sets outcomes; the loop touches only held_after.
+  struct BackgroundCommit {
+    std::vector<store::TelemetryRecord> reports;
+    std::vector<std::string> report_peers;
+    std::vector<store::EventRecord> events;
+    std::vector<std::pair<std::string, std::string>> held, held_after;
+    Result<std::vector<store::TelemetryInsert>> outcomes = std::vector<store::TelemetryInsert>{};
+  };
+  BackgroundCommit background_;
+  std::unique_ptr<CommitWorker> worker_;
   struct PeerRate {
     TokenBucket bucket;
     bool told = false;  // this burst's excess was explained to the peer already

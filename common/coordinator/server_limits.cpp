@@ -66,7 +66,7 @@ bool Server::refuse_if_full(const std::string& peer, const proto::Hello& m) {
 
 void Server::drop_revoked() {
   if (config_.security.plain || sessions_.empty()) return;
-  auto keys = store_.agent_keys();
+  auto keys = store().agent_keys();
   if (!keys.ok()) {
     spdlog::error("reading enrolled keys: {}", keys.status().to_string());
     return;
@@ -99,7 +99,7 @@ void Server::forget_idle_peers() {
 bool Server::refuse_identity(const std::string& peer, const proto::Hello& m,
                              const std::string& public_key) {
   if (config_.security.plain) return false;
-  auto bound = store_.bind_identity(m.agent_id, public_key, now());
+  auto bound = store().bind_identity(m.agent_id, public_key, now());
   if (!bound.ok()) {
     spdlog::error("binding agent id {}: {}", m.agent_id, bound.status().to_string());
     reply_error(peer, proto::ErrorCode::kInternal, "cannot check the agent id now; try again");
@@ -199,8 +199,11 @@ void release_counted(void*, void* hint) {
 
 void Server::serve_chunk(Session& s, const proto::ChunkRequest& m) {
   // The registry checks the file is still there at its registered size (a stat per
-  // chunk; the database is asked only when the file is first mapped or has changed).
-  auto mapped = registry_.map(m.sha256);
+  // chunk; the database is asked only when the file is first mapped or has changed, so
+  // a chunk served from the mapping does not wait for a commit in flight).
+  Result<std::shared_ptr<const ModelRegistry::Mapped>> mapped =
+      shared_registry_.mapped_before(m.sha256);
+  if (!*mapped) mapped = registry().map(m.sha256);
   if (!mapped.ok()) {
     const bool io = mapped.status().code() == Status::Code::kIOError;
     if (io) spdlog::error("serving model {}: {}", m.sha256, mapped.status().to_string());

@@ -135,7 +135,7 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
   if (!config_.security.plain) {
     // Admitted at the handshake, but the key may have been revoked since.
     auto name = public_key.empty() ? Result<std::optional<std::string>>(std::nullopt)
-                                   : store_.enrolled_key_name(public_key);
+                                   : store().enrolled_key_name(public_key);
     if (!name.ok() || !name->has_value()) {
       std::string reason = public_key.empty()
                                ? std::string("no authenticated CURVE key on this connection")
@@ -205,13 +205,13 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
   }
 
   double t = now();
-  (void)store_.upsert_agent({m.agent_id, t, t, m.capabilities.threads,
-                             static_cast<int64_t>(m.capabilities.memory_mb),
-                             datasets_json(m.capabilities.datasets), "online", fresh.session_id});
+  (void)store().upsert_agent({m.agent_id, t, t, m.capabilities.threads,
+                              static_cast<int64_t>(m.capabilities.memory_mb),
+                              datasets_json(m.capabilities.datasets), "online", fresh.session_id});
   const AgentView announcing{fresh.agent_id, fresh.holdings};
   for (const auto& [dataset, individual] : fresh.holdings) {
     if (!policy_->enroll(announcing, dataset, individual)) continue;
-    Status s = store_.enroll(dataset, individual);
+    Status s = store().enroll(dataset, individual);
     if (!s.ok()) spdlog::error("enrolling {}/{}: {}", dataset, individual, s.to_string());
   }
   event("join", m.agent_id, 0, datasets_json(m.capabilities.datasets));
@@ -227,12 +227,12 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
   // holds, or one requeued from it (lost connection, coordinator restart) and not given
   // to anyone since. Any other currentTaskId is ignored.
   if (current != 0) {
-    auto task = store_.task(current);
+    auto task = store().task(current);
     if (task.ok() && task->has_value() && (*task)->agent_id == s.agent_id) {
       const auto& tr = **task;
       bool held = tr.status == "assigned";
       bool reclaimed = tr.status == "pending" &&
-                       store_.assign_task(current, s.agent_id, t, /*new_attempt=*/false).ok();
+                       store().assign_task(current, s.agent_id, t, /*new_attempt=*/false).ok();
       if (held || reclaimed) {
         start_task_clock(s, current);
         event("resume", s.agent_id, current, "");
@@ -244,7 +244,7 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
 
 void Server::on_chunk_request(Session& s, const proto::ChunkRequest& m) {
   if (s.task_id == 0 || m.sha256 != s.model_sha256) {
-    auto known = registry_.find(m.sha256);
+    auto known = registry().find(m.sha256);
     if (!known.ok()) {
       return reply_error(s.peer, proto::ErrorCode::kUnknownModel, known.status().message(),
                          m.sha256);
@@ -298,14 +298,14 @@ void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
   Status flushed = flush();
   if (!flushed.ok()) failure_ = flushed;
   int64_t id = static_cast<int64_t>(m.task_id);
-  auto task = store_.task(id);
+  auto task = store().task(id);
   if (!task.ok() || !task->has_value()) {
     return reply_error(s.peer, proto::ErrorCode::kUnknownTask,
                        "no task " + std::to_string(m.task_id), m.idempotency_key);
   }
   const auto& tr = **task;
   if (tr.status == "assigned" && tr.agent_id == s.agent_id) {
-    (void)store_.finish_task(id, m.ok, m.reason, now());
+    (void)store().finish_task(id, m.ok, m.reason, now());
     if (m.ok) {
       event("task-done", s.agent_id, id, std::to_string(m.reports) + " report(s)");
       spdlog::info("agent {} finished task {} ({} report(s))", s.agent_id, id, m.reports);

@@ -28,7 +28,7 @@ std::vector<T> json_list(const std::string& text) {
 Result<int64_t> Server::campaign_of_task(int64_t task_id) {
   auto cached = task_campaign_.find(task_id);
   if (cached != task_campaign_.end()) return cached->second;
-  FP_ASSIGN_OR_RETURN(auto task, store_.task(task_id));
+  FP_ASSIGN_OR_RETURN(auto task, store().task(task_id));
   if (!task) return Status::not_found("no task " + std::to_string(task_id));
   task_campaign_[task_id] = task->campaign_id;
   return task->campaign_id;
@@ -38,7 +38,7 @@ bool Server::holds(const Session& s, int64_t task_id) {
   if (task_id != 0 && task_id == s.task_id) return true;
   // Not its current task: one it held before (requeued from it and not given to anyone
   // since, or finished by it). Another agent's task, or none, is not its to report on.
-  auto task = store_.task(task_id);
+  auto task = store().task(task_id);
   return task.ok() && task->has_value() && (*task)->agent_id == s.agent_id;
 }
 
@@ -48,10 +48,10 @@ void Server::start_task_clock(Session& s, int64_t task_id) {
   double model_mb = 0;
   auto campaign = campaign_of_task(task_id);
   if (campaign.ok()) {
-    auto c = store_.campaign(*campaign);
+    auto c = store().campaign(*campaign);
     if (c.ok() && c->has_value()) {
       s.model_sha256 = (*c)->model_sha256;
-      auto model = registry_.find(s.model_sha256);
+      auto model = registry().find(s.model_sha256);
       if (model.ok()) model_mb = static_cast<double>(model->size_bytes) / (1 << 20);
     }
   }
@@ -82,7 +82,7 @@ void Server::try_assign(Session& s) {
   if (s.task_id != 0 || s.overdue_task != 0 || stopping_) return;
   const AgentView agent{s.agent_id, s.holdings};
   while (true) {
-    auto found = policy_->next_task(store_, agent);
+    auto found = policy_->next_task(store(), agent);
     if (!found.ok()) {
       spdlog::error("finding a task: {}", found.status().to_string());
       return;
@@ -91,7 +91,7 @@ void Server::try_assign(Session& s) {
     store::TaskRecord task = **found;
     double t = now();
     auto give_up = [&](const std::string& why) {
-      (void)store_.finish_task(task.id, false, why, t);
+      (void)store().finish_task(task.id, false, why, t);
       event("failure", "", task.id, why);
       spdlog::warn("task {} failed: {}", task.id, why);
       check_campaign(task.campaign_id);
@@ -100,7 +100,7 @@ void Server::try_assign(Session& s) {
       give_up(*why);
       continue;
     }
-    auto campaign = store_.campaign(task.campaign_id);
+    auto campaign = store().campaign(task.campaign_id);
     if (!campaign.ok() || !campaign->has_value()) {
       give_up("campaign " + std::to_string(task.campaign_id) + " is missing");
       continue;
@@ -113,12 +113,12 @@ void Server::try_assign(Session& s) {
                     task.id, c.dataset, task.individual, s.agent_id);
       return;
     }
-    auto model = registry_.find(c.model_sha256);
+    auto model = registry().find(c.model_sha256);
     if (!model.ok()) {
       give_up("model unavailable: " + model.status().message());
       continue;
     }
-    Status assigned = store_.assign_task(task.id, s.agent_id, t);
+    Status assigned = store().assign_task(task.id, s.agent_id, t);
     if (!assigned.ok()) {
       spdlog::error("assigning task {}: {}", task.id, assigned.to_string());
       return;
@@ -155,13 +155,13 @@ void Server::drop_session(const std::string& peer, const std::string& kind,
   ++stats_.agents_dropped;
   event(kind, s.agent_id, s.task_id, why);
   spdlog::info("agent {} dropped ({}): {}", s.agent_id, kind, why);
-  (void)store_.set_agent_status(s.agent_id, "offline", now());
+  (void)store().set_agent_status(s.agent_id, "offline", now());
   if (s.task_id != 0) requeue(s.task_id, s.agent_id, why);
 }
 
 void Server::requeue(int64_t task_id, const std::string& agent_id, const std::string& why,
                      bool keep_holder) {
-  auto requeued = store_.requeue_task(task_id, keep_holder);
+  auto requeued = store().requeue_task(task_id, keep_holder);
   if (requeued.ok() && *requeued) {
     ++stats_.tasks_requeued;
     event("requeue", agent_id, task_id, why);
@@ -172,15 +172,15 @@ void Server::requeue(int64_t task_id, const std::string& agent_id, const std::st
 void Server::check_campaign(int64_t campaign_id) {
   // Called after every finished task: while tasks remain (nearly always), one indexed
   // lookup decides, and neither this campaign nor all of them can be finished.
-  auto unfinished = store_.has_unfinished_tasks(campaign_id);
+  auto unfinished = store().has_unfinished_tasks(campaign_id);
   if (!unfinished.ok() || *unfinished) return;
-  auto campaign = store_.campaign(campaign_id);
-  auto counts = store_.task_counts(campaign_id);
+  auto campaign = store().campaign(campaign_id);
+  auto counts = store().task_counts(campaign_id);
   if (!campaign.ok() || !campaign->has_value() || !counts.ok()) return;
   const auto& c = **campaign;
   bool finished = counts->total() > 0 && counts->pending == 0 && counts->assigned == 0;
   if (finished && !c.open_enrollment && c.status == "running") {
-    (void)store_.set_campaign_status(campaign_id, "done");
+    (void)store().set_campaign_status(campaign_id, "done");
     event("campaign-done", "", 0,
           c.name + ": " + std::to_string(counts->done) + " done, " +
               std::to_string(counts->failed) + " failed");
@@ -194,14 +194,14 @@ void Server::check_campaign(int64_t campaign_id) {
 }
 
 bool Server::all_campaigns_finished() {
-  auto campaigns = store_.campaigns();
+  auto campaigns = store().campaigns();
   if (!campaigns.ok() || campaigns->empty()) return false;
   for (const auto& c : *campaigns) {
     if (!c.open_enrollment) {
       if (c.status == "running") return false;
       continue;
     }
-    auto counts = store_.task_counts(c.id);
+    auto counts = store().task_counts(c.id);
     if (!counts.ok() || counts->total() == 0 || counts->pending || counts->assigned) return false;
   }
   return true;

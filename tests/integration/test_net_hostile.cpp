@@ -287,6 +287,11 @@ TEST_CASE("a reply is sent only after the write it reports is committed", "[net]
   a.send(proto::TaskStatus{"dev-alice:status", task, true, n, ""});
   CHECK(a.expect<proto::Ack>().idempotency_key == "dev-alice:status");
   CHECK(task_of(*db, "alice")->status == "done");
+  // Bursts of reports alone were committed on the coordinator's commit worker, and the
+  // Acks above still found their rows.
+  alice.coord.stop();
+  CHECK(alice.coord.server().stats().commits_in_background > 0);
+  CHECK(alice.coord.server().stats().reports_stored == n);
 }
 
 TEST_CASE("one row per (task, method): a second report of a method is a duplicate",

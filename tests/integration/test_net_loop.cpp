@@ -1,9 +1,11 @@
 // The coordinator and device agents end to end over loopback TCP, in one process,
 // with a fake task runner: campaign completion, liveness and requeue, resumed and
 // corrupted downloads, and reconnecting after a coordinator restart.
+#include <atomic>
 #include <nlohmann/json.hpp>
 
 #include "agent/agent.h"
+#include "coordinator/commit_worker.h"
 #include "fake_runner.h"
 #include "net_fixture.h"
 #include "util/sha256.h"
@@ -348,4 +350,46 @@ TEST_CASE("the server asks its campaign policy who enrolls, what comes next, wha
   // events() reads them oldest first (the store appends, "read newest-last").
   const int64_t first = assigned.front();
   CHECK(first == by_individual["z"].id);
+}
+
+TEST_CASE("the commit worker runs a job, wakes its poller and hands back the job's status",
+          "[net][commit]") {
+  zmq::context_t context;
+  coord::CommitWorker worker(context);
+  CHECK_FALSE(worker.busy());
+  CHECK(worker.wait().ok());  // nothing in flight
+
+  std::atomic<bool> release{false};
+  std::atomic<int> runs{0};
+  worker.submit([&]() -> Status {
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    ++runs;
+    return Status::ok_status();
+  });
+  CHECK(worker.busy());
+  // Still running: no note yet.
+  zmq::pollitem_t item{worker.socket().handle(), 0, ZMQ_POLLIN, 0};
+  CHECK(zmq::poll(&item, 1, std::chrono::milliseconds(20)) == 0);
+  release = true;
+  CHECK(zmq::poll(&item, 1, std::chrono::milliseconds(5000)) == 1);
+  worker.drain_notes();
+  CHECK(worker.wait().ok());
+  CHECK_FALSE(worker.busy());
+  CHECK(runs == 1);
+
+  worker.submit([]() -> Status { return Status::io_error("disk full"); });
+  Status failed = worker.wait();
+  CHECK(failed.code() == Status::Code::kIOError);
+  CHECK(failed.message() == "disk full");
+
+  // The destructor lets a submitted job finish.
+  {
+    coord::CommitWorker last(context);
+    last.submit([&]() -> Status {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      ++runs;
+      return Status::ok_status();
+    });
+  }
+  CHECK(runs == 2);
 }
