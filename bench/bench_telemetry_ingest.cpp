@@ -144,7 +144,8 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
              duplicates.load(), stored.ok() ? *stored : -1);
   fmt::print("  {:.3f} s: {:.0f} reports/s ({} bytes per report frame)\n", elapsed,
              acked.load() / elapsed, proto::encode(realistic_report("bench0:0", 1)).size());
-  fmt::print("  server: {} frames in, {} stored\n", stats.frames_in, stats.reports_stored);
+  fmt::print("  server: {} frames in, {} stored, {} bursts committed in the background\n",
+             stats.frames_in, stats.reports_stored, stats.commits_in_background);
   std::filesystem::remove_all(models_dir);
   return acked.load() == clients * per_client && stored.ok() && *stored == acked.load() ? 0 : 1;
 }
