@@ -144,8 +144,11 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
              duplicates.load(), stored.ok() ? *stored : -1);
   fmt::print("  {:.3f} s: {:.0f} reports/s ({} bytes per report frame)\n", elapsed,
              acked.load() / elapsed, proto::encode(realistic_report("bench0:0", 1)).size());
-  fmt::print("  server: {} frames in, {} stored, {} bursts committed in the background\n",
-             stats.frames_in, stats.reports_stored, stats.commits_in_background);
+  fmt::print(
+      "  server: {} frames in, {} stored; {} bursts committed in the background, the commit "
+      "worker busy {:.3f} s ({:.0f}% of the run)\n",
+      stats.frames_in, stats.reports_stored, stats.commits_in_background, stats.commit_seconds,
+      100 * stats.commit_seconds / elapsed);
   std::filesystem::remove_all(models_dir);
   return acked.load() == clients * per_client && stored.ok() && *stored == acked.load() ? 0 : 1;
 }

@@ -100,7 +100,9 @@ Status Server::run() {
   while (!stopping_ && failure_.ok()) {
     // The ROUTER and the waker, then what is there of the commit worker, ZAP and the
     // handshake monitor.
-    std::vector<zmq::pollitem_t> items = {{router_.handle(), 0, ZMQ_POLLIN, 0},
+    // A full batch of reports waiting for the commit in flight: the ROUTER waits too.
+    const short router_events = worker_->busy() && reports_full() ? 0 : ZMQ_POLLIN;
+    std::vector<zmq::pollitem_t> items = {{router_.handle(), 0, router_events, 0},
                                           {waker_->socket().handle(), 0, ZMQ_POLLIN, 0},
                                           {worker_->socket().handle(), 0, ZMQ_POLLIN, 0}};
     size_t zap_item = 0, monitor_item = 0;
@@ -124,6 +126,7 @@ Status Server::run() {
       worker_->drain_notes();
       Status s = finish_commit();
       if (!s.ok()) failure_ = s;
+      if (failure_.ok() && !worker_->busy()) commit_pending();
     }
     if (items[1].revents & ZMQ_POLLIN) {
       zmq::message_t note;
@@ -161,7 +164,7 @@ Status Server::run() {
     drop_unreadable_peers();
     if (!s.ok() && failure_.ok()) failure_ = s;
   }
-  Status committed = finish_commit();
+  Status committed = commit_everything();
   if (!committed.ok() && failure_.ok()) failure_ = committed;
   shutdown();
   worker_.reset();
@@ -302,34 +305,17 @@ void Server::open_burst_transaction() {
 }
 
 Status Server::end_burst() {
-  if (!burst_ && !burst_unopened_ && worker_ && (!reports_.empty() || !events_.empty())) {
-    // The burst wrote nothing else: its reports and events commit on the worker while
-    // the loop reads on. One commit in flight at a time.
-    Status previous = finish_commit();
-    bursting_ = false;
-    if (!previous.ok()) {
-      // The store failed (fatal): nothing of this burst is acknowledged either.
-      held_.clear();
-      reports_.clear();
-      report_peers_.clear();
-      return previous;
-    }
-    commit_in_background();
-    return Status::ok_status();
-  }
-  if (!burst_ && worker_ && worker_->busy()) {
-    // Nothing written: the replies wait behind the commit in flight, in order.
-    bursting_ = false;
-    auto& after = background_.held_after;
-    after.insert(after.end(), std::make_move_iterator(held_.begin()),
-                 std::make_move_iterator(held_.end()));
-    held_.clear();
+  bursting_ = false;
+  if (!burst_ && !burst_unopened_ && worker_) {
+    // The burst wrote nothing but reports and events: they commit on the worker. While a
+    // commit is in flight they wait, replies included, and the loop reads on; the next
+    // commit takes all that waits (commit_pending, when the worker's note arrives).
+    if (!worker_->busy()) commit_pending();
     return Status::ok_status();
   }
   Status s = flush();
   if (s.ok() && burst_) s = burst_->commit();
   burst_.reset();  // rolls back if not committed
-  bursting_ = false;
   std::vector<std::pair<std::string, std::string>> held;
   held.swap(held_);
   // Not committed: the replies are dropped with the writes (the store error is fatal;
@@ -337,6 +323,22 @@ Status Server::end_burst() {
   if (!s.ok()) return s;
   send_held(held);
   return s;
+}
+
+void Server::commit_pending() {
+  if (!reports_.empty() || !events_.empty()) {
+    commit_in_background();
+  } else {
+    send_held(held_);  // replies that wrote nothing, after the commit before them
+  }
+}
+
+bool Server::reports_full() const { return reports_.size() >= config_.telemetry_batch; }
+
+Status Server::commit_everything() {
+  FP_RETURN_IF_ERROR(finish_commit());
+  if (worker_) commit_pending();
+  return finish_commit();
 }
 
 void Server::commit_in_background() {
@@ -348,33 +350,45 @@ void Server::commit_in_background() {
   ++stats_.commits_in_background;
   worker_->submit([this]() -> Status {
     auto& b = background_;
-    sql::Transaction tx(shared_store_.db());
-    FP_RETURN_IF_ERROR(tx.begin_status());
-    if (!b.reports.empty()) {
-      b.outcomes = shared_store_.insert_telemetry(b.reports);
-      if (!b.outcomes.ok()) return b.outcomes.status();
-    }
-    if (!b.events.empty()) FP_RETURN_IF_ERROR(shared_store_.add_events(b.events));
-    return tx.commit();
+    auto start = std::chrono::steady_clock::now();
+    Status s = commit_background(b);
+    b.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return s;
   });
+}
+
+Status Server::commit_background(BackgroundCommit& b) {
+  sql::Transaction tx(shared_store_.db());
+  FP_RETURN_IF_ERROR(tx.begin_status());
+  if (!b.reports.empty()) {
+    b.outcomes = shared_store_.insert_telemetry(b.reports);
+    if (!b.outcomes.ok()) return b.outcomes.status();
+  }
+  if (!b.events.empty()) FP_RETURN_IF_ERROR(shared_store_.add_events(b.events));
+  return tx.commit();
 }
 
 Status Server::finish_commit() {
   if (!worker_ || !worker_->busy()) return Status::ok_status();
   Status s = worker_->wait();
   auto& b = background_;
+  stats_.commit_seconds += b.seconds;
   if (s.ok()) {
-    // The burst's own replies, its acknowledgements, then later bursts' replies.
+    // The bursts' own replies, then their acknowledgements.
     acknowledge(b.reports, b.report_peers, *b.outcomes, b.held);
     send_held(b.held);
-    send_held(b.held_after);
   }
   // Not committed: nothing is acknowledged (agents resend); the error is fatal.
   b.reports.clear();
   b.report_peers.clear();
   b.events.clear();
   b.held.clear();
-  b.held_after.clear();
+  if (!s.ok()) {
+    // Nor what waited for the next commit.
+    reports_.clear();
+    report_peers_.clear();
+    held_.clear();
+  }
   return s;
 }
 

@@ -85,6 +85,7 @@ struct ServerStats {
   uint64_t peers_stalled = 0, tasks_past_deadline = 0, identities_refused = 0;
   uint64_t frames_ignored_unread = 0;  // from peers dropped for not reading
   uint64_t commits_in_background = 0;  // bursts of reports committed by the commit worker
+  double commit_seconds = 0;           // the worker's time in those commits
 };
 
 // At most one log line per `every` for a repeated warning, with how many were held back.
@@ -163,7 +164,8 @@ class Server {
   // A burst: the iteration's messages and tick. Its replies are held back until its
   // writes are committed. The loop's writes go in one transaction, opened at its first
   // store access; end_burst flushes, commits and then sends the replies. A burst whose
-  // only writes are reports and events hands them to the commit worker instead.
+  // only writes are reports and events hands them to the commit worker instead, or, while
+  // the worker commits earlier ones, leaves them (and its replies) for its next commit.
   void begin_burst();
   Status end_burst();
   // Every store access of the loop goes through here: it first waits for the commit in
@@ -171,7 +173,14 @@ class Server {
   store::Store& store();
   ModelRegistry& registry();  // reads the store too
   void open_burst_transaction();
+  // With the worker idle: hands it the reports and events waiting, or sends the replies
+  // waiting if nothing is to be written.
+  void commit_pending();
   void commit_in_background();
+  struct BackgroundCommit;
+  Status commit_background(BackgroundCommit& b);  // on the worker's thread
+  Status commit_everything();  // at the end: the commit in flight, then what waits
+  bool reports_full() const;   // a batch of reports waits: read no more
   // Waits for the background commit, if any, and sends its replies; its error is fatal.
   Status finish_commit();
   void send_held(std::vector<std::pair<std::string, std::string>>& held);  // and clears it
@@ -258,14 +267,15 @@ class Server {
   bool burst_unopened_ = false;                            // BEGIN failed this burst
   std::unique_ptr<sql::Transaction> burst_;                // the burst's writes, once any
   std::vector<std::pair<std::string, std::string>> held_;  // (peer, frame) until its commit
-  // The burst committing on the worker: its writes, and the replies that wait for it
-  // (its own, then later bursts' that wrote nothing). While it runs, the worker reads
-  // reports and events and sets outcomes; the loop touches only held_after.
+  // The bursts committing on the worker: their writes and the replies that wait for
+  // them. While it runs, the worker reads reports and events and sets outcomes; the
+  // loop touches none of it (what arrives meanwhile waits in reports_, events_, held_).
   struct BackgroundCommit {
     std::vector<store::TelemetryRecord> reports;
     std::vector<std::string> report_peers;
     std::vector<store::EventRecord> events;
-    std::vector<std::pair<std::string, std::string>> held, held_after;
+    std::vector<std::pair<std::string, std::string>> held;
+    double seconds = 0;  // the commit's duration
     Result<std::vector<store::TelemetryInsert>> outcomes = std::vector<store::TelemetryInsert>{};
   };
   BackgroundCommit background_;
