@@ -98,9 +98,8 @@ Status Server::run() {
   if (config_.exit_when_done && all_campaigns_finished()) stopping_ = true;
 
   while (!stopping_ && failure_.ok()) {
-    // The ROUTER and the waker, then what is there of the commit worker, ZAP and the
-    // handshake monitor.
-    // A full batch of reports waiting for the commit in flight: the ROUTER waits too.
+    // The ROUTER (not while a full batch of reports waits for the commit in flight), the
+    // waker and the commit worker, then ZAP and the handshake monitor where there are.
     const short router_events = worker_->busy() && reports_full() ? 0 : ZMQ_POLLIN;
     std::vector<zmq::pollitem_t> items = {{router_.handle(), 0, router_events, 0},
                                           {waker_->socket().handle(), 0, ZMQ_POLLIN, 0},
