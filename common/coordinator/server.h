@@ -11,8 +11,9 @@
 // replies of the burst, but for model chunks, are sent only after that commit, so no
 // agent acts on a write (an assignment, an acknowledged report) that a crash could lose.
 // A burst that wrote only reports and events commits on the CommitWorker's thread while
-// the loop reads the next one; its replies follow that commit, and the loop touches the
-// store again only after it (store()).
+// the loop reads on (bursts arriving meanwhile wait for the next commit); replies still
+// follow their commit, and the loop touches the store only with no commit in flight
+// (store()).
 #pragma once
 
 #include <atomic>

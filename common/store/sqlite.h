@@ -1,6 +1,7 @@
 // A thin RAII layer over the SQLite C API: a connection, prepared statements with
 // typed binds and columns, and a transaction guard. Errors become fp::Status
-// carrying SQLite's message. Not thread-safe: one connection per thread.
+// carrying SQLite's message. Not thread-safe: a connection is used by one thread at a
+// time (the coordinator hands its connection to its commit worker and waits for it).
 #pragma once
 
 #include <cstdint>
