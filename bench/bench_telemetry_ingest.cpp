@@ -145,7 +145,7 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
   fmt::print("  {:.3f} s: {:.0f} reports/s ({} bytes per report frame)\n", elapsed,
              acked.load() / elapsed, proto::encode(realistic_report("bench0:0", 1)).size());
   fmt::print(
-      "  server: {} frames in, {} stored; {} bursts committed in the background, the commit "
+      "  server: {} frames in, {} stored; {} commits in the background, the commit "
       "worker busy {:.3f} s ({:.0f}% of the run)\n",
       stats.frames_in, stats.reports_stored, stats.commits_in_background, stats.commit_seconds,
       100 * stats.commit_seconds / elapsed);

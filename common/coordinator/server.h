@@ -85,7 +85,7 @@ struct ServerStats {
   uint64_t chunk_requests_refused = 0, chunk_requests_deferred = 0, chunk_bytes_queued_peak = 0;
   uint64_t peers_stalled = 0, tasks_past_deadline = 0, identities_refused = 0;
   uint64_t frames_ignored_unread = 0;  // from peers dropped for not reading
-  uint64_t commits_in_background = 0;  // bursts of reports committed by the commit worker
+  uint64_t commits_in_background = 0;  // commits by the commit worker (each of one or more bursts)
   double commit_seconds = 0;           // the worker's time in those commits
 };
 
