@@ -8,6 +8,7 @@
 #include "report/experiment_report.h"
 #include "report/pooled_report.h"
 #include "report/run_results.h"
+#include "report/seed_run_file.h"
 #include "sim_commands.h"
 #include "store/run_store.h"
 #include "util/file_io.h"
@@ -121,13 +122,33 @@ struct PoolOptions {
   std::string out_dir, versus_variant;
 };
 
+// How the pooled table names a run: the folder of its fp.db or seed_run.json.
+std::string source_name(const std::string& path) {
+  fs::path p(path);
+  if (p.filename().empty()) p = p.parent_path();  // a trailing slash
+  if (p.filename() == "fp.db" || p.filename() == report::kSeedRunFile) p = p.parent_path();
+  return p.filename().string();
+}
+
+// A run to pool: a report folder holding seed_run.json, that file itself, or a run's
+// SQLite file or run directory.
+Result<report::SeedRun> load_pool_source(const std::string& path) {
+  fs::path file(path);
+  if (fs::is_directory(file) && fs::exists(file / report::kSeedRunFile))
+    file /= report::kSeedRunFile;
+  if (file.extension() == ".json") {
+    FP_ASSIGN_OR_RETURN(std::string text, read_file(file.string()));
+    return report::parse_seed_run(text, file.string());
+  }
+  FP_ASSIGN_OR_RETURN(auto store, open_existing(path));
+  return report::load_seed_run(*store);
+}
+
 int run_pool(const PoolOptions& o) {
   std::vector<report::SeedRun> seeds;
   std::vector<std::string> sources;
   for (const auto& db : o.dbs) {
-    auto store = open_existing(db);
-    if (!store.ok()) return fail(store.status());
-    auto seed = report::load_seed_run(**store);
+    auto seed = load_pool_source(db);
     if (!seed.ok()) {
       fmt::print(stderr, "error: {}: {}\n", db, seed.status().to_string());
       return 1;
@@ -138,8 +159,7 @@ int run_pool(const PoolOptions& o) {
                                              ": pool runs of different seeds"));
     }
     seeds.push_back(std::move(seed).value());
-    sources.push_back(fs::path(db).filename() == "fp.db" ? fs::path(db).parent_path().filename()
-                                                         : fs::path(db).filename());
+    sources.push_back(source_name(db));
   }
   const auto rows = report::pool_comparisons(seeds, o.versus_variant);
   if (rows.empty()) return fail(Status::invalid_argument("the runs hold no evaluated individual"));
@@ -186,7 +206,9 @@ void add_pool_command(CLI::App& app) {
       "pool",
       "Pool runs of one experiment (one per seed) into paired comparisons over all their "
       "individuals: pooled_comparisons.csv and .md");
-  cmd->add_option("runs", o->dbs, "the runs' SQLite files or run directories (latest run of each)")
+  cmd->add_option("runs", o->dbs,
+                  "the runs: their report folders (seed_run.json), SQLite files or run "
+                  "directories (latest run of each)")
       ->required();
   cmd->add_option("--out", o->out_dir, "folder to write the pooled tables to")->required();
   cmd->add_option("--versus-variant", o->versus_variant,

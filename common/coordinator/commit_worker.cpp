@@ -1,20 +1,15 @@
 #include "coordinator/commit_worker.h"
 
-#include <atomic>
 #include <string>
 
-namespace fp::coord {
-namespace {
-std::atomic<int> next_worker_id{0};
-}
+#include "coordinator/inproc_pair.h"
 
-CommitWorker::CommitWorker(zmq::context_t& context)
-    : loop_end_(context, zmq::socket_type::pair), worker_end_(context, zmq::socket_type::pair) {
-  std::string address = "inproc://fp-commit-worker-" + std::to_string(next_worker_id++);
-  loop_end_.set(zmq::sockopt::linger, 0);
-  loop_end_.bind(address);
-  worker_end_.set(zmq::sockopt::linger, 0);
-  worker_end_.connect(address);
+namespace fp::coord {
+
+CommitWorker::CommitWorker(zmq::context_t& context) {
+  InprocPair pair = make_inproc_pair(context, "fp-commit-worker");
+  loop_end_ = std::move(pair.loop_end);
+  worker_end_ = std::move(pair.helper_end);
   thread_ = std::thread([this] { run(); });
 }
 

@@ -1,16 +1,14 @@
 #include "coordinator/waker.h"
 
-#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 
+#include "coordinator/inproc_pair.h"
+
 namespace fp::coord {
-namespace {
-std::atomic<int> next_id{0};
-}
 
 struct LoopWaker::Impl {
   boost::asio::io_context io;
@@ -39,13 +37,10 @@ struct LoopWaker::Impl {
 };
 
 LoopWaker::LoopWaker(zmq::context_t& context, std::chrono::milliseconds tick, bool handle_signals)
-    : impl_(std::make_unique<Impl>()), loop_end_(context, zmq::socket_type::pair) {
-  std::string address = "inproc://fp-loop-waker-" + std::to_string(next_id++);
-  loop_end_.set(zmq::sockopt::linger, 0);
-  loop_end_.bind(address);
-  impl_->timer_end = zmq::socket_t(context, zmq::socket_type::pair);
-  impl_->timer_end.set(zmq::sockopt::linger, 0);
-  impl_->timer_end.connect(address);
+    : impl_(std::make_unique<Impl>()) {
+  InprocPair pair = make_inproc_pair(context, "fp-loop-waker");
+  loop_end_ = std::move(pair.loop_end);
+  impl_->timer_end = std::move(pair.helper_end);
   impl_->tick = tick;
   if (handle_signals) {
     impl_->signals.add(SIGINT);

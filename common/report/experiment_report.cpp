@@ -11,7 +11,9 @@
 #include <set>
 
 #include "report/campaign_report.h"
+#include "report/pooled_report.h"
 #include "report/report_table.h"
+#include "report/seed_run_file.h"
 #include "report/svg_chart.h"
 #include "report/svg_figures.h"
 #include "stats/summary.h"
@@ -370,6 +372,10 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
   FP_RETURN_IF_ERROR(w.table("individuals", individuals_table(results)));
   FP_RETURN_IF_ERROR(w.table("compute", compute_table(results)));
   FP_RETURN_IF_ERROR(w.table("comparisons", comparisons_table(results)));
+  {
+    FP_ASSIGN_OR_RETURN(SeedRun seed, load_seed_run(store, results.run.id));
+    FP_RETURN_IF_ERROR(w.file(kSeedRunFile, seed_run_to_json(seed)));
+  }
 
   // The spread of the gain: every individual's, sorted, one series per variant.
   {

@@ -17,6 +17,8 @@
 //                            Fine-Pruning vs every method: mean, median, 95% bootstrap CI of
 //                            the difference, Wilcoxon p, improved / worse beyond one
 //                            evaluation sample, the method's adaptation compute
+//   seed_run.json            what `fp-sim pool` reads of the run: every individual's
+//                            outcome per variant and method (report/seed_run_file.h)
 //   campaigns/<name>/        the dashboard's per-campaign report: results.csv/.json,
 //                            accuracy.svg (per-individual bars), curve.svg (accuracy vs sparsity)
 #pragma once

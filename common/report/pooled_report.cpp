@@ -239,7 +239,8 @@ std::string pooled_markdown(const std::vector<PooledComparison>& rows,
   t.header[14] = "b_MAC_cut";
   t.header[16] = "per_seed";
   return fmt::format(
-             "Pooled over: {} (fp-sim pool, from each run's SQLite file;\nstatistics as in "
+             "Pooled over: {} (fp-sim pool, from each run's SQLite file or report's "
+             "seed_run.json;\nstatistics as in "
              "docs/PROTOCOL.md section 6). Accuracies in %, differences in points; per_seed: "
              "each seed's mean difference.\n\n",
              joined) +

@@ -1,8 +1,9 @@
 // Damaged files on disk against the real programs: an SQLite database truncated,
 // overwritten with garbage or replaced by something else, given to fp-coordinator and
-// fp-sim; and a damaged model artifact in an agent's model cache. Each must end in a
-// clear error naming the file (or, for the cache, a fresh download), never a crash,
-// and a damaged database must be left exactly as it was.
+// fp-sim; a damaged seed_run.json given to `fp-sim pool`; and a damaged model artifact in an
+// agent's model cache. Each must end in a clear error naming the file (or, for the cache, a fresh
+// download), never a crash, and a damaged database must be left exactly as it was.
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "child_process.h"
@@ -120,4 +121,58 @@ TEST_CASE("a damaged SQLite file is a clear error for fp-coordinator and fp-sim,
   auto store = store::Store::open(dir.file("good.db"));
   REQUIRE(store.ok());
   CHECK(*(*store)->telemetry_count() == 400);
+}
+
+TEST_CASE("fp-sim pool pools report folders by their seed_run.json and names a damaged one",
+          "[processes][faults]") {
+  TempDir dir("poolfiles");
+  // Two seeds' reports, written as the format documents them (report/seed_run_file.h):
+  // individual i gains i points on seed 1, i + 2 on seed 2.
+  for (int seed : {1, 2}) {
+    nlohmann::json individuals = nlohmann::json::array();
+    for (int i = 0; i < 6; ++i) {
+      const nlohmann::json fine_prune = {{"accuracy", 0.5 + 0.01 * (i + 2 * (seed - 1))},
+                                         {"sparsity", 0.1},
+                                         {"macs_effective", 90},
+                                         {"wall_seconds", 1.0},
+                                         {"compute_macs", 1000}};
+      individuals.push_back({{"individual", "ind-" + std::to_string(i)},
+                             {"general", 0.5},
+                             {"eval_samples", 100},
+                             {"macs_dense", 100},
+                             {"methods", {{"fine_prune", fine_prune}}}});
+    }
+    const nlohmann::json run = {
+        {"format", "fineprune-seed-run"},
+        {"version", 1},
+        {"seed", std::to_string(seed)},
+        {"campaigns", {{{"variant", "default"}, {"individuals", individuals}}}}};
+    const std::string folder = dir.file("report" + std::to_string(seed));
+    fs::create_directories(folder);
+    write_bytes(folder + "/seed_run.json", run.dump());
+  }
+  ChildProcess ok({kSim, "pool", "--out", dir.file("pooled"), dir.file("report1"),
+                   dir.file("report2/seed_run.json")},
+                  dir.file("ok.log"));
+  auto code = ok.wait(30s);
+  INFO(read_file(dir.file("ok.log")));
+  REQUIRE(code == 0);
+  const std::string md = read_file(dir.file("pooled/pooled_comparisons.md"));
+  CHECK_THAT(md, Catch::Contains("Pooled over: report1, report2"));
+  // Mean gain (2.5 + 4.5) / 2 points over 12 individuals; seed 1 +2.5, seed 2 +4.5.
+  CHECK_THAT(md, Catch::Contains("| 12 |"));
+  CHECK_THAT(md, Catch::Contains("| 1:+2.5 2:+4.5 |"));
+
+  // A damaged file: an error naming it and what is wrong; nothing written.
+  write_bytes(dir.file("report2/seed_run.json"), "{\"format\": \"fineprune-seed-run\"");
+  ChildProcess bad(
+      {kSim, "pool", "--out", dir.file("pooled2"), dir.file("report1"), dir.file("report2")},
+      dir.file("bad.log"));
+  code = bad.wait(30s);
+  const std::string log = read_file(dir.file("bad.log"));
+  INFO(log);
+  REQUIRE(code.has_value());
+  CHECK(*code == 1);
+  CHECK_THAT(log, Catch::Contains(dir.file("report2/seed_run.json") + ": not JSON"));
+  CHECK_FALSE(fs::exists(dir.file("pooled2")));
 }

@@ -16,6 +16,7 @@
 #include "report/experiment_report.h"
 #include "report/pooled_report.h"
 #include "report/run_results.h"
+#include "report/seed_run_file.h"
 #include "simulation/class_selection.h"
 #include "simulation/population.h"
 #include "simulation/simulation.h"
@@ -590,7 +591,7 @@ TEST_CASE("runs of several seeds pool into paired comparisons over all their ind
   s.partition.num_individuals = 4;
   TempDir dir;
   std::vector<report::SeedRun> seeds;
-  std::vector<std::string> reports;
+  std::vector<std::string> reports, report_dirs;
   for (uint64_t seed : {5, 6}) {
     set_seed(s, seed);
     auto outcome = run(s, dir.file("run" + std::to_string(seed)));
@@ -606,6 +607,7 @@ TEST_CASE("runs of several seeds pool into paired comparisons over all their ind
     const std::string out = dir.file("report" + std::to_string(seed));
     REQUIRE(write_experiment_report(*db, *results, out).ok());
     reports.push_back(fp::testing::read_file(out + "/comparisons.csv"));
+    report_dirs.push_back(out);
   }
   const auto find = [](const std::vector<report::PooledComparison>& rows, const std::string& v,
                        const std::string& m, const std::string& versus) {
@@ -655,4 +657,16 @@ TEST_CASE("runs of several seeds pool into paired comparisons over all their ind
   CHECK_THAT(md,
              Catch::Contains(fmt::format("| 5:{:+.1f} 6:{:+.1f} |", 100 * both.per_seed[0].second,
                                          100 * both.per_seed[1].second)));
+
+  // The reports' seed_run.json files pool to the same tables as the runs' databases.
+  std::vector<report::SeedRun> from_files;
+  for (const auto& d : report_dirs) {
+    const std::string file = d + "/" + report::kSeedRunFile;
+    auto loaded = report::parse_seed_run(fp::testing::read_file(file), file);
+    INFO(loaded.status().to_string());
+    REQUIRE(loaded.ok());
+    from_files.push_back(std::move(loaded).value());
+  }
+  CHECK(from_files[0].label == "5");
+  CHECK(report::pooled_csv(report::pool_comparisons(from_files, "a")) == csv);
 }

@@ -1,0 +1,123 @@
+// seed_run.json: a run's per-individual outcomes, as `fp-sim pool` reads them from a report
+// folder after the run's SQLite file is gone.
+#include <catch2/catch.hpp>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "report/seed_run_file.h"
+
+// Using-declarations, not the namespace: the suite's sources compile in unity batches.
+using fp::report::CampaignResults;
+using fp::report::IndividualResult;
+using fp::report::MethodOutcome;
+using fp::report::parse_seed_run;
+using fp::report::pool_comparisons;
+using fp::report::pooled_csv;
+using fp::report::seed_run_to_json;
+using fp::report::SeedRun;
+
+namespace {
+
+IndividualResult seed_run_individual(const std::string& name, double general, double pruned,
+                                     std::optional<double> em) {
+  IndividualResult r;
+  r.individual = name;
+  r.general_accuracy = general;
+  r.eval_samples = 100;
+  r.macs_dense = 1000;
+  MethodOutcome fp;
+  fp.accuracy = pruned;
+  fp.sparsity = 0.25;
+  fp.macs_effective = 700;
+  fp.wall_seconds = 1.5;
+  fp.compute_macs = 123456789012;
+  r.methods["fine_prune"] = fp;
+  MethodOutcome prior;
+  prior.accuracy = em;  // null: an unlabeled device
+  prior.compute_macs = 5;
+  r.methods["em_prior"] = prior;
+  return r;
+}
+
+SeedRun example_seed_run() {
+  SeedRun seed;
+  seed.label = "101";
+  CampaignResults results;
+  results.individuals = {seed_run_individual("ind-0", 0.81, 0.87, 0.9),
+                         seed_run_individual("ind-1", 0.7, 0.69, 0.8),
+                         seed_run_individual("ind-2", 0.6, 0.7, std::nullopt)};
+  IndividualResult pending;  // never evaluated: not written
+  pending.individual = "ind-3";
+  results.individuals.push_back(pending);
+  seed.campaigns.emplace_back("default", results);
+  seed.campaigns.emplace_back("output-only", results);
+  return seed;
+}
+
+// The example's text with one edit applied to its JSON.
+std::string edited_seed_run(const std::function<void(nlohmann::json&)>& edit) {
+  auto doc = nlohmann::json::parse(seed_run_to_json(example_seed_run()));
+  edit(doc);
+  return doc.dump();
+}
+
+std::string seed_run_error(const std::string& text) {
+  auto parsed = parse_seed_run(text, "r/seed_run.json");
+  REQUIRE_FALSE(parsed.ok());
+  return parsed.status().to_string();
+}
+
+}  // namespace
+
+TEST_CASE("a seed run written to seed_run.json reads back as it was", "[report]") {
+  const SeedRun seed = example_seed_run();
+  auto back = parse_seed_run(seed_run_to_json(seed), "seed_run.json");
+  INFO(back.status().to_string());
+  REQUIRE(back.ok());
+  CHECK(back->label == "101");
+  REQUIRE(back->campaigns.size() == 2);
+  CHECK(back->campaigns[1].first == "output-only");
+  const auto& inds = back->campaigns[0].second.individuals;
+  REQUIRE(inds.size() == 3);  // the one without a general accuracy is left out
+  CHECK(inds[1].individual == "ind-1");
+  CHECK(*inds[1].general_accuracy == 0.7);
+  CHECK(inds[1].eval_samples == 100);
+  CHECK(inds[1].macs_dense == 1000);
+  const MethodOutcome* fp = inds[1].method("fine_prune");
+  REQUIRE(fp != nullptr);
+  CHECK(*fp->accuracy == 0.69);
+  CHECK(fp->sparsity == 0.25);
+  CHECK(fp->macs_effective == 700);
+  CHECK(fp->wall_seconds == 1.5);
+  CHECK(fp->compute_macs == 123456789012);
+  CHECK_FALSE(inds[2].method("em_prior")->accuracy.has_value());
+
+  // Pooling reads only what the file keeps: the same tables either way.
+  CHECK(pooled_csv(pool_comparisons({*back}, "default")) ==
+        pooled_csv(pool_comparisons({seed}, "default")));
+}
+
+TEST_CASE("a damaged seed_run.json is refused with what is wrong", "[report]") {
+  CHECK_THAT(seed_run_error("{\"format\": "), Catch::Contains("r/seed_run.json: not JSON"));
+  CHECK_THAT(seed_run_error("[1, 2]"), Catch::Contains("not a JSON object"));
+  CHECK_THAT(seed_run_error(edited_seed_run([](auto& d) { d.erase("seed"); })),
+             Catch::Contains("missing \"seed\""));
+  CHECK_THAT(seed_run_error(edited_seed_run([](auto& d) { d["format"] = "something-else"; })),
+             Catch::Contains("format \"something-else\""));
+  CHECK_THAT(seed_run_error(edited_seed_run([](auto& d) { d["version"] = 2; })),
+             Catch::Contains("version 2"));
+  CHECK_THAT(seed_run_error(edited_seed_run([](auto& d) { d["campaigns"] = "none"; })),
+             Catch::Contains("\"campaigns\" is of the wrong type"));
+  CHECK_THAT(seed_run_error(edited_seed_run(
+                 [](auto& d) { d["campaigns"][1]["individuals"][2].erase("general"); })),
+             Catch::Contains("campaign 1 individual 2: missing \"general\""));
+  CHECK_THAT(seed_run_error(edited_seed_run([](auto& d) {
+               d["campaigns"][0]["individuals"][0]["methods"]["fine_prune"]["compute_macs"] = "x";
+             })),
+             Catch::Contains("method \"fine_prune\": \"compute_macs\" has the wrong type"));
+  CHECK_THAT(seed_run_error(edited_seed_run([](auto& d) {
+               d["campaigns"][0]["individuals"][0]["methods"]["em_prior"].erase("accuracy");
+             })),
+             Catch::Contains("method \"em_prior\": missing \"accuracy\""));
+}
