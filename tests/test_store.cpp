@@ -71,7 +71,7 @@ TEST_CASE("a new store is created at the latest schema version in WAL mode", "[s
   TempDir dir;
   auto store = open_store(dir.file("fp.db"));
   CHECK(store->schema_version() == latest_schema_version());
-  CHECK(latest_schema_version() == 7);  // 7: evaluated and the label-free figures
+  CHECK(latest_schema_version() == 8);  // 8: no unique index on idempotency keys
   auto mode = store->db().prepare("PRAGMA journal_mode");
   REQUIRE(mode.ok());
   REQUIRE(*mode->step());
@@ -115,6 +115,67 @@ TEST_CASE("an older database is migrated, a newer one refused", "[store]") {
   REQUIRE_FALSE(newer.ok());
   CHECK(newer.status().message().find("newer than this program") != std::string::npos);
   CHECK(newer.status().message().find("old.db") != std::string::npos);
+}
+
+TEST_CASE("schema 8 keeps every telemetry row and column, without the key's unique index",
+          "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("v7.db");
+  {
+    auto db = fp::sql::Database::open(path);
+    REQUIRE(db.ok());
+    for (int v = 0; v < 7; ++v) REQUIRE((*db)->exec(migrations()[v]).ok());
+    REQUIRE((*db)->exec("PRAGMA user_version = 7").ok());
+    REQUIRE((*db)
+                ->exec("INSERT INTO models (sha256, size_bytes, spec_json, path, created_at) "
+                       "VALUES ('m', 1, '{}', 'm.fpm', 1);"
+                       "INSERT INTO campaigns (id, name, model_sha256, dataset, prune_config_json,"
+                       " created_at) VALUES (3, 'c', 'm', 'fsdd', '{}', 1);"
+                       "INSERT INTO tasks (id, campaign_id, individual) VALUES (5, 3, 'i');"
+                       "INSERT INTO telemetry VALUES (9, 'k', 5, 3, 'a', 'fineprune', 'i', 0.5,"
+                       " 0.4, 0.3, '[1]', 0.7, 0.8, '[2]', 10, 20, 1.5, 100, 60, 4096, 2.5, 'laplace',"
+                       " 0.9, NULL, 7000, 11, 12, 0, 0.61, 0.62, 0.63, 13, 14);")
+                .ok());
+  }
+  auto store = open_store(path);
+  CHECK(store->schema_version() == 8);
+  auto rows = store->telemetry();
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 1);
+  const auto& r = (*rows)[0];
+  CHECK(r.id == 9);
+  CHECK(r.idempotency_key == "k");
+  CHECK(r.task_id == 5);
+  CHECK(r.campaign_id == 3);
+  CHECK(r.method == "fineprune");
+  CHECK(r.layer_sparsity_json == "[1]");
+  CHECK(r.curve_json == "[2]");
+  CHECK(r.accuracy_after == 0.8);
+  CHECK(r.received_at == 2.5);
+  CHECK(r.dp_mechanism == "laplace");
+  CHECK_FALSE(r.dp_delta.has_value());
+  CHECK(r.compute_macs == 7000);
+  CHECK(r.compact_parameters == 11);
+  CHECK(r.compact_bytes == 12);
+  CHECK_FALSE(r.evaluated);
+  CHECK(r.agreement == 0.63);
+  CHECK(r.model_bytes == 13);
+  CHECK(r.skipped_files == 14);
+  // One unique index left, (task_id, method); the campaign index rebuilt.
+  auto unique = store->db().query_int(
+      "SELECT COUNT(*) FROM pragma_index_list('telemetry') WHERE \"unique\" = 1");
+  REQUIRE(unique.ok());
+  CHECK(*unique == 1);
+  auto by_campaign = store->db().query_int(
+      "SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='telemetry_by_campaign'");
+  REQUIRE(by_campaign.ok());
+  CHECK(*by_campaign == 1);
+  // Still one row per (task, method).
+  auto again = report("k2", 5, 3);
+  again.agent_id = "a";
+  auto dup = store->insert_telemetry({again});
+  REQUIRE(dup.ok());
+  CHECK((*dup)[0].outcome == InsertOutcome::kDuplicate);
 }
 
 TEST_CASE("agents are upserted and keep their first-seen time", "[store]") {
@@ -249,7 +310,7 @@ TEST_CASE("open enrollment creates one task per announced individual", "[store]"
   CHECK(store->tasks()->size() == 1);
 }
 
-TEST_CASE("telemetry is stored once per idempotency key", "[store]") {
+TEST_CASE("telemetry is stored once per (task, method), whatever its key", "[store]") {
   auto store = open_store(":memory:");
   int64_t c = seed_campaign(*store);
   int64_t t = *store->add_task(c, "speaker=jackson");
@@ -283,6 +344,13 @@ TEST_CASE("telemetry is stored once per idempotency key", "[store]") {
   REQUIRE(second.ok());
   CHECK((*second)[0].outcome == InsertOutcome::kDuplicate);
   CHECK(*store->telemetry_count() == 3);
+  // A key is not unique (schema 8): the same agent's "k1" on another method is a new row.
+  auto reused = report("k1", t, c);
+  reused.method = "em_prior";
+  auto third = store->insert_telemetry({reused});
+  REQUIRE(third.ok());
+  CHECK((*third)[0].outcome == InsertOutcome::kInserted);
+  CHECK(*store->telemetry_count() == 4);
 
   auto unlabeled = report("k3", t, c);
   unlabeled.method = "svd";
@@ -291,7 +359,7 @@ TEST_CASE("telemetry is stored once per idempotency key", "[store]") {
   REQUIRE(store->insert_telemetry({unlabeled}).ok());
   auto rows = store->telemetry(c);
   REQUIRE(rows.ok());
-  REQUIRE(rows->size() == 4);
+  REQUIRE(rows->size() == 5);
   const auto& r = (*rows)[0];
   CHECK(r.idempotency_key == "k1");
   CHECK(r.method == "fineprune");
@@ -306,8 +374,8 @@ TEST_CASE("telemetry is stored once per idempotency key", "[store]") {
   CHECK(r.macs_effective == 500);
   CHECK(r.compute_macs == 7000000);
   CHECK(r.peak_memory_bytes == (1 << 20));
-  CHECK_FALSE((*rows)[3].accuracy_before.has_value());
-  CHECK_FALSE((*rows)[3].accuracy_after.has_value());
+  CHECK_FALSE((*rows)[4].accuracy_before.has_value());
+  CHECK_FALSE((*rows)[4].accuracy_after.has_value());
   CHECK(store->telemetry(c + 100)->empty());
 }
 

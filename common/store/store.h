@@ -81,8 +81,8 @@ class Store {
   // agent (who may reclaim it). Returns how many.
   Result<int64_t> requeue_all_assigned();
 
-  // Telemetry: one transaction for the batch; a key the same agent already stored, or a
-  // (task, method) that already has a row, is kDuplicate.
+  // Telemetry: one transaction for the batch; a report for a (task, method) that already
+  // has a row is kDuplicate (a resent report, whatever its key: keys are not unique).
   Result<std::vector<TelemetryInsert>> insert_telemetry(
       const std::vector<TelemetryRecord>& records);
   // Rows in id order (the order they were stored); campaign 0: every campaign's; only
