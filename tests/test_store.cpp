@@ -126,16 +126,17 @@ TEST_CASE("schema 8 keeps every telemetry row and column, without the key's uniq
     REQUIRE(db.ok());
     for (int v = 0; v < 7; ++v) REQUIRE((*db)->exec(migrations()[v]).ok());
     REQUIRE((*db)->exec("PRAGMA user_version = 7").ok());
-    REQUIRE((*db)
-                ->exec("INSERT INTO models (sha256, size_bytes, spec_json, path, created_at) "
-                       "VALUES ('m', 1, '{}', 'm.fpm', 1);"
-                       "INSERT INTO campaigns (id, name, model_sha256, dataset, prune_config_json,"
-                       " created_at) VALUES (3, 'c', 'm', 'fsdd', '{}', 1);"
-                       "INSERT INTO tasks (id, campaign_id, individual) VALUES (5, 3, 'i');"
-                       "INSERT INTO telemetry VALUES (9, 'k', 5, 3, 'a', 'fineprune', 'i', 0.5,"
-                       " 0.4, 0.3, '[1]', 0.7, 0.8, '[2]', 10, 20, 1.5, 100, 60, 4096, 2.5, 'laplace',"
-                       " 0.9, NULL, 7000, 11, 12, 0, 0.61, 0.62, 0.63, 13, 14);")
-                .ok());
+    REQUIRE(
+        (*db)
+            ->exec("INSERT INTO models (sha256, size_bytes, spec_json, path, created_at) "
+                   "VALUES ('m', 1, '{}', 'm.fpm', 1);"
+                   "INSERT INTO campaigns (id, name, model_sha256, dataset, prune_config_json,"
+                   " created_at) VALUES (3, 'c', 'm', 'fsdd', '{}', 1);"
+                   "INSERT INTO tasks (id, campaign_id, individual) VALUES (5, 3, 'i');"
+                   "INSERT INTO telemetry VALUES (9, 'k', 5, 3, 'a', 'fineprune', 'i', 0.5,"
+                   " 0.4, 0.3, '[1]', 0.7, 0.8, '[2]', 10, 20, 1.5, 100, 60, 4096, 2.5, 'laplace',"
+                   " 0.9, NULL, 7000, 11, 12, 0, 0.61, 0.62, 0.63, 13, 14);")
+            .ok());
   }
   auto store = open_store(path);
   CHECK(store->schema_version() == 8);
