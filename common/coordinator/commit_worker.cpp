@@ -1,6 +1,6 @@
 #include "coordinator/commit_worker.h"
 
-#include <string>
+#include <utility>
 
 #include "coordinator/inproc_pair.h"
 
