@@ -134,8 +134,14 @@ std::string source_name(const std::string& path) {
 // SQLite file or run directory.
 Result<report::SeedRun> load_pool_source(const std::string& path) {
   fs::path file(path);
-  if (fs::is_directory(file) && fs::exists(file / report::kSeedRunFile))
-    file /= report::kSeedRunFile;
+  if (fs::is_directory(file)) {
+    if (fs::exists(file / report::kSeedRunFile)) {
+      file /= report::kSeedRunFile;
+    } else if (!fs::exists(file / "fp.db")) {
+      return Status::not_found(path + " holds neither " + report::kSeedRunFile +
+                               " (a report written since 18ba844) nor fp.db (a run folder)");
+    }
+  }
   if (file.extension() == ".json") {
     FP_ASSIGN_OR_RETURN(std::string text, read_file(file.string()));
     return report::parse_seed_run(text, file.string());

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "report/results_json.h"
+
 namespace fp::report {
 namespace {
 
@@ -53,7 +55,7 @@ class Fields {
 };
 
 json outcome_json(const MethodOutcome& m) {
-  return {{"accuracy", m.accuracy ? json(*m.accuracy) : json(nullptr)},
+  return {{"accuracy", optional_json(m.accuracy)},
           {"sparsity", m.sparsity},
           {"macs_effective", m.macs_effective},
           {"wall_seconds", m.wall_seconds},
