@@ -3,5 +3,5 @@
 # and for the clang-built fuzzers (fuzz/CMakeLists.txt); paths relative to common/.
 set(FP_BASE_SOURCES
   util/status.cpp util/sha256.cpp util/clock.cpp util/memory.cpp util/progress.cpp util/text.cpp
-  util/file_io.cpp util/openmp_policy.cpp
+  util/file_io.cpp util/openmp_policy.cpp util/wake_fd.cpp util/random.cpp
   models/artifact_format.cpp models/model_spec.cpp)

@@ -3,13 +3,14 @@
 
 #include <spdlog/spdlog.h>
 
-#include <random>
+#include <algorithm>
 #include <thread>
 
 #include "agent/backoff.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
 #include "protocol/validate.h"
+#include "util/random.h"
 
 namespace fp::agent {
 
@@ -26,9 +27,8 @@ Agent::Agent(AgentConfig config, zmq::context_t& context, TaskRunner& runner)
     spdlog::info("agent {}: {} unacknowledged message(s) from an earlier run will be resent",
                  config_.agent_id, *loaded);
   }
-  std::mt19937_64 rng(std::random_device{}());
-  instance_id_ = fmt::format("{:016x}", rng());
-  privacy_seed_ = config_.privacy_seed ? config_.privacy_seed : rng();
+  instance_id_ = fmt::format("{:016x}", random_u64());
+  privacy_seed_ = config_.privacy_seed ? config_.privacy_seed : random_u64();
 }
 
 Agent::~Agent() {
@@ -36,7 +36,10 @@ Agent::~Agent() {
   if (result_.valid()) result_.wait();
 }
 
-void Agent::stop() { stop_ = true; }
+void Agent::stop() {
+  stop_ = true;
+  wake_.notify();
+}
 
 AgentStats Agent::stats() const {
   std::lock_guard<std::mutex> lock(stats_mutex_);
@@ -146,15 +149,29 @@ Agent::End Agent::session() {
       send(proto::Goodbye{"agent stopping"});
       return End::kStop;
     }
-    zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}};
+    // Sleeps until a frame, a handshake event, the task's end or stop() (the wake
+    // descriptor), or the next deadline: no fixed tick (docs/SIMULATIONS.md).
+    const bool monitored = monitor_ && monitor_->active();
+    zmq::pollitem_t items[] = {
+        {socket_->handle(), 0, ZMQ_POLLIN, 0},
+        {nullptr, wake_.fd(), ZMQ_POLLIN, 0},
+        {monitored ? monitor_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 1, std::chrono::milliseconds(20));
+      zmq::poll(items, monitored ? 3 : 2, sleep_budget(Clock::now(), started));
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) return End::kLost;
     }
-    if (auto end = check_handshake()) return *end;
+    {
+      std::lock_guard<std::mutex> lock(stats_mutex_);
+      ++stats_.loop_passes;
+    }
+    if (items[1].revents & ZMQ_POLLIN) wake_.drain();
+    if (items[2].revents & ZMQ_POLLIN) {
+      if (auto end = check_handshake()) return *end;
+    }
     proto::PeerFrame frame;
-    while (proto::recv_from_dealer(*socket_, frame, /*wait=*/false)) {
+    while ((items[0].revents & ZMQ_POLLIN) &&
+           proto::recv_from_dealer(*socket_, frame, /*wait=*/false)) {
       last_heard_ = Clock::now();
       last_contact_ = last_heard_;
       // Model chunks are read in place: their bytes go from the frame to the file.
@@ -211,15 +228,33 @@ Agent::End Agent::session() {
     }
     for (auto& f : outbox_.due(now, config_.resend_after)) send_frame(std::move(f));
     if (state_ == State::kDownloading) pump_download();
-    if (state_ == State::kRunning && result_.valid() &&
-        result_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-      collect_result();
-    }
+    // task_done_ is set just before the worker returns: get() waits no longer than that.
+    if (state_ == State::kRunning && result_.valid() && task_done_) collect_result();
     if (max_tasks_reached()) {
       send(proto::Goodbye{"finished " + std::to_string(config_.max_tasks) + " task(s)"});
       return End::kFinished;
     }
   }
+}
+
+std::chrono::milliseconds Agent::sleep_budget(Clock::time_point now,
+                                              Clock::time_point started) const {
+  // A ceiling in case a condition is missing below; every deadline the loop acts on is.
+  constexpr auto kMaxSleep = std::chrono::milliseconds(250);
+  auto until = now + kMaxSleep;
+  auto sooner = [&until](Clock::time_point t) { until = std::min(until, t); };
+  if (!welcomed_) {
+    sooner(started + config_.hello_timeout);
+  } else if (heartbeat_ms_ > 0) {
+    const auto beat = std::chrono::milliseconds(heartbeat_ms_);
+    sooner(last_heartbeat_ + beat);
+    sooner(last_heard_ + beat * config_.liveness);
+    if (state_ == State::kDownloading) sooner(last_chunk_ + beat * config_.liveness);
+    if (auto due = outbox_.next_due(config_.resend_after)) sooner(*due);
+  }
+  // At least 1 ms: a deadline just reached is checked with ">", so the next pass acts.
+  return std::clamp(std::chrono::ceil<std::chrono::milliseconds>(until - now),
+                    std::chrono::milliseconds(1), kMaxSleep);
 }
 
 // Handshake outcomes: a refusal that retrying cannot fix ends the agent with the

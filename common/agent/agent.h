@@ -27,6 +27,7 @@
 #include "protocol/messages.h"
 #include "security/handshake_monitor.h"
 #include "util/status.h"
+#include "util/wake_fd.h"
 
 namespace fp::agent {
 
@@ -59,6 +60,8 @@ class Agent {
   // max_tasks is set and that many tasks are finished, with none in progress.
   bool max_tasks_reached() const;
   bool gave_up() const;  // unreachable for longer than config_.give_up_after
+  // How long the loop may sleep before a deadline of its own is due (at most 250 ms).
+  std::chrono::milliseconds sleep_budget(Clock::time_point now, Clock::time_point started) const;
 
   // agent_messages.cpp: what the coordinator sends.
   std::optional<End> handle(const proto::Message& message);
@@ -86,6 +89,7 @@ class Agent {
   bool handshake_warned_ = false;  // libzmq retries a failing handshake: warn once
   std::atomic<bool> stop_{false};
   std::atomic<bool> cancel_{false};
+  WakeFd wake_;  // the task's worker and stop() wake the loop through it
 
   // Session state.
   bool welcomed_ = false;
@@ -101,7 +105,8 @@ class Agent {
   std::optional<proto::TaskAssignment> task_;
   std::unique_ptr<ModelDownload> download_;
   std::future<Result<std::vector<proto::TelemetryReport>>> result_;
-  std::string status_key_;  // the TaskStatus awaiting its Ack
+  std::atomic<bool> task_done_{false};  // the worker is returning result_'s value
+  std::string status_key_;              // the TaskStatus awaiting its Ack
   bool status_ok_ = false;
   Outbox outbox_;
   Clock::time_point last_contact_;  // the coordinator last heard from (or this agent's start)

@@ -72,13 +72,19 @@ void Agent::start_running() {
   state_ = State::kRunning;
   std::string path = download_->path();
   proto::TaskAssignment task = *task_;
+  task_done_ = false;
   result_ = std::async(std::launch::async,
                        [this, task, path]() -> Result<std::vector<proto::TelemetryReport>> {
+                         Result<std::vector<proto::TelemetryReport>> result =
+                             Status::internal("task runner did not return");
                          try {
-                           return runner_.run(task, path, cancel_);
+                           result = runner_.run(task, path, cancel_);
                          } catch (const std::exception& e) {
-                           return Status::internal(std::string("task runner threw: ") + e.what());
+                           result = Status::internal(std::string("task runner threw: ") + e.what());
                          }
+                         task_done_ = true;
+                         wake_.notify();
+                         return result;
                        });
 }
 

@@ -5,12 +5,17 @@
 #include <chrono>
 #include <random>
 
+#include "util/random.h"
+
 namespace fp::agent {
 
 class Backoff {
  public:
   Backoff(std::chrono::milliseconds min, std::chrono::milliseconds max)
-      : min_(min), max_(std::max(min, max)), next_(min), rng_(std::random_device{}()) {}
+      : min_(min),
+        max_(std::max(min, max)),
+        next_(min),
+        rng_(static_cast<std::mt19937::result_type>(random_u64())) {}
 
   // The delay before the next attempt, between half and all of the current step,
   // so agents that lost the coordinator together do not return together.

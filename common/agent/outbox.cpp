@@ -97,4 +97,13 @@ std::vector<std::string> Outbox::due(Clock::time_point now, std::chrono::millise
   return frames;
 }
 
+std::optional<Outbox::Clock::time_point> Outbox::next_due(std::chrono::milliseconds retry) const {
+  std::optional<Clock::time_point> earliest;
+  for (const auto& [key, item] : items_) {
+    if (!earliest || item.sent < *earliest) earliest = item.sent;
+  }
+  if (earliest) *earliest += retry;
+  return earliest;
+}
+
 }  // namespace fp::agent

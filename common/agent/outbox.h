@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,8 @@ class Outbox {
   // Frames unacknowledged since before `now - retry` (or all with `all`); marks them sent.
   std::vector<std::string> due(Clock::time_point now, std::chrono::milliseconds retry,
                                bool all = false);
+  // When the oldest frame sent becomes due again (nullopt when nothing waits).
+  std::optional<Clock::time_point> next_due(std::chrono::milliseconds retry) const;
   bool contains(const std::string& key) const { return items_.count(key) != 0; }
   size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }

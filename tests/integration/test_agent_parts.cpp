@@ -1,14 +1,17 @@
 // The agent's building blocks on their own: the download state machine, the
-// outbox of unacknowledged messages and the reconnect backoff.
+// outbox of unacknowledged messages, the reconnect backoff and the loop's wake descriptor.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <zmq.hpp>
 
 #include "agent/backoff.h"
 #include "agent/model_download.h"
 #include "agent/outbox.h"
 #include "net_fixture.h"
 #include "util/sha256.h"
+#include "util/wake_fd.h"
 
 using namespace fp;
 using namespace fp::agent;
@@ -130,6 +133,39 @@ TEST_CASE("the outbox resends in order until acknowledged", "[agent]") {
   CHECK_FALSE(box.ack("b"));
   CHECK(box.due(t0 + 1600ms, 1000ms, /*all=*/true) == std::vector<std::string>{"frame-a"});
   CHECK(box.size() == 1);
+}
+
+TEST_CASE("a wake descriptor wakes a poll from another thread until drained", "[agent]") {
+  WakeFd wake;
+  zmq::pollitem_t item{nullptr, wake.fd(), ZMQ_POLLIN, 0};
+  CHECK(zmq::poll(&item, 1, std::chrono::milliseconds(0)) == 0);
+  std::thread waker([&wake] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    wake.notify();
+  });
+  // Returns when notified, long before its timeout.
+  CHECK(zmq::poll(&item, 1, std::chrono::milliseconds(60000)) == 1);
+  waker.join();
+  wake.notify();  // several notifications, one drain
+  wake.drain();
+  CHECK(zmq::poll(&item, 1, std::chrono::milliseconds(0)) == 0);
+  wake.drain();  // nothing to drain: does not block
+}
+
+TEST_CASE("the outbox says when its oldest frame is due again", "[agent]") {
+  Outbox box;
+  CHECK_FALSE(box.next_due(1000ms).has_value());
+  auto t0 = Outbox::Clock::now();
+  box.add("a", "frame-a", t0 + 5ms);
+  box.add("b", "frame-b", t0);
+  CHECK(box.next_due(1000ms) == t0 + 1000ms);
+  CHECK(box.due(t0 + 1000ms, 1000ms).size() == 1);  // b resent; a is not due yet
+  CHECK(box.next_due(1000ms) == t0 + 1005ms);
+  CHECK(box.due(t0 + 1005ms, 1000ms).size() == 1);  // a resent
+  CHECK(box.next_due(1000ms) == t0 + 2000ms);       // b's turn again
+  box.ack("a");
+  box.ack("b");
+  CHECK_FALSE(box.next_due(1000ms).has_value());
 }
 
 TEST_CASE("backoff doubles up to its cap, with jitter, and resets", "[agent]") {

@@ -393,3 +393,24 @@ TEST_CASE("the commit worker runs a job, wakes its poller and hands back the job
   }
   CHECK(runs == 2);
 }
+
+TEST_CASE("an agent's loop sleeps until its next deadline while its task runs", "[net][agent]") {
+  TempDir dir;
+  auto config = fast_server();
+  config.heartbeat_ms = 1000;  // one deadline a second: a fixed tick would show as passes
+  Coordinator coord(dir, {"alice"}, 64 << 10, config);
+  FakeRunner runner;
+  runner.close_gate();
+  AgentThread a(agent_config("dev-alice", coord.endpoint(), dir, {"toy/alice"}), coord.context(),
+                runner);
+  REQUIRE(wait_until([&] { return runner.running(); }));
+  const int64_t before = a.agent->stats().loop_passes;
+  std::this_thread::sleep_for(600ms);
+  const int64_t passes = a.agent->stats().loop_passes - before;
+  // At most a heartbeat each way and the 250 ms ceiling; a 20 ms tick made ~30.
+  CHECK(passes <= 8);
+  runner.open_gate();
+  REQUIRE(wait_until([&] { return a.agent->stats().tasks_done == 1; }));
+  CHECK(a.agent->stats().reports_acked == 2);
+  REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
+}
