@@ -80,13 +80,18 @@ double Server::now() const {
 }
 
 void Server::request_stop() {
+  stop_requested_ = true;
+  std::lock_guard<std::mutex> lock(waker_mutex_);
   if (waker_) waker_->request_stop();
 }
 
 Status Server::run() {
   if (bound_endpoint_.empty()) FP_RETURN_IF_ERROR(bind());
-  waker_ = std::make_unique<LoopWaker>(context_, std::chrono::milliseconds(config_.heartbeat_ms),
-                                       config_.handle_signals);
+  {
+    std::lock_guard<std::mutex> lock(waker_mutex_);
+    waker_ = std::make_unique<LoopWaker>(context_, std::chrono::milliseconds(config_.heartbeat_ms),
+                                         config_.handle_signals);
+  }
   worker_ = std::make_unique<CommitWorker>(context_);
   // Tasks a previous run left assigned go back to the queue; agents still working on
   // one reclaim it in their Hello.
@@ -96,6 +101,10 @@ Status Server::run() {
   FP_RETURN_IF_ERROR(flush());
   spdlog::info("coordinator serving on {}", bound_endpoint_);
   if (config_.exit_when_done && all_campaigns_finished()) stopping_ = true;
+  if (stop_requested_) {
+    spdlog::info("stop requested");
+    stopping_ = true;
+  }
 
   while (!stopping_ && failure_.ok()) {
     // The ROUTER (not while a full batch of reports waits for the commit in flight), the
@@ -167,7 +176,10 @@ Status Server::run() {
   if (!committed.ok() && failure_.ok()) failure_ = committed;
   shutdown();
   worker_.reset();
-  waker_.reset();
+  {
+    std::lock_guard<std::mutex> lock(waker_mutex_);
+    waker_.reset();
+  }
   return failure_;
 }
 

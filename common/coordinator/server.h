@@ -21,6 +21,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -247,7 +248,10 @@ class Server {
   store::Store& shared_store_;
   ModelRegistry& shared_registry_;
   zmq::socket_t router_;
-  std::unique_ptr<LoopWaker> waker_;
+  std::unique_ptr<LoopWaker> waker_;  // set and reset under waker_mutex_ (request_stop)
+  std::mutex waker_mutex_;
+  // A stop asked before run() made its waker (a test that ends at once): run() sees it.
+  std::atomic<bool> stop_requested_{false};
   std::unique_ptr<security::ZapHandler> zap_;            // curve only
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // curve only
   LogThrottle handshake_log_, full_log_, reject_log_, key_sessions_log_, burst_log_;

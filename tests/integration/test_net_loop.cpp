@@ -414,3 +414,27 @@ TEST_CASE("an agent's loop sleeps until its next deadline while its task runs", 
   CHECK(a.agent->stats().reports_acked == 2);
   REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
 }
+
+TEST_CASE("a stop asked before the server runs ends its run at once", "[net]") {
+  TempDir dir;
+  auto store = store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  coord::ModelRegistry registry(dir.file("models"), **store);
+  auto config = fast_server();
+  config.endpoint = "tcp://127.0.0.1:*";
+  config.security.plain = true;
+  zmq::context_t context(1);
+  coord::Server server(config, context, **store, registry);
+  server.request_stop();  // before run() has made the waker that would carry it
+  std::atomic<bool> done{false};
+  Status status;
+  std::thread serving([&] {
+    status = server.run();
+    done = true;
+  });
+  const bool returned = wait_until([&] { return done.load(); });
+  if (!returned) server.request_stop();  // the waker exists by now: do not hang the suite
+  serving.join();
+  CHECK(returned);
+  CHECK(status.ok());
+}
