@@ -1,14 +1,13 @@
 // Server: decoding, validation and handling of each agent message.
 #include <spdlog/spdlog.h>
 
-#include <random>
-
 #include "coordinator/server.h"
 #include "coordinator/telemetry_record.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
 #include "protocol/limits.h"
 #include "protocol/validate.h"
+#include "util/random.h"
 #include "util/text.h"
 
 namespace fp::coord {
@@ -24,14 +23,7 @@ std::string hex_peer(const std::string& peer) {
   return out;
 }
 
-std::string new_session_id() {
-  static std::mt19937_64 rng(std::random_device{}());
-  static const char* digits = "0123456789abcdef";
-  std::string id;
-  uint64_t v = rng();
-  for (int i = 0; i < 16; ++i, v >>= 4) id += digits[v & 15];
-  return id;
-}
+std::string new_session_id() { return fmt::format("{:016x}", random_u64()); }
 
 std::string datasets_json(const std::vector<std::string>& names) {
   std::string out = "[";
