@@ -87,6 +87,7 @@ class Agent {
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // destroyed before socket_
   bool handshake_ok_ = false;                            // this connection's handshake
   bool handshake_warned_ = false;  // libzmq retries a failing handshake: warn once
+  bool watch_handshake_ = false;   // a plain session went unwelcomed: monitor the next ones
   std::atomic<bool> stop_{false};
   std::atomic<bool> cancel_{false};
   WakeFd wake_;  // the task's worker and stop() wake the loop through it

@@ -135,6 +135,9 @@ TEST_CASE("plain and CURVE peers refuse each other with a clear reason", "[net][
     Status s = plain_agent.run();
     CHECK(s.code() == Status::Code::kProtocol);
     CHECK(s.message().find("security mismatch") != std::string::npos);
+    // A plain agent watches its handshake from its second connection on (the first went
+    // unwelcomed); a CURVE agent, below, from its first.
+    CHECK(plain_agent.stats().connects == 2);
     // A hand-made plain client gets nothing at all: no Welcome, no Error.
     RawClient raw(curve.context(), curve.endpoint());
     raw.send(proto::Hello{"raw", proto::kProtocolVersion, {1, 0, {"toy/alice"}}, 0, "i"});
@@ -152,6 +155,7 @@ TEST_CASE("plain and CURVE peers refuse each other with a clear reason", "[net][
     Status s = curve_agent_.run();
     CHECK(s.code() == Status::Code::kProtocol);
     CHECK(s.message().find("security mismatch") != std::string::npos);
+    CHECK(curve_agent_.stats().connects == 1);
   }
   CHECK(runner.runs == 0);
 }
