@@ -122,8 +122,8 @@ Agent::End Agent::session() {
   // the Welcome is overdue anyway.
   socket_->set(zmq::sockopt::handshake_ivl, static_cast<int>(config_.hello_timeout.count()));
   // A plain session watches its handshake only after one ended without a Welcome: the
-  // monitor is two more sockets and their events per connection, ~10 % of a simulation
-  // host's system calls, and a plain agent's handshake fails only against a CURVE
+  // monitor is two more sockets and their events per connection, 9-14 % of a simulation's
+  // system calls, and a plain agent's handshake fails only against a CURVE
   // coordinator, which the next session then reports at once (docs/SIMULATIONS.md).
   if (!config_.security.plain || watch_handshake_) {
     monitor_ = std::make_unique<security::HandshakeMonitor>(context_, *socket_);

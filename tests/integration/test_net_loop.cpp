@@ -407,7 +407,7 @@ TEST_CASE("an agent's loop sleeps until its next deadline while its task runs", 
   const int64_t before = a.agent->stats().loop_passes;
   std::this_thread::sleep_for(600ms);
   const int64_t passes = a.agent->stats().loop_passes - before;
-  // At most a heartbeat each way and the 250 ms ceiling; a 20 ms tick made ~30.
+  // At most a heartbeat each way and the 250 ms ceiling; a 20 ms tick would make ~30.
   CHECK(passes <= 8);
   runner.open_gate();
   REQUIRE(wait_until([&] { return a.agent->stats().tasks_done == 1; }));
