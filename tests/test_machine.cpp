@@ -2,6 +2,7 @@
 // library actually loaded, which changes linear layers' floating-point results. And the
 // BLAS's safety for agents that compute on threads of one process (util/compute_threads.h).
 #include <ATen/CPUGeneratorImpl.h>
+#include <pthread.h>
 #include <torch/torch.h>
 
 #include <catch2/catch.hpp>
@@ -11,6 +12,7 @@
 
 #include "util/compute_threads.h"
 #include "util/machine.h"
+#include "util/thread_name.h"
 
 TEST_CASE("the machine description names the BLAS library this process loaded", "[machine]") {
   // LibTorch's linear layers call BLAS: the library is loaded once a matmul has run.
@@ -105,4 +107,20 @@ TEST_CASE("several agents on threads are refused a single-threaded OpenBLAS, by 
   threaded.single_threaded_openblas = false;
   CHECK(fp::check_concurrent_blas(threaded, 8, "fp-sim run").ok());
   CHECK(fp::check_concurrent_blas(fp::BlasThreading{}, 8, "fp-sim run").ok());  // not OpenBLAS
+}
+
+TEST_CASE("a thread's name reads back, cut to the kernel's 15 characters", "[machine]") {
+  std::string short_name, long_name;
+  std::thread t([&] {
+    char buffer[64] = {};
+    fp::set_thread_name("fp-agent");
+    pthread_getname_np(pthread_self(), buffer, sizeof buffer);
+    short_name = buffer;
+    fp::set_thread_name("fp-a-name-longer-than-fifteen");
+    pthread_getname_np(pthread_self(), buffer, sizeof buffer);
+    long_name = buffer;
+  });
+  t.join();
+  CHECK(short_name == "fp-agent");
+  CHECK(long_name == "fp-a-name-longe");
 }

@@ -10,6 +10,7 @@
 #include "protocol/validate.h"
 #include "util/sha256.h"
 #include "util/text.h"
+#include "util/thread_name.h"
 
 namespace fp::agent {
 
@@ -77,6 +78,7 @@ void Agent::start_running() {
                        [this, task, path]() -> Result<std::vector<proto::TelemetryReport>> {
                          Result<std::vector<proto::TelemetryReport>> result =
                              Status::internal("task runner did not return");
+                         set_thread_name("fp-task");
                          try {
                            result = runner_.run(task, path, cancel_);
                          } catch (const std::exception& e) {

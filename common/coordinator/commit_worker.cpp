@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "coordinator/inproc_pair.h"
+#include "util/thread_name.h"
 
 namespace fp::coord {
 
@@ -10,7 +11,10 @@ CommitWorker::CommitWorker(zmq::context_t& context) {
   InprocPair pair = make_inproc_pair(context, "fp-commit-worker");
   loop_end_ = std::move(pair.loop_end);
   worker_end_ = std::move(pair.helper_end);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("fp-commit");
+    run();
+  });
 }
 
 CommitWorker::~CommitWorker() {

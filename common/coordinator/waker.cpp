@@ -7,6 +7,7 @@
 #include <csignal>
 
 #include "coordinator/inproc_pair.h"
+#include "util/thread_name.h"
 
 namespace fp::coord {
 
@@ -50,7 +51,10 @@ LoopWaker::LoopWaker(zmq::context_t& context, std::chrono::milliseconds tick, bo
     });
   }
   impl_->arm();
-  impl_->thread = std::thread([this] { impl_->io.run(); });
+  impl_->thread = std::thread([this] {
+    set_thread_name("fp-waker");
+    impl_->io.run();
+  });
 }
 
 LoopWaker::~LoopWaker() {

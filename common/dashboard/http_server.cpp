@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include "util/thread_name.h"
+
 namespace fp::dash {
 
 namespace asio = boost::asio;
@@ -202,6 +204,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerConfig& co
   impl->accept();
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] {
+    set_thread_name("fp-dashboard");
     try {
       raw->io.run();
     } catch (const std::exception& e) {

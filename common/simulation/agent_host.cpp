@@ -14,6 +14,7 @@
 
 #include "agent/agent.h"
 #include "simulation/campaign_plan.h"
+#include "util/thread_name.h"
 
 namespace fp::sim {
 
@@ -176,7 +177,10 @@ Status AgentHost::run(const std::vector<size_t>& all) {
                                   static_cast<size_t>(std::max<int64_t>(1, options_.connected)));
   std::vector<std::thread> threads;
   for (size_t i = 0; i < slots; ++i) {
-    threads.emplace_back([this, &individuals] { slot_loop(individuals); });
+    threads.emplace_back([this, &individuals] {
+      set_thread_name("fp-agent");
+      slot_loop(individuals);
+    });
   }
   for (auto& t : threads) t.join();
   if (root_in_memory_) fs::remove_all(agents_root_, ec);  // scratch, even a failed agent's

@@ -28,6 +28,7 @@
 #include "util/machine.h"
 #include "util/memory.h"
 #include "util/progress.h"
+#include "util/thread_name.h"
 
 namespace fp::sim {
 
@@ -347,6 +348,7 @@ Status ScenarioRun::start_coordinator() {
   if (!bound.ok()) return setup_failed(bound);
   endpoint_ = server_->bound_endpoint();
   server_thread_ = std::thread([this] {
+    set_thread_name("fp-coordinator");
     server_status_ = server_->run();
     server_done_ = true;
   });
@@ -372,6 +374,7 @@ void ScenarioRun::launch_hosts() {
       auto share = host_share(population_.individuals.size(), i, h.hosts);
       ++hosts_running_;
       host_threads_.emplace_back([this, i, share, host = hosts_.back().get()] {
+        set_thread_name("fp-host");
         host_status_[static_cast<size_t>(i)] = host->run(share);
         --hosts_running_;
       });
