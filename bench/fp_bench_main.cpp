@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "benchmarks.h"
+#include "util/allocator.h"
 
 namespace {
 
@@ -32,6 +33,7 @@ void usage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  fp::tune_allocator();  // as every fineprune program does
   if (argc < 2) {
     usage(stderr);
     return 2;

@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include "coordinator_commands.h"
+#include "util/allocator.h"
 #include "util/openmp_policy.h"
 
 int main(int argc, char** argv) {
   fp::reexec_with_passive_openmp(argv);  // before LibTorch starts any thread
+  fp::tune_allocator();
   CLI::App app{
       "fp-coordinator: distributes general models to device agents for label-free Fine-Pruning "
       "and stores their telemetry in SQLite"};

@@ -18,6 +18,7 @@
 #include "model_commands.h"
 #include "models/artifact.h"
 #include "security/keys.h"
+#include "util/allocator.h"
 #include "util/compute_threads.h"
 #include "util/progress.h"
 
@@ -102,6 +103,7 @@ int predict(const std::string& data, const std::string& model_path, const std::s
 }  // namespace
 
 int main(int argc, char** argv) {
+  fp::tune_allocator();  // before any thread allocates
   CLI::App app{
       "fp-agent: a device agent that fine-prunes the coordinator's model on private, "
       "local data and reports telemetry only"};

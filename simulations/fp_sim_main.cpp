@@ -3,10 +3,12 @@
 
 #include "demo_command.h"
 #include "sim_commands.h"
+#include "util/allocator.h"
 #include "util/openmp_policy.h"
 
 int main(int argc, char** argv) {
   fp::reexec_with_passive_openmp(argv);  // before LibTorch starts any thread
+  fp::tune_allocator();
   CLI::App app{"fp-sim: federated, label-free personalization by Fine-Pruning"};
   app.require_subcommand(1);
   fp::add_demo_command(app);

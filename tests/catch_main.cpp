@@ -5,7 +5,10 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include "util/allocator.h"
+
 int main(int argc, char* argv[]) {
+  fp::tune_allocator();  // as every fineprune program does
   Catch::Session session;
   session.configData().filenamesAsTags = true;
   const int parsed = session.applyCommandLine(argc, argv);
