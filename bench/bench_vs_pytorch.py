@@ -32,6 +32,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PRUNED_LOGIT = -1e9
+MALLOC_AS_FINEPRUNE = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456"
 
 
 # ---------------------------------------------------------------- the PyTorch side
@@ -247,6 +248,9 @@ def main():
     ap.add_argument("--arch", default="cnn")
     ap.add_argument("--python", default="/usr/bin/python3",
                     help="the Python that imports torch (Debian's python3-torch)")
+    ap.add_argument("--pytorch-malloc-as-fineprune", action="store_true",
+                    help="run the PyTorch side with the malloc settings fineprune makes for "
+                         "itself (util/allocator.h), through GLIBC_TUNABLES")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--worker-finetune", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -261,6 +265,9 @@ def main():
         os.makedirs(a.dir, exist_ok=True)
         subprocess.run(cpp + ["prepare", "--dir", a.dir, "--arch", a.arch], check=True)
     py = [a.python, os.path.abspath(__file__), "--dir", a.dir, "--threads", str(a.threads)]
+    # fineprune sets these itself with mallopt (util/allocator.h); a plain script runs on
+    # glibc's defaults unless its user sets them.
+    py_env = dict(env, GLIBC_TUNABLES=MALLOC_AS_FINEPRUNE) if a.pytorch_malloc_as_fineprune else env
     runs = {"fineprune": [], "pytorch": []}
     kinds = [("", "--worker")] + ([("finetune", "--worker-finetune")] if a.finetune else [])
     for _ in range(a.repeats):
@@ -268,10 +275,11 @@ def main():
             key = sub or "prune"
             runs.setdefault("fineprune " + key, []).append(
                 timed(cpp + [sub or "run", "--dir", a.dir, "--threads", str(a.threads)], env))
-            runs.setdefault("pytorch " + key, []).append(timed(py + [flag], env))
+            runs.setdefault("pytorch " + key, []).append(timed(py + [flag], py_env))
 
-    print("threads %d, %d repeats, median (min-max) seconds; uptime: %s" %
-          (a.threads, a.repeats, os.getloadavg()))
+    print("threads %d, %d repeats, median (min-max) seconds; uptime: %s; PyTorch's malloc: %s" %
+          (a.threads, a.repeats, os.getloadavg(),
+           py_env.get("GLIBC_TUNABLES", "glibc's defaults")))
     for what in ["prune"] + (["finetune"] if a.finetune else []):
         c, p = runs["fineprune " + what], runs["pytorch " + what]
         steps = ["end_to_end", "load", "load_model"] + (["record", "select", "prune", "evaluate"]

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "models/artifact_format.h"
 #include "models/prunable_net.h"
@@ -28,7 +29,7 @@ std::string serialize_model(const PrunableNet& model,
                             const std::map<std::string, std::string>& meta = {},
                             ArtifactInfo* info = nullptr);
 // The model comes back in evaluation mode, as every loader's does (training sets train()).
-Result<ModelPtr> deserialize_model(const std::string& bytes, ArtifactInfo* info = nullptr);
+Result<ModelPtr> deserialize_model(std::string_view bytes, ArtifactInfo* info = nullptr);
 
 Status save_model(const PrunableNet& model, const std::string& path,
                   const std::map<std::string, std::string>& meta = {},
