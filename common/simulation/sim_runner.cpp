@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include "util/clock.h"
 #include "util/compute_threads.h"
 #include "util/memory.h"
+#include "util/thread_name.h"
 
 namespace fp::sim {
 namespace {
@@ -25,34 +27,77 @@ int64_t micros_since(Clock::time_point t) { return static_cast<int64_t>(1e6 * se
 
 }  // namespace
 
-bool WorkerPool::acquire(const std::atomic<bool>& cancel) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (free_ == 0) {
-    if (cancel) return false;
-    cv_.wait_for(lock, std::chrono::milliseconds(50));
-  }
-  --free_;
-  ++busy_;
-  return true;
+struct WorkerPool::Job {
+  const std::function<void()>* fn = nullptr;
+  enum class State { kQueued, kRunning, kDone } state = State::kQueued;
+  std::exception_ptr error;  // what the job threw, rethrown to run()'s caller
+};
+
+WorkerPool::WorkerPool(int64_t slots) {
+  for (int64_t i = 0; i < std::max<int64_t>(1, slots); ++i)
+    threads_.emplace_back([this] { work(); });
 }
 
-void WorkerPool::release() {
+WorkerPool::~WorkerPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++free_;
-    --busy_;
+    quit_ = true;
   }
-  cv_.notify_one();
+  work_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void WorkerPool::work() {
+  set_thread_name("fp-compute");
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    work_cv_.wait(lock, [this] { return quit_ || !queue_.empty(); });
+    if (quit_) return;
+    Job* job = queue_.front();
+    queue_.pop_front();
+    job->state = Job::State::kRunning;
+    ++busy_;
+    lock.unlock();
+    try {
+      (*job->fn)();
+    } catch (...) {
+      job->error = std::current_exception();
+    }
+    lock.lock();
+    --busy_;
+    job->state = Job::State::kDone;
+    done_cv_.notify_all();
+  }
+}
+
+bool WorkerPool::run(const std::function<void()>& job, const std::atomic<bool>& cancel) {
+  Job j;
+  j.fn = &job;
+  std::unique_lock<std::mutex> lock(mutex_);
+  queue_.push_back(&j);
+  work_cv_.notify_one();
+  // The wait looks at `cancel` every 50 ms: the agent's stop() sets it from another thread.
+  while (j.state != Job::State::kDone) {
+    if (j.state == Job::State::kQueued && (cancel || quit_)) {
+      queue_.erase(std::find(queue_.begin(), queue_.end(), &j));
+      return false;
+    }
+    done_cv_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  if (j.error) std::rethrow_exception(j.error);
+  return true;
 }
 
 Result<std::vector<proto::TelemetryReport>> SimRunner::run(const proto::TaskAssignment& task,
                                                            const std::string& model_path,
                                                            const std::atomic<bool>& cancel) {
-  auto waited = Clock::now();
-  if (!pool_.acquire(cancel)) return Status::unavailable("agent stopping");
-  meter_.wait_wall_us += micros_since(waited);
-  auto result = compute(task, model_path);
-  pool_.release();
+  const auto queued = Clock::now();
+  Result<std::vector<proto::TelemetryReport>> result = Status::internal("not computed");
+  const std::function<void()> job = [&] {
+    meter_.wait_wall_us += micros_since(queued);
+    result = compute(task, model_path);
+  };
+  if (!pool_.run(job, cancel)) return Status::unavailable("agent stopping");
   ++meter_.tasks;
   if (!result.ok()) ++meter_.failures;
   return result;
@@ -91,8 +136,7 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
 Result<std::vector<proto::TelemetryReport>> NullRunner::run(const proto::TaskAssignment& task,
                                                             const std::string& model_path,
                                                             const std::atomic<bool>& cancel) {
-  if (!pool_.acquire(cancel)) return Status::unavailable("agent stopping");
-  pool_.release();
+  if (!pool_.run([] {}, cancel)) return Status::unavailable("agent stopping");
   ++meter_.tasks;
   std::vector<proto::TelemetryReport> out;
   proto::TelemetryReport r;

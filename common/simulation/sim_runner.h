@@ -7,28 +7,47 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "agent/task_runner.h"
 #include "simulation/scenario.h"
 
 namespace fp::sim {
 
-// Bounds how many agents of one host compute at once.
+// Bounds how many agents of one host compute at once, and computes on its own threads:
+// `slots` threads that live as long as the pool. An agent's task used to compute on the
+// thread its agent started for it, so every task paid a thread's start and exit and warmed
+// LibTorch's per-thread state again (on a VM, where a thread's exit flushes TLBs on every
+// core, ~1 ms an agent of the 10,000-agent benchmark: docs/SIMULATIONS.md).
 class WorkerPool {
  public:
-  explicit WorkerPool(int64_t slots) : free_(slots) {}
-  // False when `cancel` turned true while waiting.
-  bool acquire(const std::atomic<bool>& cancel);
-  void release();
+  explicit WorkerPool(int64_t slots);
+  ~WorkerPool();  // finishes the jobs taken, drops the queued ones, joins
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Runs `job` on a pool thread and returns when it has run (true), or false when
+  // `cancel` turned true before a thread took it (it then never runs). Jobs start in the
+  // order they came; what a job throws is thrown here, on the caller's thread.
+  bool run(const std::function<void()>& job, const std::atomic<bool>& cancel);
   int64_t busy() const { return busy_; }
 
  private:
+  struct Job;
+  void work();
+
   std::mutex mutex_;
-  std::condition_variable cv_;
-  int64_t free_;
+  std::condition_variable work_cv_;  // a job was queued, or quit_
+  std::condition_variable done_cv_;  // a job finished
+  std::deque<Job*> queue_;
+  bool quit_ = false;
   std::atomic<int64_t> busy_{0};
+  std::vector<std::thread> threads_;
 };
 
 // Where a host's compute time goes (summed over its agents), for the overhead figures.
