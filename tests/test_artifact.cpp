@@ -202,13 +202,17 @@ TEST_CASE("pruning masks survive a round trip", "[artifact]") {
 }
 
 TEST_CASE("save_model writes atomically and load_model reads it back", "[artifact]") {
+  // load_model reads files under 256 KB and maps larger ones: both ways here.
+  const double width = GENERATE(0.25, 1.0);
+  const bool mapped = width == 1.0;
   TempDir dir;
   const std::string path = (dir.path / "model.fpm").string();
-  auto m = build("cnn");
+  auto m = build("cnn", width);
   perturb(*m);
   fp::ArtifactInfo saved;
   REQUIRE(fp::save_model(*m, path, {{"k", "v"}}, &saved).ok());
   REQUIRE(fs::file_size(path) == saved.size_bytes);
+  CHECK((saved.size_bytes >= (256u << 10)) == mapped);
   // No temporary file is left behind.
   REQUIRE(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
 
@@ -245,6 +249,12 @@ TEST_CASE("save_model writes atomically and load_model reads it back", "[artifac
   auto bad = fp::load_model(path);
   REQUIRE(bad.status().code() == Status::Code::kCorruption);
   REQUIRE_THAT(bad.status().message(), Catch::Contains(path));
+
+  // So does an empty one.
+  std::fclose(std::fopen(path.c_str(), "wb"));
+  auto empty = fp::load_model(path);
+  REQUIRE(empty.status().code() == Status::Code::kCorruption);
+  REQUIRE_THAT(empty.status().message(), Catch::Contains(path));
 }
 
 TEST_CASE("corrupted artifacts are rejected with a clear Status", "[artifact]") {

@@ -243,8 +243,13 @@ namespace {
 
 // A file's bytes mapped read-only, every page mapped at once (MAP_POPULATE): reading a
 // model into a fresh buffer faulted each 4 KB page of it in, 3 ms of a first 0.4 MB load
-// on a VM, against 0.3 ms mapped. Model files are replaced by rename, never rewritten in
-// place (write_atomically), so the mapping does not change under the parser.
+// on a VM, against 0.3 ms mapped. But unmapping interrupts the process's other cores to
+// flush their TLBs: in a simulation host loading a 28 KB model per agent, mapping cost
+// 0.9-1.2 s a thousand loads against 0.3-0.8 s read. So files from kMapFrom on are
+// mapped, smaller ones read. Model files are replaced by rename, never rewritten in place
+// (write_atomically), so a mapping does not change under the parser.
+constexpr size_t kMapFrom = size_t{256} << 10;
+
 class MappedFile {
  public:
   MappedFile(int fd, size_t size) : size_(size) {
@@ -265,7 +270,7 @@ class MappedFile {
   size_t size_;
 };
 
-// The whole file by read(): where mapping is refused (some file systems, empty files).
+// The whole file by read(): small files, and where mapping is refused (some file systems).
 Status read_all(int fd, const std::string& path, std::string* bytes) {
   char buf[1 << 16];
   for (;;) {
@@ -291,9 +296,11 @@ Result<ModelPtr> load_model(const std::string& path, ArtifactInfo* info) {
     ::close(fd);
     return Status::io_error("model artifact " + path + ": not a regular file");
   }
-  MappedFile mapped(fd, static_cast<size_t>(st.st_size));
+  const auto size = static_cast<size_t>(st.st_size);
+  MappedFile mapped(fd, size >= kMapFrom ? size : 0);
   std::string read_bytes;
   if (!mapped.mapped()) {
+    read_bytes.reserve(size);
     Status read = read_all(fd, path, &read_bytes);
     if (!read.ok()) {
       ::close(fd);
