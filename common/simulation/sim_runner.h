@@ -21,13 +21,14 @@ namespace fp::sim {
 
 // Bounds how many agents of one host compute at once, and computes on its own threads:
 // `slots` threads that live as long as the pool. An agent's task used to compute on the
-// thread its agent started for it, so every task paid a thread's start and exit and warmed
-// LibTorch's per-thread state again (on a VM, where a thread's exit flushes TLBs on every
-// core, ~1 ms an agent of the 10,000-agent benchmark: docs/SIMULATIONS.md).
+// thread its agent started for it, so every task paid a thread's start and exit (its stack
+// given back with madvise, which on a VM interrupts the other cores to flush their TLBs)
+// and warmed LibTorch's per-thread state again: 0.5-0.7 ms of framework CPU an agent of
+// the 10,000-agent benchmark (docs/SIMULATIONS.md).
 class WorkerPool {
  public:
   explicit WorkerPool(int64_t slots);
-  ~WorkerPool();  // finishes the jobs taken, drops the queued ones, joins
+  ~WorkerPool();  // joins the threads once their jobs end; every run() must have returned
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 

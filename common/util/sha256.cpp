@@ -18,8 +18,8 @@ struct Sha256::Ctx {
 namespace {
 
 // The digest, fetched from OpenSSL's default provider once per process. OpenSSL reads
-// its configuration file when first used unless told not to: half of a model load's
-// first-use time (1 of 2 ms here), for settings (providers, engines) a content hash does
+// its configuration file when first used unless told not to: half of the first hash's
+// time in a process (1 of 2 ms here), for settings (providers, engines) a content hash does
 // not use. A process that uses OpenSSL elsewhere first keeps its own initialisation.
 const EVP_MD* sha256_digest() {
   static const EVP_MD* md = [] {
