@@ -32,6 +32,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PRUNED_LOGIT = -1e9
+# util/allocator.h's kMallocMmapThreshold and kMallocTrimThreshold, as glibc tunables.
 MALLOC_AS_FINEPRUNE = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456"
 
 

@@ -12,8 +12,8 @@ bool tune_allocator() {
   if (tunables != nullptr && std::strstr(tunables, "glibc.malloc.") != nullptr) return false;
   // Setting either threshold also ends glibc's dynamic mmap threshold, which otherwise
   // follows the largest block freed so far and lets the first batches be mmapped.
-  const bool mmap_set = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
-  const bool trim_set = mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1;
+  const bool mmap_set = mallopt(M_MMAP_THRESHOLD, kMallocMmapThreshold) == 1;
+  const bool trim_set = mallopt(M_TRIM_THRESHOLD, kMallocTrimThreshold) == 1;
   return mmap_set && trim_set;
 }
 

@@ -10,7 +10,10 @@
 
 namespace fp {
 
-// Sets glibc's M_MMAP_THRESHOLD to 32 MB (its maximum) and M_TRIM_THRESHOLD to 256 MB,
+constexpr int kMallocMmapThreshold = 32 << 20;  // glibc's maximum through mallopt
+constexpr int kMallocTrimThreshold = 256 << 20;
+
+// Sets glibc's M_MMAP_THRESHOLD to 32 MB and M_TRIM_THRESHOLD to 256 MB (the above),
 // unless the user chose malloc settings through GLIBC_TUNABLES (then nothing changes).
 // Returns whether it changed them. Call before threads start allocating.
 bool tune_allocator();
