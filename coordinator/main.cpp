@@ -7,7 +7,9 @@
 #include "util/openmp_policy.h"
 
 int main(int argc, char** argv) {
-  fp::reexec_with_passive_openmp(argv);  // before LibTorch starts any thread
+  // Queries and key commands never compute: they start once.
+  fp::reexec_with_passive_openmp(
+      argv, {"status", "export", "report", "register", "keygen", "revoke"});  // before any thread
   fp::tune_allocator();
   CLI::App app{
       "fp-coordinator: distributes general models to device agents for label-free Fine-Pruning "

@@ -7,7 +7,8 @@
 #include "util/openmp_policy.h"
 
 int main(int argc, char** argv) {
-  fp::reexec_with_passive_openmp(argv);  // before LibTorch starts any thread
+  // Reading stored runs never computes: those commands start once.
+  fp::reexec_with_passive_openmp(argv, {"list", "report", "export"});  // before any thread
   fp::tune_allocator();
   CLI::App app{"fp-sim: federated, label-free personalization by Fine-Pruning"};
   app.require_subcommand(1);

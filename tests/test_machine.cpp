@@ -16,6 +16,7 @@
 #include "util/allocator.h"
 #include "util/compute_threads.h"
 #include "util/machine.h"
+#include "util/openmp_policy.h"
 #include "util/thread_name.h"
 
 TEST_CASE("the machine description names the BLAS library this process loaded", "[machine]") {
@@ -170,4 +171,28 @@ TEST_CASE("with the allocator tuned, a batch's freed blocks are reused without p
   // 4 KB pages: one round untuned is 8,192 faults; tuned, the later rounds take none
   // (a few from elsewhere in the process are allowed).
   CHECK(faults_after_first < 500);
+}
+
+namespace {
+
+// should_reexec_for_passive_openmp on a command line given as words.
+bool reexecs(std::vector<std::string> words) {
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  return fp::should_reexec_for_passive_openmp(argv.data(), {"status", "export"});
+}
+
+}  // namespace
+
+TEST_CASE("only subcommands that may compute start a second time for the OpenMP policy",
+          "[machine]") {
+  CHECK(reexecs({"fp-coordinator", "serve", "-c", "fp.toml"}));
+  CHECK(reexecs({"fp-coordinator", "train", "--epochs", "2"}));
+  CHECK_FALSE(reexecs({"fp-coordinator", "status", "--db", "fp.db"}));
+  CHECK_FALSE(reexecs({"fp-coordinator", "--verbose", "export"}));  // a flag before it
+  // An option's value before the subcommand is taken for it: start twice, as always.
+  CHECK(reexecs({"fp-coordinator", "--log-level", "debug", "status"}));
+  CHECK(reexecs({"fp-coordinator"}));              // no subcommand: CLI11 will say so
+  CHECK(reexecs({"fp-coordinator", "statuses"}));  // whole words only
 }

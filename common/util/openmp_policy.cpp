@@ -7,8 +7,21 @@
 
 namespace fp {
 
-void reexec_with_passive_openmp(char** argv) {
+bool should_reexec_for_passive_openmp(char** argv,
+                                      std::initializer_list<std::string_view> no_compute) {
+  for (char** arg = argv + 1; *arg != nullptr; ++arg) {
+    const std::string_view a(*arg);
+    if (!a.empty() && a[0] == '-') continue;
+    for (std::string_view quiet : no_compute)
+      if (a == quiet) return false;
+    return true;
+  }
+  return true;
+}
+
+void reexec_with_passive_openmp(char** argv, std::initializer_list<std::string_view> no_compute) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  if (!should_reexec_for_passive_openmp(argv, no_compute)) return;
   if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
   // The binary's own path, not /proc/self/exe: the process is named after the file it
   // executes, and ps, top and pkill should still see fp-sim, not "exe".
