@@ -3,7 +3,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,9 +41,6 @@ struct AgentConfig {
   // Leave (Status::unavailable) when the coordinator has been unreachable this long
   // (0: keep trying for ever).
   std::chrono::milliseconds give_up_after{0};
-  // Runs a task's job without blocking, on a thread of the caller's (a simulation host's
-  // slot: util/task_thread.h); empty: the agent starts a thread for each task.
-  std::function<void(std::function<void()>)> run_task;
 };
 
 struct AgentStats {

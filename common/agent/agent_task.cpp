@@ -74,29 +74,20 @@ void Agent::start_running() {
   std::string path = download_->path();
   proto::TaskAssignment task = *task_;
   task_done_ = false;
-  auto job = [this, task, path]() -> Result<std::vector<proto::TelemetryReport>> {
-    Result<std::vector<proto::TelemetryReport>> result =
-        Status::internal("task runner did not return");
-    set_thread_name("fp-task");
-    try {
-      result = runner_.run(task, path, cancel_);
-    } catch (const std::exception& e) {
-      result = Status::internal(std::string("task runner threw: ") + e.what());
-    }
-    task_done_ = true;
-    wake_.notify();
-    return result;
-  };
-  if (!config_.run_task) {
-    result_ = std::async(std::launch::async, std::move(job));
-    return;
-  }
-  // On the caller's thread; the destructor and stop() wait for result_ either way.
-  auto packaged =
-      std::make_shared<std::packaged_task<Result<std::vector<proto::TelemetryReport>>()>>(
-          std::move(job));
-  result_ = packaged->get_future();
-  config_.run_task([packaged] { (*packaged)(); });
+  result_ = std::async(std::launch::async,
+                       [this, task, path]() -> Result<std::vector<proto::TelemetryReport>> {
+                         Result<std::vector<proto::TelemetryReport>> result =
+                             Status::internal("task runner did not return");
+                         set_thread_name("fp-task");
+                         try {
+                           result = runner_.run(task, path, cancel_);
+                         } catch (const std::exception& e) {
+                           result = Status::internal(std::string("task runner threw: ") + e.what());
+                         }
+                         task_done_ = true;
+                         wake_.notify();
+                         return result;
+                       });
 }
 
 void Agent::collect_result() {

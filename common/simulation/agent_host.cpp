@@ -190,12 +190,11 @@ Status AgentHost::run(const std::vector<size_t>& all) {
 
 // One slot: runs queued agents one after another until the queue is empty.
 void AgentHost::slot_loop(const std::vector<size_t>& individuals) {
-  TaskThread task_thread("fp-task");  // this slot's agents' tasks, one after another
   while (!stop_) {
     size_t k = next_++;
     if (k >= individuals.size()) return;
     bool coordinator_left = false;
-    Status s = run_agent(individuals[k], coordinator_left, task_thread);
+    Status s = run_agent(individuals[k], coordinator_left);
     if (!s.ok()) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (error_.ok()) error_ = s;
@@ -212,7 +211,7 @@ void AgentHost::slot_loop(const std::vector<size_t>& individuals) {
   }
 }
 
-Status AgentHost::run_agent(size_t individual, bool& coordinator_left, TaskThread& task_thread) {
+Status AgentHost::run_agent(size_t individual, bool& coordinator_left) {
   const std::string id = agent_id(scenario_, individual);
   const fs::path dir = fs::path(agents_root_) / id;
   std::error_code ec;
@@ -238,8 +237,6 @@ Status AgentHost::run_agent(size_t individual, bool& coordinator_left, TaskThrea
   ac.reconnect_max = options_.reconnect_max;
   ac.security = options_.security;
   ac.durable_downloads = false;  // the agent's folder is scratch, deleted when it leaves
-  // Tasks run on the slot's thread, not on one each task starts (util/task_thread.h).
-  ac.run_task = [&task_thread](std::function<void()> job) { task_thread.post(std::move(job)); };
   // Privacy noise as reproducible as everything else: from the scenario's seed.
   ac.privacy_seed = scenario_.seed * 0x9e3779b97f4a7c15ull + individual + 1;
 

@@ -20,7 +20,6 @@
 #include "simulation/scenario.h"
 #include "simulation/sim_runner.h"
 #include "util/status.h"
-#include "util/task_thread.h"
 
 namespace fp::agent {
 class Agent;
@@ -83,7 +82,7 @@ class AgentHost {
 
  private:
   void slot_loop(const std::vector<size_t>& individuals);
-  Status run_agent(size_t individual, bool& coordinator_left, TaskThread& task_thread);
+  Status run_agent(size_t individual, bool& coordinator_left);
 
   HostOptions options_;
   const Scenario& scenario_;

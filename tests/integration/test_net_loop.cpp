@@ -9,7 +9,6 @@
 #include "fake_runner.h"
 #include "net_fixture.h"
 #include "util/sha256.h"
-#include "util/task_thread.h"
 
 using namespace fp;
 using namespace fp::testing;
@@ -130,34 +129,6 @@ TEST_CASE("three agents complete a campaign and telemetry lands in SQLite", "[ne
   CHECK(count_events(*db, "join") == 3);
   CHECK(count_events(*db, "task-done") == 3);
   CHECK(count_events(*db, "campaign-done") == 1);
-}
-
-TEST_CASE("an agent given a thread for its tasks runs them there", "[net]") {
-  TempDir dir;
-  Coordinator coord(dir, {"alice", "bob"}, 64 << 10, fast_server());
-  FakeRunner runner;
-  std::atomic<int> posted{0};
-  {
-    TaskThread slot("fp-task");  // as a simulation host's slot lends its agents
-    std::vector<std::unique_ptr<AgentThread>> agents;
-    for (std::string name : {"alice", "bob"}) {
-      auto config = agent_config("dev-" + name, coord.endpoint(), dir, {"toy/" + name});
-      config.run_task = [&](std::function<void()> job) {
-        ++posted;
-        slot.post(std::move(job));
-      };
-      agents.push_back(std::make_unique<AgentThread>(config, coord.context(), runner));
-    }
-    REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
-    REQUIRE(wait_until([&] {
-      for (auto& a : agents)
-        if (a->agent->stats().tasks_done != 1) return false;
-      return true;
-    }));
-    for (auto& a : agents) CHECK(a->agent->stats().reports_acked == 2);
-  }
-  CHECK(posted == 2);  // each task went to the lent thread
-  CHECK(runner.runs == 2);
 }
 
 TEST_CASE("a silent agent's task is requeued and finished by another", "[net]") {

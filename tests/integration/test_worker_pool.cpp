@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "simulation/sim_runner.h"
-#include "util/task_thread.h"
 
 namespace {
 
@@ -122,27 +121,4 @@ TEST_CASE("what a pool job throws is thrown to its caller", "[worker_pool]") {
   CHECK(pool.run([&] { ran = true; }, never));
   CHECK(ran);
   CHECK(pool.busy() == 0);
-}
-
-TEST_CASE("a task thread runs its jobs in order on one named thread of its own", "[worker_pool]") {
-  std::vector<int> order;
-  std::set<std::thread::id> threads;
-  std::set<std::string> names;
-  std::mutex mutex;
-  {
-    fp::TaskThread slot("fp-task");
-    for (int i = 0; i < 5; ++i) {
-      slot.post([&, i] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        std::lock_guard<std::mutex> lock(mutex);
-        order.push_back(i);
-        threads.insert(std::this_thread::get_id());
-        names.insert(current_thread_name());
-      });
-    }
-  }  // the destructor runs what was posted before it joins
-  CHECK(order == std::vector<int>{0, 1, 2, 3, 4});
-  REQUIRE(threads.size() == 1);
-  CHECK(*threads.begin() != std::this_thread::get_id());
-  CHECK(names == std::set<std::string>{"fp-task"});
 }
