@@ -36,12 +36,16 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   std::string selector = "confidence";
   double output_usage = 0.05;
   int stop_after_ruled_out = SelectorConfig{}.stop_after_ruled_out;
+  int stop_after_beaten = SelectorConfig{}.stop_after_beaten;
   int rule_out_parts = SelectorConfig{}.rule_out_parts;
   app.add_option("--selector", selector, "pseudo_label, confidence or neg_entropy")
       ->capture_default_str();
   app.add_option("--output-usage", output_usage)->capture_default_str();
   app.add_option("--stop-after-ruled-out", stop_after_ruled_out,
                  "the selector's stop_after_ruled_out (0: score every candidate)")
+      ->capture_default_str();
+  app.add_option("--stop-after-beaten", stop_after_beaten,
+                 "the selector's stop_after_beaten (0: off)")
       ->capture_default_str();
   app.add_option("--rule-out-parts", rule_out_parts,
                  "the selector's rule_out_parts (1: each candidate in one pass)")
@@ -90,6 +94,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   cfg.prune.output_usage_threshold = output_usage;
   cfg.selector.score = parse_selection_score(selector).value();
   cfg.selector.stop_after_ruled_out = stop_after_ruled_out;
+  cfg.selector.stop_after_beaten = stop_after_beaten;
   cfg.selector.rule_out_parts = rule_out_parts;
   double t_infer = 1e30, cpu_infer = 1e30, t_fp = 1e30, cpu_fp = 1e30;
   std::vector<double> cpu_ratios;
@@ -134,10 +139,11 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   }
 
   fmt::print(
-      "arch {} width {} | threads {} | selector {} (stop after {} ruled out, {} part(s)) | "
+      "arch {} width {} | threads {} | selector {} (stop after {} ruled out, {} beaten, {} "
+      "part(s)) | "
       "output usage {} | individual {} | adaptation {} | evaluation {}\n",
-      arch, width, threads, selector, stop_after_ruled_out, rule_out_parts, output_usage, ind_name,
-      n, evaluation.size());
+      arch, width, threads, selector, stop_after_ruled_out, stop_after_beaten, rule_out_parts,
+      output_usage, ind_name, n, evaluation.size());
   fmt::print("general accuracy {:.1f}%\n", 100 * fp_result.general.accuracy);
   fmt::print("(a) inference pass       {:8.3f} s  {:>14} MACs\n", t_infer, macs_infer);
   fmt::print(
@@ -156,13 +162,10 @@ int fp::bench::personalize_cost(int argc, char** argv) {
       "{:.4f}, compact models {:.4f}, candidate passes {:.4f}), the rest {:.4f} s\n",
       fp_result.record_seconds, fp_result.select_seconds, sel.prune_seconds, sel.compact_seconds,
       sel.forward_seconds, t_fp - fp_result.record_seconds - fp_result.select_seconds);
-  std::string scored;
-  for (size_t i = 0; i < sel.candidates.size(); ++i)
-    scored += fmt::format(
-        " {:.1f}:{}", sel.candidates[i],
-        std::isnan(sel.scores[i]) ? std::string("-") : fmt::format("{:.4f}", sel.scores[i]));
-  fmt::print("(b) candidates (target: score; -inf ruled out, - not run), chose {:.1f}:{}\n",
-             sel.chosen, scored);
+  fmt::print(
+      "(b) candidates (target: score; -inf ruled out, <= stopped below the bar, - not run), "
+      "chose {:.1f}:{}\n",
+      sel.chosen, format_candidate_scores(sel));
   fmt::print("(b)/(a) CPU time per repeat: median {:.2f}x, range {:.2f}-{:.2f}x over {}\n",
              cpu_ratios[cpu_ratios.size() / 2], cpu_ratios.front(), cpu_ratios.back(),
              cpu_ratios.size());

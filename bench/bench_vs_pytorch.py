@@ -186,7 +186,7 @@ def torch_worker(directory, threads, finetune):
     held = max(1, llround(0.1 * n))
     heldout = x[n - held:]
     candidates = [0.1 * k for k in range(10)]
-    scores, reference, used = [], None, []
+    scores, reference, used, best, beaten = [], None, [], -math.inf, 0
     for target in candidates:
         masks[:] = prune(target)[0]
         proba = torch.softmax(forward(heldout), 1)
@@ -204,9 +204,13 @@ def torch_worker(directory, threads, finetune):
             elif (pred == reference).double().mean().item() < 0.8:
                 score = -math.inf
         scores.append(score)
+        # Ruled out or below the best so far by more than the tolerance: cannot be chosen.
+        beaten = beaten + 1 if score < best - 0.002 else 0
+        best = max(best, score)
         if len(scores) >= 2 and scores[-1] == scores[-2] == -math.inf:
             break  # two ruled out in a row: the sparser ones are not run (stop_after_ruled_out)
-    best = max(scores)
+        if beaten >= 2:
+            break  # two that cannot be chosen in a row: likewise (stop_after_beaten)
     chosen = candidates[0]
     for c, s in zip(candidates, scores):
         if math.isfinite(best) and s >= best - 0.002:

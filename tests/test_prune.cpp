@@ -450,7 +450,8 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
       // A third candidate that cuts live units: six fc1 units.
       sel.candidates.insert(sel.candidates.begin() + 4, 96.0 / 176);
       sel.stop_after_ruled_out = 0;  // run all
-      sel.rule_out_parts = 1;        // each in one whole pass
+      sel.stop_after_beaten = 0;
+      sel.rule_out_parts = 1;  // each in one whole pass
       auto all = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
       REQUIRE(all.ok());
       CHECK(all->chosen == dead);
@@ -503,6 +504,74 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
           CHECK(early->forward_samples <= 2 * x.size(0) + 52 + 26 + 18);
         }
       }
+
+      // Stopping at beaten candidates as well (the default): the same choice; a candidate
+      // stopped below the bar reports a bound at least its whole score and below the best
+      // minus the tolerance. Here the five- and six-unit candidates cannot be chosen
+      // (ruled out), so the seven-unit one is not run.
+      sel.stop_after_beaten = 2;
+      for (int parts : {1, 2, 4}) {
+        INFO(parts << " parts");
+        sel.rule_out_parts = parts;
+        auto beaten = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
+        REQUIRE(beaten.ok());
+        CHECK(beaten->chosen == dead);
+        for (size_t i = 0; i < 5; ++i) {
+          if (!beaten->bounded[i]) {
+            CHECK(beaten->scores[i] == all->scores[i]);
+            continue;
+          }
+          CHECK(parts > 1);  // one whole pass has nothing to stop early
+          CHECK(beaten->scores[i] >= all->scores[i]);
+          CHECK(beaten->scores[i] < all->scores[0] - sel.tolerance);
+        }
+        CHECK(std::isnan(beaten->scores[5]));
+        CHECK(beaten->forward_samples < all->forward_samples);
+      }
+    }
+  }
+  SECTION("a candidate below the best score stops early and two in a row end the search") {
+    // No class counts as used and any prediction may change: no guard rules anything out,
+    // and the candidates that cut live units merely score lower.
+    sel.score = SelectionScore::kConfidence;
+    sel.min_class_share = 1.0;
+    sel.min_dense_agreement = 0.0;
+    sel.candidates.insert(sel.candidates.begin() + 4, 96.0 / 176);
+    sel.candidates.push_back(128.0 / 176);
+    sel.stop_after_ruled_out = 0;
+    sel.stop_after_beaten = 0;
+    sel.rule_out_parts = 1;
+    auto all = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
+    REQUIRE(all.ok());
+    REQUIRE(all->scores.size() == 7);
+    const double bar = all->scores[0] - sel.tolerance;
+    // The live-unit candidates score finitely, below the dead block's candidates.
+    for (size_t i = 3; i < 7; ++i) {
+      CHECK(std::isfinite(all->scores[i]));
+      CHECK(all->scores[i] < bar);
+    }
+    CHECK(all->chosen == dead);
+    sel.stop_after_beaten = 2;
+    for (int parts : {1, 2}) {
+      INFO(parts << " parts");
+      sel.rule_out_parts = parts;
+      auto stopped = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
+      REQUIRE(stopped.ok());
+      CHECK(stopped->chosen == dead);
+      // Two beaten candidates in a row (3 and 4): 5 and 6 are not run.
+      CHECK(std::isnan(stopped->scores[5]));
+      CHECK(std::isnan(stopped->scores[6]));
+      for (size_t i = 0; i < 5; ++i) {
+        CHECK(stopped->bounded[i] == (parts > 1 && i >= 3 && stopped->scores[i] != all->scores[i]));
+        if (stopped->bounded[i]) {
+          CHECK(stopped->scores[i] >= all->scores[i]);
+          CHECK(stopped->scores[i] < bar);
+        } else {
+          CHECK(stopped->scores[i] == all->scores[i]);
+        }
+      }
+      CHECK(stopped->forward_samples < all->forward_samples);
+      CHECK(format_candidate_scores(*stopped).find(parts > 1 ? "<=" : "-") != std::string::npos);
     }
   }
   SECTION("candidates that prune only never-firing units reuse the recorded logits") {
@@ -510,7 +579,8 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
     auto recorded = record_activations(net, x, 128, false, &logits);
     sel.score = SelectionScore::kConfidence;
     sel.stop_after_ruled_out = 0;  // every candidate, to compare them all
-    sel.rule_out_parts = 1;        // each in one whole pass
+    sel.stop_after_beaten = 0;
+    sel.rule_out_parts = 1;  // each in one whole pass
     auto reused = select_sparsity(net, recorded, x, logits, cfg, sel, /*heldout_recorded=*/true);
     auto rerun = select_sparsity(net, recorded, x, logits, cfg, sel, /*heldout_recorded=*/false);
     REQUIRE(reused.ok());
@@ -569,6 +639,9 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
     sel.stop_after_ruled_out = -1;
     CHECK_FALSE(select_sparsity(net, stats, x, torch::Tensor(), cfg, sel).ok());
     sel.stop_after_ruled_out = 2;
+    sel.stop_after_beaten = -1;
+    CHECK_FALSE(select_sparsity(net, stats, x, torch::Tensor(), cfg, sel).ok());
+    sel.stop_after_beaten = 2;
     sel.rule_out_parts = 0;
     CHECK_FALSE(select_sparsity(net, stats, x, torch::Tensor(), cfg, sel).ok());
     sel.rule_out_parts = 2;

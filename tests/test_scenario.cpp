@@ -81,6 +81,7 @@ target_sparsity = 0.4
 output_usage_threshold = 0.02
 select_sparsity = false
 stop_after_ruled_out = 0
+stop_after_beaten = 3
 sweep = [0.1, 0.5]
 [baselines]
 methods = ["svd"]
@@ -113,6 +114,7 @@ endpoint = "ipc:///tmp/fp.sock"
   CHECK(v.settings.prune.output_usage_threshold == 0.02);
   CHECK_FALSE(v.settings.select_sparsity);
   CHECK(v.settings.selector.stop_after_ruled_out == 0);
+  CHECK(v.settings.selector.stop_after_beaten == 3);
   CHECK(v.settings.sweep_targets == std::vector<double>{0.1, 0.5});
   CHECK(s->baselines.methods == std::vector<std::string>{"svd"});
   CHECK(s->baselines.finetune_epochs == 7);
@@ -131,9 +133,11 @@ endpoint = "ipc:///tmp/fp.sock"
   CHECK(j["select_sparsity"] == false);
   CHECK(j["candidates"].size() == v.settings.selector.candidates.size());
   CHECK(j["stop_after_ruled_out"] == 0);
+  CHECK(j["stop_after_beaten"] == 3);
   PersonalizeConfig on_agent;  // the agent's side reads the same keys back
   REQUIRE(apply_personalize_settings(v.assignment_json(), on_agent).ok());
   CHECK(on_agent.selector.stop_after_ruled_out == 0);
+  CHECK(on_agent.selector.stop_after_beaten == 3);
   CHECK_FALSE(on_agent.select_sparsity);
   auto back = PruneConfig::from_json(v.assignment_json());
   REQUIRE(back.ok());
@@ -197,6 +201,10 @@ name = "few"
       parse_scenario("name = \"x\"\n[fineprune]\nadaptation_samples = -3\n", "neg.toml");
   REQUIRE_FALSE(negative.ok());
   CHECK_THAT(negative.status().message(), Catch::Contains("adaptation_samples"));
+  auto never_beaten =
+      parse_scenario("name = \"x\"\n[fineprune]\nstop_after_beaten = -1\n", "beaten.toml");
+  REQUIRE_FALSE(never_beaten.ok());
+  CHECK_THAT(never_beaten.status().message(), Catch::Contains("stop_after_beaten"));
   auto fractional = parse_scenario("name = \"x\"\n[partition]\nk_values = [1, 2.5]\n", "frac.toml");
   REQUIRE_FALSE(fractional.ok());
   CHECK_THAT(fractional.status().message(), Catch::Contains("an array of integers"));

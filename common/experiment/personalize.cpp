@@ -126,10 +126,8 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
                                         /*heldout_recorded=*/true));
     out.select_seconds = seconds_since(selecting);
     if (spdlog::should_log(spdlog::level::debug)) {
-      std::string scores;  // -inf: ruled out by a guard; nan: not run
-      for (size_t i = 0; i < out.selection.candidates.size(); ++i)
-        scores += fmt::format(" {}:{:.4f}", out.selection.candidates[i], out.selection.scores[i]);
-      spdlog::debug("sparsity {} chosen; candidates' scores:{}", out.selection.chosen, scores);
+      spdlog::debug("sparsity {} chosen; candidates' scores:{}", out.selection.chosen,
+                    format_candidate_scores(out.selection));
     }
     prune.target_sparsity = out.selection.chosen;
     selection_macs = out.selection.forward_macs;

@@ -14,6 +14,7 @@ std::string personalize_settings_json(const PersonalizeConfig& c) {
   j["heldout_fraction"] = c.heldout_fraction;
   j["candidates"] = c.selector.candidates;
   j["stop_after_ruled_out"] = c.selector.stop_after_ruled_out;
+  j["stop_after_beaten"] = c.selector.stop_after_beaten;
   if (c.max_adaptation_samples > 0) j["adaptation_samples"] = c.max_adaptation_samples;
   return j.dump();
 }
@@ -42,6 +43,8 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c)
     c.selector.candidates = j.value(key, c.selector.candidates);
     key = "stop_after_ruled_out";
     c.selector.stop_after_ruled_out = j.value(key, c.selector.stop_after_ruled_out);
+    key = "stop_after_beaten";
+    c.selector.stop_after_beaten = j.value(key, c.selector.stop_after_beaten);
     key = "adaptation_samples";
     c.max_adaptation_samples = j.value(key, c.max_adaptation_samples);
   } catch (const nlohmann::json::exception& e) {
@@ -67,6 +70,10 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c)
   if (c.selector.stop_after_ruled_out < 0) {
     return Status::invalid_argument(
         "personalization setting 'stop_after_ruled_out' must be >= 0 (0: run all)");
+  }
+  if (c.selector.stop_after_beaten < 0) {
+    return Status::invalid_argument(
+        "personalization setting 'stop_after_beaten' must be >= 0 (0: off)");
   }
   if (c.max_adaptation_samples < 0) {
     return Status::invalid_argument("personalization setting 'adaptation_samples' must be >= 0");

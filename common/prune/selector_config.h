@@ -32,6 +32,13 @@ struct SelectorConfig {
   // candidate and passes a sparser one that wins. Chosen on the development individuals,
   // where 2 changed no choice (docs/BENCHMARKS.md, issue 17 item 1).
   int stop_after_ruled_out = 2;
+  // Confidence scores: after this many consecutive candidates that cannot be chosen — ruled
+  // out, or scoring below the best score so far by more than `tolerance` — the sparser ones
+  // are not run (0: off). While on, a candidate also stops after a part (`rule_out_parts`)
+  // once its score cannot reach that bar whatever the remaining samples give (an exact
+  // bound; its score is then that bound, `SelectorResult::bounded`). Chosen on the
+  // development individuals (docs/BENCHMARKS.md, issue 17 item 1).
+  int stop_after_beaten = 2;
   // Confidence scores: each candidate but the first runs over the held-out samples in this
   // many parts, and stops after a part that already decides a guard fails whatever the rest
   // predict (an exact bound: the scores and the choice are those of one whole pass; a

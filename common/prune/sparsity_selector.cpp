@@ -1,5 +1,7 @@
 #include "prune/sparsity_selector.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -37,6 +39,7 @@ Result<SelectionScore> parse_selection_score(const std::string& s) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr double kRuledOut = -std::numeric_limits<double>::infinity();
 
 // The most confident `fraction` of the samples predicted as each *used* class (one
 // predicted for at least `min_share` of the samples). Per class, so that a class the
@@ -132,6 +135,23 @@ size_t first_changed_layer(const PrunableNet& model, const MaskState& dense,
   return layers.size();
 }
 
+// Each sample's part of a confidence score (the score is their mean), and the most one
+// sample can add: max-probability (at most 1) or negative entropy (at most 0).
+torch::Tensor per_sample_score(const torch::Tensor& proba, SelectionScore score) {
+  if (score == SelectionScore::kConfidence) return std::get<0>(proba.max(1));
+  return (proba * proba.clamp_min(1e-12).log()).sum(1);
+}
+double best_per_sample(SelectionScore score) {
+  return score == SelectionScore::kConfidence ? 1.0 : 0.0;
+}
+
+// A candidate's score; `bounded`: it stopped early, and `score` is the most it could have
+// reached.
+struct CandidateScore {
+  double score = 0;
+  bool bounded = false;
+};
+
 // Scores one candidate sparsity on `inputs` (`pseudo` labels for the agreement score).
 // Each candidate runs as its compact model (models/compact.h), so it costs what the
 // pruned model really costs; a candidate whose outputs on `inputs` cannot differ from
@@ -157,17 +177,22 @@ class CandidateScorer {
         rule_out_parts_(rule_out_parts),
         heldout_recorded_(heldout_recorded) {}
 
-  // The candidate's class probabilities on the inputs, and their cost; undefined when the
-  // first parts of the inputs already rule it out (must_fail), the rest not run.
-  Result<torch::Tensor> candidate_proba() {
+  // The candidate's class probabilities on the inputs (`proba`), and their cost. Undefined
+  // when the first parts of the inputs already rule it out (must_fail; `bound` NaN) or
+  // already keep its score below `bar` (`bound`: the most it could reach), the rest not run.
+  struct Proba {
+    torch::Tensor proba;
+    double bound = std::numeric_limits<double>::quiet_NaN();
+  };
+  Result<Proba> candidate_proba(double bar) {
     const size_t first =
         first_changed_layer(*model_, dense_masks_, heldout_recorded_ ? &stats_ : nullptr);
     if (first == model_->layers().size()) {
       torch::NoGradGuard no_grad;
       auto live = (model_->layers().back()->unit_mask() > 0).view({1, -1});
-      return torch::softmax(
+      return Proba{torch::softmax(
           torch::where(live, dense_logits_, torch::full({}, kPrunedLogit, dense_logits_.options())),
-          1);
+          1)};
     }
     auto start = Clock::now();
     auto compacted = compact(*model_);
@@ -179,17 +204,28 @@ class CandidateScorer {
     const bool guarded = score_ != SelectionScore::kPseudoLabelAgreement && reference_.defined();
     const int64_t part = guarded ? (n + rule_out_parts_ - 1) / rule_out_parts_ : n;
     std::vector<torch::Tensor> parts;
-    bool ruled_out = false;
-    for (int64_t b = 0; b < n && !ruled_out; b += part) {
+    for (int64_t b = 0; b < n; b += part) {
       const int64_t e = std::min(n, b + part);
       parts.push_back(predict_proba(runner, inputs_.slice(0, b, e)));
       samples_ += e - b;
       macs_ += executed_macs(runner) * (e - b);
-      if (guarded && e < n) ruled_out = must_fail(torch::cat(parts).argmax(1), n - e);
+      if (!guarded || e == n) continue;
+      auto head = torch::cat(parts);
+      if (must_fail(head.argmax(1), n - e)) {
+        forward_seconds_ += seconds_since(start);
+        return Proba{};
+      }
+      // The score is a mean of per-sample values of at most best_per_sample: its bound.
+      const double bound = (per_sample_score(head, score_).to(torch::kDouble).sum().item<double>() +
+                            static_cast<double>(n - e) * best_per_sample(score_)) /
+                           static_cast<double>(n);
+      if (bound < bar - 1e-9) {  // the margin covers the whole mean's rounding
+        forward_seconds_ += seconds_since(start);
+        return Proba{torch::Tensor(), bound};
+      }
     }
     forward_seconds_ += seconds_since(start);
-    if (ruled_out) return torch::Tensor();
-    return parts.size() == 1 ? parts.front() : torch::cat(parts);
+    return Proba{parts.size() == 1 ? parts.front() : torch::cat(parts)};
   }
 
   // Whether a candidate whose first predictions are `head`, `rest` samples still to run,
@@ -204,13 +240,24 @@ class CandidateScorer {
     return !can_keep_classes(head, rest, used_classes_, retention_need_);
   }
 
-  Result<double> operator()(double target) {
+  // The score at `target`; a confidence score stops early once it cannot reach `bar`
+  // (-inf: never).
+  Result<CandidateScore> operator()(double target, double bar) {
     const auto start = Clock::now();
     restore_masks(*model_, dense_masks_);  // one working copy, re-pruned per candidate
     FP_RETURN_IF_ERROR(pruner_.prune(*model_, target));
     prune_seconds_ += seconds_since(start);
-    FP_ASSIGN_OR_RETURN(torch::Tensor proba, candidate_proba());
-    if (!proba.defined()) return -std::numeric_limits<double>::infinity();  // ruled out early
+    FP_ASSIGN_OR_RETURN(Proba run, candidate_proba(bar));
+    if (!run.proba.defined()) {
+      if (std::isnan(run.bound)) return CandidateScore{kRuledOut};  // by the first parts
+      return CandidateScore{run.bound, true};
+    }
+    FP_ASSIGN_OR_RETURN(double score, score_of(run.proba));
+    return CandidateScore{score};
+  }
+
+  // The score of a candidate's probabilities over all the inputs (kRuledOut by a guard).
+  Result<double> score_of(const torch::Tensor& proba) {
     if (score_ != SelectionScore::kPseudoLabelAgreement) {
       auto pred = proba.argmax(1);
       if (!reference_.defined()) {
@@ -222,26 +269,15 @@ class CandidateScorer {
         used_classes_ = used_classes(pred, min_class_share_);
         retention_need_ = retention_needs(pred, used_classes_, class_retention_);
       } else {
-        if (!can_keep_classes(pred, 0, used_classes_, retention_need_))
-          return -std::numeric_limits<double>::infinity();
+        if (!can_keep_classes(pred, 0, used_classes_, retention_need_)) return kRuledOut;
         // Personalization corrects some of the reference's decisions, not most of them.
         if ((pred == reference_).to(torch::kDouble).mean().item<double>() < min_dense_agreement_)
-          return -std::numeric_limits<double>::infinity();
+          return kRuledOut;
       }
     }
-    switch (score_) {
-      case SelectionScore::kPseudoLabelAgreement:
-        return macro_agreement(proba.argmax(1), pseudo_);
-      case SelectionScore::kConfidence:
-        return std::get<0>(proba.max(1)).to(torch::kDouble).mean().item<double>();
-      case SelectionScore::kNegEntropy:
-        return (proba * proba.clamp_min(1e-12).log())
-            .sum(1)
-            .to(torch::kDouble)
-            .mean()
-            .item<double>();
-    }
-    return Status::internal("selector: unknown score");
+    if (score_ == SelectionScore::kPseudoLabelAgreement)
+      return macro_agreement(proba.argmax(1), pseudo_);
+    return per_sample_score(proba, score_).to(torch::kDouble).mean().item<double>();
   }
   // The masks of the model pruned at `target`.
   Result<MaskState> masks_at(double target) {
@@ -277,6 +313,19 @@ class CandidateScorer {
 
 }  // namespace
 
+std::string format_candidate_scores(const SelectorResult& r) {
+  std::string out;
+  for (size_t i = 0; i < r.candidates.size(); ++i) {
+    const double s = r.scores[i];
+    out += fmt::format(" {:.1f}:", r.candidates[i]);
+    if (std::isnan(s))
+      out += "-";
+    else
+      out += fmt::format("{}{:.4f}", i < r.bounded.size() && r.bounded[i] ? "<=" : "", s);
+  }
+  return out;
+}
+
 Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStats& stats,
                                        const torch::Tensor& heldout,
                                        const torch::Tensor& dense_logits, PruneConfig config,
@@ -290,6 +339,8 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
     return Status::invalid_argument("selector: confident_fraction must be in (0, 1]");
   if (sel.stop_after_ruled_out < 0)
     return Status::invalid_argument("selector: stop_after_ruled_out must be >= 0 (0: run all)");
+  if (sel.stop_after_beaten < 0)
+    return Status::invalid_argument("selector: stop_after_beaten must be >= 0 (0: off)");
   if (sel.rule_out_parts < 1)
     return Status::invalid_argument("selector: rule_out_parts must be >= 1 (1: one pass)");
 
@@ -319,12 +370,15 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
   r.candidates = sel.candidates;
   std::sort(r.candidates.begin(), r.candidates.end());  // the least sparse is scored first
   r.scores.assign(sel.candidates.size(), std::numeric_limits<double>::quiet_NaN());
+  r.bounded.assign(sel.candidates.size(), false);
   CandidateScorer scorer(dense, stats, config, sel.score, inputs, logits, pseudo,
                          sel.min_class_share, sel.class_retention, sel.min_dense_agreement,
                          sel.rule_out_parts, heldout_recorded && dense_logits.defined());
-  auto score_at = [&](size_t i) -> Result<double> {
+  auto score_at = [&](size_t i, double bar) -> Result<double> {
     if (std::isnan(r.scores[i])) {
-      FP_ASSIGN_OR_RETURN(r.scores[i], scorer(r.candidates[i]));
+      FP_ASSIGN_OR_RETURN(CandidateScore s, scorer(r.candidates[i], bar));
+      r.scores[i] = s.score;
+      r.bounded[i] = s.bounded;
     }
     return r.scores[i];
   };
@@ -336,28 +390,34 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
     size_t lo = 0, hi = k;  // candidates[lo] is taken as passing (the dense end)
     while (hi - lo > 1) {
       const size_t mid = (lo + hi) / 2;
-      FP_ASSIGN_OR_RETURN(double s, score_at(mid));
+      FP_ASSIGN_OR_RETURN(double s, score_at(mid, kRuledOut));
       (s >= sel.min_agreement ? lo : hi) = mid;
     }
     r.chosen = r.candidates[lo];
   } else {
-    const int stop_after =
-        sel.score == SelectionScore::kPseudoLabelAgreement ? 0 : sel.stop_after_ruled_out;
-    int ruled_out = 0;  // consecutive
+    const bool confidence = sel.score != SelectionScore::kPseudoLabelAgreement;
+    const int stop_after = confidence ? sel.stop_after_ruled_out : 0;
+    const int stop_after_beaten = confidence ? sel.stop_after_beaten : 0;
+    int ruled_out = 0, beaten = 0;  // consecutive
+    double best = kRuledOut;        // so far
     for (size_t i = 0; i < k; ++i) {
-      FP_ASSIGN_OR_RETURN(double s, score_at(i));
-      ruled_out = s == -std::numeric_limits<double>::infinity() ? ruled_out + 1 : 0;
+      // Below `bar` a candidate cannot be chosen: the final best is at least `best`.
+      const double bar = stop_after_beaten > 0 ? best - sel.tolerance : kRuledOut;
+      FP_ASSIGN_OR_RETURN(double s, score_at(i, bar));
+      // A bounded candidate might have been ruled out too: counted as not, which can only
+      // run more candidates than stop_after_ruled_out alone would.
+      ruled_out = s == kRuledOut && !r.bounded[i] ? ruled_out + 1 : 0;
+      beaten = s == kRuledOut || r.bounded[i] || s < bar ? beaten + 1 : 0;
+      if (!r.bounded[i]) best = std::max(best, s);
       if (stop_after > 0 && ruled_out >= stop_after) break;  // the rest stay NaN
+      if (stop_after_beaten > 0 && beaten >= stop_after_beaten) break;
     }
     if (sel.score == SelectionScore::kPseudoLabelAgreement) {
       for (size_t i = 0; i < k; ++i)
         if (r.scores[i] >= sel.min_agreement) r.chosen = r.candidates[i];
     } else {
       // The sparsest candidate within tolerance of the best; none passing: the first.
-      // Candidates not run (NaN) compare false everywhere.
-      double best = -std::numeric_limits<double>::infinity();
-      for (double s : r.scores)
-        if (s > best) best = s;
+      // Candidates not run (NaN) compare false everywhere; bounded ones stay below the bar.
       for (size_t i = 0; std::isfinite(best) && i < k; ++i)
         if (r.scores[i] >= best - sel.tolerance) r.chosen = r.candidates[i];
     }

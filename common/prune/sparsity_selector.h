@@ -15,11 +15,14 @@
 //    Candidates that stop predicting a class the dense model uses (one it predicts for
 //    at least `min_class_share` of the samples) are ruled out: confidence alone would
 //    reward collapsing onto a single class. After `stop_after_ruled_out` consecutive
-//    ruled-out candidates the sparser ones are not run (their scores stay NaN). A candidate
-//    runs in `rule_out_parts` parts and stops once the guards must fail whatever the
-//    rest predict: the same scores as one whole pass, at less cost.
+//    ruled-out candidates, or `stop_after_beaten` consecutive ones that cannot be chosen
+//    (ruled out or below the best score so far by more than `tolerance`), the sparser ones
+//    are not run (their scores stay NaN). A candidate runs in `rule_out_parts` parts and
+//    stops once the guards must fail, or (with `stop_after_beaten`) once its score cannot
+//    reach that bar, whatever the rest predict: the same choice as whole passes, at less cost.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "models/prunable_net.h"
@@ -37,7 +40,10 @@ struct SelectorResult {
   // prune_with_stats at that target gives, without ranking the units again).
   MaskState chosen_masks;
   std::vector<double> candidates;
-  std::vector<double> scores;   // per candidate, in the score's own units; NaN = not evaluated
+  std::vector<double> scores;  // per candidate, in the score's own units; NaN = not evaluated
+  // Per candidate: it stopped once its score could not reach the bar, and `scores` holds
+  // the bound it could at most have reached (below the bar: it cannot be chosen).
+  std::vector<bool> bounded;
   int64_t forward_samples = 0;  // samples run through pruned models (the selection's cost)
   // Their multiply-accumulates: each candidate runs as its compact model
   // (models/compact.h); one that prunes only output classes reuses the dense logits
@@ -54,6 +60,10 @@ struct SelectorResult {
 // `heldout_recorded`: `stats` and `dense_logits` come from one recording pass that
 // included `heldout`; then a candidate that prunes only units whose recorded output was
 // always zero (and output classes) has exactly the dense logits, and runs nothing.
+// " 0.0:0.9480 0.1:<=0.8800 0.2:-inf 0.3:-" — each candidate's score: "<=" bounded,
+// -inf ruled out by a guard, "-" not run. For logs and benches.
+std::string format_candidate_scores(const SelectorResult& r);
+
 Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStats& stats,
                                        const torch::Tensor& heldout,
                                        const torch::Tensor& dense_logits, PruneConfig config,

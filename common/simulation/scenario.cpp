@@ -177,6 +177,7 @@ Status read_variant_keys(Table& t, Variant& v) {
   FP_RETURN_IF_ERROR(t.get("heldout_fraction", v.settings.heldout_fraction));
   FP_RETURN_IF_ERROR(t.get_list("candidates", sel.candidates));
   FP_RETURN_IF_ERROR(t.get("stop_after_ruled_out", sel.stop_after_ruled_out));
+  FP_RETURN_IF_ERROR(t.get("stop_after_beaten", sel.stop_after_beaten));
   FP_RETURN_IF_ERROR(t.get_list("sweep", v.settings.sweep_targets));
   FP_RETURN_IF_ERROR(t.get("adaptation_samples", v.settings.max_adaptation_samples));
   if (v.settings.max_adaptation_samples < 0) {
@@ -195,6 +196,9 @@ Status read_variant_keys(Table& t, Variant& v) {
   }
   if (sel.stop_after_ruled_out < 0) {
     return invalid(t, "stop_after_ruled_out", "must be >= 0 (0: run all)");
+  }
+  if (sel.stop_after_beaten < 0) {
+    return invalid(t, "stop_after_beaten", "must be >= 0 (0: off)");
   }
   if (!(v.settings.heldout_fraction > 0 && v.settings.heldout_fraction < 1)) {
     return invalid(t, "heldout_fraction", "must be in (0, 1)");
