@@ -505,7 +505,7 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
         }
       }
 
-      // Stopping at beaten candidates as well (the default): the same choice; a candidate
+      // Stopping after two beaten candidates as well: the same choice; a candidate
       // stopped below the bar reports a bound at least its whole score and below the best
       // minus the tolerance. Here the five- and six-unit candidates cannot be chosen
       // (ruled out), so the seven-unit one is not run.
