@@ -209,8 +209,8 @@ def torch_worker(directory, threads, finetune):
         best = max(best, score)
         if len(scores) >= 2 and scores[-1] == scores[-2] == -math.inf:
             break  # two ruled out in a row: the sparser ones are not run (stop_after_ruled_out)
-        if beaten >= 2:
-            break  # two that cannot be chosen in a row: likewise (stop_after_beaten)
+        if beaten >= 3:
+            break  # three that cannot be chosen in a row: likewise (stop_after_beaten)
     chosen = candidates[0]
     for c, s in zip(candidates, scores):
         if math.isfinite(best) and s >= best - 0.002:
