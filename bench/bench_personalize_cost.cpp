@@ -38,6 +38,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   int stop_after_ruled_out = SelectorConfig{}.stop_after_ruled_out;
   int stop_after_beaten = SelectorConfig{}.stop_after_beaten;
   int rule_out_parts = SelectorConfig{}.rule_out_parts;
+  int64_t batch = PruneConfig{}.batch_size;
   app.add_option("--selector", selector, "pseudo_label, confidence or neg_entropy")
       ->capture_default_str();
   app.add_option("--output-usage", output_usage)->capture_default_str();
@@ -49,6 +50,9 @@ int fp::bench::personalize_cost(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--rule-out-parts", rule_out_parts,
                  "the selector's rule_out_parts (1: each candidate in one pass)")
+      ->capture_default_str();
+  app.add_option("--batch", batch,
+                 "batch size of the inference pass (a) and of Fine-Pruning's recording pass")
       ->capture_default_str();
   app.add_option("--threads", threads)->capture_default_str();
   app.add_option("--arch", arch)->capture_default_str();
@@ -96,13 +100,14 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   cfg.selector.stop_after_ruled_out = stop_after_ruled_out;
   cfg.selector.stop_after_beaten = stop_after_beaten;
   cfg.selector.rule_out_parts = rule_out_parts;
+  cfg.prune.batch_size = batch;
   double t_infer = 1e30, cpu_infer = 1e30, t_fp = 1e30, cpu_fp = 1e30;
   std::vector<double> cpu_ratios;
   PersonalizeResult fp_result;
   for (int r = 0; r < repeats; ++r) {
     auto start = Clock::now();
     const double cpu = fp::thread_cpu_seconds();
-    predict_proba(*general, adaptation.inputs, 128);
+    predict_proba(*general, adaptation.inputs, batch);
     const double cpu_a = fp::thread_cpu_seconds() - cpu;
     t_infer = std::min(t_infer, seconds_since(start));
     cpu_infer = std::min(cpu_infer, cpu_a);

@@ -37,7 +37,7 @@ struct SelectorConfig {
   // are not run (0: off). While on, a candidate also stops after a part (`rule_out_parts`)
   // once its score cannot reach that bar whatever the remaining samples give (an exact
   // bound; its score is then that bound, `SelectorResult::bounded`). Chosen on the
-  // development individuals, where 3 changed no choice and 2 one of 614 (a score dipped
+  // development individuals, where 3 changed no choice and 2 one of 650 (a score dipped
   // twice, then rose; docs/BENCHMARKS.md, issue 17 item 1).
   int stop_after_beaten = 3;
   // Confidence scores: each candidate but the first runs over the held-out samples in this
