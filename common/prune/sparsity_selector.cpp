@@ -252,12 +252,11 @@ class CandidateScorer {
       if (std::isnan(run.bound)) return CandidateScore{kRuledOut};  // by the first parts
       return CandidateScore{run.bound, true};
     }
-    FP_ASSIGN_OR_RETURN(double score, score_of(run.proba));
-    return CandidateScore{score};
+    return CandidateScore{score_of(run.proba)};
   }
 
   // The score of a candidate's probabilities over all the inputs (kRuledOut by a guard).
-  Result<double> score_of(const torch::Tensor& proba) {
+  double score_of(const torch::Tensor& proba) {
     if (score_ != SelectionScore::kPseudoLabelAgreement) {
       auto pred = proba.argmax(1);
       if (!reference_.defined()) {
@@ -407,7 +406,7 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
       // A bounded candidate might have been ruled out too: counted as not, which can only
       // run more candidates than stop_after_ruled_out alone would.
       ruled_out = s == kRuledOut && !r.bounded[i] ? ruled_out + 1 : 0;
-      beaten = s == kRuledOut || r.bounded[i] || s < bar ? beaten + 1 : 0;
+      beaten = s == kRuledOut || s < bar ? beaten + 1 : 0;  // a bounded score is below bar
       if (!r.bounded[i]) best = std::max(best, s);
       if (stop_after > 0 && ruled_out >= stop_after) break;  // the rest stay NaN
       if (stop_after_beaten > 0 && beaten >= stop_after_beaten) break;
