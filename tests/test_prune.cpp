@@ -665,9 +665,10 @@ TEST_CASE("one fused pass gives the statistics of three separate reductions") {
     return std::vector<torch::Tensor>{all.sum(dims), all.square().sum(dims),
                                       (all > threshold).sum(dims).to(torch::kDouble)};
   };
-  // The last shape's 40 x 40 positions span several of the kernel's float blocks.
+  // 40 x 40 positions span several of the kernel's float blocks within a run; 40 runs of
+  // 7 x 7 fill blocks across runs, with a scalar tail in each.
   for (auto shape : {std::vector<int64_t>{5, 7, 6, 3}, std::vector<int64_t>{9, 13},
-                     std::vector<int64_t>{3, 4, 40, 40}}) {
+                     std::vector<int64_t>{3, 4, 40, 40}, std::vector<int64_t>{40, 3, 7, 7}}) {
     for (bool softmax : {false, true}) {
       INFO("dims " << shape.size() << " softmax " << softmax);
       std::vector<torch::Tensor> outs, ins;
