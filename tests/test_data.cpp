@@ -254,6 +254,9 @@ TEST_CASE("Fashion-MNIST test split loads, normalised", "[data][fashion]") {
   REQUIRE(raw_labels.ok());
   auto x = torch::from_blob(raw->data.data(), {100, 1, 28, 28}, torch::kUInt8).to(torch::kFloat32);
   CHECK(torch::allclose(d.inputs, (x / 255.0 - 0.2860) / 0.3530, 1e-5, 1e-6));
+  // Bit for bit the float ops the loader is defined by (it maps bytes through a table).
+  CHECK(torch::equal(
+      d.inputs, x.clone().div_(255.0f).sub_(fp::kFashionMnistMean).div_(fp::kFashionMnistStd)));
   for (int i = 0; i < 100; ++i) CHECK(labels[i] == raw_labels->data[i]);
   CHECK(d.inputs.min().item<float>() == Approx(-0.2860 / 0.3530).epsilon(1e-5));
   CHECK(std::abs(d.inputs.mean().item<float>()) < 0.15);
@@ -288,6 +291,21 @@ TEST_CASE("Fashion-MNIST loader checks files and counts", "[data][fashion]") {
   CHECK((ok->label_vector() == std::vector<int64_t>{1, 2, 9}));
   CHECK(fp::load_fashion_mnist(dir.path.string(), fp::Split::kTest, -1).status().code() ==
         Status::Code::kInvalidArgument);
+
+  // Every byte value normalises bit for bit as LibTorch's float ops compute it.
+  std::vector<uint8_t> every_byte(2 * 784);
+  for (size_t i = 0; i < every_byte.size(); ++i) every_byte[i] = static_cast<uint8_t>(i % 256);
+  write_bytes(dir.file("t10k-images-idx3-ubyte.gz"), idx_bytes(0x803, {2, 28, 28}, every_byte),
+              true);
+  write_bytes(dir.file("t10k-labels-idx1-ubyte.gz"), idx_bytes(0x801, {2}, {0, 9}), true);
+  auto bytes = fp::load_fashion_mnist(dir.path.string(), fp::Split::kTest);
+  REQUIRE(bytes.ok());
+  auto want = torch::from_blob(every_byte.data(), {2, 1, 28, 28}, torch::kUInt8)
+                  .to(torch::kFloat32)
+                  .div_(255.0f)
+                  .sub_(fp::kFashionMnistMean)
+                  .div_(fp::kFashionMnistStd);
+  CHECK(torch::equal(bytes->inputs, want));
 }
 
 // ---------------------------------------------------------------- WAV

@@ -3,6 +3,7 @@
 // BLAS's safety for agents that compute on threads of one process (util/compute_threads.h).
 #include <ATen/CPUGeneratorImpl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
 
@@ -13,9 +14,11 @@
 #include <thread>
 #include <vector>
 
+#include "skip.h"
 #include "util/allocator.h"
 #include "util/compute_threads.h"
 #include "util/machine.h"
+#include "util/memory.h"
 #include "util/openmp_policy.h"
 #include "util/thread_name.h"
 
@@ -171,6 +174,27 @@ TEST_CASE("with the allocator tuned, a batch's freed blocks are reused without p
   // 4 KB pages: one round untuned is 8,192 faults; tuned, the later rounds take none
   // (a few from elsewhere in the process are allowed).
   CHECK(faults_after_first < 500);
+}
+
+TEST_CASE("a fresh buffer prefaulted for writing is then filled without page faults", "[machine]") {
+  constexpr size_t kBytes = size_t{8} << 20;  // 2,048 pages of 4 KB
+  void* map = ::mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(map != MAP_FAILED);
+  auto* p = static_cast<char*>(map);
+  // An unaligned start and end: only the whole pages inside are mapped, nothing outside
+  // is touched, and a range without a whole page is fine.
+  CHECK(fp::prefault_for_writing(p + 100, 10));
+  if (!fp::prefault_for_writing(p + 1, kBytes - 2)) {
+    ::munmap(map, kBytes);
+    return fp::testing::skip("this kernel has no MADV_POPULATE_WRITE (Linux < 5.14)",
+                             fp::testing::kFromSetup);
+  }
+  const long before = minor_faults();
+  std::memset(p, 7, kBytes);
+  const long faults = minor_faults() - before;
+  CHECK(faults < 100);  // the first and last partial pages, and a few from elsewhere
+  CHECK(p[kBytes / 2] == 7);
+  ::munmap(map, kBytes);
 }
 
 namespace {
