@@ -169,7 +169,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
       sel.forward_seconds, t_fp - fp_result.record_seconds - fp_result.select_seconds);
   fmt::print(
       "(b) candidates (target: score; -inf ruled out, <= stopped below the bar, - not run), "
-      "chose {:.1f}:{}\n",
+      "chose {}:{}\n",
       sel.chosen, format_candidate_scores(sel));
   fmt::print("(b)/(a) CPU time per repeat: median {:.2f}x, range {:.2f}-{:.2f}x over {}\n",
              cpu_ratios[cpu_ratios.size() / 2], cpu_ratios.front(), cpu_ratios.back(),

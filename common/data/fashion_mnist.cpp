@@ -71,10 +71,11 @@ Result<Dataset> load_fashion_mnist_files(const std::string& image_path,
   Dataset out;
   out.inputs = torch::empty({n, 1, 28, 28}, torch::kFloat32);
   const std::array<float, 256>& table = normalised_bytes();
+  const int64_t values = out.inputs.numel();
   float* dst = out.inputs.data_ptr<float>();
-  prefault_for_writing(dst, static_cast<size_t>(out.inputs.numel()) * sizeof(float));
+  prefault_for_writing(dst, static_cast<size_t>(values) * sizeof(float));
   const uint8_t* src = images.data.data();
-  for (int64_t i = 0; i < out.inputs.numel(); ++i) dst[i] = table[src[i]];
+  for (int64_t i = 0; i < values; ++i) dst[i] = table[src[i]];
   out.labels = torch::from_blob(labels.data.data(), {n}, torch::kUInt8).to(torch::kInt64);
   out.class_names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                      "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <iterator>
 #include <vector>
 
 namespace fp {
@@ -29,27 +28,27 @@ typedef float Lanes __attribute__((vector_size(32)));   // 8 floats
 typedef int32_t Mask __attribute__((vector_size(32)));  // a comparison's lanes: 0 or -1
 struct ChannelMoments {
   static constexpr int64_t kBlock = 256;
-  // Plain floats, not Lanes: a std::vector of this struct need not be 32-byte aligned.
-  float sum[8] = {}, sum_sq[8] = {}, above[8] = {};
-  float tail_sum = 0, tail_sq = 0, tail_above = 0;  // values past a run's last full 8
-  int64_t pending = 0;                              // values not yet in `out`
+  // The float part, up to kBlock values. Plain floats, not Lanes: a std::vector of this
+  // struct need not be 32-byte aligned.
+  struct Block {
+    float sum[8] = {}, sum_sq[8] = {}, above[8] = {};
+    float tail_sum = 0, tail_sq = 0, tail_above = 0;  // values past a run's last full 8
+    int64_t pending = 0;                              // values in this block
+  } block;
   double out[3] = {0, 0, 0};
 
+  // Adds the block into `out` and starts a new one.
   void flush() {
-    double s = tail_sum, q = tail_sq, a = tail_above;
+    double s = block.tail_sum, q = block.tail_sq, a = block.tail_above;
     for (int l = 0; l < 8; ++l) {
-      s += sum[l];
-      q += sum_sq[l];
-      a += above[l];
+      s += block.sum[l];
+      q += block.sum_sq[l];
+      a += block.above[l];
     }
     out[0] += s;
     out[1] += q;
     out[2] += a;
-    std::fill(std::begin(sum), std::end(sum), 0.0f);
-    std::fill(std::begin(sum_sq), std::end(sum_sq), 0.0f);
-    std::fill(std::begin(above), std::end(above), 0.0f);
-    tail_sum = tail_sq = tail_above = 0;
-    pending = 0;
+    block = Block{};
   }
 };
 
@@ -61,13 +60,14 @@ void add_run(ChannelMoments& m, const float* v, int64_t len, float threshold) {
   const Lanes zero = {};
   const Lanes thr = zero + threshold;
   const Lanes one = zero + 1.0f;
+  ChannelMoments::Block& b = m.block;
   for (int64_t k = 0; k < len;) {
-    const int64_t end = k + std::min(len - k, ChannelMoments::kBlock - m.pending);
-    m.pending += end - k;
-    Lanes sum, sum_sq, above;  // the state's floats, in registers for the loop
-    std::memcpy(&sum, m.sum, sizeof(sum));
-    std::memcpy(&sum_sq, m.sum_sq, sizeof(sum_sq));
-    std::memcpy(&above, m.above, sizeof(above));
+    const int64_t end = k + std::min(len - k, ChannelMoments::kBlock - b.pending);
+    b.pending += end - k;
+    Lanes sum, sum_sq, above;  // the block's floats, in registers for the loop
+    std::memcpy(&sum, b.sum, sizeof(sum));
+    std::memcpy(&sum_sq, b.sum_sq, sizeof(sum_sq));
+    std::memcpy(&above, b.above, sizeof(above));
     for (; k + 8 <= end; k += 8) {
       Lanes x;
       std::memcpy(&x, v + k, sizeof(x));
@@ -75,16 +75,16 @@ void add_run(ChannelMoments& m, const float* v, int64_t len, float threshold) {
       sum_sq += x * x;
       above += reinterpret_cast<Lanes>((x > thr) & reinterpret_cast<Mask>(one));
     }
-    std::memcpy(m.sum, &sum, sizeof(sum));
-    std::memcpy(m.sum_sq, &sum_sq, sizeof(sum_sq));
-    std::memcpy(m.above, &above, sizeof(above));
+    std::memcpy(b.sum, &sum, sizeof(sum));
+    std::memcpy(b.sum_sq, &sum_sq, sizeof(sum_sq));
+    std::memcpy(b.above, &above, sizeof(above));
     for (; k < end; ++k) {
       const float a = v[k];
-      m.tail_sum += a;
-      m.tail_sq += a * a;
-      m.tail_above += a > threshold ? 1.0f : 0.0f;
+      b.tail_sum += a;
+      b.tail_sq += a * a;
+      b.tail_above += a > threshold ? 1.0f : 0.0f;
     }
-    if (m.pending == ChannelMoments::kBlock) m.flush();
+    if (b.pending == ChannelMoments::kBlock) m.flush();
   }
 }
 

@@ -316,7 +316,7 @@ std::string format_candidate_scores(const SelectorResult& r) {
   std::string out;
   for (size_t i = 0; i < r.candidates.size(); ++i) {
     const double s = r.scores[i];
-    out += fmt::format(" {:.1f}:", r.candidates[i]);
+    out += fmt::format(" {}:", r.candidates[i]);  // exactly: a grid may hold 0.15
     if (std::isnan(s))
       out += "-";
     else
@@ -403,11 +403,12 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
       // Below `bar` a candidate cannot be chosen: the final best is at least `best`.
       const double bar = stop_after_beaten > 0 ? best - sel.tolerance : kRuledOut;
       FP_ASSIGN_OR_RETURN(double s, score_at(i, bar));
-      // A bounded candidate might have been ruled out too: counted as not, which can only
-      // run more candidates than stop_after_ruled_out alone would.
-      ruled_out = s == kRuledOut && !r.bounded[i] ? ruled_out + 1 : 0;
-      beaten = s == kRuledOut || s < bar ? beaten + 1 : 0;  // a bounded score is below bar
-      if (!r.bounded[i]) best = std::max(best, s);
+      // A bounded score is finite and below the bar: beaten, and not counted as ruled out
+      // (it might have been), which can only run more candidates than stop_after_ruled_out
+      // alone would; nor can it raise the best.
+      ruled_out = s == kRuledOut ? ruled_out + 1 : 0;
+      beaten = s == kRuledOut || s < bar ? beaten + 1 : 0;
+      best = std::max(best, s);
       if (stop_after > 0 && ruled_out >= stop_after) break;  // the rest stay NaN
       if (stop_after_beaten > 0 && beaten >= stop_after_beaten) break;
     }

@@ -54,16 +54,16 @@ struct SelectorResult {
   double prune_seconds = 0, compact_seconds = 0, forward_seconds = 0;
 };
 
+// " 0:0.9480 0.1:<=0.88 0.15:-inf 0.2:-" — each candidate's score: "<=" bounded,
+// -inf ruled out by a guard, "-" not run. For logs and benches.
+std::string format_candidate_scores(const SelectorResult& r);
+
 // `stats` from record_activations(dense); `heldout` inputs to score on, with the dense
 // model's logits on them if already known (e.g. from the recording pass) or undefined
 // (then one dense pass over `heldout` computes them, not counted in the result).
 // `heldout_recorded`: `stats` and `dense_logits` come from one recording pass that
 // included `heldout`; then a candidate that prunes only units whose recorded output was
 // always zero (and output classes) has exactly the dense logits, and runs nothing.
-// " 0.0:0.9480 0.1:<=0.8800 0.2:-inf 0.3:-" — each candidate's score: "<=" bounded,
-// -inf ruled out by a guard, "-" not run. For logs and benches.
-std::string format_candidate_scores(const SelectorResult& r);
-
 Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStats& stats,
                                        const torch::Tensor& heldout,
                                        const torch::Tensor& dense_logits, PruneConfig config,

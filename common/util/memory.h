@@ -15,7 +15,7 @@ uint64_t peak_rss_bytes();
 
 // Maps the whole pages inside [data, data + bytes) writable in one system call
 // (MADV_POPULATE_WRITE, Linux 5.14+), where writing them one by one would fault once a page
-// — dear on a virtual machine (about 10 us a fault on the development VM). For a large,
+// — dear on a virtual machine (about 11 us a page on the development VM). For a large,
 // fresh buffer about to be filled. Best effort: false where the kernel cannot (then nothing
 // happened).
 bool prefault_for_writing(void* data, size_t bytes);
