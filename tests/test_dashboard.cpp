@@ -331,12 +331,17 @@ TEST_CASE("API distribution columns hold every individual with a gain, at the st
 
 namespace {
 
-// Reports Fine-Pruning for one of the campaign's pending individuals; returns its name.
-std::string report_a_pending_individual(store::Store& store, int64_t campaign, int n, double at) {
+// Reports Fine-Pruning for the campaign's `skip`-th pending individual (0: the first) of
+// the `n` seeded; returns its name.
+std::string report_a_pending_individual(store::Store& store, int64_t campaign, int n, double at,
+                                        int skip = 0) {
   const auto all = large_individuals(n);
-  auto pending =
-      std::find_if(all.begin(), all.end(), [](auto& e) { return e.status == "pending"; });
-  REQUIRE(pending != all.end());
+  auto pending = all.begin();
+  for (int k = 0; k <= skip; ++k, ++pending) {
+    pending = std::find_if(pending, all.end(), [](auto& e) { return e.status == "pending"; });
+    REQUIRE(pending != all.end());
+  }
+  --pending;
   auto tasks = store.tasks(campaign);
   REQUIRE(tasks.ok());
   int64_t task = 0;
@@ -446,11 +451,38 @@ TEST_CASE("API redoes a running campaign's intervals at most every few seconds",
   CHECK(soon["interval"]["current"] == false);
   CHECK(soon["interval"]["computed_at"] == t);
   CHECK(without_timing(soon) == without_timing(first));
-  // Five seconds after the last computation: redone, with the new individual.
+  // Five seconds after the last computation: redone in the background, the request
+  // answered at once with the last intervals.
   json later = api.handle(path, "", t + 5).body["methods_summary"];
   CHECK(api.bootstraps() == 2);
-  CHECK(later["interval"]["current"] == true);
-  CHECK(later["gain"]["n"] == first["gain"]["n"].get<int>() + 1);
+  CHECK(later["interval"]["current"] == false);
+  CHECK(later["interval"]["computed_at"] == t);
+  CHECK(without_timing(later) == without_timing(first));
+  // Once done, the next request shows them: the values of t + 5, with the new individual.
+  api.wait_for_refreshes();
+  json redone = api.handle(path, "", t + 6).body["methods_summary"];
+  CHECK(api.bootstraps() == 2);
+  CHECK(redone["interval"]["current"] == true);
+  CHECK(redone["interval"]["computed_at"] == t + 5);
+  CHECK(redone["gain"]["n"] == first["gain"]["n"].get<int>() + 1);
+
+  // Another result, and the refresh it starts is overtaken by the campaign's end: the
+  // finished campaign's intervals are computed in the request, exact, and stay.
+  report_a_pending_individual(*store, id, 200, t, /*skip=*/1);
+  CHECK(api.handle(path, "", t + 11).body["methods_summary"]["interval"]["current"] == false);
+  CHECK(api.bootstraps() == 3);
+  REQUIRE(store->set_campaign_status(id, "done").ok());
+  json final_answer = api.handle(path, "", t + 12).body["methods_summary"];
+  CHECK(api.bootstraps() == 4);
+  CHECK(final_answer["interval"]["current"] == true);
+  CHECK(final_answer["gain"]["n"] == first["gain"]["n"].get<int>() + 2);
+  auto results = report::load_campaign_results(*reader, id, t + 12);
+  REQUIRE(results.ok());
+  CHECK(without_timing(final_answer) ==
+        report::methods_summary_json(report::summarize_methods(*results)));
+  json kept = api.handle(path, "", t + 13).body["methods_summary"];
+  CHECK(api.bootstraps() == 4);
+  CHECK(without_timing(kept) == without_timing(final_answer));
 }
 
 TEST_CASE("API curve returns each individual sweep and the mean per target", "[dashboard]") {

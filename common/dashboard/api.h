@@ -50,6 +50,8 @@ class Api {
   ApiReply handle(const std::string& path, const std::string& query, double now);
   int64_t bootstraps() const { return summaries_.bootstraps(); }
   int64_t telemetry_rows_read() const { return results_.rows_read(); }
+  // Waits for the intervals being redone in the background (tests).
+  void wait_for_refreshes() { summaries_.wait_for_refreshes(); }
 
  private:
   store::Store& store_;

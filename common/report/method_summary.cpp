@@ -1,8 +1,10 @@
 #include "report/method_summary.h"
 
+#include <chrono>
 #include <cstring>
 
 #include "stats/bootstrap.h"
+#include "util/thread_name.h"
 
 namespace fp::report {
 
@@ -114,21 +116,42 @@ std::vector<MethodSummary> summarize_methods(const CampaignResults& results,
 
 SummaryCache::Answer SummaryCache::summarize(const CampaignResults& results, double now,
                                              const BootstrapOptions& options) {
-  const MethodSamples samples = method_samples(results);
+  MethodSamples samples = method_samples(results);
   const uint64_t key = fingerprint(samples, options);
   auto it = by_campaign_.find(results.campaign.id);
   if (it != by_campaign_.end()) {
     Entry& e = it->second;
-    if (e.fingerprint == key) return {e.summary, e.computed_at, true};
+    if (e.refresh.valid() &&
+        e.refresh.wait_for(std::chrono::seconds(0)) == std::future_status::ready)
+      e.last = e.refresh.get();  // a refresh finished: its intervals from now on
+    if (e.last.fingerprint == key) return {e.last.methods, e.last.computed_at, true};
     const bool running = results.campaign.status != "done" && results.progress.fraction < 1;
-    if (running && now - e.computed_at < refresh_seconds_) return {e.summary, e.computed_at, false};
+    if (running) {
+      if (!e.refresh.valid() && now - e.last.computed_at >= refresh_seconds_) {
+        ++bootstraps_;
+        e.refresh =
+            std::async(std::launch::async, [samples = std::move(samples), options, key, now] {
+              set_thread_name("fp-intervals");
+              return Summary{key, report::summarize(samples, options), now};
+            });
+      }
+      return {e.last.methods, e.last.computed_at, false};
+    }
+    // A finished campaign's values: exact, in this call; a refresh of older values is dropped.
+    if (e.refresh.valid()) e.refresh.get();
   } else {
     if (by_campaign_.size() >= max_campaigns_) by_campaign_.erase(by_campaign_.begin());
     it = by_campaign_.emplace(results.campaign.id, Entry{}).first;
   }
   ++bootstraps_;
-  it->second = {key, report::summarize(samples, options), now};
-  return {it->second.summary, now, true};
+  Summary& last = it->second.last;
+  last = {key, report::summarize(samples, options), now};
+  return {last.methods, now, true};
+}
+
+void SummaryCache::wait_for_refreshes() {
+  for (auto& [id, e] : by_campaign_)
+    if (e.refresh.valid()) e.refresh.wait();
 }
 
 }  // namespace fp::report

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <future>
 #include <map>
 #include <optional>
 #include <string>
@@ -52,13 +53,17 @@ std::vector<MethodSummary> summarize_methods(const CampaignResults& results,
 // summarize_methods that remembers each campaign's last answer and redoes the bootstrap
 // only when the values it resamples (or the options) changed: a dashboard polling a
 // finished campaign pays for the intervals once. While a campaign runs its values change
-// with every result, so it redoes them at most every `refresh_seconds` and answers with
-// the last ones in between (marked not current). Keeps at most `max_campaigns`.
+// with every result, so it redoes them at most every `refresh_seconds`, on a thread of its
+// own, and answers with the last ones meanwhile (marked not current): a request never
+// waits for a running campaign's bootstrap (10,000 individuals: ~75 ms of CPU, several
+// times that on a machine the campaign keeps busy; docs/SIMULATIONS.md). A campaign's first
+// answer, and a finished campaign's final one, are computed in the call. Keeps at most
+// `max_campaigns`. One thread at a time calls it.
 class SummaryCache {
  public:
   struct Answer {
-    const std::vector<MethodSummary>& methods;
-    double computed_at;  // the `now` of the call that computed them
+    const std::vector<MethodSummary>& methods;  // valid until the next call
+    double computed_at;  // the `now` of the call whose values they were made from
     bool current;        // false: the values changed since (a running campaign)
   };
 
@@ -66,13 +71,19 @@ class SummaryCache {
       : refresh_seconds_(refresh_seconds), max_campaigns_(max_campaigns) {}
   Answer summarize(const CampaignResults& results, double now,
                    const BootstrapOptions& options = {});
-  int64_t bootstraps() const { return bootstraps_; }  // how many times it computed
+  int64_t bootstraps() const { return bootstraps_; }  // how many were started
+  // Waits until no refresh runs (tests; a refresh's result is taken by the next call).
+  void wait_for_refreshes();
 
  private:
-  struct Entry {
+  struct Summary {
     uint64_t fingerprint = 0;  // of the values and options the summary was made from
-    std::vector<MethodSummary> summary;
+    std::vector<MethodSummary> methods;
     double computed_at = 0;
+  };
+  struct Entry {
+    Summary last;
+    std::future<Summary> refresh;  // valid while one runs
   };
   double refresh_seconds_;
   size_t max_campaigns_;
