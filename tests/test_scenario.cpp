@@ -482,7 +482,8 @@ TEST_CASE("a restarted host skips the agents its journal lists as finished", "[s
 TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[scenario]") {
   auto disk = parse_scenario(
       "name = \"d\"\n[hosting]\nagent_folders = \"disk\"\nworkers = 3\nconnected = 5\n"
-      "threads_per_worker = 2\nkeep_private_data = true\nsecurity = \"plain\"\n",
+      "threads_per_worker = 2\nkeep_private_data = true\nsecurity = \"plain\"\n"
+      "compute_nice = 7\n",
       "d.toml");
   REQUIRE(disk.ok());
   CHECK_FALSE(disk->hosting.folders_in_memory);
@@ -493,9 +494,18 @@ TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[s
   CHECK(from.workers == 3);
   CHECK(from.connected == 5);
   CHECK(from.threads_per_worker == 2);
+  CHECK(from.compute_nice == 7);
   CHECK(from.tasks_per_agent == 1);
   CHECK(from.security.plain);
-  CHECK(host_options_for(*parse_scenario("name = \"m\"\n", "m.toml")).folders_in_memory);
+  const HostOptions defaults = host_options_for(*parse_scenario("name = \"m\"\n", "m.toml"));
+  CHECK(defaults.folders_in_memory);
+  CHECK(defaults.compute_nice == 5);
+  for (const char* bad : {"-1", "20"}) {
+    auto refused =
+        parse_scenario(std::string("name = \"n\"\n[hosting]\ncompute_nice = ") + bad, "n.toml");
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.status().message().find("compute_nice") != std::string::npos);
+  }
 
   TempDir work, memory;
   HostOptions o;

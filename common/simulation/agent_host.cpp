@@ -39,6 +39,7 @@ HostOptions host_options_for(const Scenario& scenario) {
   o.workers = h.workers;
   o.connected = h.connected_per_host();
   o.threads_per_worker = h.threads_per_worker;
+  o.compute_nice = static_cast<int>(h.compute_nice);
   o.tasks_per_agent = tasks_per_individual(scenario);
   o.keep_private_data = h.keep_private_data;
   o.folders_in_memory = h.folders_in_memory;
@@ -117,7 +118,7 @@ AgentHost::AgentHost(HostOptions options, const Scenario& scenario, const Popula
     : options_(std::move(options)),
       scenario_(scenario),
       population_(population),
-      pool_(std::max<int64_t>(1, options_.workers)),
+      pool_(std::max<int64_t>(1, options_.workers), options_.compute_nice),
       context_(std::make_unique<Context>()) {
   make_runner_ = [this](const std::string& data_path, WorkerPool& pool, ComputeMeter& meter) {
     SimRunnerConfig rc;

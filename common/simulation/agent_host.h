@@ -31,6 +31,7 @@ struct HostOptions {
   std::string coordinator;  // the coordinator's endpoint
   std::string work_dir;     // agents/<agent id>/ is created here for each live agent
   int64_t workers = 2, connected = 8, threads_per_worker = 1;
+  int compute_nice = 0;         // added to the nice value of the compute threads (WorkerPool)
   int64_t tasks_per_agent = 1;  // the agent leaves after this many tasks
   bool keep_private_data = false;
   // Live agents' folders (private data file, downloaded model) in memory (/dev/shm)

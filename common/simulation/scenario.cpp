@@ -284,6 +284,7 @@ Status read_hosting(Table t, HostingSection& h) {
   FP_RETURN_IF_ERROR(t.get("workers", h.workers));
   FP_RETURN_IF_ERROR(t.get("connected", h.connected));
   FP_RETURN_IF_ERROR(t.get("threads_per_worker", h.threads_per_worker));
+  FP_RETURN_IF_ERROR(t.get("compute_nice", h.compute_nice));
   FP_RETURN_IF_ERROR(t.get("endpoint", h.endpoint));
   FP_RETURN_IF_ERROR(t.get("heartbeat_ms", h.heartbeat_ms));
   FP_RETURN_IF_ERROR(t.get("liveness", h.liveness));
@@ -319,6 +320,8 @@ Status read_hosting(Table t, HostingSection& h) {
   if (h.threads_per_worker < 1 || h.threads_per_worker > 64) {
     return invalid(t, "threads_per_worker", "must be in [1, 64]");
   }
+  if (h.compute_nice < 0 || h.compute_nice > 19)
+    return invalid(t, "compute_nice", "must be in [0, 19]");
   if (h.endpoint.rfind("tcp://", 0) != 0 && h.endpoint.rfind("ipc://", 0) != 0) {
     return invalid(t, "endpoint", "must start with tcp:// or ipc://");
   }

@@ -103,7 +103,10 @@ struct HostingSection {
   // Agents connected at once, per host (0: 4 x workers). The rest wait in the host's
   // queue without a socket, data or model, so idle agents cost (almost) nothing.
   int64_t connected = 0;
-  int64_t threads_per_worker = 1;              // LibTorch threads of a computing agent
+  int64_t threads_per_worker = 1;  // LibTorch threads of a computing agent
+  // Added to the nice value of the hosts' compute threads (0-19): with every core busy
+  // computing, the coordinator's loop, its dashboard and the agents' sessions run first.
+  int64_t compute_nice = 5;
   std::string endpoint = "tcp://127.0.0.1:*";  // the coordinator's ROUTER
   int64_t heartbeat_ms = 1000;
   int64_t liveness = 5;

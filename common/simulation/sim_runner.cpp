@@ -1,5 +1,6 @@
 #include "simulation/sim_runner.h"
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "util/compute_threads.h"
 #include "util/memory.h"
 #include "util/thread_name.h"
+#include "util/thread_priority.h"
 
 namespace fp::sim {
 namespace {
@@ -33,7 +35,7 @@ struct WorkerPool::Job {
   std::exception_ptr error;  // what the job threw, rethrown to run()'s caller
 };
 
-WorkerPool::WorkerPool(int64_t slots) {
+WorkerPool::WorkerPool(int64_t slots, int nice) : nice_(nice) {
   for (int64_t i = 0; i < std::max<int64_t>(1, slots); ++i)
     threads_.emplace_back([this] { work(); });
 }
@@ -49,6 +51,8 @@ WorkerPool::~WorkerPool() {
 
 void WorkerPool::work() {
   set_thread_name("fp-compute");
+  if (Status s = lower_thread_priority(nice_); !s.ok())
+    spdlog::warn("compute thread keeps its priority: {}", s.message());
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     work_cv_.wait(lock, [this] { return quit_ || !queue_.empty(); });

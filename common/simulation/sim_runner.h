@@ -25,9 +25,13 @@ namespace fp::sim {
 // given back with madvise, which on a VM interrupts the other cores to flush their TLBs)
 // and warmed LibTorch's per-thread state again: 0.5-0.7 ms of framework CPU an agent of
 // the 10,000-agent benchmark (docs/SIMULATIONS.md).
+//
+// The threads lower their priority by `nice` (added to their nice value): an agent's
+// compute is the bulk of a simulation, and the threads that answer messages and requests
+// should not wait behind it when every core is busy (docs/SIMULATIONS.md).
 class WorkerPool {
  public:
-  explicit WorkerPool(int64_t slots);
+  explicit WorkerPool(int64_t slots, int nice = 0);
   ~WorkerPool();  // joins the threads once their jobs end; every run() must have returned
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
@@ -47,6 +51,7 @@ class WorkerPool {
   std::condition_variable done_cv_;  // a job finished
   std::deque<Job*> queue_;
   bool quit_ = false;
+  int nice_ = 0;
   std::atomic<int64_t> busy_{0};
   std::vector<std::thread> threads_;
 };

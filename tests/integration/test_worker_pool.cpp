@@ -3,6 +3,7 @@
 // task is dropped when its agent stops, and what a job throws reaches its caller.
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "simulation/sim_runner.h"
+#include "util/thread_priority.h"
 
 namespace {
 
@@ -121,4 +123,18 @@ TEST_CASE("what a pool job throws is thrown to its caller", "[worker_pool]") {
   CHECK(pool.run([&] { ran = true; }, never));
   CHECK(ran);
   CHECK(pool.busy() == 0);
+}
+
+TEST_CASE("pool threads compute at the lower priority they were given", "[worker_pool]") {
+  const std::atomic<bool> never{false};
+  const int mine = fp::thread_nice();
+  for (int nice : {0, 3}) {
+    INFO("nice " << nice);
+    fp::sim::WorkerPool pool(1, nice);
+    int seen = -100;
+    REQUIRE(pool.run([&] { seen = fp::thread_nice(); }, never));
+    CHECK(seen == std::min(19, mine + nice));
+  }
+  CHECK(fp::thread_nice() == mine);  // the caller's own is untouched
+  CHECK_FALSE(fp::lower_thread_priority(-1).ok());
 }
