@@ -12,9 +12,12 @@ constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fashion-mni
 
 enum class Split { kTrain, kTest };
 
-// The normalisation of the images' [0,1] values.
-constexpr float kFashionMnistMean = 0.2860f;
-constexpr float kFashionMnistStd = 0.3530f;
+// The normalisation of the images' [0,1] values: as a model's spec records it (double,
+// data/file_decoder.h's input spec) and as the loader applies it (float).
+constexpr double kFashionMnistMeanValue = 0.2860, kFashionMnistStdValue = 0.3530;
+constexpr float kFashionMnistMean = static_cast<float>(kFashionMnistMeanValue);
+constexpr float kFashionMnistStd = static_cast<float>(kFashionMnistStdValue);
+static_assert(kFashionMnistMean == 0.2860f && kFashionMnistStd == 0.3530f);
 
 // Images scaled to [0,1] then normalised (mean 0.2860, std 0.3530), shape [N,1,28,28].
 // `limit` > 0 keeps the first `limit` samples.

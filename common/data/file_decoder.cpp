@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "data/fashion_mnist.h"
 #include "data/idx_reader.h"
 #include "data/wav_reader.h"
 #include "util/text.h"
@@ -17,9 +18,6 @@ namespace {
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
-
-// Fashion-MNIST's normalisation (data/fashion_mnist.cpp).
-constexpr double kFashionMean = 0.2860, kFashionStd = 0.3530;
 
 }  // namespace
 
@@ -46,8 +44,8 @@ InputSpec log_mel_input_spec(const LogMelConfig& c) {
 InputSpec fashion_mnist_input_spec() {
   InputSpec s;
   s.kind = "image";
-  s.mean = kFashionMean;
-  s.std = kFashionStd;
+  s.mean = kFashionMnistMeanValue;
+  s.std = kFashionMnistStdValue;
   return s;
 }
 
