@@ -3,10 +3,12 @@
 #include <torch/torch.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "models/artifact.h"
 #include "models/compact.h"
 #include "models/model_factory.h"
+#include "models/pooling.h"
 #include "models/zoo.h"
 #include "prune/activation_stats.h"
 
@@ -64,6 +66,35 @@ const std::vector<ArchCase> kCases = {
 };
 
 }  // namespace
+
+TEST_CASE("2x2 max pooling without gradients gives torch's values, bit for bit", "[models]") {
+  torch::manual_seed(8);
+  torch::NoGradGuard no_grad;
+  // Even and odd maps (an odd last row and column are dropped, as torch floors), NaN
+  // (taken, as torch does), and ties of -0 and 0 (the first kept).
+  for (auto shape : {std::vector<int64_t>{3, 5, 28, 28}, std::vector<int64_t>{2, 3, 7, 9}}) {
+    auto x = torch::randn(shape);
+    x[0][0][0][1] = std::nanf("");
+    x[0][1][1][0] = -0.0f;
+    x[0][1][1][1] = 0.0f;
+    x[0][1][0][0] = -1.0f;
+    x[0][1][0][1] = -2.0f;
+    auto want = torch::max_pool2d(x, 2);
+    auto got = max_pool2x2(x);
+    REQUIRE(got.sizes() == want.sizes());
+    CHECK(torch::equal(torch::isnan(got), torch::isnan(want)));
+    CHECK(torch::equal(torch::nan_to_num(got), torch::nan_to_num(want)));
+    CHECK(torch::equal(torch::signbit(got), torch::signbit(want)));  // -0 stays -0
+  }
+  CHECK_THROWS(max_pool2x2(torch::randn({1, 2, 1, 6})));  // too small a map, as torch says
+  SECTION("with a gradient to record, torch pools and the gradient flows") {
+    torch::AutoGradMode grad(true);
+    auto x = torch::randn({2, 3, 6, 6}, torch::requires_grad());
+    max_pool2x2(x).sum().backward();
+    REQUIRE(x.grad().defined());
+    CHECK(x.grad().sum().item<float>() == 2 * 3 * 3 * 3);  // one maximum per window
+  }
+}
 
 TEST_CASE("every architecture builds for 28x28 and 32x32 inputs and yields [N, classes] logits",
           "[models]") {

@@ -1,4 +1,5 @@
 // The small MLP and CNN used by tests, examples and quick scenarios.
+#include "models/pooling.h"
 #include "models/zoo.h"
 
 namespace fp {
@@ -43,8 +44,8 @@ class Cnn : public PrunableNet {
     link(fc1_, out_);
   }
   torch::Tensor forward(torch::Tensor x) override {
-    x = torch::max_pool2d(conv1_(x), 2);
-    x = torch::max_pool2d(conv2_(x), 2);
+    x = max_pool2x2(conv1_(x));
+    x = max_pool2x2(conv2_(x));
     return out_(fc1_(x.flatten(1)));
   }
 

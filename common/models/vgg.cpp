@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <map>
 
+#include "models/pooling.h"
 #include "models/zoo.h"
 
 namespace fp {
@@ -83,7 +84,7 @@ class Vgg : public PrunableNet {
       if (step.conv)
         x = step.conv(x);
       else if (step.pool)
-        x = torch::max_pool2d(x, 2);
+        x = max_pool2x2(x);
     }
     x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
     return out_(fc1_(x));
