@@ -103,12 +103,15 @@ torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
     y = F::linear(x, w, bias_);
     if (bn1d_) y = bn1d_(y);
   }
+  // `y` is this layer's own fresh output: where no gradient is recorded the activation
+  // overwrites it instead of allocating another tensor of its size.
+  const bool in_place = !(torch::GradMode::is_enabled() && y.requires_grad());
   switch (o.activation) {
     case Activation::kReLU:
-      y = torch::relu(y);
+      y = in_place ? torch::relu_(y) : torch::relu(y);
       break;
     case Activation::kReLU6:
-      y = torch::clamp(y, 0.0, 6.0);
+      y = in_place ? torch::clamp_(y, 0.0, 6.0) : torch::clamp(y, 0.0, 6.0);
       break;
     case Activation::kNone:
     case Activation::kSoftmax:
