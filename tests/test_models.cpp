@@ -96,6 +96,23 @@ TEST_CASE("2x2 max pooling without gradients gives torch's values, bit for bit",
   }
 }
 
+TEST_CASE("every architecture's logits are the same with and without gradients recorded",
+          "[models]") {
+  // Without gradients the pools skip their indices (models/pooling.h) and the activations
+  // overwrite their layer's output: the values must be those of the training path.
+  for (const auto& c : kCases) {
+    INFO(c.arch);
+    torch::manual_seed(9);
+    auto model = build_model(fp::testing::test_spec(c.arch, 1, 28, 28, 10, 0.25)).value();
+    model->eval();
+    auto x = torch::randn({3, 1, 28, 28});
+    torch::Tensor with_grad = model->forward(x);
+    REQUIRE(with_grad.requires_grad());
+    torch::NoGradGuard no_grad;
+    CHECK(torch::equal(model->forward(x), with_grad.detach()));
+  }
+}
+
 TEST_CASE("every architecture builds for 28x28 and 32x32 inputs and yields [N, classes] logits",
           "[models]") {
   for (const auto& c : kCases) {

@@ -20,15 +20,13 @@ uint64_t peak_rss_bytes() {
 }
 
 bool prefault_for_writing(void* data, size_t bytes) {
-#ifdef MADV_POPULATE_WRITE
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
   const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(page - 1);
-  if (end <= begin) return true;  // no whole page inside
+  if (end <= begin) return true;  // no whole page inside: nothing to do, on any kernel
+#ifdef MADV_POPULATE_WRITE
   return ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE) == 0;
 #else
-  (void)data;
-  (void)bytes;
   return false;
 #endif
 }
