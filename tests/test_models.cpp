@@ -72,9 +72,21 @@ TEST_CASE("2x2 max pooling without gradients gives torch's values, bit for bit",
   torch::NoGradGuard no_grad;
   // Even and odd maps (an odd last row and column are dropped, as torch floors), NaN
   // (taken, as torch does), and ties of -0 and 0 (the first kept).
-  for (auto shape : {std::vector<int64_t>{3, 5, 28, 28}, std::vector<int64_t>{2, 3, 7, 9}}) {
+  // Widths below, at and past the kernel's eight windows a step, rows whose last step
+  // reads into the next rows, and a NaN, -0 and 0 inside a step's lanes.
+  for (auto shape : {std::vector<int64_t>{3, 5, 28, 28}, std::vector<int64_t>{2, 3, 7, 9},
+                     std::vector<int64_t>{2, 4, 14, 14}, std::vector<int64_t>{1, 2, 2, 2},
+                     std::vector<int64_t>{2, 3, 33, 35}, std::vector<int64_t>{1, 3, 4, 16},
+                     std::vector<int64_t>{1, 2, 5, 40}}) {
+    INFO(torch::IntArrayRef(shape));
     auto x = torch::randn(shape);
     x[0][0][0][1] = std::nanf("");
+    if (shape[3] >= 12) {
+      x[0][0][1][10] = std::nanf("");
+      x[0][0][0][11] = -0.0f;
+      x[0][0][1][11] = 0.0f;
+      x[0][0][0][10] = -3.0f;
+    }
     x[0][1][1][0] = -0.0f;
     x[0][1][1][1] = 0.0f;
     x[0][1][0][0] = -1.0f;
