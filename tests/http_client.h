@@ -13,6 +13,8 @@
 #include <sstream>
 #include <string>
 
+#include "free_port.h"
+
 namespace fp::testing {
 
 struct HttpResult {
@@ -77,17 +79,5 @@ inline HttpResult http_get(uint16_t port, const std::string& target) {
   return http_request(port, "GET", target);
 }
 
-// A port that was free a moment ago (the kernel's pick for port 0).
-inline uint16_t free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 }  // namespace fp::testing

@@ -3,6 +3,10 @@
 // field shows.
 #include "agent/task_translation.h"
 
+#include "models/model_factory.h"
+#include "temp_dir.h"
+#include "test_spec.h"
+
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
 #include <catch2/catch.hpp>
 
@@ -201,4 +205,33 @@ TEST_CASE("a personalization result becomes reports that copy every field to its
   auto fixed = *config;
   fixed.select_sparsity = false;
   CHECK(agent::telemetry_reports(task, fixed, r, 1)[0].target_sparsity == 0.35);
+}
+
+TEST_CASE("an agent loads the task's model only if its spec is the task's", "[agent]") {
+  fp::testing::TempDir dir("taskmodel");
+  const ModelSpec spec = fp::testing::test_spec("cnn", 1, 28, 28, 10, 0.25);
+  auto model = build_model(spec);
+  REQUIRE(model.ok());
+  const std::string path = dir.file("general.fpm");
+  REQUIRE(save_model(**model, path).ok());
+
+  proto::TaskAssignment task;
+  task.model_spec_json = spec.to_json();
+  ArtifactInfo info;
+  auto loaded = agent::load_task_model(task, path, &info);
+  REQUIRE(loaded.ok());
+  CHECK((*loaded)->spec() == spec);
+  CHECK(info.sha256.size() == 64);
+
+  ModelSpec other = spec;
+  other.width_mult = 0.5;
+  task.model_spec_json = other.to_json();
+  auto refused = agent::load_task_model(task, path, nullptr);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == Status::Code::kInvalidArgument);
+  CHECK_THAT(refused.status().message(), Catch::Contains(path) && Catch::Contains("spec"));
+
+  task.model_spec_json = "{not json";
+  CHECK_FALSE(agent::load_task_model(task, path, nullptr).ok());
+  CHECK_FALSE(agent::load_task_model(task, dir.file("missing.fpm"), nullptr).ok());
 }

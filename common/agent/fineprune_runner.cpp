@@ -44,12 +44,7 @@ Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::Ta
                                                                  const std::string& model_path,
                                                                  const std::atomic<bool>& cancel) {
   ArtifactInfo info;
-  FP_ASSIGN_OR_RETURN(ModelPtr general, load_model(model_path, &info));
-  FP_ASSIGN_OR_RETURN(ModelSpec expected, ModelSpec::from_json(task.model_spec_json));
-  if (!(general->spec() == expected)) {
-    return Status::invalid_argument("model " + model_path + " does not have the task's spec " +
-                                    task.model_spec_json);
-  }
+  FP_ASSIGN_OR_RETURN(ModelPtr general, load_task_model(task, model_path, &info));
   if (task.dataset != config_.data.dataset) {
     return Status::not_found("this agent holds " + config_.data.dataset + " data, not " +
                              task.dataset);

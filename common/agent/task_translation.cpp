@@ -34,6 +34,17 @@ proto::TelemetryReport method_report(const proto::TaskAssignment& task, const Pe
 
 }  // namespace
 
+Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const std::string& model_path,
+                                 ArtifactInfo* info) {
+  FP_ASSIGN_OR_RETURN(ModelPtr general, load_model(model_path, info));
+  FP_ASSIGN_OR_RETURN(ModelSpec expected, ModelSpec::from_json(task.model_spec_json));
+  if (!(general->spec() == expected)) {
+    return Status::invalid_argument("model " + model_path + " does not have the task's spec " +
+                                    task.model_spec_json);
+  }
+  return general;
+}
+
 Result<PersonalizeConfig> personalize_config_for(const proto::TaskAssignment& task,
                                                  const BaselineSettings& baselines) {
   PersonalizeConfig c;

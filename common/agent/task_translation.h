@@ -3,9 +3,11 @@
 // Shared by the device agent's runner and the simulation's virtual agents.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "experiment/personalize.h"
+#include "models/artifact.h"
 #include "protocol/messages.h"
 #include "util/status.h"
 
@@ -20,6 +22,11 @@ struct BaselineSettings {
   std::vector<double> finetune_learning_rates = {1e-4, 3e-4, 1e-3};
   int64_t finetune_max_epochs = 10;
 };
+
+// The task's general model from `model_path` (its artifact's facts into `info`), refused
+// unless its spec is the one the assignment names.
+Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const std::string& model_path,
+                                 ArtifactInfo* info);
 
 // The assignment's prune config JSON may also carry the label-free selector's settings:
 // select_sparsity, selector, min_agreement, confident_fraction, heldout_fraction, candidates.

@@ -113,12 +113,7 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
   set_compute_threads(static_cast<int>(config_.threads));
   auto loading = Clock::now();
   ArtifactInfo info;
-  FP_ASSIGN_OR_RETURN(ModelPtr general, load_model(model_path, &info));
-  FP_ASSIGN_OR_RETURN(ModelSpec expected, ModelSpec::from_json(task.model_spec_json));
-  if (!(general->spec() == expected)) {
-    return Status::invalid_argument("model " + model_path + " does not have the task's spec " +
-                                    task.model_spec_json);
-  }
+  FP_ASSIGN_OR_RETURN(ModelPtr general, agent::load_task_model(task, model_path, &info));
   FP_ASSIGN_OR_RETURN(PrivateData data, load_private_data(config_.data_path));
   meter_.load_wall_us += micros_since(loading);
   agent::BaselineSettings baselines{

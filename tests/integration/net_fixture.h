@@ -18,6 +18,7 @@
 #include "coordinator/server.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
+#include "security/curve.h"
 #include "security/keys.h"
 #include "store/store.h"
 #include "temp_dir.h"
@@ -171,12 +172,22 @@ class Coordinator {
   int64_t campaign_id_ = 0;
 };
 
-// A hand-driven DEALER for protocol-level tests.
+// A hand-driven DEALER for protocol-level tests: plain, or CURVE with its own `keys`;
+// `rcvhwm` > 0 makes a peer that does not read (nothing piles up on its side);
+// `reconnect` false allows one handshake only.
 class RawClient {
  public:
-  RawClient(zmq::context_t& context, const std::string& endpoint)
+  RawClient(zmq::context_t& context, const std::string& endpoint,
+            const security::KeyPair* keys = nullptr, const std::string& server_public = "",
+            int rcvhwm = 0, bool reconnect = true)
       : socket_(context, zmq::socket_type::dealer) {
     proto::configure_dealer(socket_);
+    if (!reconnect) socket_.set(zmq::sockopt::reconnect_ivl, -1);
+    if (rcvhwm > 0) {
+      socket_.set(zmq::sockopt::rcvhwm, rcvhwm);
+      socket_.set(zmq::sockopt::rcvbuf, 4096);
+    }
+    if (keys) REQUIRE(security::make_curve_client(socket_, *keys, server_public).ok());
     socket_.connect(endpoint);
   }
   void send_bytes(const std::string& bytes) {
@@ -205,6 +216,17 @@ class RawClient {
     }
     return std::nullopt;
   }
+  // The next message of type T, skipping others (Acks, Errors, ...) until `timeout`.
+  template <typename T>
+  std::optional<T> next(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < until) {
+      auto m = receive(std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now()));
+      if (m && std::holds_alternative<T>(*m)) return std::get<T>(*m);
+    }
+    return std::nullopt;
+  }
   template <typename T>
   T expect(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     auto m = receive(timeout);
@@ -213,6 +235,7 @@ class RawClient {
     REQUIRE(std::holds_alternative<T>(*m));
     return std::get<T>(*m);
   }
+  zmq::socket_t& socket() { return socket_; }
 
  private:
   zmq::socket_t socket_;

@@ -28,64 +28,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A DEALER speaking the wire protocol by hand, plain or CURVE with its own key.
-class Peer {
- public:
-  Peer(zmq::context_t& context, const std::string& endpoint,
-       const security::KeyPair* keys = nullptr, const std::string& server_public = "",
-       int rcvhwm = 0, bool reconnect = true)
-      : socket_(context, zmq::socket_type::dealer) {
-    proto::configure_dealer(socket_);
-    if (!reconnect) socket_.set(zmq::sockopt::reconnect_ivl, -1);  // one handshake only
-    if (rcvhwm > 0) {
-      // A peer that does not read: nothing piles up on its side of the socket.
-      socket_.set(zmq::sockopt::rcvhwm, rcvhwm);
-      socket_.set(zmq::sockopt::rcvbuf, 4096);
-    }
-    if (keys) REQUIRE(security::make_curve_client(socket_, *keys, server_public).ok());
-    socket_.connect(endpoint);
-  }
-  void send(const proto::Message& m) {
-    socket_.send(zmq::buffer(proto::encode(m)), zmq::send_flags::none);
-  }
-  std::optional<proto::Message> receive(std::chrono::milliseconds timeout = 5s) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 1, std::chrono::milliseconds(20));
-      proto::PeerFrame frame;
-      while (proto::recv_from_dealer(socket_, frame, false)) {
-        auto m = proto::decode_received(frame, proto::kMaxCoordinatorFrameBytes);
-        REQUIRE(m.ok());
-        if (proto::type_of(*m) != proto::MessageType::kHeartbeat) return std::move(m).value();
-      }
-    }
-    return std::nullopt;
-  }
-  // The next message of type T, skipping others (Acks, Errors, ...) until `timeout`.
-  template <typename T>
-  std::optional<T> next(std::chrono::milliseconds timeout = 5s) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      auto m = receive(std::chrono::duration_cast<std::chrono::milliseconds>(
-          until - std::chrono::steady_clock::now()));
-      if (m && std::holds_alternative<T>(*m)) return std::get<T>(*m);
-    }
-    return std::nullopt;
-  }
-  template <typename T>
-  T expect(std::chrono::milliseconds timeout = 5s) {
-    auto m = receive(timeout);
-    REQUIRE(m.has_value());
-    INFO("got " << proto::type_name(proto::type_of(*m)));
-    REQUIRE(std::holds_alternative<T>(*m));
-    return std::get<T>(*m);
-  }
-  zmq::socket_t& socket() { return socket_; }
-
- private:
-  zmq::socket_t socket_;
-};
+using Peer = RawClient;  // net_fixture.h
 
 proto::Hello hello(const std::string& id, const std::string& holding, uint64_t current = 0) {
   return proto::Hello{id, proto::kProtocolVersion, {1, 0, {holding}}, current, "inst-" + id};

@@ -13,6 +13,7 @@
 #include "child_process.h"
 #include "coordinator/campaign_setup.h"
 #include "count_of.h"
+#include "free_port.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
 #include "net_fixture.h"
@@ -29,19 +30,6 @@ namespace {
 
 constexpr int kAgentKills = 3;        // per phase: during the download, during the task
 constexpr int kCoordinatorKills = 3;  // the first one freezes it first (a lost Ack)
-
-// A port that was free a moment ago, so a restarted coordinator can bind it again.
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // A model of the given width registered in dir/fp.db; returns its SHA-256 and size.
 std::pair<std::string, uint64_t> register_model(const TempDir& dir, double width_mult) {
@@ -174,6 +162,15 @@ std::vector<proto::Message> messages(const std::vector<std::string>& streams, si
   return out;
 }
 
+// Each killed agent ("victim-<k>") is recorded as failed once and its task requeued once.
+void check_victims_requeued(store::Store& db) {
+  for (int k = 0; k < kAgentKills; ++k) {
+    const std::string id = "victim-" + std::to_string(k);
+    CHECK(count_events(db, "failure", id) == 1);
+    CHECK(count_events(db, "requeue", id) == 1);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("an agent killed during the model download: its task goes to another agent",
@@ -217,11 +214,7 @@ TEST_CASE("an agent killed during the model download: its task goes to another a
   auto db = store::Store::open(dir.file("fp.db"));
   REQUIRE(db.ok());
   check_one_result(**db, "rescuer");
-  for (int k = 0; k < kAgentKills; ++k) {
-    const std::string id = "victim-" + std::to_string(k);
-    CHECK(count_events(**db, "failure", id) == 1);
-    CHECK(count_events(**db, "requeue", id) == 1);
-  }
+  check_victims_requeued(**db);
   CHECK(count_events(**db, "campaign-done", "") == 1);
 }
 
@@ -258,11 +251,7 @@ TEST_CASE("an agent killed during its task: the task is rerun elsewhere, reporte
   auto db = store::Store::open(dir.file("fp.db"));
   REQUIRE(db.ok());
   check_one_result(**db, "rescuer");
-  for (int k = 0; k < kAgentKills; ++k) {
-    const std::string id = "victim-" + std::to_string(k);
-    CHECK(count_events(**db, "failure", id) == 1);
-    CHECK(count_events(**db, "requeue", id) == 1);
-  }
+  check_victims_requeued(**db);
 }
 
 TEST_CASE("the coordinator killed mid-campaign resumes from its SQLite file",
@@ -273,7 +262,7 @@ TEST_CASE("the coordinator killed mid-campaign resumes from its SQLite file",
   const std::vector<std::string> b_holds = {"classes=6+7", "classes=8+9", "classes=0+5"};
   std::vector<std::string> all = a_holds;
   all.insert(all.end(), b_holds.begin(), b_holds.end());
-  const int port = free_port();
+  const int port = free_loopback_port();
   // A 1.5 s heartbeat: an agent keeps its connection 4.5 s after the coordinator goes
   // quiet, long enough for a running task's reports to reach a frozen coordinator.
   write_config(dir, "tcp://127.0.0.1:" + std::to_string(port), 1500, all);
