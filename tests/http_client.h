@@ -79,5 +79,4 @@ inline HttpResult http_get(uint16_t port, const std::string& target) {
   return http_request(port, "GET", target);
 }
 
-
 }  // namespace fp::testing

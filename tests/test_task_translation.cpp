@@ -2,7 +2,6 @@
 // and the engine, with a distinct value in every field, so that a swapped or dropped
 // field shows.
 #include "agent/task_translation.h"
-
 #include "models/model_factory.h"
 #include "temp_dir.h"
 #include "test_spec.h"
