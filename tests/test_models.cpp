@@ -98,6 +98,17 @@ TEST_CASE("2x2 max pooling without gradients gives torch's values, bit for bit",
     CHECK(torch::equal(torch::nan_to_num(got), torch::nan_to_num(want)));
     CHECK(torch::equal(torch::signbit(got), torch::signbit(want)));  // -0 stays -0
   }
+  SECTION("on threads that split the planes, no thread writes into another's outputs") {
+    // Each row's last step writes past the row into the next one, which the same thread
+    // pools afterwards; at the end of a thread's planes it must not. 7 outputs a row: every
+    // row's step spills. Repeated, since a race would show only sometimes.
+    const int threads = torch::get_num_threads();
+    torch::set_num_threads(2);
+    auto x = torch::randn({256, 64, 14, 14});  // long enough for both threads to overlap
+    auto want = torch::max_pool2d(x, 2);
+    for (int k = 0; k < 20; ++k) CHECK(torch::equal(max_pool2x2(x), want));
+    torch::set_num_threads(threads);
+  }
   CHECK_THROWS(max_pool2x2(torch::randn({1, 2, 1, 6})));  // too small a map, as torch says
   SECTION("with a gradient to record, torch pools and the gradient flows") {
     torch::AutoGradMode grad(true);

@@ -713,6 +713,25 @@ TEST_CASE("one fused pass gives the statistics of three separate reductions") {
   }
 }
 
+TEST_CASE("the statistics are the same on one thread and on two that split the channels") {
+  // Each thread sums its own channels in the same order, so the split changes no bit.
+  torch::manual_seed(4);
+  auto y = torch::randn({64, 96, 14, 14}).relu();  // enough channels for both threads
+  auto stats_on = [&](int threads) {
+    const int before = torch::get_num_threads();
+    torch::set_num_threads(threads);
+    ActivationStats s;
+    s.accumulate(y, torch::Tensor(), false);
+    torch::set_num_threads(before);
+    return s;
+  };
+  ActivationStats one = stats_on(1), two = stats_on(2);
+  CHECK(torch::equal(one.sum, two.sum));
+  CHECK(torch::equal(one.sum_sq, two.sum_sq));
+  CHECK(torch::equal(one.positive, two.positive));
+  CHECK(torch::allclose(two.sum, y.to(torch::kDouble).sum({0, 2, 3}), 1e-6, 1e-6));
+}
+
 TEST_CASE("the recording pass's logits equal a fresh forward pass") {
   torch::manual_seed(4);
   auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
