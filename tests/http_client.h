@@ -13,8 +13,6 @@
 #include <sstream>
 #include <string>
 
-#include "free_port.h"
-
 namespace fp::testing {
 
 struct HttpResult {

@@ -20,6 +20,7 @@
 
 #include "count_of.h"
 #include "dashboard_fixture.h"
+#include "free_port.h"
 #include "http_client.h"
 #include "integration/child_process.h"
 #include "skip.h"

@@ -28,14 +28,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using Peer = RawClient;  // net_fixture.h
-
 proto::Hello hello(const std::string& id, const std::string& holding, uint64_t current = 0) {
   return proto::Hello{id, proto::kProtocolVersion, {1, 0, {holding}}, current, "inst-" + id};
 }
 
 // Says hello as `id` holding `holding`; returns the task it is assigned.
-uint64_t join(Peer& peer, const std::string& id, const std::string& holding) {
+uint64_t join(RawClient& peer, const std::string& id, const std::string& holding) {
   peer.send(hello(id, holding));
   peer.expect<proto::Welcome>();
   return peer.expect<proto::TaskAssignment>().task_id;
@@ -53,7 +51,7 @@ struct AliceJoined {
   TempDir dir;
   Coordinator coord;
   std::unique_ptr<store::Store> db;
-  Peer peer;
+  RawClient peer;
   const uint64_t task;
 };
 
@@ -97,7 +95,7 @@ TEST_CASE("an enrolled key cannot take another key's agent id, and holds few ses
 
   // alice's device claims its id (the first Hello binds it), is given its task, leaves.
   {
-    Peer a(coord.context(), coord.endpoint(), &alice, server_public);
+    RawClient a(coord.context(), coord.endpoint(), &alice, server_public);
     a.send(hello("dev-alice", "toy/alice"));
     a.expect<proto::Welcome>();
     CHECK(a.expect<proto::TaskAssignment>().individual == "alice");
@@ -105,7 +103,7 @@ TEST_CASE("an enrolled key cannot take another key's agent id, and holds few ses
     REQUIRE(wait_until([&] { return task_of(*db, "alice")->status == "pending"; }));
   }
   // mallory's enrolled key says it is dev-alice, twice: refused, recorded once, no task.
-  Peer m(coord.context(), coord.endpoint(), &mallory, server_public);
+  RawClient m(coord.context(), coord.endpoint(), &mallory, server_public);
   for (int i = 0; i < 2; ++i) {
     m.send(hello("dev-alice", "toy/alice"));
     auto r = m.expect<proto::Reject>();
@@ -117,11 +115,11 @@ TEST_CASE("an enrolled key cannot take another key's agent id, and holds few ses
   CHECK(events_of(*db, "identity-refused").size() == 1);
 
   // One key, many ids: at most max_sessions_per_key sessions at once.
-  std::vector<std::unique_ptr<Peer>> sessions;
+  std::vector<std::unique_ptr<RawClient>> sessions;
   int welcomed = 0, refused = 0;
   for (int i = 1; i <= 5; ++i) {
     sessions.push_back(
-        std::make_unique<Peer>(coord.context(), coord.endpoint(), &mallory, server_public));
+        std::make_unique<RawClient>(coord.context(), coord.endpoint(), &mallory, server_public));
     sessions.back()->send(hello("dev-m" + std::to_string(i), "toy/m" + std::to_string(i)));
     auto first = sessions.back()->receive();
     REQUIRE(first.has_value());
@@ -137,7 +135,7 @@ TEST_CASE("an enrolled key cannot take another key's agent id, and holds few ses
   CHECK(welcomed == 3);
   CHECK(refused == 2);
   // alice's own key still gets its id back.
-  Peer back(coord.context(), coord.endpoint(), &alice, server_public);
+  RawClient back(coord.context(), coord.endpoint(), &alice, server_public);
   back.send(hello("dev-alice", "toy/alice"));
   back.expect<proto::Welcome>();
   CHECK(back.expect<proto::TaskAssignment>().individual == "alice");
@@ -149,11 +147,11 @@ TEST_CASE("reports, statuses and reclaims are scoped to what the sender was assi
   Coordinator coord(dir, {"victim", "attacker", "orphan"}, 16 << 10, fast_server(6));
   auto db = coord.reader(dir);
 
-  Peer victim(coord.context(), coord.endpoint());
+  RawClient victim(coord.context(), coord.endpoint());
   victim.send(hello("dev-victim", "toy/victim"));
   victim.expect<proto::Welcome>();
   const uint64_t vtask = victim.expect<proto::TaskAssignment>().task_id;
-  Peer attacker(coord.context(), coord.endpoint());
+  RawClient attacker(coord.context(), coord.endpoint());
   attacker.send(hello("dev-attacker", "toy/attacker"));
   attacker.expect<proto::Welcome>();
   const uint64_t atask = attacker.expect<proto::TaskAssignment>().task_id;
@@ -179,7 +177,7 @@ TEST_CASE("reports, statuses and reclaims are scoped to what the sender was assi
   CHECK(task_of(*db, "victim")->agent_id == "dev-victim");
   // 4. A reclaim of a pending task the attacker was never given (currentTaskId).
   const int64_t otask = task_of(*db, "orphan")->id;
-  Peer hijack(coord.context(), coord.endpoint());
+  RawClient hijack(coord.context(), coord.endpoint());
   hijack.send(hello("dev-hijack", "toy/nobody", static_cast<uint64_t>(otask)));
   hijack.expect<proto::Welcome>();
   hijack.send(proto::TaskStatus{"status-hijack", static_cast<uint64_t>(otask), true, 0, ""});
@@ -207,7 +205,7 @@ TEST_CASE("a reply is sent only after the write it reports is committed", "[net]
   // The coordinator commits a burst of messages' writes together and holds the burst's
   // replies until then: whatever an agent is told, another connection already sees.
   AliceJoined alice("committed");
-  Peer& a = alice.peer;
+  RawClient& a = alice.peer;
   auto& db = alice.db;
   const uint64_t task = alice.task;
   auto assigned = task_of(*db, "alice");
@@ -240,7 +238,7 @@ TEST_CASE("a reply is sent only after the write it reports is committed", "[net]
 TEST_CASE("one row per (task, method): a second report of a method is a duplicate",
           "[net][hostile]") {
   AliceJoined alice("hostile");
-  Peer& a = alice.peer;
+  RawClient& a = alice.peer;
   auto& db = alice.db;
   const uint64_t task = alice.task;
   a.send(report("k1", task, "fineprune", 0.7));
@@ -299,7 +297,7 @@ TEST_CASE("a database with two rows per (task, method) keeps the first and logs 
 
 TEST_CASE("text fields must be valid UTF-8 without control characters", "[net][hostile]") {
   AliceJoined alice("hostile");
-  Peer& a = alice.peer;
+  RawClient& a = alice.peer;
   auto& db = alice.db;
   const uint64_t task = alice.task;
 
@@ -344,7 +342,7 @@ TEST_CASE("text fields must be valid UTF-8 without control characters", "[net][h
 
 TEST_CASE("64-bit counters above 2^63 - 1 are refused, not stored negative", "[net][hostile]") {
   AliceJoined alice("hostile");
-  Peer& a = alice.peer;
+  RawClient& a = alice.peer;
   auto& db = alice.db;
   const uint64_t task = alice.task;
   auto big = report("k1", task, "fineprune", 0.5);
@@ -369,7 +367,7 @@ TEST_CASE("a peer that requests chunks and never reads them cannot grow the coor
   config.stall_timeout_ms = 1000;
   Coordinator coord(dir, {"slow", "honest"}, 4 << 20, config);
   auto db = coord.reader(dir);
-  Peer slow(coord.context(), coord.endpoint(), nullptr, "", /*rcvhwm=*/1);
+  RawClient slow(coord.context(), coord.endpoint(), nullptr, "", /*rcvhwm=*/1);
   slow.send(hello("dev-slow", "toy/slow"));
   const int requests = 1000;
   // 1000 requests of 64 KiB (62.5 MiB) and never a read; heartbeats keep it alive.
@@ -428,11 +426,11 @@ TEST_CASE("refused handshakes are summarized, not one row and one line each", "[
   auto db = coord.reader(dir);
   const int attempts = 300;
   {
-    std::vector<std::unique_ptr<Peer>> peers;
+    std::vector<std::unique_ptr<RawClient>> peers;
     for (int i = 0; i < attempts; ++i) {
       auto keys = new_keys();
-      peers.push_back(std::make_unique<Peer>(coord.context(), coord.endpoint(), &keys,
-                                             server_keys.public_key, 0, /*reconnect=*/false));
+      peers.push_back(std::make_unique<RawClient>(coord.context(), coord.endpoint(), &keys,
+                                                  server_keys.public_key, 0, /*reconnect=*/false));
     }
     REQUIRE(wait_until([&] { return coord.server().stats().handshakes_failed >= attempts; }));
   }
@@ -457,7 +455,7 @@ TEST_CASE("a task held past its deadline by a heartbeating agent is requeued", "
   config.task_deadline_s_per_mb = 0;
   Coordinator coord(dir, {"alice"}, 16 << 10, config);
   auto db = coord.reader(dir);
-  Peer stuck(coord.context(), coord.endpoint());
+  RawClient stuck(coord.context(), coord.endpoint());
   stuck.send(hello("dev-stuck", "toy/alice"));
   stuck.expect<proto::Welcome>();
   const uint64_t task = stuck.expect<proto::TaskAssignment>().task_id;
