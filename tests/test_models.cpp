@@ -11,6 +11,7 @@
 #include "models/pooling.h"
 #include "models/zoo.h"
 #include "prune/activation_stats.h"
+#include "prune/prune_config.h"
 
 namespace {
 
@@ -366,7 +367,17 @@ TEST_CASE("invalid model specs are rejected with a message", "[models]") {
 
   auto from_json = ModelSpec::from_json(R"({"arch": "mobilenetv2", "num_classes": "ten"})");
   REQUIRE_FALSE(from_json.ok());
-  REQUIRE_FALSE(ModelSpec::from_json("not json").ok());
+  // Text that is not a JSON object: the error says whose text it was, and how it starts.
+  for (const char* text : {"not json", "[1, 2]", "\"cnn\""}) {
+    auto bad = ModelSpec::from_json(text);
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.status().code() == fp::Status::Code::kInvalidArgument);
+    CHECK_THAT(bad.status().message(),
+               Catch::StartsWith("model spec: not a JSON object") && Catch::Contains(text));
+  }
+  auto prune = fp::PruneConfig::from_json("[0.5]");
+  REQUIRE_FALSE(prune.ok());
+  CHECK_THAT(prune.status().message(), Catch::StartsWith("prune config: not a JSON object"));
 }
 
 TEST_CASE("loading, cloning and compacting draw no random weights", "[models]") {

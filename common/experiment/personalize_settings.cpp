@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "util/json_object.h"
+
 namespace fp {
 
 std::string personalize_settings_json(const PersonalizeConfig& c) {
@@ -20,10 +22,7 @@ std::string personalize_settings_json(const PersonalizeConfig& c) {
 }
 
 Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c) {
-  auto j = nlohmann::json::parse(json, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Status::invalid_argument("personalization settings are not a JSON object");
-  }
+  FP_ASSIGN_OR_RETURN(nlohmann::json j, parse_json_object(json, "personalization settings"));
   FP_ASSIGN_OR_RETURN(c.prune, PruneConfig::from_json(json));
   const char* key = "";
   try {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "util/json_object.h"
+
 namespace fp {
 
 const std::vector<std::string>& known_architectures() {
@@ -66,9 +68,7 @@ std::string ModelSpec::to_json() const {
 }
 
 Result<ModelSpec> ModelSpec::from_json(const std::string& text) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object())
-    return Status::invalid_argument("model spec: not a JSON object");
+  FP_ASSIGN_OR_RETURN(nlohmann::json j, parse_json_object(text, "model spec"));
   ModelSpec s;
   try {
     s.arch = j.at("arch").get<std::string>();

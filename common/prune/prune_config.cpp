@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/json_object.h"
+
 namespace fp {
 namespace {
 
@@ -101,9 +103,7 @@ std::string PruneConfig::to_json() const {
 }
 
 Result<PruneConfig> PruneConfig::from_json(const std::string& text) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object())
-    return Status::invalid_argument("prune config: not a JSON object");
+  FP_ASSIGN_OR_RETURN(nlohmann::json j, parse_json_object(text, "prune config"));
   PruneConfig c;
   try {
     if (j.contains("criterion")) {

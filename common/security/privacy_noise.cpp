@@ -3,6 +3,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "util/json_object.h"
+
 namespace fp::security {
 
 const char* mechanism_name(NoiseMechanism m) {
@@ -57,10 +59,7 @@ std::string privacy_to_json(const PrivacyConfig& config) {
 
 Result<PrivacyConfig> privacy_from_json(const std::string& text) {
   if (text.empty()) return PrivacyConfig{};
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return Status::invalid_argument("privacy config is not a JSON object: " + text);
-  }
+  FP_ASSIGN_OR_RETURN(nlohmann::json j, parse_json_object(text, "privacy config"));
   try {
     return make_privacy_config(j.value("mechanism", std::string("none")), j.value("epsilon", 1.0),
                                j.value("delta", 1e-5), "privacy config");
