@@ -82,6 +82,7 @@ output_usage_threshold = 0.02
 select_sparsity = false
 stop_after_ruled_out = 0
 stop_after_beaten = 3
+rule_out_parts = 4
 sweep = [0.1, 0.5]
 [baselines]
 methods = ["svd"]
@@ -115,6 +116,7 @@ endpoint = "ipc:///tmp/fp.sock"
   CHECK_FALSE(v.settings.select_sparsity);
   CHECK(v.settings.selector.stop_after_ruled_out == 0);
   CHECK(v.settings.selector.stop_after_beaten == 3);
+  CHECK(v.settings.selector.rule_out_parts == 4);
   CHECK(v.settings.sweep_targets == std::vector<double>{0.1, 0.5});
   CHECK(s->baselines.methods == std::vector<std::string>{"svd"});
   CHECK(s->baselines.finetune_epochs == 7);
@@ -297,6 +299,8 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
         "\"cloud\"");
   CHECK(error_of("name = \"x\"\n[hosting]\nagent_folders = \"cloud\"\n") ==
         "test.toml:3: hosting.agent_folders must be \"memory\" or \"disk\", not \"cloud\"");
+  CHECK(error_of("name = \"x\"\n[fineprune]\nrule_out_parts = 0\n") ==
+        "test.toml:3: fineprune.rule_out_parts must be >= 1 (1: one pass)");
   CHECK(error_of("name = \"x\"\n[hosting]\nworkers = 0\n") ==
         "test.toml:3: hosting.workers must be in [1, 256]");
   CHECK(error_of("name = \"x\"\n[hosting]\nendpoint = \"http://x\"\n") ==

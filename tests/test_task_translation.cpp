@@ -26,7 +26,7 @@ proto::TaskAssignment task_with_every_setting() {
     "min_units_per_layer":2,"batch_size":17,
     "select_sparsity":true,"selector":"neg_entropy","min_agreement":0.91,
     "confident_fraction":0.37,"heldout_fraction":0.23,"candidates":[0.15,0.45],
-    "stop_after_ruled_out":3,"stop_after_beaten":4,"adaptation_samples":77})";
+    "stop_after_ruled_out":3,"stop_after_beaten":4,"rule_out_parts":5,"adaptation_samples":77})";
   t.dataset = "fsdd";
   t.individual = "speaker=theo";
   t.baselines = {"svd"};
@@ -96,6 +96,7 @@ TEST_CASE("a task assignment becomes exactly the personalization it asks for",
   CHECK(c->selector.candidates == std::vector<double>{0.15, 0.45});
   CHECK(c->selector.stop_after_ruled_out == 3);
   CHECK(c->selector.stop_after_beaten == 4);
+  CHECK(c->selector.rule_out_parts == 5);
   CHECK(c->max_adaptation_samples == 77);
   CHECK(c->sweep_targets == std::vector<double>{0.2, 0.6});
   CHECK(c->run_finetune == false);
@@ -126,6 +127,10 @@ TEST_CASE("a task assignment becomes exactly the personalization it asks for",
   bad = agent::personalize_config_for(t, baselines);
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.status().message(), Catch::Contains("stop_after_beaten"));
+  t.prune_config_json = R"({"rule_out_parts":0})";
+  bad = agent::personalize_config_for(t, baselines);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.status().message(), Catch::Contains("rule_out_parts"));
 }
 
 TEST_CASE("a personalization result becomes reports that copy every field to its place",

@@ -17,6 +17,7 @@ std::string personalize_settings_json(const PersonalizeConfig& c) {
   j["candidates"] = c.selector.candidates;
   j["stop_after_ruled_out"] = c.selector.stop_after_ruled_out;
   j["stop_after_beaten"] = c.selector.stop_after_beaten;
+  j["rule_out_parts"] = c.selector.rule_out_parts;
   if (c.max_adaptation_samples > 0) j["adaptation_samples"] = c.max_adaptation_samples;
   return j.dump();
 }
@@ -44,6 +45,8 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c)
     c.selector.stop_after_ruled_out = j.value(key, c.selector.stop_after_ruled_out);
     key = "stop_after_beaten";
     c.selector.stop_after_beaten = j.value(key, c.selector.stop_after_beaten);
+    key = "rule_out_parts";
+    c.selector.rule_out_parts = j.value(key, c.selector.rule_out_parts);
     key = "adaptation_samples";
     c.max_adaptation_samples = j.value(key, c.max_adaptation_samples);
   } catch (const nlohmann::json::exception& e) {
@@ -73,6 +76,10 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c)
   if (c.selector.stop_after_beaten < 0) {
     return Status::invalid_argument(
         "personalization setting 'stop_after_beaten' must be >= 0 (0: off)");
+  }
+  if (c.selector.rule_out_parts < 1) {
+    return Status::invalid_argument(
+        "personalization setting 'rule_out_parts' must be >= 1 (1: one pass)");
   }
   if (c.max_adaptation_samples < 0) {
     return Status::invalid_argument("personalization setting 'adaptation_samples' must be >= 0");

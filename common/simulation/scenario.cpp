@@ -178,6 +178,7 @@ Status read_variant_keys(Table& t, Variant& v) {
   FP_RETURN_IF_ERROR(t.get_list("candidates", sel.candidates));
   FP_RETURN_IF_ERROR(t.get("stop_after_ruled_out", sel.stop_after_ruled_out));
   FP_RETURN_IF_ERROR(t.get("stop_after_beaten", sel.stop_after_beaten));
+  FP_RETURN_IF_ERROR(t.get("rule_out_parts", sel.rule_out_parts));
   FP_RETURN_IF_ERROR(t.get_list("sweep", v.settings.sweep_targets));
   FP_RETURN_IF_ERROR(t.get("adaptation_samples", v.settings.max_adaptation_samples));
   if (v.settings.max_adaptation_samples < 0) {
@@ -199,6 +200,9 @@ Status read_variant_keys(Table& t, Variant& v) {
   }
   if (sel.stop_after_beaten < 0) {
     return invalid(t, "stop_after_beaten", "must be >= 0 (0: off)");
+  }
+  if (sel.rule_out_parts < 1) {
+    return invalid(t, "rule_out_parts", "must be >= 1 (1: one pass)");
   }
   if (!(v.settings.heldout_fraction > 0 && v.settings.heldout_fraction < 1)) {
     return invalid(t, "heldout_fraction", "must be in (0, 1)");
