@@ -336,12 +336,9 @@ namespace {
 std::string report_a_pending_individual(store::Store& store, int64_t campaign, int n, double at,
                                         int skip = 0) {
   const auto all = large_individuals(n);
-  auto pending = all.begin();
-  for (int k = 0; k <= skip; ++k, ++pending) {
-    pending = std::find_if(pending, all.end(), [](auto& e) { return e.status == "pending"; });
-    REQUIRE(pending != all.end());
-  }
-  --pending;
+  auto pending = std::find_if(all.begin(), all.end(),
+                              [&](auto& e) { return e.status == "pending" && skip-- == 0; });
+  REQUIRE(pending != all.end());
   auto tasks = store.tasks(campaign);
   REQUIRE(tasks.ok());
   int64_t task = 0;

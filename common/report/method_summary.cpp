@@ -137,7 +137,8 @@ SummaryCache::Answer SummaryCache::summarize(const CampaignResults& results, dou
       }
       return {e.last.methods, e.last.computed_at, false};
     }
-    // A finished campaign's values: exact, in this call; a refresh of older values is dropped.
+    // A finished campaign's values: exact, in this call. A refresh of older values still
+    // running is waited for (a future of std::async cannot be abandoned) and dropped.
     if (e.refresh.valid()) e.refresh.get();
   } else {
     if (by_campaign_.size() >= max_campaigns_) by_campaign_.erase(by_campaign_.begin());

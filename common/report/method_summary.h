@@ -57,7 +57,8 @@ std::vector<MethodSummary> summarize_methods(const CampaignResults& results,
 // own, and answers with the last ones meanwhile (marked not current): a request never
 // waits for a running campaign's bootstrap (10,000 individuals: ~75 ms of CPU, several
 // times that on a machine the campaign keeps busy; docs/SIMULATIONS.md). A campaign's first
-// answer, and a finished campaign's final one, are computed in the call. Keeps at most
+// answer, and a finished campaign's final one, are computed in the call (which first waits
+// for a refresh still running: at most one bootstrap, once per campaign). Keeps at most
 // `max_campaigns`. One thread at a time calls it.
 class SummaryCache {
  public:
