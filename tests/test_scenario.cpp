@@ -299,6 +299,8 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
         "\"cloud\"");
   CHECK(error_of("name = \"x\"\n[hosting]\nagent_folders = \"cloud\"\n") ==
         "test.toml:3: hosting.agent_folders must be \"memory\" or \"disk\", not \"cloud\"");
+  CHECK(error_of("name = \"x\"\n[hosting]\nconnections = \"pooled\"\n") ==
+        "test.toml:3: hosting.connections must be \"shared\" or \"per-agent\", not \"pooled\"");
   CHECK(error_of("name = \"x\"\n[fineprune]\nrule_out_parts = 0\n") ==
         "test.toml:3: fineprune.rule_out_parts must be >= 1 (1: one pass)");
   CHECK(error_of("name = \"x\"\n[hosting]\nworkers = 0\n") ==
@@ -487,7 +489,7 @@ TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[s
   auto disk = parse_scenario(
       "name = \"d\"\n[hosting]\nagent_folders = \"disk\"\nworkers = 3\nconnected = 5\n"
       "threads_per_worker = 2\nkeep_private_data = true\nsecurity = \"plain\"\n"
-      "compute_nice = 7\n",
+      "compute_nice = 7\nconnections = \"per-agent\"\n",
       "d.toml");
   REQUIRE(disk.ok());
   CHECK_FALSE(disk->hosting.folders_in_memory);
@@ -501,8 +503,10 @@ TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[s
   CHECK(from.compute_nice == 7);
   CHECK(from.tasks_per_agent == 1);
   CHECK(from.security.plain);
+  CHECK_FALSE(from.share_connections);
   const HostOptions defaults = host_options_for(*parse_scenario("name = \"m\"\n", "m.toml"));
   CHECK(defaults.folders_in_memory);
+  CHECK(defaults.share_connections);
   CHECK(defaults.compute_nice == 5);
   for (const char* bad : {"-1", "20"}) {
     auto refused =

@@ -52,6 +52,9 @@ Status Agent::run() {
   while (!stop_) {
     End end = session();
     if (end == End::kLost && !welcomed_) watch_handshake_ = true;
+    if (end == End::kFinished && slot_ && socket_) {
+      slot_->keep({config_.coordinator, std::move(socket_), std::move(monitor_)});
+    }
     // A parting Goodbye gets a moment to leave; a lost connection gets none.
     if (socket_ && end != End::kLost) socket_->set(zmq::sockopt::linger, 500);
     monitor_.reset();
@@ -110,7 +113,8 @@ bool Agent::wait_backoff(std::chrono::milliseconds delay) {
   return !stop_;
 }
 
-Agent::End Agent::session() {
+// Opens a new connection (socket_, and its handshake monitor where one is kept).
+std::optional<Agent::End> Agent::connect() {
   socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   proto::configure_dealer(*socket_);
   Status secured = security::apply_client_security(*socket_, config_.security);
@@ -141,7 +145,21 @@ Agent::End Agent::session() {
     std::lock_guard<std::mutex> lock(stats_mutex_);
     ++stats_.connects;
   }
+  return std::nullopt;
+}
+
+Agent::End Agent::session() {
   welcomed_ = false;
+  if (auto kept = slot_ ? slot_->take(config_.coordinator) : std::nullopt) {
+    socket_ = std::move(kept->socket);
+    monitor_ = std::move(kept->monitor);
+    handshake_ok_ = true;  // it carried the previous agent's session
+    socket_->set(zmq::sockopt::linger, 0);
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    ++stats_.connections_taken_over;
+  } else if (auto end = connect()) {
+    return *end;
+  }
   auto started = Clock::now();
   last_heard_ = started;
   proto::Hello hello{config_.agent_id,
@@ -181,16 +199,17 @@ Agent::End Agent::session() {
            proto::recv_from_dealer(*socket_, frame, /*wait=*/false)) {
       last_heard_ = Clock::now();
       last_contact_ = last_heard_;
-      // Model chunks are read in place: their bytes go from the frame to the file.
+      // Model chunks are read in place: their bytes go from the frame to the file. Before
+      // the Welcome they can only be for the agent that used this connection before.
       if (frame.has_tail) {
-        on_two_part_chunk(frame);
+        if (welcomed_) on_two_part_chunk(frame);
         continue;
       }
       auto chunk = proto::decode_chunk_view(frame.payload.data(), frame.payload.size(),
                                             proto::kMaxCoordinatorFrameBytes);
       if (chunk.ok() && chunk->has_value() && !frame.extra_parts &&
           proto::validate_chunk(**chunk).ok()) {
-        on_chunk(**chunk);
+        if (welcomed_) on_chunk(**chunk);
         continue;
       }
       auto decoded = proto::decode(frame.payload.data(), frame.payload.size(),

@@ -20,6 +20,7 @@
 #include <zmq.hpp>
 
 #include "agent/agent_config.h"
+#include "agent/connection_slot.h"
 #include "agent/model_download.h"
 #include "agent/outbox.h"
 #include "agent/task_runner.h"
@@ -45,6 +46,9 @@ class Agent {
   Status run();
   void stop();  // thread-safe
   AgentStats stats() const;
+  // Take the connection `slot` keeps, if any, and leave it there after a finished run
+  // (agent/connection_slot.h). Call before run(); the slot must outlive it.
+  void share_connections(ConnectionSlot* slot) { slot_ = slot; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -53,6 +57,7 @@ class Agent {
 
   // agent.cpp: connection life cycle.
   End session();
+  std::optional<End> connect();  // a new connection: socket, monitor, connect
   std::optional<End> check_handshake();
   void send(const proto::Message& message);
   void send_frame(std::string frame);
@@ -85,6 +90,7 @@ class Agent {
   TaskRunner& runner_;
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // destroyed before socket_
+  ConnectionSlot* slot_ = nullptr;
   bool handshake_ok_ = false;                            // this connection's handshake
   bool handshake_warned_ = false;  // libzmq retries a failing handshake: warn once
   bool watch_handshake_ = false;   // a plain session went unwelcomed: monitor the next ones

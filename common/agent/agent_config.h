@@ -48,6 +48,7 @@ struct AgentStats {
   int64_t reports_acked = 0, reports_duplicate = 0;
   int64_t chunks_received = 0, bytes_downloaded = 0, download_restarts = 0;
   int64_t connects = 0;
+  int64_t connections_taken_over = 0;  // from a ConnectionSlot, without connecting
   int64_t loop_passes = 0;  // wake-ups of the poll loop: what an agent costs while it waits
 };
 

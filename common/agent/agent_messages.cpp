@@ -9,7 +9,17 @@
 namespace fp::agent {
 
 std::optional<Agent::End> Agent::handle(const proto::Message& message) {
-  switch (proto::type_of(message)) {
+  const proto::MessageType type = proto::type_of(message);
+  // The coordinator answers a Hello first with a Welcome, a Reject or an Error; anything
+  // else before the Welcome was sent to the agent that had this connection before
+  // (agent/connection_slot.h): an Ack, an assignment or a heartbeat of its session.
+  if (!welcomed_ && type != proto::MessageType::kWelcome && type != proto::MessageType::kReject &&
+      type != proto::MessageType::kError && type != proto::MessageType::kGoodbye) {
+    spdlog::debug("agent {}: ignoring a {} before the Welcome", config_.agent_id,
+                  proto::type_name(type));
+    return std::nullopt;
+  }
+  switch (type) {
     case proto::MessageType::kWelcome:
       on_welcome(std::get<proto::Welcome>(message));
       break;

@@ -43,6 +43,7 @@ HostOptions host_options_for(const Scenario& scenario) {
   o.tasks_per_agent = tasks_per_individual(scenario);
   o.keep_private_data = h.keep_private_data;
   o.folders_in_memory = h.folders_in_memory;
+  o.share_connections = h.share_connections;
   o.security.plain = h.plain;
   return o;
 }
@@ -191,11 +192,12 @@ Status AgentHost::run(const std::vector<size_t>& all) {
 
 // One slot: runs queued agents one after another until the queue is empty.
 void AgentHost::slot_loop(const std::vector<size_t>& individuals) {
+  agent::ConnectionSlot connection;  // handed from each agent of this slot to the next
   while (!stop_) {
     size_t k = next_++;
     if (k >= individuals.size()) return;
     bool coordinator_left = false;
-    Status s = run_agent(individuals[k], coordinator_left);
+    Status s = run_agent(individuals[k], connection, coordinator_left);
     if (!s.ok()) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (error_.ok()) error_ = s;
@@ -212,7 +214,8 @@ void AgentHost::slot_loop(const std::vector<size_t>& individuals) {
   }
 }
 
-Status AgentHost::run_agent(size_t individual, bool& coordinator_left) {
+Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection,
+                             bool& coordinator_left) {
   const std::string id = agent_id(scenario_, individual);
   const fs::path dir = fs::path(agents_root_) / id;
   std::error_code ec;
@@ -245,6 +248,7 @@ Status AgentHost::run_agent(size_t individual, bool& coordinator_left) {
   agent::AgentStats stats;
   {
     agent::Agent agent(ac, context_->zmq, *runner);
+    if (options_.share_connections) agent.share_connections(&connection);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       live_agents_.insert(&agent);

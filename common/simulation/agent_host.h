@@ -23,6 +23,7 @@
 
 namespace fp::agent {
 class Agent;
+class ConnectionSlot;
 }
 
 namespace fp::sim {
@@ -39,6 +40,9 @@ struct HostOptions {
   // creating and deleting thousands of them was most of a host's kernel time on disk
   // (docs/SIMULATIONS.md). Ignored with keep_private_data, whose files must outlast the run.
   bool folders_in_memory = false;
+  // Each slot's agents, one after another, use one connection to the coordinator, each
+  // with a session of its own (agent/connection_slot.h); false: a connection per agent.
+  bool share_connections = true;
   std::chrono::milliseconds hello_timeout{3000}, resend_after{2000};
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{2000};
   // How the agents connect: plain, or CURVE with this host's enrolled key pair (its
@@ -83,7 +87,7 @@ class AgentHost {
 
  private:
   void slot_loop(const std::vector<size_t>& individuals);
-  Status run_agent(size_t individual, bool& coordinator_left);
+  Status run_agent(size_t individual, agent::ConnectionSlot& connection, bool& coordinator_left);
 
   HostOptions options_;
   const Scenario& scenario_;

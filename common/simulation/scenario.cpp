@@ -296,6 +296,8 @@ Status read_hosting(Table t, HostingSection& h) {
   FP_RETURN_IF_ERROR(t.get("keep_private_data", h.keep_private_data));
   std::string folders = h.folders_in_memory ? "memory" : "disk";
   FP_RETURN_IF_ERROR(t.get("agent_folders", folders));
+  std::string connections = h.share_connections ? "shared" : "per-agent";
+  FP_RETURN_IF_ERROR(t.get("connections", connections));
   std::string security = h.plain ? "plain" : "curve";
   FP_RETURN_IF_ERROR(t.get("security", security));
   FP_RETURN_IF_ERROR(t.finish());
@@ -303,6 +305,11 @@ Status read_hosting(Table t, HostingSection& h) {
     return invalid(t, "agent_folders", "must be \"memory\" or \"disk\", not \"" + folders + "\"");
   }
   h.folders_in_memory = folders == "memory";
+  if (connections != "shared" && connections != "per-agent") {
+    return invalid(t, "connections",
+                   "must be \"shared\" or \"per-agent\", not \"" + connections + "\"");
+  }
+  h.share_connections = connections == "shared";
   if (security != "plain" && security != "curve") {
     return invalid(t, "security", "must be \"curve\" or \"plain\", not \"" + security + "\"");
   }

@@ -27,7 +27,9 @@
 //   [hosting]     mode ("in-process" | "processes" | "external"), hosts, workers, connected,
 //                 threads_per_worker, endpoint, heartbeat_ms, liveness, max_attempts,
 //                 keep_private_data, agent_folders ("memory" | "disk": where live agents'
-//                 scratch folders are made; memory by default), security ("curve" | "plain"; curve
+//                 scratch folders are made; memory by default), connections ("shared" |
+//                 "per-agent": a host slot's agents take turns on one connection, each
+//                 with its own session; shared by default), security ("curve" | "plain"; curve
 //                 when absent: the run creates ephemeral key pairs in <out>/keys, one per host, and
 //                 enrolls them; plain only when a scenario asks for it, e.g. loopback runs)
 //   [privacy]     mechanism ("none" | "laplace" | "gaussian"), epsilon, delta: noise each
@@ -116,6 +118,9 @@ struct HostingSection {
   // agent_folders = "memory" (default) | "disk": live agents' scratch folders in /dev/shm
   // or under the host's work dir (HostOptions::folders_in_memory).
   bool folders_in_memory = true;
+  // connections = "shared" (default) | "per-agent": whether the agents a host slot runs one
+  // after another take turns on one connection (HostOptions::share_connections).
+  bool share_connections = true;
 
   int64_t connected_per_host() const { return connected > 0 ? connected : 4 * workers; }
 };

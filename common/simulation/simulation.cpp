@@ -567,6 +567,7 @@ Result<RunOutcome> ScenarioRun::finish() {
       {"hosts", h.hosts},
       {"workers_per_host", h.workers},
       {"connected_per_host", h.connected_per_host()},
+      {"connections", h.share_connections ? "shared" : "per-agent"},
       {"compute_seconds", meters.compute_wall},
       {"compute_cpu_seconds", meters.compute_cpu},
       {"load_seconds", meters.load_wall},

@@ -1,6 +1,7 @@
 // The coordinator and device agents end to end over loopback TCP, in one process,
 // with a fake task runner: campaign completion, liveness and requeue, resumed and
 // corrupted downloads, and reconnecting after a coordinator restart.
+#include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
 
@@ -437,4 +438,112 @@ TEST_CASE("a stop asked before the server runs ends its run at once", "[net]") {
   serving.join();
   CHECK(returned);
   CHECK(status.ok());
+}
+
+TEST_CASE("agents run one after another take turns on one connection, each with its session",
+          "[net][agent]") {
+  TempDir dir;
+  const bool curve = GENERATE(false, true);
+  const auto server_keys = new_keys();
+  const auto host_keys = new_keys();
+  Coordinator coord(dir, {"alice", "bob", "carol"}, 100 << 10,
+                    curve ? curve_server(server_keys) : fast_server());
+  if (curve) REQUIRE(coord.reader(dir)->enroll_key(host_keys.public_key, "host", 1).ok());
+  FakeRunner runner;
+  agent::ConnectionSlot slot;
+  for (std::string name : {"alice", "bob", "carol"}) {
+    auto config = agent_config("dev-" + name, coord.endpoint(), dir, {"toy/" + name});
+    config.max_tasks = 1;
+    config.leave_on_goodbye = true;
+    if (curve) config.security = {false, host_keys, server_keys.public_key};
+    agent::Agent a(config, coord.context(), runner);
+    a.share_connections(&slot);
+    REQUIRE(a.run().ok());
+    const auto stats = a.stats();
+    CHECK(stats.tasks_done == 1);
+    CHECK(stats.reports_acked == 2);
+    CHECK(stats.bytes_downloaded == 100 << 10);
+    // Only the first agent connects; the others take its connection over.
+    CHECK(stats.connects == (name == "alice" ? 1 : 0));
+    CHECK(stats.connections_taken_over == (name == "alice" ? 0 : 1));
+    CHECK(slot.holds());  // each agent that finished leaves it for the next
+  }
+  CHECK(slot.handed_over() == 2);
+  CHECK(slot.take("tcp://127.0.0.1:1") == std::nullopt);  // another endpoint: closed
+  CHECK_FALSE(slot.holds());
+
+  REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
+  auto db = coord.reader(dir);
+  // One session an agent: three joins and three leaves, no requeue, one attempt each.
+  CHECK(wait_until([&] { return count_events(*db, "leave") == 3; }));
+  CHECK(count_events(*db, "join") == 3);
+  CHECK(count_events(*db, "requeue") == 0);
+  auto tasks = db->tasks(coord.campaign_id());
+  REQUIRE(tasks->size() == 3);
+  for (const auto& t : *tasks) {
+    CHECK(t.status == "done");
+    CHECK(t.agent_id == "dev-" + t.individual);
+    CHECK(t.attempts == 1);
+  }
+  auto rows = db->telemetry(coord.campaign_id());
+  REQUIRE(rows.ok());
+  CHECK(rows->size() == 6);
+  for (const auto& r : *rows) CHECK(r.agent_id == "dev-" + r.individual);
+}
+
+TEST_CASE("before its Welcome an agent ignores what was sent to its connection's last agent",
+          "[net][agent]") {
+  TempDir dir;
+  zmq::context_t context(1);
+  zmq::socket_t router(context, zmq::socket_type::router);
+  proto::configure_router(router);
+  router.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+  FakeRunner runner;
+  runner.close_gate();
+  auto config = agent_config("dev-bob", endpoint, dir, {"toy/bob"});
+  config.leave_on_goodbye = true;
+  AgentThread a(config, context, runner);
+
+  // Reads what the agent sends for `wait`; returns the messages' types in order.
+  auto read_for = [&](std::chrono::milliseconds wait) {
+    std::vector<proto::MessageType> types;
+    auto until = std::chrono::steady_clock::now() + wait;
+    while (std::chrono::steady_clock::now() < until) {
+      zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(10));
+      proto::PeerFrame f;
+      while (proto::recv_from_router(router, f, false)) {
+        auto m = proto::decode(f.payload.data(), f.payload.size(), proto::kMaxAgentFrameBytes);
+        REQUIRE(m.ok());
+        types.push_back(proto::type_of(*m));
+      }
+    }
+    return types;
+  };
+  proto::PeerFrame hello;
+  REQUIRE(wait_until([&] {
+    zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(10));
+    return proto::recv_from_router(router, hello, false);
+  }));
+  const std::string peer = hello.peer;
+  auto send = [&](const proto::Message& m) {
+    REQUIRE(proto::send_to_peer(router, peer, proto::encode(m)).ok());
+  };
+  const std::string sha(64, 'a');
+  proto::TaskAssignment stale{7, 1, sha, 1024, "{}", "{}", "toy", "alice", {}, {}};
+  // The last session's leftovers: an Ack, its next task, a heartbeat.
+  send(proto::Ack{"dev-alice:6:status", false});
+  send(stale);
+  send(proto::Heartbeat{6});
+  CHECK(read_for(300ms).empty());  // it waits for its Welcome
+  send(proto::Welcome{"s-bob", 1000, 64 << 10, 4});
+  // Nothing was taken for its own: no chunk requested, no "busy with task 7" error.
+  for (auto t : read_for(300ms)) CHECK(t == proto::MessageType::kHeartbeat);
+  // After the Welcome an assignment is its own: it fetches the model.
+  proto::TaskAssignment own{8, 1, sha, 1024, "{}", "{}", "toy", "bob", {}, {}};
+  send(own);
+  auto after = read_for(300ms);
+  CHECK(std::count(after.begin(), after.end(), proto::MessageType::kChunkRequest) >= 1);
 }
