@@ -7,7 +7,8 @@
 // Goodbye ever leave an agent: private data stay with the runner.
 //
 // One Agent is one device. A process may host many (each run() on its own thread,
-// sharing one zmq::context_t): that is how the simulation host runs virtual agents.
+// sharing one zmq::context_t): that is how the simulation host runs virtual agents, and
+// agents run one after another may take turns on one connection (share_connections).
 #pragma once
 
 #include <atomic>
@@ -91,7 +92,7 @@ class Agent {
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // destroyed before socket_
   ConnectionSlot* slot_ = nullptr;
-  bool handshake_ok_ = false;                            // this connection's handshake
+  bool handshake_ok_ = false;      // this connection's handshake
   bool handshake_warned_ = false;  // libzmq retries a failing handshake: warn once
   bool watch_handshake_ = false;   // a plain session went unwelcomed: monitor the next ones
   std::atomic<bool> stop_{false};

@@ -215,7 +215,7 @@ void AgentHost::slot_loop(const std::vector<size_t>& individuals) {
 }
 
 Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection,
-                             bool& coordinator_left) {
+                            bool& coordinator_left) {
   const std::string id = agent_id(scenario_, individual);
   const fs::path dir = fs::path(agents_root_) / id;
   std::error_code ec;

@@ -1,9 +1,10 @@
 // An agent host: many virtual agents in one process. Each virtual agent is a full
-// fp::agent::Agent with its own DEALER socket and identity, holding one individual's
-// private data in its own directory. At most `connected` agents are alive at once
-// (one thread each); the others wait in a queue with no socket, file or memory.
-// At most `workers` of the live agents compute at once (WorkerPool), each with one
-// LibTorch thread, so a 2-core machine runs a thousand agents without thrashing.
+// fp::agent::Agent with its own identity and session, holding one individual's private
+// data in its own directory; the agents a slot runs one after another take turns on one
+// DEALER connection (HostOptions::share_connections). At most `connected` agents are
+// alive at once (one thread each); the others wait in a queue with no socket, file or
+// memory. At most `workers` of the live agents compute at once (WorkerPool), each with
+// one LibTorch thread, so a 2-core machine runs a thousand agents without thrashing.
 #pragma once
 
 #include <atomic>
@@ -24,7 +25,7 @@
 namespace fp::agent {
 class Agent;
 class ConnectionSlot;
-}
+}  // namespace fp::agent
 
 namespace fp::sim {
 
