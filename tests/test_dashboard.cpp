@@ -463,16 +463,18 @@ TEST_CASE("API redoes a running campaign's intervals at most every few seconds",
   CHECK(redone["interval"]["computed_at"] == t + 5);
   CHECK(redone["gain"]["n"] == first["gain"]["n"].get<int>() + 1);
 
-  // Another result, and the refresh it starts is overtaken by the campaign's end: the
-  // finished campaign's intervals are computed in the request, exact, and stay.
+  // Another result, and the refresh it starts is overtaken by a last result and the
+  // campaign's end: the finished campaign's intervals are computed in the request, exact,
+  // and stay (whether the refresh had finished by then or not).
   report_a_pending_individual(*store, id, 200, t, /*skip=*/1);
   CHECK(api.handle(path, "", t + 11).body["methods_summary"]["interval"]["current"] == false);
   CHECK(api.bootstraps() == 3);
+  report_a_pending_individual(*store, id, 200, t, /*skip=*/2);
   REQUIRE(store->set_campaign_status(id, "done").ok());
   json final_answer = api.handle(path, "", t + 12).body["methods_summary"];
   CHECK(api.bootstraps() == 4);
   CHECK(final_answer["interval"]["current"] == true);
-  CHECK(final_answer["gain"]["n"] == first["gain"]["n"].get<int>() + 2);
+  CHECK(final_answer["gain"]["n"] == first["gain"]["n"].get<int>() + 3);
   auto results = report::load_campaign_results(*reader, id, t + 12);
   REQUIRE(results.ok());
   CHECK(without_timing(final_answer) ==
@@ -480,6 +482,28 @@ TEST_CASE("API redoes a running campaign's intervals at most every few seconds",
   json kept = api.handle(path, "", t + 13).body["methods_summary"];
   CHECK(api.bootstraps() == 4);
   CHECK(without_timing(kept) == without_timing(final_answer));
+}
+
+TEST_CASE("a campaign that ends during a refresh of its final values keeps that refresh",
+          "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  int64_t id = seed_large_campaign(*store, 200);
+  REQUIRE(store->set_campaign_status(id, "running").ok());
+  auto reader = open_store(dir.file("fp.db"));
+  dash::Api api(*reader);
+  const std::string path = "/api/campaigns/" + std::to_string(id);
+  const double t = 1700009999;
+  json first = api.handle(path, "", t).body["methods_summary"];
+  report_a_pending_individual(*store, id, 200, t);
+  CHECK(api.handle(path, "", t + 5).body["methods_summary"]["interval"]["current"] == false);
+  CHECK(api.bootstraps() == 2);  // the refresh, of what will be the final values
+  REQUIRE(store->set_campaign_status(id, "done").ok());
+  json final_answer = api.handle(path, "", t + 6).body["methods_summary"];
+  CHECK(api.bootstraps() == 2);  // finished or not, the refresh's answer is taken
+  CHECK(final_answer["interval"]["current"] == true);
+  CHECK(final_answer["interval"]["computed_at"] == t + 5);
+  CHECK(final_answer["gain"]["n"] == first["gain"]["n"].get<int>() + 1);
 }
 
 TEST_CASE("API curve returns each individual sweep and the mean per target", "[dashboard]") {

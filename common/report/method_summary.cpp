@@ -137,9 +137,16 @@ SummaryCache::Answer SummaryCache::summarize(const CampaignResults& results, dou
       }
       return {e.last.methods, e.last.computed_at, false};
     }
-    // A finished campaign's values: exact, in this call. A refresh of older values still
-    // running is waited for (a future of std::async cannot be abandoned) and dropped.
-    if (e.refresh.valid()) e.refresh.get();
+    // A finished campaign's values: exact, in this call. A refresh still running is waited
+    // for (a future of std::async cannot be abandoned); kept if it resampled these very
+    // values (whether it had finished must not decide how many bootstraps run), else dropped.
+    if (e.refresh.valid()) {
+      Summary refreshed = e.refresh.get();
+      if (refreshed.fingerprint == key) {
+        e.last = std::move(refreshed);
+        return {e.last.methods, e.last.computed_at, true};
+      }
+    }
   } else {
     if (by_campaign_.size() >= max_campaigns_) by_campaign_.erase(by_campaign_.begin());
     it = by_campaign_.emplace(results.campaign.id, Entry{}).first;

@@ -58,7 +58,8 @@ std::vector<MethodSummary> summarize_methods(const CampaignResults& results,
 // waits for a running campaign's bootstrap (10,000 individuals: ~75 ms of CPU, several
 // times that on a machine the campaign keeps busy; docs/SIMULATIONS.md). A campaign's first
 // answer, and a finished campaign's final one, are computed in the call (which first waits
-// for a refresh still running: at most one bootstrap, once per campaign). Keeps at most
+// for a refresh still running, and takes its answer if it resampled the final values: at
+// most one bootstrap, once per campaign). Keeps at most
 // `max_campaigns`. One thread at a time calls it.
 class SummaryCache {
  public:
