@@ -61,6 +61,18 @@ int count_events(store::Store& s, const std::string& kind, const std::string& ag
   return n;
 }
 
+// The campaign's `n` tasks are done, each by its own individual's agent at its first attempt.
+void check_done_once_each(store::Store& db, int64_t campaign, size_t n) {
+  auto tasks = db.tasks(campaign);
+  REQUIRE(tasks.ok());
+  REQUIRE(tasks->size() == n);
+  for (const auto& t : *tasks) {
+    CHECK(t.status == "done");
+    CHECK(t.agent_id == "dev-" + t.individual);
+    CHECK(t.attempts == 1);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("three agents complete a campaign and telemetry lands in SQLite", "[net]") {
@@ -120,13 +132,7 @@ TEST_CASE("three agents complete a campaign and telemetry lands in SQLite", "[ne
   for (std::string name : {"alice", "bob", "carol"}) {
     CHECK(methods[name] == std::set<std::string>{"fineprune", "finetune"});
   }
-  auto tasks = db->tasks(coord.campaign_id());
-  REQUIRE(tasks->size() == 3);
-  for (const auto& t : *tasks) {
-    CHECK(t.status == "done");
-    CHECK(t.agent_id == "dev-" + t.individual);
-    CHECK(t.attempts == 1);
-  }
+  check_done_once_each(*db, coord.campaign_id(), 3);
   CHECK(count_events(*db, "join") == 3);
   CHECK(count_events(*db, "task-done") == 3);
   CHECK(count_events(*db, "campaign-done") == 1);
@@ -478,13 +484,7 @@ TEST_CASE("agents run one after another take turns on one connection, each with 
   CHECK(wait_until([&] { return count_events(*db, "leave") == 3; }));
   CHECK(count_events(*db, "join") == 3);
   CHECK(count_events(*db, "requeue") == 0);
-  auto tasks = db->tasks(coord.campaign_id());
-  REQUIRE(tasks->size() == 3);
-  for (const auto& t : *tasks) {
-    CHECK(t.status == "done");
-    CHECK(t.agent_id == "dev-" + t.individual);
-    CHECK(t.attempts == 1);
-  }
+  check_done_once_each(*db, coord.campaign_id(), 3);
   auto rows = db->telemetry(coord.campaign_id());
   REQUIRE(rows.ok());
   CHECK(rows->size() == 6);
