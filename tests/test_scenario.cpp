@@ -13,6 +13,7 @@
 #include "simulation/class_selection.h"
 #include "simulation/population.h"
 #include "simulation/scenario.h"
+#include "simulation/sim_server_config.h"
 #include "temp_dir.h"
 #include "test_paths.h"
 
@@ -483,6 +484,31 @@ TEST_CASE("a restarted host skips the agents its journal lists as finished", "[s
   CHECK(host.meter().tasks == 0);
   CHECK(std::filesystem::is_empty(dir / "agents"));  // no private data was written
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a run's coordinator allows its hosts' shared connections more than a device's",
+          "[scenario]") {
+  auto shared = parse_scenario(
+      "name = \"s\"\n[hosting]\nworkers = 3\nheartbeat_ms = 250\nliveness = 7\n"
+      "max_attempts = 4\nsecurity = \"plain\"\n",
+      "s.toml");
+  REQUIRE(shared.ok());
+  const coord::ServerConfig device;  // what fp-coordinator's devices get by default
+  const coord::ServerConfig s = server_config_for(*shared);
+  CHECK(s.heartbeat_ms == 250);
+  CHECK(s.liveness == 7);
+  CHECK(s.max_attempts == 4);
+  CHECK(s.security.plain);
+  CHECK(s.exit_when_done);
+  CHECK(s.max_sessions_per_key == 2 * 12 + 4);  // connected: 4 x workers
+  CHECK(s.rate_limit == 10 * device.rate_limit);
+  CHECK(s.rate_burst == 10 * device.rate_burst);
+  auto own = parse_scenario("name = \"p\"\n[hosting]\nconnections = \"per-agent\"\n", "p.toml");
+  REQUIRE(own.ok());
+  const coord::ServerConfig p = server_config_for(*own);
+  CHECK(p.rate_limit == device.rate_limit);
+  CHECK(p.rate_burst == device.rate_burst);
+  CHECK_FALSE(p.security.plain);
 }
 
 TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[scenario]") {

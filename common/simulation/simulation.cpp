@@ -21,6 +21,7 @@
 #include "simulation/campaign_progress.h"
 #include "simulation/host_processes.h"
 #include "simulation/population.h"
+#include "simulation/sim_server_config.h"
 #include "store/run_store.h"
 #include "util/clock.h"
 #include "util/compute_threads.h"
@@ -326,15 +327,7 @@ Status ScenarioRun::set_up() {
 Status ScenarioRun::start_coordinator() {
   campaign_started_ = Clock::now();
   cpu_before_ = cpu_seconds(RUSAGE_SELF);
-  coord::ServerConfig sc;
-  sc.endpoint = s_.hosting.endpoint;
-  sc.heartbeat_ms = static_cast<uint32_t>(s_.hosting.heartbeat_ms);
-  sc.liveness = static_cast<uint32_t>(s_.hosting.liveness);
-  sc.max_attempts = s_.hosting.max_attempts;
-  sc.exit_when_done = true;
-  sc.security.plain = s_.hosting.plain;
-  // A host's agents share its key: room for all of them, and for silent ones not yet dropped.
-  sc.max_sessions_per_key = static_cast<uint32_t>(2 * s_.hosting.connected_per_host() + 4);
+  coord::ServerConfig sc = server_config_for(s_);
   if (!s_.hosting.plain) {
     auto made = make_run_keys(out_, s_.hosting.hosts, *store_);
     if (!made.ok()) return setup_failed(made.status());
