@@ -1,7 +1,7 @@
 // A coordinator connection that an agent which finished leaves to the next agent run on
 // the same thread. A simulation host's slot runs its virtual agents one after another;
 // without this each opened a TCP connection, did the ZMTP (and CURVE) handshake and tore
-// the connection down again (docs/SIMULATIONS.md, "one connection per slot"). Each agent
+// the connection down again (docs/SIMULATIONS.md, item 6 of "On a second machine"). Each agent
 // still holds a session of its own on the connection: Hello, Welcome, its task, Goodbye.
 //
 // Only a connection whose session ended with the agent's own Goodbye is kept; a lost
