@@ -148,6 +148,7 @@ int run_host(HostCommandOptions o) {
                           {"compute_cpu_seconds", 1e-6 * static_cast<double>(m.compute_cpu_us)},
                           {"load_seconds", 1e-6 * static_cast<double>(m.load_wall_us)},
                           {"wait_seconds", 1e-6 * static_cast<double>(m.wait_wall_us)},
+                          {"connections_opened", host.connections_opened()},
                           {"wall_seconds", seconds},
                           {"agent_folders", host.agent_folders()},
                           {"peak_rss_mb", static_cast<double>(peak_rss_bytes()) / (1 << 20)}};

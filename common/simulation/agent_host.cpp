@@ -263,6 +263,7 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
     }
     stats = agent.stats();
   }
+  connects_ += stats.connects;
   if (!options_.keep_private_data) fs::remove_all(dir, ec);
 
   bool ended = false;

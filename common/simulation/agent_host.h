@@ -81,6 +81,9 @@ class AgentHost {
   void set_runner_factory(RunnerFactory factory) { make_runner_ = std::move(factory); }
 
   HostProgress progress() const;
+  // Connections its agents opened (reconnects included); with shared connections about one
+  // a slot, else one an agent.
+  int64_t connections_opened() const { return connects_; }
   const ComputeMeter& meter() const { return meter_; }
   // Where the live agents' folders are made (set by run(); a memory folder is removed
   // when run() returns).
@@ -98,7 +101,7 @@ class AgentHost {
   RunnerFactory make_runner_;
   std::atomic<bool> stop_{false};
   std::atomic<size_t> next_{0};
-  std::atomic<int64_t> total_{0}, live_{0}, finished_{0}, failed_{0};
+  std::atomic<int64_t> total_{0}, live_{0}, finished_{0}, failed_{0}, connects_{0};
 
   std::string journal_path_;  // ids of agents that finished, one per line
   std::string agents_root_;   // the live agents' folders are made here

@@ -509,6 +509,8 @@ Result<RunOutcome> ScenarioRun::finish() {
        {"peak_rss_mb", self_mb},
        {"campaign_cpu_seconds", cpu_self_}});
   double cpu_all = cpu_self_;
+  int64_t connections = 0;  // the agents' (reconnects included)
+  for (const auto& host : hosts_) connections += host->connections_opened();
   // Where each host made its live agents' folders (memory or disk), as it reported.
   nlohmann::json agent_folders = nlohmann::json::array();
   for (const auto& host : hosts_) agent_folders.push_back(host->agent_folders());
@@ -518,6 +520,7 @@ Result<RunOutcome> ScenarioRun::finish() {
     auto j = nlohmann::json::parse(in, nullptr, false);
     bool reported = !j.is_discarded() && j.is_object();
     if (reported) meters.add(j);
+    if (reported) connections += j.value("connections_opened", int64_t{0});
     if (reported) agent_folders.push_back(j.value("agent_folders", ""));
     // The host's own VmHWM; wait4's figure (an upper bound) only if it wrote none.
     double mb = reported ? j.value("peak_rss_mb", 0.0)
@@ -561,6 +564,7 @@ Result<RunOutcome> ScenarioRun::finish() {
       {"workers_per_host", h.workers},
       {"connected_per_host", h.connected_per_host()},
       {"connections", h.share_connections ? "shared" : "per-agent"},
+      {"connections_opened", connections},
       {"compute_seconds", meters.compute_wall},
       {"compute_cpu_seconds", meters.compute_cpu},
       {"load_seconds", meters.load_wall},

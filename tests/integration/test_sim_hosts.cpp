@@ -171,6 +171,9 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
     CHECK(stats["finished"] == 4);
     CHECK(stats["tasks"] == 4);
     CHECK(stats["failed"] == 0);
+    // Its two slots' agents took turns on a connection each (a reconnect would add one).
+    CHECK(stats["connections_opened"].get<int64_t>() >= 2);
+    CHECK(stats["connections_opened"].get<int64_t>() < 4);
   }
   // Both hosts' agents joined the one coordinator over TCP.
   auto agents = (*store)->agents();
@@ -197,7 +200,9 @@ TEST_CASE("fp-sim run with agent-host processes then list and report and export 
   REQUIRE(stats["processes"].size() == 3);  // this process (coordinator) + 2 hosts
   for (const auto& p : stats["processes"]) CHECK(p["peak_rss_mb"].get<double>() > 0);
   CHECK(stats["tasks_done"] == 8);
-  CHECK(stats["compute_seconds"].get<double>() > 0);  // read from the hosts' stats files
+  CHECK(stats["compute_seconds"].get<double>() > 0);       // read from the hosts' stats files
+  CHECK(stats["connections_opened"].get<int64_t>() >= 4);  // so are the connections
+  CHECK(stats["connections_opened"].get<int64_t>() < 8);
 
   const std::string db = outcome->db_path;
   auto [list_rc, list] = shell(kFpSim + " list --db " + o.out_dir);

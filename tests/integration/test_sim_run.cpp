@@ -198,6 +198,11 @@ TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite"
   CHECK(stats["telemetry_rows"] == 72);
   CHECK(stats["compute_seconds"].get<double>() > 0);
   CHECK(stats["peak_rss_total_mb"].get<double>() > 0);
+  // Each of the host's 8 slots opened a connection its agents took turns on (a reconnect
+  // would add one); a connection an agent would make 24.
+  CHECK(stats["connections"] == "shared");
+  CHECK(stats["connections_opened"].get<int64_t>() >= 8);
+  CHECK(stats["connections_opened"].get<int64_t>() < 24);
 
   auto results = read_results(*db, outcome.run_id);
   REQUIRE(results.ok());
