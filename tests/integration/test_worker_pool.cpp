@@ -128,6 +128,8 @@ TEST_CASE("what a pool job throws is thrown to its caller", "[worker_pool]") {
 TEST_CASE("pool threads compute at the lower priority they were given", "[worker_pool]") {
   const std::atomic<bool> never{false};
   const int mine = fp::thread_nice();
+  // At nice 17 or more the pool's +3 is capped at 19 and could not be told from +0.
+  if (mine > 16) WARN("this test runs at nice " << mine << ": a lower priority cannot show");
   for (int nice : {0, 3}) {
     INFO("nice " << nice);
     fp::sim::WorkerPool pool(1, nice);
