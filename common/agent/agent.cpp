@@ -153,8 +153,8 @@ Agent::End Agent::session() {
   if (auto kept = slot_ ? slot_->take(config_.coordinator) : std::nullopt) {
     socket_ = std::move(kept->socket);
     monitor_ = std::move(kept->monitor);
-    handshake_ok_ = true;  // it carried the previous agent's session
-    socket_->set(zmq::sockopt::linger, 0);
+    handshake_ok_ = true;                   // it carried the previous agent's session
+    socket_->set(zmq::sockopt::linger, 0);  // configure_dealer's again; keep() raised it
     std::lock_guard<std::mutex> lock(stats_mutex_);
     ++stats_.connections_taken_over;
   } else if (auto end = connect()) {

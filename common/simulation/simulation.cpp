@@ -509,19 +509,24 @@ Result<RunOutcome> ScenarioRun::finish() {
        {"peak_rss_mb", self_mb},
        {"campaign_cpu_seconds", cpu_self_}});
   double cpu_all = cpu_self_;
-  int64_t connections = 0;  // the agents' (reconnects included)
-  for (const auto& host : hosts_) connections += host->connections_opened();
-  // Where each host made its live agents' folders (memory or disk), as it reported.
+  // Where each host made its live agents' folders (memory or disk), as it reported, and
+  // the connections its agents opened (reconnects included).
   nlohmann::json agent_folders = nlohmann::json::array();
-  for (const auto& host : hosts_) agent_folders.push_back(host->agent_folders());
+  int64_t connections = 0;
+  for (const auto& host : hosts_) {
+    agent_folders.push_back(host->agent_folders());
+    connections += host->connections_opened();
+  }
   for (size_t i = 0; i < children_.size(); ++i) {
     const auto& c = children_[i];
     std::ifstream in((out_ / "hosts" / std::to_string(i) / "stats.json").string());
     auto j = nlohmann::json::parse(in, nullptr, false);
     bool reported = !j.is_discarded() && j.is_object();
-    if (reported) meters.add(j);
-    if (reported) connections += j.value("connections_opened", int64_t{0});
-    if (reported) agent_folders.push_back(j.value("agent_folders", ""));
+    if (reported) {
+      meters.add(j);
+      connections += j.value("connections_opened", int64_t{0});
+      agent_folders.push_back(j.value("agent_folders", ""));
+    }
     // The host's own VmHWM; wait4's figure (an upper bound) only if it wrote none.
     double mb = reported ? j.value("peak_rss_mb", 0.0)
                          : static_cast<double>(c.peak_rss_bytes) / (1024.0 * 1024.0);
