@@ -46,6 +46,7 @@ std::vector<std::pair<std::string, Message>> sample_messages() {
       {"error", Error{ErrorCode::kBadRequest, "offset past the end", sha}},
       {"task_status", TaskStatus{"agent-1:7:status", 7, true, 3, ""}},
       {"goodbye", Goodbye{"agent stopping"}},
+      {"task_result", sample_result()},
   };
 }
 

@@ -7,12 +7,13 @@
 #
 # PRIVACY PROPERTY (tested in tests/test_protocol.cpp):
 #   Agent -> coordinator traffic is telemetry only. The messages an agent may send
-#   (Hello, Heartbeat, ChunkRequest, TelemetryReport, TaskStatus, Error, Goodbye; the
-#   allowlist in common/protocol/validate.h) contain no Data field, no list of
-#   numbers and no AnyPointer, so they cannot carry raw samples, labels, per-sample
-#   predictions or model weights. Their only lists are bounded lists of per-layer
-#   sparsity and sparsity-accuracy curve points (aggregates, one entry per layer or
-#   per sparsity level, never per sample), and every Text field is length-limited.
+#   (Hello, Heartbeat, ChunkRequest, TelemetryReport, TaskStatus, TaskResult, Error,
+#   Goodbye; the allowlist in common/protocol/validate.h) contain no Data field, no
+#   list of numbers and no AnyPointer, so they cannot carry raw samples, labels,
+#   per-sample predictions or model weights. Their only lists are bounded lists of
+#   per-layer sparsity and sparsity-accuracy curve points (aggregates, one entry per
+#   layer or per sparsity level, never per sample), a task's few reports (one per
+#   method), and every Text field is length-limited.
 #   Chunk (the only message with bytes) flows coordinator -> agent only; a Chunk,
 #   Welcome or TaskAssignment arriving at the coordinator is rejected.
 
@@ -23,7 +24,8 @@ $Cxx.namespace("fp::wire");
 
 # Bumped on any incompatible change; checked in Hello, answered by Reject.
 # 2: a Chunk may arrive as two ZeroMQ parts (see Chunk).
-const protocolVersion :UInt32 = 2;
+# 3: TaskResult. A coordinator also serves agents of version 2, which never send it.
+const protocolVersion :UInt32 = 3;
 
 # ---- agent -> coordinator -------------------------------------------------------
 
@@ -119,6 +121,16 @@ struct TaskStatus {
   reason @4 :Text;
 }
 
+# Ends a task in one message: its reports and its status, stored together and
+# acknowledged by one Ack naming the status's key (an Error naming that key if any
+# report could not be stored; the agent resends the whole, and reports already stored
+# count as duplicates). Every report names the status's task. An agent whose reports do
+# not fit one frame sends them one by one and then the status alone, as in version 2.
+struct TaskResult {
+  status @0 :TaskStatus;
+  reports @1 :List(TelemetryReport);
+}
+
 # ---- coordinator -> agent -------------------------------------------------------
 
 struct Welcome {
@@ -205,5 +217,6 @@ struct Envelope {
     error @9 :Error;
     taskStatus @10 :TaskStatus;
     goodbye @11 :Goodbye;
+    taskResult @12 :TaskResult;
   }
 }

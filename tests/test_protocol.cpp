@@ -158,6 +158,20 @@ TEST_CASE("every message type survives a round trip", "[protocol]") {
   CHECK(ts.reports == 2);
   CHECK(ts.reason == "data missing");
   CHECK(std::get<Goodbye>(round_trip(Goodbye{"shutdown"})).reason == "shutdown");
+
+  auto tr = sample_result();
+  tr.reports[2].accuracy_after = 0.5;
+  auto tr2 = std::get<TaskResult>(round_trip(tr, kMaxAgentFrameBytes));
+  CHECK(tr2.status.idempotency_key == "agent-1:7:status");
+  CHECK(tr2.status.ok);
+  CHECK(tr2.status.reports == 3);
+  REQUIRE(tr2.reports.size() == 3);
+  CHECK(tr2.reports[1].method == "finetune");
+  CHECK(tr2.reports[1].idempotency_key == "agent-1:7:finetune");
+  CHECK(tr2.reports[2].accuracy_after == 0.5);
+  CHECK(tr2.reports[0].layers.size() == tr.reports[0].layers.size());
+  CHECK(tr2.reports[0].skipped_files == tr.reports[0].skipped_files);
+  CHECK(std::get<TaskResult>(round_trip(TaskResult{})).reports.empty());
 }
 
 TEST_CASE("chunk frames are built in place around their data", "[protocol]") {
@@ -366,6 +380,7 @@ TEST_CASE("the agent allowlist admits telemetry and refuses coordinator messages
   CHECK(validate_agent_message(Hello{"agent-1", 1, {}, 0, ""}).ok());
   CHECK(validate_agent_message(Heartbeat{0}).ok());
   CHECK(validate_agent_message(ChunkRequest{kSha, 0, 1024}).ok());
+  CHECK(validate_agent_message(sample_result()).ok());
   for (const Message& m : {Message(Chunk{kSha, 0, 4, "abcd"}), Message(Welcome{}),
                            Message(TaskAssignment{}), Message(Ack{}), Message(Reject{})}) {
     auto s = validate_agent_message(m);
@@ -418,6 +433,22 @@ TEST_CASE("agent messages with out-of-range fields are refused", "[protocol]") {
   r.evaluated = false;
   r.accuracy_after = std::nan("");  // ignored: no labels, no accuracy
   CHECK(validate_agent_message(r).ok());
+
+  // A task's result: its status, each report, and every report of the status's task.
+  auto t = sample_result();
+  t.status.idempotency_key.clear();
+  expect_bad(t, "idempotencyKey");
+  t = sample_result();
+  t.reports[1].sparsity = 1.5;
+  expect_bad(t, "sparsity");
+  t = sample_result();
+  t.reports[2].task_id = 8;
+  expect_bad(t, "reports[].taskId");
+  t = sample_result();
+  t.reports.assign(kMaxTaskReports + 1, t.reports[0]);
+  expect_bad(t, "reports");
+  t.reports.resize(kMaxTaskReports);
+  CHECK(validate_agent_message(t).ok());
 }
 
 TEST_CASE("a maximal agent report fits the agent frame limit", "[protocol]") {
@@ -511,7 +542,7 @@ TEST_CASE("the C++ message order matches the schema's Envelope union", "[protoco
 
 TEST_CASE("no agent-to-coordinator message can carry samples, labels or weights",
           "[protocol][privacy]") {
-  REQUIRE(agent_message_types().size() == 7);
+  REQUIRE(agent_message_types().size() == 8);
   for (MessageType t : agent_message_types()) {
     INFO(type_name(t));
     CHECK(bulk_fields_of(t).empty());
@@ -537,6 +568,14 @@ TEST_CASE("agent report lists are per-layer and per-sparsity aggregates only",
   CHECK(lists == std::set<std::string>{"layers", "curve"});
   CHECK(kMaxLayers <= 1024);
   CHECK(kMaxCurvePoints <= 256);
+  // A task's result lists only reports (one per method), bounded as tightly.
+  auto result = capnp::Schema::from<fp::wire::TaskResult>();
+  lists.clear();
+  for (auto field : result.getFields()) {
+    if (field.getType().isList()) lists.insert(field.getProto().getName().cStr());
+  }
+  CHECK(lists == std::set<std::string>{"reports"});
+  CHECK(kMaxTaskReports <= 64);
 }
 
 TEST_CASE("privacy noise fields and the limit error travel and are validated",

@@ -84,6 +84,10 @@ class Agent {
   void start_running();
   void collect_result();
   void finish_task(bool ok, const std::string& reason, uint32_t reports);
+  // The task's status (its key kept in status_key_), and sending the frame that closes
+  // the task: the status alone or a TaskResult with it.
+  proto::TaskStatus closing_status(bool ok, const std::string& reason, uint32_t reports);
+  void send_closing(std::string frame);
   std::string key_for(const std::string& suffix) const;
 
   AgentConfig config_;
@@ -116,6 +120,7 @@ class Agent {
   std::atomic<bool> task_done_{false};  // the worker is returning result_'s value
   std::string status_key_;              // the TaskStatus awaiting its Ack
   bool status_ok_ = false;
+  uint32_t reports_in_result_ = 0;  // reports the status's Ack answers for (a TaskResult)
   Outbox outbox_;
   Clock::time_point last_contact_;  // the coordinator last heard from (or this agent's start)
 

@@ -125,7 +125,10 @@ void Agent::on_ack(const proto::Ack& m) {
     {
       std::lock_guard<std::mutex> lock(stats_mutex_);
       ++(status_ok_ ? stats_.tasks_done : stats_.tasks_failed);
+      // A TaskResult's reports: stored with the status (or before, by a lost attempt).
+      (m.duplicate ? stats_.reports_duplicate : stats_.reports_acked) += reports_in_result_;
     }
+    reports_in_result_ = 0;
     spdlog::info("agent {}: task {} closed", config_.agent_id, task_ ? task_->task_id : 0);
     status_key_.clear();
     task_.reset();

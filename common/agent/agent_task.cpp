@@ -103,7 +103,6 @@ void Agent::collect_result() {
   if (!privacy.ok()) {
     return finish_task(false, "the task's privacy settings: " + privacy.status().message(), 0);
   }
-  std::vector<std::string> frames;
   for (size_t i = 0; i < reports.size(); ++i) {
     auto& r = reports[i];
     // On the device, before anything leaves it.
@@ -115,7 +114,22 @@ void Agent::collect_result() {
     if (!valid.ok()) {
       return finish_task(false, "the task produced an invalid report: " + valid.message(), 0);
     }
-    frames.push_back(proto::encode(r));
+  }
+  const auto count = static_cast<uint32_t>(reports.size());
+  if (config_.protocol_version >= 3 && count <= proto::kMaxTaskReports) {
+    // One message and one Ack for the whole task, when it fits a frame.
+    proto::TaskResult result{closing_status(true, "", count), std::move(reports)};
+    std::string frame = proto::encode(result);
+    if (frame.size() <= proto::kMaxAgentFrameBytes) {
+      reports_in_result_ = count;
+      return send_closing(std::move(frame));
+    }
+    reports = std::move(result.reports);
+  }
+  // One by one, each acknowledged, then the status (as version 2 agents do).
+  std::vector<std::string> frames;
+  for (size_t i = 0; i < reports.size(); ++i) {
+    frames.push_back(proto::encode(reports[i]));
     if (frames.back().size() > proto::kMaxAgentFrameBytes) {
       return finish_task(false, "report " + std::to_string(i) + " exceeds the frame limit", 0);
     }
@@ -125,17 +139,24 @@ void Agent::collect_result() {
     outbox_.add(reports[i].idempotency_key, frames[i], now);
     send_frame(std::move(frames[i]));
   }
-  finish_task(true, "", static_cast<uint32_t>(reports.size()));
+  finish_task(true, "", count);
 }
 
 void Agent::finish_task(bool ok, const std::string& reason, uint32_t reports) {
   if (!task_) return;
+  send_closing(proto::encode(closing_status(ok, reason, reports)));
+}
+
+proto::TaskStatus Agent::closing_status(bool ok, const std::string& reason, uint32_t reports) {
   status_key_ = key_for("status");
   status_ok_ = ok;
+  reports_in_result_ = 0;
   // The coordinator refuses control characters and invalid UTF-8 (a forged log line).
   std::string why = clean_text(reason, proto::kMaxReasonBytes);
-  proto::TaskStatus status{status_key_, task_->task_id, ok, reports, why};
-  std::string frame = proto::encode(status);
+  return proto::TaskStatus{status_key_, task_->task_id, ok, reports, why};
+}
+
+void Agent::send_closing(std::string frame) {
   outbox_.add(status_key_, frame, Clock::now());
   send_frame(std::move(frame));
   state_ = State::kReporting;

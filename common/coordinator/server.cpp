@@ -240,6 +240,17 @@ void Server::acknowledge(const std::vector<store::TelemetryRecord>& reports,
   for (size_t i = 0; i < reports.size(); ++i) {
     const auto& key = reports[i].idempotency_key;
     const auto& outcome = outcomes[i];
+    if (peers[i].empty()) {  // a TaskResult's: its status's answer says how it went
+      if (outcome.outcome == store::InsertOutcome::kFailed) {
+        ++stats_.reports_failed;
+        if (result_unstored_++ == 0) result_unstored_error_ = outcome.error;
+        spdlog::warn("report {} not stored: {}", key, outcome.error);
+      } else {
+        ++(outcome.outcome == store::InsertOutcome::kInserted ? stats_.reports_stored
+                                                              : stats_.reports_duplicate);
+      }
+      continue;
+    }
     switch (outcome.outcome) {
       case store::InsertOutcome::kInserted:
         ++stats_.reports_stored;

@@ -79,6 +79,7 @@ struct ServerConfig {
 struct ServerStats {
   uint64_t frames_in = 0, frames_rejected = 0;
   uint64_t reports_stored = 0, reports_duplicate = 0, reports_failed = 0;
+  uint64_t task_results = 0;  // TaskResult messages (a task's reports in one)
   uint64_t chunks_sent = 0, chunk_bytes_sent = 0;
   uint64_t agents_dropped = 0, tasks_requeued = 0;
   uint64_t frames_rate_limited = 0, agents_refused_full = 0, agents_revoked = 0;
@@ -201,8 +202,10 @@ class Server {
   void handle_frame(const std::string& peer, const zmq::message_t& payload, size_t extra_parts);
   void on_hello(const std::string& peer, const proto::Hello& m, const std::string& public_key);
   void on_chunk_request(Session& s, const proto::ChunkRequest& m);
-  void on_report(Session& s, const proto::TelemetryReport& m);
+  // `ack`: false for a TaskResult's reports, which its status's Ack answers.
+  void on_report(Session& s, const proto::TelemetryReport& m, bool ack = true);
   void on_task_status(Session& s, const proto::TaskStatus& m);
+  void on_task_result(Session& s, const proto::TaskResult& m);
   void on_goodbye(Session& s, const proto::Goodbye& m);
   void on_heartbeat(Session& s, const proto::Heartbeat& m);
 
@@ -264,9 +267,13 @@ class Server {
   std::unordered_map<std::string, Session> sessions_;      // by peer identity
   std::unordered_map<std::string, std::string> by_agent_;  // agent id -> peer
   std::unordered_map<int64_t, int64_t> task_campaign_;     // cache: task -> campaign
-  // Reports awaiting the next commit, and who sent each (for the Ack).
+  // Reports awaiting the next commit, and who sent each (for the Ack; empty for a
+  // TaskResult's reports, which are stored at once and answered by its status's Ack).
   std::vector<store::TelemetryRecord> reports_;
   std::vector<std::string> report_peers_;
+  // A TaskResult's reports that failed to store in the last flush (the first error).
+  size_t result_unstored_ = 0;
+  std::string result_unstored_error_;
   std::vector<store::EventRecord> events_;
   bool bursting_ = false;                                  // replies are held
   bool burst_unopened_ = false;                            // BEGIN failed this burst

@@ -100,6 +100,8 @@ void Server::handle_frame(const std::string& peer, const zmq::message_t& payload
           on_report(s, m);
         } else if constexpr (std::is_same_v<T, proto::TaskStatus>) {
           on_task_status(s, m);
+        } else if constexpr (std::is_same_v<T, proto::TaskResult>) {
+          on_task_result(s, m);
         } else if constexpr (std::is_same_v<T, proto::Goodbye>) {
           on_goodbye(s, m);
         } else if constexpr (std::is_same_v<T, proto::Heartbeat>) {
@@ -115,9 +117,11 @@ void Server::handle_frame(const std::string& peer, const zmq::message_t& payload
 
 void Server::on_hello(const std::string& peer, const proto::Hello& m,
                       const std::string& public_key) {
-  if (m.protocol_version != proto::kProtocolVersion) {
+  if (m.protocol_version < proto::kMinProtocolVersion ||
+      m.protocol_version > proto::kProtocolVersion) {
     std::string reason = "protocol version " + std::to_string(m.protocol_version) +
-                         " is not supported; this coordinator speaks version " +
+                         " is not supported; this coordinator speaks versions " +
+                         std::to_string(proto::kMinProtocolVersion) + " to " +
                          std::to_string(proto::kProtocolVersion);
     spdlog::warn("agent {} rejected: {}", m.agent_id, reason);
     event("reject", m.agent_id, 0, reason);
@@ -268,7 +272,7 @@ void Server::on_chunk_request(Session& s, const proto::ChunkRequest& m) {
               m.sha256);
 }
 
-void Server::on_report(Session& s, const proto::TelemetryReport& m) {
+void Server::on_report(Session& s, const proto::TelemetryReport& m, bool ack) {
   auto campaign = campaign_of_task(static_cast<int64_t>(m.task_id));
   if (!campaign.ok()) {
     return reply_error(s.peer, proto::ErrorCode::kUnknownTask, campaign.status().message(),
@@ -282,7 +286,30 @@ void Server::on_report(Session& s, const proto::TelemetryReport& m) {
                        m.idempotency_key);
   }
   reports_.push_back(to_record(m, s.agent_id, *campaign, now()));
-  report_peers_.push_back(s.peer);
+  report_peers_.push_back(ack ? s.peer : std::string());
+}
+
+void Server::on_task_result(Session& s, const proto::TaskResult& m) {
+  // The reports are stored now, before the status (in this burst's transaction), and
+  // the status's Ack answers for them all: an agent that has it has nothing to resend.
+  ++stats_.task_results;
+  result_unstored_ = 0;
+  for (const auto& report : m.reports) on_report(s, report, false);
+  Status flushed = flush();
+  if (!flushed.ok()) {
+    failure_ = flushed;  // fatal; nothing acknowledged, so the agent resends
+    return;
+  }
+  if (result_unstored_ > 0) {
+    // The task stays open; the agent resends the whole result, and the reports
+    // stored this time count as duplicates then.
+    return reply_error(s.peer, proto::ErrorCode::kInternal,
+                       std::to_string(result_unstored_) + " of the task's " +
+                           std::to_string(m.reports.size()) +
+                           " report(s) not stored: " + result_unstored_error_,
+                       m.status.idempotency_key);
+  }
+  on_task_status(s, m.status);
 }
 
 void Server::on_task_status(Session& s, const proto::TaskStatus& m) {

@@ -153,6 +153,12 @@ TaskStatus read(wire::TaskStatus::Reader r) {
                     str(r.getReason())};
 }
 Goodbye read(wire::Goodbye::Reader r) { return Goodbye{str(r.getReason())}; }
+TaskResult read(wire::TaskResult::Reader r) {
+  TaskResult m;
+  m.status = read(r.getStatus());
+  for (auto report : r.getReports()) m.reports.push_back(read(report));
+  return m;
+}
 
 Result<Message> read_envelope(wire::Envelope::Reader env) {
   switch (env.which()) {
@@ -180,6 +186,8 @@ Result<Message> read_envelope(wire::Envelope::Reader env) {
       return Message(read(env.getTaskStatus()));
     case wire::Envelope::GOODBYE:
       return Message(read(env.getGoodbye()));
+    case wire::Envelope::TASK_RESULT:
+      return Message(read(env.getTaskResult()));
   }
   return Status::corruption("unknown message type " +
                             std::to_string(static_cast<unsigned>(env.which())));

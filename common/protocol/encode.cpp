@@ -102,8 +102,8 @@ struct Filler {
     b.setTotalSize(m.total_size);
     b.setData(kj::arrayPtr(reinterpret_cast<const kj::byte*>(m.data.data()), m.data.size()));
   }
-  void operator()(const TelemetryReport& m) {
-    auto b = env.initTelemetryReport();
+  void operator()(const TelemetryReport& m) { fill(env.initTelemetryReport(), m); }
+  static void fill(wire::TelemetryReport::Builder b, const TelemetryReport& m) {
     b.setIdempotencyKey(text(m.idempotency_key));
     b.setTaskId(m.task_id);
     b.setMethod(text(m.method));
@@ -163,8 +163,8 @@ struct Filler {
     b.setReason(text(m.reason));
     b.setRef(text(m.ref));
   }
-  void operator()(const TaskStatus& m) {
-    auto b = env.initTaskStatus();
+  void operator()(const TaskStatus& m) { fill(env.initTaskStatus(), m); }
+  static void fill(wire::TaskStatus::Builder b, const TaskStatus& m) {
     b.setIdempotencyKey(text(m.idempotency_key));
     b.setTaskId(m.task_id);
     b.setOk(m.ok);
@@ -172,6 +172,12 @@ struct Filler {
     b.setReason(text(m.reason));
   }
   void operator()(const Goodbye& m) { env.initGoodbye().setReason(text(m.reason)); }
+  void operator()(const TaskResult& m) {
+    auto b = env.initTaskResult();
+    fill(b.initStatus(), m.status);
+    auto reports = b.initReports(static_cast<unsigned>(m.reports.size()));
+    for (size_t i = 0; i < m.reports.size(); ++i) fill(reports[i], m.reports[i]);
+  }
 };
 
 std::string flatten(capnp::MessageBuilder& builder) {

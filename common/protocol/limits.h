@@ -7,7 +7,10 @@
 namespace fp::proto {
 
 // Must equal the schema's protocolVersion constant (checked in codec.cpp).
-constexpr uint32_t kProtocolVersion = 2;
+constexpr uint32_t kProtocolVersion = 3;
+// The oldest agents a coordinator still serves: version 2 agents never send a
+// TaskResult, and everything else they send is unchanged.
+constexpr uint32_t kMinProtocolVersion = 2;
 
 // Largest model chunk the coordinator serves, and the default it offers.
 constexpr uint32_t kMaxChunkBytes = 1u << 20;
@@ -43,5 +46,6 @@ constexpr size_t kMaxReasonBytes = 1024;  // error and status text
 constexpr size_t kMaxDatasets = 64;
 constexpr size_t kMaxLayers = 1024;
 constexpr size_t kMaxCurvePoints = 256;
+constexpr size_t kMaxTaskReports = 64;  // reports in one TaskResult (one per method)
 
 }  // namespace fp::proto

@@ -28,6 +28,8 @@ const char* type_name(MessageType t) {
       return "TaskStatus";
     case MessageType::kGoodbye:
       return "Goodbye";
+    case MessageType::kTaskResult:
+      return "TaskResult";
   }
   return "Unknown";
 }

@@ -124,6 +124,12 @@ struct TaskStatus {
   std::string reason;
 };
 
+// A task's reports and its status in one message (protocol 3; see the schema).
+struct TaskResult {
+  TaskStatus status;
+  std::vector<TelemetryReport> reports;
+};
+
 struct Ack {
   std::string idempotency_key;
   bool duplicate = false;
@@ -158,8 +164,9 @@ struct Goodbye {
 };
 
 // Alternatives in the order of the schema's Envelope union.
-using Message = std::variant<Hello, Welcome, Reject, TaskAssignment, ChunkRequest, Chunk,
-                             TelemetryReport, Ack, Heartbeat, Error, TaskStatus, Goodbye>;
+using Message =
+    std::variant<Hello, Welcome, Reject, TaskAssignment, ChunkRequest, Chunk, TelemetryReport, Ack,
+                 Heartbeat, Error, TaskStatus, Goodbye, TaskResult>;
 
 enum class MessageType {
   kHello,
@@ -174,6 +181,7 @@ enum class MessageType {
   kError,
   kTaskStatus,
   kGoodbye,
+  kTaskResult,
 };
 
 inline MessageType type_of(const Message& m) { return static_cast<MessageType>(m.index()); }

@@ -43,4 +43,16 @@ inline TelemetryReport sample_report(const std::string& key = "agent-1:7:fine_pr
   return r;
 }
 
+// A task's result as an agent sends it: three reports (fine_prune, finetune, svd) of
+// task `task_id` under one status.
+inline TaskResult sample_result(const std::string& agent = "agent-1", uint64_t task_id = 7) {
+  const std::string prefix = agent + ":" + std::to_string(task_id) + ":";
+  TaskResult t;
+  t.status = TaskStatus{prefix + "status", task_id, true, 3, ""};
+  for (const char* method : {"fine_prune", "finetune", "svd"}) {
+    t.reports.push_back(sample_report(prefix + method, task_id, method));
+  }
+  return t;
+}
+
 }  // namespace fp::proto

@@ -147,6 +147,24 @@ Status check_status(const TaskStatus& m) {
   return check_text("TaskStatus", "reason", m.reason, kMaxReasonBytes, false);
 }
 
+Status check_result(const TaskResult& m) {
+  FP_RETURN_IF_ERROR(check_status(m.status));
+  if (m.reports.size() > kMaxTaskReports) {
+    return bad(
+        "TaskResult", "reports",
+        std::to_string(m.reports.size()) + " entries exceed " + std::to_string(kMaxTaskReports));
+  }
+  for (const auto& r : m.reports) {
+    FP_RETURN_IF_ERROR(check_report(r));
+    if (r.task_id != m.status.task_id) {
+      return bad("TaskResult", "reports[].taskId",
+                 "report for task " + std::to_string(r.task_id) + " in task " +
+                     std::to_string(m.status.task_id) + "'s result");
+    }
+  }
+  return Status::ok_status();
+}
+
 }  // namespace
 
 bool is_sha256_hex(const std::string& s) {
@@ -158,8 +176,8 @@ bool is_sha256_hex(const std::string& s) {
 const std::vector<MessageType>& agent_message_types() {
   static const std::vector<MessageType> types = {
       MessageType::kHello,           MessageType::kHeartbeat,  MessageType::kChunkRequest,
-      MessageType::kTelemetryReport, MessageType::kTaskStatus, MessageType::kError,
-      MessageType::kGoodbye};
+      MessageType::kTelemetryReport, MessageType::kTaskStatus, MessageType::kTaskResult,
+      MessageType::kError,           MessageType::kGoodbye};
   return types;
 }
 
@@ -200,6 +218,8 @@ Status validate_agent_message(const Message& message) {
       return check_report(std::get<TelemetryReport>(message));
     case MessageType::kTaskStatus:
       return check_status(std::get<TaskStatus>(message));
+    case MessageType::kTaskResult:
+      return check_result(std::get<TaskResult>(message));
     case MessageType::kError:
       return check_text("Error", "reason", std::get<Error>(message).reason, kMaxReasonBytes, false);
     case MessageType::kGoodbye:

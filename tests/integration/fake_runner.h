@@ -16,6 +16,9 @@ namespace fp::testing {
 class FakeRunner : public agent::TaskRunner {
  public:
   std::atomic<int> runs{0};
+  // Layers added to each report (200-byte names): 200 make a task's two reports too
+  // large for one frame together, though each fits alone.
+  std::atomic<size_t> extra_layers{0};
 
   // While closed, run() waits (to hold a task in progress).
   void close_gate() {
@@ -58,6 +61,9 @@ class FakeRunner : public agent::TaskRunner {
     r.sparsity = 0.25 + 0.01 * static_cast<double>(task.individual.size());
     r.overall_sparsity = r.sparsity / 2;
     r.layers = {{"l1", 8, 4, 80, 40}, {"out", 10, 10, 100, 0}};
+    for (size_t i = 0; i < extra_layers; ++i) {
+      r.layers.push_back({std::to_string(i) + std::string(200, 'x'), 4, 4, 16, 0});
+    }
     r.evaluated = true;
     r.accuracy_before = 0.5;
     r.accuracy_after = 0.75;

@@ -4,6 +4,7 @@
 #include "fake_runner.h"
 #include "net_fixture.h"
 #include "protocol/sample_messages.h"
+#include "store/sqlite.h"
 
 using namespace fp;
 using namespace fp::testing;
@@ -30,7 +31,12 @@ TEST_CASE("a wrong protocol version is rejected with a reason", "[net]") {
   client.send(proto::Hello{"old-agent", 99, {1, 0, {"toy/alice"}}, 0, ""});
   auto reject = client.expect<proto::Reject>();
   CHECK(reject.reason.find("protocol version 99 is not supported") != std::string::npos);
+  CHECK(reject.reason.find("versions 2 to 3") != std::string::npos);
   CHECK(reject.supported_version == proto::kProtocolVersion);
+  RawClient older(coord.context(), coord.endpoint());
+  older.send(proto::Hello{"older-agent", proto::kMinProtocolVersion - 1, {1, 0, {}}, 0, ""});
+  CHECK(older.expect<proto::Reject>().reason.find("protocol version 1 is not supported") !=
+        std::string::npos);
 
   // The real agent gives up with the coordinator's reason instead of retrying.
   FakeRunner runner;
@@ -54,7 +60,7 @@ TEST_CASE("a wrong protocol version is rejected with a reason", "[net]") {
   REQUIRE(events.ok());
   int rejects = 0;
   for (const auto& e : *events) rejects += e.kind == "reject";
-  CHECK(rejects == 2);
+  CHECK(rejects == 3);
   CHECK(db->agents()->empty());  // never registered
 }
 
@@ -140,6 +146,74 @@ TEST_CASE("a duplicate telemetry report is acknowledged and stored once", "[net]
   coord.stop();
   CHECK(coord.server().stats().reports_stored == 1);
   CHECK(coord.server().stats().reports_duplicate == 1);
+}
+
+TEST_CASE("a task's result is stored with its status and acknowledged once", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
+  RawClient client(coord.context(), coord.endpoint());
+  client.send(hello("res-agent"));
+  client.expect<proto::Welcome>();
+  auto task = client.expect<proto::TaskAssignment>();
+  auto result = proto::sample_result("res-agent", task.task_id);
+  for (auto& r : result.reports) r.individual = "alice";
+
+  client.send(result);
+  auto ack = client.expect<proto::Ack>();  // the only answer: no Ack per report
+  CHECK(ack.idempotency_key == result.status.idempotency_key);
+  CHECK_FALSE(ack.duplicate);
+  auto db = coord.reader(dir);
+  CHECK(*db->telemetry_count() == 3);
+  CHECK((*db->task(static_cast<int64_t>(task.task_id)))->status == "done");
+  client.send(result);  // the Ack "was lost"
+  CHECK(client.expect<proto::Ack>().duplicate);
+  CHECK_FALSE(client.receive(300ms).has_value());  // and nothing more: no Ack per report
+  CHECK(*db->telemetry_count() == 3);
+  coord.stop();
+  CHECK(coord.server().stats().task_results == 2);
+  CHECK(coord.server().stats().reports_stored == 3);
+  CHECK(coord.server().stats().reports_duplicate == 3);
+}
+
+TEST_CASE("a result with a report that cannot be stored leaves its task open until resent",
+          "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
+  RawClient client(coord.context(), coord.endpoint());
+  client.send(hello("part-agent"));
+  client.expect<proto::Welcome>();
+  auto task = client.expect<proto::TaskAssignment>();
+  auto result = proto::sample_result("part-agent", task.task_id);
+  for (auto& r : result.reports) r.individual = "alice";
+  auto db = sql::Database::open(dir.file("fp.db"));
+  REQUIRE(db.ok());
+  REQUIRE((*db)
+              ->exec("CREATE TRIGGER refuse_svd BEFORE INSERT ON telemetry WHEN NEW.method = 'svd' "
+                     "BEGIN SELECT RAISE(ABORT, 'svd refused by the test'); END")
+              .ok());
+
+  client.send(result);
+  auto e = client.expect<proto::Error>();
+  CHECK(e.code == proto::ErrorCode::kInternal);  // the agent keeps the result and resends
+  CHECK(e.ref == result.status.idempotency_key);
+  INFO(e.reason);
+  CHECK(e.reason.find("1 of the task's 3 report(s) not stored") != std::string::npos);
+  CHECK(e.reason.find("svd refused by the test") != std::string::npos);
+  auto reader = coord.reader(dir);
+  CHECK(*reader->telemetry_count() == 2);
+  CHECK((*reader->task(static_cast<int64_t>(task.task_id)))->status == "assigned");
+
+  REQUIRE((*db)->exec("DROP TRIGGER refuse_svd").ok());
+  client.send(result);
+  auto ack = client.expect<proto::Ack>();
+  CHECK(ack.idempotency_key == result.status.idempotency_key);
+  CHECK_FALSE(ack.duplicate);
+  CHECK(*reader->telemetry_count() == 3);
+  CHECK((*reader->task(static_cast<int64_t>(task.task_id)))->status == "done");
+  coord.stop();
+  CHECK(coord.server().stats().reports_failed == 1);
+  CHECK(coord.server().stats().reports_stored == 3);
+  CHECK(coord.server().stats().reports_duplicate == 2);
 }
 
 TEST_CASE("a burst of reports is committed in batches and all acknowledged", "[net]") {

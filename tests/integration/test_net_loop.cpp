@@ -82,9 +82,10 @@ TEST_CASE("three agents complete a campaign and telemetry lands in SQLite", "[ne
   {
     std::vector<std::unique_ptr<AgentThread>> agents;
     for (std::string name : {"alice", "bob", "carol"}) {
-      agents.push_back(std::make_unique<AgentThread>(
-          agent_config("dev-" + name, coord.endpoint(), dir, {"toy/" + name}), coord.context(),
-          runner));
+      auto config = agent_config("dev-" + name, coord.endpoint(), dir, {"toy/" + name});
+      // Carol's agent is of the previous protocol: reports one by one, then the status.
+      if (name == "carol") config.protocol_version = proto::kMinProtocolVersion;
+      agents.push_back(std::make_unique<AgentThread>(config, coord.context(), runner));
     }
     REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
     // The last Ack reaches an agent just after the coordinator records the task.
@@ -136,6 +137,31 @@ TEST_CASE("three agents complete a campaign and telemetry lands in SQLite", "[ne
   CHECK(count_events(*db, "join") == 3);
   CHECK(count_events(*db, "task-done") == 3);
   CHECK(count_events(*db, "campaign-done") == 1);
+  coord.stop();
+  CHECK(coord.server().stats().task_results == 2);  // alice's and bob's, not carol's
+  CHECK(coord.server().stats().reports_stored == 6);
+}
+
+TEST_CASE("reports too large for one frame together are sent one by one", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 4096, fast_server());
+  FakeRunner runner;
+  runner.extra_layers = 200;
+  {
+    AgentThread a(agent_config("dev-alice", coord.endpoint(), dir, {"toy/alice"}), coord.context(),
+                  runner);
+    REQUIRE(wait_until([&] { return a.agent->stats().tasks_done == 1; }));
+    CHECK(a.agent->stats().reports_acked == 2);
+  }
+  auto db = coord.reader(dir);
+  check_done_once_each(*db, coord.campaign_id(), 1);
+  auto rows = db->telemetry(coord.campaign_id());
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 2);
+  CHECK(nlohmann::json::parse((*rows)[0].layer_sparsity_json).size() == 202);
+  coord.stop();
+  CHECK(coord.server().stats().task_results == 0);
+  CHECK(coord.server().stats().reports_stored == 2);
 }
 
 TEST_CASE("a silent agent's task is requeued and finished by another", "[net]") {
