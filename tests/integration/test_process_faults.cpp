@@ -272,22 +272,30 @@ TEST_CASE("the coordinator killed mid-campaign resumes from its SQLite file",
   auto agent_a = start_agent(dir, "agent-a", via_tap, a_holds, "work-a");
   auto agent_b = start_agent(dir, "agent-b", via_tap, b_holds, "work-b");
 
+  // Each report's key and the key its Ack names: its own, or that of the TaskResult
+  // (its task's status) it travelled in.
   auto reports_up = [&] {
-    std::vector<proto::TelemetryReport> out;
-    for (auto& m : messages(tap.upstream(), proto::kMaxAgentFrameBytes))
-      if (auto* r = std::get_if<proto::TelemetryReport>(&m)) out.push_back(*r);
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto& m : messages(tap.upstream(), proto::kMaxAgentFrameBytes)) {
+      if (auto* r = std::get_if<proto::TelemetryReport>(&m))
+        out.emplace_back(r->idempotency_key, r->idempotency_key);
+      if (auto* t = std::get_if<proto::TaskResult>(&m))
+        for (const auto& r : t->reports)
+          out.emplace_back(r.idempotency_key, t->status.idempotency_key);
+    }
     return out;
   };
   auto report_keys = [&] {
     std::set<std::string> keys;
-    for (const auto& r : reports_up()) keys.insert(r.idempotency_key);
+    for (const auto& r : reports_up()) keys.insert(r.first);
     return keys;
   };
   auto acked_reports = [&] {
-    std::set<std::string> sent = report_keys(), acked;
+    std::set<std::string> acks, acked;
     for (auto& m : messages(tap.downstream(), proto::kMaxCoordinatorFrameBytes))
-      if (auto* a = std::get_if<proto::Ack>(&m))
-        if (sent.count(a->idempotency_key)) acked.insert(a->idempotency_key);
+      if (auto* a = std::get_if<proto::Ack>(&m)) acks.insert(a->idempotency_key);
+    for (const auto& [report, acked_by] : reports_up())
+      if (acks.count(acked_by)) acked.insert(report);
     return acked;
   };
   auto assignments = [&] {
@@ -385,7 +393,7 @@ TEST_CASE("the coordinator killed mid-campaign resumes from its SQLite file",
   REQUIRE(!frozen_key.empty());
   CHECK(stored.count(frozen_key));
   size_t sent = 0;
-  for (const auto& r : reports_up()) sent += r.idempotency_key == frozen_key;
+  for (const auto& r : reports_up()) sent += r.first == frozen_key;
   CHECK(sent >= 2);
   // For docs/RELIABILITY.md.
   std::cout << "coordinator kills: " << kCoordinatorKills
