@@ -22,6 +22,17 @@ proto::TelemetryReport report(const std::string& key, uint64_t task) {
   return r;
 }
 
+// Says Hello as `agent`, takes the Welcome and the task assigned, and returns a result
+// for that task: three reports of alice's and the status.
+proto::TaskResult result_for_assigned_task(RawClient& client, const std::string& agent) {
+  client.send(hello(agent));
+  client.expect<proto::Welcome>();
+  auto task = client.expect<proto::TaskAssignment>();
+  auto result = proto::sample_result(agent, task.task_id);
+  for (auto& r : result.reports) r.individual = "alice";
+  return result;
+}
+
 }  // namespace
 
 TEST_CASE("a wrong protocol version is rejected with a reason", "[net]") {
@@ -152,11 +163,8 @@ TEST_CASE("a task's result is stored with its status and acknowledged once", "[n
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
   RawClient client(coord.context(), coord.endpoint());
-  client.send(hello("res-agent"));
-  client.expect<proto::Welcome>();
-  auto task = client.expect<proto::TaskAssignment>();
-  auto result = proto::sample_result("res-agent", task.task_id);
-  for (auto& r : result.reports) r.individual = "alice";
+  auto result = result_for_assigned_task(client, "res-agent");
+  const auto task_id = static_cast<int64_t>(result.status.task_id);
 
   client.send(result);
   auto ack = client.expect<proto::Ack>();  // the only answer: no Ack per report
@@ -164,7 +172,7 @@ TEST_CASE("a task's result is stored with its status and acknowledged once", "[n
   CHECK_FALSE(ack.duplicate);
   auto db = coord.reader(dir);
   CHECK(*db->telemetry_count() == 3);
-  CHECK((*db->task(static_cast<int64_t>(task.task_id)))->status == "done");
+  CHECK((*db->task(task_id))->status == "done");
   client.send(result);  // the Ack "was lost"
   CHECK(client.expect<proto::Ack>().duplicate);
   CHECK_FALSE(client.receive(300ms).has_value());  // and nothing more: no Ack per report
@@ -180,11 +188,8 @@ TEST_CASE("a result with a report that cannot be stored leaves its task open unt
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
   RawClient client(coord.context(), coord.endpoint());
-  client.send(hello("part-agent"));
-  client.expect<proto::Welcome>();
-  auto task = client.expect<proto::TaskAssignment>();
-  auto result = proto::sample_result("part-agent", task.task_id);
-  for (auto& r : result.reports) r.individual = "alice";
+  auto result = result_for_assigned_task(client, "part-agent");
+  const auto task_id = static_cast<int64_t>(result.status.task_id);
   auto db = sql::Database::open(dir.file("fp.db"));
   REQUIRE(db.ok());
   REQUIRE((*db)
@@ -201,7 +206,7 @@ TEST_CASE("a result with a report that cannot be stored leaves its task open unt
   CHECK(e.reason.find("svd refused by the test") != std::string::npos);
   auto reader = coord.reader(dir);
   CHECK(*reader->telemetry_count() == 2);
-  CHECK((*reader->task(static_cast<int64_t>(task.task_id)))->status == "assigned");
+  CHECK((*reader->task(task_id))->status == "assigned");
 
   REQUIRE((*db)->exec("DROP TRIGGER refuse_svd").ok());
   client.send(result);
@@ -209,7 +214,7 @@ TEST_CASE("a result with a report that cannot be stored leaves its task open unt
   CHECK(ack.idempotency_key == result.status.idempotency_key);
   CHECK_FALSE(ack.duplicate);
   CHECK(*reader->telemetry_count() == 3);
-  CHECK((*reader->task(static_cast<int64_t>(task.task_id)))->status == "done");
+  CHECK((*reader->task(task_id))->status == "done");
   coord.stop();
   CHECK(coord.server().stats().reports_failed == 1);
   CHECK(coord.server().stats().reports_stored == 3);
