@@ -232,7 +232,9 @@ void Server::shutdown() {
                stats_.reports_stored, stats_.reports_duplicate, stats_.chunks_sent);
 }
 
-// Acknowledges each stored report (or says why it was not), in the order received.
+// Acknowledges each stored report (or says why it was not), in the order received. A
+// TaskResult's reports (no peer) get no answer of their own: its status's Ack, or an
+// Error if any failed (result_unstored_), answers for them.
 void Server::acknowledge(const std::vector<store::TelemetryRecord>& reports,
                          const std::vector<std::string>& peers,
                          const std::vector<store::TelemetryInsert>& outcomes,
@@ -240,34 +242,25 @@ void Server::acknowledge(const std::vector<store::TelemetryRecord>& reports,
   for (size_t i = 0; i < reports.size(); ++i) {
     const auto& key = reports[i].idempotency_key;
     const auto& outcome = outcomes[i];
-    if (peers[i].empty()) {  // a TaskResult's: its status's answer says how it went
-      if (outcome.outcome == store::InsertOutcome::kFailed) {
-        ++stats_.reports_failed;
-        if (result_unstored_++ == 0) result_unstored_error_ = outcome.error;
-        spdlog::warn("report {} not stored: {}", key, outcome.error);
-      } else {
-        ++(outcome.outcome == store::InsertOutcome::kInserted ? stats_.reports_stored
-                                                              : stats_.reports_duplicate);
-      }
-      continue;
-    }
+    proto::Message answer;
     switch (outcome.outcome) {
       case store::InsertOutcome::kInserted:
         ++stats_.reports_stored;
-        out.emplace_back(peers[i], proto::encode(proto::Ack{key, false}));
+        answer = proto::Ack{key, false};
         break;
       case store::InsertOutcome::kDuplicate:
         ++stats_.reports_duplicate;
-        out.emplace_back(peers[i], proto::encode(proto::Ack{key, true}));
+        answer = proto::Ack{key, true};
         break;
       case store::InsertOutcome::kFailed:
         ++stats_.reports_failed;
         spdlog::warn("report {} not stored: {}", key, outcome.error);
-        out.emplace_back(peers[i],
-                         proto::encode(proto::Error{proto::ErrorCode::kInternal,
-                                                    "report not stored: " + outcome.error, key}));
+        if (peers[i].empty() && result_unstored_++ == 0) result_unstored_error_ = outcome.error;
+        answer =
+            proto::Error{proto::ErrorCode::kInternal, "report not stored: " + outcome.error, key};
         break;
     }
+    if (!peers[i].empty()) out.emplace_back(peers[i], proto::encode(answer));
   }
 }
 
