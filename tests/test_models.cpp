@@ -137,6 +137,86 @@ TEST_CASE("every architecture's logits are the same with and without gradients r
   }
 }
 
+TEST_CASE("evaluating, BatchNorm folded into its layer gives BatchNorm's values", "[models]") {
+  // A conv and a linear layer with BatchNorm whose running statistics, scale and shift
+  // are far from the identity, against the unfolded conv/linear then BatchNorm.
+  torch::manual_seed(11);
+  for (bool conv : {true, false}) {
+    INFO((conv ? "conv" : "linear"));
+    fp::LayerOptions o = conv ? fp::conv_bn_options(3, 6, 3, 1, fp::Activation::kNone)
+                              : fp::linear_options(5, 6, fp::Activation::kNone);
+    o.batch_norm = true;
+    o.bias = !conv;  // the linear layer keeps a bias, which folds into the shift
+    fp::PrunableLayer layer(o);
+    torch::NoGradGuard no_grad;
+    auto set_bn = [](auto& bn) {
+      bn->running_mean.copy_(torch::randn({6}) * 3);
+      bn->running_var.copy_(torch::rand({6}) * 4 + 0.05);
+      bn->weight.copy_(torch::randn({6}));
+      bn->bias.copy_(torch::randn({6}));
+    };
+    torch::Tensor x = conv ? torch::randn({4, 3, 7, 7}) : torch::randn({4, 5});
+    torch::Tensor reference;
+    if (conv) {
+      set_bn(layer->batch_norm());
+      auto bn = layer->batch_norm();
+      reference = torch::nn::functional::batch_norm(torch::conv2d(x, layer->weight(), {}, 1, 1),
+                                                    bn->running_mean, bn->running_var,
+                                                    torch::nn::functional::BatchNormFuncOptions()
+                                                        .weight(bn->weight)
+                                                        .bias(bn->bias)
+                                                        .eps(bn->options.eps()));
+    } else {
+      set_bn(layer->batch_norm1d());
+      auto bn = layer->batch_norm1d();
+      reference = torch::nn::functional::batch_norm(
+          torch::linear(x, layer->weight(), layer->bias()), bn->running_mean, bn->running_var,
+          torch::nn::functional::BatchNormFuncOptions()
+              .weight(bn->weight)
+              .bias(bn->bias)
+              .eps(bn->options.eps()));
+    }
+    layer->eval();
+    CHECK(torch::allclose(layer->forward(x), reference, 1e-5, 1e-5));
+    // The folded weights are kept between calls; a later edit of anything they came from
+    // (the running mean, a weight mask) is seen at the next call.
+    auto reference_now = [&] {
+      auto bn_mean = conv ? layer->batch_norm()->running_mean : layer->batch_norm1d()->running_mean;
+      auto bn_var = conv ? layer->batch_norm()->running_var : layer->batch_norm1d()->running_var;
+      auto gamma = conv ? layer->batch_norm()->weight : layer->batch_norm1d()->weight;
+      auto beta = conv ? layer->batch_norm()->bias : layer->batch_norm1d()->bias;
+      torch::Tensor w = layer->weight() * layer->weight_mask();
+      torch::Tensor pre = conv ? torch::conv2d(x, w, {}, 1, 1) : torch::linear(x, w, layer->bias());
+      return torch::nn::functional::batch_norm(
+          pre, bn_mean, bn_var,
+          torch::nn::functional::BatchNormFuncOptions().weight(gamma).bias(beta).eps(1e-5));
+    };
+    (conv ? layer->batch_norm()->running_mean : layer->batch_norm1d()->running_mean).add_(0.5);
+    CHECK(torch::allclose(layer->forward(x), reference_now(), 1e-5, 1e-5));
+    CHECK_FALSE(torch::allclose(layer->forward(x), reference, 1e-3, 1e-3));
+    layer->weight_mask().view({-1})[0] = 0.0f;
+    CHECK(torch::allclose(layer->forward(x), reference_now(), 1e-5, 1e-5));
+    // A BatchNorm training normalizes by the batch's own statistics (nothing is folded),
+    // so each unit's mean over the batch is its shift: with the whole layer training, and
+    // with only the BatchNorm training, the layer evaluating (as AdaBN runs it).
+    torch::Tensor beta = conv ? layer->batch_norm()->bias : layer->batch_norm1d()->bias;
+    for (bool whole_layer : {true, false}) {
+      INFO((whole_layer ? "layer training" : "only its BatchNorm training"));
+      if (whole_layer) {
+        layer->train();
+      } else {
+        layer->eval();
+        if (conv) layer->batch_norm()->train();
+        if (!conv) layer->batch_norm1d()->train();
+      }
+      torch::Tensor trained = layer->forward(x);
+      CHECK_FALSE(torch::allclose(trained, reference, 1e-3, 1e-3));
+      torch::Tensor unit_means = conv ? trained.mean({0, 2, 3}) : trained.mean({0});
+      CHECK(torch::allclose(unit_means, beta, 1e-4, 1e-4));
+    }
+  }
+}
+
 TEST_CASE("every architecture builds for 28x28 and 32x32 inputs and yields [N, classes] logits",
           "[models]") {
   for (const auto& c : kCases) {

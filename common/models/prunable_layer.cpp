@@ -84,6 +84,28 @@ bool PrunableLayerImpl::all_ones(const torch::Tensor& mask, OnesCheck& check) {
   return check.ones;
 }
 
+bool PrunableLayerImpl::FoldedBatchNorm::matches(const std::vector<torch::Tensor>& now) const {
+  if (now.size() != sources.size()) return false;
+  for (size_t i = 0; i < now.size(); ++i) {
+    if (!now[i].is_same(sources[i])) return false;
+    if (now[i].defined() && now[i]._version() != versions[i]) return false;
+  }
+  return true;
+}
+
+void PrunableLayerImpl::FoldedBatchNorm::keep(const std::vector<torch::Tensor>& now,
+                                              const torch::Tensor& w, const torch::Tensor& b) {
+  sources.clear();
+  versions.clear();
+  for (const auto& t : now) {
+    if (t.defined() && t.is_inference()) return;  // no version counter: never kept
+    sources.push_back(t);
+    versions.push_back(t.defined() ? t._version() : -1);
+  }
+  weight = w;
+  bias = b;
+}
+
 int64_t PrunableLayerImpl::weights_per_unit() const {
   if (options_.kind == LayerKind::kLinear) return options_.in;
   return options_.in / options_.groups * options_.kernel * options_.kernel;
@@ -93,15 +115,46 @@ torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
   const auto& o = options_;
   torch::Tensor w =
       folded_ || all_ones(weight_mask_, weight_mask_ones_) ? weight_ : weight_ * weight_mask_;
+  torch::Tensor b = bias_;
+  // A BatchNorm in eval mode is a fixed scale and shift per unit: folded into the weights
+  // and bias here, the layer reads its output once instead of twice (BatchNorm was
+  // 27-46 % of a ResNet18 or MobileNetV2 inference pass; docs/BENCHMARKS.md). Its own
+  // mode decides, not the layer's: AdaBN trains only the BatchNorms (batch statistics).
+  const bool fold_bn = (bn2d_ && !bn2d_->is_training()) || (bn1d_ && !bn1d_->is_training());
+  if (fold_bn) {
+    auto fold = [&](const auto& bn) {
+      // Without gradients the folded tensors are kept until one they came from changes:
+      // folding anew at each call cost more than BatchNorm on small batches.
+      const bool keep = !torch::GradMode::is_enabled();
+      const std::vector<torch::Tensor> sources = {
+          weight_, weight_mask_, bias_, bn->weight, bn->bias, bn->running_mean, bn->running_var};
+      if (keep && folded_bn_.matches(sources)) {
+        w = folded_bn_.weight;
+        b = folded_bn_.bias;
+        return;
+      }
+      torch::Tensor scale = torch::rsqrt(bn->running_var + bn->options.eps());
+      if (bn->weight.defined()) scale = scale * bn->weight;
+      torch::Tensor shift = -bn->running_mean * scale;
+      if (bn->bias.defined()) shift = shift + bn->bias;
+      if (b.defined()) shift = shift + b * scale;
+      std::vector<int64_t> view(w.dim(), 1);
+      view[0] = -1;
+      w = w * scale.view(view);
+      b = shift;
+      if (keep) folded_bn_.keep(sources, w, b);
+    };
+    if (bn2d_) fold(bn2d_);
+    if (bn1d_) fold(bn1d_);
+  }
   torch::Tensor y;
   if (o.kind == LayerKind::kConv) {
     y = F::conv2d(
-        x, w,
-        F::Conv2dFuncOptions().bias(bias_).stride(o.stride).padding(o.padding).groups(o.groups));
-    if (bn2d_) y = bn2d_(y);
+        x, w, F::Conv2dFuncOptions().bias(b).stride(o.stride).padding(o.padding).groups(o.groups));
+    if (bn2d_ && !fold_bn) y = bn2d_(y);
   } else {
-    y = F::linear(x, w, bias_);
-    if (bn1d_) y = bn1d_(y);
+    y = F::linear(x, w, b);
+    if (bn1d_ && !fold_bn) y = bn1d_(y);
   }
   // `y` is this layer's own fresh output: where no gradient is recorded the activation
   // overwrites it instead of allocating another tensor of its size.

@@ -119,6 +119,19 @@ class PrunableLayerImpl : public torch::nn::Module {
   };
   static bool all_ones(const torch::Tensor& mask, OnesCheck& check);
   OnesCheck unit_mask_ones_, weight_mask_ones_;
+
+  // The weights and bias with an evaluating BatchNorm folded in (forward()), and the
+  // tensors they were folded from with their version counters: valid while those are the
+  // same tensors, unchanged (a mask edit, a BatchNorm update or a load bumps a counter).
+  struct FoldedBatchNorm {
+    std::vector<torch::Tensor> sources;
+    std::vector<int64_t> versions;
+    torch::Tensor weight, bias;
+    bool matches(const std::vector<torch::Tensor>& now) const;
+    void keep(const std::vector<torch::Tensor>& now, const torch::Tensor& w,
+              const torch::Tensor& b);
+  };
+  FoldedBatchNorm folded_bn_;
 };
 TORCH_MODULE(PrunableLayer);
 
