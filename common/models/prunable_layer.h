@@ -9,6 +9,9 @@
 //
 // While a recorder is attached (set_recorder), forward() also accumulates the
 // statistics Fine-Pruning ranks units by (see prune/activation_stats.h).
+//
+// A BatchNorm in eval mode is folded into the weights and bias at forward() (one pass
+// over the output instead of two); the result equals conv-then-BatchNorm up to rounding.
 #pragma once
 
 #include <torch/torch.h>
