@@ -113,9 +113,10 @@ int64_t PrunableLayerImpl::weights_per_unit() const {
 
 torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
   const auto& o = options_;
-  torch::Tensor w =
-      folded_ || all_ones(weight_mask_, weight_mask_ones_) ? weight_ : weight_ * weight_mask_;
-  torch::Tensor b = bias_;
+  auto masked_weight = [&] {
+    return folded_ || all_ones(weight_mask_, weight_mask_ones_) ? weight_ : weight_ * weight_mask_;
+  };
+  torch::Tensor w, b = bias_;
   // A BatchNorm in eval mode is a fixed scale and shift per unit: folded into the weights
   // and bias here, the layer reads its output once instead of twice (BatchNorm was
   // 27-46 % of a ResNet18 or MobileNetV2 inference pass; docs/BENCHMARKS.md). Its own
@@ -138,14 +139,16 @@ torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
       torch::Tensor shift = -bn->running_mean * scale;
       if (bn->bias.defined()) shift = shift + bn->bias;
       if (b.defined()) shift = shift + b * scale;
-      std::vector<int64_t> view(w.dim(), 1);
+      std::vector<int64_t> view(weight_.dim(), 1);
       view[0] = -1;
-      w = w * scale.view(view);
+      w = masked_weight() * scale.view(view);
       b = shift;
       if (keep) folded_bn_.keep(sources, w, b);
     };
     if (bn2d_) fold(bn2d_);
     if (bn1d_) fold(bn1d_);
+  } else {
+    w = masked_weight();
   }
   torch::Tensor y;
   if (o.kind == LayerKind::kConv) {
