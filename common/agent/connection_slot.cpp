@@ -6,7 +6,6 @@ std::optional<Connection> ConnectionSlot::take(const std::string& endpoint) {
   std::optional<Connection> c = std::move(kept_);
   kept_.reset();
   if (!c || c->endpoint != endpoint || !c->socket) return std::nullopt;
-  ++handed_over_;
   return c;
 }
 

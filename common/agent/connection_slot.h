@@ -8,7 +8,6 @@
 // one is closed as before. Not thread-safe: one slot per thread.
 #pragma once
 
-#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,11 +34,9 @@ class ConnectionSlot {
   // Keeps `c` for the next agent (closing any connection kept before).
   void keep(Connection c);
   bool holds() const { return kept_.has_value(); }
-  int64_t handed_over() const { return handed_over_; }  // connections taken again
 
  private:
   std::optional<Connection> kept_;
-  int64_t handed_over_ = 0;
 };
 
 }  // namespace fp::agent

@@ -232,9 +232,23 @@ void Server::shutdown() {
                stats_.reports_stored, stats_.reports_duplicate, stats_.chunks_sent);
 }
 
-// Acknowledges each stored report (or says why it was not), in the order received. A
-// TaskResult's reports (no peer) get no answer of their own: its status's Ack, or an
-// Error if any failed (result_unstored_), answers for them.
+void Server::count_insert(const store::TelemetryRecord& report,
+                          const store::TelemetryInsert& outcome) {
+  switch (outcome.outcome) {
+    case store::InsertOutcome::kInserted:
+      ++stats_.reports_stored;
+      break;
+    case store::InsertOutcome::kDuplicate:
+      ++stats_.reports_duplicate;
+      break;
+    case store::InsertOutcome::kFailed:
+      ++stats_.reports_failed;
+      spdlog::warn("report {} not stored: {}", report.idempotency_key, outcome.error);
+      break;
+  }
+}
+
+// Acknowledges each stored report (or says why it was not), in the order received.
 void Server::acknowledge(const std::vector<store::TelemetryRecord>& reports,
                          const std::vector<std::string>& peers,
                          const std::vector<store::TelemetryInsert>& outcomes,
@@ -242,25 +256,15 @@ void Server::acknowledge(const std::vector<store::TelemetryRecord>& reports,
   for (size_t i = 0; i < reports.size(); ++i) {
     const auto& key = reports[i].idempotency_key;
     const auto& outcome = outcomes[i];
-    proto::Message answer;
-    switch (outcome.outcome) {
-      case store::InsertOutcome::kInserted:
-        ++stats_.reports_stored;
-        answer = proto::Ack{key, false};
-        break;
-      case store::InsertOutcome::kDuplicate:
-        ++stats_.reports_duplicate;
-        answer = proto::Ack{key, true};
-        break;
-      case store::InsertOutcome::kFailed:
-        ++stats_.reports_failed;
-        spdlog::warn("report {} not stored: {}", key, outcome.error);
-        if (peers[i].empty() && result_unstored_++ == 0) result_unstored_error_ = outcome.error;
-        answer =
-            proto::Error{proto::ErrorCode::kInternal, "report not stored: " + outcome.error, key};
-        break;
+    count_insert(reports[i], outcome);
+    if (outcome.outcome == store::InsertOutcome::kFailed) {
+      out.emplace_back(peers[i],
+                       proto::encode(proto::Error{proto::ErrorCode::kInternal,
+                                                  "report not stored: " + outcome.error, key}));
+    } else {
+      out.emplace_back(peers[i], proto::encode(proto::Ack{
+                                     key, outcome.outcome == store::InsertOutcome::kDuplicate}));
     }
-    if (!peers[i].empty()) out.emplace_back(peers[i], proto::encode(answer));
   }
 }
 

@@ -187,6 +187,8 @@ class Server {
   // Waits for the background commit, if any, and sends its replies; its error is fatal.
   Status finish_commit();
   void send_held(std::vector<std::pair<std::string, std::string>>& held);  // and clears it
+  // Counts an insert's outcome in stats_ (a failure is also logged).
+  void count_insert(const store::TelemetryRecord& report, const store::TelemetryInsert& outcome);
   void acknowledge(const std::vector<store::TelemetryRecord>& reports,
                    const std::vector<std::string>& peers,
                    const std::vector<store::TelemetryInsert>& outcomes,
@@ -202,8 +204,9 @@ class Server {
   void handle_frame(const std::string& peer, const zmq::message_t& payload, size_t extra_parts);
   void on_hello(const std::string& peer, const proto::Hello& m, const std::string& public_key);
   void on_chunk_request(Session& s, const proto::ChunkRequest& m);
-  // `ack`: false for a TaskResult's reports, which its status's Ack answers.
-  void on_report(Session& s, const proto::TelemetryReport& m, bool ack = true);
+  // A report's row if its task is this agent's; otherwise says why to the agent (nullopt).
+  std::optional<store::TelemetryRecord> accept_report(Session& s, const proto::TelemetryReport& m);
+  void on_report(Session& s, const proto::TelemetryReport& m);
   void on_task_status(Session& s, const proto::TaskStatus& m);
   void on_task_result(Session& s, const proto::TaskResult& m);
   void on_goodbye(Session& s, const proto::Goodbye& m);
@@ -267,13 +270,9 @@ class Server {
   std::unordered_map<std::string, Session> sessions_;      // by peer identity
   std::unordered_map<std::string, std::string> by_agent_;  // agent id -> peer
   std::unordered_map<int64_t, int64_t> task_campaign_;     // cache: task -> campaign
-  // Reports awaiting the next commit, and who sent each (for the Ack; empty for a
-  // TaskResult's reports, which are stored at once and answered by its status's Ack).
+  // Reports awaiting the next commit, and who sent each (for the Ack).
   std::vector<store::TelemetryRecord> reports_;
   std::vector<std::string> report_peers_;
-  // A TaskResult's reports that failed to store in the last flush (the first error).
-  size_t result_unstored_ = 0;
-  std::string result_unstored_error_;
   std::vector<store::EventRecord> events_;
   bool bursting_ = false;                                  // replies are held
   bool burst_unopened_ = false;                            // BEGIN failed this burst

@@ -272,41 +272,62 @@ void Server::on_chunk_request(Session& s, const proto::ChunkRequest& m) {
               m.sha256);
 }
 
-void Server::on_report(Session& s, const proto::TelemetryReport& m, bool ack) {
+std::optional<store::TelemetryRecord> Server::accept_report(Session& s,
+                                                            const proto::TelemetryReport& m) {
   auto campaign = campaign_of_task(static_cast<int64_t>(m.task_id));
   if (!campaign.ok()) {
-    return reply_error(s.peer, proto::ErrorCode::kUnknownTask, campaign.status().message(),
-                       m.idempotency_key);
+    reply_error(s.peer, proto::ErrorCode::kUnknownTask, campaign.status().message(),
+                m.idempotency_key);
+    return std::nullopt;
   }
   if (!holds(s, static_cast<int64_t>(m.task_id))) {
     ++stats_.frames_rejected;
-    return reply_error(s.peer, proto::ErrorCode::kNotAllowed,
-                       "task " + std::to_string(m.task_id) + " is not assigned to agent " +
-                           s.agent_id + ": report not stored",
-                       m.idempotency_key);
+    reply_error(s.peer, proto::ErrorCode::kNotAllowed,
+                "task " + std::to_string(m.task_id) + " is not assigned to agent " + s.agent_id +
+                    ": report not stored",
+                m.idempotency_key);
+    return std::nullopt;
   }
-  reports_.push_back(to_record(m, s.agent_id, *campaign, now()));
-  report_peers_.push_back(ack ? s.peer : std::string());
+  return to_record(m, s.agent_id, *campaign, now());
+}
+
+void Server::on_report(Session& s, const proto::TelemetryReport& m) {
+  auto record = accept_report(s, m);
+  if (!record) return;
+  reports_.push_back(std::move(*record));
+  report_peers_.push_back(s.peer);
 }
 
 void Server::on_task_result(Session& s, const proto::TaskResult& m) {
-  // The reports are stored now, before the status (in this burst's transaction), and
-  // the status's Ack answers for them all: an agent that has it has nothing to resend.
+  // The reports are stored now, after those received before them and before the status
+  // (in this burst's transaction); the status's Ack answers for them all.
   ++stats_.task_results;
-  result_unstored_ = 0;
-  for (const auto& report : m.reports) on_report(s, report, false);
-  Status flushed = flush();
-  if (!flushed.ok()) {
-    failure_ = flushed;  // fatal; nothing acknowledged, so the agent resends
+  std::vector<store::TelemetryRecord> records;
+  for (const auto& report : m.reports) {
+    if (auto record = accept_report(s, report)) records.push_back(std::move(*record));
+  }
+  Status stored = flush();
+  auto outcomes = stored.ok() ? store().insert_telemetry(records)
+                              : Result<std::vector<store::TelemetryInsert>>(stored);
+  if (!outcomes.ok()) {
+    failure_ = outcomes.status();  // fatal; nothing acknowledged, so the agent resends
     return;
   }
-  if (result_unstored_ > 0) {
+  size_t unstored = 0;
+  std::string first_error;
+  for (size_t i = 0; i < records.size(); ++i) {
+    count_insert(records[i], (*outcomes)[i]);
+    if ((*outcomes)[i].outcome == store::InsertOutcome::kFailed && unstored++ == 0) {
+      first_error = (*outcomes)[i].error;
+    }
+  }
+  if (unstored > 0) {
     // The task stays open; the agent resends the whole result, and the reports
     // stored this time count as duplicates then.
     return reply_error(s.peer, proto::ErrorCode::kInternal,
-                       std::to_string(result_unstored_) + " of the task's " +
+                       std::to_string(unstored) + " of the task's " +
                            std::to_string(m.reports.size()) +
-                           " report(s) not stored: " + result_unstored_error_,
+                           " report(s) not stored: " + first_error,
                        m.status.idempotency_key);
   }
   on_task_status(s, m.status);
