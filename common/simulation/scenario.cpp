@@ -41,6 +41,16 @@ Status invalid(Table& t, const char* key, const std::string& why) {
   return Status::invalid_argument(t.at_key(key) + t.name(key) + " " + why);
 }
 
+// A key whose value must be one of two words; `word` holds the default and the result.
+Status read_either(Table& t, const char* key, const char* a, const char* b, std::string& word) {
+  FP_RETURN_IF_ERROR(t.get(key, word));
+  if (word != a && word != b) {
+    return invalid(t, key,
+                   std::string("must be \"") + a + "\" or \"" + b + "\", not \"" + word + "\"");
+  }
+  return Status::ok_status();
+}
+
 Status read_data(Table t, DataSection& d) {
   FP_RETURN_IF_ERROR(t.get("dataset", d.dataset));
   FP_RETURN_IF_ERROR(t.get("dir", d.dir));
@@ -295,25 +305,15 @@ Status read_hosting(Table t, HostingSection& h) {
   FP_RETURN_IF_ERROR(t.get("max_attempts", h.max_attempts));
   FP_RETURN_IF_ERROR(t.get("keep_private_data", h.keep_private_data));
   std::string folders = h.folders_in_memory ? "memory" : "disk";
-  FP_RETURN_IF_ERROR(t.get("agent_folders", folders));
-  std::string connections = h.share_connections ? "shared" : "per-agent";
-  FP_RETURN_IF_ERROR(t.get("connections", connections));
-  std::string security = h.plain ? "plain" : "curve";
-  FP_RETURN_IF_ERROR(t.get("security", security));
-  FP_RETURN_IF_ERROR(t.finish());
-  if (folders != "memory" && folders != "disk") {
-    return invalid(t, "agent_folders", "must be \"memory\" or \"disk\", not \"" + folders + "\"");
-  }
+  FP_RETURN_IF_ERROR(read_either(t, "agent_folders", "memory", "disk", folders));
   h.folders_in_memory = folders == "memory";
-  if (connections != "shared" && connections != "per-agent") {
-    return invalid(t, "connections",
-                   "must be \"shared\" or \"per-agent\", not \"" + connections + "\"");
-  }
+  std::string connections = h.share_connections ? "shared" : "per-agent";
+  FP_RETURN_IF_ERROR(read_either(t, "connections", "shared", "per-agent", connections));
   h.share_connections = connections == "shared";
-  if (security != "plain" && security != "curve") {
-    return invalid(t, "security", "must be \"curve\" or \"plain\", not \"" + security + "\"");
-  }
+  std::string security = h.plain ? "plain" : "curve";
+  FP_RETURN_IF_ERROR(read_either(t, "security", "curve", "plain", security));
   h.plain = security == "plain";
+  FP_RETURN_IF_ERROR(t.finish());
   if (mode == "in-process") {
     h.mode = HostingMode::kInProcess;
   } else if (mode == "processes") {
