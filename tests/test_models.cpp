@@ -242,6 +242,33 @@ TEST_CASE("every architecture builds for 28x28 and 32x32 inputs and yields [N, c
   }
 }
 
+TEST_CASE("a sequential model run in parts gives its whole forward's logits", "[models]") {
+  torch::manual_seed(21);
+  for (const auto& c : kCases) {
+    INFO(c.arch);
+    auto m = build(make_spec(c.arch, 28, 0.25, 7));
+    m->eval();
+    torch::NoGradGuard no_grad;
+    const auto x = torch::randn({3, 1, 28, 28});
+    const size_t n = m->layers().size();
+    const bool sequential = c.arch == "mlp" || c.arch == "cnn" || c.arch.rfind("vgg", 0) == 0;
+    REQUIRE(m->is_sequential() == sequential);
+    if (!sequential) {
+      CHECK_THROWS_WITH(m->forward_layers(x, 0, n), Catch::Contains("not a sequential model"));
+      continue;
+    }
+    const torch::Tensor whole = m->forward(x);
+    for (size_t k = 0; k <= n; ++k) {
+      INFO("split before layer " << k);
+      const torch::Tensor read = m->forward_layers(x, 0, k);
+      if (k > 0 && k < n) CHECK(read.size(1) == m->layers()[k]->options().in);
+      CHECK(torch::equal(m->forward_layers(read, k, n), whole));
+    }
+    CHECK_THROWS(m->forward_layers(x, 2, 1));
+    CHECK_THROWS(m->forward_layers(x, 0, n + 1));
+  }
+}
+
 TEST_CASE("zoo models accept odd and tiny input sizes", "[models]") {
   for (const std::string arch : {"vgg7", "vgg11", "vgg19", "resnet18", "resnet50", "mobilenetv2"}) {
     for (auto hw : {std::pair<int64_t, int64_t>{4, 4}, {5, 9}, {13, 40}}) {

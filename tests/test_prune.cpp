@@ -744,6 +744,147 @@ TEST_CASE("the recording pass's logits equal a fresh forward pass") {
   CHECK(torch::allclose(logits, model->forward(x), 1e-5, 1e-6));
 }
 
+TEST_CASE("the recording keeps what each layer of a sequential model read on the tail") {
+  torch::manual_seed(5);
+  auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
+  auto x = torch::randn({37, 1, 8, 8});
+  TailInputs tail;
+  tail.from = 29;  // inside the second batch of 16, to the end of the third
+  torch::Tensor logits;
+  record_activations(*model, x, /*batch_size=*/16, false, &logits, &tail);
+  const size_t n = model->layers().size();
+  REQUIRE(tail.layer_inputs.size() == n);
+  CHECK_FALSE(tail.layer_inputs[0].defined());  // the samples themselves
+  model->eval();
+  torch::NoGradGuard g;
+  CHECK(torch::allclose(logits, model->forward(x), 1e-5, 1e-6));
+  std::vector<int64_t> row_bytes(n, 0);
+  for (size_t i = 1; i < n; ++i) {
+    INFO("layer " << i);
+    REQUIRE(tail.layer_inputs[i].defined());
+    const auto want = model->forward_layers(x.slice(0, 29), 0, i);
+    CHECK(tail.layer_inputs[i].sizes() == want.sizes());
+    CHECK(torch::allclose(tail.layer_inputs[i], want, 1e-5, 1e-6));
+    row_bytes[i] = want[0].numel() * 4;
+  }
+
+  SECTION("within a budget, the last layers' inputs first") {
+    TailInputs small;
+    small.from = 29;
+    small.budget_bytes = 8 * (row_bytes[n - 1] + row_bytes[n - 2]);  // 8 rows in the tail
+    record_activations(*model, x, 16, false, nullptr, &small);
+    REQUIRE(small.layer_inputs.size() == n);
+    for (size_t i = 0; i < n; ++i) CHECK(small.layer_inputs[i].defined() == (i >= n - 2));
+    small.budget_bytes -= 1;
+    record_activations(*model, x, 16, false, nullptr, &small);
+    for (size_t i = 0; i < n; ++i) CHECK(small.layer_inputs[i].defined() == (i == n - 1));
+  }
+  SECTION("a model that is not sequential keeps none") {
+    auto resnet = build_model(fp::testing::test_spec("resnet18", 1, 8, 8, 10, 0.125)).value();
+    TailInputs none;
+    none.from = 30;
+    record_activations(*resnet, x, 16, false, nullptr, &none);
+    CHECK(none.layer_inputs.empty());
+  }
+  SECTION("a tail outside the samples is refused") {
+    TailInputs bad;
+    bad.from = 37;
+    CHECK_THROWS_WITH(record_activations(*model, x, 16, false, nullptr, &bad),
+                      Catch::Contains("the tail starts at 37 of 37 samples"));
+  }
+}
+
+TEST_CASE("selector candidates start after the layers that compute what the dense model did") {
+  torch::manual_seed(7);
+  auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
+  auto x = torch::randn({60, 1, 8, 8});
+  TailInputs tail;
+  tail.from = 40;
+  torch::Tensor logits;
+  auto stats = record_activations(*model, x, 16, false, &logits, &tail);
+  const auto heldout = x.slice(0, 40);
+  const auto held_logits = logits.slice(0, 40);
+  PruneConfig cfg;
+  cfg.prune_output_layer = false;  // every class stays: the scores see every change
+  SelectorConfig sel;
+  sel.candidates = {0.0, 0.2, 0.4, 0.6, 0.8};
+  sel.min_dense_agreement = 0;  // score every candidate, none ruled out
+  sel.class_retention = 0;
+  sel.stop_after_ruled_out = 0;
+  sel.stop_after_beaten = 0;
+  for (auto score : {SelectionScore::kConfidence, SelectionScore::kNegEntropy,
+                     SelectionScore::kPseudoLabelAgreement}) {
+    INFO(selection_score_name(score));
+    sel.score = score;
+    sel.bisection = false;
+    auto whole = select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true);
+    auto started =
+        select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true, tail.layer_inputs);
+    REQUIRE(whole.ok());
+    REQUIRE(started.ok());
+    CHECK(started->chosen == whole->chosen);
+    for (size_t i = 0; i < sel.candidates.size(); ++i) {
+      INFO("candidate " << sel.candidates[i]);
+      CHECK(started->scores[i] == Approx(whole->scores[i]).epsilon(0).margin(1e-9));
+    }
+    CHECK(started->forward_samples == whole->forward_samples);
+    REQUIRE(whole->forward_samples > 0);
+    // Every candidate that ran pruned conv1 units at least, so it started at conv2 or later.
+    CHECK(started->forward_macs < whole->forward_macs);
+    CHECK(started->chosen_masks.unit_masks.size() == model->layers().size());
+  }
+  SECTION("kept inputs that do not fit the held-out inputs are refused") {
+    auto wrong = tail.layer_inputs;
+    wrong[2] = wrong[2].slice(0, 1);
+    auto r = select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true, wrong);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.status().message(), Catch::Contains("differ in length"));
+    wrong.pop_back();
+    r = select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true, wrong);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.status().message(), Catch::Contains("kept for 3 layers of 4"));
+  }
+}
+
+TEST_CASE("a mask checkpoint restores what was written since, and only that") {
+  torch::manual_seed(9);
+  auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
+  auto x = torch::randn({40, 1, 8, 8});
+  auto stats = record_activations(*model, x, 16, /*with_input_energy=*/true);
+  MaskCheckpoint checkpoint(*model);
+  const size_t n = model->layers().size();
+  for (size_t i = 0; i < n; ++i) {
+    CHECK_FALSE(checkpoint.unit_mask_written(*model, i));
+    CHECK_FALSE(checkpoint.weight_mask_written(*model, i));
+  }
+  PruneConfig units;
+  units.target_sparsity = 0.5;
+  REQUIRE(prune_with_stats(*model, stats, units).ok());
+  bool some_unit_mask = false;
+  for (size_t i = 0; i < n; ++i) {
+    CHECK_FALSE(checkpoint.weight_mask_written(*model, i));  // unit pruning leaves them alone
+    some_unit_mask = some_unit_mask || checkpoint.unit_mask_written(*model, i);
+  }
+  CHECK(some_unit_mask);
+  checkpoint.restore(*model);
+  for (size_t i = 0; i < n; ++i) {
+    CHECK_FALSE(checkpoint.unit_mask_written(*model, i));
+    CHECK(torch::equal(model->layers()[i]->unit_mask(), checkpoint.state().unit_masks[i]));
+  }
+  PruneConfig weights = units;
+  weights.granularity = Granularity::kWeight;
+  weights.criterion = Criterion::kActivationWeightedMagnitude;
+  REQUIRE(prune_with_stats(*model, stats, weights).ok());
+  CHECK(checkpoint.weight_mask_written(*model, 0));
+  CHECK(measure_sparsity(*model).zeroed_weights > 0);
+  checkpoint.restore(*model);
+  CHECK(measure_sparsity(*model).zeroed_weights == 0);
+  for (size_t i = 0; i < n; ++i) CHECK_FALSE(checkpoint.weight_mask_written(*model, i));
+  // A write through any torch operation counts, even one that leaves the values as they are.
+  model->layers()[1]->unit_mask().mul_(1.0);
+  CHECK(checkpoint.unit_mask_written(*model, 1));
+}
+
 TEST_CASE("selector candidates run as compact models: same scores, their own MACs") {
   torch::manual_seed(6);
   auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();

@@ -70,8 +70,16 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
   const bool with_inputs = config.prune.criterion == Criterion::kActivationWeightedMagnitude ||
                            config.prune.compensate_bias;
   torch::Tensor logits;
-  LayerStats stats = record_activations(model, inputs, config.prune.batch_size, with_inputs,
-                                        config.select_sparsity ? &logits : nullptr);
+  // The held-out part is the tail of the recorded inputs: its dense logits, and what each
+  // layer of a sequential model read on it, come from the recording.
+  const int64_t n = inputs.size(0);
+  const int64_t held = std::max<int64_t>(1, std::llround(config.heldout_fraction * n));
+  TailInputs heldout_inputs;
+  heldout_inputs.from = n - held;
+  LayerStats stats =
+      record_activations(model, inputs, config.prune.batch_size, with_inputs,
+                         config.select_sparsity ? &logits : nullptr,
+                         config.select_sparsity && n - held >= 0 ? &heldout_inputs : nullptr);
   const int64_t dense_macs = executed_macs(model);  // per sample, as the recording ran it
   out.record_seconds = seconds_since(start);
   int64_t forward_samples = inputs.size(0);
@@ -116,14 +124,12 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
   // Output-only pruning of an input-shifted individual: no unit is removed at all.
   const bool prunes = prune.prune_hidden || prune.prune_output_layer;
   if (config.select_sparsity && prunes) {
-    // The held-out part is the tail of the recorded inputs: its dense logits are known.
-    const int64_t n = inputs.size(0);
-    const int64_t held = std::max<int64_t>(1, std::llround(config.heldout_fraction * n));
     const auto selecting = Clock::now();
-    FP_ASSIGN_OR_RETURN(out.selection,
-                        select_sparsity(model, stats, inputs.slice(0, n - held),
-                                        logits.slice(0, n - held), prune, config.selector,
-                                        /*heldout_recorded=*/true));
+    FP_ASSIGN_OR_RETURN(
+        out.selection,
+        select_sparsity(model, stats, inputs.slice(0, n - held), logits.slice(0, n - held), prune,
+                        config.selector,
+                        /*heldout_recorded=*/true, std::move(heldout_inputs.layer_inputs)));
     out.select_seconds = seconds_since(selecting);
     if (spdlog::should_log(spdlog::level::debug)) {
       spdlog::debug("sparsity {} chosen; candidates' scores:{}", out.selection.chosen,

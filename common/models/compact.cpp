@@ -140,6 +140,7 @@ Result<CompactNet> compact(const PrunableNet& masked) {
     return Status::internal(std::string("compact: ") + e.what_without_backtrace());
   }
   model->eval();
+  out.kept_inputs = std::move(plan.keep_in);
   out.stats.parameters = count_parameters(*model);
   out.stats.weights = count_prunable_weights(*model);
   out.model = std::move(model);

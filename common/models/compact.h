@@ -46,6 +46,8 @@ struct CompactStats {
 struct CompactNet {
   ModelPtr model;  // eval mode, masks folded
   CompactStats stats;
+  // Per layer, bool [the parent layer's input features]: the ones the compact layer reads.
+  std::vector<torch::Tensor> kept_inputs;
 };
 
 Result<CompactNet> compact(const PrunableNet& masked);

@@ -64,4 +64,16 @@ PrunableLayer PrunableNet::find_layer(const std::string& name) const {
   return PrunableLayer(nullptr);
 }
 
+torch::Tensor PrunableNet::forward_layers(torch::Tensor x, size_t from, size_t to) {
+  TORCH_CHECK(is_sequential(), "forward_layers: ", spec_.arch, " is not a sequential model");
+  TORCH_CHECK(from <= to && to <= layers_.size(), "forward_layers: layers ", from, " to ", to,
+              " of ", layers_.size());
+  for (size_t i = from; i < to; ++i) x = layer_step(i, std::move(x));
+  return x;
+}
+
+torch::Tensor PrunableNet::layer_step(size_t, torch::Tensor) {
+  TORCH_CHECK(false, "layer_step: ", spec_.arch, " is not a sequential model");
+}
+
 }  // namespace fp

@@ -38,6 +38,15 @@ class PrunableNet : public torch::nn::Module {
   // Logits [N, num_classes].
   virtual torch::Tensor forward(torch::Tensor x) = 0;
 
+  // Sequential models: each layer reads only the previous layer's channels, through
+  // channel-wise steps (pooling, flattening), so the network runs in parts.
+  // forward_layers(x, from, to) takes what layer `from` reads (from = 0: the model's input)
+  // and returns what layer `to` reads (to = layers().size(): the logits); forward() is
+  // forward_layers(x, 0, layers().size()). The sparsity selector starts a candidate after
+  // its first changed layer with it. Throws for other models.
+  virtual bool is_sequential() const { return false; }
+  torch::Tensor forward_layers(torch::Tensor x, size_t from, size_t to);
+
   const ModelSpec& spec() const { return spec_; }
   // Every prunable layer in forward order; the last one is the output layer.
   const std::vector<PrunableLayer>& layers() const { return layers_; }
@@ -61,6 +70,9 @@ class PrunableNet : public torch::nn::Module {
   void set_fixed(size_t space) { spaces_.at(space).fixed = true; }
   // A one-producer, one-reader space (a plain chain).
   void link(const PrunableLayer& from, const PrunableLayer& to, int64_t positions = 1);
+
+  // Sequential models: runs layer i on what it reads and returns what layer i + 1 reads.
+  virtual torch::Tensor layer_step(size_t i, torch::Tensor x);
 
  private:
   size_t index_of(const PrunableLayer& layer) const;

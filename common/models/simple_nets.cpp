@@ -17,7 +17,22 @@ class Mlp : public PrunableNet {
     link(fc1_, fc2_);
     link(fc2_, out_);
   }
-  torch::Tensor forward(torch::Tensor x) override { return out_(fc2_(fc1_(x.flatten(1)))); }
+  torch::Tensor forward(torch::Tensor x) override {
+    return forward_layers(std::move(x), 0, layers().size());
+  }
+  bool is_sequential() const override { return true; }
+
+ protected:
+  torch::Tensor layer_step(size_t i, torch::Tensor x) override {
+    switch (i) {
+      case 0:
+        return fc1_(x.flatten(1));
+      case 1:
+        return fc2_(x);
+      default:
+        return out_(x);
+    }
+  }
 
  private:
   PrunableLayer fc1_{nullptr}, fc2_{nullptr}, out_{nullptr};
@@ -44,9 +59,22 @@ class Cnn : public PrunableNet {
     link(fc1_, out_);
   }
   torch::Tensor forward(torch::Tensor x) override {
-    x = max_pool2x2(conv1_(x));
-    x = max_pool2x2(conv2_(x));
-    return out_(fc1_(x.flatten(1)));
+    return forward_layers(std::move(x), 0, layers().size());
+  }
+  bool is_sequential() const override { return true; }
+
+ protected:
+  torch::Tensor layer_step(size_t i, torch::Tensor x) override {
+    switch (i) {
+      case 0:
+        return max_pool2x2(conv1_(x));
+      case 1:
+        return max_pool2x2(conv2_(x)).flatten(1);
+      case 2:
+        return fc1_(x);
+      default:
+        return out_(x);
+    }
   }
 
  private:

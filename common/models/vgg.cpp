@@ -49,12 +49,11 @@ class Vgg : public PrunableNet {
     for (int64_t c : cfg.features) {
       if (c == kPool) {
         // Pooling a 1-pixel map would leave nothing; later stages then run at 1x1.
-        const bool pool = std::min(h, w) >= 2;
-        if (pool) {
+        if (std::min(h, w) >= 2) {
           h /= 2;
           w /= 2;
+          ++pools_after_.back();  // a configuration starts with a conv
         }
-        steps_.push_back({PrunableLayer(nullptr), pool});
         continue;
       }
       LayerOptions o;
@@ -69,7 +68,8 @@ class Vgg : public PrunableNet {
       PrunableLayer conv = add_layer("conv" + std::to_string(++conv_index), o);
       if (previous) link(previous, conv);
       previous = conv;
-      steps_.push_back({conv, false});
+      convs_.push_back(conv);
+      pools_after_.push_back(0);
       channels = o.out;
     }
     const int64_t hidden = unit_count(scaled_channels(cfg.hidden, s.width_mult));
@@ -80,22 +80,23 @@ class Vgg : public PrunableNet {
   }
 
   torch::Tensor forward(torch::Tensor x) override {
-    for (auto& step : steps_) {
-      if (step.conv)
-        x = step.conv(x);
-      else if (step.pool)
-        x = max_pool2x2(x);
-    }
-    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-    return out_(fc1_(x));
+    return forward_layers(std::move(x), 0, layers().size());
+  }
+  bool is_sequential() const override { return true; }
+
+ protected:
+  torch::Tensor layer_step(size_t i, torch::Tensor x) override {
+    if (i == convs_.size()) return fc1_(x);
+    if (i > convs_.size()) return out_(x);
+    x = convs_[i](x);
+    for (int p = 0; p < pools_after_[i]; ++p) x = max_pool2x2(x);
+    if (i + 1 == convs_.size()) x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+    return x;
   }
 
  private:
-  struct Step {
-    PrunableLayer conv;  // empty for a pool step
-    bool pool;           // pool steps: false when the map was already too small
-  };
-  std::vector<Step> steps_;
+  std::vector<PrunableLayer> convs_;  // layers 0 .. convs_.size() - 1
+  std::vector<int> pools_after_;      // per conv: the 2x2 pools after it (none below 2x2)
   PrunableLayer fc1_{nullptr}, out_{nullptr};
 };
 

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "data/dataset.h"
 #include "models/prunable_net.h"
@@ -13,12 +14,24 @@ namespace fp {
 
 using LayerStats = std::map<std::string, ActivationStats>;  // by layer name
 
+// What each layer of a sequential model (PrunableNet::is_sequential) reads on the last
+// samples of a recording pass, kept by that pass, so that a pass over those samples can
+// start at any kept layer: the sparsity selector's held-out tail.
+struct TailInputs {
+  int64_t from = 0;  // the samples [from, N)
+  // The later layers' inputs are kept first, as long as all kept stay within this.
+  int64_t budget_bytes = int64_t{32} << 20;
+  // Out: per layer, [N - from, ...]; undefined where not kept (layer 0's never is: it
+  // reads the samples themselves). Empty for models that are not sequential.
+  std::vector<torch::Tensor> layer_inputs;
+};
+
 // Runs `model` in eval mode without gradients over `inputs` ([N,...]) in batches.
 // `with_input_energy` also records each layer's per-input-channel energy.
 // `logits` (optional) receives the model's outputs [N, classes] from the same pass,
-// so the dense predictions cost nothing extra.
+// so the dense predictions cost nothing extra; `tail` (optional) likewise.
 LayerStats record_activations(PrunableNet& model, const torch::Tensor& inputs,
                               int64_t batch_size = 128, bool with_input_energy = false,
-                              torch::Tensor* logits = nullptr);
+                              torch::Tensor* logits = nullptr, TailInputs* tail = nullptr);
 
 }  // namespace fp

@@ -30,9 +30,10 @@ MacCount layer_macs(PrunableNet& model) {
 
 }  // namespace
 
-int64_t executed_macs(const PrunableNet& model) {
+int64_t executed_macs(const PrunableNet& model, size_t from_layer) {
   int64_t macs = 0;
-  for (const auto& layer : model.layers()) macs += layer->macs_dense();
+  const auto& layers = model.layers();
+  for (size_t i = from_layer; i < layers.size(); ++i) macs += layers[i]->macs_dense();
   return macs;
 }
 

@@ -20,8 +20,9 @@ MacCount count_macs(PrunableNet& model);
 
 // Per sample, every weight of every prunable layer, at the spatial sizes of the model's
 // last forward pass: what that pass executed. No extra pass (count_macs(m).dense after
-// any forward on inputs of the model's size).
-int64_t executed_macs(const PrunableNet& model);
+// any forward on inputs of the model's size). `from_layer`: a pass that started there
+// (PrunableNet::forward_layers).
+int64_t executed_macs(const PrunableNet& model, size_t from_layer = 0);
 
 // The honest footprint of a (possibly pruned) model, measured on its compact model.
 struct ModelCost {

@@ -241,6 +241,36 @@ void restore_masks(PrunableNet& model, const MaskState& state) {
   }
 }
 
+MaskCheckpoint::MaskCheckpoint(const PrunableNet& model) : state_(snapshot_masks(model)) {
+  for (const auto& layer : model.layers()) {
+    unit_versions_.push_back(layer->unit_mask()._version());
+    weight_versions_.push_back(layer->weight_mask()._version());
+  }
+}
+
+void MaskCheckpoint::restore(PrunableNet& model) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < model.layers().size(); ++i) {
+    PrunableLayer layer = model.layers()[i];
+    if (unit_mask_written(model, i)) {
+      layer->unit_mask().copy_(state_.unit_masks.at(i));
+      unit_versions_[i] = layer->unit_mask()._version();
+    }
+    if (weight_mask_written(model, i)) {
+      layer->weight_mask().copy_(state_.weight_masks.at(i));
+      weight_versions_[i] = layer->weight_mask()._version();
+    }
+  }
+}
+
+bool MaskCheckpoint::unit_mask_written(const PrunableNet& model, size_t i) const {
+  return model.layers().at(i)->unit_mask()._version() != unit_versions_.at(i);
+}
+
+bool MaskCheckpoint::weight_mask_written(const PrunableNet& model, size_t i) const {
+  return model.layers().at(i)->weight_mask()._version() != weight_versions_.at(i);
+}
+
 // Removes the classes the individual does not use (mean probability below threshold),
 // keeping at least `min_units` of the most used.
 Status prune_output_by_usage(PrunableLayerImpl& out, const ActivationStats* stats,

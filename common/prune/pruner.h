@@ -37,6 +37,27 @@ struct MaskState {
 MaskState snapshot_masks(const PrunableNet& model);
 void restore_masks(PrunableNet& model, const MaskState& state);
 
+// One model's masks, restored into it many times (the sparsity selector re-prunes one
+// working copy per candidate). A mask not written since the last restore (its version
+// counter unchanged; every write goes through a torch operation) is neither copied back
+// nor needs comparing: unit pruning never writes the weight masks, which are the size of
+// the weights.
+class MaskCheckpoint {
+ public:
+  explicit MaskCheckpoint(const PrunableNet& model);  // the masks of `model` now
+
+  const MaskState& state() const { return state_; }
+  // Restores the checkpoint's masks into the model it was taken of.
+  void restore(PrunableNet& model);
+  // Whether layer i's mask may differ from the checkpoint's: written since the last restore.
+  bool unit_mask_written(const PrunableNet& model, size_t i) const;
+  bool weight_mask_written(const PrunableNet& model, size_t i) const;
+
+ private:
+  MaskState state_;
+  std::vector<int64_t> unit_versions_, weight_versions_;  // the model's masks' after restore
+};
+
 // Applies one pruning decision from `stats` to reach config.target_sparsity.
 // Masks only grow (already pruned entries stay pruned).
 Status prune_with_stats(PrunableNet& model, const LayerStats& stats, const PruneConfig& config);

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <tuple>
+#include <utility>
 
 #include "models/compact.h"
 #include "models/model_factory.h"
@@ -111,26 +113,32 @@ bool can_keep_classes(const torch::Tensor& pred, int64_t rest, const std::vector
   return true;
 }
 
-// The first layer (in registration order, which is forward order) whose outputs on the
-// held-out inputs differ from the dense model's; layers().size() when none does (the
-// output layer's pruned classes alone only mask logits). With `stats` recorded over the
-// held-out inputs too, a newly pruned unit whose output was exactly zero on every recorded
-// sample, the held-out ones included, changes nothing (ActivationStats::ever_nonzero).
-size_t first_changed_layer(const PrunableNet& model, const MaskState& dense,
-                           const LayerStats* stats) {
+// The first layer (in registration order, which is forward order) whose inputs or weights
+// on the held-out inputs differ from the dense model's: the layer after the first one whose
+// outputs differ, or that one if its weights do; layers().size() when none does (the output
+// layer's pruned classes alone only mask logits). A pruned unit's kept neighbours compute
+// what they did, so its own layer runs as before. With `stats` recorded over the held-out
+// inputs too, a newly pruned unit whose output was exactly zero on every recorded sample,
+// the held-out ones included, changes nothing (ActivationStats::ever_nonzero). `dense`: the
+// working copy's masks before its pruning.
+size_t first_layer_to_run(const PrunableNet& model, const MaskCheckpoint& dense,
+                          const LayerStats* stats) {
   const auto& layers = model.layers();
+  const MaskState& before = dense.state();
   for (size_t i = 0; i < layers.size(); ++i) {
-    if (!layers[i]->weight_mask().equal(dense.weight_masks[i])) return i;
-    if (layers[i]->is_output()) continue;
+    if (dense.weight_mask_written(model, i) &&
+        !layers[i]->weight_mask().equal(before.weight_masks[i]))
+      return i;
+    if (layers[i]->is_output() || !dense.unit_mask_written(model, i)) continue;
     const torch::Tensor& now = layers[i]->unit_mask();
-    if (now.equal(dense.unit_masks[i])) continue;
-    if (!stats) return i;
+    if (now.equal(before.unit_masks[i])) continue;
+    if (!stats) return i + 1;
     auto it = stats->find(model.layer_names()[i]);
-    if (it == stats->end()) return i;
+    if (it == stats->end()) return i + 1;
     const ActivationStats& s = it->second;
-    if (!s.positive.defined() || !s.sum.defined()) return i;
-    auto newly = (dense.unit_masks[i] > 0).logical_and(now == 0);
-    if (s.ever_nonzero().masked_select(newly).any().item<bool>()) return i;
+    if (!s.positive.defined() || !s.sum.defined()) return i + 1;
+    auto newly = (before.unit_masks[i] > 0).logical_and(now == 0);
+    if (s.ever_nonzero().masked_select(newly).any().item<bool>()) return i + 1;
   }
   return layers.size();
 }
@@ -155,16 +163,19 @@ struct CandidateScore {
 // Scores one candidate sparsity on `inputs` (`pseudo` labels for the agreement score).
 // Each candidate runs as its compact model (models/compact.h), so it costs what the
 // pruned model really costs; a candidate whose outputs on `inputs` cannot differ from
-// the dense model's but for its pruned classes (first_changed_layer) reuses the dense
-// logits and costs nothing.
+// the dense model's but for its pruned classes (first_layer_to_run) reuses the dense
+// logits and costs nothing, and one of a sequential model whose first layers compute
+// what the dense model did starts after them, from what the recording pass kept of
+// their outputs (`layer_inputs`).
 class CandidateScorer {
  public:
   CandidateScorer(const PrunableNet& dense, const LayerStats& stats, PruneConfig config,
                   SelectionScore score, torch::Tensor inputs, torch::Tensor dense_logits,
                   torch::Tensor pseudo, double min_class_share, double class_retention,
-                  double min_dense_agreement, int rule_out_parts, bool heldout_recorded)
+                  double min_dense_agreement, int rule_out_parts, bool heldout_recorded,
+                  std::vector<torch::Tensor> layer_inputs)
       : model_(clone_model(dense)),
-        dense_masks_(snapshot_masks(dense)),
+        dense_masks_(*model_),
         stats_(stats),
         pruner_(stats, std::move(config)),
         score_(score),
@@ -175,7 +186,8 @@ class CandidateScorer {
         class_retention_(class_retention),
         min_dense_agreement_(min_dense_agreement),
         rule_out_parts_(rule_out_parts),
-        heldout_recorded_(heldout_recorded) {}
+        heldout_recorded_(heldout_recorded),
+        layer_inputs_(std::move(layer_inputs)) {}
 
   // The candidate's class probabilities on the inputs (`proba`), and their cost. Undefined
   // when the first parts of the inputs already rule it out (must_fail; `bound` NaN) or
@@ -186,7 +198,7 @@ class CandidateScorer {
   };
   Result<Proba> candidate_proba(double bar) {
     const size_t first =
-        first_changed_layer(*model_, dense_masks_, heldout_recorded_ ? &stats_ : nullptr);
+        first_layer_to_run(*model_, dense_masks_, heldout_recorded_ ? &stats_ : nullptr);
     if (first == model_->layers().size()) {
       torch::NoGradGuard no_grad;
       auto live = (model_->layers().back()->unit_mask() > 0).view({1, -1});
@@ -199,6 +211,9 @@ class CandidateScorer {
     compact_seconds_ += seconds_since(start);
     PrunableNet& runner = compacted.ok() ? *compacted->model : *model_;  // masked if it cannot
     start = Clock::now();
+    size_t from = 0;  // the layer the candidate starts at; `source`: what it reads
+    torch::Tensor source = inputs_;
+    if (compacted.ok()) std::tie(from, source) = replay_input(first, compacted->kept_inputs);
     // Guarded candidates (all but the reference, confidence scores) run part by part.
     const int64_t n = inputs_.size(0);
     const bool guarded = score_ != SelectionScore::kPseudoLabelAgreement && reference_.defined();
@@ -206,9 +221,9 @@ class CandidateScorer {
     std::vector<torch::Tensor> parts;
     for (int64_t b = 0; b < n; b += part) {
       const int64_t e = std::min(n, b + part);
-      parts.push_back(predict_proba(runner, inputs_.slice(0, b, e)));
+      parts.push_back(predict_proba(runner, source.slice(0, b, e), kBatch, from));
       samples_ += e - b;
-      macs_ += executed_macs(runner) * (e - b);
+      macs_ += executed_macs(runner, from) * (e - b);
       if (!guarded || e == n) continue;
       auto head = torch::cat(parts);
       if (must_fail(head.argmax(1), n - e)) {
@@ -228,6 +243,31 @@ class CandidateScorer {
     return Proba{parts.size() == 1 ? parts.front() : torch::cat(parts)};
   }
 
+  // The latest layer at or before `first` whose recorded input was kept, and that input as
+  // the compact model reads it (`kept_inputs` from compact()); (0, inputs_) when none.
+  // Every layer before `first` computes what it did in the recording (first_layer_to_run),
+  // so the compact model's later layers read those values; only its pruned channels are
+  // dropped, and a kept one whose unit is pruned (a layer pruned whole keeps one channel
+  // of zeros) is zeroed.
+  std::pair<size_t, torch::Tensor> replay_input(size_t first,
+                                                const std::vector<torch::Tensor>& kept_inputs) {
+    size_t from = std::min(first, layer_inputs_.size() ? layer_inputs_.size() - 1 : 0);
+    while (from > 0 && !layer_inputs_[from].defined()) --from;
+    if (from == 0) return {0, inputs_};
+    const torch::NoGradGuard no_grad;
+    const auto& producer = model_->layers()[from - 1];
+    const auto kept = kept_inputs[from].nonzero().flatten();
+    torch::Tensor x = layer_inputs_[from].index_select(1, kept);
+    const int64_t positions = kept_inputs[from].numel() / producer->num_units();
+    auto live = (producer->unit_mask() > 0).repeat_interleave(positions).index_select(0, kept);
+    if (!live.all().item<bool>()) {
+      std::vector<int64_t> shape(x.dim(), 1);
+      shape[1] = -1;
+      x = x * live.to(x.scalar_type()).view(shape);
+    }
+    return {from, x};
+  }
+
   // Whether a candidate whose first predictions are `head`, `rest` samples still to run,
   // fails a guard whatever it predicts on them: too few can still agree with the reference,
   // or a used class can no longer get its share. An exact bound, so every score is the one
@@ -244,7 +284,7 @@ class CandidateScorer {
   // (-inf: never).
   Result<CandidateScore> operator()(double target, double bar) {
     const auto start = Clock::now();
-    restore_masks(*model_, dense_masks_);  // one working copy, re-pruned per candidate
+    dense_masks_.restore(*model_);  // one working copy, re-pruned per candidate
     FP_RETURN_IF_ERROR(pruner_.prune(*model_, target));
     prune_seconds_ += seconds_since(start);
     FP_ASSIGN_OR_RETURN(Proba run, candidate_proba(bar));
@@ -280,7 +320,7 @@ class CandidateScorer {
   }
   // The masks of the model pruned at `target`.
   Result<MaskState> masks_at(double target) {
-    restore_masks(*model_, dense_masks_);
+    dense_masks_.restore(*model_);
     FP_RETURN_IF_ERROR(pruner_.prune(*model_, target));
     return snapshot_masks(*model_);
   }
@@ -294,8 +334,9 @@ class CandidateScorer {
   }
 
  private:
+  static constexpr int64_t kBatch = 256;  // predict_proba's
   ModelPtr model_;
-  MaskState dense_masks_;
+  MaskCheckpoint dense_masks_;  // the working copy's, before each candidate's pruning
   const LayerStats& stats_;
   RepeatedPruner pruner_;  // the ranking made once, for every candidate
   SelectionScore score_;
@@ -306,6 +347,7 @@ class CandidateScorer {
   double min_class_share_, class_retention_, min_dense_agreement_;
   int rule_out_parts_;
   bool heldout_recorded_;
+  std::vector<torch::Tensor> layer_inputs_;  // recorded on `inputs_`; empty or undefined: not kept
   int64_t samples_ = 0, macs_ = 0;
   double prune_seconds_ = 0, compact_seconds_ = 0, forward_seconds_ = 0;
 };
@@ -328,7 +370,8 @@ std::string format_candidate_scores(const SelectorResult& r) {
 Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStats& stats,
                                        const torch::Tensor& heldout,
                                        const torch::Tensor& dense_logits, PruneConfig config,
-                                       const SelectorConfig& sel, bool heldout_recorded) {
+                                       const SelectorConfig& sel, bool heldout_recorded,
+                                       std::vector<torch::Tensor> heldout_layer_inputs) {
   if (sel.candidates.empty()) return Status::invalid_argument("selector: no candidate sparsities");
   if (!std::is_sorted(sel.candidates.begin(), sel.candidates.end()))
     return Status::invalid_argument("selector: candidates must be in increasing order");
@@ -356,6 +399,17 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
   }
   if (logits.size(0) != heldout.size(0))
     return Status::invalid_argument("selector: dense logits and held-out inputs differ in length");
+  if (!heldout_recorded || !dense_logits.defined() || !dense.is_sequential())
+    heldout_layer_inputs.clear();
+  if (!heldout_layer_inputs.empty() && heldout_layer_inputs.size() != dense.layers().size())
+    return Status::invalid_argument("selector: held-out inputs kept for " +
+                                    std::to_string(heldout_layer_inputs.size()) + " layers of " +
+                                    std::to_string(dense.layers().size()));
+  for (const auto& t : heldout_layer_inputs)
+    if (t.defined() && t.size(0) != heldout.size(0))
+      return Status::invalid_argument(
+          "selector: a layer's kept inputs and the held-out inputs "
+          "differ in length");
   auto [conf, pred] = torch::softmax(logits, 1).max(1);
   torch::Tensor inputs = heldout, pseudo = pred;
   if (sel.score == SelectionScore::kPseudoLabelAgreement) {
@@ -363,6 +417,8 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
     inputs = heldout.index_select(0, picked);
     pseudo = pred.index_select(0, picked);
     logits = logits.index_select(0, picked);
+    for (auto& t : heldout_layer_inputs)
+      if (t.defined()) t = t.index_select(0, picked);
   }
 
   SelectorResult r;
@@ -372,7 +428,8 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
   r.bounded.assign(sel.candidates.size(), false);
   CandidateScorer scorer(dense, stats, config, sel.score, inputs, logits, pseudo,
                          sel.min_class_share, sel.class_retention, sel.min_dense_agreement,
-                         sel.rule_out_parts, heldout_recorded && dense_logits.defined());
+                         sel.rule_out_parts, heldout_recorded && dense_logits.defined(),
+                         std::move(heldout_layer_inputs));
   auto score_at = [&](size_t i, double bar) -> Result<double> {
     if (std::isnan(r.scores[i])) {
       FP_ASSIGN_OR_RETURN(CandidateScore s, scorer(r.candidates[i], bar));

@@ -2,15 +2,20 @@
 
 namespace fp {
 
-torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs, int64_t batch_size) {
+torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs, int64_t batch_size,
+                            size_t from_layer) {
   const bool was_training = model.is_training();
   model.eval();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> out;
   const int64_t n = inputs.size(0);
-  for (int64_t b = 0; b < n; b += batch_size)
-    out.push_back(
-        torch::softmax(model.forward(inputs.slice(0, b, std::min(n, b + batch_size))), 1));
+  for (int64_t b = 0; b < n; b += batch_size) {
+    auto batch = inputs.slice(0, b, std::min(n, b + batch_size));
+    out.push_back(torch::softmax(
+        from_layer == 0 ? model.forward(batch)
+                        : model.forward_layers(batch, from_layer, model.layers().size()),
+        1));
+  }
   model.train(was_training);
   if (out.empty()) return torch::zeros({0, model.spec().num_classes});
   return torch::cat(out);

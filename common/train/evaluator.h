@@ -22,9 +22,11 @@ Result<EvalReport> evaluate(PrunableNet& model, const Dataset& data, int64_t bat
 // that needs the probabilities too runs the model once.
 Result<EvalReport> evaluate_proba(const torch::Tensor& proba, const Dataset& data);
 
-// Softmax probabilities [N, num_classes] (no labels needed), in eval mode.
+// Softmax probabilities [N, num_classes] (no labels needed), in eval mode. With
+// `from_layer` > 0 (sequential models), `inputs` are what that layer reads and the layers
+// before it are skipped (PrunableNet::forward_layers).
 torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs,
-                            int64_t batch_size = 256);
+                            int64_t batch_size = 256, size_t from_layer = 0);
 
 // The model's shift-detector spread curve on labeled data (train/spread_calibration.h):
 // one forward pass, then spread_curve over its softmax rows.
