@@ -259,7 +259,11 @@ class CandidateScorer {
     const auto kept = kept_inputs[from].nonzero().flatten();
     torch::Tensor x = layer_inputs_[from].index_select(1, kept);
     const int64_t positions = kept_inputs[from].numel() / producer->num_units();
-    auto live = (producer->unit_mask() > 0).repeat_interleave(positions).index_select(0, kept);
+    auto live = (producer->unit_mask() > 0)
+                    .view({-1, 1})
+                    .expand({-1, positions})
+                    .reshape({-1})
+                    .index_select(0, kept);
     if (!live.all().item<bool>()) {
       std::vector<int64_t> shape(x.dim(), 1);
       shape[1] = -1;
