@@ -779,11 +779,28 @@ TEST_CASE("the recording keeps what each layer of a sequential model read on the
     record_activations(*model, x, 16, false, nullptr, &small);
     for (size_t i = 0; i < n; ++i) CHECK(small.layer_inputs[i].defined() == (i == n - 1));
   }
-  SECTION("a model that is not sequential keeps none") {
+  SECTION("a residual model keeps what its blocks read") {
     auto resnet = build_model(fp::testing::test_spec("resnet18", 1, 8, 8, 10, 0.125)).value();
+    TailInputs blocks;
+    blocks.from = 30;
+    record_activations(*resnet, x, 16, false, nullptr, &blocks);
+    const auto& starts = resnet->segment_starts();
+    REQUIRE(blocks.layer_inputs.size() == resnet->layers().size());
+    resnet->eval();
+    for (size_t i = 0; i < blocks.layer_inputs.size(); ++i) {
+      INFO("layer " << i);
+      const bool start = i > 0 && std::count(starts.begin(), starts.end(), i) == 1;
+      REQUIRE(blocks.layer_inputs[i].defined() == start);
+      if (start)
+        CHECK(torch::allclose(blocks.layer_inputs[i], resnet->forward_layers(x.slice(0, 30), 0, i),
+                              1e-5, 1e-6));
+    }
+  }
+  SECTION("a model without segments keeps none") {
+    TinyNet tiny;
     TailInputs none;
-    none.from = 30;
-    record_activations(*resnet, x, 16, false, nullptr, &none);
+    none.from = 1;
+    record_activations(tiny, torch::randn({3, 2}), 16, false, nullptr, &none);
     CHECK(none.layer_inputs.empty());
   }
   SECTION("a tail outside the samples is refused") {
@@ -794,16 +811,7 @@ TEST_CASE("the recording keeps what each layer of a sequential model read on the
   }
 }
 
-TEST_CASE("selector candidates start after the layers that compute what the dense model did") {
-  torch::manual_seed(7);
-  auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
-  auto x = torch::randn({60, 1, 8, 8});
-  TailInputs tail;
-  tail.from = 40;
-  torch::Tensor logits;
-  auto stats = record_activations(*model, x, 16, false, &logits, &tail);
-  const auto heldout = x.slice(0, 40);
-  const auto held_logits = logits.slice(0, 40);
+TEST_CASE("selector candidates start after the segments that compute what the dense model did") {
   PruneConfig cfg;
   cfg.prune_output_layer = false;  // every class stays: the scores see every change
   SelectorConfig sel;
@@ -812,38 +820,112 @@ TEST_CASE("selector candidates start after the layers that compute what the dens
   sel.class_retention = 0;
   sel.stop_after_ruled_out = 0;
   sel.stop_after_beaten = 0;
-  for (auto score : {SelectionScore::kConfidence, SelectionScore::kNegEntropy,
-                     SelectionScore::kPseudoLabelAgreement}) {
-    INFO(selection_score_name(score));
-    sel.score = score;
-    sel.bisection = false;
-    auto whole = select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true);
-    auto started =
-        select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true, tail.layer_inputs);
-    REQUIRE(whole.ok());
-    REQUIRE(started.ok());
-    CHECK(started->chosen == whole->chosen);
-    for (size_t i = 0; i < sel.candidates.size(); ++i) {
-      INFO("candidate " << sel.candidates[i]);
-      CHECK(started->scores[i] == Approx(whole->scores[i]).epsilon(0).margin(1e-9));
+  sel.bisection = false;
+  for (const std::string arch : {"cnn", "resnet18", "mobilenetv2"}) {
+    torch::manual_seed(7);
+    auto model = build_model(fp::testing::test_spec(arch, 1, 8, 8, 10, 0.5)).value();
+    auto x = torch::randn({60, 1, 8, 8});
+    TailInputs tail;
+    tail.from = 40;
+    torch::Tensor logits;
+    auto stats = record_activations(*model, x, 16, false, &logits, &tail);
+    const auto heldout = x.slice(0, 40);
+    const auto held_logits = logits.slice(0, 40);
+    for (auto score : {SelectionScore::kConfidence, SelectionScore::kNegEntropy,
+                       SelectionScore::kPseudoLabelAgreement}) {
+      INFO(arch << ", " << selection_score_name(score));
+      sel.score = score;
+      auto whole = select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true);
+      auto started =
+          select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true, tail.layer_inputs);
+      REQUIRE(whole.ok());
+      REQUIRE(started.ok());
+      CHECK(started->chosen == whole->chosen);
+      for (size_t i = 0; i < sel.candidates.size(); ++i) {
+        INFO("candidate " << sel.candidates[i]);
+        CHECK(started->scores[i] == Approx(whole->scores[i]).epsilon(0).margin(1e-9));
+      }
+      CHECK(started->forward_samples == whole->forward_samples);
+      REQUIRE(whole->forward_samples > 0);
+      // Some candidates' first changes are past the first segment: they start later.
+      CHECK(started->forward_macs < whole->forward_macs);
+      CHECK(started->chosen_masks.unit_masks.size() == model->layers().size());
     }
-    CHECK(started->forward_samples == whole->forward_samples);
-    REQUIRE(whole->forward_samples > 0);
-    // Every candidate that ran pruned conv1 units at least, so it started at conv2 or later.
-    CHECK(started->forward_macs < whole->forward_macs);
-    CHECK(started->chosen_masks.unit_masks.size() == model->layers().size());
+    if (arch != "resnet18") continue;
+    SECTION("kept inputs that do not fit the held-out inputs or the segments are refused") {
+      auto wrong = tail.layer_inputs;
+      wrong[1] = wrong[1].slice(0, 1);
+      auto r = select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true, wrong);
+      REQUIRE_FALSE(r.ok());
+      CHECK_THAT(r.status().message(), Catch::Contains("differ in length"));
+      wrong = tail.layer_inputs;
+      wrong[2] = wrong[1];  // layer 2 is inside the first block
+      r = select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true, wrong);
+      REQUIRE_FALSE(r.ok());
+      CHECK_THAT(r.status().message(), Catch::Contains("starts no segment"));
+      wrong.pop_back();
+      r = select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true, wrong);
+      REQUIRE_FALSE(r.ok());
+      CHECK_THAT(r.status().message(),
+                 Catch::Contains("kept for " + std::to_string(wrong.size()) + " layers of"));
+    }
   }
-  SECTION("kept inputs that do not fit the held-out inputs are refused") {
-    auto wrong = tail.layer_inputs;
-    wrong[2] = wrong[2].slice(0, 1);
-    auto r = select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true, wrong);
-    REQUIRE_FALSE(r.ok());
-    CHECK_THAT(r.status().message(), Catch::Contains("differ in length"));
-    wrong.pop_back();
-    r = select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true, wrong);
-    REQUIRE_FALSE(r.ok());
-    CHECK_THAT(r.status().message(), Catch::Contains("kept for 3 layers of 4"));
+}
+
+TEST_CASE("a candidate whose first change adds into a residual stream starts at its block") {
+  // Statistics made so that the global ranking prunes units of one layer first: the last
+  // conv of ResNet18's first block, whose outputs are added into the stream. The next block
+  // reads the sum, not that layer's channels, so a candidate must start at the changed block.
+  torch::manual_seed(11);
+  auto model = build_model(fp::testing::test_spec("resnet18", 1, 8, 8, 10, 0.5)).value();
+  auto x = torch::randn({60, 1, 8, 8});
+  TailInputs tail;
+  tail.from = 40;
+  torch::Tensor logits;
+  auto stats = record_activations(*model, x, 16, false, &logits, &tail);
+  const std::string target = "layer1_0_conv2";
+  const auto target_layer = model->find_layer(target);
+  REQUIRE(target_layer);
+  for (auto& [name, s] : stats) {
+    if (name == "fc_out") continue;
+    const int64_t units = s.sum_sq.numel();
+    s.sum_sq = torch::full({units}, 1.0 * s.count, torch::kDouble);  // every unit alike
+    if (name == target)  // half its units barely used (they still fired)
+      s.sum_sq.slice(0, 0, units / 2).fill_(1e-6 * s.count);
   }
+  const auto starts = model->segment_starts();
+  const size_t block = 1, changed = 2;  // layer1_0: conv1 (1), conv2 (2); layer1_1 starts at 3
+  REQUIRE(model->layer_names()[changed] == target);
+  REQUIRE(std::count(starts.begin(), starts.end(), block) == 1);
+  REQUIRE(std::count(starts.begin(), starts.end(), changed + 1) == 1);
+  const double per_unit = static_cast<double>(target_layer->weights_per_unit());
+  const double total = static_cast<double>(measure_sparsity(*model).prunable_weights);
+  PruneConfig cfg;
+  cfg.prune_output_layer = false;
+  SelectorConfig sel;
+  sel.candidates = {0.0, 2 * per_unit / total, 4 * per_unit / total, 8 * per_unit / total};
+  sel.score = SelectionScore::kNegEntropy;
+  sel.min_dense_agreement = 0;
+  sel.class_retention = 0;
+  sel.stop_after_ruled_out = 0;
+  sel.stop_after_beaten = 0;
+  const auto heldout = x.slice(0, 40);
+  const auto held_logits = logits.slice(0, 40);
+  auto whole = select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true);
+  auto started =
+      select_sparsity(*model, stats, heldout, held_logits, cfg, sel, true, tail.layer_inputs);
+  REQUIRE(whole.ok());
+  REQUIRE(started.ok());
+  // The candidates prune only the target's units: its masks are the only ones changed.
+  auto masks = whole->chosen_masks;
+  for (size_t i = 0; i < masks.unit_masks.size(); ++i)
+    if (i != changed) CHECK(masks.unit_masks[i].min().item<float>() == 1);
+  for (size_t i = 1; i < sel.candidates.size(); ++i) {
+    INFO("candidate " << sel.candidates[i]);
+    CHECK(started->scores[i] == Approx(whole->scores[i]).epsilon(0).margin(1e-9));
+    CHECK(started->scores[i] != Approx(whole->scores[0]).epsilon(0).margin(1e-9));  // it changed
+  }
+  CHECK(started->forward_macs < whole->forward_macs);  // the stem is skipped
 }
 
 TEST_CASE("a mask checkpoint restores what was written since, and only that") {

@@ -34,6 +34,7 @@ class MobileNetV2 : public PrunableNet {
     int64_t channels = unit_count(published);
     stem_ = add_layer("stem", conv_bn_options(s.in_channels, channels, 3, 1, Activation::kReLU6));
     size_t stream = add_space(stem_);
+    std::vector<size_t> starts = {0};  // segments: the stem, each block, the head, the classifier
     int index = 0;
     for (const Stage& st : kStages) {
       const int64_t out = scaled_channels(st.c, s.width_mult);
@@ -41,6 +42,7 @@ class MobileNetV2 : public PrunableNet {
         const int64_t stride = i == 0 ? st.s : 1;
         const std::string prefix = "block" + std::to_string(index++) + "_";
         InvertedResidual b;
+        starts.push_back(layers().size());  // a block is a segment: it reads the stream
         b.residual = stride == 1 && published == out;
         // The hidden space: what the depthwise conv filters channel by channel. Its
         // channel c is kept exactly when the depthwise unit c is.
@@ -81,24 +83,30 @@ class MobileNetV2 : public PrunableNet {
         published = out;
       }
     }
+    starts.push_back(layers().size());
     head_ =
         add_layer("head", conv_bn_options(channels, unit_count(scaled_channels(1280, s.width_mult)),
                                           1, 1, Activation::kReLU6));
     add_reader(stream, head_);
+    starts.push_back(layers().size());
     out_ = add_classifier("fc_out", head_->num_units());
     link(head_, out_);
+    set_segments(std::move(starts));
   }
 
   torch::Tensor forward(torch::Tensor x) override {
-    x = stem_(x);
-    for (auto& b : blocks_) {
-      torch::Tensor y = b.expand ? b.expand(x) : x;
-      y = b.project(b.depthwise(y));
-      x = b.residual ? x + y : y;
-    }
-    x = head_(x);
-    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-    return out_(x);
+    return forward_layers(std::move(x), 0, layers().size());
+  }
+
+ protected:
+  torch::Tensor segment_step(size_t k, torch::Tensor x) override {
+    if (k == 0) return stem_(x);
+    if (k == blocks_.size() + 1) return torch::adaptive_avg_pool2d(head_(x), {1, 1}).flatten(1);
+    if (k > blocks_.size()) return out_(x);
+    InvertedResidual& b = blocks_[k - 1];
+    torch::Tensor y = b.expand ? b.expand(x) : x;
+    y = b.project(b.depthwise(y));
+    return b.residual ? x + y : y;
   }
 
  private:

@@ -1,5 +1,7 @@
 #include "models/prunable_net.h"
 
+#include <algorithm>
+
 namespace fp {
 
 PrunableLayer PrunableNet::add_layer(const std::string& name, const LayerOptions& options) {
@@ -64,16 +66,36 @@ PrunableLayer PrunableNet::find_layer(const std::string& name) const {
   return PrunableLayer(nullptr);
 }
 
+void PrunableNet::set_segments(std::vector<size_t> starts) {
+  TORCH_CHECK(!starts.empty() && starts.front() == 0 &&
+                  std::is_sorted(starts.begin(), starts.end()) &&
+                  std::adjacent_find(starts.begin(), starts.end()) == starts.end() &&
+                  starts.back() < layers_.size(),
+              "set_segments: segments must start at increasing layers from 0");
+  segment_starts_ = std::move(starts);
+}
+
+void PrunableNet::set_segment_per_layer() {
+  std::vector<size_t> starts(layers_.size());
+  for (size_t i = 0; i < starts.size(); ++i) starts[i] = i;
+  set_segments(std::move(starts));
+}
+
 torch::Tensor PrunableNet::forward_layers(torch::Tensor x, size_t from, size_t to) {
-  TORCH_CHECK(is_sequential(), "forward_layers: ", spec_.arch, " is not a sequential model");
-  TORCH_CHECK(from <= to && to <= layers_.size(), "forward_layers: layers ", from, " to ", to,
-              " of ", layers_.size());
-  for (size_t i = from; i < to; ++i) x = layer_step(i, std::move(x));
+  TORCH_CHECK(!segment_starts_.empty(), "forward_layers: ", spec_.arch, " does not run in parts");
+  const auto& s = segment_starts_;
+  auto first = std::lower_bound(s.begin(), s.end(), from);
+  auto last = std::lower_bound(s.begin(), s.end(), to);
+  TORCH_CHECK(from <= to && (from == layers_.size() || (first != s.end() && *first == from)) &&
+                  (to == layers_.size() || (last != s.end() && *last == to)),
+              "forward_layers: layers ", from, " to ", to, " of ", layers_.size(),
+              " are not segment starts");
+  for (auto k = first; k != last; ++k) x = segment_step(k - s.begin(), std::move(x));
   return x;
 }
 
-torch::Tensor PrunableNet::layer_step(size_t, torch::Tensor) {
-  TORCH_CHECK(false, "layer_step: ", spec_.arch, " is not a sequential model");
+torch::Tensor PrunableNet::segment_step(size_t, torch::Tensor) {
+  TORCH_CHECK(false, "segment_step: ", spec_.arch, " does not run in parts");
 }
 
 }  // namespace fp

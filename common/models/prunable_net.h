@@ -38,13 +38,15 @@ class PrunableNet : public torch::nn::Module {
   // Logits [N, num_classes].
   virtual torch::Tensor forward(torch::Tensor x) = 0;
 
-  // Sequential models: each layer reads only the previous layer's channels, through
-  // channel-wise steps (pooling, flattening), so the network runs in parts.
-  // forward_layers(x, from, to) takes what layer `from` reads (from = 0: the model's input)
-  // and returns what layer `to` reads (to = layers().size(): the logits); forward() is
-  // forward_layers(x, 0, layers().size()). The sparsity selector starts a candidate after
-  // its first changed layer with it. Throws for other models.
-  virtual bool is_sequential() const { return false; }
+  // The network in segments, each reading one tensor, the previous segment's output: a
+  // layer of a sequential model (MLP, CNN, VGG: pooling and flattening are channel-wise
+  // steps inside a segment), a residual block reading the stream, a stem, a head. Segment k
+  // starts at layer segment_starts()[k] (0 first, increasing); empty: the model does not run
+  // in parts. forward_layers(x, from, to) takes what the segment starting at layer `from`
+  // reads (from = 0: the model's input) and returns what the one starting at `to` reads
+  // (to = layers().size(): the logits); forward() is forward_layers(x, 0, layers().size()).
+  // The sparsity selector starts a candidate at the segment its first change is in.
+  const std::vector<size_t>& segment_starts() const { return segment_starts_; }
   torch::Tensor forward_layers(torch::Tensor x, size_t from, size_t to);
 
   const ModelSpec& spec() const { return spec_; }
@@ -71,8 +73,12 @@ class PrunableNet : public torch::nn::Module {
   // A one-producer, one-reader space (a plain chain).
   void link(const PrunableLayer& from, const PrunableLayer& to, int64_t positions = 1);
 
-  // Sequential models: runs layer i on what it reads and returns what layer i + 1 reads.
-  virtual torch::Tensor layer_step(size_t i, torch::Tensor x);
+  // Once all layers are added: the first layer of each segment (see segment_starts()).
+  void set_segments(std::vector<size_t> starts);
+  void set_segment_per_layer();  // a sequential model
+  // Runs segment k on what it reads and returns what the next one reads (the logits after
+  // the last). Models with segments override it.
+  virtual torch::Tensor segment_step(size_t k, torch::Tensor x);
 
  private:
   size_t index_of(const PrunableLayer& layer) const;
@@ -81,6 +87,7 @@ class PrunableNet : public torch::nn::Module {
   std::vector<PrunableLayer> layers_;
   std::vector<std::string> layer_names_;
   std::vector<ChannelSpace> spaces_;
+  std::vector<size_t> segment_starts_;
 };
 
 using ModelPtr = std::shared_ptr<PrunableNet>;

@@ -35,6 +35,7 @@ class ResNet : public PrunableNet {
     int64_t channels = unit_count(published);
     stem_ = add_layer("stem", conv_bn_options(s.in_channels, channels, 3, 1, Activation::kReLU));
     size_t stream = add_space(stem_);  // the residual stream: every block adds into it
+    std::vector<size_t> starts = {0};  // segments: the stem, each block, the classifier
     for (int stage = 0; stage < 4; ++stage) {
       const int64_t width = scaled_channels(64 << stage, s.width_mult);
       const int64_t out = width * expansion;
@@ -43,6 +44,7 @@ class ResNet : public PrunableNet {
         const std::string prefix =
             "layer" + std::to_string(stage + 1) + "_" + std::to_string(b) + "_";
         Block block;
+        starts.push_back(layers().size());  // a block is a segment: it reads the stream
         // Each conv's output width is the next one's input: a chain inside the block.
         auto conv = [&](const std::string& name, int64_t published_out, int64_t kernel,
                         int64_t conv_stride, Activation act) {
@@ -84,19 +86,24 @@ class ResNet : public PrunableNet {
         published = out;
       }
     }
+    starts.push_back(layers().size());
     out_ = add_classifier("fc_out", channels);
     add_reader(stream, out_);
+    set_segments(std::move(starts));
   }
 
   torch::Tensor forward(torch::Tensor x) override {
-    x = stem_(x);
-    for (auto& block : blocks_) {
-      torch::Tensor y = x;
-      for (auto& c : block.convs) y = c(y);
-      x = torch::relu(y + (block.shortcut ? block.shortcut(x) : x));
-    }
-    x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-    return out_(x);
+    return forward_layers(std::move(x), 0, layers().size());
+  }
+
+ protected:
+  torch::Tensor segment_step(size_t k, torch::Tensor x) override {
+    if (k == 0) return stem_(x);
+    if (k > blocks_.size()) return out_(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
+    Block& block = blocks_[k - 1];
+    torch::Tensor y = x;
+    for (auto& c : block.convs) y = c(y);
+    return torch::relu(y + (block.shortcut ? block.shortcut(x) : x));
   }
 
  private:

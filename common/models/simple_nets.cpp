@@ -16,14 +16,14 @@ class Mlp : public PrunableNet {
     out_ = add_classifier("fc_out", h2);
     link(fc1_, fc2_);
     link(fc2_, out_);
+    set_segment_per_layer();
   }
   torch::Tensor forward(torch::Tensor x) override {
     return forward_layers(std::move(x), 0, layers().size());
   }
-  bool is_sequential() const override { return true; }
 
  protected:
-  torch::Tensor layer_step(size_t i, torch::Tensor x) override {
+  torch::Tensor segment_step(size_t i, torch::Tensor x) override {
     switch (i) {
       case 0:
         return fc1_(x.flatten(1));
@@ -57,14 +57,14 @@ class Cnn : public PrunableNet {
     link(conv1_, conv2_);
     link(conv2_, fc1_, positions);
     link(fc1_, out_);
+    set_segment_per_layer();
   }
   torch::Tensor forward(torch::Tensor x) override {
     return forward_layers(std::move(x), 0, layers().size());
   }
-  bool is_sequential() const override { return true; }
 
  protected:
-  torch::Tensor layer_step(size_t i, torch::Tensor x) override {
+  torch::Tensor segment_step(size_t i, torch::Tensor x) override {
     switch (i) {
       case 0:
         return max_pool2x2(conv1_(x));

@@ -77,15 +77,15 @@ class Vgg : public PrunableNet {
     out_ = add_classifier("fc_out", hidden);
     link(previous, fc1_);  // after the global average pool: one feature per channel
     link(fc1_, out_);
+    set_segment_per_layer();
   }
 
   torch::Tensor forward(torch::Tensor x) override {
     return forward_layers(std::move(x), 0, layers().size());
   }
-  bool is_sequential() const override { return true; }
 
  protected:
-  torch::Tensor layer_step(size_t i, torch::Tensor x) override {
+  torch::Tensor segment_step(size_t i, torch::Tensor x) override {
     if (i == convs_.size()) return fc1_(x);
     if (i > convs_.size()) return out_(x);
     x = convs_[i](x);

@@ -36,13 +36,16 @@ class TailCollector {
   TailCollector(TailInputs& tail, size_t layers, int64_t samples)
       : tail_(tail), parts_(layers), rows_(samples - tail.from) {}
 
-  // One batch [start, start + rows of x), run layer by layer; its logits.
+  // One batch [start, start + rows of x), run segment by segment; its logits.
   torch::Tensor forward(PrunableNet& model, torch::Tensor x, int64_t start) {
     const int64_t skip = std::max<int64_t>(0, tail_.from - start);
-    for (size_t i = 0; i < parts_.size(); ++i) {
+    const auto& starts = model.segment_starts();
+    for (size_t k = 0; k < starts.size(); ++k) {
+      const size_t i = starts[k];
       // Copies of the tail's rows, so the batch's tensors are freed as the pass goes on.
-      if (i > 0 && (!decided_ || keep_[i])) parts_[i].push_back(x.slice(0, skip).clone());
-      x = model.forward_layers(std::move(x), i, i + 1);
+      if (k > 0 && (!decided_ || keep_[i])) parts_[i].push_back(x.slice(0, skip).clone());
+      x = model.forward_layers(std::move(x), i,
+                               k + 1 < starts.size() ? starts[k + 1] : parts_.size());
     }
     if (!decided_) decide();
     return x;
@@ -56,12 +59,13 @@ class TailCollector {
   }
 
  private:
-  // After the first batch: which layers' inputs fit the budget, the last layers first
+  // After the first batch: which segments' inputs fit the budget, the last ones first
   // (the later a candidate may start, the more it saves; their inputs are the smallest).
   void decide() {
     keep_.assign(parts_.size(), false);
     int64_t bytes = 0;
     for (size_t i = parts_.size(); i-- > 1;) {
+      if (parts_[i].empty()) continue;  // not a segment's first layer
       const torch::Tensor& t = parts_[i].front();
       const int64_t per_row = t.size(0) ? t.numel() / t.size(0) * t.element_size() : 0;
       if (bytes + per_row * rows_ > tail_.budget_bytes) break;
@@ -74,7 +78,7 @@ class TailCollector {
   }
 
   TailInputs& tail_;
-  std::vector<std::vector<torch::Tensor>> parts_;  // per layer, per batch
+  std::vector<std::vector<torch::Tensor>> parts_;  // per layer (segment starts), per batch
   std::vector<bool> keep_;
   int64_t rows_;
   bool decided_ = false;
@@ -95,7 +99,7 @@ LayerStats record_activations(PrunableNet& model, const torch::Tensor& inputs, i
   RecordingScope scope(model, stats, with_input_energy);
   torch::NoGradGuard no_grad;
   std::optional<TailCollector> collector;
-  if (tail && model.is_sequential()) collector.emplace(*tail, model.layers().size(), n);
+  if (tail && !model.segment_starts().empty()) collector.emplace(*tail, model.layers().size(), n);
   std::vector<torch::Tensor> outputs;
   for (int64_t start = 0; start < n; start += batch_size) {
     auto batch = inputs.slice(0, start, std::min(n, start + batch_size));

@@ -14,15 +14,16 @@ namespace fp {
 
 using LayerStats = std::map<std::string, ActivationStats>;  // by layer name
 
-// What each layer of a sequential model (PrunableNet::is_sequential) reads on the last
-// samples of a recording pass, kept by that pass, so that a pass over those samples can
-// start at any kept layer: the sparsity selector's held-out tail.
+// What each segment of a model (PrunableNet::segment_starts) reads on the last samples of
+// a recording pass, kept by that pass, so that a pass over those samples can start at any
+// kept segment: the sparsity selector's held-out tail.
 struct TailInputs {
   int64_t from = 0;  // the samples [from, N)
-  // The later layers' inputs are kept first, as long as all kept stay within this.
+  // The later segments' inputs are kept first, as long as all kept stay within this.
   int64_t budget_bytes = int64_t{32} << 20;
-  // Out: per layer, [N - from, ...]; undefined where not kept (layer 0's never is: it
-  // reads the samples themselves). Empty for models that are not sequential.
+  // Out: per layer, [N - from, ...], what the segment starting there reads; undefined for
+  // other layers and where not kept (the first segment's never is: it reads the samples
+  // themselves). Empty for models without segments.
   std::vector<torch::Tensor> layer_inputs;
 };
 

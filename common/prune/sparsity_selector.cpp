@@ -113,34 +113,52 @@ bool can_keep_classes(const torch::Tensor& pred, int64_t rest, const std::vector
   return true;
 }
 
-// The first layer (in registration order, which is forward order) whose inputs or weights
-// on the held-out inputs differ from the dense model's: the layer after the first one whose
-// outputs differ, or that one if its weights do; layers().size() when none does (the output
-// layer's pruned classes alone only mask logits). A pruned unit's kept neighbours compute
-// what they did, so its own layer runs as before. With `stats` recorded over the held-out
-// inputs too, a newly pruned unit whose output was exactly zero on every recorded sample,
-// the held-out ones included, changes nothing (ActivationStats::ever_nonzero). `dense`: the
-// working copy's masks before its pruning.
-size_t first_layer_to_run(const PrunableNet& model, const MaskCheckpoint& dense,
-                          const LayerStats* stats) {
+// The first layer (in registration order, which is forward order) whose outputs on the
+// held-out inputs differ from the dense model's; `layer` = layers().size() when none does (the
+// output layer's pruned classes alone only mask logits). `units_only`: it changed only by
+// pruning units, so its kept units compute what they did. With `stats` recorded over the
+// held-out inputs too, a newly pruned unit whose output was exactly zero on every recorded
+// sample, the held-out ones included, changes nothing (ActivationStats::ever_nonzero).
+// `dense`: the working copy's masks before its pruning.
+struct FirstChange {
+  size_t layer;
+  bool units_only;
+};
+FirstChange first_change(const PrunableNet& model, const MaskCheckpoint& dense,
+                         const LayerStats* stats) {
   const auto& layers = model.layers();
   const MaskState& before = dense.state();
   for (size_t i = 0; i < layers.size(); ++i) {
     if (dense.weight_mask_written(model, i) &&
         !layers[i]->weight_mask().equal(before.weight_masks[i]))
-      return i;
+      return {i, false};
     if (layers[i]->is_output() || !dense.unit_mask_written(model, i)) continue;
     const torch::Tensor& now = layers[i]->unit_mask();
     if (now.equal(before.unit_masks[i])) continue;
-    if (!stats) return i + 1;
+    if (!stats) return {i, true};
     auto it = stats->find(model.layer_names()[i]);
-    if (it == stats->end()) return i + 1;
+    if (it == stats->end()) return {i, true};
     const ActivationStats& s = it->second;
-    if (!s.positive.defined() || !s.sum.defined()) return i + 1;
+    if (!s.positive.defined() || !s.sum.defined()) return {i, true};
     auto newly = (before.unit_masks[i] > 0).logical_and(now == 0);
-    if (s.ever_nonzero().masked_select(newly).any().item<bool>()) return i + 1;
+    if (s.ever_nonzero().masked_select(newly).any().item<bool>()) return {i, true};
   }
-  return layers.size();
+  return {layers.size(), false};
+}
+
+// Per layer: whether the next segment starts right after it and reads only its outputs (a
+// plain chain, a head), so that a candidate whose first change prunes this layer's units
+// can start there, from the layer's recorded outputs without its pruned channels.
+std::vector<bool> next_segment_reads_only(const PrunableNet& model) {
+  std::vector<bool> only(model.layers().size(), false);
+  const auto& starts = model.segment_starts();
+  for (const ChannelSpace& sp : model.channel_spaces()) {
+    if (sp.producers.size() != 1 || sp.depthwise >= 0) continue;
+    const size_t c = sp.producers[0];
+    only[c] = std::binary_search(starts.begin(), starts.end(), c + 1) &&
+              std::find(sp.readers.begin(), sp.readers.end(), c + 1) != sp.readers.end();
+  }
+  return only;
 }
 
 // Each sample's part of a confidence score (the score is their mean), and the most one
@@ -163,10 +181,10 @@ struct CandidateScore {
 // Scores one candidate sparsity on `inputs` (`pseudo` labels for the agreement score).
 // Each candidate runs as its compact model (models/compact.h), so it costs what the
 // pruned model really costs; a candidate whose outputs on `inputs` cannot differ from
-// the dense model's but for its pruned classes (first_layer_to_run) reuses the dense
-// logits and costs nothing, and one of a sequential model whose first layers compute
-// what the dense model did starts after them, from what the recording pass kept of
-// their outputs (`layer_inputs`).
+// the dense model's but for its pruned classes (first_change) reuses the dense logits and
+// costs nothing, and one whose first segments (PrunableNet::segment_starts) compute what the
+// dense model did starts after them, from what the recording pass kept of their outputs
+// (`layer_inputs`).
 class CandidateScorer {
  public:
   CandidateScorer(const PrunableNet& dense, const LayerStats& stats, PruneConfig config,
@@ -187,7 +205,8 @@ class CandidateScorer {
         min_dense_agreement_(min_dense_agreement),
         rule_out_parts_(rule_out_parts),
         heldout_recorded_(heldout_recorded),
-        layer_inputs_(std::move(layer_inputs)) {}
+        layer_inputs_(std::move(layer_inputs)),
+        start_after_(next_segment_reads_only(*model_)) {}
 
   // The candidate's class probabilities on the inputs (`proba`), and their cost. Undefined
   // when the first parts of the inputs already rule it out (must_fail; `bound` NaN) or
@@ -197,9 +216,9 @@ class CandidateScorer {
     double bound = std::numeric_limits<double>::quiet_NaN();
   };
   Result<Proba> candidate_proba(double bar) {
-    const size_t first =
-        first_layer_to_run(*model_, dense_masks_, heldout_recorded_ ? &stats_ : nullptr);
-    if (first == model_->layers().size()) {
+    const FirstChange first =
+        first_change(*model_, dense_masks_, heldout_recorded_ ? &stats_ : nullptr);
+    if (first.layer == model_->layers().size()) {
       torch::NoGradGuard no_grad;
       auto live = (model_->layers().back()->unit_mask() > 0).view({1, -1});
       return Proba{torch::softmax(
@@ -243,31 +262,37 @@ class CandidateScorer {
     return Proba{parts.size() == 1 ? parts.front() : torch::cat(parts)};
   }
 
-  // The latest layer at or before `first` whose recorded input was kept, and that input as
-  // the compact model reads it (`kept_inputs` from compact()); (0, inputs_) when none.
-  // Every layer before `first` computes what it did in the recording (first_layer_to_run),
-  // so the compact model's later layers read those values; only its pruned channels are
-  // dropped, and a kept one whose unit is pruned (a layer pruned whole keeps one channel
-  // of zeros) is zeroed.
-  std::pair<size_t, torch::Tensor> replay_input(size_t first,
+  // Where a candidate whose first change is `first` starts, and what it reads there as its
+  // compact model reads it (`kept_inputs` from compact()): the latest segment with a kept
+  // input at or before the one `first` is in, or the next one when that reads only the
+  // changed layer's outputs; (0, inputs_) when none. Every layer before `first` computes what
+  // it did in the recording, its pruned units included (they never fired), so the compact
+  // model reads those values with its removed channels dropped. Starting after `first`, the
+  // channels of its pruned units are dropped too; one it keeps (a space compaction keeps
+  // whole) is zeroed.
+  std::pair<size_t, torch::Tensor> replay_input(const FirstChange& first,
                                                 const std::vector<torch::Tensor>& kept_inputs) {
-    size_t from = std::min(first, layer_inputs_.size() ? layer_inputs_.size() - 1 : 0);
+    if (layer_inputs_.empty()) return {0, inputs_};
+    const bool after = first.units_only && start_after_[first.layer];
+    size_t from = first.layer + (after ? 1 : 0);
     while (from > 0 && !layer_inputs_[from].defined()) --from;
     if (from == 0) return {0, inputs_};
     const torch::NoGradGuard no_grad;
-    const auto& producer = model_->layers()[from - 1];
     const auto kept = kept_inputs[from].nonzero().flatten();
     torch::Tensor x = layer_inputs_[from].index_select(1, kept);
-    const int64_t positions = kept_inputs[from].numel() / producer->num_units();
-    auto live = (producer->unit_mask() > 0)
-                    .view({-1, 1})
-                    .expand({-1, positions})
-                    .reshape({-1})
-                    .index_select(0, kept);
-    if (!live.all().item<bool>()) {
-      std::vector<int64_t> shape(x.dim(), 1);
-      shape[1] = -1;
-      x = x * live.to(x.scalar_type()).view(shape);
+    if (after && from == first.layer + 1) {
+      const auto& changed = model_->layers()[first.layer];
+      const int64_t positions = kept_inputs[from].numel() / changed->num_units();
+      auto live = (changed->unit_mask() > 0)
+                      .view({-1, 1})
+                      .expand({-1, positions})
+                      .reshape({-1})
+                      .index_select(0, kept);
+      if (!live.all().item<bool>()) {
+        std::vector<int64_t> shape(x.dim(), 1);
+        shape[1] = -1;
+        x = x * live.to(x.scalar_type()).view(shape);
+      }
     }
     return {from, x};
   }
@@ -352,6 +377,7 @@ class CandidateScorer {
   int rule_out_parts_;
   bool heldout_recorded_;
   std::vector<torch::Tensor> layer_inputs_;  // recorded on `inputs_`; empty or undefined: not kept
+  std::vector<bool> start_after_;            // next_segment_reads_only
   int64_t samples_ = 0, macs_ = 0;
   double prune_seconds_ = 0, compact_seconds_ = 0, forward_seconds_ = 0;
 };
@@ -403,17 +429,23 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
   }
   if (logits.size(0) != heldout.size(0))
     return Status::invalid_argument("selector: dense logits and held-out inputs differ in length");
-  if (!heldout_recorded || !dense_logits.defined() || !dense.is_sequential())
+  if (!heldout_recorded || !dense_logits.defined() || dense.segment_starts().empty())
     heldout_layer_inputs.clear();
   if (!heldout_layer_inputs.empty() && heldout_layer_inputs.size() != dense.layers().size())
     return Status::invalid_argument("selector: held-out inputs kept for " +
                                     std::to_string(heldout_layer_inputs.size()) + " layers of " +
                                     std::to_string(dense.layers().size()));
-  for (const auto& t : heldout_layer_inputs)
-    if (t.defined() && t.size(0) != heldout.size(0))
+  const auto& starts = dense.segment_starts();
+  for (size_t i = 0; i < heldout_layer_inputs.size(); ++i) {
+    const torch::Tensor& t = heldout_layer_inputs[i];
+    if (!t.defined()) continue;
+    if (!std::binary_search(starts.begin(), starts.end(), i))
+      return Status::invalid_argument("selector: inputs kept for layer " + dense.layer_names()[i] +
+                                      ", which starts no segment");
+    if (t.size(0) != heldout.size(0))
       return Status::invalid_argument(
-          "selector: a layer's kept inputs and the held-out inputs "
-          "differ in length");
+          "selector: a layer's kept inputs and the held-out inputs differ in length");
+  }
   auto [conf, pred] = torch::softmax(logits, 1).max(1);
   torch::Tensor inputs = heldout, pseudo = pred;
   if (sel.score == SelectionScore::kPseudoLabelAgreement) {

@@ -64,9 +64,9 @@ std::string format_candidate_scores(const SelectorResult& r);
 // `heldout_recorded`: `stats` and `dense_logits` come from one recording pass that
 // included `heldout`; then a candidate that prunes only units whose recorded output was
 // always zero (and output classes) has exactly the dense logits, and runs nothing.
-// `heldout_layer_inputs` (sequential models, with `heldout_recorded`): what each layer read
-// on `heldout` in that pass (TailInputs::layer_inputs); a candidate then starts at the
-// latest kept layer before which it computes what the dense model did.
+// `heldout_layer_inputs` (with `heldout_recorded`): what each segment of the model read on
+// `heldout` in that pass (TailInputs::layer_inputs); a candidate then starts at the latest
+// kept segment before which it computes what the dense model did.
 Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStats& stats,
                                        const torch::Tensor& heldout,
                                        const torch::Tensor& dense_logits, PruneConfig config,
