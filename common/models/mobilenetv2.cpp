@@ -94,10 +94,6 @@ class MobileNetV2 : public PrunableNet {
     set_segments(std::move(starts));
   }
 
-  torch::Tensor forward(torch::Tensor x) override {
-    return forward_layers(std::move(x), 0, layers().size());
-  }
-
  protected:
   torch::Tensor segment_step(size_t k, torch::Tensor x) override {
     if (k == 0) return stem_(x);

@@ -66,6 +66,10 @@ PrunableLayer PrunableNet::find_layer(const std::string& name) const {
   return PrunableLayer(nullptr);
 }
 
+torch::Tensor PrunableNet::forward(torch::Tensor x) {
+  return forward_layers(std::move(x), 0, layers_.size());
+}
+
 void PrunableNet::set_segments(std::vector<size_t> starts) {
   TORCH_CHECK(!starts.empty() && starts.front() == 0 &&
                   std::is_sorted(starts.begin(), starts.end()) &&

@@ -35,8 +35,9 @@ class PrunableNet : public torch::nn::Module {
   explicit PrunableNet(ModelSpec spec) : spec_(std::move(spec)) {}
   virtual ~PrunableNet() = default;
 
-  // Logits [N, num_classes].
-  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  // Logits [N, num_classes]. Models with segments need not override it: by default it runs
+  // every segment (forward_layers).
+  virtual torch::Tensor forward(torch::Tensor x);
 
   // The network in segments, each reading one tensor, the previous segment's output: a
   // layer of a sequential model (MLP, CNN, VGG: pooling and flattening are channel-wise

@@ -18,9 +18,6 @@ class Mlp : public PrunableNet {
     link(fc2_, out_);
     set_segment_per_layer();
   }
-  torch::Tensor forward(torch::Tensor x) override {
-    return forward_layers(std::move(x), 0, layers().size());
-  }
 
  protected:
   torch::Tensor segment_step(size_t i, torch::Tensor x) override {
@@ -58,9 +55,6 @@ class Cnn : public PrunableNet {
     link(conv2_, fc1_, positions);
     link(fc1_, out_);
     set_segment_per_layer();
-  }
-  torch::Tensor forward(torch::Tensor x) override {
-    return forward_layers(std::move(x), 0, layers().size());
   }
 
  protected:

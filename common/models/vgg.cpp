@@ -80,10 +80,6 @@ class Vgg : public PrunableNet {
     set_segment_per_layer();
   }
 
-  torch::Tensor forward(torch::Tensor x) override {
-    return forward_layers(std::move(x), 0, layers().size());
-  }
-
  protected:
   torch::Tensor segment_step(size_t i, torch::Tensor x) override {
     if (i == convs_.size()) return fc1_(x);
