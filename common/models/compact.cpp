@@ -73,7 +73,7 @@ Status copy_layer(PrunableLayer src, PrunableLayer dst, const torch::Tensor& kee
                   const torch::Tensor& keep_in, const std::string& name) {
   const auto& o = src->options();
   const torch::Tensor out_idx = indices(keep_out);
-  torch::Tensor w = src->effective_weight().index_select(0, out_idx);
+  torch::Tensor w = src->masked_weight().index_select(0, out_idx);
   if (o.kind == LayerKind::kLinear || o.groups == 1) {
     w = w.index_select(1, indices(keep_in));
   } else if (o.groups == o.in && o.in == o.out) {  // depthwise: input c feeds unit c

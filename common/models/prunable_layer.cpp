@@ -111,11 +111,12 @@ int64_t PrunableLayerImpl::weights_per_unit() const {
   return options_.in / options_.groups * options_.kernel * options_.kernel;
 }
 
+torch::Tensor PrunableLayerImpl::masked_weight() {
+  return folded_ || all_ones(weight_mask_, weight_mask_ones_) ? weight_ : weight_ * weight_mask_;
+}
+
 torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
   const auto& o = options_;
-  auto masked_weight = [&] {
-    return folded_ || all_ones(weight_mask_, weight_mask_ones_) ? weight_ : weight_ * weight_mask_;
-  };
   torch::Tensor w, b = bias_;
   // A BatchNorm in eval mode is a fixed scale and shift per unit: folded into the weights
   // and bias here, the layer reads its output once instead of twice (BatchNorm was

@@ -79,6 +79,8 @@ class PrunableLayerImpl : public torch::nn::Module {
 
   // weight * weight_mask * unit_mask: the weights that really act.
   torch::Tensor effective_weight() const;
+  // weight * weight_mask: the weights themselves (not a copy) while the mask is all ones.
+  torch::Tensor masked_weight();
   // Weights that are zero in effective_weight().
   int64_t num_zeroed_weights() const;
   int64_t num_active_units() const;
