@@ -71,7 +71,7 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
                            config.prune.compensate_bias;
   torch::Tensor logits;
   // The held-out part is the tail of the recorded inputs: its dense logits, and what each
-  // layer of a sequential model read on it, come from the recording.
+  // segment of the model read on it (TailInputs), come from the recording.
   const int64_t n = inputs.size(0);
   const int64_t held = std::max<int64_t>(1, std::llround(config.heldout_fraction * n));
   TailInputs heldout_inputs;

@@ -147,13 +147,14 @@ FirstChange first_change(const PrunableNet& model, const MaskCheckpoint& dense,
 }
 
 // Per layer: whether the next segment starts right after it and reads only its outputs (a
-// plain chain, a head), so that a candidate whose first change prunes this layer's units
-// can start there, from the layer's recorded outputs without its pruned channels.
+// plain chain, a head) through a space compaction removes pruned channels from (not a
+// fixed one), so that a candidate whose first change prunes this layer's units can start
+// there, from the layer's recorded outputs without its pruned channels.
 std::vector<bool> next_segment_reads_only(const PrunableNet& model) {
   std::vector<bool> only(model.layers().size(), false);
   const auto& starts = model.segment_starts();
   for (const ChannelSpace& sp : model.channel_spaces()) {
-    if (sp.producers.size() != 1 || sp.depthwise >= 0) continue;
+    if (sp.producers.size() != 1 || sp.depthwise >= 0 || sp.fixed) continue;
     const size_t c = sp.producers[0];
     only[c] = std::binary_search(starts.begin(), starts.end(), c + 1) &&
               std::find(sp.readers.begin(), sp.readers.end(), c + 1) != sp.readers.end();
@@ -268,33 +269,19 @@ class CandidateScorer {
   // changed layer's outputs; (0, inputs_) when none. Every layer before `first` computes what
   // it did in the recording, its pruned units included (they never fired), so the compact
   // model reads those values with its removed channels dropped. Starting after `first`, the
-  // channels of its pruned units are dropped too; one it keeps (a space compaction keeps
-  // whole) is zeroed.
+  // channels compaction keeps are exactly the changed layer's live units (start_after_), but
+  // for a layer left with none, whose one kept channel is zeros: the pruner always leaves
+  // min_units_per_layer >= 1, and such a layer starts at its own segment instead.
   std::pair<size_t, torch::Tensor> replay_input(const FirstChange& first,
                                                 const std::vector<torch::Tensor>& kept_inputs) {
     if (layer_inputs_.empty()) return {0, inputs_};
-    const bool after = first.units_only && start_after_[first.layer];
+    const bool after = first.units_only && start_after_[first.layer] &&
+                       model_->layers()[first.layer]->num_active_units() > 0;
     size_t from = first.layer + (after ? 1 : 0);
     while (from > 0 && !layer_inputs_[from].defined()) --from;
     if (from == 0) return {0, inputs_};
     const torch::NoGradGuard no_grad;
-    const auto kept = kept_inputs[from].nonzero().flatten();
-    torch::Tensor x = layer_inputs_[from].index_select(1, kept);
-    if (after && from == first.layer + 1) {
-      const auto& changed = model_->layers()[first.layer];
-      const int64_t positions = kept_inputs[from].numel() / changed->num_units();
-      auto live = (changed->unit_mask() > 0)
-                      .view({-1, 1})
-                      .expand({-1, positions})
-                      .reshape({-1})
-                      .index_select(0, kept);
-      if (!live.all().item<bool>()) {
-        std::vector<int64_t> shape(x.dim(), 1);
-        shape[1] = -1;
-        x = x * live.to(x.scalar_type()).view(shape);
-      }
-    }
-    return {from, x};
+    return {from, layer_inputs_[from].index_select(1, kept_inputs[from].nonzero().flatten())};
   }
 
   // Whether a candidate whose first predictions are `head`, `rest` samples still to run,
