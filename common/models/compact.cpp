@@ -1,5 +1,6 @@
 #include "models/compact.h"
 
+#include <algorithm>
 #include <string>
 
 #include "models/model_factory.h"
@@ -68,6 +69,20 @@ Result<Plan> make_plan(const PrunableNet& model) {
 
 torch::Tensor indices(const torch::Tensor& keep) { return keep.nonzero().flatten(); }
 
+// Entries of a bool tensor that are true / of a float mask that are 0, counted in place: the
+// sparsity selector compacts a model per candidate, and a torch reduction per layer costs
+// more than the count.
+int64_t count_true(const torch::Tensor& keep) {
+  const torch::Tensor k = keep.to(torch::kBool).contiguous();
+  const bool* p = k.data_ptr<bool>();
+  return std::count(p, p + k.numel(), true);
+}
+int64_t count_zero(const torch::Tensor& mask) {
+  const torch::Tensor m = mask.to(torch::kFloat).contiguous();
+  const float* p = m.data_ptr<float>();
+  return std::count(p, p + m.numel(), 0.0f);
+}
+
 // Copies the kept rows (and input columns) of `src` into the compact layer `dst`.
 Status copy_layer(PrunableLayer src, PrunableLayer dst, const torch::Tensor& keep_out,
                   const torch::Tensor& keep_in, const std::string& name) {
@@ -122,7 +137,7 @@ Result<CompactNet> compact(const PrunableNet& masked) {
   FP_ASSIGN_OR_RETURN(Plan plan, make_plan(masked));
   ModelSpec spec = masked.spec();
   spec.widths.clear();
-  for (const auto& keep : plan.keep_out) spec.widths.push_back(keep.sum().item<int64_t>());
+  for (const auto& keep : plan.keep_out) spec.widths.push_back(count_true(keep));
   FP_ASSIGN_OR_RETURN(ModelPtr model, build_model_to_overwrite(spec));
 
   const auto& src = masked.layers();
@@ -136,7 +151,7 @@ Result<CompactNet> compact(const PrunableNet& masked) {
       out.stats.removed_units += src[i]->num_units() - dst[i]->num_units();
       if (!dst[i]->is_output())
         out.stats.coupled_dead_weights +=
-            (dst[i]->unit_mask() == 0).sum().item<int64_t>() * dst[i]->weights_per_unit();
+            count_zero(dst[i]->unit_mask()) * dst[i]->weights_per_unit();
     }
   } catch (const c10::Error& e) {
     return Status::internal(std::string("compact: ") + e.what_without_backtrace());

@@ -212,9 +212,13 @@ torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
 
 void PrunableLayerImpl::fold_masks() {
   torch::NoGradGuard no_grad;
-  weight_.mul_(weight_mask_);
-  weight_mask_.fill_(1.0);
-  if (!options_.output_layer) {  // a pruned class keeps its logit mask (forward)
+  // Masks of ones change nothing: compaction folds fresh layers, whose masks mostly are.
+  if (!all_ones(weight_mask_, weight_mask_ones_)) {
+    weight_.mul_(weight_mask_);
+    weight_mask_.fill_(1.0);
+  }
+  // A pruned class keeps its logit mask (forward).
+  if (!options_.output_layer && !all_ones(unit_mask_, unit_mask_ones_)) {
     std::vector<int64_t> view(weight_.dim(), 1);
     view[0] = -1;
     weight_.mul_(unit_mask_.view(view));

@@ -32,10 +32,28 @@ namespace {
 using pruner_internal::Candidate;
 using pruner_internal::GlobalUnitOrder;
 
-// Zero effective weights per unit: one pass over the layer's weights, reused for the
-// layer's total and for the ranking (each pass allocates a weight-sized tensor).
+// Zero effective weights per unit (all of a pruned unit's; a live unit's zero or masked
+// ones), counted in one pass over the weights without temporaries; reused for the layer's
+// total and for the ranking.
 torch::Tensor zeroed_weights_per_unit(const PrunableLayerImpl& layer) {
-  return (layer.effective_weight() == 0).flatten(1).sum(1).to(torch::kLong).contiguous();
+  const int64_t units = layer.num_units(), per_unit = layer.weights_per_unit();
+  const torch::Tensor w = layer.weight().detach().to(torch::kFloat).contiguous();
+  const torch::Tensor m = layer.weight_mask().to(torch::kFloat).contiguous();
+  const torch::Tensor live = (layer.unit_mask() > 0).contiguous();
+  torch::Tensor zeroed = torch::empty({units}, torch::kLong);
+  const float* wp = w.data_ptr<float>();
+  const float* mp = m.data_ptr<float>();
+  const bool* lp = live.data_ptr<bool>();
+  int64_t* out = zeroed.data_ptr<int64_t>();
+  for (int64_t u = 0; u < units; ++u) {
+    int64_t n = per_unit;
+    if (lp[u]) {
+      n = 0;
+      for (int64_t j = u * per_unit; j < (u + 1) * per_unit; ++j) n += wp[j] * mp[j] == 0.0f;
+    }
+    out[u] = n;
+  }
+  return zeroed;
 }
 
 torch::Tensor unit_scores(const Candidate& c, Criterion criterion);
@@ -198,6 +216,7 @@ struct RepeatedPruner::Cache {
   std::vector<pruner_internal::Candidate> cands;
   int64_t total = 0, zeroed_elsewhere = 0, cand_total = 0, zeroed_now = 0;
   pruner_internal::GlobalUnitOrder order;  // filled by the first global unit pruning that needs it
+  std::vector<int64_t> unused_classes;     // the output layer's, with output_usage_threshold
 };
 
 double SparsityReport::sparsity() const {
@@ -271,10 +290,11 @@ bool MaskCheckpoint::weight_mask_written(const PrunableNet& model, size_t i) con
   return model.layers().at(i)->weight_mask()._version() != weight_versions_.at(i);
 }
 
-// Removes the classes the individual does not use (mean probability below threshold),
-// keeping at least `min_units` of the most used.
-Status prune_output_by_usage(PrunableLayerImpl& out, const ActivationStats* stats,
-                             const PruneConfig& config) {
+// The classes the individual does not use (mean probability below threshold) among the
+// output layer's live ones, keeping at least `min_units` of the most used.
+Result<std::vector<int64_t>> output_units_by_usage(const PrunableLayerImpl& out,
+                                                   const ActivationStats* stats,
+                                                   const PruneConfig& config) {
   if (!stats || stats->count == 0)
     return Status::invalid_argument("prune: no activation statistics for the output layer");
   const torch::Tensor mean = stats->mean().to(torch::kDouble).contiguous();
@@ -282,8 +302,6 @@ Status prune_output_by_usage(PrunableLayerImpl& out, const ActivationStats* stat
   const int64_t keep_at_least = std::min<int64_t>(config.min_units_per_layer, out.num_units());
   const torch::Tensor order =
       std::get<1>(torch::sort(mean, /*stable=*/true, 0, /*descending=*/true)).contiguous();
-  // Plain reads: a tensor access per class cost more than the rest of the candidate's
-  // pruning (the selector prunes the output layer once per candidate).
   const double* usage = mean.data_ptr<double>();
   const bool* is_live = live.data_ptr<bool>();
   const int64_t* by_usage = order.data_ptr<int64_t>();
@@ -292,8 +310,7 @@ Status prune_output_by_usage(PrunableLayerImpl& out, const ActivationStats* stat
     const int64_t u = by_usage[i];
     if (is_live[u] && usage[u] < config.output_usage_threshold) drop.push_back(u);
   }
-  prune_units(out, drop);
-  return Status::ok_status();
+  return drop;
 }
 
 namespace {
@@ -307,15 +324,20 @@ Status prune_cached(PrunableNet& model, const LayerStats& stats, const PruneConf
     return Status::invalid_argument(
         "prune: a compact model cannot be pruned further; prune the masked model and compact it");
   torch::NoGradGuard no_grad;
+  if (!reuse) cache = RepeatedPruner::Cache{};
   const bool output_by_usage = config.prune_output_layer && config.output_usage_threshold > 0;
   if (output_by_usage) {
-    auto it = stats.find(model.layer_names().back());
+    // The same classes at every target: chosen once (the selector prunes once a candidate).
     PrunableLayer out = model.layers().back();
-    FP_RETURN_IF_ERROR(
-        prune_output_by_usage(*out, it == stats.end() ? nullptr : &it->second, config));
+    if (!reuse) {
+      auto it = stats.find(model.layer_names().back());
+      FP_ASSIGN_OR_RETURN(
+          cache.unused_classes,
+          output_units_by_usage(*out, it == stats.end() ? nullptr : &it->second, config));
+    }
+    prune_units(*out, cache.unused_classes);
   }
   if (!reuse) {
-    cache = RepeatedPruner::Cache{};
     const bool needs_inputs = config.criterion == Criterion::kActivationWeightedMagnitude;
     for (size_t i = 0; i < model.layers().size(); ++i) {
       const auto& name = model.layer_names()[i];

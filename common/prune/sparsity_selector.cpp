@@ -113,19 +113,33 @@ bool can_keep_classes(const torch::Tensor& pred, int64_t rest, const std::vector
   return true;
 }
 
+// Per layer, whether each unit's recorded output was ever nonzero (ActivationStats::
+// ever_nonzero), as plain flags; empty for a layer without statistics.
+using FiredUnits = std::vector<std::vector<uint8_t>>;
+FiredUnits fired_units(const PrunableNet& model, const LayerStats& stats) {
+  FiredUnits fired(model.layers().size());
+  for (size_t i = 0; i < fired.size(); ++i) {
+    auto it = stats.find(model.layer_names()[i]);
+    if (it == stats.end() || !it->second.positive.defined() || !it->second.sum.defined()) continue;
+    const torch::Tensor f = it->second.ever_nonzero().contiguous();
+    fired[i].assign(f.data_ptr<bool>(), f.data_ptr<bool>() + f.numel());
+  }
+  return fired;
+}
+
 // The first layer (in registration order, which is forward order) whose outputs on the
 // held-out inputs differ from the dense model's; `layer` = layers().size() when none does (the
 // output layer's pruned classes alone only mask logits). `units_only`: it changed only by
-// pruning units, so its kept units compute what they did. With `stats` recorded over the
-// held-out inputs too, a newly pruned unit whose output was exactly zero on every recorded
-// sample, the held-out ones included, changes nothing (ActivationStats::ever_nonzero).
+// pruning units, so its kept units compute what they did. With `fired` from statistics
+// recorded over the held-out inputs too, a newly pruned unit whose output was exactly zero on
+// every recorded sample, the held-out ones included, changes nothing.
 // `dense`: the working copy's masks before its pruning.
 struct FirstChange {
   size_t layer;
   bool units_only;
 };
 FirstChange first_change(const PrunableNet& model, const MaskCheckpoint& dense,
-                         const LayerStats* stats) {
+                         const FiredUnits* fired) {
   const auto& layers = model.layers();
   const MaskState& before = dense.state();
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -133,15 +147,17 @@ FirstChange first_change(const PrunableNet& model, const MaskCheckpoint& dense,
         !layers[i]->weight_mask().equal(before.weight_masks[i]))
       return {i, false};
     if (layers[i]->is_output() || !dense.unit_mask_written(model, i)) continue;
-    const torch::Tensor& now = layers[i]->unit_mask();
-    if (now.equal(before.unit_masks[i])) continue;
-    if (!stats) return {i, true};
-    auto it = stats->find(model.layer_names()[i]);
-    if (it == stats->end()) return {i, true};
-    const ActivationStats& s = it->second;
-    if (!s.positive.defined() || !s.sum.defined()) return {i, true};
-    auto newly = (before.unit_masks[i] > 0).logical_and(now == 0);
-    if (s.ever_nonzero().masked_select(newly).any().item<bool>()) return {i, true};
+    // Unit masks: float [units], contiguous; read in place (a few torch operations per layer
+    // and candidate cost more than the comparison).
+    const torch::Tensor now = layers[i]->unit_mask().contiguous();
+    const torch::Tensor was = before.unit_masks[i].contiguous();
+    const float* n = now.data_ptr<float>();
+    const float* w = was.data_ptr<float>();
+    const std::vector<uint8_t>* f = fired && !(*fired)[i].empty() ? &(*fired)[i] : nullptr;
+    for (int64_t u = 0; u < now.numel(); ++u) {
+      if (n[u] == w[u]) continue;
+      if (!f || !(w[u] > 0 && n[u] == 0) || (*f)[static_cast<size_t>(u)]) return {i, true};
+    }
   }
   return {layers.size(), false};
 }
@@ -195,7 +211,7 @@ class CandidateScorer {
                   std::vector<torch::Tensor> layer_inputs)
       : model_(clone_model(dense)),
         dense_masks_(*model_),
-        stats_(stats),
+        fired_(fired_units(*model_, stats)),
         pruner_(stats, std::move(config)),
         score_(score),
         inputs_(std::move(inputs)),
@@ -218,7 +234,7 @@ class CandidateScorer {
   };
   Result<Proba> candidate_proba(double bar) {
     const FirstChange first =
-        first_change(*model_, dense_masks_, heldout_recorded_ ? &stats_ : nullptr);
+        first_change(*model_, dense_masks_, heldout_recorded_ ? &fired_ : nullptr);
     if (first.layer == model_->layers().size()) {
       torch::NoGradGuard no_grad;
       auto live = (model_->layers().back()->unit_mask() > 0).view({1, -1});
@@ -353,8 +369,8 @@ class CandidateScorer {
   static constexpr int64_t kBatch = 256;  // predict_proba's
   ModelPtr model_;
   MaskCheckpoint dense_masks_;  // the working copy's, before each candidate's pruning
-  const LayerStats& stats_;
-  RepeatedPruner pruner_;  // the ranking made once, for every candidate
+  FiredUnits fired_;            // per layer, from the statistics
+  RepeatedPruner pruner_;       // the ranking made once, for every candidate
   SelectionScore score_;
   torch::Tensor inputs_, dense_logits_, pseudo_;
   torch::Tensor reference_;              // the first candidate's predictions (confidence scores)
