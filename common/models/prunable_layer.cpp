@@ -1,7 +1,5 @@
 #include "models/prunable_layer.h"
 
-#include <limits>
-
 #include "prune/activation_stats.h"
 
 namespace fp {
@@ -165,20 +163,6 @@ torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
   // `y` is this layer's own fresh output: where no gradient is recorded the activation
   // overwrites it instead of allocating another tensor of its size.
   const bool in_place = !(torch::GradMode::is_enabled() && y.requires_grad());
-  const bool spatial = y.dim() == 4;
-  const bool masked = (o.output_layer || !folded_) && !all_ones(unit_mask_, unit_mask_ones_);
-  output_positions_ = spatial ? y.size(2) * y.size(3) : 1;
-  // Recording a ReLU or ReLU6 layer's unmasked output: the activation is applied by the
-  // statistics' own pass over it (ActivationStats::accumulate_clamped).
-  const bool clamp = o.activation == Activation::kReLU || o.activation == Activation::kReLU6;
-  if (recorder_ && clamp && in_place && !masked && !class_ids_.defined() &&
-      y.scalar_type() == torch::kFloat && y.is_contiguous()) {
-    torch::NoGradGuard no_grad;
-    const float hi =
-        o.activation == Activation::kReLU6 ? 6.0f : std::numeric_limits<float>::infinity();
-    recorder_->accumulate_clamped(y, 0.0f, hi, x);
-    return y;
-  }
   switch (o.activation) {
     case Activation::kReLU:
       y = in_place ? torch::relu_(y) : torch::relu(y);
@@ -190,13 +174,15 @@ torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
     case Activation::kSoftmax:
       break;  // softmax is applied by the loss / predictor
   }
-  if (masked) {
+  const bool spatial = y.dim() == 4;
+  if ((o.output_layer || !folded_) && !all_ones(unit_mask_, unit_mask_ones_)) {
     torch::Tensor mask = spatial ? unit_mask_.view({1, -1, 1, 1}) : unit_mask_.view({1, -1});
     if (o.output_layer)
       y = torch::where(mask > 0, y, torch::full({}, kPrunedLogit, y.options()));
     else
       y = y * mask;
   }
+  output_positions_ = spatial ? y.size(2) * y.size(3) : 1;
   if (recorder_) {
     torch::NoGradGuard no_grad;
     recorder_->accumulate(o.activation == Activation::kSoftmax ? torch::softmax(y, 1) : y, x,

@@ -52,17 +52,14 @@ struct ChannelMoments {
   }
 };
 
-// Adds `len` floats at `v` into `m`; with `clamp`, first clamps them to [lo, hi] in place
-// (a ReLU or ReLU6 applied in the same pass). On x86-64 an AVX2 clone is picked at load time.
+// Adds `len` floats at `v` into `m`. On x86-64 an AVX2 clone is picked at load time.
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-void add_run(ChannelMoments& m, float* v, int64_t len, float threshold, bool clamp, float lo,
-             float hi) {
+void add_run(ChannelMoments& m, const float* v, int64_t len, float threshold) {
   const Lanes zero = {};
   const Lanes thr = zero + threshold;
   const Lanes one = zero + 1.0f;
-  const Lanes low = zero + lo, high = zero + hi;
   ChannelMoments::Block& b = m.block;
   for (int64_t k = 0; k < len;) {
     const int64_t end = k + std::min(len - k, ChannelMoments::kBlock - b.pending);
@@ -74,11 +71,6 @@ void add_run(ChannelMoments& m, float* v, int64_t len, float threshold, bool cla
     for (; k + 8 <= end; k += 8) {
       Lanes x;
       std::memcpy(&x, v + k, sizeof(x));
-      if (clamp) {  // NaN stays NaN, as in torch's clamp
-        x = x < low ? low : x;
-        x = x > high ? high : x;
-        std::memcpy(v + k, &x, sizeof(x));
-      }
       sum += x;
       sum_sq += x * x;
       above += reinterpret_cast<Lanes>((x > thr) & reinterpret_cast<Mask>(one));
@@ -87,8 +79,7 @@ void add_run(ChannelMoments& m, float* v, int64_t len, float threshold, bool cla
     std::memcpy(b.sum_sq, &sum_sq, sizeof(sum_sq));
     std::memcpy(b.above, &above, sizeof(above));
     for (; k < end; ++k) {
-      float a = v[k];
-      if (clamp) v[k] = a = a < lo ? lo : (a > hi ? hi : a);
+      const float a = v[k];
       b.tail_sum += a;
       b.tail_sq += a * a;
       b.tail_above += a > threshold ? 1.0f : 0.0f;
@@ -100,33 +91,24 @@ void add_run(ChannelMoments& m, float* v, int64_t len, float threshold, bool cla
 // One pass over `t` ([N,C,H,W] or [N,C]) that adds, per channel, the sum, the sum of
 // squares and (with `positive`) the count of values above `threshold` into float64
 // accumulators: the three statistics together, where separate reductions read the
-// tensor three times and allocate its square and its comparison. With `clamp` ({lo, hi}),
-// `t` (a contiguous float tensor) is first clamped to [lo, hi] in place, in the same pass.
-struct Clamp {
-  float lo, hi;
-};
+// tensor three times and allocate its square and its comparison.
 void add_channel_moments(const torch::Tensor& t, double threshold, torch::Tensor& sum,
-                         torch::Tensor& sum_sq, torch::Tensor* positive,
-                         const Clamp* clamp = nullptr) {
-  const torch::Tensor x = clamp ? t : t.detach().to(torch::kFloat).contiguous();
-  TORCH_CHECK(!clamp || (x.scalar_type() == torch::kFloat && x.is_contiguous()),
-              "ActivationStats: a clamped output must be a contiguous float tensor");
+                         torch::Tensor& sum_sq, torch::Tensor* positive) {
+  const torch::Tensor x = t.detach().to(torch::kFloat).contiguous();
   const int64_t n = x.size(0), c = x.size(1);
   const int64_t positions = x.dim() == 4 ? x.size(2) * x.size(3) : 1;
   double* s = zeros_if_undefined(sum, c).data_ptr<double>();
   double* q = zeros_if_undefined(sum_sq, c).data_ptr<double>();
   double* p = positive ? zeros_if_undefined(*positive, c).data_ptr<double>() : nullptr;
-  float* data = x.data_ptr<float>();
+  const float* data = x.data_ptr<float>();
   const float thr = static_cast<float>(threshold);
-  const float lo = clamp ? clamp->lo : 0.0f, hi = clamp ? clamp->hi : 0.0f;
   // Channels are independent: split them over threads (each owns its accumulators).
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, n * positions));
   at::parallel_for(0, c, grain, [&](int64_t begin, int64_t end) {
     if (positions == 1) {  // [N,C]: rows outer, so the inner loop reads contiguously
       for (int64_t i = 0; i < n; ++i) {
-        float* v = data + i * c;
+        const float* v = data + i * c;
         for (int64_t ch = begin; ch < end; ++ch) {
-          if (clamp) v[ch] = v[ch] < lo ? lo : (v[ch] > hi ? hi : v[ch]);
           const double a = v[ch];
           s[ch] += a;
           q[ch] += a * a;
@@ -139,8 +121,8 @@ void add_channel_moments(const torch::Tensor& t, double threshold, torch::Tensor
     std::vector<ChannelMoments> m(static_cast<size_t>(end - begin));
     for (int64_t i = 0; i < n; ++i)
       for (int64_t ch = begin; ch < end; ++ch)
-        add_run(m[static_cast<size_t>(ch - begin)], data + (i * c + ch) * positions, positions, thr,
-                clamp != nullptr, lo, hi);
+        add_run(m[static_cast<size_t>(ch - begin)], data + (i * c + ch) * positions, positions,
+                thr);
     for (int64_t ch = begin; ch < end; ++ch) {
       ChannelMoments& cm = m[static_cast<size_t>(ch - begin)];
       cm.flush();
@@ -160,19 +142,6 @@ void ActivationStats::accumulate(const torch::Tensor& output, const torch::Tenso
   // A softmax unit "fires" when its probability beats the uniform 1/C.
   const double threshold = softmax_output ? 1.0 / static_cast<double>(output.size(1)) : 0.0;
   add_channel_moments(output, threshold, sum, sum_sq, &positive);
-  add_counts(output, input);
-}
-
-void ActivationStats::accumulate_clamped(torch::Tensor& output, float lo, float hi,
-                                         const torch::Tensor& input) {
-  TORCH_CHECK(output.dim() == 2 || output.dim() == 4,
-              "ActivationStats: outputs must be [N,C] or [N,C,H,W]");
-  const Clamp clamp{lo, hi};
-  add_channel_moments(output, 0.0, sum, sum_sq, &positive, &clamp);
-  add_counts(output, input);
-}
-
-void ActivationStats::add_counts(const torch::Tensor& output, const torch::Tensor& input) {
   count += observations_per_channel(output);
   samples += output.size(0);
   if (track_inputs && input.defined()) {

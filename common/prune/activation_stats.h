@@ -21,10 +21,6 @@ struct ActivationStats {
   // Adds one batch: `output` [N,C,H,W] or [N,C]; `input` likewise for input channels.
   // One fused pass per tensor accumulates sum, squares and positives per channel in float64.
   void accumulate(const torch::Tensor& output, const torch::Tensor& input, bool softmax_output);
-  // accumulate() of `output` clamped to [lo, hi] in place first (a ReLU: [0, inf)), in the
-  // same pass: the recording pass then reads a layer's output once, not once for the
-  // activation and again for the statistics. `output`: a contiguous float tensor.
-  void accumulate_clamped(torch::Tensor& output, float lo, float hi, const torch::Tensor& input);
 
   torch::Tensor mean() const;         // [units]
   torch::Tensor energy() const;       // [units] mean of squares
@@ -35,9 +31,6 @@ struct ActivationStats {
   torch::Tensor ever_nonzero() const;
   torch::Tensor input_energy() const;  // [input channels]
   torch::Tensor input_mean() const;    // [input channels]
-
- private:
-  void add_counts(const torch::Tensor& output, const torch::Tensor& input);
 };
 
 }  // namespace fp
