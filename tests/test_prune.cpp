@@ -1004,6 +1004,46 @@ TEST_CASE("selector candidates run as compact models: same scores, their own MAC
   CHECK(r->forward_seconds > 0);
 }
 
+TEST_CASE("global unit pruning reaches its target where weights are already masked") {
+  // The walk down the ranking counts what each pruned unit newly zeroes: its weights less
+  // those already zero or masked. Masked weights in units that stay must count as zeroed
+  // from the start, or the pruner overshoots by all of them.
+  torch::manual_seed(8);
+  auto model = build_model(fp::testing::test_spec("mlp", 1, 8, 8, 10, 1.0)).value();
+  auto x = torch::randn({64, 1, 8, 8});
+  const LayerStats stats = record_activations(*model, x, 64);
+  PrunableLayer fc2 = model->find_layer("fc2");
+  REQUIRE(fc2);
+  // Half the weights of fc2's most used half of units masked: units the pruning keeps.
+  const auto top = std::get<1>(stats.at("fc2").energy().topk(fc2->num_units() / 2));
+  {
+    torch::NoGradGuard g;
+    auto rows = fc2->weight_mask().index_select(0, top);
+    rows.slice(1, 0, fc2->weights_per_unit() / 2).fill_(0.0);
+    fc2->weight_mask().index_copy_(0, top, rows);
+  }
+  const MaskState start = snapshot_masks(*model);
+  const double total = static_cast<double>(measure_sparsity(*model).prunable_weights);
+  int64_t widest = 0;
+  for (const auto& l : model->layers()) widest = std::max(widest, l->weights_per_unit());
+  PruneConfig config;
+  config.prune_output_layer = false;
+  config.target_sparsity = 0.3;
+  REQUIRE(prune_with_stats(*model, stats, config).ok());
+  // The premise: the masked units were kept.
+  REQUIRE(fc2->unit_mask().index_select(0, top).min().item<float>() == 1.0f);
+  const double once = measure_sparsity(*model).sparsity();
+  CHECK(once >= 0.3 - 1e-9);
+  CHECK(once <= 0.3 + static_cast<double>(widest) / total);
+  // The same count serves the repeated pruner (its first call) and its later calls.
+  RepeatedPruner repeated(stats, config);
+  for (double target : {0.6, 0.3}) {
+    restore_masks(*model, start);
+    REQUIRE(repeated.prune(*model, target).ok());
+  }
+  CHECK(measure_sparsity(*model).sparsity() == once);
+}
+
 TEST_CASE("a repeated pruner sets prune_with_stats's masks at every target, in any order") {
   torch::manual_seed(8);
   auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
