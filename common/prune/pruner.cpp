@@ -36,8 +36,10 @@ using pruner_internal::GlobalUnitOrder;
 // ones), counted in one pass over the weights without temporaries; reused for the layer's
 // total and for the ranking.
 torch::Tensor zeroed_weights_per_unit(const PrunableLayerImpl& layer) {
+  if (layer.weight().scalar_type() != torch::kFloat)  // the zoo's are float; others as tensors
+    return (layer.effective_weight() == 0).flatten(1).sum(1).to(torch::kLong).contiguous();
   const int64_t units = layer.num_units(), per_unit = layer.weights_per_unit();
-  const torch::Tensor w = layer.weight().detach().to(torch::kFloat).contiguous();
+  const torch::Tensor w = layer.weight().detach().contiguous();
   const torch::Tensor m = layer.weight_mask().to(torch::kFloat).contiguous();
   const torch::Tensor live = (layer.unit_mask() > 0).contiguous();
   torch::Tensor zeroed = torch::empty({units}, torch::kLong);
