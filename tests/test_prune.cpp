@@ -1004,6 +1004,44 @@ TEST_CASE("selector candidates run as compact models: same scores, their own MAC
   CHECK(r->forward_seconds > 0);
 }
 
+TEST_CASE("the selector prunes the model itself and leaves its masks as they were") {
+  torch::manual_seed(9);
+  auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
+  auto x = torch::randn({40, 1, 8, 8});
+  torch::Tensor logits;
+  const LayerStats stats = record_activations(*model, x, 16, false, &logits);
+  PruneConfig cfg;
+  cfg.target_sparsity = 0.1;  // a model already partly pruned
+  REQUIRE(prune_with_stats(*model, stats, cfg).ok());
+  const MaskState before = snapshot_masks(*model);
+  const bool was_training = model->is_training();
+  auto unchanged = [&] {
+    for (size_t i = 0; i < model->layers().size(); ++i) {
+      CHECK(model->layers()[i]->unit_mask().equal(before.unit_masks[i]));
+      CHECK(model->layers()[i]->weight_mask().equal(before.weight_masks[i]));
+    }
+    CHECK(model->is_training() == was_training);
+  };
+  SelectorConfig sel;
+  sel.stop_after_ruled_out = 0;  // every candidate runs, to the sparsest
+  sel.stop_after_beaten = 0;
+  for (bool recorded : {true, false}) {  // without the logits, the selector computes them
+    auto r =
+        select_sparsity(*model, stats, x, recorded ? logits : torch::Tensor(), cfg, sel, recorded);
+    REQUIRE(r.ok());
+    bool pruned = false;  // the chosen masks are not the ones it started from
+    for (size_t i = 0; i < before.unit_masks.size(); ++i)
+      pruned = pruned || !r->chosen_masks.unit_masks[i].equal(before.unit_masks[i]);
+    CHECK(pruned);
+    unchanged();
+  }
+  // A candidate that cannot be reached fails the selection part way: the masks are back too.
+  cfg.protected_layers = {"conv1", "conv2"};
+  auto refused = select_sparsity(*model, stats, x, logits, cfg, sel, true);
+  CHECK_FALSE(refused.ok());
+  unchanged();
+}
+
 TEST_CASE("global unit pruning reaches its target where weights are already masked") {
   // The walk down the ranking counts what each pruned unit newly zeroes: its weights less
   // those already zero or masked. Masked weights in units that stay must count as zeroed

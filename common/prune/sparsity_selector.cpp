@@ -1,6 +1,7 @@
 #include "prune/sparsity_selector.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,7 +11,6 @@
 #include <utility>
 
 #include "models/compact.h"
-#include "models/model_factory.h"
 #include "prune/cost.h"
 #include "prune/pruner.h"
 #include "train/evaluator.h"
@@ -201,17 +201,18 @@ struct CandidateScore {
 // the dense model's but for its pruned classes (first_change) reuses the dense logits and
 // costs nothing, and one whose first segments (PrunableNet::segment_starts) compute what the
 // dense model did starts after them, from what the recording pass kept of their outputs
-// (`layer_inputs`).
+// (`layer_inputs`). The candidates are pruned on `model` itself, whose masks are restored when
+// the scorer goes.
 class CandidateScorer {
  public:
-  CandidateScorer(const PrunableNet& dense, const LayerStats& stats, PruneConfig config,
+  CandidateScorer(PrunableNet& model, const LayerStats& stats, PruneConfig config,
                   SelectionScore score, torch::Tensor inputs, torch::Tensor dense_logits,
                   torch::Tensor pseudo, double min_class_share, double class_retention,
                   double min_dense_agreement, int rule_out_parts, bool heldout_recorded,
                   std::vector<torch::Tensor> layer_inputs)
-      : model_(clone_model(dense)),
-        dense_masks_(*model_),
-        fired_(fired_units(*model_, stats)),
+      : model_(model),
+        dense_masks_(model_),
+        fired_(fired_units(model_, stats)),
         pruner_(stats, std::move(config)),
         score_(score),
         inputs_(std::move(inputs)),
@@ -223,7 +224,17 @@ class CandidateScorer {
         rule_out_parts_(rule_out_parts),
         heldout_recorded_(heldout_recorded),
         layer_inputs_(std::move(layer_inputs)),
-        start_after_(next_segment_reads_only(*model_)) {}
+        start_after_(next_segment_reads_only(model_)) {}
+  ~CandidateScorer() {
+    try {
+      dense_masks_.restore(model_);
+    } catch (const c10::Error& e) {  // not from a destructor; a failed copy has no remedy here
+      spdlog::error("selector: the model's masks could not be restored: {}",
+                    e.what_without_backtrace());
+    }
+  }
+  CandidateScorer(const CandidateScorer&) = delete;
+  CandidateScorer& operator=(const CandidateScorer&) = delete;
 
   // The candidate's class probabilities on the inputs (`proba`), and their cost. Undefined
   // when the first parts of the inputs already rule it out (must_fail; `bound` NaN) or
@@ -234,18 +245,18 @@ class CandidateScorer {
   };
   Result<Proba> candidate_proba(double bar) {
     const FirstChange first =
-        first_change(*model_, dense_masks_, heldout_recorded_ ? &fired_ : nullptr);
-    if (first.layer == model_->layers().size()) {
+        first_change(model_, dense_masks_, heldout_recorded_ ? &fired_ : nullptr);
+    if (first.layer == model_.layers().size()) {
       torch::NoGradGuard no_grad;
-      auto live = (model_->layers().back()->unit_mask() > 0).view({1, -1});
+      auto live = (model_.layers().back()->unit_mask() > 0).view({1, -1});
       return Proba{torch::softmax(
           torch::where(live, dense_logits_, torch::full({}, kPrunedLogit, dense_logits_.options())),
           1)};
     }
     auto start = Clock::now();
-    auto compacted = compact(*model_);
+    auto compacted = compact(model_);
     compact_seconds_ += seconds_since(start);
-    PrunableNet& runner = compacted.ok() ? *compacted->model : *model_;  // masked if it cannot
+    PrunableNet& runner = compacted.ok() ? *compacted->model : model_;  // masked if it cannot
     start = Clock::now();
     size_t from = 0;  // the layer the candidate starts at; `source`: what it reads
     torch::Tensor source = inputs_;
@@ -292,7 +303,7 @@ class CandidateScorer {
                                                 const std::vector<torch::Tensor>& kept_inputs) {
     if (layer_inputs_.empty()) return {0, inputs_};
     const bool after = first.units_only && start_after_[first.layer] &&
-                       model_->layers()[first.layer]->num_active_units() > 0;
+                       model_.layers()[first.layer]->num_active_units() > 0;
     size_t from = first.layer + (after ? 1 : 0);
     while (from > 0 && !layer_inputs_[from].defined()) --from;
     if (from == 0) return {0, inputs_};
@@ -316,8 +327,8 @@ class CandidateScorer {
   // (-inf: never).
   Result<CandidateScore> operator()(double target, double bar) {
     const auto start = Clock::now();
-    dense_masks_.restore(*model_);  // one working copy, re-pruned per candidate
-    FP_RETURN_IF_ERROR(pruner_.prune(*model_, target));
+    dense_masks_.restore(model_);  // one working copy, re-pruned per candidate
+    FP_RETURN_IF_ERROR(pruner_.prune(model_, target));
     prune_seconds_ += seconds_since(start);
     FP_ASSIGN_OR_RETURN(Proba run, candidate_proba(bar));
     if (!run.proba.defined()) {
@@ -352,9 +363,9 @@ class CandidateScorer {
   }
   // The masks of the model pruned at `target`.
   Result<MaskState> masks_at(double target) {
-    dense_masks_.restore(*model_);
-    FP_RETURN_IF_ERROR(pruner_.prune(*model_, target));
-    return snapshot_masks(*model_);
+    dense_masks_.restore(model_);
+    FP_RETURN_IF_ERROR(pruner_.prune(model_, target));
+    return snapshot_masks(model_);
   }
   int64_t samples() const { return samples_; }
   int64_t macs() const { return macs_; }
@@ -367,8 +378,8 @@ class CandidateScorer {
 
  private:
   static constexpr int64_t kBatch = 256;  // predict_proba's
-  ModelPtr model_;
-  MaskCheckpoint dense_masks_;  // the working copy's, before each candidate's pruning
+  PrunableNet& model_;                    // pruned per candidate: the working copy
+  MaskCheckpoint dense_masks_;  // its masks before, restored before each candidate and at the end
   FiredUnits fired_;            // per layer, from the statistics
   RepeatedPruner pruner_;       // the ranking made once, for every candidate
   SelectionScore score_;
@@ -400,7 +411,7 @@ std::string format_candidate_scores(const SelectorResult& r) {
   return out;
 }
 
-Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStats& stats,
+Result<SelectorResult> select_sparsity(PrunableNet& dense, const LayerStats& stats,
                                        const torch::Tensor& heldout,
                                        const torch::Tensor& dense_logits, PruneConfig config,
                                        const SelectorConfig& sel, bool heldout_recorded,
@@ -421,13 +432,14 @@ Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStat
 
   torch::Tensor logits = dense_logits;
   if (!logits.defined()) {  // not known: one dense pass over the held-out inputs
-    ModelPtr reference = clone_model(dense);
-    reference->eval();
+    const bool was_training = dense.is_training();
+    dense.eval();
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> parts;
     for (int64_t b = 0; b < heldout.size(0); b += config.batch_size)
-      parts.push_back(reference->forward(
-          heldout.slice(0, b, std::min(heldout.size(0), b + config.batch_size))));
+      parts.push_back(
+          dense.forward(heldout.slice(0, b, std::min(heldout.size(0), b + config.batch_size))));
+    dense.train(was_training);
     logits = torch::cat(parts);
   }
   if (logits.size(0) != heldout.size(0))

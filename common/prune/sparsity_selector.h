@@ -58,7 +58,9 @@ struct SelectorResult {
 // -inf ruled out by a guard, "-" not run. For logs and benches.
 std::string format_candidate_scores(const SelectorResult& r);
 
-// `stats` from record_activations(dense); `heldout` inputs to score on, with the dense
+// `stats` from record_activations(dense). The candidates are pruned on `dense` itself, not a
+// copy (copying a model cost more than a candidate's pruning): its masks are as they were when
+// this returns, whatever it returns. `heldout` inputs to score on, with the dense
 // model's logits on them if already known (e.g. from the recording pass) or undefined
 // (then one dense pass over `heldout` computes them, not counted in the result).
 // `heldout_recorded`: `stats` and `dense_logits` come from one recording pass that
@@ -67,7 +69,7 @@ std::string format_candidate_scores(const SelectorResult& r);
 // `heldout_layer_inputs` (with `heldout_recorded`): what each segment of the model read on
 // `heldout` in that pass (TailInputs::layer_inputs); a candidate then starts at the latest
 // kept segment before which it computes what the dense model did.
-Result<SelectorResult> select_sparsity(const PrunableNet& dense, const LayerStats& stats,
+Result<SelectorResult> select_sparsity(PrunableNet& dense, const LayerStats& stats,
                                        const torch::Tensor& heldout,
                                        const torch::Tensor& dense_logits, PruneConfig config,
                                        const SelectorConfig& selector = {},
