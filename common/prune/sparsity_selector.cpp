@@ -228,7 +228,7 @@ class CandidateScorer {
   ~CandidateScorer() {
     try {
       dense_masks_.restore(model_);
-    } catch (const c10::Error& e) {  // not from a destructor; a failed copy has no remedy here
+    } catch (const c10::Error& e) {  // a destructor must not throw; nothing else to do here
       spdlog::error("selector: the model's masks could not be restored: {}",
                     e.what_without_backtrace());
     }
