@@ -225,9 +225,29 @@ torch::Tensor PrunableLayerImpl::effective_weight() const {
   return weight_ * weight_mask_ * unit_mask_.view(view);
 }
 
-int64_t PrunableLayerImpl::num_zeroed_weights() const {
+torch::Tensor PrunableLayerImpl::zeroed_weights_per_unit() const {
   torch::NoGradGuard no_grad;
-  return (effective_weight() == 0).sum().item<int64_t>();
+  if (weight_.scalar_type() != torch::kFloat || weight_mask_.scalar_type() != torch::kFloat ||
+      unit_mask_.scalar_type() != torch::kFloat)  // the zoo's are float; others as tensors
+    return (effective_weight() == 0).flatten(1).sum(1).to(torch::kLong).contiguous();
+  const int64_t units = options_.out, per_unit = weights_per_unit();
+  const torch::Tensor w = weight_.detach().contiguous(), m = weight_mask_.contiguous(),
+                      u = unit_mask_.contiguous();
+  torch::Tensor zeroed = torch::empty({units}, torch::kLong);
+  const float* wp = w.data_ptr<float>();
+  const float* mp = m.data_ptr<float>();
+  const float* up = u.data_ptr<float>();
+  int64_t* out = zeroed.data_ptr<int64_t>();
+  for (int64_t o = 0; o < units; ++o) {
+    int64_t n = 0;  // effective_weight()'s products, in its order
+    for (int64_t j = o * per_unit; j < (o + 1) * per_unit; ++j) n += wp[j] * mp[j] * up[o] == 0.0f;
+    out[o] = n;
+  }
+  return zeroed;
+}
+
+int64_t PrunableLayerImpl::num_zeroed_weights() const {
+  return zeroed_weights_per_unit().sum().item<int64_t>();
 }
 
 int64_t PrunableLayerImpl::num_active_units() const {

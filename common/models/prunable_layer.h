@@ -81,7 +81,9 @@ class PrunableLayerImpl : public torch::nn::Module {
   torch::Tensor effective_weight() const;
   // weight * weight_mask: the weights themselves (not a copy) while the mask is all ones.
   torch::Tensor masked_weight();
-  // Weights that are zero in effective_weight().
+  // Weights that are zero in effective_weight(): per unit (int64 [units]) and in all. One pass
+  // over float weights without temporaries (the selector and the MAC counts ask per candidate).
+  torch::Tensor zeroed_weights_per_unit() const;
   int64_t num_zeroed_weights() const;
   int64_t num_active_units() const;
   // Input channel (or feature) that weight column `j` of unit `o` reads (grouped convs).

@@ -32,32 +32,6 @@ namespace {
 using pruner_internal::Candidate;
 using pruner_internal::GlobalUnitOrder;
 
-// Zero effective weights per unit (all of a pruned unit's; a live unit's zero or masked
-// ones), counted in one pass over the weights without temporaries; reused for the layer's
-// total and for the ranking.
-torch::Tensor zeroed_weights_per_unit(const PrunableLayerImpl& layer) {
-  if (layer.weight().scalar_type() != torch::kFloat)  // the zoo's are float; others as tensors
-    return (layer.effective_weight() == 0).flatten(1).sum(1).to(torch::kLong).contiguous();
-  const int64_t units = layer.num_units(), per_unit = layer.weights_per_unit();
-  const torch::Tensor w = layer.weight().detach().contiguous();
-  const torch::Tensor m = layer.weight_mask().to(torch::kFloat).contiguous();
-  const torch::Tensor live = (layer.unit_mask() > 0).contiguous();
-  torch::Tensor zeroed = torch::empty({units}, torch::kLong);
-  const float* wp = w.data_ptr<float>();
-  const float* mp = m.data_ptr<float>();
-  const bool* lp = live.data_ptr<bool>();
-  int64_t* out = zeroed.data_ptr<int64_t>();
-  for (int64_t u = 0; u < units; ++u) {
-    int64_t n = per_unit;
-    if (lp[u]) {
-      n = 0;
-      for (int64_t j = u * per_unit; j < (u + 1) * per_unit; ++j) n += wp[j] * mp[j] == 0.0f;
-    }
-    out[u] = n;
-  }
-  return zeroed;
-}
-
 torch::Tensor unit_scores(const Candidate& c, Criterion criterion);
 
 // Expands a per-input-channel vector to the weight's shape via input_channel_of().
@@ -360,7 +334,7 @@ Status prune_cached(PrunableNet& model, const LayerStats& stats, const PruneConf
         return Status::invalid_argument(
             "prune: criterion activation_weighted_magnitude needs input energies for layer '" +
             name + "' (record with with_input_energy)");
-      cache.cands.push_back({name, layer, &it->second, zeroed_weights_per_unit(*layer)});
+      cache.cands.push_back({name, layer, &it->second, layer->zeroed_weights_per_unit()});
       cache.cand_total += layer->num_weights();
     }
     for (const auto& p : config.protected_layers)
