@@ -69,18 +69,12 @@ Result<Plan> make_plan(const PrunableNet& model) {
 
 torch::Tensor indices(const torch::Tensor& keep) { return keep.nonzero().flatten(); }
 
-// Entries of a bool tensor that are true / of a float mask that are 0, counted in place: the
-// sparsity selector compacts a model per candidate, and a torch reduction per layer costs
-// more than the count.
+// Entries of a bool tensor that are true, counted in place: the sparsity selector compacts a
+// model per candidate, and a torch reduction per layer costs more than the count.
 int64_t count_true(const torch::Tensor& keep) {
   const torch::Tensor k = keep.to(torch::kBool).contiguous();
   const bool* p = k.data_ptr<bool>();
   return std::count(p, p + k.numel(), true);
-}
-int64_t count_zero(const torch::Tensor& mask) {
-  const torch::Tensor m = mask.to(torch::kFloat).contiguous();
-  const float* p = m.data_ptr<float>();
-  return std::count(p, p + m.numel(), 0.0f);
 }
 
 // Copies the kept rows (and input columns) of `src` into the compact layer `dst`.
@@ -151,7 +145,7 @@ Result<CompactNet> compact(const PrunableNet& masked) {
       out.stats.removed_units += src[i]->num_units() - dst[i]->num_units();
       if (!dst[i]->is_output())
         out.stats.coupled_dead_weights +=
-            count_zero(dst[i]->unit_mask()) * dst[i]->weights_per_unit();
+            (dst[i]->num_units() - dst[i]->num_active_units()) * dst[i]->weights_per_unit();
     }
   } catch (const c10::Error& e) {
     return Status::internal(std::string("compact: ") + e.what_without_backtrace());

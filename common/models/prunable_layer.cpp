@@ -1,5 +1,7 @@
 #include "models/prunable_layer.h"
 
+#include <algorithm>
+
 #include "prune/activation_stats.h"
 
 namespace fp {
@@ -251,7 +253,10 @@ int64_t PrunableLayerImpl::num_zeroed_weights() const {
 }
 
 int64_t PrunableLayerImpl::num_active_units() const {
-  return (unit_mask_ > 0).sum().item<int64_t>();
+  if (unit_mask_.scalar_type() != torch::kFloat) return (unit_mask_ > 0).sum().item<int64_t>();
+  const torch::Tensor u = unit_mask_.contiguous();  // counted in place: asked per candidate
+  const float* p = u.data_ptr<float>();
+  return std::count_if(p, p + u.numel(), [](float v) { return v > 0; });
 }
 
 int64_t PrunableLayerImpl::input_channel_of(int64_t unit, int64_t j) const {

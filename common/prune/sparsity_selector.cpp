@@ -212,7 +212,7 @@ class CandidateScorer {
                   std::vector<torch::Tensor> layer_inputs)
       : model_(model),
         dense_masks_(model_),
-        fired_(fired_units(model_, stats)),
+        fired_(heldout_recorded ? fired_units(model_, stats) : FiredUnits{}),
         pruner_(stats, std::move(config)),
         score_(score),
         inputs_(std::move(inputs)),
@@ -222,7 +222,6 @@ class CandidateScorer {
         class_retention_(class_retention),
         min_dense_agreement_(min_dense_agreement),
         rule_out_parts_(rule_out_parts),
-        heldout_recorded_(heldout_recorded),
         layer_inputs_(std::move(layer_inputs)),
         start_after_(next_segment_reads_only(model_)) {}
   ~CandidateScorer() {
@@ -245,7 +244,7 @@ class CandidateScorer {
   };
   Result<Proba> candidate_proba(double bar) {
     const FirstChange first =
-        first_change(model_, dense_masks_, heldout_recorded_ ? &fired_ : nullptr);
+        first_change(model_, dense_masks_, fired_.empty() ? nullptr : &fired_);
     if (first.layer == model_.layers().size()) {
       torch::NoGradGuard no_grad;
       auto live = (model_.layers().back()->unit_mask() > 0).view({1, -1});
@@ -380,8 +379,8 @@ class CandidateScorer {
   static constexpr int64_t kBatch = 256;  // predict_proba's
   PrunableNet& model_;                    // pruned per candidate: the working copy
   MaskCheckpoint dense_masks_;  // its masks before, restored before each candidate and at the end
-  FiredUnits fired_;            // per layer, from the statistics
-  RepeatedPruner pruner_;       // the ranking made once, for every candidate
+  FiredUnits fired_;       // per layer, from the statistics; empty unless they include `inputs_`
+  RepeatedPruner pruner_;  // the ranking made once, for every candidate
   SelectionScore score_;
   torch::Tensor inputs_, dense_logits_, pseudo_;
   torch::Tensor reference_;              // the first candidate's predictions (confidence scores)
@@ -389,7 +388,6 @@ class CandidateScorer {
   std::vector<int64_t> retention_need_;  // per used class, set with it
   double min_class_share_, class_retention_, min_dense_agreement_;
   int rule_out_parts_;
-  bool heldout_recorded_;
   std::vector<torch::Tensor> layer_inputs_;  // recorded on `inputs_`; empty or undefined: not kept
   std::vector<bool> start_after_;            // next_segment_reads_only
   int64_t samples_ = 0, macs_ = 0;
@@ -444,8 +442,9 @@ Result<SelectorResult> select_sparsity(PrunableNet& dense, const LayerStats& sta
   }
   if (logits.size(0) != heldout.size(0))
     return Status::invalid_argument("selector: dense logits and held-out inputs differ in length");
-  if (!heldout_recorded || !dense_logits.defined() || dense.segment_starts().empty())
-    heldout_layer_inputs.clear();
+  // The statistics and logits came from one pass over `heldout` (what it kept is usable).
+  const bool recorded = heldout_recorded && dense_logits.defined();
+  if (!recorded || dense.segment_starts().empty()) heldout_layer_inputs.clear();
   if (!heldout_layer_inputs.empty() && heldout_layer_inputs.size() != dense.layers().size())
     return Status::invalid_argument("selector: held-out inputs kept for " +
                                     std::to_string(heldout_layer_inputs.size()) + " layers of " +
@@ -479,8 +478,7 @@ Result<SelectorResult> select_sparsity(PrunableNet& dense, const LayerStats& sta
   r.bounded.assign(sel.candidates.size(), false);
   CandidateScorer scorer(dense, stats, config, sel.score, inputs, logits, pseudo,
                          sel.min_class_share, sel.class_retention, sel.min_dense_agreement,
-                         sel.rule_out_parts, heldout_recorded && dense_logits.defined(),
-                         std::move(heldout_layer_inputs));
+                         sel.rule_out_parts, recorded, std::move(heldout_layer_inputs));
   auto score_at = [&](size_t i, double bar) -> Result<double> {
     if (std::isnan(r.scores[i])) {
       FP_ASSIGN_OR_RETURN(CandidateScore s, scorer(r.candidates[i], bar));
