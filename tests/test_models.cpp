@@ -217,6 +217,46 @@ TEST_CASE("evaluating, BatchNorm folded into its layer gives BatchNorm's values"
   }
 }
 
+TEST_CASE("BatchNorm folds to the same bits without gradients (its loop) as with them",
+          "[models]") {
+  // Without gradients the fold runs as one loop over plain float tensors; with them, as the
+  // tensor expression autograd needs. Both must give the same outputs bit for bit, so that
+  // a model evaluates the same whichever path folded it.
+  torch::manual_seed(12);
+  for (bool conv : {true, false}) {
+    INFO((conv ? "conv" : "linear"));
+    fp::LayerOptions o = conv ? fp::conv_bn_options(5, 9, 3, 1, fp::Activation::kReLU)
+                              : fp::linear_options(7, 9, fp::Activation::kReLU);
+    o.batch_norm = true;
+    o.bias = !conv;
+    fp::PrunableLayer layer(o);
+    {
+      torch::NoGradGuard no_grad;
+      auto set_bn = [](auto& bn) {
+        bn->running_mean.copy_(torch::randn({9}) * 3);
+        bn->running_var.copy_(torch::rand({9}) * 4 + 1e-4);
+        bn->weight.copy_(torch::randn({9}));
+        bn->bias.copy_(torch::randn({9}));
+      };
+      if (conv) set_bn(layer->batch_norm());
+      if (!conv) set_bn(layer->batch_norm1d());
+      if (!conv) layer->bias().copy_(torch::randn({9}));
+      layer->weight_mask().copy_((torch::rand(layer->weight().sizes()) > 0.3).to(torch::kFloat));
+    }
+    layer->eval();
+    const torch::Tensor x = conv ? torch::randn({4, 5, 6, 6}) : torch::randn({4, 7});
+    const torch::Tensor with_grad = layer->forward(x).detach();
+    REQUIRE(torch::GradMode::is_enabled());
+    torch::Tensor without;
+    {
+      torch::NoGradGuard no_grad;
+      without = layer->forward(x);
+    }
+    CHECK(torch::equal(with_grad, without));
+    CHECK(with_grad.gt(0).any().item<bool>());
+  }
+}
+
 TEST_CASE("every architecture builds for 28x28 and 32x32 inputs and yields [N, classes] logits",
           "[models]") {
   for (const auto& c : kCases) {

@@ -67,8 +67,6 @@ Result<Plan> make_plan(const PrunableNet& model) {
   return p;
 }
 
-torch::Tensor indices(const torch::Tensor& keep) { return keep.nonzero().flatten(); }
-
 // Entries of a bool tensor that are true, counted in place: the sparsity selector compacts a
 // model per candidate, and a torch reduction per layer costs more than the count.
 int64_t count_true(const torch::Tensor& keep) {
@@ -77,14 +75,31 @@ int64_t count_true(const torch::Tensor& keep) {
   return std::count(p, p + k.numel(), true);
 }
 
+// The indices of the true entries of `keep`, undefined when all are true (nothing to select:
+// the selector's candidates keep most rows of most layers).
+torch::Tensor indices_unless_all(const torch::Tensor& keep) {
+  if (count_true(keep) == keep.numel()) return {};
+  return keep.nonzero().flatten();
+}
+
+// dst = src's entries `idx` along `dim` (all of them when `idx` is undefined), written in
+// place: no temporary of the kept size, then a copy of it.
+void select_into(torch::Tensor& dst, const torch::Tensor& src, int64_t dim,
+                 const torch::Tensor& idx) {
+  if (idx.defined())
+    torch::index_select_out(dst, src, dim, idx);
+  else
+    dst.copy_(src);
+}
+
 // Copies the kept rows (and input columns) of `src` into the compact layer `dst`.
 Status copy_layer(PrunableLayer src, PrunableLayer dst, const torch::Tensor& keep_out,
                   const torch::Tensor& keep_in, const std::string& name) {
   const auto& o = src->options();
-  const torch::Tensor out_idx = indices(keep_out);
-  torch::Tensor w = src->masked_weight().index_select(0, out_idx);
+  const torch::Tensor out_idx = indices_unless_all(keep_out);
+  torch::Tensor in_idx;
   if (o.kind == LayerKind::kLinear || o.groups == 1) {
-    w = w.index_select(1, indices(keep_in));
+    in_idx = indices_unless_all(keep_in);
   } else if (o.groups == o.in && o.in == o.out) {  // depthwise: input c feeds unit c
     if (!keep_in.equal(keep_out))
       return Status::internal("compact: depthwise layer " + name +
@@ -92,27 +107,36 @@ Status copy_layer(PrunableLayer src, PrunableLayer dst, const torch::Tensor& kee
   } else if (!keep_in.all().item<bool>() || !keep_out.all().item<bool>()) {
     return Status::internal("compact: grouped conv " + name + " cannot be compacted");
   }
-  if (!w.sizes().equals(dst->weight().sizes()))
+  const torch::Tensor w = src->masked_weight();
+  std::vector<int64_t> shape = w.sizes().vec();
+  if (out_idx.defined()) shape[0] = out_idx.numel();
+  if (in_idx.defined()) shape[1] = in_idx.numel();
+  if (!dst->weight().sizes().equals(shape))
     return Status::internal("compact: layer " + name +
                             " kept weights do not fit its compact shape");
-  dst->weight().copy_(w);
-  if (src->bias().defined()) dst->bias().copy_(src->bias().index_select(0, out_idx));
+  if (out_idx.defined() && in_idx.defined())
+    torch::index_select_out(dst->weight(), w.index_select(0, out_idx), 1, in_idx);
+  else if (in_idx.defined())
+    torch::index_select_out(dst->weight(), w, 1, in_idx);
+  else
+    select_into(dst->weight(), w, 0, out_idx);
+  if (src->bias().defined()) select_into(dst->bias(), src->bias(), 0, out_idx);
   auto copy_bn = [&](auto& from, auto& to) {
     if (!from) return;
-    to->weight.copy_(from->weight.index_select(0, out_idx));
-    to->bias.copy_(from->bias.index_select(0, out_idx));
-    to->running_mean.copy_(from->running_mean.index_select(0, out_idx));
-    to->running_var.copy_(from->running_var.index_select(0, out_idx));
+    select_into(to->weight, from->weight, 0, out_idx);
+    select_into(to->bias, from->bias, 0, out_idx);
+    select_into(to->running_mean, from->running_mean, 0, out_idx);
+    select_into(to->running_var, from->running_var, 0, out_idx);
     to->num_batches_tracked.copy_(from->num_batches_tracked);
   };
   copy_bn(src->batch_norm(), dst->batch_norm());
   copy_bn(src->batch_norm1d(), dst->batch_norm1d());
-  dst->unit_mask().copy_(src->unit_mask().index_select(0, out_idx));
+  select_into(dst->unit_mask(), src->unit_mask(), 0, out_idx);
   if (dst->class_ids().defined()) {
     const torch::Tensor ids = src->class_ids().defined()
                                   ? src->class_ids()
                                   : torch::arange(src->num_units(), torch::kLong);
-    dst->class_ids().copy_(ids.index_select(0, out_idx));
+    select_into(dst->class_ids(), ids, 0, out_idx);
   }
   dst->fold_masks();
   return Status::ok_status();

@@ -1,6 +1,9 @@
 #include "models/prunable_layer.h"
 
 #include <algorithm>
+#include <cmath>
+#include <tuple>
+#include <utility>
 
 #include "prune/activation_stats.h"
 
@@ -9,6 +12,61 @@ namespace F = torch::nn::functional;
 
 namespace {
 thread_local bool zero_init = false;
+
+// Undefined (optional), or float on the CPU, contiguous, with `n` entries (-1: any).
+bool plain_float(const torch::Tensor& t, int64_t n = -1) {
+  return !t.defined() || (t.scalar_type() == torch::kFloat && t.device().is_cpu() &&
+                          t.is_contiguous() && (n < 0 || t.numel() == n));
+}
+
+// An evaluating BatchNorm (gamma, beta, running mean and variance; gamma and beta may be
+// undefined) folded into a layer's weights `w` and bias `b` (may be undefined): weights
+// times scale = gamma / sqrt(var + eps) per unit, bias shift = beta - mean * scale + b * scale.
+// Without gradients, plain float tensors fold in one loop with the tensor expression's float
+// operations in its order (the same bits): a fresh model, such as each candidate's compact
+// model, folds at its first forward, where the expression's dozen small operations a layer
+// cost more than the arithmetic.
+std::pair<torch::Tensor, torch::Tensor> fold_batch_norm(
+    const torch::Tensor& w, const torch::Tensor& b, const torch::Tensor& gamma,
+    const torch::Tensor& beta, const torch::Tensor& mean, const torch::Tensor& var, double eps) {
+  const int64_t units = w.size(0);
+  const bool loop = !torch::GradMode::is_enabled() && mean.defined() && var.defined() &&
+                    plain_float(w) && plain_float(b, units) && plain_float(gamma, units) &&
+                    plain_float(beta, units) && plain_float(mean, units) && plain_float(var, units);
+  if (!loop) {
+    torch::Tensor scale = torch::rsqrt(var + eps);
+    if (gamma.defined()) scale = scale * gamma;
+    torch::Tensor shift = -mean * scale;
+    if (beta.defined()) shift = shift + beta;
+    if (b.defined()) shift = shift + b * scale;
+    std::vector<int64_t> view(w.dim(), 1);
+    view[0] = -1;
+    return {w * scale.view(view), shift};
+  }
+  torch::Tensor folded = torch::empty_like(w), shift = torch::empty({units}, var.options());
+  const int64_t per_unit = units == 0 ? 0 : w.numel() / units;
+  const float e = static_cast<float>(eps);
+  const float* wp = w.data_ptr<float>();
+  const float* vp = var.data_ptr<float>();
+  const float* mp = mean.data_ptr<float>();
+  const float* gp = gamma.defined() ? gamma.data_ptr<float>() : nullptr;
+  const float* bp = beta.defined() ? beta.data_ptr<float>() : nullptr;
+  const float* lb = b.defined() ? b.data_ptr<float>() : nullptr;
+  float* fp = folded.data_ptr<float>();
+  float* sp = shift.data_ptr<float>();
+  for (int64_t u = 0; u < units; ++u) {
+    float scale = 1.0f / std::sqrt(vp[u] + e);
+    if (gp) scale = scale * gp[u];
+    float sh = -mp[u] * scale;
+    if (bp) sh = sh + bp[u];
+    if (lb) sh = sh + lb[u] * scale;
+    sp[u] = sh;
+    const float* row = wp + u * per_unit;
+    float* out = fp + u * per_unit;
+    for (int64_t j = 0; j < per_unit; ++j) out[j] = row[j] * scale;
+  }
+  return {folded, shift};
+}
 }  // namespace
 
 ZeroInitScope::ZeroInitScope() : was_(zero_init) { zero_init = true; }
@@ -62,6 +120,9 @@ PrunableLayerImpl::PrunableLayerImpl(const LayerOptions& o) : options_(o) {
   if (o.bias) bias_ = register_parameter("bias", torch::zeros({o.out}));
   unit_mask_ = register_buffer("unit_mask", torch::ones({o.out}));
   weight_mask_ = register_buffer("weight_mask", torch::ones(shape));
+  // Known to be ones: a fresh layer (a compact model's, a clone's) need not scan them.
+  unit_mask_ones_ = OnesCheck{unit_mask_, unit_mask_._version(), true};
+  weight_mask_ones_ = OnesCheck{weight_mask_, weight_mask_._version(), true};
   if (o.class_space > 0) {
     TORCH_CHECK(o.output_layer && o.out <= o.class_space,
                 "class_space is for a classifier with at most class_space units");
@@ -81,7 +142,16 @@ bool PrunableLayerImpl::all_ones(const torch::Tensor& mask, OnesCheck& check) {
   if (!check.seen.is_same(mask) || check.version != version) {
     check.seen = mask;
     check.version = version;
-    check.ones = mask.numel() == 0 || mask.min().item<float>() == 1.0f;
+    if (mask.scalar_type() == torch::kFloat && mask.is_contiguous() && mask.device().is_cpu()) {
+      // Scanned in place: a torch reduction per check cost more than the scan on small masks.
+      const float* p = mask.data_ptr<float>();
+      const int64_t n = mask.numel();
+      bool other = false;  // no early exit: the loop vectorizes
+      for (int64_t i = 0; i < n; ++i) other |= p[i] != 1.0f;
+      check.ones = !other;
+    } else {
+      check.ones = mask.numel() == 0 || mask.min().item<float>() == 1.0f;
+    }
   }
   return check.ones;
 }
@@ -137,15 +207,8 @@ torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
         b = folded_bn_.bias;
         return;
       }
-      torch::Tensor scale = torch::rsqrt(bn->running_var + bn->options.eps());
-      if (bn->weight.defined()) scale = scale * bn->weight;
-      torch::Tensor shift = -bn->running_mean * scale;
-      if (bn->bias.defined()) shift = shift + bn->bias;
-      if (b.defined()) shift = shift + b * scale;
-      std::vector<int64_t> view(weight_.dim(), 1);
-      view[0] = -1;
-      w = masked_weight() * scale.view(view);
-      b = shift;
+      std::tie(w, b) = fold_batch_norm(masked_weight(), b, bn->weight, bn->bias, bn->running_mean,
+                                       bn->running_var, bn->options.eps());
       if (keep) folded_bn_.keep(sources, w, b);
     };
     if (bn2d_) fold(bn2d_);
