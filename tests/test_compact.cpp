@@ -256,6 +256,52 @@ TEST_CASE("compact classifiers keep the original class labels", "[compact]") {
   REQUIRE(torch::equal(logits.argmax(1), m->forward(fashion_inputs()).argmax(1)));
 }
 
+TEST_CASE("a compact model holds no weight-sized masks: compacted, loaded or cloned",
+          "[compact][artifact]") {
+  // Its weight masks are ones it never reads; stored whole they doubled the memory of a
+  // compact model, whose point is to be small.
+  ModelSpec spec;
+  spec.arch = "resnet18";
+  spec.width_mult = 0.25;
+  ModelPtr m = prepared(spec, fashion_inputs());
+  fp::PruneConfig cfg;
+  cfg.target_sparsity = 0.4;
+  REQUIRE(fp::fine_prune(*m, fashion_inputs(), cfg).ok());
+  auto c = fp::compact(*m);
+  REQUIRE(c.ok());
+  fp::testing::TempDir dir("compact_masks");
+  const std::string path = dir.file("compact.fpm");
+  REQUIRE(fp::save_model(*c.value().model, path).ok());
+  auto loaded = fp::load_model(path);
+  REQUIRE(loaded.ok());
+  const ModelPtr cloned = fp::clone_model(*c.value().model);
+  const torch::Tensor x = fashion_inputs().slice(0, 0, 16);
+  torch::NoGradGuard no_grad;
+  m->eval();
+  const torch::Tensor masked_out = m->forward(x);
+  for (const auto& [name, model] : {std::pair<std::string, ModelPtr>{"compacted", c.value().model},
+                                    {"loaded", loaded.value()},
+                                    {"cloned", cloned}}) {
+    INFO(name);
+    int64_t mask_bytes = 0, weight_bytes = 0;
+    for (const auto& layer : model->layers()) {
+      mask_bytes += layer->weight_mask().storage().nbytes();
+      weight_bytes += layer->weight().numel() * 4;
+      CHECK((layer->weight_mask() == 1).all().item<bool>());
+    }
+    CHECK(mask_bytes <= static_cast<int64_t>(model->layers().size() * sizeof(float)));
+    CHECK(weight_bytes > 100000);
+    model->eval();
+    CHECK(torch::allclose(model->forward(x), masked_out, 1e-4, 1e-4));
+    // Its zero weights are counted as the weights that really act.
+    int64_t zero = 0;
+    for (const auto& layer : model->layers())
+      zero += (layer->effective_weight() == 0).sum().item<int64_t>();
+    CHECK(fp::measure_sparsity(*model).zeroed_weights == zero);
+    CHECK(zero > 0);
+  }
+}
+
 TEST_CASE("compact artifacts: saved, loaded, damaged ones refused", "[compact][artifact]") {
   ModelSpec spec;
   spec.arch = "cnn";

@@ -281,6 +281,11 @@ void PrunableLayerImpl::fold_masks() {
     if (bn2d_) scale_shift(bn2d_->weight, bn2d_->bias);
     if (bn1d_) scale_shift(bn1d_->weight, bn1d_->bias);
   }
+  // Never read again as a tensor of its own (masked_weight, forward): a broadcast view of one
+  // 1 instead of a weight-sized tensor of ones, so that a compact model in memory is no larger
+  // than its weights and the other tensors it keeps. set_data keeps the registered buffer.
+  if (weight_mask_.numel() > 1)
+    weight_mask_.set_data(torch::ones({1}, weight_mask_.options()).expand(weight_.sizes()));
   folded_ = true;
 }
 
@@ -296,16 +301,24 @@ torch::Tensor PrunableLayerImpl::zeroed_weights_per_unit() const {
       unit_mask_.scalar_type() != torch::kFloat)  // the zoo's are float; others as tensors
     return (effective_weight() == 0).flatten(1).sum(1).to(torch::kLong).contiguous();
   const int64_t units = options_.out, per_unit = weights_per_unit();
-  const torch::Tensor w = weight_.detach().contiguous(), m = weight_mask_.contiguous(),
+  // A folded layer's weight mask is ones (a broadcast view, fold_masks): not read, and w * 1
+  // is w to the bit.
+  const torch::Tensor w = weight_.detach().contiguous(),
+                      m = folded_ ? torch::Tensor() : weight_mask_.contiguous(),
                       u = unit_mask_.contiguous();
   torch::Tensor zeroed = torch::empty({units}, torch::kLong);
   const float* wp = w.data_ptr<float>();
-  const float* mp = m.data_ptr<float>();
+  const float* mp = m.defined() ? m.data_ptr<float>() : nullptr;
   const float* up = u.data_ptr<float>();
   int64_t* out = zeroed.data_ptr<int64_t>();
   for (int64_t o = 0; o < units; ++o) {
     int64_t n = 0;  // effective_weight()'s products, in its order
-    for (int64_t j = o * per_unit; j < (o + 1) * per_unit; ++j) n += wp[j] * mp[j] * up[o] == 0.0f;
+    const int64_t first = o * per_unit, last = first + per_unit;
+    if (mp) {
+      for (int64_t j = first; j < last; ++j) n += wp[j] * mp[j] * up[o] == 0.0f;
+    } else {
+      for (int64_t j = first; j < last; ++j) n += wp[j] * up[o] == 0.0f;
+    }
     out[o] = n;
   }
   return zeroed;
