@@ -42,7 +42,7 @@ void perturb(fp::PrunableNet& m) {
   m.eval();
   for (fp::PrunableLayer l : m.layers()) {
     l->unit_mask()[0] = 0.0f;
-    l->weight_mask().copy_((torch::rand(l->weight_mask().sizes()) > 0.3).to(torch::kFloat));
+    l->mutable_weight_mask().copy_((torch::rand(l->weight_mask().sizes()) > 0.3).to(torch::kFloat));
   }
 }
 

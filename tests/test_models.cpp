@@ -194,7 +194,7 @@ TEST_CASE("evaluating, BatchNorm folded into its layer gives BatchNorm's values"
     (conv ? layer->batch_norm()->running_mean : layer->batch_norm1d()->running_mean).add_(0.5);
     CHECK(torch::allclose(layer->forward(x), reference_now(), 1e-5, 1e-5));
     CHECK_FALSE(torch::allclose(layer->forward(x), reference, 1e-3, 1e-3));
-    layer->weight_mask().view({-1})[0] = 0.0f;
+    layer->mutable_weight_mask().view({-1})[0] = 0.0f;
     CHECK(torch::allclose(layer->forward(x), reference_now(), 1e-5, 1e-5));
     // A BatchNorm training normalizes by the batch's own statistics (nothing is folded),
     // so each unit's mean over the batch is its shift: with the whole layer training, and
@@ -241,7 +241,8 @@ TEST_CASE("BatchNorm folds to the same bits without gradients (its loop) as with
       if (conv) set_bn(layer->batch_norm());
       if (!conv) set_bn(layer->batch_norm1d());
       if (!conv) layer->bias().copy_(torch::randn({9}));
-      layer->weight_mask().copy_((torch::rand(layer->weight().sizes()) > 0.3).to(torch::kFloat));
+      layer->mutable_weight_mask().copy_(
+          (torch::rand(layer->weight().sizes()) > 0.3).to(torch::kFloat));
     }
     layer->eval();
     const torch::Tensor x = conv ? torch::randn({4, 5, 6, 6}) : torch::randn({4, 7});
@@ -407,12 +408,12 @@ TEST_CASE("a layer that ran with masks of ones sees every later mask edit", "[mo
     CHECK(torch::equal(layer->forward(x), dense));
 
     // A weight mask: the same output as a layer whose weight has those weights zeroed.
-    layer->weight_mask().view({-1}).index_fill_(0, torch::tensor({0, 1, 2}), 0.0);
+    layer->mutable_weight_mask().view({-1}).index_fill_(0, torch::tensor({0, 1, 2}), 0.0);
     torch::Tensor masked = layer->forward(x);
     CHECK_FALSE(torch::equal(masked, dense));
     torch::Tensor saved = layer->weight().clone();
     layer->weight().view({-1}).index_fill_(0, torch::tensor({0, 1, 2}), 0.0);
-    layer->weight_mask().fill_(1.0);
+    layer->mutable_weight_mask().fill_(1.0);
     CHECK(torch::equal(layer->forward(x), masked));
     layer->weight().copy_(saved);
     CHECK(torch::equal(layer->forward(x), dense));
@@ -461,7 +462,7 @@ TEST_CASE("clone_model copies state exactly into independent storage", "[models]
       for (int i = 0; i < 2; ++i) m->forward(torch::randn({4, 1, 28, 28}));
       fp::PrunableLayer l1 = m->layers()[1], l2 = m->layers()[2];
       l1->unit_mask()[0] = 0.0f;
-      l2->weight_mask().view(-1)[5] = 0.0f;
+      l2->mutable_weight_mask().view(-1)[5] = 0.0f;
     }
     m->eval();
     auto copy = fp::clone_model(*m);

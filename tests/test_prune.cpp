@@ -967,6 +967,59 @@ TEST_CASE("a mask checkpoint restores what was written since, and only that") {
   CHECK(checkpoint.unit_mask_written(*model, 1));
 }
 
+TEST_CASE("weight masks take no memory until written, and give it back when restored") {
+  // A weight-sized tensor of ones per layer doubled a model's memory, and unit pruning
+  // (Fine-Pruning) never writes it. ResNet18 has 1 x 1 convolutions (shapes ending in 1 x 1).
+  torch::manual_seed(10);
+  auto model = build_model(fp::testing::test_spec("resnet18", 1, 16, 16, 10, 0.25)).value();
+  auto held = [](const fp::PrunableLayer& l) {
+    return static_cast<int64_t>(l->weight_mask().storage().nbytes());
+  };
+  auto mask_bytes = [&](const PrunableNet& m) {
+    int64_t n = 0;
+    for (const auto& l : m.layers()) n += held(l);
+    return n;
+  };
+  const int64_t n_layers = static_cast<int64_t>(model->layers().size());
+  CHECK(mask_bytes(*model) == n_layers * 4);
+  auto x = torch::randn({24, 1, 16, 16});
+  auto stats = record_activations(*model, x, 8, /*with_input_energy=*/true);
+  MaskCheckpoint checkpoint(*model);
+  PruneConfig units;
+  units.target_sparsity = 0.5;
+  REQUIRE(prune_with_stats(*model, stats, units).ok());
+  CHECK(mask_bytes(*model) == n_layers * 4);  // unit pruning wrote none
+  CHECK(measure_sparsity(*model).zeroed_weights > 0);
+  checkpoint.restore(*model);
+
+  PruneConfig weights = units;
+  weights.granularity = Granularity::kWeight;
+  weights.criterion = Criterion::kActivationWeightedMagnitude;
+  REQUIRE(prune_with_stats(*model, stats, weights).ok());
+  const PrunableLayer first = model->layers()[0];
+  CHECK(held(first) == first->weight().numel() * 4);  // written: a tensor of its own
+  const MaskState pruned = snapshot_masks(*model);
+  const auto cloned = fp::clone_model(*model);
+  for (size_t i = 0; i < model->layers().size(); ++i) {
+    INFO(model->layer_names()[i]);
+    CHECK(torch::equal(cloned->layers()[i]->weight_mask(), model->layers()[i]->weight_mask()));
+    CHECK(held(cloned->layers()[i]) == held(model->layers()[i]));
+  }
+  checkpoint.restore(*model);  // back to ones, held as a view again
+  CHECK(mask_bytes(*model) == n_layers * 4);
+  CHECK(measure_sparsity(*model).zeroed_weights == 0);
+  for (size_t i = 0; i < model->layers().size(); ++i)
+    CHECK(checkpoint.state().weight_masks[i].equal(model->layers()[i]->weight_mask()));
+  // The pruned masks come back exactly, and the model computes as when they were written.
+  restore_masks(*model, pruned);
+  for (size_t i = 0; i < model->layers().size(); ++i)
+    CHECK(torch::equal(model->layers()[i]->weight_mask(), pruned.weight_masks[i]));
+  torch::NoGradGuard no_grad;
+  model->eval();
+  cloned->eval();
+  CHECK(torch::equal(model->forward(x), cloned->forward(x)));
+}
+
 TEST_CASE("selector candidates run as compact models: same scores, their own MACs") {
   torch::manual_seed(6);
   auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
@@ -1058,7 +1111,7 @@ TEST_CASE("global unit pruning reaches its target where weights are already mask
     torch::NoGradGuard g;
     auto rows = fc2->weight_mask().index_select(0, top);
     rows.slice(1, 0, fc2->weights_per_unit() / 2).fill_(0.0);
-    fc2->weight_mask().index_copy_(0, top, rows);
+    fc2->mutable_weight_mask().index_copy_(0, top, rows);
   }
   const MaskState start = snapshot_masks(*model);
   const double total = static_cast<double>(measure_sparsity(*model).prunable_weights);

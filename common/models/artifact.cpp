@@ -118,6 +118,13 @@ Result<ModelPtr> build_from(const ArtifactContents& contents) {
   if (!built.ok()) return artifact_corrupt("spec does not build: " + built.status().message());
   ModelPtr model = built.value();
 
+  // Stored weight masks are read into masks of their own (a fresh layer's is a view of ones).
+  for (const auto& entry : contents.tensors) {
+    if (!artifact_may_omit(entry.name) || entry.name.find("weight_mask") == std::string::npos)
+      continue;
+    for (PrunableLayer layer : model->layers()) layer->mutable_weight_mask();
+    break;
+  }
   const auto expected = state_tensors(*model);
   std::unordered_map<std::string, size_t> by_name;
   for (size_t i = 0; i < expected.size(); ++i) by_name[expected[i].first] = i;

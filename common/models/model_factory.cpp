@@ -37,7 +37,19 @@ void copy_state(const PrunableNet& src, PrunableNet& dst) {
   auto sp = src.named_parameters(true), dp = dst.named_parameters(true);
   for (auto& item : sp) dp[item.key()].copy_(item.value());
   auto sb = src.named_buffers(true), db = dst.named_buffers(true);
-  for (auto& item : sb) db[item.key()].copy_(item.value());
+  const std::string weight_mask = "weight_mask";
+  for (auto& item : sb) {
+    const std::string& key = item.key();
+    if (key.size() >= weight_mask.size() &&
+        key.compare(key.size() - weight_mask.size(), weight_mask.size(), weight_mask) == 0)
+      continue;  // by their layers, below: a view of ones stays one
+    db[key].copy_(item.value());
+  }
+  TORCH_CHECK(src.layers().size() == dst.layers().size(), "copy_state: layer counts differ");
+  for (size_t i = 0; i < src.layers().size(); ++i) {
+    PrunableLayer to = dst.layers()[i];
+    to->set_weight_mask(src.layers()[i]->weight_mask());
+  }
 }
 
 ModelPtr clone_model(const PrunableNet& model) {

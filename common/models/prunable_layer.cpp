@@ -13,6 +13,21 @@ namespace F = torch::nn::functional;
 namespace {
 thread_local bool zero_init = false;
 
+// Ones of `shape` as a broadcast view of a single 1: no memory of the shape's size.
+torch::Tensor ones_view(torch::IntArrayRef shape, const torch::TensorOptions& options) {
+  return torch::ones({1}, options).expand(shape);
+}
+
+// Whether `t` is such a view: the stride of every dimension longer than 1 zero (one element in
+// memory; expand leaves other strides for dimensions of size 1), and that element 1.
+bool is_ones_view(const torch::Tensor& t) {
+  if (!t.defined() || t.numel() <= 1 || t.scalar_type() != torch::kFloat || !t.device().is_cpu())
+    return false;
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.size(d) > 1 && t.stride(d) != 0) return false;
+  return *t.data_ptr<float>() == 1.0f;
+}
+
 // Undefined (optional), or float on the CPU, contiguous, with `n` entries (-1: any).
 bool plain_float(const torch::Tensor& t, int64_t n = -1) {
   return !t.defined() || (t.scalar_type() == torch::kFloat && t.device().is_cpu() &&
@@ -119,7 +134,7 @@ PrunableLayerImpl::PrunableLayerImpl(const LayerOptions& o) : options_(o) {
       "weight", zero_init ? torch::zeros(shape) : torch::randn(shape) * std::sqrt(2.0 / fan_in));
   if (o.bias) bias_ = register_parameter("bias", torch::zeros({o.out}));
   unit_mask_ = register_buffer("unit_mask", torch::ones({o.out}));
-  weight_mask_ = register_buffer("weight_mask", torch::ones(shape));
+  weight_mask_ = register_buffer("weight_mask", ones_view(shape, torch::kFloat));
   // Known to be ones: a fresh layer (a compact model's, a clone's) need not scan them.
   unit_mask_ones_ = OnesCheck{unit_mask_, unit_mask_._version(), true};
   weight_mask_ones_ = OnesCheck{weight_mask_, weight_mask_._version(), true};
@@ -136,8 +151,35 @@ PrunableLayerImpl::PrunableLayerImpl(const LayerOptions& o) : options_(o) {
   }
 }
 
+torch::Tensor& PrunableLayerImpl::mutable_weight_mask() {
+  if (is_ones_view(weight_mask_)) {
+    torch::NoGradGuard no_grad;
+    // set_data keeps the tensor (the registered buffer, its version counter): the values are
+    // the same ones, now in memory of their own.
+    weight_mask_.set_data(torch::ones(weight_mask_.sizes(), weight_mask_.options()));
+  }
+  return weight_mask_;
+}
+
+void PrunableLayerImpl::set_weight_mask(const torch::Tensor& mask) {
+  torch::NoGradGuard no_grad;
+  if (is_ones_view(mask) && mask.sizes() == weight_mask_.sizes()) {
+    if (is_ones_view(weight_mask_)) return;  // the same values already
+    weight_mask_.set_data(ones_view(weight_mask_.sizes(), weight_mask_.options()));
+    weight_mask_.unsafeGetTensorImpl()->bump_version();  // its values changed
+    return;
+  }
+  mutable_weight_mask().copy_(mask);
+}
+
+torch::Tensor PrunableLayerImpl::weight_mask_copy() const {
+  return is_ones_view(weight_mask_) ? ones_view(weight_mask_.sizes(), weight_mask_.options())
+                                    : weight_mask_.clone();
+}
+
 bool PrunableLayerImpl::all_ones(const torch::Tensor& mask, OnesCheck& check) {
   if (mask.is_inference()) return false;  // no version counter: always multiply
+  if (is_ones_view(mask)) return true;
   const int64_t version = mask._version();
   if (!check.seen.is_same(mask) || check.version != version) {
     check.seen = mask;
@@ -284,8 +326,8 @@ void PrunableLayerImpl::fold_masks() {
   // Never read again as a tensor of its own (masked_weight, forward): a broadcast view of one
   // 1 instead of a weight-sized tensor of ones, so that a compact model in memory is no larger
   // than its weights and the other tensors it keeps. set_data keeps the registered buffer.
-  if (weight_mask_.numel() > 1)
-    weight_mask_.set_data(torch::ones({1}, weight_mask_.options()).expand(weight_.sizes()));
+  if (weight_mask_.numel() > 1 && !is_ones_view(weight_mask_))
+    weight_mask_.set_data(ones_view(weight_.sizes(), weight_mask_.options()));
   folded_ = true;
 }
 
@@ -301,10 +343,11 @@ torch::Tensor PrunableLayerImpl::zeroed_weights_per_unit() const {
       unit_mask_.scalar_type() != torch::kFloat)  // the zoo's are float; others as tensors
     return (effective_weight() == 0).flatten(1).sum(1).to(torch::kLong).contiguous();
   const int64_t units = options_.out, per_unit = weights_per_unit();
-  // A folded layer's weight mask is ones (a broadcast view, fold_masks): not read, and w * 1
-  // is w to the bit.
+  // A folded layer's weight mask is ones (fold_masks), as is a view of ones: not read, and
+  // w * 1 is w to the bit.
   const torch::Tensor w = weight_.detach().contiguous(),
-                      m = folded_ ? torch::Tensor() : weight_mask_.contiguous(),
+                      m = folded_ || is_ones_view(weight_mask_) ? torch::Tensor()
+                                                                : weight_mask_.contiguous(),
                       u = unit_mask_.contiguous();
   torch::Tensor zeroed = torch::empty({units}, torch::kLong);
   const float* wp = w.data_ptr<float>();

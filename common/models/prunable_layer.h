@@ -66,12 +66,21 @@ class PrunableLayerImpl : public torch::nn::Module {
   int64_t num_weights() const { return num_units() * weights_per_unit(); }
 
   torch::Tensor& weight() { return weight_; }
-  torch::Tensor& bias() { return bias_; }                // undefined without bias
-  torch::Tensor& unit_mask() { return unit_mask_; }      // float [out]; 1 keep, 0 pruned
-  torch::Tensor& weight_mask() { return weight_mask_; }  // float, shape of weight
+  torch::Tensor& bias() { return bias_; }            // undefined without bias
+  torch::Tensor& unit_mask() { return unit_mask_; }  // float [out]; 1 keep, 0 pruned
   const torch::Tensor& weight() const { return weight_; }
   const torch::Tensor& unit_mask() const { return unit_mask_; }
+  // float, shape of weight. Until something writes it, it is ones held as a read-only
+  // broadcast view of a single 1: unit pruning (Fine-Pruning) never writes it, and a
+  // weight-sized tensor of ones per layer doubled a model's memory.
   const torch::Tensor& weight_mask() const { return weight_mask_; }
+  // The weight mask to write in place: made a tensor of its own first (still ones).
+  torch::Tensor& mutable_weight_mask();
+  // Sets the weight mask to `mask`'s values; a view of ones (weight_mask_copy) keeps it one.
+  void set_weight_mask(const torch::Tensor& mask);
+  // A copy of the weight mask that later writes to the layer do not change: another view of
+  // ones while it is one, a clone otherwise.
+  torch::Tensor weight_mask_copy() const;
   torch::Tensor& class_ids() { return class_ids_; }  // int64 [out]; compact classifiers only
   const torch::Tensor& class_ids() const { return class_ids_; }
   torch::nn::BatchNorm2d& batch_norm() { return bn2d_; }

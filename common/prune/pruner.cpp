@@ -98,7 +98,7 @@ void prune_units(PrunableLayerImpl& layer, const std::vector<int64_t>& units) {
 
 void prune_weights(PrunableLayerImpl& layer, const std::vector<int64_t>& flat) {
   if (!flat.empty())
-    layer.weight_mask().view({-1}).index_fill_(0, torch::tensor(flat, torch::kLong), 0.0);
+    layer.mutable_weight_mask().view({-1}).index_fill_(0, torch::tensor(flat, torch::kLong), 0.0);
 }
 
 Status prune_per_layer(std::vector<Candidate>& cands, double fraction, const PruneConfig& cfg) {
@@ -222,7 +222,7 @@ MaskState snapshot_masks(const PrunableNet& model) {
   MaskState s;
   for (const auto& layer : model.layers()) {
     s.unit_masks.push_back(layer->unit_mask().clone());
-    s.weight_masks.push_back(layer->weight_mask().clone());
+    s.weight_masks.push_back(layer->weight_mask_copy());
   }
   return s;
 }
@@ -232,7 +232,7 @@ void restore_masks(PrunableNet& model, const MaskState& state) {
   for (size_t i = 0; i < model.layers().size(); ++i) {
     PrunableLayer layer = model.layers()[i];
     layer->unit_mask().copy_(state.unit_masks.at(i));
-    layer->weight_mask().copy_(state.weight_masks.at(i));
+    layer->set_weight_mask(state.weight_masks.at(i));
   }
 }
 
@@ -252,7 +252,7 @@ void MaskCheckpoint::restore(PrunableNet& model) {
       unit_versions_[i] = layer->unit_mask()._version();
     }
     if (weight_mask_written(model, i)) {
-      layer->weight_mask().copy_(state_.weight_masks.at(i));
+      layer->set_weight_mask(state_.weight_masks.at(i));
       weight_versions_[i] = layer->weight_mask()._version();
     }
   }
