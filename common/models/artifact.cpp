@@ -120,8 +120,7 @@ Result<ModelPtr> build_from(const ArtifactContents& contents) {
 
   // Stored weight masks are read into masks of their own (a fresh layer's is a view of ones).
   for (const auto& entry : contents.tensors) {
-    if (!artifact_may_omit(entry.name) || entry.name.find("weight_mask") == std::string::npos)
-      continue;
+    if (entry.name.find("weight_mask") == std::string::npos) continue;
     for (PrunableLayer layer : model->layers()) layer->mutable_weight_mask();
     break;
   }

@@ -135,9 +135,8 @@ PrunableLayerImpl::PrunableLayerImpl(const LayerOptions& o) : options_(o) {
   if (o.bias) bias_ = register_parameter("bias", torch::zeros({o.out}));
   unit_mask_ = register_buffer("unit_mask", torch::ones({o.out}));
   weight_mask_ = register_buffer("weight_mask", ones_view(shape, torch::kFloat));
-  // Known to be ones: a fresh layer (a compact model's, a clone's) need not scan them.
+  // Known to be ones: a fresh layer (a compact model's, a clone's) need not scan it.
   unit_mask_ones_ = OnesCheck{unit_mask_, unit_mask_._version(), true};
-  weight_mask_ones_ = OnesCheck{weight_mask_, weight_mask_._version(), true};
   if (o.class_space > 0) {
     TORCH_CHECK(o.output_layer && o.out <= o.class_space,
                 "class_space is for a classifier with at most class_space units");
@@ -306,10 +305,7 @@ torch::Tensor PrunableLayerImpl::forward(const torch::Tensor& x) {
 void PrunableLayerImpl::fold_masks() {
   torch::NoGradGuard no_grad;
   // Masks of ones change nothing: compaction folds fresh layers, whose masks mostly are.
-  if (!all_ones(weight_mask_, weight_mask_ones_)) {
-    weight_.mul_(weight_mask_);
-    weight_mask_.fill_(1.0);
-  }
+  if (!all_ones(weight_mask_, weight_mask_ones_)) weight_.mul_(weight_mask_);
   // A pruned class keeps its logit mask (forward).
   if (!options_.output_layer && !all_ones(unit_mask_, unit_mask_ones_)) {
     std::vector<int64_t> view(weight_.dim(), 1);
@@ -323,11 +319,9 @@ void PrunableLayerImpl::fold_masks() {
     if (bn2d_) scale_shift(bn2d_->weight, bn2d_->bias);
     if (bn1d_) scale_shift(bn1d_->weight, bn1d_->bias);
   }
-  // Never read again as a tensor of its own (masked_weight, forward): a broadcast view of one
-  // 1 instead of a weight-sized tensor of ones, so that a compact model in memory is no larger
-  // than its weights and the other tensors it keeps. set_data keeps the registered buffer.
-  if (weight_mask_.numel() > 1 && !is_ones_view(weight_mask_))
-    weight_mask_.set_data(ones_view(weight_.sizes(), weight_mask_.options()));
+  // Ones from here on, held as a view (never read again: masked_weight, forward), so that a
+  // compact model in memory is no larger than the tensors it keeps.
+  set_weight_mask(ones_view(weight_mask_.sizes(), weight_mask_.options()));
   folded_ = true;
 }
 
