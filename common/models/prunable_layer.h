@@ -107,9 +107,9 @@ class PrunableLayerImpl : public torch::nn::Module {
 
   // Inference-only compact layers: multiplies the masks into the weights (a pruned hidden
   // unit gets zero weights, bias and BatchNorm scale and shift, so its output is still
-  // exactly zero), makes weight_mask ones — a read-only broadcast view of a single 1, so the
-  // layer holds no weight-sized mask — and makes forward() skip the masks, so it runs as a
-  // plain layer. Later mask edits are ignored: prune the masked model instead.
+  // exactly zero), makes weight_mask ones (held as a view, weight_mask()) and makes forward()
+  // skip the masks, so it runs as a plain layer. Later mask edits are ignored: prune the
+  // masked model instead.
   void fold_masks();
   bool folded() const { return folded_; }
 
