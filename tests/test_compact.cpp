@@ -56,6 +56,18 @@ ModelPtr prepared(const ModelSpec& spec, const torch::Tensor& x) {
   return m;
 }
 
+// `prepared(arch at width)` Fine-Pruned to `sparsity` on the Fashion-MNIST inputs.
+ModelPtr fine_pruned(const std::string& arch, double width, double sparsity) {
+  ModelSpec spec;
+  spec.arch = arch;
+  spec.width_mult = width;
+  ModelPtr m = prepared(spec, fashion_inputs());
+  fp::PruneConfig cfg;
+  cfg.target_sparsity = sparsity;
+  REQUIRE(fp::fine_prune(*m, fashion_inputs(), cfg).ok());
+  return m;
+}
+
 // Max |a - b| relative to the logits' scale (pruned classes are -1e9 in both).
 double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
   auto live = a > fp::kPrunedLogit / 2;
@@ -260,13 +272,7 @@ TEST_CASE("a compact model holds no weight-sized masks: compacted, loaded or clo
           "[compact][artifact]") {
   // Its weight masks are ones it never reads; stored whole they doubled the memory of a
   // compact model, whose point is to be small.
-  ModelSpec spec;
-  spec.arch = "resnet18";
-  spec.width_mult = 0.25;
-  ModelPtr m = prepared(spec, fashion_inputs());
-  fp::PruneConfig cfg;
-  cfg.target_sparsity = 0.4;
-  REQUIRE(fp::fine_prune(*m, fashion_inputs(), cfg).ok());
+  ModelPtr m = fine_pruned("resnet18", 0.25, 0.4);
   auto c = fp::compact(*m);
   REQUIRE(c.ok());
   fp::testing::TempDir dir("compact_masks");
@@ -303,12 +309,7 @@ TEST_CASE("a compact model holds no weight-sized masks: compacted, loaded or clo
 }
 
 TEST_CASE("compact artifacts: saved, loaded, damaged ones refused", "[compact][artifact]") {
-  ModelSpec spec;
-  spec.arch = "cnn";
-  ModelPtr m = prepared(spec, fashion_inputs());
-  fp::PruneConfig cfg;
-  cfg.target_sparsity = 0.5;
-  REQUIRE(fp::fine_prune(*m, fashion_inputs(), cfg).ok());
+  ModelPtr m = fine_pruned("cnn", 1.0, 0.5);
   auto c = fp::compact(*m);
   REQUIRE(c.ok());
   fp::testing::TempDir dir("compact");

@@ -1,5 +1,6 @@
 // Fine-Pruning engine: activation statistics, pruning decisions, sparsity, cost.
 #include "baselines/svd.h"
+#include "models/artifact.h"
 #include "models/model_factory.h"
 #include "prune/activation_recorder.h"
 #include "prune/cost.h"
@@ -1018,6 +1019,17 @@ TEST_CASE("weight masks take no memory until written, and give it back when rest
   model->eval();
   cloned->eval();
   CHECK(torch::equal(model->forward(x), cloned->forward(x)));
+  // Loaded from an artifact, only the masks it stores (one written layer here) take memory.
+  checkpoint.restore(*model);
+  PrunableLayer written = model->layers()[2];
+  written->mutable_weight_mask().view({-1})[0] = 0.0f;
+  auto loaded = fp::deserialize_model(fp::serialize_model(*model));
+  REQUIRE(loaded.ok());
+  for (size_t i = 0; i < model->layers().size(); ++i) {
+    INFO(model->layer_names()[i]);
+    CHECK(held((*loaded)->layers()[i]) == (i == 2 ? written->weight().numel() * 4 : 4));
+    CHECK(torch::equal((*loaded)->layers()[i]->weight_mask(), model->layers()[i]->weight_mask()));
+  }
 }
 
 TEST_CASE("selector candidates run as compact models: same scores, their own MACs") {

@@ -13,14 +13,6 @@
 #include "util/text.h"
 
 namespace fp {
-namespace {
-
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
-}  // namespace
-
 FileKind file_kind(const std::string& path) {
   std::string p = ascii_lower(path);
   if (ends_with(p, ".wav")) return FileKind::kAudio;

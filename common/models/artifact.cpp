@@ -82,8 +82,12 @@ Status load_tensor(const ArtifactTensor& entry, std::string_view payload,
                             ", its shape and dtype need " + std::to_string(want_bytes));
   FP_RETURN_IF_ERROR(check_tensor_extent(entry, payload.size(), next_offset));
 
-  // Freshly built models hold contiguous CPU tensors; memcpy avoids assuming the
-  // payload is aligned for the element type.
+  // Freshly built models hold CPU tensors, contiguous but for the layers' unwritten weight
+  // masks (a broadcast view of one 1, PrunableLayerImpl::weight_mask): a stored one gets memory
+  // of its own first (set_data keeps the layer's tensor). memcpy avoids assuming the payload is
+  // aligned for the element type.
+  if (target.device().is_cpu() && !target.is_contiguous())
+    target.set_data(torch::empty(target.sizes(), target.options()));
   if (!target.is_contiguous() || !target.device().is_cpu())
     return Status::internal("model artifact: " + tensor +
                             " of the built model is not contiguous CPU");
@@ -118,12 +122,6 @@ Result<ModelPtr> build_from(const ArtifactContents& contents) {
   if (!built.ok()) return artifact_corrupt("spec does not build: " + built.status().message());
   ModelPtr model = built.value();
 
-  // Stored weight masks are read into masks of their own (a fresh layer's is a view of ones).
-  for (const auto& entry : contents.tensors) {
-    if (entry.name.find("weight_mask") == std::string::npos) continue;
-    for (PrunableLayer layer : model->layers()) layer->mutable_weight_mask();
-    break;
-  }
   const auto expected = state_tensors(*model);
   std::unordered_map<std::string, size_t> by_name;
   for (size_t i = 0; i < expected.size(); ++i) by_name[expected[i].first] = i;

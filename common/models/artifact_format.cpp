@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/sha256.h"
+#include "util/text.h"
 
 // The format is little-endian; lengths are read byte by byte, tensors are copied as
 // they lie in memory (artifact.cpp).
@@ -163,11 +164,7 @@ Status check_tensor_extent(const ArtifactTensor& t, uint64_t payload_size, uint6
 }
 
 bool artifact_may_omit(const std::string& name) {
-  auto ends_with = [&](const std::string& suffix) {
-    return name.size() >= suffix.size() &&
-           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  return ends_with("unit_mask") || ends_with("weight_mask");
+  return ends_with(name, "unit_mask") || ends_with(name, "weight_mask");
 }
 
 std::string artifact_head(std::string_view header_text, uint64_t payload_size) {

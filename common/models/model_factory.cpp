@@ -4,6 +4,7 @@
 #include <map>
 
 #include "models/zoo.h"
+#include "util/text.h"
 
 namespace fp {
 
@@ -37,14 +38,9 @@ void copy_state(const PrunableNet& src, PrunableNet& dst) {
   auto sp = src.named_parameters(true), dp = dst.named_parameters(true);
   for (auto& item : sp) dp[item.key()].copy_(item.value());
   auto sb = src.named_buffers(true), db = dst.named_buffers(true);
-  const std::string weight_mask = "weight_mask";
-  for (auto& item : sb) {
-    const std::string& key = item.key();
-    if (key.size() >= weight_mask.size() &&
-        key.compare(key.size() - weight_mask.size(), weight_mask.size(), weight_mask) == 0)
-      continue;  // by their layers, below: a view of ones stays one
-    db[key].copy_(item.value());
-  }
+  // Weight masks go through their layers (below), so that a view of ones stays one.
+  for (auto& item : sb)
+    if (!ends_with(item.key(), "weight_mask")) db[item.key()].copy_(item.value());
   TORCH_CHECK(src.layers().size() == dst.layers().size(), "copy_state: layer counts differ");
   for (size_t i = 0; i < src.layers().size(); ++i) {
     PrunableLayer to = dst.layers()[i];

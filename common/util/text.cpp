@@ -109,4 +109,8 @@ std::string ascii_lower(std::string_view s) {
   return out;
 }
 
+bool ends_with(std::string_view s, std::string_view tail) {
+  return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
+}
+
 }  // namespace fp

@@ -19,6 +19,9 @@ std::string escape_text(std::string_view s);
 // text_problem(), for a message field with a length limit.
 std::string clean_text(std::string_view s, size_t max_bytes);
 
+// Whether `s` ends with `tail` (names, extensions, buffer keys).
+bool ends_with(std::string_view s, std::string_view tail);
+
 // `s` with ASCII letters in lower case (other bytes as they are): case-insensitive
 // comparisons of names, extensions and search text.
 std::string ascii_lower(std::string_view s);
