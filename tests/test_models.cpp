@@ -137,28 +137,43 @@ TEST_CASE("every architecture's logits are the same with and without gradients r
   }
 }
 
+namespace {
+
+// Running statistics, scale and shift far from the identity for a BatchNorm of `units` (mean
+// about N(0, 9), variance in [var_floor, var_floor + 4)).
+template <typename BatchNorm>
+void set_far_from_identity(BatchNorm& bn, int64_t units, double var_floor) {
+  torch::NoGradGuard no_grad;
+  bn->running_mean.copy_(torch::randn({units}) * 3);
+  bn->running_var.copy_(torch::rand({units}) * 4 + var_floor);
+  bn->weight.copy_(torch::randn({units}));
+  bn->bias.copy_(torch::randn({units}));
+}
+
+// A 3 x 3 same-padded conv or a linear layer with BatchNorm; the linear one keeps a bias,
+// which folds into the shift.
+fp::PrunableLayer batch_norm_layer(bool conv, int64_t in, int64_t out, fp::Activation a) {
+  fp::LayerOptions o =
+      conv ? fp::conv_bn_options(in, out, 3, 1, a) : fp::linear_options(in, out, a);
+  o.batch_norm = true;
+  o.bias = !conv;
+  return fp::PrunableLayer(o);
+}
+
+}  // namespace
+
 TEST_CASE("evaluating, BatchNorm folded into its layer gives BatchNorm's values", "[models]") {
   // A conv and a linear layer with BatchNorm whose running statistics, scale and shift
   // are far from the identity, against the unfolded conv/linear then BatchNorm.
   torch::manual_seed(11);
   for (bool conv : {true, false}) {
     INFO((conv ? "conv" : "linear"));
-    fp::LayerOptions o = conv ? fp::conv_bn_options(3, 6, 3, 1, fp::Activation::kNone)
-                              : fp::linear_options(5, 6, fp::Activation::kNone);
-    o.batch_norm = true;
-    o.bias = !conv;  // the linear layer keeps a bias, which folds into the shift
-    fp::PrunableLayer layer(o);
+    fp::PrunableLayer layer = batch_norm_layer(conv, conv ? 3 : 5, 6, fp::Activation::kNone);
     torch::NoGradGuard no_grad;
-    auto set_bn = [](auto& bn) {
-      bn->running_mean.copy_(torch::randn({6}) * 3);
-      bn->running_var.copy_(torch::rand({6}) * 4 + 0.05);
-      bn->weight.copy_(torch::randn({6}));
-      bn->bias.copy_(torch::randn({6}));
-    };
     torch::Tensor x = conv ? torch::randn({4, 3, 7, 7}) : torch::randn({4, 5});
     torch::Tensor reference;
     if (conv) {
-      set_bn(layer->batch_norm());
+      set_far_from_identity(layer->batch_norm(), 6, 0.05);
       auto bn = layer->batch_norm();
       reference = torch::nn::functional::batch_norm(torch::conv2d(x, layer->weight(), {}, 1, 1),
                                                     bn->running_mean, bn->running_var,
@@ -167,7 +182,7 @@ TEST_CASE("evaluating, BatchNorm folded into its layer gives BatchNorm's values"
                                                         .bias(bn->bias)
                                                         .eps(bn->options.eps()));
     } else {
-      set_bn(layer->batch_norm1d());
+      set_far_from_identity(layer->batch_norm1d(), 6, 0.05);
       auto bn = layer->batch_norm1d();
       reference = torch::nn::functional::batch_norm(
           torch::linear(x, layer->weight(), layer->bias()), bn->running_mean, bn->running_var,
@@ -225,21 +240,11 @@ TEST_CASE("BatchNorm folds to the same bits without gradients (its loop) as with
   torch::manual_seed(12);
   for (bool conv : {true, false}) {
     INFO((conv ? "conv" : "linear"));
-    fp::LayerOptions o = conv ? fp::conv_bn_options(5, 9, 3, 1, fp::Activation::kReLU)
-                              : fp::linear_options(7, 9, fp::Activation::kReLU);
-    o.batch_norm = true;
-    o.bias = !conv;
-    fp::PrunableLayer layer(o);
+    fp::PrunableLayer layer = batch_norm_layer(conv, conv ? 5 : 7, 9, fp::Activation::kReLU);
     {
       torch::NoGradGuard no_grad;
-      auto set_bn = [](auto& bn) {
-        bn->running_mean.copy_(torch::randn({9}) * 3);
-        bn->running_var.copy_(torch::rand({9}) * 4 + 1e-4);
-        bn->weight.copy_(torch::randn({9}));
-        bn->bias.copy_(torch::randn({9}));
-      };
-      if (conv) set_bn(layer->batch_norm());
-      if (!conv) set_bn(layer->batch_norm1d());
+      if (conv) set_far_from_identity(layer->batch_norm(), 9, 1e-4);
+      if (!conv) set_far_from_identity(layer->batch_norm1d(), 9, 1e-4);
       if (!conv) layer->bias().copy_(torch::randn({9}));
       layer->mutable_weight_mask().copy_(
           (torch::rand(layer->weight().sizes()) > 0.3).to(torch::kFloat));
