@@ -1107,6 +1107,34 @@ TEST_CASE("the selector prunes the model itself and leaves its masks as they wer
   unchanged();
 }
 
+TEST_CASE("passes that run a model in eval mode give back its training mode when they throw") {
+  torch::manual_seed(9);
+  auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
+  const auto good = torch::randn({8, 1, 8, 8});
+  const auto bad = torch::randn({8, 3, 8, 8});  // three channels into a one-channel conv
+  torch::Tensor logits;
+  const LayerStats stats = record_activations(*model, good, 8, false, &logits);
+  PruneConfig cfg;
+  for (bool training : {true, false}) {
+    model->train(training);
+    CHECK_THROWS(predict_proba(*model, bad));
+    CHECK(model->is_training() == training);
+    CHECK_THROWS(record_activations(*model, bad, 8));
+    CHECK(model->is_training() == training);
+    CHECK_THROWS(median_latency(*model, bad, 0, 1, 0.0));
+    CHECK(model->is_training() == training);
+    // Without given logits the selector runs the dense model over the held-out inputs.
+    CHECK_THROWS(select_sparsity(*model, stats, bad, torch::Tensor(), cfg, SelectorConfig{}));
+    CHECK(model->is_training() == training);
+    // And every one of them gives it back when nothing throws.
+    predict_proba(*model, good);
+    record_activations(*model, good, 8);
+    median_latency(*model, good, 0, 1, 0.0);
+    REQUIRE(select_sparsity(*model, stats, good, logits, cfg, SelectorConfig{}).ok());
+    CHECK(model->is_training() == training);
+  }
+}
+
 TEST_CASE("global unit pruning reaches its target where weights are already masked") {
   // The walk down the ranking counts what each pruned unit newly zeroes: its weights less
   // those already zero or masked. Masked weights in units that stay must count as zeroed

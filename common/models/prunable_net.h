@@ -93,4 +93,22 @@ class PrunableNet : public torch::nn::Module {
 
 using ModelPtr = std::shared_ptr<PrunableNet>;
 
+// Puts a model in eval mode for a scope and gives it back its training mode when the scope
+// ends, also when a forward pass inside throws (a model left in eval mode would fine-tune
+// with BatchNorm's running statistics frozen).
+class EvalModeScope {
+ public:
+  explicit EvalModeScope(torch::nn::Module& model)
+      : model_(model), was_training_(model.is_training()) {
+    model_.eval();
+  }
+  ~EvalModeScope() { model_.train(was_training_); }
+  EvalModeScope(const EvalModeScope&) = delete;
+  EvalModeScope& operator=(const EvalModeScope&) = delete;
+
+ private:
+  torch::nn::Module& model_;
+  bool was_training_;
+};
+
 }  // namespace fp

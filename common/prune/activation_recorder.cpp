@@ -6,11 +6,10 @@
 namespace fp {
 namespace {
 
-// Detaches the recorders and restores the training mode even if forward() throws.
+// Detaches the recorders even if forward() throws.
 class RecordingScope {
  public:
-  RecordingScope(PrunableNet& model, LayerStats& stats, bool with_input_energy)
-      : model_(model), was_training_(model.is_training()) {
+  RecordingScope(PrunableNet& model, LayerStats& stats, bool with_input_energy) : model_(model) {
     const auto& names = model.layer_names();
     for (size_t i = 0; i < names.size(); ++i) {
       ActivationStats& s = stats[names[i]];
@@ -18,16 +17,13 @@ class RecordingScope {
       PrunableLayer layer = model.layers()[i];
       layer->set_recorder(&s);
     }
-    model.eval();
   }
   ~RecordingScope() {
     for (PrunableLayer layer : model_.layers()) layer->set_recorder(nullptr);
-    model_.train(was_training_);
   }
 
  private:
   PrunableNet& model_;
-  bool was_training_;
 };
 
 // Collects TailInputs over the batches that reach the tail.
@@ -97,6 +93,7 @@ LayerStats record_activations(PrunableNet& model, const torch::Tensor& inputs, i
   }
   LayerStats stats;
   RecordingScope scope(model, stats, with_input_energy);
+  EvalModeScope eval_mode(model);
   torch::NoGradGuard no_grad;
   std::optional<TailCollector> collector;
   if (tail && !model.segment_starts().empty()) collector.emplace(*tail, model.layers().size(), n);

@@ -13,13 +13,11 @@ namespace {
 // Sums per-layer MACs after one eval-mode forward pass on zeros (spatial sizes).
 MacCount layer_macs(PrunableNet& model) {
   const auto& s = model.spec();
-  const bool was_training = model.is_training();
-  model.eval();
   {
+    EvalModeScope eval_mode(model);
     torch::NoGradGuard no_grad;
     model.forward(torch::zeros({1, s.in_channels, s.height, s.width}));
   }
-  model.train(was_training);
   MacCount c;
   for (const auto& layer : model.layers()) {
     c.dense += layer->macs_dense();
@@ -80,8 +78,7 @@ double median_latency(PrunableNet& model, const torch::Tensor& x, int warmup, in
     return std::chrono::duration<double>(Clock::now() - t).count();
   };
   torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
+  EvalModeScope eval_mode(model);
   for (int i = 0; i < warmup; ++i) model.forward(x);
   std::vector<double> times;
   const auto start = Clock::now();
@@ -91,7 +88,6 @@ double median_latency(PrunableNet& model, const torch::Tensor& x, int warmup, in
     model.forward(x);
     times.push_back(seconds(t));
   }
-  model.train(was_training);
   std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
   return times[times.size() / 2];
 }

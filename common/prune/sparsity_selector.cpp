@@ -430,14 +430,12 @@ Result<SelectorResult> select_sparsity(PrunableNet& dense, const LayerStats& sta
 
   torch::Tensor logits = dense_logits;
   if (!logits.defined()) {  // not known: one dense pass over the held-out inputs
-    const bool was_training = dense.is_training();
-    dense.eval();
+    EvalModeScope eval_mode(dense);
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> parts;
     for (int64_t b = 0; b < heldout.size(0); b += config.batch_size)
       parts.push_back(
           dense.forward(heldout.slice(0, b, std::min(heldout.size(0), b + config.batch_size))));
-    dense.train(was_training);
     logits = torch::cat(parts);
   }
   if (logits.size(0) != heldout.size(0))

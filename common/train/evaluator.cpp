@@ -4,8 +4,7 @@ namespace fp {
 
 torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs, int64_t batch_size,
                             size_t from_layer) {
-  const bool was_training = model.is_training();
-  model.eval();
+  EvalModeScope eval_mode(model);
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> out;
   const int64_t n = inputs.size(0);
@@ -16,7 +15,6 @@ torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs, int
                         : model.forward_layers(batch, from_layer, model.layers().size()),
         1));
   }
-  model.train(was_training);
   if (out.empty()) return torch::zeros({0, model.spec().num_classes});
   return torch::cat(out);
 }
