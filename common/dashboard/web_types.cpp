@@ -4,13 +4,12 @@
 namespace fp::dash {
 
 const char* content_type_for(std::string_view name) {
-  auto ends_with = [&](std::string_view suffix) { return fp::ends_with(name, suffix); };
-  if (ends_with(".html")) return "text/html; charset=utf-8";
-  if (ends_with(".css")) return "text/css; charset=utf-8";
-  if (ends_with(".js")) return "text/javascript; charset=utf-8";
-  if (ends_with(".svg")) return "image/svg+xml";
-  if (ends_with(".json")) return "application/json";
-  if (ends_with(".txt")) return "text/plain; charset=utf-8";
+  if (fp::ends_with(name, ".html")) return "text/html; charset=utf-8";
+  if (fp::ends_with(name, ".css")) return "text/css; charset=utf-8";
+  if (fp::ends_with(name, ".js")) return "text/javascript; charset=utf-8";
+  if (fp::ends_with(name, ".svg")) return "image/svg+xml";
+  if (fp::ends_with(name, ".json")) return "application/json";
+  if (fp::ends_with(name, ".txt")) return "text/plain; charset=utf-8";
   return "application/octet-stream";
 }
 

@@ -428,16 +428,9 @@ Result<SelectorResult> select_sparsity(PrunableNet& dense, const LayerStats& sta
   if (sel.rule_out_parts < 1)
     return Status::invalid_argument("selector: rule_out_parts must be >= 1 (1: one pass)");
 
-  torch::Tensor logits = dense_logits;
-  if (!logits.defined()) {  // not known: one dense pass over the held-out inputs
-    EvalModeScope eval_mode(dense);
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> parts;
-    for (int64_t b = 0; b < heldout.size(0); b += config.batch_size)
-      parts.push_back(
-          dense.forward(heldout.slice(0, b, std::min(heldout.size(0), b + config.batch_size))));
-    logits = torch::cat(parts);
-  }
+  // Not known: one dense pass over the held-out inputs.
+  torch::Tensor logits =
+      dense_logits.defined() ? dense_logits : predict_logits(dense, heldout, config.batch_size);
   if (logits.size(0) != heldout.size(0))
     return Status::invalid_argument("selector: dense logits and held-out inputs differ in length");
   // The statistics and logits came from one pass over `heldout` (what it kept is usable).

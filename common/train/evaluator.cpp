@@ -2,21 +2,25 @@
 
 namespace fp {
 
-torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs, int64_t batch_size,
-                            size_t from_layer) {
+torch::Tensor predict_logits(PrunableNet& model, const torch::Tensor& inputs, int64_t batch_size,
+                             size_t from_layer) {
   EvalModeScope eval_mode(model);
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> out;
   const int64_t n = inputs.size(0);
   for (int64_t b = 0; b < n; b += batch_size) {
     auto batch = inputs.slice(0, b, std::min(n, b + batch_size));
-    out.push_back(torch::softmax(
-        from_layer == 0 ? model.forward(batch)
-                        : model.forward_layers(batch, from_layer, model.layers().size()),
-        1));
+    out.push_back(from_layer == 0 ? model.forward(batch)
+                                  : model.forward_layers(batch, from_layer, model.layers().size()));
   }
   if (out.empty()) return torch::zeros({0, model.spec().num_classes});
-  return torch::cat(out);
+  return out.size() == 1 ? out[0] : torch::cat(out);
+}
+
+torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs, int64_t batch_size,
+                            size_t from_layer) {
+  torch::NoGradGuard no_grad;
+  return torch::softmax(predict_logits(model, inputs, batch_size, from_layer), 1);
 }
 
 Result<EvalReport> evaluate(PrunableNet& model, const Dataset& data, int64_t batch_size) {

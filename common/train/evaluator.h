@@ -22,9 +22,13 @@ Result<EvalReport> evaluate(PrunableNet& model, const Dataset& data, int64_t bat
 // that needs the probabilities too runs the model once.
 Result<EvalReport> evaluate_proba(const torch::Tensor& proba, const Dataset& data);
 
-// Softmax probabilities [N, num_classes] (no labels needed), in eval mode. With
-// `from_layer` > 0 (sequential models), `inputs` are what that layer reads and the layers
-// before it are skipped (PrunableNet::forward_layers).
+// Logits [N, num_classes] (no labels needed), in eval mode, batch by batch; the model's
+// training mode is given back afterwards. With `from_layer` > 0 (sequential models),
+// `inputs` are what that layer reads and the layers before it are skipped
+// (PrunableNet::forward_layers).
+torch::Tensor predict_logits(PrunableNet& model, const torch::Tensor& inputs,
+                             int64_t batch_size = 256, size_t from_layer = 0);
+// Their softmax probabilities.
 torch::Tensor predict_proba(PrunableNet& model, const torch::Tensor& inputs,
                             int64_t batch_size = 256, size_t from_layer = 0);
 
