@@ -99,7 +99,12 @@ int fp::bench::compact(int argc, char** argv) {
     fmt::print(stderr, "cannot load Fashion-MNIST from {}\n", kDefaultFashionMnistDir);
     return 1;
   }
-  auto [ind_name, adaptation, evaluation] = bench::one_individual(*pool, samples, seed);
+  auto individual = bench::one_individual(*pool, samples, seed);
+  if (!individual.ok()) {
+    fmt::print(stderr, "{}\n", individual.status().to_string());
+    return 2;
+  }
+  auto& [ind_name, adaptation, evaluation] = *individual;
   const torch::Tensor x1 = evaluation.inputs.slice(0, 0, 1);
   const torch::Tensor x64 = evaluation.inputs.slice(0, 0, 64);
   fmt::print("individual {}: {} adaptation, {} evaluation samples; 1 thread; latency medians\n\n",

@@ -7,6 +7,7 @@
 
 #include "data/dataset.h"
 #include "data/partition.h"
+#include "util/status.h"
 
 namespace fp::bench {
 
@@ -15,13 +16,18 @@ struct BenchIndividual {
   Dataset adaptation, evaluation;
 };
 
-inline BenchIndividual one_individual(const Dataset& pool, int64_t samples, uint64_t seed) {
+// An error when the pool cannot give `samples` (partition's message names the shortfall).
+inline Result<BenchIndividual> one_individual(const Dataset& pool, int64_t samples, uint64_t seed) {
   PartitionConfig pc;
   pc.num_individuals = 1;
   pc.samples_per_individual = samples;
   pc.seed = seed;
-  auto ind = partition(pool.label_vector(), {}, pc).value().front();
-  return {ind.name, pool.select(ind.adaptation), pool.select(ind.evaluation)};
+  auto individuals = partition(pool.label_vector(), {}, pc);
+  if (!individuals.ok())
+    return Status::invalid_argument("--samples " + std::to_string(samples) + ": " +
+                                    individuals.status().message());
+  const auto& ind = individuals->front();
+  return BenchIndividual{ind.name, pool.select(ind.adaptation), pool.select(ind.evaluation)};
 }
 
 }  // namespace fp::bench

@@ -84,7 +84,12 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   tc.seed = seed;
   if (!train(*general, *train_data, tc).ok()) return 1;
 
-  auto [ind_name, adaptation, evaluation] = bench::one_individual(*pool, samples, seed);
+  auto individual = bench::one_individual(*pool, samples, seed);
+  if (!individual.ok()) {
+    fmt::print(stderr, "{}\n", individual.status().to_string());
+    return 2;
+  }
+  auto& [ind_name, adaptation, evaluation] = *individual;
   const int64_t n = adaptation.size();
   const int64_t dense_macs = count_macs(*general).dense;
 

@@ -106,7 +106,9 @@ int prepare(const std::string& dir, const std::string& arch, double width, int64
   tc.epochs = epochs;
   tc.seed = seed;
   if (!train(**general, *train_data, tc).ok()) return fail("training failed");
-  auto [ind_name, adaptation, evaluation] = bench::one_individual(*pool, samples, seed);
+  auto individual = bench::one_individual(*pool, samples, seed);
+  if (!individual.ok()) return fail(individual.status().to_string());
+  auto& [ind_name, adaptation, evaluation] = *individual;
   Status s = save_model(**general, dir + "/general.fpm");
   if (s.ok()) s = export_torch(**general, dir + "/general");
   if (!s.ok()) return fail(s.message());

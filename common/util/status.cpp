@@ -29,4 +29,8 @@ std::string Status::to_string() const {
   return std::string(code_name(code_)) + ": " + message_;
 }
 
+BadResultAccess::BadResultAccess(const Status& status)
+    : std::logic_error("the value of a Result that holds an error was asked for: " +
+                       status.to_string()) {}
+
 }  // namespace fp

@@ -4,6 +4,7 @@
 
 #include <cassert>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -46,6 +47,13 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+// Thrown by asking a Result that holds an error for its value: a bug in the caller, who
+// should have checked ok(); the message names the error (instead of reading an empty value).
+class BadResultAccess : public std::logic_error {
+ public:
+  explicit BadResultAccess(const Status& status);
+};
+
 // A value or the Status explaining why there is none.
 template <typename T>
 class [[nodiscard]] Result {
@@ -58,15 +66,25 @@ class [[nodiscard]] Result {
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& operator*() & { return *value_; }
-  const T& operator*() const& { return *value_; }
+  // The value; on a Result that holds an error these throw BadResultAccess.
+  T& value() & { return checked(); }
+  const T& value() const& { return checked(); }
+  T&& value() && { return std::move(checked()); }
+  T* operator->() { return &checked(); }
+  const T* operator->() const { return &checked(); }
+  T& operator*() & { return checked(); }
+  const T& operator*() const& { return checked(); }
 
  private:
+  T& checked() {
+    if (!value_) throw BadResultAccess(status_);
+    return *value_;
+  }
+  const T& checked() const {
+    if (!value_) throw BadResultAccess(status_);
+    return *value_;
+  }
+
   Status status_;
   std::optional<T> value_;
 };
