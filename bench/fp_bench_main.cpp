@@ -1,10 +1,11 @@
 // fp-bench <benchmark> [options]: runs one benchmark (bench/benchmarks.h).
 #include <cstdio>
 #include <cstring>
-#include <exception>
+#include <string>
 
 #include "benchmarks.h"
 #include "util/allocator.h"
+#include "util/program_main.h"
 
 namespace {
 
@@ -47,12 +48,8 @@ int main(int argc, char** argv) {
   for (const auto& b : kBenchmarks) {
     if (std::strcmp(argv[1], b.name) != 0) continue;
     argv[1] = argv[0];  // the benchmark sees fp-bench's path as its argv[0]
-    try {
-      return b.run(argc - 1, argv + 1);
-    } catch (const std::exception& e) {  // a wrong option value that reached the engine
-      std::fprintf(stderr, "fp-bench %s: %s\n", b.name, e.what());
-      return 1;
-    }
+    const std::string program = std::string("fp-bench ") + b.name;
+    return fp::run_main(program.c_str(), [&] { return b.run(argc - 1, argv + 1); });
   }
   std::fprintf(stderr, "fp-bench: unknown benchmark '%s'\n\n", argv[1]);
   usage(stderr);

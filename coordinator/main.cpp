@@ -5,27 +5,30 @@
 #include "coordinator_commands.h"
 #include "util/allocator.h"
 #include "util/openmp_policy.h"
+#include "util/program_main.h"
 
 int main(int argc, char** argv) {
   // Queries and key commands never compute: they start once.
   fp::reexec_with_passive_openmp(
       argv, {"status", "export", "report", "register", "keygen", "revoke"});  // before any thread
   fp::tune_allocator();
-  CLI::App app{
-      "fp-coordinator: distributes general models to device agents for label-free Fine-Pruning "
-      "and stores their telemetry in SQLite"};
-  app.require_subcommand(1);
-  std::string level = "info";
-  app.add_option("--log-level", level, "trace, debug, info, warn, error")->capture_default_str();
-  app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(level)); });
-  fp::coord::add_serve_command(app);
-  fp::coord::add_train_command(app);
-  fp::coord::add_register_command(app);
-  fp::coord::add_status_command(app);
-  fp::coord::add_export_command(app);
-  fp::coord::add_report_command(app);
-  fp::coord::add_dashboard_command(app);
-  fp::coord::add_key_commands(app);
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  return fp::run_main("fp-coordinator", [&] {
+    CLI::App app{
+        "fp-coordinator: distributes general models to device agents for label-free Fine-Pruning "
+        "and stores their telemetry in SQLite"};
+    app.require_subcommand(1);
+    std::string level = "info";
+    app.add_option("--log-level", level, "trace, debug, info, warn, error")->capture_default_str();
+    app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(level)); });
+    fp::coord::add_serve_command(app);
+    fp::coord::add_train_command(app);
+    fp::coord::add_register_command(app);
+    fp::coord::add_status_command(app);
+    fp::coord::add_export_command(app);
+    fp::coord::add_report_command(app);
+    fp::coord::add_dashboard_command(app);
+    fp::coord::add_key_commands(app);
+    CLI11_PARSE(app, argc, argv);
+    return 0;
+  });
 }

@@ -20,6 +20,7 @@
 #include "security/keys.h"
 #include "util/allocator.h"
 #include "util/compute_threads.h"
+#include "util/program_main.h"
 #include "util/progress.h"
 
 namespace {
@@ -100,9 +101,7 @@ int predict(const std::string& data, const std::string& model_path, const std::s
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int agent_main(int argc, char** argv) {
   fp::tune_allocator();  // before any thread allocates
   CLI::App app{
       "fp-agent: a device agent that fine-prunes the coordinator's model on private, "
@@ -294,4 +293,10 @@ int main(int argc, char** argv) {
     return s.code() == fp::Status::Code::kProtocol ? 3 : 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return fp::run_main("fp-agent", [&] { return agent_main(argc, argv); });
 }

@@ -5,20 +5,23 @@
 #include "sim_commands.h"
 #include "util/allocator.h"
 #include "util/openmp_policy.h"
+#include "util/program_main.h"
 
 int main(int argc, char** argv) {
   // Reading stored runs never computes: those commands start once.
   fp::reexec_with_passive_openmp(argv, {"list", "report", "export"});  // before any thread
   fp::tune_allocator();
-  CLI::App app{"fp-sim: federated, label-free personalization by Fine-Pruning"};
-  app.require_subcommand(1);
-  fp::add_demo_command(app);
-  fp::sim::add_run_command(app);
-  fp::sim::add_host_command(app);
-  fp::sim::add_list_command(app);
-  fp::sim::add_report_command(app);
-  fp::sim::add_export_command(app);
-  fp::sim::add_pool_command(app);
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  return fp::run_main("fp-sim", [&] {
+    CLI::App app{"fp-sim: federated, label-free personalization by Fine-Pruning"};
+    app.require_subcommand(1);
+    fp::add_demo_command(app);
+    fp::sim::add_run_command(app);
+    fp::sim::add_host_command(app);
+    fp::sim::add_list_command(app);
+    fp::sim::add_report_command(app);
+    fp::sim::add_export_command(app);
+    fp::sim::add_pool_command(app);
+    CLI11_PARSE(app, argc, argv);
+    return 0;
+  });
 }

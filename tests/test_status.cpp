@@ -1,8 +1,13 @@
 // Status and Result<T> (util/status.h): a Result holds a value or the error saying why not,
-// and asking one that holds an error for its value fails loudly, naming that error.
+// and asking one that holds an error for its value fails loudly, naming that error; a
+// program's last catch (util/program_main.h) turns what escapes into one line.
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <functional>
+#include <stdexcept>
 #include <string>
 
+#include "util/program_main.h"
 #include "util/status.h"
 
 namespace {
@@ -32,4 +37,50 @@ TEST_CASE("a Result gives its value, or throws naming its error when it holds no
   const auto& const_bad = bad;
   CHECK_THROWS_AS(const_bad.value(), fp::BadResultAccess);
   CHECK_THROWS_AS(std::move(bad).value(), fp::BadResultAccess);
+}
+
+namespace {
+
+std::string run_and_read(const std::function<int()>& body, int& code) {
+  std::FILE* err = std::tmpfile();
+  REQUIRE(err != nullptr);
+  code = fp::run_main("fp-test", body, err);
+  std::rewind(err);
+  std::string text;
+  for (int c; (c = std::fgetc(err)) != EOF;) text += static_cast<char>(c);
+  std::fclose(err);
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("a program's escaped exception is one line naming it, and exit code 1") {
+  int code = -1;
+  CHECK(run_and_read([] { return 3; }, code).empty());
+  CHECK(code == 3);
+
+  // LibTorch's errors carry a backtrace after their message: cut.
+  auto torch_like = [] {
+    throw std::runtime_error(
+        "Expected 4-dimensional input for 4-dimensional weight [8, 1, 3, 3]\n"
+        "Exception raised from check_shape_forward at conv.cpp:1 (most recent call first):\n"
+        "frame #0: c10::Error::Error(...)\n");
+    return 0;
+  };
+  CHECK(run_and_read(torch_like, code) ==
+        "fp-test: Expected 4-dimensional input for 4-dimensional weight [8, 1, 3, 3]\n");
+  CHECK(code == 1);
+
+  auto bad_access = [] {
+    fp::Result<int> r = fp::Status::not_found("model abc.fpm");
+    return r.value();
+  };
+  CHECK(run_and_read(bad_access, code) ==
+        "fp-test: the value of a Result that holds an error was asked for: Not found: model "
+        "abc.fpm\n");
+  CHECK(code == 1);
+
+  CHECK(run_and_read([]() -> int { throw 42; }, code) ==
+        "fp-test: an unexpected error (not a std::exception)\n");
+  CHECK(code == 1);
 }

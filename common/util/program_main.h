@@ -1,0 +1,21 @@
+// A program's main body behind one last catch: an exception that escapes it (a bug, or a
+// library error that no Status caught) ends the program with one line that names it and
+// exit code 1, instead of std::terminate's abort.
+#pragma once
+
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <string>
+
+namespace fp {
+
+// what() of an escaped exception, cut before a LibTorch backtrace ("Exception raised
+// from ..."), which says nothing to a user and many lines to a log.
+std::string exception_summary(const std::exception& e);
+
+// Runs `body` and returns its exit code; prints "<program>: <summary>" to `err` and returns
+// 1 when it throws.
+int run_main(const char* program, const std::function<int()>& body, std::FILE* err = stderr);
+
+}  // namespace fp
