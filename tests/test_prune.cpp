@@ -1135,6 +1135,17 @@ TEST_CASE("passes that run a model in eval mode give back its training mode when
   }
 }
 
+TEST_CASE("passes over inputs refuse a batch size below one instead of looping forever") {
+  auto model = build_model(fp::testing::test_spec("cnn", 1, 8, 8, 10, 0.5)).value();
+  const auto x = torch::randn({4, 1, 8, 8});
+  for (int64_t batch : {0, -1}) {
+    CHECK_THROWS_WITH(predict_logits(*model, x, batch), Catch::Contains("batch_size"));
+    CHECK_THROWS_WITH(predict_proba(*model, x, batch), Catch::Contains("batch_size"));
+    CHECK_THROWS_WITH(record_activations(*model, x, batch), Catch::Contains("batch_size"));
+  }
+  CHECK(predict_logits(*model, x, 3).size(0) == 4);  // 3 + 1
+}
+
 TEST_CASE("global unit pruning reaches its target where weights are already masked") {
   // The walk down the ranking counts what each pruned unit newly zeroes: its weights less
   // those already zero or masked. Masked weights in units that stay must count as zeroed

@@ -4,6 +4,7 @@ namespace fp {
 
 torch::Tensor predict_logits(PrunableNet& model, const torch::Tensor& inputs, int64_t batch_size,
                              size_t from_layer) {
+  TORCH_CHECK(batch_size > 0, "predict_logits: batch_size must be positive, got ", batch_size);
   EvalModeScope eval_mode(model);
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> out;
