@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "bench_individual.h"
+#include "bench_util.h"
 #include "benchmarks.h"
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
@@ -122,11 +123,11 @@ int fp::bench::compact(int argc, char** argv) {
     spec.width_mult = width_of(arch);
     torch::manual_seed(seed);
     auto built = build_model(spec);
-    if (!built.ok()) return 1;
+    bench::require_ok(built.status(), arch);
     ModelPtr general = built.value();
     TrainConfig tc;
     tc.seed = seed;
-    if (!train(*general, *train_data, tc).ok()) return 1;
+    bench::require_ok(train(*general, *train_data, tc).status(), arch + ": training");
     general->eval();
     ModelPtr dense = clone_model(*general);
     for (PrunableLayer l : dense->layers()) l->fold_masks();  // plain: no mask multiplies
@@ -140,14 +141,14 @@ int fp::bench::compact(int argc, char** argv) {
       ModelPtr m = clone_model(*general);
       PruneConfig cfg;
       cfg.target_sparsity = s;
-      if (!fine_prune(*m, adaptation.inputs, cfg).ok()) return 1;
+      bench::require_ok(fine_prune(*m, adaptation.inputs, cfg).status(), arch + ": fine_prune");
       variants.emplace_back(fmt::format("{:.0f}%", 100 * s), m);
     }
     PersonalizeConfig pcfg;
     pcfg.run_finetune = false;
     pcfg.run_svd = false;
     auto personal = personalize(*general, adaptation.without_labels(), evaluation, pcfg);
-    if (!personal.ok()) return 1;
+    bench::require_ok(personal.status(), arch + ": personalize");
     variants.emplace_back(fmt::format("chosen {:.0f}%", 100 * personal->selection.chosen),
                           personal->personalized);
     if (!save_dir.empty()) {

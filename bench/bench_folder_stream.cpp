@@ -33,7 +33,9 @@ int fp::bench::folder_stream(int argc, char** argv) {
                "fp-bench folder_stream"};
   int64_t files = 100000, batch = 256;
   app.add_option("--files", files, "pictures in the folder")->capture_default_str();
-  app.add_option("--batch", batch, "files decoded at a time")->capture_default_str();
+  app.add_option("--batch", batch, "files decoded at a time")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   set_compute_threads(1);
 
@@ -75,7 +77,7 @@ int fp::bench::folder_stream(int argc, char** argv) {
   const double stream_s = seconds_since(t0);
   const double after = peak_mb();
   fs::remove_all(dir);
-  if (!s.ok()) return 1;
+  bench::require_ok(s, "streaming the folder");
   const double whole_mb = static_cast<double>(files) * 28 * 28 * 4 / (1 << 20);
   fmt::print(
       "files {}  batch {}\nwrite {:.1f} s\nlist {:.2f} s ({} items, {} skipped)\n"

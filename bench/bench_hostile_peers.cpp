@@ -77,10 +77,17 @@ int fp::bench::hostile_peers(int argc, char** argv) {
   int model_mb = 16;
   int requests_per_second = 200;
   std::string db = "/tmp/fp_bench_hostile.db";
-  app.add_option("--agents", agents, "non-reading peers")->capture_default_str();
-  app.add_option("--seconds", seconds, "how long they keep asking")->capture_default_str();
-  app.add_option("--model-mb", model_mb, "model size in MiB")->capture_default_str();
+  app.add_option("--agents", agents, "non-reading peers")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
+  app.add_option("--seconds", seconds, "how long they keep asking")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
+  app.add_option("--model-mb", model_mb, "model size in MiB")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
   app.add_option("--rate", requests_per_second, "chunk requests per second, per peer")
+      ->check(CLI::Range(1, 1 << 30))
       ->capture_default_str();
   app.add_option("--db", db, "database file (recreated)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -130,7 +137,7 @@ int fp::bench::hostile_peers(int argc, char** argv) {
 
   zmq::context_t context(2);
   coord::Server server(config, context, **store, registry);
-  if (!server.bind().ok()) return 1;
+  bench::require_ok(server.bind(), "the coordinator");
   std::thread serving([&] { (void)server.run(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const uint64_t idle = bench::proc_memory("self", "VmRSS");

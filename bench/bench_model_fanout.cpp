@@ -51,10 +51,16 @@ int fp::bench::model_fanout(int argc, char** argv) {
   std::string dir = "/dev/shm/fp_bench_fanout";
   std::string coordinator =
       (fs::path(argv[0]).parent_path() / "../coordinator/fp-coordinator").string();
-  app.add_option("--agents", agents, "agents")->capture_default_str();
-  app.add_option("--size-mb", size_mb, "model size in MiB")->capture_default_str();
-  app.add_option("--chunk-kb", chunk_kb, "chunk size in KiB")->capture_default_str();
-  app.add_option("--credit", credit, "chunk requests in flight per agent")->capture_default_str();
+  app.add_option("--agents", agents, "agents")->check(CLI::Range(1, 1 << 30))->capture_default_str();
+  app.add_option("--size-mb", size_mb, "model size in MiB")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
+  app.add_option("--chunk-kb", chunk_kb, "chunk size in KiB")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
+  app.add_option("--credit", credit, "chunk requests in flight per agent")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
   app.add_option("--dir", dir, "scratch directory (recreated)")->capture_default_str();
   app.add_option("--coordinator", coordinator, "fp-coordinator binary")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -98,11 +104,23 @@ int fp::bench::model_fanout(int argc, char** argv) {
     fmt::print(stderr, "cannot start {}\n", coordinator);
     return 1;
   }
+  // Its endpoint file, or its exit (a refused setting: its error is on stderr above).
   std::string endpoint;
   for (int i = 0; i < 3000 && endpoint.empty(); ++i) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      fmt::print(stderr, "the coordinator exited before it listened (exit status {})\n", status);
+      return 1;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     std::ifstream in(dir + "/endpoint");
     std::getline(in, endpoint);
+  }
+  if (endpoint.empty()) {
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+    fmt::print(stderr, "the coordinator did not listen within 30 s\n");
+    return 1;
   }
   uint64_t rss_idle = bench::proc_memory(std::to_string(pid), "VmRSS");
 

@@ -50,11 +50,13 @@ int fp::bench::personalize_cost(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--rule-out-parts", rule_out_parts,
                  "the selector's rule_out_parts (1: each candidate in one pass)")
+      ->check(CLI::Range(1, 1 << 30))
       ->capture_default_str();
   app.add_option("--batch", batch,
                  "batch size of the inference pass (a) and of Fine-Pruning's recording pass")
+      ->check(CLI::Range(1, 1 << 30))
       ->capture_default_str();
-  app.add_option("--threads", threads)->capture_default_str();
+  app.add_option("--threads", threads)->check(CLI::Range(1, 1 << 30))->capture_default_str();
   app.add_option("--arch", arch)->capture_default_str();
   app.add_option("--width", width)->capture_default_str();
   app.add_option("--train-samples", train_samples)->capture_default_str();
@@ -62,7 +64,8 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   app.add_option("--samples", samples, "individual's samples (half adaptation)")
       ->capture_default_str();
   app.add_option("--finetune-epochs", max_ft_epochs)->capture_default_str();
-  app.add_option("--repeats", repeats, "timing repeats of (a) and (b); the minimum is kept")
+  app.add_option("--repeats", repeats,
+                 "timing repeats of (a) and (b)->check(CLI::Range(1, 1 << 30)); the minimum is kept")
       ->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -82,7 +85,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   TrainConfig tc;
   tc.epochs = epochs;
   tc.seed = seed;
-  if (!train(*general, *train_data, tc).ok()) return 1;
+  bench::require_ok(train(*general, *train_data, tc).status(), "training");
 
   auto individual = bench::one_individual(*pool, samples, seed);
   if (!individual.ok()) {

@@ -44,9 +44,15 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
   size_t batch = 4096;
   std::string db = "/tmp/fp_bench_ingest.db";
   app.add_option("--reports", reports, "reports in all")->capture_default_str();
-  app.add_option("--clients", clients, "sending clients (agents)")->capture_default_str();
-  app.add_option("--window", window, "unacknowledged reports per client")->capture_default_str();
-  app.add_option("--batch", batch, "most reports per transaction")->capture_default_str();
+  app.add_option("--clients", clients, "sending clients (agents)")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
+  app.add_option("--window", window, "unacknowledged reports per client")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
+  app.add_option("--batch", batch, "most reports per transaction")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
   app.add_option("--db", db, "database file (recreated)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
@@ -73,7 +79,7 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
   config.security.plain = true;  // ingest cost alone: no encryption, no rate limit
   config.rate_limit = 0;
   coord::Server server(config, context, **store, registry);
-  if (!server.bind().ok()) return 1;
+  bench::require_ok(server.bind(), "the coordinator");
   std::string endpoint = server.bound_endpoint();
   std::thread serving([&] { (void)server.run(); });
 

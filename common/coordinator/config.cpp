@@ -67,47 +67,13 @@ Status read_server(const toml::table* t, const std::string& src, CoordinatorConf
   FP_RETURN_IF_ERROR(s.get("task_deadline_s", sv.task_deadline_s));
   FP_RETURN_IF_ERROR(s.get("task_deadline_s_per_mb", sv.task_deadline_s_per_mb));
   FP_RETURN_IF_ERROR(s.finish());
-  if (sv.max_sessions_per_key < 1) {
-    return Status::invalid_argument(src + ": server.max_sessions_per_key must be >= 1");
-  }
-  // (chunk_size and chunk_credit themselves are checked below.)
-  if (sv.chunk_size <= proto::kMaxChunkBytes &&
-      sv.max_queued_bytes < uint64_t{sv.chunk_size} * sv.chunk_credit) {
-    return Status::invalid_argument(
-        src + ": server.max_queued_bytes must hold at least one agent's chunk_credit x chunk_size");
-  }
-  if (!(sv.task_deadline_s > 0) || !(sv.task_deadline_s_per_mb >= 0)) {
-    return Status::invalid_argument(
-        src + ": server.task_deadline_s must be > 0 and server.task_deadline_s_per_mb >= 0");
-  }
-  if (sv.max_agents < 1) return Status::invalid_argument(src + ": server.max_agents must be >= 1");
-  if (!(sv.rate_limit >= 0) || !(sv.rate_burst >= 1)) {
-    return Status::invalid_argument(src +
-                                    ": server.rate_limit must be >= 0 (0: unlimited) and "
-                                    "server.rate_burst >= 1");
-  }
+  if (Status checked = check_server_config(sv); !checked.ok())
+    return Status::invalid_argument(src + ": " + checked.message());
   if (!sv.security.plain && c.key.empty()) {
     return Status::invalid_argument(src + ": server.key is empty (or set server.plain = true)");
   }
   if (c.http_port < 0 || c.http_port > 65535) {
     return Status::invalid_argument(src + ": server.http_port must be in [0, 65535]");
-  }
-  if (sv.heartbeat_ms < 10 || sv.heartbeat_ms > 600000) {
-    return Status::invalid_argument(src + ": server.heartbeat_ms must be in [10, 600000]");
-  }
-  if (sv.liveness < 1) return Status::invalid_argument(src + ": server.liveness must be >= 1");
-  if (sv.chunk_size < 1024 || sv.chunk_size > proto::kMaxChunkBytes) {
-    return Status::invalid_argument(src + ": server.chunk_size must be in [1024, " +
-                                    std::to_string(proto::kMaxChunkBytes) + "]");
-  }
-  if (sv.chunk_credit < 1 || sv.chunk_credit > 256) {
-    return Status::invalid_argument(src + ": server.chunk_credit must be in [1, 256]");
-  }
-  if (sv.telemetry_batch < 1) {
-    return Status::invalid_argument(src + ": server.telemetry_batch must be >= 1");
-  }
-  if (sv.max_attempts < 1) {
-    return Status::invalid_argument(src + ": server.max_attempts must be >= 1");
   }
   return Status::ok_status();
 }

@@ -55,6 +55,7 @@ Status Server::bind_security() {
 }
 
 Status Server::bind() {
+  FP_RETURN_IF_ERROR(check_server_config(config_));
   FP_RETURN_IF_ERROR(bind_security());
   try {
     router_.bind(config_.endpoint);

@@ -76,6 +76,11 @@ struct ServerConfig {
   double task_deadline_s_per_mb = 60;
 };
 
+// OK when the settings can run; otherwise the first one out of range, named by its config
+// key ("server.chunk_size must be in [1024, ...]"). Server::bind() refuses settings that
+// fail it; a config file's [server] section is checked with it when it is read.
+Status check_server_config(const ServerConfig& config);
+
 struct ServerStats {
   uint64_t frames_in = 0, frames_rejected = 0;
   uint64_t reports_stored = 0, reports_duplicate = 0, reports_failed = 0;

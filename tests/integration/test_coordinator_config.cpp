@@ -1,9 +1,15 @@
 // fp-coordinator's TOML configuration: defaults, every section, and clear errors
 // for typos, wrong types and out-of-range values.
 #include <catch2/catch.hpp>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "coordinator/config.h"
+#include "coordinator/model_registry.h"
+#include "coordinator/server.h"
+#include "store/store.h"
+#include "temp_dir.h"
 
 using fp::coord::parse_config;
 
@@ -130,6 +136,45 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
         std::string::npos);
   std::string syntax = error_of("[server\n");
   CHECK(syntax.rfind("test.toml:1:", 0) == 0);
+}
+
+TEST_CASE("a server built in code refuses the settings a config file refuses", "[config]") {
+  // Programs that fill a ServerConfig themselves (fp-sim, benchmarks) get the config
+  // file's checks when the server binds: a telemetry batch of 0 never committed anything
+  // (fp-bench telemetry_ingest --batch 0 hung).
+  fp::testing::TempDir dir("servercheck");
+  auto store = fp::store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  fp::coord::ModelRegistry registry(dir.file("models"), **store);
+  zmq::context_t context(1);
+  struct Case {
+    const char* key;
+    std::function<void(fp::coord::ServerConfig&)> set;
+  };
+  const std::vector<Case> cases = {
+      {"server.telemetry_batch", [](auto& c) { c.telemetry_batch = 0; }},
+      {"server.chunk_size", [](auto& c) { c.chunk_size = 0; }},
+      {"server.chunk_credit", [](auto& c) { c.chunk_credit = 0; }},
+      {"server.heartbeat_ms", [](auto& c) { c.heartbeat_ms = 0; }},
+      {"server.max_queued_bytes", [](auto& c) { c.max_queued_bytes = 1; }},
+  };
+  for (const auto& k : cases) {
+    fp::coord::ServerConfig config;
+    config.endpoint = "tcp://127.0.0.1:*";
+    config.security.plain = true;
+    k.set(config);
+    CHECK(fp::coord::check_server_config(config).message().rfind(k.key, 0) == 0);
+    fp::coord::Server server(config, context, **store, registry);
+    const fp::Status bound = server.bind();
+    CHECK(bound.code() == fp::Status::Code::kInvalidArgument);
+    CHECK(bound.message().rfind(k.key, 0) == 0);
+    CHECK(server.bound_endpoint().empty());  // nothing was bound
+  }
+  // The same check, prefixed with the file, for a config file.
+  CHECK(error_of("[server]\ntelemetry_batch = 0\n") ==
+        "test.toml: server.telemetry_batch must be >= 1");
+  fp::coord::ServerConfig defaults;
+  CHECK(fp::coord::check_server_config(defaults).ok());
 }
 
 TEST_CASE("a missing config file is a clear error", "[config]") {

@@ -1,0 +1,41 @@
+// check_server_config (coordinator/server.h): the one place that says which serving
+// settings can run, for a config file's [server] section and for programs that build a
+// ServerConfig themselves (fp-sim, benchmarks, tests).
+#include <string>
+
+#include "coordinator/server.h"
+
+namespace fp::coord {
+
+Status check_server_config(const ServerConfig& sv) {
+  if (sv.heartbeat_ms < 10 || sv.heartbeat_ms > 600000)
+    return Status::invalid_argument("server.heartbeat_ms must be in [10, 600000]");
+  if (sv.liveness < 1) return Status::invalid_argument("server.liveness must be >= 1");
+  if (sv.chunk_size < 1024 || sv.chunk_size > proto::kMaxChunkBytes) {
+    return Status::invalid_argument("server.chunk_size must be in [1024, " +
+                                    std::to_string(proto::kMaxChunkBytes) + "]");
+  }
+  if (sv.chunk_credit < 1 || sv.chunk_credit > 256)
+    return Status::invalid_argument("server.chunk_credit must be in [1, 256]");
+  if (sv.max_queued_bytes < uint64_t{sv.chunk_size} * sv.chunk_credit) {
+    return Status::invalid_argument(
+        "server.max_queued_bytes must hold at least one agent's chunk_credit x chunk_size");
+  }
+  if (sv.telemetry_batch < 1)
+    return Status::invalid_argument("server.telemetry_batch must be >= 1");
+  if (sv.max_attempts < 1) return Status::invalid_argument("server.max_attempts must be >= 1");
+  if (sv.max_agents < 1) return Status::invalid_argument("server.max_agents must be >= 1");
+  if (!(sv.rate_limit >= 0) || !(sv.rate_burst >= 1)) {
+    return Status::invalid_argument(
+        "server.rate_limit must be >= 0 (0: unlimited) and server.rate_burst >= 1");
+  }
+  if (sv.max_sessions_per_key < 1)
+    return Status::invalid_argument("server.max_sessions_per_key must be >= 1");
+  if (!(sv.task_deadline_s > 0) || !(sv.task_deadline_s_per_mb >= 0)) {
+    return Status::invalid_argument(
+        "server.task_deadline_s must be > 0 and server.task_deadline_s_per_mb >= 0");
+  }
+  return Status::ok_status();
+}
+
+}  // namespace fp::coord
