@@ -51,7 +51,9 @@ int fp::bench::model_fanout(int argc, char** argv) {
   std::string dir = "/dev/shm/fp_bench_fanout";
   std::string coordinator =
       (fs::path(argv[0]).parent_path() / "../coordinator/fp-coordinator").string();
-  app.add_option("--agents", agents, "agents")->check(CLI::Range(1, 1 << 30))->capture_default_str();
+  app.add_option("--agents", agents, "agents")
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
   app.add_option("--size-mb", size_mb, "model size in MiB")
       ->check(CLI::Range(1, 1 << 30))
       ->capture_default_str();

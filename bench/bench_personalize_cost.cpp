@@ -64,8 +64,9 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   app.add_option("--samples", samples, "individual's samples (half adaptation)")
       ->capture_default_str();
   app.add_option("--finetune-epochs", max_ft_epochs)->capture_default_str();
-  app.add_option("--repeats", repeats,
-                 "timing repeats of (a) and (b)->check(CLI::Range(1, 1 << 30)); the minimum is kept")
+  app.add_option(
+         "--repeats", repeats,
+         "timing repeats of (a) and (b)->check(CLI::Range(1, 1 << 30)); the minimum is kept")
       ->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
