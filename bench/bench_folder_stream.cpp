@@ -17,6 +17,7 @@
 
 #include "bench_util.h"
 #include "benchmarks.h"
+#include "config/cli_checks.h"
 #include "data/file_decoder.h"
 #include "data/folder_source.h"
 #include "util/compute_threads.h"
@@ -34,7 +35,7 @@ int fp::bench::folder_stream(int argc, char** argv) {
   int64_t files = 100000, batch = 256;
   app.add_option("--files", files, "pictures in the folder")->capture_default_str();
   app.add_option("--batch", batch, "files decoded at a time")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   set_compute_threads(1);

@@ -19,6 +19,7 @@
 
 #include "bench_util.h"
 #include "benchmarks.h"
+#include "config/cli_checks.h"
 #include "coordinator/model_registry.h"
 #include "coordinator/server.h"
 #include "protocol/codec.h"
@@ -78,16 +79,16 @@ int fp::bench::hostile_peers(int argc, char** argv) {
   int requests_per_second = 200;
   std::string db = "/tmp/fp_bench_hostile.db";
   app.add_option("--agents", agents, "non-reading peers")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--seconds", seconds, "how long they keep asking")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(0.1))
       ->capture_default_str();
   app.add_option("--model-mb", model_mb, "model size in MiB")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--rate", requests_per_second, "chunk requests per second, per peer")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--db", db, "database file (recreated)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -18,6 +18,7 @@
 #include "agent/agent.h"
 #include "bench_util.h"
 #include "benchmarks.h"
+#include "config/cli_checks.h"
 #include "coordinator/model_registry.h"
 #include "store/store.h"
 
@@ -52,16 +53,16 @@ int fp::bench::model_fanout(int argc, char** argv) {
   std::string coordinator =
       (fs::path(argv[0]).parent_path() / "../coordinator/fp-coordinator").string();
   app.add_option("--agents", agents, "agents")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--size-mb", size_mb, "model size in MiB")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--chunk-kb", chunk_kb, "chunk size in KiB")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--credit", credit, "chunk requests in flight per agent")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--dir", dir, "scratch directory (recreated)")->capture_default_str();
   app.add_option("--coordinator", coordinator, "fp-coordinator binary")->capture_default_str();

@@ -13,6 +13,7 @@
 #include "bench_individual.h"
 #include "bench_util.h"
 #include "benchmarks.h"
+#include "config/cli_checks.h"
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
 #include "experiment/personalize.h"
@@ -50,13 +51,13 @@ int fp::bench::personalize_cost(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--rule-out-parts", rule_out_parts,
                  "the selector's rule_out_parts (1: each candidate in one pass)")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--batch", batch,
                  "batch size of the inference pass (a) and of Fine-Pruning's recording pass")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
-  app.add_option("--threads", threads)->check(CLI::Range(1, 1 << 30))->capture_default_str();
+  app.add_option("--threads", threads)->check(fp::config::at_least(1))->capture_default_str();
   app.add_option("--arch", arch)->capture_default_str();
   app.add_option("--width", width)->capture_default_str();
   app.add_option("--train-samples", train_samples)->capture_default_str();
@@ -66,7 +67,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   app.add_option("--finetune-epochs", max_ft_epochs)->capture_default_str();
   app.add_option(
          "--repeats", repeats,
-         "timing repeats of (a) and (b)->check(CLI::Range(1, 1 << 30)); the minimum is kept")
+         "timing repeats of (a) and (b)->check(fp::config::at_least(1)); the minimum is kept")
       ->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   CLI11_PARSE(app, argc, argv);

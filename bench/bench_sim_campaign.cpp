@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "benchmarks.h"
+#include "config/cli_checks.h"
 #include "simulation/simulation.h"
 #include "source_paths.h"
 
@@ -111,14 +112,14 @@ int fp::bench::sim_campaign(int argc, char** argv) {
   app.add_option("--fp-sim", o.fp_sim, "the fp-sim program (agent-host processes)")
       ->capture_default_str();
   app.add_option("--individuals", o.individuals, "override the number of agents")
-      ->check(CLI::Range(1, 1 << 30));
+      ->check(fp::config::at_least(1));
   app.add_option("--mode", o.mode, "in-process or processes")
       ->check(CLI::IsMember({"in-process", "processes"}));
-  app.add_option("--hosts", o.hosts, "agent hosts")->check(CLI::Range(1, 1 << 30));
+  app.add_option("--hosts", o.hosts, "agent hosts")->check(fp::config::at_least(1));
   app.add_option("--workers", o.workers, "computing agents per host")
-      ->check(CLI::Range(1, 1 << 30));
+      ->check(fp::config::at_least(1));
   app.add_option("--connected", o.connected, "connected agents per host")
-      ->check(CLI::Range(1, 1 << 30));
+      ->check(fp::config::at_least(1));
   app.add_flag("--skip-real", o.skip_real, "only the framework-alone campaign");
   app.add_flag("--skip-null", o.skip_null, "only the real campaign");
   CLI11_PARSE(app, argc, argv);

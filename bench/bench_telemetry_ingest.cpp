@@ -12,6 +12,7 @@
 
 #include "bench_util.h"
 #include "benchmarks.h"
+#include "config/cli_checks.h"
 #include "coordinator/model_registry.h"
 #include "coordinator/server.h"
 #include "protocol/codec.h"
@@ -45,13 +46,13 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
   std::string db = "/tmp/fp_bench_ingest.db";
   app.add_option("--reports", reports, "reports in all")->capture_default_str();
   app.add_option("--clients", clients, "sending clients (agents)")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--window", window, "unacknowledged reports per client")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--batch", batch, "most reports per transaction")
-      ->check(CLI::Range(1, 1 << 30))
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--db", db, "database file (recreated)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

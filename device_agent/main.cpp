@@ -13,6 +13,7 @@
 #include "agent/device_inference.h"
 #include "agent/fineprune_runner.h"
 #include "agent/kept_model.h"
+#include "config/cli_checks.h"
 #include "config/cli_toml.h"
 #include "config/duration.h"
 #include "model_commands.h"
@@ -138,6 +139,7 @@ int agent_main(int argc, char** argv) {
   predict_cmd->add_option("--model", predict_model,
                           "a model file (default: the newest kept in --work-dir/personalized)");
   predict_cmd->add_option("--batch", predict_batch, "files decoded and classified at a time")
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.require_subcommand(0, 1);
 
@@ -152,6 +154,7 @@ int agent_main(int argc, char** argv) {
                  "on the held-out part");
   app.add_option("--max-samples", runner_config.folder.max_samples,
                  "most --data files decoded for one task (memory stays bounded)")
+      ->check(fp::config::at_least(2))
       ->capture_default_str();
   app.add_option("--give-up-after", give_up_after,
                  "exit (status 4) when the coordinator has been unreachable this long, e.g. "
@@ -176,42 +179,55 @@ int agent_main(int argc, char** argv) {
                "connect without encryption or authentication (to a coordinator serving --plain)");
   app.add_option("--work-dir", config.work_dir, "model cache and personalized models")
       ->capture_default_str();
-  app.add_option("--threads", config.threads, "LibTorch threads")->capture_default_str();
+  app.add_option("--threads", config.threads, "LibTorch threads")
+      ->check(fp::config::at_least(1))
+      ->capture_default_str();
   app.add_option("--split-seed", runner_config.data.split_seed,
                  "seed of the general/private split (must match the coordinator's)")
       ->capture_default_str();
   app.add_option("--general-fraction", runner_config.data.general_fraction,
                  "share of the data set the coordinator trains on (fsdd)")
+      ->check(fp::config::share_below_one())
       ->capture_default_str();
   app.add_option("--eval-fraction", runner_config.data.eval_fraction,
                  "share of the individual's samples kept for labeled evaluation")
+      ->check(fp::config::open_unit_interval())
       ->capture_default_str();
   app.add_option("--samples", runner_config.data.samples,
                  "samples per individual (0: fsdd (1 - general fraction) of a speaker's; "
                  "fashion-mnist 600)")
+      ->check(fp::config::at_least(0))
       ->capture_default_str();
   app.add_option("--partition-individuals", runner_config.data.individuals,
                  "fashion-mnist: individuals of fp-sim's k_classes partition, so "
                  "--individual classes=<a>+<b>#<i> is that simulated individual (0: a class set)")
+      ->check(fp::config::at_least(0))
       ->capture_default_str();
   app.add_option("--partition-k", runner_config.data.k,
                  "fashion-mnist: classes per individual of that partition")
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--finetune-epochs", runner_config.finetune_epochs,
                  "epochs of the fine-tuning baseline")
+      ->check(fp::config::at_least(0))
       ->capture_default_str();
   app.add_flag("!--no-keep-models", keep_models, "do not keep personalized models");
   app.add_option("--max-tasks", config.max_tasks, "leave after this many tasks (0: never)")
+      ->check(fp::config::at_least(0))
       ->capture_default_str();
   app.add_flag("--leave-on-goodbye", config.leave_on_goodbye,
                "exit when the coordinator shuts down instead of reconnecting");
   app.add_option("--hello-timeout-ms", hello_ms, "wait this long for a Welcome")
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--resend-ms", resend_ms, "resend unacknowledged reports after")
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--backoff-min-ms", backoff_min_ms, "first reconnect delay")
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--backoff-max-ms", backoff_max_ms, "longest reconnect delay")
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--protocol-version", config.protocol_version,
                  "protocol version to announce (for compatibility tests)")
@@ -222,6 +238,11 @@ int agent_main(int argc, char** argv) {
   }
 
   spdlog::set_level(spdlog::level::from_str(level));
+  if (backoff_max_ms < backoff_min_ms) {
+    spdlog::error("--backoff-max-ms ({}) must be at least --backoff-min-ms ({})", backoff_max_ms,
+                  backoff_min_ms);
+    return 2;
+  }
   if (*keygen_cmd) return keygen(key, force);
   if (*compact_cmd)
     return fp::agent_cli::compact_command(model_path, out_path, static_cast<int>(config.threads));

@@ -34,7 +34,9 @@ Result<std::vector<std::string>> toml_arguments(const CLI::App& app, const std::
         args.push_back(v);
       }
     } else {
-      const std::string type = opt->get_type_name();
+      // "INT", or "INT:>= 1" with a validator's description: the type is before the colon.
+      std::string type = opt->get_type_name();
+      type = type.substr(0, type.find(':'));
       std::string value;
       bool present = false;
       if (type == "INT") {
@@ -84,7 +86,14 @@ int parse_with_config(CLI::App& app, int argc, char** argv, const std::string& c
     all.insert(all.end(), cli.begin(), cli.end());
     app.clear();
     std::vector<std::string> again(all.rbegin(), all.rend());
-    app.parse(again);
+    try {
+      app.parse(again);
+    } catch (const CLI::ParseError& e) {
+      if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+      // The value may have come from the file: say which one was read.
+      fmt::print(stderr, "{} (options from the command line and {})\n", e.what(), path);
+      return e.get_exit_code();
+    }
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -13,6 +13,7 @@
 #include "agent/folder_data.h"
 #include "agent/kept_model.h"
 #include "agent/outbox.h"
+#include "config/cli_checks.h"
 #include "config/cli_toml.h"
 #include "config/duration.h"
 #include "data/fashion_mnist.h"
@@ -403,6 +404,57 @@ TEST_CASE("options from a TOML file: the command line wins, unknown keys are ref
   REQUIRE_FALSE(wrong.ok());
   CHECK(wrong.status().message().find(path + ":1") != std::string::npos);
   CHECK(wrong.status().message().find("threads must be an integer") != std::string::npos);
+}
+
+TEST_CASE("range-checked options refuse a value out of range, from the command line or a file",
+          "[device][unit]") {
+  TempDir dir("dev");
+  // Returns parse_with_config's code; `resend_ms` and `share` as the options were set.
+  auto parse = [&](const std::string& toml, std::vector<std::string> cli, int64_t& resend_ms,
+                   double& share) {
+    CLI::App app;
+    std::string config;
+    app.add_option("--config", config);
+    app.add_option("--resend-ms", resend_ms)->check(config::at_least(1));
+    app.add_option("--eval-fraction", share)->check(config::open_unit_interval());
+    cli.insert(cli.begin(), "fp-agent");
+    if (!toml.empty()) {
+      std::ofstream(dir.file("a.toml")) << toml;
+      cli.push_back("--config");
+      cli.push_back(dir.file("a.toml"));
+    }
+    std::vector<char*> argv;
+    for (auto& a : cli) argv.push_back(a.data());
+    return config::parse_with_config(app, static_cast<int>(argv.size()), argv.data(), "--config");
+  };
+  int64_t resend = 2000;
+  double share = 0.5;
+  CHECK(parse("", {"--resend-ms", "250", "--eval-fraction", "0.3"}, resend, share) == -1);
+  CHECK(resend == 250);
+  CHECK(share == 0.3);
+  const int refused = static_cast<int>(CLI::ExitCodes::ValidationError);
+  CHECK(parse("", {"--resend-ms", "0"}, resend, share) == refused);
+  CHECK(parse("", {"--eval-fraction", "1"}, resend, share) == refused);
+  CHECK(parse("", {"--eval-fraction", "half"}, resend, share) == refused);
+  // A file's values pass the same checks (its keys are typed by the option, before the
+  // validator's description: "INT:>= 1" is an integer).
+  CHECK(parse("resend_ms = 40\neval_fraction = 0.25\n", {}, resend, share) == -1);
+  CHECK(resend == 40);
+  CHECK(share == 0.25);
+  CHECK(parse("resend_ms = 0\n", {}, resend, share) == refused);
+  CHECK(parse("eval_fraction = 1.5\n", {}, resend, share) == refused);
+  CHECK(parse("resend_ms = \"soon\"\n", {}, resend, share) == 2);  // the file's type error
+
+  // The validators' own answers.
+  std::string v = "0.5";
+  CHECK(config::at_least(1)(v) == "must be at least 1, got 0.5");
+  v = "3";
+  CHECK(config::at_least(1)(v).empty());
+  v = "1";
+  CHECK(config::share_below_one()(v) == "must be in [0, 1), got 1");
+  v = "0";
+  CHECK(config::share_below_one()(v).empty());
+  CHECK_FALSE(config::open_unit_interval()(v).empty());
 }
 
 TEST_CASE("an agent gives up on an unreachable coordinator and keeps its outbox",

@@ -1,0 +1,21 @@
+// Range checks for command-line options (CLI11 validators). They apply to values given
+// on the command line and to those read from a --config file alike, so a wrong value
+// stops a program at its start with the option named ("--resend-ms: must be at least 1"),
+// not later, when a task or a connection first uses it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace fp::config {
+
+// A number >= `low`.
+CLI::Validator at_least(double low);
+
+// A number strictly between 0 and 1 (a share of samples).
+CLI::Validator open_unit_interval();
+
+// A number in [0, 1) (a share that may be none but not all).
+CLI::Validator share_below_one();
+
+}  // namespace fp::config
