@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "config/cli_checks.h"
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
 #include "experiment/personalize.h"
@@ -194,12 +195,17 @@ void add_demo_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--epochs", opts->epochs, "general training epochs")->capture_default_str();
   cmd->add_option("--individuals", opts->individuals, "individuals to personalize")
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
-  cmd->add_option("--classes", opts->k, "classes per individual")->capture_default_str();
+  cmd->add_option("--classes", opts->k, "classes per individual")
+      ->check(fp::config::at_least(1))
+      ->capture_default_str();
   cmd->add_option("--samples", opts->samples, "samples per individual (adaptation + evaluation)")
       ->capture_default_str();
   cmd->add_option("--seed", opts->seed, "seed for training and partitions")->capture_default_str();
-  cmd->add_option("--threads", opts->threads, "LibTorch threads")->capture_default_str();
+  cmd->add_option("--threads", opts->threads, "LibTorch threads")
+      ->check(fp::config::at_least(1))
+      ->capture_default_str();
   cmd->add_option("--target", opts->target,
                   "fixed target sparsity in [0,1); default: chosen on the device without labels");
   cmd->add_option("--criterion", opts->criterion,

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "config/cli_checks.h"
 #include "security/keys.h"
 #include "sim_commands.h"
 #include "simulation/agent_host.h"
@@ -181,15 +182,21 @@ void add_host_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--host-index", o->host_index,
                   "this host's number, 0-based (default: $FP_HOST_INDEX, $SLURM_ARRAY_TASK_ID, "
-                  "$JOB_COMPLETION_INDEX or 0)");
-  cmd->add_option("--hosts", o->hosts, "how many hosts share the agents (default: the scenario's)");
-  cmd->add_option("--seed", o->seed, "the run's seed, if it overrode the scenario's");
+                  "$JOB_COMPLETION_INDEX or 0)")
+      ->check(fp::config::at_least(0));
+  cmd->add_option("--hosts", o->hosts, "how many hosts share the agents (default: the scenario's)")
+      ->check(fp::config::at_least(1));
+  cmd->add_option("--seed", o->seed, "the run's seed, if it overrode the scenario's")
+      ->check(fp::config::at_least(0));
   cmd->add_option("--individuals", o->individuals,
-                  "the run's individual count, if it overrode the scenario's");
-  cmd->add_option("--workers", o->workers, "agents computing at once (default: the scenario's)");
-  cmd->add_option("--connected", o->connected,
-                  "agents connected at once (default: the scenario's)");
-  cmd->add_option("--threads-per-worker", o->threads, "LibTorch threads per computing agent");
+                  "the run's individual count, if it overrode the scenario's")
+      ->check(fp::config::at_least(1));
+  cmd->add_option("--workers", o->workers, "agents computing at once (default: the scenario's)")
+      ->check(fp::config::at_least(1));
+  cmd->add_option("--connected", o->connected, "agents connected at once (default: the scenario's)")
+      ->check(fp::config::at_least(1));
+  cmd->add_option("--threads-per-worker", o->threads, "LibTorch threads per computing agent")
+      ->check(fp::config::at_least(1));
   cmd->add_option("--work-dir", o->work_dir,
                   "the host's journal of finished agents; its agents' folders (private data, "
                   "model) too with [hosting] agent_folders = \"disk\" (else under /dev/shm)")

@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "config/cli_checks.h"
 #include "dashboard/dashboard.h"
 #include "report/experiment_report.h"
 #include "report/run_results.h"
@@ -192,8 +193,10 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out_dir, "run directory (default: runs/<scenario name>)");
   cmd->add_flag("--fresh", o->fresh, "delete the run directory first");
-  cmd->add_option("--seed", o->seed, "override the scenario's seed");
-  cmd->add_option("--individuals", o->individuals, "override partition.individuals");
+  cmd->add_option("--seed", o->seed, "override the scenario's seed")
+      ->check(fp::config::at_least(0));
+  cmd->add_option("--individuals", o->individuals, "override partition.individuals")
+      ->check(fp::config::at_least(1));
   cmd->add_option("--mode", o->mode, "override hosting.mode")
       ->check(CLI::IsMember({"in-process", "processes", "external"}));
   cmd->add_option("--endpoint", o->endpoint,
@@ -201,12 +204,14 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--endpoint-file", o->endpoint_file,
                   "write the coordinator's bound endpoint (e.g. tcp://0.0.0.0:41234) to this "
                   "file once it listens");
-  cmd->add_option("--hosts", o->hosts, "override hosting.hosts");
-  cmd->add_option("--workers", o->workers, "override hosting.workers");
+  cmd->add_option("--hosts", o->hosts, "override hosting.hosts")->check(fp::config::at_least(1));
+  cmd->add_option("--workers", o->workers, "override hosting.workers")
+      ->check(fp::config::at_least(1));
   cmd->add_option("--methods", o->methods,
                   "override baselines.methods: a comma-separated list (e.g. svd,em_prior), or "
                   "none for Fine-Pruning alone");
-  cmd->add_option("--connected", o->connected, "override hosting.connected");
+  cmd->add_option("--connected", o->connected, "override hosting.connected")
+      ->check(fp::config::at_least(1));
   cmd->add_option("--table-rows", o->table_rows, "print at most this many rows (0: all)")
       ->capture_default_str();
   cmd->add_option("--log-level", o->log_level, "level of <out>/fp-sim.log")->capture_default_str();
@@ -215,7 +220,8 @@ void add_run_command(CLI::App& app) {
                   "write the experiment report (tables as CSV and Markdown, SVG figures) here");
   cmd->add_option("--http-port", o->http_port,
                   "serve the web dashboard on this port while the campaign runs, and after "
-                  "it until Ctrl-C (0: a free port)");
+                  "it until Ctrl-C (0: a free port)")
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--http-address", o->http_address, "address the dashboard binds")
       ->capture_default_str();
   cmd->add_flag("--exit-when-done", o->exit_when_done,

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The programs refuse an option value out of range at their start, naming the option,
+# with CLI11's validation exit code (105), instead of running on with it (fp-sim treated a
+# 0 or negative override as none; fp-agent failed later, task by task; fp-bench hung).
+#   cli_option_ranges.sh FP_SIM FP_AGENT FP_BENCH
+set -uo pipefail
+FP_SIM=${1:?usage: cli_option_ranges.sh FP_SIM FP_AGENT FP_BENCH}
+FP_AGENT=${2:?}
+FP_BENCH=${3:?}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+SCENARIO=${REPO}/simulations/scenarios/bench_1000.toml
+WORK=$(mktemp -d /tmp/fp-cli-ranges.XXXXXX)
+trap 'rm -rf "${WORK}"' EXIT
+failures=0
+
+# expect_refused "what it must say" command...
+expect_refused() {
+  local want=$1
+  shift
+  local out rc
+  out=$(timeout 60 "$@" 2>&1)
+  rc=$?
+  if [ "${rc}" -ne 105 ] || ! grep -qF -- "${want}" <<<"${out}"; then
+    echo "FAIL: $* -> exit ${rc}, expected 105 and '${want}'; output:"
+    echo "${out}" | head -n 5
+    failures=$((failures + 1))
+  else
+    echo "ok: $* -> ${want}"
+  fi
+}
+
+expect_refused "--individuals: must be at least 1, got 0" \
+  "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --individuals 0
+expect_refused "--hosts: must be at least 1, got -1" \
+  "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --hosts -1
+expect_refused "--http-port: Value 70000 not in range 0 to 65535" \
+  "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --http-port 70000
+expect_refused "--workers: must be at least 1, got 0" \
+  "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --workers 0
+
+agent=("${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist
+  --coordinator tcp://127.0.0.1:1 --work-dir "${WORK}/agent")
+expect_refused "--eval-fraction: must be in (0, 1), got 2" "${agent[@]}" --eval-fraction 2
+expect_refused "--resend-ms: must be at least 1, got 0" "${agent[@]}" --resend-ms 0
+printf 'samples = -3\n' >"${WORK}/agent.toml"
+expect_refused "--samples: must be at least 0, got -3 (options from the command line and ${WORK}/agent.toml)" \
+  "${agent[@]}" --config "${WORK}/agent.toml"
+
+expect_refused "--batch: must be at least 1, got 0" "${FP_BENCH}" telemetry_ingest --batch 0
+expect_refused "--chunk-kb: must be at least 1, got 0" "${FP_BENCH}" model_fanout --chunk-kb 0
+
+# Nothing was run: no run folder, no agent work folder.
+for d in run agent; do
+  if [ -e "${WORK}/${d}" ]; then
+    echo "FAIL: ${WORK}/${d} exists: a refused command started work"
+    failures=$((failures + 1))
+  fi
+done
+[ "${failures}" -eq 0 ] && echo "PASS" || { echo "${failures} failure(s)"; exit 1; }
