@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <functional>
 #include <optional>
 
 namespace fp::config {
@@ -18,36 +19,31 @@ std::optional<double> number(const std::string& text) {
   return std::nullopt;
 }
 
+// A validator of numbers that `ok` accepts; `need` says which ("at least 1"), as the
+// error ("must be at least 1, got 0") and as the help's description (">= 1").
+CLI::Validator number_check(std::function<bool(double)> ok, std::string need, std::string desc) {
+  return CLI::Validator(
+      [ok = std::move(ok), need = std::move(need)](std::string& text) -> std::string {
+        const auto v = number(text);
+        if (!v) return "'" + text + "' is not a number";
+        return ok(*v) ? "" : "must be " + need + ", got " + text;
+      },
+      std::move(desc));
+}
+
 }  // namespace
 
 CLI::Validator at_least(double low) {
-  return CLI::Validator(
-      [low](std::string& text) -> std::string {
-        const auto v = number(text);
-        if (!v) return "'" + text + "' is not a number";
-        return *v >= low ? "" : fmt::format("must be at least {}, got {}", low, text);
-      },
-      fmt::format(">= {}", low));
+  return number_check([low](double v) { return v >= low; }, fmt::format("at least {}", low),
+                      fmt::format(">= {}", low));
 }
 
 CLI::Validator open_unit_interval() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        const auto v = number(text);
-        if (!v) return "'" + text + "' is not a number";
-        return *v > 0 && *v < 1 ? "" : "must be in (0, 1), got " + text;
-      },
-      "in (0, 1)");
+  return number_check([](double v) { return v > 0 && v < 1; }, "in (0, 1)", "in (0, 1)");
 }
 
 CLI::Validator share_below_one() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        const auto v = number(text);
-        if (!v) return "'" + text + "' is not a number";
-        return *v >= 0 && *v < 1 ? "" : "must be in [0, 1), got " + text;
-      },
-      "in [0, 1)");
+  return number_check([](double v) { return v >= 0 && v < 1; }, "in [0, 1)", "in [0, 1)");
 }
 
 }  // namespace fp::config
