@@ -101,10 +101,7 @@ int fp::bench::compact(int argc, char** argv) {
     return 1;
   }
   auto individual = bench::one_individual(*pool, samples, seed);
-  if (!individual.ok()) {
-    fmt::print(stderr, "{}\n", individual.status().to_string());
-    return 2;
-  }
+  bench::require_ok(individual.status(), "the individual");
   auto& [ind_name, adaptation, evaluation] = *individual;
   const torch::Tensor x1 = evaluation.inputs.slice(0, 0, 1);
   const torch::Tensor x64 = evaluation.inputs.slice(0, 0, 64);

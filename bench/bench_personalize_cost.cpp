@@ -65,9 +65,8 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   app.add_option("--samples", samples, "individual's samples (half adaptation)")
       ->capture_default_str();
   app.add_option("--finetune-epochs", max_ft_epochs)->capture_default_str();
-  app.add_option(
-         "--repeats", repeats,
-         "timing repeats of (a) and (b)->check(fp::config::at_least(1)); the minimum is kept")
+  app.add_option("--repeats", repeats, "timing repeats of (a) and (b); the minimum is kept")
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -90,10 +89,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   bench::require_ok(train(*general, *train_data, tc).status(), "training");
 
   auto individual = bench::one_individual(*pool, samples, seed);
-  if (!individual.ok()) {
-    fmt::print(stderr, "{}\n", individual.status().to_string());
-    return 2;
-  }
+  bench::require_ok(individual.status(), "the individual");
   auto& [ind_name, adaptation, evaluation] = *individual;
   const int64_t n = adaptation.size();
   const int64_t dense_macs = count_macs(*general).dense;
