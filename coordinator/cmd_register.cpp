@@ -7,6 +7,7 @@
 #include <numeric>
 #include <random>
 
+#include "config/cli_checks.h"
 #include "coordinator/campaign_setup.h"
 #include "coordinator_commands.h"
 #include "data/dataset.h"
@@ -61,7 +62,7 @@ void add_register_command(CLI::App& app) {
                 "[train] and register the artifact with it (a new SHA-256)");
   cmd->add_option("--calibration-samples", o->calibration_samples,
                   "general samples to measure it on (default 2000)")
-      ->check(CLI::PositiveNumber);
+      ->check(fp::config::at_least(1));
   cmd->callback([o] {
     CoordinatorConfig cfg = config_for(o->common);
     auto bytes = read_file(o->path, "model artifact");

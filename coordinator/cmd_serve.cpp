@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "config/cli_checks.h"
 #include "coordinator/campaign_setup.h"
 #include "coordinator_commands.h"
 #include "dashboard/dashboard.h"
@@ -129,7 +130,8 @@ void add_serve_command(CLI::App& app) {
                   "('*' as the port picks a free one)");
   cmd->add_option("--endpoint-file", o->endpoint_file,
                   "write the bound endpoint to this file once listening");
-  cmd->add_option("--heartbeat-ms", o->heartbeat_ms, "heartbeat interval (default 1000)");
+  cmd->add_option("--heartbeat-ms", o->heartbeat_ms, "heartbeat interval (default 1000)")
+      ->check(fp::config::at_least(10));
   cmd->add_flag("--exit-when-done", o->exit_when_done, "stop once every campaign has finished");
   cmd->add_option("--key", o->key,
                   "CURVE key pair path without .pub/.key, created if missing (default: "
@@ -137,7 +139,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_flag("--plain", o->plain,
                 "serve without encryption or authentication (local tests and simulations only)");
   cmd->add_option("--max-agents", o->max_agents,
-                  "most agents connected at once (server.max_agents)");
+                  "most agents connected at once (server.max_agents)")
+      ->check(fp::config::at_least(1));
   cmd->add_option("--http-port", o->http_port,
                   "serve the web dashboard on this port (0: none; default: server.http_port)")
       ->check(CLI::Range(0, 65535));

@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "config/cli_checks.h"
 #include "coordinator/config.h"
 #include "coordinator_commands.h"
 #include "store/store.h"
@@ -100,7 +101,9 @@ void add_status_command(CLI::App& app) {
                                  "Show agents, campaigns, task progress and each agent's results");
   add_common_options(cmd, *o);
   cmd->add_option("--campaign", *only, "show only this campaign");
-  cmd->add_option("--events", *events, "recent events to list")->capture_default_str();
+  cmd->add_option("--events", *events, "recent events to list")
+      ->check(fp::config::at_least(0))
+      ->capture_default_str();
   cmd->callback([o, only, events] { throw CLI::RuntimeError(status(*o, *only, *events)); });
 }
 

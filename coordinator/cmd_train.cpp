@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/local_data.h"
+#include "config/cli_checks.h"
 #include "coordinator/campaign_setup.h"
 #include "coordinator_commands.h"
 #include "data/file_decoder.h"
@@ -99,10 +100,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--dataset", o->dataset, "fsdd or fashion-mnist (default: fsdd)");
   cmd->add_option("--data-dir", o->data_dir, "data set directory (default: its usual place)");
   cmd->add_option("--arch", o->arch, "architecture: mlp, cnn, vgg7, resnet18, ... (default cnn)");
-  cmd->add_option("--width", o->width, "width multiplier (default 1.0)");
-  cmd->add_option("--epochs", o->epochs, "training epochs (default 3)");
-  cmd->add_option("--limit", o->limit, "use at most this many general samples (0: all)");
-  cmd->add_option("--threads", o->threads, "LibTorch threads (default 2)");
+  cmd->add_option("--width", o->width, "width multiplier (default 1.0)")
+      ->check(fp::config::positive());
+  cmd->add_option("--epochs", o->epochs, "training epochs (default 3)")
+      ->check(fp::config::at_least(1));
+  cmd->add_option("--limit", o->limit, "use at most this many general samples (0: all)")
+      ->check(fp::config::at_least(0));
+  cmd->add_option("--threads", o->threads, "LibTorch threads (default 2)")
+      ->check(fp::config::at_least(1));
   cmd->callback([o] { throw CLI::RuntimeError(run_train(*o)); });
 }
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The programs refuse an option value out of range at their start, naming the option,
-# with CLI11's validation exit code (105), instead of running on with it (fp-sim treated a
-# 0 or negative override as none; fp-agent failed later, task by task; fp-bench hung).
-#   cli_option_ranges.sh FP_SIM FP_AGENT FP_BENCH
+# with CLI11's validation exit code (105), instead of running on with it (fp-sim and
+# fp-coordinator took a 0 or negative value for none; fp-agent failed later, task by task;
+# fp-bench hung).
+#   cli_option_ranges.sh FP_SIM FP_AGENT FP_BENCH FP_COORDINATOR
 set -uo pipefail
-FP_SIM=${1:?usage: cli_option_ranges.sh FP_SIM FP_AGENT FP_BENCH}
+FP_SIM=${1:?usage: cli_option_ranges.sh FP_SIM FP_AGENT FP_BENCH FP_COORDINATOR}
 FP_AGENT=${2:?}
 FP_BENCH=${3:?}
+FP_COORDINATOR=${4:?}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SCENARIO=${REPO}/simulations/scenarios/bench_1000.toml
 WORK=$(mktemp -d /tmp/fp-cli-ranges.XXXXXX)
@@ -49,8 +51,14 @@ expect_refused "--samples: must be at least 0, got -3 (options from the command 
 expect_refused "--batch: must be at least 1, got 0" "${FP_BENCH}" telemetry_ingest --batch 0
 expect_refused "--chunk-kb: must be at least 1, got 0" "${FP_BENCH}" model_fanout --chunk-kb 0
 
-# Nothing was run: no run folder, no agent work folder.
-for d in run agent; do
+# fp-coordinator, in the scratch folder (it would make its database there).
+coord=(env -C "${WORK}" "${FP_COORDINATOR}")
+expect_refused "--heartbeat-ms: must be at least 10, got 0" "${coord[@]}" serve --plain --heartbeat-ms 0
+expect_refused "--epochs: must be at least 1, got 0" "${coord[@]}" train --epochs 0
+expect_refused "--width: must be positive, got -1" "${coord[@]}" train --width -1
+
+# Nothing was run: no run folder, no agent work folder, no coordinator database.
+for d in run agent fp.db models; do
   if [ -e "${WORK}/${d}" ]; then
     echo "FAIL: ${WORK}/${d} exists: a refused command started work"
     failures=$((failures + 1))

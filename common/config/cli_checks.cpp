@@ -38,6 +38,10 @@ CLI::Validator at_least(double low) {
                       fmt::format(">= {}", low));
 }
 
+CLI::Validator positive() {
+  return number_check([](double v) { return v > 0; }, "positive", "> 0");
+}
+
 CLI::Validator open_unit_interval() {
   return number_check([](double v) { return v > 0 && v < 1; }, "in (0, 1)", "in (0, 1)");
 }

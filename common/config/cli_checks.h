@@ -12,6 +12,9 @@ namespace fp::config {
 // A number >= `low`.
 CLI::Validator at_least(double low);
 
+// A number > 0.
+CLI::Validator positive();
+
 // A number strictly between 0 and 1 (a share of samples).
 CLI::Validator open_unit_interval();
 

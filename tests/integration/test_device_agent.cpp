@@ -455,6 +455,7 @@ TEST_CASE("range-checked options refuse a value out of range, from the command l
   v = "0";
   CHECK(config::share_below_one()(v).empty());
   CHECK_FALSE(config::open_unit_interval()(v).empty());
+  CHECK(config::positive()(v) == "must be positive, got 0");
 }
 
 TEST_CASE("an agent gives up on an unreachable coordinator and keeps its outbox",
