@@ -63,8 +63,14 @@ std::vector<double> ticks(double lo, double hi) {
     step = m * magnitude;
     if (step >= raw) break;
   }
-  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + 1e-9 * step; v += step) {
-    out.push_back(std::abs(v) < 1e-12 * step ? 0.0 : v);
+  // Counted, not stepped: over a range of a few ulps (0.3 against 0.1 + 0.2) the step is
+  // below the values' resolution, and `v += step` would leave v where it is, for ever.
+  const double first = std::ceil(lo / step - 1e-9) * step;
+  const double last = std::floor((hi - first) / step + 1e-9);
+  for (int k = 0; k <= last && k <= 10; ++k) {
+    const double v = first + k * step;
+    const double tick = std::abs(v) < 1e-12 * step ? 0.0 : v;
+    if (out.empty() || tick != out.back()) out.push_back(tick);
   }
   return out;
 }
