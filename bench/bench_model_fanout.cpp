@@ -112,7 +112,8 @@ int fp::bench::model_fanout(int argc, char** argv) {
   for (int i = 0; i < 3000 && endpoint.empty(); ++i) {
     int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == pid) {
-      fmt::print(stderr, "the coordinator exited before it listened (exit status {})\n", status);
+      fmt::print(stderr, "the coordinator exited before it listened (exit code {})\n",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
       return 1;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -8,6 +8,7 @@
 #include "prune/sparsity_selector.h"
 #include "test_spec.h"
 #include "train/evaluator.h"
+#include "util/program_main.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
 #include <catch2/catch.hpp>
@@ -1144,6 +1145,14 @@ TEST_CASE("passes over inputs refuse a batch size below one instead of looping f
     CHECK_THROWS_WITH(record_activations(*model, x, batch), Catch::Contains("batch_size"));
   }
   CHECK(predict_logits(*model, x, 3).size(0) == 4);  // 3 + 1
+  // A real LibTorch error, as a program's last catch shows it: the message, no backtrace.
+  try {
+    predict_logits(*model, x, 0);
+    FAIL("no error");
+  } catch (const std::exception& e) {
+    CHECK(std::string(e.what()).find("Exception raised from") != std::string::npos);
+    CHECK(fp::exception_summary(e) == "predict_logits: batch_size must be positive, got 0");
+  }
 }
 
 TEST_CASE("global unit pruning reaches its target where weights are already masked") {
