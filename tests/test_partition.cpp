@@ -401,6 +401,11 @@ TEST_CASE("invalid partition configs are rejected with the field named", "[parti
   c = base;
   c.num_individuals = 0;
   expect(c, "num_individuals");
+  c.num_individuals = kMaxIndividuals + 1;  // refused before any list is made, not out of memory
+  expect(c, "num_individuals must be in [1, 1000000], got 1000001");
+  c.disjoint = false;
+  c.num_individuals = 999'999'999;
+  expect(c, "num_individuals must be in [1, 1000000]");
   c = base;
   c.samples_per_individual = 1;
   expect(c, "samples_per_individual");

@@ -316,8 +316,9 @@ Status validate(const std::vector<int64_t>& labels, const std::vector<int64_t>& 
     }
     return Status();
   }
-  if (config.num_individuals <= 0) {
-    return bad("num_individuals must be > 0, got " + std::to_string(config.num_individuals));
+  if (config.num_individuals <= 0 || config.num_individuals > kMaxIndividuals) {
+    return bad("num_individuals must be in [1, " + std::to_string(kMaxIndividuals) + "], got " +
+               std::to_string(config.num_individuals));
   }
   if (config.samples_per_individual == 0) {
     return bad(std::string("samples_per_individual 0 (all) is only meaningful for natural, not ") +

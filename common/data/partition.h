@@ -25,6 +25,11 @@ enum class PartitionMethod {
   kIid,        // uniform random samples
 };
 
+// More individuals than this are refused: their index lists alone would fill memory before a
+// run could start (a billion individuals grew by ~150 MB/s), and a campaign of a million
+// virtual agents is already far past what one machine runs.
+constexpr int64_t kMaxIndividuals = 1'000'000;
+
 struct PartitionConfig {
   PartitionMethod method = PartitionMethod::kKClasses;
   int64_t num_individuals = 10;  // ignored by kNatural (one per group)
