@@ -38,9 +38,9 @@ struct RunCommandOptions {
   size_t table_rows = 0;
 };
 
-// The first SIGINT / SIGTERM stops the run in order (the campaign is recorded as
-// interrupted); the run only looks between steps, and training a general model is one long
-// step, so a second signal ends the process at once.
+// The first SIGINT / SIGTERM stops the run in order (the run is recorded as interrupted):
+// training a general model stops at its next batch, a campaign once its hosts are told; a
+// second signal ends the process at once.
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_run_signal(int sig) {
   if (g_interrupted.exchange(true)) {
@@ -145,6 +145,10 @@ int run_run(const RunCommandOptions& o) {
   }
   auto outcome = run_scenario(s, ro);
   if (!outcome.ok()) {
+    if (outcome.status().code() == Status::Code::kCancelled) {  // a signal during the set-up
+      fmt::print(stderr, "run interrupted: {}\n", outcome.status().message());
+      return 130;
+    }
     fmt::print(stderr, "error: {}\n", outcome.status().to_string());
     return 1;
   }

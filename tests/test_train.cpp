@@ -1,4 +1,5 @@
 // Training, evaluation and one individual's personalization on real Fashion-MNIST data.
+#include <atomic>
 #include <cmath>
 
 #include "data/fashion_mnist.h"
@@ -64,6 +65,52 @@ TEST_CASE("training refuses unlabeled data and unknown optimizers") {
   auto r = train(*model, d, bad);
   REQUIRE_FALSE(r.ok());
   CHECK_THAT(r.status().message(), Catch::Contains("lbfgs-ish"));
+
+  // A loss that diverges is the settings' doing: named as such, with the learning rate.
+  d.inputs = torch::randn({32, 1, 28, 28});
+  d.labels = torch::randint(0, 10, {32}, torch::kLong);
+  TrainConfig wild;
+  wild.optimizer = "sgd";
+  wild.learning_rate = 1e30;
+  wild.epochs = 3;
+  auto diverged = train(*model, d, wild);
+  REQUIRE_FALSE(diverged.ok());
+  CHECK(diverged.status().code() == Status::Code::kInvalidArgument);
+  CHECK_THAT(diverged.status().message(),
+             Catch::Contains("diverged") && Catch::Contains("learning rate"));
+}
+
+TEST_CASE("training stops at the next batch once asked, with Cancelled") {
+  auto model = build_model(fp::testing::test_spec("mlp", 1, 28, 28, 10, 0.25)).value();
+  Dataset d;
+  d.inputs = torch::randn({64, 1, 28, 28});
+  d.labels = torch::randint(0, 10, {64}, torch::kLong);
+  TrainConfig tc;
+  tc.epochs = 5;
+  tc.batch_size = 16;
+  std::atomic<bool> stop{false};
+  int epochs_seen = 0;
+  // Asked during epoch 2's end: epoch 3 runs none of its batches.
+  auto r = train(
+      *model, d, tc,
+      [&](int64_t epoch, double) {
+        ++epochs_seen;
+        if (epoch == 2) stop = true;
+      },
+      &stop);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == Status::Code::kCancelled);
+  CHECK_THAT(r.status().message(), Catch::Contains("epoch 3 of 5"));
+  CHECK(epochs_seen == 2);
+
+  // Asked before it starts: no weight moves.
+  auto before = model->parameters().front().clone();
+  auto none = train(*model, d, tc, {}, &stop);
+  CHECK(none.status().code() == Status::Code::kCancelled);
+  CHECK(torch::equal(before, model->parameters().front()));
+  stop = false;
+  CHECK(train(*model, d, tc, {}, &stop).ok());
+  CHECK_FALSE(torch::equal(before, model->parameters().front()));
 }
 
 TEST_CASE("personalizing a 2-class individual prunes without labels and reports each method") {

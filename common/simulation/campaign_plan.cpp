@@ -55,8 +55,10 @@ Result<Dataset> spread_calibration_data(const Scenario& s, const Dataset& traini
 Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, const Dataset* heldout,
                                     uint64_t salt, coord::ModelRegistry& registry,
                                     const std::function<void(const std::string&)>& log,
+                                    const std::atomic<bool>* stop,
                                     const Dataset* class_scoring = nullptr) {
   GeneralModelConfig gc;
+  gc.stop = stop;
   gc.arch = s.general.arch;
   gc.width_mult = s.general.width_mult;
   gc.threads = s.general.threads;
@@ -114,14 +116,15 @@ Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, cons
 }  // namespace
 
 Result<SharedGeneral> train_and_pick_classes(const Scenario& s, coord::ModelRegistry& registry,
-                                             const std::function<void(const std::string&)>& log) {
+                                             const std::function<void(const std::string&)>& log,
+                                             const std::atomic<bool>* stop) {
   FP_ASSIGN_OR_RETURN(Dataset train, load_fashion_mnist(fashion_mnist_dir(s), Split::kTrain,
                                                         s.data.general_samples));
   FP_ASSIGN_OR_RETURN(Dataset scoring, class_scoring_data(s));
   FP_ASSIGN_OR_RETURN(Dataset test, load_fashion_mnist(fashion_mnist_dir(s), Split::kTest));
   // Salt 0, as setup_campaigns() gives the one shared model: the same bytes either way.
   FP_ASSIGN_OR_RETURN(SharedGeneral model,
-                      train_general(s, train, &test, 0, registry, log, &scoring));
+                      train_general(s, train, &test, 0, registry, log, stop, &scoring));
   FP_ASSIGN_OR_RETURN(model.classes, best_classes(model.class_scores, s.best_classes));
   std::string scores;
   for (size_t c = 0; c < model.class_scores.size(); ++c) {
@@ -140,7 +143,7 @@ Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, sto
                                      coord::ModelRegistry& registry, store::RunStore& sim,
                                      int64_t run_id,
                                      const std::function<void(const std::string&)>& log,
-                                     const SharedGeneral* trained) {
+                                     const SharedGeneral* trained, const std::atomic<bool>* stop) {
   CampaignPlan plan;
   // One model for everyone, or one per individual that never saw its speaker.
   std::vector<int64_t> left_outs = {-1};
@@ -157,8 +160,9 @@ Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, sto
       FP_ASSIGN_OR_RETURN(Dataset general, general_training_data(s, p, left_out));
       if (left_out >= 0) log("general model without " + p.individuals[left_out].name);
       // One shared model is scored; per-individual (leave-one-out) models are not.
-      FP_ASSIGN_OR_RETURN(model, train_general(s, general, left_out < 0 ? &heldout : nullptr,
-                                               static_cast<uint64_t>(left_out + 1), registry, log));
+      FP_ASSIGN_OR_RETURN(model,
+                          train_general(s, general, left_out < 0 ? &heldout : nullptr,
+                                        static_cast<uint64_t>(left_out + 1), registry, log, stop));
     }
     ++plan.models_trained;
     plan.train_seconds += model.seconds;

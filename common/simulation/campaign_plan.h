@@ -3,6 +3,7 @@
 // variant (and, with leave_individual_out, per individual) with a task for every individual.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -40,18 +41,22 @@ struct SharedGeneral {
 // general model everyone shares before the population exists (its data do not depend on
 // the individuals), scores it per class on training images it did not train on
 // (class_selection.h) and returns it with its K best-classified classes. The same seed
-// gives the same model as setup_campaigns() would train.
+// gives the same model as setup_campaigns() would train. `stop`: as setup_campaigns().
 Result<SharedGeneral> train_and_pick_classes(const Scenario& scenario,
                                              coord::ModelRegistry& registry,
-                                             const std::function<void(const std::string&)>& log);
+                                             const std::function<void(const std::string&)>& log,
+                                             const std::atomic<bool>* stop = nullptr);
 
 // Campaigns are named "<scenario>[/<variant>][/<left-out individual>]" and recorded
-// in sim_campaigns under `run_id`. `log` receives one line per step.
+// in sim_campaigns under `run_id`. `log` receives one line per step. Once `stop` turns
+// true, training ends between batches and this returns Cancelled (campaigns made so far
+// stay recorded).
 Result<CampaignPlan> setup_campaigns(const Scenario& scenario, const Population& population,
                                      store::Store& store, coord::ModelRegistry& registry,
                                      store::RunStore& sim, int64_t run_id,
                                      const std::function<void(const std::string&)>& log,
-                                     const SharedGeneral* trained = nullptr);
+                                     const SharedGeneral* trained = nullptr,
+                                     const std::atomic<bool>* stop = nullptr);
 
 // How many tasks each individual's agent takes: one per campaign it is part of.
 int64_t tasks_per_individual(const Scenario& scenario);

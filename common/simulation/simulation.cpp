@@ -178,7 +178,8 @@ class ScenarioRun {
   // The measurements, into sim_runs.
   Result<RunOutcome> finish();
 
-  // Records the run as failed before its campaign started; returns `why`.
+  // Records the run as failed (interrupted, when `why` is Cancelled) before its campaign
+  // started; returns `why`.
   Status setup_failed(const Status& why);
 
  private:
@@ -244,7 +245,8 @@ Status ScenarioRun::write_scenario_copy() {
 Status ScenarioRun::setup_failed(const Status& why) {
   if (sim_) {
     nlohmann::json stats = {{"detail", why.to_string()}};
-    (void)sim_->finish_run(run_id_, "failed", unix_now(), stats.dump());
+    const bool cancelled = why.code() == Status::Code::kCancelled;
+    (void)sim_->finish_run(run_id_, cancelled ? "interrupted" : "failed", unix_now(), stats.dump());
   }
   return why;
 }
@@ -295,7 +297,7 @@ Status ScenarioRun::set_up() {
   std::optional<SharedGeneral> trained;
   if (s_.best_classes > 0 && s_.partition.classes.empty()) {
     // Figure 2d: the population comes from the classes the general model does best.
-    auto picked = train_and_pick_classes(s_, *registry_, log);
+    auto picked = train_and_pick_classes(s_, *registry_, log, o_.interrupt);
     if (!picked.ok()) return setup_failed(picked.status());
     trained = std::move(picked).value();
     s_.partition.classes = trained->classes;
@@ -317,7 +319,7 @@ Status ScenarioRun::set_up() {
                   population_.individuals.size(), population_.dataset, population_.pool.size(),
                   partition_method_name(s_.partition.method), seconds_since(loading)));
   auto planned = setup_campaigns(s_, population_, *store_, *registry_, *sim_, run_id_, log,
-                                 trained ? &*trained : nullptr);
+                                 trained ? &*trained : nullptr, o_.interrupt);
   if (!planned.ok()) return setup_failed(planned.status());
   plan_ = std::move(planned).value();
   setup_seconds_ = seconds_since(started_);

@@ -54,7 +54,7 @@ Result<GeneralModel> train_general_model(const Dataset& data, const GeneralModel
   out.spec.input = config.input;
   out.spec.class_names = data.class_names;
   FP_ASSIGN_OR_RETURN(ModelPtr model, build_model(out.spec));
-  FP_ASSIGN_OR_RETURN(out.report, train(*model, train_set, config.train, on_epoch));
+  FP_ASSIGN_OR_RETURN(out.report, train(*model, train_set, config.train, on_epoch, config.stop));
   out.train_samples = train_set.size();
   out.validation_samples = val_set.size();
   if (val_set.size() > 0) {

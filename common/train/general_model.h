@@ -2,6 +2,7 @@
 // the one training path of `fp-coordinator train` and of `fp-sim run`.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <optional>
@@ -31,6 +32,8 @@ struct GeneralModelConfig {
   const Dataset* calibration = nullptr;
   std::string calibration_source;
   std::map<std::string, std::string> meta;  // stored in the artifact beside the training facts
+  // Training ends with Cancelled once this turns true (trainer.h; e.g. a Ctrl-C).
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct GeneralModel {

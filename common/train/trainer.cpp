@@ -10,7 +10,8 @@
 namespace fp {
 
 Result<TrainReport> train(PrunableNet& model, const Dataset& data, const TrainConfig& config,
-                          const std::function<void(int64_t, double)>& on_epoch) {
+                          const std::function<void(int64_t, double)>& on_epoch,
+                          const std::atomic<bool>* stop) {
   if (!data.has_labels()) return Status::invalid_argument("train: the dataset has no labels");
   if (data.size() == 0) return Status::invalid_argument("train: the dataset is empty");
   if (config.epochs < 0 || config.batch_size < 1 || !(config.learning_rate > 0))
@@ -44,6 +45,9 @@ Result<TrainReport> train(PrunableNet& model, const Dataset& data, const TrainCo
     double loss_sum = 0;
     int64_t batches = 0;
     for (int64_t b = 0; b < n; b += config.batch_size) {
+      if (stop && stop->load(std::memory_order_relaxed))
+        return Status::cancelled("train: stopped on request in epoch " + std::to_string(epoch + 1) +
+                                 " of " + std::to_string(config.epochs));
       auto idx = order.slice(0, b, std::min(n, b + config.batch_size));
       if (idx.numel() < 2 && n >= 2) continue;  // BatchNorm needs two samples
       auto logits = model.forward(data.inputs.index_select(0, idx));
@@ -57,8 +61,9 @@ Result<TrainReport> train(PrunableNet& model, const Dataset& data, const TrainCo
     }
     report.final_loss = batches ? loss_sum / batches : 0.0;
     if (!std::isfinite(report.final_loss))
-      return Status::internal("train: loss diverged at epoch " + std::to_string(epoch + 1) +
-                              " (lower the learning rate)");
+      return Status::invalid_argument(  // the settings' doing, not a bug
+          "train: loss diverged at epoch " + std::to_string(epoch + 1) + " with learning rate " +
+          std::to_string(config.learning_rate) + " (lower it)");
     if (on_epoch) on_epoch(epoch + 1, report.final_loss);
   }
   model.eval();

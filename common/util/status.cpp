@@ -20,6 +20,8 @@ const char* Status::code_name(Code code) {
       return "Unavailable";
     case Code::kInternal:
       return "Internal error";
+    case Code::kCancelled:
+      return "Cancelled";
   }
   return "Unknown";
 }

@@ -22,6 +22,7 @@ class [[nodiscard]] Status {
     kProtocol,         // a peer broke the wire protocol
     kUnavailable,      // a peer or resource is not reachable now; retry later
     kInternal,         // a bug or an unexpected library failure
+    kCancelled,        // stopped on request (a signal, a stop flag) before it finished
   };
 
   Status() = default;
@@ -33,6 +34,7 @@ class [[nodiscard]] Status {
   static Status protocol(std::string m) { return {Code::kProtocol, std::move(m)}; }
   static Status unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+  static Status cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

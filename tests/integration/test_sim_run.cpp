@@ -5,11 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
 
 #include "models/artifact.h"
 #include "prune/shift_detector.h"
@@ -490,6 +493,37 @@ TEST_CASE("a run that cannot start is recorded as failed with the reason", "[sim
   CHECK(record->status == "failed");
   auto stats = nlohmann::json::parse(record->stats_json);
   CHECK(stats["detail"].get<std::string>().find("/nonexistent/fashion-mnist") != std::string::npos);
+}
+
+TEST_CASE("a run interrupted while its general model trains stops there, recorded as interrupted",
+          "[sim]") {
+  Scenario s = parse(kTiny);
+  s.data.general_samples = 20000;
+  s.general.epochs = 40;  // many minutes: only a stop inside the training ends it soon
+  TempDir dir;
+  RunOptions o;
+  o.out_dir = dir.file("run");
+  o.progress = nullptr;
+  std::atomic<bool> stop{false};
+  o.interrupt = &stop;
+  std::optional<Result<RunOutcome>> outcome;
+  std::thread running([&] { outcome = run_scenario(s, o); });
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // loading done, training under way
+  stop = true;
+  running.join();
+  REQUIRE(outcome.has_value());
+  REQUIRE_FALSE(outcome->ok());
+  INFO(outcome->status().to_string());
+  CHECK(outcome->status().code() == Status::Code::kCancelled);
+  CHECK_THAT(outcome->status().message(), Catch::Contains("of 40"));
+  CHECK_THAT(outcome->status().message(), !Catch::Contains("epoch 40 of"));
+  auto db = open(run_database(o.out_dir));
+  auto sim = store::RunStore::open(*db);
+  REQUIRE(sim.ok());
+  auto record = sim->run(0);
+  REQUIRE(record.ok());
+  CHECK(record->status == "interrupted");
+  CHECK_THAT(record->stats_json, Catch::Contains("stopped on request"));
 }
 
 TEST_CASE("best_classes draws individuals from the classes the general model does best", "[sim]") {
