@@ -3,10 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
 
 #include "models/artifact.h"
 #include "protocol/validate.h"
 #include "util/file_io.h"
+#include "util/sha256.h"
 
 namespace fp::coord {
 
@@ -45,10 +48,73 @@ Result<store::ModelRecord> resolve_model(ModelRegistry& registry, store::Store& 
   return register_artifact(registry, model, now);
 }
 
+namespace {
+
+// The SHA-256 `model` names without registering anything: the newest model for "latest",
+// the hash itself, or an artifact file's hash.
+Result<std::string> configured_model_sha(store::Store& store, const std::string& model) {
+  if (model == "latest") {
+    FP_ASSIGN_OR_RETURN(auto models, store.models());
+    return models.empty() ? std::string("none registered") : models.back().sha256;
+  }
+  if (proto::is_sha256_hex(model)) return model;
+  FP_ASSIGN_OR_RETURN(std::string bytes, read_file(model, "model artifact"));
+  return sha256_hex(bytes);
+}
+
+bool same_json(const std::string& a, const std::string& b) {
+  return nlohmann::json::parse(a, nullptr, false) == nlohmann::json::parse(b, nullptr, false);
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> campaign_differences(store::Store& store,
+                                                      const store::CampaignRecord& stored,
+                                                      const CampaignSection& c) {
+  std::vector<std::string> out;
+  FP_ASSIGN_OR_RETURN(std::string sha, configured_model_sha(store, c.model));
+  if (sha != stored.model_sha256)
+    out.push_back("model (stored " + stored.model_sha256.substr(0, 12) + ", the config's '" +
+                  c.model + "' is " + sha.substr(0, 12) + ")");
+  if (c.dataset != stored.dataset)
+    out.push_back("dataset (stored " + stored.dataset + ", the config's " + c.dataset + ")");
+  if (!same_json(c.prune_config_json, stored.prune_config_json))
+    out.push_back("the personalization settings ([campaign.prune], selector, privacy)");
+  if (!same_json(nlohmann::json(c.baselines).dump(), stored.baselines_json))
+    out.push_back("baselines (stored " + stored.baselines_json + ")");
+  if (!same_json(nlohmann::json(c.sweep).dump(), stored.sweep_targets_json))
+    out.push_back("sweep (stored " + stored.sweep_targets_json + ")");
+  // An open campaign's tasks are whoever announced themselves: only its openness counts.
+  std::set<std::string> have, want(c.individuals.begin(), c.individuals.end());
+  if (!stored.open_enrollment) {
+    FP_ASSIGN_OR_RETURN(auto tasks, store.tasks(stored.id));
+    for (const auto& t : tasks) have.insert(t.individual);
+  }
+  auto described = [](bool open, size_t n) {
+    return open ? std::string("open to every announced individual")
+                : "a list of " + std::to_string(n);
+  };
+  if (c.individuals.empty() != stored.open_enrollment || have != want)
+    out.push_back("individuals (stored: " + described(stored.open_enrollment, have.size()) +
+                  "; the config: " + described(c.individuals.empty(), want.size()) +
+                  (c.individuals.empty() == stored.open_enrollment ? ", not the same" : "") + ")");
+  return out;
+}
+
 Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
                                 const CampaignSection& c, double now) {
   FP_ASSIGN_OR_RETURN(auto existing, store.find_campaign(c.name));
   if (existing) {
+    FP_ASSIGN_OR_RETURN(std::vector<std::string> differ, campaign_differences(store, *existing, c));
+    if (!differ.empty()) {
+      std::string list;
+      for (const auto& d : differ) list += (list.empty() ? "" : "; ") + d;
+      return Status::invalid_argument(
+          "campaign '" + c.name + "' already exists (id " + std::to_string(existing->id) +
+          ") with other settings than the config's: " + list +
+          ". A restart resumes a campaign as it was created: restore those settings, or give "
+          "the new ones a new [campaign] name");
+    }
     spdlog::info("resuming campaign '{}' (id {}, status {})", c.name, existing->id,
                  existing->status);
     return existing->id;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "coordinator/config.h"
 #include "coordinator/model_registry.h"
@@ -21,8 +22,16 @@ Result<store::ModelRecord> register_artifact_bytes(ModelRegistry& registry,
 Result<store::ModelRecord> resolve_model(ModelRegistry& registry, store::Store& store,
                                          const std::string& model, double now);
 
-// Creates the configured campaign and its tasks, or leaves an existing one of the
-// same name as it is (a restarted coordinator resumes it). Returns its id.
+// What the config's `campaign` sets otherwise than the stored campaign of its name: one
+// line each (model, dataset, personalization settings, baselines, sweep, individuals);
+// empty when a restart may resume it.
+Result<std::vector<std::string>> campaign_differences(store::Store& store,
+                                                      const store::CampaignRecord& stored,
+                                                      const CampaignSection& campaign);
+
+// Creates the configured campaign and its tasks, or resumes an existing one of the same name
+// (a restarted coordinator) when the config still sets what it was created with; otherwise
+// an InvalidArgument naming what differs, and nothing stored changes. Returns its id.
 Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
                                 const CampaignSection& campaign, double now);
 

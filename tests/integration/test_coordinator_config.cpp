@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "coordinator/campaign_setup.h"
 #include "coordinator/config.h"
 #include "coordinator/model_registry.h"
 #include "coordinator/server.h"
@@ -226,4 +227,67 @@ delta = 1e-6
         "test.toml: campaign.privacy: privacy epsilon must be a finite number > 0");
   CHECK(error_of("[campaign.privacy]\nmechanisms = \"laplace\"\n")
             .rfind("test.toml:2: unknown key 'campaign.privacy.mechanisms'", 0) == 0);
+}
+
+TEST_CASE("a restarted coordinator resumes its campaign only with the settings it was made with",
+          "[config]") {
+  fp::testing::TempDir dir("resume");
+  auto store = fp::store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  fp::coord::ModelRegistry registry(dir.file("models"), **store);
+  auto a = registry.add("model a bytes", "{}", "{}", 1.0);
+  REQUIRE(a.ok());
+  auto config_with = [&](const std::string& model, const std::string& campaign_lines) {
+    auto c = parse_config("[campaign]\nname = \"c\"\ndataset = \"fashion-mnist\"\nmodel = \"" +
+                              model + "\"\n" + campaign_lines,
+                          "test.toml");
+    REQUIRE(c.ok());
+    return c->campaign;
+  };
+  const std::string lines =
+      "individuals = [\"classes=0+9\", \"classes=1+7\"]\nbaselines = [\"finetune\"]\n"
+      "sweep = [0.5]\n[campaign.prune]\ncriterion = \"energy\"\n";
+  auto id = fp::coord::ensure_campaign(registry, **store, config_with(a->sha256, lines), 2.0);
+  REQUIRE(id.ok());
+  auto again = fp::coord::ensure_campaign(registry, **store, config_with(a->sha256, lines), 3.0);
+  REQUIRE(again.ok());
+  CHECK(*again == *id);
+  // The newest model is still a: "latest" names the same campaign.
+  CHECK(fp::coord::ensure_campaign(registry, **store, config_with("latest", lines), 3.0).ok());
+
+  auto refused = [&](const fp::coord::CampaignSection& c, const std::string& named) {
+    auto r = fp::coord::ensure_campaign(registry, **store, c, 4.0);
+    REQUIRE_FALSE(r.ok());
+    INFO(r.status().message());
+    CHECK(r.status().code() == fp::Status::Code::kInvalidArgument);
+    CHECK_THAT(r.status().message(), Catch::Contains("campaign 'c' already exists") &&
+                                         Catch::Contains(named) &&
+                                         Catch::Contains("new [campaign] name"));
+  };
+  auto edited = [&](const std::string& from, const std::string& to) {
+    std::string text = lines;
+    text.replace(text.find(from), from.size(), to);
+    return config_with(a->sha256, text);
+  };
+  refused(edited("\"classes=1+7\"", "\"classes=2+7\""), "individuals");
+  refused(edited(", \"classes=1+7\"", ""), "individuals");
+  refused(edited("individuals = [\"classes=0+9\", \"classes=1+7\"]", "individuals = []"),
+          "the config: open to every announced individual");
+  refused(edited("[\"finetune\"]", "[\"finetune\", \"svd\"]"), "baselines");
+  refused(edited("[0.5]", "[0.4]"), "sweep");
+  refused(edited("\"energy\"", "\"mean\""), "personalization settings");
+  auto other_data = config_with(a->sha256, lines);
+  other_data.dataset = "fsdd";
+  refused(other_data, "dataset");
+  auto b = registry.add("model b bytes", "{}", "{}", 5.0);
+  REQUIRE(b.ok());
+  refused(config_with(b->sha256, lines), "model (stored " + a->sha256.substr(0, 12));
+  refused(config_with("latest", lines), "the config's 'latest' is " + b->sha256.substr(0, 12));
+
+  // Nothing stored changed: one campaign, its two tasks, its model.
+  auto campaigns = (*store)->campaigns();
+  REQUIRE(campaigns.ok());
+  REQUIRE(campaigns->size() == 1);
+  CHECK(campaigns->front().model_sha256 == a->sha256);
+  CHECK((*store)->tasks(*id)->size() == 2);
 }
