@@ -10,7 +10,10 @@ namespace fp::coord {
 Status check_server_config(const ServerConfig& sv) {
   if (sv.heartbeat_ms < 10 || sv.heartbeat_ms > 600000)
     return Status::invalid_argument("server.heartbeat_ms must be in [10, 600000]");
-  if (sv.liveness < 1) return Status::invalid_argument("server.liveness must be >= 1");
+  // Bounded so that heartbeat x liveness (x 2 for idle peers) stays within a clock's range:
+  // 999999999 was accepted, and an agent silent for years was still not dropped.
+  if (sv.liveness < 1 || sv.liveness > 1000)
+    return Status::invalid_argument("server.liveness must be in [1, 1000]");
   if (sv.chunk_size < 1024 || sv.chunk_size > proto::kMaxChunkBytes) {
     return Status::invalid_argument("server.chunk_size must be in [1024, " +
                                     std::to_string(proto::kMaxChunkBytes) + "]");

@@ -157,6 +157,8 @@ TEST_CASE("a server built in code refuses the settings a config file refuses", "
       {"server.chunk_size", [](auto& c) { c.chunk_size = 0; }},
       {"server.chunk_credit", [](auto& c) { c.chunk_credit = 0; }},
       {"server.heartbeat_ms", [](auto& c) { c.heartbeat_ms = 0; }},
+      {"server.liveness", [](auto& c) { c.liveness = 0; }},
+      {"server.liveness", [](auto& c) { c.liveness = 999999999; }},
       {"server.max_queued_bytes", [](auto& c) { c.max_queued_bytes = 1; }},
   };
   for (const auto& k : cases) {
