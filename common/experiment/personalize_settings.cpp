@@ -50,8 +50,7 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c)
     key = "adaptation_samples";
     c.max_adaptation_samples = j.value(key, c.max_adaptation_samples);
   } catch (const nlohmann::json::exception& e) {
-    return Status::invalid_argument(std::string("personalization setting '") + key +
-                                    "': " + e.what());
+    return json_value_error("personalization setting", key, e);
   }
   auto in_unit = [](double x) { return x >= 0 && x < 1; };
   if (!(c.selector.min_agreement > 0 && c.selector.min_agreement <= 1)) {

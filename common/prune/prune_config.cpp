@@ -105,35 +105,43 @@ std::string PruneConfig::to_json() const {
 Result<PruneConfig> PruneConfig::from_json(const std::string& text) {
   FP_ASSIGN_OR_RETURN(nlohmann::json j, parse_json_object(text, "prune config"));
   PruneConfig c;
+  const char* key = "";  // the one being read, for a type error
+  auto text_at = [&](const char* k) {
+    key = k;
+    return j[k].get<std::string>();
+  };
+  auto read = [&](const char* k, auto& field) {
+    key = k;
+    field = j.value(k, field);
+  };
   try {
     if (j.contains("criterion")) {
-      FP_ASSIGN_OR_RETURN(c.criterion, parse_criterion(j["criterion"].get<std::string>()));
+      FP_ASSIGN_OR_RETURN(c.criterion, parse_criterion(text_at("criterion")));
     }
     if (j.contains("granularity")) {
-      FP_ASSIGN_OR_RETURN(c.granularity, parse_granularity(j["granularity"].get<std::string>()));
+      FP_ASSIGN_OR_RETURN(c.granularity, parse_granularity(text_at("granularity")));
     }
     if (j.contains("scope")) {
-      FP_ASSIGN_OR_RETURN(c.scope, parse_scope(j["scope"].get<std::string>()));
+      FP_ASSIGN_OR_RETURN(c.scope, parse_scope(text_at("scope")));
     }
     if (j.contains("schedule")) {
-      FP_ASSIGN_OR_RETURN(c.schedule, parse_schedule(j["schedule"].get<std::string>()));
+      FP_ASSIGN_OR_RETURN(c.schedule, parse_schedule(text_at("schedule")));
     }
-    c.target_sparsity = j.value("target_sparsity", c.target_sparsity);
-    c.iterative_steps = j.value("iterative_steps", c.iterative_steps);
-    c.prune_output_layer = j.value("prune_output_layer", c.prune_output_layer);
-    c.output_usage_threshold = j.value("output_usage_threshold", c.output_usage_threshold);
-    c.protected_layers = j.value("protected_layers", c.protected_layers);
-    c.min_units_per_layer = j.value("min_units_per_layer", c.min_units_per_layer);
-    c.batch_size = j.value("batch_size", c.batch_size);
-    c.prune_hidden = j.value("prune_hidden", c.prune_hidden);
-    c.compensate_bias = j.value("compensate_bias", c.compensate_bias);
-    c.reestimate_batch_norm = j.value("reestimate_batch_norm", c.reestimate_batch_norm);
-    c.class_spread_threshold = j.value("class_spread_threshold", c.class_spread_threshold);
-    c.class_spread_share = j.value("class_spread_share", c.class_spread_share);
-    c.reestimation_min_confidence_ratio =
-        j.value("reestimation_min_confidence_ratio", c.reestimation_min_confidence_ratio);
+    read("target_sparsity", c.target_sparsity);
+    read("iterative_steps", c.iterative_steps);
+    read("prune_output_layer", c.prune_output_layer);
+    read("output_usage_threshold", c.output_usage_threshold);
+    read("protected_layers", c.protected_layers);
+    read("min_units_per_layer", c.min_units_per_layer);
+    read("batch_size", c.batch_size);
+    read("prune_hidden", c.prune_hidden);
+    read("compensate_bias", c.compensate_bias);
+    read("reestimate_batch_norm", c.reestimate_batch_norm);
+    read("class_spread_threshold", c.class_spread_threshold);
+    read("class_spread_share", c.class_spread_share);
+    read("reestimation_min_confidence_ratio", c.reestimation_min_confidence_ratio);
   } catch (const nlohmann::json::exception& e) {
-    return Status::invalid_argument(std::string("prune config: ") + e.what());
+    return json_value_error("prune config", key, e);
   }
   FP_RETURN_IF_ERROR(c.validate());
   return c;

@@ -12,4 +12,9 @@ namespace fp {
 // with the start of the text, so that the error names what was wrong.
 Result<nlohmann::json> parse_json_object(std::string_view text, std::string_view what);
 
+// "<what>: '<key>' type must be number, but is string": a value of the wrong type, named,
+// without the library's "[json.exception.type_error.302]" tag.
+Status json_value_error(std::string_view what, std::string_view key,
+                        const nlohmann::json::exception& e);
+
 }  // namespace fp

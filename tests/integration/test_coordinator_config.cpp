@@ -135,6 +135,12 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
         std::string::npos);
   CHECK(error_of("[campaign.prune]\ntarget_sparsity = 1.5\n").find("target_sparsity") !=
         std::string::npos);
+  // A value of the wrong type is named by its key, without the JSON library's tag.
+  CHECK_THAT(error_of("[campaign.prune]\ncriterion = 0\n"),
+             Catch::EndsWith("prune config: 'criterion' type must be string, but is number"));
+  CHECK_THAT(error_of("[campaign.prune]\ntarget_sparsity = \"high\"\n"),
+             Catch::Contains("'target_sparsity' type must be number") &&
+                 !Catch::Contains("json.exception"));
   std::string syntax = error_of("[server\n");
   CHECK(syntax.rfind("test.toml:1:", 0) == 0);
 }
