@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -50,16 +51,24 @@ Result<store::ModelRecord> resolve_model(ModelRegistry& registry, store::Store& 
 
 namespace {
 
-// The SHA-256 `model` names without registering anything: the newest model for "latest",
-// the hash itself, or an artifact file's hash.
-Result<std::string> configured_model_sha(store::Store& store, const std::string& model) {
+// The SHA-256 `model` names without registering anything: the newest model for "latest"
+// ("" when none is), the hash itself, or an artifact file's hash (nullopt when the file
+// cannot be read: the stored campaign's model is in the registry, so a restart need not
+// have the file any more).
+Result<std::optional<std::string>> configured_model_sha(store::Store& store,
+                                                        const std::string& model) {
   if (model == "latest") {
     FP_ASSIGN_OR_RETURN(auto models, store.models());
-    return models.empty() ? std::string("none registered") : models.back().sha256;
+    return std::optional<std::string>(models.empty() ? "" : models.back().sha256);
   }
-  if (proto::is_sha256_hex(model)) return model;
-  FP_ASSIGN_OR_RETURN(std::string bytes, read_file(model, "model artifact"));
-  return sha256_hex(bytes);
+  if (proto::is_sha256_hex(model)) return std::optional<std::string>(model);
+  auto bytes = read_file(model, "model artifact");
+  if (!bytes.ok()) {
+    spdlog::warn("cannot compare the config's model with the stored campaign's: {}",
+                 bytes.status().to_string());
+    return std::optional<std::string>();
+  }
+  return std::optional<std::string>(sha256_hex(*bytes));
 }
 
 bool same_json(const std::string& a, const std::string& b) {
@@ -72,10 +81,10 @@ Result<std::vector<std::string>> campaign_differences(store::Store& store,
                                                       const store::CampaignRecord& stored,
                                                       const CampaignSection& c) {
   std::vector<std::string> out;
-  FP_ASSIGN_OR_RETURN(std::string sha, configured_model_sha(store, c.model));
-  if (sha != stored.model_sha256)
+  FP_ASSIGN_OR_RETURN(std::optional<std::string> sha, configured_model_sha(store, c.model));
+  if (sha && *sha != stored.model_sha256)
     out.push_back("model (stored " + stored.model_sha256.substr(0, 12) + ", the config's '" +
-                  c.model + "' is " + sha.substr(0, 12) + ")");
+                  c.model + "' is " + (sha->empty() ? "none" : sha->substr(0, 12)) + ")");
   if (c.dataset != stored.dataset)
     out.push_back("dataset (stored " + stored.dataset + ", the config's " + c.dataset + ")");
   if (!same_json(c.prune_config_json, stored.prune_config_json))

@@ -1,6 +1,8 @@
 // fp-coordinator's TOML configuration: defaults, every section, and clear errors
 // for typos, wrong types and out-of-range values.
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -291,6 +293,16 @@ TEST_CASE("a restarted coordinator resumes its campaign only with the settings i
   REQUIRE(b.ok());
   refused(config_with(b->sha256, lines), "model (stored " + a->sha256.substr(0, 12));
   refused(config_with("latest", lines), "the config's 'latest' is " + b->sha256.substr(0, 12));
+
+  // An artifact path is compared by its bytes' hash; a path that is gone cannot be compared
+  // and does not stop a restart (the registry holds the model).
+  const std::string path = dir.file("general.fpm");
+  std::ofstream(path, std::ios::binary) << "model a bytes";
+  CHECK(fp::coord::ensure_campaign(registry, **store, config_with(path, lines), 6.0).ok());
+  std::ofstream(path, std::ios::binary) << "model b bytes";
+  refused(config_with(path, lines), "is " + b->sha256.substr(0, 12));
+  std::filesystem::remove(path);
+  CHECK(fp::coord::ensure_campaign(registry, **store, config_with(path, lines), 7.0).ok());
 
   // Nothing stored changed: one campaign, its two tasks, its model.
   auto campaigns = (*store)->campaigns();
