@@ -96,8 +96,10 @@ Status Server::run() {
   worker_ = std::make_unique<CommitWorker>(context_);
   // Tasks a previous run left assigned go back to the queue; agents still working on
   // one reclaim it in their Hello.
-  FP_ASSIGN_OR_RETURN(int64_t orphaned, store().requeue_all_assigned());
-  if (orphaned > 0) spdlog::info("requeued {} task(s) left assigned by a previous run", orphaned);
+  FP_ASSIGN_OR_RETURN(std::vector<int64_t> orphaned, store().requeue_all_assigned());
+  restart_orphans_.insert(orphaned.begin(), orphaned.end());
+  if (!orphaned.empty())
+    spdlog::info("requeued {} task(s) left assigned by a previous run", orphaned.size());
   event("coordinator-start", "", 0, bound_endpoint_);
   FP_RETURN_IF_ERROR(flush());
   spdlog::info("coordinator serving on {}", bound_endpoint_);

@@ -25,6 +25,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 #include <zmq.hpp>
 
@@ -275,6 +276,8 @@ class Server {
   std::unordered_map<std::string, Session> sessions_;      // by peer identity
   std::unordered_map<std::string, std::string> by_agent_;  // agent id -> peer
   std::unordered_map<int64_t, int64_t> task_campaign_;     // cache: task -> campaign
+  // Tasks the previous run left assigned (requeued at start), until assigned again.
+  std::unordered_set<int64_t> restart_orphans_;
   // Reports awaiting the next commit, and who sent each (for the Ack).
   std::vector<store::TelemetryRecord> reports_;
   std::vector<std::string> report_peers_;

@@ -230,6 +230,7 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
       bool reclaimed = tr.status == "pending" &&
                        store().assign_task(current, s.agent_id, t, /*new_attempt=*/false).ok();
       if (held || reclaimed) {
+        restart_orphans_.erase(current);  // it did reach the agent
         start_task_clock(s, current);
         event("resume", s.agent_id, current, "");
       }

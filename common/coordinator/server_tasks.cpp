@@ -118,7 +118,11 @@ void Server::try_assign(Session& s) {
       give_up("model unavailable: " + model.status().message());
       continue;
     }
-    Status assigned = store().assign_task(task.id, s.agent_id, t);
+    // A task the previous run had given this same agent, which did not claim it in its
+    // Hello, never reached it (the run died between committing the assignment and sending
+    // it): giving it again is not a new attempt. Any other agent's try is one.
+    const bool undelivered = restart_orphans_.erase(task.id) > 0 && task.agent_id == s.agent_id;
+    Status assigned = store().assign_task(task.id, s.agent_id, t, !undelivered);
     if (!assigned.ok()) {
       spdlog::error("assigning task {}: {}", task.id, assigned.to_string());
       return;

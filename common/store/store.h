@@ -78,8 +78,8 @@ class Store {
   // -> done / failed.
   Status finish_task(int64_t task_id, bool ok, const std::string& error, double at);
   // Tasks left assigned by a coordinator that stopped: back to pending, each keeping its
-  // agent (who may reclaim it). Returns how many.
-  Result<int64_t> requeue_all_assigned();
+  // agent (who may reclaim it). Returns their ids.
+  Result<std::vector<int64_t>> requeue_all_assigned();
 
   // Telemetry: one transaction for the batch; a report for a (task, method) that already
   // has a row is kDuplicate (a resent report, whatever its key: keys are not unique).

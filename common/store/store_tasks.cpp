@@ -153,11 +153,17 @@ Status Store::finish_task(int64_t task_id, bool ok, const std::string& error, do
   return Status::ok_status();
 }
 
-Result<int64_t> Store::requeue_all_assigned() {
-  FP_ASSIGN_OR_RETURN(auto* s,
-                      statement("UPDATE tasks SET status = 'pending' WHERE status = 'assigned'"));
-  FP_RETURN_IF_ERROR(s->run());
-  return static_cast<int64_t>(db_->changes());
+Result<std::vector<int64_t>> Store::requeue_all_assigned() {
+  FP_ASSIGN_OR_RETURN(
+      auto* s,
+      statement("UPDATE tasks SET status = 'pending' WHERE status = 'assigned' RETURNING id"));
+  std::vector<int64_t> ids;
+  while (true) {
+    FP_ASSIGN_OR_RETURN(bool row, s->step());
+    if (!row) break;
+    ids.push_back(s->column_int(0));
+  }
+  return ids;
 }
 
 }  // namespace fp::store

@@ -282,6 +282,35 @@ TEST_CASE("an assignment the agent never got is sent again", "[net]") {
   }
 }
 
+TEST_CASE("an assignment a restart kept from its agent costs no attempt; another agent's does",
+          "[net]") {
+  for (const std::string taker : {"holder", "someone-else"}) {
+    INFO(taker);
+    TempDir dir;
+    Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
+    coord.stop();
+    {
+      // What a coordinator killed between committing an assignment and sending it leaves:
+      // the task assigned to "holder" in the file, one attempt counted, nothing sent.
+      auto db = coord.reader(dir);
+      auto tasks = db->tasks(coord.campaign_id());
+      REQUIRE(tasks->size() == 1);
+      REQUIRE(db->assign_task(tasks->front().id, "holder", 1.0).ok());
+    }
+    coord.start();
+    RawClient client(coord.context(), coord.endpoint());
+    client.send(hello(taker));  // claims no task: it never got one
+    client.expect<proto::Welcome>();
+    auto a = client.expect<proto::TaskAssignment>();
+    auto db = coord.reader(dir);
+    REQUIRE(wait_until(
+        [&] { return (*db->task(static_cast<int64_t>(a.task_id)))->status == "assigned"; }));
+    const auto task = *db->task(static_cast<int64_t>(a.task_id));
+    CHECK(task->agent_id == taker);
+    CHECK(task->attempts == (taker == "holder" ? 1 : 2));
+  }
+}
+
 TEST_CASE("a second live agent with the same id is turned away; a reconnect is not", "[net]") {
   TempDir dir;
   auto config = fast_server(20);
