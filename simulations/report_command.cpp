@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "config/cli_checks.h"
 #include "report/experiment_report.h"
 #include "report/pooled_report.h"
 #include "report/run_results.h"
@@ -183,7 +184,9 @@ int run_pool(const PoolOptions& o) {
 
 void add_db_options(CLI::App* cmd, ReportOptions& o, bool with_run) {
   cmd->add_option("--db", o.db, "the run's SQLite file, or its run directory")->required();
-  if (with_run) cmd->add_option("--run", o.run, "run id (default: the latest)");
+  if (with_run)
+    cmd->add_option("--run", o.run, "run id (default 0: the latest)")
+        ->check(fp::config::at_least(0));
 }
 
 }  // namespace

@@ -39,6 +39,9 @@ expect_refused "--http-port: Value 70000 not in range 0 to 65535" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --http-port 70000
 expect_refused "--workers: must be at least 1, got 0" \
   "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --workers 0
+# A negative run id exported the latest run as if asked for it.
+expect_refused "--run: must be at least 0, got -5" \
+  "${FP_SIM}" export --db "${WORK}/none.db" --run -5
 
 agent=("${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist
   --coordinator tcp://127.0.0.1:1 --work-dir "${WORK}/agent")
