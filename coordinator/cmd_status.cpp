@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "config/cli_checks.h"
@@ -36,6 +37,14 @@ int status(const CommonOptions& o, const std::string& only, int events) {
   auto campaigns = db.campaigns();
   if (!agents.ok() || !campaigns.ok()) {
     spdlog::error("{}", (!agents.ok() ? agents.status() : campaigns.status()).to_string());
+    return 1;
+  }
+  if (!only.empty() && std::none_of(campaigns->begin(), campaigns->end(),
+                                    [&](const auto& c) { return c.name == only; })) {
+    std::string names;
+    for (const auto& c : *campaigns) names += (names.empty() ? "" : ", ") + c.name;
+    spdlog::error("no campaign named '{}' (the database holds: {})", only,
+                  names.empty() ? "none" : names);
     return 1;
   }
   fmt::print("agents ({})\n", agents->size());

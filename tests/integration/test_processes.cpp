@@ -232,6 +232,12 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
     CHECK(std::regex_search(status_text,
                             std::regex(escaped + " +dev-" + classes + " +fine_prune +[0-9.]+%")));
   }
+  // An unknown campaign is an error naming the ones there are, not an empty listing.
+  ChildProcess unknown({kCoordinator, "status", "-c", dir.file("fp.toml"), "--campaign", "nosuch"},
+                       dir.file("status-unknown.log"));
+  REQUIRE(unknown.wait(30s) == 1);
+  CHECK_THAT(read_file(dir.file("status-unknown.log")),
+             Catch::Contains("no campaign named 'nosuch' (the database holds: proc)"));
   ChildProcess csv(
       {kCoordinator, "export", "-c", dir.file("fp.toml"), "--out", dir.file("out.csv")},
       dir.file("export.log"));
