@@ -160,6 +160,10 @@ int run_pool(const PoolOptions& o) {
       fmt::print(stderr, "error: {}: {}\n", db, seed.status().to_string());
       return 1;
     }
+    if (seed->status != "done")
+      return fail(Status::invalid_argument(
+          db + ": its run (seed " + seed->label + ") was " + seed->status +
+          ", not done: pool finished runs only (its missing individuals would go unnoticed)"));
     for (const auto& other : seeds) {
       if (other.label == seed->label)
         return fail(Status::invalid_argument(db + " is a second run of seed " + seed->label +

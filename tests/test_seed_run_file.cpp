@@ -76,6 +76,7 @@ TEST_CASE("a seed run written to seed_run.json reads back as it was", "[report]"
   INFO(back.status().to_string());
   REQUIRE(back.ok());
   CHECK(back->label == "101");
+  CHECK(back->status == "done");
   REQUIRE(back->campaigns.size() == 2);
   CHECK(back->campaigns[1].first == "output-only");
   const auto& inds = back->campaigns[0].second.individuals;
@@ -92,6 +93,10 @@ TEST_CASE("a seed run written to seed_run.json reads back as it was", "[report]"
   CHECK(fp->wall_seconds == 1.5);
   CHECK(fp->compute_macs == 123456789012);
   CHECK_FALSE(inds[2].method("em_prior")->accuracy.has_value());
+
+  SeedRun unfinished = seed;
+  unfinished.status = "interrupted";
+  CHECK(parse_seed_run(seed_run_to_json(unfinished), "x.json")->status == "interrupted");
 
   // Pooling reads only what the file keeps: the same tables either way.
   CHECK(pooled_csv(pool_comparisons({*back}, "default")) ==

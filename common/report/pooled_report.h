@@ -20,6 +20,9 @@ namespace fp::report {
 // One run's campaigns, each with its variant ("(default)" for the unnamed one).
 struct SeedRun {
   std::string label;  // names the seed in per-seed columns, e.g. "101"
+  // The run's end ("done", "interrupted", "failed"): pooling takes finished runs only, whose
+  // individuals are all there.
+  std::string status = "done";
   std::vector<std::pair<std::string, CampaignResults>> campaigns;  // (variant, results)
 };
 

@@ -116,6 +116,7 @@ std::string seed_run_to_json(const SeedRun& seed) {
   const json doc = {{"format", kFormat},
                     {"version", kVersion},
                     {"seed", seed.label},
+                    {"status", seed.status},
                     {"campaigns", std::move(campaigns)}};
   return doc.dump(1) + "\n";
 }
@@ -129,6 +130,7 @@ Result<SeedRun> parse_seed_run(const std::string& text, const std::string& sourc
   const auto version = f.get<int>("version");
   SeedRun seed;
   seed.label = f.get<std::string>("seed");
+  if (doc.contains("status")) seed.status = f.get<std::string>("status");  // files before it: done
   const json& campaigns = f.child("campaigns", json::value_t::array);
   if (!f.error().empty()) return Status::invalid_argument(f.error());
   if (format != kFormat)

@@ -175,4 +175,23 @@ TEST_CASE("fp-sim pool pools report folders by their seed_run.json and names a d
   CHECK(*code == 1);
   CHECK_THAT(log, Catch::Contains(dir.file("report2/seed_run.json") + ": not JSON"));
   CHECK_FALSE(fs::exists(dir.file("pooled2")));
+
+  // A run that did not finish (its report says so) is refused, not pooled with its
+  // individuals silently missing; files without a status (written before it) count as done.
+  auto first = nlohmann::json::parse(read_file(dir.file("report1/seed_run.json")));
+  first["seed"] = "3";
+  first["status"] = "interrupted";
+  fs::create_directories(dir.file("report3"));
+  write_bytes(dir.file("report3/seed_run.json"), first.dump());
+  ChildProcess partial(
+      {kSim, "pool", "--out", dir.file("pooled3"), dir.file("report1"), dir.file("report3")},
+      dir.file("partial.log"));
+  code = partial.wait(30s);
+  const std::string partial_log = read_file(dir.file("partial.log"));
+  INFO(partial_log);
+  REQUIRE(code.has_value());
+  CHECK(*code == 1);
+  CHECK_THAT(partial_log, Catch::Contains(dir.file("report3") + ": its run (seed 3) was "
+                                                                "interrupted, not done"));
+  CHECK_FALSE(fs::exists(dir.file("pooled3")));
 }
