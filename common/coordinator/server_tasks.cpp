@@ -120,7 +120,9 @@ void Server::try_assign(Session& s) {
     }
     // A task the previous run had given this same agent, which did not claim it in its
     // Hello, never reached it (the run died between committing the assignment and sending
-    // it): giving it again is not a new attempt. Any other agent's try is one.
+    // it) or was lost with the agent's own restart: giving it again is not counted as a new
+    // attempt (at worst a task that kills its agent gets one more try per coordinator
+    // restart). Any other agent's try is one.
     const bool undelivered = restart_orphans_.erase(task.id) > 0 && task.agent_id == s.agent_id;
     Status assigned = store().assign_task(task.id, s.agent_id, t, !undelivered);
     if (!assigned.ok()) {
