@@ -13,6 +13,7 @@
 #include "agent/device_inference.h"
 #include "agent/fineprune_runner.h"
 #include "agent/kept_model.h"
+#include "agent/local_data.h"
 #include "config/cli_checks.h"
 #include "config/cli_toml.h"
 #include "config/duration.h"
@@ -271,6 +272,14 @@ int agent_main(int argc, char** argv) {
         "--individual or --data is required: name the individual(s) whose data this device "
         "holds, or the folder of its own files");
     return 2;
+  }
+  if (runner_config.folder.dir.empty()) {
+    // A built-in data set: a name no task could load is refused now, not task by task.
+    fp::Status known = fp::agent::check_individuals(runner_config.data, individuals);
+    if (!known.ok()) {
+      spdlog::error("--individual: {}", known.to_string());
+      return 2;
+    }
   }
   config.security.plain = plain;
   if (plain) {

@@ -186,6 +186,13 @@ Result<Dataset> load_general_data(const LocalDataConfig& c, int64_t limit) {
   return pool;
 }
 
+Status check_individuals(const LocalDataConfig& c, const std::vector<std::string>& individuals) {
+  FP_ASSIGN_OR_RETURN(Dataset pool, load_pool(c, false));
+  for (const auto& individual : individuals)  // each error names the individual
+    FP_RETURN_IF_ERROR(individual_indices(pool, c, individual).status());
+  return Status::ok_status();
+}
+
 Result<IndividualData> load_individual(const LocalDataConfig& c, const std::string& individual) {
   FP_ASSIGN_OR_RETURN(Dataset pool, load_pool(c, false));
   FP_ASSIGN_OR_RETURN(Individual ind, individual_indices(pool, c, individual));

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "data/dataset.h"
 #include "data/partition.h"
@@ -46,6 +47,11 @@ struct IndividualData {
 Result<Dataset> load_general_data(const LocalDataConfig& config, int64_t limit = 0);
 Result<IndividualData> load_individual(const LocalDataConfig& config,
                                        const std::string& individual);
+
+// Whether every one of `individuals` is one this data set holds (the pool read once): a
+// device refuses to start with a name no task could load, instead of failing each task.
+Status check_individuals(const LocalDataConfig& config,
+                         const std::vector<std::string>& individuals);
 
 // The pool indices of `individual` (adaptation, evaluation) in `pool` (the private pool
 // load_individual reads: FSDD's every recording, Fashion-MNIST's test split).

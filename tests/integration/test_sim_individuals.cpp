@@ -93,3 +93,22 @@ TEST_CASE("fp-agent and fp-sim carve the same Fashion-MNIST k-classes individual
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().message().find("known:") != std::string::npos);
 }
+
+TEST_CASE("a device checks the individuals it is said to hold before it starts",
+          "[device][partition]") {
+  agent::LocalDataConfig c;
+  c.dataset = "fashion-mnist";  // its default folder, as the rest of this file
+  CHECK(agent::check_individuals(c, {"classes=0+9", "classes=1+7#1"}).ok());
+  // Each refusal names the individual; the first bad one of a list is the one named.
+  auto bad_class = agent::check_individuals(c, {"classes=0+9", "classes=0+99"});
+  CHECK_THAT(bad_class.message(), Catch::Contains("bad class '99' in 'classes=0+99'"));
+  auto other_set = agent::check_individuals(c, {"speaker=theo"});
+  CHECK_THAT(other_set.message(), Catch::Contains("got 'speaker=theo'"));
+  c.individuals = 5;  // fp-sim's k_classes partition: only its names
+  auto unknown = agent::check_individuals(c, {"classes=0+1#9"});
+  CHECK(unknown.code() == Status::Code::kNotFound);
+  CHECK_THAT(unknown.message(), Catch::Contains("known:"));
+  c.data_dir = "/nonexistent/fashion-mnist";
+  CHECK_THAT(agent::check_individuals(c, {"classes=0+9"}).message(),
+             Catch::Contains("/nonexistent/fashion-mnist"));
+}
