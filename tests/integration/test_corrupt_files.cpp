@@ -163,18 +163,22 @@ TEST_CASE("fp-sim pool pools report folders by their seed_run.json and names a d
   CHECK_THAT(md, Catch::Contains("| 12 |"));
   CHECK_THAT(md, Catch::Contains("| 1:+2.5 2:+4.5 |"));
 
-  // A damaged file: an error naming it and what is wrong; nothing written.
+  // `fp-sim pool` refusing two reports: exit 1, its message, nothing written.
+  auto refused = [&](const std::string& second, const std::string& out, const std::string& says) {
+    ChildProcess pool({kSim, "pool", "--out", dir.file(out), dir.file("report1"), second},
+                      dir.file(out + ".log"));
+    const auto exit_code = pool.wait(30s);
+    const std::string log = read_file(dir.file(out + ".log"));
+    INFO(log);
+    REQUIRE(exit_code.has_value());
+    CHECK(*exit_code == 1);
+    CHECK_THAT(log, Catch::Contains(says));
+    CHECK_FALSE(fs::exists(dir.file(out)));
+  };
+
+  // A damaged file: an error naming it and what is wrong.
   write_bytes(dir.file("report2/seed_run.json"), "{\"format\": \"fineprune-seed-run\"");
-  ChildProcess bad(
-      {kSim, "pool", "--out", dir.file("pooled2"), dir.file("report1"), dir.file("report2")},
-      dir.file("bad.log"));
-  code = bad.wait(30s);
-  const std::string log = read_file(dir.file("bad.log"));
-  INFO(log);
-  REQUIRE(code.has_value());
-  CHECK(*code == 1);
-  CHECK_THAT(log, Catch::Contains(dir.file("report2/seed_run.json") + ": not JSON"));
-  CHECK_FALSE(fs::exists(dir.file("pooled2")));
+  refused(dir.file("report2"), "pooled2", dir.file("report2/seed_run.json") + ": not JSON");
 
   // A run that did not finish (its report says so) is refused, not pooled with its
   // individuals silently missing; files without a status (written before it) count as done.
@@ -183,15 +187,6 @@ TEST_CASE("fp-sim pool pools report folders by their seed_run.json and names a d
   first["status"] = "interrupted";
   fs::create_directories(dir.file("report3"));
   write_bytes(dir.file("report3/seed_run.json"), first.dump());
-  ChildProcess partial(
-      {kSim, "pool", "--out", dir.file("pooled3"), dir.file("report1"), dir.file("report3")},
-      dir.file("partial.log"));
-  code = partial.wait(30s);
-  const std::string partial_log = read_file(dir.file("partial.log"));
-  INFO(partial_log);
-  REQUIRE(code.has_value());
-  CHECK(*code == 1);
-  CHECK_THAT(partial_log, Catch::Contains(dir.file("report3") + ": its run (seed 3) was "
-                                                                "interrupted, not done"));
-  CHECK_FALSE(fs::exists(dir.file("pooled3")));
+  refused(dir.file("report3"), "pooled3",
+          dir.file("report3") + ": its run (seed 3) was interrupted, not done");
 }
