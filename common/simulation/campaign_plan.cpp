@@ -99,6 +99,15 @@ Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, cons
     model.meta["heldout_samples"] = std::to_string(heldout->size());
     scored = fmt::format(", accuracy {:.1f}% on {} held-out samples", 100 * eval.accuracy,
                          heldout->size());
+    // Trained, yet no better than guessing: every result would be about a useless model
+    // (a learning rate of 2.5 trains one with a finite loss, so training does not fail).
+    const double chance = 1.0 / static_cast<double>(model.spec.num_classes);
+    if (eval.accuracy < 1.5 * chance)
+      log(
+          fmt::format("warning: the general model's held-out accuracy {:.1f}% is near chance "
+                      "({:.1f}% for {} classes): check [general] (learning_rate, epochs, "
+                      "general_samples)",
+                      100 * eval.accuracy, 100 * chance, model.spec.num_classes));
   }
   FP_ASSIGN_OR_RETURN(auto record, registry.add(model.artifact, model.spec.to_json(),
                                                 nlohmann::json(model.meta).dump(), unix_now()));

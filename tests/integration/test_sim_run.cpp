@@ -526,6 +526,19 @@ TEST_CASE("a run interrupted while its general model trains stops there, recorde
   CHECK_THAT(record->stats_json, Catch::Contains("stopped on request"));
 }
 
+TEST_CASE("a general model no better than chance is warned about", "[sim]") {
+  Scenario s = parse(kTiny);
+  s.partition.num_individuals = 2;
+  TempDir dir;
+  run(s, dir.file("fine"));
+  CHECK_THAT(fp::testing::read_file(dir.file("fine/fp-sim.log")), !Catch::Contains("near chance"));
+  s.general.learning_rate = 2.5;  // trains to a finite loss and a constant prediction
+  run(s, dir.file("useless"));
+  CHECK_THAT(fp::testing::read_file(dir.file("useless/fp-sim.log")),
+             Catch::Contains("held-out accuracy") && Catch::Contains("is near chance") &&
+                 Catch::Contains("check [general] (learning_rate"));
+}
+
 TEST_CASE("best_classes draws individuals from the classes the general model does best", "[sim]") {
   std::string text = kTiny;
   text.replace(text.find("[partition]\n"), 12, "[partition]\nbest_classes = 3\n");
