@@ -49,10 +49,16 @@ Scenario parse(const std::string& text) {
   return std::move(s).value();
 }
 
-RunOutcome run(const Scenario& s, const std::string& out) {
+// A run into `out`, without progress output.
+RunOptions quiet_options(const std::string& out) {
   RunOptions o;
   o.out_dir = out;
   o.progress = nullptr;
+  return o;
+}
+
+RunOutcome run(const Scenario& s, const std::string& out) {
+  RunOptions o = quiet_options(out);
   auto outcome = run_scenario(s, o);
   INFO(outcome.status().to_string());
   REQUIRE(outcome.ok());
@@ -65,6 +71,16 @@ std::unique_ptr<store::Store> open(const std::string& db) {
   auto s = store::Store::open(db);
   REQUIRE(s.ok());
   return std::move(s).value();
+}
+
+// The latest run recorded in the run folder `out`.
+store::RunRecord latest_run(const std::string& out) {
+  auto db = open(run_database(out));
+  auto sim = store::RunStore::open(*db);
+  REQUIRE(sim.ok());
+  auto record = sim->run(0);
+  REQUIRE(record.ok());
+  return std::move(record).value();
 }
 
 // A few seconds: 8 agents, a tiny CNN trained on 1000 images.
@@ -459,9 +475,7 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   s.partition.num_individuals = 2;
   TempDir dir;
   run(s, dir.file("run"));
-  RunOptions o;
-  o.out_dir = dir.file("run");
-  o.progress = nullptr;
+  RunOptions o = quiet_options(dir.file("run"));
   auto again = run_scenario(s, o);
   REQUIRE_FALSE(again.ok());
   CHECK(again.status().message().find("already holds a run") != std::string::npos);
@@ -479,19 +493,13 @@ TEST_CASE("a run that cannot start is recorded as failed with the reason", "[sim
   Scenario s = parse(kTiny);
   s.data.dir = "/nonexistent/fashion-mnist";
   TempDir dir;
-  RunOptions o;
-  o.out_dir = dir.file("run");
-  o.progress = nullptr;
+  RunOptions o = quiet_options(dir.file("run"));
   auto outcome = run_scenario(s, o);
   REQUIRE_FALSE(outcome.ok());
   CHECK(outcome.status().message().find("/nonexistent/fashion-mnist") != std::string::npos);
-  auto db = open(run_database(o.out_dir));
-  auto sim = store::RunStore::open(*db);
-  REQUIRE(sim.ok());
-  auto record = sim->run(0);
-  REQUIRE(record.ok());
-  CHECK(record->status == "failed");
-  auto stats = nlohmann::json::parse(record->stats_json);
+  const store::RunRecord record = latest_run(o.out_dir);
+  CHECK(record.status == "failed");
+  auto stats = nlohmann::json::parse(record.stats_json);
   CHECK(stats["detail"].get<std::string>().find("/nonexistent/fashion-mnist") != std::string::npos);
 }
 
@@ -501,14 +509,14 @@ TEST_CASE("a run interrupted while its general model trains stops there, recorde
   s.data.general_samples = 20000;
   s.general.epochs = 40;  // many minutes: only a stop inside the training ends it soon
   TempDir dir;
-  RunOptions o;
-  o.out_dir = dir.file("run");
-  o.progress = nullptr;
+  RunOptions o = quiet_options(dir.file("run"));
   std::atomic<bool> stop{false};
   o.interrupt = &stop;
   std::optional<Result<RunOutcome>> outcome;
   std::thread running([&] { outcome = run_scenario(s, o); });
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // loading done, training under way
+  // Stopped 2 s in: training by then, or still loading (training then stops before its
+  // first batch); either way long before 40 epochs could end.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
   stop = true;
   running.join();
   REQUIRE(outcome.has_value());
@@ -517,13 +525,9 @@ TEST_CASE("a run interrupted while its general model trains stops there, recorde
   CHECK(outcome->status().code() == Status::Code::kCancelled);
   CHECK_THAT(outcome->status().message(), Catch::Contains("of 40"));
   CHECK_THAT(outcome->status().message(), !Catch::Contains("epoch 40 of"));
-  auto db = open(run_database(o.out_dir));
-  auto sim = store::RunStore::open(*db);
-  REQUIRE(sim.ok());
-  auto record = sim->run(0);
-  REQUIRE(record.ok());
-  CHECK(record->status == "interrupted");
-  CHECK_THAT(record->stats_json, Catch::Contains("stopped on request"));
+  const store::RunRecord record = latest_run(o.out_dir);
+  CHECK(record.status == "interrupted");
+  CHECK_THAT(record.stats_json, Catch::Contains("stopped on request"));
 }
 
 TEST_CASE("a general model no better than chance is warned about", "[sim]") {
@@ -532,7 +536,7 @@ TEST_CASE("a general model no better than chance is warned about", "[sim]") {
   TempDir dir;
   run(s, dir.file("fine"));
   CHECK_THAT(fp::testing::read_file(dir.file("fine/fp-sim.log")), !Catch::Contains("near chance"));
-  s.general.learning_rate = 2.5;  // trains to a finite loss and a constant prediction
+  s.general.learning_rate = 2.5;  // trains to a finite loss and chance accuracy
   run(s, dir.file("useless"));
   CHECK_THAT(fp::testing::read_file(dir.file("useless/fp-sim.log")),
              Catch::Contains("held-out accuracy") && Catch::Contains("is near chance") &&
