@@ -40,6 +40,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   int stop_after_beaten = SelectorConfig{}.stop_after_beaten;
   int rule_out_parts = SelectorConfig{}.rule_out_parts;
   int64_t batch = PruneConfig{}.batch_size;
+  int64_t statistics_samples = PersonalizeConfig{}.statistics_samples;
   app.add_option("--selector", selector, "pseudo_label, confidence or neg_entropy")
       ->capture_default_str();
   app.add_option("--output-usage", output_usage)->capture_default_str();
@@ -52,6 +53,10 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   app.add_option("--rule-out-parts", rule_out_parts,
                  "the selector's rule_out_parts (1: each candidate in one pass)")
       ->check(fp::config::at_least(1))
+      ->capture_default_str();
+  app.add_option("--statistics-samples", statistics_samples,
+                 "Fine-Pruning's statistics_samples (0: record on every adaptation sample)")
+      ->check(fp::config::at_least(0))
       ->capture_default_str();
   app.add_option("--batch", batch,
                  "batch size of the inference pass (a) and of Fine-Pruning's recording pass")
@@ -107,6 +112,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   cfg.selector.stop_after_beaten = stop_after_beaten;
   cfg.selector.rule_out_parts = rule_out_parts;
   cfg.prune.batch_size = batch;
+  cfg.statistics_samples = statistics_samples;
   double t_infer = 1e30, cpu_infer = 1e30, t_fp = 1e30, cpu_fp = 1e30;
   std::vector<double> cpu_ratios;
   PersonalizeResult fp_result;
@@ -152,9 +158,10 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   fmt::print(
       "arch {} width {} | threads {} | selector {} (stop after {} ruled out, {} beaten, {} "
       "part(s)) | "
-      "output usage {} | individual {} | adaptation {} | evaluation {}\n",
+      "output usage {} | individual {} | adaptation {} (Fine-Pruning runs on {}) | evaluation {}\n",
       arch, width, threads, selector, stop_after_ruled_out, stop_after_beaten, rule_out_parts,
-      output_usage, ind_name, n, evaluation.size());
+      output_usage, ind_name, n, fine_prune_inputs(adaptation.inputs, cfg).inputs.size(0),
+      evaluation.size());
   fmt::print("general accuracy {:.1f}%\n", 100 * fp_result.general.accuracy);
   fmt::print("(a) inference pass       {:8.3f} s  {:>14} MACs\n", t_infer, macs_infer);
   fmt::print(

@@ -182,9 +182,11 @@ name = "amounts"
 k_values = [1, 2, 10]
 [fineprune]
 adaptation_samples = 50
+statistics_samples = 32
 [[fineprune.variants]]
 name = "all"
 adaptation_samples = 0
+statistics_samples = 0
 [[fineprune.variants]]
 name = "few"
 )",
@@ -199,6 +201,20 @@ name = "few"
   CHECK(few["adaptation_samples"] == 50);
   CHECK_FALSE(
       nlohmann::json::parse(s->variants[0].assignment_json()).contains("adaptation_samples"));
+  CHECK(s->variants[0].settings.statistics_samples == 0);
+  CHECK(s->variants[1].settings.statistics_samples == 32);  // inherited
+  CHECK(few["statistics_samples"] == 32);
+  PersonalizeConfig on_agent;
+  REQUIRE(apply_personalize_settings(s->variants[1].assignment_json(), on_agent).ok());
+  CHECK(on_agent.statistics_samples == 32);
+  REQUIRE(apply_personalize_settings(R"({"statistics_samples": 0})", on_agent).ok());
+  CHECK(on_agent.statistics_samples == 0);
+  const Status negative_json = apply_personalize_settings(R"({"statistics_samples": -1})", on_agent);
+  CHECK_THAT(negative_json.message(), Catch::Contains("statistics_samples"));
+  auto negative_statistics =
+      parse_scenario("name = \"x\"\n[fineprune]\nstatistics_samples = -1\n", "neg.toml");
+  REQUIRE_FALSE(negative_statistics.ok());
+  CHECK_THAT(negative_statistics.status().message(), Catch::Contains("statistics_samples"));
 
   auto negative =
       parse_scenario("name = \"x\"\n[fineprune]\nadaptation_samples = -3\n", "neg.toml");

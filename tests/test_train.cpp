@@ -177,3 +177,61 @@ TEST_CASE("personalizing a 2-class individual prunes without labels and reports 
   cfg.max_adaptation_samples = -1;
   CHECK_FALSE(personalize(*t.model, adaptation, evaluation, cfg).ok());
 }
+
+TEST_CASE("Fine-Pruning records on at most statistics_samples samples, spread evenly, and the "
+          "held-out tail") {
+  // Row i of these inputs holds the value i, so the rows chosen can be read off.
+  const torch::Tensor rows = torch::arange(200, torch::kFloat).view({200, 1, 1, 1});
+  PersonalizeConfig cfg;  // held-out fraction 0.1: the last 20 rows
+  cfg.statistics_samples = 60;
+  FinePruneInputs spread = fine_prune_inputs(rows, cfg);
+  CHECK(spread.heldout == 20);
+  REQUIRE(spread.inputs.size(0) == 80);
+  for (int64_t i = 0; i < 60; ++i) CHECK(spread.inputs[i].item<float>() == 3 * i);  // 180 / 60
+  for (int64_t i = 0; i < 20; ++i) CHECK(spread.inputs[60 + i].item<float>() == 180 + i);
+  for (int64_t cap : {int64_t{0}, int64_t{180}, int64_t{1000}}) {
+    cfg.statistics_samples = cap;
+    CHECK(fine_prune_inputs(rows, cfg).inputs.size(0) == 200);
+  }
+
+  const auto& t = trained_cnn();
+  PartitionConfig pc;
+  pc.num_individuals = 1;
+  pc.samples_per_individual = 400;
+  pc.seed = 8;
+  auto inds = partition(t.pool.label_vector(), {}, pc);
+  REQUIRE(inds.ok());
+  const Dataset adaptation = t.pool.select(inds->front().adaptation).without_labels();
+  const Dataset evaluation = t.pool.select(inds->front().evaluation);
+  cfg = PersonalizeConfig{};
+  cfg.run_finetune = cfg.run_svd = false;
+  cfg.select_sparsity = false;
+  cfg.prune.target_sparsity = 0.5;
+  cfg.statistics_samples = 30;
+  auto capped = personalize(*t.model, adaptation, evaluation, cfg);
+  REQUIRE(capped.ok());
+  // The masks are those of the statistics of exactly those rows, and the passes ran on them.
+  const FinePruneInputs used = fine_prune_inputs(adaptation.inputs, cfg);
+  REQUIRE(used.inputs.size(0) == 30 + 20);
+  ModelPtr expected = clone_model(*t.model);
+  REQUIRE(prune_with_stats(*expected, record_activations(*expected, used.inputs), cfg.prune).ok());
+  for (size_t i = 0; i < expected->layers().size(); ++i)
+    CHECK(torch::equal(capped->personalized->layers()[i]->unit_mask(),
+                       expected->layers()[i]->unit_mask()));
+  cfg.statistics_samples = 0;
+  auto all = personalize(*t.model, adaptation, evaluation, cfg);
+  REQUIRE(all.ok());
+  CHECK(capped->fine_prune.compute_macs * 200 == all->fine_prune.compute_macs * 50);
+  CHECK(capped->adaptation_samples == 200);  // what the device had, not what it read
+
+  // A cap covering every row before the tail changes nothing; the selection runs too.
+  cfg.select_sparsity = true;
+  auto uncapped = personalize(*t.model, adaptation, evaluation, cfg);
+  cfg.statistics_samples = 180;
+  auto covering = personalize(*t.model, adaptation, evaluation, cfg);
+  REQUIRE(uncapped.ok());
+  REQUIRE(covering.ok());
+  CHECK(covering->selection.chosen == uncapped->selection.chosen);
+  CHECK(covering->fine_prune.accuracy == uncapped->fine_prune.accuracy);
+  CHECK(covering->fine_prune.compute_macs == uncapped->fine_prune.compute_macs);
+}

@@ -62,8 +62,8 @@ Result<MethodResult> finish(const std::string& method, PrunableNet& model,
 }
 
 // Record, choose the sparsity (label-free), prune, and the optional compensations: the
-// device's whole Fine-Pruning step.
-Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
+// device's whole Fine-Pruning step, on `chosen` (fine_prune_inputs).
+Status run_fine_prune(PrunableNet& model, const FinePruneInputs& chosen,
                       const PersonalizeConfig& config, PersonalizeResult& out) {
   const auto start = Clock::now();
   const double cpu_start = thread_cpu_seconds();
@@ -72,8 +72,9 @@ Status run_fine_prune(PrunableNet& model, const torch::Tensor& inputs,
   torch::Tensor logits;
   // The held-out part is the tail of the recorded inputs: its dense logits, and what each
   // segment of the model read on it (TailInputs), come from the recording.
+  const torch::Tensor& inputs = chosen.inputs;
   const int64_t n = inputs.size(0);
-  const int64_t held = std::max<int64_t>(1, std::llround(config.heldout_fraction * n));
+  const int64_t held = chosen.heldout;
   TailInputs heldout_inputs;
   heldout_inputs.from = n - held;
   LayerStats stats =
@@ -214,6 +215,23 @@ Result<MethodResult> run_svd(const std::string& method, const PrunableNet& gener
 
 }  // namespace
 
+FinePruneInputs fine_prune_inputs(const torch::Tensor& adaptation,
+                                  const PersonalizeConfig& config) {
+  const int64_t n = adaptation.size(0);
+  FinePruneInputs out;
+  out.heldout = std::min<int64_t>(n, std::max<int64_t>(1, std::llround(config.heldout_fraction * n)));
+  const int64_t before = n - out.heldout, cap = config.statistics_samples;
+  if (cap <= 0 || cap >= before) {
+    out.inputs = adaptation;
+    return out;
+  }
+  std::vector<int64_t> rows(static_cast<size_t>(cap + out.heldout));
+  for (int64_t i = 0; i < cap; ++i) rows[static_cast<size_t>(i)] = i * before / cap;
+  for (int64_t i = 0; i < out.heldout; ++i) rows[static_cast<size_t>(cap + i)] = before + i;
+  out.inputs = adaptation.index_select(0, torch::tensor(rows, torch::kLong));
+  return out;
+}
+
 Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset& all_adaptation,
                                       const Dataset& evaluation, const PersonalizeConfig& config) {
   FP_RETURN_IF_ERROR(config.prune.validate());
@@ -246,7 +264,8 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
 
   // Fine-Pruning: the unlabeled inputs only.
   ModelPtr pruned = clone_model(general);
-  FP_RETURN_IF_ERROR(run_fine_prune(*pruned, adaptation.inputs, config, out));
+  const FinePruneInputs fine_prune_on = fine_prune_inputs(adaptation.inputs, config);
+  FP_RETURN_IF_ERROR(run_fine_prune(*pruned, fine_prune_on, config, out));
   {
     auto cost = out.fine_prune;
     FP_ASSIGN_OR_RETURN(out.fine_prune, describe("fine_prune", *pruned, evaluation, &pruned_proba));
@@ -258,8 +277,9 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
   out.personalized = pruned;
 
   if (!config.sweep_targets.empty()) {
+    // The statistics Fine-Pruning pruned by: the same samples.
     LayerStats stats =
-        record_activations(*dense, adaptation.inputs, config.prune.batch_size,
+        record_activations(*dense, fine_prune_on.inputs, config.prune.batch_size,
                            config.prune.criterion == Criterion::kActivationWeightedMagnitude);
     FP_ASSIGN_OR_RETURN(
         out.sweep, sparsity_sweep(*dense, stats, evaluation, config.prune, config.sweep_targets));

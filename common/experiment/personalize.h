@@ -77,6 +77,17 @@ struct PersonalizeResult {
   ModelPtr personalized;  // the Fine-Pruned model
 };
 
+// What Fine-Pruning runs on: `inputs`, whose last `heldout` rows are the selector's held-out
+// tail (config.heldout_fraction of all the adaptation inputs). With
+// config.statistics_samples > 0 the rows before the tail are at most that many of the
+// adaptation inputs before it, spread evenly over them (row floor(i * before / cap)), so a
+// device's inputs sorted by class or by time still contribute from end to end.
+struct FinePruneInputs {
+  torch::Tensor inputs;
+  int64_t heldout = 0;
+};
+FinePruneInputs fine_prune_inputs(const torch::Tensor& adaptation, const PersonalizeConfig& config);
+
 Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset& adaptation,
                                       const Dataset& evaluation, const PersonalizeConfig& config);
 

@@ -23,6 +23,11 @@ struct PersonalizeConfig {
   // > 0: every method adapts on only the first this many adaptation samples (the
   // data-amount experiment); 0: all of them.
   int64_t max_adaptation_samples = 0;
+  // > 0: Fine-Pruning records its activation statistics on at most this many of the
+  // adaptation samples before the held-out tail, spread evenly over them, plus that tail
+  // (which the selector scores candidates on); 0: on all of them. Every later pass of
+  // Fine-Pruning (compensation, BatchNorm re-estimation) runs on the same samples.
+  int64_t statistics_samples = 0;
   bool run_finetune = true;  // the tuned fine-tuning ("finetune")
   TunedFinetuneConfig tuned_finetune;
   FinetuneConfig finetune;  // the plain recipe ("finetune_plain")

@@ -19,6 +19,7 @@ std::string personalize_settings_json(const PersonalizeConfig& c) {
   j["stop_after_beaten"] = c.selector.stop_after_beaten;
   j["rule_out_parts"] = c.selector.rule_out_parts;
   if (c.max_adaptation_samples > 0) j["adaptation_samples"] = c.max_adaptation_samples;
+  j["statistics_samples"] = c.statistics_samples;
   return j.dump();
 }
 
@@ -49,6 +50,8 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c)
     c.selector.rule_out_parts = j.value(key, c.selector.rule_out_parts);
     key = "adaptation_samples";
     c.max_adaptation_samples = j.value(key, c.max_adaptation_samples);
+    key = "statistics_samples";
+    c.statistics_samples = j.value(key, c.statistics_samples);
   } catch (const nlohmann::json::exception& e) {
     return json_value_error("personalization setting", key, e);
   }
@@ -82,6 +85,10 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c)
   }
   if (c.max_adaptation_samples < 0) {
     return Status::invalid_argument("personalization setting 'adaptation_samples' must be >= 0");
+  }
+  if (c.statistics_samples < 0) {
+    return Status::invalid_argument(
+        "personalization setting 'statistics_samples' must be >= 0 (0: all)");
   }
   return Status::ok_status();
 }

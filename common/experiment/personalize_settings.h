@@ -3,7 +3,8 @@
 // (prune_config.h) plus the label-free selector's
 //
 //   select_sparsity, selector, min_agreement, confident_fraction, heldout_fraction,
-//   candidates, adaptation_samples
+//   candidates, stop_after_ruled_out, stop_after_beaten, rule_out_parts, adaptation_samples,
+//   statistics_samples
 //
 // One table of defaults: PersonalizeConfig{} (personalize_config.h). Every source (fp-sim
 // scenarios, fp-coordinator's [campaign], fp-agent's task) starts from it, so a key

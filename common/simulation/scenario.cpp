@@ -194,6 +194,10 @@ Status read_variant_keys(Table& t, Variant& v) {
   if (v.settings.max_adaptation_samples < 0) {
     return invalid(t, "adaptation_samples", "must be >= 0 (0: all)");
   }
+  FP_RETURN_IF_ERROR(t.get("statistics_samples", v.settings.statistics_samples));
+  if (v.settings.statistics_samples < 0) {
+    return invalid(t, "statistics_samples", "must be >= 0 (0: all)");
+  }
   Status valid = p.validate();
   if (!valid.ok()) {
     return Status::invalid_argument(t.at_key("target_sparsity") + t.path() + ": " +
