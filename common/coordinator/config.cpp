@@ -138,12 +138,21 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
       c.prune_config_json = json->dump();
     }
   }
-  auto prune = PruneConfig::from_json(c.prune_config_json);
-  if (!prune.ok())
-    return Status::invalid_argument(src + ": campaign.prune: " + prune.status().message());
-  // Normalised, with every setting spelled out from the shared defaults.
+  // [campaign.prune] holds any personalization setting a task carries (the pruning's and the
+  // selector's, personalize_settings.h); a key that is none of them is a mistake, not ignored.
   PersonalizeConfig settings;
-  settings.prune = *prune;
+  const nlohmann::json given = nlohmann::json::parse(c.prune_config_json);
+  const nlohmann::json known = nlohmann::json::parse(personalize_settings_json(settings));
+  for (const auto& [key, value] : given.items()) {
+    if (!known.contains(key) && key != "adaptation_samples") {
+      std::string names;
+      for (const auto& [k, v] : known.items()) names += (names.empty() ? "" : ", ") + k;
+      return Status::invalid_argument(src + ": campaign.prune: unknown setting '" + key +
+                                      "' (known: " + names + ", adaptation_samples)");
+    }
+  }
+  Status applied = apply_personalize_settings(c.prune_config_json, settings);
+  if (!applied.ok()) return Status::invalid_argument(src + ": campaign.prune: " + applied.message());
   if (c.select_sparsity) settings.select_sparsity = *c.select_sparsity;
   if (c.selector) {
     auto score = parse_selection_score(*c.selector);

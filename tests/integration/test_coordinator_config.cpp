@@ -145,6 +145,30 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
                  !Catch::Contains("json.exception"));
   std::string syntax = error_of("[server\n");
   CHECK(syntax.rfind("test.toml:1:", 0) == 0);
+  // A setting no personalization has was silently dropped; it is an error naming it.
+  CHECK_THAT(error_of("[campaign.prune]\nstatistic_samples = 64\n"),
+             Catch::Contains("campaign.prune: unknown setting 'statistic_samples'") &&
+                 Catch::Contains("statistics_samples"));
+  CHECK_THAT(error_of("[campaign.prune]\nstatistics_samples = -1\n"),
+             Catch::Contains("'statistics_samples' must be >= 0"));
+}
+
+TEST_CASE("a campaign carries the selector's settings from [campaign.prune] to its tasks",
+          "[config]") {
+  // Until 4 Dec these were read by nothing and the tasks carried the defaults.
+  auto c = parse_config(
+      "[campaign.prune]\nstatistics_samples = 64\nstop_after_ruled_out = 0\n"
+      "candidates = [0.0, 0.5]\nadaptation_samples = 40\n",
+      "test.toml");
+  INFO(c.status().to_string());
+  REQUIRE(c.ok());
+  auto prune = nlohmann::json::parse(c->campaign.prune_config_json);
+  CHECK(prune["statistics_samples"] == 64);
+  CHECK(prune["stop_after_ruled_out"] == 0);
+  CHECK(prune["candidates"] == nlohmann::json::array({0.0, 0.5}));
+  CHECK(prune["adaptation_samples"] == 40);
+  CHECK(nlohmann::json::parse(parse_config("", "empty")->campaign.prune_config_json)
+            ["statistics_samples"] == 256);
 }
 
 TEST_CASE("a server built in code refuses the settings a config file refuses", "[config]") {
