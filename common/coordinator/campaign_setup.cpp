@@ -7,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include "experiment/personalize_settings.h"
 #include "models/artifact.h"
 #include "protocol/validate.h"
 #include "util/file_io.h"
@@ -75,6 +76,19 @@ bool same_json(const std::string& a, const std::string& b) {
   return nlohmann::json::parse(a, nullptr, false) == nlohmann::json::parse(b, nullptr, false);
 }
 
+// Personalization settings as a device runs them: a key missing from the JSON (a campaign
+// stored before the setting existed) is the shared default, which is what its tasks get.
+bool same_settings(const std::string& a, const std::string& b) {
+  auto filled = [](const std::string& text) {
+    nlohmann::json given = nlohmann::json::parse(text, nullptr, false);
+    if (!given.is_object()) return given;
+    nlohmann::json j = nlohmann::json::parse(personalize_settings_json(PersonalizeConfig{}));
+    j.update(given);
+    return j;
+  };
+  return filled(a) == filled(b);
+}
+
 }  // namespace
 
 Result<std::vector<std::string>> campaign_differences(store::Store& store,
@@ -87,7 +101,7 @@ Result<std::vector<std::string>> campaign_differences(store::Store& store,
                   c.model + "' is " + (sha->empty() ? "none" : sha->substr(0, 12)) + ")");
   if (c.dataset != stored.dataset)
     out.push_back("dataset (stored " + stored.dataset + ", the config's " + c.dataset + ")");
-  if (!same_json(c.prune_config_json, stored.prune_config_json))
+  if (!same_settings(c.prune_config_json, stored.prune_config_json))
     out.push_back("the personalization settings ([campaign.prune], selector, privacy)");
   if (!same_json(nlohmann::json(c.baselines).dump(), stored.baselines_json))
     out.push_back("baselines (stored " + stored.baselines_json + ")");

@@ -328,10 +328,29 @@ TEST_CASE("a restarted coordinator resumes its campaign only with the settings i
   std::filesystem::remove(path);
   CHECK(fp::coord::ensure_campaign(registry, **store, config_with(path, lines), 7.0).ok());
 
-  // Nothing stored changed: one campaign, its two tasks, its model.
+  // A campaign stored before a setting existed (statistics_samples, 4 Dec) resumes under a
+  // config that leaves it at its default, which is what the stored campaign's tasks get.
+  auto old = config_with(a->sha256, lines);
+  old.name = "stored-before";
+  auto settings = nlohmann::json::parse(old.prune_config_json);
+  REQUIRE(settings.erase("statistics_samples") == 1);
+  old.prune_config_json = settings.dump();
+  auto old_id = fp::coord::ensure_campaign(registry, **store, old, 8.0);
+  REQUIRE(old_id.ok());
+  auto current = config_with(a->sha256, lines);
+  current.name = "stored-before";
+  auto resumed = fp::coord::ensure_campaign(registry, **store, current, 9.0);
+  INFO(resumed.status().to_string());
+  REQUIRE(resumed.ok());
+  CHECK(*resumed == *old_id);
+  auto every_sample = config_with(a->sha256, lines + "statistics_samples = 0\n");
+  every_sample.name = "stored-before";
+  CHECK_FALSE(fp::coord::ensure_campaign(registry, **store, every_sample, 10.0).ok());
+
+  // Nothing stored changed: two campaigns, c's two tasks, its model.
   auto campaigns = (*store)->campaigns();
   REQUIRE(campaigns.ok());
-  REQUIRE(campaigns->size() == 1);
+  REQUIRE(campaigns->size() == 2);
   CHECK(campaigns->front().model_sha256 == a->sha256);
   CHECK((*store)->tasks(*id)->size() == 2);
 }
