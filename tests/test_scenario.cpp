@@ -209,7 +209,8 @@ name = "few"
   CHECK(on_agent.statistics_samples == 32);
   REQUIRE(apply_personalize_settings(R"({"statistics_samples": 0})", on_agent).ok());
   CHECK(on_agent.statistics_samples == 0);
-  const Status negative_json = apply_personalize_settings(R"({"statistics_samples": -1})", on_agent);
+  const Status negative_json =
+      apply_personalize_settings(R"({"statistics_samples": -1})", on_agent);
   CHECK_THAT(negative_json.message(), Catch::Contains("statistics_samples"));
   auto negative_statistics =
       parse_scenario("name = \"x\"\n[fineprune]\nstatistics_samples = -1\n", "neg.toml");

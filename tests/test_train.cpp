@@ -40,6 +40,17 @@ const Trained& trained_cnn() {
   return t;
 }
 
+// One 2-class individual of 400 test-split images (200 adaptation, 200 evaluation).
+std::pair<Dataset, Dataset> one_individual(const Trained& t, uint64_t seed) {
+  PartitionConfig pc;
+  pc.num_individuals = 1;
+  pc.samples_per_individual = 400;
+  pc.seed = seed;
+  auto inds = partition(t.pool.label_vector(), {}, pc);
+  REQUIRE(inds.ok());
+  return {t.pool.select(inds->front().adaptation), t.pool.select(inds->front().evaluation)};
+}
+
 }  // namespace
 
 TEST_CASE("a small CNN trained for seconds beats chance by a wide margin") {
@@ -115,14 +126,7 @@ TEST_CASE("training stops at the next batch once asked, with Cancelled") {
 
 TEST_CASE("personalizing a 2-class individual prunes without labels and reports each method") {
   const auto& t = trained_cnn();
-  PartitionConfig pc;
-  pc.num_individuals = 1;
-  pc.samples_per_individual = 400;
-  pc.seed = 5;
-  auto inds = partition(t.pool.label_vector(), {}, pc);
-  REQUIRE(inds.ok());
-  Dataset adaptation = t.pool.select(inds->front().adaptation);
-  Dataset evaluation = t.pool.select(inds->front().evaluation);
+  const auto [adaptation, evaluation] = one_individual(t, 5);
 
   PersonalizeConfig cfg;
   cfg.select_sparsity = false;
@@ -178,8 +182,9 @@ TEST_CASE("personalizing a 2-class individual prunes without labels and reports 
   CHECK_FALSE(personalize(*t.model, adaptation, evaluation, cfg).ok());
 }
 
-TEST_CASE("Fine-Pruning records on at most statistics_samples samples, spread evenly, and the "
-          "held-out tail") {
+TEST_CASE(
+    "Fine-Pruning records on at most statistics_samples samples, spread evenly, and the "
+    "held-out tail") {
   // Row i of these inputs holds the value i, so the rows chosen can be read off.
   const torch::Tensor rows = torch::arange(200, torch::kFloat).view({200, 1, 1, 1});
   PersonalizeConfig cfg;  // held-out fraction 0.1: the last 20 rows
@@ -195,14 +200,8 @@ TEST_CASE("Fine-Pruning records on at most statistics_samples samples, spread ev
   }
 
   const auto& t = trained_cnn();
-  PartitionConfig pc;
-  pc.num_individuals = 1;
-  pc.samples_per_individual = 400;
-  pc.seed = 8;
-  auto inds = partition(t.pool.label_vector(), {}, pc);
-  REQUIRE(inds.ok());
-  const Dataset adaptation = t.pool.select(inds->front().adaptation).without_labels();
-  const Dataset evaluation = t.pool.select(inds->front().evaluation);
+  const auto [labeled, evaluation] = one_individual(t, 8);
+  const Dataset adaptation = labeled.without_labels();
   cfg = PersonalizeConfig{};
   cfg.run_finetune = cfg.run_svd = false;
   cfg.select_sparsity = false;

@@ -152,7 +152,8 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
     }
   }
   Status applied = apply_personalize_settings(c.prune_config_json, settings);
-  if (!applied.ok()) return Status::invalid_argument(src + ": campaign.prune: " + applied.message());
+  if (!applied.ok())
+    return Status::invalid_argument(src + ": campaign.prune: " + applied.message());
   if (c.select_sparsity) settings.select_sparsity = *c.select_sparsity;
   if (c.selector) {
     auto score = parse_selection_score(*c.selector);

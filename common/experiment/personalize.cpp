@@ -219,7 +219,8 @@ FinePruneInputs fine_prune_inputs(const torch::Tensor& adaptation,
                                   const PersonalizeConfig& config) {
   const int64_t n = adaptation.size(0);
   FinePruneInputs out;
-  out.heldout = std::min<int64_t>(n, std::max<int64_t>(1, std::llround(config.heldout_fraction * n)));
+  out.heldout =
+      std::min<int64_t>(n, std::max<int64_t>(1, std::llround(config.heldout_fraction * n)));
   const int64_t before = n - out.heldout, cap = config.statistics_samples;
   if (cap <= 0 || cap >= before) {
     out.inputs = adaptation;

@@ -167,8 +167,8 @@ TEST_CASE("a campaign carries the selector's settings from [campaign.prune] to i
   CHECK(prune["stop_after_ruled_out"] == 0);
   CHECK(prune["candidates"] == nlohmann::json::array({0.0, 0.5}));
   CHECK(prune["adaptation_samples"] == 40);
-  CHECK(nlohmann::json::parse(parse_config("", "empty")->campaign.prune_config_json)
-            ["statistics_samples"] == 256);
+  CHECK(nlohmann::json::parse(
+            parse_config("", "empty")->campaign.prune_config_json)["statistics_samples"] == 256);
 }
 
 TEST_CASE("a server built in code refuses the settings a config file refuses", "[config]") {
