@@ -26,7 +26,7 @@ proto::TaskAssignment task_with_every_setting() {
     "min_units_per_layer":2,"batch_size":17,
     "select_sparsity":true,"selector":"neg_entropy","min_agreement":0.91,
     "confident_fraction":0.37,"heldout_fraction":0.23,"candidates":[0.15,0.45],
-    "stop_after_ruled_out":3,"stop_after_beaten":4,"rule_out_parts":5,"adaptation_samples":77})";
+    "stop_after_ruled_out":3,"stop_after_beaten":4,"rule_out_parts":5,"adaptation_samples":77,"statistics_samples":78})";
   t.dataset = "fsdd";
   t.individual = "speaker=theo";
   t.baselines = {"svd"};
@@ -98,6 +98,7 @@ TEST_CASE("a task assignment becomes exactly the personalization it asks for",
   CHECK(c->selector.stop_after_beaten == 4);
   CHECK(c->selector.rule_out_parts == 5);
   CHECK(c->max_adaptation_samples == 77);
+  CHECK(c->statistics_samples == 78);
   CHECK(c->sweep_targets == std::vector<double>{0.2, 0.6});
   CHECK(c->run_finetune == false);
   CHECK(c->run_svd == true);
@@ -114,6 +115,16 @@ TEST_CASE("a task assignment becomes exactly the personalization it asks for",
   CHECK(d->run_finetune == true);
   CHECK(d->run_svd == false);
   CHECK(d->select_sparsity == false);
+
+  // A setting this device does not know would be silently left at its default: refused.
+  t.prune_config_json = R"({"statistics_samples":64,"stop_after_surprise":1})";
+  auto unknown = agent::personalize_config_for(t, baselines);
+  REQUIRE_FALSE(unknown.ok());
+  CHECK_THAT(unknown.status().message(),
+             Catch::Contains("unknown personalization setting 'stop_after_surprise'"));
+  // The task's privacy settings travel in the same JSON and are read elsewhere.
+  t.prune_config_json = R"({"privacy":{"mechanism":"laplace","epsilon":1.0}})";
+  CHECK(agent::personalize_config_for(t, baselines).ok());
 
   t.prune_config_json = R"({"selector":"coin_flip"})";
   auto bad = agent::personalize_config_for(t, baselines);

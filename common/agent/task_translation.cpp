@@ -48,7 +48,8 @@ Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const std::s
 Result<PersonalizeConfig> personalize_config_for(const proto::TaskAssignment& task,
                                                  const BaselineSettings& baselines) {
   PersonalizeConfig c;
-  Status settings = apply_personalize_settings(task.prune_config_json, c);
+  // "privacy" travels in the same JSON; agent/report_privacy.h reads it.
+  Status settings = apply_personalize_settings(task.prune_config_json, c, {"privacy"});
   if (!settings.ok()) return Status::invalid_argument("task prune config: " + settings.message());
   c.sweep_targets = task.sweep_targets;
   auto wants = [&](const char* b) {

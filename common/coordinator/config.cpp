@@ -141,16 +141,6 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   // [campaign.prune] holds any personalization setting a task carries (the pruning's and the
   // selector's, personalize_settings.h); a key that is none of them is a mistake, not ignored.
   PersonalizeConfig settings;
-  const nlohmann::json given = nlohmann::json::parse(c.prune_config_json);
-  const nlohmann::json known = nlohmann::json::parse(personalize_settings_json(settings));
-  for (const auto& [key, value] : given.items()) {
-    if (!known.contains(key) && key != "adaptation_samples") {
-      std::string names;
-      for (const auto& [k, v] : known.items()) names += (names.empty() ? "" : ", ") + k;
-      return Status::invalid_argument(src + ": campaign.prune: unknown setting '" + key +
-                                      "' (known: " + names + ", adaptation_samples)");
-    }
-  }
   Status applied = apply_personalize_settings(c.prune_config_json, settings);
   if (!applied.ok())
     return Status::invalid_argument(src + ": campaign.prune: " + applied.message());

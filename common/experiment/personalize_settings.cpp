@@ -23,8 +23,19 @@ std::string personalize_settings_json(const PersonalizeConfig& c) {
   return j.dump();
 }
 
-Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c) {
+Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c,
+                                  const std::set<std::string>& also_known) {
   FP_ASSIGN_OR_RETURN(nlohmann::json j, parse_json_object(json, "personalization settings"));
+  const nlohmann::json known =
+      nlohmann::json::parse(personalize_settings_json(PersonalizeConfig{}));
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();
+    if (known.contains(key) || key == "adaptation_samples" || also_known.count(key)) continue;
+    std::string names;
+    for (const auto& k : known.items()) names += k.key() + ", ";
+    return Status::invalid_argument("unknown personalization setting '" + key +
+                                    "' (known: " + names + "adaptation_samples)");
+  }
   FP_ASSIGN_OR_RETURN(c.prune, PruneConfig::from_json(json));
   const char* key = "";
   try {

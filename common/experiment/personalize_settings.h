@@ -11,6 +11,7 @@
 // left out means the same thing everywhere.
 #pragma once
 
+#include <set>
 #include <string>
 
 #include "experiment/personalize_config.h"
@@ -22,7 +23,10 @@ namespace fp {
 std::string personalize_settings_json(const PersonalizeConfig& config);
 
 // Sets the keys present in `json` on `config`; absent keys keep their values.
-// A key of the wrong type or out of range is an error naming it.
-Status apply_personalize_settings(const std::string& json, PersonalizeConfig& config);
+// A key of the wrong type or out of range is an error naming it, and so is a key that is no
+// setting (a misspelling, or a setting of a newer version this one would silently not apply),
+// unless `also_known` holds it (a task's "privacy", read elsewhere).
+Status apply_personalize_settings(const std::string& json, PersonalizeConfig& config,
+                                  const std::set<std::string>& also_known = {});
 
 }  // namespace fp

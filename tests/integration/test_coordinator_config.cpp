@@ -146,9 +146,10 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
   std::string syntax = error_of("[server\n");
   CHECK(syntax.rfind("test.toml:1:", 0) == 0);
   // A setting no personalization has was silently dropped; it is an error naming it.
-  CHECK_THAT(error_of("[campaign.prune]\nstatistic_samples = 64\n"),
-             Catch::Contains("campaign.prune: unknown setting 'statistic_samples'") &&
-                 Catch::Contains("statistics_samples"));
+  CHECK_THAT(
+      error_of("[campaign.prune]\nstatistic_samples = 64\n"),
+      Catch::Contains("campaign.prune: unknown personalization setting 'statistic_samples'") &&
+          Catch::Contains("statistics_samples"));
   CHECK_THAT(error_of("[campaign.prune]\nstatistics_samples = -1\n"),
              Catch::Contains("'statistics_samples' must be >= 0"));
 }
