@@ -26,7 +26,8 @@ std::string personalize_settings_json(const PersonalizeConfig& c) {
 Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c,
                                   const std::set<std::string>& also_known) {
   FP_ASSIGN_OR_RETURN(nlohmann::json j, parse_json_object(json, "personalization settings"));
-  const nlohmann::json known =
+  // Every key personalize_settings_json writes (made once: a device applies this per task).
+  static const nlohmann::json known =
       nlohmann::json::parse(personalize_settings_json(PersonalizeConfig{}));
   for (const auto& item : j.items()) {
     const std::string& key = item.key();
