@@ -28,8 +28,8 @@ struct PersonalizeConfig {
   // (which the selector scores candidates on); 0: on all of them. Every later pass of
   // Fine-Pruning (compensation, BatchNorm re-estimation) runs on the same samples. 256 was
   // chosen on development data (docs/PROTOCOL.md, amendment of 4 Dec 2026: the smallest cap
-  // losing at most 0.2 points there; on test data it lost 0.2, docs/RESULTS.md 8b); with it
-  // an individual's cost stops growing with its data.
+  // losing at most 0.2 points there; on test data it lost 0.2, docs/RESULTS.md 8b); beyond
+  // the held-out tail, Fine-Pruning's passes then no longer grow with the device's data.
   int64_t statistics_samples = 256;
   bool run_finetune = true;  // the tuned fine-tuning ("finetune")
   TunedFinetuneConfig tuned_finetune;
