@@ -100,7 +100,10 @@ Result<std::vector<int64_t>> class_set_indices(const Dataset& pool, const LocalD
       size_t used = 0;
       int64_t k = std::stoll(part, &used);
       if (used != part.size() || k < 0 || k >= pool.num_classes()) throw std::out_of_range(part);
-      classes.insert(k);
+      // "classes=0+0" is a typo, not the class set {0}: name it rather than guess.
+      if (!classes.insert(k).second) {
+        return Status::invalid_argument("class '" + part + "' named twice in '" + individual + "'");
+      }
     } catch (const std::exception&) {
       return Status::invalid_argument("bad class '" + part + "' in '" + individual + "'");
     }

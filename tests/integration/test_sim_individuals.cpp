@@ -102,6 +102,8 @@ TEST_CASE("a device checks the individuals it is said to hold before it starts",
   // Each refusal names the individual; the first bad one of a list is the one named.
   auto bad_class = agent::check_individuals(c, {"classes=0+9", "classes=0+99"});
   CHECK_THAT(bad_class.message(), Catch::Contains("bad class '99' in 'classes=0+99'"));
+  auto twice = agent::check_individuals(c, {"classes=0+0"});
+  CHECK_THAT(twice.message(), Catch::Contains("class '0' named twice in 'classes=0+0'"));
   auto other_set = agent::check_individuals(c, {"speaker=theo"});
   CHECK_THAT(other_set.message(), Catch::Contains("got 'speaker=theo'"));
   c.individuals = 5;  // fp-sim's k_classes partition: only its names
