@@ -3,12 +3,10 @@
 bad input exits 2. Two small stores with the telemetry columns the script reads."""
 import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts",
-                      "compare-telemetry")
+from script_test import Expectations, run_script
 
 
 def store(path, rows):
@@ -24,8 +22,8 @@ def store(path, rows):
 
 
 def run(*args):
-    p = subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
-    return p.returncode, p.stdout + p.stderr
+    rc, out, err = run_script("compare-telemetry", *args)
+    return rc, out + err
 
 
 def main():
@@ -35,12 +33,8 @@ def main():
         store(f"{d}/same", base)
         store(f"{d}/changed", [base[0], ("a", "finetune", 0.96), base[2]])
         store(f"{d}/fewer", base[:2])
-        failures = []
-
-        def expect(ok, what):
-            if not ok:
-                failures.append(what)
-
+        checks = Expectations()
+        expect = checks.expect
         rc, out = run(f"{d}/one", f"{d}/same")
         expect(rc == 0 and "3 row(s) in both, 0 differing" in out, f"identical runs: {rc} {out}")
         rc, out = run(f"{d}/one", f"{d}/changed")
@@ -53,9 +47,7 @@ def main():
                f"missing row: {rc} {out}")
         rc, out = run(f"{d}/one", f"{d}/nowhere")
         expect(rc == 2 and "no fp.db at" in out, f"missing store: {rc} {out}")
-        for f in failures:
-            print("FAILED:", f)
-        return 1 if failures else 0
+        return checks.exit_status()
 
 
 if __name__ == "__main__":

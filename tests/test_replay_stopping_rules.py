@@ -3,12 +3,10 @@
 score that dips twice and rises again changes the choice of "stop after 2 beaten" and not
 of 3; a selection with candidates not scored is skipped; a folder without a log exits."""
 import os
-import subprocess
 import sys
 import tempfile
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts",
-                      "replay-stopping-rules")
+from script_test import Expectations, run_script
 PREFIX = "[2026-12-03 03:25:10.715] [fp-sim-run] [debug] "
 LOG = [
     # Dips at 0.3 and 0.4 (beaten), rises at 0.5 (the choice), then collapses.
@@ -24,16 +22,12 @@ LOG = [
 
 
 def run(*args):
-    p = subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
+    return run_script("replay-stopping-rules", *args)
 
 
 def main():
-    failures = []
-
-    def expect(ok, what):
-        if not ok:
-            failures.append(what)
+    checks = Expectations()
+    expect = checks.expect
 
     with tempfile.TemporaryDirectory() as d:
         os.makedirs(f"{d}/run")
@@ -49,9 +43,7 @@ def main():
         expect("1 selections skipped" in err, f"skipped: {err}")
         rc, out, err = run(f"{d}/nowhere")
         expect(rc != 0 and "no fp-sim.log" in err, f"missing log: {rc} {err}")
-    for f in failures:
-        print("FAILED:", f)
-    return 1 if failures else 0
+    return checks.exit_status()
 
 
 if __name__ == "__main__":

@@ -4,12 +4,10 @@ differences, worse / better, compute in passes); bad input exits 2. A small stor
 telemetry columns the script reads."""
 import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts",
-                      "variant-pairs")
+from script_test import Expectations, run_script
 
 
 def store(path):
@@ -30,19 +28,15 @@ def store(path):
 
 
 def run(*args):
-    p = subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
-    return p.returncode, p.stdout + p.stderr
+    rc, out, err = run_script("variant-pairs", *args)
+    return rc, out + err
 
 
 def main():
     with tempfile.TemporaryDirectory() as d:
         store(f"{d}/run")
-        failures = []
-
-        def expect(ok, what):
-            if not ok:
-                failures.append(what)
-
+        checks = Expectations()
+        expect = checks.expect
         rc, out = run(f"{d}/run")
         expect(rc == 0 and "paired with 'all' on 3 individuals" in out, f"header: {rc} {out}")
         expect("| all | 80.00 | +0.00 | 40.00 | +0.00 | 0 / 0 | 1.000 |" in out, f"base: {out}")
@@ -51,9 +45,7 @@ def main():
         expect(rc == 2 and "no variant 's9' (it has: all, s8)" in out, f"bad base: {rc} {out}")
         rc, out = run(f"{d}/nowhere")
         expect(rc == 2 and "no SQLite file at" in out, f"missing store: {rc} {out}")
-        for f in failures:
-            print("FAILED:", f)
-        return 1 if failures else 0
+        return checks.exit_status()
 
 
 if __name__ == "__main__":
