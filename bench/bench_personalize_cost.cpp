@@ -160,8 +160,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
       "part(s)) | "
       "output usage {} | individual {} | adaptation {} (Fine-Pruning runs on {}) | evaluation {}\n",
       arch, width, threads, selector, stop_after_ruled_out, stop_after_beaten, rule_out_parts,
-      output_usage, ind_name, n, fine_prune_inputs(adaptation.inputs, cfg).inputs.size(0),
-      evaluation.size());
+      output_usage, ind_name, n, fp_result.fine_prune_samples, evaluation.size());
   fmt::print("general accuracy {:.1f}%\n", 100 * fp_result.general.accuracy);
   fmt::print("(a) inference pass       {:8.3f} s  {:>14} MACs\n", t_infer, macs_infer);
   fmt::print(

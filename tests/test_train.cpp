@@ -222,6 +222,9 @@ TEST_CASE(
   REQUIRE(all.ok());
   CHECK(capped->fine_prune.compute_macs * 200 == all->fine_prune.compute_macs * 50);
   CHECK(capped->adaptation_samples == 200);  // what the device had, not what it read
+  CHECK(capped->fine_prune_samples == 50);
+  CHECK(capped->heldout_samples == 20);
+  CHECK(all->fine_prune_samples == 200);
 
   // A cap covering every row before the tail changes nothing; the selection runs too.
   cfg.select_sparsity = true;

@@ -83,6 +83,11 @@ Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::Ta
     config.sweep_targets.clear();
   }
   FP_ASSIGN_OR_RETURN(PersonalizeResult r, personalize(*general, *adaptation, *evaluation, config));
+  spdlog::info(
+      "task {}: Fine-Pruned on {} of {} adaptation samples (statistics_samples {}; the last {} "
+      "scored the candidates): sparsity {:.1f}%",
+      task.task_id, r.fine_prune_samples, r.adaptation_samples, config.statistics_samples,
+      r.heldout_samples, 100 * r.sparsity.sparsity());
 
   std::vector<proto::TelemetryReport> out = telemetry_reports(task, config, r, peak_rss_bytes());
   proto::TelemetryReport& fine_prune = out.front();

@@ -266,6 +266,8 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
   // Fine-Pruning: the unlabeled inputs only.
   ModelPtr pruned = clone_model(general);
   const FinePruneInputs fine_prune_on = fine_prune_inputs(adaptation.inputs, config);
+  out.fine_prune_samples = fine_prune_on.inputs.size(0);
+  out.heldout_samples = fine_prune_on.heldout;
   FP_RETURN_IF_ERROR(run_fine_prune(*pruned, fine_prune_on, config, out));
   {
     auto cost = out.fine_prune;

@@ -68,6 +68,9 @@ struct PersonalizeResult {
   double oracle_sparsity = -1;    // best sweep accuracy's sparsity (uses labels; -1: no sweep)
   double oracle_accuracy = -1;
   int64_t adaptation_samples = 0, evaluation_samples = 0;
+  // Of the adaptation samples, those Fine-Pruning ran on (config.statistics_samples) and,
+  // among them, the held-out tail its sparsity choice scored candidates on.
+  int64_t fine_prune_samples = 0, heldout_samples = 0;
   // False when the evaluation set had no labels: every accuracy above is then 0 and
   // meaningless (a device's own unlabeled files); the models are still produced.
   bool evaluated = true;
