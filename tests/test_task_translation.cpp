@@ -122,6 +122,16 @@ TEST_CASE("a task assignment becomes exactly the personalization it asks for",
   REQUIRE_FALSE(unknown.ok());
   CHECK_THAT(unknown.status().message(),
              Catch::Contains("unknown personalization setting 'stop_after_surprise'"));
+  // An integer setting given a fraction is refused, not cut (2.5 was taken as 2).
+  for (const char* json : {R"({"statistics_samples":2.5})", R"({"batch_size":16.5})"}) {
+    t.prune_config_json = json;
+    auto fraction = agent::personalize_config_for(t, baselines);
+    REQUIRE_FALSE(fraction.ok());
+    CHECK_THAT(fraction.status().message(),
+               Catch::Contains("type must be an integer, but is a number with a fraction"));
+  }
+  t.prune_config_json = R"({"statistics_samples":64.0,"batch_size":16})";
+  CHECK_FALSE(agent::personalize_config_for(t, baselines).ok());  // 64.0 is written as a fraction
   // The task's privacy settings travel in the same JSON and are read elsewhere.
   t.prune_config_json = R"({"privacy":{"mechanism":"laplace","epsilon":1.0}})";
   CHECK(agent::personalize_config_for(t, baselines).ok());

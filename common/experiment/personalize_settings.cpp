@@ -41,29 +41,29 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c,
   const char* key = "";
   try {
     key = "select_sparsity";
-    c.select_sparsity = j.value(key, c.select_sparsity);
+    read_json_value(j, key, c.select_sparsity);
     key = "selector";
     if (j.contains(key)) {
       FP_ASSIGN_OR_RETURN(c.selector.score, parse_selection_score(j[key].get<std::string>()));
     }
     key = "min_agreement";
-    c.selector.min_agreement = j.value(key, c.selector.min_agreement);
+    read_json_value(j, key, c.selector.min_agreement);
     key = "confident_fraction";
-    c.selector.confident_fraction = j.value(key, c.selector.confident_fraction);
+    read_json_value(j, key, c.selector.confident_fraction);
     key = "heldout_fraction";
-    c.heldout_fraction = j.value(key, c.heldout_fraction);
+    read_json_value(j, key, c.heldout_fraction);
     key = "candidates";
-    c.selector.candidates = j.value(key, c.selector.candidates);
+    read_json_value(j, key, c.selector.candidates);
     key = "stop_after_ruled_out";
-    c.selector.stop_after_ruled_out = j.value(key, c.selector.stop_after_ruled_out);
+    read_json_value(j, key, c.selector.stop_after_ruled_out);
     key = "stop_after_beaten";
-    c.selector.stop_after_beaten = j.value(key, c.selector.stop_after_beaten);
+    read_json_value(j, key, c.selector.stop_after_beaten);
     key = "rule_out_parts";
-    c.selector.rule_out_parts = j.value(key, c.selector.rule_out_parts);
+    read_json_value(j, key, c.selector.rule_out_parts);
     key = "adaptation_samples";
-    c.max_adaptation_samples = j.value(key, c.max_adaptation_samples);
+    read_json_value(j, key, c.max_adaptation_samples);
     key = "statistics_samples";
-    c.statistics_samples = j.value(key, c.statistics_samples);
+    read_json_value(j, key, c.statistics_samples);
   } catch (const nlohmann::json::exception& e) {
     return json_value_error("personalization setting", key, e);
   }

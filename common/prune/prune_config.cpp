@@ -112,7 +112,7 @@ Result<PruneConfig> PruneConfig::from_json(const std::string& text) {
   };
   auto read = [&](const char* k, auto& field) {
     key = k;
-    field = j.value(k, field);
+    read_json_value(j, k, field);
   };
   try {
     if (j.contains("criterion")) {

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string_view>
+#include <type_traits>
 
 #include "util/status.h"
 
@@ -16,5 +17,20 @@ Result<nlohmann::json> parse_json_object(std::string_view text, std::string_view
 // without the library's "[json.exception.type_error.302]" tag.
 Status json_value_error(std::string_view what, std::string_view key,
                         const nlohmann::json::exception& e);
+
+// j[key] into `field` when present (absent: `field` unchanged). A wrong type throws
+// nlohmann::json::type_error (for json_value_error), and so does a number with a fraction for
+// an integer field: the library would silently cut 2.5 to 2.
+template <class T>
+void read_json_value(const nlohmann::json& j, const char* key, T& field) {
+  const auto it = j.find(key);
+  if (it == j.end()) return;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (it->is_number_float())
+      throw nlohmann::json::type_error::create(
+          302, "type must be an integer, but is a number with a fraction", &*it);
+  }
+  field = it->template get<T>();
+}
 
 }  // namespace fp
