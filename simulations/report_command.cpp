@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "config/cli_checks.h"
 #include "report/experiment_report.h"
@@ -168,9 +169,26 @@ int run_pool(const PoolOptions& o) {
       if (other.label == seed->label)
         return fail(Status::invalid_argument(db + " is a second run of seed " + seed->label +
                                              ": pool runs of different seeds"));
+      // Same variant names in two experiments would pool unrelated individuals.
+      if (!other.scenario.empty() && !seed->scenario.empty() && other.scenario != seed->scenario)
+        return fail(Status::invalid_argument(db + " is a run of scenario '" + seed->scenario +
+                                             "', " + sources.front() + " of '" + other.scenario +
+                                             "': pool seeds of one experiment"));
     }
     seeds.push_back(std::move(seed).value());
     sources.push_back(source_name(db));
+  }
+  if (!o.versus_variant.empty()) {
+    std::set<std::string> variants;
+    for (const auto& seed : seeds)
+      for (const auto& [variant, results] : seed.campaigns) variants.insert(variant);
+    if (!variants.count(o.versus_variant)) {
+      std::string held;
+      for (const auto& v : variants) held += (held.empty() ? "" : ", ") + v;
+      return fail(Status::invalid_argument("--versus-variant '" + o.versus_variant +
+                                           "': no run holds that variant (they hold: " + held +
+                                           ")"));
+    }
   }
   const auto rows = report::pool_comparisons(seeds, o.versus_variant);
   if (rows.empty()) return fail(Status::invalid_argument("the runs hold no evaluated individual"));

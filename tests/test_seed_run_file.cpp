@@ -43,6 +43,7 @@ IndividualResult seed_run_individual(const std::string& name, double general, do
 SeedRun example_seed_run() {
   SeedRun seed;
   seed.label = "101";
+  seed.scenario = "study";
   CampaignResults results;
   results.individuals = {seed_run_individual("ind-0", 0.81, 0.87, 0.9),
                          seed_run_individual("ind-1", 0.7, 0.69, 0.8),
@@ -76,6 +77,7 @@ TEST_CASE("a seed run written to seed_run.json reads back as it was", "[report]"
   INFO(back.status().to_string());
   REQUIRE(back.ok());
   CHECK(back->label == "101");
+  CHECK(back->scenario == "study");
   CHECK(back->status == "done");
   REQUIRE(back->campaigns.size() == 2);
   CHECK(back->campaigns[1].first == "output-only");

@@ -129,6 +129,7 @@ Result<SeedRun> load_seed_run(store::Store& store, int64_t run_id) {
             [](const auto& x, const auto& y) { return x.campaign_id < y.campaign_id; });
   SeedRun seed;
   seed.label = std::to_string(run.seed);
+  seed.scenario = run.scenario;
   seed.status = run.status;
   for (const auto& c : campaigns) {
     FP_ASSIGN_OR_RETURN(CampaignResults results,

@@ -20,6 +20,9 @@ namespace fp::report {
 // One run's campaigns, each with its variant ("(default)" for the unnamed one).
 struct SeedRun {
   std::string label;  // names the seed in per-seed columns, e.g. "101"
+  // The scenario's name: seeds of one experiment pool, different experiments do not ("":
+  // unknown, a seed_run.json written before it was kept).
+  std::string scenario;
   // The run's end ("done", "interrupted", "failed"): pooling takes finished runs only, whose
   // individuals are all there.
   std::string status = "done";

@@ -113,11 +113,9 @@ std::string seed_run_to_json(const SeedRun& seed) {
     }
     campaigns.push_back({{"variant", variant}, {"individuals", std::move(individuals)}});
   }
-  const json doc = {{"format", kFormat},
-                    {"version", kVersion},
-                    {"seed", seed.label},
-                    {"status", seed.status},
-                    {"campaigns", std::move(campaigns)}};
+  const json doc = {{"format", kFormat},     {"version", kVersion},
+                    {"seed", seed.label},    {"scenario", seed.scenario},
+                    {"status", seed.status}, {"campaigns", std::move(campaigns)}};
   return doc.dump(1) + "\n";
 }
 
@@ -131,6 +129,7 @@ Result<SeedRun> parse_seed_run(const std::string& text, const std::string& sourc
   SeedRun seed;
   seed.label = f.get<std::string>("seed");
   if (doc.contains("status")) seed.status = f.get<std::string>("status");  // files before it: done
+  if (doc.contains("scenario")) seed.scenario = f.get<std::string>("scenario");  // or unknown
   const json& campaigns = f.child("campaigns", json::value_t::array);
   if (!f.error().empty()) return Status::invalid_argument(f.error());
   if (format != kFormat)

@@ -189,4 +189,34 @@ TEST_CASE("fp-sim pool pools report folders by their seed_run.json and names a d
   write_bytes(dir.file("report3/seed_run.json"), first.dump());
   refused(dir.file("report3"), "pooled3",
           dir.file("report3") + ": its run (seed 3) was interrupted, not done");
+
+  // Runs of two scenarios are two experiments: their variants' names say nothing in common.
+  // Files without a scenario (written before it was kept) pool as before.
+  auto of = [&](const std::string& scenario, const std::string& seed, const std::string& name) {
+    auto doc = nlohmann::json::parse(read_file(dir.file("report1/seed_run.json")));
+    doc["seed"] = seed;
+    doc["scenario"] = scenario;
+    fs::create_directories(dir.file(name));
+    write_bytes(dir.file(name + "/seed_run.json"), doc.dump());
+  };
+  of("study-dev", "4", "report4");
+  of("study-test", "5", "report5");
+  {
+    ChildProcess two(
+        {kSim, "pool", "--out", dir.file("pooled5"), dir.file("report4"), dir.file("report5")},
+        dir.file("pooled5.log"));
+    REQUIRE(two.wait(30s) == 1);
+    CHECK_THAT(read_file(dir.file("pooled5.log")),
+               Catch::Contains("is a run of scenario 'study-test', report4 of 'study-dev'"));
+    CHECK_FALSE(fs::exists(dir.file("pooled5")));
+  }
+  // A --versus-variant no run holds would leave the pairing out without a word.
+  ChildProcess versus({kSim, "pool", "--out", dir.file("pooled6"), "--versus-variant", "nosuch",
+                       dir.file("report1")},
+                      dir.file("pooled6.log"));
+  REQUIRE(versus.wait(30s) == 1);
+  CHECK_THAT(read_file(dir.file("pooled6.log")),
+             Catch::Contains("--versus-variant 'nosuch': no run holds that variant (they hold: "
+                             "default)"));
+  CHECK_FALSE(fs::exists(dir.file("pooled6")));
 }
