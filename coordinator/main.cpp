@@ -2,6 +2,7 @@
 // agents, and reports what they sent back.
 #include <spdlog/spdlog.h>
 
+#include "config/cli_checks.h"
 #include "coordinator_commands.h"
 #include "util/allocator.h"
 #include "util/openmp_policy.h"
@@ -18,7 +19,9 @@ int main(int argc, char** argv) {
         "and stores their telemetry in SQLite"};
     app.require_subcommand(1);
     std::string level = "info";
-    app.add_option("--log-level", level, "trace, debug, info, warn, error")->capture_default_str();
+    app.add_option("--log-level", level, "trace, debug, info, warn, error")
+        ->check(fp::config::log_level())
+        ->capture_default_str();
     app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(level)); });
     fp::coord::add_serve_command(app);
     fp::coord::add_train_command(app);

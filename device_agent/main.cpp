@@ -233,7 +233,9 @@ int agent_main(int argc, char** argv) {
   app.add_option("--protocol-version", config.protocol_version,
                  "protocol version to announce (for compatibility tests)")
       ->group("");  // hidden
-  app.add_option("--log-level", level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--log-level", level, "trace, debug, info, warn, error")
+      ->check(fp::config::log_level())
+      ->capture_default_str();
   if (int code = fp::config::parse_with_config(app, argc, argv, "--config"); code >= 0) {
     return code;
   }

@@ -207,6 +207,7 @@ void add_host_command(CLI::App& app) {
   cmd->add_option("--coordinator-key", o->coordinator_key,
                   "the coordinator's public key file (hosting.security = curve)");
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
+      ->check(fp::config::log_level())
       ->capture_default_str();
   cmd->add_flag("--null-compute", o->null_compute,
                 "answer tasks at once with fixed reports (benchmarks the framework alone)")

@@ -218,7 +218,9 @@ void add_run_command(CLI::App& app) {
       ->check(fp::config::at_least(1));
   cmd->add_option("--table-rows", o->table_rows, "print at most this many rows (0: all)")
       ->capture_default_str();
-  cmd->add_option("--log-level", o->log_level, "level of <out>/fp-sim.log")->capture_default_str();
+  cmd->add_option("--log-level", o->log_level, "level of <out>/fp-sim.log")
+      ->check(fp::config::log_level())
+      ->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "no progress output");
   cmd->add_option("--report", o->report_dir,
                   "write the experiment report (tables as CSV and Markdown, SVG figures) here");

@@ -39,6 +39,11 @@ expect_refused "--http-port: Value 70000 not in range 0 to 65535" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --http-port 70000
 expect_refused "--workers: must be at least 1, got 0" \
   "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --workers 0
+# spdlog reads any word it does not know as "off": a misspelt level silenced the log.
+expect_refused "--log-level: 'loud' is no log level" \
+  "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --log-level loud
+expect_refused "--log-level: 'verbose' is no log level" \
+  "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --log-level verbose
 # A negative run id exported the latest run as if asked for it.
 expect_refused "--run: must be at least 0, got -5" \
   "${FP_SIM}" export --db "${WORK}/none.db" --run -5
@@ -47,6 +52,7 @@ agent=("${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist
   --coordinator tcp://127.0.0.1:1 --work-dir "${WORK}/agent")
 expect_refused "--eval-fraction: must be in (0, 1), got 2" "${agent[@]}" --eval-fraction 2
 expect_refused "--resend-ms: must be at least 1, got 0" "${agent[@]}" --resend-ms 0
+expect_refused "--log-level: 'warnings' is no log level" "${agent[@]}" --log-level warnings
 printf 'samples = -3\n' >"${WORK}/agent.toml"
 expect_refused "--samples: must be at least 0, got -3 (options from the command line and ${WORK}/agent.toml)" \
   "${agent[@]}" --config "${WORK}/agent.toml"
@@ -58,6 +64,7 @@ expect_refused "--chunk-kb: must be at least 1, got 0" "${FP_BENCH}" model_fanou
 coord=(env -C "${WORK}" "${FP_COORDINATOR}")
 expect_refused "--heartbeat-ms: must be at least 10, got 0" "${coord[@]}" serve --plain --heartbeat-ms 0
 expect_refused "--epochs: must be at least 1, got 0" "${coord[@]}" train --epochs 0
+expect_refused "--log-level: 'quiet' is no log level" "${coord[@]}" --log-level quiet train
 expect_refused "--width: must be positive, got -1" "${coord[@]}" train --width -1
 
 # Nothing was run: no run folder, no agent work folder, no coordinator database.

@@ -50,4 +50,15 @@ CLI::Validator share_below_one() {
   return number_check([](double v) { return v >= 0 && v < 1; }, "in [0, 1)", "in [0, 1)");
 }
 
+CLI::Validator log_level() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        for (const char* known :
+             {"trace", "debug", "info", "warn", "warning", "err", "error", "critical", "off"})
+          if (text == known) return "";
+        return "'" + text + "' is no log level (trace, debug, info, warn, error, critical, off)";
+      },
+      "LEVEL");
+}
+
 }  // namespace fp::config

@@ -21,4 +21,8 @@ CLI::Validator open_unit_interval();
 // A number in [0, 1) (a share that may be none but not all).
 CLI::Validator share_below_one();
 
+// A level spdlog knows (trace, debug, info, warn, error, critical, off): its parser turns any
+// other word into "off", so a typo would silence the log.
+CLI::Validator log_level();
+
 }  // namespace fp::config
