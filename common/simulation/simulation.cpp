@@ -253,7 +253,19 @@ Status ScenarioRun::setup_failed(const Status& why) {
 
 Status ScenarioRun::prepare() {
   std::error_code ec;
-  if (o_.fresh) fs::remove_all(out_, ec);
+  if (o_.fresh && fs::exists(out_, ec)) {
+    // --fresh deletes a run folder, never whatever --out happens to name (a typo'd home).
+    const bool run_folder = fs::is_directory(out_, ec) &&
+                            (fs::is_empty(out_, ec) || fs::exists(out_ / "fp.db", ec) ||
+                             fs::exists(out_ / "scenario.toml", ec));
+    if (!run_folder) {
+      return Status::invalid_argument(
+          "--fresh: " + o_.out_dir + " is not a run folder (" +
+          (fs::is_directory(out_, ec) ? "a folder without fp.db or scenario.toml" : "a file") +
+          "): nothing deleted; give --out a new folder or a run folder");
+    }
+    fs::remove_all(out_, ec);
+  }
   if (fs::exists(out_ / "fp.db")) {
     return Status::invalid_argument(
         o_.out_dir + " already holds a run: show it with 'fp-sim report --db " +

@@ -487,6 +487,21 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   auto db = open(fresh->db_path);
   auto sim = store::RunStore::open(*db);
   CHECK(sim->runs()->size() == 1);
+
+  // --fresh deletes run folders only: a folder of other files, or a file, is kept and refused.
+  const std::string notes = dir.file("notes");
+  std::filesystem::create_directories(notes);
+  std::ofstream(notes + "/thesis.tex") << "months of work";
+  for (const std::string& out : {notes, notes + "/thesis.tex"}) {
+    RunOptions wrong = quiet_options(out);
+    wrong.fresh = true;
+    auto refused = run_scenario(s, wrong);
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.status().message(),
+               Catch::Contains("--fresh: " + out + " is not a run folder") &&
+                   Catch::Contains("nothing deleted"));
+    CHECK(std::filesystem::exists(notes + "/thesis.tex"));
+  }
 }
 
 TEST_CASE("a run that cannot start is recorded as failed with the reason", "[sim]") {
