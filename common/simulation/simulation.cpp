@@ -255,9 +255,9 @@ Status ScenarioRun::prepare() {
   std::error_code ec;
   if (o_.fresh && fs::exists(out_, ec)) {
     // --fresh deletes a run folder, never whatever --out happens to name (a typo'd home).
-    const bool run_folder = fs::is_directory(out_, ec) &&
-                            (fs::is_empty(out_, ec) || fs::exists(out_ / "fp.db", ec) ||
-                             fs::exists(out_ / "scenario.toml", ec));
+    const bool run_folder =
+        fs::is_directory(out_, ec) && (fs::is_empty(out_, ec) || fs::exists(out_ / "fp.db", ec) ||
+                                       fs::exists(out_ / "scenario.toml", ec));
     if (!run_folder) {
       return Status::invalid_argument(
           "--fresh: " + o_.out_dir + " is not a run folder (" +
