@@ -75,6 +75,8 @@ int fp::bench::personalize_cost(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  const auto score = parse_selection_score(selector);  // before minutes of training
+  bench::require_ok(score.status(), "--selector");
 
   set_compute_threads(threads);
   torch::manual_seed(seed);
@@ -87,7 +89,9 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   ModelSpec spec;
   spec.arch = arch;
   spec.width_mult = width;
-  ModelPtr general = build_model(spec).value();
+  auto built = build_model(spec);
+  bench::require_ok(built.status(), "--arch/--width");
+  ModelPtr general = *built;
   TrainConfig tc;
   tc.epochs = epochs;
   tc.seed = seed;
@@ -107,7 +111,7 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   cfg.run_finetune = false;
   cfg.run_svd = false;
   cfg.prune.output_usage_threshold = output_usage;
-  cfg.selector.score = parse_selection_score(selector).value();
+  cfg.selector.score = *score;
   cfg.selector.stop_after_ruled_out = stop_after_ruled_out;
   cfg.selector.stop_after_beaten = stop_after_beaten;
   cfg.selector.rule_out_parts = rule_out_parts;
