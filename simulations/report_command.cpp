@@ -165,14 +165,15 @@ int run_pool(const PoolOptions& o) {
       return fail(Status::invalid_argument(
           db + ": its run (seed " + seed->label + ") was " + seed->status +
           ", not done: pool finished runs only (its missing individuals would go unnoticed)"));
-    for (const auto& other : seeds) {
+    for (size_t i = 0; i < seeds.size(); ++i) {
+      const report::SeedRun& other = seeds[i];
       if (other.label == seed->label)
         return fail(Status::invalid_argument(db + " is a second run of seed " + seed->label +
                                              ": pool runs of different seeds"));
       // Same variant names in two experiments would pool unrelated individuals.
       if (!other.scenario.empty() && !seed->scenario.empty() && other.scenario != seed->scenario)
         return fail(Status::invalid_argument(db + " is a run of scenario '" + seed->scenario +
-                                             "', " + sources.front() + " of '" + other.scenario +
+                                             "', " + sources[i] + " of '" + other.scenario +
                                              "': pool seeds of one experiment"));
     }
     seeds.push_back(std::move(seed).value());
