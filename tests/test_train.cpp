@@ -198,6 +198,24 @@ TEST_CASE(
     cfg.statistics_samples = cap;
     CHECK(fine_prune_inputs(rows, cfg).inputs.size(0) == 200);
   }
+  // Any size and cap: rows in order, none twice, the first row always, the whole tail.
+  for (int64_t n : {1, 2, 7, 10, 99, 200, 1001}) {
+    const torch::Tensor numbered = torch::arange(n, torch::kFloat);
+    for (int64_t cap : {1, 3, 64, 256}) {
+      cfg.statistics_samples = cap;
+      const FinePruneInputs got = fine_prune_inputs(numbered, cfg);
+      const int64_t held = std::max<int64_t>(1, std::llround(0.1 * static_cast<double>(n)));
+      INFO("n " << n << ", cap " << cap);
+      CHECK(got.heldout == std::min(n, held));
+      REQUIRE(got.inputs.size(0) == std::min(cap, n - got.heldout) + got.heldout);
+      const auto picked = got.inputs.contiguous();
+      const float* v = picked.data_ptr<float>();
+      if (n - got.heldout > 0) CHECK(v[0] == 0);
+      for (int64_t i = 1; i < picked.size(0); ++i) CHECK(v[i] > v[i - 1]);
+      for (int64_t i = 0; i < got.heldout; ++i)
+        CHECK(v[picked.size(0) - got.heldout + i] == static_cast<float>(n - got.heldout + i));
+    }
+  }
 
   const auto& t = trained_cnn();
   const auto [labeled, evaluation] = one_individual(t, 8);
