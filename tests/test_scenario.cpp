@@ -212,6 +212,14 @@ name = "few"
   const Status negative_json =
       apply_personalize_settings(R"({"statistics_samples": -1})", on_agent);
   CHECK_THAT(negative_json.message(), Catch::Contains("statistics_samples"));
+  // Candidates the selector cannot walk (it starts at the densest and stops early) were
+  // accepted here and failed every task on the devices.
+  for (const char* list : {"[0.9, 0.1]", "[0.5, 0.5]"}) {
+    auto order = parse_scenario(
+        std::string("name = \"x\"\n[fineprune]\ncandidates = ") + list + "\n", "order.toml");
+    REQUIRE_FALSE(order.ok());
+    CHECK_THAT(order.status().message(), Catch::Contains("increasing, without repeats"));
+  }
   auto negative_statistics =
       parse_scenario("name = \"x\"\n[fineprune]\nstatistics_samples = -1\n", "neg.toml");
   REQUIRE_FALSE(negative_statistics.ok());

@@ -132,6 +132,9 @@ TEST_CASE("a task assignment becomes exactly the personalization it asks for",
   }
   t.prune_config_json = R"({"statistics_samples":64.0,"batch_size":16})";
   CHECK_FALSE(agent::personalize_config_for(t, baselines).ok());  // 64.0 is written as a fraction
+  t.prune_config_json = R"({"candidates":[0.3,0.1]})";
+  CHECK_THAT(agent::personalize_config_for(t, baselines).status().message(),
+             Catch::Contains("increasing, without repeats"));
   // The task's privacy settings travel in the same JSON and are read elsewhere.
   t.prune_config_json = R"({"privacy":{"mechanism":"laplace","epsilon":1.0}})";
   CHECK(agent::personalize_config_for(t, baselines).ok());

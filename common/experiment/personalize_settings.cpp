@@ -1,6 +1,7 @@
 #include "experiment/personalize_settings.h"
 
 #include <algorithm>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "util/json_object.h"
@@ -79,9 +80,12 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c,
     return Status::invalid_argument("personalization setting 'heldout_fraction' must be in (0, 1)");
   }
   if (c.selector.candidates.empty() ||
-      !std::all_of(c.selector.candidates.begin(), c.selector.candidates.end(), in_unit)) {
+      !std::all_of(c.selector.candidates.begin(), c.selector.candidates.end(), in_unit) ||
+      std::adjacent_find(c.selector.candidates.begin(), c.selector.candidates.end(),
+                         std::greater_equal<double>()) != c.selector.candidates.end()) {
     return Status::invalid_argument(
-        "personalization setting 'candidates' must be a non-empty list of sparsities in [0, 1)");
+        "personalization setting 'candidates' must be a non-empty list of sparsities in [0, 1), "
+        "increasing, without repeats");
   }
   if (c.selector.stop_after_ruled_out < 0) {
     return Status::invalid_argument(

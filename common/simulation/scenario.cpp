@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -221,9 +222,14 @@ Status read_variant_keys(Table& t, Variant& v) {
   if (!(v.settings.heldout_fraction > 0 && v.settings.heldout_fraction < 1)) {
     return invalid(t, "heldout_fraction", "must be in (0, 1)");
   }
+  // The selector walks them from the densest and stops early: an order or repeat it cannot
+  // use would fail every task on the devices.
   if (sel.candidates.empty() ||
-      !std::all_of(sel.candidates.begin(), sel.candidates.end(), in_unit)) {
-    return invalid(t, "candidates", "must be a non-empty list of sparsities in [0, 1)");
+      !std::all_of(sel.candidates.begin(), sel.candidates.end(), in_unit) ||
+      std::adjacent_find(sel.candidates.begin(), sel.candidates.end(),
+                         std::greater_equal<double>()) != sel.candidates.end()) {
+    return invalid(t, "candidates",
+                   "must be a non-empty list of sparsities in [0, 1), increasing, without repeats");
   }
   const auto& sweep = v.settings.sweep_targets;
   if (!std::all_of(sweep.begin(), sweep.end(), in_unit) || sweep.size() > 64) {
