@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -182,6 +183,14 @@ int run_run(const RunCommandOptions& o) {
   if (outcome->status != "done") {
     fmt::print(stderr, "run {}: {}\n", outcome->status, outcome->detail);
     return outcome->status == "interrupted" ? 130 : 1;
+  }
+  // A run whose every task failed measured nothing (a setting every device refuses, say):
+  // scripts and CI must not take it for a result.
+  const auto failed = [](const report::IndividualRow& r) { return r.status == "failed"; };
+  if (!results->rows.empty() && std::all_of(results->rows.begin(), results->rows.end(), failed)) {
+    fmt::print(stderr, "error: every one of the {} task(s) failed; the first: {}\n",
+               results->rows.size(), results->rows.front().error);
+    return 1;
   }
   return 0;
 }

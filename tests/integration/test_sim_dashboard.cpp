@@ -210,3 +210,24 @@ TEST_CASE("fp-sim run records the flags that overrode its scenario with the run"
   CHECK(rows->size() == 3);
   for (const auto& r : *rows) CHECK(r.method == "fine_prune");
 }
+
+TEST_CASE("fp-sim run whose every task failed exits 1 with the first failure", "[sim]") {
+  // A layer to protect that the model does not have: every device refuses its task. The run
+  // ended "done" with exit 0, and a script took the empty table for a result.
+  REQUIRE(fs::exists(kFpSim));
+  TempDir dir;
+  const std::string scenario = dir.file("refused.toml");
+  std::ofstream(scenario) << kDashboardScenario << "[fineprune]\nprotected_layers = [\"nosuch\"]\n";
+  const std::string log = dir.file("fp-sim.out");
+  ChildProcess sim({kFpSim, "run", scenario, "--out", dir.file("run"), "--quiet", "--individuals",
+                    "2", "--methods", "none"},
+                   log);
+  REQUIRE(sim.started());
+  auto rc = sim.wait(240s);
+  INFO(fp::testing::read_file(log));
+  REQUIRE(rc);
+  CHECK(*rc == 1);
+  CHECK_THAT(fp::testing::read_file(log),
+             Catch::Contains("every one of the 2 task(s) failed; the first: Invalid argument: "
+                             "prune: protected layer 'nosuch' is not in the model"));
+}
