@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -9,6 +10,7 @@
 
 #include "experiment/personalize_settings.h"
 #include "models/artifact.h"
+#include "models/model_factory.h"
 #include "protocol/validate.h"
 #include "util/file_io.h"
 #include "util/sha256.h"
@@ -70,6 +72,25 @@ Result<std::optional<std::string>> configured_model_sha(store::Store& store,
     return std::optional<std::string>();
   }
   return std::optional<std::string>(sha256_hex(*bytes));
+}
+
+// A layer to protect that the campaign's model does not have would fail every task on the
+// devices ("prune: protected layer ... is not in the model"): refused when the campaign is made.
+Status check_protected_layers(const store::ModelRecord& model, const std::string& settings) {
+  FP_ASSIGN_OR_RETURN(PruneConfig prune, PruneConfig::from_json(settings));
+  if (prune.protected_layers.empty()) return Status::ok_status();
+  FP_ASSIGN_OR_RETURN(ModelSpec spec, ModelSpec::from_json(model.spec_json));
+  FP_ASSIGN_OR_RETURN(ModelPtr built, build_model_to_overwrite(spec));  // names, not weights
+  const auto& names = built->layer_names();
+  for (const auto& p : prune.protected_layers) {
+    if (std::find(names.begin(), names.end(), p) != names.end()) continue;
+    std::string known;
+    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+    return Status::invalid_argument("campaign.prune: protected layer '" + p +
+                                    "' is not a layer of the campaign's model (" + spec.arch +
+                                    ": " + known + ")");
+  }
+  return Status::ok_status();
 }
 
 bool same_json(const std::string& a, const std::string& b) {
@@ -143,6 +164,7 @@ Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
     return existing->id;
   }
   FP_ASSIGN_OR_RETURN(auto model, resolve_model(registry, store, c.model, now));
+  FP_RETURN_IF_ERROR(check_protected_layers(model, c.prune_config_json));
   store::CampaignRecord record;
   record.name = c.name;
   record.model_sha256 = model.sha256;

@@ -11,6 +11,7 @@
 #include "coordinator/config.h"
 #include "coordinator/model_registry.h"
 #include "coordinator/server.h"
+#include "models/model_spec.h"
 #include "store/store.h"
 #include "temp_dir.h"
 
@@ -354,4 +355,28 @@ TEST_CASE("a restarted coordinator resumes its campaign only with the settings i
   REQUIRE(campaigns->size() == 2);
   CHECK(campaigns->front().model_sha256 == a->sha256);
   CHECK((*store)->tasks(*id)->size() == 2);
+}
+
+TEST_CASE("a campaign protecting a layer its model lacks is refused when it is made", "[config]") {
+  // Every device would refuse such a task ("protected layer ... is not in the model").
+  fp::testing::TempDir dir("protected");
+  auto store = fp::store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  fp::coord::ModelRegistry registry(dir.file("models"), **store);
+  auto model = registry.add("model bytes", fp::ModelSpec{}.to_json(), "{}", 1.0);  // a cnn
+  REQUIRE(model.ok());
+  auto campaign = [&](const std::string& name, const std::string& layer) {
+    auto c = parse_config("[campaign]\nname = \"" + name + "\"\nmodel = \"" + model->sha256 +
+                              "\"\n[campaign.prune]\nprotected_layers = [\"" + layer + "\"]\n",
+                          "test.toml");
+    REQUIRE(c.ok());
+    return fp::coord::ensure_campaign(registry, **store, c->campaign, 2.0);
+  };
+  auto typo = campaign("typo", "conv_1");
+  REQUIRE_FALSE(typo.ok());
+  CHECK_THAT(typo.status().message(),
+             Catch::Contains("protected layer 'conv_1' is not a layer of the campaign's model "
+                             "(cnn: conv1,"));
+  CHECK((*store)->campaigns()->empty());  // nothing stored
+  CHECK(campaign("right", "conv1").ok());
 }
