@@ -275,13 +275,18 @@ int agent_main(int argc, char** argv) {
         "holds, or the folder of its own files");
     return 2;
   }
+  // A name no task could load, or a folder with nothing to read, is refused now, not task by
+  // task.
   if (runner_config.folder.dir.empty()) {
-    // A built-in data set: a name no task could load is refused now, not task by task.
     fp::Status known = fp::agent::check_individuals(runner_config.data, individuals);
     if (!known.ok()) {
       spdlog::error("--individual: {}", known.to_string());
       return 2;
     }
+  } else if (fp::Status folder = fp::agent::check_data_folder(runner_config.folder.dir);
+             !folder.ok()) {
+    spdlog::error("--data: {}", folder.to_string());
+    return 2;
   }
   config.security.plain = plain;
   if (plain) {

@@ -80,6 +80,23 @@ Result<std::map<std::string, int64_t>> read_labels_csv(const std::string& path,
   return out;
 }
 
+namespace {
+
+Status no_usable_file(const std::string& dir, const SkipLog& skipped) {
+  return Status::invalid_argument("data folder " + dir + ": no usable file (" +
+                                  std::to_string(skipped.count) +
+                                  " of another type; WAV, PNG, JPEG and IDX are read)" +
+                                  (skipped.count ? ": " + skipped.summary() : ""));
+}
+
+}  // namespace
+
+Status check_data_folder(const std::string& dir) {
+  FP_ASSIGN_OR_RETURN(FolderListing listing, list_folder(dir));
+  if (listing.items.empty()) return no_usable_file(dir, listing.skipped);
+  return Status::ok_status();
+}
+
 Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& spec) {
   if (!(c.heldout_fraction > 0 && c.heldout_fraction < 1)) {
     return Status::invalid_argument("the held-out fraction must be in (0, 1)");
@@ -100,12 +117,7 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
   for (size_t i = items.size(); i > 1; --i) std::swap(items[i - 1], items[gen() % i]);
   if (static_cast<int64_t>(items.size()) > c.max_samples) items.resize(c.max_samples);
 
-  if (items.empty()) {
-    return Status::invalid_argument("data folder " + c.dir + ": no usable file (" +
-                                    std::to_string(out.skipped.count) +
-                                    " of another type; WAV, PNG, JPEG and IDX are read)" +
-                                    (out.skipped.count ? ": " + out.skipped.summary() : ""));
-  }
+  if (items.empty()) return no_usable_file(c.dir, out.skipped);
   const size_t n = items.size();
   size_t held = std::clamp<size_t>(static_cast<size_t>(std::llround(c.heldout_fraction * n)), 1,
                                    n > 1 ? n - 1 : 1);

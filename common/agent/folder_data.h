@@ -39,6 +39,10 @@ struct FolderData {
 // reason names the folder and the first skipped files).
 Result<FolderData> load_folder_data(const FolderDataConfig& config, const ModelSpec& spec);
 
+// At a device's start, before any model is known: the folder exists and holds at least one
+// file of a type fineprune reads; otherwise the error load_folder_data would give each task.
+Status check_data_folder(const std::string& dir);
+
 // "path,label" lines (an optional header "path,label" is skipped); labels are class ids
 // or names from `spec.class_names`. Errors name the file and line.
 Result<std::map<std::string, int64_t>> read_labels_csv(const std::string& path,

@@ -193,6 +193,13 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
   c.dir = dir.file("missing");
   CHECK(agent::load_folder_data(c, image_spec()).status().message().find("does not exist") !=
         std::string::npos);
+
+  // What fp-agent checks at its start, before it knows a model: the same two refusals.
+  CHECK(agent::check_data_folder(dir.path.string()).ok());
+  CHECK_THAT(agent::check_data_folder(empty.path.string()).message(),
+             Catch::Contains("no usable file (1 of another type"));
+  CHECK_THAT(agent::check_data_folder(dir.file("missing")).message(),
+             Catch::Contains("does not exist"));
 }
 
 TEST_CASE("a labels file labels the held-out part; bad lines are named", "[device][unit]") {
