@@ -191,9 +191,13 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--arch", opts->arch, "architecture (cnn, mlp, vgg7, resnet18, ...)")
       ->capture_default_str();
   cmd->add_option("--width", opts->width, "width multiplier")->capture_default_str();
+  // 0 read every training image and trained nothing, each without a word.
   cmd->add_option("--train-samples", opts->train_samples, "general training images")
+      ->check(fp::config::at_least(1))
       ->capture_default_str();
-  cmd->add_option("--epochs", opts->epochs, "general training epochs")->capture_default_str();
+  cmd->add_option("--epochs", opts->epochs, "general training epochs")
+      ->check(fp::config::at_least(1))
+      ->capture_default_str();
   cmd->add_option("--individuals", opts->individuals, "individuals to personalize")
       ->check(fp::config::at_least(1))
       ->capture_default_str();
@@ -201,6 +205,7 @@ void add_demo_command(CLI::App& app) {
       ->check(fp::config::at_least(1))
       ->capture_default_str();
   cmd->add_option("--samples", opts->samples, "samples per individual (adaptation + evaluation)")
+      ->check(fp::config::at_least(2))
       ->capture_default_str();
   cmd->add_option("--seed", opts->seed, "seed for training and partitions")->capture_default_str();
   cmd->add_option("--threads", opts->threads, "LibTorch threads")

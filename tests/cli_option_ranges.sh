@@ -39,6 +39,9 @@ expect_refused "--http-port: Value 70000 not in range 0 to 65535" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --http-port 70000
 expect_refused "--workers: must be at least 1, got 0" \
   "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --workers 0
+# fp-sim demo trained nothing with --epochs 0 and read every image with --train-samples 0.
+expect_refused "--epochs: must be at least 1, got 0" "${FP_SIM}" demo --epochs 0
+expect_refused "--train-samples: must be at least 1, got 0" "${FP_SIM}" demo --train-samples 0
 # spdlog reads any word it does not know as "off": a misspelt level silenced the log.
 expect_refused "--log-level: 'loud' is no log level" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --log-level loud
