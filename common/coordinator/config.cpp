@@ -99,6 +99,14 @@ Status read_train(const toml::table* t, const std::string& src, TrainSection& tr
   if (!(tr.general_fraction > 0.0 && tr.general_fraction <= 1.0)) {
     return Status::invalid_argument(src + ": train.general_fraction must be in (0, 1]");
   }
+  // A rate of 0 trained nothing and registered the untrained model without a word.
+  if (!(tr.learning_rate > 0)) {
+    return Status::invalid_argument(src + ": train.learning_rate must be positive");
+  }
+  if (!(tr.width_mult > 0 && tr.width_mult <= 4)) {
+    return Status::invalid_argument(src + ": train.width_mult must be in (0, 4]");
+  }
+  if (tr.limit < 0) return Status::invalid_argument(src + ": train.limit must be >= 0 (0: all)");
   return Status::ok_status();
 }
 

@@ -127,6 +127,10 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
   CHECK(error_of("[train]\nepochs = 0\n").find("epochs") != std::string::npos);
   CHECK(error_of("[train]\nseed = -1\n") ==
         "test.toml:2: train.seed must be a non-negative integer");
+  CHECK(error_of("[train]\nlearning_rate = 0\n") ==
+        "test.toml: train.learning_rate must be positive");
+  CHECK(error_of("[train]\nwidth_mult = 0\n") == "test.toml: train.width_mult must be in (0, 4]");
+  CHECK(error_of("[train]\nlimit = -1\n") == "test.toml: train.limit must be >= 0 (0: all)");
   CHECK(error_of("[campaign]\nbaselines = [\"magic\"]\n").find("unknown baseline 'magic'") !=
         std::string::npos);
   CHECK(error_of("[campaign]\nsweep = [1.5]\n").find("campaign.sweep") != std::string::npos);
