@@ -99,7 +99,7 @@ Status read_train(const toml::table* t, const std::string& src, TrainSection& tr
   if (!(tr.general_fraction > 0.0 && tr.general_fraction <= 1.0)) {
     return Status::invalid_argument(src + ": train.general_fraction must be in (0, 1]");
   }
-  // A rate of 0 trained nothing and registered the untrained model without a word.
+  // Checked when the file is read, not once `train` starts on them.
   if (!(tr.learning_rate > 0)) {
     return Status::invalid_argument(src + ": train.learning_rate must be positive");
   }
