@@ -39,74 +39,59 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c,
                                     "' (known: " + names + "adaptation_samples)");
   }
   FP_ASSIGN_OR_RETURN(c.prune, PruneConfig::from_json(json));
-  const char* key = "";
+  JsonFieldReader r(j);
   try {
-    key = "select_sparsity";
-    read_json_value(j, key, c.select_sparsity);
-    key = "selector";
-    if (j.contains(key)) {
-      FP_ASSIGN_OR_RETURN(c.selector.score, parse_selection_score(j[key].get<std::string>()));
+    r.read("select_sparsity", c.select_sparsity);
+    if (auto name = r.text("selector")) {
+      FP_ASSIGN_OR_RETURN(c.selector.score, parse_selection_score(*name));
     }
-    key = "min_agreement";
-    read_json_value(j, key, c.selector.min_agreement);
-    key = "confident_fraction";
-    read_json_value(j, key, c.selector.confident_fraction);
-    key = "heldout_fraction";
-    read_json_value(j, key, c.heldout_fraction);
-    key = "candidates";
-    read_json_value(j, key, c.selector.candidates);
-    key = "stop_after_ruled_out";
-    read_json_value(j, key, c.selector.stop_after_ruled_out);
-    key = "stop_after_beaten";
-    read_json_value(j, key, c.selector.stop_after_beaten);
-    key = "rule_out_parts";
-    read_json_value(j, key, c.selector.rule_out_parts);
-    key = "adaptation_samples";
-    read_json_value(j, key, c.max_adaptation_samples);
-    key = "statistics_samples";
-    read_json_value(j, key, c.statistics_samples);
+    r.read("min_agreement", c.selector.min_agreement);
+    r.read("confident_fraction", c.selector.confident_fraction);
+    r.read("heldout_fraction", c.heldout_fraction);
+    r.read("candidates", c.selector.candidates);
+    r.read("stop_after_ruled_out", c.selector.stop_after_ruled_out);
+    r.read("stop_after_beaten", c.selector.stop_after_beaten);
+    r.read("rule_out_parts", c.selector.rule_out_parts);
+    r.read("adaptation_samples", c.max_adaptation_samples);
+    r.read("statistics_samples", c.statistics_samples);
   } catch (const nlohmann::json::exception& e) {
-    return json_value_error("personalization setting", key, e);
+    return json_value_error("personalization setting", r.key(), e);
   }
-  auto in_unit = [](double x) { return x >= 0 && x < 1; };
-  if (!(c.selector.min_agreement > 0 && c.selector.min_agreement <= 1)) {
-    return Status::invalid_argument("personalization setting 'min_agreement' must be in (0, 1]");
-  }
-  if (!(c.selector.confident_fraction > 0 && c.selector.confident_fraction <= 1)) {
-    return Status::invalid_argument(
-        "personalization setting 'confident_fraction' must be in (0, 1]");
-  }
-  if (!(c.heldout_fraction > 0 && c.heldout_fraction < 1)) {
-    return Status::invalid_argument("personalization setting 'heldout_fraction' must be in (0, 1)");
-  }
-  if (c.selector.candidates.empty() ||
-      !std::all_of(c.selector.candidates.begin(), c.selector.candidates.end(), in_unit) ||
-      std::adjacent_find(c.selector.candidates.begin(), c.selector.candidates.end(),
-                         std::greater_equal<double>()) != c.selector.candidates.end()) {
-    return Status::invalid_argument(
-        "personalization setting 'candidates' must be a non-empty list of sparsities in [0, 1), "
-        "increasing, without repeats");
-  }
-  if (c.selector.stop_after_ruled_out < 0) {
-    return Status::invalid_argument(
-        "personalization setting 'stop_after_ruled_out' must be >= 0 (0: run all)");
-  }
-  if (c.selector.stop_after_beaten < 0) {
-    return Status::invalid_argument(
-        "personalization setting 'stop_after_beaten' must be >= 0 (0: off)");
-  }
-  if (c.selector.rule_out_parts < 1) {
-    return Status::invalid_argument(
-        "personalization setting 'rule_out_parts' must be >= 1 (1: one pass)");
-  }
-  if (c.max_adaptation_samples < 0) {
-    return Status::invalid_argument("personalization setting 'adaptation_samples' must be >= 0");
-  }
-  if (c.statistics_samples < 0) {
-    return Status::invalid_argument(
-        "personalization setting 'statistics_samples' must be >= 0 (0: all)");
+  if (auto problem = personalize_settings_problem(c)) {
+    return Status::invalid_argument(std::string("personalization setting '") + problem->key + "' " +
+                                    problem->must);
   }
   return Status::ok_status();
+}
+
+std::optional<SettingProblem> personalize_settings_problem(const PersonalizeConfig& c) {
+  const SelectorConfig& sel = c.selector;
+  auto in_unit = [](double x) { return x >= 0 && x < 1; };
+  if (!(sel.min_agreement > 0 && sel.min_agreement <= 1))
+    return SettingProblem{"min_agreement", "must be in (0, 1]"};
+  if (!(sel.confident_fraction > 0 && sel.confident_fraction <= 1))
+    return SettingProblem{"confident_fraction", "must be in (0, 1]"};
+  if (!(c.heldout_fraction > 0 && c.heldout_fraction < 1))
+    return SettingProblem{"heldout_fraction", "must be in (0, 1)"};
+  // The selector walks them from the densest and stops early: an order or repeat it cannot
+  // use would fail every task on the devices.
+  if (sel.candidates.empty() ||
+      !std::all_of(sel.candidates.begin(), sel.candidates.end(), in_unit) ||
+      std::adjacent_find(sel.candidates.begin(), sel.candidates.end(),
+                         std::greater_equal<double>()) != sel.candidates.end())
+    return SettingProblem{
+        "candidates",
+        "must be a non-empty list of sparsities in [0, 1), increasing, without repeats"};
+  if (sel.stop_after_ruled_out < 0)
+    return SettingProblem{"stop_after_ruled_out", "must be >= 0 (0: run all)"};
+  if (sel.stop_after_beaten < 0)
+    return SettingProblem{"stop_after_beaten", "must be >= 0 (0: off)"};
+  if (sel.rule_out_parts < 1) return SettingProblem{"rule_out_parts", "must be >= 1 (1: one pass)"};
+  if (c.max_adaptation_samples < 0)
+    return SettingProblem{"adaptation_samples", "must be >= 0 (0: all)"};
+  if (c.statistics_samples < 0)
+    return SettingProblem{"statistics_samples", "must be >= 0 (0: all)"};
+  return std::nullopt;
 }
 
 }  // namespace fp

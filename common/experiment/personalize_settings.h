@@ -11,6 +11,7 @@
 // left out means the same thing everywhere.
 #pragma once
 
+#include <optional>
 #include <set>
 #include <string>
 
@@ -28,5 +29,13 @@ std::string personalize_settings_json(const PersonalizeConfig& config);
 // unless `also_known` holds it (a task's "privacy", read elsewhere).
 Status apply_personalize_settings(const std::string& json, PersonalizeConfig& config,
                                   const std::set<std::string>& also_known = {});
+
+// A selector or sample-count setting out of its range: its key and what it must be. One list
+// for every reader (the JSON above, fp-sim's scenario files, which add the file and line).
+struct SettingProblem {
+  const char* key;
+  const char* must;
+};
+std::optional<SettingProblem> personalize_settings_problem(const PersonalizeConfig& config);
 
 }  // namespace fp

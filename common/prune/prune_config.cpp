@@ -105,43 +105,35 @@ std::string PruneConfig::to_json() const {
 Result<PruneConfig> PruneConfig::from_json(const std::string& text) {
   FP_ASSIGN_OR_RETURN(nlohmann::json j, parse_json_object(text, "prune config"));
   PruneConfig c;
-  const char* key = "";  // the one being read, for a type error
-  auto text_at = [&](const char* k) {
-    key = k;
-    return j[k].get<std::string>();
-  };
-  auto read = [&](const char* k, auto& field) {
-    key = k;
-    read_json_value(j, k, field);
-  };
+  JsonFieldReader r(j);
   try {
-    if (j.contains("criterion")) {
-      FP_ASSIGN_OR_RETURN(c.criterion, parse_criterion(text_at("criterion")));
+    if (auto name = r.text("criterion")) {
+      FP_ASSIGN_OR_RETURN(c.criterion, parse_criterion(*name));
     }
-    if (j.contains("granularity")) {
-      FP_ASSIGN_OR_RETURN(c.granularity, parse_granularity(text_at("granularity")));
+    if (auto name = r.text("granularity")) {
+      FP_ASSIGN_OR_RETURN(c.granularity, parse_granularity(*name));
     }
-    if (j.contains("scope")) {
-      FP_ASSIGN_OR_RETURN(c.scope, parse_scope(text_at("scope")));
+    if (auto name = r.text("scope")) {
+      FP_ASSIGN_OR_RETURN(c.scope, parse_scope(*name));
     }
-    if (j.contains("schedule")) {
-      FP_ASSIGN_OR_RETURN(c.schedule, parse_schedule(text_at("schedule")));
+    if (auto name = r.text("schedule")) {
+      FP_ASSIGN_OR_RETURN(c.schedule, parse_schedule(*name));
     }
-    read("target_sparsity", c.target_sparsity);
-    read("iterative_steps", c.iterative_steps);
-    read("prune_output_layer", c.prune_output_layer);
-    read("output_usage_threshold", c.output_usage_threshold);
-    read("protected_layers", c.protected_layers);
-    read("min_units_per_layer", c.min_units_per_layer);
-    read("batch_size", c.batch_size);
-    read("prune_hidden", c.prune_hidden);
-    read("compensate_bias", c.compensate_bias);
-    read("reestimate_batch_norm", c.reestimate_batch_norm);
-    read("class_spread_threshold", c.class_spread_threshold);
-    read("class_spread_share", c.class_spread_share);
-    read("reestimation_min_confidence_ratio", c.reestimation_min_confidence_ratio);
+    r.read("target_sparsity", c.target_sparsity);
+    r.read("iterative_steps", c.iterative_steps);
+    r.read("prune_output_layer", c.prune_output_layer);
+    r.read("output_usage_threshold", c.output_usage_threshold);
+    r.read("protected_layers", c.protected_layers);
+    r.read("min_units_per_layer", c.min_units_per_layer);
+    r.read("batch_size", c.batch_size);
+    r.read("prune_hidden", c.prune_hidden);
+    r.read("compensate_bias", c.compensate_bias);
+    r.read("reestimate_batch_norm", c.reestimate_batch_norm);
+    r.read("class_spread_threshold", c.class_spread_threshold);
+    r.read("class_spread_share", c.class_spread_share);
+    r.read("reestimation_min_confidence_ratio", c.reestimation_min_confidence_ratio);
   } catch (const nlohmann::json::exception& e) {
-    return json_value_error("prune config", key, e);
+    return json_value_error("prune config", r.key(), e);
   }
   FP_RETURN_IF_ERROR(c.validate());
   return c;

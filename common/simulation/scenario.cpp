@@ -3,7 +3,6 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -192,45 +191,14 @@ Status read_variant_keys(Table& t, Variant& v) {
   FP_RETURN_IF_ERROR(t.get("rule_out_parts", sel.rule_out_parts));
   FP_RETURN_IF_ERROR(t.get_list("sweep", v.settings.sweep_targets));
   FP_RETURN_IF_ERROR(t.get("adaptation_samples", v.settings.max_adaptation_samples));
-  if (v.settings.max_adaptation_samples < 0) {
-    return invalid(t, "adaptation_samples", "must be >= 0 (0: all)");
-  }
   FP_RETURN_IF_ERROR(t.get("statistics_samples", v.settings.statistics_samples));
-  if (v.settings.statistics_samples < 0) {
-    return invalid(t, "statistics_samples", "must be >= 0 (0: all)");
-  }
   Status valid = p.validate();
   if (!valid.ok()) {
     return Status::invalid_argument(t.at_key("target_sparsity") + t.path() + ": " +
                                     valid.message());
   }
-  if (!(sel.min_agreement > 0 && sel.min_agreement <= 1)) {
-    return invalid(t, "min_agreement", "must be in (0, 1]");
-  }
-  if (!(sel.confident_fraction > 0 && sel.confident_fraction <= 1)) {
-    return invalid(t, "confident_fraction", "must be in (0, 1]");
-  }
-  if (sel.stop_after_ruled_out < 0) {
-    return invalid(t, "stop_after_ruled_out", "must be >= 0 (0: run all)");
-  }
-  if (sel.stop_after_beaten < 0) {
-    return invalid(t, "stop_after_beaten", "must be >= 0 (0: off)");
-  }
-  if (sel.rule_out_parts < 1) {
-    return invalid(t, "rule_out_parts", "must be >= 1 (1: one pass)");
-  }
-  if (!(v.settings.heldout_fraction > 0 && v.settings.heldout_fraction < 1)) {
-    return invalid(t, "heldout_fraction", "must be in (0, 1)");
-  }
-  // The selector walks them from the densest and stops early: an order or repeat it cannot
-  // use would fail every task on the devices.
-  if (sel.candidates.empty() ||
-      !std::all_of(sel.candidates.begin(), sel.candidates.end(), in_unit) ||
-      std::adjacent_find(sel.candidates.begin(), sel.candidates.end(),
-                         std::greater_equal<double>()) != sel.candidates.end()) {
-    return invalid(t, "candidates",
-                   "must be a non-empty list of sparsities in [0, 1), increasing, without repeats");
-  }
+  if (auto problem = personalize_settings_problem(v.settings))
+    return invalid(t, problem->key, problem->must);
   const auto& sweep = v.settings.sweep_targets;
   if (!std::all_of(sweep.begin(), sweep.end(), in_unit) || sweep.size() > 64) {
     return invalid(t, "sweep", "must hold at most 64 sparsities in [0, 1)");

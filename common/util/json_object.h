@@ -2,6 +2,8 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <type_traits>
 
@@ -32,5 +34,29 @@ void read_json_value(const nlohmann::json& j, const char* key, T& field) {
   }
   field = it->template get<T>();
 }
+
+// Reads fields of one settings object, remembering the key it reads so that a type error
+// (thrown by read()) can name it: catch nlohmann::json::exception and return
+// json_value_error(what, reader.key(), e).
+class JsonFieldReader {
+ public:
+  explicit JsonFieldReader(const nlohmann::json& j) : j_(j) {}
+  template <class T>
+  void read(const char* key, T& field) {
+    key_ = key;
+    read_json_value(j_, key, field);
+  }
+  // The string at `key`, or nullopt when the object has none.
+  std::optional<std::string> text(const char* key) {
+    std::optional<std::string> out;
+    if (j_.contains(key)) read(key, out.emplace());
+    return out;
+  }
+  const char* key() const { return key_; }
+
+ private:
+  const nlohmann::json& j_;
+  const char* key_ = "";
+};
 
 }  // namespace fp
