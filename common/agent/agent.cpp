@@ -31,10 +31,7 @@ Agent::Agent(AgentConfig config, zmq::context_t& context, TaskRunner& runner)
   privacy_seed_ = config_.privacy_seed ? config_.privacy_seed : random_u64();
 }
 
-Agent::~Agent() {
-  cancel_ = true;
-  if (result_.valid()) result_.wait();
-}
+Agent::~Agent() { settle_task(); }
 
 void Agent::stop() {
   stop_ = true;
@@ -89,8 +86,7 @@ Status Agent::run() {
     if (!wait_backoff(delay)) break;
   }
   // A task still running finishes (engine calls cannot be interrupted) but is not reported.
-  cancel_ = true;
-  if (result_.valid()) result_.wait();
+  settle_task();
   return result;
 }
 
@@ -254,8 +250,7 @@ Agent::End Agent::session() {
     }
     for (auto& f : outbox_.due(now, config_.resend_after)) send_frame(std::move(f));
     if (state_ == State::kDownloading) pump_download();
-    // task_done_ is set just before the worker returns: get() waits no longer than that.
-    if (state_ == State::kRunning && result_.valid() && task_done_) collect_result();
+    if (state_ == State::kRunning && task_started_ && task_done_) collect_result();
     if (max_tasks_reached()) {
       send(proto::Goodbye{"finished " + std::to_string(config_.max_tasks) + " task(s)"});
       return End::kFinished;
