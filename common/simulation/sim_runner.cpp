@@ -134,7 +134,7 @@ void SimRunner::start(const proto::TaskAssignment& task, const std::string& mode
 }
 
 SimRunner::Outcome SimRunner::compute(const proto::TaskAssignment& task,
-                                      const std::string& model_path) {
+                                     const std::string& model_path) {
   // LibTorch's thread count is per calling thread under OpenMP: set it where we compute.
   set_compute_threads(static_cast<int>(config_.threads));
   auto loading = Clock::now();

@@ -161,8 +161,8 @@ TEST_CASE("a submitted job can be withdrawn while queued, not once a thread took
   while (!first_started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const uint64_t second = pool.submit([&] { second_ran = true; });
   CHECK(first != second);
-  CHECK_FALSE(pool.withdraw(first));   // running
-  CHECK(pool.withdraw(second));        // queued behind it: dropped
+  CHECK_FALSE(pool.withdraw(first));  // running
+  CHECK(pool.withdraw(second));       // queued behind it: dropped
   CHECK_FALSE(pool.withdraw(second));  // only once
   release = true;
   std::atomic<bool> third_ran{false};
