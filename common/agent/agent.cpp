@@ -31,7 +31,10 @@ Agent::Agent(AgentConfig config, zmq::context_t& context, TaskRunner& runner)
   privacy_seed_ = config_.privacy_seed ? config_.privacy_seed : random_u64();
 }
 
-Agent::~Agent() { settle_task(); }
+Agent::~Agent() {
+  cancel_ = true;
+  if (result_.valid()) result_.wait();
+}
 
 void Agent::stop() {
   stop_ = true;
@@ -86,7 +89,8 @@ Status Agent::run() {
     if (!wait_backoff(delay)) break;
   }
   // A task still running finishes (engine calls cannot be interrupted) but is not reported.
-  settle_task();
+  cancel_ = true;
+  if (result_.valid()) result_.wait();
   return result;
 }
 
@@ -250,7 +254,8 @@ Agent::End Agent::session() {
     }
     for (auto& f : outbox_.due(now, config_.resend_after)) send_frame(std::move(f));
     if (state_ == State::kDownloading) pump_download();
-    if (state_ == State::kRunning && task_started_ && task_done_) collect_result();
+    // task_done_ is set just before the worker returns: get() waits no longer than that.
+    if (state_ == State::kRunning && result_.valid() && task_done_) collect_result();
     if (max_tasks_reached()) {
       send(proto::Goodbye{"finished " + std::to_string(config_.max_tasks) + " task(s)"});
       return End::kFinished;

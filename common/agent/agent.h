@@ -13,7 +13,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -83,7 +83,6 @@ class Agent {
   void pump_download();
   void start_running();
   void collect_result();
-  void settle_task();  // stopping: the task in progress withdrawn, or its end waited for
   void finish_task(bool ok, const std::string& reason, uint32_t reports);
   // The task's status (its key kept in status_key_), and sending the frame that closes
   // the task: the status alone or a TaskResult with it.
@@ -117,11 +116,8 @@ class Agent {
   State state_ = State::kIdle;
   std::optional<proto::TaskAssignment> task_;
   std::unique_ptr<ModelDownload> download_;
-  bool task_started_ = false;  // started, and neither its outcome taken nor it withdrawn
-  std::mutex outcome_mutex_;   // the runner's thread hands the task's outcome over under it
-  std::condition_variable outcome_cv_;
-  std::optional<TaskRunner::Outcome> outcome_;
-  std::atomic<bool> task_done_{false};  // outcome_ is set
+  std::future<Result<std::vector<proto::TelemetryReport>>> result_;
+  std::atomic<bool> task_done_{false};  // the worker is returning result_'s value
   std::string status_key_;              // the TaskStatus awaiting its Ack
   bool status_ok_ = false;
   uint32_t reports_in_result_ = 0;  // reports the status's Ack answers for (a TaskResult)

@@ -10,6 +10,7 @@
 #include "protocol/validate.h"
 #include "util/sha256.h"
 #include "util/text.h"
+#include "util/thread_name.h"
 
 namespace fp::agent {
 
@@ -70,35 +71,27 @@ void Agent::pump_download() {
 
 void Agent::start_running() {
   state_ = State::kRunning;
+  std::string path = download_->path();
+  proto::TaskAssignment task = *task_;
   task_done_ = false;
-  task_started_ = true;
-  runner_.start(*task_, download_->path(), cancel_, [this](TaskRunner::Outcome outcome) {
-    // Everything under the lock: once the loop can take the outcome, this Agent may go.
-    std::lock_guard<std::mutex> lock(outcome_mutex_);
-    outcome_ = std::move(outcome);
-    task_done_ = true;
-    wake_.notify();
-    outcome_cv_.notify_all();
-  });
-}
-
-void Agent::settle_task() {
-  cancel_ = true;
-  if (!task_started_) return;
-  task_started_ = false;
-  if (runner_.withdraw()) return;
-  std::unique_lock<std::mutex> lock(outcome_mutex_);
-  outcome_cv_.wait(lock, [this] { return outcome_.has_value(); });
+  result_ = std::async(std::launch::async,
+                       [this, task, path]() -> Result<std::vector<proto::TelemetryReport>> {
+                         Result<std::vector<proto::TelemetryReport>> result =
+                             Status::internal("task runner did not return");
+                         set_thread_name("fp-task");
+                         try {
+                           result = runner_.run(task, path, cancel_);
+                         } catch (const std::exception& e) {
+                           result = Status::internal(std::string("task runner threw: ") + e.what());
+                         }
+                         task_done_ = true;
+                         wake_.notify();
+                         return result;
+                       });
 }
 
 void Agent::collect_result() {
-  TaskRunner::Outcome result = Status::internal("no outcome");
-  {
-    std::lock_guard<std::mutex> lock(outcome_mutex_);
-    result = std::move(*outcome_);
-    outcome_.reset();
-  }
-  task_started_ = false;
+  auto result = result_.get();
   if (cancel_) return;
   if (!result.ok()) {
     spdlog::warn("agent {}: task {} failed: {}", config_.agent_id, task_->task_id,

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,31 +15,12 @@ namespace fp::agent {
 
 class TaskRunner {
  public:
-  // One report per method (the agent fills in idempotency keys and task ids), or why not.
-  using Outcome = Result<std::vector<proto::TelemetryReport>>;
-  using Done = std::function<void(Outcome)>;
-
   virtual ~TaskRunner() = default;
-
-  // Runs the task on the calling thread. `cancel` turns true when the agent stops.
-  virtual Outcome run(const proto::TaskAssignment& task, const std::string& model_path,
-                      const std::atomic<bool>& cancel) = 0;
-
-  // Runs the task off the caller's thread and hands its outcome to `done`, on the thread
-  // that ran it; `done` is the last thing that thread does with the caller's state, so the
-  // caller must stay until `done` has run or withdraw() returned true. The default runs
-  // run() on a new, detached thread and keeps no state: agents may share the runner. A
-  // runner with threads of its own overrides both (sim::SimRunner, one an agent, queues
-  // the task on its host's compute pool: a simulated task starts no thread).
-  virtual void start(const proto::TaskAssignment& task, const std::string& model_path,
-                     const std::atomic<bool>& cancel, Done done);
-  // Drops the started task if it has not begun to run: true when it was dropped (`done`
-  // will not run), false when `done` has run or will. The default's task begins at once.
-  virtual bool withdraw() { return false; }
-
- protected:
-  // What `compute` returns, or an internal error naming what it threw: a task's outcome.
-  static Outcome catching(const std::function<Outcome()>& compute);
+  // Runs on a worker thread. Returns one report per method (the agent fills in
+  // idempotency keys and task ids). `cancel` turns true when the agent stops.
+  virtual Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
+                                                          const std::string& model_path,
+                                                          const std::atomic<bool>& cancel) = 0;
 };
 
 }  // namespace fp::agent

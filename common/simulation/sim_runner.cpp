@@ -29,6 +29,12 @@ int64_t micros_since(Clock::time_point t) { return static_cast<int64_t>(1e6 * se
 
 }  // namespace
 
+struct WorkerPool::Job {
+  const std::function<void()>* fn = nullptr;
+  enum class State { kQueued, kRunning, kDone } state = State::kQueued;
+  std::exception_ptr error;  // what the job threw, rethrown to run()'s caller
+};
+
 WorkerPool::WorkerPool(int64_t slots, int nice) : nice_(nice) {
   for (int64_t i = 0; i < std::max<int64_t>(1, slots); ++i)
     threads_.emplace_back([this] { work(); });
@@ -51,90 +57,58 @@ void WorkerPool::work() {
   for (;;) {
     work_cv_.wait(lock, [this] { return quit_ || !queue_.empty(); });
     if (quit_) return;
-    Job job = std::move(queue_.front());
+    Job* job = queue_.front();
     queue_.pop_front();
+    job->state = Job::State::kRunning;
     ++busy_;
     lock.unlock();
-    job.fn();
-    job.fn = nullptr;  // what it holds goes before the slot is free
+    try {
+      (*job->fn)();
+    } catch (...) {
+      job->error = std::current_exception();
+    }
     lock.lock();
     --busy_;
+    job->state = Job::State::kDone;
+    done_cv_.notify_all();
   }
-}
-
-uint64_t WorkerPool::submit(std::function<void()> job) {
-  uint64_t ticket = 0;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ticket = next_ticket_++;
-    queue_.push_back(Job{ticket, std::move(job)});
-  }
-  work_cv_.notify_one();
-  return ticket;
-}
-
-bool WorkerPool::withdraw(uint64_t ticket) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = std::find_if(queue_.begin(), queue_.end(),
-                         [ticket](const Job& j) { return j.ticket == ticket; });
-  if (it == queue_.end()) return false;
-  queue_.erase(it);
-  return true;
 }
 
 bool WorkerPool::run(const std::function<void()>& job, const std::atomic<bool>& cancel) {
-  std::mutex mutex;
-  std::condition_variable cv;
-  bool done = false;
-  std::exception_ptr error;
-  const uint64_t ticket = submit([&] {
-    try {
-      job();
-    } catch (...) {
-      error = std::current_exception();
-    }
-    std::lock_guard<std::mutex> lock(mutex);  // held to the end: run() may return at once
-    done = true;
-    cv.notify_all();
-  });
-  std::unique_lock<std::mutex> lock(mutex);
+  Job j;
+  j.fn = &job;
+  std::unique_lock<std::mutex> lock(mutex_);
+  queue_.push_back(&j);
+  work_cv_.notify_one();
   // The wait looks at `cancel` every 50 ms: the agent's stop() sets it from another thread.
-  while (!done) {
-    if (cancel && withdraw(ticket)) return false;
-    cv.wait_for(lock, std::chrono::milliseconds(50));
+  while (j.state != Job::State::kDone) {
+    if (j.state == Job::State::kQueued && (cancel || quit_)) {
+      queue_.erase(std::find(queue_.begin(), queue_.end(), &j));
+      return false;
+    }
+    done_cv_.wait_for(lock, std::chrono::milliseconds(50));
   }
-  if (error) std::rethrow_exception(error);
+  if (j.error) std::rethrow_exception(j.error);
   return true;
 }
 
-SimRunner::Outcome SimRunner::metered(const proto::TaskAssignment& task,
-                                      const std::string& model_path, Clock::time_point queued) {
-  meter_.wait_wall_us += micros_since(queued);
-  Outcome result = catching([&] { return compute(task, model_path); });
+Result<std::vector<proto::TelemetryReport>> SimRunner::run(const proto::TaskAssignment& task,
+                                                           const std::string& model_path,
+                                                           const std::atomic<bool>& cancel) {
+  const auto queued = Clock::now();
+  Result<std::vector<proto::TelemetryReport>> result = Status::internal("not computed");
+  const std::function<void()> job = [&] {
+    meter_.wait_wall_us += micros_since(queued);
+    result = compute(task, model_path);
+  };
+  if (!pool_.run(job, cancel)) return Status::unavailable("agent stopping");
   ++meter_.tasks;
   if (!result.ok()) ++meter_.failures;
   return result;
 }
 
-SimRunner::Outcome SimRunner::run(const proto::TaskAssignment& task, const std::string& model_path,
-                                  const std::atomic<bool>& cancel) {
-  const auto queued = Clock::now();
-  Outcome result = Status::internal("not computed");
-  if (!pool_.run([&] { result = metered(task, model_path, queued); }, cancel))
-    return Status::unavailable("agent stopping");
-  return result;
-}
-
-void SimRunner::start(const proto::TaskAssignment& task, const std::string& model_path,
-                      const std::atomic<bool>&, Done done) {
-  const auto queued = Clock::now();
-  ticket_ = pool_.submit([this, task, model_path, queued, done = std::move(done)] {
-    done(metered(task, model_path, queued));
-  });
-}
-
-SimRunner::Outcome SimRunner::compute(const proto::TaskAssignment& task,
-                                     const std::string& model_path) {
+Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::TaskAssignment& task,
+                                                               const std::string& model_path) {
   // LibTorch's thread count is per calling thread under OpenMP: set it where we compute.
   set_compute_threads(static_cast<int>(config_.threads));
   auto loading = Clock::now();
@@ -158,18 +132,10 @@ SimRunner::Outcome SimRunner::compute(const proto::TaskAssignment& task,
   return agent::telemetry_reports(task, config, *result, peak_rss_bytes());
 }
 
-NullRunner::Outcome NullRunner::run(const proto::TaskAssignment& task, const std::string&,
-                                    const std::atomic<bool>& cancel) {
+Result<std::vector<proto::TelemetryReport>> NullRunner::run(const proto::TaskAssignment& task,
+                                                            const std::string& model_path,
+                                                            const std::atomic<bool>& cancel) {
   if (!pool_.run([] {}, cancel)) return Status::unavailable("agent stopping");
-  return answer(task);
-}
-
-void NullRunner::start(const proto::TaskAssignment& task, const std::string&,
-                       const std::atomic<bool>&, Done done) {
-  ticket_ = pool_.submit([this, task, done = std::move(done)] { done(answer(task)); });
-}
-
-NullRunner::Outcome NullRunner::answer(const proto::TaskAssignment& task) {
   ++meter_.tasks;
   std::vector<proto::TelemetryReport> out;
   proto::TelemetryReport r;

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -37,29 +36,20 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Queues `job` to run on a pool thread; jobs start in the order they came. It must
-  // not throw. Returns a ticket for withdraw().
-  uint64_t submit(std::function<void()> job);
-  // Drops a queued job: true when it was still queued (it will never run), false when a
-  // thread has taken it (or it ran).
-  bool withdraw(uint64_t ticket);
   // Runs `job` on a pool thread and returns when it has run (true), or false when
-  // `cancel` turned true before a thread took it (it then never runs). What the job
-  // throws is thrown here, on the caller's thread.
+  // `cancel` turned true before a thread took it (it then never runs). Jobs start in the
+  // order they came; what a job throws is thrown here, on the caller's thread.
   bool run(const std::function<void()>& job, const std::atomic<bool>& cancel);
   int64_t busy() const { return busy_; }
 
  private:
-  struct Job {
-    uint64_t ticket = 0;
-    std::function<void()> fn;
-  };
+  struct Job;
   void work();
 
   std::mutex mutex_;
   std::condition_variable work_cv_;  // a job was queued, or quit_
-  std::deque<Job> queue_;
-  uint64_t next_ticket_ = 1;
+  std::condition_variable done_cv_;  // a job finished
+  std::deque<Job*> queue_;
   bool quit_ = false;
   int nice_ = 0;
   std::atomic<int64_t> busy_{0};
@@ -86,23 +76,17 @@ class SimRunner : public agent::TaskRunner {
   SimRunner(SimRunnerConfig config, WorkerPool& pool, ComputeMeter& meter)
       : config_(std::move(config)), pool_(pool), meter_(meter) {}
 
-  Outcome run(const proto::TaskAssignment& task, const std::string& model_path,
-              const std::atomic<bool>& cancel) override;
-  // Queues the task on the host's pool: its compute thread calls `done`.
-  void start(const proto::TaskAssignment& task, const std::string& model_path,
-             const std::atomic<bool>& cancel, Done done) override;
-  bool withdraw() override { return pool_.withdraw(ticket_); }
+  Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
+                                                  const std::string& model_path,
+                                                  const std::atomic<bool>& cancel) override;
 
  private:
-  // Counted in the meter: the wait for a slot since `queued`, the task, a failure.
-  Outcome metered(const proto::TaskAssignment& task, const std::string& model_path,
-                  std::chrono::steady_clock::time_point queued);
-  Outcome compute(const proto::TaskAssignment& task, const std::string& model_path);
+  Result<std::vector<proto::TelemetryReport>> compute(const proto::TaskAssignment& task,
+                                                      const std::string& model_path);
 
   SimRunnerConfig config_;
   WorkerPool& pool_;
   ComputeMeter& meter_;
-  uint64_t ticket_ = 0;  // the started task's, for withdraw()
 };
 
 // Answers every task at once with fixed reports (one per method asked for), holding a
@@ -111,18 +95,13 @@ class SimRunner : public agent::TaskRunner {
 class NullRunner : public agent::TaskRunner {
  public:
   NullRunner(WorkerPool& pool, ComputeMeter& meter) : pool_(pool), meter_(meter) {}
-  Outcome run(const proto::TaskAssignment& task, const std::string& model_path,
-              const std::atomic<bool>& cancel) override;
-  void start(const proto::TaskAssignment& task, const std::string& model_path,
-             const std::atomic<bool>& cancel, Done done) override;
-  bool withdraw() override { return pool_.withdraw(ticket_); }
+  Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
+                                                  const std::string& model_path,
+                                                  const std::atomic<bool>& cancel) override;
 
  private:
-  Outcome answer(const proto::TaskAssignment& task);
-
   WorkerPool& pool_;
   ComputeMeter& meter_;
-  uint64_t ticket_ = 0;
 };
 
 }  // namespace fp::sim

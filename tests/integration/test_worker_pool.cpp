@@ -7,7 +7,6 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -24,14 +23,6 @@ std::string current_thread_name() {
   char buffer[32] = {};
   pthread_getname_np(pthread_self(), buffer, sizeof buffer);
   return buffer;
-}
-
-// A job's caller may hear of its end a moment before its pool thread frees the slot.
-bool slots_come_free(const fp::sim::WorkerPool& pool) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (pool.busy() != 0 && std::chrono::steady_clock::now() < give_up)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  return pool.busy() == 0;
 }
 
 }  // namespace
@@ -84,7 +75,7 @@ TEST_CASE("pool jobs run on the pool's own threads, at most slots at once", "[wo
   CHECK(job_threads.size() == 2);
   for (const auto& id : job_threads) CHECK(caller_threads.count(id) == 0);
   CHECK(names == std::set<std::string>{"fp-compute"});
-  CHECK(slots_come_free(pool));
+  CHECK(pool.busy() == 0);
 }
 
 TEST_CASE("a queued pool job is dropped when its caller cancels", "[worker_pool]") {
@@ -131,7 +122,7 @@ TEST_CASE("what a pool job throws is thrown to its caller", "[worker_pool]") {
   bool ran = false;
   CHECK(pool.run([&] { ran = true; }, never));
   CHECK(ran);
-  CHECK(slots_come_free(pool));
+  CHECK(pool.busy() == 0);
 }
 
 TEST_CASE("pool threads compute at the lower priority they were given", "[worker_pool]") {
@@ -148,81 +139,4 @@ TEST_CASE("pool threads compute at the lower priority they were given", "[worker
   }
   CHECK(fp::thread_nice() == mine);  // the caller's own is untouched
   CHECK_FALSE(fp::lower_thread_priority(-1).ok());
-}
-
-TEST_CASE("a submitted job can be withdrawn while queued, not once a thread took it",
-          "[worker_pool]") {
-  fp::sim::WorkerPool pool(1);
-  std::atomic<bool> release{false}, first_started{false}, second_ran{false};
-  const uint64_t first = pool.submit([&] {
-    first_started = true;
-    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  });
-  while (!first_started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  const uint64_t second = pool.submit([&] { second_ran = true; });
-  CHECK(first != second);
-  CHECK_FALSE(pool.withdraw(first));  // running
-  CHECK(pool.withdraw(second));       // queued behind it: dropped
-  CHECK_FALSE(pool.withdraw(second));  // only once
-  release = true;
-  std::atomic<bool> third_ran{false};
-  pool.submit([&] { third_ran = true; });
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!third_ran && std::chrono::steady_clock::now() < give_up)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  CHECK(third_ran);
-  CHECK_FALSE(second_ran);
-}
-
-TEST_CASE("a simulated agent's task runs on its host's pool threads, not a thread of its own",
-          "[worker_pool]") {
-  fp::sim::WorkerPool pool(1);
-  fp::sim::ComputeMeter meter;
-  fp::sim::NullRunner runner(pool, meter);
-  fp::proto::TaskAssignment task;
-  task.task_id = 7;
-  task.individual = "fmnist/classes=0+9/seed=1";
-  task.baselines = {"finetune"};
-  const std::atomic<bool> never{false};
-
-  std::mutex mutex;
-  std::condition_variable cv;
-  bool done = false;
-  std::string thread;
-  size_t reports = 0;
-  runner.start(task, "unused.fpm", never, [&](fp::agent::TaskRunner::Outcome outcome) {
-    std::lock_guard<std::mutex> lock(mutex);
-    thread = current_thread_name();
-    reports = outcome.ok() ? outcome->size() : 0;
-    done = true;
-    cv.notify_all();
-  });
-  {
-    std::unique_lock<std::mutex> lock(mutex);
-    REQUIRE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return done; }));
-  }
-  CHECK(thread == "fp-compute");
-  CHECK(reports == 2);  // Fine-Pruning's and the baseline's
-  CHECK(meter.tasks == 1);
-  CHECK_FALSE(runner.withdraw());  // it ran
-
-  // Queued behind a job holding the one slot, a task is withdrawn and never answers.
-  std::atomic<bool> release{false}, holding{false};
-  pool.submit([&] {
-    holding = true;
-    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  });
-  while (!holding) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  std::atomic<bool> answered{false};
-  runner.start(task, "unused.fpm", never, [&](fp::agent::TaskRunner::Outcome) { answered = true; });
-  CHECK(runner.withdraw());
-  release = true;
-  std::atomic<bool> marker{false};  // one thread, jobs in order: the task would run first
-  pool.submit([&] { marker = true; });
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!marker && std::chrono::steady_clock::now() < give_up)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  CHECK(marker);
-  CHECK_FALSE(answered);
-  CHECK(meter.tasks == 1);
 }
