@@ -6,6 +6,7 @@
 
 namespace fp::bench {
 
+int agent_load(int argc, char** argv);
 int compact(int argc, char** argv);
 int dashboard_api(int argc, char** argv);
 int folder_stream(int argc, char** argv);

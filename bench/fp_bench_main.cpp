@@ -16,6 +16,7 @@ struct Benchmark {
 };
 
 constexpr Benchmark kBenchmarks[] = {
+    {"agent_load", fp::bench::agent_load, "a virtual agent's model and private data loads"},
     {"compact", fp::bench::compact, "compact models: parameters, MACs, bytes, latency"},
     {"dashboard_api", fp::bench::dashboard_api, "the dashboard's API over a store, no HTTP"},
     {"folder_stream", fp::bench::folder_stream, "a device folder of many files, streamed"},

@@ -1,0 +1,60 @@
+// What a virtual agent's task spends before personalize(): loading its downloaded model
+// artifact and its private data file (simulation/sim_runner.cpp), per agent.
+//
+//   fp-bench agent_load --model <artifact.fpm> --samples 40 --loads 2000
+#include <fmt/format.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <filesystem>
+
+#include "bench_util.h"
+#include "benchmarks.h"
+#include "models/artifact.h"
+#include "simulation/population.h"
+#include "util/clock.h"
+#include "util/compute_threads.h"
+
+int fp::bench::agent_load(int argc, char** argv) {
+  CLI::App app{"Load a model artifact and a private data file, as a virtual agent does",
+               "fp-bench agent_load"};
+  std::string model_path;
+  int64_t samples = 40, loads = 2000;
+  app.add_option("--model", model_path, "model artifact (.fpm)")->required();
+  app.add_option("--samples", samples, "the private data file's samples")->capture_default_str();
+  app.add_option("--loads", loads, "loads of each")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  set_compute_threads(1);
+
+  const std::string data_path =
+      (std::filesystem::temp_directory_path() / fmt::format("fp_bench_private_{}.bin", getpid()))
+          .string();
+  fp::sim::PrivateData data;
+  for (auto* d : {&data.adaptation, &data.evaluation}) {
+    d->inputs = torch::rand({samples / 2, 1, 28, 28});
+    d->labels = torch::zeros({samples / 2}, torch::kLong);
+  }
+  if (auto s = fp::sim::save_private_data(data, data_path); !s.ok()) {
+    fmt::print(stderr, "{}\n", s.to_string());
+    return 1;
+  }
+  auto time_it = [&](const char* what, auto&& load) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = thread_cpu_seconds();
+    for (int64_t i = 0; i < loads; ++i) load();
+    fmt::print("{:<12} {:.3f} ms wall, {:.3f} ms CPU a load\n", what,
+               1e3 * seconds_since(t0) / static_cast<double>(loads),
+               1e3 * (thread_cpu_seconds() - c0) / static_cast<double>(loads));
+  };
+  time_it("model", [&] {
+    ArtifactInfo info;
+    if (!load_model(model_path, &info).ok()) std::abort();
+  });
+  time_it("private data", [&] {
+    if (!fp::sim::load_private_data(data_path).ok()) std::abort();
+  });
+  std::filesystem::remove(data_path);
+  return 0;
+}
