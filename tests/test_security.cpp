@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include "agent/report_privacy.h"
@@ -132,6 +133,28 @@ TEST_CASE("missing, malformed, mismatched and exposed key files are clear errors
 
   write_text(dir.file("empty.pub"), "# nothing\n\n");
   CHECK(read_public_key(dir.file("empty.pub")).status().message().find("holds 0 key lines") !=
+        std::string::npos);
+
+  // The halves of a pair swapped: a secret key is not taken (nor stored or printed) as a
+  // public one, and the other way round.
+  REQUIRE(write_keypair(*a, dir.file("pair")).ok());
+  auto secret_as_public = read_public_key(dir.file("pair.key"));
+  REQUIRE_FALSE(secret_as_public.ok());
+  CHECK(secret_as_public.status().code() == Status::Code::kInvalidArgument);
+  CHECK(secret_as_public.status().message() ==
+        "public key file " + dir.file("pair.key") +
+            " is a secret key file (its header says so): give the .pub file made with it; a "
+            "secret key never leaves its machine");
+  CHECK(secret_as_public.status().message().find(a->secret_key) == std::string::npos);
+  std::filesystem::rename(dir.file("pair.key"), dir.file("swapped.pub"));
+  std::filesystem::rename(dir.file("pair.pub"), dir.file("swapped.key"));
+  ::chmod(dir.file("swapped.key").c_str(), 0600);
+  auto swapped = read_keypair(dir.file("swapped"));
+  REQUIRE_FALSE(swapped.ok());
+  CHECK(swapped.status().message() ==
+        "secret key file " + dir.file("swapped.key") +
+            " is a public key file (its header says so): give the .key file made with it");
+  CHECK(read_public_key(dir.file("swapped.pub")).status().message().find("is a secret key file") !=
         std::string::npos);
 
   // A secret key readable by others is refused, with the fix.
