@@ -42,12 +42,31 @@ void enroll(const CommonOptions& common, const std::string& key_file, std::strin
   }
   if (name.empty()) name = std::filesystem::path(key_file).stem().string();
   auto store = open_store(common);
+  auto enrolled = store->agent_keys();
+  if (!enrolled.ok()) {
+    spdlog::error("{}", enrolled.status().to_string());
+    throw CLI::RuntimeError(1);
+  }
+  // A name is how `revoke --name` finds a device: two keys under one would be revoked
+  // together. The same key enrolled again keeps working under its new name.
+  std::string was;
+  for (const auto& k : *enrolled) {
+    if (k.public_key == *key) was = k.name;
+    if (k.name == name && k.public_key != *key && !k.revoked_at) {
+      spdlog::error(
+          "the name {} is enrolled for another key ({}): revoke it first (fp-coordinator revoke "
+          "--name {}) or give this key another --name",
+          name, k.public_key, name);
+      throw CLI::RuntimeError(1);
+    }
+  }
   Status s = store->enroll_key(*key, name, unix_now());
   if (!s.ok()) {
     spdlog::error("{}", s.to_string());
     throw CLI::RuntimeError(1);
   }
-  fmt::print("enrolled {} as {}\n", *key, name);
+  fmt::print("enrolled {} as {}{}\n", *key, name,
+             !was.empty() && was != name ? " (was " + was + ")" : "");
 }
 
 void revoke(const CommonOptions& common, const std::string& key_file, const std::string& name) {

@@ -475,8 +475,22 @@ TEST_CASE("keygen, enroll and revoke from the command line, and refused agents s
   REQUIRE(run({kCoordinator, "enroll", "-c", dir.file("fp.toml"), "--key", dev_key + ".pub",
                "--name", "phone-1"},
               "enroll.log") == 0);
+  // Another key under a name in use would be revoked with it: refused. A secret key file
+  // given for a public one is refused without being stored or printed.
+  const std::string tablet_key = dir.file("keys/tablet");
+  REQUIRE(run({kAgent, "keygen", "--key", tablet_key}, "tablet-keygen.log") == 0);
+  CHECK(run({kCoordinator, "enroll", "-c", dir.file("fp.toml"), "--key", tablet_key + ".pub",
+             "--name", "phone-1"},
+            "enroll-taken.log") == 1);
+  CHECK(read_file(dir.file("enroll-taken.log"))
+            .find("the name phone-1 is enrolled for another key") != std::string::npos);
+  CHECK(run({kCoordinator, "enroll", "-c", dir.file("fp.toml"), "--key", tablet_key + ".key"},
+            "enroll-secret.log") == 2);
+  CHECK(read_file(dir.file("enroll-secret.log")).find("is a secret key file") != std::string::npos);
   REQUIRE(run({kCoordinator, "enroll", "-c", dir.file("fp.toml"), "--list"}, "list.log") == 0);
-  CHECK(std::regex_search(read_file(dir.file("list.log")), std::regex(" +phone-1 +enrolled\n")));
+  const std::string listed = read_file(dir.file("list.log"));
+  CHECK(std::regex_search(listed, std::regex(" +phone-1 +enrolled\n")));
+  CHECK(std::count(listed.begin(), listed.end(), '\n') == 1);  // only phone's key
   ChildProcess enrolled(agent(curve), dir.file("enrolled.log"));
   REQUIRE(wait_until(
       [&] { return read_file(dir.file("enrolled.log")).find("welcomed") != std::string::npos; }));
