@@ -8,12 +8,14 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <functional>
 
 #include "agent/agent.h"
 #include "agent/device_inference.h"
 #include "agent/fineprune_runner.h"
 #include "agent/kept_model.h"
 #include "agent/local_data.h"
+#include "agent/start_checks.h"
 #include "config/cli_checks.h"
 #include "config/cli_toml.h"
 #include "config/duration.h"
@@ -286,6 +288,24 @@ int agent_main(int argc, char** argv) {
   } else if (fp::Status folder = fp::agent::check_data_folder(runner_config.folder.dir);
              !folder.ok()) {
     spdlog::error("--data: {}", folder.to_string());
+    return 2;
+  }
+  // An id the coordinator refuses, a labels file that is not there or a work folder that
+  // cannot be written is refused now, not at the first Hello or task (the folder is made
+  // last: nothing is made for a refused start).
+  if (!runner_config.folder.labels_file.empty() && runner_config.folder.dir.empty()) {
+    spdlog::error("--labels: it labels files of --data; give --data too");
+    return 2;
+  }
+  auto refused = [](const char* option, const fp::Status& checked) {
+    if (checked.ok()) return false;
+    spdlog::error("{}: {}", option, checked.to_string());
+    return true;
+  };
+  const std::string& labels = runner_config.folder.labels_file;
+  if (refused("--id", fp::agent::check_agent_id(config.agent_id)) ||
+      (!labels.empty() && refused("--labels", fp::agent::check_labels_file(labels))) ||
+      refused("--work-dir", fp::agent::prepare_work_dir(config.work_dir))) {
     return 2;
   }
   config.security.plain = plain;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <thread>
 
 #include "agent/backoff.h"
@@ -139,6 +140,13 @@ std::optional<Agent::End> Agent::connect() {
   } catch (const zmq::error_t& e) {
     spdlog::error("agent {}: connecting to {}: {}", config_.agent_id, config_.coordinator,
                   e.what());
+    // Not an endpoint ZeroMQ can connect to (a typo, an unknown transport): retrying
+    // cannot help. Anything else is taken as a passing failure.
+    if (e.num() == EINVAL || e.num() == EPROTONOSUPPORT || e.num() == ENOCOMPATPROTO) {
+      reject_reason_ = std::string("not an endpoint to connect to (") + e.what() +
+                       "); endpoints look like tcp://host:5555";
+      return End::kRefused;
+    }
     return End::kLost;
   }
   {

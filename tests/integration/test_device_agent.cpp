@@ -3,6 +3,7 @@
 // kept model, predictions, the persistent outbox, durations and the config file.
 #include <sndfile.h>
 #include <stb_image_write.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <catch2/catch.hpp>  // last: its CHECK, not glog's
@@ -13,6 +14,7 @@
 #include "agent/folder_data.h"
 #include "agent/kept_model.h"
 #include "agent/outbox.h"
+#include "agent/start_checks.h"
 #include "config/cli_checks.h"
 #include "config/cli_toml.h"
 #include "config/duration.h"
@@ -200,6 +202,42 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
              Catch::Contains("no usable file (1 of another type"));
   CHECK_THAT(agent::check_data_folder(dir.file("missing")).message(),
              Catch::Contains("does not exist"));
+}
+
+TEST_CASE("fp-agent's start refuses an id, work folder or labels file that cannot work",
+          "[device][unit]") {
+  TempDir dir("start");
+  CHECK(agent::check_agent_id("phone-1").ok());
+  CHECK(agent::check_agent_id("alice@lab/device=3+4").ok());
+  for (const std::string& bad :
+       std::vector<std::string>{"bad id", "", "tab\tid", "semi;colon", std::string(129, 'a')}) {
+    INFO(bad);
+    Status s = agent::check_agent_id(bad);
+    CHECK(s.code() == Status::Code::kInvalidArgument);
+    CHECK_THAT(s.message(), Catch::StartsWith("agent id '" + bad + "': Hello"));
+  }
+
+  const std::string fresh = dir.file("work/nested");
+  CHECK(agent::prepare_work_dir(fresh).ok());
+  CHECK(fs::is_directory(fresh));
+  std::ofstream(dir.file("a-file")) << "x";
+  CHECK_THAT(agent::prepare_work_dir(dir.file("a-file")).message(),
+             Catch::Contains("work folder " + dir.file("a-file") + " is not a folder"));
+  CHECK_THAT(agent::prepare_work_dir(dir.file("a-file/below")).message(),
+             Catch::Contains("is not a folder and cannot be made"));
+  if (::geteuid() != 0) {  // root writes anywhere
+    fs::create_directories(dir.file("locked"));
+    fs::permissions(dir.file("locked"), fs::perms::owner_read | fs::perms::owner_exec);
+    CHECK_THAT(agent::prepare_work_dir(dir.file("locked")).message(),
+               Catch::Contains("cannot be written to"));
+    fs::permissions(dir.file("locked"), fs::perms::owner_all);
+  }
+
+  CHECK(agent::check_labels_file(dir.file("a-file")).ok());
+  CHECK(agent::check_labels_file(dir.file("none.csv")).message() ==
+        "labels file " + dir.file("none.csv") + " does not exist");
+  CHECK(agent::check_labels_file(dir.file("work")).message() ==
+        "labels file " + dir.file("work") + " is not a file");
 }
 
 TEST_CASE("a labels file labels the held-out part; bad lines are named", "[device][unit]") {

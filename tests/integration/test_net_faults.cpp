@@ -35,6 +35,30 @@ proto::TaskResult result_for_assigned_task(RawClient& client, const std::string&
 
 }  // namespace
 
+TEST_CASE("an agent given something that is not an endpoint stops at once, saying so", "[net]") {
+  TempDir dir;
+  zmq::context_t context;
+  FakeRunner runner;
+  for (const std::string endpoint : {"not-an-endpoint", "tcp://127.0.0.1:port", "carrier://x:1"}) {
+    INFO(endpoint);
+    agent::AgentConfig config;
+    config.agent_id = "typo-agent";
+    config.coordinator = endpoint;
+    config.work_dir = dir.file("agent");
+    config.datasets = {"toy/alice"};
+    config.security.plain = true;
+    agent::Agent a(config, context, runner);
+    const auto started = std::chrono::steady_clock::now();
+    Status s = a.run();  // retried forever before
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.code() == Status::Code::kProtocol);
+    CHECK(s.message().find("agent typo-agent cannot connect to " + endpoint +
+                           ": not an endpoint to connect to") != std::string::npos);
+    CHECK(a.stats().connects == 0);
+  }
+}
+
 TEST_CASE("a wrong protocol version is rejected with a reason", "[net]") {
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 4096, fast_server(20));

@@ -1,0 +1,50 @@
+#include "agent/start_checks.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "protocol/validate.h"
+
+namespace fp::agent {
+
+namespace fs = std::filesystem;
+
+Status check_agent_id(const std::string& id) {
+  // The Hello carrying it is where the coordinator applies the rule.
+  const proto::Hello hello{id, proto::kProtocolVersion, {1, 0, {}}, 0, ""};
+  Status valid = proto::validate_agent_message(hello);
+  if (!valid.ok()) return Status::invalid_argument("agent id '" + id + "': " + valid.message());
+  return Status::ok_status();
+}
+
+Status prepare_work_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (!fs::is_directory(dir)) {
+    return Status::invalid_argument("work folder " + dir + " is not a folder and cannot be made" +
+                                    (ec ? ": " + ec.message() : ""));
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return Status::invalid_argument("work folder " + dir +
+                                    " cannot be written to: " + std::strerror(errno));
+  }
+  return Status::ok_status();
+}
+
+Status check_labels_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    return Status::not_found("labels file " + path +
+                             (fs::exists(path, ec) ? " is not a file" : " does not exist"));
+  }
+  std::ifstream in(path);
+  if (!in)
+    return Status::io_error("labels file " + path + " cannot be read: " + std::strerror(errno));
+  return Status::ok_status();
+}
+
+}  // namespace fp::agent

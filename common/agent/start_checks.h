@@ -1,0 +1,24 @@
+// What fp-agent checks at its start, so that a wrong option stops it at once with the
+// option's value named, not task by task or at the coordinator's first refusal. (The
+// individuals and the data folder have theirs in task_translation.h and folder_data.h.)
+#pragma once
+
+#include <string>
+
+#include "util/status.h"
+
+namespace fp::agent {
+
+// The coordinator's rule for agent ids (protocol/validate.h): 1-128 bytes of
+// [A-Za-z0-9-_.:@/=+].
+Status check_agent_id(const std::string& id);
+
+// The work folder (model cache, outbox, personalized models): made when missing; it must
+// then be a folder this process can write to.
+Status prepare_work_dir(const std::string& dir);
+
+// A labels file given with --labels: it must be a readable file. Its lines are read and
+// checked against the model's classes when a task runs (read_labels_csv).
+Status check_labels_file(const std::string& path);
+
+}  // namespace fp::agent
