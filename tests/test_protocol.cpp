@@ -13,6 +13,7 @@
 
 #include "fineprune.capnp.h"
 #include "protocol/codec.h"
+#include "protocol/endpoint.h"
 #include "protocol/limits.h"
 #include "protocol/sample_messages.h"
 #include "protocol/validate.h"
@@ -602,4 +603,39 @@ TEST_CASE("privacy noise fields and the limit error travel and are validated",
   CHECK(e.code == ErrorCode::kLimitExceeded);
   CHECK(e.ref == "coordinator-full");
   CHECK(std::string(error_code_name(ErrorCode::kLimitExceeded)) == "limit-exceeded");
+}
+
+TEST_CASE("endpoints are checked before libzmq reads a port above 65535 modulo 65536",
+          "[protocol]") {
+  for (const std::string ok : {"tcp://127.0.0.1:5555", "tcp://*:1", "tcp://[::1]:65535",
+                               "tcp://eth0:5555", "ipc:///tmp/fp.sock", "inproc://loop"}) {
+    INFO(ok);
+    CHECK(check_endpoint(ok, EndpointUse::kBind).ok());
+    CHECK(check_endpoint(ok, EndpointUse::kConnect).ok());
+  }
+  // A free port is a binding's to ask for, not a connection's.
+  for (const std::string any : {"tcp://127.0.0.1:*", "tcp://0.0.0.0:0"}) {
+    INFO(any);
+    CHECK(check_endpoint(any, EndpointUse::kBind).ok());
+    CHECK_FALSE(check_endpoint(any, EndpointUse::kConnect).ok());
+  }
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"tcp://127.0.0.1:99999", "the port must be a number from 0 to 65535"},
+      {"tcp://127.0.0.1:65536", "the port must be a number from 0 to 65535"},
+      {"tcp://127.0.0.1:port", "the port must be a number"},
+      {"tcp://127.0.0.1:-1", "the port must be a number"},
+      {"tcp://127.0.0.1", "a TCP endpoint needs host:port"},
+      {"tcp://:5555", "a TCP endpoint needs host:port"},
+      {"tcp://", "nothing after tcp://"},
+      {"127.0.0.1:5555", "no transport"},
+  };
+  for (const auto& [endpoint, why] : refused) {
+    INFO(endpoint);
+    fp::Status s = check_endpoint(endpoint, EndpointUse::kBind);
+    CHECK(s.code() == fp::Status::Code::kInvalidArgument);
+    CHECK_THAT(s.message(), Catch::StartsWith("endpoint '" + endpoint + "': " + why));
+    CHECK_FALSE(check_endpoint(endpoint, EndpointUse::kConnect).ok());
+  }
+  CHECK_THAT(check_endpoint("tcp://h:0", EndpointUse::kConnect).message(),
+             Catch::Contains("from 1 to 65535"));
 }

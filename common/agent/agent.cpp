@@ -9,6 +9,7 @@
 
 #include "agent/backoff.h"
 #include "protocol/codec.h"
+#include "protocol/endpoint.h"
 #include "protocol/framing.h"
 #include "protocol/validate.h"
 #include "util/random.h"
@@ -116,6 +117,11 @@ bool Agent::wait_backoff(std::chrono::milliseconds delay) {
 
 // Opens a new connection (socket_, and its handshake monitor where one is kept).
 std::optional<Agent::End> Agent::connect() {
+  if (Status endpoint = proto::check_endpoint(config_.coordinator, proto::EndpointUse::kConnect);
+      !endpoint.ok()) {
+    reject_reason_ = endpoint.message();
+    return End::kRefused;
+  }
   socket_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
   proto::configure_dealer(*socket_);
   Status secured = security::apply_client_security(*socket_, config_.security);

@@ -4,10 +4,13 @@
 #include <string>
 
 #include "coordinator/server.h"
+#include "protocol/endpoint.h"
 
 namespace fp::coord {
 
 Status check_server_config(const ServerConfig& sv) {
+  if (Status e = proto::check_endpoint(sv.endpoint, proto::EndpointUse::kBind); !e.ok())
+    return Status::invalid_argument("server.endpoint: " + e.message());
   if (sv.heartbeat_ms < 10 || sv.heartbeat_ms > 600000)
     return Status::invalid_argument("server.heartbeat_ms must be in [10, 600000]");
   // Bounded so that heartbeat x liveness (x 2 for idle peers) stays within a clock's range:

@@ -198,6 +198,9 @@ TEST_CASE("a server built in code refuses the settings a config file refuses", "
       {"server.liveness", [](auto& c) { c.liveness = 0; }},
       {"server.liveness", [](auto& c) { c.liveness = 999999999; }},
       {"server.max_queued_bytes", [](auto& c) { c.max_queued_bytes = 1; }},
+      // libzmq would bind port 34463 (99999 modulo 65536) without a word.
+      {"server.endpoint", [](auto& c) { c.endpoint = "tcp://127.0.0.1:99999"; }},
+      {"server.endpoint", [](auto& c) { c.endpoint = "127.0.0.1:5555"; }},
   };
   for (const auto& k : cases) {
     fp::coord::ServerConfig config;

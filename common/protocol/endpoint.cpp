@@ -1,0 +1,35 @@
+#include "protocol/endpoint.h"
+
+#include <string_view>
+
+namespace fp::proto {
+
+Status check_endpoint(const std::string& endpoint, EndpointUse use) {
+  auto bad = [&](const std::string& why) {
+    return Status::invalid_argument("endpoint '" + endpoint + "': " + why +
+                                    " (endpoints look like tcp://host:5555)");
+  };
+  const size_t scheme_end = endpoint.find("://");
+  if (scheme_end == std::string::npos) return bad("no transport (tcp://, ipc://, inproc://)");
+  const std::string_view scheme(endpoint.data(), scheme_end);
+  const std::string_view rest(endpoint.data() + scheme_end + 3, endpoint.size() - scheme_end - 3);
+  if (rest.empty()) return bad("nothing after " + std::string(scheme) + "://");
+  if (scheme != "tcp") return Status::ok_status();
+
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return bad("a TCP endpoint needs host:port");
+  const std::string_view port = rest.substr(colon + 1);
+  if (port == "*") {
+    if (use == EndpointUse::kBind) return Status::ok_status();
+    return bad("an agent connects to a port, not *");
+  }
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != port.npos)
+    return bad("the port must be a number from 1 to 65535");
+  const int number = std::stoi(std::string(port));
+  const int lowest = use == EndpointUse::kBind ? 0 : 1;
+  if (number < lowest || number > 65535)
+    return bad("the port must be a number from " + std::to_string(lowest) + " to 65535");
+  return Status::ok_status();
+}
+
+}  // namespace fp::proto

@@ -1,0 +1,18 @@
+// The ZeroMQ endpoints fineprune's programs bind and connect to, checked before libzmq sees
+// them: libzmq takes a TCP port above 65535 modulo 65536 (tcp://127.0.0.1:99999 binds
+// 34463), so a typo'd port would serve, or be dialled, somewhere nobody asked for.
+#pragma once
+
+#include <string>
+
+#include "util/status.h"
+
+namespace fp::proto {
+
+enum class EndpointUse { kBind, kConnect };
+
+// tcp://HOST:PORT with PORT 1-65535 (binding also takes * or 0: a free port), ipc://PATH
+// or inproc://NAME, neither part empty. Other transports are left to libzmq.
+Status check_endpoint(const std::string& endpoint, EndpointUse use);
+
+}  // namespace fp::proto
