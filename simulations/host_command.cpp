@@ -7,9 +7,11 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -41,13 +43,20 @@ struct HostCommandOptions {
 std::atomic<bool> g_signalled{false};
 extern "C" void on_host_signal(int) { g_signalled = true; }
 
-// Slurm job arrays and Kubernetes indexed Jobs name the index in the environment.
-int64_t index_from_environment() {
+// Slurm job arrays and Kubernetes indexed Jobs name the index in the environment. A
+// variable set to something else is an error: taken as 0, a second host would run host
+// 0's agents again.
+Result<int64_t> index_from_environment() {
   for (const char* name : {"FP_HOST_INDEX", "SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"}) {
     if (const char* v = std::getenv(name)) {
       char* end = nullptr;
+      errno = 0;
       long long x = std::strtoll(v, &end, 10);
-      if (end && *end == '\0' && x >= 0) return x;
+      if (end == v || *end != '\0' || x < 0 || errno == ERANGE) {
+        return Status::invalid_argument(fmt::format(
+            "${}='{}' is not a host index (a whole number from 0); give --host-index", name, v));
+      }
+      return x;
     }
   }
   return 0;
@@ -67,7 +76,21 @@ int run_host(HostCommandOptions o) {
   if (o.workers > 0) s.hosting.workers = o.workers;
   if (o.connected > 0) s.hosting.connected = o.connected;
   if (o.threads > 0) s.hosting.threads_per_worker = o.threads;
-  if (o.host_index < 0) o.host_index = index_from_environment();
+  if (o.host_index < 0) {
+    auto index = index_from_environment();
+    if (!index.ok()) {
+      spdlog::error("{}", index.status().message());
+      return 2;
+    }
+    o.host_index = *index;
+  }
+  if (!o.stats_file.empty()) {  // found out at the start, not after the run
+    const auto folder = std::filesystem::absolute(o.stats_file).parent_path();
+    if (!std::filesystem::is_directory(folder)) {
+      spdlog::error("--stats-file {}: its folder {} does not exist", o.stats_file, folder.string());
+      return 2;
+    }
+  }
   if (o.host_index >= s.hosting.hosts) {
     spdlog::error("--host-index {} is not below --hosts {}", o.host_index, s.hosting.hosts);
     return 2;

@@ -2,7 +2,9 @@
 # The programs refuse an option value out of range at their start, naming the option,
 # with CLI11's validation exit code (105), instead of running on with it (fp-sim and
 # fp-coordinator took a 0 or negative value for none; fp-agent failed later, task by task;
-# fp-bench hung).
+# fp-bench hung); values that parse but cannot work (an agent id the coordinator refuses, a
+# missing labels file, a host index from the environment that is none) at their start with
+# exit 2, before anything is made.
 #   cli_option_ranges.sh FP_SIM FP_AGENT FP_BENCH FP_COORDINATOR
 set -uo pipefail
 FP_SIM=${1:?usage: cli_option_ranges.sh FP_SIM FP_AGENT FP_BENCH FP_COORDINATOR}
@@ -15,21 +17,24 @@ WORK=$(mktemp -d /tmp/fp-cli-ranges.XXXXXX)
 trap 'rm -rf "${WORK}"' EXIT
 failures=0
 
-# expect_refused "what it must say" command...
-expect_refused() {
-  local want=$1
-  shift
+# expect_exit CODE "what it must say" command...
+expect_exit() {
+  local code=$1 want=$2
+  shift 2
   local out rc
   out=$(timeout 60 "$@" 2>&1)
   rc=$?
-  if [ "${rc}" -ne 105 ] || ! grep -qF -- "${want}" <<<"${out}"; then
-    echo "FAIL: $* -> exit ${rc}, expected 105 and '${want}'; output:"
+  if [ "${rc}" -ne "${code}" ] || ! grep -qF -- "${want}" <<<"${out}"; then
+    echo "FAIL: $* -> exit ${rc}, expected ${code} and '${want}'; output:"
     echo "${out}" | head -n 5
     failures=$((failures + 1))
   else
     echo "ok: $* -> ${want}"
   fi
 }
+
+# An option CLI11 refuses while parsing (exit 105).
+expect_refused() { expect_exit 105 "$@"; }
 
 expect_refused "--individuals: must be at least 1, got 0" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --individuals 0
@@ -59,6 +64,21 @@ expect_refused "--log-level: 'warnings' is no log level" "${agent[@]}" --log-lev
 printf 'samples = -3\n' >"${WORK}/agent.toml"
 expect_refused "--samples: must be at least 0, got -3 (options from the command line and ${WORK}/agent.toml)" \
   "${agent[@]}" --config "${WORK}/agent.toml"
+
+# Refused once parsed, at the start (exit 2), before anything is made: an id the coordinator
+# would refuse, a labels file that is not there; a host index from the environment that is
+# not one (a second host would have run host 0's agents), a stats file nowhere to write.
+expect_exit 2 "--id: Invalid argument: agent id 'my phone'" "${agent[@]}" --id "my phone"
+printf 'x' >"${WORK}/pic.png"
+expect_exit 2 "--labels: Not found: labels file ${WORK}/none.csv does not exist" \
+  "${FP_AGENT}" --plain --data "${WORK}" --labels "${WORK}/none.csv" --work-dir "${WORK}/agent"
+rm "${WORK}/pic.png"
+expect_exit 2 "\$FP_HOST_INDEX='two' is not a host index" \
+  env FP_HOST_INDEX=two "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" \
+  --work-dir "${WORK}/agent"
+expect_exit 2 "--stats-file ${WORK}/missing/host.json: its folder ${WORK}/missing does not exist" \
+  "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --host-index 0 \
+  --stats-file "${WORK}/missing/host.json" --work-dir "${WORK}/agent"
 
 expect_refused "--batch: must be at least 1, got 0" "${FP_BENCH}" telemetry_ingest --batch 0
 expect_refused "--chunk-kb: must be at least 1, got 0" "${FP_BENCH}" model_fanout --chunk-kb 0
