@@ -8,7 +8,6 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
-#include <functional>
 
 #include "agent/agent.h"
 #include "agent/device_inference.h"

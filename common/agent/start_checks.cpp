@@ -24,7 +24,8 @@ Status check_agent_id(const std::string& id) {
 Status prepare_work_dir(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (!fs::is_directory(dir)) {
+  std::error_code is_dir_ec;  // an unreadable parent: not a folder we can use either
+  if (!fs::is_directory(dir, is_dir_ec)) {
     return Status::invalid_argument("work folder " + dir + " is not a folder and cannot be made" +
                                     (ec ? ": " + ec.message() : ""));
   }

@@ -23,12 +23,13 @@ Status check_endpoint(const std::string& endpoint, EndpointUse use) {
     if (use == EndpointUse::kBind) return Status::ok_status();
     return bad("an agent connects to a port, not *");
   }
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != port.npos)
-    return bad("the port must be a number from 1 to 65535");
-  const int number = std::stoi(std::string(port));
   const int lowest = use == EndpointUse::kBind ? 0 : 1;
-  if (number < lowest || number > 65535)
-    return bad("the port must be a number from " + std::to_string(lowest) + " to 65535");
+  const std::string range =
+      "the port must be a number from " + std::to_string(lowest) + " to 65535";
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != port.npos)
+    return bad(range);
+  const int number = std::stoi(std::string(port));
+  if (number < lowest || number > 65535) return bad(range);
   return Status::ok_status();
 }
 
