@@ -84,10 +84,13 @@ int run_host(HostCommandOptions o) {
     }
     o.host_index = *index;
   }
-  if (!o.stats_file.empty()) {  // found out at the start, not after the run
+  if (!o.stats_file
+           .empty()) {  // its folder made now: a failure is found at the start, not after the run
     const auto folder = std::filesystem::absolute(o.stats_file).parent_path();
-    if (!std::filesystem::is_directory(folder)) {
-      spdlog::error("--stats-file {}: its folder {} does not exist", o.stats_file, folder.string());
+    std::error_code ec;
+    std::filesystem::create_directories(folder, ec);
+    if (!std::filesystem::is_directory(folder, ec)) {
+      spdlog::error("--stats-file {}: its folder {} cannot be made", o.stats_file, folder.string());
       return 2;
     }
   }
@@ -170,6 +173,7 @@ int run_host(HostCommandOptions o) {
                           {"failures", m.failures.load()},
                           {"compute_seconds", 1e-6 * static_cast<double>(m.compute_wall_us)},
                           {"compute_cpu_seconds", 1e-6 * static_cast<double>(m.compute_cpu_us)},
+                          {"job_cpu_seconds", 1e-6 * static_cast<double>(m.job_cpu_us)},
                           {"load_seconds", 1e-6 * static_cast<double>(m.load_wall_us)},
                           {"wait_seconds", 1e-6 * static_cast<double>(m.wait_wall_us)},
                           {"connections_opened", host.connections_opened()},

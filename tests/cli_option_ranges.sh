@@ -67,7 +67,8 @@ expect_refused "--samples: must be at least 0, got -3 (options from the command 
 
 # Refused once parsed, at the start (exit 2), before anything is made: an id the coordinator
 # would refuse, a labels file that is not there; a host index from the environment that is
-# not one (a second host would have run host 0's agents), a stats file nowhere to write.
+# not one (a second host would have run host 0's agents), a stats file whose folder cannot be
+# made (found after the whole run before).
 expect_exit 2 "--id: Invalid argument: agent id 'my phone'" "${agent[@]}" --id "my phone"
 printf 'x' >"${WORK}/pic.png"
 expect_exit 2 "--labels: Not found: labels file ${WORK}/none.csv does not exist" \
@@ -76,9 +77,10 @@ rm "${WORK}/pic.png"
 expect_exit 2 "\$FP_HOST_INDEX='two' is not a host index" \
   env FP_HOST_INDEX=two "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" \
   --work-dir "${WORK}/agent"
-expect_exit 2 "--stats-file ${WORK}/missing/host.json: its folder ${WORK}/missing does not exist" \
+printf 'x' >"${WORK}/a-file"
+expect_exit 2 "--stats-file ${WORK}/a-file/host.json: its folder ${WORK}/a-file cannot be made" \
   "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --host-index 0 \
-  --stats-file "${WORK}/missing/host.json" --work-dir "${WORK}/agent"
+  --stats-file "${WORK}/a-file/host.json" --work-dir "${WORK}/agent"
 
 expect_refused "--batch: must be at least 1, got 0" "${FP_BENCH}" telemetry_ingest --batch 0
 expect_refused "--chunk-kb: must be at least 1, got 0" "${FP_BENCH}" model_fanout --chunk-kb 0

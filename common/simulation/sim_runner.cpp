@@ -99,7 +99,9 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::run(const proto::TaskAssi
   Result<std::vector<proto::TelemetryReport>> result = Status::internal("not computed");
   const std::function<void()> job = [&] {
     meter_.wait_wall_us += micros_since(queued);
+    const double cpu = thread_cpu_seconds();
     result = compute(task, model_path);
+    meter_.job_cpu_us += static_cast<int64_t>(1e6 * (thread_cpu_seconds() - cpu));
   };
   if (!pool_.run(job, cancel)) return Status::unavailable("agent stopping");
   ++meter_.tasks;

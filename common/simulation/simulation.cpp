@@ -72,12 +72,13 @@ class LogToFile {
 // Host meters, summed: from in-process hosts directly, from child hosts' stats files.
 struct Meters {
   int64_t tasks = 0, failures = 0;
-  double compute_wall = 0, compute_cpu = 0, load_wall = 0, wait_wall = 0;
+  double compute_wall = 0, compute_cpu = 0, job_cpu = 0, load_wall = 0, wait_wall = 0;
   void add(const ComputeMeter& m) {
     tasks += m.tasks;
     failures += m.failures;
     compute_wall += 1e-6 * static_cast<double>(m.compute_wall_us);
     compute_cpu += 1e-6 * static_cast<double>(m.compute_cpu_us);
+    job_cpu += 1e-6 * static_cast<double>(m.job_cpu_us);
     load_wall += 1e-6 * static_cast<double>(m.load_wall_us);
     wait_wall += 1e-6 * static_cast<double>(m.wait_wall_us);
   }
@@ -86,6 +87,7 @@ struct Meters {
     failures += j.value("failures", int64_t{0});
     compute_wall += j.value("compute_seconds", 0.0);
     compute_cpu += j.value("compute_cpu_seconds", 0.0);
+    job_cpu += j.value("job_cpu_seconds", 0.0);
     load_wall += j.value("load_seconds", 0.0);
     wait_wall += j.value("wait_seconds", 0.0);
   }
@@ -586,6 +588,9 @@ Result<RunOutcome> ScenarioRun::finish() {
       {"connections_opened", connections},
       {"compute_seconds", meters.compute_wall},
       {"compute_cpu_seconds", meters.compute_cpu},
+      // The framework's CPU on the compute threads (around personalize()); the rest of it
+      // is the agents' sessions, ZeroMQ, the coordinator and the processes' start.
+      {"job_cpu_seconds", meters.job_cpu},
       {"load_seconds", meters.load_wall},
       {"campaign_cpu_seconds", cpu_all},
       // The framework's share: CPU not spent inside the agents' personalize() calls,

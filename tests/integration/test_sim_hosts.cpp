@@ -200,7 +200,10 @@ TEST_CASE("fp-sim run with agent-host processes then list and report and export 
   REQUIRE(stats["processes"].size() == 3);  // this process (coordinator) + 2 hosts
   for (const auto& p : stats["processes"]) CHECK(p["peak_rss_mb"].get<double>() > 0);
   CHECK(stats["tasks_done"] == 8);
-  CHECK(stats["compute_seconds"].get<double>() > 0);       // read from the hosts' stats files
+  CHECK(stats["compute_seconds"].get<double>() > 0);  // read from the hosts' stats files
+  // A task's whole CPU on its compute thread holds personalize()'s and its loads'.
+  CHECK(stats["job_cpu_seconds"].get<double>() > stats["compute_cpu_seconds"].get<double>());
+  CHECK(stats["job_cpu_seconds"].get<double>() < stats["campaign_cpu_seconds"].get<double>());
   CHECK(stats["connections_opened"].get<int64_t>() >= 4);  // so are the connections
   CHECK(stats["connections_opened"].get<int64_t>() < 8);
 

@@ -216,6 +216,9 @@ TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite"
   CHECK(stats["tasks_done"] == 24);
   CHECK(stats["telemetry_rows"] == 72);
   CHECK(stats["compute_seconds"].get<double>() > 0);
+  // A task's whole CPU on its compute thread holds personalize()'s and its loads'.
+  CHECK(stats["job_cpu_seconds"].get<double>() > stats["compute_cpu_seconds"].get<double>());
+  CHECK(stats["job_cpu_seconds"].get<double>() < stats["campaign_cpu_seconds"].get<double>());
   CHECK(stats["peak_rss_total_mb"].get<double>() > 0);
   // Each of the host's 8 slots opened a connection its agents took turns on (a reconnect
   // would add one); a connection an agent would make 24.
