@@ -64,8 +64,8 @@ struct ComputeMeter {
   // Thread CPU time of the whole task on its compute thread: personalize() and what it
   // needs around it (loading the model and private data, the settings, the reports).
   std::atomic<int64_t> job_cpu_us{0};
-  std::atomic<int64_t> load_wall_us{0};     // loading private data and model
-  std::atomic<int64_t> wait_wall_us{0};     // waiting for a compute slot
+  std::atomic<int64_t> load_wall_us{0};  // loading private data and model
+  std::atomic<int64_t> wait_wall_us{0};  // waiting for a compute slot
 };
 
 struct SimRunnerConfig {
