@@ -18,6 +18,18 @@ TEST_CASE("a file written whole reads back byte for byte, and a rewrite truncate
   CHECK(*back == bytes);
   REQUIRE(fp::write_file(path, "short").ok());
   CHECK(fp::read_file(path).value() == "short");
+  // Sizes around the reader's 64 KB steps, and none.
+  for (size_t size : {size_t{0}, size_t{1}, size_t{65535}, size_t{65536}, size_t{200001}}) {
+    INFO(size);
+    std::string big(size, '\0');
+    for (size_t i = 0; i < size; ++i) big[i] = static_cast<char>((i * 131) % 251);
+    REQUIRE(fp::write_file(path, big).ok());
+    CHECK(fp::read_file(path).value() == big);
+  }
+  // A file whose size stat does not know: read to its end all the same.
+  auto status = fp::read_file("/proc/self/status");
+  REQUIRE(status.ok());
+  CHECK(status->find("VmHWM:") != std::string::npos);
 }
 
 TEST_CASE("file errors name what was read or written and where") {
@@ -27,6 +39,11 @@ TEST_CASE("file errors name what was read or written and where") {
   CHECK(missing.status().code() == fp::Status::Code::kNotFound);
   CHECK(missing.status().message() ==
         "scenario file " + dir.file("absent.toml") + " cannot be opened");
+  auto folder = fp::read_file(dir.path.string(), "scenario file");
+  REQUIRE_FALSE(folder.ok());
+  CHECK(folder.status().code() == fp::Status::Code::kIOError);
+  CHECK_THAT(folder.status().message(),
+             Catch::StartsWith("reading scenario file " + dir.path.string() + ": "));
   const std::string nowhere = dir.file("no/such/dir/out.csv");
   auto written = fp::write_file(nowhere, "x", "report file");
   REQUIRE_FALSE(written.ok());

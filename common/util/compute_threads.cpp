@@ -18,8 +18,13 @@ Fn openblas_symbol(const char* name) {
 }  // namespace
 
 void set_compute_threads(int torch_threads) {
+  // A simulation host's compute threads call this for every task: setting the count again
+  // cost ~40 us a task (LibTorch's thread pools, OpenBLAS's), for nothing.
+  thread_local int set_here = 0;
+  if (set_here == torch_threads) return;
   at::set_num_threads(torch_threads);
   if (auto set = openblas_symbol<void (*)(int)>("openblas_set_num_threads")) set(1);
+  set_here = torch_threads;
 }
 
 BlasThreading blas_threading() {
