@@ -158,11 +158,17 @@ Result<torch::Tensor> read_tensor(std::string_view bytes, size_t& at) {
 }  // namespace
 
 Status save_private_data(const PrivateData& data, const std::string& path) {
-  std::string bytes(kPrivateMagic, sizeof kPrivateMagic);
-  for (const auto* t : {&data.adaptation.inputs, &data.adaptation.labels, &data.evaluation.inputs,
-                        &data.evaluation.labels}) {
-    append_tensor(bytes, *t);
-  }
+  const std::initializer_list<const torch::Tensor*> tensors = {
+      &data.adaptation.inputs, &data.adaptation.labels, &data.evaluation.inputs,
+      &data.evaluation.labels};
+  // Sized once: a host writes one of these per agent, and growing the string by appends
+  // copied it several times over.
+  size_t size = sizeof kPrivateMagic;
+  for (const auto* t : tensors) size += 2 + 8 * t->dim() + t->numel() * 8;  // at most
+  std::string bytes;
+  bytes.reserve(size);
+  bytes.append(kPrivateMagic, sizeof kPrivateMagic);
+  for (const auto* t : tensors) append_tensor(bytes, *t);
   return write_file(path, bytes, "private data");
 }
 
