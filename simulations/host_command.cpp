@@ -84,8 +84,8 @@ int run_host(HostCommandOptions o) {
     }
     o.host_index = *index;
   }
-  if (!o.stats_file
-           .empty()) {  // its folder made now: a failure is found at the start, not after the run
+  // The stats file's folder is made now: a failure is found at the start, not after the run.
+  if (!o.stats_file.empty()) {
     const auto folder = std::filesystem::absolute(o.stats_file).parent_path();
     std::error_code ec;
     std::filesystem::create_directories(folder, ec);

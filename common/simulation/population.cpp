@@ -164,7 +164,8 @@ Status save_private_data(const PrivateData& data, const std::string& path) {
   // Sized once: a host writes one of these per agent, and growing the string by appends
   // copied it several times over.
   size_t size = sizeof kPrivateMagic;
-  for (const auto* t : tensors) size += 2 + 8 * t->dim() + t->numel() * 8;  // at most
+  for (const auto* t : tensors)  // as append_tensor writes them: labels int64, inputs float
+    size += 2 + 8 * t->dim() + t->numel() * (t->scalar_type() == torch::kLong ? 8 : 4);
   std::string bytes;
   bytes.reserve(size);
   bytes.append(kPrivateMagic, sizeof kPrivateMagic);
