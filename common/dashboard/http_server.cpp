@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -72,8 +73,21 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_read(beast::error_code ec) {
+    // A request too large or malformed is answered with why (a browser showed only a reset
+    // connection for a long URL); then the connection closes, its stream being unreadable.
+    if (ec == http::error::header_limit) {
+      return refuse(431, "the request's header is over 8 KB (a URL that long?)");
+    }
+    if (ec == http::error::body_limit) {
+      return refuse(413, "the request's body is over " + std::to_string(kMaxRequestBody) +
+                             " bytes; the API reads none");
+    }
+    if (ec && ec.category() == http::make_error_code(http::error::bad_target).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return refuse(400, "malformed HTTP request: " + ec.message());
+    }
     if (ec) {
-      // end_of_stream / timeout / a malformed request: nothing more to say to this peer.
+      // end_of_stream / timeout / a peer gone mid-request: nothing more to say to it.
       if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
           ec != asio::error::operation_aborted) {
         spdlog::debug("dashboard: dropping a connection: {}", ec.message());
@@ -116,6 +130,42 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
                       });
   }
 
+  void refuse(unsigned status, const std::string& why) {
+    response_ = {};
+    response_.version(11);
+    response_.result(status);
+    response_.set(http::field::server, "fineprune-dashboard");
+    response_.set(http::field::content_type, "application/json");
+    response_.keep_alive(false);
+    response_.body() = "{\"error\":\"" + why + "\"}";  // `why` is ours: no quotes to escape
+    response_.prepare_payload();
+    stream_.expires_after(server_.config.idle_timeout);
+    http::async_write(stream_, response_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec) {
+                          self->close();
+                          self->finish();
+                          return;
+                        }
+                        // What the peer sent beyond what was parsed is still unread, and closing
+                        // now would reset the connection, which may discard the answer before the
+                        // peer reads it: stop sending, and read until the peer closes (at most the
+                        // idle timeout).
+                        beast::error_code ignored;
+                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                        self->drain();
+                      });
+  }
+
+  void drain() {
+    stream_.async_read_some(asio::buffer(scratch_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (!ec) return self->drain();
+                              self->close();
+                              self->finish();
+                            });
+  }
+
   void finish() {
     if (server_.sessions.erase(shared_from_this())) {
       std::lock_guard<std::mutex> lock(server_.stats_mutex);
@@ -125,6 +175,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::array<char, 4096> scratch_;  // what a refused request sent after its answer, discarded
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   HttpServer::Impl& server_;

@@ -530,18 +530,26 @@ int tcp_connect(uint16_t port) {
   return fd;
 }
 
-// Sends one GET and returns the status line ("" if the connection was closed).
-std::string http_get(uint16_t port) {
+// Sends `request` as it is and returns what came back ("" if the connection was closed).
+std::string http_exchange(uint16_t port, const std::string& request) {
   int fd = tcp_connect(port);
-  std::string req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  (void)!::write(fd, req.data(), req.size());
+  (void)!::write(fd, request.data(), request.size());
   timeval tv{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  char buf[256];
-  ssize_t n = ::read(fd, buf, sizeof buf);
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
   ::close(fd);
-  std::string got = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
-  return got.substr(0, got.find("\r\n"));
+  return got;
+}
+
+std::string status_line(const std::string& response) {
+  return response.substr(0, response.find("\r\n"));
+}
+
+// Sends one GET and returns the status line ("" if the connection was closed).
+std::string http_get(uint16_t port) {
+  return status_line(http_exchange(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
 }
 
 size_t open_descriptors() {
@@ -570,6 +578,28 @@ TEST_CASE("the dashboard keeps to its connection share and idle connections are 
   REQUIRE(wait_until([&] { return (*server)->stats().open == 0; }, 5s));
   CHECK(http_get(port) == "HTTP/1.1 200 OK");
   for (int fd : idle) ::close(fd);
+}
+
+TEST_CASE("a request too large or malformed gets an HTTP error saying why, not a reset",
+          "[dashboard][hostile]") {
+  auto server = dash::HttpServer::start({}, [](const dash::HttpRequest&) {
+    return dash::HttpReply{200, "text/plain", "ok", {}};
+  });
+  REQUIRE(server.ok());
+  const uint16_t port = (*server)->port();
+  const std::string long_url =
+      http_exchange(port, "GET /api/" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(status_line(long_url) == "HTTP/1.1 431 Request Header Fields Too Large");
+  CHECK_THAT(long_url, Catch::Contains("{\"error\":\"the request's header is over 8 KB"));
+  const std::string big_body =
+      http_exchange(port, "POST /api/summary HTTP/1.1\r\nHost: x\r\nContent-Length: 40000\r\n\r\n" +
+                              std::string(40000, 'b'));
+  CHECK(status_line(big_body) == "HTTP/1.1 413 Payload Too Large");
+  CHECK_THAT(big_body, Catch::Contains("the request's body is over 16384 bytes"));
+  const std::string garbage = http_exchange(port, "GARBAGE\r\n\r\n");
+  CHECK(status_line(garbage) == "HTTP/1.1 400 Bad Request");
+  CHECK_THAT(garbage, Catch::Contains("malformed HTTP request"));
+  CHECK(http_get(port) == "HTTP/1.1 200 OK");  // and it serves on
 }
 
 TEST_CASE("out of descriptors, the dashboard backs off instead of spinning",
