@@ -6,7 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <stdexcept>
 
+#include "protocol/codec.h"
+#include "protocol/limits.h"
 #include "util/sha256.h"
 
 namespace fp::agent {
@@ -52,22 +55,37 @@ Result<size_t> Outbox::load(Clock::time_point now) {
     std::string key, frame;
   };
   std::vector<Loaded> loaded;
+  std::vector<fs::path> damaged;
   for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
     if (it->path().extension() != ".msg") continue;
     std::ifstream in(it->path(), std::ios::binary);
     Loaded l;
     std::string head;
-    if (!std::getline(in, head)) continue;
-    const auto space = head.find(' ');
-    if (space == std::string::npos) continue;
+    const auto space = std::getline(in, head) ? head.find(' ') : std::string::npos;
     try {
+      if (space == std::string::npos) throw std::invalid_argument("no header");
       l.order = std::stoull(head.substr(0, space));
     } catch (const std::exception&) {
-      continue;  // not ours: left alone
+      spdlog::warn("outbox: {} is not an outbox message (no '<order> <key>' line); left alone",
+                   it->path().string());
+      continue;
     }
     l.key = head.substr(space + 1);
     l.frame.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    // Damaged on disk: resending it would earn an error from the coordinator at every
+    // resend, for ever. Kept for a look, not sent.
+    auto decoded = proto::decode(l.frame, proto::kMaxAgentFrameBytes);
+    if (!decoded.ok()) {
+      spdlog::warn("outbox: {} holds a damaged message ({}); kept as {}.bad, not resent",
+                   it->path().string(), decoded.status().message(), it->path().filename().string());
+      damaged.push_back(it->path());
+      continue;
+    }
     loaded.push_back(std::move(l));
+  }
+  for (const auto& path : damaged) {
+    std::error_code rename_ec;
+    fs::rename(path, path.string() + ".bad", rename_ec);
   }
   if (ec) return Status::io_error("outbox " + dir_ + ": " + ec.message());
   std::sort(loaded.begin(), loaded.end(),

@@ -26,6 +26,8 @@
 #include "fake_runner.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
+#include "protocol/codec.h"
+#include "protocol/sample_messages.h"
 #include "temp_dir.h"
 #include "test_paths.h"
 #include "train/evaluator.h"
@@ -359,11 +361,15 @@ TEST_CASE("the kept model is verified by its hash and predicts a folder", "[devi
 TEST_CASE("an outbox on disk survives a restart until acknowledged", "[device][unit]") {
   TempDir dir("dev");
   auto now = agent::Outbox::Clock::now();
+  // Real frames: a reloaded message is checked before it is sent again.
+  const std::string f1 = proto::encode(proto::TaskStatus{"k1", 7, true, 3, ""});
+  const std::string f2 = proto::encode(proto::TaskStatus{"k2", 8, true, 3, ""});
+  const std::string f3 = proto::encode(proto::TaskStatus{"k3", 9, false, 0, "line\nbreak"});
   {
     agent::Outbox box(dir.file("outbox"));
-    box.add("k1", std::string("frame\n\0one", 10), now);
-    box.add("k2", "frame two", now);
-    box.add("k3", "frame three", now);
+    box.add("k1", f1, now);
+    box.add("k2", f2, now);
+    box.add("k3", f3, now);
     CHECK(box.ack("k2"));
   }
   agent::Outbox again(dir.file("outbox"));
@@ -375,12 +381,48 @@ TEST_CASE("an outbox on disk survives a restart until acknowledged", "[device][u
   CHECK_FALSE(again.contains("k2"));
   auto frames = again.due(now, std::chrono::milliseconds(0), true);
   REQUIRE(frames.size() == 2);
-  CHECK(frames[0] == std::string("frame\n\0one", 10));  // in the order first added
-  CHECK(frames[1] == "frame three");
+  CHECK(frames[0] == f1);  // in the order first added
+  CHECK(frames[1] == f3);
   CHECK(again.ack("k1"));
   CHECK(again.ack("k3"));
   agent::Outbox empty(dir.file("outbox"));
   CHECK(*empty.load(now) == 0);
+}
+
+TEST_CASE("a damaged outbox message is kept aside, not resent; a stranger's file is left alone",
+          "[device][unit]") {
+  TempDir dir("dev");
+  auto now = agent::Outbox::Clock::now();
+  const std::string good = proto::encode(proto::TaskStatus{"good", 7, true, 3, ""});
+  std::string bad = proto::encode(proto::TaskStatus{"bad", 8, true, 3, ""});
+  {
+    agent::Outbox box(dir.file("outbox"));
+    box.add("good", good, now);
+    box.add("bad", bad, now);
+  }
+  // The second message's file damaged on disk (its frame cut short); a file not written by
+  // the outbox beside them.
+  for (const auto& e : fs::directory_iterator(dir.file("outbox"))) {
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.find(" bad\n") == std::string::npos) continue;
+    in.close();
+    std::ofstream(e.path(), std::ios::binary | std::ios::trunc) << text.substr(0, text.size() - 5);
+  }
+  std::ofstream(dir.file("outbox/notes.msg")) << "my own notes";
+
+  agent::Outbox again(dir.file("outbox"));
+  auto loaded = again.load(now);
+  REQUIRE(loaded.ok());
+  CHECK(*loaded == 1);
+  CHECK(again.contains("good"));
+  CHECK_FALSE(again.contains("bad"));
+  size_t kept_aside = 0;
+  for (const auto& e : fs::directory_iterator(dir.file("outbox")))
+    kept_aside += e.path().extension() == ".bad";
+  CHECK(kept_aside == 1);                           // nothing deleted
+  CHECK(fs::exists(dir.file("outbox/notes.msg")));  // not ours: untouched
+  CHECK(again.due(now, std::chrono::milliseconds(0), true) == std::vector<std::string>{good});
 }
 
 TEST_CASE("durations", "[device][unit]") {
@@ -508,7 +550,9 @@ TEST_CASE("an agent gives up on an unreachable coordinator and keeps its outbox"
   TempDir dir("dev");
   {
     agent::Outbox left(dir.file("outbox"));  // what an earlier run could not deliver
-    left.add("phone:1:0:fine_prune", "a report frame", agent::Outbox::Clock::now());
+    left.add("phone:1:0:fine_prune",
+             proto::encode(proto::sample_report("phone:1:0:fine_prune", 1, "fine_prune")),
+             agent::Outbox::Clock::now());
   }
   agent::AgentConfig config;
   config.agent_id = "phone";
