@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+
 #include "models/artifact.h"
 #include "models/compact.h"
 #include "models/model_factory.h"
@@ -37,6 +39,15 @@ Row measure(PrunableNet& m, uint64_t bytes) {
 }  // namespace
 
 int compact_command(const std::string& model_path, const std::string& out_path, int threads) {
+  // Written over its input, the model it was compacted from would be gone.
+  std::error_code ec;
+  if (std::filesystem::equivalent(model_path, out_path, ec)) {
+    spdlog::error(
+        "--out {} is the model it reads ({}): the compact model would replace it; give "
+        "another --out",
+        out_path, model_path);
+    return 2;
+  }
   set_compute_threads(threads);
   ArtifactInfo in_info;
   auto model = load_model(model_path, &in_info);

@@ -379,6 +379,32 @@ TEST_CASE("fp-coordinator register accepts artifacts and refuses damaged ones", 
   CHECK(nlohmann::json::parse(models->front().spec_json)["arch"] == "mlp");
 }
 
+TEST_CASE("fp-agent compact writes a new artifact and will not write over the one it reads",
+          "[processes]") {
+  TempDir dir("proc");
+  ModelSpec spec;
+  spec.arch = "mlp";
+  spec.width_mult = 0.25;
+  auto model = build_model(spec);
+  REQUIRE(model.ok());
+  REQUIRE(save_model(**model, dir.file("m.fpm")).ok());
+  auto before = sha256_file_hex(dir.file("m.fpm"));
+  REQUIRE(before.ok());
+  auto compact_to = [&](const std::string& out, const std::string& log) {
+    ChildProcess p({kAgent, "compact", "--model", dir.file("m.fpm"), "--out", out}, dir.file(log));
+    return p.wait(120s).value_or(-1);
+  };
+  // The same file, also by another name for it.
+  CHECK(compact_to(dir.file("m.fpm"), "same.log") == 2);
+  CHECK(read_file(dir.file("same.log")).find("is the model it reads") != std::string::npos);
+  CHECK(compact_to(dir.file("./m.fpm"), "same2.log") == 2);
+  CHECK(sha256_file_hex(dir.file("m.fpm")).value() == *before);  // untouched
+  REQUIRE(compact_to(dir.file("c.fpm"), "other.log") == 0);
+  auto compacted = load_model(dir.file("c.fpm"));
+  REQUIRE(compacted.ok());
+  CHECK((*compacted)->spec().is_compact());
+}
+
 TEST_CASE("fp-coordinator register --calibrate ships a model trained elsewhere with its curve",
           "[processes]") {
   TempDir dir("proc");
