@@ -129,6 +129,19 @@ void check_against_kept_model(const store::TelemetryRecord& row, const std::stri
   CHECK(reported_zeroed < goal + largest_unit);
 }
 
+// An untrained MLP (width 0.25) of Fashion-MNIST's shape with `classes` outputs, saved at
+// `path` with `meta`: an artifact for the commands that read one.
+void save_small_model(const std::string& path, int64_t classes = 10,
+                      const std::map<std::string, std::string>& meta = {}) {
+  ModelSpec spec;
+  spec.arch = "mlp";
+  spec.width_mult = 0.25;
+  spec.num_classes = classes;
+  auto model = build_model(spec);
+  REQUIRE(model.ok());
+  REQUIRE(save_model(**model, path, meta).ok());
+}
+
 }  // namespace
 
 TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[processes]") {
@@ -350,12 +363,7 @@ TEST_CASE("the coordinator process rejects bad peers and stops cleanly on SIGTER
 TEST_CASE("fp-coordinator register accepts artifacts and refuses damaged ones", "[processes]") {
   TempDir dir("proc");
   write(dir.file("fp.toml"), config_text(dir, false));
-  ModelSpec spec;
-  spec.arch = "mlp";
-  spec.width_mult = 0.25;
-  auto model = build_model(spec);
-  REQUIRE(model.ok());
-  REQUIRE(save_model(**model, dir.file("m.fpm")).ok());
+  save_small_model(dir.file("m.fpm"));
   std::string bytes = read_file(dir.file("m.fpm"));
   bytes[bytes.size() / 2] ^= 0x40;
   write(dir.file("bad.fpm"), bytes);
@@ -382,12 +390,7 @@ TEST_CASE("fp-coordinator register accepts artifacts and refuses damaged ones", 
 TEST_CASE("fp-agent compact writes a new artifact and will not write over the one it reads",
           "[processes]") {
   TempDir dir("proc");
-  ModelSpec spec;
-  spec.arch = "mlp";
-  spec.width_mult = 0.25;
-  auto model = build_model(spec);
-  REQUIRE(model.ok());
-  REQUIRE(save_model(**model, dir.file("m.fpm")).ok());
+  save_small_model(dir.file("m.fpm"));
   auto before = sha256_file_hex(dir.file("m.fpm"));
   REQUIRE(before.ok());
   auto compact_to = [&](const std::string& out, const std::string& log) {
@@ -409,16 +412,9 @@ TEST_CASE("fp-coordinator register --calibrate ships a model trained elsewhere w
           "[processes]") {
   TempDir dir("proc");
   write(dir.file("fp.toml"), config_text(dir, false));
-  ModelSpec spec;  // Fashion-MNIST's shape and classes, trained nowhere: no curve
-  spec.arch = "mlp";
-  spec.width_mult = 0.25;
-  auto model = build_model(spec);
-  REQUIRE(model.ok());
-  REQUIRE(save_model(**model, dir.file("m.fpm"), {{"origin", "elsewhere"}}).ok());
-  spec.num_classes = 5;
-  auto five = build_model(spec);
-  REQUIRE(five.ok());
-  REQUIRE(save_model(**five, dir.file("five.fpm")).ok());
+  // Fashion-MNIST's shape and classes, trained nowhere: no curve.
+  save_small_model(dir.file("m.fpm"), 10, {{"origin", "elsewhere"}});
+  save_small_model(dir.file("five.fpm"), 5);
   auto run = [&](const std::string& artifact, const std::string& log) {
     ChildProcess p({kCoordinator, "register", "-c", dir.file("fp.toml"), "--calibrate",
                     "--calibration-samples", "500", dir.file(artifact)},
