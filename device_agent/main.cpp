@@ -281,7 +281,7 @@ int agent_main(int argc, char** argv) {
   if (runner_config.folder.dir.empty()) {
     fp::Status known = fp::agent::check_individuals(runner_config.data, individuals);
     if (!known.ok()) {
-      spdlog::error("--individual: {}", known.to_string());
+      spdlog::error("{}", known.to_string());  // it names the option: --individual, --data-dir
       return 2;
     }
   } else if (fp::Status folder = fp::agent::check_data_folder(runner_config.folder.dir);

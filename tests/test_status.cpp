@@ -39,6 +39,15 @@ TEST_CASE("a Result gives its value, or throws naming its error when it holds no
   CHECK_THROWS_AS(std::move(bad).value(), fp::BadResultAccess);
 }
 
+TEST_CASE("an error given context keeps its code; OK stays OK") {
+  const fp::Status bad = fp::Status::not_found("no recordings directory at '/x'");
+  const fp::Status told = bad.with_context("the fsdd data (--data-dir /x): ");
+  CHECK(told.code() == fp::Status::Code::kNotFound);
+  CHECK(told.message() == "the fsdd data (--data-dir /x): no recordings directory at '/x'");
+  CHECK(fp::Status::ok_status().with_context("anything: ").ok());
+  CHECK(fp::Status::ok_status().with_context("anything: ").message().empty());
+}
+
 namespace {
 
 std::string run_and_read(const std::function<int()>& body, int& code) {

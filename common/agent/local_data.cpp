@@ -190,9 +190,16 @@ Result<Dataset> load_general_data(const LocalDataConfig& c, int64_t limit) {
 }
 
 Status check_individuals(const LocalDataConfig& c, const std::vector<std::string>& individuals) {
-  FP_ASSIGN_OR_RETURN(Dataset pool, load_pool(c, false));
-  for (const auto& individual : individuals)  // each error names the individual
-    FP_RETURN_IF_ERROR(individual_indices(pool, c, individual).status());
+  auto pool = load_pool(c, false);
+  if (!pool.ok()) {  // the folder, not an individual: say which option sets it
+    return pool.status().with_context(
+        "the " + c.dataset + " data (--data-dir" +
+        (c.data_dir.empty() ? " not given: its usual place" : " " + c.data_dir) + "): ");
+  }
+  for (const auto& individual : individuals) {  // each error names the individual
+    Status s = individual_indices(*pool, c, individual).status();
+    if (!s.ok()) return s.with_context("--individual: ");
+  }
   return Status::ok_status();
 }
 

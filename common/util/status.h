@@ -39,6 +39,10 @@ class [[nodiscard]] Status {
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
+  // The same error with `context` before its message ("--individual: " + message); OK stays OK.
+  Status with_context(const std::string& context) const {
+    return ok() ? *this : Status(code_, context + message_);
+  }
   // "Corruption: model.fpm: bad magic" style text for logs and users.
   std::string to_string() const;
   static const char* code_name(Code code);
