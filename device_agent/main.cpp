@@ -276,32 +276,26 @@ int agent_main(int argc, char** argv) {
         "holds, or the folder of its own files");
     return 2;
   }
-  // A name no task could load, or a folder with nothing to read, is refused now, not task by
-  // task.
-  if (runner_config.folder.dir.empty()) {
-    fp::Status known = fp::agent::check_individuals(runner_config.data, individuals);
-    if (!known.ok()) {
-      spdlog::error("{}", known.to_string());  // it names the option: --individual, --data-dir
-      return 2;
-    }
-  } else if (fp::Status folder = fp::agent::check_data_folder(runner_config.folder.dir);
-             !folder.ok()) {
-    spdlog::error("--data: {}", folder.to_string());
+  // What no task or Hello could work with is refused now: a name no task could load, a
+  // folder with nothing to read, an id the coordinator refuses, a labels file that is not
+  // there, a work folder that cannot be written (made last: nothing is made for a refused
+  // start). Each error names its option (the individuals' check names its own).
+  auto refused = [](const char* option, const fp::Status& checked) {
+    if (checked.ok()) return false;
+    spdlog::error("{}{}{}", option, *option ? ": " : "", checked.to_string());
+    return true;
+  };
+  const std::string& folder = runner_config.folder.dir;
+  const std::string& labels = runner_config.folder.labels_file;
+  if (refused(folder.empty() ? "" : "--data",
+              folder.empty() ? fp::agent::check_individuals(runner_config.data, individuals)
+                             : fp::agent::check_data_folder(folder))) {
     return 2;
   }
-  // An id the coordinator refuses, a labels file that is not there or a work folder that
-  // cannot be written is refused now, not at the first Hello or task (the folder is made
-  // last: nothing is made for a refused start).
-  if (!runner_config.folder.labels_file.empty() && runner_config.folder.dir.empty()) {
+  if (folder.empty() && !labels.empty()) {
     spdlog::error("--labels: it labels files of --data; give --data too");
     return 2;
   }
-  auto refused = [](const char* option, const fp::Status& checked) {
-    if (checked.ok()) return false;
-    spdlog::error("{}: {}", option, checked.to_string());
-    return true;
-  };
-  const std::string& labels = runner_config.folder.labels_file;
   if (refused("--id", fp::agent::check_agent_id(config.agent_id)) ||
       (!labels.empty() && refused("--labels", fp::agent::check_labels_file(labels))) ||
       refused("--work-dir", fp::agent::prepare_work_dir(config.work_dir))) {

@@ -1,6 +1,7 @@
 // fp-sim list / report / export / pool: finished (or interrupted) runs, read back from
 // the SQLite file of a run directory.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -184,11 +185,9 @@ int run_pool(const PoolOptions& o) {
     for (const auto& seed : seeds)
       for (const auto& [variant, results] : seed.campaigns) variants.insert(variant);
     if (!variants.count(o.versus_variant)) {
-      std::string held;
-      for (const auto& v : variants) held += (held.empty() ? "" : ", ") + v;
-      return fail(Status::invalid_argument("--versus-variant '" + o.versus_variant +
-                                           "': no run holds that variant (they hold: " + held +
-                                           ")"));
+      return fail(Status::invalid_argument(
+          fmt::format("--versus-variant '{}': no run holds that variant (they hold: {})",
+                      o.versus_variant, fmt::join(variants, ", "))));
     }
   }
   const auto rows = report::pool_comparisons(seeds, o.versus_variant);

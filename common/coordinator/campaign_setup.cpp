@@ -1,5 +1,7 @@
 #include "coordinator/campaign_setup.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -84,11 +86,10 @@ Status check_protected_layers(const store::ModelRecord& model, const std::string
   const auto& names = built->layer_names();
   for (const auto& p : prune.protected_layers) {
     if (std::find(names.begin(), names.end(), p) != names.end()) continue;
-    std::string known;
-    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-    return Status::invalid_argument("campaign.prune: protected layer '" + p +
-                                    "' is not a layer of the campaign's model (" + spec.arch +
-                                    ": " + known + ")");
+    return Status::invalid_argument(
+        fmt::format("campaign.prune: protected layer '{}' is not a layer of the campaign's model "
+                    "({}: {})",
+                    p, spec.arch, fmt::join(names, ", ")));
   }
   return Status::ok_status();
 }

@@ -42,9 +42,7 @@ Status apply_personalize_settings(const std::string& json, PersonalizeConfig& c,
   JsonFieldReader r(j);
   try {
     r.read("select_sparsity", c.select_sparsity);
-    if (auto name = r.text("selector")) {
-      FP_ASSIGN_OR_RETURN(c.selector.score, parse_selection_score(*name));
-    }
+    FP_RETURN_IF_ERROR(r.read_name("selector", c.selector.score, parse_selection_score));
     r.read("min_agreement", c.selector.min_agreement);
     r.read("confident_fraction", c.selector.confident_fraction);
     r.read("heldout_fraction", c.heldout_fraction);

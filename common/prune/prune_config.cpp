@@ -107,18 +107,10 @@ Result<PruneConfig> PruneConfig::from_json(const std::string& text) {
   PruneConfig c;
   JsonFieldReader r(j);
   try {
-    if (auto name = r.text("criterion")) {
-      FP_ASSIGN_OR_RETURN(c.criterion, parse_criterion(*name));
-    }
-    if (auto name = r.text("granularity")) {
-      FP_ASSIGN_OR_RETURN(c.granularity, parse_granularity(*name));
-    }
-    if (auto name = r.text("scope")) {
-      FP_ASSIGN_OR_RETURN(c.scope, parse_scope(*name));
-    }
-    if (auto name = r.text("schedule")) {
-      FP_ASSIGN_OR_RETURN(c.schedule, parse_schedule(*name));
-    }
+    FP_RETURN_IF_ERROR(r.read_name("criterion", c.criterion, parse_criterion));
+    FP_RETURN_IF_ERROR(r.read_name("granularity", c.granularity, parse_granularity));
+    FP_RETURN_IF_ERROR(r.read_name("scope", c.scope, parse_scope));
+    FP_RETURN_IF_ERROR(r.read_name("schedule", c.schedule, parse_schedule));
     r.read("target_sparsity", c.target_sparsity);
     r.read("iterative_steps", c.iterative_steps);
     r.read("prune_output_layer", c.prune_output_layer);

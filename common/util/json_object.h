@@ -2,7 +2,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -46,11 +45,15 @@ class JsonFieldReader {
     key_ = key;
     read_json_value(j_, key, field);
   }
-  // The string at `key`, or nullopt when the object has none.
-  std::optional<std::string> text(const char* key) {
-    std::optional<std::string> out;
-    if (j_.contains(key)) read(key, out.emplace());
-    return out;
+  // The name at `key`, when present, through `parse` (Result<T>(const std::string&), e.g.
+  // parse_criterion) into `field`; its error when the name is not one it knows.
+  template <class T, class Parse>
+  Status read_name(const char* key, T& field, Parse parse) {
+    if (!j_.contains(key)) return Status::ok_status();
+    std::string name;
+    read(key, name);
+    FP_ASSIGN_OR_RETURN(field, parse(name));
+    return Status::ok_status();
   }
   const char* key() const { return key_; }
 
