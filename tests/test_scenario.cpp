@@ -51,6 +51,7 @@ TEST_CASE("a minimal scenario gets the documented defaults", "[scenario]") {
   CHECK(s->baselines.methods == std::vector<std::string>{"finetune", "svd"});
   CHECK(s->hosting.mode == HostingMode::kInProcess);
   CHECK(s->hosting.folders_in_memory);
+  CHECK(s->hosting.private_data_in_memory);
   CHECK(s->hosting.connected_per_host() == 4 * s->hosting.workers);
   CHECK(s->text == kMinimal);
 }
@@ -314,6 +315,8 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
         "\"cloud\"");
   CHECK(error_of("name = \"x\"\n[hosting]\nagent_folders = \"cloud\"\n") ==
         "test.toml:3: hosting.agent_folders must be \"memory\" or \"disk\", not \"cloud\"");
+  CHECK(error_of("name = \"x\"\n[hosting]\nprivate_data = \"disk\"\n") ==
+        "test.toml:3: hosting.private_data must be \"memory\" or \"file\", not \"disk\"");
   CHECK(error_of("name = \"x\"\n[hosting]\nconnections = \"pooled\"\n") ==
         "test.toml:3: hosting.connections must be \"shared\" or \"per-agent\", not \"pooled\"");
   CHECK(error_of("name = \"x\"\n[fineprune]\nrule_out_parts = 0\n") ==
@@ -529,13 +532,14 @@ TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[s
   auto disk = parse_scenario(
       "name = \"d\"\n[hosting]\nagent_folders = \"disk\"\nworkers = 3\nconnected = 5\n"
       "threads_per_worker = 2\nkeep_private_data = true\nsecurity = \"plain\"\n"
-      "compute_nice = 7\nconnections = \"per-agent\"\n",
+      "compute_nice = 7\nconnections = \"per-agent\"\nprivate_data = \"file\"\n",
       "d.toml");
   REQUIRE(disk.ok());
   CHECK_FALSE(disk->hosting.folders_in_memory);
   // Both kinds of host (threads of fp-sim run, fp-sim host processes) take these options.
   const HostOptions from = host_options_for(*disk);
   CHECK_FALSE(from.folders_in_memory);
+  CHECK_FALSE(from.private_data_in_memory);
   CHECK(from.keep_private_data);
   CHECK(from.workers == 3);
   CHECK(from.connected == 5);
@@ -546,6 +550,7 @@ TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[s
   CHECK_FALSE(from.share_connections);
   const HostOptions defaults = host_options_for(*parse_scenario("name = \"m\"\n", "m.toml"));
   CHECK(defaults.folders_in_memory);
+  CHECK(defaults.private_data_in_memory);
   CHECK(defaults.share_connections);
   CHECK(defaults.compute_nice == 5);
   for (const char* bad : {"-1", "20"}) {

@@ -43,13 +43,14 @@ HostOptions host_options_for(const Scenario& scenario) {
   o.tasks_per_agent = tasks_per_individual(scenario);
   o.keep_private_data = h.keep_private_data;
   o.folders_in_memory = h.folders_in_memory;
+  o.private_data_in_memory = h.private_data_in_memory;
   o.share_connections = h.share_connections;
   o.security.plain = h.plain;
   return o;
 }
 
 RunnerFactory null_runner_factory() {
-  return [](const std::string&, WorkerPool& pool, ComputeMeter& meter) {
+  return [](PrivateDataSource, WorkerPool& pool, ComputeMeter& meter) {
     return std::make_unique<NullRunner>(pool, meter);
   };
 }
@@ -121,9 +122,9 @@ AgentHost::AgentHost(HostOptions options, const Scenario& scenario, const Popula
       population_(population),
       pool_(std::max<int64_t>(1, options_.workers), options_.compute_nice),
       context_(std::make_unique<Context>()) {
-  make_runner_ = [this](const std::string& data_path, WorkerPool& pool, ComputeMeter& meter) {
+  make_runner_ = [this](PrivateDataSource data, WorkerPool& pool, ComputeMeter& meter) {
     SimRunnerConfig rc;
-    rc.data_path = data_path;
+    rc.data = std::move(data);
     rc.baselines = scenario_.baselines;
     rc.threads = options_.threads_per_worker;
     return std::make_unique<SimRunner>(rc, pool, meter);
@@ -221,11 +222,19 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status::io_error("creating " + dir.string() + ": " + ec.message());
-  // Materialize the individual's private data where only this agent reads it.
-  const std::string data_path = (dir / "private.bin").string();
-  FP_RETURN_IF_ERROR(save_private_data(private_data(population_, individual), data_path));
-
-  std::unique_ptr<agent::TaskRunner> runner = make_runner_(data_path, pool_, meter_);
+  // The individual's private data, for this agent's runner alone: taken from the
+  // population when it computes, or materialized in a file only this agent reads.
+  PrivateDataSource data;
+  if (options_.private_data_in_memory && !options_.keep_private_data) {
+    data = [this, individual]() -> Result<PrivateData> {
+      return private_data(population_, individual);
+    };
+  } else {
+    std::string data_path = (dir / "private.bin").string();
+    FP_RETURN_IF_ERROR(save_private_data(private_data(population_, individual), data_path));
+    data = [path = std::move(data_path)] { return load_private_data(path); };
+  }
+  std::unique_ptr<agent::TaskRunner> runner = make_runner_(std::move(data), pool_, meter_);
 
   agent::AgentConfig ac;
   ac.agent_id = id;

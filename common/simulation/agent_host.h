@@ -1,10 +1,11 @@
 // An agent host: many virtual agents in one process. Each virtual agent is a full
-// fp::agent::Agent with its own identity and session, holding one individual's private
-// data in its own directory; the agents a slot runs one after another take turns on one
-// DEALER connection (HostOptions::share_connections). At most `connected` agents are
-// alive at once (one thread each); the others wait in a queue with no socket, file or
-// memory. At most `workers` of the live agents compute at once (WorkerPool), each with
-// one LibTorch thread, so a 2-core machine runs a thousand agents without thrashing.
+// fp::agent::Agent with its own identity, session and folder (its download), holding one
+// individual's private data (in memory, or in a file of its folder); the agents a slot
+// runs one after another take turns on one DEALER connection
+// (HostOptions::share_connections). At most `connected` agents are alive at once (one
+// thread each); the others wait in a queue with no socket, file or memory. At most
+// `workers` of the live agents compute at once (WorkerPool), each with one LibTorch
+// thread, so a 2-core machine runs a thousand agents without thrashing.
 #pragma once
 
 #include <atomic>
@@ -41,6 +42,12 @@ struct HostOptions {
   // creating and deleting thousands of them was most of a host's kernel time on disk
   // (docs/SIMULATIONS.md). Ignored with keep_private_data, whose files must outlast the run.
   bool folders_in_memory = false;
+  // A virtual agent's runner takes its individual's samples from the host's population
+  // when it computes, instead of reading a file the host wrote for it: writing, reading
+  // and deleting that file was ~0.2 ms of an agent's ~3 ms of framework time
+  // (docs/SIMULATIONS.md). Either way only that agent's runner sees them. Ignored with
+  // keep_private_data, which keeps the files.
+  bool private_data_in_memory = false;
   // Each slot's agents, one after another, use one connection to the coordinator, each
   // with a session of its own (agent/connection_slot.h); false: a connection per agent.
   bool share_connections = true;
@@ -56,9 +63,9 @@ struct HostOptions {
 HostOptions host_options_for(const Scenario& scenario);
 
 // Makes the task runner of one live agent; the default is a SimRunner on the agent's
-// private data file. Benchmarks plug in a NullRunner to time the framework alone.
+// private data. Benchmarks plug in a NullRunner to time the framework alone.
 using RunnerFactory = std::function<std::unique_ptr<agent::TaskRunner>(
-    const std::string& data_path, WorkerPool& pool, ComputeMeter& meter)>;
+    PrivateDataSource data, WorkerPool& pool, ComputeMeter& meter)>;
 // Agents that answer every task at once (NullRunner): the framework's own cost.
 RunnerFactory null_runner_factory();
 

@@ -285,6 +285,9 @@ Status read_hosting(Table t, HostingSection& h) {
   std::string folders = h.folders_in_memory ? "memory" : "disk";
   FP_RETURN_IF_ERROR(read_either(t, "agent_folders", "memory", "disk", folders));
   h.folders_in_memory = folders == "memory";
+  std::string data = h.private_data_in_memory ? "memory" : "file";
+  FP_RETURN_IF_ERROR(read_either(t, "private_data", "memory", "file", data));
+  h.private_data_in_memory = data == "memory";
   std::string connections = h.share_connections ? "shared" : "per-agent";
   FP_RETURN_IF_ERROR(read_either(t, "connections", "shared", "per-agent", connections));
   h.share_connections = connections == "shared";

@@ -27,7 +27,9 @@
 //   [hosting]     mode ("in-process" | "processes" | "external"), hosts, workers, connected,
 //                 threads_per_worker, endpoint, heartbeat_ms, liveness, max_attempts,
 //                 keep_private_data, agent_folders ("memory" | "disk": where live agents'
-//                 scratch folders are made; memory by default), connections ("shared" |
+//                 scratch folders are made; memory by default), private_data ("memory" |
+//                 "file": how a virtual agent's runner gets its samples; memory by
+//                 default, a file with keep_private_data), connections ("shared" |
 //                 "per-agent": a host slot's agents take turns on one connection, each
 //                 with its own session; shared by default), security ("curve" | "plain"; curve
 //                 when absent: the run creates ephemeral key pairs in <out>/keys, one per host, and
@@ -118,6 +120,10 @@ struct HostingSection {
   // agent_folders = "memory" (default) | "disk": live agents' scratch folders in /dev/shm
   // or under the host's work dir (HostOptions::folders_in_memory).
   bool folders_in_memory = true;
+  // private_data = "memory" (default) | "file": a virtual agent's runner takes its
+  // individual's samples from the host's memory, or reads them from a file the host wrote
+  // into the agent's folder (HostOptions::private_data_in_memory).
+  bool private_data_in_memory = true;
   // connections = "shared" (default) | "per-agent": whether the agents a host slot runs one
   // after another take turns on one connection (HostOptions::share_connections).
   bool share_connections = true;

@@ -116,7 +116,7 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
   auto loading = Clock::now();
   ArtifactInfo info;
   FP_ASSIGN_OR_RETURN(ModelPtr general, agent::load_task_model(task, model_path, &info));
-  FP_ASSIGN_OR_RETURN(PrivateData data, load_private_data(config_.data_path));
+  FP_ASSIGN_OR_RETURN(PrivateData data, config_.data());
   meter_.load_wall_us += micros_since(loading);
   agent::BaselineSettings baselines{
       config_.baselines.finetune_epochs, config_.baselines.finetune_learning_rate,

@@ -1,6 +1,6 @@
 // The task runner of a virtual agent. Between tasks it holds nothing: when a task
 // comes it waits for a compute slot of its host's worker pool, then loads its own
-// private data file and the downloaded model, personalizes, and lets both go. So a
+// private data and the downloaded model, personalizes, and lets both go. So a
 // host's memory follows the number of agents computing, not of agents connected.
 #pragma once
 
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "agent/task_runner.h"
+#include "simulation/population.h"
 #include "simulation/scenario.h"
 
 namespace fp::sim {
@@ -68,8 +69,12 @@ struct ComputeMeter {
   std::atomic<int64_t> wait_wall_us{0};  // waiting for a compute slot
 };
 
+// Gives a virtual agent its individual's private data when a task computes: from the
+// host's memory, or read from the agent's private data file (HostOptions).
+using PrivateDataSource = std::function<Result<PrivateData>()>;
+
 struct SimRunnerConfig {
-  std::string data_path;  // this agent's private data file (population.h)
+  PrivateDataSource data;
   BaselineSection baselines;
   int64_t threads = 1;  // LibTorch threads while computing
 };

@@ -281,9 +281,24 @@ TEST_CASE("two runs with the same seed give the same partitions and numbers", "[
     CHECK(p1->individuals[i].evaluation == p2->individuals[i].evaluation);
   }
 
+  // The second run's agents read their data from files the host wrote and kept, not from
+  // the host's memory (the default): the same numbers either way.
   TempDir dir;
   auto a = run(s, dir.file("a"));
-  auto b = run(s, dir.file("b"));
+  Scenario with_files = s;
+  with_files.hosting.private_data_in_memory = false;
+  with_files.hosting.keep_private_data = true;
+  auto b = run(with_files, dir.file("b"));
+  for (size_t i = 0; i < 8; ++i) {
+    const fs::path file =
+        fs::path(dir.file("b")) / "hosts" / "0" / "agents" / agent_id(s, i) / "private.bin";
+    INFO(file.string());
+    auto kept = load_private_data(file.string());
+    REQUIRE(kept.ok());
+    const PrivateData held = private_data(*p1, i);
+    CHECK(torch::equal(kept->adaptation.inputs, held.adaptation.inputs));
+    CHECK(torch::equal(kept->evaluation.labels, held.evaluation.labels));
+  }
   auto da = open(a.db_path), db = open(b.db_path);
   auto ma = da->models(), mb = db->models();
   REQUIRE(ma.ok());
