@@ -32,7 +32,7 @@ namespace {
 class ReportOnly : public agent::TaskRunner {
  public:
   Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
-                                                  const std::string&,
+                                                  const agent::ModelSource&,
                                                   const std::atomic<bool>&) override {
     proto::TelemetryReport r;
     r.method = "fanout";

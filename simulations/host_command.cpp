@@ -226,7 +226,8 @@ void add_host_command(CLI::App& app) {
       ->check(fp::config::at_least(1));
   cmd->add_option("--work-dir", o->work_dir,
                   "the host's journal of finished agents; its agents' folders (private data, "
-                  "model) too with [hosting] agent_folders = \"disk\" (else under /dev/shm)")
+                  "model, where [hosting] private_data or downloads say \"file\") too with "
+                  "[hosting] agent_folders = \"disk\" (else under /dev/shm)")
       ->capture_default_str();
   cmd->add_option("--stats-file", o->stats_file, "write the host's measurements here (JSON)");
   cmd->add_option("--key", o->key,

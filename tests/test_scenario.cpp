@@ -52,6 +52,7 @@ TEST_CASE("a minimal scenario gets the documented defaults", "[scenario]") {
   CHECK(s->hosting.mode == HostingMode::kInProcess);
   CHECK(s->hosting.folders_in_memory);
   CHECK(s->hosting.private_data_in_memory);
+  CHECK(s->hosting.downloads_in_memory);
   CHECK(s->hosting.connected_per_host() == 4 * s->hosting.workers);
   CHECK(s->text == kMinimal);
 }
@@ -317,6 +318,8 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
         "test.toml:3: hosting.agent_folders must be \"memory\" or \"disk\", not \"cloud\"");
   CHECK(error_of("name = \"x\"\n[hosting]\nprivate_data = \"disk\"\n") ==
         "test.toml:3: hosting.private_data must be \"memory\" or \"file\", not \"disk\"");
+  CHECK(error_of("name = \"x\"\n[hosting]\ndownloads = \"disk\"\n") ==
+        "test.toml:3: hosting.downloads must be \"memory\" or \"file\", not \"disk\"");
   CHECK(error_of("name = \"x\"\n[hosting]\nconnections = \"pooled\"\n") ==
         "test.toml:3: hosting.connections must be \"shared\" or \"per-agent\", not \"pooled\"");
   CHECK(error_of("name = \"x\"\n[fineprune]\nrule_out_parts = 0\n") ==
@@ -532,7 +535,8 @@ TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[s
   auto disk = parse_scenario(
       "name = \"d\"\n[hosting]\nagent_folders = \"disk\"\nworkers = 3\nconnected = 5\n"
       "threads_per_worker = 2\nkeep_private_data = true\nsecurity = \"plain\"\n"
-      "compute_nice = 7\nconnections = \"per-agent\"\nprivate_data = \"file\"\n",
+      "compute_nice = 7\nconnections = \"per-agent\"\nprivate_data = \"file\"\ndownloads = "
+      "\"file\"\n",
       "d.toml");
   REQUIRE(disk.ok());
   CHECK_FALSE(disk->hosting.folders_in_memory);
@@ -540,6 +544,7 @@ TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[s
   const HostOptions from = host_options_for(*disk);
   CHECK_FALSE(from.folders_in_memory);
   CHECK_FALSE(from.private_data_in_memory);
+  CHECK_FALSE(from.downloads_in_memory);
   CHECK(from.keep_private_data);
   CHECK(from.workers == 3);
   CHECK(from.connected == 5);
@@ -551,6 +556,7 @@ TEST_CASE("live agents' folders go to memory unless asked for disk or kept", "[s
   const HostOptions defaults = host_options_for(*parse_scenario("name = \"m\"\n", "m.toml"));
   CHECK(defaults.folders_in_memory);
   CHECK(defaults.private_data_in_memory);
+  CHECK(defaults.downloads_in_memory);
   CHECK(defaults.share_connections);
   CHECK(defaults.compute_nice == 5);
   for (const char* bad : {"-1", "20"}) {

@@ -27,6 +27,10 @@ struct AgentConfig {
   // fsync a downloaded model before it is verified and used, so a device that loses
   // power keeps a whole file; simulated agents, whose folders are scratch, skip it.
   bool durable_downloads = true;
+  // Keep a task's model download in memory and hand the runner its bytes, with no file
+  // under work_dir: for simulated devices, whose folders are scratch deleted when they
+  // leave (the download is still hashed and verified; nothing is resumed).
+  bool downloads_in_memory = false;
   int64_t max_tasks = 0;                                // leave after this many tasks (0: never)
   bool leave_on_goodbye = false;                        // exit instead of reconnecting
   uint32_t protocol_version = proto::kProtocolVersion;  // differs only in tests

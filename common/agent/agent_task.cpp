@@ -25,7 +25,9 @@ std::string Agent::key_for(const std::string& suffix) const {
 
 void Agent::start_download() {
   if (!task_) return;
-  std::string dir = (std::filesystem::path(config_.work_dir) / "models").string();
+  std::string dir = config_.downloads_in_memory
+                        ? std::string()
+                        : (std::filesystem::path(config_.work_dir) / "models").string();
   download_ =
       std::make_unique<ModelDownload>(task_->model_sha256, task_->model_size, dir, chunk_size_,
                                       chunk_credit_, config_.durable_downloads);
@@ -71,16 +73,16 @@ void Agent::pump_download() {
 
 void Agent::start_running() {
   state_ = State::kRunning;
-  std::string path = download_->path();
+  ModelSource model = download_->source();
   proto::TaskAssignment task = *task_;
   task_done_ = false;
   result_ = std::async(std::launch::async,
-                       [this, task, path]() -> Result<std::vector<proto::TelemetryReport>> {
+                       [this, task, model]() -> Result<std::vector<proto::TelemetryReport>> {
                          Result<std::vector<proto::TelemetryReport>> result =
                              Status::internal("task runner did not return");
                          set_thread_name("fp-task");
                          try {
-                           result = runner_.run(task, path, cancel_);
+                           result = runner_.run(task, model, cancel_);
                          } catch (const std::exception& e) {
                            result = Status::internal(std::string("task runner threw: ") + e.what());
                          }

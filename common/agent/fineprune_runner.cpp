@@ -41,10 +41,10 @@ Result<const FolderData*> FinePruneRunner::folder_for(const ModelSpec& spec) {
 }
 
 Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::TaskAssignment& task,
-                                                                 const std::string& model_path,
+                                                                 const ModelSource& model,
                                                                  const std::atomic<bool>& cancel) {
   ArtifactInfo info;
-  FP_ASSIGN_OR_RETURN(ModelPtr general, load_task_model(task, model_path, &info));
+  FP_ASSIGN_OR_RETURN(ModelPtr general, load_task_model(task, model, &info));
   if (task.dataset != config_.data.dataset) {
     return Status::not_found("this agent holds " + config_.data.dataset + " data, not " +
                              task.dataset);

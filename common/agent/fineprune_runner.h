@@ -29,7 +29,7 @@ class FinePruneRunner : public TaskRunner {
   explicit FinePruneRunner(FinePruneRunnerConfig config) : config_(std::move(config)) {}
 
   Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
-                                                  const std::string& model_path,
+                                                  const ModelSource& model,
                                                   const std::atomic<bool>& cancel) override;
 
  private:

@@ -25,12 +25,29 @@ ModelDownload::~ModelDownload() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-std::string ModelDownload::path() const { return (fs::path(dir_) / (sha256_ + ".fpm")).string(); }
+std::string ModelDownload::path() const {
+  if (in_memory()) return "model " + sha256_.substr(0, 12) + " (in memory)";
+  return (fs::path(dir_) / (sha256_ + ".fpm")).string();
+}
+
+ModelSource ModelDownload::source() const {
+  if (in_memory()) return ModelSource(path(), bytes_);
+  return ModelSource(path());
+}
 std::string ModelDownload::part_path() const {
   return (fs::path(dir_) / (sha256_ + ".part")).string();
 }
 
 Status ModelDownload::start() {
+  if (in_memory()) {
+    // Grown as chunks arrive, so a size the coordinator misstated costs nothing.
+    bytes_ = std::make_shared<std::string>();
+    bytes_->reserve(static_cast<size_t>(std::min<uint64_t>(size_, uint64_t{64} << 20)));
+    next_offset_ = received_ = hashed_ = 0;
+    hasher_ = std::make_unique<Sha256>();
+    in_order_ = true;
+    return Status::ok_status();
+  }
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) return Status::io_error("creating " + dir_ + ": " + ec.message());
@@ -97,8 +114,13 @@ Status ModelDownload::on_chunk(const proto::ChunkView& chunk) {
                             std::to_string(chunk.data.size()) + " bytes, asked for " +
                             std::to_string(it->second));
   }
+  if (in_memory()) {
+    const size_t end = static_cast<size_t>(chunk.offset) + chunk.data.size();
+    if (bytes_->size() < end) bytes_->resize(end);
+    std::memcpy(&(*bytes_)[chunk.offset], chunk.data.data(), chunk.data.size());
+  }
   size_t done = 0;
-  while (done < chunk.data.size()) {
+  while (!in_memory() && done < chunk.data.size()) {
     ssize_t n = ::pwrite(fd_, chunk.data.data() + done, chunk.data.size() - done,
                          static_cast<off_t>(chunk.offset + done));
     if (n < 0 && errno == EINTR) continue;
@@ -134,6 +156,7 @@ void ModelDownload::restart() {
   hasher_ = std::make_unique<Sha256>();
   hashed_ = 0;
   in_order_ = true;
+  if (bytes_) bytes_->clear();
   if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0) {
     ::close(fd_);
     fd_ = -1;
@@ -142,16 +165,23 @@ void ModelDownload::restart() {
 
 Status ModelDownload::verify() {
   if (!all_received()) return Status::internal("verify() before the download finished");
-  if (durable_ && ::fsync(fd_) != 0) return Status::io_error("syncing " + part_path());
+  if (durable_ && !in_memory() && ::fsync(fd_) != 0)
+    return Status::io_error("syncing " + part_path());
   std::string actual;
   if (in_order_ && hashed_ == size_) {
     actual = to_hex(hasher_->finish());
+  } else if (in_memory()) {
+    actual = sha256_hex(*bytes_);
   } else {
     FP_ASSIGN_OR_RETURN(actual, sha256_file_hex(part_path()));
   }
   if (actual != sha256_) {
     restart();
     return Status::corruption("downloaded model hashes to " + actual + ", expected " + sha256_);
+  }
+  if (in_memory()) {
+    done_ = true;
+    return Status::ok_status();
   }
   std::error_code ec;
   fs::rename(part_path(), path(), ec);

@@ -3,7 +3,8 @@
 // that arrives frees a credit for the next request. Bytes go to <dir>/<sha>.part
 // and become <dir>/<sha>.fpm only after the whole file hashes to <sha>. A partial
 // file left by an interrupted download is resumed; a file that fails verification
-// is deleted and fetched again from the start.
+// is deleted and fetched again from the start. With no `dir` the bytes stay in
+// memory (simulated devices, whose folders are scratch): nothing to resume, no file.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/model_source.h"
 #include "protocol/messages.h"
 #include "util/sha256.h"
 #include "util/status.h"
@@ -21,6 +23,7 @@ namespace fp::agent {
 class ModelDownload {
  public:
   // `durable`: fsync the file before verifying it (AgentConfig::durable_downloads).
+  // An empty `dir`: the download is kept in memory.
   ModelDownload(std::string sha256, uint64_t size, std::string dir, uint32_t chunk_size,
                 uint32_t credit, bool durable = true);
   ~ModelDownload();
@@ -49,7 +52,10 @@ class ModelDownload {
   bool done() const { return done_; }
 
   const std::string& sha256() const { return sha256_; }
-  std::string path() const;  // <dir>/<sha>.fpm
+  bool in_memory() const { return dir_.empty(); }
+  std::string path() const;  // <dir>/<sha>.fpm; in memory, "model <sha>" (for messages)
+  // The verified model for the task runner: path(), or the bytes in memory.
+  ModelSource source() const;
   uint64_t received_bytes() const { return received_; }
   int restarts() const { return restarts_; }
 
@@ -63,6 +69,7 @@ class ModelDownload {
   uint32_t chunk_size_, credit_;
   bool durable_;
   int fd_ = -1;
+  std::shared_ptr<std::string> bytes_;      // in memory: what arrived, at its offsets
   uint64_t next_offset_ = 0;                // next offset to request
   std::map<uint64_t, uint32_t> in_flight_;  // offset -> requested length
   uint64_t received_ = 0;

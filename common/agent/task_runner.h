@@ -1,4 +1,5 @@
-// What an agent does with an assignment once the model is verified on disk.
+// What an agent does with an assignment once the model is verified (on disk, or in
+// memory: ModelSource).
 // The agent owns the protocol; a runner owns the computation. The real one runs
 // Fine-Pruning on the device's private data (fineprune_runner.h); tests and
 // simulations can plug in others.
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/model_source.h"
 #include "protocol/messages.h"
 #include "util/status.h"
 
@@ -19,7 +21,7 @@ class TaskRunner {
   // Runs on a worker thread. Returns one report per method (the agent fills in
   // idempotency keys and task ids). `cancel` turns true when the agent stops.
   virtual Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
-                                                          const std::string& model_path,
+                                                          const ModelSource& model,
                                                           const std::atomic<bool>& cancel) = 0;
 };
 

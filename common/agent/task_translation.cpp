@@ -34,12 +34,19 @@ proto::TelemetryReport method_report(const proto::TaskAssignment& task, const Pe
 
 }  // namespace
 
-Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const std::string& model_path,
+Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const ModelSource& model,
                                  ArtifactInfo* info) {
-  FP_ASSIGN_OR_RETURN(ModelPtr general, load_model(model_path, info));
+  Result<ModelPtr> loaded = Status::internal("not loaded");
+  if (model.in_memory()) {
+    loaded = deserialize_model(*model.bytes, info);
+    if (!loaded.ok()) return Status::corruption(model.path + ": " + loaded.status().message());
+  } else {
+    loaded = load_model(model.path, info);
+  }
+  FP_ASSIGN_OR_RETURN(ModelPtr general, std::move(loaded));
   FP_ASSIGN_OR_RETURN(ModelSpec expected, ModelSpec::from_json(task.model_spec_json));
   if (!(general->spec() == expected)) {
-    return Status::invalid_argument("model " + model_path + " does not have the task's spec " +
+    return Status::invalid_argument("model " + model.path + " does not have the task's spec " +
                                     task.model_spec_json);
   }
   return general;

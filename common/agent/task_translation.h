@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/model_source.h"
 #include "experiment/personalize.h"
 #include "models/artifact.h"
 #include "protocol/messages.h"
@@ -23,9 +24,9 @@ struct BaselineSettings {
   int64_t finetune_max_epochs = 10;
 };
 
-// The task's general model from `model_path` (its artifact's facts into `info`), refused
-// unless its spec is the one the assignment names.
-Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const std::string& model_path,
+// The task's general model from its file or bytes (its artifact's facts into `info`),
+// refused unless its spec is the one the assignment names.
+Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const ModelSource& model,
                                  ArtifactInfo* info);
 
 // The assignment's prune config JSON may also carry the label-free selector's settings:

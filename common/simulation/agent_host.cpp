@@ -44,6 +44,7 @@ HostOptions host_options_for(const Scenario& scenario) {
   o.keep_private_data = h.keep_private_data;
   o.folders_in_memory = h.folders_in_memory;
   o.private_data_in_memory = h.private_data_in_memory;
+  o.downloads_in_memory = h.downloads_in_memory;
   o.share_connections = h.share_connections;
   o.security.plain = h.plain;
   return o;
@@ -219,13 +220,18 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
                             bool& coordinator_left) {
   const std::string id = agent_id(scenario_, individual);
   const fs::path dir = fs::path(agents_root_) / id;
+  const bool data_in_memory = options_.private_data_in_memory && !options_.keep_private_data;
+  // A folder only for what goes into files: the private data, the download, or both.
+  const bool has_folder = !data_in_memory || !options_.downloads_in_memory;
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::io_error("creating " + dir.string() + ": " + ec.message());
+  if (has_folder) {
+    fs::create_directories(dir, ec);
+    if (ec) return Status::io_error("creating " + dir.string() + ": " + ec.message());
+  }
   // The individual's private data, for this agent's runner alone: taken from the
   // population when it computes, or materialized in a file only this agent reads.
   PrivateDataSource data;
-  if (options_.private_data_in_memory && !options_.keep_private_data) {
+  if (data_in_memory) {
     data = [this, individual]() -> Result<PrivateData> {
       return private_data(population_, individual);
     };
@@ -250,6 +256,7 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
   ac.reconnect_max = options_.reconnect_max;
   ac.security = options_.security;
   ac.durable_downloads = false;  // the agent's folder is scratch, deleted when it leaves
+  ac.downloads_in_memory = options_.downloads_in_memory;
   // Privacy noise as reproducible as everything else: from the scenario's seed.
   ac.privacy_seed = scenario_.seed * 0x9e3779b97f4a7c15ull + individual + 1;
 
@@ -273,7 +280,7 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
     stats = agent.stats();
   }
   connects_ += stats.connects;
-  if (!options_.keep_private_data) fs::remove_all(dir, ec);
+  if (has_folder && !options_.keep_private_data) fs::remove_all(dir, ec);
 
   bool ended = false;
   if (stats.tasks_failed > 0) {

@@ -288,6 +288,9 @@ Status read_hosting(Table t, HostingSection& h) {
   std::string data = h.private_data_in_memory ? "memory" : "file";
   FP_RETURN_IF_ERROR(read_either(t, "private_data", "memory", "file", data));
   h.private_data_in_memory = data == "memory";
+  std::string downloads = h.downloads_in_memory ? "memory" : "file";
+  FP_RETURN_IF_ERROR(read_either(t, "downloads", "memory", "file", downloads));
+  h.downloads_in_memory = downloads == "memory";
   std::string connections = h.share_connections ? "shared" : "per-agent";
   FP_RETURN_IF_ERROR(read_either(t, "connections", "shared", "per-agent", connections));
   h.share_connections = connections == "shared";

@@ -29,7 +29,9 @@
 //                 keep_private_data, agent_folders ("memory" | "disk": where live agents'
 //                 scratch folders are made; memory by default), private_data ("memory" |
 //                 "file": how a virtual agent's runner gets its samples; memory by
-//                 default, a file with keep_private_data), connections ("shared" |
+//                 default, a file with keep_private_data), downloads ("memory" | "file":
+//                 whether a virtual agent keeps its model download in memory or writes it
+//                 to its folder; memory by default), connections ("shared" |
 //                 "per-agent": a host slot's agents take turns on one connection, each
 //                 with its own session; shared by default), security ("curve" | "plain"; curve
 //                 when absent: the run creates ephemeral key pairs in <out>/keys, one per host, and
@@ -124,6 +126,9 @@ struct HostingSection {
   // individual's samples from the host's memory, or reads them from a file the host wrote
   // into the agent's folder (HostOptions::private_data_in_memory).
   bool private_data_in_memory = true;
+  // downloads = "memory" (default) | "file": a virtual agent keeps its model download in
+  // memory, or writes it into its folder as a device does (HostOptions).
+  bool downloads_in_memory = true;
   // connections = "shared" (default) | "per-agent": whether the agents a host slot runs one
   // after another take turns on one connection (HostOptions::share_connections).
   bool share_connections = true;

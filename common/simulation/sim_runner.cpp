@@ -93,14 +93,14 @@ bool WorkerPool::run(const std::function<void()>& job, const std::atomic<bool>& 
 }
 
 Result<std::vector<proto::TelemetryReport>> SimRunner::run(const proto::TaskAssignment& task,
-                                                           const std::string& model_path,
+                                                           const agent::ModelSource& model,
                                                            const std::atomic<bool>& cancel) {
   const auto queued = Clock::now();
   Result<std::vector<proto::TelemetryReport>> result = Status::internal("not computed");
   const std::function<void()> job = [&] {
     meter_.wait_wall_us += micros_since(queued);
     const double cpu = thread_cpu_seconds();
-    result = compute(task, model_path);
+    result = compute(task, model);
     meter_.job_cpu_us += static_cast<int64_t>(1e6 * (thread_cpu_seconds() - cpu));
   };
   if (!pool_.run(job, cancel)) return Status::unavailable("agent stopping");
@@ -110,12 +110,12 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::run(const proto::TaskAssi
 }
 
 Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::TaskAssignment& task,
-                                                               const std::string& model_path) {
+                                                               const agent::ModelSource& model) {
   // LibTorch's thread count is per calling thread under OpenMP: set it where we compute.
   set_compute_threads(static_cast<int>(config_.threads));
   auto loading = Clock::now();
   ArtifactInfo info;
-  FP_ASSIGN_OR_RETURN(ModelPtr general, agent::load_task_model(task, model_path, &info));
+  FP_ASSIGN_OR_RETURN(ModelPtr general, agent::load_task_model(task, model, &info));
   FP_ASSIGN_OR_RETURN(PrivateData data, config_.data());
   meter_.load_wall_us += micros_since(loading);
   agent::BaselineSettings baselines{
@@ -135,7 +135,7 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
 }
 
 Result<std::vector<proto::TelemetryReport>> NullRunner::run(const proto::TaskAssignment& task,
-                                                            const std::string& model_path,
+                                                            const agent::ModelSource& model,
                                                             const std::atomic<bool>& cancel) {
   if (!pool_.run([] {}, cancel)) return Status::unavailable("agent stopping");
   ++meter_.tasks;

@@ -85,12 +85,12 @@ class SimRunner : public agent::TaskRunner {
       : config_(std::move(config)), pool_(pool), meter_(meter) {}
 
   Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
-                                                  const std::string& model_path,
+                                                  const agent::ModelSource& model,
                                                   const std::atomic<bool>& cancel) override;
 
  private:
   Result<std::vector<proto::TelemetryReport>> compute(const proto::TaskAssignment& task,
-                                                      const std::string& model_path);
+                                                      const agent::ModelSource& model);
 
   SimRunnerConfig config_;
   WorkerPool& pool_;
@@ -104,7 +104,7 @@ class NullRunner : public agent::TaskRunner {
  public:
   NullRunner(WorkerPool& pool, ComputeMeter& meter) : pool_(pool), meter_(meter) {}
   Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
-                                                  const std::string& model_path,
+                                                  const agent::ModelSource& model,
                                                   const std::atomic<bool>& cancel) override;
 
  private:

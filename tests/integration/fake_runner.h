@@ -1,5 +1,5 @@
 // A TaskRunner for protocol tests: it "fine-prunes" nothing, but hashes the model
-// file it was handed and answers with reports derived from the assignment, so
+// (file or bytes) it was handed and answers with reports derived from the assignment, so
 // tests can check what reached the agent and what reached SQLite.
 #pragma once
 
@@ -19,6 +19,7 @@ class FakeRunner : public agent::TaskRunner {
   // Layers added to each report (200-byte names): 200 make a task's two reports too
   // large for one frame together, though each fits alone.
   std::atomic<size_t> extra_layers{0};
+  std::atomic<int> in_memory_models{0};  // runs handed the model's bytes, not a file
 
   // While closed, run() waits (to hold a task in progress).
   void close_gate() {
@@ -39,7 +40,7 @@ class FakeRunner : public agent::TaskRunner {
   bool running() const { return running_; }
 
   Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
-                                                  const std::string& model_path,
+                                                  const agent::ModelSource& model,
                                                   const std::atomic<bool>& cancel) override {
     running_ = true;
     {
@@ -47,7 +48,13 @@ class FakeRunner : public agent::TaskRunner {
       while (!gate_open_ && !cancel) cv_.wait_for(lock, std::chrono::milliseconds(10));
     }
     ++runs;
-    FP_ASSIGN_OR_RETURN(std::string hash, sha256_file_hex(model_path));
+    std::string hash;
+    if (model.in_memory()) {
+      hash = sha256_hex(*model.bytes);
+      ++in_memory_models;
+    } else {
+      FP_ASSIGN_OR_RETURN(hash, sha256_file_hex(model.path));
+    }
     {
       std::lock_guard<std::mutex> lock(mutex_);
       hashes_.insert(hash);

@@ -120,6 +120,41 @@ TEST_CASE("lost requests are asked again after reset_in_flight", "[agent]") {
   CHECK(fp::testing::read_file(d.path()) == model);
 }
 
+TEST_CASE("a download kept in memory verifies, fetches damaged bytes again and writes no file",
+          "[agent]") {
+  std::string model = fp::testing::random_bytes(5000, 4);
+  std::string sha = sha256_hex(model);
+  std::string damaged = model;
+  damaged[4500] ^= 1;
+  ModelDownload d(sha, model.size(), "", 1000, 2);
+  REQUIRE(d.in_memory());
+  REQUIRE(d.start().ok());
+  CHECK_FALSE(d.done());  // nothing is found on disk: memory starts empty
+  // First pass: the chunks answered in reverse order, the last one damaged.
+  while (!d.all_received()) {
+    auto requests = d.next_requests();
+    for (auto it = requests.rbegin(); it != requests.rend(); ++it)
+      REQUIRE(d.on_chunk(chunk_of(damaged, sha, it->offset, it->length)).ok());
+  }
+  Status v = d.verify();
+  REQUIRE_FALSE(v.ok());
+  CHECK(v.code() == Status::Code::kCorruption);
+  CHECK(d.restarts() == 1);
+  // Second pass, in order: verified, and the runner gets the bytes, not a path.
+  while (!d.all_received()) {
+    for (auto& r : d.next_requests())
+      REQUIRE(d.on_chunk(chunk_of(model, sha, r.offset, r.length)).ok());
+  }
+  REQUIRE(d.verify().ok());
+  CHECK(d.done());
+  const ModelSource source = d.source();
+  REQUIRE(source.in_memory());
+  CHECK(*source.bytes == model);
+  CHECK(source.path.find(sha.substr(0, 12)) != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(sha + ".part"));
+  CHECK_FALSE(std::filesystem::exists(sha + ".fpm"));
+}
+
 TEST_CASE("the outbox resends in order until acknowledged", "[agent]") {
   Outbox box;
   auto t0 = Outbox::Clock::now();

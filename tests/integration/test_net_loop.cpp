@@ -85,6 +85,8 @@ TEST_CASE("three agents complete a campaign and telemetry lands in SQLite", "[ne
       auto config = agent_config("dev-" + name, coord.endpoint(), dir, {"toy/" + name});
       // Carol's agent is of the previous protocol: reports one by one, then the status.
       if (name == "carol") config.protocol_version = proto::kMinProtocolVersion;
+      // Bob's keeps its download in memory, as a simulated device does.
+      if (name == "bob") config.downloads_in_memory = true;
       agents.push_back(std::make_unique<AgentThread>(config, coord.context(), runner));
     }
     REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
@@ -104,10 +106,12 @@ TEST_CASE("three agents complete a campaign and telemetry lands in SQLite", "[ne
   }
   CHECK(runner.runs == 3);
   CHECK(runner.model_hashes() == std::set<std::string>{coord.sha()});
-  for (std::string name : {"alice", "bob", "carol"}) {
+  CHECK(runner.in_memory_models == 1);
+  for (std::string name : {"alice", "carol"}) {
     auto copy = read_file(dir.file("agent-dev-" + name + "/models/" + coord.sha() + ".fpm"));
     CHECK(copy == coord.model_bytes());
   }
+  CHECK_FALSE(fs::exists(dir.file("agent-dev-bob")));
 
   auto db = coord.reader(dir);
   // Agents said Goodbye when stopped; the coordinator logs it as it reads it.
@@ -213,6 +217,7 @@ TEST_CASE("a corrupted model file on the coordinator is never used", "[net]") {
   FakeRunner runner;
   auto config = agent_config("a1", coord.endpoint(), dir, {"toy/alice"});
   config.max_download_restarts = 1;
+  config.downloads_in_memory = GENERATE(false, true);
   {
     AgentThread a(config, coord.context(), runner);
     REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));

@@ -281,30 +281,32 @@ TEST_CASE("two runs with the same seed give the same partitions and numbers", "[
     CHECK(p1->individuals[i].evaluation == p2->individuals[i].evaluation);
   }
 
-  // The second run's agents read their data from files the host wrote and kept, not from
-  // the host's memory (the default): the same numbers either way.
+  // The second run's agents read their data from files the host wrote and kept and write
+  // their downloads to files, where the first's hold both in memory (the defaults): the
+  // same numbers either way.
   TempDir dir;
   auto a = run(s, dir.file("a"));
   Scenario with_files = s;
   with_files.hosting.private_data_in_memory = false;
   with_files.hosting.keep_private_data = true;
+  with_files.hosting.downloads_in_memory = false;
   auto b = run(with_files, dir.file("b"));
-  for (size_t i = 0; i < 8; ++i) {
-    const fs::path file =
-        fs::path(dir.file("b")) / "hosts" / "0" / "agents" / agent_id(s, i) / "private.bin";
-    INFO(file.string());
-    auto kept = load_private_data(file.string());
-    REQUIRE(kept.ok());
-    const PrivateData held = private_data(*p1, i);
-    CHECK(torch::equal(kept->adaptation.inputs, held.adaptation.inputs));
-    CHECK(torch::equal(kept->evaluation.labels, held.evaluation.labels));
-  }
   auto da = open(a.db_path), db = open(b.db_path);
   auto ma = da->models(), mb = db->models();
   REQUIRE(ma.ok());
   REQUIRE(mb.ok());
   REQUIRE(ma->size() == 1);
   CHECK((*ma)[0].sha256 == (*mb)[0].sha256);  // bit-identical general models
+  for (size_t i = 0; i < 8; ++i) {
+    const fs::path folder = fs::path(dir.file("b")) / "hosts" / "0" / "agents" / agent_id(s, i);
+    INFO(folder.string());
+    CHECK(fs::exists(folder / "models" / ((*mb)[0].sha256 + ".fpm")));
+    auto kept = load_private_data((folder / "private.bin").string());
+    REQUIRE(kept.ok());
+    const PrivateData held = private_data(*p1, i);
+    CHECK(torch::equal(kept->adaptation.inputs, held.adaptation.inputs));
+    CHECK(torch::equal(kept->evaluation.labels, held.evaluation.labels));
+  }
 
   auto key = [](const store::TelemetryRecord& r) { return r.individual + "/" + r.method; };
   std::map<std::string, store::TelemetryRecord> ra, rb;

@@ -1,0 +1,23 @@
+// Where a task's verified general model is, as the agent hands it to its task runner:
+// a file (a device's download, kept across restarts), or the artifact's bytes in memory
+// (a simulated device's download, which nothing needs to outlive the task).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace fp::agent {
+
+struct ModelSource {
+  ModelSource(std::string file) : path(std::move(file)) {}  // NOLINT: a path is a source
+  ModelSource(std::string label, std::shared_ptr<const std::string> artifact)
+      : path(std::move(label)), bytes(std::move(artifact)) {}
+
+  bool in_memory() const { return bytes != nullptr; }
+
+  std::string path;                          // the file; in memory, a name for messages
+  std::shared_ptr<const std::string> bytes;  // the artifact itself, or null: read `path`
+};
+
+}  // namespace fp::agent
