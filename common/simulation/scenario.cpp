@@ -41,13 +41,16 @@ Status invalid(Table& t, const char* key, const std::string& why) {
   return Status::invalid_argument(t.at_key(key) + t.name(key) + " " + why);
 }
 
-// A key whose value must be one of two words; `word` holds the default and the result.
-Status read_either(Table& t, const char* key, const char* a, const char* b, std::string& word) {
+// A key whose value must be one of two words: `is_a` holds the default and says whether
+// the value is `a` (else `b`).
+Status read_either(Table& t, const char* key, const char* a, const char* b, bool& is_a) {
+  std::string word = is_a ? a : b;
   FP_RETURN_IF_ERROR(t.get(key, word));
   if (word != a && word != b) {
     return invalid(t, key,
                    std::string("must be \"") + a + "\" or \"" + b + "\", not \"" + word + "\"");
   }
+  is_a = word == a;
   return Status::ok_status();
 }
 
@@ -282,21 +285,13 @@ Status read_hosting(Table t, HostingSection& h) {
   FP_RETURN_IF_ERROR(t.get("liveness", h.liveness));
   FP_RETURN_IF_ERROR(t.get("max_attempts", h.max_attempts));
   FP_RETURN_IF_ERROR(t.get("keep_private_data", h.keep_private_data));
-  std::string folders = h.folders_in_memory ? "memory" : "disk";
-  FP_RETURN_IF_ERROR(read_either(t, "agent_folders", "memory", "disk", folders));
-  h.folders_in_memory = folders == "memory";
-  std::string data = h.private_data_in_memory ? "memory" : "file";
-  FP_RETURN_IF_ERROR(read_either(t, "private_data", "memory", "file", data));
-  h.private_data_in_memory = data == "memory";
-  std::string downloads = h.downloads_in_memory ? "memory" : "file";
-  FP_RETURN_IF_ERROR(read_either(t, "downloads", "memory", "file", downloads));
-  h.downloads_in_memory = downloads == "memory";
-  std::string connections = h.share_connections ? "shared" : "per-agent";
-  FP_RETURN_IF_ERROR(read_either(t, "connections", "shared", "per-agent", connections));
-  h.share_connections = connections == "shared";
-  std::string security = h.plain ? "plain" : "curve";
-  FP_RETURN_IF_ERROR(read_either(t, "security", "curve", "plain", security));
-  h.plain = security == "plain";
+  FP_RETURN_IF_ERROR(read_either(t, "agent_folders", "memory", "disk", h.folders_in_memory));
+  FP_RETURN_IF_ERROR(read_either(t, "private_data", "memory", "file", h.private_data_in_memory));
+  FP_RETURN_IF_ERROR(read_either(t, "downloads", "memory", "file", h.downloads_in_memory));
+  FP_RETURN_IF_ERROR(read_either(t, "connections", "shared", "per-agent", h.share_connections));
+  bool curve = !h.plain;
+  FP_RETURN_IF_ERROR(read_either(t, "security", "curve", "plain", curve));
+  h.plain = !curve;
   FP_RETURN_IF_ERROR(t.finish());
   if (mode == "in-process") {
     h.mode = HostingMode::kInProcess;
