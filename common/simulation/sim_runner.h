@@ -99,7 +99,7 @@ class SimRunner : public agent::TaskRunner {
 
 // Answers every task at once with fixed reports (one per method asked for), holding a
 // worker slot for no time: a campaign of these measures the framework alone (agents,
-// downloads, private data files, coordinator, SQLite) without any Fine-Pruning.
+// downloads, private data, coordinator, SQLite) without any Fine-Pruning.
 class NullRunner : public agent::TaskRunner {
  public:
   NullRunner(WorkerPool& pool, ComputeMeter& meter) : pool_(pool), meter_(meter) {}
