@@ -99,7 +99,8 @@ class SimRunner : public agent::TaskRunner {
 
 // Answers every task at once with fixed reports (one per method asked for), holding a
 // worker slot for no time: a campaign of these measures the framework alone (agents,
-// downloads, private data, coordinator, SQLite) without any Fine-Pruning.
+// downloads, coordinator, SQLite; private data only as files, which the host still
+// writes) without any Fine-Pruning.
 class NullRunner : public agent::TaskRunner {
  public:
   NullRunner(WorkerPool& pool, ComputeMeter& meter) : pool_(pool), meter_(meter) {}
