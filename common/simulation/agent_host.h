@@ -44,13 +44,13 @@ struct HostOptions {
   bool folders_in_memory = false;
   // A virtual agent's runner takes its individual's samples from the host's population
   // when it computes, instead of reading a file the host wrote for it: writing, reading
-  // and deleting that file was ~0.2 ms of an agent's ~3 ms of framework time
+  // and deleting that file was 0.1-0.4 ms of an agent's ~2-3 ms of framework time
   // (docs/SIMULATIONS.md). Either way only that agent's runner sees them. Ignored with
   // keep_private_data, which keeps the files.
   bool private_data_in_memory = false;
   // A virtual agent keeps its model download in memory (AgentConfig::downloads_in_memory)
   // instead of a file in its folder: writing, renaming and deleting it, and making and
-  // removing the folder, were ~0.3 ms of an agent's framework time (docs/SIMULATIONS.md).
+  // removing the folder, were 0.1-0.3 ms of an agent's framework time (docs/SIMULATIONS.md).
   // With private data in memory too, an agent has no folder at all.
   bool downloads_in_memory = false;
   // Each slot's agents, one after another, use one connection to the coordinator, each
