@@ -73,6 +73,15 @@ void write_png(const Dataset& test, int64_t i, const std::string& path) {
   REQUIRE(stbi_write_png(path.c_str(), 28, 28, 1, x.data_ptr<uint8_t>(), 28));
 }
 
+// The outbox kept in `dir`, loaded again as a restarted agent does: `count` messages.
+agent::Outbox reloaded(const std::string& dir, agent::Outbox::Clock::time_point now, size_t count) {
+  agent::Outbox box(dir);
+  auto loaded = box.load(now);
+  REQUIRE(loaded.ok());
+  CHECK(*loaded == count);
+  return box;
+}
+
 }  // namespace
 
 TEST_CASE("the model spec carries the input front end and class names", "[device][unit]") {
@@ -372,10 +381,7 @@ TEST_CASE("an outbox on disk survives a restart until acknowledged", "[device][u
     box.add("k3", f3, now);
     CHECK(box.ack("k2"));
   }
-  agent::Outbox again(dir.file("outbox"));
-  auto loaded = again.load(now);
-  REQUIRE(loaded.ok());
-  CHECK(*loaded == 2);
+  agent::Outbox again = reloaded(dir.file("outbox"), now, 2);
   CHECK(again.contains("k1"));
   CHECK(again.contains("k3"));
   CHECK_FALSE(again.contains("k2"));
@@ -385,8 +391,7 @@ TEST_CASE("an outbox on disk survives a restart until acknowledged", "[device][u
   CHECK(frames[1] == f3);
   CHECK(again.ack("k1"));
   CHECK(again.ack("k3"));
-  agent::Outbox empty(dir.file("outbox"));
-  CHECK(*empty.load(now) == 0);
+  reloaded(dir.file("outbox"), now, 0);
 }
 
 TEST_CASE("a damaged outbox message is kept aside, not resent; a stranger's file is left alone",
@@ -411,10 +416,7 @@ TEST_CASE("a damaged outbox message is kept aside, not resent; a stranger's file
   }
   std::ofstream(dir.file("outbox/notes.msg")) << "my own notes";
 
-  agent::Outbox again(dir.file("outbox"));
-  auto loaded = again.load(now);
-  REQUIRE(loaded.ok());
-  CHECK(*loaded == 1);
+  agent::Outbox again = reloaded(dir.file("outbox"), now, 1);
   CHECK(again.contains("good"));
   CHECK_FALSE(again.contains("bad"));
   size_t kept_aside = 0;
