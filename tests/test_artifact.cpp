@@ -137,6 +137,7 @@ TEST_CASE("artifacts round-trip every architecture bit for bit", "[artifact]") {
     fp::ArtifactInfo saved;
     const std::string bytes = fp::serialize_model(*m, meta, &saved);
     REQUIRE(saved.size_bytes == bytes.size());
+    REQUIRE(fp::serialized_size(*m, meta) == bytes.size());  // what telemetry reports
     REQUIRE(saved.sha256 == fp::sha256_hex(std::string_view(bytes).substr(0, bytes.size() - 32)));
     REQUIRE(saved.spec == m->spec());
 
@@ -189,6 +190,8 @@ TEST_CASE("pruning masks survive a round trip", "[artifact]") {
     REQUIRE(cl->num_active_units() == active[i]);
     REQUIRE(torch::equal(cl->unit_mask(), ml->unit_mask()));
   }
+  // Masks with zeros are stored, all-ones ones are not: the size without serialising agrees.
+  REQUIRE(fp::serialized_size(*m) == fp::serialize_model(*m).size());
   // A different mask gives a different content address.
   fp::ArtifactInfo a, b;
   fp::serialize_model(*m, {}, &a);

@@ -323,6 +323,8 @@ TEST_CASE("compact artifacts: saved, loaded, damaged ones refused", "[compact][a
   REQUIRE(info.sha256 == saved.sha256);
   // The dense masked model's artifact is larger than the compact one's.
   REQUIRE(saved.size_bytes < fp::serialize_model(*m).size());
+  // What telemetry reports as the pruned model's artifact size is the compact file's.
+  REQUIRE(fp::measure_cost(*m).compact_artifact_bytes == static_cast<int64_t>(saved.size_bytes));
 
   std::string bytes = fp::testing::read_file(path);
   std::string flipped = bytes;

@@ -177,13 +177,17 @@ Status write_atomically(const std::string& path, const std::string& bytes) {
   return Status::ok_status();
 }
 
-}  // namespace
+// What an artifact of `model` holds: its header and the tensors of its payload, in order.
+struct ArtifactPlan {
+  std::string header_text;
+  std::vector<torch::Tensor> data;  // contiguous, on the CPU
+  uint64_t payload_size = 0;
+};
 
-std::string serialize_model(const PrunableNet& model,
-                            const std::map<std::string, std::string>& meta, ArtifactInfo* info) {
-  std::vector<torch::Tensor> data;
+ArtifactPlan plan_artifact(const PrunableNet& model,
+                           const std::map<std::string, std::string>& meta) {
+  ArtifactPlan plan;
   json tensors = json::array();
-  uint64_t offset = 0;
   for (const auto& [name, t] : state_tensors(model)) {
     if (artifact_may_omit(name) && t.numel() > 0 && (t == 1).all().item<bool>()) continue;
     torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
@@ -191,18 +195,25 @@ std::string serialize_model(const PrunableNet& model,
     tensors.push_back({{"name", name},
                        {"dtype", dtype_name(c.scalar_type())},
                        {"shape", c.sizes().vec()},
-                       {"offset", offset},
+                       {"offset", plan.payload_size},
                        {"nbytes", nbytes}});
-    offset += nbytes;
-    data.push_back(std::move(c));
+    plan.payload_size += nbytes;
+    plan.data.push_back(std::move(c));
   }
   json header = {
       {"spec", json::parse(model.spec().to_json())}, {"meta", meta}, {"tensors", tensors}};
   // Invalid UTF-8 in meta is replaced rather than thrown on.
-  const std::string header_text = header.dump(-1, ' ', false, json::error_handler_t::replace);
+  plan.header_text = header.dump(-1, ' ', false, json::error_handler_t::replace);
+  return plan;
+}
 
-  std::string out = artifact_head(header_text, offset);
-  for (const auto& c : data)
+}  // namespace
+
+std::string serialize_model(const PrunableNet& model,
+                            const std::map<std::string, std::string>& meta, ArtifactInfo* info) {
+  const ArtifactPlan plan = plan_artifact(model, meta);
+  std::string out = artifact_head(plan.header_text, plan.payload_size);
+  for (const auto& c : plan.data)
     if (c.numel() > 0)
       out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
   const std::string sha = append_artifact_hash(out);
@@ -214,6 +225,11 @@ std::string serialize_model(const PrunableNet& model,
     info->size_bytes = out.size();
   }
   return out;
+}
+
+uint64_t serialized_size(const PrunableNet& model, const std::map<std::string, std::string>& meta) {
+  const ArtifactPlan plan = plan_artifact(model, meta);
+  return artifact_size(plan.header_text.size(), plan.payload_size);
 }
 
 Result<ModelPtr> deserialize_model(std::string_view bytes, ArtifactInfo* info) {

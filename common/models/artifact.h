@@ -28,6 +28,10 @@ struct ArtifactInfo {
 std::string serialize_model(const PrunableNet& model,
                             const std::map<std::string, std::string>& meta = {},
                             ArtifactInfo* info = nullptr);
+// The size serialize_model's bytes would have, without copying the tensors or hashing
+// them (what a model's telemetry reports as its artifact size).
+uint64_t serialized_size(const PrunableNet& model,
+                         const std::map<std::string, std::string>& meta = {});
 // The model comes back in evaluation mode, as every loader's does (training sets train()).
 Result<ModelPtr> deserialize_model(std::string_view bytes, ArtifactInfo* info = nullptr);
 

@@ -167,9 +167,13 @@ bool artifact_may_omit(const std::string& name) {
   return ends_with(name, "unit_mask") || ends_with(name, "weight_mask");
 }
 
+uint64_t artifact_size(uint64_t header_size, uint64_t payload_size) {
+  return kFixedSize + header_size + 8 + payload_size + kHashSize;
+}
+
 std::string artifact_head(std::string_view header_text, uint64_t payload_size) {
   std::string out;
-  out.reserve(kFixedSize + header_text.size() + 8 + payload_size + kHashSize);
+  out.reserve(artifact_size(header_text.size(), payload_size));
   out.append(kMagic, sizeof(kMagic));
   put_le(out, kArtifactFormatVersion, 4);
   put_le(out, header_text.size(), 8);

@@ -53,6 +53,8 @@ Status check_tensor_extent(const ArtifactTensor& t, uint64_t payload_size, uint6
 
 // Writing: the bytes before the payload, and the trailing hash (returned as hex).
 std::string artifact_head(std::string_view header_text, uint64_t payload_size);
+// The whole artifact's size for a header and payload of these sizes (head, payload, hash).
+uint64_t artifact_size(uint64_t header_size, uint64_t payload_size);
 std::string append_artifact_hash(std::string& artifact);
 
 // Status::corruption with the "model artifact: " prefix.

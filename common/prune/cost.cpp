@@ -65,9 +65,7 @@ ModelCost measure_cost(PrunableNet& model) {
   cost.macs.effective = cm.effective;
   cost.macs.compact = cm.dense;
   cost.compact_parameters = count_parameters(c);
-  ArtifactInfo info;
-  serialize_model(c, {}, &info);
-  cost.compact_artifact_bytes = static_cast<int64_t>(info.size_bytes);
+  cost.compact_artifact_bytes = static_cast<int64_t>(serialized_size(c));
   return cost;
 }
 
