@@ -262,4 +262,29 @@ TEST_CASE("an agent loads the task's model only if its spec is the task's", "[ag
   task.model_spec_json = "{not json";
   CHECK_FALSE(agent::load_task_model(task, path, nullptr).ok());
   CHECK_FALSE(agent::load_task_model(task, dir.file("missing.fpm"), nullptr).ok());
+
+  // The same from bytes in memory (a simulated device's download): loaded, refused for
+  // another spec, and damaged bytes refused naming the model.
+  task.model_spec_json = spec.to_json();
+  auto bytes = std::make_shared<const std::string>(serialize_model(**model));
+  const agent::ModelSource in_memory("model abc (in memory)", bytes);
+  ArtifactInfo from_memory;
+  auto held = agent::load_task_model(task, in_memory, &from_memory);
+  REQUIRE(held.ok());
+  CHECK((*held)->spec() == spec);
+  CHECK(from_memory.sha256 == info.sha256);
+  task.model_spec_json = other.to_json();
+  CHECK(agent::load_task_model(task, in_memory, nullptr).status().code() ==
+        Status::Code::kInvalidArgument);
+  task.model_spec_json = spec.to_json();
+  std::string damaged = *bytes;
+  damaged[damaged.size() / 2] ^= 0x10;
+  auto refused_bytes = agent::load_task_model(
+      task, agent::ModelSource("model abc (in memory)",
+                               std::make_shared<const std::string>(std::move(damaged))),
+      nullptr);
+  REQUIRE_FALSE(refused_bytes.ok());
+  CHECK(refused_bytes.status().code() == Status::Code::kCorruption);
+  CHECK_THAT(refused_bytes.status().message(),
+             Catch::Contains("model abc (in memory)") && Catch::Contains("SHA-256"));
 }
