@@ -280,8 +280,9 @@ TEST_CASE("an agent loads the task's model only if its spec is the task's", "[ag
   std::string damaged = *bytes;
   damaged[damaged.size() / 2] ^= 0x10;
   auto refused_bytes = agent::load_task_model(
-      task, agent::ModelSource("model abc (in memory)",
-                               std::make_shared<const std::string>(std::move(damaged))),
+      task,
+      agent::ModelSource("model abc (in memory)",
+                         std::make_shared<const std::string>(std::move(damaged))),
       nullptr);
   REQUIRE_FALSE(refused_bytes.ok());
   CHECK(refused_bytes.status().code() == Status::Code::kCorruption);
