@@ -116,6 +116,10 @@ class Agent {
   State state_ = State::kIdle;
   std::optional<proto::TaskAssignment> task_;
   std::unique_ptr<ModelDownload> download_;
+  // A download kept in memory stays for the agent's next task of the same model, as a
+  // file would stay on disk (AgentConfig::downloads_in_memory).
+  std::shared_ptr<const std::string> kept_model_;
+  std::string kept_model_sha_;
   std::future<Result<std::vector<proto::TelemetryReport>>> result_;
   std::atomic<bool> task_done_{false};  // the worker is returning result_'s value
   std::string status_key_;              // the TaskStatus awaiting its Ack

@@ -31,12 +31,13 @@ void Agent::start_download() {
   download_ =
       std::make_unique<ModelDownload>(task_->model_sha256, task_->model_size, dir, chunk_size_,
                                       chunk_credit_, config_.durable_downloads);
+  if (kept_model_ && kept_model_sha_ == task_->model_sha256) download_->reuse(kept_model_);
   Status s = download_->start();
   if (!s.ok()) return finish_task(false, "preparing the model download: " + s.message(), 0);
   last_chunk_ = Clock::now();
   if (download_->done()) {
-    spdlog::info("agent {}: model {} already verified on disk", config_.agent_id,
-                 task_->model_sha256.substr(0, 12));
+    spdlog::info("agent {}: model {} already verified (kept from an earlier task)",
+                 config_.agent_id, task_->model_sha256.substr(0, 12));
     return start_running();
   }
   pump_download();
@@ -74,6 +75,10 @@ void Agent::pump_download() {
 void Agent::start_running() {
   state_ = State::kRunning;
   ModelSource model = download_->source();
+  if (model.in_memory()) {
+    kept_model_ = model.bytes;
+    kept_model_sha_ = task_->model_sha256;
+  }
   proto::TaskAssignment task = *task_;
   task_done_ = false;
   result_ = std::async(std::launch::async,

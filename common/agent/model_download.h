@@ -33,6 +33,9 @@ class ModelDownload {
   // Opens the partial file (resuming from whole chunks already there), or finds the
   // model already downloaded and verified: then done() is true at once.
   Status start();
+  // In memory: this model's bytes as an earlier task of the agent verified them, so
+  // start() finds it done, as a file download finds <sha>.fpm already there. Before start().
+  void reuse(std::shared_ptr<const std::string> verified) { verified_ = std::move(verified); }
 
   // Requests to send now, filling the free credit.
   std::vector<proto::ChunkRequest> next_requests();
@@ -69,9 +72,10 @@ class ModelDownload {
   uint32_t chunk_size_, credit_;
   bool durable_;
   int fd_ = -1;
-  std::shared_ptr<std::string> bytes_;      // in memory: what arrived, at its offsets
-  uint64_t next_offset_ = 0;                // next offset to request
-  std::map<uint64_t, uint32_t> in_flight_;  // offset -> requested length
+  std::shared_ptr<std::string> bytes_;           // in memory: what arrived, at its offsets
+  std::shared_ptr<const std::string> verified_;  // in memory: reuse()d, already verified
+  uint64_t next_offset_ = 0;                     // next offset to request
+  std::map<uint64_t, uint32_t> in_flight_;       // offset -> requested length
   uint64_t received_ = 0;
   // Chunks arrive in order, so the hash is computed as they are written; the file is
   // read back only if something arrived out of order.

@@ -294,6 +294,22 @@ TEST_CASE("an agent reconnects after the coordinator restarts and keeps its task
   CHECK(*db->telemetry_count() == 2);
 }
 
+TEST_CASE("an agent keeping downloads in memory fetches a model once for its tasks", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"x", "y"}, 200 << 10, fast_server());
+  FakeRunner runner;
+  auto config = agent_config("a1", coord.endpoint(), dir, {"toy/x", "toy/y"});
+  config.downloads_in_memory = true;
+  {
+    AgentThread a(config, coord.context(), runner);
+    REQUIRE(wait_until([&] { return a.agent->stats().tasks_done == 2; }));
+    CHECK(a.agent->stats().bytes_downloaded == 200 << 10);  // once, for two tasks
+  }
+  CHECK(runner.in_memory_models == 2);
+  CHECK(runner.model_hashes() == std::set<std::string>{coord.sha()});
+  CHECK_FALSE(fs::exists(dir.file("agent-a1")));
+}
+
 TEST_CASE("open enrollment gives each announced individual a task", "[net]") {
   TempDir dir;
   Coordinator coord(dir, {}, 64 << 10, fast_server());
