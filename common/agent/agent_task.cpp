@@ -36,8 +36,8 @@ void Agent::start_download() {
   if (!s.ok()) return finish_task(false, "preparing the model download: " + s.message(), 0);
   last_chunk_ = Clock::now();
   if (download_->done()) {
-    spdlog::info("agent {}: model {} already verified (kept from an earlier task)",
-                 config_.agent_id, task_->model_sha256.substr(0, 12));
+    spdlog::info("agent {}: model {} already verified, from an earlier download", config_.agent_id,
+                 task_->model_sha256.substr(0, 12));
     return start_running();
   }
   pump_download();
