@@ -1,5 +1,6 @@
 // What a virtual agent's task spends before personalize(): loading its downloaded model
-// artifact and its private data file (simulation/sim_runner.cpp), per agent.
+// artifact from a file and its private data file (simulation/sim_runner.cpp), per agent:
+// what `[hosting] private_data` and `downloads = "file"` cost (memory is the default).
 //
 //   fp-bench agent_load --model <artifact.fpm> --samples 40 --loads 2000
 #include <fmt/format.h>

@@ -31,9 +31,8 @@ namespace {
 // The model is already verified when this runs; the report is the minimum.
 class ReportOnly : public agent::TaskRunner {
  public:
-  Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
-                                                  const agent::ModelSource&,
-                                                  const std::atomic<bool>&) override {
+  Outcome run(const proto::TaskAssignment& task, const agent::ModelSource&,
+              const std::atomic<bool>&) override {
     proto::TelemetryReport r;
     r.method = "fanout";
     r.individual = task.individual;

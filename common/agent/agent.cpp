@@ -33,7 +33,9 @@ Agent::Agent(AgentConfig config, zmq::context_t& context, TaskRunner& runner)
   privacy_seed_ = config_.privacy_seed ? config_.privacy_seed : random_u64();
 }
 
-Agent::~Agent() {
+Agent::~Agent() { settle_task(); }
+
+void Agent::settle_task() {
   cancel_ = true;
   if (result_.valid()) result_.wait();
 }
@@ -91,8 +93,7 @@ Status Agent::run() {
     if (!wait_backoff(delay)) break;
   }
   // A task still running finishes (engine calls cannot be interrupted) but is not reported.
-  cancel_ = true;
-  if (result_.valid()) result_.wait();
+  settle_task();
   return result;
 }
 

@@ -83,6 +83,7 @@ class Agent {
   void pump_download();
   void start_running();
   void collect_result();
+  void settle_task();  // stopping: the task in progress is cancelled and waited for
   void finish_task(bool ok, const std::string& reason, uint32_t reports);
   // The task's status (its key kept in status_key_), and sending the frame that closes
   // the task: the status alone or a TaskResult with it.
@@ -120,7 +121,7 @@ class Agent {
   // file would stay on disk (AgentConfig::downloads_in_memory).
   std::shared_ptr<const std::string> kept_model_;
   std::string kept_model_sha_;
-  std::future<Result<std::vector<proto::TelemetryReport>>> result_;
+  std::future<TaskRunner::Outcome> result_;
   std::atomic<bool> task_done_{false};  // the worker is returning result_'s value
   std::string status_key_;              // the TaskStatus awaiting its Ack
   bool status_ok_ = false;

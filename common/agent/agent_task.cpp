@@ -81,20 +81,18 @@ void Agent::start_running() {
   }
   proto::TaskAssignment task = *task_;
   task_done_ = false;
-  result_ = std::async(std::launch::async,
-                       [this, task, model]() -> Result<std::vector<proto::TelemetryReport>> {
-                         Result<std::vector<proto::TelemetryReport>> result =
-                             Status::internal("task runner did not return");
-                         set_thread_name("fp-task");
-                         try {
-                           result = runner_.run(task, model, cancel_);
-                         } catch (const std::exception& e) {
-                           result = Status::internal(std::string("task runner threw: ") + e.what());
-                         }
-                         task_done_ = true;
-                         wake_.notify();
-                         return result;
-                       });
+  result_ = std::async(std::launch::async, [this, task, model]() -> TaskRunner::Outcome {
+    TaskRunner::Outcome result = Status::internal("task runner did not return");
+    set_thread_name("fp-task");
+    try {
+      result = runner_.run(task, model, cancel_);
+    } catch (const std::exception& e) {
+      result = Status::internal(std::string("task runner threw: ") + e.what());
+    }
+    task_done_ = true;
+    wake_.notify();
+    return result;
+  });
 }
 
 void Agent::collect_result() {

@@ -40,9 +40,9 @@ Result<const FolderData*> FinePruneRunner::folder_for(const ModelSpec& spec) {
   return &it->second;
 }
 
-Result<std::vector<proto::TelemetryReport>> FinePruneRunner::run(const proto::TaskAssignment& task,
-                                                                 const ModelSource& model,
-                                                                 const std::atomic<bool>& cancel) {
+FinePruneRunner::Outcome FinePruneRunner::run(const proto::TaskAssignment& task,
+                                              const ModelSource& model,
+                                              const std::atomic<bool>& cancel) {
   ArtifactInfo info;
   FP_ASSIGN_OR_RETURN(ModelPtr general, load_task_model(task, model, &info));
   if (task.dataset != config_.data.dataset) {

@@ -28,9 +28,8 @@ class FinePruneRunner : public TaskRunner {
  public:
   explicit FinePruneRunner(FinePruneRunnerConfig config) : config_(std::move(config)) {}
 
-  Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
-                                                  const ModelSource& model,
-                                                  const std::atomic<bool>& cancel) override;
+  Outcome run(const proto::TaskAssignment& task, const ModelSource& model,
+              const std::atomic<bool>& cancel) override;
 
  private:
   Result<const IndividualData*> data_for(const std::string& dataset, const std::string& individual);

@@ -1,6 +1,6 @@
 // What fp-agent checks at its start, so that a wrong option stops it at once with the
 // option's value named, not task by task or at the coordinator's first refusal. (The
-// individuals and the data folder have theirs in task_translation.h and folder_data.h.)
+// individuals and the data folder have theirs in local_data.h and folder_data.h.)
 #pragma once
 
 #include <string>

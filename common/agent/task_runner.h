@@ -17,12 +17,13 @@ namespace fp::agent {
 
 class TaskRunner {
  public:
+  // One report per method (the agent fills in idempotency keys and task ids), or why not.
+  using Outcome = Result<std::vector<proto::TelemetryReport>>;
+
   virtual ~TaskRunner() = default;
-  // Runs on a worker thread. Returns one report per method (the agent fills in
-  // idempotency keys and task ids). `cancel` turns true when the agent stops.
-  virtual Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
-                                                          const ModelSource& model,
-                                                          const std::atomic<bool>& cancel) = 0;
+  // Runs on a worker thread. `cancel` turns true when the agent stops.
+  virtual Outcome run(const proto::TaskAssignment& task, const ModelSource& model,
+                      const std::atomic<bool>& cancel) = 0;
 };
 
 }  // namespace fp::agent

@@ -37,9 +37,9 @@ Result<std::string> read_key_line(const std::string& path, const char* kind) {
   int keys = 0;
   // The header write_keypair gives the other kind of file: a secret key given where a
   // public one belongs (`enroll --key coordinator.key`) would be stored and printed.
-  const std::string other_header = std::string("# fineprune CURVE ") +
-                                   (std::strcmp(kind, "public") == 0 ? "secret" : "public") +
-                                   " key";
+  const bool want_public = std::strcmp(kind, "public") == 0;
+  const std::string other_header =
+      std::string("# fineprune CURVE ") + (want_public ? "secret" : "public") + " key";
   while (std::getline(in, line)) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
       line.pop_back();
@@ -47,10 +47,9 @@ Result<std::string> read_key_line(const std::string& path, const char* kind) {
     if (line.rfind(other_header, 0) == 0) {
       return Status::invalid_argument(
           std::string(kind) + " key file " + path + " is a " +
-          (std::strcmp(kind, "public") == 0
-               ? "secret key file (its header says so): give the .pub file made with it; a "
-                 "secret key never leaves its machine"
-               : "public key file (its header says so): give the .key file made with it"));
+          (want_public ? "secret key file (its header says so): give the .pub file made with it; a "
+                         "secret key never leaves its machine"
+                       : "public key file (its header says so): give the .key file made with it"));
     }
     size_t start = line.find_first_not_of(" \t");
     if (start == std::string::npos || line[start] == '#') continue;

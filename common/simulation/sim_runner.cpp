@@ -92,11 +92,11 @@ bool WorkerPool::run(const std::function<void()>& job, const std::atomic<bool>& 
   return true;
 }
 
-Result<std::vector<proto::TelemetryReport>> SimRunner::run(const proto::TaskAssignment& task,
-                                                           const agent::ModelSource& model,
-                                                           const std::atomic<bool>& cancel) {
+SimRunner::Outcome SimRunner::run(const proto::TaskAssignment& task,
+                                  const agent::ModelSource& model,
+                                  const std::atomic<bool>& cancel) {
   const auto queued = Clock::now();
-  Result<std::vector<proto::TelemetryReport>> result = Status::internal("not computed");
+  Outcome result = Status::internal("not computed");
   const std::function<void()> job = [&] {
     meter_.wait_wall_us += micros_since(queued);
     const double cpu = thread_cpu_seconds();
@@ -109,8 +109,8 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::run(const proto::TaskAssi
   return result;
 }
 
-Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::TaskAssignment& task,
-                                                               const agent::ModelSource& model) {
+SimRunner::Outcome SimRunner::compute(const proto::TaskAssignment& task,
+                                      const agent::ModelSource& model) {
   // LibTorch's thread count is per calling thread under OpenMP: set it where we compute.
   set_compute_threads(static_cast<int>(config_.threads));
   auto loading = Clock::now();
@@ -134,9 +134,9 @@ Result<std::vector<proto::TelemetryReport>> SimRunner::compute(const proto::Task
   return agent::telemetry_reports(task, config, *result, peak_rss_bytes());
 }
 
-Result<std::vector<proto::TelemetryReport>> NullRunner::run(const proto::TaskAssignment& task,
-                                                            const agent::ModelSource& model,
-                                                            const std::atomic<bool>& cancel) {
+NullRunner::Outcome NullRunner::run(const proto::TaskAssignment& task,
+                                    const agent::ModelSource& model,
+                                    const std::atomic<bool>& cancel) {
   if (!pool_.run([] {}, cancel)) return Status::unavailable("agent stopping");
   ++meter_.tasks;
   std::vector<proto::TelemetryReport> out;

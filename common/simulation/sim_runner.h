@@ -84,13 +84,11 @@ class SimRunner : public agent::TaskRunner {
   SimRunner(SimRunnerConfig config, WorkerPool& pool, ComputeMeter& meter)
       : config_(std::move(config)), pool_(pool), meter_(meter) {}
 
-  Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
-                                                  const agent::ModelSource& model,
-                                                  const std::atomic<bool>& cancel) override;
+  Outcome run(const proto::TaskAssignment& task, const agent::ModelSource& model,
+              const std::atomic<bool>& cancel) override;
 
  private:
-  Result<std::vector<proto::TelemetryReport>> compute(const proto::TaskAssignment& task,
-                                                      const agent::ModelSource& model);
+  Outcome compute(const proto::TaskAssignment& task, const agent::ModelSource& model);
 
   SimRunnerConfig config_;
   WorkerPool& pool_;
@@ -104,9 +102,8 @@ class SimRunner : public agent::TaskRunner {
 class NullRunner : public agent::TaskRunner {
  public:
   NullRunner(WorkerPool& pool, ComputeMeter& meter) : pool_(pool), meter_(meter) {}
-  Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
-                                                  const agent::ModelSource& model,
-                                                  const std::atomic<bool>& cancel) override;
+  Outcome run(const proto::TaskAssignment& task, const agent::ModelSource& model,
+              const std::atomic<bool>& cancel) override;
 
  private:
   WorkerPool& pool_;

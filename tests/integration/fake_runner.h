@@ -39,9 +39,8 @@ class FakeRunner : public agent::TaskRunner {
   }
   bool running() const { return running_; }
 
-  Result<std::vector<proto::TelemetryReport>> run(const proto::TaskAssignment& task,
-                                                  const agent::ModelSource& model,
-                                                  const std::atomic<bool>& cancel) override {
+  Outcome run(const proto::TaskAssignment& task, const agent::ModelSource& model,
+              const std::atomic<bool>& cancel) override {
     running_ = true;
     {
       std::unique_lock<std::mutex> lock(mutex_);
