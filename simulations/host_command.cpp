@@ -21,6 +21,7 @@
 #include "sim_commands.h"
 #include "simulation/agent_host.h"
 #include "simulation/campaign_plan.h"
+#include "simulation/compute_totals.h"
 #include "simulation/population.h"
 #include "util/compute_threads.h"
 #include "util/file_io.h"
@@ -163,23 +164,16 @@ int run_host(HostCommandOptions o) {
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
-  const auto& m = host.meter();
   auto p = host.progress();
   nlohmann::json stats = {{"host_index", o.host_index},
                           {"agents", share.size()},
                           {"finished", p.finished},
                           {"failed", p.failed},
-                          {"tasks", m.tasks.load()},
-                          {"failures", m.failures.load()},
-                          {"compute_seconds", 1e-6 * static_cast<double>(m.compute_wall_us)},
-                          {"compute_cpu_seconds", 1e-6 * static_cast<double>(m.compute_cpu_us)},
-                          {"job_cpu_seconds", 1e-6 * static_cast<double>(m.job_cpu_us)},
-                          {"load_seconds", 1e-6 * static_cast<double>(m.load_wall_us)},
-                          {"wait_seconds", 1e-6 * static_cast<double>(m.wait_wall_us)},
                           {"connections_opened", host.connections_opened()},
                           {"wall_seconds", seconds},
                           {"agent_folders", host.agent_folders()},
                           {"peak_rss_mb", static_cast<double>(peak_rss_bytes()) / (1 << 20)}};
+  ComputeTotals::of(host.meter()).write_to(stats);
   if (!o.stats_file.empty()) {  // fp-sim run reads it; a host that cannot write it says so
     Status written = write_file(o.stats_file, stats.dump(2) + "\n", "host stats file");
     if (!written.ok()) {

@@ -19,6 +19,7 @@
 #include "simulation/agent_host.h"
 #include "simulation/campaign_plan.h"
 #include "simulation/campaign_progress.h"
+#include "simulation/compute_totals.h"
 #include "simulation/host_processes.h"
 #include "simulation/population.h"
 #include "simulation/sim_server_config.h"
@@ -67,30 +68,6 @@ class LogToFile {
 
  private:
   std::shared_ptr<spdlog::logger> previous_;
-};
-
-// Host meters, summed: from in-process hosts directly, from child hosts' stats files.
-struct Meters {
-  int64_t tasks = 0, failures = 0;
-  double compute_wall = 0, compute_cpu = 0, job_cpu = 0, load_wall = 0, wait_wall = 0;
-  void add(const ComputeMeter& m) {
-    tasks += m.tasks;
-    failures += m.failures;
-    compute_wall += 1e-6 * static_cast<double>(m.compute_wall_us);
-    compute_cpu += 1e-6 * static_cast<double>(m.compute_cpu_us);
-    job_cpu += 1e-6 * static_cast<double>(m.job_cpu_us);
-    load_wall += 1e-6 * static_cast<double>(m.load_wall_us);
-    wait_wall += 1e-6 * static_cast<double>(m.wait_wall_us);
-  }
-  void add(const nlohmann::json& j) {
-    tasks += j.value("tasks", int64_t{0});
-    failures += j.value("failures", int64_t{0});
-    compute_wall += j.value("compute_seconds", 0.0);
-    compute_cpu += j.value("compute_cpu_seconds", 0.0);
-    job_cpu += j.value("job_cpu_seconds", 0.0);
-    load_wall += j.value("load_seconds", 0.0);
-    wait_wall += j.value("wait_seconds", 0.0);
-  }
 };
 
 // Ephemeral CURVE keys of one run, in <out>/keys: the coordinator's pair and one pair
@@ -513,8 +490,9 @@ void ScenarioRun::shut_down() {
 
 Result<RunOutcome> ScenarioRun::finish() {
   const HostingSection& h = s_.hosting;
-  Meters meters;
-  for (const auto& host : hosts_) meters.add(host->meter());
+  // The hosts' meters, summed: from in-process hosts directly, from child hosts' stats files.
+  ComputeTotals meters;
+  for (const auto& host : hosts_) meters += ComputeTotals::of(host->meter());
   nlohmann::json processes = nlohmann::json::array();
   const double self_mb = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
   double peak_total_mb = self_mb;
@@ -539,7 +517,7 @@ Result<RunOutcome> ScenarioRun::finish() {
     auto j = nlohmann::json::parse(in, nullptr, false);
     bool reported = !j.is_discarded() && j.is_object();
     if (reported) {
-      meters.add(j);
+      meters += ComputeTotals::read_from(j);
       connections += j.value("connections_opened", int64_t{0});
       agent_folders.push_back(j.value("agent_folders", ""));
     }
