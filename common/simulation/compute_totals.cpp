@@ -1,7 +1,6 @@
 #include "simulation/compute_totals.h"
 
 #include <nlohmann/json.hpp>
-
 #include <utility>
 
 #include "simulation/sim_runner.h"

@@ -3,9 +3,8 @@
 // one list of keys for both.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 
 namespace fp::sim {
 
