@@ -570,6 +570,8 @@ Result<RunOutcome> ScenarioRun::finish() {
       // is the agents' sessions, ZeroMQ, the coordinator and the processes' start.
       {"job_cpu_seconds", meters.job_cpu},
       {"load_seconds", meters.load_wall},
+      // Agents that had a task but no free compute slot: more connected than workers.
+      {"wait_seconds", meters.wait_wall},
       {"campaign_cpu_seconds", cpu_all},
       // The framework's share: CPU not spent inside the agents' personalize() calls,
       // and worker capacity (workers x wall) not spent inside them.

@@ -219,6 +219,8 @@ TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite"
   // A task's whole CPU on its compute thread holds personalize()'s and its loads'.
   CHECK(stats["job_cpu_seconds"].get<double>() > stats["compute_cpu_seconds"].get<double>());
   CHECK(stats["job_cpu_seconds"].get<double>() < stats["campaign_cpu_seconds"].get<double>());
+  // 8 agents connected to 2 compute slots: most tasks waited for one.
+  CHECK(stats["wait_seconds"].get<double>() > 0);
   CHECK(stats["peak_rss_total_mb"].get<double>() > 0);
   // Each of the host's 8 slots opened a connection its agents took turns on (a reconnect
   // would add one); a connection an agent would make 24.
