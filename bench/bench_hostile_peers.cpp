@@ -17,10 +17,10 @@
 #include <random>
 #include <thread>
 
+#include "bench_store.h"
 #include "bench_util.h"
 #include "benchmarks.h"
 #include "config/cli_checks.h"
-#include "coordinator/model_registry.h"
 #include "coordinator/server.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
@@ -116,28 +116,15 @@ int fp::bench::hostile_peers(int argc, char** argv) {
     ::_exit(0);
   }
 
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
-  std::string models_dir = db + ".models";
-  std::filesystem::remove_all(models_dir);
-  auto store = store::Store::open(db);
-  if (!store.ok()) return fmt::print(stderr, "{}\n", store.status().to_string()), 1;
-  coord::ModelRegistry registry(models_dir, **store);
   std::string bytes(static_cast<size_t>(model_mb) << 20, '\0');
   std::mt19937 rng(1);
   for (auto& b : bytes) b = static_cast<char>(rng());
-  auto model = registry.add(bytes, "{}", "{}", 0);
+  bench::BenchCampaign setup = bench::fresh_campaign(db, db + ".models", "bench", bytes, agents);
   bytes.clear();
   bytes.shrink_to_fit();
-  store::CampaignRecord c;
-  c.name = "bench";
-  c.model_sha256 = model->sha256;
-  c.dataset = "toy";
-  c.prune_config_json = "{}";
-  int64_t campaign = *(*store)->create_campaign(c);
-  for (int i = 0; i < agents; ++i) (void)(*store)->add_task(campaign, "ind" + std::to_string(i));
 
   zmq::context_t context(2);
-  coord::Server server(config, context, **store, registry);
+  coord::Server server(config, context, *setup.store, *setup.registry);
   bench::require_ok(server.bind(), "the coordinator");
   std::thread serving([&] { (void)server.run(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -146,7 +133,7 @@ int fp::bench::hostile_peers(int argc, char** argv) {
   // connection costs (ZeroMQ's engine buffers and pipes, the session).
   const uint64_t bound =
       idle + uint64_t(agents) * (config.chunk_credit * config.chunk_size + (256u << 10));
-  std::string go = server.bound_endpoint() + " " + model->sha256;
+  std::string go = server.bound_endpoint() + " " + setup.model_sha256;
   (void)!::write(to_child[1], go.data(), go.size());
 
   auto started = std::chrono::steady_clock::now();
@@ -176,6 +163,6 @@ int fp::bench::hostile_peers(int argc, char** argv) {
       "peak queued {:.1f} MiB, {} peer(s) dropped for not reading\n",
       st.chunks_sent, st.chunk_requests_deferred, st.chunk_requests_refused,
       st.frames_ignored_unread, mib(st.chunk_bytes_queued_peak), st.peers_stalled);
-  std::filesystem::remove_all(models_dir);
+  std::filesystem::remove_all(setup.registry->dir());
   return peak <= bound ? 0 : 1;
 }

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "agent/agent.h"
+#include "bench_store.h"
 #include "bench_util.h"
 #include "benchmarks.h"
 #include "config/cli_checks.h"
@@ -70,24 +71,14 @@ int fp::bench::model_fanout(int argc, char** argv) {
 
   fs::remove_all(dir);
   fs::create_directories(dir);
-  {
-    auto store = store::Store::open(dir + "/fp.db");
-    if (!store.ok()) return fmt::print(stderr, "{}\n", store.status().to_string()), 1;
-    coord::ModelRegistry registry(dir + "/models", **store);
+  {  // closed before the coordinator opens it; open to enrollment: any agent id takes a task
     std::string bytes(static_cast<size_t>(size_mb) << 20, '\0');
     uint64_t x = 88172645463325252ULL;
     for (size_t i = 0; i + 8 <= bytes.size(); i += 8) {
       x ^= x << 13, x ^= x >> 7, x ^= x << 17;
       std::memcpy(&bytes[i], &x, 8);
     }
-    auto model = registry.add(bytes, "{}", "{}", 0);
-    store::CampaignRecord c;
-    c.name = "fanout";
-    c.model_sha256 = model->sha256;
-    c.dataset = "toy";
-    c.prune_config_json = "{}";
-    c.open_enrollment = true;
-    (void)(*store)->create_campaign(c);
+    (void)bench::fresh_campaign(dir + "/fp.db", dir + "/models", "fanout", bytes, 0);
   }
   std::ofstream(dir + "/fp.toml") << fmt::format(
       "[server]\nendpoint = \"tcp://127.0.0.1:*\"\ndatabase = \"{0}/fp.db\"\n"

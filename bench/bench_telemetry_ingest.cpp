@@ -10,10 +10,10 @@
 #include <filesystem>
 #include <thread>
 
+#include "bench_store.h"
 #include "bench_util.h"
 #include "benchmarks.h"
 #include "config/cli_checks.h"
-#include "coordinator/model_registry.h"
 #include "coordinator/server.h"
 #include "protocol/codec.h"
 #include "protocol/framing.h"
@@ -58,19 +58,8 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
-  std::string models_dir = db + ".models";
-  auto store = store::Store::open(db);
-  if (!store.ok()) return fmt::print(stderr, "{}\n", store.status().to_string()), 1;
-  coord::ModelRegistry registry(models_dir, **store);
-  auto model = registry.add(std::string(4096, 'm'), "{}", "{}", 0);
-  store::CampaignRecord c;
-  c.name = "bench";
-  c.model_sha256 = model->sha256;
-  c.dataset = "toy";
-  c.prune_config_json = "{}";
-  int64_t campaign = *(*store)->create_campaign(c);
-  for (int i = 0; i < clients; ++i) (void)(*store)->add_task(campaign, "ind" + std::to_string(i));
+  bench::BenchCampaign setup =
+      bench::fresh_campaign(db, db + ".models", "bench", std::string(4096, 'm'), clients);
 
   zmq::context_t context(2);
   coord::ServerConfig config;
@@ -79,7 +68,7 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
   config.heartbeat_ms = 1000;
   config.security.plain = true;  // ingest cost alone: no encryption, no rate limit
   config.rate_limit = 0;
-  coord::Server server(config, context, **store, registry);
+  coord::Server server(config, context, *setup.store, *setup.registry);
   bench::require_ok(server.bind(), "the coordinator");
   std::string endpoint = server.bound_endpoint();
   std::thread serving([&] { (void)server.run(); });
@@ -143,7 +132,7 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
   server.request_stop();
   serving.join();
 
-  auto stored = (*store)->telemetry_count();
+  auto stored = setup.store->telemetry_count();
   const auto& stats = server.stats();
   fmt::print("telemetry ingest: {} clients x {} reports, window {}, batch <= {}\n", clients,
              per_client, window, batch);
@@ -156,6 +145,6 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
       "worker busy {:.3f} s ({:.0f}% of the run)\n",
       stats.frames_in, stats.reports_stored, stats.commits_in_background, stats.commit_seconds,
       100 * stats.commit_seconds / elapsed);
-  std::filesystem::remove_all(models_dir);
+  std::filesystem::remove_all(setup.registry->dir());
   return acked.load() == clients * per_client && stored.ok() && *stored == acked.load() ? 0 : 1;
 }
