@@ -83,7 +83,6 @@ inline std::string curve_json_for(const SeededIndividual& s) {
   return out + "]";
 }
 
-// Writes the finished campaign `name`; returns its id.
 // One stored report of a seeded individual: everything but the accuracies, the
 // sparsity and the curve is the same made-up device run.
 inline store::TelemetryRecord seeded_row(int64_t task, int64_t campaign, const std::string& agent,
@@ -111,6 +110,8 @@ inline store::TelemetryRecord seeded_row(int64_t task, int64_t campaign, const s
   return r;
 }
 
+// Writes the finished campaign `name` (the seeded individuals, each with a Fine-Pruning,
+// a fine-tuning and an SVD report); returns its id.
 inline int64_t seed_finished_campaign(store::Store& store, const std::string& name = "fashion-mini",
                                       double t0 = 1700000000.0) {
   const std::string sha(64, 'a');
