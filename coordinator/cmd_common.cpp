@@ -28,7 +28,9 @@ CoordinatorConfig config_for(const CommonOptions& o) {
 
 std::unique_ptr<store::Store> open_database(const CoordinatorConfig& cfg, bool must_exist) {
   if (must_exist && !std::filesystem::exists(cfg.database)) {
-    fail(Status::not_found("database " + cfg.database + " does not exist"));
+    fail(Status::not_found("database " + cfg.database +
+                           " does not exist (fp-coordinator train, register or serve creates it; "
+                           "check --db or the configuration's server.database)"));
   }
   auto store = store::Store::open(cfg.database);
   if (!store.ok()) fail(store.status());

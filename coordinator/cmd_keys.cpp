@@ -15,9 +15,9 @@
 namespace fp::coord {
 namespace {
 
-// The configured database, or --db.
-std::unique_ptr<store::Store> open_store(const CommonOptions& common) {
-  return open_database(config_for(common));
+// The configured database, or --db; `must_exist` where there is nothing to do in a new one.
+std::unique_ptr<store::Store> open_store(const CommonOptions& common, bool must_exist = false) {
+  return open_database(config_for(common), must_exist);
 }
 
 void keygen(const CommonOptions& common, std::string key, bool force) {
@@ -79,7 +79,7 @@ void revoke(const CommonOptions& common, const std::string& key_file, const std:
     }
     which = *key;
   }
-  auto store = open_store(common);
+  auto store = open_store(common, /*must_exist=*/true);
   auto n = store->revoke_key(which, unix_now());
   if (!n.ok()) {
     spdlog::error("{}", n.status().to_string());
@@ -94,7 +94,7 @@ void revoke(const CommonOptions& common, const std::string& key_file, const std:
 }
 
 void list_keys(const CommonOptions& common) {
-  auto store = open_store(common);
+  auto store = open_store(common, /*must_exist=*/true);
   auto keys = store->agent_keys();
   if (!keys.ok()) {
     spdlog::error("{}", keys.status().to_string());

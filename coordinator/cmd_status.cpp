@@ -31,7 +31,7 @@ std::string percent(const std::optional<double>& v) {
 }
 
 int status(const CommonOptions& o, const std::string& only, int events) {
-  auto store = open_database(config_for(o));
+  auto store = open_database(config_for(o), /*must_exist=*/true);
   auto& db = *store;
   auto agents = db.agents();
   auto campaigns = db.campaigns();

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "store/migrations.h"
 #include "store/store.h"
@@ -473,4 +474,37 @@ TEST_CASE("a database in a folder that does not exist yet is created with its fo
   const std::string path = dir.file("out/nested/fineprune.db");
   auto store = open_store(path);
   CHECK(fs::exists(path));
+}
+
+TEST_CASE("another program's database is refused and left as it was; an empty file is taken") {
+  TempDir dir;
+  const std::string path = dir.file("theirs.db");
+  {
+    auto db = fp::sql::Database::open(path);
+    REQUIRE(db.ok());
+    REQUIRE((*db)
+                ->exec("CREATE TABLE a (x); CREATE TABLE b (x); CREATE TABLE c (x); "
+                       "CREATE TABLE d (x); INSERT INTO a VALUES (1)")
+                .ok());
+  }
+  const auto size = fs::file_size(path);
+  auto refused = Store::open(path);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().message() ==
+        "database " + path +
+            " is not fineprune's (it holds a, b, c, ... and no fineprune schema version); it was "
+            "left untouched");
+  CHECK(fs::file_size(path) == size);
+  CHECK_FALSE(fs::exists(path + "-wal"));  // not even switched to WAL
+  auto db = fp::sql::Database::open(path);
+  REQUIRE(db.ok());
+  CHECK(*(*db)->query_int("SELECT count(*) FROM sqlite_master") == 4);
+  CHECK(*(*db)->query_int("PRAGMA user_version") == 0);
+
+  // An empty file (touched, or left by an open that wrote nothing) has no tables: ours.
+  const std::string empty = dir.file("empty.db");
+  { std::ofstream touch(empty); }
+  auto store = Store::open(empty);
+  REQUIRE(store.ok());
+  CHECK((*store)->schema_version() == latest_schema_version());
 }

@@ -24,6 +24,27 @@ Status check_integrity(sql::Database& db, const std::string& path) {
   return Status::ok_status();
 }
 
+// Another program's database (tables, but no fineprune schema version: migration 0 creates
+// the tables and sets the version in one transaction) is refused before anything is written
+// to it, WAL mode included, instead of fineprune's tables being added beside its own.
+Status check_ours(sql::Database& db, const std::string& path) {
+  FP_ASSIGN_OR_RETURN(int64_t version, db.query_int("PRAGMA user_version"));
+  if (version != 0) return Status::ok_status();  // fineprune's; a newer one: migrate() refuses
+  FP_ASSIGN_OR_RETURN(auto tables, db.prepare("SELECT name FROM sqlite_master WHERE name NOT "
+                                              "LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"));
+  std::string names;
+  int64_t count = 0;
+  while (true) {
+    FP_ASSIGN_OR_RETURN(bool row, tables.step());
+    if (!row) break;
+    if (++count <= 3) names += (names.empty() ? "" : ", ") + tables.column_text(0);
+  }
+  if (count == 0) return Status::ok_status();  // new or empty: fineprune's from now on
+  if (count > 3) names += ", ...";
+  return Status::invalid_argument("database " + path + " is not fineprune's (it holds " + names +
+                                  " and no fineprune schema version); it was left untouched");
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
@@ -32,6 +53,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   // process crashes (the WAL is fsynced at checkpoints), which is what telemetry needs.
   FP_RETURN_IF_ERROR(db->exec("PRAGMA busy_timeout = 5000"));
   FP_RETURN_IF_ERROR(check_integrity(*db, path));
+  FP_RETURN_IF_ERROR(check_ours(*db, path));
   if (path != ":memory:") FP_RETURN_IF_ERROR(db->exec("PRAGMA journal_mode = WAL"));
   FP_RETURN_IF_ERROR(db->exec("PRAGMA synchronous = NORMAL"));
   FP_RETURN_IF_ERROR(db->exec("PRAGMA foreign_keys = ON"));

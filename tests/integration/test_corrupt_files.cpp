@@ -1,6 +1,7 @@
 // Damaged files on disk against the real programs: an SQLite database truncated,
-// overwritten with garbage or replaced by something else, given to fp-coordinator and
-// fp-sim; a damaged seed_run.json given to `fp-sim pool`; and a damaged model artifact in an
+// overwritten with garbage or replaced by something else (another program's database too),
+// given to fp-coordinator and fp-sim, and one that does not exist given to the commands that
+// only read; a damaged seed_run.json given to `fp-sim pool`; and a damaged model artifact in an
 // agent's model cache. Each must end in a clear error naming the file (or, for the cache, a fresh
 // download), never a crash, and a damaged database must be left exactly as it was.
 #include <nlohmann/json.hpp>
@@ -83,6 +84,19 @@ const Damage kDamages[] = {
     {"not a database", [](const std::string&) { return std::string(5000, 'x'); }},
 };
 
+// A sound SQLite database of another program: tables, no fineprune schema version.
+std::string foreign_database(const TempDir& dir) {
+  const std::string path = dir.file("foreign.db");
+  auto db = sql::Database::open(path);
+  REQUIRE(db.ok());
+  REQUIRE((*db)
+              ->exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT); "
+                     "INSERT INTO notes (text) VALUES ('keep me')")
+              .ok());
+  db->reset();
+  return read_file(path);
+}
+
 }  // namespace
 
 TEST_CASE("a damaged SQLite file is a clear error for fp-coordinator and fp-sim, left as it is",
@@ -90,10 +104,13 @@ TEST_CASE("a damaged SQLite file is a clear error for fp-coordinator and fp-sim,
   TempDir dir("corruptdb");
   const std::string good = read_file(populated_database(dir));
   REQUIRE(good.size() > 8 * 4096);
+  std::vector<std::pair<std::string, std::string>> cases;  // what, the file's bytes
+  for (const auto& damage : kDamages) cases.emplace_back(damage.name, damage.apply(good));
+  // Sound, but not fineprune's: its tables are not joined by fineprune's.
+  cases.emplace_back("another program's database", foreign_database(dir));
   int runs = 0;
-  for (const auto& damage : kDamages) {
+  for (const auto& [name, bytes] : cases) {
     const std::string path = dir.file("damaged.db");
-    const std::string bytes = damage.apply(good);
     const std::vector<std::vector<std::string>> commands = {
         {kCoordinator, "status", "--db", path},
         {kCoordinator, "serve", "--plain", "--db", path, "--endpoint", "tcp://127.0.0.1:*",
@@ -107,7 +124,7 @@ TEST_CASE("a damaged SQLite file is a clear error for fp-coordinator and fp-sim,
       ChildProcess p(args, dir.file("out.log"));
       auto code = p.wait(30s);
       const std::string log = read_file(dir.file("out.log"));
-      INFO(damage.name << ": " << args[0] << " " << args[1] << "\n" << log);
+      INFO(name << ": " << args[0] << " " << args[1] << "\n" << log);
       REQUIRE(code.has_value());
       CHECK(*code >= 1);
       CHECK(*code < 128);  // an exit, not a signal
@@ -116,7 +133,7 @@ TEST_CASE("a damaged SQLite file is a clear error for fp-coordinator and fp-sim,
       ++runs;
     }
   }
-  CHECK(runs == 15);
+  CHECK(runs == 18);
   // The undamaged file still opens: the checks do not refuse good databases.
   auto store = store::Store::open(dir.file("good.db"));
   REQUIRE(store.ok());
@@ -219,4 +236,30 @@ TEST_CASE("fp-sim pool pools report folders by their seed_run.json and names a d
              Catch::Contains("--versus-variant 'nosuch': no run holds that variant (they hold: "
                              "default)"));
   CHECK_FALSE(fs::exists(dir.file("pooled6")));
+}
+
+TEST_CASE("commands that only read do not make a database that does not exist",
+          "[processes][faults]") {
+  TempDir dir("nodb");
+  const std::string path = dir.file("typo.db");
+  const std::vector<std::vector<std::string>> commands = {
+      {kCoordinator, "status", "--db", path},
+      {kCoordinator, "export", "--db", path},
+      {kCoordinator, "report", "--db", path, "--out", dir.file("report")},
+      {kCoordinator, "revoke", "--db", path, "--name", "phone-1"},
+      {kCoordinator, "enroll", "--db", path, "--list"},
+      {kCoordinator, "dashboard", "--db", path},
+      {kSim, "list", "--db", path},
+      {kSim, "report", "--db", path},
+  };
+  for (const auto& args : commands) {
+    ChildProcess p(args, dir.file("out.log"));
+    auto code = p.wait(30s);
+    const std::string log = read_file(dir.file("out.log"));
+    INFO(args[0] << " " << args[1] << "\n" << log);
+    REQUIRE(code.has_value());
+    CHECK(*code == 1);
+    CHECK(log.find(path) != std::string::npos);
+    CHECK_FALSE(fs::exists(path));
+  }
 }
