@@ -2,15 +2,16 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "coordinator/config.h"
 #include "coordinator_commands.h"
 #include "store/store.h"
 #include "util/csv.h"
+#include "util/file_io.h"
 
 namespace fp::coord {
 namespace {
@@ -54,15 +55,8 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
     spdlog::error("{}", rows.status().to_string());
     return 1;
   }
-  std::ofstream file;
-  if (!out_path.empty()) {
-    file.open(out_path);
-    if (!file) {
-      spdlog::error("cannot write {}", out_path);
-      return 1;
-    }
-  }
-  std::ostream& out = out_path.empty() ? std::cout : file;
+  // Whole before it is written: a failed export leaves a file of that name as it was.
+  std::ostringstream out;
   if (format == "json") {
     nlohmann::json all = nlohmann::json::array();
     for (const auto& r : *rows) {
@@ -135,7 +129,16 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
           r.skipped_files);
     }
   }
-  return out ? 0 : 1;
+  if (out_path.empty()) {
+    std::cout << out.str();
+    return std::cout.flush() ? 0 : 1;
+  }
+  const Status written = replace_file(out_path, out.str(), "export");
+  if (!written.ok()) {
+    spdlog::error("{}", written.to_string());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace

@@ -114,7 +114,7 @@ int run_export(const ReportOptions& o) {
     fmt::print("{}", text);
     return 0;
   }
-  Status written = write_file(o.output, text, "export");
+  Status written = replace_file(o.output, text, "export");
   if (!written.ok()) return fail(written);
   fmt::print(stderr, "wrote {} row(s) to {}\n", results->rows.size(), o.output);
   return 0;
@@ -197,8 +197,9 @@ int run_pool(const PoolOptions& o) {
   if (ec) return fail(Status::io_error("creating " + o.out_dir + ": " + ec.message()));
   const std::string markdown = report::pooled_markdown(rows, sources);
   const fs::path out(o.out_dir);
-  Status written = write_file((out / "pooled_comparisons.csv").string(), report::pooled_csv(rows));
-  if (written.ok()) written = write_file((out / "pooled_comparisons.md").string(), markdown);
+  Status written =
+      replace_file((out / "pooled_comparisons.csv").string(), report::pooled_csv(rows));
+  if (written.ok()) written = replace_file((out / "pooled_comparisons.md").string(), markdown);
   if (!written.ok()) return fail(written);
   fmt::print("{}\nwrote pooled_comparisons.csv and .md to {}\n", markdown, o.out_dir);
   return 0;

@@ -1,7 +1,10 @@
-// Whole-file reads and writes (util/file_io.h): bytes kept exactly, and errors that name
-// what and where.
+// Whole-file reads and writes (util/file_io.h): bytes kept exactly, files replaced whole,
+// and errors that name what and where.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "temp_dir.h"
 #include "util/file_io.h"
@@ -49,4 +52,46 @@ TEST_CASE("file errors name what was read or written and where") {
   REQUIRE_FALSE(written.ok());
   CHECK(written.code() == fp::Status::Code::kIOError);
   CHECK_THAT(written.message(), Catch::StartsWith("writing report file " + nowhere + ": "));
+}
+
+namespace {
+
+// The folder's entries, by name.
+std::vector<std::string> entries(const TempDir& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("a replaced file is the old one or the new one, and a failure keeps the old") {
+  TempDir dir;
+  const std::string path = dir.file("model.fpm");
+  for (bool durable : {true, false}) {
+    INFO("durable " << durable);
+    REQUIRE(fp::replace_file(path, "first version", "model", durable).ok());
+    CHECK(fp::read_file(path).value() == "first version");
+    REQUIRE(fp::replace_file(path, std::string("new\0bytes", 9), "model", durable).ok());
+    CHECK(fp::read_file(path).value() == std::string("new\0bytes", 9));
+    CHECK(entries(dir) == std::vector<std::string>{"model.fpm"});  // no scratch file left
+  }
+  // Renaming over a folder fails: the folder stays as it was, and the scratch file goes.
+  const std::string folder = dir.file("taken");
+  std::filesystem::create_directories(folder + "/inside");
+  auto over_folder = fp::replace_file(folder, "bytes", "export");
+  REQUIRE_FALSE(over_folder.ok());
+  CHECK(over_folder.code() == fp::Status::Code::kIOError);
+  CHECK_THAT(over_folder.message(),
+             Catch::StartsWith("export " + folder + ": cannot rename " + folder + ".tmp."));
+  CHECK(std::filesystem::is_directory(folder + "/inside"));
+  CHECK(entries(dir) == std::vector<std::string>{"model.fpm", "taken"});
+  // A folder that does not exist: nothing made.
+  const std::string nowhere = dir.file("no/such/dir/out.csv");
+  auto missing = fp::replace_file(nowhere, "x", "report file");
+  REQUIRE_FALSE(missing.ok());
+  CHECK_THAT(missing.message(), Catch::StartsWith("report file " + nowhere + ": cannot create "));
+  CHECK_FALSE(std::filesystem::exists(dir.file("no")));
 }

@@ -10,6 +10,7 @@
 #include "models/artifact.h"
 #include "models/compact.h"
 #include "models/model_factory.h"
+#include "util/file_io.h"
 #include "util/sha256.h"
 
 namespace fp::agent {
@@ -21,20 +22,6 @@ std::string file_safe(const std::string& s) {
   std::string out;
   for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   return out;
-}
-
-Status write_text(const fs::path& path, const std::string& text) {
-  // Written beside and renamed, so a reader never sees half a manifest.
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) return Status::io_error("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::io_error("cannot rename " + tmp.string() + ": " + ec.message());
-  return Status::ok_status();
 }
 
 }  // namespace
@@ -69,7 +56,7 @@ Result<KeptModel> keep_model(const PrunableNet& personalized, const std::string&
                                                      {"form", k.form}});
   k.sha256 = sha256_hex(bytes);
   k.bytes = bytes.size();
-  FP_RETURN_IF_ERROR(write_text(k.path, bytes));
+  FP_RETURN_IF_ERROR(replace_file(k.path, bytes, "kept model"));
   nlohmann::json manifest = {{"model", fs::path(k.path).filename().string()},
                              {"sha256", k.sha256},
                              {"general_sha256", k.general_sha256},
@@ -77,8 +64,10 @@ Result<KeptModel> keep_model(const PrunableNet& personalized, const std::string&
                              {"task", k.task_id},
                              {"bytes", k.bytes},
                              {"form", k.form}};
-  FP_RETURN_IF_ERROR(write_text(fs::path(dir) / (stem + ".json"), manifest.dump(2) + "\n"));
-  FP_RETURN_IF_ERROR(write_text(fs::path(dir) / "latest.json", manifest.dump(2) + "\n"));
+  // Each written beside and renamed: a reader never sees half a manifest.
+  const std::string text = manifest.dump(2) + "\n";
+  FP_RETURN_IF_ERROR(replace_file((fs::path(dir) / (stem + ".json")).string(), text, "manifest"));
+  FP_RETURN_IF_ERROR(replace_file((fs::path(dir) / "latest.json").string(), text, "manifest"));
   return k;
 }
 

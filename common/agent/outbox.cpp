@@ -10,6 +10,7 @@
 
 #include "protocol/codec.h"
 #include "protocol/limits.h"
+#include "util/file_io.h"
 #include "util/sha256.h"
 
 namespace fp::agent {
@@ -25,14 +26,13 @@ void Outbox::add(const std::string& key, std::string frame, Clock::time_point no
     // "<order> <key>\n<frame>", written beside and renamed: never half a message.
     std::error_code ec;
     fs::create_directories(dir_, ec);
-    const std::string path = file_for(key), tmp = path + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out << next_order_ << ' ' << key << '\n' << frame;
-      out.flush();
-      if (!out) spdlog::warn("outbox: cannot write {}: a restart would not resend it", tmp);
-    }
-    fs::rename(tmp, path, ec);
+    // Not flushed to disk (one a report): after a crash of the agent a restart finds it whole
+    // or not at all; after a power cut it may be empty, and load() leaves it alone.
+    const Status written =
+        replace_file(file_for(key), std::to_string(next_order_) + ' ' + key + '\n' + frame,
+                     "outbox message", /*durable=*/false);
+    if (!written.ok())
+      spdlog::warn("outbox: {}: a restart would not resend it", written.to_string());
   }
   items_[key] = Item{std::move(frame), now, next_order_++};
 }
@@ -57,6 +57,11 @@ Result<size_t> Outbox::load(Clock::time_point now) {
   std::vector<Loaded> loaded;
   std::vector<fs::path> damaged;
   for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().find(".msg.tmp.") != std::string::npos) {
+      std::error_code remove_ec;  // half written when its agent stopped: never to be sent
+      fs::remove(it->path(), remove_ec);
+      continue;
+    }
     if (it->path().extension() != ".msg") continue;
     std::ifstream in(it->path(), std::ios::binary);
     Loaded l;

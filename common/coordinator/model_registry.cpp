@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "protocol/validate.h"
+#include "util/file_io.h"
 #include "util/sha256.h"
 
 namespace fp::coord {
@@ -32,15 +32,7 @@ Result<store::ModelRecord> ModelRegistry::add(const std::string& bytes,
   fs::create_directories(dir_, ec);
   if (ec) return Status::io_error("creating model directory " + dir_ + ": " + ec.message());
   std::string path = (fs::path(dir_) / (sha + ".fpm")).string();
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) return Status::io_error("writing model file " + tmp);
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::io_error("renaming " + tmp + " to " + path + ": " + ec.message());
+  FP_RETURN_IF_ERROR(replace_file(path, bytes, "model file"));
   store::ModelRecord record{sha, static_cast<int64_t>(bytes.size()), spec_json, meta_json, path,
                             now};
   FP_RETURN_IF_ERROR(store_.put_model(record));

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "models/model_factory.h"
+#include "util/file_io.h"
 #include "util/sha256.h"
 
 // Tensor bytes are written as they lie in memory; the format is little-endian.
@@ -143,40 +143,6 @@ Result<ModelPtr> build_from(const ArtifactContents& contents) {
   return model;
 }
 
-Status write_atomically(const std::string& path, const std::string& bytes) {
-  static std::atomic<uint64_t> counter{0};
-  const std::string tmp =
-      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return Status::io_error("model artifact " + path + ": cannot create " + tmp + ": " +
-                            std::strerror(errno));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string err = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Status::io_error("model artifact " + path + ": write to " + tmp + " failed: " + err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  // fsync before rename: after a crash the path holds the old or the new file, whole.
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string err = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return Status::io_error("model artifact " + path + ": cannot flush " + tmp + ": " + err);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string err = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return Status::io_error("model artifact " + path + ": cannot rename " + tmp + ": " + err);
-  }
-  return Status::ok_status();
-}
-
 // What an artifact of `model` holds: its header and the tensors of its payload, in order.
 struct ArtifactPlan {
   std::string header_text;
@@ -256,7 +222,7 @@ Status save_model(const PrunableNet& model, const std::string& path,
   } catch (const std::exception& e) {
     return Status::internal("model artifact " + path + ": cannot serialise: " + e.what());
   }
-  return write_atomically(path, bytes);
+  return replace_file(path, bytes, "model artifact");
 }
 
 namespace {
@@ -267,7 +233,7 @@ namespace {
 // flush their TLBs: in a simulation host loading a 28 KB model per agent, mapping cost
 // 0.9-1.2 s a thousand loads against 0.3-0.8 s read. So files from kMapFrom on are
 // mapped, smaller ones read. Model files are replaced by rename, never rewritten in place
-// (write_atomically), so a mapping does not change under the parser.
+// (replace_file), so a mapping does not change under the parser.
 constexpr size_t kMapFrom = size_t{256} << 10;
 
 class MappedFile {

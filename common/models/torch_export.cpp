@@ -86,10 +86,10 @@ Status export_torch(const PrunableNet& model, const std::string& prefix, TorchEx
   out.spec_path = prefix + ".json";
   out.state_dict_bytes = static_cast<int64_t>(bytes.size());
   out.parameters = count_parameters(*compact_model);
-  FP_RETURN_IF_ERROR(write_file(out.state_dict_path, std::string_view(bytes.data(), bytes.size()),
-                                "exported weights"));
+  FP_RETURN_IF_ERROR(replace_file(out.state_dict_path, std::string_view(bytes.data(), bytes.size()),
+                                  "exported weights"));
   const std::string spec = torch_export_spec(*compact_model);
-  FP_RETURN_IF_ERROR(write_file(out.spec_path, spec, "exported spec"));
+  FP_RETURN_IF_ERROR(replace_file(out.spec_path, spec, "exported spec"));
   if (info) *info = out;
   return Status::ok_status();
 }

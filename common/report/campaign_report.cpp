@@ -106,7 +106,7 @@ Result<std::vector<std::string>> write_report(const CampaignResults& r, const st
   std::vector<std::string> written;
   for (const auto& [name, text] : files) {
     fs::path path = fs::path(dir) / name;
-    FP_RETURN_IF_ERROR(write_file(path.string(), text, "report file"));
+    FP_RETURN_IF_ERROR(replace_file(path.string(), text, "report file", /*durable=*/false));
     written.push_back(path.string());
   }
   return written;

@@ -338,7 +338,7 @@ class Writer {
   explicit Writer(std::string dir) : dir_(std::move(dir)) {}
   Status file(const std::string& name, const std::string& text) {
     const std::string path = (fs::path(dir_) / name).string();
-    FP_RETURN_IF_ERROR(write_file(path, text, "report file"));
+    FP_RETURN_IF_ERROR(replace_file(path, text, "report file", /*durable=*/false));
     written_.push_back(path);
     return Status::ok_status();
   }

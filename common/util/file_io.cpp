@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -47,6 +48,38 @@ Status write_file(const std::string& path, std::string_view bytes, const std::st
     return Status::io_error("writing " + what + " " + path + ": " +
                             (errno ? std::strerror(errno) : "stream error"));
   }
+  return Status::ok_status();
+}
+
+Status replace_file(const std::string& path, std::string_view bytes, const std::string& what,
+                    bool durable) {
+  static std::atomic<uint64_t> counter{0};  // two writers of one path never share a scratch file
+  const std::string tmp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  auto fail = [&](const std::string& step, int error, bool made) {
+    if (made) ::unlink(tmp.c_str());
+    return Status::io_error(what + " " + path + ": " + step + " " + tmp + ": " +
+                            std::strerror(error));
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return fail("cannot create", errno, false);
+  for (size_t done = 0; done < bytes.size();) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : ENOSPC;
+      ::close(fd);
+      return fail("cannot write", error, true);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (durable && ::fsync(fd) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return fail("cannot flush", error, true);
+  }
+  if (::close(fd) != 0) return fail("cannot close", errno, true);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot rename", errno, true);
   return Status::ok_status();
 }
 

@@ -13,7 +13,17 @@ namespace fp {
 Result<std::string> read_file(const std::string& path, const std::string& what = "file");
 
 // Creates or truncates `path` and writes `bytes`; IoError "writing <what> <path>: <reason>".
+// A reader may see the file half written, and a failure leaves it so: for files nothing
+// else reads meanwhile (scratch, a run's own outputs). Otherwise replace_file.
 Status write_file(const std::string& path, std::string_view bytes,
                   const std::string& what = "file");
+
+// Writes `bytes` beside `path` (a name of its own per call) and renames it over `path`: a
+// reader sees the old file or the new one, whole, and a failure leaves the old one and no
+// scratch file. `durable`: flushed to disk before the rename, so that after a crash too
+// `path` holds one or the other (a model, a manifest); without it a crash may leave it empty
+// (a cache that is checked when read). IoError "<what> <path>: <step> <scratch>: <reason>".
+Status replace_file(const std::string& path, std::string_view bytes,
+                    const std::string& what = "file", bool durable = true);
 
 }  // namespace fp

@@ -381,7 +381,11 @@ TEST_CASE("an outbox on disk survives a restart until acknowledged", "[device][u
     box.add("k3", f3, now);
     CHECK(box.ack("k2"));
   }
+  // What an agent stopped while writing a message leaves: its scratch file, half written.
+  const std::string scratch = dir.file("outbox/0123abcd.msg.tmp.4242.7");
+  std::ofstream(scratch) << "3 k4\n" << f1.substr(0, 4);
   agent::Outbox again = reloaded(dir.file("outbox"), now, 2);
+  CHECK_FALSE(fs::exists(scratch));  // not loaded, and not left to pile up
   CHECK(again.contains("k1"));
   CHECK(again.contains("k3"));
   CHECK_FALSE(again.contains("k2"));
