@@ -26,7 +26,7 @@ void Outbox::add(const std::string& key, std::string frame, Clock::time_point no
     // "<order> <key>\n<frame>", written beside and renamed: never half a message.
     std::error_code ec;
     fs::create_directories(dir_, ec);
-    // Not flushed to disk (one a report): after a crash of the agent a restart finds it whole
+    // Not flushed to disk (one per report): after the agent crashes, a restart finds it whole
     // or not at all; after a power cut it may be empty, and load() leaves it alone.
     const Status written =
         replace_file(file_for(key), std::to_string(next_order_) + ' ' + key + '\n' + frame,
