@@ -292,6 +292,30 @@ TEST_CASE("values of the wrong type are named with the expected type", "[scenari
         "test.toml:1: seed must be a non-negative integer");
 }
 
+TEST_CASE("a list of distinct things naming one twice is refused at the repeat's line",
+          "[scenario]") {
+  // A repeat is a typo for another item: class 0 twice would make an individual of classes
+  // 0 and 0; a sparsity or method twice, a curve point or a report the store would drop.
+  CHECK(error_of("name = \"x\"\n[partition]\nclasses = [0,\n  3,\n  0]\nbest_classes = 3\n") ==
+        "test.toml:5: partition.classes names 0 twice");
+  CHECK(error_of("name = \"x\"\n[fineprune]\nsweep = [0.25, 0.5, 0.25]\n") ==
+        "test.toml:3: fineprune.sweep names 0.25 twice");
+  CHECK(error_of("name = \"x\"\n[fineprune]\nprotected_layers = [\"fc_out\", \"fc_out\"]\n") ==
+        "test.toml:3: fineprune.protected_layers names \"fc_out\" twice");
+  CHECK(error_of("name = \"x\"\n[baselines]\nmethods = [\"svd\", \"finetune\", \"svd\"]\n") ==
+        "test.toml:3: baselines.methods names \"svd\" twice");
+  CHECK(error_of("name = \"x\"\n[baselines]\nfinetune_learning_rates = [0.01, 0.01]\n") ==
+        "test.toml:3: baselines.finetune_learning_rates names 0.01 twice");
+  // Distinct items still read as given; class counts repeat on purpose (they weight the
+  // individuals), and the candidates' own check says more (increasing, without repeats).
+  auto s = parse_scenario("name = \"x\"\n[fineprune]\nsweep = [0.5, 0.25]\n", "test.toml");
+  REQUIRE(s.ok());
+  CHECK(s->variants.front().settings.sweep_targets == std::vector<double>{0.5, 0.25});
+  auto weighted = parse_scenario("name = \"x\"\n[partition]\nk_values = [2, 2, 5]\n", "test.toml");
+  REQUIRE(weighted.ok());
+  CHECK(weighted->partition.k_values == std::vector<int64_t>{2, 2, 5});
+}
+
 TEST_CASE("values out of range and bad names are rejected with the key", "[scenario]") {
   CHECK(error_of("[data]\n") == "test.toml: name is required (a short label)");
   CHECK(error_of("name = \"a b\"\n").find("name must be 1-48 letters") != std::string::npos);

@@ -6,8 +6,10 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -88,6 +90,27 @@ class TomlTable {
       values.push_back(*v);
     }
     out = std::move(values);
+    return Status::ok_status();
+  }
+
+  // get_list for a list of distinct things (individuals, methods, sparsities): an item
+  // given twice is a typo for another, refused at its line ("... names "x" twice").
+  template <typename T>
+  Status get_distinct_list(const char* key, std::vector<T>& out) {
+    FP_RETURN_IF_ERROR(get_list(key, out));
+    const toml::array* array = table_ && table_->get(key) ? table_->get(key)->as_array() : nullptr;
+    for (size_t i = 0; array && i < out.size(); ++i) {
+      if (std::find(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(i), out[i]) ==
+          out.begin() + static_cast<std::ptrdiff_t>(i))
+        continue;
+      std::ostringstream item;
+      if constexpr (std::is_same_v<T, std::string>)
+        item << '"' << out[i] << '"';
+      else
+        item << out[i];
+      return Status::invalid_argument(at(*array->get(i)) + name(key) + " names " + item.str() +
+                                      " twice");
+    }
     return Status::ok_status();
   }
 

@@ -116,9 +116,9 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   FP_RETURN_IF_ERROR(s.get("name", c.name));
   FP_RETURN_IF_ERROR(s.get("model", c.model));
   FP_RETURN_IF_ERROR(s.get("dataset", c.dataset));
-  FP_RETURN_IF_ERROR(s.get_list("individuals", c.individuals));
-  FP_RETURN_IF_ERROR(s.get_list("baselines", c.baselines));
-  FP_RETURN_IF_ERROR(s.get_list("sweep", c.sweep));
+  FP_RETURN_IF_ERROR(s.get_distinct_list("individuals", c.individuals));
+  FP_RETURN_IF_ERROR(s.get_distinct_list("baselines", c.baselines));
+  FP_RETURN_IF_ERROR(s.get_distinct_list("sweep", c.sweep));
   FP_RETURN_IF_ERROR(s.get("select_sparsity", c.select_sparsity));
   FP_RETURN_IF_ERROR(s.get("selector", c.selector));
   FP_RETURN_IF_ERROR(s.finish({"prune", "privacy"}));

@@ -77,7 +77,7 @@ Status read_partition(Table t, Scenario& s) {
   FP_RETURN_IF_ERROR(t.get("samples", p.samples_per_individual));
   FP_RETURN_IF_ERROR(t.get("eval_fraction", p.eval_fraction));
   FP_RETURN_IF_ERROR(t.get("disjoint", p.disjoint));
-  FP_RETURN_IF_ERROR(t.get_list("classes", p.classes));
+  FP_RETURN_IF_ERROR(t.get_distinct_list("classes", p.classes));
   FP_RETURN_IF_ERROR(t.get("best_classes", s.best_classes));
   uint64_t seed = 0;
   bool had_seed = false;
@@ -174,7 +174,7 @@ Status read_variant_keys(Table& t, Variant& v) {
   FP_RETURN_IF_ERROR(t.get("iterative_steps", p.iterative_steps));
   FP_RETURN_IF_ERROR(t.get("prune_output_layer", p.prune_output_layer));
   FP_RETURN_IF_ERROR(t.get("output_usage_threshold", p.output_usage_threshold));
-  FP_RETURN_IF_ERROR(t.get_list("protected_layers", p.protected_layers));
+  FP_RETURN_IF_ERROR(t.get_distinct_list("protected_layers", p.protected_layers));
   FP_RETURN_IF_ERROR(t.get("min_units_per_layer", p.min_units_per_layer));
   FP_RETURN_IF_ERROR(t.get("prune_hidden", p.prune_hidden));
   FP_RETURN_IF_ERROR(t.get("compensate_bias", p.compensate_bias));
@@ -192,7 +192,7 @@ Status read_variant_keys(Table& t, Variant& v) {
   FP_RETURN_IF_ERROR(t.get("stop_after_ruled_out", sel.stop_after_ruled_out));
   FP_RETURN_IF_ERROR(t.get("stop_after_beaten", sel.stop_after_beaten));
   FP_RETURN_IF_ERROR(t.get("rule_out_parts", sel.rule_out_parts));
-  FP_RETURN_IF_ERROR(t.get_list("sweep", v.settings.sweep_targets));
+  FP_RETURN_IF_ERROR(t.get_distinct_list("sweep", v.settings.sweep_targets));
   FP_RETURN_IF_ERROR(t.get("adaptation_samples", v.settings.max_adaptation_samples));
   FP_RETURN_IF_ERROR(t.get("statistics_samples", v.settings.statistics_samples));
   Status valid = p.validate();
@@ -253,10 +253,10 @@ std::string methods_problem(const std::vector<std::string>& methods) {
 }
 
 Status read_baselines(Table t, BaselineSection& b) {
-  FP_RETURN_IF_ERROR(t.get_list("methods", b.methods));
+  FP_RETURN_IF_ERROR(t.get_distinct_list("methods", b.methods));
   FP_RETURN_IF_ERROR(t.get("finetune_epochs", b.finetune_epochs));
   FP_RETURN_IF_ERROR(t.get("finetune_learning_rate", b.finetune_learning_rate));
-  FP_RETURN_IF_ERROR(t.get_list("finetune_learning_rates", b.finetune_learning_rates));
+  FP_RETURN_IF_ERROR(t.get_distinct_list("finetune_learning_rates", b.finetune_learning_rates));
   FP_RETURN_IF_ERROR(t.get("finetune_max_epochs", b.finetune_max_epochs));
   FP_RETURN_IF_ERROR(t.get("finetune_last_layer_only", b.finetune_last_layer_only));
   FP_RETURN_IF_ERROR(t.finish());

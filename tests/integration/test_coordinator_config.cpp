@@ -136,6 +136,13 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
   CHECK(error_of("[campaign]\nsweep = [1.5]\n").find("campaign.sweep") != std::string::npos);
   CHECK(error_of("[campaign]\nindividuals = \"one\"\n") ==
         "test.toml:2: campaign.individuals must be an array of strings");
+  // Named twice: a typo for another individual (the campaign made one task of the two).
+  CHECK(error_of("[campaign]\nindividuals = [\"classes=0+9\",\n  \"classes=0+9\"]\n") ==
+        "test.toml:3: campaign.individuals names \"classes=0+9\" twice");
+  CHECK(error_of("[campaign]\nbaselines = [\"svd\", \"svd\"]\n") ==
+        "test.toml:2: campaign.baselines names \"svd\" twice");
+  CHECK(error_of("[campaign]\nsweep = [0.2, 0.2]\n") ==
+        "test.toml:2: campaign.sweep names 0.2 twice");
   CHECK(error_of("[campaign]\nselector = \"dice\"\n").find("campaign.selector") !=
         std::string::npos);
   CHECK(error_of("[campaign.prune]\ncriterion = \"vibes\"\n").find("unknown criterion 'vibes'") !=
