@@ -2,15 +2,15 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
-#include <fstream>
-
 #include "config/cli_checks.h"
 #include "coordinator/campaign_setup.h"
 #include "coordinator_commands.h"
 #include "dashboard/dashboard.h"
 #include "dashboard/http_server.h"
 #include "security/keys.h"
+#include "store/serve_lock.h"
 #include "util/clock.h"
+#include "util/file_io.h"
 
 namespace fp::coord {
 namespace {
@@ -61,6 +61,12 @@ int serve(const ServeOptions& o) {
   if (!o.key.empty()) cfg.key = o.key;
   if (o.plain) cfg.server.security.plain = true;
   if (o.max_agents) cfg.server.max_agents = o.max_agents;
+  // Before the database is read: another coordinator serving it is refused, not joined.
+  auto lock = store::ServeLock::acquire(cfg.database, "fp-coordinator serve");
+  if (!lock.ok()) {
+    spdlog::error("{}", lock.status().to_string());
+    return 1;
+  }
   auto store = open_database(cfg);
   ModelRegistry registry(cfg.models_dir, *store);
   if (cfg.campaign.present) {
@@ -105,10 +111,13 @@ int serve(const ServeOptions& o) {
     spdlog::info("dashboard at {}", dashboard->url());
   }
   if (!o.endpoint_file.empty()) {
-    // Written whole, then renamed, so a reader never sees half an endpoint.
-    std::string tmp = o.endpoint_file + ".tmp";
-    std::ofstream(tmp) << server.bound_endpoint() << "\n";
-    std::rename(tmp.c_str(), o.endpoint_file.c_str());
+    // Replaced whole, so a reader never sees half an endpoint.
+    Status written = replace_file(o.endpoint_file, server.bound_endpoint() + "\n", "endpoint file",
+                                  /*durable=*/false);
+    if (!written.ok()) {
+      spdlog::error("{}", written.to_string());
+      return 1;
+    }
   }
   Status s = server.run();
   if (!s.ok()) {

@@ -24,6 +24,7 @@
 #include "simulation/population.h"
 #include "simulation/sim_server_config.h"
 #include "store/run_store.h"
+#include "store/serve_lock.h"
 #include "util/clock.h"
 #include "util/compute_threads.h"
 #include "util/file_io.h"
@@ -178,6 +179,7 @@ class ScenarioRun {
   const fs::path out_;
   const Clock::time_point started_ = Clock::now();
   std::unique_ptr<LogToFile> logging_;
+  store::ServeLock lock_;  // the run folder's database: one fp-sim run (or coordinator) at a time
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<coord::ModelRegistry> registry_;
   std::optional<store::RunStore> sim_;
@@ -243,7 +245,16 @@ Status ScenarioRun::prepare() {
           (fs::is_directory(out_, ec) ? "a folder without fp.db or scenario.toml" : "a file") +
           "): nothing deleted; give --out a new folder or a run folder");
     }
-    fs::remove_all(out_, ec);
+  }
+  // Before anything in the folder is deleted or written: a run still going there is refused.
+  FP_ASSIGN_OR_RETURN(lock_, store::ServeLock::acquire(run_database(o_.out_dir), "fp-sim run"));
+  if (o_.fresh) {  // all but the lock just taken
+    const fs::path held = fs::path(store::ServeLock::lock_path(run_database(o_.out_dir)));
+    std::vector<fs::path> old;
+    for (fs::directory_iterator it(out_, ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().filename() != held.filename()) old.push_back(it->path());
+    for (const auto& p : old) fs::remove_all(p, ec);
+    if (ec) return Status::io_error("--fresh: emptying " + o_.out_dir + ": " + ec.message());
   }
   if (fs::exists(out_ / "fp.db")) {
     return Status::invalid_argument(

@@ -409,3 +409,34 @@ TEST_CASE("the coordinator killed mid-campaign resumes from its SQLite file",
   CHECK(joins_b >= 1);
   CHECK(joins_a + joins_b >= 3);
 }
+
+TEST_CASE("a second coordinator on a database another one serves is refused; the first serves on",
+          "[processes][faults]") {
+  TempDir dir("twoserve");
+  register_model(dir, 0.5);
+  write_config(dir, "tcp://127.0.0.1:*", 100, {"classes=0+9"});
+  auto first = start_serve(dir, "serve-1.log");
+  // Another port, the same database: it would requeue the first's live assignments as left
+  // over by a stopped coordinator and hand their tasks out again.
+  ChildProcess second({kCoordinator, "serve", "--plain", "-c", dir.file("fp.toml")},
+                      dir.file("serve-2.log"));
+  const auto code = second.wait(30s);
+  const std::string log = read_file(dir.file("serve-2.log"));
+  INFO(log);
+  REQUIRE(code.has_value());
+  CHECK(*code == 1);
+  CHECK(log.find("database " + dir.file("fp.db") +
+                 " is being served by another process (fp-coordinator serve, pid " +
+                 std::to_string(first->pid()) + ", since ") != std::string::npos);
+  CHECK(first->running());
+  // Killed, it leaves its lock file, which does not stop the next coordinator.
+  first->signal(SIGKILL);
+  REQUIRE(first->wait(10s) == 128 + SIGKILL);
+  CHECK(fs::exists(dir.file("fp.db.lock")));
+  auto next = start_serve(dir, "serve-3.log");
+  CHECK(next->running());
+  CHECK(read_file(dir.file("fp.db.lock"))
+            .find("fp-coordinator serve, pid " + std::to_string(next->pid())) == 0);
+  next->signal(SIGTERM);
+  CHECK(next->wait(10s) == 0);
+}

@@ -24,6 +24,7 @@
 #include "simulation/population.h"
 #include "simulation/simulation.h"
 #include "store/run_store.h"
+#include "store/serve_lock.h"
 #include "store/store.h"
 #include "temp_dir.h"
 #include "test_paths.h"
@@ -524,6 +525,25 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
                    Catch::Contains("nothing deleted"));
     CHECK(std::filesystem::exists(notes + "/thesis.tex"));
   }
+
+  // A run folder another run (or a coordinator) is using: neither run into nor emptied.
+  {
+    auto busy = store::ServeLock::acquire(run_database(dir.file("run")), "fp-sim run");
+    REQUIRE(busy.ok());
+    RunOptions both = quiet_options(dir.file("run"));
+    both.fresh = true;
+    auto refused = run_scenario(s, both);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.status().code() == Status::Code::kUnavailable);
+    CHECK_THAT(refused.status().message(),
+               Catch::Contains("is being served by another process (fp-sim run, pid"));
+    CHECK(open(fresh->db_path)->schema_version() > 0);  // the other run's database is intact
+    CHECK(std::filesystem::exists(dir.file("run/scenario.toml")));
+  }
+  // Once it is released, --fresh empties the folder but for the lock and runs again.
+  auto after = run_scenario(s, o);
+  REQUIRE(after.ok());
+  CHECK(after->status == "done");
 }
 
 TEST_CASE("a run that cannot start is recorded as failed with the reason", "[sim]") {
