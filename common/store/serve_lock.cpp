@@ -27,6 +27,7 @@ std::string utc_now_text() {
 }  // namespace
 
 Result<ServeLock> ServeLock::acquire(const std::string& database, const std::string& holder) {
+  if (database == ":memory:") return ServeLock();  // no file: nothing another process could open
   const std::string path = lock_path(database);
   const auto parent = std::filesystem::path(path).parent_path();
   std::error_code ec;

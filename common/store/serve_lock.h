@@ -17,7 +17,8 @@ class ServeLock {
  public:
   // Takes the lock of `database` (its folder is created if missing), recording `holder`
   // (who serves: a program and what it serves on) with this process's id and the time.
-  // Unavailable, naming the database and the holder, when another process holds it.
+  // Unavailable, naming the database and the holder, when another process holds it. An
+  // in-memory database (":memory:") is no one else's: nothing to lock.
   static Result<ServeLock> acquire(const std::string& database, const std::string& holder);
 
   ServeLock() = default;
