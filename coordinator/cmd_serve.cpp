@@ -62,7 +62,7 @@ int serve(const ServeOptions& o) {
   if (o.plain) cfg.server.security.plain = true;
   if (o.max_agents) cfg.server.max_agents = o.max_agents;
   // Before the database is read: another coordinator serving it is refused, not joined.
-  auto lock = store::ServeLock::acquire(cfg.database, "fp-coordinator serve");
+  auto lock = store::lock_database(cfg.database, "fp-coordinator serve");
   if (!lock.ok()) {
     spdlog::error("{}", lock.status().to_string());
     return 1;

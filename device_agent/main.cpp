@@ -23,6 +23,7 @@
 #include "security/keys.h"
 #include "util/allocator.h"
 #include "util/compute_threads.h"
+#include "util/process_lock.h"
 #include "util/program_main.h"
 #include "util/progress.h"
 
@@ -301,6 +302,12 @@ int agent_main(int argc, char** argv) {
       refused("--work-dir", fp::agent::prepare_work_dir(config.work_dir))) {
     return 2;
   }
+  // Two agents on one work folder would resend each other's reports from its outbox and write
+  // over each other's downloads: the second is refused, naming the first.
+  auto work_lock =
+      fp::ProcessLock::acquire(config.work_dir + "/agent.lock", "work folder " + config.work_dir,
+                               "fp-agent " + config.agent_id);
+  if (refused("--work-dir", work_lock.status())) return 2;
   config.security.plain = plain;
   if (plain) {
     spdlog::warn("agent in PLAIN mode: traffic is neither encrypted nor authenticated");

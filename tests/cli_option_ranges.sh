@@ -70,6 +70,17 @@ expect_refused "--samples: must be at least 0, got -3 (options from the command 
 # not one (a second host would have run host 0's agents), a stats file whose folder cannot be
 # made (found after the whole run before).
 expect_exit 2 "--id: Invalid argument: agent id 'my phone'" "${agent[@]}" --id "my phone"
+# A work folder another agent is using (its outbox, its downloads): held here by flock(1).
+mkdir -p "${WORK}/busy"
+printf 'fp-agent phone-0, pid 1, since then\n' >"${WORK}/busy/agent.lock"
+flock -n "${WORK}/busy/agent.lock" sleep 60 &
+holder=$!
+sleep 0.2
+expect_exit 2 "--work-dir: Unavailable: work folder ${WORK}/busy is in use by another process (fp-agent phone-0, pid 1, since then)" \
+  "${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist \
+  --coordinator tcp://127.0.0.1:1 --work-dir "${WORK}/busy"
+kill "${holder}"
+wait "${holder}" 2>/dev/null
 printf 'x' >"${WORK}/pic.png"
 expect_exit 2 "--labels: Not found: labels file ${WORK}/none.csv does not exist" \
   "${FP_AGENT}" --plain --data "${WORK}" --labels "${WORK}/none.csv" --work-dir "${WORK}/agent"

@@ -511,25 +511,24 @@ TEST_CASE("another program's database is refused and left as it was; an empty fi
   CHECK((*store)->schema_version() == latest_schema_version());
 }
 
-TEST_CASE("one holder of a database's serve lock at a time; the lock goes with its holder") {
+TEST_CASE("one holder of a database's lock at a time; the lock goes with its holder") {
   TempDir dir;
   const std::string db = dir.file("runs/a/fp.db");  // its folder is made for the lock
-  auto first = fp::store::ServeLock::acquire(db, "fp-sim run");
+  auto first = fp::store::lock_database(db, "fp-sim run");
   REQUIRE(first.ok());
   CHECK(first->held());
   const std::string text = fp::read_file(db + ".lock").value();
   CHECK(text.rfind("fp-sim run, pid " + std::to_string(::getpid()) + ", since ", 0) == 0);
   CHECK(text.find(" UTC\n") != std::string::npos);
   // A second holder (another descriptor: what another process has) is refused by name.
-  auto second = fp::store::ServeLock::acquire(db, "fp-coordinator serve");
+  auto second = fp::store::lock_database(db, "fp-coordinator serve");
   REQUIRE_FALSE(second.ok());
   CHECK(second.status().code() == fp::Status::Code::kUnavailable);
-  CHECK(second.status().message() == "database " + db + " is being served by another process (" +
+  CHECK(second.status().message() == "database " + db + " is in use by another process (" +
                                          text.substr(0, text.size() - 1) +
-                                         "); stop it first, or serve another database (lock file " +
-                                         db + ".lock)");
+                                         "); stop that one first (lock file " + db + ".lock)");
   { auto gone = std::move(*first); }  // released with its holder
-  auto third = fp::store::ServeLock::acquire(db, "fp-coordinator serve");
+  auto third = fp::store::lock_database(db, "fp-coordinator serve");
   REQUIRE(third.ok());
   CHECK(fp::read_file(db + ".lock").value().rfind("fp-coordinator serve, pid ", 0) == 0);
 }

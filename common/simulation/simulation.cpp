@@ -179,7 +179,7 @@ class ScenarioRun {
   const fs::path out_;
   const Clock::time_point started_ = Clock::now();
   std::unique_ptr<LogToFile> logging_;
-  store::ServeLock lock_;  // the run folder's database: one fp-sim run (or coordinator) at a time
+  ProcessLock lock_;  // the run folder's database: one fp-sim run (or coordinator) at a time
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<coord::ModelRegistry> registry_;
   std::optional<store::RunStore> sim_;
@@ -247,9 +247,9 @@ Status ScenarioRun::prepare() {
     }
   }
   // Before anything in the folder is deleted or written: a run still going there is refused.
-  FP_ASSIGN_OR_RETURN(lock_, store::ServeLock::acquire(run_database(o_.out_dir), "fp-sim run"));
+  FP_ASSIGN_OR_RETURN(lock_, store::lock_database(run_database(o_.out_dir), "fp-sim run"));
   if (o_.fresh) {  // all but the lock just taken
-    const fs::path held = fs::path(store::ServeLock::lock_path(run_database(o_.out_dir)));
+    const fs::path held = fs::path(store::serve_lock_file(run_database(o_.out_dir)));
     std::vector<fs::path> old;
     for (fs::directory_iterator it(out_, ec), end; !ec && it != end; it.increment(ec))
       if (it->path().filename() != held.filename()) old.push_back(it->path());

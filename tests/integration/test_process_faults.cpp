@@ -426,7 +426,7 @@ TEST_CASE("a second coordinator on a database another one serves is refused; the
   REQUIRE(code.has_value());
   CHECK(*code == 1);
   CHECK(log.find("database " + dir.file("fp.db") +
-                 " is being served by another process (fp-coordinator serve, pid " +
+                 " is in use by another process (fp-coordinator serve, pid " +
                  std::to_string(first->pid()) + ", since ") != std::string::npos);
   CHECK(first->running());
   // Killed, it leaves its lock file, which does not stop the next coordinator.

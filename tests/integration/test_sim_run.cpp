@@ -528,7 +528,7 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
 
   // A run folder another run (or a coordinator) is using: neither run into nor emptied.
   {
-    auto busy = store::ServeLock::acquire(run_database(dir.file("run")), "fp-sim run");
+    auto busy = store::lock_database(run_database(dir.file("run")), "fp-sim run");
     REQUIRE(busy.ok());
     RunOptions both = quiet_options(dir.file("run"));
     both.fresh = true;
@@ -536,7 +536,7 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.status().code() == Status::Code::kUnavailable);
     CHECK_THAT(refused.status().message(),
-               Catch::Contains("is being served by another process (fp-sim run, pid"));
+               Catch::Contains("is in use by another process (fp-sim run, pid"));
     CHECK(open(fresh->db_path)->schema_version() > 0);  // the other run's database is intact
     CHECK(std::filesystem::exists(dir.file("run/scenario.toml")));
   }

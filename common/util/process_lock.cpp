@@ -1,4 +1,4 @@
-#include "store/serve_lock.h"
+#include "util/process_lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -12,7 +12,7 @@
 
 #include "util/file_io.h"
 
-namespace fp::store {
+namespace fp {
 namespace {
 
 std::string utc_now_text() {
@@ -26,40 +26,41 @@ std::string utc_now_text() {
 
 }  // namespace
 
-Result<ServeLock> ServeLock::acquire(const std::string& database, const std::string& holder) {
-  if (database == ":memory:") return ServeLock();  // no file: nothing another process could open
-  const std::string path = lock_path(database);
-  const auto parent = std::filesystem::path(path).parent_path();
+Result<ProcessLock> ProcessLock::acquire(const std::string& lock_file, const std::string& resource,
+                                         const std::string& holder) {
+  const auto parent = std::filesystem::path(lock_file).parent_path();
   std::error_code ec;
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  const int fd = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0)
-    return Status::io_error("lock file " + path + " cannot be opened: " + std::strerror(errno));
+    return Status::io_error("lock file " + lock_file +
+                            " cannot be opened: " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int error = errno;
     ::close(fd);
     if (error != EWOULDBLOCK)
-      return Status::io_error("lock file " + path + " cannot be locked: " + std::strerror(error));
-    auto who = read_file(path, "lock file");
+      return Status::io_error("lock file " + lock_file +
+                              " cannot be locked: " + std::strerror(error));
+    auto who = read_file(lock_file, "lock file");
     std::string text = who.ok() ? *who : "";
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    return Status::unavailable("database " + database + " is being served by another process (" +
+    return Status::unavailable(resource + " is in use by another process (" +
                                (text.empty() ? "it has not said who" : text) +
-                               "); stop it first, or serve another database (lock file " + path +
-                               ")");
+                               "); stop that one first (lock file " + lock_file + ")");
   }
-  ServeLock lock(fd);
+  ProcessLock lock(fd);
   const std::string line =
       holder + ", pid " + std::to_string(::getpid()) + ", since " + utc_now_text() + "\n";
   // Written in place (the lock is on this file): a reader sees the holder or nothing.
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, line.data(), line.size(), 0) < 0)
-    return Status::io_error("lock file " + path + " cannot be written: " + std::strerror(errno));
+    return Status::io_error("lock file " + lock_file +
+                            " cannot be written: " + std::strerror(errno));
   return lock;
 }
 
-ServeLock::ServeLock(ServeLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+ProcessLock::ProcessLock(ProcessLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
 
-ServeLock& ServeLock::operator=(ServeLock&& other) noexcept {
+ProcessLock& ProcessLock::operator=(ProcessLock&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = std::exchange(other.fd_, -1);
@@ -67,8 +68,8 @@ ServeLock& ServeLock::operator=(ServeLock&& other) noexcept {
   return *this;
 }
 
-ServeLock::~ServeLock() {
+ProcessLock::~ProcessLock() {
   if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
 }
 
-}  // namespace fp::store
+}  // namespace fp

@@ -1,0 +1,37 @@
+// One process at a time for what two would spoil: a database a coordinator serves
+// (store/serve_lock.h), a device agent's work folder (its outbox and model cache). An advisory
+// lock (flock) on a lock file, held for the process's life; the file says who holds it. The
+// kernel drops the lock when its process ends, however it ends (SIGKILL included), so a file
+// left behind never blocks the next start.
+#pragma once
+
+#include <string>
+
+#include "util/status.h"
+
+namespace fp {
+
+class ProcessLock {
+ public:
+  // Takes the lock on `lock_file` (its folder is created if missing) for `resource` (what a
+  // refusal names: "database x.db"), recording `holder` (who: a program and what it runs
+  // as) with this process's id and the time. Unavailable, naming the resource and the
+  // holder, when another process holds it.
+  static Result<ProcessLock> acquire(const std::string& lock_file, const std::string& resource,
+                                     const std::string& holder);
+
+  ProcessLock() = default;  // holds nothing
+  ProcessLock(ProcessLock&& other) noexcept;
+  ProcessLock& operator=(ProcessLock&& other) noexcept;
+  ProcessLock(const ProcessLock&) = delete;
+  ProcessLock& operator=(const ProcessLock&) = delete;
+  ~ProcessLock();  // releases it; the file stays (removing it would race the next holder)
+
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  explicit ProcessLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+}  // namespace fp
