@@ -56,7 +56,7 @@ fail() {
 
 # Ports of its own: another cluster (or another test) may hold the first ones tried.
 port=$((20000 + ($$ % 400) * 20))
-for attempt in 1 2 3 4 5 6 7 8; do
+for _ in 1 2 3 4 5 6 7 8; do
   rc=0
   "${LOCAL_CLUSTER}" start --dir "${CLUSTER}" --port "${port}" || rc=$?
   [ "${rc}" -eq 3 ] || break
@@ -132,7 +132,7 @@ done
 # The store: every task done, exactly one telemetry row per (task, method).
 DB=${RUN}/fp.db
 q() { sqlite3 -batch -noheader "${DB}" "$1"; }
-[ "$(q "SELECT status FROM sim_runs")" = done ] || fail "the run's status is $(q "SELECT status FROM sim_runs")"
+[ "$(q "SELECT status FROM sim_runs")" = "done" ] || fail "the run's status is $(q "SELECT status FROM sim_runs")"
 campaigns=$(q "SELECT COUNT(*) FROM campaigns")
 tasks=$(q "SELECT COUNT(*) FROM tasks")
 [ "${tasks}" -eq $((INDIVIDUALS * campaigns)) ] || fail "${tasks} tasks for ${INDIVIDUALS} individuals x ${campaigns} campaign(s)"
