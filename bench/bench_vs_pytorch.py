@@ -131,7 +131,7 @@ def torch_worker(directory, threads, finetune):
                            "positive": torch.zeros(l.o["out"], dtype=torch.double),
                            "count": 0} for l in layers]
     recording["on"] = True
-    logits = forward(x)
+    forward(x)  # the statistics come from the hooks; the logits are not needed
     recording["on"] = False
     stats = recording["stats"]
     t_record = time.perf_counter() - t
