@@ -56,6 +56,14 @@ bool reap_child(ChildProcess& child, bool block) {
   return true;
 }
 
+std::string how_it_ended(const ChildProcess& child) {
+  if (child.exit_code > 128) {
+    const int signal = child.exit_code - 128;
+    return "was killed by signal " + std::to_string(signal) + " (" + ::strsignal(signal) + ")";
+  }
+  return "exited with code " + std::to_string(child.exit_code);
+}
+
 void signal_child(const ChildProcess& child, int signal) {
   if (child.pid > 0 && !child.exited) ::kill(child.pid, signal);
 }

@@ -29,6 +29,9 @@ Result<ChildProcess> spawn_child(const std::vector<std::string>& argv, const std
 // `block` false it returns false at once while the child still runs.
 bool reap_child(ChildProcess& child, bool block);
 void signal_child(const ChildProcess& child, int signal);
+// How a reaped child ended, for messages: "exited with code 3", "was killed by signal 9
+// (Killed)".
+std::string how_it_ended(const ChildProcess& child);
 
 // The running program's own path (/proc/self/exe), to start more of itself.
 std::string self_executable();

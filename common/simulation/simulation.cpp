@@ -457,7 +457,19 @@ void ScenarioRun::wait() {
       break;
     }
     bool hosts_alive = external || (!hosts_.empty() && hosts_running_ > 0);
-    for (auto& c : children_) hosts_alive = !reap_child(c, false) || hosts_alive;
+    for (size_t i = 0; i < children_.size(); ++i) {
+      ChildProcess& c = children_[i];
+      if (!reap_child(c, false)) {
+        hosts_alive = true;
+      } else if (c.exit_code != 0 && !server_done_) {
+        // Its agents live in no other host: their tasks cannot finish, so the run stops now
+        // rather than when the other hosts are done.
+        fail(c.name + " " + how_it_ended(c) + " before the campaign finished; its agents' " +
+             "tasks cannot finish (see " + (out_ / "hosts").string() + "/" + std::to_string(i) +
+             ".log)");
+      }
+    }
+    if (status_ != "done") break;
     if (!hosts_alive && !server_done_) {
       // Give the coordinator a moment to commit what the last agents sent.
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -543,8 +555,8 @@ Result<RunOutcome> ScenarioRun::finish() {
                          {"peak_rss_mb", mb},
                          {"cpu_seconds", c.cpu_seconds}});
     if (c.exit_code != 0) {
-      fail(c.name + " exited with code " + std::to_string(c.exit_code) + " (see " +
-           (out_ / "hosts").string() + "/" + std::to_string(i) + ".log)");
+      fail(c.name + " " + how_it_ended(c) + " (see " + (out_ / "hosts").string() + "/" +
+           std::to_string(i) + ".log)");
     }
   }
   int64_t telemetry_rows = 0;

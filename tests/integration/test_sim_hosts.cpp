@@ -247,3 +247,31 @@ TEST_CASE("fp-sim run with agent-host processes then list and report and export 
   CHECK(twice.find("a second run of seed 3") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.file("twice")));
 }
+
+TEST_CASE("fp-sim run stops at once when an agent-host process dies, naming it and how", "[sim]") {
+  REQUIRE(fs::exists(kFpSim));
+  TempDir dir;
+  // Host 0 is killed as it starts (SIGKILL: an out-of-memory kill, a node lost); host 1 runs.
+  const std::string wrapper = dir.file("fp-sim-wrapper");
+  std::ofstream(wrapper)
+      << "#!/bin/sh\ncase \" $* \" in *\" --host-index 0 \"*) kill -9 $$;; esac\n"
+      << "exec " << kFpSim << " \"$@\"\n";
+  fs::permissions(wrapper, fs::perms::owner_all);
+  auto s = parse_scenario(kHostsScenario, "duo.toml");
+  REQUIRE(s.ok());
+  s->hosting.mode = HostingMode::kProcesses;
+  RunOptions o;
+  o.out_dir = dir.file("run");
+  o.progress = nullptr;
+  o.executable = wrapper;
+  auto outcome = run_scenario(*s, o);
+  REQUIRE(outcome.ok());
+  CHECK(outcome->status == "failed");
+  // Said at once, not as "every agent host ended" once the other host was done.
+  CHECK(outcome->detail ==
+        "host 0 was killed by signal 9 (Killed) before the campaign finished; "
+        "its agents' tasks cannot finish (see " +
+            dir.file("run") + "/hosts/0.log)");
+  auto stats = nlohmann::json::parse(outcome->stats_json);
+  CHECK(stats["tasks_done"].get<int64_t>() < 8);
+}
