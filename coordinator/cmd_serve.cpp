@@ -76,6 +76,10 @@ int serve(const ServeOptions& o) {
       return 1;
     }
   }
+  if (Status served = check_served_models(registry, *store); !served.ok()) {
+    spdlog::error("{}", served.to_string());
+    return 1;
+  }
   // After the database checks out, so a refused start leaves no new key files behind.
   if (!cfg.server.security.plain) {
     bool created = false;

@@ -186,4 +186,25 @@ Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
   return id;
 }
 
+Status check_served_models(ModelRegistry& registry, store::Store& store) {
+  FP_ASSIGN_OR_RETURN(auto campaigns, store.campaigns());
+  for (const auto& c : campaigns) {
+    if (c.status == "done") continue;
+    auto cannot = [&](const std::string& why) {
+      return Status::invalid_argument("campaign '" + c.name + "' cannot be served: " + why +
+                                      "; register its model again (fp-coordinator register "
+                                      "<artifact>)");
+    };
+    auto model = registry.find(c.model_sha256);
+    if (!model.ok()) return cannot(model.status().message());
+    auto bytes = read_file(model->path, "model file");
+    if (!bytes.ok()) return cannot(bytes.status().message());
+    const std::string actual = sha256_hex(*bytes);
+    if (actual != c.model_sha256)
+      return cannot("model file " + model->path + " holds other bytes than model " +
+                    c.model_sha256.substr(0, 12) + " (SHA-256 " + actual.substr(0, 12) + ")");
+  }
+  return Status::ok_status();
+}
+
 }  // namespace fp::coord

@@ -440,3 +440,40 @@ TEST_CASE("a second coordinator on a database another one serves is refused; the
   next->signal(SIGTERM);
   CHECK(next->wait(10s) == 0);
 }
+
+TEST_CASE("a campaign whose model file is gone or damaged is refused before serving",
+          "[processes][faults]") {
+  TempDir dir("badmodel");
+  auto [sha, size] = register_model(dir, 0.5);
+  write_config(dir, "tcp://127.0.0.1:*", 100, {"classes=0+9"});
+  const std::string file = dir.file("models/" + sha + ".fpm");
+  const std::string good = read_file(file);
+  auto serve_log = [&](const std::string& name) {
+    ChildProcess p({kCoordinator, "serve", "--plain", "-c", dir.file("fp.toml")}, dir.file(name));
+    const auto code = p.wait(30s);
+    REQUIRE(code.has_value());
+    CHECK(*code == 1);
+    return read_file(dir.file(name));
+  };
+  // One byte changed, the size the same: every device's download would fail its check.
+  std::string damaged = good;
+  damaged[damaged.size() / 2] ^= 0x5a;
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << damaged;
+  const std::string changed = serve_log("changed.log");
+  INFO(changed);
+  CHECK(changed.find("campaign 'faults' cannot be served: model file " + file +
+                     " holds other bytes than model " + sha.substr(0, 12) + " (SHA-256 ") !=
+        std::string::npos);
+  CHECK(changed.find("register its model again") != std::string::npos);
+  fs::remove(file);
+  const std::string gone = serve_log("gone.log");
+  INFO(gone);
+  CHECK(gone.find("campaign 'faults' cannot be served: model file " + file + ": ") !=
+        std::string::npos);
+  // Put back, it serves.
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << good;
+  auto serve = start_serve(dir, "serve.log");
+  CHECK(serve->running());
+  serve->signal(SIGTERM);
+  CHECK(serve->wait(10s) == 0);
+}
