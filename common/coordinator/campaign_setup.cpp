@@ -10,6 +10,7 @@
 #include <set>
 #include <vector>
 
+#include "data/file_decoder.h"
 #include "experiment/personalize_settings.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
@@ -74,6 +75,23 @@ Result<std::optional<std::string>> configured_model_sha(store::Store& store,
     return std::optional<std::string>();
   }
   return std::optional<std::string>(sha256_hex(*bytes));
+}
+
+std::string input_kind_words(const std::string& kind) {
+  return kind == "image" ? "pictures" : kind == "log_mel" ? "recordings (log-mel)" : kind;
+}
+
+// A built-in data set's devices feed the model their own kind of input (pictures or
+// recordings): a model of the other kind would fail every task on them.
+Status check_model_input(const store::ModelRecord& model, const std::string& dataset) {
+  const InputSpec feeds = builtin_input_spec(dataset);
+  auto spec = ModelSpec::from_json(model.spec_json);
+  if (!spec.ok() || feeds.kind.empty() || spec->input.kind.empty() ||
+      spec->input.kind == feeds.kind)
+    return Status::ok_status();
+  return Status::invalid_argument(
+      "its data set " + dataset + " gives " + input_kind_words(feeds.kind) + " but model " +
+      model.sha256.substr(0, 12) + " takes " + input_kind_words(spec->input.kind));
 }
 
 // A layer to protect that the campaign's model does not have would fail every task on the
@@ -166,6 +184,8 @@ Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
   }
   FP_ASSIGN_OR_RETURN(auto model, resolve_model(registry, store, c.model, now));
   FP_RETURN_IF_ERROR(check_protected_layers(model, c.prune_config_json));
+  if (Status fed = check_model_input(model, c.dataset); !fed.ok())
+    return Status::invalid_argument(fed.message() + " (campaign.dataset, campaign.model)");
   store::CampaignRecord record;
   record.name = c.name;
   record.model_sha256 = model.sha256;
@@ -186,24 +206,25 @@ Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
   return id;
 }
 
-Status check_served_models(ModelRegistry& registry, store::Store& store) {
-  FP_ASSIGN_OR_RETURN(auto campaigns, store.campaigns());
-  for (const auto& c : campaigns) {
-    if (c.status == "done") continue;
-    auto cannot = [&](const std::string& why) {
-      return Status::invalid_argument("campaign '" + c.name + "' cannot be served: " + why +
-                                      "; register its model again (fp-coordinator register "
-                                      "<artifact>)");
-    };
-    auto model = registry.find(c.model_sha256);
-    if (!model.ok()) return cannot(model.status().message());
-    auto bytes = read_file(model->path, "model file");
-    if (!bytes.ok()) return cannot(bytes.status().message());
-    const std::string actual = sha256_hex(*bytes);
-    if (actual != c.model_sha256)
-      return cannot("model file " + model->path + " holds other bytes than model " +
-                    c.model_sha256.substr(0, 12) + " (SHA-256 " + actual.substr(0, 12) + ")");
-  }
+Status check_campaign_model(ModelRegistry& registry, const store::CampaignRecord& c) {
+  auto cannot = [&](const std::string& why, const std::string& advice) {
+    return Status::invalid_argument("campaign '" + c.name + "' cannot be served: " + why + "; " +
+                                    advice);
+  };
+  const std::string again = "register its model again (fp-coordinator register <artifact>)";
+  auto model = registry.find(c.model_sha256);
+  if (!model.ok()) return cannot(model.status().message(), again);
+  auto bytes = read_file(model->path, "model file");
+  if (!bytes.ok()) return cannot(bytes.status().message(), again);
+  const std::string actual = sha256_hex(*bytes);
+  if (actual != c.model_sha256)
+    return cannot("model file " + model->path + " holds other bytes than model " +
+                      c.model_sha256.substr(0, 12) + " (SHA-256 " + actual.substr(0, 12) + ")",
+                  again);
+  Status fed = check_model_input(*model, c.dataset);
+  if (!fed.ok())
+    return cannot(fed.message(),
+                  "give it a model trained on " + c.dataset + ", under a new campaign name");
   return Status::ok_status();
 }
 

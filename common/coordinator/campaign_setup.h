@@ -35,9 +35,11 @@ Result<std::vector<std::string>> campaign_differences(store::Store& store,
 Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
                                 const CampaignSection& campaign, double now);
 
-// Every running campaign's model file is there and holds the bytes its SHA-256 names (a
-// file removed or damaged since it was registered would fail every device's download, each
-// costing the task an attempt); the first that does not is named, with what to do.
-Status check_served_models(ModelRegistry& registry, store::Store& store);
+// The campaign's model file is there and holds the bytes its SHA-256 names (a file removed
+// or damaged since it was registered would fail every device's download, each costing the
+// task an attempt), and takes the kind of input its built-in data set's devices give
+// (pictures, recordings; ensure_campaign refuses a new campaign that does not). Otherwise
+// an InvalidArgument naming the campaign, what is wrong and what to do.
+Status check_campaign_model(ModelRegistry& registry, const store::CampaignRecord& campaign);
 
 }  // namespace fp::coord

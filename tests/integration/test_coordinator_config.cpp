@@ -394,3 +394,51 @@ TEST_CASE("a campaign protecting a layer its model lacks is refused when it is m
   CHECK((*store)->campaigns()->empty());  // nothing stored
   CHECK(campaign("right", "conv1").ok());
 }
+
+TEST_CASE("a campaign's model must take the input its data set's devices give", "[config]") {
+  // A picture model for FSDD's recordings (or the other way round) fails every device's task.
+  fp::testing::TempDir dir("inputkind");
+  auto store = fp::store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  fp::coord::ModelRegistry registry(dir.file("models"), **store);
+  fp::ModelSpec pictures;
+  pictures.input.kind = "image";
+  auto model = registry.add("picture model bytes", pictures.to_json(), "{}", 1.0);
+  REQUIRE(model.ok());
+  auto campaign = [&](const std::string& name, const std::string& dataset) {
+    auto c = parse_config("[campaign]\nname = \"" + name + "\"\nmodel = \"" + model->sha256 +
+                              "\"\ndataset = \"" + dataset + "\"\n",
+                          "test.toml");
+    REQUIRE(c.ok());
+    return fp::coord::ensure_campaign(registry, **store, c->campaign, 2.0);
+  };
+  auto wrong = campaign("speakers", "fsdd");
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.status().message() == "its data set fsdd gives recordings (log-mel) but model " +
+                                        model->sha256.substr(0, 12) +
+                                        " takes pictures (campaign.dataset, campaign.model)");
+  CHECK((*store)->campaigns()->empty());  // nothing stored
+  auto right = campaign("clothes", "fashion-mnist");
+  REQUIRE(right.ok());
+  // A campaign stored before the check (or edited into the store) is named before serving.
+  fp::store::CampaignRecord old = *(*store)->campaign(*right).value();
+  old.name = "stored-speakers";
+  old.dataset = "fsdd";
+  REQUIRE((*store)->create_campaign(old).ok());
+  auto stored = (*store)->find_campaign("stored-speakers");
+  REQUIRE(stored.ok());
+  REQUIRE(stored->has_value());
+  fp::Status servable = fp::coord::check_campaign_model(registry, **stored);
+  CHECK(servable.message() ==
+        "campaign 'stored-speakers' cannot be served: its data set fsdd gives recordings "
+        "(log-mel) but model " +
+            model->sha256.substr(0, 12) +
+            " takes pictures; give it a model trained on fsdd, under a new campaign name");
+  // The model file damaged in place (same size): named too, with what to do.
+  const std::string file = dir.file("models/" + model->sha256 + ".fpm");
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << "PICTURE model bytes";
+  CHECK_THAT(
+      fp::coord::check_campaign_model(registry, *(*store)->campaign(*right).value()).message(),
+      Catch::Contains("holds other bytes than model " + model->sha256.substr(0, 12)) &&
+          Catch::EndsWith("register its model again (fp-coordinator register <artifact>)"));
+}
