@@ -76,22 +76,11 @@ int serve(const ServeOptions& o) {
       return 1;
     }
   }
-  // Every running campaign hands out tasks: the configured one must be servable, and others
-  // that are not are named (their tasks will fail on the devices until they are mended).
-  auto campaigns = store->campaigns();
-  if (!campaigns.ok()) {
-    spdlog::error("{}", campaigns.status().to_string());
+  Status servable =
+      check_served_campaigns(registry, *store, cfg.campaign.present ? cfg.campaign.name : "");
+  if (!servable.ok()) {
+    spdlog::error("{}", servable.to_string());
     return 1;
-  }
-  for (const auto& c : *campaigns) {
-    if (c.status == "done") continue;
-    Status servable = check_campaign_model(registry, c);
-    if (servable.ok()) continue;
-    if (cfg.campaign.present && c.name == cfg.campaign.name) {
-      spdlog::error("{}", servable.to_string());
-      return 1;
-    }
-    spdlog::warn("{} (its tasks will fail on the devices)", servable.message());
   }
   // After the database checks out, so a refused start leaves no new key files behind.
   if (!cfg.server.security.plain) {

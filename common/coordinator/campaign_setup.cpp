@@ -228,4 +228,17 @@ Status check_campaign_model(ModelRegistry& registry, const store::CampaignRecord
   return Status::ok_status();
 }
 
+Status check_served_campaigns(ModelRegistry& registry, store::Store& store,
+                              const std::string& configured) {
+  FP_ASSIGN_OR_RETURN(auto campaigns, store.campaigns());
+  for (const auto& c : campaigns) {
+    if (c.status == "done") continue;
+    Status servable = check_campaign_model(registry, c);
+    if (servable.ok()) continue;
+    if (c.name == configured) return servable;
+    spdlog::warn("{} (its tasks will fail on the devices)", servable.message());
+  }
+  return Status::ok_status();
+}
+
 }  // namespace fp::coord

@@ -42,4 +42,10 @@ Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
 // an InvalidArgument naming the campaign, what is wrong and what to do.
 Status check_campaign_model(ModelRegistry& registry, const store::CampaignRecord& campaign);
 
+// check_campaign_model for every running campaign, which all hand out tasks: an error for
+// the `configured` one (the campaign a config names, "" for none), a warning for any other
+// (a stale campaign in the database does not block serving a new one).
+Status check_served_campaigns(ModelRegistry& registry, store::Store& store,
+                              const std::string& configured);
+
 }  // namespace fp::coord
