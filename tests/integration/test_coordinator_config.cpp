@@ -434,6 +434,10 @@ TEST_CASE("a campaign's model must take the input its data set's devices give", 
         "(log-mel) but model " +
             model->sha256.substr(0, 12) +
             " takes pictures; give it a model trained on fsdd, under a new campaign name");
+  // Serving: the configured campaign must be servable; another one is only warned about.
+  CHECK(fp::coord::check_served_campaigns(registry, **store, "clothes").ok());
+  CHECK(fp::coord::check_served_campaigns(registry, **store, "stored-speakers").message() ==
+        servable.message());
   // The model file damaged in place (same size): named too, with what to do.
   const std::string file = dir.file("models/" + model->sha256 + ".fpm");
   std::ofstream(file, std::ios::binary | std::ios::trunc) << "PICTURE model bytes";
