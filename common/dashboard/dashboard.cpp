@@ -1,5 +1,7 @@
 #include "dashboard/dashboard.h"
 
+#include <spdlog/spdlog.h>
+
 #include "dashboard/http_server.h"
 #include "dashboard/routes.h"
 #include "report/campaign_results.h"
@@ -28,6 +30,13 @@ Result<std::unique_ptr<Dashboard>> Dashboard::start(const DashboardConfig& confi
         }
         return route_request(*api, r, unix_now());
       }));
+  // It has no authentication: beyond this machine, every campaign's per-individual results
+  // are open to whoever reaches the port (docs/DASHBOARD.md).
+  if (!loopback_only)
+    spdlog::warn(
+        "dashboard on {} without authentication: anyone who can reach port {} reads "
+        "every campaign's results; bind it to 127.0.0.1 unless the network is trusted",
+        config.address, state->server->port());
   return std::unique_ptr<Dashboard>(new Dashboard(std::move(state)));
 }
 

@@ -525,3 +525,22 @@ TEST_CASE("keygen, enroll and revoke from the command line, and refused agents s
   serve.signal(SIGTERM);
   CHECK(serve.wait(10s) == 0);
 }
+
+TEST_CASE("a dashboard open beyond this machine says it has no authentication",
+          "[processes][faults]") {
+  TempDir dir("opendash");
+  REQUIRE(store::Store::open(dir.file("good.db")).ok());
+  for (const std::string address : {"0.0.0.0", "127.0.0.1"}) {
+    const std::string log = dir.file("dash-" + address + ".log");
+    ChildProcess p({kCoordinator, "dashboard", "--db", dir.file("good.db"), "--http-address",
+                    address, "--http-port", "0"},
+                   log);
+    REQUIRE(
+        wait_until([&] { return read_file(log).find("dashboard for") != std::string::npos; }, 30s));
+    p.signal(SIGTERM);
+    CHECK(p.wait(10s) == 0);
+    INFO(read_file(log));
+    CHECK((read_file(log).find("without authentication: anyone who can reach port") !=
+           std::string::npos) == (address == "0.0.0.0"));
+  }
+}
