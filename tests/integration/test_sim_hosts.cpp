@@ -181,19 +181,32 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
   CHECK(agents->size() == 8);
 }
 
+namespace {
+
+// The two-host scenario run by `fp-sim run` with its hosts as processes of `executable`,
+// into dir/run (`o` gets the options it ran with).
+fp::Result<RunOutcome> run_duo_in_processes(const TempDir& dir, const std::string& executable,
+                                            RunOptions& o) {
+  auto s = parse_scenario(kHostsScenario, "duo.toml");
+  REQUIRE(s.ok());
+  s->hosting.mode = HostingMode::kProcesses;
+  o.out_dir = dir.file("run");
+  o.progress = nullptr;
+  o.executable = executable;
+  auto outcome = run_scenario(*s, o);
+  INFO(outcome.status().to_string());
+  REQUIRE(outcome.ok());
+  return outcome;
+}
+
+}  // namespace
+
 TEST_CASE("fp-sim run with agent-host processes then list and report and export read it back",
           "[sim]") {
   REQUIRE(fs::exists(kFpSim));
   TempDir dir;
-  auto s = parse_scenario(kHostsScenario, "duo.toml");
-  REQUIRE(s.ok());
-  s->hosting.mode = HostingMode::kProcesses;
   RunOptions o;
-  o.out_dir = dir.file("run");
-  o.progress = nullptr;
-  o.executable = kFpSim;
-  auto outcome = run_scenario(*s, o);
-  REQUIRE(outcome.ok());
+  auto outcome = run_duo_in_processes(dir, kFpSim, o);
   INFO(outcome->detail);
   REQUIRE(outcome->status == "done");
   auto stats = nlohmann::json::parse(outcome->stats_json);
@@ -257,15 +270,8 @@ TEST_CASE("fp-sim run stops at once when an agent-host process dies, naming it a
       << "#!/bin/sh\ncase \" $* \" in *\" --host-index 0 \"*) kill -9 $$;; esac\n"
       << "exec " << kFpSim << " \"$@\"\n";
   fs::permissions(wrapper, fs::perms::owner_all);
-  auto s = parse_scenario(kHostsScenario, "duo.toml");
-  REQUIRE(s.ok());
-  s->hosting.mode = HostingMode::kProcesses;
   RunOptions o;
-  o.out_dir = dir.file("run");
-  o.progress = nullptr;
-  o.executable = wrapper;
-  auto outcome = run_scenario(*s, o);
-  REQUIRE(outcome.ok());
+  auto outcome = run_duo_in_processes(dir, wrapper, o);
   CHECK(outcome->status == "failed");
   // Said at once, not as "every agent host ended" once the other host was done.
   CHECK(outcome->detail ==
