@@ -371,78 +371,91 @@ TEST_CASE("a restarted coordinator resumes its campaign only with the settings i
   CHECK((*store)->tasks(*id)->size() == 2);
 }
 
+namespace {
+
+// A database and registry holding one model (`bytes` under `spec`), and campaigns made on it
+// from config text.
+struct OneModel {
+  fp::testing::TempDir dir;
+  std::unique_ptr<fp::store::Store> store;
+  std::unique_ptr<fp::coord::ModelRegistry> registry;
+  fp::store::ModelRecord model;
+
+  OneModel(const std::string& name, const fp::ModelSpec& spec, const std::string& bytes)
+      : dir(name) {
+    auto opened = fp::store::Store::open(dir.file("fp.db"));
+    REQUIRE(opened.ok());
+    store = std::move(opened).value();
+    registry = std::make_unique<fp::coord::ModelRegistry>(dir.file("models"), *store);
+    auto added = registry->add(bytes, spec.to_json(), "{}", 1.0);
+    REQUIRE(added.ok());
+    model = *added;
+  }
+  // ensure_campaign for a [campaign] `name` on the model, `more` lines after it.
+  fp::Result<int64_t> campaign(const std::string& name, const std::string& more) {
+    auto c = parse_config(
+        "[campaign]\nname = \"" + name + "\"\nmodel = \"" + model.sha256 + "\"\n" + more,
+        "test.toml");
+    REQUIRE(c.ok());
+    return fp::coord::ensure_campaign(*registry, *store, c->campaign, 2.0);
+  }
+};
+
+}  // namespace
+
 TEST_CASE("a campaign protecting a layer its model lacks is refused when it is made", "[config]") {
   // Every device would refuse such a task ("protected layer ... is not in the model").
-  fp::testing::TempDir dir("protected");
-  auto store = fp::store::Store::open(dir.file("fp.db"));
-  REQUIRE(store.ok());
-  fp::coord::ModelRegistry registry(dir.file("models"), **store);
-  auto model = registry.add("model bytes", fp::ModelSpec{}.to_json(), "{}", 1.0);  // a cnn
-  REQUIRE(model.ok());
+  OneModel f("protected", fp::ModelSpec{}, "model bytes");  // a cnn
   auto campaign = [&](const std::string& name, const std::string& layer) {
-    auto c = parse_config("[campaign]\nname = \"" + name + "\"\nmodel = \"" + model->sha256 +
-                              "\"\n[campaign.prune]\nprotected_layers = [\"" + layer + "\"]\n",
-                          "test.toml");
-    REQUIRE(c.ok());
-    return fp::coord::ensure_campaign(registry, **store, c->campaign, 2.0);
+    return f.campaign(name, "[campaign.prune]\nprotected_layers = [\"" + layer + "\"]\n");
   };
   auto typo = campaign("typo", "conv_1");
   REQUIRE_FALSE(typo.ok());
   CHECK_THAT(typo.status().message(),
              Catch::Contains("protected layer 'conv_1' is not a layer of the campaign's model "
                              "(cnn: conv1,"));
-  CHECK((*store)->campaigns()->empty());  // nothing stored
+  CHECK(f.store->campaigns()->empty());  // nothing stored
   CHECK(campaign("right", "conv1").ok());
 }
 
 TEST_CASE("a campaign's model must take the input its data set's devices give", "[config]") {
   // A picture model for FSDD's recordings (or the other way round) fails every device's task.
-  fp::testing::TempDir dir("inputkind");
-  auto store = fp::store::Store::open(dir.file("fp.db"));
-  REQUIRE(store.ok());
-  fp::coord::ModelRegistry registry(dir.file("models"), **store);
   fp::ModelSpec pictures;
   pictures.input.kind = "image";
-  auto model = registry.add("picture model bytes", pictures.to_json(), "{}", 1.0);
-  REQUIRE(model.ok());
-  auto campaign = [&](const std::string& name, const std::string& dataset) {
-    auto c = parse_config("[campaign]\nname = \"" + name + "\"\nmodel = \"" + model->sha256 +
-                              "\"\ndataset = \"" + dataset + "\"\n",
-                          "test.toml");
-    REQUIRE(c.ok());
-    return fp::coord::ensure_campaign(registry, **store, c->campaign, 2.0);
-  };
-  auto wrong = campaign("speakers", "fsdd");
+  OneModel f("inputkind", pictures, "picture model bytes");
+  const std::string sha12 = f.model.sha256.substr(0, 12);
+  auto wrong = f.campaign("speakers", "dataset = \"fsdd\"\n");
   REQUIRE_FALSE(wrong.ok());
   CHECK(wrong.status().message() == "its data set fsdd gives recordings (log-mel) but model " +
-                                        model->sha256.substr(0, 12) +
+                                        sha12 +
                                         " takes pictures (campaign.dataset, campaign.model)");
-  CHECK((*store)->campaigns()->empty());  // nothing stored
-  auto right = campaign("clothes", "fashion-mnist");
+  CHECK(f.store->campaigns()->empty());  // nothing stored
+  auto right = f.campaign("clothes", "dataset = \"fashion-mnist\"\n");
   REQUIRE(right.ok());
   // A campaign stored before the check (or edited into the store) is named before serving.
-  fp::store::CampaignRecord old = *(*store)->campaign(*right).value();
+  fp::store::CampaignRecord old = *f.store->campaign(*right).value();
   old.name = "stored-speakers";
   old.dataset = "fsdd";
-  REQUIRE((*store)->create_campaign(old).ok());
-  auto stored = (*store)->find_campaign("stored-speakers");
+  REQUIRE(f.store->create_campaign(old).ok());
+  auto stored = f.store->find_campaign("stored-speakers");
   REQUIRE(stored.ok());
   REQUIRE(stored->has_value());
-  fp::Status servable = fp::coord::check_campaign_model(registry, **stored);
+  fp::Status servable = fp::coord::check_campaign_model(*f.registry, **stored);
   CHECK(servable.message() ==
-        "campaign 'stored-speakers' cannot be served: its data set fsdd gives recordings "
-        "(log-mel) but model " +
-            model->sha256.substr(0, 12) +
-            " takes pictures; give it a model trained on fsdd, under a new campaign name");
+        "campaign 'stored-speakers' cannot be served: its data set fsdd "
+        "gives recordings (log-mel) but model " +
+            sha12 +
+            " takes pictures; give it a model trained on fsdd, under a "
+            "new campaign name");
   // Serving: the configured campaign must be servable; another one is only warned about.
-  CHECK(fp::coord::check_served_campaigns(registry, **store, "clothes").ok());
-  CHECK(fp::coord::check_served_campaigns(registry, **store, "stored-speakers").message() ==
+  CHECK(fp::coord::check_served_campaigns(*f.registry, *f.store, "clothes").ok());
+  CHECK(fp::coord::check_served_campaigns(*f.registry, *f.store, "stored-speakers").message() ==
         servable.message());
   // The model file damaged in place (same size): named too, with what to do.
-  const std::string file = dir.file("models/" + model->sha256 + ".fpm");
+  const std::string file = f.dir.file("models/" + f.model.sha256 + ".fpm");
   std::ofstream(file, std::ios::binary | std::ios::trunc) << "PICTURE model bytes";
   CHECK_THAT(
-      fp::coord::check_campaign_model(registry, *(*store)->campaign(*right).value()).message(),
-      Catch::Contains("holds other bytes than model " + model->sha256.substr(0, 12)) &&
+      fp::coord::check_campaign_model(*f.registry, *f.store->campaign(*right).value()).message(),
+      Catch::Contains("holds other bytes than model " + sha12) &&
           Catch::EndsWith("register its model again (fp-coordinator register <artifact>)"));
 }
