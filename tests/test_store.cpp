@@ -1,10 +1,13 @@
 // SQLite store: schema creation and migration, the task life cycle, idempotent
 // batched telemetry, events.
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "store/migrations.h"
 #include "store/serve_lock.h"
@@ -102,7 +105,16 @@ TEST_CASE("an older database is migrated, a newer one refused", "[store]") {
                 .ok());
   }
   {
+    // The migration is said (it is one way), through the log of whichever program opened it.
+    std::ostringstream said;
+    auto previous = spdlog::default_logger();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_st>(said)));
     auto store = open_store(dir.file("old.db"));
+    spdlog::set_default_logger(previous);
+    CHECK(said.str().find("database " + dir.file("old.db") + ": schema 1 migrated to " +
+                          std::to_string(latest_schema_version()) +
+                          " (older fineprune programs will refuse it)") != std::string::npos);
     CHECK(store->schema_version() == latest_schema_version());
     auto idx = store->db().query_int(
         "SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name='tasks_by_status'");

@@ -1,5 +1,7 @@
 #include "store/migrations.h"
 
+#include <spdlog/spdlog.h>
+
 namespace fp::store {
 
 const std::vector<std::string>& migrations() {
@@ -255,6 +257,11 @@ Status migrate(sql::Database& db) {
                                     std::to_string(version) + " is newer than this program's " +
                                     std::to_string(latest));
   }
+  // One way: an older fineprune refuses the database afterwards, so a program that only
+  // reads (status, report) says so too.
+  if (version > 0 && version < latest)
+    spdlog::info("database {}: schema {} migrated to {} (older fineprune programs will refuse it)",
+                 db.path(), version, latest);
   for (int v = static_cast<int>(version); v < latest; ++v) {
     sql::Transaction tx(db);
     FP_RETURN_IF_ERROR(tx.begin_status());
