@@ -1,6 +1,7 @@
 #include "util/process_lock.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -38,9 +39,15 @@ Result<ProcessLock> ProcessLock::acquire(const std::string& lock_file, const std
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int error = errno;
     ::close(fd);
-    if (error != EWOULDBLOCK)
-      return Status::io_error("lock file " + lock_file +
-                              " cannot be locked: " + std::strerror(error));
+    if (error != EWOULDBLOCK) {
+      // A file system without locks (some network and FUSE mounts) does not stop the work,
+      // it only loses the guard.
+      spdlog::warn(
+          "lock file {} cannot be locked ({}): nothing stops a second process from "
+          "using {} at the same time",
+          lock_file, std::strerror(error), resource);
+      return ProcessLock();
+    }
     auto who = read_file(lock_file, "lock file");
     std::string text = who.ok() ? *who : "";
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();

@@ -16,7 +16,8 @@ class ProcessLock {
   // Takes the lock on `lock_file` (its folder is created if missing) for `resource` (what a
   // refusal names: "database x.db"), recording `holder` (who: a program and what it runs
   // as) with this process's id and the time. Unavailable, naming the resource and the
-  // holder, when another process holds it.
+  // holder, when another process holds it. On a file system without locks it warns and
+  // returns a lock that holds nothing (held() false): the work goes on unguarded.
   static Result<ProcessLock> acquire(const std::string& lock_file, const std::string& resource,
                                      const std::string& holder);
 
