@@ -57,7 +57,7 @@ Result<size_t> Outbox::load(Clock::time_point now) {
   std::vector<Loaded> loaded;
   std::vector<fs::path> damaged;
   for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().filename().string().find(".msg.tmp.") != std::string::npos) {
+    if (it->path().filename().string().find(".msg.tmp") != std::string::npos) {
       std::error_code remove_ec;  // half written when its agent stopped: never to be sent
       fs::remove(it->path(), remove_ec);
       continue;

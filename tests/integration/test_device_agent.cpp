@@ -382,10 +382,14 @@ TEST_CASE("an outbox on disk survives a restart until acknowledged", "[device][u
     CHECK(box.ack("k2"));
   }
   // What an agent stopped while writing a message leaves: its scratch file, half written.
+  // (Before 09d71c9 the scratch file was "<message>.tmp", one a message.)
   const std::string scratch = dir.file("outbox/0123abcd.msg.tmp.4242.7");
+  const std::string older = dir.file("outbox/4567cdef.msg.tmp");
   std::ofstream(scratch) << "3 k4\n" << f1.substr(0, 4);
+  std::ofstream(older) << "4 k5\n" << f1.substr(0, 4);
   agent::Outbox again = reloaded(dir.file("outbox"), now, 2);
   CHECK_FALSE(fs::exists(scratch));  // not loaded, and not left to pile up
+  CHECK_FALSE(fs::exists(older));
   CHECK(again.contains("k1"));
   CHECK(again.contains("k3"));
   CHECK_FALSE(again.contains("k2"));
