@@ -229,6 +229,16 @@ TEST_CASE("enrolled keys: enroll, rename, revoke by key or name, re-enroll", "[s
 
   REQUIRE(s.enroll_key("KEY-A", "phone-a2", 30).ok());
   CHECK(*s.enrolled_key_name("KEY-A") == std::optional<std::string>("phone-a2"));
+
+  // A name is one line of text: listed, logged and matched by `revoke --name`.
+  CHECK(s.enroll_key("KEY-C", "Alice's phone", 40).ok());
+  CHECK(s.enroll_key("KEY-D", "bad\nname", 41).message() ==
+        "a key's name must be one line of text: 'bad\\nname' contains control character "
+        "U+000A at offset 3");
+  CHECK(s.enroll_key("KEY-D", "", 42).message() == "a key's name must be 1 to 128 bytes, got 0");
+  CHECK(s.enroll_key("KEY-D", std::string(129, 'n'), 43).message() ==
+        "a key's name must be 1 to 128 bytes, got 129");
+  CHECK_FALSE(s.enrolled_key_name("KEY-D")->has_value());  // none of them stored
 }
 
 TEST_CASE("privacy settings are checked and travel as JSON", "[security][privacy]") {

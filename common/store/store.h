@@ -93,6 +93,8 @@ class Store {
 
   // Enrolled CURVE keys (store_keys.cpp). Enrolling a known key renames it and lifts
   // a revocation; revoke_key matches a key or a name and returns how many it revoked.
+  // A name is 1 to kMaxKeyNameBytes of text without control characters.
+  static constexpr size_t kMaxKeyNameBytes = 128;
   Status enroll_key(const std::string& public_key, const std::string& name, double at);
   Result<int64_t> revoke_key(const std::string& key_or_name, double at);
   // The name of an enrolled, unrevoked key, or nothing.

@@ -1,10 +1,19 @@
 // Store: the enrolled CURVE public keys the coordinator's ZAP handler admits.
 
 #include "store/store.h"
+#include "util/text.h"
 
 namespace fp::store {
 
 Status Store::enroll_key(const std::string& public_key, const std::string& name, double at) {
+  // Names are listed, logged and matched by `revoke --name`: one line of text each.
+  if (name.empty() || name.size() > kMaxKeyNameBytes)
+    return Status::invalid_argument("a key's name must be 1 to " +
+                                    std::to_string(kMaxKeyNameBytes) + " bytes, got " +
+                                    std::to_string(name.size()));
+  if (std::string problem = text_problem(name); !problem.empty())
+    return Status::invalid_argument("a key's name must be one line of text: '" + escape_text(name) +
+                                    "' " + problem);
   FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
 INSERT INTO agent_keys (public_key, name, enrolled_at, revoked_at) VALUES (?1, ?2, ?3, NULL)
 ON CONFLICT (public_key) DO UPDATE SET name = excluded.name, enrolled_at = excluded.enrolled_at,
