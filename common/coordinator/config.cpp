@@ -13,6 +13,7 @@
 #include "prune/selector_config.h"
 #include "security/privacy_noise.h"
 #include "util/file_io.h"
+#include "util/text.h"
 
 namespace fp::coord {
 namespace {
@@ -134,6 +135,13 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
     }
   }
   if (c.name.empty()) return Status::invalid_argument(src + ": campaign.name is empty");
+  // Listed, logged and made into report folder names: one line of text.
+  if (c.name.size() > 128)
+    return Status::invalid_argument(src + ": campaign.name must be at most 128 bytes, got " +
+                                    std::to_string(c.name.size()));
+  if (std::string problem = text_problem(c.name); !problem.empty())
+    return Status::invalid_argument(src + ": campaign.name must be one line of text: '" +
+                                    escape_text(c.name) + "' " + problem);
   if (t) {
     if (const toml::node* prune = t->get("prune")) {
       if (!prune->is_table()) {

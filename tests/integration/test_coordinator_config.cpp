@@ -136,6 +136,12 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
   CHECK(error_of("[campaign]\nsweep = [1.5]\n").find("campaign.sweep") != std::string::npos);
   CHECK(error_of("[campaign]\nindividuals = \"one\"\n") ==
         "test.toml:2: campaign.individuals must be an array of strings");
+  // A campaign's name is listed, logged and made into report folder names: one line of text.
+  CHECK(error_of("[campaign]\nname = \"line\\nbreak\"\n") ==
+        "test.toml: campaign.name must be one line of text: 'line\\nbreak' contains control "
+        "character U+000A at offset 4");
+  CHECK(error_of("[campaign]\nname = \"" + std::string(129, 'c') + "\"\n") ==
+        "test.toml: campaign.name must be at most 128 bytes, got 129");
   // Named twice: a typo for another individual (the campaign made one task of the two).
   CHECK(error_of("[campaign]\nindividuals = [\"classes=0+9\",\n  \"classes=0+9\"]\n") ==
         "test.toml:3: campaign.individuals names \"classes=0+9\" twice");
