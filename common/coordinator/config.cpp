@@ -123,6 +123,19 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   FP_RETURN_IF_ERROR(s.get("select_sparsity", c.select_sparsity));
   FP_RETURN_IF_ERROR(s.get("selector", c.selector));
   FP_RETURN_IF_ERROR(s.finish({"prune", "privacy"}));
+  // A device announces "<dataset>/<individual>" as one line of text (protocol/validate.h):
+  // an individual no Hello can name would keep its task pending for ever.
+  const size_t room = c.dataset.size() < proto::kMaxNameBytes
+                          ? proto::kMaxNameBytes - c.dataset.size() - 1
+                          : 0;  // what a name may take beside "<dataset>/"
+  for (const auto& i : c.individuals) {
+    if (i.empty() || i.size() > room)
+      return Status::invalid_argument(src + ": campaign.individuals: '" + escape_text(i) +
+                                      "' must be 1 to " + std::to_string(room) + " bytes");
+    if (std::string problem = text_problem(i); !problem.empty())
+      return Status::invalid_argument(src + ": campaign.individuals: '" + escape_text(i) + "' " +
+                                      problem + " (no device could announce it)");
+  }
   for (const auto& b : c.baselines) {
     if (!is_known_method(b)) {
       return Status::invalid_argument(src + ": campaign.baselines: unknown baseline '" + b +

@@ -142,6 +142,12 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
         "character U+000A at offset 4");
   CHECK(error_of("[campaign]\nname = \"" + std::string(129, 'c') + "\"\n") ==
         "test.toml: campaign.name must be at most 128 bytes, got 129");
+  // An individual no device could announce ("<dataset>/<individual>", one line of text).
+  CHECK(error_of("[campaign]\nindividuals = [\"ok\", \"tab\\tname\"]\n") ==
+        "test.toml: campaign.individuals: 'tab\\tname' contains control character U+0009 at "
+        "offset 3 (no device could announce it)");
+  CHECK(error_of("[campaign]\nindividuals = [\"\"]\n") ==
+        "test.toml: campaign.individuals: '' must be 1 to 251 bytes");
   // Named twice: a typo for another individual (the campaign made one task of the two).
   CHECK(error_of("[campaign]\nindividuals = [\"classes=0+9\",\n  \"classes=0+9\"]\n") ==
         "test.toml:3: campaign.individuals names \"classes=0+9\" twice");
