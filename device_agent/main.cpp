@@ -297,7 +297,10 @@ int agent_main(int argc, char** argv) {
     spdlog::error("--labels: it labels files of --data; give --data too");
     return 2;
   }
+  std::vector<std::string> announced;  // what its Hello says it holds
+  for (const auto& i : individuals) announced.push_back(runner_config.data.dataset + "/" + i);
   if (refused("--id", fp::agent::check_agent_id(config.agent_id)) ||
+      refused("--individual", fp::agent::check_announced(announced)) ||
       (!labels.empty() && refused("--labels", fp::agent::check_labels_file(labels))) ||
       refused("--work-dir", fp::agent::prepare_work_dir(config.work_dir))) {
     return 2;
@@ -323,7 +326,7 @@ int agent_main(int argc, char** argv) {
     config.security.own = *pair;
     config.security.server_public = *server;
   }
-  for (const auto& i : individuals) config.datasets.push_back(runner_config.data.dataset + "/" + i);
+  config.datasets = announced;
   config.hello_timeout = std::chrono::milliseconds(hello_ms);
   config.resend_after = std::chrono::milliseconds(resend_ms);
   config.reconnect_min = std::chrono::milliseconds(backoff_min_ms);

@@ -84,6 +84,9 @@ wait "${holder}" 2>/dev/null
 printf 'x' >"${WORK}/pic.png"
 expect_exit 2 "--labels: Not found: labels file ${WORK}/none.csv does not exist" \
   "${FP_AGENT}" --plain --data "${WORK}" --labels "${WORK}/none.csv" --work-dir "${WORK}/agent"
+# A name its Hello could not carry: the coordinator would refuse every Hello.
+expect_exit 2 "--individual: Protocol error: Hello.capabilities.datasets[]: contains control character U+0009" \
+  "${FP_AGENT}" --plain --data "${WORK}" --individual "$(printf 'dev\tice')" --work-dir "${WORK}/agent"
 rm "${WORK}/pic.png"
 expect_exit 2 "\$FP_HOST_INDEX='two' is not a host index" \
   env FP_HOST_INDEX=two "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" \

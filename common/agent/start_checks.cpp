@@ -21,6 +21,11 @@ Status check_agent_id(const std::string& id) {
   return Status::ok_status();
 }
 
+Status check_announced(const std::vector<std::string>& datasets) {
+  const proto::Hello hello{"agent", proto::kProtocolVersion, {1, 0, datasets}, 0, ""};
+  return proto::validate_agent_message(hello);
+}
+
 Status prepare_work_dir(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "util/status.h"
 
@@ -12,6 +13,11 @@ namespace fp::agent {
 // The coordinator's rule for agent ids (protocol/validate.h): 1-128 bytes of
 // [A-Za-z0-9-_.:@/=+].
 Status check_agent_id(const std::string& id);
+
+// The coordinator's rule for what an agent announces (protocol/validate.h): each
+// "<dataset>/<individual>" one line of text within the Hello's length. A name it would
+// refuse is named here, before the agent connects again and again to be refused.
+Status check_announced(const std::vector<std::string>& datasets);
 
 // The work folder (model cache, outbox, personalized models): made when missing; it must
 // then be a folder this process can write to.
