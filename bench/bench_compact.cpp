@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -93,6 +94,14 @@ int fp::bench::compact(int argc, char** argv) {
   app.add_option("--seed", seed)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   set_compute_threads(1);
+  if (!save_dir.empty()) {  // made before the training, so a bad path fails at once
+    std::error_code ec;
+    std::filesystem::create_directories(save_dir, ec);
+    if (ec) {
+      fmt::print(stderr, "--save-models: cannot create folder {}: {}\n", save_dir, ec.message());
+      return 1;
+    }
+  }
 
   auto train_data = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTrain, train_samples);
   auto pool = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest);
@@ -150,8 +159,7 @@ int fp::bench::compact(int argc, char** argv) {
                           personal->personalized);
     if (!save_dir.empty()) {
       const std::string path = save_dir + "/" + arch + "_personalized.fpm";
-      Status s = save_model(*personal->personalized, path);
-      if (!s.ok()) fmt::print(stderr, "{}\n", s.to_string());
+      bench::require_ok(save_model(*personal->personalized, path), "--save-models");
     }
 
     for (auto& [label, masked] : variants) {
