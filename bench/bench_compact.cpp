@@ -16,6 +16,7 @@
 #include "bench_util.h"
 #include "benchmarks.h"
 #include "data/fashion_mnist.h"
+#include "data/file_decoder.h"
 #include "data/partition.h"
 #include "experiment/personalize.h"
 #include "models/artifact.h"
@@ -127,6 +128,8 @@ int fp::bench::compact(int argc, char** argv) {
     ModelSpec spec;
     spec.arch = arch;
     spec.width_mult = width_of(arch);
+    spec.input = fashion_mnist_input_spec();  // fp-agent predict runs a saved one on PNGs
+    spec.class_names = train_data->class_names;
     torch::manual_seed(seed);
     auto built = build_model(spec);
     bench::require_ok(built.status(), arch);

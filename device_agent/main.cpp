@@ -26,6 +26,7 @@
 #include "util/process_lock.h"
 #include "util/program_main.h"
 #include "util/progress.h"
+#include "util/text.h"
 
 namespace {
 
@@ -86,8 +87,9 @@ int predict(const std::string& data, const std::string& model_path, const std::s
   auto summary = fp::agent::predict_folder(
       **model, data, batch,
       [](const fp::agent::Prediction& p) {
-        fmt::print("{}\t{}\t{}\t{:.3f}\n", p.file, p.class_id,
-                   p.class_name.empty() ? "-" : p.class_name, p.confidence);
+        // One line a file whatever its name (a name with a newline could forge a line).
+        fmt::print("{}\t{}\t{}\t{:.3f}\n", fp::escape_text(p.file), p.class_id,
+                   p.class_name.empty() ? "-" : fp::escape_text(p.class_name), p.confidence);
       },
       [&](int64_t done, int64_t total) {
         // A bar only for folders long enough to wait for.
@@ -137,7 +139,10 @@ int agent_main(int argc, char** argv) {
   auto* predict_cmd = app.add_subcommand(
       "predict",
       "Classify every file under --data with this device's personalized model, print "
-      "'file<TAB>class id<TAB>class name<TAB>confidence' per file; nothing leaves the device");
+      "'file<TAB>class id<TAB>class name<TAB>confidence' per file (in names, tabs, newlines, "
+      "backslashes, "
+      "other control characters and non-UTF-8 bytes are escaped: \\t, \\n, \\\\, \\uXXXX, \\xNN); "
+      "nothing leaves the device");
   predict_cmd->fallthrough();  // --data, --work-dir, --config ... are the agent's own
   predict_cmd->add_option("--model", predict_model,
                           "a model file (default: the newest kept in --work-dir/personalized)");
@@ -333,6 +338,9 @@ int agent_main(int argc, char** argv) {
   config.reconnect_max = std::chrono::milliseconds(backoff_max_ms);
   if (keep_models) runner_config.personalized_dir = config.work_dir + "/personalized";
   config.outbox_dir = config.work_dir + "/outbox";
+  config.local_paths = {{runner_config.folder.dir, "<data folder>"},
+                        {runner_config.folder.labels_file, "<labels file>"},
+                        {runner_config.data.data_dir, "<data folder>"}};
 
   fp::agent::FinePruneRunner runner(runner_config);
   zmq::context_t context(1);

@@ -350,6 +350,28 @@ TEST_CASE("reports get noise on the device, reproducibly, with epsilon recorded"
   CHECK_FALSE(agent::privacy_of(task).ok());
 }
 
+TEST_CASE("a failed task's reason leaves the device without the device's paths",
+          "[security][privacy]") {
+  const std::vector<agent::LocalPath> local{
+      {"/home/jane/photos/", "<data folder>"}, {"w", "<work folder>"}, {"", "<never>"}};
+  using agent::without_local_paths;
+  CHECK(without_local_paths("Invalid argument: data folder '/home/jane/photos' does not exist",
+                            local) ==
+        "Invalid argument: data folder '<data folder>' does not exist");
+  CHECK(without_local_paths("IO error: model artifact w/models/ab.fpm: cannot read", local) ==
+        "IO error: model artifact <work folder>/models/ab.fpm: cannot read");
+  CHECK(without_local_paths("/home/jane/photos/x.png: bad; (w: full)", local) ==
+        "<data folder>/x.png: bad; (<work folder>: full)");
+  // Only where it stands as a path: "w" inside words, or a longer folder, is left alone.
+  CHECK(without_local_paths("wrong weights in w2/x and /home/jane/photos2", local) ==
+        "wrong weights in w2/x and /home/jane/photos2");
+  // The absolute form of a relative path too.
+  const std::string abs_w = (std::filesystem::current_path() / "w").string();
+  CHECK(without_local_paths("cannot create " + abs_w + "/personalized/t1.fpm", local) ==
+        "cannot create <work folder>/personalized/t1.fpm");
+  CHECK(without_local_paths("nothing to hide", {}) == "nothing to hide");
+}
+
 TEST_CASE("the mechanism and epsilon are stored next to the accuracies", "[security][privacy]") {
   TempDir dir("dp");
   auto opened = store::Store::open(dir.file("fp.db"));

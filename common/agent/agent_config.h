@@ -11,6 +11,12 @@
 
 namespace fp::agent {
 
+// A path on the device and what to write instead of it in what leaves the device.
+struct LocalPath {
+  std::string path;  // as configured; its absolute form is replaced too
+  std::string as;    // "<data folder>"
+};
+
 struct AgentConfig {
   std::string agent_id;                              // unique per device
   std::string coordinator = "tcp://127.0.0.1:5555";  // the coordinator's ROUTER
@@ -45,6 +51,9 @@ struct AgentConfig {
   // Leave (Status::unavailable) when the coordinator has been unreachable this long
   // (0: keep trying for ever).
   std::chrono::milliseconds give_up_after{0};
+  // Written as their placeholders in a failed task's reason, so that it names no folder or
+  // file of the device (work_dir is always: "<work folder>").
+  std::vector<LocalPath> local_paths;
 };
 
 struct AgentStats {

@@ -156,8 +156,11 @@ proto::TaskStatus Agent::closing_status(bool ok, const std::string& reason, uint
   status_key_ = key_for("status");
   status_ok_ = ok;
   reports_in_result_ = 0;
+  // No folder or file of the device leaves it; the whole reason is in the device's log.
+  std::vector<LocalPath> local = config_.local_paths;
+  local.push_back({config_.work_dir, "<work folder>"});
   // The coordinator refuses control characters and invalid UTF-8 (a forged log line).
-  std::string why = clean_text(reason, proto::kMaxReasonBytes);
+  std::string why = clean_text(without_local_paths(reason, local), proto::kMaxReasonBytes);
   return proto::TaskStatus{status_key_, task_->task_id, ok, reports, why};
 }
 

@@ -82,18 +82,29 @@ Result<std::map<std::string, int64_t>> read_labels_csv(const std::string& path,
 
 namespace {
 
-Status no_usable_file(const std::string& dir, const SkipLog& skipped) {
-  return Status::invalid_argument("data folder " + dir + ": no usable file (" +
-                                  std::to_string(skipped.count) +
-                                  " of another type; WAV, PNG, JPEG and IDX are read)" +
-                                  (skipped.count ? ": " + skipped.summary() : ""));
+const char kReadTypes[] = "WAV, PNG, JPEG and IDX are read";
+
+// A task's error names no file or folder (it travels to the coordinator as the task's
+// failure reason): `s` with `path` written as `as`, after the whole message is logged here.
+Status on_device_only(const Status& s, const std::string& path, const std::string& as) {
+  if (s.ok()) return s;
+  spdlog::warn("{}", s.to_string());
+  std::string m = s.message();
+  for (size_t at; !path.empty() && (at = m.find(path)) != std::string::npos;)
+    m.replace(at, path.size(), as);
+  return s.with_message(std::move(m));
 }
 
 }  // namespace
 
 Status check_data_folder(const std::string& dir) {
   FP_ASSIGN_OR_RETURN(FolderListing listing, list_folder(dir));
-  if (listing.items.empty()) return no_usable_file(dir, listing.skipped);
+  if (listing.items.empty()) {
+    return Status::invalid_argument(
+        "data folder " + dir + ": no usable file (" + std::to_string(listing.skipped.count) +
+        " of another type; " + kReadTypes + ")" +
+        (listing.skipped.count ? ": " + listing.skipped.summary() : ""));
+  }
   return Status::ok_status();
 }
 
@@ -104,9 +115,13 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
   if (c.max_samples < 2) return Status::invalid_argument("max_samples must be at least 2");
   std::map<std::string, int64_t> labels;
   if (!c.labels_file.empty()) {
-    FP_ASSIGN_OR_RETURN(labels, read_labels_csv(c.labels_file, spec));
+    auto read = read_labels_csv(c.labels_file, spec);
+    if (!read.ok()) return on_device_only(read.status(), c.labels_file, "<labels file>");
+    labels = std::move(read).value();
   }
-  FP_ASSIGN_OR_RETURN(FolderListing listing, list_folder(c.dir));
+  auto listed = list_folder(c.dir);
+  if (!listed.ok()) return on_device_only(listed.status(), c.dir, "<data folder>");
+  FolderListing& listing = *listed;
   FolderData out;
   out.files = static_cast<int64_t>(listing.items.size());
   out.skipped = listing.skipped;
@@ -117,7 +132,13 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
   for (size_t i = items.size(); i > 1; --i) std::swap(items[i - 1], items[gen() % i]);
   if (static_cast<int64_t>(items.size()) > c.max_samples) items.resize(c.max_samples);
 
-  if (items.empty()) return no_usable_file(c.dir, out.skipped);
+  if (items.empty()) {
+    if (out.skipped.count) spdlog::warn("data folder {}: {}", c.dir, out.skipped.summary());
+    return Status::invalid_argument(
+        "the data folder has no usable file (" + std::to_string(out.skipped.count) +
+        " of another type; " + kReadTypes + ")" +
+        (out.skipped.count ? ": " + out.skipped.anonymous_summary() : ""));
+  }
   const size_t n = items.size();
   size_t held = std::clamp<size_t>(static_cast<size_t>(std::llround(c.heldout_fraction * n)), 1,
                                    n > 1 ? n - 1 : 1);
@@ -131,13 +152,13 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
     Dataset labeled = decode(heldout, c.dir, spec, again, &labels);
     if (labeled.size() > 0) out.heldout = labeled;
   }
+  if (out.skipped.count > 0) spdlog::warn("data folder {}: {}", c.dir, out.skipped.summary());
   if (out.adaptation.size() == 0 || out.heldout.size() == 0) {
     return Status::invalid_argument(
-        "data folder " + c.dir + ": " + std::to_string(out.adaptation.size() + out.heldout.size()) +
+        "the data folder has " + std::to_string(out.adaptation.size() + out.heldout.size()) +
         " usable file(s) for this " + (spec.input.kind.empty() ? "model" : spec.input.kind) +
-        " model, at least 2 needed; " + out.skipped.summary());
+        " model, at least 2 needed; " + out.skipped.anonymous_summary());
   }
-  if (out.skipped.count > 0) spdlog::warn("data folder {}: {}", c.dir, out.skipped.summary());
   return out;
 }
 

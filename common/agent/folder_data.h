@@ -35,8 +35,9 @@ struct FolderData {
   SkipLog skipped;     // listing and decoding
 };
 
-// Fails when the folder is missing or no file in it is usable by this model (the
-// reason names the folder and the first skipped files).
+// Fails when the folder is missing or no file in it is usable by this model. The error
+// names no file or folder, since it leaves the device as the task's failure reason: it
+// counts the skipped files by reason, and the device's log names them.
 Result<FolderData> load_folder_data(const FolderDataConfig& config, const ModelSpec& spec);
 
 // At a device's start, before any model is known: the folder exists and holds at least one

@@ -1,6 +1,8 @@
 #include "agent/report_privacy.h"
 
 #include <algorithm>
+#include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -28,6 +30,37 @@ void add_privacy_noise(proto::TelemetryReport& r, const security::PrivacyConfig&
   r.privacy_mechanism = security::mechanism_name(config.mechanism);
   r.privacy_epsilon = config.epsilon;
   r.privacy_delta = config.mechanism == security::NoiseMechanism::kGaussian ? config.delta : 0.0;
+}
+
+std::string without_local_paths(std::string reason, const std::vector<LocalPath>& paths) {
+  std::vector<std::pair<std::string, std::string>> forms;  // (path, placeholder)
+  for (const auto& p : paths) {
+    std::string given = p.path;
+    while (given.size() > 1 && given.back() == '/') given.pop_back();
+    if (given.empty() || given == "/" || given == ".") continue;
+    forms.emplace_back(given, p.as);
+    std::error_code ec;
+    std::string absolute = std::filesystem::absolute(given, ec).lexically_normal().string();
+    while (absolute.size() > 1 && absolute.back() == '/') absolute.pop_back();
+    if (!ec && absolute != given) forms.emplace_back(absolute, p.as);
+  }
+  std::sort(forms.begin(), forms.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  auto before_ok = [](char c) { return std::strchr(" '\"(=", c) != nullptr; };
+  auto after_ok = [](char c) { return std::strchr("/: '\"),;", c) != nullptr; };
+  for (const auto& [path, as] : forms) {
+    for (size_t at = reason.find(path); at != std::string::npos; at = reason.find(path, at)) {
+      const size_t end = at + path.size();
+      if ((at == 0 || before_ok(reason[at - 1])) &&
+          (end == reason.size() || after_ok(reason[end]))) {
+        reason.replace(at, path.size(), as);
+        at += as.size();
+      } else {
+        at = end;
+      }
+    }
+  }
+  return reason;
 }
 
 uint64_t report_seed(uint64_t agent_seed, uint64_t task_id, uint64_t report_index) {

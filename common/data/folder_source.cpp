@@ -7,6 +7,7 @@
 #include <map>
 
 #include "data/file_decoder.h"
+#include "util/text.h"
 
 namespace fp {
 namespace {
@@ -28,14 +29,40 @@ std::string FolderItem::name(const std::string& dir) const {
   return index >= 0 ? rel + "#" + std::to_string(index) : rel;
 }
 
-void SkipLog::add(const std::string& reason) {
+void SkipLog::add(const std::string& path, const std::string& message, bool example) {
   ++count;
-  if (first.size() < kKept) first.push_back(reason);
+  if (example && first.size() < kKept) first.push_back(message);
+  std::string why = message;
+  if (!path.empty()) {
+    if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
+    for (size_t at; (at = why.find(path)) != std::string::npos;)
+      why.replace(at, path.size(), "<file>");
+  }
+  if (reasons.count(why) || reasons.size() < kReasons) {
+    ++reasons[why];
+  } else {
+    ++reasons["other reasons"];
+  }
 }
 
 std::string SkipLog::summary() const {
   std::string s = std::to_string(count) + " file(s) skipped";
-  for (size_t i = 0; i < first.size(); ++i) s += (i ? "; " : ", e.g. ") + first[i];
+  // Escaped: a name with a newline would split the log line.
+  for (size_t i = 0; i < first.size(); ++i) s += (i ? "; " : ", e.g. ") + escape_text(first[i]);
+  return s;
+}
+
+std::string SkipLog::anonymous_summary() const {
+  // The most frequent reasons first.
+  std::vector<std::pair<int64_t, std::string>> by_count;
+  for (const auto& [why, n] : reasons) by_count.emplace_back(-n, why);
+  std::sort(by_count.begin(), by_count.end());
+  std::string s = std::to_string(count) + " file(s) skipped";
+  for (size_t i = 0; i < by_count.size() && i < kKept; ++i) {
+    s += (i ? "; " : ": ") + std::to_string(-by_count[i].first) + " " + by_count[i].second;
+  }
+  if (by_count.size() > kKept)
+    s += "; " + std::to_string(by_count.size() - kKept) + " more reason(s)";
   return s;
 }
 
@@ -62,14 +89,14 @@ Result<FolderListing> list_folder(const std::string& dir) {
       case FileKind::kIdx: {
         auto n = idx_image_count(f);
         if (!n.ok()) {
-          out.skipped.add(n.status().message());
+          out.skipped.add(f, n.status().message());
           break;
         }
         for (int64_t i = 0; i < *n; ++i) out.items.push_back({f, i});
         break;
       }
       case FileKind::kOther:
-        out.skipped.add(f + ": not a WAV, PNG, JPEG or IDX file");
+        out.skipped.add(f, f + ": not a WAV, PNG, JPEG or IDX file");
         break;
     }
   }
@@ -105,11 +132,7 @@ torch::Tensor decode_items(const std::vector<FolderItem>& items, const ModelSpec
     }
     if (!input.ok()) {
       // A damaged IDX file would log once per image: only its first is worth a line.
-      if (item.index <= 0) {
-        skipped.add(input.status().message());
-      } else {
-        ++skipped.count;
-      }
+      skipped.add(item.path, input.status().message(), item.index <= 0);
       continue;
     }
     rows.push_back(*input);

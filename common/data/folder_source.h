@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,12 +25,22 @@ struct FolderItem {
   std::string name(const std::string& dir) const;  // path relative to `dir` (+ "#i" for IDX)
 };
 
+// The files skipped and why. The reasons are also counted without the files' names, for
+// what may leave the device (a failed task's reason names no private file).
 struct SkipLog {
-  static constexpr size_t kKept = 5;
+  static constexpr size_t kKept = 5;      // examples with names
+  static constexpr size_t kReasons = 32;  // distinct reasons counted; later ones as "other"
   int64_t count = 0;
-  std::vector<std::string> first;  // "<path>: <reason>" of the first kKept
-  void add(const std::string& reason);
-  std::string summary() const;  // "3 file(s) skipped, e.g. a.txt: ...; b.wav: ..."
+  std::vector<std::string> first;          // "<path>: <why>" of the first kKept
+  std::map<std::string, int64_t> reasons;  // why (no path in it) -> files
+  // `message` as the decoders word it, "<path>: <why>"; `path` is cut out of the counted
+  // reason wherever it appears. `example` false: counted, not kept as an example (the
+  // later images of one damaged IDX file).
+  void add(const std::string& path, const std::string& message, bool example = true);
+  std::string summary() const;  // "3 file(s) skipped, e.g. a.txt: ...; b.wav: ..." (escaped)
+  // "3 file(s) skipped: 2 not a readable image (outofdata); 1 not a WAV, PNG, JPEG or IDX
+  // file": no file or folder name.
+  std::string anonymous_summary() const;
 };
 
 struct FolderListing {

@@ -43,6 +43,10 @@ class [[nodiscard]] Status {
   Status with_context(const std::string& context) const {
     return ok() ? *this : Status(code_, context + message_);
   }
+  // The same kind of error with another message (one fit to leave the process); OK stays OK.
+  Status with_message(std::string message) const {
+    return ok() ? *this : Status(code_, std::move(message));
+  }
   // "Corruption: model.fpm: bad magic" style text for logs and users.
   std::string to_string() const;
   static const char* code_name(Code code);

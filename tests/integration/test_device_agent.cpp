@@ -215,6 +215,72 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
              Catch::Contains("does not exist"));
 }
 
+// A task's error leaves the device as its failure reason: it may say why, never which file.
+TEST_CASE("a folder task's error counts the skipped files by reason and names none",
+          "[device][unit]") {
+  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 1);
+  REQUIRE(test.ok());
+  TempDir dir("private");
+  const std::string folder = dir.file("jane-doe-photos");
+  fs::create_directories(folder + "/clinic");
+  std::ofstream(folder + "/clinic/scan-of-jane.png") << "garbage";
+  std::ofstream(folder + "/clinic/referral-jane.png") << "more garbage";
+  std::ofstream(folder + "/diary-jane.txt") << "dear diary";
+  write_wav_mono(folder + "/voicemail-jane.wav", 8000, 1, tone(8000, 0.2, 300));
+  const std::vector<std::string> private_names{"jane", folder, "clinic", "scan-of", "diary"};
+  auto names_none = [&](const Status& s) {
+    INFO(s.to_string());
+    for (const auto& n : private_names) CHECK(s.message().find(n) == std::string::npos);
+  };
+
+  agent::FolderDataConfig c;
+  c.dir = folder;
+  auto none = agent::load_folder_data(c, image_spec());
+  REQUIRE_FALSE(none.ok());
+  names_none(none.status());
+  CHECK_THAT(none.status().message(),
+             Catch::Contains("the data folder has 0 usable file(s) for this") &&
+                 Catch::Contains("4 file(s) skipped: 2 not a readable image") &&
+                 Catch::Contains("1 audio, but the model takes") &&
+                 Catch::Contains("1 not a WAV, PNG, JPEG or IDX file"));
+  // The device's own check at its start is local: it names them.
+  write_png(*test, 0, folder + "/clinic/one-good-jane.png");
+  auto one = agent::load_folder_data(c, image_spec());
+  REQUIRE_FALSE(one.ok());
+  names_none(one.status());
+  CHECK_THAT(one.status().message(),
+             Catch::Contains("1 usable file(s)") && Catch::Contains("at least 2 needed"));
+  fs::remove(folder + "/clinic/one-good-jane.png");
+
+  c.labels_file = folder + "/labels-jane.csv";
+  std::ofstream(c.labels_file) << "path,label\nclinic/scan-of-jane.png,Spaceship\n";
+  auto labels = agent::load_folder_data(c, image_spec());
+  REQUIRE_FALSE(labels.ok());
+  names_none(labels.status());
+  CHECK_THAT(labels.status().message(), Catch::StartsWith("<labels file>:2: label 'Spaceship'"));
+  c.labels_file = folder + "/missing-jane.csv";
+  names_none(agent::load_folder_data(c, image_spec()).status());
+  c.labels_file.clear();
+  c.dir = folder + "/gone-jane";
+  auto gone = agent::load_folder_data(c, image_spec());
+  names_none(gone.status());
+  CHECK_THAT(gone.status().message(),
+             Catch::StartsWith("data folder '<data folder>' does not exist"));
+
+  // The local form keeps the names; the reasons are counted without them.
+  SkipLog log;
+  log.add("a/x.png", "a/x.png: not a readable image (outofdata)");
+  log.add("a/y.png", "a/y.png: not a readable image (outofdata)");
+  log.add("b.idx", "cannot read b.idx at byte 16", false);
+  CHECK(log.count == 3);
+  CHECK(log.first.size() == 2);
+  CHECK(log.summary() ==
+        "3 file(s) skipped, e.g. a/x.png: not a readable image (outofdata); "
+        "a/y.png: not a readable image (outofdata)");
+  CHECK(log.anonymous_summary() ==
+        "3 file(s) skipped: 2 not a readable image (outofdata); 1 cannot read <file> at byte 16");
+}
+
 TEST_CASE("fp-agent's start refuses an id, work folder or labels file that cannot work",
           "[device][unit]") {
   TempDir dir("start");

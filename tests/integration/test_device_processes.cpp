@@ -267,7 +267,8 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
       "[train]\ndataset = \"fashion-mnist\"\narch = \"cnn\"\nwidth_mult = 0.5\nepochs = 1\n"
       "limit = 3000\nthreads = 1\n",
       "[campaign]\nname = \"cams\"\ndataset = \"fashion-mnist\"\nindividuals = "
-      "[\"device=cam\", \"device=cam-labeled\"]\nbaselines = [\"svd\"]\n\n[campaign.prune]\n"
+      "[\"device=cam\", \"device=cam-labeled\", \"device=cam-broken\"]\nbaselines = "
+      "[\"svd\"]\n\n[campaign.prune]\n"
       "target_sparsity = 0.5\n");
   auto& dir = fleet.dir;
 
@@ -293,6 +294,11 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
     labels += name + "," + test->class_names[y[picked[k]]] + "\n";
   }
   write(dir.file("labels.csv"), labels);
+  // A device with only damaged pictures: its task fails, and the reason names no file.
+  const std::string broken = dir.file("broken-jane-files");
+  fs::create_directories(broken + "/clinic");
+  write(broken + "/clinic/scan-of-jane.png", "not a picture");
+  write(broken + "/referral-jane.png", "nor this");
 
   ChildProcess serve({kCoordinator, "serve", "-c", dir.file("fp.toml"), "--exit-when-done",
                       "--endpoint-file", dir.file("endpoint")},
@@ -307,13 +313,21 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
                                    {"--dataset", "fashion-mnist", "--data", pics, "--labels",
                                     dir.file("labels.csv"), "--work-dir", dir.file("lab-work")}),
                        dir.file("labeled.log"));
+  ChildProcess damaged(fleet.agent("cam-broken", endpoint,
+                                   {"--dataset", "fashion-mnist", "--data", broken, "--work-dir",
+                                    dir.file("broken-work")}),
+                       dir.file("broken.log"));
   auto served = serve.wait(600s);
   INFO(read_file(dir.file("serve.log")));
   INFO(read_file(dir.file("cam.log")));
   INFO(read_file(dir.file("labeled.log")));
+  INFO(read_file(dir.file("broken.log")));
   REQUIRE(served == 0);
   REQUIRE(cam.wait(60s) == 0);
   REQUIRE(labeled.wait(60s) == 0);
+  REQUIRE(damaged.wait(60s) == 0);
+  // The device's log names its files; the coordinator learns only why.
+  CHECK_THAT(read_file(dir.file("broken.log")), Catch::Contains("scan-of-jane.png"));
 
   auto store = store::Store::open(dir.file("fp.db"));
   REQUIRE(store.ok());
@@ -338,6 +352,14 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
   torch::Tensor some = test->inputs.index_select(
       0, torch::tensor(std::vector<int64_t>(picked.begin(), picked.begin() + 50)));
   check_database_is_clean(dir.file("fp.db"), names, pics, some);
+  auto tasks = (*store)->tasks();
+  REQUIRE(tasks.ok());
+  std::string failure;
+  for (const auto& t : *tasks)
+    if (t.individual == "device=cam-broken") failure = t.status + ": " + t.error;
+  CHECK_THAT(failure, Catch::StartsWith("failed: ") &&
+                          Catch::Contains("2 file(s) skipped: 2 not a readable image"));
+  check_database_is_clean(dir.file("fp.db"), {"jane", "clinic", "scan-of"}, broken, some);
 
   // The status table shows the unlabeled device without an accuracy.
   ChildProcess status({kCoordinator, "status", "-c", dir.file("fp.toml")}, dir.file("status.log"));
@@ -353,4 +375,15 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
   std::set<std::string> classes;
   for (const auto& [file, p] : got) classes.insert(p.second);
   CHECK(classes.count("Trouser"));  // original class names from the spec
+
+  // A name with a newline and a tab is one line, escaped: it cannot forge a prediction.
+  const std::string odd = dir.file("odd-names");
+  fs::create_directories(odd);
+  fs::copy_file(pics + "/" + letters(1) + ".png", odd + "/two\n9\tforged\t1.000\nx.png");
+  ChildProcess escaped({kAgent, "predict", "--data", odd, "--work-dir", dir.file("cam-work")},
+                       dir.file("odd.log"));
+  REQUIRE(escaped.wait(300s) == 0);
+  auto lines = predictions(read_file(dir.file("odd.log")));
+  REQUIRE(lines.size() == 1);
+  CHECK(lines.begin()->first == "two\\n9\\tforged\\t1.000\\nx.png");
 }
