@@ -220,6 +220,15 @@ int agent_main(int argc, char** argv) {
       ->check(fp::config::at_least(0))
       ->capture_default_str();
   app.add_flag("!--no-keep-models", keep_models, "do not keep personalized models");
+  app.add_option("--kept-models", runner_config.kept_models,
+                 "personalized models kept in --work-dir: the newest this many (0: all)")
+      ->check(fp::config::at_least(0))
+      ->capture_default_str();
+  app.add_option("--cached-models", config.cached_models,
+                 "general models kept in --work-dir for later tasks: the most recently used "
+                 "this many (0: all)")
+      ->check(fp::config::at_least(0))
+      ->capture_default_str();
   app.add_option("--max-tasks", config.max_tasks, "leave after this many tasks (0: never)")
       ->check(fp::config::at_least(0))
       ->capture_default_str();

@@ -37,6 +37,9 @@ struct AgentConfig {
   // under work_dir: for simulated devices, whose folders are scratch deleted when they
   // leave (the download is still hashed and verified; nothing is resumed).
   bool downloads_in_memory = false;
+  // General models kept in <work_dir>/models for later tasks: the most recently used this
+  // many (0: all), so the cache does not grow with every campaign.
+  size_t cached_models = 2;
   int64_t max_tasks = 0;                                // leave after this many tasks (0: never)
   bool leave_on_goodbye = false;                        // exit instead of reconnecting
   uint32_t protocol_version = proto::kProtocolVersion;  // differs only in tests

@@ -78,6 +78,16 @@ void Agent::start_running() {
   if (model.in_memory()) {
     kept_model_ = model.bytes;
     kept_model_sha_ = task_->model_sha256;
+  } else {
+    const std::string dir = std::filesystem::path(model.path).parent_path().string();
+    auto removed = trim_model_cache(dir, task_->model_sha256, config_.cached_models);
+    if (!removed.ok())
+      spdlog::warn("agent {}: model cache: {}", config_.agent_id, removed.status().to_string());
+    if (removed.ok() && *removed > 0)
+      spdlog::info(
+          "agent {}: {} general model(s) used less recently removed from {} "
+          "(--cached-models {})",
+          config_.agent_id, *removed, dir, config_.cached_models);
   }
   proto::TaskAssignment task = *task_;
   task_done_ = false;

@@ -100,6 +100,12 @@ FinePruneRunner::Outcome FinePruneRunner::run(const proto::TaskAssignment& task,
     fine_prune.model_bytes = kept.bytes;
     spdlog::info("personalized model kept on this device: {} (sha256 {}, from general {})",
                  kept.path, kept.sha256.substr(0, 12), kept.general_sha256.substr(0, 12));
+    // The work folder stays bounded; a model that cannot be removed does not fail the task.
+    auto removed = remove_older_kept_models(config_.personalized_dir, config_.kept_models);
+    if (!removed.ok()) spdlog::warn("older kept models: {}", removed.status().to_string());
+    if (removed.ok() && *removed > 0)
+      spdlog::info("{} older personalized model(s) removed (--kept-models {})", *removed,
+                   config_.kept_models);
   }
   return out;
 }

@@ -21,6 +21,7 @@ struct FinePruneRunnerConfig {
   // labeled or not, instead of an individual of a built-in data set.
   FolderDataConfig folder;
   std::string personalized_dir;  // keeps each personalized model here ("" : not kept)
+  size_t kept_models = 5;        // the newest this many there (0: all)
   int64_t finetune_epochs = 3;
 };
 

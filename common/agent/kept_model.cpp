@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "agent/model_download.h"
@@ -69,6 +71,48 @@ Result<KeptModel> keep_model(const PrunableNet& personalized, const std::string&
   FP_RETURN_IF_ERROR(replace_file((fs::path(dir) / (stem + ".json")).string(), text, "manifest"));
   FP_RETURN_IF_ERROR(replace_file((fs::path(dir) / "latest.json").string(), text, "manifest"));
   return k;
+}
+
+Result<int> remove_older_kept_models(const std::string& dir, size_t keep) {
+  if (keep == 0) return 0;
+  auto model_named = [](const fs::path& manifest) -> std::string {
+    std::ifstream in(manifest);
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    if (!j.is_object() || !j.contains("model") || !j["model"].is_string()) return "";
+    const std::string model = j["model"].get<std::string>();
+    // Only a model file of this folder: a manifest never sends a removal elsewhere.
+    return fs::path(model).filename() == model && fs::path(model).extension() == ".fpm" ? model
+                                                                                        : "";
+  };
+  const std::string latest = model_named(fs::path(dir) / "latest.json");
+  std::vector<std::pair<fs::file_time_type, fs::path>> manifests;  // of kept models
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    if (p.extension() != ".json" || p.filename() == "latest.json" || model_named(p).empty())
+      continue;
+    std::error_code time_ec;
+    const auto written = fs::last_write_time(p, time_ec);
+    if (!time_ec) manifests.emplace_back(written, p);
+  }
+  if (ec) return Status::io_error("cannot list " + dir + ": " + ec.message());
+  std::sort(manifests.begin(), manifests.end(), std::greater<>());  // newest first
+  int removed = 0;
+  for (size_t i = keep; i < manifests.size(); ++i) {
+    const std::string model = model_named(manifests[i].second);
+    if (model == latest) continue;
+    std::error_code rm;
+    fs::remove(fs::path(dir) / model, rm);
+    if (rm)
+      return Status::io_error("cannot remove " + (fs::path(dir) / model).string() + ": " +
+                              rm.message());
+    fs::remove(manifests[i].second, rm);
+    if (rm)
+      return Status::io_error("cannot remove " + manifests[i].second.string() + ": " +
+                              rm.message());
+    ++removed;
+  }
+  return removed;
 }
 
 Result<KeptModel> latest_kept_model(const std::string& dir) {

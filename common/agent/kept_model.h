@@ -35,6 +35,12 @@ Result<KeptModel> keep_model(const PrunableNet& personalized, const std::string&
                              const std::string& general_sha256, const std::string& individual,
                              uint64_t task_id);
 
+// Removes all but the `keep` newest personalized models of `dir` (newest by when their
+// manifests were written; the one latest.json names is always kept), each with its manifest,
+// so that a device's work folder does not grow with every task; 0 keeps all. Files it does
+// not recognise are left alone. Returns how many models it removed.
+Result<int> remove_older_kept_models(const std::string& dir, size_t keep);
+
 // The newest kept model of `dir` (its latest.json), checked against its SHA-256.
 Result<KeptModel> latest_kept_model(const std::string& dir);
 

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 #include "util/sha256.h"
 
@@ -23,6 +25,42 @@ ModelDownload::ModelDownload(std::string sha256, uint64_t size, std::string dir,
 
 ModelDownload::~ModelDownload() {
   if (fd_ >= 0) ::close(fd_);
+}
+
+Result<int> trim_model_cache(const std::string& dir, const std::string& in_use, size_t keep) {
+  if (keep == 0) return 0;
+  auto is_sha = [](const std::string& s) {
+    return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+  };
+  std::map<std::string, fs::file_time_type> used;  // sha -> its files' latest write
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    const std::string sha = p.stem().string();
+    if ((p.extension() != ".fpm" && p.extension() != ".part") || !is_sha(sha)) continue;
+    std::error_code time_ec;
+    const auto t = fs::last_write_time(p, time_ec);
+    if (time_ec) continue;
+    auto [at, fresh] = used.emplace(sha, t);
+    if (!fresh) at->second = std::max(at->second, t);
+  }
+  if (ec) return Status::io_error("cannot list " + dir + ": " + ec.message());
+  std::vector<std::pair<fs::file_time_type, std::string>> others;  // newest first
+  for (const auto& [sha, t] : used)
+    if (sha != in_use) others.emplace_back(t, sha);
+  std::sort(others.begin(), others.end(), std::greater<>());
+  const size_t keep_others = used.count(in_use) ? keep - 1 : keep;
+  int removed = 0;
+  for (size_t i = keep_others; i < others.size(); ++i) {
+    for (const char* ext : {".fpm", ".part"}) {
+      const fs::path p = fs::path(dir) / (others[i].second + ext);
+      std::error_code rm;
+      fs::remove(p, rm);
+      if (rm) return Status::io_error("cannot remove " + p.string() + ": " + rm.message());
+    }
+    ++removed;
+  }
+  return removed;
 }
 
 std::string ModelDownload::path() const {
@@ -61,6 +99,7 @@ Status ModelDownload::start() {
     if (hash.ok() && *hash == sha256_) {
       done_ = true;
       received_ = size_;
+      fs::last_write_time(path(), fs::file_time_type::clock::now(), ec);  // used now
       return Status::ok_status();
     }
     fs::remove(path(), ec);  // a damaged cached copy is never used

@@ -20,6 +20,12 @@
 
 namespace fp::agent {
 
+// Removes the general models cached in `dir` (<sha>.fpm, and the <sha>.part of a download
+// that never finished) but `in_use` and the others used most recently, `keep` in all (a
+// model start() finds counts as used then), so a device's cache does not grow with every
+// campaign; 0 keeps all. Other files are left alone. Returns how many models it removed.
+Result<int> trim_model_cache(const std::string& dir, const std::string& in_use, size_t keep);
+
 class ModelDownload {
  public:
   // `durable`: fsync the file before verifying it (AgentConfig::durable_downloads).

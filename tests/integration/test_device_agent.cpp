@@ -13,6 +13,7 @@
 #include "agent/device_inference.h"
 #include "agent/folder_data.h"
 #include "agent/kept_model.h"
+#include "agent/model_download.h"
 #include "agent/outbox.h"
 #include "agent/start_checks.h"
 #include "config/cli_checks.h"
@@ -431,6 +432,78 @@ TEST_CASE("the kept model is verified by its hash and predicts a folder", "[devi
   auto changed = agent::latest_kept_model(dir.file("personalized"));
   REQUIRE_FALSE(changed.ok());
   CHECK(changed.status().message().find("SHA-256") != std::string::npos);
+}
+
+// A device runs task after task for years: its work folder must not grow with each one.
+TEST_CASE("a device keeps its newest personalized models and recently used general models",
+          "[device][unit]") {
+  torch::manual_seed(4);
+  auto model = build_model(image_spec());
+  REQUIRE(model.ok());
+  TempDir dir("dev");
+  const std::string kept_dir = dir.file("personalized");
+  auto age = [](const std::string& path, int seconds_ago) {
+    fs::last_write_time(path, fs::file_time_type::clock::now() - std::chrono::seconds(seconds_ago));
+  };
+  // Task ids need not grow (a device may serve two coordinators): "newest" is when written.
+  std::vector<std::string> models;
+  for (uint64_t task : {30, 10, 20, 5}) {
+    auto kept = agent::keep_model(**model, kept_dir, std::string(64, 'a'), "device=x", task);
+    REQUIRE(kept.ok());
+    models.push_back(kept->path);
+    const std::string manifest = fs::path(kept->path).replace_extension(".json").string();
+    age(manifest, 100 - static_cast<int>(models.size()));  // written in this order
+  }
+  std::ofstream(kept_dir + "/notes.json") << "{\"mine\": true}";  // not a manifest: left
+  std::ofstream(kept_dir + "/evil.json") << "{\"model\": \"../../outside.fpm\"}";
+  std::ofstream(dir.file("outside.fpm")) << "not to be touched";
+  auto removed = agent::remove_older_kept_models(kept_dir, 2);
+  REQUIRE(removed.ok());
+  CHECK(*removed == 2);
+  CHECK_FALSE(fs::exists(models[0]));  // task 30, the oldest written
+  CHECK_FALSE(fs::exists(fs::path(models[0]).replace_extension(".json")));
+  CHECK_FALSE(fs::exists(models[1]));
+  CHECK(fs::exists(models[2]));
+  CHECK(fs::exists(models[3]));
+  CHECK(fs::exists(kept_dir + "/notes.json"));
+  CHECK(fs::exists(kept_dir + "/evil.json"));
+  CHECK(fs::exists(dir.file("outside.fpm")));
+  auto latest = agent::latest_kept_model(kept_dir);
+  REQUIRE(latest.ok());
+  CHECK(latest->task_id == 5);
+  // The one latest.json names stays even when older by its time; 0 keeps all.
+  age(models[3], 1000);
+  age(fs::path(models[3]).replace_extension(".json").string(), 1000);
+  REQUIRE(agent::remove_older_kept_models(kept_dir, 1).ok());
+  CHECK(fs::exists(models[3]));
+  CHECK(agent::latest_kept_model(kept_dir).ok());
+  CHECK(*agent::remove_older_kept_models(kept_dir, 0) == 0);
+
+  // The general model cache: the model in use and the most recently used others.
+  const std::string cache = dir.file("models");
+  fs::create_directories(cache);
+  auto sha = [](char c) { return std::string(64, c); };
+  for (char c : {'a', 'b', 'c', 'd'}) std::ofstream(cache + "/" + sha(c) + ".fpm") << c;
+  std::ofstream(cache + "/" + sha('e') + ".part") << "half";  // a download never finished
+  std::ofstream(cache + "/readme.txt") << "mine";
+  age(cache + "/" + sha('a') + ".fpm", 50);  // in use, though the oldest
+  age(cache + "/" + sha('b') + ".fpm", 40);
+  age(cache + "/" + sha('c') + ".fpm", 10);
+  age(cache + "/" + sha('d') + ".fpm", 30);
+  age(cache + "/" + sha('e') + ".part", 20);
+  auto trimmed = agent::trim_model_cache(cache, sha('a'), 3);
+  REQUIRE(trimmed.ok());
+  CHECK(*trimmed == 2);
+  CHECK(fs::exists(cache + "/" + sha('a') + ".fpm"));
+  CHECK(fs::exists(cache + "/" + sha('c') + ".fpm"));
+  CHECK(fs::exists(cache + "/" + sha('e') + ".part"));
+  CHECK_FALSE(fs::exists(cache + "/" + sha('b') + ".fpm"));
+  CHECK_FALSE(fs::exists(cache + "/" + sha('d') + ".fpm"));
+  CHECK(fs::exists(cache + "/readme.txt"));
+  CHECK(*agent::trim_model_cache(cache, sha('a'), 0) == 0);
+  CHECK(*agent::trim_model_cache(cache, sha('z'), 1) == 2);  // not cached yet: keeps 1 other
+  CHECK(fs::exists(cache + "/" + sha('c') + ".fpm"));
+  CHECK_FALSE(fs::exists(cache + "/" + sha('e') + ".part"));
 }
 
 TEST_CASE("an outbox on disk survives a restart until acknowledged", "[device][unit]") {

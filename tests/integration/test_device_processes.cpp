@@ -305,10 +305,21 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
                      dir.file("serve.log"));
   const std::string endpoint = wait_for_file(dir.file("endpoint"));
   REQUIRE(!endpoint.empty());
-  ChildProcess cam(fleet.agent("cam", endpoint,
-                               {"--dataset", "fashion-mnist", "--data", pics, "--work-dir",
-                                dir.file("cam-work")}),
-                   dir.file("cam.log"));
+  // Left by earlier campaigns: a personalized model and a general one, which the device's
+  // bounds (one of each) remove once the new ones are there.
+  const std::string old_general = dir.file("cam-work/models/" + std::string(64, 'e') + ".fpm");
+  const std::string old_kept = dir.file("cam-work/personalized/task9-device_cam.fpm");
+  fs::create_directories(dir.file("cam-work/personalized"));
+  fs::create_directories(dir.file("cam-work/models"));
+  write(old_general, "an older campaign's model");
+  write(old_kept, "an older personalized model");
+  write(dir.file("cam-work/personalized/task9-device_cam.json"),
+        "{\"model\": \"task9-device_cam.fpm\"}");
+  ChildProcess cam(
+      fleet.agent("cam", endpoint,
+                  {"--dataset", "fashion-mnist", "--data", pics, "--work-dir", dir.file("cam-work"),
+                   "--kept-models", "1", "--cached-models", "1"}),
+      dir.file("cam.log"));
   ChildProcess labeled(fleet.agent("cam-labeled", endpoint,
                                    {"--dataset", "fashion-mnist", "--data", pics, "--labels",
                                     dir.file("labels.csv"), "--work-dir", dir.file("lab-work")}),
@@ -326,6 +337,9 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
   REQUIRE(cam.wait(60s) == 0);
   REQUIRE(labeled.wait(60s) == 0);
   REQUIRE(damaged.wait(60s) == 0);
+  CHECK_FALSE(fs::exists(old_general));
+  CHECK_FALSE(fs::exists(old_kept));
+  CHECK(fs::exists(dir.file("lab-work/models")));  // the default bounds keep what one task made
   // The device's log names its files; the coordinator learns only why.
   CHECK_THAT(read_file(dir.file("broken.log")), Catch::Contains("scan-of-jane.png"));
 
