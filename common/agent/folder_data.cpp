@@ -4,11 +4,16 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
+#include "util/text.h"
+
 namespace fp::agent {
 namespace {
+
+namespace fs = std::filesystem;
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r\"");
@@ -49,14 +54,22 @@ Result<std::map<std::string, int64_t>> read_labels_csv(const std::string& path,
   std::ifstream in(path);
   if (!in) return Status::not_found("labels file " + path + " cannot be opened");
   std::map<std::string, int64_t> out;
+  std::map<std::string, int> line_of;  // each file's line, for a repeat's error
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
+    // A spreadsheet's CSV export may begin with a byte order mark.
+    if (n == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     if (trim(line).empty()) continue;
     const auto comma = line.rfind(',');
     const std::string where = path + ":" + std::to_string(n) + ": ";
     if (comma == std::string::npos) return Status::invalid_argument(where + "expected path,label");
-    const std::string file = trim(line.substr(0, comma)), label = trim(line.substr(comma + 1));
+    const std::string file = fs::path(trim(line.substr(0, comma))).lexically_normal().string();
+    const std::string label = trim(line.substr(comma + 1));
     if (n == 1 && file == "path" && label == "label") continue;
+    if (auto [at, fresh] = line_of.emplace(file, n); !fresh) {
+      return Status::invalid_argument(where + "'" + file + "' is labeled again (first on line " +
+                                      std::to_string(at->second) + ")");
+    }
     int64_t id = -1;
     auto name = std::find(spec.class_names.begin(), spec.class_names.end(), label);
     if (name != spec.class_names.end()) {
@@ -147,10 +160,28 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
                                      items.end());
   out.adaptation = decode(adaptation, c.dir, spec, out.skipped, nullptr);
   out.heldout = decode(heldout, c.dir, spec, out.skipped, nullptr);
-  if (!labels.empty()) {
+  if (!c.labels_file.empty()) {
+    // Paths in the labels file are relative to the folder; an absolute one inside it is made so.
+    std::map<std::string, int64_t> relative;
+    const fs::path root = fs::absolute(c.dir).lexically_normal();
+    for (const auto& [file, label] : labels) {
+      const fs::path p(file);
+      relative[p.is_absolute() ? p.lexically_relative(root).string() : file] = label;
+    }
     SkipLog again;  // already counted above
-    Dataset labeled = decode(heldout, c.dir, spec, again, &labels);
-    if (labeled.size() > 0) out.heldout = labeled;
+    Dataset labeled = decode(heldout, c.dir, spec, again, &relative);
+    if (labeled.size() > 0) {
+      out.heldout = labeled;
+      spdlog::info("labels file {}: {} of the {} held-out file(s) labeled: accuracy on them",
+                   c.labels_file, labeled.size(), heldout.size());
+    } else {
+      // Asked for an accuracy and getting none deserves a word: paths not as listed?
+      spdlog::warn(
+          "labels file {} labels {} file(s), none of the {} held-out one(s) (e.g. "
+          "'{}'; paths are relative to {}): no accuracy is measured",
+          c.labels_file, labels.size(), heldout.size(),
+          heldout.empty() ? std::string() : escape_text(heldout.front().name(c.dir)), c.dir);
+    }
   }
   if (out.skipped.count > 0) spdlog::warn("data folder {}: {}", c.dir, out.skipped.summary());
   if (out.adaptation.size() == 0 || out.heldout.size() == 0) {

@@ -346,6 +346,27 @@ TEST_CASE("a labels file labels the held-out part; bad lines are named", "[devic
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.status().message().find("bad.csv:3") != std::string::npos);
   CHECK(bad.status().message().find("Spaceship") != std::string::npos);
+  std::ofstream(dir.file("twice.csv")) << "1.png,3\n2.png,4\n./1.png,5\n";
+  CHECK_THAT(agent::read_labels_csv(dir.file("twice.csv"), image_spec()).status().message(),
+             Catch::EndsWith("twice.csv:3: '1.png' is labeled again (first on line 1)"));
+
+  // As a spreadsheet exports it (byte order mark, CRLF), with paths written three ways.
+  std::ofstream excel(dir.file("excel.csv"), std::ios::binary);
+  excel << "\xEF\xBB\xBFpath,label\r\n";
+  for (int64_t i = 0; i < 40; ++i) {
+    const std::string name = std::to_string(i) + ".png";
+    excel << (i % 3 == 0   ? "./" + name
+              : i % 3 == 1 ? dir.file("pics/" + name)
+                           : name)
+          << "," << y[i] << "\r\n";
+  }
+  excel.close();
+  c.labels_file = dir.file("excel.csv");
+  auto exported = agent::load_folder_data(c, image_spec());
+  REQUIRE(exported.ok());
+  REQUIRE(exported->heldout.has_labels());
+  CHECK(exported->heldout.size() == 20);
+  CHECK(torch::equal(exported->heldout.labels, data->heldout.labels));
 }
 
 TEST_CASE("without labels personalize prunes and reports nothing evaluated", "[device][unit]") {
