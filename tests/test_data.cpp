@@ -365,6 +365,21 @@ TEST_CASE("read_wav rejects missing, truncated, empty and non-audio files", "[da
     write_wav_short(empty, {}, 8000);
     require_error(fp::read_wav(empty), Status::Code::kCorruption, empty, "no audio frames");
   }
+  SECTION("too long to decode whole") {
+    // A header over a sparse file: 2^25 + 1 frames of 16-bit mono, no disk written.
+    const std::string huge = dir.file("long.wav");
+    const uint32_t data_bytes = (uint32_t{1} << 26) + 2;
+    auto le32 = [](uint32_t v) {
+      return std::string{char(v & 255), char((v >> 8) & 255), char((v >> 16) & 255), char(v >> 24)};
+    };
+    std::string header = "RIFF" + le32(36 + data_bytes) + "WAVEfmt " + le32(16);
+    header += std::string("\x01\x00\x01\x00", 4) + le32(8000) + le32(16000);
+    header += std::string("\x02\x00\x10\x00", 4) + "data" + le32(data_bytes);
+    std::ofstream(huge, std::ios::binary) << header;
+    fs::resize_file(huge, header.size() + data_bytes);
+    require_error(fp::read_wav(huge), Status::Code::kInvalidArgument, huge,
+                  "too long (33554433 frames of 1 channel(s); at most 33554432 samples are read)");
+  }
   SECTION("not audio") {
     const std::string text = dir.file("notes.wav");
     std::ofstream(text) << "these are not the samples you are looking for\n";

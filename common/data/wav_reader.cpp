@@ -71,6 +71,12 @@ Result<Audio> read_wav(const std::string& path) {
                               " channels, " + std::to_string(info.samplerate) + " Hz)");
   }
   if (auto why = riff_truncation(path)) return Status::corruption(path + ": " + *why);
+  if (info.frames > kMaxAudioSamples / info.channels) {
+    return Status::invalid_argument(path + ": too long (" + std::to_string(info.frames) +
+                                    " frames of " + std::to_string(info.channels) +
+                                    " channel(s); at most " + std::to_string(kMaxAudioSamples) +
+                                    " samples are read)");
+  }
 
   const int channels = info.channels;
   std::vector<float> interleaved(static_cast<size_t>(info.frames) * channels);
