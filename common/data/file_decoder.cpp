@@ -142,6 +142,11 @@ Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec
                                     std::to_string(spec.in_channels));
   }
   int w = 0, h = 0, n = 0;
+  if (stbi_info(path.c_str(), &w, &h, &n) && int64_t{w} * h > kMaxImagePixels) {
+    return Status::invalid_argument(path + ": too large (" + std::to_string(w) + "x" +
+                                    std::to_string(h) + " pixels; at most " +
+                                    std::to_string(kMaxImagePixels) + " are decoded)");
+  }
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load(path.c_str(), &w, &h, &n, static_cast<int>(spec.in_channels)), stbi_image_free);
   if (!pixels) {

@@ -37,8 +37,13 @@ LogMelConfig log_mel_config_of(const ModelSpec& spec);
 // Linear-interpolation resampling, with a box low-pass first when downsampling.
 std::vector<float> resample(const std::vector<float>& samples, int from_rate, int to_rate);
 
+// The most pixels a picture may have: 2^25 (33.5 megapixels). Its header is read first, so a
+// small file claiming a huge picture (a decompression bomb: 16000 x 16000 pixels in 750 KB)
+// is refused before gigabytes are allocated.
+constexpr int64_t kMaxImagePixels = int64_t{1} << 25;
+
 // float32 [in_channels, height, width]. A file the spec cannot use (wrong kind for the
-// model, unreadable, empty) is a Status naming the file and the reason.
+// model, unreadable, empty, too large) is a Status naming the file and the reason.
 Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec& spec);
 Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec& spec);
 // Every image of an IDX file: float32 [N, in_channels, height, width].

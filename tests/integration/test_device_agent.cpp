@@ -129,6 +129,20 @@ TEST_CASE("a PNG decodes to exactly what the general model trained on", "[device
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.status().message().find("bad.png") != std::string::npos);
   CHECK_FALSE(decode_image_file(dir.file("p0.png"), audio_spec()).ok());
+  // A header claiming more pixels than are decoded is refused from the header alone (a
+  // decompression bomb: the pixels would come from a few hundred KB of zlib).
+  auto be32 = [](uint32_t v) {
+    return std::string{char(v >> 24), char((v >> 16) & 255), char((v >> 8) & 255), char(v & 255)};
+  };
+  std::ofstream(dir.file("bomb.png"), std::ios::binary)
+      << "\x89PNG\r\n\x1a\n"
+      << be32(13) << "IHDR" << be32(6000) << be32(6000) << std::string("\x08\x02\x00\x00\x00", 5)
+      << be32(0) << be32(0) << "IEND" << be32(0);
+  auto bomb = decode_image_file(dir.file("bomb.png"), spec);
+  REQUIRE_FALSE(bomb.ok());
+  CHECK_THAT(
+      bomb.status().message(),
+      Catch::EndsWith("bomb.png: too large (6000x6000 pixels; at most 33554432 are decoded)"));
 }
 
 TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "[device][unit]") {
