@@ -214,6 +214,19 @@ TEST_CASE("read_idx rejects missing, truncated and malformed files", "[data][idx
     write_bytes(path, idx_bytes(0x00000803, {0xFFFFFFFF, 0xFFFFFFFF, 2}, payload), false);
     require_error(fp::read_idx(path), Status::Code::kCorruption, path, "claim more than");
   }
+  SECTION("a payload over the caller's cap is refused from the header") {
+    // A gzip bomb's header: 100,000 images of 28x28 (78 MB) in a file of a few bytes.
+    const std::string path = dir.file("bomb.gz");
+    write_bytes(path, idx_bytes(0x00000803, {100000, 28, 28}, {}), true);
+    auto dims = fp::read_idx_dims(path, 3);  // the header alone: fine
+    REQUIRE(dims.ok());
+    CHECK((*dims == std::vector<int64_t>{100000, 28, 28}));
+    require_error(fp::read_idx_dims(path, 3, 1 << 20), Status::Code::kInvalidArgument, path,
+                  "too large (78400000 bytes of IDX payload; at most 1048576 are read)");
+    require_error(fp::read_idx(path, 3, 1 << 20), Status::Code::kInvalidArgument, path,
+                  "too large");
+    require_error(fp::read_idx(path, 3), Status::Code::kCorruption, path, "truncated IDX payload");
+  }
   SECTION("trailing bytes") {
     for (bool gz : {false, true}) {
       const std::string path = dir.file(gz ? "long.gz" : "long");

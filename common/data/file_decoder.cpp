@@ -159,12 +159,12 @@ Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec
 }
 
 Result<int64_t> idx_image_count(const std::string& path) {
-  FP_ASSIGN_OR_RETURN(IdxArray a, read_idx(path, 3));
-  return a.dims[0];
+  FP_ASSIGN_OR_RETURN(std::vector<int64_t> dims, read_idx_dims(path, 3, kMaxDeviceIdxBytes));
+  return dims[0];
 }
 
 Result<torch::Tensor> decode_idx_file(const std::string& path, const ModelSpec& spec) {
-  FP_ASSIGN_OR_RETURN(IdxArray a, read_idx(path, 3));
+  FP_ASSIGN_OR_RETURN(IdxArray a, read_idx(path, 3, kMaxDeviceIdxBytes));
   const int64_t n = a.dims[0], h = a.dims[1], w = a.dims[2];
   if (n == 0) return Status::invalid_argument(path + ": no images");
   if (spec.in_channels != 1) {

@@ -41,6 +41,9 @@ std::vector<float> resample(const std::vector<float>& samples, int from_rate, in
 // small file claiming a huge picture (a decompression bomb: 16000 x 16000 pixels in 750 KB)
 // is refused before gigabytes are allocated.
 constexpr int64_t kMaxImagePixels = int64_t{1} << 25;
+// The most bytes of images an IDX file of a device's folder may hold: 64 MiB (Fashion-MNIST's
+// 60,000 training images are 47 MB), decoded whole; larger ones are refused from the header.
+constexpr uint64_t kMaxDeviceIdxBytes = uint64_t{1} << 26;
 
 // float32 [in_channels, height, width]. A file the spec cannot use (wrong kind for the
 // model, unreadable, empty, too large) is a Status naming the file and the reason.
@@ -48,7 +51,7 @@ Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec
 Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec& spec);
 // Every image of an IDX file: float32 [N, in_channels, height, width].
 Result<torch::Tensor> decode_idx_file(const std::string& path, const ModelSpec& spec);
-// Number of images in an IDX file (reads it; IDX files are few and bounded).
+// Number of images in an IDX file (from its header; kMaxDeviceIdxBytes applies).
 Result<int64_t> idx_image_count(const std::string& path);
 
 // Raw 8-bit pixels [h, w, channels] (row-major) -> float32 [C, H, W] per the spec.

@@ -11,8 +11,6 @@
 namespace fp {
 namespace {
 
-// Larger claims are treated as a damaged header rather than allocated.
-constexpr uint64_t kMaxPayloadBytes = uint64_t{1} << 32;
 constexpr int kMaxRank = 4;
 constexpr uint8_t kTypeUnsignedByte = 0x08;
 
@@ -49,14 +47,14 @@ std::string hex(uint32_t value, int digits) {
   return buf;
 }
 
-}  // namespace
-
-Result<IdxArray> read_idx(const std::string& path, int expected_rank) {
+// Opens `path` and reads its header: the file, positioned at the payload, and the dims.
+Result<std::vector<int64_t>> read_header(const std::string& path, int expected_rank,
+                                         uint64_t max_bytes, GzHandle& file) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     return Status::not_found(path + ": no such IDX file");
   }
-  GzHandle file(gzopen(path.c_str(), "rb"));
+  file.reset(gzopen(path.c_str(), "rb"));
   if (!file) return Status::io_error(path + ": cannot open");
   std::string error;
 
@@ -84,20 +82,44 @@ Result<IdxArray> read_idx(const std::string& path, int expected_rank) {
   got = read_some(file.get(), dim_bytes, 4 * static_cast<uint64_t>(rank), &error);
   if (got < 4 * rank) return Status::corruption(path + ": truncated IDX header (dimensions)");
 
-  IdxArray out;
+  std::vector<int64_t> dims;
   uint64_t total = 1;
   for (int i = 0; i < rank; ++i) {
     const uint32_t d = big_endian_u32(dim_bytes + 4 * i);
     if (d == 0) {
       return Status::corruption(path + ": IDX dimension " + std::to_string(i) + " is zero");
     }
-    total *= d;  // cannot overflow: checked against the cap after every step
-    if (total > kMaxPayloadBytes) {
+    total *= d;  // cannot overflow: checked against the caps after every step
+    if (total > kMaxIdxPayloadBytes) {
       return Status::corruption(path + ": IDX dimensions claim more than " +
-                                std::to_string(kMaxPayloadBytes) + " bytes");
+                                std::to_string(kMaxIdxPayloadBytes) + " bytes");
     }
-    out.dims.push_back(static_cast<int64_t>(d));
+    dims.push_back(static_cast<int64_t>(d));
   }
+  if (total > max_bytes) {
+    return Status::invalid_argument(path + ": too large (" + std::to_string(total) +
+                                    " bytes of IDX payload; at most " + std::to_string(max_bytes) +
+                                    " are read)");
+  }
+  return dims;
+}
+
+}  // namespace
+
+Result<std::vector<int64_t>> read_idx_dims(const std::string& path, int expected_rank,
+                                           uint64_t max_bytes) {
+  GzHandle file(nullptr);
+  return read_header(path, expected_rank, max_bytes, file);
+}
+
+Result<IdxArray> read_idx(const std::string& path, int expected_rank, uint64_t max_bytes) {
+  GzHandle file(nullptr);
+  IdxArray out;
+  FP_ASSIGN_OR_RETURN(out.dims, read_header(path, expected_rank, max_bytes, file));
+  uint64_t total = 1;
+  for (int64_t d : out.dims) total *= static_cast<uint64_t>(d);
+  std::string error;
+  int64_t got = 0;
 
   // Grown in chunks so a header that lies about its size cannot force a huge allocation.
   uint64_t have = 0;

@@ -228,6 +228,16 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
              Catch::Contains("no usable file (1 of another type"));
   CHECK_THAT(agent::check_data_folder(dir.file("missing")).message(),
              Catch::Contains("does not exist"));
+
+  // An IDX file claiming more images than a device decodes (a gzip bomb would hold only
+  // this header and zeros) is skipped from its header when the folder is listed.
+  TempDir idx("dev");
+  std::ofstream(idx.file("many-images-idx3-ubyte"), std::ios::binary)
+      << std::string("\0\0\x08\x03\0\x01\x86\xa0\0\0\0\x1c\0\0\0\x1c", 16);  // 100000x28x28
+  auto listed = list_folder(idx.path.string());
+  REQUIRE(listed.ok());
+  CHECK(listed->items.empty());
+  CHECK_THAT(listed->skipped.summary(), Catch::Contains("too large (78400000 bytes"));
 }
 
 // A task's error leaves the device as its failure reason: it may say why, never which file.
