@@ -32,12 +32,17 @@ Result<const FolderData*> FinePruneRunner::folder_for(const ModelSpec& spec) {
   std::lock_guard<std::mutex> lock(mutex_);
   const std::string key = spec.to_json();
   auto it = folder_cache_.find(key);
-  if (it == folder_cache_.end()) {
-    FP_ASSIGN_OR_RETURN(FolderData data, load_folder_data(config_.folder, spec));
-    folder_cache_.clear();  // one model's inputs at a time: memory stays bounded
-    it = folder_cache_.emplace(key, std::move(data)).first;
+  if (it != folder_cache_.end()) {
+    // A device's folder changes between tasks (new photos, new recordings): the decoded
+    // data are reused only while its files are the ones decoded.
+    FP_ASSIGN_OR_RETURN(std::string now, folder_data_signature(config_.folder));
+    if (now == it->second.signature) return &it->second;
+    spdlog::info("data folder {}: files changed since the last task; reading them again",
+                 config_.folder.dir);
   }
-  return &it->second;
+  FP_ASSIGN_OR_RETURN(FolderData data, load_folder_data(config_.folder, spec));
+  folder_cache_.clear();  // one model's inputs at a time: memory stays bounded
+  return &folder_cache_.emplace(key, std::move(data)).first->second;
 }
 
 FinePruneRunner::Outcome FinePruneRunner::run(const proto::TaskAssignment& task,

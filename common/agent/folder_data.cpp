@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "util/sha256.h"
 #include "util/text.h"
 
 namespace fp::agent {
@@ -121,6 +122,26 @@ Status check_data_folder(const std::string& dir) {
   return Status::ok_status();
 }
 
+namespace {
+
+// The listing's signature with the labels file's size and modification time.
+std::string signature_of(const FolderListing& listing, const std::string& labels_file) {
+  if (labels_file.empty()) return listing.signature;
+  std::error_code ec;
+  const auto size = fs::file_size(labels_file, ec);
+  const auto written = fs::last_write_time(labels_file, ec).time_since_epoch().count();
+  return sha256_hex(listing.signature + '\0' + std::to_string(ec ? -1 : int64_t(size)) + '\0' +
+                    std::to_string(ec ? 0 : written));
+}
+
+}  // namespace
+
+Result<std::string> folder_data_signature(const FolderDataConfig& c) {
+  auto listed = list_folder(c.dir);
+  if (!listed.ok()) return on_device_only(listed.status(), c.dir, "<data folder>");
+  return signature_of(*listed, c.labels_file);
+}
+
 Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& spec) {
   if (!(c.heldout_fraction > 0 && c.heldout_fraction < 1)) {
     return Status::invalid_argument("the held-out fraction must be in (0, 1)");
@@ -138,6 +159,7 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
   FolderData out;
   out.files = static_cast<int64_t>(listing.items.size());
   out.skipped = listing.skipped;
+  out.signature = signature_of(listing, c.labels_file);
 
   // Fisher-Yates with std::mt19937_64 (bit-exact everywhere), then the bounded sample.
   std::vector<FolderItem>& items = listing.items;

@@ -29,11 +29,16 @@ struct FolderDataConfig {
 };
 
 struct FolderData {
-  Dataset adaptation;  // inputs only
-  Dataset heldout;     // labels when the labels file named held-out files
-  int64_t files = 0;   // usable-looking entries listed (IDX images counted one by one)
-  SkipLog skipped;     // listing and decoding
+  Dataset adaptation;     // inputs only
+  Dataset heldout;        // labels when the labels file named held-out files
+  int64_t files = 0;      // usable-looking entries listed (IDX images counted one by one)
+  SkipLog skipped;        // listing and decoding
+  std::string signature;  // the listing's (FolderListing::signature) and the labels file's
 };
+
+// FolderData::signature of the folder and labels file as they are now, without decoding:
+// a device compares it with its decoded data's to see whether the files changed.
+Result<std::string> folder_data_signature(const FolderDataConfig& config);
 
 // Fails when the folder is missing or no file in it is usable by this model. The error
 // names no file or folder, since it leaves the device as the task's failure reason: it

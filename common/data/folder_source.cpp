@@ -7,6 +7,7 @@
 #include <map>
 
 #include "data/file_decoder.h"
+#include "util/sha256.h"
 #include "util/text.h"
 
 namespace fp {
@@ -80,6 +81,15 @@ Result<FolderListing> list_folder(const std::string& dir) {
   }
   if (ec) return Status::io_error(dir + ": cannot list (" + ec.message() + ")");
   std::sort(files.begin(), files.end());
+  Sha256 signature;
+  for (const auto& f : files) {
+    std::error_code stat_ec;  // a file gone since it was listed signs as size -1
+    const auto size = fs::file_size(f, stat_ec);
+    const auto written = fs::last_write_time(f, stat_ec).time_since_epoch().count();
+    signature.update(f + '\0' + std::to_string(stat_ec ? -1 : static_cast<int64_t>(size)) + '\0' +
+                     std::to_string(stat_ec ? 0 : written) + '\n');
+  }
+  out.signature = to_hex(signature.finish());
   for (auto& f : files) {
     switch (file_kind(f)) {
       case FileKind::kAudio:

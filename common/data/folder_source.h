@@ -47,6 +47,9 @@ struct FolderListing {
   std::string dir;
   std::vector<FolderItem> items;  // sorted by path, IDX images in file order
   SkipLog skipped;                // files of no known type
+  // SHA-256 of every listed file's path, size and modification time: another value means
+  // files were added, removed or changed since an earlier listing.
+  std::string signature;
 };
 
 // Every regular file under `dir`, recursively. A missing folder is an error; an empty

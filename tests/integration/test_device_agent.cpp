@@ -11,6 +11,7 @@
 
 #include "agent/agent.h"
 #include "agent/device_inference.h"
+#include "agent/fineprune_runner.h"
 #include "agent/folder_data.h"
 #include "agent/kept_model.h"
 #include "agent/model_download.h"
@@ -391,6 +392,45 @@ TEST_CASE("a labels file labels the held-out part; bad lines are named", "[devic
   REQUIRE(exported->heldout.has_labels());
   CHECK(exported->heldout.size() == 20);
   CHECK(torch::equal(exported->heldout.labels, data->heldout.labels));
+}
+
+// A device runs for months: each task personalizes on the files its folder holds then.
+TEST_CASE("a device's task reads its folder again when its files changed", "[device][unit]") {
+  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 40);
+  REQUIRE(test.ok());
+  TempDir dir("dev");
+  fs::create_directories(dir.file("pics"));
+  for (int64_t i = 0; i < 20; ++i)
+    write_png(*test, i, dir.file("pics/" + std::to_string(i) + ".png"));
+  torch::manual_seed(5);
+  auto general = build_model(image_spec());
+  REQUIRE(general.ok());
+  REQUIRE(save_model(**general, dir.file("general.fpm")).ok());
+  proto::TaskAssignment task;
+  task.task_id = 1;
+  task.model_sha256 = *sha256_file_hex(dir.file("general.fpm"));
+  task.model_spec_json = image_spec().to_json();
+  task.prune_config_json = R"({"target_sparsity": 0.3})";
+  task.dataset = "fashion-mnist";
+  task.individual = "device=cam";
+  agent::FinePruneRunnerConfig config;
+  config.data.dataset = "fashion-mnist";
+  config.folder.dir = dir.file("pics");
+  agent::FinePruneRunner runner(config);
+  std::atomic<bool> cancel{false};
+  auto samples = [&]() -> int64_t {
+    auto reports = runner.run(task, agent::ModelSource(dir.file("general.fpm")), cancel);
+    REQUIRE(reports.ok());
+    return static_cast<int64_t>(reports->front().adaptation_samples +
+                                reports->front().eval_samples);
+  };
+  CHECK(samples() == 20);
+  CHECK(samples() == 20);  // unchanged: the decoded data are reused
+  for (int64_t i = 20; i < 40; ++i)
+    write_png(*test, i, dir.file("pics/" + std::to_string(i) + ".png"));
+  CHECK(samples() == 40);  // new files: read again
+  fs::remove(dir.file("pics/3.png"));
+  CHECK(samples() == 39);
 }
 
 TEST_CASE("without labels personalize prunes and reports nothing evaluated", "[device][unit]") {
