@@ -16,6 +16,7 @@
 #include "simulation/sim_server_config.h"
 #include "temp_dir.h"
 #include "test_paths.h"
+#include "util/csv.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
 #include <catch2/catch.hpp>
@@ -487,6 +488,30 @@ TEST_CASE("regression: the CSV export line of a failed row is byte for byte the 
   CHECK(line ==
         "3,s,,classes=1+2#0,s-a00000,failed,0.500000,,,,,,,,0,0,0.000000,0,0,0.000000,0,0,0,"
         "\"model \"\"x\"\", gone\",,0,1\n");
+}
+
+// A device chooses its id and its individual's name; a researcher opens the export in a
+// spreadsheet. Formula-like text is written as text; numbers and a table's "-" stay as they are.
+TEST_CASE("a CSV field that a spreadsheet would run as a formula is written as text",
+          "[scenario]") {
+  CHECK(csv_field("=HYPERLINK(\"http://x\",\"y\")") ==
+        "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
+  CHECK(csv_field("@SUM(A1)") == "'@SUM(A1)");
+  CHECK(csv_field("+cmd") == "'+cmd");
+  CHECK(csv_field("-A1") == "'-A1");
+  CHECK(csv_field("\tx") == "'\tx");
+  for (const std::string plain : {"-0.25", "+1.5", "-.5", "- 3", "-", "+", "", "classes=1+2#0",
+                                  "device=cam", "dev-1", "+1.2 ± 0.3"}) {
+    INFO(plain);
+    CHECK(csv_field(plain) == plain);
+  }
+  RunResults r;
+  IndividualRow row;
+  row.individual = "device==1+1";
+  row.agent_id = "=1+1";
+  r.rows.push_back(row);
+  std::string csv = to_csv(r);
+  CHECK(csv.find(",device==1+1,'=1+1,") != std::string::npos);
 }
 
 TEST_CASE("a campaign's progress note counts running and failed tasks and live agents",
