@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "experiment/personalize_settings.h"
+#include "report/report_table.h"
 #include "report/run_results.h"
 #include "simulation/agent_host.h"
 #include "simulation/campaign_progress.h"
@@ -512,6 +513,11 @@ TEST_CASE("a CSV field that a spreadsheet would run as a formula is written as t
   r.rows.push_back(row);
   std::string csv = to_csv(r);
   CHECK(csv.find(",device==1+1,'=1+1,") != std::string::npos);
+  // In Markdown tables, a '|' or a line break in a name stays inside its cell.
+  report::ReportTable t;
+  t.header = {"individual", "gain"};
+  t.md_rows = {{"a|b\nc", "+1.0"}};
+  CHECK(t.markdown() == "| individual | gain |\n|---|---:|\n| a\\|b c | +1.0 |\n");
 }
 
 TEST_CASE("a campaign's progress note counts running and failed tasks and live agents",

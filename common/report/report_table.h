@@ -27,7 +27,13 @@ struct ReportTable {
   std::string markdown(size_t text_columns = 1) const {
     auto line = [](const std::vector<std::string>& cells) {
       std::string out = "|";
-      for (const auto& c : cells) out += " " + c + " |";
+      for (const auto& c : cells) {
+        out += " ";
+        // A '|' in a name would start a column, a line break end the row.
+        for (char ch : c)
+          out += ch == '|' ? std::string("\\|") : std::string(1, ch == '\n' ? ' ' : ch);
+        out += " |";
+      }
       return out + "\n";
     };
     std::string out = line(header) + "|";
