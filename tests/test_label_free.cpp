@@ -621,6 +621,12 @@ TEST_CASE("fp-coordinator train's general model carries its spread curve from he
   auto bare = train_general_model(data, gc);
   REQUIRE(bare.ok());
   CHECK(bare->meta.count(kSpreadCurveMetaKey) == 0);
+
+  // One sample cannot be both trained on and held out: said as such, not "empty data set".
+  gc.validation_fraction = 0.2;
+  auto one = train_general_model(data.select({0}), gc);
+  REQUIRE_FALSE(one.ok());
+  CHECK(one.status().message().rfind("1 general training sample cannot be split", 0) == 0);
 }
 
 TEST_CASE("a model trained elsewhere is calibrated into a new artifact that carries its curve") {

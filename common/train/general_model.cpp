@@ -32,6 +32,11 @@ Status add_spread_curve(PrunableNet& model, const Dataset& labeled, const std::s
 Result<GeneralModel> train_general_model(const Dataset& data, const GeneralModelConfig& config,
                                          const std::function<void(int64_t, double)>& on_epoch) {
   if (data.size() == 0) return Status::invalid_argument("no general training data");
+  if (config.validation_fraction > 0 && data.size() < 2) {
+    return Status::invalid_argument(
+        "1 general training sample cannot be split into training and validation samples (at "
+        "least 2 are needed; is the data limit too small?)");
+  }
   set_compute_threads(config.threads);
   torch::manual_seed(config.train.seed);
   Dataset train_set = data, val_set;
