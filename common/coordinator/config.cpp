@@ -218,6 +218,8 @@ Result<CoordinatorConfig> parse_config(const std::string& text, const std::strin
   }
   FP_RETURN_IF_ERROR(read_server(root["server"].as_table(), source, c));
   FP_RETURN_IF_ERROR(read_train(root["train"].as_table(), source, c.train));
+  // A campaign is on the data set its general model trained on unless it says otherwise.
+  c.campaign.dataset = c.train.dataset;
   FP_RETURN_IF_ERROR(read_campaign(root["campaign"].as_table(), source, c.campaign));
   return c;
 }

@@ -38,6 +38,17 @@ TEST_CASE("an empty configuration gives the documented defaults", "[config]") {
   CHECK(c->train.dataset == "fsdd");
   CHECK(c->train.epochs == 3);
   CHECK_FALSE(c->campaign.present);
+  CHECK(c->campaign.dataset == "fsdd");
+
+  // A campaign is on the data set its general model trained on, unless it names another.
+  auto trained =
+      parse_config("[train]\ndataset = \"fashion-mnist\"\n[campaign]\nname = \"c\"\n", "t");
+  REQUIRE(trained.ok());
+  CHECK(trained->campaign.dataset == "fashion-mnist");
+  auto named =
+      parse_config("[train]\ndataset = \"fashion-mnist\"\n[campaign]\ndataset = \"fsdd\"\n", "t");
+  REQUIRE(named.ok());
+  CHECK(named->campaign.dataset == "fsdd");
 }
 
 TEST_CASE("every section is read", "[config]") {
