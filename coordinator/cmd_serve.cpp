@@ -7,6 +7,7 @@
 #include "coordinator_commands.h"
 #include "dashboard/dashboard.h"
 #include "dashboard/http_server.h"
+#include "protocol/endpoint.h"
 #include "security/keys.h"
 #include "store/serve_lock.h"
 #include "util/clock.h"
@@ -61,6 +62,11 @@ int serve(const ServeOptions& o) {
   if (!o.key.empty()) cfg.key = o.key;
   if (o.plain) cfg.server.security.plain = true;
   if (o.max_agents) cfg.server.max_agents = o.max_agents;
+  if (Status e = proto::check_program_endpoint(cfg.server.endpoint, proto::EndpointUse::kBind);
+      !e.ok()) {
+    spdlog::error("server.endpoint: {}", e.to_string());
+    return 2;
+  }
   // Before the database is read: another coordinator serving it is refused, not joined.
   auto lock = store::lock_database(cfg.database, "fp-coordinator serve");
   if (!lock.ok()) {

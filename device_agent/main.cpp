@@ -20,6 +20,7 @@
 #include "config/duration.h"
 #include "model_commands.h"
 #include "models/artifact.h"
+#include "protocol/endpoint.h"
 #include "security/keys.h"
 #include "util/allocator.h"
 #include "util/compute_threads.h"
@@ -314,6 +315,8 @@ int agent_main(int argc, char** argv) {
   std::vector<std::string> announced;  // what its Hello says it holds
   for (const auto& i : individuals) announced.push_back(runner_config.data.dataset + "/" + i);
   if (refused("--id", fp::agent::check_agent_id(config.agent_id)) ||
+      refused("--coordinator", fp::proto::check_program_endpoint(
+                                   config.coordinator, fp::proto::EndpointUse::kConnect)) ||
       refused("--individual", fp::agent::check_announced(announced)) ||
       (!labels.empty() && refused("--labels", fp::agent::check_labels_file(labels))) ||
       refused("--work-dir", fp::agent::prepare_work_dir(config.work_dir))) {

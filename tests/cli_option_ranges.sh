@@ -88,6 +88,10 @@ expect_exit 2 "--labels: Not found: labels file ${WORK}/none.csv does not exist"
 expect_exit 2 "--individual: Protocol error: Hello.capabilities.datasets[]: contains control character U+0009" \
   "${FP_AGENT}" --plain --data "${WORK}" --individual "$(printf 'dev\tice')" --work-dir "${WORK}/agent"
 rm "${WORK}/pic.png"
+# An endpoint no other program can reach: the agent would wait for ever.
+expect_exit 2 "--coordinator: Invalid argument: endpoint 'inproc://c': inproc:// reaches only threads of one process" \
+  "${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist \
+  --coordinator inproc://c --work-dir "${WORK}/agent"
 expect_exit 2 "\$FP_HOST_INDEX='two' is not a host index" \
   env FP_HOST_INDEX=two "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" \
   --work-dir "${WORK}/agent"
@@ -105,6 +109,8 @@ expect_refused "--heartbeat-ms: must be at least 10, got 0" "${coord[@]}" serve 
 expect_refused "--epochs: must be at least 1, got 0" "${coord[@]}" train --epochs 0
 expect_refused "--log-level: 'quiet' is no log level" "${coord[@]}" --log-level quiet train
 expect_refused "--width: must be positive, got -1" "${coord[@]}" train --width -1
+expect_exit 2 "server.endpoint: Invalid argument: endpoint 'inproc://x': inproc:// reaches only threads" \
+  "${coord[@]}" serve --plain --endpoint inproc://x
 
 # Nothing was run: no run folder, no agent work folder, no coordinator database.
 for d in run agent fp.db models; do

@@ -638,4 +638,11 @@ TEST_CASE("endpoints are checked before libzmq reads a port above 65535 modulo 6
   }
   CHECK_THAT(check_endpoint("tcp://h:0", EndpointUse::kConnect).message(),
              Catch::Contains("from 1 to 65535"));
+  // Between two programs: not inproc://, which only threads of one process share.
+  CHECK(check_program_endpoint("ipc:///tmp/fp.sock", EndpointUse::kBind).ok());
+  CHECK(check_program_endpoint("tcp://127.0.0.1:5555", EndpointUse::kConnect).ok());
+  CHECK_THAT(check_program_endpoint("inproc://loop", EndpointUse::kConnect).message(),
+             Catch::StartsWith("endpoint 'inproc://loop': inproc:// reaches only threads"));
+  CHECK_THAT(check_program_endpoint("tcp://h:99999", EndpointUse::kBind).message(),
+             Catch::Contains("from 0 to 65535"));
 }

@@ -33,4 +33,15 @@ Status check_endpoint(const std::string& endpoint, EndpointUse use) {
   return Status::ok_status();
 }
 
+Status check_program_endpoint(const std::string& endpoint, EndpointUse use) {
+  FP_RETURN_IF_ERROR(check_endpoint(endpoint, use));
+  if (endpoint.rfind("inproc://", 0) == 0) {
+    return Status::invalid_argument(
+        "endpoint '" + endpoint +
+        "': inproc:// reaches only threads of one process, and the other side is another "
+        "program (use tcp://host:port, or ipc:///path on one machine)");
+  }
+  return Status::ok_status();
+}
+
 }  // namespace fp::proto

@@ -15,4 +15,9 @@ enum class EndpointUse { kBind, kConnect };
 // or inproc://NAME, neither part empty. Other transports are left to libzmq.
 Status check_endpoint(const std::string& endpoint, EndpointUse use);
 
+// A program's endpoint (fp-coordinator serve binds it, fp-agent connects to it): as
+// check_endpoint, and not inproc://, which reaches only threads of one process: the program
+// would wait for ever for a peer that cannot come.
+Status check_program_endpoint(const std::string& endpoint, EndpointUse use);
+
 }  // namespace fp::proto
