@@ -303,6 +303,19 @@ int agent_main(int argc, char** argv) {
   };
   const std::string& folder = runner_config.folder.dir;
   const std::string& labels = runner_config.folder.labels_file;
+  // An option that does nothing in this mode is a mistake to say, not to pass over: a
+  // device's own files are not drawn from a built-in data set, and the other way round.
+  const std::vector<std::string> builtin_only = {"--data-dir", "--samples", "--general-fraction",
+                                                 "--partition-individuals", "--partition-k"};
+  for (const auto& option :
+       folder.empty() ? std::vector<std::string>{"--max-samples"} : builtin_only) {
+    if (app.count(option) == 0) continue;
+    spdlog::error("{}: {}", option,
+                  folder.empty() ? "it bounds the files read from --data; give --data too"
+                                 : "it applies to a built-in data set's individuals "
+                                   "(--individual without --data), not to the files of --data");
+    return 2;
+  }
   if (refused(folder.empty() ? "" : "--data",
               folder.empty() ? fp::agent::check_individuals(runner_config.data, individuals)
                              : fp::agent::check_data_folder(folder))) {

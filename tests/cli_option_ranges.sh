@@ -88,6 +88,12 @@ expect_exit 2 "--labels: Not found: labels file ${WORK}/none.csv does not exist"
 expect_exit 2 "--individual: Protocol error: Hello.capabilities.datasets[]: contains control character U+0009" \
   "${FP_AGENT}" --plain --data "${WORK}" --individual "$(printf 'dev\tice')" --work-dir "${WORK}/agent"
 rm "${WORK}/pic.png"
+# An option that does nothing in the agent's mode.
+expect_exit 2 "--samples: it applies to a built-in data set's individuals" \
+  "${FP_AGENT}" --plain --data "${WORK}" --samples 50 --work-dir "${WORK}/agent"
+expect_exit 2 "--max-samples: it bounds the files read from --data; give --data too" \
+  "${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist --max-samples 10 \
+  --work-dir "${WORK}/agent"
 # An endpoint no other program can reach: the agent would wait for ever.
 expect_exit 2 "--coordinator: Invalid argument: endpoint 'inproc://c': inproc:// reaches only threads of one process" \
   "${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist \
