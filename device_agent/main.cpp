@@ -318,7 +318,7 @@ int agent_main(int argc, char** argv) {
   }
   if (refused(folder.empty() ? "" : "--data",
               folder.empty() ? fp::agent::check_individuals(runner_config.data, individuals)
-                             : fp::agent::check_data_folder(folder))) {
+                             : fp::agent::check_data_folder(folder, runner_config.data.dataset))) {
     return 2;
   }
   if (folder.empty() && !labels.empty()) {

@@ -83,10 +83,15 @@ kill "${holder}"
 wait "${holder}" 2>/dev/null
 printf 'x' >"${WORK}/pic.png"
 expect_exit 2 "--labels: Not found: labels file ${WORK}/none.csv does not exist" \
-  "${FP_AGENT}" --plain --data "${WORK}" --labels "${WORK}/none.csv" --work-dir "${WORK}/agent"
+  "${FP_AGENT}" --plain --data "${WORK}" --dataset fashion-mnist --labels "${WORK}/none.csv" \
+  --work-dir "${WORK}/agent"
 # A name its Hello could not carry: the coordinator would refuse every Hello.
 expect_exit 2 "--individual: Protocol error: Hello.capabilities.datasets[]: contains control character U+0009" \
-  "${FP_AGENT}" --plain --data "${WORK}" --individual "$(printf 'dev\tice')" --work-dir "${WORK}/agent"
+  "${FP_AGENT}" --plain --data "${WORK}" --dataset fashion-mnist --individual "$(printf 'dev\tice')" \
+  --work-dir "${WORK}/agent"
+# A folder of pictures on a device of recording campaigns (--dataset's default, fsdd).
+expect_exit 2 "--data: Invalid argument: data folder ${WORK} holds 1 picture(s) and no recording, but the models of fsdd campaigns take recordings (WAV)" \
+  "${FP_AGENT}" --plain --data "${WORK}" --work-dir "${WORK}/agent"
 rm "${WORK}/pic.png"
 # An option that does nothing in the agent's mode.
 expect_exit 2 "--samples: it applies to a built-in data set's individuals" \

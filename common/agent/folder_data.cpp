@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "data/file_decoder.h"
 #include "util/sha256.h"
 #include "util/text.h"
 
@@ -111,7 +112,7 @@ Status on_device_only(const Status& s, const std::string& path, const std::strin
 
 }  // namespace
 
-Status check_data_folder(const std::string& dir) {
+Status check_data_folder(const std::string& dir, const std::string& dataset) {
   FP_ASSIGN_OR_RETURN(FolderListing listing, list_folder(dir));
   if (listing.items.empty()) {
     return Status::invalid_argument(
@@ -119,7 +120,20 @@ Status check_data_folder(const std::string& dir) {
         " of another type; " + kReadTypes + ")" +
         (listing.skipped.count ? ": " + listing.skipped.summary() : ""));
   }
-  return Status::ok_status();
+  const std::string kind = builtin_input_spec(dataset).kind;
+  if (kind.empty()) return Status::ok_status();
+  int64_t audio = 0, pictures = 0;
+  for (const auto& item : listing.items)
+    ++(file_kind(item.path) == FileKind::kAudio ? audio : pictures);
+  const bool wants_audio = kind == "log_mel";
+  if ((wants_audio ? audio : pictures) > 0) return Status::ok_status();
+  return Status::invalid_argument("data folder " + dir + " holds " +
+                                  (wants_audio
+                                       ? std::to_string(pictures) + " picture(s) and no recording"
+                                       : std::to_string(audio) + " recording(s) and no picture") +
+                                  ", but the models of " + dataset + " campaigns take " +
+                                  (wants_audio ? "recordings (WAV)" : "pictures (PNG, JPEG, IDX)") +
+                                  ": give the --dataset its files are for");
 }
 
 namespace {

@@ -47,7 +47,10 @@ Result<FolderData> load_folder_data(const FolderDataConfig& config, const ModelS
 
 // At a device's start, before any model is known: the folder exists and holds at least one
 // file of a type fineprune reads; otherwise the error load_folder_data would give each task.
-Status check_data_folder(const std::string& dir);
+// With a built-in `dataset` (its campaigns' models take recordings or pictures), at least
+// one file must be of that kind: a folder of pictures on an "fsdd" device would fail every
+// task it is given.
+Status check_data_folder(const std::string& dir, const std::string& dataset = "");
 
 // "path,label" lines (an optional header "path,label" is skipped); labels are class ids
 // or names from `spec.class_names`. Errors name the file and line.

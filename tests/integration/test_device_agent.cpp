@@ -229,6 +229,14 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
              Catch::Contains("no usable file (1 of another type"));
   CHECK_THAT(agent::check_data_folder(dir.file("missing")).message(),
              Catch::Contains("does not exist"));
+  // Files of the kind its campaigns' models take: 30 pictures and one recording here.
+  CHECK(agent::check_data_folder(dir.path.string(), "fashion-mnist").ok());
+  CHECK(agent::check_data_folder(dir.path.string(), "fsdd").ok());
+  fs::remove(dir.file("a/voice.wav"));
+  CHECK_THAT(
+      agent::check_data_folder(dir.path.string(), "fsdd").message(),
+      Catch::EndsWith("holds 31 picture(s) and no recording, but the models of fsdd "
+                      "campaigns take recordings (WAV): give the --dataset its files are for"));
 
   // An IDX file claiming more images than a device decodes (a gzip bomb would hold only
   // this header and zeros) is skipped from its header when the folder is listed.
