@@ -67,11 +67,12 @@ void add_register_command(CLI::App& app) {
     CoordinatorConfig cfg = config_for(o->common);
     auto bytes = read_file(o->path, "model artifact");
     if (!bytes.ok()) fail(bytes.status());
+    // Before the database is opened: a file that is not an artifact makes no database.
+    if (Status usable = check_artifact_bytes(*bytes, o->path); !usable.ok()) fail(usable);
+    const std::string artifact = o->calibrate ? calibrated(cfg, *o, *bytes) : *bytes;
     auto store = open_database(cfg);
     ModelRegistry registry(cfg.models_dir, *store);
-    auto record = o->calibrate ? register_artifact_bytes(registry, calibrated(cfg, *o, *bytes),
-                                                         o->path, unix_now())
-                               : register_artifact_bytes(registry, *bytes, o->path, unix_now());
+    auto record = register_artifact_bytes(registry, artifact, o->path, unix_now());
     if (!record.ok()) fail(record.status());
     fmt::print("{}  {} bytes  {}\n", record->sha256, record->size_bytes, record->spec_json);
   });

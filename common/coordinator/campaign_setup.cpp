@@ -26,15 +26,29 @@ Result<store::ModelRecord> register_artifact(ModelRegistry& registry, const std:
   return register_artifact_bytes(registry, bytes, path, now);
 }
 
-Result<store::ModelRecord> register_artifact_bytes(ModelRegistry& registry,
-                                                   const std::string& bytes,
-                                                   const std::string& source, double now) {
-  ArtifactInfo info;
-  auto model = deserialize_model(bytes, &info);
+namespace {
+
+Result<ModelPtr> usable_model(const std::string& bytes, const std::string& source,
+                              ArtifactInfo* info) {
+  auto model = deserialize_model(bytes, info);
   if (!model.ok()) {
     return Status::corruption(source +
                               " is not a usable model artifact: " + model.status().message());
   }
+  return model;
+}
+
+}  // namespace
+
+Status check_artifact_bytes(const std::string& bytes, const std::string& source) {
+  return usable_model(bytes, source, nullptr).status();
+}
+
+Result<store::ModelRecord> register_artifact_bytes(ModelRegistry& registry,
+                                                   const std::string& bytes,
+                                                   const std::string& source, double now) {
+  ArtifactInfo info;
+  FP_RETURN_IF_ERROR(usable_model(bytes, source, &info).status());
   nlohmann::json meta(info.meta);
   meta["source"] = source;
   return registry.add(bytes, info.spec.to_json(), meta.dump(), now);

@@ -10,6 +10,10 @@
 
 namespace fp::coord {
 
+// Artifact bytes read from `source` load as a model, or the error says why (naming it):
+// checked before anything is stored.
+Status check_artifact_bytes(const std::string& bytes, const std::string& source);
+
 // Validates an artifact file (it must load as a model) and registers it.
 Result<store::ModelRecord> register_artifact(ModelRegistry& registry, const std::string& path,
                                              double now);

@@ -3,6 +3,7 @@
 // byte the agents send captured and inspected; a wrong protocol version, malformed
 // frames and SIGTERM against the real coordinator process.
 #include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <unordered_set>
@@ -367,6 +368,12 @@ TEST_CASE("fp-coordinator register accepts artifacts and refuses damaged ones", 
   std::string bytes = read_file(dir.file("m.fpm"));
   bytes[bytes.size() / 2] ^= 0x40;
   write(dir.file("bad.fpm"), bytes);
+
+  // Refused before the database is opened: a damaged artifact as the first command makes none.
+  ChildProcess first({kCoordinator, "register", "-c", dir.file("fp.toml"), dir.file("bad.fpm")},
+                     dir.file("first.log"));
+  CHECK(first.wait(60s) == 1);
+  CHECK_FALSE(std::filesystem::exists(dir.file("fp.db")));
 
   ChildProcess good({kCoordinator, "register", "-c", dir.file("fp.toml"), dir.file("m.fpm")},
                     dir.file("good.log"));
