@@ -4,7 +4,6 @@
 // on its files (fp-agent predict). Every option may also come from --config FILE.
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -36,12 +35,6 @@ fp::agent::Agent* g_agent = nullptr;
 // Only an atomic store: safe in a signal handler.
 extern "C" void on_signal(int) {
   if (g_agent) g_agent->stop();
-}
-
-std::string default_agent_id() {
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  return std::string(host) + "-" + std::to_string(::getpid());
 }
 
 // fp-agent keygen: this device's key pair; its .pub goes to the coordinator's operator.
@@ -169,7 +162,9 @@ int agent_main(int argc, char** argv) {
                  "exit (status 4) when the coordinator has been unreachable this long, e.g. "
                  "30m; unacknowledged reports stay in the work folder for the next start");
 
-  app.add_option("--id", config.agent_id, "agent id (default: hostname-pid)");
+  app.add_option("--id", config.agent_id,
+                 "agent id (default: the one kept in --work-dir/agent.id, made on the first "
+                 "start from this host's name)");
   app.add_option("--coordinator", config.coordinator, "coordinator endpoint")
       ->capture_default_str();
   app.add_option("--dataset", runner_config.data.dataset, "fsdd or fashion-mnist")
@@ -279,7 +274,15 @@ int agent_main(int argc, char** argv) {
     }
     config.give_up_after = *d;
   }
-  if (config.agent_id.empty()) config.agent_id = default_agent_id();
+  bool new_id = false;  // made now: kept in the work folder once the start checks pass
+  if (config.agent_id.empty()) {
+    auto id = fp::agent::stored_or_new_agent_id(config.work_dir, &new_id);
+    if (!id.ok()) {
+      spdlog::error("--id: {}", id.status().to_string());
+      return 2;
+    }
+    config.agent_id = *id;
+  }
   if (!runner_config.folder.dir.empty()) {
     // The device's own files: the individual is this device.
     if (individuals.empty()) individuals.push_back("device=" + config.agent_id);
@@ -341,6 +344,11 @@ int agent_main(int argc, char** argv) {
       fp::ProcessLock::acquire(config.work_dir + "/agent.lock", "work folder " + config.work_dir,
                                "fp-agent " + config.agent_id);
   if (refused("--work-dir", work_lock.status())) return 2;
+  if (new_id) {
+    if (refused("--work-dir", fp::agent::keep_agent_id(config.work_dir, config.agent_id))) return 2;
+    spdlog::info("agent id {} made for this device, kept in {}/agent.id", config.agent_id,
+                 config.work_dir);
+  }
   config.security.plain = plain;
   if (plain) {
     spdlog::warn("agent in PLAIN mode: traffic is neither encrypted nor authenticated");

@@ -1,13 +1,17 @@
 #include "agent/start_checks.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "protocol/validate.h"
+#include "util/file_io.h"
+#include "util/random.h"
 
 namespace fp::agent {
 
@@ -24,6 +28,33 @@ Status check_agent_id(const std::string& id) {
 Status check_announced(const std::vector<std::string>& datasets) {
   const proto::Hello hello{"agent", proto::kProtocolVersion, {1, 0, datasets}, 0, ""};
   return proto::validate_agent_message(hello);
+}
+
+Result<std::string> stored_or_new_agent_id(const std::string& dir, bool* made) {
+  *made = false;
+  const fs::path file = fs::path(dir) / "agent.id";
+  std::error_code ec;
+  if (fs::exists(file, ec)) {
+    FP_ASSIGN_OR_RETURN(std::string text, read_file(file.string(), "agent id file"));
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    if (Status valid = check_agent_id(text); !valid.ok())
+      return Status::corruption(file.string() + ": " + valid.message() +
+                                " (remove the file for a new id, or give --id)");
+    return text;
+  }
+  char host[256] = {0};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "device");
+  std::string name(host);
+  for (char& c : name)  // a host's name may hold what an id may not ("Jane's phone")
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '-';
+  if (name.size() > 100) name.resize(100);
+  *made = true;
+  return fmt::format("{}-{:06x}", name, random_u64() & 0xffffff);
+}
+
+Status keep_agent_id(const std::string& dir, const std::string& id) {
+  return replace_file((fs::path(dir) / "agent.id").string(), id + "\n", "agent id file",
+                      /*durable=*/true);
 }
 
 Status prepare_work_dir(const std::string& dir) {

@@ -23,6 +23,14 @@ Status check_announced(const std::vector<std::string>& datasets);
 // then be a folder this process can write to.
 Status prepare_work_dir(const std::string& dir);
 
+// This device's agent id when none is given: the one kept in <dir>/agent.id, or a new one
+// (this host's name made an id, a '-' and 6 random hex digits; `*made` set) for the caller
+// to keep_agent_id() once its start checks passed. Kept, the device stays one agent and one
+// individual ("device=<id>") for its coordinator across restarts, and two agents of one
+// host with their own work folders stay two.
+Result<std::string> stored_or_new_agent_id(const std::string& dir, bool* made);
+Status keep_agent_id(const std::string& dir, const std::string& id);
+
 // A labels file given with --labels: it must be a readable file. Its lines are read and
 // checked against the model's classes when a task runs (read_labels_csv).
 Status check_labels_file(const std::string& path);

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <catch2/catch.hpp>  // last: its CHECK, not glog's
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "agent/agent.h"
 #include "agent/device_inference.h"
@@ -327,6 +328,28 @@ TEST_CASE("fp-agent's start refuses an id, work folder or labels file that canno
     CHECK(s.code() == Status::Code::kInvalidArgument);
     CHECK_THAT(s.message(), Catch::StartsWith("agent id '" + bad + "': Hello"));
   }
+
+  // Without --id: one made on the first start and kept in the work folder, so a restarted
+  // device is the same agent and the same individual ("device=<id>").
+  bool made = false;
+  auto first = agent::stored_or_new_agent_id(dir.file("idwork"), &made);
+  REQUIRE(first.ok());
+  CHECK(made);
+  CHECK(agent::check_agent_id(*first).ok());
+  CHECK(std::regex_match(*first, std::regex("[A-Za-z0-9._-]+-[0-9a-f]{6}")));
+  fs::create_directories(dir.file("idwork"));
+  REQUIRE(agent::keep_agent_id(dir.file("idwork"), *first).ok());
+  auto again = agent::stored_or_new_agent_id(dir.file("idwork"), &made);
+  REQUIRE(again.ok());
+  CHECK_FALSE(made);
+  CHECK(*again == *first);
+  auto other = agent::stored_or_new_agent_id(dir.file("otherwork"), &made);  // a second agent
+  REQUIRE(other.ok());
+  CHECK(*other != *first);
+  std::ofstream(dir.file("idwork/agent.id")) << "my phone\n";
+  CHECK_THAT(agent::stored_or_new_agent_id(dir.file("idwork"), &made).status().message(),
+             Catch::Contains("agent.id: agent id 'my phone'") &&
+                 Catch::EndsWith("(remove the file for a new id, or give --id)"));
 
   const std::string fresh = dir.file("work/nested");
   CHECK(agent::prepare_work_dir(fresh).ok());
