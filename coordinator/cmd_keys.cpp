@@ -41,6 +41,15 @@ void enroll(const CommonOptions& common, const std::string& key_file, std::strin
     throw CLI::RuntimeError(2);
   }
   if (name.empty()) name = std::filesystem::path(key_file).stem().string();
+  // Its own key given by mistake for a device's (both are .pub files in a keys folder).
+  const std::string own_path = security::public_key_path(config_for(common).key);
+  if (auto own = security::read_public_key(own_path); own.ok() && *own == *key) {
+    spdlog::error(
+        "{} is this coordinator's own public key ({}): enroll the .pub file a device made "
+        "with 'fp-agent keygen'",
+        key_file, own_path);
+    throw CLI::RuntimeError(2);
+  }
   auto store = open_store(common);
   auto enrolled = store->agent_keys();
   if (!enrolled.ok()) {

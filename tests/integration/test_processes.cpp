@@ -516,6 +516,11 @@ TEST_CASE("keygen, enroll and revoke from the command line, and refused agents s
   CHECK(run({kCoordinator, "enroll", "-c", dir.file("fp.toml"), "--key", tablet_key + ".key"},
             "enroll-secret.log") == 2);
   CHECK(read_file(dir.file("enroll-secret.log")).find("is a secret key file") != std::string::npos);
+  // The coordinator's own public key given for a device's: refused, not stored.
+  CHECK(run({kCoordinator, "enroll", "-c", dir.file("fp.toml"), "--key", coord_key + ".pub"},
+            "enroll-own.log") == 2);
+  CHECK(read_file(dir.file("enroll-own.log")).find("is this coordinator's own public key") !=
+        std::string::npos);
   REQUIRE(run({kCoordinator, "enroll", "-c", dir.file("fp.toml"), "--list"}, "list.log") == 0);
   const std::string listed = read_file(dir.file("list.log"));
   CHECK(std::regex_search(listed, std::regex(" +phone-1 +enrolled\n")));
