@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "agent/report_privacy.h"
 #include "data/file_decoder.h"
 #include "util/sha256.h"
 #include "util/text.h"
@@ -104,10 +105,7 @@ const char kReadTypes[] = "WAV, PNG, JPEG and IDX are read";
 Status on_device_only(const Status& s, const std::string& path, const std::string& as) {
   if (s.ok()) return s;
   spdlog::warn("{}", s.to_string());
-  std::string m = s.message();
-  for (size_t at; !path.empty() && (at = m.find(path)) != std::string::npos;)
-    m.replace(at, path.size(), as);
-  return s.with_message(std::move(m));
+  return s.with_message(without_local_paths(s.message(), {{path, as}}));
 }
 
 }  // namespace

@@ -301,6 +301,10 @@ TEST_CASE("a folder task's error counts the skipped files by reason and names no
   names_none(gone.status());
   CHECK_THAT(gone.status().message(),
              Catch::StartsWith("data folder '<data folder>' does not exist"));
+  // A short relative folder is replaced where it stands as a path, not inside words.
+  c.dir = "d";
+  CHECK(agent::load_folder_data(c, image_spec()).status().message() ==
+        "data folder '<data folder>' does not exist or is not a folder");
 
   // The local form keeps the names; the reasons are counted without them.
   SkipLog log;
