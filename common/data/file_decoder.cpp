@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "data/exif_orientation.h"
 #include "data/fashion_mnist.h"
 #include "data/idx_reader.h"
 #include "data/wav_reader.h"
@@ -153,7 +154,16 @@ Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec
     const char* why = stbi_failure_reason();
     return Status::corruption(path + ": not a readable image (" + (why ? why : "unknown") + ")");
   }
-  auto input = pixels_to_input(pixels.get(), h, w, spec.in_channels, spec);
+  // A photo is seen the way its camera says it is shown (PNG carries no such tag here).
+  int64_t rows = h, cols = w;
+  std::vector<uint8_t> turned;
+  const std::string lower = ascii_lower(path);
+  const int orientation =
+      ends_with(lower, ".jpg") || ends_with(lower, ".jpeg") ? exif_orientation(path) : 1;
+  if (orientation != 1)
+    turned = orient_pixels(pixels.get(), rows, cols, spec.in_channels, orientation);
+  auto input = pixels_to_input(turned.empty() ? pixels.get() : turned.data(), rows, cols,
+                               spec.in_channels, spec);
   if (!input.ok()) return Status::invalid_argument(path + ": " + input.status().message());
   return input;
 }

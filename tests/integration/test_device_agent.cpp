@@ -21,6 +21,7 @@
 #include "config/cli_checks.h"
 #include "config/cli_toml.h"
 #include "config/duration.h"
+#include "data/exif_orientation.h"
 #include "data/fashion_mnist.h"
 #include "data/file_decoder.h"
 #include "data/folder_source.h"
@@ -145,6 +146,55 @@ TEST_CASE("a PNG decodes to exactly what the general model trained on", "[device
   CHECK_THAT(
       bomb.status().message(),
       Catch::EndsWith("bomb.png: too large (6000x6000 pixels; at most 33554432 are decoded)"));
+}
+
+// A phone stores the sensor's pixels and tags how to turn them (EXIF orientation).
+TEST_CASE("a photo is decoded the way its EXIF orientation says it is shown", "[device][unit]") {
+  // Each orientation of [[1, 2, 3], [4, 5, 6]] (2 rows, 3 columns) as shown.
+  const std::vector<uint8_t> stored = {1, 2, 3, 4, 5, 6};
+  const std::vector<std::vector<uint8_t>> shown = {
+      {1, 2, 3, 4, 5, 6}, {3, 2, 1, 6, 5, 4}, {6, 5, 4, 3, 2, 1}, {4, 5, 6, 1, 2, 3},
+      {1, 4, 2, 5, 3, 6}, {4, 1, 5, 2, 6, 3}, {6, 3, 5, 2, 4, 1}, {3, 6, 2, 5, 1, 4}};
+  for (int o = 1; o <= 8; ++o) {
+    INFO("orientation " << o);
+    int64_t h = 2, w = 3;
+    CHECK(orient_pixels(stored.data(), h, w, 1, o) == shown[o - 1]);
+    CHECK(h == (o >= 5 ? 3 : 2));
+    CHECK(w == (o >= 5 ? 2 : 3));
+  }
+
+  // A JPEG whose stored left half is dark, tagged "turn 90 degrees clockwise": shown, its
+  // top half is dark.
+  TempDir dir("dev");
+  std::vector<uint8_t> half(20 * 40, 255);
+  for (int y = 0; y < 20; ++y)
+    for (int x = 0; x < 20; ++x) half[static_cast<size_t>(y * 40 + x)] = 0;
+  REQUIRE(stbi_write_jpg(dir.file("plain.jpg").c_str(), 40, 20, 1, half.data(), 100));
+  std::ifstream written(dir.file("plain.jpg"), std::ios::binary);
+  const std::string jpeg{std::istreambuf_iterator<char>(written), {}};
+  REQUIRE(jpeg.size() > 100);
+  const std::string exif = std::string(
+      "\xFF\xE1\x00\x22"
+      "Exif\0\0"
+      "MM\x00\x2A\x00\x00\x00\x08"
+      "\x00\x01"
+      "\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00"
+      "\x00\x00\x00\x00",
+      36);
+  std::ofstream(dir.file("turned.JPG"), std::ios::binary)
+      << jpeg.substr(0, 2) + exif + jpeg.substr(2);
+  CHECK(exif_orientation(dir.file("plain.jpg")) == 1);
+  CHECK(exif_orientation(dir.file("turned.JPG")) == 6);
+  auto plain = decode_image_file(dir.file("plain.jpg"), image_spec());
+  auto turned = decode_image_file(dir.file("turned.JPG"), image_spec());
+  REQUIRE(plain.ok());
+  REQUIRE(turned.ok());
+  auto mean = [](const torch::Tensor& t) { return t.mean().item<double>(); };
+  const auto& p = *plain;
+  const auto& t = *turned;
+  CHECK(mean(p.slice(2, 0, 10)) < mean(p.slice(2, 18, 28)) - 1.0);  // dark left, as stored
+  CHECK(mean(t.slice(1, 0, 10)) < mean(t.slice(1, 18, 28)) - 1.0);  // dark top, as shown
+  CHECK(std::abs(mean(t.slice(2, 0, 10)) - mean(t.slice(2, 18, 28))) < 0.2);
 }
 
 TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "[device][unit]") {
