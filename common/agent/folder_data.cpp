@@ -108,6 +108,12 @@ Status on_device_only(const Status& s, const std::string& path, const std::strin
   return s.with_message(without_local_paths(s.message(), {{path, as}}));
 }
 
+// A labels file's problem quotes its lines (file names, labels): said on the device only.
+Status labels_unusable(const Status& s) {
+  spdlog::warn("{}", s.to_string());
+  return s.with_message("the labels file cannot be used (the device's log says why)");
+}
+
 }  // namespace
 
 Status check_data_folder(const std::string& dir, const std::string& dataset) {
@@ -162,7 +168,7 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
   std::map<std::string, int64_t> labels;
   if (!c.labels_file.empty()) {
     auto read = read_labels_csv(c.labels_file, spec);
-    if (!read.ok()) return on_device_only(read.status(), c.labels_file, "<labels file>");
+    if (!read.ok()) return labels_unusable(read.status());
     labels = std::move(read).value();
   }
   auto listed = list_folder(c.dir);
@@ -200,7 +206,12 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
     const fs::path root = fs::absolute(c.dir).lexically_normal();
     for (const auto& [file, label] : labels) {
       const fs::path p(file);
-      relative[p.is_absolute() ? p.lexically_relative(root).string() : file] = label;
+      const std::string name = p.is_absolute() ? p.lexically_relative(root).string() : file;
+      if (!relative.emplace(name, label).second) {
+        return labels_unusable(
+            Status::invalid_argument("labels file " + c.labels_file + " labels '" + name +
+                                     "' twice (by its path and relative to the data folder)"));
+      }
     }
     SkipLog again;  // already counted above
     Dataset labeled = decode(heldout, c.dir, spec, again, &relative);
