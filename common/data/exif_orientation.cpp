@@ -20,43 +20,23 @@ int exif_orientation(const std::string& path) {
 
 std::vector<uint8_t> orient_pixels(const uint8_t* pixels, int64_t& h, int64_t& w, int64_t channels,
                                    int orientation) {
+  // Each orientation as a transposition, then mirrored columns and rows of the stored picture.
+  struct Turn {
+    bool transpose, mirror_x, mirror_y;
+  };
+  static constexpr Turn kTurns[9] = {
+      {false, false, false}, {false, false, false}, {false, true, false},
+      {false, true, true},   {false, false, true},  {true, false, false},
+      {true, false, true},   {true, true, true},    {true, true, false}};
+  const Turn turn = kTurns[orientation >= 1 && orientation <= 8 ? orientation : 1];
   const int64_t in_h = h, in_w = w;
-  const bool swapped = orientation >= 5 && orientation <= 8;
-  const int64_t out_h = swapped ? in_w : in_h, out_w = swapped ? in_h : in_w;
+  const int64_t out_h = turn.transpose ? in_w : in_h, out_w = turn.transpose ? in_h : in_w;
   std::vector<uint8_t> out(static_cast<size_t>(in_h * in_w * channels));
   for (int64_t y = 0; y < out_h; ++y) {
     for (int64_t x = 0; x < out_w; ++x) {
-      int64_t sx = x, sy = y;  // the stored pixel shown at (x, y)
-      switch (orientation) {
-        case 2:
-          sx = in_w - 1 - x;
-          break;
-        case 3:
-          sx = in_w - 1 - x;
-          sy = in_h - 1 - y;
-          break;
-        case 4:
-          sy = in_h - 1 - y;
-          break;
-        case 5:
-          sx = y;
-          sy = x;
-          break;
-        case 6:
-          sx = y;
-          sy = in_h - 1 - x;
-          break;
-        case 7:
-          sx = in_w - 1 - y;
-          sy = in_h - 1 - x;
-          break;
-        case 8:
-          sx = in_w - 1 - y;
-          sy = x;
-          break;
-        default:
-          break;
-      }
+      int64_t sx = turn.transpose ? y : x, sy = turn.transpose ? x : y;  // shown at (x, y)
+      if (turn.mirror_x) sx = in_w - 1 - sx;
+      if (turn.mirror_y) sy = in_h - 1 - sy;
       std::memcpy(&out[static_cast<size_t>((y * out_w + x) * channels)],
                   &pixels[static_cast<size_t>((sy * in_w + sx) * channels)],
                   static_cast<size_t>(channels));
