@@ -96,6 +96,17 @@ Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec
   if (audio.samples.empty()) return Status::invalid_argument(path + ": no audio samples");
   const LogMelConfig config = log_mel_config_of(spec);
   FP_RETURN_IF_ERROR(validate_log_mel_config(config));
+  // Resampling multiplies the length: 40 KB of a 1 Hz "recording" would become 4 GB at 8 kHz.
+  const double resampled =
+      static_cast<double>(audio.samples.size()) * config.sample_rate / audio.sample_rate;
+  if (resampled > static_cast<double>(kMaxAudioSamples)) {
+    return Status::invalid_argument(path + ": too long at the model's rate (" +
+                                    std::to_string(audio.samples.size()) + " samples at " +
+                                    std::to_string(audio.sample_rate) + " Hz would be " +
+                                    std::to_string(static_cast<int64_t>(resampled)) + " at " +
+                                    std::to_string(config.sample_rate) + " Hz; at most " +
+                                    std::to_string(kMaxAudioSamples) + " are read)");
+  }
   std::vector<float> samples = resample(audio.samples, audio.sample_rate, config.sample_rate);
   return log_mel_spectrogram(samples, config);
 }

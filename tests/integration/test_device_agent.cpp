@@ -217,6 +217,14 @@ TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "
   write_wav_mono(dir.file("empty.wav"), 8000, 1, {});
   CHECK_FALSE(decode_audio_file(dir.file("empty.wav"), spec).ok());
   CHECK_FALSE(decode_audio_file(dir.file("a8k.wav"), image_spec()).ok());
+  // A 10 KB file at 1 Hz would be 40 million samples at 8 kHz (4.5 GB and 12 s for a 40 KB
+  // one before): refused before resampling.
+  write_wav_mono(dir.file("slow.wav"), 1, 1, std::vector<float>(5000, 0.1f));
+  auto slow = decode_audio_file(dir.file("slow.wav"), spec);
+  REQUIRE_FALSE(slow.ok());
+  CHECK_THAT(slow.status().message(),
+             Catch::EndsWith("slow.wav: too long at the model's rate (5000 samples at 1 Hz would "
+                             "be 40000000 at 8000 Hz; at most 33554432 are read)"));
 }
 
 TEST_CASE("a folder is listed recursively and unusable files are skipped with reasons",
