@@ -1,5 +1,6 @@
 #include "data/folder_source.h"
 
+#include <sys/stat.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -83,11 +84,14 @@ Result<FolderListing> list_folder(const std::string& dir) {
   std::sort(files.begin(), files.end());
   Sha256 signature;
   for (const auto& f : files) {
-    std::error_code stat_ec;  // a file gone since it was listed signs as size -1
-    const auto size = fs::file_size(f, stat_ec);
-    const auto written = fs::last_write_time(f, stat_ec).time_since_epoch().count();
-    signature.update(f + '\0' + std::to_string(stat_ec ? -1 : static_cast<int64_t>(size)) + '\0' +
-                     std::to_string(stat_ec ? 0 : written) + '\n');
+    // One stat a file for both (a file gone since it was listed signs as size -1).
+    struct stat st {};
+    const bool there = ::stat(f.c_str(), &st) == 0;
+    const int64_t stamp[3] = {there ? static_cast<int64_t>(st.st_size) : -1,
+                              there ? static_cast<int64_t>(st.st_mtim.tv_sec) : 0,
+                              there ? static_cast<int64_t>(st.st_mtim.tv_nsec) : 0};
+    signature.update(f.data(), f.size() + 1);  // with its terminating NUL: names stay apart
+    signature.update(stamp, sizeof stamp);
   }
   out.signature = to_hex(signature.finish());
   for (auto& f : files) {
