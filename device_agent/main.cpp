@@ -134,9 +134,8 @@ int agent_main(int argc, char** argv) {
       "predict",
       "Classify every file under --data with this device's personalized model, print "
       "'file<TAB>class id<TAB>class name<TAB>confidence' per file (in names, tabs, newlines, "
-      "backslashes, "
-      "other control characters and non-UTF-8 bytes are escaped: \\t, \\n, \\\\, \\uXXXX, \\xNN); "
-      "nothing leaves the device");
+      "backslashes, other control characters and non-UTF-8 bytes are escaped: \\t, \\n, "
+      "\\\\, \\uXXXX, \\xNN); nothing leaves the device");
   predict_cmd->fallthrough();  // --data, --work-dir, --config ... are the agent's own
   predict_cmd->add_option("--model", predict_model,
                           "a model file (default: the newest kept in --work-dir/personalized)");
