@@ -5,14 +5,15 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
+#include <string_view>
 #include <vector>
 
 namespace fp {
 
-// The EXIF orientation of a JPEG file, 1 to 8; 1 (as stored) when it has none or cannot be
-// read (libexif).
-int exif_orientation(const std::string& path);
+// The EXIF orientation of a picture file's bytes, 1 to 8: a JPEG's (APP1 segment) or a PNG's
+// (eXIf chunk), told apart by their signatures, not their names; 1 (as stored) when it has
+// none or it cannot be read (libexif).
+int exif_orientation(std::string_view file_bytes);
 
 // `pixels` ([h, w, channels], row-major) turned for display as `orientation` (1-8) says:
 // 2 mirrored, 3 turned 180 degrees, 4 flipped, 5 transposed, 6 turned 90 degrees clockwise,

@@ -5,12 +5,14 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 
 #include "data/exif_orientation.h"
 #include "data/fashion_mnist.h"
 #include "data/idx_reader.h"
 #include "data/wav_reader.h"
+#include "util/file_io.h"
 #include "util/text.h"
 
 namespace fp {
@@ -153,24 +155,34 @@ Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec
     return Status::invalid_argument(path + ": images feed models of 1 or 3 channels, not " +
                                     std::to_string(spec.in_channels));
   }
+  // Read once: the header's size, the orientation tag and the pixels all come from `bytes`.
+  std::error_code ec;
+  const uintmax_t on_disk = std::filesystem::file_size(path, ec);
+  if (!ec && on_disk > kMaxImageFileBytes) {
+    return Status::invalid_argument(path + ": too large (" + std::to_string(on_disk) +
+                                    " bytes; images of at most " +
+                                    std::to_string(kMaxImageFileBytes) + " are read)");
+  }
+  FP_ASSIGN_OR_RETURN(const std::string bytes, read_file(path, "image"));
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int size = static_cast<int>(bytes.size());
   int w = 0, h = 0, n = 0;
-  if (stbi_info(path.c_str(), &w, &h, &n) && int64_t{w} * h > kMaxImagePixels) {
+  if (stbi_info_from_memory(data, size, &w, &h, &n) && int64_t{w} * h > kMaxImagePixels) {
     return Status::invalid_argument(path + ": too large (" + std::to_string(w) + "x" +
                                     std::to_string(h) + " pixels; at most " +
                                     std::to_string(kMaxImagePixels) + " are decoded)");
   }
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
-      stbi_load(path.c_str(), &w, &h, &n, static_cast<int>(spec.in_channels)), stbi_image_free);
+      stbi_load_from_memory(data, size, &w, &h, &n, static_cast<int>(spec.in_channels)),
+      stbi_image_free);
   if (!pixels) {
     const char* why = stbi_failure_reason();
     return Status::corruption(path + ": not a readable image (" + (why ? why : "unknown") + ")");
   }
-  // A photo is seen the way its camera says it is shown (PNG carries no such tag here).
+  // A photo is seen the way its camera says it is shown.
   int64_t rows = h, cols = w;
   std::vector<uint8_t> turned;
-  const std::string lower = ascii_lower(path);
-  const int orientation =
-      ends_with(lower, ".jpg") || ends_with(lower, ".jpeg") ? exif_orientation(path) : 1;
+  const int orientation = exif_orientation(bytes);
   if (orientation != 1)
     turned = orient_pixels(pixels.get(), rows, cols, spec.in_channels, orientation);
   auto input = pixels_to_input(turned.empty() ? pixels.get() : turned.data(), rows, cols,

@@ -41,6 +41,9 @@ std::vector<float> resample(const std::vector<float>& samples, int from_rate, in
 // small file claiming a huge picture (a decompression bomb: 16000 x 16000 pixels in 750 KB)
 // is refused before gigabytes are allocated.
 constexpr int64_t kMaxImagePixels = int64_t{1} << 25;
+// Nor is a picture file above 256 MiB read (a PNG of kMaxImagePixels RGBA pixels stored
+// uncompressed is 128 MiB): the file is read whole, once, before it is decoded.
+constexpr uintmax_t kMaxImageFileBytes = uintmax_t{1} << 28;
 // The most bytes of images an IDX file of a device's folder may hold: 64 MiB (Fashion-MNIST's
 // 60,000 training images are 47 MB), decoded whole; larger ones are refused from the header.
 constexpr uint64_t kMaxDeviceIdxBytes = uint64_t{1} << 26;

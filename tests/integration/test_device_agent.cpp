@@ -146,6 +146,24 @@ TEST_CASE("a PNG decodes to exactly what the general model trained on", "[device
   CHECK_THAT(
       bomb.status().message(),
       Catch::EndsWith("bomb.png: too large (6000x6000 pixels; at most 33554432 are decoded)"));
+  // Nor is a file larger than any such picture read into memory (sparse here: no disk used).
+  fs::copy_file(dir.file("p0.png"), dir.file("huge.png"));
+  fs::resize_file(dir.file("huge.png"), kMaxImageFileBytes + 1);
+  auto huge = decode_image_file(dir.file("huge.png"), spec);
+  REQUIRE_FALSE(huge.ok());
+  CHECK_THAT(huge.status().message(),
+             Catch::EndsWith("huge.png: too large (268435457 bytes; images of at most 268435456 "
+                             "are read)"));
+}
+
+// PNG's chunk checksum (CRC-32, ISO 3309), bit by bit: a test writes one chunk.
+static uint32_t png_crc(const std::string& type_and_data) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (char ch : type_and_data) {
+    crc ^= static_cast<uint8_t>(ch);
+    for (int bit = 0; bit < 8; ++bit) crc = crc & 1 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+  }
+  return crc ^ 0xFFFFFFFFu;
 }
 
 // A phone stores the sensor's pixels and tags how to turn them (EXIF orientation).
@@ -181,20 +199,45 @@ TEST_CASE("a photo is decoded the way its EXIF orientation says it is shown", "[
       "\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00"
       "\x00\x00\x00\x00",
       36);
-  std::ofstream(dir.file("turned.JPG"), std::ios::binary)
-      << jpeg.substr(0, 2) + exif + jpeg.substr(2);
-  CHECK(exif_orientation(dir.file("plain.jpg")) == 1);
-  CHECK(exif_orientation(dir.file("turned.JPG")) == 6);
-  auto plain = decode_image_file(dir.file("plain.jpg"), image_spec());
-  auto turned = decode_image_file(dir.file("turned.JPG"), image_spec());
-  REQUIRE(plain.ok());
-  REQUIRE(turned.ok());
+  const std::string tagged_jpeg = jpeg.substr(0, 2) + exif + jpeg.substr(2);
+  std::ofstream(dir.file("turned.JPG"), std::ios::binary) << tagged_jpeg;
+  // Told by its bytes, not its name: a JPEG saved as .png is still turned.
+  std::ofstream(dir.file("jpeg-named.png"), std::ios::binary) << tagged_jpeg;
+  // A PNG carries the same TIFF block in an eXIf chunk, before its pixels (after IHDR).
+  REQUIRE(stbi_write_png(dir.file("plain.png").c_str(), 40, 20, 1, half.data(), 40));
+  std::ifstream written_png(dir.file("plain.png"), std::ios::binary);
+  const std::string png{std::istreambuf_iterator<char>(written_png), {}};
+  REQUIRE(png.substr(12, 4) == "IHDR");
+  const std::string tiff = exif.substr(10);
+  std::string chunk = std::string("\0\0\0", 3) + static_cast<char>(tiff.size()) + "eXIf" + tiff;
+  const uint32_t crc = png_crc(chunk.substr(4));
+  for (int shift = 24; shift >= 0; shift -= 8) chunk += static_cast<char>((crc >> shift) & 0xFF);
+  std::ofstream(dir.file("turned.png"), std::ios::binary)
+      << png.substr(0, 33) + chunk + png.substr(33);
+  CHECK(exif_orientation(jpeg) == 1);
+  CHECK(exif_orientation(tagged_jpeg) == 6);
+  CHECK(exif_orientation(png) == 1);
+  CHECK(exif_orientation(png.substr(0, 33) + chunk + png.substr(33)) == 6);
+  CHECK(exif_orientation(exif) == 1);  // neither a JPEG nor a PNG
+  // A tag after the pixels is not read (eXIf must come before IDAT).
+  const size_t iend = png.size() - 12;
+  CHECK(exif_orientation(png.substr(0, iend) + chunk + png.substr(iend)) == 1);
   auto mean = [](const torch::Tensor& t) { return t.mean().item<double>(); };
-  const auto& p = *plain;
-  const auto& t = *turned;
-  CHECK(mean(p.slice(2, 0, 10)) < mean(p.slice(2, 18, 28)) - 1.0);  // dark left, as stored
-  CHECK(mean(t.slice(1, 0, 10)) < mean(t.slice(1, 18, 28)) - 1.0);  // dark top, as shown
-  CHECK(std::abs(mean(t.slice(2, 0, 10)) - mean(t.slice(2, 18, 28))) < 0.2);
+  for (const char* name : {"plain.jpg", "plain.png"}) {
+    INFO(name);
+    auto plain = decode_image_file(dir.file(name), image_spec());
+    REQUIRE(plain.ok());
+    const auto& p = *plain;
+    CHECK(mean(p.slice(2, 0, 10)) < mean(p.slice(2, 18, 28)) - 1.0);  // dark left, as stored
+  }
+  for (const char* name : {"turned.JPG", "jpeg-named.png", "turned.png"}) {
+    INFO(name);
+    auto turned = decode_image_file(dir.file(name), image_spec());
+    REQUIRE(turned.ok());
+    const auto& t = *turned;
+    CHECK(mean(t.slice(1, 0, 10)) < mean(t.slice(1, 18, 28)) - 1.0);  // dark top, as shown
+    CHECK(std::abs(mean(t.slice(2, 0, 10)) - mean(t.slice(2, 18, 28))) < 0.2);
+  }
 }
 
 TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "[device][unit]") {
