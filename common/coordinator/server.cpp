@@ -231,8 +231,15 @@ void Server::shutdown() {
   (void)flush();
   sessions_.clear();
   by_agent_.clear();
-  spdlog::info("coordinator stopped: {} report(s) stored, {} duplicate, {} chunk(s) sent",
-               stats_.reports_stored, stats_.reports_duplicate, stats_.chunks_sent);
+  if (failure_.ok()) {
+    spdlog::info("coordinator stopped: {} report(s) stored, {} duplicate, {} chunk(s) sent",
+                 stats_.reports_stored, stats_.reports_duplicate, stats_.chunks_sent);
+  } else {
+    spdlog::error("coordinator stopped on an error: {} ({} report(s) stored, {} duplicate, {} "
+                  "chunk(s) sent)",
+                  failure_.to_string(), stats_.reports_stored, stats_.reports_duplicate,
+                  stats_.chunks_sent);
+  }
 }
 
 void Server::count_insert(const store::TelemetryRecord& report,
@@ -327,22 +334,31 @@ void Server::open_burst_transaction() {
 }
 
 Status Server::end_burst() {
-  bursting_ = false;
   if (!burst_ && !burst_unopened_ && worker_) {
+    bursting_ = false;
     // The burst wrote nothing but reports and events: they commit on the worker. While a
     // commit is in flight they wait, replies included, and the loop reads on; the next
     // commit takes all that waits (commit_pending, when the worker's note arrives).
     if (!worker_->busy()) commit_pending();
     return Status::ok_status();
   }
+  // Still bursting while the last reports are written: their Acks wait with the other
+  // replies for the commit (sent before it, a failed commit lost acknowledged reports).
+  const ServerStats counted = stats_;
   Status s = flush();
+  bursting_ = false;
   if (s.ok() && burst_) s = burst_->commit();
   burst_.reset();  // rolls back if not committed
   std::vector<std::pair<std::string, std::string>> held;
   held.swap(held_);
-  // Not committed: the replies are dropped with the writes (the store error is fatal;
-  // agents resend to the next coordinator).
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    // Not committed: the replies are dropped with the writes, and the reports are not
+    // counted as stored (the store error is fatal; agents resend to the next coordinator).
+    stats_.reports_stored = counted.reports_stored;
+    stats_.reports_duplicate = counted.reports_duplicate;
+    stats_.reports_failed = counted.reports_failed;
+    return s;
+  }
   send_held(held);
   return s;
 }

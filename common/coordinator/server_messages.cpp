@@ -346,7 +346,11 @@ void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
   }
   const auto& tr = **task;
   if (tr.status == "assigned" && tr.agent_id == s.agent_id) {
-    (void)store().finish_task(id, m.ok, m.reason, now());
+    Status finished = store().finish_task(id, m.ok, m.reason, now());
+    if (!finished.ok()) {
+      failure_ = finished;  // fatal, and not acknowledged: the agent resends its status
+      return;
+    }
     if (m.ok) {
       event("task-done", s.agent_id, id, std::to_string(m.reports) + " report(s)");
       spdlog::info("agent {} finished task {} ({} report(s))", s.agent_id, id, m.reports);

@@ -614,7 +614,14 @@ Result<RunOutcome> ScenarioRun::finish() {
         {"agents_dropped", server.agents_dropped},
         {"tasks_requeued", server.tasks_requeued}}}};
   if (!detail_.empty()) stats["detail"] = detail_;
-  FP_RETURN_IF_ERROR(sim_->finish_run(run_id_, status_, unix_now(), stats.dump()));
+  Status recorded = sim_->finish_run(run_id_, status_, unix_now(), stats.dump());
+  if (!recorded.ok() && status_ != "done") {
+    // The run's own failure comes first: recording it is often its casualty (a full disk).
+    return recorded.with_message("run " + std::to_string(run_id_) + " " + status_ + ": " +
+                                 detail_ + " (recording that failed too: " + recorded.message() +
+                                 ")");
+  }
+  FP_RETURN_IF_ERROR(recorded);
   spdlog::info("run {} {}: {}", run_id_, status_, stats.dump());
   return RunOutcome{run_id_, run_database(o_.out_dir), status_, detail_, stats.dump()};
 }

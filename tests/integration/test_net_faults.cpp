@@ -247,6 +247,44 @@ TEST_CASE("a result with a report that cannot be stored leaves its task open unt
   CHECK(coord.server().stats().reports_duplicate == 2);
 }
 
+TEST_CASE("a report flushed with a burst whose commit fails is not acknowledged", "[net]") {
+  // A burst with other writes commits them and its reports together; their Acks must wait
+  // for that commit. Here the commit fails at COMMIT (a deferred foreign key, as a full
+  // disk fails when the log is written), after every statement succeeded.
+  TempDir dir;
+  Coordinator coord(dir, {"alice", "bob"}, 4096, fast_server(50));
+  RawClient alice(coord.context(), coord.endpoint());
+  alice.send(hello("dev-alice"));
+  alice.expect<proto::Welcome>();
+  const uint64_t task = alice.expect<proto::TaskAssignment>().task_id;
+  auto db = sql::Database::open(dir.file("fp.db"));
+  REQUIRE(db.ok());
+  REQUIRE((*db)
+              ->exec("CREATE TABLE sabotage (task INTEGER REFERENCES tasks (id) DEFERRABLE "
+                     "INITIALLY DEFERRED); CREATE TRIGGER sabotage_assignment AFTER UPDATE OF "
+                     "status ON tasks WHEN NEW.status = 'assigned' BEGIN INSERT INTO sabotage "
+                     "VALUES (-1); END")
+                  .ok());
+  // Holding the write lock stalls the coordinator in Bob's assignment, so that Alice's
+  // report, sent meanwhile, is read in the same burst and written after it.
+  REQUIRE((*db)->exec("BEGIN IMMEDIATE").ok());
+  RawClient bob(coord.context(), coord.endpoint());
+  bob.send(hello("dev-bob", {"toy/bob"}));
+  std::this_thread::sleep_for(300ms);
+  alice.send(report("alice:1:fineprune", task));
+  std::this_thread::sleep_for(300ms);
+  REQUIRE((*db)->exec("ROLLBACK").ok());
+
+  coord.join();  // the failed commit is fatal
+  INFO(coord.run_status().to_string());
+  CHECK(coord.run_status().message().find("FOREIGN KEY") != std::string::npos);
+  CHECK_FALSE(alice.next<proto::Ack>(500ms).has_value());
+  CHECK_FALSE(bob.next<proto::TaskAssignment>(100ms).has_value());
+  auto reader = coord.reader(dir);
+  CHECK(*reader->telemetry_count() == 0);
+  CHECK(coord.server().stats().reports_stored == 0);
+}
+
 TEST_CASE("a burst of reports is committed in batches and all acknowledged", "[net]") {
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
