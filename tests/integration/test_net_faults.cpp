@@ -264,7 +264,7 @@ TEST_CASE("a report flushed with a burst whose commit fails is not acknowledged"
                      "INITIALLY DEFERRED); CREATE TRIGGER sabotage_assignment AFTER UPDATE OF "
                      "status ON tasks WHEN NEW.status = 'assigned' BEGIN INSERT INTO sabotage "
                      "VALUES (-1); END")
-                  .ok());
+              .ok());
   // Holding the write lock stalls the coordinator in Bob's assignment, so that Alice's
   // report, sent meanwhile, is read in the same burst and written after it.
   REQUIRE((*db)->exec("BEGIN IMMEDIATE").ok());
