@@ -235,10 +235,10 @@ void Server::shutdown() {
     spdlog::info("coordinator stopped: {} report(s) stored, {} duplicate, {} chunk(s) sent",
                  stats_.reports_stored, stats_.reports_duplicate, stats_.chunks_sent);
   } else {
-    spdlog::error("coordinator stopped on an error: {} ({} report(s) stored, {} duplicate, {} "
-                  "chunk(s) sent)",
-                  failure_.to_string(), stats_.reports_stored, stats_.reports_duplicate,
-                  stats_.chunks_sent);
+    spdlog::error(
+        "coordinator stopped on an error: {} ({} report(s) stored, {} duplicate, {} "
+        "chunk(s) sent)",
+        failure_.to_string(), stats_.reports_stored, stats_.reports_duplicate, stats_.chunks_sent);
   }
 }
 

@@ -617,9 +617,8 @@ Result<RunOutcome> ScenarioRun::finish() {
   Status recorded = sim_->finish_run(run_id_, status_, unix_now(), stats.dump());
   if (!recorded.ok() && status_ != "done") {
     // The run's own failure comes first: recording it is often its casualty (a full disk).
-    return recorded.with_message("run " + std::to_string(run_id_) + " " + status_ + ": " +
-                                 detail_ + " (recording that failed too: " + recorded.message() +
-                                 ")");
+    return recorded.with_message("run " + std::to_string(run_id_) + " " + status_ + ": " + detail_ +
+                                 " (recording that failed too: " + recorded.message() + ")");
   }
   FP_RETURN_IF_ERROR(recorded);
   spdlog::info("run {} {}: {}", run_id_, status_, stats.dump());
