@@ -301,6 +301,7 @@ Status Server::flush() {
 }
 
 void Server::begin_burst() {
+  if (!bursting_) before_burst_ = stats_;
   bursting_ = true;
   burst_unopened_ = false;
 }
@@ -344,7 +345,6 @@ Status Server::end_burst() {
   }
   // Still bursting while the last reports are written: their Acks wait with the other
   // replies for the commit (sent before it, a failed commit lost acknowledged reports).
-  const ServerStats counted = stats_;
   Status s = flush();
   bursting_ = false;
   if (s.ok() && burst_) s = burst_->commit();
@@ -354,9 +354,9 @@ Status Server::end_burst() {
   if (!s.ok()) {
     // Not committed: the replies are dropped with the writes, and the reports are not
     // counted as stored (the store error is fatal; agents resend to the next coordinator).
-    stats_.reports_stored = counted.reports_stored;
-    stats_.reports_duplicate = counted.reports_duplicate;
-    stats_.reports_failed = counted.reports_failed;
+    stats_.reports_stored = before_burst_.reports_stored;
+    stats_.reports_duplicate = before_burst_.reports_duplicate;
+    stats_.reports_failed = before_burst_.reports_failed;
     return s;
   }
   send_held(held);

@@ -282,8 +282,9 @@ class Server {
   std::vector<store::TelemetryRecord> reports_;
   std::vector<std::string> report_peers_;
   std::vector<store::EventRecord> events_;
-  bool bursting_ = false;                                  // replies are held
-  bool burst_unopened_ = false;                            // BEGIN failed this burst
+  bool bursting_ = false;        // replies are held
+  bool burst_unopened_ = false;  // BEGIN failed this burst
+  ServerStats before_burst_;     // the counters as the burst began: a failed commit restores them
   std::unique_ptr<sql::Transaction> burst_;                // the burst's writes, once any
   std::vector<std::pair<std::string, std::string>> held_;  // (peer, frame) until its commit
   // The bursts committing on the worker: their writes and the replies that wait for
