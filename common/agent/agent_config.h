@@ -29,7 +29,7 @@ struct AgentConfig {
   uint32_t liveness = 3;  // silent coordinator heartbeat intervals before reconnecting
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{5000};
   std::chrono::milliseconds resend_after{2000};  // unacknowledged reports
-  int max_download_restarts = 3;                 // failed verifications before giving up
+  int max_download_restarts = 3;  // restarts (failed verifications, bad chunks) before giving up
   // fsync a downloaded model before it is verified and used, so a device that loses
   // power keeps a whole file; simulated agents, whose folders are scratch, skip it.
   bool durable_downloads = true;

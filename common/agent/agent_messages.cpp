@@ -110,11 +110,23 @@ void Agent::on_chunk(const proto::ChunkView& m) {
     ++stats_.chunks_received;
     stats_.bytes_downloaded += static_cast<int64_t>(m.data.size());
   }
+  if (s.code() == Status::Code::kIOError) {
+    // The device cannot store the model (a full disk): fetching it again would fail the
+    // same way, as fast as chunks arrive.
+    return finish_task(false, "storing the model: " + s.message(), 0);
+  }
   if (!s.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(stats_mutex_);
+      ++stats_.download_restarts;
+    }
+    if (download_->restarts() > config_.max_download_restarts) {
+      return finish_task(false,
+                         "model download restarted " + std::to_string(download_->restarts()) +
+                             " time(s): " + s.message(),
+                         0);
+    }
     spdlog::warn("agent {}: {}; fetching the model again", config_.agent_id, s.message());
-    download_.reset();
-    start_download();
-    return;
   }
   pump_download();
 }

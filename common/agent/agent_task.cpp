@@ -108,11 +108,7 @@ void Agent::start_running() {
 void Agent::collect_result() {
   auto result = result_.get();
   if (cancel_) return;
-  if (!result.ok()) {
-    spdlog::warn("agent {}: task {} failed: {}", config_.agent_id, task_->task_id,
-                 result.status().to_string());
-    return finish_task(false, result.status().to_string(), 0);
-  }
+  if (!result.ok()) return finish_task(false, result.status().to_string(), 0);
   auto reports = std::move(result).value();
   auto privacy = privacy_of(*task_);
   if (!privacy.ok()) {
@@ -159,6 +155,8 @@ void Agent::collect_result() {
 
 void Agent::finish_task(bool ok, const std::string& reason, uint32_t reports) {
   if (!task_) return;
+  // The device's own log keeps the whole reason, paths included (the coordinator's has not).
+  if (!ok) spdlog::warn("agent {}: task {} failed: {}", config_.agent_id, task_->task_id, reason);
   send_closing(proto::encode(closing_status(ok, reason, reports)));
 }
 

@@ -114,6 +114,13 @@ Status ModelDownload::start() {
   if (::ftruncate(fd_, static_cast<off_t>(whole)) != 0) {
     return Status::io_error("truncating " + part_path() + ": " + std::strerror(errno));
   }
+  // A device without room for the model says so now, not after fetching what fits.
+  const fs::space_info space = fs::space(dir_, ec);
+  if (!ec && space.available < size_ - whole) {
+    return Status::io_error("no room for the model in " + dir_ + ": " +
+                            std::to_string(space.available) + " bytes free, " +
+                            std::to_string(size_ - whole) + " needed");
+  }
   next_offset_ = whole;
   received_ = whole;
   hasher_ = std::make_unique<Sha256>();
@@ -149,11 +156,13 @@ Status ModelDownload::on_chunk(const proto::ChunkView& chunk) {
   auto it = in_flight_.find(chunk.offset);
   if (it == in_flight_.end()) return Status::ok_status();
   if (chunk.total_size != size_) {
+    restart();
     return Status::protocol("chunk says model " + sha256_ + " has " +
                             std::to_string(chunk.total_size) + " bytes, the task said " +
                             std::to_string(size_));
   }
   if (chunk.data.size() != it->second) {
+    restart();
     return Status::protocol("chunk at " + std::to_string(chunk.offset) + " has " +
                             std::to_string(chunk.data.size()) + " bytes, asked for " +
                             std::to_string(it->second));

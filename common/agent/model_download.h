@@ -37,7 +37,8 @@ class ModelDownload {
   ModelDownload& operator=(const ModelDownload&) = delete;
 
   // Opens the partial file (resuming from whole chunks already there), or finds the
-  // model already downloaded and verified: then done() is true at once.
+  // model already downloaded and verified: then done() is true at once. IOError when the
+  // folder's file system has no room for the rest of the model.
   Status start();
   // In memory: this model's bytes as an earlier task of the agent verified them, so
   // start() finds it done, as a file download finds <sha>.fpm already there. Before start().
@@ -46,7 +47,8 @@ class ModelDownload {
   // Requests to send now, filling the free credit.
   std::vector<proto::ChunkRequest> next_requests();
   // Stores a chunk. A chunk nobody asked for (stale, duplicate) is ignored; a chunk
-  // that contradicts the request (wrong size or total) is an error.
+  // that contradicts the request (wrong size or total) restarts the download (restarts()
+  // counts it) and is a Protocol error; a failed write is an IOError (the download stands).
   // The bytes are written (and hashed) straight from the received frame.
   Status on_chunk(const proto::ChunkView& chunk);
   Status on_chunk(const proto::Chunk& chunk) { return on_chunk(proto::view_of(chunk)); }

@@ -43,13 +43,22 @@ TEST_CASE("a download keeps `credit` requests in flight and verifies the result"
   auto next = d.next_requests();
   REQUIRE(next.size() == 1);
   CHECK(next[0].offset == 3072);
-  // Unasked-for and foreign chunks are ignored; contradicting ones are errors.
+  // Unasked-for and foreign chunks are ignored; contradicting ones are errors that
+  // restart the download (counted: the agent gives up after a few).
   CHECK(d.on_chunk(chunk_of(model, sha, 0, 1024)).ok());
   CHECK(d.on_chunk(proto::Chunk{std::string(64, '0'), 1024, model.size(), "x"}).ok());
-  CHECK_FALSE(d.on_chunk(proto::Chunk{sha, 1024, model.size(), "short"}).ok());
-  CHECK_FALSE(d.on_chunk(proto::Chunk{sha, 1024, 5, model.substr(1024, 1024)}).ok());
+  CHECK(d.restarts() == 0);
+  Status short_chunk = d.on_chunk(proto::Chunk{sha, 1024, model.size(), "short"});
+  CHECK(short_chunk.code() == Status::Code::kProtocol);
+  CHECK(d.restarts() == 1);
+  auto restarted = d.next_requests();
+  REQUIRE(restarted.size() == 3);
+  CHECK(restarted[0].offset == 0);
+  CHECK(d.on_chunk(proto::Chunk{sha, 0, 5, model.substr(0, 1024)}).code() ==
+        Status::Code::kProtocol);  // a total that contradicts the task's
+  CHECK(d.restarts() == 2);
 
-  std::vector<proto::ChunkRequest> pending = {first[1], first[2], next[0]};
+  std::vector<proto::ChunkRequest> pending = d.next_requests();
   while (!pending.empty()) {
     auto r = pending.front();
     pending.erase(pending.begin());

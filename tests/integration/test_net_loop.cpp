@@ -599,3 +599,82 @@ TEST_CASE("before its Welcome an agent ignores what was sent to its connection's
     return std::count(after.begin(), after.end(), proto::MessageType::kChunkRequest) > 0;
   }));
 }
+
+TEST_CASE("an agent that cannot store a model, or keeps getting bad chunks, fails its task",
+          "[net][agent]") {
+  // Both used to fetch the model again at once, for ever: a device with a full disk sent
+  // tens of thousands of requests a minute until the coordinator's rate limit cut in.
+  TempDir dir;
+  zmq::context_t context(1);
+  zmq::socket_t router(context, zmq::socket_type::router);
+  proto::configure_router(router);
+  router.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+  FakeRunner runner;
+  auto config = agent_config("dev-bob", endpoint, dir, {"toy/bob"});
+  config.max_download_restarts = 2;
+  AgentThread a(config, context, runner);
+  proto::PeerFrame hello;
+  REQUIRE(wait_until([&] {
+    zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(10));
+    return proto::recv_from_router(router, hello, false);
+  }));
+  auto send = [&](const proto::Message& m) {
+    REQUIRE(proto::send_to_peer(router, hello.peer, proto::encode(m)).ok());
+  };
+  // Answers each chunk request with `chunk_for(request)` until the agent closes its task;
+  // returns the status and how many chunks were asked for.
+  auto serve_until_status =
+      [&](const std::function<proto::Chunk(const proto::ChunkRequest&)>& chunk_for) {
+        std::optional<proto::TaskStatus> status;
+        int requests = 0;
+        auto until = std::chrono::steady_clock::now() + 10s;
+        while (!status && std::chrono::steady_clock::now() < until) {
+          zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+          zmq::poll(&item, 1, std::chrono::milliseconds(10));
+          proto::PeerFrame f;
+          while (proto::recv_from_router(router, f, false)) {
+            auto m = proto::decode(f.payload.data(), f.payload.size(), proto::kMaxAgentFrameBytes);
+            REQUIRE(m.ok());
+            if (auto* r = std::get_if<proto::ChunkRequest>(&*m)) {
+              ++requests;
+              send(chunk_for(*r));
+            } else if (auto* st = std::get_if<proto::TaskStatus>(&*m)) {
+              status = *st;
+              send(proto::Ack{st->idempotency_key, false});
+            }
+          }
+        }
+        REQUIRE(status.has_value());
+        return std::make_pair(*status, requests);
+      };
+  send(proto::Welcome{"s-bob", 1000, 1024, 4});
+  const std::string model = random_bytes(8192, 3);
+  const std::string sha = sha256_hex(model);
+
+  SECTION("a model larger than the free space: refused before a byte is fetched") {
+    const uint64_t huge = uint64_t{1} << 60;
+    send(proto::TaskAssignment{1, 1, sha, huge, "{}", "{}", "toy", "bob", {}, {}});
+    auto [status, requests] = serve_until_status([&](const proto::ChunkRequest& r) {
+      return proto::Chunk{sha, r.offset, huge, std::string(r.length, 'x')};
+    });
+    CHECK_FALSE(status.ok);
+    CHECK(requests == 0);
+    INFO(status.reason);
+    CHECK(status.reason.find("no room for the model in <work folder>/models: ") !=
+          std::string::npos);
+    CHECK(status.reason.find(std::to_string(huge) + " needed") != std::string::npos);
+  }
+  SECTION("chunks that contradict their requests: given up after the allowed restarts") {
+    send(proto::TaskAssignment{1, 1, sha, model.size(), "{}", "{}", "toy", "bob", {}, {}});
+    auto [status, requests] = serve_until_status([&](const proto::ChunkRequest& r) {
+      return proto::Chunk{sha, r.offset, model.size(), "short"};
+    });
+    CHECK_FALSE(status.ok);
+    INFO(status.reason);
+    CHECK(status.reason.find("model download restarted 3 time(s): chunk at ") != std::string::npos);
+    CHECK(requests < 50);  // a few credits' worth per restart, not a loop
+    CHECK(a.agent->stats().download_restarts == 3);
+  }
+}
