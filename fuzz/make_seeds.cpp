@@ -35,7 +35,7 @@ std::vector<std::pair<std::string, Message>> sample_messages() {
                    {0.25, 0.5}};
   return {
       {"hello", Hello{"agent-1", kProtocolVersion, {2, 512, {"fsdd/speaker=jackson"}}, 0, "i1"}},
-      {"welcome", Welcome{"s1", 1000, kDefaultChunkBytes, kDefaultChunkCredit}},
+      {"welcome", Welcome{"s1", 1000, kDefaultChunkBytes, kDefaultChunkCredit, "5eed"}},
       {"reject", Reject{"protocol version 9 is not supported", kProtocolVersion}},
       {"task_assignment", a},
       {"chunk_request", ChunkRequest{sha, 65536, 65536}},

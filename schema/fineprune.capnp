@@ -138,6 +138,9 @@ struct Welcome {
   heartbeatMs @1 :UInt32;
   chunkSize @2 :UInt32;    # largest ChunkRequest.length the coordinator serves
   chunkCredit @3 :UInt32;  # chunk requests an agent may keep in flight
+  databaseId @4 :Text;     # the coordinator's database (random, made once; "" from older
+                           # coordinators): results made for another are not resent here,
+                           # where the same task ids name other tasks
 }
 
 struct Reject {

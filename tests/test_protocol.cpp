@@ -56,11 +56,16 @@ TEST_CASE("every message type survives a round trip", "[protocol]") {
   CHECK(h2.current_task_id == 17);
   CHECK(h2.instance_id == "inst-1");
 
-  auto w = std::get<Welcome>(round_trip(Welcome{"s-1", 500, 65536, 4}));
+  auto w = std::get<Welcome>(round_trip(Welcome{"s-1", 500, 65536, 4, "0123abcd"}));
   CHECK(w.session_id == "s-1");
   CHECK(w.heartbeat_ms == 500);
   CHECK(w.chunk_size == 65536);
   CHECK(w.chunk_credit == 4);
+  CHECK(w.database_id == "0123abcd");
+  // An outbox file keeps the id on its header line: no space, no line break.
+  CHECK(validate_coordinator_message(Welcome{"s-1", 500, 65536, 4, ""}).ok());
+  CHECK_FALSE(validate_coordinator_message(Welcome{"s-1", 500, 65536, 4, "a b"}).ok());
+  CHECK_FALSE(validate_coordinator_message(Welcome{"s-1", 500, 65536, 4, "a\nb"}).ok());
 
   auto rj = std::get<Reject>(round_trip(Reject{"protocol version 9 unsupported", 1}));
   CHECK(rj.reason == "protocol version 9 unsupported");

@@ -77,7 +77,7 @@ TEST_CASE("a new store is created at the latest schema version in WAL mode", "[s
   TempDir dir;
   auto store = open_store(dir.file("fp.db"));
   CHECK(store->schema_version() == latest_schema_version());
-  CHECK(latest_schema_version() == 8);  // 8: no unique index on idempotency keys
+  CHECK(latest_schema_version() == 9);  // 9: the database's identity
   auto mode = store->db().prepare("PRAGMA journal_mode");
   REQUIRE(mode.ok());
   REQUIRE(*mode->step());
@@ -90,6 +90,31 @@ TEST_CASE("a new store is created at the latest schema version in WAL mode", "[s
     REQUIRE(n.ok());
     CHECK(*n == 1);
   }
+}
+
+TEST_CASE("a database has an identity of its own, kept for as long as the file lives", "[store]") {
+  TempDir dir;
+  std::string first;
+  {
+    auto store = open_store(dir.file("a.db"));
+    auto id = store->identity();
+    REQUIRE(id.ok());
+    first = *id;
+    CHECK(first.size() == 32);
+    CHECK(first.find_first_not_of("0123456789abcdef") == std::string::npos);
+  }
+  CHECK(*open_store(dir.file("a.db"))->identity() == first);  // reopened: the same
+  CHECK(*open_store(dir.file("b.db"))->identity() != first);  // another file: another
+  // A database of schema 8 gets one when migrated.
+  {
+    auto db = fp::sql::Database::open(dir.file("v8.db"));
+    REQUIRE(db.ok());
+    for (int v = 0; v < 8; ++v) REQUIRE((*db)->exec(migrations()[v]).ok());
+    REQUIRE((*db)->exec("PRAGMA user_version = 8").ok());
+  }
+  auto migrated = open_store(dir.file("v8.db"))->identity();
+  REQUIRE(migrated.ok());
+  CHECK(migrated->size() == 32);
 }
 
 TEST_CASE("an older database is migrated, a newer one refused", "[store]") {
@@ -154,7 +179,7 @@ TEST_CASE("schema 8 keeps every telemetry row and column, without the key's uniq
             .ok());
   }
   auto store = open_store(path);
-  CHECK(store->schema_version() == 8);
+  CHECK(store->schema_version() == latest_schema_version());
   auto rows = store->telemetry();
   REQUIRE(rows.ok());
   REQUIRE(rows->size() == 1);

@@ -180,7 +180,7 @@ Agent::End Agent::session() {
   proto::Hello hello{config_.agent_id,
                      config_.protocol_version,
                      {config_.threads, config_.memory_mb, config_.datasets},
-                     task_ ? task_->task_id : 0,
+                     task_ && !discard_run_ ? task_->task_id : 0,
                      instance_id_};
   send(hello);
 

@@ -85,6 +85,9 @@ class Agent {
   void collect_result();
   void settle_task();  // stopping: the task in progress is cancelled and waited for
   void finish_task(bool ok, const std::string& reason, uint32_t reports);
+  // The task came from another coordinator database than the one just met: dropped
+  // (a run in progress is cancelled, and its result dropped when it returns).
+  void abandon_task();
   // The task's status (its key kept in status_key_), and sending the frame that closes
   // the task: the status alone or a TaskResult with it.
   proto::TaskStatus closing_status(bool ok, const std::string& reason, uint32_t reports);
@@ -116,6 +119,10 @@ class Agent {
   // Task state (survives reconnects).
   State state_ = State::kIdle;
   std::optional<proto::TaskAssignment> task_;
+  std::string database_id_;    // the coordinator's database, from its latest Welcome
+  std::string task_database_;  // the database task_ came from (its messages are made for it)
+  bool discard_run_ = false;   // the run in progress is abandoned: drop its result
+  std::optional<proto::TaskAssignment> next_task_;  // assigned while an abandoned run ends
   std::unique_ptr<ModelDownload> download_;
   // A download kept in memory stays for the agent's next task of the same model, as a
   // file would stay on disk (AgentConfig::downloads_in_memory).

@@ -56,6 +56,19 @@ void Agent::on_welcome(const proto::Welcome& m) {
   last_heartbeat_ = Clock::now();
   spdlog::info("agent {}: welcomed (session {}, heartbeat {} ms)", config_.agent_id, m.session_id,
                heartbeat_ms_);
+  if (!m.database_id.empty()) {
+    // Made for another database (the coordinator started afresh): its task ids name other
+    // tasks here, and a result for "task 1" would close this database's task 1.
+    if (const size_t dropped = outbox_.drop_made_for_others(m.database_id)) {
+      spdlog::warn(
+          "agent {}: {} unacknowledged message(s) were made for another coordinator database "
+          "than this one ({}): dropped, not resent",
+          config_.agent_id, dropped, m.database_id);
+    }
+    if (task_ && !discard_run_ && !task_database_.empty() && task_database_ != m.database_id)
+      abandon_task();
+  }
+  database_id_ = m.database_id;
   // Everything unacknowledged from before the reconnect goes again, in order.
   for (auto& f : outbox_.due(Clock::now(), std::chrono::milliseconds(0), true)) {
     send_frame(std::move(f));
@@ -72,6 +85,10 @@ void Agent::on_welcome(const proto::Welcome& m) {
 }
 
 void Agent::on_assignment(const proto::TaskAssignment& m) {
+  if (task_ && discard_run_) {
+    next_task_ = m;  // taken once the abandoned run returns
+    return;
+  }
   if (task_) {
     if (task_->task_id != m.task_id) {
       send(proto::Error{proto::ErrorCode::kBadRequest,
@@ -82,6 +99,7 @@ void Agent::on_assignment(const proto::TaskAssignment& m) {
   spdlog::info("agent {}: task {} ({}/{}), model {} ({} bytes)", config_.agent_id, m.task_id,
                m.dataset, m.individual, m.model_sha256.substr(0, 12), m.model_size);
   task_ = m;
+  task_database_ = database_id_;
   state_ = State::kDownloading;
   start_download();
 }

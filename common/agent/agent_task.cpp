@@ -107,6 +107,18 @@ void Agent::start_running() {
 
 void Agent::collect_result() {
   auto result = result_.get();
+  if (discard_run_) {
+    discard_run_ = false;
+    cancel_ = stop_.load();
+    task_.reset();
+    state_ = State::kIdle;
+    if (next_task_) {
+      proto::TaskAssignment next = std::move(*next_task_);
+      next_task_.reset();
+      on_assignment(next);
+    }
+    return;
+  }
   if (cancel_) return;
   if (!result.ok()) return finish_task(false, result.status().to_string(), 0);
   auto reports = std::move(result).value();
@@ -147,10 +159,25 @@ void Agent::collect_result() {
   }
   auto now = Clock::now();
   for (size_t i = 0; i < reports.size(); ++i) {
-    outbox_.add(reports[i].idempotency_key, frames[i], now);
+    outbox_.add(reports[i].idempotency_key, frames[i], now, task_database_);
     send_frame(std::move(frames[i]));
   }
   finish_task(true, "", count);
+}
+
+void Agent::abandon_task() {
+  spdlog::warn("agent {}: task {} came from another coordinator database than this one: abandoned",
+               config_.agent_id, task_->task_id);
+  status_key_.clear();
+  reports_in_result_ = 0;
+  download_.reset();
+  if (state_ == State::kRunning) {
+    discard_run_ = true;  // the worker returns in its own time; collect_result drops it
+    cancel_ = true;
+    return;
+  }
+  task_.reset();
+  state_ = State::kIdle;
 }
 
 void Agent::finish_task(bool ok, const std::string& reason, uint32_t reports) {
@@ -173,7 +200,7 @@ proto::TaskStatus Agent::closing_status(bool ok, const std::string& reason, uint
 }
 
 void Agent::send_closing(std::string frame) {
-  outbox_.add(status_key_, frame, Clock::now());
+  outbox_.add(status_key_, frame, Clock::now(), task_database_);
   send_frame(std::move(frame));
   state_ = State::kReporting;
 }

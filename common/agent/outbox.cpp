@@ -21,20 +21,22 @@ std::string Outbox::file_for(const std::string& key) const {
   return (fs::path(dir_) / (sha256_hex(key) + ".msg")).string();
 }
 
-void Outbox::add(const std::string& key, std::string frame, Clock::time_point now) {
+void Outbox::add(const std::string& key, std::string frame, Clock::time_point now,
+                 const std::string& database) {
   if (!dir_.empty()) {
-    // "<order> <key>\n<frame>", written beside and renamed: never half a message.
+    // "<order> <key>[ <database>]\n<frame>", written beside and renamed: never half a message.
     std::error_code ec;
     fs::create_directories(dir_, ec);
     // Not flushed to disk (one per report): after the agent crashes, a restart finds it whole
     // or not at all; after a power cut it may be empty, and load() leaves it alone.
-    const Status written =
-        replace_file(file_for(key), std::to_string(next_order_) + ' ' + key + '\n' + frame,
-                     "outbox message", /*durable=*/false);
+    const Status written = replace_file(file_for(key),
+                                        std::to_string(next_order_) + ' ' + key +
+                                            (database.empty() ? "" : " " + database) + '\n' + frame,
+                                        "outbox message", /*durable=*/false);
     if (!written.ok())
       spdlog::warn("outbox: {}: a restart would not resend it", written.to_string());
   }
-  items_[key] = Item{std::move(frame), now, next_order_++};
+  items_[key] = Item{std::move(frame), now, next_order_++, database};
 }
 
 bool Outbox::ack(const std::string& key) {
@@ -46,13 +48,22 @@ bool Outbox::ack(const std::string& key) {
   return true;
 }
 
+size_t Outbox::drop_made_for_others(const std::string& database) {
+  std::vector<std::string> others;
+  for (const auto& [key, item] : items_) {
+    if (!item.database.empty() && item.database != database) others.push_back(key);
+  }
+  for (const auto& key : others) ack(key);
+  return others.size();
+}
+
 Result<size_t> Outbox::load(Clock::time_point now) {
   if (dir_.empty()) return size_t{0};
   std::error_code ec;
   if (!fs::is_directory(dir_, ec)) return size_t{0};
   struct Loaded {
     uint64_t order;
-    std::string key, frame;
+    std::string key, frame, database;
   };
   std::vector<Loaded> loaded;
   std::vector<fs::path> damaged;
@@ -75,7 +86,11 @@ Result<size_t> Outbox::load(Clock::time_point now) {
                    it->path().string());
       continue;
     }
-    l.key = head.substr(space + 1);
+    l.key = head.substr(space + 1);  // keys hold no space (protocol identifiers)
+    if (const size_t second = l.key.find(' '); second != std::string::npos) {
+      l.database = l.key.substr(second + 1);
+      l.key.resize(second);
+    }
     l.frame.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     // Damaged on disk: resending it would earn an error from the coordinator at every
     // resend, for ever. Kept for a look, not sent.
@@ -96,7 +111,7 @@ Result<size_t> Outbox::load(Clock::time_point now) {
   std::sort(loaded.begin(), loaded.end(),
             [](const Loaded& a, const Loaded& b) { return a.order < b.order; });
   for (auto& l : loaded) {
-    items_[l.key] = Item{std::move(l.frame), now, next_order_++};
+    items_[l.key] = Item{std::move(l.frame), now, next_order_++, std::move(l.database)};
   }
   // Files keep their old order numbers; new ones continue after them.
   if (!loaded.empty()) next_order_ = std::max(next_order_, loaded.back().order + 1);

@@ -28,7 +28,14 @@ class Outbox {
   Result<size_t> load(Clock::time_point now);
   const std::string& dir() const { return dir_; }
 
-  void add(const std::string& key, std::string frame, Clock::time_point now);
+  // `database`: the coordinator database the message was made for (Welcome's databaseId;
+  // "" when unknown), kept with it on disk.
+  void add(const std::string& key, std::string frame, Clock::time_point now,
+           const std::string& database = "");
+  // Drops the messages made for a database other than `database` (those made for none are
+  // kept); returns how many. A coordinator on another database must not get them: its task
+  // ids name other tasks, and their keys would shadow its own tasks' messages.
+  size_t drop_made_for_others(const std::string& database);
   // True if `key` was waiting.
   bool ack(const std::string& key);
   // Frames unacknowledged since before `now - retry` (or all with `all`); marks them sent.
@@ -45,6 +52,7 @@ class Outbox {
     std::string frame;
     Clock::time_point sent;
     uint64_t order;
+    std::string database;
   };
   std::string file_for(const std::string& key) const;
   std::string dir_;

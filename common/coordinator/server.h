@@ -284,6 +284,7 @@ class Server {
   std::vector<store::EventRecord> events_;
   bool bursting_ = false;        // replies are held
   bool burst_unopened_ = false;  // BEGIN failed this burst
+  std::string database_id_;      // the store's identity, for Welcomes (read at the first Hello)
   ServerStats before_burst_;     // the counters as the burst began: a failed commit restores them
   std::unique_ptr<sql::Transaction> burst_;                // the burst's writes, once any
   std::vector<std::pair<std::string, std::string>> held_;  // (peer, frame) until its commit

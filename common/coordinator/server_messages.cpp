@@ -216,8 +216,13 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
 
   Session& s = sessions_[peer] = std::move(fresh);
   by_agent_[s.agent_id] = peer;
+  if (database_id_.empty()) {
+    auto id = store().identity();
+    if (id.ok()) database_id_ = *id;  // otherwise "" as from older coordinators, and said
+    if (!id.ok()) spdlog::warn("this database's identity: {}", id.status().to_string());
+  }
   send(peer, proto::Welcome{s.session_id, config_.heartbeat_ms, config_.chunk_size,
-                            config_.chunk_credit});
+                            config_.chunk_credit, database_id_});
 
   // Only a task the coordinator gave this same agent id is reclaimed: one it still
   // holds, or one requeued from it (lost connection, coordinator restart) and not given

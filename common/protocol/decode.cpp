@@ -66,7 +66,8 @@ Hello read(wire::Hello::Reader r) {
 }
 
 Welcome read(wire::Welcome::Reader r) {
-  return Welcome{str(r.getSessionId()), r.getHeartbeatMs(), r.getChunkSize(), r.getChunkCredit()};
+  return Welcome{str(r.getSessionId()), r.getHeartbeatMs(), r.getChunkSize(), r.getChunkCredit(),
+                 str(r.getDatabaseId())};
 }
 
 Reject read(wire::Reject::Reader r) { return Reject{str(r.getReason()), r.getSupportedVersion()}; }

@@ -69,6 +69,7 @@ struct Filler {
     b.setHeartbeatMs(m.heartbeat_ms);
     b.setChunkSize(m.chunk_size);
     b.setChunkCredit(m.chunk_credit);
+    b.setDatabaseId(text(m.database_id));
   }
   void operator()(const Reject& m) {
     auto b = env.initReject();

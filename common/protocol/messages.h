@@ -30,6 +30,7 @@ struct Welcome {
   uint32_t heartbeat_ms = 0;
   uint32_t chunk_size = 0;
   uint32_t chunk_credit = 0;
+  std::string database_id;  // "" from coordinators that predate it
 };
 
 struct Reject {

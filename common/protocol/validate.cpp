@@ -245,6 +245,12 @@ Status validate_coordinator_message(const Message& message) {
   }
   if (t == MessageType::kChunk)
     FP_RETURN_IF_ERROR(validate_chunk(view_of(std::get<Chunk>(message))));
+  if (t == MessageType::kWelcome) {
+    // Kept beside the device's unacknowledged messages (outbox files' header line).
+    const auto& w = std::get<Welcome>(message);
+    if (!w.database_id.empty())
+      FP_RETURN_IF_ERROR(check_id("Welcome", "databaseId", w.database_id));
+  }
   if (t == MessageType::kTaskAssignment) {
     const auto& a = std::get<TaskAssignment>(message);
     if (!is_sha256_hex(a.model_sha256)) {

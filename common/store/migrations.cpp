@@ -245,6 +245,13 @@ DROP TABLE telemetry;
 ALTER TABLE telemetry_v8 RENAME TO telemetry;
 CREATE INDEX telemetry_by_campaign ON telemetry(campaign_id, method);
 )sql",
+      // 9: the database's identity, random, made once. The coordinator's Welcome carries it:
+      // task ids restart in another database, so a device drops what it made for another
+      // one (a result for its "task 1" would close this database's task 1).
+      R"sql(
+CREATE TABLE database_identity (id TEXT NOT NULL);
+INSERT INTO database_identity VALUES (lower(hex(randomblob(16))));
+)sql",
   };
   return all;
 }

@@ -69,6 +69,15 @@ int Store::schema_version() {
   return v.ok() ? static_cast<int>(*v) : -1;
 }
 
+Result<std::string> Store::identity() {
+  FP_ASSIGN_OR_RETURN(auto* s, statement("SELECT id FROM database_identity LIMIT 1"));
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  if (!row) return Status::corruption(db_->path() + ": no database identity");
+  std::string id = s->column_text(0);
+  s->reset();
+  return id;
+}
+
 Result<sql::Statement*> Store::statement(const char* sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {

@@ -35,6 +35,9 @@ class Store {
   static Result<std::unique_ptr<Store>> open(const std::string& path);
 
   int schema_version();
+  // This database's identity: 32 random hex digits, made when it was created (or
+  // migrated to schema 9), the same for as long as the file lives.
+  Result<std::string> identity();
   sql::Database& db() { return *db_; }
 
   // Agents.

@@ -770,6 +770,31 @@ TEST_CASE("an outbox on disk survives a restart until acknowledged", "[device][u
   reloaded(dir.file("outbox"), now, 0);
 }
 
+TEST_CASE("an outbox keeps the database each message was made for, across a restart",
+          "[device][unit]") {
+  TempDir dir("dev");
+  auto now = agent::Outbox::Clock::now();
+  const std::string f1 = proto::encode(proto::TaskStatus{"k1", 1, true, 3, ""});
+  const std::string f2 = proto::encode(proto::TaskStatus{"k2", 1, true, 3, ""});
+  const std::string f3 = proto::encode(proto::TaskStatus{"k3", 2, true, 3, ""});
+  {
+    agent::Outbox box(dir.file("outbox"));
+    box.add("k1", f1, now, "db-old");
+    box.add("k3", f3, now, "db-new");
+  }
+  // A message written before the databases had ids: "<order> <key>", made for none.
+  std::ofstream(dir.file("outbox/00aa.msg"), std::ios::binary) << "7 k2\n" << f2;
+  agent::Outbox again = reloaded(dir.file("outbox"), now, 3);
+  CHECK(again.drop_made_for_others("db-new") == 1);
+  CHECK_FALSE(again.contains("k1"));
+  CHECK(again.contains("k2"));  // kept: nothing says whose it was
+  CHECK(again.contains("k3"));
+  CHECK(again.drop_made_for_others("db-new") == 0);
+  agent::Outbox third = reloaded(dir.file("outbox"), now, 2);  // the file went too
+  CHECK(third.drop_made_for_others("db-newer") == 1);
+  CHECK(third.contains("k2"));
+}
+
 TEST_CASE("a damaged outbox message is kept aside, not resent; a stranger's file is left alone",
           "[device][unit]") {
   TempDir dir("dev");

@@ -73,6 +73,56 @@ void check_done_once_each(store::Store& db, int64_t campaign, size_t n) {
   }
 }
 
+// A coordinator driven by hand (a bare ROUTER): what an agent does with given messages.
+struct RawCoordinator {
+  explicit RawCoordinator(zmq::context_t& context) : router(context, zmq::socket_type::router) {
+    proto::configure_router(router);
+    router.bind("tcp://127.0.0.1:*");
+    endpoint = router.get(zmq::sockopt::last_endpoint);
+  }
+  // Waits for an agent's Hello; its connection is then the one sent to.
+  void await_hello() {
+    proto::PeerFrame hello;
+    REQUIRE(wait_until([&] {
+      zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(10));
+      return proto::recv_from_router(router, hello, false) &&
+             proto::type_of(*proto::decode(hello.payload.data(), hello.payload.size(),
+                                           proto::kMaxAgentFrameBytes)) ==
+                 proto::MessageType::kHello;
+    }));
+    peer = hello.peer;
+  }
+  void send(const proto::Message& m) {
+    REQUIRE(proto::send_to_peer(router, peer, proto::encode(m)).ok());
+  }
+  // What the agent sends within `wait`, in order.
+  std::vector<proto::Message> read_for(std::chrono::milliseconds wait) {
+    std::vector<proto::Message> out;
+    auto until = std::chrono::steady_clock::now() + wait;
+    while (std::chrono::steady_clock::now() < until) {
+      zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(5));
+      proto::PeerFrame f;
+      while (proto::recv_from_router(router, f, false)) {
+        auto m = proto::decode(f.payload.data(), f.payload.size(), proto::kMaxAgentFrameBytes);
+        REQUIRE(m.ok());
+        out.push_back(std::move(m).value());
+      }
+    }
+    return out;
+  }
+  zmq::socket_t router;
+  std::string endpoint, peer;
+};
+
+template <typename T>
+int count_of(const std::vector<proto::Message>& messages) {
+  return static_cast<int>(std::count_if(messages.begin(), messages.end(), [](const auto& m) {
+    return std::holds_alternative<T>(m);
+  }));
+}
+
 }  // namespace
 
 TEST_CASE("three agents complete a campaign and telemetry lands in SQLite", "[net]") {
@@ -292,6 +342,47 @@ TEST_CASE("an agent reconnects after the coordinator restarts and keeps its task
   auto t = db->tasks(coord.campaign_id());
   CHECK((*t)[0].attempts == 1);  // reclaimed, not handed out again
   CHECK(*db->telemetry_count() == 2);
+}
+
+TEST_CASE("results made for a replaced coordinator database are not resent to the new one",
+          "[net]") {
+  // A device finishes task 1 while its coordinator is down; the operator then starts the
+  // coordinator afresh (a new database: its first task is task 1 again, the same device's).
+  // The old result must not close the new task, nor its idempotency keys shadow the new ones.
+  TempDir old_dir, new_dir, agent_dir;
+  zmq::context_t context(1);
+  FakeRunner runner;
+  runner.close_gate();
+  std::optional<Coordinator> old_coord(std::in_place, old_dir, std::vector<std::string>{"alice"},
+                                       4096, fast_server(), &context);
+  const std::string endpoint = old_coord->endpoint();
+  AgentThread a(agent_config("a1", endpoint, agent_dir, {"toy/alice"}), context, runner);
+  REQUIRE(wait_until([&] { return runner.running(); }));
+  old_coord.reset();  // stopped, its database left behind
+  auto config = fast_server();
+  config.endpoint = endpoint;
+  std::optional<Coordinator> new_coord;
+  SECTION("the old task finished while no coordinator was there") {
+    runner.open_gate();
+    REQUIRE(wait_until([&] { return runner.runs == 1; }));
+    new_coord.emplace(new_dir, std::vector<std::string>{"alice"}, 8192, config, &context);
+  }
+  SECTION("the old task still runs when the new coordinator welcomes the device") {
+    new_coord.emplace(new_dir, std::vector<std::string>{"alice"}, 8192, config, &context);
+    REQUIRE(wait_until([&] { return a.agent->stats().connects >= 2; }));
+    REQUIRE(wait_until([&] { return runner.runs == 1; }));  // cancelled, its result dropped
+    runner.open_gate();
+  }
+  REQUIRE(wait_until([&] { return campaign_done(*new_coord, new_dir); }));
+  CHECK(runner.runs == 2);  // the new task ran, on the new campaign's model
+  CHECK(runner.model_hashes().count(new_coord->sha()) == 1);
+  auto db = new_coord->reader(new_dir);
+  CHECK(*db->telemetry_count() == 2);
+  auto tasks = db->tasks(new_coord->campaign_id());
+  REQUIRE(tasks.ok());
+  for (const auto& t : *tasks) CHECK(t.attempts == 1);
+  new_coord->stop();
+  CHECK(new_coord->server().stats().reports_duplicate == 0);
 }
 
 TEST_CASE("an agent keeping downloads in memory fetches a model once for its tasks", "[net]") {
@@ -544,59 +635,30 @@ TEST_CASE("before its Welcome an agent ignores what was sent to its connection's
           "[net][agent]") {
   TempDir dir;
   zmq::context_t context(1);
-  zmq::socket_t router(context, zmq::socket_type::router);
-  proto::configure_router(router);
-  router.bind("tcp://127.0.0.1:*");
-  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+  RawCoordinator coord(context);
   FakeRunner runner;
   runner.close_gate();
-  auto config = agent_config("dev-bob", endpoint, dir, {"toy/bob"});
+  auto config = agent_config("dev-bob", coord.endpoint, dir, {"toy/bob"});
   config.leave_on_goodbye = true;
   AgentThread a(config, context, runner);
-
-  // Reads what the agent sends for `wait`; returns the messages' types in order.
-  auto read_for = [&](std::chrono::milliseconds wait) {
-    std::vector<proto::MessageType> types;
-    auto until = std::chrono::steady_clock::now() + wait;
-    while (std::chrono::steady_clock::now() < until) {
-      zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
-      zmq::poll(&item, 1, std::chrono::milliseconds(10));
-      proto::PeerFrame f;
-      while (proto::recv_from_router(router, f, false)) {
-        auto m = proto::decode(f.payload.data(), f.payload.size(), proto::kMaxAgentFrameBytes);
-        REQUIRE(m.ok());
-        types.push_back(proto::type_of(*m));
-      }
-    }
-    return types;
-  };
-  proto::PeerFrame hello;
-  REQUIRE(wait_until([&] {
-    zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::chrono::milliseconds(10));
-    return proto::recv_from_router(router, hello, false);
-  }));
-  const std::string peer = hello.peer;
-  auto send = [&](const proto::Message& m) {
-    REQUIRE(proto::send_to_peer(router, peer, proto::encode(m)).ok());
-  };
+  coord.await_hello();
   const std::string sha(64, 'a');
   proto::TaskAssignment stale{7, 1, sha, 1024, "{}", "{}", "toy", "alice", {}, {}};
   // The last session's leftovers: an Ack, its next task, a heartbeat.
-  send(proto::Ack{"dev-alice:6:status", false});
-  send(stale);
-  send(proto::Heartbeat{6});
-  CHECK(read_for(300ms).empty());  // it waits for its Welcome
-  send(proto::Welcome{"s-bob", 1000, 64 << 10, 4});
+  coord.send(proto::Ack{"dev-alice:6:status", false});
+  coord.send(stale);
+  coord.send(proto::Heartbeat{6});
+  CHECK(coord.read_for(300ms).empty());  // it waits for its Welcome
+  coord.send(proto::Welcome{"s-bob", 1000, 64 << 10, 4, ""});
   // Nothing was taken for its own: no chunk requested, no "busy with task 7" error.
-  for (auto t : read_for(300ms)) CHECK(t == proto::MessageType::kHeartbeat);
+  for (const auto& m : coord.read_for(300ms)) CHECK(std::holds_alternative<proto::Heartbeat>(m));
   // After the Welcome an assignment is its own: it fetches the model.
   proto::TaskAssignment own{8, 1, sha, 1024, "{}", "{}", "toy", "bob", {}, {}};
-  send(own);
-  std::vector<proto::MessageType> after;
+  coord.send(own);
+  int requests = 0;
   CHECK(wait_until([&] {
-    for (auto t : read_for(50ms)) after.push_back(t);
-    return std::count(after.begin(), after.end(), proto::MessageType::kChunkRequest) > 0;
+    requests += count_of<proto::ChunkRequest>(coord.read_for(50ms));
+    return requests > 0;
   }));
 }
 
@@ -606,23 +668,12 @@ TEST_CASE("an agent that cannot store a model, or keeps getting bad chunks, fail
   // tens of thousands of requests a minute until the coordinator's rate limit cut in.
   TempDir dir;
   zmq::context_t context(1);
-  zmq::socket_t router(context, zmq::socket_type::router);
-  proto::configure_router(router);
-  router.bind("tcp://127.0.0.1:*");
-  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+  RawCoordinator coord(context);
   FakeRunner runner;
-  auto config = agent_config("dev-bob", endpoint, dir, {"toy/bob"});
+  auto config = agent_config("dev-bob", coord.endpoint, dir, {"toy/bob"});
   config.max_download_restarts = 2;
   AgentThread a(config, context, runner);
-  proto::PeerFrame hello;
-  REQUIRE(wait_until([&] {
-    zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::chrono::milliseconds(10));
-    return proto::recv_from_router(router, hello, false);
-  }));
-  auto send = [&](const proto::Message& m) {
-    REQUIRE(proto::send_to_peer(router, hello.peer, proto::encode(m)).ok());
-  };
+  coord.await_hello();
   // Answers each chunk request with `chunk_for(request)` until the agent closes its task;
   // returns the status and how many chunks were asked for.
   auto serve_until_status =
@@ -631,31 +682,26 @@ TEST_CASE("an agent that cannot store a model, or keeps getting bad chunks, fail
         int requests = 0;
         auto until = std::chrono::steady_clock::now() + 10s;
         while (!status && std::chrono::steady_clock::now() < until) {
-          zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
-          zmq::poll(&item, 1, std::chrono::milliseconds(10));
-          proto::PeerFrame f;
-          while (proto::recv_from_router(router, f, false)) {
-            auto m = proto::decode(f.payload.data(), f.payload.size(), proto::kMaxAgentFrameBytes);
-            REQUIRE(m.ok());
-            if (auto* r = std::get_if<proto::ChunkRequest>(&*m)) {
+          for (const auto& m : coord.read_for(10ms)) {
+            if (auto* r = std::get_if<proto::ChunkRequest>(&m)) {
               ++requests;
-              send(chunk_for(*r));
-            } else if (auto* st = std::get_if<proto::TaskStatus>(&*m)) {
+              coord.send(chunk_for(*r));
+            } else if (auto* st = std::get_if<proto::TaskStatus>(&m)) {
               status = *st;
-              send(proto::Ack{st->idempotency_key, false});
+              coord.send(proto::Ack{st->idempotency_key, false});
             }
           }
         }
         REQUIRE(status.has_value());
         return std::make_pair(*status, requests);
       };
-  send(proto::Welcome{"s-bob", 1000, 1024, 4});
+  coord.send(proto::Welcome{"s-bob", 1000, 1024, 4, ""});
   const std::string model = random_bytes(8192, 3);
   const std::string sha = sha256_hex(model);
 
   SECTION("a model larger than the free space: refused before a byte is fetched") {
     const uint64_t huge = uint64_t{1} << 60;
-    send(proto::TaskAssignment{1, 1, sha, huge, "{}", "{}", "toy", "bob", {}, {}});
+    coord.send(proto::TaskAssignment{1, 1, sha, huge, "{}", "{}", "toy", "bob", {}, {}});
     auto [status, requests] = serve_until_status([&](const proto::ChunkRequest& r) {
       return proto::Chunk{sha, r.offset, huge, std::string(r.length, 'x')};
     });
@@ -667,7 +713,7 @@ TEST_CASE("an agent that cannot store a model, or keeps getting bad chunks, fail
     CHECK(status.reason.find(std::to_string(huge) + " needed") != std::string::npos);
   }
   SECTION("chunks that contradict their requests: given up after the allowed restarts") {
-    send(proto::TaskAssignment{1, 1, sha, model.size(), "{}", "{}", "toy", "bob", {}, {}});
+    coord.send(proto::TaskAssignment{1, 1, sha, model.size(), "{}", "{}", "toy", "bob", {}, {}});
     auto [status, requests] = serve_until_status([&](const proto::ChunkRequest& r) {
       return proto::Chunk{sha, r.offset, model.size(), "short"};
     });
@@ -676,5 +722,44 @@ TEST_CASE("an agent that cannot store a model, or keeps getting bad chunks, fail
     CHECK(status.reason.find("model download restarted 3 time(s): chunk at ") != std::string::npos);
     CHECK(requests < 50);  // a few credits' worth per restart, not a loop
     CHECK(a.agent->stats().download_restarts == 3);
+  }
+}
+
+TEST_CASE("an unacknowledged result is resent to its coordinator's database, not to another",
+          "[net][agent]") {
+  TempDir dir;
+  zmq::context_t context(1);
+  RawCoordinator coord(context);
+  FakeRunner runner;
+  auto config = agent_config("dev-bob", coord.endpoint, dir, {"toy/bob"});
+  config.outbox_dir = dir.file("outbox");  // on disk, as fp-agent keeps it
+  AgentThread a(config, context, runner);
+  coord.await_hello();
+  coord.send(proto::Welcome{"s-1", 1000, 1024, 4, "db-old"});
+  const std::string model = random_bytes(1000, 5);
+  const std::string sha = sha256_hex(model);
+  coord.send(proto::TaskAssignment{1, 1, sha, model.size(), "{}", "{}", "toy", "bob", {}, {}});
+  // Serves the model; the result that comes back is never acknowledged.
+  int results = 0;
+  REQUIRE(wait_until([&] {
+    for (const auto& m : coord.read_for(10ms)) {
+      if (auto* r = std::get_if<proto::ChunkRequest>(&m))
+        coord.send(proto::Chunk{sha, r->offset, model.size(), model.substr(r->offset, r->length)});
+      results += std::holds_alternative<proto::TaskResult>(m);
+    }
+    return results > 0;
+  }));
+  // The coordinator goes away and comes back (the agent says Hello again).
+  coord.send(proto::Goodbye{"coordinator shutting down"});
+  coord.await_hello();
+  SECTION("on the same database: resent") {
+    coord.send(proto::Welcome{"s-2", 1000, 1024, 4, "db-old"});
+    CHECK(count_of<proto::TaskResult>(coord.read_for(800ms)) >= 1);
+    CHECK_FALSE(std::filesystem::is_empty(dir.file("outbox")));
+  }
+  SECTION("on another database: dropped, on disk too") {
+    coord.send(proto::Welcome{"s-2", 1000, 1024, 4, "db-new"});
+    CHECK(count_of<proto::TaskResult>(coord.read_for(800ms)) == 0);  // resend_after: 300 ms
+    CHECK(std::filesystem::is_empty(dir.file("outbox")));
   }
 }
