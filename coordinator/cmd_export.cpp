@@ -133,7 +133,8 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
     std::cout << out.str();
     return std::cout.flush() ? 0 : 1;
   }
-  const Status written = replace_file(out_path, out.str(), "export");
+  Status written = make_parent_folder(out_path, "export");
+  if (written.ok()) written = replace_file(out_path, out.str(), "export");
   if (!written.ok()) {
     spdlog::error("{}", written.to_string());
     return 1;

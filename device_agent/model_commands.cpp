@@ -13,6 +13,7 @@
 #include "prune/cost.h"
 #include "prune/pruner.h"
 #include "util/compute_threads.h"
+#include "util/file_io.h"
 
 namespace fp::agent_cli {
 namespace {
@@ -61,7 +62,8 @@ int compact_command(const std::string& model_path, const std::string& out_path, 
     return 1;
   }
   ArtifactInfo out_info;
-  Status s = save_model(*c->model, out_path, in_info.meta, &out_info);
+  Status s = make_parent_folder(out_path, "model artifact");
+  if (s.ok()) s = save_model(*c->model, out_path, in_info.meta, &out_info);
   if (!s.ok()) {
     spdlog::error("{}", s.to_string());
     return 1;
@@ -89,7 +91,8 @@ int export_command(const std::string& model_path, const std::string& out_prefix)
     return 1;
   }
   TorchExportInfo info;
-  Status s = export_torch(**model, out_prefix, &info);
+  Status s = make_parent_folder(out_prefix, "exported weights");
+  if (s.ok()) s = export_torch(**model, out_prefix, &info);
   if (!s.ok()) {
     spdlog::error("{}", s.to_string());
     return 1;

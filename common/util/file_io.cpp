@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 namespace fp {
@@ -80,6 +81,18 @@ Status replace_file(const std::string& path, std::string_view bytes, const std::
   }
   if (::close(fd) != 0) return fail("cannot close", errno, true);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot rename", errno, true);
+  return Status::ok_status();
+}
+
+Status make_parent_folder(const std::string& path, const std::string& what) {
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  if (folder.empty()) return Status::ok_status();
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  if (ec) {
+    return Status::io_error(what + " " + path + ": cannot make folder " + folder.string() + ": " +
+                            ec.message());
+  }
   return Status::ok_status();
 }
 

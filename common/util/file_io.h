@@ -26,4 +26,9 @@ Status write_file(const std::string& path, std::string_view bytes,
 Status replace_file(const std::string& path, std::string_view bytes,
                     const std::string& what = "file", bool durable = true);
 
+// Makes the folder `path` is to be written in, with its parents, when missing: an output a
+// user names (`--out out/compact/model.fpm`) may be the first thing in a new folder.
+// IoError "<what> <path>: cannot make folder <folder>: <reason>".
+Status make_parent_folder(const std::string& path, const std::string& what = "file");
+
 }  // namespace fp

@@ -253,10 +253,10 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
   CHECK_THAT(read_file(dir.file("status-unknown.log")),
              Catch::Contains("no campaign named 'nosuch' (the database holds: proc)"));
   ChildProcess csv(
-      {kCoordinator, "export", "-c", dir.file("fp.toml"), "--out", dir.file("out.csv")},
+      {kCoordinator, "export", "-c", dir.file("fp.toml"), "--out", dir.file("exports/out.csv")},
       dir.file("export.log"));
-  REQUIRE(csv.wait(30s) == 0);
-  std::string csv_text = read_file(dir.file("out.csv"));
+  REQUIRE(csv.wait(30s) == 0);  // its folder made
+  std::string csv_text = read_file(dir.file("exports/out.csv"));
   CHECK(std::count(csv_text.begin(), csv_text.end(), '\n') >= 10);
   CHECK(csv_text.rfind("campaign,task_id,agent_id,individual,method", 0) == 0);
   ChildProcess json({kCoordinator, "export", "-c", dir.file("fp.toml"), "--format", "json", "--out",
@@ -413,6 +413,19 @@ TEST_CASE("fp-agent compact writes a new artifact and will not write over the on
   auto compacted = load_model(dir.file("c.fpm"));
   REQUIRE(compacted.ok());
   CHECK((*compacted)->spec().is_compact());
+  // Into a folder that does not exist yet: made (it was "cannot create ...tmp...").
+  REQUIRE(compact_to(dir.file("out/compact/c.fpm"), "new-folder.log") == 0);
+  CHECK(load_model(dir.file("out/compact/c.fpm")).ok());
+  ChildProcess exported(
+      {kAgent, "export", "--model", dir.file("c.fpm"), "--out", dir.file("out/torch/c")},
+      dir.file("export.log"));
+  REQUIRE(exported.wait(120s) == 0);
+  CHECK(std::filesystem::exists(dir.file("out/torch/c.pt")));
+  // A folder that cannot be made is named.
+  write(dir.file("plain-file"), "x");
+  CHECK(compact_to(dir.file("plain-file/c.fpm"), "not-folder.log") == 1);
+  CHECK_THAT(read_file(dir.file("not-folder.log")),
+             Catch::Contains("cannot make folder " + dir.file("plain-file")));
 }
 
 TEST_CASE("fp-coordinator register --calibrate ships a model trained elsewhere with its curve",
