@@ -63,6 +63,8 @@ Status read_server(const toml::table* t, const std::string& src, CoordinatorConf
   FP_RETURN_IF_ERROR(s.get("rate_limit", sv.rate_limit));
   FP_RETURN_IF_ERROR(s.get("rate_burst", sv.rate_burst));
   FP_RETURN_IF_ERROR(s.get("max_sessions_per_key", sv.max_sessions_per_key));
+  FP_RETURN_IF_ERROR(s.get("max_ids_per_key", sv.max_ids_per_key));
+  FP_RETURN_IF_ERROR(s.get("max_individuals_per_key", sv.max_individuals_per_key));
   FP_RETURN_IF_ERROR(s.get("max_queued_bytes", sv.max_queued_bytes));
   FP_RETURN_IF_ERROR(s.get("stall_timeout_ms", sv.stall_timeout_ms));
   FP_RETURN_IF_ERROR(s.get("task_deadline_s", sv.task_deadline_s));

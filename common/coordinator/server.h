@@ -67,6 +67,11 @@ struct ServerConfig {
   double rate_burst = 4000;  // messages at once, per peer
   // Identity (CURVE): sessions one enrolled key may hold at once (fp-sim: a host's agents).
   uint32_t max_sessions_per_key = 16;
+  // Identity (CURVE): agent ids one key may bind, ever (a device has one; fp-sim: its
+  // host's agents), and individuals its Hellos may add to open-enrollment campaigns while
+  // this coordinator runs: a hostile device cannot grow the database without bound.
+  uint32_t max_ids_per_key = 64;
+  uint32_t max_individuals_per_key = 64;
   // Outbound memory: model bytes queued for all peers together (each peer also gets at
   // most chunk_credit chunks), and how long a peer may leave its chunks unread.
   uint64_t max_queued_bytes = uint64_t{256} << 20;
@@ -92,6 +97,7 @@ struct ServerStats {
   uint64_t handshakes_failed = 0, handshakes_refused = 0;
   uint64_t chunk_requests_refused = 0, chunk_requests_deferred = 0, chunk_bytes_queued_peak = 0;
   uint64_t peers_stalled = 0, tasks_past_deadline = 0, identities_refused = 0;
+  uint64_t enrollments_refused = 0;    // individuals past a key's max_individuals_per_key
   uint64_t frames_ignored_unread = 0;  // from peers dropped for not reading
   uint64_t commits_in_background = 0;  // commits by the commit worker (each of one or more bursts)
   double commit_seconds = 0;           // the worker's time in those commits
@@ -221,10 +227,14 @@ class Server {
   // server_limits.cpp: rate limits, the agent limit, revoked keys, identities.
   bool within_rate(const std::string& peer);
   bool refuse_if_full(const std::string& peer, const proto::Hello& m);
-  // CURVE: refuses (and returns true for) a Hello whose id is bound to another key or
-  // whose key holds max_sessions_per_key sessions already.
+  // CURVE: refuses (and returns true for) a Hello whose id is bound to another key, whose
+  // new id would pass its key's max_ids_per_key, or whose key holds max_sessions_per_key
+  // sessions already.
   bool refuse_identity(const std::string& peer, const proto::Hello& m,
                        const std::string& public_key);
+  // False (said, throttled) when the session's key has added max_individuals_per_key other
+  // individuals to open-enrollment campaigns in this run; `holding` is "dataset/individual".
+  bool within_enrollment_allowance(const Session& s, const std::string& holding);
   void drop_revoked();
   void forget_idle_peers();
   void note_refused_handshake(const security::ZapRequest& r, const security::ZapDecision& d);
@@ -268,7 +278,9 @@ class Server {
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // curve only
   LogThrottle handshake_log_, full_log_, reject_log_, key_sessions_log_, burst_log_;
   security::RefusalSummary refused_handshakes_{std::chrono::seconds(60), 256};
-  std::set<std::string> identity_refusals_;  // (key, id) pairs recorded once
+  std::set<std::string> identity_refusals_;    // (key, id) pairs recorded once
+  std::map<std::string, int64_t> ids_of_key_;  // agent ids bound to a key (read once per key)
+  std::map<std::string, std::set<std::string>> enrolled_by_key_;  // individuals it added
   std::string bound_endpoint_;
   bool stopping_ = false;
   Status failure_;

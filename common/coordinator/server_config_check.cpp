@@ -37,6 +37,8 @@ Status check_server_config(const ServerConfig& sv) {
   }
   if (sv.max_sessions_per_key < 1)
     return Status::invalid_argument("server.max_sessions_per_key must be >= 1");
+  if (sv.max_ids_per_key < 1)
+    return Status::invalid_argument("server.max_ids_per_key must be >= 1");
   if (!(sv.task_deadline_s > 0) || !(sv.task_deadline_s_per_mb >= 0)) {
     return Status::invalid_argument(
         "server.task_deadline_s must be > 0 and server.task_deadline_s_per_mb >= 0");

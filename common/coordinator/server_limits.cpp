@@ -99,7 +99,34 @@ void Server::forget_idle_peers() {
 bool Server::refuse_identity(const std::string& peer, const proto::Hello& m,
                              const std::string& public_key) {
   if (config_.security.plain) return false;
-  auto bound = store().bind_identity(m.agent_id, public_key, now());
+  auto owner = store().identity_owner(m.agent_id);
+  if (owner.ok() && !owner->has_value()) {
+    // A new id for this key: within its allowance of ids (counted once, then kept here).
+    auto counted = ids_of_key_.find(public_key);
+    if (counted == ids_of_key_.end()) {
+      auto n = store().count_identities(public_key);
+      if (!n.ok()) owner = n.status();
+      if (n.ok()) counted = ids_of_key_.emplace(public_key, *n).first;
+    }
+    if (counted != ids_of_key_.end() && counted->second >= config_.max_ids_per_key) {
+      std::string reason = "key " + public_key + " has bound " + std::to_string(counted->second) +
+                           " agent id(s) already (server.max_ids_per_key = " +
+                           std::to_string(config_.max_ids_per_key) + "): agent id " + m.agent_id +
+                           " refused";
+      ++stats_.identities_refused;
+      ++stats_.frames_rejected;
+      uint64_t suppressed = 0;
+      if (key_sessions_log_.due(suppressed)) {
+        spdlog::warn("{}", reason);
+        event("identity-refused", m.agent_id, 0, reason);
+      }
+      send(peer, proto::Reject{reason, proto::kProtocolVersion});
+      return true;
+    }
+    if (counted != ids_of_key_.end()) ++counted->second;
+  }
+  auto bound = owner.ok() ? store().bind_identity(m.agent_id, public_key, now())
+                          : Result<std::string>(owner.status());
   if (!bound.ok()) {
     spdlog::error("binding agent id {}: {}", m.agent_id, bound.status().to_string());
     reply_error(peer, proto::ErrorCode::kInternal, "cannot check the agent id now; try again");
@@ -138,6 +165,27 @@ bool Server::refuse_identity(const std::string& peer, const proto::Hello& m,
   }
   reply_error(peer, proto::ErrorCode::kLimitExceeded, reason, proto::kKeySessions);
   return true;
+}
+
+bool Server::within_enrollment_allowance(const Session& s, const std::string& holding) {
+  if (config_.security.plain) return true;  // no identity to count by
+  auto& enrolled = enrolled_by_key_[s.public_key];
+  if (enrolled.count(holding)) return true;
+  if (enrolled.size() < config_.max_individuals_per_key) {
+    enrolled.insert(holding);
+    return true;
+  }
+  ++stats_.enrollments_refused;
+  uint64_t suppressed = 0;
+  if (key_sessions_log_.due(suppressed)) {
+    std::string reason =
+        "key " + s.public_key + " has enrolled " + std::to_string(enrolled.size()) +
+        " individual(s) already (server.max_individuals_per_key = " +
+        std::to_string(config_.max_individuals_per_key) + "): " + holding + " not enrolled";
+    spdlog::warn("agent {}: {}", s.agent_id, reason);
+    event("refused-enrollment", s.agent_id, 0, reason);
+  }
+  return false;
 }
 
 void Server::note_refused_handshake(const security::ZapRequest& r, const security::ZapDecision& d) {

@@ -207,6 +207,7 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
   const AgentView announcing{fresh.agent_id, fresh.holdings};
   for (const auto& [dataset, individual] : fresh.holdings) {
     if (!policy_->enroll(announcing, dataset, individual)) continue;
+    if (!within_enrollment_allowance(fresh, dataset + "/" + individual)) continue;
     Status s = store().enroll(dataset, individual);
     if (!s.ok()) spdlog::error("enrolling {}/{}: {}", dataset, individual, s.to_string());
   }

@@ -1,5 +1,7 @@
 #include "simulation/sim_server_config.h"
 
+#include <algorithm>
+
 namespace fp::sim {
 
 coord::ServerConfig server_config_for(const Scenario& scenario) {
@@ -12,6 +14,9 @@ coord::ServerConfig server_config_for(const Scenario& scenario) {
   sc.exit_when_done = true;
   sc.security.plain = h.plain;
   sc.max_sessions_per_key = static_cast<uint32_t>(2 * h.connected_per_host() + 4);
+  // A host's agents each bind their own id to its key.
+  sc.max_ids_per_key = static_cast<uint32_t>(
+      std::max<int64_t>(sc.max_ids_per_key, scenario.partition.num_individuals));
   if (h.share_connections) {
     constexpr double kHostRateFactor = 10;
     sc.rate_limit *= kHostRateFactor;

@@ -107,6 +107,9 @@ class Store {
   // bound to (the given one, or the one that claimed the id first).
   Result<std::string> bind_identity(const std::string& agent_id, const std::string& public_key,
                                     double at);
+  // The key `agent_id` is bound to, if any; how many ids `public_key` has bound.
+  Result<std::optional<std::string>> identity_owner(const std::string& agent_id);
+  Result<int64_t> count_identities(const std::string& public_key);
 
   // Events.
   Status add_events(const std::vector<EventRecord>& events);

@@ -71,4 +71,25 @@ ON CONFLICT (agent_id) DO NOTHING)sql"));
   return key;
 }
 
+Result<std::optional<std::string>> Store::identity_owner(const std::string& agent_id) {
+  FP_ASSIGN_OR_RETURN(auto* s,
+                      statement("SELECT public_key FROM agent_identities WHERE agent_id = ?1"));
+  s->bind(1, agent_id);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  std::optional<std::string> key;
+  if (row) key = s->column_text(0);
+  s->reset();
+  return key;
+}
+
+Result<int64_t> Store::count_identities(const std::string& public_key) {
+  FP_ASSIGN_OR_RETURN(auto* s,
+                      statement("SELECT COUNT(*) FROM agent_identities WHERE public_key = ?1"));
+  s->bind(1, public_key);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  const int64_t n = row ? s->column_int(0) : 0;
+  s->reset();
+  return n;
+}
+
 }  // namespace fp::store

@@ -141,6 +141,56 @@ TEST_CASE("an enrolled key cannot take another key's agent id, and holds few ses
   CHECK(back.expect<proto::TaskAssignment>().individual == "alice");
 }
 
+TEST_CASE(
+    "an enrolled key binds a bounded number of ids and enrolls a bounded number of "
+    "individuals",
+    "[net][hostile]") {
+  // Without these bounds one hostile device could grow the database for ever: a new agent id
+  // (a row each) and new individuals (a task each in every open campaign) at every Hello.
+  TempDir dir("hostile");
+  const auto server_keys = new_keys(), alice = new_keys(), mallory = new_keys();
+  auto config = curve_server(server_keys, 6);
+  config.max_ids_per_key = 3;
+  config.max_individuals_per_key = 2;
+  Coordinator coord(dir, {}, 16 << 10, config);  // open enrollment
+  auto db = coord.reader(dir);
+  REQUIRE(db->enroll_key(alice.public_key, "alice-phone", 1).ok());
+  REQUIRE(db->enroll_key(mallory.public_key, "mallory-phone", 1).ok());
+  const auto& server_public = server_keys.public_key;
+  auto tasks = [&] { return db->tasks(coord.campaign_id())->size(); };
+  // Says Hello as `id` holding `holdings` and leaves; returns the first answer.
+  auto visit = [&](const security::KeyPair& key, const std::string& id,
+                   std::vector<std::string> holdings) {
+    RawClient c(coord.context(), coord.endpoint(), &key, server_public);
+    c.send(proto::Hello{id, proto::kProtocolVersion, {1, 0, std::move(holdings)}, 0, "i-" + id});
+    auto first = c.receive();
+    REQUIRE(first.has_value());
+    c.send(proto::Goodbye{"bye"});
+    return *first;
+  };
+
+  CHECK(std::holds_alternative<proto::Welcome>(visit(mallory, "m-1", {"toy/a", "toy/b", "toy/c"})));
+  REQUIRE(wait_until([&] { return events_of(*db, "refused-enrollment").size() == 1; }));
+  CHECK(tasks() == 2);  // a and b; not c
+  CHECK_THAT(events_of(*db, "refused-enrollment")[0].detail,
+             Catch::Contains("(server.max_individuals_per_key = 2): toy/c not enrolled"));
+  CHECK(std::holds_alternative<proto::Welcome>(visit(mallory, "m-2", {"toy/a", "toy/d"})));
+  CHECK(std::holds_alternative<proto::Welcome>(visit(mallory, "m-3", {})));
+  auto fourth = visit(mallory, "m-4", {});
+  REQUIRE(std::holds_alternative<proto::Reject>(fourth));
+  CHECK_THAT(std::get<proto::Reject>(fourth).reason,
+             Catch::Contains("has bound 3 agent id(s) already (server.max_ids_per_key = 3)"));
+  CHECK(std::holds_alternative<proto::Welcome>(visit(mallory, "m-1", {"toy/a"})));  // its own
+  // Another device's key has its own allowance.
+  CHECK(std::holds_alternative<proto::Welcome>(visit(alice, "dev-alice", {"toy/alice"})));
+  REQUIRE(wait_until([&] { return tasks() == 3; }));
+  coord.stop();
+  CHECK(coord.server().stats().enrollments_refused == 2);  // c, then d
+  // The ids bound stay counted after a restart (they are in the database).
+  coord.start();
+  CHECK(std::holds_alternative<proto::Reject>(visit(mallory, "m-5", {})));
+}
+
 TEST_CASE("reports, statuses and reclaims are scoped to what the sender was assigned",
           "[net][hostile]") {
   TempDir dir("hostile");
