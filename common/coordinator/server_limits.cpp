@@ -125,8 +125,10 @@ bool Server::refuse_identity(const std::string& peer, const proto::Hello& m,
     }
     if (counted != ids_of_key_.end()) ++counted->second;
   }
-  auto bound = owner.ok() ? store().bind_identity(m.agent_id, public_key, now())
-                          : Result<std::string>(owner.status());
+  // A known id's key is its owner; a new one is bound now.
+  auto bound = !owner.ok()          ? Result<std::string>(owner.status())
+               : owner->has_value() ? Result<std::string>(**owner)
+                                    : store().bind_identity(m.agent_id, public_key, now());
   if (!bound.ok()) {
     spdlog::error("binding agent id {}: {}", m.agent_id, bound.status().to_string());
     reply_error(peer, proto::ErrorCode::kInternal, "cannot check the agent id now; try again");
