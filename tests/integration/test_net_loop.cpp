@@ -116,6 +116,24 @@ struct RawCoordinator {
   std::string endpoint, peer;
 };
 
+// Agent "dev-bob" (holding toy/bob; `tune` adjusts its config) against a RawCoordinator,
+// once it has said Hello.
+struct BobAgainstRaw {
+  explicit BobAgainstRaw(const std::function<void(agent::AgentConfig&)>& tune = {},
+                         bool gate_open = true) {
+    if (!gate_open) runner.close_gate();
+    auto config = agent_config("dev-bob", coord.endpoint, dir, {"toy/bob"});
+    if (tune) tune(config);
+    bob = std::make_unique<AgentThread>(config, context, runner);
+    coord.await_hello();
+  }
+  TempDir dir;
+  zmq::context_t context{1};
+  RawCoordinator coord{context};
+  FakeRunner runner;
+  std::unique_ptr<AgentThread> bob;  // last: stopped first
+};
+
 template <typename T>
 int count_of(const std::vector<proto::Message>& messages) {
   return static_cast<int>(std::count_if(messages.begin(), messages.end(), [](const auto& m) {
@@ -633,15 +651,8 @@ TEST_CASE("agents run one after another take turns on one connection, each with 
 
 TEST_CASE("before its Welcome an agent ignores what was sent to its connection's last agent",
           "[net][agent]") {
-  TempDir dir;
-  zmq::context_t context(1);
-  RawCoordinator coord(context);
-  FakeRunner runner;
-  runner.close_gate();
-  auto config = agent_config("dev-bob", coord.endpoint, dir, {"toy/bob"});
-  config.leave_on_goodbye = true;
-  AgentThread a(config, context, runner);
-  coord.await_hello();
+  BobAgainstRaw raw([](agent::AgentConfig& c) { c.leave_on_goodbye = true; }, false);
+  RawCoordinator& coord = raw.coord;
   const std::string sha(64, 'a');
   proto::TaskAssignment stale{7, 1, sha, 1024, "{}", "{}", "toy", "alice", {}, {}};
   // The last session's leftovers: an Ack, its next task, a heartbeat.
@@ -666,14 +677,8 @@ TEST_CASE("an agent that cannot store a model, or keeps getting bad chunks, fail
           "[net][agent]") {
   // Both used to fetch the model again at once, for ever: a device with a full disk sent
   // tens of thousands of requests a minute until the coordinator's rate limit cut in.
-  TempDir dir;
-  zmq::context_t context(1);
-  RawCoordinator coord(context);
-  FakeRunner runner;
-  auto config = agent_config("dev-bob", coord.endpoint, dir, {"toy/bob"});
-  config.max_download_restarts = 2;
-  AgentThread a(config, context, runner);
-  coord.await_hello();
+  BobAgainstRaw raw([](agent::AgentConfig& c) { c.max_download_restarts = 2; });
+  RawCoordinator& coord = raw.coord;
   // Answers each chunk request with `chunk_for(request)` until the agent closes its task;
   // returns the status and how many chunks were asked for.
   auto serve_until_status =
@@ -721,20 +726,17 @@ TEST_CASE("an agent that cannot store a model, or keeps getting bad chunks, fail
     INFO(status.reason);
     CHECK(status.reason.find("model download restarted 3 time(s): chunk at ") != std::string::npos);
     CHECK(requests < 50);  // a few credits' worth per restart, not a loop
-    CHECK(a.agent->stats().download_restarts == 3);
+    CHECK(raw.bob->agent->stats().download_restarts == 3);
   }
 }
 
 TEST_CASE("an unacknowledged result is resent to its coordinator's database, not to another",
           "[net][agent]") {
-  TempDir dir;
-  zmq::context_t context(1);
-  RawCoordinator coord(context);
-  FakeRunner runner;
-  auto config = agent_config("dev-bob", coord.endpoint, dir, {"toy/bob"});
-  config.outbox_dir = dir.file("outbox");  // on disk, as fp-agent keeps it
-  AgentThread a(config, context, runner);
-  coord.await_hello();
+  std::string outbox;
+  BobAgainstRaw raw([&](agent::AgentConfig& c) {
+    c.outbox_dir = outbox = c.work_dir + "-outbox";  // on disk, as fp-agent keeps it
+  });
+  RawCoordinator& coord = raw.coord;
   coord.send(proto::Welcome{"s-1", 1000, 1024, 4, "db-old"});
   const std::string model = random_bytes(1000, 5);
   const std::string sha = sha256_hex(model);
@@ -755,11 +757,11 @@ TEST_CASE("an unacknowledged result is resent to its coordinator's database, not
   SECTION("on the same database: resent") {
     coord.send(proto::Welcome{"s-2", 1000, 1024, 4, "db-old"});
     CHECK(count_of<proto::TaskResult>(coord.read_for(800ms)) >= 1);
-    CHECK_FALSE(std::filesystem::is_empty(dir.file("outbox")));
+    CHECK_FALSE(std::filesystem::is_empty(outbox));
   }
   SECTION("on another database: dropped, on disk too") {
     coord.send(proto::Welcome{"s-2", 1000, 1024, 4, "db-new"});
     CHECK(count_of<proto::TaskResult>(coord.read_for(800ms)) == 0);  // resend_after: 300 ms
-    CHECK(std::filesystem::is_empty(dir.file("outbox")));
+    CHECK(std::filesystem::is_empty(outbox));
   }
 }
