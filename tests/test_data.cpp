@@ -554,6 +554,31 @@ TEST_CASE("FSDD loader on a small synthetic recordings folder", "[data][fsdd]") 
   }
 }
 
+TEST_CASE("FSDD: $FP_FSDD_DIR, when set, is used even where ../shared has a copy", "[data]") {
+  // It came second until session 37: a user's explicit choice lost to the default.
+  const char* before = std::getenv("FP_FSDD_DIR");
+  const std::string saved = before ? before : "";
+  TempDir cwd;
+  fs::create_directories(cwd.path / "work");
+  fs::create_directories(cwd.path / "shared/data/fsdd/recordings");
+  const fs::path previous = fs::current_path();
+  fs::current_path(cwd.path / "work");  // so that ../shared/data/fsdd exists
+  ::setenv("FP_FSDD_DIR", "/somewhere/else/fsdd", 1);
+  const std::string chosen = fp::default_fsdd_dir();
+  ::setenv("FP_FSDD_DIR", "", 1);
+  const std::string empty_env = fp::default_fsdd_dir();
+  ::unsetenv("FP_FSDD_DIR");
+  const std::string unset = fp::default_fsdd_dir();
+  fs::current_path(cwd.path);  // no ../shared here
+  const std::string none = fp::default_fsdd_dir();
+  fs::current_path(previous);
+  if (before) ::setenv("FP_FSDD_DIR", saved.c_str(), 1);
+  CHECK(chosen == "/somewhere/else/fsdd");
+  CHECK(empty_env == "../shared/data/fsdd");
+  CHECK(unset == "../shared/data/fsdd");
+  CHECK(none.empty());
+}
+
 TEST_CASE("FSDD: the real dataset", "[data][fsdd][slow]") {
   std::string dir = fp::default_fsdd_dir();
   // ctest runs from the build tree, where ../shared does not resolve; try the repo's.

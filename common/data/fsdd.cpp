@@ -43,11 +43,11 @@ Result<RecordingName> parse_name(const fs::path& path) {
 }  // namespace
 
 std::string default_fsdd_dir() {
+  const char* env = std::getenv("FP_FSDD_DIR");
+  if (env != nullptr && *env != '\0') return env;
   const std::string relative = "../shared/data/fsdd";
   std::error_code ec;
-  if (fs::is_directory(relative, ec)) return relative;
-  const char* env = std::getenv("FP_FSDD_DIR");
-  return env != nullptr ? std::string(env) : std::string();
+  return fs::is_directory(relative, ec) ? relative : std::string();
 }
 
 Result<Dataset> load_fsdd(const std::string& dir, const LogMelConfig& features) {

@@ -10,8 +10,9 @@
 
 namespace fp {
 
-// The path used when none is configured: ../shared/data/fsdd relative to the
-// working directory if it exists, else $FP_FSDD_DIR, else "".
+// The path used when none is configured: $FP_FSDD_DIR when set (a user's explicit choice,
+// used even where ../shared exists), else ../shared/data/fsdd relative to the working
+// directory if it exists, else "".
 std::string default_fsdd_dir();
 
 // Loads every recording under `dir`/recordings. Inputs [N,1,n_mels,frames].

@@ -33,7 +33,7 @@ Result<Population> load_population(const Scenario& s) {
     if (dir.empty()) {
       return Status::not_found(s.source +
                                ": data.dir is empty and no FSDD directory was found (looked "
-                               "for ../shared/data/fsdd and $FP_FSDD_DIR)");
+                               "for $FP_FSDD_DIR and ../shared/data/fsdd)");
     }
     FP_ASSIGN_OR_RETURN(p.pool, load_fsdd(dir));
   }
