@@ -277,6 +277,7 @@ class Server {
   std::unique_ptr<security::ZapHandler> zap_;            // curve only
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // curve only
   LogThrottle handshake_log_, full_log_, reject_log_, key_sessions_log_, burst_log_;
+  LogThrottle key_ids_log_, key_individuals_log_;  // a key past its allowances
   security::RefusalSummary refused_handshakes_{std::chrono::seconds(60), 256};
   std::set<std::string> identity_refusals_;    // (key, id) pairs recorded once
   std::map<std::string, int64_t> ids_of_key_;  // agent ids bound to a key (read once per key)

@@ -116,7 +116,7 @@ bool Server::refuse_identity(const std::string& peer, const proto::Hello& m,
       ++stats_.identities_refused;
       ++stats_.frames_rejected;
       uint64_t suppressed = 0;
-      if (key_sessions_log_.due(suppressed)) {
+      if (key_ids_log_.due(suppressed)) {
         spdlog::warn("{}", reason);
         event("identity-refused", m.agent_id, 0, reason);
       }
@@ -179,7 +179,7 @@ bool Server::within_enrollment_allowance(const Session& s, const std::string& ho
   }
   ++stats_.enrollments_refused;
   uint64_t suppressed = 0;
-  if (key_sessions_log_.due(suppressed)) {
+  if (key_individuals_log_.due(suppressed)) {
     std::string reason =
         "key " + s.public_key + " has enrolled " + std::to_string(enrolled.size()) +
         " individual(s) already (server.max_individuals_per_key = " +
