@@ -300,6 +300,12 @@ Status Server::flush() {
   return Status::ok_status();
 }
 
+void Server::must_write(const Status& written, const char* what) {
+  if (written.ok() || !failure_.ok()) return;
+  spdlog::error("writing {}: {}", what, written.to_string());
+  failure_ = written.with_context(std::string("writing ") + what + ": ");
+}
+
 void Server::begin_burst() {
   if (!bursting_) before_burst_ = stats_;
   bursting_ = true;

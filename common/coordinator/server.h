@@ -252,6 +252,9 @@ class Server {
 
   // server_tasks.cpp: assignment, requeue, completion.
   void try_assign(Session& s);
+  // A store write that failed stops the loop with its error (the first one is kept): the
+  // database cannot be trusted with the next; `what` names the write.
+  void must_write(const Status& written, const char* what);
   void drop_session(const std::string& peer, const std::string& kind, const std::string& why);
   void requeue(int64_t task_id, const std::string& agent_id, const std::string& why,
                bool keep_holder = true);

@@ -201,9 +201,11 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
   }
 
   double t = now();
-  (void)store().upsert_agent({m.agent_id, t, t, m.capabilities.threads,
-                              static_cast<int64_t>(m.capabilities.memory_mb),
-                              datasets_json(m.capabilities.datasets), "online", fresh.session_id});
+  must_write(
+      store().upsert_agent({m.agent_id, t, t, m.capabilities.threads,
+                            static_cast<int64_t>(m.capabilities.memory_mb),
+                            datasets_json(m.capabilities.datasets), "online", fresh.session_id}),
+      "an agent's row");
   const AgentView announcing{fresh.agent_id, fresh.holdings};
   for (const auto& [dataset, individual] : fresh.holdings) {
     if (!policy_->enroll(announcing, dataset, individual)) continue;

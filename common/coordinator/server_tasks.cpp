@@ -91,7 +91,7 @@ void Server::try_assign(Session& s) {
     store::TaskRecord task = **found;
     double t = now();
     auto give_up = [&](const std::string& why) {
-      (void)store().finish_task(task.id, false, why, t);
+      must_write(store().finish_task(task.id, false, why, t), "failing a task");
       event("failure", "", task.id, why);
       spdlog::warn("task {} failed: {}", task.id, why);
       check_campaign(task.campaign_id);
@@ -161,7 +161,7 @@ void Server::drop_session(const std::string& peer, const std::string& kind,
   ++stats_.agents_dropped;
   event(kind, s.agent_id, s.task_id, why);
   spdlog::info("agent {} dropped ({}): {}", s.agent_id, kind, why);
-  (void)store().set_agent_status(s.agent_id, "offline", now());
+  must_write(store().set_agent_status(s.agent_id, "offline", now()), "an agent's status");
   if (s.task_id != 0) requeue(s.task_id, s.agent_id, why);
 }
 
@@ -186,7 +186,7 @@ void Server::check_campaign(int64_t campaign_id) {
   const auto& c = **campaign;
   bool finished = counts->total() > 0 && counts->pending == 0 && counts->assigned == 0;
   if (finished && !c.open_enrollment && c.status == "running") {
-    (void)store().set_campaign_status(campaign_id, "done");
+    must_write(store().set_campaign_status(campaign_id, "done"), "a campaign's status");
     event("campaign-done", "", 0,
           c.name + ": " + std::to_string(counts->done) + " done, " +
               std::to_string(counts->failed) + " failed");

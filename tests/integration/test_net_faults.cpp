@@ -292,6 +292,27 @@ TEST_CASE("reports written in a burst whose commit fails are neither acknowledge
   CHECK(coord.server().stats().reports_stored == 0);  // nor counted as stored
 }
 
+TEST_CASE("a coordinator write that fails stops the coordinator, naming it", "[net]") {
+  // Such writes were ignored: a campaign whose "done" was refused stayed running for ever,
+  // and an exit-when-done coordinator with it.
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
+  RawClient client(coord.context(), coord.endpoint());
+  auto result = result_for_assigned_task(client, "done-agent");
+  auto db = sql::Database::open(dir.file("fp.db"));
+  REQUIRE(db.ok());
+  REQUIRE((*db)
+              ->exec("CREATE TRIGGER refuse_done BEFORE UPDATE OF status ON campaigns WHEN "
+                     "NEW.status = 'done' BEGIN SELECT RAISE(ABORT, 'done refused by the test'); "
+                     "END")
+              .ok());
+  client.send(result);
+  coord.join();
+  INFO(coord.run_status().to_string());
+  CHECK(coord.run_status().message().find("writing a campaign's status: ") != std::string::npos);
+  CHECK(coord.run_status().message().find("done refused by the test") != std::string::npos);
+}
+
 TEST_CASE("a burst of reports is committed in batches and all acknowledged", "[net]") {
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
