@@ -100,6 +100,12 @@ Status Server::run() {
   restart_orphans_.insert(orphaned.begin(), orphaned.end());
   if (!orphaned.empty())
     spdlog::info("requeued {} task(s) left assigned by a previous run", orphaned.size());
+  // A campaign whose last task ended without its "done" being written (a run that stopped
+  // on that write) is finished now, not left running for ever.
+  FP_ASSIGN_OR_RETURN(std::vector<store::CampaignRecord> campaigns, store().campaigns());
+  for (const auto& c : campaigns) {
+    if (!c.open_enrollment && c.status == "running") check_campaign(c.id);
+  }
   event("coordinator-start", "", 0, bound_endpoint_);
   FP_RETURN_IF_ERROR(flush());
   spdlog::info("coordinator serving on {}", bound_endpoint_);

@@ -96,7 +96,11 @@ Result<bool> Store::has_unfinished_tasks(int64_t campaign_id) {
                                          "('pending', 'assigned') AND campaign_id = ?1)"));
   s->bind(1, campaign_id);
   FP_ASSIGN_OR_RETURN(bool row, s->step());
-  return row && s->column_int(0) != 0;
+  const bool unfinished = row && s->column_int(0) != 0;
+  // Released now: a statement left on its row keeps its read snapshot, so a later write on
+  // this connection, outside a transaction, finds the snapshot stale ("database is locked").
+  s->reset();
+  return unfinished;
 }
 
 Result<TaskCounts> Store::task_counts(int64_t campaign_id) {

@@ -311,6 +311,12 @@ TEST_CASE("a coordinator write that fails stops the coordinator, naming it", "[n
   INFO(coord.run_status().to_string());
   CHECK(coord.run_status().message().find("writing a campaign's status: ") != std::string::npos);
   CHECK(coord.run_status().message().find("done refused by the test") != std::string::npos);
+  // Restarted once the write can succeed, it finishes the campaign whose last task ended.
+  REQUIRE((*db)->exec("DROP TRIGGER refuse_done").ok());
+  auto reader = coord.reader(dir);
+  CHECK((*reader->campaign(coord.campaign_id()))->status == "running");
+  coord.start();
+  CHECK(wait_until([&] { return (*reader->campaign(coord.campaign_id()))->status == "done"; }));
 }
 
 TEST_CASE("a burst of reports is committed in batches and all acknowledged", "[net]") {
