@@ -78,6 +78,12 @@ Result<FolderListing> list_folder(const std::string& dir) {
   std::vector<std::string> files;
   fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
+    // Hidden files and folders are not the owner's data: a phone's .thumbnails (copies of
+    // its photos) and .trashed-* (photos its owner deleted), macOS's ._* and .DS_Store.
+    if (it->path().filename().string().rfind('.', 0) == 0) {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
     if (it->is_regular_file(ec)) files.push_back(it->path().string());
   }
   if (ec) return Status::io_error(dir + ": cannot list (" + ec.message() + ")");

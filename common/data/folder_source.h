@@ -52,8 +52,9 @@ struct FolderListing {
   std::string signature;
 };
 
-// Every regular file under `dir`, recursively. A missing folder is an error; an empty
-// one is not (the caller decides what no usable file means).
+// Every regular file under `dir`, recursively, but hidden ones (a name starting with '.',
+// and everything in a hidden folder). A missing folder is an error; an empty one is not
+// (the caller decides what no usable file means).
 Result<FolderListing> list_folder(const std::string& dir);
 
 // Decodes `items` into float32 [n, C, H, W] (n <= items.size(), undefined when n = 0);

@@ -281,9 +281,17 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
   std::ofstream(dir.file("readme.txt")) << "hello";
   std::ofstream(dir.file("a/broken.png")) << "garbage";
   write_wav_mono(dir.file("a/voice.wav"), 8000, 1, tone(8000, 0.2, 300));
+  // Hidden files and folders are not listed: a phone's thumbnails and the photos its owner
+  // deleted, a Mac's ._* companions (before session 37 all of them were data).
+  fs::create_directories(dir.file(".thumbnails/x"));
+  write_png(*test, 30, dir.file(".thumbnails/x/30.png"));
+  write_png(*test, 31, dir.file("a/.trashed-1733000000-31.png"));
+  std::ofstream(dir.file("._0.png")) << "AppleDouble";
+  std::ofstream(dir.file(".DS_Store")) << "Mac";
   auto listing = list_folder(dir.path.string());
   REQUIRE(listing.ok());
   CHECK(listing->items.size() == 32);  // 30 pictures, the broken one, the recording
+  for (const auto& item : listing->items) CHECK(item.path.find("/.") == std::string::npos);
   CHECK(listing->skipped.count == 1);
   CHECK(listing->skipped.first.at(0).find("readme.txt") != std::string::npos);
 
