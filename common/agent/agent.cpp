@@ -97,6 +97,11 @@ Status Agent::run() {
   return result;
 }
 
+uint64_t Agent::current_task_id() const {
+  if (discard_run_) return next_task_ ? next_task_->task_id : 0;  // the old one is let go
+  return task_ ? task_->task_id : 0;
+}
+
 bool Agent::max_tasks_reached() const {
   if (state_ != State::kIdle || config_.max_tasks <= 0) return false;
   std::lock_guard<std::mutex> lock(stats_mutex_);
@@ -180,7 +185,7 @@ Agent::End Agent::session() {
   proto::Hello hello{config_.agent_id,
                      config_.protocol_version,
                      {config_.threads, config_.memory_mb, config_.datasets},
-                     task_ && !discard_run_ ? task_->task_id : 0,
+                     current_task_id(),
                      instance_id_};
   send(hello);
 
@@ -264,7 +269,7 @@ Agent::End Agent::session() {
       return End::kLost;
     }
     if (now - last_heartbeat_ >= beat) {
-      send(proto::Heartbeat{task_ ? task_->task_id : 0});
+      send(proto::Heartbeat{current_task_id()});
       last_heartbeat_ = now;
     }
     for (auto& f : outbox_.due(now, config_.resend_after)) send_frame(std::move(f));
