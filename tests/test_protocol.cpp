@@ -650,4 +650,9 @@ TEST_CASE("endpoints are checked before libzmq reads a port above 65535 modulo 6
              Catch::StartsWith("endpoint 'inproc://loop': inproc:// reaches only threads"));
   CHECK_THAT(check_program_endpoint("tcp://h:99999", EndpointUse::kBind).message(),
              Catch::Contains("from 0 to 65535"));
+  // libzmq binds no host names: "localhost" is the loopback address a user means by it.
+  CHECK(bindable_endpoint("tcp://localhost:5555") == "tcp://127.0.0.1:5555");
+  CHECK(bindable_endpoint("tcp://localhost:*") == "tcp://127.0.0.1:*");
+  CHECK(bindable_endpoint("tcp://127.0.0.1:5555") == "tcp://127.0.0.1:5555");
+  CHECK(bindable_endpoint("ipc:///tmp/localhost") == "ipc:///tmp/localhost");
 }

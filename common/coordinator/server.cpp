@@ -3,7 +3,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+
 #include "protocol/codec.h"
+#include "protocol/endpoint.h"
 #include "protocol/framing.h"
 
 namespace fp::coord {
@@ -58,10 +61,15 @@ Status Server::bind() {
   FP_RETURN_IF_ERROR(check_server_config(config_));
   FP_RETURN_IF_ERROR(bind_security());
   try {
-    router_.bind(config_.endpoint);
+    router_.bind(proto::bindable_endpoint(config_.endpoint));
     bound_endpoint_ = router_.get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
-    return Status::unavailable("binding " + config_.endpoint + ": " + e.what());
+    // libzmq's ENODEV ("No such device") is a host it took for an interface name.
+    const std::string hint = e.num() == ENODEV ? " (a coordinator binds an IP address, * for "
+                                                 "every interface, or an interface name such "
+                                                 "as eth0; not a host name)"
+                                               : "";
+    return Status::unavailable("binding " + config_.endpoint + ": " + e.what() + hint);
   }
   if (config_.security.plain) {
     spdlog::warn(

@@ -44,4 +44,10 @@ Status check_program_endpoint(const std::string& endpoint, EndpointUse use) {
   return Status::ok_status();
 }
 
+std::string bindable_endpoint(const std::string& endpoint) {
+  static const std::string kLocalhost = "tcp://localhost:";
+  if (endpoint.rfind(kLocalhost, 0) != 0) return endpoint;
+  return "tcp://127.0.0.1:" + endpoint.substr(kLocalhost.size());
+}
+
 }  // namespace fp::proto

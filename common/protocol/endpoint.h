@@ -20,4 +20,9 @@ Status check_endpoint(const std::string& endpoint, EndpointUse use);
 // would wait for ever for a peer that cannot come.
 Status check_program_endpoint(const std::string& endpoint, EndpointUse use);
 
+// What to hand libzmq's bind for `endpoint`: libzmq binds addresses and interface names,
+// not host names, so tcp://localhost:PORT (this machine only, as its user means it) becomes
+// tcp://127.0.0.1:PORT; anything else is returned as it is.
+std::string bindable_endpoint(const std::string& endpoint);
+
 }  // namespace fp::proto

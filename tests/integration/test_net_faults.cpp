@@ -319,6 +319,26 @@ TEST_CASE("a coordinator write that fails stops the coordinator, naming it", "[n
   CHECK(wait_until([&] { return (*reader->campaign(coord.campaign_id()))->status == "done"; }));
 }
 
+TEST_CASE("a coordinator binds tcp://localhost as this machine's loopback", "[net]") {
+  TempDir dir;
+  auto config = fast_server(20);
+  config.endpoint = "tcp://localhost:*";  // libzmq took "localhost" for a network interface
+  Coordinator coord(dir, {"alice"}, 4096, config);
+  CHECK_THAT(coord.endpoint(), Catch::StartsWith("tcp://127.0.0.1:"));
+  RawClient client(coord.context(), coord.endpoint());
+  client.send(hello("local-agent"));
+  client.expect<proto::Welcome>();
+  // Another host name is still refused, and the refusal says what a bind takes.
+  auto store = store::Store::open(dir.file("other.db"));
+  REQUIRE(store.ok());
+  coord::ModelRegistry registry(dir.file("other-models"), **store);
+  config.endpoint = "tcp://no-such-interface0:5555";
+  config.security.plain = true;  // as the fixture serves
+  coord::Server server(config, coord.context(), **store, registry);
+  Status bound = server.bind();
+  CHECK_THAT(bound.message(), Catch::Contains("not a host name"));
+}
+
 TEST_CASE("a burst of reports is committed in batches and all acknowledged", "[net]") {
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
