@@ -804,6 +804,10 @@ TEST_CASE("HTTP server reports a port in use and a bad address", "[dashboard]") 
   auto bad = dash::HttpServer::start({"localhost:80", 0}, {});
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.status().message().find("not an IP address") != std::string::npos);
+  // "localhost" itself is the loopback (it was refused as not an IP address).
+  auto local = dash::HttpServer::start({"localhost", 0}, {});
+  REQUIRE(local.ok());
+  CHECK((*local)->port() > 0);
 }
 
 TEST_CASE("Campaign progress and ETA follow the tasks", "[dashboard]") {

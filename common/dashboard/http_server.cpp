@@ -234,10 +234,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerConfig& co
   if (impl->config.max_connections == 0) impl->config.max_connections = 1;
   impl->handler = std::move(handler);
   beast::error_code ec;
-  auto address = asio::ip::make_address(config.address, ec);
+  // "localhost" is the loopback a user means by it; other host names are not resolved.
+  auto address = asio::ip::make_address(
+      config.address == "localhost" ? std::string("127.0.0.1") : config.address, ec);
   if (ec) {
     return Status::invalid_argument("dashboard address '" + config.address +
-                                    "' is not an IP address: " + ec.message());
+                                    "' is not an IP address (127.0.0.1 or localhost for this "
+                                    "machine, 0.0.0.0 for every interface): " +
+                                    ec.message());
   }
   tcp::endpoint endpoint(address, config.port);
   auto where = config.address + ":" + std::to_string(config.port);
