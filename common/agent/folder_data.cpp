@@ -98,7 +98,7 @@ Result<std::map<std::string, int64_t>> read_labels_csv(const std::string& path,
 
 namespace {
 
-const char kReadTypes[] = "WAV, PNG, JPEG and IDX are read";
+const char kReadTypes[] = "WAV, PNG, JPEG, HEIC and IDX are read";
 
 // A task's error names no file or folder (it travels to the coordinator as the task's
 // failure reason): `s` with `path` written as `as`, after the whole message is logged here.
@@ -131,13 +131,13 @@ Status check_data_folder(const std::string& dir, const std::string& dataset) {
     ++(file_kind(item.path) == FileKind::kAudio ? audio : pictures);
   const bool wants_audio = kind == "log_mel";
   if ((wants_audio ? audio : pictures) > 0) return Status::ok_status();
-  return Status::invalid_argument("data folder " + dir + " holds " +
-                                  (wants_audio
-                                       ? std::to_string(pictures) + " picture(s) and no recording"
-                                       : std::to_string(audio) + " recording(s) and no picture") +
-                                  ", but the models of " + dataset + " campaigns take " +
-                                  (wants_audio ? "recordings (WAV)" : "pictures (PNG, JPEG, IDX)") +
-                                  ": give the --dataset its files are for");
+  return Status::invalid_argument(
+      "data folder " + dir + " holds " +
+      (wants_audio ? std::to_string(pictures) + " picture(s) and no recording"
+                   : std::to_string(audio) + " recording(s) and no picture") +
+      ", but the models of " + dataset + " campaigns take " +
+      (wants_audio ? "recordings (WAV)" : "pictures (PNG, JPEG, HEIC, IDX)") +
+      ": give the --dataset its files are for");
 }
 
 namespace {

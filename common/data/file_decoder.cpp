@@ -10,6 +10,7 @@
 
 #include "data/exif_orientation.h"
 #include "data/fashion_mnist.h"
+#include "data/heif_decoder.h"
 #include "data/idx_reader.h"
 #include "data/wav_reader.h"
 #include "util/file_io.h"
@@ -19,7 +20,8 @@ namespace fp {
 FileKind file_kind(const std::string& path) {
   std::string p = ascii_lower(path);
   if (ends_with(p, ".wav")) return FileKind::kAudio;
-  if (ends_with(p, ".png") || ends_with(p, ".jpg") || ends_with(p, ".jpeg"))
+  if (ends_with(p, ".png") || ends_with(p, ".jpg") || ends_with(p, ".jpeg") ||
+      ends_with(p, ".heic") || ends_with(p, ".heif"))
     return FileKind::kImage;
   if (ends_with(p, ".gz")) p = p.substr(0, p.size() - 3);
   if (ends_with(p, ".idx") || ends_with(p, "-ubyte") || ends_with(p, ".idx3"))
@@ -164,6 +166,14 @@ Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec
                                     std::to_string(kMaxImageFileBytes) + " are read)");
   }
   FP_ASSIGN_OR_RETURN(const std::string bytes, read_file(path, "image"));
+  if (looks_like_heif(bytes)) {
+    auto picture = decode_heif(bytes, spec.in_channels, kMaxImagePixels);
+    if (!picture.ok()) return picture.status().with_context(path + ": ");
+    auto input = pixels_to_input(picture->pixels.data(), picture->height, picture->width,
+                                 picture->channels, spec);
+    if (!input.ok()) return Status::invalid_argument(path + ": " + input.status().message());
+    return input;
+  }
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int size = static_cast<int>(bytes.size());
   int w = 0, h = 0, n = 0;

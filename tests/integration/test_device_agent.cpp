@@ -1,6 +1,7 @@
 // The parts of a real device (issue 15) one at a time: file decoding through the
 // model spec, the folder source, the labels file, personalizing without labels, the
 // kept model, predictions, the persistent outbox, durations and the config file.
+#include <libheif/heif.h>
 #include <sndfile.h>
 #include <stb_image_write.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "data/fashion_mnist.h"
 #include "data/file_decoder.h"
 #include "data/folder_source.h"
+#include "data/heif_decoder.h"
 #include "data/log_mel.h"
 #include "experiment/personalize.h"
 #include "fake_runner.h"
@@ -240,6 +242,68 @@ TEST_CASE("a photo is decoded the way its EXIF orientation says it is shown", "[
   }
 }
 
+// An iPhone saves its photos as HEIC: made here with libheif's own HEVC encoder.
+static std::string heic_of(const std::vector<uint8_t>& grey, int w, int h) {
+  heif_context* ctx = heif_context_alloc();
+  heif_image* image = nullptr;
+  REQUIRE(heif_image_create(w, h, heif_colorspace_RGB, heif_chroma_interleaved_RGB, &image).code ==
+          heif_error_Ok);
+  REQUIRE(heif_image_add_plane(image, heif_channel_interleaved, w, h, 8).code == heif_error_Ok);
+  int stride = 0;
+  uint8_t* rgb = heif_image_get_plane(image, heif_channel_interleaved, &stride);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c)
+        rgb[y * stride + 3 * x + c] = grey[static_cast<size_t>(y * w + x)];
+  heif_encoder* encoder = nullptr;
+  REQUIRE(heif_context_get_encoder_for_format(ctx, heif_compression_HEVC, &encoder).code ==
+          heif_error_Ok);
+  heif_encoder_set_lossy_quality(encoder, 95);
+  REQUIRE(heif_context_encode_image(ctx, image, encoder, nullptr, nullptr).code == heif_error_Ok);
+  heif_encoder_release(encoder);
+  heif_image_release(image);
+  std::string bytes;
+  heif_writer writer{1, [](heif_context*, const void* data, size_t size, void* out) {
+                       static_cast<std::string*>(out)->append(static_cast<const char*>(data), size);
+                       return heif_error{heif_error_Ok, heif_suberror_Unspecified, "ok"};
+                     }};
+  REQUIRE(heif_context_write(ctx, &writer, &bytes).code == heif_error_Ok);
+  heif_context_free(ctx);
+  return bytes;
+}
+
+TEST_CASE("an iPhone's HEIC photo is decoded; a file only named .heic is refused",
+          "[device][unit]") {
+  TempDir dir("dev");
+  // 64x32 (HEVC codes in blocks), its left half dark.
+  std::vector<uint8_t> half(32 * 64, 240);
+  for (int y = 0; y < 32; ++y)
+    for (int x = 0; x < 32; ++x) half[static_cast<size_t>(y * 64 + x)] = 10;
+  const std::string heic = heic_of(half, 64, 32);
+  CHECK(looks_like_heif(heic));
+  std::ofstream(dir.file("IMG_0001.HEIC"), std::ios::binary) << heic;
+  std::ofstream(dir.file("photo.jpg"), std::ios::binary) << heic;  // told by its bytes
+  CHECK(file_kind(dir.file("IMG_0001.HEIC")) == FileKind::kImage);
+  auto mean = [](const torch::Tensor& t) { return t.mean().item<double>(); };
+  for (const char* name : {"IMG_0001.HEIC", "photo.jpg"}) {
+    INFO(name);
+    auto decoded = decode_image_file(dir.file(name), image_spec());
+    REQUIRE(decoded.ok());
+    const auto& x = *decoded;
+    CHECK(x.sizes() == torch::IntArrayRef({1, 28, 28}));
+    CHECK(mean(x.slice(2, 0, 10)) < mean(x.slice(2, 18, 28)) - 1.0);  // dark left, as stored
+  }
+  std::ofstream(dir.file("fake.heic"), std::ios::binary) << "not a picture at all";
+  auto fake = decode_image_file(dir.file("fake.heic"), image_spec());
+  REQUIRE_FALSE(fake.ok());
+  CHECK_THAT(fake.status().message(), Catch::Contains("fake.heic: not a readable image"));
+  std::string damaged = heic.substr(0, heic.size() / 2);
+  std::ofstream(dir.file("cut.heic"), std::ios::binary) << damaged;
+  auto cut = decode_image_file(dir.file("cut.heic"), image_spec());
+  REQUIRE_FALSE(cut.ok());
+  CHECK_THAT(cut.status().message(), Catch::Contains("cut.heic: not a readable HEIF picture"));
+}
+
 TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "[device][unit]") {
   TempDir dir("dev");
   const ModelSpec spec = audio_spec();
@@ -386,7 +450,7 @@ TEST_CASE("a folder task's error counts the skipped files by reason and names no
              Catch::Contains("the data folder has 0 usable file(s) for this") &&
                  Catch::Contains("4 file(s) skipped: 2 not a readable image") &&
                  Catch::Contains("1 audio, but the model takes") &&
-                 Catch::Contains("1 not a WAV, PNG, JPEG or IDX file"));
+                 Catch::Contains("1 not a WAV, PNG, JPEG, HEIC or IDX file"));
   // The device's own check at its start is local: it names them.
   write_png(*test, 0, folder + "/clinic/one-good-jane.png");
   auto one = agent::load_folder_data(c, image_spec());
