@@ -147,9 +147,10 @@ int agent_main(int argc, char** argv) {
   app.add_option("--config", config_file,
                  "a TOML file with any of these options as keys (give_up_after = \"1h\"); "
                  "the command line wins");
-  app.add_option("--data", runner_config.folder.dir,
-                 "this device's own files (WAV, PNG, JPEG, HEIC, IDX; recursively, no labels "
-                 "needed): its private data");
+  app.add_option(
+      "--data", runner_config.folder.dir,
+      "this device's own files (WAV, FLAC, Ogg, MP3, PNG, JPEG, HEIC, IDX; recursively, no labels "
+      "needed): its private data");
   app.add_option("--labels", runner_config.folder.labels_file,
                  "optional CSV 'path,label' for some --data files: accuracy is then measured "
                  "on the held-out part");

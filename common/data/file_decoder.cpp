@@ -19,7 +19,9 @@
 namespace fp {
 FileKind file_kind(const std::string& path) {
   std::string p = ascii_lower(path);
-  if (ends_with(p, ".wav")) return FileKind::kAudio;
+  // Recordings libsndfile reads: WAV, and a recorder app's FLAC, Ogg (Vorbis, Opus) and MP3.
+  for (const char* ext : {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"})
+    if (ends_with(p, ext)) return FileKind::kAudio;
   if (ends_with(p, ".png") || ends_with(p, ".jpg") || ends_with(p, ".jpeg") ||
       ends_with(p, ".heic") || ends_with(p, ".heif"))
     return FileKind::kImage;

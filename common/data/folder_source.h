@@ -38,7 +38,7 @@ struct SkipLog {
   // later images of one damaged IDX file).
   void add(const std::string& path, const std::string& message, bool example = true);
   std::string summary() const;  // "3 file(s) skipped, e.g. a.txt: ...; b.wav: ..." (escaped)
-  // "3 file(s) skipped: 2 not a readable image (outofdata); 1 not a WAV, PNG, JPEG, HEIC or IDX
+  // "3 file(s) skipped: 2 not a readable image (outofdata); 1 not a recording, picture or IDX
   // file": no file or folder name.
   std::string anonymous_summary() const;
 };

@@ -80,7 +80,13 @@ Result<Audio> read_wav(const std::string& path) {
 
   const int channels = info.channels;
   std::vector<float> interleaved(static_cast<size_t>(info.frames) * channels);
-  const sf_count_t got = sf_readf_float(file.get(), interleaved.data(), info.frames);
+  sf_count_t got = sf_readf_float(file.get(), interleaved.data(), info.frames);
+  // An MP3's frame count is an estimate from its header: what decodes is what it holds.
+  const bool estimated = (info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG;
+  if (estimated && got > 0 && got < info.frames) {
+    info.frames = got;
+    interleaved.resize(static_cast<size_t>(got) * info.channels);
+  }
   if (got != info.frames) {
     return Status::corruption(path + ": truncated: header claims " + std::to_string(info.frames) +
                               " frames, read " + std::to_string(got));

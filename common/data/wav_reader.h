@@ -1,4 +1,5 @@
-// WAV reading through libsndfile.
+// Recordings read through libsndfile: WAV, and FLAC, Ogg (Vorbis, Opus) and MP3 as a
+// recorder app saves them (read_wav takes any of them, told apart by their bytes).
 #pragma once
 
 #include <cstdint>

@@ -304,6 +304,49 @@ TEST_CASE("an iPhone's HEIC photo is decoded; a file only named .heic is refused
   CHECK_THAT(cut.status().message(), Catch::Contains("cut.heic: not a readable HEIF picture"));
 }
 
+TEST_CASE("a recorder app's FLAC, Ogg and MP3 files are recordings as WAV files are",
+          "[device][unit]") {
+  TempDir dir("dev");
+  const ModelSpec spec = audio_spec();
+  const std::vector<float> voice = tone(8000, 0.5, 440);
+  write_wav_mono(dir.file("memo.wav"), 8000, 1, voice);
+  auto wav = decode_audio_file(dir.file("memo.wav"), spec);
+  REQUIRE(wav.ok());
+  // What "alike" is measured against: another voice (a tone an octave up) differs by far more.
+  write_wav_mono(dir.file("other.wav"), 8000, 1, tone(8000, 0.5, 880));
+  auto other = decode_audio_file(dir.file("other.wav"), spec);
+  REQUIRE(other.ok());
+  CHECK((*other - *wav).abs().mean().item<double>() > 0.6);  // 0.77 measured
+  struct Kind {
+    const char* name;
+    int format;
+    double tolerance;  // mean log-mel difference from the WAV: lossless, then lossy
+  };
+  int written = 0;
+  for (const Kind& k : {Kind{"memo.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 0.001},
+                        Kind{"memo.ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS, 0.3},
+                        Kind{"memo.opus", SF_FORMAT_OGG | SF_FORMAT_OPUS, 0.5},
+                        Kind{"memo.mp3", SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III, 0.3}}) {
+    INFO(k.name);
+    SF_INFO info{};
+    info.samplerate = 8000;
+    info.channels = 1;
+    info.format = k.format;
+    if (!sf_format_check(&info)) continue;  // this libsndfile cannot write it
+    SNDFILE* f = sf_open(dir.file(k.name).c_str(), SFM_WRITE, &info);
+    if (!f) continue;
+    REQUIRE(sf_writef_float(f, voice.data(), static_cast<sf_count_t>(voice.size())) > 0);
+    sf_close(f);
+    ++written;
+    CHECK(file_kind(dir.file(k.name)) == FileKind::kAudio);
+    auto decoded = decode_audio_file(dir.file(k.name), spec);
+    REQUIRE(decoded.ok());
+    CHECK(decoded->sizes() == wav->sizes());
+    CHECK((*decoded - *wav).abs().mean().item<double>() < k.tolerance);
+  }
+  CHECK(written >= 2);  // FLAC and Vorbis at least, wherever libsndfile is built
+}
+
 TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "[device][unit]") {
   TempDir dir("dev");
   const ModelSpec spec = audio_spec();
@@ -409,8 +452,10 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
   fs::remove(dir.file("a/voice.wav"));
   CHECK_THAT(
       agent::check_data_folder(dir.path.string(), "fsdd").message(),
-      Catch::EndsWith("holds 31 picture(s) and no recording, but the models of fsdd "
-                      "campaigns take recordings (WAV): give the --dataset its files are for"));
+      Catch::EndsWith(
+          "holds 31 picture(s) and no recording, but the models of fsdd "
+          "campaigns take recordings (WAV, FLAC, Ogg, MP3): give the --dataset its files are "
+          "for"));
 
   // An IDX file claiming more images than a device decodes (a gzip bomb would hold only
   // this header and zeros) is skipped from its header when the folder is listed.
@@ -446,11 +491,13 @@ TEST_CASE("a folder task's error counts the skipped files by reason and names no
   auto none = agent::load_folder_data(c, image_spec());
   REQUIRE_FALSE(none.ok());
   names_none(none.status());
-  CHECK_THAT(none.status().message(),
-             Catch::Contains("the data folder has 0 usable file(s) for this") &&
-                 Catch::Contains("4 file(s) skipped: 2 not a readable image") &&
-                 Catch::Contains("1 audio, but the model takes") &&
-                 Catch::Contains("1 not a WAV, PNG, JPEG, HEIC or IDX file"));
+  CHECK_THAT(
+      none.status().message(),
+      Catch::Contains("the data folder has 0 usable file(s) for this") &&
+          Catch::Contains("4 file(s) skipped: 2 not a readable image") &&
+          Catch::Contains("1 audio, but the model takes") &&
+          Catch::Contains(
+              "1 not a recording (WAV, FLAC, Ogg, MP3), picture (PNG, JPEG, HEIC) or IDX file"));
   // The device's own check at its start is local: it names them.
   write_png(*test, 0, folder + "/clinic/one-good-jane.png");
   auto one = agent::load_folder_data(c, image_spec());
