@@ -17,6 +17,7 @@
 #include "config/cli_checks.h"
 #include "config/cli_toml.h"
 #include "config/duration.h"
+#include "data/file_decoder.h"
 #include "model_commands.h"
 #include "models/artifact.h"
 #include "protocol/endpoint.h"
@@ -147,10 +148,10 @@ int agent_main(int argc, char** argv) {
   app.add_option("--config", config_file,
                  "a TOML file with any of these options as keys (give_up_after = \"1h\"); "
                  "the command line wins");
-  app.add_option(
-      "--data", runner_config.folder.dir,
-      "this device's own files (WAV, FLAC, Ogg, MP3, PNG, JPEG, HEIC, IDX; recursively, no labels "
-      "needed): its private data");
+  app.add_option("--data", runner_config.folder.dir,
+                 std::string("this device's own files (") + fp::kRecordingFormats + ", " +
+                     fp::kPictureFormats +
+                     ", IDX; recursively, no labels needed): its private data");
   app.add_option("--labels", runner_config.folder.labels_file,
                  "optional CSV 'path,label' for some --data files: accuracy is then measured "
                  "on the held-out part");

@@ -98,8 +98,8 @@ Result<std::map<std::string, int64_t>> read_labels_csv(const std::string& path,
 
 namespace {
 
-const char kReadTypes[] =
-    "recordings (WAV, FLAC, Ogg, MP3), pictures (PNG, JPEG, HEIC) and IDX are read";
+const std::string kReadTypes = std::string("recordings (") + kRecordingFormats + "), pictures (" +
+                               kPictureFormats + ") and IDX are read";
 
 // A task's error names no file or folder (it travels to the coordinator as the task's
 // failure reason): `s` with `path` written as `as`, after the whole message is logged here.
@@ -137,7 +137,8 @@ Status check_data_folder(const std::string& dir, const std::string& dataset) {
       (wants_audio ? std::to_string(pictures) + " picture(s) and no recording"
                    : std::to_string(audio) + " recording(s) and no picture") +
       ", but the models of " + dataset + " campaigns take " +
-      (wants_audio ? "recordings (WAV, FLAC, Ogg, MP3)" : "pictures (PNG, JPEG, HEIC, IDX)") +
+      (wants_audio ? std::string("recordings (") + kRecordingFormats + ")"
+                   : std::string("pictures (") + kPictureFormats + ", IDX)") +
       ": give the --dataset its files are for");
 }
 

@@ -23,8 +23,12 @@ namespace fp {
 
 enum class FileKind { kAudio, kImage, kIdx, kOther };
 
-// By extension (case-insensitive): .wav; .png .jpg .jpeg; .idx, *-ubyte, *.idx*.gz / *-ubyte.gz.
+// By extension (case-insensitive): recordings .wav .flac .ogg .oga .opus .mp3; pictures .png
+// .jpg .jpeg .heic .heif; .idx, *-ubyte, *.idx*.gz / *-ubyte.gz.
 FileKind file_kind(const std::string& path);
+// Those formats as messages and help texts name them.
+constexpr const char* kRecordingFormats = "WAV, FLAC, Ogg, MP3";
+constexpr const char* kPictureFormats = "PNG, JPEG, HEIC";
 
 // The InputSpec of the built-in data sets (what load_fsdd / load_fashion_mnist produce).
 InputSpec log_mel_input_spec(const LogMelConfig& config);

@@ -116,9 +116,8 @@ Result<FolderListing> list_folder(const std::string& dir) {
         break;
       }
       case FileKind::kOther:
-        out.skipped.add(
-            f,
-            f + ": not a recording (WAV, FLAC, Ogg, MP3), picture (PNG, JPEG, HEIC) or IDX file");
+        out.skipped.add(f, f + ": not a recording (" + kRecordingFormats + "), picture (" +
+                               kPictureFormats + ") or IDX file");
         break;
     }
   }
