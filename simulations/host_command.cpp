@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -35,6 +37,7 @@ struct HostCommandOptions {
   int64_t host_index = -1, hosts = 0, workers = 0, connected = 0, threads = 0;
   int64_t individuals = 0;
   int64_t seed = -1;
+  int64_t parent_pid = 0;  // stop when this process ends (fp-sim run's own hosts)
   std::string log_level = "info";
   bool null_compute = false;
   std::string key, coordinator_key;  // CURVE: this host's key pair, the coordinator's key
@@ -147,6 +150,12 @@ int run_host(HostCommandOptions o) {
   std::fflush(stdout);  // a log file is block-buffered
   signal(SIGINT, on_host_signal);
   signal(SIGTERM, on_host_signal);
+  if (o.parent_pid > 0) {
+    // A host of `fp-sim run --mode processes` stops with its run, even one killed outright:
+    // left behind, it would retry a dead endpoint for ever (and a resumed run starts its own).
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != static_cast<pid_t>(o.parent_pid)) g_signalled = true;  // gone already
+  }
   std::atomic<bool> finished{false};
   std::thread watcher([&] {
     while (!finished) {
@@ -231,6 +240,8 @@ void add_host_command(CLI::App& app) {
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error")
       ->check(fp::config::log_level())
       ->capture_default_str();
+  cmd->add_option("--parent-pid", o->parent_pid,
+                  "stop (as on SIGTERM) when this process, the host's parent, ends");
   cmd->add_flag("--null-compute", o->null_compute,
                 "answer tasks at once with fixed reports (benchmarks the framework alone)")
       ->group("");  // hidden: not for real runs

@@ -17,6 +17,7 @@
 #include "report/experiment_report.h"
 #include "report/run_results.h"
 #include "sim_commands.h"
+#include "simulation/scenario_overrides.h"
 #include "simulation/simulation.h"
 
 namespace fp::sim {
@@ -28,14 +29,13 @@ using report::write_experiment_report;
 namespace {
 
 struct RunCommandOptions {
-  std::string scenario, out_dir, mode, endpoint, log_level = "info";
+  std::string scenario, out_dir, mode, log_level = "info";
   std::string http_address = "127.0.0.1";
-  std::string report_dir;              // write the experiment report here at the end
-  std::string endpoint_file;           // write the bound endpoint here once listening
-  std::optional<std::string> methods;  // replaces [baselines] methods when given
-  int64_t http_port = -1;              // -1: no dashboard
-  bool fresh = false, quiet = false, exit_when_done = false;
-  int64_t seed = -1, individuals = 0, hosts = 0, workers = 0, connected = 0;
+  std::string report_dir;       // write the experiment report here at the end
+  std::string endpoint_file;    // write the bound endpoint here once listening
+  ScenarioOverrides overrides;  // the scenario's settings the flags change (mode: from `mode`)
+  int64_t http_port = -1;       // -1: no dashboard
+  bool fresh = false, resume = false, quiet = false, exit_when_done = false;
   size_t table_rows = 0;
 };
 
@@ -66,54 +66,48 @@ std::string format_stats(const std::string& stats_json) {
   return out;
 }
 
+// The scenario to run: the file with the flags' overrides applied, or, with --resume, the
+// one the run folder's run recorded (then neither a file nor an override may be given: the
+// run goes on as it began).
+Result<Scenario> scenario_to_run(RunCommandOptions o) {
+  if (!o.mode.empty()) {
+    for (HostingMode m : {HostingMode::kInProcess, HostingMode::kProcesses, HostingMode::kExternal})
+      if (o.mode == hosting_mode_name(m)) o.overrides.mode = m;
+  }
+  if (o.resume) {
+    const ScenarioOverrides& v = o.overrides;
+    const bool overridden = v.seed || v.individuals || v.hosts || v.workers || v.connected ||
+                            v.mode || v.endpoint || v.methods;
+    if (!o.scenario.empty() || overridden) {
+      return Status::invalid_argument(
+          "--resume goes on with the scenario and settings the run recorded: give it no "
+          "scenario file and none of --seed, --individuals, --mode, --endpoint, --hosts, "
+          "--workers, --connected, --methods");
+    }
+    if (o.fresh) return Status::invalid_argument("--resume and --fresh exclude each other");
+    if (o.out_dir.empty()) return Status::invalid_argument("--resume needs --out, the run folder");
+    return recorded_run_scenario(o.out_dir);
+  }
+  if (o.scenario.empty())
+    return Status::invalid_argument("a scenario file is required (or --resume --out RUN_FOLDER)");
+  FP_ASSIGN_OR_RETURN(Scenario s, load_scenario(o.scenario));
+  // Each flag given is applied and noted (Scenario::overrides), so the run records it.
+  FP_RETURN_IF_ERROR(apply_overrides(s, o.overrides));
+  return s;
+}
+
 int run_run(const RunCommandOptions& o) {
-  auto loaded = load_scenario(o.scenario);
+  auto loaded = scenario_to_run(o);
   if (!loaded.ok()) {
     fmt::print(stderr, "error: {}\n", loaded.status().to_string());
     return 2;
   }
   Scenario s = std::move(loaded).value();
-  // Each flag given is applied and noted (Scenario::overrides), so the run records it.
-  auto noted = [&s](const std::string& key, const auto& value) {
-    s.overrides.push_back(fmt::format("{} = {}", key, value));
-  };
-  if (o.seed >= 0) {
-    set_seed(s, static_cast<uint64_t>(o.seed));
-    noted("seed", o.seed);
-  }
-  auto count = [&noted](int64_t given, int64_t& field, const char* key) {  // > 0: given
-    if (given <= 0) return;
-    field = given;
-    noted(key, given);
-  };
-  count(o.individuals, s.partition.num_individuals, "partition.individuals");
-  count(o.hosts, s.hosting.hosts, "hosting.hosts");
-  count(o.workers, s.hosting.workers, "hosting.workers");
-  count(o.connected, s.hosting.connected, "hosting.connected");
-  if (!o.mode.empty()) {
-    if (o.mode == "in-process") s.hosting.mode = HostingMode::kInProcess;
-    if (o.mode == "processes") s.hosting.mode = HostingMode::kProcesses;
-    if (o.mode == "external") s.hosting.mode = HostingMode::kExternal;
-    noted("hosting.mode", fmt::format("\"{}\"", hosting_mode_name(s.hosting.mode)));
-  }
-  if (!o.endpoint.empty()) {
-    s.hosting.endpoint = o.endpoint;
-    noted("hosting.endpoint", fmt::format("\"{}\"", o.endpoint));
-  }
-  if (o.methods) {  // given, even empty: set_baseline_methods refuses an empty list
-    Status set = set_baseline_methods(s, *o.methods);
-    if (!set.ok()) {
-      fmt::print(stderr, "error: {}\n", set.to_string());
-      return 2;
-    }
-    std::string list;
-    for (const auto& m : s.baselines.methods) list += (list.empty() ? "\"" : ", \"") + m + "\"";
-    noted("baselines.methods", "[" + list + "]");
-  }
 
   RunOptions ro;
   ro.out_dir = o.out_dir.empty() ? "runs/" + s.name : o.out_dir;
   ro.fresh = o.fresh;
+  ro.resume = o.resume;
   ro.progress = o.quiet ? nullptr : stdout;
   ro.interactive = !o.quiet && ::isatty(STDOUT_FILENO);
   ro.log_level = o.log_level;
@@ -201,29 +195,33 @@ void add_run_command(CLI::App& app) {
   auto o = std::make_shared<RunCommandOptions>();
   auto* cmd = app.add_subcommand(
       "run", "Run a scenario: coordinator, agents, progress, then the per-individual table");
-  cmd->add_option("scenario", o->scenario, "scenario file (TOML, see simulations/scenarios/)")
-      ->required()
+  cmd->add_option("scenario", o->scenario,
+                  "scenario file (TOML, see simulations/scenarios/); none with --resume")
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out_dir, "run directory (default: runs/<scenario name>)");
   cmd->add_flag("--fresh", o->fresh, "delete the run directory first");
-  cmd->add_option("--seed", o->seed, "override the scenario's seed")
+  cmd->add_flag("--resume", o->resume,
+                "go on with the unfinished run in --out (interrupted, failed or killed): its "
+                "recorded scenario and settings, its models and campaigns, the tasks not done");
+  cmd->add_option("--seed", o->overrides.seed, "override the scenario's seed")
       ->check(fp::config::at_least(0));
-  cmd->add_option("--individuals", o->individuals, "override partition.individuals")
+  cmd->add_option("--individuals", o->overrides.individuals, "override partition.individuals")
       ->check(fp::config::at_least(1));
   cmd->add_option("--mode", o->mode, "override hosting.mode")
       ->check(CLI::IsMember({"in-process", "processes", "external"}));
-  cmd->add_option("--endpoint", o->endpoint,
+  cmd->add_option("--endpoint", o->overrides.endpoint,
                   "override hosting.endpoint (external hosts: tcp://0.0.0.0:5555)");
   cmd->add_option("--endpoint-file", o->endpoint_file,
                   "write the coordinator's bound endpoint (e.g. tcp://0.0.0.0:41234) to this "
                   "file once it listens");
-  cmd->add_option("--hosts", o->hosts, "override hosting.hosts")->check(fp::config::at_least(1));
-  cmd->add_option("--workers", o->workers, "override hosting.workers")
+  cmd->add_option("--hosts", o->overrides.hosts, "override hosting.hosts")
       ->check(fp::config::at_least(1));
-  cmd->add_option("--methods", o->methods,
+  cmd->add_option("--workers", o->overrides.workers, "override hosting.workers")
+      ->check(fp::config::at_least(1));
+  cmd->add_option("--methods", o->overrides.methods,
                   "override baselines.methods: a comma-separated list (e.g. svd,em_prior), or "
                   "none for Fine-Pruning alone");
-  cmd->add_option("--connected", o->connected, "override hosting.connected")
+  cmd->add_option("--connected", o->overrides.connected, "override hosting.connected")
       ->check(fp::config::at_least(1));
   cmd->add_option("--table-rows", o->table_rows, "print at most this many rows (0: all)")
       ->capture_default_str();

@@ -14,6 +14,7 @@
 #include "simulation/class_selection.h"
 #include "simulation/population.h"
 #include "simulation/scenario.h"
+#include "simulation/scenario_overrides.h"
 #include "simulation/sim_server_config.h"
 #include "temp_dir.h"
 #include "test_paths.h"
@@ -534,6 +535,68 @@ TEST_CASE("a campaign's progress note counts running and failed tasks and live a
   CHECK(progress_note(s) == "8 running, 5 failed; agents: 16 connected, 2 computing");
 }
 
+TEST_CASE("fp-sim run's overrides are noted in the recorded text and read back from it",
+          "[scenario]") {
+  auto s = parse_scenario(std::string(kMinimal) + "[partition]\nseed = 3\n", "o.toml");
+  REQUIRE(s.ok());
+  ScenarioOverrides o;
+  o.seed = 11;
+  o.individuals = 30;
+  o.hosts = 3;
+  o.workers = 2;
+  o.connected = 5;
+  o.mode = HostingMode::kExternal;
+  o.endpoint = "tcp://0.0.0.0:*\"\\";  // quotes and backslashes survive the note
+  o.methods = "svd,finetune";
+  Scenario run = *s;
+  REQUIRE(apply_overrides(run, o).ok());
+  CHECK(run.seed == 11);
+  CHECK(run.partition.seed == 3);  // [partition] sets its own
+  CHECK(run.partition.num_individuals == 30);
+  CHECK(run.hosting.mode == HostingMode::kExternal);
+  CHECK(run.overrides.size() == 8);
+  CHECK(run.overrides[6] == R"(hosting.endpoint = "tcp://0.0.0.0:*\"\\")");
+
+  const std::string recorded = text_with_overrides(run);
+  auto back = recorded_scenario(recorded, "fp.db (run 1)");
+  INFO(back.status().to_string());
+  REQUIRE(back.ok());
+  CHECK(back->text == recorded);  // as recorded, not noted twice
+  CHECK(back->overrides == run.overrides);
+  CHECK(back->seed == 11);
+  CHECK(back->partition.seed == 3);
+  CHECK(back->partition.num_individuals == 30);
+  CHECK(back->hosting.hosts == 3);
+  CHECK(back->hosting.workers == 2);
+  CHECK(back->hosting.connected == 5);
+  CHECK(back->hosting.mode == HostingMode::kExternal);
+  CHECK(back->hosting.endpoint == *o.endpoint);
+  CHECK(back->baselines.methods == std::vector<std::string>{"svd", "finetune"});
+
+  // No note: no override; a note naming something fp-sim run never overrides is refused.
+  auto plain = recorded_overrides(std::string(kMinimal), "x");
+  REQUIRE(plain.ok());
+  CHECK_FALSE(plain->seed.has_value());
+  CHECK_FALSE(plain->methods.has_value());
+  auto odd = recorded_overrides(
+      "# fp-sim run overrode, after reading this file:\n#   general.epochs = 3\n" +
+          std::string(kMinimal),
+      "fp.db (run 2)");
+  REQUIRE_FALSE(odd.ok());
+  CHECK_THAT(odd.status().message(),
+             Catch::Contains("fp.db (run 2)") && Catch::Contains("unknown key 'general'"));
+  ScenarioOverrides none_left;
+  none_left.methods = "none";
+  Scenario alone = *s;
+  REQUIRE(apply_overrides(alone, none_left).ok());
+  auto none_back = recorded_scenario(text_with_overrides(alone), "y");
+  REQUIRE(none_back.ok());
+  CHECK(none_back->baselines.methods.empty());
+  ScenarioOverrides zero;
+  zero.hosts = 0;
+  CHECK_FALSE(apply_overrides(alone, zero).ok());
+}
+
 TEST_CASE("a restarted host skips the agents its journal lists as finished", "[scenario]") {
   auto s = parse_scenario("name = \"j\"\n[partition]\nindividuals = 3\nsamples = 20\n", "j.toml");
   REQUIRE(s.ok());
@@ -545,8 +608,16 @@ TEST_CASE("a restarted host skips the agents its journal lists as finished", "[s
   std::filesystem::create_directories(dir);
   {
     std::ofstream journal(dir / "finished.log");
-    for (size_t i = 0; i < 3; ++i) journal << agent_id(*s, i) << "\n";
+    for (size_t i = 0; i < 2; ++i) journal << agent_id(*s, i) << "\n";
   }
+  CHECK(read_host_journal(dir.string()).size() == 2);
+  // Added by a resumed run: only what is not there yet.
+  auto added =
+      add_to_host_journal(dir.string(), {agent_id(*s, 1), agent_id(*s, 2), agent_id(*s, 2)});
+  REQUIRE(added.ok());
+  CHECK(*added == 1);
+  CHECK(fp::testing::read_file((dir / "finished.log").string()) ==
+        agent_id(*s, 0) + "\n" + agent_id(*s, 1) + "\n" + agent_id(*s, 2) + "\n");
   HostOptions o;
   o.coordinator = "tcp://127.0.0.1:1";  // nobody listens: no agent may try
   o.work_dir = dir.string();

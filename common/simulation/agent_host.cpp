@@ -60,6 +60,10 @@ namespace {
 
 constexpr const char* kMemoryFolderPrefix = "fineprune-agents-";
 
+std::string journal_file(const std::string& work_dir) {
+  return (fs::path(work_dir) / "finished.log").string();
+}
+
 // Memory folders of hosts that were killed (their process is gone) still hold private
 // data in RAM: the next host on the machine removes them.
 void remove_orphaned_memory_folders(const fs::path& memory_dir) {
@@ -151,6 +155,34 @@ HostProgress AgentHost::progress() const {
   return p;
 }
 
+std::set<std::string> read_host_journal(const std::string& work_dir) {
+  std::set<std::string> ids;
+  std::ifstream in(journal_file(work_dir));
+  for (std::string line; std::getline(in, line);) ids.insert(line);
+  return ids;
+}
+
+Result<int64_t> add_to_host_journal(const std::string& work_dir,
+                                    const std::vector<std::string>& agent_ids) {
+  std::set<std::string> there = read_host_journal(work_dir);
+  std::string lines;
+  int64_t added = 0;
+  for (const auto& id : agent_ids) {
+    if (!there.insert(id).second) continue;
+    lines += id + "\n";
+    ++added;
+  }
+  if (added == 0) return added;
+  std::error_code ec;
+  fs::create_directories(work_dir, ec);
+  const std::string path = journal_file(work_dir);
+  std::ofstream out(path, std::ios::app);
+  out << lines;
+  out.flush();
+  if (!out) return Status::io_error("appending to " + path + ": " + std::strerror(errno));
+  return added;
+}
+
 Status AgentHost::run(const std::vector<size_t>& all) {
   // The work dir holds the journal (and, for fp-sim host, the stats file) wherever the
   // agents' folders go.
@@ -160,12 +192,8 @@ Status AgentHost::run(const std::vector<size_t>& all) {
   FP_ASSIGN_OR_RETURN(agents_root_, make_agent_folders_root(options_, root_in_memory_));
   // A restarted host (same work dir) skips the agents that already finished: an agent
   // with nothing left to do would hold a connection slot until the campaign ends.
-  journal_path_ = (fs::path(options_.work_dir) / "finished.log").string();
-  std::set<std::string> finished;
-  {
-    std::ifstream in(journal_path_);
-    for (std::string line; std::getline(in, line);) finished.insert(line);
-  }
+  journal_path_ = journal_file(options_.work_dir);
+  const std::set<std::string> finished = read_host_journal(options_.work_dir);
   std::vector<size_t> individuals;
   for (size_t i : all) {
     if (!finished.count(agent_id(scenario_, i))) individuals.push_back(i);

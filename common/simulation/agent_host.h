@@ -125,6 +125,13 @@ class AgentHost {
   std::unique_ptr<Context> context_;  // the host's ZeroMQ context
 };
 
+// The journal of the agents that finished in a host's `work_dir` (finished.log, one agent
+// id a line): a host run there skips them.
+std::set<std::string> read_host_journal(const std::string& work_dir);
+// Adds the `agent_ids` not in it yet (making the folder if needed); returns how many.
+Result<int64_t> add_to_host_journal(const std::string& work_dir,
+                                    const std::vector<std::string>& agent_ids);
+
 // The individuals host `index` of `hosts` runs: every hosts-th one, starting at index.
 std::vector<size_t> host_share(size_t individuals, int64_t index, int64_t hosts);
 

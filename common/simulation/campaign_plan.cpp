@@ -146,6 +146,33 @@ Result<SharedGeneral> train_and_pick_classes(const Scenario& s, coord::ModelRegi
   return model;
 }
 
+Result<CampaignPlan> recorded_plan(const Scenario& s, const Population& p, store::Store& store,
+                                   store::RunStore& sim, int64_t run_id) {
+  CampaignPlan plan;
+  FP_ASSIGN_OR_RETURN(std::vector<store::RunCampaign> recorded, sim.campaigns(run_id));
+  for (const auto& rc : recorded) {
+    FP_ASSIGN_OR_RETURN(std::optional<store::CampaignRecord> c, store.campaign(rc.campaign_id));
+    if (!c) {
+      return Status::corruption(fmt::format("run {} lists campaign {}, which {} does not hold",
+                                            run_id, rc.campaign_id, store.db().path()));
+    }
+    FP_ASSIGN_OR_RETURN(store::TaskCounts counts, store.task_counts(rc.campaign_id));
+    plan.tasks += counts.total();
+    plan.campaigns.push_back({rc.campaign_id, c->name, rc.variant, rc.left_out, c->model_sha256});
+  }
+  const auto individuals = static_cast<int64_t>(p.individuals.size());
+  const int64_t models = s.general.leave_individual_out ? individuals : 1;
+  const int64_t campaigns = models * tasks_per_individual(s);
+  const int64_t tasks = individuals * tasks_per_individual(s);
+  if (static_cast<int64_t>(plan.campaigns.size()) != campaigns || plan.tasks != tasks) {
+    return Status::invalid_argument(fmt::format(
+        "run {} stopped while setting up its campaigns ({} of {} campaign(s), {} of {} task(s) "
+        "made): there is no campaign to go on with; start it over with --fresh",
+        run_id, plan.campaigns.size(), campaigns, plan.tasks, tasks));
+  }
+  return plan;
+}
+
 int64_t tasks_per_individual(const Scenario& s) { return static_cast<int64_t>(s.variants.size()); }
 
 Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, store::Store& store,

@@ -58,6 +58,12 @@ Result<CampaignPlan> setup_campaigns(const Scenario& scenario, const Population&
                                      const SharedGeneral* trained = nullptr,
                                      const std::atomic<bool>* stop = nullptr);
 
+// The plan setup_campaigns() made for run `run_id`, read back from the store (for a resumed
+// run; nothing trained). An error when that set-up did not finish: fewer campaigns or
+// tasks recorded than `scenario` makes for `population`.
+Result<CampaignPlan> recorded_plan(const Scenario& scenario, const Population& population,
+                                   store::Store& store, store::RunStore& sim, int64_t run_id);
+
 // How many tasks each individual's agent takes: one per campaign it is part of.
 int64_t tasks_per_individual(const Scenario& scenario);
 

@@ -4,10 +4,12 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -22,6 +24,7 @@
 #include "simulation/compute_totals.h"
 #include "simulation/host_processes.h"
 #include "simulation/population.h"
+#include "simulation/scenario_overrides.h"
 #include "simulation/sim_server_config.h"
 #include "store/run_store.h"
 #include "store/serve_lock.h"
@@ -80,6 +83,19 @@ struct RunKeys {
   std::string host_base(int64_t i) const { return dir + "/host-" + std::to_string(i); }
   std::string coordinator_public() const { return dir + "/coordinator.pub"; }
 };
+
+// The keys a resumed run made and enrolled when it began (they stay valid: its hosts hold
+// copies).
+Result<RunKeys> read_run_keys(const fs::path& out, int64_t hosts) {
+  RunKeys keys;
+  keys.dir = (out / "keys").string();
+  FP_ASSIGN_OR_RETURN(keys.coordinator, security::read_keypair(keys.dir + "/coordinator"));
+  for (int64_t i = 0; i < hosts; ++i) {
+    FP_ASSIGN_OR_RETURN(auto pair, security::read_keypair(keys.host_base(i)));
+    keys.hosts.push_back(pair);
+  }
+  return keys;
+}
 
 Result<RunKeys> make_run_keys(const fs::path& out, int64_t hosts, store::Store& store) {
   RunKeys keys;
@@ -140,7 +156,8 @@ std::vector<std::string> host_command_line(const std::string& exe, const Scenari
 class ScenarioRun {
  public:
   ScenarioRun(const Scenario& s, const RunOptions& o) : s_(s), o_(o), out_(o.out_dir) {
-    s_.text = text_with_overrides(s);  // the recorded text says what the flags changed
+    // The recorded text says what the flags changed (a resumed run's says it already).
+    if (!o.resume) s_.text = text_with_overrides(s);
   }
 
   // The run directory, its log, the store and the run's row.
@@ -159,13 +176,19 @@ class ScenarioRun {
   Result<RunOutcome> finish();
 
   // Records the run as failed (interrupted, when `why` is Cancelled) before its campaign
-  // started; returns `why`.
+  // started (a run being resumed: only once its record was reopened); returns `why`.
   Status setup_failed(const Status& why);
 
  private:
   void say(const std::string& line);
   // The scenario as run, in the run folder: what `fp-sim host` processes read.
   Status write_scenario_copy();
+  // prepare() for RunOptions::resume: the run folder's last run, marked running again.
+  Status reopen();
+  // A resumed run's agents whose every task has ended, written into their host's journal
+  // (a host skips those): one killed before it journaled itself would otherwise wait, with
+  // nothing to do, in a connection slot until the campaign ends.
+  Status journal_finished_agents();
   void poll_progress();
   void fail(const std::string& why) {
     if (status_ == "done") {
@@ -184,6 +207,8 @@ class ScenarioRun {
   std::unique_ptr<coord::ModelRegistry> registry_;
   std::optional<store::RunStore> sim_;
   int64_t run_id_ = 0;
+  nlohmann::json earlier_attempts_ = nlohmann::json::array();  // a resumed run's, oldest first
+  bool reopened_ = false;  // a resumed run's record says "running" again
   std::string scenario_path_;
   Population population_;
   CampaignPlan plan_;
@@ -224,7 +249,7 @@ Status ScenarioRun::write_scenario_copy() {
 }
 
 Status ScenarioRun::setup_failed(const Status& why) {
-  if (sim_) {
+  if (sim_ && (!o_.resume || reopened_)) {
     nlohmann::json stats = {{"detail", why.to_string()}};
     const bool cancelled = why.code() == Status::Code::kCancelled;
     (void)sim_->finish_run(run_id_, cancelled ? "interrupted" : "failed", unix_now(), stats.dump());
@@ -248,6 +273,7 @@ Status ScenarioRun::prepare() {
   }
   // Before anything in the folder is deleted or written: a run still going there is refused.
   FP_ASSIGN_OR_RETURN(lock_, store::lock_database(run_database(o_.out_dir), "fp-sim run"));
+  if (o_.resume) return reopen();
   if (o_.fresh) {  // all but the lock just taken
     const fs::path held = fs::path(store::serve_lock_file(run_database(o_.out_dir)));
     std::vector<fs::path> old;
@@ -286,6 +312,49 @@ Status ScenarioRun::prepare() {
   return Status::ok_status();
 }
 
+Status ScenarioRun::reopen() {
+  if (!fs::exists(out_ / "fp.db")) {
+    return Status::not_found(o_.out_dir + " holds no run to resume (no fp.db)");
+  }
+  scenario_path_ = (out_ / "scenario.toml").string();
+  const std::string log_path = (out_ / "fp-sim.log").string();
+  {  // a killed run's last line may be cut short: this attempt's lines start on their own
+    std::ifstream log(log_path, std::ios::binary | std::ios::ate);
+    char last = '\n';
+    if (log && log.tellg() > 0 && log.seekg(-1, std::ios::end)) log.get(last);
+    if (last != '\n') std::ofstream(log_path, std::ios::app) << "\n";
+  }
+  logging_ = std::make_unique<LogToFile>(log_path, o_.log_level);
+  FP_ASSIGN_OR_RETURN(store_, store::Store::open(run_database(o_.out_dir)));
+  registry_ = std::make_unique<coord::ModelRegistry>((out_ / "models").string(), *store_);
+  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(*store_));
+  sim_.emplace(sim);
+  FP_ASSIGN_OR_RETURN(store::RunRecord last, sim_->run(0));
+  if (last.scenario_toml != s_.text) {
+    return Status::invalid_argument("run " + std::to_string(last.id) + " in " + o_.out_dir +
+                                    " recorded another scenario than the one given to resume it");
+  }
+  run_id_ = last.id;
+  // What the earlier attempts measured stays in the record (a killed one measured nothing).
+  auto earlier = nlohmann::json::parse(last.stats_json, nullptr, false);
+  if (earlier.is_object()) {
+    earlier_attempts_ = earlier.value("earlier_attempts", nlohmann::json::array());
+    earlier.erase("earlier_attempts");
+    earlier["status"] = last.status;
+    earlier_attempts_.push_back(earlier);
+  }
+  std::error_code ec;
+  fs::create_directories(out_ / "hosts", ec);
+  FP_RETURN_IF_ERROR(write_scenario_copy());  // hosts read it; a user may have moved it away
+  if (o_.on_database) {
+    Status ready = o_.on_database(run_database(o_.out_dir));
+    if (!ready.ok()) return setup_failed(ready);
+  }
+  say(fmt::format("scenario {}, seed {}: resuming run {} in {} (it was {}; attempt {})", s_.name,
+                  s_.seed, run_id_, o_.out_dir, last.status, earlier_attempts_.size() + 1));
+  return Status::ok_status();
+}
+
 Status ScenarioRun::set_up() {
   auto log = [this](const std::string& line) { say(line); };
   // In-process agents compute on threads of this process: the BLAS must take that.
@@ -297,7 +366,8 @@ Status ScenarioRun::set_up() {
     if (!blas.ok()) return setup_failed(blas);
   }
   std::optional<SharedGeneral> trained;
-  if (s_.best_classes > 0 && s_.partition.classes.empty()) {
+  if (o_.resume) {  // its classes are in its recorded text: nothing is trained again
+  } else if (s_.best_classes > 0 && s_.partition.classes.empty()) {
     // Figure 2d: the population comes from the classes the general model does best.
     auto picked = train_and_pick_classes(s_, *registry_, log, o_.interrupt);
     if (!picked.ok()) return setup_failed(picked.status());
@@ -320,10 +390,15 @@ Status ScenarioRun::set_up() {
   say(fmt::format("{} individual(s) from {} ({} pool samples, partition {}), {:.1f} s",
                   population_.individuals.size(), population_.dataset, population_.pool.size(),
                   partition_method_name(s_.partition.method), seconds_since(loading)));
-  auto planned = setup_campaigns(s_, population_, *store_, *registry_, *sim_, run_id_, log,
-                                 trained ? &*trained : nullptr, o_.interrupt);
+  auto planned = o_.resume ? recorded_plan(s_, population_, *store_, *sim_, run_id_)
+                           : setup_campaigns(s_, population_, *store_, *registry_, *sim_, run_id_,
+                                             log, trained ? &*trained : nullptr, o_.interrupt);
   if (!planned.ok()) return setup_failed(planned.status());
   plan_ = std::move(planned).value();
+  if (o_.resume) {  // only now: a run that cannot go on keeps its record as it was
+    FP_RETURN_IF_ERROR(sim_->reopen_run(run_id_));
+    reopened_ = true;
+  }
   setup_seconds_ = seconds_since(started_);
   return Status::ok_status();
 }
@@ -333,12 +408,13 @@ Status ScenarioRun::start_coordinator() {
   cpu_before_ = cpu_seconds(RUSAGE_SELF);
   coord::ServerConfig sc = server_config_for(s_);
   if (!s_.hosting.plain) {
-    auto made = make_run_keys(out_, s_.hosting.hosts, *store_);
+    auto made = o_.resume ? read_run_keys(out_, s_.hosting.hosts)
+                          : make_run_keys(out_, s_.hosting.hosts, *store_);
     if (!made.ok()) return setup_failed(made.status());
     keys_ = std::move(made).value();
     sc.security.own = keys_.coordinator;
-    say("CURVE security: ephemeral keys in " + keys_.dir + ", " +
-        std::to_string(keys_.hosts.size()) + " host key(s) enrolled");
+    say("CURVE security: " + std::string(o_.resume ? "the run's" : "ephemeral") + " keys in " +
+        keys_.dir + ", " + std::to_string(keys_.hosts.size()) + " host key(s) enrolled");
   }
   server_ = std::make_unique<coord::Server>(sc, context_, *store_, *registry_);
   Status bound = server_->bind();
@@ -352,8 +428,42 @@ Status ScenarioRun::start_coordinator() {
   return Status::ok_status();
 }
 
+Status ScenarioRun::journal_finished_agents() {
+  // An individual whose tasks (one per campaign it is in) all ended, done or failed.
+  std::map<std::string, bool> ended;
+  for (const auto& c : plan_.campaigns) {
+    FP_ASSIGN_OR_RETURN(std::vector<store::TaskRecord> tasks, store_->tasks(c.campaign_id));
+    for (const auto& t : tasks) {
+      const bool over = t.status == "done" || t.status == "failed";
+      auto [it, fresh] = ended.emplace(t.individual, over);
+      if (!fresh) it->second = it->second && over;
+    }
+  }
+  const size_t n = population_.individuals.size();
+  int64_t added = 0;
+  for (int64_t i = 0; i < s_.hosting.hosts; ++i) {
+    std::vector<std::string> ids;
+    for (size_t k : host_share(n, i, s_.hosting.hosts)) {
+      auto it = ended.find(population_.individuals[k].name);
+      if (it != ended.end() && it->second) ids.push_back(agent_id(s_, k));
+    }
+    FP_ASSIGN_OR_RETURN(int64_t a,
+                        add_to_host_journal((out_ / "hosts" / std::to_string(i)).string(), ids));
+    added += a;
+  }
+  if (added > 0) say(fmt::format("{} agent(s) whose tasks ended journaled as finished", added));
+  return Status::ok_status();
+}
+
 void ScenarioRun::launch_hosts() {
   const HostingSection& h = s_.hosting;
+  if (o_.resume) {
+    Status journaled = journal_finished_agents();
+    if (!journaled.ok()) {
+      fail("resuming: " + journaled.to_string());
+      return;
+    }
+  }
   const bool external = h.mode == HostingMode::kExternal;
   host_status_.resize(static_cast<size_t>(h.hosts));
   for (int64_t i = 0; i < h.hosts && !external; ++i) {
@@ -380,6 +490,7 @@ void ScenarioRun::launch_hosts() {
       auto argv = host_command_line(exe, s_, scenario_path_, endpoint_, i, work_dir,
                                     work_dir + "/stats.json", keys_);
       if (o_.null_compute) argv.push_back("--null-compute");
+      argv.insert(argv.end(), {"--parent-pid", std::to_string(::getpid())});
       std::error_code ec;
       fs::create_directories(work_dir, ec);
       auto child = spawn_child(argv, "host " + std::to_string(i), work_dir + ".log");
@@ -614,6 +725,7 @@ Result<RunOutcome> ScenarioRun::finish() {
         {"agents_dropped", server.agents_dropped},
         {"tasks_requeued", server.tasks_requeued}}}};
   if (!detail_.empty()) stats["detail"] = detail_;
+  if (o_.resume) stats["earlier_attempts"] = earlier_attempts_;
   Status recorded = sim_->finish_run(run_id_, status_, unix_now(), stats.dump());
   if (!recorded.ok() && status_ != "done") {
     // The run's own failure comes first: recording it is often its casualty (a full disk).
@@ -626,6 +738,20 @@ Result<RunOutcome> ScenarioRun::finish() {
 }
 
 }  // namespace
+
+Result<Scenario> recorded_run_scenario(const std::string& out_dir) {
+  const std::string db = run_database(out_dir);
+  std::error_code ec;
+  if (!fs::exists(db, ec)) return Status::not_found(out_dir + " holds no run to resume (no fp.db)");
+  FP_ASSIGN_OR_RETURN(auto store, store::Store::open(db));
+  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(*store));
+  FP_ASSIGN_OR_RETURN(store::RunRecord last, sim.run(0));
+  if (last.status == "done") {
+    return Status::invalid_argument("run " + std::to_string(last.id) + " in " + out_dir +
+                                    " is done: nothing to resume (fp-sim report --db " + db + ")");
+  }
+  return recorded_scenario(last.scenario_toml, db + " (run " + std::to_string(last.id) + ")");
+}
 
 std::string run_database(const std::string& out_dir) {
   return (fs::path(out_dir) / "fp.db").string();

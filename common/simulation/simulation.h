@@ -20,12 +20,18 @@
 namespace fp::sim {
 
 struct RunOptions {
-  std::string out_dir;     // the run directory
-  bool fresh = false;      // delete out_dir first; otherwise a directory with a run is an error
-  std::string executable;  // fp-sim, for "processes" hosting (default: this program)
-  std::FILE* progress = stdout;                  // nullptr: no progress output
-  bool interactive = false;                      // redraw a progress bar in place
-  std::string log_level = "info";                // of out_dir/fp-sim.log
+  std::string out_dir;  // the run directory
+  bool fresh = false;   // delete out_dir first; otherwise a directory with a run is an error
+  // Go on with the unfinished run in out_dir (its last; interrupted, failed, or killed while
+  // running) rather than start one: its models, campaigns, keys and hosts' journals are
+  // kept, the tasks not done are run, the run's row records the attempt. The scenario
+  // must be the one it recorded (recorded_run_scenario). A run that stopped before its
+  // campaigns were all made cannot be resumed (start it over with fresh).
+  bool resume = false;
+  std::string executable;          // fp-sim, for "processes" hosting (default: this program)
+  std::FILE* progress = stdout;    // nullptr: no progress output
+  bool interactive = false;        // redraw a progress bar in place
+  std::string log_level = "info";  // of out_dir/fp-sim.log
   const std::atomic<bool>* interrupt = nullptr;  // turns true to stop early (SIGINT)
   bool null_compute = false;  // agents answer at once (NullRunner): the framework's own cost
   // Called with the coordinator's bound endpoint once it serves (e.g. to start
@@ -46,6 +52,10 @@ struct RunOutcome {
 };
 
 Result<RunOutcome> run_scenario(const Scenario& scenario, const RunOptions& options);
+
+// The scenario the last run in `out_dir` recorded, with the overrides it noted applied
+// again: what `resume` runs. An error when the folder holds no run, or its last is done.
+Result<Scenario> recorded_run_scenario(const std::string& out_dir);
 
 // The database file of a run directory.
 std::string run_database(const std::string& out_dir);

@@ -72,6 +72,19 @@ Status RunStore::finish_run(int64_t id, const std::string& status, double at,
   return Status::ok_status();
 }
 
+Status RunStore::reopen_run(int64_t id) {
+  FP_ASSIGN_OR_RETURN(auto st, store_->db().prepare("UPDATE sim_runs SET status = 'running', "
+                                                    "finished_at = 0 WHERE id = ? AND "
+                                                    "status != 'done'"));
+  st.bind(1, id);
+  FP_RETURN_IF_ERROR(st.run());
+  if (store_->db().changes() != 1) {
+    return Status::invalid_argument("simulation run " + std::to_string(id) +
+                                    " is done or absent: nothing to resume");
+  }
+  return Status::ok_status();
+}
+
 Status RunStore::set_scenario_text(int64_t id, const std::string& scenario_toml) {
   FP_ASSIGN_OR_RETURN(auto st,
                       store_->db().prepare("UPDATE sim_runs SET scenario_toml = ? WHERE id = ?"));

@@ -585,6 +585,126 @@ TEST_CASE("a run interrupted while its general model trains stops there, recorde
   const store::RunRecord record = latest_run(o.out_dir);
   CHECK(record.status == "interrupted");
   CHECK_THAT(record.stats_json, Catch::Contains("stopped on request"));
+
+  // Its campaigns were never made: there is nothing to resume.
+  auto recorded = recorded_run_scenario(o.out_dir);
+  REQUIRE(recorded.ok());
+  RunOptions again = quiet_options(o.out_dir);
+  again.resume = true;
+  auto resumed = run_scenario(*recorded, again);
+  REQUIRE_FALSE(resumed.ok());
+  CHECK_THAT(resumed.status().message(),
+             Catch::Contains("stopped while setting up its campaigns (0 of 1 campaign(s)") &&
+                 Catch::Contains("start it over with --fresh"));
+  CHECK(latest_run(o.out_dir).status == "interrupted");  // its record left as it was
+}
+
+TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrupted one would",
+          "[sim][resume]") {
+  Scenario s = parse(kTiny);
+  s.partition.num_individuals = 16;
+  s.overrides = {"partition.individuals = 16"};  // as fp-sim run --individuals 16 notes it
+  TempDir dir;
+  const RunOutcome whole = run(s, dir.file("whole"));
+
+  // The same run, interrupted once a few tasks are done.
+  RunOptions o = quiet_options(dir.file("resumed"));
+  std::atomic<bool> stop{false};
+  o.interrupt = &stop;
+  std::optional<Result<RunOutcome>> first;
+  std::atomic<bool> ended{false};
+  std::thread running([&] {
+    first = run_scenario(s, o);
+    ended = true;
+  });
+  while (!ended) {
+    // Once its keys exist its database is made (opening it earlier would make the file).
+    auto db = fs::exists(fs::path(o.out_dir) / "keys" / "coordinator.pub")
+                  ? store::Store::open(run_database(o.out_dir))
+                  : Result<std::unique_ptr<store::Store>>(Status::not_found("not yet"));
+    if (db.ok()) {
+      auto tasks = (*db)->tasks();
+      if (tasks.ok() && std::count_if(tasks->begin(), tasks->end(),
+                                      [](const auto& t) { return t.status == "done"; }) >= 3)
+        break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stop = true;
+  running.join();
+  REQUIRE(first.has_value());
+  INFO((first->ok() ? (*first)->detail : first->status().to_string()));
+  REQUIRE(first->ok());
+  REQUIRE((*first)->status == "interrupted");
+  std::vector<store::TelemetryRecord> before;
+  {
+    auto db = open(run_database(o.out_dir));
+    auto rows = db->telemetry();
+    REQUIRE(rows.ok());
+    before = *rows;
+  }
+  REQUIRE(before.size() >= 6);      // 3 tasks x (fine_prune, finetune) at least
+  REQUIRE(before.size() < 2 * 16);  // not all of them
+  // An agent killed after its tasks ended but before its host journaled it: the resumed
+  // run journals it from the database (left waiting, it would hold a slot to the end).
+  fs::remove(fs::path(o.out_dir) / "hosts" / "0" / "finished.log");
+
+  // What it recorded is what it runs again: the overrides too.
+  auto recorded = recorded_run_scenario(o.out_dir);
+  INFO(recorded.status().to_string());
+  REQUIRE(recorded.ok());
+  CHECK(recorded->partition.num_individuals == 16);
+  CHECK(recorded->overrides == s.overrides);
+  RunOptions again = quiet_options(o.out_dir);
+  again.resume = true;
+  auto second = run_scenario(*recorded, again);
+  INFO(second.status().to_string());
+  REQUIRE(second.ok());
+  INFO(second->detail);
+  REQUIRE(second->status == "done");
+  CHECK(second->run_id == (*first)->run_id);  // the same run, not a new one
+  CHECK_THAT(fp::testing::read_file(dir.file("resumed/fp-sim.log")),
+             Catch::Contains("resuming run 1") &&
+                 Catch::Contains("agent(s) whose tasks ended journaled as finished"));
+
+  const store::RunRecord record = latest_run(o.out_dir);
+  CHECK(record.status == "done");
+  auto stats = nlohmann::json::parse(record.stats_json);
+  CHECK(stats["models_trained"] == 0);  // nothing trained again
+  CHECK(stats["tasks_done"] == 16);
+  REQUIRE(stats["earlier_attempts"].size() == 1);
+  CHECK(stats["earlier_attempts"][0]["status"] == "interrupted");
+
+  // The first attempt's rows are kept as they were, each (task, method) once, and every
+  // number is the uninterrupted run's.
+  auto da = open(whole.db_path), db = open(run_database(o.out_dir));
+  auto ta = da->telemetry(), tb = db->telemetry();
+  REQUIRE(ta.ok());
+  REQUIRE(tb.ok());
+  for (size_t i = 0; i < before.size(); ++i) {
+    CHECK(std::find_if(tb->begin(), tb->end(), [&](const store::TelemetryRecord& r) {
+            return r.id == before[i].id && r.individual == before[i].individual &&
+                   r.method == before[i].method;
+          }) != tb->end());
+  }
+  auto key = [](const store::TelemetryRecord& r) { return r.individual + "/" + r.method; };
+  std::map<std::string, store::TelemetryRecord> ra, rb;
+  for (const auto& r : *ta) ra[key(r)] = r;
+  for (const auto& r : *tb) rb[key(r)] = r;
+  CHECK(tb->size() == 2 * 16);
+  REQUIRE(rb.size() == ra.size());
+  for (const auto& [k, x] : ra) {
+    INFO(k);
+    REQUIRE(rb.count(k));
+    CHECK(x.accuracy_before == rb.at(k).accuracy_before);
+    CHECK(x.accuracy_after == rb.at(k).accuracy_after);
+    CHECK(x.sparsity == rb.at(k).sparsity);
+  }
+
+  // Done now: nothing to resume.
+  auto done = recorded_run_scenario(o.out_dir);
+  REQUIRE_FALSE(done.ok());
+  CHECK_THAT(done.status().message(), Catch::Contains("is done: nothing to resume"));
 }
 
 TEST_CASE("a general model no better than chance is warned about", "[sim]") {
