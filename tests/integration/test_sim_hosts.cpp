@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -280,4 +281,81 @@ TEST_CASE("fp-sim run stops at once when an agent-host process dies, naming it a
             dir.file("run") + "/hosts/0.log)");
   auto stats = nlohmann::json::parse(outcome->stats_json);
   CHECK(stats["tasks_done"].get<int64_t>() < 8);
+
+  // Resumed with hosts that live, the failed run ends: every task done, each row once.
+  auto recorded = recorded_run_scenario(o.out_dir);
+  REQUIRE(recorded.ok());
+  RunOptions again;
+  again.out_dir = o.out_dir;
+  again.progress = nullptr;
+  again.executable = kFpSim;
+  again.resume = true;
+  auto resumed = run_scenario(*recorded, again);
+  INFO(resumed.status().to_string());
+  REQUIRE(resumed.ok());
+  INFO(resumed->detail);
+  CHECK(resumed->status == "done");
+  auto store = store::Store::open(resumed->db_path);
+  REQUIRE(store.ok());
+  auto telemetry = (*store)->telemetry();
+  REQUIRE(telemetry.ok());
+  CHECK(telemetry->size() == 16);
+  auto after = nlohmann::json::parse(resumed->stats_json);
+  REQUIRE(after["earlier_attempts"].size() == 1);
+  CHECK(after["earlier_attempts"][0]["status"] == "failed");
+  CHECK(after["tasks_done"] == 8);
+}
+
+namespace {
+
+// The pids of processes whose command line mentions `needle`.
+std::vector<pid_t> processes_naming(const std::string& needle) {
+  std::vector<pid_t> pids;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = fp::testing::read_file(entry.path().string() + "/cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(needle) != std::string::npos) pids.push_back(std::stoi(name));
+  }
+  return pids;
+}
+
+}  // namespace
+
+TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --resume", "[sim]") {
+  REQUIRE(fs::exists(kFpSim));
+  TempDir dir;
+  const std::string scenario = dir.file("duo.toml");
+  std::ofstream(scenario) << kHostsScenario;
+  const std::string out = dir.file("run");
+  auto run = spawn_child({kFpSim, "run", scenario, "--mode", "processes", "--out", out, "--quiet"},
+                         "fp-sim run", dir.file("run.log"));
+  REQUIRE(run.ok());
+  // Killed outright once both hosts run (their command lines name their work folders).
+  const std::string hosts_folder = out + "/hosts/";
+  auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (processes_naming(hosts_folder).size() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  REQUIRE(processes_naming(hosts_folder).size() == 2);
+  signal_child(*run, SIGKILL);
+  reap_child(*run, true);
+  // Its hosts end with it (asked for SIGTERM at their parent's death), not retry for ever.
+  deadline = std::chrono::steady_clock::now() + 20s;
+  while (!processes_naming(hosts_folder).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  CHECK(processes_naming(hosts_folder).empty());
+
+  auto [rc, printed] = shell(kFpSim + " run --resume --out " + out + " --quiet 2>&1");
+  INFO(printed);
+  REQUIRE(rc == 0);
+  auto store = store::Store::open(run_database(out));
+  REQUIRE(store.ok());
+  auto tasks = (*store)->tasks();
+  REQUIRE(tasks.ok());
+  REQUIRE(tasks->size() == 8);
+  for (const auto& t : *tasks) CHECK(t.status == "done");
+  auto telemetry = (*store)->telemetry();
+  REQUIRE(telemetry.ok());
+  CHECK(telemetry->size() == 16);
 }
