@@ -6,13 +6,16 @@
 #   slurm_campaign.sh complete FP_SIM   # 4 array tasks, 40 individuals, all must succeed
 #   slurm_campaign.sh cancel FP_SIM     # scancel array task 1 mid-campaign: the others
 #                                       # take its share over; nothing lost or doubled
+#   slurm_campaign.sh requeue FP_SIM    # scontrol requeue the coordinator job mid-campaign:
+#                                       # it goes on with its run (fp-sim run --resume) and a
+#                                       # new host array; nothing lost or doubled
 # Exit 77 (CTest: skipped) when Slurm, munge or root are missing, except under CI=true,
 # where that is a failure. The daemons are stopped on every exit.
 set -euo pipefail
 export PATH=${PATH}:/usr/sbin:/sbin  # munged, slurmctld, slurmd
 
-MODE=${1:?usage: slurm_campaign.sh complete|cancel FP_SIM}
-FP_SIM=$(realpath "${2:?usage: slurm_campaign.sh complete|cancel FP_SIM}")
+MODE=${1:?usage: slurm_campaign.sh complete|cancel|requeue FP_SIM}
+FP_SIM=$(realpath "${2:?usage: slurm_campaign.sh complete|cancel|requeue FP_SIM}")
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 TASKS=4
 TIMEOUT=${FP_CLUSTER_TEST_TIMEOUT:-420}  # seconds for the whole campaign
@@ -68,8 +71,8 @@ export SLURM_CONF=${CLUSTER}/etc/slurm.conf
 # The campaign: tests/cluster/campaign.toml (40 individuals, 4 external hosts).
 INDIVIDUALS=$(sed -n 's/^individuals = \([0-9]*\).*/\1/p' "${REPO}/tests/cluster/campaign.toml")
 cp "${REPO}/tests/cluster/campaign.toml" "${WORK}/cluster.toml"
-if [ "${MODE}" = cancel ]; then
-  # Longer agents (more fine-tuning), so that task 1 is cancelled with work left.
+if [ "${MODE}" != complete ]; then
+  # Longer agents (more fine-tuning), so that a task is cancelled with work left.
   sed -i 's/^finetune_epochs = .*/finetune_epochs = 6/' "${WORK}/cluster.toml"
 fi
 
@@ -100,6 +103,30 @@ if [ "${MODE}" = cancel ]; then
   scancel "${ARRAY}_1"
   cancelled_at=$(wc -l <"${RUN}/hosts/1/finished.log")
   echo "scancel ${ARRAY}_1 after ${cancelled_at} of its $((INDIVIDUALS / TASKS)) agents finished"
+fi
+
+if [ "${MODE}" = requeue ]; then
+  # Requeued once an agent finished: the coordinator job starts again (SLURM_RESTART_COUNT)
+  # and submits a new host array, cancelling the first.
+  until [ -s "${RUN}/hosts/0/finished.log" ]; do
+    [ "${SECONDS}" -lt "${deadline}" ] || fail "host 0 finished no agent in time"
+    sleep 0.2
+  done
+  FIRST_ARRAY=${ARRAY}
+  scontrol requeue "${JOB}" || fail "scontrol requeue ${JOB} failed"
+  echo "scontrol requeue ${JOB} after $(cat "${RUN}"/hosts/*/finished.log | wc -l) agent(s) finished"
+  # Slurm holds a requeued job back for a while (its begin time moves on); a test need not wait.
+  for _ in $(seq 1 100); do
+    [ "$(squeue -h -j "${JOB}" -o %T 2>/dev/null)" = PENDING ] && break
+    sleep 0.2
+  done
+  scontrol update JobId="${JOB}" StartTime=now 2>/dev/null || true
+  while [ "$(cat "${RUN}/hosts.jobid")" = "${FIRST_ARRAY}" ]; do
+    [ "${SECONDS}" -lt "${deadline}" ] || fail "the requeued coordinator job submitted no new host array"
+    sleep 1
+  done
+  ARRAY=$(cat "${RUN}/hosts.jobid")
+  echo "new host array ${ARRAY}"
 fi
 
 active() { squeue -h -j "${JOB},${ARRAY}" -t PD,CF,R,CG,S -o '%i %T'; }
@@ -165,6 +192,17 @@ if [ "${MODE}" = cancel ]; then
   echo "requeued tasks: $(q "SELECT COUNT(*) FROM events WHERE kind = 'requeue'")"
 else
   ! ls -d "${RUN}"/hosts/*.takeover >/dev/null 2>&1 || fail "a share was taken over in a run without failures"
+fi
+if [ "${MODE}" = requeue ]; then
+  grep -q "resuming the run (restart 1" "${RUN}/logs/coordinator.log" || fail "the requeued job did not say it resumed"
+  attempts=$(q "SELECT json_array_length(stats_json, '\$.earlier_attempts') FROM sim_runs")
+  [ "${attempts}" = 1 ] || fail "the run records ${attempts:-no} earlier attempt(s), not 1"
+  [ "$(q "SELECT COUNT(*) FROM sim_runs")" -eq 1 ] || fail "the requeued job made a second run"
+  for ((i = 0; i < TASKS; ++i)); do
+    twice=$(sort "${RUN}/hosts/${i}/finished.log" | uniq -d)
+    [ -z "${twice}" ] || fail "agents of share ${i} finished twice: ${twice}"
+  done
+  echo "requeued coordinator resumed: $(q "SELECT json_extract(stats_json, '\$.earlier_attempts[0].status') FROM sim_runs") attempt, then done"
 fi
 
 # fp-sim report reads the result.
