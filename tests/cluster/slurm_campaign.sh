@@ -115,12 +115,17 @@ if [ "${MODE}" = requeue ]; then
   FIRST_ARRAY=${ARRAY}
   scontrol requeue "${JOB}" || fail "scontrol requeue ${JOB} failed"
   echo "scontrol requeue ${JOB} after $(cat "${RUN}"/hosts/*/finished.log | wc -l) agent(s) finished"
-  # Slurm holds a requeued job back for a while (its begin time moves on); a test need not wait.
-  for _ in $(seq 1 100); do
-    [ "$(squeue -h -j "${JOB}" -o %T 2>/dev/null)" = PENDING ] && break
+  # Slurm holds a requeued job back for about three minutes; the test starts it once the first
+  # instance's batch step has ended on this node (started before, the job took the first
+  # instance's completion for its own and ended with it).
+  for _ in $(seq 1 300); do
+    pgrep -f "slurmstepd: \[${JOB}\.batch\]" >/dev/null || break
     sleep 0.2
   done
-  scontrol update JobId="${JOB}" StartTime=now 2>/dev/null || true
+  if ! pgrep -f "slurmstepd: \[${JOB}\.batch\]" >/dev/null; then
+    sleep 2  # its completion message on its way to slurmctld
+    scontrol update JobId="${JOB}" StartTime=now || true
+  fi
   while [ "$(cat "${RUN}/hosts.jobid")" = "${FIRST_ARRAY}" ]; do
     [ "${SECONDS}" -lt "${deadline}" ] || fail "the requeued coordinator job submitted no new host array"
     sleep 1
