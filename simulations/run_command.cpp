@@ -175,7 +175,9 @@ int run_run(const RunCommandOptions& o) {
     while (!g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (outcome->status != "done") {
-    fmt::print(stderr, "run {}: {}\n", outcome->status, outcome->detail);
+    // Its campaigns exist: what is left can run later.
+    fmt::print(stderr, "run {}: {}\n(the tasks not done run with: fp-sim run --resume --out {})\n",
+               outcome->status, outcome->detail, ro.out_dir);
     return outcome->status == "interrupted" ? 130 : 1;
   }
   // A run whose every task failed measured nothing (a setting every device refuses, say):

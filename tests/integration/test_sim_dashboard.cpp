@@ -5,10 +5,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <thread>
 #include <vector>
 
 #include "child_process.h"
@@ -230,4 +232,50 @@ TEST_CASE("fp-sim run whose every task failed exits 1 with the first failure", "
   CHECK_THAT(fp::testing::read_file(log),
              Catch::Contains("every one of the 2 task(s) failed; the first: Invalid argument: "
                              "prune: protected layer 'nosuch' is not in the model"));
+}
+
+TEST_CASE("fp-sim run interrupted mid-campaign says how to go on, and --resume finishes it",
+          "[sim][resume]") {
+  REQUIRE(fs::exists(kFpSim));
+  TempDir dir;
+  const std::string scenario = dir.file("dash.toml");
+  std::ofstream(scenario) << kDashboardScenario;
+  const std::string out = dir.file("run"), log = dir.file("fp-sim.out");
+  ChildProcess sim({kFpSim, "run", scenario, "--out", out, "--individuals", "30"}, log);
+  REQUIRE(sim.started());
+  INFO(fp::testing::read_file(log));
+  // The database exists once the coordinator listens; Ctrl-C once two tasks are done.
+  REQUIRE(!wait_for(log, std::regex("coordinator on "), sim, 120s).empty());
+  auto db = fp::store::Store::open(out + "/fp.db");
+  REQUIRE(db.ok());
+  auto until = std::chrono::steady_clock::now() + 120s;
+  int64_t done = 0;
+  while (done < 2 && std::chrono::steady_clock::now() < until) {
+    auto tasks = (*db)->tasks();
+    REQUIRE(tasks.ok());
+    done = std::count_if(tasks->begin(), tasks->end(),
+                         [](const auto& t) { return t.status == "done"; });
+    std::this_thread::sleep_for(10ms);
+  }
+  sim.signal(SIGINT);
+  auto rc = sim.wait(30s);
+  REQUIRE(rc);
+  CHECK(*rc == 130);
+  CHECK_THAT(fp::testing::read_file(log),
+             Catch::Contains("run interrupted: interrupted before every task finished") &&
+                 Catch::Contains("fp-sim run --resume --out " + out));
+
+  const std::string again_log = dir.file("again.out");
+  ChildProcess again({kFpSim, "run", "--resume", "--out", out, "--quiet"}, again_log);
+  auto again_rc = again.wait(240s);
+  INFO(fp::testing::read_file(again_log));
+  REQUIRE(again_rc);
+  CHECK(*again_rc == 0);
+  auto tasks = (*db)->tasks();
+  REQUIRE(tasks.ok());
+  CHECK(tasks->size() == 30);
+  for (const auto& t : *tasks) CHECK(t.status == "done");
+  auto rows = (*db)->telemetry();
+  REQUIRE(rows.ok());
+  CHECK(rows->size() == 60);  // fine_prune and finetune, once each
 }
