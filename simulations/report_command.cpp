@@ -14,6 +14,7 @@
 #include "report/seed_run_file.h"
 #include "sim_commands.h"
 #include "store/run_store.h"
+#include "store/serve_lock.h"
 #include "util/file_io.h"
 
 namespace fp::sim {
@@ -37,9 +38,23 @@ struct ReportOptions {
 };
 
 // --db takes the database file or the run directory holding fp.db. Never creates one.
-Result<std::unique_ptr<store::Store>> open_existing(const std::string& db) {
+// The database file --db names (a run folder names its fp.db).
+fs::path database_path(const std::string& db) {
   fs::path path(db);
   if (fs::is_directory(path)) path /= "fp.db";
+  return path;
+}
+
+// A run's status as recorded, except that one recorded as running which no process serves
+// now was stopped without recording its end: "stopped".
+std::string shown_status(const store::RunRecord& r, const std::string& db) {
+  if (r.status == "running" && !store::database_in_use(database_path(db).string()))
+    return "stopped";
+  return r.status;
+}
+
+Result<std::unique_ptr<store::Store>> open_existing(const std::string& db) {
+  const fs::path path = database_path(db);
   if (!fs::is_regular_file(path)) {
     return Status::not_found("no run database at " + path.string() +
                              " (pass --db <run dir>/fp.db or the run directory)");
@@ -83,7 +98,12 @@ int run_list(const ReportOptions& o) {
       gain = sparsity = fmt::format("{} variants", results->summaries.size());
     }
     fmt::print("{:>4}  {:<24} {:>6} {:<12} {:>8.1f} {:>7} {:>7} {:>10} {:>10}\n", r.id, r.scenario,
-               r.seed, r.status, wall, done, failed, gain, sparsity);
+               r.seed, shown_status(r, o.db), wall, done, failed, gain, sparsity);
+  }
+  const std::string last = shown_status(runs->back(), o.db);
+  if (last != "done" && last != "running") {
+    fmt::print("run {} did not finish ({}): 'fp-sim run --resume --out {}' goes on with it\n",
+               runs->back().id, last, database_path(o.db).parent_path().string());
   }
   return 0;
 }
@@ -94,8 +114,8 @@ int run_report(const ReportOptions& o) {
   auto results = read_results(**store, o.run);
   if (!results.ok()) return fail(results.status());
   fmt::print("run {}: scenario {}, seed {}, {}\n\n{}\n{}", results->run.id, results->run.scenario,
-             results->run.seed, results->run.status, format_table(*results, o.table_rows),
-             format_summary(*results));
+             results->run.seed, shown_status(results->run, o.db),
+             format_table(*results, o.table_rows), format_summary(*results));
   if (!o.out_dir.empty()) {
     auto written = write_experiment_report(**store, *results, o.out_dir);
     if (!written.ok()) return fail(written.status());

@@ -241,7 +241,7 @@ TEST_CASE("fp-sim run interrupted mid-campaign says how to go on, and --resume f
   const std::string scenario = dir.file("dash.toml");
   std::ofstream(scenario) << kDashboardScenario;
   const std::string out = dir.file("run"), log = dir.file("fp-sim.out");
-  ChildProcess sim({kFpSim, "run", scenario, "--out", out, "--individuals", "30"}, log);
+  ChildProcess sim({kFpSim, "run", scenario, "--out", out, "--individuals", "60"}, log);
   REQUIRE(sim.started());
   INFO(fp::testing::read_file(log));
   // The database exists once the coordinator listens; Ctrl-C once two tasks are done.
@@ -273,9 +273,9 @@ TEST_CASE("fp-sim run interrupted mid-campaign says how to go on, and --resume f
   CHECK(*again_rc == 0);
   auto tasks = (*db)->tasks();
   REQUIRE(tasks.ok());
-  CHECK(tasks->size() == 30);
+  CHECK(tasks->size() == 60);
   for (const auto& t : *tasks) CHECK(t.status == "done");
   auto rows = (*db)->telemetry();
   REQUIRE(rows.ok());
-  CHECK(rows->size() == 60);  // fine_prune and finetune, once each
+  CHECK(rows->size() == 120);  // fine_prune and finetune, once each
 }

@@ -17,6 +17,7 @@
 #include "simulation/host_processes.h"
 #include "simulation/population.h"
 #include "simulation/simulation.h"
+#include "store/serve_lock.h"
 #include "store/store.h"
 #include "temp_dir.h"
 #include "test_paths.h"
@@ -346,6 +347,23 @@ TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --r
     std::this_thread::sleep_for(50ms);
   CHECK(processes_naming(hosts_folder).empty());
 
+  // Recorded as running: listed so while a process serves its database (its lock held) ...
+  {
+    auto lock = store::lock_database(run_database(out), "this test");
+    REQUIRE(lock.ok());
+    auto [served_rc, served] = shell(kFpSim + " list --db " + out);
+    INFO(served);
+    CHECK_THAT(served, Catch::Contains(" running ") && !Catch::Contains("did not finish"));
+  }
+  // ... and, served by nobody, as stopped, with the way on.
+  auto [list_rc, listed] = shell(kFpSim + " list --db " + out);
+  INFO(listed);
+  CHECK(list_rc == 0);
+  CHECK_THAT(listed, Catch::Contains(" stopped ") &&
+                         Catch::Contains("run 1 did not finish (stopped): 'fp-sim run --resume "
+                                         "--out " +
+                                         out + "' goes on with it"));
+
   auto [rc, printed] = shell(kFpSim + " run --resume --out " + out + " --quiet 2>&1");
   INFO(printed);
   REQUIRE(rc == 0);
@@ -358,4 +376,6 @@ TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --r
   auto telemetry = (*store)->telemetry();
   REQUIRE(telemetry.ok());
   CHECK(telemetry->size() == 16);
+  auto [after_rc, after] = shell(kFpSim + " list --db " + out);
+  CHECK_THAT(after, Catch::Contains(" done ") && !Catch::Contains("did not finish"));
 }
