@@ -258,6 +258,7 @@ Status ScenarioRun::setup_failed(const Status& why) {
 }
 
 Status ScenarioRun::prepare() {
+  if (o_.fresh && o_.resume) return Status::invalid_argument("fresh and resume exclude each other");
   std::error_code ec;
   if (o_.fresh && fs::exists(out_, ec)) {
     // --fresh deletes a run folder, never whatever --out happens to name (a typo'd home).
