@@ -8,6 +8,7 @@
 #include "config/cli_checks.h"
 #include "coordinator/config.h"
 #include "coordinator_commands.h"
+#include "store/serve_lock.h"
 #include "store/store.h"
 #include "util/text.h"
 
@@ -31,8 +32,20 @@ std::string percent(const std::optional<double>& v) {
 }
 
 int status(const CommonOptions& o, const std::string& only, int events) {
-  auto store = open_database(config_for(o), /*must_exist=*/true);
+  const CoordinatorConfig cfg = config_for(o);
+  auto store = open_database(cfg, /*must_exist=*/true);
   auto& db = *store;
+  // Agents online and tasks running are what the last coordinator recorded: say whether
+  // one serves the database now (holds its lock), or those are as a stopped one left them.
+  const std::optional<bool> served = store::database_in_use(cfg.database);
+  if (served == true) {
+    fmt::print("database {}: served now\n", cfg.database);
+  } else if (served == false) {
+    fmt::print(
+        "database {}: no coordinator serves it now (agents online and tasks running are as the "
+        "last one left them; 'serve' requeues those tasks)\n",
+        cfg.database);
+  }
   auto agents = db.agents();
   auto campaigns = db.campaigns();
   if (!agents.ok() || !campaigns.ok()) {

@@ -48,7 +48,7 @@ fs::path database_path(const std::string& db) {
 // A run's status as recorded, except that one recorded as running which no process serves
 // now was stopped without recording its end: "stopped".
 std::string shown_status(const store::RunRecord& r, const std::string& db) {
-  if (r.status == "running" && !store::database_in_use(database_path(db).string()))
+  if (r.status == "running" && store::database_in_use(database_path(db).string()) == false)
     return "stopped";
   return r.status;
 }

@@ -569,3 +569,22 @@ TEST_CASE("one holder of a database's lock at a time; the lock goes with its hol
   REQUIRE(third.ok());
   CHECK(fp::read_file(db + ".lock").value().rfind("fp-coordinator serve, pid ", 0) == 0);
 }
+
+TEST_CASE("whether a database is served is told without taking its lock or writing its file") {
+  TempDir dir;
+  const std::string db = dir.file("fp.db");
+  CHECK(fp::store::database_in_use(db) == false);  // never served: no lock file
+  CHECK_FALSE(fs::exists(db + ".lock"));           // and none made by asking
+  {
+    auto held = fp::store::lock_database(db, "fp-sim run");
+    REQUIRE(held.ok());
+    const std::string text = fp::read_file(db + ".lock").value();
+    CHECK(fp::store::database_in_use(db) == true);
+    CHECK(fp::read_file(db + ".lock").value() == text);  // the holder's line left alone
+    // Asking took nothing: a second holder is still refused, the first still holds.
+    CHECK_FALSE(fp::store::lock_database(db, "fp-coordinator serve").ok());
+  }
+  CHECK(fp::store::database_in_use(db) == false);                    // released with its holder
+  CHECK(fp::store::lock_database(db, "fp-coordinator serve").ok());  // and asking took nothing
+  CHECK(fp::store::database_in_use(":memory:") == false);
+}

@@ -189,7 +189,8 @@ class ScenarioRun {
   // (a host skips those): one killed before it journaled itself would otherwise wait, with
   // nothing to do, in a connection slot until the campaign ends.
   Status journal_finished_agents();
-  void poll_progress();
+  // The task counts (and the hosts' agents) into state_, read through `from`.
+  Status poll_progress(store::Store* from);
   void fail(const std::string& why) {
     if (status_ == "done") {
       status_ = "failed";
@@ -521,15 +522,14 @@ void ScenarioRun::launch_hosts() {
   }
 }
 
-void ScenarioRun::poll_progress() {
-  if (!reader_) return;
+Status ScenarioRun::poll_progress(store::Store* from) {
+  if (!from) return Status::ok_status();
   int64_t done = 0, failed = 0, running = 0;
   for (const auto& c : plan_.campaigns) {
-    auto counts = reader_->task_counts(c.campaign_id);
-    if (!counts.ok()) return;
-    done += counts->done;
-    failed += counts->failed;
-    running += counts->assigned;
+    FP_ASSIGN_OR_RETURN(store::TaskCounts counts, from->task_counts(c.campaign_id));
+    done += counts.done;
+    failed += counts.failed;
+    running += counts.assigned;
   }
   state_.done = done;
   state_.failed = failed;
@@ -542,11 +542,17 @@ void ScenarioRun::poll_progress() {
       state_.computing += p.computing;
     }
   }
+  return Status::ok_status();
 }
 
 void ScenarioRun::wait() {
+  // A connection of its own: the coordinator's is its thread's while it serves.
   auto reader = store::Store::open(run_database(o_.out_dir));
-  if (reader.ok()) reader_ = std::move(reader).value();
+  if (reader.ok()) {
+    reader_ = std::move(reader).value();
+  } else {
+    spdlog::warn("no progress while the campaign runs: {}", reader.status().to_string());
+  }
   state_.total = plan_.tasks;
   if (o_.progress) {
     Progress::Options po;
@@ -561,7 +567,8 @@ void ScenarioRun::wait() {
   const bool external = s_.hosting.mode == HostingMode::kExternal;
   while (status_ == "done" && !server_done_) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    poll_progress();
+    Status polled = poll_progress(reader_.get());
+    if (!polled.ok()) spdlog::debug("progress: {}", polled.to_string());  // shown stale
     if (progress_) progress_->update(state_.finished(), progress_note(state_));
     if (o_.interrupt && *o_.interrupt) {
       status_ = "interrupted";
@@ -611,7 +618,11 @@ void ScenarioRun::shut_down() {
     }
   }
   cpu_self_ = cpu_seconds(RUSAGE_SELF) - cpu_before_;
-  poll_progress();
+  // The last word on the tasks: through the coordinator's connection, idle now, which wrote
+  // them (the progress reader's view failed or lagged once, 5 Dec, and a finished run was
+  // called unfinished).
+  Status counted = poll_progress(store_.get());
+  if (!counted.ok()) fail("counting the finished tasks: " + counted.to_string());
   if (progress_) progress_->finish(progress_note(state_));
   if (!server_status_.ok()) fail("coordinator: " + server_status_.to_string());
   for (size_t i = 0; i < host_status_.size() && i < hosts_.size(); ++i) {

@@ -5,6 +5,7 @@
 // (util/process_lock.h) on "<database>.lock" while they serve.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "util/process_lock.h"
@@ -19,14 +20,12 @@ inline Result<ProcessLock> lock_database(const std::string& database, const std:
   return ProcessLock::acquire(serve_lock_file(database), "database " + database, holder);
 }
 
-// Whether a process serves `database` now (holds its lock): a run recorded as running that
-// no process serves was stopped without recording its end (killed, or its machine lost).
-// Tries the lock and lets it go at once.
-inline bool database_in_use(const std::string& database) {
+// Whether a process serves `database` now (holds its lock), without taking the lock: a run
+// recorded as running that no process serves was stopped without recording its end
+// (killed, or its machine lost). nullopt when it cannot be told (ProcessLock::held_by_another).
+inline std::optional<bool> database_in_use(const std::string& database) {
   if (database == ":memory:") return false;
-  auto lock = ProcessLock::acquire(serve_lock_file(database), "database " + database,
-                                   "a check whether it is in use");
-  return !lock.ok() && lock.status().code() == Status::Code::kUnavailable;
+  return ProcessLock::held_by_another(serve_lock_file(database));
 }
 
 }  // namespace fp::store

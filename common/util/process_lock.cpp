@@ -65,6 +65,19 @@ Result<ProcessLock> ProcessLock::acquire(const std::string& lock_file, const std
   return lock;
 }
 
+std::optional<bool> ProcessLock::held_by_another(const std::string& lock_file) {
+  const int fd = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? std::optional<bool>(false) : std::nullopt;
+  std::optional<bool> held;
+  if (::flock(fd, LOCK_SH | LOCK_NB) == 0) {
+    held = false;  // a holder's exclusive lock would have refused this shared one
+  } else if (errno == EWOULDBLOCK) {
+    held = true;
+  }
+  ::close(fd);  // releases the shared lock, if taken
+  return held;
+}
+
 ProcessLock::ProcessLock(ProcessLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
 
 ProcessLock& ProcessLock::operator=(ProcessLock&& other) noexcept {

@@ -5,6 +5,7 @@
 // left behind never blocks the next start.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "util/status.h"
@@ -29,6 +30,11 @@ class ProcessLock {
   ~ProcessLock();  // releases it; the file stays (removing it would race the next holder)
 
   bool held() const { return fd_ >= 0; }
+
+  // Whether some process holds the lock on `lock_file` now, without taking it or writing the
+  // file: false when no process does (or the file does not exist: none ever did), nullopt
+  // when it cannot be told (the file unreadable; a file system without locks).
+  static std::optional<bool> held_by_another(const std::string& lock_file);
 
  private:
   explicit ProcessLock(int fd) : fd_(fd) {}

@@ -18,6 +18,7 @@
 #include "prune/cost.h"
 #include "prune/pruner.h"
 #include "prune/shift_detector.h"
+#include "store/serve_lock.h"
 #include "tcp_tap.h"
 #include "test_paths.h"
 #include "util/sha256.h"
@@ -240,6 +241,18 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
   std::string status_text = read_file(dir.file("status.log"));
   CHECK(status_text.find("campaign proc [done]") != std::string::npos);
   CHECK(status_text.find("tasks: 3 done, 0 failed") != std::string::npos);
+  // The coordinator has stopped: status says so (agents online would be its last word) ...
+  CHECK_THAT(status_text,
+             Catch::StartsWith("database " + dir.file("fp.db") + ": no coordinator serves it now"));
+  {  // ... and, while a process holds the database's lock, that it is served.
+    auto held = store::lock_database(dir.file("fp.db"), "this test");
+    REQUIRE(held.ok());
+    ChildProcess served({kCoordinator, "status", "-c", dir.file("fp.toml"), "--events", "0"},
+                        dir.file("status-served.log"));
+    REQUIRE(served.wait(30s) == 0);
+    CHECK_THAT(read_file(dir.file("status-served.log")),
+               Catch::StartsWith("database " + dir.file("fp.db") + ": served now\n"));
+  }
   for (const auto& ind : individuals) {
     std::string escaped = std::regex_replace(ind, std::regex("\\+"), "\\+");
     std::string classes = escaped.substr(8);
