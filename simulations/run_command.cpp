@@ -70,15 +70,9 @@ std::string format_stats(const std::string& stats_json) {
 // one the run folder's run recorded (then neither a file nor an override may be given: the
 // run goes on as it began).
 Result<Scenario> scenario_to_run(RunCommandOptions o) {
-  if (!o.mode.empty()) {
-    for (HostingMode m : {HostingMode::kInProcess, HostingMode::kProcesses, HostingMode::kExternal})
-      if (o.mode == hosting_mode_name(m)) o.overrides.mode = m;
-  }
+  if (!o.mode.empty()) o.overrides.mode = parse_hosting_mode(o.mode);  // CLI11 checked it
   if (o.resume) {
-    const ScenarioOverrides& v = o.overrides;
-    const bool overridden = v.seed || v.individuals || v.hosts || v.workers || v.connected ||
-                            v.mode || v.endpoint || v.methods;
-    if (!o.scenario.empty() || overridden) {
+    if (!o.scenario.empty() || o.overrides.any()) {
       return Status::invalid_argument(
           "--resume goes on with the scenario and settings the run recorded: give it no "
           "scenario file and none of --seed, --individuals, --mode, --endpoint, --hosts, "

@@ -293,12 +293,8 @@ Status read_hosting(Table t, HostingSection& h) {
   FP_RETURN_IF_ERROR(read_either(t, "security", "curve", "plain", curve));
   h.plain = !curve;
   FP_RETURN_IF_ERROR(t.finish());
-  if (mode == "in-process") {
-    h.mode = HostingMode::kInProcess;
-  } else if (mode == "processes") {
-    h.mode = HostingMode::kProcesses;
-  } else if (mode == "external") {
-    h.mode = HostingMode::kExternal;
+  if (auto m = parse_hosting_mode(mode)) {
+    h.mode = *m;
   } else {
     return invalid(t, "mode",
                    "must be \"in-process\", \"processes\" or \"external\", not \"" + mode + "\"");
@@ -343,6 +339,12 @@ std::string Variant::assignment_json(const security::PrivacyConfig& privacy) con
   auto j = nlohmann::json::parse(personalize_settings_json(settings));
   if (privacy.enabled()) j["privacy"] = nlohmann::json::parse(security::privacy_to_json(privacy));
   return j.dump();
+}
+
+std::optional<HostingMode> parse_hosting_mode(const std::string& name) {
+  for (HostingMode m : {HostingMode::kInProcess, HostingMode::kProcesses, HostingMode::kExternal})
+    if (name == hosting_mode_name(m)) return m;
+  return std::nullopt;
 }
 
 const char* hosting_mode_name(HostingMode m) {

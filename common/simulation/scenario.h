@@ -46,6 +46,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -185,5 +186,7 @@ Result<std::string> with_partition_classes(const std::string& text,
                                            const std::string& why);
 
 const char* hosting_mode_name(HostingMode m);
+// The mode hosting_mode_name names ("in-process", "processes", "external"); nullopt otherwise.
+std::optional<HostingMode> parse_hosting_mode(const std::string& name);
 
 }  // namespace fp::sim

@@ -29,13 +29,6 @@ std::string toml_string(const std::string& s) {
   return out + "\"";
 }
 
-Result<HostingMode> hosting_mode(const std::string& name) {
-  for (HostingMode m : {HostingMode::kInProcess, HostingMode::kProcesses, HostingMode::kExternal})
-    if (name == hosting_mode_name(m)) return m;
-  return Status::invalid_argument("hosting.mode \"" + name +
-                                  "\" is not in-process, processes or external");
-}
-
 }  // namespace
 
 Status apply_overrides(Scenario& s, const ScenarioOverrides& o) {
@@ -104,7 +97,11 @@ Result<ScenarioOverrides> recorded_overrides(const std::string& text, const std:
   std::optional<std::string> mode;
   FP_RETURN_IF_ERROR(h.get("mode", mode));
   if (mode) {
-    FP_ASSIGN_OR_RETURN(o.mode, hosting_mode(*mode));
+    o.mode = parse_hosting_mode(*mode);
+    if (!o.mode) {
+      return Status::invalid_argument(where + ": hosting.mode \"" + *mode +
+                                      "\" is not in-process, processes or external");
+    }
   }
   FP_RETURN_IF_ERROR(h.finish());
   FP_ASSIGN_OR_RETURN(const toml::table* baselines, top.table("baselines"));

@@ -18,6 +18,10 @@ struct ScenarioOverrides {
   std::optional<HostingMode> mode;
   std::optional<std::string> endpoint;
   std::optional<std::string> methods;  // as --methods takes them: "a,b" or "none"
+
+  bool any() const {
+    return seed || individuals || hosts || workers || connected || mode || endpoint || methods;
+  }
 };
 
 // Applies each override given and notes it in `scenario.overrides` ("partition.individuals
