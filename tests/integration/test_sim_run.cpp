@@ -657,7 +657,19 @@ TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrup
   CHECK(recorded->overrides == s.overrides);
   RunOptions again = quiet_options(o.out_dir);
   again.resume = true;
+  // A resumed run that waits for ever (agents holding every slot with nothing to do) is
+  // stopped after two minutes, and then fails below instead of hanging the suite.
+  std::atomic<bool> too_long{false};
+  again.interrupt = &too_long;
+  std::atomic<bool> resumed_ended{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 1200 && !resumed_ended; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    too_long = true;
+  });
   auto second = run_scenario(*recorded, again);
+  resumed_ended = true;
+  watchdog.join();
   INFO(second.status().to_string());
   REQUIRE(second.ok());
   INFO(second->detail);
