@@ -37,8 +37,7 @@ struct ReportOptions {
   std::string out_dir;  // report: also write the experiment report here
 };
 
-// --db takes the database file or the run directory holding fp.db. Never creates one.
-// The database file --db names (a run folder names its fp.db).
+// The database file --db names: the file itself, or the run folder holding fp.db.
 fs::path database_path(const std::string& db) {
   fs::path path(db);
   if (fs::is_directory(path)) path /= "fp.db";
@@ -53,6 +52,7 @@ std::string shown_status(const store::RunRecord& r, const std::string& db) {
   return r.status;
 }
 
+// The database --db names, opened; never creates one.
 Result<std::unique_ptr<store::Store>> open_existing(const std::string& db) {
   const fs::path path = database_path(db);
   if (!fs::is_regular_file(path)) {
