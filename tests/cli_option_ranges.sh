@@ -70,12 +70,15 @@ expect_refused "--samples: must be at least 0, got -3 (options from the command 
 # not one (a second host would have run host 0's agents), a stats file whose folder cannot be
 # made (found after the whole run before).
 expect_exit 2 "--id: Invalid argument: agent id 'my phone'" "${agent[@]}" --id "my phone"
-# A work folder another agent is using (its outbox, its downloads): held here by flock(1).
+# A work folder another agent is using (its outbox, its downloads): held here by a POSIX
+# record lock (Python's lockf), which the agent's open-file-description lock meets.
 mkdir -p "${WORK}/busy"
 printf 'fp-agent phone-0, pid 1, since then\n' >"${WORK}/busy/agent.lock"
-flock -n "${WORK}/busy/agent.lock" sleep 60 &
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+open(sys.argv[2], "w").close(); time.sleep(60)' "${WORK}/busy/agent.lock" "${WORK}/busy.held" &
 holder=$!
-sleep 0.2
+for _ in $(seq 100); do [[ -e "${WORK}/busy.held" ]] && break; sleep 0.1; done
 expect_exit 2 "--work-dir: Unavailable: work folder ${WORK}/busy is in use by another process (fp-agent phone-0, pid 1, since then)" \
   "${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist \
   --coordinator tcp://127.0.0.1:1 --work-dir "${WORK}/busy"

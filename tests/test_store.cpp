@@ -4,10 +4,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "store/migrations.h"
 #include "store/serve_lock.h"
@@ -587,4 +589,29 @@ TEST_CASE("whether a database is served is told without taking its lock or writi
   CHECK(fp::store::database_in_use(db) == false);                    // released with its holder
   CHECK(fp::store::lock_database(db, "fp-coordinator serve").ok());  // and asking took nothing
   CHECK(fp::store::database_in_use(":memory:") == false);
+}
+
+TEST_CASE("asking whether a database is served never refuses a coordinator starting then") {
+  // Asking once took a shared lock for an instant; a coordinator starting in that instant was
+  // refused ("in use by another process"). Asked over and over beside a thousand starts:
+  // every start must take the lock.
+  TempDir dir;
+  const std::string db = dir.file("fp.db");
+  { REQUIRE(fp::store::lock_database(db, "first").ok()); }  // the lock file exists
+  std::atomic<bool> done{false};
+  std::atomic<int> answers{0};
+  std::thread asker([&] {
+    while (!done) {
+      if (fp::store::database_in_use(db).has_value()) ++answers;
+    }
+  });
+  int refused = 0;
+  for (int i = 0; i < 1000; ++i) {
+    auto lock = fp::store::lock_database(db, "fp-coordinator serve");
+    if (!lock.ok()) ++refused;
+  }
+  done = true;
+  asker.join();
+  CHECK(answers > 0);
+  CHECK(refused == 0);
 }

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,6 +24,18 @@ std::string utc_now_text() {
   return text;
 }
 
+// A write lock on the whole file, owned by its open file description (an "OFD" lock): like
+// flock, it goes when that descriptor closes and two opens in one process conflict; unlike
+// flock, whether it is held can be asked (F_OFD_GETLK) without taking anything.
+struct flock whole_file(short type) {
+  struct flock range {};
+  range.l_type = type;
+  range.l_whence = SEEK_SET;
+  range.l_start = 0;
+  range.l_len = 0;  // to the end, however long the file grows
+  return range;
+}
+
 }  // namespace
 
 Result<ProcessLock> ProcessLock::acquire(const std::string& lock_file, const std::string& resource,
@@ -36,10 +47,11 @@ Result<ProcessLock> ProcessLock::acquire(const std::string& lock_file, const std
   if (fd < 0)
     return Status::io_error("lock file " + lock_file +
                             " cannot be opened: " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  struct flock range = whole_file(F_WRLCK);
+  if (::fcntl(fd, F_OFD_SETLK, &range) != 0) {
     const int error = errno;
     ::close(fd);
-    if (error != EWOULDBLOCK) {
+    if (error != EAGAIN && error != EACCES) {
       // A file system without locks (some network and FUSE mounts) does not stop the work,
       // it only loses the guard.
       spdlog::warn(
@@ -68,13 +80,12 @@ Result<ProcessLock> ProcessLock::acquire(const std::string& lock_file, const std
 std::optional<bool> ProcessLock::held_by_another(const std::string& lock_file) {
   const int fd = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? std::optional<bool>(false) : std::nullopt;
+  // Asked, not taken: a lock taken here even for an instant would refuse a holder starting
+  // in that instant.
+  struct flock range = whole_file(F_WRLCK);
   std::optional<bool> held;
-  if (::flock(fd, LOCK_SH | LOCK_NB) == 0) {
-    held = false;  // a holder's exclusive lock would have refused this shared one
-  } else if (errno == EWOULDBLOCK) {
-    held = true;
-  }
-  ::close(fd);  // releases the shared lock, if taken
+  if (::fcntl(fd, F_OFD_GETLK, &range) == 0) held = range.l_type != F_UNLCK;
+  ::close(fd);
   return held;
 }
 
@@ -89,7 +100,7 @@ ProcessLock& ProcessLock::operator=(ProcessLock&& other) noexcept {
 }
 
 ProcessLock::~ProcessLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the lock
 }
 
 }  // namespace fp

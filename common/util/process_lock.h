@@ -1,8 +1,8 @@
 // One process at a time for what two would spoil: a database a coordinator serves
 // (store/serve_lock.h), a device agent's work folder (its outbox and model cache). An advisory
-// lock (flock) on a lock file, held for the process's life; the file says who holds it. The
-// kernel drops the lock when its process ends, however it ends (SIGKILL included), so a file
-// left behind never blocks the next start.
+// lock (an open file description's fcntl lock) on a lock file, held for the process's life;
+// the file says who holds it. The kernel drops the lock when its process ends, however it
+// ends (SIGKILL included), so a file left behind never blocks the next start.
 #pragma once
 
 #include <optional>
