@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "experiment/personalize_settings.h"
@@ -610,14 +611,21 @@ TEST_CASE("a restarted host skips the agents its journal lists as finished", "[s
     std::ofstream journal(dir / "finished.log");
     for (size_t i = 0; i < 2; ++i) journal << agent_id(*s, i) << "\n";
   }
-  CHECK(read_host_journal(dir.string()).size() == 2);
-  // Added by a resumed run: only what is not there yet.
-  auto added =
-      add_to_host_journal(dir.string(), {agent_id(*s, 1), agent_id(*s, 2), agent_id(*s, 2)});
+  CHECK(read_host_journal(dir.string()) ==
+        std::map<std::string, int64_t>{{agent_id(*s, 0), 0}, {agent_id(*s, 1), 0}});
+  // Added by a resumed run: only what is not there yet; an agent with tasks left says how
+  // many, and its last line wins.
+  auto added = add_to_host_journal(dir.string(), {{agent_id(*s, 1), 0}, {agent_id(*s, 2), 2}});
+  REQUIRE(added.ok());
+  CHECK(*added == 1);
+  CHECK(read_host_journal(dir.string()).at(agent_id(*s, 2)) == 2);
+  added = add_to_host_journal(dir.string(), {{agent_id(*s, 2), 0}});
   REQUIRE(added.ok());
   CHECK(*added == 1);
   CHECK(fp::testing::read_file((dir / "finished.log").string()) ==
-        agent_id(*s, 0) + "\n" + agent_id(*s, 1) + "\n" + agent_id(*s, 2) + "\n");
+        agent_id(*s, 0) + "\n" + agent_id(*s, 1) + "\n" + agent_id(*s, 2) + " 2\n" +
+            agent_id(*s, 2) + "\n");
+  CHECK(read_host_journal(dir.string()).at(agent_id(*s, 2)) == 0);
   HostOptions o;
   o.coordinator = "tcp://127.0.0.1:1";  // nobody listens: no agent may try
   o.work_dir = dir.string();

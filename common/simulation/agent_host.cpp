@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -155,21 +156,38 @@ HostProgress AgentHost::progress() const {
   return p;
 }
 
-std::set<std::string> read_host_journal(const std::string& work_dir) {
-  std::set<std::string> ids;
+std::map<std::string, int64_t> read_host_journal(const std::string& work_dir) {
+  std::map<std::string, int64_t> left;
   std::ifstream in(journal_file(work_dir));
-  for (std::string line; std::getline(in, line);) ids.insert(line);
-  return ids;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    // "id" (an agent id has no space), or "id N" as a resumed run writes it.
+    const size_t space = line.rfind(' ');
+    int64_t n = 0;
+    if (space != std::string::npos) {
+      const char* first = line.data() + space + 1;
+      const char* last = line.data() + line.size();
+      auto [end, error] = std::from_chars(first, last, n);
+      if (error == std::errc() && end == last && n >= 0) {
+        left[line.substr(0, space)] = n;
+        continue;
+      }
+      n = 0;
+    }
+    left[line] = n;
+  }
+  return left;
 }
 
 Result<int64_t> add_to_host_journal(const std::string& work_dir,
-                                    const std::vector<std::string>& agent_ids) {
-  std::set<std::string> there = read_host_journal(work_dir);
+                                    const std::map<std::string, int64_t>& tasks_left) {
+  std::map<std::string, int64_t> there = read_host_journal(work_dir);
   std::string lines;
   int64_t added = 0;
-  for (const auto& id : agent_ids) {
-    if (!there.insert(id).second) continue;
-    lines += id + "\n";
+  for (const auto& [id, n] : tasks_left) {
+    auto it = there.find(id);
+    if (it != there.end() && it->second == n) continue;
+    lines += n == 0 ? id + "\n" : id + " " + std::to_string(n) + "\n";
     ++added;
   }
   if (added == 0) return added;
@@ -190,13 +208,15 @@ Status AgentHost::run(const std::vector<size_t>& all) {
   fs::create_directories(options_.work_dir, ec);
   if (ec) return Status::io_error("creating " + options_.work_dir + ": " + ec.message());
   FP_ASSIGN_OR_RETURN(agents_root_, make_agent_folders_root(options_, root_in_memory_));
-  // A restarted host (same work dir) skips the agents that already finished: an agent
-  // with nothing left to do would hold a connection slot until the campaign ends.
+  // A restarted host (same work dir) skips the agents that already finished, and gives
+  // those a resumed run journaled with tasks left only those: an agent with nothing left to
+  // do would hold a connection slot until the campaign ends.
   journal_path_ = journal_file(options_.work_dir);
-  const std::set<std::string> finished = read_host_journal(options_.work_dir);
+  tasks_left_ = read_host_journal(options_.work_dir);
   std::vector<size_t> individuals;
   for (size_t i : all) {
-    if (!finished.count(agent_id(scenario_, i))) individuals.push_back(i);
+    auto it = tasks_left_.find(agent_id(scenario_, i));
+    if (it == tasks_left_.end() || it->second > 0) individuals.push_back(i);
   }
   if (individuals.size() < all.size()) {
     spdlog::warn("host: {} of {} agent(s) finished in an earlier run of this host ({})",
@@ -270,13 +290,16 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
   }
   std::unique_ptr<agent::TaskRunner> runner = make_runner_(std::move(data), pool_, meter_);
 
+  auto journaled = tasks_left_.find(id);
+  const int64_t tasks =
+      journaled != tasks_left_.end() ? journaled->second : options_.tasks_per_agent;
   agent::AgentConfig ac;
   ac.agent_id = id;
   ac.coordinator = options_.coordinator;
   ac.work_dir = dir.string();
   ac.datasets = {holding(population_, individual)};
   ac.threads = static_cast<uint32_t>(options_.threads_per_worker);
-  ac.max_tasks = options_.tasks_per_agent;
+  ac.max_tasks = tasks;
   ac.leave_on_goodbye = true;
   ac.hello_timeout = options_.hello_timeout;
   ac.resend_after = options_.resend_after;
@@ -314,7 +337,7 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
   if (stats.tasks_failed > 0) {
     ++failed_;
     ended = true;
-  } else if (stats.tasks_done >= options_.tasks_per_agent) {
+  } else if (stats.tasks_done >= tasks) {
     ++finished_;
     ended = true;
   } else if (!stop_) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -115,8 +116,9 @@ class AgentHost {
   std::atomic<size_t> next_{0};
   std::atomic<int64_t> total_{0}, live_{0}, finished_{0}, failed_{0}, connects_{0};
 
-  std::string journal_path_;  // ids of agents that finished, one per line
-  std::string agents_root_;   // the live agents' folders are made here
+  std::string journal_path_;                   // ids of agents that finished, one per line
+  std::map<std::string, int64_t> tasks_left_;  // as journaled when run() began
+  std::string agents_root_;                    // the live agents' folders are made here
   bool root_in_memory_ = false;
   std::mutex mutex_;  // guards live_agents_, error_ and the journal
   std::set<agent::Agent*> live_agents_;
@@ -125,12 +127,15 @@ class AgentHost {
   std::unique_ptr<Context> context_;  // the host's ZeroMQ context
 };
 
-// The journal of the agents that finished in a host's `work_dir` (finished.log, one agent
-// id a line): a host run there skips them.
-std::set<std::string> read_host_journal(const std::string& work_dir);
-// Adds the `agent_ids` not in it yet (making the folder if needed); returns how many.
+// The journal of a host's `work_dir` (finished.log): agent id -> tasks it has left, from a
+// line per agent that finished ("id": 0) or, written by a resumed run, per agent with some
+// of its tasks ended ("id N"); an id's last line wins. A host run there skips the agents
+// with 0 and gives those listed with N only N tasks to do.
+std::map<std::string, int64_t> read_host_journal(const std::string& work_dir);
+// Appends the entries of `tasks_left` the journal does not hold yet (making the folder if
+// needed); returns how many.
 Result<int64_t> add_to_host_journal(const std::string& work_dir,
-                                    const std::vector<std::string>& agent_ids);
+                                    const std::map<std::string, int64_t>& tasks_left);
 
 // The individuals host `index` of `hosts` runs: every hosts-th one, starting at index.
 std::vector<size_t> host_share(size_t individuals, int64_t index, int64_t hosts);

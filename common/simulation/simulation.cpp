@@ -185,10 +185,11 @@ class ScenarioRun {
   Status write_scenario_copy();
   // prepare() for RunOptions::resume: the run folder's last run, marked running again.
   Status reopen();
-  // A resumed run's agents whose every task has ended, written into their host's journal
-  // (a host skips those): one killed before it journaled itself would otherwise wait, with
-  // nothing to do, in a connection slot until the campaign ends.
-  Status journal_finished_agents();
+  // A resumed run's agents with some or all of their tasks ended, written into their host's
+  // journal with how many they have left (a host skips those with none and gives the others
+  // only that many): one killed before it journaled itself, or between two tasks, would
+  // otherwise wait, with nothing to do, in a connection slot until the campaign ends.
+  Status journal_tasks_left();
   // The task counts (and the hosts' agents) into state_, read through `from`.
   Status poll_progress(store::Store* from);
   void fail(const std::string& why) {
@@ -430,37 +431,50 @@ Status ScenarioRun::start_coordinator() {
   return Status::ok_status();
 }
 
-Status ScenarioRun::journal_finished_agents() {
-  // An individual whose tasks (one per campaign it is in) all ended, done or failed.
-  std::map<std::string, bool> ended;
+Status ScenarioRun::journal_tasks_left() {
+  // Per individual: its tasks (one per campaign it is in) and how many of them ended.
+  std::map<std::string, std::pair<int64_t, int64_t>> ended_of;
   for (const auto& c : plan_.campaigns) {
     FP_ASSIGN_OR_RETURN(std::vector<store::TaskRecord> tasks, store_->tasks(c.campaign_id));
     for (const auto& t : tasks) {
-      const bool over = t.status == "done" || t.status == "failed";
-      auto [it, fresh] = ended.emplace(t.individual, over);
-      if (!fresh) it->second = it->second && over;
+      auto& [ended, all] = ended_of[t.individual];
+      ended += t.status == "done" || t.status == "failed";
+      ++all;
     }
   }
   const size_t n = population_.individuals.size();
-  int64_t added = 0;
+  int64_t finished = 0, partly = 0;
   for (int64_t i = 0; i < s_.hosting.hosts; ++i) {
-    std::vector<std::string> ids;
+    const std::string dir = (out_ / "hosts" / std::to_string(i)).string();
+    const std::map<std::string, int64_t> there = read_host_journal(dir);
+    std::map<std::string, int64_t> left;
     for (size_t k : host_share(n, i, s_.hosting.hosts)) {
-      auto it = ended.find(population_.individuals[k].name);
-      if (it != ended.end() && it->second) ids.push_back(agent_id(s_, k));
+      auto it = ended_of.find(population_.individuals[k].name);
+      if (it == ended_of.end()) continue;
+      const auto [ended, all] = it->second;
+      const std::string id = agent_id(s_, k);
+      // None ended: the host's default, unless a line of an earlier resume says otherwise.
+      if (ended > 0 || there.count(id)) left[id] = all - ended;
     }
-    FP_ASSIGN_OR_RETURN(int64_t a,
-                        add_to_host_journal((out_ / "hosts" / std::to_string(i)).string(), ids));
-    added += a;
+    for (const auto& [id, tasks] : left) {
+      auto it = there.find(id);
+      if (it != there.end() && it->second == tasks) continue;
+      ++(tasks == 0 ? finished : partly);
+    }
+    FP_RETURN_IF_ERROR(add_to_host_journal(dir, left).status());
   }
-  if (added > 0) say(fmt::format("{} agent(s) whose tasks ended journaled as finished", added));
+  if (finished > 0)
+    say(fmt::format("{} agent(s) whose tasks ended journaled as finished", finished));
+  if (partly > 0)
+    say(fmt::format("{} agent(s) with tasks left in some campaigns journaled with how many",
+                    partly));
   return Status::ok_status();
 }
 
 void ScenarioRun::launch_hosts() {
   const HostingSection& h = s_.hosting;
   if (o_.resume) {
-    Status journaled = journal_finished_agents();
+    Status journaled = journal_tasks_left();
     if (!journaled.ok()) {
       fail("resuming: " + journaled.to_string());
       return;

@@ -12,6 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "models/artifact.h"
@@ -723,6 +724,115 @@ TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrup
   auto done = recorded_run_scenario(o.out_dir);
   REQUIRE_FALSE(done.ok());
   CHECK_THAT(done.status().message(), Catch::Contains("is done: nothing to resume"));
+}
+
+TEST_CASE("a resumed run's agents with some of their variants' tasks done do only the rest",
+          "[sim][resume]") {
+  // Each agent does one task per variant. One interrupted between its two tasks would, run
+  // again with two to do, do the one left and then wait for a second with none coming,
+  // holding its connection slot: two such agents hold both slots and the run never ends.
+  constexpr int64_t kIndividuals = 12;
+  Scenario s = parse(std::string(kTiny) + R"(
+[[fineprune.variants]]
+name = "fixed-30"
+select_sparsity = false
+target_sparsity = 0.3
+[[fineprune.variants]]
+name = "fixed-60"
+select_sparsity = false
+target_sparsity = 0.6
+)");
+  s.partition.num_individuals = kIndividuals;
+  s.hosting.connected = 2;
+  s.overrides = {"partition.individuals = 12", "hosting.connected = 2"};  // as fp-sim notes them
+  TempDir dir;
+  RunOptions o = quiet_options(dir.file("run"));
+  std::atomic<bool> stop{false};
+  o.interrupt = &stop;
+  std::optional<Result<RunOutcome>> first;
+  std::atomic<bool> ended{false};
+  std::thread running([&] {
+    first = run_scenario(s, o);
+    ended = true;
+  });
+  // Interrupted once two individuals' first tasks (the first variant's campaign) are done.
+  while (!ended) {
+    auto db = fs::exists(fs::path(o.out_dir) / "keys" / "coordinator.pub")
+                  ? store::Store::open(run_database(o.out_dir))
+                  : Result<std::unique_ptr<store::Store>>(Status::not_found("not yet"));
+    if (db.ok()) {
+      auto tasks = (*db)->tasks(1);
+      if (tasks.ok() && std::count_if(tasks->begin(), tasks->end(),
+                                      [](const auto& t) { return t.status == "done"; }) >= 2)
+        break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stop = true;
+  running.join();
+  REQUIRE(first.has_value());
+  REQUIRE(first->ok());
+  REQUIRE((*first)->status == "interrupted");
+  // Those agents' second tasks may have ended too before the interrupt landed: such a task
+  // is set back as a kill between the two would have left it (pending, its rows not stored),
+  // so that two agents have one task done and one to do. Their host's journal goes too.
+  std::set<std::string> partial;
+  {
+    auto db = open(run_database(o.out_dir));
+    auto firsts = db->tasks(1), seconds = db->tasks(2);
+    REQUIRE(firsts.ok());
+    REQUIRE(seconds.ok());
+    for (const auto& a : *firsts) {
+      if (a.status != "done" || partial.size() == 2) continue;
+      for (const auto& b : *seconds) {
+        if (b.individual != a.individual) continue;
+        if (b.status == "done") {
+          const std::string id = std::to_string(b.id);
+          REQUIRE(db->db().exec("DELETE FROM telemetry WHERE task_id = " + id).ok());
+          REQUIRE(db->db()
+                      .exec("UPDATE tasks SET status = 'pending', finished_at = 0 WHERE id = " + id)
+                      .ok());
+        }
+        partial.insert(a.individual);
+      }
+    }
+  }
+  REQUIRE(partial.size() == 2);
+  fs::remove(fs::path(o.out_dir) / "hosts" / "0" / "finished.log");
+
+  auto recorded = recorded_run_scenario(o.out_dir);
+  REQUIRE(recorded.ok());
+  RunOptions again = quiet_options(o.out_dir);
+  again.resume = true;
+  std::atomic<bool> too_long{false};  // stops a run that waits for ever (then it fails below)
+  again.interrupt = &too_long;
+  std::atomic<bool> resumed_ended{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 1200 && !resumed_ended; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    too_long = true;
+  });
+  auto second = run_scenario(*recorded, again);
+  resumed_ended = true;
+  watchdog.join();
+  INFO(second.status().to_string());
+  REQUIRE(second.ok());
+  INFO(second->detail);
+  REQUIRE(second->status == "done");
+  CHECK_THAT(fp::testing::read_file(dir.file("run/fp-sim.log")),
+             Catch::Contains("agent(s) with tasks left in some campaigns journaled with how many"));
+
+  // Every task done once, by its own agent; each (task, method) stored once.
+  auto db = open(run_database(o.out_dir));
+  auto tasks = db->tasks();
+  REQUIRE(tasks.ok());
+  CHECK(tasks->size() == 2 * kIndividuals);
+  for (const auto& t : *tasks) CHECK(t.status == "done");
+  auto rows = db->telemetry();
+  REQUIRE(rows.ok());
+  std::set<std::pair<int64_t, std::string>> seen;
+  for (const auto& r : *rows) CHECK(seen.insert({r.task_id, r.method}).second);
+  CHECK(seen.size() == 2 * 2 * kIndividuals);  // (fine_prune, finetune) per task
 }
 
 TEST_CASE("a general model no better than chance is warned about", "[sim]") {
