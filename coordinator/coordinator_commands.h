@@ -21,6 +21,7 @@ void add_status_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_dashboard_command(CLI::App& app);
+void add_retry_command(CLI::App& app);
 void add_key_commands(CLI::App& app);  // keygen, enroll, revoke
 
 // Options every subcommand shares: the config file, the database and the model

@@ -10,8 +10,8 @@
 
 int main(int argc, char** argv) {
   // Queries and key commands never compute: they start once.
-  fp::reexec_with_passive_openmp(
-      argv, {"status", "export", "report", "register", "keygen", "revoke"});  // before any thread
+  fp::reexec_with_passive_openmp(argv, {"status", "export", "report", "register", "keygen",
+                                        "revoke", "retry"});  // before any thread
   fp::tune_allocator();
   return fp::run_main("fp-coordinator", [&] {
     CLI::App app{
@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     fp::coord::add_export_command(app);
     fp::coord::add_report_command(app);
     fp::coord::add_dashboard_command(app);
+    fp::coord::add_retry_command(app);
     fp::coord::add_key_commands(app);
     CLI11_PARSE(app, argc, argv);
     return 0;

@@ -35,7 +35,7 @@ struct RunCommandOptions {
   std::string endpoint_file;    // write the bound endpoint here once listening
   ScenarioOverrides overrides;  // the scenario's settings the flags change (mode: from `mode`)
   int64_t http_port = -1;       // -1: no dashboard
-  bool fresh = false, resume = false, quiet = false, exit_when_done = false;
+  bool fresh = false, resume = false, retry_failed = false, quiet = false, exit_when_done = false;
   size_t table_rows = 0;
 };
 
@@ -71,6 +71,8 @@ std::string format_stats(const std::string& stats_json) {
 // run goes on as it began).
 Result<Scenario> scenario_to_run(RunCommandOptions o) {
   if (!o.mode.empty()) o.overrides.mode = parse_hosting_mode(o.mode);  // CLI11 checked it
+  if (o.retry_failed && !o.resume)
+    return Status::invalid_argument("--retry-failed goes with --resume --out RUN_FOLDER");
   if (o.resume) {
     if (!o.scenario.empty() || o.overrides.any()) {
       return Status::invalid_argument(
@@ -80,7 +82,7 @@ Result<Scenario> scenario_to_run(RunCommandOptions o) {
     }
     if (o.fresh) return Status::invalid_argument("--resume and --fresh exclude each other");
     if (o.out_dir.empty()) return Status::invalid_argument("--resume needs --out, the run folder");
-    return recorded_run_scenario(o.out_dir);
+    return recorded_run_scenario(o.out_dir, o.retry_failed);
   }
   if (o.scenario.empty())
     return Status::invalid_argument("a scenario file is required (or --resume --out RUN_FOLDER)");
@@ -102,6 +104,7 @@ int run_run(const RunCommandOptions& o) {
   ro.out_dir = o.out_dir.empty() ? "runs/" + s.name : o.out_dir;
   ro.fresh = o.fresh;
   ro.resume = o.resume;
+  ro.retry_failed = o.retry_failed;
   ro.progress = o.quiet ? nullptr : stdout;
   ro.interactive = !o.quiet && ::isatty(STDOUT_FILENO);
   ro.log_level = o.log_level;
@@ -199,6 +202,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--resume", o->resume,
                 "go on with the unfinished run in --out (interrupted, failed or killed): its "
                 "recorded scenario and settings, its models and campaigns, the tasks not done");
+  cmd->add_flag("--retry-failed", o->retry_failed,
+                "with --resume: run the run's failed tasks again too (attempts and error "
+                "cleared; a done run with failed tasks included)");
   cmd->add_option("--seed", o->overrides.seed, "override the scenario's seed")
       ->check(fp::config::at_least(0));
   cmd->add_option("--individuals", o->overrides.individuals, "override partition.individuals")

@@ -338,6 +338,98 @@ TEST_CASE("tasks go pending, assigned, requeued, done", "[store]") {
   CHECK_FALSE(store->finish_task(999, false, "x", 1.0).ok());
 }
 
+TEST_CASE("failed tasks go back to pending, their campaign running, their errors kept in events",
+          "[store]") {
+  auto store = open_store(":memory:");
+  const int64_t a = seed_campaign(*store, "a"), b = seed_campaign(*store, "b");
+  const int64_t a1 = *store->add_task(a, "speaker=jackson"),
+                a2 = *store->add_task(a, "speaker=theo");
+  const int64_t b1 = *store->add_task(b, "speaker=jackson");
+  for (int64_t t : {a1, a2, b1}) {
+    REQUIRE(store->assign_task(t, "agent-" + std::to_string(t), 1.0).ok());
+    REQUIRE(store->requeue_task(t).ok());
+    REQUIRE(store->assign_task(t, "agent-" + std::to_string(t), 2.0).ok());  // attempt 2
+  }
+  REQUIRE(store->finish_task(a1, false, "out of memory", 3.0).ok());
+  REQUIRE(store->finish_task(a2, true, "", 3.0).ok());
+  REQUIRE(store->finish_task(b1, false, "gave up after 2 attempts", 3.0).ok());
+  REQUIRE(store->set_campaign_status(a, "done").ok());
+  REQUIRE(store->set_campaign_status(b, "done").ok());
+
+  // One campaign's: the other's failed task stays failed.
+  auto retried = store->retry_failed_tasks(a, 4.0);
+  REQUIRE(retried.ok());
+  CHECK(*retried == std::vector<int64_t>{a1});
+  const TaskRecord t = **store->task(a1);
+  CHECK(t.status == "pending");
+  CHECK(t.attempts == 0);  // a full allowance again
+  CHECK(t.error.empty());
+  CHECK(t.agent_id == "agent-" + std::to_string(a1));  // its holder may still reclaim it
+  CHECK((*store->task(a2))->status == "done");         // done stays done
+  CHECK((*store->task(b1))->status == "failed");
+  CHECK((*store->campaign(a))->status == "running");
+  CHECK((*store->campaign(b))->status == "done");
+  auto found = store->find_pending_task("fsdd", "speaker=jackson");
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  CHECK((*found)->id == a1);
+  auto events = store->events();
+  REQUIRE(events.ok());
+  REQUIRE(events->size() == 1);
+  CHECK(events->back().kind == "retry");
+  CHECK(events->back().task_id == a1);
+  CHECK(events->back().detail == "failed before: out of memory");
+
+  // Every campaign's (0); none left: nothing happens.
+  retried = store->retry_failed_tasks(0, 5.0);
+  REQUIRE(retried.ok());
+  CHECK(*retried == std::vector<int64_t>{b1});
+  CHECK((*store->campaign(b))->status == "running");
+  retried = store->retry_failed_tasks(0, 6.0);
+  REQUIRE(retried.ok());
+  CHECK(retried->empty());
+  CHECK(store->events()->size() == 2);
+}
+
+TEST_CASE("a store that reads while another writes sees each write once it is committed",
+          "[store]") {
+  // A reader (the dashboard's, fp-sim's progress) keeps its Store for a whole campaign. A
+  // statement left at its row would hold the reader's snapshot: it would see nothing
+  // committed since, and the log could not be checkpointed past it (checked: this fails
+  // when find_campaign keeps its row).
+  TempDir dir;
+  auto writer = open_store(dir.file("fp.db"));
+  auto reader = open_store(dir.file("fp.db"));
+  const int64_t c = seed_campaign(*writer);
+  const int64_t t = *writer->add_task(c, "speaker=theo");
+  for (int round = 0; round < 3; ++round) {
+    INFO("round " << round);
+    auto counts = reader->task_counts(c);
+    REQUIRE(counts.ok());
+    CHECK(counts->done == (round > 0 ? 1 : 0));
+    auto campaign = reader->find_campaign("c1");
+    REQUIRE(campaign.ok());
+    CHECK((*campaign)->status == (round > 1 ? "done" : "running"));
+    CHECK(reader->task(t)->has_value());
+    CHECK(reader->has_unfinished_tasks(c).ok());
+    CHECK(reader->identity().ok());
+    CHECK(reader->telemetry().ok());
+    CHECK(reader->tasks().ok());
+    CHECK(reader->events().ok());
+    CHECK(reader->agents().ok());
+    CHECK(reader->campaigns().ok());
+    CHECK(reader->models().ok());
+    CHECK(reader->agent_keys().ok());
+    CHECK(reader->telemetry_count().ok());
+    if (round == 0) {
+      REQUIRE(writer->assign_task(t, "agent-1", 1.0).ok());
+      REQUIRE(writer->finish_task(t, true, "", 2.0).ok());
+    } else if (round == 1) {
+      REQUIRE(writer->set_campaign_status(c, "done").ok());
+    }
+  }
+}
+
 TEST_CASE("open enrollment creates one task per announced individual", "[store]") {
   auto store = open_store(":memory:");
   int64_t open_c = seed_campaign(*store, "open", true);

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -261,6 +262,8 @@ Status ScenarioRun::setup_failed(const Status& why) {
 
 Status ScenarioRun::prepare() {
   if (o_.fresh && o_.resume) return Status::invalid_argument("fresh and resume exclude each other");
+  if (o_.retry_failed && !o_.resume)
+    return Status::invalid_argument("retrying failed tasks goes with resume");
   std::error_code ec;
   if (o_.fresh && fs::exists(out_, ec)) {
     // --fresh deletes a run folder, never whatever --out happens to name (a typo'd home).
@@ -398,8 +401,18 @@ Status ScenarioRun::set_up() {
                                              log, trained ? &*trained : nullptr, o_.interrupt);
   if (!planned.ok()) return setup_failed(planned.status());
   plan_ = std::move(planned).value();
+  size_t retried = 0;
+  if (o_.retry_failed) {
+    for (const auto& c : plan_.campaigns) {
+      auto ids = store_->retry_failed_tasks(c.campaign_id, unix_now());
+      if (!ids.ok()) return setup_failed(ids.status());
+      retried += ids->size();
+    }
+    say(fmt::format("{} failed task(s) back in the queue", retried));
+  }
   if (o_.resume) {  // only now: a run that cannot go on keeps its record as it was
-    FP_RETURN_IF_ERROR(sim_->reopen_run(run_id_));
+    // A done run goes on only for the failed tasks just put back.
+    FP_RETURN_IF_ERROR(sim_->reopen_run(run_id_, /*done_too=*/retried > 0));
     reopened_ = true;
   }
   setup_seconds_ = seconds_since(started_);
@@ -765,7 +778,7 @@ Result<RunOutcome> ScenarioRun::finish() {
 
 }  // namespace
 
-Result<Scenario> recorded_run_scenario(const std::string& out_dir) {
+Result<Scenario> recorded_run_scenario(const std::string& out_dir, bool retry_failed) {
   const std::string db = run_database(out_dir);
   std::error_code ec;
   if (!fs::exists(db, ec)) return Status::not_found(out_dir + " holds no run to resume (no fp.db)");
@@ -773,8 +786,23 @@ Result<Scenario> recorded_run_scenario(const std::string& out_dir) {
   FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(*store));
   FP_ASSIGN_OR_RETURN(store::RunRecord last, sim.run(0));
   if (last.status == "done") {
-    return Status::invalid_argument("run " + std::to_string(last.id) + " in " + out_dir +
-                                    " is done: nothing to resume (fp-sim report --db " + db + ")");
+    FP_ASSIGN_OR_RETURN(std::vector<store::TaskRecord> tasks, store->tasks());
+    const auto failed = std::count_if(tasks.begin(), tasks.end(), [](const store::TaskRecord& t) {
+      return t.status == "failed";
+    });
+    const std::string run = "run " + std::to_string(last.id) + " in " + out_dir;
+    if (failed == 0) {
+      return Status::invalid_argument(run + " is done" +
+                                      (retry_failed
+                                           ? " and none of its tasks failed: nothing to retry"
+                                           : ": nothing to resume") +
+                                      " (fp-sim report --db " + db + ")");
+    }
+    if (!retry_failed) {
+      return Status::invalid_argument(
+          run + " is done: nothing to resume; its " + std::to_string(failed) +
+          " failed task(s) run again with --resume --retry-failed (fp-sim report --db " + db + ")");
+    }
   }
   return recorded_scenario(last.scenario_toml, db + " (run " + std::to_string(last.id) + ")");
 }

@@ -28,6 +28,9 @@ struct RunOptions {
   // must be the one it recorded (recorded_run_scenario). A run that stopped before its
   // campaigns were all made cannot be resumed (start it over with fresh).
   bool resume = false;
+  // With resume: the run's failed tasks are run again too (Store::retry_failed_tasks), and a
+  // done run with failed tasks may be resumed for them.
+  bool retry_failed = false;
   std::string executable;          // fp-sim, for "processes" hosting (default: this program)
   std::FILE* progress = stdout;    // nullptr: no progress output
   bool interactive = false;        // redraw a progress bar in place
@@ -54,8 +57,9 @@ struct RunOutcome {
 Result<RunOutcome> run_scenario(const Scenario& scenario, const RunOptions& options);
 
 // The scenario the last run in `out_dir` recorded, with the overrides it noted applied
-// again: what `resume` runs. An error when the folder holds no run, or its last is done.
-Result<Scenario> recorded_run_scenario(const std::string& out_dir);
+// again: what `resume` runs. An error when the folder holds no run, or its last is done
+// (with `retry_failed`: done with no failed task).
+Result<Scenario> recorded_run_scenario(const std::string& out_dir, bool retry_failed = false);
 
 // The database file of a run directory.
 std::string run_database(const std::string& out_dir);

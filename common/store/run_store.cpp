@@ -72,11 +72,11 @@ Status RunStore::finish_run(int64_t id, const std::string& status, double at,
   return Status::ok_status();
 }
 
-Status RunStore::reopen_run(int64_t id) {
+Status RunStore::reopen_run(int64_t id, bool done_too) {
   FP_ASSIGN_OR_RETURN(auto st, store_->db().prepare("UPDATE sim_runs SET status = 'running', "
-                                                    "finished_at = 0 WHERE id = ? AND "
-                                                    "status != 'done'"));
-  st.bind(1, id);
+                                                    "finished_at = 0 WHERE id = ?1 AND "
+                                                    "(?2 OR status != 'done')"));
+  st.bind(1, id).bind(2, int64_t{done_too ? 1 : 0});
   FP_RETURN_IF_ERROR(st.run());
   if (store_->db().changes() != 1) {
     return Status::invalid_argument("simulation run " + std::to_string(id) +

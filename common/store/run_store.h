@@ -39,8 +39,9 @@ class RunStore {
   Status finish_run(int64_t id, const std::string& status, double at,
                     const std::string& stats_json);
   // Marks a run that did not finish as running again (fp-sim run --resume); its stats_json
-  // (its last attempt's) stays until finish_run replaces it. An error for a run done.
-  Status reopen_run(int64_t id);
+  // (its last attempt's) stays until finish_run replaces it. An error for a run done, unless
+  // `done_too` (its failed tasks were put back: --retry-failed).
+  Status reopen_run(int64_t id, bool done_too = false);
   // Replaces a run's scenario text (e.g. with a pick the run made: best_classes).
   Status set_scenario_text(int64_t id, const std::string& scenario_toml);
   Result<std::vector<RunRecord>> runs();

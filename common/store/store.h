@@ -83,6 +83,11 @@ class Store {
   // Tasks left assigned by a coordinator that stopped: back to pending, each keeping its
   // agent (who may reclaim it). Returns their ids.
   Result<std::vector<int64_t>> requeue_all_assigned();
+  // Failed tasks of campaign `campaign_id` (0: of every campaign) back to pending, to be run
+  // again: their attempts and error cleared (an event "retry" per task keeps the error), each
+  // keeping its agent; their campaigns running again if done. One transaction. Returns their
+  // ids, in id order.
+  Result<std::vector<int64_t>> retry_failed_tasks(int64_t campaign_id, double at);
 
   // Telemetry: one transaction for the batch; a report for a (task, method) that already
   // has a row is kDuplicate (a resent report, whatever its key: keys are not unique).

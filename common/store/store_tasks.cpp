@@ -1,4 +1,6 @@
 // Store: the task life cycle (pending -> assigned -> done/failed, with requeue).
+#include <set>
+
 #include "store/store.h"
 
 namespace fp::store {
@@ -167,6 +169,53 @@ Result<std::vector<int64_t>> Store::requeue_all_assigned() {
     if (!row) break;
     ids.push_back(s->column_int(0));
   }
+  return ids;
+}
+
+Result<std::vector<int64_t>> Store::retry_failed_tasks(int64_t campaign_id, double at) {
+  sql::Transaction tx(*db_);
+  FP_RETURN_IF_ERROR(tx.begin_status());
+  std::vector<EventRecord> retried;
+  std::set<int64_t> campaigns;
+  {
+    FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+SELECT id, campaign_id, agent_id, error FROM tasks
+WHERE status = 'failed' AND (?1 = 0 OR campaign_id = ?1) ORDER BY id)sql"));
+    s->bind(1, campaign_id);
+    while (true) {
+      FP_ASSIGN_OR_RETURN(bool row, s->step());
+      if (!row) break;
+      EventRecord e;
+      e.at = at;
+      e.kind = "retry";
+      e.task_id = s->column_int(0);
+      campaigns.insert(s->column_int(1));
+      e.agent_id = s->column_text(2);
+      e.detail = "failed before: " + s->column_text(3);
+      retried.push_back(std::move(e));
+    }
+  }
+  std::vector<int64_t> ids;
+  if (retried.empty()) return ids;
+  FP_ASSIGN_OR_RETURN(auto* requeue, statement(R"sql(
+UPDATE tasks SET status = 'pending', attempts = 0, error = '', assigned_at = 0, finished_at = 0
+WHERE id = ?1)sql"));
+  for (const auto& e : retried) {
+    requeue->reset();
+    requeue->bind(1, e.task_id);
+    FP_RETURN_IF_ERROR(requeue->run());
+    ids.push_back(e.task_id);
+  }
+  FP_ASSIGN_OR_RETURN(
+      auto* reopen,
+      statement("UPDATE campaigns SET status = 'running' WHERE id = ?1 AND status = 'done'"));
+  for (int64_t c : campaigns) {
+    reopen->reset();
+    reopen->bind(1, c);
+    FP_RETURN_IF_ERROR(reopen->run());
+  }
+  FP_RETURN_IF_ERROR(add_events(retried));
+  FP_RETURN_IF_ERROR(tx.commit());
   return ids;
 }
 

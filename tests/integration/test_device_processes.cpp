@@ -21,6 +21,7 @@
 #include "net_fixture.h"
 #include "process_fixture.h"
 #include "skip.h"
+#include "store/serve_lock.h"
 #include "store/store.h"
 #include "test_paths.h"
 #include "util/sha256.h"
@@ -382,6 +383,74 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
   CHECK_THAT(failure, Catch::StartsWith("failed: ") &&
                           Catch::Contains("2 file(s) skipped: 2 not a readable image"));
   check_database_is_clean(dir.file("fp.db"), {"jane", "clinic", "scan-of"}, broken, some);
+
+  // The broken device gets pictures it can read; its failed task is put back in the queue
+  // (not beside a serving coordinator, not for a campaign there is not) and served again.
+  // The connection above is closed first, and each read below opens its own: reading the
+  // database's files above closed descriptors of them, which dropped this process's SQLite
+  // locks (POSIX locks go with any of a process's descriptors of a file: sqlite.org, "How
+  // To Corrupt An SQLite Database File", 2.2); after that this process's connections, the
+  // old one and new ones beside it, went on reading what was there before the next
+  // process's writes (a campaign 'done' that retry had made 'running').
+  (*store).reset();
+  auto database = [&] {
+    auto opened = store::Store::open(dir.file("fp.db"));
+    REQUIRE(opened.ok());
+    return std::move(opened).value();
+  };
+  for (size_t k = 0; k < 100; ++k)
+    fs::copy_file(pics + "/" + (k % 3 ? "" : "2026/") + letters(k) + ".png",
+                  broken + "/" + letters(k) + ".png");
+  const std::string config = dir.file("fp.toml");
+  CHECK(run({kCoordinator, "retry", "-c", config, "--campaign", "nosuch"},
+            dir.file("retry-unknown.log")) == 1);
+  CHECK_THAT(read_file(dir.file("retry-unknown.log")),
+             Catch::Contains("no campaign named 'nosuch' (the database holds: cams)"));
+  {
+    auto held = store::lock_database(dir.file("fp.db"), "this test");
+    REQUIRE(held.ok());
+    CHECK(run({kCoordinator, "retry", "-c", config}, dir.file("retry-served.log")) == 1);
+    CHECK_THAT(read_file(dir.file("retry-served.log")),
+               Catch::Contains("is in use by another process (this test, pid"));
+  }
+  CHECK(database()->task_counts(1)->failed == 1);  // both refusals changed nothing
+  REQUIRE(run({kCoordinator, "retry", "-c", config, "--campaign", "cams"}, dir.file("retry.log")) ==
+          0);
+  CHECK_THAT(read_file(dir.file("retry.log")),
+             Catch::Contains("1 failed task(s) of campaign cams back in the queue (task "));
+  CHECK((*database()->find_campaign("cams"))->status == "running");
+  ChildProcess serve_again({kCoordinator, "serve", "-c", config, "--exit-when-done",
+                            "--endpoint-file", dir.file("endpoint2")},
+                           dir.file("serve2.log"));
+  const std::string endpoint2 = wait_for_file(dir.file("endpoint2"));
+  REQUIRE(!endpoint2.empty());
+  ChildProcess mended(fleet.agent("cam-broken", endpoint2,
+                                  {"--dataset", "fashion-mnist", "--data", broken, "--work-dir",
+                                   dir.file("broken-work")}),
+                      dir.file("mended.log"));
+  auto served_again = serve_again.wait(600s);
+  INFO(read_file(dir.file("serve2.log")));
+  INFO(read_file(dir.file("mended.log")));
+  REQUIRE(served_again == 0);
+  REQUIRE(mended.wait(60s) == 0);
+  auto after = database();
+  auto retried = after->tasks();
+  REQUIRE(retried.ok());
+  for (const auto& t : *retried) CHECK(t.status == "done");
+  auto mended_rows = after->telemetry();
+  REQUIRE(mended_rows.ok());
+  CHECK(std::count_if(mended_rows->begin(), mended_rows->end(), [](const auto& r) {
+          return r.individual == "device=cam-broken" && r.method == "fine_prune";
+        }) == 1);
+  auto events = after->events();
+  REQUIRE(events.ok());
+  CHECK(std::any_of(events->begin(), events->end(), [](const store::EventRecord& e) {
+    return e.kind == "retry" && e.detail.find("failed before: ") == 0 &&
+           e.detail.find("2 not a readable image") != std::string::npos;
+  }));
+  CHECK(run({kCoordinator, "retry", "-c", config}, dir.file("retry-none.log")) == 0);
+  CHECK_THAT(read_file(dir.file("retry-none.log")),
+             Catch::Contains("no failed task in the database: nothing to retry"));
 
   // The status table shows the unlabeled device without an accuracy.
   ChildProcess status({kCoordinator, "status", "-c", dir.file("fp.toml")}, dir.file("status.log"));

@@ -278,4 +278,21 @@ TEST_CASE("fp-sim run interrupted mid-campaign says how to go on, and --resume f
   auto rows = (*db)->telemetry();
   REQUIRE(rows.ok());
   CHECK(rows->size() == 120);  // fine_prune and finetune, once each
+
+  // Done now: resuming it, or retrying its failed tasks (none), is refused saying why.
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refusals = {
+      {{"--resume"}, "is done: nothing to resume"},
+      {{"--retry-failed"}, "--retry-failed goes with --resume --out RUN_FOLDER"},
+      {{"--resume", "--retry-failed"}, "is done and none of its tasks failed: nothing to retry"}};
+  for (const auto& [flags, why] : refusals) {
+    std::vector<std::string> args = {kFpSim, "run", "--out", out, "--quiet"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const std::string refused_log = dir.file("refused.out");
+    ChildProcess refused(args, refused_log);
+    auto refused_rc = refused.wait(60s);
+    INFO(fp::testing::read_file(refused_log));
+    REQUIRE(refused_rc);
+    CHECK(*refused_rc == 2);
+    CHECK_THAT(fp::testing::read_file(refused_log), Catch::Contains(why));
+  }
 }

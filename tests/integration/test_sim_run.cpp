@@ -835,6 +835,82 @@ target_sparsity = 0.6
   CHECK(seen.size() == 2 * 2 * kIndividuals);  // (fine_prune, finetune) per task
 }
 
+TEST_CASE("a done run's failed tasks run again with --retry-failed", "[sim][resume]") {
+  Scenario s = parse(kTiny);
+  TempDir dir;
+  const RunOutcome first = run(s, dir.file("run"));
+  const std::string out = dir.file("run");
+  // Two tasks failed as a transient failure leaves them (a device out of memory): failed,
+  // no rows. Their agents ended, so their host journaled them.
+  std::map<std::string, store::TelemetryRecord> lost;
+  {
+    auto db = open(first.db_path);
+    auto rows = db->telemetry();
+    REQUIRE(rows.ok());
+    for (const auto& r : *rows)
+      if (r.task_id <= 2) lost[std::to_string(r.task_id) + "/" + r.method] = r;
+    REQUIRE(lost.size() == 4);  // (fine_prune, finetune) of each
+    REQUIRE(db->db().exec("DELETE FROM telemetry WHERE task_id <= 2").ok());
+    REQUIRE(db->db()
+                .exec("UPDATE tasks SET status = 'failed', error = 'out of memory' WHERE id <= 2")
+                .ok());
+  }
+  auto refused = recorded_run_scenario(out);
+  REQUIRE_FALSE(refused.ok());
+  CHECK_THAT(refused.status().message(),
+             Catch::Contains("is done: nothing to resume; its 2 failed task(s) run again with "
+                             "--resume --retry-failed"));
+  RunOptions alone = quiet_options(out);
+  alone.retry_failed = true;  // without resume
+  auto not_resumed = run_scenario(s, alone);
+  REQUIRE_FALSE(not_resumed.ok());
+  CHECK(not_resumed.status().message() == "retrying failed tasks goes with resume");
+
+  auto recorded = recorded_run_scenario(out, /*retry_failed=*/true);
+  REQUIRE(recorded.ok());
+  RunOptions again = quiet_options(out);
+  again.resume = true;
+  again.retry_failed = true;
+  auto second = run_scenario(*recorded, again);
+  INFO(second.status().to_string());
+  REQUIRE(second.ok());
+  INFO(second->detail);
+  REQUIRE(second->status == "done");
+  CHECK(second->run_id == first.run_id);
+  CHECK_THAT(fp::testing::read_file(dir.file("run/fp-sim.log")),
+             Catch::Contains("2 failed task(s) back in the queue"));
+
+  auto db = open(first.db_path);
+  auto tasks = db->tasks();
+  REQUIRE(tasks.ok());
+  for (const auto& t : *tasks) {
+    CHECK(t.status == "done");
+    CHECK(t.error.empty());
+  }
+  auto rows = db->telemetry();
+  REQUIRE(rows.ok());
+  CHECK(rows->size() == 16);
+  size_t again_stored = 0;
+  for (const auto& r : *rows) {  // the same numbers as the first time
+    auto it = lost.find(std::to_string(r.task_id) + "/" + r.method);
+    if (it == lost.end()) continue;
+    ++again_stored;
+    CHECK(r.accuracy_after == it->second.accuracy_after);
+    CHECK(r.sparsity == it->second.sparsity);
+  }
+  CHECK(again_stored == 4);
+  const store::RunRecord record = latest_run(out);
+  auto stats = nlohmann::json::parse(record.stats_json);
+  CHECK(stats["tasks_done"] == 8);
+  REQUIRE(stats["earlier_attempts"].size() == 1);
+  CHECK(stats["earlier_attempts"][0]["status"] == "done");
+
+  auto nothing = recorded_run_scenario(out, /*retry_failed=*/true);
+  REQUIRE_FALSE(nothing.ok());
+  CHECK_THAT(nothing.status().message(),
+             Catch::Contains("is done and none of its tasks failed: nothing to retry"));
+}
+
 TEST_CASE("a general model no better than chance is warned about", "[sim]") {
   Scenario s = parse(kTiny);
   s.partition.num_individuals = 2;

@@ -1,0 +1,65 @@
+// fp-coordinator retry: put a campaign's failed tasks back in the queue, for the next
+// `serve` to hand out again (after a transient failure: a device out of memory or disk,
+// agents lost more times than max_attempts allows).
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "coordinator_commands.h"
+#include "store/serve_lock.h"
+#include "store/store.h"
+#include "util/clock.h"
+
+namespace fp::coord {
+namespace {
+
+int retry(const CommonOptions& o, const std::string& only) {
+  const CoordinatorConfig cfg = config_for(o);
+  auto store = open_database(cfg, /*must_exist=*/true);
+  // Not beside a serving coordinator, which decides about tasks from what it last wrote:
+  // stop it, retry, and serve again.
+  auto lock = store::lock_database(cfg.database, "fp-coordinator retry");
+  if (!lock.ok()) fail(lock.status());
+  auto campaigns = store->campaigns();
+  if (!campaigns.ok()) fail(campaigns.status());
+  int64_t campaign_id = 0;
+  if (!only.empty()) {
+    std::string names;
+    for (const auto& c : *campaigns) {
+      if (c.name == only) campaign_id = c.id;
+      names += (names.empty() ? "" : ", ") + c.name;
+    }
+    if (campaign_id == 0) {
+      fail(Status::not_found("no campaign named '" + only +
+                             "' (the database holds: " + (names.empty() ? "none" : names) + ")"));
+    }
+  }
+  auto retried = store->retry_failed_tasks(campaign_id, unix_now());
+  if (!retried.ok()) fail(retried.status());
+  const std::string where = only.empty() ? "the database" : "campaign " + only;
+  if (retried->empty()) {
+    fmt::print("no failed task in {}: nothing to retry\n", where);
+    return 0;
+  }
+  std::string ids;
+  for (int64_t id : *retried) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
+  fmt::print(
+      "{} failed task(s) of {} back in the queue (task {}); 'serve' hands them out to their "
+      "individuals' agents\n",
+      retried->size(), where, ids);
+  return 0;
+}
+
+}  // namespace
+
+void add_retry_command(CLI::App& app) {
+  auto o = std::make_shared<CommonOptions>();
+  auto only = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand(
+      "retry",
+      "Put failed tasks back in the queue (attempts and error cleared; 'serve' runs them again)");
+  add_common_options(cmd, *o);
+  cmd->add_option("--campaign", *only, "only this campaign's failed tasks (default: every one's)");
+  cmd->callback([o, only] { throw CLI::RuntimeError(retry(*o, *only)); });
+}
+
+}  // namespace fp::coord
