@@ -414,6 +414,11 @@ Status ScenarioRun::set_up() {
     // A done run goes on only for the failed tasks just put back.
     FP_RETURN_IF_ERROR(sim_->reopen_run(run_id_, /*done_too=*/retried > 0));
     reopened_ = true;
+    // Before the coordinator listens: external hosts start once its endpoint is written,
+    // and read their journals then.
+    Status journaled = journal_tasks_left();
+    if (!journaled.ok())
+      return setup_failed(journaled.with_message("resuming: " + journaled.message()));
   }
   setup_seconds_ = seconds_since(started_);
   return Status::ok_status();
@@ -486,13 +491,6 @@ Status ScenarioRun::journal_tasks_left() {
 
 void ScenarioRun::launch_hosts() {
   const HostingSection& h = s_.hosting;
-  if (o_.resume) {
-    Status journaled = journal_tasks_left();
-    if (!journaled.ok()) {
-      fail("resuming: " + journaled.to_string());
-      return;
-    }
-  }
   const bool external = h.mode == HostingMode::kExternal;
   host_status_.resize(static_cast<size_t>(h.hosts));
   for (int64_t i = 0; i < h.hosts && !external; ++i) {

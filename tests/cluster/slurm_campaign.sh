@@ -3,7 +3,9 @@
 # one-node cluster (scripts/slurm/local-cluster), submits scripts/slurm/fp-sim-campaign.sbatch
 # with sbatch (the coordinator job, which submits the hosts as a job array), waits with
 # squeue, and checks the job exit codes (the job completion log) and the SQLite store.
-#   slurm_campaign.sh complete FP_SIM   # 4 array tasks, 40 individuals, all must succeed
+#   slurm_campaign.sh complete FP_SIM   # 4 array tasks, 40 individuals, all must succeed;
+#                                       # then 3 tasks set failed run again in a new job
+#                                       # (FP_SIM_RESUME=1 FP_SIM_RETRY_FAILED=1)
 #   slurm_campaign.sh cancel FP_SIM     # scancel array task 1 mid-campaign: the others
 #                                       # take its share over; nothing lost or doubled
 #   slurm_campaign.sh requeue FP_SIM    # scontrol requeue the coordinator job mid-campaign:
@@ -143,11 +145,14 @@ squeue -t all -o '%.12i %.16j %.10T %.10M'
 
 # Job states and exit codes, from the cluster's job completion log (what sacct --completion
 # reads; sacct 22.05 prints array tasks from it by their raw ids, so it is read here).
-awk '{
-  for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = substr($i, length(kv[1]) + 2) }
-  id = (f["ArrayTaskId"] != "" && f["ArrayJobId"] != "") ? f["ArrayJobId"] "_" f["ArrayTaskId"] : f["JobId"]
-  print id "|" f["Name"] "|" f["JobState"] "|" f["ExitCode"]; delete f
-}' "${CLUSTER}/log/jobcomp.log" >"${WORK}/sacct.txt"
+job_states() {
+  awk '{
+    for (i = 1; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = substr($i, length(kv[1]) + 2) }
+    id = (f["ArrayTaskId"] != "" && f["ArrayJobId"] != "") ? f["ArrayJobId"] "_" f["ArrayTaskId"] : f["JobId"]
+    print id "|" f["Name"] "|" f["JobState"] "|" f["ExitCode"]; delete f
+  }' "${CLUSTER}/log/jobcomp.log" >"${WORK}/sacct.txt"
+}
+job_states
 cat "${WORK}/sacct.txt"
 expect_job() {  # expect_job ID STATE EXITCODE
   grep -qx "$1|[^|]*|$2|$3" "${WORK}/sacct.txt" || fail "job $1 did not end $2 with exit code $3"
@@ -227,5 +232,40 @@ for c in $(grep -o 'classes=[0-9+]*' "${WORK}/report.txt" | cut -d= -f2 | tr '+'
   echo ",${pick}," | grep -q ",${c}," || fail "an individual holds class ${c}, outside the pick ${pick}"
 done
 echo "best_classes pick ${pick}, honoured by every host"
+if [ "${MODE}" = complete ]; then
+  # Three tasks failed as a transient failure (a node out of memory) leaves them: failed, no
+  # rows. A new job on the run folder with FP_SIM_RESUME=1 FP_SIM_RETRY_FAILED=1 runs them
+  # again, and only them.
+  q "DELETE FROM telemetry WHERE task_id IN (1, 2, 3);
+     UPDATE tasks SET status = 'failed', error = 'out of memory' WHERE id IN (1, 2, 3)"
+  RETRY=$(FP_SIM=${FP_SIM} FP_SIM_ADVERTISE=127.0.0.1 FP_SIM_HOST_MEM=1G FP_SIM_RESUME=1 \
+    FP_SIM_RETRY_FAILED=1 sbatch --parsable --mem=2G --cpus-per-task=1 \
+    --output="${WORK}/retry-%j.log" scripts/slurm/fp-sim-campaign.sbatch \
+    "${WORK}/cluster.toml" "${TASKS}" 1 "${RUN}")
+  RETRY=${RETRY%%;*}
+  until [ "$(cat "${RUN}/hosts.jobid")" != "${ARRAY}" ]; do
+    [ "${SECONDS}" -lt "${deadline}" ] || fail "the retrying job ${RETRY} submitted no host array"
+    sleep 1
+  done
+  RETRY_ARRAY=$(cat "${RUN}/hosts.jobid")
+  while [ -n "$(squeue -h -j "${RETRY},${RETRY_ARRAY}" -t PD,CF,R,CG,S -o %i)" ]; do
+    [ "${SECONDS}" -lt "${deadline}" ] || fail "the retrying job did not end in time"
+    sleep 2
+  done
+  grep -q "3 failed task(s) back in the queue" "${RUN}/logs/coordinator.log" ||
+    fail "the retrying job did not put the 3 failed tasks back"
+  job_states
+  expect_job "${RETRY}" COMPLETED 0:0
+  [ "$(q "SELECT COUNT(*) FROM tasks WHERE status != 'done'")" -eq 0 ] ||
+    fail "tasks not done after the retry: $(q "SELECT id, status FROM tasks WHERE status != 'done'")"
+  [ "$(q "SELECT COUNT(*) FROM telemetry")" -eq $((tasks * 3)) ] ||
+    fail "$(q "SELECT COUNT(*) FROM telemetry") telemetry rows after the retry, not $((tasks * 3))"
+  doubled=$(q "SELECT task_id, method, COUNT(*) FROM telemetry GROUP BY task_id, method HAVING COUNT(*) != 1")
+  [ -z "${doubled}" ] || fail "telemetry rows not exactly once per (task, method) after the retry: ${doubled}"
+  [ "$(q "SELECT COUNT(*) FROM events WHERE kind = 'retry'")" -eq 3 ] || fail "not 3 retry events"
+  [ "$(q "SELECT status || ' ' || json_extract(stats_json, '\$.earlier_attempts[0].status') FROM sim_runs")" = "done done" ] ||
+    fail "the run is not one done run with its done attempt kept"
+  echo "retried 3 failed tasks with job ${RETRY} and host array ${RETRY_ARRAY}: every task done"
+fi
 echo "PASS: ${MODE}: ${tasks} task(s) done, $(q "SELECT COUNT(*) FROM telemetry") telemetry rows, jobs ${JOB} and ${ARRAY}"
 failed=0
