@@ -80,6 +80,7 @@ int run_list(const ReportOptions& o) {
   }
   fmt::print("{:>4}  {:<24} {:>6} {:<12} {:>8} {:>7} {:>7} {:>10} {:>10}\n", "run", "scenario",
              "seed", "status", "wall(s)", "done", "failed", "gain(pp)", "sparsity%");
+  int64_t last_failed = 0;
   for (const auto& r : *runs) {
     auto results = read_results(**store, r.id);
     if (!results.ok()) return fail(results.status());
@@ -88,6 +89,7 @@ int run_list(const ReportOptions& o) {
       done += s.done;
       failed += s.failed;
     }
+    last_failed = failed;
     auto stats = nlohmann::json::parse(r.stats_json, nullptr, false);
     double wall = stats.is_object() ? stats.value("wall_seconds", 0.0) : 0.0;
     std::string gain = "-", sparsity = "-";
@@ -101,9 +103,16 @@ int run_list(const ReportOptions& o) {
                r.seed, shown_status(r, o.db), wall, done, failed, gain, sparsity);
   }
   const std::string last = shown_status(runs->back(), o.db);
+  const std::string folder = database_path(o.db).parent_path().string();
   if (last != "done" && last != "running") {
     fmt::print("run {} did not finish ({}): 'fp-sim run --resume --out {}' goes on with it\n",
-               runs->back().id, last, database_path(o.db).parent_path().string());
+               runs->back().id, last, folder);
+  }
+  if (last != "running" && last_failed > 0) {
+    fmt::print(
+        "run {} has {} failed task(s): 'fp-sim run --resume --retry-failed --out {}' runs "
+        "them again\n",
+        runs->back().id, last_failed, folder);
   }
   return 0;
 }

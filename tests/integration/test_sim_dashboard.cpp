@@ -234,8 +234,10 @@ TEST_CASE("fp-sim run whose every task failed exits 1 with the first failure", "
                              "prune: protected layer 'nosuch' is not in the model"));
 }
 
-TEST_CASE("fp-sim run interrupted mid-campaign says how to go on, and --resume finishes it",
-          "[sim][resume]") {
+TEST_CASE(
+    "fp-sim run interrupted mid-campaign says how to go on, and --resume finishes it; "
+    "a failed task runs again with --retry-failed",
+    "[sim][resume]") {
   REQUIRE(fs::exists(kFpSim));
   TempDir dir;
   const std::string scenario = dir.file("dash.toml");
@@ -295,4 +297,32 @@ TEST_CASE("fp-sim run interrupted mid-campaign says how to go on, and --resume f
     CHECK(*refused_rc == 2);
     CHECK_THAT(fp::testing::read_file(refused_log), Catch::Contains(why));
   }
+
+  // A task failed for good (rows gone, as a device out of memory leaves it): `list` says how
+  // to run it again, and that command does.
+  const int64_t lost = tasks->front().id;
+  REQUIRE((*db)->db().exec("DELETE FROM telemetry WHERE task_id = " + std::to_string(lost)).ok());
+  REQUIRE((*db)
+              ->db()
+              .exec("UPDATE tasks SET status = 'failed', error = 'out of memory' WHERE id = " +
+                    std::to_string(lost))
+              .ok());
+  const std::string list_log = dir.file("list.out");
+  ChildProcess list({kFpSim, "list", "--db", out}, list_log);
+  REQUIRE(list.wait(60s) == 0);
+  CHECK_THAT(fp::testing::read_file(list_log),
+             Catch::Contains("run 1 has 1 failed task(s): 'fp-sim run --resume --retry-failed "
+                             "--out " +
+                             out + "' runs them again"));
+  const std::string retry_log = dir.file("retry.out");
+  ChildProcess retry({kFpSim, "run", "--resume", "--retry-failed", "--out", out, "--quiet"},
+                     retry_log);
+  auto retry_rc = retry.wait(240s);
+  INFO(fp::testing::read_file(retry_log));
+  REQUIRE(retry_rc);
+  CHECK(*retry_rc == 0);
+  auto after = (*db)->tasks();
+  REQUIRE(after.ok());
+  for (const auto& t : *after) CHECK(t.status == "done");
+  CHECK((*db)->telemetry()->size() == 120);
 }
