@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,11 @@ struct AgentConfig {
   // General models kept in <work_dir>/models for later tasks: the most recently used this
   // many (0: all), so the cache does not grow with every campaign.
   size_t cached_models = 2;
-  int64_t max_tasks = 0;                                // leave after this many tasks (0: never)
+  int64_t max_tasks = 0;  // leave after this many tasks (0: never)
+  // Called on the agent's thread each time the coordinator has acknowledged a task's end,
+  // with how many tasks have ended so far (done and failed): a host journals its agents'
+  // progress with it.
+  std::function<void(int64_t ended)> on_task_closed;
   bool leave_on_goodbye = false;                        // exit instead of reconnecting
   uint32_t protocol_version = proto::kProtocolVersion;  // differs only in tests
   // CURVE with this agent's key pair and the coordinator's public key; plain (no

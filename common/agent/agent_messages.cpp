@@ -152,12 +152,15 @@ void Agent::on_chunk(const proto::ChunkView& m) {
 void Agent::on_ack(const proto::Ack& m) {
   if (!outbox_.ack(m.idempotency_key)) return;
   if (m.idempotency_key == status_key_) {
+    int64_t ended = 0;
     {
       std::lock_guard<std::mutex> lock(stats_mutex_);
       ++(status_ok_ ? stats_.tasks_done : stats_.tasks_failed);
       // A TaskResult's reports: stored with the status (or before, by a lost attempt).
       (m.duplicate ? stats_.reports_duplicate : stats_.reports_acked) += reports_in_result_;
+      ended = stats_.tasks_done + stats_.tasks_failed;
     }
+    if (config_.on_task_closed) config_.on_task_closed(ended);
     reports_in_result_ = 0;
     spdlog::info("agent {}: task {} closed", config_.agent_id, task_ ? task_->task_id : 0);
     status_key_.clear();

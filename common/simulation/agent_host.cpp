@@ -300,6 +300,15 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
   ac.datasets = {holding(population_, individual)};
   ac.threads = static_cast<uint32_t>(options_.threads_per_worker);
   ac.max_tasks = tasks;
+  // Its progress, journaled as each task ends: a host restarted on its own (killed, its
+  // share taken over) gives this agent only the tasks it has left. The last task's line is
+  // written when the agent leaves.
+  ac.on_task_closed = [this, id, tasks](int64_t ended) {
+    if (ended >= tasks) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::ofstream journal(journal_path_, std::ios::app);
+    journal << id << " " << tasks - ended << "\n";
+  };
   ac.leave_on_goodbye = true;
   ac.hello_timeout = options_.hello_timeout;
   ac.resend_after = options_.resend_after;

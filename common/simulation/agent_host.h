@@ -116,7 +116,7 @@ class AgentHost {
   std::atomic<size_t> next_{0};
   std::atomic<int64_t> total_{0}, live_{0}, finished_{0}, failed_{0}, connects_{0};
 
-  std::string journal_path_;                   // ids of agents that finished, one per line
+  std::string journal_path_;                   // agents finished, or with tasks left (below)
   std::map<std::string, int64_t> tasks_left_;  // as journaled when run() began
   std::string agents_root_;                    // the live agents' folders are made here
   bool root_in_memory_ = false;
@@ -128,9 +128,10 @@ class AgentHost {
 };
 
 // The journal of a host's `work_dir` (finished.log): agent id -> tasks it has left, from a
-// line per agent that finished ("id": 0) or, written by a resumed run, per agent with some
-// of its tasks ended ("id N"); an id's last line wins. A host run there skips the agents
-// with 0 and gives those listed with N only N tasks to do.
+// line per agent that finished ("id": 0) or per agent with some of its tasks ended ("id N",
+// written by the host as each of an agent's tasks ends, and by a resumed run from its
+// database); an id's last line wins. A host run there skips the agents with 0 and gives
+// those listed with N only N tasks to do.
 std::map<std::string, int64_t> read_host_journal(const std::string& work_dir);
 // Appends the entries of `tasks_left` the journal does not hold yet (making the folder if
 // needed); returns how many.

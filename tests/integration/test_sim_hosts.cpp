@@ -6,12 +6,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 #include <thread>
 
 #include "simulation/host_processes.h"
@@ -378,4 +381,128 @@ TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --r
   CHECK(telemetry->size() == 16);
   auto [after_rc, after] = shell(kFpSim + " list --db " + out);
   CHECK_THAT(after, Catch::Contains(" done ") && !Catch::Contains("did not finish"));
+}
+
+TEST_CASE("a host restarted on its own gives each agent only the tasks it has left", "[sim]") {
+  // Two variants: each agent does two tasks. A host killed after an agent's first task ended
+  // and started again (its share taken over on a cluster) ran that agent with both to do: it
+  // did the one left and then held the host's only slot, waiting for a second, for ever.
+  REQUIRE(fs::exists(kFpSim));
+  TempDir dir;
+  const std::string scenario_path = dir.file("pair.toml");
+  std::ofstream(scenario_path) << R"(
+name = "pair"
+seed = 4
+[data]
+general_samples = 1000
+[partition]
+individuals = 3
+samples = 400
+disjoint = false
+[general]
+width_mult = 0.25
+threads = 1
+[baselines]
+methods = ["finetune"]
+finetune_epochs = 3
+[hosting]
+mode = "external"
+hosts = 1
+workers = 1
+connected = 1
+heartbeat_ms = 100
+liveness = 3
+[[fineprune.variants]]
+name = "fixed-30"
+select_sparsity = false
+target_sparsity = 0.3
+[[fineprune.variants]]
+name = "fixed-60"
+select_sparsity = false
+target_sparsity = 0.6
+)";
+  auto s = load_scenario(scenario_path);
+  REQUIRE(s.ok());
+  const std::string work = dir.file("host0");
+  RunOptions o;
+  o.out_dir = dir.file("run");
+  o.progress = nullptr;
+  std::string endpoint;
+  std::mutex endpoint_mutex;
+  o.on_listening = [&](const std::string& e) {
+    std::lock_guard<std::mutex> lock(endpoint_mutex);
+    endpoint = e;
+  };
+  std::atomic<bool> stop{false};
+  o.interrupt = &stop;
+  std::optional<Result<RunOutcome>> outcome;
+  std::atomic<bool> ended{false};
+  std::thread running([&] {
+    outcome = run_scenario(*s, o);
+    ended = true;
+  });
+  auto host = [&](const std::string& log) {
+    std::lock_guard<std::mutex> lock(endpoint_mutex);
+    return spawn_child(
+        {kFpSim, "host", "--coordinator", endpoint, "--scenario", scenario_path, "--host-index",
+         "0", "--hosts", "1", "--work-dir", work, "--key", o.out_dir + "/keys/host-0",
+         "--coordinator-key", o.out_dir + "/keys/coordinator.pub"},
+        "host 0", log);
+  };
+  auto until = std::chrono::steady_clock::now() + 120s;
+  auto in_time = [&] { return std::chrono::steady_clock::now() < until && !ended; };
+  while (in_time() && [&] {
+    std::lock_guard<std::mutex> lock(endpoint_mutex);
+    return endpoint.empty();
+  }())
+    std::this_thread::sleep_for(10ms);
+  auto first = host(dir.file("host0-first.log"));
+  REQUIRE(first.ok());
+  // Killed once the first agent's first task has ended (its host journals that) and before
+  // its second has.
+  const std::string first_agent = agent_id(*s, 0);
+  const std::string journal = work + "/finished.log";
+  auto journaled = [&](const std::string& line) {
+    std::ifstream in(journal);
+    for (std::string l; std::getline(in, l);)
+      if (l == line) return true;
+    return false;
+  };
+  while (in_time() && !journaled(first_agent + " 1")) std::this_thread::sleep_for(2ms);
+  signal_child(*first, SIGKILL);
+  reap_child(*first, true);
+  INFO(fp::testing::read_file(dir.file("host0-first.log")));
+  REQUIRE(journaled(first_agent + " 1"));
+  REQUIRE_FALSE(journaled(first_agent));  // its second task had not ended
+
+  auto second = host(dir.file("host0-second.log"));
+  REQUIRE(second.ok());
+  while (in_time()) std::this_thread::sleep_for(20ms);
+  stop = true;  // a hung campaign fails below instead of blocking CI
+  running.join();
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!reap_child(*second, false) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  if (!second->exited) {
+    signal_child(*second, SIGKILL);
+    reap_child(*second, true);
+  }
+  INFO(fp::testing::read_file(dir.file("host0-second.log")));
+  REQUIRE(outcome.has_value());
+  REQUIRE(outcome->ok());
+  INFO((*outcome)->detail);
+  REQUIRE((*outcome)->status == "done");
+  CHECK(second->exit_code == 0);
+  auto store = store::Store::open((*outcome)->db_path);
+  REQUIRE(store.ok());
+  auto tasks = (*store)->tasks();
+  REQUIRE(tasks.ok());
+  REQUIRE(tasks->size() == 6);
+  for (const auto& t : *tasks) CHECK(t.status == "done");
+  CHECK((*store)->telemetry()->size() == 12);  // fine_prune + finetune of each, once
+  // Restarted, the first agent closed one task (its second) and left the slot to the others.
+  const std::string restarted = fp::testing::read_file(dir.file("host0-second.log"));
+  const std::regex closed("agent " + first_agent + ": task [0-9]+ closed");
+  CHECK(std::distance(std::sregex_iterator(restarted.begin(), restarted.end(), closed),
+                      std::sregex_iterator()) == 1);
 }
