@@ -325,10 +325,13 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
                                    {"--dataset", "fashion-mnist", "--data", pics, "--labels",
                                     dir.file("labels.csv"), "--work-dir", dir.file("lab-work")}),
                        dir.file("labeled.log"));
-  ChildProcess damaged(fleet.agent("cam-broken", endpoint,
-                                   {"--dataset", "fashion-mnist", "--data", broken, "--work-dir",
-                                    dir.file("broken-work")}),
-                       dir.file("broken.log"));
+  // The device whose pictures are damaged (and, below, mended), on the coordinator at `at`.
+  auto broken_device = [&](const std::string& at) {
+    return fleet.agent(
+        "cam-broken", at,
+        {"--dataset", "fashion-mnist", "--data", broken, "--work-dir", dir.file("broken-work")});
+  };
+  ChildProcess damaged(broken_device(endpoint), dir.file("broken.log"));
   auto served = serve.wait(600s);
   INFO(read_file(dir.file("serve.log")));
   INFO(read_file(dir.file("cam.log")));
@@ -424,10 +427,7 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
                            dir.file("serve2.log"));
   const std::string endpoint2 = wait_for_file(dir.file("endpoint2"));
   REQUIRE(!endpoint2.empty());
-  ChildProcess mended(fleet.agent("cam-broken", endpoint2,
-                                  {"--dataset", "fashion-mnist", "--data", broken, "--work-dir",
-                                   dir.file("broken-work")}),
-                      dir.file("mended.log"));
+  ChildProcess mended(broken_device(endpoint2), dir.file("mended.log"));
   auto served_again = serve_again.wait(600s);
   INFO(read_file(dir.file("serve2.log")));
   INFO(read_file(dir.file("mended.log")));

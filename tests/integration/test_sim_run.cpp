@@ -109,6 +109,18 @@ connected = 4
 heartbeat_ms = 200
 )";
 
+// Two variants (fixed targets 30 % and 60 %): two campaigns, a task in each per individual.
+const char* kTwoVariants = R"(
+[[fineprune.variants]]
+name = "fixed-30"
+select_sparsity = false
+target_sparsity = 0.3
+[[fineprune.variants]]
+name = "fixed-60"
+select_sparsity = false
+target_sparsity = 0.6
+)";
+
 }  // namespace
 
 TEST_CASE("the CI smoke scenario runs end to end and its results land in SQLite", "[sim]") {
@@ -383,16 +395,7 @@ TEST_CASE("scenario privacy noise is reproducible and stored with its epsilon", 
 }
 
 TEST_CASE("variants become campaigns and each agent does one task per variant", "[sim]") {
-  Scenario s = parse(std::string(kTiny) + R"(
-[[fineprune.variants]]
-name = "fixed-30"
-select_sparsity = false
-target_sparsity = 0.3
-[[fineprune.variants]]
-name = "fixed-60"
-select_sparsity = false
-target_sparsity = 0.6
-)");
+  Scenario s = parse(std::string(kTiny) + kTwoVariants);
   s.partition.num_individuals = 4;
   TempDir dir;
   auto outcome = run(s, dir.file("run"));
@@ -600,22 +603,13 @@ TEST_CASE("a run interrupted while its general model trains stops there, recorde
   CHECK(latest_run(o.out_dir).status == "interrupted");  // its record left as it was
 }
 
-TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrupted one would",
-          "[sim][resume]") {
-  // Enough that the interrupt, seen within 200 ms, lands with tasks left on a fast machine
-  // (with 16, all were done once by then).
-  constexpr int64_t kIndividuals = 48;
-  Scenario s = parse(kTiny);
-  s.partition.num_individuals = kIndividuals;
-  // Two slots: the two or more agents done before the interrupt, unjournaled below, would
-  // hold both for ever without the resumed run's journal fix.
-  s.hosting.connected = 2;
-  s.overrides = {"partition.individuals = 48"};  // as fp-sim run --individuals 48 notes it
-  TempDir dir;
-  const RunOutcome whole = run(s, dir.file("whole"));
+namespace {
 
-  // The same run, interrupted once a few tasks are done.
-  RunOptions o = quiet_options(dir.file("resumed"));
+// Runs `s` into `out` and interrupts it once `done` tasks of campaign `campaign` (0: of any)
+// are done; returns what the interrupted run returned (checked: "interrupted").
+RunOutcome run_interrupted(const Scenario& s, const std::string& out, int64_t campaign,
+                           int64_t done) {
+  RunOptions o = quiet_options(out);
   std::atomic<bool> stop{false};
   o.interrupt = &stop;
   std::optional<Result<RunOutcome>> first;
@@ -626,13 +620,13 @@ TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrup
   });
   while (!ended) {
     // Once its keys exist its database is made (opening it earlier would make the file).
-    auto db = fs::exists(fs::path(o.out_dir) / "keys" / "coordinator.pub")
-                  ? store::Store::open(run_database(o.out_dir))
+    auto db = fs::exists(fs::path(out) / "keys" / "coordinator.pub")
+                  ? store::Store::open(run_database(out))
                   : Result<std::unique_ptr<store::Store>>(Status::not_found("not yet"));
     if (db.ok()) {
-      auto tasks = (*db)->tasks();
+      auto tasks = (*db)->tasks(campaign);
       if (tasks.ok() && std::count_if(tasks->begin(), tasks->end(),
-                                      [](const auto& t) { return t.status == "done"; }) >= 2)
+                                      [](const auto& t) { return t.status == "done"; }) >= done)
         break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -643,29 +637,19 @@ TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrup
   INFO((first->ok() ? (*first)->detail : first->status().to_string()));
   REQUIRE(first->ok());
   REQUIRE((*first)->status == "interrupted");
-  std::vector<store::TelemetryRecord> before;
-  {
-    auto db = open(run_database(o.out_dir));
-    auto rows = db->telemetry();
-    REQUIRE(rows.ok());
-    before = *rows;
-  }
-  REQUIRE(before.size() >= 4);                // 2 tasks x (fine_prune, finetune) at least
-  REQUIRE(before.size() < 2 * kIndividuals);  // not all of them
-  // An agent killed after its tasks ended but before its host journaled it: the resumed
-  // run journals it from the database (left waiting, it would hold a slot to the end).
-  fs::remove(fs::path(o.out_dir) / "hosts" / "0" / "finished.log");
+  return std::move(*first).value();
+}
 
-  // What it recorded is what it runs again: the overrides too.
-  auto recorded = recorded_run_scenario(o.out_dir);
+// Resumes the run in `out` (with `retry_failed`) as fp-sim run --resume does; one that waits
+// for ever (agents holding every slot with nothing to do) is stopped after two minutes, and
+// then fails (REQUIRE "done") instead of hanging the suite.
+RunOutcome resume_run(const std::string& out, bool retry_failed = false) {
+  auto recorded = recorded_run_scenario(out, retry_failed);
   INFO(recorded.status().to_string());
   REQUIRE(recorded.ok());
-  CHECK(recorded->partition.num_individuals == kIndividuals);
-  CHECK(recorded->overrides == s.overrides);
-  RunOptions again = quiet_options(o.out_dir);
+  RunOptions again = quiet_options(out);
   again.resume = true;
-  // A resumed run that waits for ever (agents holding every slot with nothing to do) is
-  // stopped after two minutes, and then fails below instead of hanging the suite.
+  again.retry_failed = retry_failed;
   std::atomic<bool> too_long{false};
   again.interrupt = &too_long;
   std::atomic<bool> resumed_ended{false};
@@ -681,12 +665,54 @@ TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrup
   REQUIRE(second.ok());
   INFO(second->detail);
   REQUIRE(second->status == "done");
-  CHECK(second->run_id == (*first)->run_id);  // the same run, not a new one
+  return std::move(second).value();
+}
+
+}  // namespace
+
+TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrupted one would",
+          "[sim][resume]") {
+  // Enough that the interrupt, seen within 200 ms, lands with tasks left on a fast machine
+  // (with 16, all were done once by then).
+  constexpr int64_t kIndividuals = 48;
+  Scenario s = parse(kTiny);
+  s.partition.num_individuals = kIndividuals;
+  // Two slots: the two or more agents done before the interrupt, unjournaled below, would
+  // hold both for ever without the resumed run's journal fix.
+  s.hosting.connected = 2;
+  s.overrides = {"partition.individuals = 48"};  // as fp-sim run --individuals 48 notes it
+  TempDir dir;
+  const RunOutcome whole = run(s, dir.file("whole"));
+
+  // The same run, interrupted once a few tasks are done.
+  const std::string out = dir.file("resumed");
+  const RunOutcome first = run_interrupted(s, out, 0, 2);
+  std::vector<store::TelemetryRecord> before;
+  {
+    auto db = open(run_database(out));
+    auto rows = db->telemetry();
+    REQUIRE(rows.ok());
+    before = *rows;
+  }
+  REQUIRE(before.size() >= 4);                // 2 tasks x (fine_prune, finetune) at least
+  REQUIRE(before.size() < 2 * kIndividuals);  // not all of them
+  // An agent killed after its tasks ended but before its host journaled it: the resumed
+  // run journals it from the database (left waiting, it would hold a slot to the end).
+  fs::remove(fs::path(out) / "hosts" / "0" / "finished.log");
+
+  // What it recorded is what it runs again: the overrides too.
+  auto recorded = recorded_run_scenario(out);
+  INFO(recorded.status().to_string());
+  REQUIRE(recorded.ok());
+  CHECK(recorded->partition.num_individuals == kIndividuals);
+  CHECK(recorded->overrides == s.overrides);
+  const RunOutcome second = resume_run(out);
+  CHECK(second.run_id == first.run_id);  // the same run, not a new one
   CHECK_THAT(fp::testing::read_file(dir.file("resumed/fp-sim.log")),
              Catch::Contains("resuming run 1") &&
                  Catch::Contains("agent(s) whose tasks ended journaled as finished"));
 
-  const store::RunRecord record = latest_run(o.out_dir);
+  const store::RunRecord record = latest_run(out);
   CHECK(record.status == "done");
   auto stats = nlohmann::json::parse(record.stats_json);
   CHECK(stats["models_trained"] == 0);  // nothing trained again
@@ -696,7 +722,7 @@ TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrup
 
   // The first attempt's rows are kept as they were, each (task, method) once, and every
   // number is the uninterrupted run's.
-  auto da = open(whole.db_path), db = open(run_database(o.out_dir));
+  auto da = open(whole.db_path), db = open(run_database(out));
   auto ta = da->telemetry(), tb = db->telemetry();
   REQUIRE(ta.ok());
   REQUIRE(tb.ok());
@@ -721,7 +747,7 @@ TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrup
   }
 
   // Done now: nothing to resume.
-  auto done = recorded_run_scenario(o.out_dir);
+  auto done = recorded_run_scenario(out);
   REQUIRE_FALSE(done.ok());
   CHECK_THAT(done.status().message(), Catch::Contains("is done: nothing to resume"));
 }
@@ -732,53 +758,20 @@ TEST_CASE("a resumed run's agents with some of their variants' tasks done do onl
   // again with two to do, do the one left and then wait for a second with none coming,
   // holding its connection slot: two such agents hold both slots and the run never ends.
   constexpr int64_t kIndividuals = 12;
-  Scenario s = parse(std::string(kTiny) + R"(
-[[fineprune.variants]]
-name = "fixed-30"
-select_sparsity = false
-target_sparsity = 0.3
-[[fineprune.variants]]
-name = "fixed-60"
-select_sparsity = false
-target_sparsity = 0.6
-)");
+  Scenario s = parse(std::string(kTiny) + kTwoVariants);
   s.partition.num_individuals = kIndividuals;
   s.hosting.connected = 2;
   s.overrides = {"partition.individuals = 12", "hosting.connected = 2"};  // as fp-sim notes them
   TempDir dir;
-  RunOptions o = quiet_options(dir.file("run"));
-  std::atomic<bool> stop{false};
-  o.interrupt = &stop;
-  std::optional<Result<RunOutcome>> first;
-  std::atomic<bool> ended{false};
-  std::thread running([&] {
-    first = run_scenario(s, o);
-    ended = true;
-  });
+  const std::string out = dir.file("run");
   // Interrupted once two individuals' first tasks (the first variant's campaign) are done.
-  while (!ended) {
-    auto db = fs::exists(fs::path(o.out_dir) / "keys" / "coordinator.pub")
-                  ? store::Store::open(run_database(o.out_dir))
-                  : Result<std::unique_ptr<store::Store>>(Status::not_found("not yet"));
-    if (db.ok()) {
-      auto tasks = (*db)->tasks(1);
-      if (tasks.ok() && std::count_if(tasks->begin(), tasks->end(),
-                                      [](const auto& t) { return t.status == "done"; }) >= 2)
-        break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  stop = true;
-  running.join();
-  REQUIRE(first.has_value());
-  REQUIRE(first->ok());
-  REQUIRE((*first)->status == "interrupted");
+  run_interrupted(s, out, 1, 2);
   // Those agents' second tasks may have ended too before the interrupt landed: such a task
   // is set back as a kill between the two would have left it (pending, its rows not stored),
   // so that two agents have one task done and one to do. Their host's journal goes too.
   std::set<std::string> partial;
   {
-    auto db = open(run_database(o.out_dir));
+    auto db = open(run_database(out));
     auto firsts = db->tasks(1), seconds = db->tasks(2);
     REQUIRE(firsts.ok());
     REQUIRE(seconds.ok());
@@ -798,32 +791,14 @@ target_sparsity = 0.6
     }
   }
   REQUIRE(partial.size() == 2);
-  fs::remove(fs::path(o.out_dir) / "hosts" / "0" / "finished.log");
+  fs::remove(fs::path(out) / "hosts" / "0" / "finished.log");
 
-  auto recorded = recorded_run_scenario(o.out_dir);
-  REQUIRE(recorded.ok());
-  RunOptions again = quiet_options(o.out_dir);
-  again.resume = true;
-  std::atomic<bool> too_long{false};  // stops a run that waits for ever (then it fails below)
-  again.interrupt = &too_long;
-  std::atomic<bool> resumed_ended{false};
-  std::thread watchdog([&] {
-    for (int i = 0; i < 1200 && !resumed_ended; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    too_long = true;
-  });
-  auto second = run_scenario(*recorded, again);
-  resumed_ended = true;
-  watchdog.join();
-  INFO(second.status().to_string());
-  REQUIRE(second.ok());
-  INFO(second->detail);
-  REQUIRE(second->status == "done");
+  resume_run(out);
   CHECK_THAT(fp::testing::read_file(dir.file("run/fp-sim.log")),
              Catch::Contains("agent(s) with tasks left in some campaigns journaled with how many"));
 
   // Every task done once, by its own agent; each (task, method) stored once.
-  auto db = open(run_database(o.out_dir));
+  auto db = open(run_database(out));
   auto tasks = db->tasks();
   REQUIRE(tasks.ok());
   CHECK(tasks->size() == 2 * kIndividuals);
@@ -866,17 +841,8 @@ TEST_CASE("a done run's failed tasks run again with --retry-failed", "[sim][resu
   REQUIRE_FALSE(not_resumed.ok());
   CHECK(not_resumed.status().message() == "retrying failed tasks goes with resume");
 
-  auto recorded = recorded_run_scenario(out, /*retry_failed=*/true);
-  REQUIRE(recorded.ok());
-  RunOptions again = quiet_options(out);
-  again.resume = true;
-  again.retry_failed = true;
-  auto second = run_scenario(*recorded, again);
-  INFO(second.status().to_string());
-  REQUIRE(second.ok());
-  INFO(second->detail);
-  REQUIRE(second->status == "done");
-  CHECK(second->run_id == first.run_id);
+  const RunOutcome second = resume_run(out, /*retry_failed=*/true);
+  CHECK(second.run_id == first.run_id);
   CHECK_THAT(fp::testing::read_file(dir.file("run/fp-sim.log")),
              Catch::Contains("2 failed task(s) back in the queue"));
 
