@@ -37,4 +37,16 @@ std::unique_ptr<store::Store> open_database(const CoordinatorConfig& cfg, bool m
   return std::move(store).value();
 }
 
+int64_t campaign_id_named(const std::vector<store::CampaignRecord>& campaigns,
+                          const std::string& name) {
+  if (name.empty()) return 0;
+  std::string names;
+  for (const auto& c : campaigns) {
+    if (c.name == name) return c.id;
+    names += (names.empty() ? "" : ", ") + c.name;
+  }
+  fail(Status::not_found("no campaign named '" + name +
+                         "' (the database holds: " + (names.empty() ? "none" : names) + ")"));
+}
+
 }  // namespace fp::coord

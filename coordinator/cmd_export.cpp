@@ -41,15 +41,8 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
     return 1;
   }
   std::map<int64_t, std::string> names;
-  int64_t campaign_id = 0;
-  for (const auto& c : *campaigns) {
-    names[c.id] = c.name;
-    if (c.name == only) campaign_id = c.id;
-  }
-  if (!only.empty() && campaign_id == 0) {
-    spdlog::error("no campaign named '{}'", only);
-    return 1;
-  }
+  for (const auto& c : *campaigns) names[c.id] = c.name;
+  const int64_t campaign_id = campaign_id_named(*campaigns, only);
   auto rows = store->telemetry(campaign_id);
   if (!rows.ok()) {
     spdlog::error("{}", rows.status().to_string());

@@ -21,18 +21,7 @@ int retry(const CommonOptions& o, const std::string& only) {
   if (!lock.ok()) fail(lock.status());
   auto campaigns = store->campaigns();
   if (!campaigns.ok()) fail(campaigns.status());
-  int64_t campaign_id = 0;
-  if (!only.empty()) {
-    std::string names;
-    for (const auto& c : *campaigns) {
-      if (c.name == only) campaign_id = c.id;
-      names += (names.empty() ? "" : ", ") + c.name;
-    }
-    if (campaign_id == 0) {
-      fail(Status::not_found("no campaign named '" + only +
-                             "' (the database holds: " + (names.empty() ? "none" : names) + ")"));
-    }
-  }
+  const int64_t campaign_id = campaign_id_named(*campaigns, only);
   auto retried = store->retry_failed_tasks(campaign_id, unix_now());
   if (!retried.ok()) fail(retried.status());
   const std::string where = only.empty() ? "the database" : "campaign " + only;

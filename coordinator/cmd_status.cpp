@@ -52,14 +52,7 @@ int status(const CommonOptions& o, const std::string& only, int events) {
     spdlog::error("{}", (!agents.ok() ? agents.status() : campaigns.status()).to_string());
     return 1;
   }
-  if (!only.empty() && std::none_of(campaigns->begin(), campaigns->end(),
-                                    [&](const auto& c) { return c.name == only; })) {
-    std::string names;
-    for (const auto& c : *campaigns) names += (names.empty() ? "" : ", ") + c.name;
-    spdlog::error("no campaign named '{}' (the database holds: {})", only,
-                  names.empty() ? "none" : names);
-    return 1;
-  }
+  (void)campaign_id_named(*campaigns, only);  // an unknown one is an error, not an empty list
   fmt::print("agents ({})\n", agents->size());
   for (const auto& a : *agents) {
     fmt::print("  {:<16} {:<8} last seen {}  threads {}  data {}\n", shown(a.agent_id), a.status,

@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "coordinator/config.h"
 #include "store/store.h"
@@ -41,6 +43,10 @@ CoordinatorConfig config_for(const CommonOptions& options);
 // when there is none yet (so a typo does not create an empty one).
 std::unique_ptr<store::Store> open_database(const CoordinatorConfig& config,
                                             bool must_exist = false);
+// The id of the campaign called `name` among `campaigns`, 0 for an empty name (every
+// campaign); fails (1) naming the campaigns there are when none is called so.
+int64_t campaign_id_named(const std::vector<store::CampaignRecord>& campaigns,
+                          const std::string& name);
 // The general labeled data [train] names (at most `limit` samples; 0: all); fails (1) when
 // they cannot be read. In cmd_train.cpp.
 Dataset load_train_data(const TrainSection& train, int64_t limit);

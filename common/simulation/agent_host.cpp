@@ -161,7 +161,7 @@ std::map<std::string, int64_t> read_host_journal(const std::string& work_dir) {
   std::ifstream in(journal_file(work_dir));
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
-    // "id" (an agent id has no space), or "id N" as a resumed run writes it.
+    // "id" (an agent id has no space), or "id N" (tasks left).
     const size_t space = line.rfind(' ');
     int64_t n = 0;
     if (space != std::string::npos) {
@@ -209,8 +209,9 @@ Status AgentHost::run(const std::vector<size_t>& all) {
   if (ec) return Status::io_error("creating " + options_.work_dir + ": " + ec.message());
   FP_ASSIGN_OR_RETURN(agents_root_, make_agent_folders_root(options_, root_in_memory_));
   // A restarted host (same work dir) skips the agents that already finished, and gives
-  // those a resumed run journaled with tasks left only those: an agent with nothing left to
-  // do would hold a connection slot until the campaign ends.
+  // those journaled with tasks left (by this host as their tasks ended, or by a resumed run)
+  // only those: an agent with nothing left to do would hold a connection slot until the
+  // campaign ends.
   journal_path_ = journal_file(options_.work_dir);
   tasks_left_ = read_host_journal(options_.work_dir);
   std::vector<size_t> individuals;

@@ -265,6 +265,13 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
   REQUIRE(unknown.wait(30s) == 1);
   CHECK_THAT(read_file(dir.file("status-unknown.log")),
              Catch::Contains("no campaign named 'nosuch' (the database holds: proc)"));
+  ChildProcess unknown_export({kCoordinator, "export", "-c", dir.file("fp.toml"), "--campaign",
+                               "nosuch", "--out", dir.file("nosuch.csv")},
+                              dir.file("export-unknown.log"));
+  REQUIRE(unknown_export.wait(30s) == 1);
+  CHECK_THAT(read_file(dir.file("export-unknown.log")),
+             Catch::Contains("no campaign named 'nosuch' (the database holds: proc)"));
+  CHECK_FALSE(fs::exists(dir.file("nosuch.csv")));
   ChildProcess csv(
       {kCoordinator, "export", "-c", dir.file("fp.toml"), "--out", dir.file("exports/out.csv")},
       dir.file("export.log"));
