@@ -77,6 +77,9 @@ class Agent {
   void on_two_part_chunk(const proto::PeerFrame& frame);
   void on_ack(const proto::Ack& m);
   std::optional<End> on_error(const proto::Error& m);
+  // A task of this agent's individual ended (the coordinator acknowledged its end, or failed
+  // it without assigning it here): counted, and told to AgentConfig::on_task_closed.
+  void count_task_end(bool ok);
 
   // agent_task.cpp: download, run, report.
   void start_download();

@@ -152,15 +152,12 @@ void Agent::on_chunk(const proto::ChunkView& m) {
 void Agent::on_ack(const proto::Ack& m) {
   if (!outbox_.ack(m.idempotency_key)) return;
   if (m.idempotency_key == status_key_) {
-    int64_t ended = 0;
     {
       std::lock_guard<std::mutex> lock(stats_mutex_);
-      ++(status_ok_ ? stats_.tasks_done : stats_.tasks_failed);
       // A TaskResult's reports: stored with the status (or before, by a lost attempt).
       (m.duplicate ? stats_.reports_duplicate : stats_.reports_acked) += reports_in_result_;
-      ended = stats_.tasks_done + stats_.tasks_failed;
     }
-    if (config_.on_task_closed) config_.on_task_closed(ended);
+    count_task_end(status_ok_);
     reports_in_result_ = 0;
     spdlog::info("agent {}: task {} closed", config_.agent_id, task_ ? task_->task_id : 0);
     status_key_.clear();
@@ -171,6 +168,16 @@ void Agent::on_ack(const proto::Ack& m) {
   }
   std::lock_guard<std::mutex> lock(stats_mutex_);
   ++(m.duplicate ? stats_.reports_duplicate : stats_.reports_acked);
+}
+
+void Agent::count_task_end(bool ok) {
+  int64_t ended = 0;
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    ++(ok ? stats_.tasks_done : stats_.tasks_failed);
+    ended = stats_.tasks_done + stats_.tasks_failed;
+  }
+  if (config_.on_task_closed) config_.on_task_closed(ended);
 }
 
 std::optional<Agent::End> Agent::on_error(const proto::Error& m) {
@@ -192,6 +199,12 @@ std::optional<Agent::End> Agent::on_error(const proto::Error& m) {
   }
   if (m.code == proto::ErrorCode::kUnknownModel && state_ == State::kDownloading) {
     finish_task(false, "coordinator cannot serve model: " + m.reason, 0);
+  }
+  if (m.code == proto::ErrorCode::kTaskFailed && m.ref.rfind(proto::kFailedTaskRefPrefix, 0) == 0 &&
+      !(task_ && proto::kFailedTaskRefPrefix + std::to_string(task_->task_id) == m.ref)) {
+    // One of this individual's tasks ended without reaching this agent: it counts as ended,
+    // so that an agent leaving after its tasks does not wait for it.
+    count_task_end(false);
   }
   return std::nullopt;
 }

@@ -46,8 +46,16 @@ Result<store::ModelRecord> ModelRegistry::find(const std::string& sha256) {
   FP_ASSIGN_OR_RETURN(auto record, store_.find_model(sha256));
   if (!record) return Status::not_found("model " + sha256 + " is not registered");
   std::error_code ec;
+  // The recorded path is as the registry's folder was given when the model was added
+  // (often relative): a folder moved since, or reached from another working directory (a
+  // run folder resumed from elsewhere), still holds the file under its content address.
+  const std::string here = (fs::path(dir_) / (sha256 + ".fpm")).string();
+  if (!fs::exists(record->path, ec) && fs::exists(here, ec)) record->path = here;
   auto size = fs::file_size(record->path, ec);
-  if (ec) return Status::not_found("model file " + record->path + ": " + ec.message());
+  if (ec) {
+    return Status::not_found("model file " + record->path + ": " + ec.message() +
+                             (here != record->path ? " (nor " + here + ")" : ""));
+  }
   if (static_cast<int64_t>(size) != record->size_bytes) {
     return Status::corruption("model file " + record->path + " has " + std::to_string(size) +
                               " bytes, the registry expects " + std::to_string(record->size_bytes));

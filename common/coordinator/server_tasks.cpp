@@ -90,19 +90,26 @@ void Server::try_assign(Session& s) {
     if (!found->has_value()) return;
     store::TaskRecord task = **found;
     double t = now();
-    auto give_up = [&](const std::string& why) {
+    // Failed for good instead of assigned; the agent it was for is told (`told` says why
+    // without the coordinator's file names), so that one counting its tasks (a simulated
+    // device, which leaves after them) does not wait for it in a connection slot.
+    auto give_up = [&](const std::string& why, const std::string& told) {
       must_write(store().finish_task(task.id, false, why, t), "failing a task");
-      event("failure", "", task.id, why);
+      event("failure", s.agent_id, task.id, why);
       spdlog::warn("task {} failed: {}", task.id, why);
+      reply_error(s.peer, proto::ErrorCode::kTaskFailed,
+                  "task " + std::to_string(task.id) + " failed for good: " + told,
+                  proto::kFailedTaskRefPrefix + std::to_string(task.id));
       check_campaign(task.campaign_id);
     };
     if (auto why = policy_->give_up(task)) {
-      give_up(*why);
+      give_up(*why, *why);
       continue;
     }
     auto campaign = store().campaign(task.campaign_id);
     if (!campaign.ok() || !campaign->has_value()) {
-      give_up("campaign " + std::to_string(task.campaign_id) + " is missing");
+      const std::string why = "campaign " + std::to_string(task.campaign_id) + " is missing";
+      give_up(why, why);
       continue;
     }
     const auto& c = **campaign;
@@ -115,7 +122,8 @@ void Server::try_assign(Session& s) {
     }
     auto model = registry().find(c.model_sha256);
     if (!model.ok()) {
-      give_up("model unavailable: " + model.status().message());
+      give_up("model unavailable: " + model.status().message(),
+              "its model is unavailable on the coordinator");
       continue;
     }
     // A task the previous run had given this same agent, which did not claim it in its

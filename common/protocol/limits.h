@@ -39,6 +39,11 @@ constexpr const char* kRateLimited = "rate-limited";
 // server.max_sessions_per_key sessions (the agent retries after backoff).
 constexpr const char* kKeySessions = "key-sessions";
 
+// Error.ref of a taskFailed notice: "task-<id>", a task of the agent's individual that the
+// coordinator failed for good instead of assigning it to the agent (its attempts used up,
+// its model unavailable); the agent counts it as ended (AgentConfig::max_tasks).
+constexpr const char* kFailedTaskRefPrefix = "task-";
+
 // Field limits for agent messages (validate.h).
 constexpr size_t kMaxIdBytes = 128;       // agent ids, idempotency keys, session ids
 constexpr size_t kMaxNameBytes = 256;     // methods, individuals, dataset names, layer names

@@ -37,9 +37,13 @@ struct AgentThread {
   std::unique_ptr<agent::Agent> agent;
   std::thread thread;
   Status result;
+  std::atomic<bool> ended{false};  // run() returned
   AgentThread(agent::AgentConfig config, zmq::context_t& context, agent::TaskRunner& runner)
       : agent(std::make_unique<agent::Agent>(std::move(config), context, runner)) {
-    thread = std::thread([this] { result = agent->run(); });
+    thread = std::thread([this] {
+      result = agent->run();
+      ended = true;
+    });
   }
   ~AgentThread() {
     agent->stop();
@@ -298,6 +302,32 @@ TEST_CASE("a corrupted model file on the coordinator is never used", "[net]") {
   CHECK((*t)[0].status == "failed");
   CHECK((*t)[0].error.find("failed verification") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.file("agent-a1/models/" + coord.sha() + ".fpm")));
+}
+
+TEST_CASE("a task failed before it reaches its agent ends that agent's count of tasks", "[net]") {
+  // Its model file gone, the coordinator fails the task instead of assigning it. The agent
+  // it was for is told: one that leaves after its tasks (a simulated device) used to wait for
+  // it for ever, holding its host's connection slot.
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 20 << 10, fast_server());
+  REQUIRE(fs::remove(dir.file("models/" + coord.sha() + ".fpm")));
+  FakeRunner runner;
+  auto config = agent_config("a1", coord.endpoint(), dir, {"toy/alice"});
+  config.max_tasks = 1;
+  std::atomic<int64_t> told{0};
+  config.on_task_closed = [&](int64_t ended) { told = ended; };
+  AgentThread a(config, coord.context(), runner);
+  REQUIRE(wait_until([&] { return a.ended.load(); }, 10s));
+  CHECK(a.result.ok());
+  CHECK(a.agent->stats().tasks_failed == 1);
+  CHECK(a.agent->stats().tasks_done == 0);
+  CHECK(told == 1);
+  CHECK(runner.runs == 0);
+  auto t = coord.reader(dir)->tasks(coord.campaign_id());
+  REQUIRE(t->size() == 1);
+  CHECK((*t)[0].status == "failed");
+  CHECK((*t)[0].error.rfind("model unavailable: model file ", 0) == 0);
+  CHECK(campaign_done(coord, dir));
 }
 
 TEST_CASE("an interrupted download resumes from the chunks on disk", "[net]") {

@@ -810,6 +810,32 @@ TEST_CASE("a resumed run's agents with some of their variants' tasks done do onl
   CHECK(seen.size() == 2 * 2 * kIndividuals);  // (fine_prune, finetune) per task
 }
 
+TEST_CASE("a run folder moved after an interruption is resumed where it is now",
+          "[sim][resume]") {
+  // Its database recorded its models' files under the folder's old path: they were not
+  // found, and every task left failed ("model unavailable").
+  Scenario s = parse(kTiny);
+  s.partition.num_individuals = 48;  // tasks left when the interrupt lands
+  s.hosting.connected = 2;
+  s.overrides = {"partition.individuals = 48", "hosting.connected = 2"};
+  TempDir dir;
+  run_interrupted(s, dir.file("before"), 0, 2);
+  {
+    auto db = open(run_database(dir.file("before")));
+    REQUIRE(db->task_counts(1)->done < 48);
+  }
+  fs::rename(dir.file("before"), dir.file("after"));
+  resume_run(dir.file("after"));
+  auto db = open(run_database(dir.file("after")));
+  auto tasks = db->tasks();
+  REQUIRE(tasks.ok());
+  REQUIRE(tasks->size() == 48);
+  for (const auto& t : *tasks) {
+    INFO(t.individual << ": " << t.error);
+    CHECK(t.status == "done");
+  }
+}
+
 TEST_CASE("a done run's failed tasks run again with --retry-failed", "[sim][resume]") {
   Scenario s = parse(kTiny);
   TempDir dir;
