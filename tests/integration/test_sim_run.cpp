@@ -810,8 +810,7 @@ TEST_CASE("a resumed run's agents with some of their variants' tasks done do onl
   CHECK(seen.size() == 2 * 2 * kIndividuals);  // (fine_prune, finetune) per task
 }
 
-TEST_CASE("a run folder moved after an interruption is resumed where it is now",
-          "[sim][resume]") {
+TEST_CASE("a run folder moved after an interruption is resumed where it is now", "[sim][resume]") {
   // Its database recorded its models' files under the folder's old path: they were not
   // found, and every task left failed ("model unavailable").
   Scenario s = parse(kTiny);
