@@ -2,7 +2,6 @@
 // `serve` to hand out again (after a transient failure: a device out of memory or disk,
 // agents lost more times than max_attempts allows).
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "coordinator_commands.h"
 #include "store/serve_lock.h"
