@@ -65,6 +65,12 @@ std::string journal_file(const std::string& work_dir) {
   return (fs::path(work_dir) / "finished.log").string();
 }
 
+// A journal line (read_host_journal reads it): "id" for an agent with no task left, else
+// "id N".
+std::string journal_line(const std::string& id, int64_t tasks_left) {
+  return tasks_left == 0 ? id + "\n" : id + " " + std::to_string(tasks_left) + "\n";
+}
+
 // Memory folders of hosts that were killed (their process is gone) still hold private
 // data in RAM: the next host on the machine removes them.
 void remove_orphaned_memory_folders(const fs::path& memory_dir) {
@@ -187,7 +193,7 @@ Result<int64_t> add_to_host_journal(const std::string& work_dir,
   for (const auto& [id, n] : tasks_left) {
     auto it = there.find(id);
     if (it != there.end() && it->second == n) continue;
-    lines += n == 0 ? id + "\n" : id + " " + std::to_string(n) + "\n";
+    lines += journal_line(id, n);
     ++added;
   }
   if (added == 0) return added;
@@ -305,10 +311,7 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
   // share taken over) gives this agent only the tasks it has left. The last task's line is
   // written when the agent leaves.
   ac.on_task_closed = [this, id, tasks](int64_t ended) {
-    if (ended >= tasks) return;
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::ofstream journal(journal_path_, std::ios::app);
-    journal << id << " " << tasks - ended << "\n";
+    if (ended < tasks) journal(id, tasks - ended);
   };
   ac.leave_on_goodbye = true;
   ac.hello_timeout = options_.hello_timeout;
@@ -353,12 +356,13 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
   } else if (!stop_) {
     coordinator_left = result.ok();
   }
-  if (ended) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::ofstream journal(journal_path_, std::ios::app);
-    journal << id << "\n";
-  }
+  if (ended) journal(id, 0);
   return result;
+}
+
+void AgentHost::journal(const std::string& agent_id, int64_t tasks_left) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::ofstream(journal_path_, std::ios::app) << journal_line(agent_id, tasks_left);
 }
 
 }  // namespace fp::sim

@@ -105,6 +105,8 @@ class AgentHost {
  private:
   void slot_loop(const std::vector<size_t>& individuals);
   Status run_agent(size_t individual, agent::ConnectionSlot& connection, bool& coordinator_left);
+  // Appends "agent has `tasks_left` tasks left" (0: finished) to the journal.
+  void journal(const std::string& agent_id, int64_t tasks_left);
 
   HostOptions options_;
   const Scenario& scenario_;

@@ -465,19 +465,18 @@ Status ScenarioRun::journal_tasks_left() {
   for (int64_t i = 0; i < s_.hosting.hosts; ++i) {
     const std::string dir = (out_ / "hosts" / std::to_string(i)).string();
     const std::map<std::string, int64_t> there = read_host_journal(dir);
-    std::map<std::string, int64_t> left;
+    std::map<std::string, int64_t> left;  // what the journal does not say yet
     for (size_t k : host_share(n, i, s_.hosting.hosts)) {
       auto it = ended_of.find(population_.individuals[k].name);
       if (it == ended_of.end()) continue;
       const auto [ended, all] = it->second;
       const std::string id = agent_id(s_, k);
+      auto was = there.find(id);
       // None ended: the host's default, unless a line of an earlier resume says otherwise.
-      if (ended > 0 || there.count(id)) left[id] = all - ended;
-    }
-    for (const auto& [id, tasks] : left) {
-      auto it = there.find(id);
-      if (it != there.end() && it->second == tasks) continue;
-      ++(tasks == 0 ? finished : partly);
+      if (ended == 0 && was == there.end()) continue;
+      if (was != there.end() && was->second == all - ended) continue;
+      left[id] = all - ended;
+      ++(ended == all ? finished : partly);
     }
     FP_RETURN_IF_ERROR(add_to_host_journal(dir, left).status());
   }

@@ -17,6 +17,7 @@
 #include <regex>
 #include <thread>
 
+#include "sim_scenarios.h"
 #include "simulation/host_processes.h"
 #include "simulation/population.h"
 #include "simulation/simulation.h"
@@ -412,15 +413,7 @@ workers = 1
 connected = 1
 heartbeat_ms = 100
 liveness = 3
-[[fineprune.variants]]
-name = "fixed-30"
-select_sparsity = false
-target_sparsity = 0.3
-[[fineprune.variants]]
-name = "fixed-60"
-select_sparsity = false
-target_sparsity = 0.6
-)";
+)" << fp::testing::kTwoVariants;
   auto s = load_scenario(scenario_path);
   REQUIRE(s.ok());
   const std::string work = dir.file("host0");

@@ -21,6 +21,7 @@
 #include "report/pooled_report.h"
 #include "report/run_results.h"
 #include "report/seed_run_file.h"
+#include "sim_scenarios.h"
 #include "simulation/class_selection.h"
 #include "simulation/population.h"
 #include "simulation/simulation.h"
@@ -42,6 +43,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using fp::testing::kTwoVariants;
 using fp::testing::TempDir;
 
 Scenario parse(const std::string& text) {
@@ -107,18 +109,6 @@ finetune_epochs = 1
 workers = 2
 connected = 4
 heartbeat_ms = 200
-)";
-
-// Two variants (fixed targets 30 % and 60 %): two campaigns, a task in each per individual.
-const char* kTwoVariants = R"(
-[[fineprune.variants]]
-name = "fixed-30"
-select_sparsity = false
-target_sparsity = 0.3
-[[fineprune.variants]]
-name = "fixed-60"
-select_sparsity = false
-target_sparsity = 0.6
 )";
 
 }  // namespace
