@@ -47,6 +47,9 @@ struct Hello {
   # Random per agent process, kept across reconnects: tells a reconnect of this agent
   # from a second, misconfigured agent using the same agentId.
   instanceId @4 :Text;
+  # A simulated device, which leaves once no task is left for its data: the coordinator
+  # tells it so (Goodbye.noTaskLeft) instead of letting it wait for one.
+  leavesWhenDone @5 :Bool;
 }
 
 struct ChunkRequest {
@@ -204,6 +207,9 @@ struct Error {
 
 struct Goodbye {
   reason @0 :Text;
+  # From the coordinator, to an idle agent whose Hello said leavesWhenDone: no running
+  # campaign has a task left on its data, so it may leave (the coordinator goes on).
+  noTaskLeft @1 :Bool;
 }
 
 struct Envelope {

@@ -42,11 +42,8 @@ Message round_trip(const Message& m, size_t limit = kMaxCoordinatorFrameBytes) {
 }  // namespace
 
 TEST_CASE("every message type survives a round trip", "[protocol]") {
-  Hello h{"agent-1",
-          kProtocolVersion,
-          {4, 2048, {"fsdd/speaker=jackson", "fmnist/classes=3+7"}},
-          17,
-          "inst-1"};
+  Hello h{"agent-1", kProtocolVersion, {4, 2048, {"fsdd/speaker=jackson", "fmnist/classes=3+7"}},
+          17,        "inst-1",         true};
   auto h2 = std::get<Hello>(round_trip(h));
   CHECK(h2.agent_id == "agent-1");
   CHECK(h2.protocol_version == kProtocolVersion);
@@ -55,6 +52,9 @@ TEST_CASE("every message type survives a round trip", "[protocol]") {
   CHECK(h2.capabilities.datasets == h.capabilities.datasets);
   CHECK(h2.current_task_id == 17);
   CHECK(h2.instance_id == "inst-1");
+  CHECK(h2.leaves_when_done);
+  CHECK_FALSE(
+      std::get<Hello>(round_trip(Hello{"agent-2", kProtocolVersion, {}, 0, "i"})).leaves_when_done);
 
   auto w = std::get<Welcome>(round_trip(Welcome{"s-1", 500, 65536, 4, "0123abcd"}));
   CHECK(w.session_id == "s-1");
@@ -163,7 +163,10 @@ TEST_CASE("every message type survives a round trip", "[protocol]") {
   CHECK_FALSE(ts.ok);
   CHECK(ts.reports == 2);
   CHECK(ts.reason == "data missing");
-  CHECK(std::get<Goodbye>(round_trip(Goodbye{"shutdown"})).reason == "shutdown");
+  auto bye = std::get<Goodbye>(round_trip(Goodbye{"shutdown"}));
+  CHECK(bye.reason == "shutdown");
+  CHECK_FALSE(bye.no_task_left);
+  CHECK(std::get<Goodbye>(round_trip(Goodbye{"no task left", true})).no_task_left);
 
   auto tr = sample_result();
   tr.reports[2].accuracy_after = 0.5;

@@ -186,7 +186,8 @@ Agent::End Agent::session() {
                      config_.protocol_version,
                      {config_.threads, config_.memory_mb, config_.datasets},
                      current_task_id(),
-                     instance_id_};
+                     instance_id_,
+                     config_.leave_when_done};
   send(hello);
 
   while (true) {
@@ -278,6 +279,13 @@ Agent::End Agent::session() {
     if (state_ == State::kRunning && result_.valid() && task_done_) collect_result();
     if (max_tasks_reached()) {
       send(proto::Goodbye{"finished " + std::to_string(config_.max_tasks) + " task(s)"});
+      return End::kFinished;
+    }
+    // Told while idle; an unacknowledged message of its own keeps it until answered.
+    if (no_task_left_ && state_ == State::kIdle && outbox_.empty()) {
+      send(proto::Goodbye{"no task left for it"});
+      std::lock_guard<std::mutex> lock(stats_mutex_);
+      stats_.no_task_left = true;
       return End::kFinished;
     }
   }

@@ -127,6 +127,7 @@ class Agent {
   std::string database_id_;    // the coordinator's database, from its latest Welcome
   std::string task_database_;  // the database task_ came from (its messages are made for it)
   bool discard_run_ = false;   // the run in progress is abandoned: drop its result
+  bool no_task_left_ = false;  // the coordinator said so (AgentConfig::leave_when_done)
   std::optional<proto::TaskAssignment> next_task_;  // assigned while an abandoned run ends
   std::unique_ptr<ModelDownload> download_;
   // A download kept in memory stays for the agent's next task of the same model, as a

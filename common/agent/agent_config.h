@@ -47,6 +47,10 @@ struct AgentConfig {
   // progress with it.
   std::function<void(int64_t ended)> on_task_closed;
   bool leave_on_goodbye = false;                        // exit instead of reconnecting
+  // Leave once the coordinator says no task is left on this agent's data (Goodbye with
+  // noTaskLeft; asked for in the Hello): a simulated device, whose own count of tasks to do
+  // can be one too many after its host was killed, does not then wait for ever.
+  bool leave_when_done = false;
   uint32_t protocol_version = proto::kProtocolVersion;  // differs only in tests
   // CURVE with this agent's key pair and the coordinator's public key; plain (no
   // encryption, no authentication) only when set explicitly.
@@ -71,6 +75,7 @@ struct AgentStats {
   int64_t connects = 0;
   int64_t connections_taken_over = 0;  // from a ConnectionSlot, without connecting
   int64_t loop_passes = 0;  // wake-ups of the poll loop: what an agent costs while it waits
+  bool no_task_left = false;  // left because the coordinator had no task left for it
 };
 
 }  // namespace fp::agent

@@ -38,10 +38,20 @@ std::optional<Agent::End> Agent::handle(const proto::Message& message) {
       break;
     case proto::MessageType::kError:
       return on_error(std::get<proto::Error>(message));
-    case proto::MessageType::kGoodbye:
-      spdlog::info("agent {}: coordinator said goodbye: {}", config_.agent_id,
-                   std::get<proto::Goodbye>(message).reason);
+    case proto::MessageType::kGoodbye: {
+      const auto& bye = std::get<proto::Goodbye>(message);
+      if (bye.no_task_left) {
+        // Before the Welcome it was meant for this connection's previous agent; the
+        // coordinator goes on either way, so it is no reason to reconnect.
+        if (welcomed_ && config_.leave_when_done) {
+          spdlog::info("agent {}: no task left for it: {}", config_.agent_id, bye.reason);
+          no_task_left_ = true;
+        }
+        break;
+      }
+      spdlog::info("agent {}: coordinator said goodbye: {}", config_.agent_id, bye.reason);
       return End::kGoodbye;
+    }
     default:  // Heartbeat: hearing it is all that matters
       break;
   }

@@ -232,6 +232,8 @@ void Server::on_tick() {
   for (auto& [peer, s] : sessions_) {
     send(peer, proto::Heartbeat{static_cast<uint64_t>(s.task_id)});
     if (s.task_id == 0) try_assign(s);
+    s.idle_ticks = s.task_id == 0 && s.overdue_task == 0 ? s.idle_ticks + 1 : 0;
+    tell_if_no_task_left(s);
   }
 }
 

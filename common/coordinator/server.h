@@ -168,6 +168,9 @@ class Server {
     std::string model_sha256;    // its task's model: the only one it may fetch
     Clock::time_point deadline;  // its task goes back to the queue after this
     int64_t overdue_task = 0;    // a task taken back at its deadline that it still works on
+    bool leaves_when_done = false;  // Hello: tell it when no task is left on its data
+    int idle_ticks = 0;             // heartbeat ticks in a row it had no task at
+    bool told_no_task_left = false;
   };
 
   // server.cpp: loop, ticks, shutdown.
@@ -252,6 +255,10 @@ class Server {
 
   // server_tasks.cpp: assignment, requeue, completion.
   void try_assign(Session& s);
+  // An agent that leaves when done (Hello.leavesWhenDone), idle for a whole heartbeat
+  // interval, with no task pending or running on its data in any running campaign, is told
+  // so once (Goodbye.noTaskLeft): it would otherwise wait for one in vain.
+  void tell_if_no_task_left(Session& s);
   // A store write that failed stops the loop with its error (the first one is kept): the
   // database cannot be trusted with the next; `what` names the write.
   void must_write(const Status& written, const char* what);

@@ -164,6 +164,7 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
   fresh.peer = peer;
   fresh.agent_id = m.agent_id;
   fresh.instance_id = m.instance_id;
+  fresh.leaves_when_done = m.leaves_when_done;
   fresh.public_key = public_key;
   fresh.session_id = new_session_id();
   fresh.last_heard = Clock::now();

@@ -159,6 +159,24 @@ void Server::try_assign(Session& s) {
   }
 }
 
+void Server::tell_if_no_task_left(Session& s) {
+  // Two ticks: idle for at least one whole interval, so an agent leaving after its last
+  // task (at once, on its own) is gone and never hears it.
+  if (!s.leaves_when_done || s.told_no_task_left || s.idle_ticks < 2 || stopping_) return;
+  for (const auto& [dataset, individual] : s.holdings) {
+    auto open = store().has_open_task(dataset, individual);
+    if (!open.ok()) {
+      spdlog::error("looking for an agent's open tasks: {}", open.status().to_string());
+      return;
+    }
+    if (*open) return;
+  }
+  s.told_no_task_left = true;
+  spdlog::info("agent {}: no task left on its data; told so", s.agent_id);
+  send(s.peer, proto::Goodbye{"no running campaign has a task left on this agent's data",
+                              /*no_task_left=*/true});
+}
+
 void Server::drop_session(const std::string& peer, const std::string& kind,
                           const std::string& why) {
   auto it = sessions_.find(peer);

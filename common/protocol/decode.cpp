@@ -62,6 +62,7 @@ Hello read(wire::Hello::Reader r) {
   m.capabilities.datasets = texts(caps.getDatasets());
   m.current_task_id = r.getCurrentTaskId();
   m.instance_id = str(r.getInstanceId());
+  m.leaves_when_done = r.getLeavesWhenDone();
   return m;
 }
 
@@ -153,7 +154,9 @@ TaskStatus read(wire::TaskStatus::Reader r) {
   return TaskStatus{str(r.getIdempotencyKey()), r.getTaskId(), r.getOk(), r.getReports(),
                     str(r.getReason())};
 }
-Goodbye read(wire::Goodbye::Reader r) { return Goodbye{str(r.getReason())}; }
+Goodbye read(wire::Goodbye::Reader r) {
+  return Goodbye{str(r.getReason()), r.getNoTaskLeft()};
+}
 TaskResult read(wire::TaskResult::Reader r) {
   TaskResult m;
   m.status = read(r.getStatus());

@@ -62,6 +62,7 @@ struct Filler {
     fill_texts(caps.initDatasets(m.capabilities.datasets.size()), m.capabilities.datasets);
     b.setCurrentTaskId(m.current_task_id);
     b.setInstanceId(text(m.instance_id));
+    b.setLeavesWhenDone(m.leaves_when_done);
   }
   void operator()(const Welcome& m) {
     auto b = env.initWelcome();
@@ -172,7 +173,11 @@ struct Filler {
     b.setReports(m.reports);
     b.setReason(text(m.reason));
   }
-  void operator()(const Goodbye& m) { env.initGoodbye().setReason(text(m.reason)); }
+  void operator()(const Goodbye& m) {
+    auto b = env.initGoodbye();
+    b.setReason(text(m.reason));
+    b.setNoTaskLeft(m.no_task_left);
+  }
   void operator()(const TaskResult& m) {
     auto b = env.initTaskResult();
     fill(b.initStatus(), m.status);

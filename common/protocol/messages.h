@@ -23,6 +23,7 @@ struct Hello {
   Capabilities capabilities;
   uint64_t current_task_id = 0;
   std::string instance_id;  // random per agent process; empty from agents that predate it
+  bool leaves_when_done = false;  // told when no task is left on its data (Goodbye)
 };
 
 struct Welcome {
@@ -162,6 +163,7 @@ struct Error {
 
 struct Goodbye {
   std::string reason;
+  bool no_task_left = false;  // coordinator to a leaves_when_done agent: nothing left for it
 };
 
 // Alternatives in the order of the schema's Envelope union.

@@ -314,6 +314,9 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
     if (ended < tasks) journal(id, tasks - ended);
   };
   ac.leave_on_goodbye = true;
+  // Its count can be one too many (a host killed between a task's end and its journal
+  // line): the coordinator then tells it that nothing is left, and it leaves.
+  ac.leave_when_done = true;
   ac.hello_timeout = options_.hello_timeout;
   ac.resend_after = options_.resend_after;
   ac.reconnect_min = options_.reconnect_min;
@@ -350,7 +353,7 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
   if (stats.tasks_failed > 0) {
     ++failed_;
     ended = true;
-  } else if (stats.tasks_done >= tasks) {
+  } else if (stats.tasks_done >= tasks || stats.no_task_left) {
     ++finished_;
     ended = true;
   } else if (!stop_) {

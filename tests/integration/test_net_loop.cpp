@@ -330,6 +330,50 @@ TEST_CASE("a task failed before it reaches its agent ends that agent's count of 
   CHECK(campaign_done(coord, dir));
 }
 
+TEST_CASE("an agent that leaves when done is told when no task is left on its data", "[net]") {
+  // A simulated device counts the tasks it has to do; after its host was killed between a
+  // task's end and the host's journal line, the count is one too many. The coordinator,
+  // asked in the Hello, tells it that nothing is left once it has been idle for a whole
+  // heartbeat interval; it used to wait in its host's connection slot for ever.
+  TempDir dir;
+  Coordinator coord(dir, {"alice", "bob"}, 20 << 10, fast_server());
+  FakeRunner alice_runner, bob_runner;
+  bob_runner.close_gate();
+  auto alice = agent_config("dev-alice", coord.endpoint(), dir, {"toy/alice"});
+  alice.max_tasks = 2;  // one too many
+  alice.leave_when_done = true;
+  AgentThread a(alice, coord.context(), alice_runner);
+  // Bob's task is held by another agent: a second agent on bob's data is not told while
+  // it runs, nor is one that did not ask.
+  AgentThread b1(agent_config("dev-bob", coord.endpoint(), dir, {"toy/bob"}), coord.context(),
+                 bob_runner);
+  REQUIRE(wait_until([&] { return bob_runner.running(); }));
+  auto second = agent_config("dev-bob-2", coord.endpoint(), dir, {"toy/bob"});
+  second.max_tasks = 1;
+  second.leave_when_done = true;
+  AgentThread b2(second, coord.context(), bob_runner);
+  AgentThread quiet(agent_config("dev-quiet", coord.endpoint(), dir, {"toy/alice"}),
+                    coord.context(), alice_runner);
+
+  REQUIRE(wait_until([&] { return a.ended.load(); }, 10s));
+  CHECK(a.result.ok());
+  CHECK(a.agent->stats().tasks_done == 1);
+  CHECK(a.agent->stats().no_task_left);
+  std::this_thread::sleep_for(300ms);  // six heartbeat intervals
+  CHECK_FALSE(b2.ended);
+  CHECK_FALSE(quiet.ended);
+
+  bob_runner.open_gate();
+  REQUIRE(wait_until([&] { return b2.ended.load(); }, 10s));
+  CHECK(b2.result.ok());
+  CHECK(b2.agent->stats().tasks_done == 0);
+  CHECK(b2.agent->stats().no_task_left);
+  CHECK(campaign_done(coord, dir));
+  CHECK_FALSE(quiet.ended);
+  CHECK_FALSE(quiet.agent->stats().no_task_left);
+  CHECK(b1.agent->stats().tasks_done == 1);
+}
+
 TEST_CASE("an interrupted download resumes from the chunks on disk", "[net]") {
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 500 << 10, fast_server());
@@ -681,14 +725,20 @@ TEST_CASE("agents run one after another take turns on one connection, each with 
 
 TEST_CASE("before its Welcome an agent ignores what was sent to its connection's last agent",
           "[net][agent]") {
-  BobAgainstRaw raw([](agent::AgentConfig& c) { c.leave_on_goodbye = true; }, false);
+  BobAgainstRaw raw(
+      [](agent::AgentConfig& c) {
+        c.leave_on_goodbye = true;
+        c.leave_when_done = true;
+      },
+      false);
   RawCoordinator& coord = raw.coord;
   const std::string sha(64, 'a');
   proto::TaskAssignment stale{7, 1, sha, 1024, "{}", "{}", "toy", "alice", {}, {}};
-  // The last session's leftovers: an Ack, its next task, a heartbeat.
+  // The last session's leftovers: an Ack, its next task, a heartbeat, "no task left".
   coord.send(proto::Ack{"dev-alice:6:status", false});
   coord.send(stale);
   coord.send(proto::Heartbeat{6});
+  coord.send(proto::Goodbye{"no task left", true});
   CHECK(coord.read_for(300ms).empty());  // it waits for its Welcome
   coord.send(proto::Welcome{"s-bob", 1000, 64 << 10, 4, ""});
   // Nothing was taken for its own: no chunk requested, no "busy with task 7" error.
@@ -701,6 +751,11 @@ TEST_CASE("before its Welcome an agent ignores what was sent to its connection's
     requests += count_of<proto::ChunkRequest>(coord.read_for(50ms));
     return requests > 0;
   }));
+  // Told that nothing is left while it downloads, it stays: it leaves only when idle.
+  coord.send(proto::Goodbye{"no task left", true});
+  coord.read_for(300ms);
+  CHECK_FALSE(raw.bob->ended);
+  CHECK_FALSE(raw.bob->agent->stats().no_task_left);
 }
 
 TEST_CASE("an agent that cannot store a model, or keeps getting bad chunks, fails its task",
