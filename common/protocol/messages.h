@@ -22,7 +22,7 @@ struct Hello {
   uint32_t protocol_version = 0;
   Capabilities capabilities;
   uint64_t current_task_id = 0;
-  std::string instance_id;  // random per agent process; empty from agents that predate it
+  std::string instance_id;        // random per agent process; empty from agents that predate it
   bool leaves_when_done = false;  // told when no task is left on its data (Goodbye)
 };
 
