@@ -46,7 +46,7 @@ struct AgentConfig {
   // with how many tasks have ended so far (done and failed): a host journals its agents'
   // progress with it.
   std::function<void(int64_t ended)> on_task_closed;
-  bool leave_on_goodbye = false;                        // exit instead of reconnecting
+  bool leave_on_goodbye = false;  // exit instead of reconnecting
   // Leave once the coordinator says no task is left on this agent's data (Goodbye with
   // noTaskLeft; asked for in the Hello): a simulated device, whose own count of tasks to do
   // can be one too many after its host was killed, does not then wait for ever.
@@ -74,7 +74,7 @@ struct AgentStats {
   int64_t chunks_received = 0, bytes_downloaded = 0, download_restarts = 0;
   int64_t connects = 0;
   int64_t connections_taken_over = 0;  // from a ConnectionSlot, without connecting
-  int64_t loop_passes = 0;  // wake-ups of the poll loop: what an agent costs while it waits
+  int64_t loop_passes = 0;    // wake-ups of the poll loop: what an agent costs while it waits
   bool no_task_left = false;  // left because the coordinator had no task left for it
 };
 

@@ -165,9 +165,9 @@ class Server {
     // The assignment as sent, so it can be sent again if the agent never got it.
     proto::TaskAssignment assignment;
     Clock::time_point assigned_at;
-    std::string model_sha256;    // its task's model: the only one it may fetch
-    Clock::time_point deadline;  // its task goes back to the queue after this
-    int64_t overdue_task = 0;    // a task taken back at its deadline that it still works on
+    std::string model_sha256;       // its task's model: the only one it may fetch
+    Clock::time_point deadline;     // its task goes back to the queue after this
+    int64_t overdue_task = 0;       // a task taken back at its deadline that it still works on
     bool leaves_when_done = false;  // Hello: tell it when no task is left on its data
     int idle_ticks = 0;             // heartbeat ticks in a row it had no task at
     bool told_no_task_left = false;

@@ -154,9 +154,7 @@ TaskStatus read(wire::TaskStatus::Reader r) {
   return TaskStatus{str(r.getIdempotencyKey()), r.getTaskId(), r.getOk(), r.getReports(),
                     str(r.getReason())};
 }
-Goodbye read(wire::Goodbye::Reader r) {
-  return Goodbye{str(r.getReason()), r.getNoTaskLeft()};
-}
+Goodbye read(wire::Goodbye::Reader r) { return Goodbye{str(r.getReason()), r.getNoTaskLeft()}; }
 TaskResult read(wire::TaskResult::Reader r) {
   TaskResult m;
   m.status = read(r.getStatus());
