@@ -835,6 +835,39 @@ TEST_CASE("Campaign progress and ETA follow the tasks", "[dashboard]") {
   CHECK(*p.eta_seconds == 0);
 }
 
+TEST_CASE("a campaign's ETA takes the pace of its latest finishes, not of a pause", "[dashboard]") {
+  // 100 tasks: 30 finished one every 10 s, then a pause of nearly three hours (a run
+  // interrupted and resumed), then 25 more, one every 10 s.
+  store::CampaignRecord c;
+  c.status = "running";
+  std::vector<store::TaskRecord> tasks(100);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    auto& t = tasks[i];
+    const double at = i < 30 ? 10.0 * static_cast<double>(i + 1)
+                             : 10'000 + 10.0 * static_cast<double>(i - 29);
+    if (i < 55) {
+      t.status = i % 7 ? "done" : "failed";
+      t.assigned_at = at - 5;
+      t.finished_at = at;
+    } else {
+      t.status = i < 60 ? "assigned" : "pending";
+      t.assigned_at = i < 60 ? 10'240 : 0;
+    }
+  }
+  auto p = report::campaign_progress(c, tasks, 10'250);
+  REQUIRE(p.eta_seconds.has_value());
+  // The latest 20 finishes came in the 200 s since the one before them: 10 s a task, 45 left.
+  // (Since the first assignment it was 10,250 s / 55 a task: 8,386 s.)
+  CHECK(*p.eta_seconds == Approx(450));
+  // Stalled from then on, it grows.
+  p = report::campaign_progress(c, tasks, 12'000);
+  CHECK(*p.eta_seconds == Approx(1950.0 / 20 * 45));
+  // With 20 finishes or fewer, the pace is that since the first assignment (at 5 s).
+  for (size_t i = 20; i < 55; ++i) tasks[i].status = "pending";
+  p = report::campaign_progress(c, tasks, 400);
+  CHECK(*p.eta_seconds == Approx(395.0 / 20 * 80));
+}
+
 TEST_CASE("SVG figures draw one bar per stored accuracy and the sweep curves", "[dashboard]") {
   TempDir dir("dash");
   auto store = open_store(dir.file("fp.db"));

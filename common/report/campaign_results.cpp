@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -33,23 +34,39 @@ CampaignProgress campaign_progress(const store::CampaignRecord& campaign,
                                    const std::vector<store::TaskRecord>& tasks, double now) {
   CampaignProgress p;
   double started = 0;
+  std::vector<double> finish_times;
   for (const auto& t : tasks) {
     if (t.status == "pending") ++p.counts.pending;
     if (t.status == "assigned") ++p.counts.assigned;
     if (t.status == "done") ++p.counts.done;
     if (t.status == "failed") ++p.counts.failed;
     if (t.assigned_at > 0 && (started == 0 || t.assigned_at < started)) started = t.assigned_at;
+    if ((t.status == "done" || t.status == "failed") && t.finished_at > 0)
+      finish_times.push_back(t.finished_at);
   }
   int64_t total = p.counts.total();
   int64_t finished = p.counts.done + p.counts.failed;
   p.fraction = total ? static_cast<double>(finished) / static_cast<double>(total) : 0.0;
   if (campaign.status == "done" || (total > 0 && finished == total)) {
     p.eta_seconds = 0.0;
-  } else if (finished > 0 && started > 0 && now > started) {
-    // The pace since the first assignment, so a stalled campaign's ETA grows.
-    double per_task = (now - started) / static_cast<double>(finished);
-    p.eta_seconds = per_task * static_cast<double>(total - finished);
+    return p;
   }
+  // The pace of the latest finishes: the time from the finish before them to now over how
+  // many they are, so a campaign resumed after a pause soon shows its pace again (the pace
+  // since the first assignment counted the pause to the end), and a stalled one's ETA grows.
+  // With few finishes yet, the pace since the first assignment.
+  const auto recent = static_cast<size_t>(
+      std::clamp<int64_t>(finished / 10, kEtaRecentFinishes, 10 * kEtaRecentFinishes));
+  double since = started;
+  double count = static_cast<double>(finished);
+  if (finish_times.size() > recent) {
+    auto before = finish_times.begin() + static_cast<std::ptrdiff_t>(recent);
+    std::nth_element(finish_times.begin(), before, finish_times.end(), std::greater<double>());
+    since = *before;
+    count = static_cast<double>(recent);
+  }
+  if (finished > 0 && since > 0 && now > since)
+    p.eta_seconds = (now - since) / count * static_cast<double>(total - finished);
   return p;
 }
 

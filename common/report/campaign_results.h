@@ -61,8 +61,12 @@ struct IndividualResult {
 struct CampaignProgress {
   store::TaskCounts counts;
   double fraction = 0;                // finished (done + failed) / total
-  std::optional<double> eta_seconds;  // from the pace so far; none before the first result
+  std::optional<double> eta_seconds;  // from the recent pace; none before the first result
 };
+
+// The ETA's pace is that of a campaign's latest finished tasks: a tenth of those finished,
+// at least this many and at most ten times as many (with fewer, all since the start).
+constexpr int64_t kEtaRecentFinishes = 20;
 
 struct CampaignResults {
   store::CampaignRecord campaign;
