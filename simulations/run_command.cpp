@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -41,13 +42,25 @@ struct RunCommandOptions {
 
 // The first SIGINT / SIGTERM stops the run in order (the run is recorded as interrupted):
 // training a general model stops at its next batch, a campaign once its hosts are told; a
-// second signal ends the process at once.
+// second signal ends the process at once. One that comes within kSameStopNs of the first is
+// the same request delivered twice: `timeout` (and other supervisors) signal the process
+// and then its process group, and used to end the run unrecorded.
+constexpr int64_t kSameStopNs = 250'000'000;
 std::atomic<bool> g_interrupted{false};
+std::atomic<int64_t> g_first_signal_ns{0};
+static_assert(std::atomic<int64_t>::is_always_lock_free, "used in a signal handler");
 extern "C" void on_run_signal(int sig) {
-  if (g_interrupted.exchange(true)) {
-    signal(sig, SIG_DFL);
-    raise(sig);
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
+  const int64_t now = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  int64_t first = 0;
+  if (g_first_signal_ns.compare_exchange_strong(first, now)) {
+    g_interrupted = true;
+    return;
   }
+  if (now - first < kSameStopNs) return;
+  signal(sig, SIG_DFL);
+  raise(sig);
 }
 
 // One paragraph on where the time and memory went.

@@ -843,8 +843,8 @@ TEST_CASE("a campaign's ETA takes the pace of its latest finishes, not of a paus
   std::vector<store::TaskRecord> tasks(100);
   for (size_t i = 0; i < tasks.size(); ++i) {
     auto& t = tasks[i];
-    const double at = i < 30 ? 10.0 * static_cast<double>(i + 1)
-                             : 10'000 + 10.0 * static_cast<double>(i - 29);
+    const double at =
+        i < 30 ? 10.0 * static_cast<double>(i + 1) : 10'000 + 10.0 * static_cast<double>(i - 29);
     if (i < 55) {
       t.status = i % 7 ? "done" : "failed";
       t.assigned_at = at - 5;

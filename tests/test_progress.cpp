@@ -51,6 +51,30 @@ TEST_CASE("Progress renders counts and percentage and an ETA from the pace so fa
   CHECK(Progress::render("x", 12, 10, 5, "", true, 4) == "x [####] 12/10 100% 5s done");
 }
 
+TEST_CASE("A resumed job's progress counts its earlier steps as done, not in its pace",
+          "[progress]") {
+  // 30 of 40 done before; 2 more in the 4 s since: 2 s a step, 8 left. (Counting the 30 in
+  // the pace said 0.1 s a step: ETA 1s.)
+  CHECK(Progress::render("tasks", 32, 40, 4, "", false, 10, 30) ==
+        "tasks: 32/40 (80%), 4s elapsed, ETA 16s");
+  CHECK(Progress::render("tasks", 30, 40, 4, "", false, 10, 30) ==
+        "tasks: 30/40 (75%), 4s elapsed, ETA -");
+  FakeClock clock;
+  std::vector<std::string> lines;
+  Progress::Options o;
+  o.mode = Progress::Mode::kLines;
+  o.sink = [&](const std::string& l) { lines.push_back(l); };
+  o.clock = clock.fn();
+  o.done_before = 30;
+  Progress p("tasks", 40, o);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0] == "tasks: 30/40 (75%), 0s elapsed, ETA -");
+  clock.now += 10;
+  p.update(35);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[1] == "tasks: 35/40 (88%), 10s elapsed, ETA 10s");
+}
+
 TEST_CASE("Progress lines are throttled with the first and last always shown", "[progress]") {
   FakeClock clock;
   std::vector<std::string> lines;

@@ -586,6 +586,9 @@ void ScenarioRun::wait() {
       std::fprintf(out, "progress: %s\n", line.c_str());
       std::fflush(out);
     };
+    // A resumed run's tasks ended before are done, not part of this attempt's pace.
+    if (o_.resume && reader_ && poll_progress(reader_.get()).ok())
+      po.done_before = state_.finished();
     progress_.emplace("tasks", plan_.tasks, po);
   }
   const bool external = s_.hosting.mode == HostingMode::kExternal;

@@ -29,6 +29,7 @@ Progress::Progress(std::string label, int64_t total, Options options)
       bar_ = options_.out && ::isatty(::fileno(options_.out));
       break;
   }
+  done_ = std::max<int64_t>(0, options_.done_before);
   start_ = options_.clock();
   emit(true);
 }
@@ -65,7 +66,8 @@ void Progress::emit(bool force) {
   last_emit_ = now;
   emitted_done_ = done_;
   emitted_note_ = note_;
-  std::string line = render(label_, done_, total_, now - start_, note_, bar_, options_.width);
+  std::string line = render(label_, done_, total_, now - start_, note_, bar_, options_.width,
+                            options_.done_before);
   if (bar_) {
     // Back to the line's start, redraw, and clear what a longer previous line left.
     std::fprintf(options_.out, "\r%s\033[K", line.c_str());
@@ -83,13 +85,14 @@ std::string Progress::format_duration(double seconds) {
 }
 
 std::string Progress::render(const std::string& label, int64_t done, int64_t total, double elapsed,
-                             const std::string& note, bool bar, int width) {
+                             const std::string& note, bool bar, int width, int64_t done_before) {
   std::string eta;
+  const int64_t done_since = done - std::max<int64_t>(0, done_before);
   if (total > 0 && done >= total) {
     eta = "done";
-  } else if (total > 0 && done > 0) {
-    eta = "ETA " +
-          format_duration(elapsed / static_cast<double>(done) * static_cast<double>(total - done));
+  } else if (total > 0 && done_since > 0) {
+    eta = "ETA " + format_duration(elapsed / static_cast<double>(done_since) *
+                                   static_cast<double>(total - done));
   } else if (total > 0) {
     eta = "ETA -";
   }

@@ -6,8 +6,8 @@
 //   for (...) progress.update(epoch, fmt::format("loss {:.4f}", loss));
 //   progress.finish();
 //
-// The ETA assumes the remaining steps take as long as the ones so far. Not
-// thread-safe: call it from one thread.
+// The ETA assumes the remaining steps take as long as the ones so far (since it started).
+// Not thread-safe: call it from one thread.
 #pragma once
 
 #include <cstdint>
@@ -29,9 +29,12 @@ class Progress {
     double line_seconds = 5.0;      // least time between lines (the first and last always show)
     int width = 30;                 // bar characters
     std::function<double()> clock;  // seconds; default: a steady clock (tests inject one)
+    // Steps complete before it started (a resumed job): shown as done, and left out of the
+    // ETA's pace, which is that of the steps done since.
+    int64_t done_before = 0;
   };
 
-  // Shows the starting state (0 of `total`) at once.
+  // Shows the starting state (options.done_before of `total`) at once.
   Progress(std::string label, int64_t total, Options options);
   Progress(std::string label, int64_t total) : Progress(std::move(label), total, Options()) {}
   ~Progress();  // finishes if finish() was not called
@@ -50,9 +53,10 @@ class Progress {
   // "7s", "3m05s", "2h04m".
   static std::string format_duration(double seconds);
   // One line of output: "label [#####.....] 3/10 30% 12s ETA 28s note" with a bar,
-  // "label: 3/10 (30%), 12s elapsed, ETA 28s, note" without. A total <= 0 is unknown.
+  // "label: 3/10 (30%), 12s elapsed, ETA 28s, note" without. A total <= 0 is unknown. The ETA
+  // counts the steps done in `elapsed`: those past `done_before`.
   static std::string render(const std::string& label, int64_t done, int64_t total, double elapsed,
-                            const std::string& note, bool bar, int width);
+                            const std::string& note, bool bar, int width, int64_t done_before = 0);
 
  private:
   void emit(bool force);
