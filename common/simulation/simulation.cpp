@@ -219,6 +219,7 @@ class ScenarioRun {
 
   Clock::time_point campaign_started_;
   double cpu_before_ = 0, campaign_seconds_ = 0, cpu_self_ = 0;
+  double hosts_seconds_ = 0;  // from the campaign's start until every host had ended
   zmq::context_t context_{1};
   RunKeys keys_;
   std::unique_ptr<coord::Server> server_;
@@ -644,6 +645,7 @@ void ScenarioRun::shut_down() {
       reap_child(c, true);
     }
   }
+  hosts_seconds_ = seconds_since(campaign_started_);
   cpu_self_ = cpu_seconds(RUSAGE_SELF) - cpu_before_;
   // The last word on the tasks: through the coordinator's connection, idle now, which wrote
   // them (the progress reader's view failed or lagged once, 5 Dec, and a finished run was
@@ -716,7 +718,12 @@ Result<RunOutcome> ScenarioRun::finish() {
       if (rows.ok()) telemetry_rows += static_cast<int64_t>(rows->size());
     }
   }
-  const double worker_capacity = static_cast<double>(h.hosts * h.workers) * campaign_seconds_;
+  // A run stopped early lets the tasks its workers were running end during shut-down, and
+  // counts their compute: its workers' time runs until its hosts ended (a share below zero
+  // before, 5 Dec).
+  const double worker_seconds =
+      status_ == "done" ? campaign_seconds_ : std::max(campaign_seconds_, hosts_seconds_);
+  const double worker_capacity = static_cast<double>(h.hosts * h.workers) * worker_seconds;
   const coord::ServerStats& server = server_->stats();
   nlohmann::json stats = {
       {"wall_seconds", seconds_since(started_)},

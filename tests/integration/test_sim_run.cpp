@@ -709,6 +709,12 @@ TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrup
   CHECK(stats["tasks_done"] == kIndividuals);
   REQUIRE(stats["earlier_attempts"].size() == 1);
   CHECK(stats["earlier_attempts"][0]["status"] == "interrupted");
+  // Its workers' time runs until its hosts ended, with the tasks they were running: a share
+  // of it, not below zero (the tasks' compute past the interruption counted against the
+  // campaign's wall alone before).
+  const auto share = stats["earlier_attempts"][0]["overhead_wall_share"].get<double>();
+  CHECK(share >= 0.0);
+  CHECK(share <= 1.0);
 
   // The first attempt's rows are kept as they were, each (task, method) once, and every
   // number is the uninterrupted run's.
