@@ -108,8 +108,9 @@ class ClassPool {
       return Status::invalid_argument(
           "partition: " + who + " needs " + std::to_string(count) + " samples of class " +
           std::to_string(classes_[c]) + " but only " + std::to_string(available(c)) +
-          (disjoint_ ? " unused ones remain (disjoint=true; lower samples_per_individual or "
-                       "num_individuals, or allow overlap)"
+          (disjoint_ ? " unused ones remain (individuals are disjoint: lower the samples per "
+                       "individual or the number of individuals, [partition] samples and "
+                       "individuals in a scenario, or let them overlap, disjoint = false)"
                      : " exist"));
     }
     if (!disjoint_) return rng.sample(by_class_[c], count);
