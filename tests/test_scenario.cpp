@@ -234,6 +234,12 @@ name = "few"
   refused("[fineprune]\nstop_after_beaten = -1\n", "stop_after_beaten");
   refused("[partition]\nk_values = [1, 2.5]\n", "an array of integers");
   refused("[partition]\nk_values = [0, 2]\n", "k_values");
+  // Named by their scenario key and line (the partition named its C++ fields when it drew
+  // the individuals).
+  refused("[partition]\nsamples = 1\n", "refused.toml:3: partition.samples must be 0 (all");
+  refused("[partition]\nk = 3\nsamples = 2\n", "partition.samples must cover k = 3 classes");
+  refused("[partition]\nk_values = [2, 6]\nsamples = 5\n",
+          "partition.samples must cover k = 6 classes");
 }
 
 TEST_CASE("an explicit partition seed survives a new scenario seed", "[scenario]") {

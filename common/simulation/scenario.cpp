@@ -100,7 +100,16 @@ Status read_partition(Table t, Scenario& s) {
   for (int64_t k : p.k_values)
     if (k < 1) return invalid(t, "k_values", "must hold class counts of at least 1");
   if (!(p.alpha > 0)) return invalid(t, "alpha", "must be positive");
-  if (p.samples_per_individual < 0) return invalid(t, "samples", "must be >= 0");
+  if (p.samples_per_individual < 0 || p.samples_per_individual == 1) {
+    return invalid(t, "samples",
+                   "must be 0 (all, natural only) or at least 2 (one adaptation and one "
+                   "evaluation sample)");
+  }
+  if (p.method == PartitionMethod::kKClasses && p.samples_per_individual > 0) {
+    for (int64_t k : p.k_values.empty() ? std::vector<int64_t>{p.k} : p.k_values)
+      if (p.samples_per_individual < k)
+        return invalid(t, "samples", "must cover k = " + std::to_string(k) + " classes");
+  }
   if (p.samples_per_individual == 0 && p.method != PartitionMethod::kNatural) {
     return invalid(t, "samples", "may be 0 (all) only with method = \"natural\"");
   }
