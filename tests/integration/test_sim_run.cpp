@@ -540,6 +540,19 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   CHECK(after->status == "done");
 }
 
+TEST_CASE("a general model asked to train on more samples than there are says so", "[sim]") {
+  Scenario s = parse(kTiny);
+  s.data.general_samples = 100'000;  // the training split holds 60,000
+  s.partition.num_individuals = 2;
+  s.baselines.methods.clear();
+  TempDir dir;
+  const RunOutcome outcome = run(s, dir.file("run"));
+  CHECK_THAT(fp::testing::read_file(dir.file("run/fp-sim.log")),
+             Catch::Contains("data.general_samples asks for 100000, but only 60000 are there to "
+                             "train on") &&
+                 Catch::Contains("trained on 60000 samples"));
+}
+
 TEST_CASE("a run that cannot start is recorded as failed with the reason", "[sim]") {
   Scenario s = parse(kTiny);
   s.data.dir = "/nonexistent/fashion-mnist";
