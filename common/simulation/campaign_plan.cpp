@@ -196,7 +196,8 @@ Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, sto
       FP_ASSIGN_OR_RETURN(Dataset general, general_training_data(s, p, left_out));
       if (left_out >= 0) log("general model without " + p.individuals[left_out].name);
       if (s.data.general_samples > general.size()) {
-        log(fmt::format("data.general_samples asks for {}, but only {} are there to train on: "
+        log(
+            fmt::format("data.general_samples asks for {}, but only {} are there to train on: "
                         "the general model trains on those",
                         s.data.general_samples, general.size()));
       }
