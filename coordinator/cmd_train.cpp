@@ -49,8 +49,14 @@ int run_train(const TrainOptions& o) {
   gc.meta = {{"dataset", t.dataset},
              {"split_seed", std::to_string(t.split_seed)},
              {"general_fraction", fmt::format("{}", t.general_fraction)}};
-  spdlog::info("training {} (width {}) on {} {} samples, {} epoch(s), {} thread(s)", t.arch,
-               t.width_mult, general.size(), t.dataset, t.epochs, t.threads);
+  if (t.limit > general.size()) {
+    spdlog::warn("[train] limit asks for {} samples, but only {} are there: training on those",
+                 t.limit, general.size());
+  }
+  spdlog::info(
+      "training {} (width {}) on {} {} samples (a tenth of them held out to report its "
+      "accuracy), {} epoch(s), {} thread(s)",
+      t.arch, t.width_mult, general.size(), t.dataset, t.epochs, t.threads);
   // A bar on a terminal; otherwise a log line per epoch (epochs are few and long).
   Progress::Options bar_or_lines;
   bar_or_lines.line_seconds = 0;

@@ -151,11 +151,16 @@ TEST_CASE("a device personalizes on its own unlabeled FSDD recordings and predic
   }
   Fleet fleet;
   fleet.setup("[train]\ndataset = \"fsdd\"\ndata_dir = \"" + fsdd +
-                  "\"\narch = \"cnn\"\nwidth_mult = 0.5\nepochs = 4\nthreads = 1\n",
+                  "\"\narch = \"cnn\"\nwidth_mult = 0.5\nepochs = 4\nthreads = 1\n"
+                  "limit = 100000\n",
               "[campaign]\nname = \"phones\"\ndataset = \"fsdd\"\nindividuals = "
               "[\"device=phone\"]\nselect_sparsity = true\n\n[campaign.prune]\n"
               "target_sparsity = 0.5\n");
   auto& dir = fleet.dir;
+  // More than FSDD's general part holds: said, and trained on what there is.
+  CHECK_THAT(read_file(dir.file("train.log")),
+             Catch::Matches("(.|\n)*\\[train\\] limit asks for 100000 samples, but only "
+                            "[0-9]+ are there: training on those(.|\n)*"));
 
   // One speaker's recordings, renamed: clip-<letters>.wav, some in a subfolder.
   const std::string rec = dir.file("phone-files");
