@@ -83,6 +83,10 @@ int run_demo(const DemoOptions& o) {
     TrainConfig tc;
     tc.epochs = o.epochs;
     tc.seed = o.seed;
+    if (o.train_samples > train_data->size()) {
+      spdlog::warn("--train-samples asks for {} images, but the training split holds {}",
+                   o.train_samples, train_data->size());
+    }
     spdlog::info("training general {} (width {}) on {} Fashion-MNIST training images, {} threads",
                  o.arch, o.width, train_data->size(), o.threads);
     auto trained = train(*general, *train_data, tc, [](int64_t e, double loss) {

@@ -47,6 +47,10 @@ expect_refused "--workers: must be at least 1, got 0" \
 # fp-sim demo trained nothing with --epochs 0 and read every image with --train-samples 0.
 expect_refused "--epochs: must be at least 1, got 0" "${FP_SIM}" demo --epochs 0
 expect_refused "--train-samples: must be at least 1, got 0" "${FP_SIM}" demo --train-samples 0
+# More images than the training split holds: said, and trained on what there is (4 s).
+expect_exit 0 "--train-samples asks for 100000 images, but the training split holds 60000" \
+  "${FP_SIM}" demo --train-samples 100000 --width 0.25 --epochs 1 --individuals 1 --samples 20 \
+  --threads 1
 # spdlog reads any word it does not know as "off": a misspelt level silenced the log.
 expect_refused "--log-level: 'loud' is no log level" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --log-level loud
