@@ -65,6 +65,11 @@ agent=("${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist
 expect_refused "--eval-fraction: must be in (0, 1), got 2" "${agent[@]}" --eval-fraction 2
 expect_refused "--resend-ms: must be at least 1, got 0" "${agent[@]}" --resend-ms 0
 expect_refused "--log-level: 'warnings' is no log level" "${agent[@]}" --log-level warnings
+# More samples than the individual holds: said at the start (its tasks use what it holds).
+expect_exit 4 "--samples asks for 100000 samples, but classes=0+9 holds 2000: its tasks use those" \
+  "${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist \
+  --coordinator tcp://127.0.0.1:1 --work-dir "${WORK}/agent-samples" --samples 100000 \
+  --give-up-after 1s
 printf 'samples = -3\n' >"${WORK}/agent.toml"
 expect_refused "--samples: must be at least 0, got -3 (options from the command line and ${WORK}/agent.toml)" \
   "${agent[@]}" --config "${WORK}/agent.toml"

@@ -1,5 +1,7 @@
 #include "agent/local_data.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -197,8 +199,13 @@ Status check_individuals(const LocalDataConfig& c, const std::vector<std::string
         (c.data_dir.empty() ? " not given: its usual place" : " " + c.data_dir) + "): ");
   }
   for (const auto& individual : individuals) {  // each error names the individual
-    Status s = individual_indices(*pool, c, individual).status();
-    if (!s.ok()) return s.with_context("--individual: ");
+    auto found = individual_indices(*pool, c, individual);
+    if (!found.ok()) return found.status().with_context("--individual: ");
+    const auto held = static_cast<int64_t>(found->adaptation.size() + found->evaluation.size());
+    if (c.samples > held) {
+      spdlog::warn("--samples asks for {} samples, but {} holds {}: its tasks use those", c.samples,
+                   individual, held);
+    }
   }
   return Status::ok_status();
 }
