@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -35,6 +36,17 @@ Result<ModelPtr> usable_model(const std::string& bytes, const std::string& sourc
     return Status::corruption(source +
                               " is not a usable model artifact: " + model.status().message());
   }
+  // Well formed, but a NaN or an infinity (training that diverged, a broken export) would
+  // make every device's activation energies and accuracies meaningless.
+  auto finite = [&](const std::string& name, const torch::Tensor& t) -> Status {
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) {
+      return Status::invalid_argument(source + " is not a usable general model: its tensor '" +
+                                      name + "' holds NaN or infinite values");
+    }
+    return Status::ok_status();
+  };
+  for (const auto& p : (*model)->named_parameters()) FP_RETURN_IF_ERROR(finite(p.key(), p.value()));
+  for (const auto& b : (*model)->named_buffers()) FP_RETURN_IF_ERROR(finite(b.key(), b.value()));
   return model;
 }
 

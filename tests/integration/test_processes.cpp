@@ -4,6 +4,7 @@
 // frames and SIGTERM against the real coordinator process.
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <unordered_set>
@@ -408,6 +409,24 @@ TEST_CASE("fp-coordinator register accepts artifacts and refuses damaged ones", 
   CHECK(read_file(dir.file("bad.log")).find("is not a usable model artifact") != std::string::npos);
   auto store = store::Store::open(dir.file("fp.db"));
   REQUIRE(store.ok());
+  // Well formed but holding a NaN (training that diverged, a broken export): refused too.
+  {
+    ModelSpec spec;
+    spec.arch = "mlp";
+    spec.width_mult = 0.25;
+    auto nan_model = build_model(spec);
+    REQUIRE(nan_model.ok());
+    torch::NoGradGuard no_grad;
+    auto params = (*nan_model)->named_parameters();
+    params[params.keys().back()].view(-1)[0] = std::numeric_limits<float>::quiet_NaN();
+    REQUIRE(save_model(**nan_model, dir.file("nan.fpm")).ok());
+  }
+  ChildProcess nan({kCoordinator, "register", "-c", dir.file("fp.toml"), dir.file("nan.fpm")},
+                   dir.file("nan.log"));
+  CHECK(nan.wait(60s) == 1);
+  CHECK_THAT(read_file(dir.file("nan.log")),
+             Catch::Matches("(.|\n)*nan\\.fpm is not a usable general model: its tensor '[^']+' "
+                            "holds NaN or infinite values(.|\n)*"));
   auto models = (*store)->models();
   REQUIRE(models->size() == 1);
   CHECK(models->front().sha256 == sha);
