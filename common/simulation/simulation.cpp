@@ -1,7 +1,6 @@
 #include "simulation/simulation.h"
 
 #include <signal.h>
-#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -18,13 +17,14 @@
 
 #include "coordinator/model_registry.h"
 #include "coordinator/server.h"
-#include "security/keys.h"
 #include "simulation/agent_host.h"
 #include "simulation/campaign_plan.h"
 #include "simulation/campaign_progress.h"
 #include "simulation/compute_totals.h"
 #include "simulation/host_processes.h"
 #include "simulation/population.h"
+#include "simulation/run_hosts.h"
+#include "simulation/run_log.h"
 #include "simulation/scenario_overrides.h"
 #include "simulation/sim_server_config.h"
 #include "store/run_store.h"
@@ -49,107 +49,6 @@ double cpu_seconds(int who) {
   getrusage(who, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
-// Sends this run's log lines (coordinator and in-process agents alike) to a file and
-// puts the previous logger back when done.
-class LogToFile {
- public:
-  LogToFile(const std::string& path, const std::string& level)
-      : previous_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path);
-    auto logger = std::make_shared<spdlog::logger>("fp-sim-run", sink);
-    logger->set_level(spdlog::level::from_str(level));
-    logger->flush_on(spdlog::level::warn);
-    spdlog::set_default_logger(logger);
-    // Info lines too reach the file within a second: a user tails it while general models
-    // train for minutes.
-    spdlog::flush_every(std::chrono::seconds(1));
-  }
-  ~LogToFile() {
-    spdlog::default_logger()->flush();
-    spdlog::set_default_logger(previous_);
-  }
-
- private:
-  std::shared_ptr<spdlog::logger> previous_;
-};
-
-// Ephemeral CURVE keys of one run, in <out>/keys: the coordinator's pair and one pair
-// per agent host, each enrolled in the run's database as "host-<i>".
-struct RunKeys {
-  security::KeyPair coordinator;
-  std::vector<security::KeyPair> hosts;
-  std::string dir;
-  std::string host_base(int64_t i) const { return dir + "/host-" + std::to_string(i); }
-  std::string coordinator_public() const { return dir + "/coordinator.pub"; }
-};
-
-// The keys a resumed run made and enrolled when it began (they stay valid: its hosts hold
-// copies).
-Result<RunKeys> read_run_keys(const fs::path& out, int64_t hosts) {
-  RunKeys keys;
-  keys.dir = (out / "keys").string();
-  FP_ASSIGN_OR_RETURN(keys.coordinator, security::read_keypair(keys.dir + "/coordinator"));
-  for (int64_t i = 0; i < hosts; ++i) {
-    FP_ASSIGN_OR_RETURN(auto pair, security::read_keypair(keys.host_base(i)));
-    keys.hosts.push_back(pair);
-  }
-  return keys;
-}
-
-Result<RunKeys> make_run_keys(const fs::path& out, int64_t hosts, store::Store& store) {
-  RunKeys keys;
-  keys.dir = (out / "keys").string();
-  FP_ASSIGN_OR_RETURN(keys.coordinator, security::generate_keypair());
-  FP_RETURN_IF_ERROR(security::write_keypair(keys.coordinator, keys.dir + "/coordinator", true));
-  for (int64_t i = 0; i < hosts; ++i) {
-    FP_ASSIGN_OR_RETURN(auto pair, security::generate_keypair());
-    FP_RETURN_IF_ERROR(security::write_keypair(pair, keys.host_base(i), true));
-    FP_RETURN_IF_ERROR(store.enroll_key(pair.public_key, "host-" + std::to_string(i), unix_now()));
-    keys.hosts.push_back(pair);
-  }
-  return keys;
-}
-
-std::vector<std::string> host_command_line(const std::string& exe, const Scenario& s,
-                                           const std::string& scenario_path,
-                                           const std::string& endpoint, int64_t index,
-                                           const std::string& work_dir,
-                                           const std::string& stats_file, const RunKeys& keys) {
-  const HostingSection& h = s.hosting;
-  std::vector<std::string> security;
-  if (!h.plain) {
-    security = {"--key", keys.host_base(index), "--coordinator-key", keys.coordinator_public()};
-  }
-  std::vector<std::string> argv = {exe,
-                                   "host",
-                                   "--coordinator",
-                                   endpoint,
-                                   "--scenario",
-                                   scenario_path,
-                                   "--host-index",
-                                   std::to_string(index),
-                                   "--hosts",
-                                   std::to_string(h.hosts),
-                                   "--seed",
-                                   std::to_string(s.seed),
-                                   "--individuals",
-                                   std::to_string(s.partition.num_individuals),
-                                   "--workers",
-                                   std::to_string(h.workers),
-                                   "--connected",
-                                   std::to_string(h.connected_per_host()),
-                                   "--threads-per-worker",
-                                   std::to_string(h.threads_per_worker),
-                                   "--work-dir",
-                                   work_dir,
-                                   "--stats-file",
-                                   stats_file,
-                                   "--log-level",
-                                   "warn"};
-  argv.insert(argv.end(), security.begin(), security.end());
-  return argv;
 }
 
 // One run of a scenario, step by step: run_scenario() calls the steps in order. A step
@@ -430,8 +329,8 @@ Status ScenarioRun::start_coordinator() {
   cpu_before_ = cpu_seconds(RUSAGE_SELF);
   coord::ServerConfig sc = server_config_for(s_);
   if (!s_.hosting.plain) {
-    auto made = o_.resume ? read_run_keys(out_, s_.hosting.hosts)
-                          : make_run_keys(out_, s_.hosting.hosts, *store_);
+    auto made = o_.resume ? read_run_keys(o_.out_dir, s_.hosting.hosts)
+                          : make_run_keys(o_.out_dir, s_.hosting.hosts, *store_);
     if (!made.ok()) return setup_failed(made.status());
     keys_ = std::move(made).value();
     sc.security.own = keys_.coordinator;
