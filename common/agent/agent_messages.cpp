@@ -60,6 +60,7 @@ std::optional<Agent::End> Agent::handle(const proto::Message& message) {
 
 void Agent::on_welcome(const proto::Welcome& m) {
   welcomed_ = true;
+  no_task_left_ = false;  // said of an earlier session: this one's coordinator says it again
   heartbeat_ms_ = std::max<uint32_t>(m.heartbeat_ms, 10);
   uint32_t chunk = std::clamp<uint32_t>(m.chunk_size, 1, proto::kMaxChunkBytes);
   chunk_credit_ = std::clamp<uint32_t>(m.chunk_credit, 1, 256);
