@@ -256,8 +256,8 @@ class Server {
   // server_tasks.cpp: assignment, requeue, completion.
   void try_assign(Session& s);
   // An agent that leaves when done (Hello.leavesWhenDone), idle for a whole heartbeat
-  // interval, with no task pending or running on its data in any running campaign, is told
-  // so once (Goodbye.noTaskLeft): it would otherwise wait for one in vain.
+  // interval, whose data had tasks and has none pending or running in any running campaign,
+  // is told so once (Goodbye.noTaskLeft): it would otherwise wait for one in vain.
   void tell_if_no_task_left(Session& s);
   // A store write that failed stops the loop with its error (the first one is kept): the
   // database cannot be trusted with the next; `what` names the write.

@@ -163,14 +163,21 @@ void Server::tell_if_no_task_left(Session& s) {
   // Two ticks: idle for at least one whole interval, so an agent leaving after its last
   // task (at once, on its own) is gone and never hears it.
   if (!s.leaves_when_done || s.told_no_task_left || s.idle_ticks < 2 || stopping_) return;
+  bool had_tasks = false;
   for (const auto& [dataset, individual] : s.holdings) {
     auto open = store().has_open_task(dataset, individual);
-    if (!open.ok()) {
-      spdlog::error("looking for an agent's open tasks: {}", open.status().to_string());
+    auto had = store().has_any_task(dataset, individual);
+    if (!open.ok() || !had.ok()) {
+      spdlog::error("looking for an agent's tasks: {}",
+                    (open.ok() ? had.status() : open.status()).to_string());
       return;
     }
     if (*open) return;
+    had_tasks = had_tasks || *had;
   }
+  // Data no campaign ever had a task for is not "done": such an agent (a host started with
+  // another scenario's individuals) waits, in view, rather than leave as if finished.
+  if (!had_tasks) return;
   s.told_no_task_left = true;
   spdlog::info("agent {}: no task left on its data; told so", s.agent_id);
   send(s.peer, proto::Goodbye{"no running campaign has a task left on this agent's data",

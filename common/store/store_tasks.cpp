@@ -80,6 +80,17 @@ LIMIT 1)sql";
   return row;
 }
 
+Result<bool> Store::has_any_task(const std::string& dataset, const std::string& individual) {
+  static const char* sql = R"sql(SELECT 1
+FROM campaigns c CROSS JOIN tasks t ON t.campaign_id = c.id AND t.individual = ?2
+WHERE c.dataset = ?1 LIMIT 1)sql";
+  FP_ASSIGN_OR_RETURN(auto* s, statement(sql));
+  s->bind(1, dataset).bind(2, individual);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  s->reset();
+  return row;
+}
+
 Result<std::optional<TaskRecord>> Store::task(int64_t id) {
   static const std::string sql =
       std::string("SELECT ") + kTaskColumns + " FROM tasks t WHERE t.id = ?1";

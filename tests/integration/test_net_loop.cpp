@@ -354,6 +354,12 @@ TEST_CASE("an agent that leaves when done is told when no task is left on its da
   AgentThread b2(second, coord.context(), bob_runner);
   AgentThread quiet(agent_config("dev-quiet", coord.endpoint(), dir, {"toy/alice"}),
                     coord.context(), alice_runner);
+  // Nor one whose data no campaign ever had a task for (a host started with another
+  // scenario's individuals): it waits, in view, rather than leave as if it had finished.
+  auto stranger = agent_config("dev-carol", coord.endpoint(), dir, {"toy/carol"});
+  stranger.max_tasks = 1;
+  stranger.leave_when_done = true;
+  AgentThread carol(stranger, coord.context(), alice_runner);
 
   REQUIRE(wait_until([&] { return a.ended.load(); }, 10s));
   CHECK(a.result.ok());
@@ -371,6 +377,8 @@ TEST_CASE("an agent that leaves when done is told when no task is left on its da
   CHECK(campaign_done(coord, dir));
   CHECK_FALSE(quiet.ended);
   CHECK_FALSE(quiet.agent->stats().no_task_left);
+  CHECK_FALSE(carol.ended);
+  CHECK(carol.agent->stats().connects >= 1);
   CHECK(b1.agent->stats().tasks_done == 1);
 }
 
