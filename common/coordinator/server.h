@@ -259,6 +259,9 @@ class Server {
   // interval, whose data had tasks and has none pending or running in any running campaign,
   // is told so once (Goodbye.noTaskLeft): it would otherwise wait for one in vain.
   void tell_if_no_task_left(Session& s);
+  // An agent joining with data no campaign has a task for is said (a warning and an event
+  // `taskless-data`), once per agent and coordinator run.
+  void warn_if_taskless_data(const Session& s);
   // A store write that failed stops the loop with its error (the first one is kept): the
   // database cannot be trusted with the next; `what` names the write.
   void must_write(const Status& written, const char* what);
@@ -289,7 +292,9 @@ class Server {
   LogThrottle handshake_log_, full_log_, reject_log_, key_sessions_log_, burst_log_;
   LogThrottle key_ids_log_, key_individuals_log_;  // a key past its allowances
   security::RefusalSummary refused_handshakes_{std::chrono::seconds(60), 256};
-  std::set<std::string> identity_refusals_;    // (key, id) pairs recorded once
+  std::set<std::string> identity_refusals_;  // (key, id) pairs recorded once
+  // Agents whose data no campaign has a task for, said once per coordinator run.
+  std::set<std::string> told_of_taskless_data_;
   std::map<std::string, int64_t> ids_of_key_;  // agent ids bound to a key (read once per key)
   std::map<std::string, std::set<std::string>> enrolled_by_key_;  // individuals it added
   std::string bound_endpoint_;

@@ -215,6 +215,7 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
     if (!s.ok()) spdlog::error("enrolling {}/{}: {}", dataset, individual, s.to_string());
   }
   event("join", m.agent_id, 0, datasets_json(m.capabilities.datasets));
+  warn_if_taskless_data(fresh);
   spdlog::info("agent {} joined (session {}, {} data set(s))", m.agent_id, fresh.session_id,
                fresh.holdings.size());
 
@@ -392,6 +393,26 @@ void Server::on_heartbeat(Session& s, const proto::Heartbeat& m) {
     s.assigned_at = Clock::now();
     send(s.peer, s.assignment);
   }
+}
+
+void Server::warn_if_taskless_data(const Session& s) {
+  if (s.holdings.empty() || told_of_taskless_data_.count(s.agent_id)) return;
+  for (const auto& [dataset, individual] : s.holdings) {
+    auto had = store().has_any_task(dataset, individual);
+    if (!had.ok() || *had) return;
+  }
+  // Not refused: a device may join before its campaign is made. But simulation hosts
+  // started with another seed, scenario or population than their run's wait here for ever,
+  // and nothing else would say why.
+  told_of_taskless_data_.insert(s.agent_id);
+  std::string names;
+  for (const auto& [dataset, individual] : s.holdings)
+    names += (names.empty() ? "" : ", ") + dataset + "/" + individual;
+  const std::string why = "no campaign has a task on its data (" + names +
+                          "): it waits for one (a device ahead of its campaign, or a simulation "
+                          "host started with another scenario, seed or individuals than its run)";
+  spdlog::warn("agent {}: {}", s.agent_id, why);
+  event("taskless-data", s.agent_id, 0, why);
 }
 
 void Server::on_goodbye(Session& s, const proto::Goodbye& m) {

@@ -379,6 +379,10 @@ TEST_CASE("an agent that leaves when done is told when no task is left on its da
   CHECK_FALSE(quiet.agent->stats().no_task_left);
   CHECK_FALSE(carol.ended);
   CHECK(carol.agent->stats().connects >= 1);
+  // ... and is said, once.
+  auto db = coord.reader(dir);
+  CHECK(count_events(*db, "taskless-data", "dev-carol") == 1);
+  CHECK(count_events(*db, "taskless-data") == 1);
   CHECK(b1.agent->stats().tasks_done == 1);
 }
 
