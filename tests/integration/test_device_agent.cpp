@@ -28,6 +28,7 @@
 #include "data/folder_source.h"
 #include "data/heif_decoder.h"
 #include "data/log_mel.h"
+#include "data/m4a_reader.h"
 #include "experiment/personalize.h"
 #include "fake_runner.h"
 #include "models/artifact.h"
@@ -347,6 +348,59 @@ TEST_CASE("a recorder app's FLAC, Ogg and MP3 files are recordings as WAV files 
   CHECK(written >= 2);  // FLAC and Vorbis at least, wherever libsndfile is built
 }
 
+TEST_CASE("a phone's voice memos (AAC in MP4, .m4a) are recordings as WAV files are",
+          "[device][unit]") {
+  // libsndfile reads no M4A: an iPhone's Voice Memos folder was all "not a recording".
+  // tests/data holds the 440 Hz tone of tone(8000, 0.5, 440) encoded by FFmpeg's AAC
+  // encoder (ffmpeg -i tone.wav -c:a aac -b:a 24k), and the same tone at 44.1 kHz in stereo.
+  TempDir dir("dev");
+  const ModelSpec spec = audio_spec();
+  write_wav_mono(dir.file("memo.wav"), 8000, 1, tone(8000, 0.5, 440));
+  auto wav = decode_audio_file(dir.file("memo.wav"), spec);
+  REQUIRE(wav.ok());
+  write_wav_mono(dir.file("other.wav"), 8000, 1, tone(8000, 0.5, 880));
+  auto other = decode_audio_file(dir.file("other.wav"), spec);
+  REQUIRE(other.ok());
+  const double apart = (*other - *wav).abs().mean().item<double>();
+  for (const std::string name : {"memo-8k-mono.m4a", "memo-44k-stereo.m4a"}) {
+    INFO(name);
+    const std::string path = std::string(FP_SOURCE_DIR) + "/tests/data/" + name;
+    CHECK(file_kind(path) == FileKind::kAudio);
+    auto audio = read_m4a(path);
+    REQUIRE(audio.ok());
+    CHECK(audio->sample_rate == (name == "memo-8k-mono.m4a" ? 8000 : 44100));
+    // Half a second, and the encoder's priming and padding (under 2,048 samples).
+    const double seconds = static_cast<double>(audio->samples.size()) / audio->sample_rate;
+    CHECK(seconds >= 0.5);
+    CHECK(seconds < 0.5 + 2048.0 / audio->sample_rate);
+    // Stereo averaged to mono: the tone's amplitude (0.5), not twice it.
+    float peak = 0;
+    for (float x : audio->samples) peak = std::max(peak, std::abs(x));
+    CHECK(peak > 0.4f);
+    CHECK(peak < 0.6f);
+    auto decoded = decode_audio_file(path, spec);
+    REQUIRE(decoded.ok());
+    CHECK(decoded->sizes() == wav->sizes());
+    CHECK((*decoded - *wav).abs().mean().item<double>() < apart / 2);
+  }
+  CHECK(is_m4a_path("Recording 12.M4A"));
+  CHECK(file_kind("voice.aac") == FileKind::kAudio);
+  // Not one: refused naming the file, as a damaged WAV is.
+  std::ofstream(dir.file("fake.m4a"), std::ios::binary) << "not a recording at all";
+  auto fake = read_m4a(dir.file("fake.m4a"));
+  REQUIRE_FALSE(fake.ok());
+  CHECK_THAT(fake.status().message(), Catch::StartsWith(dir.file("fake.m4a") + ": "));
+  const std::string bytes =
+      fp::testing::read_file(std::string(FP_SOURCE_DIR) + "/tests/data/memo-8k-mono.m4a");
+  std::ofstream(dir.file("cut.m4a"), std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  auto cut = decode_audio_file(dir.file("cut.m4a"), spec);
+  REQUIRE_FALSE(cut.ok());
+  CHECK_THAT(cut.status().message(), Catch::Contains("cut.m4a: "));
+  auto missing = read_m4a(dir.file("none.m4a"));
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().code() == Status::Code::kNotFound);
+}
+
 TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "[device][unit]") {
   TempDir dir("dev");
   const ModelSpec spec = audio_spec();
@@ -454,7 +508,7 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
       agent::check_data_folder(dir.path.string(), "fsdd").message(),
       Catch::EndsWith(
           "holds 31 picture(s) and no recording, but the models of fsdd "
-          "campaigns take recordings (WAV, FLAC, Ogg, MP3): give the --dataset its files are "
+          "campaigns take recordings (WAV, FLAC, Ogg, MP3, M4A): give the --dataset its files are "
           "for"));
 
   // An IDX file claiming more images than a device decodes (a gzip bomb would hold only
@@ -491,13 +545,12 @@ TEST_CASE("a folder task's error counts the skipped files by reason and names no
   auto none = agent::load_folder_data(c, image_spec());
   REQUIRE_FALSE(none.ok());
   names_none(none.status());
-  CHECK_THAT(
-      none.status().message(),
-      Catch::Contains("the data folder has 0 usable file(s) for this") &&
-          Catch::Contains("4 file(s) skipped: 2 not a readable image") &&
-          Catch::Contains("1 audio, but the model takes") &&
-          Catch::Contains(
-              "1 not a recording (WAV, FLAC, Ogg, MP3), picture (PNG, JPEG, HEIC) or IDX file"));
+  CHECK_THAT(none.status().message(),
+             Catch::Contains("the data folder has 0 usable file(s) for this") &&
+                 Catch::Contains("4 file(s) skipped: 2 not a readable image") &&
+                 Catch::Contains("1 audio, but the model takes") &&
+                 Catch::Contains("1 not a recording (WAV, FLAC, Ogg, MP3, M4A), picture (PNG, "
+                                 "JPEG, HEIC) or IDX file"));
   // The device's own check at its start is local: it names them.
   write_png(*test, 0, folder + "/clinic/one-good-jane.png");
   auto one = agent::load_folder_data(c, image_spec());
