@@ -104,7 +104,9 @@ Status decode(AVCodecContext* codec, const AVPacket* packet, AVFrame* frame, Dow
 
 Result<Audio> decode_file(const std::string& path) {
   AVFormatContext* opened = nullptr;
-  int rc = avformat_open_input(&opened, path.c_str(), nullptr, nullptr);
+  // "file:" first: a path is never taken for another protocol's URL ("http:...", "concat:").
+  const std::string url = "file:" + path;
+  int rc = avformat_open_input(&opened, url.c_str(), nullptr, nullptr);
   if (rc < 0) {
     return rc == AVERROR(ENOENT)
                ? Status::not_found("file does not exist")
