@@ -231,6 +231,9 @@ int agent_main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--leave-on-goodbye", config.leave_on_goodbye,
                "exit when the coordinator shuts down instead of reconnecting");
+  app.add_flag("--leave-when-done", config.leave_when_done,
+               "exit once the coordinator has no task left on this device's data (its tasks "
+               "ended, none pending) instead of waiting for another campaign");
   app.add_option("--hello-timeout-ms", hello_ms, "wait this long for a Welcome")
       ->check(fp::config::at_least(1))
       ->capture_default_str();

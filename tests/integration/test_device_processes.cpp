@@ -457,6 +457,26 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
   CHECK_THAT(read_file(dir.file("retry-none.log")),
              Catch::Contains("no failed task in the database: nothing to retry"));
 
+  // Every task on its data ended, a device started with --leave-when-done leaves while the
+  // coordinator goes on serving (without the flag it waits for a next campaign).
+  {
+    ChildProcess serving({kCoordinator, "serve", "-c", config, "--endpoint-file",
+                          dir.file("endpoint3")},
+                         dir.file("serve3.log"));
+    const std::string endpoint3 = wait_for_file(dir.file("endpoint3"));
+    REQUIRE(!endpoint3.empty());
+    ChildProcess done(fleet.agent("cam", endpoint3,
+                                  {"--dataset", "fashion-mnist", "--data", pics, "--work-dir",
+                                   dir.file("cam-work"), "--leave-when-done"}),
+                      dir.file("done.log"));
+    auto left = done.wait(60s);
+    serving.signal(SIGTERM);
+    INFO(read_file(dir.file("done.log")));
+    REQUIRE(left == 0);
+    CHECK_THAT(read_file(dir.file("done.log")), Catch::Contains("agent cam: no task left for it"));
+    CHECK(serving.wait(30s) == 0);
+  }
+
   // The status table shows the unlabeled device without an accuracy.
   ChildProcess status({kCoordinator, "status", "-c", dir.file("fp.toml")}, dir.file("status.log"));
   REQUIRE(status.wait(30s) == 0);
