@@ -460,9 +460,9 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
   // Every task on its data ended, a device started with --leave-when-done leaves while the
   // coordinator goes on serving (without the flag it waits for a next campaign).
   {
-    ChildProcess serving({kCoordinator, "serve", "-c", config, "--endpoint-file",
-                          dir.file("endpoint3")},
-                         dir.file("serve3.log"));
+    ChildProcess serving(
+        {kCoordinator, "serve", "-c", config, "--endpoint-file", dir.file("endpoint3")},
+        dir.file("serve3.log"));
     const std::string endpoint3 = wait_for_file(dir.file("endpoint3"));
     REQUIRE(!endpoint3.empty());
     ChildProcess done(fleet.agent("cam", endpoint3,
