@@ -493,5 +493,10 @@ TEST_CASE("a campaign whose model file is gone or damaged is refused before serv
   auto serve = start_serve(dir, "serve.log");
   CHECK(serve->running());
   serve->signal(SIGTERM);
-  CHECK(serve->wait(10s) == 0);
+  const auto stopped = serve->wait(10s);
+  // Once (5 Dec, a fresh clone's loaded full suite) it was still running 10 s after its
+  // SIGTERM, unexplained, its log not shown: shown now.
+  INFO(read_file(dir.file("serve.log")));
+  if (!stopped) serve->signal(SIGKILL);
+  CHECK(stopped == 0);
 }
