@@ -322,6 +322,12 @@ TEST_CASE("tasks go pending, assigned, requeued, done", "[store]") {
   CHECK(counts->done == 1);
   CHECK(counts->total() == 2);
   CHECK(*store->has_unfinished_tasks(c));  // t1 is assigned
+  // What an individual's data holds: an open task (t1 assigned), all ended (t2 done), none.
+  using DataTasks = fp::store::Store::DataTasks;
+  CHECK(*store->data_tasks("fsdd", "speaker=jackson") == DataTasks::kOpen);
+  CHECK(*store->data_tasks("fsdd", "speaker=theo") == DataTasks::kAllEnded);
+  CHECK(*store->data_tasks("fsdd", "speaker=lucas") == DataTasks::kNone);
+  CHECK(*store->data_tasks("fmnist", "speaker=jackson") == DataTasks::kNone);
 
   auto requeued = store->requeue_all_assigned();
   REQUIRE(requeued.ok());

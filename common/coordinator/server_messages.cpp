@@ -398,8 +398,8 @@ void Server::on_heartbeat(Session& s, const proto::Heartbeat& m) {
 void Server::warn_if_taskless_data(const Session& s) {
   if (s.holdings.empty() || told_of_taskless_data_.count(s.agent_id)) return;
   for (const auto& [dataset, individual] : s.holdings) {
-    auto had = store().has_any_task(dataset, individual);
-    if (!had.ok() || *had) return;
+    auto tasks = store().data_tasks(dataset, individual);
+    if (!tasks.ok() || *tasks != store::Store::DataTasks::kNone) return;
   }
   // Not refused: a device may join before its campaign is made. But simulation hosts
   // started with another seed, scenario or population than their run's wait here for ever,

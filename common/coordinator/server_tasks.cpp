@@ -165,15 +165,13 @@ void Server::tell_if_no_task_left(Session& s) {
   if (!s.leaves_when_done || s.told_no_task_left || s.idle_ticks < 2 || stopping_) return;
   bool had_tasks = false;
   for (const auto& [dataset, individual] : s.holdings) {
-    auto open = store().has_open_task(dataset, individual);
-    auto had = store().has_any_task(dataset, individual);
-    if (!open.ok() || !had.ok()) {
-      spdlog::error("looking for an agent's tasks: {}",
-                    (open.ok() ? had.status() : open.status()).to_string());
+    auto tasks = store().data_tasks(dataset, individual);
+    if (!tasks.ok()) {
+      spdlog::error("looking for an agent's tasks: {}", tasks.status().to_string());
       return;
     }
-    if (*open) return;
-    had_tasks = had_tasks || *had;
+    if (*tasks == store::Store::DataTasks::kOpen) return;
+    had_tasks = had_tasks || *tasks == store::Store::DataTasks::kAllEnded;
   }
   // Data no campaign ever had a task for is not "done": such an agent (a host started with
   // another scenario's individuals) waits, in view, rather than leave as if finished.

@@ -64,11 +64,10 @@ class Store {
   // The oldest pending task of a running campaign over `dataset` for `individual`.
   Result<std::optional<TaskRecord>> find_pending_task(const std::string& dataset,
                                                       const std::string& individual);
-  // Whether a running campaign over `dataset` has a task for `individual` still pending or
-  // assigned (to anyone).
-  Result<bool> has_open_task(const std::string& dataset, const std::string& individual);
-  // Whether any campaign over `dataset`, running or not, has (had) a task for `individual`.
-  Result<bool> has_any_task(const std::string& dataset, const std::string& individual);
+  // What the campaigns over `dataset` hold for `individual`: no task at all, tasks that all
+  // ended, or one still pending or assigned (to anyone) in a running campaign.
+  enum class DataTasks { kNone, kAllEnded, kOpen };
+  Result<DataTasks> data_tasks(const std::string& dataset, const std::string& individual);
   Result<std::optional<TaskRecord>> task(int64_t id);
   Result<std::vector<TaskRecord>> tasks(int64_t campaign_id = 0);  // 0: all
   Result<TaskCounts> task_counts(int64_t campaign_id);

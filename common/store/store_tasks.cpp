@@ -67,28 +67,23 @@ ORDER BY t.id LIMIT 1)sql";
   return value;
 }
 
-Result<bool> Store::has_open_task(const std::string& dataset, const std::string& individual) {
-  // Planned as find_pending_task: one lookup per running campaign.
-  static const char* sql = R"sql(SELECT 1
+Result<Store::DataTasks> Store::data_tasks(const std::string& dataset,
+                                           const std::string& individual) {
+  // One lookup per campaign over the data set, in UNIQUE (campaign_id, individual), as
+  // find_pending_task does; no row: no task at all.
+  static const char* sql =
+      R"sql(
+SELECT MAX(c.status = 'running' AND t.status IN ('pending', 'assigned'))
 FROM campaigns c CROSS JOIN tasks t ON t.campaign_id = c.id AND t.individual = ?2
-WHERE c.status = 'running' AND c.dataset = ?1 AND t.status IN ('pending', 'assigned')
-LIMIT 1)sql";
+WHERE c.dataset = ?1 HAVING COUNT(*) > 0)sql";
   FP_ASSIGN_OR_RETURN(auto* s, statement(sql));
   s->bind(1, dataset).bind(2, individual);
   FP_ASSIGN_OR_RETURN(bool row, s->step());
+  const DataTasks found = !row               ? DataTasks::kNone
+                          : s->column_int(0) ? DataTasks::kOpen
+                                             : DataTasks::kAllEnded;
   s->reset();
-  return row;
-}
-
-Result<bool> Store::has_any_task(const std::string& dataset, const std::string& individual) {
-  static const char* sql = R"sql(SELECT 1
-FROM campaigns c CROSS JOIN tasks t ON t.campaign_id = c.id AND t.individual = ?2
-WHERE c.dataset = ?1 LIMIT 1)sql";
-  FP_ASSIGN_OR_RETURN(auto* s, statement(sql));
-  s->bind(1, dataset).bind(2, individual);
-  FP_ASSIGN_OR_RETURN(bool row, s->step());
-  s->reset();
-  return row;
+  return found;
 }
 
 Result<std::optional<TaskRecord>> Store::task(int64_t id) {
