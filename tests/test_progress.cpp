@@ -1,10 +1,12 @@
 // Progress: the rendered text, ETA arithmetic, throttling of log lines and the
-// bar's in-place redraw.
+// bar's in-place redraw; LogTally, which feeds warnings to a console showing one.
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "util/log_tally.h"
 #include "util/progress.h"
 
 using fp::Progress;
@@ -137,6 +139,64 @@ TEST_CASE("Progress bar redraws one line in place and ends it on finish", "[prog
         "\repochs [....] 0/2   0% 0s ETA -\033[K"
         "\repochs [##..] 1/2  50% 1s ETA 1s  loss 0.3\033[K"
         "\repochs [##..] 1/2  50% 2s ETA 2s  loss 0.3\033[K\n");
+}
+
+TEST_CASE("A line printed while a bar is drawn goes above it; the bar is redrawn below",
+          "[progress]") {
+  FakeClock clock;
+  std::FILE* out = std::tmpfile();
+  REQUIRE(out != nullptr);
+  Progress::Options o;
+  o.mode = Progress::Mode::kBar;
+  o.out = out;
+  o.width = 4;
+  o.clock = clock.fn();
+  Progress p("tasks", 2, o);
+  clock.now += 1;
+  p.print("warning: a host is late");
+  p.finish();
+  p.print("after the bar");
+  std::string text = read_all(out);
+  std::fclose(out);
+  CHECK(text ==
+        "\rtasks [....] 0/2   0% 0s ETA -\033[K"
+        "\rwarning: a host is late\033[K\n"
+        "\rtasks [....] 0/2   0% 1s ETA -\033[K"
+        "\rtasks [....] 0/2   0% 1s ETA -\033[K\n"
+        "after the bar\n");
+}
+
+TEST_CASE("Without a bar a printed line goes to the output, not among the progress lines",
+          "[progress]") {
+  std::FILE* out = std::tmpfile();
+  std::vector<std::string> lines;
+  Progress::Options o;
+  o.mode = Progress::Mode::kLines;
+  o.out = out;
+  o.sink = [&](const std::string& l) { lines.push_back(l); };
+  Progress p("job", 1, o);
+  p.print("warning: slow");
+  CHECK(read_all(out) == "warning: slow\n");
+  CHECK(lines.size() == 1);  // the starting line only
+  std::fclose(out);
+}
+
+TEST_CASE("LogTally counts warnings and errors and keeps the first few", "[progress]") {
+  auto tally = std::make_shared<fp::LogTally>(2);
+  spdlog::logger log("tally-test", tally);
+  log.set_level(spdlog::level::debug);
+  log.info("not counted");
+  log.warn("first {}", 1);
+  log.error("second");
+  CHECK(tally->take_new() == std::vector<std::string>{"warning: first 1", "error: second"});
+  CHECK(tally->take_new().empty());  // taken once
+  log.warn("third");
+  log.critical("fourth");
+  CHECK(tally->take_new().empty());  // past the two kept
+  const auto n = tally->counts();
+  CHECK(n.warnings == 2);
+  CHECK(n.errors == 2);
+  CHECK(tally->not_kept() == 2);
 }
 
 TEST_CASE("Progress in auto mode draws no bar when the output is not a terminal", "[progress]") {

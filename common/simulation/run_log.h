@@ -1,5 +1,6 @@
 // fp-sim run's log file: while a run lasts, every log line of this process (the
-// coordinator's and in-process agents' alike) goes to <out>/fp-sim.log.
+// coordinator's and in-process agents' alike) goes to <out>/fp-sim.log, and its warnings
+// and errors are counted (the first few kept) for the console.
 #pragma once
 
 #include <spdlog/sinks/basic_file_sink.h>
@@ -9,16 +10,20 @@
 #include <memory>
 #include <string>
 
+#include "util/log_tally.h"
+
 namespace fp::sim {
 
 // Sends this run's log lines (coordinator and in-process agents alike) to a file and
 // puts the previous logger back when done.
 class LogToFile {
  public:
-  LogToFile(const std::string& path, const std::string& level)
-      : previous_(spdlog::default_logger()) {
+  // The first `keep` warnings or errors are kept for LogTally::take_new.
+  LogToFile(const std::string& path, const std::string& level, size_t keep = 3)
+      : previous_(spdlog::default_logger()), tally_(std::make_shared<LogTally>(keep)) {
     auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path);
-    auto logger = std::make_shared<spdlog::logger>("fp-sim-run", sink);
+    auto logger =
+        std::make_shared<spdlog::logger>("fp-sim-run", spdlog::sinks_init_list{sink, tally_});
     logger->set_level(spdlog::level::from_str(level));
     logger->flush_on(spdlog::level::warn);
     spdlog::set_default_logger(logger);
@@ -31,8 +36,11 @@ class LogToFile {
     spdlog::set_default_logger(previous_);
   }
 
+  LogTally& tally() { return *tally_; }
+
  private:
   std::shared_ptr<spdlog::logger> previous_;
+  std::shared_ptr<LogTally> tally_;
 };
 
 }  // namespace fp::sim

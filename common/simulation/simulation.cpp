@@ -81,6 +81,11 @@ class ScenarioRun {
 
  private:
   void say(const std::string& line);
+  // The log's new warnings and errors (the first few of the run), on the console: the log
+  // goes to fp-sim.log, and a run that waits on a mistake (a host started with another
+  // seed) would otherwise show only a still progress line. `last`: also how many more
+  // the log holds.
+  void show_log_tally(bool last);
   // The scenario as run, in the run folder: what `fp-sim host` processes read.
   Status write_scenario_copy();
   // prepare() for RunOptions::resume: the run folder's last run, marked running again.
@@ -144,6 +149,25 @@ void ScenarioRun::say(const std::string& line) {
   if (o_.progress) {
     std::fprintf(o_.progress, "%s\n", line.c_str());
     std::fflush(o_.progress);
+  }
+}
+
+void ScenarioRun::show_log_tally(bool last) {
+  if (!o_.progress || !logging_) return;
+  LogTally& tally = logging_->tally();
+  for (const auto& line : tally.take_new()) {
+    if (progress_) {
+      progress_->print(line);
+    } else {
+      std::fprintf(o_.progress, "%s\n", line.c_str());
+      std::fflush(o_.progress);
+    }
+  }
+  const int64_t more = tally.not_kept();
+  if (last && more > 0) {
+    const LogTally::Counts n = tally.counts();
+    say(fmt::format("{} more warning(s) and error(s) in {} ({} warning(s), {} error(s) in all)",
+                    more, (out_ / "fp-sim.log").string(), n.warnings, n.errors));
   }
 }
 
@@ -497,6 +521,7 @@ void ScenarioRun::wait() {
     Status polled = poll_progress(reader_.get());
     if (!polled.ok()) spdlog::debug("progress: {}", polled.to_string());  // shown stale
     if (progress_) progress_->update(state_.finished(), progress_note(state_));
+    show_log_tally(false);
     if (o_.interrupt && *o_.interrupt) {
       status_ = "interrupted";
       detail_ = "interrupted before every task finished";
@@ -552,6 +577,7 @@ void ScenarioRun::shut_down() {
   Status counted = poll_progress(store_.get());
   if (!counted.ok()) fail("counting the finished tasks: " + counted.to_string());
   if (progress_) progress_->finish(progress_note(state_));
+  show_log_tally(true);
   if (!server_status_.ok()) fail("coordinator: " + server_status_.to_string());
   for (size_t i = 0; i < host_status_.size() && i < hosts_.size(); ++i) {
     if (!host_status_[i].ok())

@@ -58,6 +58,19 @@ void Progress::finish(const std::string& note) {
   finished_ = true;
 }
 
+void Progress::print(const std::string& line) {
+  if (bar_ && !finished_) {
+    // Over the bar's line, cleared, then the bar again on the next.
+    std::fprintf(options_.out, "\r%s\033[K\n", line.c_str());
+    emit(true);
+  } else if (options_.out) {
+    std::fprintf(options_.out, "%s\n", line.c_str());
+    std::fflush(options_.out);
+  } else {
+    options_.sink(line);
+  }
+}
+
 void Progress::emit(bool force) {
   double now = options_.clock();
   double gap = bar_ ? options_.redraw_seconds : options_.line_seconds;

@@ -46,6 +46,9 @@ class Progress {
   void advance(int64_t steps = 1, const std::string& note = "");
   // Draws the final state (ending the bar's line) and stops drawing.
   void finish(const std::string& note = "");
+  // A line of its own, e.g. a warning: above the bar, which is redrawn below it; without a
+  // bar, or once finished, written to `out` (to the sink when there is no `out`).
+  void print(const std::string& line);
 
   bool bar() const { return bar_; }
   int64_t done() const { return done_; }

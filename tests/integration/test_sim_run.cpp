@@ -540,6 +540,33 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   CHECK(after->status == "done");
 }
 
+TEST_CASE("a run's warnings, logged to fp-sim.log, show on its console too", "[sim]") {
+  // The console shows the progress; the coordinator's and agents' lines go to fp-sim.log,
+  // where a run waiting on a mistake said why and nobody looked (5 Dec).
+  Scenario s = parse(std::string(kTiny) + "security = \"plain\"\n");  // a warning at start
+  s.partition.num_individuals = 2;
+  s.baselines.methods.clear();
+  TempDir dir;
+  std::FILE* console = std::tmpfile();
+  REQUIRE(console != nullptr);
+  RunOptions o = quiet_options(dir.file("run"));
+  o.progress = console;
+  auto outcome = run_scenario(s, o);
+  std::rewind(console);
+  std::string shown;
+  for (int c; (c = std::fgetc(console)) != EOF;) shown.push_back(static_cast<char>(c));
+  std::fclose(console);
+  INFO(shown);
+  REQUIRE(outcome.ok());
+  CHECK(outcome->status == "done");
+  const std::string warning = "in PLAIN mode: no encryption and no authentication";
+  CHECK_THAT(fp::testing::read_file(dir.file("run/fp-sim.log")), Catch::Contains(warning));
+  const size_t at = shown.find("warning: coordinator on tcp://");
+  REQUIRE(at != std::string::npos);
+  CHECK(shown.find(warning, at) != std::string::npos);
+  CHECK(shown.find("more warning(s)") == std::string::npos);  // one, shown
+}
+
 TEST_CASE("a general model asked to train on more samples than there are says so", "[sim]") {
   Scenario s = parse(kTiny);
   s.data.general_samples = 100'000;  // the training split holds 60,000
