@@ -122,16 +122,15 @@ int serve(const ServeOptions& o) {
     dashboard = std::move(started).value();
     spdlog::info("dashboard at {}", dashboard->url());
   }
-  if (!o.endpoint_file.empty()) {
+  // Written once the server handles SIGTERM: a supervisor that reads it and stops the
+  // coordinator at once gets a clean stop, not a process killed in its start.
+  auto write_endpoint = [&]() -> Status {
+    if (o.endpoint_file.empty()) return Status::ok_status();
     // Replaced whole, so a reader never sees half an endpoint.
-    Status written = replace_file(o.endpoint_file, server.bound_endpoint() + "\n", "endpoint file",
-                                  /*durable=*/false);
-    if (!written.ok()) {
-      spdlog::error("{}", written.to_string());
-      return 1;
-    }
-  }
-  Status s = server.run();
+    return replace_file(o.endpoint_file, server.bound_endpoint() + "\n", "endpoint file",
+                        /*durable=*/false);
+  };
+  Status s = server.run(write_endpoint);
   if (!s.ok()) {
     spdlog::error("coordinator failed: {}", s.to_string());
     return 1;

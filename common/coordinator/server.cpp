@@ -94,7 +94,7 @@ void Server::request_stop() {
   if (waker_) waker_->request_stop();
 }
 
-Status Server::run() {
+Status Server::run(const std::function<Status()>& on_serving) {
   if (bound_endpoint_.empty()) FP_RETURN_IF_ERROR(bind());
   {
     std::lock_guard<std::mutex> lock(waker_mutex_);
@@ -118,6 +118,7 @@ Status Server::run() {
   FP_RETURN_IF_ERROR(flush());
   spdlog::info("coordinator serving on {}", bound_endpoint_);
   if (config_.exit_when_done && all_campaigns_finished()) stopping_ = true;
+  if (on_serving) failure_ = on_serving();
   if (stop_requested_) {
     spdlog::info("stop requested");
     stopping_ = true;

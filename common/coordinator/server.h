@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -149,8 +150,11 @@ class Server {
   const std::string& bound_endpoint() const { return bound_endpoint_; }
 
   // Serves until request_stop(), a signal (handle_signals) or, with exit_when_done,
-  // the end of every campaign. Returns an error only if the store fails.
-  Status run();
+  // the end of every campaign. Returns an error only if the store or `on_serving` fails.
+  // `on_serving` runs once a stop (and a signal) is handled, before the first message is:
+  // where a program says it is ready (an endpoint file), so a supervisor that stops it
+  // then gets a clean stop.
+  Status run(const std::function<Status()>& on_serving = {});
   void request_stop();  // thread-safe
   const ServerStats& stats() const { return stats_; }
 

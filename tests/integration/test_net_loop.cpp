@@ -1,6 +1,8 @@
 // The coordinator and device agents end to end over loopback TCP, in one process,
 // with a fake task runner: campaign completion, liveness and requeue, resumed and
 // corrupted downloads, and reconnecting after a coordinator restart.
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
@@ -686,6 +688,44 @@ TEST_CASE("a stop asked before the server runs ends its run at once", "[net]") {
   serving.join();
   CHECK(returned);
   CHECK(status.ok());
+}
+
+TEST_CASE("a server says it is serving only once a SIGTERM would stop it cleanly", "[net]") {
+  // fp-coordinator writes its endpoint file there: a supervisor that reads it and stops the
+  // coordinator at once must get a clean stop, not a process killed in its start.
+  TempDir dir;
+  auto store = store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  coord::ModelRegistry registry(dir.file("models"), **store);
+  auto config = fast_server();
+  config.endpoint = "tcp://127.0.0.1:*";
+  config.security.plain = true;
+  config.handle_signals = true;
+  zmq::context_t context(1);
+  SECTION("a SIGTERM sent from on_serving ends the run cleanly") {
+    coord::Server server(config, context, **store, registry);
+    std::atomic<bool> done{false}, told{false};
+    Status status;
+    std::thread serving([&] {
+      status = server.run([&] {
+        told = true;
+        ::kill(::getpid(), SIGTERM);  // before the waker's handler exists, this kills the test
+        return Status::ok_status();
+      });
+      done = true;
+    });
+    const bool returned = wait_until([&] { return done.load(); });
+    if (!returned) server.request_stop();
+    serving.join();
+    CHECK(told);
+    CHECK(returned);
+    CHECK(status.ok());
+  }
+  SECTION("a failing on_serving ends the run with its error") {
+    coord::Server server(config, context, **store, registry);
+    Status status = server.run([] { return Status::io_error("endpoint file: disk full"); });
+    CHECK(status.to_string().find("endpoint file: disk full") != std::string::npos);
+  }
 }
 
 TEST_CASE("agents run one after another take turns on one connection, each with its session",
