@@ -12,7 +12,7 @@
 #include "data/fashion_mnist.h"
 #include "data/heif_decoder.h"
 #include "data/idx_reader.h"
-#include "data/m4a_reader.h"
+#include "data/phone_audio_reader.h"
 #include "data/wav_reader.h"
 #include "util/file_io.h"
 #include "util/text.h"
@@ -24,7 +24,7 @@ FileKind file_kind(const std::string& path) {
   // and FFmpeg: a phone's voice memos (AAC in MP4, .m4a) and raw AAC.
   for (const char* ext : {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"})
     if (ends_with(p, ext)) return FileKind::kAudio;
-  if (is_m4a_path(p)) return FileKind::kAudio;
+  if (is_phone_audio_path(p)) return FileKind::kAudio;
   if (ends_with(p, ".png") || ends_with(p, ".jpg") || ends_with(p, ".jpeg") ||
       ends_with(p, ".heic") || ends_with(p, ".heif"))
     return FileKind::kImage;
@@ -101,7 +101,8 @@ Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec
                                     (spec.input.kind.empty() ? "unspecified" : spec.input.kind) +
                                     " input");
   }
-  FP_ASSIGN_OR_RETURN(Audio audio, is_m4a_path(path) ? read_m4a(path) : read_wav(path));
+  FP_ASSIGN_OR_RETURN(Audio audio,
+                      is_phone_audio_path(path) ? read_phone_audio(path) : read_wav(path));
   if (audio.samples.empty()) return Status::invalid_argument(path + ": no audio samples");
   const LogMelConfig config = log_mel_config_of(spec);
   FP_RETURN_IF_ERROR(validate_log_mel_config(config));

@@ -27,7 +27,7 @@ enum class FileKind { kAudio, kImage, kIdx, kOther };
 // .jpg .jpeg .heic .heif; .idx, *-ubyte, *.idx*.gz / *-ubyte.gz.
 FileKind file_kind(const std::string& path);
 // Those formats as messages and help texts name them.
-constexpr const char* kRecordingFormats = "WAV, FLAC, Ogg, MP3, M4A";
+constexpr const char* kRecordingFormats = "WAV, FLAC, Ogg, MP3, M4A, 3GP, AMR";
 constexpr const char* kPictureFormats = "PNG, JPEG, HEIC";
 
 // The InputSpec of the built-in data sets (what load_fsdd / load_fashion_mnist produce).

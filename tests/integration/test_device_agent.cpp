@@ -28,7 +28,7 @@
 #include "data/folder_source.h"
 #include "data/heif_decoder.h"
 #include "data/log_mel.h"
-#include "data/m4a_reader.h"
+#include "data/phone_audio_reader.h"
 #include "experiment/personalize.h"
 #include "fake_runner.h"
 #include "models/artifact.h"
@@ -366,7 +366,7 @@ TEST_CASE("a phone's voice memos (AAC in MP4, .m4a) are recordings as WAV files 
     INFO(name);
     const std::string path = std::string(FP_SOURCE_DIR) + "/tests/data/" + name;
     CHECK(file_kind(path) == FileKind::kAudio);
-    auto audio = read_m4a(path);
+    auto audio = read_phone_audio(path);
     REQUIRE(audio.ok());
     CHECK(audio->sample_rate == (name == "memo-8k-mono.m4a" ? 8000 : 44100));
     // Half a second, and the encoder's priming and padding (under 2,048 samples).
@@ -383,11 +383,11 @@ TEST_CASE("a phone's voice memos (AAC in MP4, .m4a) are recordings as WAV files 
     CHECK(decoded->sizes() == wav->sizes());
     CHECK((*decoded - *wav).abs().mean().item<double>() < apart / 2);
   }
-  CHECK(is_m4a_path("Recording 12.M4A"));
+  CHECK(is_phone_audio_path("Recording 12.M4A"));
   CHECK(file_kind("voice.aac") == FileKind::kAudio);
   // Not one: refused naming the file, as a damaged WAV is.
   std::ofstream(dir.file("fake.m4a"), std::ios::binary) << "not a recording at all";
-  auto fake = read_m4a(dir.file("fake.m4a"));
+  auto fake = read_phone_audio(dir.file("fake.m4a"));
   REQUIRE_FALSE(fake.ok());
   CHECK_THAT(fake.status().message(), Catch::StartsWith(dir.file("fake.m4a") + ": "));
   const std::string bytes =
@@ -396,9 +396,73 @@ TEST_CASE("a phone's voice memos (AAC in MP4, .m4a) are recordings as WAV files 
   auto cut = decode_audio_file(dir.file("cut.m4a"), spec);
   REQUIRE_FALSE(cut.ok());
   CHECK_THAT(cut.status().message(), Catch::Contains("cut.m4a: "));
-  auto missing = read_m4a(dir.file("none.m4a"));
+  auto missing = read_phone_audio(dir.file("none.m4a"));
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().code() == Status::Code::kNotFound);
+}
+
+TEST_CASE("older Android recordings (AMR, raw or in 3GP; AAC in 3GP) are recordings too",
+          "[device][unit]") {
+  // tests/data/memo-8k-mono.3gp: memo-8k-mono.m4a's AAC put in 3GP (ffmpeg -c copy -f 3gp).
+  // tests/data/amr-pattern.3gp: 50 AMR-NB 12.2 kbit/s frames, frame k's 31 payload bytes
+  // (k * 37 + j * 11 + 5) % 256, as amr_pattern() writes them (Debian's FFmpeg encodes no
+  // AMR), put in 3GP the same way.
+  TempDir dir("dev");
+  const ModelSpec spec = audio_spec();
+  const std::string data = std::string(FP_SOURCE_DIR) + "/tests/data/";
+  auto aac = read_phone_audio(data + "memo-8k-mono.3gp");
+  auto m4a = read_phone_audio(data + "memo-8k-mono.m4a");
+  REQUIRE(aac.ok());
+  REQUIRE(m4a.ok());
+  CHECK(aac->sample_rate == 8000);
+  CHECK(aac->samples == m4a->samples);  // the same AAC stream in another container
+
+  std::string amr = "#!AMR\n";
+  for (int k = 0; k < 50; ++k) {
+    amr.push_back(static_cast<char>(0x3C));  // frame type 7 (12.2 kbit/s), quality bit set
+    for (int j = 0; j < 31; ++j) amr.push_back(static_cast<char>((k * 37 + j * 11 + 5) % 256));
+  }
+  std::ofstream(dir.file("Recording 001.AMR"), std::ios::binary) << amr;
+  CHECK(file_kind(dir.file("Recording 001.AMR")) == FileKind::kAudio);
+  auto raw = read_phone_audio(dir.file("Recording 001.AMR"));
+  auto boxed = read_phone_audio(data + "amr-pattern.3gp");
+  INFO(raw.status().to_string() << " / " << boxed.status().to_string());
+  REQUIRE(raw.ok());
+  REQUIRE(boxed.ok());
+  CHECK(raw->sample_rate == 8000);
+  CHECK(raw->samples.size() == 50 * 160);  // 20 ms a frame
+  CHECK(boxed->samples == raw->samples);
+  float peak = 0;
+  bool finite = true;
+  for (float x : raw->samples) {
+    finite = finite && std::isfinite(x);
+    peak = std::max(peak, std::abs(x));
+  }
+  CHECK(finite);
+  CHECK(peak > 0.01f);  // decoded, not silence
+  auto features = decode_audio_file(data + "amr-pattern.3gp", spec);
+  REQUIRE(features.ok());
+  CHECK(torch::isfinite(*features).all().item<bool>());
+  for (const char* name : {"a.3gp", "b.3G2", "c.awb", "d.amr"}) CHECK(is_phone_audio_path(name));
+  CHECK_FALSE(is_phone_audio_path("notes.txt"));
+}
+
+TEST_CASE("a playlist or file list named like a voice memo is refused, not followed",
+          "[device][unit]") {
+  // FFmpeg picks a demuxer by the content: a concat list or an HLS playlist named .m4a made
+  // it read the files (or URLs) listed, and the device took them as this recording.
+  TempDir dir("dev");
+  const std::string memo = std::string(FP_SOURCE_DIR) + "/tests/data/memo-8k-mono.m4a";
+  fs::copy_file(memo, dir.file("memo.m4a"));
+  std::ofstream(dir.file("list.m4a")) << "ffconcat version 1.0\nfile memo.m4a\n";  // relative
+  std::ofstream(dir.file("playlist.m4a"))
+      << "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:" << memo << "\n#EXT-X-ENDLIST\n";
+  for (const std::string name : {"list.m4a", "playlist.m4a"}) {
+    INFO(name);
+    auto audio = read_phone_audio(dir.file(name));
+    REQUIRE_FALSE(audio.ok());
+    CHECK_THAT(audio.status().message(), Catch::StartsWith(dir.file(name) + ": "));
+  }
 }
 
 TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "[device][unit]") {
@@ -504,12 +568,11 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
   CHECK(agent::check_data_folder(dir.path.string(), "fashion-mnist").ok());
   CHECK(agent::check_data_folder(dir.path.string(), "fsdd").ok());
   fs::remove(dir.file("a/voice.wav"));
-  CHECK_THAT(
-      agent::check_data_folder(dir.path.string(), "fsdd").message(),
-      Catch::EndsWith(
-          "holds 31 picture(s) and no recording, but the models of fsdd "
-          "campaigns take recordings (WAV, FLAC, Ogg, MP3, M4A): give the --dataset its files are "
-          "for"));
+  CHECK_THAT(agent::check_data_folder(dir.path.string(), "fsdd").message(),
+             Catch::EndsWith("holds 31 picture(s) and no recording, but the models of fsdd "
+                             "campaigns take recordings (WAV, FLAC, Ogg, MP3, M4A, 3GP, AMR): give "
+                             "the --dataset its files are "
+                             "for"));
 
   // An IDX file claiming more images than a device decodes (a gzip bomb would hold only
   // this header and zeros) is skipped from its header when the folder is listed.
@@ -545,12 +608,13 @@ TEST_CASE("a folder task's error counts the skipped files by reason and names no
   auto none = agent::load_folder_data(c, image_spec());
   REQUIRE_FALSE(none.ok());
   names_none(none.status());
-  CHECK_THAT(none.status().message(),
-             Catch::Contains("the data folder has 0 usable file(s) for this") &&
-                 Catch::Contains("4 file(s) skipped: 2 not a readable image") &&
-                 Catch::Contains("1 audio, but the model takes") &&
-                 Catch::Contains("1 not a recording (WAV, FLAC, Ogg, MP3, M4A), picture (PNG, "
-                                 "JPEG, HEIC) or IDX file"));
+  CHECK_THAT(
+      none.status().message(),
+      Catch::Contains("the data folder has 0 usable file(s) for this") &&
+          Catch::Contains("4 file(s) skipped: 2 not a readable image") &&
+          Catch::Contains("1 audio, but the model takes") &&
+          Catch::Contains("1 not a recording (WAV, FLAC, Ogg, MP3, M4A, 3GP, AMR), picture (PNG, "
+                          "JPEG, HEIC) or IDX file"));
   // The device's own check at its start is local: it names them.
   write_png(*test, 0, folder + "/clinic/one-good-jane.png");
   auto one = agent::load_folder_data(c, image_spec());

@@ -1,4 +1,4 @@
-#include "data/m4a_reader.h"
+#include "data/phone_audio_reader.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -14,6 +14,9 @@ extern "C" {
 
 namespace fp {
 namespace {
+
+// FFmpeg's demuxers for MP4/3GP (AAC or AMR inside), raw ADTS AAC and raw AMR.
+constexpr const char* kDemuxers = "mov,mp4,m4a,3gp,3g2,mj2,aac,amr,amrnb,amrwb";
 
 std::string av_error(int code) {
   char text[AV_ERROR_MAX_STRING_SIZE] = {};
@@ -106,7 +109,14 @@ Result<Audio> decode_file(const std::string& path) {
   AVFormatContext* opened = nullptr;
   // "file:" first: a path is never taken for another protocol's URL ("http:...", "concat:").
   const std::string url = "file:" + path;
-  int rc = avformat_open_input(&opened, url.c_str(), nullptr, nullptr);
+  // Only the phone formats' demuxers, and no protocol but this file: FFmpeg probes content,
+  // not names, and a playlist (HLS) or concat list named .m4a made it read the files, or
+  // the URLs, that it lists.
+  AVDictionary* options = nullptr;
+  av_dict_set(&options, "format_whitelist", kDemuxers, 0);
+  av_dict_set(&options, "protocol_whitelist", "file", 0);
+  int rc = avformat_open_input(&opened, url.c_str(), nullptr, &options);
+  av_dict_free(&options);
   if (rc < 0) {
     return rc == AVERROR(ENOENT)
                ? Status::not_found("file does not exist")
@@ -147,12 +157,15 @@ Result<Audio> decode_file(const std::string& path) {
 
 }  // namespace
 
-bool is_m4a_path(const std::string& path) {
+bool is_phone_audio_path(const std::string& path) {
   const std::string p = ascii_lower(path);
-  return ends_with(p, ".m4a") || ends_with(p, ".aac");
+  for (const char* extension : {".m4a", ".aac", ".3gp", ".3g2", ".amr", ".awb"}) {
+    if (ends_with(p, extension)) return true;
+  }
+  return false;
 }
 
-Result<Audio> read_m4a(const std::string& path) {
+Result<Audio> read_phone_audio(const std::string& path) {
   static std::once_flag quiet;
   std::call_once(quiet, [] { av_log_set_level(AV_LOG_QUIET); });  // errors come as Status
   auto audio = decode_file(path);
