@@ -102,7 +102,7 @@ expect_exit 2 "--individual: Protocol error: Hello.capabilities.datasets[]: cont
   "${FP_AGENT}" --plain --data "${WORK}" --dataset fashion-mnist --individual "$(printf 'dev\tice')" \
   --work-dir "${WORK}/agent"
 # A folder of pictures on a device of recording campaigns (--dataset's default, fsdd).
-expect_exit 2 "--data: Invalid argument: data folder ${WORK} holds 1 picture(s) and no recording, but the models of fsdd campaigns take recordings (WAV, FLAC, Ogg, MP3, M4A)" \
+expect_exit 2 "--data: Invalid argument: data folder ${WORK} holds 1 picture(s) and no recording, but the models of fsdd campaigns take recordings (WAV, FLAC, Ogg, MP3, M4A, 3GP, AMR)" \
   "${FP_AGENT}" --plain --data "${WORK}" --work-dir "${WORK}/agent"
 rm "${WORK}/pic.png"
 # An option that does nothing in the agent's mode.
