@@ -30,6 +30,16 @@ std::string read_all(std::FILE* f) {
   return out;
 }
 
+// A bar 4 characters wide drawn into `out` on `clock`.
+Progress::Options bar_options(std::FILE* out, FakeClock& clock) {
+  Progress::Options o;
+  o.mode = Progress::Mode::kBar;
+  o.out = out;
+  o.width = 4;
+  o.clock = clock.fn();
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("Progress formats durations", "[progress]") {
@@ -119,11 +129,7 @@ TEST_CASE("Progress bar redraws one line in place and ends it on finish", "[prog
   FakeClock clock;
   std::FILE* out = std::tmpfile();
   REQUIRE(out != nullptr);
-  Progress::Options o;
-  o.mode = Progress::Mode::kBar;
-  o.out = out;
-  o.width = 4;
-  o.clock = clock.fn();
+  Progress::Options o = bar_options(out, clock);
   o.redraw_seconds = 0.5;
   Progress p("epochs", 2, o);
   CHECK(p.bar());
@@ -146,12 +152,7 @@ TEST_CASE("A line printed while a bar is drawn goes above it; the bar is redrawn
   FakeClock clock;
   std::FILE* out = std::tmpfile();
   REQUIRE(out != nullptr);
-  Progress::Options o;
-  o.mode = Progress::Mode::kBar;
-  o.out = out;
-  o.width = 4;
-  o.clock = clock.fn();
-  Progress p("tasks", 2, o);
+  Progress p("tasks", 2, bar_options(out, clock));
   clock.now += 1;
   p.print("warning: a host is late");
   p.finish();

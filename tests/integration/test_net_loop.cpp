@@ -666,26 +666,49 @@ TEST_CASE("an agent's loop sleeps until its next deadline while its task runs", 
   REQUIRE(wait_until([&] { return campaign_done(coord, dir); }));
 }
 
-TEST_CASE("a stop asked before the server runs ends its run at once", "[net]") {
+namespace {
+
+// A coordinator with no campaign, for how run() starts and stops.
+struct BareServer {
   TempDir dir;
-  auto store = store::Store::open(dir.file("fp.db"));
-  REQUIRE(store.ok());
-  coord::ModelRegistry registry(dir.file("models"), **store);
-  auto config = fast_server();
-  config.endpoint = "tcp://127.0.0.1:*";
-  config.security.plain = true;
-  zmq::context_t context(1);
-  coord::Server server(config, context, **store, registry);
-  server.request_stop();  // before run() has made the waker that would carry it
-  std::atomic<bool> done{false};
-  Status status;
-  std::thread serving([&] {
-    status = server.run();
-    done = true;
-  });
-  const bool returned = wait_until([&] { return done.load(); });
-  if (!returned) server.request_stop();  // the waker exists by now: do not hang the suite
-  serving.join();
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<coord::ModelRegistry> registry;
+  zmq::context_t context{1};
+  std::unique_ptr<coord::Server> server;
+
+  explicit BareServer(bool handle_signals = false) {
+    auto opened = store::Store::open(dir.file("fp.db"));
+    REQUIRE(opened.ok());
+    store = std::move(opened).value();
+    registry = std::make_unique<coord::ModelRegistry>(dir.file("models"), *store);
+    auto config = fast_server();
+    config.endpoint = "tcp://127.0.0.1:*";
+    config.security.plain = true;
+    config.handle_signals = handle_signals;
+    server = std::make_unique<coord::Server>(config, context, *store, *registry);
+  }
+  // Runs it on a thread; whether it returned by itself within 20 s (else it is stopped, so
+  // the suite does not hang), and its status.
+  std::pair<bool, Status> run(const std::function<Status()>& on_serving = {}) {
+    std::atomic<bool> done{false};
+    Status status;
+    std::thread serving([&] {
+      status = server->run(on_serving);
+      done = true;
+    });
+    const bool returned = wait_until([&] { return done.load(); });
+    if (!returned) server->request_stop();  // the waker exists by now
+    serving.join();
+    return {returned, status};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a stop asked before the server runs ends its run at once", "[net]") {
+  BareServer bare;
+  bare.server->request_stop();  // before run() has made the waker that would carry it
+  const auto [returned, status] = bare.run();
   CHECK(returned);
   CHECK(status.ok());
 }
@@ -693,37 +716,22 @@ TEST_CASE("a stop asked before the server runs ends its run at once", "[net]") {
 TEST_CASE("a server says it is serving only once a SIGTERM would stop it cleanly", "[net]") {
   // fp-coordinator writes its endpoint file there: a supervisor that reads it and stops the
   // coordinator at once must get a clean stop, not a process killed in its start.
-  TempDir dir;
-  auto store = store::Store::open(dir.file("fp.db"));
-  REQUIRE(store.ok());
-  coord::ModelRegistry registry(dir.file("models"), **store);
-  auto config = fast_server();
-  config.endpoint = "tcp://127.0.0.1:*";
-  config.security.plain = true;
-  config.handle_signals = true;
-  zmq::context_t context(1);
+  BareServer bare(/*handle_signals=*/true);
   SECTION("a SIGTERM sent from on_serving ends the run cleanly") {
-    coord::Server server(config, context, **store, registry);
-    std::atomic<bool> done{false}, told{false};
-    Status status;
-    std::thread serving([&] {
-      status = server.run([&] {
-        told = true;
-        ::kill(::getpid(), SIGTERM);  // before the waker's handler exists, this kills the test
-        return Status::ok_status();
-      });
-      done = true;
+    bool told = false;
+    const auto [returned, status] = bare.run([&] {
+      told = true;
+      ::kill(::getpid(), SIGTERM);  // before the waker's handler exists, this kills the test
+      return Status::ok_status();
     });
-    const bool returned = wait_until([&] { return done.load(); });
-    if (!returned) server.request_stop();
-    serving.join();
     CHECK(told);
     CHECK(returned);
     CHECK(status.ok());
   }
   SECTION("a failing on_serving ends the run with its error") {
-    coord::Server server(config, context, **store, registry);
-    Status status = server.run([] { return Status::io_error("endpoint file: disk full"); });
+    const auto [returned, status] =
+        bare.run([] { return Status::io_error("endpoint file: disk full"); });
+    CHECK(returned);
     CHECK(status.to_string().find("endpoint file: disk full") != std::string::npos);
   }
 }
