@@ -102,6 +102,42 @@ int predict(const std::string& data, const std::string& model_path, const std::s
   return 0;
 }
 
+// This agent's key pair and the coordinator's public key, into `security`; false (the
+// error logged, saying how to make them) when they cannot be read.
+bool read_agent_keys(const std::string& key, const std::string& coordinator_key,
+                     fp::security::SocketSecurity& security) {
+  auto pair = fp::security::read_keypair(key);
+  auto server = pair.ok() ? fp::security::read_public_key(coordinator_key)
+                          : fp::Result<std::string>(pair.status());
+  if (!server.ok()) {
+    spdlog::error("{} (create a key pair with 'fp-agent keygen --key {}', or pass --plain)",
+                  server.status().to_string(), key);
+    return false;
+  }
+  security.own = *pair;
+  security.server_public = *server;
+  return true;
+}
+
+// fp-agent --check, once the start checks passed: the keys (read, nothing made) and whether
+// another agent uses the work folder now, then what the agent would announce.
+int check_result(fp::agent::AgentConfig config, const std::vector<std::string>& announced,
+                 const std::string& key, const std::string& coordinator_key, bool plain,
+                 bool new_id) {
+  if (!plain && !read_agent_keys(key, coordinator_key, config.security)) return 2;
+  // Not an error: the check of a running agent's configuration finds its own agent there.
+  if (fp::ProcessLock::held_by_another(config.work_dir + "/agent.lock").value_or(false)) {
+    spdlog::warn(
+        "--work-dir: {} is in use by a running agent now: a second start would be "
+        "refused until it ends",
+        config.work_dir);
+  }
+  fmt::print("ready: agent {}{} -> {} ({}) holding {}\n", config.agent_id,
+             new_id ? " (an id made for this check; the first start makes and keeps its own)" : "",
+             config.coordinator, plain ? "plain" : "CURVE, keys read", fmt::join(announced, ", "));
+  return 0;
+}
+
 int agent_main(int argc, char** argv) {
   fp::tune_allocator();  // before any thread allocates
   CLI::App app{
@@ -114,7 +150,7 @@ int agent_main(int argc, char** argv) {
   int64_t hello_ms = 3000, resend_ms = 2000, backoff_min_ms = 100, backoff_max_ms = 5000;
   bool keep_models = true;
   std::string key = "keys/agent", coordinator_key = "keys/coordinator.pub";
-  bool plain = false, force = false;
+  bool plain = false, force = false, check_only = false;
   std::string config_file, give_up_after, predict_model;
   int64_t predict_batch = 256;
 
@@ -180,6 +216,10 @@ int agent_main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--coordinator-key", coordinator_key, "the coordinator's public key file")
       ->capture_default_str();
+  app.add_flag("--check", check_only,
+               "check the options, the data, the keys and the work folder as a start would, say "
+               "what this agent would announce, and exit (0: ready) without connecting or "
+               "writing anything but the work folder (command line only)");
   app.add_flag("--plain", plain,
                "connect without encryption or authentication (to a coordinator serving --plain)");
   app.add_option("--work-dir", config.work_dir, "model cache and personalized models")
@@ -252,7 +292,7 @@ int agent_main(int argc, char** argv) {
   app.add_option("--log-level", level, "trace, debug, info, warn, error")
       ->check(fp::config::log_level())
       ->capture_default_str();
-  if (int code = fp::config::parse_with_config(app, argc, argv, "--config"); code >= 0) {
+  if (int code = fp::config::parse_with_config(app, argc, argv, "--config", {"check"}); code >= 0) {
     return code;
   }
 
@@ -342,6 +382,7 @@ int agent_main(int argc, char** argv) {
       refused("--work-dir", fp::agent::prepare_work_dir(config.work_dir))) {
     return 2;
   }
+  if (check_only) return check_result(config, announced, key, coordinator_key, plain, new_id);
   // Two agents on one work folder would resend each other's reports from its outbox and write
   // over each other's downloads: the second is refused, naming the first.
   auto work_lock =
@@ -356,17 +397,8 @@ int agent_main(int argc, char** argv) {
   config.security.plain = plain;
   if (plain) {
     spdlog::warn("agent in PLAIN mode: traffic is neither encrypted nor authenticated");
-  } else {
-    auto pair = fp::security::read_keypair(key);
-    auto server = pair.ok() ? fp::security::read_public_key(coordinator_key)
-                            : fp::Result<std::string>(pair.status());
-    if (!server.ok()) {
-      spdlog::error("{} (create a key pair with 'fp-agent keygen --key {}', or pass --plain)",
-                    server.status().to_string(), key);
-      return 2;
-    }
-    config.security.own = *pair;
-    config.security.server_public = *server;
+  } else if (!read_agent_keys(key, coordinator_key, config.security)) {
+    return 2;
   }
   config.datasets = announced;
   config.hello_timeout = std::chrono::milliseconds(hello_ms);

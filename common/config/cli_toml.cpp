@@ -68,7 +68,10 @@ Result<std::vector<std::string>> toml_arguments(const CLI::App& app, const std::
   return args;
 }
 
-int parse_with_config(CLI::App& app, int argc, char** argv, const std::string& config_option) {
+int parse_with_config(CLI::App& app, int argc, char** argv, const std::string& config_option,
+                      const std::set<std::string>& command_line_only) {
+  // Its usage line names the program, as CLI11's own parse(argc, argv) has it say.
+  if (argc > 0 && app.get_name().empty()) app.name(argv[0]);
   std::vector<std::string> cli(argv + 1, argv + argc);
   try {
     std::vector<std::string> reversed(cli.rbegin(), cli.rend());
@@ -76,7 +79,9 @@ int parse_with_config(CLI::App& app, int argc, char** argv, const std::string& c
     const CLI::Option* config = app.get_option(config_option);
     if (config->count() == 0) return -1;
     const std::string path = config->as<std::string>();
-    auto extra = toml_arguments(app, path, {config_option.substr(2)});
+    std::set<std::string> skip = command_line_only;
+    skip.insert(config_option.substr(2));
+    auto extra = toml_arguments(app, path, skip);
     if (!extra.ok()) {
       fmt::print(stderr, "{}\n", extra.status().message());
       return 2;

@@ -22,7 +22,9 @@ Result<std::vector<std::string>> toml_arguments(const CLI::App& app, const std::
 
 // Parses the command line, then (when the option named `config_option` is given)
 // parses again with the file's arguments added. Returns the process exit code to use
-// on failure (with the message printed), or -1 to continue.
-int parse_with_config(CLI::App& app, int argc, char** argv, const std::string& config_option);
+// on failure (with the message printed), or -1 to continue. `command_line_only` names
+// options a file may not set (a key naming one is refused as unknown).
+int parse_with_config(CLI::App& app, int argc, char** argv, const std::string& config_option,
+                      const std::set<std::string>& command_line_only = {});
 
 }  // namespace fp::config

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# A fleet's deployment files (docs/DEPLOY.md) work as shipped: `cmake --install` puts the
+# programs, device_agent/examples/agent.toml and the systemd units (ExecStart naming the
+# installed programs) in place; the installed fp-agent takes the example configuration
+# (`--check`: the options, data folder, keys and work folder, as a start checks them),
+# refuses it naming what is wrong, and refuses `check` as a file key; and where
+# systemd-analyze exists, both units verify without a warning.
+#   deploy_examples.sh BUILD_DIR CMAKE_COMMAND
+set -uo pipefail
+BUILD=${1:?usage: deploy_examples.sh BUILD_DIR CMAKE_COMMAND}
+CMAKE=${2:?}
+WORK=$(mktemp -d /tmp/fp-deploy.XXXXXX)
+trap '[ -n "${FP_KEEP_WORK:-}" ] || rm -rf "${WORK}"' EXIT
+failures=0
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+PREFIX=${WORK}/prefix
+if ! "${CMAKE}" --install "${BUILD}" --prefix "${PREFIX}" >"${WORK}/install.log" 2>&1; then
+  cat "${WORK}/install.log"
+  echo "FAIL: cmake --install"
+  exit 1
+fi
+SHARE=${PREFIX}/share/fineprune
+AGENT=${PREFIX}/bin/fp-agent
+for f in "${AGENT}" "${PREFIX}/bin/fp-coordinator" "${SHARE}/agent/agent.toml" \
+  "${SHARE}/systemd/fp-agent.service" "${SHARE}/systemd/fp-coordinator.service"; do
+  [ -e "${f}" ] || fail "not installed: ${f}"
+done
+for unit in fp-agent fp-coordinator; do
+  want="ExecStart=${PREFIX}/bin/${unit}"
+  grep -q "^${want} " "${SHARE}/systemd/${unit}.service" ||
+    fail "${unit}.service does not start ${want}: $(grep ExecStart "${SHARE}/systemd/${unit}.service")"
+done
+[ "${failures}" -eq 0 ] || exit 1
+
+# A device as the example configuration describes it, under WORK: a recording, its keys.
+mkdir -p "${WORK}/data/memos" "${WORK}/keys"
+python3 - "${WORK}/data/memos/hello.wav" <<'PY'
+import math, struct, sys, wave
+with wave.open(sys.argv[1], "wb") as w:
+    w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
+    w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(i / 3))) for i in range(4000)))
+PY
+"${AGENT}" keygen --key "${WORK}/keys/agent" >/dev/null 2>&1 || fail "fp-agent keygen"
+cp "${WORK}/keys/agent.pub" "${WORK}/keys/coordinator.pub" # any public key reads as one
+CONFIG=${SHARE}/agent/agent.toml
+# The example's paths, under WORK: device DATA COORDINATOR_KEY [more arguments...]
+device() {
+  local data=$1 coordinator_key=$2
+  shift 2
+  echo --config "${CONFIG}" --data "${data}" --work-dir "${WORK}/work" --key "${WORK}/keys/agent" \
+    --coordinator-key "${coordinator_key}" "$@"
+}
+
+# expect CODE "what it must say" fp-agent arguments...
+expect() {
+  local code=$1 want=$2
+  shift 2
+  local out rc
+  out=$(timeout 60 "${AGENT}" "$@" 2>&1)
+  rc=$?
+  if [ "${rc}" -ne "${code}" ] || ! grep -qF -- "${want}" <<<"${out}"; then
+    fail "fp-agent $* -> exit ${rc}, expected ${code} and '${want}'; output:"
+    echo "${out}" | tail -n 5
+  else
+    echo "ok: fp-agent $* -> ${want}"
+  fi
+}
+
+KEY=${WORK}/keys/coordinator.pub
+# (WORK has no spaces: mktemp's name.)
+# shellcheck disable=SC2046
+expect 0 "-> tcp://coordinator.example.org:5555 (CURVE, keys read) holding fsdd/device=" \
+  $(device "${WORK}/data" "${KEY}" --check)
+[ -e "${WORK}/work/agent.id" ] && fail "--check kept an agent id"
+# What a start would refuse, --check refuses, naming it.
+# shellcheck disable=SC2046
+expect 2 "${WORK}/keys/none.pub" $(device "${WORK}/data" "${WORK}/keys/none.pub" --check)
+# shellcheck disable=SC2046
+expect 2 "--data: " $(device "${WORK}/nothing" "${KEY}" --check)
+# shellcheck disable=SC2046
+expect 2 "data folder ${WORK}/keys: no usable file" $(device "${WORK}/keys" "${KEY}" --check)
+# `check` is for the command line: a file saying it would make every start a check.
+{
+  cat "${CONFIG}"
+  echo "check = true"
+} >"${WORK}/checking.toml"
+# shellcheck disable=SC2046
+expect 2 "unknown key 'check'" $(CONFIG=${WORK}/checking.toml device "${WORK}/data" "${KEY}")
+expect 0 "Usage: ${AGENT} [OPTIONS]" --help
+
+# The fleet end to end as the units run it, on a synthetic FSDD (tones, a pitch per digit):
+# the coordinator from the installed fleet.toml in its working folder, the device from the
+# installed agent.toml, each started by its unit's ExecStart line with this test's paths.
+STATE=${WORK}/state # the coordinator's WorkingDirectory
+mkdir -p "${STATE}" "${WORK}/fsdd/recordings" "${WORK}/owner"
+python3 - "${WORK}/fsdd/recordings" "${WORK}/owner" <<'PY'
+import math, os, struct, sys, wave
+def tone(path, hz, phase):
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
+        w.writeframes(b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * hz * i / 8000 + phase)))
+                               for i in range(2400)))
+for digit in range(10):
+    for speaker in ("ann", "bob", "cyd", "dan"):
+        for i in range(4):
+            tone(os.path.join(sys.argv[1], f"{digit}_{speaker}_{i}.wav"), 200 + 90 * digit, i)
+for i in range(24):  # the device owner's memos: three of the digits, unlabeled
+    tone(os.path.join(sys.argv[2], f"memo-{i}.wav"), 200 + 90 * (i % 3), i)
+PY
+FLEET=${SHARE}/coordinator/fleet.toml
+exec_start() { sed -n 's/^ExecStart=//p' "${SHARE}/systemd/$1.service"; }
+read -ra serve <<<"$(exec_start fp-coordinator | sed "s#/etc/fineprune/coordinator.toml#${FLEET}#")"
+read -ra agent <<<"$(exec_start fp-agent | sed "s#/etc/fineprune/agent.toml#${CONFIG}#")"
+(cd "${STATE}" && "${PREFIX}/bin/fp-coordinator" train -c "${FLEET}" --data-dir "${WORK}/fsdd" \
+  --epochs 2 >"${WORK}/train.log" 2>&1) || fail "fp-coordinator train -c fleet.toml: $(tail -n 3 "${WORK}/train.log")"
+"${AGENT}" keygen --key "${WORK}/keys/phone" >/dev/null 2>&1
+(cd "${STATE}" && "${PREFIX}/bin/fp-coordinator" enroll -c "${FLEET}" --key "${WORK}/keys/phone.pub" \
+  --name phone >/dev/null 2>&1) || fail "fp-coordinator enroll -c fleet.toml"
+(cd "${STATE}" && exec "${serve[@]}" --endpoint "tcp://127.0.0.1:*" --http-port 0 \
+  --endpoint-file "${WORK}/endpoint" >"${WORK}/serve.log" 2>&1) &
+serving=$!
+for _ in $(seq 300); do [ -s "${WORK}/endpoint" ] && break; sleep 0.1; done
+if [ -s "${WORK}/endpoint" ]; then
+  timeout 120 "${agent[@]}" --coordinator "$(cat "${WORK}/endpoint")" --data "${WORK}/owner" \
+    --work-dir "${WORK}/phone" --key "${WORK}/keys/phone" \
+    --coordinator-key "${STATE}/keys/coordinator.pub" --id phone --leave-when-done \
+    >"${WORK}/agent.log" 2>&1
+  rc=$?
+  [ "${rc}" -eq 0 ] || fail "the device's unit command -> exit ${rc}: $(tail -n 5 "${WORK}/agent.log")"
+  status=$(cd "${STATE}" && "${PREFIX}/bin/fp-coordinator" status -c "${FLEET}" 2>&1)
+  grep -q "device=phone .*phone .*fine_prune" <<<"${status}" ||
+    fail "no fine_prune row of device=phone in the fleet's status: ${status}"
+  grep -q "campaign fleet-speech" <<<"${status}" || fail "no campaign fleet-speech: ${status}"
+else
+  fail "the coordinator's unit command wrote no endpoint: $(tail -n 5 "${WORK}/serve.log")"
+fi
+kill -TERM "${serving}"
+wait "${serving}"
+rc=$?
+[ "${rc}" -eq 0 ] || fail "the coordinator stopped by SIGTERM -> exit ${rc}: $(tail -n 3 "${WORK}/serve.log")"
+[ "${failures}" -eq 0 ] && echo "ok: a device on its own recordings, served from the example units and configurations"
+
+if command -v systemd-analyze >/dev/null; then
+  for unit in fp-agent fp-coordinator; do
+    # Warnings (an unknown or out-of-range setting is ignored with one) fail it too.
+    out=$(cd "${SHARE}/systemd" && systemd-analyze verify "./${unit}.service" 2>&1)
+    rc=$?
+    if [ "${rc}" -ne 0 ] || [ -n "${out}" ]; then
+      fail "systemd-analyze verify ${unit}.service -> exit ${rc}: ${out}"
+    else
+      echo "ok: systemd-analyze verify ${unit}.service"
+    fi
+  done
+else
+  echo "systemd-analyze not found: the units' syntax is not checked here"
+fi
+
+if [ "${failures}" -ne 0 ]; then
+  echo "${failures} failure(s)"
+  exit 1
+fi
+echo "all passed"
