@@ -19,6 +19,7 @@
 #include "dashboard/api.h"
 #include "dashboard/dashboard.h"
 #include "dashboard/http_server.h"
+#include "dashboard/metrics.h"
 #include "dashboard/web_assets.h"
 #include "dashboard_fixture.h"
 #include "http_client.h"
@@ -644,6 +645,66 @@ TEST_CASE("API summary and agents and campaigns count agents by state and tasks"
   CHECK(running["individuals"][1]["error"] == "out of memory");
   CHECK(running["individuals"][1]["fine_prune"].is_null());
   CHECK(running["mean"]["fine_prune"].is_null());
+
+  // The same figures for Prometheus, one sample a line.
+  HttpResult m = http_get(port, "/metrics");
+  REQUIRE(m.status == 200);
+  CHECK(m.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8");
+  std::map<std::string, std::string> sample;  // "name{labels}" -> value
+  std::istringstream lines(m.body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.rfind(' ');
+    REQUIRE(space != std::string::npos);
+    sample[line.substr(0, space)] = line.substr(space + 1);
+  }
+  CHECK(sample["fineprune_agents{state=\"connected\"}"] == "2");
+  CHECK(sample["fineprune_agents{state=\"failed\"}"] == "1");
+  CHECK(sample["fineprune_agents_known"] == "6");
+  CHECK(sample["fineprune_campaigns{status=\"running\"}"] == "1");
+  CHECK(sample["fineprune_tasks{status=\"pending\"}"] == "1");
+  CHECK(sample["fineprune_tasks{status=\"done\"}"] == "3");
+  CHECK(sample["fineprune_campaign_tasks{campaign=\"running\",status=\"failed\"}"] == "1");
+  CHECK(sample["fineprune_campaign_tasks{campaign=\"running\",status=\"assigned\"}"] == "1");
+  CHECK(std::stod(sample["fineprune_campaign_progress{campaign=\"running\"}"]) == Approx(1.0 / 3));
+  CHECK(std::stod(sample["fineprune_campaign_eta_seconds{campaign=\"running\"}"]) ==
+        Approx(campaigns[1]["eta_seconds"].get<double>()).margin(60));
+  // A finished campaign's is 0; one with no finish yet has none: no sample, not a made-up one.
+  CHECK(sample["fineprune_campaign_eta_seconds{campaign=\"" +
+               campaigns[0]["name"].get<std::string>() + "\"}"] == "0");
+  CHECK(sample["fineprune_telemetry_rows"] == "9");
+  // Every family says its type before its samples.
+  CHECK(m.body.find("# TYPE fineprune_campaign_tasks gauge\nfineprune_campaign_tasks{") !=
+        std::string::npos);
+}
+
+TEST_CASE("Prometheus samples quote campaign names safely and skip an ETA not estimated",
+          "[dashboard]") {
+  CHECK(dash::prometheus_label("plain name") == "plain name");
+  CHECK(dash::prometheus_label("a \"quoted\" \\ path\nnext") ==
+        "a \\\"quoted\\\" \\\\ path\\nnext");
+  const json tasks = {{"pending", 4}, {"assigned", 0}, {"done", 0}, {"failed", 0}};
+  const json summary = {{"agents",
+                         {{"total", 0},
+                          {"connected", 0},
+                          {"working", 0},
+                          {"idle", 0},
+                          {"done", 0},
+                          {"failed", 0},
+                          {"offline", 0}}},
+                        {"campaigns", {{"running", 1}, {"done", 0}}},
+                        {"tasks", tasks},
+                        {"telemetry_rows", 0}};
+  const json campaigns = {
+      {"campaigns",
+       {{{"name", "new \"one\""}, {"tasks", tasks}, {"progress", 0.0}, {"eta_seconds", nullptr}}}}};
+  const std::string text = dash::prometheus_text(summary, campaigns);
+  CHECK(
+      text.find("fineprune_campaign_tasks{campaign=\"new \\\"one\\\"\",status=\"pending\"} 4\n") !=
+      std::string::npos);
+  CHECK(text.find("fineprune_campaign_progress{campaign=\"new \\\"one\\\"\"} 0\n") !=
+        std::string::npos);
+  CHECK(text.find("fineprune_campaign_eta_seconds{") == std::string::npos);  // not estimated
 }
 
 TEST_CASE("Unknown paths are 404 and malformed ids 400 and writes 405", "[dashboard]") {

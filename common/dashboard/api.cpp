@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "dashboard/metrics.h"
 #include "dashboard/paging.h"
 #include "dashboard/query.h"
 #include "report/results_json.h"
@@ -253,6 +254,12 @@ Endpoint endpoint_of(const std::vector<std::string>& parts) {  // parts: {"api",
   if (parts[3] == "curve") return {Endpoint::kCurve, parts[2], {"offset", "limit"}};
   if (parts[3] == "distribution") return {Endpoint::kDistribution, parts[2], {}};
   return {};
+}
+
+Result<std::string> Api::metrics(double now) {
+  FP_ASSIGN_OR_RETURN(json totals, summary(store_, now));
+  FP_ASSIGN_OR_RETURN(json campaigns, campaigns_json(store_, now));
+  return prometheus_text(totals, campaigns);
 }
 
 ApiReply Api::handle(const std::string& path, const std::string& query_text, double now) {

@@ -48,6 +48,8 @@ class Api {
   // `path` starts with "/api/"; `query` is what followed '?' (may be empty); `now` in
   // Unix seconds.
   ApiReply handle(const std::string& path, const std::string& query, double now);
+  // GET /metrics: the summary's and the campaigns' figures for Prometheus (metrics.h).
+  Result<std::string> metrics(double now);
   int64_t bootstraps() const { return summaries_.bootstraps(); }
   int64_t telemetry_rows_read() const { return results_.rows_read(); }
   // Waits for the intervals being redone in the background (tests).

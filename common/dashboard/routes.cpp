@@ -84,6 +84,15 @@ HttpReply route_request(Api& api, const HttpRequest& request, double now) {
   const std::string path = target.substr(0, question);
   const std::string query = question == std::string::npos ? "" : target.substr(question + 1);
   if (path == "/" || path == "/index.html") return page("index.html", path);
+  if (path == "/metrics") {
+    auto text = api.metrics(now);
+    if (!text.ok()) return json_reply(500, {{"error", text.status().to_string()}});
+    HttpReply r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";  // Prometheus's exposition
+    r.body = std::move(text).value();
+    r.headers = {{"Cache-Control", "no-store"}, {"X-Content-Type-Options", "nosniff"}};
+    return r;
+  }
   if (starts_with(path, "/api/")) {
     ApiReply reply = api.handle(path, query, now);
     return json_reply(reply.status, reply.body);

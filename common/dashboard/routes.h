@@ -6,6 +6,7 @@
 //   /campaigns/<id>        one campaign's results page (tables, bar chart, curve)
 //   /static/<file>         the pages' CSS and JavaScript
 //   /api/...               see api.h
+//   /metrics               the fleet's state for Prometheus (metrics.h)
 #pragma once
 
 #include "dashboard/api.h"
