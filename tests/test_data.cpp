@@ -13,8 +13,10 @@
 
 #include "data/dataset.h"
 #include "data/fashion_mnist.h"
+#include "data/file_decoder.h"
 #include "data/fsdd.h"
 #include "data/idx_reader.h"
+#include "data/image_folder.h"
 #include "data/log_mel.h"
 #include "data/wav_reader.h"
 #include "test_paths.h"
@@ -22,6 +24,7 @@
 // Catch2 after Torch: glog (via Torch) defines CHECK too, and Catch's must be the one left.
 #include <catch2/catch.hpp>
 
+#include "image_folder_fixture.h"
 #include "skip.h"
 #include "temp_dir.h"
 #include "wav_file.h"
@@ -322,6 +325,55 @@ TEST_CASE("Fashion-MNIST loader checks files and counts", "[data][fashion]") {
 }
 
 // ---------------------------------------------------------------- WAV
+
+TEST_CASE("an image folder is a labeled data set, one class a folder, read as devices read",
+          "[data][image-folder]") {
+  fp::testing::TempDir dir("imgf");
+  const std::string root = dir.file("faces");
+  REQUIRE(fp::testing::write_pattern_folder(root, 4));
+  // Nested folders count for their class; hidden ones and other files are left out.
+  fs::create_directories(root + "/vertical/session2");
+  fs::copy_file(root + "/vertical/1000.png", root + "/vertical/session2/a.png");
+  fs::create_directories(root + "/horizontal/.thumbnails");
+  fs::copy_file(root + "/vertical/1000.png", root + "/horizontal/.thumbnails/x.png");
+  std::ofstream(root + "/checker/notes.txt") << "taken on a Tuesday";
+  fs::create_directories(root + "/.trash/old");  // a hidden class folder: no class
+
+  int64_t skipped = -1;
+  auto data = load_image_folder(root, {1, 12, 10}, &skipped);
+  INFO(data.status().to_string());
+  REQUIRE(data.ok());
+  CHECK(data->class_names == fp::testing::kPatternClasses);  // by folder name
+  CHECK(data->inputs.sizes() == torch::IntArrayRef({13, 1, 12, 10}));
+  CHECK(data->label_vector() == std::vector<int64_t>{0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2});
+  CHECK(skipped == 1);
+  CHECK(data->inputs.min().item<float>() >= 0.0f);
+  CHECK(data->inputs.max().item<float>() <= 1.0f);
+  // The same picture a device decodes with the spec the general model records.
+  ModelSpec spec;
+  spec.height = 12;
+  spec.width = 10;
+  spec.input = image_folder_input_spec();
+  auto one = decode_image_file(root + "/horizontal/1001.png", spec);
+  REQUIRE(one.ok());
+  CHECK(torch::equal(*one, data->inputs[5]));
+  auto rgb = load_image_folder(root, {3, 16, 16});
+  REQUIRE(rgb.ok());
+  CHECK(rgb->inputs.sizes() == torch::IntArrayRef({13, 3, 16, 16}));
+
+  // What would change the experiment silently is refused, naming it.
+  CHECK(load_image_folder(dir.file("none"), {}).status().code() == Status::Code::kNotFound);
+  fs::create_directories(dir.file("one/only"));
+  fs::copy_file(root + "/vertical/1000.png", dir.file("one/only/a.png"));
+  CHECK_THAT(load_image_folder(dir.file("one"), {}).status().message(),
+             Catch::Contains("1 class folder(s)"));
+  fs::create_directories(root + "/empty");
+  CHECK_THAT(load_image_folder(root, {}).status().message(),
+             Catch::Contains("class 'empty'") && Catch::Contains("holds no picture"));
+  fs::remove(root + "/empty");
+  std::ofstream(root + "/checker/broken.png") << "not a picture";
+  CHECK_THAT(load_image_folder(root, {}).status().message(), Catch::Contains("broken.png"));
+}
 
 TEST_CASE("read_wav reads back what libsndfile wrote", "[data][wav]") {
   TempDir dir;

@@ -330,7 +330,27 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
   CHECK(error_of("[data]\n") == "test.toml: name is required (a short label)");
   CHECK(error_of("name = \"a b\"\n").find("name must be 1-48 letters") != std::string::npos);
   CHECK(error_of("name = \"x\"\n[data]\ndataset = \"mnist\"\n") ==
-        "test.toml:3: data.dataset must be \"fashion-mnist\" or \"fsdd\", not \"mnist\"");
+        "test.toml:3: data.dataset must be \"fashion-mnist\", \"fsdd\" or \"image-folder\", "
+        "not \"mnist\"");
+  // An image folder names its folder; its shape keys are its own.
+  CHECK(error_of("name = \"x\"\n[data]\ndataset = \"image-folder\"\n")
+            .find("data.dir must name the image folder") != std::string::npos);
+  CHECK(error_of("name = \"x\"\n[data]\nheight = 32\n") ==
+        "test.toml:3: data.height is for dataset = \"image-folder\": fashion-mnist's input "
+        "shape is its own");
+  CHECK(error_of("name = \"x\"\n[data]\ndataset = \"image-folder\"\ndir = \"d\"\nchannels = 2\n") ==
+        "test.toml:5: data.channels must be 1 or 3");
+  CHECK(error_of("name = \"x\"\n[data]\ndataset = \"image-folder\"\ndir = \"d\"\nwidth = 0\n") ==
+        "test.toml:5: data.width must be from 1 to 1024");
+  auto folder = parse_scenario(
+      "name = \"x\"\n[data]\ndataset = \"image-folder\"\ndir = \"faces\"\nchannels = 3\n"
+      "height = 48\nwidth = 40\n",
+      "test.toml");
+  REQUIRE(folder.ok());
+  CHECK(folder->data.dir == "faces");
+  CHECK(folder->data.channels == 3);
+  CHECK(folder->data.height == 48);
+  CHECK(folder->data.width == 40);
   CHECK(error_of("name = \"x\"\n[partition]\nmethod = \"random\"\n")
             .find("test.toml:3: partition.method: unknown partition method 'random'") == 0);
   CHECK(error_of("name = \"x\"\n[partition]\neval_fraction = 1.0\n") ==

@@ -1,6 +1,7 @@
 #include "simulation/population.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <set>
@@ -8,7 +9,9 @@
 
 #include "config/toml_reader.h"
 #include "data/fashion_mnist.h"
+#include "data/file_decoder.h"
 #include "data/fsdd.h"
+#include "data/image_folder.h"
 #include "util/file_io.h"
 
 namespace fp::sim {
@@ -28,6 +31,16 @@ Result<Population> load_population(const Scenario& s) {
   p.dataset = s.data.dataset;
   if (s.data.dataset == "fashion-mnist") {
     FP_ASSIGN_OR_RETURN(p.pool, load_fashion_mnist(fashion_mnist_dir(s), Split::kTest));
+  } else if (s.data.dataset == "image-folder") {
+    int64_t skipped = 0;
+    auto pool =
+        load_image_folder(s.data.dir, {s.data.channels, s.data.height, s.data.width}, &skipped);
+    if (!pool.ok()) return pool.status().with_context(s.source + ": [data] dir: ");
+    p.pool = std::move(pool).value();
+    if (skipped > 0) {
+      spdlog::warn("{}: {} file(s) in {} are not pictures ({}): left out", s.source, skipped,
+                   s.data.dir, kPictureFormats);
+    }
   } else {
     std::string dir = s.data.dir.empty() ? default_fsdd_dir() : s.data.dir;
     if (dir.empty()) {
@@ -51,6 +64,11 @@ Result<Population> load_population(const Scenario& s) {
   }
   p.individuals = std::move(individuals).value();
   return p;
+}
+
+InputSpec scenario_input_spec(const Scenario& s) {
+  return s.data.dataset == "image-folder" ? image_folder_input_spec()
+                                          : builtin_input_spec(s.data.dataset);
 }
 
 Result<Dataset> general_training_data(const Scenario& s, const Population& p, int64_t left_out) {

@@ -8,6 +8,7 @@
 
 #include "data/dataset.h"
 #include "data/partition.h"
+#include "models/model_spec.h"
 #include "simulation/scenario.h"
 #include "util/status.h"
 
@@ -22,18 +23,24 @@ struct Population {
 // Where the scenario's Fashion-MNIST files are: data.dir, or the Debian package's folder.
 std::string fashion_mnist_dir(const Scenario& scenario);
 
-// Loads the pool (Fashion-MNIST: the test split; FSDD: every recording) and partitions it.
-// A scenario with best_classes needs its pick (partition.classes) first.
+// Loads the pool (Fashion-MNIST: the test split; FSDD: every recording; an image folder:
+// every picture) and partitions it. A scenario with best_classes needs its pick
+// (partition.classes) first.
 Result<Population> load_population(const Scenario& scenario);
 
+// How devices turn their own files into the scenario's model input (recorded in the
+// general model's spec): the built-in data set's, or an image folder's.
+InputSpec scenario_input_spec(const Scenario& scenario);
+
 // What the general model trains on. Fashion-MNIST: the first data.general_samples
-// training images. FSDD: the recordings no individual owns, and without any recording
-// of `left_out`'s speaker when it is >= 0 (leave-one-speaker-out).
+// training images. FSDD and image folders: the samples no individual owns (FSDD: without
+// any recording of `left_out`'s speaker when it is >= 0, leave-one-speaker-out).
 Result<Dataset> general_training_data(const Scenario& scenario, const Population& population,
                                       int64_t left_out = -1);
 
 // What the general model is scored on after training: samples it never trained on.
-// Fashion-MNIST: the whole test split (the pool). FSDD: every individual's recordings.
+// Fashion-MNIST: the whole test split (the pool). FSDD and image folders: every
+// individual's samples.
 Dataset general_heldout_data(const Scenario& scenario, const Population& population);
 
 // One individual's private data: the adaptation set (Fine-Pruning reads only its

@@ -58,12 +58,36 @@ Status read_data(Table t, DataSection& d) {
   FP_RETURN_IF_ERROR(t.get("dataset", d.dataset));
   FP_RETURN_IF_ERROR(t.get("dir", d.dir));
   FP_RETURN_IF_ERROR(t.get("general_samples", d.general_samples));
+  std::optional<int64_t> channels, height, width;
+  FP_RETURN_IF_ERROR(t.get("channels", channels));
+  FP_RETURN_IF_ERROR(t.get("height", height));
+  FP_RETURN_IF_ERROR(t.get("width", width));
   FP_RETURN_IF_ERROR(t.finish());
-  if (d.dataset != "fashion-mnist" && d.dataset != "fsdd") {
-    return invalid(t, "dataset",
-                   "must be \"fashion-mnist\" or \"fsdd\", not \"" + d.dataset + "\"");
+  if (d.dataset != "fashion-mnist" && d.dataset != "fsdd" && d.dataset != "image-folder") {
+    return invalid(
+        t, "dataset",
+        "must be \"fashion-mnist\", \"fsdd\" or \"image-folder\", not \"" + d.dataset + "\"");
   }
   if (d.general_samples < 0) return invalid(t, "general_samples", "must be >= 0");
+  const std::pair<const char*, const std::optional<int64_t>*> shape[] = {
+      {"channels", &channels}, {"height", &height}, {"width", &width}};
+  for (const auto& [key, value] : shape) {
+    if (value->has_value() && d.dataset != "image-folder") {
+      return invalid(
+          t, key, "is for dataset = \"image-folder\": " + d.dataset + "'s input shape is its own");
+    }
+  }
+  if (d.dataset == "image-folder" && d.dir.empty()) {
+    return invalid(t, "dir",
+                   "must name the image folder (one folder per class) for "
+                   "dataset = \"image-folder\"");
+  }
+  d.channels = channels.value_or(d.channels);
+  d.height = height.value_or(d.height);
+  d.width = width.value_or(d.width);
+  if (d.channels != 1 && d.channels != 3) return invalid(t, "channels", "must be 1 or 3");
+  if (d.height < 1 || d.height > 1024) return invalid(t, "height", "must be from 1 to 1024");
+  if (d.width < 1 || d.width > 1024) return invalid(t, "width", "must be from 1 to 1024");
   return Status::ok_status();
 }
 

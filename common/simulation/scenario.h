@@ -1,7 +1,8 @@
 // A simulation scenario: one TOML file that describes a whole campaign.
 //
 //   name, description, seed          top level (seed drives partitions and training)
-//   [data]        dataset ("fashion-mnist" | "fsdd"), dir, general_samples, fsdd_frames
+//   [data]        dataset ("fashion-mnist" | "fsdd" | "image-folder"), dir, general_samples;
+//                 image-folder: channels, height, width (its pictures' model input)
 //   [partition]   method (natural | k_classes | dirichlet | iid), individuals, k, k_values
 //                 (class counts taken in turn, e.g. [1, 2, ..., 10]), alpha,
 //                 samples, eval_fraction, disjoint, seed, classes (draw individuals only
@@ -58,12 +59,17 @@
 namespace fp::sim {
 
 struct DataSection {
-  std::string dataset = "fashion-mnist";  // "fashion-mnist" or "fsdd"
-  std::string dir;                        // empty: the data set's default location
+  // "fashion-mnist", "fsdd" or "image-folder" (one's own labeled pictures, one folder per
+  // class: data/image_folder.h; `dir` names it).
+  std::string dataset = "fashion-mnist";
+  std::string dir;  // empty: the data set's default location (image-folder has none)
   // Samples the general model trains on (0: all available). Fashion-MNIST trains on
-  // its training split and carves individuals from the test split; FSDD trains on the
-  // recordings no individual owns (minus the left-out individual's speaker).
+  // its training split and carves individuals from the test split; FSDD and image folders
+  // train on the samples no individual owns (FSDD: minus the left-out individual's speaker).
   int64_t general_samples = 0;
+  // image-folder: the model input its pictures are read into (channels 1 or 3, then
+  // height x width); the keys are refused for the other data sets, whose shape is fixed.
+  int64_t channels = 1, height = 28, width = 28;
 };
 
 struct GeneralSection {

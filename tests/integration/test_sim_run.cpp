@@ -15,6 +15,8 @@
 #include <set>
 #include <thread>
 
+#include "data/image_folder.h"
+#include "image_folder_fixture.h"
 #include "models/artifact.h"
 #include "prune/shift_detector.h"
 #include "report/experiment_report.h"
@@ -538,6 +540,68 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   auto after = run_scenario(s, o);
   REQUIRE(after.ok());
   CHECK(after->status == "done");
+}
+
+TEST_CASE("a scenario on one's own image folder runs end to end, its shape in the model",
+          "[sim][image-folder]") {
+  TempDir dir;
+  REQUIRE(fp::testing::write_pattern_folder(dir.file("patterns"), 40));
+  Scenario s = parse(R"(
+name = "patterns"
+seed = 3
+[data]
+dataset = "image-folder"
+dir = "DIR"
+height = 12
+width = 12
+[partition]
+individuals = 4
+samples = 20
+disjoint = false
+[general]
+width_mult = 0.5
+epochs = 15
+learning_rate = 0.01
+threads = 1
+[fineprune]
+sweep = [0.5]
+[baselines]
+methods = []
+[hosting]
+workers = 2
+)");
+  s.data.dir = dir.file("patterns");
+  const RunOutcome outcome = run(s, dir.file("run"));
+  auto db = open(outcome.db_path);
+  auto campaigns = db->campaigns();
+  REQUIRE(campaigns.ok());
+  REQUIRE(campaigns->size() == 1);
+  CHECK((*campaigns)[0].dataset == "image-folder");
+  auto model = db->find_model((*campaigns)[0].model_sha256);
+  REQUIRE(model.ok());
+  REQUIRE(model->has_value());
+  // The folder's shape and classes, and the front end devices read their own pictures with.
+  auto spec = ModelSpec::from_json((*model)->spec_json);
+  REQUIRE(spec.ok());
+  CHECK(spec->in_channels == 1);
+  CHECK(spec->height == 12);
+  CHECK(spec->width == 12);
+  CHECK(spec->class_names == fp::testing::kPatternClasses);
+  CHECK(spec->input == image_folder_input_spec());
+  // Trained on the pictures no individual holds, scored on the individuals' (unseen) ones.
+  auto population = load_population(s);
+  REQUIRE(population.ok());
+  CHECK(population->pool.size() == 120);
+  auto meta = nlohmann::json::parse((*model)->meta_json);
+  CHECK(std::stod(meta["heldout_accuracy"].get<std::string>()) > 0.9);
+  auto tasks = db->tasks();
+  REQUIRE(tasks.ok());
+  REQUIRE(tasks->size() == 4);
+  for (const auto& t : *tasks) CHECK(t.status == "done");
+  auto rows = db->telemetry();
+  REQUIRE(rows.ok());
+  CHECK(rows->size() == 4);  // fine_prune each
+  for (const auto& r : *rows) CHECK(r.accuracy_after.has_value());
 }
 
 TEST_CASE("a run's warnings, logged to fp-sim.log, show on its console too", "[sim]") {

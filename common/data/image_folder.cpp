@@ -1,0 +1,99 @@
+#include "data/image_folder.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <vector>
+
+#include "data/file_decoder.h"
+
+namespace fp {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool hidden(const fs::path& p) { return p.filename().string().rfind('.', 0) == 0; }
+
+// The pictures under one class folder, sorted; files of another kind counted in `skipped`.
+Result<std::vector<std::string>> class_pictures(const fs::path& dir, int64_t& skipped) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (hidden(it->path())) {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file(ec)) continue;
+    if (file_kind(it->path().string()) == FileKind::kImage) {
+      files.push_back(it->path().string());
+    } else {
+      ++skipped;
+    }
+  }
+  if (ec) return Status::io_error(dir.string() + ": cannot list (" + ec.message() + ")");
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+InputSpec image_folder_input_spec() {
+  InputSpec in;
+  in.kind = "image";
+  in.mean = 0.0;
+  in.std = 1.0;
+  return in;
+}
+
+Result<Dataset> load_image_folder(const std::string& dir, const ImageFolderShape& shape,
+                                  int64_t* skipped) {
+  if (shape.channels != 1 && shape.channels != 3)
+    return Status::invalid_argument("image folder: channels must be 1 or 3");
+  if (shape.height < 1 || shape.width < 1)
+    return Status::invalid_argument("image folder: height and width must be at least 1");
+  std::error_code ec;
+  if (dir.empty() || !fs::is_directory(dir, ec))
+    return Status::not_found("image folder '" + dir + "' does not exist or is not a folder");
+  std::vector<fs::path> classes;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!hidden(it->path()) && it->is_directory(ec)) classes.push_back(it->path());
+  }
+  if (ec) return Status::io_error(dir + ": cannot list (" + ec.message() + ")");
+  std::sort(classes.begin(), classes.end());
+  if (classes.size() < 2) {
+    return Status::invalid_argument("image folder " + dir + " holds " +
+                                    std::to_string(classes.size()) +
+                                    " class folder(s): it needs one folder per class, at least "
+                                    "two (" +
+                                    dir + "/<class>/<picture>)");
+  }
+  ModelSpec spec;
+  spec.in_channels = shape.channels;
+  spec.height = shape.height;
+  spec.width = shape.width;
+  spec.input = image_folder_input_spec();
+  Dataset out;
+  std::vector<torch::Tensor> inputs;
+  std::vector<int64_t> labels;
+  int64_t other = 0;
+  for (size_t c = 0; c < classes.size(); ++c) {
+    FP_ASSIGN_OR_RETURN(std::vector<std::string> files, class_pictures(classes[c], other));
+    if (files.empty()) {
+      return Status::invalid_argument("image folder class '" + classes[c].filename().string() +
+                                      "' (" + classes[c].string() + ") holds no picture (" +
+                                      kPictureFormats + ")");
+    }
+    out.class_names.push_back(classes[c].filename().string());
+    for (const auto& f : files) {
+      FP_ASSIGN_OR_RETURN(torch::Tensor x, decode_image_file(f, spec));
+      inputs.push_back(x);
+      labels.push_back(static_cast<int64_t>(c));
+    }
+  }
+  if (skipped) *skipped = other;
+  out.inputs = torch::stack(inputs);
+  out.labels = torch::tensor(labels, torch::kLong);
+  return out;
+}
+
+}  // namespace fp

@@ -1,0 +1,39 @@
+// A labeled picture data set of one's own, laid out one folder per class (torchvision's
+// ImageFolder convention): DIR/<class name>/**/<picture>. A researcher's data (CK+'s faces
+// by emotion, a phone photo study) become a scenario's pool: `[data] dataset =
+// "image-folder"` (simulation/scenario.h). Pictures go through the same front end a
+// device's own pictures do (file_decoder.h), so the general model's spec tells devices
+// how to read theirs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "data/dataset.h"
+#include "models/model_spec.h"
+#include "util/status.h"
+
+namespace fp {
+
+// The model input an image folder is read into: 1 (grey) or 3 (RGB) channels, resized to
+// height x width, pixels scaled to [0, 1].
+struct ImageFolderShape {
+  int64_t channels = 1;
+  int64_t height = 28;
+  int64_t width = 28;
+};
+
+// What the general model's spec records for such data: kind "image", mean 0, std 1.
+InputSpec image_folder_input_spec();
+
+// Every picture (PNG, JPEG, HEIC) under each class folder of `dir`, recursively: classes in
+// the order of their folder names, pictures in the order of their paths, so a seed draws
+// the same individuals on every machine. Hidden files and folders are left out; files of
+// another kind are left out and counted in `skipped` (may be null). Inputs
+// [N, channels, height, width], labels the class index, class_names the folder names. A
+// missing folder, fewer than two classes, a class without pictures, or a picture that
+// cannot be read is an error naming it (a data set does not silently lose samples).
+Result<Dataset> load_image_folder(const std::string& dir, const ImageFolderShape& shape,
+                                  int64_t* skipped = nullptr);
+
+}  // namespace fp
