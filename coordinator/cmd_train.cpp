@@ -91,6 +91,9 @@ Dataset load_train_data(const TrainSection& t, int64_t limit) {
   agent::LocalDataConfig data;
   data.dataset = t.dataset;
   data.data_dir = t.data_dir;
+  data.channels = t.channels;
+  data.height = t.height;
+  data.width = t.width;
   data.general_fraction = t.general_fraction;
   data.split_seed = t.split_seed;
   auto general = agent::load_general_data(data, limit);
@@ -103,7 +106,7 @@ void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "train", "Train the general model from [train] and register it; prints its SHA-256");
   add_common_options(cmd, o->common);
-  cmd->add_option("--dataset", o->dataset, "fsdd or fashion-mnist (default: fsdd)");
+  cmd->add_option("--dataset", o->dataset, "fsdd, fashion-mnist or image-folder (default: fsdd)");
   cmd->add_option("--data-dir", o->data_dir, "data set directory (default: its usual place)");
   cmd->add_option("--arch", o->arch, "architecture: mlp, cnn, vgg7, resnet18, ... (default cnn)");
   cmd->add_option("--width", o->width, "width multiplier (default 1.0)")

@@ -204,7 +204,9 @@ int agent_main(int argc, char** argv) {
                  "start from this host's name)");
   app.add_option("--coordinator", config.coordinator, "coordinator endpoint")
       ->capture_default_str();
-  app.add_option("--dataset", runner_config.data.dataset, "fsdd or fashion-mnist")
+  app.add_option("--dataset", runner_config.data.dataset,
+                 "fsdd, fashion-mnist, or image-folder (with --data: pictures for a model "
+                 "trained on an image folder)")
       ->capture_default_str();
   app.add_option("--data-dir", runner_config.data.data_dir,
                  "where this device's private data are (default: the data set's usual place)");

@@ -12,6 +12,7 @@
 
 #include "data/fashion_mnist.h"
 #include "data/fsdd.h"
+#include "data/image_folder.h"
 
 namespace fp::agent {
 namespace {
@@ -33,8 +34,23 @@ Result<Dataset> load_pool(const LocalDataConfig& c, bool general) {
     std::string dir = c.data_dir.empty() ? kDefaultFashionMnistDir : c.data_dir;
     return load_fashion_mnist(dir, general ? Split::kTrain : Split::kTest);
   }
+  if (c.dataset == "image-folder") {
+    // All of it trains the general model; a device holds its own pictures (--data).
+    if (!general) {
+      return Status::invalid_argument(
+          "image-folder devices personalize on their own pictures: give --data, not "
+          "--individual");
+    }
+    if (c.data_dir.empty()) return Status::invalid_argument("image-folder needs its folder");
+    int64_t skipped = 0;
+    FP_ASSIGN_OR_RETURN(Dataset pool,
+                        load_image_folder(c.data_dir, {c.channels, c.height, c.width}, &skipped));
+    if (skipped > 0)
+      spdlog::warn("{}: {} file(s) that are not pictures left out", c.data_dir, skipped);
+    return pool;
+  }
   return Status::invalid_argument("unknown data set '" + c.dataset +
-                                  "' (known: fsdd, fashion-mnist)");
+                                  "' (known: fsdd, fashion-mnist, image-folder)");
 }
 
 // The partition fp-sim would draw with the same settings.

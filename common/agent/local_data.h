@@ -29,8 +29,11 @@
 namespace fp::agent {
 
 struct LocalDataConfig {
-  std::string dataset = "fsdd";  // "fsdd" or "fashion-mnist"
-  std::string data_dir;          // empty: the data set's default location
+  // "fsdd", "fashion-mnist", or "image-folder": one's own labeled pictures, a folder per
+  // class (data/image_folder.h), general data only (its devices hold their own files).
+  std::string dataset = "fsdd";
+  std::string data_dir;  // empty: the data set's default location (an image folder has none)
+  int64_t channels = 1, height = 28, width = 28;  // image-folder: the model input
   double general_fraction = 0.5;
   uint64_t split_seed = 1;
   double eval_fraction = 0.5;

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "config/toml_reader.h"
@@ -95,7 +96,29 @@ Status read_train(const toml::table* t, const std::string& src, TrainSection& tr
   FP_RETURN_IF_ERROR(s.get("general_fraction", tr.general_fraction));
   FP_RETURN_IF_ERROR(s.get("split_seed", tr.split_seed));
   FP_RETURN_IF_ERROR(s.get("threads", tr.threads));
+  std::optional<int64_t> channels, height, width;
+  FP_RETURN_IF_ERROR(s.get("channels", channels));
+  FP_RETURN_IF_ERROR(s.get("height", height));
+  FP_RETURN_IF_ERROR(s.get("width", width));
   FP_RETURN_IF_ERROR(s.finish());
+  if (tr.dataset == "image-folder") {
+    if (tr.data_dir.empty())
+      return Status::invalid_argument(src +
+                                      ": train.data_dir must name the image folder "
+                                      "(one folder per class) for dataset = \"image-folder\"");
+    tr.channels = channels.value_or(tr.channels);
+    tr.height = height.value_or(tr.height);
+    tr.width = width.value_or(tr.width);
+    if (tr.channels != 1 && tr.channels != 3)
+      return Status::invalid_argument(src + ": train.channels must be 1 or 3");
+    if (tr.height < 1 || tr.height > 1024 || tr.width < 1 || tr.width > 1024)
+      return Status::invalid_argument(src + ": train.height and width must be from 1 to 1024");
+  } else if (channels || height || width) {
+    return Status::invalid_argument(src +
+                                    ": train.channels, height and width are for dataset = "
+                                    "\"image-folder\": " +
+                                    tr.dataset + "'s input shape is its own");
+  }
   if (tr.epochs < 1 || tr.batch_size < 1 || tr.threads < 1) {
     return Status::invalid_argument(src + ": train.epochs, batch_size and threads must be >= 1");
   }

@@ -26,8 +26,11 @@
 namespace fp::coord {
 
 struct TrainSection {
-  std::string dataset = "fsdd";  // "fsdd" or "fashion-mnist"
-  std::string data_dir;          // empty: the data set's default location
+  // "fsdd", "fashion-mnist" or "image-folder" (one's own labeled pictures, a folder per
+  // class in data_dir, read into channels x height x width; all of them train).
+  std::string dataset = "fsdd";
+  std::string data_dir;                           // empty: the data set's default location
+  int64_t channels = 1, height = 28, width = 28;  // image-folder only
   std::string arch = "cnn";
   double width_mult = 1.0;
   int64_t epochs = 3;

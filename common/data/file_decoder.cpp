@@ -51,9 +51,18 @@ InputSpec fashion_mnist_input_spec() {
   return s;
 }
 
+InputSpec image_folder_input_spec() {
+  InputSpec s;
+  s.kind = "image";
+  s.mean = 0.0;
+  s.std = 1.0;
+  return s;
+}
+
 InputSpec builtin_input_spec(const std::string& dataset) {
   if (dataset == "fsdd") return log_mel_input_spec(LogMelConfig{});  // load_fsdd's default
   if (dataset == "fashion-mnist") return fashion_mnist_input_spec();
+  if (dataset == "image-folder") return image_folder_input_spec();
   return InputSpec{};
 }
 

@@ -30,10 +30,12 @@ FileKind file_kind(const std::string& path);
 constexpr const char* kRecordingFormats = "WAV, FLAC, Ogg, MP3, M4A, 3GP, AMR";
 constexpr const char* kPictureFormats = "PNG, JPEG, HEIC";
 
-// The InputSpec of the built-in data sets (what load_fsdd / load_fashion_mnist produce).
+// The InputSpec of the built-in data sets (what load_fsdd / load_fashion_mnist produce),
+// and of one's own image folder (data/image_folder.h: pixels in [0, 1], mean 0, std 1).
 InputSpec log_mel_input_spec(const LogMelConfig& config);
 InputSpec fashion_mnist_input_spec();
-// The InputSpec of a built-in data set by name ("fsdd", "fashion-mnist"; else none).
+InputSpec image_folder_input_spec();
+// The InputSpec of a data set by name ("fsdd", "fashion-mnist", "image-folder"; else none).
 InputSpec builtin_input_spec(const std::string& dataset);
 // The log-mel settings a spec's input describes (n_mels = height, frames = width).
 LogMelConfig log_mel_config_of(const ModelSpec& spec);

@@ -37,14 +37,6 @@ Result<std::vector<std::string>> class_pictures(const fs::path& dir, int64_t& sk
 
 }  // namespace
 
-InputSpec image_folder_input_spec() {
-  InputSpec in;
-  in.kind = "image";
-  in.mean = 0.0;
-  in.std = 1.0;
-  return in;
-}
-
 Result<Dataset> load_image_folder(const std::string& dir, const ImageFolderShape& shape,
                                   int64_t* skipped) {
   if (shape.channels != 1 && shape.channels != 3)

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "data/dataset.h"
+#include "data/file_decoder.h"  // image_folder_input_spec
 #include "models/model_spec.h"
 #include "util/status.h"
 
@@ -22,9 +23,6 @@ struct ImageFolderShape {
   int64_t height = 28;
   int64_t width = 28;
 };
-
-// What the general model's spec records for such data: kind "image", mean 0, std 1.
-InputSpec image_folder_input_spec();
 
 // Every picture (PNG, JPEG, HEIC) under each class folder of `dir`, recursively: classes in
 // the order of their folder names, pictures in the order of their paths, so a seed draws

@@ -62,7 +62,7 @@ Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, cons
   gc.arch = s.general.arch;
   gc.width_mult = s.general.width_mult;
   gc.threads = s.general.threads;
-  gc.input = scenario_input_spec(s);
+  gc.input = builtin_input_spec(s.data.dataset);
   gc.train.optimizer = s.general.optimizer;
   gc.train.learning_rate = s.general.learning_rate;
   gc.train.epochs = s.general.epochs;

@@ -66,11 +66,6 @@ Result<Population> load_population(const Scenario& s) {
   return p;
 }
 
-InputSpec scenario_input_spec(const Scenario& s) {
-  return s.data.dataset == "image-folder" ? image_folder_input_spec()
-                                          : builtin_input_spec(s.data.dataset);
-}
-
 Result<Dataset> general_training_data(const Scenario& s, const Population& p, int64_t left_out) {
   if (s.data.dataset == "fashion-mnist") {
     return load_fashion_mnist(fashion_mnist_dir(s), Split::kTrain, s.data.general_samples);

@@ -8,7 +8,6 @@
 
 #include "data/dataset.h"
 #include "data/partition.h"
-#include "models/model_spec.h"
 #include "simulation/scenario.h"
 #include "util/status.h"
 
@@ -27,10 +26,6 @@ std::string fashion_mnist_dir(const Scenario& scenario);
 // every picture) and partitions it. A scenario with best_classes needs its pick
 // (partition.classes) first.
 Result<Population> load_population(const Scenario& scenario);
-
-// How devices turn their own files into the scenario's model input (recorded in the
-// general model's spec): the built-in data set's, or an image folder's.
-InputSpec scenario_input_spec(const Scenario& scenario);
 
 // What the general model trains on. Fashion-MNIST: the first data.general_samples
 // training images. FSDD and image folders: the samples no individual owns (FSDD: without

@@ -142,6 +142,14 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
         "test.toml: train.learning_rate must be positive");
   CHECK(error_of("[train]\nwidth_mult = 0\n") == "test.toml: train.width_mult must be in (0, 4]");
   CHECK(error_of("[train]\nlimit = -1\n") == "test.toml: train.limit must be >= 0 (0: all)");
+  // An image folder names its folder and its input shape; the built-in sets have their own.
+  CHECK(error_of("[train]\ndataset = \"image-folder\"\n")
+            .find("train.data_dir must name the image folder") != std::string::npos);
+  CHECK(error_of("[train]\ndataset = \"image-folder\"\ndata_dir = \"d\"\nchannels = 4\n") ==
+        "test.toml: train.channels must be 1 or 3");
+  CHECK(error_of("[train]\nheight = 48\n") ==
+        "test.toml: train.channels, height and width are for dataset = \"image-folder\": fsdd's "
+        "input shape is its own");
   CHECK(error_of("[campaign]\nbaselines = [\"magic\"]\n").find("unknown baseline 'magic'") !=
         std::string::npos);
   CHECK(error_of("[campaign]\nsweep = [1.5]\n").find("campaign.sweep") != std::string::npos);

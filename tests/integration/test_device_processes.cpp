@@ -14,9 +14,11 @@
 #include "agent/kept_model.h"
 #include "child_process.h"
 #include "data/fashion_mnist.h"
+#include "data/file_decoder.h"
 #include "data/fsdd.h"
 #include "data/log_mel.h"
 #include "data/wav_reader.h"
+#include "image_folder_fixture.h"
 #include "models/artifact.h"
 #include "net_fixture.h"
 #include "process_fixture.h"
@@ -264,6 +266,63 @@ TEST_CASE("a device personalizes on its own unlabeled FSDD recordings and predic
   }
   CHECK(correct > 100);  // far above chance (50 of 500): it is the speaker's digits
   CHECK(out.find("1 file(s) skipped") != std::string::npos);
+}
+
+TEST_CASE("a fleet's general model trained on an image folder personalizes devices' pictures",
+          "[device][processes]") {
+  // One's own labeled pictures, a folder per class, train the general model; a device holds
+  // pictures of two of the classes, labeled in a file for measuring only.
+  Fleet fleet;
+  auto& dir = fleet.dir;
+  REQUIRE(fp::testing::write_pattern_folder(dir.file("patterns"), 40));
+  REQUIRE(fp::testing::write_pattern_folder(dir.file("phone"), 15, /*seed=*/9));
+  fs::remove_all(dir.file("phone/vertical"));
+  std::string labels = "path,label\n";
+  for (const char* c : {"checker", "horizontal"}) {
+    for (const auto& e : fs::directory_iterator(dir.file(std::string("phone/") + c)))
+      labels += std::string(c) + "/" + e.path().filename().string() + "," + c + "\n";
+  }
+  write(dir.file("labels.csv"), labels);
+  fleet.setup("[train]\ndataset = \"image-folder\"\ndata_dir = \"" + dir.file("patterns") +
+                  "\"\nheight = 12\nwidth = 12\nwidth_mult = 0.5\nepochs = 15\n"
+                  "learning_rate = 0.01\nthreads = 1\n",
+              "[campaign]\nname = \"patterns\"\nbaselines = []\n");
+  ChildProcess serve(
+      {kCoordinator, "serve", "-c", dir.file("fp.toml"), "--endpoint-file", dir.file("endpoint")},
+      dir.file("serve.log"));
+  const std::string endpoint = wait_for_file(dir.file("endpoint"));
+  REQUIRE(!endpoint.empty());
+  ChildProcess phone(fleet.agent("phone", endpoint,
+                                 {"--dataset", "image-folder", "--data", dir.file("phone"),
+                                  "--labels", dir.file("labels.csv"), "--work-dir",
+                                  dir.file("phone-work"), "--leave-when-done"}),
+                     dir.file("phone.log"));
+  const auto left = phone.wait(120s);
+  serve.signal(SIGTERM);
+  INFO(read_file(dir.file("train.log")));
+  INFO(read_file(dir.file("serve.log")));
+  INFO(read_file(dir.file("phone.log")));
+  REQUIRE(left == 0);
+  REQUIRE(serve.wait(30s) == 0);
+  auto store = store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  auto models = (*store)->models();
+  REQUIRE(models.ok());
+  REQUIRE(models->size() == 1);
+  auto spec = ModelSpec::from_json(models->front().spec_json);
+  REQUIRE(spec.ok());
+  CHECK(spec->class_names == fp::testing::kPatternClasses);
+  CHECK(spec->height == 12);
+  CHECK(spec->input == image_folder_input_spec());
+  auto rows = (*store)->telemetry();
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 1);
+  const auto& r = rows->front();
+  CHECK(r.individual == "device=phone");
+  CHECK(r.evaluated);
+  REQUIRE(r.accuracy_after.has_value());
+  CHECK(*r.accuracy_after >= 0.9);  // stripes and checkers, told apart
+  CHECK(r.adaptation_samples + r.eval_samples == 30);
 }
 
 TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
