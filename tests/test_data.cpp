@@ -361,6 +361,9 @@ TEST_CASE("an image folder is a labeled data set, one class a folder, read as de
   REQUIRE(rgb.ok());
   CHECK(rgb->inputs.sizes() == torch::IntArrayRef({13, 3, 16, 16}));
 
+  // More than memory holds is refused from the count, before a picture is decoded.
+  CHECK_THAT(load_image_folder(root, {1, 20000, 20000}).status().message(),
+             Catch::Contains("13 pictures of 1x20000x20000 are 19.4 GiB"));
   // What would change the experiment silently is refused, naming it.
   CHECK(load_image_folder(dir.file("none"), {}).status().code() == Status::Code::kNotFound);
   fs::create_directories(dir.file("one/only"));

@@ -1,5 +1,7 @@
 #include "data/image_folder.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <vector>
@@ -65,18 +67,32 @@ Result<Dataset> load_image_folder(const std::string& dir, const ImageFolderShape
   spec.width = shape.width;
   spec.input = image_folder_input_spec();
   Dataset out;
+  int64_t other = 0, pictures = 0;
+  std::vector<std::vector<std::string>> listed;
+  for (const auto& folder : classes) {
+    FP_ASSIGN_OR_RETURN(std::vector<std::string> files, class_pictures(folder, other));
+    if (files.empty()) {
+      return Status::invalid_argument("image folder class '" + folder.filename().string() + "' (" +
+                                      folder.string() + ") holds no picture (" + kPictureFormats +
+                                      ")");
+    }
+    pictures += static_cast<int64_t>(files.size());
+    listed.push_back(std::move(files));
+  }
+  // Held in memory whole, as the built-in data sets are: refused before decoding beyond that.
+  const int64_t bytes = pictures * shape.channels * shape.height * shape.width * 4;
+  if (bytes > kMaxImageFolderBytes) {
+    return Status::invalid_argument(fmt::format(
+        "image folder {}: {} pictures of {}x{}x{} are {:.1f} GiB as model inputs, above the "
+        "{} GiB held in memory: use fewer pictures or a smaller height and width",
+        dir, pictures, shape.channels, shape.height, shape.width,
+        static_cast<double>(bytes) / (1 << 30), kMaxImageFolderBytes >> 30));
+  }
   std::vector<torch::Tensor> inputs;
   std::vector<int64_t> labels;
-  int64_t other = 0;
   for (size_t c = 0; c < classes.size(); ++c) {
-    FP_ASSIGN_OR_RETURN(std::vector<std::string> files, class_pictures(classes[c], other));
-    if (files.empty()) {
-      return Status::invalid_argument("image folder class '" + classes[c].filename().string() +
-                                      "' (" + classes[c].string() + ") holds no picture (" +
-                                      kPictureFormats + ")");
-    }
     out.class_names.push_back(classes[c].filename().string());
-    for (const auto& f : files) {
+    for (const auto& f : listed[c]) {
       FP_ASSIGN_OR_RETURN(torch::Tensor x, decode_image_file(f, spec));
       inputs.push_back(x);
       labels.push_back(static_cast<int64_t>(c));
