@@ -401,7 +401,7 @@ TEST_CASE("the shipped scenarios parse", "[scenario]") {
        {"smoke", "quickstart", "fashion_mnist_2class", "fsdd_speakers", "bench_1000",
         "paper/fmnist_resnet50", "paper/fmnist_mobilenetv2", "paper/fsdd_vgg7", "paper/fsdd_vgg19",
         "paper/fmnist_sparsity_curve", "paper/fmnist_data_amount", "paper/fmnist_classes",
-        "paper/fmnist_scale", "paper/fmnist_variants"}) {
+        "paper/fmnist_scale", "paper/fmnist_variants", "my_pictures"}) {
     std::string path = std::string(FP_SOURCE_DIR) + "/simulations/scenarios/" + name + ".toml";
     auto s = load_scenario(path);
     INFO(path << ": " << s.status().to_string());
