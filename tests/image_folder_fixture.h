@@ -16,8 +16,10 @@ namespace fp::testing {
 
 inline const std::vector<std::string> kPatternClasses = {"checker", "horizontal", "vertical"};
 
-// Writes `per_class` pictures of each pattern under dir/<class>/ (made if missing).
-inline bool write_pattern_folder(const std::string& dir, int per_class, uint32_t seed = 3) {
+// Writes `per_class` pictures of each pattern under dir/<class>/ (made if missing); with
+// `persons`, picture i of a class under dir/<class>/person-<i % persons>/ instead.
+inline bool write_pattern_folder(const std::string& dir, int per_class, uint32_t seed = 3,
+                                 int persons = 0) {
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> noise(-60, 60);
   for (size_t c = 0; c < kPatternClasses.size(); ++c) {
@@ -32,7 +34,10 @@ inline bool write_pattern_folder(const std::string& dir, int per_class, uint32_t
           pixels[static_cast<size_t>(y * 16 + x)] = static_cast<uint8_t>(std::clamp(v, 0, 255));
         }
       }
-      const std::string name = (folder / (std::to_string(1000 + i) + ".png")).string();
+      std::filesystem::path in = folder;
+      if (persons > 0) in /= "person-" + std::to_string(i % persons);
+      std::filesystem::create_directories(in);
+      const std::string name = (in / (std::to_string(1000 + i) + ".png")).string();
       if (!stbi_write_png(name.c_str(), 16, 16, 1, pixels.data(), 16)) return false;
     }
   }

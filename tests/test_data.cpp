@@ -361,6 +361,16 @@ TEST_CASE("an image folder is a labeled data set, one class a folder, read as de
   REQUIRE(rgb.ok());
   CHECK(rgb->inputs.sizes() == torch::IntArrayRef({13, 3, 16, 16}));
 
+  CHECK_FALSE(data->has_groups());  // some pictures sit in no subfolder of their class
+  // A subfolder per person under every class: the persons are the groups, across classes.
+  REQUIRE(fp::testing::write_pattern_folder(dir.file("people"), 6, 3, /*persons=*/3));
+  auto people = load_image_folder(dir.file("people"), {1, 16, 16});
+  REQUIRE(people.ok());
+  REQUIRE(people->has_groups());
+  CHECK(people->group_names == std::vector<std::string>{"person-0", "person-1", "person-2"});
+  // Class by class, each person's pictures in path order: 1000 and 1003 are person-0's.
+  CHECK(people->group_vector() ==
+        std::vector<int64_t>{0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2});
   // More than memory holds is refused from the count, before a picture is decoded.
   CHECK_THAT(load_image_folder(root, {1, 20000, 20000}).status().message(),
              Catch::Contains("13 pictures of 1x20000x20000 are 19.4 GiB"));

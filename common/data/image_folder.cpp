@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
+#include <map>
 #include <vector>
 
 #include "data/file_decoder.h"
@@ -90,17 +92,34 @@ Result<Dataset> load_image_folder(const std::string& dir, const ImageFolderShape
   }
   std::vector<torch::Tensor> inputs;
   std::vector<int64_t> labels;
+  // Groups when every picture is in a subfolder of its class: its name, across classes.
+  std::vector<std::string> group_of;
+  bool grouped = true;
   for (size_t c = 0; c < classes.size(); ++c) {
     out.class_names.push_back(classes[c].filename().string());
     for (const auto& f : listed[c]) {
       FP_ASSIGN_OR_RETURN(torch::Tensor x, decode_image_file(f, spec));
       inputs.push_back(x);
       labels.push_back(static_cast<int64_t>(c));
+      const fs::path within = fs::path(f).lexically_relative(classes[c]);
+      grouped = grouped && std::distance(within.begin(), within.end()) > 1;
+      group_of.push_back(grouped ? within.begin()->string() : "");
     }
   }
   if (skipped) *skipped = other;
   out.inputs = torch::stack(inputs);
   out.labels = torch::tensor(labels, torch::kLong);
+  if (grouped) {
+    std::map<std::string, int64_t> ids;  // group names in name order
+    for (const auto& g : group_of) ids.emplace(g, 0);
+    for (auto& [name, id] : ids) {
+      id = static_cast<int64_t>(out.group_names.size());
+      out.group_names.push_back(name);
+    }
+    std::vector<int64_t> groups;
+    for (const auto& g : group_of) groups.push_back(ids.at(g));
+    out.groups = torch::tensor(groups, torch::kLong);
+  }
   return out;
 }
 

@@ -30,12 +30,15 @@ struct ImageFolderShape {
 
 // Every picture (PNG, JPEG, HEIC) under each class folder of `dir`, recursively: classes in
 // the order of their folder names, pictures in the order of their paths, so a seed draws
-// the same individuals on every machine. Hidden files and folders are left out; files of
-// another kind are left out and counted in `skipped` (may be null). Inputs
-// [N, channels, height, width], labels the class index, class_names the folder names. A
-// missing folder, fewer than two classes, a class without pictures, or a picture that
-// cannot be read is an error naming it (a data set does not silently lose samples), as is
-// a folder whose pictures would take more than kMaxImageFolderBytes.
+// the same individuals on every machine. When every picture sits in a subfolder of its
+// class (DIR/<class>/<person>/...: CK+'s subjects), those subfolders are the data set's
+// groups, one name across classes (group_names in name order): a scenario's natural
+// partition makes each an individual, as FSDD's speakers. Hidden files and folders are left out;
+// files of another kind are left out and counted in `skipped` (may be null). Inputs [N, channels,
+// height, width], labels the class index, class_names the folder names. A missing folder, fewer
+// than two classes, a class without pictures, or a picture that cannot be read is an error naming
+// it (a data set does not silently lose samples), as is a folder whose pictures would take more
+// than kMaxImageFolderBytes.
 Result<Dataset> load_image_folder(const std::string& dir, const ImageFolderShape& shape,
                                   int64_t* skipped = nullptr);
 

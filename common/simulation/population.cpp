@@ -55,7 +55,8 @@ Result<Population> load_population(const Scenario& s) {
   if (s.partition.method == PartitionMethod::kNatural && groups.empty()) {
     return Status::invalid_argument(s.source +
                                     ": partition.method = \"natural\" needs a data set "
-                                    "with groups (fsdd: speakers); " +
+                                    "with groups (fsdd: speakers; an image folder: every "
+                                    "picture in a subfolder of its class, <class>/<person>/); " +
                                     s.data.dataset + " has none");
   }
   auto individuals = partition(p.pool.label_vector(), groups, s.partition, p.pool.group_names);

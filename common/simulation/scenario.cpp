@@ -464,16 +464,18 @@ Result<Scenario> parse_scenario(const std::string& text, const std::string& sour
         "scored on the next ones (e.g. general_samples = 50000)");
   }
   if (s.general.leave_individual_out) {
-    if (s.data.dataset != "fsdd") {
+    if (s.data.dataset == "fashion-mnist") {
       return Status::invalid_argument(
           source +
-          ": general.leave_individual_out needs data.dataset = \"fsdd\" (Fashion-MNIST "
-          "individuals come from the test split, which the general model never sees)");
+          ": general.leave_individual_out needs data.dataset = \"fsdd\" or \"image-folder\" "
+          "(Fashion-MNIST individuals come from the test split, which the general model never "
+          "sees)");
     }
     if (s.partition.method != PartitionMethod::kNatural) {
       return Status::invalid_argument(source +
                                       ": general.leave_individual_out needs partition.method = "
-                                      "\"natural\" (an individual is a speaker)");
+                                      "\"natural\" (an individual is a speaker, or a person's "
+                                      "subfolder of an image folder)");
     }
   }
   return s;

@@ -604,6 +604,62 @@ workers = 2
   for (const auto& r : *rows) CHECK(r.accuracy_after.has_value());
 }
 
+TEST_CASE("an image folder's person subfolders are individuals, each left out of its model",
+          "[sim][image-folder]") {
+  // CK+'s setting: DIR/<emotion>/<subject>/..., an individual is a subject, and the general
+  // model that subject's device gets never saw the subject.
+  TempDir dir;
+  REQUIRE(fp::testing::write_pattern_folder(dir.file("people"), 40, 3, /*persons=*/4));
+  Scenario s = parse(R"(
+name = "people"
+seed = 3
+[data]
+dataset = "image-folder"
+dir = "DIR"
+height = 12
+width = 12
+[partition]
+method = "natural"
+samples = 20
+[general]
+width_mult = 0.5
+epochs = 2
+threads = 1
+leave_individual_out = true
+[fineprune]
+sweep = [0.5]
+[baselines]
+methods = []
+[hosting]
+workers = 2
+)");
+  s.data.dir = dir.file("people");
+  const RunOutcome outcome = run(s, dir.file("run"));
+  auto db = open(outcome.db_path);
+  auto campaigns = db->campaigns();
+  REQUIRE(campaigns.ok());
+  REQUIRE(campaigns->size() == 4);  // one general model per left-out person
+  std::set<std::string> models;
+  for (const auto& c : *campaigns) {
+    models.insert(c.model_sha256);
+    auto model = db->find_model(c.model_sha256);
+    REQUIRE(model.ok());
+    REQUIRE(model->has_value());
+    // The three other persons' 30 pictures each: none of the left-out person's.
+    CHECK(nlohmann::json::parse((*model)->meta_json)["train_samples"] == "90");
+  }
+  CHECK(models.size() == 4);
+  auto tasks = db->tasks();
+  REQUIRE(tasks.ok());
+  std::set<std::string> individuals;
+  for (const auto& t : *tasks) {
+    CHECK(t.status == "done");
+    individuals.insert(t.individual);
+  }
+  CHECK(individuals == std::set<std::string>{"group=person-0", "group=person-1", "group=person-2",
+                                             "group=person-3"});
+}
+
 TEST_CASE("a run's warnings, logged to fp-sim.log, show on its console too", "[sim]") {
   // The console shows the progress; the coordinator's and agents' lines go to fp-sim.log,
   // where a run waiting on a mistake said why and nobody looked (5 Dec).
