@@ -542,6 +542,21 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   CHECK(after->status == "done");
 }
 
+namespace {
+
+// What the image-folder scenarios below share: one swept target, no baselines, two workers.
+constexpr const char* kSweepOnly =
+    "[fineprune]\nsweep = [0.5]\n[baselines]\nmethods = []\n[hosting]\nworkers = 2\n";
+
+// The run of `s` on the image folder dir/<folder> (set in `s`): its store.
+std::unique_ptr<store::Store> run_on_folder(Scenario& s, const TempDir& dir,
+                                            const std::string& folder) {
+  s.data.dir = dir.file(folder);
+  return open(run(s, dir.file("run")).db_path);
+}
+
+}  // namespace
+
 TEST_CASE("a scenario on one's own image folder runs end to end, its shape in the model",
           "[sim][image-folder]") {
   TempDir dir;
@@ -563,16 +578,8 @@ width_mult = 0.5
 epochs = 15
 learning_rate = 0.01
 threads = 1
-[fineprune]
-sweep = [0.5]
-[baselines]
-methods = []
-[hosting]
-workers = 2
-)");
-  s.data.dir = dir.file("patterns");
-  const RunOutcome outcome = run(s, dir.file("run"));
-  auto db = open(outcome.db_path);
+)" + std::string(kSweepOnly));
+  auto db = run_on_folder(s, dir, "patterns");
   auto campaigns = db->campaigns();
   REQUIRE(campaigns.ok());
   REQUIRE(campaigns->size() == 1);
@@ -626,16 +633,8 @@ width_mult = 0.5
 epochs = 2
 threads = 1
 leave_individual_out = true
-[fineprune]
-sweep = [0.5]
-[baselines]
-methods = []
-[hosting]
-workers = 2
-)");
-  s.data.dir = dir.file("people");
-  const RunOutcome outcome = run(s, dir.file("run"));
-  auto db = open(outcome.db_path);
+)" + std::string(kSweepOnly));
+  auto db = run_on_folder(s, dir, "people");
   auto campaigns = db->campaigns();
   REQUIRE(campaigns.ok());
   REQUIRE(campaigns->size() == 4);  // one general model per left-out person
