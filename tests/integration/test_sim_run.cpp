@@ -544,7 +544,10 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
 
 namespace {
 
-// What the image-folder scenarios below share: one swept target, no baselines, two workers.
+// What the image-folder scenarios below share: their data (the folder set by run_on_folder),
+// one swept target, no baselines, two workers.
+constexpr const char* kFolderData =
+    "[data]\ndataset = \"image-folder\"\ndir = \"DIR\"\nheight = 12\nwidth = 12\n";
 constexpr const char* kSweepOnly =
     "[fineprune]\nsweep = [0.5]\n[baselines]\nmethods = []\n[hosting]\nworkers = 2\n";
 
@@ -561,14 +564,7 @@ TEST_CASE("a scenario on one's own image folder runs end to end, its shape in th
           "[sim][image-folder]") {
   TempDir dir;
   REQUIRE(fp::testing::write_pattern_folder(dir.file("patterns"), 40));
-  Scenario s = parse(R"(
-name = "patterns"
-seed = 3
-[data]
-dataset = "image-folder"
-dir = "DIR"
-height = 12
-width = 12
+  Scenario s = parse("name = \"patterns\"\nseed = 3\n" + std::string(kFolderData) + R"(
 [partition]
 individuals = 4
 samples = 20
@@ -617,14 +613,7 @@ TEST_CASE("an image folder's person subfolders are individuals, each left out of
   // model that subject's device gets never saw the subject.
   TempDir dir;
   REQUIRE(fp::testing::write_pattern_folder(dir.file("people"), 40, 3, /*persons=*/4));
-  Scenario s = parse(R"(
-name = "people"
-seed = 3
-[data]
-dataset = "image-folder"
-dir = "DIR"
-height = 12
-width = 12
+  Scenario s = parse("name = \"people\"\nseed = 3\n" + std::string(kFolderData) + R"(
 [partition]
 method = "natural"
 samples = 20
