@@ -121,10 +121,11 @@ bool read_agent_keys(const std::string& key, const std::string& coordinator_key,
 
 // fp-agent --check, once the start checks passed: the keys (read, nothing made) and whether
 // another agent uses the work folder now, then what the agent would announce.
-int check_result(fp::agent::AgentConfig config, const std::vector<std::string>& announced,
+int check_result(const fp::agent::AgentConfig& config, const std::vector<std::string>& announced,
                  const std::string& key, const std::string& coordinator_key, bool plain,
                  bool new_id) {
-  if (!plain && !read_agent_keys(key, coordinator_key, config.security)) return 2;
+  fp::security::SocketSecurity read;  // read to check, not kept
+  if (!plain && !read_agent_keys(key, coordinator_key, read)) return 2;
   // Not an error: the check of a running agent's configuration finds its own agent there.
   if (fp::ProcessLock::held_by_another(config.work_dir + "/agent.lock").value_or(false)) {
     spdlog::warn(

@@ -21,7 +21,7 @@ namespace fp {
 FileKind file_kind(const std::string& path) {
   std::string p = ascii_lower(path);
   // Recordings libsndfile reads: WAV, and a recorder app's FLAC, Ogg (Vorbis, Opus) and MP3;
-  // and FFmpeg: a phone's voice memos (AAC in MP4, .m4a) and raw AAC.
+  // and FFmpeg: a phone's voice memos (AAC in MP4 or 3GP, raw AAC) and AMR recordings.
   for (const char* ext : {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3"})
     if (ends_with(p, ext)) return FileKind::kAudio;
   if (is_phone_audio_path(p)) return FileKind::kAudio;

@@ -23,7 +23,8 @@ namespace fp {
 
 enum class FileKind { kAudio, kImage, kIdx, kOther };
 
-// By extension (case-insensitive): recordings .wav .flac .ogg .oga .opus .mp3; pictures .png
+// By extension (case-insensitive): recordings .wav .flac .ogg .oga .opus .mp3 (libsndfile)
+// and a phone's .m4a .aac .3gp .3g2 .amr .awb (FFmpeg: phone_audio_reader.h); pictures .png
 // .jpg .jpeg .heic .heif; .idx, *-ubyte, *.idx*.gz / *-ubyte.gz.
 FileKind file_kind(const std::string& path);
 // Those formats as messages and help texts name them.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/file_decoder.h"
+#include "data/folder_source.h"
 
 namespace fp {
 namespace fs = std::filesystem;
@@ -17,25 +18,20 @@ namespace {
 
 bool hidden(const fs::path& p) { return p.filename().string().rfind('.', 0) == 0; }
 
-// The pictures under one class folder, sorted; files of another kind counted in `skipped`.
+// The pictures under one class folder in path order, listed as a device lists its own
+// folder (folder_source.h: hidden files and folders left out); files of another kind
+// (recordings, IDX, unknown types) counted in `skipped`.
 Result<std::vector<std::string>> class_pictures(const fs::path& dir, int64_t& skipped) {
+  FP_ASSIGN_OR_RETURN(FolderListing listing, list_folder(dir.string()));
+  skipped += listing.skipped.count;
   std::vector<std::string> files;
-  std::error_code ec;
-  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
-  for (; !ec && it != end; it.increment(ec)) {
-    if (hidden(it->path())) {
-      if (it->is_directory(ec)) it.disable_recursion_pending();
-      continue;
-    }
-    if (!it->is_regular_file(ec)) continue;
-    if (file_kind(it->path().string()) == FileKind::kImage) {
-      files.push_back(it->path().string());
-    } else {
+  for (const auto& item : listing.items) {
+    if (file_kind(item.path) == FileKind::kImage) {
+      files.push_back(item.path);
+    } else if (item.index <= 0) {  // an IDX file once, not once per image in it
       ++skipped;
     }
   }
-  if (ec) return Status::io_error(dir.string() + ": cannot list (" + ec.message() + ")");
-  std::sort(files.begin(), files.end());
   return files;
 }
 

@@ -153,16 +153,10 @@ void ScenarioRun::say(const std::string& line) {
 }
 
 void ScenarioRun::show_log_tally(bool last) {
-  if (!o_.progress || !logging_) return;
+  // The progress is drawn (wait() made it) whenever there is a console.
+  if (!progress_ || !logging_) return;
   LogTally& tally = logging_->tally();
-  for (const auto& line : tally.take_new()) {
-    if (progress_) {
-      progress_->print(line);
-    } else {
-      std::fprintf(o_.progress, "%s\n", line.c_str());
-      std::fflush(o_.progress);
-    }
-  }
+  for (const auto& line : tally.take_new()) progress_->print(line);
   const int64_t more = tally.not_kept();
   if (last && more > 0) {
     const LogTally::Counts n = tally.counts();
