@@ -14,7 +14,6 @@
 #include "util/file_io.h"
 
 namespace fp::coord {
-namespace {
 
 // The descriptor budget (docs/SECURITY.md): agents (one ZeroMQ connection each), the
 // dashboard (at most HttpServerConfig::max_connections + its listener) and about 64 for
@@ -39,11 +38,14 @@ void reserve_descriptors(uint32_t max_agents, bool dashboard) {
   }
 }
 
+namespace {
+
 struct ServeOptions {
   CommonOptions common;
   std::string endpoint, endpoint_file;
   uint32_t heartbeat_ms = 0;
   bool exit_when_done = false;
+  bool check = false;
   int64_t http_port = -1;  // -1: as configured
   std::string http_address;
   std::string key;
@@ -62,6 +64,7 @@ int serve(const ServeOptions& o) {
   if (!o.key.empty()) cfg.key = o.key;
   if (o.plain) cfg.server.security.plain = true;
   if (o.max_agents) cfg.server.max_agents = o.max_agents;
+  if (o.check) return check_serving(cfg);
   if (Status e = proto::check_program_endpoint(cfg.server.endpoint, proto::EndpointUse::kBind);
       !e.ok()) {
     spdlog::error("server.endpoint: {}", e.to_string());
@@ -78,7 +81,7 @@ int serve(const ServeOptions& o) {
   if (cfg.campaign.present) {
     auto id = ensure_campaign(registry, *store, cfg.campaign, unix_now());
     if (!id.ok()) {
-      spdlog::error("campaign '{}': {}", cfg.campaign.name, id.status().to_string());
+      spdlog::error("{}", id.status().to_string());
       return 1;
     }
   }
@@ -148,11 +151,16 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--endpoint", o->endpoint,
                   "ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:5555 or ipc:///tmp/fp.sock "
                   "('*' as the port picks a free one)");
-  cmd->add_option("--endpoint-file", o->endpoint_file,
-                  "write the bound endpoint to this file once listening");
+  auto* endpoint_file = cmd->add_option("--endpoint-file", o->endpoint_file,
+                                        "write the bound endpoint to this file once listening");
   cmd->add_option("--heartbeat-ms", o->heartbeat_ms, "heartbeat interval (default 1000)")
       ->check(fp::config::at_least(10));
   cmd->add_flag("--exit-when-done", o->exit_when_done, "stop once every campaign has finished");
+  cmd->add_flag("--check", o->check,
+                "check the configuration, database, campaign, keys, endpoint and dashboard port "
+                "as a start would, say what it would serve, and exit (0 ready, 2 not) without "
+                "changing anything")
+      ->excludes(endpoint_file);  // a check keeps no endpoint to write
   cmd->add_option("--key", o->key,
                   "CURVE key pair path without .pub/.key, created if missing (default: "
                   "server.key, keys/coordinator)");

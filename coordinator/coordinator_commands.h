@@ -26,6 +26,14 @@ void add_dashboard_command(CLI::App& app);
 void add_retry_command(CLI::App& app);
 void add_key_commands(CLI::App& app);  // keygen, enroll, revoke
 
+// fp-coordinator serve --check (cmd_serve_check.cpp): what `serve` would do with `config`
+// at its start, found without changing the database, the model folder or the keys; prints
+// "ready: ..." and returns 0, or logs what is wrong and returns 2.
+int check_serving(const CoordinatorConfig& config);
+// Raises the descriptor limit as far as allowed and warns when it is below what
+// `max_agents` and a dashboard need (cmd_serve.cpp).
+void reserve_descriptors(uint32_t max_agents, bool dashboard);
+
 // Options every subcommand shares: the config file, the database and the model
 // directory; set on the command line they override the file.
 struct CommonOptions {

@@ -3,7 +3,9 @@
 # programs, device_agent/examples/agent.toml and the systemd units (ExecStart naming the
 # installed programs) in place; the installed fp-agent takes the example configuration
 # (`--check`: the options, data folder, keys and work folder, as a start checks them),
-# refuses it naming what is wrong, and refuses `check` as a file key; and where
+# refuses it naming what is wrong, and refuses `check` as a file key; the installed
+# `fp-coordinator serve --check` says what a start of fleet.toml would do, refuses what a
+# start would refuse, and changes nothing; and where
 # systemd-analyze exists, both units verify without a warning.
 #   deploy_examples.sh BUILD_DIR CMAKE_COMMAND
 set -uo pipefail
@@ -55,20 +57,23 @@ device() {
     --coordinator-key "${coordinator_key}" "$@"
 }
 
-# expect CODE "what it must say" fp-agent arguments...
-expect() {
+# expect_of CODE "what it must say" command arguments...
+expect_of() {
   local code=$1 want=$2
   shift 2
   local out rc
-  out=$(timeout 60 "${AGENT}" "$@" 2>&1)
+  out=$("$@" 2>&1)
   rc=$?
   if [ "${rc}" -ne "${code}" ] || ! grep -qF -- "${want}" <<<"${out}"; then
-    fail "fp-agent $* -> exit ${rc}, expected ${code} and '${want}'; output:"
+    fail "$* -> exit ${rc}, expected ${code} and '${want}'; output:"
     echo "${out}" | tail -n 5
   else
-    echo "ok: fp-agent $* -> ${want}"
+    echo "ok: $* -> ${want}"
   fi
 }
+run_agent() { timeout 60 "${AGENT}" "$@"; }
+# expect CODE "what it must say" fp-agent arguments...
+expect() { expect_of "$1" "$2" run_agent "${@:3}"; }
 
 KEY=${WORK}/keys/coordinator.pub
 # (WORK has no spaces: mktemp's name.)
@@ -115,11 +120,41 @@ FLEET=${SHARE}/coordinator/fleet.toml
 exec_start() { sed -n 's/^ExecStart=//p' "${SHARE}/systemd/$1.service"; }
 read -ra serve <<<"$(exec_start fp-coordinator | sed "s#/etc/fineprune/coordinator.toml#${FLEET}#")"
 read -ra agent <<<"$(exec_start fp-agent | sed "s#/etc/fineprune/agent.toml#${CONFIG}#")"
-(cd "${STATE}" && "${PREFIX}/bin/fp-coordinator" train -c "${FLEET}" --data-dir "${WORK}/fsdd" \
-  --epochs 2 >"${WORK}/train.log" 2>&1) || fail "fp-coordinator train -c fleet.toml: $(tail -n 3 "${WORK}/train.log")"
+# fp-coordinator in the coordinator's working folder; `check` is serve --check on a free port
+# (fleet.toml's endpoint is every interface's 5555, its dashboard 8080: maybe taken here).
+coordinator() { (cd "${STATE}" && timeout 60 "${PREFIX}/bin/fp-coordinator" "$@"); }
+check() {
+  coordinator serve -c "${FLEET}" --check --endpoint "${ENDPOINT:-tcp://127.0.0.1:*}" \
+    --http-port "${HTTP_PORT:-0}"
+}
+# What a start would refuse, serve --check refuses, changing nothing.
+expect_of 2 "campaign 'fleet-speech': no model registered yet" check
+[ -z "$(ls -A "${STATE}")" ] || fail "serve --check left files in an empty folder: $(ls -A "${STATE}")"
+coordinator train -c "${FLEET}" --data-dir "${WORK}/fsdd" --epochs 2 >"${WORK}/train.log" 2>&1 ||
+  fail "fp-coordinator train -c fleet.toml: $(tail -n 3 "${WORK}/train.log")"
 "${AGENT}" keygen --key "${WORK}/keys/phone" >/dev/null 2>&1
-(cd "${STATE}" && "${PREFIX}/bin/fp-coordinator" enroll -c "${FLEET}" --key "${WORK}/keys/phone.pub" \
-  --name phone >/dev/null 2>&1) || fail "fp-coordinator enroll -c fleet.toml"
+coordinator enroll -c "${FLEET}" --key "${WORK}/keys/phone.pub" --name phone >/dev/null 2>&1 ||
+  fail "fp-coordinator enroll -c fleet.toml"
+# Two ports held by another program: the check binds what a start binds.
+python3 -c '
+import socket, sys, time
+held = [socket.socket() for _ in range(2)]
+for s in held: s.bind(("127.0.0.1", 0)); s.listen()
+print(*(s.getsockname()[1] for s in held), flush=True)
+time.sleep(120)' >"${WORK}/held" &
+holder=$!
+for _ in $(seq 100); do [ -s "${WORK}/held" ] && break; sleep 0.05; done
+read -r zmq_port http_port <"${WORK}/held"
+before=$(sha256sum "${STATE}/fineprune.db")
+expect_of 0 "campaign 'fleet-speech' made at the start: model " check
+expect_of 0 "(CURVE, key pair keys/coordinator made at the first start)" check
+ENDPOINT=tcp://127.0.0.1:${zmq_port} expect_of 2 \
+  "binding tcp://127.0.0.1:${zmq_port}: Address already in use" check
+HTTP_PORT=${http_port} expect_of 2 "dashboard: cannot bind 127.0.0.1:${http_port}: Address already in use" check
+kill "${holder}"
+sed 's/^select_sparsity = true/select_sparsity = false/' "${FLEET}" >"${WORK}/edited.toml"
+[ "$(sha256sum "${STATE}/fineprune.db")" = "${before}" ] || fail "serve --check changed the database"
+[ -e "${STATE}/keys" ] && fail "serve --check made the key pair"
 (cd "${STATE}" && exec "${serve[@]}" --endpoint "tcp://127.0.0.1:*" --http-port 0 \
   --endpoint-file "${WORK}/endpoint" >"${WORK}/serve.log" 2>&1) &
 serving=$!
@@ -135,6 +170,9 @@ if [ -s "${WORK}/endpoint" ]; then
   grep -q "device=phone .*phone .*fine_prune" <<<"${status}" ||
     fail "no fine_prune row of device=phone in the fleet's status: ${status}"
   grep -q "campaign fleet-speech" <<<"${status}" || fail "no campaign fleet-speech: ${status}"
+  # Beside the running service: a warning, the campaign resumed, its ports not tried.
+  expect_of 0 "is served by a running coordinator now" check
+  expect_of 0 "campaign 'fleet-speech' resumed (id 1, running: 1 of 1 task(s) ended)" check
 else
   fail "the coordinator's unit command wrote no endpoint: $(tail -n 5 "${WORK}/serve.log")"
 fi
@@ -143,6 +181,9 @@ wait "${serving}"
 rc=$?
 [ "${rc}" -eq 0 ] || fail "the coordinator stopped by SIGTERM -> exit ${rc}: $(tail -n 3 "${WORK}/serve.log")"
 [ "${failures}" -eq 0 ] && echo "ok: a device on its own recordings, served from the example units and configurations"
+expect_of 0 "(CURVE, key pair keys/coordinator read)" check
+expect_of 2 "campaign 'fleet-speech' already exists (id 1) with other settings than the config's: the personalization settings" \
+  coordinator serve -c "${WORK}/edited.toml" --check
 
 if command -v systemd-analyze >/dev/null; then
   for unit in fp-agent fp-coordinator; do

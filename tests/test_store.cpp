@@ -595,6 +595,70 @@ TEST_CASE("data survive closing and reopening the file", "[store]") {
   CHECK(store->tasks(c)->size() == 1);
 }
 
+TEST_CASE("a database opened unchanged is read, never written, an older one through a copy",
+          "[store]") {
+  // fp-coordinator serve --check reads what a start would find and must change nothing.
+  TempDir dir, scratch;
+  const std::string current = dir.file("current.db"), old = dir.file("old.db");
+  {
+    auto store = open_store(current);
+    REQUIRE(store->upsert_agent({"a1", 1.0, 1.0, 2, 512, "[]", "online", ""}).ok());
+  }
+  {
+    auto db = fp::sql::Database::open(old);
+    REQUIRE(db.ok());
+    REQUIRE((*db)->exec(migrations()[0]).ok());
+    REQUIRE((*db)->exec("PRAGMA user_version = 1").ok());
+    REQUIRE((*db)
+                ->exec("INSERT INTO agents (agent_id, first_seen, last_seen) VALUES ('kept', 1, 1)")
+                .ok());
+  }
+  const std::string current_bytes = fp::read_file(current).value();
+  const std::string old_bytes = fp::read_file(old).value();
+
+  int migrated_from = -1;
+  {
+    auto store = Store::open_unchanged(current, scratch.path.string(), &migrated_from);
+    REQUIRE(store.ok());
+    CHECK(migrated_from == 0);
+    auto agents = (*store)->agents();
+    REQUIRE(agents.ok());
+    REQUIRE(agents->size() == 1);
+    CHECK((*agents)[0].agent_id == "a1");
+    // Opened read-only: a write through it fails.
+    CHECK_FALSE((*store)->upsert_agent({"a2", 2.0, 2.0, 1, 1, "[]", "online", ""}).ok());
+  }
+  CHECK(fp::read_file(current).value() == current_bytes);
+  CHECK(fs::is_empty(scratch.path));  // a current schema is read in place
+  {
+    auto store = Store::open_unchanged(old, scratch.path.string(), &migrated_from);
+    REQUIRE(store.ok());
+    CHECK(migrated_from == 1);
+    CHECK((*store)->schema_version() == latest_schema_version());  // the copy, migrated
+    auto agents = (*store)->agents();
+    REQUIRE(agents.ok());
+    REQUIRE(agents->size() == 1);
+    CHECK((*agents)[0].agent_id == "kept");
+    CHECK((*store)->db().path() == scratch.file("old.db"));
+  }
+  CHECK(fp::read_file(old).value() == old_bytes);
+  {
+    auto db = fp::sql::Database::open(old, fp::sql::Database::Access::kReadOnly);
+    REQUIRE(db.ok());
+    CHECK(*(*db)->query_int("PRAGMA user_version") == 1);
+  }
+  // A missing database is not made; a newer one is refused as a start refuses it.
+  auto missing = Store::open_unchanged(dir.file("none.db"), scratch.path.string());
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().code() == fp::Status::Code::kNotFound);
+  CHECK_THAT(missing.status().message(), Catch::Contains("none.db does not exist"));
+  CHECK_FALSE(fs::exists(dir.file("none.db")));
+  REQUIRE(open_store(current)->db().exec("PRAGMA user_version = 99").ok());
+  auto newer = Store::open_unchanged(current, scratch.path.string());
+  REQUIRE_FALSE(newer.ok());
+  CHECK_THAT(newer.status().message(), Catch::Contains("newer than this program"));
+}
+
 TEST_CASE("a file that is not a database is a clear error", "[store]") {
   TempDir dir;
   {

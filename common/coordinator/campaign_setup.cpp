@@ -50,6 +50,22 @@ Result<ModelPtr> usable_model(const std::string& bytes, const std::string& sourc
   return model;
 }
 
+// The record artifact bytes read from `source` would be registered with (`path`: the
+// source), once they load as a usable model.
+Result<store::ModelRecord> artifact_record(const std::string& bytes, const std::string& source) {
+  ArtifactInfo info;
+  FP_RETURN_IF_ERROR(usable_model(bytes, source, &info).status());
+  nlohmann::json meta(info.meta);
+  meta["source"] = source;
+  // Addressed as the registry addresses it: the SHA-256 of the whole file.
+  return store::ModelRecord{sha256_hex(bytes),
+                            static_cast<int64_t>(bytes.size()),
+                            info.spec.to_json(),
+                            meta.dump(),
+                            source,
+                            0};
+}
+
 }  // namespace
 
 Status check_artifact_bytes(const std::string& bytes, const std::string& source) {
@@ -59,11 +75,8 @@ Status check_artifact_bytes(const std::string& bytes, const std::string& source)
 Result<store::ModelRecord> register_artifact_bytes(ModelRegistry& registry,
                                                    const std::string& bytes,
                                                    const std::string& source, double now) {
-  ArtifactInfo info;
-  FP_RETURN_IF_ERROR(usable_model(bytes, source, &info).status());
-  nlohmann::json meta(info.meta);
-  meta["source"] = source;
-  return registry.add(bytes, info.spec.to_json(), meta.dump(), now);
+  FP_ASSIGN_OR_RETURN(store::ModelRecord record, artifact_record(bytes, source));
+  return registry.add(bytes, record.spec_json, record.meta_json, now);
 }
 
 Result<store::ModelRecord> resolve_model(ModelRegistry& registry, store::Store& store,
@@ -190,46 +203,118 @@ Result<std::vector<std::string>> campaign_differences(store::Store& store,
   return out;
 }
 
-Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
-                                const CampaignSection& c, double now) {
+namespace {
+
+// The stored campaign of the config's name when a restart may resume it, nullopt when none
+// has that name, otherwise an InvalidArgument naming what differs.
+Result<std::optional<store::CampaignRecord>> resumable_campaign(store::Store& store,
+                                                                const CampaignSection& c) {
   FP_ASSIGN_OR_RETURN(auto existing, store.find_campaign(c.name));
-  if (existing) {
-    FP_ASSIGN_OR_RETURN(std::vector<std::string> differ, campaign_differences(store, *existing, c));
-    if (!differ.empty()) {
-      std::string list;
-      for (const auto& d : differ) list += (list.empty() ? "" : "; ") + d;
-      return Status::invalid_argument(
-          "campaign '" + c.name + "' already exists (id " + std::to_string(existing->id) +
-          ") with other settings than the config's: " + list +
-          ". A restart resumes a campaign as it was created: restore those settings, or give "
-          "the new ones a new [campaign] name");
-    }
-    spdlog::info("resuming campaign '{}' (id {}, status {})", c.name, existing->id,
-                 existing->status);
-    return existing->id;
-  }
-  FP_ASSIGN_OR_RETURN(auto model, resolve_model(registry, store, c.model, now));
+  if (!existing) return existing;
+  FP_ASSIGN_OR_RETURN(std::vector<std::string> differ, campaign_differences(store, *existing, c));
+  if (differ.empty()) return existing;
+  std::string list;
+  for (const auto& d : differ) list += (list.empty() ? "" : "; ") + d;
+  return Status::invalid_argument(
+      "campaign '" + c.name + "' already exists (id " + std::to_string(existing->id) +
+      ") with other settings than the config's: " + list +
+      ". A restart resumes a campaign as it was created: restore those settings, or give the "
+      "new ones a new [campaign] name");
+}
+
+// What a new campaign's model must pass before the campaign is stored.
+Status check_new_campaign_model(const store::ModelRecord& model, const CampaignSection& c) {
   FP_RETURN_IF_ERROR(check_protected_layers(model, c.prune_config_json));
   if (Status fed = check_model_input(model, c.dataset); !fed.ok())
     return Status::invalid_argument(fed.message() + " (campaign.dataset, campaign.model)");
+  return Status::ok_status();
+}
+
+store::CampaignRecord new_campaign_record(const CampaignSection& c, const std::string& model_sha,
+                                          double now) {
   store::CampaignRecord record;
   record.name = c.name;
-  record.model_sha256 = model.sha256;
+  record.model_sha256 = model_sha;
   record.dataset = c.dataset;
   record.prune_config_json = c.prune_config_json;
   record.baselines_json = nlohmann::json(c.baselines).dump();
   record.sweep_targets_json = nlohmann::json(c.sweep).dump();
   record.open_enrollment = c.individuals.empty();
   record.created_at = now;
-  FP_ASSIGN_OR_RETURN(int64_t id, store.create_campaign(record));
+  return record;
+}
+
+std::string new_campaign_words(const CampaignSection& c, const std::string& model_sha) {
+  return fmt::format("model {}, data set {}, {}", model_sha.substr(0, 12), c.dataset,
+                     c.individuals.empty()
+                         ? std::string("open to every announced individual")
+                         : std::to_string(c.individuals.size()) + " individual(s)");
+}
+
+// An error about campaign `c` that names it ("campaign 'x': ..."), once.
+Status naming_campaign(const CampaignSection& c, const Status& s) {
+  const std::string name = "campaign '" + c.name + "'";
+  return s.message().rfind(name, 0) == 0 ? s : s.with_context(name + ": ");
+}
+
+Result<int64_t> ensure_campaign_unnamed(ModelRegistry& registry, store::Store& store,
+                                        const CampaignSection& c, double now) {
+  FP_ASSIGN_OR_RETURN(auto existing, resumable_campaign(store, c));
+  if (existing) {
+    spdlog::info("resuming campaign '{}' (id {}, status {})", c.name, existing->id,
+                 existing->status);
+    return existing->id;
+  }
+  FP_ASSIGN_OR_RETURN(auto model, resolve_model(registry, store, c.model, now));
+  FP_RETURN_IF_ERROR(check_new_campaign_model(model, c));
+  FP_ASSIGN_OR_RETURN(int64_t id, store.create_campaign(new_campaign_record(c, model.sha256, now)));
   for (const auto& individual : c.individuals) {
     FP_RETURN_IF_ERROR(store.add_task(id, individual).status());
   }
-  spdlog::info("campaign '{}' created: model {}, data set {}, {}", c.name,
-               model.sha256.substr(0, 12), c.dataset,
-               c.individuals.empty() ? std::string("open to every announced individual")
-                                     : std::to_string(c.individuals.size()) + " individual(s)");
+  spdlog::info("campaign '{}' created: {}", c.name, new_campaign_words(c, model.sha256));
   return id;
+}
+
+Result<std::string> plan_campaign_unnamed(ModelRegistry& registry, store::Store& store,
+                                          const CampaignSection& c) {
+  FP_ASSIGN_OR_RETURN(auto existing, resumable_campaign(store, c));
+  if (existing) {
+    FP_ASSIGN_OR_RETURN(store::TaskCounts counts, store.task_counts(existing->id));
+    return fmt::format("campaign '{}' resumed (id {}, {}: {} of {} task(s) ended)", c.name,
+                       existing->id, existing->status, counts.done + counts.failed, counts.total());
+  }
+  // As ensure_campaign would resolve it, but an artifact path is read, not registered.
+  const bool registered = c.model == "latest" || proto::is_sha256_hex(c.model);
+  store::ModelRecord model;
+  if (registered) {
+    FP_ASSIGN_OR_RETURN(model, resolve_model(registry, store, c.model, 0));
+  } else {
+    FP_ASSIGN_OR_RETURN(std::string bytes, read_file(c.model, "model artifact"));
+    FP_ASSIGN_OR_RETURN(model, artifact_record(bytes, c.model));
+  }
+  FP_RETURN_IF_ERROR(check_new_campaign_model(model, c));
+  // A registered model's file must still hold its bytes, as for a stored campaign.
+  if (registered)
+    FP_RETURN_IF_ERROR(check_campaign_model(registry, new_campaign_record(c, model.sha256, 0)));
+  return fmt::format("campaign '{}' made at the start: {}{}", c.name,
+                     new_campaign_words(c, model.sha256),
+                     registered ? "" : " (the artifact registered then)");
+}
+
+}  // namespace
+
+Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
+                                const CampaignSection& c, double now) {
+  auto id = ensure_campaign_unnamed(registry, store, c, now);
+  if (!id.ok()) return naming_campaign(c, id.status());
+  return id;
+}
+
+Result<std::string> plan_campaign(ModelRegistry& registry, store::Store& store,
+                                  const CampaignSection& c) {
+  auto plan = plan_campaign_unnamed(registry, store, c);
+  if (!plan.ok()) return naming_campaign(c, plan.status());
+  return plan;
 }
 
 Status check_campaign_model(ModelRegistry& registry, const store::CampaignRecord& c) {

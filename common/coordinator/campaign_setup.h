@@ -35,9 +35,18 @@ Result<std::vector<std::string>> campaign_differences(store::Store& store,
 
 // Creates the configured campaign and its tasks, or resumes an existing one of the same name
 // (a restarted coordinator) when the config still sets what it was created with; otherwise
-// an InvalidArgument naming what differs, and nothing stored changes. Returns its id.
+// an InvalidArgument naming what differs, and nothing stored changes. Returns its id; an
+// error names the campaign.
 Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
                                 const CampaignSection& campaign, double now);
+
+// What ensure_campaign would do with `campaign`, found without doing it (nothing stored, no
+// artifact registered): one line saying whether it resumes the stored campaign (and how far
+// it has got) or makes a new one (its model, data set, individuals), or the error
+// ensure_campaign would return. A registered model's file is checked as
+// check_campaign_model checks it. For fp-coordinator serve --check.
+Result<std::string> plan_campaign(ModelRegistry& registry, store::Store& store,
+                                  const CampaignSection& campaign);
 
 // The campaign's model file is there and holds the bytes its SHA-256 names (a file removed
 // or damaged since it was registered would fail every device's download, each costing the

@@ -59,6 +59,7 @@ Status Server::bind_security() {
 
 Status Server::bind() {
   FP_RETURN_IF_ERROR(check_server_config(config_));
+  FP_RETURN_IF_ERROR(proto::check_ipc_path_free(config_.endpoint));
   FP_RETURN_IF_ERROR(bind_security());
   try {
     router_.bind(proto::bindable_endpoint(config_.endpoint));

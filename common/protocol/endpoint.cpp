@@ -1,5 +1,11 @@
 #include "protocol/endpoint.h"
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <string_view>
 
 namespace fp::proto {
@@ -42,6 +48,29 @@ Status check_program_endpoint(const std::string& endpoint, EndpointUse use) {
         "program (use tcp://host:port, or ipc:///path on one machine)");
   }
   return Status::ok_status();
+}
+
+Status check_ipc_path_free(const std::string& endpoint) {
+  static const std::string kIpc = "ipc://";
+  if (endpoint.rfind(kIpc, 0) != 0) return Status::ok_status();
+  const std::string path = endpoint.substr(kIpc.size());
+  struct stat st {};
+  if (path == "*" || ::lstat(path.c_str(), &st) != 0) return Status::ok_status();
+  if (!S_ISSOCK(st.st_mode)) {
+    return Status::invalid_argument("endpoint '" + endpoint + "': " + path +
+                                    " exists and is not a socket (binding would delete it)");
+  }
+  sockaddr_un address{};
+  if (path.size() >= sizeof(address.sun_path)) return Status::ok_status();  // libzmq says so
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::ok_status();
+  const bool answered = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  if (!answered) return Status::ok_status();  // stale: nobody accepts there any more
+  return Status::unavailable("endpoint '" + endpoint + "': a running program serves " + path +
+                             " (binding would take the path from it)");
 }
 
 std::string bindable_endpoint(const std::string& endpoint) {

@@ -20,6 +20,12 @@ Status check_endpoint(const std::string& endpoint, EndpointUse use);
 // would wait for ever for a peer that cannot come.
 Status check_program_endpoint(const std::string& endpoint, EndpointUse use);
 
+// For ipc://PATH, before binding it: libzmq's bind deletes whatever file is at PATH first
+// (meant for a socket a stopped program left), so it would take the path from a program
+// serving there now, or delete a file that is no socket. Either is an error naming PATH;
+// no file, a stale socket, or another transport is OK.
+Status check_ipc_path_free(const std::string& endpoint);
+
 // What to hand libzmq's bind for `endpoint`: libzmq binds addresses and interface names,
 // not host names, so tcp://localhost:PORT (this machine only, as its user means it) becomes
 // tcp://127.0.0.1:PORT; anything else is returned as it is.

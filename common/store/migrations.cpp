@@ -256,7 +256,7 @@ INSERT INTO database_identity VALUES (lower(hex(randomblob(16))));
   return all;
 }
 
-Status migrate(sql::Database& db) {
+Status migrate(sql::Database& db, bool quietly) {
   FP_ASSIGN_OR_RETURN(int64_t version, db.query_int("PRAGMA user_version"));
   const int latest = latest_schema_version();
   if (version > latest) {
@@ -266,7 +266,7 @@ Status migrate(sql::Database& db) {
   }
   // One way: an older fineprune refuses the database afterwards, so a program that only
   // reads (status, report) says so too.
-  if (version > 0 && version < latest)
+  if (!quietly && version > 0 && version < latest)
     spdlog::info("database {}: schema {} migrated to {} (older fineprune programs will refuse it)",
                  db.path(), version, latest);
   for (int v = static_cast<int>(version); v < latest; ++v) {

@@ -13,7 +13,8 @@ const std::vector<std::string>& migrations();
 inline int latest_schema_version() { return static_cast<int>(migrations().size()); }
 
 // Applies every migration past the database's user_version, each in its own
-// transaction. A database newer than this program is refused, not touched.
-Status migrate(sql::Database& db);
+// transaction. A database newer than this program is refused, not touched. A migration is
+// logged (it is one way) unless `quietly` (a copy that only a check reads).
+Status migrate(sql::Database& db, bool quietly = false);
 
 }  // namespace fp::store

@@ -103,15 +103,20 @@ bool Statement::column_is_null(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
-Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, Access access) {
+  const bool writes = access == Access::kReadWrite;
   // A fresh checkout has no output folder yet: create the database's parent folder.
   const auto parent = std::filesystem::path(path).parent_path();
   std::error_code ec;
-  if (!parent.empty() && path != ":memory:") std::filesystem::create_directories(parent, ec);
+  if (writes && !parent.empty() && path != ":memory:")
+    std::filesystem::create_directories(parent, ec);
   if (ec) return Status::io_error("creating folder " + parent.string() + ": " + ec.message());
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      (writes ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY) |
+                          SQLITE_OPEN_NOMUTEX,
+                      nullptr);
   if (rc != SQLITE_OK) {
     Status s = error(db, "opening database " + path);
     sqlite3_close(db);

@@ -54,8 +54,11 @@ class Statement {
 
 class Database {
  public:
-  // Opens (creating if needed) the file at `path`; ":memory:" works too.
-  static Result<std::unique_ptr<Database>> open(const std::string& path);
+  enum class Access { kReadWrite, kReadOnly };
+  // Opens (creating if needed) the file at `path`; ":memory:" works too. kReadOnly opens an
+  // existing file only, makes no folder, and every write through it fails.
+  static Result<std::unique_ptr<Database>> open(const std::string& path,
+                                                Access access = Access::kReadWrite);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -1,6 +1,8 @@
 // Store: opening, statement cache, agents, models and campaigns.
 #include "store/store.h"
 
+#include <filesystem>
+
 #include "store/migrations.h"
 
 namespace fp::store {
@@ -47,21 +49,64 @@ Status check_ours(sql::Database& db, const std::string& path) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+namespace {
+
+// A connection's checks and settings before any statement: it waits for a writer, holds an
+// intact fineprune database, and checks foreign keys.
+Status prepare_connection(sql::Database& db, const std::string& path) {
+  FP_RETURN_IF_ERROR(db.exec("PRAGMA busy_timeout = 5000"));
+  FP_RETURN_IF_ERROR(check_integrity(db, path));
+  FP_RETURN_IF_ERROR(check_ours(db, path));
+  return db.exec("PRAGMA foreign_keys = ON");
+}
+
+// Opens or creates `path` for writing and migrates it (quietly: a check's copy).
+Result<std::unique_ptr<sql::Database>> open_writable(const std::string& path, bool quietly) {
   FP_ASSIGN_OR_RETURN(auto db, sql::Database::open(path));
+  FP_RETURN_IF_ERROR(prepare_connection(*db, path));
   // WAL lets status/export read while serve writes; NORMAL sync is durable across
   // process crashes (the WAL is fsynced at checkpoints), which is what telemetry needs.
-  FP_RETURN_IF_ERROR(db->exec("PRAGMA busy_timeout = 5000"));
-  FP_RETURN_IF_ERROR(check_integrity(*db, path));
-  FP_RETURN_IF_ERROR(check_ours(*db, path));
   if (path != ":memory:") FP_RETURN_IF_ERROR(db->exec("PRAGMA journal_mode = WAL"));
   FP_RETURN_IF_ERROR(db->exec("PRAGMA synchronous = NORMAL"));
-  FP_RETURN_IF_ERROR(db->exec("PRAGMA foreign_keys = ON"));
   // SQLite's default 2 MiB page cache spills dirty pages in the middle of a telemetry
   // burst's transaction; 32 MiB holds a burst and the tables' hot pages.
   FP_RETURN_IF_ERROR(db->exec("PRAGMA cache_size = -32768"));
-  FP_RETURN_IF_ERROR(migrate(*db));
+  FP_RETURN_IF_ERROR(migrate(*db, quietly));
+  return db;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+  FP_ASSIGN_OR_RETURN(auto db, open_writable(path, /*quietly=*/false));
   return std::unique_ptr<Store>(new Store(std::move(db)));
+}
+
+Result<std::unique_ptr<Store>> Store::open_unchanged(const std::string& path,
+                                                     const std::string& scratch_folder,
+                                                     int* migrated_from) {
+  if (migrated_from) *migrated_from = 0;
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    return Status::not_found("database " + path + " does not exist");
+  FP_ASSIGN_OR_RETURN(auto db, sql::Database::open(path, sql::Database::Access::kReadOnly));
+  FP_RETURN_IF_ERROR(prepare_connection(*db, path));
+  FP_ASSIGN_OR_RETURN(int64_t version, db->query_int("PRAGMA user_version"));
+  // A current schema needs no migration, a newer one is refused: neither writes.
+  if (version >= latest_schema_version()) {
+    FP_RETURN_IF_ERROR(migrate(*db));
+    return std::unique_ptr<Store>(new Store(std::move(db)));
+  }
+  const std::string copy =
+      (std::filesystem::path(scratch_folder) / std::filesystem::path(path).filename()).string();
+  std::filesystem::remove(copy, ec);
+  FP_ASSIGN_OR_RETURN(auto into, db->prepare("VACUUM INTO ?"));
+  into.bind(1, copy);
+  if (Status copied = into.run(); !copied.ok())
+    return Status::io_error("copying database " + path + " to " + copy + ": " + copied.message());
+  if (migrated_from) *migrated_from = static_cast<int>(version);
+  FP_ASSIGN_OR_RETURN(auto migrated, open_writable(copy, /*quietly=*/true));
+  return std::unique_ptr<Store>(new Store(std::move(migrated)));
 }
 
 int Store::schema_version() {

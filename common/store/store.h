@@ -33,6 +33,14 @@ class Store {
  public:
   // Opens or creates the database and migrates it to the latest schema.
   static Result<std::unique_ptr<Store>> open(const std::string& path);
+  // The database as it is, for a program that must change nothing (fp-coordinator serve
+  // --check): opened read-only when its schema is this program's. An older one is copied
+  // into `scratch_folder` (SQLite's VACUUM INTO: consistent while a coordinator writes the
+  // file) and the copy migrated, as a start would migrate the file; `migrated_from` then
+  // receives its schema version (0 otherwise). A missing file is NotFound, nothing made.
+  static Result<std::unique_ptr<Store>> open_unchanged(const std::string& path,
+                                                       const std::string& scratch_folder,
+                                                       int* migrated_from = nullptr);
 
   int schema_version();
   // This database's identity: 32 random hex digits, made when it was created (or

@@ -11,9 +11,12 @@
 #include "coordinator/config.h"
 #include "coordinator/model_registry.h"
 #include "coordinator/server.h"
+#include "models/artifact.h"
+#include "models/model_factory.h"
 #include "models/model_spec.h"
 #include "store/store.h"
 #include "temp_dir.h"
+#include "util/sha256.h"
 
 using fp::coord::parse_config;
 
@@ -457,9 +460,9 @@ TEST_CASE("a campaign's model must take the input its data set's devices give", 
   const std::string sha12 = f.model.sha256.substr(0, 12);
   auto wrong = f.campaign("speakers", "dataset = \"fsdd\"\n");
   REQUIRE_FALSE(wrong.ok());
-  CHECK(wrong.status().message() == "its data set fsdd gives recordings (log-mel) but model " +
-                                        sha12 +
-                                        " takes pictures (campaign.dataset, campaign.model)");
+  CHECK(wrong.status().message() ==
+        "campaign 'speakers': its data set fsdd gives recordings (log-mel) but model " + sha12 +
+            " takes pictures (campaign.dataset, campaign.model)");
   CHECK(f.store->campaigns()->empty());  // nothing stored
   auto right = f.campaign("clothes", "dataset = \"fashion-mnist\"\n");
   REQUIRE(right.ok());
@@ -489,4 +492,81 @@ TEST_CASE("a campaign's model must take the input its data set's devices give", 
       fp::coord::check_campaign_model(*f.registry, *f.store->campaign(*right).value()).message(),
       Catch::Contains("holds other bytes than model " + sha12) &&
           Catch::EndsWith("register its model again (fp-coordinator register <artifact>)"));
+}
+
+TEST_CASE("a campaign's start is planned without storing or registering anything", "[config]") {
+  // fp-coordinator serve --check says what a start would do with [campaign], or its error.
+  fp::testing::TempDir dir("plan");
+  auto opened = fp::store::Store::open(dir.file("fp.db"));
+  REQUIRE(opened.ok());
+  fp::store::Store& store = **opened;
+  fp::coord::ModelRegistry registry(dir.file("models"), store);
+  auto section = [&](const std::string& model, const std::string& more) {
+    auto c = parse_config(
+        "[campaign]\nname = \"c\"\ndataset = \"fashion-mnist\"\nmodel = \"" + model + "\"\n" + more,
+        "test.toml");
+    REQUIRE(c.ok());
+    return c->campaign;
+  };
+  auto plan = [&](const std::string& model, const std::string& more) {
+    return fp::coord::plan_campaign(registry, store, section(model, more));
+  };
+  const std::string two = "individuals = [\"classes=0+9\", \"classes=1+7\"]\n";
+
+  auto none = plan("latest", "");
+  REQUIRE_FALSE(none.ok());
+  CHECK_THAT(none.status().message(), Catch::StartsWith("campaign 'c': no model registered yet"));
+  // An artifact path is read and checked, not registered.
+  fp::ModelSpec spec;
+  spec.arch = "mlp";
+  auto model = fp::build_model(spec);
+  REQUIRE(model.ok());
+  const std::string path = dir.file("general.fpm");
+  REQUIRE(fp::save_model(**model, path).ok());
+  const std::string sha12 = fp::sha256_hex(fp::testing::read_file(path)).substr(0, 12);
+  auto from_path = plan(path, two);
+  INFO(from_path.status().to_string());
+  REQUIRE(from_path.ok());
+  CHECK(*from_path ==
+        "campaign 'c' made at the start: model " + sha12 +
+            ", data set fashion-mnist, 2 individual(s) (the artifact registered then)");
+  CHECK(store.models()->empty());
+  CHECK_FALSE(std::filesystem::exists(dir.file("models")));
+  std::ofstream(dir.file("notes.fpm")) << "not a model";
+  CHECK_THAT(plan(dir.file("notes.fpm"), "").status().message(),
+             Catch::StartsWith("campaign 'c': " + dir.file("notes.fpm") +
+                               " is not a usable model artifact"));
+  // Registered: "latest" names it.
+  REQUIRE(fp::coord::register_artifact(registry, path, 1.0).ok());
+  CHECK(plan("latest", "").value() ==
+        "campaign 'c' made at the start: model " + sha12 +
+            ", data set fashion-mnist, open to every announced individual");
+  CHECK(store.campaigns()->empty());
+  // Stored: resumed, with how far it has got.
+  auto id = fp::coord::ensure_campaign(registry, store, section("latest", two), 2.0);
+  REQUIRE(id.ok());
+  CHECK(plan("latest", two).value() ==
+        "campaign 'c' resumed (id " + std::to_string(*id) + ", running: 0 of 2 task(s) ended)");
+  const int64_t task = store.tasks(*id)->front().id;
+  REQUIRE(store.assign_task(task, "a1", 3.0).ok());
+  REQUIRE(store.finish_task(task, true, "", 4.0).ok());
+  CHECK_THAT(plan("latest", two).value(), Catch::EndsWith("running: 1 of 2 task(s) ended)"));
+  // Other settings: the start's own refusal.
+  const auto other = section("latest", "individuals = [\"classes=2+7\"]\n");
+  auto differs = fp::coord::plan_campaign(registry, store, other);
+  REQUIRE_FALSE(differs.ok());
+  CHECK(differs.status().message() ==
+        fp::coord::ensure_campaign(registry, store, other, 5.0).status().message());
+  CHECK_THAT(differs.status().message(), Catch::StartsWith("campaign 'c' already exists"));
+  // A registered model whose file was damaged since: a new campaign on it is not servable.
+  const std::string file = store.models()->front().path;
+  std::string bytes = fp::testing::read_file(file);
+  bytes[bytes.size() / 2] ^= 1;
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  auto damaged = section("latest", "");
+  damaged.name = "d";
+  CHECK_THAT(fp::coord::plan_campaign(registry, store, damaged).status().message(),
+             Catch::StartsWith("campaign 'd' cannot be served") &&
+                 Catch::Contains("holds other bytes than model " + sha12));
+  CHECK(store.campaigns()->size() == 1);
 }

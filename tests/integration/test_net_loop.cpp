@@ -5,12 +5,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "agent/agent.h"
 #include "coordinator/commit_worker.h"
 #include "fake_runner.h"
 #include "net_fixture.h"
+#include "protocol/endpoint.h"
 #include "util/sha256.h"
 
 using namespace fp;
@@ -676,13 +679,14 @@ struct BareServer {
   zmq::context_t context{1};
   std::unique_ptr<coord::Server> server;
 
-  explicit BareServer(bool handle_signals = false) {
+  explicit BareServer(bool handle_signals = false,
+                      const std::string& endpoint = "tcp://127.0.0.1:*") {
     auto opened = store::Store::open(dir.file("fp.db"));
     REQUIRE(opened.ok());
     store = std::move(opened).value();
     registry = std::make_unique<coord::ModelRegistry>(dir.file("models"), *store);
     auto config = fast_server();
-    config.endpoint = "tcp://127.0.0.1:*";
+    config.endpoint = endpoint;
     config.security.plain = true;
     config.handle_signals = handle_signals;
     server = std::make_unique<coord::Server>(config, context, *store, *registry);
@@ -909,4 +913,32 @@ TEST_CASE("an unacknowledged result is resent to its coordinator's database, not
     CHECK(count_of<proto::TaskResult>(coord.read_for(800ms)) == 0);  // resend_after: 300 ms
     CHECK(std::filesystem::is_empty(outbox));
   }
+}
+
+TEST_CASE("a coordinator takes no ipc:// path another program serves, nor deletes a file there",
+          "[net]") {
+  // libzmq's bind deletes whatever is at the path first, meant for a socket a stopped
+  // program left: a second coordinator would take the path from a running one unnoticed.
+  TempDir paths;
+  const std::string socket = paths.file("fp.sock");
+  std::optional<BareServer> first(std::in_place, false, "ipc://" + socket);
+  REQUIRE(first->server->bind().ok());
+  {
+    BareServer second(false, "ipc://" + socket);
+    Status taken = second.server->bind();
+    CHECK(taken.code() == Status::Code::kUnavailable);
+    CHECK(taken.message() == "endpoint 'ipc://" + socket + "': a running program serves " + socket +
+                                 " (binding would take the path from it)");
+  }
+  CHECK_FALSE(proto::check_ipc_path_free("ipc://" + socket).ok());  // the first still serves
+  first.reset();  // stopped: libzmq leaves its socket file, which the next start replaces
+  REQUIRE(fs::exists(socket));
+  CHECK(proto::check_ipc_path_free("ipc://" + socket).ok());
+  CHECK(BareServer(false, "ipc://" + socket).server->bind().ok());
+  const std::string notes = paths.file("notes.txt");
+  std::ofstream(notes) << "keep me";
+  Status file = BareServer(false, "ipc://" + notes).server->bind();
+  CHECK(file.message() == "endpoint 'ipc://" + notes + "': " + notes +
+                              " exists and is not a socket (binding would delete it)");
+  CHECK(fp::testing::read_file(notes) == "keep me");
 }
