@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -21,34 +20,11 @@
 #include "security/keys.h"
 #include "store/migrations.h"
 #include "store/serve_lock.h"
+#include "util/scratch_folder.h"
 
 namespace fp::coord {
 namespace {
 namespace fs = std::filesystem;
-
-// A folder of its own under the system's temporary folder, removed with everything in it.
-class ScratchFolder {
- public:
-  static Result<ScratchFolder> make() {
-    std::string pattern = (fs::temp_directory_path() / "fp-serve-check.XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr)
-      return Status::io_error("making a scratch folder " + pattern + ": " + std::strerror(errno));
-    return ScratchFolder(pattern);
-  }
-  ScratchFolder(ScratchFolder&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
-  ScratchFolder(const ScratchFolder&) = delete;
-  ScratchFolder& operator=(const ScratchFolder&) = delete;
-  ScratchFolder& operator=(ScratchFolder&&) = delete;
-  ~ScratchFolder() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  explicit ScratchFolder(std::string path) : path_(std::move(path)) {}
-  std::string path_;
-};
 
 // The key pair a start would use: read when there; otherwise made then, so its folder
 // must be writable. `pair` receives the pair read, or a throwaway one to bind with.
@@ -151,7 +127,7 @@ Status check_serving_status(CoordinatorConfig cfg, std::string& ready) {
         "database {} is served by a running coordinator now: a second start would be refused "
         "until it ends (its endpoint and dashboard port are not tried)",
         cfg.database);
-  FP_ASSIGN_OR_RETURN(ScratchFolder scratch, ScratchFolder::make());
+  FP_ASSIGN_OR_RETURN(ScratchFolder scratch, ScratchFolder::make("fp-serve-check"));
   std::unique_ptr<store::Store> store;
   FP_ASSIGN_OR_RETURN(std::string database, open_for_check(cfg.database, scratch.path(), store));
   ModelRegistry registry(cfg.models_dir, *store);

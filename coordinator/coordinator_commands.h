@@ -25,6 +25,7 @@ void add_report_command(CLI::App& app);
 void add_dashboard_command(CLI::App& app);
 void add_retry_command(CLI::App& app);
 void add_key_commands(CLI::App& app);  // keygen, enroll, revoke
+void add_backup_commands(CLI::App& app);  // backup, restore
 
 // fp-coordinator serve --check (cmd_serve_check.cpp): what `serve` would do with `config`
 // at its start, found without changing the database, the model folder or the keys; prints

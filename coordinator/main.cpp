@@ -10,8 +10,9 @@
 
 int main(int argc, char** argv) {
   // Queries and key commands never compute: they start once.
-  fp::reexec_with_passive_openmp(argv, {"status", "export", "report", "register", "keygen",
-                                        "revoke", "retry"});  // before any thread
+  fp::reexec_with_passive_openmp(
+      argv, {"status", "export", "report", "register", "keygen", "revoke", "retry", "backup",
+             "restore"});  // before any thread
   fp::tune_allocator();
   return fp::run_main("fp-coordinator", [&] {
     CLI::App app{
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
     fp::coord::add_dashboard_command(app);
     fp::coord::add_retry_command(app);
     fp::coord::add_key_commands(app);
+    fp::coord::add_backup_commands(app);
     CLI11_PARSE(app, argc, argv);
     return 0;
   });

@@ -5,7 +5,8 @@
 # (`--check`: the options, data folder, keys and work folder, as a start checks them),
 # refuses it naming what is wrong, and refuses `check` as a file key; the installed
 # `fp-coordinator serve --check` says what a start of fleet.toml would do, refuses what a
-# start would refuse, and changes nothing; and where
+# start would refuse, and changes nothing; a backup taken while it serves restores into an
+# empty folder; and where
 # systemd-analyze exists, both units verify without a warning.
 #   deploy_examples.sh BUILD_DIR CMAKE_COMMAND
 set -uo pipefail
@@ -173,6 +174,11 @@ if [ -s "${WORK}/endpoint" ]; then
   # Beside the running service: a warning, the campaign resumed, its ports not tried.
   expect_of 0 "is served by a running coordinator now" check
   expect_of 0 "campaign 'fleet-speech' resumed (id 1, running: 1 of 1 task(s) ended)" check
+  # A backup while it serves; no restore under it.
+  expect_of 0 "1 model(s) in models/" coordinator backup -c "${FLEET}" --out "${WORK}/backup"
+  expect_of 2 "--out: ${WORK}/backup exists" coordinator backup -c "${FLEET}" --out "${WORK}/backup"
+  expect_of 1 "database fineprune.db is in use by another process (fp-coordinator serve" \
+    coordinator restore -c "${FLEET}" --from "${WORK}/backup"
 else
   fail "the coordinator's unit command wrote no endpoint: $(tail -n 5 "${WORK}/serve.log")"
 fi
@@ -182,6 +188,21 @@ rc=$?
 [ "${rc}" -eq 0 ] || fail "the coordinator stopped by SIGTERM -> exit ${rc}: $(tail -n 3 "${WORK}/serve.log")"
 [ "${failures}" -eq 0 ] && echo "ok: a device on its own recordings, served from the example units and configurations"
 expect_of 0 "(CURVE, key pair keys/coordinator read)" check
+# The backup restored on a new machine's empty folder: the same campaign, results and key.
+STATE_BEFORE=${STATE}
+STATE=${WORK}/restored
+mkdir -p "${STATE}"
+expect_of 0 "restored fineprune.db from ${WORK}/backup: the database, 1 model(s), the key pair keys/coordinator" \
+  coordinator restore -c "${FLEET}" --from "${WORK}/backup"
+grep -q "device=phone .*phone .*fine_prune" <<<"$(coordinator status -c "${FLEET}" 2>&1)" ||
+  fail "no fine_prune row of device=phone in the restored database's status"
+cmp -s "${STATE}/keys/coordinator.pub" "${STATE_BEFORE}/keys/coordinator.pub" ||
+  fail "the restored public key is not the coordinator's"
+expect_of 0 "campaign 'fleet-speech' resumed (id 1, running: 1 of 1 task(s) ended)" check
+# Restored over a database: what was there is kept aside, not lost.
+expect_of 0 "kept aside: fineprune.db.before-restore-" coordinator restore -c "${FLEET}" --from "${WORK}/backup"
+ls "${STATE}"/keys/coordinator.key.before-restore-* >/dev/null 2>&1 || fail "the replaced secret key was not kept aside"
+STATE=${STATE_BEFORE}
 expect_of 2 "campaign 'fleet-speech' already exists (id 1) with other settings than the config's: the personalization settings" \
   coordinator serve -c "${WORK}/edited.toml" --check
 

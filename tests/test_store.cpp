@@ -659,6 +659,34 @@ TEST_CASE("a database opened unchanged is read, never written, an older one thro
   CHECK_THAT(newer.status().message(), Catch::Contains("newer than this program"));
 }
 
+TEST_CASE("a database's copy holds what was committed, taken while a writer is mid-transaction",
+          "[store]") {
+  // fp-coordinator backup copies the database of a coordinator that goes on serving.
+  TempDir dir;
+  const std::string path = dir.file("fp.db"), copy = dir.file("backup/fp.db");
+  auto writer = open_store(path);
+  REQUIRE(writer->upsert_agent({"committed", 1.0, 1.0, 1, 1, "[]", "online", ""}).ok());
+  fs::create_directories(dir.file("backup"));
+  {
+    fp::sql::Transaction open_transaction(writer->db());
+    REQUIRE(open_transaction.begin_status().ok());
+    REQUIRE(writer->upsert_agent({"uncommitted", 2.0, 2.0, 1, 1, "[]", "online", ""}).ok());
+    REQUIRE(Store::copy(path, copy).ok());
+  }  // rolled back
+  auto copied = open_store(copy);
+  auto agents = copied->agents();
+  REQUIRE(agents.ok());
+  REQUIRE(agents->size() == 1);
+  CHECK((*agents)[0].agent_id == "committed");
+  CHECK(*copied->identity() == *writer->identity());  // the same database, not a new one
+  // Never over a file, never from one that is not there.
+  const fp::Status over = Store::copy(path, copy);
+  CHECK(over.code() == fp::Status::Code::kInvalidArgument);
+  CHECK_THAT(over.message(), Catch::EndsWith(copy + " exists"));
+  CHECK(Store::copy(dir.file("none.db"), dir.file("x.db")).code() == fp::Status::Code::kNotFound);
+  CHECK_FALSE(fs::exists(dir.file("x.db")));
+}
+
 TEST_CASE("a file that is not a database is a clear error", "[store]") {
   TempDir dir;
   {

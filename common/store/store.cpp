@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "store/migrations.h"
+#include "util/file_io.h"
 
 namespace fp::store {
 namespace {
@@ -60,6 +61,15 @@ Status prepare_connection(sql::Database& db, const std::string& path) {
   return db.exec("PRAGMA foreign_keys = ON");
 }
 
+// Writes what `db` (at `path`) has committed now into the new file `copy`.
+Status vacuum_into(sql::Database& db, const std::string& path, const std::string& copy) {
+  FP_ASSIGN_OR_RETURN(auto into, db.prepare("VACUUM INTO ?"));
+  into.bind(1, copy);
+  if (Status copied = into.run(); !copied.ok())
+    return Status::io_error("copying database " + path + " to " + copy + ": " + copied.message());
+  return Status::ok_status();
+}
+
 // Opens or creates `path` for writing and migrates it (quietly: a check's copy).
 Result<std::unique_ptr<sql::Database>> open_writable(const std::string& path, bool quietly) {
   FP_ASSIGN_OR_RETURN(auto db, sql::Database::open(path));
@@ -82,6 +92,19 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   return std::unique_ptr<Store>(new Store(std::move(db)));
 }
 
+Status Store::copy(const std::string& path, const std::string& copy) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    return Status::not_found("database " + path + " does not exist");
+  if (std::filesystem::exists(std::filesystem::symlink_status(copy, ec)))
+    return Status::invalid_argument("copying database " + path + ": " + copy + " exists");
+  FP_ASSIGN_OR_RETURN(auto db, sql::Database::open(path, sql::Database::Access::kReadOnly));
+  FP_RETURN_IF_ERROR(prepare_connection(*db, path));
+  FP_RETURN_IF_ERROR(vacuum_into(*db, path, copy));
+  // VACUUM INTO leaves its output unsynced: a backup must survive a crash right after it.
+  return sync_to_disk(copy, "database copy");
+}
+
 Result<std::unique_ptr<Store>> Store::open_unchanged(const std::string& path,
                                                      const std::string& scratch_folder,
                                                      int* migrated_from) {
@@ -100,10 +123,7 @@ Result<std::unique_ptr<Store>> Store::open_unchanged(const std::string& path,
   const std::string copy =
       (std::filesystem::path(scratch_folder) / std::filesystem::path(path).filename()).string();
   std::filesystem::remove(copy, ec);
-  FP_ASSIGN_OR_RETURN(auto into, db->prepare("VACUUM INTO ?"));
-  into.bind(1, copy);
-  if (Status copied = into.run(); !copied.ok())
-    return Status::io_error("copying database " + path + " to " + copy + ": " + copied.message());
+  FP_RETURN_IF_ERROR(vacuum_into(*db, path, copy));
   if (migrated_from) *migrated_from = static_cast<int>(version);
   FP_ASSIGN_OR_RETURN(auto migrated, open_writable(copy, /*quietly=*/true));
   return std::unique_ptr<Store>(new Store(std::move(migrated)));

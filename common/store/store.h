@@ -42,6 +42,12 @@ class Store {
                                                        const std::string& scratch_folder,
                                                        int* migrated_from = nullptr);
 
+  // A consistent copy of the database at `path` in the new file `copy`: what is committed
+  // when it starts, while a coordinator may go on writing (SQLite's VACUUM INTO, compacted),
+  // flushed to disk. The original is opened read-only and checked intact first; `copy`
+  // must not exist. For backups (fp-coordinator backup).
+  static Status copy(const std::string& path, const std::string& copy);
+
   int schema_version();
   // This database's identity: 32 random hex digits, made when it was created (or
   // migrated to schema 9), the same for as long as the file lives.

@@ -84,6 +84,17 @@ Status replace_file(const std::string& path, std::string_view bytes, const std::
   return Status::ok_status();
 }
 
+Status sync_to_disk(const std::string& path, const std::string& what) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::io_error(what + " " + path + ": cannot open: " + std::strerror(errno));
+  const bool synced = ::fsync(fd) == 0;
+  const int error = errno;
+  ::close(fd);
+  if (!synced)
+    return Status::io_error(what + " " + path + ": cannot flush: " + std::strerror(error));
+  return Status::ok_status();
+}
+
 Status make_parent_folder(const std::string& path, const std::string& what) {
   const std::filesystem::path folder = std::filesystem::path(path).parent_path();
   if (folder.empty()) return Status::ok_status();

@@ -26,6 +26,10 @@ Status write_file(const std::string& path, std::string_view bytes,
 Status replace_file(const std::string& path, std::string_view bytes,
                     const std::string& what = "file", bool durable = true);
 
+// Flushes the file or folder `path` to disk (a folder: the names in it, after a rename).
+// IoError "<what> <path>: <reason>".
+Status sync_to_disk(const std::string& path, const std::string& what = "file");
+
 // Makes the folder `path` is to be written in, with its parents, when missing: an output a
 // user names (`--out out/compact/model.fpm`) may be the first thing in a new folder.
 // IoError "<what> <path>: cannot make folder <folder>: <reason>".

@@ -1,0 +1,28 @@
+// A folder of its own under the system's temporary folder for work nobody else reads (a
+// database copy a check migrates), removed with everything in it when it goes.
+#pragma once
+
+#include <string>
+
+#include "util/status.h"
+
+namespace fp {
+
+class ScratchFolder {
+ public:
+  // mkdtemp under std::filesystem::temp_directory_path(), named "<tag>.XXXXXX".
+  static Result<ScratchFolder> make(const std::string& tag);
+  ScratchFolder(ScratchFolder&& other) noexcept;
+  ScratchFolder(const ScratchFolder&) = delete;
+  ScratchFolder& operator=(const ScratchFolder&) = delete;
+  ScratchFolder& operator=(ScratchFolder&&) = delete;
+  ~ScratchFolder();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit ScratchFolder(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+}  // namespace fp

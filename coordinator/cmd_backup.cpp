@@ -1,0 +1,255 @@
+// fp-coordinator backup / restore: what a coordinator keeps — its database, the registered
+// models' files and its CURVE key pair — copied into a new folder while it serves, and put
+// back while it does not. Copying fineprune.db by hand while it serves is not a backup: its
+// last commits are in the -wal file beside it, and an old -wal beside a restored database
+// would be replayed into it.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <utility>
+#include <vector>
+
+#include "coordinator/model_registry.h"
+#include "coordinator_commands.h"
+#include "security/keys.h"
+#include "store/serve_lock.h"
+#include "util/file_io.h"
+#include "util/scratch_folder.h"
+#include "util/sha256.h"
+
+namespace fp::coord {
+namespace {
+namespace fs = std::filesystem;
+
+// A backup folder's layout: the database under its own file name, models/<sha256>.fpm,
+// keys/<key name>.pub and .key.
+struct BackupLayout {
+  std::string database, models, key;
+  BackupLayout(const std::string& folder, const CoordinatorConfig& cfg)
+      : database((fs::path(folder) / fs::path(cfg.database).filename()).string()),
+        models((fs::path(folder) / "models").string()),
+        key((fs::path(folder) / "keys" / fs::path(cfg.key).filename()).string()) {}
+};
+
+// A registered model's file, checked against its address: the bytes, or why not.
+Result<std::string> model_bytes(ModelRegistry& registry, const std::string& sha256) {
+  FP_ASSIGN_OR_RETURN(store::ModelRecord record, registry.find(sha256));
+  FP_ASSIGN_OR_RETURN(std::string bytes, read_file(record.path, "model file"));
+  if (sha256_hex(bytes) != sha256)
+    return Status::corruption("model file " + record.path + " holds other bytes than its SHA-256");
+  return bytes;
+}
+
+// Copies a key pair; the secret key's file readable by its owner only, as keys require.
+Status copy_key_pair(const std::string& from, const std::string& to) {
+  FP_ASSIGN_OR_RETURN(security::KeyPair pair, security::read_keypair(from));
+  FP_RETURN_IF_ERROR(make_parent_folder(to, "key pair"));
+  return security::write_keypair(pair, to, /*overwrite=*/true);
+}
+
+// Copies the file `from` to `to` through a scratch name, flushed, then renamed: `to` is the
+// old file or the whole new one, also after a crash (a database may be gigabytes: not read
+// into memory).
+Status copy_file_durably(const std::string& from, const std::string& to) {
+  const std::string scratch = to + ".restoring";
+  std::error_code ec;
+  fs::copy_file(from, scratch, fs::copy_options::overwrite_existing, ec);
+  if (ec) return Status::io_error("copying " + from + " to " + scratch + ": " + ec.message());
+  FP_RETURN_IF_ERROR(sync_to_disk(scratch));
+  fs::rename(scratch, to, ec);
+  if (ec) return Status::io_error("renaming " + scratch + " to " + to + ": " + ec.message());
+  return Status::ok_status();
+}
+
+template <typename T>
+T value_or(Result<T> r, T otherwise) {
+  return r.ok() ? std::move(r).value() : otherwise;
+}
+
+// Moves `path` (and SQLite's side files for a database) to `path` + suffix, if there.
+Status move_aside(const std::string& path, const std::string& suffix,
+                  std::vector<std::string>& moved) {
+  for (const std::string& p : {path, path + "-wal", path + "-shm"}) {
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(p, ec))) continue;
+    fs::rename(p, p + suffix, ec);
+    if (ec) return Status::io_error("moving " + p + " aside: " + ec.message());
+    moved.push_back(p + suffix);
+  }
+  return Status::ok_status();
+}
+
+struct BackupOptions {
+  CommonOptions common;
+  std::string folder, key;
+  bool without_key = false;
+};
+
+int backup(const BackupOptions& o) {
+  CoordinatorConfig cfg = config_for(o.common);
+  if (!o.key.empty()) cfg.key = o.key;
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(o.folder, ec)))
+    fail(Status::invalid_argument("--out: " + o.folder + " exists (a backup goes to a new folder)"),
+         2);
+  // Built beside its name and renamed at the end: a folder by that name is a whole backup.
+  const std::string partial = o.folder + ".partial-" + std::to_string(::getpid());
+  if (Status made = make_parent_folder(partial, "backup folder"); !made.ok()) fail(made);
+  if (::mkdir(partial.c_str(), 0700) != 0)
+    fail(Status::io_error("backup folder " + partial + ": " + std::strerror(errno)));
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() {
+      std::error_code e;
+      if (!path.empty()) fs::remove_all(path, e);
+    }
+  } cleanup{partial};
+  const BackupLayout into(partial, cfg);
+  if (Status copied = store::Store::copy(cfg.database, into.database); !copied.ok()) fail(copied);
+
+  std::vector<std::string> missing;
+  size_t models = 0, campaigns = 0;
+  int64_t rows = 0;
+  {
+    auto scratch = ScratchFolder::make("fp-backup");  // a migrated copy of an older schema
+    if (!scratch.ok()) fail(scratch.status());
+    auto opened = store::Store::open_unchanged(into.database, scratch->path());
+    if (!opened.ok()) fail(opened.status());
+    store::Store& store = **opened;
+    ModelRegistry registry(cfg.models_dir, store);
+    auto records = store.models();
+    if (!records.ok()) fail(records.status());
+    for (const auto& m : *records) {
+      const std::string copy = into.models + "/" + m.sha256 + ".fpm";
+      auto bytes = model_bytes(registry, m.sha256);
+      Status kept = bytes.ok() ? make_parent_folder(copy, "model copy") : bytes.status();
+      if (kept.ok()) kept = replace_file(copy, *bytes, "model copy");
+      if (kept.ok()) ++models;
+      if (!kept.ok()) missing.push_back("model " + m.sha256.substr(0, 12) + ": " + kept.message());
+    }
+    campaigns = value_or(store.campaigns(), {}).size();
+    rows = value_or(store.telemetry_count(), int64_t{0});
+  }
+  std::string keys = "no key pair (--without-key)";
+  if (!o.without_key) {
+    if (Status copied = copy_key_pair(cfg.key, into.key); !copied.ok())
+      fail(copied.with_context("coordinator key pair: "));
+    keys = "key pair keys/" + fs::path(cfg.key).filename().string() +
+           ".pub and .key (the secret key: keep the backup where it may be)";
+  }
+  for (const std::string& folder :
+       {into.models, fs::path(into.key).parent_path().string(), partial})
+    if (fs::exists(folder, ec))
+      if (Status synced = sync_to_disk(folder, "backup folder"); !synced.ok()) fail(synced);
+  fs::rename(partial, o.folder, ec);
+  if (ec) fail(Status::io_error("renaming " + partial + " to " + o.folder + ": " + ec.message()));
+  cleanup.path.clear();
+  const std::string parent = fs::absolute(o.folder, ec).parent_path().string();
+  if (Status synced = sync_to_disk(parent, "folder"); !synced.ok()) fail(synced);
+
+  fmt::print(
+      "backup of {} in {}:\n  {} ({} campaign(s), {} telemetry row(s))\n  {} model(s) in "
+      "models/\n  {}\n",
+      cfg.database, o.folder, fs::path(cfg.database).filename().string(), campaigns, rows, models,
+      keys);
+  for (const auto& m : missing) spdlog::error("not in the backup: {}", m);
+  return missing.empty() ? 0 : 1;
+}
+
+struct RestoreOptions {
+  CommonOptions common;
+  std::string folder, key;
+};
+
+int restore(const RestoreOptions& o) {
+  CoordinatorConfig cfg = config_for(o.common);
+  if (!o.key.empty()) cfg.key = o.key;
+  const BackupLayout from(o.folder, cfg);
+  // The whole backup is checked before anything is replaced.
+  std::error_code ec;
+  if (!fs::is_directory(o.folder, ec))
+    fail(Status::not_found("--from: " + o.folder + " is not a folder"), 2);
+  std::vector<std::pair<std::string, std::string>> models;  // SHA-256, bytes
+  {
+    auto scratch = ScratchFolder::make("fp-restore");  // a migrated copy of an older schema
+    if (!scratch.ok()) fail(scratch.status());
+    auto opened = store::Store::open_unchanged(from.database, scratch->path());
+    if (!opened.ok()) fail(opened.status().with_context("--from: "));
+    ModelRegistry registry(from.models, **opened);
+    auto records = (*opened)->models();
+    if (!records.ok()) fail(records.status());
+    for (const auto& m : *records) {
+      auto bytes = model_bytes(registry, m.sha256);
+      if (!bytes.ok()) fail(bytes.status().with_context("--from: "));
+      models.emplace_back(m.sha256, std::move(bytes).value());
+    }
+  }
+  const bool with_keys = fs::exists(security::secret_key_path(from.key), ec);
+  if (with_keys) {
+    if (auto pair = security::read_keypair(from.key); !pair.ok())
+      fail(pair.status().with_context("--from: "));
+  }
+  // Not while a coordinator serves the database: held until the restore is done.
+  auto lock = store::lock_database(cfg.database, "fp-coordinator restore");
+  if (!lock.ok()) fail(lock.status());
+
+  const std::string suffix = ".before-restore-" + std::to_string(::time(nullptr));
+  std::vector<std::string> moved;
+  for (const std::string& p :
+       {cfg.database, security::public_key_path(cfg.key), security::secret_key_path(cfg.key)}) {
+    if (p != cfg.database && !with_keys) continue;
+    if (Status aside = move_aside(p, suffix, moved); !aside.ok()) fail(aside);
+  }
+  if (Status made = make_parent_folder(cfg.database, "database"); !made.ok()) fail(made);
+  if (Status put = copy_file_durably(from.database, cfg.database); !put.ok()) fail(put);
+  for (const auto& [sha, bytes] : models) {
+    const std::string path = (fs::path(cfg.models_dir) / (sha + ".fpm")).string();
+    if (value_or(read_file(path), std::string()) == bytes) continue;  // already there
+    if (Status made = make_parent_folder(path, "model file"); !made.ok()) fail(made);
+    if (Status put = replace_file(path, bytes, "model file"); !put.ok()) fail(put);
+  }
+  if (with_keys) {
+    if (Status copied = copy_key_pair(from.key, cfg.key); !copied.ok()) fail(copied);
+  }
+  fmt::print("restored {} from {}: the database, {} model(s){}\n", cfg.database, o.folder,
+             models.size(), with_keys ? ", the key pair " + cfg.key : "");
+  for (const auto& m : moved) fmt::print("  kept aside: {}\n", m);
+  return 0;
+}
+
+}  // namespace
+
+void add_backup_commands(CLI::App& app) {
+  auto b = std::make_shared<BackupOptions>();
+  auto* backup_cmd = app.add_subcommand(
+      "backup",
+      "Copy the database (consistent while serving), the registered models and the key pair "
+      "into a new folder");
+  add_common_options(backup_cmd, b->common);
+  backup_cmd->add_option("--out", b->folder, "the backup folder to make (must not exist)")
+      ->required();
+  backup_cmd->add_option("--key", b->key,
+                         "the coordinator's key pair, without .pub/.key (default: server.key)");
+  backup_cmd->add_flag("--without-key", b->without_key,
+                       "leave the key pair out (a restore then keeps the key pair in place)");
+  backup_cmd->callback([b] { throw CLI::RuntimeError(backup(*b)); });
+
+  auto r = std::make_shared<RestoreOptions>();
+  auto* restore_cmd = app.add_subcommand(
+      "restore",
+      "Put a backup in the configured places while no coordinator serves (what is there is "
+      "kept aside)");
+  add_common_options(restore_cmd, r->common);
+  restore_cmd->add_option("--from", r->folder, "a folder fp-coordinator backup made")->required();
+  restore_cmd->add_option("--key", r->key,
+                          "where the key pair goes, without .pub/.key (default: server.key)");
+  restore_cmd->callback([r] { throw CLI::RuntimeError(restore(*r)); });
+}
+
+}  // namespace fp::coord
