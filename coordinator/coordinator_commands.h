@@ -24,7 +24,7 @@ void add_export_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_dashboard_command(CLI::App& app);
 void add_retry_command(CLI::App& app);
-void add_key_commands(CLI::App& app);  // keygen, enroll, revoke
+void add_key_commands(CLI::App& app);     // keygen, enroll, revoke
 void add_backup_commands(CLI::App& app);  // backup, restore
 
 // fp-coordinator serve --check (cmd_serve_check.cpp): what `serve` would do with `config`
