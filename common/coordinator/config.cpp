@@ -7,6 +7,7 @@
 #include <set>
 
 #include "config/toml_reader.h"
+#include "data/image_shape.h"
 #include "experiment/methods.h"
 #include "experiment/personalize_settings.h"
 #include "protocol/limits.h"
@@ -109,10 +110,8 @@ Status read_train(const toml::table* t, const std::string& src, TrainSection& tr
     tr.channels = channels.value_or(tr.channels);
     tr.height = height.value_or(tr.height);
     tr.width = width.value_or(tr.width);
-    if (tr.channels != 1 && tr.channels != 3)
-      return Status::invalid_argument(src + ": train.channels must be 1 or 3");
-    if (tr.height < 1 || tr.height > 1024 || tr.width < 1 || tr.width > 1024)
-      return Status::invalid_argument(src + ": train.height and width must be from 1 to 1024");
+    if (auto wrong = image_shape_problem(tr.channels, tr.height, tr.width))
+      return Status::invalid_argument(src + ": train." + wrong->key + " " + wrong->why);
   } else if (channels || height || width) {
     return Status::invalid_argument(src +
                                     ": train.channels, height and width are for dataset = "

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "config/toml_reader.h"
+#include "data/image_shape.h"
 #include "experiment/methods.h"
 #include "experiment/personalize_settings.h"
 #include "models/model_spec.h"
@@ -85,9 +86,8 @@ Status read_data(Table t, DataSection& d) {
   d.channels = channels.value_or(d.channels);
   d.height = height.value_or(d.height);
   d.width = width.value_or(d.width);
-  if (d.channels != 1 && d.channels != 3) return invalid(t, "channels", "must be 1 or 3");
-  if (d.height < 1 || d.height > 1024) return invalid(t, "height", "must be from 1 to 1024");
-  if (d.width < 1 || d.width > 1024) return invalid(t, "width", "must be from 1 to 1024");
+  if (auto wrong = image_shape_problem(d.channels, d.height, d.width))
+    return invalid(t, wrong->key.c_str(), wrong->why);
   return Status::ok_status();
 }
 

@@ -150,6 +150,8 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
             .find("train.data_dir must name the image folder") != std::string::npos);
   CHECK(error_of("[train]\ndataset = \"image-folder\"\ndata_dir = \"d\"\nchannels = 4\n") ==
         "test.toml: train.channels must be 1 or 3");
+  CHECK(error_of("[train]\ndataset = \"image-folder\"\ndata_dir = \"d\"\nwidth = 1025\n") ==
+        "test.toml: train.width must be from 1 to 1024");
   CHECK(error_of("[train]\nheight = 48\n") ==
         "test.toml: train.channels, height and width are for dataset = \"image-folder\": fsdd's "
         "input shape is its own");
