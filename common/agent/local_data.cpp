@@ -45,8 +45,7 @@ Result<Dataset> load_pool(const LocalDataConfig& c, bool general) {
     int64_t skipped = 0;
     FP_ASSIGN_OR_RETURN(Dataset pool,
                         load_image_folder(c.data_dir, {c.channels, c.height, c.width}, &skipped));
-    if (skipped > 0)
-      spdlog::warn("{}: {} file(s) that are not pictures left out", c.data_dir, skipped);
+    if (skipped > 0) spdlog::warn("{}", skipped_files_note(c.data_dir, skipped));
     return pool;
   }
   return Status::invalid_argument("unknown data set '" + c.dataset +

@@ -119,4 +119,9 @@ Result<Dataset> load_image_folder(const std::string& dir, const ImageFolderShape
   return out;
 }
 
+std::string skipped_files_note(const std::string& dir, int64_t skipped) {
+  return std::to_string(skipped) + " file(s) in " + dir + " are not pictures (" + kPictureFormats +
+         "): left out";
+}
+
 }  // namespace fp

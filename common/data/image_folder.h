@@ -42,4 +42,8 @@ struct ImageFolderShape {
 Result<Dataset> load_image_folder(const std::string& dir, const ImageFolderShape& shape,
                                   int64_t* skipped = nullptr);
 
+// What a caller warns of when load_image_folder skipped files: "N file(s) in DIR are not
+// pictures (PNG, JPEG, HEIC): left out".
+std::string skipped_files_note(const std::string& dir, int64_t skipped);
+
 }  // namespace fp

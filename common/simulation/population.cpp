@@ -37,10 +37,7 @@ Result<Population> load_population(const Scenario& s) {
         load_image_folder(s.data.dir, {s.data.channels, s.data.height, s.data.width}, &skipped);
     if (!pool.ok()) return pool.status().with_context(s.source + ": [data] dir: ");
     p.pool = std::move(pool).value();
-    if (skipped > 0) {
-      spdlog::warn("{}: {} file(s) in {} are not pictures ({}): left out", s.source, skipped,
-                   s.data.dir, kPictureFormats);
-    }
+    if (skipped > 0) spdlog::warn("{}: {}", s.source, skipped_files_note(s.data.dir, skipped));
   } else {
     std::string dir = s.data.dir.empty() ? default_fsdd_dir() : s.data.dir;
     if (dir.empty()) {
