@@ -18,8 +18,10 @@
 #include "report/experiment_report.h"
 #include "report/run_results.h"
 #include "sim_commands.h"
+#include "simulation/run_check.h"
 #include "simulation/scenario_overrides.h"
 #include "simulation/simulation.h"
+#include "store/serve_lock.h"
 
 namespace fp::sim {
 
@@ -37,6 +39,7 @@ struct RunCommandOptions {
   ScenarioOverrides overrides;  // the scenario's settings the flags change (mode: from `mode`)
   int64_t http_port = -1;       // -1: no dashboard
   bool fresh = false, resume = false, retry_failed = false, quiet = false, exit_when_done = false;
+  bool check = false;
   size_t table_rows = 0;
 };
 
@@ -105,6 +108,23 @@ Result<Scenario> scenario_to_run(RunCommandOptions o) {
   return s;
 }
 
+// fp-run --check: what the run would do, or what would stop it, and nothing run or written.
+int check_run(const Scenario& s, const RunOptions& ro) {
+  Status folder = check_run_folder(ro);
+  if (folder.ok() && store::database_in_use(run_database(ro.out_dir)).value_or(false))
+    folder = Status::unavailable("a run is going in " + ro.out_dir + " now (its lock " +
+                                 store::serve_lock_file(run_database(ro.out_dir)) + " is held)");
+  auto lines = folder.ok() ? describe_run(s) : Result<std::vector<std::string>>(folder);
+  if (!lines.ok()) {
+    fmt::print(stderr, "error: {}\n", lines.status().to_string());
+    return 2;
+  }
+  fmt::print("ready: scenario {} ({}), seed {}, {} run in {}\n", s.name, s.source, s.seed,
+             ro.resume ? "the unfinished" : "a new", ro.out_dir);
+  for (const auto& line : *lines) fmt::print("  {}\n", line);
+  return 0;
+}
+
 int run_run(const RunCommandOptions& o) {
   auto loaded = scenario_to_run(o);
   if (!loaded.ok()) {
@@ -118,6 +138,7 @@ int run_run(const RunCommandOptions& o) {
   ro.fresh = o.fresh;
   ro.resume = o.resume;
   ro.retry_failed = o.retry_failed;
+  if (o.check) return check_run(s, ro);
   ro.progress = o.quiet ? nullptr : stdout;
   ro.interactive = !o.quiet && ::isatty(STDOUT_FILENO);
   ro.log_level = o.log_level;
@@ -212,6 +233,10 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out_dir, "run directory (default: runs/<scenario name>)");
   cmd->add_flag("--fresh", o->fresh, "delete the run directory first");
+  cmd->add_flag("--check", o->check,
+                "read the scenario and its data, draw its individuals, and say what the run "
+                "would do (individuals, general models, campaigns, tasks, methods, hosting), or "
+                "what would stop it; nothing trained, written or served (0 ready, 2 not)");
   cmd->add_flag("--resume", o->resume,
                 "go on with the unfinished run in --out (interrupted, failed or killed): its "
                 "recorded scenario and settings, its models and campaigns, the tasks not done");

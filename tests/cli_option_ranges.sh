@@ -44,6 +44,12 @@ expect_refused "--http-port: Value 70000 not in range 0 to 65535" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --http-port 70000
 expect_refused "--workers: must be at least 1, got 0" \
   "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --workers 0
+# fp-sim run --check says what the run would do, with the flags' overrides, and makes nothing.
+expect_exit 0 "1 campaign(s), 1000 task(s); each task runs fineprune, finetune, svd" \
+  "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/checked" --check
+expect_exit 0 "1 campaign(s), 40 task(s); each task runs fineprune, svd_macs" \
+  "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/checked" --check --individuals 40 --methods svd_macs
+[ -e "${WORK}/checked" ] && { echo "FAIL: fp-sim run --check made its run folder"; failures=$((failures + 1)); }
 # fp-sim demo trained nothing with --epochs 0 and read every image with --train-samples 0.
 expect_refused "--epochs: must be at least 1, got 0" "${FP_SIM}" demo --epochs 0
 expect_refused "--train-samples: must be at least 1, got 0" "${FP_SIM}" demo --train-samples 0

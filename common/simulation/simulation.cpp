@@ -23,6 +23,7 @@
 #include "simulation/compute_totals.h"
 #include "simulation/host_processes.h"
 #include "simulation/population.h"
+#include "simulation/run_check.h"
 #include "simulation/run_hosts.h"
 #include "simulation/run_log.h"
 #include "simulation/scenario_overrides.h"
@@ -179,24 +180,13 @@ Status ScenarioRun::setup_failed(const Status& why) {
 }
 
 Status ScenarioRun::prepare() {
-  if (o_.fresh && o_.resume) return Status::invalid_argument("fresh and resume exclude each other");
-  if (o_.retry_failed && !o_.resume)
-    return Status::invalid_argument("retrying failed tasks goes with resume");
-  std::error_code ec;
-  if (o_.fresh && fs::exists(out_, ec)) {
-    // --fresh deletes a run folder, never whatever --out happens to name (a typo'd home).
-    const bool run_folder =
-        fs::is_directory(out_, ec) && (fs::is_empty(out_, ec) || fs::exists(out_ / "fp.db", ec) ||
-                                       fs::exists(out_ / "scenario.toml", ec));
-    if (!run_folder) {
-      return Status::invalid_argument(
-          "--fresh: " + o_.out_dir + " is not a run folder (" +
-          (fs::is_directory(out_, ec) ? "a folder without fp.db or scenario.toml" : "a file") +
-          "): nothing deleted; give --out a new folder or a run folder");
-    }
-  }
-  // Before anything in the folder is deleted or written: a run still going there is refused.
+  // Before the lock file is written into it: --out may name a folder that is no run's.
+  FP_RETURN_IF_ERROR(check_run_folder(o_));
+  // Before anything in the folder is deleted or written: a run still going there is refused,
+  // and one that ended just before the lock was taken is found by the second check.
   FP_ASSIGN_OR_RETURN(lock_, store::lock_database(run_database(o_.out_dir), "fp-sim run"));
+  FP_RETURN_IF_ERROR(check_run_folder(o_));
+  std::error_code ec;
   if (o_.resume) return reopen();
   if (o_.fresh) {  // all but the lock just taken
     const fs::path held = fs::path(store::serve_lock_file(run_database(o_.out_dir)));
@@ -205,11 +195,6 @@ Status ScenarioRun::prepare() {
       if (it->path().filename() != held.filename()) old.push_back(it->path());
     for (const auto& p : old) fs::remove_all(p, ec);
     if (ec) return Status::io_error("--fresh: emptying " + o_.out_dir + ": " + ec.message());
-  }
-  if (fs::exists(out_ / "fp.db")) {
-    return Status::invalid_argument(
-        o_.out_dir + " already holds a run: show it with 'fp-sim report --db " +
-        run_database(o_.out_dir) + "', or start over with --fresh (or another --out)");
   }
   fs::create_directories(out_ / "hosts", ec);
   if (ec) return Status::io_error("creating " + o_.out_dir + ": " + ec.message());
@@ -237,9 +222,6 @@ Status ScenarioRun::prepare() {
 }
 
 Status ScenarioRun::reopen() {
-  if (!fs::exists(out_ / "fp.db")) {
-    return Status::not_found(o_.out_dir + " holds no run to resume (no fp.db)");
-  }
   scenario_path_ = (out_ / "scenario.toml").string();
   const std::string log_path = (out_ / "fp-sim.log").string();
   {  // a killed run's last line may be cut short: this attempt's lines start on their own

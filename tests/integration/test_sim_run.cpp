@@ -2,6 +2,7 @@
 // agents over loopback TCP, real Fine-Pruning), results in SQLite, exports, variants,
 // and reproducibility: the same scenario and seed give the same partitions and numbers.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +27,7 @@
 #include "sim_scenarios.h"
 #include "simulation/class_selection.h"
 #include "simulation/population.h"
+#include "simulation/run_check.h"
 #include "simulation/simulation.h"
 #include "store/run_store.h"
 #include "store/serve_lock.h"
@@ -415,6 +417,42 @@ TEST_CASE("variants become campaigns and each agent does one task per variant", 
   for (const auto& t : *tasks) ++per_agent[t.agent_id];
   CHECK(per_agent.size() == 4);
   for (const auto& [agent, n] : per_agent) CHECK(n == 2);
+}
+
+TEST_CASE("a run is described without being run, in the counts the run then makes", "[sim]") {
+  // fp-sim run --check: what a scenario of hours would do, said before it starts.
+  Scenario s = parse(std::string(kTiny) + kTwoVariants);
+  s.partition.num_individuals = 4;
+  TempDir dir;
+  const std::string out = dir.file("run");
+  REQUIRE(check_run_folder(quiet_options(out)).ok());
+  auto lines = describe_run(s);
+  REQUIRE(lines.ok());
+  CHECK_FALSE(std::filesystem::exists(out));  // nothing written
+  auto outcome = run(s, out);
+  auto db = open(outcome.db_path);
+  const size_t campaigns = db->campaigns()->size(), tasks = db->tasks()->size();
+  auto model = db->find_model(db->campaigns()->front().model_sha256);
+  REQUIRE(model.ok());
+  REQUIRE(model->has_value());
+  const std::string trained_on =
+      nlohmann::json::parse((*model)->meta_json)["train_samples"].get<std::string>();
+  INFO(fmt::format("{}", fmt::join(*lines, "\n")));
+  REQUIRE(lines->size() == 4);
+  CHECK_THAT((*lines)[0], Catch::StartsWith("4 individual(s) from fashion-mnist"));
+  CHECK_THAT((*lines)[1], Catch::EndsWith("trained on " + trained_on + " sample(s)"));
+  CHECK_THAT((*lines)[2], Catch::StartsWith(fmt::format("{} campaign(s), {} task(s); each task "
+                                                        "runs fineprune",
+                                                        campaigns, tasks)));
+  CHECK((*lines)[3] == "hosting: in-process, 1 host(s) x 2 worker(s)");
+  // The folder as a second run finds it: refused without --fresh, taken with --resume.
+  CHECK_THAT(check_run_folder(quiet_options(out)).message(),
+             Catch::Contains("already holds a run"));
+  RunOptions resume = quiet_options(out);
+  resume.resume = true;
+  CHECK(check_run_folder(resume).ok());
+  resume.out_dir = dir.file("none");
+  CHECK(check_run_folder(resume).code() == Status::Code::kNotFound);
 }
 
 TEST_CASE("the experiment report's tables and figures hold the stored numbers", "[sim]") {

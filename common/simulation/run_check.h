@@ -1,0 +1,26 @@
+// fp-sim run --check: what a run would do, found without training, writing or serving, so a
+// scenario of hours is checked before it starts.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "simulation/scenario.h"
+#include "simulation/simulation.h"
+#include "util/status.h"
+
+namespace fp::sim {
+
+// The run folder as the run would find it (run_scenario refuses the same, before writing):
+// --fresh on a folder that is no run folder, a run there already without --fresh or
+// --resume, --resume without one. (A run going there now is its lock's to refuse.)
+Status check_run_folder(const RunOptions& options);
+
+// One line each on what a run of `scenario` would do: its individuals (the data read and
+// partitioned as the run would), the general model(s) and what they train on, campaigns,
+// tasks and the methods each task runs, the hosting. Or the error its set-up would stop
+// with (data that cannot be read, a partition that cannot be drawn, a BLAS that cannot take
+// the in-process agents).
+Result<std::vector<std::string>> describe_run(const Scenario& scenario);
+
+}  // namespace fp::sim
