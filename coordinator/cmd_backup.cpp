@@ -37,12 +37,11 @@ struct BackupLayout {
         key((fs::path(folder) / "keys" / fs::path(cfg.key).filename()).string()) {}
 };
 
-// A registered model's file, checked against its address: the bytes, or why not.
-Result<std::string> model_bytes(ModelRegistry& registry, const std::string& sha256) {
-  FP_ASSIGN_OR_RETURN(store::ModelRecord record, registry.find(sha256));
-  FP_ASSIGN_OR_RETURN(std::string bytes, read_file(record.path, "model file"));
+// A model file's bytes, checked against the SHA-256 that addresses them, or why not.
+Result<std::string> checked_model_file(const std::string& path, const std::string& sha256) {
+  FP_ASSIGN_OR_RETURN(std::string bytes, read_file(path, "model file"));
   if (sha256_hex(bytes) != sha256)
-    return Status::corruption("model file " + record.path + " holds other bytes than its SHA-256");
+    return Status::corruption("model file " + path + " holds other bytes than its SHA-256");
   return bytes;
 }
 
@@ -127,7 +126,9 @@ int backup(const BackupOptions& o) {
     if (!records.ok()) fail(records.status());
     for (const auto& m : *records) {
       const std::string copy = into.models + "/" + m.sha256 + ".fpm";
-      auto bytes = model_bytes(registry, m.sha256);
+      auto found = registry.find(m.sha256);
+      auto bytes = found.ok() ? checked_model_file(found->path, m.sha256)
+                              : Result<std::string>(found.status());
       Status kept = bytes.ok() ? make_parent_folder(copy, "model copy") : bytes.status();
       if (kept.ok()) kept = replace_file(copy, *bytes, "model copy");
       if (kept.ok()) ++models;
@@ -137,7 +138,10 @@ int backup(const BackupOptions& o) {
     rows = value_or(store.telemetry_count(), int64_t{0});
   }
   std::string keys = "no key pair (--without-key)";
-  if (!o.without_key) {
+  const bool key_there = fs::exists(security::secret_key_path(cfg.key), ec) ||
+                         fs::exists(security::public_key_path(cfg.key), ec);
+  if (!o.without_key && !key_there) keys = "no key pair at " + cfg.key + " to back up";
+  if (!o.without_key && key_there) {
     if (Status copied = copy_key_pair(cfg.key, into.key); !copied.ok())
       fail(copied.with_context("coordinator key pair: "));
     keys = "key pair keys/" + fs::path(cfg.key).filename().string() +
@@ -181,11 +185,12 @@ int restore(const RestoreOptions& o) {
     if (!scratch.ok()) fail(scratch.status());
     auto opened = store::Store::open_unchanged(from.database, scratch->path());
     if (!opened.ok()) fail(opened.status().with_context("--from: "));
-    ModelRegistry registry(from.models, **opened);
     auto records = (*opened)->models();
     if (!records.ok()) fail(records.status());
     for (const auto& m : *records) {
-      auto bytes = model_bytes(registry, m.sha256);
+      // The backup's own copy (a registry over it would take a recorded relative path,
+      // which may name the live folder's file).
+      auto bytes = checked_model_file(from.models + "/" + m.sha256 + ".fpm", m.sha256);
       if (!bytes.ok()) fail(bytes.status().with_context("--from: "));
       models.emplace_back(m.sha256, std::move(bytes).value());
     }

@@ -202,6 +202,14 @@ expect_of 0 "campaign 'fleet-speech' resumed (id 1, running: 1 of 1 task(s) ende
 # Restored over a database: what was there is kept aside, not lost.
 expect_of 0 "kept aside: fineprune.db.before-restore-" coordinator restore -c "${FLEET}" --from "${WORK}/backup"
 ls "${STATE}"/keys/coordinator.key.before-restore-* >/dev/null 2>&1 || fail "the replaced secret key was not kept aside"
+# A damaged backup is refused before anything is replaced: its own model file is checked.
+cp -r "${WORK}/backup" "${WORK}/damaged"
+python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 1; open(p, "wb").write(b)' \
+  "$(ls "${WORK}"/damaged/models/*.fpm)"
+aside=$(ls "${STATE}" | grep -c before-restore)
+expect_of 1 "--from: model file ${WORK}/damaged/models/" \
+  coordinator restore -c "${FLEET}" --from "${WORK}/damaged"
+[ "$(ls "${STATE}" | grep -c before-restore)" = "${aside}" ] || fail "a refused restore moved files aside"
 STATE=${STATE_BEFORE}
 expect_of 2 "campaign 'fleet-speech' already exists (id 1) with other settings than the config's: the personalization settings" \
   coordinator serve -c "${WORK}/edited.toml" --check
