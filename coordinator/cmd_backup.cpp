@@ -66,11 +66,6 @@ Status copy_file_durably(const std::string& from, const std::string& to) {
   return Status::ok_status();
 }
 
-template <typename T>
-T value_or(Result<T> r, T otherwise) {
-  return r.ok() ? std::move(r).value() : otherwise;
-}
-
 // Moves `path` (and SQLite's side files for a database) to `path` + suffix, if there.
 Status move_aside(const std::string& path, const std::string& suffix,
                   std::vector<std::string>& moved) {
@@ -134,8 +129,8 @@ int backup(const BackupOptions& o) {
       if (kept.ok()) ++models;
       if (!kept.ok()) missing.push_back("model " + m.sha256.substr(0, 12) + ": " + kept.message());
     }
-    campaigns = value_or(store.campaigns(), {}).size();
-    rows = value_or(store.telemetry_count(), int64_t{0});
+    campaigns = store.campaigns().value_or({}).size();
+    rows = store.telemetry_count().value_or(0);
   }
   std::string keys = "no key pair (--without-key)";
   const bool key_there = fs::exists(security::secret_key_path(cfg.key), ec) ||
@@ -215,7 +210,7 @@ int restore(const RestoreOptions& o) {
   if (Status put = copy_file_durably(from.database, cfg.database); !put.ok()) fail(put);
   for (const auto& [sha, bytes] : models) {
     const std::string path = (fs::path(cfg.models_dir) / (sha + ".fpm")).string();
-    if (value_or(read_file(path), std::string()) == bytes) continue;  // already there
+    if (read_file(path).value_or("") == bytes) continue;  // already there
     if (Status made = make_parent_folder(path, "model file"); !made.ok()) fail(made);
     if (Status put = replace_file(path, bytes, "model file"); !put.ok()) fail(put);
   }

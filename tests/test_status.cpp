@@ -37,6 +37,12 @@ TEST_CASE("a Result gives its value, or throws naming its error when it holds no
   const auto& const_bad = bad;
   CHECK_THROWS_AS(const_bad.value(), fp::BadResultAccess);
   CHECK_THROWS_AS(std::move(bad).value(), fp::BadResultAccess);
+  // value_or: the value, or the fallback for an error, never a throw.
+  CHECK(parse_name(true).value_or("nobody") == "alice");
+  CHECK(parse_name(false).value_or("nobody") == "nobody");
+  const auto kept = parse_name(true);
+  CHECK(kept.value_or("nobody") == "alice");
+  CHECK(*kept == "alice");  // a const one is copied from, not moved out of
 }
 
 TEST_CASE("an error given context keeps its code; OK stays OK") {

@@ -160,20 +160,22 @@ Result<CampaignPlan> recorded_plan(const Scenario& s, const Population& p, store
     plan.tasks += counts.total();
     plan.campaigns.push_back({rc.campaign_id, c->name, rc.variant, rc.left_out, c->model_sha256});
   }
-  const auto individuals = static_cast<int64_t>(p.individuals.size());
-  const int64_t models = s.general.leave_individual_out ? individuals : 1;
-  const int64_t campaigns = models * tasks_per_individual(s);
-  const int64_t tasks = individuals * tasks_per_individual(s);
-  if (static_cast<int64_t>(plan.campaigns.size()) != campaigns || plan.tasks != tasks) {
+  const PlannedCounts made = planned_counts(s, static_cast<int64_t>(p.individuals.size()));
+  if (static_cast<int64_t>(plan.campaigns.size()) != made.campaigns || plan.tasks != made.tasks) {
     return Status::invalid_argument(fmt::format(
         "run {} stopped while setting up its campaigns ({} of {} campaign(s), {} of {} task(s) "
         "made): there is no campaign to go on with; start it over with --fresh",
-        run_id, plan.campaigns.size(), campaigns, plan.tasks, tasks));
+        run_id, plan.campaigns.size(), made.campaigns, plan.tasks, made.tasks));
   }
   return plan;
 }
 
 int64_t tasks_per_individual(const Scenario& s) { return static_cast<int64_t>(s.variants.size()); }
+
+PlannedCounts planned_counts(const Scenario& s, int64_t individuals) {
+  const int64_t models = s.general.leave_individual_out ? individuals : 1;
+  return {models * tasks_per_individual(s), individuals * tasks_per_individual(s)};
+}
 
 Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, store::Store& store,
                                      coord::ModelRegistry& registry, store::RunStore& sim,

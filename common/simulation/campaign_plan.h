@@ -67,4 +67,12 @@ Result<CampaignPlan> recorded_plan(const Scenario& scenario, const Population& p
 // How many tasks each individual's agent takes: one per campaign it is part of.
 int64_t tasks_per_individual(const Scenario& scenario);
 
+// What setup_campaigns() makes for `individuals` individuals: a campaign per variant (per
+// variant and left-out individual with leave_individual_out), a task per individual in each
+// (only the left-out one's with leave_individual_out).
+struct PlannedCounts {
+  int64_t campaigns = 0, tasks = 0;
+};
+PlannedCounts planned_counts(const Scenario& scenario, int64_t individuals);
+
 }  // namespace fp::sim

@@ -62,6 +62,12 @@ std::string methods_words(const Scenario& s) {
   return words;
 }
 
+std::string counts_words(const Scenario& s, int64_t individuals) {
+  const PlannedCounts counts = planned_counts(s, individuals);
+  return fmt::format("{} campaign(s), {} task(s); each task runs {}", counts.campaigns,
+                     counts.tasks, methods_words(s));
+}
+
 }  // namespace
 
 Result<std::vector<std::string>> describe_run(const Scenario& s) {
@@ -74,15 +80,13 @@ Result<std::vector<std::string>> describe_run(const Scenario& s) {
   }
   const GeneralSection& g = s.general;
   const std::string model = fmt::format("{} x{}, {} epoch(s)", g.arch, g.width_mult, g.epochs);
-  const auto variants = static_cast<int64_t>(s.variants.size());
   if (s.best_classes > 0 && s.partition.classes.empty()) {
     // The partition depends on the pick, which needs the trained model.
     lines.push_back(fmt::format(
         "{} individual(s) from {}, of the {} classes the general model ({}) classifies best, "
         "picked at the start once it is trained",
         s.partition.num_individuals, s.data.dataset, s.best_classes, model));
-    lines.push_back(fmt::format("{} campaign(s), {} task(s); each task runs {}", variants,
-                                variants * s.partition.num_individuals, methods_words(s)));
+    lines.push_back(counts_words(s, s.partition.num_individuals));
   } else {
     FP_ASSIGN_OR_RETURN(Population p, load_population(s));
     std::vector<size_t> adaptation, evaluation;
@@ -106,9 +110,7 @@ Result<std::vector<std::string>> describe_run(const Scenario& s) {
       lines.push_back(
           fmt::format("general model: {}, trained on {} sample(s)", model, general.size()));
     }
-    const int64_t models = g.leave_individual_out ? individuals : 1;
-    lines.push_back(fmt::format("{} campaign(s), {} task(s); each task runs {}", models * variants,
-                                individuals * tasks_per_individual(s), methods_words(s)));
+    lines.push_back(counts_words(s, individuals));
   }
   lines.push_back(fmt::format("hosting: {}, {} host(s) x {} worker(s)", hosting_mode_name(h.mode),
                               h.hosts, h.workers));

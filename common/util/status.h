@@ -80,6 +80,9 @@ class [[nodiscard]] Result {
   T& value() & { return checked(); }
   const T& value() const& { return checked(); }
   T&& value() && { return std::move(checked()); }
+  // The value, or `otherwise` for an error (a figure a caller can do without).
+  T value_or(T otherwise) const& { return ok() ? *value_ : std::move(otherwise); }
+  T value_or(T otherwise) && { return ok() ? std::move(*value_) : std::move(otherwise); }
   T* operator->() { return &checked(); }
   const T* operator->() const { return &checked(); }
   T& operator*() & { return checked(); }
