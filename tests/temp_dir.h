@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -30,10 +31,16 @@ struct TempDir {
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
 
-// The whole file ("" when it cannot be read).
+// The whole file ("" when it cannot be read). A read that fails midway is "" too: libstdc++
+// throws from the stream then, e.g. for /proc/<pid>/cmdline of a process that just ended
+// (a scan of /proc while other tests' processes come and go).
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  try {
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  } catch (const std::exception&) {
+    return "";
+  }
 }
 
 }  // namespace fp::testing
