@@ -84,11 +84,9 @@ Result<std::string> check_listening(const CoordinatorConfig& cfg, store::Store& 
                                     ModelRegistry& registry) {
   // libzmq leaves an ipc:// socket file when the socket closes (a start replaces it): one
   // this check made is removed.
-  const std::string ipc_path =
-      cfg.server.endpoint.rfind("ipc://", 0) == 0 ? cfg.server.endpoint.substr(6) : "";
+  const std::string ipc_path = proto::ipc_path(cfg.server.endpoint);
   std::error_code ec;
-  const bool ipc_made =
-      !ipc_path.empty() && ipc_path != "*" && !fs::exists(fs::symlink_status(ipc_path, ec));
+  const bool ipc_made = !ipc_path.empty() && !fs::exists(fs::symlink_status(ipc_path, ec));
   {
     // The bind announces a serving coordinator and its key (a throwaway one where the start
     // makes the pair): not said by a check, whose warnings still are.

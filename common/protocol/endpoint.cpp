@@ -50,12 +50,17 @@ Status check_program_endpoint(const std::string& endpoint, EndpointUse use) {
   return Status::ok_status();
 }
 
-Status check_ipc_path_free(const std::string& endpoint) {
+std::string ipc_path(const std::string& endpoint) {
   static const std::string kIpc = "ipc://";
-  if (endpoint.rfind(kIpc, 0) != 0) return Status::ok_status();
+  if (endpoint.rfind(kIpc, 0) != 0) return "";
   const std::string path = endpoint.substr(kIpc.size());
+  return path == "*" ? "" : path;
+}
+
+Status check_ipc_path_free(const std::string& endpoint) {
+  const std::string path = ipc_path(endpoint);
   struct stat st {};
-  if (path == "*" || ::lstat(path.c_str(), &st) != 0) return Status::ok_status();
+  if (path.empty() || ::lstat(path.c_str(), &st) != 0) return Status::ok_status();
   if (!S_ISSOCK(st.st_mode)) {
     return Status::invalid_argument("endpoint '" + endpoint + "': " + path +
                                     " exists and is not a socket (binding would delete it)");

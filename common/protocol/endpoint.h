@@ -20,6 +20,10 @@ Status check_endpoint(const std::string& endpoint, EndpointUse use);
 // would wait for ever for a peer that cannot come.
 Status check_program_endpoint(const std::string& endpoint, EndpointUse use);
 
+// The socket file an ipc://PATH endpoint names; "" for another transport or ipc://* (a
+// name libzmq picks).
+std::string ipc_path(const std::string& endpoint);
+
 // For ipc://PATH, before binding it: libzmq's bind deletes whatever file is at PATH first
 // (meant for a socket a stopped program left), so it would take the path from a program
 // serving there now, or delete a file that is no socket. Either is an error naming PATH;
