@@ -29,12 +29,11 @@ namespace fs = std::filesystem;
 // The key pair a start would use: read when there; otherwise made then, so its folder
 // must be writable. `pair` receives the pair read, or a throwaway one to bind with.
 Result<std::string> check_key_pair(const std::string& base, security::KeyPair& pair) {
-  std::error_code ec;
-  if (fs::exists(security::public_key_path(base), ec) ||
-      fs::exists(security::secret_key_path(base), ec)) {
+  if (security::keypair_present(base)) {
     FP_ASSIGN_OR_RETURN(pair, security::read_keypair(base));
     return "CURVE, key pair " + base + " read";
   }
+  std::error_code ec;
   fs::path folder = fs::absolute(security::secret_key_path(base), ec).parent_path();
   while (!folder.empty() && !fs::exists(folder, ec) && folder != folder.parent_path())
     folder = folder.parent_path();

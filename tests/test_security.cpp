@@ -106,6 +106,15 @@ TEST_CASE("key pairs round-trip through their files, the secret one private", "[
   REQUIRE(loaded.ok());
   CHECK_FALSE(created);
   CHECK(loaded->secret_key == made->secret_key);
+
+  // Half a pair is read (and refused), never replaced by a new pair beside it.
+  CHECK_FALSE(keypair_present(dir.file("half")));
+  write_text(dir.file("half.pub"), made->public_key + "\n");
+  CHECK(keypair_present(dir.file("half")));
+  auto half = load_or_create_keypair(dir.file("half"), &created);
+  REQUIRE_FALSE(half.ok());
+  CHECK_FALSE(created);
+  CHECK_FALSE(std::filesystem::exists(dir.file("half.key")));
 }
 
 TEST_CASE("missing, malformed, mismatched and exposed key files are clear errors", "[security]") {

@@ -185,11 +185,14 @@ Result<KeyPair> read_keypair(const std::string& base) {
   return pair;
 }
 
+bool keypair_present(const std::string& base) {
+  std::error_code ec;
+  return fs::exists(public_key_path(base), ec) || fs::exists(secret_key_path(base), ec);
+}
+
 Result<KeyPair> load_or_create_keypair(const std::string& base, bool* created) {
   if (created) *created = false;
-  std::error_code ec;
-  bool any = fs::exists(public_key_path(base), ec) || fs::exists(secret_key_path(base), ec);
-  if (any) return read_keypair(base);
+  if (keypair_present(base)) return read_keypair(base);
   FP_ASSIGN_OR_RETURN(KeyPair pair, generate_keypair());
   FP_RETURN_IF_ERROR(write_keypair(pair, base));
   if (created) *created = true;

@@ -47,7 +47,10 @@ Result<std::string> read_public_key(const std::string& path);
 // Reads base.key (must not be readable by group or others) and base.pub, and checks
 // that they belong together.
 Result<KeyPair> read_keypair(const std::string& base);
-// read_keypair, or, when neither file exists, a new pair written there.
+// Whether either file of the pair is there: then a start reads the pair (and fails on a
+// half of one) rather than making a new one.
+bool keypair_present(const std::string& base);
+// read_keypair when keypair_present, otherwise a new pair written there.
 Result<KeyPair> load_or_create_keypair(const std::string& base, bool* created = nullptr);
 
 }  // namespace fp::security
