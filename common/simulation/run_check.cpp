@@ -8,6 +8,7 @@
 
 #include "simulation/campaign_plan.h"
 #include "simulation/population.h"
+#include "store/serve_lock.h"
 #include "util/compute_threads.h"
 
 namespace fp::sim {
@@ -19,19 +20,23 @@ Status check_run_folder(const RunOptions& o) {
     return Status::invalid_argument("retrying failed tasks goes with resume");
   const fs::path out(o.out_dir);
   std::error_code ec;
-  if (o.fresh && fs::exists(out, ec)) {
-    // --fresh deletes a run folder, never whatever --out happens to name (a typo'd home).
-    const bool run_folder =
-        fs::is_directory(out, ec) && (fs::is_empty(out, ec) || fs::exists(out / "fp.db", ec) ||
-                                      fs::exists(out / "scenario.toml", ec));
-    if (!run_folder) {
+  if (fs::exists(out, ec) && !fs::is_directory(out, ec))
+    return Status::invalid_argument("--out " + o.out_dir + " is a file, not a folder");
+  const bool held = fs::exists(out / "fp.db", ec);
+  const bool run_folder = held || fs::exists(out / "scenario.toml", ec);
+  if (!run_folder && fs::exists(out, ec)) {
+    // Only a run's own files ever go into a run folder, so that --fresh, which empties
+    // one, never deletes anything else. The lock a run takes first does not count.
+    const std::string lock = fs::path(store::serve_lock_file(run_database(o.out_dir))).filename();
+    for (fs::directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->path().filename() == lock) continue;
       return Status::invalid_argument(
-          "--fresh: " + o.out_dir + " is not a run folder (" +
-          (fs::is_directory(out, ec) ? "a folder without fp.db or scenario.toml" : "a file") +
-          "): nothing deleted; give --out a new folder or a run folder");
+          (o.fresh ? "--fresh: " + o.out_dir + " is not a run folder" : "--out " + o.out_dir) +
+          " (a folder without fp.db or scenario.toml, not empty: " +
+          it->path().filename().string() + " ...): nothing " +
+          (o.fresh ? "deleted" : "written") + "; give --out a new or empty folder, or a run folder");
     }
   }
-  const bool held = fs::exists(out / "fp.db", ec);
   if (o.resume && !held) return Status::not_found(o.out_dir + " holds no run to resume (no fp.db)");
   if (!o.resume && !o.fresh && held) {
     return Status::invalid_argument(

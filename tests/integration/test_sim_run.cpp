@@ -545,19 +545,41 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   auto sim = store::RunStore::open(*db);
   CHECK(sim->runs()->size() == 1);
 
-  // --fresh deletes run folders only: a folder of other files, or a file, is kept and refused.
+  // --fresh deletes run folders only: a folder of other files, or a file, is kept and refused;
+  // and no run goes into a folder of other files, which --fresh would later empty.
   const std::string notes = dir.file("notes");
   std::filesystem::create_directories(notes);
   std::ofstream(notes + "/thesis.tex") << "months of work";
-  for (const std::string& out : {notes, notes + "/thesis.tex"}) {
-    RunOptions wrong = quiet_options(out);
-    wrong.fresh = true;
+  for (bool fresh : {true, false}) {
+    RunOptions wrong = quiet_options(notes);
+    wrong.fresh = fresh;
     auto refused = run_scenario(s, wrong);
     REQUIRE_FALSE(refused.ok());
     CHECK_THAT(refused.status().message(),
-               Catch::Contains("--fresh: " + out + " is not a run folder") &&
-                   Catch::Contains("nothing deleted"));
+               Catch::Contains((fresh ? "--fresh: " + notes + " is not a run folder"
+                                      : "--out " + notes + " (a folder without fp.db")) &&
+                   Catch::Contains("thesis.tex") &&
+                   Catch::Contains(fresh ? "nothing deleted" : "nothing written"));
     CHECK(std::filesystem::exists(notes + "/thesis.tex"));
+    RunOptions file = quiet_options(notes + "/thesis.tex");
+    file.fresh = fresh;
+    CHECK_THAT(run_scenario(s, file).status().message(),
+               Catch::Contains("--out " + notes + "/thesis.tex is a file, not a folder"));
+  }
+  CHECK(std::filesystem::directory_iterator(notes)->path().filename() == "thesis.tex");
+  CHECK(std::distance(std::filesystem::directory_iterator(notes),
+                      std::filesystem::directory_iterator()) == 1);
+
+  // --fresh on a new folder, and on an empty one, is a new run (the lock the run takes before
+  // its second look at the folder is not "something else" there).
+  for (const std::string& out : {dir.file("new/run"), dir.file("empty")}) {
+    if (out == dir.file("empty")) std::filesystem::create_directories(out);
+    RunOptions first = quiet_options(out);
+    first.fresh = true;
+    CHECK(check_run_folder(first).ok());
+    auto made = run_scenario(s, first);
+    REQUIRE(made.ok());
+    CHECK(made->status == "done");
   }
 
   // A run folder another run (or a coordinator) is using: neither run into nor emptied.
