@@ -1,5 +1,8 @@
 #include "util/program_main.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 namespace fp {
 
 std::string exception_summary(const std::exception& e) {
@@ -12,6 +15,10 @@ std::string exception_summary(const std::exception& e) {
 
 int run_main(const char* program, const std::function<int()>& body, std::FILE* err) {
   try {
+    auto log = std::make_shared<spdlog::logger>(
+        program, std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    log->set_level(spdlog::default_logger()->level());
+    spdlog::set_default_logger(std::move(log));
     return body();
   } catch (const std::exception& e) {
     std::fprintf(err, "%s: %s\n", program, exception_summary(e).c_str());

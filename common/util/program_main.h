@@ -15,7 +15,8 @@ namespace fp {
 std::string exception_summary(const std::exception& e);
 
 // Runs `body` and returns its exit code; prints "<program>: <summary>" to `err` and returns
-// 1 when it throws.
+// 1 when it throws. The log goes to stderr (spdlog's default is stdout), so that what a
+// command prints for scripts (predict's table, export's CSV) is all its stdout holds.
 int run_main(const char* program, const std::function<int()>& body, std::FILE* err = stderr);
 
 }  // namespace fp
