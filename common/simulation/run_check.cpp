@@ -33,8 +33,8 @@ Status check_run_folder(const RunOptions& o) {
       return Status::invalid_argument(
           (o.fresh ? "--fresh: " + o.out_dir + " is not a run folder" : "--out " + o.out_dir) +
           " (a folder without fp.db or scenario.toml, not empty: " +
-          it->path().filename().string() + " ...): nothing " +
-          (o.fresh ? "deleted" : "written") + "; give --out a new or empty folder, or a run folder");
+          it->path().filename().string() + " ...): nothing " + (o.fresh ? "deleted" : "written") +
+          "; give --out a new or empty folder, or a run folder");
     }
   }
   if (o.resume && !held) return Status::not_found(o.out_dir + " holds no run to resume (no fp.db)");
