@@ -19,13 +19,19 @@ namespace fp::testing {
 
 class ChildProcess {
  public:
-  // Runs `args` (args[0] is the program path) with stdout and stderr in `log_path`.
-  ChildProcess(const std::vector<std::string>& args, const std::string& log_path) {
+  // Runs `args` (args[0] is the program path) with stdout and stderr in `log_path`, or
+  // stderr in `err_path` when one is given.
+  ChildProcess(const std::vector<std::string>& args, const std::string& log_path,
+               const std::string& err_path = "") {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                      0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    if (err_path.empty())
+      posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    else
+      posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                       0644);
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

@@ -5,6 +5,7 @@
 // pictures written from Fashion-MNIST test images (one device with a labels file).
 #include <stb_image_write.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -251,13 +252,16 @@ TEST_CASE("a device personalizes on its own unlabeled FSDD recordings and predic
   CHECK(sha256_hex(read_file(kept->path)) == kept->sha256);
 
   // fp-agent predict classifies the folder with it, on the device.
+  // Its table is all that goes to stdout (a script reads it); the log goes to stderr.
   ChildProcess predict({kAgent, "predict", "--data", rec, "--work-dir", dir.file("phone-work")},
-                       dir.file("predict.log"));
+                       dir.file("predict.tsv"), dir.file("predict.log"));
   REQUIRE(predict.wait(300s) == 0);
-  const std::string out = read_file(dir.file("predict.log"));
-  INFO(out.substr(0, 2000));
+  const std::string out = read_file(dir.file("predict.tsv"));
+  const std::string log = read_file(dir.file("predict.log"));
+  INFO(out.substr(0, 2000) + "\n" + log.substr(0, 2000));
   auto got = predictions(out);
   REQUIRE(got.size() == 500);
+  CHECK(std::count(out.begin(), out.end(), '\n') == 500);
   int correct = 0;
   for (const auto& [file, p] : got) {
     REQUIRE(truth.count(file));
@@ -265,7 +269,7 @@ TEST_CASE("a device personalizes on its own unlabeled FSDD recordings and predic
     correct += p.first == truth[file];
   }
   CHECK(correct > 100);  // far above chance (50 of 500): it is the speaker's digits
-  CHECK(out.find("1 file(s) skipped") != std::string::npos);
+  CHECK(log.find("1 file(s) skipped") != std::string::npos);
 }
 
 TEST_CASE("a fleet's general model trained on an image folder personalizes devices' pictures",
