@@ -208,7 +208,8 @@ int agent_main(int argc, char** argv) {
   app.add_option("--dataset", runner_config.data.dataset,
                  "fsdd, fashion-mnist, or image-folder (with --data: pictures for a model "
                  "trained on an image folder)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fsdd", "fashion-mnist", "image-folder"}));
   app.add_option("--data-dir", runner_config.data.data_dir,
                  "where this device's private data are (default: the data set's usual place)");
   app.add_option("--individual", individuals,

@@ -71,6 +71,8 @@ agent=("${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist
 expect_refused "--eval-fraction: must be in (0, 1), got 2" "${agent[@]}" --eval-fraction 2
 expect_refused "--resend-ms: must be at least 1, got 0" "${agent[@]}" --resend-ms 0
 expect_refused "--log-level: 'warnings' is no log level" "${agent[@]}" --log-level warnings
+# A data set no campaign can be on: the device waited, welcomed and idle, for ever.
+expect_refused "--dataset: fsd not in {fsdd,fashion-mnist,image-folder}" "${agent[@]}" --dataset fsd
 # More samples than the individual holds: said at the start (its tasks use what it holds).
 expect_exit 4 "--samples asks for 100000 samples, but classes=0+9 holds 2000: its tasks use those" \
   "${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist \

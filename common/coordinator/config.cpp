@@ -1,15 +1,20 @@
 #include "coordinator/config.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 
 #include "config/toml_reader.h"
+#include "data/dataset_names.h"
 #include "data/image_shape.h"
 #include "experiment/methods.h"
 #include "experiment/personalize_settings.h"
+#include "models/model_spec.h"
 #include "protocol/limits.h"
 #include "prune/prune_config.h"
 #include "prune/selector_config.h"
@@ -74,6 +79,16 @@ Status read_server(const toml::table* t, const std::string& src, CoordinatorConf
   FP_RETURN_IF_ERROR(s.finish());
   if (Status checked = check_server_config(sv); !checked.ok())
     return Status::invalid_argument(src + ": " + checked.message());
+  // An empty path is no file: SQLite would keep the database in a temporary file and lose
+  // every report it acknowledged at the stop. The same goes for ":memory:".
+  if (c.database.empty() || c.database == ":memory:")
+    return Status::invalid_argument(s.at_key("database") +
+                                    "server.database must name the database file (default "
+                                    "fineprune.db), not \"" +
+                                    c.database + "\"");
+  if (c.models_dir.empty())
+    return Status::invalid_argument(s.at_key("models_dir") +
+                                    "server.models_dir must name a folder (default models)");
   if (!sv.security.plain && c.key.empty()) {
     return Status::invalid_argument(src + ": server.key is empty (or set server.plain = true)");
   }
@@ -102,6 +117,14 @@ Status read_train(const toml::table* t, const std::string& src, TrainSection& tr
   FP_RETURN_IF_ERROR(s.get("height", height));
   FP_RETURN_IF_ERROR(s.get("width", width));
   FP_RETURN_IF_ERROR(s.finish());
+  if (!known_dataset(tr.dataset))
+    return Status::invalid_argument(s.at_key("dataset") + "train.dataset must be " +
+                                    known_datasets_words() + ", not \"" + tr.dataset + "\"");
+  const auto& archs = known_architectures();
+  if (std::find(archs.begin(), archs.end(), tr.arch) == archs.end())
+    return Status::invalid_argument(
+        s.at_key("arch") + "train.arch '" + tr.arch +
+        "' is unknown (known: " + fmt::format("{}", fmt::join(archs, ", ")) + ")");
   if (tr.dataset == "image-folder") {
     if (tr.data_dir.empty())
       return Status::invalid_argument(src +
@@ -147,6 +170,9 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   FP_RETURN_IF_ERROR(s.get("select_sparsity", c.select_sparsity));
   FP_RETURN_IF_ERROR(s.get("selector", c.selector));
   FP_RETURN_IF_ERROR(s.finish({"prune", "privacy"}));
+  if (!known_dataset(c.dataset))
+    return Status::invalid_argument(s.at_key("dataset") + "campaign.dataset must be " +
+                                    known_datasets_words() + ", not \"" + c.dataset + "\"");
   // A device announces "<dataset>/<individual>" as one line of text (protocol/validate.h):
   // an individual no Hello can name would keep its task pending for ever.
   const size_t room = c.dataset.size() < proto::kMaxNameBytes

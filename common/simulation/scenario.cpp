@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "config/toml_reader.h"
+#include "data/dataset_names.h"
 #include "data/image_shape.h"
 #include "experiment/methods.h"
 #include "experiment/personalize_settings.h"
@@ -64,11 +65,9 @@ Status read_data(Table t, DataSection& d) {
   FP_RETURN_IF_ERROR(t.get("height", height));
   FP_RETURN_IF_ERROR(t.get("width", width));
   FP_RETURN_IF_ERROR(t.finish());
-  if (d.dataset != "fashion-mnist" && d.dataset != "fsdd" && d.dataset != "image-folder") {
-    return invalid(
-        t, "dataset",
-        "must be \"fashion-mnist\", \"fsdd\" or \"image-folder\", not \"" + d.dataset + "\"");
-  }
+  if (!known_dataset(d.dataset))
+    return invalid(t, "dataset",
+                   "must be " + known_datasets_words() + ", not \"" + d.dataset + "\"");
   if (d.general_samples < 0) return invalid(t, "general_samples", "must be >= 0");
   const std::pair<const char*, const std::optional<int64_t>*> shape[] = {
       {"channels", &channels}, {"height", &height}, {"width", &width}};

@@ -191,6 +191,23 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
   CHECK_THAT(error_of("[campaign.prune]\ntarget_sparsity = \"high\"\n"),
              Catch::Contains("'target_sparsity' type must be number") &&
                  !Catch::Contains("json.exception"));
+  // No file is no database: SQLite keeps "" in a temporary file, lost with every report.
+  CHECK(error_of("[server]\nplain = true\ndatabase = \"\"\n") ==
+        "test.toml:3: server.database must name the database file (default fineprune.db), not "
+        "\"\"");
+  CHECK_THAT(error_of("[server]\nplain = true\ndatabase = \":memory:\"\n"),
+             Catch::Contains("server.database must name the database file"));
+  CHECK(error_of("[server]\nplain = true\nmodels_dir = \"\"\n") ==
+        "test.toml:3: server.models_dir must name a folder (default models)");
+  // A data set or architecture no program knows is a typo, named where it is written (a
+  // campaign on "fsd" waited for devices that never came).
+  CHECK(error_of("[campaign]\nname = \"c\"\n\ndataset = \"fsd\"\n") ==
+        "test.toml:4: campaign.dataset must be \"fashion-mnist\", \"fsdd\" or \"image-folder\", "
+        "not \"fsd\"");
+  CHECK_THAT(error_of("[train]\ndataset = \"mnist\"\n"),
+             Catch::StartsWith("test.toml:2: train.dataset must be"));
+  CHECK_THAT(error_of("[train]\narch = \"cnnx\"\n"),
+             Catch::StartsWith("test.toml:2: train.arch 'cnnx' is unknown (known: mlp, cnn,"));
   std::string syntax = error_of("[server\n");
   CHECK(syntax.rfind("test.toml:1:", 0) == 0);
   // A setting no personalization has was silently dropped; it is an error naming it.
