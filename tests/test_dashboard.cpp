@@ -692,7 +692,7 @@ TEST_CASE("Prometheus samples quote campaign names safely and skip an ETA not es
                           {"done", 0},
                           {"failed", 0},
                           {"offline", 0}}},
-                        {"campaigns", {{"running", 1}, {"done", 0}}},
+                        {"campaigns", {{"running", 1}, {"superseded", 0}, {"done", 0}}},
                         {"tasks", tasks},
                         {"telemetry_rows", 0}};
   const json campaigns = {

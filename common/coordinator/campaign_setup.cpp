@@ -257,12 +257,56 @@ Status naming_campaign(const CampaignSection& c, const Status& s) {
   return s.message().rfind(name, 0) == 0 ? s : s.with_context(name + ": ");
 }
 
+// The other open-enrollment campaigns over `c`'s data set that are handed out now, which
+// serving `c` (open too) supersedes: a new [campaign] name is how a fleet ships a new model,
+// and every new device ran the replaced campaigns' tasks as well, one per model ever shipped.
+Result<std::vector<store::CampaignRecord>> superseded_by(store::Store& store,
+                                                         const CampaignSection& c) {
+  std::vector<store::CampaignRecord> out;
+  if (!c.individuals.empty()) return out;  // a fixed list ends by itself
+  FP_ASSIGN_OR_RETURN(auto campaigns, store.campaigns());
+  for (auto& other : campaigns)
+    if (other.open_enrollment && other.status == "running" && other.dataset == c.dataset &&
+        other.name != c.name)
+      out.push_back(std::move(other));
+  return out;
+}
+
+std::string superseded_words(const std::vector<store::CampaignRecord>& superseded) {
+  std::string names;
+  for (const auto& o : superseded) names += (names.empty() ? "'" : ", '") + o.name + "'";
+  return names.empty()
+             ? ""
+             : "; supersedes " + names +
+                   " (no longer handed out: " + std::to_string(superseded.size()) + " campaign(s))";
+}
+
+// Serving `c` (stored as `id`): it runs, the campaigns it supersedes do not.
+Status serve_only(store::Store& store, const CampaignSection& c,
+                  const store::CampaignRecord& record) {
+  FP_ASSIGN_OR_RETURN(auto superseded, superseded_by(store, c));
+  for (const auto& o : superseded) {
+    FP_RETURN_IF_ERROR(store.set_campaign_status(o.id, std::string(kSupersededStatus)));
+    FP_ASSIGN_OR_RETURN(store::TaskCounts counts, store.task_counts(o.id));
+    spdlog::info(
+        "campaign '{}' superseded by '{}' (both open to every device on {}): no longer handed "
+        "out; {} of its {} task(s) ended, {} pending kept as they are",
+        o.name, c.name, c.dataset, counts.done + counts.failed, counts.total(), counts.pending);
+  }
+  if (record.status == kSupersededStatus) {  // served again: it runs again
+    FP_RETURN_IF_ERROR(store.set_campaign_status(record.id, "running"));
+    spdlog::info("campaign '{}' was superseded; serving it again", c.name);
+  }
+  return Status::ok_status();
+}
+
 Result<int64_t> ensure_campaign_unnamed(ModelRegistry& registry, store::Store& store,
                                         const CampaignSection& c, double now) {
   FP_ASSIGN_OR_RETURN(auto existing, resumable_campaign(store, c));
   if (existing) {
     spdlog::info("resuming campaign '{}' (id {}, status {})", c.name, existing->id,
                  existing->status);
+    FP_RETURN_IF_ERROR(serve_only(store, c, *existing));
     return existing->id;
   }
   FP_ASSIGN_OR_RETURN(auto model, resolve_model(registry, store, c.model, now));
@@ -272,6 +316,8 @@ Result<int64_t> ensure_campaign_unnamed(ModelRegistry& registry, store::Store& s
     FP_RETURN_IF_ERROR(store.add_task(id, individual).status());
   }
   spdlog::info("campaign '{}' created: {}", c.name, new_campaign_words(c, model.sha256));
+  FP_ASSIGN_OR_RETURN(auto created, store.campaign(id));
+  if (created) FP_RETURN_IF_ERROR(serve_only(store, c, *created));
   return id;
 }
 
@@ -280,8 +326,10 @@ Result<std::string> plan_campaign_unnamed(ModelRegistry& registry, store::Store&
   FP_ASSIGN_OR_RETURN(auto existing, resumable_campaign(store, c));
   if (existing) {
     FP_ASSIGN_OR_RETURN(store::TaskCounts counts, store.task_counts(existing->id));
-    return fmt::format("campaign '{}' resumed (id {}, {}: {} of {} task(s) ended)", c.name,
-                       existing->id, existing->status, counts.done + counts.failed, counts.total());
+    FP_ASSIGN_OR_RETURN(auto superseded, superseded_by(store, c));
+    return fmt::format("campaign '{}' resumed (id {}, {}: {} of {} task(s) ended){}", c.name,
+                       existing->id, existing->status, counts.done + counts.failed, counts.total(),
+                       superseded_words(superseded));
   }
   // As ensure_campaign would resolve it, but an artifact path is read, not registered.
   const bool registered = c.model == "latest" || proto::is_sha256_hex(c.model);
@@ -296,9 +344,10 @@ Result<std::string> plan_campaign_unnamed(ModelRegistry& registry, store::Store&
   // A registered model's file must still hold its bytes, as for a stored campaign.
   if (registered)
     FP_RETURN_IF_ERROR(check_campaign_model(registry, new_campaign_record(c, model.sha256, 0)));
-  return fmt::format("campaign '{}' made at the start: {}{}", c.name,
-                     new_campaign_words(c, model.sha256),
-                     registered ? "" : " (the artifact registered then)");
+  FP_ASSIGN_OR_RETURN(auto superseded, superseded_by(store, c));
+  return fmt::format(
+      "campaign '{}' made at the start: {}{}{}", c.name, new_campaign_words(c, model.sha256),
+      registered ? "" : " (the artifact registered then)", superseded_words(superseded));
 }
 
 }  // namespace
@@ -343,7 +392,7 @@ Status check_served_campaigns(ModelRegistry& registry, store::Store& store,
                               const std::string& configured) {
   FP_ASSIGN_OR_RETURN(auto campaigns, store.campaigns());
   for (const auto& c : campaigns) {
-    if (c.status == "done") continue;
+    if (c.status != "running") continue;  // done or superseded: nothing handed out
     Status servable = check_campaign_model(registry, c);
     if (servable.ok()) continue;
     if (c.name == configured) return servable;

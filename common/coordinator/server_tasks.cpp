@@ -234,10 +234,8 @@ bool Server::all_campaigns_finished() {
   auto campaigns = store().campaigns();
   if (!campaigns.ok() || campaigns->empty()) return false;
   for (const auto& c : *campaigns) {
-    if (!c.open_enrollment) {
-      if (c.status == "running") return false;
-      continue;
-    }
+    if (c.status != "running") continue;  // done, or superseded by a newer campaign
+    if (!c.open_enrollment) return false;
     auto counts = store().task_counts(c.id);
     if (!counts.ok() || counts->total() == 0 || counts->pending || counts->assigned) return false;
   }

@@ -125,8 +125,11 @@ Result<json> summary(store::Store& store, double now) {
     }
   }
   FP_ASSIGN_OR_RETURN(auto campaigns, store.campaigns());
-  int64_t running = 0;
-  for (const auto& c : campaigns) running += c.status == "running";
+  int64_t running = 0, superseded = 0;  // the rest are done
+  for (const auto& c : campaigns) {
+    running += c.status == "running";
+    superseded += c.status == "superseded";
+  }
   CampaignProgress all = campaign_progress(store::CampaignRecord{}, tasks, now);
   FP_ASSIGN_OR_RETURN(int64_t rows, store.telemetry_count());
   FP_ASSIGN_OR_RETURN(auto events, store.events(20));
@@ -143,7 +146,8 @@ Result<json> summary(store::Store& store, double now) {
               {"campaigns",
                {{"total", campaigns.size()},
                 {"running", running},
-                {"done", static_cast<int64_t>(campaigns.size()) - running}}},
+                {"superseded", superseded},
+                {"done", static_cast<int64_t>(campaigns.size()) - running - superseded}}},
               {"tasks", counts_json(all.counts)},
               {"telemetry_rows", rows},
               {"events", recent}};

@@ -48,7 +48,7 @@ std::string prometheus_text(const json& summary, const json& campaigns) {
   family(out, "fineprune_agents_known", "Agents the coordinator's store has seen.");
   out += "fineprune_agents_known " + number(agents.at("total")) + "\n";
   family(out, "fineprune_campaigns", "Campaigns by status.");
-  for (const char* status : {"running", "done"}) {
+  for (const char* status : {"running", "superseded", "done"}) {
     out += fmt::format("fineprune_campaigns{{status=\"{}\"}} {}\n", status,
                        number(summary.at("campaigns").at(status)));
   }

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <vector>
 
 #include "coordinator/campaign_setup.h"
@@ -511,6 +512,79 @@ TEST_CASE("a campaign's model must take the input its data set's devices give", 
       fp::coord::check_campaign_model(*f.registry, *f.store->campaign(*right).value()).message(),
       Catch::Contains("holds other bytes than model " + sha12) &&
           Catch::EndsWith("register its model again (fp-coordinator register <artifact>)"));
+}
+
+TEST_CASE("a new open campaign supersedes the one it replaces over its data set", "[config]") {
+  // A fleet ships a new model under a new [campaign] name: every new device ran the replaced
+  // campaign's task too (one per model ever shipped), and nothing could end it.
+  fp::testing::TempDir dir("supersede");
+  auto opened = fp::store::Store::open(dir.file("fp.db"));
+  REQUIRE(opened.ok());
+  fp::store::Store& store = **opened;
+  fp::coord::ModelRegistry registry(dir.file("models"), store);
+  fp::ModelSpec spec;
+  spec.arch = "mlp";
+  auto model = fp::build_model(spec);
+  REQUIRE(model.ok());
+  REQUIRE(fp::save_model(**model, dir.file("general.fpm")).ok());
+  REQUIRE(fp::coord::register_artifact(registry, dir.file("general.fpm"), 1.0).ok());
+  auto section = [&](const std::string& name, const std::string& more) {
+    auto c = parse_config("[campaign]\nname = \"" + name +
+                              "\"\ndataset = \"fashion-mnist\"\nmodel = \"latest\"\n" + more,
+                          "test.toml");
+    REQUIRE(c.ok());
+    return c->campaign;
+  };
+  auto status_of = [&](const std::string& name) {
+    auto c = store.find_campaign(name);
+    REQUIRE(c.ok());
+    REQUIRE(c->has_value());
+    return (*c)->status;
+  };
+  auto campaigns_of = [&](const std::string& individual) {
+    std::set<std::string> names;
+    auto campaigns = store.campaigns();
+    REQUIRE(campaigns.ok());
+    for (const auto& c : *campaigns) {
+      auto tasks = store.tasks(c.id);
+      REQUIRE(tasks.ok());
+      for (const auto& t : *tasks)
+        if (t.individual == individual) names.insert(c.name);
+    }
+    return names;
+  };
+  auto v1 = fp::coord::ensure_campaign(registry, store, section("v1", ""), 2.0);
+  REQUIRE(v1.ok());
+  REQUIRE(fp::coord::ensure_campaign(registry, store,
+                                     section("study", "individuals = [\"dev-a\"]\n"), 2.0)
+              .ok());
+  REQUIRE(store.enroll("fashion-mnist", "dev-a").ok());
+  CHECK(campaigns_of("dev-a") == std::set<std::string>{"v1", "study"});
+
+  // serve --check says so before a start does it.
+  auto plan = fp::coord::plan_campaign(registry, store, section("v2", ""));
+  REQUIRE(plan.ok());
+  CHECK_THAT(*plan, Catch::EndsWith("; supersedes 'v1' (no longer handed out: 1 campaign(s))"));
+  CHECK(status_of("v1") == "running");
+
+  REQUIRE(fp::coord::ensure_campaign(registry, store, section("v2", ""), 3.0).ok());
+  CHECK(status_of("v1") == "superseded");
+  CHECK(status_of("v2") == "running");
+  CHECK(status_of("study") == "running");  // a fixed list ends by itself
+  // A new device joins v2 only; v1's task not yet handed out is not handed out.
+  REQUIRE(store.enroll("fashion-mnist", "dev-b").ok());
+  CHECK(campaigns_of("dev-b") == std::set<std::string>{"v2"});
+  auto next = store.find_pending_task("fashion-mnist", "dev-a");
+  REQUIRE(next.ok());
+  REQUIRE(next->has_value());
+  CHECK((*next)->campaign_id != *v1);
+  // Serving v1's configuration again serves it again, in v2's place.
+  auto back = fp::coord::ensure_campaign(registry, store, section("v1", ""), 4.0);
+  REQUIRE(back.ok());
+  CHECK(*back == *v1);
+  CHECK(status_of("v1") == "running");
+  CHECK(status_of("v2") == "superseded");
+  CHECK(fp::coord::check_served_campaigns(registry, store, "v1").ok());
 }
 
 TEST_CASE("a campaign's start is planned without storing or registering anything", "[config]") {
