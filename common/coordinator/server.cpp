@@ -241,7 +241,13 @@ void Server::on_tick() {
 
 void Server::shutdown() {
   for (auto& [peer, s] : sessions_) {
-    send(peer, proto::Goodbye{"coordinator shutting down"});
+    // An idle agent that leaves when done leaves now: nothing is left for it anywhere, and
+    // the plain goodbye would have it reconnect to a coordinator that is not coming back.
+    if (all_done_ && s.leaves_when_done && s.task_id == 0)
+      send(peer, proto::Goodbye{"every campaign is finished; the coordinator stops",
+                                /*no_task_left=*/true});
+    else
+      send(peer, proto::Goodbye{"coordinator shutting down"});
     (void)store().set_agent_status(s.agent_id, "offline", now());
   }
   summarize_refused_handshakes(/*all=*/true);

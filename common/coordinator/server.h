@@ -303,6 +303,7 @@ class Server {
   std::map<std::string, std::set<std::string>> enrolled_by_key_;  // individuals it added
   std::string bound_endpoint_;
   bool stopping_ = false;
+  bool all_done_ = false;  // stopping because every campaign is finished (exit_when_done)
   Status failure_;
 
   std::unordered_map<std::string, Session> sessions_;      // by peer identity

@@ -226,7 +226,7 @@ void Server::check_campaign(int64_t campaign_id) {
   }
   if (config_.exit_when_done && all_campaigns_finished()) {
     spdlog::info("every campaign is finished; stopping (--exit-when-done)");
-    stopping_ = true;
+    stopping_ = all_done_ = true;
   }
 }
 

@@ -391,6 +391,27 @@ TEST_CASE("an agent that leaves when done is told when no task is left on its da
   CHECK(b1.agent->stats().tasks_done == 1);
 }
 
+TEST_CASE("an agent that leaves when done leaves when the coordinator stops with all done",
+          "[net]") {
+  // fp-coordinator serve --exit-when-done stops at the last task's end, before an idle agent
+  // is told that nothing is left: its plain goodbye had fp-agent --leave-when-done reconnect
+  // to the stopped coordinator for ever.
+  TempDir dir;
+  coord::ServerConfig config = fast_server();
+  config.exit_when_done = true;
+  config.heartbeat_ms = 1000;  // no idle tick before the stop: the goodbye must say it
+  Coordinator coord(dir, {"alice"}, 20 << 10, config);
+  FakeRunner runner;
+  auto alice = agent_config("dev-alice", coord.endpoint(), dir, {"toy/alice"});
+  alice.leave_when_done = true;
+  AgentThread a(alice, coord.context(), runner);
+  coord.join();
+  REQUIRE(wait_until([&] { return a.ended.load(); }, 10s));
+  CHECK(a.result.ok());
+  CHECK(a.agent->stats().tasks_done == 1);
+  CHECK(a.agent->stats().no_task_left);
+}
+
 TEST_CASE("an interrupted download resumes from the chunks on disk", "[net]") {
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 500 << 10, fast_server());
