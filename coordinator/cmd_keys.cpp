@@ -50,7 +50,17 @@ void enroll(const CommonOptions& common, const std::string& key_file, std::strin
         key_file, own_path);
     throw CLI::RuntimeError(2);
   }
+  // Enrolling before the first train or serve makes the database; run from another folder
+  // than the coordinator's (relative paths), it made a second one the coordinator never reads.
+  const std::string database = config_for(common).database;
+  const bool made = !std::filesystem::exists(database);
   auto store = open_store(common);
+  if (made)
+    spdlog::warn(
+        "there was no database {}: made a new one ({}) for this key. If the coordinator serves "
+        "another one, it will not know the key: run enroll where it runs (its configuration's "
+        "relative paths are relative to the working folder) or give --db",
+        database, std::filesystem::absolute(database).string());
   auto enrolled = store->agent_keys();
   if (!enrolled.ok()) {
     spdlog::error("{}", enrolled.status().to_string());

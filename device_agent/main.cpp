@@ -48,7 +48,8 @@ int keygen(const std::string& key, bool force) {
   }
   fmt::print(
       "wrote {} and {} (secret, mode 0600)\nenroll it on the coordinator with:\n"
-      "  fp-coordinator enroll --key {} --name <device name>\n",
+      "  fp-coordinator enroll -c <its configuration> --key {} --name <device name>\n"
+      "(in the coordinator's working folder)\n",
       fp::security::public_key_path(key), fp::security::secret_key_path(key),
       fp::security::public_key_path(key));
   return 0;

@@ -524,8 +524,8 @@ TEST_CASE("keygen, enroll and revoke from the command line, and refused agents s
   CHECK(run({kCoordinator, "keygen", "--key", coord_key}, "keygen2.log") == 1);
   CHECK(read_file(dir.file("keygen2.log")).find("already exists") != std::string::npos);
   REQUIRE(run({kAgent, "keygen", "--key", dev_key}, "agent-keygen.log") == 0);
-  CHECK(read_file(dir.file("agent-keygen.log")).find("fp-coordinator enroll --key") !=
-        std::string::npos);
+  CHECK(read_file(dir.file("agent-keygen.log"))
+            .find("fp-coordinator enroll -c <its configuration> --key") != std::string::npos);
 
   write(dir.file("fp.toml"), "[server]\nendpoint = \"tcp://127.0.0.1:*\"\ndatabase = \"" +
                                  dir.file("fp.db") + "\"\nmodels_dir = \"" + dir.file("models") +
@@ -556,6 +556,14 @@ TEST_CASE("keygen, enroll and revoke from the command line, and refused agents s
   REQUIRE(run({kCoordinator, "enroll", "-c", dir.file("fp.toml"), "--key", dev_key + ".pub",
                "--name", "phone-1"},
               "enroll.log") == 0);
+  CHECK(read_file(dir.file("enroll.log")).find("there was no database") == std::string::npos);
+  // Run elsewhere than the coordinator (another database): it says the key went into a new one.
+  REQUIRE(run({kCoordinator, "enroll", "--db", dir.file("elsewhere.db"), "--key", dev_key + ".pub",
+               "--name", "phone-1"},
+              "enroll-elsewhere.log") == 0);
+  CHECK(read_file(dir.file("enroll-elsewhere.log"))
+            .find("there was no database " + dir.file("elsewhere.db") + ": made a new one") !=
+        std::string::npos);
   // Another key under a name in use would be revoked with it: refused. A secret key file
   // given for a public one is refused without being stored or printed.
   const std::string tablet_key = dir.file("keys/tablet");
