@@ -197,6 +197,11 @@ int agent_main(int argc, char** argv) {
                  "most --data files decoded for one task (memory stays bounded)")
       ->check(fp::config::at_least(2))
       ->capture_default_str();
+  app.add_option("--min-samples", runner_config.folder.min_samples,
+                 "fewest usable --data files a task personalizes on (fewer: the task fails, "
+                 "saying so; the statistics of a handful of files describe those files)")
+      ->check(fp::config::at_least(2))
+      ->capture_default_str();
   app.add_option("--give-up-after", give_up_after,
                  "exit (status 4) when the coordinator has been unreachable this long, e.g. "
                  "30m; unacknowledged reports stay in the work folder for the next start");
@@ -360,12 +365,17 @@ int agent_main(int argc, char** argv) {
   const std::vector<std::string> builtin_only = {"--data-dir", "--samples", "--general-fraction",
                                                  "--partition-individuals", "--partition-k"};
   for (const auto& option :
-       folder.empty() ? std::vector<std::string>{"--max-samples"} : builtin_only) {
+       folder.empty() ? std::vector<std::string>{"--max-samples", "--min-samples"} : builtin_only) {
     if (app.count(option) == 0) continue;
     spdlog::error("{}: {}", option,
                   folder.empty() ? "it bounds the files read from --data; give --data too"
                                  : "it applies to a built-in data set's individuals "
                                    "(--individual without --data), not to the files of --data");
+    return 2;
+  }
+  if (runner_config.folder.max_samples < runner_config.folder.min_samples) {
+    spdlog::error("--max-samples {} is below --min-samples {}: no task could run",
+                  runner_config.folder.max_samples, runner_config.folder.min_samples);
     return 2;
   }
   if (refused(folder.empty() ? "" : "--data",

@@ -119,6 +119,14 @@ expect_exit 2 "--samples: it applies to a built-in data set's individuals" \
 expect_exit 2 "--max-samples: it bounds the files read from --data; give --data too" \
   "${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist --max-samples 10 \
   --work-dir "${WORK}/agent"
+expect_exit 2 "--min-samples: it bounds the files read from --data; give --data too" \
+  "${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist --min-samples 5 \
+  --work-dir "${WORK}/agent"
+expect_exit 2 "--max-samples 5 is below --min-samples 10: no task could run" \
+  "${FP_AGENT}" --plain --data "${WORK}" --dataset fashion-mnist --max-samples 5 \
+  --work-dir "${WORK}/agent"
+expect_refused "--min-samples: must be at least 2, got 1" \
+  "${FP_AGENT}" --plain --data "${WORK}" --min-samples 1 --work-dir "${WORK}/agent"
 # An endpoint no other program can reach: the agent would wait for ever.
 expect_exit 2 "--coordinator: Invalid argument: endpoint 'inproc://c': inproc:// reaches only threads of one process" \
   "${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist \

@@ -166,7 +166,10 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
   if (!(c.heldout_fraction > 0 && c.heldout_fraction < 1)) {
     return Status::invalid_argument("the held-out fraction must be in (0, 1)");
   }
-  if (c.max_samples < 2) return Status::invalid_argument("max_samples must be at least 2");
+  if (c.min_samples < 2) return Status::invalid_argument("min_samples must be at least 2");
+  if (c.max_samples < c.min_samples)
+    return Status::invalid_argument("max_samples must be at least min_samples (" +
+                                    std::to_string(c.min_samples) + ")");
   std::map<std::string, int64_t> labels;
   if (!c.labels_file.empty()) {
     auto read = read_labels_csv(c.labels_file, spec);
@@ -231,11 +234,15 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
     }
   }
   if (out.skipped.count > 0) spdlog::warn("data folder {}: {}", c.dir, out.skipped.summary());
-  if (out.adaptation.size() == 0 || out.heldout.size() == 0) {
+  const int64_t usable = out.adaptation.size() + out.heldout.size();
+  if (usable < c.min_samples || out.adaptation.size() == 0 || out.heldout.size() == 0) {
     return Status::invalid_argument(
-        "the data folder has " + std::to_string(out.adaptation.size() + out.heldout.size()) +
-        " usable file(s) for this " + (spec.input.kind.empty() ? "model" : spec.input.kind) +
-        " model, at least 2 needed; " + out.skipped.anonymous_summary());
+        "the data folder has " + std::to_string(usable) + " usable file(s) for this " +
+        (spec.input.kind.empty() ? "model" : spec.input.kind) + " model, at least " +
+        std::to_string(c.min_samples) +
+        " needed (--min-samples: the statistics of fewer describe those files, not the "
+        "individual); " +
+        out.skipped.anonymous_summary());
   }
   return out;
 }

@@ -588,7 +588,7 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
 // A task's error leaves the device as its failure reason: it may say why, never which file.
 TEST_CASE("a folder task's error counts the skipped files by reason and names none",
           "[device][unit]") {
-  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 1);
+  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 9);
   REQUIRE(test.ok());
   TempDir dir("private");
   const std::string folder = dir.file("jane-doe-photos");
@@ -621,8 +621,22 @@ TEST_CASE("a folder task's error counts the skipped files by reason and names no
   REQUIRE_FALSE(one.ok());
   names_none(one.status());
   CHECK_THAT(one.status().message(),
-             Catch::Contains("1 usable file(s)") && Catch::Contains("at least 2 needed"));
+             Catch::Contains("1 usable file(s)") && Catch::Contains("at least 10 needed"));
+  // Nine pictures are still too few to personalize on (three gave a model that got 0 of 60
+  // right), unless the device is told otherwise.
+  for (int i = 1; i < 9; ++i)
+    write_png(*test, i, folder + "/clinic/good-" + std::to_string(i) + ".png");
+  auto nine = agent::load_folder_data(c, image_spec());
+  REQUIRE_FALSE(nine.ok());
+  CHECK_THAT(nine.status().message(),
+             Catch::Contains("9 usable file(s)") && Catch::Contains("at least 10 needed"));
+  c.min_samples = 9;
+  auto allowed = agent::load_folder_data(c, image_spec());
+  REQUIRE(allowed.ok());
+  CHECK(allowed->adaptation.size() + allowed->heldout.size() == 9);
+  c.min_samples = agent::FolderDataConfig{}.min_samples;
   fs::remove(folder + "/clinic/one-good-jane.png");
+  for (int i = 1; i < 9; ++i) fs::remove(folder + "/clinic/good-" + std::to_string(i) + ".png");
 
   c.labels_file = folder + "/labels-jane.csv";
   std::ofstream(c.labels_file) << "path,label\nclinic/scan-of-jane.png,Spaceship\n";
