@@ -622,6 +622,26 @@ TEST_CASE("fp-sim run's overrides are noted in the recorded text and read back f
   ScenarioOverrides zero;
   zero.hosts = 0;
   CHECK_FALSE(apply_overrides(alone, zero).ok());
+  // Checked as the scenario file's keys are: an endpoint no socket binds failed after the
+  // general model trained, and its run could only go on by failing again.
+  ScenarioOverrides udp;
+  udp.endpoint = "foo://x";
+  Scenario bad = *s;
+  CHECK(apply_overrides(bad, udp).message() ==
+        "hosting.endpoint must start with tcp:// or ipc:// (overridden on the command line)");
+  ScenarioOverrides many;
+  many.workers = 300;
+  CHECK(apply_overrides(bad, many).message() ==
+        "hosting.workers must be in [1, 256] (overridden on the command line)");
+  // A natural partition has no count to override (it was ignored, and recorded as applied).
+  auto natural = parse_scenario(
+      "name = \"n\"\n[data]\ndataset = \"fsdd\"\n[partition]\nmethod = \"natural\"\n", "n.toml");
+  REQUIRE(natural.ok());
+  ScenarioOverrides three;
+  three.individuals = 3;
+  CHECK_THAT(apply_overrides(*natural, three).message(),
+             Catch::StartsWith("--individuals is for the drawn partitions: method = \"natural\""));
+  CHECK(natural->overrides.empty());
 }
 
 TEST_CASE("a restarted host skips the agents its journal lists as finished", "[scenario]") {
@@ -834,6 +854,11 @@ TEST_CASE("partition classes and best_classes are read and checked", "[scenario]
   CHECK_THAT(error_of("name = \"x\"\n[data]\ndataset = \"fsdd\"\n[partition]\n"
                       "method = \"natural\"\nbest_classes = 4\n"),
              Catch::Contains("natural"));
+  CHECK(
+      error_of("name = \"x\"\n[data]\ndataset = \"fsdd\"\n[partition]\n"
+               "method = \"natural\"\nindividuals = 3\n") ==
+      "test.toml:6: partition.individuals is for the drawn partitions: method = \"natural\" takes "
+      "every group of the data (a speaker, a person) as one individual");
   CHECK_THAT(error_of("name = \"x\"\n[data]\ndataset = \"fsdd\"\n[partition]\n"
                       "best_classes = 4\n"),
              Catch::Contains("fashion-mnist"));

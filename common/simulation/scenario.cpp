@@ -93,7 +93,9 @@ Status read_data(Table t, DataSection& d) {
 Status read_partition(Table t, Scenario& s) {
   PartitionConfig& p = s.partition;
   FP_RETURN_IF_ERROR(get_enum(t, "method", p.method, &parse_partition_method));
-  FP_RETURN_IF_ERROR(t.get("individuals", p.num_individuals));
+  std::optional<int64_t> individuals;
+  FP_RETURN_IF_ERROR(t.get("individuals", individuals));
+  p.num_individuals = individuals.value_or(p.num_individuals);
   FP_RETURN_IF_ERROR(t.get("k", p.k));
   FP_RETURN_IF_ERROR(t.get_list("k_values", p.k_values));
   FP_RETURN_IF_ERROR(t.get("alpha", p.alpha));
@@ -116,6 +118,8 @@ Status read_partition(Table t, Scenario& s) {
     p.seed = seed;
     s.partition_seed_set = true;
   }
+  if (p.method == PartitionMethod::kNatural && individuals)
+    return invalid(t, "individuals", kNaturalCount);
   if (p.method != PartitionMethod::kNatural && p.num_individuals < 1) {
     return invalid(t, "individuals", "must be at least 1");
   }
@@ -331,24 +335,7 @@ Status read_hosting(Table t, HostingSection& h) {
     return invalid(t, "mode",
                    "must be \"in-process\", \"processes\" or \"external\", not \"" + mode + "\"");
   }
-  if (h.hosts < 1 || h.hosts > 1024) return invalid(t, "hosts", "must be in [1, 1024]");
-  if (h.workers < 1 || h.workers > 256) return invalid(t, "workers", "must be in [1, 256]");
-  if (h.connected < 0 || h.connected > 100000)
-    return invalid(t, "connected", "must be in [0, 100000]");
-  if (h.threads_per_worker < 1 || h.threads_per_worker > 64) {
-    return invalid(t, "threads_per_worker", "must be in [1, 64]");
-  }
-  if (h.compute_nice < 0 || h.compute_nice > 19)
-    return invalid(t, "compute_nice", "must be in [0, 19]");
-  if (h.endpoint.rfind("tcp://", 0) != 0 && h.endpoint.rfind("ipc://", 0) != 0) {
-    return invalid(t, "endpoint", "must start with tcp:// or ipc://");
-  }
-  if (h.heartbeat_ms < 10 || h.heartbeat_ms > 60000) {
-    return invalid(t, "heartbeat_ms", "must be in [10, 60000]");
-  }
-  if (h.liveness < 2 || h.liveness > 100) return invalid(t, "liveness", "must be in [2, 100]");
-  if (h.max_attempts < 1 || h.max_attempts > 100)
-    return invalid(t, "max_attempts", "must be in [1, 100]");
+  if (auto wrong = hosting_problem(h)) return invalid(t, wrong->key.c_str(), wrong->why);
   return Status::ok_status();
 }
 
@@ -371,6 +358,25 @@ std::string Variant::assignment_json(const security::PrivacyConfig& privacy) con
   auto j = nlohmann::json::parse(personalize_settings_json(settings));
   if (privacy.enabled()) j["privacy"] = nlohmann::json::parse(security::privacy_to_json(privacy));
   return j.dump();
+}
+
+std::optional<KeyProblem> hosting_problem(const HostingSection& h) {
+  auto range = [](const char* key, int64_t value, int64_t low, int64_t high) {
+    return value < low || value > high
+               ? std::optional<KeyProblem>(KeyProblem{
+                     key, "must be in [" + std::to_string(low) + ", " + std::to_string(high) + "]"})
+               : std::nullopt;
+  };
+  if (auto wrong = range("hosts", h.hosts, 1, 1024)) return wrong;
+  if (auto wrong = range("workers", h.workers, 1, 256)) return wrong;
+  if (auto wrong = range("connected", h.connected, 0, 100000)) return wrong;
+  if (auto wrong = range("threads_per_worker", h.threads_per_worker, 1, 64)) return wrong;
+  if (auto wrong = range("compute_nice", h.compute_nice, 0, 19)) return wrong;
+  if (h.endpoint.rfind("tcp://", 0) != 0 && h.endpoint.rfind("ipc://", 0) != 0)
+    return KeyProblem{"endpoint", "must start with tcp:// or ipc://"};
+  if (auto wrong = range("heartbeat_ms", h.heartbeat_ms, 10, 60000)) return wrong;
+  if (auto wrong = range("liveness", h.liveness, 2, 100)) return wrong;
+  return range("max_attempts", h.max_attempts, 1, 100);
 }
 
 std::optional<HostingMode> parse_hosting_mode(const std::string& name) {

@@ -191,6 +191,18 @@ Result<std::string> with_partition_classes(const std::string& text,
                                            const std::vector<int64_t>& classes,
                                            const std::string& why);
 
+// The first [hosting] key of `h` out of its range ("workers", "must be in [1, 256]"), or
+// nothing: the scenario file's keys and fp-sim run's overrides are checked alike.
+struct KeyProblem {
+  std::string key, why;
+};
+std::optional<KeyProblem> hosting_problem(const HostingSection& h);
+
+// Why a natural partition takes no individuals count (one individual per group).
+inline constexpr const char* kNaturalCount =
+    "is for the drawn partitions: method = \"natural\" takes every group of the data (a "
+    "speaker, a person) as one individual";
+
 const char* hosting_mode_name(HostingMode m);
 // The mode hosting_mode_name names ("in-process", "processes", "external"); nullopt otherwise.
 std::optional<HostingMode> parse_hosting_mode(const std::string& name);

@@ -46,6 +46,8 @@ Status apply_overrides(Scenario& s, const ScenarioOverrides& o) {
     noted(key, std::to_string(*given));
     return Status::ok_status();
   };
+  if (o.individuals && s.partition.method == PartitionMethod::kNatural)
+    return Status::invalid_argument(std::string("--individuals ") + kNaturalCount);
   FP_RETURN_IF_ERROR(count(o.individuals, s.partition.num_individuals, "partition.individuals"));
   FP_RETURN_IF_ERROR(count(o.hosts, s.hosting.hosts, "hosting.hosts"));
   FP_RETURN_IF_ERROR(count(o.workers, s.hosting.workers, "hosting.workers"));
@@ -58,6 +60,9 @@ Status apply_overrides(Scenario& s, const ScenarioOverrides& o) {
     s.hosting.endpoint = *o.endpoint;
     noted("hosting.endpoint", toml_string(*o.endpoint));
   }
+  if (auto wrong = hosting_problem(s.hosting))  // as the scenario file's keys are checked
+    return Status::invalid_argument(
+        fmt::format("hosting.{} {} (overridden on the command line)", wrong->key, wrong->why));
   if (o.methods) {  // given, even empty: set_baseline_methods refuses an empty list
     FP_RETURN_IF_ERROR(set_baseline_methods(s, *o.methods));
     std::string list;
