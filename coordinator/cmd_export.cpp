@@ -126,8 +126,7 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
     std::cout << out.str();
     return std::cout.flush() ? 0 : 1;
   }
-  Status written = make_parent_folder(out_path, "export");
-  if (written.ok()) written = replace_file(out_path, out.str(), "export");
+  Status written = write_output(out_path, out.str(), "export");
   if (!written.ok()) {
     spdlog::error("{}", written.to_string());
     return 1;

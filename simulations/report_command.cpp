@@ -143,8 +143,7 @@ int run_export(const ReportOptions& o) {
     fmt::print("{}", text);
     return 0;
   }
-  Status written = make_parent_folder(o.output, "export");
-  if (written.ok()) written = replace_file(o.output, text, "export");
+  Status written = write_output(o.output, text, "export");
   if (!written.ok()) return fail(written);
   fmt::print(stderr, "wrote {} row(s) to {}\n", results->rows.size(), o.output);
   return 0;

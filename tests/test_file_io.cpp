@@ -1,9 +1,12 @@
 // Whole-file reads and writes (util/file_io.h): bytes kept exactly, files replaced whole,
 // and errors that name what and where.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "temp_dir.h"
@@ -94,4 +97,41 @@ TEST_CASE("a replaced file is the old one or the new one, and a failure keeps th
   REQUIRE_FALSE(missing.ok());
   CHECK_THAT(missing.message(), Catch::StartsWith("report file " + nowhere + ": cannot create "));
   CHECK_FALSE(std::filesystem::exists(dir.file("no")));
+}
+
+TEST_CASE("an output named by a user is written through links and to devices, never over them") {
+  // `export -o link.csv` replaced the link by a file (its target kept the old rows), and as
+  // root `-o /dev/full` replaced the device node by a regular file.
+  fp::testing::TempDir dir("output");
+  const std::string target = dir.file("target.csv"), link = dir.file("link.csv");
+  REQUIRE(fp::write_file(target, "old\n").ok());
+  std::filesystem::create_symlink("target.csv", link);
+  REQUIRE(fp::write_output(link, "new\n", "export").ok());
+  CHECK(std::filesystem::is_symlink(link));
+  CHECK(fp::testing::read_file(target) == "new\n");
+  // A dangling link: the file it names is made.
+  std::filesystem::create_symlink("sub/made.csv", dir.file("dangling.csv"));
+  REQUIRE(fp::write_output(dir.file("dangling.csv"), "rows\n", "export").ok());
+  CHECK(fp::testing::read_file(dir.file("sub/made.csv")) == "rows\n");
+  // A pipe is written to as it is (a reader on the other end gets the bytes).
+  const std::string fifo = dir.file("pipe");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string got;
+  std::thread reader([&] { got = fp::testing::read_file(fifo); });
+  REQUIRE(fp::write_output(fifo, "through\n", "export").ok());
+  reader.join();
+  CHECK(got == "through\n");
+  struct stat st {};
+  REQUIRE(::stat(fifo.c_str(), &st) == 0);
+  CHECK(S_ISFIFO(st.st_mode));
+  // /dev/null stays a device.
+  REQUIRE(fp::write_output("/dev/null", "gone\n", "export").ok());
+  REQUIRE(::stat("/dev/null", &st) == 0);
+  CHECK(S_ISCHR(st.st_mode));
+  // A folder is named, not written into.
+  CHECK_THAT(fp::write_output(dir.path.string(), "x", "export").message(),
+             Catch::Contains("is a folder; name a file"));
+  // A plain new file, its folder made.
+  REQUIRE(fp::write_output(dir.file("new/out.csv"), "fresh\n", "export").ok());
+  CHECK(fp::testing::read_file(dir.file("new/out.csv")) == "fresh\n");
 }

@@ -107,4 +107,28 @@ Status make_parent_folder(const std::string& path, const std::string& what) {
   return Status::ok_status();
 }
 
+Status write_output(const std::string& path, std::string_view bytes, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code missing, ec;  // status of a missing file (or a dangling link) sets `missing`
+  const fs::file_status st = fs::status(path, missing);  // through links
+  if (fs::is_directory(st))
+    return Status::invalid_argument(what + " " + path + " is a folder; name a file");
+  if (fs::exists(st) && !fs::is_regular_file(st))
+    return write_file(path, bytes, what);  // a device or a pipe (/dev/stdout): as it is
+  // Through a link, the file it names is replaced: replacing the link by a file would leave
+  // its target stale. A dangling link's target is made.
+  fs::path target(path);
+  if (fs::exists(st)) {
+    if (fs::is_symlink(fs::symlink_status(target, missing))) target = fs::canonical(target, ec);
+  } else {
+    for (int hops = 0; fs::is_symlink(fs::symlink_status(target, missing)) && hops < 40; ++hops) {
+      const fs::path next = fs::read_symlink(target, ec);
+      target = next.is_absolute() ? next : target.parent_path() / next;
+    }
+  }
+  if (ec) return Status::io_error(what + " " + path + ": following its link: " + ec.message());
+  FP_RETURN_IF_ERROR(make_parent_folder(target.string(), what));
+  return replace_file(target.string(), bytes, what);
+}
+
 }  // namespace fp

@@ -35,4 +35,10 @@ Status sync_to_disk(const std::string& path, const std::string& what = "file");
 // IoError "<what> <path>: cannot make folder <folder>: <reason>".
 Status make_parent_folder(const std::string& path, const std::string& what = "file");
 
+// A file a user named for a program's output (export -o): a regular file is replaced whole
+// (replace_file, its folder made), through a symbolic link the file the link names (the
+// link stays), and anything else that is there (/dev/stdout, a pipe, a terminal) written to
+// as it is, never replaced by a regular file.
+Status write_output(const std::string& path, std::string_view bytes, const std::string& what);
+
 }  // namespace fp
