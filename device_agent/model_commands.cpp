@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <vector>
 
 #include "models/artifact.h"
 #include "models/compact.h"
@@ -84,7 +85,37 @@ int compact_command(const std::string& model_path, const std::string& out_path, 
   return 0;
 }
 
+namespace {
+
+// The folder holding fineprune_ref.py, the module that loads an export: installed beside
+// this program (<prefix>/share/fineprune/python), or the source tree's when run from a build.
+std::string python_module_folder() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  std::vector<fs::path> candidates;
+  if (!ec) candidates.push_back(exe.parent_path().parent_path() / "share/fineprune/python");
+#ifdef FP_SOURCE_PYTHON_DIR
+  candidates.emplace_back(FP_SOURCE_PYTHON_DIR);
+#endif
+  for (const auto& folder : candidates)
+    if (fs::exists(folder / "fineprune_ref.py", ec)) return folder.lexically_normal().string();
+  return "scripts/python";
+}
+
+}  // namespace
+
 int export_command(const std::string& model_path, const std::string& out_prefix) {
+  // The files are <prefix>.pt and <prefix>.json: a folder would get ".pt" and ".json".
+  if (out_prefix.empty() || out_prefix.back() == '/' || std::filesystem::is_directory(out_prefix)) {
+    const std::string folder =
+        out_prefix.empty() || out_prefix.back() == '/' ? out_prefix : out_prefix + "/";
+    spdlog::error(
+        "--out {} names a folder: give the files' prefix (e.g. {}model writes {}model.pt and "
+        "{}model.json)",
+        out_prefix, folder, folder, folder);
+    return 2;
+  }
   auto model = load_model(model_path);
   if (!model.ok()) {
     spdlog::error("{}", model.status().to_string());
@@ -99,9 +130,10 @@ int export_command(const std::string& model_path, const std::string& out_prefix)
   }
   fmt::print(
       "wrote {} ({} bytes, {} parameters) and {}\n"
-      "in Python: sys.path.insert(0, 'scripts/python'); import fineprune_ref; "
+      "in Python: sys.path.insert(0, '{}'); import fineprune_ref; "
       "net = fineprune_ref.load('{}')\n",
-      info.state_dict_path, info.state_dict_bytes, info.parameters, info.spec_path, out_prefix);
+      info.state_dict_path, info.state_dict_bytes, info.parameters, info.spec_path,
+      python_module_folder(), out_prefix);
   return 0;
 }
 

@@ -460,6 +460,17 @@ TEST_CASE("fp-agent compact writes a new artifact and will not write over the on
       dir.file("export.log"));
   REQUIRE(exported.wait(120s) == 0);
   CHECK(std::filesystem::exists(dir.file("out/torch/c.pt")));
+  // Its hint names where the module that loads it is (the source tree's, from a build).
+  CHECK_THAT(read_file(dir.file("export.log")),
+             Catch::Contains("sys.path.insert(0, '" FP_SOURCE_DIR "/scripts/python')"));
+  // A folder for --out wrote ".pt" and ".json" into it: refused, naming the prefix wanted.
+  ChildProcess into_folder(
+      {kAgent, "export", "--model", dir.file("c.fpm"), "--out", dir.file("out/torch") + "/"},
+      dir.file("export-folder.log"));
+  REQUIRE(into_folder.wait(120s) == 2);
+  CHECK_THAT(read_file(dir.file("export-folder.log")),
+             Catch::Contains("names a folder: give the files' prefix"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("out/torch/.pt")));
   // A folder that cannot be made is named.
   write(dir.file("plain-file"), "x");
   CHECK(compact_to(dir.file("plain-file/c.fpm"), "not-folder.log") == 1);
