@@ -2,8 +2,11 @@
 
 #include <sys/stat.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -73,6 +76,11 @@ Result<FolderListing> list_folder(const std::string& dir) {
   if (dir.empty() || !fs::is_directory(dir, ec)) {
     return Status::not_found("data folder '" + dir + "' does not exist or is not a folder");
   }
+  // A folder the program's user may not read was listed as empty: "no usable file (0 of
+  // another type)" for a folder of photos, when the fix is its permissions.
+  if (::access(dir.c_str(), R_OK | X_OK) != 0)
+    return Status::io_error("data folder '" + dir + "' cannot be read (" + std::strerror(errno) +
+                            ")");
   FolderListing out;
   out.dir = dir;
   std::vector<std::string> files;
@@ -82,6 +90,13 @@ Result<FolderListing> list_folder(const std::string& dir) {
     // its photos) and .trashed-* (photos its owner deleted), macOS's ._* and .DS_Store.
     if (it->path().filename().string().rfind('.', 0) == 0) {
       if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_directory(ec) && ::access(it->path().c_str(), R_OK | X_OK) != 0) {
+      out.skipped.add(it->path().string(), it->path().string() +
+                                               ": a folder that cannot be read (" +
+                                               std::strerror(errno) + "): its files are not read");
+      it.disable_recursion_pending();
       continue;
     }
     if (it->is_regular_file(ec)) files.push_back(it->path().string());

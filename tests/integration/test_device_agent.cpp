@@ -4,6 +4,7 @@
 #include <libheif/heif.h>
 #include <sndfile.h>
 #include <stb_image_write.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -519,6 +520,44 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
   for (const auto& item : listing->items) CHECK(item.path.find("/.") == std::string::npos);
   CHECK(listing->skipped.count == 1);
   CHECK(listing->skipped.first.at(0).find("readme.txt") != std::string::npos);
+
+  // A folder the program's user cannot read: the top one is named as such (it was "no usable
+  // file (0 of another type)"), a subfolder is counted among the skipped. Root reads any
+  // folder, so as root the listing runs in a child as nobody.
+  fs::create_directories(dir.file("locked/inner"));
+  fs::create_directories(dir.file("open/private"));
+  write_png(*test, 0, dir.file("open/0.png"));
+  write_png(*test, 1, dir.file("open/private/1.png"));
+  fs::permissions(dir.path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                fs::perms::others_read | fs::perms::others_exec);
+  fs::permissions(dir.file("open"), fs::perms::owner_all | fs::perms::others_read |
+                                        fs::perms::others_exec | fs::perms::group_read |
+                                        fs::perms::group_exec);
+  fs::permissions(dir.file("locked"), fs::perms::none);
+  fs::permissions(dir.file("open/private"), fs::perms::none);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(90);
+    auto whole = list_folder(dir.file("locked"));
+    if (whole.ok() || whole.status().message() != "data folder '" + dir.file("locked") +
+                                                      "' cannot be read (Permission denied)")
+      ::_exit(1);
+    auto part = list_folder(dir.file("open"));
+    if (!part.ok() || part->items.size() != 1 || part->skipped.count != 1 ||
+        part->skipped.first.at(0).find("private: a folder that cannot be read (Permission "
+                                       "denied)") == std::string::npos)
+      ::_exit(2);
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);  // 1: the top folder, 2: the subfolder
+  fs::permissions(dir.file("locked"), fs::perms::owner_all);
+  fs::permissions(dir.file("open/private"), fs::perms::owner_all);
+  fs::remove_all(dir.file("locked"));
+  fs::remove_all(dir.file("open"));
 
   SkipLog skipped;
   int64_t seen = 0, batches = 0;
