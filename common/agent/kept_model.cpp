@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "agent/model_download.h"
 #include "models/artifact.h"
@@ -115,14 +116,34 @@ Result<int> remove_older_kept_models(const std::string& dir, size_t keep) {
   return removed;
 }
 
+namespace {
+
+// What to do without a usable latest.json: the kept models there, named, can be given as
+// --model; otherwise a task makes one.
+std::string without_manifest(const std::string& dir) {
+  std::vector<std::string> kept;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().extension() == ".fpm") kept.push_back(it->path().string());
+  if (kept.empty()) return "run a task first";
+  std::sort(kept.begin(), kept.end());
+  return std::to_string(kept.size()) + " personalized model(s) there, e.g. " + kept.back() +
+         ": give one with --model, or run a task to write latest.json again";
+}
+
+}  // namespace
+
 Result<KeptModel> latest_kept_model(const std::string& dir) {
   const fs::path manifest_path = fs::path(dir) / "latest.json";
   std::ifstream in(manifest_path);
   if (!in) {
     return Status::not_found("no personalized model in " + dir +
-                             " (no latest.json): run a task first");
+                             " (no latest.json): " + without_manifest(dir));
   }
   nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (!j.is_object())
+    return Status::corruption(manifest_path.string() +
+                              " is damaged (not a JSON manifest): " + without_manifest(dir));
   KeptModel k;
   try {
     k.path = (fs::path(dir) / j.at("model").get<std::string>()).string();

@@ -950,6 +950,19 @@ TEST_CASE("the kept model is verified by its hash and predicts a folder", "[devi
   auto changed = agent::latest_kept_model(dir.file("personalized"));
   REQUIRE_FALSE(changed.ok());
   CHECK(changed.status().message().find("SHA-256") != std::string::npos);
+  // A damaged or missing latest.json says so, and names the kept model to give instead (it
+  // was the JSON library's "cannot use at() with discarded", or "run a task first").
+  const std::string manifest = dir.file("personalized/latest.json");
+  std::ofstream(manifest, std::ios::trunc) << "{\"model\": ";
+  CHECK_THAT(agent::latest_kept_model(dir.file("personalized")).status().message(),
+             Catch::StartsWith(manifest +
+                               " is damaged (not a JSON manifest): 1 personalized "
+                               "model(s) there, e.g. " +
+                               kept->path + ": give one with --model"));
+  fs::remove(manifest);
+  CHECK_THAT(
+      agent::latest_kept_model(dir.file("personalized")).status().message(),
+      Catch::Contains("(no latest.json): 1 personalized model(s) there, e.g. " + kept->path));
 }
 
 // A device runs task after task for years: its work folder must not grow with each one.
