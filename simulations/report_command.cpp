@@ -13,6 +13,7 @@
 #include "report/run_results.h"
 #include "report/seed_run_file.h"
 #include "sim_commands.h"
+#include "simulation/campaign_plan.h"
 #include "store/run_store.h"
 #include "store/serve_lock.h"
 #include "util/file_io.h"
@@ -105,8 +106,13 @@ int run_list(const ReportOptions& o) {
   const std::string last = shown_status(runs->back(), o.db);
   const std::string folder = database_path(o.db).parent_path().string();
   if (last != "done" && last != "running") {
-    fmt::print("run {} did not finish ({}): 'fp-sim run --resume --out {}' goes on with it\n",
-               runs->back().id, last, folder);
+    auto made = sim->campaigns(runs->back().id);
+    if (made.ok() && made->empty())
+      fmt::print("run {} did not finish ({}): {}\n", runs->back().id, last,
+                 not_resumable_without_campaigns(runs->back().id));
+    else
+      fmt::print("run {} did not finish ({}): 'fp-sim run --resume --out {}' goes on with it\n",
+                 runs->back().id, last, folder);
   }
   if (last != "running" && last_failed > 0) {
     fmt::print(

@@ -114,6 +114,7 @@ int check_run(const Scenario& s, const RunOptions& ro) {
   if (folder.ok() && store::database_in_use(run_database(ro.out_dir)).value_or(false))
     folder = Status::unavailable("a run is going in " + ro.out_dir + " now (its lock " +
                                  store::serve_lock_file(run_database(ro.out_dir)) + " is held)");
+  if (folder.ok() && ro.resume) folder = check_resumable(ro);
   auto lines = folder.ok() ? describe_run(s) : Result<std::vector<std::string>>(folder);
   if (!lines.ok()) {
     fmt::print(stderr, "error: {}\n", lines.status().to_string());

@@ -146,6 +146,13 @@ Result<SharedGeneral> train_and_pick_classes(const Scenario& s, coord::ModelRegi
   return model;
 }
 
+std::string not_resumable_without_campaigns(int64_t run_id) {
+  return fmt::format(
+      "run {} stopped before it made its campaigns (while setting up: its general model's "
+      "training, say): there is nothing to go on with; start it over with --fresh",
+      run_id);
+}
+
 Result<CampaignPlan> recorded_plan(const Scenario& s, const Population& p, store::Store& store,
                                    store::RunStore& sim, int64_t run_id) {
   CampaignPlan plan;

@@ -58,6 +58,10 @@ Result<CampaignPlan> setup_campaigns(const Scenario& scenario, const Population&
                                      const SharedGeneral* trained = nullptr,
                                      const std::atomic<bool>* stop = nullptr);
 
+// Why run `run_id`, stopped before it made any campaign (in its general model's training,
+// say), cannot be resumed, and what to do: the words fp-sim list and run --check use.
+std::string not_resumable_without_campaigns(int64_t run_id);
+
 // The plan setup_campaigns() made for run `run_id`, read back from the store (for a resumed
 // run; nothing trained). An error when that set-up did not finish: fewer campaigns or
 // tasks recorded than `scenario` makes for `population`.

@@ -8,8 +8,11 @@
 
 #include "simulation/campaign_plan.h"
 #include "simulation/population.h"
+#include "store/run_store.h"
 #include "store/serve_lock.h"
+#include "store/store.h"
 #include "util/compute_threads.h"
+#include "util/scratch_folder.h"
 
 namespace fp::sim {
 namespace fs = std::filesystem;
@@ -43,6 +46,17 @@ Status check_run_folder(const RunOptions& o) {
         o.out_dir + " already holds a run: show it with 'fp-sim report --db " +
         run_database(o.out_dir) + "', or start over with --fresh (or another --out)");
   }
+  return Status::ok_status();
+}
+
+Status check_resumable(const RunOptions& o) {
+  FP_ASSIGN_OR_RETURN(ScratchFolder scratch, ScratchFolder::make("fp-sim-check"));
+  FP_ASSIGN_OR_RETURN(auto store,
+                      store::Store::open_unchanged(run_database(o.out_dir), scratch.path()));
+  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(*store));
+  FP_ASSIGN_OR_RETURN(store::RunRecord last, sim.run(0));
+  FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(last.id));
+  if (campaigns.empty()) return Status::invalid_argument(not_resumable_without_campaigns(last.id));
   return Status::ok_status();
 }
 

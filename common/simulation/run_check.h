@@ -16,6 +16,10 @@ namespace fp::sim {
 // --resume, --resume without one. (A run going there now is its lock's to refuse.)
 Status check_run_folder(const RunOptions& options);
 
+// For --resume: the run in --out got as far as making its campaigns (one stopped before has
+// nothing to go on with; its resume is refused). The database is read, not changed.
+Status check_resumable(const RunOptions& options);
+
 // One line each on what a run of `scenario` would do: its individuals (the data read and
 // partitioned as the run would), the general model(s) and what they train on, campaigns,
 // tasks and the methods each task runs, the hosting. Or the error its set-up would stop

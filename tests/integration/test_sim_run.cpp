@@ -793,6 +793,14 @@ TEST_CASE("a run interrupted while its general model trains stops there, recorde
   REQUIRE(recorded.ok());
   RunOptions again = quiet_options(o.out_dir);
   again.resume = true;
+  // fp-sim run --resume --check (and fp-sim list) say so before a resume is tried; they said
+  // "ready: ... the unfinished run" ('--resume goes on with it').
+  const std::string before = fp::testing::read_file(run_database(o.out_dir));
+  CHECK(check_resumable(again).message() ==
+        "run " + std::to_string(record.id) +
+            " stopped before it made its campaigns (while setting up: its general model's "
+            "training, say): there is nothing to go on with; start it over with --fresh");
+  CHECK(fp::testing::read_file(run_database(o.out_dir)) == before);
   auto resumed = run_scenario(*recorded, again);
   REQUIRE_FALSE(resumed.ok());
   CHECK_THAT(resumed.status().message(),
@@ -848,6 +856,7 @@ RunOutcome resume_run(const std::string& out, bool retry_failed = false) {
   RunOptions again = quiet_options(out);
   again.resume = true;
   again.retry_failed = retry_failed;
+  CHECK(check_resumable(again).ok());  // what fp-sim run --resume --check finds
   std::atomic<bool> too_long{false};
   again.interrupt = &too_long;
   std::atomic<bool> resumed_ended{false};
