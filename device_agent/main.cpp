@@ -108,11 +108,19 @@ int predict(const std::string& data, const std::string& model_path, const std::s
 bool read_agent_keys(const std::string& key, const std::string& coordinator_key,
                      fp::security::SocketSecurity& security) {
   auto pair = fp::security::read_keypair(key);
-  auto server = pair.ok() ? fp::security::read_public_key(coordinator_key)
-                          : fp::Result<std::string>(pair.status());
-  if (!server.ok()) {
-    spdlog::error("{} (create a key pair with 'fp-agent keygen --key {}', or pass --plain)",
-                  server.status().to_string(), key);
+  if (!pair.ok()) {
+    spdlog::error(
+        "{} (create this agent's key pair with 'fp-agent keygen --key {}', or pass "
+        "--plain)",
+        pair.status().to_string(), key);
+    return false;
+  }
+  auto server = fp::security::read_public_key(coordinator_key);
+  if (!server.ok()) {  // not this agent's to make: the coordinator's operator hands it out
+    spdlog::error(
+        "{} (--coordinator-key is the coordinator's public key: copy its .pub file, "
+        "made by 'fp-coordinator keygen' or its first start, to {})",
+        server.status().to_string(), coordinator_key);
     return false;
   }
   security.own = *pair;

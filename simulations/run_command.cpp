@@ -172,6 +172,7 @@ int run_run(const RunCommandOptions& o) {
   }
   auto outcome = run_scenario(s, ro);
   if (!outcome.ok()) {
+    std::fflush(stdout);
     if (outcome.status().code() == Status::Code::kCancelled) {  // a signal during the set-up
       fmt::print(stderr, "run interrupted: {}\n", outcome.status().message());
       return 130;
@@ -208,6 +209,7 @@ int run_run(const RunCommandOptions& o) {
   }
   if (outcome->status != "done") {
     // Its campaigns exist: what is left can run later.
+    std::fflush(stdout);  // the table first: one file may take both (a Slurm job's log)
     fmt::print(stderr, "run {}: {}\n(the tasks not done run with: fp-sim run --resume --out {})\n",
                outcome->status, outcome->detail, ro.out_dir);
     return outcome->status == "interrupted" ? 130 : 1;

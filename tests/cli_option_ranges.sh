@@ -71,6 +71,17 @@ agent=("${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist
 expect_refused "--eval-fraction: must be in (0, 1), got 2" "${agent[@]}" --eval-fraction 2
 expect_refused "--resend-ms: must be at least 1, got 0" "${agent[@]}" --resend-ms 0
 expect_refused "--log-level: 'warnings' is no log level" "${agent[@]}" --log-level warnings
+# Each missing key names its own fix: the coordinator's is copied, not made (both said
+# "create a key pair with 'fp-agent keygen'").
+"${FP_AGENT}" keygen --key "${WORK}/keys/agent" >/dev/null
+expect_exit 2 "--coordinator-key is the coordinator's public key: copy its .pub file" \
+  "${FP_AGENT}" --key "${WORK}/keys/agent" --coordinator-key "${WORK}/keys/none.pub" \
+  --individual classes=0+9 --dataset fashion-mnist --work-dir "${WORK}/agent-keys" \
+  --coordinator tcp://127.0.0.1:1 --check
+expect_exit 2 "create this agent's key pair with 'fp-agent keygen --key ${WORK}/keys/nokey'" \
+  "${FP_AGENT}" --key "${WORK}/keys/nokey" --coordinator-key "${WORK}/keys/none.pub" \
+  --individual classes=0+9 --dataset fashion-mnist --work-dir "${WORK}/agent-keys" \
+  --coordinator tcp://127.0.0.1:1 --check
 # A data set no campaign can be on: the device waited, welcomed and idle, for ever.
 expect_refused "--dataset: fsd not in {fsdd,fashion-mnist,image-folder}" "${agent[@]}" --dataset fsd
 # More samples than the individual holds: said at the start (its tasks use what it holds).

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -102,12 +103,12 @@ Result<SharedGeneral> train_general(const Scenario& s, const Dataset& data, cons
     // Trained, yet no better than guessing: every result would be about a useless model
     // (a learning rate of 2.5 trains one with a finite loss, so training does not fail).
     const double chance = 1.0 / static_cast<double>(model.spec.num_classes);
+    // A warning, not a line of progress: counted and shown on the console with the others.
     if (eval.accuracy < 1.5 * chance)
-      log(
-          fmt::format("warning: the general model's held-out accuracy {:.1f}% is near chance "
-                      "({:.1f}% for {} classes): check [general] (learning_rate, epochs, "
-                      "general_samples)",
-                      100 * eval.accuracy, 100 * chance, model.spec.num_classes));
+      spdlog::warn(
+          "the general model's held-out accuracy {:.1f}% is near chance ({:.1f}% for {} "
+          "classes): check [general] (learning_rate, epochs, general_samples)",
+          100 * eval.accuracy, 100 * chance, model.spec.num_classes);
   }
   FP_ASSIGN_OR_RETURN(auto record, registry.add(model.artifact, model.spec.to_json(),
                                                 nlohmann::json(model.meta).dump(), unix_now()));

@@ -1126,6 +1126,9 @@ TEST_CASE("a general model no better than chance is warned about", "[sim]") {
   CHECK_THAT(fp::testing::read_file(dir.file("useless/fp-sim.log")),
              Catch::Contains("held-out accuracy") && Catch::Contains("is near chance") &&
                  Catch::Contains("check [general] (learning_rate"));
+  // At warning level: counted, shown on the console, kept at --log-level warn (it was info).
+  CHECK_THAT(fp::testing::read_file(dir.file("useless/fp-sim.log")),
+             Catch::Contains("[warning] the general model's held-out accuracy"));
 }
 
 TEST_CASE("best_classes draws individuals from the classes the general model does best", "[sim]") {
