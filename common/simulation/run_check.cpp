@@ -27,17 +27,18 @@ Status check_run_folder(const RunOptions& o) {
     return Status::invalid_argument("--out " + o.out_dir + " is a file, not a folder");
   const bool held = fs::exists(out / "fp.db", ec);
   const bool run_folder = held || fs::exists(out / "scenario.toml", ec);
-  if (!run_folder && fs::exists(out, ec)) {
-    // Only a run's own files ever go into a run folder, so that --fresh, which empties
-    // one, never deletes anything else. The lock a run takes first does not count.
+  if (o.fresh && !run_folder && fs::exists(out, ec)) {
+    // --fresh deletes a run folder, never whatever --out happens to name (a typo'd home); an
+    // empty folder is one, the lock a run takes before its second look included.
     const std::string lock = fs::path(store::serve_lock_file(run_database(o.out_dir))).filename();
     for (fs::directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec)) {
       if (it->path().filename() == lock) continue;
       return Status::invalid_argument(
-          (o.fresh ? "--fresh: " + o.out_dir + " is not a run folder" : "--out " + o.out_dir) +
-          " (a folder without fp.db or scenario.toml, not empty: " +
-          it->path().filename().string() + " ...): nothing " + (o.fresh ? "deleted" : "written") +
-          "; give --out a new or empty folder, or a run folder");
+          "--fresh: " + o.out_dir +
+          " is not a run folder (a folder without fp.db or "
+          "scenario.toml, not empty: " +
+          it->path().filename().string() +
+          " ...): nothing deleted; give --out a new or empty folder, or a run folder");
     }
   }
   if (o.resume && !held) return Status::not_found(o.out_dir + " holds no run to resume (no fp.db)");
