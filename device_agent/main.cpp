@@ -17,6 +17,7 @@
 #include "config/cli_checks.h"
 #include "config/cli_toml.h"
 #include "config/duration.h"
+#include "data/dataset_names.h"
 #include "data/file_decoder.h"
 #include "model_commands.h"
 #include "models/artifact.h"
@@ -223,7 +224,7 @@ int agent_main(int argc, char** argv) {
                  "fsdd, fashion-mnist, or image-folder (with --data: pictures for a model "
                  "trained on an image folder)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"fsdd", "fashion-mnist", "image-folder"}));
+      ->check(CLI::IsMember(fp::dataset_names()));
   app.add_option("--data-dir", runner_config.data.data_dir,
                  "where this device's private data are (default: the data set's usual place)");
   app.add_option("--individual", individuals,

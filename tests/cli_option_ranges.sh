@@ -83,7 +83,7 @@ expect_exit 2 "create this agent's key pair with 'fp-agent keygen --key ${WORK}/
   --individual classes=0+9 --dataset fashion-mnist --work-dir "${WORK}/agent-keys" \
   --coordinator tcp://127.0.0.1:1 --check
 # A data set no campaign can be on: the device waited, welcomed and idle, for ever.
-expect_refused "--dataset: fsd not in {fsdd,fashion-mnist,image-folder}" "${agent[@]}" --dataset fsd
+expect_refused "--dataset: fsd not in {fashion-mnist,fsdd,image-folder}" "${agent[@]}" --dataset fsd
 # More samples than the individual holds: said at the start (its tasks use what it holds).
 expect_exit 4 "--samples asks for 100000 samples, but classes=0+9 holds 2000: its tasks use those" \
   "${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist \

@@ -281,20 +281,20 @@ std::string superseded_words(const std::vector<store::CampaignRecord>& supersede
                    " (no longer handed out: " + std::to_string(superseded.size()) + " campaign(s))";
 }
 
-// Serving `c` (stored as `id`): it runs, the campaigns it supersedes do not.
-Status serve_only(store::Store& store, const CampaignSection& c,
-                  const store::CampaignRecord& record) {
+// Serving `c` (stored as `id`, with `status`): it runs, the campaigns it supersedes do not.
+Status serve_only(store::Store& store, const CampaignSection& c, int64_t id,
+                  const std::string& status) {
   FP_ASSIGN_OR_RETURN(auto superseded, superseded_by(store, c));
   for (const auto& o : superseded) {
-    FP_RETURN_IF_ERROR(store.set_campaign_status(o.id, std::string(kSupersededStatus)));
+    FP_RETURN_IF_ERROR(store.set_campaign_status(o.id, store::kCampaignSuperseded));
     FP_ASSIGN_OR_RETURN(store::TaskCounts counts, store.task_counts(o.id));
     spdlog::info(
         "campaign '{}' superseded by '{}' (both open to every device on {}): no longer handed "
         "out; {} of its {} task(s) ended, {} pending kept as they are",
         o.name, c.name, c.dataset, counts.done + counts.failed, counts.total(), counts.pending);
   }
-  if (record.status == kSupersededStatus) {  // served again: it runs again
-    FP_RETURN_IF_ERROR(store.set_campaign_status(record.id, "running"));
+  if (status == store::kCampaignSuperseded) {  // served again: it runs again
+    FP_RETURN_IF_ERROR(store.set_campaign_status(id, "running"));
     spdlog::info("campaign '{}' was superseded; serving it again", c.name);
   }
   return Status::ok_status();
@@ -306,7 +306,7 @@ Result<int64_t> ensure_campaign_unnamed(ModelRegistry& registry, store::Store& s
   if (existing) {
     spdlog::info("resuming campaign '{}' (id {}, status {})", c.name, existing->id,
                  existing->status);
-    FP_RETURN_IF_ERROR(serve_only(store, c, *existing));
+    FP_RETURN_IF_ERROR(serve_only(store, c, existing->id, existing->status));
     return existing->id;
   }
   FP_ASSIGN_OR_RETURN(auto model, resolve_model(registry, store, c.model, now));
@@ -316,8 +316,7 @@ Result<int64_t> ensure_campaign_unnamed(ModelRegistry& registry, store::Store& s
     FP_RETURN_IF_ERROR(store.add_task(id, individual).status());
   }
   spdlog::info("campaign '{}' created: {}", c.name, new_campaign_words(c, model.sha256));
-  FP_ASSIGN_OR_RETURN(auto created, store.campaign(id));
-  if (created) FP_RETURN_IF_ERROR(serve_only(store, c, *created));
+  FP_RETURN_IF_ERROR(serve_only(store, c, id, "running"));
   return id;
 }
 

@@ -33,16 +33,12 @@ Result<std::vector<std::string>> campaign_differences(store::Store& store,
                                                       const store::CampaignRecord& stored,
                                                       const CampaignSection& campaign);
 
-// The status of an open-enrollment campaign that a newer one over the same data set
-// replaced: no device joins it and none of its tasks is handed out; its reports stay.
-inline constexpr const char* kSupersededStatus = "superseded";
-
 // Creates the configured campaign and its tasks, or resumes an existing one of the same name
 // (a restarted coordinator) when the config still sets what it was created with; otherwise
 // an InvalidArgument naming what differs, and nothing stored changes. Returns its id; an
 // error names the campaign. A configured open-enrollment campaign is then the one handed
-// out over its data set: any other running one there is superseded (kSupersededStatus), and
-// a superseded one served again runs again.
+// out over its data set: any other running one there is superseded (store::kCampaignSuperseded),
+// and a superseded one served again runs again.
 Result<int64_t> ensure_campaign(ModelRegistry& registry, store::Store& store,
                                 const CampaignSection& campaign, double now);
 

@@ -1,10 +1,7 @@
 #include "coordinator/config.h"
 
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <toml++/toml.h>
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -120,11 +117,8 @@ Status read_train(const toml::table* t, const std::string& src, TrainSection& tr
   if (!known_dataset(tr.dataset))
     return Status::invalid_argument(s.at_key("dataset") + "train.dataset must be " +
                                     known_datasets_words() + ", not \"" + tr.dataset + "\"");
-  const auto& archs = known_architectures();
-  if (std::find(archs.begin(), archs.end(), tr.arch) == archs.end())
-    return Status::invalid_argument(
-        s.at_key("arch") + "train.arch '" + tr.arch +
-        "' is unknown (known: " + fmt::format("{}", fmt::join(archs, ", ")) + ")");
+  if (std::string unknown = unknown_architecture(tr.arch); !unknown.empty())
+    return Status::invalid_argument(s.at_key("arch") + "train.arch " + unknown);
   if (tr.dataset == "image-folder") {
     if (tr.data_dir.empty())
       return Status::invalid_argument(src +

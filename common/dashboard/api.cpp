@@ -128,7 +128,7 @@ Result<json> summary(store::Store& store, double now) {
   int64_t running = 0, superseded = 0;  // the rest are done
   for (const auto& c : campaigns) {
     running += c.status == "running";
-    superseded += c.status == "superseded";
+    superseded += c.status == store::kCampaignSuperseded;
   }
   CampaignProgress all = campaign_progress(store::CampaignRecord{}, tasks, now);
   FP_ASSIGN_OR_RETURN(int64_t rows, store.telemetry_count());

@@ -13,6 +13,14 @@ const std::vector<std::string>& known_architectures() {
   return kArchs;
 }
 
+std::string unknown_architecture(const std::string& arch) {
+  const auto& archs = known_architectures();
+  if (std::find(archs.begin(), archs.end(), arch) != archs.end()) return "";
+  std::string known;
+  for (const auto& a : archs) known += (known.empty() ? "" : ", ") + a;
+  return "'" + arch + "' is unknown (known: " + known + ")";
+}
+
 Status ModelSpec::validate() const {
   const auto& archs = known_architectures();
   if (std::find(archs.begin(), archs.end(), arch) == archs.end())

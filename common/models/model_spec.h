@@ -53,5 +53,8 @@ struct ModelSpec {
 };
 
 const std::vector<std::string>& known_architectures();
+// "'<arch>' is unknown (known: mlp, cnn, ...)" for an architecture none of those names, or ""
+// when it is one: the words a configuration's error ends with.
+std::string unknown_architecture(const std::string& arch);
 
 }  // namespace fp

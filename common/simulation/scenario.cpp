@@ -178,12 +178,8 @@ Status read_general(Table t, GeneralSection& g) {
   FP_RETURN_IF_ERROR(t.get("threads", g.threads));
   FP_RETURN_IF_ERROR(t.get("leave_individual_out", g.leave_individual_out));
   FP_RETURN_IF_ERROR(t.finish());
-  const auto& archs = known_architectures();
-  if (std::find(archs.begin(), archs.end(), g.arch) == archs.end()) {
-    std::string known;
-    for (const auto& a : archs) known += (known.empty() ? "" : ", ") + a;
-    return invalid(t, "arch", "'" + g.arch + "' is unknown (known: " + known + ")");
-  }
+  if (std::string unknown = unknown_architecture(g.arch); !unknown.empty())
+    return invalid(t, "arch", unknown);
   if (!(g.width_mult > 0 && g.width_mult <= 4))
     return invalid(t, "width_mult", "must be in (0, 4]");
   if (g.epochs < 1) return invalid(t, "epochs", "must be at least 1");

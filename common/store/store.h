@@ -29,6 +29,11 @@ struct TaskCounts {
   int64_t total() const { return pending + assigned + done + failed; }
 };
 
+// The status of an open-enrollment campaign that a newer one over the same data set
+// replaced (coordinator/campaign_setup.h): no device joins it and none of its tasks is handed
+// out; its reports stay.
+inline constexpr const char* kCampaignSuperseded = "superseded";
+
 class Store {
  public:
   // Opens or creates the database and migrates it to the latest schema.
@@ -69,6 +74,7 @@ class Store {
   Result<std::optional<CampaignRecord>> find_campaign(const std::string& name);
   Result<std::optional<CampaignRecord>> campaign(int64_t id);
   Result<std::vector<CampaignRecord>> campaigns();
+  // "running", "done" (a fixed list's tasks all ended) or kCampaignSuperseded.
   Status set_campaign_status(int64_t id, const std::string& status);
 
   // Tasks.
