@@ -445,13 +445,17 @@ struct OneModel {
     REQUIRE(added.ok());
     model = *added;
   }
-  // ensure_campaign for a [campaign] `name` on the model, `more` lines after it.
-  fp::Result<int64_t> campaign(const std::string& name, const std::string& more) {
+  // A [campaign] `name` on the model, `more` lines after it.
+  fp::coord::CampaignSection section(const std::string& name, const std::string& more) {
     auto c = parse_config(
         "[campaign]\nname = \"" + name + "\"\nmodel = \"" + model.sha256 + "\"\n" + more,
         "test.toml");
     REQUIRE(c.ok());
-    return fp::coord::ensure_campaign(*registry, *store, c->campaign, 2.0);
+    return c->campaign;
+  }
+  // ensure_campaign for that section.
+  fp::Result<int64_t> campaign(const std::string& name, const std::string& more) {
+    return fp::coord::ensure_campaign(*registry, *store, section(name, more), 2.0);
   }
 };
 
@@ -517,24 +521,11 @@ TEST_CASE("a campaign's model must take the input its data set's devices give", 
 TEST_CASE("a new open campaign supersedes the one it replaces over its data set", "[config]") {
   // A fleet ships a new model under a new [campaign] name: every new device ran the replaced
   // campaign's task too (one per model ever shipped), and nothing could end it.
-  fp::testing::TempDir dir("supersede");
-  auto opened = fp::store::Store::open(dir.file("fp.db"));
-  REQUIRE(opened.ok());
-  fp::store::Store& store = **opened;
-  fp::coord::ModelRegistry registry(dir.file("models"), store);
-  fp::ModelSpec spec;
-  spec.arch = "mlp";
-  auto model = fp::build_model(spec);
-  REQUIRE(model.ok());
-  REQUIRE(fp::save_model(**model, dir.file("general.fpm")).ok());
-  REQUIRE(fp::coord::register_artifact(registry, dir.file("general.fpm"), 1.0).ok());
-  auto section = [&](const std::string& name, const std::string& more) {
-    auto c = parse_config("[campaign]\nname = \"" + name +
-                              "\"\ndataset = \"fashion-mnist\"\nmodel = \"latest\"\n" + more,
-                          "test.toml");
-    REQUIRE(c.ok());
-    return c->campaign;
-  };
+  fp::ModelSpec pictures;  // Fashion-MNIST's devices give pictures
+  pictures.input.kind = "image";
+  OneModel f("supersede", pictures, "picture model bytes");
+  fp::store::Store& store = *f.store;
+  const std::string clothes = "dataset = \"fashion-mnist\"\n";
   auto status_of = [&](const std::string& name) {
     auto c = store.find_campaign(name);
     REQUIRE(c.ok());
@@ -553,21 +544,19 @@ TEST_CASE("a new open campaign supersedes the one it replaces over its data set"
     }
     return names;
   };
-  auto v1 = fp::coord::ensure_campaign(registry, store, section("v1", ""), 2.0);
+  auto v1 = f.campaign("v1", clothes);
   REQUIRE(v1.ok());
-  REQUIRE(fp::coord::ensure_campaign(registry, store,
-                                     section("study", "individuals = [\"dev-a\"]\n"), 2.0)
-              .ok());
+  REQUIRE(f.campaign("study", clothes + "individuals = [\"dev-a\"]\n").ok());
   REQUIRE(store.enroll("fashion-mnist", "dev-a").ok());
   CHECK(campaigns_of("dev-a") == std::set<std::string>{"v1", "study"});
 
   // serve --check says so before a start does it.
-  auto plan = fp::coord::plan_campaign(registry, store, section("v2", ""));
+  auto plan = fp::coord::plan_campaign(*f.registry, store, f.section("v2", clothes));
   REQUIRE(plan.ok());
   CHECK_THAT(*plan, Catch::EndsWith("; supersedes 'v1' (no longer handed out: 1 campaign(s))"));
   CHECK(status_of("v1") == "running");
 
-  REQUIRE(fp::coord::ensure_campaign(registry, store, section("v2", ""), 3.0).ok());
+  REQUIRE(f.campaign("v2", clothes).ok());
   CHECK(status_of("v1") == "superseded");
   CHECK(status_of("v2") == "running");
   CHECK(status_of("study") == "running");  // a fixed list ends by itself
@@ -579,12 +568,12 @@ TEST_CASE("a new open campaign supersedes the one it replaces over its data set"
   REQUIRE(next->has_value());
   CHECK((*next)->campaign_id != *v1);
   // Serving v1's configuration again serves it again, in v2's place.
-  auto back = fp::coord::ensure_campaign(registry, store, section("v1", ""), 4.0);
+  auto back = f.campaign("v1", clothes);
   REQUIRE(back.ok());
   CHECK(*back == *v1);
   CHECK(status_of("v1") == "running");
   CHECK(status_of("v2") == "superseded");
-  CHECK(fp::coord::check_served_campaigns(registry, store, "v1").ok());
+  CHECK(fp::coord::check_served_campaigns(*f.registry, store, "v1").ok());
 }
 
 TEST_CASE("a campaign's start is planned without storing or registering anything", "[config]") {
