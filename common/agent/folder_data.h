@@ -27,7 +27,7 @@ struct FolderDataConfig {
   uint64_t seed = 1;
   int64_t max_samples = 4000;  // decoded at most (adaptation + held-out)
   // Usable files needed at least: Fine-Pruning's statistics of a handful of inputs describe
-  // those files, not the individual (3 pictures pruned a model to 0 of 60 right).
+  // those files, not the individual.
   int64_t min_samples = 10;
 };
 
