@@ -190,6 +190,24 @@ int agent_main(int argc, char** argv) {
   predict_cmd->add_option("--batch", predict_batch, "files decoded and classified at a time")
       ->check(fp::config::at_least(1))
       ->capture_default_str();
+  fp::agent_cli::PersonalizeOptions personalize_options;
+  auto* personalize_cmd = app.add_subcommand(
+      "personalize",
+      "Fine-Prune a general model on the files of --data, with no coordinator: writes the "
+      "personalized (compact) model to --out and prints what it became; nothing leaves the "
+      "device");
+  personalize_cmd->fallthrough();  // --data, --labels, --max-samples ... are the agent's own
+  personalize_cmd->add_option("--model", personalize_options.model_path, "the general model")
+      ->required();
+  personalize_cmd->add_option("--out", personalize_options.out_path, "personalized model to write")
+      ->required();
+  personalize_cmd->add_option(
+      "--set", personalize_options.settings,
+      "a personalization setting as [campaign.prune] takes it, e.g. target_sparsity=0.6 "
+      "select_sparsity=false (repeatable; default: a campaign's defaults)");
+  auto* info_cmd = app.add_subcommand(
+      "info", "Say what a model file is: form, classes, size and cost against its architecture");
+  info_cmd->add_option("--model", model_path, "model artifact")->required();
   app.require_subcommand(0, 1);
 
   app.add_option("--config", config_file,
@@ -326,6 +344,16 @@ int agent_main(int argc, char** argv) {
     return fp::agent_cli::compact_command(model_path, out_path, static_cast<int>(config.threads));
   if (*export_cmd) return fp::agent_cli::export_command(model_path, out_path);
   fp::set_compute_threads(static_cast<int>(config.threads));
+  if (*info_cmd) return fp::agent_cli::info_command(model_path);
+  if (*personalize_cmd) {
+    personalize_options.data_dir = runner_config.folder.dir;
+    personalize_options.labels_file = runner_config.folder.labels_file;
+    personalize_options.heldout_fraction = runner_config.data.eval_fraction;
+    personalize_options.seed = runner_config.data.split_seed;
+    personalize_options.max_samples = runner_config.folder.max_samples;
+    personalize_options.min_samples = runner_config.folder.min_samples;
+    return fp::agent_cli::personalize_command(personalize_options);
+  }
   if (*predict_cmd) {
     return predict(runner_config.folder.dir, predict_model, config.work_dir, predict_batch);
   }

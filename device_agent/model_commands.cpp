@@ -15,6 +15,7 @@
 #include "prune/pruner.h"
 #include "util/compute_threads.h"
 #include "util/file_io.h"
+#include "util/sha256.h"
 
 namespace fp::agent_cli {
 namespace {
@@ -40,16 +41,17 @@ Row measure(PrunableNet& m, uint64_t bytes) {
 
 }  // namespace
 
-int compact_command(const std::string& model_path, const std::string& out_path, int threads) {
-  // Written over its input, the model it was compacted from would be gone.
+bool out_is_input(const std::string& model_path, const std::string& out_path,
+                  const std::string& written) {
   std::error_code ec;
-  if (std::filesystem::equivalent(model_path, out_path, ec)) {
-    spdlog::error(
-        "--out {} is the model it reads ({}): the compact model would replace it; give "
-        "another --out",
-        out_path, model_path);
-    return 2;
-  }
+  if (!std::filesystem::equivalent(model_path, out_path, ec)) return false;
+  spdlog::error("--out {} is the model it reads ({}): {} would replace it; give another --out",
+                out_path, model_path, written);
+  return true;
+}
+
+int compact_command(const std::string& model_path, const std::string& out_path, int threads) {
+  if (out_is_input(model_path, out_path, "the compact model")) return 2;
   set_compute_threads(threads);
   ArtifactInfo in_info;
   auto model = load_model(model_path, &in_info);
@@ -82,6 +84,81 @@ int compact_command(const std::string& model_path, const std::string& out_path, 
              static_cast<double>(after.macs) / before.macs,
              static_cast<double>(after.bytes) / before.bytes, after.ms_b1 / before.ms_b1,
              after.ms_b64 / before.ms_b64, threads);
+  return 0;
+}
+
+namespace {
+
+// The classes the model can still answer (a compact classifier maps its outputs to them; a
+// masked one zeroes the others' units).
+std::vector<int64_t> answerable_classes(const PrunableNet& m) {
+  const auto& last = m.layers().back();
+  const torch::Tensor ids = last->class_ids().defined()
+                                ? last->class_ids()
+                                : torch::arange(m.spec().num_classes, torch::kLong);
+  const torch::Tensor live = ids.index({last->unit_mask().reshape({-1}) != 0});
+  return std::vector<int64_t>(live.data_ptr<int64_t>(), live.data_ptr<int64_t>() + live.numel());
+}
+
+std::string class_label(const ModelSpec& spec, int64_t id) {
+  const auto i = static_cast<size_t>(id);
+  return i < spec.class_names.size() && !spec.class_names[i].empty()
+             ? fmt::format("{} ({})", id, spec.class_names[i])
+             : std::to_string(id);
+}
+
+}  // namespace
+
+int info_command(const std::string& model_path) {
+  ArtifactInfo info;
+  auto loaded = load_model(model_path, &info);
+  auto sha = loaded.ok() ? sha256_file_hex(model_path) : loaded.status();
+  if (!sha.ok()) {
+    spdlog::error("{}", sha.status().to_string());
+    return 1;
+  }
+  PrunableNet& model = **loaded;
+  const ModelSpec& spec = model.spec();
+  // The architecture it was pruned from: the same spec without the compact widths.
+  ModelSpec published = spec;
+  published.widths.clear();
+  auto general = build_model_to_overwrite(published);
+  if (!general.ok()) {
+    spdlog::error("{}: {}", model_path, general.status().to_string());
+    return 1;
+  }
+  const SparsityReport sparsity = measure_sparsity(model);
+  const SparsityReport full = measure_sparsity(**general);
+  const ModelCost cost = measure_cost(model);
+  const ModelCost full_cost = measure_cost(**general);
+  bool pruned = false;
+  for (const auto& l : sparsity.layers) pruned = pruned || l.active_units < l.units;
+  const std::string form = spec.is_compact() ? "compact (pruned units removed)"
+                           : pruned          ? "masked (pruned units zeroed)"
+                                             : "dense";
+  fmt::print("{}: {} at width {:g}, {}, input {}x{}x{}{}\n", model_path, spec.arch, spec.width_mult,
+             form, spec.in_channels, spec.height, spec.width,
+             spec.input.kind.empty() ? "" : " (" + spec.input.kind + ")");
+  fmt::print("sha256 {} (of the file, as sha256sum says), {} bytes\n", *sha, info.size_bytes);
+  for (const auto& [key, value] : info.meta)
+    if (value.size() <= 120) fmt::print("meta {}: {}\n", key, value);  // curves are long
+  const std::vector<int64_t> classes = answerable_classes(model);
+  std::vector<std::string> labels;
+  for (int64_t c : classes) labels.push_back(class_label(spec, c));
+  fmt::print("classes answered: {} of {}: {}\n", classes.size(), spec.num_classes,
+             fmt::join(labels, ", "));
+  fmt::print("{:<22} {:>14} {:>14} {:>9}\n", "", "this model", "architecture", "share");
+  auto row = [](const char* name, int64_t value, int64_t of) {
+    fmt::print("{:<22} {:>14} {:>14} {:>8.1f}%\n", name, value, of, of ? 100.0 * value / of : 0.0);
+  };
+  row("parameters (stored)", count_parameters(model), count_parameters(**general));
+  row("parameters (compact)", cost.compact_parameters, full_cost.compact_parameters);
+  row("MACs/sample (executed)", cost.macs.dense, full_cost.macs.dense);
+  row("MACs/sample (compact)", cost.macs.compact, full_cost.macs.compact);
+  fmt::print("{:<22} {:>14} {:>14}\n", "layer", "live units", "architecture");
+  for (size_t i = 0; i < sparsity.layers.size() && i < full.layers.size(); ++i)
+    fmt::print("{:<22} {:>14} {:>14}\n", sparsity.layers[i].name, sparsity.layers[i].active_units,
+               full.layers[i].units);
   return 0;
 }
 

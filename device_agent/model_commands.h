@@ -1,12 +1,38 @@
 // fp-agent's model subcommands, run on the device without a coordinator:
+//   fp-agent personalize --model G --data DIR --out P   Fine-Prunes G on the folder's files
+//   fp-agent info    --model M           what M is: form, size, cost, units kept per layer
 //   fp-agent compact --model M --out C   removes M's pruned units; prints before/after
 //   fp-agent export  --model M --out P   writes P.pt (torch.load) and P.json for PyTorch
+// Each returns the program's exit status: 0 done, 1 failed, 2 a usage mistake.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace fp::agent_cli {
 
+struct PersonalizeOptions {
+  std::string model_path;  // the general model
+  std::string out_path;    // the personalized model written (compact where it can be)
+  // The device's files, as a task reads them (agent/folder_data.h's FolderDataConfig).
+  std::string data_dir, labels_file;
+  double heldout_fraction = 0.5;
+  uint64_t seed = 1;
+  int64_t max_samples = 4000, min_samples = 10;
+  // "key=value" settings over PersonalizeConfig{}'s (experiment/personalize_settings.h):
+  // the keys a campaign's [campaign.prune] takes. A value is JSON where it parses as JSON
+  // (0.6, true), else a string.
+  std::vector<std::string> settings;
+};
+
+// True, the error logged, when `out_path` names the file `model_path` does: the model
+// written (`written`: "the compact model") would replace the one it is made from.
+bool out_is_input(const std::string& model_path, const std::string& out_path,
+                  const std::string& written);
+
+int personalize_command(const PersonalizeOptions& options);
+int info_command(const std::string& model_path);
 int compact_command(const std::string& model_path, const std::string& out_path, int threads);
 int export_command(const std::string& model_path, const std::string& out_prefix);
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "agent/device_personalize.h"
 #include "agent/kept_model.h"
 #include "agent/task_translation.h"
 #include "experiment/personalize.h"
@@ -72,27 +73,9 @@ FinePruneRunner::Outcome FinePruneRunner::run(const proto::TaskAssignment& task,
   BaselineSettings baselines;
   baselines.finetune_epochs = config_.finetune_epochs;
   FP_ASSIGN_OR_RETURN(PersonalizeConfig config, personalize_config_for(task, baselines));
-  FP_RETURN_IF_ERROR(resolve_spread_threshold(info.meta, config.prune));
-  if (config.prune.class_spread_threshold == 0 &&
-      config.prune.class_spread_share == PruneConfig::kAutoClassSpreadShare) {
-    spdlog::info(
-        "model {} carries no {}: pruned without the shift detector (fp-coordinator "
-        "train ships one)",
-        info.sha256.substr(0, 12), kSpreadCurveMetaKey);
-  }
-  if (!evaluation->has_labels()) {
-    if (config.run_finetune || config.run_svd || !config.sweep_targets.empty()) {
-      spdlog::info("no labels on this device: only Fine-Pruning runs (no baselines, no sweep)");
-    }
-    config.run_finetune = config.run_svd = false;
-    config.sweep_targets.clear();
-  }
-  FP_ASSIGN_OR_RETURN(PersonalizeResult r, personalize(*general, *adaptation, *evaluation, config));
-  spdlog::info(
-      "task {}: Fine-Pruned on {} of {} adaptation samples (statistics_samples {}; the last {} "
-      "scored the candidates): sparsity {:.1f}%",
-      task.task_id, r.fine_prune_samples, r.adaptation_samples, config.statistics_samples,
-      r.heldout_samples, 100 * r.sparsity.sparsity());
+  FP_ASSIGN_OR_RETURN(PersonalizeResult r,
+                      personalize_on_device(*general, info, *adaptation, *evaluation, config,
+                                            "task " + std::to_string(task.task_id)));
 
   std::vector<proto::TelemetryReport> out = telemetry_reports(task, config, r, peak_rss_bytes());
   proto::TelemetryReport& fine_prune = out.front();

@@ -864,6 +864,14 @@ TEST_CASE("a device's task reads its folder again when its files changed", "[dev
   CHECK(samples() == 40);  // new files: read again
   fs::remove(dir.file("pics/3.png"));
   CHECK(samples() == 39);
+
+  // A campaign's baselines need labels this device does not have: Fine-Pruning alone runs
+  // (a plain fine-tuning failed the task; a label-free one reported unscored figures).
+  task.baselines = {"finetune", "svd", "finetune_plain", "adabn"};
+  auto reports = runner.run(task, agent::ModelSource(dir.file("general.fpm")), cancel);
+  REQUIRE(reports.ok());
+  REQUIRE(reports->size() == 1);
+  CHECK(reports->front().method == "fine_prune");
 }
 
 TEST_CASE("without labels personalize prunes and reports nothing evaluated", "[device][unit]") {

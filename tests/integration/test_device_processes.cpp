@@ -21,6 +21,7 @@
 #include "data/wav_reader.h"
 #include "image_folder_fixture.h"
 #include "models/artifact.h"
+#include "models/model_factory.h"
 #include "net_fixture.h"
 #include "process_fixture.h"
 #include "skip.h"
@@ -327,6 +328,128 @@ TEST_CASE("a fleet's general model trained on an image folder personalizes devic
   REQUIRE(r.accuracy_after.has_value());
   CHECK(*r.accuracy_after >= 0.9);  // stripes and checkers, told apart
   CHECK(r.adaptation_samples + r.eval_samples == 30);
+}
+
+TEST_CASE("a device with a general model file personalizes offline, and says what its models are",
+          "[device][processes]") {
+  // No coordinator: the general model reached the device as a file (fp-coordinator train
+  // wrote it here); fp-agent personalize makes the device's model from its own pictures.
+  TempDir dir("offline");
+  REQUIRE(fp::testing::write_pattern_folder(dir.file("patterns"), 40));
+  REQUIRE(fp::testing::write_pattern_folder(dir.file("phone"), 15, /*seed=*/9));
+  fs::remove_all(dir.file("phone/vertical"));
+  std::string labels = "path,label\n";
+  for (const char* c : {"checker", "horizontal"}) {
+    for (const auto& e : fs::directory_iterator(dir.file(std::string("phone/") + c)))
+      labels += std::string(c) + "/" + e.path().filename().string() + "," + c + "\n";
+  }
+  write(dir.file("labels.csv"), labels);
+  write(dir.file("fp.toml"),
+        "[server]\ndatabase = \"" + dir.file("fp.db") + "\"\nmodels_dir = \"" + dir.file("models") +
+            "\"\n[train]\ndataset = \"image-folder\"\ndata_dir = \"" + dir.file("patterns") +
+            "\"\nheight = 12\nwidth = 12\nwidth_mult = 0.5\nepochs = 15\n"
+            "learning_rate = 0.01\nthreads = 1\n");
+  REQUIRE(run({kCoordinator, "train", "-c", dir.file("fp.toml")}, dir.file("train.log")) == 0);
+  std::string general;
+  for (const auto& e : fs::directory_iterator(dir.file("models")))
+    if (e.path().extension() == ".fpm") general = e.path().string();
+  REQUIRE(!general.empty());
+  auto general_model = load_model(general);
+  REQUIRE(general_model.ok());
+  const std::string general_sha = *sha256_file_hex(general);  // the name the coordinator gave it
+  CHECK(fs::path(general).stem() == general_sha);
+
+  // With a labels file: the accuracy on the labeled held-out files is measured too.
+  const std::string personal = dir.file("out/personal.fpm");
+  ChildProcess made({kAgent, "personalize", "--model", general, "--data", dir.file("phone"),
+                     "--labels", dir.file("labels.csv"), "--out", personal, "--threads", "1"},
+                    dir.file("personalize.out"), dir.file("personalize.log"));
+  REQUIRE(made.wait(120s) == 0);
+  const std::string said = read_file(dir.file("personalize.out"));
+  INFO(said << read_file(dir.file("personalize.log")));
+  CHECK_THAT(said, Catch::Contains("(compact, sha256 ") &&
+                       Catch::Contains("chosen without labels") &&
+                       Catch::Contains("accuracy on 15 labeled held-out files: "));
+  ArtifactInfo info;
+  auto model = load_model(personal, &info);
+  REQUIRE(model.ok());
+  CHECK((*model)->spec().is_compact());
+  CHECK(count_parameters(**model) < count_parameters(**general_model));
+  CHECK(info.meta["general_sha256"] == general_sha);
+  CHECK(info.meta["form"] == "compact");
+  // The figures it printed are its own model's: the predictions on the device's pictures.
+  ChildProcess predict({kAgent, "predict", "--model", personal, "--data", dir.file("phone")},
+                       dir.file("predict.tsv"), dir.file("predict.log"));
+  REQUIRE(predict.wait(60s) == 0);
+  const auto predicted = predictions(read_file(dir.file("predict.tsv")));
+  REQUIRE(predicted.size() == 30);
+  int right = 0;
+  for (const auto& [file, p] : predicted) right += file.rfind(p.second + "/", 0) == 0;
+  CHECK(right >= 27);
+
+  // A fixed sparsity, set as a campaign's [campaign.prune] would.
+  ChildProcess fixed(
+      {kAgent, "personalize", "--model", general, "--data", dir.file("phone"), "--out",
+       dir.file("fixed.fpm"), "--set", "select_sparsity=false", "--set", "target_sparsity=0.3"},
+      dir.file("fixed.out"), dir.file("fixed.log"));
+  REQUIRE(fixed.wait(120s) == 0);
+  const std::string fixed_said = read_file(dir.file("fixed.out"));
+  CHECK_THAT(fixed_said, Catch::Contains("(fixed target 0.30)"));
+  CHECK_THAT(fixed_said, !Catch::Contains("accuracy on"));  // no labels, no accuracy
+
+  // fp-agent info: the general model is dense; the personalized one compact, against its
+  // architecture; a masked one (a unit zeroed, not removed) is told apart.
+  auto info_of = [&](const std::string& path, const std::string& name) {
+    ChildProcess p({kAgent, "info", "--model", path}, dir.file(name + ".out"),
+                   dir.file(name + ".log"));
+    REQUIRE(p.wait(60s) == 0);
+    return read_file(dir.file(name + ".out"));
+  };
+  const std::string dense = info_of(general, "info-general");
+  CHECK_THAT(dense, Catch::Contains(", dense, input 1x12x12 (image)") &&
+                        Catch::Contains("sha256 " + general_sha + " (of the file") &&
+                        Catch::Contains("classes answered: 3 of 3: 0 (checker), 1 (horizontal)"));
+  const std::string compact = info_of(personal, "info-personal");
+  CHECK_THAT(compact, Catch::Contains("compact (pruned units removed)") &&
+                          Catch::Contains("meta general_sha256: " + general_sha));
+  std::smatch m;
+  REQUIRE(std::regex_search(compact, m, std::regex("parameters \\(stored\\) +([0-9]+) +([0-9]+)")));
+  CHECK(std::stoll(m[1]) == count_parameters(**model));
+  CHECK(std::stoll(m[2]) == count_parameters(**general_model));
+  {
+    torch::NoGradGuard no_grad;
+    (*general_model)->find_layer("conv2")->unit_mask()[0] = 0;
+  }
+  REQUIRE(save_model(**general_model, dir.file("masked.fpm")).ok());
+  const std::string masked = info_of(dir.file("masked.fpm"), "info-masked");
+  CHECK_THAT(masked, Catch::Contains("masked (pruned units zeroed)"));
+  REQUIRE(std::regex_search(masked, m, std::regex("conv2 +([0-9]+) +([0-9]+)")));
+  CHECK(std::stoll(m[1]) + 1 == std::stoll(m[2]));
+
+  // Mistakes are named, and nothing is written for them.
+  auto refused = [&](std::vector<std::string> extra, const std::string& name) {
+    std::vector<std::string> args = {kAgent,  "personalize", "--model",
+                                     general, "--data",      dir.file("phone")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ChildProcess p(args, dir.file(name + ".log"));
+    INFO(read_file(dir.file(name + ".log")));
+    CHECK(p.wait(60s) == 2);
+    return read_file(dir.file(name + ".log"));
+  };
+  CHECK_THAT(refused({"--out", general}, "over"),
+             Catch::Contains("the personalized model would replace it"));
+  CHECK_THAT(refused({"--out", dir.file("x.fpm"), "--set", "target_sparsty=0.5"}, "key"),
+             Catch::Contains("--set: ") && Catch::Contains("target_sparsty"));
+  CHECK_THAT(refused({"--out", dir.file("x.fpm"), "--set", "0.5"}, "pair"),
+             Catch::Contains("'0.5' is not key=value"));
+  CHECK_THAT(refused({"--out", dir.file("out")}, "folder"), Catch::Contains("is a folder"));
+  CHECK_FALSE(fs::exists(dir.file("x.fpm")));
+  ChildProcess again({kAgent, "personalize", "--model", personal, "--data", dir.file("phone"),
+                      "--out", dir.file("x.fpm")},
+                     dir.file("again.log"));
+  CHECK(again.wait(60s) == 2);
+  CHECK_THAT(read_file(dir.file("again.log")), Catch::Contains("is a compact model"));
+  CHECK_FALSE(fs::exists(dir.file("x.fpm")));
 }
 
 TEST_CASE("devices personalize on PNG pictures, with and without a labels file",

@@ -1,0 +1,38 @@
+#include "agent/device_personalize.h"
+
+#include <spdlog/spdlog.h>
+
+#include "prune/shift_detector.h"
+
+namespace fp::agent {
+
+Result<PersonalizeResult> personalize_on_device(
+    const PrunableNet& general, const ArtifactInfo& general_info, const Dataset& adaptation,
+    const Dataset& evaluation, PersonalizeConfig& config, const std::string& what) {
+  FP_RETURN_IF_ERROR(resolve_spread_threshold(general_info.meta, config.prune));
+  if (config.prune.class_spread_threshold == 0 &&
+      config.prune.class_spread_share == PruneConfig::kAutoClassSpreadShare) {
+    spdlog::info(
+        "model {} carries no {}: pruned without the shift detector (fp-coordinator "
+        "train ships one)",
+        general_info.sha256.substr(0, 12), kSpreadCurveMetaKey);
+  }
+  if (!evaluation.has_labels()) {
+    if (config.run_finetune || config.run_svd || !config.sweep_targets.empty() ||
+        !config.extra_methods.empty()) {
+      spdlog::info("no labels on this device: only Fine-Pruning runs (no baselines, no sweep)");
+    }
+    config.run_finetune = config.run_svd = false;
+    config.sweep_targets.clear();
+    config.extra_methods.clear();
+  }
+  FP_ASSIGN_OR_RETURN(PersonalizeResult r, personalize(general, adaptation, evaluation, config));
+  spdlog::info(
+      "{}: Fine-Pruned on {} of {} adaptation samples (statistics_samples {}; the last {} "
+      "scored the candidates): sparsity {:.1f}%",
+      what, r.fine_prune_samples, r.adaptation_samples, config.statistics_samples,
+      r.heldout_samples, 100 * r.sparsity.sparsity());
+  return r;
+}
+
+}  // namespace fp::agent

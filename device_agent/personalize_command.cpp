@@ -1,0 +1,158 @@
+// fp-agent personalize: a task's Fine-Pruning with no coordinator. A device that holds a
+// general model file and its own files makes its personalized model; nothing is sent.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "agent/device_personalize.h"
+#include "agent/folder_data.h"
+#include "agent/kept_model.h"
+#include "agent/start_checks.h"
+#include "experiment/personalize_settings.h"
+#include "model_commands.h"
+#include "models/artifact.h"
+#include "models/model_factory.h"
+#include "prune/cost.h"
+#include "util/file_io.h"
+#include "util/sha256.h"
+
+namespace fp::agent_cli {
+namespace {
+
+// PersonalizeConfig{} with the "key=value" settings over it; Fine-Pruning alone (the
+// baselines are a campaign's comparisons, not a device's model).
+Result<PersonalizeConfig> offline_config(const std::vector<std::string>& settings) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& s : settings) {
+    const auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return Status::invalid_argument("'" + s + "' is not key=value (e.g. target_sparsity=0.6)");
+    const std::string key = s.substr(0, eq), value = s.substr(eq + 1);
+    auto parsed = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+    json[key] = parsed.is_discarded() ? nlohmann::json(value) : parsed;
+  }
+  PersonalizeConfig config;
+  FP_RETURN_IF_ERROR(apply_personalize_settings(json.dump(), config));
+  config.run_finetune = config.run_svd = false;
+  return config;
+}
+
+struct Footprint {
+  int64_t parameters = 0, macs = 0;
+  uint64_t bytes = 0;
+};
+
+Footprint footprint(PrunableNet& model, uint64_t bytes) {
+  return {count_parameters(model), count_macs(model).dense, bytes};
+}
+
+}  // namespace
+
+int personalize_command(const PersonalizeOptions& o) {
+  if (o.data_dir.empty()) {
+    spdlog::error("personalize needs --data DIR (this device's own files)");
+    return 2;
+  }
+  if (std::filesystem::is_directory(o.out_path)) {
+    spdlog::error("--out {} is a folder: give the personalized model's file (e.g. {}/personal.fpm)",
+                  o.out_path, o.out_path);
+    return 2;
+  }
+  if (out_is_input(o.model_path, o.out_path, "the personalized model")) return 2;
+  auto config = offline_config(o.settings);
+  if (!config.ok()) {
+    spdlog::error("--set: {}", config.status().message());
+    return 2;
+  }
+  if (Status s = agent::check_data_folder(o.data_dir); !s.ok()) {
+    spdlog::error("--data: {}", s.to_string());
+    return 2;
+  }
+  if (!o.labels_file.empty()) {
+    if (Status s = agent::check_labels_file(o.labels_file); !s.ok()) {
+      spdlog::error("--labels: {}", s.to_string());
+      return 2;
+    }
+  }
+  ArtifactInfo general_info;
+  auto general = load_model(o.model_path, &general_info);
+  // The file's SHA-256 (sha256sum's), as the coordinator and kept models name models.
+  auto general_sha = general.ok() ? sha256_file_hex(o.model_path) : general.status();
+  if (!general_sha.ok()) {
+    spdlog::error("{}", general_sha.status().to_string());
+    return 1;
+  }
+  if (general_info.spec.is_compact()) {
+    spdlog::error(
+        "{} is a compact model (a personalized one: its pruned units are gone); personalize "
+        "the general model it came from",
+        o.model_path);
+    return 2;
+  }
+  agent::FolderDataConfig folder;
+  folder.dir = o.data_dir;
+  folder.labels_file = o.labels_file;
+  folder.heldout_fraction = o.heldout_fraction;
+  folder.seed = o.seed;
+  folder.max_samples = o.max_samples;
+  folder.min_samples = o.min_samples;
+  auto data = agent::load_folder_data(folder, general_info.spec);
+  if (!data.ok()) {
+    spdlog::error("--data {}: {}", o.data_dir, data.status().to_string());
+    return 1;
+  }
+  auto r = agent::personalize_on_device(**general, general_info, data->adaptation, data->heldout,
+                                        *config, "personalize");
+  if (!r.ok()) {
+    spdlog::error("{}", r.status().to_string());
+    return 1;
+  }
+  std::string form;
+  ModelPtr kept = agent::model_to_keep(*r->personalized, &form);
+  ArtifactInfo out_info;
+  Status saved = make_parent_folder(o.out_path, "personalized model");
+  if (saved.ok())
+    saved = save_model(
+        *kept, o.out_path,
+        {{"general_sha256", *general_sha}, {"form", form}, {"made_by", "fp-agent personalize"}},
+        &out_info);
+  if (!saved.ok()) {
+    spdlog::error("{}", saved.to_string());
+    return 1;
+  }
+
+  auto out_sha = sha256_file_hex(o.out_path);
+  if (!out_sha.ok()) {
+    spdlog::error("{}", out_sha.status().to_string());
+    return 1;
+  }
+  const Footprint before = footprint(**general, general_info.size_bytes);
+  const Footprint after = footprint(*kept, out_info.size_bytes);
+  fmt::print("{} ({}) -> {} ({}, sha256 {})\n", o.model_path, general_info.spec.arch, o.out_path,
+             form, out_sha->substr(0, 16));
+  fmt::print(
+      "Fine-Pruned on {} of {} files ({} more held out for the figures below; {} skipped): "
+      "sparsity {:.1f}% ({})\n",
+      r->fine_prune_samples, r->adaptation_samples, r->evaluation_samples, data->skipped.count,
+      100 * r->sparsity.sparsity(),
+      config->select_sparsity
+          ? fmt::format("target {:.2f} chosen without labels", r->selection.chosen)
+          : fmt::format("fixed target {:.2f}", config->prune.target_sparsity));
+  fmt::print("{:<13} {:>12} {:>14} {:>12}\n", "", "parameters", "MACs/sample", "bytes");
+  for (const auto& [name, f] :
+       {std::pair<const char*, Footprint>{"general", before}, {"personalized", after}})
+    fmt::print("{:<13} {:>12} {:>14} {:>12}\n", name, f.parameters, f.macs, f.bytes);
+  fmt::print(
+      "held-out files: mean confidence {:.3f} -> {:.3f}, agreement with the general model "
+      "{:.3f}\n",
+      r->label_free.confidence_before, r->label_free.confidence_after, r->label_free.agreement);
+  if (r->evaluated)
+    fmt::print("accuracy on {} labeled held-out files: {:.3f} -> {:.3f}\n", r->evaluation_samples,
+               r->general.accuracy, r->fine_prune.accuracy);
+  return 0;
+}
+
+}  // namespace fp::agent_cli
