@@ -128,9 +128,11 @@ int run_report(const ReportOptions& o) {
   if (!store.ok()) return fail(store.status());
   auto results = read_results(**store, o.run);
   if (!results.ok()) return fail(results.status());
-  fmt::print("run {}: scenario {}, seed {}, {}\n\n{}\n{}", results->run.id, results->run.scenario,
+  const std::string stats = report::format_run_stats(results->run.stats_json);
+  fmt::print("run {}: scenario {}, seed {}, {}\n\n{}\n{}{}", results->run.id, results->run.scenario,
              results->run.seed, shown_status(results->run, o.db),
-             format_table(*results, o.table_rows), format_summary(*results));
+             format_table(*results, o.table_rows), format_summary(*results),
+             stats.empty() ? "" : "\n" + stats);
   if (!o.out_dir.empty()) {
     auto written = write_experiment_report(**store, *results, o.out_dir);
     if (!written.ok()) return fail(written.status());

@@ -66,22 +66,6 @@ extern "C" void on_run_signal(int sig) {
   raise(sig);
 }
 
-// One paragraph on where the time and memory went.
-std::string format_stats(const std::string& stats_json) {
-  auto j = nlohmann::json::parse(stats_json, nullptr, false);
-  if (j.is_discarded()) return {};
-  std::string out = fmt::format(
-      "wall {:.1f} s (setup {:.1f} s incl. training {:.1f} s; campaign {:.1f} s); agents' "
-      "Fine-Pruning compute {:.1f} s; framework overhead {:.1f}% of CPU, {:.1f}% of worker "
-      "time; {:.0f} telemetry rows/s; peak memory {:.0f} MB over {} process(es)\n",
-      j.value("wall_seconds", 0.0), j.value("setup_seconds", 0.0), j.value("train_seconds", 0.0),
-      j.value("campaign_seconds", 0.0), j.value("compute_seconds", 0.0),
-      100 * j.value("overhead_cpu_share", 0.0), 100 * j.value("overhead_wall_share", 0.0),
-      j.value("telemetry_per_second", 0.0), j.value("peak_rss_total_mb", 0.0),
-      j.contains("processes") ? j["processes"].size() : 0);
-  return out;
-}
-
 // The scenario to run: the file with the flags' overrides applied, or, with --resume, the
 // one the run folder's run recorded (then neither a file nor an override may be given: the
 // run goes on as it began).
@@ -191,7 +175,7 @@ int run_run(const RunCommandOptions& o) {
     return 1;
   }
   fmt::print("\n{}\n{}\n{}", format_table(*results, o.table_rows), format_summary(*results),
-             format_stats(outcome->stats_json));
+             report::format_run_stats(outcome->stats_json));
   fmt::print("results: {} (fp-sim report/export --db {})\n", outcome->db_path, outcome->db_path);
   if (!o.report_dir.empty()) {
     auto written = write_experiment_report(**store, *results, o.report_dir);

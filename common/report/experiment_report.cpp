@@ -156,19 +156,46 @@ Table summary_table(const RunResults& results) {
   return t;
 }
 
+// The accuracy of `method` for one row (named methods and further ones).
+std::optional<double> accuracy_of(const IndividualRow& r, const std::string& method) {
+  for (const auto& [name, field] : methods())
+    if (name == method) return r.*field;
+  auto it = r.other_accuracy.find(method);
+  return it == r.other_accuracy.end() ? std::nullopt : std::optional<double>(it->second);
+}
+
 Table individuals_table(const RunResults& results) {
   Table t;
-  t.header = {"variant", "individual", "general", "fine_prune", "sparsity",
-              "gain",    "finetune",   "svd",     "status"};
+  t.header = {"variant",  "individual", "general",  "fine_prune",
+              "sparsity", "gain",       "finetune", "svd"};
+  t.header.insert(t.header.end(), results.other_methods.begin(), results.other_methods.end());
+  t.header.push_back("status");
   for (const auto& r : results.rows) {
     auto gain = r.gain();
-    t.csv_rows.push_back({r.variant, r.individual, opt_num(r.general), opt_num(r.fine_prune),
-                          r.fine_prune ? num(r.sparsity) : "", opt_num(gain), opt_num(r.finetune),
-                          opt_num(r.svd), r.status});
-    t.md_rows.push_back({r.variant.empty() ? "-" : r.variant, r.individual, opt_pct(r.general),
-                         opt_pct(r.fine_prune), r.fine_prune ? pct(r.sparsity) : "-",
-                         gain ? fmt::format("{:+.1f}", 100 * *gain) : "-", opt_pct(r.finetune),
-                         opt_pct(r.svd), r.status});
+    std::vector<std::string> csv = {r.variant,
+                                    r.individual,
+                                    opt_num(r.general),
+                                    opt_num(r.fine_prune),
+                                    r.fine_prune ? num(r.sparsity) : "",
+                                    opt_num(gain),
+                                    opt_num(r.finetune),
+                                    opt_num(r.svd)};
+    std::vector<std::string> md = {r.variant.empty() ? "-" : r.variant,
+                                   r.individual,
+                                   opt_pct(r.general),
+                                   opt_pct(r.fine_prune),
+                                   r.fine_prune ? pct(r.sparsity) : "-",
+                                   gain ? fmt::format("{:+.1f}", 100 * *gain) : "-",
+                                   opt_pct(r.finetune),
+                                   opt_pct(r.svd)};
+    for (const auto& m : results.other_methods) {
+      csv.push_back(opt_num(accuracy_of(r, m)));
+      md.push_back(opt_pct(accuracy_of(r, m)));
+    }
+    csv.push_back(r.status);
+    md.push_back(r.status);
+    t.csv_rows.push_back(std::move(csv));
+    t.md_rows.push_back(std::move(md));
   }
   return t;
 }
@@ -196,14 +223,6 @@ Table compute_table(const RunResults& results) {
                          fmt::format("{:.1f}x", time_ratio), fmt::format("{:.1f}x", mac_ratio)});
   }
   return t;
-}
-
-// The accuracy of `method` for one row (named methods and further ones).
-std::optional<double> accuracy_of(const IndividualRow& r, const std::string& method) {
-  for (const auto& [name, field] : methods())
-    if (name == method) return r.*field;
-  auto it = r.other_accuracy.find(method);
-  return it == r.other_accuracy.end() ? std::nullopt : std::optional<double>(it->second);
 }
 
 // Every method a variant's rows report, general first, then in a fixed order.

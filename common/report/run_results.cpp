@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "experiment/methods.h"
 #include "report/campaign_results.h"
 #include "util/csv.h"
 
@@ -17,10 +18,12 @@ std::string pct(const std::optional<double>& v) {
   return v ? fmt::format("{:.1f}", 100 * *v) : std::string("-");
 }
 
-std::string stat_line(const char* label, const Stat& s, double scale, const char* unit) {
-  if (s.n == 0) return fmt::format("  {:<22} -\n", label);
-  return fmt::format("  {:<22} {:>7.2f}{} ± {:<6.2f} (min {:.2f}, max {:.2f}, n={})\n", label,
-                     scale * s.mean, unit, scale * s.std, scale * s.min, scale * s.max, s.n);
+// `width`: the label column's (the summary's longest label, at least 22).
+std::string stat_line(const std::string& label, const Stat& s, double scale, const char* unit,
+                      size_t width) {
+  if (s.n == 0) return fmt::format("  {:<{}} -\n", label, width);
+  return fmt::format("  {:<{}} {:>7.2f}{} ± {:<6.2f} (min {:.2f}, max {:.2f}, n={})\n", label,
+                     width, scale * s.mean, unit, scale * s.std, scale * s.min, scale * s.max, s.n);
 }
 
 nlohmann::json opt(const std::optional<double>& v) {
@@ -123,10 +126,17 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
                         load_campaign_results(store, c.campaign_id, out.run.finished_at));
     for (const auto& i : results.individuals) by_variant[c.variant].push_back(row_of(c.variant, i));
   }
+  for (const auto& m : known_methods()) {
+    bool reported = false;
+    for (const auto& [variant, rows] : by_variant)
+      for (const auto& r : rows) reported = reported || r.other_accuracy.count(m);
+    if (reported) out.other_methods.push_back(m);
+  }
   for (const auto& v : variant_order) {
     VariantSummary s;
     s.variant = v;
     std::vector<double> general, fine_prune, finetune, svd, gain, sparsity, mac_reduction;
+    std::map<std::string, std::vector<double>> other;
     for (auto& r : by_variant[v]) {
       ++s.individuals;
       s.done += r.status == "done";
@@ -140,6 +150,7 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
       if (r.finetune) finetune.push_back(*r.finetune);
       if (r.svd) svd.push_back(*r.svd);
       if (auto g = r.gain()) gain.push_back(*g);
+      for (const auto& [name, accuracy] : r.other_accuracy) other[name].push_back(accuracy);
       out.rows.push_back(std::move(r));
     }
     s.general = describe(general);
@@ -149,17 +160,33 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
     s.gain = describe(gain);
     s.sparsity = describe(sparsity);
     s.mac_reduction = describe(mac_reduction);
+    for (const auto& m : out.other_methods) s.other[m] = describe(other[m]);
     out.summaries.push_back(std::move(s));
+  }
+  return out;
+}
+
+// A further method's accuracy, in a column as wide as its name.
+std::string other_columns(const RunResults& results, const IndividualRow* r) {
+  std::string out;
+  for (const auto& m : results.other_methods) {
+    std::string cell = m + "%";
+    if (r) {
+      auto it = r->other_accuracy.find(m);
+      cell = !r->evaluated ? "n/a" : it == r->other_accuracy.end() ? "-" : pct(it->second);
+    }
+    out += fmt::format(" {:>{}}", cell, std::max<size_t>(8, m.size() + 1));
   }
   return out;
 }
 
 std::string format_table(const RunResults& results, size_t max_rows) {
   bool variants = results.summaries.size() > 1;
-  std::string out = fmt::format(
-      "{}{:<24} {:>8} {:>10} {:>9} {:>8} {:>10} {:>9} {:>8} {:>9} {:>9}\n",
-      variants ? fmt::format("{:<14} ", "variant") : "", "individual", "general%", "fineprune%",
-      "sparsity%", "MACcut%", "compactKB", "gain(pp)", "finetune%", "svd%", "status");
+  std::string out =
+      fmt::format("{}{:<24} {:>8} {:>10} {:>9} {:>8} {:>10} {:>9} {:>8} {:>9}{} {:>9}\n",
+                  variants ? fmt::format("{:<14} ", "variant") : "", "individual", "general%",
+                  "fineprune%", "sparsity%", "MACcut%", "compactKB", "gain(pp)", "finetune%",
+                  "svd%", other_columns(results, nullptr), "status");
   size_t shown = 0;
   for (const auto& r : results.rows) {
     if (max_rows > 0 && shown == max_rows) {
@@ -169,32 +196,53 @@ std::string format_table(const RunResults& results, size_t max_rows) {
     }
     ++shown;
     auto gain = r.gain();
-    out += fmt::format(
-        "{}{:<24} {:>8} {:>10} {:>9} {:>8} {:>10} {:>9} {:>8} {:>9} {:>9}\n",
-        variants ? fmt::format("{:<14} ", r.variant) : "", r.individual,
-        r.evaluated ? pct(r.general) : "unlabeled", r.evaluated ? pct(r.fine_prune) : "n/a",
-        r.fine_pruned ? fmt::format("{:.1f}", 100 * r.sparsity) : "-",
-        r.fine_pruned ? fmt::format("{:.1f}", 100 * r.mac_reduction()) : "-",
-        r.compact_bytes > 0 ? fmt::format("{:.1f}", r.compact_bytes / 1024.0) : "-",
-        gain ? fmt::format("{:+.1f}", 100 * *gain) : "-", pct(r.finetune), pct(r.svd), r.status);
+    out += fmt::format("{}{:<24} {:>8} {:>10} {:>9} {:>8} {:>10} {:>9} {:>8} {:>9}{} {:>9}\n",
+                       variants ? fmt::format("{:<14} ", r.variant) : "", r.individual,
+                       r.evaluated ? pct(r.general) : "unlabeled",
+                       r.evaluated ? pct(r.fine_prune) : "n/a",
+                       r.fine_pruned ? fmt::format("{:.1f}", 100 * r.sparsity) : "-",
+                       r.fine_pruned ? fmt::format("{:.1f}", 100 * r.mac_reduction()) : "-",
+                       r.compact_bytes > 0 ? fmt::format("{:.1f}", r.compact_bytes / 1024.0) : "-",
+                       gain ? fmt::format("{:+.1f}", 100 * *gain) : "-", pct(r.finetune),
+                       pct(r.svd), other_columns(results, &r), r.status);
   }
   return out;
 }
 
 std::string format_summary(const RunResults& results) {
   std::string out;
+  const std::string kAccuracy = " accuracy";
+  size_t w = 22;
+  for (const auto& m : results.other_methods) w = std::max(w, m.size() + kAccuracy.size());
   for (const auto& s : results.summaries) {
     out += fmt::format("{}: {} individual(s), {} done, {} failed\n",
                        s.variant.empty() ? "summary" : "variant " + s.variant, s.individuals,
                        s.done, s.failed);
-    out += stat_line("general accuracy", s.general, 100, "%");
-    out += stat_line("fine-pruned accuracy", s.fine_prune, 100, "%");
-    out += stat_line("accuracy gain", s.gain, 100, "pp");
-    out += stat_line("sparsity", s.sparsity, 100, "%");
-    out += stat_line("MAC reduction", s.mac_reduction, 100, "%");
-    if (s.finetune.n) out += stat_line("fine-tuned accuracy", s.finetune, 100, "%");
-    if (s.svd.n) out += stat_line("SVD accuracy", s.svd, 100, "%");
+    out += stat_line("general accuracy", s.general, 100, "%", w);
+    out += stat_line("fine-pruned accuracy", s.fine_prune, 100, "%", w);
+    out += stat_line("accuracy gain", s.gain, 100, "pp", w);
+    out += stat_line("sparsity", s.sparsity, 100, "%", w);
+    out += stat_line("MAC reduction", s.mac_reduction, 100, "%", w);
+    if (s.finetune.n) out += stat_line("fine-tuned accuracy", s.finetune, 100, "%", w);
+    if (s.svd.n) out += stat_line("SVD accuracy", s.svd, 100, "%", w);
+    for (const auto& m : results.other_methods)
+      if (s.other.at(m).n) out += stat_line(m + kAccuracy, s.other.at(m), 100, "%", w);
   }
+  return out;
+}
+
+std::string format_run_stats(const std::string& stats_json) {
+  auto j = nlohmann::json::parse(stats_json, nullptr, false);
+  if (j.is_discarded()) return {};
+  std::string out = fmt::format(
+      "wall {:.1f} s (setup {:.1f} s incl. training {:.1f} s; campaign {:.1f} s); agents' "
+      "Fine-Pruning compute {:.1f} s; framework overhead {:.1f}% of CPU, {:.1f}% of worker "
+      "time; {:.0f} telemetry rows/s; peak memory {:.0f} MB over {} process(es)\n",
+      j.value("wall_seconds", 0.0), j.value("setup_seconds", 0.0), j.value("train_seconds", 0.0),
+      j.value("campaign_seconds", 0.0), j.value("compute_seconds", 0.0),
+      100 * j.value("overhead_cpu_share", 0.0), 100 * j.value("overhead_wall_share", 0.0),
+      j.value("telemetry_per_second", 0.0), j.value("peak_rss_total_mb", 0.0),
+      j.contains("processes") ? j["processes"].size() : 0);
   return out;
 }
 
@@ -204,11 +252,13 @@ std::string to_csv(const RunResults& results) {
       "sparsity,target_sparsity,gain,finetune_accuracy,svd_accuracy,svd_sparsity,"
       "adaptation_samples,eval_samples,fine_prune_seconds,macs_dense,macs_fine_pruned,"
       "finetune_seconds,fine_prune_compute_macs,finetune_compute_macs,classes,error,"
-      "mac_reduction,compact_bytes,evaluated\n";
+      "mac_reduction,compact_bytes,evaluated";
+  for (const auto& m : results.other_methods) out += "," + m + "_accuracy," + m + "_compute_macs";
+  out += "\n";
   for (const auto& r : results.rows) {
     bool fp = r.fine_pruned;
     out += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.6f},{},{},{},{},{},{},{}\n",
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.6f},{},{},{},{},{},{},{}",
         results.run.id, csv(results.run.scenario), csv(r.variant), csv(r.individual),
         csv(r.agent_id), r.status, csv(r.general), csv(r.fine_prune),
         fp ? fmt::format("{:.6f}", r.sparsity) : "",
@@ -218,6 +268,14 @@ std::string to_csv(const RunResults& results) {
         r.macs_fine_pruned, r.finetune_seconds, r.fine_prune_compute_macs, r.finetune_compute_macs,
         r.classes, csv(r.error), fp ? fmt::format("{:.6f}", r.mac_reduction()) : "",
         r.compact_bytes, r.evaluated ? 1 : 0);
+    for (const auto& m : results.other_methods) {
+      auto accuracy = r.other_accuracy.find(m);
+      auto macs = r.other_compute_macs.find(m);
+      out += accuracy == r.other_accuracy.end()
+                 ? std::string(",,")
+                 : fmt::format(",{:.6f},{}", accuracy->second, macs->second);
+    }
+    out += "\n";
   }
   return out;
 }
@@ -232,8 +290,11 @@ std::string to_json(const RunResults& results) {
               {"started_at", results.run.started_at},
               {"finished_at", results.run.finished_at},
               {"stats", stats.is_discarded() ? nlohmann::json::object() : stats}};
+  j["other_methods"] = results.other_methods;
   j["summaries"] = nlohmann::json::array();
   for (const auto& s : results.summaries) {
+    nlohmann::json other = nlohmann::json::object();
+    for (const auto& [name, stat] : s.other) other[name] = stat_json(stat);
     j["summaries"].push_back({{"variant", s.variant},
                               {"individuals", s.individuals},
                               {"done", s.done},
@@ -244,10 +305,14 @@ std::string to_json(const RunResults& results) {
                               {"svd_accuracy", stat_json(s.svd)},
                               {"gain", stat_json(s.gain)},
                               {"sparsity", stat_json(s.sparsity)},
-                              {"mac_reduction", stat_json(s.mac_reduction)}});
+                              {"mac_reduction", stat_json(s.mac_reduction)},
+                              {"other_accuracy", std::move(other)}});
   }
   j["rows"] = nlohmann::json::array();
   for (const auto& r : results.rows) {
+    nlohmann::json other = nlohmann::json::object();
+    for (const auto& [name, accuracy] : r.other_accuracy)
+      other[name] = {{"accuracy", accuracy}, {"compute_macs", r.other_compute_macs.at(name)}};
     j["rows"].push_back(
         {{"variant", r.variant},
          {"individual", r.individual},
@@ -262,13 +327,19 @@ std::string to_json(const RunResults& results) {
          {"gain", opt(r.gain())},
          {"finetune_accuracy", opt(r.finetune)},
          {"svd_accuracy", opt(r.svd)},
+         {"svd_sparsity", r.svd ? nlohmann::json(r.svd_sparsity) : nullptr},
          {"adaptation_samples", r.adaptation_samples},
          {"eval_samples", r.eval_samples},
          {"fine_prune_seconds", r.fine_prune_seconds},
+         {"finetune_seconds", r.finetune_seconds},
          {"macs_dense", r.macs_dense},
          {"macs_fine_pruned", r.macs_fine_pruned},
          {"mac_reduction", r.fine_pruned ? nlohmann::json(r.mac_reduction()) : nullptr},
-         {"compact_bytes", r.compact_bytes}});
+         {"fine_prune_compute_macs", r.fine_prune_compute_macs},
+         {"finetune_compute_macs", r.finetune_compute_macs},
+         {"classes", r.classes},
+         {"compact_bytes", r.compact_bytes},
+         {"other_methods", std::move(other)}});
   }
   return j.dump(2);
 }

@@ -54,12 +54,16 @@ struct VariantSummary {
   std::string variant;
   int64_t individuals = 0, done = 0, failed = 0;
   Stat general, fine_prune, finetune, svd, gain, sparsity, mac_reduction;
+  std::map<std::string, Stat> other;  // accuracy of each of RunResults::other_methods
 };
 
 struct RunResults {
   store::RunRecord run;
   std::vector<IndividualRow> rows;  // by variant, then individual in task order
   std::vector<VariantSummary> summaries;
+  // The further methods any row reports (IndividualRow::other_accuracy), in
+  // experiment/methods.h's order: every table and export has a column for each.
+  std::vector<std::string> other_methods;
 };
 
 // `run_id` 0: the latest run in the file.
@@ -69,9 +73,13 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id = 0);
 // the summary.
 std::string format_table(const RunResults& results, size_t max_rows = 0);
 std::string format_summary(const RunResults& results);
+// One paragraph on where a run's time and memory went (RunRecord::stats_json); "" when the
+// run recorded none.
+std::string format_run_stats(const std::string& stats_json);
 
-// Machine-readable exports of the same rows (CSV: header + one line per row).
+// Machine-readable exports of the same rows (CSV: header + one line per row; after the
+// fixed columns, "<method>_accuracy,<method>_compute_macs" for each other method).
 std::string to_csv(const RunResults& results);
-std::string to_json(const RunResults& results);  // {run, summaries, rows}
+std::string to_json(const RunResults& results);  // {run, other_methods, summaries, rows}
 
 }  // namespace fp::report

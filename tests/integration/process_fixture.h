@@ -15,6 +15,7 @@ namespace fp::testing {
 
 inline const std::string kCoordinator = std::string(FP_BINARY_DIR) + "/coordinator/fp-coordinator";
 inline const std::string kAgent = std::string(FP_BINARY_DIR) + "/device_agent/fp-agent";
+inline const std::string kSim = std::string(FP_BINARY_DIR) + "/simulations/fp-sim";
 
 inline void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 

@@ -18,8 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const std::string kSim = std::string(FP_BINARY_DIR) + "/simulations/fp-sim";
-
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }

@@ -16,6 +16,7 @@
 
 #include "child_process.h"
 #include "http_client.h"
+#include "process_fixture.h"
 #include "store/run_store.h"
 #include "store/store.h"
 #include "temp_dir.h"
@@ -27,12 +28,11 @@
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using fp::testing::ChildProcess;
+using fp::testing::kSim;
 using fp::testing::TempDir;
 using nlohmann::json;
 
 namespace {
-
-const std::string kFpSim = std::string(FP_BINARY_DIR) + "/simulations/fp-sim";
 
 const char* kDashboardScenario = R"(
 name = "dash"
@@ -80,12 +80,12 @@ json get_json(uint16_t port, const std::string& target) {
 
 TEST_CASE("fp-sim run --http-port prints a URL that shows the campaign's agents and results",
           "[sim][dashboard]") {
-  REQUIRE(fs::exists(kFpSim));
+  REQUIRE(fs::exists(kSim));
   TempDir dir;
   const std::string scenario = dir.file("dash.toml");
   std::ofstream(scenario) << kDashboardScenario;
   const std::string log = dir.file("fp-sim.out");
-  ChildProcess sim({kFpSim, "run", scenario, "--out", dir.file("run"), "--http-port", "0"}, log);
+  ChildProcess sim({kSim, "run", scenario, "--out", dir.file("run"), "--http-port", "0"}, log);
   REQUIRE(sim.started());
 
   auto url = wait_for(log, std::regex(R"(dashboard: http://127\.0\.0\.1:(\d+)/)"), sim, 60s);
@@ -124,7 +124,7 @@ TEST_CASE("fp-sim run --http-port prints a URL that shows the campaign's agents 
 
 TEST_CASE("fp-sim run --http-port on a taken port fails before training, naming the port",
           "[sim][dashboard]") {
-  REQUIRE(fs::exists(kFpSim));
+  REQUIRE(fs::exists(kSim));
   // Hold a loopback port.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
@@ -141,7 +141,7 @@ TEST_CASE("fp-sim run --http-port on a taken port fails before training, naming 
   const std::string scenario = dir.file("dash.toml");
   std::ofstream(scenario) << kDashboardScenario;
   const std::string log = dir.file("fp-sim.out");
-  ChildProcess sim({kFpSim, "run", scenario, "--out", dir.file("run"), "--http-port", port}, log);
+  ChildProcess sim({kSim, "run", scenario, "--out", dir.file("run"), "--http-port", port}, log);
   auto rc = sim.wait(60s);
   ::close(fd);
   REQUIRE(rc);
@@ -153,14 +153,14 @@ TEST_CASE("fp-sim run --http-port on a taken port fails before training, naming 
 }
 
 TEST_CASE("a second Ctrl-C ends fp-sim run at once even while a general model trains", "[sim]") {
-  REQUIRE(fs::exists(kFpSim));
+  REQUIRE(fs::exists(kSim));
   TempDir dir;
   const std::string scenario = dir.file("long.toml");
   // Hundreds of epochs: minutes of training, one step the run cannot look up from.
   std::ofstream(scenario) << "name = \"long\"\n[data]\ngeneral_samples = 2000\n[general]\n"
                              "epochs = 500\nwidth_mult = 0.25\nthreads = 1\n";
   const std::string log = dir.file("fp-sim.out");
-  ChildProcess sim({kFpSim, "run", scenario, "--out", dir.file("run")}, log);
+  ChildProcess sim({kSim, "run", scenario, "--out", dir.file("run")}, log);
   REQUIRE(sim.started());
   INFO(fp::testing::read_file(log));
   REQUIRE(!wait_for(log, std::regex(R"(scenario long .* run \d+ in)"), sim, 60s).empty());
@@ -184,12 +184,12 @@ TEST_CASE("a second Ctrl-C ends fp-sim run at once even while a general model tr
 }
 
 TEST_CASE("fp-sim run records the flags that overrode its scenario with the run", "[sim]") {
-  REQUIRE(fs::exists(kFpSim));
+  REQUIRE(fs::exists(kSim));
   TempDir dir;
   const std::string scenario = dir.file("dash.toml");
   std::ofstream(scenario) << kDashboardScenario;
   const std::string log = dir.file("fp-sim.out");
-  ChildProcess sim({kFpSim, "run", scenario, "--out", dir.file("run"), "--quiet", "--seed", "9",
+  ChildProcess sim({kSim, "run", scenario, "--out", dir.file("run"), "--quiet", "--seed", "9",
                     "--individuals", "3", "--workers", "1", "--methods", "none"},
                    log);
   REQUIRE(sim.started());
@@ -227,12 +227,12 @@ TEST_CASE("fp-sim run records the flags that overrode its scenario with the run"
 TEST_CASE("fp-sim run whose every task failed exits 1 with the first failure", "[sim]") {
   // A layer to protect that the model does not have: every device refuses its task. The run
   // ended "done" with exit 0, and a script took the empty table for a result.
-  REQUIRE(fs::exists(kFpSim));
+  REQUIRE(fs::exists(kSim));
   TempDir dir;
   const std::string scenario = dir.file("refused.toml");
   std::ofstream(scenario) << kDashboardScenario << "[fineprune]\nprotected_layers = [\"nosuch\"]\n";
   const std::string log = dir.file("fp-sim.out");
-  ChildProcess sim({kFpSim, "run", scenario, "--out", dir.file("run"), "--quiet", "--individuals",
+  ChildProcess sim({kSim, "run", scenario, "--out", dir.file("run"), "--quiet", "--individuals",
                     "2", "--methods", "none"},
                    log);
   REQUIRE(sim.started());
@@ -249,12 +249,12 @@ TEST_CASE(
     "fp-sim run interrupted mid-campaign says how to go on, and --resume finishes it; "
     "a failed task runs again with --retry-failed",
     "[sim][resume]") {
-  REQUIRE(fs::exists(kFpSim));
+  REQUIRE(fs::exists(kSim));
   TempDir dir;
   const std::string scenario = dir.file("dash.toml");
   std::ofstream(scenario) << kDashboardScenario;
   const std::string out = dir.file("run"), log = dir.file("fp-sim.out");
-  ChildProcess sim({kFpSim, "run", scenario, "--out", out, "--individuals", "60"}, log);
+  ChildProcess sim({kSim, "run", scenario, "--out", out, "--individuals", "60"}, log);
   REQUIRE(sim.started());
   INFO(fp::testing::read_file(log));
   // The database exists once the coordinator listens; Ctrl-C once two tasks are done.
@@ -282,7 +282,7 @@ TEST_CASE(
                  Catch::Contains("fp-sim run --resume --out " + out));
 
   const std::string again_log = dir.file("again.out");
-  ChildProcess again({kFpSim, "run", "--resume", "--out", out, "--quiet"}, again_log);
+  ChildProcess again({kSim, "run", "--resume", "--out", out, "--quiet"}, again_log);
   auto again_rc = again.wait(240s);
   INFO(fp::testing::read_file(again_log));
   REQUIRE(again_rc);
@@ -301,7 +301,7 @@ TEST_CASE(
       {{"--retry-failed"}, "--retry-failed goes with --resume --out RUN_FOLDER"},
       {{"--resume", "--retry-failed"}, "is done and none of its tasks failed: nothing to retry"}};
   for (const auto& [flags, why] : refusals) {
-    std::vector<std::string> args = {kFpSim, "run", "--out", out, "--quiet"};
+    std::vector<std::string> args = {kSim, "run", "--out", out, "--quiet"};
     args.insert(args.end(), flags.begin(), flags.end());
     const std::string refused_log = dir.file("refused.out");
     ChildProcess refused(args, refused_log);
@@ -322,14 +322,14 @@ TEST_CASE(
                     std::to_string(lost))
               .ok());
   const std::string list_log = dir.file("list.out");
-  ChildProcess list({kFpSim, "list", "--db", out}, list_log);
+  ChildProcess list({kSim, "list", "--db", out}, list_log);
   REQUIRE(list.wait(60s) == 0);
   CHECK_THAT(fp::testing::read_file(list_log),
              Catch::Contains("run 1 has 1 failed task(s): 'fp-sim run --resume --retry-failed "
                              "--out " +
                              out + "' runs them again"));
   const std::string retry_log = dir.file("retry.out");
-  ChildProcess retry({kFpSim, "run", "--resume", "--retry-failed", "--out", out, "--quiet"},
+  ChildProcess retry({kSim, "run", "--resume", "--retry-failed", "--out", out, "--quiet"},
                      retry_log);
   auto retry_rc = retry.wait(240s);
   INFO(fp::testing::read_file(retry_log));

@@ -17,6 +17,7 @@
 #include <regex>
 #include <thread>
 
+#include "process_fixture.h"
 #include "sim_scenarios.h"
 #include "simulation/host_processes.h"
 #include "simulation/population.h"
@@ -36,9 +37,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using fp::testing::kSim;
 using fp::testing::TempDir;
-
-const std::string kFpSim = std::string(FP_BINARY_DIR) + "/simulations/fp-sim";
 
 const char* kHostsScenario = R"(
 name = "duo"
@@ -77,7 +77,7 @@ std::pair<int, std::string> shell(const std::string& command) {
 }  // namespace
 
 TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "[sim]") {
-  REQUIRE(fs::exists(kFpSim));
+  REQUIRE(fs::exists(kSim));
   TempDir dir;
   const std::string scenario_path = dir.file("duo.toml");
   {
@@ -103,7 +103,7 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
     for (int i = 0; i < 2 && spawned.ok(); ++i) {
       std::string work = dir.file("host" + std::to_string(i));
       auto child =
-          spawn_child({kFpSim, "host", "--coordinator", endpoint, "--scenario", scenario_path,
+          spawn_child({kSim, "host", "--coordinator", endpoint, "--scenario", scenario_path,
                        "--host-index", std::to_string(i), "--hosts", "2", "--work-dir", work,
                        "--stats-file", work + "/stats.json",
                        // CURVE (the scenario's default): the run made and enrolled host keys.
@@ -209,10 +209,10 @@ fp::Result<RunOutcome> run_duo_in_processes(const TempDir& dir, const std::strin
 
 TEST_CASE("fp-sim run with agent-host processes then list and report and export read it back",
           "[sim]") {
-  REQUIRE(fs::exists(kFpSim));
+  REQUIRE(fs::exists(kSim));
   TempDir dir;
   RunOptions o;
-  auto outcome = run_duo_in_processes(dir, kFpSim, o);
+  auto outcome = run_duo_in_processes(dir, kSim, o);
   INFO(outcome->detail);
   REQUIRE(outcome->status == "done");
   auto stats = nlohmann::json::parse(outcome->stats_json);
@@ -227,54 +227,54 @@ TEST_CASE("fp-sim run with agent-host processes then list and report and export 
   CHECK(stats["connections_opened"].get<int64_t>() < 8);
 
   const std::string db = outcome->db_path;
-  auto [list_rc, list] = shell(kFpSim + " list --db " + o.out_dir);
+  auto [list_rc, list] = shell(kSim + " list --db " + o.out_dir);
   CHECK(list_rc == 0);
   CHECK(list.find("duo") != std::string::npos);
   CHECK(list.find("done") != std::string::npos);
 
-  auto [report_rc, report] = shell(kFpSim + " report --db " + db);
+  auto [report_rc, report] = shell(kSim + " report --db " + db);
   CHECK(report_rc == 0);
   CHECK(report.find("run 1: scenario duo, seed 3, done") == 0);
   CHECK(report.find("accuracy gain") != std::string::npos);
 
-  auto [csv_rc, csv] = shell(kFpSim + " export --db " + db + " --format csv");
+  auto [csv_rc, csv] = shell(kSim + " export --db " + db + " --format csv");
   CHECK(csv_rc == 0);
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 9);
   CHECK(csv.rfind("run,scenario,variant,individual,agent_id,status", 0) == 0);
 
   std::string json_path = dir.file("out.json");
-  auto [json_rc, ignored] = shell(kFpSim + " export --db " + db + " --format json -o " + json_path);
+  auto [json_rc, ignored] = shell(kSim + " export --db " + db + " --format json -o " + json_path);
   CHECK(json_rc == 0);
   auto j = nlohmann::json::parse(fp::testing::read_file(json_path));
   CHECK(j["rows"].size() == 8);
   CHECK(j["run"]["status"] == "done");
 
-  auto [missing_rc, missing] = shell(kFpSim + " report --db " + dir.file("nowhere") + " 2>&1");
+  auto [missing_rc, missing] = shell(kSim + " report --db " + dir.file("nowhere") + " 2>&1");
   CHECK(missing_rc == 1);
   CHECK(missing.find("no run database at") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.file("nowhere")));  // and none was created
 
   // pool: one run is its own pool; a seed given twice would count its individuals twice.
-  auto [pool_rc, pool] = shell(kFpSim + " pool --out " + dir.file("pooled") + " " + o.out_dir);
+  auto [pool_rc, pool] = shell(kSim + " pool --out " + dir.file("pooled") + " " + o.out_dir);
   CHECK(pool_rc == 0);
   const std::string pooled_csv = fp::testing::read_file(dir.file("pooled/pooled_comparisons.csv"));
   CHECK(pooled_csv.find("(default),fine_prune,general,8,") != std::string::npos);
   CHECK(fs::exists(dir.file("pooled/pooled_comparisons.md")));
   auto [twice_rc, twice] =
-      shell(kFpSim + " pool --out " + dir.file("twice") + " " + o.out_dir + " " + db + " 2>&1");
+      shell(kSim + " pool --out " + dir.file("twice") + " " + o.out_dir + " " + db + " 2>&1");
   CHECK(twice_rc == 1);
   CHECK(twice.find("a second run of seed 3") != std::string::npos);
   CHECK_FALSE(fs::exists(dir.file("twice")));
 }
 
 TEST_CASE("fp-sim run stops at once when an agent-host process dies, naming it and how", "[sim]") {
-  REQUIRE(fs::exists(kFpSim));
+  REQUIRE(fs::exists(kSim));
   TempDir dir;
   // Host 0 is killed as it starts (SIGKILL: an out-of-memory kill, a node lost); host 1 runs.
   const std::string wrapper = dir.file("fp-sim-wrapper");
   std::ofstream(wrapper)
       << "#!/bin/sh\ncase \" $* \" in *\" --host-index 0 \"*) kill -9 $$;; esac\n"
-      << "exec " << kFpSim << " \"$@\"\n";
+      << "exec " << kSim << " \"$@\"\n";
   fs::permissions(wrapper, fs::perms::owner_all);
   RunOptions o;
   auto outcome = run_duo_in_processes(dir, wrapper, o);
@@ -293,7 +293,7 @@ TEST_CASE("fp-sim run stops at once when an agent-host process dies, naming it a
   RunOptions again;
   again.out_dir = o.out_dir;
   again.progress = nullptr;
-  again.executable = kFpSim;
+  again.executable = kSim;
   again.resume = true;
   auto resumed = run_scenario(*recorded, again);
   INFO(resumed.status().to_string());
@@ -329,12 +329,12 @@ std::vector<pid_t> processes_naming(const std::string& needle) {
 }  // namespace
 
 TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --resume", "[sim]") {
-  REQUIRE(fs::exists(kFpSim));
+  REQUIRE(fs::exists(kSim));
   TempDir dir;
   const std::string scenario = dir.file("duo.toml");
   std::ofstream(scenario) << kHostsScenario;
   const std::string out = dir.file("run");
-  auto run = spawn_child({kFpSim, "run", scenario, "--mode", "processes", "--out", out, "--quiet"},
+  auto run = spawn_child({kSim, "run", scenario, "--mode", "processes", "--out", out, "--quiet"},
                          "fp-sim run", dir.file("run.log"));
   REQUIRE(run.ok());
   // Killed outright once both hosts run (their command lines name their work folders).
@@ -355,12 +355,12 @@ TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --r
   {
     auto lock = store::lock_database(run_database(out), "this test");
     REQUIRE(lock.ok());
-    auto [served_rc, served] = shell(kFpSim + " list --db " + out);
+    auto [served_rc, served] = shell(kSim + " list --db " + out);
     INFO(served);
     CHECK_THAT(served, Catch::Contains(" running ") && !Catch::Contains("did not finish"));
   }
   // ... and, served by nobody, as stopped, with the way on.
-  auto [list_rc, listed] = shell(kFpSim + " list --db " + out);
+  auto [list_rc, listed] = shell(kSim + " list --db " + out);
   INFO(listed);
   CHECK(list_rc == 0);
   CHECK_THAT(listed, Catch::Contains(" stopped ") &&
@@ -368,7 +368,7 @@ TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --r
                                          "--out " +
                                          out + "' goes on with it"));
 
-  auto [rc, printed] = shell(kFpSim + " run --resume --out " + out + " --quiet 2>&1");
+  auto [rc, printed] = shell(kSim + " run --resume --out " + out + " --quiet 2>&1");
   INFO(printed);
   REQUIRE(rc == 0);
   auto store = store::Store::open(run_database(out));
@@ -380,7 +380,7 @@ TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --r
   auto telemetry = (*store)->telemetry();
   REQUIRE(telemetry.ok());
   CHECK(telemetry->size() == 16);
-  auto [after_rc, after] = shell(kFpSim + " list --db " + out);
+  auto [after_rc, after] = shell(kSim + " list --db " + out);
   CHECK_THAT(after, Catch::Contains(" done ") && !Catch::Contains("did not finish"));
 }
 
@@ -390,7 +390,7 @@ TEST_CASE("a host restarted on its own gives each agent only the tasks it has le
   // did the one left and then held the host's only slot, waiting for a second, for ever.
   // Now the host journals each task's end; a line lost with the kill is made up for by the
   // coordinator, which tells an agent when no task is left on its data.
-  REQUIRE(fs::exists(kFpSim));
+  REQUIRE(fs::exists(kSim));
   TempDir dir;
   const std::string scenario_path = dir.file("pair.toml");
   std::ofstream(scenario_path) << R"(
@@ -439,8 +439,8 @@ liveness = 3
   auto host = [&](const std::string& log) {
     std::lock_guard<std::mutex> lock(endpoint_mutex);
     return spawn_child(
-        {kFpSim, "host", "--coordinator", endpoint, "--scenario", scenario_path, "--host-index",
-         "0", "--hosts", "1", "--work-dir", work, "--key", o.out_dir + "/keys/host-0",
+        {kSim, "host", "--coordinator", endpoint, "--scenario", scenario_path, "--host-index", "0",
+         "--hosts", "1", "--work-dir", work, "--key", o.out_dir + "/keys/host-0",
          "--coordinator-key", o.out_dir + "/keys/coordinator.pub"},
         "host 0", log);
   };

@@ -19,6 +19,7 @@
 #include "data/image_folder.h"
 #include "image_folder_fixture.h"
 #include "models/artifact.h"
+#include "process_fixture.h"
 #include "prune/shift_detector.h"
 #include "report/experiment_report.h"
 #include "report/pooled_report.h"
@@ -47,6 +48,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using fp::testing::kSim;
 using fp::testing::kTwoVariants;
 using fp::testing::TempDir;
 
@@ -525,6 +527,88 @@ adaptation_samples = 20
   CHECK(line.rfind("1,4,", 0) == 0);
   REQUIRE(std::getline(by_classes, line));
   CHECK(line.rfind("2,4,", 0) == 0);
+}
+
+TEST_CASE("a run's further methods have their columns in every table and export", "[sim]") {
+  Scenario s = parse(kTiny);
+  s.partition.num_individuals = 3;
+  REQUIRE(set_baseline_methods(s, "finetune,em_prior,svd_macs").ok());
+  TempDir dir;
+  auto outcome = run(s, dir.file("run"));
+  auto db = open(outcome.db_path);
+  auto results = read_results(*db, outcome.run_id);
+  REQUIRE(results.ok());
+  REQUIRE(results->rows.size() == 3);
+  CHECK(results->other_methods == std::vector<std::string>{"svd_macs", "em_prior"});
+  // Each row's accuracy as its telemetry row stored it.
+  auto telemetry = db->telemetry();
+  REQUIRE(telemetry.ok());
+  std::map<std::pair<std::string, std::string>, double> stored;
+  for (const auto& t : *telemetry)
+    if (t.accuracy_after) stored[{t.individual, t.method}] = *t.accuracy_after;
+  std::vector<double> em;
+  for (const auto& r : results->rows) {
+    REQUIRE(r.other_accuracy.size() == 2);
+    CHECK(r.other_accuracy.at("em_prior") == stored.at({r.individual, "em_prior"}));
+    CHECK(r.other_accuracy.at("svd_macs") == stored.at({r.individual, "svd_macs"}));
+    em.push_back(r.other_accuracy.at("em_prior"));
+  }
+  const Stat em_stat = results->summaries.at(0).other.at("em_prior");
+  CHECK(em_stat.n == 3);
+  CHECK(em_stat.mean == Approx((em[0] + em[1] + em[2]) / 3));
+
+  // The console's table and summary.
+  const std::string table = format_table(*results);
+  const std::string header = table.substr(0, table.find('\n'));
+  CHECK_THAT(header, Catch::Contains("svd_macs%") && Catch::Contains("em_prior%"));
+  CHECK(header.find("svd_macs%") < header.find("em_prior%"));
+  const auto& first = results->rows.front();
+  CHECK_THAT(table,
+             Catch::Contains(fmt::format("{:.1f}", 100 * first.other_accuracy.at("em_prior"))));
+  CHECK_THAT(
+      format_summary(*results),
+      Catch::Contains(fmt::format("  {:<22} {:>7.2f}%", "em_prior accuracy", 100 * em_stat.mean)));
+  // CSV: two columns a method, after the fixed ones.
+  const std::string csv = to_csv(*results);
+  CHECK_THAT(csv.substr(0, csv.find('\n')),
+             Catch::EndsWith(",evaluated,svd_macs_accuracy,svd_macs_compute_macs,em_prior_accuracy,"
+                             "em_prior_compute_macs"));
+  const std::string line =
+      csv.substr(csv.find('\n') + 1, csv.find('\n', csv.find('\n') + 1) - csv.find('\n') - 1);
+  CHECK_THAT(line, Catch::Contains(fmt::format(",{:.6f},", first.other_accuracy.at("svd_macs"))));
+  CHECK_THAT(line, Catch::EndsWith(fmt::format(",{:.6f},{}", first.other_accuracy.at("em_prior"),
+                                               first.other_compute_macs.at("em_prior"))));
+  // JSON: the same, and the columns only the CSV had.
+  auto json = nlohmann::json::parse(to_json(*results));
+  CHECK(json["other_methods"] == nlohmann::json({"svd_macs", "em_prior"}));
+  const auto& row = json["rows"][0];
+  CHECK(row["other_methods"]["em_prior"]["accuracy"].get<double>() ==
+        first.other_accuracy.at("em_prior"));
+  CHECK(row["finetune_compute_macs"].get<int64_t>() == first.finetune_compute_macs);
+  CHECK(row["classes"].get<int64_t>() == first.classes);
+  CHECK(json["summaries"][0]["other_accuracy"]["em_prior"]["mean"].get<double>() ==
+        Approx(em_stat.mean));
+  // The report's individuals table.
+  auto written = write_experiment_report(*db, *results, dir.file("report"));
+  REQUIRE(written.ok());
+  std::ifstream individuals(dir.file("report/individuals.csv"));
+  std::string head, body;
+  std::getline(individuals, head);
+  CHECK(head ==
+        "variant,individual,general,fine_prune,sparsity,gain,finetune,svd,svd_macs,"
+        "em_prior,status");
+  REQUIRE(std::getline(individuals, body));
+  CHECK_THAT(body,
+             Catch::EndsWith(fmt::format(",{:.6g},done", first.other_accuracy.at("em_prior"))));
+  // fp-sim report prints what the run printed: the table, the summary, where the time went.
+  fp::testing::ChildProcess report({kSim, "report", "--db", dir.file("run")},
+                                   dir.file("report.out"), dir.file("report.log"));
+  REQUIRE(report.wait(std::chrono::seconds(60)) == 0);
+  const std::string printed = fp::testing::read_file(dir.file("report.out"));
+  CHECK_THAT(printed, Catch::Contains(header) && Catch::Contains(format_summary(*results)) &&
+                          Catch::Contains(format_run_stats(results->run.stats_json)));
+  CHECK_THAT(format_run_stats(results->run.stats_json),
+             Catch::StartsWith("wall ") && Catch::Contains(" telemetry rows/s"));
 }
 
 TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[sim]") {
