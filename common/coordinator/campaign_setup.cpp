@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -79,6 +81,34 @@ Result<store::ModelRecord> register_artifact_bytes(ModelRegistry& registry,
   return registry.add(bytes, record.spec_json, record.meta_json, now);
 }
 
+bool is_model_sha_prefix(const std::string& model) {
+  if (model.size() < kShortShaMin || model.size() >= 64) return false;
+  for (char ch : model)
+    if (!std::isxdigit(static_cast<unsigned char>(ch)) ||
+        std::isupper(static_cast<unsigned char>(ch)))
+      return false;
+  std::error_code ec;
+  return !std::filesystem::exists(model, ec);  // a file of that name is a path
+}
+
+Result<std::string> full_model_sha(store::Store& store, const std::string& prefix) {
+  FP_ASSIGN_OR_RETURN(auto models, store.models());
+  std::vector<std::string> matches, known;
+  for (const auto& m : models) {
+    if (m.sha256.rfind(prefix, 0) == 0) matches.push_back(m.sha256);
+    known.push_back(m.sha256.substr(0, 12));
+  }
+  if (matches.size() == 1) return matches.front();
+  if (matches.empty())
+    return Status::not_found(
+        "no registered model's SHA-256 starts with '" + prefix + "'" +
+        (known.empty() ? std::string(" (none is registered)")
+                       : " (registered: " + fmt::format("{}", fmt::join(known, ", ")) + ")"));
+  return Status::invalid_argument("'" + prefix + "' starts the SHA-256 of " +
+                                  std::to_string(matches.size()) +
+                                  " registered models: give more of it");
+}
+
 Result<store::ModelRecord> resolve_model(ModelRegistry& registry, store::Store& store,
                                          const std::string& model, double now) {
   if (model == "latest") {
@@ -91,6 +121,10 @@ Result<store::ModelRecord> resolve_model(ModelRegistry& registry, store::Store& 
     return registry.find(models.back().sha256);
   }
   if (proto::is_sha256_hex(model)) return registry.find(model);
+  if (is_model_sha_prefix(model)) {
+    FP_ASSIGN_OR_RETURN(std::string sha, full_model_sha(store, model));
+    return registry.find(sha);
+  }
   return register_artifact(registry, model, now);
 }
 
@@ -107,6 +141,10 @@ Result<std::optional<std::string>> configured_model_sha(store::Store& store,
     return std::optional<std::string>(models.empty() ? "" : models.back().sha256);
   }
   if (proto::is_sha256_hex(model)) return std::optional<std::string>(model);
+  if (is_model_sha_prefix(model)) {
+    auto sha = full_model_sha(store, model);
+    return std::optional<std::string>(sha.ok() ? *sha : "");
+  }
   auto bytes = read_file(model, "model artifact");
   if (!bytes.ok()) {
     spdlog::warn("cannot compare the config's model with the stored campaign's: {}",
@@ -331,7 +369,8 @@ Result<std::string> plan_campaign_unnamed(ModelRegistry& registry, store::Store&
                        superseded_words(superseded));
   }
   // As ensure_campaign would resolve it, but an artifact path is read, not registered.
-  const bool registered = c.model == "latest" || proto::is_sha256_hex(c.model);
+  const bool registered =
+      c.model == "latest" || proto::is_sha256_hex(c.model) || is_model_sha_prefix(c.model);
   store::ModelRecord model;
   if (registered) {
     FP_ASSIGN_OR_RETURN(model, resolve_model(registry, store, c.model, 0));

@@ -22,9 +22,17 @@ Result<store::ModelRecord> register_artifact_bytes(ModelRegistry& registry,
                                                    const std::string& bytes,
                                                    const std::string& source, double now);
 
-// "latest" (the newest registered model), a registered SHA-256, or an artifact path.
+// "latest" (the newest registered model), a registered SHA-256, the start of one (as the
+// commands print them: 12 characters; at least kShortShaMin, lowercase hex, and no file of
+// that name), or an artifact path.
 Result<store::ModelRecord> resolve_model(ModelRegistry& registry, store::Store& store,
                                          const std::string& model, double now);
+
+constexpr size_t kShortShaMin = 8;
+bool is_model_sha_prefix(const std::string& model);
+// The one registered model whose SHA-256 starts with `prefix`; NotFound naming the registered
+// ones when none does, InvalidArgument when several do.
+Result<std::string> full_model_sha(store::Store& store, const std::string& prefix);
 
 // What the config's `campaign` sets otherwise than the stored campaign of its name: one
 // line each (model, dataset, personalization settings, baselines, sweep, individuals);

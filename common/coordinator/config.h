@@ -7,8 +7,8 @@
 //              encryption or authentication), max_agents, rate_limit, rate_burst
 //   [train]    dataset, data_dir, arch, width_mult, epochs, batch_size, learning_rate,
 //              seed, limit, general_fraction, split_seed, threads
-//   [campaign] name, model ("latest", a SHA-256, or an artifact path), dataset ([train]'s
-//              unless set),
+//   [campaign] name, model ("latest", a SHA-256 or its start as the commands print it,
+//              or an artifact path), dataset ([train]'s unless set),
 //              individuals (empty: every individual an agent announces), baselines,
 //              sweep, select_sparsity, selector, a [campaign.prune] table with
 //              fp::PruneConfig's JSON keys, and a [campaign.privacy] table (mechanism =

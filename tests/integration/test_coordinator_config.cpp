@@ -387,6 +387,25 @@ TEST_CASE("a restarted coordinator resumes its campaign only with the settings i
   REQUIRE(b.ok());
   refused(config_with(b->sha256, lines), "model (stored " + a->sha256.substr(0, 12));
   refused(config_with("latest", lines), "the config's 'latest' is " + b->sha256.substr(0, 12));
+  // A model named by the start of its SHA-256, as status prints it.
+  CHECK(fp::coord::ensure_campaign(registry, **store, config_with(a->sha256.substr(0, 12), lines),
+                                   5.5)
+            .ok());
+  refused(config_with(b->sha256.substr(0, 12), lines), "model (stored " + a->sha256.substr(0, 12));
+  auto resolved = fp::coord::resolve_model(registry, **store, b->sha256.substr(0, 8), 5.5);
+  REQUIRE(resolved.ok());
+  CHECK(resolved->sha256 == b->sha256);
+  std::string unknown = a->sha256.substr(0, 12);
+  unknown[0] = unknown[0] == 'f' ? '0' : 'f';
+  if (b->sha256.rfind(unknown, 0) != 0) {
+    auto none = fp::coord::resolve_model(registry, **store, unknown, 5.5);
+    CHECK(none.status().code() == fp::Status::Code::kNotFound);
+    CHECK_THAT(none.status().message(),
+               Catch::Contains("no registered model's SHA-256 starts with '" + unknown + "'") &&
+                   Catch::Contains(a->sha256.substr(0, 12)) &&
+                   Catch::Contains(b->sha256.substr(0, 12)));
+  }
+  CHECK_FALSE(fp::coord::is_model_sha_prefix(a->sha256.substr(0, 7)));  // too short: a path
 
   // An artifact path is compared by its bytes' hash; a path that is gone cannot be compared
   // and does not stop a restart (the registry holds the model).
