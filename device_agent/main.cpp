@@ -129,6 +129,29 @@ bool read_agent_keys(const std::string& key, const std::string& coordinator_key,
   return true;
 }
 
+// fp-agent --check looks inside some of the data folder's files (a start only lists them):
+// false, the error logged, when none of those tried can be read.
+bool check_folder_reads(const std::string& folder, const std::string& dataset) {
+  auto probe = fp::agent::probe_data_folder(folder, dataset);
+  if (!probe.ok()) {
+    spdlog::error("--data: {}", probe.status().to_string());
+    return false;
+  }
+  if (probe->decoded == 0) {
+    spdlog::error(
+        "--data: none of the {} file(s) tried of {} could be read, so every task would "
+        "fail: {}",
+        probe->sampled, folder, probe->skipped.summary());
+    return false;
+  }
+  if (probe->skipped.count > 0)
+    spdlog::warn("--data: {} of the {} file(s) tried could not be read (tasks skip such files): {}",
+                 probe->skipped.count, probe->sampled, probe->skipped.summary());
+  fmt::print("data: {} file(s) in {}; {} of {} tried read as {} data\n", probe->files, folder,
+             probe->decoded, probe->sampled, dataset);
+  return true;
+}
+
 // fp-agent --check, once the start checks passed: the keys (read, nothing made) and whether
 // another agent uses the work folder now, then what the agent would announce.
 int check_result(const fp::agent::AgentConfig& config, const std::vector<std::string>& announced,
@@ -256,7 +279,7 @@ int agent_main(int argc, char** argv) {
   app.add_flag("--check", check_only,
                "check the options, the data, the keys and the work folder as a start would, say "
                "what this agent would announce, and exit (0: ready) without connecting or "
-               "writing anything but the work folder (command line only)");
+               "writing anything (command line only)");
   app.add_flag("--plain", plain,
                "connect without encryption or authentication (to a coordinator serving --plain)");
   app.add_option("--work-dir", config.work_dir, "model cache and personalized models")
@@ -431,10 +454,14 @@ int agent_main(int argc, char** argv) {
                                    config.coordinator, fp::proto::EndpointUse::kConnect)) ||
       refused("--individual", fp::agent::check_announced(announced)) ||
       (!labels.empty() && refused("--labels", fp::agent::check_labels_file(labels))) ||
-      refused("--work-dir", fp::agent::prepare_work_dir(config.work_dir))) {
+      refused("--work-dir", check_only ? fp::agent::check_work_dir(config.work_dir)
+                                       : fp::agent::prepare_work_dir(config.work_dir))) {
     return 2;
   }
-  if (check_only) return check_result(config, announced, key, coordinator_key, plain, new_id);
+  if (check_only) {
+    if (!folder.empty() && !check_folder_reads(folder, runner_config.data.dataset)) return 2;
+    return check_result(config, announced, key, coordinator_key, plain, new_id);
+  }
   // Two agents on one work folder would resend each other's reports from its outbox and write
   // over each other's downloads: the second is refused, naming the first.
   auto work_lock =

@@ -2,7 +2,7 @@
 # A fleet's deployment files (docs/DEPLOY.md) work as shipped: `cmake --install` puts the
 # programs, device_agent/examples/agent.toml and the systemd units (ExecStart naming the
 # installed programs) in place; the installed fp-agent takes the example configuration
-# (`--check`: the options, data folder, keys and work folder, as a start checks them),
+# (`--check`: the options, data folder (some files decoded), keys and work folder),
 # refuses it naming what is wrong, and refuses `check` as a file key; the installed
 # `fp-coordinator serve --check` says what a start of fleet.toml would do, refuses what a
 # start would refuse, and changes nothing; a backup taken while it serves restores into an
@@ -82,7 +82,16 @@ KEY=${WORK}/keys/coordinator.pub
 expect 0 "-> tcp://coordinator.example.org:5555 (CURVE, keys read) holding fsdd/device=" \
   $(device "${WORK}/data" "${KEY}" --check)
 [ -e "${WORK}/work/agent.id" ] && fail "--check kept an agent id"
-# What a start would refuse, --check refuses, naming it.
+[ -e "${WORK}/work" ] && fail "--check made the work folder"
+# shellcheck disable=SC2046
+expect 0 "data: 1 file(s) in ${WORK}/data; 1 of 1 tried read as fsdd data" \
+  $(device "${WORK}/data" "${KEY}" --check)
+# What a start would refuse, --check refuses, naming it; it also reads some of the files.
+mkdir -p "${WORK}/damaged-memos"
+echo "not a recording" >"${WORK}/damaged-memos/memo.wav"
+# shellcheck disable=SC2046
+expect 2 "--data: none of the 1 file(s) tried of ${WORK}/damaged-memos could be read" \
+  $(device "${WORK}/damaged-memos" "${KEY}" --check)
 # shellcheck disable=SC2046
 expect 2 "${WORK}/keys/none.pub" $(device "${WORK}/data" "${WORK}/keys/none.pub" --check)
 # shellcheck disable=SC2046

@@ -142,6 +142,38 @@ Status check_data_folder(const std::string& dir, const std::string& dataset) {
       ": give the --dataset its files are for");
 }
 
+Result<FolderProbe> probe_data_folder(const std::string& dir, const std::string& dataset,
+                                      int64_t sample) {
+  FP_ASSIGN_OR_RETURN(FolderListing listing, list_folder(dir));
+  ModelSpec spec;  // the data set's front end; the size matters not for whether a file reads
+  spec.input = builtin_input_spec(dataset);
+  if (spec.input.kind.empty()) spec.input = image_folder_input_spec();
+  spec.height = spec.width = 32;
+  std::vector<FolderItem> kind;
+  for (const auto& item : listing.items) {
+    const bool audio = file_kind(item.path) == FileKind::kAudio;
+    if (builtin_input_spec(dataset).kind.empty() || audio == (spec.input.kind == "log_mel"))
+      kind.push_back(item);
+  }
+  FolderProbe out;
+  out.files = static_cast<int64_t>(listing.items.size());
+  std::vector<FolderItem> picked;
+  const int64_t n = static_cast<int64_t>(kind.size());
+  const int64_t take = std::min(n, sample);
+  for (int64_t i = 0; i < take; ++i) picked.push_back(kind[static_cast<size_t>(i * n / take)]);
+  // One sampled file's kind decides its front end: a recording's log-mel or a picture's.
+  for (const auto& item : picked) {
+    ModelSpec one = spec;
+    if (builtin_input_spec(dataset).kind.empty() && file_kind(item.path) == FileKind::kAudio)
+      one.input = builtin_input_spec("fsdd");
+    std::vector<size_t> kept;
+    decode_items({item}, one, out.skipped, &kept);
+    ++out.sampled;
+    out.decoded += static_cast<int64_t>(kept.size());
+  }
+  return out;
+}
+
 namespace {
 
 // The listing's signature with the labels file's size and modification time.

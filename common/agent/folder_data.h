@@ -55,6 +55,19 @@ Result<FolderData> load_folder_data(const FolderDataConfig& config, const ModelS
 // task it is given.
 Status check_data_folder(const std::string& dir, const std::string& dataset = "");
 
+// What `fp-agent --check` finds inside the files: up to `sample` of the folder's files of the
+// kind `dataset`'s models take (every file's kind without one), spread evenly over the
+// listing, decoded through the data set's own input front end. A folder whose sampled files
+// all fail to decode would fail every task.
+struct FolderProbe {
+  int64_t files = 0;    // usable-looking files listed (IDX images one by one)
+  int64_t sampled = 0;  // of those, decoded here
+  int64_t decoded = 0;
+  SkipLog skipped;  // the sampled files that failed, with their paths (said on the device)
+};
+Result<FolderProbe> probe_data_folder(const std::string& dir, const std::string& dataset,
+                                      int64_t sample = 20);
+
 // "path,label" lines (an optional header "path,label" is skipped); labels are class ids
 // or names from `spec.class_names`. Errors name the file and line.
 Result<std::map<std::string, int64_t>> read_labels_csv(const std::string& path,

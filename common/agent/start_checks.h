@@ -22,6 +22,9 @@ Status check_announced(const std::vector<std::string>& datasets);
 // The work folder (model cache, outbox, personalized models): made when missing; it must
 // then be a folder this process can write to.
 Status prepare_work_dir(const std::string& dir);
+// The same answer without making anything (fp-agent --check): a missing folder passes when
+// the nearest existing one above it lets this process make it.
+Status check_work_dir(const std::string& dir);
 
 // This device's agent id when none is given: the one kept in <dir>/agent.id, or a new one
 // (this host's name made an id, a '-' and 6 random hex digits; `*made` set) for the caller
