@@ -994,6 +994,18 @@ TEST_CASE("Report writes per-individual CSV and JSON and both figures", "[dashbo
                      0) == 0);
   }
   CHECK_FALSE(std::getline(csv, line));
+  // A device without labels: its label-free agreement instead of accuracies.
+  auto unlabeled = *results;
+  unlabeled.individuals[0].evaluated = false;
+  unlabeled.individuals[0].agreement = 0.875;
+  const std::string text = report::results_csv(unlabeled);
+  CHECK_THAT(text.substr(0, text.find('\n')), Catch::EndsWith(",evaluated,agreement"));
+  std::istringstream rows(text);
+  std::getline(rows, line);
+  std::getline(rows, line);
+  CHECK_THAT(line, Catch::EndsWith(",0,0.875"));
+  std::getline(rows, line);
+  CHECK_THAT(line, Catch::EndsWith(",1,"));
 
   json j = json::parse(read_file(dir.file("out/fashion-mini/results.json")));
   CHECK(j["individuals"][2]["svd"].get<double>() == seeded_individuals()[2].svd);

@@ -26,7 +26,7 @@ std::string results_csv(const CampaignResults& r) {
       "campaign,individual,task_status,agent_id,general_accuracy,fine_prune_accuracy,"
       "finetune_accuracy,svd_accuracy,fine_prune_sparsity,fine_prune_target_sparsity,"
       "svd_sparsity,macs_dense,fine_prune_macs,fine_prune_seconds,adaptation_samples,"
-      "eval_samples,fine_prune_mac_reduction,fine_prune_compact_bytes\n";
+      "eval_samples,fine_prune_mac_reduction,fine_prune_compact_bytes,evaluated,agreement\n";
   for (const auto& i : r.individuals) {
     auto get = [&](const std::string& m) -> const MethodOutcome* {
       auto it = i.methods.find(m);
@@ -39,7 +39,7 @@ std::string results_csv(const CampaignResults& r) {
       return m ? fmt::format("{}", m->*f) : std::string();
     };
     out += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.campaign.name),
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.campaign.name),
         csv_field(i.individual), i.task_status, csv_field(i.agent_id), number(i.general_accuracy),
         number(accuracy_of(i, "fine_prune")), number(accuracy_of(i, "finetune")),
         number(accuracy_of(i, "svd")), field(fp, &MethodOutcome::sparsity),
@@ -49,7 +49,7 @@ std::string results_csv(const CampaignResults& r) {
         fp && i.macs_dense > 0
             ? fmt::format("{}", 1.0 - static_cast<double>(fp->macs_effective) / i.macs_dense)
             : std::string(),
-        fp ? fp->compact_bytes : 0);
+        fp ? fp->compact_bytes : 0, i.evaluated ? 1 : 0, number(i.agreement));
   }
   return out;
 }
