@@ -4,7 +4,9 @@
 //   [server]   endpoint, database, models_dir, heartbeat_ms, liveness, chunk_size,
 //              chunk_credit, telemetry_batch, max_attempts, http_port, http_address,
 //              key (the CURVE key pair's path without .pub/.key), plain (true: no
-//              encryption or authentication), max_agents, rate_limit, rate_burst
+//              encryption or authentication), max_agents, rate_limit, rate_burst, and
+//              the other ServerConfig limits by their names (task_deadline_s,
+//              model_wait_s, ...)
 //   [train]    dataset, data_dir, arch, width_mult, epochs, batch_size, learning_rate,
 //              seed, limit, general_fraction, split_seed, threads
 //   [campaign] name, model ("latest", a SHA-256 or its start as the commands print it,

@@ -81,6 +81,11 @@ struct ServerConfig {
   // back to the queue, even if its agent keeps heartbeating.
   double task_deadline_s = 3600;
   double task_deadline_s_per_mb = 60;
+  // A campaign's model file missing or damaged on the coordinator (a disk remounted, a file
+  // being restored): its tasks stay pending, their agents idle, this long from the first
+  // time it was seen so before they are failed for good; 0 fails them at once (fp-sim: a
+  // run's own file does not come back).
+  double model_wait_s = 600;
 };
 
 // OK when the settings can run; otherwise the first one out of range, named by its config
@@ -259,6 +264,9 @@ class Server {
 
   // server_tasks.cpp: assignment, requeue, completion.
   void try_assign(Session& s);
+  // True while a campaign's tasks wait for its model file to come back (model_wait_s):
+  // `problem` logged and recorded once, when first seen.
+  bool waits_for_model(const store::CampaignRecord& campaign, const Status& problem);
   // An agent that leaves when done (Hello.leavesWhenDone), idle for a whole heartbeat
   // interval, whose data had tasks and has none pending or running in any running campaign,
   // is told so once (Goodbye.noTaskLeft): it would otherwise wait for one in vain.
@@ -311,6 +319,8 @@ class Server {
   std::unordered_map<int64_t, int64_t> task_campaign_;     // cache: task -> campaign
   // Tasks the previous run left assigned (requeued at start), until assigned again.
   std::unordered_set<int64_t> restart_orphans_;
+  // Models whose file was found missing or damaged, since when (until it is usable again).
+  std::unordered_map<std::string, Clock::time_point> model_missing_since_;
   // Reports awaiting the next commit, and who sent each (for the Ack).
   std::vector<store::TelemetryRecord> reports_;
   std::vector<std::string> report_peers_;

@@ -78,6 +78,20 @@ void Server::requeue_overdue() {
   }
 }
 
+bool Server::waits_for_model(const store::CampaignRecord& c, const Status& problem) {
+  const auto [since, first] = model_missing_since_.emplace(c.model_sha256, Clock::now());
+  const double waited = std::chrono::duration<double>(Clock::now() - since->second).count();
+  if (first) {
+    const std::string why = "model " + c.model_sha256.substr(0, 12) + ": " + problem.message();
+    event("model", "", 0, why);
+    spdlog::error(
+        "campaign {}: {}; its tasks stay pending for up to {:g} s (server.model_wait_s) for the "
+        "file to come back, then fail",
+        c.name, why, config_.model_wait_s);
+  }
+  return waited < config_.model_wait_s;
+}
+
 void Server::try_assign(Session& s) {
   if (s.task_id != 0 || s.overdue_task != 0 || stopping_) return;
   const AgentView agent{s.agent_id, s.holdings};
@@ -122,9 +136,15 @@ void Server::try_assign(Session& s) {
     }
     auto model = registry().find(c.model_sha256);
     if (!model.ok()) {
+      if (waits_for_model(c, model.status())) return;  // pending: tried again next heartbeat
       give_up("model unavailable: " + model.status().message(),
               "its model is unavailable on the coordinator");
       continue;
+    }
+    if (model_missing_since_.erase(c.model_sha256) > 0) {
+      event("model", "", 0, "model " + c.model_sha256.substr(0, 12) + " usable again");
+      spdlog::info("campaign {}: model {} is usable again; its tasks are handed out", c.name,
+                   c.model_sha256.substr(0, 12));
     }
     // A task the previous run had given this same agent, which did not claim it in its
     // Hello, never reached it (the run died between committing the assignment and sending

@@ -12,6 +12,7 @@ coord::ServerConfig server_config_for(const Scenario& scenario) {
   sc.liveness = static_cast<uint32_t>(h.liveness);
   sc.max_attempts = h.max_attempts;
   sc.exit_when_done = true;
+  sc.model_wait_s = 0;  // a run's model file that is gone does not come back: fail, not hang
   sc.security.plain = h.plain;
   sc.max_sessions_per_key = static_cast<uint32_t>(2 * h.connected_per_host() + 4);
   // A host's agents each bind their own id to its key.

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 
 #include "agent/agent.h"
 #include "coordinator/commit_worker.h"
@@ -314,7 +315,10 @@ TEST_CASE("a task failed before it reaches its agent ends that agent's count of 
   // it was for is told: one that leaves after its tasks (a simulated device) used to wait for
   // it for ever, holding its host's connection slot.
   TempDir dir;
-  Coordinator coord(dir, {"alice"}, 20 << 10, fast_server());
+  auto server = fast_server();
+  // Failed once the file has been gone this long (at once: 0, as in fp-sim's runs).
+  server.model_wait_s = GENERATE(0.0, 0.3);
+  Coordinator coord(dir, {"alice"}, 20 << 10, server);
   REQUIRE(fs::remove(dir.file("models/" + coord.sha() + ".fpm")));
   FakeRunner runner;
   auto config = agent_config("a1", coord.endpoint(), dir, {"toy/alice"});
@@ -333,6 +337,39 @@ TEST_CASE("a task failed before it reaches its agent ends that agent's count of 
   CHECK((*t)[0].status == "failed");
   CHECK((*t)[0].error.rfind("model unavailable: model file ", 0) == 0);
   CHECK(campaign_done(coord, dir));
+}
+
+TEST_CASE("a campaign's tasks wait while its model file is away, then run", "[net]") {
+  // A disk remounted, a model file being restored: the task stays pending and its agent
+  // idle (server.model_wait_s), instead of failing for good at the first look.
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 20 << 10, fast_server());
+  const std::string file = dir.file("models/" + coord.sha() + ".fpm");
+  fs::rename(file, file + ".away");
+  FakeRunner runner;
+  auto config = agent_config("a1", coord.endpoint(), dir, {"toy/alice"});
+  config.max_tasks = 1;
+  AgentThread a(config, coord.context(), runner);
+  std::this_thread::sleep_for(1s);  // 20 heartbeats: each looks for the file again
+  CHECK_FALSE(a.ended.load());
+  CHECK(runner.runs == 0);
+  auto waiting = coord.reader(dir)->tasks(coord.campaign_id());
+  REQUIRE(waiting->size() == 1);
+  CHECK((*waiting)[0].status == "pending");
+  CHECK((*waiting)[0].attempts == 0);
+  fs::rename(file + ".away", file);
+  REQUIRE(wait_until([&] { return a.ended.load(); }, 10s));
+  CHECK(a.result.ok());
+  CHECK(a.agent->stats().tasks_done == 1);
+  CHECK(runner.runs == 1);
+  CHECK(campaign_done(coord, dir));
+  auto events = coord.reader(dir)->events(100);
+  REQUIRE(events.ok());
+  std::string said;
+  for (const auto& e : *events)
+    if (e.kind == "model") said += e.detail + "\n";
+  CHECK_THAT(said, Catch::Contains("model " + coord.sha().substr(0, 12) + ": model file ") &&
+                       Catch::Contains(" usable again"));
 }
 
 TEST_CASE("an agent that leaves when done is told when no task is left on its data", "[net]") {
