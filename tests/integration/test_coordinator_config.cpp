@@ -325,6 +325,11 @@ delta = 1e-6
   CHECK_FALSE(nlohmann::json::parse(none->campaign.prune_config_json).contains("privacy"));
 
   CHECK(error_of("[server]\nmax_agents = 0\n") == "test.toml: server.max_agents must be >= 1");
+  CHECK(error_of("[server]\nmodel_wait_s = -1\n") ==
+        "test.toml: server.model_wait_s must be in [0, 604800] (a week)");
+  auto waits = parse_config("[server]\nmodel_wait_s = 30\n", "t");
+  REQUIRE(waits.ok());
+  CHECK(waits->server.model_wait_s == 30);
   CHECK(error_of("[server]\nplain = \"yes\"\n") ==
         "test.toml:2: server.plain must be a boolean (true or false)");
   CHECK(error_of("[campaign.privacy]\nmechanism = \"laplace\"\nepsilon = 0\n") ==
