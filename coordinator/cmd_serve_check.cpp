@@ -20,6 +20,7 @@
 #include "security/keys.h"
 #include "store/migrations.h"
 #include "store/serve_lock.h"
+#include "util/file_io.h"
 #include "util/scratch_folder.h"
 
 namespace fp::coord {
@@ -50,6 +51,7 @@ Result<std::string> open_for_check(const std::string& database, const std::strin
                                    std::unique_ptr<store::Store>& store) {
   std::error_code ec;
   if (!fs::exists(database, ec)) {
+    FP_RETURN_IF_ERROR(check_can_make(database, "database"));
     FP_ASSIGN_OR_RETURN(store, store::Store::open(":memory:"));
     return "database " + database + " made at the first start";
   }
@@ -127,6 +129,7 @@ Status check_serving_status(CoordinatorConfig cfg, std::string& ready) {
   FP_ASSIGN_OR_RETURN(ScratchFolder scratch, ScratchFolder::make("fp-serve-check"));
   std::unique_ptr<store::Store> store;
   FP_ASSIGN_OR_RETURN(std::string database, open_for_check(cfg.database, scratch.path(), store));
+  FP_RETURN_IF_ERROR(check_can_make(cfg.models_dir, "models folder"));
   ModelRegistry registry(cfg.models_dir, *store);
   FP_ASSIGN_OR_RETURN(std::string campaigns, check_campaigns(registry, *store, cfg.campaign));
   std::string security = "plain: no encryption, no authentication";

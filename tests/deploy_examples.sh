@@ -140,6 +140,14 @@ check() {
 # What a start would refuse, serve --check refuses, changing nothing.
 expect_of 2 "campaign 'fleet-speech': no model registered yet" check
 [ -z "$(ls -A "${STATE}")" ] || fail "serve --check left files in an empty folder: $(ls -A "${STATE}")"
+# A database or models folder a start could not make (a file in the way) is refused too.
+echo "a file" >"${WORK}/in-the-way"
+sed "s#^database = .*#database = \"${WORK}/in-the-way/fineprune.db\"#" "${FLEET}" >"${WORK}/unmakeable.toml"
+expect_of 2 "database ${WORK}/in-the-way/fineprune.db cannot be made: ${WORK}/in-the-way is not a folder" \
+  coordinator serve -c "${WORK}/unmakeable.toml" --check --endpoint "tcp://127.0.0.1:*" --http-port 0
+sed "s#^models_dir = .*#models_dir = \"${WORK}/in-the-way/models\"#" "${FLEET}" >"${WORK}/unmakeable.toml"
+expect_of 2 "models folder ${WORK}/in-the-way/models cannot be made" \
+  coordinator serve -c "${WORK}/unmakeable.toml" --check --endpoint "tcp://127.0.0.1:*" --http-port 0
 coordinator train -c "${FLEET}" --data-dir "${WORK}/fsdd" --epochs 2 >"${WORK}/train.log" 2>&1 ||
   fail "fp-coordinator train -c fleet.toml: $(tail -n 3 "${WORK}/train.log")"
 "${AGENT}" keygen --key "${WORK}/keys/phone" >/dev/null 2>&1

@@ -74,17 +74,8 @@ Status prepare_work_dir(const std::string& dir) {
 
 Status check_work_dir(const std::string& dir) {
   std::error_code ec;
-  fs::path at = fs::absolute(dir, ec).lexically_normal();
-  if (fs::exists(at, ec)) return prepare_work_dir(dir);  // there: nothing is made
-  // The nearest folder that is there must let this process make the rest.
-  while (!at.empty() && at != at.root_path() && !fs::exists(at, ec)) at = at.parent_path();
-  if (!fs::is_directory(at, ec))
-    return Status::invalid_argument("work folder " + dir + " cannot be made: " + at.string() +
-                                    " is not a folder");
-  if (::access(at.c_str(), W_OK | X_OK) != 0)
-    return Status::invalid_argument("work folder " + dir + " cannot be made in " + at.string() +
-                                    ": " + std::strerror(errno));
-  return Status::ok_status();
+  if (fs::exists(dir, ec)) return prepare_work_dir(dir);  // there: nothing is made
+  return check_can_make(dir, "work folder");
 }
 
 Status check_labels_file(const std::string& path) {

@@ -95,6 +95,21 @@ Status sync_to_disk(const std::string& path, const std::string& what) {
   return Status::ok_status();
 }
 
+Status check_can_make(const std::string& path, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path at = fs::absolute(path, ec).lexically_normal();
+  if (fs::exists(at, ec)) return Status::ok_status();
+  while (at.has_relative_path() && !fs::exists(at, ec)) at = at.parent_path();
+  const std::string cannot = what + " " + path + " cannot be made: ";
+  if (!fs::is_directory(at, ec))
+    return Status::invalid_argument(cannot + at.string() + " is not a folder");
+  if (::access(at.c_str(), W_OK | X_OK) != 0)
+    return Status::invalid_argument(cannot + "no writing in " + at.string() + " (" +
+                                    std::strerror(errno) + ")");
+  return Status::ok_status();
+}
+
 Status make_parent_folder(const std::string& path, const std::string& what) {
   const std::filesystem::path folder = std::filesystem::path(path).parent_path();
   if (folder.empty()) return Status::ok_status();

@@ -35,6 +35,12 @@ Status sync_to_disk(const std::string& path, const std::string& what = "file");
 // IoError "<what> <path>: cannot make folder <folder>: <reason>".
 Status make_parent_folder(const std::string& path, const std::string& what = "file");
 
+// Whether this process could make `path` (a file or a folder, with the folders above it)
+// without making anything: OK when it is there (what it is, the caller checks) or when the
+// nearest folder above it that is there lets this process write in it. Otherwise
+// InvalidArgument "<what> <path> cannot be made: <why>" (a check's answer, made nothing).
+Status check_can_make(const std::string& path, const std::string& what);
+
 // A file a user named for a program's output (export -o): a regular file is replaced whole
 // (replace_file, its folder made), through a symbolic link the file the link names (the
 // link stays), and anything else that is there (/dev/stdout, a pipe, a terminal) written to
