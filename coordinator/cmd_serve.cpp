@@ -2,6 +2,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
+#include <optional>
+
 #include "config/cli_checks.h"
 #include "coordinator/campaign_setup.h"
 #include "coordinator_commands.h"
@@ -78,32 +80,18 @@ int serve(const ServeOptions& o) {
   }
   auto store = open_database(cfg);
   ModelRegistry registry(cfg.models_dir, *store);
-  if (cfg.campaign.present) {
-    auto id = ensure_campaign(registry, *store, cfg.campaign, unix_now());
-    if (!id.ok()) {
-      spdlog::error("{}", id.status().to_string());
-      return 1;
-    }
-  }
-  Status servable =
-      check_served_campaigns(registry, *store, cfg.campaign.present ? cfg.campaign.name : "");
-  if (!servable.ok()) {
-    spdlog::error("{}", servable.to_string());
-    return 1;
-  }
-  // After the database checks out, so a refused start leaves no new key files behind.
+  // What a start stores or writes (the campaign, which may supersede others, and a new key
+  // pair) waits until the endpoint and the dashboard are bound: a start refused there (a
+  // port in use) leaves the database and the key folder as they were.
+  std::optional<security::KeyPair> made_keys;
   if (!cfg.server.security.plain) {
-    bool created = false;
-    auto keys = security::load_or_create_keypair(cfg.key, &created);
+    auto keys = security::keypair_present(cfg.key) ? security::read_keypair(cfg.key)
+                                                   : security::generate_keypair();
     if (!keys.ok()) {
       spdlog::error("coordinator key pair: {}", keys.status().to_string());
       return 2;
     }
-    if (created) {
-      spdlog::info("created the coordinator key pair {} / {}; give {} to the agents",
-                   security::public_key_path(cfg.key), security::secret_key_path(cfg.key),
-                   security::public_key_path(cfg.key));
-    }
+    if (!security::keypair_present(cfg.key)) made_keys = *keys;
     cfg.server.security.own = *keys;
   }
   reserve_descriptors(cfg.server.max_agents, cfg.http_port > 0);
@@ -124,6 +112,28 @@ int serve(const ServeOptions& o) {
     }
     dashboard = std::move(started).value();
     spdlog::info("dashboard at {}", dashboard->url());
+  }
+  if (cfg.campaign.present) {
+    auto id = ensure_campaign(registry, *store, cfg.campaign, unix_now());
+    if (!id.ok()) {
+      spdlog::error("{}", id.status().to_string());
+      return 1;
+    }
+  }
+  Status servable =
+      check_served_campaigns(registry, *store, cfg.campaign.present ? cfg.campaign.name : "");
+  if (!servable.ok()) {
+    spdlog::error("{}", servable.to_string());
+    return 1;
+  }
+  if (made_keys) {
+    if (Status written = security::write_keypair(*made_keys, cfg.key); !written.ok()) {
+      spdlog::error("coordinator key pair: {}", written.to_string());
+      return 2;
+    }
+    spdlog::info("created the coordinator key pair {} / {}; give {} to the agents",
+                 security::public_key_path(cfg.key), security::secret_key_path(cfg.key),
+                 security::public_key_path(cfg.key));
   }
   // Written once the server handles SIGTERM: a supervisor that reads it and stops the
   // coordinator at once gets a clean stop, not a process killed in its start.

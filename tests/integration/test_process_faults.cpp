@@ -459,6 +459,47 @@ TEST_CASE("a second coordinator on a database another one serves is refused; the
   CHECK(next->wait(10s) == 0);
 }
 
+TEST_CASE("a start refused at its bind stores no campaign and writes no key pair",
+          "[processes][faults]") {
+  // The campaign a start makes may supersede others, and its new key pair would be handed
+  // out: neither happens for a start that cannot serve.
+  TempDir dir("boundfail");
+  register_model(dir, 0.5);
+  zmq::context_t context(1);
+  zmq::socket_t holder(context, zmq::socket_type::router);
+  holder.bind("tcp://127.0.0.1:*");
+  const std::string taken = holder.get(zmq::sockopt::last_endpoint);
+  write_config(dir, taken, 100, {"classes=0+9"});
+  const std::string key = dir.file("keys/coordinator");
+  ChildProcess refused({kCoordinator, "serve", "-c", dir.file("fp.toml"), "--key", key},
+                       dir.file("refused.log"));
+  const auto code = refused.wait(30s);
+  INFO(read_file(dir.file("refused.log")));
+  CHECK(code == 1);
+  CHECK_THAT(read_file(dir.file("refused.log")), Catch::Contains("Address already in use"));
+  CHECK_FALSE(fs::exists(key + ".pub"));
+  CHECK_FALSE(fs::exists(key + ".key"));
+  {
+    auto store = store::Store::open(dir.file("fp.db"));
+    REQUIRE(store.ok());
+    CHECK((*store)->campaigns()->empty());
+  }
+  // The port free, the same start serves: the campaign and the key pair made then.
+  holder.close();
+  ChildProcess serve({kCoordinator, "serve", "-c", dir.file("fp.toml"), "--key", key,
+                      "--endpoint-file", dir.file("endpoint")},
+                     dir.file("serve.log"));
+  INFO(read_file(dir.file("serve.log")));
+  REQUIRE(wait_until([&] { return fs::exists(dir.file("endpoint")); }, 60s));
+  CHECK(fs::exists(key + ".pub"));
+  CHECK(fs::exists(key + ".key"));
+  serve.signal(SIGTERM);
+  CHECK(serve.wait(10s) == 0);
+  auto store = store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  CHECK((*store)->campaigns()->size() == 1);
+}
+
 TEST_CASE("a campaign whose model file is gone or damaged is refused before serving",
           "[processes][faults]") {
   TempDir dir("badmodel");
