@@ -12,6 +12,8 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <map>
+#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -22,20 +24,34 @@
 #include "util/file_io.h"
 #include "util/scratch_folder.h"
 #include "util/sha256.h"
+#include "util/text.h"
 
 namespace fp::coord {
 namespace {
 namespace fs = std::filesystem;
 
 // A backup folder's layout: the database under its own file name, models/<sha256>.fpm,
-// keys/<key name>.pub and .key.
+// keys/<key name>.pub and .key, and missing_models.txt ("<sha256> <why>" lines) naming the
+// registered models whose file could not be backed up.
 struct BackupLayout {
-  std::string database, models, key;
+  std::string database, models, key, missing;
   BackupLayout(const std::string& folder, const CoordinatorConfig& cfg)
       : database((fs::path(folder) / fs::path(cfg.database).filename()).string()),
         models((fs::path(folder) / "models").string()),
-        key((fs::path(folder) / "keys" / fs::path(cfg.key).filename()).string()) {}
+        key((fs::path(folder) / "keys" / fs::path(cfg.key).filename()).string()),
+        missing((fs::path(folder) / "missing_models.txt").string()) {}
 };
+
+// A backup's missing_models.txt: why each model left out is not there, by SHA-256.
+std::map<std::string, std::string> recorded_missing(const std::string& path) {
+  std::map<std::string, std::string> out;
+  std::istringstream lines(read_file(path).value_or(""));
+  for (std::string line; std::getline(lines, line);) {
+    const auto space = line.find(' ');
+    if (space != std::string::npos) out[line.substr(0, space)] = line.substr(space + 1);
+  }
+  return out;
+}
 
 // A model file's bytes, checked against the SHA-256 that addresses them, or why not.
 Result<std::string> checked_model_file(const std::string& path, const std::string& sha256) {
@@ -108,6 +124,7 @@ int backup(const BackupOptions& o) {
   if (Status copied = store::Store::copy(cfg.database, into.database); !copied.ok()) fail(copied);
 
   std::vector<std::string> missing;
+  std::string missing_lines;  // missing_models.txt: a restore then knows they are left out
   size_t models = 0, campaigns = 0;
   int64_t rows = 0;
   {
@@ -127,7 +144,10 @@ int backup(const BackupOptions& o) {
       Status kept = bytes.ok() ? make_parent_folder(copy, "model copy") : bytes.status();
       if (kept.ok()) kept = replace_file(copy, *bytes, "model copy");
       if (kept.ok()) ++models;
-      if (!kept.ok()) missing.push_back("model " + m.sha256.substr(0, 12) + ": " + kept.message());
+      if (!kept.ok()) {
+        missing.push_back("model " + m.sha256.substr(0, 12) + ": " + kept.message());
+        missing_lines += m.sha256 + " " + escape_text(kept.message()) + "\n";
+      }
     }
     campaigns = store.campaigns().value_or({}).size();
     rows = store.telemetry_count().value_or(0);
@@ -142,6 +162,9 @@ int backup(const BackupOptions& o) {
     keys = "key pair keys/" + fs::path(cfg.key).filename().string() +
            ".pub and .key (the secret key: keep the backup where it may be)";
   }
+  if (!missing_lines.empty())
+    if (Status kept = replace_file(into.missing, missing_lines, "missing models list"); !kept.ok())
+      fail(kept);
   for (const std::string& folder :
        {into.models, fs::path(into.key).parent_path().string(), partial})
     if (fs::exists(folder, ec))
@@ -175,6 +198,10 @@ int restore(const RestoreOptions& o) {
   if (!fs::is_directory(o.folder, ec))
     fail(Status::not_found("--from: " + o.folder + " is not a folder"), 2);
   std::vector<std::pair<std::string, std::string>> models;  // SHA-256, bytes
+  // A model the backup itself records as left out is not a damaged backup: restored without
+  // it, said so (a campaign on it is served once it is registered again).
+  const std::map<std::string, std::string> left_out = recorded_missing(from.missing);
+  size_t skipped = 0;
   {
     auto scratch = ScratchFolder::make("fp-restore");  // a migrated copy of an older schema
     if (!scratch.ok()) fail(scratch.status());
@@ -186,6 +213,14 @@ int restore(const RestoreOptions& o) {
       // The backup's own copy (a registry over it would take a recorded relative path,
       // which may name the live folder's file).
       auto bytes = checked_model_file(from.models + "/" + m.sha256 + ".fpm", m.sha256);
+      if (!bytes.ok() && left_out.count(m.sha256)) {
+        spdlog::warn(
+            "model {} is not in the backup (when it was made: {}): a campaign on it is served "
+            "once it is registered again",
+            m.sha256.substr(0, 12), left_out.at(m.sha256));
+        ++skipped;
+        continue;
+      }
       if (!bytes.ok()) fail(bytes.status().with_context("--from: "));
       models.emplace_back(m.sha256, std::move(bytes).value());
     }
@@ -217,8 +252,16 @@ int restore(const RestoreOptions& o) {
   if (with_keys) {
     if (Status copied = copy_key_pair(from.key, cfg.key); !copied.ok()) fail(copied);
   }
-  fmt::print("restored {} from {}: the database, {} model(s){}\n", cfg.database, o.folder,
-             models.size(), with_keys ? ", the key pair " + cfg.key : "");
+  fmt::print("restored {} from {}: the database, {} model(s){}{}\n", cfg.database, o.folder,
+             models.size(),
+             skipped ? fmt::format(" ({} left out, as the backup recorded)", skipped) : "",
+             with_keys ? ", the key pair " + cfg.key : "");
+  if (!with_keys && !cfg.server.security.plain && !security::keypair_present(cfg.key))
+    spdlog::warn(
+        "the backup holds no key pair and there is none at {}: the first start makes a new "
+        "one, which the devices do not know (each needs its .pub as --coordinator-key); put "
+        "the old key pair there to keep them",
+        cfg.key);
   for (const auto& m : moved) fmt::print("  kept aside: {}\n", m);
   return 0;
 }

@@ -227,6 +227,21 @@ aside=$(ls "${STATE}" | grep -c before-restore)
 expect_of 1 "--from: model file ${WORK}/damaged/models/" \
   coordinator restore -c "${FLEET}" --from "${WORK}/damaged"
 [ "$(ls "${STATE}" | grep -c before-restore)" = "${aside}" ] || fail "a refused restore moved files aside"
+# A backup taken while a model file was away records it; restoring it (without a key pair, on
+# a new machine) leaves that model out and says what the devices will need.
+mkdir -p "${STATE}/away"
+mv "${STATE}"/models/*.fpm "${STATE}/away/"
+expect_of 1 "not in the backup: model " \
+  coordinator backup -c "${FLEET}" --out "${WORK}/partial" --without-key
+mv "${STATE}"/away/*.fpm "${STATE}/models/"
+STATE=${WORK}/restored-again
+mkdir -p "${STATE}"
+restored=$(coordinator restore -c "${FLEET}" --from "${WORK}/partial" 2>&1) ||
+  fail "restoring a backup that recorded a missing model: ${restored}"
+grep -qF "the database, 0 model(s) (1 left out, as the backup recorded)" <<<"${restored}" ||
+  fail "the restore did not say it left the model out: ${restored}"
+grep -qF "the backup holds no key pair and there is none at keys/coordinator" <<<"${restored}" ||
+  fail "the keyless restore on a new machine gave no warning: ${restored}"
 STATE=${STATE_BEFORE}
 expect_of 2 "campaign 'fleet-speech' already exists (id 1) with other settings than the config's: the personalization settings" \
   coordinator serve -c "${WORK}/edited.toml" --check
