@@ -659,8 +659,12 @@ Result<RunOutcome> ScenarioRun::finish() {
       {"overhead_cpu_share", cpu_all > 0 ? 1.0 - meters.compute_cpu / cpu_all : 0.0},
       {"overhead_wall_share",
        worker_capacity > 0 ? 1.0 - meters.compute_wall / worker_capacity : 0.0},
-      {"telemetry_rows", telemetry_rows},
-      {"telemetry_per_second", campaign_seconds_ > 0 ? telemetry_rows / campaign_seconds_ : 0.0},
+      {"telemetry_rows", telemetry_rows},  // the run's campaigns', earlier attempts' too
+      // This attempt's rows over this attempt's campaign time (a resumed run counted the
+      // earlier attempts' rows too).
+      {"telemetry_per_second", campaign_seconds_ > 0
+                                   ? static_cast<double>(server.reports_stored) / campaign_seconds_
+                                   : 0.0},
       {"processes", processes},
       {"agent_folders", agent_folders},
       {"peak_rss_total_mb", peak_total_mb},

@@ -1006,6 +1006,11 @@ TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrup
   auto stats = nlohmann::json::parse(record.stats_json);
   CHECK(stats["models_trained"] == 0);  // nothing trained again
   CHECK(stats["tasks_done"] == kIndividuals);
+  // The rate is this attempt's: its rows over its campaign time, not the run's rows.
+  const double stored_now = stats["coordinator"]["reports_stored"].get<double>();
+  CHECK(stored_now == 2 * kIndividuals - static_cast<double>(before.size()));
+  CHECK(stats["telemetry_per_second"].get<double>() ==
+        Approx(stored_now / stats["campaign_seconds"].get<double>()));
   REQUIRE(stats["earlier_attempts"].size() == 1);
   CHECK(stats["earlier_attempts"][0]["status"] == "interrupted");
   // Its workers' time runs until its hosts ended, with the tasks they were running: a share
