@@ -4,6 +4,7 @@
 // on its files (fp-agent predict). Every option may also come from --config FILE.
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -480,6 +481,10 @@ int agent_main(int argc, char** argv) {
     return 2;
   }
   config.datasets = announced;
+  // This machine's memory, for the coordinator's list of agents (MiB).
+  config.memory_mb = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
+                         static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE)) >>
+                     20;
   config.hello_timeout = std::chrono::milliseconds(hello_ms);
   config.resend_after = std::chrono::milliseconds(resend_ms);
   config.reconnect_min = std::chrono::milliseconds(backoff_min_ms);

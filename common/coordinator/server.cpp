@@ -231,7 +231,15 @@ void Server::on_tick() {
   requeue_overdue();
   forget_idle_peers();
   summarize_refused_handshakes(/*all=*/false);
+  const auto seen_every = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(config_.last_seen_every_s));
   for (auto& [peer, s] : sessions_) {
+    if (!s.agent_id.empty() && s.last_heard - s.last_seen_written >= seen_every) {
+      const double heard =
+          now() - std::chrono::duration<double>(Clock::now() - s.last_heard).count();
+      must_write(store().set_agent_status(s.agent_id, "online", heard), "an agent's last_seen");
+      s.last_seen_written = s.last_heard;
+    }
     send(peer, proto::Heartbeat{static_cast<uint64_t>(s.task_id)});
     if (s.task_id == 0) try_assign(s);
     s.idle_ticks = s.task_id == 0 && s.overdue_task == 0 ? s.idle_ticks + 1 : 0;

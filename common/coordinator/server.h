@@ -86,6 +86,10 @@ struct ServerConfig {
   // time it was seen so before they are failed for good; 0 fails them at once (fp-sim: a
   // run's own file does not come back).
   double model_wait_s = 600;
+  // An online agent's last_seen in the database is brought up to date this often (at a
+  // tick, all due agents in one write), so status and the dashboard show when it was last
+  // heard rather than when it joined.
+  double last_seen_every_s = 60;
 };
 
 // OK when the settings can run; otherwise the first one out of range, named by its config
@@ -170,6 +174,7 @@ class Server {
     std::string public_key;  // CURVE: the enrolled key it connected with
     std::vector<std::pair<std::string, std::string>> holdings;  // (dataset, individual)
     Clock::time_point last_heard;
+    Clock::time_point last_seen_written;  // last_seen's last write (join, or a tick)
     int64_t task_id = 0;
     // The assignment as sent, so it can be sent again if the agent never got it.
     proto::TaskAssignment assignment;

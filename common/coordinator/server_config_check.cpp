@@ -43,6 +43,8 @@ Status check_server_config(const ServerConfig& sv) {
     return Status::invalid_argument(
         "server.task_deadline_s must be > 0 and server.task_deadline_s_per_mb >= 0");
   }
+  if (!(sv.last_seen_every_s > 0))
+    return Status::invalid_argument("server.last_seen_every_s must be > 0");
   if (!(sv.model_wait_s >= 0 && sv.model_wait_s <= 604800))
     return Status::invalid_argument("server.model_wait_s must be in [0, 604800] (a week)");
   return Status::ok_status();

@@ -167,7 +167,7 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
   fresh.leaves_when_done = m.leaves_when_done;
   fresh.public_key = public_key;
   fresh.session_id = new_session_id();
-  fresh.last_heard = Clock::now();
+  fresh.last_heard = fresh.last_seen_written = Clock::now();
   for (const auto& name : m.capabilities.datasets) {
     auto slash = name.find('/');
     if (slash == std::string::npos || slash == 0 || slash + 1 == name.size()) {

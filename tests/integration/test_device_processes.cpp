@@ -552,6 +552,10 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
   REQUIRE(rows.ok());
   std::map<std::string, std::vector<store::TelemetryRecord>> by_device;
   for (const auto& r : *rows) by_device[r.individual].push_back(r);
+  // Each device says how much memory its machine has.
+  auto agents = (*store)->agents();
+  REQUIRE(agents.ok());
+  for (const auto& a : *agents) CHECK(a.memory_mb > 100);
   REQUIRE(by_device["device=cam"].size() == 1);  // unlabeled: no baselines
   const auto& u = by_device["device=cam"].front();
   CHECK_FALSE(u.evaluated);

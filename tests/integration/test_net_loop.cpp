@@ -372,6 +372,28 @@ TEST_CASE("a campaign's tasks wait while its model file is away, then run", "[ne
                        Catch::Contains(" usable again"));
 }
 
+TEST_CASE("an online agent's last_seen follows its heartbeats", "[net]") {
+  // Written at its join and then every server.last_seen_every_s: status and the dashboard
+  // showed an agent online for hours as last seen when it joined.
+  TempDir dir;
+  auto server = fast_server();
+  server.last_seen_every_s = 0.2;
+  Coordinator coord(dir, {"alice"}, 20 << 10, server);
+  FakeRunner runner;
+  AgentThread a(agent_config("idle", coord.endpoint(), dir, {"toy/zed"}), coord.context(), runner);
+  auto seen = [&]() -> std::pair<double, double> {
+    auto agents = coord.reader(dir)->agents();
+    if (!agents.ok()) return {0, 0};
+    for (const auto& r : *agents)
+      if (r.agent_id == "idle" && r.status == "online") return {r.first_seen, r.last_seen};
+    return {0, 0};
+  };
+  REQUIRE(wait_until([&] { return seen().first > 0; }, 10s));
+  REQUIRE(wait_until([&] { return seen().second - seen().first >= 0.6; }, 10s));
+  const auto [first, last] = seen();
+  CHECK(last <= first + 10);
+}
+
 TEST_CASE("an agent that leaves when done is told when no task is left on its data", "[net]") {
   // A simulated device counts the tasks it has to do; after its host was killed between a
   // task's end and the host's journal line, the count is one too many. The coordinator,
