@@ -26,15 +26,32 @@ CoordinatorConfig config_for(const CommonOptions& o) {
   return cfg;
 }
 
+namespace {
+
+// A command that needs the database fails when there is none, so a typo makes no empty one.
+void fail_unless_there(const CoordinatorConfig& cfg) {
+  if (std::filesystem::exists(cfg.database)) return;
+  fail(Status::not_found("database " + cfg.database +
+                         " does not exist (fp-coordinator train, register or serve creates it; "
+                         "check --db or the configuration's server.database)"));
+}
+
+}  // namespace
+
 std::unique_ptr<store::Store> open_database(const CoordinatorConfig& cfg, bool must_exist) {
-  if (must_exist && !std::filesystem::exists(cfg.database)) {
-    fail(Status::not_found("database " + cfg.database +
-                           " does not exist (fp-coordinator train, register or serve creates it; "
-                           "check --db or the configuration's server.database)"));
-  }
+  if (must_exist) fail_unless_there(cfg);
   auto store = store::Store::open(cfg.database);
   if (!store.ok()) fail(store.status());
   return std::move(store).value();
+}
+
+DatabaseToRead open_database_to_read(const CoordinatorConfig& cfg) {
+  fail_unless_there(cfg);
+  auto scratch = ScratchFolder::make("fp-read");
+  if (!scratch.ok()) fail(scratch.status());
+  auto store = store::Store::open_unchanged(cfg.database, scratch->path());
+  if (!store.ok()) fail(store.status());
+  return {std::move(scratch).value(), std::move(store).value()};
 }
 
 int64_t campaign_id_named(const std::vector<store::CampaignRecord>& campaigns,

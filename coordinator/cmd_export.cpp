@@ -34,7 +34,8 @@ std::string optional_number(const std::optional<double>& v) {
 
 int export_rows(const CommonOptions& o, const std::string& only, const std::string& format,
                 const std::string& out_path) {
-  auto store = open_database(config_for(o), /*must_exist=*/true);
+  auto read = open_database_to_read(config_for(o));
+  auto& store = read.store;
   auto campaigns = store->campaigns();
   if (!campaigns.ok()) {
     spdlog::error("{}", campaigns.status().to_string());

@@ -22,7 +22,8 @@ struct ReportOptions {
 
 int run_report(const ReportOptions& o) {
   const CoordinatorConfig cfg = config_for(o.common);
-  auto store = open_database(cfg, /*must_exist=*/true);
+  auto read = open_database_to_read(cfg);
+  auto& store = read.store;
   std::vector<std::string> names;
   if (!o.campaign.empty()) {
     names.push_back(o.campaign);

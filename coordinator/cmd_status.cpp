@@ -32,8 +32,8 @@ std::string percent(const std::optional<double>& v) {
 
 int status(const CommonOptions& o, const std::string& only, int events) {
   const CoordinatorConfig cfg = config_for(o);
-  auto store = open_database(cfg, /*must_exist=*/true);
-  auto& db = *store;
+  auto read = open_database_to_read(cfg);
+  auto& db = *read.store;
   // Agents online and tasks running are what the last coordinator recorded: say whether
   // one serves the database now (holds its lock), or those are as a stopped one left them.
   const std::optional<bool> served = store::database_in_use(cfg.database);

@@ -8,6 +8,7 @@
 
 #include "coordinator/config.h"
 #include "store/store.h"
+#include "util/scratch_folder.h"
 #include "util/status.h"
 
 namespace fp {
@@ -52,6 +53,16 @@ CoordinatorConfig config_for(const CommonOptions& options);
 // when there is none yet (so a typo does not create an empty one).
 std::unique_ptr<store::Store> open_database(const CoordinatorConfig& config,
                                             bool must_exist = false);
+
+// For the commands that only read (status, export, report): the database as it is, never
+// migrated in place (an older schema is read from a migrated copy in `scratch`, as serve
+// --check reads it), so an older program or a stopped coordinator finds its file unchanged.
+// A missing file is an error naming it, nothing made.
+struct DatabaseToRead {
+  ScratchFolder scratch;
+  std::unique_ptr<store::Store> store;
+};
+DatabaseToRead open_database_to_read(const CoordinatorConfig& config);
 // The id of the campaign called `name` among `campaigns`, 0 for an empty name (every
 // campaign); fails (1) naming the campaigns there are when none is called so.
 int64_t campaign_id_named(const std::vector<store::CampaignRecord>& campaigns,

@@ -10,6 +10,8 @@
 #include "child_process.h"
 #include "net_fixture.h"
 #include "process_fixture.h"
+#include "store/migrations.h"
+#include "store/sqlite.h"
 #include "test_paths.h"
 
 using namespace fp;
@@ -234,6 +236,40 @@ TEST_CASE("fp-sim pool pools report folders by their seed_run.json and names a d
              Catch::Contains("--versus-variant 'nosuch': no run holds that variant (they hold: "
                              "default)"));
   CHECK_FALSE(fs::exists(dir.file("pooled6")));
+}
+
+TEST_CASE("commands that only read leave an older database's file as it is", "[processes]") {
+  // A database of schema 1 (an older fineprune's): status, export and report read a migrated
+  // copy; the file stays schema 1 for the program that wrote it.
+  TempDir dir("olddb");
+  const std::string path = dir.file("old.db");
+  {
+    auto db = fp::sql::Database::open(path);
+    REQUIRE(db.ok());
+    REQUIRE((*db)->exec(fp::store::migrations()[0]).ok());
+    REQUIRE((*db)->exec("PRAGMA user_version = 1").ok());
+    REQUIRE((*db)
+                ->exec("INSERT INTO agents (agent_id, first_seen, last_seen) VALUES "
+                       "('old-phone', 1, 1)")
+                .ok());
+  }
+  const std::string before = read_file(path);
+  // report has nothing to write (no campaign) and says so, from the copy too.
+  const std::vector<std::pair<std::vector<std::string>, int>> commands = {
+      {{kCoordinator, "status", "--db", path}, 0},
+      {{kCoordinator, "export", "--db", path}, 0},
+      {{kCoordinator, "report", "--db", path, "--out", dir.file("report")}, 1},
+  };
+  for (const auto& [args, expected] : commands) {
+    ChildProcess p(args, dir.file("out.log"));
+    auto code = p.wait(30s);
+    INFO(args[1] << "\n" << read_file(dir.file("out.log")));
+    CHECK(code == expected);
+    CHECK(read_file(path) == before);
+  }
+  ChildProcess status({kCoordinator, "status", "--db", path}, dir.file("status.log"));
+  REQUIRE(status.wait(30s) == 0);
+  CHECK_THAT(read_file(dir.file("status.log")), Catch::Contains("old-phone"));
 }
 
 TEST_CASE("commands that only read do not make a database that does not exist",
