@@ -358,6 +358,9 @@ int agent_main(int argc, char** argv) {
   }
 
   spdlog::set_level(spdlog::level::from_str(level));
+  // A device's own files are split and held out as a built-in individual's are.
+  runner_config.folder.seed = runner_config.data.split_seed;
+  runner_config.folder.heldout_fraction = runner_config.data.eval_fraction;
   if (backoff_max_ms < backoff_min_ms) {
     spdlog::error("--backoff-max-ms ({}) must be at least --backoff-min-ms ({})", backoff_max_ms,
                   backoff_min_ms);
@@ -370,12 +373,7 @@ int agent_main(int argc, char** argv) {
   fp::set_compute_threads(static_cast<int>(config.threads));
   if (*info_cmd) return fp::agent_cli::info_command(model_path);
   if (*personalize_cmd) {
-    personalize_options.data_dir = runner_config.folder.dir;
-    personalize_options.labels_file = runner_config.folder.labels_file;
-    personalize_options.heldout_fraction = runner_config.data.eval_fraction;
-    personalize_options.seed = runner_config.data.split_seed;
-    personalize_options.max_samples = runner_config.folder.max_samples;
-    personalize_options.min_samples = runner_config.folder.min_samples;
+    personalize_options.folder = runner_config.folder;
     return fp::agent_cli::personalize_command(personalize_options);
   }
   if (*predict_cmd) {
@@ -401,8 +399,6 @@ int agent_main(int argc, char** argv) {
   if (!runner_config.folder.dir.empty()) {
     // The device's own files: the individual is this device.
     if (individuals.empty()) individuals.push_back("device=" + config.agent_id);
-    runner_config.folder.seed = runner_config.data.split_seed;
-    runner_config.folder.heldout_fraction = runner_config.data.eval_fraction;
   }
   if (individuals.empty()) {
     spdlog::error(

@@ -10,16 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "agent/folder_data_config.h"
+
 namespace fp::agent_cli {
 
 struct PersonalizeOptions {
-  std::string model_path;  // the general model
-  std::string out_path;    // the personalized model written (compact where it can be)
-  // The device's files, as a task reads them (agent/folder_data.h's FolderDataConfig).
-  std::string data_dir, labels_file;
-  double heldout_fraction = 0.5;
-  uint64_t seed = 1;
-  int64_t max_samples = 4000, min_samples = 10;
+  std::string model_path;          // the general model
+  std::string out_path;            // the personalized model written (compact where it can be)
+  agent::FolderDataConfig folder;  // the device's files, read as a task reads them
   // "key=value" settings over PersonalizeConfig{}'s (experiment/personalize_settings.h):
   // the keys a campaign's [campaign.prune] takes. A value is JSON where it parses as JSON
   // (0.6, true), else a string.

@@ -52,7 +52,7 @@ Footprint footprint(PrunableNet& model, uint64_t bytes) {
 }  // namespace
 
 int personalize_command(const PersonalizeOptions& o) {
-  if (o.data_dir.empty()) {
+  if (o.folder.dir.empty()) {
     spdlog::error("personalize needs --data DIR (this device's own files)");
     return 2;
   }
@@ -67,12 +67,12 @@ int personalize_command(const PersonalizeOptions& o) {
     spdlog::error("--set: {}", config.status().message());
     return 2;
   }
-  if (Status s = agent::check_data_folder(o.data_dir); !s.ok()) {
+  if (Status s = agent::check_data_folder(o.folder.dir); !s.ok()) {
     spdlog::error("--data: {}", s.to_string());
     return 2;
   }
-  if (!o.labels_file.empty()) {
-    if (Status s = agent::check_labels_file(o.labels_file); !s.ok()) {
+  if (!o.folder.labels_file.empty()) {
+    if (Status s = agent::check_labels_file(o.folder.labels_file); !s.ok()) {
       spdlog::error("--labels: {}", s.to_string());
       return 2;
     }
@@ -92,16 +92,9 @@ int personalize_command(const PersonalizeOptions& o) {
         o.model_path);
     return 2;
   }
-  agent::FolderDataConfig folder;
-  folder.dir = o.data_dir;
-  folder.labels_file = o.labels_file;
-  folder.heldout_fraction = o.heldout_fraction;
-  folder.seed = o.seed;
-  folder.max_samples = o.max_samples;
-  folder.min_samples = o.min_samples;
-  auto data = agent::load_folder_data(folder, general_info.spec);
+  auto data = agent::load_folder_data(o.folder, general_info.spec);
   if (!data.ok()) {
-    spdlog::error("--data {}: {}", o.data_dir, data.status().to_string());
+    spdlog::error("--data {}: {}", o.folder.dir, data.status().to_string());
     return 1;
   }
   auto r = agent::personalize_on_device(**general, general_info, data->adaptation, data->heldout,

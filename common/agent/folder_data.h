@@ -12,24 +12,13 @@
 #include <map>
 #include <string>
 
+#include "agent/folder_data_config.h"
 #include "data/dataset.h"
 #include "data/folder_source.h"
 #include "models/model_spec.h"
 #include "util/status.h"
 
 namespace fp::agent {
-
-struct FolderDataConfig {
-  std::string dir;
-  std::string labels_file;  // optional CSV "path,label" (path relative to dir; label an id or
-                            // a class name of the spec)
-  double heldout_fraction = 0.5;
-  uint64_t seed = 1;
-  int64_t max_samples = 4000;  // decoded at most (adaptation + held-out)
-  // Usable files needed at least: Fine-Pruning's statistics of a handful of inputs describe
-  // those files, not the individual.
-  int64_t min_samples = 10;
-};
 
 struct FolderData {
   Dataset adaptation;     // inputs only

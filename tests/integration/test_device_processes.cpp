@@ -143,6 +143,20 @@ std::map<std::string, std::pair<int64_t, std::string>> predictions(const std::st
   return out;
 }
 
+// The general model's labeled pictures (patterns/, a folder per class) and a device's
+// pictures of two of the classes (phone/), labeled in labels.csv for measuring only.
+void write_pattern_pictures(const TempDir& dir) {
+  REQUIRE(fp::testing::write_pattern_folder(dir.file("patterns"), 40));
+  REQUIRE(fp::testing::write_pattern_folder(dir.file("phone"), 15, /*seed=*/9));
+  fs::remove_all(dir.file("phone/vertical"));
+  std::string labels = "path,label\n";
+  for (const char* c : {"checker", "horizontal"}) {
+    for (const auto& e : fs::directory_iterator(dir.file(std::string("phone/") + c)))
+      labels += std::string(c) + "/" + e.path().filename().string() + "," + c + "\n";
+  }
+  write(dir.file("labels.csv"), labels);
+}
+
 }  // namespace
 
 TEST_CASE("a device personalizes on its own unlabeled FSDD recordings and predicts locally",
@@ -279,15 +293,7 @@ TEST_CASE("a fleet's general model trained on an image folder personalizes devic
   // pictures of two of the classes, labeled in a file for measuring only.
   Fleet fleet;
   auto& dir = fleet.dir;
-  REQUIRE(fp::testing::write_pattern_folder(dir.file("patterns"), 40));
-  REQUIRE(fp::testing::write_pattern_folder(dir.file("phone"), 15, /*seed=*/9));
-  fs::remove_all(dir.file("phone/vertical"));
-  std::string labels = "path,label\n";
-  for (const char* c : {"checker", "horizontal"}) {
-    for (const auto& e : fs::directory_iterator(dir.file(std::string("phone/") + c)))
-      labels += std::string(c) + "/" + e.path().filename().string() + "," + c + "\n";
-  }
-  write(dir.file("labels.csv"), labels);
+  write_pattern_pictures(dir);
   fleet.setup("[train]\ndataset = \"image-folder\"\ndata_dir = \"" + dir.file("patterns") +
                   "\"\nheight = 12\nwidth = 12\nwidth_mult = 0.5\nepochs = 15\n"
                   "learning_rate = 0.01\nthreads = 1\n",
@@ -335,15 +341,7 @@ TEST_CASE("a device with a general model file personalizes offline, and says wha
   // No coordinator: the general model reached the device as a file (fp-coordinator train
   // wrote it here); fp-agent personalize makes the device's model from its own pictures.
   TempDir dir("offline");
-  REQUIRE(fp::testing::write_pattern_folder(dir.file("patterns"), 40));
-  REQUIRE(fp::testing::write_pattern_folder(dir.file("phone"), 15, /*seed=*/9));
-  fs::remove_all(dir.file("phone/vertical"));
-  std::string labels = "path,label\n";
-  for (const char* c : {"checker", "horizontal"}) {
-    for (const auto& e : fs::directory_iterator(dir.file(std::string("phone/") + c)))
-      labels += std::string(c) + "/" + e.path().filename().string() + "," + c + "\n";
-  }
-  write(dir.file("labels.csv"), labels);
+  write_pattern_pictures(dir);
   write(dir.file("fp.toml"),
         "[server]\ndatabase = \"" + dir.file("fp.db") + "\"\nmodels_dir = \"" + dir.file("models") +
             "\"\n[train]\ndataset = \"image-folder\"\ndata_dir = \"" + dir.file("patterns") +
