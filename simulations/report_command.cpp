@@ -214,6 +214,18 @@ int run_pool(const PoolOptions& o) {
                                              "', " + sources[i] + " of '" + other.scenario +
                                              "': pool seeds of one experiment"));
     }
+    // Pooled all the same (its pairs stay pairs; each method's n says how many), but not
+    // silently: runs of one experiment usually share these.
+    for (size_t i = 0; i < seeds.size(); ++i) {
+      if (!seeds[i].settings || !seed->settings || *seeds[i].settings == *seed->settings) continue;
+      auto words = [](const std::vector<std::string>& s) {
+        return s.empty() ? std::string("the scenario's own settings")
+                         : fmt::format("{}", fmt::join(s, ", "));
+      };
+      fmt::print(stderr, "warning: {} ran with {}, {} with {}: pooled all the same\n",
+                 source_name(db), words(*seed->settings), sources[i], words(*seeds[i].settings));
+      break;
+    }
     seeds.push_back(std::move(seed).value());
     sources.push_back(source_name(db));
   }

@@ -99,6 +99,14 @@ TEST_CASE("a seed run written to seed_run.json reads back as it was", "[report]"
   SeedRun unfinished = seed;
   unfinished.status = "interrupted";
   CHECK(parse_seed_run(seed_run_to_json(unfinished), "x.json")->status == "interrupted");
+  // The settings it ran with travel too; a file without them says nothing (unknown).
+  CHECK_FALSE(back->settings.has_value());
+  SeedRun overridden = seed;
+  overridden.settings = fp::report::result_settings(
+      {"seed = 3", "partition.individuals = 40", "hosting.workers = 2", "baselines.methods = []"});
+  CHECK(overridden.settings ==
+        std::vector<std::string>{"partition.individuals = 40", "baselines.methods = []"});
+  CHECK(parse_seed_run(seed_run_to_json(overridden), "x.json")->settings == overridden.settings);
 
   // Pooling reads only what the file keeps: the same tables either way.
   CHECK(pooled_csv(pool_comparisons({*back}, "default")) ==

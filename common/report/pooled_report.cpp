@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "report/report_table.h"
@@ -121,6 +122,13 @@ std::vector<PooledComparison> variant_comparisons(const std::vector<SeedRun>& se
 
 }  // namespace
 
+std::vector<std::string> result_settings(const std::vector<std::string>& overrides) {
+  std::vector<std::string> out;
+  for (const auto& o : overrides)
+    if (o.rfind("partition.", 0) == 0 || o.rfind("baselines.", 0) == 0) out.push_back(o);
+  return out;
+}
+
 Result<SeedRun> load_seed_run(store::Store& store, int64_t run_id) {
   FP_ASSIGN_OR_RETURN(store::RunStore runs, store::RunStore::open(store));
   FP_ASSIGN_OR_RETURN(store::RunRecord run, runs.run(run_id));
@@ -131,6 +139,12 @@ Result<SeedRun> load_seed_run(store::Store& store, int64_t run_id) {
   seed.label = std::to_string(run.seed);
   seed.scenario = run.scenario;
   seed.status = run.status;
+  const auto stats = nlohmann::json::parse(run.stats_json, nullptr, false);
+  std::vector<std::string> overrides;
+  if (stats.is_object() && stats.contains("overrides") && stats["overrides"].is_array())
+    for (const auto& o : stats["overrides"])
+      if (o.is_string()) overrides.push_back(o.get<std::string>());
+  seed.settings = result_settings(overrides);
   for (const auto& c : campaigns) {
     FP_ASSIGN_OR_RETURN(CampaignResults results,
                         load_campaign_results(store, c.campaign_id, unix_now()));

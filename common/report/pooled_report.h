@@ -7,6 +7,7 @@
 // SQLite file only. `fp-sim pool` writes it; docs/RESULTS.md's tables are filled from it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,16 @@ struct SeedRun {
   // The run's end ("done", "interrupted", "failed"): pooling takes finished runs only, whose
   // individuals are all there.
   std::string status = "done";
+  // The command-line overrides that change its results (partition.*, baselines.*: not its
+  // seed, not its hosting), as the run recorded them; nullopt: unknown (a seed_run.json
+  // written before they were kept). Seeds of one experiment share them.
+  std::optional<std::vector<std::string>> settings;
   std::vector<std::pair<std::string, CampaignResults>> campaigns;  // (variant, results)
 };
+
+// Of a run's recorded overrides ("partition.individuals = 40", ...), those SeedRun::settings
+// keeps, in their order.
+std::vector<std::string> result_settings(const std::vector<std::string>& overrides);
 
 // The run `run_id` of `store` (0: the latest), labelled with its seed.
 Result<SeedRun> load_seed_run(store::Store& store, int64_t run_id = 0);

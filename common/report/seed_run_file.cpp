@@ -113,9 +113,10 @@ std::string seed_run_to_json(const SeedRun& seed) {
     }
     campaigns.push_back({{"variant", variant}, {"individuals", std::move(individuals)}});
   }
-  const json doc = {{"format", kFormat},     {"version", kVersion},
-                    {"seed", seed.label},    {"scenario", seed.scenario},
-                    {"status", seed.status}, {"campaigns", std::move(campaigns)}};
+  json doc = {{"format", kFormat},     {"version", kVersion},
+              {"seed", seed.label},    {"scenario", seed.scenario},
+              {"status", seed.status}, {"campaigns", std::move(campaigns)}};
+  if (seed.settings) doc["settings"] = *seed.settings;
   return doc.dump(1) + "\n";
 }
 
@@ -130,6 +131,15 @@ Result<SeedRun> parse_seed_run(const std::string& text, const std::string& sourc
   seed.label = f.get<std::string>("seed");
   if (doc.contains("status")) seed.status = f.get<std::string>("status");  // files before it: done
   if (doc.contains("scenario")) seed.scenario = f.get<std::string>("scenario");  // or unknown
+  if (doc.contains("settings")) {  // files before it: unknown
+    const json& settings = f.child("settings", json::value_t::array);
+    seed.settings.emplace();
+    for (const auto& s : settings) {
+      if (!s.is_string())
+        return Status::invalid_argument(source + ": settings must be a list of strings");
+      seed.settings->push_back(s.get<std::string>());
+    }
+  }
   const json& campaigns = f.child("campaigns", json::value_t::array);
   if (!f.error().empty()) return Status::invalid_argument(f.error());
   if (format != kFormat)

@@ -17,7 +17,8 @@ inline constexpr const char* kSeedRunFile = "seed_run.json";
 // {"format": "fineprune-seed-run", "version": 1, "seed": label, "status": the run's end
 //  (absent in files written before it: "done"), "campaigns": [{"variant",
 //  "individuals": [{"individual", "general", "eval_samples", "macs_dense", "methods":
-//  {name: {"accuracy", "sparsity", "macs_effective", "wall_seconds", "compute_macs"}}}]}]}.
+//  {name: {"accuracy", "sparsity", "macs_effective", "wall_seconds", "compute_macs"}}}]}],
+//  "settings": SeedRun::settings (absent in files written before it: unknown)}.
 // Only individuals with a general-model accuracy (those pooling pairs) are written.
 std::string seed_run_to_json(const SeedRun& seed);
 

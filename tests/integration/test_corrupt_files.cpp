@@ -163,6 +163,8 @@ TEST_CASE("fp-sim pool pools report folders by their seed_run.json and names a d
         {"format", "fineprune-seed-run"},
         {"version", 1},
         {"seed", std::to_string(seed)},
+        {"settings",
+         seed == 1 ? nlohmann::json{"partition.individuals = 6"} : nlohmann::json::array()},
         {"campaigns", {{{"variant", "default"}, {"individuals", individuals}}}}};
     const std::string folder = dir.file("report" + std::to_string(seed));
     fs::create_directories(folder);
@@ -179,6 +181,10 @@ TEST_CASE("fp-sim pool pools report folders by their seed_run.json and names a d
   // Mean gain (2.5 + 4.5) / 2 points over 12 individuals; seed 1 +2.5, seed 2 +4.5.
   CHECK_THAT(md, Catch::Contains("| 12 |"));
   CHECK_THAT(md, Catch::Contains("| 1:+2.5 2:+4.5 |"));
+  // Runs of other settings pool, said so.
+  CHECK_THAT(read_file(dir.file("ok.log")),
+             Catch::Contains("warning: report2 ran with the scenario's own settings, report1 "
+                             "with partition.individuals = 6: pooled all the same"));
 
   // `fp-sim pool` refusing two reports: exit 1, its message, nothing written.
   auto refused = [&](const std::string& second, const std::string& out, const std::string& says) {
