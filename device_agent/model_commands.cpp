@@ -20,18 +20,14 @@
 namespace fp::agent_cli {
 namespace {
 
-struct Row {
-  int64_t params = 0, macs = 0;
-  uint64_t bytes = 0;
+struct Row : Footprint {
   double sparsity = 0, ms_b1 = 0, ms_b64 = 0;
 };
 
 Row measure(PrunableNet& m, uint64_t bytes) {
   const auto& s = m.spec();
   Row r;
-  r.params = count_parameters(m);
-  r.macs = count_macs(m).dense;  // what this model executes per sample
-  r.bytes = bytes;
+  static_cast<Footprint&>(r) = footprint(m, bytes);
   r.sparsity = measure_sparsity(m).sparsity();
   torch::manual_seed(0);
   r.ms_b1 = 1e3 * median_latency(m, torch::randn({1, s.in_channels, s.height, s.width}));
@@ -40,6 +36,10 @@ Row measure(PrunableNet& m, uint64_t bytes) {
 }
 
 }  // namespace
+
+Footprint footprint(PrunableNet& model, uint64_t bytes) {
+  return {count_parameters(model), count_macs(model).dense, bytes};  // MACs it executes
+}
 
 bool out_is_input(const std::string& model_path, const std::string& out_path,
                   const std::string& written) {
@@ -79,7 +79,7 @@ int compact_command(const std::string& model_path, const std::string& out_path, 
              "MACs/sample", "bytes", "ms (b=1)", "ms (b=64)");
   for (const auto& [name, r] : {std::pair<const char*, Row>{"before", before}, {"after", after}})
     fmt::print("{:<10} {:>8.1f}% {:>12} {:>14} {:>12} {:>10.3f} {:>11.2f}\n", name,
-               100 * r.sparsity, r.params, r.macs, r.bytes, r.ms_b1, r.ms_b64);
+               100 * r.sparsity, r.parameters, r.macs, r.bytes, r.ms_b1, r.ms_b64);
   fmt::print("MACs x{:.2f}, bytes x{:.2f}, latency x{:.2f} (b=1) x{:.2f} (b=64); {} thread(s)\n",
              static_cast<double>(after.macs) / before.macs,
              static_cast<double>(after.bytes) / before.bytes, after.ms_b1 / before.ms_b1,
@@ -130,7 +130,8 @@ int info_command(const std::string& model_path) {
   const SparsityReport sparsity = measure_sparsity(model);
   const SparsityReport full = measure_sparsity(**general);
   const ModelCost cost = measure_cost(model);
-  const ModelCost full_cost = measure_cost(**general);
+  // Unpruned, the architecture's compact model is itself: no compaction to run.
+  const Footprint full_size = footprint(**general, 0);
   bool pruned = false;
   for (const auto& l : sparsity.layers) pruned = pruned || l.active_units < l.units;
   const std::string form = spec.is_compact() ? "compact (pruned units removed)"
@@ -151,10 +152,10 @@ int info_command(const std::string& model_path) {
   auto row = [](const char* name, int64_t value, int64_t of) {
     fmt::print("{:<22} {:>14} {:>14} {:>8.1f}%\n", name, value, of, of ? 100.0 * value / of : 0.0);
   };
-  row("parameters (stored)", count_parameters(model), count_parameters(**general));
-  row("parameters (compact)", cost.compact_parameters, full_cost.compact_parameters);
-  row("MACs/sample (executed)", cost.macs.dense, full_cost.macs.dense);
-  row("MACs/sample (compact)", cost.macs.compact, full_cost.macs.compact);
+  row("parameters (stored)", count_parameters(model), full_size.parameters);
+  row("parameters (compact)", cost.compact_parameters, full_size.parameters);
+  row("MACs/sample (executed)", cost.macs.dense, full_size.macs);
+  row("MACs/sample (compact)", cost.macs.compact, full_size.macs);
   fmt::print("{:<22} {:>14} {:>14}\n", "layer", "live units", "architecture");
   for (size_t i = 0; i < sparsity.layers.size() && i < full.layers.size(); ++i)
     fmt::print("{:<22} {:>14} {:>14}\n", sparsity.layers[i].name, sparsity.layers[i].active_units,

@@ -12,7 +12,19 @@
 
 #include "agent/folder_data_config.h"
 
+namespace fp {
+class PrunableNet;
+}
+
 namespace fp::agent_cli {
+
+// What a model file costs on the device: its parameters, the MACs it executes per sample,
+// its bytes. The before/after lines of compact and personalize.
+struct Footprint {
+  int64_t parameters = 0, macs = 0;
+  uint64_t bytes = 0;
+};
+Footprint footprint(PrunableNet& model, uint64_t bytes);
 
 struct PersonalizeOptions {
   std::string model_path;          // the general model

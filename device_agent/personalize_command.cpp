@@ -14,8 +14,6 @@
 #include "experiment/personalize_settings.h"
 #include "model_commands.h"
 #include "models/artifact.h"
-#include "models/model_factory.h"
-#include "prune/cost.h"
 #include "util/file_io.h"
 #include "util/sha256.h"
 
@@ -38,15 +36,6 @@ Result<PersonalizeConfig> offline_config(const std::vector<std::string>& setting
   FP_RETURN_IF_ERROR(apply_personalize_settings(json.dump(), config));
   config.run_finetune = config.run_svd = false;
   return config;
-}
-
-struct Footprint {
-  int64_t parameters = 0, macs = 0;
-  uint64_t bytes = 0;
-};
-
-Footprint footprint(PrunableNet& model, uint64_t bytes) {
-  return {count_parameters(model), count_macs(model).dense, bytes};
 }
 
 }  // namespace
