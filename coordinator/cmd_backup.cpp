@@ -123,8 +123,9 @@ int backup(const BackupOptions& o) {
   const BackupLayout into(partial, cfg);
   if (Status copied = store::Store::copy(cfg.database, into.database); !copied.ok()) fail(copied);
 
-  std::vector<std::string> missing;
-  std::string missing_lines;  // missing_models.txt: a restore then knows they are left out
+  // Models not backed up, by SHA-256, and why: logged, and kept in missing_models.txt so that
+  // a restore knows they are left out.
+  std::map<std::string, std::string> missing;
   size_t models = 0, campaigns = 0;
   int64_t rows = 0;
   {
@@ -143,11 +144,10 @@ int backup(const BackupOptions& o) {
                               : Result<std::string>(found.status());
       Status kept = bytes.ok() ? make_parent_folder(copy, "model copy") : bytes.status();
       if (kept.ok()) kept = replace_file(copy, *bytes, "model copy");
-      if (kept.ok()) ++models;
-      if (!kept.ok()) {
-        missing.push_back("model " + m.sha256.substr(0, 12) + ": " + kept.message());
-        missing_lines += m.sha256 + " " + escape_text(kept.message()) + "\n";
-      }
+      if (kept.ok())
+        ++models;
+      else
+        missing[m.sha256] = escape_text(kept.message());  // one line in missing_models.txt
     }
     campaigns = store.campaigns().value_or({}).size();
     rows = store.telemetry_count().value_or(0);
@@ -162,9 +162,12 @@ int backup(const BackupOptions& o) {
     keys = "key pair keys/" + fs::path(cfg.key).filename().string() +
            ".pub and .key (the secret key: keep the backup where it may be)";
   }
-  if (!missing_lines.empty())
-    if (Status kept = replace_file(into.missing, missing_lines, "missing models list"); !kept.ok())
+  if (!missing.empty()) {
+    std::string lines;
+    for (const auto& [sha, why] : missing) lines += sha + " " + why + "\n";
+    if (Status kept = replace_file(into.missing, lines, "missing models list"); !kept.ok())
       fail(kept);
+  }
   for (const std::string& folder :
        {into.models, fs::path(into.key).parent_path().string(), partial})
     if (fs::exists(folder, ec))
@@ -180,7 +183,8 @@ int backup(const BackupOptions& o) {
       "models/\n  {}\n",
       cfg.database, o.folder, fs::path(cfg.database).filename().string(), campaigns, rows, models,
       keys);
-  for (const auto& m : missing) spdlog::error("not in the backup: {}", m);
+  for (const auto& [sha, why] : missing)
+    spdlog::error("not in the backup: model {}: {}", sha.substr(0, 12), why);
   return missing.empty() ? 0 : 1;
 }
 
