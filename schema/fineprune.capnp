@@ -42,7 +42,8 @@ struct Hello {
   protocolVersion @1 :UInt32;
   capabilities @2 :Capabilities;
   # The task this agent is still working on after a reconnect (0: none), so the
-  # coordinator keeps it assigned instead of handing it to someone else.
+  # coordinator keeps it assigned instead of handing it to someone else; also one whose
+  # status it has yet to deliver (its outbox kept it across a restart).
   currentTaskId @3 :UInt64;
   # Random per agent process, kept across reconnects: tells a reconnect of this agent
   # from a second, misconfigured agent using the same agentId.

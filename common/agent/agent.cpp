@@ -99,7 +99,10 @@ Status Agent::run() {
 
 uint64_t Agent::current_task_id() const {
   if (discard_run_) return next_task_ ? next_task_->task_id : 0;  // the old one is let go
-  return task_ ? task_->task_id : 0;
+  if (task_) return task_->task_id;
+  // An earlier run's result still undelivered (a restart): the task stays this agent's
+  // until the coordinator acknowledges it, as a running one would.
+  return outbox_.closing_task();
 }
 
 bool Agent::max_tasks_reached() const {

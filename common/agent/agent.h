@@ -91,7 +91,8 @@ class Agent {
   // The task came from another coordinator database than the one just met: dropped
   // (a run in progress is cancelled, and its result dropped when it returns).
   void abandon_task();
-  // The task this agent works on, as its Hello and heartbeats name it (0: none).
+  // The task this agent works on, as its Hello and heartbeats name it (0: none): until
+  // the coordinator acknowledges its status, also after a restart (the outbox holds it).
   uint64_t current_task_id() const;
   // The task's status (its key kept in status_key_), and sending the frame that closes
   // the task: the status alone or a TaskResult with it.

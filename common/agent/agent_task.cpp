@@ -200,7 +200,7 @@ proto::TaskStatus Agent::closing_status(bool ok, const std::string& reason, uint
 }
 
 void Agent::send_closing(std::string frame) {
-  outbox_.add(status_key_, frame, Clock::now(), task_database_);
+  outbox_.add(status_key_, frame, Clock::now(), task_database_, task_->task_id);
   send_frame(std::move(frame));
   state_ = State::kReporting;
 }

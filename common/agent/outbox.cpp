@@ -22,7 +22,7 @@ std::string Outbox::file_for(const std::string& key) const {
 }
 
 void Outbox::add(const std::string& key, std::string frame, Clock::time_point now,
-                 const std::string& database) {
+                 const std::string& database, uint64_t closes_task) {
   if (!dir_.empty()) {
     // "<order> <key>[ <database>]\n<frame>", written beside and renamed: never half a message.
     std::error_code ec;
@@ -36,8 +36,27 @@ void Outbox::add(const std::string& key, std::string frame, Clock::time_point no
     if (!written.ok())
       spdlog::warn("outbox: {}: a restart would not resend it", written.to_string());
   }
-  items_[key] = Item{std::move(frame), now, next_order_++, database};
+  items_[key] = Item{std::move(frame), now, next_order_++, database, closes_task};
 }
+
+uint64_t Outbox::closing_task() const {
+  const Item* newest = nullptr;
+  for (const auto& [key, item] : items_) {
+    if (item.closes_task != 0 && (!newest || item.order > newest->order)) newest = &item;
+  }
+  return newest ? newest->closes_task : 0;
+}
+
+namespace {
+
+// The task a decoded outbox message ends (0: it ends none).
+uint64_t task_closed_by(const proto::Message& message) {
+  if (const auto* status = std::get_if<proto::TaskStatus>(&message)) return status->task_id;
+  if (const auto* result = std::get_if<proto::TaskResult>(&message)) return result->status.task_id;
+  return 0;
+}
+
+}  // namespace
 
 bool Outbox::ack(const std::string& key) {
   if (items_.erase(key) == 0) return false;
@@ -64,6 +83,7 @@ Result<size_t> Outbox::load(Clock::time_point now) {
   struct Loaded {
     uint64_t order;
     std::string key, frame, database;
+    uint64_t closes_task = 0;
   };
   std::vector<Loaded> loaded;
   std::vector<fs::path> damaged;
@@ -101,6 +121,7 @@ Result<size_t> Outbox::load(Clock::time_point now) {
       damaged.push_back(it->path());
       continue;
     }
+    l.closes_task = task_closed_by(*decoded);
     loaded.push_back(std::move(l));
   }
   for (const auto& path : damaged) {
@@ -111,7 +132,8 @@ Result<size_t> Outbox::load(Clock::time_point now) {
   std::sort(loaded.begin(), loaded.end(),
             [](const Loaded& a, const Loaded& b) { return a.order < b.order; });
   for (auto& l : loaded) {
-    items_[l.key] = Item{std::move(l.frame), now, next_order_++, std::move(l.database)};
+    items_[l.key] =
+        Item{std::move(l.frame), now, next_order_++, std::move(l.database), l.closes_task};
   }
   // Files keep their old order numbers; new ones continue after them.
   if (!loaded.empty()) next_order_ = std::max(next_order_, loaded.back().order + 1);

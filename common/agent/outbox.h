@@ -30,8 +30,9 @@ class Outbox {
 
   // `database`: the coordinator database the message was made for (Welcome's databaseId;
   // "" when unknown), kept with it on disk.
+  // `closes_task`: the task a TaskStatus or TaskResult frame ends (0 for a report).
   void add(const std::string& key, std::string frame, Clock::time_point now,
-           const std::string& database = "");
+           const std::string& database = "", uint64_t closes_task = 0);
   // Drops the messages made for a database other than `database` (those made for none are
   // kept); returns how many. A coordinator on another database must not get them: its task
   // ids name other tasks, and their keys would shadow its own tasks' messages.
@@ -43,6 +44,10 @@ class Outbox {
                                bool all = false);
   // When the oldest frame sent becomes due again (nullopt when nothing waits).
   std::optional<Clock::time_point> next_due(std::chrono::milliseconds retry) const;
+  // The task whose closing message (status or result) waits, the newest if several; 0 for
+  // none. A restarted agent names it in its Hello, so the coordinator keeps the task with
+  // it until the resent result arrives instead of handing it out again.
+  uint64_t closing_task() const;
   bool contains(const std::string& key) const { return items_.count(key) != 0; }
   size_t size() const { return items_.size(); }
   bool empty() const { return items_.empty(); }
@@ -53,6 +58,7 @@ class Outbox {
     Clock::time_point sent;
     uint64_t order;
     std::string database;
+    uint64_t closes_task = 0;
   };
   std::string file_for(const std::string& key) const;
   std::string dir_;

@@ -242,6 +242,7 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
       if (held || reclaimed) {
         restart_orphans_.erase(current);  // it did reach the agent
         start_task_clock(s, current);
+        s.assigned_at = Clock::now();  // no assignment sent: see on_heartbeat
         event("resume", s.agent_id, current, "");
       }
     }
@@ -392,6 +393,17 @@ void Server::on_heartbeat(Session& s, const proto::Heartbeat& m) {
                  s.task_id);
     s.assigned_at = Clock::now();
     send(s.peer, s.assignment);
+  }
+  // A task it claimed in its Hello (running, or its result waiting in its outbox) and no
+  // longer names: it let go of it (e.g. that result was made for another coordinator
+  // database and dropped at the Welcome). Back to the queue now, not at its deadline.
+  if (m.task_id == 0 && s.task_id != 0 &&
+      s.assignment.task_id != static_cast<uint64_t>(s.task_id) &&
+      Clock::now() - s.assigned_at > std::chrono::milliseconds(2 * config_.heartbeat_ms)) {
+    const int64_t task = s.task_id;
+    s.task_id = 0;
+    requeue(task, s.agent_id, "agent " + s.agent_id + " no longer holds the task it claimed");
+    try_assign(s);
   }
 }
 

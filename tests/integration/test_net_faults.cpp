@@ -400,6 +400,44 @@ TEST_CASE("an assignment the agent never got is sent again", "[net]") {
   }
 }
 
+TEST_CASE("a task claimed in a Hello and then let go goes back to the queue at once", "[net]") {
+  TempDir dir;
+  auto config = fast_server(20);
+  config.heartbeat_ms = 200;
+  Coordinator coord(dir, {"alice"}, 4096, config);
+  uint64_t task = 0;
+  {
+    RawClient first(coord.context(), coord.endpoint());
+    first.send(hello("holder"));
+    first.expect<proto::Welcome>();
+    task = first.expect<proto::TaskAssignment>().task_id;
+  }
+  // The agent starts again and claims the task (its outbox holds the result): kept, and
+  // nothing is sent while its heartbeats name it...
+  RawClient client(coord.context(), coord.endpoint());
+  proto::Hello claim = hello("holder");
+  claim.current_task_id = task;
+  client.send(claim);
+  client.expect<proto::Welcome>();
+  for (int i = 0; i < 12; ++i) {
+    client.send(proto::Heartbeat{task});
+    CHECK_FALSE(client.receive(50ms).has_value());
+  }
+  // ... until it lets go of it (that result was dropped): given out again after two
+  // heartbeat intervals, not at its deadline.
+  std::optional<proto::TaskAssignment> again;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!again && std::chrono::steady_clock::now() < deadline) {
+    client.send(proto::Heartbeat{0});
+    if (auto m = client.receive(50ms)) {
+      REQUIRE(std::holds_alternative<proto::TaskAssignment>(*m));
+      again = std::get<proto::TaskAssignment>(*m);
+    }
+  }
+  REQUIRE(again.has_value());
+  CHECK(again->task_id == task);
+}
+
 TEST_CASE("an assignment a restart kept from its agent costs no attempt; another agent's does",
           "[net]") {
   for (const std::string taker : {"holder", "someone-else"}) {

@@ -90,18 +90,20 @@ struct RawCoordinator {
     router.bind("tcp://127.0.0.1:*");
     endpoint = router.get(zmq::sockopt::last_endpoint);
   }
-  // Waits for an agent's Hello; its connection is then the one sent to.
+  // Waits for an agent's Hello (kept in `hello`); its connection is then the one sent to.
   void await_hello() {
-    proto::PeerFrame hello;
+    proto::PeerFrame frame;
     REQUIRE(wait_until([&] {
       zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
       zmq::poll(&item, 1, std::chrono::milliseconds(10));
-      return proto::recv_from_router(router, hello, false) &&
-             proto::type_of(*proto::decode(hello.payload.data(), hello.payload.size(),
-                                           proto::kMaxAgentFrameBytes)) ==
-                 proto::MessageType::kHello;
+      if (!proto::recv_from_router(router, frame, false)) return false;
+      auto m =
+          proto::decode(frame.payload.data(), frame.payload.size(), proto::kMaxAgentFrameBytes);
+      if (!m.ok() || !std::holds_alternative<proto::Hello>(*m)) return false;
+      hello = std::get<proto::Hello>(*m);
+      return true;
     }));
-    peer = hello.peer;
+    peer = frame.peer;
   }
   void send(const proto::Message& m) {
     REQUIRE(proto::send_to_peer(router, peer, proto::encode(m)).ok());
@@ -124,6 +126,7 @@ struct RawCoordinator {
   }
   zmq::socket_t router;
   std::string endpoint, peer;
+  proto::Hello hello;
 };
 
 // Agent "dev-bob" (holding toy/bob; `tune` adjusts its config) against a RawCoordinator,
@@ -132,7 +135,7 @@ struct BobAgainstRaw {
   explicit BobAgainstRaw(const std::function<void(agent::AgentConfig&)>& tune = {},
                          bool gate_open = true) {
     if (!gate_open) runner.close_gate();
-    auto config = agent_config("dev-bob", coord.endpoint, dir, {"toy/bob"});
+    config = agent_config("dev-bob", coord.endpoint, dir, {"toy/bob"});
     if (tune) tune(config);
     bob = std::make_unique<AgentThread>(config, context, runner);
     coord.await_hello();
@@ -141,6 +144,7 @@ struct BobAgainstRaw {
   zmq::context_t context{1};
   RawCoordinator coord{context};
   FakeRunner runner;
+  agent::AgentConfig config;         // bob's, to start it again
   std::unique_ptr<AgentThread> bob;  // last: stopped first
 };
 
@@ -993,6 +997,49 @@ TEST_CASE("an unacknowledged result is resent to its coordinator's database, not
     CHECK(count_of<proto::TaskResult>(coord.read_for(800ms)) == 0);  // resend_after: 300 ms
     CHECK(std::filesystem::is_empty(outbox));
   }
+}
+
+TEST_CASE("a restarted agent claims the task whose result its outbox still holds", "[net][agent]") {
+  BobAgainstRaw raw([](agent::AgentConfig& c) { c.outbox_dir = c.work_dir + "-outbox"; });
+  RawCoordinator& coord = raw.coord;
+  CHECK(coord.hello.current_task_id == 0);
+  coord.send(proto::Welcome{"s-1", 50, 1024, 4, "db-1"});
+  const std::string model = random_bytes(1000, 6);
+  const std::string sha = sha256_hex(model);
+  coord.send(proto::TaskAssignment{7, 1, sha, model.size(), "{}", "{}", "toy", "bob", {}, {}});
+  std::string status_key;
+  REQUIRE(wait_until([&] {
+    for (const auto& m : coord.read_for(10ms)) {
+      if (auto* r = std::get_if<proto::ChunkRequest>(&m))
+        coord.send(proto::Chunk{sha, r->offset, model.size(), model.substr(r->offset, r->length)});
+      if (auto* r = std::get_if<proto::TaskResult>(&m)) status_key = r->status.idempotency_key;
+    }
+    return !status_key.empty();
+  }));
+  // The agent stops before the result is acknowledged, and starts again: its Hello keeps
+  // task 7 (so a coordinator does not hand it out again) while the result is resent...
+  raw.bob.reset();
+  raw.bob = std::make_unique<AgentThread>(raw.config, raw.context, raw.runner);
+  coord.await_hello();
+  CHECK(coord.hello.current_task_id == 7);
+  coord.send(proto::Welcome{"s-2", 50, 1024, 4, "db-1"});
+  auto heartbeats_name = [&](uint64_t task) {  // answered, so that the agent stays
+    bool named = false;
+    for (int i = 0; i < 4; ++i) {
+      for (const auto& m : coord.read_for(50ms)) {
+        if (auto* h = std::get_if<proto::Heartbeat>(&m)) {
+          named = h->task_id == task;
+          coord.send(proto::Heartbeat{0});
+        }
+      }
+    }
+    return named;
+  };
+  CHECK(heartbeats_name(7));
+  // ... and, once acknowledged, the agent is idle.
+  coord.send(proto::Ack{status_key, false});
+  CHECK(wait_until([&] { return heartbeats_name(0); }));
+  CHECK(raw.runner.runs == 1);  // the restarted agent did not run it again
 }
 
 TEST_CASE("a coordinator takes no ipc:// path another program serves, nor deletes a file there",
