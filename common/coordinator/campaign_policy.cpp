@@ -6,10 +6,10 @@ bool FirstPendingPolicy::enroll(const AgentView&, const std::string&, const std:
   return true;
 }
 
-Result<std::optional<store::TaskRecord>> FirstPendingPolicy::next_task(store::Store& store,
-                                                                       const AgentView& agent) {
+Result<std::optional<store::TaskRecord>> FirstPendingPolicy::next_task(
+    store::Store& store, const AgentView& agent, const std::set<int64_t>& held) {
   for (const auto& [dataset, individual] : agent.holdings) {
-    FP_ASSIGN_OR_RETURN(auto found, store.find_pending_task(dataset, individual));
+    FP_ASSIGN_OR_RETURN(auto found, store.find_pending_task(dataset, individual, held));
     if (found) return found;
   }
   return std::optional<store::TaskRecord>();

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,10 +39,13 @@ class CampaignPolicy {
   virtual bool enroll(const AgentView& agent, const std::string& dataset,
                       const std::string& individual) = 0;
 
-  // The task to hand `agent` next, or none. The Server then asks give_up() about it
-  // and, unless it gives up, assigns it. Called on the Server's thread only.
+  // The task to hand `agent` next, or none; none of the campaigns in `held` (their tasks
+  // cannot go out now: the model file is away for a while). The Server then asks
+  // give_up() about it and, unless it gives up, assigns it. Called on the Server's thread
+  // only.
   virtual Result<std::optional<store::TaskRecord>> next_task(store::Store& store,
-                                                             const AgentView& agent) = 0;
+                                                             const AgentView& agent,
+                                                             const std::set<int64_t>& held) = 0;
 
   // A reason to fail `task` for good instead of assigning it (it has been tried
   // task.attempts times already), or none to assign it.
@@ -56,8 +60,8 @@ class FirstPendingPolicy : public CampaignPolicy {
   explicit FirstPendingPolicy(int64_t max_attempts) : max_attempts_(max_attempts) {}
   bool enroll(const AgentView& agent, const std::string& dataset,
               const std::string& individual) override;
-  Result<std::optional<store::TaskRecord>> next_task(store::Store& store,
-                                                     const AgentView& agent) override;
+  Result<std::optional<store::TaskRecord>> next_task(store::Store& store, const AgentView& agent,
+                                                     const std::set<int64_t>& held) override;
   std::optional<std::string> give_up(const store::TaskRecord& task) override;
 
  private:

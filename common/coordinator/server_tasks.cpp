@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "coordinator/server.h"
@@ -95,8 +96,9 @@ bool Server::waits_for_model(const store::CampaignRecord& c, const Status& probl
 void Server::try_assign(Session& s) {
   if (s.task_id != 0 || s.overdue_task != 0 || stopping_) return;
   const AgentView agent{s.agent_id, s.holdings};
+  std::set<int64_t> held;  // campaigns whose model file is away: their tasks wait
   while (true) {
-    auto found = policy_->next_task(store(), agent);
+    auto found = policy_->next_task(store(), agent, held);
     if (!found.ok()) {
       spdlog::error("finding a task: {}", found.status().to_string());
       return;
@@ -136,7 +138,10 @@ void Server::try_assign(Session& s) {
     }
     auto model = registry().find(c.model_sha256);
     if (!model.ok()) {
-      if (waits_for_model(c, model.status())) return;  // pending: tried again next heartbeat
+      if (waits_for_model(c, model.status())) {  // pending: tried again next heartbeat
+        held.insert(c.id);
+        continue;  // another campaign's task may go out meanwhile
+      }
       give_up("model unavailable: " + model.status().message(),
               "its model is unavailable on the coordinator");
       continue;

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -81,9 +82,11 @@ class Store {
   Result<int64_t> add_task(int64_t campaign_id, const std::string& individual);
   // Creates tasks for (dataset, individual) in every running open-enrollment campaign.
   Status enroll(const std::string& dataset, const std::string& individual);
-  // The oldest pending task of a running campaign over `dataset` for `individual`.
+  // The oldest pending task of a running campaign over `dataset` for `individual`, in none
+  // of the campaigns `skip` names.
   Result<std::optional<TaskRecord>> find_pending_task(const std::string& dataset,
-                                                      const std::string& individual);
+                                                      const std::string& individual,
+                                                      const std::set<int64_t>& skip = {});
   // What the campaigns over `dataset` hold for `individual`: no task at all, tasks that all
   // ended, or one still pending or assigned (to anyone) in a running campaign.
   enum class DataTasks { kNone, kAllEnded, kOpen };

@@ -50,19 +50,29 @@ WHERE dataset = ?1 AND open_enrollment = 1 AND status = 'running')sql"));
 }
 
 Result<std::optional<TaskRecord>> Store::find_pending_task(const std::string& dataset,
-                                                           const std::string& individual) {
+                                                           const std::string& individual,
+                                                           const std::set<int64_t>& skip) {
+  // Rows are one per running campaign with a pending task for this individual (a few), in
+  // order; the first outside `skip` is the answer.
   static const std::string sql = std::string("SELECT ") + kTaskColumns + R"sql(
 FROM campaigns c CROSS JOIN tasks t ON t.campaign_id = c.id AND t.individual = ?2
 WHERE c.status = 'running' AND c.dataset = ?1 AND t.status = 'pending'
-ORDER BY t.id LIMIT 1)sql";
+ORDER BY t.id)sql";
   // CROSS JOIN keeps campaigns outside: each running campaign's task for this individual
   // is one lookup in UNIQUE (campaign_id, individual), where the planner otherwise walks
   // every pending task (10,000 at the start of a 10,000-agent campaign).
   FP_ASSIGN_OR_RETURN(auto* s, statement(sql.c_str()));
   s->bind(1, dataset).bind(2, individual);
-  FP_ASSIGN_OR_RETURN(bool row, s->step());
-  if (!row) return std::optional<TaskRecord>();
-  std::optional<TaskRecord> value = read_task(*s);
+  std::optional<TaskRecord> value;
+  while (true) {
+    FP_ASSIGN_OR_RETURN(bool row, s->step());
+    if (!row) break;
+    TaskRecord task = read_task(*s);
+    if (skip.count(task.campaign_id) == 0) {
+      value = std::move(task);
+      break;
+    }
+  }
   s->reset();  // release the read snapshot now
   return value;
 }

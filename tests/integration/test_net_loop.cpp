@@ -376,6 +376,39 @@ TEST_CASE("a campaign's tasks wait while its model file is away, then run", "[ne
                        Catch::Contains(" usable again"));
 }
 
+TEST_CASE("while one campaign's model file is away, another campaign's task goes out", "[net]") {
+  // Alice's device holds data for two campaigns; the first one's model is away. The policy
+  // offered only the first pending task: the device idled until that file came back.
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 20 << 10, fast_server());
+  coord.stop();
+  coord::ModelRegistry models(dir.file("models"), coord.store());
+  auto other = models.add(random_bytes(10 << 10, 8), "{\"arch\":\"toy\"}", "{}", 2.0);
+  REQUIRE(other.ok());
+  store::CampaignRecord second;
+  second.name = "second";
+  second.model_sha256 = other->sha256;
+  second.dataset = "toy";
+  second.prune_config_json = "{}";
+  auto second_id = coord.store().create_campaign(second);
+  REQUIRE(second_id.ok());
+  REQUIRE(coord.store().add_task(*second_id, "alice").ok());
+  const std::string file = dir.file("models/" + coord.sha() + ".fpm");
+  fs::rename(file, file + ".away");
+  coord.start();
+  FakeRunner runner;
+  auto config = agent_config("a1", coord.endpoint(), dir, {"toy/alice"});
+  config.max_tasks = 1;
+  AgentThread a(config, coord.context(), runner);
+  REQUIRE(wait_until([&] { return a.ended.load(); }, 10s));
+  CHECK(a.agent->stats().tasks_done == 1);
+  auto db = coord.reader(dir);
+  CHECK((*db->tasks(*second_id))[0].status == "done");
+  const auto waiting = *db->tasks(coord.campaign_id());
+  CHECK(waiting[0].status == "pending");  // still waiting for its file
+  CHECK(waiting[0].attempts == 0);
+}
+
 TEST_CASE("an online agent's last_seen follows its heartbeats", "[net]") {
   // Written at its join and then every server.last_seen_every_s: status and the dashboard
   // showed an agent online for hours as last seen when it joined.
@@ -629,9 +662,10 @@ class PickyPolicy : public coord::CampaignPolicy {
     return individual != "y";
   }
   Result<std::optional<store::TaskRecord>> next_task(store::Store& store,
-                                                     const coord::AgentView& agent) override {
+                                                     const coord::AgentView& agent,
+                                                     const std::set<int64_t>& held) override {
     for (auto it = agent.holdings.rbegin(); it != agent.holdings.rend(); ++it) {
-      FP_ASSIGN_OR_RETURN(auto found, store.find_pending_task(it->first, it->second));
+      FP_ASSIGN_OR_RETURN(auto found, store.find_pending_task(it->first, it->second, held));
       if (found) return found;
     }
     return std::optional<store::TaskRecord>();
