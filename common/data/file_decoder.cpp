@@ -104,7 +104,8 @@ std::vector<float> resample(const std::vector<float>& in, int from, int to) {
   return out;
 }
 
-Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec& spec) {
+Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec& spec,
+                                        double* seconds) {
   if (spec.input.kind != "log_mel") {
     return Status::invalid_argument(path + ": audio, but the model takes " +
                                     (spec.input.kind.empty() ? "unspecified" : spec.input.kind) +
@@ -127,6 +128,7 @@ Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec
                                     std::to_string(kMaxAudioSamples) + " are read)");
   }
   std::vector<float> samples = resample(audio.samples, audio.sample_rate, config.sample_rate);
+  if (seconds) *seconds = static_cast<double>(samples.size()) / config.sample_rate;
   return log_mel_spectrogram(samples, config);
 }
 

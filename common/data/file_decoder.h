@@ -57,7 +57,9 @@ constexpr uint64_t kMaxDeviceIdxBytes = uint64_t{1} << 26;
 
 // float32 [in_channels, height, width]. A file the spec cannot use (wrong kind for the
 // model, unreadable, empty, too large) is a Status naming the file and the reason.
-Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec& spec);
+// `seconds` (optional) receives the recording's length.
+Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec& spec,
+                                        double* seconds = nullptr);
 Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec& spec);
 // Every image of an IDX file: float32 [N, in_channels, height, width].
 Result<torch::Tensor> decode_idx_file(const std::string& path, const ModelSpec& spec);

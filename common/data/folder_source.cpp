@@ -1,5 +1,6 @@
 #include "data/folder_source.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -48,6 +49,23 @@ void SkipLog::add(const std::string& path, const std::string& message, bool exam
   } else {
     ++reasons["other reasons"];
   }
+}
+
+void SkipLog::add_recording(double seconds, double window_seconds) {
+  ++decoded_recordings;
+  window_s = window_seconds;
+  if (seconds <= 2 * window_seconds) return;
+  ++long_recordings;
+  longest_recording_s = std::max(longest_recording_s, seconds);
+}
+
+std::string SkipLog::long_recordings_summary() const {
+  if (long_recordings == 0) return "";
+  return fmt::format(
+      "{} of the {} recording(s) read are more than twice as long as the model's window of "
+      "{:.2f} s (the longest {:.2f} s): the model hears only the middle {:.2f} s of each; cut "
+      "long recordings into clips about that long to use all of them",
+      long_recordings, decoded_recordings, window_s, longest_recording_s, window_s);
 }
 
 std::string SkipLog::summary() const {
@@ -159,7 +177,10 @@ torch::Tensor decode_items(const std::vector<FolderItem>& items, const ModelSpec
         input = (*idx.images)[item.index];
       }
     } else if (file_kind(item.path) == FileKind::kAudio) {
-      input = decode_audio_file(item.path, spec);
+      double seconds = 0;
+      input = decode_audio_file(item.path, spec, &seconds);
+      if (input.ok())
+        skipped.add_recording(seconds, log_mel_window_seconds(log_mel_config_of(spec)));
     } else {
       input = decode_image_file(item.path, spec);
     }

@@ -25,8 +25,9 @@ struct FolderItem {
   std::string name(const std::string& dir) const;  // path relative to `dir` (+ "#i" for IDX)
 };
 
-// The files skipped and why. The reasons are also counted without the files' names, for
-// what may leave the device (a failed task's reason names no private file).
+// What decoding left out: the files skipped and why, and the recordings most of which the
+// model never hears. The reasons are also counted without the files' names, for what may
+// leave the device (a failed task's reason names no private file).
 struct SkipLog {
   static constexpr size_t kKept = 5;      // examples with names
   static constexpr size_t kReasons = 32;  // distinct reasons counted; later ones as "other"
@@ -41,6 +42,15 @@ struct SkipLog {
   // "3 file(s) skipped: 2 not a readable image (outofdata); 1 not a recording, picture or IDX
   // file": no file or folder name.
   std::string anonymous_summary() const;
+
+  // Recordings used although over twice as long as the model's window (`window_s`): only
+  // their middle window feeds the model, more than half of each is never heard.
+  int64_t decoded_recordings = 0;
+  int64_t long_recordings = 0;
+  double longest_recording_s = 0, window_s = 0;
+  void add_recording(double seconds, double window_seconds);
+  // "" when none was that long; else how many, the window, the longest and what to do.
+  std::string long_recordings_summary() const;
 };
 
 struct FolderListing {

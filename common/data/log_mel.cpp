@@ -1,5 +1,6 @@
 #include "data/log_mel.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -61,6 +62,10 @@ torch::Tensor mel_filterbank(const LogMelConfig& config) {
     }
   }
   return bank;
+}
+
+double log_mel_window_seconds(const LogMelConfig& config) {
+  return static_cast<double>(config.frames) * config.hop_length / std::max(1, config.sample_rate);
 }
 
 torch::Tensor log_mel_spectrogram(const std::vector<float>& samples, const LogMelConfig& config) {

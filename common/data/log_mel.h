@@ -24,6 +24,10 @@ Status validate_log_mel_config(const LogMelConfig& config);
 // Mel filterbank [n_mels, n_fft/2+1] (HTK mel scale).
 torch::Tensor mel_filterbank(const LogMelConfig& config);
 
+// How long a stretch of sound the model sees, in seconds: frames hops at sample_rate
+// (0.51 s for FSDD's models).
+double log_mel_window_seconds(const LogMelConfig& config);
+
 // Returns float32 [1, n_mels, frames]: log(mel power + 1e-6), normalised per clip.
 // Both functions throw std::invalid_argument for a config validate_log_mel_config rejects.
 torch::Tensor log_mel_spectrogram(const std::vector<float>& samples, const LogMelConfig& config);

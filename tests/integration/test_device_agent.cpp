@@ -496,6 +496,36 @@ TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "
                              "be 40000000 at 8000 Hz; at most 33554432 are read)"));
 }
 
+TEST_CASE("recordings most of which the model never hears are counted and said",
+          "[device][unit]") {
+  // The model hears a window of 32 hops of 128 samples at 8 kHz (0.512 s): a longer
+  // recording is cut to its middle. Up to twice that is the training set's own spread.
+  TempDir dir("dev");
+  const ModelSpec spec = audio_spec();
+  write_wav_mono(dir.file("short.wav"), 8000, 1, tone(8000, 0.4, 440));
+  write_wav_mono(dir.file("fsdd-like.wav"), 16000, 1, tone(16000, 1.0, 440));
+  double seconds = 0;
+  REQUIRE(decode_audio_file(dir.file("fsdd-like.wav"), spec, &seconds).ok());
+  CHECK(seconds == Approx(1.0));
+  SkipLog log;
+  std::vector<FolderItem> items = {{dir.file("short.wav"), -1}, {dir.file("fsdd-like.wav"), -1}};
+  CHECK(decode_items(items, spec, log).size(0) == 2);
+  CHECK(log.decoded_recordings == 2);
+  CHECK(log.long_recordings == 0);
+  CHECK(log.long_recordings_summary().empty());
+  // A 5-second memo: 90 % of it is never heard.
+  write_wav_mono(dir.file("memo.wav"), 44100, 2, tone(44100, 5.0, 440));
+  items.push_back({dir.file("memo.wav"), -1});
+  SkipLog again;
+  CHECK(decode_items(items, spec, again).size(0) == 3);
+  CHECK(again.count == 0);  // used, not skipped
+  CHECK(again.long_recordings == 1);
+  CHECK(again.long_recordings_summary() ==
+        "1 of the 3 recording(s) read are more than twice as long as the model's window of 0.51 "
+        "s (the longest 5.00 s): the model hears only the middle 0.51 s of each; cut long "
+        "recordings into clips about that long to use all of them");
+}
+
 TEST_CASE("a folder is listed recursively and unusable files are skipped with reasons",
           "[device][unit]") {
   auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 40);
