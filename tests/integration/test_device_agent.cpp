@@ -496,8 +496,7 @@ TEST_CASE("WAV at any rate and channel count goes through the spec's log-mel", "
                              "be 40000000 at 8000 Hz; at most 33554432 are read)"));
 }
 
-TEST_CASE("recordings most of which the model never hears are counted and said",
-          "[device][unit]") {
+TEST_CASE("recordings most of which the model never hears are counted and said", "[device][unit]") {
   // The model hears a window of 32 hops of 128 samples at 8 kHz (0.512 s): a longer
   // recording is cut to its middle. Up to twice that is the training set's own spread.
   TempDir dir("dev");
