@@ -158,6 +158,8 @@ Result<CampaignPlan> recorded_plan(const Scenario& s, const Population& p, store
                                    store::RunStore& sim, int64_t run_id) {
   CampaignPlan plan;
   FP_ASSIGN_OR_RETURN(std::vector<store::RunCampaign> recorded, sim.campaigns(run_id));
+  // As `fp-sim list` and `run --resume --check` say it.
+  if (recorded.empty()) return Status::invalid_argument(not_resumable_without_campaigns(run_id));
   for (const auto& rc : recorded) {
     FP_ASSIGN_OR_RETURN(std::optional<store::CampaignRecord> c, store.campaign(rc.campaign_id));
     if (!c) {
