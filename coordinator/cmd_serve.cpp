@@ -117,7 +117,9 @@ int serve(const ServeOptions& o) {
     auto id = ensure_campaign(registry, *store, cfg.campaign, unix_now());
     if (!id.ok()) {
       spdlog::error("{}", id.status().to_string());
-      return 1;
+      // A [campaign] that contradicts the stored one of its name is the configuration's
+      // mistake, as serve --check says; a store or model problem is a refused start.
+      return id.status().code() == Status::Code::kInvalidArgument ? 2 : 1;
     }
   }
   Status servable =

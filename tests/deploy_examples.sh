@@ -245,6 +245,10 @@ grep -qF "the backup holds no key pair and there is none at keys/coordinator" <<
 STATE=${STATE_BEFORE}
 expect_of 2 "campaign 'fleet-speech' already exists (id 1) with other settings than the config's: the personalization settings" \
   coordinator serve -c "${WORK}/edited.toml" --check
+# The start itself refuses it as a mistake in the configuration too (it exited 1, as for a
+# refused start).
+expect_of 2 "campaign 'fleet-speech' already exists (id 1) with other settings than the config's: the personalization settings" \
+  coordinator serve -c "${WORK}/edited.toml"
 
 if command -v systemd-analyze >/dev/null; then
   for unit in fp-agent fp-coordinator; do
