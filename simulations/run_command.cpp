@@ -219,7 +219,9 @@ void add_run_command(CLI::App& app) {
                   "scenario file (TOML, see simulations/scenarios/); none with --resume")
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out_dir, "run directory (default: runs/<scenario name>)");
-  cmd->add_flag("--fresh", o->fresh, "delete the run directory first");
+  cmd->add_flag("--fresh", o->fresh,
+                "delete what an earlier run wrote in --out first (its database, scenario copy, "
+                "log, models, keys, hosts); other files there stay");
   cmd->add_flag("--check", o->check,
                 "read the scenario and its data, draw its individuals, and say what the run "
                 "would do (individuals, general models, campaigns, tasks, methods, hosting), or "

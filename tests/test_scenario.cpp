@@ -329,6 +329,12 @@ TEST_CASE("a list of distinct things naming one twice is refused at the repeat's
 TEST_CASE("values out of range and bad names are rejected with the key", "[scenario]") {
   CHECK(error_of("[data]\n") == "test.toml: name is required (a short label)");
   CHECK(error_of("name = \"a b\"\n").find("name must be 1-48 letters") != std::string::npos);
+  // A name is a folder's: "." and ".." put the run outside runs/, where --fresh emptied it.
+  for (const char* dots : {".", "..", "...", ".hidden"}) {
+    INFO(dots);
+    CHECK(error_of(std::string("name = \"") + dots + "\"\n") ==
+          "test.toml:1: name must be 1-48 letters, digits, '-', '_' or '.', not starting with '.'");
+  }
   CHECK(error_of("name = \"x\"\n[data]\ndataset = \"mnist\"\n") ==
         "test.toml:3: data.dataset must be \"fashion-mnist\", \"fsdd\" or \"image-folder\", "
         "not \"mnist\"");

@@ -241,8 +241,10 @@ Status read_variant_keys(Table& t, Variant& v) {
   return Status::ok_status();
 }
 
+// Names become folder and file names (runs/<name>): "." or ".." would put a run outside
+// runs/ (and --fresh would then empty the folder above), a leading '.' would hide it.
 bool valid_name(const std::string& s) {
-  if (s.empty() || s.size() > 48) return false;
+  if (s.empty() || s.size() > 48 || s.front() == '.') return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
   });
@@ -261,8 +263,9 @@ Status read_fineprune(Table t, const std::string& source, Scenario& s) {
     FP_RETURN_IF_ERROR(read_variant_keys(vt, v));
     FP_RETURN_IF_ERROR(vt.finish());
     if (!valid_name(v.name)) {
-      return Status::invalid_argument(vt.at(*variants[i]) + vt.name("name") +
-                                      " must be 1-48 letters, digits, '-', '_' or '.'");
+      return Status::invalid_argument(
+          vt.at(*variants[i]) + vt.name("name") +
+          " must be 1-48 letters, digits, '-', '_' or '.', not starting with '.'");
     }
     if (!names.insert(v.name).second) {
       return Status::invalid_argument(vt.at(*variants[i]) + "variant name '" + v.name +
@@ -439,8 +442,9 @@ Result<Scenario> parse_scenario(const std::string& text, const std::string& sour
   if (s.name.empty())
     return Status::invalid_argument(source + ": name is required (a short label)");
   if (!valid_name(s.name)) {
-    return Status::invalid_argument(top.at_key("name") +
-                                    "name must be 1-48 letters, digits, '-', '_' or '.'");
+    return Status::invalid_argument(
+        top.at_key("name") +
+        "name must be 1-48 letters, digits, '-', '_' or '.', not starting with '.'");
   }
   s.partition.seed = s.seed;
   FP_RETURN_IF_ERROR(read_data(Table(data, "data", source), s.data));

@@ -1,5 +1,6 @@
 #include "simulation/simulation.h"
 
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -12,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -188,13 +190,29 @@ Status ScenarioRun::prepare() {
   FP_RETURN_IF_ERROR(check_run_folder(o_));
   std::error_code ec;
   if (o_.resume) return reopen();
-  if (o_.fresh) {  // all but the lock just taken
+  if (o_.fresh) {  // what an earlier run wrote, but the lock just taken
     const fs::path held = fs::path(store::serve_lock_file(run_database(o_.out_dir)));
     std::vector<fs::path> old;
-    for (fs::directory_iterator it(out_, ec), end; !ec && it != end; it.increment(ec))
-      if (it->path().filename() != held.filename()) old.push_back(it->path());
-    for (const auto& p : old) fs::remove_all(p, ec);
-    if (ec) return Status::io_error("--fresh: emptying " + o_.out_dir + ": " + ec.message());
+    std::vector<std::string> kept;
+    for (fs::directory_iterator it(out_, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name == held.filename()) continue;
+      if (is_run_entry(name)) {
+        old.push_back(it->path());
+      } else {
+        kept.push_back(name);
+      }
+    }
+    if (ec) return Status::io_error("--fresh: listing " + o_.out_dir + ": " + ec.message());
+    for (const auto& p : old) {
+      fs::remove_all(p, ec);
+      if (ec) return Status::io_error("--fresh: deleting " + p.string() + ": " + ec.message());
+    }
+    if (!kept.empty()) {
+      std::sort(kept.begin(), kept.end());
+      say(fmt::format("--fresh: kept what is not the earlier run's in {}: {}", o_.out_dir,
+                      fmt::join(kept, ", ")));
+    }
   }
   fs::create_directories(out_ / "hosts", ec);
   if (ec) return Status::io_error("creating " + o_.out_dir + ": " + ec.message());
@@ -721,6 +739,13 @@ Result<Scenario> recorded_run_scenario(const std::string& out_dir, bool retry_fa
 
 std::string run_database(const std::string& out_dir) {
   return (fs::path(out_dir) / "fp.db").string();
+}
+
+bool is_run_entry(const std::string& name) {
+  static const std::set<std::string> entries = {"fp.db",         "fp.db-wal",     "fp.db-shm",
+                                                "fp.db-journal", "scenario.toml", "fp-sim.log",
+                                                "models",        "keys",          "hosts"};
+  return entries.count(name) > 0;
 }
 
 Result<RunOutcome> run_scenario(const Scenario& scenario, const RunOptions& options) {

@@ -64,4 +64,10 @@ Result<Scenario> recorded_run_scenario(const std::string& out_dir, bool retry_fa
 // The database file of a run directory.
 std::string run_database(const std::string& out_dir);
 
+// What a run writes into its directory, by name (the database with its journal files, the
+// scenario copy, the log, models, keys and the hosts' journals): all that `--fresh` deletes.
+// Anything else there (a user's notes, a Slurm job's logs, a report made into the folder)
+// stays.
+bool is_run_entry(const std::string& name);
+
 }  // namespace fp::sim

@@ -678,10 +678,20 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
     CHECK(open(fresh->db_path)->schema_version() > 0);  // the other run's database is intact
     CHECK(std::filesystem::exists(dir.file("run/scenario.toml")));
   }
-  // Once it is released, --fresh empties the folder but for the lock and runs again.
+  // Once it is released, --fresh deletes what the earlier run wrote and runs again; what
+  // else is in the folder stays (it deleted everything: a report made into it, notes, a
+  // Slurm job's logs).
+  std::ofstream(dir.file("run/notes.txt")) << "what I saw";
+  std::filesystem::create_directories(dir.file("run/report"));
+  std::ofstream(dir.file("run/hosts/0.log")) << "an earlier host's log";
   auto after = run_scenario(s, o);
   REQUIRE(after.ok());
   CHECK(after->status == "done");
+  CHECK(fp::testing::read_file(dir.file("run/notes.txt")) == "what I saw");
+  CHECK(std::filesystem::is_directory(dir.file("run/report")));
+  CHECK_FALSE(std::filesystem::exists(dir.file("run/hosts/0.log")));  // the run's own
+  CHECK(open(after->db_path)->schema_version() > 0);
+  CHECK(store::RunStore::open(*open(after->db_path))->runs()->size() == 1);  // a new database
 }
 
 namespace {
