@@ -127,7 +127,7 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
     std::cout << out.str();
     return std::cout.flush() ? 0 : 1;
   }
-  Status written = write_output(out_path, out.str(), "export");
+  Status written = write_output(out_path, out.str(), "export", {o.config});
   if (!written.ok()) {
     spdlog::error("{}", written.to_string());
     return 1;

@@ -67,6 +67,15 @@ int serve(const ServeOptions& o) {
   if (o.plain) cfg.server.security.plain = true;
   if (o.max_agents) cfg.server.max_agents = o.max_agents;
   if (o.check) return check_serving(cfg);
+  if (!o.endpoint_file.empty()) {
+    // Checked before the start: written once serving, it replaced the database (or a model)
+    // when named so, under a running coordinator.
+    if (Status target = check_output_target(o.endpoint_file, "--endpoint-file", {o.common.config});
+        !target.ok()) {
+      spdlog::error("{}", target.to_string());
+      return 2;
+    }
+  }
   if (Status e = proto::check_program_endpoint(cfg.server.endpoint, proto::EndpointUse::kBind);
       !e.ok()) {
     spdlog::error("server.endpoint: {}", e.to_string());

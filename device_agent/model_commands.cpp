@@ -194,6 +194,9 @@ int export_command(const std::string& model_path, const std::string& out_prefix)
         out_prefix, folder, folder, folder);
     return 2;
   }
+  if (out_is_input(model_path, out_prefix + ".pt", "the exported weights") ||
+      out_is_input(model_path, out_prefix + ".json", "the exported spec"))
+    return 2;
   auto model = load_model(model_path);
   if (!model.ok()) {
     spdlog::error("{}", model.status().to_string());

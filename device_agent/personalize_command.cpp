@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -38,6 +39,29 @@ Result<PersonalizeConfig> offline_config(const std::vector<std::string>& setting
   return config;
 }
 
+// True, the error logged, when --out would land among the device's own files: inside the
+// data folder (a photo named as --out was replaced by the model) or on the labels file.
+bool out_in_private_data(const agent::FolderDataConfig& folder, const std::string& out) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!folder.labels_file.empty() && fs::equivalent(folder.labels_file, out, ec)) {
+    spdlog::error("--out {} is the labels file (--labels {}): give another --out", out,
+                  folder.labels_file);
+    return true;
+  }
+  fs::path data = fs::weakly_canonical(folder.dir, ec);
+  const fs::path target = fs::weakly_canonical(out, ec);
+  if (ec || data.empty()) return false;
+  if (data.filename().empty()) data = data.parent_path();  // "pics/"
+  if (std::mismatch(data.begin(), data.end(), target.begin(), target.end()).first != data.end())
+    return false;
+  spdlog::error(
+      "--out {} is inside the data folder {} (the device's own files, which every task reads): "
+      "give an --out outside it",
+      out, folder.dir);
+  return true;
+}
+
 }  // namespace
 
 int personalize_command(const PersonalizeOptions& o) {
@@ -51,6 +75,7 @@ int personalize_command(const PersonalizeOptions& o) {
     return 2;
   }
   if (out_is_input(o.model_path, o.out_path, "the personalized model")) return 2;
+  if (out_in_private_data(o.folder, o.out_path)) return 2;
   auto config = offline_config(o.settings);
   if (!config.ok()) {
     spdlog::error("--set: {}", config.status().message());

@@ -151,7 +151,9 @@ int run_export(const ReportOptions& o) {
     fmt::print("{}", text);
     return 0;
   }
-  Status written = write_output(o.output, text, "export");
+  const fs::path run_folder = database_path(o.db).parent_path();
+  Status written =
+      write_output(o.output, text, "export", {(run_folder / "scenario.toml").string()});
   if (!written.ok()) return fail(written);
   fmt::print(stderr, "wrote {} row(s) to {}\n", results->rows.size(), o.output);
   return 0;

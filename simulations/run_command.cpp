@@ -22,6 +22,7 @@
 #include "simulation/scenario_overrides.h"
 #include "simulation/simulation.h"
 #include "store/serve_lock.h"
+#include "util/file_io.h"
 
 namespace fp::sim {
 
@@ -120,6 +121,16 @@ int run_run(const RunCommandOptions& o) {
 
   RunOptions ro;
   ro.out_dir = o.out_dir.empty() ? "runs/" + s.name : o.out_dir;
+  if (!o.endpoint_file.empty()) {
+    // It is written once the run listens: named as a database, a model or the scenario, it
+    // replaced that.
+    if (Status target = check_output_target(o.endpoint_file, "--endpoint-file",
+                                            {o.scenario, ro.out_dir + "/scenario.toml"});
+        !target.ok()) {
+      fmt::print(stderr, "error: {}\n", target.to_string());
+      return 2;
+    }
+  }
   ro.fresh = o.fresh;
   ro.resume = o.resume;
   ro.retry_failed = o.retry_failed;

@@ -245,6 +245,14 @@ grep -qF "the backup holds no key pair and there is none at keys/coordinator" <<
 STATE=${STATE_BEFORE}
 expect_of 2 "campaign 'fleet-speech' already exists (id 1) with other settings than the config's: the personalization settings" \
   coordinator serve -c "${WORK}/edited.toml" --check
+# An output named as the database (or a model) is refused, the file unchanged: export -o and
+# serve's --endpoint-file replaced them.
+db_sum=$(sha256sum "${STATE}/fineprune.db")
+expect_of 1 "export fineprune.db is an SQLite database: not replaced" \
+  coordinator export -c "${FLEET}" -o fineprune.db
+expect_of 2 "--endpoint-file fineprune.db is an SQLite database: not replaced" \
+  coordinator serve -c "${FLEET}" --endpoint-file fineprune.db
+[ "$(sha256sum "${STATE}/fineprune.db")" = "${db_sum}" ] || fail "an output replaced the database"
 # The start itself refuses it as a mistake in the configuration too (it exited 1, as for a
 # refused start).
 expect_of 2 "campaign 'fleet-speech' already exists (id 1) with other settings than the config's: the personalization settings" \

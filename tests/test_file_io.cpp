@@ -135,3 +135,35 @@ TEST_CASE("an output named by a user is written through links and to devices, ne
   REQUIRE(fp::write_output(dir.file("new/out.csv"), "fresh\n", "export").ok());
   CHECK(fp::testing::read_file(dir.file("new/out.csv")) == "fresh\n");
 }
+
+TEST_CASE("an output never replaces a database, a model, a key or the file a command reads") {
+  // `export -o fp.db`, `--endpoint-file fp.db` or `-o models/<sha>.fpm` replaced them.
+  fp::testing::TempDir dir("output");
+  auto made = [&](const std::string& name, const std::string& bytes) {
+    REQUIRE(fp::write_file(dir.file(name), bytes).ok());
+    return dir.file(name);
+  };
+  const std::string db = made("fp.db", std::string("SQLite format 3\0", 16) + "pages");
+  const std::string model = made("m.fpm", std::string("FPMODEL\0", 8) + "tensors");
+  const std::string key = made("c.key", "# fineprune CURVE secret key: keep private\nabc\n");
+  const std::string config = made("fp.toml", "[server]\n");
+  for (const auto& [path, kind] :
+       {std::pair{db, "an SQLite database"}, std::pair{model, "a fineprune model file"},
+        std::pair{key, "a CURVE key file"}}) {
+    INFO(path);
+    const std::string before = fp::testing::read_file(path);
+    CHECK(fp::write_output(path, "rows\n", "export").message() ==
+          "export " + path + " is " + kind + ": not replaced; name another file");
+    CHECK(fp::testing::read_file(path) == before);
+  }
+  // The command's own input, also through a link to it.
+  std::filesystem::create_symlink("fp.toml", dir.file("link.toml"));
+  CHECK_THAT(fp::write_output(dir.file("link.toml"), "x", "export", {config}).message(),
+             Catch::Contains("which this command reads: not replaced"));
+  CHECK(fp::testing::read_file(config) == "[server]\n");
+  // An earlier export is replaced, as before; a missing file made.
+  const std::string old = made("old.csv", "a,b\n");
+  CHECK(fp::write_output(old, "c,d\n", "export", {config}).ok());
+  CHECK(fp::testing::read_file(old) == "c,d\n");
+  CHECK(fp::check_output_target(dir.file("new.txt"), "--endpoint-file", {config}).ok());
+}

@@ -122,8 +122,41 @@ Status make_parent_folder(const std::string& path, const std::string& what) {
   return Status::ok_status();
 }
 
-Status write_output(const std::string& path, std::string_view bytes, const std::string& what) {
+Status check_output_target(const std::string& path, const std::string& what,
+                           const std::vector<std::string>& inputs) {
   namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return Status::ok_status();  // missing, a pipe, a device
+  for (const auto& input : inputs) {
+    if (!input.empty() && fs::equivalent(path, input, ec))
+      return Status::invalid_argument(what + " " + path + " is " + input +
+                                      ", which this command reads: not replaced; name another "
+                                      "file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  char head[18] = {};
+  in.read(head, sizeof head);
+  const std::string_view start(head, static_cast<size_t>(in.gcount()));
+  struct Kind {
+    std::string_view magic;
+    const char* name;
+  };
+  static constexpr Kind kinds[] = {
+      {std::string_view("SQLite format 3\0", 16), "an SQLite database"},
+      {std::string_view("FPMODEL\0", 8), "a fineprune model file"},
+      {"# fineprune CURVE", "a CURVE key file"}};
+  for (const auto& kind : kinds) {
+    if (start.substr(0, kind.magic.size()) == kind.magic)
+      return Status::invalid_argument(what + " " + path + " is " + kind.name +
+                                      ": not replaced; name another file");
+  }
+  return Status::ok_status();
+}
+
+Status write_output(const std::string& path, std::string_view bytes, const std::string& what,
+                    const std::vector<std::string>& inputs) {
+  namespace fs = std::filesystem;
+  FP_RETURN_IF_ERROR(check_output_target(path, what, inputs));
   std::error_code missing, ec;  // status of a missing file (or a dangling link) sets `missing`
   const fs::file_status st = fs::status(path, missing);  // through links
   if (fs::is_directory(st))

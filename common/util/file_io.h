@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/status.h"
 
@@ -41,10 +42,21 @@ Status make_parent_folder(const std::string& path, const std::string& what = "fi
 // InvalidArgument "<what> <path> cannot be made: <why>" (a check's answer, made nothing).
 Status check_can_make(const std::string& path, const std::string& what);
 
+// Whether a text output a user names (export -o, --endpoint-file) may replace what is at
+// `path`: never a file that holds work, whatever it is called (an SQLite database, a
+// fineprune model, a CURVE key file: recognised by their first bytes), nor one of `inputs`
+// (the config or scenario the program reads; compared as files, links and all). OK when
+// `path` is missing or none of those; else InvalidArgument "<what> <path> is <which>: not
+// replaced; name another file".
+Status check_output_target(const std::string& path, const std::string& what,
+                           const std::vector<std::string>& inputs = {});
+
 // A file a user named for a program's output (export -o): a regular file is replaced whole
 // (replace_file, its folder made), through a symbolic link the file the link names (the
 // link stays), and anything else that is there (/dev/stdout, a pipe, a terminal) written to
 // as it is, never replaced by a regular file.
-Status write_output(const std::string& path, std::string_view bytes, const std::string& what);
+// check_output_target first: an output never replaces a database, a model, a key or `inputs`.
+Status write_output(const std::string& path, std::string_view bytes, const std::string& what,
+                    const std::vector<std::string>& inputs = {});
 
 }  // namespace fp

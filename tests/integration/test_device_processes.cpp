@@ -442,6 +442,19 @@ TEST_CASE("a device with a general model file personalizes offline, and says wha
              Catch::Contains("'0.5' is not key=value"));
   CHECK_THAT(refused({"--out", dir.file("out")}, "folder"), Catch::Contains("is a folder"));
   CHECK_FALSE(fs::exists(dir.file("x.fpm")));
+  // Onto the device's own files (a photo named as --out was replaced by the model).
+  std::string photo;
+  for (const auto& e : fs::recursive_directory_iterator(dir.file("phone")))
+    if (e.is_regular_file()) photo = e.path().string();
+  const std::string photo_before = read_file(photo);
+  CHECK_THAT(refused({"--out", photo}, "photo"), Catch::Contains("is inside the data folder"));
+  CHECK_THAT(refused({"--out", dir.file("phone/new.fpm")}, "into-data"),
+             Catch::Contains("is inside the data folder"));
+  CHECK_THAT(
+      refused({"--labels", dir.file("labels.csv"), "--out", dir.file("labels.csv")}, "labels"),
+      Catch::Contains("is the labels file"));
+  CHECK(read_file(photo) == photo_before);
+  CHECK_FALSE(fs::exists(dir.file("phone/new.fpm")));
   ChildProcess again({kAgent, "personalize", "--model", personal, "--data", dir.file("phone"),
                       "--out", dir.file("x.fpm")},
                      dir.file("again.log"));

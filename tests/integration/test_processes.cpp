@@ -463,6 +463,13 @@ TEST_CASE("fp-agent compact writes a new artifact and will not write over the on
   // Its hint names where the module that loads it is (the source tree's, from a build).
   CHECK_THAT(read_file(dir.file("export.log")),
              Catch::Contains("sys.path.insert(0, '" FP_SOURCE_DIR "/scripts/python')"));
+  // A prefix whose .pt or .json is the model read: refused, the model untouched.
+  std::filesystem::copy_file(dir.file("c.fpm"), dir.file("w.json"));
+  ChildProcess over_model({kAgent, "export", "--model", dir.file("w.json"), "--out", dir.file("w")},
+                          dir.file("export-over.log"));
+  REQUIRE(over_model.wait(120s) == 2);
+  CHECK_THAT(read_file(dir.file("export-over.log")), Catch::Contains("is the model it reads"));
+  CHECK(read_file(dir.file("w.json")) == read_file(dir.file("c.fpm")));
   // A folder for --out wrote ".pt" and ".json" into it: refused, naming the prefix wanted.
   ChildProcess into_folder(
       {kAgent, "export", "--model", dir.file("c.fpm"), "--out", dir.file("out/torch") + "/"},
