@@ -329,6 +329,9 @@ TEST_CASE("a list of distinct things naming one twice is refused at the repeat's
 TEST_CASE("values out of range and bad names are rejected with the key", "[scenario]") {
   CHECK(error_of("[data]\n") == "test.toml: name is required (a short label)");
   CHECK(error_of("name = \"a b\"\n").find("name must be 1-48 letters") != std::string::npos);
+  // An integer its setting cannot hold is refused, not wrapped (4294967298 threads became 2).
+  CHECK_THAT(error_of("name = \"x\"\n[general]\nthreads = 4294967298\n"),
+             Catch::StartsWith("test.toml:3: general.threads must be an integer from "));
   // A name is a folder's: "." and ".." put the run outside runs/, where --fresh emptied it.
   for (const char* dots : {".", "..", "...", ".hidden"}) {
     INFO(dots);

@@ -7,6 +7,8 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -49,6 +51,8 @@ class TomlTable {
       auto v = node->value_exact<int64_t>();
       if (!v) return wrong(*node, key, "an integer");
       if (std::is_unsigned_v<T> && *v < 0) return wrong(*node, key, "a non-negative integer");
+      // A value the setting's type cannot hold wrapped (4294967297 agents became 1).
+      if (!fits<T>(*v)) return wrong(*node, key, range_of<T>());
       out = static_cast<T>(*v);
       return Status::ok_status();
     }
@@ -79,7 +83,10 @@ class TomlTable {
       if constexpr (std::is_same_v<T, std::string>) {
         v = item.value_exact<std::string>();
       } else if constexpr (std::is_integral_v<T>) {
-        if (auto i = item.value_exact<int64_t>()) v = static_cast<T>(*i);
+        if (auto i = item.value_exact<int64_t>()) {
+          if (!fits<T>(*i)) return wrong(item, key, "an array of " + range_of<T>());
+          v = static_cast<T>(*i);
+        }
       } else {
         v = item.value_exact<double>();
         if (!v) {
@@ -170,6 +177,24 @@ class TomlTable {
   }
   Status wrong(const toml::node& node, const std::string& key, const std::string& expected) const {
     return Status::invalid_argument(at(node) + name(key) + " must be " + expected);
+  }
+  // Whether the integral type T holds `v` (a TOML integer is 64-bit signed).
+  template <typename T>
+  static bool fits(int64_t v) {
+    if constexpr (std::is_unsigned_v<T> && sizeof(T) >= sizeof(int64_t)) {
+      return v >= 0;
+    } else if constexpr (std::is_unsigned_v<T>) {
+      return v >= 0 && static_cast<uint64_t>(v) <= std::numeric_limits<T>::max();
+    } else if constexpr (sizeof(T) >= sizeof(int64_t)) {
+      return true;
+    } else {
+      return v >= std::numeric_limits<T>::min() && v <= std::numeric_limits<T>::max();
+    }
+  }
+  template <typename T>
+  static std::string range_of() {
+    return "an integer from " + std::to_string(std::numeric_limits<T>::min()) + " to " +
+           std::to_string(std::numeric_limits<T>::max());
   }
 
   const toml::table* table_;

@@ -39,12 +39,16 @@ Status check_server_config(const ServerConfig& sv) {
     return Status::invalid_argument("server.max_sessions_per_key must be >= 1");
   if (sv.max_ids_per_key < 1)
     return Status::invalid_argument("server.max_ids_per_key must be >= 1");
-  if (!(sv.task_deadline_s > 0) || !(sv.task_deadline_s_per_mb >= 0)) {
+  // Bounded so that a deadline stays within the clock's range: 1e12 overflowed it, and every
+  // task was taken back at its first heartbeat, its reports refused.
+  if (!(sv.task_deadline_s > 0 && sv.task_deadline_s <= 2592000) ||
+      !(sv.task_deadline_s_per_mb >= 0 && sv.task_deadline_s_per_mb <= 3600)) {
     return Status::invalid_argument(
-        "server.task_deadline_s must be > 0 and server.task_deadline_s_per_mb >= 0");
+        "server.task_deadline_s must be in (0, 2592000] (30 days) and "
+        "server.task_deadline_s_per_mb in [0, 3600]");
   }
-  if (!(sv.last_seen_every_s > 0))
-    return Status::invalid_argument("server.last_seen_every_s must be > 0");
+  if (!(sv.last_seen_every_s > 0 && sv.last_seen_every_s <= 86400))
+    return Status::invalid_argument("server.last_seen_every_s must be in (0, 86400] (a day)");
   if (!(sv.model_wait_s >= 0 && sv.model_wait_s <= 604800))
     return Status::invalid_argument("server.model_wait_s must be in [0, 604800] (a week)");
   return Status::ok_status();

@@ -325,6 +325,16 @@ delta = 1e-6
   CHECK_FALSE(nlohmann::json::parse(none->campaign.prune_config_json).contains("privacy"));
 
   CHECK(error_of("[server]\nmax_agents = 0\n") == "test.toml: server.max_agents must be >= 1");
+  // A value its setting's type cannot hold: refused at its line (it wrapped: 4294967297
+  // agents became 1, a heartbeat of 4294967306 ms 10).
+  CHECK(error_of("[server]\nmax_agents = 4294967297\n") ==
+        "test.toml:2: server.max_agents must be an integer from 0 to 4294967295");
+  CHECK(error_of("[server]\nheartbeat_ms = 4294967306\n") ==
+        "test.toml:2: server.heartbeat_ms must be an integer from 0 to 4294967295");
+  // A deadline past the clock's range took every task back at once.
+  CHECK(error_of("[server]\ntask_deadline_s = 1e12\n") ==
+        "test.toml: server.task_deadline_s must be in (0, 2592000] (30 days) and "
+        "server.task_deadline_s_per_mb in [0, 3600]");
   CHECK(error_of("[server]\nmodel_wait_s = -1\n") ==
         "test.toml: server.model_wait_s must be in [0, 604800] (a week)");
   auto waits = parse_config("[server]\nmodel_wait_s = 30\n", "t");
