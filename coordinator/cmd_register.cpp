@@ -65,7 +65,7 @@ void add_register_command(CLI::App& app) {
       ->check(fp::config::at_least(1));
   cmd->callback([o] {
     CoordinatorConfig cfg = config_for(o->common);
-    auto bytes = read_file(o->path, "model artifact");
+    auto bytes = read_regular_file(o->path, "model artifact");
     if (!bytes.ok()) fail(bytes.status());
     // Before the database is opened: a file that is not an artifact makes no database.
     if (Status usable = check_artifact_bytes(*bytes, o->path); !usable.ok()) fail(usable);

@@ -167,3 +167,16 @@ TEST_CASE("an output never replaces a database, a model, a key or the file a com
   CHECK(fp::testing::read_file(old) == "c,d\n");
   CHECK(fp::check_output_target(dir.file("new.txt"), "--endpoint-file", {config}).ok());
 }
+
+TEST_CASE("what only a file can be is read from a file only; a FIFO is not waited on") {
+  fp::testing::TempDir dir("regular");
+  const std::string fifo = dir.file("model.fpm");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto refused = fp::read_regular_file(fifo, "model artifact");  // at once: no writer comes
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().message() ==
+        "model artifact " + fifo + " is not a regular file (a pipe, a device or a folder)");
+  CHECK_FALSE(fp::read_regular_file(dir.path.string(), "model artifact").ok());
+  REQUIRE(fp::write_file(dir.file("m.fpm"), "bytes").ok());
+  CHECK(fp::read_regular_file(dir.file("m.fpm")).value() == "bytes");
+}

@@ -25,7 +25,7 @@ namespace fp::coord {
 
 Result<store::ModelRecord> register_artifact(ModelRegistry& registry, const std::string& path,
                                              double now) {
-  FP_ASSIGN_OR_RETURN(std::string bytes, read_file(path, "model artifact"));
+  FP_ASSIGN_OR_RETURN(std::string bytes, read_regular_file(path, "model artifact"));
   return register_artifact_bytes(registry, bytes, path, now);
 }
 

@@ -272,7 +272,9 @@ Status read_all(int fd, const std::string& path, std::string* bytes) {
 }  // namespace
 
 Result<ModelPtr> load_model(const std::string& path, ArtifactInfo* info) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO named as a model is refused below instead of waiting for a writer
+  // (for a regular file it changes nothing).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) return Status::not_found("model artifact " + path + ": no such file");
     return Status::io_error("model artifact " + path + ": cannot open: " + std::strerror(errno));

@@ -12,14 +12,23 @@
 
 namespace fp {
 
-Result<std::string> read_file(const std::string& path, const std::string& what) {
+namespace {
+
+Result<std::string> read_whole(const std::string& path, const std::string& what,
+                               bool regular_only) {
   // Into a string of the file's size (one byte more, so the read that finds its end needs no
   // room), by read(2): a stringstream grew its buffer by doubling and copied it out again, a
-  // third of a simulated agent's private data load.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // third of a simulated agent's private data load. O_NONBLOCK where only a regular file will
+  // do: a FIFO is then refused at once instead of waiting for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | (regular_only ? O_NONBLOCK : 0));
   if (fd < 0) return Status::not_found(what + " " + path + " cannot be opened");
   struct stat st {};
   const bool sized = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (regular_only && !sized) {
+    ::close(fd);
+    return Status::invalid_argument(what + " " + path +
+                                    " is not a regular file (a pipe, a device or a folder)");
+  }
   std::string bytes(sized ? static_cast<size_t>(st.st_size) + 1 : size_t{1} << 16, '\0');
   size_t got = 0;
   for (;;) {
@@ -38,6 +47,16 @@ Result<std::string> read_file(const std::string& path, const std::string& what) 
   ::close(fd);
   bytes.resize(got);
   return bytes;
+}
+
+}  // namespace
+
+Result<std::string> read_file(const std::string& path, const std::string& what) {
+  return read_whole(path, what, false);
+}
+
+Result<std::string> read_regular_file(const std::string& path, const std::string& what) {
+  return read_whole(path, what, true);
 }
 
 Status write_file(const std::string& path, std::string_view bytes, const std::string& what) {

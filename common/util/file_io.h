@@ -11,7 +11,11 @@
 namespace fp {
 
 // The file's bytes; NotFound "<what> <path> cannot be opened".
+// A pipe is read to its end (a config given as <(...)), waiting for its writer as cat does.
 Result<std::string> read_file(const std::string& path, const std::string& what = "file");
+// The same for what only a file can be (a model artifact): anything else, a FIFO included,
+// is InvalidArgument "<what> <path> is not a regular file ..." at once, never waited on.
+Result<std::string> read_regular_file(const std::string& path, const std::string& what = "file");
 
 // Creates or truncates `path` and writes `bytes`; IoError "writing <what> <path>: <reason>".
 // A reader may see the file half written, and a failure leaves it so: for files nothing

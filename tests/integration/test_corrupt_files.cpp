@@ -4,6 +4,8 @@
 // only read; a damaged seed_run.json given to `fp-sim pool`; and a damaged model artifact in an
 // agent's model cache. Each must end in a clear error naming the file (or, for the cache, a fresh
 // download), never a crash, and a damaged database must be left exactly as it was.
+#include <sys/stat.h>
+
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -301,5 +303,27 @@ TEST_CASE("commands that only read do not make a database that does not exist",
     CHECK(*code == 1);
     CHECK(log.find(path) != std::string::npos);
     CHECK_FALSE(fs::exists(path));
+  }
+}
+
+TEST_CASE("a FIFO named as a model is refused at once, not waited on", "[processes][faults]") {
+  // `fp-agent info --model x.fpm` or `fp-coordinator register x.fpm` on a FIFO waited for a
+  // writer for ever.
+  TempDir dir("fifo");
+  const std::string fifo = dir.file("x.fpm");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const std::vector<std::vector<std::string>> commands = {
+      {kAgent, "info", "--model", fifo},
+      {kCoordinator, "register", "--db", dir.file("fp.db"), "--models-dir", dir.file("models"),
+       fifo},
+  };
+  for (const auto& args : commands) {
+    ChildProcess p(args, dir.file("out.log"));
+    auto code = p.wait(30s);
+    const std::string log = read_file(dir.file("out.log"));
+    INFO(args[0] << " " << args[1] << "\n" << log);
+    REQUIRE(code.has_value());
+    CHECK(*code != 0);
+    CHECK_THAT(log, Catch::Contains(fifo) && Catch::Contains("not a regular file"));
   }
 }
