@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "coordinator_commands.h"
+#include "util/file_io.h"
 
 namespace fp::coord {
 
@@ -26,17 +27,30 @@ CoordinatorConfig config_for(const CommonOptions& o) {
   return cfg;
 }
 
-namespace {
-
-// A command that needs the database fails when there is none, so a typo makes no empty one.
 void fail_unless_there(const CoordinatorConfig& cfg) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(cfg.database, ec) &&
+      std::filesystem::file_size(cfg.database, ec) == 0) {
+    // SQLite takes an empty file for a new database: status and export wrote a schema into
+    // it. A file of no bytes is no fineprune database.
+    fail(Status::invalid_argument("database " + cfg.database +
+                                  " is an empty file (0 bytes), not a fineprune database; "
+                                  "check --db or the configuration's server.database"));
+  }
   if (std::filesystem::exists(cfg.database)) return;
   fail(Status::not_found("database " + cfg.database +
                          " does not exist (fp-coordinator train, register or serve creates it; "
                          "check --db or the configuration's server.database)"));
 }
 
-}  // namespace
+Status check_models_folder(const CoordinatorConfig& cfg) {
+  std::error_code ec;
+  if (std::filesystem::exists(cfg.models_dir, ec) &&
+      !std::filesystem::is_directory(cfg.models_dir, ec))
+    return Status::invalid_argument("server.models_dir " + cfg.models_dir +
+                                    " is a file, not a folder");
+  return check_can_make(cfg.models_dir, "models folder");
+}
 
 std::unique_ptr<store::Store> open_database(const CoordinatorConfig& cfg, bool must_exist) {
   if (must_exist) fail_unless_there(cfg);

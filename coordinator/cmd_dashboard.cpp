@@ -26,10 +26,7 @@ int run_dashboard(const DashboardOptions& o) {
   dc.port = static_cast<uint16_t>(o.http_port >= 0 ? o.http_port
                                   : cfg.http_port  ? cfg.http_port
                                                    : 8080);
-  if (!std::filesystem::exists(dc.database)) {
-    spdlog::error("database {} does not exist", dc.database);
-    return 1;
-  }
+  fail_unless_there(cfg);
   // The signals are taken by sigwait below; the server thread inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);

@@ -88,25 +88,31 @@ Result<std::string> check_listening(const CoordinatorConfig& cfg, store::Store& 
   const std::string ipc_path = proto::ipc_path(cfg.server.endpoint);
   std::error_code ec;
   const bool ipc_made = !ipc_path.empty() && !fs::exists(fs::symlink_status(ipc_path, ec));
-  {
-    // The bind announces a serving coordinator and its key (a throwaway one where the start
-    // makes the pair): not said by a check, whose warnings still are.
-    const auto level = spdlog::get_level();
-    spdlog::set_level(std::max(level, spdlog::level::warn));
-    zmq::context_t context(1);
-    Server server(cfg.server, context, store, registry);
-    Status bound = server.bind();
-    spdlog::set_level(level);
+  // The endpoint stays bound while the dashboard's port is tried, as in a start: one port
+  // for both passed the check and failed the start.
+  // The bind announces a serving coordinator and its key (a throwaway one where the start
+  // makes the pair): not said by a check, whose warnings still are.
+  const auto level = spdlog::get_level();
+  spdlog::set_level(std::max(level, spdlog::level::warn));
+  zmq::context_t context(1);
+  Server server(cfg.server, context, store, registry);
+  Status bound = server.bind();
+  spdlog::set_level(level);
+  auto release = [&] {
     if (bound.ok() && ipc_made) fs::remove(ipc_path, ec);
-    FP_RETURN_IF_ERROR(bound);
+  };
+  if (!bound.ok()) return bound;
+  if (cfg.http_port <= 0) {
+    release();
+    return std::string("no dashboard");
   }
-  if (cfg.http_port <= 0) return std::string("no dashboard");
-  FP_ASSIGN_OR_RETURN(
-      auto http, dash::HttpServer::start({cfg.http_address, static_cast<uint16_t>(cfg.http_port)},
-                                         [](const dash::HttpRequest&) {
-                                           return dash::HttpReply{503, "text/plain", "", {}};
-                                         }));
-  http->stop();
+  auto http = dash::HttpServer::start({cfg.http_address, static_cast<uint16_t>(cfg.http_port)},
+                                      [](const dash::HttpRequest&) {
+                                        return dash::HttpReply{503, "text/plain", "", {}};
+                                      });
+  release();
+  if (!http.ok()) return http.status();
+  (*http)->stop();
   if (!dash::is_loopback_address(cfg.http_address))
     spdlog::warn(
         "dashboard on {} without authentication: anyone who can reach port {} reads "
@@ -129,7 +135,7 @@ Status check_serving_status(CoordinatorConfig cfg, std::string& ready) {
   FP_ASSIGN_OR_RETURN(ScratchFolder scratch, ScratchFolder::make("fp-serve-check"));
   std::unique_ptr<store::Store> store;
   FP_ASSIGN_OR_RETURN(std::string database, open_for_check(cfg.database, scratch.path(), store));
-  FP_RETURN_IF_ERROR(check_can_make(cfg.models_dir, "models folder"));
+  FP_RETURN_IF_ERROR(check_models_folder(cfg));
   ModelRegistry registry(cfg.models_dir, *store);
   FP_ASSIGN_OR_RETURN(std::string campaigns, check_campaigns(registry, *store, cfg.campaign));
   std::string security = "plain: no encryption, no authentication";

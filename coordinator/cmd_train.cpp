@@ -34,6 +34,7 @@ int run_train(const TrainOptions& o) {
   if (o.epochs > 0) t.epochs = o.epochs;
   if (o.limit >= 0) t.limit = o.limit;
   if (o.threads > 0) t.threads = o.threads;
+  if (Status folder = check_models_folder(cfg); !folder.ok()) fail(folder, 2);  // before training
   const Dataset general = load_train_data(t, t.limit);
   // A random tenth of the general data is held out to report the model's accuracy.
   GeneralModelConfig gc;

@@ -49,6 +49,12 @@ void add_common_options(CLI::App* cmd, CommonOptions& options);
 [[noreturn]] void fail(const Status& why, int code = 1);
 // The configuration file with --db and --models-dir applied; fails (2) when invalid.
 CoordinatorConfig config_for(const CommonOptions& options);
+// A command that needs the database fails (1) when there is none, so a typo makes no empty
+// one, or when it is an empty file (which SQLite would take for a new database).
+void fail_unless_there(const CoordinatorConfig& config);
+// The models folder is one, or one this process could make (a file in its place passed
+// serve --check, and train trained the model before failing to store it).
+Status check_models_folder(const CoordinatorConfig& config);
 // The configured database; fails (1) when it cannot be opened, or with `must_exist`
 // when there is none yet (so a typo does not create an empty one).
 std::unique_ptr<store::Store> open_database(const CoordinatorConfig& config,

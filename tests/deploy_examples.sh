@@ -253,6 +253,17 @@ expect_of 1 "export fineprune.db is an SQLite database: not replaced" \
 expect_of 2 "--endpoint-file fineprune.db is an SQLite database: not replaced" \
   coordinator serve -c "${FLEET}" --endpoint-file fineprune.db
 [ "$(sha256sum "${STATE}/fineprune.db")" = "${db_sum}" ] || fail "an output replaced the database"
+# The dashboard on the endpoint's port: the check binds both together, as the start does (it
+# said ready, and the start failed).
+sed 's/^http_port = 8080/http_port = 5555/' "${FLEET}" >"${WORK}/same-port.toml"
+expect_of 2 "cannot bind 127.0.0.1:5555" coordinator serve -c "${WORK}/same-port.toml" --check
+# A file where the models folder goes: refused by the check (it said ready) and by train
+# before it trains (it trained, then failed to store the model).
+sed 's/^models_dir = "models"/models_dir = "fineprune.db"/' "${FLEET}" >"${WORK}/models-file.toml"
+expect_of 2 "server.models_dir fineprune.db is a file, not a folder" \
+  coordinator serve -c "${WORK}/models-file.toml" --check
+expect_of 2 "server.models_dir fineprune.db is a file, not a folder" \
+  coordinator train -c "${WORK}/models-file.toml"
 # The start itself refuses it as a mistake in the configuration too (it exited 1, as for a
 # refused start).
 expect_of 2 "campaign 'fleet-speech' already exists (id 1) with other settings than the config's: the personalization settings" \

@@ -636,6 +636,8 @@ TEST_CASE("endpoints are checked before libzmq reads a port above 65535 modulo 6
       {"tcp://:5555", "a TCP endpoint needs host:port"},
       {"tcp://", "nothing after tcp://"},
       {"127.0.0.1:5555", "no transport"},
+      {"http://coordinator:5555", "unknown transport 'http://'"},
+      {"udp://127.0.0.1:5555", "unknown transport 'udp://'"},
   };
   for (const auto& [endpoint, why] : refused) {
     INFO(endpoint);

@@ -391,6 +391,10 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
         "test.toml:3: hosting.workers must be in [1, 256]");
   CHECK(error_of("name = \"x\"\n[hosting]\nendpoint = \"http://x\"\n") ==
         "test.toml:3: hosting.endpoint must start with tcp:// or ipc://");
+  CHECK(error_of("name = \"x\"\n[hosting]\nendpoint = \"tcp://127.0.0.1:99999\"\n") ==
+        "test.toml:3: hosting.endpoint must be an endpoint to bind: endpoint "
+        "'tcp://127.0.0.1:99999': the port must be a number from 0 to 65535 (endpoints look like "
+        "tcp://host:5555)");
   CHECK(error_of("name = \"x\"\n[[fineprune.variants]]\nname = \"a\"\n[[fineprune.variants]]\n"
                  "name = \"a\"\n")
             .find("variant name 'a' is used twice") != std::string::npos);
@@ -582,7 +586,7 @@ TEST_CASE("fp-sim run's overrides are noted in the recorded text and read back f
   o.workers = 2;
   o.connected = 5;
   o.mode = HostingMode::kExternal;
-  o.endpoint = "tcp://0.0.0.0:*\"\\";  // quotes and backslashes survive the note
+  o.endpoint = "ipc:///tmp/fp\"\\.sock";  // quotes and backslashes survive the note
   o.methods = "svd,finetune";
   Scenario run = *s;
   REQUIRE(apply_overrides(run, o).ok());
@@ -591,7 +595,7 @@ TEST_CASE("fp-sim run's overrides are noted in the recorded text and read back f
   CHECK(run.partition.num_individuals == 30);
   CHECK(run.hosting.mode == HostingMode::kExternal);
   CHECK(run.overrides.size() == 8);
-  CHECK(run.overrides[6] == R"(hosting.endpoint = "tcp://0.0.0.0:*\"\\")");
+  CHECK(run.overrides[6] == R"(hosting.endpoint = "ipc:///tmp/fp\"\\.sock")");
 
   const std::string recorded = text_with_overrides(run);
   auto back = recorded_scenario(recorded, "fp.db (run 1)");

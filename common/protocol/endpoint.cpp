@@ -20,6 +20,10 @@ Status check_endpoint(const std::string& endpoint, EndpointUse use) {
   const std::string_view scheme(endpoint.data(), scheme_end);
   const std::string_view rest(endpoint.data() + scheme_end + 3, endpoint.size() - scheme_end - 3);
   if (rest.empty()) return bad("nothing after " + std::string(scheme) + "://");
+  // libzmq's other transports (udp, pgm, ws, ...) carry no DEALER/ROUTER pair here: an agent
+  // given "http://host" passed its --check and failed at its first connection.
+  if (scheme != "tcp" && scheme != "ipc" && scheme != "inproc")
+    return bad("unknown transport '" + std::string(scheme) + "://' (tcp://, ipc:// or inproc://)");
   if (scheme != "tcp") return Status::ok_status();
 
   const size_t colon = rest.rfind(':');

@@ -14,6 +14,7 @@
 #include "experiment/methods.h"
 #include "experiment/personalize_settings.h"
 #include "models/model_spec.h"
+#include "protocol/endpoint.h"
 #include "util/file_io.h"
 
 namespace fp::sim {
@@ -373,6 +374,10 @@ std::optional<KeyProblem> hosting_problem(const HostingSection& h) {
   if (auto wrong = range("compute_nice", h.compute_nice, 0, 19)) return wrong;
   if (h.endpoint.rfind("tcp://", 0) != 0 && h.endpoint.rfind("ipc://", 0) != 0)
     return KeyProblem{"endpoint", "must start with tcp:// or ipc://"};
+  // The coordinator's own check, here: "tcp://127.0.0.1:99999" passed run --check and failed
+  // once the general model had trained.
+  if (Status e = proto::check_endpoint(h.endpoint, proto::EndpointUse::kBind); !e.ok())
+    return KeyProblem{"endpoint", "must be an endpoint to bind: " + e.message()};
   if (auto wrong = range("heartbeat_ms", h.heartbeat_ms, 10, 60000)) return wrong;
   if (auto wrong = range("liveness", h.liveness, 2, 100)) return wrong;
   return range("max_attempts", h.max_attempts, 1, 100);

@@ -304,6 +304,18 @@ TEST_CASE("commands that only read do not make a database that does not exist",
     CHECK(log.find(path) != std::string::npos);
     CHECK_FALSE(fs::exists(path));
   }
+  // Nor write a schema into an empty file (SQLite takes one for a new database).
+  { std::ofstream(path).flush(); }
+  for (size_t i = 0; i < 6; ++i) {  // fp-coordinator's
+    ChildProcess p(commands[i], dir.file("empty.log"));
+    auto code = p.wait(30s);
+    const std::string log = read_file(dir.file("empty.log"));
+    INFO(commands[i][1] << "\n" << log);
+    REQUIRE(code.has_value());
+    CHECK(*code == 1);
+    CHECK_THAT(log, Catch::Contains("database " + path + " is an empty file (0 bytes)"));
+    CHECK(fs::file_size(path) == 0);
+  }
 }
 
 TEST_CASE("a FIFO named as a model is refused at once, not waited on", "[processes][faults]") {
