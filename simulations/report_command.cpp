@@ -17,6 +17,7 @@
 #include "store/run_store.h"
 #include "store/serve_lock.h"
 #include "util/file_io.h"
+#include "util/scratch_folder.h"
 
 namespace fp::sim {
 
@@ -54,13 +55,23 @@ std::string shown_status(const store::RunRecord& r, const std::string& db) {
 }
 
 // The database --db names, opened; never creates one.
-Result<std::unique_ptr<store::Store>> open_existing(const std::string& db) {
+// A run database as it is: read-only, an older schema read from a migrated copy in
+// `scratch`. list, report, export and pool change no file (they added fp-sim's tables to an
+// fp-coordinator database, and migrated an older one in place).
+struct RunDatabase {
+  ScratchFolder scratch;
+  std::unique_ptr<store::Store> store;
+};
+
+Result<RunDatabase> open_existing(const std::string& db) {
   const fs::path path = database_path(db);
   if (!fs::is_regular_file(path)) {
     return Status::not_found("no run database at " + path.string() +
                              " (pass --db <run dir>/fp.db or the run directory)");
   }
-  return store::Store::open(path.string());
+  FP_ASSIGN_OR_RETURN(ScratchFolder scratch, ScratchFolder::make("fp-sim-read"));
+  FP_ASSIGN_OR_RETURN(auto store, store::Store::open_unchanged(path.string(), scratch.path()));
+  return RunDatabase{std::move(scratch), std::move(store)};
 }
 
 int fail(const Status& s) {
@@ -71,7 +82,7 @@ int fail(const Status& s) {
 int run_list(const ReportOptions& o) {
   auto store = open_existing(o.db);
   if (!store.ok()) return fail(store.status());
-  auto sim = store::RunStore::open(**store);
+  auto sim = store::RunStore::open_to_read(*store->store);
   if (!sim.ok()) return fail(sim.status());
   auto runs = sim->runs();
   if (!runs.ok()) return fail(runs.status());
@@ -83,7 +94,7 @@ int run_list(const ReportOptions& o) {
              "seed", "status", "wall(s)", "done", "failed", "gain(pp)", "sparsity%");
   int64_t last_failed = 0;
   for (const auto& r : *runs) {
-    auto results = read_results(**store, r.id);
+    auto results = read_results(*store->store, r.id);
     if (!results.ok()) return fail(results.status());
     int64_t done = 0, failed = 0;
     for (const auto& s : results->summaries) {
@@ -126,7 +137,7 @@ int run_list(const ReportOptions& o) {
 int run_report(const ReportOptions& o) {
   auto store = open_existing(o.db);
   if (!store.ok()) return fail(store.status());
-  auto results = read_results(**store, o.run);
+  auto results = read_results(*store->store, o.run);
   if (!results.ok()) return fail(results.status());
   const std::string stats = report::format_run_stats(results->run.stats_json);
   fmt::print("run {}: scenario {}, seed {}, {}\n\n{}\n{}{}", results->run.id, results->run.scenario,
@@ -134,7 +145,7 @@ int run_report(const ReportOptions& o) {
              format_table(*results, o.table_rows), format_summary(*results),
              stats.empty() ? "" : "\n" + stats);
   if (!o.out_dir.empty()) {
-    auto written = write_experiment_report(**store, *results, o.out_dir);
+    auto written = write_experiment_report(*store->store, *results, o.out_dir);
     if (!written.ok()) return fail(written.status());
     fmt::print("\nwrote {} file(s) to {}\n", written->size(), o.out_dir);
   }
@@ -144,7 +155,7 @@ int run_report(const ReportOptions& o) {
 int run_export(const ReportOptions& o) {
   auto store = open_existing(o.db);
   if (!store.ok()) return fail(store.status());
-  auto results = read_results(**store, o.run);
+  auto results = read_results(*store->store, o.run);
   if (!results.ok()) return fail(results.status());
   std::string text = o.format == "json" ? to_json(*results) + "\n" : to_csv(*results);
   if (o.output.empty() || o.output == "-") {
@@ -189,7 +200,7 @@ Result<report::SeedRun> load_pool_source(const std::string& path) {
     return report::parse_seed_run(text, file.string());
   }
   FP_ASSIGN_OR_RETURN(auto store, open_existing(path));
-  return report::load_seed_run(*store);
+  return report::load_seed_run(*store.store);
 }
 
 int run_pool(const PoolOptions& o) {

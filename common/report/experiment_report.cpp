@@ -340,7 +340,7 @@ Grouped grouped(const std::string& key_name,
 
 // The adaptation samples each variant was limited to (0: all), from its campaign's config.
 Result<std::map<std::string, int64_t>> variant_samples(store::Store& store, int64_t run_id) {
-  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(store));
+  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open_to_read(store));
   FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(run_id));
   std::map<std::string, int64_t> out;
   for (const auto& c : campaigns) {
@@ -487,7 +487,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
   }
 
   // Each campaign's own report, as the dashboard draws it (Figure 2 bars, Figure 3a curve).
-  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(store));
+  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open_to_read(store));
   FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(results.run.id));
   for (const auto& c : campaigns) {
     FP_ASSIGN_OR_RETURN(auto campaign, load_campaign_results(store, c.campaign_id, 0));

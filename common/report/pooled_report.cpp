@@ -130,7 +130,7 @@ std::vector<std::string> result_settings(const std::vector<std::string>& overrid
 }
 
 Result<SeedRun> load_seed_run(store::Store& store, int64_t run_id) {
-  FP_ASSIGN_OR_RETURN(store::RunStore runs, store::RunStore::open(store));
+  FP_ASSIGN_OR_RETURN(store::RunStore runs, store::RunStore::open_to_read(store));
   FP_ASSIGN_OR_RETURN(store::RunRecord run, runs.run(run_id));
   FP_ASSIGN_OR_RETURN(std::vector<store::RunCampaign> campaigns, runs.campaigns(run.id));
   std::sort(campaigns.begin(), campaigns.end(),

@@ -112,7 +112,7 @@ IndividualRow row_of(const std::string& variant, const IndividualResult& i) {
 }
 
 Result<RunResults> read_results(store::Store& store, int64_t run_id) {
-  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(store));
+  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open_to_read(store));
   RunResults out;
   FP_ASSIGN_OR_RETURN(out.run, sim.run(run_id));
   FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(out.run.id));

@@ -46,6 +46,18 @@ Result<RunStore> RunStore::open(Store& store) {
   return RunStore(store);
 }
 
+Result<RunStore> RunStore::open_to_read(Store& store) {
+  FP_ASSIGN_OR_RETURN(auto st, store.db().prepare("SELECT 1 FROM sqlite_master WHERE type = "
+                                                  "'table' AND name = 'sim_runs'"));
+  FP_ASSIGN_OR_RETURN(bool there, st.step());
+  if (!there) {
+    return Status::not_found("no simulation run in " + store.db().path() +
+                             " (a database of fp-coordinator alone: see fp-coordinator "
+                             "status/export)");
+  }
+  return RunStore(store);
+}
+
 Result<int64_t> RunStore::add_run(const RunRecord& run) {
   FP_ASSIGN_OR_RETURN(
       auto st, store_->db().prepare("INSERT INTO sim_runs (scenario, scenario_toml, seed, "

@@ -34,6 +34,9 @@ class RunStore {
  public:
   // Creates the tables if needed. `store` must outlive this.
   static Result<RunStore> open(Store& store);
+  // Without making its tables (a read-only or fp-coordinator database): NotFound "no
+  // simulation run in <db> ..." when they are not there.
+  static Result<RunStore> open_to_read(Store& store);
 
   Result<int64_t> add_run(const RunRecord& run);
   Status finish_run(int64_t id, const std::string& status, double at,

@@ -278,6 +278,23 @@ TEST_CASE("commands that only read leave an older database's file as it is", "[p
   ChildProcess status({kCoordinator, "status", "--db", path}, dir.file("status.log"));
   REQUIRE(status.wait(30s) == 0);
   CHECK_THAT(read_file(dir.file("status.log")), Catch::Contains("old-phone"));
+  // fp-sim's readers on an fp-coordinator database, older or current: they say it holds no
+  // run and leave it as it is (they added fp-sim's tables to it, and migrated an older one).
+  const std::string current = dir.file("current.db");
+  REQUIRE(fp::store::Store::open(current).ok());
+  for (const std::string& db : {path, current}) {
+    const std::string bytes = read_file(db);
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{kSim, "list", "--db", db},
+          std::vector<std::string>{kSim, "export", "--db", db}}) {
+      ChildProcess p(args, dir.file("sim.log"));
+      const auto code = p.wait(30s);
+      INFO(db << " " << args[1] << "\n" << read_file(dir.file("sim.log")));
+      CHECK(code == 1);
+      CHECK_THAT(read_file(dir.file("sim.log")), Catch::Contains("no simulation run in"));
+      CHECK(read_file(db) == bytes);
+    }
+  }
 }
 
 TEST_CASE("commands that only read do not make a database that does not exist",
