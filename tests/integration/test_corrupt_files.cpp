@@ -99,6 +99,14 @@ std::string foreign_database(const TempDir& dir) {
   return read_file(path);
 }
 
+// Runs `args` for at most 30 s: its exit code (none when it did not end) and what it printed.
+std::pair<std::optional<int>, std::string> run_logged(const std::vector<std::string>& args,
+                                                      const std::string& log) {
+  ChildProcess p(args, log);
+  const auto code = p.wait(30s);
+  return {code, read_file(log)};
+}
+
 }  // namespace
 
 TEST_CASE("a damaged SQLite file is a clear error for fp-coordinator and fp-sim, left as it is",
@@ -287,11 +295,10 @@ TEST_CASE("commands that only read leave an older database's file as it is", "[p
     for (const std::vector<std::string>& args :
          {std::vector<std::string>{kSim, "list", "--db", db},
           std::vector<std::string>{kSim, "export", "--db", db}}) {
-      ChildProcess p(args, dir.file("sim.log"));
-      const auto code = p.wait(30s);
-      INFO(db << " " << args[1] << "\n" << read_file(dir.file("sim.log")));
+      const auto [code, log] = run_logged(args, dir.file("sim.log"));
+      INFO(db << " " << args[1] << "\n" << log);
       CHECK(code == 1);
-      CHECK_THAT(read_file(dir.file("sim.log")), Catch::Contains("no simulation run in"));
+      CHECK_THAT(log, Catch::Contains("no simulation run in"));
       CHECK(read_file(db) == bytes);
     }
   }
@@ -312,24 +319,18 @@ TEST_CASE("commands that only read do not make a database that does not exist",
       {kSim, "report", "--db", path},
   };
   for (const auto& args : commands) {
-    ChildProcess p(args, dir.file("out.log"));
-    auto code = p.wait(30s);
-    const std::string log = read_file(dir.file("out.log"));
+    const auto [code, log] = run_logged(args, dir.file("out.log"));
     INFO(args[0] << " " << args[1] << "\n" << log);
-    REQUIRE(code.has_value());
-    CHECK(*code == 1);
+    CHECK(code == 1);
     CHECK(log.find(path) != std::string::npos);
     CHECK_FALSE(fs::exists(path));
   }
   // Nor write a schema into an empty file (SQLite takes one for a new database).
   { std::ofstream(path).flush(); }
   for (size_t i = 0; i < 6; ++i) {  // fp-coordinator's
-    ChildProcess p(commands[i], dir.file("empty.log"));
-    auto code = p.wait(30s);
-    const std::string log = read_file(dir.file("empty.log"));
+    const auto [code, log] = run_logged(commands[i], dir.file("empty.log"));
     INFO(commands[i][1] << "\n" << log);
-    REQUIRE(code.has_value());
-    CHECK(*code == 1);
+    CHECK(code == 1);
     CHECK_THAT(log, Catch::Contains("database " + path + " is an empty file (0 bytes)"));
     CHECK(fs::file_size(path) == 0);
   }
@@ -347,9 +348,7 @@ TEST_CASE("a FIFO named as a model is refused at once, not waited on", "[process
        fifo},
   };
   for (const auto& args : commands) {
-    ChildProcess p(args, dir.file("out.log"));
-    auto code = p.wait(30s);
-    const std::string log = read_file(dir.file("out.log"));
+    const auto [code, log] = run_logged(args, dir.file("out.log"));
     INFO(args[0] << " " << args[1] << "\n" << log);
     REQUIRE(code.has_value());
     CHECK(*code != 0);
