@@ -88,10 +88,10 @@ Result<std::string> check_listening(const CoordinatorConfig& cfg, store::Store& 
   const std::string ipc_path = proto::ipc_path(cfg.server.endpoint);
   std::error_code ec;
   const bool ipc_made = !ipc_path.empty() && !fs::exists(fs::symlink_status(ipc_path, ec));
-  // The endpoint stays bound while the dashboard's port is tried, as in a start: one port
-  // for both passed the check and failed the start.
-  // The bind announces a serving coordinator and its key (a throwaway one where the start
-  // makes the pair): not said by a check, whose warnings still are.
+  // The endpoint stays bound while the dashboard's port is tried, as in a start (one port for
+  // both passed the check and failed the start). The bind announces a serving coordinator
+  // and its key (a throwaway one where the start makes the pair): not said by a check, whose
+  // warnings still are.
   const auto level = spdlog::get_level();
   spdlog::set_level(std::max(level, spdlog::level::warn));
   zmq::context_t context(1);
