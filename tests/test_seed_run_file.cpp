@@ -135,4 +135,27 @@ TEST_CASE("a damaged seed_run.json is refused with what is wrong", "[report]") {
                d["campaigns"][0]["individuals"][0]["methods"]["em_prior"].erase("accuracy");
              })),
              Catch::Contains("method \"em_prior\": missing \"accuracy\""));
+  // Values no run writes (a hand edit, a damaged file) were pooled into inf, -nan or -30 %.
+  CHECK_THAT(seed_run_error(edited_seed_run(
+                 [](auto& d) { d["campaigns"][0]["individuals"][0]["general"] = 1e308; })),
+             Catch::Contains("campaign 0 individual 0: \"general\" is 1e+308, not a number "
+                             "from 0 to 1"));
+  CHECK_THAT(seed_run_error(edited_seed_run(
+                 [](auto& d) { d["campaigns"][0]["individuals"][0]["general"] = -5; })),
+             Catch::Contains("\"general\" is -5, not a number from 0 to 1"));
+  CHECK_THAT(seed_run_error(edited_seed_run(
+                 [](auto& d) { d["campaigns"][0]["individuals"][0]["eval_samples"] = -1; })),
+             Catch::Contains("\"eval_samples\" is -1, not a whole number from 0 to "));
+  CHECK_THAT(seed_run_error(edited_seed_run(
+                 [](auto& d) { d["campaigns"][0]["individuals"][0]["eval_samples"] = 1e30; })),
+             Catch::Contains("\"eval_samples\" is 1e+30, not a whole number"));
+  CHECK_THAT(seed_run_error(edited_seed_run([](auto& d) {
+               d["campaigns"][0]["individuals"][0]["methods"]["fine_prune"]["sparsity"] = 1.5;
+             })),
+             Catch::Contains("method \"fine_prune\": \"sparsity\" is 1.5, not a number"));
+  CHECK_THAT(seed_run_error(edited_seed_run([](auto& d) {
+               auto& individuals = d["campaigns"][0]["individuals"];
+               individuals.push_back(individuals[0]);
+             })),
+             Catch::Contains("is listed twice"));
 }

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
+#include <type_traits>
 
 #include "report/results_json.h"
 
@@ -13,6 +15,7 @@ using nlohmann::json;
 
 constexpr const char* kFormat = "fineprune-seed-run";
 constexpr int kVersion = 1;
+constexpr int64_t kMaxCount = int64_t{1} << 62;  // samples, MACs: anything a run can count
 
 // Reads the fields of one JSON object, naming the first one that is wrong.
 class Fields {
@@ -33,6 +36,18 @@ class Fields {
       error_ = fmt::format("{}: \"{}\" has the wrong type ({})", where_, key, it->type_name());
       return T{};
     }
+  }
+  // get(), and within [low, high] (a whole number for an integral T): a hand-edited or damaged
+  // value (an accuracy of 1e308 or -5, -1 samples) was pooled into nonsense.
+  template <typename T>
+  T get_in(const char* key, T low, T high) {
+    const T v = get<T>(key);
+    if (!error_.empty()) return v;
+    const json& j = object_.at(key);
+    if ((std::is_integral_v<T> && !j.is_number_integer()) || !(v >= low && v <= high))
+      error_ = fmt::format("{}: \"{}\" is {}, not {} from {} to {}", where_, key, j.dump(),
+                           std::is_integral_v<T> ? "a whole number" : "a number", low, high);
+    return v;
   }
   // The member `key`, which must be of `type` (an array or an object).
   const json& child(const char* key, json::value_t type) {
@@ -68,11 +83,11 @@ Result<MethodOutcome> parse_outcome(const json& j, const std::string& where) {
   MethodOutcome m;
   auto accuracy = j.find("accuracy");  // null: the device had no labels
   if (accuracy == j.end()) return Status::invalid_argument(where + ": missing \"accuracy\"");
-  if (!accuracy->is_null()) m.accuracy = f.get<double>("accuracy");
-  m.sparsity = f.get<double>("sparsity");
-  m.macs_effective = f.get<int64_t>("macs_effective");
-  m.wall_seconds = f.get<double>("wall_seconds");
-  m.compute_macs = f.get<int64_t>("compute_macs");
+  if (!accuracy->is_null()) m.accuracy = f.get_in<double>("accuracy", 0, 1);
+  m.sparsity = f.get_in<double>("sparsity", 0, 1);
+  m.macs_effective = f.get_in<int64_t>("macs_effective", 0, kMaxCount);
+  m.wall_seconds = f.get_in<double>("wall_seconds", 0, 1e9);
+  m.compute_macs = f.get_in<int64_t>("compute_macs", 0, kMaxCount);
   if (!f.error().empty()) return Status::invalid_argument(f.error());
   return m;
 }
@@ -82,9 +97,9 @@ Result<IndividualResult> parse_individual(const json& j, const std::string& wher
   Fields f(j, where);
   IndividualResult r;
   r.individual = f.get<std::string>("individual");
-  r.general_accuracy = f.get<double>("general");
-  r.eval_samples = f.get<int64_t>("eval_samples");
-  r.macs_dense = f.get<int64_t>("macs_dense");
+  r.general_accuracy = f.get_in<double>("general", 0, 1);
+  r.eval_samples = f.get_in<int64_t>("eval_samples", 0, kMaxCount);
+  r.macs_dense = f.get_in<int64_t>("macs_dense", 0, kMaxCount);
   const json& methods = f.child("methods", json::value_t::object);
   if (!f.error().empty()) return Status::invalid_argument(f.error());
   r.task_status = "done";
@@ -156,10 +171,14 @@ Result<SeedRun> parse_seed_run(const std::string& text, const std::string& sourc
     const json& individuals = cf.child("individuals", json::value_t::array);
     if (!cf.error().empty()) return Status::invalid_argument(cf.error());
     CampaignResults results;
+    std::set<std::string> seen;
     for (size_t i = 0; i < individuals.size(); ++i) {
       FP_ASSIGN_OR_RETURN(
           IndividualResult r,
           parse_individual(individuals[i], fmt::format("{} individual {}", where, i)));
+      if (!seen.insert(r.individual).second)  // counted twice in every pooled figure
+        return Status::invalid_argument(
+            fmt::format("{} individual {}: \"{}\" is listed twice", where, i, r.individual));
       results.individuals.push_back(std::move(r));
     }
     seed.campaigns.emplace_back(std::move(variant), std::move(results));
