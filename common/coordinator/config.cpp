@@ -194,6 +194,12 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
     }
   }
   if (c.name.empty()) return Status::invalid_argument(src + ": campaign.name is empty");
+  // "" was read as an artifact path ("model artifact  cannot be opened", no key named).
+  if (c.model.empty())
+    return Status::invalid_argument(s.at_key("model") +
+                                    "campaign.model is empty: name \"latest\", a registered "
+                                    "model's SHA-256 (or its first 8+ characters) or an artifact "
+                                    "file");
   // Listed, logged and made into report folder names: one line of text.
   if (c.name.size() > 128)
     return Status::invalid_argument(src + ": campaign.name must be at most 128 bytes, got " +

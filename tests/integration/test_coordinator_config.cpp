@@ -325,6 +325,9 @@ delta = 1e-6
   CHECK_FALSE(nlohmann::json::parse(none->campaign.prune_config_json).contains("privacy"));
 
   CHECK(error_of("[server]\nmax_agents = 0\n") == "test.toml: server.max_agents must be >= 1");
+  CHECK(error_of("[campaign]\nname = \"c\"\nmodel = \"\"\n") ==
+        "test.toml:3: campaign.model is empty: name \"latest\", a registered model's SHA-256 (or "
+        "its first 8+ characters) or an artifact file");
   // A value its setting's type cannot hold: refused at its line (it wrapped: 4294967297
   // agents became 1, a heartbeat of 4294967306 ms 10).
   CHECK(error_of("[server]\nmax_agents = 4294967297\n") ==
