@@ -61,11 +61,9 @@ std::unique_ptr<store::Store> open_database(const CoordinatorConfig& cfg, bool m
 
 DatabaseToRead open_database_to_read(const CoordinatorConfig& cfg) {
   fail_unless_there(cfg);
-  auto scratch = ScratchFolder::make("fp-read");
-  if (!scratch.ok()) fail(scratch.status());
-  auto store = store::Store::open_unchanged(cfg.database, scratch->path());
-  if (!store.ok()) fail(store.status());
-  return {std::move(scratch).value(), std::move(store).value()};
+  auto read = store::open_to_read(cfg.database, "fp-read");
+  if (!read.ok()) fail(read.status());
+  return std::move(read).value();
 }
 
 int64_t campaign_id_named(const std::vector<store::CampaignRecord>& campaigns,

@@ -8,7 +8,7 @@
 
 #include "coordinator/config.h"
 #include "store/store.h"
-#include "util/scratch_folder.h"
+#include "store/store_to_read.h"
 #include "util/status.h"
 
 namespace fp {
@@ -64,10 +64,7 @@ std::unique_ptr<store::Store> open_database(const CoordinatorConfig& config,
 // migrated in place (an older schema is read from a migrated copy in `scratch`, as serve
 // --check reads it), so an older program or a stopped coordinator finds its file unchanged.
 // A missing file is an error naming it, nothing made.
-struct DatabaseToRead {
-  ScratchFolder scratch;
-  std::unique_ptr<store::Store> store;
-};
+using DatabaseToRead = store::StoreToRead;
 DatabaseToRead open_database_to_read(const CoordinatorConfig& config);
 // The id of the campaign called `name` among `campaigns`, 0 for an empty name (every
 // campaign); fails (1) naming the campaigns there are when none is called so.

@@ -16,8 +16,8 @@
 #include "simulation/campaign_plan.h"
 #include "store/run_store.h"
 #include "store/serve_lock.h"
+#include "store/store_to_read.h"
 #include "util/file_io.h"
-#include "util/scratch_folder.h"
 
 namespace fp::sim {
 
@@ -55,23 +55,16 @@ std::string shown_status(const store::RunRecord& r, const std::string& db) {
 }
 
 // The database --db names, opened; never creates one.
-// A run database as it is: read-only, an older schema read from a migrated copy in
-// `scratch`. list, report, export and pool change no file (they added fp-sim's tables to an
-// fp-coordinator database, and migrated an older one in place).
-struct RunDatabase {
-  ScratchFolder scratch;
-  std::unique_ptr<store::Store> store;
-};
-
-Result<RunDatabase> open_existing(const std::string& db) {
+// A run database as it is (store/store_to_read.h): list, report, export and pool change no
+// file (they added fp-sim's tables to an fp-coordinator database, and migrated an older one
+// in place).
+Result<store::StoreToRead> open_existing(const std::string& db) {
   const fs::path path = database_path(db);
   if (!fs::is_regular_file(path)) {
     return Status::not_found("no run database at " + path.string() +
                              " (pass --db <run dir>/fp.db or the run directory)");
   }
-  FP_ASSIGN_OR_RETURN(ScratchFolder scratch, ScratchFolder::make("fp-sim-read"));
-  FP_ASSIGN_OR_RETURN(auto store, store::Store::open_unchanged(path.string(), scratch.path()));
-  return RunDatabase{std::move(scratch), std::move(store)};
+  return store::open_to_read(path.string(), "fp-sim-read");
 }
 
 int fail(const Status& s) {

@@ -1,0 +1,24 @@
+// A database opened as it is, for the commands that only read (fp-coordinator status,
+// export, report; fp-sim list, report, export, pool): read-only, and an older schema read
+// from a copy migrated in a scratch folder (Store::open_unchanged), so the file stays as it
+// was for the program that wrote it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+#include "util/scratch_folder.h"
+#include "util/status.h"
+
+namespace fp::store {
+
+struct StoreToRead {
+  ScratchFolder scratch;  // holds the migrated copy, when there is one
+  std::unique_ptr<Store> store;
+};
+
+// `tag` names the scratch folder ("fp-read.XXXXXX"). A missing file is NotFound, nothing made.
+Result<StoreToRead> open_to_read(const std::string& path, const std::string& tag);
+
+}  // namespace fp::store
