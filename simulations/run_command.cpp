@@ -90,6 +90,7 @@ Result<Scenario> scenario_to_run(RunCommandOptions o) {
   FP_ASSIGN_OR_RETURN(Scenario s, load_scenario(o.scenario));
   // Each flag given is applied and noted (Scenario::overrides), so the run records it.
   FP_RETURN_IF_ERROR(apply_overrides(s, o.overrides));
+  FP_RETURN_IF_ERROR(check_protected_layers(s));  // a scenario error: before the folder's
   return s;
 }
 

@@ -177,8 +177,7 @@ Status check_protected_layers(const store::ModelRecord& model, const std::string
   FP_ASSIGN_OR_RETURN(PruneConfig prune, PruneConfig::from_json(settings));
   if (prune.protected_layers.empty()) return Status::ok_status();
   FP_ASSIGN_OR_RETURN(ModelSpec spec, ModelSpec::from_json(model.spec_json));
-  FP_ASSIGN_OR_RETURN(ModelPtr built, build_model_to_overwrite(spec));  // names, not weights
-  const auto& names = built->layer_names();
+  FP_ASSIGN_OR_RETURN(const std::vector<std::string> names, layer_names_of(spec));
   for (const auto& p : prune.protected_layers) {
     if (std::find(names.begin(), names.end(), p) != names.end()) continue;
     return Status::invalid_argument(

@@ -33,6 +33,11 @@ Result<ModelPtr> build_model_to_overwrite(const ModelSpec& spec) {
   return build_model(spec);
 }
 
+Result<std::vector<std::string>> layer_names_of(const ModelSpec& spec) {
+  FP_ASSIGN_OR_RETURN(ModelPtr built, build_model_to_overwrite(spec));
+  return built->layer_names();
+}
+
 void copy_state(const PrunableNet& src, PrunableNet& dst) {
   torch::NoGradGuard no_grad;
   auto sp = src.named_parameters(true), dp = dst.named_parameters(true);

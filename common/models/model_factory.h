@@ -14,6 +14,10 @@ Result<ModelPtr> build_model(const ModelSpec& spec);
 // generator where it was.
 Result<ModelPtr> build_model_to_overwrite(const ModelSpec& spec);
 
+// The names of the prunable layers a model of `spec` has, in order (what a campaign's
+// protected_layers may name), from a zero-weight build.
+Result<std::vector<std::string>> layer_names_of(const ModelSpec& spec);
+
 // Same spec, parameters, buffers and masks; shares no storage with `model`.
 ModelPtr clone_model(const PrunableNet& model);
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "models/model_factory.h"
 #include "simulation/campaign_plan.h"
 #include "simulation/population.h"
 #include "store/run_store.h"
@@ -89,6 +90,27 @@ std::string counts_words(const Scenario& s, int64_t individuals) {
 }
 
 }  // namespace
+
+Status check_protected_layers(const Scenario& s) {
+  std::vector<std::string> names;  // built once, for the first variant that protects a layer
+  for (const Variant& v : s.variants) {
+    for (const std::string& layer : v.settings.prune.protected_layers) {
+      if (names.empty()) {
+        ModelSpec spec;  // the layers' names depend on the architecture, not on the input
+        spec.arch = s.general.arch;
+        spec.width_mult = s.general.width_mult;
+        FP_ASSIGN_OR_RETURN(names, layer_names_of(spec));
+      }
+      if (std::find(names.begin(), names.end(), layer) != names.end()) continue;
+      const std::string where =
+          v.name.empty() ? "[fineprune]" : "[[fineprune.variants]] '" + v.name + "'";
+      return Status::invalid_argument(
+          fmt::format("{} protected_layers: '{}' is not a layer of the general model ({}: {})",
+                      where, layer, s.general.arch, fmt::join(names, ", ")));
+    }
+  }
+  return Status::ok_status();
+}
 
 Result<std::vector<std::string>> describe_run(const Scenario& s) {
   std::vector<std::string> lines;

@@ -20,6 +20,12 @@ Status check_run_folder(const RunOptions& options);
 // nothing to go on with; its resume is refused). The database is read, not changed.
 Status check_resumable(const RunOptions& options);
 
+// A layer [fineprune] or a variant protects that the scenario's general model does not have
+// (every task would fail on the devices, "protected layer ... is not in the model"), named
+// with the layers the architecture has. run_scenario refuses it before it trains; fp-sim run
+// (and its --check) once it has read the scenario.
+Status check_protected_layers(const Scenario& scenario);
+
 // One line each on what a run of `scenario` would do: its individuals (the data read and
 // partitioned as the run would), the general model(s) and what they train on, campaigns,
 // tasks and the methods each task runs, the hosting. Or the error its set-up would stop

@@ -184,6 +184,7 @@ Status ScenarioRun::setup_failed(const Status& why) {
 Status ScenarioRun::prepare() {
   // Before the lock file is written into it: --out may name a folder that is no run's.
   FP_RETURN_IF_ERROR(check_run_folder(o_));
+  FP_RETURN_IF_ERROR(check_protected_layers(s_));  // before it trains for nothing
   // Before anything in the folder is deleted or written: a run still going there is refused,
   // and one that ended just before the lock was taken is found by the second check.
   FP_ASSIGN_OR_RETURN(lock_, store::lock_database(run_database(o_.out_dir), "fp-sim run"));

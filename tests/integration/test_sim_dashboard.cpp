@@ -225,12 +225,14 @@ TEST_CASE("fp-sim run records the flags that overrode its scenario with the run"
 }
 
 TEST_CASE("fp-sim run whose every task failed exits 1 with the first failure", "[sim]") {
-  // A layer to protect that the model does not have: every device refuses its task. The run
-  // ended "done" with exit 0, and a script took the empty table for a result.
+  // Every hidden layer protected (the output layer is not pruned by default): every device
+  // refuses its task. The run ended "done" with exit 0, and a script took the empty table for
+  // a result.
   REQUIRE(fs::exists(kSim));
   TempDir dir;
   const std::string scenario = dir.file("refused.toml");
-  std::ofstream(scenario) << kDashboardScenario << "[fineprune]\nprotected_layers = [\"nosuch\"]\n";
+  std::ofstream(scenario) << kDashboardScenario
+                          << "[fineprune]\nprotected_layers = [\"conv1\", \"conv2\", \"fc1\"]\n";
   const std::string log = dir.file("fp-sim.out");
   ChildProcess sim({kSim, "run", scenario, "--out", dir.file("run"), "--quiet", "--individuals",
                     "2", "--methods", "none"},
@@ -242,7 +244,7 @@ TEST_CASE("fp-sim run whose every task failed exits 1 with the first failure", "
   CHECK(*rc == 1);
   CHECK_THAT(fp::testing::read_file(log),
              Catch::Contains("every one of the 2 task(s) failed; the first: Invalid argument: "
-                             "prune: protected layer 'nosuch' is not in the model"));
+                             "prune: every layer is protected"));
 }
 
 TEST_CASE(

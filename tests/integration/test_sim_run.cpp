@@ -840,6 +840,43 @@ TEST_CASE("a general model asked to train on more samples than there are says so
                  Catch::Contains("trained on 60000 samples"));
 }
 
+TEST_CASE("a layer to protect that the general model lacks is refused before the run starts",
+          "[sim]") {
+  // Every device refused its task ("protected layer ... is not in the model") after the
+  // general model had trained, and `fp-sim run --check` said ready.
+  Scenario s = parse(kTiny);
+  s.variants.front().settings.prune.protected_layers = {"conv1", "nosuch"};
+  TempDir dir;
+  const std::string want =
+      "[fineprune] protected_layers: 'nosuch' is not a layer of the general model (cnn: conv1, "
+      "conv2, fc1, fc_out)";
+  CHECK(check_protected_layers(s).message() == want);
+  auto outcome = run_scenario(s, quiet_options(dir.file("run")));
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().message() == want);
+  CHECK_FALSE(std::filesystem::exists(dir.file("run")));  // nothing trained or written
+  s.variants.front().settings.prune.protected_layers = {"conv1", "fc_out"};
+  CHECK(check_protected_layers(s).ok());
+
+  // A named variant is named; the command line's check refuses it too, exit 2.
+  const std::string scenario = dir.file("variants.toml");
+  std::ofstream(scenario)
+      << kTiny
+      << "[[fineprune.variants]]\nname = \"plain\"\n"
+         "[[fineprune.variants]]\nname = \"kept\"\nprotected_layers = [\"fc9\"]\n";
+  const std::string log = dir.file("check.out");
+  fp::testing::ChildProcess check({kSim, "run", scenario, "--check", "--out", dir.file("run")},
+                                  log);
+  REQUIRE(check.started());
+  auto rc = check.wait(60s);
+  INFO(fp::testing::read_file(log));
+  REQUIRE(rc);
+  CHECK(*rc == 2);
+  CHECK_THAT(fp::testing::read_file(log),
+             Catch::Contains("[[fineprune.variants]] 'kept' protected_layers: 'fc9' is not a "
+                             "layer of the general model (cnn:"));
+}
+
 TEST_CASE("a run that cannot start is recorded as failed with the reason", "[sim]") {
   Scenario s = parse(kTiny);
   s.data.dir = "/nonexistent/fashion-mnist";
