@@ -209,6 +209,12 @@ int run_pool(const PoolOptions& o) {
       return fail(Status::invalid_argument(
           db + ": its run (seed " + seed->label + ") was " + seed->status +
           ", not done: pool finished runs only (its missing individuals would go unnoticed)"));
+    size_t evaluated = 0;
+    for (const auto& [variant, results] : seed->campaigns) evaluated += results.individuals.size();
+    if (evaluated == 0)  // named in the table's "pooled over" all the same, and holding nothing
+      return fail(Status::invalid_argument(db + ": its run (seed " + seed->label +
+                                           ") holds no evaluated individual: nothing of it to "
+                                           "pool (did every task fail?)"));
     for (size_t i = 0; i < seeds.size(); ++i) {
       const report::SeedRun& other = seeds[i];
       if (other.label == seed->label)

@@ -158,4 +158,10 @@ TEST_CASE("a damaged seed_run.json is refused with what is wrong", "[report]") {
                individuals.push_back(individuals[0]);
              })),
              Catch::Contains("is listed twice"));
+  // Every task Fine-Prunes: an individual without it pooled into the other methods' rows.
+  CHECK_THAT(seed_run_error(edited_seed_run([](auto& d) {
+               d["campaigns"][1]["individuals"][0]["methods"].erase("fine_prune");
+             })),
+             Catch::Contains("campaign 1 individual 0 (\"ind-0\"): no \"fine_prune\" among its "
+                             "methods"));
 }

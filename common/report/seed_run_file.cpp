@@ -92,6 +92,8 @@ Result<MethodOutcome> parse_outcome(const json& j, const std::string& where) {
   return m;
 }
 
+constexpr const char* kFinePrune = "fine_prune";
+
 Result<IndividualResult> parse_individual(const json& j, const std::string& where) {
   if (!j.is_object()) return Status::invalid_argument(where + ": not an object");
   Fields f(j, where);
@@ -107,6 +109,12 @@ Result<IndividualResult> parse_individual(const json& j, const std::string& wher
     FP_ASSIGN_OR_RETURN(r.methods[name],
                         parse_outcome(outcome, fmt::format("{} method \"{}\"", where, name)));
   }
+  // Every task Fine-Prunes; the further methods are the ones a run may leave out. Without it
+  // the individual would pool into the other methods' rows and never into Fine-Pruning's.
+  if (!r.methods.count(kFinePrune))
+    return Status::invalid_argument(
+        fmt::format("{} (\"{}\"): no \"{}\" among its methods, which every run writes", where,
+                    r.individual, kFinePrune));
   return r;
 }
 

@@ -223,6 +223,16 @@ TEST_CASE("fp-sim pool pools report folders by their seed_run.json and names a d
   refused(dir.file("report3"), "pooled3",
           dir.file("report3") + ": its run (seed 3) was interrupted, not done");
 
+  // A run holding no evaluated individual (every task failed) was named in the table's
+  // "pooled over" and added nothing to it.
+  first["status"] = "done";
+  first["seed"] = "7";
+  first["campaigns"][0]["individuals"] = nlohmann::json::array();
+  fs::create_directories(dir.file("report7"));
+  write_bytes(dir.file("report7/seed_run.json"), first.dump());
+  refused(dir.file("report7"), "pooled7",
+          dir.file("report7") + ": its run (seed 7) holds no evaluated individual");
+
   // Runs of two scenarios are two experiments: their variants' names say nothing in common.
   // Files without a scenario (written before it was kept) pool as before.
   auto of = [&](const std::string& scenario, const std::string& seed, const std::string& name) {
