@@ -387,6 +387,13 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
         "test.toml:3: hosting.connections must be \"shared\" or \"per-agent\", not \"pooled\"");
   CHECK(error_of("name = \"x\"\n[fineprune]\nrule_out_parts = 0\n") ==
         "test.toml:3: fineprune.rule_out_parts must be >= 1 (1: one pass)");
+  // Epochs of many digits trained for ever.
+  CHECK(error_of("name = \"x\"\n[general]\nepochs = 9223372036854775807\n") ==
+        "test.toml:3: general.epochs must be 1 to 10000, not 9223372036854775807");
+  CHECK(error_of("name = \"x\"\n[baselines]\nfinetune_epochs = 10001\n") ==
+        "test.toml:3: baselines.finetune_epochs must be 1 to 10000, not 10001");
+  CHECK(error_of("name = \"x\"\n[baselines]\nfinetune_max_epochs = 0\n") ==
+        "test.toml:3: baselines.finetune_max_epochs must be 1 to 10000, not 0");
   CHECK(error_of("name = \"x\"\n[hosting]\nworkers = 0\n") ==
         "test.toml:3: hosting.workers must be in [1, 256]");
   CHECK(error_of("name = \"x\"\n[hosting]\nendpoint = \"http://x\"\n") ==

@@ -16,6 +16,7 @@
 #include "prune/prune_config.h"
 #include "prune/selector_config.h"
 #include "security/privacy_noise.h"
+#include "train/train_config.h"
 #include "util/file_io.h"
 #include "util/text.h"
 
@@ -123,34 +124,46 @@ Status read_train(const toml::table* t, const std::string& src, TrainSection& tr
     return Status::invalid_argument(s.at_key("arch") + "train.arch " + unknown);
   if (tr.dataset == "image-folder") {
     if (tr.data_dir.empty())
-      return Status::invalid_argument(src +
-                                      ": train.data_dir must name the image folder "
+      return Status::invalid_argument(s.at_key("dataset") +
+                                      "train.data_dir must name the image folder "
                                       "(one folder per class) for dataset = \"image-folder\"");
     tr.channels = channels.value_or(tr.channels);
     tr.height = height.value_or(tr.height);
     tr.width = width.value_or(tr.width);
     if (auto wrong = image_shape_problem(tr.channels, tr.height, tr.width))
-      return Status::invalid_argument(src + ": train." + wrong->key + " " + wrong->why);
+      return Status::invalid_argument(s.at_key(wrong->key.c_str()) + "train." + wrong->key + " " +
+                                      wrong->why);
   } else if (channels || height || width) {
-    return Status::invalid_argument(src +
-                                    ": train.channels, height and width are for dataset = "
+    return Status::invalid_argument(s.at_key(channels ? "channels"
+                                             : height ? "height"
+                                                      : "width") +
+                                    "train.channels, height and width are for dataset = "
                                     "\"image-folder\": " +
                                     tr.dataset + "'s input shape is its own");
   }
-  if (tr.epochs < 1 || tr.batch_size < 1 || tr.threads < 1) {
-    return Status::invalid_argument(src + ": train.epochs, batch_size and threads must be >= 1");
-  }
+  // Epochs bounded as a scenario's are: a typo of many digits trained for ever.
+  if (tr.epochs < 1 || tr.epochs > kMaxEpochs)
+    return Status::invalid_argument(s.at_key("epochs") + "train.epochs must be 1 to " +
+                                    std::to_string(kMaxEpochs) + ", got " +
+                                    std::to_string(tr.epochs));
+  if (tr.batch_size < 1)
+    return Status::invalid_argument(s.at_key("batch_size") + "train.batch_size must be >= 1");
+  if (tr.threads < 1)
+    return Status::invalid_argument(s.at_key("threads") + "train.threads must be >= 1");
   if (!(tr.general_fraction > 0.0 && tr.general_fraction <= 1.0)) {
-    return Status::invalid_argument(src + ": train.general_fraction must be in (0, 1]");
+    return Status::invalid_argument(s.at_key("general_fraction") +
+                                    "train.general_fraction must be in (0, 1]");
   }
   // Checked when the file is read, not once `train` starts on them.
   if (!(tr.learning_rate > 0)) {
-    return Status::invalid_argument(src + ": train.learning_rate must be positive");
+    return Status::invalid_argument(s.at_key("learning_rate") +
+                                    "train.learning_rate must be positive");
   }
   if (!(tr.width_mult > 0 && tr.width_mult <= 4)) {
-    return Status::invalid_argument(src + ": train.width_mult must be in (0, 4]");
+    return Status::invalid_argument(s.at_key("width_mult") + "train.width_mult must be in (0, 4]");
   }
-  if (tr.limit < 0) return Status::invalid_argument(src + ": train.limit must be >= 0 (0: all)");
+  if (tr.limit < 0)
+    return Status::invalid_argument(s.at_key("limit") + "train.limit must be >= 0 (0: all)");
   return Status::ok_status();
 }
 
@@ -176,24 +189,28 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
                           : 0;  // what a name may take beside "<dataset>/"
   for (const auto& i : c.individuals) {
     if (i.empty() || i.size() > room)
-      return Status::invalid_argument(src + ": campaign.individuals: '" + escape_text(i) +
-                                      "' must be 1 to " + std::to_string(room) + " bytes");
+      return Status::invalid_argument(s.at_key("individuals") + "campaign.individuals: '" +
+                                      escape_text(i) + "' must be 1 to " + std::to_string(room) +
+                                      " bytes");
     if (std::string problem = text_problem(i); !problem.empty())
-      return Status::invalid_argument(src + ": campaign.individuals: '" + escape_text(i) + "' " +
-                                      problem + " (no device could announce it)");
+      return Status::invalid_argument(s.at_key("individuals") + "campaign.individuals: '" +
+                                      escape_text(i) + "' " + problem +
+                                      " (no device could announce it)");
   }
   for (const auto& b : c.baselines) {
     if (!is_known_method(b)) {
-      return Status::invalid_argument(src + ": campaign.baselines: unknown baseline '" + b +
+      return Status::invalid_argument(s.at_key("baselines") +
+                                      "campaign.baselines: unknown baseline '" + b +
                                       "' (known: " + known_methods_text() + ")");
     }
   }
   for (double x : c.sweep) {
     if (!(x >= 0.0 && x < 1.0)) {
-      return Status::invalid_argument(src + ": campaign.sweep values must be in [0, 1)");
+      return Status::invalid_argument(s.at_key("sweep") +
+                                      "campaign.sweep values must be in [0, 1)");
     }
   }
-  if (c.name.empty()) return Status::invalid_argument(src + ": campaign.name is empty");
+  if (c.name.empty()) return Status::invalid_argument(s.at_key("name") + "campaign.name is empty");
   // "" was read as an artifact path ("model artifact  cannot be opened", no key named).
   if (c.model.empty())
     return Status::invalid_argument(s.at_key("model") +
@@ -202,19 +219,21 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
                                     "file");
   // Listed, logged and made into report folder names: one line of text.
   if (c.name.size() > 128)
-    return Status::invalid_argument(src + ": campaign.name must be at most 128 bytes, got " +
+    return Status::invalid_argument(s.at_key("name") +
+                                    "campaign.name must be at most 128 bytes, got " +
                                     std::to_string(c.name.size()));
   if (std::string problem = text_problem(c.name); !problem.empty())
-    return Status::invalid_argument(src + ": campaign.name must be one line of text: '" +
+    return Status::invalid_argument(s.at_key("name") + "campaign.name must be one line of text: '" +
                                     escape_text(c.name) + "' " + problem);
   if (t) {
     if (const toml::node* prune = t->get("prune")) {
       if (!prune->is_table()) {
-        return Status::invalid_argument(src + ": campaign.prune must be a table");
+        return Status::invalid_argument(s.at_key("prune") + "campaign.prune must be a table");
       }
       auto json = to_json(*prune);
       if (!json.ok()) {
-        return Status::invalid_argument(src + ": campaign.prune: " + json.status().message());
+        return Status::invalid_argument(s.at_key("prune") +
+                                        "campaign.prune: " + json.status().message());
       }
       c.prune_config_json = json->dump();
     }
@@ -224,19 +243,20 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   PersonalizeConfig settings;
   Status applied = apply_personalize_settings(c.prune_config_json, settings);
   if (!applied.ok())
-    return Status::invalid_argument(src + ": campaign.prune: " + applied.message());
+    return Status::invalid_argument(s.at_key("prune") + "campaign.prune: " + applied.message());
   if (c.select_sparsity) settings.select_sparsity = *c.select_sparsity;
   if (c.selector) {
     auto score = parse_selection_score(*c.selector);
     if (!score.ok())
-      return Status::invalid_argument(src + ": campaign.selector: " + score.status().message());
+      return Status::invalid_argument(s.at_key("selector") +
+                                      "campaign.selector: " + score.status().message());
     settings.selector.score = *score;
   }
   auto normalised = nlohmann::json::parse(personalize_settings_json(settings));
   if (t) {
     if (const toml::node* node = t->get("privacy")) {
       if (!node->is_table()) {
-        return Status::invalid_argument(src + ": campaign.privacy must be a table");
+        return Status::invalid_argument(s.at_key("privacy") + "campaign.privacy must be a table");
       }
       Section p(node->as_table(), "campaign.privacy", src);
       std::string mechanism = "none";
@@ -245,8 +265,9 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
       FP_RETURN_IF_ERROR(p.get("epsilon", epsilon));
       FP_RETURN_IF_ERROR(p.get("delta", delta));
       FP_RETURN_IF_ERROR(p.finish());
-      FP_ASSIGN_OR_RETURN(auto privacy, security::make_privacy_config(mechanism, epsilon, delta,
-                                                                      src + ": campaign.privacy"));
+      FP_ASSIGN_OR_RETURN(auto privacy,
+                          security::make_privacy_config(mechanism, epsilon, delta,
+                                                        s.at_key("privacy") + "campaign.privacy"));
       if (privacy.enabled()) {
         normalised["privacy"] = nlohmann::json::parse(security::privacy_to_json(privacy));
       }

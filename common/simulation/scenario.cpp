@@ -15,6 +15,7 @@
 #include "experiment/personalize_settings.h"
 #include "models/model_spec.h"
 #include "protocol/endpoint.h"
+#include "train/train_config.h"
 #include "util/file_io.h"
 
 namespace fp::sim {
@@ -169,6 +170,10 @@ Status read_partition(Table t, Scenario& s) {
   return Status::ok_status();
 }
 
+std::string epochs_range(int64_t epochs) {
+  return "must be 1 to " + std::to_string(kMaxEpochs) + ", not " + std::to_string(epochs);
+}
+
 Status read_general(Table t, GeneralSection& g) {
   FP_RETURN_IF_ERROR(t.get("arch", g.arch));
   FP_RETURN_IF_ERROR(t.get("width_mult", g.width_mult));
@@ -183,7 +188,7 @@ Status read_general(Table t, GeneralSection& g) {
     return invalid(t, "arch", unknown);
   if (!(g.width_mult > 0 && g.width_mult <= 4))
     return invalid(t, "width_mult", "must be in (0, 4]");
-  if (g.epochs < 1) return invalid(t, "epochs", "must be at least 1");
+  if (g.epochs < 1 || g.epochs > kMaxEpochs) return invalid(t, "epochs", epochs_range(g.epochs));
   if (g.batch_size < 1) return invalid(t, "batch_size", "must be at least 1");
   if (!(g.learning_rate > 0)) return invalid(t, "learning_rate", "must be positive");
   if (g.optimizer != "adam" && g.optimizer != "sgd") {
@@ -297,8 +302,10 @@ Status read_baselines(Table t, BaselineSection& b) {
   FP_RETURN_IF_ERROR(t.get("finetune_last_layer_only", b.finetune_last_layer_only));
   FP_RETURN_IF_ERROR(t.finish());
   if (std::string why = methods_problem(b.methods); !why.empty()) return invalid(t, "methods", why);
-  if (b.finetune_epochs < 1) return invalid(t, "finetune_epochs", "must be at least 1");
-  if (b.finetune_max_epochs < 1) return invalid(t, "finetune_max_epochs", "must be at least 1");
+  if (b.finetune_epochs < 1 || b.finetune_epochs > kMaxEpochs)
+    return invalid(t, "finetune_epochs", epochs_range(b.finetune_epochs));
+  if (b.finetune_max_epochs < 1 || b.finetune_max_epochs > kMaxEpochs)
+    return invalid(t, "finetune_max_epochs", epochs_range(b.finetune_max_epochs));
   if (b.finetune_learning_rates.empty() ||
       !std::all_of(b.finetune_learning_rates.begin(), b.finetune_learning_rates.end(),
                    [](double x) { return x > 0; }))

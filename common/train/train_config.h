@@ -7,6 +7,9 @@
 
 namespace fp {
 
+// The most epochs a configuration may ask for: a typo of many digits trained for ever.
+inline constexpr int64_t kMaxEpochs = 10000;
+
 struct TrainConfig {
   std::string optimizer = "adam";  // "adam" or "sgd"
   double learning_rate = 1e-3;

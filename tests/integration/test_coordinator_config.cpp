@@ -139,22 +139,28 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
         std::string::npos);
   CHECK(error_of("[server]\nchunk_size = 99999999\n").find("chunk_size must be in") !=
         std::string::npos);
-  CHECK(error_of("[train]\nepochs = 0\n").find("epochs") != std::string::npos);
+  CHECK(error_of("[train]\nepochs = 0\n") == "test.toml:2: train.epochs must be 1 to 10000, got 0");
+  // Many digits trained for ever.
+  CHECK(error_of("[train]\nepochs = 9223372036854775807\n") ==
+        "test.toml:2: train.epochs must be 1 to 10000, got 9223372036854775807");
+  CHECK(error_of("[train]\nthreads = 0\n") == "test.toml:2: train.threads must be >= 1");
+  CHECK(error_of("[campaign]\nsweep = [0.5, 1.5]\n") ==
+        "test.toml:2: campaign.sweep values must be in [0, 1)");
   CHECK(error_of("[train]\nseed = -1\n") ==
         "test.toml:2: train.seed must be a non-negative integer");
   CHECK(error_of("[train]\nlearning_rate = 0\n") ==
-        "test.toml: train.learning_rate must be positive");
-  CHECK(error_of("[train]\nwidth_mult = 0\n") == "test.toml: train.width_mult must be in (0, 4]");
-  CHECK(error_of("[train]\nlimit = -1\n") == "test.toml: train.limit must be >= 0 (0: all)");
+        "test.toml:2: train.learning_rate must be positive");
+  CHECK(error_of("[train]\nwidth_mult = 0\n") == "test.toml:2: train.width_mult must be in (0, 4]");
+  CHECK(error_of("[train]\nlimit = -1\n") == "test.toml:2: train.limit must be >= 0 (0: all)");
   // An image folder names its folder and its input shape; the built-in sets have their own.
   CHECK(error_of("[train]\ndataset = \"image-folder\"\n")
             .find("train.data_dir must name the image folder") != std::string::npos);
   CHECK(error_of("[train]\ndataset = \"image-folder\"\ndata_dir = \"d\"\nchannels = 4\n") ==
-        "test.toml: train.channels must be 1 or 3");
+        "test.toml:4: train.channels must be 1 or 3");
   CHECK(error_of("[train]\ndataset = \"image-folder\"\ndata_dir = \"d\"\nwidth = 1025\n") ==
-        "test.toml: train.width must be from 1 to 1024");
+        "test.toml:4: train.width must be from 1 to 1024");
   CHECK(error_of("[train]\nheight = 48\n") ==
-        "test.toml: train.channels, height and width are for dataset = \"image-folder\": fsdd's "
+        "test.toml:2: train.channels, height and width are for dataset = \"image-folder\": fsdd's "
         "input shape is its own");
   CHECK(error_of("[campaign]\nbaselines = [\"magic\"]\n").find("unknown baseline 'magic'") !=
         std::string::npos);
@@ -163,16 +169,16 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
         "test.toml:2: campaign.individuals must be an array of strings");
   // A campaign's name is listed, logged and made into report folder names: one line of text.
   CHECK(error_of("[campaign]\nname = \"line\\nbreak\"\n") ==
-        "test.toml: campaign.name must be one line of text: 'line\\nbreak' contains control "
+        "test.toml:2: campaign.name must be one line of text: 'line\\nbreak' contains control "
         "character U+000A at offset 4");
   CHECK(error_of("[campaign]\nname = \"" + std::string(129, 'c') + "\"\n") ==
-        "test.toml: campaign.name must be at most 128 bytes, got 129");
+        "test.toml:2: campaign.name must be at most 128 bytes, got 129");
   // An individual no device could announce ("<dataset>/<individual>", one line of text).
   CHECK(error_of("[campaign]\nindividuals = [\"ok\", \"tab\\tname\"]\n") ==
-        "test.toml: campaign.individuals: 'tab\\tname' contains control character U+0009 at "
+        "test.toml:2: campaign.individuals: 'tab\\tname' contains control character U+0009 at "
         "offset 3 (no device could announce it)");
   CHECK(error_of("[campaign]\nindividuals = [\"\"]\n") ==
-        "test.toml: campaign.individuals: '' must be 1 to 251 bytes");
+        "test.toml:2: campaign.individuals: '' must be 1 to 251 bytes");
   // Named twice: a typo for another individual (the campaign made one task of the two).
   CHECK(error_of("[campaign]\nindividuals = [\"classes=0+9\",\n  \"classes=0+9\"]\n") ==
         "test.toml:3: campaign.individuals names \"classes=0+9\" twice");
@@ -346,7 +352,7 @@ delta = 1e-6
   CHECK(error_of("[server]\nplain = \"yes\"\n") ==
         "test.toml:2: server.plain must be a boolean (true or false)");
   CHECK(error_of("[campaign.privacy]\nmechanism = \"laplace\"\nepsilon = 0\n") ==
-        "test.toml: campaign.privacy: privacy epsilon must be a finite number > 0");
+        "test.toml:1: campaign.privacy: privacy epsilon must be a finite number > 0");
   CHECK(error_of("[campaign.privacy]\nmechanisms = \"laplace\"\n")
             .rfind("test.toml:2: unknown key 'campaign.privacy.mechanisms'", 0) == 0);
 }
