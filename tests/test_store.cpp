@@ -698,6 +698,13 @@ TEST_CASE("a file that is not a database is a clear error", "[store]") {
   auto store = Store::open(dir.file("junk.db"));
   REQUIRE_FALSE(store.ok());
   CHECK(store.status().message().find("junk.db") != std::string::npos);
+  // A folder was SQLite's "disk I/O error".
+  std::filesystem::create_directory(dir.file("models"));
+  auto folder = Store::open(dir.file("models"));
+  CHECK(folder.status().message() ==
+        "database " + dir.file("models") + " is a folder, not an SQLite file");
+  CHECK(Store::open_unchanged(dir.file("models"), dir.file("scratch")).status().message() ==
+        "database " + dir.file("models") + " is a folder, not an SQLite file");
 }
 
 TEST_CASE("a database in a folder that does not exist yet is created with its folder") {

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -14,6 +13,7 @@
 #include "models/compact.h"
 #include "models/model_factory.h"
 #include "util/file_io.h"
+#include "util/json_object.h"
 #include "util/sha256.h"
 
 namespace fp::agent {
@@ -77,8 +77,9 @@ Result<KeptModel> keep_model(const PrunableNet& personalized, const std::string&
 Result<int> remove_older_kept_models(const std::string& dir, size_t keep) {
   if (keep == 0) return 0;
   auto model_named = [](const fs::path& manifest) -> std::string {
-    std::ifstream in(manifest);
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    auto text = read_regular_file(manifest.string(), "manifest");  // a folder: none
+    if (!text.ok()) return "";
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
     if (!j.is_object() || !j.contains("model") || !j["model"].is_string()) return "";
     const std::string model = j["model"].get<std::string>();
     // Only a model file of this folder: a manifest never sends a removal elsewhere.
@@ -135,27 +136,40 @@ std::string without_manifest(const std::string& dir) {
 
 Result<KeptModel> latest_kept_model(const std::string& dir) {
   const fs::path manifest_path = fs::path(dir) / "latest.json";
-  std::ifstream in(manifest_path);
-  if (!in) {
+  std::error_code ec;
+  if (!fs::exists(manifest_path, ec)) {
     return Status::not_found("no personalized model in " + dir +
                              " (no latest.json): " + without_manifest(dir));
   }
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  // Not a file (a folder, a pipe): refused as one, with what to do instead.
+  auto text = read_regular_file(manifest_path.string(), "manifest");
+  if (!text.ok())
+    return text.status().with_message(text.status().message() + ": " + without_manifest(dir));
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   if (!j.is_object())
     return Status::corruption(manifest_path.string() +
                               " is damaged (not a JSON manifest): " + without_manifest(dir));
   KeptModel k;
+  JsonFieldReader r(j);
+  std::string model;
   try {
-    k.path = (fs::path(dir) / j.at("model").get<std::string>()).string();
-    k.sha256 = j.at("sha256").get<std::string>();
-    k.general_sha256 = j.value("general_sha256", "");
-    k.individual = j.value("individual", "");
-    k.task_id = j.value("task", uint64_t{0});
-    k.bytes = j.value("bytes", uint64_t{0});
-    k.form = j.value("form", "masked");
+    for (const char* required : {"model", "sha256"})
+      if (!j.contains(required))
+        return Status::corruption(manifest_path.string() + ": '" + required +
+                                  "' is missing: " + without_manifest(dir));
+    r.read("model", model);
+    r.read("sha256", k.sha256);
+    r.read("general_sha256", k.general_sha256);
+    r.read("individual", k.individual);
+    r.read("task", k.task_id);
+    r.read("bytes", k.bytes);
+    k.form = "masked";  // manifests before compaction
+    r.read("form", k.form);
   } catch (const nlohmann::json::exception& e) {
-    return Status::corruption(manifest_path.string() + ": " + e.what());
+    return Status::corruption(json_value_error(manifest_path.string(), r.key(), e).message() +
+                              ": " + without_manifest(dir));
   }
+  k.path = (fs::path(dir) / model).string();
   FP_ASSIGN_OR_RETURN(std::string actual, sha256_file_hex(k.path));
   if (actual != k.sha256) {
     return Status::corruption(k.path + ": SHA-256 " + actual + " differs from the manifest's " +

@@ -111,6 +111,9 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Access
   if (writes && !parent.empty() && path != ":memory:")
     std::filesystem::create_directories(parent, ec);
   if (ec) return Status::io_error("creating folder " + parent.string() + ": " + ec.message());
+  // SQLite says only "disk I/O error" for a folder.
+  if (path != ":memory:" && std::filesystem::is_directory(path, ec))
+    return Status::invalid_argument("database " + path + " is a folder, not an SQLite file");
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &db,

@@ -996,10 +996,25 @@ TEST_CASE("the kept model is verified by its hash and predicts a folder", "[devi
                                " is damaged (not a JSON manifest): 1 personalized "
                                "model(s) there, e.g. " +
                                kept->path + ": give one with --model"));
+  // A field of the wrong type or missing was the library's "[json.exception.type_error.302]".
+  std::ofstream(manifest, std::ios::trunc) << "{\"model\": 5, \"sha256\": \"ab\"}";
+  CHECK_THAT(agent::latest_kept_model(dir.file("personalized")).status().message(),
+             Catch::StartsWith(manifest + ": 'model' type must be string, but is number: 1 "
+                                          "personalized model(s) there"));
+  std::ofstream(manifest, std::ios::trunc) << "{\"model\": \"x.fpm\"}";
+  CHECK_THAT(agent::latest_kept_model(dir.file("personalized")).status().message(),
+             Catch::StartsWith(manifest + ": 'sha256' is missing: 1 personalized model(s)"));
   fs::remove(manifest);
   CHECK_THAT(
       agent::latest_kept_model(dir.file("personalized")).status().message(),
       Catch::Contains("(no latest.json): 1 personalized model(s) there, e.g. " + kept->path));
+  // A folder in its place escaped as the stream's "basic_filebuf::underflow" exception.
+  fs::create_directory(manifest);
+  CHECK_THAT(agent::latest_kept_model(dir.file("personalized")).status().message(),
+             Catch::StartsWith("manifest " + manifest + " is not a regular file") &&
+                 Catch::Contains("1 personalized model(s) there"));
+  auto removed = agent::remove_older_kept_models(dir.file("personalized"), 1);
+  CHECK(removed.ok());
 }
 
 // A device runs task after task for years: its work folder must not grow with each one.
