@@ -69,6 +69,21 @@ Status prepare_work_dir(const std::string& dir) {
     return Status::invalid_argument("work folder " + dir +
                                     " cannot be written to: " + std::strerror(errno));
   }
+  // The parts the agent writes into (agent_task.cpp, main.cpp), made when first needed.
+  const std::pair<const char*, const char*> parts[] = {{"outbox", "unacknowledged reports"},
+                                                       {"models", "the general models' cache"},
+                                                       {"personalized", "personalized models"}};
+  for (const auto& [name, holds] : parts) {
+    const fs::path part = fs::path(dir) / name;
+    if (!fs::exists(part, ec)) continue;
+    if (!fs::is_directory(part, ec))
+      return Status::invalid_argument(
+          fmt::format("{} (for {}) is not a folder: move it away, or give another --work-dir",
+                      part.string(), holds));
+    if (::access(part.c_str(), W_OK | X_OK) != 0)
+      return Status::invalid_argument(fmt::format("{} (for {}) cannot be written to: {}",
+                                                  part.string(), holds, std::strerror(errno)));
+  }
   return Status::ok_status();
 }
 

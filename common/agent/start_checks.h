@@ -20,7 +20,9 @@ Status check_agent_id(const std::string& id);
 Status check_announced(const std::vector<std::string>& datasets);
 
 // The work folder (model cache, outbox, personalized models): made when missing; it must
-// then be a folder this process can write to.
+// then be a folder this process can write to, and so must those of its parts that exist
+// (an outbox that is a file lost every unacknowledged report at a restart, each with a
+// warning only).
 Status prepare_work_dir(const std::string& dir);
 // The same answer without making anything (fp-agent --check): a missing folder passes when
 // the nearest existing one above it lets this process make it.

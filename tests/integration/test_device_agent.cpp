@@ -791,6 +791,22 @@ TEST_CASE("fp-agent's start refuses an id, work folder or labels file that canno
                Catch::Contains("cannot be written to"));
     fs::permissions(dir.file("locked"), fs::perms::owner_all);
   }
+  // A part of it that is a file: every report's outbox copy failed with a warning, so a
+  // restart resent none of them. The check (fp-agent --check) says the same, making nothing.
+  std::ofstream(fresh + "/outbox") << "x";
+  const std::string outbox_file =
+      fresh +
+      "/outbox (for unacknowledged reports) is not a folder: move it away, or give "
+      "another --work-dir";
+  CHECK(agent::prepare_work_dir(fresh).message() == outbox_file);
+  CHECK(agent::check_work_dir(fresh).message() == outbox_file);
+  fs::remove(fresh + "/outbox");
+  fs::create_directories(fresh + "/outbox");
+  std::ofstream(fresh + "/personalized") << "x";
+  CHECK_THAT(agent::check_work_dir(fresh).message(),
+             Catch::StartsWith(fresh + "/personalized (for personalized models) is not a folder"));
+  fs::remove(fresh + "/personalized");
+  CHECK(agent::check_work_dir(fresh).ok());
 
   CHECK(agent::check_labels_file(dir.file("a-file")).ok());
   CHECK(agent::check_labels_file(dir.file("none.csv")).message() ==
