@@ -253,9 +253,7 @@ int run_pool(const PoolOptions& o) {
   }
   const auto rows = report::pool_comparisons(seeds, o.versus_variant);
   if (rows.empty()) return fail(Status::invalid_argument("the runs hold no evaluated individual"));
-  std::error_code ec;
-  fs::create_directories(o.out_dir, ec);
-  if (ec) return fail(Status::io_error("creating " + o.out_dir + ": " + ec.message()));
+  if (Status made = make_output_folder(o.out_dir, "--out"); !made.ok()) return fail(made);
   const std::string markdown = report::pooled_markdown(rows, sources);
   const fs::path out(o.out_dir);
   Status written =

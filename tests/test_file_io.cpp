@@ -99,6 +99,22 @@ TEST_CASE("a replaced file is the old one or the new one, and a failure keeps th
   CHECK_FALSE(std::filesystem::exists(dir.file("no")));
 }
 
+TEST_CASE("a folder of outputs is made with its parents; a file in its place is named") {
+  TempDir dir;
+  CHECK(fp::make_output_folder(dir.file("a/b/report"), "report folder").ok());
+  CHECK(std::filesystem::is_directory(dir.file("a/b/report")));
+  CHECK(fp::make_output_folder(dir.file("a/b/report"), "report folder").ok());  // there already
+  REQUIRE(fp::write_file(dir.file("fp.db"), "SQLite format 3").ok());
+  // It was "creating .../fp.db: Not a directory".
+  CHECK(fp::make_output_folder(dir.file("fp.db"), "--out").message() ==
+        "--out " + dir.file("fp.db") + " is a file, not a folder");
+  CHECK(fp::read_file(dir.file("fp.db")).value() == "SQLite format 3");
+  auto below = fp::make_output_folder(dir.file("fp.db/report"), "--out");
+  CHECK(below.code() == fp::Status::Code::kIOError);
+  CHECK_THAT(below.message(),
+             Catch::StartsWith("--out " + dir.file("fp.db/report") + ": cannot make it: "));
+}
+
 TEST_CASE("an output named by a user is written through links and to devices, never over them") {
   // `export -o link.csv` replaced the link by a file (its target kept the old rows), and as
   // root `-o /dev/full` replaced the device node by a regular file.

@@ -95,9 +95,7 @@ std::string results_json(const CampaignResults& r) {
 
 Result<std::vector<std::string>> write_report(const CampaignResults& r, const std::string& dir) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::io_error("cannot create " + dir + ": " + ec.message());
+  FP_RETURN_IF_ERROR(make_output_folder(dir, "report folder"));
   const std::vector<std::pair<std::string, std::string>> files = {
       {"results.csv", results_csv(r)},
       {"results.json", results_json(r)},

@@ -381,9 +381,7 @@ double quantile(std::vector<double> values, double q) {
 Result<std::vector<std::string>> write_experiment_report(store::Store& store,
                                                          const RunResults& results,
                                                          const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::io_error("creating " + dir + ": " + ec.message());
+  FP_RETURN_IF_ERROR(make_output_folder(dir, "report folder"));
   Writer w(dir);
   const std::string title =
       fmt::format("{} (run {}, seed {})", results.run.scenario, results.run.id, results.run.seed);

@@ -141,6 +141,15 @@ Status make_parent_folder(const std::string& path, const std::string& what) {
   return Status::ok_status();
 }
 
+Status make_output_folder(const std::string& dir, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+    return Status::invalid_argument(what + " " + dir + " is a file, not a folder");
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::io_error(what + " " + dir + ": cannot make it: " + ec.message());
+  return Status::ok_status();
+}
+
 Status check_output_target(const std::string& path, const std::string& what,
                            const std::vector<std::string>& inputs) {
   namespace fs = std::filesystem;

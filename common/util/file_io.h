@@ -40,6 +40,11 @@ Status sync_to_disk(const std::string& path, const std::string& what = "file");
 // IoError "<what> <path>: cannot make folder <folder>: <reason>".
 Status make_parent_folder(const std::string& path, const std::string& what = "file");
 
+// Makes the folder `dir` a program writes several outputs into (a report), with its parents,
+// when missing. InvalidArgument "<what> <dir> is a file, not a folder" when a file is there
+// (a database named as the report folder said only "Not a directory"); IoError otherwise.
+Status make_output_folder(const std::string& dir, const std::string& what);
+
 // Whether this process could make `path` (a file or a folder, with the folders above it)
 // without making anything: OK when it is there (what it is, the caller checks) or when the
 // nearest folder above it that is there lets this process write in it. Otherwise
