@@ -82,7 +82,7 @@ int serve(const ServeOptions& o) {
     return 2;
   }
   // Before the database is read: another coordinator serving it is refused, not joined.
-  auto lock = store::lock_database(cfg.database, "fp-coordinator serve");
+  auto lock = store::lock_database(cfg.database, kServeHolder);
   if (!lock.ok()) {
     spdlog::error("{}", lock.status().to_string());
     return 1;

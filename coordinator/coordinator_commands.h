@@ -28,6 +28,9 @@ void add_retry_command(CLI::App& app);
 void add_key_commands(CLI::App& app);     // keygen, enroll, revoke
 void add_backup_commands(CLI::App& app);  // backup, restore
 
+// Who `serve` says it is in its database's lock file: `retry` works beside it.
+inline constexpr const char* kServeHolder = "fp-coordinator serve";
+
 // fp-coordinator serve --check (cmd_serve_check.cpp): what `serve` would do with `config`
 // at its start, found without changing the database, the model folder or the keys; prints
 // "ready: ..." and returns 0, or logs what is wrong and returns 2.

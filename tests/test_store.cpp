@@ -395,6 +395,17 @@ TEST_CASE("failed tasks go back to pending, their campaign running, their errors
   REQUIRE(retried.ok());
   CHECK(retried->empty());
   CHECK(store->events()->size() == 2);
+
+  // The coordinator marks a campaign done only where no task is pending or assigned: a retry
+  // beside it may have put some back since it counted.
+  CHECK_FALSE(*store->mark_campaign_done(b));  // b1 pending again
+  CHECK((*store->campaign(b))->status == "running");
+  REQUIRE(store->assign_task(b1, "agent-b", 7.0).ok());
+  CHECK_FALSE(*store->mark_campaign_done(b));  // assigned
+  REQUIRE(store->finish_task(b1, true, "", 8.0).ok());
+  CHECK(*store->mark_campaign_done(b));
+  CHECK((*store->campaign(b))->status == "done");
+  CHECK_FALSE(*store->mark_campaign_done(b));  // done already: unchanged
 }
 
 TEST_CASE("a store that reads while another writes sees each write once it is committed",

@@ -242,12 +242,15 @@ void Server::check_campaign(int64_t campaign_id) {
   const auto& c = **campaign;
   bool finished = counts->total() > 0 && counts->pending == 0 && counts->assigned == 0;
   if (finished && !c.open_enrollment && c.status == "running") {
-    must_write(store().set_campaign_status(campaign_id, "done"), "a campaign's status");
-    event("campaign-done", "", 0,
-          c.name + ": " + std::to_string(counts->done) + " done, " +
-              std::to_string(counts->failed) + " failed");
-    spdlog::info("campaign {} finished: {} task(s) done, {} failed", c.name, counts->done,
-                 counts->failed);
+    auto done = store().mark_campaign_done(campaign_id);  // not when a retry put tasks back
+    must_write(done.status(), "a campaign's status");
+    if (done.ok() && *done) {
+      event("campaign-done", "", 0,
+            c.name + ": " + std::to_string(counts->done) + " done, " +
+                std::to_string(counts->failed) + " failed");
+      spdlog::info("campaign {} finished: {} task(s) done, {} failed", c.name, counts->done,
+                   counts->failed);
+    }
   }
   if (config_.exit_when_done && all_campaigns_finished()) {
     spdlog::info("every campaign is finished; stopping (--exit-when-done)");

@@ -28,4 +28,11 @@ inline std::optional<bool> database_in_use(const std::string& database) {
   return ProcessLock::held_by_another(serve_lock_file(database));
 }
 
+// Who serves `database` now, as its lock file says ("fp-coordinator serve, pid ..."); nullopt
+// when no process does.
+inline std::optional<std::string> database_holder(const std::string& database) {
+  if (database == ":memory:") return std::nullopt;
+  return ProcessLock::holder(serve_lock_file(database));
+}
+
 }  // namespace fp::store

@@ -312,4 +312,13 @@ Status Store::set_campaign_status(int64_t id, const std::string& status) {
   return s->run();
 }
 
+Result<bool> Store::mark_campaign_done(int64_t id) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+UPDATE campaigns SET status = 'done' WHERE id = ?1 AND status = 'running' AND NOT EXISTS (
+  SELECT 1 FROM tasks WHERE campaign_id = ?1 AND status IN ('pending', 'assigned')))sql"));
+  s->bind(1, id);
+  FP_RETURN_IF_ERROR(s->run());
+  return db_->changes() > 0;
+}
+
 }  // namespace fp::store

@@ -77,6 +77,10 @@ class Store {
   Result<std::vector<CampaignRecord>> campaigns();
   // "running", "done" (a fixed list's tasks all ended) or kCampaignSuperseded.
   Status set_campaign_status(int64_t id, const std::string& status);
+  // A running campaign "done" in one statement that finds none of its tasks pending or
+  // assigned (false: not done, and unchanged): a `retry` beside the coordinator may have put
+  // tasks back since the coordinator counted them.
+  Result<bool> mark_campaign_done(int64_t id);
 
   // Tasks.
   Result<int64_t> add_task(int64_t campaign_id, const std::string& individual);

@@ -36,6 +36,14 @@ struct flock whole_file(short type) {
   return range;
 }
 
+// The holder line acquire() wrote, without its line end ("" when none can be read).
+std::string recorded_holder(const std::string& lock_file) {
+  auto who = read_file(lock_file, "lock file");
+  std::string text = who.ok() ? *who : "";
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
 }  // namespace
 
 Result<ProcessLock> ProcessLock::acquire(const std::string& lock_file, const std::string& resource,
@@ -60,9 +68,7 @@ Result<ProcessLock> ProcessLock::acquire(const std::string& lock_file, const std
           lock_file, std::strerror(error), resource);
       return ProcessLock();
     }
-    auto who = read_file(lock_file, "lock file");
-    std::string text = who.ok() ? *who : "";
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    const std::string text = recorded_holder(lock_file);
     return Status::unavailable(resource + " is in use by another process (" +
                                (text.empty() ? "it has not said who" : text) +
                                "); stop that one first (lock file " + lock_file + ")");
@@ -87,6 +93,11 @@ std::optional<bool> ProcessLock::held_by_another(const std::string& lock_file) {
   if (::fcntl(fd, F_OFD_GETLK, &range) == 0) held = range.l_type != F_UNLCK;
   ::close(fd);
   return held;
+}
+
+std::optional<std::string> ProcessLock::holder(const std::string& lock_file) {
+  if (held_by_another(lock_file) != std::optional<bool>(true)) return std::nullopt;
+  return recorded_holder(lock_file);
 }
 
 ProcessLock::ProcessLock(ProcessLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}

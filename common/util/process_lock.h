@@ -35,6 +35,10 @@ class ProcessLock {
   // file: false when no process does (or the file does not exist: none ever did), nullopt
   // when it cannot be told (the file unreadable; a file system without locks).
   static std::optional<bool> held_by_another(const std::string& lock_file);
+  // Who holds the lock on `lock_file` now, as acquire() recorded it ("fp-coordinator serve, pid
+  // 12, since ..."; "" when it has not said yet); nullopt when no process holds it or it cannot
+  // be told.
+  static std::optional<std::string> holder(const std::string& lock_file);
 
  private:
   explicit ProcessLock(int fd) : fd_(fd) {}

@@ -623,22 +623,29 @@ TEST_CASE("devices personalize on PNG pictures, with and without a labels file",
                Catch::Contains("is in use by another process (this test, pid"));
   }
   CHECK(database()->task_counts(1)->failed == 1);  // both refusals changed nothing
+  // Beside a serving coordinator (it had to be stopped): the task goes to the device that
+  // asks next, and the campaign ends done again.
+  ChildProcess serve_again(
+      {kCoordinator, "serve", "-c", config, "--endpoint-file", dir.file("endpoint2")},
+      dir.file("serve2.log"));
+  const std::string endpoint2 = wait_for_file(dir.file("endpoint2"));
+  REQUIRE(!endpoint2.empty());
   REQUIRE(run({kCoordinator, "retry", "-c", config, "--campaign", "cams"}, dir.file("retry.log")) ==
           0);
   CHECK_THAT(read_file(dir.file("retry.log")),
-             Catch::Contains("1 failed task(s) of campaign cams back in the queue (task "));
+             Catch::Contains("1 failed task(s) of campaign cams back in the queue (task ") &&
+                 Catch::Contains("the serving coordinator (fp-coordinator serve, pid "));
   CHECK((*database()->find_campaign("cams"))->status == "running");
-  ChildProcess serve_again({kCoordinator, "serve", "-c", config, "--exit-when-done",
-                            "--endpoint-file", dir.file("endpoint2")},
-                           dir.file("serve2.log"));
-  const std::string endpoint2 = wait_for_file(dir.file("endpoint2"));
-  REQUIRE(!endpoint2.empty());
-  ChildProcess mended(broken_device(endpoint2), dir.file("mended.log"));
-  auto served_again = serve_again.wait(600s);
+  auto mended_device = broken_device(endpoint2);
+  mended_device.push_back("--leave-when-done");
+  ChildProcess mended(mended_device, dir.file("mended.log"));
+  auto mended_left = mended.wait(600s);
+  serve_again.signal(SIGTERM);
   INFO(read_file(dir.file("serve2.log")));
   INFO(read_file(dir.file("mended.log")));
-  REQUIRE(served_again == 0);
-  REQUIRE(mended.wait(60s) == 0);
+  REQUIRE(mended_left == 0);
+  REQUIRE(serve_again.wait(30s) == 0);
+  CHECK((*database()->find_campaign("cams"))->status == "done");
   auto after = database();
   auto retried = after->tasks();
   REQUIRE(retried.ok());
