@@ -259,7 +259,8 @@ int agent_main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--give-up-after", give_up_after,
                  "exit (status 4) when the coordinator has been unreachable this long, e.g. "
-                 "30m; unacknowledged reports stay in the work folder for the next start");
+                 "30m (0 or unset: never); unacknowledged reports stay in the work folder for "
+                 "the next start");
 
   app.add_option("--id", config.agent_id,
                  "agent id (default: the one kept in --work-dir/agent.id, made on the first "
@@ -390,6 +391,13 @@ int agent_main(int argc, char** argv) {
       return 2;
     }
     config.give_up_after = *d;
+  }
+  // Given empty (`id = ""` in a config): meant as something, and read as "none given".
+  if (app.count("--id") > 0 && config.agent_id.empty()) {
+    spdlog::error(
+        "--id is empty: give this device's id, or leave it out for the one kept in {}/agent.id",
+        config.work_dir);
+    return 2;
   }
   bool new_id = false;  // made now: kept in the work folder once the start checks pass
   if (config.agent_id.empty()) {

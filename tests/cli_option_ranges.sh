@@ -98,6 +98,10 @@ expect_refused "--samples: must be at least 0, got -3 (options from the command 
 # not one (a second host would have run host 0's agents), a stats file whose folder cannot be
 # made (found after the whole run before).
 expect_exit 2 "--id: Invalid argument: agent id 'my phone'" "${agent[@]}" --id "my phone"
+# Given empty, it was read as none given and a kept or new id used.
+expect_exit 2 "--id is empty: give this device's id" "${agent[@]}" --id ""
+printf 'id = ""\n' >"${WORK}/agent-id.toml"
+expect_exit 2 "--id is empty: give this device's id" "${agent[@]}" --config "${WORK}/agent-id.toml"
 # A work folder another agent is using (its outbox, its downloads): held here by a POSIX
 # record lock (Python's lockf), which the agent's open-file-description lock meets.
 mkdir -p "${WORK}/busy"
