@@ -4,6 +4,7 @@
 // last commits are in the -wal file beside it, and an old -wal beside a restored database
 // would be replayed into it.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,6 +42,91 @@ struct BackupLayout {
         key((fs::path(folder) / "keys" / fs::path(cfg.key).filename()).string()),
         missing((fs::path(folder) / "missing_models.txt").string()) {}
 };
+
+// The layout a backup folder holds, found as it is: its database and key pair under the names
+// of the coordinator that made it, which a restoring config may name otherwise (it was looked
+// for under the restoring config's names: "the backup holds no key pair", and it did).
+Result<BackupLayout> layout_found(const std::string& folder, const CoordinatorConfig& cfg) {
+  BackupLayout layout(folder, cfg);
+  std::error_code ec;
+  if (!is_sqlite_database(layout.database)) {
+    std::vector<std::string> databases;
+    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec))
+      if (is_sqlite_database(it->path().string())) databases.push_back(it->path().string());
+    if (databases.empty())
+      return Status::not_found("--from: " + folder +
+                               " holds no database (a folder 'fp-coordinator backup' made "
+                               "holds one)");
+    if (databases.size() > 1)
+      return Status::invalid_argument(
+          fmt::format("--from: {} holds {} databases ({}): restore from a folder "
+                      "'fp-coordinator backup' made",
+                      folder, databases.size(), fmt::join(databases, ", ")));
+    layout.database = databases.front();
+  }
+  if (!fs::exists(security::secret_key_path(layout.key), ec)) {
+    std::vector<std::string> keys;  // without .key
+    const fs::path key_folder = fs::path(folder) / "keys";
+    for (fs::directory_iterator it(key_folder, ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().extension() == ".key")
+        keys.push_back((key_folder / it->path().stem()).string());
+    if (keys.size() > 1)
+      return Status::invalid_argument(fmt::format(
+          "--from: {} holds {} key pairs ({}): restore from a folder 'fp-coordinator backup' "
+          "made",
+          folder, keys.size(), fmt::join(keys, ", ")));
+    if (keys.size() == 1) layout.key = keys.front();
+  }
+  return layout;
+}
+
+// What restore would replace that the backup itself is (restoring from the live folder, or
+// --key naming the backup's key pair): it was moved aside first, and the copy then failed,
+// leaving neither.
+Status check_not_restoring_onto_itself(const BackupLayout& from, const CoordinatorConfig& cfg) {
+  const std::pair<std::string, std::string> pairs[] = {
+      {from.database, cfg.database},
+      {security::secret_key_path(from.key), security::secret_key_path(cfg.key)},
+      {security::public_key_path(from.key), security::public_key_path(cfg.key)}};
+  for (const auto& [in_backup, target] : pairs) {
+    std::error_code ec;
+    if (fs::equivalent(in_backup, target, ec))
+      return Status::invalid_argument("--from: the backup's " + in_backup + " is " + target +
+                                      ", which the restore replaces: copy the backup to a "
+                                      "folder of its own first");
+  }
+  return Status::ok_status();
+}
+
+// Each place the restore writes can take what goes there: checked before anything is moved
+// aside (a models folder that was a file failed after the database had been replaced).
+Status check_restore_targets(const CoordinatorConfig& cfg, bool with_keys) {
+  std::error_code ec;
+  FP_RETURN_IF_ERROR(check_can_make(cfg.database, "database"));
+  if (fs::is_directory(cfg.database, ec))
+    return Status::invalid_argument("database " + cfg.database + " is a folder");
+  FP_RETURN_IF_ERROR(check_can_make(cfg.models_dir, "models folder"));
+  if (fs::exists(cfg.models_dir, ec) && !fs::is_directory(cfg.models_dir, ec))
+    return Status::invalid_argument("models folder " + cfg.models_dir + " is not a folder");
+  if (with_keys) FP_RETURN_IF_ERROR(check_can_make(security::secret_key_path(cfg.key), "key pair"));
+  return Status::ok_status();
+}
+
+// ".before-restore-<seconds>", with a count when a restore in the same second used it.
+std::string aside_suffix(const CoordinatorConfig& cfg) {
+  const std::string base = ".before-restore-" + std::to_string(::time(nullptr));
+  for (int n = 0;; ++n) {
+    const std::string suffix = n == 0 ? base : base + "." + std::to_string(n);
+    bool taken = false;
+    for (const std::string& p :
+         {cfg.database, cfg.database + "-wal", cfg.database + "-shm",
+          security::public_key_path(cfg.key), security::secret_key_path(cfg.key)}) {
+      std::error_code ec;
+      taken = taken || fs::exists(fs::symlink_status(p + suffix, ec));
+    }
+    if (!taken) return suffix;
+  }
+}
 
 // A backup's missing_models.txt: why each model left out is not there, by SHA-256.
 std::map<std::string, std::string> recorded_missing(const std::string& path) {
@@ -105,6 +191,11 @@ int backup(const BackupOptions& o) {
   CoordinatorConfig cfg = config_for(o.common);
   if (!o.key.empty()) cfg.key = o.key;
   std::error_code ec;
+  // Named and not there: a typo whose backups, night after night, restore as a new identity.
+  if (!o.without_key && !o.key.empty() && !security::keypair_present(o.key))
+    fail(Status::not_found("--key: no key pair at " + o.key +
+                           " (.pub, .key): name the coordinator's, or back up --without-key"),
+         2);
   if (fs::exists(fs::symlink_status(o.folder, ec)))
     fail(Status::invalid_argument("--out: " + o.folder + " exists (a backup goes to a new folder)"),
          2);
@@ -196,11 +287,14 @@ struct RestoreOptions {
 int restore(const RestoreOptions& o) {
   CoordinatorConfig cfg = config_for(o.common);
   if (!o.key.empty()) cfg.key = o.key;
-  const BackupLayout from(o.folder, cfg);
   // The whole backup is checked before anything is replaced.
   std::error_code ec;
   if (!fs::is_directory(o.folder, ec))
     fail(Status::not_found("--from: " + o.folder + " is not a folder"), 2);
+  auto found = layout_found(o.folder, cfg);
+  if (!found.ok()) fail(found.status(), 2);
+  const BackupLayout from = *found;
+  if (Status itself = check_not_restoring_onto_itself(from, cfg); !itself.ok()) fail(itself, 2);
   std::vector<std::pair<std::string, std::string>> models;  // SHA-256, bytes
   // A model the backup itself records as left out is not a damaged backup: restored without
   // it, said so (a campaign on it is served once it is registered again).
@@ -234,11 +328,12 @@ int restore(const RestoreOptions& o) {
     if (auto pair = security::read_keypair(from.key); !pair.ok())
       fail(pair.status().with_context("--from: "));
   }
+  if (Status targets = check_restore_targets(cfg, with_keys); !targets.ok()) fail(targets, 2);
   // Not while a coordinator serves the database: held until the restore is done.
   auto lock = store::lock_database(cfg.database, "fp-coordinator restore");
   if (!lock.ok()) fail(lock.status());
 
-  const std::string suffix = ".before-restore-" + std::to_string(::time(nullptr));
+  const std::string suffix = aside_suffix(cfg);
   std::vector<std::string> moved;
   for (const std::string& p :
        {cfg.database, security::public_key_path(cfg.key), security::secret_key_path(cfg.key)}) {

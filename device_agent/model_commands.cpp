@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
+#include <string_view>
 #include <vector>
 
 #include "models/artifact.h"
@@ -50,8 +52,33 @@ bool out_is_input(const std::string& model_path, const std::string& out_path,
   return true;
 }
 
+bool out_model_refused(const std::string& model_path, const std::string& out_path,
+                       const std::string& written) {
+  if (out_is_input(model_path, out_path, written)) return true;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(out_path, ec)) return false;
+  auto refuse = [&](const std::string& what) {
+    spdlog::error("--out {} is {}: {} would replace it; give another --out", out_path, what,
+                  written);
+    return true;
+  };
+  char head[8] = {};
+  std::ifstream(out_path, std::ios::binary).read(head, sizeof head);
+  if (std::string_view(head, sizeof head) != std::string_view("FPMODEL\0", 8)) {
+    const Status other = check_output_target(out_path, "--out");  // a database, a key
+    return other.ok() ? false : refuse("a file that holds work (" + other.message() + ")");
+  }
+  auto there = load_model(out_path);
+  if (!there.ok())
+    return refuse("a model file that cannot be read (" + there.status().message() + ")");
+  bool pruned = (*there)->spec().is_compact();
+  for (const auto& l : measure_sparsity(**there).layers)
+    pruned = pruned || l.active_units < l.units;
+  return pruned ? false : refuse("an unpruned model (a general model)");
+}
+
 int compact_command(const std::string& model_path, const std::string& out_path, int threads) {
-  if (out_is_input(model_path, out_path, "the compact model")) return 2;
+  if (out_model_refused(model_path, out_path, "the compact model")) return 2;
   set_compute_threads(threads);
   ArtifactInfo in_info;
   auto model = load_model(model_path, &in_info);

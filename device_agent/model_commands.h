@@ -40,6 +40,12 @@ struct PersonalizeOptions {
 // written (`written`: "the compact model") would replace the one it is made from.
 bool out_is_input(const std::string& model_path, const std::string& out_path,
                   const std::string& written);
+// out_is_input, and true too, the error logged, when the model file written would replace
+// work: an unpruned model (a general model, perhaps the device's only copy of it), a file
+// that is no model it can read, a database or a key file. An earlier pruned or compact model
+// (personalize's or compact's own output) is replaced.
+bool out_model_refused(const std::string& model_path, const std::string& out_path,
+                       const std::string& written);
 
 int personalize_command(const PersonalizeOptions& options);
 int info_command(const std::string& model_path);

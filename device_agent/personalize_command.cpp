@@ -74,7 +74,7 @@ int personalize_command(const PersonalizeOptions& o) {
                   o.out_path, o.out_path);
     return 2;
   }
-  if (out_is_input(o.model_path, o.out_path, "the personalized model")) return 2;
+  if (out_model_refused(o.model_path, o.out_path, "the personalized model")) return 2;
   if (out_in_private_data(o.folder, o.out_path)) return 2;
   auto config = offline_config(o.settings);
   if (!config.ok()) {

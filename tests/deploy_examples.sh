@@ -227,6 +227,27 @@ aside=$(ls "${STATE}" | grep -c before-restore)
 expect_of 1 "--from: model file ${WORK}/damaged/models/" \
   coordinator restore -c "${FLEET}" --from "${WORK}/damaged"
 [ "$(ls "${STATE}" | grep -c before-restore)" = "${aside}" ] || fail "a refused restore moved files aside"
+# Restoring from the live folder moved its database and key pair aside, then failed to copy
+# them: neither was left. Refused first, as is a models folder that cannot be one (it failed
+# after the database was replaced).
+expect_of 2 "the restore replaces: copy the backup to a folder of its own first" \
+  coordinator restore -c "${FLEET}" --from "${STATE}"
+sed 's/^models_dir = "models"/models_dir = "fineprune.db"/' "${FLEET}" >"${WORK}/models-file.toml"
+expect_of 2 "models folder fineprune.db is not a folder" \
+  coordinator restore -c "${WORK}/models-file.toml" --from "${WORK}/backup"
+[ "$(ls "${STATE}" | grep -c before-restore)" = "${aside}" ] || fail "a refused restore moved files aside"
+[ -s "${STATE}/keys/coordinator.key" ] || fail "a refused restore left no secret key"
+# A --key that names no key pair: backups without it, night after night (it said so, exit 0).
+expect_of 2 "--key: no key pair at keys/nokey" \
+  coordinator backup -c "${FLEET}" --key keys/nokey --out "${WORK}/typo"
+[ -e "${WORK}/typo" ] && fail "a refused backup made its folder"
+# Restored under another key name: the backup's pair is found (it warned the backup held none).
+STATE_KEYED=${WORK}/restored-keyed
+mkdir -p "${STATE_KEYED}"
+(cd "${STATE_KEYED}" && "${PREFIX}/bin/fp-coordinator" restore -c "${FLEET}" --key keys/other \
+  --from "${WORK}/backup" >"${WORK}/keyed.log" 2>&1) || fail "restore --key keys/other: $(cat "${WORK}/keyed.log")"
+cmp -s "${STATE_KEYED}/keys/other.pub" "${STATE_BEFORE}/keys/coordinator.pub" ||
+  fail "restore --key keys/other did not put the backup's key pair there: $(cat "${WORK}/keyed.log")"
 # A backup taken while a model file was away records it; restoring it (without a key pair, on
 # a new machine) leaves that model out and says what the devices will need.
 mkdir -p "${STATE}/away"
@@ -252,6 +273,9 @@ expect_of 1 "export fineprune.db is an SQLite database: not replaced" \
   coordinator export -c "${FLEET}" -o fineprune.db
 expect_of 2 "--endpoint-file fineprune.db is an SQLite database: not replaced" \
   coordinator serve -c "${FLEET}" --endpoint-file fineprune.db
+# Its -wal file holds its last commits: replaced, they were lost.
+expect_of 1 "export fineprune.db-wal is the -wal file of the SQLite database fineprune.db" \
+  coordinator export -c "${FLEET}" -o fineprune.db-wal
 [ "$(sha256sum "${STATE}/fineprune.db")" = "${db_sum}" ] || fail "an output replaced the database"
 # The dashboard on the endpoint's port: the check binds both together, as the start does (it
 # said ready, and the start failed).
@@ -259,7 +283,6 @@ sed 's/^http_port = 8080/http_port = 5555/' "${FLEET}" >"${WORK}/same-port.toml"
 expect_of 2 "cannot bind 127.0.0.1:5555" coordinator serve -c "${WORK}/same-port.toml" --check
 # A file where the models folder goes: refused by the check (it said ready) and by train
 # before it trains (it trained, then failed to store the model).
-sed 's/^models_dir = "models"/models_dir = "fineprune.db"/' "${FLEET}" >"${WORK}/models-file.toml"
 expect_of 2 "server.models_dir fineprune.db is a file, not a folder" \
   coordinator serve -c "${WORK}/models-file.toml" --check
 expect_of 2 "server.models_dir fineprune.db is a file, not a folder" \

@@ -20,6 +20,7 @@
 #include "dashboard/dashboard.h"
 #include "dashboard/http_server.h"
 #include "dashboard/metrics.h"
+#include "dashboard/routes.h"
 #include "dashboard/web_assets.h"
 #include "dashboard_fixture.h"
 #include "http_client.h"
@@ -763,6 +764,23 @@ TEST_CASE("Unknown paths are 404 and malformed ids 400 and writes 405", "[dashbo
   CHECK(rebound.body.find("is not allowed") != std::string::npos);
   CHECK(with_host("127.0.0.1.attacker.example").status == 403);
   CHECK(http_raw(port, "GET /api/summary HTTP/1.0\r\n\r\n").status == 403);  // no Host
+  // Bound as "localhost" (127.0.0.1), it is loopback too: the check was off, and the start
+  // warned it was open to the network.
+  {
+    auto by_name = dash::Dashboard::start({dir.file("fp.db"), "localhost", 0});
+    REQUIRE(by_name.ok());
+    const uint16_t named = (*by_name)->port();
+    CHECK(http_raw(named,
+                   "GET /api/summary HTTP/1.1\r\nHost: attacker.example\r\n"
+                   "Connection: close\r\n\r\n")
+              .status == 403);
+    CHECK(http_raw(named,
+                   "GET /api/summary HTTP/1.1\r\nHost: localhost\r\n"
+                   "Connection: close\r\n\r\n")
+              .status == 200);
+  }
+  CHECK(dash::is_loopback_address("localhost"));
+  CHECK_FALSE(dash::is_loopback_address("0.0.0.0"));
   // Garbage instead of a request: that connection is dropped, the server goes on.
   CHECK(http_raw(port, "\x01\x02 garbage\r\n\r\n").status != 200);
   CHECK(get_json(port, "/api/agents")["agents"].size() == 3);

@@ -182,6 +182,22 @@ TEST_CASE("an output never replaces a database, a model, a key or the file a com
   CHECK(fp::write_output(old, "c,d\n", "export", {config}).ok());
   CHECK(fp::testing::read_file(old) == "c,d\n");
   CHECK(fp::check_output_target(dir.file("new.txt"), "--endpoint-file", {config}).ok());
+  // A database's side files: `export -o fp.db-wal` replaced the commits a killed run left there.
+  for (const std::string side : {"-wal", "-shm", "-journal", ".lock"}) {
+    const std::string path = made("fp.db" + side, "frames");
+    CHECK(fp::write_output(path, "rows\n", "export").message() ==
+          "export " + path + " is the " + side + " file of the SQLite database " + db +
+              ": not replaced; name another file");
+    CHECK(fp::testing::read_file(path) == "frames");
+  }
+  std::filesystem::remove(dir.file("fp.db-wal"));  // none yet: not made either
+  CHECK_THAT(fp::write_output(dir.file("fp.db-wal"), "rows\n", "export").message(),
+             Catch::Contains("is the -wal file of the SQLite database"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("fp.db-wal")));
+  CHECK(fp::write_output(made("notes.txt-wal", "x"), "rows\n", "export").ok());  // no database
+  CHECK(fp::is_sqlite_database(db));
+  CHECK_FALSE(fp::is_sqlite_database(model));
+  CHECK_FALSE(fp::is_sqlite_database(dir.file("none.db")));
 }
 
 TEST_CASE("what only a file can be is read from a file only; a FIFO is not waited on") {

@@ -50,7 +50,8 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 }  // namespace
 
 bool is_loopback_address(const std::string& address) {
-  if (address == "::1") return true;
+  // "localhost" binds 127.0.0.1 (http_server.cpp).
+  if (address == "::1" || ascii_lower(address) == "localhost") return true;
   in_addr ip{};
   return ::inet_pton(AF_INET, address.c_str(), &ip) == 1 && (ntohl(ip.s_addr) >> 24) == 127;
 }

@@ -150,10 +150,51 @@ Status make_output_folder(const std::string& dir, const std::string& what) {
   return Status::ok_status();
 }
 
+namespace {
+
+struct FileKind {
+  std::string_view magic;
+  const char* name;
+};
+constexpr FileKind kWorkKinds[] = {  // the first: is_sqlite_database's
+    {std::string_view("SQLite format 3\0", 16), "an SQLite database"},
+    {std::string_view("FPMODEL\0", 8), "a fineprune model file"},
+    {"# fineprune CURVE", "a CURVE key file"}};
+
+// Which of kWorkKinds the file's first bytes are, or none.
+const FileKind* kind_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[18] = {};
+  in.read(head, sizeof head);
+  const std::string_view start(head, static_cast<size_t>(in.gcount()));
+  for (const auto& kind : kWorkKinds)
+    if (start.substr(0, kind.magic.size()) == kind.magic) return &kind;
+  return nullptr;
+}
+
+}  // namespace
+
+bool is_sqlite_database(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec) && kind_of(path) == &kWorkKinds[0];
+}
+
 Status check_output_target(const std::string& path, const std::string& what,
                            const std::vector<std::string>& inputs) {
   namespace fs = std::filesystem;
   std::error_code ec;
+  // A database's side files hold its work too (its last commits, its lock), and one made
+  // where none is would be taken for its -wal.
+  for (const std::string_view side : {"-wal", "-shm", "-journal", ".lock"}) {
+    if (path.size() <= side.size() ||
+        path.compare(path.size() - side.size(), side.size(), side.data(), side.size()) != 0)
+      continue;
+    const std::string database = path.substr(0, path.size() - side.size());
+    if (is_sqlite_database(database))
+      return Status::invalid_argument(what + " " + path + " is the " + std::string(side) +
+                                      " file of the SQLite database " + database +
+                                      ": not replaced; name another file");
+  }
   if (!fs::is_regular_file(path, ec)) return Status::ok_status();  // missing, a pipe, a device
   for (const auto& input : inputs) {
     if (!input.empty() && fs::equivalent(path, input, ec))
@@ -161,23 +202,9 @@ Status check_output_target(const std::string& path, const std::string& what,
                                       ", which this command reads: not replaced; name another "
                                       "file");
   }
-  std::ifstream in(path, std::ios::binary);
-  char head[18] = {};
-  in.read(head, sizeof head);
-  const std::string_view start(head, static_cast<size_t>(in.gcount()));
-  struct Kind {
-    std::string_view magic;
-    const char* name;
-  };
-  static constexpr Kind kinds[] = {
-      {std::string_view("SQLite format 3\0", 16), "an SQLite database"},
-      {std::string_view("FPMODEL\0", 8), "a fineprune model file"},
-      {"# fineprune CURVE", "a CURVE key file"}};
-  for (const auto& kind : kinds) {
-    if (start.substr(0, kind.magic.size()) == kind.magic)
-      return Status::invalid_argument(what + " " + path + " is " + kind.name +
-                                      ": not replaced; name another file");
-  }
+  if (const FileKind* kind = kind_of(path))
+    return Status::invalid_argument(what + " " + path + " is " + kind->name +
+                                    ": not replaced; name another file");
   return Status::ok_status();
 }
 

@@ -52,13 +52,17 @@ Status make_output_folder(const std::string& dir, const std::string& what);
 Status check_can_make(const std::string& path, const std::string& what);
 
 // Whether a text output a user names (export -o, --endpoint-file) may replace what is at
-// `path`: never a file that holds work, whatever it is called (an SQLite database, a
-// fineprune model, a CURVE key file: recognised by their first bytes), nor one of `inputs`
+// `path`: never a file that holds work, whatever it is called (an SQLite database and its
+// -wal, -shm, -journal and .lock files, a fineprune model, a CURVE key file: recognised by
+// their first bytes, a side file by its database's), nor one of `inputs`
 // (the config or scenario the program reads; compared as files, links and all). OK when
 // `path` is missing or none of those; else InvalidArgument "<what> <path> is <which>: not
 // replaced; name another file".
 Status check_output_target(const std::string& path, const std::string& what,
                            const std::vector<std::string>& inputs = {});
+
+// Whether `path` is a regular file that starts as an SQLite database does.
+bool is_sqlite_database(const std::string& path);
 
 // A file a user named for a program's output (export -o): a regular file is replaced whole
 // (replace_file, its folder made), through a symbolic link the file the link names (the

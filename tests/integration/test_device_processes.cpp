@@ -455,6 +455,23 @@ TEST_CASE("a device with a general model file personalizes offline, and says wha
       Catch::Contains("is the labels file"));
   CHECK(read_file(photo) == photo_before);
   CHECK_FALSE(fs::exists(dir.file("phone/new.fpm")));
+  // Onto another general model (perhaps the device's only copy): it was replaced; an earlier
+  // personalized model is replaced, as a device does task after task.
+  fs::copy_file(general, dir.file("general-copy.fpm"));
+  CHECK_THAT(refused({"--out", dir.file("general-copy.fpm")}, "over-general"),
+             Catch::Contains("is an unpruned model (a general model): the personalized model "
+                             "would replace it"));
+  ChildProcess compacted(
+      {kAgent, "compact", "--model", personal, "--out", dir.file("general-copy.fpm")},
+      dir.file("compact-over.log"));
+  CHECK(compacted.wait(60s) == 2);
+  CHECK(read_file(dir.file("general-copy.fpm")) == read_file(general));
+  ChildProcess refit(
+      {kAgent, "personalize", "--model", general, "--data", dir.file("phone"), "--out",
+       dir.file("fixed.fpm"), "--set", "select_sparsity=false", "--set", "target_sparsity=0.5"},
+      dir.file("refit.out"), dir.file("refit.log"));
+  CHECK(refit.wait(120s) == 0);
+  CHECK_THAT(read_file(dir.file("refit.out")), Catch::Contains("(fixed target 0.50)"));
   ChildProcess again({kAgent, "personalize", "--model", personal, "--data", dir.file("phone"),
                       "--out", dir.file("x.fpm")},
                      dir.file("again.log"));
