@@ -191,6 +191,8 @@ int backup(const BackupOptions& o) {
   CoordinatorConfig cfg = config_for(o.common);
   if (!o.key.empty()) cfg.key = o.key;
   std::error_code ec;
+  // "" renamed the finished backup to nothing, after all the copying.
+  if (o.folder.empty()) fail(Status::invalid_argument("--out is empty: name the backup folder"), 2);
   // Named and not there: a typo whose backups, night after night, restore as a new identity.
   if (!o.without_key && !o.key.empty() && !security::keypair_present(o.key))
     fail(Status::not_found("--key: no key pair at " + o.key +

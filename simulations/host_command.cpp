@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "config/cli_checks.h"
+#include "protocol/endpoint.h"
 #include "security/keys.h"
 #include "sim_commands.h"
 #include "simulation/agent_host.h"
@@ -87,6 +88,23 @@ int run_host(HostCommandOptions o) {
       return 2;
     }
     o.host_index = *index;
+  }
+  // Found now, not once every agent of the host has started and failed to connect.
+  if (Status endpoint = proto::check_program_endpoint(o.coordinator, proto::EndpointUse::kConnect);
+      !endpoint.ok()) {
+    spdlog::error("--coordinator: {}", endpoint.message());
+    return 2;
+  }
+  if (!o.work_dir.empty()) {
+    std::error_code ec;
+    Status work =
+        std::filesystem::exists(o.work_dir, ec) && !std::filesystem::is_directory(o.work_dir, ec)
+            ? Status::invalid_argument(o.work_dir + " is not a folder")
+            : check_can_make(o.work_dir, "work folder");
+    if (!work.ok()) {
+      spdlog::error("--work-dir: {}", work.message());
+      return 2;
+    }
   }
   // The stats file's folder is made now: a failure is found at the start, not after the run.
   if (!o.stats_file.empty()) {

@@ -153,6 +153,13 @@ printf 'x' >"${WORK}/a-file"
 expect_exit 2 "--stats-file ${WORK}/a-file/host.json: its folder ${WORK}/a-file cannot be made" \
   "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --host-index 0 \
   --stats-file "${WORK}/a-file/host.json" --work-dir "${WORK}/agent"
+# A host's endpoint and work folder: it started every agent, each then failing ("no transport",
+# "creating ...: Not a directory").
+expect_exit 2 "--coordinator: endpoint 'garbage': no transport" \
+  "${FP_SIM}" host --coordinator garbage --scenario "${SCENARIO}" --host-index 0
+expect_exit 2 "--work-dir: ${WORK}/a-file is not a folder" \
+  "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --host-index 0 \
+  --work-dir "${WORK}/a-file"
 
 expect_refused "--batch: must be at least 1, got 0" "${FP_BENCH}" telemetry_ingest --batch 0
 expect_refused "--chunk-kb: must be at least 1, got 0" "${FP_BENCH}" model_fanout --chunk-kb 0

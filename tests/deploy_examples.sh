@@ -241,6 +241,7 @@ expect_of 2 "models folder fineprune.db is not a folder" \
 expect_of 2 "--key: no key pair at keys/nokey" \
   coordinator backup -c "${FLEET}" --key keys/nokey --out "${WORK}/typo"
 [ -e "${WORK}/typo" ] && fail "a refused backup made its folder"
+expect_of 2 "--out is empty: name the backup folder" coordinator backup -c "${FLEET}" --out ""
 # Restored under another key name: the backup's pair is found (it warned the backup held none).
 STATE_KEYED=${WORK}/restored-keyed
 mkdir -p "${STATE_KEYED}"

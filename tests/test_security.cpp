@@ -190,6 +190,20 @@ TEST_CASE("missing, malformed, mismatched and exposed key files are clear errors
   auto mixed = read_keypair(dir.file("mixed"));
   REQUIRE_FALSE(mixed.ok());
   CHECK(mixed.status().message().find("do not belong together") != std::string::npos);
+
+  // A folder given as a key file was "holds 0 key lines"; a key pair path ending in a folder
+  // ("keys/") wrote the hidden files keys/.pub and keys/.key.
+  std::filesystem::create_directories(dir.file("folder.pub"));
+  CHECK(read_public_key(dir.file("folder.pub")).status().message() ==
+        "public key file " + dir.file("folder.pub") +
+            " is not a file (a folder, a pipe or a device)");
+  for (const std::string& base : {dir.file("keys/"), dir.file("keys/.."), dir.file("keys/.")}) {
+    INFO(base);
+    CHECK_THAT(write_keypair(*a, base).message(),
+               Catch::EndsWith("names a folder: give the pair's path without .pub/.key (e.g. "
+                               "keys/coordinator)"));
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.file("keys/.pub")));
 }
 
 TEST_CASE("the ZAP policy admits enrolled CURVE keys only", "[security]") {

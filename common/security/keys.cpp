@@ -28,6 +28,10 @@ std::string strip_suffix(const std::string& base) {
 
 // The one key line of a key file, comments and blank lines skipped.
 Result<std::string> read_key_line(const std::string& path, const char* kind) {
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))  // it read as "0 key lines"
+    return Status::invalid_argument(std::string(kind) + " key file " + path +
+                                    " is not a file (a folder, a pipe or a device)");
   std::ifstream in(path);
   if (!in) {
     return Status::not_found(std::string(kind) + " key file " + path +
@@ -138,6 +142,12 @@ std::string secret_key_path(const std::string& base) { return strip_suffix(base)
 Status write_keypair(const KeyPair& pair, const std::string& base, bool overwrite) {
   FP_RETURN_IF_ERROR(check_z85_key(pair.public_key, "public key"));
   FP_RETURN_IF_ERROR(check_z85_key(pair.secret_key, "secret key"));
+  // "keys/" made the hidden files keys/.pub and keys/.key.
+  const std::string name = fs::path(strip_suffix(base)).filename().string();
+  if (name.empty() || name == "." || name == "..")
+    return Status::invalid_argument("key pair path '" + base +
+                                    "' names a folder: give the pair's path without .pub/.key "
+                                    "(e.g. keys/coordinator)");
   const std::string pub = public_key_path(base), sec = secret_key_path(base);
   std::error_code ec;
   fs::path dir = fs::path(pub).parent_path();
