@@ -12,6 +12,7 @@
 #include "store/run_store.h"
 #include "store/serve_lock.h"
 #include "store/store.h"
+#include "store/store_to_read.h"
 #include "util/compute_threads.h"
 #include "util/scratch_folder.h"
 
@@ -43,6 +44,18 @@ Status check_run_folder(const RunOptions& o) {
     }
   }
   if (o.resume && !held) return Status::not_found(o.out_dir + " holds no run to resume (no fp.db)");
+  if (held && !o.resume) {
+    // Another program's fp.db (a fleet's, named so) is no run to start over: --fresh deleted
+    // it. (--resume refuses it when it reads it.)
+    auto read = store::open_to_read(run_database(o.out_dir), "fp-sim-check");
+    const Status run_database_there =
+        read.ok() ? store::RunStore::open_to_read(*read->store).status() : read.status();
+    if (!run_database_there.ok())
+      return Status::invalid_argument(
+          "--out " + o.out_dir + " holds an fp.db that is no fp-sim run's (" +
+          run_database_there.message() + "): " + (o.fresh ? "nothing deleted" : "not used") +
+          "; give --out another folder");
+  }
   if (!o.resume && !o.fresh && held) {
     return Status::invalid_argument(
         o.out_dir + " already holds a run: show it with 'fp-sim report --db " +

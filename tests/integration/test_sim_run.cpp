@@ -692,6 +692,35 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   CHECK_FALSE(std::filesystem::exists(dir.file("run/hosts/0.log")));  // the run's own
   CHECK(open(after->db_path)->schema_version() > 0);
   CHECK(store::RunStore::open(*open(after->db_path))->runs()->size() == 1);  // a new database
+
+  // Another program's fp.db (a fleet's coordinator database, named so), or a file that is no
+  // database: --fresh deleted it, and without it the refusal said it held a run.
+  const std::string fleet = dir.file("fleet");
+  std::filesystem::create_directories(fleet);
+  {
+    auto coordinator_db = store::Store::open(fleet + "/fp.db");  // no simulation tables
+    REQUIRE(coordinator_db.ok());
+    REQUIRE((*coordinator_db)
+                ->enroll_key("0123456789012345678901234567890123456789", "alice", 1.0)
+                .ok());
+  }
+  const std::string before = fp::testing::read_file(fleet + "/fp.db");
+  for (bool fresh : {true, false}) {
+    RunOptions other = quiet_options(fleet);
+    other.fresh = fresh;
+    CHECK_THAT(run_scenario(s, other).status().message(),
+               Catch::StartsWith("--out " + fleet +
+                                 " holds an fp.db that is no fp-sim run's (no "
+                                 "simulation run in") &&
+                   Catch::EndsWith(std::string(fresh ? "nothing deleted" : "not used") +
+                                   "; give --out another folder"));
+  }
+  CHECK(fp::testing::read_file(fleet + "/fp.db") == before);
+  std::ofstream(fleet + "/fp.db", std::ios::trunc) << "my notes, not a database";
+  RunOptions text = quiet_options(fleet);
+  text.fresh = true;
+  CHECK_THAT(run_scenario(s, text).status().message(), Catch::Contains("nothing deleted"));
+  CHECK(fp::testing::read_file(fleet + "/fp.db") == "my notes, not a database");
 }
 
 namespace {

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""scripts/paper-experiments: an experiment's committed report is replaced only by a whole new
+one (a failed run deleted it before it started), and a name that is no experiment is refused
+before anything is deleted. The script runs in a copy of the repository's layout, with a
+stand-in fp-sim that writes a report or fails."""
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+
+from script_test import SCRIPTS, Expectations
+
+FAKE_SIM = """#!/usr/bin/env bash
+# fp-sim run SCENARIO --out RUN --fresh --quiet --report DIR: writes DIR/summary.md or fails
+[ "${FAKE_FAIL:-}" = 1 ] && { echo "no FSDD directory was found" >&2; exit 1; }
+while [ $# -gt 0 ]; do
+  if [ "$1" = --report ]; then mkdir -p "$2" && echo new >"$2/summary.md"; fi
+  shift
+done
+"""
+
+
+def main():
+    e = Expectations()
+    with tempfile.TemporaryDirectory() as repo:
+        os.makedirs(os.path.join(repo, "scripts"))
+        shutil.copy(os.path.join(SCRIPTS, "paper-experiments"), os.path.join(repo, "scripts"))
+        sim = os.path.join(repo, "fake-sim")
+        with open(sim, "w") as f:
+            f.write(FAKE_SIM)
+        os.chmod(sim, os.stat(sim).st_mode | stat.S_IEXEC)
+        report = os.path.join(repo, "docs", "results", "fsdd_vgg7")
+        os.makedirs(report)
+        with open(os.path.join(report, "summary.md"), "w") as f:
+            f.write("committed\n")
+
+        def run(*names, fail=False):
+            env = dict(os.environ, FP_SIM=sim, FAKE_FAIL="1" if fail else "")
+            p = subprocess.run([os.path.join(repo, "scripts", "paper-experiments"), *names],
+                               env=env, capture_output=True, text=True)
+            return p.returncode, p.stderr
+
+        def summary():
+            path = os.path.join(report, "summary.md")
+            return open(path).read() if os.path.exists(path) else None
+
+        code, err = run("fsdd_vgg7", fail=True)
+        e.expect(code == 1, f"a failed run exits 1, got {code}: {err}")
+        e.expect(summary() == "committed\n",
+                 f"a failed run kept the committed report: {summary()}")
+        for name in ("fsdd_vgg7/", "..", "../docs"):
+            code, err = run(name)
+            e.expect(code == 2 and "is no experiment name" in err,
+                     f"'{name}' refused with exit 2, got {code}: {err}")
+        e.expect(summary() == "committed\n", "a refused name deleted nothing")
+        code, err = run("fsdd_vgg7")
+        e.expect(code == 0, f"a run that succeeds exits 0, got {code}: {err}")
+        e.expect(summary() == "new\n", f"its report replaces the committed one: {summary()}")
+        e.expect(not os.path.exists(report + ".partial"), "no .partial folder left behind")
+    return e.exit_status()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
