@@ -70,7 +70,7 @@ int serve(const ServeOptions& o) {
   if (!o.endpoint_file.empty()) {
     // Checked before the start: written once serving, it replaced the database (or a model)
     // when named so, under a running coordinator.
-    if (Status target = check_output_target(o.endpoint_file, "--endpoint-file", {o.common.config});
+    if (Status target = check_later_output(o.endpoint_file, "--endpoint-file", {o.common.config});
         !target.ok()) {
       spdlog::error("{}", target.to_string());
       return 2;

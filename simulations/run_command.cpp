@@ -125,8 +125,8 @@ int run_run(const RunCommandOptions& o) {
   if (!o.endpoint_file.empty()) {
     // It is written once the run listens: named as a database, a model or the scenario, it
     // replaced that.
-    if (Status target = check_output_target(o.endpoint_file, "--endpoint-file",
-                                            {o.scenario, ro.out_dir + "/scenario.toml"});
+    if (Status target = check_later_output(o.endpoint_file, "--endpoint-file",
+                                           {o.scenario, ro.out_dir + "/scenario.toml"});
         !target.ok()) {
       fmt::print(stderr, "error: {}\n", target.to_string());
       return 2;

@@ -160,6 +160,10 @@ expect_exit 2 "--coordinator: endpoint 'garbage': no transport" \
 expect_exit 2 "--work-dir: ${WORK}/a-file is not a folder" \
   "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --host-index 0 \
   --work-dir "${WORK}/a-file"
+# The endpoint file Slurm hosts wait on, where it cannot be written: found once the run
+# listened, an error logged and the run going on (its hosts waiting for ever).
+expect_exit 2 "--endpoint-file ${WORK}/a-file/endpoint cannot be made: ${WORK}/a-file is not a folder" \
+  "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run-ep" --endpoint-file "${WORK}/a-file/endpoint"
 
 expect_refused "--batch: must be at least 1, got 0" "${FP_BENCH}" telemetry_ingest --batch 0
 expect_refused "--chunk-kb: must be at least 1, got 0" "${FP_BENCH}" model_fanout --chunk-kb 0

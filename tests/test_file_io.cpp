@@ -198,6 +198,16 @@ TEST_CASE("an output never replaces a database, a model, a key or the file a com
   CHECK(fp::is_sqlite_database(db));
   CHECK_FALSE(fp::is_sqlite_database(model));
   CHECK_FALSE(fp::is_sqlite_database(dir.file("none.db")));
+  // Written later (an --endpoint-file once the program listens): a file where its folder goes
+  // was found then, an error logged and the run going on (its hosts waiting for ever).
+  CHECK(fp::check_later_output(dir.file("later/endpoint"), "--endpoint-file").ok());
+  CHECK(fp::check_later_output(dir.file("fp.db/endpoint"), "--endpoint-file").message() ==
+        "--endpoint-file " + dir.file("fp.db/endpoint") + " cannot be made: " + dir.file("fp.db") +
+            " is not a folder");
+  CHECK_THAT(fp::check_later_output(db, "--endpoint-file").message(),
+             Catch::Contains("is an SQLite database"));
+  CHECK(fp::check_later_output(dir.path.string(), "--endpoint-file").message() ==
+        "--endpoint-file " + dir.path.string() + " is a folder; name a file");
 }
 
 TEST_CASE("what only a file can be is read from a file only; a FIFO is not waited on") {

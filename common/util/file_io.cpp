@@ -208,6 +208,15 @@ Status check_output_target(const std::string& path, const std::string& what,
   return Status::ok_status();
 }
 
+Status check_later_output(const std::string& path, const std::string& what,
+                          const std::vector<std::string>& inputs) {
+  FP_RETURN_IF_ERROR(check_output_target(path, what, inputs));
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return Status::invalid_argument(what + " " + path + " is a folder; name a file");
+  return check_can_make(path, what);
+}
+
 Status write_output(const std::string& path, std::string_view bytes, const std::string& what,
                     const std::vector<std::string>& inputs) {
   namespace fs = std::filesystem;

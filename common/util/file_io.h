@@ -61,6 +61,12 @@ Status check_can_make(const std::string& path, const std::string& what);
 Status check_output_target(const std::string& path, const std::string& what,
                            const std::vector<std::string>& inputs = {});
 
+// A file a program writes later (an --endpoint-file, written once it listens): what
+// check_output_target refuses, a folder, and a file that cannot be made (a file where its
+// folder goes, no writing there), found at the start rather than once the program runs.
+Status check_later_output(const std::string& path, const std::string& what,
+                          const std::vector<std::string>& inputs = {});
+
 // Whether `path` is a regular file that starts as an SQLite database does.
 bool is_sqlite_database(const std::string& path);
 
