@@ -16,6 +16,7 @@
 #include "train/evaluator.h"
 #include "train/trainer.h"
 #include "util/compute_threads.h"
+#include "util/file_io.h"
 
 namespace fp {
 namespace {
@@ -51,6 +52,13 @@ void print_row(const MethodResult& m, int64_t general_macs) {
 }
 
 int run_demo(const DemoOptions& o) {
+  // Made now: a file in the way was found after the training, as a filesystem exception.
+  if (!o.save_dir.empty()) {
+    if (Status made = make_output_folder(o.save_dir, "--save-models"); !made.ok()) {
+      spdlog::error("{}", made.to_string());
+      return 2;
+    }
+  }
   set_compute_threads(o.threads);
   torch::manual_seed(o.seed);
   auto train_data = load_fashion_mnist(o.data_dir, Split::kTrain, o.train_samples);
@@ -158,7 +166,6 @@ int run_demo(const DemoOptions& o) {
     for (const auto* m : {&r->general, &r->fine_prune, &r->finetune, &r->svd})
       print_row(*m, r->general.macs_per_sample);
     if (!o.save_dir.empty()) {
-      std::filesystem::create_directories(o.save_dir);
       const std::string path = o.save_dir + "/" + ind.name + ".fpm";
       auto saved = save_model(*r->personalized, path);
       if (saved.ok())

@@ -160,6 +160,9 @@ expect_exit 2 "--coordinator: endpoint 'garbage': no transport" \
 expect_exit 2 "--work-dir: ${WORK}/a-file is not a folder" \
   "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --host-index 0 \
   --work-dir "${WORK}/a-file"
+# A file where the models go: a filesystem exception after the training.
+expect_exit 2 "--save-models ${WORK}/a-file is a file, not a folder" \
+  "${FP_SIM}" demo --save-models "${WORK}/a-file" --individuals 1
 # The endpoint file Slurm hosts wait on, where it cannot be written: found once the run
 # listened, an error logged and the run going on (its hosts waiting for ever).
 expect_exit 2 "--endpoint-file ${WORK}/a-file/endpoint cannot be made: ${WORK}/a-file is not a folder" \
