@@ -44,6 +44,13 @@ Status check_run_folder(const RunOptions& o) {
     }
   }
   if (o.resume && !held) return Status::not_found(o.out_dir + " holds no run to resume (no fp.db)");
+  // An earlier run's agent journals without its database (deleted): a new run's agents read
+  // them as their own and did nothing ("finished in an earlier run of this host").
+  if (!o.resume && !o.fresh && !held && fs::exists(out / "hosts", ec))
+    return Status::invalid_argument(
+        o.out_dir +
+        " holds an earlier run's files (hosts/) but not its database (fp.db): start "
+        "over with --fresh (or another --out)");
   if (held && !o.resume) {
     // Another program's fp.db (a fleet's, named so) is no run to start over: --fresh deleted
     // it. (--resume refuses it when it reads it.)

@@ -721,6 +721,17 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   text.fresh = true;
   CHECK_THAT(run_scenario(s, text).status().message(), Catch::Contains("nothing deleted"));
   CHECK(fp::testing::read_file(fleet + "/fp.db") == "my notes, not a database");
+
+  // A run folder whose database was deleted: its agents' journals made a new run's agents
+  // finish at once, having done nothing. Refused without --fresh; --fresh starts over.
+  std::filesystem::remove(dir.file("run/fp.db"));
+  CHECK(run_scenario(s, quiet_options(dir.file("run"))).status().message() ==
+        dir.file("run") +
+            " holds an earlier run's files (hosts/) but not its database (fp.db): start over "
+            "with --fresh (or another --out)");
+  auto over = run_scenario(s, o);  // o: --fresh
+  REQUIRE(over.ok());
+  CHECK(over->status == "done");
 }
 
 namespace {
