@@ -48,9 +48,10 @@ Result<store::ModelRecord> ModelRegistry::find(const std::string& sha256) {
   std::error_code ec;
   // The recorded path is as the registry's folder was given when the model was added
   // (often relative): a folder moved since, or reached from another working directory (a
-  // run folder resumed from elsewhere), still holds the file under its content address.
+  // run folder resumed from elsewhere), still holds the file under its content address, and
+  // that copy is the one to use (a copied run folder read the original's through the path).
   const std::string here = (fs::path(dir_) / (sha256 + ".fpm")).string();
-  if (!fs::exists(record->path, ec) && fs::exists(here, ec)) record->path = here;
+  if (fs::exists(here, ec)) record->path = here;
   auto size = fs::file_size(record->path, ec);
   if (ec) {
     return Status::not_found("model file " + record->path + ": " + ec.message() +

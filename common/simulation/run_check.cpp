@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "coordinator/model_registry.h"
 #include "models/model_factory.h"
 #include "simulation/campaign_plan.h"
 #include "simulation/population.h"
@@ -79,6 +80,16 @@ Status check_resumable(const RunOptions& o) {
   FP_ASSIGN_OR_RETURN(store::RunRecord last, sim.run(0));
   FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(last.id));
   if (campaigns.empty()) return Status::invalid_argument(not_resumable_without_campaigns(last.id));
+  // The general models its tasks hand out: a missing file failed each task left (the check
+  // said ready).
+  coord::ModelRegistry registry((fs::path(o.out_dir) / "models").string(), *store);
+  for (const auto& rc : campaigns) {
+    FP_ASSIGN_OR_RETURN(auto campaign, store->campaign(rc.campaign_id));
+    if (!campaign) continue;
+    if (auto model = registry.find(campaign->model_sha256); !model.ok())
+      return Status::not_found("the run's general model is not there to resume with: " +
+                               model.status().message());
+  }
   return Status::ok_status();
 }
 

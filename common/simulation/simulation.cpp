@@ -241,6 +241,7 @@ Status ScenarioRun::prepare() {
 }
 
 Status ScenarioRun::reopen() {
+  FP_RETURN_IF_ERROR(check_resumable(o_));  // as --resume --check finds it: not a task failed
   scenario_path_ = (out_ / "scenario.toml").string();
   const std::string log_path = (out_ / "fp-sim.log").string();
   {  // a killed run's last line may be cut short: this attempt's lines start on their own

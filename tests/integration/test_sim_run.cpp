@@ -1221,6 +1221,32 @@ TEST_CASE("a run folder moved after an interruption is resumed where it is now",
   }
 }
 
+TEST_CASE("a run whose general model file is gone is not resumed", "[sim][resume]") {
+  // --resume --check said ready, and every task left failed ("model unavailable"), exit 0.
+  Scenario s = parse(kTiny);
+  s.partition.num_individuals = 48;
+  s.hosting.connected = 2;
+  s.overrides = {"partition.individuals = 48", "hosting.connected = 2"};
+  TempDir dir;
+  run_interrupted(s, dir.file("run"), 0, 2);
+  const int64_t done_before = open(run_database(dir.file("run")))->task_counts(1)->done;
+  fs::rename(dir.file("run/models"), dir.file("models-away"));
+  RunOptions again = quiet_options(dir.file("run"));
+  again.resume = true;
+  const Status check = check_resumable(again);
+  CHECK_THAT(check.message(), Catch::StartsWith("the run's general model is not there to resume "
+                                                "with: model file "));
+  auto recorded = recorded_run_scenario(dir.file("run"));
+  REQUIRE(recorded.ok());
+  auto resumed = run_scenario(*recorded, again);
+  REQUIRE_FALSE(resumed.ok());
+  CHECK(resumed.status().message() == check.message());
+  CHECK(open(run_database(dir.file("run")))->task_counts(1)->done == done_before);
+  // Back in place, it resumes.
+  fs::rename(dir.file("models-away"), dir.file("run/models"));
+  resume_run(dir.file("run"));
+}
+
 TEST_CASE("a done run's failed tasks run again with --retry-failed", "[sim][resume]") {
   Scenario s = parse(kTiny);
   TempDir dir;
