@@ -15,6 +15,8 @@ import os
 import re
 import sys
 
+from script_errors import run_main
+
 
 def main():
     if len(sys.argv) != 2:
@@ -54,4 +56,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""The Python scripts in scripts/ answer bad input (a missing folder or file, text that is no
+number, another program's database) with one line naming the script, its arguments and the
+error, exit 2: they printed tracebacks."""
+import os
+import sqlite3
+import sys
+import tempfile
+
+from script_test import Expectations, run_script
+
+
+def main():
+    e = Expectations()
+    with tempfile.TemporaryDirectory() as tmp:
+        missing = os.path.join(tmp, "nonexistent")
+        other = os.path.join(tmp, "other")  # a run folder whose fp.db is another program's
+        os.makedirs(other)
+        con = sqlite3.connect(os.path.join(other, "fp.db"))
+        con.execute("CREATE TABLE notes (text TEXT)")
+        con.commit()
+        con.close()
+        cases = [("class-estimates", [missing], "No such file or directory"),
+                 ("reestimation-check", [missing], "unable to open database file"),
+                 ("reestimation-check", [other], "no such table"),
+                 ("subset-means", ["three", missing], "invalid literal for int()"),
+                 ("build-times.py", [tmp], "compile_commands.json")]
+        for script, args, says in cases:
+            code, _, err = run_script(script, *args)
+            what = f"{script} {' '.join(args)}"
+            e.expect(code == 2, f"{what}: exit 2, got {code}: {err}")
+            e.expect("Traceback" not in err, f"{what}: no traceback: {err}")
+            e.expect(err.startswith(f"{script} {' '.join(args)}: ") and says in err,
+                     f"{what}: names itself, its arguments and '{says}': {err}")
+    return e.exit_status()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
