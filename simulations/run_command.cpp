@@ -9,12 +9,16 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
+#include <zmq.hpp>
 
 #include "config/cli_checks.h"
 #include "dashboard/dashboard.h"
+#include "dashboard/http_server.h"
+#include "protocol/endpoint.h"
 #include "report/experiment_report.h"
 #include "report/run_results.h"
 #include "sim_commands.h"
@@ -94,13 +98,44 @@ Result<Scenario> scenario_to_run(RunCommandOptions o) {
   return s;
 }
 
+// What the run binds, tried and released, as serve --check does: a port in use or an ipc://
+// path in a missing folder failed the run after its training (the check said ready).
+Status check_binds(const Scenario& s, const std::string& http_address, int64_t http_port) {
+  const std::string& endpoint = s.hosting.endpoint;
+  FP_RETURN_IF_ERROR(proto::check_ipc_path_free(endpoint));  // a probe's bind would take it
+  const std::string ipc = proto::ipc_path(endpoint);
+  std::error_code ec;
+  const bool ipc_made = !ipc.empty() && !std::filesystem::exists(ipc, ec);
+  zmq::context_t context(1);
+  zmq::socket_t probe(context, zmq::socket_type::router);
+  probe.set(zmq::sockopt::linger, 0);
+  try {
+    probe.bind(proto::bindable_endpoint(endpoint));
+  } catch (const zmq::error_t& e) {
+    return Status::unavailable("hosting.endpoint: binding " + endpoint + ": " + e.what());
+  }
+  Status dashboard = Status::ok_status();  // tried while the endpoint is bound, as in a run
+  if (http_port > 0) {
+    auto http = dash::HttpServer::start({http_address, static_cast<uint16_t>(http_port)},
+                                        [](const dash::HttpRequest&) {
+                                          return dash::HttpReply{503, "text/plain", "", {}};
+                                        });
+    if (http.ok()) (*http)->stop();
+    dashboard = http.status().with_context("--http-port: ");
+  }
+  probe.close();
+  if (ipc_made) std::filesystem::remove(ipc, ec);
+  return dashboard;
+}
+
 // fp-run --check: what the run would do, or what would stop it, and nothing run or written.
-int check_run(const Scenario& s, const RunOptions& ro) {
+int check_run(const Scenario& s, const RunOptions& ro, const RunCommandOptions& o) {
   Status folder = check_run_folder(ro);
   if (folder.ok() && store::database_in_use(run_database(ro.out_dir)).value_or(false))
     folder = Status::unavailable("a run is going in " + ro.out_dir + " now (its lock " +
                                  store::serve_lock_file(run_database(ro.out_dir)) + " is held)");
   if (folder.ok() && ro.resume) folder = check_resumable(ro);
+  if (folder.ok()) folder = check_binds(s, o.http_address, o.http_port);
   auto lines = folder.ok() ? describe_run(s) : Result<std::vector<std::string>>(folder);
   if (!lines.ok()) {
     fmt::print(stderr, "error: {}\n", lines.status().to_string());
@@ -135,7 +170,7 @@ int run_run(const RunCommandOptions& o) {
   ro.fresh = o.fresh;
   ro.resume = o.resume;
   ro.retry_failed = o.retry_failed;
-  if (o.check) return check_run(s, ro);
+  if (o.check) return check_run(s, ro, o);
   ro.progress = o.quiet ? nullptr : stdout;
   ro.interactive = !o.quiet && ::isatty(STDOUT_FILENO);
   ro.log_level = o.log_level;

@@ -163,6 +163,20 @@ expect_exit 2 "--work-dir: ${WORK}/a-file is not a folder" \
 # A file where the models go: a filesystem exception after the training.
 expect_exit 2 "--save-models ${WORK}/a-file is a file, not a folder" \
   "${FP_SIM}" demo --save-models "${WORK}/a-file" --individuals 1
+# What a run binds, tried by its check (it said ready; the run failed after its training): an
+# ipc:// path in a missing folder, a dashboard port another program holds.
+printf 'name = "ipc"\n[hosting]\nendpoint = "ipc://%s/none/x.ipc"\n' "${WORK}" >"${WORK}/ipc.toml"
+expect_exit 2 "hosting.endpoint: binding ipc://${WORK}/none/x.ipc: No such file or directory" \
+  "${FP_SIM}" run "${WORK}/ipc.toml" --out "${WORK}/run-ipc" --check
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "${WORK}/port" &
+port_holder=$!
+for _ in $(seq 100); do [[ -s "${WORK}/port" ]] && break; sleep 0.1; done
+expect_exit 2 "--http-port: dashboard: cannot bind 127.0.0.1:$(cat "${WORK}/port")" \
+  "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run-port" --http-port "$(cat "${WORK}/port")" --check
+kill "${port_holder}"
+wait "${port_holder}" 2>/dev/null
 # The endpoint file Slurm hosts wait on, where it cannot be written: found once the run
 # listened, an error logged and the run going on (its hosts waiting for ever).
 expect_exit 2 "--endpoint-file ${WORK}/a-file/endpoint cannot be made: ${WORK}/a-file is not a folder" \
