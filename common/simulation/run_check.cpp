@@ -9,6 +9,7 @@
 #include "coordinator/model_registry.h"
 #include "models/model_factory.h"
 #include "simulation/campaign_plan.h"
+#include "simulation/class_selection.h"
 #include "simulation/population.h"
 #include "store/run_store.h"
 #include "store/serve_lock.h"
@@ -154,7 +155,13 @@ Result<std::vector<std::string>> describe_run(const Scenario& s) {
   const GeneralSection& g = s.general;
   const std::string model = fmt::format("{} x{}, {} epoch(s)", g.arch, g.width_mult, g.epochs);
   if (s.best_classes > 0 && s.partition.classes.empty()) {
-    // The partition depends on the pick, which needs the trained model.
+    // The partition depends on the pick, which needs the trained model; what the pick scores
+    // on, and how many classes it can pick from, do not (the run found them after training).
+    FP_ASSIGN_OR_RETURN(Dataset scoring, class_scoring_data(s));
+    FP_RETURN_IF_ERROR(
+        best_classes(std::vector<double>(static_cast<size_t>(scoring.num_classes()), 0.0),
+                     s.best_classes)
+            .status());
     lines.push_back(fmt::format(
         "{} individual(s) from {}, of the {} classes the general model ({}) classifies best, "
         "picked at the start once it is trained",

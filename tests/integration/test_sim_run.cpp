@@ -1336,6 +1336,16 @@ TEST_CASE("best_classes draws individuals from the classes the general model doe
   Scenario s = parse(text);
   s.partition.num_individuals = 3;
   TempDir dir;
+  CHECK(describe_run(s).ok());
+  // What the pick needs is checked before a run (it said ready; the run failed once trained).
+  Scenario more = s;
+  more.best_classes = 11;
+  CHECK(describe_run(more).status().message() ==
+        "best_classes = 11, but 10 classes have samples to be scored on");
+  Scenario all = s;
+  all.data.general_samples = 60000;
+  CHECK_THAT(describe_run(all).status().message(),
+             Catch::Contains("data.general_samples = 60000 leaves none of the 60000"));
   auto outcome = run(s, dir.file("run"));
 
   // The run folder's scenario (what host processes read) records the pick ...
