@@ -66,7 +66,8 @@ bool out_model_refused(const std::string& model_path, const std::string& out_pat
   std::ifstream(out_path, std::ios::binary).read(head, sizeof head);
   if (std::string_view(head, sizeof head) != std::string_view("FPMODEL\0", 8)) {
     const Status other = check_output_target(out_path, "--out");  // a database, a key
-    return other.ok() ? false : refuse("a file that holds work (" + other.message() + ")");
+    if (!other.ok()) spdlog::error("{}", other.message());
+    return !other.ok();
   }
   auto there = load_model(out_path);
   if (!there.ok())
