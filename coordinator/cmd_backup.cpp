@@ -105,9 +105,7 @@ Status check_restore_targets(const CoordinatorConfig& cfg, bool with_keys) {
   FP_RETURN_IF_ERROR(check_can_make(cfg.database, "database"));
   if (fs::is_directory(cfg.database, ec))
     return Status::invalid_argument("database " + cfg.database + " is a folder");
-  FP_RETURN_IF_ERROR(check_can_make(cfg.models_dir, "models folder"));
-  if (fs::exists(cfg.models_dir, ec) && !fs::is_directory(cfg.models_dir, ec))
-    return Status::invalid_argument("models folder " + cfg.models_dir + " is not a folder");
+  FP_RETURN_IF_ERROR(check_models_folder(cfg));
   if (with_keys) FP_RETURN_IF_ERROR(check_can_make(security::secret_key_path(cfg.key), "key pair"));
   return Status::ok_status();
 }

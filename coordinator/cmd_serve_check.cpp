@@ -106,13 +106,10 @@ Result<std::string> check_listening(const CoordinatorConfig& cfg, store::Store& 
     release();
     return std::string("no dashboard");
   }
-  auto http = dash::HttpServer::start({cfg.http_address, static_cast<uint16_t>(cfg.http_port)},
-                                      [](const dash::HttpRequest&) {
-                                        return dash::HttpReply{503, "text/plain", "", {}};
-                                      });
+  Status http =
+      dash::HttpServer::check_bindable({cfg.http_address, static_cast<uint16_t>(cfg.http_port)});
   release();
-  if (!http.ok()) return http.status();
-  (*http)->stop();
+  if (!http.ok()) return http;
   if (!dash::is_loopback_address(cfg.http_address))
     spdlog::warn(
         "dashboard on {} without authentication: anyone who can reach port {} reads "

@@ -115,14 +115,9 @@ Status check_binds(const Scenario& s, const std::string& http_address, int64_t h
     return Status::unavailable("hosting.endpoint: binding " + endpoint + ": " + e.what());
   }
   Status dashboard = Status::ok_status();  // tried while the endpoint is bound, as in a run
-  if (http_port > 0) {
-    auto http = dash::HttpServer::start({http_address, static_cast<uint16_t>(http_port)},
-                                        [](const dash::HttpRequest&) {
-                                          return dash::HttpReply{503, "text/plain", "", {}};
-                                        });
-    if (http.ok()) (*http)->stop();
-    dashboard = http.status().with_context("--http-port: ");
-  }
+  if (http_port > 0)
+    dashboard = dash::HttpServer::check_bindable({http_address, static_cast<uint16_t>(http_port)})
+                    .with_context("--http-port: ");
   probe.close();
   if (ipc_made) std::filesystem::remove(ipc, ec);
   return dashboard;

@@ -233,7 +233,7 @@ expect_of 1 "--from: model file ${WORK}/damaged/models/" \
 expect_of 2 "the restore replaces: copy the backup to a folder of its own first" \
   coordinator restore -c "${FLEET}" --from "${STATE}"
 sed 's/^models_dir = "models"/models_dir = "fineprune.db"/' "${FLEET}" >"${WORK}/models-file.toml"
-expect_of 2 "models folder fineprune.db is not a folder" \
+expect_of 2 "server.models_dir fineprune.db is a file, not a folder" \
   coordinator restore -c "${WORK}/models-file.toml" --from "${WORK}/backup"
 [ "$(ls "${STATE}" | grep -c before-restore)" = "${aside}" ] || fail "a refused restore moved files aside"
 [ -s "${STATE}/keys/coordinator.key" ] || fail "a refused restore left no secret key"

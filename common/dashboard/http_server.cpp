@@ -227,6 +227,14 @@ void HttpServer::Impl::accept() {
   });
 }
 
+Status HttpServer::check_bindable(const HttpServerConfig& config) {
+  auto probe = start(config, [](const HttpRequest&) {
+    return HttpReply{503, "text/plain", "", {}};
+  });
+  if (probe.ok()) (*probe)->stop();
+  return probe.status();
+}
+
 Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerConfig& config,
                                                       HttpHandler handler) {
   auto impl = std::make_unique<Impl>();

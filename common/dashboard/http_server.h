@@ -55,6 +55,9 @@ class HttpServer {
   // serves on its own thread until stop() or destruction.
   static Result<std::unique_ptr<HttpServer>> start(const HttpServerConfig& config,
                                                    HttpHandler handler);
+  // Whether start() could bind `config` now: bound and released at once, serving nothing
+  // (the checks of serve and fp-sim run; the error is start()'s).
+  static Status check_bindable(const HttpServerConfig& config);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
