@@ -16,7 +16,6 @@
 #include "store/store.h"
 #include "store/store_to_read.h"
 #include "util/compute_threads.h"
-#include "util/scratch_folder.h"
 
 namespace fp::sim {
 namespace fs = std::filesystem;
@@ -64,28 +63,27 @@ Status check_run_folder(const RunOptions& o) {
           "--out " + o.out_dir + " holds an fp.db that is no fp-sim run's (" +
           run_database_there.message() + "): " + (o.fresh ? "nothing deleted" : "not used") +
           "; give --out another folder");
-  }
-  if (!o.resume && !o.fresh && held) {
-    return Status::invalid_argument(
-        o.out_dir + " already holds a run: show it with 'fp-sim report --db " +
-        run_database(o.out_dir) + "', or start over with --fresh (or another --out)");
+    if (!o.fresh)
+      return Status::invalid_argument(
+          o.out_dir + " already holds a run: show it with 'fp-sim report --db " +
+          run_database(o.out_dir) + "', or start over with --fresh (or another --out)");
   }
   return Status::ok_status();
 }
 
 Status check_resumable(const RunOptions& o) {
-  FP_ASSIGN_OR_RETURN(ScratchFolder scratch, ScratchFolder::make("fp-sim-check"));
-  FP_ASSIGN_OR_RETURN(auto store,
-                      store::Store::open_unchanged(run_database(o.out_dir), scratch.path()));
-  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(*store));
+  FP_ASSIGN_OR_RETURN(store::StoreToRead read,
+                      store::open_to_read(run_database(o.out_dir), "fp-sim-check"));
+  store::Store& store = *read.store;
+  FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open(store));
   FP_ASSIGN_OR_RETURN(store::RunRecord last, sim.run(0));
   FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(last.id));
   if (campaigns.empty()) return Status::invalid_argument(not_resumable_without_campaigns(last.id));
   // The general models its tasks hand out: a missing file failed each task left (the check
   // said ready).
-  coord::ModelRegistry registry((fs::path(o.out_dir) / "models").string(), *store);
+  coord::ModelRegistry registry((fs::path(o.out_dir) / "models").string(), store);
   for (const auto& rc : campaigns) {
-    FP_ASSIGN_OR_RETURN(auto campaign, store->campaign(rc.campaign_id));
+    FP_ASSIGN_OR_RETURN(auto campaign, store.campaign(rc.campaign_id));
     if (!campaign) continue;
     if (auto model = registry.find(campaign->model_sha256); !model.ok())
       return Status::not_found("the run's general model is not there to resume with: " +
