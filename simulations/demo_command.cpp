@@ -39,6 +39,8 @@ struct DemoOptions {
   double output_usage = 0.05;
   std::string model_path;  // load if present, else train and save there
   std::string save_dir;    // if set: each individual's Fine-Pruned (masked) model is saved here
+  // Given on the command line (checked against a --model that is loaded, not trained).
+  bool arch_given = false, width_given = false, training_given = false;
 };
 
 // MAC cut: MACs/sample saved against the general model's; compact KB: the artifact of
@@ -51,7 +53,63 @@ void print_row(const MethodResult& m, int64_t general_macs) {
              m.macs_per_sample, m.compact_bytes / 1024.0, m.wall_seconds, m.compute_macs);
 }
 
+// The method's words, parsed before the general model is trained: a typo was found after
+// the training (about a minute).
+Result<PersonalizeConfig> demo_config(const DemoOptions& o) {
+  PersonalizeConfig cfg;
+  auto crit = parse_criterion(o.criterion);
+  if (!crit.ok()) return Status::invalid_argument("--criterion: " + crit.status().message());
+  auto scope = parse_scope(o.scope);
+  if (!scope.ok()) return Status::invalid_argument("--scope: " + scope.status().message());
+  auto score = parse_selection_score(o.selector);
+  if (!score.ok()) return Status::invalid_argument("--selector: " + score.status().message());
+  cfg.prune.criterion = *crit;
+  cfg.prune.scope = *scope;
+  cfg.prune.output_usage_threshold = o.output_usage;
+  if (cfg.prune.criterion == Criterion::kActivationWeightedMagnitude)
+    cfg.prune.granularity = Granularity::kWeight;
+  cfg.selector.score = *score;
+  cfg.select_sparsity = o.target < 0;
+  if (!cfg.select_sparsity) cfg.prune.target_sparsity = o.target;
+  cfg.sweep_targets = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+  return cfg;
+}
+
+// A --model that exists is the general model: it must take Fashion-MNIST's images and
+// classes, be no compact (personalized) model, and agree with an --arch or --width given
+// beside it (they were ignored without a word, the demo running another model than asked).
+Status check_loaded_general(const DemoOptions& o, const ModelSpec& spec) {
+  const std::string what = "--model " + o.model_path;
+  if (spec.is_compact())
+    return Status::invalid_argument(
+        what +
+        " is a compact model (a personalized one: its pruned units are gone); give a "
+        "general model, or a path where the demo trains and saves one");
+  if (spec.in_channels != 1 || spec.height != 28 || spec.width != 28 || spec.num_classes != 10)
+    return Status::invalid_argument(fmt::format(
+        "{} takes {}x{}x{} inputs and {} classes; the demo runs on Fashion-MNIST (1x28x28, 10 "
+        "classes)",
+        what, spec.in_channels, spec.height, spec.width, spec.num_classes));
+  if (o.arch_given && o.arch != spec.arch)
+    return Status::invalid_argument(
+        fmt::format("{} is a {} model, but --arch {} was given: drop --arch, or give a --model "
+                    "path where the demo trains and saves a {}",
+                    what, spec.arch, o.arch, o.arch));
+  if (o.width_given && o.width != spec.width_mult)
+    return Status::invalid_argument(
+        fmt::format("{} has width {}, but --width {} was given: drop --width, or give another "
+                    "--model path",
+                    what, spec.width_mult, o.width));
+  return Status::ok_status();
+}
+
 int run_demo(const DemoOptions& o) {
+  auto config = demo_config(o);
+  if (!config.ok()) {
+    spdlog::error("{}", config.status().message());
+    return 2;
+  }
+  const PersonalizeConfig& cfg = *config;
   // Made now: a file in the way was found after the training, as a filesystem exception.
   if (!o.save_dir.empty()) {
     if (Status made = make_output_folder(o.save_dir, "--save-models"); !made.ok()) {
@@ -70,11 +128,19 @@ int run_demo(const DemoOptions& o) {
 
   ModelPtr general;
   if (!o.model_path.empty() && std::filesystem::exists(o.model_path)) {
-    auto loaded = load_model(o.model_path);
+    ArtifactInfo info;
+    auto loaded = load_model(o.model_path, &info);
     if (!loaded.ok()) {
       spdlog::error("{}", loaded.status().to_string());
       return 1;
     }
+    if (Status fits = check_loaded_general(o, info.spec); !fits.ok()) {
+      spdlog::error("{}", fits.message());
+      return 2;
+    }
+    if (o.training_given)
+      spdlog::warn("--model {} exists: it is loaded, and --train-samples/--epochs train nothing",
+                   o.model_path);
     general = loaded.value();
     general->eval();
     spdlog::info("general model loaded from {}", o.model_path);
@@ -124,28 +190,6 @@ int run_demo(const DemoOptions& o) {
     spdlog::error("{}", individuals.status().to_string());
     return 1;
   }
-
-  PersonalizeConfig cfg;
-  auto crit = parse_criterion(o.criterion);
-  auto scope = parse_scope(o.scope);
-  if (!crit.ok() || !scope.ok()) {
-    spdlog::error("{}", (!crit.ok() ? crit.status() : scope.status()).to_string());
-    return 1;
-  }
-  cfg.prune.criterion = *crit;
-  cfg.prune.scope = *scope;
-  cfg.prune.output_usage_threshold = o.output_usage;
-  if (cfg.prune.criterion == Criterion::kActivationWeightedMagnitude)
-    cfg.prune.granularity = Granularity::kWeight;
-  auto score = parse_selection_score(o.selector);
-  if (!score.ok()) {
-    spdlog::error("{}", score.status().to_string());
-    return 1;
-  }
-  cfg.selector.score = *score;
-  cfg.select_sparsity = o.target < 0;
-  if (!cfg.select_sparsity) cfg.prune.target_sparsity = o.target;
-  cfg.sweep_targets = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
 
   double gain = 0, oracle_gap = 0, sparsity_gap = 0, ft_gain = 0;
   for (const auto& ind : *individuals) {
@@ -199,16 +243,19 @@ void add_demo_command(CLI::App& app) {
       "demo", "Train a general model, fine-prune 2-class individuals locally, compare baselines");
   cmd->add_option("--data", opts->data_dir, "Fashion-MNIST directory (gzip IDX files)")
       ->capture_default_str();
-  cmd->add_option("--arch", opts->arch, "architecture (cnn, mlp, vgg7, resnet18, ...)")
-      ->capture_default_str();
-  cmd->add_option("--width", opts->width, "width multiplier")->capture_default_str();
+  auto* arch = cmd->add_option("--arch", opts->arch, "architecture (cnn, mlp, vgg7, resnet18, ...)")
+                   ->capture_default_str();
+  auto* width = cmd->add_option("--width", opts->width, "width multiplier")
+                    ->check(fp::config::positive())
+                    ->capture_default_str();
   // 0 read every training image and trained nothing, each without a word.
-  cmd->add_option("--train-samples", opts->train_samples, "general training images")
-      ->check(fp::config::at_least(1))
-      ->capture_default_str();
-  cmd->add_option("--epochs", opts->epochs, "general training epochs")
-      ->check(fp::config::at_least(1))
-      ->capture_default_str();
+  auto* train_samples =
+      cmd->add_option("--train-samples", opts->train_samples, "general training images")
+          ->check(fp::config::at_least(1))
+          ->capture_default_str();
+  auto* epochs = cmd->add_option("--epochs", opts->epochs, "general training epochs")
+                     ->check(fp::config::at_least(1))
+                     ->capture_default_str();
   cmd->add_option("--individuals", opts->individuals, "individuals to personalize")
       ->check(fp::config::at_least(1))
       ->capture_default_str();
@@ -222,14 +269,17 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--threads", opts->threads, "LibTorch threads")
       ->check(fp::config::at_least(1))
       ->capture_default_str();
+  // A negative target (-0.2) was taken as none given: the sparsity chosen without labels.
   cmd->add_option("--target", opts->target,
-                  "fixed target sparsity in [0,1); default: chosen on the device without labels");
+                  "fixed target sparsity in [0,1); default: chosen on the device without labels")
+      ->check(fp::config::share_below_one());
   cmd->add_option("--criterion", opts->criterion,
                   "energy, mean, firing_rate or activation_weighted_magnitude")
       ->capture_default_str();
   cmd->add_option("--scope", opts->scope, "per_layer or global")->capture_default_str();
   cmd->add_option("--output-usage", opts->output_usage,
                   "prune output classes whose mean probability is below this (0: by rate)")
+      ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd->add_option("--model", opts->model_path,
                   "general model artifact: loaded if it exists, else trained and saved there");
@@ -238,7 +288,12 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--selector", opts->selector,
                   "label-free sparsity choice: pseudo_label, confidence or neg_entropy")
       ->capture_default_str();
-  cmd->callback([opts]() { throw CLI::RuntimeError(run_demo(*opts)); });
+  cmd->callback([=]() {
+    opts->arch_given = arch->count() > 0;
+    opts->width_given = width->count() > 0;
+    opts->training_given = train_samples->count() + epochs->count() > 0;
+    throw CLI::RuntimeError(run_demo(*opts));
+  });
 }
 
 }  // namespace fp

@@ -56,7 +56,21 @@ expect_refused "--train-samples: must be at least 1, got 0" "${FP_SIM}" demo --t
 # More images than the training split holds: said, and trained on what there is (4 s).
 expect_exit 0 "--train-samples asks for 100000 images, but the training split holds 60000" \
   "${FP_SIM}" demo --train-samples 100000 --width 0.25 --epochs 1 --individuals 1 --samples 20 \
-  --threads 1
+  --threads 1 --model "${WORK}/demo-general.fpm" --save-models "${WORK}/demo-models"
+# The method's words are read before the training (a typo was found a minute later); a negative
+# --target was taken as none given.
+expect_exit 2 "--criterion: unknown criterion 'bogus'" "${FP_SIM}" demo --criterion bogus
+expect_exit 2 "--selector: " "${FP_SIM}" demo --selector bogus
+expect_refused "--target: must be in [0, 1), got -0.2" "${FP_SIM}" demo --target -0.2
+# A --model that exists is loaded: an --arch or --width beside it that it is not was ignored.
+expect_exit 2 "is a cnn model, but --arch mlp was given" \
+  "${FP_SIM}" demo --model "${WORK}/demo-general.fpm" --arch mlp
+expect_exit 2 "has width 0.25, but --width 0.5 was given" \
+  "${FP_SIM}" demo --model "${WORK}/demo-general.fpm" --width 0.5
+saved=$(ls "${WORK}"/demo-models/*.fpm | head -n 1)
+"${FP_AGENT}" compact --model "${saved}" --out "${WORK}/demo-compact.fpm" >/dev/null 2>&1
+expect_exit 2 "is a compact model (a personalized one" \
+  "${FP_SIM}" demo --model "${WORK}/demo-compact.fpm"
 # spdlog reads any word it does not know as "off": a misspelt level silenced the log.
 expect_refused "--log-level: 'loud' is no log level" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --log-level loud
