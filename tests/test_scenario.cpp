@@ -61,6 +61,19 @@ TEST_CASE("a minimal scenario gets the documented defaults", "[scenario]") {
   CHECK(s->text == kMinimal);
 }
 
+TEST_CASE("a run starts no more hosts than it has individuals, save external ones", "[scenario]") {
+  HostingSection h;
+  h.hosts = 8;
+  CHECK(hosts_to_start(h, 3) == 3);
+  CHECK(hosts_to_start(h, 8) == 8);
+  CHECK(hosts_to_start(h, 100) == 8);
+  CHECK(hosts_to_start(h, 0) == 1);
+  h.mode = HostingMode::kProcesses;
+  CHECK(hosts_to_start(h, 3) == 3);
+  h.mode = HostingMode::kExternal;  // a Slurm array's size is the user's: its hosts end idle
+  CHECK(hosts_to_start(h, 3) == 8);
+}
+
 TEST_CASE("every section is read into the scenario", "[scenario]") {
   auto s = parse_scenario(R"(
 name = "full"

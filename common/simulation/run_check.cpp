@@ -152,6 +152,7 @@ Result<std::vector<std::string>> describe_run(const Scenario& s) {
   }
   const GeneralSection& g = s.general;
   const std::string model = fmt::format("{} x{}, {} epoch(s)", g.arch, g.width_mult, g.epochs);
+  int64_t individuals_planned = 0;
   if (s.best_classes > 0 && s.partition.classes.empty()) {
     // The partition depends on the pick, which needs the trained model; what the pick scores
     // on, and how many classes it can pick from, do not (the run found them after training).
@@ -165,6 +166,7 @@ Result<std::vector<std::string>> describe_run(const Scenario& s) {
         "picked at the start once it is trained",
         s.partition.num_individuals, s.data.dataset, s.best_classes, model));
     lines.push_back(counts_words(s, s.partition.num_individuals));
+    individuals_planned = s.partition.num_individuals;
   } else {
     FP_ASSIGN_OR_RETURN(Population p, load_population(s));
     std::vector<size_t> adaptation, evaluation;
@@ -189,9 +191,17 @@ Result<std::vector<std::string>> describe_run(const Scenario& s) {
           fmt::format("general model: {}, trained on {} sample(s)", model, general.size()));
     }
     lines.push_back(counts_words(s, individuals));
+    individuals_planned = individuals;
   }
-  lines.push_back(fmt::format("hosting: {}, {} host(s) x {} worker(s)", hosting_mode_name(h.mode),
-                              h.hosts, h.workers));
+  // Before the pick the individuals are counted from the scenario; hosts without one are not
+  // started.
+  const int64_t hosts = hosts_to_start(h, static_cast<size_t>(individuals_planned));
+  lines.push_back(fmt::format("hosting: {}, {} host(s) x {} worker(s){}", hosting_mode_name(h.mode),
+                              hosts, h.workers,
+                              hosts < h.hosts ? fmt::format(" (hosting.hosts = {}: one per "
+                                                            "individual)",
+                                                            h.hosts)
+                                              : ""));
   return lines;
 }
 

@@ -528,6 +528,11 @@ Result<std::string> with_partition_classes(const std::string& text,
   return out;
 }
 
+int64_t hosts_to_start(const HostingSection& h, size_t individuals) {
+  if (h.mode == HostingMode::kExternal) return h.hosts;
+  return std::clamp<int64_t>(static_cast<int64_t>(individuals), 1, h.hosts);
+}
+
 Result<Scenario> load_scenario(const std::string& path) {
   FP_ASSIGN_OR_RETURN(std::string text, read_file(path, "scenario file"));
   return parse_scenario(text, path);

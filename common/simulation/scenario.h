@@ -143,6 +143,11 @@ struct HostingSection {
   int64_t connected_per_host() const { return connected > 0 ? connected : 4 * workers; }
 };
 
+// The hosts `fp-sim run` starts for `individuals`: hosting.hosts, but no more than one per
+// individual (a host without one started, loaded its model and ended idle). External hosts
+// are the user's to start (a Slurm array's size): their count stays.
+int64_t hosts_to_start(const HostingSection& h, size_t individuals);
+
 struct Scenario {
   std::string source;  // the file (or label) it came from, for messages
   std::string text;    // the TOML text, kept with the run's results

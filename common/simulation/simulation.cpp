@@ -316,6 +316,13 @@ Status ScenarioRun::set_up() {
   say(fmt::format("{} individual(s) from {} ({} pool samples, partition {}), {:.1f} s",
                   population_.individuals.size(), population_.dataset, population_.pool.size(),
                   partition_method_name(s_.partition.method), seconds_since(loading)));
+  if (const int64_t hosts = hosts_to_start(s_.hosting, population_.individuals.size());
+      hosts < s_.hosting.hosts) {
+    say(fmt::format(
+        "{} host(s), one per individual (hosting.hosts = {}: the others would have none)", hosts,
+        s_.hosting.hosts));
+    s_.hosting.hosts = hosts;  // the keys, journals and child hosts' --hosts follow it
+  }
   auto planned = o_.resume ? recorded_plan(s_, population_, *store_, *sim_, run_id_)
                            : setup_campaigns(s_, population_, *store_, *registry_, *sim_, run_id_,
                                              log, trained ? &*trained : nullptr, o_.interrupt);

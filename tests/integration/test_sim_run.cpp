@@ -393,6 +393,7 @@ TEST_CASE("scenario privacy noise is reproducible and stored with its epsilon", 
 TEST_CASE("variants become campaigns and each agent does one task per variant", "[sim]") {
   Scenario s = parse(std::string(kTiny) + kTwoVariants);
   s.partition.num_individuals = 4;
+  s.hosting.hosts = 6;  // two would hold no individual: they are not started
   TempDir dir;
   auto outcome = run(s, dir.file("run"));
   auto db = open(outcome.db_path);
@@ -425,6 +426,7 @@ TEST_CASE("a run is described without being run, in the counts the run then make
   // fp-sim run --check: what a scenario of hours would do, said before it starts.
   Scenario s = parse(std::string(kTiny) + kTwoVariants);
   s.partition.num_individuals = 4;
+  s.hosting.hosts = 6;  // two would hold no individual: they are not started
   TempDir dir;
   const std::string out = dir.file("run");
   REQUIRE(check_run_folder(quiet_options(out)).ok());
@@ -446,7 +448,11 @@ TEST_CASE("a run is described without being run, in the counts the run then make
   CHECK_THAT((*lines)[2], Catch::StartsWith(fmt::format("{} campaign(s), {} task(s); each task "
                                                         "runs fineprune",
                                                         campaigns, tasks)));
-  CHECK((*lines)[3] == "hosting: in-process, 1 host(s) x 2 worker(s)");
+  CHECK((*lines)[3] ==
+        "hosting: in-process, 4 host(s) x 2 worker(s) (hosting.hosts = 6: one per individual)");
+  CHECK(nlohmann::json::parse(outcome.stats_json)["hosts"] == 4);
+  CHECK(fs::exists(fs::path(out) / "hosts" / "3"));
+  CHECK_FALSE(fs::exists(fs::path(out) / "hosts" / "4"));
   // The folder as a second run finds it: refused without --fresh, taken with --resume.
   CHECK_THAT(check_run_folder(quiet_options(out)).message(),
              Catch::Contains("already holds a run"));
