@@ -50,6 +50,11 @@ expect_exit 0 "1 campaign(s), 1000 task(s); each task runs fineprune, finetune, 
 expect_exit 0 "1 campaign(s), 40 task(s); each task runs fineprune, svd_macs" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/checked" --check --individuals 40 --methods svd_macs
 [ -e "${WORK}/checked" ] && { echo "FAIL: fp-sim run --check made its run folder"; failures=$((failures + 1)); }
+# One unlabeled sample per individual (eval_fraction = 0.999) was taken without a word.
+printf 'name = "few"\n[partition]\nindividuals = 3\nsamples = 40\neval_fraction = 0.999\n' \
+  >"${WORK}/few.toml"
+expect_exit 0 "3 of 3 individual(s) hold fewer than 10 unlabeled adaptation samples (the fewest: 1" \
+  "${FP_SIM}" run "${WORK}/few.toml" --out "${WORK}/checked" --check
 # fp-sim demo trained nothing with --epochs 0 and read every image with --train-samples 0.
 expect_refused "--epochs: must be at least 1, got 0" "${FP_SIM}" demo --epochs 0
 expect_refused "--train-samples: must be at least 1, got 0" "${FP_SIM}" demo --train-samples 0

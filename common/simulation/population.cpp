@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <set>
 #include <string_view>
@@ -19,6 +21,29 @@ namespace fp::sim {
 std::string fashion_mnist_dir(const Scenario& s) {
   return s.data.dir.empty() ? kDefaultFashionMnistDir : s.data.dir;
 }
+
+namespace {
+
+// Below this many unlabeled samples an individual's unit statistics are noise: a scenario
+// with eval_fraction = 0.999 fine-pruned each individual on one sample, without a word.
+constexpr size_t kFewAdaptationSamples = 10;
+
+void warn_few_adaptation_samples(const Scenario& s, const std::vector<Individual>& individuals) {
+  size_t few = 0, least = SIZE_MAX;
+  for (const auto& ind : individuals) {
+    few += ind.adaptation.size() < kFewAdaptationSamples;
+    least = std::min(least, ind.adaptation.size());
+  }
+  if (few == 0) return;
+  spdlog::warn(
+      "{}: {} of {} individual(s) hold fewer than {} unlabeled adaptation samples (the fewest: "
+      "{}; [partition] samples = {}, eval_fraction = {}): their Fine-Pruning statistics come "
+      "from those alone",
+      s.source, few, individuals.size(), kFewAdaptationSamples, least,
+      s.partition.samples_per_individual, s.partition.eval_fraction);
+}
+
+}  // namespace
 
 Result<Population> load_population(const Scenario& s) {
   if (s.best_classes > 0 && s.partition.classes.empty()) {
@@ -61,6 +86,7 @@ Result<Population> load_population(const Scenario& s) {
     return Status::invalid_argument(s.source + ": [partition]: " + individuals.status().message());
   }
   p.individuals = std::move(individuals).value();
+  warn_few_adaptation_samples(s, p.individuals);
   return p;
 }
 
