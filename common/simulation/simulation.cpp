@@ -91,6 +91,10 @@ class ScenarioRun {
   void show_log_tally(bool last);
   // The scenario as run, in the run folder: what `fp-sim host` processes read.
   Status write_scenario_copy();
+  // A resumed run's scenario.toml that differs from the recorded text (a user's edit, which
+  // --resume does not take): moved aside to scenario.edited.toml, with a warning, before the
+  // recorded copy is written back over it.
+  Status keep_edited_scenario();
   // prepare() for RunOptions::resume: the run folder's last run, marked running again.
   Status reopen();
   // A resumed run's agents with some or all of their tasks ended, written into their host's
@@ -170,6 +174,25 @@ void ScenarioRun::show_log_tally(bool last) {
 
 Status ScenarioRun::write_scenario_copy() {
   return write_file(scenario_path_, s_.text, "the run's scenario copy");
+}
+
+Status ScenarioRun::keep_edited_scenario() {
+  auto there = read_file(scenario_path_, "the run's scenario copy");
+  if (!there.ok() || *there == s_.text) return Status::ok_status();  // gone, or as recorded
+  std::error_code ec;
+  fs::path kept = out_ / "scenario.edited.toml";
+  for (int n = 2; fs::exists(kept, ec); ++n)
+    kept = out_ / ("scenario.edited." + std::to_string(n) + ".toml");
+  fs::rename(scenario_path_, kept, ec);
+  if (ec)
+    return Status::io_error("keeping the edited " + scenario_path_ + " as " + kept.string() + ": " +
+                            ec.message());
+  spdlog::warn(
+      "{} was edited since the run began: --resume goes on with the scenario the run recorded "
+      "(its copy is written back); the edit is kept as {} (a new run takes it: fp-sim run {} "
+      "--out NEW_FOLDER)",
+      scenario_path_, kept.string(), kept.string());
+  return Status::ok_status();
 }
 
 Status ScenarioRun::setup_failed(const Status& why) {
@@ -271,6 +294,7 @@ Status ScenarioRun::reopen() {
   }
   std::error_code ec;
   fs::create_directories(out_ / "hosts", ec);
+  FP_RETURN_IF_ERROR(keep_edited_scenario());
   FP_RETURN_IF_ERROR(write_scenario_copy());  // hosts read it; a user may have moved it away
   if (o_.on_database) {
     Status ready = o_.on_database(run_database(o_.out_dir));

@@ -1087,11 +1087,19 @@ TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrup
   REQUIRE(recorded.ok());
   CHECK(recorded->partition.num_individuals == kIndividuals);
   CHECK(recorded->overrides == s.overrides);
+  // The run's copy edited by hand: --resume goes on with what it recorded, and the edit is
+  // kept beside it (it was written over without a word).
+  const std::string copy = dir.file("resumed/scenario.toml");
+  const std::string edited = fp::testing::read_file(copy) + "# tried another seed\n";
+  { std::ofstream(copy, std::ios::app) << "# tried another seed\n"; }
   const RunOutcome second = resume_run(out);
   CHECK(second.run_id == first.run_id);  // the same run, not a new one
   CHECK_THAT(fp::testing::read_file(dir.file("resumed/fp-sim.log")),
              Catch::Contains("resuming run 1") &&
-                 Catch::Contains("agent(s) whose tasks ended journaled as finished"));
+                 Catch::Contains("agent(s) whose tasks ended journaled as finished") &&
+                 Catch::Contains("scenario.toml was edited since the run began"));
+  CHECK(fp::testing::read_file(dir.file("resumed/scenario.edited.toml")) == edited);
+  CHECK(fp::testing::read_file(copy) == recorded->text);
 
   const store::RunRecord record = latest_run(out);
   CHECK(record.status == "done");
