@@ -74,6 +74,28 @@ TEST_CASE("a run starts no more hosts than it has individuals, save external one
   CHECK(hosts_to_start(h, 3) == 8);
 }
 
+TEST_CASE("a general model with no samples left names why, leave-one-out or not", "[scenario]") {
+  Scenario s;
+  s.source = "one.toml";
+  s.data.dataset = "fsdd";
+  Population p;
+  p.pool.inputs = torch::zeros({4, 1, 2, 2});
+  p.pool.labels = torch::tensor(std::vector<int64_t>{0, 1, 0, 1});
+  p.pool.groups = torch::zeros({4}, torch::kInt64);  // one speaker: everything is hers
+  p.individuals.push_back({"group=jackson", {0, 1}, {0, 1}, {2, 3}});
+  auto shared = general_training_data(s, p);
+  REQUIRE_FALSE(shared.ok());
+  CHECK_THAT(shared.status().message(), Catch::Contains("set general.leave_individual_out"));
+  // Leave-one-out already on: suggesting it was no help.
+  s.general.leave_individual_out = true;
+  auto left_out = general_training_data(s, p, 0);
+  REQUIRE_FALSE(left_out.ok());
+  CHECK_THAT(left_out.status().message(),
+             Catch::Contains("without individual group=jackson: every sample is that "
+                             "individual's") &&
+                 !Catch::Contains("leave_individual_out = true"));
+}
+
 TEST_CASE("every section is read into the scenario", "[scenario]") {
   auto s = parse_scenario(R"(
 name = "full"

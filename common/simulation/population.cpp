@@ -122,6 +122,13 @@ Result<Dataset> general_training_data(const Scenario& s, const Population& p, in
   if (s.data.general_samples > 0 && static_cast<int64_t>(keep.size()) > s.data.general_samples) {
     keep.resize(s.data.general_samples);
   }
+  if (keep.empty() && left_out >= 0) {  // leave-one-out is on: suggesting it said nothing
+    return Status::invalid_argument(
+        s.source + ": no samples are left to train the general model without individual " +
+        p.individuals[left_out].name +
+        ": every sample is that individual's (leave-one-out needs data of other people: a "
+        "data set with more than one group)");
+  }
   if (keep.empty()) {
     return Status::invalid_argument(
         s.source +
