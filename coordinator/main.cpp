@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
     fp::coord::add_retry_command(app);
     fp::coord::add_key_commands(app);
     fp::coord::add_backup_commands(app);
+    fp::config::add_integer_range_checks(app);
     CLI11_PARSE(app, argc, argv);
     return 0;
   });

@@ -358,6 +358,7 @@ int agent_main(int argc, char** argv) {
   app.add_option("--log-level", level, "trace, debug, info, warn, error")
       ->check(fp::config::log_level())
       ->capture_default_str();
+  fp::config::add_integer_range_checks(app);
   if (int code = fp::config::parse_with_config(app, argc, argv, "--config", {"check"}); code >= 0) {
     return code;
   }

@@ -1,6 +1,7 @@
 // fp-sim: runs Fine-Pruning scenarios. Subcommands register themselves from their files.
 #include <CLI/CLI.hpp>
 
+#include "config/cli_checks.h"
 #include "demo_command.h"
 #include "sim_commands.h"
 #include "util/allocator.h"
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
     fp::sim::add_report_command(app);
     fp::sim::add_export_command(app);
     fp::sim::add_pool_command(app);
+    fp::config::add_integer_range_checks(app);
     CLI11_PARSE(app, argc, argv);
     return 0;
   });

@@ -81,6 +81,14 @@ expect_refused "--log-level: 'loud' is no log level" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --log-level loud
 expect_refused "--log-level: 'verbose' is no log level" \
   "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --log-level verbose
+# A number past 64 bits was read as the largest one (CLI11 2.1): run 9223372036854775807, seed
+# 18446744073709551615.
+expect_refused "--run: '99999999999999999999' is out of range (at most 9223372036854775807)" \
+  "${FP_SIM}" report --db "${WORK}/none.db" --run 99999999999999999999
+expect_refused "--seed: '99999999999999999999999' is out of range (at most 18446744073709551615)" \
+  "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/checked" --check --seed 99999999999999999999999
+expect_refused "--epochs: '99999999999999999999' is out of range" \
+  "${FP_COORDINATOR}" train --epochs 99999999999999999999
 # A negative run id exported the latest run as if asked for it.
 expect_refused "--run: must be at least 0, got -5" \
   "${FP_SIM}" export --db "${WORK}/none.db" --run -5

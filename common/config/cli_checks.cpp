@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 
@@ -48,6 +51,39 @@ CLI::Validator open_unit_interval() {
 
 CLI::Validator share_below_one() {
   return number_check([](double v) { return v >= 0 && v < 1; }, "in [0, 1)", "in [0, 1)");
+}
+
+namespace {
+
+// The range check of one option, by its CLI11 type name ("INT" or "UINT"); empty: none.
+std::optional<CLI::Validator> integer_range(const std::string& type) {
+  const bool is_unsigned = type.rfind("UINT", 0) == 0;
+  if (!is_unsigned && type.rfind("INT", 0) != 0) return std::nullopt;
+  return CLI::Validator(
+      [is_unsigned](std::string& text) -> std::string {
+        const auto first = text.find_first_not_of(" \t");
+        if (is_unsigned && first != std::string::npos && text[first] == '-')
+          return "must not be negative, got " + text;
+        errno = 0;
+        char* end = nullptr;
+        if (is_unsigned)
+          (void)std::strtoull(text.c_str(), &end, 0);
+        else
+          (void)std::strtoll(text.c_str(), &end, 0);
+        if (errno != ERANGE) return "";  // CLI11 names any other fault itself
+        return fmt::format("'{}' is out of range (at most {})", text,
+                           is_unsigned ? std::to_string(UINT64_MAX) : std::to_string(INT64_MAX));
+      },
+      "");  // no description: the help's type names stay as they were
+}
+
+}  // namespace
+
+void add_integer_range_checks(CLI::App& app) {
+  for (CLI::Option* opt : app.get_options())
+    if (auto check = integer_range(opt->get_type_name())) opt->check(*check);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    add_integer_range_checks(*sub);
 }
 
 CLI::Validator log_level() {

@@ -25,4 +25,10 @@ CLI::Validator share_below_one();
 // other word into "off", so a typo would silence the log.
 CLI::Validator log_level();
 
+// Adds to every integer option of `app` and its subcommands a check that its value fits a
+// 64-bit integer: CLI11 (2.1) reads 99999999999999999999 as the largest one without a word
+// (a --seed became 18446744073709551615, a --run id 9223372036854775807) and "-1" given to
+// an unsigned option as the largest one too. Call once every option is added.
+void add_integer_range_checks(CLI::App& app);
+
 }  // namespace fp::config
