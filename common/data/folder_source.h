@@ -35,9 +35,8 @@ struct SkipLog {
   std::vector<std::string> first;          // "<path>: <why>" of the first kKept
   std::map<std::string, int64_t> reasons;  // why (no path in it) -> files
   // `message` as the decoders word it, "<path>: <why>"; `path` is cut out of the counted
-  // reason wherever it appears. `example` false: counted, not kept as an example (the
-  // later images of one damaged IDX file).
-  void add(const std::string& path, const std::string& message, bool example = true);
+  // reason wherever it appears.
+  void add(const std::string& path, const std::string& message);
   std::string summary() const;  // "3 file(s) skipped, e.g. a.txt: ...; b.wav: ..." (escaped)
   // "3 file(s) skipped: 2 not a readable image (outofdata); 1 not a recording, picture or IDX
   // file": no file or folder name.

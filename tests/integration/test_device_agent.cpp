@@ -651,6 +651,55 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
   REQUIRE(listed.ok());
   CHECK(listed->items.empty());
   CHECK_THAT(listed->skipped.summary(), Catch::Contains("too large (78400000 bytes"));
+
+  // Walked in batches smaller than the file, an IDX file's images all come, in file order
+  // (the file is decoded once for the walk, not once a batch).
+  const std::string header("\0\0\x08\x03\0\0\0\x07\0\0\0\x1c\0\0\0\x1c", 16);  // 7x28x28
+  std::string pixels(7 * 28 * 28, '\0');
+  for (size_t i = 0; i < 7; ++i) pixels[i * 28 * 28] = static_cast<char>(10 * (i + 1));
+  TempDir seven("seven");
+  std::ofstream(seven.file("seven-idx3-ubyte"), std::ios::binary) << header << pixels;
+  auto walked = list_folder(seven.path.string());
+  REQUIRE(walked.ok());
+  REQUIRE(walked->items.size() == 7);
+  const ModelSpec spec = image_spec();  // 1x28x28
+  SkipLog idx_skipped;
+  std::vector<int64_t> order;
+  std::vector<float> first_pixels;
+  REQUIRE(for_each_batch(walked->items, spec, 3, idx_skipped,
+                         [&](const torch::Tensor& in, const std::vector<const FolderItem*>& from) {
+                           for (size_t k = 0; k < from.size(); ++k) {
+                             order.push_back(from[k]->index);
+                             first_pixels.push_back(
+                                 in[static_cast<int64_t>(k)][0][0][0].item<float>());
+                           }
+                           return Status::ok_status();
+                         })
+              .ok());
+  INFO(idx_skipped.summary());
+  REQUIRE(order == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6});
+  CHECK(std::is_sorted(first_pixels.begin(), first_pixels.end()));
+  CHECK(first_pixels.front() < first_pixels.back());
+  CHECK(idx_skipped.count == 0);
+
+  // Truncated after its header: one file skipped, not one per image its header lists (it
+  // was "7 file(s) skipped").
+  std::ofstream(seven.file("seven-idx3-ubyte"), std::ios::binary | std::ios::trunc)
+      << header << pixels.substr(0, 1000);
+  auto cut = list_folder(seven.path.string());
+  REQUIRE(cut.ok());
+  REQUIRE(cut->items.size() == 7);  // the header's count: the payload is read when decoded
+  int idx_batches = 0;
+  REQUIRE(for_each_batch(cut->items, spec, 3, idx_skipped,
+                         [&](const torch::Tensor&, const std::vector<const FolderItem*>&) {
+                           ++idx_batches;
+                           return Status::ok_status();
+                         })
+              .ok());
+  CHECK(idx_batches == 0);
+  CHECK(idx_skipped.count == 1);
+  CHECK_THAT(idx_skipped.summary(),
+             Catch::StartsWith("1 file(s) skipped") && Catch::Contains("truncated IDX payload"));
 }
 
 // A task's error leaves the device as its failure reason: it may say why, never which file.
@@ -731,12 +780,12 @@ TEST_CASE("a folder task's error counts the skipped files by reason and names no
   SkipLog log;
   log.add("a/x.png", "a/x.png: not a readable image (outofdata)");
   log.add("a/y.png", "a/y.png: not a readable image (outofdata)");
-  log.add("b.idx", "cannot read b.idx at byte 16", false);
+  log.add("b.idx", "cannot read b.idx at byte 16");
   CHECK(log.count == 3);
-  CHECK(log.first.size() == 2);
+  CHECK(log.first.size() == 3);
   CHECK(log.summary() ==
         "3 file(s) skipped, e.g. a/x.png: not a readable image (outofdata); "
-        "a/y.png: not a readable image (outofdata)");
+        "a/y.png: not a readable image (outofdata); cannot read b.idx at byte 16");
   CHECK(log.anonymous_summary() ==
         "3 file(s) skipped: 2 not a readable image (outofdata); 1 cannot read <file> at byte 16");
 }
