@@ -8,13 +8,14 @@
 
 #include "config/cli_checks.h"
 #include "data/fashion_mnist.h"
+#include "data/file_decoder.h"
 #include "data/partition.h"
 #include "experiment/personalize.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
 #include "prune/cost.h"
 #include "train/evaluator.h"
-#include "train/trainer.h"
+#include "train/general_model.h"
 #include "util/compute_threads.h"
 #include "util/file_io.h"
 
@@ -117,6 +118,13 @@ int run_demo(const DemoOptions& o) {
       return 2;
     }
   }
+  // A --model to be trained and saved: where it cannot be written was found after training.
+  if (std::error_code ec; !o.model_path.empty() && !std::filesystem::exists(o.model_path, ec)) {
+    if (Status target = check_later_output(o.model_path, "--model"); !target.ok()) {
+      spdlog::error("{}", target.message());
+      return 2;
+    }
+  }
   set_compute_threads(o.threads);
   torch::manual_seed(o.seed);
   auto train_data = load_fashion_mnist(o.data_dir, Split::kTrain, o.train_samples);
@@ -145,34 +153,36 @@ int run_demo(const DemoOptions& o) {
     general->eval();
     spdlog::info("general model loaded from {}", o.model_path);
   } else {
-    ModelSpec spec;
-    spec.arch = o.arch;
-    spec.width_mult = o.width;
-    auto built = build_model(spec);
-    if (!built.ok()) {
-      spdlog::error("{}", built.status().to_string());
-      return 1;
-    }
-    general = built.value();
-    TrainConfig tc;
-    tc.epochs = o.epochs;
-    tc.seed = o.seed;
+    // The one training path of fp-coordinator train and fp-sim run: the model carries how a
+    // device reads its files and the class names (without them fp-agent predict refused the
+    // demo's saved models: "the model takes unspecified input").
+    GeneralModelConfig gc;
+    gc.arch = o.arch;
+    gc.width_mult = o.width;
+    gc.threads = o.threads;
+    gc.input = fashion_mnist_input_spec();
+    gc.train.epochs = o.epochs;
+    gc.train.seed = o.seed;
+    gc.meta = {{"dataset", "fashion-mnist"}, {"trained_by", "fp-sim demo"}};
     if (o.train_samples > train_data->size()) {
       spdlog::warn("--train-samples asks for {} images, but the training split holds {}",
                    o.train_samples, train_data->size());
     }
     spdlog::info("training general {} (width {}) on {} Fashion-MNIST training images, {} threads",
                  o.arch, o.width, train_data->size(), o.threads);
-    auto trained = train(*general, *train_data, tc, [](int64_t e, double loss) {
+    auto trained = train_general_model(*train_data, gc, [](int64_t e, double loss) {
       spdlog::info("  epoch {} loss {:.4f}", e, loss);
     });
-    if (!trained.ok()) {
-      spdlog::error("{}", trained.status().to_string());
+    auto built = trained.ok() ? deserialize_model(trained->artifact) : trained.status();
+    if (!built.ok()) {
+      spdlog::error("{}", built.status().to_string());
       return 1;
     }
-    spdlog::info("trained in {:.1f} s", trained->wall_seconds);
+    general = built.value();
+    spdlog::info("trained in {:.1f} s", trained->report.wall_seconds);
     if (!o.model_path.empty()) {
-      auto saved = save_model(*general, o.model_path);
+      Status saved = make_parent_folder(o.model_path, "the general model");
+      if (saved.ok()) saved = replace_file(o.model_path, trained->artifact, "the general model");
       if (!saved.ok()) spdlog::warn("{}", saved.to_string());
     }
   }

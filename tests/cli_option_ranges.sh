@@ -62,6 +62,13 @@ expect_refused "--train-samples: must be at least 1, got 0" "${FP_SIM}" demo --t
 expect_exit 0 "--train-samples asks for 100000 images, but the training split holds 60000" \
   "${FP_SIM}" demo --train-samples 100000 --width 0.25 --epochs 1 --individuals 1 --samples 20 \
   --threads 1 --model "${WORK}/demo-general.fpm" --save-models "${WORK}/demo-models"
+# The demo's general model reads a device's files as fp-coordinator's and fp-sim run's do
+# (fp-agent predict refused it: "the model takes unspecified input").
+mkdir -p "${WORK}/pics"
+cp /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz "${WORK}/pics/"
+expect_exit 0 "10000 file(s) classified" \
+  "${FP_AGENT}" predict --model "${WORK}/demo-general.fpm" --data "${WORK}/pics" --batch 1000
+rm -rf "${WORK}/pics"  # later checks read ${WORK} as a device's folder of one picture
 # The method's words are read before the training (a typo was found a minute later); a negative
 # --target was taken as none given.
 expect_exit 2 "--criterion: unknown criterion 'bogus'" "${FP_SIM}" demo --criterion bogus
