@@ -838,6 +838,32 @@ TEST_CASE("The dashboard sees rows the coordinator commits while it runs", "[das
   CHECK(get_json(dashboard->port(), "/api/campaigns")["campaigns"].size() == 1);
 }
 
+TEST_CASE("The dashboard follows a database file replaced under it, as a restore does",
+          "[dashboard]") {
+  TempDir dir("dash");
+  {
+    auto live = open_store(dir.file("fp.db"));
+    seed_finished_campaign(*live);
+    auto backup = open_store(dir.file("backup.db"));
+    seed_large_campaign(*backup, 5, "from-the-backup");
+  }
+  auto dashboard = start_dashboard(dir.file("fp.db"));
+  auto names = [&] {
+    std::vector<std::string> out;
+    const json listed = get_json(dashboard->port(), "/api/campaigns");
+    for (const auto& c : listed["campaigns"]) out.push_back(c["name"]);
+    return out;
+  };
+  CHECK(names() == std::vector<std::string>{"fashion-mini"});
+  // What fp-coordinator restore does: the live file aside, the backup's copy in its place.
+  std::filesystem::rename(dir.file("fp.db"), dir.file("fp.db.before-restore"));
+  std::filesystem::copy_file(dir.file("backup.db"), dir.file("fp.db"));
+  CHECK(names() == std::vector<std::string>{"from-the-backup"});  // it showed the set-aside one
+  // Gone for a moment (between the two steps): the file it has open is still shown.
+  std::filesystem::rename(dir.file("fp.db"), dir.file("fp.db.moved"));
+  CHECK(names() == std::vector<std::string>{"from-the-backup"});
+}
+
 TEST_CASE("HTTP server stops promptly with idle keep-alive connections open", "[dashboard]") {
   int calls = 0;
   auto server = dash::HttpServer::start({"127.0.0.1", 0}, [&](const dash::HttpRequest& r) {

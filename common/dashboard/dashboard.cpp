@@ -1,6 +1,9 @@
 #include "dashboard/dashboard.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <utility>
 
 #include "dashboard/http_server.h"
 #include "dashboard/routes.h"
@@ -10,26 +13,68 @@
 
 namespace fp::dash {
 
+namespace {
+
+// The file `path` is now: a restore (fp-coordinator restore) puts another file in its place.
+std::pair<dev_t, ino_t> file_identity(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {0, 0};
+  return {st.st_dev, st.st_ino};
+}
+
+}  // namespace
+
 struct Dashboard::State {
-  std::unique_ptr<store::Store> store;  // used only on the server thread
-  std::unique_ptr<Api> api;             // over `store`, on the server thread
+  std::string database;
+  std::pair<dev_t, ino_t> opened{0, 0};  // the file `store` has open
+  std::unique_ptr<store::Store> store;   // used only on the server thread
+  std::unique_ptr<Api> api;              // over `store`, on the server thread
   std::unique_ptr<HttpServer> server;
+
+  Status open() {
+    const auto identity = file_identity(database);
+    FP_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> fresh, store::Store::open(database));
+    api = std::make_unique<Api>(*fresh);  // before the store it reads goes
+    store = std::move(fresh);
+    opened = identity;
+    return Status::ok_status();
+  }
+
+  // The Api over the database file at the configured path. A restore moves the file the
+  // dashboard has open aside and puts the backup in its place: the dashboard went on
+  // showing the set-aside file until it was restarted, with nothing to say so.
+  Api& current() {
+    const auto identity = file_identity(database);
+    if (identity.second == 0 || identity == opened) return *api;  // gone for now, or the same
+    const auto was = opened;
+    if (Status reopened = open(); !reopened.ok()) {
+      opened = identity;  // said once; the old file is still served
+      spdlog::warn(
+          "dashboard: {} was replaced, but cannot be opened ({}); still showing the file "
+          "it had open",
+          database, reopened.to_string());
+      return *api;
+    }
+    if (was.second != 0)
+      spdlog::info("dashboard: {} was replaced (a restore?): showing the new database", database);
+    return *api;
+  }
 };
 
 Result<std::unique_ptr<Dashboard>> Dashboard::start(const DashboardConfig& config) {
   auto state = std::make_unique<State>();
-  FP_ASSIGN_OR_RETURN(state->store, store::Store::open(config.database));
-  state->api = std::make_unique<Api>(*state->store);
-  Api* api = state->api.get();
+  state->database = config.database;
+  FP_RETURN_IF_ERROR(state->open());
+  State* on_server = state.get();
   bool loopback_only = is_loopback_address(config.address);
-  FP_ASSIGN_OR_RETURN(
-      state->server,
-      HttpServer::start({config.address, config.port}, [api, loopback_only](const HttpRequest& r) {
-        if (loopback_only && !is_local_host_header(r.host)) {
-          return forbidden_host(r.host);
-        }
-        return route_request(*api, r, unix_now());
-      }));
+  FP_ASSIGN_OR_RETURN(state->server,
+                      HttpServer::start({config.address, config.port},
+                                        [on_server, loopback_only](const HttpRequest& r) {
+                                          if (loopback_only && !is_local_host_header(r.host)) {
+                                            return forbidden_host(r.host);
+                                          }
+                                          return route_request(on_server->current(), r, unix_now());
+                                        }));
   // It has no authentication: beyond this machine, every campaign's per-individual results
   // are open to whoever reaches the port (docs/DASHBOARD.md).
   if (!loopback_only)
