@@ -123,8 +123,9 @@ expect_exit 4 "--samples asks for 100000 samples, but classes=0+9 holds 2000: it
   "${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist \
   --coordinator tcp://127.0.0.1:1 --work-dir "${WORK}/agent-samples" --samples 100000 \
   --give-up-after 1s
-printf 'samples = -3\n' >"${WORK}/agent.toml"
-expect_refused "--samples: must be at least 0, got -3 (options from the command line and ${WORK}/agent.toml)" \
+# A config file's value its option's check refuses names the file's line and key.
+printf '# my device\nsamples = -3\n' >"${WORK}/agent.toml"
+expect_refused "${WORK}/agent.toml:2: samples: must be at least 0, got -3" \
   "${agent[@]}" --config "${WORK}/agent.toml"
 
 # Refused once parsed, at the start (exit 2), before anything is made: an id the coordinator

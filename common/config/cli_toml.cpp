@@ -9,7 +9,8 @@
 namespace fp::config {
 
 Result<std::vector<std::string>> toml_arguments(const CLI::App& app, const std::string& path,
-                                                const std::set<std::string>& skip) {
+                                                const std::set<std::string>& skip,
+                                                std::map<std::string, std::string>* where) {
   FP_ASSIGN_OR_RETURN(toml::table root, parse_toml_file(path));
   TomlTable t(&root, "", path);
   std::vector<std::string> args;
@@ -21,6 +22,7 @@ Result<std::vector<std::string>> toml_arguments(const CLI::App& app, const std::
     if (name == "help" || skip.count(name) || skip.count(key)) continue;
     const std::string flag = "--" + name;
     const bool given = opt->count() > 0;
+    if (where && !given && root.contains(key)) (*where)[flag] = t.at_key(key.c_str()) + key;
     if (opt->get_expected_max() == 0) {  // a flag
       bool on = false;
       FP_RETURN_IF_ERROR(t.get(key.c_str(), on));
@@ -81,7 +83,8 @@ int parse_with_config(CLI::App& app, int argc, char** argv, const std::string& c
     const std::string path = config->as<std::string>();
     std::set<std::string> skip = command_line_only;
     skip.insert(config_option.substr(2));
-    auto extra = toml_arguments(app, path, skip);
+    std::map<std::string, std::string> where;
+    auto extra = toml_arguments(app, path, skip, &where);
     if (!extra.ok()) {
       fmt::print(stderr, "{}\n", extra.status().message());
       return 2;
@@ -95,8 +98,13 @@ int parse_with_config(CLI::App& app, int argc, char** argv, const std::string& c
       app.parse(again);
     } catch (const CLI::ParseError& e) {
       if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
-      // The value may have come from the file: say which one was read.
-      fmt::print(stderr, "{} (options from the command line and {})\n", e.what(), path);
+      // A check's "--samples: must be ..." of a value the file gave names its line and key.
+      const std::string what = e.what();
+      const auto it = where.find(what.substr(0, what.find(':')));
+      if (it != where.end())
+        fmt::print(stderr, "{}{}\n", it->second, what.substr(it->first.size()));
+      else  // the value may have come from the file: say which one was read
+        fmt::print(stderr, "{} (options from the command line and {})\n", what, path);
       return e.get_exit_code();
     }
   } catch (const CLI::ParseError& e) {

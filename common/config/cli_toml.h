@@ -6,6 +6,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -16,9 +17,11 @@ namespace fp::config {
 
 // The arguments the file adds for `app`'s options the command line left unset
 // (app must have parsed the command line already). `skip` names options that are no
-// keys (e.g. "config" itself).
-Result<std::vector<std::string>> toml_arguments(const CLI::App& app, const std::string& path,
-                                                const std::set<std::string>& skip);
+// keys (e.g. "config" itself). `where` (optional) receives, for each option the file set,
+// "<file>:<line>: <key>", to name a value the option's checks then refuse.
+Result<std::vector<std::string>> toml_arguments(
+    const CLI::App& app, const std::string& path, const std::set<std::string>& skip,
+    std::map<std::string, std::string>* where = nullptr);
 
 // Parses the command line, then (when the option named `config_option` is given)
 // parses again with the file's arguments added. Returns the process exit code to use
