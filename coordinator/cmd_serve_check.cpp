@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "coordinator/bind_check.h"
 #include "coordinator/campaign_setup.h"
 #include "coordinator/server.h"
 #include "coordinator_commands.h"
@@ -83,33 +84,13 @@ Result<std::string> check_campaigns(ModelRegistry& registry, store::Store& store
 // Binds what a start binds, with the start's own code, and releases it.
 Result<std::string> check_listening(const CoordinatorConfig& cfg, store::Store& store,
                                     ModelRegistry& registry) {
-  // libzmq leaves an ipc:// socket file when the socket closes (a start replaces it): one
-  // this check made is removed.
-  const std::string ipc_path = proto::ipc_path(cfg.server.endpoint);
-  std::error_code ec;
-  const bool ipc_made = !ipc_path.empty() && !fs::exists(fs::symlink_status(ipc_path, ec));
-  // The endpoint stays bound while the dashboard's port is tried, as in a start (one port for
-  // both passed the check and failed the start). The bind announces a serving coordinator
-  // and its key (a throwaway one where the start makes the pair): not said by a check, whose
-  // warnings still are.
-  const auto level = spdlog::get_level();
-  spdlog::set_level(std::max(level, spdlog::level::warn));
-  zmq::context_t context(1);
-  Server server(cfg.server, context, store, registry);
-  Status bound = server.bind();
-  spdlog::set_level(level);
-  auto release = [&] {
-    if (bound.ok() && ipc_made) fs::remove(ipc_path, ec);
-  };
-  if (!bound.ok()) return bound;
-  if (cfg.http_port <= 0) {
-    release();
-    return std::string("no dashboard");
-  }
-  Status http =
-      dash::HttpServer::check_bindable({cfg.http_address, static_cast<uint16_t>(cfg.http_port)});
-  release();
-  if (!http.ok()) return http;
+  const bool dashboard = cfg.http_port > 0;
+  FP_RETURN_IF_ERROR(check_server_bind(cfg.server, store, registry, [&] {
+    return dashboard ? dash::HttpServer::check_bindable(
+                           {cfg.http_address, static_cast<uint16_t>(cfg.http_port)})
+                     : Status::ok_status();
+  }));
+  if (!dashboard) return std::string("no dashboard");
   if (!dash::is_loopback_address(cfg.http_address))
     spdlog::warn(
         "dashboard on {} without authentication: anyone who can reach port {} reads "

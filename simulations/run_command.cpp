@@ -13,17 +13,18 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
-#include <zmq.hpp>
 
 #include "config/cli_checks.h"
+#include "coordinator/bind_check.h"
 #include "dashboard/dashboard.h"
 #include "dashboard/http_server.h"
-#include "protocol/endpoint.h"
 #include "report/experiment_report.h"
 #include "report/run_results.h"
+#include "security/keys.h"
 #include "sim_commands.h"
 #include "simulation/run_check.h"
 #include "simulation/scenario_overrides.h"
+#include "simulation/sim_server_config.h"
 #include "simulation/simulation.h"
 #include "store/serve_lock.h"
 #include "util/file_io.h"
@@ -98,29 +99,23 @@ Result<Scenario> scenario_to_run(RunCommandOptions o) {
   return s;
 }
 
-// What the run binds, tried and released, as serve --check does: a port in use or an ipc://
-// path in a missing folder failed the run after its training (the check said ready).
+// What the run binds, tried and released with serve --check's own check: a port in use or
+// an ipc:// path in a missing folder failed the run after its training (the check said ready).
 Status check_binds(const Scenario& s, const std::string& http_address, int64_t http_port) {
-  const std::string& endpoint = s.hosting.endpoint;
-  FP_RETURN_IF_ERROR(proto::check_ipc_path_free(endpoint));  // a probe's bind would take it
-  const std::string ipc = proto::ipc_path(endpoint);
-  std::error_code ec;
-  const bool ipc_made = !ipc.empty() && !std::filesystem::exists(ipc, ec);
-  zmq::context_t context(1);
-  zmq::socket_t probe(context, zmq::socket_type::router);
-  probe.set(zmq::sockopt::linger, 0);
-  try {
-    probe.bind(proto::bindable_endpoint(endpoint));
-  } catch (const zmq::error_t& e) {
-    return Status::unavailable("hosting.endpoint: binding " + endpoint + ": " + e.what());
+  coord::ServerConfig sc = server_config_for(s);
+  if (!sc.security.plain) {  // the run makes its pair at the start: a throwaway one is tried
+    FP_ASSIGN_OR_RETURN(sc.security.own, security::generate_keypair());
   }
-  Status dashboard = Status::ok_status();  // tried while the endpoint is bound, as in a run
-  if (http_port > 0)
-    dashboard = dash::HttpServer::check_bindable({http_address, static_cast<uint16_t>(http_port)})
-                    .with_context("--http-port: ");
-  probe.close();
-  if (ipc_made) std::filesystem::remove(ipc, ec);
-  return dashboard;
+  FP_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::Store::open(":memory:"));
+  coord::ModelRegistry registry("", *store);
+  Status dashboard = Status::ok_status();
+  Status bound = coord::check_server_bind(sc, *store, registry, [&] {
+    if (http_port > 0)
+      dashboard = dash::HttpServer::check_bindable({http_address, static_cast<uint16_t>(http_port)})
+                      .with_context("--http-port: ");
+    return dashboard;
+  });
+  return dashboard.ok() ? bound.with_context("hosting.endpoint: ") : dashboard;
 }
 
 // fp-run --check: what the run would do, or what would stop it, and nothing run or written.
