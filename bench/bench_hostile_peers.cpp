@@ -105,9 +105,15 @@ int fp::bench::hostile_peers(int argc, char** argv) {
   if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) return 1;
   pid_t child = ::fork();
   if (child == 0) {
+    // Only the parent writes to it: a parent that fails its set-up and exits gives the child
+    // end-of-file, and it ends (holding the write end too, it waited for ever, an orphan
+    // holding the pipeline's stdout).
+    ::close(to_child[1]);
+    ::close(from_child[0]);
     char buf[512] = {0};
     ssize_t n = ::read(to_child[0], buf, sizeof buf - 1);
-    std::string msg(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    if (n <= 0) ::_exit(1);
+    std::string msg(buf, static_cast<size_t>(n));
     auto space = msg.find(' ');
     uint64_t sent =
         run_peers(msg.substr(0, space), msg.substr(space + 1), agents, seconds, requests_per_second,
@@ -115,6 +121,8 @@ int fp::bench::hostile_peers(int argc, char** argv) {
     (void)!::write(from_child[1], &sent, sizeof sent);
     ::_exit(0);
   }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
 
   std::string bytes(static_cast<size_t>(model_mb) << 20, '\0');
   std::mt19937 rng(1);

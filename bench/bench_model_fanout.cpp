@@ -64,13 +64,14 @@ int fp::bench::model_fanout(int argc, char** argv) {
   app.add_option("--credit", credit, "chunk requests in flight per agent")
       ->check(fp::config::at_least(1))
       ->capture_default_str();
-  app.add_option("--dir", dir, "scratch directory (recreated)")->capture_default_str();
+  app.add_option("--dir", dir,
+                 "scratch directory (recreated, deleted after; new, empty or fp-bench's own)")
+      ->capture_default_str();
   app.add_option("--coordinator", coordinator, "fp-coordinator binary")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  bench::claim_scratch_folder(dir, "--dir");  // a --dir of the user's was deleted
   {  // closed before the coordinator opens it; open to enrollment: any agent id takes a task
     std::string bytes(static_cast<size_t>(size_mb) << 20, '\0');
     uint64_t x = 88172645463325252ULL;

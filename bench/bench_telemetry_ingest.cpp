@@ -44,7 +44,9 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
   int window = 2000;
   size_t batch = 4096;
   std::string db = "/tmp/fp_bench_ingest.db";
-  app.add_option("--reports", reports, "reports in all")->capture_default_str();
+  app.add_option("--reports", reports, "reports in all (at least one per client)")
+      ->check(fp::config::at_least(1))
+      ->capture_default_str();
   app.add_option("--clients", clients, "sending clients (agents)")
       ->check(fp::config::at_least(1))
       ->capture_default_str();
@@ -57,6 +59,11 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
   app.add_option("--db", db, "database file (recreated)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
+  if (reports < clients) {  // each client's share rounds down: none was sent, exit 0
+    fmt::print(stderr, "--reports {} is fewer than --clients {}: each client sends a share\n",
+               reports, clients);
+    return 2;
+  }
 
   bench::BenchCampaign setup =
       bench::fresh_campaign(db, db + ".models", "bench", std::string(4096, 'm'), clients);

@@ -219,6 +219,26 @@ expect_exit 2 "--endpoint-file ${WORK}/a-file/endpoint cannot be made: ${WORK}/a
 
 expect_refused "--batch: must be at least 1, got 0" "${FP_BENCH}" telemetry_ingest --batch 0
 expect_refused "--chunk-kb: must be at least 1, got 0" "${FP_BENCH}" model_fanout --chunk-kb 0
+# The benchmarks' scratch paths given as the user's own: model_fanout deleted the --dir folder
+# with everything in it, telemetry_ingest and hostile_peers replaced the --db database.
+mkdir -p "${WORK}/precious" && printf 'notes\n' >"${WORK}/precious/notes.txt"
+expect_exit 1 "--dir ${WORK}/precious holds files of its own (no fp-bench scratch folder)" \
+  "${FP_BENCH}" model_fanout --dir "${WORK}/precious" --agents 1 --size-mb 1
+[ -f "${WORK}/precious/notes.txt" ] || { echo "FAIL: model_fanout deleted --dir"; failures=$((failures + 1)); }
+expect_exit 1 "--db ${WORK}/precious/notes.txt is no benchmark's database" \
+  "${FP_BENCH}" telemetry_ingest --db "${WORK}/precious/notes.txt" --reports 10 --clients 1
+[ "$(cat "${WORK}/precious/notes.txt")" = notes ] || { echo "FAIL: telemetry_ingest replaced --db"; failures=$((failures + 1)); }
+expect_exit 2 "--reports 3 is fewer than --clients 4" "${FP_BENCH}" telemetry_ingest --reports 3 --clients 4
+expect_exit 1 "--model: Not found" "${FP_BENCH}" agent_load --model "${WORK}/none.fpm"
+# Its set-up failing, hostile_peers left its peers' process waiting for ever on the pipe (an
+# orphan holding the pipeline's stdout: `| cat` never ended).
+started=$(date +%s)
+timeout 60 "${FP_BENCH}" hostile_peers --db "${WORK}/a-file/x.db" --agents 1 --seconds 0.5 \
+  --model-mb 1 2>/dev/null | cat >/dev/null
+if [ $(($(date +%s) - started)) -ge 30 ]; then
+  echo "FAIL: hostile_peers' failed set-up left its child process waiting"
+  failures=$((failures + 1))
+fi
 
 # fp-coordinator, in the scratch folder (it would make its database there).
 coord=(env -C "${WORK}" "${FP_COORDINATOR}")
