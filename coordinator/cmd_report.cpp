@@ -24,28 +24,29 @@ int run_report(const ReportOptions& o) {
   const CoordinatorConfig cfg = config_for(o.common);
   auto read = open_database_to_read(cfg);
   auto& store = read.store;
-  std::vector<std::string> names;
+  std::vector<std::pair<int64_t, std::string>> named;  // (id, name)
   if (!o.campaign.empty()) {
-    names.push_back(o.campaign);
+    named.push_back({0, o.campaign});
   } else {
     auto campaigns = store->campaigns();
     if (!campaigns.ok()) {
       spdlog::error("{}", campaigns.status().to_string());
       return 1;
     }
-    for (const auto& c : *campaigns) names.push_back(c.name);
-    if (names.empty()) {
+    for (const auto& c : *campaigns) named.push_back({c.id, c.name});
+    if (named.empty()) {
       spdlog::error("{} holds no campaign", cfg.database);
       return 1;
     }
   }
-  for (const auto& name : names) {
-    auto results = report::load_campaign_results(*store, name, unix_now());
+  const std::vector<std::string> folders = report::report_folder_names(named);
+  for (size_t i = 0; i < named.size(); ++i) {
+    auto results = report::load_campaign_results(*store, named[i].second, unix_now());
     if (!results.ok()) {
       spdlog::error("{}", results.status().to_string());
       return 1;
     }
-    std::string dir = (std::filesystem::path(o.out) / report::file_safe_name(name)).string();
+    std::string dir = (std::filesystem::path(o.out) / folders[i]).string();
     auto written = report::write_report(*results, dir);
     if (!written.ok()) {
       spdlog::error("{}", written.status().to_string());

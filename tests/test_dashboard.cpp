@@ -1060,6 +1060,13 @@ TEST_CASE("Report writes per-individual CSV and JSON and both figures", "[dashbo
 
   CHECK(report::file_safe_name("fsdd demo/1") == "fsdd_demo_1");
   CHECK(report::file_safe_name("..") == "campaign");
+  // Names making one folder name each get their id (one report was written over the other).
+  CHECK(report::report_folder_names({{1, "\xe5\xae\x9e\xe9\xaa\x8c\xe4\xb8\x80"},
+                                     {2, "\xe5\xae\x9e\xe9\xaa\x8c\xe4\xba\x8c"},
+                                     {3, "a/b"},
+                                     {4, "a_b"},
+                                     {5, "plain"}}) ==
+        std::vector<std::string>{"_________-1", "_________-2", "a_b-3", "a_b-4", "plain"});
   auto missing = report::load_campaign_results(*store, "nope", 0);
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().code() == Status::Code::kNotFound);

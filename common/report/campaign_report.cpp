@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "report/results_json.h"
@@ -118,6 +119,17 @@ std::string file_safe_name(const std::string& name) {
   }
   if (out.empty() || out == "." || out == "..") out = "campaign";
   return out;
+}
+
+std::vector<std::string> report_folder_names(
+    const std::vector<std::pair<int64_t, std::string>>& campaigns) {
+  std::map<std::string, int> uses;
+  std::vector<std::string> names;
+  for (const auto& c : campaigns) names.push_back(file_safe_name(c.second));
+  for (const auto& n : names) ++uses[n];
+  for (size_t i = 0; i < names.size(); ++i)
+    if (uses[names[i]] > 1) names[i] += "-" + std::to_string(campaigns[i].first);
+  return names;
 }
 
 }  // namespace fp::report

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "report/campaign_results.h"
@@ -21,5 +22,11 @@ Result<std::vector<std::string>> write_report(const CampaignResults& results,
 
 // A campaign name made safe as one path component ("fsdd demo/1" -> "fsdd_demo_1").
 std::string file_safe_name(const std::string& name);
+
+// The report folder of each of `campaigns` (id, name), in order: file_safe_name of the name,
+// with "-<id>" after it where two campaigns' names make one folder name (names differing
+// only in non-ASCII letters, "a/b" and "a_b"): one report was written over the other's.
+std::vector<std::string> report_folder_names(
+    const std::vector<std::pair<int64_t, std::string>>& campaigns);
 
 }  // namespace fp::report

@@ -487,10 +487,17 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
   // Each campaign's own report, as the dashboard draws it (Figure 2 bars, Figure 3a curve).
   FP_ASSIGN_OR_RETURN(store::RunStore sim, store::RunStore::open_to_read(store));
   FP_ASSIGN_OR_RETURN(auto campaigns, sim.campaigns(results.run.id));
+  std::vector<CampaignResults> loaded;
+  std::vector<std::pair<int64_t, std::string>> named;
   for (const auto& c : campaigns) {
     FP_ASSIGN_OR_RETURN(auto campaign, load_campaign_results(store, c.campaign_id, 0));
-    const std::string sub =
-        (fs::path(dir) / "campaigns" / file_safe_name(campaign.campaign.name)).string();
+    named.push_back({c.campaign_id, campaign.campaign.name});
+    loaded.push_back(std::move(campaign));
+  }
+  const std::vector<std::string> folders = report_folder_names(named);
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    const CampaignResults& campaign = loaded[i];
+    const std::string sub = (fs::path(dir) / "campaigns" / folders[i]).string();
     FP_ASSIGN_OR_RETURN(auto paths, write_report(campaign, sub));
     w.written().insert(w.written().end(), paths.begin(), paths.end());
   }
