@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "data/file_decoder.h"
+#include "data/log_mel.h"
 #include "experiment/personalize_settings.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
@@ -160,15 +161,28 @@ std::string input_kind_words(const std::string& kind) {
 
 // A built-in data set's devices feed the model their own kind of input (pictures or
 // recordings): a model of the other kind would fail every task on them.
+// Devices holding a built-in data set's samples (fashion-mnist, fsdd: no device folder,
+// which is decoded to the model's shape) feed them as they are: a model of another input
+// shape or class count failed every task on them (a LibTorch trace as the reason).
 Status check_model_input(const store::ModelRecord& model, const std::string& dataset) {
   const InputSpec feeds = builtin_input_spec(dataset);
   auto spec = ModelSpec::from_json(model.spec_json);
-  if (!spec.ok() || feeds.kind.empty() || spec->input.kind.empty() ||
-      spec->input.kind == feeds.kind)
+  if (!spec.ok() || feeds.kind.empty()) return Status::ok_status();
+  if (!spec->input.kind.empty() && spec->input.kind != feeds.kind)
+    return Status::invalid_argument(
+        "its data set " + dataset + " gives " + input_kind_words(feeds.kind) + " but model " +
+        model.sha256.substr(0, 12) + " takes " + input_kind_words(spec->input.kind));
+  int64_t height = 0, width = 0;
+  if (dataset == "fashion-mnist") height = width = 28;
+  if (dataset == "fsdd") height = LogMelConfig{}.n_mels, width = LogMelConfig{}.frames;
+  if (height == 0 || (spec->in_channels == 1 && spec->height == height && spec->width == width &&
+                      spec->num_classes == 10))
     return Status::ok_status();
-  return Status::invalid_argument(
-      "its data set " + dataset + " gives " + input_kind_words(feeds.kind) + " but model " +
-      model.sha256.substr(0, 12) + " takes " + input_kind_words(spec->input.kind));
+  return Status::invalid_argument(fmt::format(
+      "its data set {} gives 1x{}x{} inputs of 10 classes but model {} takes {}x{}x{} inputs of "
+      "{} classes",
+      dataset, height, width, model.sha256.substr(0, 12), spec->in_channels, spec->height,
+      spec->width, spec->num_classes));
 }
 
 // A layer to protect that the campaign's model does not have would fail every task on the

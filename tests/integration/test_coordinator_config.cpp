@@ -508,7 +508,9 @@ TEST_CASE("a campaign protecting a layer its model lacks is refused when it is m
   // Every device would refuse such a task ("protected layer ... is not in the model").
   OneModel f("protected", fp::ModelSpec{}, "model bytes");  // a cnn
   auto campaign = [&](const std::string& name, const std::string& layer) {
-    return f.campaign(name, "[campaign.prune]\nprotected_layers = [\"" + layer + "\"]\n");
+    return f.campaign(
+        name,
+        "dataset = \"fashion-mnist\"\n[campaign.prune]\nprotected_layers = [\"" + layer + "\"]\n");
   };
   auto typo = campaign("typo", "conv_1");
   REQUIRE_FALSE(typo.ok());
@@ -516,7 +518,29 @@ TEST_CASE("a campaign protecting a layer its model lacks is refused when it is m
              Catch::Contains("protected layer 'conv_1' is not a layer of the campaign's model "
                              "(cnn: conv1,"));
   CHECK(f.store->campaigns()->empty());  // nothing stored
-  CHECK(campaign("right", "conv1").ok());
+  auto right = campaign("right", "conv1");
+  INFO(right.status().to_string());
+  CHECK(right.ok());
+}
+
+TEST_CASE("a campaign's model must take its built-in data set's shape and classes", "[config]") {
+  // A 3x16x16 picture model on fashion-mnist: every task failed on a device holding its
+  // samples (a LibTorch trace as the reason), and serve --check said ready.
+  fp::ModelSpec colour;
+  colour.input.kind = "image";
+  colour.in_channels = 3;
+  colour.height = colour.width = 16;
+  colour.num_classes = 4;
+  OneModel f("shape", colour, "colour model bytes");
+  auto wrong = f.campaign("clothes", "dataset = \"fashion-mnist\"\n");
+  REQUIRE_FALSE(wrong.ok());
+  CHECK_THAT(wrong.status().message(),
+             Catch::Contains("its data set fashion-mnist gives 1x28x28 inputs of 10 classes but "
+                             "model " +
+                             f.model.sha256.substr(0, 12) + " takes 3x16x16 inputs of 4 classes"));
+  CHECK(f.store->campaigns()->empty());
+  // A device's own pictures are decoded to the model's shape: any shape serves them.
+  CHECK(f.campaign("mine", "dataset = \"image-folder\"\n").ok());
 }
 
 TEST_CASE("a campaign's model must take the input its data set's devices give", "[config]") {
