@@ -10,7 +10,9 @@
 #include "coordinator_commands.h"
 #include "data/file_decoder.h"
 #include "train/general_model.h"
+#include "train/train_config.h"
 #include "util/clock.h"
+#include "util/compute_threads.h"
 #include "util/progress.h"
 
 namespace fp::coord {
@@ -35,6 +37,9 @@ int run_train(const TrainOptions& o) {
   if (o.limit >= 0) t.limit = o.limit;
   if (o.threads > 0) t.threads = o.threads;
   if (Status folder = check_models_folder(cfg); !folder.ok()) fail(folder, 2);  // before training
+  // Opened before training too: a database path that could not be one failed after it, the
+  // trained model not registered.
+  auto store = open_database(cfg);
   const Dataset general = load_train_data(t, t.limit);
   // A random tenth of the general data is held out to report the model's accuracy.
   GeneralModelConfig gc;
@@ -71,7 +76,6 @@ int run_train(const TrainOptions& o) {
     return 1;
   }
 
-  auto store = open_database(cfg);
   ModelRegistry registry(cfg.models_dir, *store);
   auto record = registry.add(trained->artifact, trained->spec.to_json(),
                              nlohmann::json(trained->meta).dump(), unix_now());
@@ -112,12 +116,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--arch", o->arch, "architecture: mlp, cnn, vgg7, resnet18, ... (default cnn)");
   cmd->add_option("--width", o->width, "width multiplier (default 1.0)")
       ->check(fp::config::positive());
+  // As [train]'s: the command line skipped its bounds (--epochs 100000000 trained for 675 h).
   cmd->add_option("--epochs", o->epochs, "training epochs (default 3)")
-      ->check(fp::config::at_least(1));
+      ->check(fp::config::at_least(1))
+      ->check(fp::config::in_range(1, static_cast<double>(kMaxEpochs)));
   cmd->add_option("--limit", o->limit, "use at most this many general samples (0: all)")
       ->check(fp::config::at_least(0));
   cmd->add_option("--threads", o->threads, "LibTorch threads (default 2)")
-      ->check(fp::config::at_least(1));
+      ->check(fp::config::in_range(1, kMaxComputeThreads));
   cmd->callback([o] { throw CLI::RuntimeError(run_train(*o)); });
 }
 

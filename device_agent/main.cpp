@@ -291,7 +291,7 @@ int agent_main(int argc, char** argv) {
   app.add_option("--work-dir", config.work_dir, "model cache and personalized models")
       ->capture_default_str();
   app.add_option("--threads", config.threads, "LibTorch threads")
-      ->check(fp::config::at_least(1))
+      ->check(fp::config::in_range(1, fp::kMaxComputeThreads))
       ->capture_default_str();
   app.add_option("--split-seed", runner_config.data.split_seed,
                  "seed of the general/private split (must match the coordinator's)")

@@ -94,8 +94,8 @@ expect_refused "--run: '99999999999999999999' is out of range (at most 922337203
   "${FP_SIM}" report --db "${WORK}/none.db" --run 99999999999999999999
 expect_refused "--seed: '99999999999999999999999' is out of range (at most 18446744073709551615)" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/checked" --check --seed 99999999999999999999999
-expect_refused "--epochs: '99999999999999999999' is out of range" \
-  "${FP_COORDINATOR}" train --epochs 99999999999999999999
+expect_refused "--limit: '99999999999999999999' is out of range" \
+  "${FP_COORDINATOR}" train --limit 99999999999999999999
 # A negative run id exported the latest run as if asked for it.
 expect_refused "--run: must be at least 0, got -5" \
   "${FP_SIM}" export --db "${WORK}/none.db" --run -5
@@ -246,6 +246,19 @@ expect_refused "--heartbeat-ms: must be at least 10, got 0" "${coord[@]}" serve 
 expect_refused "--epochs: must be at least 1, got 0" "${coord[@]}" train --epochs 0
 expect_refused "--log-level: 'quiet' is no log level" "${coord[@]}" --log-level quiet train
 expect_refused "--width: must be positive, got -1" "${coord[@]}" train --width -1
+# The command line skipped [train]'s bounds (--epochs 100000000: 675 h); threads had none.
+expect_refused "--epochs: must be 1 to 10000, got 100000000" "${coord[@]}" train --epochs 100000000
+expect_refused "--threads: must be 1 to 256, got 100000" "${coord[@]}" train --threads 100000
+expect_refused "--threads: must be 1 to 256, got 999" "${agent[@]}" --threads 999
+# A database path that cannot be one: found after the training, the model not registered.
+mkdir -p "${WORK}/dbdir"
+printf '[server]\ndatabase = "%s/dbdir"\n[train]\ndataset = "fashion-mnist"\n' "${WORK}" \
+  >"${WORK}/train-db.toml"
+out=$(timeout 120 "${FP_COORDINATOR}" train -c "${WORK}/train-db.toml" --limit 100 2>&1)
+if ! grep -qF "dbdir is a folder, not an SQLite file" <<<"${out}" || grep -q "training" <<<"${out}"; then
+  echo "FAIL: train with a folder as its database: ${out}"
+  failures=$((failures + 1))
+fi
 expect_exit 2 "server.endpoint: Invalid argument: endpoint 'inproc://x': inproc:// reaches only threads" \
   "${coord[@]}" serve --plain --endpoint inproc://x
 

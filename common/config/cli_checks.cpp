@@ -41,6 +41,11 @@ CLI::Validator at_least(double low) {
                       fmt::format(">= {}", low));
 }
 
+CLI::Validator in_range(double low, double high) {
+  return number_check([low, high](double v) { return v >= low && v <= high; },
+                      fmt::format("{} to {}", low, high), fmt::format("in [{}, {}]", low, high));
+}
+
 CLI::Validator positive() {
   return number_check([](double v) { return v > 0; }, "positive", "> 0");
 }

@@ -12,6 +12,9 @@ namespace fp::config {
 // A number >= `low`.
 CLI::Validator at_least(double low);
 
+// A number in [low, high].
+CLI::Validator in_range(double low, double high);
+
 // A number > 0.
 CLI::Validator positive();
 

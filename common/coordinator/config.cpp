@@ -17,6 +17,7 @@
 #include "prune/selector_config.h"
 #include "security/privacy_noise.h"
 #include "train/train_config.h"
+#include "util/compute_threads.h"
 #include "util/file_io.h"
 #include "util/text.h"
 
@@ -148,8 +149,10 @@ Status read_train(const toml::table* t, const std::string& src, TrainSection& tr
                                     std::to_string(tr.epochs));
   if (tr.batch_size < 1)
     return Status::invalid_argument(s.at_key("batch_size") + "train.batch_size must be >= 1");
-  if (tr.threads < 1)
-    return Status::invalid_argument(s.at_key("threads") + "train.threads must be >= 1");
+  if (tr.threads < 1 || tr.threads > kMaxComputeThreads)
+    return Status::invalid_argument(s.at_key("threads") + "train.threads must be 1 to " +
+                                    std::to_string(kMaxComputeThreads) + ", got " +
+                                    std::to_string(tr.threads));
   if (!(tr.general_fraction > 0.0 && tr.general_fraction <= 1.0)) {
     return Status::invalid_argument(s.at_key("general_fraction") +
                                     "train.general_fraction must be in (0, 1]");

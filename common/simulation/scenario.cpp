@@ -16,6 +16,7 @@
 #include "models/model_spec.h"
 #include "protocol/endpoint.h"
 #include "train/train_config.h"
+#include "util/compute_threads.h"
 #include "util/file_io.h"
 
 namespace fp::sim {
@@ -194,7 +195,8 @@ Status read_general(Table t, GeneralSection& g) {
   if (g.optimizer != "adam" && g.optimizer != "sgd") {
     return invalid(t, "optimizer", "must be \"adam\" or \"sgd\"");
   }
-  if (g.threads < 1 || g.threads > 256) return invalid(t, "threads", "must be in [1, 256]");
+  if (g.threads < 1 || g.threads > kMaxComputeThreads)
+    return invalid(t, "threads", "must be in [1, " + std::to_string(kMaxComputeThreads) + "]");
   return Status::ok_status();
 }
 

@@ -18,6 +18,10 @@
 
 namespace fp {
 
+// The most LibTorch threads a setting may ask for (a scenario's, [train]'s, --threads): a
+// typo of many digits started threads until the machine ran out.
+inline constexpr int kMaxComputeThreads = 256;
+
 // This thread computes with `torch_threads` OpenMP threads (LibTorch's thread count is
 // per calling thread under OpenMP); the BLAS, process-wide, with one.
 void set_compute_threads(int torch_threads);
