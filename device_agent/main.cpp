@@ -340,17 +340,20 @@ int agent_main(int argc, char** argv) {
   app.add_flag("--leave-when-done", config.leave_when_done,
                "exit once the coordinator has no task left on this device's data (its tasks "
                "ended, none pending) instead of waiting for another campaign");
+  // At most a day: the handshake interval is libzmq's int of milliseconds (2147483648 passed
+  // --check, then the start failed with "Invalid argument", naming no option).
+  constexpr double kDayMs = 86400000;
   app.add_option("--hello-timeout-ms", hello_ms, "wait this long for a Welcome")
-      ->check(fp::config::at_least(1))
+      ->check(fp::config::in_range(1, kDayMs))
       ->capture_default_str();
   app.add_option("--resend-ms", resend_ms, "resend unacknowledged reports after")
-      ->check(fp::config::at_least(1))
+      ->check(fp::config::in_range(1, kDayMs))
       ->capture_default_str();
   app.add_option("--backoff-min-ms", backoff_min_ms, "first reconnect delay")
-      ->check(fp::config::at_least(1))
+      ->check(fp::config::in_range(1, kDayMs))
       ->capture_default_str();
   app.add_option("--backoff-max-ms", backoff_max_ms, "longest reconnect delay")
-      ->check(fp::config::at_least(1))
+      ->check(fp::config::in_range(1, kDayMs))
       ->capture_default_str();
   app.add_option("--protocol-version", config.protocol_version,
                  "protocol version to announce (for compatibility tests)")

@@ -103,7 +103,10 @@ expect_refused "--run: must be at least 0, got -5" \
 agent=("${FP_AGENT}" --plain --individual classes=0+9 --dataset fashion-mnist
   --coordinator tcp://127.0.0.1:1 --work-dir "${WORK}/agent")
 expect_refused "--eval-fraction: must be in (0, 1), got 2" "${agent[@]}" --eval-fraction 2
-expect_refused "--resend-ms: must be at least 1, got 0" "${agent[@]}" --resend-ms 0
+expect_refused "--resend-ms: must be 1 to 86400000, got 0" "${agent[@]}" --resend-ms 0
+# libzmq's handshake interval is an int of milliseconds: --check said ready, the start failed.
+expect_refused "--hello-timeout-ms: must be 1 to 86400000, got 2147483648" \
+  "${agent[@]}" --hello-timeout-ms 2147483648 --check
 expect_refused "--log-level: 'warnings' is no log level" "${agent[@]}" --log-level warnings
 # Each missing key names its own fix: the coordinator's is copied, not made (both said
 # "create a key pair with 'fp-agent keygen'").
