@@ -3,7 +3,8 @@
 # fp-sim are stand-ins on PATH. A refused host array stops it before any coordinator starts
 # (set -e did not reach into the submission's $(...): the coordinator ran for hosts that never
 # existed and was stopped a minute later); a folder as SCENARIO, a TASKS of many digits and
-# a missing fp-sim-hosts.sbatch are refused before anything is submitted.
+# a missing fp-sim-hosts.sbatch are refused before anything is submitted. local-cluster's
+# env line is quoted, and only its start makes its folder.
 set -uo pipefail
 SBATCH=$(realpath "${1:?usage: campaign_submit.sh FP_SIM_CAMPAIGN_SBATCH}")
 SCRIPTS=$(dirname "${SBATCH}")
@@ -60,5 +61,17 @@ PATH=${WORK}/bin:${PATH} FAKE_WORK=${WORK} SLURM_JOB_ID=41 SLURM_SUBMIT_DIR=${WO
   timeout 60 bash "${SBATCH}" "${WORK}/scenario.toml" 2 1 "${WORK}/run4" >"${WORK}/out" 2>&1
 expect 2 "fp-sim-hosts.sbatch is not there" "no scripts/slurm beside the submission" $?
 [ -e "${WORK}/sbatch-calls" ] && { echo "FAIL: sbatch asked before the checks"; failures=$((failures + 1)); }
+
+# local-cluster: env's line survives a folder with a space (it split there after eval); an
+# unknown action, status and env make no folder.
+CLUSTER=${SCRIPTS}/local-cluster
+eval "$("${CLUSTER}" env --dir "${WORK}/a cluster")"
+[ "${SLURM_CONF}" = "${WORK}/a cluster/etc/slurm.conf" ] ||
+  { echo "FAIL: local-cluster env gave SLURM_CONF=${SLURM_CONF}"; failures=$((failures + 1)); }
+"${CLUSTER}" bogus --dir "${WORK}/c1" >/dev/null 2>&1
+"${CLUSTER}" status --dir "${WORK}/c2" >/dev/null 2>&1 && { echo "FAIL: status of no cluster said 0"; failures=$((failures + 1)); }
+for made in "a cluster" c1 c2; do
+  [ -e "${WORK}/${made}" ] && { echo "FAIL: local-cluster made ${made}"; failures=$((failures + 1)); }
+done
 
 [ "${failures}" -eq 0 ] && echo PASS || { echo "${failures} failure(s)"; exit 1; }
