@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
 
 #include <chrono>
 #include <cmath>
@@ -62,8 +63,8 @@ Result<TrainReport> train(PrunableNet& model, const Dataset& data, const TrainCo
     report.final_loss = batches ? loss_sum / batches : 0.0;
     if (!std::isfinite(report.final_loss))
       return Status::invalid_argument(  // the settings' doing, not a bug
-          "train: loss diverged at epoch " + std::to_string(epoch + 1) + " with learning rate " +
-          std::to_string(config.learning_rate) + " (lower it)");
+          fmt::format("train: loss diverged at epoch {} with learning rate {:g} (lower it)",
+                      epoch + 1, config.learning_rate));
     if (on_epoch) on_epoch(epoch + 1, report.final_loss);
   }
   model.eval();
