@@ -59,6 +59,25 @@ def main():
         e.expect(code == 0, f"a run that succeeds exits 0, got {code}: {err}")
         e.expect(summary() == "new\n", f"its report replaces the committed one: {summary()}")
         e.expect(not os.path.exists(report + ".partial"), "no .partial folder left behind")
+
+    # scripts/protocol-experiments: names are checked before any campaign runs (one without
+    # _seed<N>, or --help, reached fp-sim as a scenario or seed; none did nothing, exit 0).
+    with tempfile.TemporaryDirectory() as repo:
+        os.makedirs(os.path.join(repo, "scripts"))
+        os.makedirs(os.path.join(repo, "simulations", "scenarios", "paper"))
+        open(os.path.join(repo, "simulations", "scenarios", "paper", "x_dev.toml"), "w").close()
+        shutil.copy(os.path.join(SCRIPTS, "protocol-experiments"), os.path.join(repo, "scripts"))
+        for args, says in (((), "Usage"), (("--help",), "is no <scenario>_seed<N>"),
+                           (("x_dev",), "is no <scenario>_seed<N>"),
+                           (("x_dev_seed11", "y_dev_seed11"), "no simulations/scenarios/paper/y_dev.toml")):
+            p = subprocess.run([os.path.join(repo, "scripts", "protocol-experiments"), *args],
+                               env=dict(os.environ, FP_SIM="/bin/false"), capture_output=True,
+                               text=True)
+            e.expect(p.returncode == 2 and says in p.stderr,
+                     f"protocol-experiments {args} refused with exit 2 and '{says}', got "
+                     f"{p.returncode}: {p.stderr}")
+        e.expect(not os.path.exists(os.path.join(repo, "runs")) and
+                 not os.path.exists(os.path.join(repo, "docs")), "a refused name ran nothing")
     return e.exit_status()
 
 

@@ -32,6 +32,10 @@ def main():
             e.expect("Traceback" not in err, f"{what}: no traceback: {err}")
             e.expect(err.startswith(f"{script} {' '.join(args)}: ") and says in err,
                      f"{what}: names itself, its arguments and '{says}': {err}")
+    # scripts/test-case with an empty text ran every test case (the Catch spec "**").
+    code, _, err = run_script("test-case", "")
+    e.expect(code == 2 and "an empty text matches every test case" in err,
+             f"test-case '': exit 2, got {code}: {err}")
     return e.exit_status()
 
 
