@@ -4,10 +4,11 @@ number, another program's database) with one line naming the script, its argumen
 error, exit 2: they printed tracebacks."""
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 
-from script_test import Expectations, run_script
+from script_test import SCRIPTS, Expectations, run_script
 
 
 def main():
@@ -33,7 +34,8 @@ def main():
             e.expect(err.startswith(f"{script} {' '.join(args)}: ") and says in err,
                      f"{what}: names itself, its arguments and '{says}': {err}")
     # scripts/test-case with an empty text ran every test case (the Catch spec "**").
-    code, _, err = run_script("test-case", "")
+    p = subprocess.run([os.path.join(SCRIPTS, "test-case"), ""], capture_output=True, text=True)
+    code, err = p.returncode, p.stderr
     e.expect(code == 2 and "an empty text matches every test case" in err,
              f"test-case '': exit 2, got {code}: {err}")
     return e.exit_status()
