@@ -64,12 +64,18 @@ int fp::bench::personalize_cost(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", threads)->check(fp::config::at_least(1))->capture_default_str();
   app.add_option("--arch", arch)->capture_default_str();
-  app.add_option("--width", width)->capture_default_str();
-  app.add_option("--train-samples", train_samples)->capture_default_str();
-  app.add_option("--epochs", epochs, "general model epochs")->capture_default_str();
+  app.add_option("--width", width)->check(fp::config::positive())->capture_default_str();
+  app.add_option("--train-samples", train_samples)
+      ->check(fp::config::at_least(1))
+      ->capture_default_str();
+  app.add_option("--epochs", epochs, "general model epochs")
+      ->check(fp::config::at_least(1))
+      ->capture_default_str();
   app.add_option("--samples", samples, "individual's samples (half adaptation)")
       ->capture_default_str();
-  app.add_option("--finetune-epochs", max_ft_epochs)->capture_default_str();
+  app.add_option("--finetune-epochs", max_ft_epochs)
+      ->check(fp::config::at_least(1))
+      ->capture_default_str();
   app.add_option("--repeats", repeats, "timing repeats of (a) and (b); the minimum is kept")
       ->check(fp::config::at_least(1))
       ->capture_default_str();

@@ -21,6 +21,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 
 #include "bench_individual.h"
@@ -93,6 +94,10 @@ Status write_idx_pair(const Dataset& data, const std::string& dir, const std::st
 
 int prepare(const std::string& dir, const std::string& arch, double width, int64_t train_samples,
             int epochs, int64_t samples, uint64_t seed) {
+  // Made first: a --dir whose folder was missing failed after the training.
+  std::error_code made;
+  std::filesystem::create_directories(dir, made);
+  if (made) return fail("--dir " + dir + " cannot be made: " + made.message());
   torch::manual_seed(seed);
   auto train_data = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTrain, train_samples);
   auto pool = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest);

@@ -232,6 +232,13 @@ expect_exit 1 "--db ${WORK}/precious/notes.txt is no benchmark's database" \
   "${FP_BENCH}" telemetry_ingest --db "${WORK}/precious/notes.txt" --reports 10 --clients 1
 [ "$(cat "${WORK}/precious/notes.txt")" = notes ] || { echo "FAIL: telemetry_ingest replaced --db"; failures=$((failures + 1)); }
 expect_exit 2 "--reports 3 is fewer than --clients 4" "${FP_BENCH}" telemetry_ingest --reports 3 --clients 4
+expect_refused "--finetune-epochs: must be at least 1, got -1" \
+  "${FP_BENCH}" personalize_cost --finetune-epochs -1
+# dashboard_api reads a database as it is (it wrote a schema into an empty file) and names a
+# campaign that is not there (a Result's value asked for in its timing loop).
+: >"${WORK}/empty.db"
+expect_exit 1 "--campaign 7: Not found" "${FP_BENCH}" dashboard_api --db "${WORK}/empty.db" --campaign 7
+[ -s "${WORK}/empty.db" ] && { echo "FAIL: dashboard_api wrote into an empty file"; failures=$((failures + 1)); }
 expect_exit 1 "--model: Not found" "${FP_BENCH}" agent_load --model "${WORK}/none.fpm"
 # Its set-up failing, hostile_peers left its peers' process waiting for ever on the pipe (an
 # orphan holding the pipeline's stdout: `| cat` never ended).
