@@ -39,10 +39,17 @@ size_t utf8_at(std::string_view s, size_t i, uint32_t& cp) {
 
 bool is_control(uint32_t cp) { return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0); }
 
+// Bidirectional controls (ALM, LRM, RLM, the embeddings, overrides and isolates): shown, they
+// reorder the text around them, so a name can read as another ("Trojan Source").
+bool is_bidi_control(uint32_t cp) {
+  return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
 }  // namespace
 
 std::string text_problem(std::string_view s) {
-  char buf[96];
+  char buf[160];
   for (size_t i = 0; i < s.size();) {
     uint32_t cp = 0;
     size_t n = utf8_at(s, i, cp);
@@ -53,6 +60,13 @@ std::string text_problem(std::string_view s) {
     }
     if (is_control(cp)) {
       std::snprintf(buf, sizeof buf, "contains control character U+%04X at offset %zu",
+                    static_cast<unsigned>(cp), i);
+      return buf;
+    }
+    if (is_bidi_control(cp)) {
+      std::snprintf(buf, sizeof buf,
+                    "contains bidirectional control U+%04X at offset %zu (it reorders what is "
+                    "shown)",
                     static_cast<unsigned>(cp), i);
       return buf;
     }
@@ -82,7 +96,7 @@ std::string escape_text(std::string_view s) {
       out += "\\t";
     } else if (cp == '\r') {
       out += "\\r";
-    } else if (is_control(cp)) {
+    } else if (is_control(cp) || is_bidi_control(cp)) {
       std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(cp));
       out += buf;
     } else {

@@ -8,11 +8,12 @@
 namespace fp {
 
 // Empty when `s` is valid UTF-8 (shortest forms, no surrogates, at most U+10FFFF) and
-// holds no control character (C0, DEL, C1); otherwise what is wrong and where.
+// holds no control character (C0, DEL, C1) and no bidirectional control (U+202E, which
+// shows text reversed, ...); otherwise what is wrong and where.
 std::string text_problem(std::string_view s);
 
-// `s` with control characters written as \n, \t, \r, \uXXXX and bytes that are not
-// valid UTF-8 as \xNN (and '\' as "\\"): one line, no terminal escapes, still readable.
+// `s` with control characters (bidirectional ones too) written as \n, \t, \r, \uXXXX and bytes that
+// are not valid UTF-8 as \xNN (and '\' as "\\"): one line, no terminal escapes, still readable.
 std::string escape_text(std::string_view s);
 
 // escape_text(s) cut to at most `max_bytes` at a character boundary: text that passes

@@ -143,7 +143,7 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
   // Many digits trained for ever.
   CHECK(error_of("[train]\nepochs = 9223372036854775807\n") ==
         "test.toml:2: train.epochs must be 1 to 10000, got 9223372036854775807");
-  CHECK(error_of("[train]\nthreads = 0\n") == "test.toml:2: train.threads must be >= 1");
+  CHECK(error_of("[train]\nthreads = 0\n") == "test.toml:2: train.threads must be 1 to 256, got 0");
   CHECK(error_of("[campaign]\nsweep = [0.5, 1.5]\n") ==
         "test.toml:2: campaign.sweep values must be in [0, 1)");
   CHECK(error_of("[train]\nseed = -1\n") ==
@@ -171,6 +171,10 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
   CHECK(error_of("[campaign]\nname = \"line\\nbreak\"\n") ==
         "test.toml:2: campaign.name must be one line of text: 'line\\nbreak' contains control "
         "character U+000A at offset 4");
+  // A right-to-left override shows the name reversed (another campaign's, read on screen).
+  CHECK(error_of("[campaign]\nname = \"study\u202Eevil\"\n") ==
+        "test.toml:2: campaign.name must be one line of text: 'study\\u202eevil' contains "
+        "bidirectional control U+202E at offset 5 (it reorders what is shown)");
   CHECK(error_of("[campaign]\nname = \"" + std::string(129, 'c') + "\"\n") ==
         "test.toml:2: campaign.name must be at most 128 bytes, got 129");
   // An individual no device could announce ("<dataset>/<individual>", one line of text).
