@@ -160,10 +160,10 @@ std::string input_kind_words(const std::string& kind) {
 }
 
 // A built-in data set's devices feed the model their own kind of input (pictures or
-// recordings): a model of the other kind would fail every task on them.
-// Devices holding a built-in data set's samples (fashion-mnist, fsdd: no device folder,
-// which is decoded to the model's shape) feed them as they are: a model of another input
-// shape or class count failed every task on them (a LibTorch trace as the reason).
+// recordings): a model of the other kind would fail every task on them. Those holding the
+// data set's samples (fashion-mnist, fsdd; a device folder is decoded to the model's shape)
+// feed them as they are: a model of another input shape or class count failed every task on
+// them too (a LibTorch trace as the reason).
 Status check_model_input(const store::ModelRecord& model, const std::string& dataset) {
   const InputSpec feeds = builtin_input_spec(dataset);
   auto spec = ModelSpec::from_json(model.spec_json);
