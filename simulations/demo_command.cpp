@@ -86,7 +86,7 @@ Status check_loaded_general(const DemoOptions& o, const ModelSpec& spec) {
         what +
         " is a compact model (a personalized one: its pruned units are gone); give a "
         "general model, or a path where the demo trains and saves one");
-  if (spec.in_channels != 1 || spec.height != 28 || spec.width != 28 || spec.num_classes != 10)
+  if (!builtin_input_shape("fashion-mnist")->fits(spec))
     return Status::invalid_argument(fmt::format(
         "{} takes {}x{}x{} inputs and {} classes; the demo runs on Fashion-MNIST (1x28x28, 10 "
         "classes)",

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "data/file_decoder.h"
-#include "data/log_mel.h"
 #include "experiment/personalize_settings.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
@@ -172,17 +171,13 @@ Status check_model_input(const store::ModelRecord& model, const std::string& dat
     return Status::invalid_argument(
         "its data set " + dataset + " gives " + input_kind_words(feeds.kind) + " but model " +
         model.sha256.substr(0, 12) + " takes " + input_kind_words(spec->input.kind));
-  int64_t height = 0, width = 0;
-  if (dataset == "fashion-mnist") height = width = 28;
-  if (dataset == "fsdd") height = LogMelConfig{}.n_mels, width = LogMelConfig{}.frames;
-  if (height == 0 || (spec->in_channels == 1 && spec->height == height && spec->width == width &&
-                      spec->num_classes == 10))
-    return Status::ok_status();
+  const auto shape = builtin_input_shape(dataset);
+  if (!shape || shape->fits(*spec)) return Status::ok_status();
   return Status::invalid_argument(fmt::format(
-      "its data set {} gives 1x{}x{} inputs of 10 classes but model {} takes {}x{}x{} inputs of "
-      "{} classes",
-      dataset, height, width, model.sha256.substr(0, 12), spec->in_channels, spec->height,
-      spec->width, spec->num_classes));
+      "its data set {} gives {}x{}x{} inputs of {} classes but model {} takes {}x{}x{} inputs "
+      "of {} classes",
+      dataset, shape->channels, shape->height, shape->width, shape->classes,
+      model.sha256.substr(0, 12), spec->in_channels, spec->height, spec->width, spec->num_classes));
 }
 
 // A layer to protect that the campaign's model does not have would fail every task on the

@@ -66,6 +66,12 @@ InputSpec builtin_input_spec(const std::string& dataset) {
   return InputSpec{};
 }
 
+std::optional<BuiltinShape> builtin_input_shape(const std::string& dataset) {
+  if (dataset == "fashion-mnist") return BuiltinShape{1, 28, 28, 10};
+  if (dataset == "fsdd") return BuiltinShape{1, LogMelConfig{}.n_mels, LogMelConfig{}.frames, 10};
+  return std::nullopt;
+}
+
 LogMelConfig log_mel_config_of(const ModelSpec& spec) {
   LogMelConfig c;
   c.sample_rate = static_cast<int>(spec.input.sample_rate);

@@ -12,6 +12,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,17 @@ InputSpec fashion_mnist_input_spec();
 InputSpec image_folder_input_spec();
 // The InputSpec of a data set by name ("fsdd", "fashion-mnist", "image-folder"; else none).
 InputSpec builtin_input_spec(const std::string& dataset);
+// The shape and classes of a built-in data set's samples as load_fashion_mnist / load_fsdd
+// give them (1x28x28 and 1x32x32 log-mel, 10 classes each): what a model fed them must take.
+// None for "image-folder", whose files are decoded to the model's own shape.
+struct BuiltinShape {
+  int64_t channels = 0, height = 0, width = 0, classes = 0;
+  bool fits(const ModelSpec& spec) const {
+    return spec.in_channels == channels && spec.height == height && spec.width == width &&
+           spec.num_classes == classes;
+  }
+};
+std::optional<BuiltinShape> builtin_input_shape(const std::string& dataset);
 // The log-mel settings a spec's input describes (n_mels = height, frames = width).
 LogMelConfig log_mel_config_of(const ModelSpec& spec);
 
