@@ -62,6 +62,12 @@ PATH=${WORK}/bin:${PATH} FAKE_WORK=${WORK} SLURM_JOB_ID=41 SLURM_SUBMIT_DIR=${WO
 expect 2 "fp-sim-hosts.sbatch is not there" "no scripts/slurm beside the submission" $?
 [ -e "${WORK}/sbatch-calls" ] && { echo "FAIL: sbatch asked before the checks"; failures=$((failures + 1)); }
 
+# fp-sim-hosts.sbatch given a folder that is no campaign's run: said at once (it waited
+# FP_SIM_WAIT, 2 h by default).
+SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_JOB_ID=7 timeout 20 bash "${SCRIPTS}/fp-sim-hosts.sbatch" \
+  "${WORK}/no-run" >"${WORK}/out" 2>&1
+expect 2 "is no campaign run folder (no hosts.count" "hosts given a wrong run folder" $?
+
 # local-cluster: env's line survives a folder with a space (it split there after eval); an
 # unknown action, status and env make no folder.
 CLUSTER=${SCRIPTS}/local-cluster
