@@ -1,5 +1,6 @@
 #include "bench_store.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -14,6 +15,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kScratchMark = ".fp-bench-scratch";
+constexpr const char* kBenchDataset = "toy";  // every benchmark campaign's, and none other's
 
 // Throws unless `db` is absent or a database whose campaigns are all the benchmarks' own.
 void check_bench_database(const std::string& db) {
@@ -26,9 +28,10 @@ void check_bench_database(const std::string& db) {
   auto read = store::open_to_read(db, "fp-bench-db");
   auto campaigns = read.ok() ? read->store->campaigns()
                              : Result<std::vector<store::CampaignRecord>>(read.status());
-  bool ours = campaigns.ok();
-  if (ours)
-    for (const auto& c : *campaigns) ours = ours && c.dataset == "toy";
+  const bool ours = campaigns.ok() && std::all_of(campaigns->begin(), campaigns->end(),
+                                                  [](const store::CampaignRecord& c) {
+                                                    return c.dataset == kBenchDataset;
+                                                  });
   if (!ours)
     throw std::runtime_error("--db " + db + " is no benchmark's database (" +
                              (campaigns.ok() ? std::string("it holds campaigns of real data sets")
@@ -37,7 +40,7 @@ void check_bench_database(const std::string& db) {
 }
 
 // Throws unless `dir` is absent or holds model files (<sha256>.fpm) alone.
-void check_models_folder(const std::string& dir) {
+void check_bench_models_folder(const std::string& dir) {
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(dir, ec))) return;
   if (!fs::is_directory(dir, ec))
@@ -74,7 +77,7 @@ BenchCampaign fresh_campaign(const std::string& db, const std::string& models_di
                              const std::string& name, const std::string& model_bytes,
                              int64_t tasks) {
   check_bench_database(db);
-  check_models_folder(models_dir);
+  check_bench_models_folder(models_dir);
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db + suffix);
   std::filesystem::remove_all(models_dir);
   BenchCampaign b;
@@ -88,7 +91,7 @@ BenchCampaign fresh_campaign(const std::string& db, const std::string& models_di
   store::CampaignRecord c;
   c.name = name;
   c.model_sha256 = b.model_sha256;
-  c.dataset = "toy";
+  c.dataset = kBenchDataset;
   c.prune_config_json = "{}";
   c.open_enrollment = tasks == 0;
   auto campaign = b.store->create_campaign(c);

@@ -135,13 +135,11 @@ int check_run(const Scenario& s, const RunOptions& ro, const RunCommandOptions& 
              ro.resume ? "the unfinished" : "a new", ro.out_dir);
   for (const auto& line : *lines) fmt::print("  {}\n", line);
   // The run's copy edited by hand: --resume does not take it (the run sets it aside).
-  const std::string copy = ro.out_dir + "/scenario.toml";
-  if (auto there = read_file(copy, "the run's scenario copy");
-      ro.resume && there.ok() && *there != s.text)
+  if (ro.resume && scenario_copy_edited(ro.out_dir, s.text))
     fmt::print(
-        "  {} was edited since the run began: --resume goes on with the scenario the run "
-        "recorded, and keeps the edit as scenario.edited.toml\n",
-        copy);
+        "  {}/scenario.toml was edited since the run began: --resume goes on with the scenario "
+        "the run recorded, and keeps the edit as scenario.edited.toml\n",
+        ro.out_dir);
   return 0;
 }
 

@@ -32,11 +32,10 @@ struct Dashboard::State {
   std::unique_ptr<HttpServer> server;
 
   Status open() {
-    const auto identity = file_identity(database);
     FP_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> fresh, store::Store::open(database));
     api = std::make_unique<Api>(*fresh);  // before the store it reads goes
     store = std::move(fresh);
-    opened = identity;
+    opened = file_identity(database);  // after the open, which may have made the file
     return Status::ok_status();
   }
 
@@ -46,7 +45,6 @@ struct Dashboard::State {
   Api& current() {
     const auto identity = file_identity(database);
     if (identity.second == 0 || identity == opened) return *api;  // gone for now, or the same
-    const auto was = opened;
     if (Status reopened = open(); !reopened.ok()) {
       opened = identity;  // said once; the old file is still served
       spdlog::warn(
@@ -55,8 +53,7 @@ struct Dashboard::State {
           database, reopened.to_string());
       return *api;
     }
-    if (was.second != 0)
-      spdlog::info("dashboard: {} was replaced (a restore?): showing the new database", database);
+    spdlog::info("dashboard: {} was replaced (a restore?): showing the new database", database);
     return *api;
   }
 };

@@ -16,6 +16,7 @@
 #include "store/store.h"
 #include "store/store_to_read.h"
 #include "util/compute_threads.h"
+#include "util/file_io.h"
 
 namespace fp::sim {
 namespace fs = std::filesystem;
@@ -90,6 +91,11 @@ Status check_resumable(const RunOptions& o) {
                                model.status().message());
   }
   return Status::ok_status();
+}
+
+bool scenario_copy_edited(const std::string& out_dir, const std::string& recorded_text) {
+  auto there = read_file((fs::path(out_dir) / "scenario.toml").string(), "the run's scenario copy");
+  return there.ok() && *there != recorded_text;
 }
 
 namespace {

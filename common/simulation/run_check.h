@@ -20,6 +20,10 @@ Status check_run_folder(const RunOptions& options);
 // nothing to go on with; its resume is refused). The database is read, not changed.
 Status check_resumable(const RunOptions& options);
 
+// Whether the run folder's scenario.toml differs from the text the run recorded (edited by
+// hand: --resume does not take it, and the run moves it aside). False when it is gone.
+bool scenario_copy_edited(const std::string& out_dir, const std::string& recorded_text);
+
 // A layer [fineprune] or a variant protects that the scenario's general model does not have
 // (every task would fail on the devices, "protected layer ... is not in the model"), named
 // with the layers the architecture has. run_scenario refuses it before it trains; fp-sim run

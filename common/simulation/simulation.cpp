@@ -177,8 +177,8 @@ Status ScenarioRun::write_scenario_copy() {
 }
 
 Status ScenarioRun::keep_edited_scenario() {
-  auto there = read_file(scenario_path_, "the run's scenario copy");
-  if (!there.ok() || *there == s_.text) return Status::ok_status();  // gone, or as recorded
+  if (!scenario_copy_edited(out_.string(), s_.text))
+    return Status::ok_status();  // gone, or as recorded
   std::error_code ec;
   fs::path kept = out_ / "scenario.edited.toml";
   for (int n = 2; fs::exists(kept, ec); ++n)
