@@ -425,6 +425,17 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
   // Epochs of many digits trained for ever.
   CHECK(error_of("name = \"x\"\n[general]\nepochs = 9223372036854775807\n") ==
         "test.toml:3: general.epochs must be 1 to 10000, not 9223372036854775807");
+  // A learning rate of many digits trained a whole run and was then said to diverge.
+  CHECK(error_of("name = \"x\"\n[general]\nlearning_rate = 1e308\n") ==
+        "test.toml:3: general.learning_rate must be in (0, 10], got 1e+308");
+  CHECK(error_of("name = \"x\"\n[general]\nlearning_rate = 0\n") ==
+        "test.toml:3: general.learning_rate must be in (0, 10], got 0");
+  CHECK(error_of("name = \"x\"\n[baselines]\nfinetune_learning_rate = 11\n") ==
+        "test.toml:3: baselines.finetune_learning_rate must be in (0, 10], got 11");
+  CHECK(error_of("name = \"x\"\n[baselines]\nfinetune_learning_rates = [0.001, 1e9]\n") ==
+        "test.toml:3: baselines.finetune_learning_rates each must be in (0, 10], got 1e+09");
+  CHECK(error_of("name = \"x\"\n[baselines]\nfinetune_learning_rates = []\n") ==
+        "test.toml:3: baselines.finetune_learning_rates must be a non-empty list of rates");
   CHECK(error_of("name = \"x\"\n[baselines]\nfinetune_epochs = 10001\n") ==
         "test.toml:3: baselines.finetune_epochs must be 1 to 10000, not 10001");
   CHECK(error_of("name = \"x\"\n[baselines]\nfinetune_max_epochs = 0\n") ==

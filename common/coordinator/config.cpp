@@ -158,10 +158,8 @@ Status read_train(const toml::table* t, const std::string& src, TrainSection& tr
                                     "train.general_fraction must be in (0, 1]");
   }
   // Checked when the file is read, not once `train` starts on them.
-  if (!(tr.learning_rate > 0)) {
-    return Status::invalid_argument(s.at_key("learning_rate") +
-                                    "train.learning_rate must be positive");
-  }
+  if (std::string why = learning_rate_problem(tr.learning_rate); !why.empty())
+    return Status::invalid_argument(s.at_key("learning_rate") + "train.learning_rate " + why);
   if (!(tr.width_mult > 0 && tr.width_mult <= 4)) {
     return Status::invalid_argument(s.at_key("width_mult") + "train.width_mult must be in (0, 4]");
   }

@@ -191,7 +191,8 @@ Status read_general(Table t, GeneralSection& g) {
     return invalid(t, "width_mult", "must be in (0, 4]");
   if (g.epochs < 1 || g.epochs > kMaxEpochs) return invalid(t, "epochs", epochs_range(g.epochs));
   if (g.batch_size < 1) return invalid(t, "batch_size", "must be at least 1");
-  if (!(g.learning_rate > 0)) return invalid(t, "learning_rate", "must be positive");
+  if (std::string why = learning_rate_problem(g.learning_rate); !why.empty())
+    return invalid(t, "learning_rate", why);
   if (g.optimizer != "adam" && g.optimizer != "sgd") {
     return invalid(t, "optimizer", "must be \"adam\" or \"sgd\"");
   }
@@ -308,12 +309,13 @@ Status read_baselines(Table t, BaselineSection& b) {
     return invalid(t, "finetune_epochs", epochs_range(b.finetune_epochs));
   if (b.finetune_max_epochs < 1 || b.finetune_max_epochs > kMaxEpochs)
     return invalid(t, "finetune_max_epochs", epochs_range(b.finetune_max_epochs));
-  if (b.finetune_learning_rates.empty() ||
-      !std::all_of(b.finetune_learning_rates.begin(), b.finetune_learning_rates.end(),
-                   [](double x) { return x > 0; }))
-    return invalid(t, "finetune_learning_rates", "must be a non-empty list of positive rates");
-  if (!(b.finetune_learning_rate > 0))
-    return invalid(t, "finetune_learning_rate", "must be positive");
+  if (b.finetune_learning_rates.empty())
+    return invalid(t, "finetune_learning_rates", "must be a non-empty list of rates");
+  for (double rate : b.finetune_learning_rates)
+    if (std::string why = learning_rate_problem(rate); !why.empty())
+      return invalid(t, "finetune_learning_rates", "each " + why);
+  if (std::string why = learning_rate_problem(b.finetune_learning_rate); !why.empty())
+    return invalid(t, "finetune_learning_rate", why);
   return Status::ok_status();
 }
 

@@ -10,6 +10,13 @@ namespace fp {
 // The most epochs a configuration may ask for: a typo of many digits trained for ever.
 inline constexpr int64_t kMaxEpochs = 10000;
 
+// The largest learning rate a configuration may ask for: past it every optimizer here
+// diverges, and a typo of many digits (1e308) trained a whole run before saying so.
+inline constexpr double kMaxLearningRate = 10.0;
+
+// "" when `rate` is a usable learning rate, else why not ("must be in (0, 10], got 1e+308").
+std::string learning_rate_problem(double rate);
+
 struct TrainConfig {
   std::string optimizer = "adam";  // "adam" or "sgd"
   double learning_rate = 1e-3;

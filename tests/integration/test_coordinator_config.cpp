@@ -149,7 +149,10 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
   CHECK(error_of("[train]\nseed = -1\n") ==
         "test.toml:2: train.seed must be a non-negative integer");
   CHECK(error_of("[train]\nlearning_rate = 0\n") ==
-        "test.toml:2: train.learning_rate must be positive");
+        "test.toml:2: train.learning_rate must be in (0, 10], got 0");
+  // A rate of many digits trained a whole run and was then said to diverge.
+  CHECK(error_of("[train]\nlearning_rate = 1e308\n") ==
+        "test.toml:2: train.learning_rate must be in (0, 10], got 1e+308");
   CHECK(error_of("[train]\nwidth_mult = 0\n") == "test.toml:2: train.width_mult must be in (0, 4]");
   CHECK(error_of("[train]\nlimit = -1\n") == "test.toml:2: train.limit must be >= 0 (0: all)");
   // An image folder names its folder and its input shape; the built-in sets have their own.
