@@ -2,6 +2,8 @@
 // agents, and reports what they sent back.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "config/cli_checks.h"
 #include "coordinator_commands.h"
 #include "util/allocator.h"
@@ -35,7 +37,6 @@ int main(int argc, char** argv) {
     fp::coord::add_key_commands(app);
     fp::coord::add_backup_commands(app);
     fp::config::add_integer_range_checks(app);
-    CLI11_PARSE(app, argc, argv);
-    return 0;
+    return std::max(fp::config::parse_command_line(app, argc, argv), 0);
   });
 }

@@ -1,5 +1,6 @@
 // fp-sim: runs Fine-Pruning scenarios. Subcommands register themselves from their files.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 
 #include "config/cli_checks.h"
 #include "demo_command.h"
@@ -23,7 +24,6 @@ int main(int argc, char** argv) {
     fp::sim::add_export_command(app);
     fp::sim::add_pool_command(app);
     fp::config::add_integer_range_checks(app);
-    CLI11_PARSE(app, argc, argv);
-    return 0;
+    return std::max(fp::config::parse_command_line(app, argc, argv), 0);
   });
 }

@@ -36,6 +36,16 @@ expect_exit() {
 # An option CLI11 refuses while parsing (exit 105).
 expect_refused() { expect_exit 105 "$@"; }
 
+# A word naming no command is said to be one, with the commands (CLI11 said only "A subcommand
+# is required" of fp-coordinator's and fp-sim's); an option's value before it is no command.
+expect_exit 109 "'keys' is no command; the commands are: serve, train," "${FP_COORDINATOR}" keys
+expect_exit 109 "'kg' is no command; the commands are: serve," \
+  "${FP_COORDINATOR}" --log-level debug kg
+expect_exit 109 "'rnu' is no command; the commands are: demo, run," "${FP_SIM}" rnu x.toml
+expect_exit 109 "'infos' is no command; the commands are: keygen, compact," \
+  "${FP_AGENT}" --data "${WORK}" infos
+expect_exit 0 "Create the coordinator's CURVE key pair" \
+  "${FP_COORDINATOR}" --log-level=debug keygen --help
 expect_refused "--individuals: must be at least 1, got 0" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run" --quiet --individuals 0
 expect_refused "--hosts: must be at least 1, got -1" \

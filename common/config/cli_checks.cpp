@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -89,6 +90,45 @@ void add_integer_range_checks(CLI::App& app) {
     if (auto check = integer_range(opt->get_type_name())) opt->check(*check);
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
     add_integer_range_checks(*sub);
+}
+
+void check_command_word(const CLI::App& app, const std::vector<std::string>& args) {
+  // Option groups are nameless subcommands; get_option_no_throw finds their options.
+  const auto commands =
+      app.get_subcommands([](const CLI::App* sub) { return !sub->get_name().empty(); });
+  if (commands.empty()) return;
+  for (const auto* opt : app.get_options())
+    if (opt->get_positional()) return;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& word = args[i];
+    if (word == "--") return;
+    if (word.size() > 1 && word[0] == '-') {
+      if (word.find('=') != std::string::npos) continue;
+      const CLI::Option* opt = app.get_option_no_throw(word);
+      if (opt == nullptr) return;  // CLI11 names an unknown option itself
+      if (opt->get_expected_max() > 1) return;
+      if (opt->get_expected_min() > 0) ++i;  // its value
+      continue;
+    }
+    for (const CLI::App* sub : commands)
+      if (sub->check_name(word)) return;
+    std::string names;
+    for (const CLI::App* sub : commands)
+      if (!sub->get_group().empty())  // hidden ones stay so
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+    throw CLI::ExtrasError("'" + word + "' is no command; the commands are: " + names,
+                           CLI::ExitCodes::ExtrasError);
+  }
+}
+
+int parse_command_line(CLI::App& app, int argc, const char* const* argv) {
+  try {
+    check_command_word(app, std::vector<std::string>(argv + std::min(argc, 1), argv + argc));
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return -1;
 }
 
 CLI::Validator log_level() {

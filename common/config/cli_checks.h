@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 namespace fp::config {
 
@@ -33,5 +34,16 @@ CLI::Validator log_level();
 // (a --seed became 18446744073709551615, a --run id 9223372036854775807) and "-1" given to
 // an unsigned option as the largest one too. Call once every option is added.
 void add_integer_range_checks(CLI::App& app);
+
+// Refuses a first word of `args` (the arguments after the program's name) that names none
+// of `app`'s commands, where `app` has commands and takes no positional arguments: CLI11
+// said only "A subcommand is required" of `fp-coordinator keys`. Throws CLI::ExtrasError
+// naming the word and the commands; a word after an option taking many values is not
+// judged (it may be one of them).
+void check_command_word(const CLI::App& app, const std::vector<std::string>& args);
+
+// CLI11_PARSE with check_command_word first: -1 when the command line parsed, else the
+// exit code after CLI11 printed the help or the error.
+int parse_command_line(CLI::App& app, int argc, const char* const* argv);
 
 }  // namespace fp::config

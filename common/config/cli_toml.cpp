@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "config/cli_checks.h"
 #include "config/toml_reader.h"
 
 namespace fp::config {
@@ -76,6 +77,7 @@ int parse_with_config(CLI::App& app, int argc, char** argv, const std::string& c
   if (argc > 0 && app.get_name().empty()) app.name(argv[0]);
   std::vector<std::string> cli(argv + 1, argv + argc);
   try {
+    check_command_word(app, cli);
     std::vector<std::string> reversed(cli.rbegin(), cli.rend());
     app.parse(reversed);
     const CLI::Option* config = app.get_option(config_option);
