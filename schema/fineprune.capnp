@@ -80,8 +80,8 @@ struct CurvePoint {
 struct TelemetryReport {
   idempotencyKey @0 :Text;
   taskId @1 :UInt64;
-  method @2 :Text;             # "fineprune", "finetune", "svd"
-  individual @3 :Text;
+  method @2 :Text;             # "fine_prune" or one of the task's baselines ("svd", ...)
+  individual @3 :Text;         # the task's individual
   targetSparsity @4 :Float64;
   sparsity @5 :Float64;        # zeroed / prunable weights
   overallSparsity @6 :Float64; # zeroed / all parameters

@@ -287,11 +287,23 @@ class Server {
                bool keep_holder = true);
   void start_task_clock(Session& s, int64_t task_id);
   void requeue_overdue();
-  // May this session report on, or finish, task `task_id`? (the coordinator assigned it)
+  // May this session report on, or finish, task `task_id`? (the coordinator assigned it
+  // to it, and it has not failed)
   bool holds(const Session& s, int64_t task_id);
   void check_campaign(int64_t campaign_id);
   bool all_campaigns_finished();
-  Result<int64_t> campaign_of_task(int64_t task_id);
+  // What a report on a task must agree with, read once per task and kept: its campaign,
+  // its individual, and the methods its campaign asked for ("fine_prune" and the
+  // baselines). A report naming another individual or method was stored under it and
+  // mixed into that individual's results.
+  struct TaskFacts {
+    int64_t campaign_id = 0;
+    std::string individual;
+  };
+  Result<const TaskFacts*> task_facts(int64_t task_id);
+  Result<const std::vector<std::string>*> campaign_methods(int64_t campaign_id);
+  // "" when report `m` may be stored for task `facts`, else why not.
+  Result<std::string> report_problem(const proto::TelemetryReport& m, const TaskFacts& facts);
 
   ServerConfig config_;
   std::shared_ptr<CampaignPolicy> policy_;  // config_.policy or the default
@@ -319,9 +331,10 @@ class Server {
   bool all_done_ = false;  // stopping because every campaign is finished (exit_when_done)
   Status failure_;
 
-  std::unordered_map<std::string, Session> sessions_;      // by peer identity
-  std::unordered_map<std::string, std::string> by_agent_;  // agent id -> peer
-  std::unordered_map<int64_t, int64_t> task_campaign_;     // cache: task -> campaign
+  std::unordered_map<std::string, Session> sessions_;                       // by peer identity
+  std::unordered_map<std::string, std::string> by_agent_;                   // agent id -> peer
+  std::unordered_map<int64_t, TaskFacts> task_facts_;                       // cache
+  std::unordered_map<int64_t, std::vector<std::string>> campaign_methods_;  // cache
   // Tasks the previous run left assigned (requeued at start), until assigned again.
   std::unordered_set<int64_t> restart_orphans_;
   // Models whose file was found missing or damaged, since when (until it is usable again).

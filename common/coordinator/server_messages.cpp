@@ -51,7 +51,7 @@ void Server::handle_frame(const std::string& peer, const zmq::message_t& payload
     ++stats_.frames_ignored_unread;
     return;
   }
-  auto reject = [&](proto::ErrorCode code, const std::string& reason) {
+  auto reject = [&](proto::ErrorCode code, const std::string& reason, const std::string& ref = "") {
     ++stats_.frames_rejected;
     // At most one line per 10 s: a peer sending garbage must not grow the log.
     uint64_t held = 0;
@@ -60,7 +60,7 @@ void Server::handle_frame(const std::string& peer, const zmq::message_t& payload
           "peer {}: rejected frame: {}{}", hex_peer(peer), escape_text(reason),
           held ? fmt::format(" ({} more rejected frames since the last such line)", held) : "");
     }
-    reply_error(peer, code, reason);
+    reply_error(peer, code, reason, ref);
   };
   if (extra_parts > 0) {
     return reject(proto::ErrorCode::kMalformed,
@@ -73,8 +73,9 @@ void Server::handle_frame(const std::string& peer, const zmq::message_t& payload
   Status valid = proto::validate_agent_message(message);
   if (!valid.ok()) {
     bool allowed = proto::allowed_from_agent(proto::type_of(message));
+    // Named by its key: its sender drops it rather than resending it for ever.
     return reject(allowed ? proto::ErrorCode::kBadRequest : proto::ErrorCode::kNotAllowed,
-                  valid.message());
+                  valid.message(), proto::idempotency_key_of(message));
   }
 
   if (auto* hello = std::get_if<proto::Hello>(&message)) {
@@ -286,9 +287,9 @@ void Server::on_chunk_request(Session& s, const proto::ChunkRequest& m) {
 
 std::optional<store::TelemetryRecord> Server::accept_report(Session& s,
                                                             const proto::TelemetryReport& m) {
-  auto campaign = campaign_of_task(static_cast<int64_t>(m.task_id));
-  if (!campaign.ok()) {
-    reply_error(s.peer, proto::ErrorCode::kUnknownTask, campaign.status().message(),
+  auto facts = task_facts(static_cast<int64_t>(m.task_id));
+  if (!facts.ok()) {
+    reply_error(s.peer, proto::ErrorCode::kUnknownTask, facts.status().message(),
                 m.idempotency_key);
     return std::nullopt;
   }
@@ -300,7 +301,17 @@ std::optional<store::TelemetryRecord> Server::accept_report(Session& s,
                 m.idempotency_key);
     return std::nullopt;
   }
-  return to_record(m, s.agent_id, *campaign, now());
+  auto problem = report_problem(m, **facts);
+  if (!problem.ok() || !problem->empty()) {
+    ++stats_.frames_rejected;
+    const std::string why = problem.ok() ? *problem : problem.status().message();
+    spdlog::warn("agent {}: {}: report not stored", s.agent_id, escape_text(why));
+    event("bad-report", s.agent_id, static_cast<int64_t>(m.task_id), why);
+    reply_error(s.peer, problem.ok() ? proto::ErrorCode::kBadRequest : proto::ErrorCode::kInternal,
+                why + ": report not stored", m.idempotency_key);
+    return std::nullopt;
+  }
+  return to_record(m, s.agent_id, (*facts)->campaign_id, now());
 }
 
 void Server::on_report(Session& s, const proto::TelemetryReport& m) {
@@ -356,7 +367,37 @@ void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
                        "no task " + std::to_string(m.task_id), m.idempotency_key);
   }
   const auto& tr = **task;
-  if (tr.status == "assigned" && tr.agent_id == s.agent_id) {
+  if (tr.agent_id != s.agent_id) {  // another agent's task, or one never handed out
+    ++stats_.frames_rejected;
+    return reply_error(s.peer, proto::ErrorCode::kNotAllowed,
+                       "task " + std::to_string(m.task_id) + " is not assigned to agent " +
+                           s.agent_id + ": status not taken",
+                       m.idempotency_key);
+  }
+  if (tr.status == "assigned" && m.ok) {
+    // Its reports came before it (stored above): a status counting more is missing some (a
+    // frame dropped: the agent resends them, then this), and a finished task has at least
+    // Fine-Pruning's.
+    auto stored = store().task_report_count(id);
+    if (!stored.ok()) {
+      failure_ = stored.status();
+      return;
+    }
+    if (m.reports == 0 || static_cast<uint64_t>(*stored) < m.reports) {
+      ++stats_.frames_rejected;
+      const std::string why =
+          m.reports == 0
+              ? "task " + std::to_string(id) + " finished with no report: status not taken"
+              : "task " + std::to_string(id) + "'s status counts " + std::to_string(m.reports) +
+                    " report(s), " + std::to_string(*stored) +
+                    " stored: status not taken until the rest arrive";
+      spdlog::warn("agent {}: {}", s.agent_id, why);
+      return reply_error(
+          s.peer, m.reports == 0 ? proto::ErrorCode::kBadRequest : proto::ErrorCode::kInternal, why,
+          m.idempotency_key);
+    }
+  }
+  if (tr.status == "assigned") {
     Status finished = store().finish_task(id, m.ok, m.reason, now());
     if (!finished.ok()) {
       failure_ = finished;  // fatal, and not acknowledged: the agent resends its status

@@ -24,32 +24,63 @@ std::vector<T> json_list(const std::string& text) {
   return out;
 }
 
+// The methods a task's reports may carry: Fine-Pruning's and its campaign's baselines.
+std::vector<std::string> report_methods(const std::string& baselines_json) {
+  std::vector<std::string> methods = {"fine_prune"};
+  for (auto& name : json_list<std::string>(baselines_json)) methods.push_back(std::move(name));
+  return methods;
+}
+
 }  // namespace
 
-Result<int64_t> Server::campaign_of_task(int64_t task_id) {
-  auto cached = task_campaign_.find(task_id);
-  if (cached != task_campaign_.end()) return cached->second;
+Result<const Server::TaskFacts*> Server::task_facts(int64_t task_id) {
+  auto cached = task_facts_.find(task_id);
+  if (cached != task_facts_.end()) return &cached->second;
   FP_ASSIGN_OR_RETURN(auto task, store().task(task_id));
   if (!task) return Status::not_found("no task " + std::to_string(task_id));
-  task_campaign_[task_id] = task->campaign_id;
-  return task->campaign_id;
+  return &(task_facts_[task_id] = TaskFacts{task->campaign_id, task->individual});
+}
+
+Result<const std::vector<std::string>*> Server::campaign_methods(int64_t campaign_id) {
+  auto cached = campaign_methods_.find(campaign_id);
+  if (cached != campaign_methods_.end()) return &cached->second;
+  FP_ASSIGN_OR_RETURN(auto campaign, store().campaign(campaign_id));
+  if (!campaign) return Status::not_found("no campaign " + std::to_string(campaign_id));
+  return &(campaign_methods_[campaign_id] = report_methods(campaign->baselines_json));
+}
+
+Result<std::string> Server::report_problem(const proto::TelemetryReport& m,
+                                           const TaskFacts& facts) {
+  const std::string task = "task " + std::to_string(m.task_id);
+  if (m.individual != facts.individual) {
+    return "a report on " + task + " names individual '" + m.individual + "', not its task's '" +
+           facts.individual + "'";
+  }
+  FP_ASSIGN_OR_RETURN(const auto* methods, campaign_methods(facts.campaign_id));
+  if (std::find(methods->begin(), methods->end(), m.method) != methods->end()) return std::string();
+  std::string names;
+  for (const auto& name : *methods) names += (names.empty() ? "" : ", ") + name;
+  return "a report on " + task + " is of method '" + m.method +
+         "', which its campaign did not ask for (" + names + ")";
 }
 
 bool Server::holds(const Session& s, int64_t task_id) {
   if (task_id != 0 && task_id == s.task_id) return true;
   // Not its current task: one it held before (requeued from it and not given to anyone
-  // since, or finished by it). Another agent's task, or none, is not its to report on.
+  // since, or finished by it). Another agent's task, one that failed, or none, is not its
+  // to report on.
   auto task = store().task(task_id);
-  return task.ok() && task->has_value() && (*task)->agent_id == s.agent_id;
+  return task.ok() && task->has_value() && (*task)->agent_id == s.agent_id &&
+         (*task)->status != "failed";
 }
 
 void Server::start_task_clock(Session& s, int64_t task_id) {
   s.task_id = task_id;
   s.model_sha256.clear();
   double model_mb = 0;
-  auto campaign = campaign_of_task(task_id);
-  if (campaign.ok()) {
-    auto c = store().campaign(*campaign);
+  auto facts = task_facts(task_id);
+  if (facts.ok()) {
+    auto c = store().campaign((*facts)->campaign_id);
     if (c.ok() && c->has_value()) {
       s.model_sha256 = (*c)->model_sha256;
       auto model = registry().find(s.model_sha256);
@@ -173,7 +204,10 @@ void Server::try_assign(Session& s) {
     a.individual = task.individual;
     a.baselines = json_list<std::string>(c.baselines_json);
     a.sweep_targets = json_list<double>(c.sweep_targets_json);
-    task_campaign_[task.id] = c.id;
+    // Kept now, from what was read to assign it: its reports then read nothing (a read
+    // on the loop would hold a burst's reports from the background commit).
+    task_facts_.insert_or_assign(task.id, TaskFacts{c.id, task.individual});
+    campaign_methods_.insert_or_assign(c.id, report_methods(c.baselines_json));
     start_task_clock(s, task.id);
     s.assignment = a;
     s.assigned_at = Clock::now();

@@ -120,6 +120,10 @@ Status check_report(const TelemetryReport& m) {
   FP_RETURN_IF_ERROR(check_count(msg, "macsDense", m.macs_dense));
   FP_RETURN_IF_ERROR(check_count(msg, "peakMemoryBytes", m.peak_memory_bytes));
   FP_RETURN_IF_ERROR(check_count(msg, "computeMacs", m.compute_macs));
+  FP_RETURN_IF_ERROR(check_count(msg, "compactParameters", m.compact_parameters));
+  FP_RETURN_IF_ERROR(check_count(msg, "compactBytes", m.compact_bytes));
+  FP_RETURN_IF_ERROR(check_count(msg, "modelBytes", m.model_bytes));
+  FP_RETURN_IF_ERROR(check_count(msg, "skippedFiles", m.skipped_files));
   if (!std::isfinite(m.wall_seconds) || m.wall_seconds < 0) {
     return bad(msg, "wallSeconds", "must be a finite number >= 0");
   }
@@ -258,6 +262,15 @@ Status validate_coordinator_message(const Message& message) {
     }
   }
   return Status::ok_status();
+}
+
+std::string idempotency_key_of(const Message& message) {
+  std::string key;
+  if (const auto* report = std::get_if<TelemetryReport>(&message)) key = report->idempotency_key;
+  if (const auto* status = std::get_if<TaskStatus>(&message)) key = status->idempotency_key;
+  if (const auto* result = std::get_if<TaskResult>(&message)) key = result->status.idempotency_key;
+  // A key that is itself malformed would make the Error naming it malformed too.
+  return check_id("", "", key).ok() ? key : "";
 }
 
 }  // namespace fp::proto

@@ -26,4 +26,9 @@ Status validate_chunk(const ChunkView& chunk);
 
 bool is_sha256_hex(const std::string& s);
 
+// The idempotency key a message carries (a TelemetryReport's, a TaskStatus's, a
+// TaskResult's status's); "" for the other messages and for a malformed key. An Error answering a
+// refused one names it, so that its sender stops resending it.
+std::string idempotency_key_of(const Message& message);
+
 }  // namespace fp::proto

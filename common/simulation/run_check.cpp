@@ -108,7 +108,7 @@ std::string range_words(std::vector<size_t> sizes) {
 
 // The methods each task runs: Fine-Pruning, the baselines, and each variant's sweep.
 std::string methods_words(const Scenario& s) {
-  std::vector<std::string> methods = {"fineprune"};
+  std::vector<std::string> methods = {"fine_prune"};
   methods.insert(methods.end(), s.baselines.methods.begin(), s.baselines.methods.end());
   std::string words = fmt::format("{}", fmt::join(methods, ", "));
   for (const auto& v : s.variants) {

@@ -129,6 +129,8 @@ class Store {
   Result<std::vector<TelemetryRecord>> telemetry(int64_t campaign_id = 0, int64_t after_id = 0);
   // Rows of campaign `campaign_id` (0: all) with an id up to `up_to_id`.
   Result<int64_t> telemetry_count(int64_t campaign_id = 0, int64_t up_to_id = INT64_MAX);
+  // Rows of task `task_id` (one per method at most).
+  Result<int64_t> task_report_count(int64_t task_id);
 
   // Enrolled CURVE keys (store_keys.cpp). Enrolling a known key renames it and lifts
   // a revocation; revoke_key matches a key or a name and returns how many it revoked.

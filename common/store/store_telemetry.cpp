@@ -112,6 +112,16 @@ Result<int64_t> Store::telemetry_count(int64_t campaign_id, int64_t up_to_id) {
   return count;
 }
 
+Result<int64_t> Store::task_report_count(int64_t task_id) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement("SELECT COUNT(*) FROM telemetry WHERE task_id = ?1"));
+  s->bind(1, task_id);
+  FP_ASSIGN_OR_RETURN(bool row, s->step());
+  if (!row) return Status::internal("SELECT COUNT(*) returned no row");
+  const int64_t count = s->column_int(0);
+  s->reset();
+  return count;
+}
+
 Status Store::add_events(const std::vector<EventRecord>& events) {
   if (events.empty()) return Status::ok_status();
   FP_ASSIGN_OR_RETURN(

@@ -61,7 +61,7 @@ class FakeRunner : public agent::TaskRunner {
     running_ = false;
     std::vector<proto::TelemetryReport> out;
     proto::TelemetryReport r;
-    r.method = "fineprune";
+    r.method = "fine_prune";
     r.individual = task.individual;
     r.target_sparsity = 0.5;
     r.sparsity = 0.25 + 0.01 * static_cast<double>(task.individual.size());

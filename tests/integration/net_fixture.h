@@ -20,6 +20,7 @@
 #include "protocol/framing.h"
 #include "security/curve.h"
 #include "security/keys.h"
+#include "store/sqlite.h"
 #include "store/store.h"
 #include "temp_dir.h"
 
@@ -80,6 +81,17 @@ inline bool wait_until(const std::function<bool()>& done,
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return done();
+}
+
+// Makes the fixture's campaign ask for `baselines` besides fine_prune: one row per (task,
+// method), so a test storing many rows for a task needs as many methods. Before the task
+// is assigned (the coordinator keeps them from then).
+inline void set_baselines(const TempDir& dir, const std::vector<std::string>& baselines) {
+  std::string list;
+  for (const auto& name : baselines) list += (list.empty() ? "\"" : ",\"") + name + "\"";
+  auto db = sql::Database::open(dir.file("fp.db"));
+  REQUIRE(db.ok());
+  REQUIRE((*db)->exec("UPDATE campaigns SET baselines_json = '[" + list + "]'").ok());
 }
 
 // A store, a registry holding one opaque "model" and a campaign over dataset

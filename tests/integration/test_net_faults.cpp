@@ -17,14 +17,16 @@ proto::Hello hello(const std::string& id, std::vector<std::string> sets = {"toy/
 }
 
 proto::TelemetryReport report(const std::string& key, uint64_t task) {
-  proto::TelemetryReport r = proto::sample_report(key, task, "fineprune");
+  proto::TelemetryReport r = proto::sample_report(key, task, "fine_prune");
   r.individual = "alice";
   return r;
 }
 
 // Says Hello as `agent`, takes the Welcome and the task assigned, and returns a result
 // for that task: three reports of alice's and the status.
-proto::TaskResult result_for_assigned_task(RawClient& client, const std::string& agent) {
+proto::TaskResult result_for_assigned_task(const TempDir& dir, RawClient& client,
+                                           const std::string& agent) {
+  set_baselines(dir, {"finetune", "svd"});  // sample_result's methods
   client.send(hello(agent));
   client.expect<proto::Welcome>();
   auto task = client.expect<proto::TaskAssignment>();
@@ -163,13 +165,13 @@ TEST_CASE("a duplicate telemetry report is acknowledged and stored once", "[net]
   client.expect<proto::Welcome>();
   auto task = client.expect<proto::TaskAssignment>();
 
-  client.send(report("dup-agent:1:fineprune", task.task_id));
+  client.send(report("dup-agent:1:fine_prune", task.task_id));
   auto first = client.expect<proto::Ack>();
-  CHECK(first.idempotency_key == "dup-agent:1:fineprune");
+  CHECK(first.idempotency_key == "dup-agent:1:fine_prune");
   CHECK_FALSE(first.duplicate);
-  client.send(report("dup-agent:1:fineprune", task.task_id));  // the Ack "was lost"
+  client.send(report("dup-agent:1:fine_prune", task.task_id));  // the Ack "was lost"
   auto second = client.expect<proto::Ack>();
-  CHECK(second.idempotency_key == "dup-agent:1:fineprune");
+  CHECK(second.idempotency_key == "dup-agent:1:fine_prune");
   CHECK(second.duplicate);
 
   client.send(proto::TaskStatus{"dup-agent:1:status", task.task_id, true, 1, ""});
@@ -189,7 +191,7 @@ TEST_CASE("a task's result is stored with its status and acknowledged once", "[n
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
   RawClient client(coord.context(), coord.endpoint());
-  auto result = result_for_assigned_task(client, "res-agent");
+  auto result = result_for_assigned_task(dir, client, "res-agent");
   const auto task_id = static_cast<int64_t>(result.status.task_id);
 
   client.send(result);
@@ -214,7 +216,7 @@ TEST_CASE("a result with a report that cannot be stored leaves its task open unt
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
   RawClient client(coord.context(), coord.endpoint());
-  auto result = result_for_assigned_task(client, "part-agent");
+  auto result = result_for_assigned_task(dir, client, "part-agent");
   const auto task_id = static_cast<int64_t>(result.status.task_id);
   auto db = sql::Database::open(dir.file("fp.db"));
   REQUIRE(db.ok());
@@ -254,6 +256,7 @@ TEST_CASE("reports written in a burst whose commit fails are neither acknowledge
   // disk fails when the log is written), after every statement succeeded.
   TempDir dir;
   Coordinator coord(dir, {"alice", "bob"}, 4096, fast_server(50));
+  set_baselines(dir, {"finetune", "svd"});  // sample_result's methods
   RawClient alice(coord.context(), coord.endpoint());
   alice.send(hello("dev-alice"));
   alice.expect<proto::Welcome>();
@@ -272,7 +275,7 @@ TEST_CASE("reports written in a burst whose commit fails are neither acknowledge
   RawClient bob(coord.context(), coord.endpoint());
   bob.send(hello("dev-bob", {"toy/bob"}));
   std::this_thread::sleep_for(300ms);
-  SECTION("a report") { alice.send(report("alice:1:fineprune", task)); }
+  SECTION("a report") { alice.send(report("alice:1:fine_prune", task)); }
   SECTION("a task's result: its reports and status") {
     auto result = proto::sample_result("dev-alice", task);
     for (auto& r : result.reports) r.individual = "alice";
@@ -298,7 +301,7 @@ TEST_CASE("a coordinator write that fails stops the coordinator, naming it", "[n
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
   RawClient client(coord.context(), coord.endpoint());
-  auto result = result_for_assigned_task(client, "done-agent");
+  auto result = result_for_assigned_task(dir, client, "done-agent");
   auto db = sql::Database::open(dir.file("fp.db"));
   REQUIRE(db.ok());
   REQUIRE((*db)
@@ -343,6 +346,9 @@ TEST_CASE("a burst of reports is committed in batches and all acknowledged", "[n
   TempDir dir;
   Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
   RawClient client(coord.context(), coord.endpoint());
+  std::vector<std::string> methods;
+  for (int i = 0; i < 1500; ++i) methods.push_back("m" + std::to_string(i));
+  set_baselines(dir, methods);
   client.send(hello("burst"));
   client.expect<proto::Welcome>();
   auto task = client.expect<proto::TaskAssignment>();
@@ -486,7 +492,7 @@ TEST_CASE("a second live agent with the same id is turned away; a reconnect is n
   CHECK(refused.ref == proto::kAgentIdInUse);
   CHECK(refused.reason == "agent id twin is in use by another running agent");
   // The first keeps its session: a report from it is accepted.
-  first.send(report("twin:1:fineprune", task.task_id));
+  first.send(report("twin:1:fine_prune", task.task_id));
   CHECK_FALSE(first.expect<proto::Ack>().duplicate);
 
   // The same instance on a new connection (a reconnect) takes over, keeping its task.

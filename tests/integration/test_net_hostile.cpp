@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "agent/agent.h"
@@ -21,6 +22,7 @@
 #include "security/curve.h"
 #include "security/keys.h"
 #include "store/migrations.h"
+#include "store/sqlite.h"
 
 using namespace fp;
 using namespace fp::testing;
@@ -42,12 +44,19 @@ uint64_t join(RawClient& peer, const std::string& id, const std::string& holding
 // A coordinator serving one individual, "alice", with a reader of its database, and a
 // peer that joined as her device and was assigned her task.
 struct AliceJoined {
-  explicit AliceJoined(const char* dir_name)
+  // `baselines`: the methods the campaign asks for besides fine_prune (set_baselines).
+  explicit AliceJoined(const char* dir_name, const std::vector<std::string>& baselines = {})
       : dir(dir_name),
         coord(dir, {"alice"}, 16 << 10, fast_server(6)),
         db(coord.reader(dir)),
         peer(coord.context(), coord.endpoint()),
-        task(join(peer, "dev-alice", "toy/alice")) {}
+        task(join_alice(dir, baselines, peer)) {}
+  // The baselines are set before the assignment: the coordinator keeps them from then.
+  static uint64_t join_alice(const TempDir& dir, const std::vector<std::string>& baselines,
+                             RawClient& peer) {
+    if (!baselines.empty()) set_baselines(dir, baselines);
+    return join(peer, "dev-alice", "toy/alice");
+  }
   TempDir dir;
   Coordinator coord;
   std::unique_ptr<store::Store> db;
@@ -58,7 +67,7 @@ struct AliceJoined {
 proto::TelemetryReport report(const std::string& key, uint64_t task, const std::string& method,
                               double accuracy) {
   proto::TelemetryReport r = proto::sample_report(key, task, method);
-  r.individual = "x";
+  r.individual = "alice";  // the task's
   r.accuracy_after = accuracy;
   return r;
 }
@@ -205,24 +214,32 @@ TEST_CASE("reports, statuses and reclaims are scoped to what the sender was assi
   attacker.send(hello("dev-attacker", "toy/attacker"));
   attacker.expect<proto::Welcome>();
   const uint64_t atask = attacker.expect<proto::TaskAssignment>().task_id;
-  const std::string victim_key = "dev-victim:" + std::to_string(vtask) + ":0:fineprune";
+  const std::string victim_key = "dev-victim:" + std::to_string(vtask) + ":0:fine_prune";
 
   // 1. A report for the victim's task: refused, nothing stored.
-  attacker.send(report("forged-1", vtask, "fineprune", 0.01));
+  attacker.send(report("forged-1", vtask, "fine_prune", 0.01));
   auto refused = attacker.expect<proto::Error>();
   CHECK(refused.code == proto::ErrorCode::kNotAllowed);
   CHECK(refused.ref == "forged-1");
   // 2. The victim's future idempotency key, on the attacker's own task: stored as the
   // attacker's row, and it does not pre-empt the victim's report.
-  attacker.send(report(victim_key, atask, "fineprune", 0.01));
+  auto own = report(victim_key, atask, "fine_prune", 0.01);
+  own.individual = "attacker";
+  attacker.send(own);
   CHECK_FALSE(attacker.expect<proto::Ack>().duplicate);
-  victim.send(report(victim_key, vtask, "fineprune", 0.8));
+  auto genuine = report(victim_key, vtask, "fine_prune", 0.8);
+  genuine.individual = "victim";
+  victim.send(genuine);
   auto ack = victim.expect<proto::Ack>();
   CHECK(ack.idempotency_key == victim_key);
   CHECK_FALSE(ack.duplicate);
   // 3. A status for the victim's task: not applied.
   attacker.send(proto::TaskStatus{"status-forged", vtask, true, 0, ""});
-  attacker.next<proto::Ack>();
+  auto not_taken = attacker.expect<proto::Error>();  // it was acknowledged as if taken
+  CHECK(not_taken.code == proto::ErrorCode::kNotAllowed);
+  CHECK(not_taken.ref == "status-forged");
+  CHECK(not_taken.reason == "task " + std::to_string(vtask) +
+                                " is not assigned to agent dev-attacker: status not taken");
   CHECK(task_of(*db, "victim")->status == "assigned");
   CHECK(task_of(*db, "victim")->agent_id == "dev-victim");
   // 4. A reclaim of a pending task the attacker was never given (currentTaskId).
@@ -231,7 +248,7 @@ TEST_CASE("reports, statuses and reclaims are scoped to what the sender was assi
   hijack.send(hello("dev-hijack", "toy/nobody", static_cast<uint64_t>(otask)));
   hijack.expect<proto::Welcome>();
   hijack.send(proto::TaskStatus{"status-hijack", static_cast<uint64_t>(otask), true, 0, ""});
-  hijack.next<proto::Ack>();
+  CHECK(hijack.expect<proto::Error>().code == proto::ErrorCode::kNotAllowed);
   CHECK(task_of(*db, "orphan")->status == "pending");
   CHECK(task_of(*db, "orphan")->agent_id == "");
   CHECK(events_of(*db, "resume").empty());
@@ -251,10 +268,93 @@ TEST_CASE("reports, statuses and reclaims are scoped to what the sender was assi
   CHECK(victim_rows == 1);
 }
 
+TEST_CASE(
+    "a report naming another individual, or a method its campaign did not ask for, is "
+    "refused",
+    "[net][hostile]") {
+  // Results are grouped by individual: such a report was stored and mixed into another
+  // individual's results, or added a method row of its own.
+  AliceJoined alice("hostile");
+  RawClient& a = alice.peer;
+  const uint64_t task = alice.task;
+  const std::string t = "a report on task " + std::to_string(task);
+  auto elsewhere = report("k1", task, "fine_prune", 0.99);
+  elsewhere.individual = "bob";
+  a.send(elsewhere);
+  auto e = a.expect<proto::Error>();
+  CHECK(e.code == proto::ErrorCode::kBadRequest);  // final: the agent drops it
+  CHECK(e.ref == "k1");
+  CHECK(e.reason == t + " names individual 'bob', not its task's 'alice': report not stored");
+  for (const char* method : {"made-up", "svd"}) {
+    INFO(method);
+    a.send(report("k2", task, method, 0.99));
+    e = a.expect<proto::Error>();
+    CHECK(e.code == proto::ErrorCode::kBadRequest);
+    CHECK(e.reason == t + " is of method '" + method +
+                          "', which its campaign did not ask for (fine_prune, finetune): report "
+                          "not stored");
+  }
+  a.send(report("k3", task, "fine_prune", 0.7));
+  CHECK_FALSE(a.expect<proto::Ack>().duplicate);
+  auto stored = rows(*alice.db);
+  REQUIRE(stored.size() == 1);
+  CHECK(stored[0].individual == "alice");
+  CHECK(events_of(*alice.db, "bad-report").size() == 3);
+}
+
+TEST_CASE("a task's status counts the reports stored; a failed task takes no more",
+          "[net][hostile]") {
+  AliceJoined alice("hostile");
+  RawClient& a = alice.peer;
+  auto& db = alice.db;
+  const uint64_t task = alice.task;
+  const std::string id = std::to_string(task);
+  // Done with no report: refused for good (it closed the task, an empty row in the results).
+  a.send(proto::TaskStatus{"s0", task, true, 0, ""});
+  auto e = a.expect<proto::Error>();
+  CHECK(e.code == proto::ErrorCode::kBadRequest);
+  CHECK(e.reason == "task " + id + " finished with no report: status not taken");
+  CHECK(task_of(*db, "alice")->status == "assigned");
+  // Counting more than arrived: taken once the rest arrive (kInternal: the agent resends).
+  a.send(report("k1", task, "fine_prune", 0.7));
+  CHECK_FALSE(a.expect<proto::Ack>().duplicate);
+  a.send(proto::TaskStatus{"s1", task, true, 2, ""});
+  e = a.expect<proto::Error>();
+  CHECK(e.code == proto::ErrorCode::kInternal);
+  CHECK(e.ref == "s1");
+  CHECK(e.reason == "task " + id +
+                        "'s status counts 2 report(s), 1 stored: status not taken until the rest "
+                        "arrive");
+  CHECK(task_of(*db, "alice")->status == "assigned");
+  a.send(report("k2", task, "finetune", 0.6));
+  CHECK_FALSE(a.expect<proto::Ack>().duplicate);
+  a.send(proto::TaskStatus{"s1", task, true, 2, ""});
+  CHECK_FALSE(a.expect<proto::Ack>().duplicate);
+  CHECK(task_of(*db, "alice")->status == "done");
+
+  // A task its agent said failed takes no report afterwards.
+  TempDir dir("hostile");
+  Coordinator coord(dir, {"carol"}, 16 << 10, fast_server(6));
+  RawClient c(coord.context(), coord.endpoint());
+  const uint64_t ctask = join(c, "dev-carol", "toy/carol");
+  c.send(proto::TaskStatus{"f1", ctask, false, 0, "out of memory"});
+  CHECK(c.expect<proto::Ack>().idempotency_key == "f1");
+  auto late = report("k9", ctask, "fine_prune", 0.9);
+  late.individual = "carol";
+  c.send(late);
+  e = c.expect<proto::Error>();
+  CHECK(e.code == proto::ErrorCode::kNotAllowed);
+  CHECK(e.ref == "k9");
+  CHECK(coord.reader(dir)->telemetry_count().value() == 0);
+}
+
 TEST_CASE("a reply is sent only after the write it reports is committed", "[net][hostile]") {
   // The coordinator commits a burst of messages' writes together and holds the burst's
   // replies until then: whatever an agent is told, another connection already sees.
-  AliceJoined alice("committed");
+  const int n = 40;  // one row per (task, method): the campaign asks for 40 methods
+  std::vector<std::string> methods;
+  for (int i = 0; i < n; ++i) methods.push_back("method" + std::to_string(i));
+  AliceJoined alice("committed", methods);
   RawClient& a = alice.peer;
   auto& db = alice.db;
   const uint64_t task = alice.task;
@@ -264,7 +364,6 @@ TEST_CASE("a reply is sent only after the write it reports is committed", "[net]
   CHECK(assigned->agent_id == "dev-alice");
 
   // Reports sent back to back arrive in one or a few bursts; each Ack finds its row.
-  const int n = 40;
   for (int i = 0; i < n; ++i)
     a.send(report("k" + std::to_string(i), task, "method" + std::to_string(i), 0.5));
   for (int acked = 1; acked <= n; ++acked) {
@@ -291,9 +390,9 @@ TEST_CASE("one row per (task, method): a second report of a method is a duplicat
   RawClient& a = alice.peer;
   auto& db = alice.db;
   const uint64_t task = alice.task;
-  a.send(report("k1", task, "fineprune", 0.7));
+  a.send(report("k1", task, "fine_prune", 0.7));
   CHECK_FALSE(a.expect<proto::Ack>().duplicate);
-  a.send(report("k2", task, "fineprune", 0.9));
+  a.send(report("k2", task, "fine_prune", 0.9));
   CHECK(a.expect<proto::Ack>().duplicate);
   a.send(report("k3", task, "finetune", 0.6));
   CHECK_FALSE(a.expect<proto::Ack>().duplicate);
@@ -318,7 +417,7 @@ TEST_CASE("a database with two rows per (task, method) keeps the first and logs 
                        "INSERT INTO tasks (id, campaign_id, individual) VALUES (1, 1, 'a');")
                 .ok());
     for (int i = 1; i <= 3; ++i) {
-      std::string method = i == 3 ? "finetune" : "fineprune";
+      std::string method = i == 3 ? "finetune" : "fine_prune";
       REQUIRE((*db)
                   ->exec("INSERT INTO telemetry (idempotency_key, task_id, campaign_id, agent_id,"
                          " method, individual, target_sparsity, sparsity, overall_sparsity,"
@@ -342,7 +441,7 @@ TEST_CASE("a database with two rows per (task, method) keeps the first and logs 
   REQUIRE(logged.size() == 1);
   CHECK(logged[0].task_id == 1);
   CHECK(logged[0].agent_id == "agent-2");
-  CHECK(logged[0].detail.find("fineprune") != std::string::npos);
+  CHECK(logged[0].detail.find("fine_prune") != std::string::npos);
 }
 
 TEST_CASE("text fields must be valid UTF-8 without control characters", "[net][hostile]") {
@@ -357,9 +456,9 @@ TEST_CASE("text fields must be valid UTF-8 without control characters", "[net][h
     std::string field;
   };
   auto bad_method = report("k1", task, "fine\xffprune", 0.5);
-  auto bad_individual = report("k2", task, "fineprune", 0.5);
+  auto bad_individual = report("k2", task, "fine_prune", 0.5);
   bad_individual.individual = "\x1b[2J\x1b[31mowned";
-  auto bad_layer = report("k3", task, "fineprune", 0.5);
+  auto bad_layer = report("k3", task, "fine_prune", 0.5);
   bad_layer.layers = {{"l\xc3", 1, 1, 1, 1}};
   std::vector<Case> cases = {
       {"invalid UTF-8 in a method", bad_method, "TelemetryReport.method"},
@@ -380,9 +479,9 @@ TEST_CASE("text fields must be valid UTF-8 without control characters", "[net][h
     CHECK(e.reason.rfind(c.field + ":", 0) == 0);
   }
   // Valid UTF-8 passes.
-  a.send(report("k4", task, "fineprune", 0.5));
+  a.send(report("k4", task, "fine_prune", 0.5));
   auto ok = report("k5", task, "finetune", 0.5);
-  ok.individual = "Zoë-ñ-日本";
+  ok.layers = {{"Zoë-ñ-日本", 1, 1, 1, 1}};
   a.send(ok);
   CHECK_FALSE(a.expect<proto::Ack>().duplicate);
   CHECK_FALSE(a.expect<proto::Ack>().duplicate);
@@ -395,13 +494,28 @@ TEST_CASE("64-bit counters above 2^63 - 1 are refused, not stored negative", "[n
   RawClient& a = alice.peer;
   auto& db = alice.db;
   const uint64_t task = alice.task;
-  auto big = report("k1", task, "fineprune", 0.5);
+  auto big = report("k1", task, "fine_prune", 0.5);
   big.macs_dense = big.macs_effective = uint64_t{1} << 63;
   a.send(big);
   auto e = a.expect<proto::Error>();
   CHECK(e.code == proto::ErrorCode::kBadRequest);
   CHECK(e.reason.find("macsDense") != std::string::npos);
-  auto fine = report("k2", task, "fineprune", 0.5);
+  CHECK(e.ref == "k1");  // named by its key: its agent drops it rather than resending it
+  // The model's and the device's counters too (they were stored as -1).
+  for (const char* field : {"compactParameters", "compactBytes", "modelBytes", "skippedFiles"}) {
+    INFO(field);
+    auto huge = report(std::string("k-") + field, task, "fine_prune", 0.5);
+    const std::string name = field;
+    (name == "compactParameters" ? huge.compact_parameters
+     : name == "compactBytes"    ? huge.compact_bytes
+     : name == "modelBytes"      ? huge.model_bytes
+                                 : huge.skipped_files) = UINT64_MAX;
+    a.send(huge);
+    auto refused = a.expect<proto::Error>();
+    CHECK(refused.code == proto::ErrorCode::kBadRequest);
+    CHECK(refused.reason == "TelemetryReport." + name + ": exceeds 2^63 - 1");
+  }
+  auto fine = report("k2", task, "fine_prune", 0.5);
   fine.macs_dense = fine.macs_effective = (uint64_t{1} << 63) - 1;
   a.send(fine);
   CHECK_FALSE(a.expect<proto::Ack>().duplicate);
@@ -520,7 +634,7 @@ TEST_CASE("a task held past its deadline by a heartbeating agent is requeued", "
               std::chrono::duration<double>(std::chrono::steady_clock::now() - assigned).count());
   CHECK(requeued);
   // Its late report is refused: the task is no longer its own.
-  stuck.send(report("late", task, "fineprune", 0.5));
+  stuck.send(report("late", task, "fine_prune", 0.5));
   CHECK(stuck.next<proto::Error>().has_value());
   CHECK(rows(*db).empty());
 }

@@ -205,7 +205,7 @@ TEST_CASE("three agents complete a campaign and telemetry lands in SQLite", "[ne
   for (const auto& r : *rows) {
     CHECK(r.agent_id == "dev-" + r.individual);
     methods[r.individual].insert(r.method);
-    if (r.method == "fineprune") {
+    if (r.method == "fine_prune") {
       CHECK(r.sparsity == Approx(0.25 + 0.01 * r.individual.size()));
       CHECK(r.accuracy_after == 0.75);
       auto curve = nlohmann::json::parse(r.curve_json);
@@ -217,7 +217,7 @@ TEST_CASE("three agents complete a campaign and telemetry lands in SQLite", "[ne
     }
   }
   for (std::string name : {"alice", "bob", "carol"}) {
-    CHECK(methods[name] == std::set<std::string>{"fineprune", "finetune"});
+    CHECK(methods[name] == std::set<std::string>{"fine_prune", "finetune"});
   }
   check_done_once_each(*db, coord.campaign_id(), 3);
   CHECK(count_events(*db, "join") == 3);

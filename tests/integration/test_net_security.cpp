@@ -337,7 +337,7 @@ TEST_CASE("privacy noise is added on the device and stored with its epsilon", "[
   }
   auto rows = db->telemetry(coord.campaign_id());
   REQUIRE(rows.ok());
-  REQUIRE(rows->size() == 2);  // fineprune and the finetune baseline
+  REQUIRE(rows->size() == 2);  // fine_prune and the finetune baseline
   for (size_t i = 0; i < rows->size(); ++i) {
     const auto& r = (*rows)[i];
     INFO(r.method);

@@ -446,7 +446,7 @@ TEST_CASE("a run is described without being run, in the counts the run then make
   CHECK_THAT((*lines)[0], Catch::StartsWith("4 individual(s) from fashion-mnist"));
   CHECK_THAT((*lines)[1], Catch::EndsWith("trained on " + trained_on + " sample(s)"));
   CHECK_THAT((*lines)[2], Catch::StartsWith(fmt::format("{} campaign(s), {} task(s); each task "
-                                                        "runs fineprune",
+                                                        "runs fine_prune",
                                                         campaigns, tasks)));
   CHECK((*lines)[3] ==
         "hosting: in-process, 4 host(s) x 2 worker(s) (hosting.hosts = 6: one per individual)");

@@ -12,7 +12,7 @@ TEST_CASE("a report's layers and curve become JSON that reads back exactly", "[t
   TelemetryReport m;
   m.idempotency_key = "k-1";
   m.task_id = 7;
-  m.method = "fineprune";
+  m.method = "fine_prune";
   m.individual = "classes=0+9#1";
   m.evaluated = true;
   m.accuracy_before = 0.5;
