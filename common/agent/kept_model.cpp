@@ -48,7 +48,14 @@ Result<KeptModel> keep_model(const PrunableNet& personalized, const std::string&
   if (ec) return Status::io_error("cannot create " + dir + ": " + ec.message());
   KeptModel k;
   ModelPtr model = model_to_keep(personalized, &k.form);
-  const std::string stem = "task" + std::to_string(task_id) + "-" + file_safe(individual);
+  // Task ids start again at 1 in another coordinator database: a model kept for an earlier
+  // "task 1" is not replaced (it was, without a word), the new one gets the next free name.
+  const std::string first = "task" + std::to_string(task_id) + "-" + file_safe(individual);
+  std::string stem = first;
+  for (int n = 2; fs::exists(fs::path(dir) / (stem + ".fpm"), ec) ||
+                  fs::exists(fs::path(dir) / (stem + ".json"), ec);
+       ++n)
+    stem = first + "-" + std::to_string(n);
   k.path = (fs::path(dir) / (stem + ".fpm")).string();
   k.general_sha256 = general_sha256;
   k.individual = individual;

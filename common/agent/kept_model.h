@@ -2,8 +2,9 @@
 // leaves the device: it lives in the agent's work folder, next to a small manifest
 // with its SHA-256 and the general model it was personalized from.
 //
-//   <dir>/task<id>-<individual>.fpm    the model
-//   <dir>/task<id>-<individual>.json   its manifest
+//   <dir>/task<id>-<individual>.fpm    the model ("-2", "-3" ... added where that name
+//   <dir>/task<id>-<individual>.json   its manifest      is taken: ids restart in another
+//                                                        coordinator database)
 //   <dir>/latest.json                  the manifest of the newest one
 #pragma once
 

@@ -6,16 +6,23 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <stdexcept>
 
 #include "protocol/codec.h"
 #include "protocol/limits.h"
+#include "protocol/validate.h"
 #include "util/file_io.h"
 #include "util/sha256.h"
 
 namespace fp::agent {
 
 namespace fs = std::filesystem;
+
+namespace {
+// Before a message file's frame checksum in its header (files of older agents have none).
+constexpr const char* kChecksumTag = "sha256=";
+}  // namespace
 
 std::string Outbox::file_for(const std::string& key) const {
   return (fs::path(dir_) / (sha256_hex(key) + ".msg")).string();
@@ -24,15 +31,21 @@ std::string Outbox::file_for(const std::string& key) const {
 void Outbox::add(const std::string& key, std::string frame, Clock::time_point now,
                  const std::string& database, uint64_t closes_task) {
   if (!dir_.empty()) {
-    // "<order> <key>[ <database>]\n<frame>", written beside and renamed: never half a message.
+    // "<order> <key> sha256=<frame's>[ <database>]\n<frame>", written beside and renamed:
+    // never half a message; the checksum finds one changed on disk.
     std::error_code ec;
-    fs::create_directories(dir_, ec);
+    fs::create_directories(dir_, ec);  // its own error: the file's would say "No such file"
+    Status written =
+        ec ? Status::io_error("cannot create the outbox folder " + dir_ + ": " + ec.message())
+           : Status::ok_status();
     // Not flushed to disk (one per report): after the agent crashes, a restart finds it whole
     // or not at all; after a power cut it may be empty, and load() leaves it alone.
-    const Status written = replace_file(file_for(key),
-                                        std::to_string(next_order_) + ' ' + key +
-                                            (database.empty() ? "" : " " + database) + '\n' + frame,
-                                        "outbox message", /*durable=*/false);
+    if (written.ok())
+      written = replace_file(file_for(key),
+                             std::to_string(next_order_) + ' ' + key + " " + kChecksumTag +
+                                 sha256_hex(frame) + (database.empty() ? "" : " " + database) +
+                                 '\n' + frame,
+                             "outbox message", /*durable=*/false);
     if (!written.ok())
       spdlog::warn("outbox: {}: a restart would not resend it", written.to_string());
   }
@@ -54,6 +67,21 @@ uint64_t task_closed_by(const proto::Message& message) {
   if (const auto* status = std::get_if<proto::TaskStatus>(&message)) return status->task_id;
   if (const auto* result = std::get_if<proto::TaskResult>(&message)) return result->status.task_id;
   return 0;
+}
+
+// Why a message file's frame cannot be resent as it is ("" when it can); `closes_task`
+// receives the task it ends.
+std::string damage_of(const std::string& key, const std::string& checksum, const std::string& frame,
+                      uint64_t& closes_task) {
+  if (!checksum.empty() && sha256_hex(frame) != checksum)
+    return "its frame does not match the checksum it was written with";
+  auto decoded = proto::decode(frame, proto::kMaxAgentFrameBytes);
+  if (!decoded.ok()) return decoded.status().message();
+  if (Status valid = proto::validate_agent_message(*decoded); !valid.ok()) return valid.message();
+  if (const std::string own = proto::idempotency_key_of(*decoded); own != key)
+    return "its frame's key '" + own + "' is not the file's '" + key + "'";
+  closes_task = task_closed_by(*decoded);
+  return "";
 }
 
 }  // namespace
@@ -106,22 +134,27 @@ Result<size_t> Outbox::load(Clock::time_point now) {
                    it->path().string());
       continue;
     }
-    l.key = head.substr(space + 1);  // keys hold no space (protocol identifiers)
-    if (const size_t second = l.key.find(' '); second != std::string::npos) {
-      l.database = l.key.substr(second + 1);
-      l.key.resize(second);
+    // After the order: the key, then the checksum and the database, each optional (keys hold
+    // no space: protocol identifiers).
+    std::istringstream words(head.substr(space + 1));
+    std::string word, checksum;
+    words >> l.key;
+    while (words >> word) {
+      if (word.rfind(kChecksumTag, 0) == 0)
+        checksum = word.substr(std::string(kChecksumTag).size());
+      else
+        l.database = word;
     }
     l.frame.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    // Damaged on disk: resending it would earn an error from the coordinator at every
-    // resend, for ever. Kept for a look, not sent.
-    auto decoded = proto::decode(l.frame, proto::kMaxAgentFrameBytes);
-    if (!decoded.ok()) {
+    // Damaged on disk: resent, it would be stored with what the damage made of it, or earn
+    // an error from the coordinator at every resend, for ever. Kept for a look, not sent.
+    const std::string why = damage_of(l.key, checksum, l.frame, l.closes_task);
+    if (!why.empty()) {
       spdlog::warn("outbox: {} holds a damaged message ({}); kept as {}.bad, not resent",
-                   it->path().string(), decoded.status().message(), it->path().filename().string());
+                   it->path().string(), why, it->path().filename().string());
       damaged.push_back(it->path());
       continue;
     }
-    l.closes_task = task_closed_by(*decoded);
     loaded.push_back(std::move(l));
   }
   for (const auto& path : damaged) {

@@ -35,6 +35,7 @@
 #include "models/artifact.h"
 #include "models/model_factory.h"
 #include "protocol/codec.h"
+#include "protocol/limits.h"
 #include "protocol/sample_messages.h"
 #include "temp_dir.h"
 #include "test_paths.h"
@@ -1154,13 +1155,37 @@ TEST_CASE("a device keeps its newest personalized models and recently used gener
   CHECK_FALSE(fs::exists(cache + "/" + sha('e') + ".part"));
 }
 
+TEST_CASE("a kept model's name taken by an earlier one is not replaced", "[device][unit]") {
+  // Task ids start again at 1 in another coordinator database: the model kept for an earlier
+  // "task 7" was replaced without a word.
+  torch::manual_seed(4);
+  auto model = build_model(image_spec());
+  REQUIRE(model.ok());
+  TempDir dir("dev");
+  const std::string kept_dir = dir.file("personalized");
+  auto first = agent::keep_model(**model, kept_dir, std::string(64, 'a'), "device=x", 7);
+  REQUIRE(first.ok());
+  const std::string other_general(64, 'b');
+  auto again = agent::keep_model(**model, kept_dir, other_general, "device=x", 7);
+  REQUIRE(again.ok());
+  CHECK(fs::path(first->path).filename() == "task7-device_x.fpm");
+  CHECK(fs::path(again->path).filename() == "task7-device_x-2.fpm");
+  CHECK(sha256_file_hex(first->path).value() == first->sha256);  // unchanged
+  CHECK(fs::exists(kept_dir + "/task7-device_x.json"));
+  CHECK(agent::latest_kept_model(kept_dir)->general_sha256 == other_general);
+  CHECK(agent::keep_model(**model, kept_dir, other_general, "device=x", 7)->path ==
+        kept_dir + "/task7-device_x-3.fpm");
+}
+
 TEST_CASE("an outbox on disk survives a restart until acknowledged", "[device][unit]") {
   TempDir dir("dev");
   auto now = agent::Outbox::Clock::now();
   // Real frames: a reloaded message is checked before it is sent again.
   const std::string f1 = proto::encode(proto::TaskStatus{"k1", 7, true, 3, ""});
   const std::string f2 = proto::encode(proto::TaskStatus{"k2", 8, true, 3, ""});
-  const std::string f3 = proto::encode(proto::TaskStatus{"k3", 9, false, 0, "line\nbreak"});
+  // Task 10: a newline byte in the frame (only the file's first line is its header).
+  const std::string f3 = proto::encode(proto::TaskStatus{"k3", 10, false, 0, "out of memory"});
+  REQUIRE(f3.find('\n') != std::string::npos);
   {
     agent::Outbox box(dir.file("outbox"));
     box.add("k1", f1, now);
@@ -1230,7 +1255,7 @@ TEST_CASE("a damaged outbox message is kept aside, not resent; a stranger's file
   for (const auto& e : fs::directory_iterator(dir.file("outbox"))) {
     std::ifstream in(e.path(), std::ios::binary);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (text.find(" bad\n") == std::string::npos) continue;
+    if (text.find(" bad ") == std::string::npos) continue;
     in.close();
     std::ofstream(e.path(), std::ios::binary | std::ios::trunc) << text.substr(0, text.size() - 5);
   }
@@ -1245,6 +1270,46 @@ TEST_CASE("a damaged outbox message is kept aside, not resent; a stranger's file
   CHECK(kept_aside == 1);                           // nothing deleted
   CHECK(fs::exists(dir.file("outbox/notes.msg")));  // not ours: untouched
   CHECK(again.due(now, std::chrono::milliseconds(0), true) == std::vector<std::string>{good});
+}
+
+TEST_CASE("an outbox message changed on disk, invalid, or under another key is not resent",
+          "[device][unit]") {
+  // One flipped byte in a report's accuracy was resent and stored as another accuracy; a
+  // frame the coordinator refuses was resent at every resend, for ever; one whose key is not
+  // its file's was never acknowledged.
+  TempDir dir("dev");
+  auto now = agent::Outbox::Clock::now();
+  const std::string flipped = proto::encode(proto::sample_report("flipped", 7, "fine_prune"));
+  auto invalid_report = proto::sample_report("invalid", 7, "fine_prune");
+  invalid_report.sparsity = 2.0;
+  const std::string kept = proto::encode(proto::sample_report("kept", 7, "fine_prune"));
+  {
+    agent::Outbox box(dir.file("outbox"));
+    box.add("flipped", flipped, now);
+    box.add("invalid", proto::encode(invalid_report), now);
+    box.add("other-key", kept, now);  // the frame's own key is "kept"
+    box.add("kept", kept, now);
+  }
+  for (const auto& e : fs::directory_iterator(dir.file("outbox"))) {
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.find(" flipped ") == std::string::npos) continue;
+    in.close();
+    // The accuracy after (0.93) is the frame's only such double: flip a bit of its mantissa.
+    const double after = 0.93;
+    const std::string bytes(reinterpret_cast<const char*>(&after), sizeof after);
+    const size_t at = text.find(bytes);
+    REQUIRE(at != std::string::npos);
+    text[at] = static_cast<char>(text[at] ^ 0x10);
+    REQUIRE(proto::decode(text.substr(text.find('\n') + 1), proto::kMaxAgentFrameBytes).ok());
+    std::ofstream(e.path(), std::ios::binary | std::ios::trunc) << text;
+  }
+  agent::Outbox again = reloaded(dir.file("outbox"), now, 1);
+  CHECK(again.contains("kept"));
+  size_t kept_aside = 0;
+  for (const auto& e : fs::directory_iterator(dir.file("outbox")))
+    kept_aside += e.path().extension() == ".bad";
+  CHECK(kept_aside == 3);
 }
 
 TEST_CASE("durations", "[device][unit]") {
