@@ -176,8 +176,14 @@ int run_run(const RunCommandOptions& o) {
   // The dashboard reads the run's database beside the coordinator (WAL) from the start,
   // so agents and results appear while the campaign runs.
   std::unique_ptr<dash::Dashboard> dashboard;
-  if (o.http_port >= 0) {
+  if (o.http_port >= 0 || !o.endpoint_file.empty()) {
     ro.on_database = [&](const std::string& db) -> Status {
+      // A previous run's endpoint file, once this run holds the folder: hosts waiting for
+      // the file (Slurm, Kubernetes) took it for this run's and met no coordinator there.
+      std::error_code ec;
+      if (!o.endpoint_file.empty() && std::filesystem::remove(o.endpoint_file, ec))
+        spdlog::info("removed {}, a previous run's endpoint file", o.endpoint_file);
+      if (o.http_port < 0) return Status::ok_status();
       FP_ASSIGN_OR_RETURN(dashboard, dash::Dashboard::start(
                                          {db, o.http_address, static_cast<uint16_t>(o.http_port)}));
       fmt::print("dashboard: {}\n", dashboard->url());

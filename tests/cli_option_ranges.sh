@@ -55,9 +55,9 @@ expect_refused "--http-port: Value 70000 not in range 0 to 65535" \
 expect_refused "--workers: must be at least 1, got 0" \
   "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" --workers 0
 # fp-sim run --check says what the run would do, with the flags' overrides, and makes nothing.
-expect_exit 0 "1 campaign(s), 1000 task(s); each task runs fineprune, finetune, svd" \
+expect_exit 0 "1 campaign(s), 1000 task(s); each task runs fine_prune, finetune, svd" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/checked" --check
-expect_exit 0 "1 campaign(s), 40 task(s); each task runs fineprune, svd_macs" \
+expect_exit 0 "1 campaign(s), 40 task(s); each task runs fine_prune, svd_macs" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/checked" --check --individuals 40 --methods svd_macs
 [ -e "${WORK}/checked" ] && { echo "FAIL: fp-sim run --check made its run folder"; failures=$((failures + 1)); }
 # One unlabeled sample per individual (eval_fraction = 0.999) was taken without a word.
@@ -229,6 +229,16 @@ wait "${port_holder}" 2>/dev/null
 # listened, an error logged and the run going on (its hosts waiting for ever).
 expect_exit 2 "--endpoint-file ${WORK}/a-file/endpoint cannot be made: ${WORK}/a-file is not a folder" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run-ep" --endpoint-file "${WORK}/a-file/endpoint"
+# A previous run's endpoint file is removed once the run holds its folder: hosts waiting for
+# the file (Slurm, Kubernetes) took it for this run's and met no coordinator there (~10 s).
+echo "tcp://stale-host:1" >"${WORK}/endpoint"
+expect_exit 0 "" "${FP_SIM}" run "${REPO}/simulations/scenarios/smoke.toml" --out "${WORK}/run-stale" \
+  --quiet --individuals 2 --endpoint-file "${WORK}/endpoint"
+if ! grep -qF "removed ${WORK}/endpoint, a previous run's endpoint file" "${WORK}/run-stale/fp-sim.log" ||
+  grep -q stale-host "${WORK}/endpoint"; then
+  echo "FAIL: a previous run's endpoint file was not replaced: $(cat "${WORK}/endpoint")"
+  failures=$((failures + 1))
+fi
 
 expect_refused "--batch: must be at least 1, got 0" "${FP_BENCH}" telemetry_ingest --batch 0
 expect_refused "--chunk-kb: must be at least 1, got 0" "${FP_BENCH}" model_fanout --chunk-kb 0

@@ -15,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 
 try:
     import yaml
@@ -92,6 +93,21 @@ def main():
     words = shlex.split(script.replace(";", " ; "))
     at = words.index("exec") if "exec" in words else -1
     check(at >= 0 and words[at + 1:at + 3] == ["fp-sim", "host"], "host script execs fp-sim host")
+    # The wait is bounded (FP_SIM_WAIT): run up to the exec against an empty run folder with
+    # a 2 s limit, then with the endpoint file there.
+    env_names = {e["name"]: e.get("value") for e in host.get("env", [])}
+    check(str(env_names.get("FP_SIM_WAIT", "")).isdigit(), "hosts get FP_SIM_WAIT, a number of seconds")
+    wait_part = script[:script.index("exec fp-sim host")] + " echo waited-out-ok"
+    with tempfile.TemporaryDirectory() as d:
+        shell = ["sh", "-c", wait_part.replace("/runs/campaign", d)]
+        env = dict(os.environ, FP_SIM_WAIT="2")
+        p = subprocess.run(shell, env=env, capture_output=True, text=True, timeout=60)
+        check(p.returncode == 1 and "coordinator.endpoint after 2 s" in p.stderr and
+              "waited-out-ok" not in p.stdout, f"a host gives up after FP_SIM_WAIT: {p.returncode} {p.stderr}")
+        with open(os.path.join(d, "coordinator.endpoint"), "w") as f:
+            f.write("tcp://fp-coordinator:5555\n")
+        p = subprocess.run(shell, env=env, capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0 and "waited-out-ok" in p.stdout, "a host goes on once the file is there")
     host_argv = words[at + 3:]
     host_opts = options_of(host_argv)
     unknown = sorted(set(host_opts) - host_opts_known)
