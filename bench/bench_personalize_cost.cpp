@@ -88,10 +88,8 @@ int fp::bench::personalize_cost(int argc, char** argv) {
   torch::manual_seed(seed);
   auto train_data = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTrain, train_samples);
   auto pool = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest);
-  if (!train_data.ok() || !pool.ok()) {
-    fmt::print(stderr, "cannot load Fashion-MNIST\n");
-    return 1;
-  }
+  bench::require_ok(train_data.status(), "--train-samples: Fashion-MNIST's training split");
+  bench::require_ok(pool.status(), "Fashion-MNIST's test split");
   ModelSpec spec;
   spec.arch = arch;
   spec.width_mult = width;

@@ -42,6 +42,14 @@ def main():
                "accuracy_after 0.95 -> 0.96" in out, f"changed row: {rc} {out}")
         rc, out = run(f"{d}/one", f"{d}/changed", "--methods", "fine_prune")
         expect(rc == 0 and "2 row(s) in both" in out, f"--methods filter: {rc} {out}")
+        # A method neither run holds (the schema once spelled Fine-Pruning "fineprune"): it
+        # compared nothing and passed.
+        rc, out = run(f"{d}/one", f"{d}/changed", "--methods", "fineprune")
+        expect(rc == 2 and "--methods names fineprune, which neither run holds (they hold: "
+               "fine_prune, finetune)" in out, f"unknown method: {rc} {out}")
+        store(f"{d}/empty", [])
+        rc, out = run(f"{d}/empty", f"{d}/empty")
+        expect(rc == 2 and "neither run holds telemetry" in out, f"empty runs: {rc} {out}")
         rc, out = run(f"{d}/one", f"{d}/fewer")
         expect(rc == 1 and "only in A: study/default | b | fine_prune" in out,
                f"missing row: {rc} {out}")

@@ -38,6 +38,23 @@ def main():
     code, err = p.returncode, p.stderr
     e.expect(code == 2 and "an empty text matches every test case" in err,
              f"test-case '': exit 2, got {code}: {err}")
+    # replay-stopping-rules: a --beaten that is no list of counts ended in a traceback; a
+    # negative one was replayed.
+    for beaten in ["x", "-1", "1,,2"]:
+        # Any folder as the run: the options are read first.
+        p = subprocess.run([os.path.join(SCRIPTS, "replay-stopping-rules"), tempfile.gettempdir(),
+                            "--beaten", beaten], capture_output=True, text=True, timeout=60)
+        e.expect(p.returncode == 2 and "is no comma-separated list of counts" in p.stderr and
+                 "Traceback" not in p.stderr,
+                 f"replay-stopping-rules --beaten {beaten}: exit 2, got {p.returncode}: "
+                 f"{p.stderr}")
+    # scripts/fuzz passed its seconds to libFuzzer unchecked: "abc" and "0" fuzzed for ever,
+    # "2m" for 2 s. Refused before anything is built.
+    for seconds in ["2m", "0", "abc", "99999999999999999999"]:
+        p = subprocess.run([os.path.join(SCRIPTS, "fuzz"), seconds], capture_output=True,
+                           text=True, timeout=60)
+        e.expect(p.returncode == 2 and f"'{seconds}' is no number of seconds" in p.stderr,
+                 f"fuzz {seconds}: exit 2, got {p.returncode}: {p.stderr}")
     return e.exit_status()
 
 
