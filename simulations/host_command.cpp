@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "config/cli_checks.h"
+#include "config/duration.h"
 #include "protocol/endpoint.h"
 #include "security/keys.h"
 #include "sim_commands.h"
@@ -42,6 +43,7 @@ struct HostCommandOptions {
   std::string log_level = "info";
   bool null_compute = false;
   std::string key, coordinator_key;  // CURVE: this host's key pair, the coordinator's key
+  std::string give_up_after = "0";   // a duration; "0": never
 };
 
 // Only an atomic store in the handler; a watcher thread does the stopping.
@@ -88,6 +90,11 @@ int run_host(HostCommandOptions o) {
       return 2;
     }
     o.host_index = *index;
+  }
+  auto give_up = config::parse_duration(o.give_up_after);
+  if (!give_up.ok()) {
+    spdlog::error("--give-up-after: {}", give_up.status().message());
+    return 2;
   }
   // Found now, not once every agent of the host has started and failed to connect.
   if (Status endpoint = proto::check_program_endpoint(o.coordinator, proto::EndpointUse::kConnect);
@@ -157,6 +164,7 @@ int run_host(HostCommandOptions o) {
   }
   ho.coordinator = o.coordinator;
   ho.work_dir = o.work_dir;
+  ho.give_up_after = *give_up;
   AgentHost host(ho, s, *population);
   if (o.null_compute) {
     host.set_runner_factory(null_runner_factory());
@@ -245,6 +253,10 @@ void add_host_command(CLI::App& app) {
       ->check(fp::config::at_least(1));
   cmd->add_option("--threads-per-worker", o->threads, "LibTorch threads per computing agent")
       ->check(fp::config::at_least(1));
+  cmd->add_option("--give-up-after", o->give_up_after,
+                  "end (status 1) when an agent has found the coordinator unreachable this long, "
+                  "e.g. 1h (0: never); a host left after its coordinator died retried for ever")
+      ->capture_default_str();
   cmd->add_option("--work-dir", o->work_dir,
                   "the host's journal of finished agents; its agents' folders (private data, "
                   "model, where [hosting] private_data or downloads say \"file\") too with "

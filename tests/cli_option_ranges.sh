@@ -229,6 +229,16 @@ wait "${port_holder}" 2>/dev/null
 # listened, an error logged and the run going on (its hosts waiting for ever).
 expect_exit 2 "--endpoint-file ${WORK}/a-file/endpoint cannot be made: ${WORK}/a-file is not a folder" \
   "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run-ep" --endpoint-file "${WORK}/a-file/endpoint"
+# A host whose coordinator is gone ends after --give-up-after (it retried for ever, holding
+# a Slurm or Kubernetes allocation); a word that is no duration is refused.
+sed 's/^security = "curve"/security = "plain"/' "${REPO}/simulations/scenarios/smoke.toml" \
+  >"${WORK}/plain.toml"
+expect_exit 1 "s (give-up-after 2 s): giving up" \
+  "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${WORK}/plain.toml" \
+  --individuals 2 --give-up-after 2s --work-dir "${WORK}/gone-host"
+expect_exit 2 "--give-up-after: 'soon' is not a duration" \
+  "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${WORK}/plain.toml" \
+  --give-up-after soon
 # A previous run's endpoint file is removed once the run holds its folder: hosts waiting for
 # the file (Slurm, Kubernetes) took it for this run's and met no coordinator there (~10 s).
 echo "tcp://stale-host:1" >"${WORK}/endpoint"

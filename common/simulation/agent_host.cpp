@@ -321,6 +321,7 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
   ac.resend_after = options_.resend_after;
   ac.reconnect_min = options_.reconnect_min;
   ac.reconnect_max = options_.reconnect_max;
+  ac.give_up_after = options_.give_up_after;
   ac.security = options_.security;
   ac.durable_downloads = false;  // the agent's folder is scratch, deleted when it leaves
   ac.downloads_in_memory = options_.downloads_in_memory;

@@ -59,6 +59,9 @@ struct HostOptions {
   bool share_connections = true;
   std::chrono::milliseconds hello_timeout{3000}, resend_after{2000};
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{2000};
+  // An agent that finds the coordinator unreachable this long ends the host with its error
+  // (0: never; fp-sim host --give-up-after).
+  std::chrono::milliseconds give_up_after{0};
   // How the agents connect: plain, or CURVE with this host's enrolled key pair (its
   // agents share it: a host is one enrolled machine) and the coordinator's public key.
   security::SocketSecurity security;
