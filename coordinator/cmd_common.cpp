@@ -28,15 +28,10 @@ CoordinatorConfig config_for(const CommonOptions& o) {
 }
 
 void fail_unless_there(const CoordinatorConfig& cfg) {
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(cfg.database, ec) &&
-      std::filesystem::file_size(cfg.database, ec) == 0) {
-    // SQLite takes an empty file for a new database: status and export wrote a schema into
-    // it. A file of no bytes is no fineprune database.
-    fail(Status::invalid_argument("database " + cfg.database +
-                                  " is an empty file (0 bytes), not a fineprune database; "
-                                  "check --db or the configuration's server.database"));
-  }
+  // Status and export wrote a schema into an empty file.
+  if (Status empty = store::empty_database_problem(cfg.database); !empty.ok())
+    fail(Status::invalid_argument(empty.message() +
+                                  "; check --db or the configuration's server.database"));
   if (std::filesystem::exists(cfg.database)) return;
   fail(Status::not_found("database " + cfg.database +
                          " does not exist (fp-coordinator train, register or serve creates it; "

@@ -265,10 +265,16 @@ expect_exit 2 "--reports 3 is fewer than --clients 4" "${FP_BENCH}" telemetry_in
 expect_refused "--finetune-epochs: must be at least 1, got -1" \
   "${FP_BENCH}" personalize_cost --finetune-epochs -1
 # dashboard_api reads a database as it is (it wrote a schema into an empty file) and names a
-# campaign that is not there (a Result's value asked for in its timing loop).
+# campaign that is not there (a Result's value asked for in its timing loop). An empty file
+# is no database (it said "no campaign with id 1"; fp-sim report named its scratch copy).
 : >"${WORK}/empty.db"
-expect_exit 1 "--campaign 7: Not found" "${FP_BENCH}" dashboard_api --db "${WORK}/empty.db" --campaign 7
-[ -s "${WORK}/empty.db" ] && { echo "FAIL: dashboard_api wrote into an empty file"; failures=$((failures + 1)); }
+expect_exit 1 "database ${WORK}/empty.db is an empty file (0 bytes), not a fineprune database" \
+  "${FP_BENCH}" dashboard_api --db "${WORK}/empty.db"
+expect_exit 1 "database ${WORK}/empty.db is an empty file (0 bytes)" \
+  "${FP_SIM}" report --db "${WORK}/empty.db"
+[ -s "${WORK}/empty.db" ] && { echo "FAIL: a reader wrote into an empty file"; failures=$((failures + 1)); }
+expect_exit 1 "--campaign 7: Not found" \
+  "${FP_BENCH}" dashboard_api --db "${WORK}/run-stale/fp.db" --campaign 7
 expect_exit 1 "--model: Not found" "${FP_BENCH}" agent_load --model "${WORK}/none.fpm"
 # Its set-up failing, hostile_peers left its peers' process waiting for ever on the pipe (an
 # orphan holding the pipeline's stdout: `| cat` never ended).

@@ -18,7 +18,12 @@ struct StoreToRead {
   std::unique_ptr<Store> store;
 };
 
-// `tag` names the scratch folder ("fp-read.XXXXXX"). A missing file is NotFound, nothing made.
+// `tag` names the scratch folder ("fp-read.XXXXXX"). A missing file is NotFound, nothing made;
+// an empty one is refused (empty_database_problem).
 Result<StoreToRead> open_to_read(const std::string& path, const std::string& tag);
+
+// InvalidArgument when `path` is a file of 0 bytes: SQLite takes one for a new database (a
+// reader wrote a schema into it, or said "no campaign with id 1"), but it is none.
+Status empty_database_problem(const std::string& path);
 
 }  // namespace fp::store
