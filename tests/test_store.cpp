@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "store/migrations.h"
+#include "store/run_store.h"
 #include "store/serve_lock.h"
 #include "store/store.h"
 #include "temp_dir.h"
@@ -651,6 +652,12 @@ TEST_CASE("a database opened unchanged is read, never written, an older one thro
     REQUIRE(agents->size() == 1);
     CHECK((*agents)[0].agent_id == "kept");
     CHECK((*store)->db().path() == scratch.file("old.db"));
+    // What messages name is the file given, not the scratch copy ("no simulation run in
+    // /tmp/fp-sim-read.8huMrS/old.db").
+    CHECK((*store)->path() == old);
+    auto runs = fp::store::RunStore::open_to_read(**store);
+    REQUIRE_FALSE(runs.ok());
+    CHECK_THAT(runs.status().message(), Catch::StartsWith("no simulation run in " + old));
   }
   CHECK(fp::read_file(old).value() == old_bytes);
   {

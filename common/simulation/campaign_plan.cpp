@@ -164,7 +164,7 @@ Result<CampaignPlan> recorded_plan(const Scenario& s, const Population& p, store
     FP_ASSIGN_OR_RETURN(std::optional<store::CampaignRecord> c, store.campaign(rc.campaign_id));
     if (!c) {
       return Status::corruption(fmt::format("run {} lists campaign {}, which {} does not hold",
-                                            run_id, rc.campaign_id, store.db().path()));
+                                            run_id, rc.campaign_id, store.path()));
     }
     FP_ASSIGN_OR_RETURN(store::TaskCounts counts, store.task_counts(rc.campaign_id));
     plan.tasks += counts.total();

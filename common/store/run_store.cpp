@@ -51,7 +51,7 @@ Result<RunStore> RunStore::open_to_read(Store& store) {
                                                   "'table' AND name = 'sim_runs'"));
   FP_ASSIGN_OR_RETURN(bool there, st.step());
   if (!there) {
-    return Status::not_found("no simulation run in " + store.db().path() +
+    return Status::not_found("no simulation run in " + store.path() +
                              " (a database of fp-coordinator alone: see fp-coordinator "
                              "status/export)");
   }
@@ -126,8 +126,8 @@ Result<RunRecord> RunStore::run(int64_t id) {
   FP_ASSIGN_OR_RETURN(bool row, st.step());
   if (!row) {
     return Status::not_found(
-        id > 0 ? "no simulation run " + std::to_string(id) + " in " + store_->db().path()
-               : "no simulation run in " + store_->db().path() +
+        id > 0 ? "no simulation run " + std::to_string(id) + " in " + store_->path()
+               : "no simulation run in " + store_->path() +
                      " (a database of fp-coordinator alone: see fp-coordinator status/export)");
   }
   return read_run(st);

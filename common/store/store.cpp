@@ -126,7 +126,9 @@ Result<std::unique_ptr<Store>> Store::open_unchanged(const std::string& path,
   FP_RETURN_IF_ERROR(vacuum_into(*db, path, copy));
   if (migrated_from) *migrated_from = static_cast<int>(version);
   FP_ASSIGN_OR_RETURN(auto migrated, open_writable(copy, /*quietly=*/true));
-  return std::unique_ptr<Store>(new Store(std::move(migrated)));
+  auto store = std::unique_ptr<Store>(new Store(std::move(migrated)));
+  store->path_ = path;
+  return store;
 }
 
 int Store::schema_version() {

@@ -59,6 +59,9 @@ class Store {
   // migrated to schema 9), the same for as long as the file lives.
   Result<std::string> identity();
   sql::Database& db() { return *db_; }
+  // The database file this store reads: for a migrated copy (open_unchanged), the original,
+  // which is what messages name (the copy is a scratch file the user never gave).
+  const std::string& path() const { return path_; }
 
   // Agents.
   Status upsert_agent(const AgentRecord& agent);  // keeps first_seen of a known agent
@@ -154,11 +157,12 @@ class Store {
   Result<std::vector<EventRecord>> events(int64_t limit = 1000);
 
  private:
-  explicit Store(std::unique_ptr<sql::Database> db) : db_(std::move(db)) {}
+  explicit Store(std::unique_ptr<sql::Database> db) : db_(std::move(db)), path_(db_->path()) {}
   // The statement for `sql`, prepared on first use and reset for reuse.
   Result<sql::Statement*> statement(const char* sql);
 
   std::unique_ptr<sql::Database> db_;
+  std::string path_;
   std::map<const char*, sql::Statement> statements_;
 };
 
