@@ -384,6 +384,14 @@ TEST_CASE("an image folder is a labeled data set, one class a folder, read as de
   CHECK_THAT(load_image_folder(root, {}).status().message(),
              Catch::Contains("class 'empty'") && Catch::Contains("holds no picture"));
   fs::remove(root + "/empty");
+  // A class folder's name that is no text (Latin-1) is refused before training: the trained
+  // model could not be saved ("incomplete UTF-8 string"), its training lost.
+  fs::create_directories(root + "/caf\xe9");
+  fs::copy_file(root + "/vertical/1000.png", root + "/caf\xe9/a.png");
+  CHECK_THAT(load_image_folder(root, {}).status().message(),
+             Catch::StartsWith("image folder class caf\\xe9 (") &&
+                 Catch::Contains("): its name ") && Catch::EndsWith(": rename the folder"));
+  fs::remove_all(root + "/caf\xe9");
   std::ofstream(root + "/checker/broken.png") << "not a picture";
   CHECK_THAT(load_image_folder(root, {}).status().message(), Catch::Contains("broken.png"));
 }

@@ -161,16 +161,23 @@ Result<FolderProbe> probe_data_folder(const std::string& dir, const std::string&
   const int64_t n = static_cast<int64_t>(kind.size());
   const int64_t take = std::min(n, sample);
   for (int64_t i = 0; i < take; ++i) picked.push_back(kind[static_cast<size_t>(i * n / take)]);
-  // One sampled file's kind decides its front end: a recording's log-mel or a picture's.
-  for (const auto& item : picked) {
-    ModelSpec one = spec;
-    if (builtin_input_spec(dataset).kind.empty() && file_kind(item.path) == FileKind::kAudio)
-      one.input = builtin_input_spec("fsdd");
+  // A sampled file's kind decides its front end: a recording's log-mel or a picture's. Each
+  // kind decoded in one call: one at a time, an IDX file was read again for each of its
+  // sampled images (a folder of Fashion-MNIST's training file: 20 times, 59 s).
+  std::vector<FolderItem> recordings, others;
+  for (const auto& item : picked)
+    (builtin_input_spec(dataset).kind.empty() && file_kind(item.path) == FileKind::kAudio
+         ? recordings
+         : others)
+        .push_back(item);
+  ModelSpec heard = spec;
+  heard.input = builtin_input_spec("fsdd");
+  for (const auto& [items, front_end] : {std::pair{&recordings, &heard}, {&others, &spec}}) {
     std::vector<size_t> kept;
-    decode_items({item}, one, out.skipped, &kept);
-    ++out.sampled;
+    decode_items(*items, *front_end, out.skipped, &kept);
     out.decoded += static_cast<int64_t>(kept.size());
   }
+  out.sampled = static_cast<int64_t>(picked.size());
   return out;
 }
 

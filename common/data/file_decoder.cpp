@@ -1,10 +1,12 @@
 #include "data/file_decoder.h"
 
+#include <fmt/format.h>
 #include <stb_image.h>
 #include <stb_image_resize.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 
@@ -120,6 +122,16 @@ Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec
   FP_ASSIGN_OR_RETURN(Audio audio,
                       is_phone_audio_path(path) ? read_phone_audio(path) : read_wav(path));
   if (audio.samples.empty()) return Status::invalid_argument(path + ": no audio samples");
+  // A float recording may hold anything: one NaN (or a value whose square overflows) made the
+  // whole spectrogram NaN, which the log-mel's normalisation read as silence, without a word.
+  const auto wild = std::find_if(audio.samples.begin(), audio.samples.end(),
+                                 [](float x) { return !(std::fabs(x) <= kMaxAudioSampleValue); });
+  if (wild != audio.samples.end()) {
+    return Status::invalid_argument(fmt::format(
+        "{}: sample {} is {:g}: not a finite number within +-{:g} (a float recording's samples "
+        "are within +-1)",
+        path, wild - audio.samples.begin(), *wild, kMaxAudioSampleValue));
+  }
   const LogMelConfig config = log_mel_config_of(spec);
   FP_RETURN_IF_ERROR(validate_log_mel_config(config));
   // Resampling multiplies the length: 40 KB of a 1 Hz "recording" would become 4 GB at 8 kHz.
@@ -226,24 +238,33 @@ Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec
 
 Result<int64_t> idx_image_count(const std::string& path) {
   FP_ASSIGN_OR_RETURN(std::vector<int64_t> dims, read_idx_dims(path, 3, kMaxDeviceIdxBytes));
+  if (dims[0] > kMaxDeviceIdxImages) {
+    return Status::invalid_argument(path + ": its header lists " + std::to_string(dims[0]) +
+                                    " images, more than an IDX file of a device's folder may (" +
+                                    std::to_string(kMaxDeviceIdxImages) + ")");
+  }
   return dims[0];
 }
 
-Result<torch::Tensor> decode_idx_file(const std::string& path, const ModelSpec& spec) {
+Result<IdxArray> read_device_idx(const std::string& path, const ModelSpec& spec) {
+  FP_RETURN_IF_ERROR(idx_image_count(path).status());
   FP_ASSIGN_OR_RETURN(IdxArray a, read_idx(path, 3, kMaxDeviceIdxBytes));
-  const int64_t n = a.dims[0], h = a.dims[1], w = a.dims[2];
-  if (n == 0) return Status::invalid_argument(path + ": no images");
+  if (a.dims[0] == 0) return Status::invalid_argument(path + ": no images");
   if (spec.in_channels != 1) {
     return Status::invalid_argument(path + ": IDX images are grey, the model takes " +
                                     std::to_string(spec.in_channels) + " channels");
   }
-  torch::Tensor out = torch::empty({n, spec.in_channels, spec.height, spec.width});
-  for (int64_t i = 0; i < n; ++i) {
-    auto one = pixels_to_input(a.data.data() + i * h * w, h, w, 1, spec);
-    if (!one.ok()) return Status::invalid_argument(path + ": " + one.status().message());
-    out[i].copy_(*one);
-  }
-  return out;
+  return a;
+}
+
+Result<torch::Tensor> idx_image_input(const IdxArray& idx, int64_t i, const std::string& path,
+                                      const ModelSpec& spec) {
+  if (i < 0 || i >= idx.dims[0])
+    return Status::corruption(path + ": has no image " + std::to_string(i));
+  const int64_t h = idx.dims[1], w = idx.dims[2];
+  auto one = pixels_to_input(idx.data.data() + i * h * w, h, w, 1, spec);
+  if (!one.ok()) return Status::invalid_argument(path + ": " + one.status().message());
+  return one;
 }
 
 }  // namespace fp

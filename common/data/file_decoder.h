@@ -6,7 +6,7 @@
 //     input.sample_rate, log-mel (data/log_mel.h) with n_mels = height, frames = width.
 //   PNG / JPEG (stb_image): converted to in_channels (1: grey, 3: RGB), resized to
 //     height x width, scaled to [0, 1], then (x - mean) / std.
-//   IDX (the MNIST family): every image of the file, treated like decoded pixels.
+//   IDX (the MNIST family): each image of the file, treated like decoded pixels.
 #pragma once
 
 #include <torch/types.h>
@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "data/idx_reader.h"
 #include "data/log_mel.h"
 #include "models/model_spec.h"
 #include "util/status.h"
@@ -64,8 +65,14 @@ constexpr int64_t kMaxImagePixels = int64_t{1} << 25;
 // uncompressed is 128 MiB): the file is read whole, once, before it is decoded.
 constexpr uintmax_t kMaxImageFileBytes = uintmax_t{1} << 28;
 // The most bytes of images an IDX file of a device's folder may hold: 64 MiB (Fashion-MNIST's
-// 60,000 training images are 47 MB), decoded whole; larger ones are refused from the header.
+// 60,000 training images are 47 MB), read whole; larger ones are refused from the header.
 constexpr uint64_t kMaxDeviceIdxBytes = uint64_t{1} << 26;
+// The most images one may hold (each is an item of the folder's listing): 2^20. A file of
+// 64 KiB claiming 2^26 one-pixel images listed 6 GB of items, then asked for 64 GiB.
+constexpr int64_t kMaxDeviceIdxImages = int64_t{1} << 20;
+
+// A recording's samples beyond +-1 are clipping at most; past this they are no audio (or NaN).
+constexpr float kMaxAudioSampleValue = 1e4f;
 
 // float32 [in_channels, height, width]. A file the spec cannot use (wrong kind for the
 // model, unreadable, empty, too large) is a Status naming the file and the reason.
@@ -73,9 +80,16 @@ constexpr uint64_t kMaxDeviceIdxBytes = uint64_t{1} << 26;
 Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec& spec,
                                         double* seconds = nullptr);
 Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec& spec);
-// Every image of an IDX file: float32 [N, in_channels, height, width].
-Result<torch::Tensor> decode_idx_file(const std::string& path, const ModelSpec& spec);
-// Number of images in an IDX file (from its header; kMaxDeviceIdxBytes applies).
+// An IDX file of a device's folder, read whole as its raw bytes (kMaxDeviceIdxBytes at
+// most) and checked for `spec` (grey images, at least one). Its images are decoded one at a
+// time (idx_image_input): decoded whole at the model's resolution, a file could take many
+// times its bytes (60,000 images at 224 x 224: 12 GB).
+Result<IdxArray> read_device_idx(const std::string& path, const ModelSpec& spec);
+// Image `i` of `idx` (read from `path`): float32 [in_channels, height, width].
+Result<torch::Tensor> idx_image_input(const IdxArray& idx, int64_t i, const std::string& path,
+                                      const ModelSpec& spec);
+// Number of images in an IDX file (from its header; kMaxDeviceIdxBytes and
+// kMaxDeviceIdxImages apply).
 Result<int64_t> idx_image_count(const std::string& path);
 
 // Raw 8-bit pixels [h, w, channels] (row-major) -> float32 [C, H, W] per the spec.

@@ -10,6 +10,7 @@
 
 #include "data/file_decoder.h"
 #include "data/folder_source.h"
+#include "util/text.h"
 
 namespace fp {
 namespace fs = std::filesystem;
@@ -68,6 +69,14 @@ Result<Dataset> load_image_folder(const std::string& dir, const ImageFolderShape
   int64_t other = 0, pictures = 0;
   std::vector<std::vector<std::string>> listed;
   for (const auto& folder : classes) {
+    // A class's name goes into the model's metadata and every report: text, or the model
+    // could not be saved after the training (a folder named in Latin-1 ended a trained
+    // `fp-coordinator train` with the JSON library's "incomplete UTF-8 string").
+    if (std::string why = text_problem(folder.filename().string()); !why.empty()) {
+      return Status::invalid_argument(
+          "image folder class " + escape_text(folder.filename().string()) + " (" +
+          escape_text(folder.string()) + "): its name " + why + ": rename the folder");
+    }
     FP_ASSIGN_OR_RETURN(std::vector<std::string> files, class_pictures(folder, other));
     if (files.empty()) {
       return Status::invalid_argument("image folder class '" + folder.filename().string() + "' (" +

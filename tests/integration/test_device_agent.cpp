@@ -307,6 +307,24 @@ TEST_CASE("an iPhone's HEIC photo is decoded; a file only named .heic is refused
   CHECK_THAT(cut.status().message(), Catch::Contains("cut.heic: not a readable HEIF picture"));
 }
 
+TEST_CASE("a float recording holding NaN or wild samples is skipped, naming the sample",
+          "[device][unit]") {
+  // One NaN made the whole spectrogram NaN, which the normalisation read as silence: the
+  // recording was classified as silence without a word.
+  TempDir dir("dev");
+  std::vector<float> voice = tone(8000, 0.5, 440);
+  fp::testing::write_wav_float(dir.file("clean.wav"), voice, 8000);
+  REQUIRE(decode_audio_file(dir.file("clean.wav"), audio_spec()).ok());
+  voice[2000] = std::nanf("");
+  fp::testing::write_wav_float(dir.file("nan.wav"), voice, 8000);
+  CHECK_THAT(decode_audio_file(dir.file("nan.wav"), audio_spec()).status().message(),
+             Catch::StartsWith(dir.file("nan.wav") + ": sample 2000 is nan: not a finite number"));
+  voice[2000] = 1e30f;
+  fp::testing::write_wav_float(dir.file("wild.wav"), voice, 8000);
+  CHECK_THAT(decode_audio_file(dir.file("wild.wav"), audio_spec()).status().message(),
+             Catch::Contains("sample 2000 is 1e+30: not a finite number within +-10000"));
+}
+
 TEST_CASE("a recorder app's FLAC, Ogg and MP3 files are recordings as WAV files are",
           "[device][unit]") {
   TempDir dir("dev");
@@ -701,6 +719,51 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
   CHECK(idx_skipped.count == 1);
   CHECK_THAT(idx_skipped.summary(),
              Catch::StartsWith("1 file(s) skipped") && Catch::Contains("truncated IDX payload"));
+
+  // A shuffled sample alternating between two IDX files (a device's adaptation set) reads
+  // each once and returns the images in the sample's order: it read a file again at every
+  // switch (two copies of Fashion-MNIST's test file: 48 s and 3.5 GB for 400 images), and the
+  // damaged one was counted at every switch ("47 file(s) skipped").
+  std::ofstream(seven.file("whole-idx3-ubyte"), std::ios::binary) << header << pixels;
+  auto two = list_folder(seven.path.string());
+  REQUIRE(two.ok());
+  REQUIRE(two->items.size() == 14);  // the cut file's 7 (by its header), then the whole one's
+  std::vector<FolderItem> alternating;
+  for (size_t i = 0; i < 7; ++i) {
+    alternating.push_back(two->items[7 + (6 - i)]);  // the whole file's, backwards
+    alternating.push_back(two->items[i]);            // the cut file's
+  }
+  SkipLog shuffled_log;
+  std::vector<size_t> kept;
+  torch::Tensor got = decode_items(alternating, spec, shuffled_log, &kept);
+  CHECK(shuffled_log.count == 1);
+  REQUIRE(kept == std::vector<size_t>{0, 2, 4, 6, 8, 10, 12});
+  REQUIRE(got.size(0) == 7);
+  std::vector<float> firsts;  // images 6, 5, ... 0 of the whole file: first pixels 70 ... 10
+  for (int64_t k = 0; k < 7; ++k) firsts.push_back(got[k][0][0][0].item<float>());
+  CHECK(std::is_sorted(firsts.rbegin(), firsts.rend()));
+  CHECK(firsts.front() > firsts.back());
+
+  // A header listing more images than a device's IDX file may hold is refused when the
+  // folder is listed (64 KiB claiming 2^26 one-pixel images listed 6 GB of items).
+  TempDir many("dev");
+  std::ofstream(many.file("tiny-idx3-ubyte"), std::ios::binary)
+      << std::string("\0\0\x08\x03\0\x20\0\0\0\0\0\x01\0\0\0\x01", 16);  // 2^21 x 1 x 1
+  auto crowded = list_folder(many.path.string());
+  REQUIRE(crowded.ok());
+  CHECK(crowded->items.empty());
+  CHECK_THAT(crowded->skipped.summary(),
+             Catch::Contains("its header lists 2097152 images, more than an IDX file of a "
+                             "device's folder may (1048576)"));
+
+  // A linked file is named as listed, not by its target's path (labels are keyed by it).
+  fs::create_directories(many.file("elsewhere"));
+  std::ofstream(many.file("elsewhere/x.png")) << "x";
+  fs::create_directories(many.file("photos"));
+  fs::create_symlink("../elsewhere/x.png", many.file("photos/alias.png"));
+  CHECK(FolderItem{many.file("photos/alias.png"), -1}.name(many.file("photos")) == "alias.png");
+  CHECK(FolderItem{many.file("photos/alias.png"), -1}.name(many.file("photos") + "/") ==
+        "alias.png");
 }
 
 // A task's error leaves the device as its failure reason: it may say why, never which file.
