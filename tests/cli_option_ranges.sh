@@ -233,7 +233,7 @@ expect_exit 2 "--endpoint-file ${WORK}/a-file/endpoint cannot be made: ${WORK}/a
 # a Slurm or Kubernetes allocation); a word that is no duration is refused.
 sed 's/^security = "curve"/security = "plain"/' "${REPO}/simulations/scenarios/smoke.toml" \
   >"${WORK}/plain.toml"
-expect_exit 1 "s (give-up-after 2 s): giving up" \
+expect_exit 1 "s (give-up-after 2 s): giving up; 0 unacknowledged message(s) lost (kept in memory only" \
   "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${WORK}/plain.toml" \
   --individuals 2 --give-up-after 2s --work-dir "${WORK}/gone-host"
 expect_exit 2 "--give-up-after: 'soon' is not a duration" \

@@ -78,13 +78,18 @@ Status Agent::run() {
     // Its last task done, a coordinator that leaves first (Goodbye, lost) ends it too.
     if (max_tasks_reached()) break;
     if (gave_up()) {
+      // Without an outbox folder (a simulation's virtual agent) they were only in memory:
+      // "resent on the next start" promised what no start can do.
       result = Status::unavailable(fmt::format(
           "coordinator {} unreachable for {} s (give-up-after {} s): giving up; {} "
-          "unacknowledged message(s) stay in {} and are resent on the next start",
+          "unacknowledged message(s) {}",
           config_.coordinator,
           std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - last_contact_).count(),
           std::chrono::duration_cast<std::chrono::seconds>(config_.give_up_after).count(),
-          outbox_.size(), outbox_.dir().empty() ? "memory (no outbox folder)" : outbox_.dir()));
+          outbox_.size(),
+          outbox_.dir().empty()
+              ? "lost (kept in memory only: no outbox folder)"
+              : "stay in " + outbox_.dir() + " and are resent on the next start"));
       break;
     }
     if (welcomed_) backoff.reset();
