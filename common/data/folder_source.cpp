@@ -132,7 +132,17 @@ Result<FolderListing> list_folder(const std::string& dir) {
       it.disable_recursion_pending();
       continue;
     }
-    if (it->is_regular_file(ec)) files.push_back(it->path().string());
+    const std::string path = it->path().string();
+    if (it->is_regular_file(ec)) {
+      files.push_back(path);
+    } else if (it->is_directory(ec)) {
+      // Followed, a link could lead out of the folder or round in a loop.
+      if (it->is_symlink(ec)) out.skipped.add(path, path + ": a link to a folder: not followed");
+    } else {  // counted, not opened: a FIFO would wait for a writer, a device never end
+      out.skipped.add(path, path +
+                                ": not a regular file (a broken link, a FIFO, a socket or "
+                                "a device): not read");
+    }
   }
   if (ec) return Status::io_error(dir + ": cannot list (" + ec.message() + ")");
   std::sort(files.begin(), files.end());

@@ -4,6 +4,7 @@
 #include <libheif/heif.h>
 #include <sndfile.h>
 #include <stb_image_write.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -568,6 +569,20 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
   for (const auto& item : listing->items) CHECK(item.path.find("/.") == std::string::npos);
   CHECK(listing->skipped.count == 1);
   CHECK(listing->skipped.first.at(0).find("readme.txt") != std::string::npos);
+  // What is no regular file is counted, not opened (it was left out without a word): a
+  // broken link, a FIFO (it would wait for a writer), a link to a folder (not followed).
+  TempDir odd("dev");
+  fs::create_symlink(odd.file("gone.png"), odd.file("broken.png"));
+  REQUIRE(::mkfifo(odd.file("fifo.png").c_str(), 0600) == 0);
+  fs::create_symlink(dir.file("a"), odd.file("elsewhere"));
+  auto odd_listing = list_folder(odd.path.string());
+  REQUIRE(odd_listing.ok());
+  CHECK(odd_listing->items.empty());
+  CHECK(odd_listing->skipped.count == 3);
+  CHECK_THAT(odd_listing->skipped.summary(),
+             Catch::Contains("broken.png: not a regular file (a broken link, a FIFO") &&
+                 Catch::Contains("fifo.png: not a regular file") &&
+                 Catch::Contains("elsewhere: a link to a folder: not followed"));
 
   // A folder the program's user cannot read: the top one is named as such (it was "no usable
   // file (0 of another type)"), a subfolder is counted among the skipped. Root reads any
