@@ -27,7 +27,9 @@ def main():
                  ("subset-means", ["three", missing], "invalid literal for int()"),
                  ("build-times.py", [tmp], "compile_commands.json")]
         for script, args, says in cases:
-            code, _, err = run_script(script, *args)
+            code, out, err = run_script(script, *args)
+            # Nothing on stdout before the error (class-estimates printed its table's header).
+            e.expect(out == "", f"{script} {' '.join(args)}: nothing printed before: {out}")
             what = f"{script} {' '.join(args)}"
             e.expect(code == 2, f"{what}: exit 2, got {code}: {err}")
             e.expect("Traceback" not in err, f"{what}: no traceback: {err}")
