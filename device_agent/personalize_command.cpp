@@ -108,7 +108,11 @@ int personalize_command(const PersonalizeOptions& o) {
   }
   auto data = agent::load_folder_data(o.folder, general_info.spec);
   if (!data.ok()) {
-    spdlog::error("--data {}: {}", o.folder.dir, data.status().to_string());
+    // Both named: the problem may be the labels file's ("--data X: the labels file cannot
+    // be used" sent the user to the wrong option).
+    spdlog::error("--data {}{}: {}", o.folder.dir,
+                  o.folder.labels_file.empty() ? "" : " --labels " + o.folder.labels_file,
+                  data.status().to_string());
     return 1;
   }
   auto r = agent::personalize_on_device(**general, general_info, data->adaptation, data->heldout,

@@ -78,6 +78,11 @@ mkdir -p "${WORK}/pics"
 cp /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz "${WORK}/pics/"
 expect_exit 0 "10000 file(s) classified" \
   "${FP_AGENT}" predict --model "${WORK}/demo-general.fpm" --data "${WORK}/pics" --batch 1000
+# A labels file's problem names --labels beside --data (it named --data alone).
+printf 'nothing here\n' >"${WORK}/bad-labels.csv"
+expect_exit 1 "--data ${WORK}/pics --labels ${WORK}/bad-labels.csv: Invalid argument: the labels file" \
+  "${FP_AGENT}" personalize --model "${WORK}/demo-general.fpm" --out "${WORK}/p.fpm" \
+  --data "${WORK}/pics" --labels "${WORK}/bad-labels.csv"
 rm -rf "${WORK}/pics"  # later checks read ${WORK} as a device's folder of one picture
 # The method's words are read before the training (a typo was found a minute later); a negative
 # --target was taken as none given.
