@@ -38,14 +38,7 @@ torch::Tensor decode_cached(const std::vector<FolderItem>& items, const ModelSpe
 std::string FolderItem::name(const std::string& dir) const {
   // As listed, not resolved: fs::relative followed symlinks, so a linked file was named (and
   // matched to the labels file) by its target's path.
-  std::string base = dir;
-  while (base.size() > 1 && base.back() == '/') base.pop_back();
-  std::string rel;
-  if (path.size() > base.size() + 1 && path.compare(0, base.size(), base) == 0 &&
-      path[base.size()] == '/')
-    rel = path.substr(base.size() + 1);
-  else
-    rel = fs::path(path).lexically_relative(base).string();
+  std::string rel = fs::path(path).lexically_relative(dir).string();
   if (rel.empty()) rel = path;
   return index >= 0 ? rel + "#" + std::to_string(index) : rel;
 }
