@@ -8,8 +8,10 @@ find_pending_task: the pending task of one arriving agent's individual; task_cou
 progress poll. Standard library only (sqlite3); prints milliseconds per call.
 """
 import argparse
+import os
 import sqlite3
 import time
+from urllib.parse import quote
 
 QUERIES = [
     ("find_pending_task, before (JOIN, walks tasks_by_status)",
@@ -33,7 +35,7 @@ def main():
     ap.add_argument("db")
     ap.add_argument("--repeat", type=int, default=50)
     a = ap.parse_args()
-    db = sqlite3.connect(f"file:{a.db}?mode=ro", uri=True)
+    db = sqlite3.connect(f"file:{quote(os.path.abspath(a.db))}?mode=ro", uri=True)
     db.execute("PRAGMA query_only = 1")
     campaign, dataset = db.execute("SELECT id, dataset FROM campaigns ORDER BY id LIMIT 1").fetchone()
     individual = db.execute("SELECT individual FROM tasks WHERE campaign_id = ? ORDER BY id DESC "

@@ -54,7 +54,15 @@ def main():
         expect(rc == 1 and "only in A: study/default | b | fine_prune" in out,
                f"missing row: {rc} {out}")
         rc, out = run(f"{d}/one", f"{d}/nowhere")
-        expect(rc == 2 and "no fp.db at" in out, f"missing store: {rc} {out}")
+        expect(rc == 2 and f"no fineprune database (fp.db) here: '{d}/nowhere'" in out,
+               f"missing store: {rc} {out}")
+        # A '#' in a run folder's name ended the file name in the SQLite URI: another file was
+        # opened ("no such table").
+        store(f"{d}/run#2", base)
+        rc, out = run(f"{d}/one", f"{d}/run#2")
+        expect(rc == 0 and "3 row(s) in both, 0 differing" in out, f"'#' in a name: {rc} {out}")
+        rc, out = run(f"{d}/one", f"{d}/run#2/fp.db")
+        expect(rc == 0, f"'#' in a file's path: {rc} {out}")
         return checks.exit_status()
 
 

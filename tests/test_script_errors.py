@@ -22,7 +22,8 @@ def main():
         con.commit()
         con.close()
         cases = [("class-estimates", [missing], "No such file or directory"),
-                 ("reestimation-check", [missing], "unable to open database file"),
+                 ("reestimation-check", [missing],
+                  f"no fineprune database (fp.db) here: '{missing}/fp.db'"),
                  ("reestimation-check", [other], "no such table"),
                  ("subset-means", ["three", missing], "invalid literal for int()"),
                  ("build-times.py", [tmp], "compile_commands.json")]

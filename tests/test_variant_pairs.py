@@ -44,7 +44,7 @@ def main():
         rc, out = run(f"{d}/run", "--base", "s9")
         expect(rc == 2 and "no variant 's9' (it has: all, s8)" in out, f"bad base: {rc} {out}")
         rc, out = run(f"{d}/nowhere")
-        expect(rc == 2 and "no SQLite file at" in out, f"missing store: {rc} {out}")
+        expect(rc == 2 and "no fineprune database (fp.db) here" in out, f"missing store: {rc} {out}")
         return checks.exit_status()
 
 
