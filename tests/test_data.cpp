@@ -18,6 +18,7 @@
 #include "data/idx_reader.h"
 #include "data/image_folder.h"
 #include "data/log_mel.h"
+#include "data/png_check.h"
 #include "data/wav_reader.h"
 #include "test_paths.h"
 
@@ -396,6 +397,74 @@ TEST_CASE("an image folder is a labeled data set, one class a folder, read as de
   CHECK_THAT(load_image_folder(root, {}).status().message(), Catch::Contains("broken.png"));
 }
 
+namespace {
+
+// A PNG chunk: length, type, data and the CRC of type and data.
+std::string png_chunk(const std::string& type, const std::string& data) {
+  auto u32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                       static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  const std::string typed = type + data;
+  return u32(static_cast<uint32_t>(data.size())) + typed +
+         u32(static_cast<uint32_t>(
+             crc32(0, reinterpret_cast<const Bytef*>(typed.data()), typed.size())));
+}
+
+// A grey 8-bit PNG of `width` x `height` whose IDAT stream is `raw` (filter bytes and
+// pixels) compressed.
+std::string grey_png(uint32_t width, uint32_t height, const std::string& raw) {
+  std::string ihdr(13, '\0');
+  for (int i = 0; i < 4; ++i) {
+    ihdr[i] = static_cast<char>(width >> (24 - 8 * i));
+    ihdr[4 + i] = static_cast<char>(height >> (24 - 8 * i));
+  }
+  ihdr[8] = 8;  // bit depth; colour type 0 (grey), no interlacing
+  std::string packed(compressBound(raw.size()), '\0');
+  uLongf packed_size = packed.size();
+  REQUIRE(compress2(reinterpret_cast<Bytef*>(packed.data()), &packed_size,
+                    reinterpret_cast<const Bytef*>(raw.data()), raw.size(), 9) == Z_OK);
+  packed.resize(packed_size);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", packed) +
+         png_chunk("IEND", "");
+}
+
+}  // namespace
+
+TEST_CASE("a PNG whose pixel data inflates far past its header's size is refused unread",
+          "[data][image]") {
+  // Adam7's seven passes over 5x5 pixels: 36 bytes where plain rows take 30.
+  CHECK(fp::png_raw_bytes(5, 5, 8, false) == 30);
+  CHECK(fp::png_raw_bytes(5, 5, 8, true) == 36);
+  CHECK(fp::png_raw_bytes(3, 2, 1, false) == 4);
+  CHECK(fp::png_raw_bytes(1, 1, 8, true) == 2);
+
+  TempDir dir;
+  fp::ModelSpec spec;
+  spec.in_channels = 1;
+  spec.height = spec.width = 2;
+  spec.input = fp::image_folder_input_spec();
+  // A well-formed 2x2 picture decodes.
+  const std::string pixels{'\0', '\x10', '\x20', '\0', '\x30', '\x40'};
+  REQUIRE(fp::check_png_inflated_size(grey_png(2, 2, pixels)).ok());
+  std::ofstream(dir.file("fine.png"), std::ios::binary) << grey_png(2, 2, pixels);
+  REQUIRE(fp::decode_image_file(dir.file("fine.png"), spec).ok());
+  // 1x1 declared, 8 MiB inflated (8 KiB on disk): stb would inflate it all, then decode the
+  // first pixel; a small file inflating to a gigabyte took that gigabyte.
+  const std::string bomb = grey_png(1, 1, std::string(8 << 20, '\0'));
+  CHECK(bomb.size() < 16 * 1024);
+  std::ofstream(dir.file("bomb.png"), std::ios::binary) << bomb;
+  const auto refused = fp::decode_image_file(dir.file("bomb.png"), spec);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == Status::Code::kInvalidArgument);
+  CHECK_THAT(refused.status().message(),
+             Catch::StartsWith(dir.file("bomb.png") +
+                               ": its compressed pixel data inflates past 1048580 bytes, "
+                               "where its 1x1 pixels take 2"));
+  // A file that is no PNG is left to the decoder, which names it.
+  CHECK(fp::check_png_inflated_size("GIF89a").ok());
+}
+
 TEST_CASE("read_wav reads back what libsndfile wrote", "[data][wav]") {
   TempDir dir;
   const std::string mono = dir.file("mono.wav");
@@ -445,6 +514,25 @@ TEST_CASE("read_wav rejects missing, truncated, empty and non-audio files", "[da
     fs::copy_file(full, cut);
     fs::resize_file(cut, 20);
     require_error(fp::read_wav(cut), Status::Code::kCorruption, cut);
+  }
+  SECTION("a header of 0 Hz or 0 channels") {
+    // libsndfile said only "SF_INFO struct incomplete" of either.
+    std::string bytes;
+    {
+      std::ifstream in(full, std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const size_t fmt = bytes.find("fmt ");
+    REQUIRE(fmt != std::string::npos);
+    std::string no_rate = bytes, no_channels = bytes;
+    no_rate.replace(fmt + 12, 4, std::string(4, '\0'));
+    no_channels.replace(fmt + 10, 2, std::string(2, '\0'));
+    std::ofstream(dir.file("0hz.wav"), std::ios::binary) << no_rate;
+    std::ofstream(dir.file("0ch.wav"), std::ios::binary) << no_channels;
+    require_error(fp::read_wav(dir.file("0hz.wav")), Status::Code::kCorruption, dir.file("0hz.wav"),
+                  "its 'fmt ' chunk gives 1 channel(s) at 0 Hz");
+    require_error(fp::read_wav(dir.file("0ch.wav")), Status::Code::kCorruption, dir.file("0ch.wav"),
+                  "its 'fmt ' chunk gives 0 channel(s) at 8000 Hz");
   }
   SECTION("zero frames") {
     const std::string empty = dir.file("empty.wav");
@@ -555,6 +643,36 @@ TEST_CASE("log-mel spectrogram: shape, normalisation, padding and tone placement
   other.n_fft = 512;
   CHECK(fp::log_mel_spectrogram(tone(3000, 300.0, 8000), other).sizes() ==
         torch::IntArrayRef({1, 20, 50}));
+}
+
+TEST_CASE("a long recording's log-mel is computed a block of frames at a time, the same",
+          "[data][logmel]") {
+  fp::LogMelConfig c;
+  // A chirp over noise, so every band varies: 3 s, 188 frames, whose middle 32 are kept
+  // and whose normalisation is over all of them.
+  std::vector<float> samples(24000);
+  uint32_t state = 12345;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    state = state * 1664525u + 1013904223u;
+    const double noise = (static_cast<double>(state >> 8) / (1u << 24) - 0.5) * 0.05;
+    samples[i] =
+        static_cast<float>(0.5 * std::sin(2.0 * M_PI * (200.0 + 0.05 * i) * i / 8000) + noise);
+  }
+  const torch::Tensor whole = fp::log_mel_spectrogram(samples, c);
+  for (int64_t block : {1, 7, 32, 100, 187}) {
+    INFO(block << " frames a block");
+    const torch::Tensor blocks = fp::log_mel_spectrogram(samples, c, block);
+    REQUIRE(blocks.sizes() == whole.sizes());
+    CHECK((blocks - whole).abs().max().item<double>() < 1e-4);
+  }
+  // A clip shorter than the window (8 frames, padded into 32) and silence, by blocks.
+  const std::vector<float> short_clip(samples.begin(), samples.begin() + 1000);
+  CHECK((fp::log_mel_spectrogram(short_clip, c, 3) - fp::log_mel_spectrogram(short_clip, c))
+            .abs()
+            .max()
+            .item<double>() < 1e-4);
+  CHECK(torch::equal(fp::log_mel_spectrogram(std::vector<float>(24000, 0.0f), c, 5),
+                     torch::zeros({1, 32, 32})));
 }
 
 TEST_CASE("log-mel config is validated", "[data][logmel]") {

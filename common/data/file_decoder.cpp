@@ -15,6 +15,7 @@
 #include "data/heif_decoder.h"
 #include "data/idx_reader.h"
 #include "data/phone_audio_reader.h"
+#include "data/png_check.h"
 #include "data/wav_reader.h"
 #include "util/file_io.h"
 #include "util/text.h"
@@ -84,20 +85,21 @@ LogMelConfig log_mel_config_of(const ModelSpec& spec) {
   return c;
 }
 
-std::vector<float> resample(const std::vector<float>& in, int from, int to) {
-  if (from == to || in.empty() || from <= 0 || to <= 0) return in;
-  std::vector<float> src = in;
+std::vector<float> resample(std::vector<float> in, int from, int to) {
+  if (from == to || in.empty() || from <= 0 || to <= 0) return in;  // moved, not copied
+  std::vector<float> src = std::move(in);
   if (from > to) {
     // Box low-pass of the decimation width: crude, but keeps most aliasing out.
     const int width = std::max(1, static_cast<int>(std::lround(static_cast<double>(from) / to)));
-    std::vector<float> smooth(in.size());
+    std::vector<float> smooth(src.size());
     double sum = 0;
-    for (size_t i = 0; i < in.size(); ++i) {
-      sum += in[i];
-      if (i >= static_cast<size_t>(width)) sum -= in[i - width];
+    for (size_t i = 0; i < src.size(); ++i) {
+      sum += src[i];
+      if (i >= static_cast<size_t>(width)) sum -= src[i - width];
       smooth[i] = static_cast<float>(sum / std::min<size_t>(i + 1, width));
     }
     src.swap(smooth);
+    std::vector<float>().swap(smooth);  // the unsmoothed input, no longer needed
   }
   const size_t n_out = static_cast<size_t>(static_cast<double>(src.size()) * to / from);
   std::vector<float> out(std::max<size_t>(1, n_out));
@@ -145,7 +147,8 @@ Result<torch::Tensor> decode_audio_file(const std::string& path, const ModelSpec
                                     std::to_string(config.sample_rate) + " Hz; at most " +
                                     std::to_string(kMaxAudioSamples) + " are read)");
   }
-  std::vector<float> samples = resample(audio.samples, audio.sample_rate, config.sample_rate);
+  std::vector<float> samples =
+      resample(std::move(audio.samples), audio.sample_rate, config.sample_rate);
   if (seconds) *seconds = static_cast<double>(samples.size()) / config.sample_rate;
   return log_mel_spectrogram(samples, config);
 }
@@ -217,12 +220,15 @@ Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec
                                     std::to_string(h) + " pixels; at most " +
                                     std::to_string(kMaxImagePixels) + " are decoded)");
   }
+  if (Status inflates = check_png_inflated_size(bytes); !inflates.ok())
+    return inflates.with_context(path + ": ");
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(data, size, &w, &h, &n, static_cast<int>(spec.in_channels)),
       stbi_image_free);
   if (!pixels) {
     const char* why = stbi_failure_reason();
-    return Status::corruption(path + ": not a readable image (" + (why ? why : "unknown") + ")");
+    return Status::corruption(path + ": not a readable image (" +
+                              (why && *why ? why : "no PNG or JPEG decoder reason given") + ")");
   }
   // A photo is seen the way its camera says it is shown.
   int64_t rows = h, cols = w;
@@ -236,19 +242,27 @@ Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec
   return input;
 }
 
+namespace {
+
+Status check_idx_image_count(const std::string& path, int64_t images) {
+  if (images <= kMaxDeviceIdxImages) return Status();
+  return Status::invalid_argument(path + ": its header lists " + std::to_string(images) +
+                                  " images, more than an IDX file of a device's folder may (" +
+                                  std::to_string(kMaxDeviceIdxImages) + ")");
+}
+
+}  // namespace
+
 Result<int64_t> idx_image_count(const std::string& path) {
   FP_ASSIGN_OR_RETURN(std::vector<int64_t> dims, read_idx_dims(path, 3, kMaxDeviceIdxBytes));
-  if (dims[0] > kMaxDeviceIdxImages) {
-    return Status::invalid_argument(path + ": its header lists " + std::to_string(dims[0]) +
-                                    " images, more than an IDX file of a device's folder may (" +
-                                    std::to_string(kMaxDeviceIdxImages) + ")");
-  }
+  FP_RETURN_IF_ERROR(check_idx_image_count(path, dims[0]));
   return dims[0];
 }
 
 Result<IdxArray> read_device_idx(const std::string& path, const ModelSpec& spec) {
-  FP_RETURN_IF_ERROR(idx_image_count(path).status());
+  // Read once: kMaxDeviceIdxBytes bounds what the count check reads first.
   FP_ASSIGN_OR_RETURN(IdxArray a, read_idx(path, 3, kMaxDeviceIdxBytes));
+  FP_RETURN_IF_ERROR(check_idx_image_count(path, a.dims[0]));
   if (a.dims[0] == 0) return Status::invalid_argument(path + ": no images");
   if (spec.in_channels != 1) {
     return Status::invalid_argument(path + ": IDX images are grey, the model takes " +

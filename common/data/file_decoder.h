@@ -55,7 +55,7 @@ std::optional<BuiltinShape> builtin_input_shape(const std::string& dataset);
 LogMelConfig log_mel_config_of(const ModelSpec& spec);
 
 // Linear-interpolation resampling, with a box low-pass first when downsampling.
-std::vector<float> resample(const std::vector<float>& samples, int from_rate, int to_rate);
+std::vector<float> resample(std::vector<float> samples, int from_rate, int to_rate);
 
 // The most pixels a picture may have: 2^25 (33.5 megapixels). Its header is read first, so a
 // small file claiming a huge picture (a decompression bomb: 16000 x 16000 pixels in 750 KB)

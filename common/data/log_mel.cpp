@@ -68,36 +68,90 @@ double log_mel_window_seconds(const LogMelConfig& config) {
   return static_cast<double>(config.frames) * config.hop_length / std::max(1, config.sample_rate);
 }
 
-torch::Tensor log_mel_spectrogram(const std::vector<float>& samples, const LogMelConfig& config) {
+namespace {
+
+// log(mel power + 1e-6) of the frames of `signal` [n_mels, frames].
+torch::Tensor log_mel_frames(const torch::Tensor& signal, const torch::Tensor& bank,
+                             const torch::Tensor& window, const LogMelConfig& config, bool center) {
+  torch::Tensor spec = torch::stft(signal, config.n_fft, config.hop_length, config.n_fft, window,
+                                   center, "reflect", /*normalized=*/false,
+                                   /*onesided=*/true, /*return_complex=*/true);
+  torch::Tensor power = torch::view_as_real(spec).pow(2).sum(-1);  // [bins, T]
+  return torch::matmul(bank, power).add_(1e-6).log_();             // [n_mels, T]
+}
+
+// The columns [from, from + count) of the whole recording's log-mel frames, and the mean and
+// standard deviation over all its frames, computed `block` frames at a time: the frames of a
+// long recording held at once took several times its samples (1.2 GB near kMaxAudioSamples).
+torch::Tensor log_mel_window_by_blocks(const torch::Tensor& x, const torch::Tensor& bank,
+                                       const torch::Tensor& window, const LogMelConfig& config,
+                                       int64_t total, int64_t from, int64_t count, int64_t block,
+                                       double* mean, double* sd) {
+  const int64_t half = config.n_fft / 2, hop = config.hop_length;
+  // What stft's center=true does: reflect-pad half a window on each side, then frame.
+  torch::Tensor padded = torch::reflection_pad1d(x.view({1, 1, -1}), {half, half}).view(-1);
+  torch::Tensor kept = torch::empty({config.n_mels, count}, torch::kFloat32);
+  double sum = 0.0, squares = 0.0;
+  for (int64_t b = 0; b < total; b += block) {
+    const int64_t frames = std::min(block, total - b);
+    torch::Tensor mel = log_mel_frames(padded.narrow(0, b * hop, (frames - 1) * hop + config.n_fft),
+                                       bank, window, config, /*center=*/false);
+    sum += mel.sum(torch::kFloat64).item<double>();
+    squares += mel.to(torch::kFloat64).square().sum().item<double>();
+    const int64_t lo = std::max(b, from), hi = std::min(b + frames, from + count);
+    if (lo < hi) kept.narrow(1, lo - from, hi - lo).copy_(mel.narrow(1, lo - b, hi - lo));
+  }
+  const double n = static_cast<double>(total) * config.n_mels;
+  *mean = sum / n;
+  *sd = std::sqrt(std::max(0.0, squares / n - *mean * *mean));
+  return kept;
+}
+
+}  // namespace
+
+torch::Tensor log_mel_spectrogram(const std::vector<float>& samples, const LogMelConfig& config,
+                                  int64_t block_frames) {
   torch::NoGradGuard no_grad;
   torch::Tensor bank = mel_filterbank(config);  // validates config
   const int64_t n = static_cast<int64_t>(samples.size());
   // Reflect padding (center=true) needs more than n_fft/2 samples: short clips get zeros.
-  torch::Tensor x = torch::zeros({std::max<int64_t>(n, config.n_fft)}, torch::kFloat32);
-  if (n > 0) {
-    x.narrow(0, 0, n).copy_(torch::from_blob(const_cast<float*>(samples.data()), {n}));
+  // A long enough recording is read where it is (stft only reads it), not copied.
+  torch::Tensor x;
+  if (n >= config.n_fft) {
+    x = torch::from_blob(const_cast<float*>(samples.data()), {n}, torch::kFloat32);
+  } else {
+    x = torch::zeros({config.n_fft}, torch::kFloat32);
+    if (n > 0) x.narrow(0, 0, n).copy_(torch::from_blob(const_cast<float*>(samples.data()), {n}));
   }
   torch::Tensor window = torch::hann_window(config.n_fft, torch::kFloat32);
-  torch::Tensor spec = torch::stft(x, config.n_fft, config.hop_length, config.n_fft, window,
-                                   /*center=*/true, "reflect", /*normalized=*/false,
-                                   /*onesided=*/true, /*return_complex=*/true);
-  torch::Tensor power = torch::view_as_real(spec).pow(2).sum(-1);    // [bins, T]
-  torch::Tensor mel = torch::matmul(bank, power).add_(1e-6).log_();  // [n_mels, T]
+  const int64_t frames = config.frames;
+  // stft's frame count with center=true.
+  const int64_t t = 1 + (x.size(0) + 2 * (config.n_fft / 2) - config.n_fft) / config.hop_length;
 
   // In log units a spread below 1e-4 is float rounding of a constant clip (silence):
   // dividing by it would blow rounding noise up to unit scale, so such clips become zeros.
-  const double sd = mel.std(/*unbiased=*/false).item<double>();
-  if (sd > 1e-4) {
-    mel = mel.sub(mel.mean()).div_(sd);
+  torch::Tensor mel;
+  if (t <= std::max<int64_t>(block_frames, 1)) {
+    mel = log_mel_frames(x, bank, window, config, /*center=*/true);
+    const double sd = mel.std(/*unbiased=*/false).item<double>();
+    if (sd > 1e-4) {
+      mel = mel.sub(mel.mean()).div_(sd);
+    } else {
+      mel.zero_();
+    }
+    if (t > frames) mel = mel.narrow(1, (t - frames) / 2, frames);
   } else {
-    mel.zero_();
+    const int64_t from = t > frames ? (t - frames) / 2 : 0;
+    double mean = 0.0, sd = 0.0;
+    mel = log_mel_window_by_blocks(x, bank, window, config, t, from, std::min(t, frames),
+                                   std::max<int64_t>(block_frames, 1), &mean, &sd);
+    if (sd > 1e-4) {
+      mel.sub_(mean).div_(sd);
+    } else {
+      mel.zero_();
+    }
   }
-
-  const int64_t t = mel.size(1);
-  const int64_t frames = config.frames;
-  if (t > frames) {
-    mel = mel.narrow(1, (t - frames) / 2, frames);
-  } else if (t < frames) {
+  if (t < frames) {
     // Padded evenly on both sides, so cropped and padded clips are both centred.
     torch::Tensor out = torch::zeros({config.n_mels, frames}, torch::kFloat32);
     out.narrow(1, (frames - t) / 2, t).copy_(mel);

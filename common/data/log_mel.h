@@ -28,8 +28,14 @@ torch::Tensor mel_filterbank(const LogMelConfig& config);
 // (0.51 s for FSDD's models).
 double log_mel_window_seconds(const LogMelConfig& config);
 
-// Returns float32 [1, n_mels, frames]: log(mel power + 1e-6), normalised per clip.
-// Both functions throw std::invalid_argument for a config validate_log_mel_config rejects.
-torch::Tensor log_mel_spectrogram(const std::vector<float>& samples, const LogMelConfig& config);
+// Frames of a recording computed at once; a longer one is computed this many at a time, its
+// normalisation over all of them the same (to float rounding), in bounded memory.
+constexpr int64_t kLogMelBlockFrames = 4096;  // 65 s at FSDD's 8 kHz and hop of 128
+
+// Returns float32 [1, n_mels, frames]: log(mel power + 1e-6), normalised per clip (over the
+// whole recording), centre-cropped or padded. Both functions throw std::invalid_argument for a
+// config validate_log_mel_config rejects.
+torch::Tensor log_mel_spectrogram(const std::vector<float>& samples, const LogMelConfig& config,
+                                  int64_t block_frames = kLogMelBlockFrames);
 
 }  // namespace fp
