@@ -6,6 +6,7 @@
 #include <set>
 
 #include "coordinator/server.h"
+#include "experiment/methods.h"
 
 namespace fp::coord {
 namespace {
@@ -26,7 +27,7 @@ std::vector<T> json_list(const std::string& text) {
 
 // The methods a task's reports may carry: Fine-Pruning's and its campaign's baselines.
 std::vector<std::string> report_methods(const std::string& baselines_json) {
-  std::vector<std::string> methods = {"fine_prune"};
+  std::vector<std::string> methods = {kFinePruneMethod};
   for (auto& name : json_list<std::string>(baselines_json)) methods.push_back(std::move(name));
   return methods;
 }

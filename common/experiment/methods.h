@@ -19,6 +19,11 @@
 
 namespace fp {
 
+// Fine-Pruning's name where telemetry, reports and results files name methods, and the
+// general model's (its accuracy before any personalization) beside them.
+inline constexpr char kFinePruneMethod[] = "fine_prune";
+inline constexpr char kGeneralMethod[] = "general";
+
 inline const std::vector<std::string>& known_methods() {
   static const std::vector<std::string> methods = {
       "finetune",         "finetune_plain", "svd",  "svd_macs",

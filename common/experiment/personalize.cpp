@@ -260,7 +260,7 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
   ModelPtr dense = clone_model(general);
   torch::Tensor general_proba, pruned_proba;
   FP_ASSIGN_OR_RETURN(MethodResult general_result,
-                      describe("general", *dense, evaluation, &general_proba));
+                      describe(kGeneralMethod, *dense, evaluation, &general_proba));
   out.general = general_result;
 
   // Fine-Pruning: the unlabeled inputs only.
@@ -271,7 +271,8 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
   FP_RETURN_IF_ERROR(run_fine_prune(*pruned, fine_prune_on, config, out));
   {
     auto cost = out.fine_prune;
-    FP_ASSIGN_OR_RETURN(out.fine_prune, describe("fine_prune", *pruned, evaluation, &pruned_proba));
+    FP_ASSIGN_OR_RETURN(out.fine_prune,
+                        describe(kFinePruneMethod, *pruned, evaluation, &pruned_proba));
     out.label_free = label_free_figures(general_proba, pruned_proba);
     out.fine_prune.wall_seconds = cost.wall_seconds;
     out.fine_prune.cpu_seconds = cost.cpu_seconds;

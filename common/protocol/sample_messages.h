@@ -6,13 +6,14 @@
 #include <cstdint>
 #include <string>
 
+#include "experiment/methods.h"
 #include "protocol/messages.h"
 
 namespace fp::proto {
 
 inline TelemetryReport sample_report(const std::string& key = "agent-1:7:fine_prune",
                                      uint64_t task_id = 7,
-                                     const std::string& method = "fine_prune") {
+                                     const std::string& method = kFinePruneMethod) {
   TelemetryReport r;
   r.idempotency_key = key;
   r.task_id = task_id;
@@ -49,7 +50,7 @@ inline TaskResult sample_result(const std::string& agent = "agent-1", uint64_t t
   const std::string prefix = agent + ":" + std::to_string(task_id) + ":";
   TaskResult t;
   t.status = TaskStatus{prefix + "status", task_id, true, 3, ""};
-  for (const char* method : {"fine_prune", "finetune", "svd"}) {
+  for (const char* method : {kFinePruneMethod, "finetune", "svd"}) {
     t.reports.push_back(sample_report(prefix + method, task_id, method));
   }
   return t;

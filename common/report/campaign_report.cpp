@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "experiment/methods.h"
 #include "report/results_json.h"
 #include "report/svg_figures.h"
 #include "stats/summary.h"
@@ -33,7 +34,7 @@ std::string results_csv(const CampaignResults& r) {
       auto it = i.methods.find(m);
       return it == i.methods.end() ? nullptr : &it->second;
     };
-    const MethodOutcome* fp = get("fine_prune");
+    const MethodOutcome* fp = get(kFinePruneMethod);
     const MethodOutcome* svd = get("svd");
     // A field of a method's outcome, empty when the method did not report.
     auto field = [](const MethodOutcome* m, double MethodOutcome::*f) {
@@ -42,7 +43,7 @@ std::string results_csv(const CampaignResults& r) {
     out += fmt::format(
         "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.campaign.name),
         csv_field(i.individual), i.task_status, csv_field(i.agent_id), number(i.general_accuracy),
-        number(accuracy_of(i, "fine_prune")), number(accuracy_of(i, "finetune")),
+        number(accuracy_of(i, kFinePruneMethod)), number(accuracy_of(i, "finetune")),
         number(accuracy_of(i, "svd")), field(fp, &MethodOutcome::sparsity),
         field(fp, &MethodOutcome::target_sparsity), field(svd, &MethodOutcome::sparsity),
         i.macs_dense, fp ? fp->macs_effective : 0, field(fp, &MethodOutcome::wall_seconds),
@@ -67,7 +68,7 @@ nlohmann::json paired_statistics_json(const CampaignResults& r) {
     std::vector<double> a, b;
     int64_t eval_samples = 0;
     for (const auto& i : r.individuals) {
-      auto va = accuracy_of(i, "general"), vb = accuracy_of(i, m);
+      auto va = accuracy_of(i, kGeneralMethod), vb = accuracy_of(i, m);
       if (!va || !vb) continue;
       a.push_back(*va);
       b.push_back(*vb);
@@ -77,7 +78,7 @@ nlohmann::json paired_statistics_json(const CampaignResults& r) {
     stats::PairedOptions o;
     o.resolution = eval_samples > 0 ? 1.0 / static_cast<double>(eval_samples) : 0.0;
     const auto p = stats::summarize_paired(a, b, o);
-    out[m] = {{"versus", "general"},           {"n", p.n},
+    out[m] = {{"versus", kGeneralMethod},      {"n", p.n},
               {"mean_general", p.mean_a},      {"mean", p.mean_b},
               {"mean_diff", p.mean_diff},      {"median_diff", p.median_diff},
               {"ci95", {p.ci.low, p.ci.high}}, {"p_wilcoxon", p.wilcoxon.p_value},

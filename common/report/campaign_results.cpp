@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "experiment/methods.h"
+
 namespace fp::report {
 namespace {
 
@@ -100,7 +102,7 @@ struct TelemetryFold {
     // was lost) replaces the earlier one.
     r.methods[row.method] = m;
     // One rule for the general model's accuracy everywhere (see the header).
-    if (row.accuracy_before && (row.method == "fine_prune" || !r.general_accuracy)) {
+    if (row.accuracy_before && (row.method == kFinePruneMethod || !r.general_accuracy)) {
       r.general_accuracy = row.accuracy_before;
     }
     if (!row.evaluated) r.evaluated = false;
@@ -108,7 +110,7 @@ struct TelemetryFold {
     r.macs_dense = row.macs_dense;
     r.adaptation_samples = row.adaptation_samples;
     r.eval_samples = row.eval_samples;
-    if (row.method == "fine_prune") r.curve = parse_curve(row.curve_json);
+    if (row.method == kFinePruneMethod) r.curve = parse_curve(row.curve_json);
     last_row = row.id;
     ++rows;
   }
@@ -216,7 +218,7 @@ const MethodOutcome* IndividualResult::method(const std::string& name) const {
 }
 
 std::optional<double> accuracy_of(const IndividualResult& r, const std::string& method) {
-  if (method == "general") return r.general_accuracy;
+  if (method == kGeneralMethod) return r.general_accuracy;
   auto it = r.methods.find(method);
   if (it == r.methods.end()) return std::nullopt;
   return it->second.accuracy;

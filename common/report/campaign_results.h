@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "experiment/methods.h"
 #include "store/store.h"
 #include "util/status.h"
 
@@ -18,7 +19,7 @@ namespace fp::report {
 
 // Telemetry method names, in the order the figures show them after "general".
 inline const std::vector<std::string>& result_methods() {
-  static const std::vector<std::string> methods = {"fine_prune", "finetune", "svd"};
+  static const std::vector<std::string> methods = {kFinePruneMethod, "finetune", "svd"};
   return methods;
 }
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 
+#include "experiment/methods.h"
 #include "report/campaign_report.h"
 #include "report/pooled_report.h"
 #include "report/report_table.h"
@@ -53,8 +54,8 @@ std::vector<const IndividualRow*> rows_of(const RunResults& results, const std::
 // The accuracy of the four methods, by name, for the grouped tables and figures.
 const std::vector<std::pair<std::string, std::optional<double> IndividualRow::*>>& methods() {
   static const std::vector<std::pair<std::string, std::optional<double> IndividualRow::*>> m = {
-      {"general", &IndividualRow::general},
-      {"fine_prune", &IndividualRow::fine_prune},
+      {kGeneralMethod, &IndividualRow::general},
+      {kFinePruneMethod, &IndividualRow::fine_prune},
       {"finetune", &IndividualRow::finetune},
       {"svd", &IndividualRow::svd}};
   return m;
@@ -71,12 +72,12 @@ Stat method_stat(const std::vector<const IndividualRow*>& rows,
 
 Table summary_table(const RunResults& results) {
   Table t;
-  t.header = {"variant",     "individuals",     "done",          "failed",
-              "general",     "fine_prune",      "finetune",      "svd",
-              "gain",        "gain_median",     "gain_p10",      "gain_p90",
-              "improved",    "worse",           "sparsity",      "fine_prune_s",
-              "finetune_s",  "fine_prune_GMAC", "finetune_GMAC", "finetune/fine_prune_MAC",
-              "gain_ci_low", "gain_ci_high",    "gain_p"};
+  t.header = {"variant",      "individuals",     "done",          "failed",
+              kGeneralMethod, kFinePruneMethod,  "finetune",      "svd",
+              "gain",         "gain_median",     "gain_p10",      "gain_p90",
+              "improved",     "worse",           "sparsity",      "fine_prune_s",
+              "finetune_s",   "fine_prune_GMAC", "finetune_GMAC", "finetune/fine_prune_MAC",
+              "gain_ci_low",  "gain_ci_high",    "gain_p"};
   for (const auto& s : results.summaries) {
     auto rows = rows_of(results, s.variant);
     std::vector<double> gains, fp_s, ft_s, fp_macs, ft_macs;
@@ -166,8 +167,8 @@ std::optional<double> accuracy_of(const IndividualRow& r, const std::string& met
 
 Table individuals_table(const RunResults& results) {
   Table t;
-  t.header = {"variant",  "individual", "general",  "fine_prune",
-              "sparsity", "gain",       "finetune", "svd"};
+  t.header = {"variant",  "individual", kGeneralMethod, kFinePruneMethod,
+              "sparsity", "gain",       "finetune",     "svd"};
   t.header.insert(t.header.end(), results.other_methods.begin(), results.other_methods.end());
   t.header.push_back("status");
   for (const auto& r : results.rows) {
@@ -256,9 +257,9 @@ Table comparisons_table(const RunResults& results) {
     const auto names = reported_methods(rows);
     std::vector<std::pair<std::string, std::string>> pairs;  // (b, a)
     for (const auto& m : names)
-      if (m != "general") pairs.emplace_back(m, "general");
+      if (m != kGeneralMethod) pairs.emplace_back(m, kGeneralMethod);
     for (const auto& m : names)
-      if (m != "general" && m != "fine_prune") pairs.emplace_back("fine_prune", m);
+      if (m != kGeneralMethod && m != kFinePruneMethod) pairs.emplace_back(kFinePruneMethod, m);
     for (const auto& [b_name, a_name] : pairs) {
       std::vector<double> a, b;
       double compute = 0;
@@ -270,8 +271,8 @@ Table comparisons_table(const RunResults& results) {
         b.push_back(*vb);
         eval_samples = eval_samples ? std::min(eval_samples, r->eval_samples) : r->eval_samples;
         auto it = r->other_compute_macs.find(b_name);
-        compute += b_name == "fine_prune" ? static_cast<double>(r->fine_prune_compute_macs)
-                   : b_name == "finetune" ? static_cast<double>(r->finetune_compute_macs)
+        compute += b_name == kFinePruneMethod ? static_cast<double>(r->fine_prune_compute_macs)
+                   : b_name == "finetune"     ? static_cast<double>(r->finetune_compute_macs)
                    : it != r->other_compute_macs.end() ? static_cast<double>(it->second)
                                                        : 0.0;
       }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "experiment/methods.h"
 #include "stats/bootstrap.h"
 #include "util/thread_name.h"
 
@@ -52,7 +53,7 @@ MeanInterval bootstrap_mean_ci(const std::vector<double>& values, const Bootstra
 }
 
 std::optional<double> fine_prune_gain(const IndividualResult& r) {
-  auto personalized = accuracy_of(r, "fine_prune");
+  auto personalized = accuracy_of(r, kFinePruneMethod);
   if (!personalized || !r.general_accuracy) return std::nullopt;
   return *personalized - *r.general_accuracy;
 }
@@ -66,7 +67,7 @@ MethodSamples method_samples(const CampaignResults& results) {
       if (auto v = value_of(r)) values.push_back(*v);
     }
   };
-  add("general", [](const IndividualResult& r) { return r.general_accuracy; });
+  add(kGeneralMethod, [](const IndividualResult& r) { return r.general_accuracy; });
   for (const auto& name : result_methods()) {
     add(name, [&](const IndividualResult& r) { return accuracy_of(r, name); });
   }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "experiment/methods.h"
 #include "report/report_table.h"
 #include "store/run_store.h"
 #include "util/clock.h"
@@ -38,7 +39,7 @@ std::vector<std::string> method_names(const std::vector<const Row*>& rows) {
   std::set<std::string> seen;
   for (const Row* r : rows)
     for (const auto& [name, outcome] : r->result->methods) seen.insert(name);
-  std::vector<std::string> names = {"general"};
+  std::vector<std::string> names = {kGeneralMethod};
   for (const auto& m : result_methods())
     if (seen.erase(m)) names.push_back(m);
   names.insert(names.end(), seen.begin(), seen.end());
@@ -87,9 +88,9 @@ std::vector<PooledComparison> variant_comparisons(const std::vector<SeedRun>& se
                                                   const std::string& variant) {
   std::vector<std::pair<std::string, std::string>> pairs;  // (b, a)
   for (const auto& m : method_names(rows))
-    if (m != "general") pairs.emplace_back(m, "general");
+    if (m != kGeneralMethod) pairs.emplace_back(m, kGeneralMethod);
   for (const auto& m : method_names(rows))
-    if (m != "general" && m != "fine_prune") pairs.emplace_back("fine_prune", m);
+    if (m != kGeneralMethod && m != kFinePruneMethod) pairs.emplace_back(kFinePruneMethod, m);
   std::vector<PooledComparison> out;
   for (const auto& [b_name, a_name] : pairs) {
     Pairs p;
@@ -182,15 +183,15 @@ std::vector<PooledComparison> pool_comparisons(const std::vector<SeedRun>& seeds
         if (r.seed != &seed.label || *r.variant != v) continue;
         auto ref = reference.find(r.result->individual);
         if (ref == reference.end()) continue;
-        auto va = accuracy_of(*ref->second, "fine_prune"),
-             vb = accuracy_of(*r.result, "fine_prune");
+        auto va = accuracy_of(*ref->second, kFinePruneMethod),
+             vb = accuracy_of(*r.result, kFinePruneMethod);
         if (va && vb) p.add(*va, *vb, r);
       }
     }
     if (p.a.empty()) continue;
     PooledComparison c = p.summarize(seeds);
     c.variant = v;
-    c.method = "fine_prune";
+    c.method = kFinePruneMethod;
     c.versus = versus_variant + " fine_prune";
     out.push_back(std::move(c));
   }

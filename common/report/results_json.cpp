@@ -1,5 +1,6 @@
 #include "report/results_json.h"
 
+#include "experiment/methods.h"
 #include "report/method_summary.h"
 
 namespace fp::report {
@@ -51,7 +52,7 @@ json individual_json(const IndividualResult& i) {
               {"agent_id", i.agent_id},
               {"attempts", i.attempts},
               {"error", i.error},
-              {"general", optional_json(i.general_accuracy)},
+              {kGeneralMethod, optional_json(i.general_accuracy)},
               {"macs_dense", i.macs_dense},
               {"adaptation_samples", i.adaptation_samples},
               {"eval_samples", i.eval_samples},
@@ -60,7 +61,7 @@ json individual_json(const IndividualResult& i) {
               {"methods", methods}};
   // Flat copies of the numbers the tables and the bar chart show.
   for (const auto& method : result_methods()) row[method] = optional_json(accuracy_of(i, method));
-  auto fp = i.methods.find("fine_prune");
+  auto fp = i.methods.find(kFinePruneMethod);
   row["sparsity"] = fp == i.methods.end() ? json(nullptr) : json(fp->second.sparsity);
   row["gain"] = optional_json(fine_prune_gain(i));
   return row;
@@ -117,12 +118,12 @@ json individual_curve_json(const IndividualResult& i) {
                       {"macs", p.macs}});
   }
   json chosen = nullptr;
-  auto fp = i.methods.find("fine_prune");
+  auto fp = i.methods.find(kFinePruneMethod);
   if (fp != i.methods.end() && fp->second.accuracy) {
     chosen = {{"sparsity", fp->second.sparsity}, {"accuracy", *fp->second.accuracy}};
   }
   return {{"individual", i.individual},
-          {"general", optional_json(i.general_accuracy)},
+          {kGeneralMethod, optional_json(i.general_accuracy)},
           {"chosen", chosen},
           {"points", points}};
 }
@@ -166,13 +167,13 @@ json campaign_distribution_json(const CampaignResults& r) {
     if (!gain) continue;  // then both accuracies exist
     names.push_back(i.individual);
     general.push_back(*i.general_accuracy);
-    personalized.push_back(*accuracy_of(i, "fine_prune"));
+    personalized.push_back(*accuracy_of(i, kFinePruneMethod));
     gains.push_back(*gain);
   }
   return {{"campaign_id", r.campaign.id},
           {"individual", names},
-          {"general", general},
-          {"fine_prune", personalized},
+          {kGeneralMethod, general},
+          {kFinePruneMethod, personalized},
           {"gain", gains}};
 }
 

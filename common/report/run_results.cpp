@@ -84,7 +84,7 @@ IndividualRow row_of(const std::string& variant, const IndividualResult& i) {
   r.eval_samples = i.eval_samples;
   r.macs_dense = i.macs_dense;
   r.evaluated = i.evaluated;
-  if (const MethodOutcome* m = i.method("fine_prune")) {
+  if (const MethodOutcome* m = i.method(kFinePruneMethod)) {
     r.fine_pruned = true;
     r.fine_prune = m->accuracy;
     r.sparsity = m->sparsity;
@@ -104,7 +104,7 @@ IndividualRow row_of(const std::string& variant, const IndividualResult& i) {
     r.svd_sparsity = m->sparsity;
   }
   for (const auto& [name, m] : i.methods) {
-    if (name == "fine_prune" || name == "finetune" || name == "svd" || !m.accuracy) continue;
+    if (name == kFinePruneMethod || name == "finetune" || name == "svd" || !m.accuracy) continue;
     r.other_accuracy[name] = *m.accuracy;
     r.other_compute_macs[name] = m.compute_macs;
   }

@@ -6,6 +6,7 @@
 #include <set>
 #include <type_traits>
 
+#include "experiment/methods.h"
 #include "report/results_json.h"
 
 namespace fp::report {
@@ -92,8 +93,6 @@ Result<MethodOutcome> parse_outcome(const json& j, const std::string& where) {
   return m;
 }
 
-constexpr const char* kFinePrune = "fine_prune";
-
 Result<IndividualResult> parse_individual(const json& j, const std::string& where) {
   if (!j.is_object()) return Status::invalid_argument(where + ": not an object");
   Fields f(j, where);
@@ -111,10 +110,10 @@ Result<IndividualResult> parse_individual(const json& j, const std::string& wher
   }
   // Every task Fine-Prunes; the further methods are the ones a run may leave out. Without it
   // the individual would pool into the other methods' rows and never into Fine-Pruning's.
-  if (!r.methods.count(kFinePrune))
+  if (!r.methods.count(kFinePruneMethod))
     return Status::invalid_argument(
         fmt::format("{} (\"{}\"): no \"{}\" among its methods, which every run writes", where,
-                    r.individual, kFinePrune));
+                    r.individual, kFinePruneMethod));
   return r;
 }
 

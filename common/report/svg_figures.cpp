@@ -1,20 +1,21 @@
 #include "report/svg_figures.h"
 
+#include "experiment/methods.h"
 #include "report/svg_chart.h"
 
 namespace fp::report {
 
 std::string method_label(const std::string& method) {
-  if (method == "general") return "General";
-  if (method == "fine_prune") return "Fine-Pruning";
+  if (method == kGeneralMethod) return "General";
+  if (method == kFinePruneMethod) return "Fine-Pruning";
   if (method == "finetune") return "Backprop fine-tuning";
   if (method == "svd") return "SVD";
   return method;
 }
 
 std::string method_color(const std::string& method) {
-  if (method == "general") return "#8c8c8c";
-  if (method == "fine_prune") return "#1f77b4";
+  if (method == kGeneralMethod) return "#8c8c8c";
+  if (method == kFinePruneMethod) return "#1f77b4";
   if (method == "finetune") return "#ff7f0e";
   if (method == "svd") return "#2ca02c";
   return "#9467bd";
@@ -24,7 +25,7 @@ std::string accuracy_figure_svg(const CampaignResults& results) {
   BarChart chart;
   chart.title = "Accuracy per individual - " + results.campaign.name;
   chart.y_label = "accuracy";
-  std::vector<std::string> methods = {"general"};
+  std::vector<std::string> methods = {kGeneralMethod};
   for (const auto& m : result_methods()) methods.push_back(m);
   for (const auto& i : results.individuals) chart.groups.push_back(i.individual);
   for (const auto& m : methods) {
@@ -63,7 +64,7 @@ std::string curve_figure_svg(const CampaignResults& results) {
     }
     for (const auto& p : i.curve) s.points.emplace_back(p.sparsity, p.accuracy);
     chart.series.push_back(std::move(s));
-    auto fp = i.methods.find("fine_prune");
+    auto fp = i.methods.find(kFinePruneMethod);
     if (fp != i.methods.end() && fp->second.accuracy) {
       chosen.points.emplace_back(fp->second.sparsity, *fp->second.accuracy);
     }

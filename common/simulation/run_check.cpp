@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "coordinator/model_registry.h"
+#include "experiment/methods.h"
 #include "models/model_factory.h"
 #include "simulation/campaign_plan.h"
 #include "simulation/class_selection.h"
@@ -108,7 +109,7 @@ std::string range_words(std::vector<size_t> sizes) {
 
 // The methods each task runs: Fine-Pruning, the baselines, and each variant's sweep.
 std::string methods_words(const Scenario& s) {
-  std::vector<std::string> methods = {"fine_prune"};
+  std::vector<std::string> methods = {kFinePruneMethod};
   methods.insert(methods.end(), s.baselines.methods.begin(), s.baselines.methods.end());
   std::string words = fmt::format("{}", fmt::join(methods, ", "));
   for (const auto& v : s.variants) {

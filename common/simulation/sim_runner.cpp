@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/task_translation.h"
+#include "experiment/methods.h"
 #include "experiment/personalize.h"
 #include "models/artifact.h"
 #include "simulation/population.h"
@@ -141,7 +142,7 @@ NullRunner::Outcome NullRunner::run(const proto::TaskAssignment& task,
   ++meter_.tasks;
   std::vector<proto::TelemetryReport> out;
   proto::TelemetryReport r;
-  r.method = "fine_prune";
+  r.method = kFinePruneMethod;
   r.individual = task.individual;
   r.evaluated = true;
   r.accuracy_before = 0.5;
