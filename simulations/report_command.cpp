@@ -132,9 +132,11 @@ int run_report(const ReportOptions& o) {
   if (!store.ok()) return fail(store.status());
   auto results = read_results(*store->store, o.run);
   if (!results.ok()) return fail(results.status());
+  // A killed run's stored "running" is "stopped", here and in the report's files.
+  results->run.status = shown_status(results->run, o.db);
   const std::string stats = report::format_run_stats(results->run.stats_json);
   fmt::print("run {}: scenario {}, seed {}, {}\n\n{}\n{}{}", results->run.id, results->run.scenario,
-             results->run.seed, shown_status(results->run, o.db),
+             results->run.seed, results->run.status,
              format_table(*results, o.table_rows), format_summary(*results),
              stats.empty() ? "" : "\n" + stats);
   if (!o.out_dir.empty()) {
@@ -150,14 +152,18 @@ int run_export(const ReportOptions& o) {
   if (!store.ok()) return fail(store.status());
   auto results = read_results(*store->store, o.run);
   if (!results.ok()) return fail(results.status());
+  // As list and report say it: a killed run's stored "running" is "stopped".
+  results->run.status = shown_status(results->run, o.db);
   std::string text = o.format == "json" ? to_json(*results) + "\n" : to_csv(*results);
   if (o.output.empty() || o.output == "-") {
     fmt::print("{}", text);
     return 0;
   }
   const fs::path run_folder = database_path(o.db).parent_path();
-  Status written =
-      write_output(o.output, text, "export", {(run_folder / "scenario.toml").string()});
+  // The run's own files besides those write_output guards (its database, keys, models).
+  Status written = write_output(
+      o.output, text, "export",
+      {(run_folder / "scenario.toml").string(), (run_folder / "fp-sim.log").string()});
   if (!written.ok()) return fail(written);
   fmt::print(stderr, "wrote {} row(s) to {}\n", results->rows.size(), o.output);
   return 0;
@@ -176,17 +182,17 @@ std::string source_name(const std::string& path) {
   return p.filename().string();
 }
 
-// A run to pool: a report folder holding seed_run.json, that file itself, or a run's
-// SQLite file or run directory.
+// A run to pool: a run's SQLite file or run directory, a report folder holding
+// seed_run.json, or that file itself. A folder holding both is read from its fp.db: a report
+// written into a run folder outlives a later run there (`fp-sim run --fresh` keeps it), and
+// its seed_run.json was pooled in the run's place without a word.
 Result<report::SeedRun> load_pool_source(const std::string& path) {
   fs::path file(path);
-  if (fs::is_directory(file)) {
-    if (fs::exists(file / report::kSeedRunFile)) {
-      file /= report::kSeedRunFile;
-    } else if (!fs::exists(file / "fp.db")) {
+  if (fs::is_directory(file) && !fs::exists(file / "fp.db")) {
+    if (!fs::exists(file / report::kSeedRunFile))
       return Status::not_found(path + " holds neither " + report::kSeedRunFile +
                                " (a report written since 18ba844) nor fp.db (a run folder)");
-    }
+    file /= report::kSeedRunFile;
   }
   if (file.extension() == ".json") {
     FP_ASSIGN_OR_RETURN(std::string text, read_file(file.string()));
@@ -299,7 +305,7 @@ void add_pool_command(CLI::App& app) {
       "individuals: pooled_comparisons.csv and .md");
   cmd->add_option("runs", o->dbs,
                   "the runs: their report folders (seed_run.json), SQLite files or run "
-                  "directories (latest run of each)")
+                  "directories (latest run of each; a folder holding fp.db is read from it)")
       ->required();
   cmd->add_option("--out", o->out_dir, "folder to write the pooled tables to")->required();
   cmd->add_option("--versus-variant", o->versus_variant,

@@ -1,11 +1,15 @@
 // seed_run.json: a run's per-individual outcomes, as `fp-sim pool` reads them from a report
-// folder after the run's SQLite file is gone.
+// folder after the run's SQLite file is gone; and the report folder's list of its files.
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "report/report_manifest.h"
 #include "report/seed_run_file.h"
+#include "temp_dir.h"
 
 // Using-declarations, not the namespace: the suite's sources compile in unity batches.
 using fp::report::CampaignResults;
@@ -164,4 +168,46 @@ TEST_CASE("a damaged seed_run.json is refused with what is wrong", "[report]") {
              })),
              Catch::Contains("campaign 1 individual 0 (\"ind-0\"): no \"fine_prune\" among its "
                              "methods"));
+}
+
+// The report folder's manifest (report/report_manifest.h): a report written over another
+// run's removes the files the other listed and it does not write.
+TEST_CASE("a report written into a reused folder removes the files of the one before it",
+          "[report]") {
+  fp::testing::TempDir dir("manifest");
+  const std::string root = dir.path.string();
+  auto write = [&](const std::string& relative) {
+    std::filesystem::create_directories((dir.path / relative).parent_path());
+    std::ofstream(dir.path / relative) << relative;
+    return root + "/" + relative;
+  };
+  // The first report: two variants' tables and two campaigns' folders; a file of the user's
+  // beside them, and one outside the folder a damaged manifest might name.
+  std::vector<std::string> first = {write("summary.csv"), write("by_variant.csv"),
+                                    write("campaigns/tiny_a/results.csv"),
+                                    write("campaigns/tiny_b/results.csv")};
+  write("notes.txt");
+  std::ofstream(dir.path.parent_path() / ("outside-" + dir.path.filename().string())) << "x";
+  REQUIRE(fp::report::replace_report_manifest(root, first).ok());
+  CHECK(fp::testing::read_file(root + "/" + fp::report::kReportManifest) ==
+        "summary.csv\nby_variant.csv\ncampaigns/tiny_a/results.csv\ncampaigns/tiny_b/"
+        "results.csv\n");
+  // The second: one variant, one campaign.
+  const std::vector<std::string> second = {write("summary.csv"),
+                                           write("campaigns/tiny/results.csv")};
+  REQUIRE(fp::report::replace_report_manifest(root, second).ok());
+  CHECK(std::filesystem::exists(root + "/summary.csv"));
+  CHECK(std::filesystem::exists(root + "/campaigns/tiny/results.csv"));
+  CHECK_FALSE(std::filesystem::exists(root + "/by_variant.csv"));
+  CHECK_FALSE(std::filesystem::exists(root + "/campaigns/tiny_a"));  // emptied, removed
+  CHECK_FALSE(std::filesystem::exists(root + "/campaigns/tiny_b"));
+  CHECK(std::filesystem::exists(root + "/notes.txt"));  // never listed: the user's
+  // A manifest line leaving the folder is left alone.
+  std::ofstream(root + "/" + fp::report::kReportManifest)
+      << "../outside-" << dir.path.filename().string() << "\n/etc/hostname\n";
+  REQUIRE(fp::report::replace_report_manifest(root, second).ok());
+  const auto outside = dir.path.parent_path() / ("outside-" + dir.path.filename().string());
+  CHECK(std::filesystem::exists(outside));
+  std::filesystem::remove(outside);
+  CHECK(std::filesystem::exists("/etc/hostname"));
 }

@@ -13,6 +13,7 @@
 #include "experiment/methods.h"
 #include "report/campaign_report.h"
 #include "report/pooled_report.h"
+#include "report/report_manifest.h"
 #include "report/report_table.h"
 #include "report/seed_run_file.h"
 #include "report/svg_chart.h"
@@ -392,6 +393,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
   FP_RETURN_IF_ERROR(w.table("comparisons", comparisons_table(results)));
   {
     FP_ASSIGN_OR_RETURN(SeedRun seed, load_seed_run(store, results.run.id));
+    seed.status = results.run.status;  // as the caller shows it (a killed run: "stopped")
     FP_RETURN_IF_ERROR(w.file(kSeedRunFile, seed_run_to_json(seed)));
   }
 
@@ -502,6 +504,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
     FP_ASSIGN_OR_RETURN(auto paths, write_report(campaign, sub));
     w.written().insert(w.written().end(), paths.begin(), paths.end());
   }
+  FP_RETURN_IF_ERROR(replace_report_manifest(dir, w.written()));
   return w.written();
 }
 

@@ -21,6 +21,8 @@
 //                            outcome per variant and method (report/seed_run_file.h)
 //   campaigns/<name>/        the dashboard's per-campaign report: results.csv/.json,
 //                            accuracy.svg (per-individual bars), curve.svg (accuracy vs sparsity)
+//   report-files.txt         the files above, so a report written into the folder later
+//                            removes those it does not write again (report_manifest.h)
 #pragma once
 
 #include <string>

@@ -233,7 +233,8 @@ std::string format_summary(const RunResults& results) {
 
 std::string format_run_stats(const std::string& stats_json) {
   auto j = nlohmann::json::parse(stats_json, nullptr, false);
-  if (j.is_discarded()) return {};
+  // A run killed before its end wrote none: no line of zeros ("wall 0.0 s ... 0 process(es)").
+  if (j.is_discarded() || !j.is_object() || !(j.value("wall_seconds", 0.0) > 0)) return {};
   std::string out = fmt::format(
       "wall {:.1f} s (setup {:.1f} s incl. training {:.1f} s; campaign {:.1f} s); agents' "
       "Fine-Pruning compute {:.1f} s; framework overhead {:.1f}% of CPU, {:.1f}% of worker "

@@ -13,6 +13,7 @@
 #include "net_fixture.h"
 #include "process_fixture.h"
 #include "store/migrations.h"
+#include "store/run_store.h"
 #include "store/sqlite.h"
 #include "test_paths.h"
 
@@ -222,6 +223,27 @@ TEST_CASE("fp-sim pool pools report folders by their seed_run.json and names a d
   write_bytes(dir.file("report3/seed_run.json"), first.dump());
   refused(dir.file("report3"), "pooled3",
           dir.file("report3") + ": its run (seed 3) was interrupted, not done");
+
+  // A run folder holding its fp.db and a report's seed_run.json written into it before a later
+  // run there (`fp-sim run --fresh` keeps it): the run's own store is read, not the stale
+  // report, which was pooled in the run's place without a word.
+  fs::create_directories(dir.file("run8"));
+  {
+    auto s = store::Store::open(dir.file("run8/fp.db"));
+    REQUIRE(s.ok());
+    auto runs = store::RunStore::open(**s);
+    REQUIRE(runs.ok());
+    store::RunRecord r;
+    r.scenario = "study";
+    r.seed = 8;
+    r.status = "interrupted";
+    REQUIRE(runs->add_run(r).ok());
+  }
+  first["seed"] = "9";
+  first["status"] = "done";
+  write_bytes(dir.file("run8/seed_run.json"), first.dump());
+  refused(dir.file("run8"), "pooled8",
+          dir.file("run8") + ": its run (seed 8) was interrupted, not done");
 
   // A run holding no evaluated individual (every task failed) was named in the table's
   // "pooled over" and added nothing to it.

@@ -367,6 +367,23 @@ TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --r
                          Catch::Contains("run 1 did not finish (stopped): 'fp-sim run --resume "
                                          "--out " +
                                          out + "' goes on with it"));
+  // Its report and export say so too (they said "running"; the report printed a line of
+  // zeros for the statistics the killed run never wrote: "wall 0.0 s ... 0 process(es)").
+  auto [report_rc, reported] =
+      shell(kSim + " report --db " + out + " --out " + dir.file("report") + " 2>&1");
+  INFO(reported);
+  CHECK(report_rc == 0);
+  CHECK_THAT(reported, Catch::Contains("seed 3, stopped") && !Catch::Contains("wall 0.0 s"));
+  CHECK_THAT(fp::testing::read_file(dir.file("report/seed_run.json")),
+             Catch::Contains("\"status\": \"stopped\""));
+  auto [export_rc, exported] = shell(kSim + " export --db " + out + " --format json");
+  CHECK(export_rc == 0);
+  CHECK_THAT(exported, Catch::Contains("\"status\": \"stopped\""));
+  // Nor does an export replace the run's log.
+  auto [over_rc, over] = shell(kSim + " export --db " + out + " -o " + out + "/fp-sim.log 2>&1");
+  INFO(over);
+  CHECK(over_rc != 0);
+  CHECK_THAT(fp::testing::read_file(out + "/fp-sim.log"), !Catch::StartsWith("run,"));
 
   auto [rc, printed] = shell(kSim + " run --resume --out " + out + " --quiet 2>&1");
   INFO(printed);
