@@ -65,6 +65,8 @@ int serve(const ServeOptions& o) {
   if (!o.http_address.empty()) cfg.http_address = o.http_address;
   if (!o.key.empty()) cfg.key = o.key;
   if (o.plain) cfg.server.security.plain = true;
+  if (o.plain && !o.key.empty())  // it was ignored without a word
+    spdlog::warn("--key {} is not used: --plain serves without encryption or keys", o.key);
   if (o.max_agents) cfg.server.max_agents = o.max_agents;
   if (o.check) return check_serving(cfg);
   if (!o.endpoint_file.empty()) {
@@ -81,6 +83,12 @@ int serve(const ServeOptions& o) {
     spdlog::error("server.endpoint: {}", e.to_string());
     return 2;
   }
+  // As serve --check does: a file as the models folder started a coordinator whose every
+  // model download would fail.
+  if (Status folder = check_models_folder(cfg); !folder.ok()) {
+    spdlog::error("{}", folder.to_string());
+    return 2;
+  }
   // Before the database is read: another coordinator serving it is refused, not joined.
   auto lock = store::lock_database(cfg.database, kServeHolder);
   if (!lock.ok()) {
@@ -94,6 +102,10 @@ int serve(const ServeOptions& o) {
   // port in use) leaves the database and the key folder as they were.
   std::optional<security::KeyPair> made_keys;
   if (!cfg.server.security.plain) {
+    if (Status path = security::check_key_pair_path(cfg.key); !path.ok()) {
+      spdlog::error("coordinator key pair: {}", path.to_string());
+      return 2;
+    }
     auto keys = security::keypair_present(cfg.key) ? security::read_keypair(cfg.key)
                                                    : security::generate_keypair();
     if (!keys.ok()) {
@@ -136,6 +148,12 @@ int serve(const ServeOptions& o) {
   if (!servable.ok()) {
     spdlog::error("{}", servable.to_string());
     return 1;
+  }
+  if (cfg.server.exit_when_done) {
+    if (Status s = check_exit_when_done(*store, cfg.database, cfg.campaign.present); !s.ok()) {
+      spdlog::error("{}", s.to_string());
+      return 2;
+    }
   }
   if (made_keys) {
     if (Status written = security::write_keypair(*made_keys, cfg.key); !written.ok()) {

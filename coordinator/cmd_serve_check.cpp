@@ -31,6 +31,7 @@ namespace fs = std::filesystem;
 // The key pair a start would use: read when there; otherwise made then, so its folder
 // must be writable. `pair` receives the pair read, or a throwaway one to bind with.
 Result<std::string> check_key_pair(const std::string& base, security::KeyPair& pair) {
+  FP_RETURN_IF_ERROR(security::check_key_pair_path(base));
   if (security::keypair_present(base)) {
     FP_ASSIGN_OR_RETURN(pair, security::read_keypair(base));
     return "CURVE, key pair " + base + " read";
@@ -67,7 +68,10 @@ Result<std::string> open_for_check(const std::string& database, const std::strin
 
 // The configured campaign, or the running ones a start without [campaign] serves.
 Result<std::string> check_campaigns(ModelRegistry& registry, store::Store& store,
-                                    const CampaignSection& campaign) {
+                                    const CoordinatorConfig& cfg) {
+  const CampaignSection& campaign = cfg.campaign;
+  if (cfg.server.exit_when_done)
+    FP_RETURN_IF_ERROR(check_exit_when_done(store, cfg.database, campaign.present));
   std::string words;
   if (campaign.present) {
     FP_ASSIGN_OR_RETURN(words, plan_campaign(registry, store, campaign));
@@ -115,7 +119,7 @@ Status check_serving_status(CoordinatorConfig cfg, std::string& ready) {
   FP_ASSIGN_OR_RETURN(std::string database, open_for_check(cfg.database, scratch.path(), store));
   FP_RETURN_IF_ERROR(check_models_folder(cfg));
   ModelRegistry registry(cfg.models_dir, *store);
-  FP_ASSIGN_OR_RETURN(std::string campaigns, check_campaigns(registry, *store, cfg.campaign));
+  FP_ASSIGN_OR_RETURN(std::string campaigns, check_campaigns(registry, *store, cfg));
   std::string security = "plain: no encryption, no authentication";
   if (!cfg.server.security.plain) {
     auto keys = check_key_pair(cfg.key, cfg.server.security.own);

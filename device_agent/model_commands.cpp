@@ -18,6 +18,7 @@
 #include "util/compute_threads.h"
 #include "util/file_io.h"
 #include "util/sha256.h"
+#include "util/text.h"
 
 namespace fp::agent_cli {
 namespace {
@@ -169,11 +170,14 @@ int info_command(const std::string& model_path) {
              form, spec.in_channels, spec.height, spec.width,
              spec.input.kind.empty() ? "" : " (" + spec.input.kind + ")");
   fmt::print("sha256 {} (of the file, as sha256sum says), {} bytes\n", *sha, info.size_bytes);
+  // The file's own text escaped, as predict prints it: a newline or a terminal escape in a
+  // model's meta or class names forged lines and recoloured the terminal.
   for (const auto& [key, value] : info.meta)
-    if (value.size() <= 120) fmt::print("meta {}: {}\n", key, value);  // curves are long
+    if (value.size() <= 120)  // curves are long
+      fmt::print("meta {}: {}\n", escape_text(key), escape_text(value));
   const std::vector<int64_t> classes = answerable_classes(model);
   std::vector<std::string> labels;
-  for (int64_t c : classes) labels.push_back(class_label(spec, c));
+  for (int64_t c : classes) labels.push_back(escape_text(class_label(spec, c)));
   fmt::print("classes answered: {} of {}: {}\n", classes.size(), spec.num_classes,
              fmt::join(labels, ", "));
   fmt::print("{:<22} {:>14} {:>14} {:>9}\n", "", "this model", "architecture", "share");
@@ -225,6 +229,16 @@ int export_command(const std::string& model_path, const std::string& out_prefix)
   if (out_is_input(model_path, out_prefix + ".pt", "the exported weights") ||
       out_is_input(model_path, out_prefix + ".json", "the exported spec"))
     return 2;
+  // Both checked before either is written: a folder where the .json goes left a new .pt
+  // beside an old (or no) .json, a pair that does not belong together.
+  for (const char* ext : {".pt", ".json"}) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(out_prefix + ext, ec)) {
+      spdlog::error("--out {}: {}{} is a folder; the export writes a file there", out_prefix,
+                    out_prefix, ext);
+      return 2;
+    }
+  }
   auto model = load_model(model_path);
   if (!model.ok()) {
     spdlog::error("{}", model.status().to_string());
@@ -237,12 +251,13 @@ int export_command(const std::string& model_path, const std::string& out_prefix)
     spdlog::error("{}", s.to_string());
     return 1;
   }
+  // Paths as Python strings: a quote or a backslash in one made the line name another path.
   fmt::print(
       "wrote {} ({} bytes, {} parameters) and {}\n"
-      "in Python: sys.path.insert(0, '{}'); import fineprune_ref; "
-      "net = fineprune_ref.load('{}')\n",
+      "in Python: sys.path.insert(0, {}); import fineprune_ref; "
+      "net = fineprune_ref.load({})\n",
       info.state_dict_path, info.state_dict_bytes, info.parameters, info.spec_path,
-      python_module_folder(), out_prefix);
+      quoted_string(python_module_folder(), '\''), quoted_string(out_prefix, '\''));
   return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "experiment/personalize_settings.h"
 #include "model_commands.h"
 #include "models/artifact.h"
+#include "models/pruned_state.h"
 #include "util/file_io.h"
 #include "util/sha256.h"
 
@@ -99,11 +100,10 @@ int personalize_command(const PersonalizeOptions& o) {
     spdlog::error("{}", general_sha.status().to_string());
     return 1;
   }
-  if (general_info.spec.is_compact()) {
-    spdlog::error(
-        "{} is a compact model (a personalized one: its pruned units are gone); personalize "
-        "the general model it came from",
-        o.model_path);
+  // A masked one too: its pruned units would be reported as the general model's.
+  if (const std::string pruned = pruned_state(**general); !pruned.empty()) {
+    spdlog::error("{} is a personalized model ({}); personalize the general model it came from",
+                  o.model_path, pruned);
     return 2;
   }
   auto data = agent::load_folder_data(o.folder, general_info.spec);

@@ -13,6 +13,7 @@
 #include "experiment/personalize.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
+#include "models/pruned_state.h"
 #include "prune/cost.h"
 #include "train/evaluator.h"
 #include "train/general_model.h"
@@ -77,15 +78,15 @@ Result<PersonalizeConfig> demo_config(const DemoOptions& o) {
 }
 
 // A --model that exists is the general model: it must take Fashion-MNIST's images and
-// classes, be no compact (personalized) model, and agree with an --arch or --width given
+// classes, be no personalized (compact or masked) model, and agree with an --arch or --width given
 // beside it (they were ignored without a word, the demo running another model than asked).
-Status check_loaded_general(const DemoOptions& o, const ModelSpec& spec) {
+Status check_loaded_general(const DemoOptions& o, const PrunableNet& model) {
   const std::string what = "--model " + o.model_path;
-  if (spec.is_compact())
-    return Status::invalid_argument(
-        what +
-        " is a compact model (a personalized one: its pruned units are gone); give a "
-        "general model, or a path where the demo trains and saves one");
+  const ModelSpec& spec = model.spec();
+  if (const std::string pruned = pruned_state(model); !pruned.empty())
+    return Status::invalid_argument(what + " is a personalized model (" + pruned +
+                                    "); give a general model, or a path where the demo trains "
+                                    "and saves one");
   if (!builtin_input_shape("fashion-mnist")->fits(spec))
     return Status::invalid_argument(fmt::format(
         "{} takes {}x{}x{} inputs and {} classes; the demo runs on Fashion-MNIST (1x28x28, 10 "
@@ -136,13 +137,12 @@ int run_demo(const DemoOptions& o) {
 
   ModelPtr general;
   if (!o.model_path.empty() && std::filesystem::exists(o.model_path)) {
-    ArtifactInfo info;
-    auto loaded = load_model(o.model_path, &info);
+    auto loaded = load_model(o.model_path);
     if (!loaded.ok()) {
       spdlog::error("{}", loaded.status().to_string());
       return 1;
     }
-    if (Status fits = check_loaded_general(o, info.spec); !fits.ok()) {
+    if (Status fits = check_loaded_general(o, **loaded); !fits.ok()) {
       spdlog::error("{}", fits.message());
       return 2;
     }

@@ -136,9 +136,8 @@ int run_report(const ReportOptions& o) {
   results->run.status = shown_status(results->run, o.db);
   const std::string stats = report::format_run_stats(results->run.stats_json);
   fmt::print("run {}: scenario {}, seed {}, {}\n\n{}\n{}{}", results->run.id, results->run.scenario,
-             results->run.seed, results->run.status,
-             format_table(*results, o.table_rows), format_summary(*results),
-             stats.empty() ? "" : "\n" + stats);
+             results->run.seed, results->run.status, format_table(*results, o.table_rows),
+             format_summary(*results), stats.empty() ? "" : "\n" + stats);
   if (!o.out_dir.empty()) {
     auto written = write_experiment_report(*store->store, *results, o.out_dir);
     if (!written.ok()) return fail(written.status());
@@ -161,9 +160,9 @@ int run_export(const ReportOptions& o) {
   }
   const fs::path run_folder = database_path(o.db).parent_path();
   // The run's own files besides those write_output guards (its database, keys, models).
-  Status written = write_output(
-      o.output, text, "export",
-      {(run_folder / "scenario.toml").string(), (run_folder / "fp-sim.log").string()});
+  Status written =
+      write_output(o.output, text, "export",
+                   {(run_folder / "scenario.toml").string(), (run_folder / "fp-sim.log").string()});
   if (!written.ok()) return fail(written);
   fmt::print(stderr, "wrote {} row(s) to {}\n", results->rows.size(), o.output);
   return 0;

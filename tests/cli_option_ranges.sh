@@ -96,7 +96,7 @@ expect_exit 2 "has width 0.25, but --width 0.5 was given" \
   "${FP_SIM}" demo --model "${WORK}/demo-general.fpm" --width 0.5
 saved=$(ls "${WORK}"/demo-models/*.fpm | head -n 1)
 "${FP_AGENT}" compact --model "${saved}" --out "${WORK}/demo-compact.fpm" >/dev/null 2>&1
-expect_exit 2 "is a compact model (a personalized one" \
+expect_exit 2 "is a personalized model (compact: its pruned units are gone)" \
   "${FP_SIM}" demo --model "${WORK}/demo-compact.fpm"
 # spdlog reads any word it does not know as "off": a misspelt level silenced the log.
 expect_refused "--log-level: 'loud' is no log level" \
@@ -312,6 +312,25 @@ if ! grep -qF "dbdir is a folder, not an SQLite file" <<<"${out}" || grep -q "tr
 fi
 expect_exit 2 "server.endpoint: Invalid argument: endpoint 'inproc://x': inproc:// reaches only threads" \
   "${coord[@]}" serve --plain --endpoint inproc://x
+# A folder as the database is refused before its lock file is made beside it; a file as the
+# models folder, which serve --check refused, started a coordinator.
+expect_exit 1 "dbdir is a folder, not an SQLite file" \
+  "${coord[@]}" serve --plain --db "${WORK}/dbdir" --endpoint "tcp://127.0.0.1:*"
+if [ -e "${WORK}/dbdir.lock" ]; then
+  echo "FAIL: serve --db <folder> left ${WORK}/dbdir.lock"
+  failures=$((failures + 1))
+fi
+touch "${WORK}/models-file"
+expect_exit 2 "models-file is a file, not a folder" \
+  "${coord[@]}" serve --plain --db "${WORK}/models-file.db" --models-dir "${WORK}/models-file" \
+  --endpoint "tcp://127.0.0.1:*"
+# No campaign in the database and none configured: --exit-when-done waited for ever (a mistyped
+# --db is a new, empty one), its --check said ready.
+for check in --check ""; do
+  expect_exit 2 "holds no campaign and the configuration has no [campaign]: nothing would ever" \
+    "${coord[@]}" serve --plain ${check} --exit-when-done --db "${WORK}/no-campaign.db" \
+    --models-dir "${WORK}/no-campaign-models" --endpoint "tcp://127.0.0.1:*"
+done
 
 # Nothing was run: no run folder, no agent work folder, no coordinator database.
 for d in run agent fp.db models; do

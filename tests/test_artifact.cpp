@@ -6,11 +6,14 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "models/artifact.h"
+#include "models/compact.h"
 #include "models/model_factory.h"
+#include "models/pruned_state.h"
 #include "temp_dir.h"
 #include "util/sha256.h"
 
@@ -204,6 +207,50 @@ TEST_CASE("pruning masks survive a round trip", "[artifact]") {
   REQUIRE(a.sha256 != b.sha256);
 }
 
+TEST_CASE("a model is told general or personalized (masked, compact) by its masks and spec",
+          "[artifact]") {
+  auto m = build("mlp");
+  CHECK(fp::pruned_state(*m).empty());
+  int64_t units = 0, weights = 0;
+  for (const fp::PrunableLayer& l : m->layers()) {
+    units += l->num_units();
+    weights += l->num_weights();
+  }
+  {
+    torch::NoGradGuard no_grad;
+    fp::PrunableLayer second = m->layers()[1];
+    second->mutable_weight_mask().view(-1)[3] = 0.0f;
+  }
+  CHECK(fp::pruned_state(*m) == "masked: 1 of " + std::to_string(weights) + " weights pruned");
+  {
+    torch::NoGradGuard no_grad;
+    m->layers()[0]->unit_mask().slice(0, 0, 2).zero_();
+  }
+  CHECK(fp::pruned_state(*m) == "masked: 2 of " + std::to_string(units) + " units pruned, 1 of " +
+                                    std::to_string(weights) + " weights pruned");
+  auto c = fp::compact(*m);
+  REQUIRE(c.ok());
+  CHECK(fp::pruned_state(*c->model) == "compact: its pruned units are gone");
+}
+
+TEST_CASE("a well-formed artifact holding NaN or infinity is refused, naming the tensor",
+          "[artifact]") {
+  for (float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    auto m = build("cnn");
+    std::string name;
+    {
+      torch::NoGradGuard no_grad;
+      auto params = m->named_parameters();
+      name = params.keys()[1];
+      params[name].view(-1)[0] = bad;
+    }
+    auto r = fp::deserialize_model(fp::serialize_model(*m));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message() == "its tensor '" + name + "' holds NaN or infinite values");
+  }
+}
+
 TEST_CASE("save_model writes atomically and load_model reads it back", "[artifact]") {
   // load_model reads files under 256 KB and maps larger ones: both ways here.
   const double width = GENERATE(0.25, 1.0);
@@ -326,8 +373,12 @@ TEST_CASE("corrupted artifacts are rejected with a clear Status", "[artifact]") 
                     "more than once");
     require_corrupt(tamper(good, [](auto& j) { j["tensors"][0]["name"] = "ghost.weight"; }),
                     "'ghost.weight' is not part of this architecture");
+    // A spec naming a bigger model than the payload holds is refused before that model is
+    // allocated (a 108 KB file whose spec named a 4 GB model took 4.4 GB and 19 s to refuse).
     require_corrupt(tamper(good, [](auto& j) { j["spec"]["arch"] = "resnet18"; }),
-                    "is not part of this architecture");
+                    "tensors, its payload holds");
+    require_corrupt(tamper(good, [](auto& j) { j["spec"]["width_mult"] = 2.0; }),
+                    "tensors, its payload holds");
     require_corrupt(tamper(good, [](auto& j) { j["spec"]["arch"] = "alexnet"; }), "header spec");
     require_corrupt(tamper(good, [](auto& j) { j["spec"]["num_classes"] = 0; }), "num_classes");
     require_corrupt(tamper(good, [](auto& j) { j["tensors"][0]["offset"] = -1; }),

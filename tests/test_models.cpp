@@ -563,7 +563,7 @@ TEST_CASE("loading, cloning and compacting draw no random weights", "[models]") 
   CHECK(torch::allclose(compacted->model->forward(x), want, 1e-5, 1e-5));
 
   // A fresh model is still randomly initialised, and the scope ends with its owner.
-  { fp::ZeroInitScope zero; }
+  { fp::WeightInitScope zero(fp::WeightInit::kZero); }
   auto fresh = fp::build_model(make_spec("mlp", 28));
   REQUIRE(fresh.ok());
   CHECK((*fresh)->layers()[0]->weight().abs().sum().item<double>() > 0);

@@ -204,6 +204,20 @@ TEST_CASE("missing, malformed, mismatched and exposed key files are clear errors
                                "keys/coordinator)"));
   }
   CHECK_FALSE(std::filesystem::exists(dir.file("keys/.pub")));
+  // "keys" where that is a folder: a second identity keys.pub/keys.key was made beside the
+  // folder's pair (serve's --check said it would be, a start logged its public key first);
+  // read, "keys/" was a missing secret key file.
+  std::filesystem::create_directories(dir.file("keys"));
+  for (const std::string& base : {dir.file("keys"), dir.file("keys/")}) {
+    INFO(base);
+    CHECK_THAT(fp::security::check_key_pair_path(base).message(),
+               Catch::EndsWith("names a folder: give the pair's path without .pub/.key (e.g. "
+                               "keys/coordinator)"));
+    CHECK_THAT(write_keypair(*a, base).message(), Catch::Contains("names a folder"));
+    CHECK_THAT(read_keypair(base).status().message(), Catch::Contains("names a folder"));
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.file("keys.pub")));
+  CHECK(fp::security::check_key_pair_path(dir.file("keys/coordinator")).ok());
 }
 
 TEST_CASE("the ZAP policy admits enrolled CURVE keys only", "[security]") {

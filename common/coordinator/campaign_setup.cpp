@@ -17,6 +17,7 @@
 #include "experiment/personalize_settings.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
+#include "models/pruned_state.h"
 #include "protocol/validate.h"
 #include "util/file_io.h"
 #include "util/sha256.h"
@@ -38,17 +39,13 @@ Result<ModelPtr> usable_model(const std::string& bytes, const std::string& sourc
     return Status::corruption(source +
                               " is not a usable model artifact: " + model.status().message());
   }
-  // Well formed, but a NaN or an infinity (training that diverged, a broken export) would
-  // make every device's activation energies and accuracies meaningless.
-  auto finite = [&](const std::string& name, const torch::Tensor& t) -> Status {
-    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) {
-      return Status::invalid_argument(source + " is not a usable general model: its tensor '" +
-                                      name + "' holds NaN or infinite values");
-    }
-    return Status::ok_status();
-  };
-  for (const auto& p : (*model)->named_parameters()) FP_RETURN_IF_ERROR(finite(p.key(), p.value()));
-  for (const auto& b : (*model)->named_buffers()) FP_RETURN_IF_ERROR(finite(b.key(), b.value()));
+  // A personalized model is no general model: as a campaign's, every task failed ("a compact
+  // model cannot be pruned further"), or devices pruned a pruned model and reported its
+  // accuracy as the general model's.
+  if (const std::string pruned = pruned_state(**model); !pruned.empty())
+    return Status::invalid_argument(source + " is a personalized model (" + pruned +
+                                    "), not a general one: register the general model it came "
+                                    "from");
   return model;
 }
 
@@ -166,6 +163,11 @@ std::string input_kind_words(const std::string& kind) {
 Status check_model_input(const store::ModelRecord& model, const std::string& dataset) {
   const InputSpec feeds = builtin_input_spec(dataset);
   auto spec = ModelSpec::from_json(model.spec_json);
+  // A model registered before register refused personalized ones.
+  if (spec.ok() && spec->is_compact())
+    return Status::invalid_argument("model " + model.sha256.substr(0, 12) +
+                                    " is a compact, personalized model (its pruned units are "
+                                    "gone), not a general one: devices cannot prune it");
   if (!spec.ok() || feeds.kind.empty()) return Status::ok_status();
   if (!spec->input.kind.empty() && spec->input.kind != feeds.kind)
     return Status::invalid_argument(
@@ -445,6 +447,16 @@ Status check_served_campaigns(ModelRegistry& registry, store::Store& store,
     spdlog::warn("{} (its tasks will fail on the devices)", servable.message());
   }
   return Status::ok_status();
+}
+
+Status check_exit_when_done(store::Store& store, const std::string& database, bool configured) {
+  if (configured) return Status::ok_status();
+  FP_ASSIGN_OR_RETURN(auto campaigns, store.campaigns());
+  if (!campaigns.empty()) return Status::ok_status();
+  return Status::invalid_argument(
+      "--exit-when-done: database " + database +
+      " holds no campaign and the configuration has no [campaign]: nothing would ever finish, "
+      "and serving would wait for ever");
 }
 
 }  // namespace fp::coord

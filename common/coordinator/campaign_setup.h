@@ -71,4 +71,9 @@ Status check_campaign_model(ModelRegistry& registry, const store::CampaignRecord
 Status check_served_campaigns(ModelRegistry& registry, store::Store& store,
                               const std::string& configured);
 
+// Serving with --exit-when-done stops once every campaign has finished: with none in the
+// database and none `configured` it waited for ever (a mistyped --db is a new, empty one).
+// InvalidArgument then, saying so.
+Status check_exit_when_done(store::Store& store, const std::string& database, bool configured);
+
 }  // namespace fp::coord

@@ -116,8 +116,32 @@ Status finish_compact(PrunableNet& model) {
   return Status::ok_status();
 }
 
+// The bytes of the tensors every artifact of `contents`' spec holds (masks left out: a version
+// 2 file may omit them; a version 1 file missing one is named below), from a model built with
+// meta weights (no memory of the model's size).
+Result<uint64_t> required_payload_bytes(const ArtifactContents& contents) {
+  ModelPtr shapes;
+  {
+    WeightInitScope meta(WeightInit::kMeta);
+    auto built = build_model(contents.spec);
+    if (!built.ok()) return artifact_corrupt("spec does not build: " + built.status().message());
+    shapes = built.value();
+  }
+  uint64_t bytes = 0;
+  for (const auto& [name, t] : state_tensors(*shapes))
+    if (!artifact_may_omit(name)) bytes += static_cast<uint64_t>(t.numel()) * t.element_size();
+  return bytes;
+}
+
 // Builds the model the header's spec names and fills it from the payload.
 Result<ModelPtr> build_from(const ArtifactContents& contents) {
+  // Sized before it is built: a small file whose spec names a big model had the model
+  // allocated and zeroed (4.4 GB for a 108 KB file) before its tensors were compared.
+  FP_ASSIGN_OR_RETURN(const uint64_t needed, required_payload_bytes(contents));
+  if (needed > contents.payload.size())
+    return artifact_corrupt("its spec's model (" + contents.spec.arch + ") takes " +
+                            std::to_string(needed) + " bytes of tensors, its payload holds " +
+                            std::to_string(contents.payload.size()));
   auto built = build_model_to_overwrite(contents.spec);
   if (!built.ok()) return artifact_corrupt("spec does not build: " + built.status().message());
   ModelPtr model = built.value();
@@ -198,10 +222,30 @@ uint64_t serialized_size(const PrunableNet& model, const std::map<std::string, s
   return artifact_size(plan.header_text.size(), plan.payload_size);
 }
 
+namespace {
+
+// Well formed, but a NaN or an infinity (a training that diverged, a broken export) makes
+// every activation energy, prediction and accuracy meaningless: a device personalized such a
+// model without a word ("mean confidence nan -> nan").
+Status check_finite(const PrunableNet& model) {
+  torch::NoGradGuard no_grad;
+  auto finite = [](const std::string& name, const torch::Tensor& t) -> Status {
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+      return Status::invalid_argument("its tensor '" + name + "' holds NaN or infinite values");
+    return Status::ok_status();
+  };
+  for (const auto& p : model.named_parameters()) FP_RETURN_IF_ERROR(finite(p.key(), p.value()));
+  for (const auto& b : model.named_buffers()) FP_RETURN_IF_ERROR(finite(b.key(), b.value()));
+  return Status::ok_status();
+}
+
+}  // namespace
+
 Result<ModelPtr> deserialize_model(std::string_view bytes, ArtifactInfo* info) {
   FP_ASSIGN_OR_RETURN(auto contents, parse_artifact(bytes));
   try {
     auto model = build_from(contents);
+    if (model.ok()) FP_RETURN_IF_ERROR(check_finite(**model));
     if (model.ok() && info) {
       info->spec = contents.spec;
       info->meta = std::move(contents.meta);
@@ -285,6 +329,13 @@ Result<ModelPtr> load_model(const std::string& path, ArtifactInfo* info) {
     return Status::io_error("model artifact " + path + ": not a regular file");
   }
   const auto size = static_cast<size_t>(st.st_size);
+  char head[8];
+  if (::pread(fd, head, sizeof(head), 0) == static_cast<ssize_t>(sizeof(head))) {
+    if (Status magic = check_artifact_magic({head, sizeof(head)}); !magic.ok()) {
+      ::close(fd);
+      return magic.with_context(path + ": ");
+    }
+  }
   MappedFile mapped(fd, size >= kMapFrom ? size : 0);
   std::string read_bytes;
   if (!mapped.mapped()) {

@@ -33,6 +33,8 @@ std::string serialize_model(const PrunableNet& model,
 uint64_t serialized_size(const PrunableNet& model,
                          const std::map<std::string, std::string>& meta = {});
 // The model comes back in evaluation mode, as every loader's does (training sets train()).
+// A well-formed artifact whose tensors hold a NaN or an infinity is refused as well, naming
+// the tensor: no program can use it.
 Result<ModelPtr> deserialize_model(std::string_view bytes, ArtifactInfo* info = nullptr);
 
 Status save_model(const PrunableNet& model, const std::string& path,

@@ -101,13 +101,18 @@ Status artifact_corrupt(const std::string& what) {
   return Status::corruption("model artifact: " + what);
 }
 
+Status check_artifact_magic(std::string_view head) {
+  if (head.size() >= sizeof(kMagic) && std::memcmp(head.data(), kMagic, sizeof(kMagic)) != 0)
+    return artifact_corrupt("bad magic: not an FPMODEL file");
+  return Status::ok_status();
+}
+
 Result<ArtifactContents> parse_artifact(std::string_view b) {
   const uint64_t size = b.size();
   if (size < kFixedSize)
     return artifact_corrupt("truncated: " + std::to_string(size) + " bytes, shorter than the " +
                             std::to_string(kFixedSize) + "-byte fixed header");
-  if (std::memcmp(b.data(), kMagic, sizeof(kMagic)) != 0)
-    return artifact_corrupt("bad magic: not an FPMODEL file");
+  FP_RETURN_IF_ERROR(check_artifact_magic(b));
   const uint64_t version = get_le(b, 8, 4);
   if (version < kOldestArtifactFormatVersion || version > kArtifactFormatVersion)
     return artifact_corrupt("unsupported format version " + std::to_string(version) +

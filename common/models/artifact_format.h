@@ -60,4 +60,10 @@ std::string append_artifact_hash(std::string& artifact);
 // Status::corruption with the "model artifact: " prefix.
 Status artifact_corrupt(const std::string& what);
 
+// Corruption ("bad magic") when `head`, a file's first bytes (8 or more), does not begin as
+// an artifact does; OK for fewer (parse_artifact names a file that short). Checked on a
+// file's first bytes before the rest is read: a 2 GB file of anything else was mapped whole
+// to be refused.
+Status check_artifact_magic(std::string_view head);
+
 }  // namespace fp

@@ -29,7 +29,7 @@ Result<ModelPtr> build_model(const ModelSpec& spec) {
 }
 
 Result<ModelPtr> build_model_to_overwrite(const ModelSpec& spec) {
-  ZeroInitScope zero_weights;
+  WeightInitScope zero_weights(WeightInit::kZero);
   return build_model(spec);
 }
 

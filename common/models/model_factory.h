@@ -9,7 +9,7 @@ namespace fp {
 // Freshly initialised (seed with torch::manual_seed first for reproducibility).
 Result<ModelPtr> build_model(const ModelSpec& spec);
 
-// The same with zero weights (models/prunable_layer.h: ZeroInitScope), for a caller that
+// The same with zero weights (models/prunable_layer.h: WeightInitScope), for a caller that
 // overwrites every parameter next: it costs no random draws and leaves LibTorch's global
 // generator where it was.
 Result<ModelPtr> build_model_to_overwrite(const ModelSpec& spec);

@@ -11,7 +11,7 @@ namespace fp {
 namespace F = torch::nn::functional;
 
 namespace {
-thread_local bool zero_init = false;
+thread_local WeightInit weight_init = WeightInit::kRandom;
 
 // Ones of `shape` as a broadcast view of a single 1: no memory of the shape's size.
 torch::Tensor ones_view(torch::IntArrayRef shape, const torch::TensorOptions& options) {
@@ -84,8 +84,8 @@ std::pair<torch::Tensor, torch::Tensor> fold_batch_norm(
 }
 }  // namespace
 
-ZeroInitScope::ZeroInitScope() : was_(zero_init) { zero_init = true; }
-ZeroInitScope::~ZeroInitScope() { zero_init = was_; }
+WeightInitScope::WeightInitScope(WeightInit init) : was_(weight_init) { weight_init = init; }
+WeightInitScope::~WeightInitScope() { weight_init = was_; }
 
 LayerOptions linear_options(int64_t in, int64_t out, Activation activation) {
   LayerOptions o;
@@ -131,7 +131,10 @@ PrunableLayerImpl::PrunableLayerImpl(const LayerOptions& o) : options_(o) {
   // He initialisation for ReLU networks; the classifier gets the same (fan-in) scale.
   const double fan_in = static_cast<double>(weights_per_unit());
   weight_ = register_parameter(
-      "weight", zero_init ? torch::zeros(shape) : torch::randn(shape) * std::sqrt(2.0 / fan_in));
+      "weight", weight_init == WeightInit::kMeta
+                    ? torch::empty(shape, torch::TensorOptions().device(torch::kMeta))
+                : weight_init == WeightInit::kZero ? torch::zeros(shape)
+                                                   : torch::randn(shape) * std::sqrt(2.0 / fan_in));
   if (o.bias) bias_ = register_parameter("bias", torch::zeros({o.out}));
   unit_mask_ = register_buffer("unit_mask", torch::ones({o.out}));
   weight_mask_ = register_buffer("weight_mask", ones_view(shape, torch::kFloat));

@@ -152,20 +152,26 @@ class PrunableLayerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(PrunableLayer);
 
-// While one is alive on this thread, new PrunableLayers start with zero weights instead of
-// random ones. For models whose every parameter is overwritten at once (an artifact
-// loaded, a clone, a compact model): drawing He-initialised weights cost more than the
-// copy that replaces them (a third of compacting a ResNet), and would advance LibTorch's
-// global generator for nothing. model_factory.h's build_model_to_overwrite uses it.
-class ZeroInitScope {
+// How new PrunableLayers' weights start on this thread, while a WeightInitScope is alive:
+//   kZero  zeros, for models whose every parameter is overwritten at once (an artifact
+//          loaded, a clone, a compact model): drawing He-initialised weights cost more than
+//          the copy that replaces them (a third of compacting a ResNet), and would advance
+//          LibTorch's global generator for nothing (model_factory.h's build_model_to_overwrite);
+//   kMeta  meta tensors, shapes without memory: a model so built tells the bytes a spec's
+//          model takes before any is allocated (the artifact loader's check of a payload: a
+//          108 KB artifact whose spec named a 4 GB model had every loader allocate and zero it
+//          before its tensors were compared).
+enum class WeightInit { kRandom, kZero, kMeta };
+
+class WeightInitScope {
  public:
-  ZeroInitScope();
-  ~ZeroInitScope();
-  ZeroInitScope(const ZeroInitScope&) = delete;
-  ZeroInitScope& operator=(const ZeroInitScope&) = delete;
+  explicit WeightInitScope(WeightInit init);
+  ~WeightInitScope();
+  WeightInitScope(const WeightInitScope&) = delete;
+  WeightInitScope& operator=(const WeightInitScope&) = delete;
 
  private:
-  bool was_;
+  WeightInit was_;
 };
 
 }  // namespace fp

@@ -139,15 +139,20 @@ Result<std::string> public_key_of(const std::string& secret_key) {
 std::string public_key_path(const std::string& base) { return strip_suffix(base) + ".pub"; }
 std::string secret_key_path(const std::string& base) { return strip_suffix(base) + ".key"; }
 
-Status write_keypair(const KeyPair& pair, const std::string& base, bool overwrite) {
-  FP_RETURN_IF_ERROR(check_z85_key(pair.public_key, "public key"));
-  FP_RETURN_IF_ERROR(check_z85_key(pair.secret_key, "secret key"));
-  // "keys/" made the hidden files keys/.pub and keys/.key.
+Status check_key_pair_path(const std::string& base) {
   const std::string name = fs::path(strip_suffix(base)).filename().string();
-  if (name.empty() || name == "." || name == "..")
+  std::error_code ec;
+  if (name.empty() || name == "." || name == ".." || fs::is_directory(base, ec))
     return Status::invalid_argument("key pair path '" + base +
                                     "' names a folder: give the pair's path without .pub/.key "
                                     "(e.g. keys/coordinator)");
+  return Status::ok_status();
+}
+
+Status write_keypair(const KeyPair& pair, const std::string& base, bool overwrite) {
+  FP_RETURN_IF_ERROR(check_z85_key(pair.public_key, "public key"));
+  FP_RETURN_IF_ERROR(check_z85_key(pair.secret_key, "secret key"));
+  FP_RETURN_IF_ERROR(check_key_pair_path(base));
   const std::string pub = public_key_path(base), sec = secret_key_path(base);
   std::error_code ec;
   fs::path dir = fs::path(pub).parent_path();
@@ -172,6 +177,7 @@ Result<std::string> read_public_key(const std::string& path) {
 }
 
 Result<KeyPair> read_keypair(const std::string& base) {
+  FP_RETURN_IF_ERROR(check_key_pair_path(base));
   const std::string pub = public_key_path(base), sec = secret_key_path(base);
   struct stat st {};
   if (::stat(sec.c_str(), &st) != 0) {

@@ -38,6 +38,11 @@ Result<std::string> public_key_of(const std::string& secret_key);
 std::string public_key_path(const std::string& base);
 std::string secret_key_path(const std::string& base);
 
+// A key pair's path is the pair's name without .pub/.key. InvalidArgument for one naming a
+// folder ("keys/", or "keys" where that is a folder): "keys/" made hidden files keys/.pub
+// and keys/.key, and "keys" a second identity keys.pub beside the folder's pair.
+Status check_key_pair_path(const std::string& base);
+
 // Writes both files (the secret one with mode 0600); refuses to overwrite unless
 // `overwrite`, so a second keygen cannot silently lock every enrolled agent out.
 Status write_keypair(const KeyPair& pair, const std::string& base, bool overwrite = false);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "config/toml_reader.h"
+#include "util/text.h"
 
 namespace fp::sim {
 namespace {
@@ -14,20 +15,7 @@ constexpr const char* kNoteHeader = "# fp-sim run overrode, after reading this f
 constexpr const char* kNoteLine = "#   ";
 
 // A string as a TOML basic string (quoted, escaped): the note must parse back.
-std::string toml_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      out += fmt::format("\\u{:04X}", static_cast<unsigned char>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
+std::string toml_string(const std::string& s) { return quoted_string(s, '"'); }
 
 }  // namespace
 

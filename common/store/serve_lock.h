@@ -5,6 +5,7 @@
 // (util/process_lock.h) on "<database>.lock" while they serve.
 #pragma once
 
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,10 @@ inline std::string serve_lock_file(const std::string& database) { return databas
 // The lock of `database`; an in-memory one (":memory:") is no one else's: nothing to lock.
 inline Result<ProcessLock> lock_database(const std::string& database, const std::string& holder) {
   if (database == ":memory:") return ProcessLock();
+  // Refused as opening it would be, before a "<folder>.lock" is left beside it.
+  std::error_code ec;
+  if (std::filesystem::is_directory(database, ec))
+    return Status::invalid_argument("database " + database + " is a folder, not an SQLite file");
   return ProcessLock::acquire(serve_lock_file(database), "database " + database, holder);
 }
 

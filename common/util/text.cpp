@@ -75,6 +75,24 @@ std::string text_problem(std::string_view s) {
   return "";
 }
 
+std::string quoted_string(std::string_view s, char quote) {
+  std::string out(1, quote);
+  char buf[8];
+  for (char c : s) {
+    if (c == quote || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      std::snprintf(buf, sizeof buf, "\\u%04X",
+                    static_cast<unsigned>(static_cast<unsigned char>(c)));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + quote;
+}
+
 std::string escape_text(std::string_view s) {
   std::string out;
   out.reserve(s.size());

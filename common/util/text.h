@@ -20,6 +20,10 @@ std::string escape_text(std::string_view s);
 // text_problem(), for a message field with a length limit.
 std::string clean_text(std::string_view s, size_t max_bytes);
 
+// `s` between two `quote`s, with that quote, backslashes and control characters escaped
+// (\uXXXX): a TOML basic string ('"') or a Python string literal ('\'') reading back as `s`.
+std::string quoted_string(std::string_view s, char quote);
+
 // Whether `s` ends with `tail` (names, extensions, buffer keys).
 bool ends_with(std::string_view s, std::string_view tail);
 

@@ -423,6 +423,20 @@ TEST_CASE("a device with a general model file personalizes offline, and says wha
   CHECK_THAT(masked, Catch::Contains("masked (pruned units zeroed)"));
   REQUIRE(std::regex_search(masked, m, std::regex("conv2 +([0-9]+) +([0-9]+)")));
   CHECK(std::stoll(m[1]) + 1 == std::stoll(m[2]));
+  // The file's own text is escaped, as predict's: a newline or a terminal escape in a model's
+  // meta forged lines and recoloured the terminal.
+  REQUIRE(save_model(**general_model, dir.file("odd.fpm"), {{"note", "two\nlines\x1b[31m"}}).ok());
+  CHECK_THAT(info_of(dir.file("odd.fpm"), "info-odd"),
+             Catch::Contains("meta note: two\\nlines\\u001b[31m\n"));
+  // A masked model is no general one to personalize: its pruned units were reported as the
+  // general model's (a compact one was refused already).
+  ChildProcess from_masked({kAgent, "personalize", "--model", dir.file("masked.fpm"), "--data",
+                            dir.file("phone"), "--out", dir.file("from-masked.fpm")},
+                           dir.file("from-masked.log"));
+  CHECK(from_masked.wait(60s) == 2);
+  CHECK_THAT(read_file(dir.file("from-masked.log")),
+             Catch::Contains("masked.fpm is a personalized model (masked: 1 of "));
+  CHECK_FALSE(std::filesystem::exists(dir.file("from-masked.fpm")));
 
   // Mistakes are named, and nothing is written for them.
   auto refused = [&](std::vector<std::string> extra, const std::string& name) {
@@ -476,7 +490,8 @@ TEST_CASE("a device with a general model file personalizes offline, and says wha
                       "--out", dir.file("x.fpm")},
                      dir.file("again.log"));
   CHECK(again.wait(60s) == 2);
-  CHECK_THAT(read_file(dir.file("again.log")), Catch::Contains("is a compact model"));
+  CHECK_THAT(read_file(dir.file("again.log")),
+             Catch::Contains("is a personalized model (compact: its pruned units are gone)"));
   CHECK_FALSE(fs::exists(dir.file("x.fpm")));
 }
 

@@ -425,8 +425,43 @@ TEST_CASE("fp-coordinator register accepts artifacts and refuses damaged ones", 
                    dir.file("nan.log"));
   CHECK(nan.wait(60s) == 1);
   CHECK_THAT(read_file(dir.file("nan.log")),
-             Catch::Matches("(.|\n)*nan\\.fpm is not a usable general model: its tensor '[^']+' "
+             Catch::Matches("(.|\n)*nan\\.fpm is not a usable model artifact: its tensor '[^']+' "
                             "holds NaN or infinite values(.|\n)*"));
+  // Nor does a device use it (fp-agent predict gave class 0 at confidence nan for every file,
+  // personalize wrote a NaN "personalized" model, both exit 0).
+  ChildProcess nan_predict({kAgent, "predict", "--model", dir.file("nan.fpm"), "--data", dir.path},
+                           dir.file("nan-predict.log"));
+  CHECK(nan_predict.wait(60s) == 1);
+  CHECK_THAT(read_file(dir.file("nan-predict.log")),
+             Catch::Contains("holds NaN or infinite values"));
+  // A personalized model is no general one: masked (devices pruned a pruned model and
+  // reported its accuracy as the general model's) or compact (every task failed: "a compact
+  // model cannot be pruned further").
+  {
+    auto masked = load_model(dir.file("m.fpm"));
+    REQUIRE(masked.ok());
+    torch::NoGradGuard no_grad;
+    (*masked)->layers().front()->unit_mask()[0] = 0.0f;
+    REQUIRE(save_model(**masked, dir.file("masked.fpm")).ok());
+  }
+  ChildProcess masked({kCoordinator, "register", "-c", dir.file("fp.toml"), dir.file("masked.fpm")},
+                      dir.file("masked.log"));
+  CHECK(masked.wait(60s) == 1);
+  CHECK_THAT(read_file(dir.file("masked.log")),
+             Catch::Contains("masked.fpm is a personalized model (masked: 1 of ") &&
+                 Catch::Contains(" units pruned), not a general one: register the general model "
+                                 "it came from"));
+  ChildProcess compact(
+      {kAgent, "compact", "--model", dir.file("masked.fpm"), "--out", dir.file("compact.fpm")},
+      dir.file("compact.log"));
+  REQUIRE(compact.wait(60s) == 0);
+  ChildProcess compact_register(
+      {kCoordinator, "register", "-c", dir.file("fp.toml"), dir.file("compact.fpm")},
+      dir.file("compact-register.log"));
+  CHECK(compact_register.wait(60s) == 1);
+  CHECK_THAT(read_file(dir.file("compact-register.log")),
+             Catch::Contains("compact.fpm is a personalized model (compact: its pruned units "
+                             "are gone)"));
   auto models = (*store)->models();
   REQUIRE(models->size() == 1);
   CHECK(models->front().sha256 == sha);
@@ -478,6 +513,21 @@ TEST_CASE("fp-agent compact writes a new artifact and will not write over the on
   CHECK_THAT(read_file(dir.file("export-folder.log")),
              Catch::Contains("names a folder: give the files' prefix"));
   CHECK_FALSE(std::filesystem::exists(dir.file("out/torch/.pt")));
+  // A folder where the .json goes: refused before the .pt is written (a new .pt was left
+  // beside an old or no .json, a pair that does not belong together).
+  std::filesystem::create_directories(dir.file("out/pair.json"));
+  ChildProcess half({kAgent, "export", "--model", dir.file("c.fpm"), "--out", dir.file("out/pair")},
+                    dir.file("export-half.log"));
+  REQUIRE(half.wait(120s) == 2);
+  CHECK_THAT(read_file(dir.file("export-half.log")), Catch::Contains("pair.json is a folder"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("out/pair.pt")));
+  // The hint's paths are Python strings: a quote or a backslash in one made another path.
+  ChildProcess odd(
+      {kAgent, "export", "--model", dir.file("c.fpm"), "--out", dir.file("out/it's\\here")},
+      dir.file("export-odd.log"));
+  REQUIRE(odd.wait(120s) == 0);
+  CHECK_THAT(read_file(dir.file("export-odd.log")),
+             Catch::Contains("fineprune_ref.load('" + dir.file("out/it\\'s\\\\here") + "')"));
   // A folder that cannot be made is named.
   write(dir.file("plain-file"), "x");
   CHECK(compact_to(dir.file("plain-file/c.fpm"), "not-folder.log") == 1);
