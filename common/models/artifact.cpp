@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -227,10 +228,23 @@ namespace {
 // Well formed, but a NaN or an infinity (a training that diverged, a broken export) makes
 // every activation energy, prediction and accuracy meaningless: a device personalized such a
 // model without a word ("mean confidence nan -> nan").
+// A float tensor's memory is read directly (all of it: an expanded view's one element), as a
+// load checks some twenty small tensors and LibTorch's isfinite on each doubled the cost of
+// loading a small model (0.1 ms more, fp-bench agent_load).
+bool all_finite(const torch::Tensor& t) {
+  if (!t.is_floating_point()) return true;
+  if (t.scalar_type() != torch::kFloat || !t.has_storage())
+    return torch::isfinite(t).all().item<bool>();
+  const float* p = static_cast<const float*>(t.storage().data());
+  const size_t n = t.storage().nbytes() / sizeof(float);
+  bool finite = true;
+  for (size_t i = 0; i < n; ++i) finite &= std::isfinite(p[i]);
+  return finite;
+}
+
 Status check_finite(const PrunableNet& model) {
-  torch::NoGradGuard no_grad;
   auto finite = [](const std::string& name, const torch::Tensor& t) -> Status {
-    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+    if (!all_finite(t))
       return Status::invalid_argument("its tensor '" + name + "' holds NaN or infinite values");
     return Status::ok_status();
   };
