@@ -1043,13 +1043,26 @@ TEST_CASE("Report writes per-individual CSV and JSON and both figures", "[dashbo
   unlabeled.individuals[0].evaluated = false;
   unlabeled.individuals[0].agreement = 0.875;
   const std::string text = report::results_csv(unlabeled);
-  CHECK_THAT(text.substr(0, text.find('\n')), Catch::EndsWith(",evaluated,agreement"));
+  CHECK_THAT(text.substr(0, text.find('\n')), Catch::EndsWith(",evaluated,agreement,error"));
   std::istringstream rows(text);
   std::getline(rows, line);
   std::getline(rows, line);
-  CHECK_THAT(line, Catch::EndsWith(",0,0.875"));
+  CHECK_THAT(line, Catch::EndsWith(",0,0.875,"));
   std::getline(rows, line);
-  CHECK_THAT(line, Catch::EndsWith(",1,"));
+  CHECK_THAT(line, Catch::EndsWith(",1,,"));
+  // A failed task, nothing measured: its error, and no "evaluated" (it said 1, as if labels
+  // had been there); the JSON had the error, the CSV had not.
+  auto failed = *results;
+  failed.individuals[0].methods.clear();
+  failed.individuals[0].task_status = "failed";
+  failed.individuals[0].error = "prune: out of memory, \"again\"";
+  const std::string failed_text = report::results_csv(failed);
+  std::istringstream failed_rows(failed_text);
+  std::getline(failed_rows, line);
+  std::getline(failed_rows, line);
+  CHECK_THAT(line, Catch::EndsWith(",,,\"prune: out of memory, \"\"again\"\"\""));
+  CHECK(report::individual_json(failed.individuals[0])["evaluated"].is_null());
+  CHECK(report::individual_json(results->individuals[1])["evaluated"] == true);
 
   json j = json::parse(read_file(dir.file("out/fashion-mini/results.json")));
   CHECK(j["individuals"][2]["svd"].get<double>() == seeded_individuals()[2].svd);

@@ -28,7 +28,8 @@ std::string results_csv(const CampaignResults& r) {
       "campaign,individual,task_status,agent_id,general_accuracy,fine_prune_accuracy,"
       "finetune_accuracy,svd_accuracy,fine_prune_sparsity,fine_prune_target_sparsity,"
       "svd_sparsity,macs_dense,fine_prune_macs,fine_prune_seconds,adaptation_samples,"
-      "eval_samples,fine_prune_mac_reduction,fine_prune_compact_bytes,evaluated,agreement\n";
+      "eval_samples,fine_prune_mac_reduction,fine_prune_compact_bytes,evaluated,agreement,"
+      "error\n";
   for (const auto& i : r.individuals) {
     auto get = [&](const std::string& m) -> const MethodOutcome* {
       auto it = i.methods.find(m);
@@ -40,18 +41,21 @@ std::string results_csv(const CampaignResults& r) {
     auto field = [](const MethodOutcome* m, double MethodOutcome::*f) {
       return m ? fmt::format("{}", m->*f) : std::string();
     };
+    // evaluated: empty for an individual nothing was measured on (a failed or pending task);
+    // it said 1, as if labels had been there.
+    const std::string evaluated = i.methods.empty() ? "" : i.evaluated ? "1" : "0";
     out += fmt::format(
-        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(r.campaign.name),
-        csv_field(i.individual), i.task_status, csv_field(i.agent_id), number(i.general_accuracy),
-        number(accuracy_of(i, kFinePruneMethod)), number(accuracy_of(i, "finetune")),
-        number(accuracy_of(i, "svd")), field(fp, &MethodOutcome::sparsity),
-        field(fp, &MethodOutcome::target_sparsity), field(svd, &MethodOutcome::sparsity),
-        i.macs_dense, fp ? fp->macs_effective : 0, field(fp, &MethodOutcome::wall_seconds),
-        i.adaptation_samples, i.eval_samples,
+        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+        csv_field(r.campaign.name), csv_field(i.individual), i.task_status, csv_field(i.agent_id),
+        number(i.general_accuracy), number(accuracy_of(i, kFinePruneMethod)),
+        number(accuracy_of(i, "finetune")), number(accuracy_of(i, "svd")),
+        field(fp, &MethodOutcome::sparsity), field(fp, &MethodOutcome::target_sparsity),
+        field(svd, &MethodOutcome::sparsity), i.macs_dense, fp ? fp->macs_effective : 0,
+        field(fp, &MethodOutcome::wall_seconds), i.adaptation_samples, i.eval_samples,
         fp && i.macs_dense > 0
             ? fmt::format("{}", 1.0 - static_cast<double>(fp->macs_effective) / i.macs_dense)
             : std::string(),
-        fp ? fp->compact_bytes : 0, i.evaluated ? 1 : 0, number(i.agreement));
+        fp ? fp->compact_bytes : 0, evaluated, number(i.agreement), csv_field(i.error));
   }
   return out;
 }
