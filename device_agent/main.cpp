@@ -111,6 +111,11 @@ int predict(const std::string& data, const std::string& model_path, const std::s
 // error logged, saying how to make them) when they cannot be read.
 bool read_agent_keys(const std::string& key, const std::string& coordinator_key,
                      fp::security::SocketSecurity& security) {
+  // A folder is no pair to make either: keygen refuses it too, so no "create it with" hint.
+  if (fp::Status path = fp::security::check_key_pair_path(key); !path.ok()) {
+    spdlog::error("--key: {}", path.to_string());
+    return false;
+  }
   auto pair = fp::security::read_keypair(key);
   if (!pair.ok()) {
     spdlog::error(

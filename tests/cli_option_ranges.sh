@@ -312,6 +312,18 @@ if ! grep -qF "dbdir is a folder, not an SQLite file" <<<"${out}" || grep -q "tr
 fi
 expect_exit 2 "server.endpoint: Invalid argument: endpoint 'inproc://x': inproc:// reaches only threads" \
   "${coord[@]}" serve --plain --endpoint inproc://x
+# A folder as the agent's key pair: refused without the hint to make it there with keygen,
+# which refuses it too.
+mkdir -p "${WORK}/one-recording"
+python3 -c 'import sys, wave
+w = wave.open(sys.argv[1], "wb"); w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000)
+w.writeframes(bytes(8000)); w.close()' "${WORK}/one-recording/a.wav"
+out=$(timeout 60 "${FP_AGENT}" --check --data "${WORK}/one-recording" --key "${WORK}/" 2>&1)
+if ! grep -qF -- "--key: Invalid argument: key pair path '${WORK}/' names a folder" <<<"${out}" ||
+  grep -qF "keygen" <<<"${out}"; then
+  echo "FAIL: fp-agent --check --key <folder>/: ${out}"
+  failures=$((failures + 1))
+fi
 # A folder as the database is refused before its lock file is made beside it; a file as the
 # models folder, which serve --check refused, started a coordinator.
 expect_exit 1 "dbdir is a folder, not an SQLite file" \
