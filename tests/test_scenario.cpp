@@ -568,6 +568,7 @@ TEST_CASE("regression: the CSV export line of a failed row is byte for byte the 
   row.status = "failed";
   row.error = "model \"x\", gone";
   row.general = 0.5;
+  row.measured = true;  // a report carried the general model's accuracy
   r.rows.push_back(row);
   std::string csv = to_csv(r);
   auto newline = csv.find('\n');
@@ -583,6 +584,13 @@ TEST_CASE("regression: the CSV export line of a failed row is byte for byte the 
   CHECK(line ==
         "3,s,,classes=1+2#0,s-a00000,failed,0.500000,,,,,,,,0,0,0.000000,0,0,0.000000,0,0,0,"
         "\"model \"\"x\"\", gone\",,0,1\n");
+  // Nothing measured (no report at all): "evaluated" is empty, not 1 as if labels were there.
+  r.rows[0].measured = false;
+  r.rows[0].general.reset();
+  const std::string unmeasured = to_csv(r);
+  CHECK(unmeasured.substr(unmeasured.find('\n') + 1) ==
+        "3,s,,classes=1+2#0,s-a00000,failed,,,,,,,,,0,0,0.000000,0,0,0.000000,0,0,0,"
+        "\"model \"\"x\"\", gone\",,0,\n");
 }
 
 // A device chooses its id and its individual's name; a researcher opens the export in a

@@ -84,6 +84,7 @@ IndividualRow row_of(const std::string& variant, const IndividualResult& i) {
   r.eval_samples = i.eval_samples;
   r.macs_dense = i.macs_dense;
   r.evaluated = i.evaluated;
+  r.measured = !i.methods.empty();
   if (const MethodOutcome* m = i.method(kFinePruneMethod)) {
     r.fine_pruned = true;
     r.fine_prune = m->accuracy;
@@ -268,7 +269,10 @@ std::string to_csv(const RunResults& results) {
         r.eval_samples, fmt::format("{:.6f}", r.fine_prune_seconds), r.macs_dense,
         r.macs_fine_pruned, r.finetune_seconds, r.fine_prune_compute_macs, r.finetune_compute_macs,
         r.classes, csv(r.error), fp ? fmt::format("{:.6f}", r.mac_reduction()) : "",
-        r.compact_bytes, r.evaluated ? 1 : 0);
+        r.compact_bytes,
+        !r.measured   ? ""
+        : r.evaluated ? "1"
+                      : "0");
     for (const auto& m : results.other_methods) {
       auto accuracy = r.other_accuracy.find(m);
       auto macs = r.other_compute_macs.find(m);
@@ -320,7 +324,8 @@ std::string to_json(const RunResults& results) {
          {"agent_id", r.agent_id},
          {"status", r.status},
          {"error", r.error},
-         {"evaluated", r.evaluated},
+         // Nothing measured (a failed or pending task): neither labeled nor not; it said true.
+         {"evaluated", r.measured ? nlohmann::json(r.evaluated) : nullptr},
          {"general_accuracy", opt(r.general)},
          {"fine_prune_accuracy", opt(r.fine_prune)},
          {"sparsity", r.fine_pruned ? nlohmann::json(r.sparsity) : nullptr},

@@ -36,6 +36,7 @@ struct IndividualRow {
   // False for a device without labels (a real device joining with its own files): no
   // accuracies exist, the tables say "unlabeled" instead of a number.
   bool evaluated = true;
+  bool measured = false;     // some method reported (not so for a failed or pending task)
   bool fine_pruned = false;  // a Fine-Pruning report arrived
   // Accuracy and adaptation compute of further methods (common/experiment/methods.h:
   // label-free competitors, combinations, svd_macs, finetune_plain), by method name.

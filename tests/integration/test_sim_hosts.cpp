@@ -379,6 +379,9 @@ TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --r
   auto [export_rc, exported] = shell(kSim + " export --db " + out + " --format json");
   CHECK(export_rc == 0);
   CHECK_THAT(exported, Catch::Contains("\"status\": \"stopped\""));
+  // Its pending individuals, nothing measured, are not said to be evaluated (they were: true).
+  CHECK_THAT(exported,
+             Catch::Contains("\"evaluated\": null") && !Catch::Contains("\"evaluated\": true"));
   // Nor does an export replace the run's log.
   auto [over_rc, over] = shell(kSim + " export --db " + out + " -o " + out + "/fp-sim.log 2>&1");
   INFO(over);
