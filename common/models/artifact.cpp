@@ -225,9 +225,6 @@ uint64_t serialized_size(const PrunableNet& model, const std::map<std::string, s
 
 namespace {
 
-// Well formed, but a NaN or an infinity (a training that diverged, a broken export) makes
-// every activation energy, prediction and accuracy meaningless: a device personalized such a
-// model without a word ("mean confidence nan -> nan").
 // A float tensor's memory is read directly (all of it: an expanded view's one element), as a
 // load checks some twenty small tensors and LibTorch's isfinite on each doubled the cost of
 // loading a small model (0.1 ms more, fp-bench agent_load).
@@ -242,6 +239,9 @@ bool all_finite(const torch::Tensor& t) {
   return finite;
 }
 
+// Well formed, but a NaN or an infinity (a training that diverged, a broken export) makes
+// every activation energy, prediction and accuracy meaningless: a device personalized such a
+// model without a word ("mean confidence nan -> nan").
 Status check_finite(const PrunableNet& model) {
   auto finite = [](const std::string& name, const torch::Tensor& t) -> Status {
     if (!all_finite(t))

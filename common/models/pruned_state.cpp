@@ -10,7 +10,7 @@ std::string pruned_state(const PrunableNet& model) {
   int64_t units = 0, pruned_units = 0, weights = 0, pruned_weights = 0;
   for (const PrunableLayer& layer : model.layers()) {
     units += layer->num_units();
-    pruned_units += (layer->unit_mask() == 0).sum().item<int64_t>();
+    pruned_units += layer->num_units() - layer->num_active_units();
     weights += layer->num_weights();
     pruned_weights += (layer->weight_mask() == 0).sum().item<int64_t>();
   }

@@ -41,9 +41,8 @@ std::string results_csv(const CampaignResults& r) {
     auto field = [](const MethodOutcome* m, double MethodOutcome::*f) {
       return m ? fmt::format("{}", m->*f) : std::string();
     };
-    // evaluated: empty for an individual nothing was measured on (a failed or pending task);
-    // it said 1, as if labels had been there.
-    const std::string evaluated = i.methods.empty() ? "" : i.evaluated ? "1" : "0";
+    const std::optional<bool> labeled = i.labeled();
+    const std::string evaluated = !labeled ? "" : *labeled ? "1" : "0";
     out += fmt::format(
         "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
         csv_field(r.campaign.name), csv_field(i.individual), i.task_status, csv_field(i.agent_id),

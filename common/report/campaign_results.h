@@ -57,6 +57,11 @@ struct IndividualResult {
 
   // The outcome of `name`, or null when it has not reported.
   const MethodOutcome* method(const std::string& name) const;
+  // `evaluated`, or nullopt where nothing was measured (a failed or pending task): such an
+  // individual is neither labeled nor not (the results files said it was labeled).
+  std::optional<bool> labeled() const {
+    return methods.empty() ? std::nullopt : std::optional<bool>(evaluated);
+  }
 };
 
 struct CampaignProgress {

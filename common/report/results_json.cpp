@@ -56,8 +56,7 @@ json individual_json(const IndividualResult& i) {
               {"macs_dense", i.macs_dense},
               {"adaptation_samples", i.adaptation_samples},
               {"eval_samples", i.eval_samples},
-              // null where nothing was measured (a failed or pending task): it said true.
-              {"evaluated", i.methods.empty() ? json(nullptr) : json(i.evaluated)},
+              {"evaluated", i.labeled() ? json(*i.labeled()) : json(nullptr)},
               {"agreement", optional_json(i.agreement)},
               {"methods", methods}};
   // Flat copies of the numbers the tables and the bar chart show.

@@ -84,7 +84,7 @@ IndividualRow row_of(const std::string& variant, const IndividualResult& i) {
   r.eval_samples = i.eval_samples;
   r.macs_dense = i.macs_dense;
   r.evaluated = i.evaluated;
-  r.measured = !i.methods.empty();
+  r.measured = i.labeled().has_value();
   if (const MethodOutcome* m = i.method(kFinePruneMethod)) {
     r.fine_pruned = true;
     r.fine_prune = m->accuracy;
