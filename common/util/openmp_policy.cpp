@@ -23,6 +23,10 @@ void reexec_with_passive_openmp(char** argv, std::initializer_list<std::string_v
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
   if (!should_reexec_for_passive_openmp(argv, no_compute)) return;
   if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  // OpenBLAS runs with one thread here (util/compute_threads.h), but starts a thread per
+  // core as it loads, which spins a while: told first, it starts none (~0.15 s of CPU a
+  // start on 2 cores). A value the user set stands.
+  setenv("OPENBLAS_NUM_THREADS", "1", 0);
   // The binary's own path, not /proc/self/exe: the process is named after the file it
   // executes, and ps, top and pkill should still see fp-sim, not "exe".
   char path[PATH_MAX];

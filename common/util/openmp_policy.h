@@ -16,7 +16,9 @@
 namespace fp {
 
 // When OMP_WAIT_POLICY is unset and should_reexec_for_passive_openmp(): sets it to
-// PASSIVE and re-executes this program (/proc/self/exe) with the same arguments; returns
+// PASSIVE (and OPENBLAS_NUM_THREADS to 1 unless set: OpenBLAS, read as it loads too, then
+// starts no threads the program would not use) and re-executes this program
+// (/proc/self/exe) with the same arguments; returns
 // only if the variable was set already, the subcommand computes nothing, or the exec
 // failed (the program then runs on with libgomp's default). A value the user set is
 // kept. Call first thing in main(), before any thread starts.

@@ -159,6 +159,7 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
     CHECK(std::regex_search(read_file(dir.file("train.log")), std::regex("\n[0-9a-f]{64}\n")));
   }
   unsetenv("OMP_WAIT_POLICY");  // the children inherit this process's environment
+  unsetenv("OPENBLAS_NUM_THREADS");
   ChildProcess serve({kCoordinator, "serve", "-c", dir.file("fp.toml"), "--exit-when-done",
                       "--endpoint-file", dir.file("endpoint")},
                      dir.file("serve.log"));
@@ -171,6 +172,7 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
   std::string environment = "\n" + read_file("/proc/" + std::to_string(serve.pid()) + "/environ");
   std::replace(environment.begin(), environment.end(), '\0', '\n');
   CHECK(environment.find("\nOMP_WAIT_POLICY=PASSIVE\n") != std::string::npos);
+  CHECK(environment.find("\nOPENBLAS_NUM_THREADS=1\n") != std::string::npos);
   // ... and under its own name, so that ps and pkill find it.
   CHECK(read_file("/proc/" + std::to_string(serve.pid()) + "/comm") == "fp-coordinator\n");
 
