@@ -83,6 +83,14 @@ function(fp_use_torch_pch target)
   endif()
 endfunction()
 
+# fp_torch_first(target): the target's torch sources include <torch/torch.h> before anything
+# else, as the precompiled header makes them do, in a target built without it (the test
+# programs in optimized builds, tests/CMakeLists.txt): LibTorch includes glog, whose CHECK
+# macro must come before Catch2's. Call before fp_unity_sources.
+function(fp_torch_first target)
+  set_property(TARGET ${target} PROPERTY FP_TORCH_FIRST ON)
+endfunction()
+
 # fp_unity_sources(target): with FP_UNITY, the target's C++ sources compile in batches of
 # at most FP_UNITY_BATCH, one compiler run each (CMake's unity build, GROUP mode): headers
 # are parsed and templates instantiated and code-generated once a batch instead of once a
@@ -91,7 +99,19 @@ endfunction()
 # does not load the precompiled torch header (~9 s a compiler run). A source whose
 # file-local names clash with another's in its batch is listed in FP_UNITY_ALONE.
 function(fp_unity_sources target)
+  get_target_property(torch_first ${target} FP_TORCH_FIRST)
+  set(torch_first_option "-include;torch/torch.h")
   if(NOT FP_UNITY)
+    if(torch_first)
+      fp_target_cpp_sources(${target} paths)
+      foreach(path IN LISTS paths)
+        fp_reaches_torch("${path}" torch)
+        if(torch)
+          set_source_files_properties("${path}" TARGET_DIRECTORY ${target}
+                                      PROPERTIES COMPILE_OPTIONS "${torch_first_option}")
+        endif()
+      endforeach()
+    endif()
     return()
   endif()
   set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_MODE GROUP)
@@ -126,6 +146,14 @@ function(fp_unity_sources target)
       set_source_files_properties("${path}" TARGET_DIRECTORY ${target}
                                   PROPERTIES UNITY_GROUP ${kind}${batch})
     endforeach()
+    if(kind STREQUAL "torch" AND torch_first)
+      math(EXPR last "${batches} - 1")
+      foreach(batch RANGE ${last})
+        set_source_files_properties(
+          "${binary_dir}/CMakeFiles/${target}.dir/Unity/unity_torch${batch}_cxx.cxx"
+          TARGET_DIRECTORY ${target} PROPERTIES COMPILE_OPTIONS "${torch_first_option}")
+      endforeach()
+    endif()
     if(kind STREQUAL "free")
       math(EXPR last "${batches} - 1")
       foreach(batch RANGE ${last})

@@ -6,10 +6,10 @@
 # missing labels file, a host index from the environment that is none) at their start with
 # exit 2, before anything is made.
 #   cli_option_ranges.sh PART FP_SIM FP_AGENT FP_BENCH FP_COORDINATOR
-# PART is sim, agent or tools: CTest runs the three as tests of their own, side by side
+# PART is sim, hosts, agent or tools: CTest runs them as tests of their own, side by side
 # (each start of a program is a LibTorch start, about a second of CPU).
 set -uo pipefail
-PART=${1:?usage: cli_option_ranges.sh sim|agent|tools FP_SIM FP_AGENT FP_BENCH FP_COORDINATOR}
+PART=${1:?usage: cli_option_ranges.sh sim|hosts|agent|tools FP_SIM FP_AGENT FP_BENCH FP_COORDINATOR}
 FP_SIM=${2:?}
 FP_AGENT=${3:?}
 FP_BENCH=${4:?}
@@ -39,7 +39,8 @@ expect_exit() {
 # An option CLI11 refuses while parsing (exit 105).
 expect_refused() { expect_exit 105 "$@"; }
 
-# fp-sim and the command words of every program; the demo model fp-agent then reads.
+# fp-sim's run, demo, report and export, and the command words of every program; the demo
+# model fp-agent then reads.
 part_sim() {
   # A word naming no command is said to be one, with the commands (CLI11 said only "A subcommand
   # is required" of fp-coordinator's and fp-sim's); an option's value before it is no command.
@@ -119,7 +120,10 @@ part_sim() {
   # A negative run id exported the latest run as if asked for it.
   expect_refused "--run: must be at least 0, got -5" \
     "${FP_SIM}" export --db "${WORK}/none.db" --run -5
+}
 
+# fp-sim host, and what fp-sim run binds and writes.
+part_hosts() {
   expect_exit 2 "\$FP_HOST_INDEX='two' is not a host index" \
     env FP_HOST_INDEX=two "${FP_SIM}" host --coordinator tcp://127.0.0.1:1 --scenario "${SCENARIO}" \
     --work-dir "${WORK}/agent"
@@ -295,7 +299,8 @@ part_tools() {
   [ -s "${WORK}/empty.db" ] && { echo "FAIL: a reader wrote into an empty file"; failures=$((failures + 1)); }
   expect_exit 1 "--model: Not found" "${FP_BENCH}" agent_load --model "${WORK}/none.fpm"
   # Its set-up failing, hostile_peers left its peers' process waiting for ever on the pipe (an
-  # orphan holding the pipeline's stdout: `| cat` never ended).
+  # orphan holding the pipeline's stdout: `| cat` never ended). Its database below a file.
+  printf 'x' >"${WORK}/a-file"
   started=$(date +%s)
   timeout 60 "${FP_BENCH}" hostile_peers --db "${WORK}/a-file/x.db" --agents 1 --seconds 0.5 \
     --model-mb 1 2>/dev/null | cat >/dev/null
@@ -358,8 +363,8 @@ w.writeframes(bytes(8000)); w.close()' "${WORK}/one-recording/a.wav"
 }
 
 case "${PART}" in
-  sim | agent | tools) "part_${PART}" ;;
-  *) echo "cli_option_ranges.sh: no part '${PART}' (sim, agent or tools)" >&2; exit 2 ;;
+  sim | hosts | agent | tools) "part_${PART}" ;;
+  *) echo "cli_option_ranges.sh: no part '${PART}' (sim, hosts, agent or tools)" >&2; exit 2 ;;
 esac
 
 # Nothing was run: no run folder, no agent work folder, no coordinator database.
