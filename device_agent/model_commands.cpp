@@ -12,6 +12,7 @@
 #include "models/artifact.h"
 #include "models/compact.h"
 #include "models/model_factory.h"
+#include "models/pruned_state.h"
 #include "models/torch_export.h"
 #include "prune/cost.h"
 #include "prune/pruner.h"
@@ -161,10 +162,11 @@ int info_command(const std::string& model_path) {
   const ModelCost cost = measure_cost(model);
   // Unpruned, the architecture's compact model is itself: no compaction to run.
   const Footprint full_size = footprint(**general, 0);
-  bool pruned = false;
-  for (const auto& l : sparsity.layers) pruned = pruned || l.active_units < l.units;
+  // What register and personalize go by: a unit or a single weight masked makes it masked.
+  const std::string state = pruned_state(model);
   const std::string form = spec.is_compact() ? "compact (pruned units removed)"
-                           : pruned          ? "masked (pruned units zeroed)"
+                           : !state.empty()  ? fmt::format("masked ({}; zeroed, not removed)",
+                                                           state.substr(state.find(':') + 2))
                                              : "dense";
   fmt::print("{}: {} at width {:g}, {}, input {}x{}x{}{}\n", model_path, spec.arch, spec.width_mult,
              form, spec.in_channels, spec.height, spec.width,

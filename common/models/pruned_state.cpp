@@ -12,7 +12,9 @@ std::string pruned_state(const PrunableNet& model) {
     units += layer->num_units();
     pruned_units += layer->num_units() - layer->num_active_units();
     weights += layer->num_weights();
-    pruned_weights += (layer->weight_mask() == 0).sum().item<int64_t>();
+    // Counted in place: comparing with 0 made a bool tensor of every layer's weights.
+    const torch::Tensor& mask = layer->weight_mask();
+    pruned_weights += mask.numel() - mask.count_nonzero().item<int64_t>();
   }
   if (pruned_units == 0 && pruned_weights == 0) return "";
   std::string out = "masked:";

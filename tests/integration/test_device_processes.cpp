@@ -420,9 +420,24 @@ TEST_CASE("a device with a general model file personalizes offline, and says wha
   }
   REQUIRE(save_model(**general_model, dir.file("masked.fpm")).ok());
   const std::string masked = info_of(dir.file("masked.fpm"), "info-masked");
-  CHECK_THAT(masked, Catch::Contains("masked (pruned units zeroed)"));
+  CHECK_THAT(masked, Catch::Contains("masked (1 of ") &&
+                         Catch::Contains(" units pruned; zeroed, not removed)"));
   REQUIRE(std::regex_search(masked, m, std::regex("conv2 +([0-9]+) +([0-9]+)")));
   CHECK(std::stoll(m[1]) + 1 == std::stoll(m[2]));
+  // Single weights masked, no unit: masked too, as register and personalize see it (info
+  // counted pruned units only and said "dense").
+  {
+    auto weights_only = load_model(general);
+    REQUIRE(weights_only.ok());
+    torch::NoGradGuard no_grad;
+    PrunableLayer conv1 = (*weights_only)->find_layer("conv1");
+    torch::Tensor mask = torch::ones_like(conv1->weight());
+    mask.view({-1}).narrow(0, 0, 3).zero_();
+    conv1->set_weight_mask(mask);
+    REQUIRE(save_model(**weights_only, dir.file("weight-masked.fpm")).ok());
+  }
+  CHECK_THAT(info_of(dir.file("weight-masked.fpm"), "info-weight-masked"),
+             Catch::Contains("masked (3 of ") && Catch::Contains(" weights pruned; zeroed,"));
   // The file's own text is escaped, as predict's: a newline or a terminal escape in a model's
   // meta forged lines and recoloured the terminal.
   REQUIRE(save_model(**general_model, dir.file("odd.fpm"), {{"note", "two\nlines\x1b[31m"}}).ok());
