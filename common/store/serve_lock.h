@@ -5,10 +5,10 @@
 // (util/process_lock.h) on "<database>.lock" while they serve.
 #pragma once
 
-#include <filesystem>
 #include <optional>
 #include <string>
 
+#include "store/database_path.h"
 #include "util/process_lock.h"
 
 namespace fp::store {
@@ -19,9 +19,7 @@ inline std::string serve_lock_file(const std::string& database) { return databas
 inline Result<ProcessLock> lock_database(const std::string& database, const std::string& holder) {
   if (database == ":memory:") return ProcessLock();
   // Refused as opening it would be, before a "<folder>.lock" is left beside it.
-  std::error_code ec;
-  if (std::filesystem::is_directory(database, ec))
-    return Status::invalid_argument("database " + database + " is a folder, not an SQLite file");
+  if (Status s = check_database_path(database); !s.ok()) return s;
   return ProcessLock::acquire(serve_lock_file(database), "database " + database, holder);
 }
 

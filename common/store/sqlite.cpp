@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include "store/database_path.h"
+
 namespace fp::sql {
 namespace {
 
@@ -111,9 +113,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Access
   if (writes && !parent.empty() && path != ":memory:")
     std::filesystem::create_directories(parent, ec);
   if (ec) return Status::io_error("creating folder " + parent.string() + ": " + ec.message());
-  // SQLite says only "disk I/O error" for a folder.
-  if (path != ":memory:" && std::filesystem::is_directory(path, ec))
-    return Status::invalid_argument("database " + path + " is a folder, not an SQLite file");
+  if (Status s = store::check_database_path(path); !s.ok()) return s;
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &db,
