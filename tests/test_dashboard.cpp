@@ -684,6 +684,11 @@ TEST_CASE("Prometheus samples quote campaign names safely and skip an ETA not es
   CHECK(dash::prometheus_label("plain name") == "plain name");
   CHECK(dash::prometheus_label("a \"quoted\" \\ path\nnext") ==
         "a \\\"quoted\\\" \\\\ path\\nnext");
+  // Bytes that are no UTF-8 (a stored name may hold any): Prometheus refused the whole scrape.
+  CHECK(dash::prometheus_label("caf\xff"
+                               "e") ==
+        "caf\xEF\xBF\xBD"
+        "e");
   const json tasks = {{"pending", 4}, {"assigned", 0}, {"done", 0}, {"failed", 0}};
   const json summary = {{"agents",
                          {{"total", 0},
@@ -706,6 +711,23 @@ TEST_CASE("Prometheus samples quote campaign names safely and skip an ETA not es
   CHECK(text.find("fineprune_campaign_progress{campaign=\"new \\\"one\\\"\"} 0\n") !=
         std::string::npos);
   CHECK(text.find("fineprune_campaign_eta_seconds{") == std::string::npos);  // not estimated
+}
+
+TEST_CASE("A database the dashboard cannot read is a 500 that keeps its SQL in the log",
+          "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  seed_finished_campaign(*store);
+  auto dashboard = start_dashboard(dir.file("fp.db"));
+  REQUIRE(store->db().exec("DROP TABLE events").ok());  // another connection, as a damage
+  for (const char* path : {"/api/summary", "/metrics"}) {
+    INFO(path);
+    const std::string said = get_json(dashboard->port(), path, 500)["error"].get<std::string>();
+    CHECK(said.find("internal error: the dashboard could not read the database") == 0);
+    CHECK(said.find("SELECT") == std::string::npos);  // it sent the failing SQL
+    CHECK(said.find("events") == std::string::npos);
+  }
+  get_json(dashboard->port(), "/api/campaigns/1");  // what does not need the table still answers
 }
 
 TEST_CASE("Unknown paths are 404 and malformed ids 400 and writes 405", "[dashboard]") {

@@ -1,5 +1,7 @@
 #include "dashboard/api.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -28,17 +30,6 @@ using report::optional_json;
 using report::parsed_or_text;
 
 json error(const std::string& message) { return {{"error", message}}; }
-
-ApiReply from_status(const Status& s) {
-  switch (s.code()) {
-    case Status::Code::kNotFound:
-      return {404, error(s.to_string())};
-    case Status::Code::kInvalidArgument:
-      return {400, error(s.message())};  // the request's fault
-    default:
-      return {500, error(s.to_string())};
-  }
-}
 
 // An agent with what it did and the state the dashboard shows.
 struct AgentRow {
@@ -219,6 +210,20 @@ std::vector<std::string> split_path(const std::string& path) {
 
 }  // namespace
 
+ApiReply reply_for(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kNotFound:
+      return {404, error(s.to_string())};
+    case Status::Code::kInvalidArgument:
+      return {400, error(s.message())};  // the request's fault
+    default:
+      // The database's own words (its SQL, its path) go to the log, not to whoever asked.
+      spdlog::error("dashboard: {}", s.to_string());
+      return {500, error("internal error: the dashboard could not read the database (the "
+                         "dashboard's log says why)")};
+  }
+}
+
 std::map<std::string, AgentTasks> tasks_by_agent(const std::vector<store::TaskRecord>& tasks) {
   std::map<std::string, AgentTasks> out;
   for (const auto& t : tasks) {
@@ -270,9 +275,9 @@ ApiReply Api::handle(const std::string& path, const std::string& query_text, dou
   const Endpoint endpoint = endpoint_of(split_path(path));
   if (endpoint.kind == Endpoint::kNone) return {404, error("not found: no API endpoint " + path)};
   auto query = Query::parse(query_text, endpoint.parameters);
-  if (!query.ok()) return from_status(query.status());
+  if (!query.ok()) return reply_for(query.status());
   auto reply = [](Result<json> r) -> ApiReply {
-    if (!r.ok()) return from_status(r.status());
+    if (!r.ok()) return reply_for(r.status());
     return {200, std::move(r).value()};
   };
   switch (endpoint.kind) {
@@ -288,9 +293,9 @@ ApiReply Api::handle(const std::string& path, const std::string& query_text, dou
   auto id = parse_id(endpoint.id);
   if (!id) return {400, error("campaign id must be a positive integer, not '" + endpoint.id + "'")};
   auto page = page_of(*query);
-  if (!page.ok()) return from_status(page.status());
+  if (!page.ok()) return reply_for(page.status());
   auto results = results_.load(store_, *id, now);
-  if (!results.ok()) return from_status(results.status());
+  if (!results.ok()) return reply_for(results.status());
   const CampaignResults& r = *results;
   if (endpoint.kind == Endpoint::kDistribution) return {200, campaign_distribution_json(r)};
   if (endpoint.kind == Endpoint::kCurve) {
@@ -301,7 +306,7 @@ ApiReply Api::handle(const std::string& path, const std::string& query_text, dou
     return {200, body};
   }
   auto selected = select_individuals(r, *query);
-  if (!selected.ok()) return from_status(selected.status());
+  if (!selected.ok()) return reply_for(selected.status());
   report::SummaryCache::Answer summary = summaries_.summarize(r, now);
   json body = campaign_overview_json(r, summary.methods);
   // While the campaign runs, the intervals may be a few seconds old (SummaryCache).

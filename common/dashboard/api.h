@@ -38,6 +38,10 @@ struct ApiReply {
   nlohmann::json body;
 };
 
+// What a request that failed with `s` gets: 404 (not found), 400 (the request's fault), or
+// 500 saying only that the database could not be read, its details (SQL, paths) logged.
+ApiReply reply_for(const Status& s);
+
 // Answers API requests over one store connection. Keeps, per campaign, what its
 // telemetry rows said (report::ResultsCache: a poll reads only the rows stored since the
 // last one) and its confidence intervals until its values change (report::SummaryCache).

@@ -23,8 +23,13 @@ constexpr const char* kTaskStatuses[] = {"pending", "assigned", "done", "failed"
 }  // namespace
 
 std::string prometheus_label(const std::string& value) {
+  // Prometheus refuses a scrape whose label values are not UTF-8; a stored name may hold any
+  // bytes (nlohmann::json's replacing dump makes them U+FFFD, as the JSON API sends them).
+  const std::string utf8 =
+      nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string text = nlohmann::json::parse(utf8).get<std::string>();
   std::string out;
-  for (char c : value) {
+  for (char c : text) {
     if (c == '\\') {
       out += "\\\\";
     } else if (c == '"') {

@@ -87,7 +87,10 @@ HttpReply route_request(Api& api, const HttpRequest& request, double now) {
   if (path == "/" || path == "/index.html") return page("index.html", path);
   if (path == "/metrics") {
     auto text = api.metrics(now);
-    if (!text.ok()) return json_reply(500, {{"error", text.status().to_string()}});
+    if (!text.ok()) {
+      const ApiReply failed = reply_for(text.status());
+      return json_reply(failed.status, failed.body);
+    }
     HttpReply r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";  // Prometheus's exposition
     r.body = std::move(text).value();

@@ -297,7 +297,7 @@ function renderTable(c) {
     cell(tr, fp ? fmtNum(fp.macs) : "-", "num");
     cell(tr, fp ? fmtPct(fp.mac_reduction) : "-", "num");
     cell(tr, fp && fp.compact_bytes ? (fp.compact_bytes / 1024).toFixed(1) : "-", "num");
-    cell(tr, fp ? fp.wall_seconds.toFixed(2) : "-", "num");
+    cell(tr, fp && fp.wall_seconds != null ? fp.wall_seconds.toFixed(2) : "-", "num");
   });
   setText("results-page", `page ${tableState.page} of ${pages}`);
   const range = matched ? `rows ${first + 1}-${first + shown.length} of ` : "";
@@ -333,7 +333,9 @@ function renderCampaign(c) {
           `${c.tasks.pending} pending of ${c.tasks.total}; ETA ${fmtDuration(c.eta_seconds)}`);
   const text = JSON.stringify(c);
   if (text === lastCampaignText) return;  // nothing new: keep the drawn charts (and hovers)
-  lastCampaignText = text;
+  // Taken as drawn only once drawing it succeeded: a value the page cannot draw fails every
+  // poll, its error shown, instead of once (the next poll took the same data as drawn).
+  lastCampaignText = "";
   const meta = document.getElementById("campaign-meta");
   const items = [["id", c.id], ["data set", c.dataset], ["model", c.model_sha256],
                  ["created", new Date(c.created_at * 1000).toLocaleString()]];
@@ -346,6 +348,7 @@ function renderCampaign(c) {
   renderConfig(c);
   renderMeans(c);
   renderTable(c);
+  lastCampaignText = text;
 }
 
 function setupTable() {
