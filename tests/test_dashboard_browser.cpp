@@ -218,6 +218,14 @@ TEST_CASE("Chromium shows the API error for a malformed campaign id", "[dashboar
   INFO(dom.substr(0, 4000));
   CHECK(dom.find("campaign id must be a positive integer, not 'abc'") != std::string::npos);
   CHECK(count_of(dom, "class=\"bar bar-") == 0);
+  // Not decoded: a malformed escape stopped the page at "loading"; an encoded path was
+  // decoded into another API request.
+  for (const std::string id : {"%E0", "..%2F..%2Fapi%2Fsummary%3F"}) {
+    INFO(id);
+    dom = dump_dom(chromium, coordinator.url("/campaigns/" + id), profile.path.string());
+    CHECK(dom.find("campaign id must be a positive integer, not '" + id + "'") !=
+          std::string::npos);
+  }
 }
 
 namespace {

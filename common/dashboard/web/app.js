@@ -180,9 +180,12 @@ async function refreshOverview() {
 
 // --- campaign page ---------------------------------------------------------------
 
+// The id as the address holds it, not decoded: the API names what is no id ("%E0" threw in
+// decodeURIComponent and the page stayed at "loading"; "..%2Fapi%2Fsummary%3F" decoded
+// into another API path).
 function campaignId() {
   const m = location.pathname.match(/^\/campaigns\/([^/]+)$/);
-  return m ? decodeURIComponent(m[1]) : "";
+  return m ? m[1] : "";
 }
 
 const PAGE_SIZE = 50;  // per-individual table rows per page
