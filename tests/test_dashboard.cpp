@@ -57,6 +57,14 @@ json get_json(uint16_t port, const std::string& target, int expect_status = 200)
   return json::parse(r.body);
 }
 
+// A dashboard over the seeded finished campaign (seed_finished_campaign).
+struct FinishedCampaignDashboard {
+  TempDir dir{"dash"};
+  std::unique_ptr<store::Store> store = open_store(dir.file("fp.db"));
+  int64_t id = seed_finished_campaign(*store);
+  std::unique_ptr<dash::Dashboard> dashboard = start_dashboard(dir.file("fp.db"));
+};
+
 // A dashboard over a stored campaign of `n` individuals (seed_large_campaign).
 struct LargeCampaignDashboard {
   TempDir dir{"dash"};
@@ -76,12 +84,8 @@ struct LargeCampaignDashboard {
 
 }  // namespace
 
-TEST_CASE("API campaign detail shows the stored accuracies and sparsities", "[dashboard]") {
-  TempDir dir("dash");
-  auto store = open_store(dir.file("fp.db"));
-  int64_t id = seed_finished_campaign(*store);
-  auto dashboard = start_dashboard(dir.file("fp.db"));
-
+TEST_CASE_METHOD(FinishedCampaignDashboard,
+                 "API campaign detail shows the stored accuracies and sparsities", "[dashboard]") {
   json c = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id));
   CHECK(c["id"] == id);
   CHECK(c["name"] == "fashion-mini");
@@ -508,12 +512,8 @@ TEST_CASE("a campaign that ends during a refresh of its final values keeps that 
   CHECK(final_answer["gain"]["n"] == first["gain"]["n"].get<int>() + 1);
 }
 
-TEST_CASE("API curve returns each individual sweep and the mean per target", "[dashboard]") {
-  TempDir dir("dash");
-  auto store = open_store(dir.file("fp.db"));
-  int64_t id = seed_finished_campaign(*store);
-  auto dashboard = start_dashboard(dir.file("fp.db"));
-
+TEST_CASE_METHOD(FinishedCampaignDashboard,
+                 "API curve returns each individual sweep and the mean per target", "[dashboard]") {
   json curve = get_json(dashboard->port(), "/api/campaigns/" + std::to_string(id) + "/curve");
   CHECK(curve["campaign_id"] == id);
   const auto& expected = seeded_individuals();
@@ -713,12 +713,9 @@ TEST_CASE("Prometheus samples quote campaign names safely and skip an ETA not es
   CHECK(text.find("fineprune_campaign_eta_seconds{") == std::string::npos);  // not estimated
 }
 
-TEST_CASE("A database the dashboard cannot read is a 500 that keeps its SQL in the log",
-          "[dashboard]") {
-  TempDir dir("dash");
-  auto store = open_store(dir.file("fp.db"));
-  seed_finished_campaign(*store);
-  auto dashboard = start_dashboard(dir.file("fp.db"));
+TEST_CASE_METHOD(FinishedCampaignDashboard,
+                 "A database the dashboard cannot read is a 500 that keeps its SQL in the log",
+                 "[dashboard]") {
   REQUIRE(store->db().exec("DROP TABLE events").ok());  // another connection, as a damage
   for (const char* path : {"/api/summary", "/metrics"}) {
     INFO(path);
@@ -730,11 +727,8 @@ TEST_CASE("A database the dashboard cannot read is a 500 that keeps its SQL in t
   get_json(dashboard->port(), "/api/campaigns/1");  // what does not need the table still answers
 }
 
-TEST_CASE("Unknown paths are 404 and malformed ids 400 and writes 405", "[dashboard]") {
-  TempDir dir("dash");
-  auto store = open_store(dir.file("fp.db"));
-  seed_finished_campaign(*store);
-  auto dashboard = start_dashboard(dir.file("fp.db"));
+TEST_CASE_METHOD(FinishedCampaignDashboard,
+                 "Unknown paths are 404 and malformed ids 400 and writes 405", "[dashboard]") {
   uint16_t port = dashboard->port();
 
   for (const char* path : {"/api/nothing", "/api", "/api/campaigns/1/other", "/api/agents/x",
