@@ -29,6 +29,8 @@
 #include "report/method_summary.h"
 #include "report/results_json.h"
 #include "report/svg_figures.h"
+#include "store/migrations.h"
+#include "store/sqlite.h"
 
 using namespace fp;
 using namespace fp::testing;
@@ -852,6 +854,32 @@ TEST_CASE("The dashboard sees rows the coordinator commits while it runs", "[das
   seed_finished_campaign(*writer);
   CHECK(get_json(dashboard->port(), "/api/summary")["telemetry_rows"] == 9);
   CHECK(get_json(dashboard->port(), "/api/campaigns")["campaigns"].size() == 1);
+}
+
+TEST_CASE("The dashboard reads an older fineprune's database without changing the file",
+          "[dashboard]") {
+  // Schema 1 with one agent: the dashboard alone (fp-coordinator dashboard) migrated the file
+  // under the program that wrote it; it shows a migrated copy instead.
+  TempDir dir("dash");
+  const std::string path = dir.file("old.db");
+  {
+    auto db = sql::Database::open(path);
+    REQUIRE(db.ok());
+    REQUIRE((*db)->exec(store::migrations()[0]).ok());
+    REQUIRE((*db)->exec("PRAGMA user_version = 1").ok());
+    REQUIRE((*db)
+                ->exec("INSERT INTO agents (agent_id, first_seen, last_seen) VALUES "
+                       "('old-phone', 1, 1)")
+                .ok());
+  }
+  const std::string before = read_file(path);
+  auto dashboard = start_dashboard(path);
+  CHECK(get_json(dashboard->port(), "/api/summary")["agents"]["total"] == 1);
+  dashboard.reset();
+  CHECK(read_file(path) == before);
+  auto db = sql::Database::open(path, sql::Database::Access::kReadOnly);
+  REQUIRE(db.ok());
+  CHECK(*(*db)->query_int("PRAGMA user_version") == 1);
 }
 
 TEST_CASE("The dashboard follows a database file replaced under it, as a restore does",

@@ -3,12 +3,14 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <optional>
 #include <utility>
 
 #include "dashboard/http_server.h"
 #include "dashboard/routes.h"
 #include "report/campaign_results.h"
 #include "store/store.h"
+#include "store/store_to_read.h"
 #include "util/clock.h"
 
 namespace fp::dash {
@@ -27,15 +29,26 @@ std::pair<dev_t, ino_t> file_identity(const std::string& path) {
 struct Dashboard::State {
   std::string database;
   std::pair<dev_t, ino_t> opened{0, 0};  // the file `store` has open
-  std::unique_ptr<store::Store> store;   // used only on the server thread
-  std::unique_ptr<Api> api;              // over `store`, on the server thread
+  // Read-only, as the commands that only read open it: the dashboard alone
+  // (fp-coordinator dashboard) over an older fineprune's database migrated the file
+  // under the program that wrote it. Used only on the server thread.
+  std::optional<store::StoreToRead> store;
+  std::unique_ptr<Api> api;  // over `store`, on the server thread
   std::unique_ptr<HttpServer> server;
 
   Status open() {
-    FP_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> fresh, store::Store::open(database));
-    api = std::make_unique<Api>(*fresh);  // before the store it reads goes
-    store = std::move(fresh);
-    opened = file_identity(database);  // after the open, which may have made the file
+    int migrated_from = 0;
+    FP_ASSIGN_OR_RETURN(store::StoreToRead fresh,
+                        store::open_to_read(database, "fp-dashboard", &migrated_from));
+    api = std::make_unique<Api>(*fresh.store);  // before the store it reads goes
+    store.reset();                              // ScratchFolder moves but is not assigned
+    store.emplace(std::move(fresh));
+    opened = file_identity(database);
+    if (migrated_from != 0)
+      spdlog::warn(
+          "dashboard: {} has schema {} of an older fineprune; showing a copy migrated now, "
+          "which does not follow later changes (fp-coordinator serve migrates the file)",
+          database, migrated_from);
     return Status::ok_status();
   }
 

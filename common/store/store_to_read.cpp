@@ -12,10 +12,11 @@ Status empty_database_problem(const std::string& path) {
   return Status::ok_status();
 }
 
-Result<StoreToRead> open_to_read(const std::string& path, const std::string& tag) {
+Result<StoreToRead> open_to_read(const std::string& path, const std::string& tag,
+                                 int* migrated_from) {
   FP_RETURN_IF_ERROR(empty_database_problem(path));
   FP_ASSIGN_OR_RETURN(ScratchFolder scratch, ScratchFolder::make(tag));
-  FP_ASSIGN_OR_RETURN(auto store, Store::open_unchanged(path, scratch.path()));
+  FP_ASSIGN_OR_RETURN(auto store, Store::open_unchanged(path, scratch.path(), migrated_from));
   return StoreToRead{std::move(scratch), std::move(store)};
 }
 

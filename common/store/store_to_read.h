@@ -1,6 +1,6 @@
 // A database opened as it is, for the commands that only read (fp-coordinator status,
-// export, report; fp-sim list, report, export, pool): read-only, and an older schema read
-// from a copy migrated in a scratch folder (Store::open_unchanged), so the file stays as it
+// export, report; fp-sim list, report, export, pool; the dashboard): read-only, and an older schema
+// read from a copy migrated in a scratch folder (Store::open_unchanged), so the file stays as it
 // was for the program that wrote it.
 #pragma once
 
@@ -19,8 +19,10 @@ struct StoreToRead {
 };
 
 // `tag` names the scratch folder ("fp-read.XXXXXX"). A missing file is NotFound, nothing made;
-// an empty one is refused (empty_database_problem).
-Result<StoreToRead> open_to_read(const std::string& path, const std::string& tag);
+// an empty one is refused (empty_database_problem). `migrated_from` receives the schema
+// version of an older file read through a migrated copy (0 otherwise).
+Result<StoreToRead> open_to_read(const std::string& path, const std::string& tag,
+                                 int* migrated_from = nullptr);
 
 // InvalidArgument when `path` is a file of 0 bytes: SQLite takes one for a new database (a
 // reader wrote a schema into it, or said "no campaign with id 1"), but it is none.
