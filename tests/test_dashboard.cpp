@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -141,6 +142,11 @@ TEST_CASE("Bootstrap interval of a mean: empty, one value, constant, and its wid
   CHECK(*one.mean == 0.7);
   CHECK(*one.ci_low == 0.7);
   CHECK(*one.ci_high == 0.7);
+  // An infinite value (a tampered database) leaves no end of the interval finite.
+  auto infinite = bootstrap_mean_ci({0.5, 0.6, std::numeric_limits<double>::infinity(), 0.7});
+  CHECK(std::isinf(*infinite.mean));
+  CHECK(std::isinf(*infinite.ci_low));
+  CHECK(std::isinf(*infinite.ci_high));
   auto constant = bootstrap_mean_ci(std::vector<double>(50, 0.25));
   CHECK(*constant.ci_low == Approx(0.25));
   CHECK(*constant.ci_high == Approx(0.25));

@@ -1,6 +1,7 @@
 #include "report/method_summary.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
 #include "experiment/methods.h"
@@ -28,7 +29,9 @@ MeanInterval with_interval(const std::vector<double>& values, const stats::Inter
   double sum = 0;
   for (double v : values) sum += v;
   out.mean = sum / static_cast<double>(values.size());
-  const bool interval = ci && values.size() > 1;
+  // A value that is no finite number (only a tampered database holds one: the wire refuses
+  // it) gives no interval: a resample without it had kept a finite end beside a null mean.
+  const bool interval = ci && values.size() > 1 && std::isfinite(*out.mean);
   out.ci_low = interval ? ci->low : *out.mean;
   out.ci_high = interval ? ci->high : *out.mean;
   return out;
