@@ -168,9 +168,9 @@ int serve(const ServeOptions& o) {
   // coordinator at once gets a clean stop, not a process killed in its start.
   auto write_endpoint = [&]() -> Status {
     if (o.endpoint_file.empty()) return Status::ok_status();
-    // Replaced whole, so a reader never sees half an endpoint.
-    return replace_file(o.endpoint_file, server.bound_endpoint() + "\n", "endpoint file",
-                        /*durable=*/false);
+    // A file replaced whole, so a reader never sees half an endpoint; a device (/dev/stdout)
+    // written as it is: a scratch file renamed over /dev/full replaced the device itself.
+    return write_output(o.endpoint_file, server.bound_endpoint() + "\n", "--endpoint-file");
   };
   Status s = server.run(write_endpoint);
   if (!s.ok()) {

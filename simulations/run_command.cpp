@@ -118,6 +118,24 @@ Status check_binds(const Scenario& s, const std::string& http_address, int64_t h
   return dashboard.ok() ? bound.with_context("hosting.endpoint: ") : dashboard;
 }
 
+// It is written once the run listens: named as a database, a model or the scenario, it
+// replaced that; named as the run folder (or the report's), the run made that folder first,
+// said "cannot write the endpoint file" and went on, and hosts waiting for it never started.
+Status check_endpoint_file(const RunCommandOptions& o, const std::string& out_dir) {
+  FP_RETURN_IF_ERROR(check_later_output(o.endpoint_file, "--endpoint-file",
+                                        {o.scenario, out_dir + "/scenario.toml"}));
+  std::error_code ec;
+  const auto same = [&](const std::string& folder) {
+    return !folder.empty() && std::filesystem::weakly_canonical(o.endpoint_file, ec) ==
+                                  std::filesystem::weakly_canonical(folder, ec);
+  };
+  if (same(out_dir) || same(o.report_dir))
+    return Status::invalid_argument("--endpoint-file " + o.endpoint_file + " is the " +
+                                    (same(out_dir) ? "run" : "report") +
+                                    " folder; name a file (e.g. " + o.endpoint_file + ".endpoint)");
+  return Status::ok_status();
+}
+
 // fp-run --check: what the run would do, or what would stop it, and nothing run or written.
 int check_run(const Scenario& s, const RunOptions& ro, const RunCommandOptions& o) {
   Status folder = check_run_folder(ro);
@@ -156,9 +174,7 @@ int run_run(const RunCommandOptions& o) {
   if (!o.endpoint_file.empty()) {
     // It is written once the run listens: named as a database, a model or the scenario, it
     // replaced that.
-    if (Status target = check_later_output(o.endpoint_file, "--endpoint-file",
-                                           {o.scenario, ro.out_dir + "/scenario.toml"});
-        !target.ok()) {
+    if (Status target = check_endpoint_file(o, ro.out_dir); !target.ok()) {
       fmt::print(stderr, "error: {}\n", target.to_string());
       return 2;
     }
@@ -181,7 +197,10 @@ int run_run(const RunCommandOptions& o) {
       // A previous run's endpoint file, once this run holds the folder: hosts waiting for
       // the file (Slurm, Kubernetes) took it for this run's and met no coordinator there.
       std::error_code ec;
-      if (!o.endpoint_file.empty() && std::filesystem::remove(o.endpoint_file, ec))
+      // A file only: --endpoint-file /dev/full removed the device (as root).
+      if (!o.endpoint_file.empty() &&
+          std::filesystem::is_regular_file(std::filesystem::symlink_status(o.endpoint_file, ec)) &&
+          std::filesystem::remove(o.endpoint_file, ec))
         spdlog::info("removed {}, a previous run's endpoint file", o.endpoint_file);
       if (o.http_port < 0) return Status::ok_status();
       FP_ASSIGN_OR_RETURN(dashboard, dash::Dashboard::start(
@@ -191,16 +210,14 @@ int run_run(const RunCommandOptions& o) {
       return Status::ok_status();
     };
   }
-  // External hosts (Slurm job arrays) learn the port of "tcp://0.0.0.0:*" from this file;
-  // written to a temporary name and renamed, so a reader never sees half of it.
+  // External hosts (Slurm job arrays) learn the port of "tcp://0.0.0.0:*" from this file.
+  Status endpoint_written = Status::ok_status();
   if (!o.endpoint_file.empty()) {
     ro.on_listening = [&](const std::string& endpoint) {
-      const std::string partial = o.endpoint_file + ".partial";
-      std::FILE* f = std::fopen(partial.c_str(), "w");
-      if (f == nullptr || std::fprintf(f, "%s\n", endpoint.c_str()) < 0 || std::fclose(f) != 0 ||
-          std::rename(partial.c_str(), o.endpoint_file.c_str()) != 0) {
-        spdlog::error("cannot write the endpoint file {}", o.endpoint_file);
-      }
+      // A file replaced whole (a reader never sees half of it), a device (/dev/stdout)
+      // written as it is.
+      endpoint_written = write_output(o.endpoint_file, endpoint + "\n", "--endpoint-file");
+      if (!endpoint_written.ok()) spdlog::error("{}", endpoint_written.to_string());
     };
   }
   auto outcome = run_scenario(s, ro);
@@ -240,6 +257,11 @@ int run_run(const RunCommandOptions& o) {
     std::fflush(stdout);
     while (!g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  if (!endpoint_written.ok()) {  // logged when it failed; its hosts never learned the port
+    std::fflush(stdout);
+    fmt::print(stderr, "error: {}\n", endpoint_written.to_string());
+    return 1;
+  }
   if (outcome->status != "done") {
     // Its campaigns exist: what is left can run later.
     std::fflush(stdout);  // the table first: one file may take both (a Slurm job's log)
@@ -267,7 +289,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("scenario", o->scenario,
                   "scenario file (TOML, see simulations/scenarios/); none with --resume")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--out", o->out_dir, "run directory (default: runs/<scenario name>)");
+  cmd->add_option("--out", o->out_dir, "run directory (default: runs/<scenario name>)")
+      ->check(fp::config::non_empty());
   cmd->add_flag("--fresh", o->fresh,
                 "delete what an earlier run wrote in --out first (its database, scenario copy, "
                 "log, models, keys, hosts); other files there stay");
@@ -291,7 +314,8 @@ void add_run_command(CLI::App& app) {
                   "override hosting.endpoint (external hosts: tcp://0.0.0.0:5555)");
   cmd->add_option("--endpoint-file", o->endpoint_file,
                   "write the coordinator's bound endpoint (e.g. tcp://0.0.0.0:41234) to this "
-                  "file once it listens");
+                  "file once it listens")
+      ->check(fp::config::non_empty());
   cmd->add_option("--hosts", o->overrides.hosts, "override hosting.hosts")
       ->check(fp::config::at_least(1));
   cmd->add_option("--workers", o->overrides.workers, "override hosting.workers")
@@ -308,7 +332,8 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "no progress output");
   cmd->add_option("--report", o->report_dir,
-                  "write the experiment report (tables as CSV and Markdown, SVG figures) here");
+                  "write the experiment report (tables as CSV and Markdown, SVG figures) here")
+      ->check(fp::config::non_empty());
   cmd->add_option("--http-port", o->http_port,
                   "serve the web dashboard on this port while the campaign runs, and after "
                   "it until Ctrl-C (0: a free port)")
@@ -316,7 +341,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--http-address", o->http_address, "address the dashboard binds")
       ->capture_default_str();
   cmd->add_flag("--exit-when-done", o->exit_when_done,
-                "with --http-port: stop serving when the campaign ends");
+                "with --http-port: stop serving when the campaign ends (without it, the run "
+                "ends with its campaign anyway)");
   cmd->callback([o] { throw CLI::RuntimeError(run_run(*o)); });
 }
 

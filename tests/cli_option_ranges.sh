@@ -159,6 +159,17 @@ open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "${WORK}/
   # listened, an error logged and the run going on (its hosts waiting for ever).
   expect_exit 2 "--endpoint-file ${WORK}/a-file/endpoint cannot be made: ${WORK}/a-file is not a folder" \
     "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run-ep" --endpoint-file "${WORK}/a-file/endpoint"
+  # Named as the run folder itself, or below a file: --check said ready; the run made the
+  # folder, said "cannot write the endpoint file" and exited 0.
+  expect_exit 2 "--endpoint-file ${WORK}/run-ep2 is the run folder; name a file" \
+    "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run-ep2" --endpoint-file "${WORK}/run-ep2" --check
+  expect_exit 2 "--out ${WORK}/a-file/run cannot be made: ${WORK}/a-file is not a folder" \
+    "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/a-file/run" --check
+  # "" (an unset shell variable) was taken as not given: --out "" --fresh started runs/<name>
+  # over, --report "" wrote no report, both exit 0.
+  for option in --out --report --endpoint-file; do
+    expect_refused "${option}: must not be empty" "${FP_SIM}" run "${SCENARIO}" "${option}" "" --check
+  done
   # A host whose coordinator is gone ends after --give-up-after (it retried for ever, holding
   # a Slurm or Kubernetes allocation); a word that is no duration is refused.
   sed 's/^security = "curve"/security = "plain"/' "${REPO}/simulations/scenarios/smoke.toml" \
@@ -177,6 +188,19 @@ open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "${WORK}/
   if ! grep -qF "removed ${WORK}/endpoint, a previous run's endpoint file" "${WORK}/run-stale/fp-sim.log" ||
     grep -q stale-host "${WORK}/endpoint"; then
     echo "FAIL: a previous run's endpoint file was not replaced: $(cat "${WORK}/endpoint")"
+    failures=$((failures + 1))
+  fi
+  # One it cannot write once it listens: the run said so and exited 0 (its hosts waited); a
+  # device is written as it is (the run removed /dev/full as a previous run's file).
+  expect_exit 1 "error: IO error: writing --endpoint-file /dev/full: No space left on device" \
+    "${FP_SIM}" run "${REPO}/simulations/scenarios/smoke.toml" --out "${WORK}/run-full" \
+    --quiet --individuals 2 --endpoint-file /dev/full
+  # The coordinator wrote a scratch file beside /dev/full and renamed it over the device.
+  expect_exit 1 "coordinator failed: IO error: writing --endpoint-file /dev/full: No space left" \
+    "${FP_COORDINATOR}" serve --plain --db "${WORK}/full.db" --endpoint "tcp://127.0.0.1:*" \
+    --endpoint-file /dev/full
+  if [ ! -c /dev/full ]; then
+    echo "FAIL: /dev/full is no longer a device: $(ls -l /dev/full)"
     failures=$((failures + 1))
   fi
   expect_exit 1 "--campaign 7: Not found" \

@@ -131,6 +131,14 @@ int parse_command_line(CLI::App& app, int argc, const char* const* argv) {
   return -1;
 }
 
+CLI::Validator non_empty() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        return text.empty() ? "must not be empty (\"\" is no file or folder)" : "";
+      },
+      "");
+}
+
 CLI::Validator log_level() {
   return CLI::Validator(
       [](std::string& text) -> std::string {

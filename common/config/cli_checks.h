@@ -25,6 +25,11 @@ CLI::Validator open_unit_interval();
 // A number in [0, 1) (a share that may be none but not all).
 CLI::Validator share_below_one();
 
+// A text that is not empty: an option naming a file or folder given "" (an unset shell
+// variable) was taken as not given, and its default used (fp-sim run --out "" --fresh
+// started the run in runs/<name> over again).
+CLI::Validator non_empty();
+
 // A level spdlog knows (trace, debug, info, warn, error, critical, off): its parser turns any
 // other word into "off", so a typo would silence the log.
 CLI::Validator log_level();

@@ -30,6 +30,9 @@ Status check_run_folder(const RunOptions& o) {
   std::error_code ec;
   if (fs::exists(out, ec) && !fs::is_directory(out, ec))
     return Status::invalid_argument("--out " + o.out_dir + " is a file, not a folder");
+  // Below a file, or where nothing may be written: --check said ready and the run named
+  // its lock file ("fp.db.lock cannot be opened: Not a directory").
+  FP_RETURN_IF_ERROR(check_can_make(o.out_dir, "--out"));
   const bool held = fs::exists(out / "fp.db", ec);
   const bool run_folder = held || fs::exists(out / "scenario.toml", ec);
   if (o.fresh && !run_folder && fs::exists(out, ec)) {
