@@ -81,16 +81,35 @@ TEST_CASE("a replaced file is the old one or the new one, and a failure keeps th
     CHECK(fp::read_file(path).value() == std::string("new\0bytes", 9));
     CHECK(entries(dir) == std::vector<std::string>{"model.fpm"});  // no scratch file left
   }
-  // Renaming over a folder fails: the folder stays as it was, and the scratch file goes.
+  // A folder is left as it is, with no scratch file beside it.
   const std::string folder = dir.file("taken");
   std::filesystem::create_directories(folder + "/inside");
   auto over_folder = fp::replace_file(folder, "bytes", "export");
   REQUIRE_FALSE(over_folder.ok());
-  CHECK(over_folder.code() == fp::Status::Code::kIOError);
-  CHECK_THAT(over_folder.message(),
-             Catch::StartsWith("export " + folder + ": cannot rename " + folder + ".tmp."));
+  CHECK(over_folder.code() == fp::Status::Code::kInvalidArgument);
+  CHECK(over_folder.message() == "export " + folder + " is a folder, not a file: not replaced");
   CHECK(std::filesystem::is_directory(folder + "/inside"));
   CHECK(entries(dir) == std::vector<std::string>{"model.fpm", "taken"});
+  // Nor a pipe or a device, through a link too: renamed over, /dev/null given as an output was
+  // replaced by a regular file (as root).
+  const std::string pipe = dir.file("pipe");
+  REQUIRE(::mkfifo(pipe.c_str(), 0600) == 0);
+  std::filesystem::create_symlink(pipe, dir.file("to-pipe"));
+  for (const std::string& named : {pipe, dir.file("to-pipe")}) {
+    auto over_pipe = fp::replace_file(named, "bytes", "compact artifact");
+    CHECK(over_pipe.message() ==
+          "compact artifact " + named + " is a pipe, not a file: not replaced");
+  }
+  CHECK(std::filesystem::is_fifo(pipe));
+  CHECK(std::filesystem::is_symlink(dir.file("to-pipe")));
+  std::filesystem::remove(pipe);
+  std::filesystem::remove(dir.file("to-pipe"));
+  // Through a link to a file, the file is replaced and the link stays.
+  std::filesystem::create_symlink(path, dir.file("link.fpm"));
+  REQUIRE(fp::replace_file(dir.file("link.fpm"), "through the link", "model").ok());
+  CHECK(std::filesystem::is_symlink(dir.file("link.fpm")));
+  CHECK(fp::read_file(path).value() == "through the link");
+  std::filesystem::remove(dir.file("link.fpm"));
   // A folder that does not exist: nothing made.
   const std::string nowhere = dir.file("no/such/dir/out.csv");
   auto missing = fp::replace_file(nowhere, "x", "report file");

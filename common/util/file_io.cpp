@@ -71,14 +71,38 @@ Status write_file(const std::string& path, std::string_view bytes, const std::st
   return Status::ok_status();
 }
 
-Status replace_file(const std::string& path, std::string_view bytes, const std::string& what,
+namespace {
+
+// What the thing at `st` is, for a message: "a folder", "a device", ...
+const char* kind_of(const struct stat& st) {
+  if (S_ISDIR(st.st_mode)) return "a folder";
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return "a device";
+  if (S_ISFIFO(st.st_mode)) return "a pipe";
+  if (S_ISSOCK(st.st_mode)) return "a socket";
+  return "no regular file";
+}
+
+}  // namespace
+
+Status replace_file(const std::string& named, std::string_view bytes, const std::string& what,
                     bool durable) {
+  // The file a link names (a dangling link is replaced itself, as a missing file is made).
+  std::string path = named;
+  struct stat st {};
+  if (::lstat(named.c_str(), &st) == 0 && S_ISLNK(st.st_mode) && ::stat(named.c_str(), &st) == 0) {
+    std::error_code ec;
+    path = std::filesystem::canonical(named, ec).string();
+    if (ec) return Status::io_error(what + " " + named + ": following its link: " + ec.message());
+  }
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    return Status::invalid_argument(what + " " + named + " is " + kind_of(st) +
+                                    ", not a file: not replaced");
   static std::atomic<uint64_t> counter{0};  // two writers of one path never share a scratch file
   const std::string tmp =
       path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   auto fail = [&](const std::string& step, int error, bool made) {
     if (made) ::unlink(tmp.c_str());
-    return Status::io_error(what + " " + path + ": " + step + " " + tmp + ": " +
+    return Status::io_error(what + " " + named + ": " + step + " " + tmp + ": " +
                             std::strerror(error));
   };
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

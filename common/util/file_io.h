@@ -28,6 +28,9 @@ Status write_file(const std::string& path, std::string_view bytes,
 // scratch file. `durable`: flushed to disk before the rename, so that after a crash too
 // `path` holds one or the other (a model, a manifest); without it a crash may leave it empty
 // (a cache that is checked when read). IoError "<what> <path>: <step> <scratch>: <reason>".
+// Through a link to a file, that file is replaced. Anything else that is there (a device,
+// a pipe, a folder) is InvalidArgument, left as it is: renamed over, /dev/null given as an
+// output was replaced by a regular file (as root).
 Status replace_file(const std::string& path, std::string_view bytes,
                     const std::string& what = "file", bool durable = true);
 
