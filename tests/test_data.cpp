@@ -393,6 +393,31 @@ TEST_CASE("an image folder is a labeled data set, one class a folder, read as de
              Catch::StartsWith("image folder class caf\\xe9 (") &&
                  Catch::Contains("): its name ") && Catch::EndsWith(": rename the folder"));
   fs::remove_all(root + "/caf\xe9");
+  // A class folder that links back to the image folder read every picture again under its
+  // own name (48 samples of 24, half labelled "zall"); one linking to another class's folder
+  // gave its pictures two labels. A class linked in from elsewhere is read.
+  fs::create_directory_symlink(".", root + "/zall");
+  CHECK_THAT(load_image_folder(root, {}).status().message(),
+             Catch::StartsWith("image folder class 'zall' (" + root +
+                               "/zall) is the image "
+                               "folder itself or a folder above it"));
+  fs::remove(root + "/zall");
+  fs::create_directory_symlink("..", root + "/up");
+  CHECK_THAT(load_image_folder(root, {}).status().message(),
+             Catch::StartsWith("image folder class 'up'"));
+  fs::remove(root + "/up");
+  fs::create_directory_symlink(root + "/vertical", root + "/vertical-too");
+  CHECK_THAT(load_image_folder(root, {}).status().message(),
+             Catch::StartsWith("image folder classes 'vertical' and 'vertical-too' hold the "
+                               "same pictures"));
+  fs::remove(root + "/vertical-too");
+  fs::create_directory_symlink(dir.file("people/checker"), root + "/linked");
+  auto linked = load_image_folder(root, {1, 16, 16});
+  REQUIRE(linked.ok());
+  CHECK(linked->class_names ==
+        std::vector<std::string>{"checker", "horizontal", "linked", "vertical"});
+  CHECK(linked->inputs.size(0) == 13 + 6);
+  fs::remove(root + "/linked");
   std::ofstream(root + "/checker/broken.png") << "not a picture";
   CHECK_THAT(load_image_folder(root, {}).status().message(), Catch::Contains("broken.png"));
 }

@@ -36,6 +36,40 @@ Result<std::vector<std::string>> class_pictures(const fs::path& dir, int64_t& sk
   return files;
 }
 
+// Whether `inner` is `outer` or inside it (both canonical).
+bool within(const fs::path& inner, const fs::path& outer) {
+  auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+  return o == outer.end();
+}
+
+// A class folder that is a link to the image folder (or a folder above it), or to another
+// class's folder: its pictures were read again under its own name (`ln -s . all` made a
+// class "all" holding every picture of every class).
+Status check_classes_apart(const std::string& dir, const std::vector<fs::path>& classes) {
+  std::error_code ec;
+  const fs::path root = fs::canonical(dir, ec);
+  if (ec) return Status::io_error(dir + ": " + ec.message());
+  std::vector<fs::path> real;
+  for (const auto& folder : classes) {
+    real.push_back(fs::canonical(folder, ec));
+    if (ec) return Status::io_error(folder.string() + ": " + ec.message());
+    if (within(root, real.back()))
+      return Status::invalid_argument(
+          "image folder class '" + folder.filename().string() + "' (" + folder.string() +
+          ") is the image folder itself or a folder above it (a link to " + real.back().string() +
+          "): every picture would be read again under it; remove the link");
+  }
+  for (size_t a = 0; a < real.size(); ++a)
+    for (size_t b = 0; b < real.size(); ++b)
+      if (a != b && within(real[a], real[b]))
+        return Status::invalid_argument("image folder classes '" + classes[a].filename().string() +
+                                        "' and '" + classes[b].filename().string() +
+                                        "' hold the same pictures (" + real[a].string() + " is " +
+                                        (real[a] == real[b] ? "" : "inside ") + real[b].string() +
+                                        "): a picture has one class; remove the link");
+  return Status::ok_status();
+}
+
 }  // namespace
 
 Result<Dataset> load_image_folder(const std::string& dir, const ImageFolderShape& shape,
@@ -53,6 +87,7 @@ Result<Dataset> load_image_folder(const std::string& dir, const ImageFolderShape
   }
   if (ec) return Status::io_error(dir + ": cannot list (" + ec.message() + ")");
   std::sort(classes.begin(), classes.end());
+  FP_RETURN_IF_ERROR(check_classes_apart(dir, classes));
   if (classes.size() < 2) {
     return Status::invalid_argument("image folder " + dir + " holds " +
                                     std::to_string(classes.size()) +
@@ -129,8 +164,8 @@ Result<Dataset> load_image_folder(const std::string& dir, const ImageFolderShape
 }
 
 std::string skipped_files_note(const std::string& dir, int64_t skipped) {
-  return std::to_string(skipped) + " file(s) in " + dir + " are not pictures (" + kPictureFormats +
-         "): left out";
+  return std::to_string(skipped) + " file(s) in " + dir + " left out: not pictures (" +
+         kPictureFormats + "), or links to folders and pipes, which are not read";
 }
 
 }  // namespace fp
