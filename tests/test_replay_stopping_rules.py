@@ -41,8 +41,23 @@ def main():
         expect(rc == 0, f"exit {rc}: {err}")
         expect(rows.get("run", [])[1:] == ["2", "0, 18", "1, 10", "0, 14"], f"row: {out}")
         expect("1 selections skipped" in err, f"skipped: {err}")
-        rc, out, err = run(f"{d}/nowhere")
-        expect(rc != 0 and "no fp-sim.log" in err, f"missing log: {rc} {err}")
+        # A line cut short (a killed run's last line) is skipped and named: it ended in a
+        # ValueError traceback.
+        with open(f"{d}/run/fp-sim.log", "a") as f:
+            f.write(PREFIX + "sparsity 0.2 chosen; candidates' scores: 0.0:0.9 0.1:0.9 0.2")
+        rc, out, err = run(f"{d}/run", "--beaten", "0,2,3")
+        rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
+        expect(rc == 0 and rows.get("run", [])[1:] == ["2", "0, 18", "1, 10", "0, 14"],
+               f"the cut line changes nothing: {rc} {out} {err}")
+        expect(f"{d}/run/fp-sim.log:4: skipped, not understood ('0.2' is no TARGET:SCORE)" in err
+               and "2 selections skipped" in err and "Traceback" not in err,
+               f"the cut line named: {err}")
+        # A missing log, or a folder in its place: one line, exit 2, no table started.
+        os.makedirs(f"{d}/odd/fp-sim.log")
+        for folder in ("nowhere", "odd"):
+            rc, out, err = run(f"{d}/{folder}")
+            expect(rc == 2 and out == "" and f"{d}/{folder}/fp-sim.log" in err and
+                   "Traceback" not in err, f"{folder}: {rc} {out} {err}")
     return checks.exit_status()
 
 
