@@ -2,6 +2,7 @@
 """The Python scripts in scripts/ answer bad input (a missing folder or file, text that is no
 number, another program's database) with one line naming the script, its arguments and the
 error, exit 2: they printed tracebacks."""
+import json
 import os
 import sqlite3
 import subprocess
@@ -21,7 +22,28 @@ def main():
         con.execute("CREATE TABLE notes (text TEXT)")
         con.commit()
         con.close()
-        cases = [("class-estimates", [missing], "No such file or directory"),
+        # subset-means: results that are none, a partition without draw indices, a file twice
+        # (IndexError, KeyError, TypeError tracebacks; a file counted twice).
+        def results_file(name, content):
+            path = os.path.join(tmp, name)
+            with open(path, "w") as f:
+                json.dump(content, f)
+            return path
+        drawn = results_file("a:b.json", {"individuals": [
+            {"individual": "classes=0+3#0", "evaluated": 1, "general": 0.5,
+             "methods": {"fine_prune": {"accuracy": 0.75}}}]})
+        # A ':' in a file's name, given relative: taken for a git revision.
+        code, out, err = run_script("subset-means", "5", os.path.relpath(drawn))
+        e.expect(code == 0 and "individuals: 1; general model 50.0 %" in out and
+                 "fine_prune" in out and "gain +25.0" in out,
+                 f"subset-means reads a local file named with ':', got {code}: {out} {err}")
+        not_results = results_file("other.json", {"x": 1})
+        grouped = results_file("grouped.json", {"individuals": [
+            {"individual": "group=anna-b", "evaluated": 1, "general": 0.5, "methods": {}}]})
+        cases = [("subset-means", ["5", not_results], "no campaign results"),
+                 ("subset-means", ["5", grouped], "individual 'group=anna-b' has no draw index"),
+                 ("subset-means", ["5", drawn, drawn], "a file is given twice"),
+                 ("class-estimates", [missing], "No such file or directory"),
                  ("reestimation-check", [missing],
                   f"no fineprune database (fp.db) here: '{missing}/fp.db'"),
                  ("reestimation-check", [other], "no such table"),
