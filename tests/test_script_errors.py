@@ -58,6 +58,16 @@ def main():
             e.expect("Traceback" not in err, f"{what}: no traceback: {err}")
             e.expect(err.startswith(f"{script} {' '.join(args)}: ") and says in err,
                      f"{what}: names itself, its arguments and '{says}': {err}")
+    # scripts/python/test_export.sh emptied the folder it was given before checking anything
+    # (a folder of someone's files given by mistake was lost).
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "keep.txt"), "w") as f:
+            f.write("data")
+        p = subprocess.run(["bash", os.path.join(SCRIPTS, "python", "test_export.sh"), "/bin/true",
+                            "/bin/true", tmp], capture_output=True, text=True, timeout=60)
+        e.expect(p.returncode == 2 and "holds files this script did not make" in p.stderr and
+                 os.path.exists(os.path.join(tmp, "keep.txt")),
+                 f"test_export.sh over a folder of files: exit 2, got {p.returncode}: {p.stderr}")
     # scripts/test-case with an empty text ran every test case (the Catch spec "**").
     p = subprocess.run([os.path.join(SCRIPTS, "test-case"), ""], capture_output=True, text=True)
     code, err = p.returncode, p.stderr

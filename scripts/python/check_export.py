@@ -39,20 +39,29 @@ def check(prefix, io_path):
 
 
 def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
     d = sys.argv[1]
+    if not os.path.isdir(d):
+        sys.exit("check_export.py: %s is no folder" % d)
     pairs = {}
     for spec in glob.glob(os.path.join(d, "*.json")):
         prefix = spec[: -len(".json")]
         pairs[prefix] = prefix + "_io.pt"
     for arg in sys.argv[2:]:
-        name, io = arg.split("=")
+        name, equals, io = arg.partition("=")
+        if not equals or not name or not io:
+            sys.exit("check_export.py: '%s' is no PREFIX=IO\n%s" % (arg, __doc__))
         pairs[os.path.join(d, name)] = os.path.join(d, io)
     if not pairs:
         print("no exports in " + d)
         return 1
     failed = 0
     for prefix, io in sorted(pairs.items()):
-        err = check(prefix, io)
+        try:
+            err = check(prefix, io)
+        except Exception as e:  # a file missing or damaged: this export fails, the rest run
+            err = "%s: %s" % (type(e).__name__, e)
         if err:
             print("FAIL %s: %s" % (prefix, err))
             failed += 1
