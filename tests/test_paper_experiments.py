@@ -26,6 +26,8 @@ def main():
     e = Expectations()
     with tempfile.TemporaryDirectory() as repo:
         os.makedirs(os.path.join(repo, "scripts"))
+        os.makedirs(os.path.join(repo, "simulations", "scenarios", "paper"))
+        open(os.path.join(repo, "simulations", "scenarios", "paper", "fsdd_vgg7.toml"), "w").close()
         shutil.copy(os.path.join(SCRIPTS, "paper-experiments"), os.path.join(repo, "scripts"))
         sim = os.path.join(repo, "fake-sim")
         with open(sim, "w") as f:
@@ -55,6 +57,11 @@ def main():
             e.expect(code == 2 and "is no experiment name" in err,
                      f"'{name}' refused with exit 2, got {code}: {err}")
         e.expect(summary() == "committed\n", "a refused name deleted nothing")
+        # Every name is checked before the first experiment runs (hours, then the refusal).
+        code, err = run("fsdd_vgg7", "nosuch")
+        e.expect(code == 2 and "'nosuch' is no experiment (no simulations/scenarios/paper/"
+                 "nosuch.toml)" in err, f"an unknown second name refused first, got {code}: {err}")
+        e.expect(summary() == "committed\n", "nothing ran before the refusal")
         code, err = run("fsdd_vgg7")
         e.expect(code == 0, f"a run that succeeds exits 0, got {code}: {err}")
         e.expect(summary() == "new\n", f"its report replaces the committed one: {summary()}")
@@ -69,6 +76,7 @@ def main():
         shutil.copy(os.path.join(SCRIPTS, "protocol-experiments"), os.path.join(repo, "scripts"))
         for args, says in (((), "Usage"), (("--help",), "is no <scenario>_seed<N>"),
                            (("x_dev",), "is no <scenario>_seed<N>"),
+                           (("x_dev_seed011",), "N without leading zeros"),
                            (("x_dev_seed11", "y_dev_seed11"), "no simulations/scenarios/paper/y_dev.toml")):
             p = subprocess.run([os.path.join(repo, "scripts", "protocol-experiments"), *args],
                                env=dict(os.environ, FP_SIM="/bin/false"), capture_output=True,
