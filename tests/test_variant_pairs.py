@@ -43,6 +43,14 @@ def main():
         expect("| s8 | 76.67 | -3.33 | 33.33 | -6.67 | 1 / 1 | 0.500 |" in out, f"pair: {out}")
         rc, out = run(f"{d}/run", "--base", "s9")
         expect(rc == 2 and "no variant 's9' (it has: all, s8)" in out, f"bad base: {rc} {out}")
+        # A leave-one-out run without variants: its groups were taken for variants.
+        con = sqlite3.connect(f"{d}/run/fp.db")
+        con.execute("UPDATE campaigns SET name = 'study/group=anna-b' WHERE id = 1")
+        con.commit()
+        con.close()
+        rc, out = run(f"{d}/run")
+        expect(rc == 2 and "campaign 'study/group=anna-b' names no variant" in out,
+               f"groups are no variants: {rc} {out}")
         rc, out = run(f"{d}/nowhere")
         expect(rc == 2 and "no fineprune database (fp.db) here" in out, f"missing store: {rc} {out}")
         return checks.exit_status()
