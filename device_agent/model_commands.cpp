@@ -163,11 +163,11 @@ int info_command(const std::string& model_path) {
   // Unpruned, the architecture's compact model is itself: no compaction to run.
   const Footprint full_size = footprint(**general, 0);
   // What register and personalize go by: a unit or a single weight masked makes it masked.
-  const std::string state = pruned_state(model);
-  const std::string form = spec.is_compact() ? "compact (pruned units removed)"
-                           : !state.empty()  ? fmt::format("masked ({}; zeroed, not removed)",
-                                                           state.substr(state.find(':') + 2))
-                                             : "dense";
+  const PrunedState state = measure_pruned_state(model);
+  const std::string form = state.compact ? "compact (pruned units removed)"
+                           : !state.masked.empty()
+                               ? fmt::format("masked ({}; zeroed, not removed)", state.masked)
+                               : "dense";
   fmt::print("{}: {} at width {:g}, {}, input {}x{}x{}{}\n", model_path, spec.arch, spec.width_mult,
              form, spec.in_channels, spec.height, spec.width,
              spec.input.kind.empty() ? "" : " (" + spec.input.kind + ")");

@@ -11,9 +11,17 @@
 
 namespace fp {
 
+struct PrunedState {
+  bool compact = false;  // its spec is compact: the pruned units are gone
+  std::string masked;    // "12 of 96 units pruned" and/or "40 of 9000 weights pruned", or ""
+  bool personalized() const { return compact || !masked.empty(); }
+};
+
+PrunedState measure_pruned_state(const PrunableNet& model);
+
 // "" for a model no mask of which holds a zero and whose spec is not compact; otherwise
 // what makes it personalized: "compact: its pruned units are gone" or "masked: 12 of 96
-// units pruned" (and/or "40 of 9,000 weights").
+// units pruned" (and/or "40 of 9000 weights pruned").
 std::string pruned_state(const PrunableNet& model);
 
 }  // namespace fp
