@@ -488,6 +488,17 @@ TEST_CASE("a PNG whose pixel data inflates far past its header's size is refused
                                "where its 1x1 pixels take 2"));
   // A file that is no PNG is left to the decoder, which names it.
   CHECK(fp::check_png_inflated_size("GIF89a").ok());
+  // A picture cut short, or declaring more pixels than stb decodes (stb's header check fails
+  // before ours): the decoder's short code said in words ("(outofdata)", "(too large)").
+  std::ofstream(dir.file("cut.png"), std::ios::binary) << grey_png(2, 2, pixels).substr(0, 45);
+  CHECK(fp::decode_image_file(dir.file("cut.png"), spec).status().message() ==
+        dir.file("cut.png") +
+            ": not a readable image (outofdata: the file ends before its pixels: cut short?)");
+  std::ofstream(dir.file("huge.png"), std::ios::binary) << grey_png(100000, 100000, pixels);
+  CHECK(fp::decode_image_file(dir.file("huge.png"), spec).status().message() ==
+        dir.file("huge.png") +
+            ": not a readable image (too large: its header declares more "
+            "pixels than decoded)");
 }
 
 TEST_CASE("read_wav reads back what libsndfile wrote", "[data][wav]") {

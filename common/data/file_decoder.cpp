@@ -21,6 +21,22 @@
 #include "util/text.h"
 
 namespace fp {
+namespace {
+
+// stb_image's reasons are short codes ("outofdata"): the usual ones said in words too.
+std::string stb_reason(const char* code) {
+  if (code == nullptr || *code == '\0') return "no PNG or JPEG decoder reason given";
+  const std::string_view c(code);
+  const char* words = c == "outofdata"            ? "the file ends before its pixels: cut short?"
+                      : c == "too large"          ? "its header declares more pixels than decoded"
+                      : c == "no IDAT"            ? "a PNG without pixel data"
+                      : c == "unknown image type" ? "no PNG or JPEG"
+                                                  : nullptr;
+  return words ? std::string(code) + ": " + words : std::string(code);
+}
+
+}  // namespace
+
 FileKind file_kind(const std::string& path) {
   std::string p = ascii_lower(path);
   // Recordings libsndfile reads: WAV, and a recorder app's FLAC, Ogg (Vorbis, Opus) and MP3;
@@ -226,9 +242,8 @@ Result<torch::Tensor> decode_image_file(const std::string& path, const ModelSpec
       stbi_load_from_memory(data, size, &w, &h, &n, static_cast<int>(spec.in_channels)),
       stbi_image_free);
   if (!pixels) {
-    const char* why = stbi_failure_reason();
     return Status::corruption(path + ": not a readable image (" +
-                              (why && *why ? why : "no PNG or JPEG decoder reason given") + ")");
+                              stb_reason(stbi_failure_reason()) + ")");
   }
   // A photo is seen the way its camera says it is shown.
   int64_t rows = h, cols = w;
