@@ -71,6 +71,11 @@ part_sim() {
     >"${WORK}/few.toml"
   expect_exit 0 "3 of 3 individual(s) hold fewer than 10 unlabeled adaptation samples (the fewest: 1" \
     "${FP_SIM}" run "${WORK}/few.toml" --out "${WORK}/checked" --check
+  # More general samples than Fashion-MNIST's training split holds: --check said 60000 without
+  # a word on the 10000000 asked for (the run's log said it).
+  printf 'name = "many"\n[data]\ngeneral_samples = 10000000\n' >"${WORK}/many.toml"
+  expect_exit 0 "trained on 60000 sample(s) (data.general_samples asks for 10000000: only these are there)" \
+    "${FP_SIM}" run "${WORK}/many.toml" --out "${WORK}/checked" --check
   # fp-sim demo trained nothing with --epochs 0 and read every image with --train-samples 0.
   expect_refused "--epochs: must be at least 1, got 0" "${FP_SIM}" demo --epochs 0
   expect_refused "--train-samples: must be at least 1, got 0" "${FP_SIM}" demo --train-samples 0

@@ -197,8 +197,14 @@ Result<std::vector<std::string>> describe_run(const Scenario& s) {
           model));
     } else {
       FP_ASSIGN_OR_RETURN(Dataset general, general_training_data(s, p));
-      lines.push_back(
-          fmt::format("general model: {}, trained on {} sample(s)", model, general.size()));
+      // As the run logs it: a data.general_samples past the data trains on what is there.
+      const std::string fewer =
+          s.data.general_samples > general.size()
+              ? fmt::format(" (data.general_samples asks for {}: only these are there)",
+                            s.data.general_samples)
+              : "";
+      lines.push_back(fmt::format("general model: {}, trained on {} sample(s){}", model,
+                                  general.size(), fewer));
     }
     lines.push_back(counts_words(s, individuals));
     individuals_planned = individuals;
