@@ -86,6 +86,18 @@ def main():
                      f"{p.returncode}: {p.stderr}")
         e.expect(not os.path.exists(os.path.join(repo, "runs")) and
                  not os.path.exists(os.path.join(repo, "docs")), "a refused name ran nothing")
+        # An fp-sim that ends well without a report (FP_SIM_EXTRA="--check"): what it printed
+        # is shown (it went to the .out file, and the user saw "run.txt: No such file").
+        checker = os.path.join(repo, "checking-sim")
+        with open(checker, "w") as f:
+            f.write("#!/bin/sh\necho 'ready: scenario x_dev, seed 11, a new run'\n")
+        os.chmod(checker, 0o755)
+        p = subprocess.run([os.path.join(repo, "scripts", "protocol-experiments"), "x_dev_seed11"],
+                           env=dict(os.environ, FP_SIM=checker, RUNS=os.path.join(repo, "runs")),
+                           capture_output=True, text=True)
+        e.expect(p.returncode == 1 and "x_dev_seed11: fp-sim wrote no report in" in p.stderr and
+                 "ready: scenario x_dev" in p.stderr and "No such file" not in p.stderr,
+                 f"an fp-sim run without a report says so, got {p.returncode}: {p.stderr}")
     return e.exit_status()
 
 
