@@ -14,6 +14,15 @@ def run_script(name, *args):
     return p.returncode, p.stdout, p.stderr
 
 
+def run_folder_with_log(root, name, lines, prefix="[2026-12-06 16:38:12.957] [fp-sim-run] [info] "):
+    """root/name, made, holding an fp-sim.log of `lines`, each after spdlog's prefix."""
+    folder = os.path.join(root, name)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "fp-sim.log"), "w") as f:
+        f.write("".join(prefix + line + "\n" for line in lines))
+    return folder
+
+
 class Expectations:
     def __init__(self):
         self.failures = []

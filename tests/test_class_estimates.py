@@ -3,13 +3,11 @@
 run is read against its own general model's curve, whatever its person folder's name ('-' and
 spaces were dropped without a word, "c d" read against "c"'s curve); a run without curves (a
 fixed threshold) is named, exit 2, not a traceback."""
-import os
 import sys
 import tempfile
 
-from script_test import Expectations, run_script
+from script_test import Expectations, run_folder_with_log, run_script
 
-PREFIX = "[2026-12-06 16:38:12.957] [fp-sim-run] [info] "
 CURVE = ("class spread curve (24 of its own training samples (no unseen labeled general data); "
          "100 per draw, 20 draws per class count): ")
 LEAVE_ONE_OUT = [
@@ -24,25 +22,17 @@ LEAVE_ONE_OUT = [
 FIXED = ["task 1 (classes=0+3#0): class spread 0.922, inputs shift (threshold 0.500)"]
 
 
-def run_folder(root, name, lines):
-    folder = os.path.join(root, name)
-    os.makedirs(folder)
-    with open(os.path.join(folder, "fp-sim.log"), "w") as f:
-        f.write("".join(PREFIX + line + "\n" for line in lines))
-    return folder
-
-
 def main():
     e = Expectations()
     with tempfile.TemporaryDirectory() as root:
-        code, out, err = run_script("class-estimates", run_folder(root, "loo", LEAVE_ONE_OUT))
+        code, out, err = run_script("class-estimates", run_folder_with_log(root, "loo", LEAVE_ONE_OUT))
         e.expect(code == 0, f"exit 0, got {code}: {err}")
         rows = [line for line in out.splitlines() if line.startswith("| loo |")]
         # k-hat: the class count at which the individual's own model's curve reaches its spread.
         e.expect(rows == ["| loo | group=anna-b | 0.700 | 1.50 |",
                           "| loo | group=c d | 0.850 | 1.50 |",
                           "| loo | group=c | 0.150 | 1.50 |"], f"one row each: {out}")
-        fixed = run_folder(root, "fixed", FIXED)
+        fixed = run_folder_with_log(root, "fixed", FIXED)
         code, out, err = run_script("class-estimates", fixed)
         e.expect(code == 2 and "Traceback" not in err and out == "" and
                  f"{fixed}: no class spread curve in fp-sim.log for classes=0+3#0" in err,

@@ -25,13 +25,12 @@
 #include "dashboard/web_assets.h"
 #include "dashboard_fixture.h"
 #include "http_client.h"
+#include "older_database.h"
 #include "report/campaign_report.h"
 #include "report/campaign_results.h"
 #include "report/method_summary.h"
 #include "report/results_json.h"
 #include "report/svg_figures.h"
-#include "store/migrations.h"
-#include "store/sqlite.h"
 
 using namespace fp;
 using namespace fp::testing;
@@ -868,16 +867,7 @@ TEST_CASE("The dashboard reads an older fineprune's database without changing th
   // under the program that wrote it; it shows a migrated copy instead.
   TempDir dir("dash");
   const std::string path = dir.file("old.db");
-  {
-    auto db = sql::Database::open(path);
-    REQUIRE(db.ok());
-    REQUIRE((*db)->exec(store::migrations()[0]).ok());
-    REQUIRE((*db)->exec("PRAGMA user_version = 1").ok());
-    REQUIRE((*db)
-                ->exec("INSERT INTO agents (agent_id, first_seen, last_seen) VALUES "
-                       "('old-phone', 1, 1)")
-                .ok());
-  }
+  write_schema1_database(path);
   const std::string before = read_file(path);
   auto dashboard = start_dashboard(path);
   CHECK(get_json(dashboard->port(), "/api/summary")["agents"]["total"] == 1);

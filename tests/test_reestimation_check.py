@@ -8,7 +8,7 @@ import sqlite3
 import sys
 import tempfile
 
-from script_test import Expectations, run_script
+from script_test import Expectations, run_folder_with_log, run_script
 
 PREFIX = "[2026-12-02 10:00:00.000] [fp-sim-run] [info] "
 CHECK = ("class spread {spread}, inputs shift (threshold 0.900); re-estimation check: "
@@ -32,9 +32,7 @@ def make_run(root, name, log_lines):
     """)
     db.commit()
     db.close()
-    with open(os.path.join(folder, "fp-sim.log"), "w") as f:
-        f.write("".join(PREFIX + line + "\n" for line in log_lines))
-    return folder
+    return run_folder_with_log(root, name, log_lines, PREFIX)
 
 
 def main():

@@ -6,7 +6,7 @@ import os
 import sys
 import tempfile
 
-from script_test import Expectations, run_script
+from script_test import Expectations, run_folder_with_log, run_script
 PREFIX = "[2026-12-03 03:25:10.715] [fp-sim-run] [debug] "
 LOG = [
     # Dips at 0.3 and 0.4 (beaten), rises at 0.5 (the choice), then collapses.
@@ -30,9 +30,7 @@ def main():
     expect = checks.expect
 
     with tempfile.TemporaryDirectory() as d:
-        os.makedirs(f"{d}/run")
-        with open(f"{d}/run/fp-sim.log", "w") as f:
-            f.write("".join(PREFIX + line + "\n" for line in LOG))
+        run_folder_with_log(d, "run", LOG, PREFIX)
         rc, out, err = run(f"{d}/run", "--beaten", "0,2,3")
         rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
         # beaten=0 (ruled out only): both choices kept; scores 0.0..0.7 (stops after 0.6, 0.7

@@ -11,8 +11,8 @@
 
 #include "child_process.h"
 #include "net_fixture.h"
+#include "older_database.h"
 #include "process_fixture.h"
-#include "store/migrations.h"
 #include "store/run_store.h"
 #include "store/sqlite.h"
 #include "test_paths.h"
@@ -291,16 +291,7 @@ TEST_CASE("commands that only read leave an older database's file as it is", "[p
   // copy; the file stays schema 1 for the program that wrote it.
   TempDir dir("olddb");
   const std::string path = dir.file("old.db");
-  {
-    auto db = fp::sql::Database::open(path);
-    REQUIRE(db.ok());
-    REQUIRE((*db)->exec(fp::store::migrations()[0]).ok());
-    REQUIRE((*db)->exec("PRAGMA user_version = 1").ok());
-    REQUIRE((*db)
-                ->exec("INSERT INTO agents (agent_id, first_seen, last_seen) VALUES "
-                       "('old-phone', 1, 1)")
-                .ok());
-  }
+  fp::testing::write_schema1_database(path);
   const std::string before = read_file(path);
   // report has nothing to write (no campaign) and says so, from the copy too.
   const std::vector<std::pair<std::vector<std::string>, int>> commands = {
