@@ -1,9 +1,11 @@
 // CURVE key files, the ZAP policy, enrolled keys in the store, and differential-privacy
 // noise on reported accuracies (the mechanisms' statistics and what lands in SQLite).
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -115,6 +117,34 @@ TEST_CASE("key pairs round-trip through their files, the secret one private", "[
   REQUIRE_FALSE(half.ok());
   CHECK_FALSE(created);
   CHECK_FALSE(std::filesystem::exists(dir.file("half.key")));
+}
+
+TEST_CASE("a key pair that cannot be written whole leaves no key file behind", "[security]") {
+  // A full disk, as a file size limit: the secret key was written in place and cut short,
+  // and every later start refused it ("holds 0 key lines") until it was deleted by hand.
+  TempDir dir("keys");
+  auto pair = generate_keypair();
+  REQUIRE(pair.ok());
+  struct rlimit before {};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &before) == 0);
+  struct rlimit small = before;
+  small.rlim_cur = 64;  // a key file takes 70 (public) to 96 (secret) bytes
+  auto* previous = std::signal(SIGXFSZ, SIG_IGN);
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  const Status failed = write_keypair(*pair, dir.file("agent"));
+  ::setrlimit(RLIMIT_FSIZE, &before);
+  std::signal(SIGXFSZ, previous);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.code() == Status::Code::kIOError);
+  CHECK_THAT(failed.message(), Catch::StartsWith("writing " + dir.file("agent.key") + ": "));
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path))
+    left.push_back(entry.path().filename().string());
+  CHECK(left.empty());
+  // The next start makes the pair.
+  bool created = false;
+  REQUIRE(load_or_create_keypair(dir.file("agent"), &created).ok());
+  CHECK(created);
 }
 
 TEST_CASE("missing, malformed, mismatched and exposed key files are clear errors", "[security]") {

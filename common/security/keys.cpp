@@ -68,16 +68,14 @@ Result<std::string> read_key_line(const std::string& path, const char* kind) {
   return key;
 }
 
-Status write_file(const std::string& path, const std::string& text, mode_t mode, bool overwrite) {
-  int flags = O_WRONLY | O_CREAT | (overwrite ? O_TRUNC : O_EXCL);
-  int fd = ::open(path.c_str(), flags, mode);
-  if (fd < 0) {
-    if (errno == EEXIST) {
-      return Status::invalid_argument(path + " already exists; not overwriting a key");
-    }
-    return Status::io_error("creating " + path + ": " + std::strerror(errno));
-  }
-  // O_CREAT's mode is masked by the umask and ignored for an existing file: set it.
+// `text` in a new scratch file beside `path`, with `mode`, flushed to disk: its name. A key
+// written in place and cut short (a full disk) was left empty, and every later start refused
+// it ("holds 0 key lines").
+Result<std::string> write_scratch(const std::string& path, const std::string& text, mode_t mode) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return Status::io_error("creating " + tmp + ": " + std::strerror(errno));
+  // O_CREAT's mode is masked by the umask: set it.
   bool ok = ::fchmod(fd, mode) == 0;
   size_t done = 0;
   while (ok && done < text.size()) {
@@ -86,10 +84,30 @@ Status write_file(const std::string& path, const std::string& text, mode_t mode,
     ok = n > 0;
     if (ok) done += static_cast<size_t>(n);
   }
-  int saved = errno;
-  ::close(fd);
-  if (!ok) return Status::io_error("writing " + path + ": " + std::strerror(saved));
-  return Status::ok_status();
+  ok = ok && ::fsync(fd) == 0;
+  const int saved = errno;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    return Status::io_error("writing " + path + ": " + std::strerror(saved ? saved : EIO));
+  }
+  return tmp;
+}
+
+// Moves the scratch file `tmp` to `path`: replacing what is there with `overwrite`, else only
+// where nothing is (a hard link fails if the name is taken: no key replaced in a race).
+Status put_in_place(const std::string& tmp, const std::string& path, bool overwrite) {
+  if (overwrite) {
+    if (::rename(tmp.c_str(), path.c_str()) == 0) return Status::ok_status();
+  } else if (::link(tmp.c_str(), path.c_str()) == 0) {
+    ::unlink(tmp.c_str());
+    return Status::ok_status();
+  }
+  const int saved = errno;
+  ::unlink(tmp.c_str());
+  if (saved == EEXIST)
+    return Status::invalid_argument(path + " already exists; not overwriting a key");
+  return Status::io_error("writing " + path + ": " + std::strerror(saved));
 }
 
 }  // namespace
@@ -165,11 +183,28 @@ Status write_keypair(const KeyPair& pair, const std::string& base, bool overwrit
       }
     }
   }
-  FP_RETURN_IF_ERROR(write_file(
-      sec, "# fineprune CURVE secret key: keep private (mode 0600)\n" + pair.secret_key + "\n",
-      0600, overwrite));
-  return write_file(pub, "# fineprune CURVE public key\n" + pair.public_key + "\n", 0644,
-                    overwrite);
+  // Both written whole before either is put in place, and a pair half put in place taken
+  // back: one key without the other is refused by every later start.
+  FP_ASSIGN_OR_RETURN(
+      const std::string sec_tmp,
+      write_scratch(
+          sec, "# fineprune CURVE secret key: keep private (mode 0600)\n" + pair.secret_key + "\n",
+          0600));
+  auto pub_tmp =
+      write_scratch(pub, "# fineprune CURVE public key\n" + pair.public_key + "\n", 0644);
+  if (!pub_tmp.ok()) {
+    ::unlink(sec_tmp.c_str());
+    return pub_tmp.status();
+  }
+  if (Status put = put_in_place(sec_tmp, sec, overwrite); !put.ok()) {
+    ::unlink(pub_tmp->c_str());
+    return put;
+  }
+  if (Status put = put_in_place(*pub_tmp, pub, overwrite); !put.ok()) {
+    if (!overwrite) ::unlink(sec.c_str());  // the one just made
+    return put;
+  }
+  return Status::ok_status();
 }
 
 Result<std::string> read_public_key(const std::string& path) {
