@@ -233,12 +233,16 @@ int backup(const BackupOptions& o) {
       auto found = registry.find(m.sha256);
       auto bytes = found.ok() ? checked_model_file(found->path, m.sha256)
                               : Result<std::string>(found.status());
-      Status kept = bytes.ok() ? make_parent_folder(copy, "model copy") : bytes.status();
+      if (!bytes.ok()) {  // gone or damaged at the source: left out, and said so
+        missing[m.sha256] = escape_text(bytes.status().message());  // one line in the list
+        continue;
+      }
+      // A copy that cannot be written (a full disk) fails the backup: recorded as left out,
+      // it made a backup restore took whole, without the model.
+      Status kept = make_parent_folder(copy, "model copy");
       if (kept.ok()) kept = replace_file(copy, *bytes, "model copy");
-      if (kept.ok())
-        ++models;
-      else
-        missing[m.sha256] = escape_text(kept.message());  // one line in missing_models.txt
+      if (!kept.ok()) fail(kept);
+      ++models;
     }
     campaigns = store.campaigns().value_or({}).size();
     rows = store.telemetry_count().value_or(0);

@@ -195,6 +195,19 @@ open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "${WORK}/
     echo "FAIL: a previous run's endpoint file was not replaced: $(cat "${WORK}/endpoint")"
     failures=$((failures + 1))
   fi
+  # A backup whose model copy cannot be written (a full disk, as a file size limit between the
+  # database copy's size and the model's): it recorded the model as left out, renamed its
+  # folder to a whole backup's name, and restore took it without the model.
+  sed 's/^width_mult = 0.25/width_mult = 1.0/' "${REPO}/simulations/scenarios/smoke.toml" \
+    >"${WORK}/wide.toml"
+  expect_exit 0 "" "${FP_SIM}" run "${WORK}/wide.toml" --out "${WORK}/run-wide" --quiet --individuals 2
+  expect_exit 1 "model copy ${WORK}/backup-full.partial-" \
+    bash -c 'trap "" XFSZ; ulimit -f 300; exec "$0" backup --db "$1/fp.db" --models-dir "$1/models" --without-key --out "$2"' \
+    "${FP_COORDINATOR}" "${WORK}/run-wide" "${WORK}/backup-full"
+  if compgen -G "${WORK}/backup-full*" >/dev/null; then
+    echo "FAIL: a backup that could not copy its model left $(ls -d "${WORK}"/backup-full*)"
+    failures=$((failures + 1))
+  fi
   # One it cannot write once it listens: the run said so and exited 0 (its hosts waited); a
   # device is written as it is (the run removed /dev/full as a previous run's file).
   expect_exit 1 "error: IO error: writing --endpoint-file /dev/full: No space left on device" \
