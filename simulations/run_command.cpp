@@ -88,6 +88,11 @@ Result<Scenario> scenario_to_run(RunCommandOptions o) {
     }
     if (o.fresh) return Status::invalid_argument("--resume and --fresh exclude each other");
     if (o.out_dir.empty()) return Status::invalid_argument("--resume needs --out, the run folder");
+    RunOptions folder;  // the folder first: one whose run stopped in its set-up has no scenario
+    folder.out_dir = o.out_dir;
+    folder.resume = true;
+    folder.retry_failed = o.retry_failed;
+    FP_RETURN_IF_ERROR(check_run_folder(folder));
     return recorded_run_scenario(o.out_dir, o.retry_failed);
   }
   if (o.scenario.empty())

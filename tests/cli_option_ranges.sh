@@ -195,6 +195,18 @@ open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "${WORK}/
     echo "FAIL: a previous run's endpoint file was not replaced: $(cat "${WORK}/endpoint")"
     failures=$((failures + 1))
   fi
+  # A run stopped in its set-up after SQLite made fp.db, before anything was stored (a full
+  # disk, a kill): --resume called it a coordinator's database, a rerun and --fresh refused it
+  # as another program's ("nothing deleted"), and only deleting the folder by hand went on.
+  mkdir -p "${WORK}/run-stopped"
+  python3 -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('PRAGMA journal_mode=WAL')" \
+    "${WORK}/run-stopped/fp.db"
+  expect_exit 2 "run-stopped holds a run that stopped in its set-up, before it stored anything: nothing to resume; start it over with --fresh" \
+    "${FP_SIM}" run --resume --out "${WORK}/run-stopped" --quiet
+  expect_exit 1 "run-stopped holds a run that stopped in its set-up, before it stored anything: start it over with --fresh" \
+    "${FP_SIM}" run "${REPO}/simulations/scenarios/smoke.toml" --out "${WORK}/run-stopped" --quiet --individuals 2
+  expect_exit 0 "results: ${WORK}/run-stopped/fp.db" \
+    "${FP_SIM}" run "${REPO}/simulations/scenarios/smoke.toml" --out "${WORK}/run-stopped" --quiet --individuals 2 --fresh
   # A backup whose model copy cannot be written (a full disk, as a file size limit between the
   # database copy's size and the model's): it recorded the model as left out, renamed its
   # folder to a whole backup's name, and restore took it without the model.

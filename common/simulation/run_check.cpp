@@ -50,6 +50,15 @@ Status check_run_folder(const RunOptions& o) {
     }
   }
   if (o.resume && !held) return Status::not_found(o.out_dir + " holds no run to resume (no fp.db)");
+  // A run stopped in its set-up (a full disk, a kill) after SQLite made fp.db, before anything
+  // was stored: nothing to resume, and its own folder to start over in (it was called another
+  // program's database, and --fresh refused to delete it).
+  const bool set_up_stopped =
+      held && store::holds_no_records(run_database(o.out_dir)).value_or(false);
+  if (o.resume && set_up_stopped)
+    return Status::invalid_argument(o.out_dir +
+                                    " holds a run that stopped in its set-up, before it stored "
+                                    "anything: nothing to resume; start it over with --fresh");
   // An earlier run's agent journals without its database (deleted): a new run's agents read
   // them as their own and did nothing ("finished in an earlier run of this host").
   if (!o.resume && !o.fresh && !held && fs::exists(out / "hosts", ec))
@@ -57,7 +66,11 @@ Status check_run_folder(const RunOptions& o) {
         o.out_dir +
         " holds an earlier run's files (hosts/) but not its database (fp.db): start "
         "over with --fresh (or another --out)");
-  if (held && !o.resume) {
+  if (held && !o.resume && set_up_stopped && !o.fresh)
+    return Status::invalid_argument(o.out_dir +
+                                    " holds a run that stopped in its set-up, before it stored "
+                                    "anything: start it over with --fresh");
+  if (held && !o.resume && !set_up_stopped) {
     // Another program's fp.db (a fleet's, named so) is no run to start over: --fresh deleted
     // it. (--resume refuses it when it reads it.)
     auto read = store::open_to_read(run_database(o.out_dir), "fp-sim-check");

@@ -1,6 +1,9 @@
 #include "store/store_to_read.h"
 
 #include <filesystem>
+#include <vector>
+
+#include "store/sqlite.h"
 
 namespace fp::store {
 
@@ -10,6 +13,27 @@ Status empty_database_problem(const std::string& path) {
     return Status::invalid_argument("database " + path +
                                     " is an empty file (0 bytes), not a fineprune database");
   return Status::ok_status();
+}
+
+Result<bool> holds_no_records(const std::string& path) {
+  FP_ASSIGN_OR_RETURN(auto db, sql::Database::open(path, sql::Database::Access::kReadOnly));
+  FP_ASSIGN_OR_RETURN(auto tables, db->prepare("SELECT name FROM sqlite_master WHERE type = "
+                                               "'table' AND name NOT LIKE 'sqlite_%'"));
+  std::vector<std::string> names;
+  for (;;) {
+    FP_ASSIGN_OR_RETURN(bool row, tables.step());
+    if (!row) break;
+    names.push_back(tables.column_text(0));
+  }
+  for (const auto& name : names) {
+    if (name == "database_identity") continue;  // made with the schema, not a record
+    std::string quoted = "\"";
+    for (char c : name) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    FP_ASSIGN_OR_RETURN(int64_t any,
+                        db->query_int("SELECT EXISTS (SELECT 1 FROM " + quoted + "\")"));
+    if (any) return false;
+  }
+  return true;
 }
 
 Result<StoreToRead> open_to_read(const std::string& path, const std::string& tag,

@@ -24,6 +24,11 @@ struct StoreToRead {
 Result<StoreToRead> open_to_read(const std::string& path, const std::string& tag,
                                  int* migrated_from = nullptr);
 
+// Whether the database at `path` holds no record: no table but its identity's has a row (a
+// run's set-up stopped by a full disk or a kill after SQLite made the file, before anything
+// was stored). Read-only; an error where it cannot be read.
+Result<bool> holds_no_records(const std::string& path);
+
 // InvalidArgument when `path` is a file of 0 bytes: SQLite takes one for a new database (a
 // reader wrote a schema into it, or said "no campaign with id 1"), but it is none.
 Status empty_database_problem(const std::string& path);
