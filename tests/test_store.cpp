@@ -2,10 +2,12 @@
 // batched telemetry, events.
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -723,6 +725,34 @@ TEST_CASE("a file that is not a database is a clear error", "[store]") {
         "database " + dir.file("models") + " is a folder, not an SQLite file");
   CHECK(Store::open_unchanged(dir.file("models"), dir.file("scratch")).status().message() ==
         "database " + dir.file("models") + " is a folder, not an SQLite file");
+}
+
+TEST_CASE("a sound database that cannot be read for want of space is not called damaged",
+          "[store]") {
+  // A full disk, as a file size limit: SQLite cannot size the -shm file beside a WAL
+  // database. It was "damaged or not an SQLite database", and an operator told so may
+  // restore over a sound file.
+  TempDir dir;
+  const std::string path = dir.file("fp.db");
+  { open_store(path); }  // WAL, closed: no -shm file left
+  REQUIRE_FALSE(fs::exists(path + "-shm"));
+  struct rlimit before {};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &before) == 0);
+  struct rlimit small = before;
+  small.rlim_cur = 1024;
+  auto* previous = std::signal(SIGXFSZ, SIG_IGN);
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  auto full = Store::open(path);
+  ::setrlimit(RLIMIT_FSIZE, &before);
+  std::signal(SIGXFSZ, previous);
+  REQUIRE_FALSE(full.ok());
+  INFO(full.status().to_string());
+  CHECK(full.status().code() == fp::Status::Code::kIOError);
+  CHECK_THAT(full.status().message(),
+             Catch::StartsWith("database " + path + " cannot be read now (") &&
+                 Catch::Contains("a full disk, or no room for its -shm file beside it?") &&
+                 Catch::EndsWith("it was left untouched"));
+  CHECK(Store::open(path).ok());  // with room again
 }
 
 TEST_CASE("a database in a folder that does not exist yet is created with its folder") {

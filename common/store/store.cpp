@@ -1,6 +1,8 @@
 // Store: opening, statement cache, agents, models and campaigns.
 #include "store/store.h"
 
+#include <sqlite3.h>
+
 #include <filesystem>
 
 #include "store/migrations.h"
@@ -17,10 +19,22 @@ Status check_integrity(sql::Database& db, const std::string& path) {
     return Status::corruption("database " + path + " is damaged or not an SQLite database (" + why +
                               "); it was left untouched");
   };
+  // Only SQLite's own verdict that the file is damaged or none is called so: a full disk (no
+  // room for the -shm file beside it), a lock or a permission was "damaged" too, and an
+  // operator told so may restore over a sound file.
+  auto failed = [&](const Status& error) {
+    const int code = sqlite3_extended_errcode(db.handle()) & 0xff;
+    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) return refuse(error.message());
+    return Status::io_error("database " + path + " cannot be read now (" + error.message() +
+                            (code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN
+                                 ? "; a full disk, or no room for its -shm file beside it?"
+                                 : "") +
+                            "); it was left untouched");
+  };
   auto check = db.prepare("PRAGMA quick_check(1)");
-  if (!check.ok()) return refuse(check.status().message());
+  if (!check.ok()) return failed(check.status());
   auto row = check->step();
-  if (!row.ok()) return refuse(row.status().message());
+  if (!row.ok()) return failed(row.status());
   if (!*row) return refuse("no answer to quick_check");
   const std::string verdict = check->column_text(0);
   if (verdict != "ok") return refuse(verdict);
