@@ -272,6 +272,7 @@ TEST_CASE("campaigns need a registered model and a unique name", "[store]") {
   c.name = "c1";
   auto dup = store->create_campaign(c);
   REQUIRE_FALSE(dup.ok());
+  CHECK(dup.status().code() == fp::Status::Code::kInvalidArgument);
   CHECK(dup.status().message().find("c1") != std::string::npos);
   auto found = store->find_campaign("c1");
   REQUIRE(found.ok());
@@ -752,7 +753,27 @@ TEST_CASE("a sound database that cannot be read for want of space is not called 
              Catch::StartsWith("database " + path + " cannot be read now (") &&
                  Catch::Contains("a full disk, or no room for its -shm file beside it?") &&
                  Catch::EndsWith("it was left untouched"));
-  CHECK(Store::open(path).ok());  // with room again
+  // With room to open it and none to add to it: a campaign that cannot be stored is an IO
+  // error naming the file, on one line (it was "Invalid argument", the whole INSERT printed).
+  auto store = open_store(path);
+  REQUIRE(store->put_model({kStoreSha, 1000, "{}", "{}", "models/b.fpm", 1.0}).ok());
+  small.rlim_cur = static_cast<rlim_t>(fs::file_size(path + "-wal"));
+  previous = std::signal(SIGXFSZ, SIG_IGN);
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  CampaignRecord c;
+  c.name = "big";
+  c.model_sha256 = kStoreSha;
+  c.dataset = "fsdd";
+  c.prune_config_json = "{}";
+  auto none = store->create_campaign(c);
+  ::setrlimit(RLIMIT_FSIZE, &before);
+  std::signal(SIGXFSZ, previous);
+  REQUIRE_FALSE(none.ok());
+  INFO(none.status().to_string());
+  CHECK(none.status().code() == fp::Status::Code::kIOError);
+  CHECK_THAT(none.status().message(),
+             Catch::StartsWith("campaign 'big': " + path + ": INSERT INTO campaigns (name, "));
+  CHECK(none.status().message().find('\n') == std::string::npos);
 }
 
 TEST_CASE("a database in a folder that does not exist yet is created with its folder") {

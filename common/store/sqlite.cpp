@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "store/database_path.h"
@@ -11,6 +12,20 @@ namespace {
 
 Status error(sqlite3* db, const std::string& what) {
   return Status::io_error(what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+}
+
+// A statement as an error names it: its first words on one line, and the database file (a
+// full disk printed the whole multi-line INSERT and named no file).
+std::string statement_words(sqlite3* db, const char* sql) {
+  std::string words;
+  for (const char* c = sql ? sql : ""; *c != '\0' && words.size() < 48; ++c) {
+    const bool space = *c == ' ' || *c == '\n' || *c == '\t' || *c == '\r';
+    if (space && (words.empty() || words.back() == ' ')) continue;
+    words += space ? ' ' : *c;
+  }
+  if (sql && std::strlen(sql) > words.size()) words += "...";
+  const char* file = db ? sqlite3_db_filename(db, "main") : nullptr;
+  return std::string(file && *file ? file : ":memory:") + ": " + words;
 }
 
 }  // namespace
@@ -72,7 +87,7 @@ Result<bool> Statement::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  return error(db_, std::string("executing ") + sqlite3_sql(stmt_));
+  return error(db_, statement_words(db_, sqlite3_sql(stmt_)));
 }
 
 Status Statement::run() {
@@ -146,7 +161,7 @@ Result<Statement> Database::prepare(const std::string& sql) {
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &stmt, nullptr) !=
       SQLITE_OK) {
-    return error(db_, "preparing " + sql);
+    return error(db_, "preparing " + statement_words(db_, sql.c_str()));
   }
   return Statement(db_, stmt);
 }

@@ -281,7 +281,10 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9))sql"));
   s->bind(5, c.baselines_json).bind(6, c.sweep_targets_json);
   s->bind(7, int64_t{c.open_enrollment ? 1 : 0}).bind(8, c.status).bind(9, c.created_at);
   Status st = s->run();
-  if (!st.ok()) return Status::invalid_argument("campaign '" + c.name + "': " + st.message());
+  // A name taken is the caller's mistake; a full disk is not.
+  if (!st.ok() && (sqlite3_extended_errcode(db_->handle()) & 0xff) == SQLITE_CONSTRAINT)
+    return Status::invalid_argument("campaign '" + c.name + "': " + st.message());
+  if (!st.ok()) return st.with_context("campaign '" + c.name + "': ");
   return db_->last_insert_rowid();
 }
 
