@@ -87,9 +87,12 @@ Status Agent::run() {
           std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - last_contact_).count(),
           std::chrono::duration_cast<std::chrono::seconds>(config_.give_up_after).count(),
           outbox_.size(),
-          outbox_.dir().empty()
-              ? "lost (kept in memory only: no outbox folder)"
-              : "stay in " + outbox_.dir() + " and are resent on the next start"));
+          outbox_.dir().empty() ? "lost (kept in memory only: no outbox folder)"
+          : outbox_.on_disk() == outbox_.size()
+              ? "stay in " + outbox_.dir() + " and are resent on the next start"
+              : fmt::format("of which {} stay in {} and are resent on the next start, {} lost "
+                            "(they could not be written there)",
+                            outbox_.on_disk(), outbox_.dir(), outbox_.size() - outbox_.on_disk())));
       break;
     }
     if (welcomed_) backoff.reset();

@@ -30,6 +30,7 @@ std::string Outbox::file_for(const std::string& key) const {
 
 void Outbox::add(const std::string& key, std::string frame, Clock::time_point now,
                  const std::string& database, uint64_t closes_task) {
+  bool on_disk = false;
   if (!dir_.empty()) {
     // "<order> <key> sha256=<frame's>[ <database>]\n<frame>", written beside and renamed:
     // never half a message; the checksum finds one changed on disk.
@@ -48,8 +49,15 @@ void Outbox::add(const std::string& key, std::string frame, Clock::time_point no
                              "outbox message", /*durable=*/false);
     if (!written.ok())
       spdlog::warn("outbox: {}: a restart would not resend it", written.to_string());
+    on_disk = written.ok();
   }
-  items_[key] = Item{std::move(frame), now, next_order_++, database, closes_task};
+  items_[key] = Item{std::move(frame), now, next_order_++, database, closes_task, on_disk};
+}
+
+size_t Outbox::on_disk() const {
+  size_t n = 0;
+  for (const auto& [key, item] : items_) n += item.on_disk ? 1 : 0;
+  return n;
 }
 
 uint64_t Outbox::closing_task() const {
@@ -166,7 +174,7 @@ Result<size_t> Outbox::load(Clock::time_point now) {
             [](const Loaded& a, const Loaded& b) { return a.order < b.order; });
   for (auto& l : loaded) {
     items_[l.key] =
-        Item{std::move(l.frame), now, next_order_++, std::move(l.database), l.closes_task};
+        Item{std::move(l.frame), now, next_order_++, std::move(l.database), l.closes_task, true};
   }
   // Files keep their old order numbers; new ones continue after them.
   if (!loaded.empty()) next_order_ = std::max(next_order_, loaded.back().order + 1);

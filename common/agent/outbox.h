@@ -50,6 +50,8 @@ class Outbox {
   uint64_t closing_task() const;
   bool contains(const std::string& key) const { return items_.count(key) != 0; }
   size_t size() const { return items_.size(); }
+  // How many of them are in the outbox folder (a full disk keeps one in memory only).
+  size_t on_disk() const;
   bool empty() const { return items_.empty(); }
 
  private:
@@ -59,6 +61,7 @@ class Outbox {
     uint64_t order;
     std::string database;
     uint64_t closes_task = 0;
+    bool on_disk = false;  // written to the outbox folder
   };
   std::string file_for(const std::string& key) const;
   std::string dir_;

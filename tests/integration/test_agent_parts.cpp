@@ -179,6 +179,23 @@ TEST_CASE("the outbox resends in order until acknowledged", "[agent]") {
   CHECK(box.size() == 1);
 }
 
+TEST_CASE("the outbox counts the messages it could write to its folder", "[agent]") {
+  // An agent giving up said every unacknowledged message "stays in the outbox and is resent
+  // on the next start" when a full disk had kept them in memory only.
+  TempDir dir("outbox");
+  auto t0 = Outbox::Clock::now();
+  Outbox kept(dir.file("outbox"));
+  kept.add("a", "frame-a", t0);
+  CHECK(kept.on_disk() == 1);
+  std::ofstream(dir.file("a-file")) << "not a folder";
+  Outbox lost(dir.file("a-file/outbox"));  // its folder cannot be made
+  lost.add("a", "frame-a", t0);
+  lost.add("b", "frame-b", t0);
+  CHECK(lost.size() == 2);
+  CHECK(lost.on_disk() == 0);
+  CHECK(Outbox().on_disk() == 0);  // no folder: memory only
+}
+
 TEST_CASE("a wake descriptor wakes a poll from another thread until drained", "[agent]") {
   WakeFd wake;
   zmq::pollitem_t item{nullptr, wake.fd(), ZMQ_POLLIN, 0};
