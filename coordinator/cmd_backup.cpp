@@ -14,6 +14,7 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -295,6 +296,16 @@ int restore(const RestoreOptions& o) {
   std::error_code ec;
   if (!fs::is_directory(o.folder, ec))
     fail(Status::not_found("--from: " + o.folder + " is not a folder"), 2);
+  // A backup builds in <name>.partial-<pid> and is renamed when whole: one under that name
+  // was stopped (killed, or its machine went down) and was taken when its files happened to
+  // be there.
+  fs::path named = fs::path(o.folder).lexically_normal();
+  if (!named.has_filename()) named = named.parent_path();  // "bk.partial-12/"
+  if (std::regex_match(named.filename().string(), std::regex(R"(.+\.partial-[0-9]+)")))
+    fail(Status::invalid_argument("--from: " + o.folder +
+                                  " is a backup that was stopped before it was whole (a backup "
+                                  "is renamed when it is): take a new one"),
+         2);
   auto found = layout_found(o.folder, cfg);
   if (!found.ok()) fail(found.status(), 2);
   const BackupLayout from = *found;

@@ -220,6 +220,15 @@ open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "${WORK}/
     echo "FAIL: a backup that could not copy its model left $(ls -d "${WORK}"/backup-full*)"
     failures=$((failures + 1))
   fi
+  # A backup killed before it was whole leaves <name>.partial-<pid>: restore took one whose
+  # files happened to be there.
+  expect_exit 0 "1 model(s) in models/" "${FP_COORDINATOR}" backup --db "${WORK}/run-wide/fp.db" \
+    --models-dir "${WORK}/run-wide/models" --without-key --out "${WORK}/backup-whole"
+  mv "${WORK}/backup-whole" "${WORK}/backup-whole.partial-4242"
+  expect_exit 2 "--from: ${WORK}/backup-whole.partial-4242/ is a backup that was stopped before it was whole" \
+    "${FP_COORDINATOR}" restore --db "${WORK}/restored/fp.db" --models-dir "${WORK}/restored/models" \
+    --from "${WORK}/backup-whole.partial-4242/"
+  [ -e "${WORK}/restored" ] && { echo "FAIL: a refused restore made ${WORK}/restored"; failures=$((failures + 1)); }
   # One it cannot write once it listens: the run said so and exited 0 (its hosts waited); a
   # device is written as it is (the run removed /dev/full as a previous run's file).
   expect_exit 1 "error: IO error: writing --endpoint-file /dev/full: No space left on device" \
