@@ -1,15 +1,14 @@
 // CURVE key files, the ZAP policy, enrolled keys in the store, and differential-privacy
 // noise on reported accuracies (the mechanisms' statistics and what lands in SQLite).
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 
 #include "agent/report_privacy.h"
+#include "file_size_limit.h"
 #include "protocol/codec.h"
 #include "security/keys.h"
 #include "security/privacy_noise.h"
@@ -125,15 +124,9 @@ TEST_CASE("a key pair that cannot be written whole leaves no key file behind", "
   TempDir dir("keys");
   auto pair = generate_keypair();
   REQUIRE(pair.ok());
-  struct rlimit before {};
-  REQUIRE(::getrlimit(RLIMIT_FSIZE, &before) == 0);
-  struct rlimit small = before;
-  small.rlim_cur = 64;  // a key file takes 70 (public) to 96 (secret) bytes
-  auto* previous = std::signal(SIGXFSZ, SIG_IGN);
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-  const Status failed = write_keypair(*pair, dir.file("agent"));
-  ::setrlimit(RLIMIT_FSIZE, &before);
-  std::signal(SIGXFSZ, previous);
+  // A key file takes 70 (public) to 96 (secret) bytes.
+  const Status failed = fp::testing::with_file_size_limit(
+      64, [&] { return write_keypair(*pair, dir.file("agent")); });
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.code() == Status::Code::kIOError);
   CHECK_THAT(failed.message(), Catch::StartsWith("writing " + dir.file("agent.key") + ": "));

@@ -2,17 +2,16 @@
 // batched telemetry, events.
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "file_size_limit.h"
 #include "store/migrations.h"
 #include "store/run_store.h"
 #include "store/serve_lock.h"
@@ -737,15 +736,7 @@ TEST_CASE("a sound database that cannot be read for want of space is not called 
   const std::string path = dir.file("fp.db");
   { open_store(path); }  // WAL, closed: no -shm file left
   REQUIRE_FALSE(fs::exists(path + "-shm"));
-  struct rlimit before {};
-  REQUIRE(::getrlimit(RLIMIT_FSIZE, &before) == 0);
-  struct rlimit small = before;
-  small.rlim_cur = 1024;
-  auto* previous = std::signal(SIGXFSZ, SIG_IGN);
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-  auto full = Store::open(path);
-  ::setrlimit(RLIMIT_FSIZE, &before);
-  std::signal(SIGXFSZ, previous);
+  auto full = fp::testing::with_file_size_limit(1024, [&] { return Store::open(path); });
   REQUIRE_FALSE(full.ok());
   INFO(full.status().to_string());
   CHECK(full.status().code() == fp::Status::Code::kIOError);
@@ -757,17 +748,13 @@ TEST_CASE("a sound database that cannot be read for want of space is not called 
   // error naming the file, on one line (it was "Invalid argument", the whole INSERT printed).
   auto store = open_store(path);
   REQUIRE(store->put_model({kStoreSha, 1000, "{}", "{}", "models/b.fpm", 1.0}).ok());
-  small.rlim_cur = static_cast<rlim_t>(fs::file_size(path + "-wal"));
-  previous = std::signal(SIGXFSZ, SIG_IGN);
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
   CampaignRecord c;
   c.name = "big";
   c.model_sha256 = kStoreSha;
   c.dataset = "fsdd";
   c.prune_config_json = "{}";
-  auto none = store->create_campaign(c);
-  ::setrlimit(RLIMIT_FSIZE, &before);
-  std::signal(SIGXFSZ, previous);
+  auto none = fp::testing::with_file_size_limit(fs::file_size(path + "-wal"),
+                                                [&] { return store->create_campaign(c); });
   REQUIRE_FALSE(none.ok());
   INFO(none.status().to_string());
   CHECK(none.status().code() == fp::Status::Code::kIOError);
