@@ -75,39 +75,44 @@ Result<std::string> write_scratch(const std::string& path, const std::string& te
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return Status::io_error("creating " + tmp + ": " + std::strerror(errno));
-  // O_CREAT's mode is masked by the umask: set it.
-  bool ok = ::fchmod(fd, mode) == 0;
-  size_t done = 0;
-  while (ok && done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+  int error = ::fchmod(fd, mode) == 0 ? 0 : errno;  // O_CREAT's mode is masked by the umask
+  for (size_t done = 0; error == 0 && done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<size_t>(n);
+    if (n <= 0) error = n < 0 ? errno : ENOSPC;
+    if (n > 0) done += static_cast<size_t>(n);
   }
-  ok = ok && ::fsync(fd) == 0;
-  const int saved = errno;
-  ok = ::close(fd) == 0 && ok;
-  if (!ok) {
+  if (error == 0 && ::fsync(fd) != 0) error = errno;
+  if (::close(fd) != 0 && error == 0) error = errno;
+  if (error != 0) {
     ::unlink(tmp.c_str());
-    return Status::io_error("writing " + path + ": " + std::strerror(saved ? saved : EIO));
+    return Status::io_error("writing " + path + ": " + std::strerror(error));
   }
   return tmp;
 }
 
 // Moves the scratch file `tmp` to `path`: replacing what is there with `overwrite`, else only
-// where nothing is (a hard link fails if the name is taken: no key replaced in a race).
+// where nothing is (a hard link fails if the name is taken: no key replaced in a race; where
+// the file system has no hard links, a look first, then a rename).
 Status put_in_place(const std::string& tmp, const std::string& path, bool overwrite) {
-  if (overwrite) {
-    if (::rename(tmp.c_str(), path.c_str()) == 0) return Status::ok_status();
-  } else if (::link(tmp.c_str(), path.c_str()) == 0) {
+  int error = 0;
+  if (!overwrite && ::link(tmp.c_str(), path.c_str()) == 0) {
     ::unlink(tmp.c_str());
     return Status::ok_status();
   }
-  const int saved = errno;
+  if (!overwrite) error = errno;
+  if (overwrite || error == EPERM || error == ENOTSUP) {
+    struct stat st {};
+    if (!overwrite && ::lstat(path.c_str(), &st) == 0)
+      error = EEXIST;
+    else
+      error = ::rename(tmp.c_str(), path.c_str()) == 0 ? 0 : errno;
+  }
+  if (error == 0) return Status::ok_status();
   ::unlink(tmp.c_str());
-  if (saved == EEXIST)
+  if (error == EEXIST)
     return Status::invalid_argument(path + " already exists; not overwriting a key");
-  return Status::io_error("writing " + path + ": " + std::strerror(saved));
+  return Status::io_error("writing " + path + ": " + std::strerror(error));
 }
 
 }  // namespace
