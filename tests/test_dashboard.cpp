@@ -24,6 +24,7 @@
 #include "dashboard/routes.h"
 #include "dashboard/web_assets.h"
 #include "dashboard_fixture.h"
+#include "file_size_limit.h"
 #include "http_client.h"
 #include "older_database.h"
 #include "report/campaign_report.h"
@@ -1055,6 +1056,40 @@ TEST_CASE("SVG figures draw one bar per stored accuracy and the sweep curves", "
   CHECK(escaped.find("a<b") == std::string::npos);
   CHECK(count_of(escaped, "<rect class=\"bar\"") == 9);
   CHECK(escaped.find(">SVD<") == std::string::npos);
+}
+
+TEST_CASE("A report written over an earlier one is all of one or all of the other", "[dashboard]") {
+  // A disk that filled half way (the kernel's file size limit here: the small files fit, the
+  // largest does not) left some files of the new report beside the rest of the old.
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  seed_finished_campaign(*store);
+  seed_large_campaign(*store, 200, "larger");
+  auto small = report::load_campaign_results(*store, "fashion-mini", 0);
+  auto large = report::load_campaign_results(*store, "larger", 0);
+  REQUIRE(small.ok());
+  REQUIRE(large.ok());
+  REQUIRE(report::write_report(*large, dir.file("sizes")).ok());
+  uintmax_t smallest = UINTMAX_MAX, largest = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.file("sizes"))) {
+    smallest = std::min(smallest, e.file_size());
+    largest = std::max(largest, e.file_size());
+  }
+  REQUIRE(smallest < largest);
+  const std::string out = dir.file("out");
+  REQUIRE(report::write_report(*small, out).ok());
+  std::map<std::string, std::string> before;
+  for (const auto& e : std::filesystem::directory_iterator(out))
+    before[e.path().filename().string()] = read_file(e.path().string());
+  auto over = with_file_size_limit(largest - 1, [&] { return report::write_report(*large, out); });
+  REQUIRE_FALSE(over.ok());
+  CHECK_THAT(over.status().message(), Catch::Contains("report file " + out + "/"));
+  std::map<std::string, std::string> after;
+  for (const auto& e : std::filesystem::directory_iterator(out))
+    after[e.path().filename().string()] = read_file(e.path().string());
+  CHECK(after == before);  // the earlier report whole, no scratch file left
+  REQUIRE(report::write_report(*large, out).ok());  // with room: the new one whole
+  CHECK(read_file(out + "/results.json") == read_file(dir.file("sizes/results.json")));
 }
 
 TEST_CASE("Report writes per-individual CSV and JSON and both figures", "[dashboard]") {

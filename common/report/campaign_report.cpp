@@ -98,7 +98,7 @@ std::string results_json(const CampaignResults& r) {
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-Result<std::vector<std::string>> write_report(const CampaignResults& r, const std::string& dir) {
+Status stage_report(const CampaignResults& r, const std::string& dir, StagedFiles& into) {
   namespace fs = std::filesystem;
   FP_RETURN_IF_ERROR(make_output_folder(dir, "report folder"));
   const std::vector<std::pair<std::string, std::string>> files = {
@@ -106,13 +106,16 @@ Result<std::vector<std::string>> write_report(const CampaignResults& r, const st
       {"results.json", results_json(r)},
       {"accuracy.svg", accuracy_figure_svg(r)},
       {"curve.svg", curve_figure_svg(r)}};
-  std::vector<std::string> written;
-  for (const auto& [name, text] : files) {
-    fs::path path = fs::path(dir) / name;
-    FP_RETURN_IF_ERROR(replace_file(path.string(), text, "report file", /*durable=*/false));
-    written.push_back(path.string());
-  }
-  return written;
+  for (const auto& [name, text] : files)
+    FP_RETURN_IF_ERROR(into.add((fs::path(dir) / name).string(), text));
+  return Status::ok_status();
+}
+
+Result<std::vector<std::string>> write_report(const CampaignResults& r, const std::string& dir) {
+  StagedFiles files("report file");
+  FP_RETURN_IF_ERROR(stage_report(r, dir, files));
+  FP_RETURN_IF_ERROR(files.commit());
+  return files.paths();
 }
 
 std::string file_safe_name(const std::string& name) {

@@ -8,6 +8,10 @@
 
 #include "report/campaign_results.h"
 
+namespace fp {
+class StagedFiles;  // util/file_io.h
+}  // namespace fp
+
 namespace fp::report {
 
 // One row per individual: status, agent, each method's accuracy, sparsities, MACs.
@@ -16,9 +20,13 @@ std::string results_csv(const CampaignResults& results);
 std::string results_json(const CampaignResults& results);
 
 // Writes results.csv, results.json, accuracy.svg and curve.svg into `dir` (created
-// if needed). Returns the paths written.
+// if needed), all or none (a disk that fills half way leaves the earlier report's files).
+// Returns the paths written.
 Result<std::vector<std::string>> write_report(const CampaignResults& results,
                                               const std::string& dir);
+// The same files staged in `into`, put in place when it is committed (an experiment's
+// report and its campaigns' together).
+Status stage_report(const CampaignResults& results, const std::string& dir, StagedFiles& into);
 
 // A campaign name made safe as one path component ("fsdd demo/1" -> "fsdd_demo_1").
 std::string file_safe_name(const std::string& name);

@@ -354,24 +354,23 @@ Result<std::map<std::string, int64_t>> variant_samples(store::Store& store, int6
   return out;
 }
 
+// The report's files, staged and put in place together (StagedFiles): a disk that filled
+// half way left a folder holding half of each of two runs' reports.
 class Writer {
  public:
   explicit Writer(std::string dir) : dir_(std::move(dir)) {}
   Status file(const std::string& name, const std::string& text) {
-    const std::string path = (fs::path(dir_) / name).string();
-    FP_RETURN_IF_ERROR(replace_file(path, text, "report file", /*durable=*/false));
-    written_.push_back(path);
-    return Status::ok_status();
+    return files_.add((fs::path(dir_) / name).string(), text);
   }
   Status table(const std::string& stem, const Table& t) {
     FP_RETURN_IF_ERROR(file(stem + ".csv", t.csv()));
     return file(stem + ".md", t.markdown());
   }
-  std::vector<std::string>& written() { return written_; }
+  StagedFiles& files() { return files_; }
 
  private:
   std::string dir_;
-  std::vector<std::string> written_;
+  StagedFiles files_{"report file"};
 };
 
 }  // namespace
@@ -501,11 +500,11 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
   for (size_t i = 0; i < loaded.size(); ++i) {
     const CampaignResults& campaign = loaded[i];
     const std::string sub = (fs::path(dir) / "campaigns" / folders[i]).string();
-    FP_ASSIGN_OR_RETURN(auto paths, write_report(campaign, sub));
-    w.written().insert(w.written().end(), paths.begin(), paths.end());
+    FP_RETURN_IF_ERROR(stage_report(campaign, sub, w.files()));
   }
-  FP_RETURN_IF_ERROR(replace_report_manifest(dir, w.written()));
-  return w.written();
+  FP_RETURN_IF_ERROR(w.files().commit());
+  FP_RETURN_IF_ERROR(replace_report_manifest(dir, w.files().paths()));
+  return w.files().paths();
 }
 
 }  // namespace fp::report

@@ -84,8 +84,8 @@ const char* kind_of(const struct stat& st) {
 
 }  // namespace
 
-Status replace_file(const std::string& named, std::string_view bytes, const std::string& what,
-                    bool durable) {
+Result<StagedFile> stage_file(const std::string& named, std::string_view bytes,
+                              const std::string& what, bool durable) {
   // The file a link names (a dangling link is replaced itself, as a missing file is made).
   std::string path = named;
   struct stat st {};
@@ -123,8 +123,43 @@ Status replace_file(const std::string& named, std::string_view bytes, const std:
     return fail("cannot flush", error, true);
   }
   if (::close(fd) != 0) return fail("cannot close", errno, true);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot rename", errno, true);
+  return StagedFile{tmp, path, named, what};
+}
+
+Status commit_staged(const StagedFile& f) {
+  if (::rename(f.scratch.c_str(), f.target.c_str()) == 0) return Status::ok_status();
+  const int error = errno;
+  ::unlink(f.scratch.c_str());
+  return Status::io_error(f.what + " " + f.named + ": cannot rename " + f.scratch + ": " +
+                          std::strerror(error));
+}
+
+Status replace_file(const std::string& named, std::string_view bytes, const std::string& what,
+                    bool durable) {
+  FP_ASSIGN_OR_RETURN(StagedFile staged, stage_file(named, bytes, what, durable));
+  return commit_staged(staged);
+}
+
+StagedFiles::~StagedFiles() {
+  for (const auto& f : staged_) ::unlink(f.scratch.c_str());
+}
+
+Status StagedFiles::add(const std::string& path, std::string_view bytes) {
+  FP_RETURN_IF_ERROR(make_parent_folder(path, what_));
+  FP_ASSIGN_OR_RETURN(StagedFile f, stage_file(path, bytes, what_, durable_));
+  staged_.push_back(std::move(f));
+  paths_.push_back(path);
   return Status::ok_status();
+}
+
+Status StagedFiles::commit() {
+  Status first = Status::ok_status();
+  for (const auto& f : staged_) {
+    Status put = commit_staged(f);
+    if (first.ok()) first = put;
+  }
+  staged_.clear();
+  return first;
 }
 
 Status sync_to_disk(const std::string& path, const std::string& what) {

@@ -34,6 +34,40 @@ Status write_file(const std::string& path, std::string_view bytes,
 Status replace_file(const std::string& path, std::string_view bytes,
                     const std::string& what = "file", bool durable = true);
 
+// replace_file in two steps, for files written together: stage_file writes the scratch file
+// beside the target (what replace_file refuses, refused), commit_staged renames it over the
+// target (removing the scratch file if that fails).
+struct StagedFile {
+  std::string scratch, target;  // target: the file a link names
+  std::string named, what;      // for messages
+};
+Result<StagedFile> stage_file(const std::string& path, std::string_view bytes,
+                              const std::string& what, bool durable);
+Status commit_staged(const StagedFile& file);
+
+// Files replaced together, all or none where the disk fills (a report written over an
+// earlier one kept half of each): add() writes each to a scratch file beside its place
+// (its folder made), commit() renames them all into place; what was not committed is removed
+// with the set. A rename itself needs no room.
+class StagedFiles {
+ public:
+  explicit StagedFiles(std::string what, bool durable = false)
+      : what_(std::move(what)), durable_(durable) {}
+  ~StagedFiles();
+  StagedFiles(const StagedFiles&) = delete;
+  StagedFiles& operator=(const StagedFiles&) = delete;
+
+  Status add(const std::string& path, std::string_view bytes);
+  Status commit();  // the first rename that failed, after trying every one
+  const std::vector<std::string>& paths() const { return paths_; }  // as added
+
+ private:
+  std::string what_;
+  bool durable_;
+  std::vector<StagedFile> staged_;
+  std::vector<std::string> paths_;
+};
+
 // Flushes the file or folder `path` to disk (a folder: the names in it, after a rename).
 // IoError "<what> <path>: <reason>".
 Status sync_to_disk(const std::string& path, const std::string& what = "file");
