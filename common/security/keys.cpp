@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "util/file_io.h"
+
 namespace fp::security {
 namespace {
 
@@ -66,29 +68,6 @@ Result<std::string> read_key_line(const std::string& path, const char* kind) {
   }
   FP_RETURN_IF_ERROR(check_z85_key(key, std::string(kind) + " key file " + path));
   return key;
-}
-
-// `text` in a new scratch file beside `path`, with `mode`, flushed to disk: its name. A key
-// written in place and cut short (a full disk) was left empty, and every later start refused
-// it ("holds 0 key lines").
-Result<std::string> write_scratch(const std::string& path, const std::string& text, mode_t mode) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Status::io_error("creating " + tmp + ": " + std::strerror(errno));
-  int error = ::fchmod(fd, mode) == 0 ? 0 : errno;  // O_CREAT's mode is masked by the umask
-  for (size_t done = 0; error == 0 && done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) error = n < 0 ? errno : ENOSPC;
-    if (n > 0) done += static_cast<size_t>(n);
-  }
-  if (error == 0 && ::fsync(fd) != 0) error = errno;
-  if (::close(fd) != 0 && error == 0) error = errno;
-  if (error != 0) {
-    ::unlink(tmp.c_str());
-    return Status::io_error("writing " + path + ": " + std::strerror(error));
-  }
-  return tmp;
 }
 
 // Moves the scratch file `tmp` to `path`: replacing what is there with `overwrite`, else only
@@ -188,24 +167,25 @@ Status write_keypair(const KeyPair& pair, const std::string& base, bool overwrit
       }
     }
   }
-  // Both written whole before either is put in place, and a pair half put in place taken
-  // back: one key without the other is refused by every later start.
+  // Both written whole (a flushed scratch file each) before either is put in place, and a
+  // pair half put in place taken back: a key written in place and cut short by a full disk
+  // was left empty, and one key without the other is refused by every later start.
   FP_ASSIGN_OR_RETURN(
-      const std::string sec_tmp,
-      write_scratch(
+      const StagedFile sec_tmp,
+      stage_file(
           sec, "# fineprune CURVE secret key: keep private (mode 0600)\n" + pair.secret_key + "\n",
-          0600));
-  auto pub_tmp =
-      write_scratch(pub, "# fineprune CURVE public key\n" + pair.public_key + "\n", 0644);
+          "writing", /*durable=*/true, 0600));
+  auto pub_tmp = stage_file(pub, "# fineprune CURVE public key\n" + pair.public_key + "\n",
+                            "writing", /*durable=*/true, 0644);
   if (!pub_tmp.ok()) {
-    ::unlink(sec_tmp.c_str());
+    ::unlink(sec_tmp.scratch.c_str());
     return pub_tmp.status();
   }
-  if (Status put = put_in_place(sec_tmp, sec, overwrite); !put.ok()) {
-    ::unlink(pub_tmp->c_str());
+  if (Status put = put_in_place(sec_tmp.scratch, sec, overwrite); !put.ok()) {
+    ::unlink(pub_tmp->scratch.c_str());
     return put;
   }
-  if (Status put = put_in_place(*pub_tmp, pub, overwrite); !put.ok()) {
+  if (Status put = put_in_place(pub_tmp->scratch, pub, overwrite); !put.ok()) {
     if (!overwrite) ::unlink(sec.c_str());  // the one just made
     return put;
   }

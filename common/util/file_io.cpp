@@ -85,7 +85,7 @@ const char* kind_of(const struct stat& st) {
 }  // namespace
 
 Result<StagedFile> stage_file(const std::string& named, std::string_view bytes,
-                              const std::string& what, bool durable) {
+                              const std::string& what, bool durable, mode_t mode) {
   // The file a link names (a dangling link is replaced itself, as a missing file is made).
   std::string path = named;
   struct stat st {};
@@ -105,8 +105,13 @@ Result<StagedFile> stage_file(const std::string& named, std::string_view bytes,
     return Status::io_error(what + " " + named + ": " + step + " " + tmp + ": " +
                             std::strerror(error));
   };
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode ? mode : 0644);
   if (fd < 0) return fail("cannot create", errno, false);
+  if (mode != 0 && ::fchmod(fd, mode) != 0) {  // O_CREAT's mode is masked by the umask
+    const int error = errno;
+    ::close(fd);
+    return fail("cannot set the mode of", error, true);
+  }
   for (size_t done = 0; done < bytes.size();) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;

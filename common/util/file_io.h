@@ -2,6 +2,8 @@
 // reports, exports and private-data files are read and written with.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,8 +43,10 @@ struct StagedFile {
   std::string scratch, target;  // target: the file a link names
   std::string named, what;      // for messages
 };
+// `mode`: the file's from its creation (a secret key's 0600), whatever the umask; 0: 0644
+// under the umask.
 Result<StagedFile> stage_file(const std::string& path, std::string_view bytes,
-                              const std::string& what, bool durable);
+                              const std::string& what, bool durable, mode_t mode = 0);
 Status commit_staged(const StagedFile& file);
 
 // Files replaced together, all or none where the disk fills (a report written over an
