@@ -83,6 +83,12 @@ class Agent {
 
   // agent_task.cpp: download, run, report.
   void start_download();
+  // After a download's start(): runs a model already there, or fetches it.
+  void go_on_with_download(const Status& started);
+  // A download the device's disk has no room for (`why`, an IOError) is made again in
+  // memory, its partial file removed: the model runs from memory either way. False where
+  // it was in memory already or failed otherwise (the task then fails).
+  bool download_into_memory(const Status& why);
   void pump_download();
   void start_running();
   void collect_result();

@@ -140,8 +140,9 @@ void Agent::on_chunk(const proto::ChunkView& m) {
     stats_.bytes_downloaded += static_cast<int64_t>(m.data.size());
   }
   if (s.code() == Status::Code::kIOError) {
-    // The device cannot store the model (a full disk): fetching it again would fail the
-    // same way, as fast as chunks arrive.
+    // The device cannot store the model (a full disk): fetching it again to the disk would
+    // fail the same way, as fast as chunks arrive; in memory it needs no room there.
+    if (download_into_memory(s)) return;
     return finish_task(false, "storing the model: " + s.message(), 0);
   }
   if (!s.ok()) {

@@ -8,6 +8,7 @@
 #include "protocol/codec.h"
 #include "protocol/limits.h"
 #include "protocol/validate.h"
+#include "util/memory.h"
 #include "util/sha256.h"
 #include "util/text.h"
 #include "util/thread_name.h"
@@ -32,8 +33,14 @@ void Agent::start_download() {
       std::make_unique<ModelDownload>(task_->model_sha256, task_->model_size, dir, chunk_size_,
                                       chunk_credit_, config_.durable_downloads);
   if (kept_model_ && kept_model_sha_ == task_->model_sha256) download_->reuse(kept_model_);
-  Status s = download_->start();
-  if (!s.ok()) return finish_task(false, "preparing the model download: " + s.message(), 0);
+  go_on_with_download(download_->start());
+}
+
+void Agent::go_on_with_download(const Status& started) {
+  if (!started.ok() && download_into_memory(started)) return;
+  if (!started.ok()) {
+    return finish_task(false, "preparing the model download: " + started.message(), 0);
+  }
   last_chunk_ = Clock::now();
   if (download_->done()) {
     spdlog::info("agent {}: model {} already verified, from an earlier download", config_.agent_id,
@@ -41,6 +48,27 @@ void Agent::start_download() {
     return start_running();
   }
   pump_download();
+}
+
+bool Agent::download_into_memory(const Status& why) {
+  if (!download_ || download_->in_memory() || why.code() != Status::Code::kIOError) return false;
+  // Held twice while it is read into a model: half of what the machine has left at most.
+  const uint64_t memory = available_memory_bytes();
+  if (memory == 0 || task_->model_size > memory / 2) {
+    spdlog::warn("agent {}: {}; nor room in memory for its {} bytes ({} available)",
+                 config_.agent_id, why.message(), task_->model_size, memory);
+    return false;
+  }
+  spdlog::warn(
+      "agent {}: {}: downloading model {} into memory instead (not kept for later "
+      "tasks on disk)",
+      config_.agent_id, why.message(), task_->model_sha256.substr(0, 12));
+  download_->discard_partial();
+  download_ = std::make_unique<ModelDownload>(task_->model_sha256, task_->model_size, std::string(),
+                                              chunk_size_, chunk_credit_);
+  if (kept_model_ && kept_model_sha_ == task_->model_sha256) download_->reuse(kept_model_);
+  go_on_with_download(download_->start());  // in memory: no room needed on disk
+  return true;
 }
 
 void Agent::pump_download() {
@@ -52,6 +80,7 @@ void Agent::pump_download() {
                    task_->model_sha256.substr(0, 12));
       return start_running();
     }
+    if (download_into_memory(v)) return;  // no room to flush or rename it
     {
       std::lock_guard<std::mutex> lock(stats_mutex_);
       ++stats_.download_restarts;

@@ -66,7 +66,6 @@ Result<KeptModel> keep_model(const PrunableNet& personalized, const std::string&
                                                      {"form", k.form}});
   k.sha256 = sha256_hex(bytes);
   k.bytes = bytes.size();
-  FP_RETURN_IF_ERROR(replace_file(k.path, bytes, "kept model"));
   nlohmann::json manifest = {{"model", fs::path(k.path).filename().string()},
                              {"sha256", k.sha256},
                              {"general_sha256", k.general_sha256},
@@ -74,10 +73,15 @@ Result<KeptModel> keep_model(const PrunableNet& personalized, const std::string&
                              {"task", k.task_id},
                              {"bytes", k.bytes},
                              {"form", k.form}};
+  // The model and its manifests are all put in place or none (a full disk): a model kept
+  // without its manifest was never counted by remove_older_kept_models, nor ever removed.
   // Each written beside and renamed: a reader never sees half a manifest.
   const std::string text = manifest.dump(2) + "\n";
-  FP_RETURN_IF_ERROR(replace_file((fs::path(dir) / (stem + ".json")).string(), text, "manifest"));
-  FP_RETURN_IF_ERROR(replace_file((fs::path(dir) / "latest.json").string(), text, "manifest"));
+  StagedFiles files("kept model", /*durable=*/true);
+  FP_RETURN_IF_ERROR(files.add(k.path, bytes));
+  FP_RETURN_IF_ERROR(files.add((fs::path(dir) / (stem + ".json")).string(), text));
+  FP_RETURN_IF_ERROR(files.add((fs::path(dir) / "latest.json").string(), text));
+  FP_RETURN_IF_ERROR(files.commit());
   return k;
 }
 

@@ -216,6 +216,14 @@ void ModelDownload::restart() {
   }
 }
 
+void ModelDownload::discard_partial() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  if (in_memory()) return;
+  std::error_code ec;
+  fs::remove(part_path(), ec);
+}
+
 Status ModelDownload::verify() {
   if (!all_received()) return Status::internal("verify() before the download finished");
   if (durable_ && !in_memory() && ::fsync(fd_) != 0)

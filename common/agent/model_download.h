@@ -61,6 +61,8 @@ class ModelDownload {
   // file is removed, the download restarts, and the error says what was wrong.
   Status verify();
   bool done() const { return done_; }
+  // Closes and removes the partial file (a download given up: its room is freed).
+  void discard_partial();
 
   const std::string& sha256() const { return sha256_; }
   bool in_memory() const { return dir_.empty(); }

@@ -1,5 +1,5 @@
 // The process's own memory: its peak, as reported in telemetry and benchmarks, and
-// faulting fresh pages in at once.
+// faulting fresh pages in at once; and what the machine has left.
 #pragma once
 
 #include <cstddef>
@@ -12,6 +12,10 @@ namespace fp {
 // count the parent's pages of a process started with vfork+exec); falls back to
 // getrusage where /proc is missing.
 uint64_t peak_rss_bytes();
+
+// Memory the machine can give without swapping, in bytes (MemAvailable of /proc/meminfo);
+// 0 where it cannot be read.
+uint64_t available_memory_bytes();
 
 // Maps the whole pages inside [data, data + bytes) writable in one system call
 // (MADV_POPULATE_WRITE, Linux 5.14+), where writing them one by one would fault once a page

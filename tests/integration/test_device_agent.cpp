@@ -33,6 +33,7 @@
 #include "data/phone_audio_reader.h"
 #include "experiment/personalize.h"
 #include "fake_runner.h"
+#include "file_size_limit.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
 #include "protocol/codec.h"
@@ -1253,6 +1254,42 @@ TEST_CASE("a kept model's name taken by an earlier one is not replaced", "[devic
   CHECK(agent::latest_kept_model(kept_dir)->general_sha256 == other_general);
   CHECK(agent::keep_model(**model, kept_dir, other_general, "device=x", 7)->path ==
         kept_dir + "/task7-device_x-3.fpm");
+}
+
+TEST_CASE("a kept model is put in place with its manifests or not at all", "[device][unit]") {
+  // A manifest that could not be written left its model without one: never counted among
+  // the kept models, so never removed either, a full disk's model at a time.
+  torch::manual_seed(4);
+  auto model = build_model(image_spec());
+  REQUIRE(model.ok());
+  TempDir dir("dev");
+  const std::string kept_dir = dir.file("personalized");
+  auto files_there = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(kept_dir))
+      names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  SECTION("latest.json cannot be written") {
+    fs::create_directories(kept_dir + "/latest.json");  // in its place, a folder
+    auto kept = agent::keep_model(**model, kept_dir, std::string(64, 'a'), "x", 7);
+    REQUIRE_FALSE(kept.ok());
+    INFO(kept.status().to_string());
+    CHECK(kept.status().message().find("latest.json") != std::string::npos);
+    CHECK(files_there() == std::vector<std::string>{"latest.json"});
+  }
+  SECTION("the disk fills while the model is written") {
+    auto kept = testing::with_file_size_limit(
+        1000, [&] { return agent::keep_model(**model, kept_dir, std::string(64, 'a'), "x", 7); });
+    REQUIRE_FALSE(kept.ok());
+    CHECK(kept.status().code() == Status::Code::kIOError);
+    CHECK(files_there().empty());
+    auto again = agent::keep_model(**model, kept_dir, std::string(64, 'a'), "x", 7);
+    REQUIRE(again.ok());  // with room: all three
+    CHECK(files_there() == std::vector<std::string>{"latest.json", "task7-x.fpm", "task7-x.json"});
+    CHECK(agent::latest_kept_model(kept_dir)->sha256 == again->sha256);
+  }
 }
 
 TEST_CASE("an outbox on disk survives a restart until acknowledged", "[device][unit]") {

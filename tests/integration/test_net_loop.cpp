@@ -13,6 +13,7 @@
 #include "agent/agent.h"
 #include "coordinator/commit_worker.h"
 #include "fake_runner.h"
+#include "file_size_limit.h"
 #include "net_fixture.h"
 #include "protocol/endpoint.h"
 #include "util/sha256.h"
@@ -940,14 +941,15 @@ TEST_CASE("before its Welcome an agent ignores what was sent to its connection's
   CHECK_FALSE(raw.bob->agent->stats().no_task_left);
 }
 
-TEST_CASE("an agent that cannot store a model, or keeps getting bad chunks, fails its task",
+TEST_CASE("an agent with no room for a model on disk runs it from memory; bad chunks fail a task",
           "[net][agent]") {
   // Both used to fetch the model again at once, for ever: a device with a full disk sent
-  // tens of thousands of requests a minute until the coordinator's rate limit cut in.
+  // tens of thousands of requests a minute until the coordinator's rate limit cut in. Then
+  // a full disk failed the task for good, though the model fits in memory.
   BobAgainstRaw raw([](agent::AgentConfig& c) { c.max_download_restarts = 2; });
   RawCoordinator& coord = raw.coord;
   // Answers each chunk request with `chunk_for(request)` until the agent closes its task;
-  // returns the status and how many chunks were asked for.
+  // returns the status (a result's, if done) and how many chunks were asked for.
   auto serve_until_status =
       [&](const std::function<proto::Chunk(const proto::ChunkRequest&)>& chunk_for) {
         std::optional<proto::TaskStatus> status;
@@ -961,6 +963,9 @@ TEST_CASE("an agent that cannot store a model, or keeps getting bad chunks, fail
             } else if (auto* st = std::get_if<proto::TaskStatus>(&m)) {
               status = *st;
               coord.send(proto::Ack{st->idempotency_key, false});
+            } else if (auto* result = std::get_if<proto::TaskResult>(&m)) {
+              status = result->status;  // a task done: its reports with its status
+              coord.send(proto::Ack{status->idempotency_key, false});
             }
           }
         }
@@ -971,7 +976,24 @@ TEST_CASE("an agent that cannot store a model, or keeps getting bad chunks, fail
   const std::string model = random_bytes(8192, 3);
   const std::string sha = sha256_hex(model);
 
-  SECTION("a model larger than the free space: refused before a byte is fetched") {
+  SECTION("a disk that fills during the download: the model is fetched again into memory") {
+    coord.send(proto::TaskAssignment{1, 1, sha, model.size(), "{}", "{}", "toy", "bob", {}, {}});
+    auto [status, requests] = testing::with_file_size_limit(3000, [&] {
+      return serve_until_status([&](const proto::ChunkRequest& r) {
+        return proto::Chunk{sha, r.offset, model.size(), model.substr(r.offset, r.length)};
+      });
+    });
+    INFO(status.reason);
+    CHECK(status.ok);
+    CHECK(raw.runner.in_memory_models == 1);
+    CHECK(raw.runner.model_hashes() == std::set<std::string>{sha});
+    CHECK(requests > 8);  // the chunks on disk were fetched again
+    CHECK(requests < 20);
+    // The partial file is gone: its room is freed, and nothing is resumed from it.
+    CHECK_FALSE(std::filesystem::exists(std::filesystem::path(raw.config.work_dir) / "models" /
+                                        (sha + ".part")));
+  }
+  SECTION("a model larger than the free space and the memory: refused before a byte is fetched") {
     const uint64_t huge = uint64_t{1} << 60;
     coord.send(proto::TaskAssignment{1, 1, sha, huge, "{}", "{}", "toy", "bob", {}, {}});
     auto [status, requests] = serve_until_status([&](const proto::ChunkRequest& r) {
@@ -983,6 +1005,7 @@ TEST_CASE("an agent that cannot store a model, or keeps getting bad chunks, fail
     CHECK(status.reason.find("no room for the model in <work folder>/models: ") !=
           std::string::npos);
     CHECK(status.reason.find(std::to_string(huge) + " needed") != std::string::npos);
+    CHECK(raw.runner.in_memory_models == 0);
   }
   SECTION("chunks that contradict their requests: given up after the allowed restarts") {
     coord.send(proto::TaskAssignment{1, 1, sha, model.size(), "{}", "{}", "toy", "bob", {}, {}});
