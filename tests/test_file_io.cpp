@@ -1,9 +1,12 @@
 // Whole-file reads and writes (util/file_io.h): bytes kept exactly, files replaced whole,
-// and errors that name what and where.
+// and errors that name what and where; scratch folders (util/scratch_folder.h).
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -11,6 +14,7 @@
 
 #include "temp_dir.h"
 #include "util/file_io.h"
+#include "util/scratch_folder.h"
 
 using fp::testing::TempDir;
 
@@ -240,4 +244,41 @@ TEST_CASE("what only a file can be is read from a file only; a FIFO is not waite
   CHECK_FALSE(fp::read_regular_file(dir.path.string(), "model artifact").ok());
   REQUIRE(fp::write_file(dir.file("m.fpm"), "bytes").ok());
   CHECK(fp::read_regular_file(dir.file("m.fpm")).value() == "bytes");
+}
+
+TEST_CASE("a scratch folder a killed process left is removed by the next one of its kind") {
+  // A kill -9 never runs the destructor: every killed check left its folder in $TMPDIR.
+  TempDir dir;
+  const char* before = std::getenv("TMPDIR");
+  const std::string saved = before ? before : "";
+  ::setenv("TMPDIR", dir.path.c_str(), 1);
+  struct Restore {
+    std::string value;
+    bool had;
+    ~Restore() { had ? ::setenv("TMPDIR", value.c_str(), 1) : ::unsetenv("TMPDIR"); }
+  } restore{saved, before != nullptr};
+
+  const pid_t child = ::fork();  // a process that is gone: its pid names no process now
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  const std::string gone = dir.file("fp-check." + std::to_string(child) + ".Ab12Cd");
+  const std::string alive = dir.file("fp-check." + std::to_string(::getppid()) + ".Ef34Gh");
+  const std::string other_tag = dir.file("fp-other." + std::to_string(child) + ".Ij56Kl");
+  const std::string no_pid = dir.file("fp-check.Mn78Op");
+  for (const auto& p : {gone, alive, other_tag, no_pid}) {
+    std::filesystem::create_directories(p);
+    REQUIRE(fp::write_file(p + "/copy.db", "x").ok());
+  }
+  {
+    auto scratch = fp::ScratchFolder::make("fp-check");
+    REQUIRE(scratch.ok());
+    CHECK(scratch->path().rfind(dir.file("fp-check." + std::to_string(::getpid()) + "."), 0) == 0);
+    CHECK(std::filesystem::is_directory(scratch->path()));
+    CHECK_FALSE(std::filesystem::exists(gone));
+    CHECK(std::filesystem::exists(alive + "/copy.db"));      // its process runs
+    CHECK(std::filesystem::exists(other_tag + "/copy.db"));  // another kind's
+    CHECK(std::filesystem::exists(no_pid + "/copy.db"));     // not named as ours are
+  }
+  CHECK(std::filesystem::exists(alive));
 }

@@ -1,16 +1,55 @@
 #include "util/scratch_folder.h"
 
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
 namespace fp {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The pid in "<tag>.<pid>.XXXXXX", or 0 where the name is not of that form.
+pid_t pid_in_name(const std::string& name, const std::string& tag) {
+  if (name.rfind(tag + ".", 0) != 0) return 0;
+  const std::string rest = name.substr(tag.size() + 1);
+  const size_t dot = rest.find('.');
+  if (dot == 0 || dot == std::string::npos || dot > 9) return 0;
+  for (size_t i = 0; i < dot; ++i)
+    if (rest[i] < '0' || rest[i] > '9') return 0;
+  return static_cast<pid_t>(std::stol(rest.substr(0, dot)));
+}
+
+// A process killed (kill -9, a crash) never removes its scratch folder: the next one of the
+// same tag removes those of this user whose process is gone. A live process, or one of
+// another user, keeps its own.
+void remove_abandoned(const fs::path& temp, const std::string& tag) {
+  std::error_code ec;
+  for (fs::directory_iterator it(temp, ec), end; !ec && it != end; it.increment(ec)) {
+    const pid_t pid = pid_in_name(it->path().filename().string(), tag);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+      continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to ask
+    std::error_code rm;
+    fs::remove_all(it->path(), rm);
+  }
+}
+
+}  // namespace
 
 Result<ScratchFolder> ScratchFolder::make(const std::string& tag) {
   std::error_code ec;
-  std::string pattern = (std::filesystem::temp_directory_path(ec) / (tag + ".XXXXXX")).string();
+  const fs::path temp = fs::temp_directory_path(ec);
   if (ec) return Status::io_error("no temporary folder for " + tag + ": " + ec.message());
+  remove_abandoned(temp, tag);
+  std::string pattern = (temp / (tag + "." + std::to_string(::getpid()) + ".XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr)
     return Status::io_error("making a scratch folder " + pattern + ": " + std::strerror(errno));
   return ScratchFolder(pattern);
@@ -22,7 +61,7 @@ ScratchFolder::ScratchFolder(ScratchFolder&& other) noexcept : path_(std::move(o
 
 ScratchFolder::~ScratchFolder() {
   std::error_code ec;
-  if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  if (!path_.empty()) fs::remove_all(path_, ec);
 }
 
 }  // namespace fp

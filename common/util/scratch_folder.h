@@ -10,7 +10,9 @@ namespace fp {
 
 class ScratchFolder {
  public:
-  // mkdtemp under std::filesystem::temp_directory_path(), named "<tag>.XXXXXX".
+  // mkdtemp under std::filesystem::temp_directory_path(), named "<tag>.<pid>.XXXXXX".
+  // Removes this user's folders of the same tag whose process is gone first (a kill -9
+  // left them).
   static Result<ScratchFolder> make(const std::string& tag);
   ScratchFolder(ScratchFolder&& other) noexcept;
   ScratchFolder(const ScratchFolder&) = delete;
