@@ -18,8 +18,8 @@ struct StoreToRead {
   std::unique_ptr<Store> store;
 };
 
-// `tag` names the scratch folder ("fp-read.XXXXXX"). A missing file is NotFound, nothing made;
-// an empty one is refused (empty_database_problem). `migrated_from` receives the schema
+// `tag` names the scratch folder ("fp-read.<pid>.XXXXXX"). A missing file is NotFound, nothing
+// made; an empty one is refused (empty_database_problem). `migrated_from` receives the schema
 // version of an older file read through a migrated copy (0 otherwise).
 Result<StoreToRead> open_to_read(const std::string& path, const std::string& tag,
                                  int* migrated_from = nullptr);
