@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
         ->check(fp::config::log_level())
         ->capture_default_str();
     app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(level)); });
+    app.fallthrough();  // --log-level after the subcommand too, as its --help says
     fp::coord::add_serve_command(app);
     fp::coord::add_train_command(app);
     fp::coord::add_register_command(app);
@@ -36,6 +37,9 @@ int main(int argc, char** argv) {
     fp::coord::add_retry_command(app);
     fp::coord::add_key_commands(app);
     fp::coord::add_backup_commands(app);
+    for (CLI::App* command : app.get_subcommands([](CLI::App*) { return true; }))
+      command->footer("Also --log-level LEVEL (trace, debug, info, warn, error), before or after " +
+                      command->get_name() + ".");
     fp::config::add_integer_range_checks(app);
     return std::max(fp::config::parse_command_line(app, argc, argv), 0);
   });

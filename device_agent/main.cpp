@@ -218,6 +218,10 @@ int agent_main(int argc, char** argv) {
       "backslashes, other control characters and non-UTF-8 bytes are escaped: \\t, \\n, "
       "\\\\, \\uXXXX, \\xNN); nothing leaves the device");
   predict_cmd->fallthrough();  // --data, --work-dir, --config ... are the agent's own
+  predict_cmd->footer(
+      "Also fp-agent's own options, before or after predict (fp-agent --help): --data DIR (the "
+      "files to classify; required), --work-dir (where the kept models are), --threads, "
+      "--config, --log-level.");
   predict_cmd->add_option("--model", predict_model,
                           "a model file (default: the newest kept in --work-dir/personalized)");
   predict_cmd->add_option("--batch", predict_batch, "files decoded and classified at a time")
@@ -230,6 +234,10 @@ int agent_main(int argc, char** argv) {
       "personalized (compact) model to --out and prints what it became; nothing leaves the "
       "device");
   personalize_cmd->fallthrough();  // --data, --labels, --max-samples ... are the agent's own
+  personalize_cmd->footer(
+      "Also fp-agent's own options, before or after personalize (fp-agent --help): --data DIR "
+      "(this device's files; required), --labels FILE, --max-samples, --min-samples, "
+      "--eval-fraction, --threads, --config, --log-level.");
   personalize_cmd->add_option("--model", personalize_options.model_path, "the general model")
       ->required();
   personalize_cmd->add_option("--out", personalize_options.out_path, "personalized model to write")

@@ -84,7 +84,10 @@ int personalize_command(const PersonalizeOptions& o) {
   }
   if (Status s = agent::check_data_folder(o.folder.dir); !s.ok()) {
     spdlog::error("--data: {}", s.to_string());
-    return 2;
+    // A folder holding no file it can read is the files' problem (1), as damaged files are (an
+    // empty one was 2: a script read a device without files yet as a wrong command line).
+    std::error_code ec;
+    return std::filesystem::is_directory(o.folder.dir, ec) ? 1 : 2;
   }
   if (!o.folder.labels_file.empty()) {
     if (Status s = agent::check_labels_file(o.folder.labels_file); !s.ok()) {

@@ -94,7 +94,16 @@ part_sim() {
   expect_exit 1 "--data ${WORK}/pics --labels ${WORK}/bad-labels.csv: Invalid argument: the labels file" \
     "${FP_AGENT}" personalize --model "${WORK}/demo-general.fpm" --out "${WORK}/p.fpm" \
     --data "${WORK}/pics" --labels "${WORK}/bad-labels.csv"
-  rm -rf "${WORK}/pics"  # later checks read ${WORK} as a device's folder of one picture
+  # A folder with no file to read is the files' problem (1), as damaged files are; it was 2, a
+  # mistake in the options, as a --data naming no folder still is.
+  rm -rf "${WORK}/pics" && mkdir -p "${WORK}/pics"
+  expect_exit 1 "--data: Invalid argument: data folder ${WORK}/pics: no usable file" \
+    "${FP_AGENT}" personalize --model "${WORK}/demo-general.fpm" --out "${WORK}/p.fpm" \
+    --data "${WORK}/pics"
+  rmdir "${WORK}/pics"  # later checks read ${WORK} as a device's folder of one picture
+  expect_exit 2 "--data: " \
+    "${FP_AGENT}" personalize --model "${WORK}/demo-general.fpm" --out "${WORK}/p.fpm" \
+    --data "${WORK}/pics"
   # The method's words are read before the training (a typo was found a minute later); a negative
   # --target was taken as none given.
   expect_exit 2 "--criterion: unknown criterion 'bogus'" "${FP_SIM}" demo --criterion bogus
@@ -377,6 +386,14 @@ part_tools() {
   expect_refused "--heartbeat-ms: must be at least 10, got 0" "${coord[@]}" serve --plain --heartbeat-ms 0
   expect_refused "--epochs: must be at least 1, got 0" "${coord[@]}" train --epochs 0
   expect_refused "--log-level: 'quiet' is no log level" "${coord[@]}" --log-level quiet train
+  # After the subcommand too, as its --help says (it was "not expected", exit 109).
+  expect_exit 1 "database ${WORK}/none.db does not exist" \
+    "${coord[@]}" status --db "${WORK}/none.db" --log-level warn
+  expect_exit 0 "Also --log-level LEVEL" "${coord[@]}" status --help
+  # The subcommands' help names the agent's options they take (only --model and --out shown).
+  expect_exit 0 "--data DIR (this device's files; required), --labels FILE" \
+    "${FP_AGENT}" personalize --help
+  expect_exit 0 "--data DIR (the files to classify; required)" "${FP_AGENT}" predict --help
   expect_refused "--width: must be positive, got -1" "${coord[@]}" train --width -1
   # The command line skipped [train]'s bounds (--epochs 100000000: 675 h); threads had none.
   expect_refused "--epochs: must be 1 to 10000, got 100000000" "${coord[@]}" train --epochs 100000000

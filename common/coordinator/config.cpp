@@ -243,8 +243,24 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
   // selector's, personalize_settings.h); a key that is none of them is a mistake, not ignored.
   PersonalizeConfig settings;
   Status applied = apply_personalize_settings(c.prune_config_json, settings);
-  if (!applied.ok())
-    return Status::invalid_argument(s.at_key("prune") + "campaign.prune: " + applied.message());
+  if (!applied.ok()) {
+    // The line of the key that is wrong on its own (a typo, a wrong type), as every other
+    // table's messages name it; the section's where only keys together are refused.
+    std::string where = s.at_key("prune");
+    const toml::table* prune = t ? t->get_as<toml::table>("prune") : nullptr;
+    for (auto it = prune ? prune->begin() : toml::table::const_iterator{};
+         prune && it != prune->end(); ++it) {
+      auto value = to_json(it->second);
+      PersonalizeConfig alone;
+      if (!value.ok() || !apply_personalize_settings(
+                              nlohmann::json{{std::string(it->first.str()), *value}}.dump(), alone)
+                              .ok()) {
+        where = s.at(it->second);
+        break;
+      }
+    }
+    return Status::invalid_argument(where + "campaign.prune: " + applied.message());
+  }
   if (c.select_sparsity) settings.select_sparsity = *c.select_sparsity;
   if (c.selector) {
     auto score = parse_selection_score(*c.selector);
@@ -285,10 +301,16 @@ Result<CoordinatorConfig> parse_config(const std::string& text, const std::strin
   CoordinatorConfig c;
   for (const auto& [key, node] : root) {
     std::string k(key.str());
-    if (k != "server" && k != "train" && k != "campaign") {
-      return Status::invalid_argument(source + ": unknown section '" + k + "'");
+    const auto line = node.source().begin.line;
+    const std::string at = source + (line > 0 ? ":" + std::to_string(line) : "") + ": ";
+    const bool known = k == "server" || k == "train" || k == "campaign";
+    if (known && !node.is_table()) return Status::invalid_argument(at + k + " must be a table");
+    if (!known) {
+      return Status::invalid_argument(
+          at +
+          (node.is_table() ? "unknown section [" + k + "]" : "'" + k + "' is outside any section") +
+          " (sections: [server], [train], [campaign])");
     }
-    if (!node.is_table()) return Status::invalid_argument(source + ": '" + k + "' must be a table");
   }
   FP_RETURN_IF_ERROR(read_server(root["server"].as_table(), source, c));
   FP_RETURN_IF_ERROR(read_train(root["train"].as_table(), source, c.train));

@@ -132,7 +132,12 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
   // File, line and key (the one strict reader, config/toml_reader.h).
   CHECK(error_of("[server]\nendpont = \"x\"\n")
             .rfind("test.toml:2: unknown key 'server.endpont'", 0) == 0);
-  CHECK(error_of("[servers]\n") == "test.toml: unknown section 'servers'");
+  CHECK(error_of("[servers]\n") ==
+        "test.toml:1: unknown section [servers] (sections: [server], [train], [campaign])");
+  // A key before any section: it was "test.toml: unknown section 'zzz'", with no line.
+  CHECK(error_of("\nzzz = 1\n[server]\n") ==
+        "test.toml:2: 'zzz' is outside any section (sections: [server], [train], [campaign])");
+  CHECK(error_of("server = 1\n") == "test.toml:1: server must be a table");
   CHECK(error_of("[server]\nheartbeat_ms = \"fast\"\n") ==
         "test.toml:2: server.heartbeat_ms must be an integer");
   CHECK(error_of("[server]\nheartbeat_ms = 1\n").find("heartbeat_ms must be in") !=
@@ -225,12 +230,16 @@ TEST_CASE("configuration mistakes are named precisely", "[config]") {
   std::string syntax = error_of("[server\n");
   CHECK(syntax.rfind("test.toml:1:", 0) == 0);
   // A setting no personalization has was silently dropped; it is an error naming it.
+  // Named at the key's own line, as in every other table (it was the section's).
+  CHECK_THAT(error_of("[campaign.prune]\ncriterion = \"energy\"\n\nstatistic_samples = 64\n"),
+             Catch::StartsWith("test.toml:4: campaign.prune: unknown personalization setting "
+                               "'statistic_samples'") &&
+                 Catch::Contains("statistics_samples"));
+  CHECK_THAT(error_of("[campaign.prune]\nscope = \"global\"\nstatistics_samples = 2.5\n"),
+             Catch::StartsWith("test.toml:3: campaign.prune: "));
   CHECK_THAT(
-      error_of("[campaign.prune]\nstatistic_samples = 64\n"),
-      Catch::Contains("campaign.prune: unknown personalization setting 'statistic_samples'") &&
-          Catch::Contains("statistics_samples"));
-  CHECK_THAT(error_of("[campaign.prune]\nstatistics_samples = -1\n"),
-             Catch::Contains("'statistics_samples' must be >= 0"));
+      error_of("[campaign.prune]\nstatistics_samples = -1\n"),
+      Catch::StartsWith("test.toml:2: ") && Catch::Contains("'statistics_samples' must be >= 0"));
 }
 
 TEST_CASE("a campaign carries the selector's settings from [campaign.prune] to its tasks",
