@@ -7,6 +7,7 @@
 #include "config/cli_checks.h"
 #include "coordinator/config.h"
 #include "coordinator_commands.h"
+#include "dashboard/api.h"
 #include "store/serve_lock.h"
 #include "store/store.h"
 #include "util/text.h"
@@ -52,10 +53,19 @@ int status(const CommonOptions& o, const std::string& only, int events) {
     return 1;
   }
   (void)campaign_id_named(*campaigns, only);  // an unknown one is an error, not an empty list
+  // The dashboard's words for what an agent did (an agent whose tasks ended is "done", not
+  // "offline" as its stored status has it).
+  auto tasks = db.tasks(0);
+  if (!tasks.ok()) {
+    spdlog::error("{}", tasks.status().to_string());
+    return 1;
+  }
+  auto by_agent = dash::tasks_by_agent(*tasks);
   fmt::print("agents ({})\n", agents->size());
   for (const auto& a : *agents) {
-    fmt::print("  {:<16} {:<8} last seen {}  threads {}  data {}\n", shown(a.agent_id), a.status,
-               when(a.last_seen), a.threads, shown(a.datasets_json));
+    fmt::print("  {:<16} {:<8} last seen {}  threads {}  data {}\n", shown(a.agent_id),
+               dash::agent_state(a, by_agent[a.agent_id]), when(a.last_seen), a.threads,
+               shown(a.datasets_json));
   }
   for (const auto& c : *campaigns) {
     if (!only.empty() && c.name != only) continue;

@@ -244,6 +244,12 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
   std::string status_text = read_file(dir.file("status.log"));
   CHECK(status_text.find("campaign proc [done]") != std::string::npos);
   CHECK(status_text.find("tasks: 3 done, 0 failed") != std::string::npos);
+  // Its agents finished their tasks and left: "done", as the dashboard says (was "offline").
+  for (const auto& ind : individuals) {
+    const std::string id = "dev-" + ind.substr(8);
+    CHECK_THAT(status_text,
+               Catch::Contains("  " + id + std::string(16 - id.size(), ' ') + " done "));
+  }
   // The coordinator has stopped: status says so (agents online would be its last word) ...
   CHECK_THAT(status_text,
              Catch::StartsWith("database " + dir.file("fp.db") + ": no coordinator serves it now"));
