@@ -299,10 +299,10 @@ Status read_campaign(const toml::table* t, const std::string& src, CampaignSecti
 Result<CoordinatorConfig> parse_config(const std::string& text, const std::string& source) {
   FP_ASSIGN_OR_RETURN(toml::table root, config::parse_toml(text, source));
   CoordinatorConfig c;
+  const Section top(&root, "", source);  // for "<file>:<line>: "
   for (const auto& [key, node] : root) {
     std::string k(key.str());
-    const auto line = node.source().begin.line;
-    const std::string at = source + (line > 0 ? ":" + std::to_string(line) : "") + ": ";
+    const std::string at = top.at(node);
     const bool known = k == "server" || k == "train" || k == "campaign";
     if (known && !node.is_table()) return Status::invalid_argument(at + k + " must be a table");
     if (!known) {
