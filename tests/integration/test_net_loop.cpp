@@ -993,6 +993,20 @@ TEST_CASE("an agent with no room for a model on disk runs it from memory; bad ch
     CHECK_FALSE(std::filesystem::exists(std::filesystem::path(raw.config.work_dir) / "models" /
                                         (sha + ".part")));
   }
+  SECTION("a downloaded model that cannot be put in place: fetched again into memory") {
+    // Its place taken by a folder (holding a file, so not removed): the rename fails.
+    const auto place = std::filesystem::path(raw.config.work_dir) / "models" / (sha + ".fpm");
+    std::filesystem::create_directories(place);
+    std::ofstream(place / "x") << "x";
+    coord.send(proto::TaskAssignment{1, 1, sha, model.size(), "{}", "{}", "toy", "bob", {}, {}});
+    auto [status, requests] = serve_until_status([&](const proto::ChunkRequest& r) {
+      return proto::Chunk{sha, r.offset, model.size(), model.substr(r.offset, r.length)};
+    });
+    INFO(status.reason);
+    CHECK(status.ok);
+    CHECK(raw.runner.in_memory_models == 1);
+    CHECK(requests == 16);  // every chunk twice: to the disk, then into memory
+  }
   SECTION("a model larger than the free space and the memory: refused before a byte is fetched") {
     const uint64_t huge = uint64_t{1} << 60;
     coord.send(proto::TaskAssignment{1, 1, sha, huge, "{}", "{}", "toy", "bob", {}, {}});
