@@ -9,6 +9,7 @@
 #include "coordinator/config.h"
 #include "coordinator_commands.h"
 #include "security/keys.h"
+#include "store/serve_lock.h"
 #include "store/store.h"
 #include "util/clock.h"
 
@@ -20,9 +21,28 @@ std::unique_ptr<store::Store> open_store(const CommonOptions& common, bool must_
   return open_database(config_for(common), must_exist);
 }
 
+// A pair replaced under a coordinator serving with it: the agents given the new .pub fail
+// their handshake with it, and at its next start every agent with the old one is locked out.
+Status check_not_served_with(const CoordinatorConfig& cfg, const std::string& key) {
+  std::error_code ec1, ec2;
+  const auto served = std::filesystem::weakly_canonical(security::secret_key_path(cfg.key), ec1);
+  const auto replaced = std::filesystem::weakly_canonical(security::secret_key_path(key), ec2);
+  if (ec1 || ec2 || served != replaced) return Status::ok_status();
+  const auto holder = store::database_holder(cfg.database);
+  if (!holder && store::database_in_use(cfg.database) != true) return Status::ok_status();
+  return Status::unavailable("key pair " + key + " is in use: a coordinator serves " +
+                             cfg.database + " with it (" + holder.value_or("it has not said who") +
+                             "); stop it first, then give every agent the new public key");
+}
+
 void keygen(const CommonOptions& common, std::string key, bool force) {
-  if (key.empty()) {
-    key = config_for(common).key;
+  const CoordinatorConfig cfg = config_for(common);
+  if (key.empty()) key = cfg.key;
+  if (force) {
+    if (Status served = check_not_served_with(cfg, key); !served.ok()) {
+      spdlog::error("{}", served.to_string());
+      throw CLI::RuntimeError(1);
+    }
   }
   auto pair = security::generate_keypair();
   Status written = pair.ok() ? security::write_keypair(*pair, key, force) : pair.status();

@@ -191,6 +191,11 @@ if [ -s "${WORK}/endpoint" ]; then
   # Beside the running service: a warning, the campaign resumed, its ports not tried.
   expect_of 0 "is served by a running coordinator now" check
   expect_of 0 "campaign 'fleet-speech' resumed (id 1, running: 1 of 1 task(s) ended)" check
+  # Its key pair is not replaced under it (agents given the new .pub failed their handshake).
+  before=$(cat "${STATE}/keys/coordinator.pub")
+  expect_of 1 "key pair keys/coordinator is in use: a coordinator serves fineprune.db with it (fp-coordinator serve, pid" \
+    coordinator keygen -c "${FLEET}" --force
+  [ "$(cat "${STATE}/keys/coordinator.pub")" = "${before}" ] || fail "keygen --force replaced the served key pair"
   # A backup while it serves; no restore under it.
   expect_of 0 "1 model(s) in models/" coordinator backup -c "${FLEET}" --out "${WORK}/backup"
   expect_of 2 "--out: ${WORK}/backup exists" coordinator backup -c "${FLEET}" --out "${WORK}/backup"
