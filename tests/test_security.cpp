@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "agent/report_privacy.h"
 #include "file_size_limit.h"
@@ -116,6 +118,27 @@ TEST_CASE("key pairs round-trip through their files, the secret one private", "[
   REQUIRE_FALSE(half.ok());
   CHECK_FALSE(created);
   CHECK_FALSE(std::filesystem::exists(dir.file("half.key")));
+}
+
+TEST_CASE("two key pairs written over one at once leave one whole pair", "[security]") {
+  // Two `keygen --force` at once interleaved their renames: a secret key of one beside the
+  // public key of the other (1 in 50 runs of two processes), both reported written.
+  TempDir dir("keys");
+  const std::string base = dir.file("agent");
+  int mismatched = 0;
+  for (int round = 0; round < 200; ++round) {
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 2; ++w) {
+      writers.emplace_back([&] {
+        auto pair = generate_keypair();
+        if (pair.ok()) (void)write_keypair(*pair, base, /*overwrite=*/true);
+      });
+    }
+    for (auto& t : writers) t.join();
+    auto back = read_keypair(base);
+    if (!back.ok()) ++mismatched;
+  }
+  CHECK(mismatched == 0);
 }
 
 TEST_CASE("a key pair that cannot be written whole leaves no key file behind", "[security]") {

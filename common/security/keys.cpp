@@ -1,6 +1,7 @@
 #include "security/keys.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -151,6 +152,30 @@ Status check_key_pair_path(const std::string& base) {
   return Status::ok_status();
 }
 
+namespace {
+
+// Two key pairs written at once into one folder (two `keygen --force`) interleaved their
+// renames: one's secret key beside the other's public key, both reported written. One writer
+// a folder at a time: an flock on the folder itself, which leaves no file behind.
+class FolderWriteLock {
+ public:
+  explicit FolderWriteLock(const std::string& dir)
+      : fd_(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    while (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+  ~FolderWriteLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FolderWriteLock(const FolderWriteLock&) = delete;
+  FolderWriteLock& operator=(const FolderWriteLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
 Status write_keypair(const KeyPair& pair, const std::string& base, bool overwrite) {
   FP_RETURN_IF_ERROR(check_z85_key(pair.public_key, "public key"));
   FP_RETURN_IF_ERROR(check_z85_key(pair.secret_key, "secret key"));
@@ -160,6 +185,7 @@ Status write_keypair(const KeyPair& pair, const std::string& base, bool overwrit
   fs::path dir = fs::path(pub).parent_path();
   if (!dir.empty()) fs::create_directories(dir, ec);
   if (ec) return Status::io_error("creating " + dir.string() + ": " + ec.message());
+  const FolderWriteLock one_writer(dir.string());
   if (!overwrite) {
     for (const auto& p : {pub, sec}) {
       if (fs::exists(p, ec)) {
