@@ -143,10 +143,8 @@ Status check_endpoint_file(const RunCommandOptions& o, const std::string& out_di
 
 // fp-run --check: what the run would do, or what would stop it, and nothing run or written.
 int check_run(const Scenario& s, const RunOptions& ro, const RunCommandOptions& o) {
-  Status folder = check_run_folder(ro);
-  if (folder.ok() && store::database_in_use(run_database(ro.out_dir)).value_or(false))
-    folder = Status::unavailable("a run is going in " + ro.out_dir + " now (its lock " +
-                                 store::serve_lock_file(run_database(ro.out_dir)) + " is held)");
+  Status folder = check_no_run_going(ro.out_dir);
+  if (folder.ok()) folder = check_run_folder(ro);
   if (folder.ok() && ro.resume) folder = check_resumable(ro);
   if (folder.ok()) folder = check_binds(s, o.http_address, o.http_port);
   auto lines = folder.ok() ? describe_run(s) : Result<std::vector<std::string>>(folder);

@@ -22,6 +22,15 @@
 namespace fp::sim {
 namespace fs = std::filesystem;
 
+Status check_no_run_going(const std::string& out_dir) {
+  const std::string database = run_database(out_dir);
+  if (store::database_in_use(database) != true) return Status::ok_status();
+  return Status::unavailable("a run is going in " + out_dir + " now (" +
+                             store::database_holder(database).value_or("it has not said who") +
+                             "; lock file " + store::serve_lock_file(database) +
+                             "): wait for it, or stop it first");
+}
+
 Status check_run_folder(const RunOptions& o) {
   if (o.fresh && o.resume) return Status::invalid_argument("fresh and resume exclude each other");
   if (o.retry_failed && !o.resume)

@@ -16,6 +16,11 @@ namespace fp::sim {
 // --resume, --resume without one. (A run going there now is its lock's to refuse.)
 Status check_run_folder(const RunOptions& options);
 
+// A run going in `out_dir` now (a process holds its database's lock): Unavailable naming it.
+// Asked before check_run_folder, whose "already holds a run ... --fresh" it would otherwise
+// get; never by the run holding the lock (it would find itself).
+Status check_no_run_going(const std::string& out_dir);
+
 // For --resume: the run in --out got as far as making its campaigns (one stopped before has
 // nothing to go on with; its resume is refused). The database is read, not changed.
 Status check_resumable(const RunOptions& options);

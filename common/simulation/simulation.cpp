@@ -205,7 +205,10 @@ Status ScenarioRun::setup_failed(const Status& why) {
 }
 
 Status ScenarioRun::prepare() {
-  // Before the lock file is written into it: --out may name a folder that is no run's.
+  // Before the lock file is written into it: --out may name a folder that is no run's. A run
+  // going there now is named as such (it was "already holds a run ... or start over with
+  // --fresh").
+  FP_RETURN_IF_ERROR(check_no_run_going(o_.out_dir));
   FP_RETURN_IF_ERROR(check_run_folder(o_));
   FP_RETURN_IF_ERROR(check_protected_layers(s_));  // before it trains for nothing
   // Before anything in the folder is deleted or written: a run still going there is refused,

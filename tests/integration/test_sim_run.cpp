@@ -674,13 +674,20 @@ TEST_CASE("a run directory holding a run is not overwritten without --fresh", "[
   {
     auto busy = store::lock_database(run_database(dir.file("run")), "fp-sim run");
     REQUIRE(busy.ok());
-    RunOptions both = quiet_options(dir.file("run"));
-    both.fresh = true;
-    auto refused = run_scenario(s, both);
-    REQUIRE_FALSE(refused.ok());
-    CHECK(refused.status().code() == Status::Code::kUnavailable);
-    CHECK_THAT(refused.status().message(),
-               Catch::Contains("is in use by another process (fp-sim run, pid"));
+    // Said to be going, whatever was asked: a plain rerun was told the folder "already holds
+    // a run ... or start over with --fresh".
+    for (int asked = 0; asked < 3; ++asked) {
+      RunOptions both = quiet_options(dir.file("run"));
+      both.fresh = asked == 1;
+      both.resume = asked == 2;
+      auto refused = run_scenario(s, both);
+      REQUIRE_FALSE(refused.ok());
+      CHECK(refused.status().code() == Status::Code::kUnavailable);
+      CHECK_THAT(
+          refused.status().message(),
+          Catch::StartsWith("a run is going in " + dir.file("run") + " now (fp-sim run, pid ") &&
+              Catch::EndsWith("): wait for it, or stop it first"));
+    }
     CHECK(open(fresh->db_path)->schema_version() > 0);  // the other run's database is intact
     CHECK(std::filesystem::exists(dir.file("run/scenario.toml")));
   }
