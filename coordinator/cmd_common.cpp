@@ -38,6 +38,21 @@ void fail_unless_there(const CoordinatorConfig& cfg) {
                          "check --db or the configuration's server.database)"));
 }
 
+void warn_if_latest_moves_campaign(const CoordinatorConfig& cfg, store::Store& store,
+                                   const std::string& model_sha) {
+  const CampaignSection& c = cfg.campaign;
+  if (!c.present || c.model != "latest") return;
+  auto stored = store.find_campaign(c.name);
+  if (!stored.ok() || !*stored || (*stored)->model_sha256 == model_sha) return;
+  spdlog::warn(
+      "campaign '{}' is stored with model {}, and the configuration's [campaign] names "
+      "\"latest\", now {}: 'fp-coordinator serve' with this configuration refuses to start "
+      "until its [campaign] has a new name (a new campaign on the new model) or names model "
+      "{} (docs/DEPLOY.md)",
+      c.name, (*stored)->model_sha256.substr(0, 12), model_sha.substr(0, 12),
+      (*stored)->model_sha256.substr(0, 12));
+}
+
 Status check_models_folder(const CoordinatorConfig& cfg) {
   std::error_code ec;
   if (std::filesystem::exists(cfg.models_dir, ec) &&

@@ -75,6 +75,7 @@ void add_register_command(CLI::App& app) {
     auto record = register_artifact_bytes(registry, artifact, o->path, unix_now());
     if (!record.ok()) fail(record.status());
     fmt::print("{}  {} bytes  {}\n", record->sha256, record->size_bytes, record->spec_json);
+    warn_if_latest_moves_campaign(cfg, *store, record->sha256);
   });
 }
 

@@ -87,6 +87,7 @@ int run_train(const TrainOptions& o) {
                100 * trained->validation_accuracy.value_or(0), trained->validation_samples,
                trained->report.wall_seconds);
   fmt::print("{}\n", record->sha256);
+  warn_if_latest_moves_campaign(cfg, *store, record->sha256);
   return 0;
 }
 

@@ -55,6 +55,12 @@ CoordinatorConfig config_for(const CommonOptions& options);
 // A command that needs the database fails (1) when there is none, so a typo makes no empty
 // one, or when it is an empty file (which SQLite would take for a new database).
 void fail_unless_there(const CoordinatorConfig& config);
+// After `train` or `register` made `model_sha` the newest model: warns when the config's
+// [campaign] names "latest" and a stored campaign of its name has another model, which the
+// next `serve -c` of that config refuses ("already exists ... model"): a crash restart of a
+// service left it down.
+void warn_if_latest_moves_campaign(const CoordinatorConfig& config, store::Store& store,
+                                   const std::string& model_sha);
 // The models folder is one, or one this process could make (a file in its place passed
 // serve --check, and train trained the model before failing to store it).
 Status check_models_folder(const CoordinatorConfig& config);

@@ -344,6 +344,20 @@ TEST_CASE("fp-coordinator and three fp-agent processes complete a campaign", "[p
   std::string all_down;
   for (const auto& s : down) all_down += s;
   CHECK(all_down.find(model_head) != std::string::npos);
+
+  // A new general model registered where the configured campaign names "latest": the next
+  // serve of this configuration would be refused, which is said now (a service restarted
+  // after a crash stayed down without a word before).
+  const std::string campaign_model = models->front().sha256;
+  save_small_model(dir.file("next.fpm"));
+  ChildProcess next({kCoordinator, "register", "-c", dir.file("fp.toml"), dir.file("next.fpm")},
+                    dir.file("register-next.log"));
+  REQUIRE(next.wait(60s) == 0);
+  CHECK_THAT(
+      read_file(dir.file("register-next.log")),
+      Catch::Contains("campaign 'proc' is stored with model " + campaign_model.substr(0, 12) +
+                      ", and the configuration's [campaign] names \"latest\", now " +
+                      sha256_file_hex(dir.file("next.fpm")).value().substr(0, 12)));
 }
 
 TEST_CASE("the coordinator process rejects bad peers and stops cleanly on SIGTERM", "[processes]") {
