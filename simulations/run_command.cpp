@@ -186,6 +186,12 @@ int run_run(const RunCommandOptions& o) {
   ro.resume = o.resume;
   ro.retry_failed = o.retry_failed;
   if (o.check) return check_run(s, ro, o);
+  // A fixed port another program holds failed the run after its training (recorded failed:
+  // a rerun then needed --resume); tried now, as --check tries it.
+  if (Status bound = check_binds(s, o.http_address, o.http_port); !bound.ok()) {
+    fmt::print(stderr, "error: {}\n", bound.to_string());
+    return 2;
+  }
   ro.progress = o.quiet ? nullptr : stdout;
   ro.interactive = !o.quiet && ::isatty(STDOUT_FILENO);
   ro.log_level = o.log_level;

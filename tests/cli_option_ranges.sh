@@ -167,6 +167,10 @@ open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "${WORK}/
   for _ in $(seq 100); do [[ -s "${WORK}/port" ]] && break; sleep 0.1; done
   expect_exit 2 "--http-port: dashboard: cannot bind 127.0.0.1:$(cat "${WORK}/port")" \
     "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run-port" --http-port "$(cat "${WORK}/port")" --check
+  # The run itself tries it before training too (it failed after, recorded failed): nothing made.
+  expect_exit 2 "hosting.endpoint: binding tcp://127.0.0.1:$(cat "${WORK}/port")" \
+    "${FP_SIM}" run "${SCENARIO}" --out "${WORK}/run-port" --endpoint "tcp://127.0.0.1:$(cat "${WORK}/port")"
+  [ -e "${WORK}/run-port" ] && { echo "FAIL: a run refused for its port made its folder"; failures=$((failures + 1)); }
   kill "${port_holder}"
   wait "${port_holder}" 2>/dev/null
   # The endpoint file Slurm hosts wait on, where it cannot be written: found once the run
