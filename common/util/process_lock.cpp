@@ -44,6 +44,18 @@ struct flock identity_byte(short type) {
   return range;
 }
 
+// Whether another descriptor holds a lock over `range` of `file`: false where the file is
+// missing, nullopt where it cannot be told. Asked, not taken: a lock taken here even for an
+// instant would refuse a holder starting in that instant.
+std::optional<bool> range_held(const std::string& file, struct flock range) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? std::optional<bool>(false) : std::nullopt;
+  std::optional<bool> held;
+  if (::fcntl(fd, F_OFD_GETLK, &range) == 0) held = range.l_type != F_UNLCK;
+  ::close(fd);
+  return held;
+}
+
 // The holder line acquire() wrote, without its line end ("" when none can be read).
 std::string recorded_holder(const std::string& lock_file) {
   auto who = read_file(lock_file, "lock file");
@@ -92,15 +104,7 @@ Result<ProcessLock> ProcessLock::acquire(const std::string& lock_file, const std
 }
 
 std::optional<bool> ProcessLock::held_by_another(const std::string& lock_file) {
-  const int fd = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? std::optional<bool>(false) : std::nullopt;
-  // Asked, not taken: a lock taken here even for an instant would refuse a holder starting
-  // in that instant.
-  struct flock range = whole_file(F_WRLCK);
-  std::optional<bool> held;
-  if (::fcntl(fd, F_OFD_GETLK, &range) == 0) held = range.l_type != F_UNLCK;
-  ::close(fd);
-  return held;
+  return range_held(lock_file, whole_file(F_WRLCK));
 }
 
 std::optional<std::string> ProcessLock::holder(const std::string& lock_file) {
@@ -126,13 +130,7 @@ Status ProcessLock::also_lock_file(const std::string& file, const std::string& r
 }
 
 std::optional<bool> ProcessLock::file_held_by_another(const std::string& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? std::optional<bool>(false) : std::nullopt;
-  struct flock range = identity_byte(F_WRLCK);
-  std::optional<bool> held;
-  if (::fcntl(fd, F_OFD_GETLK, &range) == 0) held = range.l_type != F_UNLCK;
-  ::close(fd);
-  return held;
+  return range_held(file, identity_byte(F_WRLCK));
 }
 
 ProcessLock::ProcessLock(ProcessLock&& other) noexcept
