@@ -96,11 +96,6 @@ int serve(const ServeOptions& o) {
     return 1;
   }
   auto store = open_database(cfg);
-  // A database made just now was not there to lock as a file (lock_database).
-  if (Status file = lock->also_lock_file(cfg.database, "database " + cfg.database); !file.ok()) {
-    spdlog::error("{}", file.to_string());
-    return 1;
-  }
   ModelRegistry registry(cfg.models_dir, *store);
   // What a start stores or writes (the campaign, which may supersede others, and a new key
   // pair) waits until the endpoint and the dashboard are bound: a start refused there (a

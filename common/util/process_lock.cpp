@@ -36,26 +36,6 @@ struct flock whole_file(short type) {
   return range;
 }
 
-// also_lock_file's byte: past any file SQLite writes (it locks bytes from 2^30), within off_t.
-struct flock identity_byte(short type) {
-  struct flock range = whole_file(type);
-  range.l_start = off_t{1} << 62;
-  range.l_len = 1;
-  return range;
-}
-
-// Whether another descriptor holds a lock over `range` of `file`: false where the file is
-// missing, nullopt where it cannot be told. Asked, not taken: a lock taken here even for an
-// instant would refuse a holder starting in that instant.
-std::optional<bool> range_held(const std::string& file, struct flock range) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? std::optional<bool>(false) : std::nullopt;
-  std::optional<bool> held;
-  if (::fcntl(fd, F_OFD_GETLK, &range) == 0) held = range.l_type != F_UNLCK;
-  ::close(fd);
-  return held;
-}
-
 // The holder line acquire() wrote, without its line end ("" when none can be read).
 std::string recorded_holder(const std::string& lock_file) {
   auto who = read_file(lock_file, "lock file");
@@ -104,7 +84,15 @@ Result<ProcessLock> ProcessLock::acquire(const std::string& lock_file, const std
 }
 
 std::optional<bool> ProcessLock::held_by_another(const std::string& lock_file) {
-  return range_held(lock_file, whole_file(F_WRLCK));
+  const int fd = ::open(lock_file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? std::optional<bool>(false) : std::nullopt;
+  // Asked, not taken: a lock taken here even for an instant would refuse a holder starting
+  // in that instant.
+  struct flock range = whole_file(F_WRLCK);
+  std::optional<bool> held;
+  if (::fcntl(fd, F_OFD_GETLK, &range) == 0) held = range.l_type != F_UNLCK;
+  ::close(fd);
+  return held;
 }
 
 std::optional<std::string> ProcessLock::holder(const std::string& lock_file) {
@@ -112,43 +100,18 @@ std::optional<std::string> ProcessLock::holder(const std::string& lock_file) {
   return recorded_holder(lock_file);
 }
 
-Status ProcessLock::also_lock_file(const std::string& file, const std::string& resource) {
-  if (file_fd_ >= 0) return Status::ok_status();  // held already (a second descriptor conflicts)
-  const int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return Status::ok_status();  // none yet (made after the lock), or read-only
-  struct flock range = identity_byte(F_WRLCK);
-  if (::fcntl(fd, F_OFD_SETLK, &range) != 0) {
-    const int error = errno;
-    ::close(fd);
-    if (error != EAGAIN && error != EACCES) return Status::ok_status();  // no locks there
-    return Status::unavailable(resource +
-                               " is in use by another process, which reached it by another name "
-                               "(a link to the same file): stop that one first");
-  }
-  file_fd_ = fd;
-  return Status::ok_status();
-}
-
-std::optional<bool> ProcessLock::file_held_by_another(const std::string& file) {
-  return range_held(file, identity_byte(F_WRLCK));
-}
-
-ProcessLock::ProcessLock(ProcessLock&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), file_fd_(std::exchange(other.file_fd_, -1)) {}
+ProcessLock::ProcessLock(ProcessLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
 
 ProcessLock& ProcessLock::operator=(ProcessLock&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
-    if (file_fd_ >= 0) ::close(file_fd_);
     fd_ = std::exchange(other.fd_, -1);
-    file_fd_ = std::exchange(other.file_fd_, -1);
   }
   return *this;
 }
 
 ProcessLock::~ProcessLock() {
   if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the lock
-  if (file_fd_ >= 0) ::close(file_fd_);
 }
 
 }  // namespace fp

@@ -31,16 +31,6 @@ class ProcessLock {
 
   bool held() const { return fd_ >= 0; }
 
-  // A lock on `file` itself (one byte far past any data, which SQLite never locks), held as
-  // long as this one: the file's own identity, whatever name it is reached by (a hard link
-  // names a database's lock file differently). Unavailable, naming `resource`, when another
-  // process holds it; nothing held where `file` is missing, cannot be opened for writing or
-  // locked. Once one is held, a second call holds nothing more.
-  Status also_lock_file(const std::string& file, const std::string& resource);
-  // Whether another process holds that lock on `file` (false where missing; nullopt where it
-  // cannot be told).
-  static std::optional<bool> file_held_by_another(const std::string& file);
-
   // Whether some process holds the lock on `lock_file` now, without taking it or writing the
   // file: false when no process does (or the file does not exist: none ever did), nullopt
   // when it cannot be told (the file unreadable; a file system without locks).
@@ -53,7 +43,6 @@ class ProcessLock {
  private:
   explicit ProcessLock(int fd) : fd_(fd) {}
   int fd_ = -1;
-  int file_fd_ = -1;  // also_lock_file's
 };
 
 }  // namespace fp
