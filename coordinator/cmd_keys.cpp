@@ -28,10 +28,10 @@ Status check_not_served_with(const CoordinatorConfig& cfg, const std::string& ke
   const auto served = std::filesystem::weakly_canonical(security::secret_key_path(cfg.key), ec1);
   const auto replaced = std::filesystem::weakly_canonical(security::secret_key_path(key), ec2);
   if (ec1 || ec2 || served != replaced) return Status::ok_status();
-  const auto holder = store::database_holder(cfg.database);
-  if (!holder && store::database_in_use(cfg.database) != true) return Status::ok_status();
+  if (store::database_in_use(cfg.database) != true) return Status::ok_status();
   return Status::unavailable("key pair " + key + " is in use: a coordinator serves " +
-                             cfg.database + " with it (" + holder.value_or("it has not said who") +
+                             cfg.database + " with it (" +
+                             store::database_holder(cfg.database).value_or("it has not said who") +
                              "); stop it first, then give every agent the new public key");
 }
 

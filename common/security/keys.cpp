@@ -95,6 +95,26 @@ Status put_in_place(const std::string& tmp, const std::string& path, bool overwr
   return Status::io_error("writing " + path + ": " + std::strerror(error));
 }
 
+// Two key pairs written at once into one folder (two `keygen --force`) interleaved their
+// renames: one's secret key beside the other's public key, both reported written. One writer
+// a folder at a time: an flock on the folder itself, which leaves no file behind.
+class FolderWriteLock {
+ public:
+  explicit FolderWriteLock(const std::string& dir)
+      : fd_(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    while (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+  ~FolderWriteLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FolderWriteLock(const FolderWriteLock&) = delete;
+  FolderWriteLock& operator=(const FolderWriteLock&) = delete;
+
+ private:
+  int fd_;
+};
+
 }  // namespace
 
 bool curve_available() { return zmq_has("curve") == 1; }
@@ -151,30 +171,6 @@ Status check_key_pair_path(const std::string& base) {
                                     "(e.g. keys/coordinator)");
   return Status::ok_status();
 }
-
-namespace {
-
-// Two key pairs written at once into one folder (two `keygen --force`) interleaved their
-// renames: one's secret key beside the other's public key, both reported written. One writer
-// a folder at a time: an flock on the folder itself, which leaves no file behind.
-class FolderWriteLock {
- public:
-  explicit FolderWriteLock(const std::string& dir)
-      : fd_(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
-    while (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
-    }
-  }
-  ~FolderWriteLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FolderWriteLock(const FolderWriteLock&) = delete;
-  FolderWriteLock& operator=(const FolderWriteLock&) = delete;
-
- private:
-  int fd_;
-};
-
-}  // namespace
 
 Status write_keypair(const KeyPair& pair, const std::string& base, bool overwrite) {
   FP_RETURN_IF_ERROR(check_z85_key(pair.public_key, "public key"));
