@@ -1,15 +1,21 @@
 // seed_run.json: a run's per-individual outcomes, as `fp-sim pool` reads them from a report
 // folder after the run's SQLite file is gone; and the report folder's list of its files.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
 
 #include "report/report_manifest.h"
 #include "report/seed_run_file.h"
 #include "temp_dir.h"
+#include "util/file_io.h"
 
 // Using-declarations, not the namespace: the suite's sources compile in unity batches.
 using fp::report::CampaignResults;
@@ -210,4 +216,56 @@ TEST_CASE("a report written into a reused folder removes the files of the one be
   CHECK(std::filesystem::exists(outside));
   std::filesystem::remove(outside);
   CHECK(std::filesystem::exists("/etc/hostname"));
+}
+
+// Two runs writing one report folder at once (report/report_manifest.h put_report_in_place):
+// each report's files are put in place and listed with the folder locked, so the folder holds
+// one whole report, the last one's. Without the lock, one's summary was left beside the
+// other's tables and the manifest named the other's files (about half the rounds here).
+TEST_CASE("two reports written into one folder at once leave one whole report", "[report]") {
+  fp::testing::TempDir dir("manifest_race");
+  const std::string root = dir.path.string();
+  const std::map<std::string, std::vector<std::string>> reports = {
+      {"a", {"summary.csv", "by_variant.csv", "campaigns/a/results.csv"}},
+      {"b", {"summary.csv", "individuals.csv", "campaigns/b/results.csv"}}};
+  int mixed = 0;
+  for (int round = 0; round < 100; ++round) {
+    std::atomic<int> ready{0};
+    std::vector<std::thread> writers;
+    std::vector<fp::Status> outcome(2);
+    int i = 0;
+    for (const auto& [who, files] : reports) {
+      writers.emplace_back([&, who = who, files = files, slot = i++] {
+        fp::StagedFiles staged("report file");
+        for (const auto& f : files) {
+          std::filesystem::create_directories((dir.path / f).parent_path());
+          outcome[slot] = staged.add((dir.path / f).string(), who + std::to_string(round));
+          if (!outcome[slot].ok()) return;
+        }
+        ++ready;
+        while (ready.load() < 2) std::this_thread::yield();
+        outcome[slot] = fp::report::put_report_in_place(root, staged);
+      });
+    }
+    for (auto& t : writers) t.join();
+    for (const auto& s : outcome) REQUIRE(s.ok());
+    // The manifest names one writer's files; each holds that writer's text; none of the other
+    // writer's own files is left.
+    std::istringstream listed(fp::testing::read_file(root + "/" + fp::report::kReportManifest));
+    std::set<std::string> names, owners;
+    for (std::string line; std::getline(listed, line);) {
+      names.insert(line);
+      owners.insert(fp::testing::read_file(root + "/" + line).substr(0, 1));
+    }
+    bool whole = owners.size() == 1;
+    if (whole) {
+      const auto& own = reports.at(*owners.begin());
+      whole = names == std::set<std::string>(own.begin(), own.end());
+      for (const auto& [who, files] : reports)
+        for (const auto& f : files)
+          if (!names.count(f) && std::filesystem::exists(dir.path / f)) whole = false;
+    }
+    mixed += whole ? 0 : 1;
+  }
+  CHECK(mixed == 0);
 }

@@ -13,6 +13,7 @@
 #include "stats/summary.h"
 #include "util/csv.h"
 #include "util/file_io.h"
+#include "util/folder_lock.h"
 
 namespace fp::report {
 namespace {
@@ -114,6 +115,7 @@ Status stage_report(const CampaignResults& r, const std::string& dir, StagedFile
 Result<std::vector<std::string>> write_report(const CampaignResults& r, const std::string& dir) {
   StagedFiles files("report file");
   FP_RETURN_IF_ERROR(stage_report(r, dir, files));
+  const FolderLock one_writer(dir);  // two writers at once: one's results beside the other's
   FP_RETURN_IF_ERROR(files.commit());
   return files.paths();
 }

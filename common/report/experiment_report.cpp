@@ -502,8 +502,7 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
     const std::string sub = (fs::path(dir) / "campaigns" / folders[i]).string();
     FP_RETURN_IF_ERROR(stage_report(campaign, sub, w.files()));
   }
-  FP_RETURN_IF_ERROR(w.files().commit());
-  FP_RETURN_IF_ERROR(replace_report_manifest(dir, w.files().paths()));
+  FP_RETURN_IF_ERROR(put_report_in_place(dir, w.files()));
   return w.files().paths();
 }
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "util/file_io.h"
+#include "util/folder_lock.h"
 
 namespace fp::report {
 namespace fs = std::filesystem;
@@ -45,6 +46,12 @@ Status replace_report_manifest(const std::string& dir, const std::vector<std::st
     }
   }
   return replace_file(manifest.string(), listing, "report manifest", /*durable=*/false);
+}
+
+Status put_report_in_place(const std::string& dir, StagedFiles& files) {
+  const FolderLock one_writer(dir);
+  FP_RETURN_IF_ERROR(files.commit());
+  return replace_report_manifest(dir, files.paths());
 }
 
 }  // namespace fp::report

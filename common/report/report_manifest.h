@@ -9,6 +9,10 @@
 
 #include "util/status.h"
 
+namespace fp {
+class StagedFiles;  // util/file_io.h
+}
+
 namespace fp::report {
 
 // One path a line, relative to the report folder.
@@ -19,5 +23,10 @@ constexpr char kReportManifest[] = "report-files.txt";
 // manifest line that is not a plain relative path inside `dir` is left alone; a folder
 // without a manifest (a report of before 6 Dec) loses nothing.
 Status replace_report_manifest(const std::string& dir, const std::vector<std::string>& written);
+
+// Puts a report's staged files in place in `dir` and replaces its manifest with theirs, one
+// writer at a time (util/folder_lock.h): two runs writing one report folder at once left one's
+// summary beside the other's tables, and one's manifest naming the other's files.
+Status put_report_in_place(const std::string& dir, StagedFiles& files);
 
 }  // namespace fp::report

@@ -1,7 +1,5 @@
 #include "security/keys.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -13,6 +11,7 @@
 #include <sstream>
 
 #include "util/file_io.h"
+#include "util/folder_lock.h"
 
 namespace fp::security {
 namespace {
@@ -95,26 +94,6 @@ Status put_in_place(const std::string& tmp, const std::string& path, bool overwr
   return Status::io_error("writing " + path + ": " + std::strerror(error));
 }
 
-// Two key pairs written at once into one folder (two `keygen --force`) interleaved their
-// renames: one's secret key beside the other's public key, both reported written. One writer
-// a folder at a time: an flock on the folder itself, which leaves no file behind.
-class FolderWriteLock {
- public:
-  explicit FolderWriteLock(const std::string& dir)
-      : fd_(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
-    while (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
-    }
-  }
-  ~FolderWriteLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FolderWriteLock(const FolderWriteLock&) = delete;
-  FolderWriteLock& operator=(const FolderWriteLock&) = delete;
-
- private:
-  int fd_;
-};
-
 }  // namespace
 
 bool curve_available() { return zmq_has("curve") == 1; }
@@ -181,7 +160,9 @@ Status write_keypair(const KeyPair& pair, const std::string& base, bool overwrit
   fs::path dir = fs::path(pub).parent_path();
   if (!dir.empty()) fs::create_directories(dir, ec);
   if (ec) return Status::io_error("creating " + dir.string() + ": " + ec.message());
-  const FolderWriteLock one_writer(dir.string());
+  // Two key pairs written at once into one folder (two `keygen --force`) interleaved their
+  // renames: one's secret key beside the other's public key, both reported written.
+  const FolderLock one_writer(dir.string());
   if (!overwrite) {
     for (const auto& p : {pub, sec}) {
       if (fs::exists(p, ec)) {
