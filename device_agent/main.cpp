@@ -370,7 +370,8 @@ int agent_main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--protocol-version", config.protocol_version,
                  "protocol version to announce (for compatibility tests)")
-      ->group("");  // hidden
+      ->configurable(false)  // a test's own; a device's config file naming it is refused
+      ->group("");           // hidden
   app.add_option("--log-level", level, "trace, debug, info, warn, error")
       ->check(fp::config::log_level())
       ->capture_default_str();

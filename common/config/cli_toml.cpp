@@ -20,7 +20,9 @@ Result<std::vector<std::string>> toml_arguments(const CLI::App& app, const std::
     const std::string name = opt->get_lnames().front();
     std::string key = name;
     std::replace(key.begin(), key.end(), '-', '_');
-    if (name == "help" || skip.count(name) || skip.count(key)) continue;
+    // Not from a file: help, the caller's skipped ones, and options marked configurable(false).
+    if (name == "help" || !opt->get_configurable() || skip.count(name) || skip.count(key))
+      continue;
     const std::string flag = "--" + name;
     const bool given = opt->count() > 0;
     if (where && !given && root.contains(key)) (*where)[flag] = t.at_key(key.c_str()) + key;

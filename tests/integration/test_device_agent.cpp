@@ -1493,6 +1493,18 @@ TEST_CASE("options from a TOML file: the command line wins, unknown keys are ref
   REQUIRE_FALSE(wrong.ok());
   CHECK(wrong.status().message().find(path + ":1") != std::string::npos);
   CHECK(wrong.status().message().find("threads must be an integer") != std::string::npos);
+
+  // An option of the command line alone (configurable(false): fp-agent's hidden
+  // --protocol-version, for compatibility tests) is an unknown key in a file: a device's config
+  // naming it was taken, and the device announced a version the coordinator refuses.
+  std::ofstream(path) << "protocol_version = 1\n";
+  CLI::App hidden;
+  uint32_t version = 0;
+  hidden.add_option("--protocol-version", version)->configurable(false);
+  auto refused = config::toml_arguments(hidden, path, {});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().message().find(path + ":1: unknown key 'protocol_version'") !=
+        std::string::npos);
 }
 
 TEST_CASE("range-checked options refuse a value out of range, from the command line or a file",
