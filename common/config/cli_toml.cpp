@@ -21,8 +21,7 @@ Result<std::vector<std::string>> toml_arguments(const CLI::App& app, const std::
     std::string key = name;
     std::replace(key.begin(), key.end(), '-', '_');
     // Not from a file: help, the caller's skipped ones, and options marked configurable(false).
-    if (name == "help" || !opt->get_configurable() || skip.count(name) || skip.count(key))
-      continue;
+    if (name == "help" || !opt->get_configurable() || skip.count(name) || skip.count(key)) continue;
     const std::string flag = "--" + name;
     const bool given = opt->count() > 0;
     if (where && !given && root.contains(key)) (*where)[flag] = t.at_key(key.c_str()) + key;
