@@ -154,7 +154,11 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
     if (other != sessions_.end() && !other->second.instance_id.empty() &&
         other->second.instance_id != m.instance_id &&
         Clock::now() - other->second.last_heard <= silent_after) {
-      std::string reason = "agent id " + m.agent_id + " is in use by another running agent";
+      // Said so a fleet's operator finds why: an image copied with its work folder gives every
+      // device the agent.id made on the first.
+      std::string reason = "agent id " + m.agent_id +
+                           " is in use by another running agent (two devices given one id, or a "
+                           "work folder copied with its agent.id? each device needs its own)";
       spdlog::warn("{}", reason);
       event("duplicate-id", m.agent_id, 0, reason);
       ++stats_.frames_rejected;

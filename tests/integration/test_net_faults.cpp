@@ -490,7 +490,9 @@ TEST_CASE("a second live agent with the same id is turned away; a reconnect is n
   auto refused = second.expect<proto::Error>();
   CHECK(refused.code == proto::ErrorCode::kNotAllowed);
   CHECK(refused.ref == proto::kAgentIdInUse);
-  CHECK(refused.reason == "agent id twin is in use by another running agent");
+  CHECK(refused.reason ==
+        "agent id twin is in use by another running agent (two devices given one id, or a work "
+        "folder copied with its agent.id? each device needs its own)");
   // The first keeps its session: a report from it is accepted.
   first.send(report("twin:1:fine_prune", task.task_id));
   CHECK_FALSE(first.expect<proto::Ack>().duplicate);
