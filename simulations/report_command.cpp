@@ -258,14 +258,10 @@ int run_pool(const PoolOptions& o) {
   }
   const auto rows = report::pool_comparisons(seeds, o.versus_variant);
   if (rows.empty()) return fail(Status::invalid_argument("the runs hold no evaluated individual"));
-  if (Status made = make_output_folder(o.out_dir, "--out"); !made.ok()) return fail(made);
-  const std::string markdown = report::pooled_markdown(rows, sources);
-  const fs::path out(o.out_dir);
-  Status written =
-      replace_file((out / "pooled_comparisons.csv").string(), report::pooled_csv(rows));
-  if (written.ok()) written = replace_file((out / "pooled_comparisons.md").string(), markdown);
-  if (!written.ok()) return fail(written);
-  fmt::print("{}\nwrote pooled_comparisons.csv and .md to {}\n", markdown, o.out_dir);
+  if (Status written = report::write_pooled_comparisons(o.out_dir, rows, sources); !written.ok())
+    return fail(written);
+  fmt::print("{}\nwrote pooled_comparisons.csv and .md to {}\n",
+             report::pooled_markdown(rows, sources), o.out_dir);
   return 0;
 }
 

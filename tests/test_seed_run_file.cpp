@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "file_size_limit.h"
 #include "report/report_manifest.h"
 #include "report/seed_run_file.h"
 #include "temp_dir.h"
@@ -268,4 +269,36 @@ TEST_CASE("two reports written into one folder at once leave one whole report", 
     mixed += whole ? 0 : 1;
   }
   CHECK(mixed == 0);
+}
+
+// fp-sim pool's two files (report/pooled_report.h write_pooled_comparisons): both or neither.
+// A disk that filled after the CSV (here the kernel's file size limit between the two files'
+// sizes) left the new CSV beside the old Markdown, read as one pool.
+TEST_CASE("a pool's CSV and Markdown are put in place both or neither", "[report]") {
+  fp::testing::TempDir dir("pooled");
+  const std::string out = (dir.path / "pooled").string();
+  const std::string csv = out + "/pooled_comparisons.csv", md = out + "/pooled_comparisons.md";
+  REQUIRE(fp::report::write_pooled_comparisons(
+              out, pool_comparisons({example_seed_run()}, "default"), {"first"})
+              .ok());
+  const std::string csv_before = fp::testing::read_file(csv);
+  const std::string md_before = fp::testing::read_file(md);
+
+  SeedRun other = example_seed_run();
+  other.campaigns[0].second.individuals[0].methods["fine_prune"].accuracy = 0.95;
+  const auto rows = pool_comparisons({other}, "default");
+  // A long source name makes the Markdown the larger file.
+  const std::vector<std::string> sources = {"second-" + std::string(4000, 's')};
+  const size_t md_size = fp::report::pooled_markdown(rows, sources).size();
+  REQUIRE(pooled_csv(rows).size() < md_size);
+  REQUIRE(pooled_csv(rows) != csv_before);
+  const fp::Status full = fp::testing::with_file_size_limit(
+      md_size - 1, [&] { return fp::report::write_pooled_comparisons(out, rows, sources); });
+  CHECK_FALSE(full.ok());
+  CHECK(fp::testing::read_file(csv) == csv_before);
+  CHECK(fp::testing::read_file(md) == md_before);
+  // With room, both are the new pool's.
+  REQUIRE(fp::report::write_pooled_comparisons(out, rows, sources).ok());
+  CHECK(fp::testing::read_file(csv) == pooled_csv(rows));
+  CHECK(fp::testing::read_file(md) == fp::report::pooled_markdown(rows, sources));
 }

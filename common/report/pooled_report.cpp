@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -11,6 +12,8 @@
 #include "report/report_table.h"
 #include "store/run_store.h"
 #include "util/clock.h"
+#include "util/file_io.h"
+#include "util/folder_lock.h"
 
 namespace fp::report {
 namespace {
@@ -262,6 +265,18 @@ std::string pooled_markdown(const std::vector<PooledComparison>& rows,
              "each seed's mean difference.\n\n",
              joined) +
          t.markdown(/*text_columns=*/3);
+}
+
+Status write_pooled_comparisons(const std::string& dir, const std::vector<PooledComparison>& rows,
+                                const std::vector<std::string>& sources) {
+  FP_RETURN_IF_ERROR(make_output_folder(dir, "--out"));
+  StagedFiles files("pooled comparisons");
+  const std::filesystem::path out(dir);
+  FP_RETURN_IF_ERROR(files.add((out / "pooled_comparisons.csv").string(), pooled_csv(rows)));
+  FP_RETURN_IF_ERROR(
+      files.add((out / "pooled_comparisons.md").string(), pooled_markdown(rows, sources)));
+  const FolderLock one_writer(dir);
+  return files.commit();
 }
 
 }  // namespace fp::report
