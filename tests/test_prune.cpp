@@ -6,12 +6,15 @@
 #include "prune/cost.h"
 #include "prune/pruner.h"
 #include "prune/sparsity_selector.h"
+#include "prune/sweep.h"
 #include "test_spec.h"
 #include "train/evaluator.h"
 #include "util/program_main.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
 
 using namespace fp;
 
@@ -438,6 +441,46 @@ TEST_CASE("the label-free selector finds the sparsity that removes exactly the u
     // Half of each class's 16 samples are confident; candidate 0 prunes nothing, so it
     // reuses the dense logits and runs no pass.
     CHECK(r->forward_samples == 4 * 32);
+  }
+  SECTION("a candidate past what the layers left dense allow is ruled out, not an error") {
+    // fc2 and the output layer dense: at most fc1's 128 of 176 weights. Such a candidate
+    // failed the selection, and every task of a campaign whose grid reached past it.
+    sel.candidates.push_back(0.9);
+    const double out = -std::numeric_limits<double>::infinity();  // ruled out
+    for (bool bisection : {false, true}) {
+      INFO("bisection " << bisection);
+      sel.bisection = bisection;
+      auto r = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
+      INFO(r.status().to_string());
+      REQUIRE(r.ok());
+      CHECK(r->chosen == dead);
+      CHECK((std::isnan(r->scores.back()) || r->scores.back() == out));
+    }
+    sel.score = SelectionScore::kConfidence;
+    sel.stop_after_ruled_out = 0;  // run all
+    sel.stop_after_beaten = 0;
+    auto confidence = select_sparsity(net, stats, x, torch::Tensor(), cfg, sel);
+    INFO(confidence.status().to_string());
+    REQUIRE(confidence.ok());
+    CHECK(confidence->scores.back() == out);
+    CHECK(confidence->chosen < 0.9);
+    // The sweep leaves that point out and measures the others.
+    Dataset evaluation;
+    evaluation.inputs = x;
+    evaluation.labels = torch::arange(x.size(0)) % 4;
+    evaluation.class_names = {"a", "b", "c", "d"};
+    PruneConfig swept = cfg;
+    auto points = sparsity_sweep(net, stats, evaluation, swept, {dead, 0.9, 0.0});
+    INFO(points.status().to_string());
+    REQUIRE(points.ok());
+    REQUIRE(points->size() == 2);
+    CHECK((*points)[0].target == dead);
+    CHECK((*points)[0].sparsity == Approx(dead));
+    CHECK((*points)[1].target == 0.0);
+    // A fixed target there is still refused, saying so.
+    swept.target_sparsity = 0.9;
+    CHECK_THAT(prune_with_stats(*clone_model(net), stats, swept).message(),
+               Catch::Contains("unreachable"));
   }
   SECTION("pseudo-label agreement by bisection: the same answer from fewer passes") {
     sel.bisection = true;
@@ -1246,8 +1289,10 @@ TEST_CASE("a repeated pruner sets prune_with_stats's masks at every target, in a
     restore_masks(*model, start);
     auto refused = guarded.prune(*model, 0.999);
     CHECK_FALSE(refused.ok());
+    CHECK(guarded.last_unreachable());
     restore_masks(*model, start);
     CHECK(guarded.prune(*model, 0.3).ok());
+    CHECK_FALSE(guarded.last_unreachable());
   }
   restore_masks(*model, start);
 }

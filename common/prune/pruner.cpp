@@ -294,7 +294,7 @@ namespace {
 // prune_with_stats; with `cache`, what does not depend on the target is read from it (or
 // computed into it at the first call).
 Status prune_cached(PrunableNet& model, const LayerStats& stats, const PruneConfig& config,
-                    RepeatedPruner::Cache& cache, bool reuse) {
+                    RepeatedPruner::Cache& cache, bool reuse, bool* unreachable = nullptr) {
   FP_RETURN_IF_ERROR(config.validate());
   if (model.spec().is_compact())  // folded masks: further pruning would be ignored
     return Status::invalid_argument(
@@ -350,10 +350,12 @@ Status prune_cached(PrunableNet& model, const LayerStats& stats, const PruneConf
   const int64_t goal = std::llround(config.target_sparsity * static_cast<double>(cache.total));
   double fraction = static_cast<double>(goal - cache.zeroed_elsewhere) / cache.cand_total;
   if (!config.prune_hidden) fraction = std::min(fraction, 1.0);  // the output layer alone
-  if (fraction > 1.0)
+  if (fraction > 1.0) {
+    if (unreachable) *unreachable = true;
     return Status::invalid_argument("prune: target sparsity " +
                                     std::to_string(config.target_sparsity) +
                                     " is unreachable with the protected layers left dense");
+  }
   if (config.scope == Scope::kPerLayer) return prune_per_layer(cands, fraction, config);
 
   const int64_t need = goal - cache.zeroed_now;
@@ -378,8 +380,11 @@ Status RepeatedPruner::prune(PrunableNet& model, double target_sparsity) {
   config_.target_sparsity = target_sparsity;
   const bool reuse = cache_ != nullptr;
   if (!reuse) cache_ = std::make_unique<Cache>();
-  Status status = prune_cached(model, stats_, config_, *cache_, reuse);
-  if (!status.ok()) cache_.reset();  // a failed first call leaves nothing half-made
+  last_unreachable_ = false;
+  Status status = prune_cached(model, stats_, config_, *cache_, reuse, &last_unreachable_);
+  // A failed first call leaves nothing half-made; an unreachable target fails after the
+  // cache is whole, and the next target may be reachable.
+  if (!status.ok() && !last_unreachable_) cache_.reset();
   return status;
 }
 

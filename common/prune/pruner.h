@@ -77,6 +77,11 @@ class RepeatedPruner {
   RepeatedPruner& operator=(const RepeatedPruner&) = delete;
 
   Status prune(PrunableNet& model, double target_sparsity);
+  // Whether the last prune() was refused because its target is unreachable with the protected
+  // layers left dense (its error says so): the selector rules out such a candidate and the
+  // sweep leaves out such a point (a candidate list reaching past what a small model's
+  // protected layers allow failed every task).
+  bool last_unreachable() const { return last_unreachable_; }
 
   struct Cache;  // pruner.cpp
 
@@ -84,6 +89,7 @@ class RepeatedPruner {
   const LayerStats& stats_;
   PruneConfig config_;
   std::unique_ptr<Cache> cache_;
+  bool last_unreachable_ = false;
 };
 
 // The whole procedure: record, prune; for kIterative, `iterative_steps` rounds of

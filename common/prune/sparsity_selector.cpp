@@ -327,8 +327,11 @@ class CandidateScorer {
   Result<CandidateScore> operator()(double target, double bar) {
     const auto start = Clock::now();
     dense_masks_.restore(model_);  // one working copy, re-pruned per candidate
-    FP_RETURN_IF_ERROR(pruner_.prune(model_, target));
+    Status pruned = pruner_.prune(model_, target);
     prune_seconds_ += seconds_since(start);
+    // Past what the layers left dense allow (a small model's): ruled out, not a failed task.
+    if (!pruned.ok() && pruner_.last_unreachable()) return CandidateScore{kRuledOut};
+    FP_RETURN_IF_ERROR(pruned);
     FP_ASSIGN_OR_RETURN(Proba run, candidate_proba(bar));
     if (!run.proba.defined()) {
       if (std::isnan(run.bound)) return CandidateScore{kRuledOut};  // by the first parts

@@ -1,5 +1,9 @@
 #include "prune/sweep.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 
 #include "models/model_factory.h"
@@ -15,11 +19,17 @@ Result<std::vector<SweepPoint>> sparsity_sweep(const PrunableNet& dense, const L
   std::vector<SweepPoint> points;
   ModelPtr model = clone_model(dense);
   const MaskState dense_masks = snapshot_masks(dense);
+  RepeatedPruner pruner(stats, config);
+  std::vector<double> unreachable;
   for (double target : targets) {
-    config.target_sparsity = target;
     restore_masks(*model, dense_masks);
     const auto start = std::chrono::steady_clock::now();
-    FP_RETURN_IF_ERROR(prune_with_stats(*model, stats, config));
+    Status pruned = pruner.prune(*model, target);
+    if (!pruned.ok() && pruner.last_unreachable()) {  // a point past what the model allows
+      unreachable.push_back(target);
+      continue;
+    }
+    FP_RETURN_IF_ERROR(pruned);
     SweepPoint p;
     p.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -30,6 +40,10 @@ Result<std::vector<SweepPoint>> sparsity_sweep(const PrunableNet& dense, const L
     p.macs = count_macs(*model).effective;
     points.push_back(p);
   }
+  if (!unreachable.empty())
+    spdlog::warn("sparsity sweep: target(s) {} left out: unreachable with the protected layers "
+                 "left dense",
+                 fmt::join(unreachable, ", "));
   return points;
 }
 
