@@ -41,9 +41,10 @@ Result<std::vector<SweepPoint>> sparsity_sweep(const PrunableNet& dense, const L
     points.push_back(p);
   }
   if (!unreachable.empty())
-    spdlog::warn("sparsity sweep: target(s) {} left out: unreachable with the protected layers "
-                 "left dense",
-                 fmt::join(unreachable, ", "));
+    spdlog::warn(
+        "sparsity sweep: target(s) {} left out: unreachable with the protected layers "
+        "left dense",
+        fmt::join(unreachable, ", "));
   return points;
 }
 
