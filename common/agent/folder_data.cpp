@@ -1,5 +1,7 @@
 #include "agent/folder_data.h"
 
+#include <fmt/format.h>
+
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -244,6 +246,9 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
                                      items.end());
   out.adaptation = decode(adaptation, c.dir, spec, out.skipped, nullptr);
   out.heldout = decode(heldout, c.dir, spec, out.skipped, nullptr);
+  // Counted before the labels narrow the held-out part to its labeled files: a folder of
+  // enough files with one held-out file labeled was refused as holding too few.
+  const int64_t usable = out.adaptation.size() + out.heldout.size();
   if (!c.labels_file.empty()) {
     // Paths in the labels file are relative to the folder; an absolute one inside it is made so.
     std::map<std::string, int64_t> relative;
@@ -275,7 +280,6 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
   if (out.skipped.count > 0) spdlog::warn("data folder {}: {}", c.dir, out.skipped.summary());
   if (out.skipped.long_recordings > 0)
     spdlog::warn("data folder {}: {}", c.dir, out.skipped.long_recordings_summary());
-  const int64_t usable = out.adaptation.size() + out.heldout.size();
   if (usable < c.min_samples || out.adaptation.size() == 0 || out.heldout.size() == 0) {
     return Status::invalid_argument(
         "the data folder has " + std::to_string(usable) + " usable file(s) for this " +
@@ -284,6 +288,17 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
         " needed (--min-samples: the statistics of fewer describe those files, not the "
         "individual); " +
         out.skipped.anonymous_summary());
+  }
+  // Fine-Pruning reads at least half of --min-samples, what the default held-out half leaves
+  // it: a larger held-out fraction (0.95) left it one file of ten, without a word.
+  const int64_t least_read = c.min_samples / 2;
+  if (out.adaptation.size() < least_read) {
+    return Status::invalid_argument(fmt::format(
+        "--eval-fraction {} holds out {} of the {} usable file(s), leaving Fine-Pruning {}; at "
+        "least {} needed (half of --min-samples: the statistics of fewer describe those files, "
+        "not the individual): hold out less, or add files",
+        c.heldout_fraction, usable - out.adaptation.size(), usable, out.adaptation.size(),
+        least_read));
   }
   return out;
 }

@@ -831,6 +831,39 @@ TEST_CASE("a folder task's error counts the skipped files by reason and names no
   auto allowed = agent::load_folder_data(c, image_spec());
   REQUIRE(allowed.ok());
   CHECK(allowed->adaptation.size() + allowed->heldout.size() == 9);
+  // A held-out fraction leaving Fine-Pruning fewer than half of --min-samples is refused (at
+  // 0.95 it Fine-Pruned on one file of nine, without a word).
+  c.heldout_fraction = 0.95;
+  auto one_read = agent::load_folder_data(c, image_spec());
+  REQUIRE_FALSE(one_read.ok());
+  names_none(one_read.status());
+  CHECK(one_read.status().message() ==
+        "--eval-fraction 0.95 holds out 8 of the 9 usable file(s), leaving Fine-Pruning 1; at "
+        "least 4 needed (half of --min-samples: the statistics of fewer describe those files, "
+        "not the individual): hold out less, or add files");
+  c.heldout_fraction = agent::FolderDataConfig{}.heldout_fraction;
+  // Labels for some of the held-out files narrow the accuracy to them, not the count: a
+  // folder of enough files was refused as holding too few when a held-out file was left
+  // unlabeled. Each file in turn is left out of the labels file; some are held out.
+  const std::vector<std::string> nine_files = {
+      "clinic/one-good-jane.png", "clinic/good-1.png", "clinic/good-2.png",
+      "clinic/good-3.png",        "clinic/good-4.png", "clinic/good-5.png",
+      "clinic/good-6.png",        "clinic/good-7.png", "clinic/good-8.png"};
+  c.labels_file = dir.file("labels-nine.csv");
+  for (const auto& unlabeled : nine_files) {
+    std::ofstream listed(c.labels_file);
+    listed << "path,label\n";
+    for (const auto& f : nine_files)
+      if (f != unlabeled) listed << f << ",Sandal\n";
+    listed.close();
+    INFO(unlabeled << " unlabeled");
+    auto partly = agent::load_folder_data(c, image_spec());
+    INFO(partly.status().to_string());
+    REQUIRE(partly.ok());
+    CHECK(partly->adaptation.size() == 4);
+    CHECK(partly->heldout.has_labels());
+  }
+  c.labels_file.clear();
   c.min_samples = agent::FolderDataConfig{}.min_samples;
   fs::remove(folder + "/clinic/one-good-jane.png");
   for (int i = 1; i < 9; ++i) fs::remove(folder + "/clinic/good-" + std::to_string(i) + ".png");
