@@ -1,7 +1,6 @@
 #include "agent/folder_data.h"
 
 #include <fmt/format.h>
-
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
