@@ -97,14 +97,17 @@ int compact_command(const std::string& model_path, const std::string& out_path, 
   ArtifactInfo out_info;
   Status s = make_parent_folder(out_path, "model artifact");
   if (s.ok()) s = save_model(*c->model, out_path, in_info.meta, &out_info);
-  if (!s.ok()) {
-    spdlog::error("{}", s.to_string());
+  // The file's SHA-256 (sha256sum's), as info, personalize and the coordinator name models
+  // (out_info.sha256 is the artifact's own check, of all but its last 32 bytes).
+  auto out_sha = s.ok() ? sha256_file_hex(out_path) : Result<std::string>(s);
+  if (!out_sha.ok()) {
+    spdlog::error("{}", out_sha.status().to_string());
     return 1;
   }
   const Row before = measure(**model, in_info.size_bytes);
   const Row after = measure(*c->model, out_info.size_bytes);
   fmt::print("{} ({}) -> {} (compact, sha256 {})\n", model_path, (*model)->spec().arch, out_path,
-             out_info.sha256.substr(0, 16));
+             out_sha->substr(0, 16));
   fmt::print("{:<10} {:>9} {:>12} {:>14} {:>12} {:>10} {:>11}\n", "", "sparsity", "parameters",
              "MACs/sample", "bytes", "ms (b=1)", "ms (b=64)");
   for (const auto& [name, r] : {std::pair<const char*, Row>{"before", before}, {"after", after}})

@@ -12,10 +12,12 @@ Result<PersonalizeResult> personalize_on_device(
   FP_RETURN_IF_ERROR(resolve_spread_threshold(general_info.meta, config.prune));
   if (config.prune.class_spread_threshold == 0 &&
       config.prune.class_spread_share == PruneConfig::kAutoClassSpreadShare) {
+    // Not named by general_info.sha256: that is the artifact's own check, not the file's
+    // SHA-256 the coordinator and `fp-agent info` name models by.
     spdlog::info(
-        "model {} carries no {}: pruned without the shift detector (fp-coordinator "
+        "{}: the general model carries no {}: pruned without the shift detector (fp-coordinator "
         "train ships one)",
-        general_info.sha256.substr(0, 12), kSpreadCurveMetaKey);
+        what, kSpreadCurveMetaKey);
   }
   if (!evaluation.has_labels()) {
     if (config.run_finetune || config.run_svd || !config.sweep_targets.empty() ||

@@ -477,6 +477,11 @@ TEST_CASE("fp-coordinator register accepts artifacts and refuses damaged ones", 
       {kAgent, "compact", "--model", dir.file("masked.fpm"), "--out", dir.file("compact.fpm")},
       dir.file("compact.log"));
   REQUIRE(compact.wait(60s) == 0);
+  // It names what it wrote by the file's SHA-256, as sha256sum, info and the coordinator do
+  // (it printed the artifact's own check, of all but the file's last 32 bytes).
+  CHECK_THAT(read_file(dir.file("compact.log")),
+             Catch::Contains("(compact, sha256 " +
+                             sha256_file_hex(dir.file("compact.fpm"))->substr(0, 16) + ")"));
   ChildProcess compact_register(
       {kCoordinator, "register", "-c", dir.file("fp.toml"), dir.file("compact.fpm")},
       dir.file("compact-register.log"));
