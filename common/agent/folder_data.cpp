@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <string_view>
+#include <unordered_set>
 
 #include "agent/report_privacy.h"
 #include "data/file_decoder.h"
@@ -202,6 +204,30 @@ Result<std::string> folder_data_signature(const FolderDataConfig& c) {
   return signature_of(*listed, c.labels_file);
 }
 
+namespace {
+
+// Counts the inputs of `parts` that repeat an earlier one exactly, and those constant over
+// every value (one bit pattern throughout).
+void count_uninformative(const std::vector<const Dataset*>& parts, FolderData& out) {
+  std::unordered_set<std::string_view> seen;
+  std::vector<torch::Tensor> kept;  // the bytes `seen` points into
+  for (const Dataset* d : parts) {
+    if (d->size() == 0) continue;
+    torch::Tensor rows = d->inputs.reshape({d->size(), -1}).contiguous();
+    kept.push_back(rows);
+    const auto bytes = static_cast<size_t>(rows.size(1)) * rows.element_size();
+    const char* base = static_cast<const char*>(rows.data_ptr());
+    for (int64_t i = 0; i < rows.size(0); ++i) {
+      const std::string_view row(base + static_cast<size_t>(i) * bytes, bytes);
+      if (!seen.insert(row).second) ++out.repeated_inputs;
+    }
+    const torch::Tensor flat = std::get<0>(rows.min(1)).eq(std::get<0>(rows.max(1)));
+    out.constant_inputs += flat.sum().item<int64_t>();
+  }
+}
+
+}  // namespace
+
 Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& spec) {
   if (!(c.heldout_fraction > 0 && c.heldout_fraction < 1)) {
     return Status::invalid_argument("the held-out fraction must be in (0, 1)");
@@ -248,6 +274,17 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
   // Counted before the labels narrow the held-out part to its labeled files: a folder of
   // enough files with one held-out file labeled was refused as holding too few.
   const int64_t usable = out.adaptation.size() + out.heldout.size();
+  count_uninformative({&out.adaptation, &out.heldout}, out);
+  if (out.repeated_inputs > 0)
+    spdlog::warn(
+        "data folder {}: {} of the {} usable file(s) decode to the same input as another "
+        "(copies?): Fine-Pruning's statistics weigh that input again for each",
+        c.dir, out.repeated_inputs, usable);
+  if (out.constant_inputs > 0)
+    spdlog::warn(
+        "data folder {}: {} of the {} usable file(s) decode to a constant input (a black or "
+        "white picture, silence): they tell Fine-Pruning nothing of the individual",
+        c.dir, out.constant_inputs, usable);
   if (!c.labels_file.empty()) {
     // Paths in the labels file are relative to the folder; an absolute one inside it is made so.
     std::map<std::string, int64_t> relative;

@@ -26,6 +26,11 @@ struct FolderData {
   int64_t files = 0;      // usable-looking entries listed (IDX images counted one by one)
   SkipLog skipped;        // listing and decoding
   std::string signature;  // the listing's (FolderListing::signature) and the labels file's
+  // Of the usable files, those that tell Fine-Pruning less than their count says, warned
+  // about in the device's log: one decoding to the very input of another (a copy: its
+  // statistics weigh that input twice), and one decoding to a constant input (a black or
+  // white picture, silence).
+  int64_t repeated_inputs = 0, constant_inputs = 0;
 };
 
 // FolderData::signature of the folder and labels file as they are now, without decoding:

@@ -783,6 +783,33 @@ TEST_CASE("a folder is listed recursively and unusable files are skipped with re
 }
 
 // A task's error leaves the device as its failure reason: it may say why, never which file.
+// Usable files that tell Fine-Pruning less than their count says are counted and warned
+// about: copies (60 copies of one picture passed --min-samples and pruned to two classes) and
+// constant inputs (black or white pictures, silence).
+TEST_CASE("a data folder's copies and constant inputs are counted", "[device][unit]") {
+  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 10);
+  REQUIRE(test.ok());
+  TempDir dir("uninformative");
+  for (int64_t i = 0; i < 10; ++i) write_png(*test, i, dir.file("p" + std::to_string(i) + ".png"));
+  agent::FolderDataConfig c;
+  c.dir = dir.path.string();
+  auto plain = agent::load_folder_data(c, image_spec());
+  REQUIRE(plain.ok());
+  CHECK(plain->repeated_inputs == 0);
+  CHECK(plain->constant_inputs == 0);
+
+  for (int copy = 0; copy < 3; ++copy)
+    fs::copy_file(dir.file("p0.png"), dir.file("copy" + std::to_string(copy) + ".png"));
+  const std::vector<uint8_t> black(28 * 28, 0);
+  for (const char* name : {"black-a.png", "black-b.png"})
+    REQUIRE(stbi_write_png(dir.file(name).c_str(), 28, 28, 1, black.data(), 28));
+  auto some = agent::load_folder_data(c, image_spec());
+  REQUIRE(some.ok());
+  CHECK(some->adaptation.size() + some->heldout.size() == 15);
+  CHECK(some->repeated_inputs == 4);  // three copies of p0, one black picture of the other
+  CHECK(some->constant_inputs == 2);
+}
+
 TEST_CASE("a folder task's error counts the skipped files by reason and names none",
           "[device][unit]") {
   auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 9);
