@@ -1144,8 +1144,16 @@ TEST_CASE("the selector prunes the model itself and leaves its masks as they wer
     CHECK(pruned);
     unchanged();
   }
-  // A candidate that cannot be reached fails the selection part way: the masks are back too.
+  // Candidates that cannot be reached with conv1 and conv2 dense are ruled out (they failed
+  // the selection): the masks are back too.
   cfg.protected_layers = {"conv1", "conv2"};
+  auto ruled_out = select_sparsity(*model, stats, x, logits, cfg, sel, true);
+  INFO(ruled_out.status().to_string());
+  REQUIRE(ruled_out.ok());
+  CHECK(ruled_out->scores.back() == -std::numeric_limits<double>::infinity());
+  unchanged();
+  // A selection that fails (a protected layer the model lacks) leaves them as they were.
+  cfg.protected_layers = {"conv1", "no_such_layer"};
   auto refused = select_sparsity(*model, stats, x, logits, cfg, sel, true);
   CHECK_FALSE(refused.ok());
   unchanged();
