@@ -7,7 +7,11 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
 
 #include "agent/agent.h"
 #include "agent/device_inference.h"
@@ -34,9 +38,11 @@
 namespace {
 
 fp::agent::Agent* g_agent = nullptr;
+volatile std::sig_atomic_t g_signalled = 0;
 
-// Only an atomic store: safe in a signal handler.
+// Only atomic stores: safe in a signal handler.
 extern "C" void on_signal(int) {
+  g_signalled = 1;
   if (g_agent) g_agent->stop();
 }
 
@@ -534,6 +540,20 @@ int agent_main(int argc, char** argv) {
   auto stats = agent.stats();
   spdlog::info("agent {} leaving: {} task(s) done, {} failed, {} report(s) acknowledged",
                config.agent_id, stats.tasks_done, stats.tasks_failed, stats.reports_acked);
+  // Stopped by a signal mid-computation: the task went back to the coordinator with the
+  // Goodbye and its result could not be sent, so the process leaves now instead of computing
+  // it to the end (a minute and more for a large model; systemd kills after 30 s). What the
+  // agent keeps is written whole or not at all; the kernel releases its work folder's lock.
+  if (g_signalled && s.ok()) {
+    if (const uint64_t task = agent.computing_task()) {
+      spdlog::info("agent {}: task {} handed back unfinished; leaving without computing it",
+                   config.agent_id, task);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the Goodbye's linger
+      spdlog::shutdown();
+      std::fflush(nullptr);
+      std::_Exit(0);
+    }
+  }
   if (!s.ok()) {
     spdlog::error("{}", s.to_string());
     if (s.code() == fp::Status::Code::kUnavailable) return 4;  // gave up on the coordinator

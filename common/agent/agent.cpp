@@ -40,6 +40,10 @@ void Agent::settle_task() {
   if (result_.valid()) result_.wait();
 }
 
+uint64_t Agent::computing_task() const {
+  return state_ == State::kRunning && task_ && !task_done_ ? task_->task_id : 0;
+}
+
 void Agent::stop() {
   stop_ = true;
   wake_.notify();
@@ -101,7 +105,9 @@ Status Agent::run() {
     if (!wait_backoff(delay)) break;
   }
   // A task still running finishes (engine calls cannot be interrupted) but is not reported.
-  settle_task();
+  // Stopped, its caller may leave without it (computing_task()); the destructor waits for it.
+  cancel_ = true;
+  if (!stop_) settle_task();
   return result;
 }
 

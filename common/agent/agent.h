@@ -47,6 +47,10 @@ class Agent {
   Status run();
   void stop();  // thread-safe
   AgentStats stats() const;
+  // After run(): the task whose computation still runs on its worker thread (0: none). Its
+  // result can no longer be sent (a stop handed it back), and destroying the Agent waits for
+  // it: a program that must stop at once (SIGTERM) leaves without destroying it.
+  uint64_t computing_task() const;
   // Take the connection `slot` keeps, if any, and leave it there after a finished run
   // (agent/connection_slot.h). Call before run(); the slot must outlive it.
   void share_connections(ConnectionSlot* slot) { slot_ = slot; }

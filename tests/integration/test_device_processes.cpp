@@ -287,6 +287,55 @@ TEST_CASE("a device personalizes on its own unlabeled FSDD recordings and predic
   CHECK(log.find("1 file(s) skipped") != std::string::npos);
 }
 
+// DEPLOY.md: on SIGTERM fp-agent "stops at once". A stop mid-computation hands the task back
+// with the Goodbye; the agent then computed the abandoned task to its end (67-77 s for a VGG11
+// task) before leaving, and systemd's 30 s stop timeout would have killed it.
+TEST_CASE("fp-agent leaves at once on SIGTERM while it computes a task", "[device][processes]") {
+  Fleet fleet;
+  auto& dir = fleet.dir;
+  // A plain fine-tuning of a million epochs: a task that runs until stopped.
+  fleet.setup(
+      "[train]\ndataset = \"fashion-mnist\"\narch = \"cnn\"\nwidth_mult = 0.25\nepochs = 1\n"
+      "limit = 1000\nthreads = 1\n",
+      "[campaign]\nname = \"long\"\ndataset = \"fashion-mnist\"\nindividuals = "
+      "[\"classes=0+9\"]\nbaselines = [\"finetune_plain\"]\n");
+  ChildProcess serve(
+      {kCoordinator, "serve", "-c", dir.file("fp.toml"), "--endpoint-file", dir.file("endpoint")},
+      dir.file("serve.log"));
+  const std::string endpoint = wait_for_file(dir.file("endpoint"));
+  REQUIRE(!endpoint.empty());
+  ChildProcess phone(
+      fleet.agent("phone", endpoint,
+                  {"--dataset", "fashion-mnist", "--individual", "classes=0+9", "--samples", "40",
+                   "--work-dir", dir.file("phone-work"), "--finetune-epochs", "1000000"}),
+      dir.file("phone.log"));
+  const bool computing = wait_until(
+      [&] {
+        return read_file(dir.file("phone.log")).find("downloaded and verified") !=
+               std::string::npos;
+      },
+      60s);
+  INFO(read_file(dir.file("serve.log")));
+  REQUIRE(computing);
+  std::this_thread::sleep_for(1s);  // into the fine-tuning
+  const auto signalled = std::chrono::steady_clock::now();
+  phone.signal(SIGTERM);
+  const auto left = phone.wait(20s);
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
+  const std::string log = read_file(dir.file("phone.log"));
+  INFO(log);
+  REQUIRE(left.has_value());
+  CHECK(*left == 0);
+  CHECK(took < 10);
+  CHECK(log.find("handed back unfinished; leaving without computing it") != std::string::npos);
+  // The coordinator took the task back with the Goodbye, and stops cleanly.
+  CHECK(wait_until(
+      [&] { return read_file(dir.file("serve.log")).find("requeued") != std::string::npos; }));
+  serve.signal(SIGTERM);
+  CHECK(serve.wait(30s) == 0);
+}
+
 TEST_CASE("a fleet's general model trained on an image folder personalizes devices' pictures",
           "[device][processes]") {
   // One's own labeled pictures, a folder per class, train the general model; a device holds
