@@ -14,6 +14,7 @@
 #include "store/serve_lock.h"
 #include "util/clock.h"
 #include "util/file_io.h"
+#include "util/stop_signals.h"
 
 namespace fp::coord {
 
@@ -56,6 +57,9 @@ struct ServeOptions {
 };
 
 int serve(const ServeOptions& o) {
+  // Before any thread is made: the signals then reach only the server's waker, and one that
+  // comes during the start or the shutdown stops it cleanly or waits, never kills it.
+  block_stop_signals();
   CoordinatorConfig cfg = config_for(o.common);
   if (!o.endpoint.empty()) cfg.server.endpoint = o.endpoint;
   if (o.heartbeat_ms) cfg.server.heartbeat_ms = o.heartbeat_ms;
@@ -185,7 +189,7 @@ int serve(const ServeOptions& o) {
 void add_serve_command(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   auto* cmd = app.add_subcommand(
-      "serve", "Serve the configured campaign to device agents until SIGINT/SIGTERM");
+      "serve", "Serve the configured campaign to device agents until SIGINT/SIGTERM/SIGHUP");
   add_common_options(cmd, o->common);
   cmd->add_option("--endpoint", o->endpoint,
                   "ZeroMQ endpoint to bind, e.g. tcp://127.0.0.1:5555 or ipc:///tmp/fp.sock "

@@ -56,7 +56,9 @@ struct ServerConfig {
   // Which tasks exist, who gets which, what happens on failure (coordinator/
   // campaign_policy.h). Null: FirstPendingPolicy(max_attempts).
   std::shared_ptr<CampaignPolicy> policy;
-  bool handle_signals = false;  // SIGINT/SIGTERM stop the loop (programs only)
+  // SIGINT/SIGTERM/SIGHUP stop the loop (programs only, which block them in every thread
+  // first: util/stop_signals.h).
+  bool handle_signals = false;
   bool exit_when_done = false;  // stop once every campaign is finished
   // CURVE with the coordinator's key pair and a ZAP handler that admits enrolled keys
   // only; plain (no encryption, no authentication) only when set explicitly.

@@ -7,6 +7,7 @@
 #include <csignal>
 
 #include "coordinator/inproc_pair.h"
+#include "util/stop_signals.h"
 #include "util/thread_name.h"
 
 namespace fp::coord {
@@ -46,13 +47,16 @@ LoopWaker::LoopWaker(zmq::context_t& context, std::chrono::milliseconds tick, bo
   if (handle_signals) {
     impl_->signals.add(SIGINT);
     impl_->signals.add(SIGTERM);
+    impl_->signals.add(SIGHUP);  // a closed terminal: a clean stop, as the others
     impl_->signals.async_wait([this](const boost::system::error_code& ec, int) {
       if (!ec) impl_->send(kStop);
     });
   }
   impl_->arm();
-  impl_->thread = std::thread([this] {
+  impl_->thread = std::thread([this, handle_signals] {
     set_thread_name("fp-waker");
+    // The one thread they reach where the program blocked them (util/stop_signals.h).
+    if (handle_signals) unblock_stop_signals();
     impl_->io.run();
   });
 }

@@ -404,6 +404,38 @@ TEST_CASE("the coordinator process rejects bad peers and stops cleanly on SIGTER
   CHECK((*agents)[0].status == "offline");
 }
 
+// Two SIGTERMs at once (`timeout` and supervisors send two): the second, arriving during the
+// shutdown the first began, killed the coordinator with 143 after its clean stop. SIGHUP (a
+// closed terminal) killed it with 129 without its stop event. Both stop it cleanly now.
+TEST_CASE("the coordinator stops cleanly on two SIGTERMs at once and on SIGHUP", "[processes]") {
+  TempDir dir("proc");
+  write(dir.file("fp.toml"), config_text(dir, false));
+  for (const int first : {SIGTERM, SIGHUP}) {
+    INFO("signal " << first << ", then SIGTERM every millisecond until it exits");
+    std::filesystem::remove(dir.file("endpoint"));
+    ChildProcess serve(
+        {kCoordinator, "serve", "-c", dir.file("fp.toml"), "--endpoint-file", dir.file("endpoint")},
+        dir.file("serve.log"));
+    REQUIRE(!wait_for_file(dir.file("endpoint")).empty());
+    serve.signal(first);
+    std::optional<int> code;
+    for (int ms = 0; ms < 20000 && !(code = serve.wait(0ms)); ++ms) {
+      serve.signal(SIGTERM);  // one lands in the shutdown
+      std::this_thread::sleep_for(1ms);
+    }
+    CHECK(code == 0);
+    INFO(read_file(dir.file("serve.log")));
+    CHECK(read_file(dir.file("serve.log")).find("stop requested") != std::string::npos);
+  }
+  auto store = store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  auto events = (*store)->events();
+  REQUIRE(events.ok());
+  int stops = 0;
+  for (const auto& e : *events) stops += e.kind == "coordinator-stop";
+  CHECK(stops == 2);
+}
+
 TEST_CASE("fp-coordinator register accepts artifacts and refuses damaged ones", "[processes]") {
   TempDir dir("proc");
   write(dir.file("fp.toml"), config_text(dir, false));
