@@ -1,6 +1,5 @@
 // fp-coordinator serve: set up the configured campaign and serve agents.
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 
 #include <optional>
 
@@ -13,6 +12,7 @@
 #include "security/keys.h"
 #include "store/serve_lock.h"
 #include "util/clock.h"
+#include "util/descriptor_limit.h"
 #include "util/file_io.h"
 #include "util/stop_signals.h"
 
@@ -23,21 +23,15 @@ namespace fp::coord {
 // the store, model files and ZeroMQ's own. The soft limit is raised to the hard one; a
 // hard limit too small for max_agents is said at start, not found out under load.
 void reserve_descriptors(uint32_t max_agents, bool dashboard) {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
-  if (lim.rlim_cur < lim.rlim_max) {
-    rlimit raised = lim;
-    raised.rlim_cur = lim.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
-  }
+  const uint64_t limit = raise_descriptor_limit();
+  if (limit == 0) return;
   const uint64_t http = dashboard ? dash::HttpServerConfig{}.max_connections + 1 : 0;
   const uint64_t needed = uint64_t{max_agents} + http + 64;
-  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
+  if (limit < needed) {
     spdlog::warn(
         "file descriptor limit {} is below server.max_agents ({}) + dashboard ({}) + 64: agents "
         "beyond about {} cannot connect (raise `ulimit -n` or lower server.max_agents)",
-        static_cast<uint64_t>(lim.rlim_cur), max_agents, http,
-        static_cast<uint64_t>(lim.rlim_cur) > http + 64 ? lim.rlim_cur - http - 64 : 0);
+        limit, max_agents, http, limit > http + 64 ? limit - http - 64 : 0);
   }
 }
 

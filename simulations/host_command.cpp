@@ -28,6 +28,7 @@
 #include "simulation/compute_totals.h"
 #include "simulation/population.h"
 #include "util/compute_threads.h"
+#include "util/descriptor_limit.h"
 #include "util/file_io.h"
 #include "util/memory.h"
 
@@ -71,6 +72,7 @@ Result<int64_t> index_from_environment() {
 
 int run_host(HostCommandOptions o) {
   spdlog::set_level(spdlog::level::from_str(o.log_level));
+  raise_descriptor_limit();  // a connection per agent: a shell's 1,024 aborted hosts
   auto loaded = load_scenario(o.scenario);
   if (!loaded.ok()) {
     spdlog::error("{}", loaded.status().to_string());

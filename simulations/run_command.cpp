@@ -27,6 +27,7 @@
 #include "simulation/sim_server_config.h"
 #include "simulation/simulation.h"
 #include "store/serve_lock.h"
+#include "util/descriptor_limit.h"
 #include "util/file_io.h"
 
 namespace fp::sim {
@@ -165,6 +166,7 @@ int check_run(const Scenario& s, const RunOptions& ro, const RunCommandOptions& 
 }
 
 int run_run(const RunCommandOptions& o) {
+  raise_descriptor_limit();  // a connection per agent: a shell's 1,024 aborted runs
   auto loaded = scenario_to_run(o);
   if (!loaded.ok()) {
     fmt::print(stderr, "error: {}\n", loaded.status().to_string());

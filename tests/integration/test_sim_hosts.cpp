@@ -2,6 +2,7 @@
 // against one coordinator (the path a cluster takes), `fp-sim run` in "processes"
 // mode, and the list / report / export commands on the finished run's database.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -534,4 +535,29 @@ liveness = 3
                       std::sregex_iterator()) == 1);
   CHECK((restarted.find("agent " + first_agent + ": no task left for it") != std::string::npos) ==
         line_lost);
+}
+
+// A shell's soft limit on open files (often 1,024, here 64) is raised to the hard one by
+// fp-sim itself, as the coordinator does: 40 connected agents aborted the run ("eventfd: Too
+// many open files", exit 134), leaving it recorded as running.
+TEST_CASE("fp-sim run raises a low soft limit on open files to the hard one", "[sim]") {
+  REQUIRE(fs::exists(kSim));
+  rlimit lim{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &lim) == 0);
+  if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < 1024) {
+    WARN("hard limit on open files below 1024: not tried");
+    return;
+  }
+  TempDir dir;
+  std::ofstream(dir.file("fd.toml"))
+      << "name = \"fd\"\nseed = 7\n[data]\ndataset = \"fashion-mnist\"\ngeneral_samples = 500\n"
+         "[partition]\nmethod = \"k_classes\"\nindividuals = 40\nk = 2\nsamples = 20\n"
+         "[general]\narch = \"cnn\"\nwidth_mult = 0.25\nepochs = 1\nthreads = 2\n"
+         "[baselines]\nmethods = []\n"
+         "[hosting]\nmode = \"in-process\"\nworkers = 2\nconnected = 40\nheartbeat_ms = 500\n";
+  auto [rc, out] = shell("bash -c 'ulimit -Sn 64 && exec " + kSim + " run " + dir.file("fd.toml") +
+                         " --out " + dir.file("run") + " --quiet' 2>&1");
+  INFO(out);
+  CHECK(rc == 0);
+  CHECK(out.find("40 done, 0 failed") != std::string::npos);
 }
