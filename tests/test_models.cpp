@@ -571,3 +571,17 @@ TEST_CASE("loading, cloning and compacting draw no random weights", "[models]") 
   REQUIRE(placeholder.ok());
   CHECK((*placeholder)->layers()[0]->weight().abs().sum().item<double>() == 0);
 }
+
+// Memory running out while a model is built is the machine's state, not the spec's fault
+// (Unavailable, "out of memory"): a model file loaded under a memory limit was called damaged
+// ("Corruption: ... spec does not build"), and an operator may delete a sound file.
+TEST_CASE("a model too large for the memory there is says out of memory, not a bad spec",
+          "[models]") {
+  ModelSpec huge = make_spec("mlp", 4, 1.0);
+  huge.widths = {1000000, 1000000};  // a 10^6 x 10^6 weight: 4 TB
+  auto built = fp::build_model(huge);
+  REQUIRE_FALSE(built.ok());
+  INFO(built.status().to_string());
+  CHECK(built.status().code() == fp::Status::Code::kUnavailable);
+  CHECK_THAT(built.status().message(), Catch::StartsWith("out of memory building the mlp model"));
+}

@@ -117,6 +117,12 @@ Status finish_compact(PrunableNet& model) {
   return Status::ok_status();
 }
 
+// A spec that does not build is the file's fault; memory running out is not (Unavailable).
+Status spec_unbuilt(const Status& built) {
+  if (built.code() == Status::Code::kUnavailable) return built;
+  return artifact_corrupt("spec does not build: " + built.message());
+}
+
 // The bytes of the tensors every artifact of `contents`' spec holds (masks left out: a version
 // 2 file may omit them; a version 1 file missing one is named below), from a model built with
 // meta weights (no memory of the model's size).
@@ -125,7 +131,7 @@ Result<uint64_t> required_payload_bytes(const ArtifactContents& contents) {
   {
     WeightInitScope meta(WeightInit::kMeta);
     auto built = build_model(contents.spec);
-    if (!built.ok()) return artifact_corrupt("spec does not build: " + built.status().message());
+    if (!built.ok()) return spec_unbuilt(built.status());
     shapes = built.value();
   }
   uint64_t bytes = 0;
@@ -144,7 +150,7 @@ Result<ModelPtr> build_from(const ArtifactContents& contents) {
                             std::to_string(needed) + " bytes of tensors, its payload holds " +
                             std::to_string(contents.payload.size()));
   auto built = build_model_to_overwrite(contents.spec);
-  if (!built.ok()) return artifact_corrupt("spec does not build: " + built.status().message());
+  if (!built.ok()) return spec_unbuilt(built.status());
   ModelPtr model = built.value();
 
   const auto expected = state_tensors(*model);

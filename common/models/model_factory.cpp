@@ -20,11 +20,22 @@ Result<ModelPtr> build_model(const ModelSpec& spec) {
   if (it == kMakers.end())
     return Status::invalid_argument("model spec: architecture '" + spec.arch +
                                     "' is not built into this binary");
+  // Out of memory is the machine's state, not the spec's fault: a model file loaded under a
+  // memory limit was called damaged ("spec does not build"), and an operator may delete it.
+  const auto out_of_memory = [&](const std::string& why) {
+    return Status::unavailable("out of memory building the " + spec.arch + " model (" + why +
+                               "): free memory or raise the process's limit");
+  };
   try {
     return it->second(spec);
+  } catch (const std::bad_alloc&) {
+    return out_of_memory("std::bad_alloc");
   } catch (const c10::Error& e) {
-    return Status::invalid_argument("model spec " + spec.to_json() +
-                                    " cannot be built: " + e.what_without_backtrace());
+    const std::string what = e.what_without_backtrace();
+    if (what.find("can't allocate memory") != std::string::npos) {
+      return out_of_memory(what.substr(0, what.find('\n')));
+    }
+    return Status::invalid_argument("model spec " + spec.to_json() + " cannot be built: " + what);
   }
 }
 
