@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -31,6 +32,33 @@
 namespace fp::coord {
 namespace {
 namespace fs = std::filesystem;
+
+// Removes the <folder>.partial-<pid> folders that backups to this name left when they were
+// stopped (SIGINT, SIGKILL: the process is gone), this user's only. Nothing else removed them,
+// and restore refuses them: an interrupted nightly backup left one a night.
+void remove_stopped_backups(const std::string& folder) {
+  const fs::path named = fs::path(folder).lexically_normal();
+  const fs::path dir = named.parent_path().empty() ? fs::path(".") : named.parent_path();
+  const std::regex partial(std::regex_replace(named.filename().string(),
+                                              std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+                           R"(\.partial-([0-9]{1,9}))");
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::smatch m;
+    const std::string name = e.path().filename().string();
+    if (!std::regex_match(name, m, partial)) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(m[1].str()));
+    struct stat st {};
+    if (::lstat(e.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+      continue;
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive
+    std::error_code removed;
+    fs::remove_all(e.path(), removed);
+    if (!removed)
+      spdlog::info("removed {}, left by a backup that was stopped (process {} is gone)",
+                   e.path().string(), pid);
+  }
+}
 
 // A backup folder's layout: the database under its own file name, models/<sha256>.fpm,
 // keys/<key name>.pub and .key, and missing_models.txt ("<sha256> <why>" lines) naming the
@@ -200,6 +228,7 @@ int backup(const BackupOptions& o) {
   if (fs::exists(fs::symlink_status(o.folder, ec)))
     fail(Status::invalid_argument("--out: " + o.folder + " exists (a backup goes to a new folder)"),
          2);
+  remove_stopped_backups(o.folder);
   // Built beside its name and renamed at the end: a folder by that name is a whole backup.
   const std::string partial = o.folder + ".partial-" + std::to_string(::getpid());
   if (Status made = make_parent_folder(partial, "backup folder"); !made.ok()) fail(made);

@@ -242,6 +242,16 @@ open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "${WORK}/
     "${FP_COORDINATOR}" restore --db "${WORK}/restored/fp.db" --models-dir "${WORK}/restored/models" \
     --from "${WORK}/backup-whole.partial-4242/"
   [ -e "${WORK}/restored" ] && { echo "FAIL: a refused restore made ${WORK}/restored"; failures=$((failures + 1)); }
+  # The next backup to that name removes what a stopped one left (its process gone): nothing
+  # else did, a folder a night.
+  (:) &
+  dead=$!
+  wait "${dead}"
+  mv "${WORK}/backup-whole.partial-4242" "${WORK}/backup-whole.partial-${dead}"
+  expect_exit 0 "removed ${WORK}/backup-whole.partial-${dead}, left by a backup that was stopped" \
+    "${FP_COORDINATOR}" backup --db "${WORK}/run-wide/fp.db" --models-dir "${WORK}/run-wide/models" \
+    --without-key --out "${WORK}/backup-whole"
+  [ -e "${WORK}/backup-whole.partial-${dead}" ] && { echo "FAIL: backup-whole.partial-${dead} left"; failures=$((failures + 1)); }
   # One it cannot write once it listens: the run said so and exited 0 (its hosts waited); a
   # device is written as it is (the run removed /dev/full as a previous run's file).
   expect_exit 1 "error: IO error: writing --endpoint-file /dev/full: No space left on device" \
