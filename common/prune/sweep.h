@@ -17,10 +17,12 @@ struct SweepPoint {
   double sparsity = 0;      // measured: zeroed / prunable weights
   double accuracy = 0;      // on the evaluation set
   int64_t macs = 0;         // effective multiply-accumulates per sample
-  double wall_seconds = 0;  // pruning (not evaluation) time
+  double wall_seconds = 0;  // pruning (not evaluation) time; the first point's includes the
+                            // unit ranking the others reuse (RepeatedPruner)
 };
 
-// `stats` from record_activations(dense model); `dense` is not modified.
+// `stats` from record_activations(dense model); `dense` is not modified. A target past what
+// the layers left dense allow is left out (and warned about), not an error.
 Result<std::vector<SweepPoint>> sparsity_sweep(const PrunableNet& dense, const LayerStats& stats,
                                                const Dataset& evaluation, PruneConfig config,
                                                const std::vector<double>& targets);
