@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -38,26 +37,17 @@ namespace fs = std::filesystem;
 // and restore refuses them: an interrupted nightly backup left one a night.
 void remove_stopped_backups(const std::string& folder) {
   const fs::path named = fs::path(folder).lexically_normal();
-  const fs::path dir = named.parent_path().empty() ? fs::path(".") : named.parent_path();
-  const std::regex partial(std::regex_replace(named.filename().string(),
-                                              std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-                           R"(\.partial-([0-9]{1,9}))");
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    std::smatch m;
-    const std::string name = e.path().filename().string();
-    if (!std::regex_match(name, m, partial)) continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(m[1].str()));
-    struct stat st {};
-    if (::lstat(e.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
-      continue;
-    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive
-    std::error_code removed;
-    fs::remove_all(e.path(), removed);
-    if (!removed)
-      spdlog::info("removed {}, left by a backup that was stopped (process {} is gone)",
-                   e.path().string(), pid);
-  }
+  const std::string prefix = named.filename().string() + ".partial-";
+  const auto pid_of = [&](const std::string& name) -> pid_t {
+    if (name.rfind(prefix, 0) != 0) return 0;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.empty() || digits.size() > 9 ||
+        digits.find_first_not_of("0123456789") != std::string::npos)
+      return 0;
+    return static_cast<pid_t>(std::stol(digits));
+  };
+  for (const auto& path : remove_folders_of_gone_processes(named.parent_path().string(), pid_of))
+    spdlog::info("removed {}, left by a backup that was stopped (its process is gone)", path);
 }
 
 // A backup folder's layout: the database under its own file name, models/<sha256>.fpm,

@@ -25,13 +25,15 @@ pid_t pid_in_name(const std::string& name, const std::string& tag) {
   return static_cast<pid_t>(std::stol(rest.substr(0, dot)));
 }
 
-// A process killed (kill -9, a crash) never removes its scratch folder: the next one of the
-// same tag removes those of this user whose process is gone. A live process, or one of
-// another user, keeps its own.
-void remove_abandoned(const fs::path& temp, const std::string& tag) {
+}  // namespace
+
+std::vector<std::string> remove_folders_of_gone_processes(
+    const std::string& dir, const std::function<pid_t(const std::string& name)>& pid_of) {
+  std::vector<std::string> removed;
   std::error_code ec;
-  for (fs::directory_iterator it(temp, ec), end; !ec && it != end; it.increment(ec)) {
-    const pid_t pid = pid_in_name(it->path().filename().string(), tag);
+  for (fs::directory_iterator it(dir.empty() ? "." : dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const pid_t pid = pid_of(it->path().filename().string());
     if (pid <= 0 || pid == ::getpid()) continue;
     struct stat st {};
     if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
@@ -39,16 +41,19 @@ void remove_abandoned(const fs::path& temp, const std::string& tag) {
     if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to ask
     std::error_code rm;
     fs::remove_all(it->path(), rm);
+    if (!rm) removed.push_back(it->path().string());
   }
+  return removed;
 }
-
-}  // namespace
 
 Result<ScratchFolder> ScratchFolder::make(const std::string& tag) {
   std::error_code ec;
   const fs::path temp = fs::temp_directory_path(ec);
   if (ec) return Status::io_error("no temporary folder for " + tag + ": " + ec.message());
-  remove_abandoned(temp, tag);
+  // A process killed (kill -9, a crash) never removes its scratch folder: the next one of
+  // the same tag removes those whose process is gone.
+  remove_folders_of_gone_processes(temp.string(),
+                                   [&](const std::string& name) { return pid_in_name(name, tag); });
   std::string pattern = (temp / (tag + "." + std::to_string(::getpid()) + ".XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr)
     return Status::io_error("making a scratch folder " + pattern + ": " + std::strerror(errno));

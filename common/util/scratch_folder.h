@@ -2,11 +2,21 @@
 // database copy a check migrates), removed with everything in it when it goes.
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "util/status.h"
 
 namespace fp {
+
+// Removes the folders in `dir` whose name `pid_of` reads a process id from (0: not one of
+// them) where that process is gone (a kill -9, a stopped program left them), this user's
+// only; returns their paths. A live process, or one of another user, keeps its own.
+std::vector<std::string> remove_folders_of_gone_processes(
+    const std::string& dir, const std::function<pid_t(const std::string& name)>& pid_of);
 
 class ScratchFolder {
  public:
