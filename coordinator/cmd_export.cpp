@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -124,8 +126,14 @@ int export_rows(const CommonOptions& o, const std::string& only, const std::stri
     }
   }
   if (out_path.empty()) {
-    std::cout << out.str();
-    return std::cout.flush() ? 0 : 1;
+    // Said, not only exited 1 (a full disk or a closed stdout: the export was lost silently).
+    errno = 0;
+    if (!(std::cout << out.str() << std::flush)) {
+      spdlog::error("export: cannot write to standard output{}",
+                    errno ? std::string(": ") + std::strerror(errno) : std::string());
+      return 1;
+    }
+    return 0;
   }
   Status written = write_output(out_path, out.str(), "export", {o.config});
   if (!written.ok()) {

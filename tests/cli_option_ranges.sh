@@ -261,6 +261,9 @@ open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "${WORK}/
   expect_exit 1 "coordinator failed: IO error: writing --endpoint-file /dev/full: No space left" \
     "${FP_COORDINATOR}" serve --plain --db "${WORK}/full.db" --endpoint "tcp://127.0.0.1:*" \
     --endpoint-file /dev/full
+  # An export to a standard output it cannot write (a full disk): exit 1 without a word before.
+  expect_exit 1 "export: cannot write to standard output: No space left on device" \
+    bash -c 'exec "$0" export --db "$1" >/dev/full' "${FP_COORDINATOR}" "${WORK}/run-wide/fp.db"
   if [ ! -c /dev/full ]; then
     echo "FAIL: /dev/full is no longer a device: $(ls -l /dev/full)"
     failures=$((failures + 1))
