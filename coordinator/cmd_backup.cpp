@@ -37,16 +37,8 @@ namespace fs = std::filesystem;
 // and restore refuses them: an interrupted nightly backup left one a night.
 void remove_stopped_backups(const std::string& folder) {
   const fs::path named = fs::path(folder).lexically_normal();
-  const std::string prefix = named.filename().string() + ".partial-";
-  const auto pid_of = [&](const std::string& name) -> pid_t {
-    if (name.rfind(prefix, 0) != 0) return 0;
-    const std::string digits = name.substr(prefix.size());
-    if (digits.empty() || digits.size() > 9 ||
-        digits.find_first_not_of("0123456789") != std::string::npos)
-      return 0;
-    return static_cast<pid_t>(std::stol(digits));
-  };
-  for (const auto& path : remove_folders_of_gone_processes(named.parent_path().string(), pid_of))
+  for (const auto& path : remove_folders_of_gone_processes(named.parent_path().string(),
+                                                           named.filename().string() + ".partial-"))
     spdlog::info("removed {}, left by a backup that was stopped (its process is gone)", path);
 }
 

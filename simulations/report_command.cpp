@@ -258,10 +258,9 @@ int run_pool(const PoolOptions& o) {
   }
   const auto rows = report::pool_comparisons(seeds, o.versus_variant);
   if (rows.empty()) return fail(Status::invalid_argument("the runs hold no evaluated individual"));
-  if (Status written = report::write_pooled_comparisons(o.out_dir, rows, sources); !written.ok())
-    return fail(written);
-  fmt::print("{}\nwrote pooled_comparisons.csv and .md to {}\n",
-             report::pooled_markdown(rows, sources), o.out_dir);
+  auto markdown = report::write_pooled_comparisons(o.out_dir, rows, sources);
+  if (!markdown.ok()) return fail(markdown.status());
+  fmt::print("{}\nwrote pooled_comparisons.csv and .md to {}\n", *markdown, o.out_dir);
   return 0;
 }
 

@@ -267,16 +267,18 @@ std::string pooled_markdown(const std::vector<PooledComparison>& rows,
          t.markdown(/*text_columns=*/3);
 }
 
-Status write_pooled_comparisons(const std::string& dir, const std::vector<PooledComparison>& rows,
-                                const std::vector<std::string>& sources) {
+Result<std::string> write_pooled_comparisons(const std::string& dir,
+                                             const std::vector<PooledComparison>& rows,
+                                             const std::vector<std::string>& sources) {
   FP_RETURN_IF_ERROR(make_output_folder(dir, "--out"));
   StagedFiles files("pooled comparisons");
   const std::filesystem::path out(dir);
+  std::string markdown = pooled_markdown(rows, sources);
   FP_RETURN_IF_ERROR(files.add((out / "pooled_comparisons.csv").string(), pooled_csv(rows)));
-  FP_RETURN_IF_ERROR(
-      files.add((out / "pooled_comparisons.md").string(), pooled_markdown(rows, sources)));
+  FP_RETURN_IF_ERROR(files.add((out / "pooled_comparisons.md").string(), markdown));
   const FolderLock one_writer(dir);
-  return files.commit();
+  FP_RETURN_IF_ERROR(files.commit());
+  return markdown;
 }
 
 }  // namespace fp::report

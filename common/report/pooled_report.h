@@ -63,8 +63,10 @@ std::string pooled_markdown(const std::vector<PooledComparison>& rows,
 
 // Writes both into the folder `dir` (made when missing) together: both or neither (a disk that
 // filled after the CSV left the new one beside the old Markdown), one writer at a time (two
-// pools into one folder at once left one's CSV beside the other's Markdown).
-Status write_pooled_comparisons(const std::string& dir, const std::vector<PooledComparison>& rows,
-                                const std::vector<std::string>& sources);
+// pools into one folder at once left one's CSV beside the other's Markdown). Returns the
+// Markdown written.
+Result<std::string> write_pooled_comparisons(const std::string& dir,
+                                             const std::vector<PooledComparison>& rows,
+                                             const std::vector<std::string>& sources);
 
 }  // namespace fp::report

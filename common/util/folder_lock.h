@@ -13,13 +13,11 @@ class FolderLock {
  public:
   // Waits until no other writer holds `dir` (which must exist; "" is the working folder),
   // then holds it until destroyed. Where the folder cannot be opened or the file system has no
-  // flock, holds nothing (held() false) and the writer goes on unguarded, as before the lock.
+  // flock, holds nothing and the writer goes on unguarded, as before the lock.
   explicit FolderLock(const std::string& dir);
   ~FolderLock();
   FolderLock(const FolderLock&) = delete;
   FolderLock& operator=(const FolderLock&) = delete;
-
-  bool held() const { return fd_ >= 0; }
 
  private:
   int fd_ = -1;

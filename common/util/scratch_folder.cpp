@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -14,26 +15,27 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The pid in "<tag>.<pid>.XXXXXX", or 0 where the name is not of that form.
-pid_t pid_in_name(const std::string& name, const std::string& tag) {
-  if (name.rfind(tag + ".", 0) != 0) return 0;
-  const std::string rest = name.substr(tag.size() + 1);
-  const size_t dot = rest.find('.');
-  if (dot == 0 || dot == std::string::npos || dot > 9) return 0;
-  for (size_t i = 0; i < dot; ++i)
+// The pid in "<prefix><pid>" or "<prefix><pid>.<anything>", or 0 where the name is not of
+// that form.
+pid_t pid_after(const std::string& name, const std::string& prefix) {
+  if (name.rfind(prefix, 0) != 0) return 0;
+  const std::string rest = name.substr(prefix.size());
+  const size_t end = std::min(rest.find('.'), rest.size());
+  if (end == 0 || end > 9) return 0;
+  for (size_t i = 0; i < end; ++i)
     if (rest[i] < '0' || rest[i] > '9') return 0;
-  return static_cast<pid_t>(std::stol(rest.substr(0, dot)));
+  return static_cast<pid_t>(std::stol(rest.substr(0, end)));
 }
 
 }  // namespace
 
-std::vector<std::string> remove_folders_of_gone_processes(
-    const std::string& dir, const std::function<pid_t(const std::string& name)>& pid_of) {
+std::vector<std::string> remove_folders_of_gone_processes(const std::string& dir,
+                                                          const std::string& prefix) {
   std::vector<std::string> removed;
   std::error_code ec;
   for (fs::directory_iterator it(dir.empty() ? "." : dir, ec), end; !ec && it != end;
        it.increment(ec)) {
-    const pid_t pid = pid_of(it->path().filename().string());
+    const pid_t pid = pid_after(it->path().filename().string(), prefix);
     if (pid <= 0 || pid == ::getpid()) continue;
     struct stat st {};
     if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
@@ -52,8 +54,7 @@ Result<ScratchFolder> ScratchFolder::make(const std::string& tag) {
   if (ec) return Status::io_error("no temporary folder for " + tag + ": " + ec.message());
   // A process killed (kill -9, a crash) never removes its scratch folder: the next one of
   // the same tag removes those whose process is gone.
-  remove_folders_of_gone_processes(temp.string(),
-                                   [&](const std::string& name) { return pid_in_name(name, tag); });
+  remove_folders_of_gone_processes(temp.string(), tag + ".");
   std::string pattern = (temp / (tag + "." + std::to_string(::getpid()) + ".XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr)
     return Status::io_error("making a scratch folder " + pattern + ": " + std::strerror(errno));

@@ -2,9 +2,6 @@
 // database copy a check migrates), removed with everything in it when it goes.
 #pragma once
 
-#include <sys/types.h>
-
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,11 +9,11 @@
 
 namespace fp {
 
-// Removes the folders in `dir` whose name `pid_of` reads a process id from (0: not one of
-// them) where that process is gone (a kill -9, a stopped program left them), this user's
-// only; returns their paths. A live process, or one of another user, keeps its own.
-std::vector<std::string> remove_folders_of_gone_processes(
-    const std::string& dir, const std::function<pid_t(const std::string& name)>& pid_of);
+// Removes the folders in `dir` named `<prefix><pid>` or `<prefix><pid>.<anything>` whose
+// process is gone (a kill -9, a stopped program left them), this user's only; returns their
+// paths. A live process, or one of another user, keeps its own.
+std::vector<std::string> remove_folders_of_gone_processes(const std::string& dir,
+                                                          const std::string& prefix);
 
 class ScratchFolder {
  public:
