@@ -89,6 +89,16 @@ TEST_CASE("tuned fine-tuning keeps the general model when validation does not im
   if (r2->kept_general) CHECK(same_weights(*t2, *general));
 
   CHECK_FALSE(tuned_finetune(*t2, adaptation.without_labels(), c).ok());
+  // Two samples leave no validation slice beside a training part: nothing is trained, and
+  // the report says why the general model stands.
+  CHECK_FALSE(r->too_few_samples);
+  auto t3 = clone_model(*general);
+  auto tiny = tuned_finetune(*t3, adaptation.select({0, 1}), c);
+  REQUIRE(tiny.ok());
+  CHECK(tiny->too_few_samples);
+  CHECK(tiny->kept_general);
+  CHECK(tiny->trials == 0);
+  CHECK(same_weights(*t3, *general));
   c.learning_rates = {};
   CHECK_FALSE(tuned_finetune(*t2, adaptation, c).ok());
 }

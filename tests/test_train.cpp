@@ -1,6 +1,10 @@
 // Training, evaluation and one individual's personalization on real Fashion-MNIST data.
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <cmath>
+#include <sstream>
 
 #include "data/fashion_mnist.h"
 #include "data/partition.h"
@@ -254,4 +258,28 @@ TEST_CASE(
   CHECK(covering->selection.chosen == uncapped->selection.chosen);
   CHECK(covering->fine_prune.accuracy == uncapped->fine_prune.accuracy);
   CHECK(covering->fine_prune.compute_macs == uncapped->fine_prune.compute_macs);
+}
+
+TEST_CASE("a fine-tuning baseline given too few labeled samples to validate says so") {
+  const auto& t = trained_cnn();
+  const auto [adaptation, evaluation] = one_individual(t, 7);
+  PersonalizeConfig cfg;
+  cfg.select_sparsity = false;
+  cfg.prune.target_sparsity = 0.3;
+  cfg.run_svd = false;
+  cfg.max_adaptation_samples = 2;
+  std::ostringstream said;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_st>(said)));
+  auto r = personalize(*t.model, adaptation, evaluation, cfg);
+  spdlog::set_default_logger(previous);
+  REQUIRE(r.ok());
+  // The general model stood in: its accuracy, nothing trained. The log says why (a table
+  // showing fine-tuning equal to the general model said nothing of it).
+  CHECK(r->finetune_report.too_few_samples);
+  CHECK(r->finetune.accuracy == r->general.accuracy);
+  CHECK(r->finetune_report.backward_samples == 0);
+  CHECK(said.str().find("finetune baseline: 2 labeled adaptation sample(s) are too few to hold "
+                        "out a validation slice") != std::string::npos);
 }

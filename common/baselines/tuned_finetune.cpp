@@ -88,7 +88,10 @@ Result<TunedFinetuneReport> tuned_finetune(PrunableNet& model, const Dataset& da
   TunedFinetuneReport report;
   const int64_t n = data.size();
   const int64_t n_val = std::llround(c.validation_fraction * static_cast<double>(n));
-  if (n_val < 1 || n - n_val < 2) return report;  // too little data to validate: keep general
+  if (n_val < 1 || n - n_val < 2) {  // too little data to validate: keep general
+    report.too_few_samples = true;
+    return report;
+  }
 
   // A seeded split, so the slice does not follow the data's order (grouped by class).
   auto gen = at::detail::createCPUGenerator(c.seed);

@@ -22,6 +22,9 @@ struct TunedFinetuneReport {
   bool frozen_batch_norm = false;  // the chosen BatchNorm mode
   int64_t best_epoch = 0;          // 0: the general model was kept
   bool kept_general = true;
+  // Too few samples to hold out a validation slice and train on the rest (fewer than 3 at
+  // the default fraction): nothing was trained, the general model stands in.
+  bool too_few_samples = false;
   double validation_accuracy = 0;  // of the returned model
   double general_validation_accuracy = 0;
   int64_t trials = 0;  // (rate, mode) pairs trained

@@ -213,6 +213,30 @@ Result<MethodResult> run_svd(const std::string& method, const PrunableNet& gener
   return m;
 }
 
+// The fine-tuning baseline's outcome, for the device's log: a table where it equals the
+// general model should say why (nothing trained, or nothing beat it on validation).
+void log_finetune_choice(const TunedFinetuneReport& r, int64_t samples,
+                         const TunedFinetuneConfig& config) {
+  if (r.too_few_samples) {
+    spdlog::warn(
+        "finetune baseline: {} labeled adaptation sample(s) are too few to hold out a "
+        "validation slice ({:g} of them) and train on the rest: nothing was fine-tuned, and the "
+        "general model stands in as its result",
+        samples, config.validation_fraction);
+  } else if (r.kept_general) {
+    spdlog::info(
+        "finetune baseline: no learning rate of {} trial(s) beat the general model on the "
+        "validation slice of {} sample(s) ({:.1f}%): the general model stands in as its result",
+        r.trials, r.validation_samples, 100 * r.general_validation_accuracy);
+  } else {
+    spdlog::debug(
+        "finetune baseline: learning rate {:g}, epoch {}, BatchNorm {}: {:.1f}% on the "
+        "validation slice (general model {:.1f}%)",
+        r.learning_rate, r.best_epoch, r.frozen_batch_norm ? "frozen" : "trained",
+        100 * r.validation_accuracy, 100 * r.general_validation_accuracy);
+  }
+}
+
 }  // namespace
 
 FinePruneInputs fine_prune_inputs(const torch::Tensor& adaptation,
@@ -302,6 +326,7 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
     ModelPtr tuned = clone_model(general);
     FP_ASSIGN_OR_RETURN(out.finetune_report,
                         tuned_finetune(*tuned, adaptation, config.tuned_finetune));
+    log_finetune_choice(out.finetune_report, adaptation.size(), config.tuned_finetune);
     FP_ASSIGN_OR_RETURN(out.finetune,
                         finish("finetune", *tuned, evaluation, out.finetune_report.wall_seconds,
                                out.finetune_report.compute_macs));
