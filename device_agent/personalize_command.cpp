@@ -16,6 +16,7 @@
 #include "model_commands.h"
 #include "models/artifact.h"
 #include "models/pruned_state.h"
+#include "prune/pruner.h"
 #include "util/file_io.h"
 #include "util/sha256.h"
 
@@ -109,6 +110,8 @@ int personalize_command(const PersonalizeOptions& o) {
                   o.model_path, pruned);
     return 2;
   }
+  if (const std::string note = pre_zeroed_note(**general); !note.empty())
+    spdlog::warn("the general model {}: {}", o.model_path, note);
   auto data = agent::load_folder_data(o.folder, general_info.spec);
   if (!data.ok()) {
     // Both named: the problem may be the labels file's ("--data X: the labels file cannot

@@ -1,7 +1,10 @@
 // Fine-Pruning engine: activation statistics, pruning decisions, sparsity, cost.
+#include <fmt/format.h>
+
 #include "baselines/svd.h"
 #include "models/artifact.h"
 #include "models/model_factory.h"
+#include "models/pruned_state.h"
 #include "prune/activation_recorder.h"
 #include "prune/cost.h"
 #include "prune/pruner.h"
@@ -257,6 +260,30 @@ TEST_CASE("the iterative schedule reaches the target and masks only grow") {
   cfg.target_sparsity = 0.25;  // lower than what is already pruned: nothing is restored
   REQUIRE(fine_prune(*model, x, cfg).ok());
   CHECK(torch::equal(before, model->find_layer("fc1")->unit_mask()));
+}
+
+TEST_CASE("a general model holding zero weights already is noted, a dense one is not") {
+  auto model = small_mlp();
+  CHECK(pre_zeroed_note(*model).empty());
+  const SparsityReport dense = measure_sparsity(*model);
+  torch::NoGradGuard no_grad;
+  // Zeros below 1% of the prunable weights (a weight that happens to be 0): no note.
+  auto w = model->find_layer("fc1")->weight().view(-1);
+  const int64_t few = dense.prunable_weights / 100 - 1;
+  w.slice(0, 0, few).zero_();
+  CHECK(pre_zeroed_note(*model).empty());
+  // fc1's weights all zero, no unit masked: the note names the share its sparsity counts.
+  w.zero_();
+  const SparsityReport zeroed = measure_sparsity(*model);
+  REQUIRE(zeroed.zeroed_weights == w.numel());
+  CHECK(pruned_state(*model).empty());  // not a personalized model: nothing is masked
+  CHECK(pre_zeroed_note(*model) ==
+        fmt::format("{} of its {} prunable weights are zero already ({:.1f}%): sparsity counts "
+                    "them, as the paper's measure does, so it reads {:.1f}% before any unit is "
+                    "removed and a sparsity target is met by removing fewer units than on a "
+                    "dense model",
+                    zeroed.zeroed_weights, zeroed.prunable_weights, 100 * zeroed.sparsity(),
+                    100 * zeroed.sparsity()));
 }
 
 TEST_CASE("output pruning by usage removes exactly the unused classes") {

@@ -19,6 +19,7 @@
 #include "models/model_factory.h"
 #include "models/pruned_state.h"
 #include "protocol/validate.h"
+#include "prune/pruner.h"
 #include "util/file_io.h"
 #include "util/sha256.h"
 
@@ -53,7 +54,9 @@ Result<ModelPtr> usable_model(const std::string& bytes, const std::string& sourc
 // source), once they load as a usable model.
 Result<store::ModelRecord> artifact_record(const std::string& bytes, const std::string& source) {
   ArtifactInfo info;
-  FP_RETURN_IF_ERROR(usable_model(bytes, source, &info).status());
+  FP_ASSIGN_OR_RETURN(ModelPtr model, usable_model(bytes, source, &info));
+  if (const std::string note = pre_zeroed_note(*model); !note.empty())
+    spdlog::warn("the general model {}: {}", source, note);
   nlohmann::json meta(info.meta);
   meta["source"] = source;
   // Addressed as the registry addresses it: the SHA-256 of the whole file.

@@ -1,5 +1,7 @@
 #include "prune/pruner.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <tuple>
@@ -197,6 +199,16 @@ struct RepeatedPruner::Cache {
 
 double SparsityReport::sparsity() const {
   return prunable_weights ? static_cast<double>(zeroed_weights) / prunable_weights : 0.0;
+}
+
+std::string pre_zeroed_note(const PrunableNet& general) {
+  const SparsityReport r = measure_sparsity(general);
+  if (r.prunable_weights == 0 || r.zeroed_weights * 100 < r.prunable_weights) return {};
+  return fmt::format(
+      "{} of its {} prunable weights are zero already ({:.1f}%): sparsity counts them, as the "
+      "paper's measure does, so it reads {:.1f}% before any unit is removed and a sparsity "
+      "target is met by removing fewer units than on a dense model",
+      r.zeroed_weights, r.prunable_weights, 100 * r.sparsity(), 100 * r.sparsity());
 }
 
 double SparsityReport::overall_sparsity() const {

@@ -30,6 +30,13 @@ struct SparsityReport {
 
 SparsityReport measure_sparsity(const PrunableNet& model);
 
+// A general model that already holds zero prunable weights (magnitude-pruned elsewhere, a
+// layer of zeros) has them counted in its sparsity, as the paper's measure (zeroed /
+// prunable weights) counts them: a target is then met by removing fewer units than on a
+// dense model. Empty below 1% of its prunable weights; else a sentence naming the share,
+// for the log of whoever ships or personalizes it.
+std::string pre_zeroed_note(const PrunableNet& general);
+
 // Every layer's unit and weight masks, to try several pruning decisions on one copy.
 struct MaskState {
   std::vector<torch::Tensor> unit_masks, weight_masks;

@@ -521,10 +521,33 @@ TEST_CASE("fp-coordinator register accepts artifacts and refuses damaged ones", 
   CHECK_THAT(read_file(dir.file("compact-register.log")),
              Catch::Contains("compact.fpm is a personalized model (compact: its pruned units "
                              "are gone)"));
+  // A general model whose weights are partly zero already (magnitude-pruned elsewhere) is
+  // registered, with a warning: its sparsity counts them (a test model of zeros read
+  // "sparsity 100.0%" with nothing removed, without a word).
+  CHECK_THAT(read_file(dir.file("good.log")), !Catch::Contains("are zero already"));
+  {
+    auto zeroed = load_model(dir.file("m.fpm"));
+    REQUIRE(zeroed.ok());
+    torch::NoGradGuard no_grad;
+    for (auto& p : (*zeroed)->named_parameters())
+      if (p.key().find("weight") != std::string::npos) {
+        p.value().zero_();
+        break;
+      }
+    REQUIRE(save_model(**zeroed, dir.file("zeroed.fpm")).ok());
+  }
+  ChildProcess zeroed({kCoordinator, "register", "-c", dir.file("fp.toml"), dir.file("zeroed.fpm")},
+                      dir.file("zeroed.log"));
+  CHECK(zeroed.wait(60s) == 0);
+  CHECK_THAT(read_file(dir.file("zeroed.log")),
+             Catch::Contains("the general model " + dir.file("zeroed.fpm") + ": ") &&
+                 Catch::Contains("prunable weights are zero already"));
   auto models = (*store)->models();
-  REQUIRE(models->size() == 1);
-  CHECK(models->front().sha256 == sha);
-  CHECK(nlohmann::json::parse(models->front().spec_json)["arch"] == "mlp");
+  REQUIRE(models->size() == 2);  // m.fpm and zeroed.fpm
+  const auto good_record =
+      std::find_if(models->begin(), models->end(), [&](const auto& m) { return m.sha256 == sha; });
+  REQUIRE(good_record != models->end());
+  CHECK(nlohmann::json::parse(good_record->spec_json)["arch"] == "mlp");
 }
 
 TEST_CASE("fp-agent compact writes a new artifact and will not write over the one it reads",
