@@ -108,8 +108,7 @@ int predict(const std::string& data, const std::string& model_path, const std::s
   }
   spdlog::info("{} file(s) classified{}", summary->predicted,
                summary->skipped.count ? "; " + summary->skipped.summary() : "");
-  if (summary->skipped.long_recordings > 0)
-    spdlog::warn("{}", summary->skipped.long_recordings_summary());
+  for (const auto& note : summary->skipped.recording_warnings()) spdlog::warn("{}", note);
   return 0;
 }
 
@@ -161,8 +160,7 @@ bool check_folder_reads(const std::string& folder, const std::string& dataset) {
   if (probe->skipped.count > 0)
     spdlog::warn("--data: {} of the {} file(s) tried could not be read (tasks skip such files): {}",
                  probe->skipped.count, probe->sampled, probe->skipped.summary());
-  if (probe->skipped.long_recordings > 0)
-    spdlog::warn("--data: {}", probe->skipped.long_recordings_summary());
+  for (const auto& note : probe->skipped.recording_warnings()) spdlog::warn("--data: {}", note);
   fmt::print("data: {} file(s) in {}; {} of {} tried read as {} data\n", probe->files, folder,
              probe->decoded, probe->sampled, dataset);
   return true;

@@ -314,8 +314,8 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
     }
   }
   if (out.skipped.count > 0) spdlog::warn("data folder {}: {}", c.dir, out.skipped.summary());
-  if (out.skipped.long_recordings > 0)
-    spdlog::warn("data folder {}: {}", c.dir, out.skipped.long_recordings_summary());
+  for (const auto& note : out.skipped.recording_warnings())
+    spdlog::warn("data folder {}: {}", c.dir, note);
   if (usable < c.min_samples || out.adaptation.size() == 0 || out.heldout.size() == 0) {
     return Status::invalid_argument(
         "the data folder has " + std::to_string(usable) + " usable file(s) for this " +

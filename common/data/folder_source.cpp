@@ -59,12 +59,33 @@ void SkipLog::add(const std::string& path, const std::string& message) {
   }
 }
 
-void SkipLog::add_recording(double seconds, double window_seconds) {
+void SkipLog::add_recording(double seconds, double window_seconds, double frame_seconds) {
   ++decoded_recordings;
   window_s = window_seconds;
+  frame_s = frame_seconds;
+  if (seconds < frame_seconds) {
+    shortest_recording_s = short_recordings ? std::min(shortest_recording_s, seconds) : seconds;
+    ++short_recordings;
+  }
   if (seconds <= 2 * window_seconds) return;
   ++long_recordings;
   longest_recording_s = std::max(longest_recording_s, seconds);
+}
+
+std::string SkipLog::short_recordings_summary() const {
+  if (short_recordings == 0) return "";
+  return fmt::format(
+      "{} of the {} recording(s) read are shorter than one analysis frame of {:.0f} ms (the "
+      "shortest {:.4f} s): not a whole frame of sound each, they tell Fine-Pruning next to "
+      "nothing of the individual",
+      short_recordings, decoded_recordings, 1000 * frame_s, shortest_recording_s);
+}
+
+std::vector<std::string> SkipLog::recording_warnings() const {
+  std::vector<std::string> out;
+  for (std::string s : {long_recordings_summary(), short_recordings_summary()})
+    if (!s.empty()) out.push_back(std::move(s));
+  return out;
 }
 
 std::string SkipLog::long_recordings_summary() const {
@@ -211,8 +232,11 @@ torch::Tensor decode_cached(const std::vector<FolderItem>& items, const ModelSpe
     } else if (file_kind(item.path) == FileKind::kAudio) {
       double seconds = 0;
       input = decode_audio_file(item.path, spec, &seconds);
-      if (input.ok())
-        skipped.add_recording(seconds, log_mel_window_seconds(log_mel_config_of(spec)));
+      if (input.ok()) {
+        const LogMelConfig heard = log_mel_config_of(spec);
+        skipped.add_recording(seconds, log_mel_window_seconds(heard),
+                              static_cast<double>(heard.n_fft) / heard.sample_rate);
+      }
     } else {
       input = decode_image_file(item.path, spec);
     }

@@ -47,9 +47,17 @@ struct SkipLog {
   int64_t decoded_recordings = 0;
   int64_t long_recordings = 0;
   double longest_recording_s = 0, window_s = 0;
-  void add_recording(double seconds, double window_seconds);
+  // Recordings used although shorter than one analysis frame (`frame_seconds`, the FFT's
+  // n_fft samples: 32 ms for FSDD's models): not one whole frame of sound, a click at most.
+  int64_t short_recordings = 0;
+  double shortest_recording_s = 0, frame_s = 0;
+  void add_recording(double seconds, double window_seconds, double frame_seconds);
   // "" when none was that long; else how many, the window, the longest and what to do.
   std::string long_recordings_summary() const;
+  // "" when none was that short; else how many, the frame and the shortest.
+  std::string short_recordings_summary() const;
+  // The two above that are not empty: what a device's log warns of its recordings.
+  std::vector<std::string> recording_warnings() const;
 };
 
 struct FolderListing {

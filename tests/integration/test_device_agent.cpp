@@ -544,6 +544,22 @@ TEST_CASE("recordings most of which the model never hears are counted and said",
         "1 of the 3 recording(s) read are more than twice as long as the model's window of 0.51 "
         "s (the longest 5.00 s): the model hears only the middle 0.51 s of each; cut long "
         "recordings into clips about that long to use all of them");
+  CHECK(again.short_recordings == 0);
+  CHECK(again.recording_warnings() == std::vector<std::string>{again.long_recordings_summary()});
+  // A click of 10 ms, shorter than one analysis frame (256 samples at 8 kHz: 32 ms), was
+  // used without a word, as was a recording of one sample.
+  write_wav_mono(dir.file("click.wav"), 8000, 1, tone(8000, 0.01, 440));
+  write_wav_mono(dir.file("one.wav"), 8000, 1, {0.5f});
+  items = {{dir.file("short.wav"), -1}, {dir.file("click.wav"), -1}, {dir.file("one.wav"), -1}};
+  SkipLog clicks;
+  CHECK(decode_items(items, spec, clicks).size(0) == 3);
+  CHECK(clicks.short_recordings == 2);
+  CHECK(clicks.long_recordings == 0);
+  CHECK(clicks.recording_warnings() ==
+        std::vector<std::string>{
+            "2 of the 3 recording(s) read are shorter than one analysis frame of 32 ms (the "
+            "shortest 0.0001 s): not a whole frame of sound each, they tell Fine-Pruning next "
+            "to nothing of the individual"});
 }
 
 TEST_CASE("a folder is listed recursively and unusable files are skipped with reasons",
