@@ -622,6 +622,35 @@ TEST_CASE("a CSV field that a spreadsheet would run as a formula is written as t
   CHECK(t.markdown() == "| individual | gain |\n|---|---:|\n| a\\|b c | +1.0 |\n");
 }
 
+TEST_CASE("one individual's figures show no spread and no interval, two show both", "[scenario]") {
+  // One value: its mean alone ("81.0 ± 0.0" and a bootstrap interval [x, x] read as
+  // measured); "-" where there is none.
+  const Stat one = describe({0.81});
+  const Stat two = describe({0.8, 0.9});
+  CHECK(mean_spread_text(one, 100, 1) == "81.0");
+  CHECK(mean_spread_text(two, 100, 1) == "85.0 ± 7.1");
+  CHECK(mean_spread_text(describe({0.04, 0.02}), 100, 1, true) == "+3.0 ± 1.4");
+  CHECK(mean_spread_text(describe({}), 100, 1) == "-");
+  CHECK(interval_text(1, 0.03, 0.03, 100) == "-");
+  CHECK(interval_text(2, -0.01, 0.025, 100) == "[-1.0, +2.5]");
+  RunResults r;
+  VariantSummary s;
+  s.individuals = s.done = 1;
+  s.general = describe({0.8});
+  s.fine_prune = describe({0.9});
+  s.gain = describe({0.1});
+  s.sparsity = describe({0.5});
+  s.mac_reduction = describe({0.4});
+  r.summaries.push_back(s);
+  const std::string single = format_summary(r);
+  INFO(single);
+  CHECK(single.find("±") == std::string::npos);
+  CHECK(single.find("  fine-pruned accuracy     90.00% (n=1: no spread)\n") != std::string::npos);
+  r.summaries[0].fine_prune = describe({0.9, 0.8});
+  CHECK(format_summary(r).find("  fine-pruned accuracy     85.00% ± 7.07   (min 80.00, max 90.00, "
+                               "n=2)\n") != std::string::npos);
+}
+
 TEST_CASE("a campaign's progress note counts running and failed tasks and live agents",
           "[scenario]") {
   ProgressState s;

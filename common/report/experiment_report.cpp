@@ -33,9 +33,7 @@ std::string num(double v) { return fmt::format("{:.6g}", v); }
 std::string opt_num(const std::optional<double>& v) { return v ? num(*v) : ""; }
 std::string pct(double v) { return fmt::format("{:.1f}", 100 * v); }
 std::string opt_pct(const std::optional<double>& v) { return v ? pct(*v) : "-"; }
-std::string mean_std(const Stat& s) {
-  return s.n ? fmt::format("{:.1f} ± {:.1f}", 100 * s.mean, 100 * s.std) : "-";
-}
+std::string mean_std(const Stat& s) { return mean_spread_text(s, 100, 1); }
 std::string giga(double macs) { return fmt::format("{:.3g}", macs / 1e9); }
 
 double mean_of(const std::vector<double>& v) {
@@ -130,30 +128,29 @@ Table summary_table(const RunResults& results) {
                           num(paired.ci.low),
                           num(paired.ci.high),
                           num(paired.wilcoxon.p_value)});
-    t.md_rows.push_back(
-        {name,
-         std::to_string(s.individuals),
-         std::to_string(s.done),
-         std::to_string(s.failed),
-         mean_std(s.general),
-         mean_std(s.fine_prune),
-         mean_std(s.finetune),
-         mean_std(s.svd),
-         s.gain.n ? fmt::format("{:+.1f} ± {:.1f}", 100 * s.gain.mean, 100 * s.gain.std) : "-",
-         fmt::format("{:+.1f}", 100 * quantile(gains, 0.5)),
-         fmt::format("{:+.1f}", 100 * quantile(gains, 0.1)),
-         fmt::format("{:+.1f}", 100 * quantile(gains, 0.9)),
-         fmt::format("{:.0f}%", 100 * improved / n),
-         fmt::format("{:.0f}%", 100 * worse / n),
-         mean_std(s.sparsity),
-         fmt::format("{:.2f}", mean_of(fp_s)),
-         fmt::format("{:.2f}", mean_of(ft_s)),
-         giga(mean_of(fp_macs)),
-         giga(mean_of(ft_macs)),
-         fmt::format("{:.1f}x", ratio),
-         fmt::format("{:+.1f}", 100 * paired.ci.low),
-         fmt::format("{:+.1f}", 100 * paired.ci.high),
-         fmt::format("{:.2g}", paired.wilcoxon.p_value)});
+    t.md_rows.push_back({name,
+                         std::to_string(s.individuals),
+                         std::to_string(s.done),
+                         std::to_string(s.failed),
+                         mean_std(s.general),
+                         mean_std(s.fine_prune),
+                         mean_std(s.finetune),
+                         mean_std(s.svd),
+                         mean_spread_text(s.gain, 100, 1, true),
+                         fmt::format("{:+.1f}", 100 * quantile(gains, 0.5)),
+                         fmt::format("{:+.1f}", 100 * quantile(gains, 0.1)),
+                         fmt::format("{:+.1f}", 100 * quantile(gains, 0.9)),
+                         fmt::format("{:.0f}%", 100 * improved / n),
+                         fmt::format("{:.0f}%", 100 * worse / n),
+                         mean_std(s.sparsity),
+                         fmt::format("{:.2f}", mean_of(fp_s)),
+                         fmt::format("{:.2f}", mean_of(ft_s)),
+                         giga(mean_of(fp_macs)),
+                         giga(mean_of(ft_macs)),
+                         fmt::format("{:.1f}x", ratio),
+                         paired.n > 1 ? fmt::format("{:+.1f}", 100 * paired.ci.low) : "-",
+                         paired.n > 1 ? fmt::format("{:+.1f}", 100 * paired.ci.high) : "-",
+                         fmt::format("{:.2g}", paired.wilcoxon.p_value)});
   }
   return t;
 }
@@ -287,12 +284,11 @@ Table comparisons_table(const RunResults& results) {
                             num(p.mean_b), num(p.mean_diff), num(p.median_diff), num(p.ci.low),
                             num(p.ci.high), num(p.wilcoxon.p_value), std::to_string(p.improved),
                             std::to_string(p.worse), num(gmac)});
-      t.md_rows.push_back({variant, b_name, a_name, std::to_string(p.n), pct(p.mean_a),
-                           pct(p.mean_b), fmt::format("{:+.1f}", 100 * p.mean_diff),
-                           fmt::format("{:+.1f}", 100 * p.median_diff),
-                           fmt::format("[{:+.1f}, {:+.1f}]", 100 * p.ci.low, 100 * p.ci.high),
-                           fmt::format("{:.2g}", p.wilcoxon.p_value), std::to_string(p.improved),
-                           std::to_string(p.worse), giga(compute / a.size())});
+      t.md_rows.push_back(
+          {variant, b_name, a_name, std::to_string(p.n), pct(p.mean_a), pct(p.mean_b),
+           fmt::format("{:+.1f}", 100 * p.mean_diff), fmt::format("{:+.1f}", 100 * p.median_diff),
+           interval_text(p.n, p.ci.low, p.ci.high, 100), fmt::format("{:.2g}", p.wilcoxon.p_value),
+           std::to_string(p.improved), std::to_string(p.worse), giga(compute / a.size())});
     }
   }
   return t;
@@ -333,7 +329,7 @@ Grouped grouped(const std::string& key_name,
     }
     Stat gain = describe(gains);
     csv.push_back(gain.n ? num(gain.mean) : "");
-    md.push_back(gain.n ? fmt::format("{:+.1f} ± {:.1f}", 100 * gain.mean, 100 * gain.std) : "-");
+    md.push_back(mean_spread_text(gain, 100, 1, true));
     g.table.csv_rows.push_back(std::move(csv));
     g.table.md_rows.push_back(std::move(md));
   }

@@ -10,6 +10,7 @@
 
 #include "experiment/methods.h"
 #include "report/report_table.h"
+#include "report/run_results.h"
 #include "store/run_store.h"
 #include "util/clock.h"
 #include "util/file_io.h"
@@ -233,9 +234,8 @@ ReportTable pooled_table(const std::vector<PooledComparison>& rows) {
     t.md_rows.push_back(
         {c.variant, c.method, c.versus, std::to_string(p.n), fmt::format("{:.1f}", 100 * p.mean_a),
          fmt::format("{:.1f}", 100 * p.mean_b), pts(p.mean_diff), pts(p.median_diff),
-         fmt::format("[{}, {}]", pts(p.ci.low), pts(p.ci.high)),
-         fmt::format("{:.2g}", p.wilcoxon.p_value), std::to_string(p.improved),
-         std::to_string(p.worse), fmt::format("{:.3g}", c.compute_gmac),
+         interval_text(p.n, p.ci.low, p.ci.high, 100), fmt::format("{:.2g}", p.wilcoxon.p_value),
+         std::to_string(p.improved), std::to_string(p.worse), fmt::format("{:.3g}", c.compute_gmac),
          fmt::format("{:.2f}", c.seconds), fmt::format("{:.1f}%", 100 * c.mac_reduction),
          fmt::format("{:.1f}%", 100 * c.sparsity), per_seed_text(c)});
   }

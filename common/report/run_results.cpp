@@ -22,6 +22,9 @@ std::string pct(const std::optional<double>& v) {
 std::string stat_line(const std::string& label, const Stat& s, double scale, const char* unit,
                       size_t width) {
   if (s.n == 0) return fmt::format("  {:<{}} -\n", label, width);
+  if (s.n == 1)
+    return fmt::format("  {:<{}} {:>7.2f}{} (n=1: no spread)\n", label, width, scale * s.mean,
+                       unit);
   return fmt::format("  {:<{}} {:>7.2f}{} ± {:<6.2f} (min {:.2f}, max {:.2f}, n={})\n", label,
                      width, scale * s.mean, unit, scale * s.std, scale * s.min, scale * s.max, s.n);
 }
@@ -67,6 +70,19 @@ Stat describe(const std::vector<double>& v) {
   s.min = *std::min_element(v.begin(), v.end());
   s.max = *std::max_element(v.begin(), v.end());
   return s;
+}
+
+std::string mean_spread_text(const Stat& s, double scale, int precision, bool signed_mean) {
+  if (s.n == 0) return "-";
+  const std::string mean = signed_mean ? fmt::format("{:+.{}f}", scale * s.mean, precision)
+                                       : fmt::format("{:.{}f}", scale * s.mean, precision);
+  if (s.n == 1) return mean;
+  return fmt::format("{} ± {:.{}f}", mean, scale * s.std, precision);
+}
+
+std::string interval_text(int64_t n, double low, double high, double scale) {
+  if (n < 2) return "-";
+  return fmt::format("[{:+.1f}, {:+.1f}]", scale * low, scale * high);
 }
 
 // One row of the run's table: a view of the campaign results model, so fp-sim's

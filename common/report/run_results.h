@@ -51,6 +51,14 @@ struct Stat {
 };
 Stat describe(const std::vector<double>& values);
 
+// A table cell of `s`: "mean ± std", scaled (100: percent), `precision` decimals, with a
+// sign where `signed_mean`; the mean alone for one value (one value has no spread, and
+// "± 0.0" read as a measured one); "-" for none.
+std::string mean_spread_text(const Stat& s, double scale, int precision, bool signed_mean = false);
+// "[low, high]" of a confidence interval over `n` values, scaled, with signs; "-" below two
+// (the bootstrap of one value is that value: [x, x] read as a measured certainty).
+std::string interval_text(int64_t n, double low, double high, double scale);
+
 struct VariantSummary {
   std::string variant;
   int64_t individuals = 0, done = 0, failed = 0;
