@@ -48,6 +48,29 @@ TEST_CASE("Wilcoxon exact p-values match enumeration of every sign pattern", "[s
   CHECK(wilcoxon_signed_rank({-1, 2, -3, -4, -5}).p_value == Approx(0.1875));
 }
 
+TEST_CASE("Wilcoxon ties differences that differ only by rounding", "[stats]") {
+  // Accuracies out of 60 evaluation samples: 32/60 - 31/60 and 31/60 - 30/60 are one
+  // sample's worth each, but not the same double; ranked apart, W+ and p moved.
+  const std::vector<std::pair<int, int>> pairs = {{32, 31}, {31, 30}, {35, 30}, {40, 35},
+                                                  {30, 35}, {33, 31}, {50, 42}, {44, 41}};
+  std::vector<double> noisy, exact;
+  for (const auto& [a, b] : pairs) {
+    noisy.push_back(a / 60.0 - b / 60.0);
+    exact.push_back((a - b) / 60.0);
+  }
+  REQUIRE(noisy[0] != noisy[1]);  // the rounding this is about
+  REQUIRE(noisy[2] != noisy[3]);
+  const auto got = wilcoxon_signed_rank(noisy), want = wilcoxon_signed_rank(exact);
+  // |d| in samples: 1, 1, 5, 5, 5, 2, 8, 3 -> mid-ranks 1.5, 1.5, 6, 6, 6, 3, 8, 4; the -5
+  // has rank 6: W+ = 30 of 36.
+  CHECK(want.w_plus == Approx(30));
+  CHECK(got.w_plus == want.w_plus);
+  CHECK(got.p_value == want.p_value);
+  // Values apart by more than the tolerance stay apart.
+  CHECK(wilcoxon_signed_rank({1.0, -(1.0 + 1e-6)}).w_plus == Approx(1));  // tied: 1.5
+  CHECK(wilcoxon_signed_rank({1.0, -(1.0 + 1e-12)}).w_plus == Approx(1.5));
+}
+
 TEST_CASE("Wilcoxon with no non-zero difference has p = 1", "[stats]") {
   auto r = wilcoxon_signed_rank({0, 0, 0});
   CHECK(r.p_value == 1.0);

@@ -7,16 +7,21 @@
 namespace fp::stats {
 namespace {
 
-// Mid-ranks (1-based) of `values` and the sizes of their tie groups.
-std::vector<double> mid_ranks(const std::vector<double>& values, std::vector<int64_t>& ties) {
+// Mid-ranks (1-based) of `values` (non-negative) and the sizes of their tie groups: a group
+// is the values within `tolerance` (relative) of its smallest.
+std::vector<double> mid_ranks(const std::vector<double>& values, double tolerance,
+                              std::vector<int64_t>& ties) {
   std::vector<size_t> order(values.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return values[a] < values[b]; });
   std::vector<double> ranks(values.size());
+  const auto tied = [&](double first, double next) {
+    return next - first <= tolerance * std::max(std::fabs(first), std::fabs(next));
+  };
   for (size_t i = 0; i < order.size();) {
     size_t j = i;
-    while (j + 1 < order.size() && values[order[j + 1]] == values[order[i]]) ++j;
+    while (j + 1 < order.size() && tied(values[order[i]], values[order[j + 1]])) ++j;
     const double rank = (static_cast<double>(i) + static_cast<double>(j)) / 2.0 + 1.0;
     for (size_t k = i; k <= j; ++k) ranks[order[k]] = rank;
     ties.push_back(static_cast<int64_t>(j - i + 1));
@@ -69,7 +74,7 @@ WilcoxonResult wilcoxon_signed_rank(const std::vector<double>& differences,
   std::vector<double> magnitude(d.size());
   for (size_t i = 0; i < d.size(); ++i) magnitude[i] = std::fabs(d[i]);
   std::vector<int64_t> ties;
-  const std::vector<double> ranks = mid_ranks(magnitude, ties);
+  const std::vector<double> ranks = mid_ranks(magnitude, options.tie_tolerance, ties);
   std::vector<int64_t> doubled;  // ranks of the non-zero differences, doubled to integers
   int64_t observed = 0;
   std::vector<int64_t> nonzero_ties;  // tie group sizes among non-zero |d|
@@ -93,7 +98,7 @@ WilcoxonResult wilcoxon_signed_rank(const std::vector<double>& differences,
   std::vector<double> nz_magnitude;
   for (double x : d)
     if (x != 0.0) nz_magnitude.push_back(std::fabs(x));
-  mid_ranks(nz_magnitude, nonzero_ties);
+  mid_ranks(nz_magnitude, options.tie_tolerance, nonzero_ties);
   const double n = static_cast<double>(pratt ? r.n : nonzero);
   const double z0 = pratt ? static_cast<double>(r.zeros) : 0.0;
   const double mean = (n * (n + 1) - z0 * (z0 + 1)) / 4.0;
