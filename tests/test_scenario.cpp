@@ -651,6 +651,30 @@ TEST_CASE("one individual's figures show no spread and no interval, two show bot
                                "n=2)\n") != std::string::npos);
 }
 
+TEST_CASE("a summary's sparsity and MAC reduction count devices without labels too", "[scenario]") {
+  IndividualRow labeled, unlabeled;
+  labeled.general = 0.8;
+  labeled.fine_prune = 0.9;
+  labeled.fine_pruned = true;
+  labeled.sparsity = 0.5;
+  labeled.macs_dense = 100;
+  labeled.macs_fine_pruned = 40;
+  // A device with no labels: Fine-Pruned, no accuracy (it was left out of both figures).
+  unlabeled.evaluated = false;
+  unlabeled.fine_pruned = true;
+  unlabeled.sparsity = 0.3;
+  unlabeled.macs_dense = 100;
+  unlabeled.macs_fine_pruned = 80;
+  const VariantSummary s = summarize_variant("v", {labeled, unlabeled}, {});
+  CHECK(s.individuals == 2);
+  CHECK(s.fine_prune.n == 1);
+  CHECK(s.gain.n == 1);
+  CHECK(s.sparsity.n == 2);
+  CHECK(s.sparsity.mean == Approx(0.4));
+  CHECK(s.mac_reduction.n == 2);
+  CHECK(s.mac_reduction.mean == Approx(0.4));
+}
+
 TEST_CASE("a campaign's progress note counts running and failed tasks and live agents",
           "[scenario]") {
   ProgressState s;

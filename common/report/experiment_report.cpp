@@ -92,7 +92,7 @@ Table summary_table(const RunResults& results) {
         improved += *g > one + 1e-9;
         worse += *g < -one - 1e-9;
       }
-      if (r->fine_prune) {
+      if (r->fine_pruned) {  // its cost needs no labels
         fp_s.push_back(r->fine_prune_seconds);
         fp_macs.push_back(static_cast<double>(r->fine_prune_compute_macs));
       }
@@ -175,7 +175,7 @@ Table individuals_table(const RunResults& results) {
                                     r.individual,
                                     opt_num(r.general),
                                     opt_num(r.fine_prune),
-                                    r.fine_prune ? num(r.sparsity) : "",
+                                    r.fine_pruned ? num(r.sparsity) : "",
                                     opt_num(gain),
                                     opt_num(r.finetune),
                                     opt_num(r.svd)};
@@ -183,7 +183,7 @@ Table individuals_table(const RunResults& results) {
                                    r.individual,
                                    opt_pct(r.general),
                                    opt_pct(r.fine_prune),
-                                   r.fine_prune ? pct(r.sparsity) : "-",
+                                   r.fine_pruned ? pct(r.sparsity) : "-",
                                    gain ? fmt::format("{:+.1f}", 100 * *gain) : "-",
                                    opt_pct(r.finetune),
                                    opt_pct(r.svd)};
@@ -250,6 +250,11 @@ Table comparisons_table(const RunResults& results) {
   t.header = {"variant",   "method",        "versus", "n",       "mean_a",     "mean_b",
               "mean_diff", "median_diff",   "ci_low", "ci_high", "p_wilcoxon", "improved",
               "worse",     "b_compute_GMAC"};
+  // One "[low, high]" cell for the interval: the rows had a cell fewer than the header, and
+  // every value from ci_high on stood under its neighbour's name.
+  t.md_header = t.header;
+  t.md_header[8] = "95% CI";
+  t.md_header.erase(t.md_header.begin() + 9);
   for (const auto& s : results.summaries) {
     auto rows = rows_of(results, s.variant);
     const auto names = reported_methods(rows);

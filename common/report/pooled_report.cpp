@@ -87,6 +87,26 @@ double mac_reduction(const IndividualResult& r, const MethodOutcome& m) {
              : 0.0;
 }
 
+// Method b's cost over the paired individuals, summed, then set on a comparison as means.
+struct CostSums {
+  double compute = 0, seconds = 0, cut = 0, sparsity = 0;
+  void add(const IndividualResult& r, const char* method) {
+    const MethodOutcome* m = r.method(method);
+    if (!m) return;
+    compute += static_cast<double>(m->compute_macs);
+    seconds += m->wall_seconds;
+    cut += mac_reduction(r, *m);
+    sparsity += m->sparsity;
+  }
+  void set_means(PooledComparison& c, size_t paired) const {
+    const double n = static_cast<double>(paired);
+    c.compute_gmac = compute / n / 1e9;
+    c.seconds = seconds / n;
+    c.mac_reduction = cut / n;
+    c.sparsity = sparsity / n;
+  }
+};
+
 std::vector<PooledComparison> variant_comparisons(const std::vector<SeedRun>& seeds,
                                                   const std::vector<const Row*>& rows,
                                                   const std::string& variant) {
@@ -98,28 +118,19 @@ std::vector<PooledComparison> variant_comparisons(const std::vector<SeedRun>& se
   std::vector<PooledComparison> out;
   for (const auto& [b_name, a_name] : pairs) {
     Pairs p;
-    double compute = 0, seconds = 0, cut = 0, sparsity = 0;
+    CostSums cost;
     for (const Row* r : rows) {
       auto va = accuracy_of(*r->result, a_name), vb = accuracy_of(*r->result, b_name);
       if (!va || !vb) continue;
       p.add(*va, *vb, *r);
-      if (const MethodOutcome* m = r->result->method(b_name)) {
-        compute += static_cast<double>(m->compute_macs);
-        seconds += m->wall_seconds;
-        cut += mac_reduction(*r->result, *m);
-        sparsity += m->sparsity;
-      }
+      cost.add(*r->result, b_name.c_str());
     }
     if (p.a.empty()) continue;
     PooledComparison c = p.summarize(seeds);
-    const double n = static_cast<double>(p.a.size());
     c.variant = variant;
     c.method = b_name;
     c.versus = a_name;
-    c.compute_gmac = compute / n / 1e9;
-    c.seconds = seconds / n;
-    c.mac_reduction = cut / n;
-    c.sparsity = sparsity / n;
+    cost.set_means(c, p.a.size());
     out.push_back(std::move(c));
   }
   return out;
@@ -178,6 +189,7 @@ std::vector<PooledComparison> pool_comparisons(const std::vector<SeedRun>& seeds
   for (const auto& v : variants) {
     if (v == versus_variant) continue;
     Pairs p;
+    CostSums cost;  // of this variant's Fine-Pruning (it read 0 throughout)
     for (const auto& seed : seeds) {
       std::map<std::string, const IndividualResult*> reference;
       for (const Row& r : rows)
@@ -189,7 +201,9 @@ std::vector<PooledComparison> pool_comparisons(const std::vector<SeedRun>& seeds
         if (ref == reference.end()) continue;
         auto va = accuracy_of(*ref->second, kFinePruneMethod),
              vb = accuracy_of(*r.result, kFinePruneMethod);
-        if (va && vb) p.add(*va, *vb, r);
+        if (!va || !vb) continue;
+        p.add(*va, *vb, r);
+        cost.add(*r.result, kFinePruneMethod);
       }
     }
     if (p.a.empty()) continue;
@@ -197,6 +211,7 @@ std::vector<PooledComparison> pool_comparisons(const std::vector<SeedRun>& seeds
     c.variant = v;
     c.method = kFinePruneMethod;
     c.versus = versus_variant + " fine_prune";
+    cost.set_means(c, p.a.size());
     out.push_back(std::move(c));
   }
   return out;
@@ -253,11 +268,12 @@ std::string pooled_markdown(const std::vector<PooledComparison>& rows,
   std::string joined;
   for (const auto& s : sources) joined += (joined.empty() ? "" : ", ") + s;
   ReportTable t = pooled_table(rows);
-  // Readable column names where the CSV's are terse.
-  t.header[8] = "95% CI";
-  t.header.erase(t.header.begin() + 9);
-  t.header[14] = "b_MAC_cut";
-  t.header[16] = "per_seed";
+  // Readable column names where the CSV's are terse; one cell for the interval.
+  t.md_header = t.header;
+  t.md_header[8] = "95% CI";
+  t.md_header.erase(t.md_header.begin() + 9);
+  t.md_header[14] = "b_MAC_cut";
+  t.md_header[16] = "per_seed";
   return fmt::format(
              "Pooled over: {} (fp-sim pool, from each run's SQLite file or report's "
              "seed_run.json;\nstatistics as in "

@@ -11,6 +11,9 @@ namespace fp::report {
 
 struct ReportTable {
   std::vector<std::string> header;
+  // The Markdown's own, where its cells differ from the CSV's (one "[low, high]" cell for
+  // two CSV columns); empty: `header`. Each Markdown row has as many cells as it.
+  std::vector<std::string> md_header;
   std::vector<std::vector<std::string>> csv_rows, md_rows;
 
   std::string csv() const {
@@ -36,8 +39,9 @@ struct ReportTable {
       }
       return out + "\n";
     };
-    std::string out = line(header) + "|";
-    for (size_t i = 0; i < header.size(); ++i) out += i < text_columns ? "---|" : "---:|";
+    const auto& names = md_header.empty() ? header : md_header;
+    std::string out = line(names) + "|";
+    for (size_t i = 0; i < names.size(); ++i) out += i < text_columns ? "---|" : "---:|";
     out += "\n";
     for (const auto& r : md_rows) out += line(r);
     return out;

@@ -150,37 +150,43 @@ Result<RunResults> read_results(store::Store& store, int64_t run_id) {
     if (reported) out.other_methods.push_back(m);
   }
   for (const auto& v : variant_order) {
-    VariantSummary s;
-    s.variant = v;
-    std::vector<double> general, fine_prune, finetune, svd, gain, sparsity, mac_reduction;
-    std::map<std::string, std::vector<double>> other;
-    for (auto& r : by_variant[v]) {
-      ++s.individuals;
-      s.done += r.status == "done";
-      s.failed += r.status == "failed";
-      if (r.general) general.push_back(*r.general);
-      if (r.fine_prune) {
-        fine_prune.push_back(*r.fine_prune);
-        sparsity.push_back(r.sparsity);
-        mac_reduction.push_back(r.mac_reduction());
-      }
-      if (r.finetune) finetune.push_back(*r.finetune);
-      if (r.svd) svd.push_back(*r.svd);
-      if (auto g = r.gain()) gain.push_back(*g);
-      for (const auto& [name, accuracy] : r.other_accuracy) other[name].push_back(accuracy);
-      out.rows.push_back(std::move(r));
-    }
-    s.general = describe(general);
-    s.fine_prune = describe(fine_prune);
-    s.finetune = describe(finetune);
-    s.svd = describe(svd);
-    s.gain = describe(gain);
-    s.sparsity = describe(sparsity);
-    s.mac_reduction = describe(mac_reduction);
-    for (const auto& m : out.other_methods) s.other[m] = describe(other[m]);
-    out.summaries.push_back(std::move(s));
+    out.summaries.push_back(summarize_variant(v, by_variant[v], out.other_methods));
+    for (auto& r : by_variant[v]) out.rows.push_back(std::move(r));
   }
   return out;
+}
+
+VariantSummary summarize_variant(const std::string& variant, const std::vector<IndividualRow>& rows,
+                                 const std::vector<std::string>& other_methods) {
+  VariantSummary s;
+  s.variant = variant;
+  std::vector<double> general, fine_prune, finetune, svd, gain, sparsity, mac_reduction;
+  std::map<std::string, std::vector<double>> other;
+  for (const auto& r : rows) {
+    ++s.individuals;
+    s.done += r.status == "done";
+    s.failed += r.status == "failed";
+    if (r.general) general.push_back(*r.general);
+    if (r.fine_prune) fine_prune.push_back(*r.fine_prune);
+    // Sparsity and MACs need no labels: a device without them counts too.
+    if (r.fine_pruned) {
+      sparsity.push_back(r.sparsity);
+      mac_reduction.push_back(r.mac_reduction());
+    }
+    if (r.finetune) finetune.push_back(*r.finetune);
+    if (r.svd) svd.push_back(*r.svd);
+    if (auto g = r.gain()) gain.push_back(*g);
+    for (const auto& [name, accuracy] : r.other_accuracy) other[name].push_back(accuracy);
+  }
+  s.general = describe(general);
+  s.fine_prune = describe(fine_prune);
+  s.finetune = describe(finetune);
+  s.svd = describe(svd);
+  s.gain = describe(gain);
+  s.sparsity = describe(sparsity);
+  s.mac_reduction = describe(mac_reduction);
+  for (const auto& m : other_methods) s.other[m] = describe(other[m]);
+  return s;
 }
 
 // A further method's accuracy, in a column as wide as its name.

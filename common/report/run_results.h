@@ -77,6 +77,10 @@ struct RunResults {
 
 // `run_id` 0: the latest run in the file.
 Result<RunResults> read_results(store::Store& store, int64_t run_id = 0);
+// One variant's summary of its rows: each accuracy over the rows that have it; sparsity and
+// MAC reduction over every Fine-Pruned row, labeled or not.
+VariantSummary summarize_variant(const std::string& variant, const std::vector<IndividualRow>& rows,
+                                 const std::vector<std::string>& other_methods);
 
 // Human-readable: the per-individual table (at most `max_rows` rows, 0: all) and
 // the summary.

@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "count_of.h"
 #include "data/image_folder.h"
 #include "image_folder_fixture.h"
 #include "models/artifact.h"
@@ -499,6 +500,25 @@ adaptation_samples = 20
         "comparisons.csv", "comparisons.md"}) {
     INFO(name);
     CHECK(fs::exists(fs::path(out) / name));
+  }
+  // Every Markdown table's rows have as many cells as its header (comparisons.md's interval
+  // is one cell for the CSV's two: the values after it stood under the wrong names).
+  for (const auto& entry : fs::recursive_directory_iterator(out)) {
+    if (entry.path().extension() != ".md") continue;
+    std::ifstream md(entry.path());
+    std::string row;
+    int64_t cells = -1;
+    while (std::getline(md, row)) {
+      if (row.rfind("|", 0) != 0) {
+        cells = -1;  // a table ended
+        continue;
+      }
+      const auto n = std::count(row.begin(), row.end(), '|') -
+                     static_cast<int64_t>(fp::testing::count_of(row, "\\|"));
+      INFO(entry.path().string() << ": " << row);
+      if (cells < 0) cells = n;
+      CHECK(n == cells);
+    }
   }
   // summary.csv: one line per variant with the run's own means.
   std::ifstream summary(fs::path(out) / "summary.csv");
@@ -1522,6 +1542,15 @@ TEST_CASE("runs of several seeds pool into paired comparisons over all their ind
   CHECK(b_vs_a.paired.mean_diff ==
         Approx(find(pooled, "b", "fine_prune", "general").paired.mean_b -
                find(pooled, "a", "fine_prune", "general").paired.mean_b));
+  // Its cost columns are b's Fine-Pruning's, as in b's row against the general model over the
+  // same individuals (they read 0).
+  const auto b_vs_general = find(pooled, "b", "fine_prune", "general");
+  REQUIRE(b_vs_general.paired.n == 8);
+  CHECK(b_vs_a.compute_gmac > 0);
+  CHECK(b_vs_a.compute_gmac == Approx(b_vs_general.compute_gmac));
+  CHECK(b_vs_a.seconds == Approx(b_vs_general.seconds));
+  CHECK(b_vs_a.mac_reduction == Approx(b_vs_general.mac_reduction));
+  CHECK(b_vs_a.sparsity == Approx(b_vs_general.sparsity));
   // The tables say the same.
   const std::string csv = report::pooled_csv(pooled);
   CHECK(csv.rfind("variant,method,versus,n,mean_a", 0) == 0);
