@@ -2,10 +2,12 @@
 // no network: host shares, private data files, statistics, CSV, progress lines.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "experiment/personalize_settings.h"
 #include "report/report_table.h"
@@ -673,6 +675,24 @@ TEST_CASE("a summary's sparsity and MAC reduction count devices without labels t
   CHECK(s.sparsity.mean == Approx(0.4));
   CHECK(s.mac_reduction.n == 2);
   CHECK(s.mac_reduction.mean == Approx(0.4));
+  // Its SVD model's sparsity is exported too (it was blank without an SVD accuracy).
+  unlabeled.svd_sparsity = 0.25;
+  RunResults r;
+  r.rows = {unlabeled};
+  const std::string csv = to_csv(r);
+  const std::string header = csv.substr(0, csv.find('\n'));
+  const std::string line = csv.substr(header.size() + 1);
+  const auto cells_of = [](const std::string& text) {
+    std::vector<std::string> cells;
+    std::stringstream in(text);
+    for (std::string cell; std::getline(in, cell, ',');) cells.push_back(cell);
+    return cells;
+  };
+  const auto names = cells_of(header), values = cells_of(line);
+  const auto at = std::find(names.begin(), names.end(), "svd_sparsity") - names.begin();
+  REQUIRE(static_cast<size_t>(at) < values.size());
+  CHECK(values[static_cast<size_t>(at)] == "0.250000");
+  CHECK(nlohmann::json::parse(to_json(r))["rows"][0]["svd_sparsity"] == 0.25);
 }
 
 TEST_CASE("a campaign's progress note counts running and failed tasks and live agents",

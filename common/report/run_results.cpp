@@ -287,11 +287,11 @@ std::string to_csv(const RunResults& results) {
         csv(r.agent_id), r.status, csv(r.general), csv(r.fine_prune),
         fp ? fmt::format("{:.6f}", r.sparsity) : "",
         fp ? fmt::format("{:.6f}", r.target_sparsity) : "", csv(r.gain()), csv(r.finetune),
-        csv(r.svd), r.svd ? fmt::format("{:.6f}", r.svd_sparsity) : "", r.adaptation_samples,
-        r.eval_samples, fmt::format("{:.6f}", r.fine_prune_seconds), r.macs_dense,
-        r.macs_fine_pruned, r.finetune_seconds, r.fine_prune_compute_macs, r.finetune_compute_macs,
-        r.classes, csv(r.error), fp ? fmt::format("{:.6f}", r.mac_reduction()) : "",
-        r.compact_bytes,
+        csv(r.svd), r.svd_sparsity ? fmt::format("{:.6f}", *r.svd_sparsity) : "",
+        r.adaptation_samples, r.eval_samples, fmt::format("{:.6f}", r.fine_prune_seconds),
+        r.macs_dense, r.macs_fine_pruned, r.finetune_seconds, r.fine_prune_compute_macs,
+        r.finetune_compute_macs, r.classes, csv(r.error),
+        fp ? fmt::format("{:.6f}", r.mac_reduction()) : "", r.compact_bytes,
         !r.measured   ? ""
         : r.evaluated ? "1"
                       : "0");
@@ -355,7 +355,7 @@ std::string to_json(const RunResults& results) {
          {"gain", opt(r.gain())},
          {"finetune_accuracy", opt(r.finetune)},
          {"svd_accuracy", opt(r.svd)},
-         {"svd_sparsity", r.svd ? nlohmann::json(r.svd_sparsity) : nullptr},
+         {"svd_sparsity", opt(r.svd_sparsity)},
          {"adaptation_samples", r.adaptation_samples},
          {"eval_samples", r.eval_samples},
          {"fine_prune_seconds", r.fine_prune_seconds},

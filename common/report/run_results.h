@@ -23,7 +23,7 @@ struct IndividualRow {
   std::optional<double> general, fine_prune, finetune, svd;  // accuracies on the eval set
   double sparsity = 0;         // Fine-Pruned share of prunable weights
   double target_sparsity = 0;  // what Fine-Pruning aimed for (chosen without labels, or fixed)
-  double svd_sparsity = 0;
+  std::optional<double> svd_sparsity;  // where SVD ran, with labels or without
   int64_t adaptation_samples = 0, eval_samples = 0;
   double fine_prune_seconds = 0, finetune_seconds = 0;  // on the device
   int64_t macs_dense = 0, macs_fine_pruned = 0;         // inference, per sample
