@@ -6,6 +6,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include "util/program_main.h"
 #include "util/status.h"
@@ -98,4 +99,18 @@ TEST_CASE("a program's escaped exception is one line naming it, and exit code 1"
   CHECK(run_and_read([]() -> int { throw 42; }, code) ==
         "fp-test: an unexpected error (not a std::exception)\n");
   CHECK(code == 1);
+
+  // A thread that could not start (ulimit -u reached) said only "Resource temporarily
+  // unavailable"; now which limits may have run out. Other system errors stay as they are.
+  auto no_thread = []() -> int {
+    throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
+  };
+  CHECK(run_and_read(no_thread, code) ==
+        "fp-test: Resource temporarily unavailable (a thread or process could not be started: "
+        "the limit on this user's processes and threads, ulimit -u, or memory ran out)\n");
+  CHECK(code == 1);
+  auto denied = []() -> int {
+    throw std::system_error(std::make_error_code(std::errc::permission_denied));
+  };
+  CHECK(run_and_read(denied, code) == "fp-test: Permission denied\n");
 }

@@ -3,6 +3,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <system_error>
+
 namespace fp {
 
 std::string exception_summary(const std::exception& e) {
@@ -10,6 +12,13 @@ std::string exception_summary(const std::exception& e) {
   const size_t backtrace = what.find("\nException raised from ");
   if (backtrace != std::string::npos) what.resize(backtrace);
   while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
+  // std::thread's failure to start one: "Resource temporarily unavailable" alone named
+  // neither what was short nor which limit.
+  if (const auto* system = dynamic_cast<const std::system_error*>(&e);
+      system && system->code() == std::errc::resource_unavailable_try_again)
+    what +=
+        " (a thread or process could not be started: the limit on this user's processes "
+        "and threads, ulimit -u, or memory ran out)";
   return what.empty() ? "an unexpected error" : what;
 }
 

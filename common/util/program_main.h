@@ -11,7 +11,8 @@
 namespace fp {
 
 // what() of an escaped exception, cut before a LibTorch backtrace ("Exception raised
-// from ..."), which says nothing to a user and many lines to a log.
+// from ..."), which says nothing to a user and many lines to a log; a thread that could not
+// be started (EAGAIN) says which limits may have run out.
 std::string exception_summary(const std::exception& e);
 
 // Runs `body` and returns its exit code; prints "<program>: <summary>" to `err` and returns
