@@ -282,3 +282,32 @@ TEST_CASE("a scratch folder a killed process left is removed by the next one of 
   }
   CHECK(std::filesystem::exists(alive));
 }
+
+TEST_CASE("a scratch file a killed writer left beside a file is removed when it is next written") {
+  // A kill -9 (a device's power, the OOM killer) during a model's write left its scratch
+  // file, a model's size, for good: nothing counted or removed it.
+  TempDir dir;
+  const std::string model = dir.file("model.fpm");
+  const std::string prefix = fp::scratch_file_prefix(model);
+  CHECK(prefix.rfind(model + ".tmp.", 0) == 0);
+  CHECK(prefix.find('/', model.size()) == std::string::npos);  // the machine's name, no path
+  const pid_t child = ::fork();                                // a process that is gone
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  const std::string gone = prefix + std::to_string(child) + ".0";
+  const std::string alive = prefix + std::to_string(::getppid()) + ".3";
+  // Another machine's writer on a shared folder: its pid means nothing here.
+  const std::string elsewhere = model + ".tmp.other-machine." + std::to_string(child) + ".0";
+  const std::string other_file =
+      fp::scratch_file_prefix(dir.file("other.fpm")) + std::to_string(child) + ".0";
+  for (const auto& p : {gone, alive, elsewhere, other_file}) REQUIRE(fp::write_file(p, "x").ok());
+  REQUIRE(fp::replace_file(model, "model bytes", "model").ok());
+  CHECK(fp::read_file(model).value() == "model bytes");
+  CHECK_FALSE(std::filesystem::exists(gone));
+  CHECK(std::filesystem::exists(alive));       // its writer runs
+  CHECK(std::filesystem::exists(elsewhere));   // not this machine's
+  CHECK(std::filesystem::exists(other_file));  // another file's: removed when that is written
+  REQUIRE(fp::replace_file(dir.file("other.fpm"), "y", "model").ok());
+  CHECK_FALSE(std::filesystem::exists(other_file));
+}

@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+
+#include "util/scratch_folder.h"
 
 namespace fp {
 
@@ -84,6 +87,18 @@ const char* kind_of(const struct stat& st) {
 
 }  // namespace
 
+std::string scratch_file_prefix(const std::string& path) {
+  static const std::string host = [] {
+    char name[256] = {};
+    if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return std::string("host");
+    std::string out;
+    for (const char* c = name; *c != '\0' && out.size() < 64; ++c)
+      out += std::isalnum(static_cast<unsigned char>(*c)) || *c == '-' || *c == '_' ? *c : '_';
+    return out;
+  }();
+  return path + ".tmp." + host + ".";
+}
+
 Result<StagedFile> stage_file(const std::string& named, std::string_view bytes,
                               const std::string& what, bool durable, mode_t mode) {
   // The file a link names (a dangling link is replaced itself, as a missing file is made).
@@ -98,8 +113,11 @@ Result<StagedFile> stage_file(const std::string& named, std::string_view bytes,
     return Status::invalid_argument(what + " " + named + " is " + kind_of(st) +
                                     ", not a file: not replaced");
   static std::atomic<uint64_t> counter{0};  // two writers of one path never share a scratch file
-  const std::string tmp =
-      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const std::string prefix = scratch_file_prefix(path);
+  const std::filesystem::path target(path);
+  remove_files_of_gone_processes(target.parent_path().string(),
+                                 std::filesystem::path(prefix).filename().string());
+  const std::string tmp = prefix + std::to_string(::getpid()) + "." + std::to_string(counter++);
   auto fail = [&](const std::string& step, int error, bool made) {
     if (made) ::unlink(tmp.c_str());
     return Status::io_error(what + " " + named + ": " + step + " " + tmp + ": " +

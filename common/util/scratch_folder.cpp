@@ -27,10 +27,8 @@ pid_t pid_after(const std::string& name, const std::string& prefix) {
   return static_cast<pid_t>(std::stol(rest.substr(0, end)));
 }
 
-}  // namespace
-
-std::vector<std::string> remove_folders_of_gone_processes(const std::string& dir,
-                                                          const std::string& prefix) {
+std::vector<std::string> remove_of_gone_processes(const std::string& dir, const std::string& prefix,
+                                                  bool folders) {
   std::vector<std::string> removed;
   std::error_code ec;
   for (fs::directory_iterator it(dir.empty() ? "." : dir, ec), end; !ec && it != end;
@@ -38,7 +36,8 @@ std::vector<std::string> remove_folders_of_gone_processes(const std::string& dir
     const pid_t pid = pid_after(it->path().filename().string(), prefix);
     if (pid <= 0 || pid == ::getpid()) continue;
     struct stat st {};
-    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+    if (::lstat(it->path().c_str(), &st) != 0 || st.st_uid != ::geteuid() ||
+        !(folders ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)))
       continue;
     if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to ask
     std::error_code rm;
@@ -46,6 +45,18 @@ std::vector<std::string> remove_folders_of_gone_processes(const std::string& dir
     if (!rm) removed.push_back(it->path().string());
   }
   return removed;
+}
+
+}  // namespace
+
+std::vector<std::string> remove_folders_of_gone_processes(const std::string& dir,
+                                                          const std::string& prefix) {
+  return remove_of_gone_processes(dir, prefix, true);
+}
+
+std::vector<std::string> remove_files_of_gone_processes(const std::string& dir,
+                                                        const std::string& prefix) {
+  return remove_of_gone_processes(dir, prefix, false);
 }
 
 Result<ScratchFolder> ScratchFolder::make(const std::string& tag) {

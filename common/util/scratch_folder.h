@@ -14,6 +14,9 @@ namespace fp {
 // paths. A live process, or one of another user, keeps its own.
 std::vector<std::string> remove_folders_of_gone_processes(const std::string& dir,
                                                           const std::string& prefix);
+// The same for regular files so named (a scratch file a killed writer left).
+std::vector<std::string> remove_files_of_gone_processes(const std::string& dir,
+                                                        const std::string& prefix);
 
 class ScratchFolder {
  public:
