@@ -13,6 +13,7 @@
 #include "models/compact.h"
 #include "models/model_factory.h"
 #include "util/file_io.h"
+#include "util/scratch_folder.h"
 #include "util/json_object.h"
 #include "util/sha256.h"
 
@@ -77,6 +78,9 @@ Result<KeptModel> keep_model(const PrunableNet& personalized, const std::string&
   // without its manifest was never counted by remove_older_kept_models, nor ever removed.
   // Each written beside and renamed: a reader never sees half a manifest.
   const std::string text = manifest.dump(2) + "\n";
+  // A model's scratch file a killed agent left is named after that task's model, never
+  // written again: swept here, or it stayed for good.
+  remove_scratch_files_of_gone_writers(dir);
   StagedFiles files("kept model", /*durable=*/true);
   FP_RETURN_IF_ERROR(files.add(k.path, bytes));
   FP_RETURN_IF_ERROR(files.add((fs::path(dir) / (stem + ".json")).string(), text));

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -86,18 +85,6 @@ const char* kind_of(const struct stat& st) {
 }
 
 }  // namespace
-
-std::string scratch_file_prefix(const std::string& path) {
-  static const std::string host = [] {
-    char name[256] = {};
-    if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return std::string("host");
-    std::string out;
-    for (const char* c = name; *c != '\0' && out.size() < 64; ++c)
-      out += std::isalnum(static_cast<unsigned char>(*c)) || *c == '-' || *c == '_' ? *c : '_';
-    return out;
-  }();
-  return path + ".tmp." + host + ".";
-}
 
 Result<StagedFile> stage_file(const std::string& named, std::string_view bytes,
                               const std::string& what, bool durable, mode_t mode) {

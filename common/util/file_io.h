@@ -39,7 +39,8 @@ Status replace_file(const std::string& path, std::string_view bytes,
 // replace_file in two steps, for files written together: stage_file writes the scratch file
 // beside the target (what replace_file refuses, refused), commit_staged renames it over the
 // target (removing the scratch file if that fails). The scratch file is named
-// scratch_file_prefix(target) + "<pid>.<n>"; staging removes those of the same target that
+// scratch_file_prefix(target) + "<pid>.<n>" (util/scratch_folder.h); staging removes those
+// of the same target that
 // a killed writer on this machine left (a model's size each, on a device's small disk).
 // The machine's name is in it so that a writer on another machine sharing the folder (a
 // cluster's network file system) is never taken for a gone process.
@@ -52,8 +53,6 @@ struct StagedFile {
 Result<StagedFile> stage_file(const std::string& path, std::string_view bytes,
                               const std::string& what, bool durable, mode_t mode = 0);
 Status commit_staged(const StagedFile& file);
-// "<path>.tmp.<this machine's name>." (its letters, digits, '-' and '_'; others as '_').
-std::string scratch_file_prefix(const std::string& path);
 
 // Files replaced together, all or none where the disk fills (a report written over an
 // earlier one kept half of each): add() writes each to a scratch file beside its place

@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 namespace fp {
 namespace fs = std::filesystem;
@@ -57,6 +59,34 @@ std::vector<std::string> remove_folders_of_gone_processes(const std::string& dir
 std::vector<std::string> remove_files_of_gone_processes(const std::string& dir,
                                                         const std::string& prefix) {
   return remove_of_gone_processes(dir, prefix, false);
+}
+
+std::string scratch_file_prefix(const std::string& path) {
+  static const std::string host = [] {
+    char name[256] = {};
+    if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return std::string("host");
+    std::string out;
+    for (const char* c = name; *c != '\0' && out.size() < 64; ++c)
+      out += std::isalnum(static_cast<unsigned char>(*c)) || *c == '-' || *c == '_' ? *c : '_';
+    return out;
+  }();
+  return path + ".tmp." + host + ".";
+}
+
+std::vector<std::string> remove_scratch_files_of_gone_writers(const std::string& dir) {
+  const std::string marker = fs::path(scratch_file_prefix("")).filename().string();
+  std::set<std::string> prefixes;  // "<file>.tmp.<machine>." of the scratch files there
+  std::error_code ec;
+  for (fs::directory_iterator it(dir.empty() ? "." : dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const size_t at = name.rfind(marker);
+    if (at != std::string::npos && at > 0) prefixes.insert(name.substr(0, at + marker.size()));
+  }
+  std::vector<std::string> removed;
+  for (const auto& prefix : prefixes)
+    for (auto& path : remove_files_of_gone_processes(dir, prefix)) removed.push_back(path);
+  return removed;
 }
 
 Result<ScratchFolder> ScratchFolder::make(const std::string& tag) {

@@ -18,6 +18,14 @@ std::vector<std::string> remove_folders_of_gone_processes(const std::string& dir
 std::vector<std::string> remove_files_of_gone_processes(const std::string& dir,
                                                         const std::string& prefix);
 
+// What util/file_io.h's stage_file names a file's scratch file before its "<pid>.<n>":
+// "<path>.tmp.<this machine's name>." (its letters, digits, '-' and '_'; others as '_').
+std::string scratch_file_prefix(const std::string& path);
+// Removes the scratch files in `dir` that writers on this machine, now gone, left beside any
+// file (a folder whose files are named anew each time, as a device's kept models are);
+// returns their paths.
+std::vector<std::string> remove_scratch_files_of_gone_writers(const std::string& dir);
+
 class ScratchFolder {
  public:
   // mkdtemp under std::filesystem::temp_directory_path(), named "<tag>.<pid>.XXXXXX".

@@ -42,6 +42,7 @@
 #include "temp_dir.h"
 #include "test_paths.h"
 #include "train/evaluator.h"
+#include "util/scratch_folder.h"
 #include "util/sha256.h"
 #include "wav_file.h"
 
@@ -1330,6 +1331,22 @@ TEST_CASE("a kept model's name taken by an earlier one is not replaced", "[devic
   CHECK(agent::latest_kept_model(kept_dir)->general_sha256 == other_general);
   CHECK(agent::keep_model(**model, kept_dir, other_general, "device=x", 7)->path ==
         kept_dir + "/task7-device_x-3.fpm");
+  // A model's scratch file an agent killed while writing it left (a model's size each): the
+  // next model kept sweeps it; a running writer's stays.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  const std::string gone =
+      scratch_file_prefix(kept_dir + "/task8-device_x.fpm") + std::to_string(child) + ".0";
+  const std::string alive =
+      scratch_file_prefix(kept_dir + "/task9-device_x.fpm") + std::to_string(::getppid()) + ".0";
+  std::ofstream(gone) << std::string(4096, 'm');
+  std::ofstream(alive) << "m";
+  REQUIRE(fs::exists(gone));
+  REQUIRE(agent::keep_model(**model, kept_dir, other_general, "device=x", 10).ok());
+  CHECK_FALSE(fs::exists(gone));
+  CHECK(fs::exists(alive));
 }
 
 TEST_CASE("a kept model is put in place with its manifests or not at all", "[device][unit]") {
