@@ -122,7 +122,7 @@ int personalize_command(const PersonalizeOptions& o) {
     return 1;
   }
   auto r = agent::personalize_on_device(**general, general_info, data->adaptation, data->heldout,
-                                        *config, "personalize");
+                                        *config, "personalize", data->heldout_inputs);
   if (!r.ok()) {
     spdlog::error("{}", r.status().to_string());
     return 1;
@@ -153,7 +153,7 @@ int personalize_command(const PersonalizeOptions& o) {
   fmt::print(
       "Fine-Pruned on {} of {} files ({} more held out for the figures below; {} skipped): "
       "sparsity {:.1f}% ({})\n",
-      r->fine_prune_samples, r->adaptation_samples, r->evaluation_samples, data->skipped.count,
+      r->fine_prune_samples, r->adaptation_samples, r->label_free_samples, data->skipped.count,
       100 * r->sparsity.sparsity(),
       config->select_sparsity
           ? fmt::format("target {:.2f} chosen without labels", r->selection.chosen)

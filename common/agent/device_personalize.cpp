@@ -2,13 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include "models/model_factory.h"
 #include "prune/shift_detector.h"
+#include "train/evaluator.h"
 
 namespace fp::agent {
 
-Result<PersonalizeResult> personalize_on_device(
-    const PrunableNet& general, const ArtifactInfo& general_info, const Dataset& adaptation,
-    const Dataset& evaluation, PersonalizeConfig& config, const std::string& what) {
+Result<PersonalizeResult> personalize_on_device(const PrunableNet& general,
+                                                const ArtifactInfo& general_info,
+                                                const Dataset& adaptation,
+                                                const Dataset& evaluation,
+                                                PersonalizeConfig& config, const std::string& what,
+                                                const torch::Tensor& label_free_inputs) {
   FP_RETURN_IF_ERROR(resolve_spread_threshold(general_info.meta, config.prune));
   if (config.prune.class_spread_threshold == 0 &&
       config.prune.class_spread_share == PruneConfig::kAutoClassSpreadShare) {
@@ -29,6 +34,14 @@ Result<PersonalizeResult> personalize_on_device(
     config.extra_methods.clear();
   }
   FP_ASSIGN_OR_RETURN(PersonalizeResult r, personalize(general, adaptation, evaluation, config));
+  if (label_free_inputs.defined() && label_free_inputs.size(0) > evaluation.size()) {
+    // Labels for some held-out files only: the accuracy is theirs, the label-free figures
+    // need none and are measured on all (they were on the labeled ones alone).
+    ModelPtr dense = clone_model(general);
+    r.label_free = label_free_figures(predict_proba(*dense, label_free_inputs),
+                                      predict_proba(*r.personalized, label_free_inputs));
+    r.label_free_samples = label_free_inputs.size(0);
+  }
   spdlog::info(
       "{}: Fine-Pruned on {} of {} adaptation samples (statistics_samples {}; the last {} "
       "scored the candidates): sparsity {:.1f}%",

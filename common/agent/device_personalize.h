@@ -16,11 +16,14 @@
 
 namespace fp::agent {
 
-// `what` names the run in the log ("task 7", "personalize").
+// `what` names the run in the log ("task 7", "personalize"). `label_free_inputs`: every
+// held-out input where `evaluation` holds only the labeled ones (FolderData::heldout_inputs);
+// the label-free figures are measured on them (undefined: on `evaluation`).
 Result<PersonalizeResult> personalize_on_device(const PrunableNet& general,
                                                 const ArtifactInfo& general_info,
                                                 const Dataset& adaptation,
                                                 const Dataset& evaluation,
-                                                PersonalizeConfig& config, const std::string& what);
+                                                PersonalizeConfig& config, const std::string& what,
+                                                const torch::Tensor& label_free_inputs = {});
 
 }  // namespace fp::agent

@@ -57,11 +57,13 @@ FinePruneRunner::Outcome FinePruneRunner::run(const proto::TaskAssignment& task,
   }
   const Dataset* adaptation = nullptr;
   const Dataset* evaluation = nullptr;
+  torch::Tensor label_free_inputs;  // a folder's every held-out input (some may be unlabeled)
   uint64_t skipped_files = 0;
   if (!config_.folder.dir.empty()) {
     FP_ASSIGN_OR_RETURN(const FolderData* folder, folder_for(general->spec()));
     adaptation = &folder->adaptation;
     evaluation = &folder->heldout;
+    label_free_inputs = folder->heldout_inputs;
     skipped_files = static_cast<uint64_t>(folder->skipped.count);
   } else {
     FP_ASSIGN_OR_RETURN(const IndividualData* data, data_for(task.dataset, task.individual));
@@ -73,9 +75,10 @@ FinePruneRunner::Outcome FinePruneRunner::run(const proto::TaskAssignment& task,
   BaselineSettings baselines;
   baselines.finetune_epochs = config_.finetune_epochs;
   FP_ASSIGN_OR_RETURN(PersonalizeConfig config, personalize_config_for(task, baselines));
-  FP_ASSIGN_OR_RETURN(PersonalizeResult r,
-                      personalize_on_device(*general, info, *adaptation, *evaluation, config,
-                                            "task " + std::to_string(task.task_id)));
+  FP_ASSIGN_OR_RETURN(
+      PersonalizeResult r,
+      personalize_on_device(*general, info, *adaptation, *evaluation, config,
+                            "task " + std::to_string(task.task_id), label_free_inputs));
 
   std::vector<proto::TelemetryReport> out = telemetry_reports(task, config, r, peak_rss_bytes());
   proto::TelemetryReport& fine_prune = out.front();

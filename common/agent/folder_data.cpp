@@ -271,6 +271,7 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
                                      items.end());
   out.adaptation = decode(adaptation, c.dir, spec, out.skipped, nullptr);
   out.heldout = decode(heldout, c.dir, spec, out.skipped, nullptr);
+  out.heldout_inputs = out.heldout.inputs;
   // Counted before the labels narrow the held-out part to its labeled files: a folder of
   // enough files with one held-out file labeled was refused as holding too few.
   const int64_t usable = out.adaptation.size() + out.heldout.size();
@@ -302,8 +303,11 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
     Dataset labeled = decode(heldout, c.dir, spec, again, &relative);
     if (labeled.size() > 0) {
       out.heldout = labeled;
-      spdlog::info("labels file {}: {} of the {} held-out file(s) labeled: accuracy on them",
-                   c.labels_file, labeled.size(), heldout.size());
+      spdlog::info("labels file {}: {} of the {} held-out file(s) labeled: accuracy on them{}",
+                   c.labels_file, labeled.size(), heldout.size(),
+                   labeled.size() < static_cast<int64_t>(heldout.size())
+                       ? ", the label-free figures on all"
+                       : "");
     } else {
       // Asked for an accuracy and getting none deserves a word: paths not as listed?
       spdlog::warn(

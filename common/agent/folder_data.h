@@ -21,8 +21,11 @@
 namespace fp::agent {
 
 struct FolderData {
-  Dataset adaptation;     // inputs only
-  Dataset heldout;        // labels when the labels file named held-out files
+  Dataset adaptation;  // inputs only
+  Dataset heldout;     // labels when the labels file named held-out files
+  // Every held-out file's input, labeled or not: what the label-free figures are measured
+  // on. `heldout` narrows to the labeled ones when a labels file names only some.
+  torch::Tensor heldout_inputs;
   int64_t files = 0;      // usable-looking entries listed (IDX images counted one by one)
   SkipLog skipped;        // listing and decoding
   std::string signature;  // the listing's (FolderListing::signature) and the labels file's

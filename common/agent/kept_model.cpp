@@ -13,8 +13,8 @@
 #include "models/compact.h"
 #include "models/model_factory.h"
 #include "util/file_io.h"
-#include "util/scratch_folder.h"
 #include "util/json_object.h"
+#include "util/scratch_folder.h"
 #include "util/sha256.h"
 
 namespace fp::agent {

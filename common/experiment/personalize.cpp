@@ -298,6 +298,7 @@ Result<PersonalizeResult> personalize(const PrunableNet& general, const Dataset&
     FP_ASSIGN_OR_RETURN(out.fine_prune,
                         describe(kFinePruneMethod, *pruned, evaluation, &pruned_proba));
     out.label_free = label_free_figures(general_proba, pruned_proba);
+    out.label_free_samples = evaluation.size();
     out.fine_prune.wall_seconds = cost.wall_seconds;
     out.fine_prune.cpu_seconds = cost.cpu_seconds;
     out.fine_prune.compute_macs = cost.compute_macs;

@@ -75,8 +75,10 @@ struct PersonalizeResult {
   // meaningless (a device's own unlabeled files); the models are still produced.
   bool evaluated = true;
   // The general and Fine-Pruned models on the evaluation inputs, labels or not (from the
-  // same passes that score them).
+  // same passes that score them), or on a device's every held-out input where only some
+  // are labeled (agent/device_personalize.h); over `label_free_samples` inputs.
   LabelFreeFigures label_free;
+  int64_t label_free_samples = 0;
   ModelPtr personalized;  // the Fine-Pruned model
 };
 

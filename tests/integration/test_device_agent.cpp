@@ -15,6 +15,7 @@
 
 #include "agent/agent.h"
 #include "agent/device_inference.h"
+#include "agent/device_personalize.h"
 #include "agent/fineprune_runner.h"
 #include "agent/folder_data.h"
 #include "agent/kept_model.h"
@@ -1042,7 +1043,48 @@ TEST_CASE("a labels file labels the held-out part; bad lines are named", "[devic
   REQUIRE(data.ok());
   REQUIRE(data->heldout.has_labels());
   CHECK(data->heldout.size() == 20);
+  CHECK(data->heldout_inputs.size(0) == 20);
   CHECK_FALSE(data->adaptation.has_labels());
+
+  // Labels for only some held-out files: the accuracy is theirs; the label-free figures need
+  // none and are measured on every held-out file, as without labels (they were measured on
+  // the labeled ones alone, and adding labels changed them).
+  {
+    std::ofstream some(dir.file("some.csv"));
+    for (int64_t i = 0; i < 40; i += 4) some << i << ".png," << y[i] << "\n";
+  }
+  agent::FolderDataConfig partial = c, none = c;
+  partial.labels_file = dir.file("some.csv");
+  none.labels_file.clear();
+  auto part = agent::load_folder_data(partial, image_spec());
+  auto unlabeled = agent::load_folder_data(none, image_spec());
+  REQUIRE(part.ok());
+  REQUIRE(unlabeled.ok());
+  REQUIRE(part->heldout.size() > 0);
+  REQUIRE(part->heldout.size() < 20);
+  CHECK(part->heldout_inputs.size(0) == 20);
+  CHECK(torch::equal(part->heldout_inputs, unlabeled->heldout.inputs));
+  torch::manual_seed(2);
+  auto model = build_model(image_spec());
+  REQUIRE(model.ok());
+  ArtifactInfo info;
+  info.spec = image_spec();
+  PersonalizeConfig pc;
+  pc.run_finetune = pc.run_svd = false;
+  PersonalizeConfig pc2 = pc;
+  auto with_some = agent::personalize_on_device(**model, info, part->adaptation, part->heldout, pc,
+                                                "some", part->heldout_inputs);
+  auto without = agent::personalize_on_device(**model, info, unlabeled->adaptation,
+                                              unlabeled->heldout, pc2, "none");
+  REQUIRE(with_some.ok());
+  REQUIRE(without.ok());
+  CHECK(with_some->evaluated);
+  CHECK(with_some->evaluation_samples == part->heldout.size());
+  CHECK(with_some->label_free_samples == 20);
+  CHECK(without->label_free_samples == 20);
+  CHECK(with_some->label_free.confidence_before == Approx(without->label_free.confidence_before));
+  CHECK(with_some->label_free.confidence_after == Approx(without->label_free.confidence_after));
+  CHECK(with_some->label_free.agreement == Approx(without->label_free.agreement));
 
   std::ofstream(dir.file("bad.csv")) << "path,label\n1.png,3\n2.png,Spaceship\n";
   auto bad = agent::read_labels_csv(dir.file("bad.csv"), image_spec());
