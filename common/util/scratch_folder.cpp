@@ -74,7 +74,7 @@ std::string scratch_file_prefix(const std::string& path) {
 }
 
 std::vector<std::string> remove_scratch_files_of_gone_writers(const std::string& dir) {
-  const std::string marker = fs::path(scratch_file_prefix("")).filename().string();
+  const std::string marker = scratch_file_prefix("");  // ".tmp.<machine>.
   std::set<std::string> prefixes;  // "<file>.tmp.<machine>." of the scratch files there
   std::error_code ec;
   for (fs::directory_iterator it(dir.empty() ? "." : dir, ec), end; !ec && it != end;
