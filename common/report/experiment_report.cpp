@@ -252,9 +252,7 @@ Table comparisons_table(const RunResults& results) {
               "worse",     "b_compute_GMAC"};
   // One "[low, high]" cell for the interval: the rows had a cell fewer than the header, and
   // every value from ci_high on stood under its neighbour's name.
-  t.md_header = t.header;
-  t.md_header[8] = "95% CI";
-  t.md_header.erase(t.md_header.begin() + 9);
+  t.merge_interval_columns(8);
   for (const auto& s : results.summaries) {
     auto rows = rows_of(results, s.variant);
     const auto names = reported_methods(rows);

@@ -269,9 +269,7 @@ std::string pooled_markdown(const std::vector<PooledComparison>& rows,
   for (const auto& s : sources) joined += (joined.empty() ? "" : ", ") + s;
   ReportTable t = pooled_table(rows);
   // Readable column names where the CSV's are terse; one cell for the interval.
-  t.md_header = t.header;
-  t.md_header[8] = "95% CI";
-  t.md_header.erase(t.md_header.begin() + 9);
+  t.merge_interval_columns(8);
   t.md_header[14] = "b_MAC_cut";
   t.md_header[16] = "per_seed";
   return fmt::format(

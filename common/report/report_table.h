@@ -2,6 +2,7 @@
 // ones. Every report table of fp-sim (experiment_report, pooled_report) is one of these.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,14 @@ struct ReportTable {
   // two CSV columns); empty: `header`. Each Markdown row has as many cells as it.
   std::vector<std::string> md_header;
   std::vector<std::vector<std::string>> csv_rows, md_rows;
+
+  // md_header: `header` with the CSV's columns `at` and `at + 1` (an interval's low and high)
+  // as one "95% CI" cell, as the rows write it ("[low, high]").
+  void merge_interval_columns(size_t at) {
+    md_header = header;
+    md_header[at] = "95% CI";
+    md_header.erase(md_header.begin() + static_cast<std::ptrdiff_t>(at) + 1);
+  }
 
   std::string csv() const {
     auto line = [](const std::vector<std::string>& cells) {
