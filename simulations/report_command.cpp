@@ -109,15 +109,9 @@ int run_list(const ReportOptions& o) {
   }
   const std::string last = shown_status(runs->back(), o.db);
   const std::string folder = database_path(o.db).parent_path().string();
-  if (last != "done" && last != "running") {
-    auto made = sim->campaigns(runs->back().id);
-    if (made.ok() && made->empty())
-      fmt::print("run {} did not finish ({}): {}\n", runs->back().id, last,
-                 not_resumable_without_campaigns(runs->back().id));
-    else
-      fmt::print("run {} did not finish ({}): 'fp-sim run --resume --out {}' goes on with it\n",
-                 runs->back().id, last, folder);
-  }
+  if (last != "done" && last != "running")
+    fmt::print("run {} did not finish ({}): 'fp-sim run --resume --out {}' goes on with it\n",
+               runs->back().id, last, folder);
   if (last != "running" && last_failed > 0) {
     fmt::print(
         "run {} has {} failed task(s): 'fp-sim run --resume --retry-failed --out {}' runs "

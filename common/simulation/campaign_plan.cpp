@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "data/fashion_mnist.h"
 #include "data/file_decoder.h"
@@ -147,39 +149,6 @@ Result<SharedGeneral> train_and_pick_classes(const Scenario& s, coord::ModelRegi
   return model;
 }
 
-std::string not_resumable_without_campaigns(int64_t run_id) {
-  return fmt::format(
-      "run {} stopped before it made its campaigns (while setting up: its general model's "
-      "training, say): there is nothing to go on with; start it over with --fresh",
-      run_id);
-}
-
-Result<CampaignPlan> recorded_plan(const Scenario& s, const Population& p, store::Store& store,
-                                   store::RunStore& sim, int64_t run_id) {
-  CampaignPlan plan;
-  FP_ASSIGN_OR_RETURN(std::vector<store::RunCampaign> recorded, sim.campaigns(run_id));
-  // As `fp-sim list` and `run --resume --check` say it.
-  if (recorded.empty()) return Status::invalid_argument(not_resumable_without_campaigns(run_id));
-  for (const auto& rc : recorded) {
-    FP_ASSIGN_OR_RETURN(std::optional<store::CampaignRecord> c, store.campaign(rc.campaign_id));
-    if (!c) {
-      return Status::corruption(fmt::format("run {} lists campaign {}, which {} does not hold",
-                                            run_id, rc.campaign_id, store.path()));
-    }
-    FP_ASSIGN_OR_RETURN(store::TaskCounts counts, store.task_counts(rc.campaign_id));
-    plan.tasks += counts.total();
-    plan.campaigns.push_back({rc.campaign_id, c->name, rc.variant, rc.left_out, c->model_sha256});
-  }
-  const PlannedCounts made = planned_counts(s, static_cast<int64_t>(p.individuals.size()));
-  if (static_cast<int64_t>(plan.campaigns.size()) != made.campaigns || plan.tasks != made.tasks) {
-    return Status::invalid_argument(fmt::format(
-        "run {} stopped while setting up its campaigns ({} of {} campaign(s), {} of {} task(s) "
-        "made): there is no campaign to go on with; start it over with --fresh",
-        run_id, plan.campaigns.size(), made.campaigns, plan.tasks, made.tasks));
-  }
-  return plan;
-}
-
 int64_t tasks_per_individual(const Scenario& s) { return static_cast<int64_t>(s.variants.size()); }
 
 PlannedCounts planned_counts(const Scenario& s, int64_t individuals) {
@@ -187,66 +156,125 @@ PlannedCounts planned_counts(const Scenario& s, int64_t individuals) {
   return {models * tasks_per_individual(s), individuals * tasks_per_individual(s)};
 }
 
+namespace {
+
+// One campaign of the run, whole or not at all: the campaign, its place in the run and its
+// tasks in one transaction, so a set-up stopped part way (a kill, a closed pipe) leaves only
+// whole campaigns for --resume to keep.
+Result<PlannedCampaign> make_campaign(const Scenario& s, const Population& p, const Variant& v,
+                                      int64_t left_out, const std::string& model_sha256,
+                                      store::Store& store, store::RunStore& sim, int64_t run_id) {
+  store::CampaignRecord c;
+  c.name = s.name;
+  if (!v.name.empty()) c.name += "/" + v.name;
+  if (left_out >= 0) c.name += "/" + p.individuals[left_out].name;
+  c.model_sha256 = model_sha256;
+  c.dataset = p.dataset;
+  c.prune_config_json = v.assignment_json(s.privacy);
+  c.baselines_json = nlohmann::json(s.baselines.methods).dump();
+  c.sweep_targets_json = nlohmann::json(v.settings.sweep_targets).dump();
+  c.open_enrollment = false;
+  c.created_at = unix_now();
+  sql::Transaction tx(store.db());
+  FP_RETURN_IF_ERROR(tx.begin_status());
+  FP_ASSIGN_OR_RETURN(int64_t id, store.create_campaign(c));
+  PlannedCampaign planned{id, c.name, v.name, left_out >= 0 ? p.individuals[left_out].name : "",
+                          model_sha256};
+  FP_RETURN_IF_ERROR(sim.add_campaign({id, run_id, v.name, planned.left_out}));
+  if (left_out >= 0) {
+    FP_RETURN_IF_ERROR(store.add_task(id, p.individuals[left_out].name).status());
+  } else {
+    for (const auto& ind : p.individuals) FP_RETURN_IF_ERROR(store.add_task(id, ind.name).status());
+  }
+  FP_RETURN_IF_ERROR(tx.commit());
+  return planned;
+}
+
+}  // namespace
+
 Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, store::Store& store,
                                      coord::ModelRegistry& registry, store::RunStore& sim,
                                      int64_t run_id,
                                      const std::function<void(const std::string&)>& log,
                                      const SharedGeneral* trained, const std::atomic<bool>* stop) {
   CampaignPlan plan;
+  // What an earlier attempt of this run made before it stopped (--resume): kept, and only
+  // the rest made. (left-out individual, variant) -> campaign id.
+  std::map<std::pair<std::string, std::string>, int64_t> made;
+  FP_ASSIGN_OR_RETURN(std::vector<store::RunCampaign> recorded, sim.campaigns(run_id));
+  for (const auto& rc : recorded) made[{rc.left_out, rc.variant}] = rc.campaign_id;
   // One model for everyone, or one per individual that never saw its speaker.
   std::vector<int64_t> left_outs = {-1};
-  const Dataset heldout = general_heldout_data(s, p);
   if (s.general.leave_individual_out) {
     left_outs.clear();
     for (size_t i = 0; i < p.individuals.size(); ++i) left_outs.push_back(static_cast<int64_t>(i));
   }
+  std::optional<Dataset> heldout;  // read when a shared model is trained
   for (int64_t left_out : left_outs) {
-    SharedGeneral model;
-    if (trained && left_out < 0) {
-      model = *trained;
-    } else {
-      FP_ASSIGN_OR_RETURN(Dataset general, general_training_data(s, p, left_out));
-      if (left_out >= 0) log("general model without " + p.individuals[left_out].name);
-      if (s.data.general_samples > general.size()) {
-        log(
-            fmt::format("data.general_samples asks for {}, but only {} are there to train on: "
-                        "the general model trains on those",
-                        s.data.general_samples, general.size()));
+    const std::string left_name = left_out >= 0 ? p.individuals[left_out].name : "";
+    std::vector<std::optional<store::CampaignRecord>> kept(s.variants.size());
+    std::string model_sha256;  // the model an earlier attempt made campaigns with
+    for (size_t i = 0; i < s.variants.size(); ++i) {
+      auto it = made.find({left_name, s.variants[i].name});
+      if (it == made.end()) continue;
+      FP_ASSIGN_OR_RETURN(kept[i], store.campaign(it->second));
+      if (!kept[i]) {
+        return Status::corruption(fmt::format("run {} lists campaign {}, which {} does not hold",
+                                              run_id, it->second, store.path()));
       }
-      // One shared model is scored; per-individual (leave-one-out) models are not.
-      FP_ASSIGN_OR_RETURN(model,
-                          train_general(s, general, left_out < 0 ? &heldout : nullptr,
-                                        static_cast<uint64_t>(left_out + 1), registry, log, stop));
+      model_sha256 = kept[i]->model_sha256;
     }
-    ++plan.models_trained;
-    plan.train_seconds += model.seconds;
-    for (const auto& v : s.variants) {
-      store::CampaignRecord c;
-      c.name = s.name;
-      if (!v.name.empty()) c.name += "/" + v.name;
-      if (left_out >= 0) c.name += "/" + p.individuals[left_out].name;
-      c.model_sha256 = model.sha256;
-      c.dataset = p.dataset;
-      c.prune_config_json = v.assignment_json(s.privacy);
-      c.baselines_json = nlohmann::json(s.baselines.methods).dump();
-      c.sweep_targets_json = nlohmann::json(v.settings.sweep_targets).dump();
-      c.open_enrollment = false;
-      c.created_at = unix_now();
-      FP_ASSIGN_OR_RETURN(int64_t id, store.create_campaign(c));
-      PlannedCampaign planned{id, c.name, v.name, left_out >= 0 ? p.individuals[left_out].name : "",
-                              model.sha256};
-      FP_RETURN_IF_ERROR(sim.add_campaign({id, run_id, v.name, planned.left_out}));
-      if (left_out >= 0) {
-        FP_RETURN_IF_ERROR(store.add_task(id, p.individuals[left_out].name).status());
-        ++plan.tasks;
+    const bool all_kept =
+        std::all_of(kept.begin(), kept.end(), [](auto& c) { return c.has_value(); });
+    if (model_sha256.empty()) {
+      SharedGeneral model;
+      if (trained && left_out < 0) {
+        model = *trained;
       } else {
-        for (const auto& ind : p.individuals) {
-          FP_RETURN_IF_ERROR(store.add_task(id, ind.name).status());
-          ++plan.tasks;
+        FP_ASSIGN_OR_RETURN(Dataset general, general_training_data(s, p, left_out));
+        if (left_out >= 0) log("general model without " + left_name);
+        if (s.data.general_samples > general.size()) {
+          log(
+              fmt::format("data.general_samples asks for {}, but only {} are there to train on: "
+                          "the general model trains on those",
+                          s.data.general_samples, general.size()));
         }
+        // One shared model is scored; per-individual (leave-one-out) models are not.
+        if (left_out < 0 && !heldout) heldout = general_heldout_data(s, p);
+        FP_ASSIGN_OR_RETURN(
+            model, train_general(s, general, left_out < 0 ? &*heldout : nullptr,
+                                 static_cast<uint64_t>(left_out + 1), registry, log, stop));
       }
-      plan.campaigns.push_back(std::move(planned));
+      ++plan.models_trained;
+      plan.train_seconds += model.seconds;
+      model_sha256 = model.sha256;
+    } else if (!all_kept) {
+      log(fmt::format("general model {} of the run's earlier attempt{}: not trained again",
+                      model_sha256.substr(0, 12),
+                      left_out >= 0 ? " (without " + left_name + ")" : ""));
     }
+    for (size_t i = 0; i < s.variants.size(); ++i) {
+      if (!kept[i]) {
+        FP_ASSIGN_OR_RETURN(PlannedCampaign c, make_campaign(s, p, s.variants[i], left_out,
+                                                             model_sha256, store, sim, run_id));
+        plan.tasks += left_out >= 0 ? 1 : static_cast<int64_t>(p.individuals.size());
+        plan.campaigns.push_back(std::move(c));
+        continue;
+      }
+      FP_ASSIGN_OR_RETURN(store::TaskCounts counts, store.task_counts(kept[i]->id));
+      plan.tasks += counts.total();
+      plan.campaigns.push_back(
+          {kept[i]->id, kept[i]->name, s.variants[i].name, left_name, kept[i]->model_sha256});
+    }
+  }
+  // A campaign an older fineprune made in pieces (no transaction), or a database edited.
+  const PlannedCounts planned = planned_counts(s, static_cast<int64_t>(p.individuals.size()));
+  if (static_cast<int64_t>(plan.campaigns.size()) != planned.campaigns ||
+      plan.tasks != planned.tasks) {
+    return Status::invalid_argument(fmt::format(
+        "run {} holds {} of {} campaign(s) and {} of {} task(s) its scenario makes: it cannot "
+        "go on; start it over with --fresh",
+        run_id, plan.campaigns.size(), planned.campaigns, plan.tasks, planned.tasks));
   }
   return plan;
 }

@@ -48,25 +48,18 @@ Result<SharedGeneral> train_and_pick_classes(const Scenario& scenario,
                                              const std::atomic<bool>* stop = nullptr);
 
 // Campaigns are named "<scenario>[/<variant>][/<left-out individual>]" and recorded
-// in sim_campaigns under `run_id`. `log` receives one line per step. Once `stop` turns
-// true, training ends between batches and this returns Cancelled (campaigns made so far
-// stay recorded).
+// in sim_campaigns under `run_id`, each with its tasks in one transaction. `log` receives one
+// line per step. Once `stop` turns true, training ends between batches and this returns
+// Cancelled (campaigns made so far stay recorded). Campaigns `run_id` already records (a
+// set-up stopped part way, then resumed) are kept, their general models not trained again,
+// and only the rest made; a run holding other counts than `scenario` makes for `population`
+// (made in pieces by an older fineprune, or edited) is an error.
 Result<CampaignPlan> setup_campaigns(const Scenario& scenario, const Population& population,
                                      store::Store& store, coord::ModelRegistry& registry,
                                      store::RunStore& sim, int64_t run_id,
                                      const std::function<void(const std::string&)>& log,
                                      const SharedGeneral* trained = nullptr,
                                      const std::atomic<bool>* stop = nullptr);
-
-// Why run `run_id`, stopped before it made any campaign (in its general model's training,
-// say), cannot be resumed, and what to do: the words fp-sim list and run --check use.
-std::string not_resumable_without_campaigns(int64_t run_id);
-
-// The plan setup_campaigns() made for run `run_id`, read back from the store (for a resumed
-// run; nothing trained). An error when that set-up did not finish: fewer campaigns or
-// tasks recorded than `scenario` makes for `population`.
-Result<CampaignPlan> recorded_plan(const Scenario& scenario, const Population& population,
-                                   store::Store& store, store::RunStore& sim, int64_t run_id);
 
 // How many tasks each individual's agent takes: one per campaign it is part of.
 int64_t tasks_per_individual(const Scenario& scenario);

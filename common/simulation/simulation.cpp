@@ -319,8 +319,8 @@ Status ScenarioRun::set_up() {
     if (!blas.ok()) return setup_failed(blas);
   }
   std::optional<SharedGeneral> trained;
-  if (o_.resume) {  // its classes are in its recorded text: nothing is trained again
-  } else if (s_.best_classes > 0 && s_.partition.classes.empty()) {
+  // A resumed run's pick is in its recorded text, unless it stopped while picking.
+  if (s_.best_classes > 0 && s_.partition.classes.empty()) {
     // Figure 2d: the population comes from the classes the general model does best.
     auto picked = train_and_pick_classes(s_, *registry_, log, o_.interrupt);
     if (!picked.ok()) return setup_failed(picked.status());
@@ -350,9 +350,9 @@ Status ScenarioRun::set_up() {
         s_.hosting.hosts));
     s_.hosting.hosts = hosts;  // the keys, journals and child hosts' --hosts follow it
   }
-  auto planned = o_.resume ? recorded_plan(s_, population_, *store_, *sim_, run_id_)
-                           : setup_campaigns(s_, population_, *store_, *registry_, *sim_, run_id_,
-                                             log, trained ? &*trained : nullptr, o_.interrupt);
+  // A resumed run's campaigns are kept; what a set-up stopped part way left unmade is made.
+  auto planned = setup_campaigns(s_, population_, *store_, *registry_, *sim_, run_id_, log,
+                                 trained ? &*trained : nullptr, o_.interrupt);
   if (!planned.ok()) return setup_failed(planned.status());
   plan_ = std::move(planned).value();
   size_t retried = 0;
@@ -383,12 +383,15 @@ Status ScenarioRun::start_coordinator() {
   cpu_before_ = cpu_seconds(RUSAGE_SELF);
   coord::ServerConfig sc = server_config_for(s_);
   if (!s_.hosting.plain) {
-    auto made = o_.resume ? read_run_keys(o_.out_dir, s_.hosting.hosts)
-                          : make_run_keys(o_.out_dir, s_.hosting.hosts, *store_);
+    // A run resumed from its set-up has none yet: they are made after it.
+    std::error_code ec;
+    const bool made_before = o_.resume && fs::exists(out_ / "keys" / "coordinator.key", ec);
+    auto made = made_before ? read_run_keys(o_.out_dir, s_.hosting.hosts)
+                            : make_run_keys(o_.out_dir, s_.hosting.hosts, *store_);
     if (!made.ok()) return setup_failed(made.status());
     keys_ = std::move(made).value();
     sc.security.own = keys_.coordinator;
-    say("CURVE security: " + std::string(o_.resume ? "the run's" : "ephemeral") + " keys in " +
+    say("CURVE security: " + std::string(made_before ? "the run's" : "ephemeral") + " keys in " +
         keys_.dir + ", " + std::to_string(keys_.hosts.size()) + " host key(s) enrolled");
   }
   server_ = std::make_unique<coord::Server>(sc, context_, *store_, *registry_);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -990,24 +991,14 @@ TEST_CASE("a run interrupted while its general model trains stops there, recorde
   CHECK(record.status == "interrupted");
   CHECK_THAT(record.stats_json, Catch::Contains("stopped on request"));
 
-  // Its campaigns were never made: there is nothing to resume.
-  auto recorded = recorded_run_scenario(o.out_dir);
-  REQUIRE(recorded.ok());
+  // Its campaigns were never made: --resume goes on with its set-up ("a run stopped in its
+  // set-up goes on with --resume ..." below). --resume --check and fp-sim list say it is ready
+  // (they said "start it over with --fresh"), and the check writes nothing.
   RunOptions again = quiet_options(o.out_dir);
   again.resume = true;
-  // fp-sim run --resume --check (and fp-sim list) say so before a resume is tried; they said
-  // "ready: ... the unfinished run" ('--resume goes on with it').
   const std::string before = fp::testing::read_file(run_database(o.out_dir));
-  const std::string why = "run " + std::to_string(record.id) +
-                          " stopped before it made its campaigns (while setting up: its general "
-                          "model's training, say): there is nothing to go on with; start it "
-                          "over with --fresh";
-  CHECK(check_resumable(again).message() == why);
+  CHECK(check_resumable(again).ok());
   CHECK(fp::testing::read_file(run_database(o.out_dir)) == before);
-  auto resumed = run_scenario(*recorded, again);  // in the same words
-  REQUIRE_FALSE(resumed.ok());
-  CHECK(resumed.status().message() == why);
-  CHECK(latest_run(o.out_dir).status == "interrupted");  // its record left as it was
 }
 
 namespace {
@@ -1077,6 +1068,135 @@ RunOutcome resume_run(const std::string& out, bool retry_failed = false) {
 }
 
 }  // namespace
+
+namespace {
+
+// A console that sets `stop` once a line holding `marker` is written to it: a run's progress
+// stopping the run at a known step of its set-up.
+struct StopAtLine {
+  std::string marker;
+  std::atomic<bool>* stop = nullptr;
+  std::string seen;
+};
+
+ssize_t write_and_stop_at_line(void* cookie, const char* data, size_t size) {
+  auto* console = static_cast<StopAtLine*>(cookie);
+  console->seen.append(data, size);
+  if (console->seen.find(console->marker) != std::string::npos) *console->stop = true;
+  return static_cast<ssize_t>(size);
+}
+
+// Runs `s` into `out`, interrupted once its progress shows a line holding `marker`.
+Result<RunOutcome> run_stopped_at(const Scenario& s, const std::string& out,
+                                  const std::string& marker) {
+  std::atomic<bool> stop{false};
+  StopAtLine cookie{marker, &stop, ""};
+  cookie_io_functions_t io{nullptr, write_and_stop_at_line, nullptr, nullptr};
+  std::FILE* console = fopencookie(&cookie, "w", io);
+  REQUIRE(console != nullptr);
+  RunOptions o = quiet_options(out);
+  o.progress = console;
+  o.interrupt = &stop;
+  auto outcome = run_scenario(s, o);
+  std::fclose(console);
+  INFO(cookie.seen);
+  REQUIRE_FALSE(outcome.ok());
+  CHECK(outcome.status().code() == Status::Code::kCancelled);
+  CHECK(latest_run(out).status == "interrupted");
+  return outcome;
+}
+
+// Every task of the run's database done, with one row per (task, method) and `methods` rows
+// a task.
+void check_each_task_done_once(const std::string& out, size_t tasks, size_t methods) {
+  auto db = open(run_database(out));
+  auto all = db->tasks();
+  REQUIRE(all.ok());
+  CHECK(all->size() == tasks);
+  for (const auto& t : *all) CHECK(t.status == "done");
+  auto rows = db->telemetry();
+  REQUIRE(rows.ok());
+  std::set<std::pair<int64_t, std::string>> keys;
+  for (const auto& r : *rows) keys.insert({r.task_id, r.method});
+  CHECK(rows->size() == keys.size());
+  CHECK(rows->size() == tasks * methods);
+}
+
+}  // namespace
+
+// Ctrl-C, a closed pipe or a kill during the general model's training left a run that
+// --resume refused ("start it over with --fresh"): with leave_individual_out that threw away
+// every model trained before the stop.
+TEST_CASE("a run stopped in its set-up goes on with --resume, keeping the campaigns it made",
+          "[sim]") {
+  TempDir dir;
+  SECTION("stopped before its general model trained") {
+    const Scenario s = parse(kTiny);
+    const std::string out = dir.file("shared");
+    (void)run_stopped_at(s, out, " individual(s) from ");
+    CHECK(open(run_database(out))->campaigns()->empty());
+    const RunOutcome resumed = resume_run(out);
+    CHECK(resumed.run_id == latest_run(out).id);
+    const auto stats = nlohmann::json::parse(resumed.stats_json);
+    CHECK(stats["models_trained"] == 1);
+    CHECK(stats["earlier_attempts"].size() == 1);
+    check_each_task_done_once(out, 8, 2);  // fine_prune, finetune
+  }
+  SECTION("stopped between two left-out individuals' models") {
+    REQUIRE(fp::testing::write_pattern_folder(dir.file("people"), 40, 3, /*persons=*/4));
+    // The folder in the scenario's text: --resume reads the text the run recorded.
+    std::string data = kFolderData;
+    data.replace(data.find("DIR"), 3, dir.file("people"));
+    Scenario s = parse("name = \"people\"\nseed = 3\n" + data + R"(
+[partition]
+method = "natural"
+samples = 20
+[general]
+width_mult = 0.5
+epochs = 2
+threads = 1
+leave_individual_out = true
+)" + std::string(kSweepOnly) +
+                       R"(
+[[fineprune.variants]]
+name = "half"
+sweep = [0.5]
+[[fineprune.variants]]
+name = "third"
+sweep = [0.3]
+)");
+    const std::string out = dir.file("left-out");
+    (void)run_stopped_at(s, out, "general model without group=person-1");
+    std::vector<store::CampaignRecord> made;
+    {
+      auto db = open(run_database(out));
+      auto campaigns = db->campaigns();
+      REQUIRE(campaigns.ok());
+      made = *campaigns;
+      REQUIRE(made.size() == 2);  // person-0's, one per variant, each with its task
+      CHECK(made[0].model_sha256 == made[1].model_sha256);
+      CHECK(db->tasks()->size() == 2);
+    }
+    const RunOutcome resumed = resume_run(out);
+    const auto stats = nlohmann::json::parse(resumed.stats_json);
+    CHECK(stats["models_trained"] == 3);  // person-0's is kept, not trained again
+    auto db = open(run_database(out));
+    auto campaigns = db->campaigns();
+    REQUIRE(campaigns.ok());
+    REQUIRE(campaigns->size() == 8);
+    std::set<std::string> models;
+    for (const auto& c : *campaigns) models.insert(c.model_sha256);
+    CHECK(models.size() == 4);
+    for (const auto& kept : made) {
+      auto now = db->campaign(kept.id);
+      REQUIRE(now.ok());
+      REQUIRE(now->has_value());
+      CHECK((*now)->name == kept.name);
+      CHECK((*now)->model_sha256 == kept.model_sha256);
+    }
+    check_each_task_done_once(out, 8, 1);
+  }
+}
 
 TEST_CASE("an interrupted run resumes where it stopped and ends as an uninterrupted one would",
           "[sim][resume]") {
