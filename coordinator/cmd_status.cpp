@@ -2,14 +2,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <ctime>
-
 #include "config/cli_checks.h"
 #include "coordinator/config.h"
 #include "coordinator_commands.h"
 #include "dashboard/api.h"
 #include "store/serve_lock.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/text.h"
 
 namespace fp::coord {
@@ -19,13 +18,7 @@ namespace {
 // terminal escapes or line breaks on the screen.
 std::string shown(const std::string& s) { return escape_text(s); }
 
-std::string when(double t) {
-  if (t <= 0) return "-";
-  std::time_t secs = static_cast<std::time_t>(t);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S", std::localtime(&secs));
-  return buffer;
-}
+std::string when(double t) { return t <= 0 ? "-" : utc_time_text(t); }
 
 std::string percent(const std::optional<double>& v) {
   return v ? fmt::format("{:.1f}%", 100 * *v) : std::string("n/a");

@@ -498,6 +498,30 @@ TEST_CASE("API redoes a running campaign's intervals at most every few seconds",
   CHECK(without_timing(kept) == without_timing(final_answer));
 }
 
+// The coordinator's clock stepped back an hour (NTP correcting it): the intervals were not
+// redone until the clock passed their old stamp again, an hour of "as of" a stale time (a
+// clock audit, 7 Dec).
+TEST_CASE("API redoes a running campaign's intervals after the clock stepped back", "[dashboard]") {
+  TempDir dir("dash");
+  auto store = open_store(dir.file("fp.db"));
+  int64_t id = seed_large_campaign(*store, 200);
+  REQUIRE(store->set_campaign_status(id, "running").ok());
+  auto reader = open_store(dir.file("fp.db"));
+  dash::Api api(*reader);
+  const std::string path = "/api/campaigns/" + std::to_string(id);
+  const double t = 1700009999;
+  REQUIRE(api.handle(path, "", t).status == 200);
+  CHECK(api.bootstraps() == 1);
+  report_a_pending_individual(*store, id, 200, t);
+  json stepped = api.handle(path, "", t - 3600).body["methods_summary"];
+  CHECK(api.bootstraps() == 2);  // redone in the background
+  CHECK(stepped["interval"]["current"] == false);
+  api.wait_for_refreshes();
+  json redone = api.handle(path, "", t - 3599).body["methods_summary"];
+  CHECK(redone["interval"]["current"] == true);
+  CHECK(redone["interval"]["computed_at"] == t - 3600);
+}
+
 TEST_CASE("a campaign that ends during a refresh of its final values keeps that refresh",
           "[dashboard]") {
   TempDir dir("dash");

@@ -1,11 +1,14 @@
 // Progress: the rendered text, ETA arithmetic, throttling of log lines and the
-// bar's in-place redraw; LogTally, which feeds warnings to a console showing one.
+// bar's in-place redraw; LogTally, which feeds warnings to a console showing one; times as
+// shown.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "util/clock.h"
 #include "util/log_tally.h"
 #include "util/progress.h"
 
@@ -213,4 +216,15 @@ TEST_CASE("Progress in auto mode draws no bar when the output is not a terminal"
   CHECK(read_all(out).empty());
   CHECK(lines.size() == 2);
   std::fclose(out);
+}
+
+// fp-coordinator status printed local time without a zone (two machines' outputs disagreed,
+// and an hour repeated at a daylight-saving change) and crashed on a stamp past what
+// localtime takes (a damaged database's last_seen = 1e18: a segfault).
+TEST_CASE("times are shown in UTC, and an impossible stamp as ?", "[progress]") {
+  CHECK(fp::utc_time_text(0) == "1970-01-01 00:00:00 UTC");
+  CHECK(fp::utc_time_text(1796612345.75) == "2026-12-07 02:59:05 UTC");
+  CHECK(fp::utc_time_text(253402300799.0) == "9999-12-31 23:59:59 UTC");
+  for (double bad : {1e18, -1.0, 253402300800.0, std::nan(""), HUGE_VAL})
+    CHECK(fp::utc_time_text(bad) == "?");
 }

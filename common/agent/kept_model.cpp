@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <tuple>
 #include <vector>
 
 #include "agent/model_download.h"
@@ -25,6 +27,58 @@ namespace fs = std::filesystem;
 std::string file_safe(const std::string& s) {
   std::string out;
   for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return out;
+}
+
+// A kept model's manifest as the folder's upkeep reads it.
+struct KeptManifest {
+  fs::path path;
+  std::string model;  // its model file, in the same folder
+  // The order it was kept in (its "kept" number; 0 for a manifest of before 7 Dec, which
+  // ranks below every numbered one, by its file time).
+  int64_t kept = 0;
+  fs::file_time_type written;
+};
+
+// The model file a manifest names ("" : not a kept model's manifest).
+std::string model_named(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("model") || !j["model"].is_string()) return "";
+  const std::string model = j["model"].get<std::string>();
+  // Only a model file of this folder: a manifest never sends a removal elsewhere.
+  return fs::path(model).filename() == model && fs::path(model).extension() == ".fpm" ? model : "";
+}
+
+std::optional<KeptManifest> read_manifest(const fs::path& p) {
+  auto text = read_regular_file(p.string(), "manifest");  // a folder: none
+  if (!text.ok()) return std::nullopt;
+  const nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  KeptManifest m;
+  m.path = p;
+  m.model = model_named(j);
+  if (m.model.empty()) return std::nullopt;
+  if (j.contains("kept") && j["kept"].is_number_integer()) m.kept = j["kept"].get<int64_t>();
+  std::error_code ec;
+  m.written = fs::last_write_time(p, ec);
+  if (ec) return std::nullopt;
+  return m;
+}
+
+// The kept models' manifests of `dir` (latest.json aside), newest first: by the order they
+// were kept in, not by file times (a device whose clock stepped back, a board without a
+// battery-backed clock before NTP, removed its newest models and kept older ones).
+Result<std::vector<KeptManifest>> kept_manifests(const std::string& dir) {
+  std::vector<KeptManifest> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    if (p.extension() != ".json" || p.filename() == "latest.json") continue;
+    if (auto m = read_manifest(p)) out.push_back(std::move(*m));
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    return Status::io_error("cannot list " + dir + ": " + ec.message());
+  std::sort(out.begin(), out.end(), [](const KeptManifest& a, const KeptManifest& b) {
+    return std::tie(a.kept, a.written) > std::tie(b.kept, b.written);
+  });
   return out;
 }
 
@@ -67,13 +121,19 @@ Result<KeptModel> keep_model(const PrunableNet& personalized, const std::string&
                                                      {"form", k.form}});
   k.sha256 = sha256_hex(bytes);
   k.bytes = bytes.size();
+  FP_ASSIGN_OR_RETURN(std::vector<KeptManifest> earlier, kept_manifests(dir));
+  int64_t kept = 1;  // one past the newest, latest.json's own included (its model's may be gone)
+  if (!earlier.empty()) kept = earlier.front().kept + 1;
+  if (auto latest = read_manifest(fs::path(dir) / "latest.json"))
+    kept = std::max(kept, latest->kept + 1);
   nlohmann::json manifest = {{"model", fs::path(k.path).filename().string()},
                              {"sha256", k.sha256},
                              {"general_sha256", k.general_sha256},
                              {"individual", k.individual},
                              {"task", k.task_id},
                              {"bytes", k.bytes},
-                             {"form", k.form}};
+                             {"form", k.form},
+                             {"kept", kept}};
   // The model and its manifests are all put in place or none (a full disk): a model kept
   // without its manifest was never counted by remove_older_kept_models, nor ever removed.
   // Each written beside and renamed: a reader never sees half a manifest.
@@ -91,42 +151,20 @@ Result<KeptModel> keep_model(const PrunableNet& personalized, const std::string&
 
 Result<int> remove_older_kept_models(const std::string& dir, size_t keep) {
   if (keep == 0) return 0;
-  auto model_named = [](const fs::path& manifest) -> std::string {
-    auto text = read_regular_file(manifest.string(), "manifest");  // a folder: none
-    if (!text.ok()) return "";
-    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
-    if (!j.is_object() || !j.contains("model") || !j["model"].is_string()) return "";
-    const std::string model = j["model"].get<std::string>();
-    // Only a model file of this folder: a manifest never sends a removal elsewhere.
-    return fs::path(model).filename() == model && fs::path(model).extension() == ".fpm" ? model
-                                                                                        : "";
-  };
-  const std::string latest = model_named(fs::path(dir) / "latest.json");
-  std::vector<std::pair<fs::file_time_type, fs::path>> manifests;  // of kept models
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const fs::path& p = it->path();
-    if (p.extension() != ".json" || p.filename() == "latest.json" || model_named(p).empty())
-      continue;
-    std::error_code time_ec;
-    const auto written = fs::last_write_time(p, time_ec);
-    if (!time_ec) manifests.emplace_back(written, p);
-  }
-  if (ec) return Status::io_error("cannot list " + dir + ": " + ec.message());
-  std::sort(manifests.begin(), manifests.end(), std::greater<>());  // newest first
+  const auto latest = read_manifest(fs::path(dir) / "latest.json");
+  FP_ASSIGN_OR_RETURN(std::vector<KeptManifest> manifests, kept_manifests(dir));
   int removed = 0;
   for (size_t i = keep; i < manifests.size(); ++i) {
-    const std::string model = model_named(manifests[i].second);
-    if (model == latest) continue;
+    const std::string& model = manifests[i].model;
+    if (latest && model == latest->model) continue;
     std::error_code rm;
     fs::remove(fs::path(dir) / model, rm);
     if (rm)
       return Status::io_error("cannot remove " + (fs::path(dir) / model).string() + ": " +
                               rm.message());
-    fs::remove(manifests[i].second, rm);
+    fs::remove(manifests[i].path, rm);
     if (rm)
-      return Status::io_error("cannot remove " + manifests[i].second.string() + ": " +
-                              rm.message());
+      return Status::io_error("cannot remove " + manifests[i].path.string() + ": " + rm.message());
     ++removed;
   }
   return removed;

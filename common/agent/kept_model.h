@@ -4,7 +4,8 @@
 //
 //   <dir>/task<id>-<individual>.fpm    the model ("-2", "-3" ... added where that name
 //   <dir>/task<id>-<individual>.json   its manifest      is taken: ids restart in another
-//                                                        coordinator database)
+//                                                        coordinator database); "kept": N,
+//                                                        the order the folder kept it in
 //   <dir>/latest.json                  the manifest of the newest one
 #pragma once
 
@@ -36,8 +37,9 @@ Result<KeptModel> keep_model(const PrunableNet& personalized, const std::string&
                              const std::string& general_sha256, const std::string& individual,
                              uint64_t task_id);
 
-// Removes all but the `keep` newest personalized models of `dir` (newest by when their
-// manifests were written; the one latest.json names is always kept), each with its manifest,
+// Removes all but the `keep` newest personalized models of `dir` (newest by the order they
+// were kept in, the manifests' "kept" number, not by file times, which a device's clock
+// stepping back reorders; the one latest.json names is always kept), each with its manifest,
 // so that a device's work folder does not grow with every task; 0 keeps all. Files it does
 // not recognise are left alone. Returns how many models it removed.
 Result<int> remove_older_kept_models(const std::string& dir, size_t keep);

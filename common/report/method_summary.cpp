@@ -131,7 +131,10 @@ SummaryCache::Answer SummaryCache::summarize(const CampaignResults& results, dou
     if (e.last.fingerprint == key) return {e.last.methods, e.last.computed_at, true};
     const bool running = results.campaign.status != "done" && results.progress.fraction < 1;
     if (running) {
-      if (!e.refresh.valid() && now - e.last.computed_at >= refresh_seconds_) {
+      // A clock that stepped back (now before the last computation) redoes them too: it
+      // waited until the clock passed that stamp again.
+      const double since = now - e.last.computed_at;
+      if (!e.refresh.valid() && (since >= refresh_seconds_ || since < 0)) {
         ++bootstraps_;
         e.refresh =
             std::async(std::launch::async, [samples = std::move(samples), options, key, now] {

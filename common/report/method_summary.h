@@ -53,13 +53,13 @@ std::vector<MethodSummary> summarize_methods(const CampaignResults& results,
 // summarize_methods that remembers each campaign's last answer and redoes the bootstrap
 // only when the values it resamples (or the options) changed: a dashboard polling a
 // finished campaign pays for the intervals once. While a campaign runs its values change
-// with every result, so it redoes them at most every `refresh_seconds`, on a thread of its
-// own, and answers with the last ones meanwhile (marked not current): a request never
-// waits for a running campaign's bootstrap (10,000 individuals: ~75 ms of CPU, several
-// times that on a machine the campaign keeps busy; docs/SIMULATIONS.md). A campaign's first
-// answer, and a finished campaign's final one, are computed in the call (which first waits
-// for a refresh still running, and takes its answer if it resampled the final values: at
-// most one bootstrap, once per campaign). Keeps at most
+// with every result, so it redoes them at most every `refresh_seconds` (or when `now` went
+// back: a clock stepped back), on a thread of its own, and answers with the last ones meanwhile
+// (marked not current): a request never waits for a running campaign's bootstrap (10,000
+// individuals: ~75 ms of CPU, several times that on a machine the campaign keeps busy;
+// docs/SIMULATIONS.md). A campaign's first answer, and a finished campaign's final one, are
+// computed in the call (which first waits for a refresh still running, and takes its answer if it
+// resampled the final values: at most one bootstrap, once per campaign). Keeps at most
 // `max_campaigns`. One thread at a time calls it.
 class SummaryCache {
  public:

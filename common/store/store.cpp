@@ -239,7 +239,7 @@ WHERE sha256 = ?1)sql"));
 Result<std::vector<ModelRecord>> Store::models() {
   FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
 SELECT sha256, size_bytes, spec_json, meta_json, path, created_at FROM models
-ORDER BY created_at)sql"));
+ORDER BY rowid)sql"));
   std::vector<ModelRecord> out;
   while (true) {
     FP_ASSIGN_OR_RETURN(bool row, s->step());

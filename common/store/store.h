@@ -71,6 +71,8 @@ class Store {
   // Models (content-addressed; a second put of the same hash is a no-op).
   Status put_model(const ModelRecord& model);
   Result<std::optional<ModelRecord>> find_model(const std::string& sha256);
+  // In registration order (the table's insertion order, not created_at: a clock that ran
+  // ahead when one was registered would make it "latest" for good).
   Result<std::vector<ModelRecord>> models();
 
   // Campaigns. create_campaign fails if the name exists.

@@ -10,19 +10,11 @@
 #include <filesystem>
 #include <utility>
 
+#include "util/clock.h"
 #include "util/file_io.h"
 
 namespace fp {
 namespace {
-
-std::string utc_now_text() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return text;
-}
 
 // A write lock on the whole file, owned by its open file description (an "OFD" lock): like
 // flock, it goes when that descriptor closes and two opens in one process conflict; unlike
@@ -74,8 +66,8 @@ Result<ProcessLock> ProcessLock::acquire(const std::string& lock_file, const std
                                "); stop that one first (lock file " + lock_file + ")");
   }
   ProcessLock lock(fd);
-  const std::string line =
-      holder + ", pid " + std::to_string(::getpid()) + ", since " + utc_now_text() + "\n";
+  const std::string line = holder + ", pid " + std::to_string(::getpid()) + ", since " +
+                           utc_time_text(unix_now()) + "\n";
   // Written in place (the lock is on this file): a reader sees the holder or nothing.
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, line.data(), line.size(), 0) < 0)
     return Status::io_error("lock file " + lock_file +

@@ -735,3 +735,28 @@ TEST_CASE("a campaign's start is planned without storing or registering anything
                  Catch::Contains("holds other bytes than model " + sha12));
   CHECK(store.campaigns()->size() == 1);
 }
+
+// A coordinator whose clock ran a day ahead when model a was registered, corrected before b:
+// "latest" named a, by its registration stamp (a clock-skew audit, 7 Dec), and a new campaign
+// quietly used the older model.
+TEST_CASE("\"latest\" is the model registered last, whatever the clock said then", "[config]") {
+  fp::testing::TempDir dir("latest");
+  auto store = fp::store::Store::open(dir.file("fp.db"));
+  REQUIRE(store.ok());
+  fp::coord::ModelRegistry registry(dir.file("models"), **store);
+  const double now = 1.8e9;
+  auto a = registry.add("model a bytes", "{}", "{}", now + 86400);
+  auto b = registry.add("model b bytes", "{}", "{}", now);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  auto latest = fp::coord::resolve_model(registry, **store, "latest", now + 1);
+  REQUIRE(latest.ok());
+  CHECK(latest->sha256 == b->sha256);
+  // Registering a again changes nothing (the same bytes: one model, first registered before b).
+  REQUIRE(registry.add("model a bytes", "{}", "{}", now + 2).ok());
+  CHECK(fp::coord::resolve_model(registry, **store, "latest", now + 3)->sha256 == b->sha256);
+  auto models = (*store)->models();
+  REQUIRE(models.ok());
+  REQUIRE(models->size() == 2);
+  CHECK((*models)[0].sha256 == a->sha256);  // in registration order
+}

@@ -1353,6 +1353,54 @@ TEST_CASE("a device keeps its newest personalized models and recently used gener
   CHECK_FALSE(fs::exists(cache + "/" + sha('e') + ".part"));
 }
 
+// A board without a battery-backed clock boots a day behind, and NTP corrects it later: the
+// models kept meanwhile have file times a day older than the ones before, and --kept-models
+// removed the newest and kept the stale ones (a clock audit, 7 Dec).
+TEST_CASE("a device keeps its newest personalized models after its clock stepped back",
+          "[device][unit]") {
+  torch::manual_seed(4);
+  auto model = build_model(image_spec());
+  REQUIRE(model.ok());
+  TempDir dir("clock");
+  const std::string kept_dir = dir.file("personalized");
+  std::vector<std::string> models;
+  auto keep = [&](uint64_t task, std::chrono::hours clock_error) {
+    auto kept = agent::keep_model(**model, kept_dir, std::string(64, 'a'), "device=x", task);
+    REQUIRE(kept.ok());
+    models.push_back(kept->path);
+    for (const char* ext : {".fpm", ".json"})
+      fs::last_write_time(fs::path(kept->path).replace_extension(ext),
+                          fs::file_time_type::clock::now() + clock_error);
+  };
+  // A manifest of before the "kept" numbers: older than every numbered one.
+  REQUIRE(agent::keep_model(**model, kept_dir, std::string(64, 'a'), "device=x", 1).ok());
+  const std::string unnumbered = kept_dir + "/task1-device_x.json";
+  auto text = nlohmann::json::parse(fp::testing::read_file(unnumbered));
+  REQUIRE(text.contains("kept"));
+  text.erase("kept");
+  std::ofstream(unnumbered, std::ios::trunc) << text.dump();
+  fs::last_write_time(unnumbered, fs::file_time_type::clock::now() + std::chrono::hours(48));
+  keep(2, std::chrono::hours(24));  // the clock right, a day ahead of the one below
+  keep(3, std::chrono::hours(24));
+  keep(4, std::chrono::hours(0));  // after the reboot, a day behind
+  keep(5, std::chrono::hours(0));
+  auto removed = agent::remove_older_kept_models(kept_dir, 2);
+  REQUIRE(removed.ok());
+  CHECK(*removed == 3);
+  CHECK_FALSE(fs::exists(kept_dir + "/task1-device_x.fpm"));
+  CHECK_FALSE(fs::exists(models[0]));
+  CHECK_FALSE(fs::exists(models[1]));
+  CHECK(fs::exists(models[2]));  // task 4, kept before task 5 and after 3
+  CHECK(fs::exists(models[3]));
+  CHECK(agent::latest_kept_model(kept_dir)->task_id == 5);
+  // The numbers go on past what the folder holds.
+  keep(6, std::chrono::hours(-24));
+  REQUIRE(agent::remove_older_kept_models(kept_dir, 1).ok());
+  CHECK_FALSE(fs::exists(models[2]));
+  CHECK_FALSE(fs::exists(models[3]));
+  CHECK(fs::exists(models[4]));
+}
+
 TEST_CASE("a kept model's name taken by an earlier one is not replaced", "[device][unit]") {
   // Task ids start again at 1 in another coordinator database: the model kept for an earlier
   // "task 7" was replaced without a word.
