@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +21,7 @@
 #include "util/machine.h"
 #include "util/memory.h"
 #include "util/openmp_policy.h"
+#include "util/program_main.h"
 #include "util/thread_name.h"
 
 TEST_CASE("the machine description names the BLAS library this process loaded", "[machine]") {
@@ -219,4 +221,22 @@ TEST_CASE("only subcommands that may compute start a second time for the OpenMP 
   CHECK(reexecs({"fp-coordinator", "--log-level", "debug", "status"}));
   CHECK(reexecs({"fp-coordinator"}));              // no subcommand: CLI11 will say so
   CHECK(reexecs({"fp-coordinator", "statuses"}));  // whole words only
+}
+
+// Under `ulimit -v` OpenBLAS retried a failing allocation for ever: a device capped that way
+// spun at full CPU inside a task without a word (session 53's audit). Every program says so
+// at its start.
+TEST_CASE("a limit on virtual memory is warned about, naming the cap to use instead", "[machine]") {
+  rlimit before{};
+  REQUIRE(::getrlimit(RLIMIT_AS, &before) == 0);
+  if (before.rlim_cur == RLIM_INFINITY) CHECK(fp::address_space_limit_warning().empty());
+  rlimit capped = before;
+  capped.rlim_cur = std::min<rlim_t>(rlim_t{1} << 40, before.rlim_max);  // 1 TiB: not reached
+  REQUIRE(::setrlimit(RLIMIT_AS, &capped) == 0);
+  const std::string warning = fp::address_space_limit_warning();
+  REQUIRE(::setrlimit(RLIMIT_AS, &before) == 0);
+  CHECK_THAT(warning, Catch::StartsWith("this process's virtual memory is limited to " +
+                                        std::to_string(capped.rlim_cur >> 20) +
+                                        " MiB (ulimit -v, or systemd's LimitAS=)") &&
+                          Catch::Contains("systemd's MemoryMax="));
 }

@@ -15,9 +15,17 @@ namespace fp {
 // be started (EAGAIN) says which limits may have run out.
 std::string exception_summary(const std::exception& e);
 
-// Runs `body` and returns its exit code; prints "<program>: <summary>" to `err` and returns
-// 1 when it throws. The log goes to stderr (spdlog's default is stdout), so that what a
-// command prints for scripts (predict's table, export's CSV) is all its stdout holds.
+// What to say when this process runs under a limit on its virtual memory (`ulimit -v`,
+// systemd's LimitAS=): nothing without one. LibTorch's BLAS (OpenBLAS) retries an
+// allocation that fails there for ever instead of failing (a device under such a cap spun at
+// full CPU inside a task: session 53's audit), and LibTorch maps far more than it touches;
+// a cgroup's cap (MemoryMax=) ends the process instead.
+std::string address_space_limit_warning();
+
+// Runs `body` and returns its exit code; logs address_space_limit_warning() first; prints
+// "<program>: <summary>" to `err` and returns 1 when it throws. The log goes to stderr (spdlog's
+// default is stdout), so that what a command prints for scripts (predict's table, export's CSV) is
+// all its stdout holds.
 int run_main(const char* program, const std::function<int()>& body, std::FILE* err = stderr);
 
 }  // namespace fp
