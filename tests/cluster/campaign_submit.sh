@@ -20,9 +20,10 @@ echo asked >>"${FAKE_WORK}/sbatch-calls"
 echo "sbatch: error: Unable to open file fp-sim-hosts.sbatch" >&2
 exit 1
 STANDIN
-# fp-sim: records that a coordinator was started.
+# fp-sim: records that a coordinator was started (its --check finds nothing wrong).
 cat >"${WORK}/bin/fp-sim" <<'STANDIN'
 #!/usr/bin/env bash
+for arg in "$@"; do [ "${arg}" = --check ] && exit 0; done
 echo started >>"${FAKE_WORK}/coordinators"
 STANDIN
 chmod +x "${WORK}/bin/sbatch" "${WORK}/bin/fp-sim"
