@@ -18,15 +18,18 @@
 #include "protocol/codec.h"
 #include "protocol/framing.h"
 #include "protocol/sample_messages.h"
+#include "store/sqlite.h"
 
 using namespace fp;
 
 namespace {
 
-// The shared sample with eight layers and a five-point curve, as a real report carries.
-proto::TelemetryReport realistic_report(const std::string& key, uint64_t task) {
-  // The store keeps one row per (task, method): the method carries the key.
-  proto::TelemetryReport r = proto::sample_report(key, task, "fine_prune-" + key);
+// The shared sample with eight layers and a five-point curve, as a real report carries: a
+// Fine-Pruning report on `task`, whose individual it names.
+proto::TelemetryReport realistic_report(const std::string& key, uint64_t task,
+                                        const std::string& individual) {
+  proto::TelemetryReport r = proto::sample_report(key, task, kFinePruneMethod);
+  r.individual = individual;
   r.layers.clear();
   for (int l = 0; l < 8; ++l) r.layers.push_back({"layer" + std::to_string(l), 64, 32, 4096, 2048});
   r.curve.clear();
@@ -67,6 +70,27 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
 
   bench::BenchCampaign setup =
       bench::fresh_campaign(db, db + ".models", "bench", std::string(4096, 'm'), clients);
+  // The coordinator stores one row per (task, method), only from the task's agent and under
+  // its task's individual (since 6 Dec): each client holds a task per report, made here
+  // (its Hello's own task aside). The reports had named one sample individual on the Hello's
+  // task: every one was refused and the clients waited for ever.
+  const int64_t per_client = reports / clients;
+  std::vector<std::vector<std::pair<uint64_t, std::string>>> held(clients);
+  {
+    sql::Transaction tx(setup.store->db());
+    bench::require_ok(tx.begin_status(), "the benchmark's tasks");
+    for (int i = 0; i < clients; ++i) {
+      for (int64_t k = 0; k < per_client; ++k) {
+        const std::string individual = fmt::format("ind{}-{}", i, k);
+        auto task = setup.store->add_task(setup.campaign_id, individual);
+        bench::require_ok(task.status(), "the benchmark's tasks");
+        bench::require_ok(setup.store->assign_task(*task, "bench" + std::to_string(i), 1.0),
+                          "the benchmark's tasks");
+        held[i].emplace_back(static_cast<uint64_t>(*task), individual);
+      }
+    }
+    bench::require_ok(tx.commit(), "the benchmark's tasks");
+  }
 
   zmq::context_t context(2);
   coord::ServerConfig config;
@@ -83,9 +107,8 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
   // Each client: Hello, wait for its task, pre-encode its reports, then stream them.
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
-  std::atomic<int64_t> acked{0}, duplicates{0};
+  std::atomic<int64_t> acked{0}, duplicates{0}, refused{0};
   std::vector<std::thread> threads;
-  int64_t per_client = reports / clients;
   for (int i = 0; i < clients; ++i) {
     threads.emplace_back([&, i] {
       zmq::socket_t s(context, zmq::socket_type::dealer);
@@ -108,7 +131,9 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
       std::vector<std::string> frames;
       frames.reserve(per_client);
       for (int64_t k = 0; k < per_client; ++k) {
-        frames.push_back(proto::encode(realistic_report(id + ":" + std::to_string(k), task)));
+        const auto& [held_task, individual] = held[i][k];
+        frames.push_back(
+            proto::encode(realistic_report(id + ":" + std::to_string(k), held_task, individual)));
       }
       ++ready;
       while (!go) std::this_thread::yield();
@@ -125,6 +150,11 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
           if (m.ok() && std::holds_alternative<proto::Ack>(*m)) {
             ++done;
             duplicates += std::get<proto::Ack>(*m).duplicate;
+          } else if (m.ok() && std::holds_alternative<proto::Error>(*m)) {
+            // A refused report is answered, not acknowledged: counted, or the client waits.
+            ++done;
+            if (refused++ == 0)
+              fmt::print(stderr, "a report was refused: {}\n", std::get<proto::Error>(*m).reason);
           }
         } while (proto::recv_from_dealer(s, f, false));
       }
@@ -143,15 +173,20 @@ int fp::bench::telemetry_ingest(int argc, char** argv) {
   const auto& stats = server.stats();
   fmt::print("telemetry ingest: {} clients x {} reports, window {}, batch <= {}\n", clients,
              per_client, window, batch);
-  fmt::print("  {} reports acknowledged ({} duplicate), {} rows in SQLite\n", acked.load(),
-             duplicates.load(), stored.ok() ? *stored : -1);
-  fmt::print("  {:.3f} s: {:.0f} reports/s ({} bytes per report frame)\n", elapsed,
-             acked.load() / elapsed, proto::encode(realistic_report("bench0:0", 1)).size());
+  fmt::print("  {} reports acknowledged ({} duplicate, {} refused), {} rows in SQLite\n",
+             acked.load() - refused.load(), duplicates.load(), refused.load(),
+             stored.ok() ? *stored : -1);
+  fmt::print(
+      "  {:.3f} s: {:.0f} reports/s ({} bytes per report frame)\n", elapsed, acked.load() / elapsed,
+      proto::encode(realistic_report("bench0:0", held[0][0].first, held[0][0].second)).size());
   fmt::print(
       "  server: {} frames in, {} stored; {} commits in the background, the commit "
       "worker busy {:.3f} s ({:.0f}% of the run)\n",
       stats.frames_in, stats.reports_stored, stats.commits_in_background, stats.commit_seconds,
       100 * stats.commit_seconds / elapsed);
   std::filesystem::remove_all(setup.registry->dir());
-  return acked.load() == clients * per_client && stored.ok() && *stored == acked.load() ? 0 : 1;
+  return refused == 0 && acked.load() == clients * per_client && stored.ok() &&
+                 *stored == acked.load()
+             ? 0
+             : 1;
 }

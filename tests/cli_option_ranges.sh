@@ -375,6 +375,11 @@ part_tools() {
     "${FP_BENCH}" telemetry_ingest --db "${WORK}/precious/notes.txt" --reports 10 --clients 1
   [ "$(cat "${WORK}/precious/notes.txt")" = notes ] || { echo "FAIL: telemetry_ingest replaced --db"; failures=$((failures + 1)); }
   expect_exit 2 "--reports 3 is fewer than --clients 4" "${FP_BENCH}" telemetry_ingest --reports 3 --clients 4
+  # A small ingest run ends with every report stored: the coordinator's report checks of 6 Dec
+  # refused every report the benchmark sent (another individual than its task's), and its
+  # clients waited for acknowledgements for ever.
+  expect_exit 0 "300 reports acknowledged (0 duplicate, 0 refused), 300 rows in SQLite" \
+    "${FP_BENCH}" telemetry_ingest --reports 300 --clients 3 --db "${WORK}/ingest.db"
   expect_refused "--finetune-epochs: must be at least 1, got -1" \
     "${FP_BENCH}" personalize_cost --finetune-epochs -1
   # dashboard_api reads a database as it is (it wrote a schema into an empty file) and names a
