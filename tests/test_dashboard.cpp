@@ -443,14 +443,26 @@ TEST_CASE("ResultsCache reads the store again when rows it read are gone", "[das
   CHECK(cache.rows_read() > 2 * static_cast<int64_t>(before->individuals.size()));
 }
 
-TEST_CASE("API redoes a running campaign's intervals at most every few seconds", "[dashboard]") {
-  TempDir dir("dash");
-  auto store = open_store(dir.file("fp.db"));
+namespace {
+
+// A running campaign of 200 individuals (its pending tasks still to do), its writer's store
+// and the API over another connection.
+struct RunningCampaign {
+  TempDir dir{"dash"};
+  std::unique_ptr<store::Store> store = open_store(dir.file("fp.db"));
   int64_t id = seed_large_campaign(*store, 200);
-  REQUIRE(store->set_campaign_status(id, "running").ok());  // its pending tasks still to do
-  auto reader = open_store(dir.file("fp.db"));
-  dash::Api api(*reader);
-  const std::string path = "/api/campaigns/" + std::to_string(id);
+  bool running = store->set_campaign_status(id, "running").ok();
+  std::unique_ptr<store::Store> reader = open_store(dir.file("fp.db"));
+  dash::Api api{*reader};
+  std::string path = "/api/campaigns/" + std::to_string(id);
+};
+
+}  // namespace
+
+TEST_CASE("API redoes a running campaign's intervals at most every few seconds", "[dashboard]") {
+  RunningCampaign c;
+  REQUIRE(c.running);
+  auto& [dir, store, id, running, reader, api, path] = c;
   const double t = 1700009999;
   json first = api.handle(path, "", t).body["methods_summary"];
   CHECK(api.bootstraps() == 1);
@@ -502,13 +514,9 @@ TEST_CASE("API redoes a running campaign's intervals at most every few seconds",
 // redone until the clock passed their old stamp again, an hour of "as of" a stale time (a
 // clock audit, 7 Dec).
 TEST_CASE("API redoes a running campaign's intervals after the clock stepped back", "[dashboard]") {
-  TempDir dir("dash");
-  auto store = open_store(dir.file("fp.db"));
-  int64_t id = seed_large_campaign(*store, 200);
-  REQUIRE(store->set_campaign_status(id, "running").ok());
-  auto reader = open_store(dir.file("fp.db"));
-  dash::Api api(*reader);
-  const std::string path = "/api/campaigns/" + std::to_string(id);
+  RunningCampaign c;
+  REQUIRE(c.running);
+  auto& [dir, store, id, running, reader, api, path] = c;
   const double t = 1700009999;
   REQUIRE(api.handle(path, "", t).status == 200);
   CHECK(api.bootstraps() == 1);

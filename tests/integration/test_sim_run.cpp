@@ -777,6 +777,21 @@ constexpr const char* kFolderData =
 constexpr const char* kSweepOnly =
     "[fineprune]\nsweep = [0.5]\n[baselines]\nmethods = []\n[hosting]\nworkers = 2\n";
 
+// CK+'s setting on a pattern folder of persons (`data`: its [data] section): an individual
+// per person, each left out of its general model.
+std::string people_scenario(const std::string& data) {
+  return "name = \"people\"\nseed = 3\n" + data + R"(
+[partition]
+method = "natural"
+samples = 20
+[general]
+width_mult = 0.5
+epochs = 2
+threads = 1
+leave_individual_out = true
+)" + std::string(kSweepOnly);
+}
+
 // The run of `s` on the image folder dir/<folder> (set in `s`): its store.
 std::unique_ptr<store::Store> run_on_folder(Scenario& s, const TempDir& dir,
                                             const std::string& folder) {
@@ -839,16 +854,7 @@ TEST_CASE("an image folder's person subfolders are individuals, each left out of
   // model that subject's device gets never saw the subject.
   TempDir dir;
   REQUIRE(fp::testing::write_pattern_folder(dir.file("people"), 40, 3, /*persons=*/4));
-  Scenario s = parse("name = \"people\"\nseed = 3\n" + std::string(kFolderData) + R"(
-[partition]
-method = "natural"
-samples = 20
-[general]
-width_mult = 0.5
-epochs = 2
-threads = 1
-leave_individual_out = true
-)" + std::string(kSweepOnly));
+  Scenario s = parse(people_scenario(kFolderData));
   auto db = run_on_folder(s, dir, "people");
   auto campaigns = db->campaigns();
   REQUIRE(campaigns.ok());
@@ -1147,16 +1153,7 @@ TEST_CASE("a run stopped in its set-up goes on with --resume, keeping the campai
     // The folder in the scenario's text: --resume reads the text the run recorded.
     std::string data = kFolderData;
     data.replace(data.find("DIR"), 3, dir.file("people"));
-    Scenario s = parse("name = \"people\"\nseed = 3\n" + data + R"(
-[partition]
-method = "natural"
-samples = 20
-[general]
-width_mult = 0.5
-epochs = 2
-threads = 1
-leave_individual_out = true
-)" + std::string(kSweepOnly) +
+    Scenario s = parse(people_scenario(data) +
                        R"(
 [[fineprune.variants]]
 name = "half"
