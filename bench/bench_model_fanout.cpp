@@ -21,6 +21,7 @@
 #include "benchmarks.h"
 #include "config/cli_checks.h"
 #include "coordinator/model_registry.h"
+#include "experiment/methods.h"
 #include "store/store.h"
 
 extern char** environ;
@@ -35,7 +36,7 @@ class ReportOnly : public agent::TaskRunner {
   Outcome run(const proto::TaskAssignment& task, const agent::ModelSource&,
               const std::atomic<bool>&) override {
     proto::TelemetryReport r;
-    r.method = "fanout";
+    r.method = kFinePruneMethod;  // a method its campaign asks for: "fanout" was refused
     r.individual = task.individual;
     return std::vector<proto::TelemetryReport>{r};
   }

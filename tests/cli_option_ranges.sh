@@ -380,6 +380,10 @@ part_tools() {
   # clients waited for acknowledgements for ever.
   expect_exit 0 "300 reports acknowledged (0 duplicate, 0 refused), 300 rows in SQLite" \
     "${FP_BENCH}" telemetry_ingest --reports 300 --clients 3 --db "${WORK}/ingest.db"
+  # A small fan-out ends with every agent done: its agents' report was of a method the
+  # campaign did not ask for, refused, and the agents resent it for ever.
+  expect_exit 0 "2 / 2 agents verified the model and finished" \
+    "${FP_BENCH}" model_fanout --agents 2 --size-mb 1 --dir "${WORK}/fanout"
   expect_refused "--finetune-epochs: must be at least 1, got -1" \
     "${FP_BENCH}" personalize_cost --finetune-epochs -1
   # dashboard_api reads a database as it is (it wrote a schema into an empty file) and names a

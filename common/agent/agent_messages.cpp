@@ -203,6 +203,9 @@ std::optional<Agent::End> Agent::on_error(const proto::Error& m) {
     // Refused for good (e.g. an unknown task): resending cannot help.
     outbox_.ack(m.ref);
     if (m.ref == status_key_) {
+      // The task ended for this agent (its status refused for good: a report of it refused,
+      // or none): counted, or an agent leaving after its tasks waited for it for ever.
+      count_task_end(false);
       status_key_.clear();
       task_.reset();
       download_.reset();

@@ -337,6 +337,10 @@ class Server {
   std::unordered_map<std::string, std::string> by_agent_;                   // agent id -> peer
   std::unordered_map<int64_t, TaskFacts> task_facts_;                       // cache
   std::unordered_map<int64_t, std::vector<std::string>> campaign_methods_;  // cache
+  // Why a report its own agent sent on a task was refused for good (another individual, a
+  // method its campaign did not ask for), until the task's status: it fails the task (its
+  // status counting that report waited for it for ever, and the agent resent it for ever).
+  std::unordered_map<int64_t, std::string> refused_reports_;
   // Tasks the previous run left assigned (requeued at start), until assigned again.
   std::unordered_set<int64_t> restart_orphans_;
   // Models whose file was found missing or damaged, since when (until it is usable again).

@@ -309,6 +309,7 @@ std::optional<store::TelemetryRecord> Server::accept_report(Session& s,
   if (!problem.ok() || !problem->empty()) {
     ++stats_.frames_rejected;
     const std::string why = problem.ok() ? *problem : problem.status().message();
+    if (problem.ok()) refused_reports_.try_emplace(static_cast<int64_t>(m.task_id), why);
     spdlog::warn("agent {}: {}: report not stored", s.agent_id, escape_text(why));
     event("bad-report", s.agent_id, static_cast<int64_t>(m.task_id), why);
     reply_error(s.peer, problem.ok() ? proto::ErrorCode::kBadRequest : proto::ErrorCode::kInternal,
@@ -333,6 +334,9 @@ void Server::on_task_result(Session& s, const proto::TaskResult& m) {
   for (const auto& report : m.reports) {
     if (auto record = accept_report(s, report)) records.push_back(std::move(*record));
   }
+  // A result is one unit: with a report refused for good none of it is stored, and its status
+  // fails the task below (a failed task holds no rows).
+  if (refused_reports_.count(static_cast<int64_t>(m.status.task_id))) records.clear();
   Status stored = flush();
   auto outcomes = stored.ok() ? store().insert_telemetry(records)
                               : Result<std::vector<store::TelemetryInsert>>(stored);
@@ -377,6 +381,23 @@ void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
                        "task " + std::to_string(m.task_id) + " is not assigned to agent " +
                            s.agent_id + ": status not taken",
                        m.idempotency_key);
+  }
+  if (auto refused = refused_reports_.find(id); refused != refused_reports_.end()) {
+    const std::string why = "a report of it was refused (" + refused->second + ")";
+    refused_reports_.erase(refused);
+    if (tr.status == "assigned" && m.ok) {  // a failed status fails it with its own reason
+      Status failed = store().finish_task(id, false, why, now());
+      if (!failed.ok()) {
+        failure_ = failed;
+        return;
+      }
+      event("failure", s.agent_id, id, why);
+      spdlog::warn("agent {}: task {} failed: {}", s.agent_id, id, escape_text(why));
+      check_campaign(tr.campaign_id);
+      // Final: the agent drops its result (kInternal had it resend the result for ever).
+      return reply_error(s.peer, proto::ErrorCode::kBadRequest,
+                         "task " + std::to_string(id) + " failed: " + why, m.idempotency_key);
+    }
   }
   if (tr.status == "assigned" && m.ok) {
     // Its reports came before it (stored above): a status counting more is missing some (a

@@ -20,6 +20,7 @@ class FakeRunner : public agent::TaskRunner {
   // large for one frame together, though each fits alone.
   std::atomic<size_t> extra_layers{0};
   std::atomic<int> in_memory_models{0};  // runs handed the model's bytes, not a file
+  std::string method = "fine_prune";     // of its main report (set before the agent starts)
 
   // While closed, run() waits (to hold a task in progress).
   void close_gate() {
@@ -61,7 +62,7 @@ class FakeRunner : public agent::TaskRunner {
     running_ = false;
     std::vector<proto::TelemetryReport> out;
     proto::TelemetryReport r;
-    r.method = "fine_prune";
+    r.method = method;
     r.individual = task.individual;
     r.target_sparsity = 0.5;
     r.sparsity = 0.25 + 0.01 * static_cast<double>(task.individual.size());

@@ -302,6 +302,31 @@ TEST_CASE(
   CHECK(events_of(*alice.db, "bad-report").size() == 3);
 }
 
+// Its agent dropped the refused report (a final error) and sent a status counting it: the
+// status waited for it for ever (kInternal), and the agent resent the status for ever.
+TEST_CASE("a status after a report refused for good fails the task", "[net][hostile]") {
+  AliceJoined alice("hostile");
+  RawClient& a = alice.peer;
+  const uint64_t task = alice.task;
+  a.send(report("k1", task, "fine_prune", 0.7));
+  CHECK_FALSE(a.expect<proto::Ack>().duplicate);
+  a.send(report("k2", task, "made-up", 0.6));
+  CHECK(a.expect<proto::Error>().code == proto::ErrorCode::kBadRequest);
+  a.send(proto::TaskStatus{"s1", task, true, 2, ""});
+  auto e = a.expect<proto::Error>();
+  CHECK(e.code == proto::ErrorCode::kBadRequest);  // final: the agent drops its status
+  CHECK(e.ref == "s1");
+  const std::string why = "a report of it was refused (a report on task " + std::to_string(task) +
+                          " is of method 'made-up', which its campaign did not ask for "
+                          "(fine_prune, finetune))";
+  CHECK(e.reason == "task " + std::to_string(task) + " failed: " + why);
+  CHECK(task_of(*alice.db, "alice")->status == "failed");
+  CHECK(task_of(*alice.db, "alice")->error == why);
+  // A resent status of the failed task is acknowledged as stale.
+  a.send(proto::TaskStatus{"s1", task, true, 2, ""});
+  CHECK(a.expect<proto::Ack>().duplicate);
+}
+
 TEST_CASE("a task's status counts the reports stored; a failed task takes no more",
           "[net][hostile]") {
   AliceJoined alice("hostile");

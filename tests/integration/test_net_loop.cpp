@@ -344,6 +344,36 @@ TEST_CASE("a task failed before it reaches its agent ends that agent's count of 
   CHECK(campaign_done(coord, dir));
 }
 
+// A result holding a report the coordinator refuses for good (a method its campaign did not
+// ask for: fp-bench model_fanout's "fanout", an agent of another version): its status waited
+// for that report for ever (kInternal), and the agent resent the result every 2 s for ever.
+TEST_CASE("a task whose result holds a refused report fails, and its agent goes on", "[net]") {
+  TempDir dir;
+  Coordinator coord(dir, {"alice"}, 20 << 10, fast_server());
+  FakeRunner runner;
+  runner.method = "made-up";
+  auto config = agent_config("a1", coord.endpoint(), dir, {"toy/alice"});
+  config.max_tasks = 1;
+  std::atomic<int64_t> told{0};
+  config.on_task_closed = [&](int64_t ended) { told = ended; };
+  AgentThread a(config, coord.context(), runner);
+  REQUIRE(wait_until([&] { return a.ended.load(); }, 10s));
+  CHECK(a.result.ok());
+  CHECK(a.agent->stats().tasks_failed == 1);
+  CHECK(told == 1);
+  CHECK(runner.runs == 1);
+  auto db = coord.reader(dir);
+  auto t = db->tasks(coord.campaign_id());
+  REQUIRE(t->size() == 1);
+  CHECK((*t)[0].status == "failed");
+  CHECK_THAT((*t)[0].error, Catch::StartsWith("a report of it was refused (a report on task " +
+                                              std::to_string((*t)[0].id) +
+                                              " is of method 'made-up', which its "
+                                              "campaign did not ask for"));
+  CHECK(db->telemetry()->empty());  // a result is one unit: its other reports are not kept
+  CHECK(campaign_done(coord, dir));
+}
+
 TEST_CASE("a campaign's tasks wait while its model file is away, then run", "[net]") {
   // A disk remounted, a model file being restored: the task stays pending and its agent
   // idle (server.model_wait_s), instead of failing for good at the first look.
