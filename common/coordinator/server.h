@@ -290,8 +290,9 @@ class Server {
   void start_task_clock(Session& s, int64_t task_id);
   void requeue_overdue();
   // May this session report on, or finish, task `task_id`? (the coordinator assigned it
-  // to it, and it has not failed)
-  bool holds(const Session& s, int64_t task_id);
+  // to it, and it has not failed) `read`: the task as just read from the store, if it was
+  // (no second read for it).
+  bool holds(const Session& s, int64_t task_id, const store::TaskRecord* read = nullptr);
   void check_campaign(int64_t campaign_id);
   bool all_campaigns_finished();
   // What a report on a task must agree with, read once per task and kept: its campaign,
@@ -302,7 +303,10 @@ class Server {
     int64_t campaign_id = 0;
     std::string individual;
   };
-  Result<const TaskFacts*> task_facts(int64_t task_id);
+  // `read`, when given, receives the task's record where it was read from the store now
+  // (not cached).
+  Result<const TaskFacts*> task_facts(int64_t task_id,
+                                      std::optional<store::TaskRecord>* read = nullptr);
   Result<const std::vector<std::string>*> campaign_methods(int64_t campaign_id);
   // "" when report `m` may be stored for task `facts`, else why not.
   Result<std::string> report_problem(const proto::TelemetryReport& m, const TaskFacts& facts);

@@ -291,13 +291,14 @@ void Server::on_chunk_request(Session& s, const proto::ChunkRequest& m) {
 
 std::optional<store::TelemetryRecord> Server::accept_report(Session& s,
                                                             const proto::TelemetryReport& m) {
-  auto facts = task_facts(static_cast<int64_t>(m.task_id));
+  std::optional<store::TaskRecord> read;  // the task, where task_facts() read it now
+  auto facts = task_facts(static_cast<int64_t>(m.task_id), &read);
   if (!facts.ok()) {
     reply_error(s.peer, proto::ErrorCode::kUnknownTask, facts.status().message(),
                 m.idempotency_key);
     return std::nullopt;
   }
-  if (!holds(s, static_cast<int64_t>(m.task_id))) {
+  if (!holds(s, static_cast<int64_t>(m.task_id), read ? &*read : nullptr)) {
     ++stats_.frames_rejected;
     reply_error(s.peer, proto::ErrorCode::kNotAllowed,
                 "task " + std::to_string(m.task_id) + " is not assigned to agent " + s.agent_id +

@@ -34,12 +34,15 @@ std::vector<std::string> report_methods(const std::string& baselines_json) {
 
 }  // namespace
 
-Result<const Server::TaskFacts*> Server::task_facts(int64_t task_id) {
+Result<const Server::TaskFacts*> Server::task_facts(int64_t task_id,
+                                                    std::optional<store::TaskRecord>* read) {
   auto cached = task_facts_.find(task_id);
   if (cached != task_facts_.end()) return &cached->second;
   FP_ASSIGN_OR_RETURN(auto task, store().task(task_id));
   if (!task) return Status::not_found("no task " + std::to_string(task_id));
-  return &(task_facts_[task_id] = TaskFacts{task->campaign_id, task->individual});
+  const TaskFacts* facts = &(task_facts_[task_id] = TaskFacts{task->campaign_id, task->individual});
+  if (read) *read = std::move(task);
+  return facts;
 }
 
 Result<const std::vector<std::string>*> Server::campaign_methods(int64_t campaign_id) {
@@ -65,11 +68,12 @@ Result<std::string> Server::report_problem(const proto::TelemetryReport& m,
          "', which its campaign did not ask for (" + names + ")";
 }
 
-bool Server::holds(const Session& s, int64_t task_id) {
+bool Server::holds(const Session& s, int64_t task_id, const store::TaskRecord* read) {
   if (task_id != 0 && task_id == s.task_id) return true;
   // Not its current task: one it held before (requeued from it and not given to anyone
   // since, or finished by it). Another agent's task, one that failed, or none, is not its
   // to report on.
+  if (read) return read->agent_id == s.agent_id && read->status != "failed";
   auto task = store().task(task_id);
   return task.ok() && task->has_value() && (*task)->agent_id == s.agent_id &&
          (*task)->status != "failed";
