@@ -161,7 +161,7 @@ int fp::bench::hostile_peers(int argc, char** argv) {
   const auto& st = server.stats();
   auto mib = [](uint64_t b) { return static_cast<double>(b) / (1 << 20); };
   fmt::print(
-      "{} non-reading peers for {:.0f} s ({} chunk requests of {} KiB, credit {}): coordinator "
+      "{} non-reading peers for {:g} s ({} chunk requests of {} KiB, credit {}): coordinator "
       "RSS idle {:.1f} MiB, peak {:.1f} MiB, 2 s after they left {:.1f} MiB; bound idle + "
       "agents x (credit x chunk + 256 KiB) = {:.1f} MiB -> {}\n",
       agents, seconds, sent, config.chunk_size >> 10, config.chunk_credit, mib(idle), mib(peak),
