@@ -315,6 +315,25 @@ TEST_CASE("a corrupted model file on the coordinator is never used", "[net]") {
   CHECK_FALSE(fs::exists(dir.file("agent-a1/models/" + coord.sha() + ".fpm")));
 }
 
+namespace {
+
+// An agent of one task (a device leaving after its tasks) runs against `coord`: it ends, its
+// one task counted failed, and told so (on_task_closed).
+void check_one_task_failed(Coordinator& coord, const TempDir& dir, FakeRunner& runner) {
+  auto config = agent_config("a1", coord.endpoint(), dir, {"toy/alice"});
+  config.max_tasks = 1;
+  std::atomic<int64_t> told{0};
+  config.on_task_closed = [&](int64_t ended) { told = ended; };
+  AgentThread a(config, coord.context(), runner);
+  REQUIRE(wait_until([&] { return a.ended.load(); }, 10s));
+  CHECK(a.result.ok());
+  CHECK(a.agent->stats().tasks_failed == 1);
+  CHECK(a.agent->stats().tasks_done == 0);
+  CHECK(told == 1);
+}
+
+}  // namespace
+
 TEST_CASE("a task failed before it reaches its agent ends that agent's count of tasks", "[net]") {
   // Its model file gone, the coordinator fails the task instead of assigning it. The agent
   // it was for is told: one that leaves after its tasks (a simulated device) used to wait for
@@ -326,16 +345,7 @@ TEST_CASE("a task failed before it reaches its agent ends that agent's count of 
   Coordinator coord(dir, {"alice"}, 20 << 10, server);
   REQUIRE(fs::remove(dir.file("models/" + coord.sha() + ".fpm")));
   FakeRunner runner;
-  auto config = agent_config("a1", coord.endpoint(), dir, {"toy/alice"});
-  config.max_tasks = 1;
-  std::atomic<int64_t> told{0};
-  config.on_task_closed = [&](int64_t ended) { told = ended; };
-  AgentThread a(config, coord.context(), runner);
-  REQUIRE(wait_until([&] { return a.ended.load(); }, 10s));
-  CHECK(a.result.ok());
-  CHECK(a.agent->stats().tasks_failed == 1);
-  CHECK(a.agent->stats().tasks_done == 0);
-  CHECK(told == 1);
+  check_one_task_failed(coord, dir, runner);
   CHECK(runner.runs == 0);
   auto t = coord.reader(dir)->tasks(coord.campaign_id());
   REQUIRE(t->size() == 1);
@@ -352,15 +362,7 @@ TEST_CASE("a task whose result holds a refused report fails, and its agent goes 
   Coordinator coord(dir, {"alice"}, 20 << 10, fast_server());
   FakeRunner runner;
   runner.method = "made-up";
-  auto config = agent_config("a1", coord.endpoint(), dir, {"toy/alice"});
-  config.max_tasks = 1;
-  std::atomic<int64_t> told{0};
-  config.on_task_closed = [&](int64_t ended) { told = ended; };
-  AgentThread a(config, coord.context(), runner);
-  REQUIRE(wait_until([&] { return a.ended.load(); }, 10s));
-  CHECK(a.result.ok());
-  CHECK(a.agent->stats().tasks_failed == 1);
-  CHECK(told == 1);
+  check_one_task_failed(coord, dir, runner);
   CHECK(runner.runs == 1);
   auto db = coord.reader(dir);
   auto t = db->tasks(coord.campaign_id());
