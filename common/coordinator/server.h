@@ -344,7 +344,13 @@ class Server {
   // Why a report its own agent sent on a task was refused for good (another individual, a
   // method its campaign did not ask for), until the task's status: it fails the task (its
   // status counting that report waited for it for ever, and the agent resent it for ever).
-  std::unordered_map<int64_t, std::string> refused_reports_;
+  // Kept with the agent that sent it: the task may go to another agent since.
+  struct RefusedReport {
+    std::string agent_id, why;
+  };
+  std::unordered_map<int64_t, RefusedReport> refused_reports_;
+  // The refusal `agent_id`'s report on `task_id` met, if any (another agent's is dropped).
+  const RefusedReport* refused_report(int64_t task_id, const std::string& agent_id);
   // Tasks the previous run left assigned (requeued at start), until assigned again.
   std::unordered_set<int64_t> restart_orphans_;
   // Models whose file was found missing or damaged, since when (until it is usable again).

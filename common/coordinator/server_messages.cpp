@@ -310,7 +310,9 @@ std::optional<store::TelemetryRecord> Server::accept_report(Session& s,
   if (!problem.ok() || !problem->empty()) {
     ++stats_.frames_rejected;
     const std::string why = problem.ok() ? *problem : problem.status().message();
-    if (problem.ok()) refused_reports_.try_emplace(static_cast<int64_t>(m.task_id), why);
+    if (const auto id = static_cast<int64_t>(m.task_id);
+        problem.ok() && !refused_report(id, s.agent_id))
+      refused_reports_.insert_or_assign(id, RefusedReport{s.agent_id, why});  // its first
     spdlog::warn("agent {}: {}: report not stored", s.agent_id, escape_text(why));
     event("bad-report", s.agent_id, static_cast<int64_t>(m.task_id), why);
     reply_error(s.peer, problem.ok() ? proto::ErrorCode::kBadRequest : proto::ErrorCode::kInternal,
@@ -337,7 +339,7 @@ void Server::on_task_result(Session& s, const proto::TaskResult& m) {
   }
   // A result is one unit: with a report refused for good none of it is stored, and its status
   // fails the task below (a failed task holds no rows).
-  if (refused_reports_.count(static_cast<int64_t>(m.status.task_id))) records.clear();
+  if (refused_report(static_cast<int64_t>(m.status.task_id), s.agent_id)) records.clear();
   Status stored = flush();
   auto outcomes = stored.ok() ? store().insert_telemetry(records)
                               : Result<std::vector<store::TelemetryInsert>>(stored);
@@ -365,6 +367,14 @@ void Server::on_task_result(Session& s, const proto::TaskResult& m) {
   on_task_status(s, m.status);
 }
 
+const Server::RefusedReport* Server::refused_report(int64_t task_id, const std::string& agent_id) {
+  auto it = refused_reports_.find(task_id);
+  if (it == refused_reports_.end()) return nullptr;
+  if (it->second.agent_id == agent_id) return &it->second;
+  refused_reports_.erase(it);  // an earlier holder's: the task moved on
+  return nullptr;
+}
+
 void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
   // Reports sent before this status are stored first (committed with it, in this burst).
   Status flushed = flush();
@@ -383,9 +393,9 @@ void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
                            s.agent_id + ": status not taken",
                        m.idempotency_key);
   }
-  if (auto refused = refused_reports_.find(id); refused != refused_reports_.end()) {
-    const std::string why = "a report of it was refused (" + refused->second + ")";
-    refused_reports_.erase(refused);
+  if (const RefusedReport* refused = refused_report(id, s.agent_id)) {
+    const std::string why = "a report of it was refused (" + refused->why + ")";
+    refused_reports_.erase(id);
     if (tr.status == "assigned" && m.ok) {  // a failed status fails it with its own reason
       Status failed = store().finish_task(id, false, why, now());
       if (!failed.ok()) {

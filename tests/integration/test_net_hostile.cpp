@@ -327,6 +327,26 @@ TEST_CASE("a status after a report refused for good fails the task", "[net][host
   CHECK(a.expect<proto::Ack>().duplicate);
 }
 
+// The refusal belongs to the agent that sent the report: the task requeued from it and given
+// to another device of the same individual finishes on that device's reports.
+TEST_CASE("a report refused from an earlier holder does not fail the task's next holder",
+          "[net][hostile]") {
+  AliceJoined alice("hostile");
+  const uint64_t task = alice.task;
+  alice.peer.send(report("k1", task, "made-up", 0.6));
+  CHECK(alice.peer.expect<proto::Error>().code == proto::ErrorCode::kBadRequest);
+  alice.peer.send(proto::Goodbye{"bye"});
+  REQUIRE(wait_until([&] { return task_of(*alice.db, "alice")->status == "pending"; }));
+  RawClient next(alice.coord.context(), alice.coord.endpoint());
+  REQUIRE(join(next, "dev-alice-2", "toy/alice") == task);
+  auto r = report("k2", task, "fine_prune", 0.7);
+  next.send(r);
+  CHECK_FALSE(next.expect<proto::Ack>().duplicate);
+  next.send(proto::TaskStatus{"s2", task, true, 1, ""});
+  CHECK_FALSE(next.expect<proto::Ack>().duplicate);
+  CHECK(task_of(*alice.db, "alice")->status == "done");
+}
+
 TEST_CASE("a task's status counts the reports stored; a failed task takes no more",
           "[net][hostile]") {
   AliceJoined alice("hostile");
