@@ -161,13 +161,16 @@ namespace {
 // One campaign of the run, whole or not at all: the campaign, its place in the run and its
 // tasks in one transaction, so a set-up stopped part way (a kill, a closed pipe) leaves only
 // whole campaigns for --resume to keep.
+// `tasks`: the individuals it has a task for (the left-out one, or everyone).
 Result<PlannedCampaign> make_campaign(const Scenario& s, const Population& p, const Variant& v,
-                                      int64_t left_out, const std::string& model_sha256,
-                                      store::Store& store, store::RunStore& sim, int64_t run_id) {
+                                      const std::string& left_name,
+                                      const std::vector<std::string>& tasks,
+                                      const std::string& model_sha256, store::Store& store,
+                                      store::RunStore& sim, int64_t run_id) {
   store::CampaignRecord c;
   c.name = s.name;
   if (!v.name.empty()) c.name += "/" + v.name;
-  if (left_out >= 0) c.name += "/" + p.individuals[left_out].name;
+  if (!left_name.empty()) c.name += "/" + left_name;
   c.model_sha256 = model_sha256;
   c.dataset = p.dataset;
   c.prune_config_json = v.assignment_json(s.privacy);
@@ -178,14 +181,9 @@ Result<PlannedCampaign> make_campaign(const Scenario& s, const Population& p, co
   sql::Transaction tx(store.db());
   FP_RETURN_IF_ERROR(tx.begin_status());
   FP_ASSIGN_OR_RETURN(int64_t id, store.create_campaign(c));
-  PlannedCampaign planned{id, c.name, v.name, left_out >= 0 ? p.individuals[left_out].name : "",
-                          model_sha256};
-  FP_RETURN_IF_ERROR(sim.add_campaign({id, run_id, v.name, planned.left_out}));
-  if (left_out >= 0) {
-    FP_RETURN_IF_ERROR(store.add_task(id, p.individuals[left_out].name).status());
-  } else {
-    for (const auto& ind : p.individuals) FP_RETURN_IF_ERROR(store.add_task(id, ind.name).status());
-  }
+  PlannedCampaign planned{id, c.name, v.name, left_name, model_sha256};
+  FP_RETURN_IF_ERROR(sim.add_campaign({id, run_id, v.name, left_name}));
+  for (const auto& individual : tasks) FP_RETURN_IF_ERROR(store.add_task(id, individual).status());
   FP_RETURN_IF_ERROR(tx.commit());
   return planned;
 }
@@ -212,6 +210,12 @@ Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, sto
   std::optional<Dataset> heldout;  // read when a shared model is trained
   for (int64_t left_out : left_outs) {
     const std::string left_name = left_out >= 0 ? p.individuals[left_out].name : "";
+    std::vector<std::string> tasks;  // whom its campaigns have a task for
+    if (left_out >= 0) {
+      tasks = {left_name};
+    } else {
+      for (const auto& ind : p.individuals) tasks.push_back(ind.name);
+    }
     std::vector<std::optional<store::CampaignRecord>> kept(s.variants.size());
     std::string model_sha256;  // the model an earlier attempt made campaigns with
     for (size_t i = 0; i < s.variants.size(); ++i) {
@@ -255,9 +259,9 @@ Result<CampaignPlan> setup_campaigns(const Scenario& s, const Population& p, sto
     }
     for (size_t i = 0; i < s.variants.size(); ++i) {
       if (!kept[i]) {
-        FP_ASSIGN_OR_RETURN(PlannedCampaign c, make_campaign(s, p, s.variants[i], left_out,
+        FP_ASSIGN_OR_RETURN(PlannedCampaign c, make_campaign(s, p, s.variants[i], left_name, tasks,
                                                              model_sha256, store, sim, run_id));
-        plan.tasks += left_out >= 0 ? 1 : static_cast<int64_t>(p.individuals.size());
+        plan.tasks += static_cast<int64_t>(tasks.size());
         plan.campaigns.push_back(std::move(c));
         continue;
       }
