@@ -5,9 +5,10 @@
 // coordinator's peak resident memory (VmHWM) shows whether memory stays bounded.
 #include <fmt/format.h>
 #include <signal.h>
-#include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstring>
@@ -94,8 +95,18 @@ int fp::bench::model_fanout(int argc, char** argv) {
   std::vector<char*> argv_c;
   for (auto& a : args) argv_c.push_back(a.data());
   argv_c.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, argv_c[0], nullptr, nullptr, argv_c.data(), environ) != 0) {
+  const pid_t parent = ::getpid();
+  // Forked, not posix_spawn'ed: the child asks for SIGTERM when fp-bench dies, so a
+  // benchmark killed alone (kill -9 of its pid, not its group) leaves no coordinator behind.
+  // Only async-signal-safe calls between fork and exec (this process has threads).
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);  // died before the signal was asked for
+    ::execv(argv_c[0], argv_c.data());
+    ::_exit(127);
+  }
+  if (pid < 0) {
     fmt::print(stderr, "cannot start {}\n", coordinator);
     return 1;
   }

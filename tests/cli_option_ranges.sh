@@ -384,6 +384,33 @@ part_tools() {
   # campaign did not ask for, refused, and the agents resent it for ever.
   expect_exit 0 "2 / 2 agents verified the model and finished" \
     "${FP_BENCH}" model_fanout --agents 2 --size-mb 1 --dir "${WORK}/fanout"
+  # fp-bench killed alone (kill -9 of its pid, not its process group) ends its coordinator:
+  # posix_spawn'ed, it outlived the benchmark, listening for ever.
+  "${FP_BENCH}" model_fanout --agents 20 --size-mb 16 --dir "${WORK}/fanout-kill" >/dev/null 2>&1 &
+  bench_pid=$!
+  for _ in $(seq 1000); do [ -s "${WORK}/fanout-kill/endpoint" ] && break; sleep 0.01; done
+  kill -STOP "${bench_pid}" 2>/dev/null
+  coordinator_pid=""
+  for p in /proc/[0-9]*; do
+    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "-c ${WORK}/fanout-kill/fp.toml"; then
+      coordinator_pid=${p#/proc/}
+    fi
+  done
+  kill -KILL "${bench_pid}" 2>/dev/null
+  wait "${bench_pid}" 2>/dev/null
+  if [ -z "${coordinator_pid}" ]; then
+    echo "FAIL: model_fanout's coordinator not found running (endpoint: $(cat "${WORK}/fanout-kill/endpoint" 2>&1))"
+    failures=$((failures + 1))
+  else
+    # Running: its /proc entry is there and not a zombie (an init that reaps late).
+    running() { [ -r "/proc/$1/stat" ] && ! awk '{exit $3 == "Z" ? 0 : 1}' "/proc/$1/stat"; }
+    for _ in $(seq 100); do running "${coordinator_pid}" || break; sleep 0.1; done
+    if running "${coordinator_pid}"; then
+      echo "FAIL: fp-bench model_fanout killed alone left its coordinator running"
+      kill -KILL "${coordinator_pid}"
+      failures=$((failures + 1))
+    fi
+  fi
   expect_refused "--finetune-epochs: must be at least 1, got -1" \
     "${FP_BENCH}" personalize_cost --finetune-epochs -1
   # dashboard_api reads a database as it is (it wrote a schema into an empty file) and names a
