@@ -458,13 +458,18 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
     FP_RETURN_IF_ERROR(w.file("by_variant.svg", render_line_chart(chart)));
   }
 
-  // Individuals of different class counts: each method's mean accuracy per count (Figure 3c).
+  // Individuals of different class counts: each method's mean accuracy per count (Figure 3c),
+  // per variant: variants change what is measured (samples, sparsity), and a count's mean over
+  // all of them would mix those in. Several variants: a `variant` column and a figure each.
   {
-    std::map<int64_t, std::vector<const IndividualRow*>> by_k;
-    for (const auto& r : results.rows) {
-      if (r.classes > 0) by_k[r.classes].push_back(&r);
-    }
-    if (by_k.size() > 1) {
+    const bool variants = results.summaries.size() > 1;
+    Table table;
+    for (const auto& s : results.summaries) {
+      std::map<int64_t, std::vector<const IndividualRow*>> by_k;
+      for (const auto* r : rows_of(results, s.variant)) {
+        if (r->classes > 0) by_k[r->classes].push_back(r);
+      }
+      if (by_k.size() < 2) continue;
       std::vector<std::pair<double, std::vector<const IndividualRow*>>> groups;
       std::vector<std::string> labels;
       for (auto& [k, rows] : by_k) {
@@ -472,17 +477,28 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
         labels.push_back(std::to_string(k));
       }
       Grouped g = grouped("classes", groups, labels);
-      FP_RETURN_IF_ERROR(w.table("by_classes", g.table));
+      if (variants) {
+        g.table.header.insert(g.table.header.begin(), "variant");
+        for (auto& row : g.table.csv_rows) row.insert(row.begin(), s.variant);
+        for (auto& row : g.table.md_rows) row.insert(row.begin(), s.variant);
+      }
+      table.header = g.table.header;
+      for (auto& row : g.table.csv_rows) table.csv_rows.push_back(std::move(row));
+      for (auto& row : g.table.md_rows) table.md_rows.push_back(std::move(row));
       LineChart chart;
-      chart.title = "Mean accuracy by classes per individual: " + title;
+      chart.title = "Mean accuracy by classes per individual: " + title +
+                    (variants ? " (variant " + s.variant + ")" : "");
       chart.x_label = "classes per individual";
       chart.y_label = "mean accuracy";
       chart.x_name = "classes";
       chart.series = std::move(g.series);
       chart.x_range = std::make_pair(0.0, static_cast<double>(by_k.rbegin()->first));
       chart.x_percent = false;
-      FP_RETURN_IF_ERROR(w.file("by_classes.svg", render_line_chart(chart)));
+      // Variant names are file-name safe (scenario.cpp's valid_name).
+      FP_RETURN_IF_ERROR(w.file(variants ? "by_classes_" + s.variant + ".svg" : "by_classes.svg",
+                                render_line_chart(chart)));
     }
+    if (!table.csv_rows.empty()) FP_RETURN_IF_ERROR(w.table("by_classes", table));
   }
 
   // Each campaign's own report, as the dashboard draws it (Figure 2 bars, Figure 3a curve).

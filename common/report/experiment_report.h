@@ -11,7 +11,8 @@
 //   by_variant.csv/.md/.svg  (several variants) mean accuracy of each method per variant;
 //                            over the adaptation samples when the variants set them
 //   by_classes.csv/.md/.svg  (individuals with different class counts) mean accuracy of
-//                            each method per number of classes
+//                            each method per number of classes, per variant (several
+//                            variants: a `variant` column, by_classes_<variant>.svg each)
 //   compute.csv / .md        per individual: Fine-Pruning vs fine-tuning, seconds and MACs
 //   comparisons.csv / .md    per variant, paired: every method vs the general model and
 //                            Fine-Pruning vs every method: mean, median, 95% bootstrap CI of
