@@ -71,12 +71,12 @@ Stat method_stat(const std::vector<const IndividualRow*>& rows,
 
 Table summary_table(const RunResults& results) {
   Table t;
-  t.header = {"variant",      "individuals",     "done",          "failed",
-              kGeneralMethod, kFinePruneMethod,  "finetune",      "svd",
-              "gain",         "gain_median",     "gain_p10",      "gain_p90",
-              "improved",     "worse",           "sparsity",      "fine_prune_s",
-              "finetune_s",   "fine_prune_GMAC", "finetune_GMAC", "finetune/fine_prune_MAC",
-              "gain_ci_low",  "gain_ci_high",    "gain_p"};
+  t.header = {"variant", "individuals", "done", "failed", kGeneralMethod, kFinePruneMethod,
+              "finetune", "svd", "gain", "gain_median", "gain_p10", "gain_p90",
+              // Shares of the individuals (comparisons' improved / worse are counts).
+              "improved_share", "worse_share", "sparsity", "fine_prune_s", "finetune_s",
+              "fine_prune_GMAC", "finetune_GMAC", "finetune/fine_prune_MAC", "gain_ci_low",
+              "gain_ci_high", "gain_p"};
   for (const auto& s : results.summaries) {
     auto rows = rows_of(results, s.variant);
     std::vector<double> gains, fp_s, ft_s, fp_macs, ft_macs;

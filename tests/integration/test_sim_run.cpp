@@ -527,6 +527,8 @@ adaptation_samples = 20
   std::string header, line;
   std::getline(summary, header);
   CHECK(header.rfind("variant,individuals,done,failed,general,fine_prune", 0) == 0);
+  // Shares here, counts in comparisons.csv: not both named "improved".
+  CHECK_THAT(header, Catch::Contains(",gain_p90,improved_share,worse_share,sparsity,"));
   for (const auto& v : results->summaries) {
     REQUIRE(std::getline(summary, line));
     INFO(line);
