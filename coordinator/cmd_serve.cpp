@@ -5,6 +5,7 @@
 
 #include "config/cli_checks.h"
 #include "coordinator/campaign_setup.h"
+#include "coordinator/server.h"
 #include "coordinator_commands.h"
 #include "dashboard/dashboard.h"
 #include "dashboard/http_server.h"

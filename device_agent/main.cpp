@@ -336,7 +336,8 @@ int agent_main(int argc, char** argv) {
       ->check(fp::config::at_least(1))
       ->capture_default_str();
   app.add_option("--finetune-epochs", runner_config.finetune_epochs,
-                 "epochs of the fine-tuning baseline")
+                 "epochs of the plain fine-tuning baseline (finetune_plain; the default "
+                 "finetune baseline chooses its epochs on a validation slice, up to 10)")
       ->check(fp::config::at_least(0))
       ->capture_default_str();
   app.add_flag("!--no-keep-models", keep_models, "do not keep personalized models");
@@ -387,7 +388,7 @@ int agent_main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(level));
   // A device's own files are split and held out as a built-in individual's are.
   runner_config.folder.seed = runner_config.data.split_seed;
-  runner_config.folder.heldout_fraction = runner_config.data.eval_fraction;
+  runner_config.folder.eval_fraction = runner_config.data.eval_fraction;
   if (backoff_max_ms < backoff_min_ms) {
     spdlog::error("--backoff-max-ms ({}) must be at least --backoff-min-ms ({})", backoff_max_ms,
                   backoff_min_ms);

@@ -13,7 +13,6 @@
 #include "report/run_results.h"
 #include "report/seed_run_file.h"
 #include "sim_commands.h"
-#include "simulation/campaign_plan.h"
 #include "store/run_store.h"
 #include "store/serve_lock.h"
 #include "store/store_to_read.h"

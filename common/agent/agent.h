@@ -3,8 +3,8 @@
 // a worker thread, and reports telemetry until each report is acknowledged. It
 // reconnects with backoff when the coordinator goes silent or away.
 //
-// Only Hello, Heartbeat, ChunkRequest, TelemetryReport, TaskStatus, Error and
-// Goodbye ever leave an agent: private data stay with the runner.
+// Only Hello, Heartbeat, ChunkRequest, TelemetryReport, TaskStatus, TaskResult, Error
+// and Goodbye ever leave an agent: private data stay with the runner.
 //
 // One Agent is one device. A process may host many (each run() on its own thread,
 // sharing one zmq::context_t): that is how the simulation host runs virtual agents, and
@@ -41,9 +41,10 @@ class Agent {
   Agent& operator=(const Agent&) = delete;
 
   // Serves until stop(), max_tasks tasks, a Goodbye with leave_on_goodbye, a Reject
-  // (returned as Status::protocol with the coordinator's reason), or a handshake the
+  // (returned as Status::protocol with the coordinator's reason), a handshake the
   // coordinator refused for good (its ZAP handler refused our key, or one side is
-  // plain and the other CURVE: Status::protocol saying which).
+  // plain and the other CURVE: Status::protocol saying which), or the coordinator
+  // unreachable for give_up_after (Status::unavailable).
   Status run();
   void stop();  // thread-safe
   AgentStats stats() const;

@@ -23,9 +23,12 @@ struct AgentConfig {
   std::string coordinator = "tcp://127.0.0.1:5555";  // the coordinator's ROUTER
   std::string work_dir = "agent-work";               // model cache, personalized models
   std::vector<std::string> datasets;                 // "dataset/individual" it holds
+  // Announced in Hello's capabilities only: the Agent sets no thread count or memory limit
+  // (fp-agent sets its compute threads itself).
   uint32_t threads = 1;
   uint64_t memory_mb = 0;
-  // Until the Welcome names the coordinator's interval.
+  // How long to wait for a Welcome before reconnecting; also the CURVE handshake's
+  // interval until the Welcome names the coordinator's.
   std::chrono::milliseconds hello_timeout{3000};
   uint32_t liveness = 3;  // silent coordinator heartbeat intervals before reconnecting
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{5000};

@@ -22,6 +22,8 @@ struct FinePruneRunnerConfig {
   FolderDataConfig folder;
   std::string personalized_dir;  // keeps each personalized model here ("" : not kept)
   size_t kept_models = 5;        // the newest this many there (0: all)
+  // The plain fine-tuning recipe's epochs ("finetune_plain"); the default "finetune"
+  // chooses its own on a validation slice (BaselineSettings::finetune_max_epochs).
   int64_t finetune_epochs = 3;
 };
 

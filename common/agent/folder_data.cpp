@@ -229,7 +229,7 @@ void count_uninformative(const std::vector<const Dataset*>& parts, FolderData& o
 }  // namespace
 
 Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& spec) {
-  if (!(c.heldout_fraction > 0 && c.heldout_fraction < 1)) {
+  if (!(c.eval_fraction > 0 && c.eval_fraction < 1)) {
     return Status::invalid_argument("the held-out fraction must be in (0, 1)");
   }
   if (c.min_samples < 2) return Status::invalid_argument("min_samples must be at least 2");
@@ -264,7 +264,7 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
         (out.skipped.count ? ": " + out.skipped.anonymous_summary() : ""));
   }
   const size_t n = items.size();
-  size_t held = std::clamp<size_t>(static_cast<size_t>(std::llround(c.heldout_fraction * n)), 1,
+  size_t held = std::clamp<size_t>(static_cast<size_t>(std::llround(c.eval_fraction * n)), 1,
                                    n > 1 ? n - 1 : 1);
   std::vector<FolderItem> heldout(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(held));
   std::vector<FolderItem> adaptation(items.begin() + static_cast<std::ptrdiff_t>(held),
@@ -337,7 +337,7 @@ Result<FolderData> load_folder_data(const FolderDataConfig& c, const ModelSpec& 
         "--eval-fraction {} holds out {} of the {} usable file(s), leaving Fine-Pruning {}; at "
         "least {} needed (half of --min-samples: the statistics of fewer describe those files, "
         "not the individual): hold out less, or add files",
-        c.heldout_fraction, usable - out.adaptation.size(), usable, out.adaptation.size(),
+        c.eval_fraction, usable - out.adaptation.size(), usable, out.adaptation.size(),
         least_read));
   }
   return out;

@@ -2,7 +2,7 @@
 // into the model's input as its spec says, with no labels needed.
 //
 // The usable files are shuffled by `seed`; at most `max_samples` of them are decoded
-// (memory stays bounded however large the folder), and `heldout_fraction` of those
+// (memory stays bounded however large the folder), and `eval_fraction` of those
 // form the held-out slice: the label-free figures (confidence, agreement with the
 // general model) are measured there, and, when a labels file names some of its files,
 // the accuracy too. The rest is the unlabeled adaptation set Fine-Pruning records.

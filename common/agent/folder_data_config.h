@@ -11,7 +11,9 @@ struct FolderDataConfig {
   std::string dir;
   std::string labels_file;  // optional CSV "path,label" (path relative to dir; label an id or
                             // a class name of the spec)
-  double heldout_fraction = 0.5;
+  // Held out for the label-free figures and, where labeled, accuracy (fp-agent
+  // --eval-fraction); not PersonalizeConfig::heldout_fraction, the selector's slice.
+  double eval_fraction = 0.5;
   uint64_t seed = 1;
   int64_t max_samples = 4000;  // decoded at most (adaptation + held-out)
   // Usable files needed at least: Fine-Pruning's statistics of a handful of inputs describe

@@ -29,8 +29,8 @@ struct BaselineSettings {
 Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const ModelSource& model,
                                  ArtifactInfo* info);
 
-// The assignment's prune config JSON may also carry the label-free selector's settings:
-// select_sparsity, selector, min_agreement, confident_fraction, heldout_fraction, candidates.
+// The assignment's prune config JSON carries the personalization's settings, every key of
+// experiment/personalize_settings.h (the label-free selector's included).
 Result<PersonalizeConfig> personalize_config_for(const proto::TaskAssignment& task,
                                                  const BaselineSettings& baselines);
 

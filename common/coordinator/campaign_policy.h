@@ -4,8 +4,9 @@
 //  - which tasks exist: whether an individual an agent announces joins the running
 //    open-enrollment campaigns over its data set (enroll);
 //  - who gets which: the next task for an idle agent, from what it holds (next_task);
-//  - what happens on failure: whether a task that failed or was taken back is handed out
-//    again or failed for good, and why (give_up).
+//  - what happens when a task is taken back (a lost agent, a deadline): whether it is
+//    handed out again or failed for good, and why (give_up). A run that reports failure
+//    fails its task at once.
 // fp-coordinator and fp-sim both serve through a Server, so both use the same policy;
 // FirstPendingPolicy is the default of both.
 #pragma once
@@ -54,7 +55,7 @@ class CampaignPolicy {
 
 // The default: every announced individual is enrolled; an agent gets the oldest pending
 // task of its first holding that has one; a task is failed after `max_attempts`
-// assignments (a lost agent, a deadline, a failed run each cost one).
+// assignments (each lost agent or passed deadline costs one; a failed run fails it at once).
 class FirstPendingPolicy : public CampaignPolicy {
  public:
   explicit FirstPendingPolicy(int64_t max_attempts) : max_attempts_(max_attempts) {}

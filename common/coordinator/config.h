@@ -8,7 +8,8 @@
 //              the other ServerConfig limits by their names (task_deadline_s,
 //              model_wait_s, ...)
 //   [train]    dataset, data_dir, arch, width_mult, epochs, batch_size, learning_rate,
-//              seed, limit, general_fraction, split_seed, threads
+//              seed, limit, general_fraction, split_seed, threads, channels, height,
+//              width (an image folder's input)
 //   [campaign] name, model ("latest", a SHA-256 or its start as the commands print it,
 //              or an artifact path), dataset ([train]'s unless set),
 //              individuals (empty: every individual an agent announces), baselines,
@@ -22,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "coordinator/server.h"
+#include "coordinator/server_config.h"
 #include "util/status.h"
 
 namespace fp::coord {

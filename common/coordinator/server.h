@@ -34,6 +34,7 @@
 #include "coordinator/commit_worker.h"
 #include "coordinator/model_registry.h"
 #include "coordinator/rate_limit.h"
+#include "coordinator/server_config.h"
 #include "coordinator/waker.h"
 #include "protocol/limits.h"
 #include "protocol/messages.h"
@@ -44,60 +45,6 @@
 #include "store/store.h"
 
 namespace fp::coord {
-
-struct ServerConfig {
-  std::string endpoint = "tcp://127.0.0.1:5555";  // "tcp://127.0.0.1:*" picks a free port
-  uint32_t heartbeat_ms = 1000;
-  uint32_t liveness = 3;  // silent heartbeat intervals before an agent is dropped
-  uint32_t chunk_size = proto::kDefaultChunkBytes;
-  uint32_t chunk_credit = proto::kDefaultChunkCredit;
-  size_t telemetry_batch = 4096;  // most reports per transaction
-  int64_t max_attempts = 3;       // assignments of one task before it is failed
-  // Which tasks exist, who gets which, what happens on failure (coordinator/
-  // campaign_policy.h). Null: FirstPendingPolicy(max_attempts).
-  std::shared_ptr<CampaignPolicy> policy;
-  // SIGINT/SIGTERM/SIGHUP stop the loop (programs only, which block them in every thread
-  // first: util/stop_signals.h).
-  bool handle_signals = false;
-  bool exit_when_done = false;  // stop once every campaign is finished
-  // CURVE with the coordinator's key pair and a ZAP handler that admits enrolled keys
-  // only; plain (no encryption, no authentication) only when set explicitly.
-  security::SocketSecurity security;
-  // Limits: agents connected at once, and each peer's message rate (token bucket;
-  // rate 0: unlimited). Excess is refused with an Error (limitExceeded) naming why.
-  uint32_t max_agents = 10000;
-  double rate_limit = 2000;  // messages per second, per peer
-  double rate_burst = 4000;  // messages at once, per peer
-  // Identity (CURVE): sessions one enrolled key may hold at once (fp-sim: a host's agents).
-  uint32_t max_sessions_per_key = 16;
-  // Identity (CURVE): agent ids one key may bind, ever (a device has one; fp-sim: its
-  // host's agents), and individuals its Hellos may add to open-enrollment campaigns while
-  // this coordinator runs: a hostile device cannot grow the database without bound.
-  uint32_t max_ids_per_key = 64;
-  uint32_t max_individuals_per_key = 64;
-  // Outbound memory: model bytes queued for all peers together (each peer also gets at
-  // most chunk_credit chunks), and how long a peer may leave its chunks unread.
-  uint64_t max_queued_bytes = uint64_t{256} << 20;
-  uint32_t stall_timeout_ms = 30000;
-  // A task still held after task_deadline_s + task_deadline_s_per_mb x model MiB goes
-  // back to the queue, even if its agent keeps heartbeating.
-  double task_deadline_s = 3600;
-  double task_deadline_s_per_mb = 60;
-  // A campaign's model file missing or damaged on the coordinator (a disk remounted, a file
-  // being restored): its tasks stay pending, their agents idle, this long from the first
-  // time it was seen so before they are failed for good; 0 fails them at once (fp-sim: a
-  // run's own file does not come back).
-  double model_wait_s = 600;
-  // An online agent's last_seen in the database is brought up to date this often (at a
-  // tick, all due agents in one write), so status and the dashboard show when it was last
-  // heard rather than when it joined.
-  double last_seen_every_s = 60;
-};
-
-// OK when the settings can run; otherwise the first one out of range, named by its config
-// key ("server.chunk_size must be in [1024, ...]"). Server::bind() refuses settings that
-// fail it; a config file's [server] section is checked with it when it is read.
-Status check_server_config(const ServerConfig& config);
 
 struct ServerStats {
   uint64_t frames_in = 0, frames_rejected = 0;
@@ -161,7 +108,8 @@ class Server {
   const std::string& bound_endpoint() const { return bound_endpoint_; }
 
   // Serves until request_stop(), a signal (handle_signals) or, with exit_when_done,
-  // the end of every campaign. Returns an error only if the store or `on_serving` fails.
+  // the end of every campaign; binds first if bind() was not called. Returns an error if
+  // binding, polling, the store or `on_serving` fails.
   // `on_serving` runs once a stop (and a signal) is handled, before the first message is:
   // where a program says it is ready (an endpoint file), so a supervisor that stops it
   // then gets a clean stop.
@@ -295,10 +243,10 @@ class Server {
   bool holds(const Session& s, int64_t task_id, const store::TaskRecord* read = nullptr);
   void check_campaign(int64_t campaign_id);
   bool all_campaigns_finished();
-  // What a report on a task must agree with, read once per task and kept: its campaign,
-  // its individual, and the methods its campaign asked for ("fine_prune" and the
-  // baselines). A report naming another individual or method was stored under it and
-  // mixed into that individual's results.
+  // What a report on a task must agree with, read once per task and kept: its campaign
+  // and its individual (with the methods its campaign asked for, campaign_methods()). A
+  // report naming another individual or method was stored under it and mixed into that
+  // individual's results.
   struct TaskFacts {
     int64_t campaign_id = 0;
     std::string individual;

@@ -3,7 +3,7 @@
 // ServerConfig themselves (fp-sim, benchmarks, tests).
 #include <string>
 
-#include "coordinator/server.h"
+#include "coordinator/server_config.h"
 #include "protocol/endpoint.h"
 
 namespace fp::coord {

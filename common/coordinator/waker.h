@@ -1,7 +1,7 @@
 // LoopWaker: Boost.Asio timers and signal handling for a ZeroMQ poll loop.
 //
 // An io_context on its own thread owns a periodic steady_timer and (optionally) a
-// signal_set for SIGINT/SIGTERM. Each event becomes one byte on an inproc PAIR
+// signal_set for SIGINT/SIGTERM/SIGHUP. Each event becomes one byte on an inproc PAIR
 // socket that the loop polls next to its ROUTER, so timers and signals are handled
 // on the loop's thread, where the sockets and the store live.
 #pragma once

@@ -27,7 +27,7 @@ enum class FileKind { kAudio, kImage, kIdx, kOther };
 
 // By extension (case-insensitive): recordings .wav .flac .ogg .oga .opus .mp3 (libsndfile)
 // and a phone's .m4a .aac .3gp .3g2 .amr .awb (FFmpeg: phone_audio_reader.h); pictures .png
-// .jpg .jpeg .heic .heif; .idx, *-ubyte, *.idx*.gz / *-ubyte.gz.
+// .jpg .jpeg .heic .heif; IDX as .idx, .idx3 or -ubyte, each optionally .gz.
 FileKind file_kind(const std::string& path);
 // Those formats as messages and help texts name them.
 constexpr const char* kRecordingFormats = "WAV, FLAC, Ogg, MP3, M4A, 3GP, AMR";

@@ -20,7 +20,8 @@
 
 namespace fp {
 
-// Every key, with its value in `config` (so the device needs no defaults of its own).
+// Every key, with its value in `config` (so the device needs no defaults of its own);
+// adaptation_samples only when set (above 0: a limit).
 std::string personalize_settings_json(const PersonalizeConfig& config);
 
 // Sets the keys present in `json` on `config`; absent keys keep their values.

@@ -6,7 +6,7 @@
 
 namespace fp::proto {
 
-// Must equal the schema's protocolVersion constant (checked in codec.cpp).
+// Must equal the schema's protocolVersion constant (checked in encode.cpp).
 constexpr uint32_t kProtocolVersion = 3;
 // The oldest agents a coordinator still serves: version 2 agents never send a
 // TaskResult, and everything else they send is unchanged.

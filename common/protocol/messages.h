@@ -109,12 +109,12 @@ struct TelemetryReport {
   double privacy_delta = 0;
   uint64_t compute_macs = 0;        // spent producing the model (forward/backward passes)
   uint64_t compact_parameters = 0;  // of the compact model (models/compact.h); 0: unknown
-  uint64_t compact_bytes = 0;       // its artifact's size
+  uint64_t compact_bytes = 0;       // the compact model's artifact size, as measured
   // Label-free aggregates over the held-out slice (see the schema).
   double mean_confidence_before = 0;
   double mean_confidence_after = 0;
   double agreement = 0;
-  uint64_t model_bytes = 0;
+  uint64_t model_bytes = 0;  // the personalized model kept on the device (0: none kept)
   uint64_t skipped_files = 0;
 };
 

@@ -10,7 +10,7 @@
 namespace fp::proto {
 
 // The agent -> coordinator allowlist: Hello, Heartbeat, ChunkRequest,
-// TelemetryReport, TaskStatus, Error, Goodbye. None of them can hold samples,
+// TelemetryReport, TaskStatus, TaskResult, Error, Goodbye. None of them can hold samples,
 // labels, per-sample predictions or weights (see schema/fineprune.capnp).
 const std::vector<MessageType>& agent_message_types();
 bool allowed_from_agent(MessageType t);

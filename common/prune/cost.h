@@ -15,7 +15,8 @@ struct MacCount {
   int64_t compact = 0;  // every weight of the compact model: what it executes densely
 };
 
-// Per sample. Runs one forward pass on a zero input to learn spatial sizes.
+// Per sample. Runs a forward pass on a zero input to learn spatial sizes, compacts a copy
+// of the model and runs it too (the compact count).
 MacCount count_macs(PrunableNet& model);
 
 // Per sample, every weight of every prunable layer, at the spatial sizes of the model's

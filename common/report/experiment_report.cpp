@@ -114,9 +114,9 @@ Table summary_table(const RunResults& results) {
                           num(s.finetune.mean),
                           num(s.svd.mean),
                           num(s.gain.mean),
-                          num(quantile(gains, 0.5)),
-                          num(quantile(gains, 0.1)),
-                          num(quantile(gains, 0.9)),
+                          num(stats::quantile(gains, 0.5)),
+                          num(stats::quantile(gains, 0.1)),
+                          num(stats::quantile(gains, 0.9)),
                           num(improved / n),
                           num(worse / n),
                           num(s.sparsity.mean),
@@ -137,9 +137,9 @@ Table summary_table(const RunResults& results) {
                          mean_std(s.finetune),
                          mean_std(s.svd),
                          mean_spread_text(s.gain, 100, 1, true),
-                         fmt::format("{:+.1f}", 100 * quantile(gains, 0.5)),
-                         fmt::format("{:+.1f}", 100 * quantile(gains, 0.1)),
-                         fmt::format("{:+.1f}", 100 * quantile(gains, 0.9)),
+                         fmt::format("{:+.1f}", 100 * stats::quantile(gains, 0.5)),
+                         fmt::format("{:+.1f}", 100 * stats::quantile(gains, 0.1)),
+                         fmt::format("{:+.1f}", 100 * stats::quantile(gains, 0.9)),
                          fmt::format("{:.0f}%", 100 * improved / n),
                          fmt::format("{:.0f}%", 100 * worse / n),
                          mean_std(s.sparsity),
@@ -373,10 +373,6 @@ class Writer {
 };
 
 }  // namespace
-
-double quantile(std::vector<double> values, double q) {
-  return stats::quantile(std::move(values), q);
-}
 
 Result<std::vector<std::string>> write_experiment_report(store::Store& store,
                                                          const RunResults& results,

@@ -40,7 +40,4 @@ Result<std::vector<std::string>> write_experiment_report(store::Store& store,
                                                          const RunResults& results,
                                                          const std::string& dir);
 
-// The q-quantile (0..1) of `values` by linear interpolation; 0 when empty.
-double quantile(std::vector<double> values, double q);
-
 }  // namespace fp::report

@@ -9,12 +9,13 @@
 #include <vector>
 
 #include "coordinator/model_registry.h"
-#include "simulation/population.h"
 #include "simulation/scenario.h"
 #include "store/run_store.h"
 #include "store/store.h"
 
 namespace fp::sim {
+
+struct Population;  // simulation/population.h
 
 struct PlannedCampaign {
   int64_t campaign_id = 0;

@@ -46,7 +46,8 @@ struct PrivateData {
 };
 PrivateData private_data(const Population& population, size_t individual);
 
-// Saved with torch::save into a file only that individual's agent reads.
+// Saved into a file only that individual's agent reads (a raw tensor format of its own,
+// population.cpp: torch::save's archive costs more than the data).
 Status save_private_data(const PrivateData& data, const std::string& path);
 Result<PrivateData> load_private_data(const std::string& path);
 

@@ -16,17 +16,21 @@
 //                 that individual's group: FSDD's leave-one-speaker-out)
 //   [fineprune]   criterion, granularity, scope, schedule, target_sparsity, iterative_steps,
 //                 prune_output_layer, output_usage_threshold, protected_layers,
-//                 min_units_per_layer, select_sparsity, min_agreement,
-//                 confident_fraction, heldout_fraction, candidates, sweep (targets of the
-//                 labeled accuracy-vs-sparsity curve), adaptation_samples (use only the
-//                 first N adaptation samples, every method), and [[fineprune.variants]]: named
+//                 min_units_per_layer, prune_hidden, compensate_bias,
+//                 reestimate_batch_norm, class_spread_threshold, class_spread_share,
+//                 reestimation_min_confidence_ratio, select_sparsity, selector,
+//                 min_agreement, confident_fraction, heldout_fraction, candidates,
+//                 stop_after_ruled_out, stop_after_beaten, rule_out_parts,
+//                 statistics_samples, sweep (targets of the labeled accuracy-vs-sparsity
+//                 curve), adaptation_samples (use only the first N adaptation samples,
+//                 every method), and [[fineprune.variants]]: named
 //                 overrides of the keys above, one campaign each (a sweep over configs)
 //   [baselines]   methods (names of common/experiment/methods.h: "finetune", "svd",
 //                 "em_prior", "adabn", "tent", "fine_prune+tent", ...), finetune_epochs,
 //                 finetune_learning_rate, finetune_last_layer_only (the plain recipe),
 //                 finetune_learning_rates, finetune_max_epochs (the tuned one)
 //   [hosting]     mode ("in-process" | "processes" | "external"), hosts, workers, connected,
-//                 threads_per_worker, endpoint, heartbeat_ms, liveness, max_attempts,
+//                 threads_per_worker, compute_nice, endpoint, heartbeat_ms, liveness, max_attempts,
 //                 keep_private_data, agent_folders ("memory" | "disk": where live agents'
 //                 scratch folders are made; memory by default), private_data ("memory" |
 //                 "file": how a virtual agent's runner gets its samples; memory by

@@ -15,10 +15,11 @@
 #include <vector>
 
 #include "agent/task_runner.h"
-#include "simulation/population.h"
 #include "simulation/scenario.h"
 
 namespace fp::sim {
+
+struct PrivateData;  // simulation/population.h
 
 // Bounds how many agents of one host compute at once, and computes on its own threads:
 // `slots` threads that live as long as the pool. An agent's task used to compute on the
@@ -97,8 +98,7 @@ class SimRunner : public agent::TaskRunner {
 
 // Answers every task at once with fixed reports (one per method asked for), holding a
 // worker slot for no time: a campaign of these measures the framework alone (agents,
-// downloads, coordinator, SQLite; private data only as files, which the host still
-// writes) without any Fine-Pruning.
+// downloads, coordinator, SQLite) without any Fine-Pruning.
 class NullRunner : public agent::TaskRunner {
  public:
   NullRunner(WorkerPool& pool, ComputeMeter& meter) : pool_(pool), meter_(meter) {}

@@ -2,7 +2,7 @@
 // sized for the simulation's hosts (enrolled machines of the run, not single devices).
 #pragma once
 
-#include "coordinator/server.h"
+#include "coordinator/server_config.h"
 #include "simulation/scenario.h"
 
 namespace fp::sim {

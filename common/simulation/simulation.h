@@ -21,7 +21,8 @@ namespace fp::sim {
 
 struct RunOptions {
   std::string out_dir;  // the run directory
-  bool fresh = false;   // delete out_dir first; otherwise a directory with a run is an error
+  bool fresh = false;   // delete out_dir's run entries first (is_run_entry; other files stay);
+                        // otherwise a directory with a run is an error
   // Go on with the unfinished run in out_dir (its last; interrupted, failed, or killed while
   // running) rather than start one: its models, campaigns, keys and hosts' journals are
   // kept, the tasks not done are run, the run's row records the attempt. The scenario

@@ -156,6 +156,7 @@ class Store {
 
   // Events.
   Status add_events(const std::vector<EventRecord>& events);
+  // The newest `limit` events, oldest first.
   Result<std::vector<EventRecord>> events(int64_t limit = 1000);
 
  private:

@@ -23,9 +23,9 @@ Result<EvalReport> evaluate(PrunableNet& model, const Dataset& data, int64_t bat
 Result<EvalReport> evaluate_proba(const torch::Tensor& proba, const Dataset& data);
 
 // Logits [N, num_classes] (no labels needed), in eval mode, batch by batch; the model's
-// training mode is given back afterwards. With `from_layer` > 0 (sequential models),
-// `inputs` are what that layer reads and the layers before it are skipped
-// (PrunableNet::forward_layers). A batch_size below 1 throws (c10::Error).
+// training mode is given back afterwards. With `from_layer` > 0 (a segment start,
+// PrunableNet::segment_starts; another throws), `inputs` are what that layer reads and the layers
+// before it are skipped (PrunableNet::forward_layers). A batch_size below 1 throws (c10::Error).
 torch::Tensor predict_logits(PrunableNet& model, const torch::Tensor& inputs,
                              int64_t batch_size = 256, size_t from_layer = 0);
 // Their softmax probabilities.

@@ -22,7 +22,9 @@ struct GeneralModelConfig {
   // travels in the spec so device and coordinator cannot disagree. Unset: IDX only.
   InputSpec input;
   TrainConfig train;
-  int threads = 2;  // LibTorch threads (set explicitly: the default here is 1)
+  // LibTorch threads, set on the calling thread by train_general_model and left so
+  // (LibTorch's own default on these machines is 1).
+  int threads = 2;
   // Held out at random from the data to report the model's accuracy and to measure its
   // shift-detector spread curve (train/spread_calibration.h; 0: none, every sample
   // trains). The data may come sorted by class, so never the tail alone.

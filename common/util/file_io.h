@@ -57,7 +57,8 @@ Status commit_staged(const StagedFile& file);
 // Files replaced together, all or none where the disk fills (a report written over an
 // earlier one kept half of each): add() writes each to a scratch file beside its place
 // (its folder made), commit() renames them all into place; what was not committed is removed
-// with the set. A rename itself needs no room.
+// with the set. A rename itself needs no room. `durable`: as replace_file's, each file
+// flushed to disk before its rename (off by default: reports and exports, written again at will).
 class StagedFiles {
  public:
   explicit StagedFiles(std::string what, bool durable = false)

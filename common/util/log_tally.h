@@ -5,7 +5,7 @@
 //   auto tally = std::make_shared<LogTally>(/*keep=*/3);
 //   logger->sinks().push_back(tally);
 //   ...
-//   for (const auto& line : tally->take_new()) progress.print("warning: " + line);
+//   for (const auto& line : tally->take_new()) progress.print(line);  // "warning: ..."
 #pragma once
 
 #include <spdlog/sinks/base_sink.h>

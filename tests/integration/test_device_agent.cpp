@@ -878,7 +878,7 @@ TEST_CASE("a folder task's error counts the skipped files by reason and names no
   CHECK(allowed->adaptation.size() + allowed->heldout.size() == 9);
   // A held-out fraction leaving Fine-Pruning fewer than half of --min-samples is refused (at
   // 0.95 it Fine-Pruned on one file of nine, without a word).
-  c.heldout_fraction = 0.95;
+  c.eval_fraction = 0.95;
   auto one_read = agent::load_folder_data(c, image_spec());
   REQUIRE_FALSE(one_read.ok());
   names_none(one_read.status());
@@ -886,7 +886,7 @@ TEST_CASE("a folder task's error counts the skipped files by reason and names no
         "--eval-fraction 0.95 holds out 8 of the 9 usable file(s), leaving Fine-Pruning 1; at "
         "least 4 needed (half of --min-samples: the statistics of fewer describe those files, "
         "not the individual): hold out less, or add files");
-  c.heldout_fraction = agent::FolderDataConfig{}.heldout_fraction;
+  c.eval_fraction = agent::FolderDataConfig{}.eval_fraction;
   // Labels for some of the held-out files narrow the accuracy to them, not the count: a
   // folder of enough files was refused as holding too few when a held-out file was left
   // unlabeled. Each file in turn is left out of the labels file; some are held out.
