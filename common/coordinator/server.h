@@ -60,6 +60,9 @@ struct ServerStats {
   uint64_t frames_ignored_unread = 0;  // from peers dropped for not reading
   uint64_t commits_in_background = 0;  // commits by the commit worker (each of one or more bursts)
   double commit_seconds = 0;           // the worker's time in those commits
+  // Gauge: tasks whose facts the loop keeps (assigned or reported on, not yet ended): a
+  // days-long coordinator kept one entry per task it ever served.
+  uint64_t tasks_cached = 0;
 };
 
 // At most one log line per `every` for a repeated warning, with how many were held back.
@@ -252,10 +255,14 @@ class Server {
     std::string individual;
   };
   // `read`, when given, receives the task's record where it was read from the store now
-  // (not cached).
+  // (not cached). An ended task's facts are not kept: the pointer holds until the next call.
   Result<const TaskFacts*> task_facts(int64_t task_id,
                                       std::optional<store::TaskRecord>* read = nullptr);
   Result<const std::vector<std::string>*> campaign_methods(int64_t campaign_id);
+  // Keeps, or drops at its end, a task's facts (a late report on an ended task, a resent
+  // outbox, reads it again).
+  const TaskFacts* keep_task_facts(int64_t task_id, TaskFacts facts);
+  void forget_task(int64_t task_id);
   // "" when report `m` may be stored for task `facts`, else why not.
   Result<std::string> report_problem(const proto::TelemetryReport& m, const TaskFacts& facts);
 
@@ -285,9 +292,10 @@ class Server {
   bool all_done_ = false;  // stopping because every campaign is finished (exit_when_done)
   Status failure_;
 
-  std::unordered_map<std::string, Session> sessions_;                       // by peer identity
-  std::unordered_map<std::string, std::string> by_agent_;                   // agent id -> peer
-  std::unordered_map<int64_t, TaskFacts> task_facts_;                       // cache
+  std::unordered_map<std::string, Session> sessions_;      // by peer identity
+  std::unordered_map<std::string, std::string> by_agent_;  // agent id -> peer
+  std::unordered_map<int64_t, TaskFacts> task_facts_;      // cache, of tasks not yet ended
+  TaskFacts ended_task_facts_;                             // the last ended task read
   std::unordered_map<int64_t, std::vector<std::string>> campaign_methods_;  // cache
   // Why a report its own agent sent on a task was refused for good (another individual, a
   // method its campaign did not ask for), until the task's status: it fails the task (its

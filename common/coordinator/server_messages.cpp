@@ -402,6 +402,7 @@ void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
         failure_ = failed;
         return;
       }
+      forget_task(id);
       event("failure", s.agent_id, id, why);
       spdlog::warn("agent {}: task {} failed: {}", s.agent_id, id, escape_text(why));
       check_campaign(tr.campaign_id);
@@ -439,6 +440,7 @@ void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
       failure_ = finished;  // fatal, and not acknowledged: the agent resends its status
       return;
     }
+    forget_task(id);
     if (m.ok) {
       event("task-done", s.agent_id, id, std::to_string(m.reports) + " report(s)");
       spdlog::info("agent {} finished task {} ({} report(s))", s.agent_id, id, m.reports);

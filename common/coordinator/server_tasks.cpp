@@ -40,9 +40,24 @@ Result<const Server::TaskFacts*> Server::task_facts(int64_t task_id,
   if (cached != task_facts_.end()) return &cached->second;
   FP_ASSIGN_OR_RETURN(auto task, store().task(task_id));
   if (!task) return Status::not_found("no task " + std::to_string(task_id));
-  const TaskFacts* facts = &(task_facts_[task_id] = TaskFacts{task->campaign_id, task->individual});
+  TaskFacts read_facts{task->campaign_id, task->individual};
+  // An ended task's (a late or hostile report) is not kept: only until the next read.
+  const TaskFacts* facts = task->status == "done" || task->status == "failed"
+                               ? &(ended_task_facts_ = std::move(read_facts))
+                               : keep_task_facts(task_id, std::move(read_facts));
   if (read) *read = std::move(task);
   return facts;
+}
+
+const Server::TaskFacts* Server::keep_task_facts(int64_t task_id, TaskFacts facts) {
+  const TaskFacts* kept = &(task_facts_[task_id] = std::move(facts));
+  stats_.tasks_cached = task_facts_.size();
+  return kept;
+}
+
+void Server::forget_task(int64_t task_id) {
+  task_facts_.erase(task_id);
+  stats_.tasks_cached = task_facts_.size();
 }
 
 Result<const std::vector<std::string>*> Server::campaign_methods(int64_t campaign_id) {
@@ -147,6 +162,7 @@ void Server::try_assign(Session& s) {
     // device, which leaves after them) does not wait for it in a connection slot.
     auto give_up = [&](const std::string& why, const std::string& told) {
       must_write(store().finish_task(task.id, false, why, t), "failing a task");
+      forget_task(task.id);
       event("failure", s.agent_id, task.id, why);
       spdlog::warn("task {} failed: {}", task.id, why);
       reply_error(s.peer, proto::ErrorCode::kTaskFailed,
@@ -211,7 +227,7 @@ void Server::try_assign(Session& s) {
     a.sweep_targets = json_list<double>(c.sweep_targets_json);
     // Kept now, from what was read to assign it: its reports then read nothing (a read
     // on the loop would hold a burst's reports from the background commit).
-    task_facts_.insert_or_assign(task.id, TaskFacts{c.id, task.individual});
+    keep_task_facts(task.id, TaskFacts{c.id, task.individual});
     campaign_methods_.insert_or_assign(c.id, report_methods(c.baselines_json));
     start_task_clock(s, task.id);
     s.assignment = a;

@@ -227,6 +227,8 @@ TEST_CASE("three agents complete a campaign and telemetry lands in SQLite", "[ne
   coord.stop();
   CHECK(coord.server().stats().task_results == 2);  // alice's and bob's, not carol's
   CHECK(coord.server().stats().reports_stored == 6);
+  // Nothing kept of the ended tasks (a days-long coordinator kept every task it served).
+  CHECK(coord.server().stats().tasks_cached == 0);
 }
 
 TEST_CASE("reports too large for one frame together are sent one by one", "[net]") {
