@@ -551,6 +551,39 @@ TEST_CASE("events are appended in batches and read newest-last", "[store]") {
   CHECK(store->events()->size() == 6);
 }
 
+TEST_CASE("the events table keeps the newest events it is told to, catching up in steps",
+          "[store]") {
+  auto store = open_store(":memory:");
+  auto batch = [](int first, int n) {
+    std::vector<EventRecord> out;
+    for (int i = first; i < first + n; ++i)
+      out.push_back({0, double(i), "join", "a" + std::to_string(i), 0, ""});
+    return out;
+  };
+  auto count = [&] {
+    auto all = store->events(1000000);
+    REQUIRE(all.ok());
+    return all->size();
+  };
+  // Kept all by default: a coordinator serving for months grew it for ever.
+  const int64_t many = Store::kEventsTrimmedAtOnce + 5000;
+  REQUIRE(store->add_events(batch(0, static_cast<int>(many))).ok());
+  CHECK(count() == static_cast<size_t>(many));
+  // Told to keep 10: each add removes at most kEventsTrimmedAtOnce of the oldest.
+  store->keep_newest_events(10);
+  REQUIRE(store->add_events(batch(static_cast<int>(many), 1)).ok());
+  CHECK(count() == static_cast<size_t>(many + 1 - Store::kEventsTrimmedAtOnce));
+  REQUIRE(store->add_events(batch(static_cast<int>(many) + 1, 1)).ok());
+  CHECK(count() == 10);
+  // Then the oldest go as new ones come; the newest stay, in order.
+  REQUIRE(store->add_events(batch(static_cast<int>(many) + 2, 3)).ok());
+  auto kept = store->events(100);
+  REQUIRE(kept.ok());
+  REQUIRE(kept->size() == 10);
+  CHECK(kept->front().agent_id == "a" + std::to_string(many - 5));
+  CHECK(kept->back().agent_id == "a" + std::to_string(many + 4));
+}
+
 TEST_CASE("a transaction opened inside another is a savepoint of it", "[store]") {
   TempDir dir;
   auto store = open_store(dir.file("fp.db"));

@@ -77,6 +77,7 @@ Status read_server(const toml::table* t, const std::string& src, CoordinatorConf
   FP_RETURN_IF_ERROR(s.get("task_deadline_s_per_mb", sv.task_deadline_s_per_mb));
   FP_RETURN_IF_ERROR(s.get("model_wait_s", sv.model_wait_s));
   FP_RETURN_IF_ERROR(s.get("last_seen_every_s", sv.last_seen_every_s));
+  FP_RETURN_IF_ERROR(s.get("events_kept", sv.events_kept));
   FP_RETURN_IF_ERROR(s.finish());
   if (Status checked = check_server_config(sv); !checked.ok())
     return Status::invalid_argument(src + ": " + checked.message());

@@ -21,6 +21,7 @@ Server::Server(ServerConfig config, zmq::context_t& context, store::Store& store
       shared_registry_(registry),
       router_(context, zmq::socket_type::router) {
   proto::configure_router(router_);
+  shared_store_.keep_newest_events(config_.events_kept);
   // Model chunks are bounded by the coordinator's own credit accounting (ChunkAccount);
   // this bounds every other message queued for one peer (Acks, Errors, heartbeats: each
   // at most about 1 KiB). One flush may Ack a whole telemetry batch to one peer, so the

@@ -63,6 +63,10 @@ struct ServerConfig {
   // tick, all due agents in one write), so status and the dashboard show when it was last
   // heard rather than when it joined.
   double last_seen_every_s = 60;
+  // The events table (joins, leaves, assignments, failures: what status and the dashboard
+  // list) keeps the newest this many, ~100 B each; the oldest go as new ones come (0: all).
+  // Telemetry, tasks and agents are never removed.
+  int64_t events_kept = 1000000;
 };
 
 // OK when the settings can run; otherwise the first one out of range, named by its config

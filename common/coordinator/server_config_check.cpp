@@ -51,6 +51,8 @@ Status check_server_config(const ServerConfig& sv) {
     return Status::invalid_argument("server.last_seen_every_s must be in (0, 86400] (a day)");
   if (!(sv.model_wait_s >= 0 && sv.model_wait_s <= 604800))
     return Status::invalid_argument("server.model_wait_s must be in [0, 604800] (a week)");
+  if (sv.events_kept < 0)
+    return Status::invalid_argument("server.events_kept must be >= 0 (0: keep every event)");
   return Status::ok_status();
 }
 

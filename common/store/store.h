@@ -154,7 +154,12 @@ class Store {
   Result<std::optional<std::string>> identity_owner(const std::string& agent_id);
   Result<int64_t> count_identities(const std::string& public_key);
 
-  // Events.
+  // Events. With keep_newest_events(n) (n > 0), add_events removes the oldest beyond the
+  // newest n as it adds, at most kEventsTrimmedAtOnce a call (a database holding far more
+  // catches up over several calls, no long stall): a coordinator serving for months, its
+  // devices reconnecting, grew the table by ~100 B an event for ever. 0: keep every event.
+  static constexpr int64_t kEventsTrimmedAtOnce = 10000;
+  void keep_newest_events(int64_t n) { events_kept_ = n; }
   Status add_events(const std::vector<EventRecord>& events);
   // The newest `limit` events, oldest first.
   Result<std::vector<EventRecord>> events(int64_t limit = 1000);
@@ -167,6 +172,7 @@ class Store {
   std::unique_ptr<sql::Database> db_;
   std::string path_;
   std::map<const char*, sql::Statement> statements_;
+  int64_t events_kept_ = 0;  // 0: all
 };
 
 }  // namespace fp::store

@@ -135,6 +135,15 @@ Status Store::add_events(const std::vector<EventRecord>& events) {
     s->bind(1, e.at).bind(2, e.kind).bind(3, e.agent_id).bind(4, e.task_id).bind(5, e.detail);
     FP_RETURN_IF_ERROR(s->run());
   }
+  if (events_kept_ > 0) {
+    // Ids only grow (the newest row is never the one removed), so the oldest are a range of
+    // the primary key.
+    FP_ASSIGN_OR_RETURN(auto* trim, statement(R"sql(
+DELETE FROM events WHERE id <= MIN((SELECT MAX(id) FROM events) - ?1,
+                                   (SELECT MIN(id) FROM events) + ?2 - 1))sql"));
+    trim->bind(1, events_kept_).bind(2, kEventsTrimmedAtOnce);
+    FP_RETURN_IF_ERROR(trim->run());
+  }
   return tx.commit();
 }
 

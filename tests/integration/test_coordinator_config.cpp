@@ -365,6 +365,11 @@ delta = 1e-6
   auto waits = parse_config("[server]\nmodel_wait_s = 30\n", "t");
   REQUIRE(waits.ok());
   CHECK(waits->server.model_wait_s == 30);
+  CHECK(error_of("[server]\nevents_kept = -1\n") ==
+        "test.toml: server.events_kept must be >= 0 (0: keep every event)");
+  auto kept = parse_config("[server]\nevents_kept = 500\n", "t");
+  REQUIRE(kept.ok());
+  CHECK(kept->server.events_kept == 500);
   CHECK(error_of("[server]\nplain = \"yes\"\n") ==
         "test.toml:2: server.plain must be a boolean (true or false)");
   CHECK(error_of("[campaign.privacy]\nmechanism = \"laplace\"\nepsilon = 0\n") ==
