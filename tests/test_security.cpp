@@ -14,6 +14,7 @@
 #include "protocol/codec.h"
 #include "security/keys.h"
 #include "security/privacy_noise.h"
+#include "security/refusal_summary.h"
 #include "security/zap_handler.h"
 #include "store/store.h"
 #include "temp_dir.h"
@@ -513,4 +514,33 @@ TEST_CASE("the mechanism and epsilon are stored next to the accuracies", "[secur
   CHECK((*rows)[0].dp_delta == std::optional<double>(1e-6));
   CHECK((*rows)[1].dp_mechanism.empty());
   CHECK_FALSE((*rows)[1].dp_epsilon.has_value());
+}
+
+TEST_CASE("refused handshakes from many sources are bounded in lines, not only per source",
+          "[security]") {
+  using Clock = RefusalSummary::Clock;
+  const auto window = std::chrono::seconds(60);
+  RefusalSummary summary(window, 256, /*max_at_once=*/8, /*max_lines=*/8);
+  const Clock::time_point t0 = Clock::now();
+  // 200 sources, one refusal each, and one source trying 50 times: before, each new source
+  // was a line and an event at once (~500 a minute from enough addresses).
+  int at_once = 0;
+  for (int i = 0; i < 200; ++i)
+    at_once += summary.add("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250),
+                           "key not enrolled", t0 + std::chrono::milliseconds(i));
+  for (int i = 0; i < 50; ++i)
+    at_once += summary.add("10.9.9.9", "key not enrolled", t0 + std::chrono::seconds(1));
+  CHECK(at_once == 8);
+  CHECK(summary.due(t0 + std::chrono::seconds(30)).empty());  // no window ended yet
+  // The window's end: the 8 largest counts, the rest in one line; every refusal counted.
+  auto lines = summary.due(t0 + std::chrono::seconds(62));
+  REQUIRE(lines.size() == 9);
+  CHECK(lines.front().source == "10.9.9.9");
+  CHECK(lines.front().count == 50);  // its first held too: the 8 at once were spent
+  CHECK(lines.back().source == "185 more sources");
+  uint64_t counted = at_once;
+  for (const auto& line : lines) counted += line.count;
+  CHECK(counted == 250);
+  // A new window reports again at once.
+  CHECK(summary.add("10.0.0.1", "key not enrolled", t0 + std::chrono::seconds(70)));
 }
