@@ -197,11 +197,16 @@ class Server {
   // server_limits.cpp: rate limits, the agent limit, revoked keys, identities.
   bool within_rate(const std::string& peer);
   bool refuse_if_full(const std::string& peer, const proto::Hello& m);
-  // CURVE: refuses (and returns true for) a Hello whose id is bound to another key, whose
-  // new id would pass its key's max_ids_per_key, or whose key holds max_sessions_per_key
-  // sessions already.
+  // CURVE: refuses (and returns true for) a Hello whose id is bound to another enrolled
+  // key, whose new id would pass its key's max_ids_per_key, or whose key holds
+  // max_sessions_per_key sessions already. An id bound to a revoked key moves to this one
+  // (a device given a new key pair keeps its id), as a new id would be bound.
   bool refuse_identity(const std::string& peer, const proto::Hello& m,
                        const std::string& public_key);
+  // A new id for `public_key`, or one moving to it: refused (said, and true) past the key's
+  // max_ids_per_key, else counted. `error`: the count could not be read.
+  bool refuse_past_id_allowance(const std::string& peer, const proto::Hello& m,
+                                const std::string& public_key, Status* error);
   // False (said, throttled) when the session's key has added max_individuals_per_key other
   // individuals to open-enrollment campaigns in this run; `holding` is "dataset/individual".
   bool within_enrollment_allowance(const Session& s, const std::string& holding);

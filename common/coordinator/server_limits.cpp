@@ -96,34 +96,68 @@ void Server::forget_idle_peers() {
   }
 }
 
+bool Server::refuse_past_id_allowance(const std::string& peer, const proto::Hello& m,
+                                      const std::string& public_key, Status* error) {
+  // Counted once, then kept here.
+  auto counted = ids_of_key_.find(public_key);
+  if (counted == ids_of_key_.end()) {
+    auto n = store().count_identities(public_key);
+    if (!n.ok()) {
+      *error = n.status();
+      return false;
+    }
+    counted = ids_of_key_.emplace(public_key, *n).first;
+  }
+  if (counted->second < config_.max_ids_per_key) {
+    ++counted->second;
+    return false;
+  }
+  std::string reason =
+      "key " + public_key + " has bound " + std::to_string(counted->second) +
+      " agent id(s) already (server.max_ids_per_key = " + std::to_string(config_.max_ids_per_key) +
+      "): agent id " + m.agent_id + " refused";
+  ++stats_.identities_refused;
+  ++stats_.frames_rejected;
+  uint64_t suppressed = 0;
+  if (key_ids_log_.due(suppressed)) {
+    spdlog::warn("{}", reason);
+    event("identity-refused", m.agent_id, 0, reason);
+  }
+  send(peer, proto::Reject{reason, proto::kProtocolVersion});
+  return true;
+}
+
 bool Server::refuse_identity(const std::string& peer, const proto::Hello& m,
                              const std::string& public_key) {
   if (config_.security.plain) return false;
   auto owner = store().identity_owner(m.agent_id);
   if (owner.ok() && !owner->has_value()) {
-    // A new id for this key: within its allowance of ids (counted once, then kept here).
-    auto counted = ids_of_key_.find(public_key);
-    if (counted == ids_of_key_.end()) {
-      auto n = store().count_identities(public_key);
-      if (!n.ok()) owner = n.status();
-      if (n.ok()) counted = ids_of_key_.emplace(public_key, *n).first;
-    }
-    if (counted != ids_of_key_.end() && counted->second >= config_.max_ids_per_key) {
-      std::string reason = "key " + public_key + " has bound " + std::to_string(counted->second) +
-                           " agent id(s) already (server.max_ids_per_key = " +
-                           std::to_string(config_.max_ids_per_key) + "): agent id " + m.agent_id +
-                           " refused";
-      ++stats_.identities_refused;
-      ++stats_.frames_rejected;
-      uint64_t suppressed = 0;
-      if (key_ids_log_.due(suppressed)) {
-        spdlog::warn("{}", reason);
-        event("identity-refused", m.agent_id, 0, reason);
+    Status error;
+    if (refuse_past_id_allowance(peer, m, public_key, &error)) return true;
+    if (!error.ok()) owner = error;
+  }
+  // Bound to a revoked key: it moves to this one (a device given a new key pair, its old
+  // one revoked, was refused its own id for good: "belongs to another enrolled key").
+  if (owner.ok() && owner->has_value() && **owner != public_key) {
+    auto enrolled = store().enrolled_key_name(**owner);
+    if (!enrolled.ok()) owner = enrolled.status();
+    if (enrolled.ok() && !enrolled->has_value()) {
+      Status error;
+      if (refuse_past_id_allowance(peer, m, public_key, &error)) return true;
+      Status moved =
+          error.ok() ? store().move_identity(m.agent_id, **owner, public_key, now()) : error;
+      if (!moved.ok()) {
+        owner = moved;
+      } else {
+        if (auto old = ids_of_key_.find(**owner); old != ids_of_key_.end() && old->second > 0)
+          --old->second;
+        const std::string why = "agent id " + m.agent_id + " moved from revoked key " + **owner +
+                                " to key " + public_key;
+        spdlog::info("{}", why);
+        event("identity-moved", m.agent_id, 0, why);
+        owner = std::optional<std::string>(public_key);
       }
-      send(peer, proto::Reject{reason, proto::kProtocolVersion});
-      return true;
     }
-    if (counted != ids_of_key_.end()) ++counted->second;
   }
   // A known id's key is its owner; a new one is bound now.
   auto bound = !owner.ok()          ? Result<std::string>(owner.status())

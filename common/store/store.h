@@ -152,6 +152,9 @@ class Store {
                                     double at);
   // The key `agent_id` is bound to, if any; how many ids `public_key` has bound.
   Result<std::optional<std::string>> identity_owner(const std::string& agent_id);
+  // Binds `agent_id` to `to_key` where `from_key` holds it (its key revoked; the caller checks).
+  Status move_identity(const std::string& agent_id, const std::string& from_key,
+                       const std::string& to_key, double at);
   Result<int64_t> count_identities(const std::string& public_key);
 
   // Events. With keep_newest_events(n) (n > 0), add_events removes the oldest beyond the

@@ -82,6 +82,15 @@ Result<std::optional<std::string>> Store::identity_owner(const std::string& agen
   return key;
 }
 
+Status Store::move_identity(const std::string& agent_id, const std::string& from_key,
+                            const std::string& to_key, double at) {
+  FP_ASSIGN_OR_RETURN(auto* s, statement(R"sql(
+UPDATE agent_identities SET public_key = ?3, bound_at = ?4
+WHERE agent_id = ?1 AND public_key = ?2)sql"));
+  s->bind(1, agent_id).bind(2, from_key).bind(3, to_key).bind(4, at);
+  return s->run();
+}
+
 Result<int64_t> Store::count_identities(const std::string& public_key) {
   FP_ASSIGN_OR_RETURN(auto* s,
                       statement("SELECT COUNT(*) FROM agent_identities WHERE public_key = ?1"));

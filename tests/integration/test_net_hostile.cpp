@@ -90,6 +90,50 @@ std::vector<store::TelemetryRecord> rows(store::Store& db) {
 
 }  // namespace
 
+TEST_CASE("a device given a new key pair keeps its agent id once the old key is revoked",
+          "[net][hostile]") {
+  TempDir dir("hostile");
+  const auto server_keys = new_keys(), old_key = new_keys(), new_key = new_keys(),
+             mallory = new_keys();
+  auto config = curve_server(server_keys, 6);
+  config.max_ids_per_key = 1;
+  Coordinator coord(dir, {"alice", "bob"}, 64 << 10, config);
+  auto db = coord.reader(dir);
+  REQUIRE(db->enroll_key(old_key.public_key, "alice-phone", 1).ok());
+  REQUIRE(db->enroll_key(mallory.public_key, "mallory-phone", 1).ok());
+  const auto& server_public = server_keys.public_key;
+  {
+    RawClient a(coord.context(), coord.endpoint(), &old_key, server_public);
+    a.send(hello("dev-alice", "toy/alice"));
+    a.expect<proto::Welcome>();
+    a.expect<proto::TaskAssignment>();
+    a.send(proto::Goodbye{"bye"});
+    REQUIRE(wait_until([&] { return task_of(*db, "alice")->status == "pending"; }));
+  }
+  // The phone's key pair replaced: the old one revoked, the new one enrolled. Before, the new
+  // key was refused the device's own id for good ("belongs to another enrolled key").
+  REQUIRE(*db->revoke_key("alice-phone", 2) == 1);
+  REQUIRE(db->enroll_key(new_key.public_key, "alice-phone-2", 2).ok());
+  {
+    RawClient a(coord.context(), coord.endpoint(), &new_key, server_public);
+    a.send(hello("dev-alice", "toy/alice"));
+    a.expect<proto::Welcome>();
+    CHECK(a.expect<proto::TaskAssignment>().individual == "alice");
+    a.send(proto::Goodbye{"bye"});
+  }
+  REQUIRE(wait_until([&] { return events_of(*db, "identity-moved").size() == 1; }));
+  CHECK(*db->identity_owner("dev-alice") == std::optional<std::string>(new_key.public_key));
+  // Its new owner is enrolled: another enrolled key still cannot take it, and the moved id
+  // counts against the new key's allowance (max_ids_per_key = 1).
+  RawClient m(coord.context(), coord.endpoint(), &mallory, server_public);
+  m.send(hello("dev-alice", "toy/alice"));
+  CHECK_THAT(m.expect<proto::Reject>().reason,
+             Catch::Contains("agent id dev-alice belongs to another enrolled key"));
+  RawClient b(coord.context(), coord.endpoint(), &new_key, server_public);
+  b.send(hello("dev-bob", "toy/bob"));
+  CHECK_THAT(b.expect<proto::Reject>().reason, Catch::Contains("max_ids_per_key = 1"));
+}
+
 TEST_CASE("an enrolled key cannot take another key's agent id, and holds few sessions",
           "[net][hostile]") {
   TempDir dir("hostile");
