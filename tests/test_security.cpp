@@ -544,3 +544,30 @@ TEST_CASE("refused handshakes from many sources are bounded in lines, not only p
   // A new window reports again at once.
   CHECK(summary.add("10.0.0.1", "key not enrolled", t0 + std::chrono::seconds(70)));
 }
+
+TEST_CASE("refused handshakes arriving through a window are summarized together at its end",
+          "[security]") {
+  using Clock = RefusalSummary::Clock;
+  RefusalSummary summary(std::chrono::seconds(60), 256, /*max_at_once=*/8, /*max_lines=*/8);
+  const Clock::time_point t0 = Clock::now();
+  // A new source every 250 ms for a minute, the summary asked every second (a tick): with a
+  // window per source, each second's ended windows were lines of their own, ~230 in all.
+  size_t lines = 0;
+  uint64_t counted = 0;
+  for (int ms = 0; ms <= 180000; ms += 250) {
+    const auto now = t0 + std::chrono::milliseconds(ms);
+    if (ms < 60000) {
+      const int i = ms / 250;
+      counted += summary.add("10.1." + std::to_string(i / 200) + "." + std::to_string(i % 200),
+                             "key not enrolled", now);
+    }
+    if (ms % 1000 == 0) {
+      for (const auto& line : summary.due(now)) {
+        ++lines;
+        counted += line.count;
+      }
+    }
+  }
+  CHECK(lines <= 9);
+  CHECK(counted == 240);  // every refusal counted, at once or in a line
+}

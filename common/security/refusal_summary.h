@@ -1,12 +1,13 @@
-// Refused handshakes, counted per source address and reported in summaries: the first
-// refusal from a source is reported at once, the rest of its window (say 60 s) only as a
-// count when the window ends. A storm of attempts costs a counter each, not a log line
-// or a database row each. At most `max_sources` sources are tracked per window; refusals
-// from any others are summed under "other sources". Across sources too the lines are
-// bounded: at most `max_at_once` first refusals a window are reported at once (the rest are
-// held like repeats), and a window's end reports the `max_lines` largest counts, the others
-// folded into one line: many sources each trying once (a botnet, IPv6 addresses) wrote a
-// line and an event each, ~500 a minute, crowding every other event out of the table.
+// Refused handshakes, counted per source address and reported in summaries. One window (say
+// 60 s) starts at the first refusal after the last one ended; in it, the first refusal from a
+// source is reported at once while fewer than `max_at_once` were, and everything else is
+// counted; when it ends, the `max_lines` largest counts are reported and the rest folded into
+// one line. A storm of attempts costs a counter each, not a log line or a database row each,
+// however many sources it comes from (a botnet, IPv6 addresses): at most max_at_once +
+// max_lines + 2 lines a window. At most `max_sources` sources are tracked; refusals from any
+// others are summed under "other sources". (Each source had a window of its own and a line
+// at once: ~500 lines and events a minute from enough addresses, their windows ending at
+// different ticks, crowding every other event out of the table.)
 #pragma once
 
 #include <algorithm>
@@ -35,43 +36,37 @@ class RefusalSummary {
         max_lines_(max_lines) {}
 
   // Counts one refusal. Returns true when it should be reported now (the first from its
-  // source in a window, while fewer than max_at_once were this window); otherwise it is
-  // held for due().
+  // source in this window, while fewer than max_at_once were); otherwise it is held for due().
   bool add(const std::string& source, const std::string& reason, Clock::time_point now) {
-    auto it = sources_.find(source);
-    if (it == sources_.end()) {
-      if (sources_.size() >= max_sources_) {
-        if (!other_.count) other_since_ = now;
-        ++other_.count;
-        other_.reason = reason;
-        return false;
-      }
-      if (now - at_once_since_ >= window_) {
-        at_once_since_ = now;
-        at_once_ = 0;
-      }
-      const bool now_reported = at_once_ < max_at_once_;
-      at_once_ += now_reported;
-      sources_.emplace(source, Entry{now, {source, now_reported ? 0u : 1u, reason}});
-      return now_reported;
+    if (!in_window_) {
+      in_window_ = true;
+      since_ = now;
+      at_once_ = 0;
     }
-    ++it->second.held.count;
-    it->second.held.reason = reason;
-    return false;
+    auto it = sources_.find(source);
+    if (it != sources_.end()) {
+      ++it->second.count;
+      it->second.reason = reason;
+      return false;
+    }
+    if (sources_.size() >= max_sources_) {
+      ++other_.count;
+      other_.reason = reason;
+      return false;
+    }
+    const bool now_reported = at_once_ < max_at_once_;
+    at_once_ += now_reported;
+    sources_.emplace(source, Line{source, now_reported ? 0u : 1u, reason});
+    return now_reported;
   }
 
-  // Counts held back by sources whose window has ended (those sources start afresh): the
-  // max_lines largest, then one line for the rest ("N more sources").
+  // Once the window has ended: the counts held in it, the max_lines largest, then one line
+  // for the rest ("N more sources") and one for untracked sources; the window closes.
   std::vector<Line> due(Clock::time_point now) {
     std::vector<Line> out;
-    for (auto it = sources_.begin(); it != sources_.end();) {
-      if (now - it->second.since < window_) {
-        ++it;
-        continue;
-      }
-      if (it->second.held.count) out.push_back(it->second.held);
-      it = sources_.erase(it);
-    }
+    if (!in_window_ || now - since_ < window_) return out;
+    for (auto& [source, line] : sources_)
+      if (line.count) out.push_back(std::move(line));
     if (out.size() > max_lines_) {
       std::sort(out.begin(), out.end(), [](const Line& a, const Line& b) {
         return a.count != b.count ? a.count > b.count : a.source < b.source;
@@ -81,10 +76,10 @@ class RefusalSummary {
       out.resize(max_lines_);
       out.push_back(std::move(rest));
     }
-    if (other_.count && now - other_since_ >= window_) {
-      out.push_back(other_);
-      other_.count = 0;
-    }
+    if (other_.count) out.push_back(other_);
+    sources_.clear();
+    other_.count = 0;
+    in_window_ = false;
     return out;
   }
 
@@ -92,17 +87,13 @@ class RefusalSummary {
   std::vector<Line> flush() { return due(Clock::time_point::max()); }
 
  private:
-  struct Entry {
-    Clock::time_point since;
-    Line held;
-  };
   Clock::duration window_;
   size_t max_sources_, max_at_once_, max_lines_;
-  Clock::time_point at_once_since_{};  // the window the first refusals reported at once count in
-  size_t at_once_ = 0;
-  std::unordered_map<std::string, Entry> sources_;
+  bool in_window_ = false;
+  Clock::time_point since_{};
+  size_t at_once_ = 0;  // first refusals reported at once in this window
+  std::unordered_map<std::string, Line> sources_;
   Line other_{"other sources", 0, ""};
-  Clock::time_point other_since_{};
 };
 
 }  // namespace fp::security
