@@ -104,6 +104,15 @@ Status Server::run(const std::function<Status()>& on_serving) {
                                          config_.handle_signals);
   }
   worker_ = std::make_unique<CommitWorker>(context_);
+  if (const std::string& file = shared_store_.db().path(); file != ":memory:") {
+    auto reader = store::Store::open_reader(file);
+    if (reader.ok()) {
+      reader_ = std::move(*reader);
+    } else {
+      spdlog::warn("reading tasks beside the commits: {} (such reads wait for them instead)",
+                   reader.status().to_string());
+    }
+  }
   // Tasks a previous run left assigned go back to the queue; agents still working on
   // one reclaim it in their Hello.
   FP_ASSIGN_OR_RETURN(std::vector<int64_t> orphaned, store().requeue_all_assigned());
@@ -217,6 +226,7 @@ void Server::drain_router() {
 }
 
 void Server::on_tick() {
+  ++stats_.ticks;
   auto silent_after = std::chrono::milliseconds(config_.heartbeat_ms) * config_.liveness;
   auto t = Clock::now();
   std::vector<std::string> silent;
@@ -353,6 +363,8 @@ store::Store& Server::store() {
   if (bursting_ && !burst_ && !burst_unopened_) open_burst_transaction();
   return shared_store_;
 }
+
+store::Store& Server::store_for_task_reads() { return reader_ && !burst_ ? *reader_ : store(); }
 
 ModelRegistry& Server::registry() {
   (void)store();

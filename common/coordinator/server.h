@@ -59,6 +59,8 @@ struct ServerStats {
   uint64_t enrollments_refused = 0;    // individuals past a key's max_individuals_per_key
   uint64_t frames_ignored_unread = 0;  // from peers dropped for not reading
   uint64_t commits_in_background = 0;  // commits by the commit worker (each of one or more bursts)
+  uint64_t ticks = 0;                  // heartbeat ticks handled
+  uint64_t enrolled_key_reads = 0;     // reads of every enrolled key (CURVE: for revocations)
   double commit_seconds = 0;           // the worker's time in those commits
   // Gauge: tasks whose facts the loop keeps (assigned or reported on, not yet ended): a
   // days-long coordinator kept one entry per task it ever served.
@@ -157,6 +159,12 @@ class Server {
   // flight (sending its replies), then opens the burst's transaction if need be.
   store::Store& store();
   ModelRegistry& registry();  // reads the store too
+  // The report checks' reads of tasks and campaigns: through reader_ while the loop has
+  // nothing uncommitted on the shared connection (no burst transaction open), so they
+  // neither wait for the commit in flight nor open a burst transaction, which commits the
+  // burst on the loop's thread (a resent outbox, a report per task read: no commit went to
+  // the worker); store() otherwise. The commit in flight writes reports and events only.
+  store::Store& store_for_task_reads();
   void open_burst_transaction();
   // With the worker idle: hands it the reports and events waiting, or sends the replies
   // waiting if nothing is to be written.
@@ -210,6 +218,8 @@ class Server {
   // False (said, throttled) when the session's key has added max_individuals_per_key other
   // individuals to open-enrollment campaigns in this run; `holding` is "dataset/individual".
   bool within_enrollment_allowance(const Session& s, const std::string& holding);
+  // Drops sessions whose key was revoked (CURVE), reading every key only when the store
+  // was changed by another connection since it last did.
   void drop_revoked();
   void forget_idle_peers();
   void note_refused_handshake(const security::ZapRequest& r, const security::ZapDecision& d);
@@ -277,6 +287,9 @@ class Server {
   // Only through store() / registry(): the commit worker uses the same connection.
   store::Store& shared_store_;
   ModelRegistry& shared_registry_;
+  // A read-only second connection to the store's file (none for an in-memory store, or
+  // where it could not be opened: reads then wait for commits).
+  std::unique_ptr<store::Store> reader_;
   zmq::socket_t router_;
   std::unique_ptr<LoopWaker> waker_;  // set and reset under waker_mutex_ (request_stop)
   std::mutex waker_mutex_;
@@ -290,6 +303,10 @@ class Server {
   std::set<std::string> identity_refusals_;  // (key, id) pairs recorded once
   // Agents whose data no campaign has a task for, said once per coordinator run.
   std::set<std::string> told_of_taskless_data_;
+  // drop_revoked: the store's data_version when it last read every key, and the keys of
+  // sessions admitted since (looked up one by one while that version stands).
+  int64_t keys_version_ = -1;
+  std::set<std::string> keys_unlooked_;
   std::map<std::string, int64_t> ids_of_key_;  // agent ids bound to a key (read once per key)
   std::map<std::string, std::set<std::string>> enrolled_by_key_;  // individuals it added
   std::string bound_endpoint_;

@@ -171,6 +171,7 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
   fresh.instance_id = m.instance_id;
   fresh.leaves_when_done = m.leaves_when_done;
   fresh.public_key = public_key;
+  if (!public_key.empty()) keys_unlooked_.insert(public_key);  // drop_revoked looks it up
   fresh.session_id = new_session_id();
   fresh.last_heard = fresh.last_seen_written = Clock::now();
   for (const auto& name : m.capabilities.datasets) {

@@ -38,7 +38,7 @@ Result<const Server::TaskFacts*> Server::task_facts(int64_t task_id,
                                                     std::optional<store::TaskRecord>* read) {
   auto cached = task_facts_.find(task_id);
   if (cached != task_facts_.end()) return &cached->second;
-  FP_ASSIGN_OR_RETURN(auto task, store().task(task_id));
+  FP_ASSIGN_OR_RETURN(auto task, store_for_task_reads().task(task_id));
   if (!task) return Status::not_found("no task " + std::to_string(task_id));
   TaskFacts read_facts{task->campaign_id, task->individual};
   // An ended task's (a late or hostile report) is not kept: only until the next read.
@@ -63,7 +63,7 @@ void Server::forget_task(int64_t task_id) {
 Result<const std::vector<std::string>*> Server::campaign_methods(int64_t campaign_id) {
   auto cached = campaign_methods_.find(campaign_id);
   if (cached != campaign_methods_.end()) return &cached->second;
-  FP_ASSIGN_OR_RETURN(auto campaign, store().campaign(campaign_id));
+  FP_ASSIGN_OR_RETURN(auto campaign, store_for_task_reads().campaign(campaign_id));
   if (!campaign) return Status::not_found("no campaign " + std::to_string(campaign_id));
   return &(campaign_methods_[campaign_id] = report_methods(campaign->baselines_json));
 }
@@ -89,7 +89,7 @@ bool Server::holds(const Session& s, int64_t task_id, const store::TaskRecord* r
   // since, or finished by it). Another agent's task, one that failed, or none, is not its
   // to report on.
   if (read) return read->agent_id == s.agent_id && read->status != "failed";
-  auto task = store().task(task_id);
+  auto task = store_for_task_reads().task(task_id);
   return task.ok() && task->has_value() && (*task)->agent_id == s.agent_id &&
          (*task)->status != "failed";
 }

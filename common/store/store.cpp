@@ -106,6 +106,17 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
   return std::unique_ptr<Store>(new Store(std::move(db)));
 }
 
+Result<std::unique_ptr<Store>> Store::open_reader(const std::string& path) {
+  FP_ASSIGN_OR_RETURN(auto db, sql::Database::open(path, sql::Database::Access::kReadOnly));
+  FP_RETURN_IF_ERROR(db->exec("PRAGMA busy_timeout = 5000"));
+  FP_ASSIGN_OR_RETURN(int64_t version, db->query_int("PRAGMA user_version"));
+  if (version != latest_schema_version())
+    return Status::invalid_argument("database " + path + " has schema " + std::to_string(version) +
+                                    ", not " + std::to_string(latest_schema_version()) +
+                                    ": open it with Store::open first");
+  return std::unique_ptr<Store>(new Store(std::move(db)));
+}
+
 Status Store::copy(const std::string& path, const std::string& copy) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))

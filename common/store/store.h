@@ -48,6 +48,13 @@ class Store {
                                                        const std::string& scratch_folder,
                                                        int* migrated_from = nullptr);
 
+  // A second, read-only connection to the database at `path`, which this process opened
+  // with open() (its schema current; no check run again): reads beside the writing
+  // connection, WAL letting them go on while another thread commits through it. They see
+  // what is committed only. The coordinator reads tasks through one while its commit
+  // worker writes reports.
+  static Result<std::unique_ptr<Store>> open_reader(const std::string& path);
+
   // A consistent copy of the database at `path` in the new file `copy`: what is committed
   // when it starts, while a coordinator may go on writing (SQLite's VACUUM INTO, compacted),
   // flushed to disk. The original is opened read-only and checked intact first; `copy`

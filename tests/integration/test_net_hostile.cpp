@@ -473,6 +473,44 @@ TEST_CASE("a reply is sent only after the write it reports is committed", "[net]
   CHECK(alice.coord.server().stats().reports_stored == n);
 }
 
+TEST_CASE("reports on tasks read from the store still commit on the worker", "[net][hostile]") {
+  // A resent outbox: reports on tasks the agent held before (not its current one), so each
+  // task is read from the store. Those reads go through the coordinator's second,
+  // read-only connection: through the shared one they opened the burst's transaction, and
+  // every such burst committed on the loop's thread (none on the commit worker).
+  AliceJoined alice("read-beside");
+  const int n = 60;
+  std::vector<std::pair<int64_t, std::string>> held;
+  {
+    auto campaign = task_of(*alice.db, "alice")->campaign_id;
+    sql::Transaction tx(alice.db->db());
+    REQUIRE(tx.begin_status().ok());
+    for (int i = 0; i < n; ++i) {
+      const std::string individual = "held" + std::to_string(i);
+      auto task = alice.db->add_task(campaign, individual);
+      REQUIRE(task.ok());
+      REQUIRE(alice.db->assign_task(*task, "dev-alice", 1.0).ok());
+      held.emplace_back(*task, individual);
+    }
+    REQUIRE(tx.commit().ok());
+  }
+  for (int i = 0; i < n; ++i) {
+    auto r = report("h" + std::to_string(i), held[i].first, "fine_prune", 0.5);
+    r.individual = held[i].second;
+    alice.peer.send(r);
+  }
+  for (int acked = 0; acked < n; ++acked) CHECK_FALSE(alice.peer.expect<proto::Ack>().duplicate);
+  // A report naming another task's individual is still refused, read the same way.
+  auto wrong = report("w", held[0].first, "fine_prune", 0.5);
+  wrong.individual = held[1].second;
+  alice.peer.send(wrong);
+  CHECK(alice.peer.expect<proto::Error>().code == proto::ErrorCode::kBadRequest);
+  alice.coord.stop();
+  CHECK(alice.coord.server().stats().reports_stored == n);
+  CHECK(alice.coord.server().stats().commits_in_background > 0);
+  CHECK(alice.db->telemetry_count().value() == n);
+}
+
 TEST_CASE("one row per (task, method): a second report of a method is a duplicate",
           "[net][hostile]") {
   AliceJoined alice("hostile");

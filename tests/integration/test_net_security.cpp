@@ -174,6 +174,9 @@ TEST_CASE("revoking a key drops its agent at once and refuses it afterwards", "[
         coord.context(), runner);
     REQUIRE(wait_until([&] { return runner.running(); }));
     CHECK(task_of(*db, "alice")->status == "assigned");
+    // Ticks with nothing changed in the store read no key again (a look at alice's key as
+    // she joined, one read of them all at the first tick).
+    std::this_thread::sleep_for(600ms);
     REQUIRE(*db->revoke_key("alice-phone", 2) == 1);
     auto revoked = std::chrono::steady_clock::now();
     REQUIRE(wait_until([&] { return alice.finished.load(); }, 5s));
@@ -193,6 +196,12 @@ TEST_CASE("revoking a key drops its agent at once and refuses it afterwards", "[
   Status s = again.run();
   CHECK(s.message().find("refused this agent's CURVE key") != std::string::npos);
   CHECK(db->telemetry_count().value() == 0);
+  // Every key was read at alice's first tick and after the revocation: not every tick.
+  coord.stop();
+  const auto& stats = coord.server().stats();
+  CHECK(stats.ticks >= 10);
+  CHECK(stats.enrolled_key_reads >= 2);
+  CHECK(stats.enrolled_key_reads <= 4);
 }
 
 TEST_CASE("with CURVE neither the model nor the agent's messages are readable on the wire",
