@@ -13,7 +13,8 @@
 // A burst that wrote only reports and events commits on the CommitWorker's thread while
 // the loop reads on (bursts arriving meanwhile wait for the next commit); replies still
 // follow their commit, and the loop touches the store only with no commit in flight
-// (store()).
+// (store()), but for the report checks' reads of tasks, made through a second, read-only
+// connection (store_for_task_reads()).
 #pragma once
 
 #include <atomic>
