@@ -205,6 +205,7 @@ Status Server::run(const std::function<Status()>& on_serving) {
   if (!committed.ok() && failure_.ok()) failure_ = committed;
   shutdown();
   worker_.reset();
+  reader_.reset();  // before the shared connection closes: its close then checkpoints the WAL
   {
     std::lock_guard<std::mutex> lock(waker_mutex_);
     waker_.reset();

@@ -49,8 +49,8 @@ class Store {
                                                        int* migrated_from = nullptr);
 
   // A second, read-only connection to the database at `path`, which this process opened
-  // with open() (its schema current; no check run again): reads beside the writing
-  // connection, WAL letting them go on while another thread commits through it. They see
+  // with open() (its schema must be current; no integrity check run again): reads beside the
+  // writing connection, WAL letting them go on while another thread commits through it. They see
   // what is committed only. The coordinator reads tasks through one while its commit
   // worker writes reports.
   static Result<std::unique_ptr<Store>> open_reader(const std::string& path);
