@@ -24,6 +24,7 @@
 #include "config/duration.h"
 #include "data/dataset_names.h"
 #include "data/file_decoder.h"
+#include "data/fsdd.h"
 #include "model_commands.h"
 #include "models/artifact.h"
 #include "protocol/endpoint.h"
@@ -281,7 +282,7 @@ int agent_main(int argc, char** argv) {
 
   app.add_option("--id", config.agent_id,
                  "agent id (default: the one kept in --work-dir/agent.id, made on the first "
-                 "start from this host's name)");
+                 "start: \"device-\" and 12 random hex digits, nothing of this host)");
   app.add_option("--coordinator", config.coordinator, "coordinator endpoint")
       ->capture_default_str();
   app.add_option("--dataset", runner_config.data.dataset,
@@ -524,7 +525,10 @@ int agent_main(int argc, char** argv) {
   config.outbox_dir = config.work_dir + "/outbox";
   config.local_paths = {{runner_config.folder.dir, "<data folder>"},
                         {runner_config.folder.labels_file, "<labels file>"},
-                        {runner_config.data.data_dir, "<data folder>"}};
+                        {runner_config.data.data_dir.empty() && runner_config.data.dataset == "fsdd"
+                             ? fp::default_fsdd_dir()  // FP_FSDD_DIR's: a private folder too
+                             : runner_config.data.data_dir,
+                         "<data folder>"}};
 
   fp::agent::FinePruneRunner runner(runner_config);
   zmq::context_t context(1);

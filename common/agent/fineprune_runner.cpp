@@ -23,8 +23,17 @@ Result<const IndividualData*> FinePruneRunner::data_for(const std::string& datas
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = cache_.find(key);
   if (it == cache_.end()) {
-    FP_ASSIGN_OR_RETURN(IndividualData data, load_individual(config_.data, individual));
-    it = cache_.emplace(key, std::move(data)).first;
+    auto data = load_individual(config_.data, individual);
+    if (!data.ok()) {
+      // Its error names the data's files (an FSDD recording's name holds its digit) and,
+      // from FP_FSDD_DIR, their folder: said on the device only, as a folder's errors are.
+      spdlog::warn("{} data of individual {}: {}", config_.data.dataset, individual,
+                   data.status().to_string());
+      return data.status().with_message("the " + config_.data.dataset + " data of individual '" +
+                                        individual +
+                                        "' cannot be loaded (the device's log says why)");
+    }
+    it = cache_.emplace(key, std::move(data).value()).first;
   }
   return &it->second;
 }

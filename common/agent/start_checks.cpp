@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -42,14 +41,12 @@ Result<std::string> stored_or_new_agent_id(const std::string& dir, bool* made) {
                                 " (remove the file for a new id, or give --id)");
     return text;
   }
-  char host[256] = {0};
-  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "device");
-  std::string name(host);
-  for (char& c : name)  // a host's name may hold what an id may not ("Jane's phone")
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '-';
-  if (name.size() > 100) name.resize(100);
+  // Random, with nothing of the device in it: the id is sent to the coordinator and stored
+  // in its database with every report. It was made from the host's name, which is often
+  // its owner's ("Alice-Smiths-MacBook-Pro"). 48 bits: ids of a million devices collide
+  // with a chance of about 2 in a million.
   *made = true;
-  return fmt::format("{}-{:06x}", name, random_u64() & 0xffffff);
+  return fmt::format("device-{:012x}", random_u64() & 0xffffffffffffULL);
 }
 
 Status keep_agent_id(const std::string& dir, const std::string& id) {

@@ -55,6 +55,9 @@ class ChildProcess {
   }
   // The exit code (128 + signal when killed), or nothing if still running at the deadline.
   std::optional<int> wait(std::chrono::milliseconds timeout) {
+    // Not started (posix_spawn failed): 127, as a shell says. waitpid(-1) would reap any
+    // child of the test and hand back its exit code as this one's.
+    if (pid_ <= 0) return 127;
     auto until = std::chrono::steady_clock::now() + timeout;
     while (!exit_code_) {
       int status = 0;

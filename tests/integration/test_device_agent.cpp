@@ -968,7 +968,8 @@ TEST_CASE("fp-agent's start refuses an id, work folder or labels file that canno
   REQUIRE(first.ok());
   CHECK(made);
   CHECK(agent::check_agent_id(*first).ok());
-  CHECK(std::regex_match(*first, std::regex("[A-Za-z0-9._-]+-[0-9a-f]{6}")));
+  // Nothing of the host (it was its name: often its owner's, and the coordinator stores ids).
+  CHECK(std::regex_match(*first, std::regex("device-[0-9a-f]{12}")));
   fs::create_directories(dir.file("idwork"));
   REQUIRE(agent::keep_agent_id(dir.file("idwork"), *first).ok());
   auto again = agent::stored_or_new_agent_id(dir.file("idwork"), &made);
@@ -1165,6 +1166,35 @@ TEST_CASE("a device's task reads its folder again when its files changed", "[dev
   REQUIRE(reports.ok());
   REQUIRE(reports->size() == 1);
   CHECK(reports->front().method == "fine_prune");
+}
+
+// A task's failure reason leaves the device (the coordinator stores and logs it).
+TEST_CASE("a built-in data set that cannot be loaded names no file of the device",
+          "[device][unit]") {
+  TempDir dir("dev");
+  // FSDD's file names hold the speaker and the digit; the folder may be the owner's.
+  const std::string fsdd = dir.file("jane.smith/fsdd");
+  fs::create_directories(fsdd + "/recordings");
+  std::ofstream(fsdd + "/recordings/3_jane_9.wav") << "not a recording";
+  torch::manual_seed(5);
+  auto general = build_model(image_spec());
+  REQUIRE(general.ok());
+  REQUIRE(save_model(**general, dir.file("general.fpm")).ok());
+  proto::TaskAssignment task;
+  task.task_id = 1;
+  task.model_sha256 = *sha256_file_hex(dir.file("general.fpm"));
+  task.model_spec_json = image_spec().to_json();
+  task.dataset = "fsdd";
+  task.individual = "speaker=jane";
+  agent::FinePruneRunnerConfig config;
+  config.data.dataset = "fsdd";
+  config.data.data_dir = fsdd;
+  agent::FinePruneRunner runner(config);
+  std::atomic<bool> cancel{false};
+  auto reports = runner.run(task, agent::ModelSource(dir.file("general.fpm")), cancel);
+  REQUIRE_FALSE(reports.ok());
+  CHECK(reports.status().message() ==
+        "the fsdd data of individual 'speaker=jane' cannot be loaded (the device's log says why)");
 }
 
 TEST_CASE("without labels personalize prunes and reports nothing evaluated", "[device][unit]") {
