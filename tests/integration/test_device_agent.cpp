@@ -1121,14 +1121,10 @@ TEST_CASE("a labels file labels the held-out part; bad lines are named", "[devic
         "the labels file cannot be used (the device's log says why)");
 }
 
-// A device runs for months: each task personalizes on the files its folder holds then.
-TEST_CASE("a device's task reads its folder again when its files changed", "[device][unit]") {
-  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 40);
-  REQUIRE(test.ok());
-  TempDir dir("dev");
-  fs::create_directories(dir.file("pics"));
-  for (int64_t i = 0; i < 20; ++i)
-    write_png(*test, i, dir.file("pics/" + std::to_string(i) + ".png"));
+namespace {
+
+// Task 1 on a new image model saved as <dir>/general.fpm (for a FinePruneRunner).
+proto::TaskAssignment task_on_new_model(const TempDir& dir) {
   torch::manual_seed(5);
   auto general = build_model(image_spec());
   REQUIRE(general.ok());
@@ -1137,6 +1133,20 @@ TEST_CASE("a device's task reads its folder again when its files changed", "[dev
   task.task_id = 1;
   task.model_sha256 = *sha256_file_hex(dir.file("general.fpm"));
   task.model_spec_json = image_spec().to_json();
+  return task;
+}
+
+}  // namespace
+
+// A device runs for months: each task personalizes on the files its folder holds then.
+TEST_CASE("a device's task reads its folder again when its files changed", "[device][unit]") {
+  auto test = load_fashion_mnist(kDefaultFashionMnistDir, Split::kTest, 40);
+  REQUIRE(test.ok());
+  TempDir dir("dev");
+  fs::create_directories(dir.file("pics"));
+  for (int64_t i = 0; i < 20; ++i)
+    write_png(*test, i, dir.file("pics/" + std::to_string(i) + ".png"));
+  proto::TaskAssignment task = task_on_new_model(dir);
   task.prune_config_json = R"({"target_sparsity": 0.3})";
   task.dataset = "fashion-mnist";
   task.individual = "device=cam";
@@ -1176,14 +1186,7 @@ TEST_CASE("a built-in data set that cannot be loaded names no file of the device
   const std::string fsdd = dir.file("jane.smith/fsdd");
   fs::create_directories(fsdd + "/recordings");
   std::ofstream(fsdd + "/recordings/3_jane_9.wav") << "not a recording";
-  torch::manual_seed(5);
-  auto general = build_model(image_spec());
-  REQUIRE(general.ok());
-  REQUIRE(save_model(**general, dir.file("general.fpm")).ok());
-  proto::TaskAssignment task;
-  task.task_id = 1;
-  task.model_sha256 = *sha256_file_hex(dir.file("general.fpm"));
-  task.model_spec_json = image_spec().to_json();
+  proto::TaskAssignment task = task_on_new_model(dir);
   task.dataset = "fsdd";
   task.individual = "speaker=jane";
   agent::FinePruneRunnerConfig config;
