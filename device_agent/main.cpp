@@ -282,7 +282,7 @@ int agent_main(int argc, char** argv) {
 
   app.add_option("--id", config.agent_id,
                  "agent id (default: the one kept in --work-dir/agent.id, made on the first "
-                 "start: \"device-\" and 12 random hex digits, nothing of this host)");
+                 "start: \"device-\" and 16 random hex digits, nothing of this host)");
   app.add_option("--coordinator", config.coordinator, "coordinator endpoint")
       ->capture_default_str();
   app.add_option("--dataset", runner_config.data.dataset,

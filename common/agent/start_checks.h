@@ -29,7 +29,7 @@ Status prepare_work_dir(const std::string& dir);
 Status check_work_dir(const std::string& dir);
 
 // This device's agent id when none is given: the one kept in <dir>/agent.id, or a new one
-// ("device-" and 12 random hex digits, nothing of the host: the coordinator stores it;
+// ("device-" and 16 random hex digits, nothing of the host: the coordinator stores it;
 // `*made` set) for the caller to keep_agent_id() once its start checks passed. Kept, the
 // device stays one agent and one individual ("device=<id>") for its coordinator across
 // restarts, and two agents of one host with their own work folders stay two.

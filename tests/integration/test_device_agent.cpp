@@ -969,7 +969,7 @@ TEST_CASE("fp-agent's start refuses an id, work folder or labels file that canno
   CHECK(made);
   CHECK(agent::check_agent_id(*first).ok());
   // Nothing of the host (it was its name: often its owner's, and the coordinator stores ids).
-  CHECK(std::regex_match(*first, std::regex("device-[0-9a-f]{12}")));
+  CHECK(std::regex_match(*first, std::regex("device-[0-9a-f]{16}")));
   fs::create_directories(dir.file("idwork"));
   REQUIRE(agent::keep_agent_id(dir.file("idwork"), *first).ok());
   auto again = agent::stored_or_new_agent_id(dir.file("idwork"), &made);
