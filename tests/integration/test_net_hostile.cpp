@@ -72,6 +72,18 @@ proto::TelemetryReport report(const std::string& key, uint64_t task, const std::
   return r;
 }
 
+// A device with `key` says Hello as dev-alice, is given alice's task and leaves: the task is
+// pending again (the id is bound to the key from then).
+void alice_joins_and_leaves(Coordinator& coord, const security::KeyPair& key,
+                            const std::string& server_public, store::Store& db) {
+  RawClient a(coord.context(), coord.endpoint(), &key, server_public);
+  a.send(hello("dev-alice", "toy/alice"));
+  a.expect<proto::Welcome>();
+  CHECK(a.expect<proto::TaskAssignment>().individual == "alice");
+  a.send(proto::Goodbye{"bye"});
+  REQUIRE(wait_until([&] { return task_of(db, "alice")->status == "pending"; }));
+}
+
 std::vector<store::EventRecord> events_of(store::Store& db, const std::string& kind) {
   auto events = db.events(100000);
   REQUIRE(events.ok());
@@ -102,14 +114,7 @@ TEST_CASE("a device given a new key pair keeps its agent id once the old key is 
   REQUIRE(db->enroll_key(old_key.public_key, "alice-phone", 1).ok());
   REQUIRE(db->enroll_key(mallory.public_key, "mallory-phone", 1).ok());
   const auto& server_public = server_keys.public_key;
-  {
-    RawClient a(coord.context(), coord.endpoint(), &old_key, server_public);
-    a.send(hello("dev-alice", "toy/alice"));
-    a.expect<proto::Welcome>();
-    a.expect<proto::TaskAssignment>();
-    a.send(proto::Goodbye{"bye"});
-    REQUIRE(wait_until([&] { return task_of(*db, "alice")->status == "pending"; }));
-  }
+  alice_joins_and_leaves(coord, old_key, server_public, *db);
   // The phone's key pair replaced: the old one revoked, the new one enrolled. Before, the new
   // key was refused the device's own id for good ("belongs to another enrolled key").
   REQUIRE(*db->revoke_key("alice-phone", 2) == 1);
@@ -147,14 +152,7 @@ TEST_CASE("an enrolled key cannot take another key's agent id, and holds few ses
   const auto& server_public = server_keys.public_key;
 
   // alice's device claims its id (the first Hello binds it), is given its task, leaves.
-  {
-    RawClient a(coord.context(), coord.endpoint(), &alice, server_public);
-    a.send(hello("dev-alice", "toy/alice"));
-    a.expect<proto::Welcome>();
-    CHECK(a.expect<proto::TaskAssignment>().individual == "alice");
-    a.send(proto::Goodbye{"bye"});
-    REQUIRE(wait_until([&] { return task_of(*db, "alice")->status == "pending"; }));
-  }
+  alice_joins_and_leaves(coord, alice, server_public, *db);
   // mallory's enrolled key says it is dev-alice, twice: refused, recorded once, no task.
   RawClient m(coord.context(), coord.endpoint(), &mallory, server_public);
   for (int i = 0; i < 2; ++i) {
