@@ -10,11 +10,14 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "bench_util.h"
 #include "benchmarks.h"
 #include "config/cli_checks.h"
 #include "models/artifact.h"
+#include "models/model_factory.h"
 #include "simulation/population.h"
 #include "util/clock.h"
 #include "util/compute_threads.h"
@@ -64,6 +67,16 @@ int fp::bench::agent_load(int argc, char** argv) {
     ArtifactInfo info;
     failed = failed || !load_model(model_path, &info).ok();
   });
+  // In memory, as a virtual agent's download is by default; and a copy of a model parsed
+  // before, as a host's cache of the models its agents downloaded gives each task.
+  std::string bytes;
+  {
+    std::ifstream in(model_path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  time_it("model, bytes", [&] { failed = failed || !deserialize_model(bytes).ok(); });
+  const ModelPtr parsed = load_model(model_path).value();
+  time_it("model, copy", [&] { failed = failed || clone_model(*parsed) == nullptr; });
   time_it("private data", [&] { failed = failed || !fp::sim::load_private_data(data_path).ok(); });
   std::filesystem::remove(data_path);
   if (failed) fmt::print(stderr, "a load failed during the timing: the times are not of loads\n");

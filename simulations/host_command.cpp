@@ -209,6 +209,7 @@ int run_host(HostCommandOptions o) {
                           {"connections_opened", host.connections_opened()},
                           {"wall_seconds", seconds},
                           {"agent_folders", host.agent_folders()},
+                          {"models_parsed", host.models_parsed()},
                           {"peak_rss_mb", static_cast<double>(peak_rss_bytes()) / (1 << 20)}};
   ComputeTotals::of(host.meter()).write_to(stats);
   if (!o.stats_file.empty()) {  // fp-sim run reads it; a host that cannot write it says so

@@ -5,13 +5,17 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -239,4 +243,50 @@ TEST_CASE("a limit on virtual memory is warned about, naming the cap to use inst
                                         std::to_string(capped.rlim_cur >> 20) +
                                         " MiB (ulimit -v, or systemd's LimitAS=)") &&
                           Catch::Contains("systemd's MemoryMax="));
+}
+
+namespace {
+
+// VmHWM of /proc/self/status in bytes, read the plain way.
+uint64_t status_hwm_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
+// A peak read before `later`, the peak read after: the reading itself (a stream, a child's
+// first writes to pages it shares with its parent) may add a few pages between the two.
+bool close_below(uint64_t peak, uint64_t later) {
+  return peak <= later && later - peak < (uint64_t{4} << 20);
+}
+
+}  // namespace
+
+TEST_CASE("the peak resident size is read afresh each time, and a forked child reads its own",
+          "[machine]") {
+  const uint64_t first = fp::peak_rss_bytes();  // its file now open
+  REQUIRE(first > 0);
+  CHECK(close_below(first, status_hwm_bytes()));
+  // Pages past the peak so far: the peak must rise by about as much.
+  const size_t bytes = static_cast<size_t>(first) + (size_t{32} << 20);
+  void* map = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(map != MAP_FAILED);
+  std::memset(map, 1, bytes);
+  const uint64_t risen = fp::peak_rss_bytes();
+  CHECK(risen >= first + (uint64_t{30} << 20));
+  CHECK(close_below(risen, status_hwm_bytes()));
+  ::munmap(map, bytes);
+  // A child forked now holds far fewer pages than this process's peak: it must not read
+  // its parent's file.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const uint64_t said = fp::peak_rss_bytes(), own = status_hwm_bytes();
+    ::_exit(close_below(said, own) && said + (uint64_t{30} << 20) <= risen ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }

@@ -69,7 +69,9 @@ std::string ModelDownload::path() const {
 }
 
 ModelSource ModelDownload::source() const {
-  if (in_memory()) return ModelSource(path(), verified_ ? verified_ : bytes_);
+  // The hash is vouched for once verify() passed or reuse() gave bytes verified before.
+  if (in_memory())
+    return ModelSource(path(), verified_ ? verified_ : bytes_, done_ || verified_ ? sha256_ : "");
   return ModelSource(path());
 }
 std::string ModelDownload::part_path() const {

@@ -44,12 +44,18 @@ Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const ModelS
     loaded = load_model(model.path, info);
   }
   FP_ASSIGN_OR_RETURN(ModelPtr general, std::move(loaded));
+  FP_RETURN_IF_ERROR(check_task_spec(task, *general, model.path));
+  return general;
+}
+
+Status check_task_spec(const proto::TaskAssignment& task, const PrunableNet& model,
+                       const std::string& label) {
   FP_ASSIGN_OR_RETURN(ModelSpec expected, ModelSpec::from_json(task.model_spec_json));
-  if (!(general->spec() == expected)) {
-    return Status::invalid_argument("model " + model.path + " does not have the task's spec " +
+  if (!(model.spec() == expected)) {
+    return Status::invalid_argument("model " + label + " does not have the task's spec " +
                                     task.model_spec_json);
   }
-  return general;
+  return Status::ok_status();
 }
 
 Result<PersonalizeConfig> personalize_config_for(const proto::TaskAssignment& task,

@@ -28,6 +28,9 @@ struct BaselineSettings {
 // refused unless its spec is the one the assignment names.
 Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const ModelSource& model,
                                  ArtifactInfo* info);
+// Refuses a model (named `label` in the message) whose spec is not the assignment's.
+Status check_task_spec(const proto::TaskAssignment& task, const PrunableNet& model,
+                       const std::string& label);
 
 // The assignment's prune config JSON carries the personalization's settings, every key of
 // experiment/personalize_settings.h (the label-free selector's included).

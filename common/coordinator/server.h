@@ -254,7 +254,10 @@ class Server {
   void drop_session(const std::string& peer, const std::string& kind, const std::string& why);
   void requeue(int64_t task_id, const std::string& agent_id, const std::string& why,
                bool keep_holder = true);
+  // The task's deadline, from its model's size (looked up; or as the assignment found it).
   void start_task_clock(Session& s, int64_t task_id);
+  void start_task_clock(Session& s, int64_t task_id, const std::string& model_sha256,
+                        int64_t model_bytes);
   void requeue_overdue();
   // May this session report on, or finish, task `task_id`? (the coordinator assigned it
   // to it, and it has not failed) `read`: the task as just read from the store, if it was

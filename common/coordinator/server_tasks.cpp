@@ -95,19 +95,26 @@ bool Server::holds(const Session& s, int64_t task_id, const store::TaskRecord* r
 }
 
 void Server::start_task_clock(Session& s, int64_t task_id) {
-  s.task_id = task_id;
-  s.model_sha256.clear();
-  double model_mb = 0;
+  std::string model_sha256;
+  int64_t model_bytes = 0;
   auto facts = task_facts(task_id);
   if (facts.ok()) {
     auto c = store().campaign((*facts)->campaign_id);
     if (c.ok() && c->has_value()) {
-      s.model_sha256 = (*c)->model_sha256;
-      auto model = registry().find(s.model_sha256);
-      if (model.ok()) model_mb = static_cast<double>(model->size_bytes) / (1 << 20);
+      model_sha256 = (*c)->model_sha256;
+      auto model = registry().find(model_sha256);
+      if (model.ok()) model_bytes = model->size_bytes;
     }
   }
+  start_task_clock(s, task_id, model_sha256, model_bytes);
+}
+
+void Server::start_task_clock(Session& s, int64_t task_id, const std::string& model_sha256,
+                              int64_t model_bytes) {
+  s.task_id = task_id;
+  s.model_sha256 = model_sha256;
   // The expected cost grows with the model: download, load and prune.
+  const double model_mb = static_cast<double>(model_bytes) / (1 << 20);
   double seconds = config_.task_deadline_s + config_.task_deadline_s_per_mb * model_mb;
   s.deadline = Clock::now() +
                std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -229,7 +236,7 @@ void Server::try_assign(Session& s) {
     // on the loop would hold a burst's reports from the background commit).
     keep_task_facts(task.id, TaskFacts{c.id, task.individual});
     campaign_methods_.insert_or_assign(c.id, report_methods(c.baselines_json));
-    start_task_clock(s, task.id);
+    start_task_clock(s, task.id, c.model_sha256, model->size_bytes);
     s.assignment = a;
     s.assigned_at = Clock::now();
     event("assign", s.agent_id, task.id, c.name + ": " + a.dataset + "/" + a.individual);

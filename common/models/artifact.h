@@ -19,7 +19,10 @@ namespace fp {
 
 struct ArtifactInfo {
   ModelSpec spec;
-  std::string sha256;                       // hex; the artifact's content address
+  // Hex: the artifact's own check, the SHA-256 of all but its last 32 bytes (where it is
+  // recorded); not the SHA-256 of the whole file, which names it in a registry and which
+  // downloads verify.
+  std::string sha256;
   std::map<std::string, std::string> meta;  // free-form: training data, accuracy, ...
   uint64_t size_bytes = 0;
 };

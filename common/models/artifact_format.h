@@ -36,7 +36,7 @@ struct ArtifactContents {
   std::map<std::string, std::string> meta;
   std::vector<ArtifactTensor> tensors;
   std::string_view payload;  // points into the parsed bytes
-  std::string sha256;        // hex, of the whole artifact
+  std::string sha256;        // hex, of all but the last 32 bytes (the hash recorded there)
   uint32_t version = kArtifactFormatVersion;
 };
 

@@ -1,5 +1,6 @@
 #include "simulation/agent_host.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 #include "agent/agent.h"
 #include "simulation/campaign_plan.h"
+#include "simulation/shared_models.h"
 #include "util/thread_name.h"
 
 namespace fp::sim {
@@ -133,17 +135,21 @@ AgentHost::AgentHost(HostOptions options, const Scenario& scenario, const Popula
       scenario_(scenario),
       population_(population),
       pool_(std::max<int64_t>(1, options_.workers), options_.compute_nice),
+      models_(std::make_shared<SharedModels>()),
       context_(std::make_unique<Context>()) {
   make_runner_ = [this](PrivateDataSource data, WorkerPool& pool, ComputeMeter& meter) {
     SimRunnerConfig rc;
     rc.data = std::move(data);
     rc.baselines = scenario_.baselines;
     rc.threads = options_.threads_per_worker;
+    rc.models = models_;
     return std::make_unique<SimRunner>(rc, pool, meter);
   };
 }
 
 AgentHost::~AgentHost() = default;
+
+size_t AgentHost::models_parsed() const { return models_->parses(); }
 
 void AgentHost::stop() {
   stop_ = true;
@@ -220,6 +226,11 @@ Status AgentHost::run(const std::vector<size_t>& all) {
   // campaign ends.
   journal_path_ = journal_file(options_.work_dir);
   tasks_left_ = read_host_journal(options_.work_dir);
+  journal_fd_ = ::open(journal_path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+  if (journal_fd_ < 0) {
+    spdlog::warn("host: cannot open {} ({}): a restart of this host will run its agents again",
+                 journal_path_, std::strerror(errno));
+  }
   std::vector<size_t> individuals;
   for (size_t i : all) {
     auto it = tasks_left_.find(agent_id(scenario_, i));
@@ -242,6 +253,8 @@ Status AgentHost::run(const std::vector<size_t>& all) {
     });
   }
   for (auto& t : threads) t.join();
+  if (journal_fd_ >= 0) ::close(journal_fd_);
+  journal_fd_ = -1;
   if (root_in_memory_) fs::remove_all(agents_root_, ec);  // scratch, even a failed agent's
   std::lock_guard<std::mutex> lock(mutex_);
   return error_;
@@ -365,8 +378,14 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
 }
 
 void AgentHost::journal(const std::string& agent_id, int64_t tasks_left) {
+  const std::string line = journal_line(agent_id, tasks_left);
   std::lock_guard<std::mutex> lock(mutex_);
-  std::ofstream(journal_path_, std::ios::app) << journal_line(agent_id, tasks_left);
+  // O_APPEND: a whole line at the end in one write, as a resumed run's lines are.
+  if (journal_fd_ >= 0 && ::write(journal_fd_, line.data(), line.size()) < 0 && !journal_failed_) {
+    journal_failed_ = true;  // said once: a full disk fails every line after
+    spdlog::warn("host: writing {}: {} (a restart of this host may run agents again)",
+                 journal_path_, std::strerror(errno));
+  }
 }
 
 }  // namespace fp::sim

@@ -101,6 +101,9 @@ class AgentHost {
   // a slot, else one an agent.
   int64_t connections_opened() const { return connects_; }
   const ComputeMeter& meter() const { return meter_; }
+  // General models parsed for its agents' tasks: one per model downloaded into memory,
+  // however many agents computed with it (simulation/shared_models.h).
+  size_t models_parsed() const;
   // Where the live agents' folders are made (set by run(); a memory folder is removed
   // when run() returns).
   const std::string& agent_folders() const { return agents_root_; }
@@ -115,13 +118,16 @@ class AgentHost {
   const Scenario& scenario_;
   const Population& population_;
   WorkerPool pool_;
+  std::shared_ptr<SharedModels> models_;  // the general models its agents downloaded, parsed
   ComputeMeter meter_;
   RunnerFactory make_runner_;
   std::atomic<bool> stop_{false};
   std::atomic<size_t> next_{0};
   std::atomic<int64_t> total_{0}, live_{0}, finished_{0}, failed_{0}, connects_{0};
 
-  std::string journal_path_;                   // agents finished, or with tasks left (below)
+  std::string journal_path_;  // agents finished, or with tasks left (below)
+  int journal_fd_ = -1;       // open for appending while run() runs: a line an agent, no open each
+  bool journal_failed_ = false;
   std::map<std::string, int64_t> tasks_left_;  // as journaled when run() began
   std::string agents_root_;                    // the live agents' folders are made here
   bool root_in_memory_ = false;

@@ -14,6 +14,7 @@
 #include "experiment/personalize.h"
 #include "models/artifact.h"
 #include "simulation/population.h"
+#include "simulation/shared_models.h"
 #include "util/clock.h"
 #include "util/compute_threads.h"
 #include "util/memory.h"
@@ -115,8 +116,10 @@ SimRunner::Outcome SimRunner::compute(const proto::TaskAssignment& task,
   // LibTorch's thread count is per calling thread under OpenMP: set it where we compute.
   set_compute_threads(static_cast<int>(config_.threads));
   auto loading = Clock::now();
-  ArtifactInfo info;
-  FP_ASSIGN_OR_RETURN(ModelPtr general, agent::load_task_model(task, model, &info));
+  SharedModels own(0);  // without the host's: parsed for this task alone
+  SharedModels& models = config_.models ? *config_.models : own;
+  FP_ASSIGN_OR_RETURN(const SharedModel general, models.get(task, model));
+  const ArtifactInfo& info = general.info;
   FP_ASSIGN_OR_RETURN(PrivateData data, config_.data());
   meter_.load_wall_us += micros_since(loading);
   agent::BaselineSettings baselines{
@@ -128,7 +131,7 @@ SimRunner::Outcome SimRunner::compute(const proto::TaskAssignment& task,
 
   auto started = Clock::now();
   const double cpu = thread_cpu_seconds();
-  auto result = personalize(*general, data.adaptation, data.evaluation, config);
+  auto result = personalize(*general.model, data.adaptation, data.evaluation, config);
   meter_.compute_cpu_us += static_cast<int64_t>(1e6 * (thread_cpu_seconds() - cpu));
   meter_.compute_wall_us += micros_since(started);
   if (!result.ok()) return result.status();

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -20,6 +21,7 @@
 namespace fp::sim {
 
 struct PrivateData;  // simulation/population.h
+class SharedModels;  // simulation/shared_models.h
 
 // Bounds how many agents of one host compute at once, and computes on its own threads:
 // `slots` threads that live as long as the pool. An agent's task used to compute on the
@@ -78,6 +80,8 @@ struct SimRunnerConfig {
   PrivateDataSource data;
   BaselineSection baselines;
   int64_t threads = 1;  // LibTorch threads while computing
+  // The host's parsed general models, shared by its agents; null: each task parses its own.
+  std::shared_ptr<SharedModels> models;
 };
 
 class SimRunner : public agent::TaskRunner {

@@ -1,18 +1,50 @@
 #include "util/memory.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <mutex>
 #include <string>
 
 namespace fp {
 
+namespace {
+
+// The VmHWM line's value in bytes, or 0 when `status` has none.
+uint64_t hwm_bytes(const char* status) {
+  const char* line = std::strstr(status, "\nVmHWM:");
+  return line ? std::strtoull(line + 7, nullptr, 10) * 1024 : 0;  // kB
+}
+
+}  // namespace
+
 uint64_t peak_rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // kB
+  // /proc/self is resolved when opened: a child forked without exec (the fd is O_CLOEXEC)
+  // would read its parent's, so it opens its own.
+  static std::mutex mutex;
+  static int fd = -1;
+  static pid_t opened_by = 0;
+  int status_fd = -1;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (fd < 0 || opened_by != ::getpid()) {
+      fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+      opened_by = ::getpid();
+    }
+    status_fd = fd;
+  }
+  if (status_fd >= 0) {
+    char buffer[8192];
+    const ssize_t n = ::pread(status_fd, buffer, sizeof buffer - 1, 0);
+    if (n > 0) {
+      buffer[n] = '\0';
+      if (uint64_t bytes = hwm_bytes(buffer)) return bytes;
+    }
   }
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);

@@ -10,7 +10,9 @@ namespace fp {
 // Peak resident set size of this process in bytes. Reads VmHWM from /proc/self/status,
 // which belongs to this process's own address space (getrusage's ru_maxrss would also
 // count the parent's pages of a process started with vfork+exec); falls back to
-// getrusage where /proc is missing.
+// getrusage where /proc is missing. Every virtual agent's report asks, so the file stays
+// open and is read again from its start (opening it and reading it through a stream cost
+// about three times the read on a busy host); thread-safe.
 uint64_t peak_rss_bytes();
 
 // Memory the machine can give without swapping, in bytes (MemAvailable of /proc/meminfo);

@@ -149,6 +149,7 @@ TEST_CASE("a download kept in memory verifies, fetches damaged bytes again and w
   REQUIRE_FALSE(v.ok());
   CHECK(v.code() == Status::Code::kCorruption);
   CHECK(d.restarts() == 1);
+  CHECK(d.source().sha256.empty());  // unverified bytes vouch for no model
   // Second pass, in order: verified, and the runner gets the bytes, not a path.
   while (!d.all_received()) {
     for (auto& r : d.next_requests())
@@ -159,6 +160,7 @@ TEST_CASE("a download kept in memory verifies, fetches damaged bytes again and w
   const ModelSource source = d.source();
   REQUIRE(source.in_memory());
   CHECK(*source.bytes == model);
+  CHECK(source.sha256 == sha);
   CHECK(source.path.find(sha.substr(0, 12)) != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(sha + ".part"));
   CHECK_FALSE(std::filesystem::exists(sha + ".fpm"));

@@ -178,6 +178,8 @@ TEST_CASE("two fp-sim host processes over TCP loopback serve one coordinator", "
     CHECK(stats["finished"] == 4);
     CHECK(stats["tasks"] == 4);
     CHECK(stats["failed"] == 0);
+    // Its four agents each downloaded and verified the general model; the host parsed it once.
+    CHECK(stats["models_parsed"] == 1);
     // Its two slots' agents took turns on a connection each (a reconnect would add one).
     CHECK(stats["connections_opened"].get<int64_t>() >= 2);
     CHECK(stats["connections_opened"].get<int64_t>() < 4);
