@@ -444,6 +444,8 @@ TEST_CASE("values out of range and bad names are rejected with the key", "[scena
         "test.toml:3: baselines.finetune_max_epochs must be 1 to 10000, not 0");
   CHECK(error_of("name = \"x\"\n[hosting]\nworkers = 0\n") ==
         "test.toml:3: hosting.workers must be in [1, 256]");
+  CHECK(error_of("name = \"x\"\n[hosting]\ncommit_delay_ms = -1\n") ==
+        "test.toml:3: hosting.commit_delay_ms must be in [0, 1000]");
   CHECK(error_of("name = \"x\"\n[hosting]\nendpoint = \"http://x\"\n") ==
         "test.toml:3: hosting.endpoint must start with tcp:// or ipc://");
   CHECK(error_of("name = \"x\"\n[hosting]\nendpoint = \"tcp://127.0.0.1:99999\"\n") ==
@@ -842,6 +844,7 @@ TEST_CASE("a run's coordinator allows its hosts' shared connections more than a 
   REQUIRE(shared.ok());
   const coord::ServerConfig device;  // what fp-coordinator's devices get by default
   const coord::ServerConfig s = server_config_for(*shared);
+  CHECK(s.commit_delay_ms == 10);  // a run groups its commits
   CHECK(s.heartbeat_ms == 250);
   CHECK(s.liveness == 7);
   CHECK(s.max_attempts == 4);

@@ -60,6 +60,7 @@ Status read_server(const toml::table* t, const std::string& src, CoordinatorConf
   FP_RETURN_IF_ERROR(s.get("chunk_size", sv.chunk_size));
   FP_RETURN_IF_ERROR(s.get("chunk_credit", sv.chunk_credit));
   FP_RETURN_IF_ERROR(s.get("telemetry_batch", sv.telemetry_batch));
+  FP_RETURN_IF_ERROR(s.get("commit_delay_ms", sv.commit_delay_ms));
   FP_RETURN_IF_ERROR(s.get("max_attempts", sv.max_attempts));
   FP_RETURN_IF_ERROR(s.get("http_port", c.http_port));
   FP_RETURN_IF_ERROR(s.get("http_address", c.http_address));

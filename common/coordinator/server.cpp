@@ -151,8 +151,11 @@ Status Server::run(const std::function<Status()>& on_serving) {
       monitor_item = items.size();
       items.push_back({monitor_->socket().handle(), 0, ZMQ_POLLIN, 0});
     }
-    // Chunk requests waiting for a peer's queue to drain are looked at every millisecond.
+    // Chunk requests waiting for a peer's queue to drain are looked at every millisecond;
+    // a burst waiting to commit with more messages, at its time.
     auto wait = std::chrono::milliseconds(waiting_requests_ ? 1 : -1);
+    if (const auto commit_in = commit_wait())
+      wait = wait.count() < 0 ? *commit_in : std::min(wait, *commit_in);
     try {
       zmq::poll(items, wait);
     } catch (const zmq::error_t& e) {
@@ -163,7 +166,9 @@ Status Server::run(const std::function<Status()>& on_serving) {
       worker_->drain_notes();
       Status s = finish_commit();
       if (!s.ok()) failure_ = s;
-      if (failure_.ok() && !worker_->busy()) commit_pending();
+      // Not while a burst of the loop's waits to commit (commit_wait): what waits for a
+      // commit then goes with that burst's, replies after it.
+      if (failure_.ok() && !worker_->busy() && !burst_) commit_pending();
     }
     if (items[1].revents & ZMQ_POLLIN) {
       zmq::message_t note;
@@ -197,8 +202,12 @@ Status Server::run(const std::function<Status()>& on_serving) {
     }
     if (items[0].revents & ZMQ_POLLIN) drain_router();
     if (waiting_requests_) serve_waiting_chunks();
-    Status s = bursting_ ? end_burst() : flush();
+    Status s = !bursting_ ? flush() : commit_wait() ? Status::ok_status() : end_burst();
     drop_unreadable_peers();
+    if (!s.ok() && failure_.ok()) failure_ = s;
+  }
+  if (bursting_) {  // a burst left waiting (the loop ended another way than by stopping_)
+    Status s = end_burst();
     if (!s.ok() && failure_.ok()) failure_ = s;
   }
   Status committed = commit_everything();
@@ -374,6 +383,7 @@ ModelRegistry& Server::registry() {
 
 void Server::open_burst_transaction() {
   burst_ = std::make_unique<sql::Transaction>(shared_store_.db());
+  burst_opened_ = Clock::now();
   if (!burst_->begin_status().ok()) {
     // Each write then commits on its own, as without bursts.
     uint64_t held = 0;
@@ -384,6 +394,19 @@ void Server::open_burst_transaction() {
     burst_.reset();
     burst_unopened_ = true;
   }
+}
+
+std::optional<std::chrono::milliseconds> Server::commit_wait() const {
+  // Only the loop's own transaction waits (a burst of reports alone goes to the commit
+  // worker at once, where bursts arriving meanwhile wait for the next commit anyway); not
+  // when stopping, failing, or with a full batch of reports.
+  if (config_.commit_delay_ms == 0 || !bursting_ || !burst_ || stopping_ || !failure_.ok() ||
+      reports_full())
+    return std::nullopt;
+  const auto due = burst_opened_ + std::chrono::milliseconds(config_.commit_delay_ms);
+  const auto now = Clock::now();
+  if (now >= due) return std::nullopt;
+  return std::chrono::ceil<std::chrono::milliseconds>(due - now);
 }
 
 Status Server::end_burst() {
@@ -399,7 +422,10 @@ Status Server::end_burst() {
   // replies for the commit (sent before it, a failed commit lost acknowledged reports).
   Status s = flush();
   bursting_ = false;
-  if (s.ok() && burst_) s = burst_->commit();
+  if (s.ok() && burst_) {
+    s = burst_->commit();
+    if (s.ok()) ++stats_.commits_on_loop;
+  }
   burst_.reset();  // rolls back if not committed
   std::vector<std::pair<std::string, std::string>> held;
   held.swap(held_);

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -60,6 +61,7 @@ struct ServerStats {
   uint64_t enrollments_refused = 0;    // individuals past a key's max_individuals_per_key
   uint64_t frames_ignored_unread = 0;  // from peers dropped for not reading
   uint64_t commits_in_background = 0;  // commits by the commit worker (each of one or more bursts)
+  uint64_t commits_on_loop = 0;        // bursts' transactions the loop committed itself
   uint64_t ticks = 0;                  // heartbeat ticks handled
   uint64_t enrolled_key_reads = 0;     // reads of every enrolled key (CURVE: for revocations)
   double commit_seconds = 0;           // the worker's time in those commits
@@ -122,6 +124,8 @@ class Server {
   Status run(const std::function<Status()>& on_serving = {});
   void request_stop();  // thread-safe
   const ServerStats& stats() const { return stats_; }
+  // Frames the loop took in so far (stats().frames_in), readable from any thread.
+  uint64_t frames_received() const { return frames_received_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -156,6 +160,9 @@ class Server {
   // the worker commits earlier ones, leaves them (and its replies) for its next commit.
   void begin_burst();
   Status end_burst();
+  // How long the open burst may still wait for more messages before it commits
+  // (ServerConfig::commit_delay_ms), or nothing: it commits at the end of this iteration.
+  std::optional<std::chrono::milliseconds> commit_wait() const;
   // Every store access of the loop goes through here: it first waits for the commit in
   // flight (sending its replies), then opens the burst's transaction if need be.
   store::Store& store();
@@ -299,6 +306,7 @@ class Server {
   std::mutex waker_mutex_;
   // A stop asked before run() made its waker (a test that ends at once): run() sees it.
   std::atomic<bool> stop_requested_{false};
+  std::atomic<uint64_t> frames_received_{0};
   std::unique_ptr<security::ZapHandler> zap_;            // curve only
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // curve only
   LogThrottle handshake_log_, full_log_, reject_log_, key_sessions_log_, burst_log_;
@@ -346,6 +354,7 @@ class Server {
   std::string database_id_;      // the store's identity, for Welcomes (read at the first Hello)
   ServerStats before_burst_;     // the counters as the burst began: a failed commit restores them
   std::unique_ptr<sql::Transaction> burst_;                // the burst's writes, once any
+  std::chrono::steady_clock::time_point burst_opened_;     // commits by + commit_delay_ms
   std::vector<std::pair<std::string, std::string>> held_;  // (peer, frame) until its commit
   // The bursts committing on the worker: their writes and the replies that wait for
   // them. While it runs, the worker reads reports and events and sets outcomes; the

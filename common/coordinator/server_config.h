@@ -23,7 +23,13 @@ struct ServerConfig {
   uint32_t chunk_size = proto::kDefaultChunkBytes;
   uint32_t chunk_credit = proto::kDefaultChunkCredit;
   size_t telemetry_batch = 4096;  // most reports per transaction
-  int64_t max_attempts = 3;       // assignments of one task before it is failed
+  // Group commit: a burst whose writes the loop commits itself (assignments, task ends,
+  // joins) waits up to this long for more messages to commit with, its replies held as
+  // long. Each commit writes every page it changed (the tasks table's and its indexes', the
+  // WAL's): at thousands of agents a few milliseconds' wait shares those writes among
+  // several agents' messages. 0: commit every loop iteration.
+  uint32_t commit_delay_ms = 0;
+  int64_t max_attempts = 3;  // assignments of one task before it is failed
   // Which tasks exist, who gets which, what happens on failure (coordinator/
   // campaign_policy.h). Null: FirstPendingPolicy(max_attempts).
   std::shared_ptr<CampaignPolicy> policy;

@@ -29,6 +29,8 @@ Status check_server_config(const ServerConfig& sv) {
   }
   if (sv.telemetry_batch < 1)
     return Status::invalid_argument("server.telemetry_batch must be >= 1");
+  if (sv.commit_delay_ms > 1000)  // replies wait as long: a second is already slow
+    return Status::invalid_argument("server.commit_delay_ms must be in [0, 1000]");
   if (sv.max_attempts < 1) return Status::invalid_argument("server.max_attempts must be >= 1");
   if (sv.max_agents < 1) return Status::invalid_argument("server.max_agents must be >= 1");
   if (!(sv.rate_limit >= 0) || !(sv.rate_burst >= 1)) {

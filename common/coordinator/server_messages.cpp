@@ -43,6 +43,7 @@ std::string datasets_json(const std::vector<std::string>& names) {
 void Server::handle_frame(const std::string& peer, const zmq::message_t& payload,
                           size_t extra_parts) {
   ++stats_.frames_in;
+  frames_received_.store(stats_.frames_in, std::memory_order_relaxed);
   if (!within_rate(peer)) return;  // dropped before any decoding work
   // A peer dropped for not reading gets no answers (they would only pile up in its
   // queue) until the chunks it left unread have drained.
@@ -221,7 +222,6 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
     if (!s.ok()) spdlog::error("enrolling {}/{}: {}", dataset, individual, s.to_string());
   }
   event("join", m.agent_id, 0, datasets_json(m.capabilities.datasets));
-  warn_if_taskless_data(fresh);
   spdlog::info("agent {} joined (session {}, {} data set(s))", m.agent_id, fresh.session_id,
                fresh.holdings.size());
 
@@ -254,6 +254,7 @@ void Server::on_hello(const std::string& peer, const proto::Hello& m,
     }
   }
   try_assign(s);
+  if (s.task_id == 0) warn_if_taskless_data(s);  // a task given is one on its data
 }
 
 void Server::on_chunk_request(Session& s, const proto::ChunkRequest& m) {

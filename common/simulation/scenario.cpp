@@ -331,6 +331,7 @@ Status read_hosting(Table t, HostingSection& h) {
   FP_RETURN_IF_ERROR(t.get("heartbeat_ms", h.heartbeat_ms));
   FP_RETURN_IF_ERROR(t.get("liveness", h.liveness));
   FP_RETURN_IF_ERROR(t.get("max_attempts", h.max_attempts));
+  FP_RETURN_IF_ERROR(t.get("commit_delay_ms", h.commit_delay_ms));
   FP_RETURN_IF_ERROR(t.get("keep_private_data", h.keep_private_data));
   FP_RETURN_IF_ERROR(read_either(t, "agent_folders", "memory", "disk", h.folders_in_memory));
   FP_RETURN_IF_ERROR(read_either(t, "private_data", "memory", "file", h.private_data_in_memory));
@@ -391,6 +392,7 @@ std::optional<KeyProblem> hosting_problem(const HostingSection& h) {
     return KeyProblem{"endpoint", "must be an endpoint to bind: " + e.message()};
   if (auto wrong = range("heartbeat_ms", h.heartbeat_ms, 10, 60000)) return wrong;
   if (auto wrong = range("liveness", h.liveness, 2, 100)) return wrong;
+  if (auto wrong = range("commit_delay_ms", h.commit_delay_ms, 0, 1000)) return wrong;
   return range("max_attempts", h.max_attempts, 1, 100);
 }
 

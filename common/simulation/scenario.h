@@ -31,6 +31,7 @@
 //                 finetune_learning_rates, finetune_max_epochs (the tuned one)
 //   [hosting]     mode ("in-process" | "processes" | "external"), hosts, workers, connected,
 //                 threads_per_worker, compute_nice, endpoint, heartbeat_ms, liveness, max_attempts,
+//                 commit_delay_ms,
 //                 keep_private_data, agent_folders ("memory" | "disk": where live agents'
 //                 scratch folders are made; memory by default), private_data ("memory" |
 //                 "file": how a virtual agent's runner gets its samples; memory by
@@ -128,6 +129,10 @@ struct HostingSection {
   int64_t heartbeat_ms = 1000;
   int64_t liveness = 5;
   int64_t max_attempts = 2;
+  // The coordinator's group commit (coord::ServerConfig::commit_delay_ms): a run's hosts
+  // send hundreds of messages a second, and sharing each commit's page writes among
+  // several of them costs their replies a few milliseconds (docs/SIMULATIONS.md).
+  int64_t commit_delay_ms = 10;
   bool keep_private_data = false;  // keep each agent's data directory after it leaves
   bool plain = false;              // security = "plain": no CURVE (asked for explicitly)
   // agent_folders = "memory" (default) | "disk": live agents' scratch folders in /dev/shm

@@ -11,6 +11,7 @@ coord::ServerConfig server_config_for(const Scenario& scenario) {
   sc.heartbeat_ms = static_cast<uint32_t>(h.heartbeat_ms);
   sc.liveness = static_cast<uint32_t>(h.liveness);
   sc.max_attempts = h.max_attempts;
+  sc.commit_delay_ms = static_cast<uint32_t>(h.commit_delay_ms);
   sc.exit_when_done = true;
   sc.model_wait_s = 0;  // a run's model file that is gone does not come back: fail, not hang
   sc.security.plain = h.plain;

@@ -370,6 +370,12 @@ delta = 1e-6
   auto kept = parse_config("[server]\nevents_kept = 500\n", "t");
   REQUIRE(kept.ok());
   CHECK(kept->server.events_kept == 500);
+  CHECK(error_of("[server]\ncommit_delay_ms = 1001\n") ==
+        "test.toml: server.commit_delay_ms must be in [0, 1000]");
+  auto grouped = parse_config("[server]\ncommit_delay_ms = 5\n", "t");
+  REQUIRE(grouped.ok());
+  CHECK(grouped->server.commit_delay_ms == 5);
+  CHECK(parse_config("", "t")->server.commit_delay_ms == 0);  // devices' replies are not held
   CHECK(error_of("[server]\nplain = \"yes\"\n") ==
         "test.toml:2: server.plain must be a boolean (true or false)");
   CHECK(error_of("[campaign.privacy]\nmechanism = \"laplace\"\nepsilon = 0\n") ==

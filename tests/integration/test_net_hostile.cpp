@@ -471,6 +471,38 @@ TEST_CASE("a reply is sent only after the write it reports is committed", "[net]
   CHECK(alice.coord.server().stats().reports_stored == n);
 }
 
+TEST_CASE("a group commit holds a burst's replies until the messages of its delay commit",
+          "[net][hostile]") {
+  TempDir dir("group-commit");
+  auto config = fast_server(6);
+  config.heartbeat_ms = 10000;  // no tick in the test: its reads would make bursts of their own
+  config.commit_delay_ms = 1000;
+  Coordinator coord(dir, {"alice", "bob"}, 16 << 10, config);
+  auto db = coord.reader(dir);
+  RawClient a(coord.context(), coord.endpoint()), b(coord.context(), coord.endpoint());
+  const auto sent = std::chrono::steady_clock::now();
+  a.send(hello("dev-alice", "toy/alice"));
+  std::this_thread::sleep_for(100ms);
+  b.send(hello("dev-bob", "toy/bob"));
+  a.expect<proto::Welcome>();
+  // Not before the delay: alice's join waited for bob's, and they committed together.
+  CHECK(std::chrono::steady_clock::now() - sent >= 1000ms);
+  const uint64_t alice_task = a.expect<proto::TaskAssignment>().task_id;
+  b.expect<proto::Welcome>();
+  CHECK(b.expect<proto::TaskAssignment>().individual == "bob");
+  CHECK(task_of(*db, "alice")->status == "assigned");
+  CHECK(task_of(*db, "bob")->status == "assigned");
+  // A burst still waiting when the coordinator stops is committed, not lost. (Reports alone
+  // commit on the commit worker, at once.)
+  a.send(report("k1", alice_task, "fine_prune", 0.5));
+  CHECK_FALSE(a.expect<proto::Ack>().duplicate);
+  a.send(proto::TaskStatus{"dev-alice:status", alice_task, true, 1, ""});
+  REQUIRE(wait_until([&] { return coord.server().frames_received() >= 4; }));
+  coord.stop();
+  CHECK(task_of(*db, "alice")->status == "done");
+  CHECK(coord.server().stats().commits_on_loop == 2);  // both joins, then alice's end
+}
+
 TEST_CASE("reports on tasks read from the store still commit on the worker", "[net][hostile]") {
   // A resent outbox: reports on tasks the agent held before (not its current one), so each
   // task is read from the store. Those reads go through the coordinator's second,
