@@ -844,7 +844,7 @@ TEST_CASE("a run's coordinator allows its hosts' shared connections more than a 
   REQUIRE(shared.ok());
   const coord::ServerConfig device;  // what fp-coordinator's devices get by default
   const coord::ServerConfig s = server_config_for(*shared);
-  CHECK(s.commit_delay_ms == 10);  // a run groups its commits
+  CHECK(s.commit_delay_ms == 30);  // a run groups its commits
   CHECK(s.heartbeat_ms == 250);
   CHECK(s.liveness == 7);
   CHECK(s.max_attempts == 4);

@@ -731,7 +731,9 @@ Result<RunOutcome> ScenarioRun::finish() {
         {"reports_duplicate", server.reports_duplicate},
         {"chunk_bytes_sent", server.chunk_bytes_sent},
         {"agents_dropped", server.agents_dropped},
-        {"tasks_requeued", server.tasks_requeued}}}};
+        {"tasks_requeued", server.tasks_requeued},
+        {"commits_on_loop", server.commits_on_loop},
+        {"commits_in_background", server.commits_in_background}}}};
   if (!detail_.empty()) stats["detail"] = detail_;
   if (o_.resume) stats["earlier_attempts"] = earlier_attempts_;
   Status recorded = sim_->finish_run(run_id_, status_, unix_now(), stats.dump());
