@@ -33,6 +33,7 @@ uint64_t peak_rss_bytes() {
   {
     std::lock_guard<std::mutex> lock(mutex);
     if (fd < 0 || opened_by != ::getpid()) {
+      if (fd >= 0) ::close(fd);  // the parent's, in a child (which has this thread alone)
       fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
       opened_by = ::getpid();
     }
