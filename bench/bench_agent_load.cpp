@@ -10,8 +10,6 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "bench_util.h"
 #include "benchmarks.h"
@@ -21,6 +19,7 @@
 #include "simulation/population.h"
 #include "util/clock.h"
 #include "util/compute_threads.h"
+#include "util/file_io.h"
 
 int fp::bench::agent_load(int argc, char** argv) {
   CLI::App app{"Load a model artifact and a private data file, as a virtual agent does",
@@ -69,11 +68,7 @@ int fp::bench::agent_load(int argc, char** argv) {
   });
   // In memory, as a virtual agent's download is by default; and a copy of a model parsed
   // before, as a host's cache of the models its agents downloaded gives each task.
-  std::string bytes;
-  {
-    std::ifstream in(model_path, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
+  const std::string bytes = read_file(model_path, "model artifact").value();  // loaded above
   time_it("model, bytes", [&] { failed = failed || !deserialize_model(bytes).ok(); });
   const ModelPtr parsed = load_model(model_path).value();
   time_it("model, copy", [&] { failed = failed || clone_model(*parsed) == nullptr; });
