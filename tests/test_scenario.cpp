@@ -845,6 +845,10 @@ TEST_CASE("a run's coordinator allows its hosts' shared connections more than a 
   const coord::ServerConfig device;  // what fp-coordinator's devices get by default
   const coord::ServerConfig s = server_config_for(*shared);
   CHECK(s.commit_delay_ms == 30);  // a run groups its commits
+  auto quick = parse_scenario("name = \"q\"\n[hosting]\nheartbeat_ms = 40\n", "q.toml");
+  REQUIRE(quick.ok());
+  CHECK(server_config_for(*quick).commit_delay_ms == 20);  // at most half a heartbeat interval
+  CHECK(coord::check_server_config(server_config_for(*quick)).ok());
   CHECK(s.heartbeat_ms == 250);
   CHECK(s.liveness == 7);
   CHECK(s.max_attempts == 4);

@@ -153,14 +153,19 @@ Status Server::run(const std::function<Status()>& on_serving) {
     }
     // Chunk requests waiting for a peer's queue to drain are looked at every millisecond;
     // a burst waiting to commit with more messages, at its time.
+    // Only a waiting burst outlives its iteration; one whose time ran out since (the end
+    // of the last iteration, a signal) polls without waiting and commits below.
     auto wait = std::chrono::milliseconds(waiting_requests_ ? 1 : -1);
-    if (const auto commit_in = commit_wait())
-      wait = wait.count() < 0 ? *commit_in : std::min(wait, *commit_in);
+    if (bursting_) {
+      const auto commit_in = commit_wait().value_or(std::chrono::milliseconds(0));
+      wait = wait.count() < 0 ? commit_in : std::min(wait, commit_in);
+    }
     try {
       zmq::poll(items, wait);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
-      return Status::internal(std::string("poll: ") + e.what());
+      failure_ = Status::internal(std::string("poll: ") + e.what());
+      break;  // a waiting burst is still committed below
     }
     if (items[2].revents & ZMQ_POLLIN) {
       worker_->drain_notes();

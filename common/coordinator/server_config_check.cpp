@@ -31,6 +31,9 @@ Status check_server_config(const ServerConfig& sv) {
     return Status::invalid_argument("server.telemetry_batch must be >= 1");
   if (sv.commit_delay_ms > 1000)  // replies wait as long: a second is already slow
     return Status::invalid_argument("server.commit_delay_ms must be in [0, 1000]");
+  // Heartbeats wait with the rest: held a whole interval, agents would hear nothing.
+  if (sv.commit_delay_ms > 0 && sv.commit_delay_ms >= sv.heartbeat_ms)
+    return Status::invalid_argument("server.commit_delay_ms must be below server.heartbeat_ms");
   if (sv.max_attempts < 1) return Status::invalid_argument("server.max_attempts must be >= 1");
   if (sv.max_agents < 1) return Status::invalid_argument("server.max_agents must be >= 1");
   if (!(sv.rate_limit >= 0) || !(sv.rate_burst >= 1)) {

@@ -11,7 +11,8 @@ coord::ServerConfig server_config_for(const Scenario& scenario) {
   sc.heartbeat_ms = static_cast<uint32_t>(h.heartbeat_ms);
   sc.liveness = static_cast<uint32_t>(h.liveness);
   sc.max_attempts = h.max_attempts;
-  sc.commit_delay_ms = static_cast<uint32_t>(h.commit_delay_ms);
+  // At most half a heartbeat interval: the heartbeats wait with the other replies.
+  sc.commit_delay_ms = static_cast<uint32_t>(std::min(h.commit_delay_ms, h.heartbeat_ms / 2));
   sc.exit_when_done = true;
   sc.model_wait_s = 0;  // a run's model file that is gone does not come back: fail, not hang
   sc.security.plain = h.plain;

@@ -376,6 +376,9 @@ delta = 1e-6
   REQUIRE(grouped.ok());
   CHECK(grouped->server.commit_delay_ms == 5);
   CHECK(parse_config("", "t")->server.commit_delay_ms == 0);  // devices' replies are not held
+  // Heartbeats wait with the other replies: a delay of a whole interval is refused.
+  CHECK(error_of("[server]\nheartbeat_ms = 100\ncommit_delay_ms = 100\n") ==
+        "test.toml: server.commit_delay_ms must be below server.heartbeat_ms");
   CHECK(error_of("[server]\nplain = \"yes\"\n") ==
         "test.toml:2: server.plain must be a boolean (true or false)");
   CHECK(error_of("[campaign.privacy]\nmechanism = \"laplace\"\nepsilon = 0\n") ==
