@@ -9,14 +9,15 @@ namespace fp::sim {
 
 Result<SharedModel> SharedModels::get(const proto::TaskAssignment& task,
                                       const agent::ModelSource& source) {
-  const std::string& sha = source.sha256;
-  if (!source.in_memory() || sha.empty() || capacity_ == 0) {
-    SharedModel own;
+  auto parse = [&]() -> Result<SharedModel> {  // load_task_model checks the task's spec
+    SharedModel parsed;
     ++parses_;
-    FP_ASSIGN_OR_RETURN(ModelPtr model, agent::load_task_model(task, source, &own.info));
-    own.model = std::move(model);
-    return own;
-  }
+    FP_ASSIGN_OR_RETURN(ModelPtr model, agent::load_task_model(task, source, &parsed.info));
+    parsed.model = std::move(model);
+    return parsed;
+  };
+  const std::string& sha = source.sha256;
+  if (!source.in_memory() || sha.empty() || capacity_ == 0) return parse();
   auto find = [&]() -> const SharedModel* {
     auto it =
         std::find_if(kept_.begin(), kept_.end(), [&](const auto& e) { return e.first == sha; });
@@ -34,10 +35,7 @@ Result<SharedModel> SharedModels::get(const proto::TaskAssignment& task,
     return *std::move(kept);
   }
   // Parsed outside the lock: two first tasks of a model may both parse it; one is kept.
-  SharedModel parsed;
-  ++parses_;
-  FP_ASSIGN_OR_RETURN(ModelPtr model, agent::load_task_model(task, source, &parsed.info));
-  parsed.model = std::move(model);
+  FP_ASSIGN_OR_RETURN(SharedModel parsed, parse());
   std::lock_guard<std::mutex> lock(mutex_);
   if (find() == nullptr) {
     if (kept_.size() >= capacity_) kept_.erase(kept_.begin());

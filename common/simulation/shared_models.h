@@ -38,7 +38,7 @@ class SharedModels {
 
  private:
   size_t capacity_;
-  mutable std::mutex mutex_;
+  std::mutex mutex_;                                       // guards kept_
   std::vector<std::pair<std::string, SharedModel>> kept_;  // most recently used last
   std::atomic<size_t> parses_{0};
 };
