@@ -628,6 +628,45 @@ TEST_CASE("a transaction opened inside another is a savepoint of it", "[store]")
   CHECK(store->events()->size() == 2);
 }
 
+TEST_CASE("a connection that ran transactions closes, leaving no write-ahead log behind",
+          "[store]") {
+  // Its transaction statements are prepared once and kept: the close must finalize them, or
+  // SQLite refuses it (the connection stays open and its log stays).
+  TempDir dir;
+  const std::string path = dir.file("fp.db");
+  {
+    auto store = open_store(path);
+    for (int i = 0; i < 3; ++i) {
+      fp::sql::Transaction outer(store->db());
+      REQUIRE(store->add_events({{0, 1.0, "join", "a", 0, ""}}).ok());  // a savepoint in it
+      if (i != 1) REQUIRE(outer.commit().ok());                         // the second rolls back
+    }
+    REQUIRE(std::filesystem::exists(path + "-wal"));
+  }
+  CHECK_FALSE(std::filesystem::exists(path + "-wal"));
+  CHECK(open_store(path)->events()->size() == 2);
+}
+
+TEST_CASE("a transaction that cannot begin says why, naming the database", "[store]") {
+  TempDir dir;
+  const std::string path = dir.file("fp.db");
+  auto first = fp::sql::Database::open(path);
+  auto second = fp::sql::Database::open(path);
+  REQUIRE(first.ok());
+  REQUIRE(second.ok());
+  REQUIRE((*first)->exec("PRAGMA journal_mode=WAL; CREATE TABLE t (x)").ok());
+  fp::sql::Transaction holding(**first);
+  REQUIRE(holding.begin_status().ok());
+  fp::sql::Transaction waiting(**second);  // no busy timeout: the write lock is taken
+  CHECK_FALSE(waiting.begin_status().ok());
+  CHECK_THAT(waiting.begin_status().message(), Catch::Contains(path) && Catch::Contains("locked"));
+  CHECK_FALSE(waiting.commit().ok());
+  REQUIRE(holding.commit().ok());
+  fp::sql::Transaction later(**second);  // the lock is free again: the same statement works
+  CHECK(later.begin_status().ok());
+  CHECK(later.commit().ok());
+}
+
 TEST_CASE("data survive closing and reopening the file", "[store]") {
   TempDir dir;
   int64_t c = 0;

@@ -337,6 +337,15 @@ void Server::acknowledge(const std::vector<store::TelemetryRecord>& reports,
 }
 
 Status Server::flush() {
+  FP_RETURN_IF_ERROR(store_reports());
+  if (!events_.empty()) {
+    FP_RETURN_IF_ERROR(store().add_events(events_));
+    events_.clear();
+  }
+  return Status::ok_status();
+}
+
+Status Server::store_reports() {
   if (!reports_.empty()) {
     auto outcomes = store().insert_telemetry(reports_);
     if (!outcomes.ok()) {
@@ -350,10 +359,6 @@ Status Server::flush() {
     send_held(acks);
     reports_.clear();
     report_peers_.clear();
-  }
-  if (!events_.empty()) {
-    FP_RETURN_IF_ERROR(store().add_events(events_));
-    events_.clear();
   }
   return Status::ok_status();
 }

@@ -152,7 +152,11 @@ class Server {
   void drain_router();
   void on_tick();
   void shutdown();
+  // Writes the reports and events waiting (flush) or the reports alone (store_reports: a
+  // task's status needs the reports received before it stored first; its burst's events
+  // wait for the burst's end, one write for all of them).
   Status flush();
+  Status store_reports();
   // A burst: the iteration's messages and tick. Its replies are held back until its
   // writes are committed. The loop's writes go in one transaction, opened at its first
   // store access; end_burst flushes, commits and then sends the replies. A burst whose

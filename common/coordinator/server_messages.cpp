@@ -342,7 +342,7 @@ void Server::on_task_result(Session& s, const proto::TaskResult& m) {
   // A result is one unit: with a report refused for good none of it is stored, and its status
   // fails the task below (a failed task holds no rows).
   if (refused_report(static_cast<int64_t>(m.status.task_id), s.agent_id)) records.clear();
-  Status stored = flush();
+  Status stored = store_reports();
   auto outcomes = stored.ok() ? store().insert_telemetry(records)
                               : Result<std::vector<store::TelemetryInsert>>(stored);
   if (!outcomes.ok()) {
@@ -379,7 +379,7 @@ const Server::RefusedReport* Server::refused_report(int64_t task_id, const std::
 
 void Server::on_task_status(Session& s, const proto::TaskStatus& m) {
   // Reports sent before this status are stored first (committed with it, in this burst).
-  Status flushed = flush();
+  Status flushed = store_reports();
   if (!flushed.ok()) failure_ = flushed;
   int64_t id = static_cast<int64_t>(m.task_id);
   auto task = store().task(id);

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 
 #include "store/database_path.h"
 
@@ -144,7 +145,10 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, Access
   return std::unique_ptr<Database>(new Database(db, path));
 }
 
-Database::~Database() { sqlite3_close(db_); }
+Database::~Database() {
+  for (sqlite3_stmt* s : control_) sqlite3_finalize(s);  // else the close fails: in use
+  sqlite3_close(db_);
+}
 
 Status Database::exec(const std::string& sql) {
   char* message = nullptr;
@@ -155,6 +159,22 @@ Status Database::exec(const std::string& sql) {
     return Status::io_error(path_ + ": " + text);
   }
   return Status::ok_status();
+}
+
+Status Database::control(Control c) {
+  static constexpr const char* kSql[] = {"BEGIN IMMEDIATE", "COMMIT",        "ROLLBACK",
+                                         "SAVEPOINT fp_tx", "RELEASE fp_tx", "ROLLBACK TO fp_tx"};
+  static_assert(std::size(kSql) == static_cast<size_t>(Control::kCount));
+  sqlite3_stmt*& stmt = control_[static_cast<size_t>(c)];
+  const char* sql = kSql[static_cast<size_t>(c)];
+  if (!stmt && sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK)
+    return Status::io_error(path_ + ": " + sql + ": " + sqlite3_errmsg(db_));
+  const int rc = sqlite3_step(stmt);
+  // The message before the reset, which keeps it but may rewrite it.
+  Status s = rc == SQLITE_DONE ? Status::ok_status()
+                               : Status::io_error(path_ + ": " + sqlite3_errmsg(db_));
+  sqlite3_reset(stmt);
+  return s;
 }
 
 Result<Statement> Database::prepare(const std::string& sql) {
@@ -179,7 +199,7 @@ int Database::changes() const { return sqlite3_changes(db_); }
 Transaction::Transaction(Database& db)
     : db_(db),
       nested_(sqlite3_get_autocommit(db.handle()) == 0),
-      begin_(db.exec(nested_ ? "SAVEPOINT fp_tx" : "BEGIN IMMEDIATE")) {}
+      begin_(db.control(nested_ ? Database::Control::kSavepoint : Database::Control::kBegin)) {}
 
 Transaction::~Transaction() {
   if (!done_ && begin_.ok()) roll_back();
@@ -187,13 +207,18 @@ Transaction::~Transaction() {
 
 void Transaction::roll_back() {
   // A savepoint rolled back stays open until released.
-  (void)db_.exec(nested_ ? "ROLLBACK TO fp_tx; RELEASE fp_tx" : "ROLLBACK");
+  if (nested_) {
+    (void)db_.control(Database::Control::kRollbackTo);
+    (void)db_.control(Database::Control::kRelease);
+  } else {
+    (void)db_.control(Database::Control::kRollback);
+  }
 }
 
 Status Transaction::commit() {
   if (!begin_.ok()) return begin_;
   done_ = true;
-  Status s = db_.exec(nested_ ? "RELEASE fp_tx" : "COMMIT");
+  Status s = db_.control(nested_ ? Database::Control::kRelease : Database::Control::kCommit);
   if (!s.ok()) roll_back();
   return s;
 }
