@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -26,6 +28,7 @@
 #include "util/memory.h"
 #include "util/openmp_policy.h"
 #include "util/program_main.h"
+#include "util/task_thread.h"
 #include "util/thread_name.h"
 
 TEST_CASE("the machine description names the BLAS library this process loaded", "[machine]") {
@@ -137,6 +140,34 @@ TEST_CASE("a thread's name reads back, cut to the kernel's 15 characters", "[mac
   t.join();
   CHECK(short_name == "fp-agent");
   CHECK(long_name == "fp-a-name-longe");
+}
+
+TEST_CASE("a task thread runs its jobs one at a time, in order, on one named thread", "[machine]") {
+  std::vector<int> order;
+  std::vector<std::thread::id> ran_on;
+  std::string name;
+  std::atomic<int> running{0}, most_at_once{0};
+  {
+    fp::TaskThread thread("fp-task");
+    for (int i = 0; i < 5; ++i) {
+      thread.post([&, i] {
+        most_at_once = std::max(most_at_once.load(), ++running);
+        std::this_thread::sleep_for(std::chrono::milliseconds(i == 0 ? 50 : 1));
+        char buffer[64] = {};
+        pthread_getname_np(pthread_self(), buffer, sizeof buffer);
+        name = buffer;
+        order.push_back(i);
+        ran_on.push_back(std::this_thread::get_id());
+        --running;
+      });
+    }
+  }  // destroyed with jobs still queued: they run before it joins
+  CHECK(order == std::vector<int>{0, 1, 2, 3, 4});
+  CHECK(most_at_once == 1);
+  REQUIRE(ran_on.size() == 5);
+  CHECK(std::count(ran_on.begin(), ran_on.end(), ran_on[0]) == 5);
+  CHECK(ran_on[0] != std::this_thread::get_id());
+  CHECK(name == "fp-task");
 }
 
 namespace {

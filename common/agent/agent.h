@@ -29,6 +29,7 @@
 #include "protocol/messages.h"
 #include "security/handshake_monitor.h"
 #include "util/status.h"
+#include "util/task_thread.h"
 #include "util/wake_fd.h"
 
 namespace fp::agent {
@@ -55,6 +56,9 @@ class Agent {
   // Take the connection `slot` keeps, if any, and leave it there after a finished run
   // (agent/connection_slot.h). Call before run(); the slot must outlive it.
   void share_connections(ConnectionSlot* slot) { slot_ = slot; }
+  // Run tasks on `thread` instead of a thread of their own each (agents run one after
+  // another on it take turns). Call before run(); the thread must outlive this Agent.
+  void share_task_thread(TaskThread* thread) { task_thread_ = thread; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -117,9 +121,10 @@ class Agent {
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // destroyed before socket_
   ConnectionSlot* slot_ = nullptr;
-  bool handshake_ok_ = false;      // this connection's handshake
-  bool handshake_warned_ = false;  // libzmq retries a failing handshake: warn once
-  bool watch_handshake_ = false;   // a plain session went unwelcomed: monitor the next ones
+  TaskThread* task_thread_ = nullptr;  // share_task_thread; else a thread a task
+  bool handshake_ok_ = false;          // this connection's handshake
+  bool handshake_warned_ = false;      // libzmq retries a failing handshake: warn once
+  bool watch_handshake_ = false;       // a plain session went unwelcomed: monitor the next ones
   std::atomic<bool> stop_{false};
   std::atomic<bool> cancel_{false};
   WakeFd wake_;  // the task's worker and stop() wake the loop through it

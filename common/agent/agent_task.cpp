@@ -120,9 +120,8 @@ void Agent::start_running() {
   }
   proto::TaskAssignment task = *task_;
   task_done_ = false;
-  result_ = std::async(std::launch::async, [this, task, model]() -> TaskRunner::Outcome {
+  auto job = [this, task = std::move(task), model]() -> TaskRunner::Outcome {
     TaskRunner::Outcome result = Status::internal("task runner did not return");
-    set_thread_name("fp-task");
     try {
       result = runner_.run(task, model, cancel_);
     } catch (const std::exception& e) {
@@ -131,6 +130,16 @@ void Agent::start_running() {
     task_done_ = true;
     wake_.notify();
     return result;
+  };
+  if (task_thread_) {
+    auto packaged = std::make_shared<std::packaged_task<TaskRunner::Outcome()>>(std::move(job));
+    result_ = packaged->get_future();
+    task_thread_->post([packaged] { (*packaged)(); });
+    return;
+  }
+  result_ = std::async(std::launch::async, [job = std::move(job)]() {
+    set_thread_name("fp-task");
+    return job();
   });
 }
 
@@ -221,10 +230,15 @@ proto::TaskStatus Agent::closing_status(bool ok, const std::string& reason, uint
   status_ok_ = ok;
   reports_in_result_ = 0;
   // No folder or file of the device leaves it; the whole reason is in the device's log.
-  std::vector<LocalPath> local = config_.local_paths;
-  local.push_back({config_.work_dir, "<work folder>"});
-  // The coordinator refuses control characters and invalid UTF-8 (a forged log line).
-  std::string why = clean_text(without_local_paths(reason, local), proto::kMaxReasonBytes);
+  // (A success has no reason: nothing to look through, and every virtual agent's status
+  // resolved its folders' absolute forms for nothing.)
+  std::string why;
+  if (!reason.empty()) {
+    std::vector<LocalPath> local = config_.local_paths;
+    local.push_back({config_.work_dir, "<work folder>"});
+    // The coordinator refuses control characters and invalid UTF-8 (a forged log line).
+    why = clean_text(without_local_paths(reason, local), proto::kMaxReasonBytes);
+  }
   return proto::TaskStatus{status_key_, task_->task_id, ok, reports, why};
 }
 

@@ -262,12 +262,13 @@ Status AgentHost::run(const std::vector<size_t>& all) {
 
 // One slot: runs queued agents one after another until the queue is empty.
 void AgentHost::slot_loop(const std::vector<size_t>& individuals) {
-  agent::ConnectionSlot connection;  // handed from each agent of this slot to the next
+  agent::ConnectionSlot connection;   // handed from each agent of this slot to the next
+  TaskThread task_thread("fp-task");  // where each agent of this slot waits for its compute
   while (!stop_) {
     size_t k = next_++;
     if (k >= individuals.size()) return;
     bool coordinator_left = false;
-    Status s = run_agent(individuals[k], connection, coordinator_left);
+    Status s = run_agent(individuals[k], connection, task_thread, coordinator_left);
     if (!s.ok()) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (error_.ok()) error_ = s;
@@ -285,7 +286,7 @@ void AgentHost::slot_loop(const std::vector<size_t>& individuals) {
 }
 
 Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection,
-                            bool& coordinator_left) {
+                            TaskThread& task_thread, bool& coordinator_left) {
   const std::string id = agent_id(scenario_, individual);
   const fs::path dir = fs::path(agents_root_) / id;
   const bool data_in_memory = options_.private_data_in_memory && !options_.keep_private_data;
@@ -346,6 +347,7 @@ Status AgentHost::run_agent(size_t individual, agent::ConnectionSlot& connection
   {
     agent::Agent agent(ac, context_->zmq, *runner);
     if (options_.share_connections) agent.share_connections(&connection);
+    agent.share_task_thread(&task_thread);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       live_agents_.insert(&agent);

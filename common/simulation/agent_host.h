@@ -23,6 +23,7 @@
 #include "simulation/scenario.h"
 #include "simulation/sim_runner.h"
 #include "util/status.h"
+#include "util/task_thread.h"
 
 namespace fp::agent {
 class Agent;
@@ -110,7 +111,8 @@ class AgentHost {
 
  private:
   void slot_loop(const std::vector<size_t>& individuals);
-  Status run_agent(size_t individual, agent::ConnectionSlot& connection, bool& coordinator_left);
+  Status run_agent(size_t individual, agent::ConnectionSlot& connection, TaskThread& task_thread,
+                   bool& coordinator_left);
   // Appends "agent has `tasks_left` tasks left" (0: finished) to the journal.
   void journal(const std::string& agent_id, int64_t tasks_left);
 

@@ -35,6 +35,8 @@ struct WorkerPool::Job {
   const std::function<void()>* fn = nullptr;
   enum class State { kQueued, kRunning, kDone } state = State::kQueued;
   std::exception_ptr error;  // what the job threw, rethrown to run()'s caller
+  // Its own: a job's end wakes its caller alone, not every caller waiting on the pool.
+  std::condition_variable done;
 };
 
 WorkerPool::WorkerPool(int64_t slots, int nice) : nice_(nice) {
@@ -72,7 +74,7 @@ void WorkerPool::work() {
     lock.lock();
     --busy_;
     job->state = Job::State::kDone;
-    done_cv_.notify_all();
+    job->done.notify_one();  // under the lock: the caller, which owns the job, waits for it
   }
 }
 
@@ -88,7 +90,7 @@ bool WorkerPool::run(const std::function<void()>& job, const std::atomic<bool>& 
       queue_.erase(std::find(queue_.begin(), queue_.end(), &j));
       return false;
     }
-    done_cv_.wait_for(lock, std::chrono::milliseconds(50));
+    j.done.wait_for(lock, std::chrono::milliseconds(50));
   }
   if (j.error) std::rethrow_exception(j.error);
   return true;

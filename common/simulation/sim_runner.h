@@ -52,7 +52,6 @@ class WorkerPool {
 
   std::mutex mutex_;
   std::condition_variable work_cv_;  // a job was queued, or quit_
-  std::condition_variable done_cv_;  // a job finished
   std::deque<Job*> queue_;
   bool quit_ = false;
   int nice_ = 0;
