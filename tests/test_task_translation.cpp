@@ -5,6 +5,7 @@
 #include "models/model_factory.h"
 #include "temp_dir.h"
 #include "test_spec.h"
+#include "util/text_memo.h"
 
 // After torch: glog (pulled in by torch) defines its own CHECK, which Catch must override.
 #include <catch2/catch.hpp>
@@ -155,6 +156,54 @@ TEST_CASE("a task assignment becomes exactly the personalization it asks for",
   bad = agent::personalize_config_for(t, baselines);
   REQUIRE_FALSE(bad.ok());
   CHECK_THAT(bad.status().message(), Catch::Contains("rule_out_parts"));
+}
+
+TEST_CASE("a text memo parses a text once while it is among the last few, errors included",
+          "[agent][translation]") {
+  int calls = 0;
+  auto length_or_error = [&calls](const std::string& text) -> Result<size_t> {
+    ++calls;
+    if (text == "bad") return Status::invalid_argument("bad text");
+    return text.size();
+  };
+  TextMemo<Result<size_t>> memo(2);
+  CHECK(*memo.get("abc", length_or_error) == 3);
+  CHECK(*memo.get("abc", length_or_error) == 3);
+  CHECK(calls == 1);
+  CHECK(memo.get("bad", length_or_error).status().message() == "bad text");
+  CHECK(memo.get("bad", length_or_error).status().message() == "bad text");
+  CHECK(calls == 2);
+  CHECK(memo.size() == 2);
+  CHECK(*memo.get("abcd", length_or_error) == 4);  // the oldest ("abc") makes room
+  CHECK(memo.size() == 2);
+  CHECK(*memo.get("abc", length_or_error) == 3);
+  CHECK(calls == 4);
+}
+
+TEST_CASE("tasks with other settings texts get their own settings, a bad one its error",
+          "[agent][translation]") {
+  // The settings are kept by their text (util/text_memo.h): a campaign's next text is not
+  // given the last one's.
+  proto::TaskAssignment a = task_with_every_setting();
+  proto::TaskAssignment b = a;
+  b.prune_config_json = R"({"target_sparsity":0.55})";
+  proto::TaskAssignment bad = a;
+  bad.prune_config_json = R"({"target_sparsity":"high"})";
+  for (int round = 0; round < 2; ++round) {
+    auto ca = agent::personalize_config_for(a, {});
+    auto cb = agent::personalize_config_for(b, {});
+    auto cbad = agent::personalize_config_for(bad, {});
+    REQUIRE(ca.ok());
+    REQUIRE(cb.ok());
+    CHECK(ca->prune.target_sparsity == 0.35);
+    CHECK(ca->prune.batch_size == 17);
+    CHECK(cb->prune.target_sparsity == 0.55);
+    CHECK(cb->prune.batch_size == PersonalizeConfig{}.prune.batch_size);
+    CHECK(cb->sweep_targets == a.sweep_targets);  // the task's own fields, not the text's
+    REQUIRE_FALSE(cbad.ok());
+    CHECK_THAT(cbad.status().message(),
+               Catch::Contains("task prune config") && Catch::Contains("target_sparsity"));
+  }
 }
 
 TEST_CASE("a personalization result becomes reports that copy every field to its place",

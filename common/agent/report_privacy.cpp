@@ -6,14 +6,20 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "util/text_memo.h"
+
 namespace fp::agent {
 
 Result<security::PrivacyConfig> privacy_of(const proto::TaskAssignment& task) {
-  auto j = nlohmann::json::parse(task.prune_config_json, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("privacy")) {
-    return security::PrivacyConfig{};
-  }
-  return security::privacy_from_json(j["privacy"].dump());
+  static TextMemo<Result<security::PrivacyConfig>> memo;  // a campaign's tasks share the text
+  return memo.get(task.prune_config_json,
+                  [](const std::string& text) -> Result<security::PrivacyConfig> {
+                    auto j = nlohmann::json::parse(text, nullptr, false);
+                    if (j.is_discarded() || !j.is_object() || !j.contains("privacy")) {
+                      return security::PrivacyConfig{};
+                    }
+                    return security::privacy_from_json(j["privacy"].dump());
+                  });
 }
 
 void add_privacy_noise(proto::TelemetryReport& r, const security::PrivacyConfig& config,

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "experiment/personalize_settings.h"
+#include "util/text_memo.h"
 
 namespace fp::agent {
 namespace {
@@ -50,7 +51,8 @@ Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const ModelS
 
 Status check_task_spec(const proto::TaskAssignment& task, const PrunableNet& model,
                        const std::string& label) {
-  FP_ASSIGN_OR_RETURN(ModelSpec expected, ModelSpec::from_json(task.model_spec_json));
+  static TextMemo<Result<ModelSpec>> specs;  // a campaign's tasks share the text
+  FP_ASSIGN_OR_RETURN(ModelSpec expected, specs.get(task.model_spec_json, ModelSpec::from_json));
   if (!(model.spec() == expected)) {
     return Status::invalid_argument("model " + label + " does not have the task's spec " +
                                     task.model_spec_json);
@@ -60,10 +62,18 @@ Status check_task_spec(const proto::TaskAssignment& task, const PrunableNet& mod
 
 Result<PersonalizeConfig> personalize_config_for(const proto::TaskAssignment& task,
                                                  const BaselineSettings& baselines) {
-  PersonalizeConfig c;
-  // "privacy" travels in the same JSON; agent/report_privacy.h reads it.
-  Status settings = apply_personalize_settings(task.prune_config_json, c, {"privacy"});
-  if (!settings.ok()) return Status::invalid_argument("task prune config: " + settings.message());
+  // "privacy" travels in the same JSON; agent/report_privacy.h reads it. A campaign's tasks
+  // share the text: parsed once.
+  static TextMemo<Result<PersonalizeConfig>> settings;
+  auto parsed = settings.get(task.prune_config_json, [](const std::string& text) {
+    PersonalizeConfig c;
+    Status s = apply_personalize_settings(text, c, {"privacy"});
+    return s.ok() ? Result<PersonalizeConfig>(std::move(c))
+                  : Result<PersonalizeConfig>(
+                        Status::invalid_argument("task prune config: " + s.message()));
+  });
+  if (!parsed.ok()) return parsed.status();
+  PersonalizeConfig c = std::move(parsed).value();
   c.sweep_targets = task.sweep_targets;
   auto wants = [&](const char* b) {
     return std::find(task.baselines.begin(), task.baselines.end(), b) != task.baselines.end();
