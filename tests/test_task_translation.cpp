@@ -174,9 +174,12 @@ TEST_CASE("a text memo parses a text once while it is among the last few, errors
   CHECK(memo.get("bad", length_or_error).status().message() == "bad text");
   CHECK(calls == 2);
   CHECK(memo.size() == 2);
-  CHECK(*memo.get("abcd", length_or_error) == 4);  // the oldest ("abc") makes room
+  CHECK(*memo.get("abc", length_or_error) == 3);   // asked for again: now the most recent
+  CHECK(*memo.get("abcd", length_or_error) == 4);  // the least recent ("bad") makes room
   CHECK(memo.size() == 2);
   CHECK(*memo.get("abc", length_or_error) == 3);
+  CHECK(calls == 3);
+  CHECK_FALSE(memo.get("bad", length_or_error).ok());
   CHECK(calls == 4);
 }
 
@@ -189,6 +192,9 @@ TEST_CASE("tasks with other settings texts get their own settings, a bad one its
   b.prune_config_json = R"({"target_sparsity":0.55})";
   proto::TaskAssignment bad = a;
   bad.prune_config_json = R"({"target_sparsity":"high"})";
+  proto::TaskAssignment same_text = a;  // the task's own fields differ: not kept with the text
+  same_text.sweep_targets = {0.9};
+  same_text.baselines = {"finetune"};
   for (int round = 0; round < 2; ++round) {
     auto ca = agent::personalize_config_for(a, {});
     auto cb = agent::personalize_config_for(b, {});
@@ -199,7 +205,15 @@ TEST_CASE("tasks with other settings texts get their own settings, a bad one its
     CHECK(ca->prune.batch_size == 17);
     CHECK(cb->prune.target_sparsity == 0.55);
     CHECK(cb->prune.batch_size == PersonalizeConfig{}.prune.batch_size);
-    CHECK(cb->sweep_targets == a.sweep_targets);  // the task's own fields, not the text's
+    auto csame = agent::personalize_config_for(same_text, {});
+    REQUIRE(csame.ok());
+    CHECK(csame->prune.target_sparsity == 0.35);
+    CHECK(csame->sweep_targets == std::vector<double>{0.9});
+    CHECK(csame->run_finetune);
+    CHECK_FALSE(csame->run_svd);
+    CHECK(ca->sweep_targets == a.sweep_targets);
+    CHECK(ca->run_svd);
+    CHECK_FALSE(ca->run_finetune);
     REQUIRE_FALSE(cbad.ok());
     CHECK_THAT(cbad.status().message(),
                Catch::Contains("task prune config") && Catch::Contains("target_sparsity"));

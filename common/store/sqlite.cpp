@@ -208,8 +208,10 @@ Transaction::~Transaction() {
 void Transaction::roll_back() {
   // A savepoint rolled back stays open until released.
   if (nested_) {
-    (void)db_.control(Database::Control::kRollbackTo);
-    (void)db_.control(Database::Control::kRelease);
+    // Released only once rolled back: a release after a failed rollback would keep the
+    // savepoint's writes in the enclosing transaction.
+    if (db_.control(Database::Control::kRollbackTo).ok())
+      (void)db_.control(Database::Control::kRelease);
   } else {
     (void)db_.control(Database::Control::kRollback);
   }

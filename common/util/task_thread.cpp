@@ -35,6 +35,7 @@ void TaskThread::loop() {
     jobs_.pop_front();
     lock.unlock();
     job();
+    job = nullptr;  // what it holds (a task's model bytes) is freed without the lock
     lock.lock();
   }
 }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -17,14 +18,21 @@ class TextMemo {
  public:
   explicit TextMemo(size_t capacity = 8) : capacity_(capacity == 0 ? 1 : capacity) {}
 
-  // f(text) the first time; a copy of the kept result while `text` is among the last
-  // `capacity` texts asked for. f runs without the memo's lock held.
+  // f(text) the first time; a copy of the kept result while `text` is among the
+  // `capacity` texts asked for most recently. f runs without the memo's lock held.
   template <typename F>
   T get(const std::string& text, F&& f) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      for (const auto& [kept, value] : entries_)
-        if (kept == text) return value;
+      for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+        if (it->first != text) continue;
+        if (std::next(it) != entries_.end()) {  // the most recent goes last
+          auto entry = std::move(*it);
+          entries_.erase(it);  // before the push, which invalidates a deque's iterators
+          entries_.push_back(std::move(entry));
+        }
+        return entries_.back().second;
+      }
     }
     T value = f(text);
     std::lock_guard<std::mutex> lock(mutex_);
@@ -43,7 +51,7 @@ class TextMemo {
  private:
   const size_t capacity_;
   mutable std::mutex mutex_;
-  std::deque<std::pair<std::string, T>> entries_;  // oldest first
+  std::deque<std::pair<std::string, T>> entries_;  // least recently asked for first
 };
 
 }  // namespace fp

@@ -17,6 +17,7 @@
 #include "net_fixture.h"
 #include "protocol/endpoint.h"
 #include "util/sha256.h"
+#include "util/task_thread.h"
 
 using namespace fp;
 using namespace fp::testing;
@@ -45,8 +46,10 @@ struct AgentThread {
   std::thread thread;
   Status result;
   std::atomic<bool> ended{false};  // run() returned
-  AgentThread(agent::AgentConfig config, zmq::context_t& context, agent::TaskRunner& runner)
+  AgentThread(agent::AgentConfig config, zmq::context_t& context, agent::TaskRunner& runner,
+              TaskThread* task_thread = nullptr)
       : agent(std::make_unique<agent::Agent>(std::move(config), context, runner)) {
+    if (task_thread) agent->share_task_thread(task_thread);
     thread = std::thread([this] {
       result = agent->run();
       ended = true;
@@ -584,6 +587,29 @@ TEST_CASE("a damaged model in the agent's cache is fetched again, never used", "
   }
   CHECK(runner.model_hashes() == std::set<std::string>{coord.sha()});
   CHECK(sha256_hex(read_file(dir.file("agent-a1/models/" + coord.sha() + ".fpm"))) == coord.sha());
+}
+
+TEST_CASE("agents taking turns on one kept task thread each compute their own task", "[net]") {
+  // As a simulation host's slot runs its agents (AgentHost): the first is stopped while its
+  // task computes, and its end waits for that task; the next one's task then runs on the
+  // same thread.
+  TempDir dir;
+  Coordinator coord(dir, {"alice", "bob"}, 100 << 10, fast_server());
+  FakeRunner runner;
+  TaskThread task_thread("fp-task");
+  runner.close_gate();
+  {
+    AgentThread a(agent_config("a1", coord.endpoint(), dir, {"toy/alice"}), coord.context(), runner,
+                  &task_thread);
+    REQUIRE(wait_until([&] { return runner.running(); }));
+  }  // stopped: its task is cancelled, and waited for
+  CHECK(runner.runs == 1);
+  runner.open_gate();
+  AgentThread b(agent_config("a2", coord.endpoint(), dir, {"toy/bob"}), coord.context(), runner,
+                &task_thread);
+  REQUIRE(wait_until([&] { return *coord.reader(dir)->telemetry_count() == 2; }));
+  CHECK(runner.runs == 2);
+  CHECK(b.agent->stats().tasks_done == 1);
 }
 
 TEST_CASE("an agent reconnects after the coordinator restarts and keeps its task", "[net]") {
