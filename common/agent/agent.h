@@ -121,7 +121,7 @@ class Agent {
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<security::HandshakeMonitor> monitor_;  // destroyed before socket_
   ConnectionSlot* slot_ = nullptr;
-  TaskThread* task_thread_ = nullptr;  // share_task_thread; else a thread a task
+  TaskThread* task_thread_ = nullptr;  // share_task_thread; else a thread per task
   bool handshake_ok_ = false;          // this connection's handshake
   bool handshake_warned_ = false;      // libzmq retries a failing handshake: warn once
   bool watch_handshake_ = false;       // a plain session went unwelcomed: monitor the next ones
