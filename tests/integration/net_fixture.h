@@ -83,15 +83,24 @@ inline bool wait_until(const std::function<bool()>& done,
   return done();
 }
 
+// A test's own connection to the fixture's database, for writes beside a serving
+// coordinator: it waits for the coordinator's transactions (each heartbeat tick opens one)
+// instead of failing at once with "database is locked" (a CI run met that race).
+inline std::unique_ptr<sql::Database> open_fixture_db(const TempDir& dir) {
+  auto db = sql::Database::open(dir.file("fp.db"));
+  REQUIRE(db.ok());
+  REQUIRE((*db)->exec("PRAGMA busy_timeout = 5000").ok());
+  return std::move(db).value();
+}
+
 // Makes the fixture's campaign ask for `baselines` besides fine_prune: one row per (task,
 // method), so a test storing many rows for a task needs as many methods. Before the task
 // is assigned (the coordinator keeps them from then).
 inline void set_baselines(const TempDir& dir, const std::vector<std::string>& baselines) {
   std::string list;
   for (const auto& name : baselines) list += (list.empty() ? "\"" : ",\"") + name + "\"";
-  auto db = sql::Database::open(dir.file("fp.db"));
-  REQUIRE(db.ok());
-  REQUIRE((*db)->exec("UPDATE campaigns SET baselines_json = '[" + list + "]'").ok());
+  auto db = open_fixture_db(dir);
+  REQUIRE(db->exec("UPDATE campaigns SET baselines_json = '[" + list + "]'").ok());
 }
 
 // A store, a registry holding one opaque "model" and a campaign over dataset

@@ -218,11 +218,9 @@ TEST_CASE("a result with a report that cannot be stored leaves its task open unt
   RawClient client(coord.context(), coord.endpoint());
   auto result = result_for_assigned_task(dir, client, "part-agent");
   const auto task_id = static_cast<int64_t>(result.status.task_id);
-  auto db = sql::Database::open(dir.file("fp.db"));
-  REQUIRE(db.ok());
-  REQUIRE((*db)
-              ->exec("CREATE TRIGGER refuse_svd BEFORE INSERT ON telemetry WHEN NEW.method = 'svd' "
-                     "BEGIN SELECT RAISE(ABORT, 'svd refused by the test'); END")
+  auto db = open_fixture_db(dir);
+  REQUIRE(db->exec("CREATE TRIGGER refuse_svd BEFORE INSERT ON telemetry WHEN NEW.method = 'svd' "
+                   "BEGIN SELECT RAISE(ABORT, 'svd refused by the test'); END")
               .ok());
 
   client.send(result);
@@ -236,7 +234,7 @@ TEST_CASE("a result with a report that cannot be stored leaves its task open unt
   CHECK(*reader->telemetry_count() == 2);
   CHECK((*reader->task(task_id))->status == "assigned");
 
-  REQUIRE((*db)->exec("DROP TRIGGER refuse_svd").ok());
+  REQUIRE(db->exec("DROP TRIGGER refuse_svd").ok());
   client.send(result);
   auto ack = client.expect<proto::Ack>();
   CHECK(ack.idempotency_key == result.status.idempotency_key);
@@ -261,17 +259,15 @@ TEST_CASE("reports written in a burst whose commit fails are neither acknowledge
   alice.send(hello("dev-alice"));
   alice.expect<proto::Welcome>();
   const uint64_t task = alice.expect<proto::TaskAssignment>().task_id;
-  auto db = sql::Database::open(dir.file("fp.db"));
-  REQUIRE(db.ok());
-  REQUIRE((*db)
-              ->exec("CREATE TABLE sabotage (task INTEGER REFERENCES tasks (id) DEFERRABLE "
-                     "INITIALLY DEFERRED); CREATE TRIGGER sabotage_assignment AFTER UPDATE OF "
-                     "status ON tasks WHEN NEW.status = 'assigned' BEGIN INSERT INTO sabotage "
-                     "VALUES (-1); END")
+  auto db = open_fixture_db(dir);
+  REQUIRE(db->exec("CREATE TABLE sabotage (task INTEGER REFERENCES tasks (id) DEFERRABLE "
+                   "INITIALLY DEFERRED); CREATE TRIGGER sabotage_assignment AFTER UPDATE OF "
+                   "status ON tasks WHEN NEW.status = 'assigned' BEGIN INSERT INTO sabotage "
+                   "VALUES (-1); END")
               .ok());
   // Holding the write lock stalls the coordinator in Bob's assignment, so that Alice's
   // report, sent meanwhile, is read in the same burst and written after it.
-  REQUIRE((*db)->exec("BEGIN IMMEDIATE").ok());
+  REQUIRE(db->exec("BEGIN IMMEDIATE").ok());
   RawClient bob(coord.context(), coord.endpoint());
   bob.send(hello("dev-bob", {"toy/bob"}));
   std::this_thread::sleep_for(300ms);
@@ -282,7 +278,7 @@ TEST_CASE("reports written in a burst whose commit fails are neither acknowledge
     alice.send(result);
   }
   std::this_thread::sleep_for(300ms);
-  REQUIRE((*db)->exec("ROLLBACK").ok());
+  REQUIRE(db->exec("ROLLBACK").ok());
 
   coord.join();  // the failed commit is fatal
   INFO(coord.run_status().to_string());
@@ -302,12 +298,10 @@ TEST_CASE("a coordinator write that fails stops the coordinator, naming it", "[n
   Coordinator coord(dir, {"alice"}, 4096, fast_server(20));
   RawClient client(coord.context(), coord.endpoint());
   auto result = result_for_assigned_task(dir, client, "done-agent");
-  auto db = sql::Database::open(dir.file("fp.db"));
-  REQUIRE(db.ok());
-  REQUIRE((*db)
-              ->exec("CREATE TRIGGER refuse_done BEFORE UPDATE OF status ON campaigns WHEN "
-                     "NEW.status = 'done' BEGIN SELECT RAISE(ABORT, 'done refused by the test'); "
-                     "END")
+  auto db = open_fixture_db(dir);
+  REQUIRE(db->exec("CREATE TRIGGER refuse_done BEFORE UPDATE OF status ON campaigns WHEN "
+                   "NEW.status = 'done' BEGIN SELECT RAISE(ABORT, 'done refused by the test'); "
+                   "END")
               .ok());
   client.send(result);
   coord.join();
@@ -315,7 +309,7 @@ TEST_CASE("a coordinator write that fails stops the coordinator, naming it", "[n
   CHECK(coord.run_status().message().find("writing a campaign's status: ") != std::string::npos);
   CHECK(coord.run_status().message().find("done refused by the test") != std::string::npos);
   // Restarted once the write can succeed, it finishes the campaign whose last task ended.
-  REQUIRE((*db)->exec("DROP TRIGGER refuse_done").ok());
+  REQUIRE(db->exec("DROP TRIGGER refuse_done").ok());
   auto reader = coord.reader(dir);
   CHECK((*reader->campaign(coord.campaign_id()))->status == "running");
   coord.start();
