@@ -75,8 +75,8 @@ class Database {
  private:
   friend class Transaction;
   // Transaction control, prepared once per connection: the coordinator opens a savepoint or
-  // a transaction for nearly every message, and parsing the statement each time was a tenth
-  // of its loop's work (issue 17).
+  // a transaction for nearly every message, and parsing the statement each time was ~5 % of
+  // its loop's samples in a profile of the 10,000-agent benchmark (issue 17).
   enum class Control { kBegin, kCommit, kRollback, kSavepoint, kRelease, kRollbackTo, kCount };
   Status control(Control c);
 

@@ -1,7 +1,8 @@
 // One thread that runs the jobs posted to it, one at a time, in the order they came. For
 // a program that runs many short jobs off its own thread one after another (a simulation
 // host slot's agents, each computing one task): a thread each cost its creation and
-// teardown every time, about a tenth of a virtual agent's framework time (issue 17).
+// teardown every time (issue 17: those threads had 44 samples beside their sessions' 149 in
+// a profile of the 10,000-agent benchmark).
 #pragma once
 
 #include <condition_variable>
