@@ -1,7 +1,8 @@
 // The last few results of a pure function of a text, kept by that text. Every task of a
 // campaign carries the same settings and model spec as JSON, and each of a simulation host's
 // thousands of virtual agents parsed them again: ~4 % of their framework's samples in a
-// profile of the 10,000-agent benchmark (issue 17). A memo is thread-safe; what it keeps (errors too) is what the function returned.
+// profile of the 10,000-agent benchmark (issue 17). A memo is thread-safe; what it keeps (errors
+// too) is what the function returned.
 #pragma once
 
 #include <cstddef>
