@@ -35,16 +35,16 @@ proto::TelemetryReport method_report(const proto::TaskAssignment& task, const Pe
 
 }  // namespace
 
+Result<ModelPtr> load_source_model(const ModelSource& model, ArtifactInfo* info) {
+  if (!model.in_memory()) return load_model(model.path, info);
+  Result<ModelPtr> loaded = deserialize_model(*model.bytes, info);
+  if (!loaded.ok()) return Status::corruption(model.path + ": " + loaded.status().message());
+  return loaded;
+}
+
 Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const ModelSource& model,
                                  ArtifactInfo* info) {
-  Result<ModelPtr> loaded = Status::internal("not loaded");
-  if (model.in_memory()) {
-    loaded = deserialize_model(*model.bytes, info);
-    if (!loaded.ok()) return Status::corruption(model.path + ": " + loaded.status().message());
-  } else {
-    loaded = load_model(model.path, info);
-  }
-  FP_ASSIGN_OR_RETURN(ModelPtr general, std::move(loaded));
+  FP_ASSIGN_OR_RETURN(ModelPtr general, load_source_model(model, info));
   FP_RETURN_IF_ERROR(check_task_spec(task, *general, model.path));
   return general;
 }

@@ -24,6 +24,10 @@ struct BaselineSettings {
   int64_t finetune_max_epochs = 10;
 };
 
+// A general model from its file or bytes (its artifact's facts into `info`); damaged bytes
+// are refused naming the model.
+Result<ModelPtr> load_source_model(const ModelSource& model, ArtifactInfo* info);
+
 // The task's general model from its file or bytes (its artifact's facts into `info`),
 // refused unless its spec is the one the assignment names.
 Result<ModelPtr> load_task_model(const proto::TaskAssignment& task, const ModelSource& model,

@@ -9,14 +9,13 @@
 #include <atomic>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
 #include "agent/model_source.h"
 #include "models/artifact.h"
 #include "protocol/messages.h"
 #include "util/status.h"
+#include "util/text_memo.h"
 
 namespace fp::sim {
 
@@ -27,7 +26,9 @@ struct SharedModel {
 
 class SharedModels {
  public:
-  explicit SharedModels(size_t capacity = 4) : capacity_(capacity) {}
+  // Keeps the `capacity` models used most recently (0: none, each task parses its own).
+  explicit SharedModels(size_t capacity = 4)
+      : kept_(capacity > 0 ? std::make_unique<TextMemo<Result<SharedModel>>>(capacity) : nullptr) {}
 
   // The task's general model. Bytes in memory whose hash the download verified are parsed
   // the first time and shared after; a file, or bytes nobody verified, are parsed for
@@ -37,9 +38,7 @@ class SharedModels {
   size_t parses() const { return parses_; }  // artifacts parsed so far, kept or not
 
  private:
-  size_t capacity_;
-  std::mutex mutex_;                                       // guards kept_
-  std::vector<std::pair<std::string, SharedModel>> kept_;  // most recently used last
+  std::unique_ptr<TextMemo<Result<SharedModel>>> kept_;  // by the download's SHA-256
   std::atomic<size_t> parses_{0};
 };
 
