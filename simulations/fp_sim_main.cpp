@@ -5,14 +5,16 @@
 #include "config/cli_checks.h"
 #include "demo_command.h"
 #include "sim_commands.h"
+#include "simulation/host_zygote.h"
 #include "util/allocator.h"
 #include "util/openmp_policy.h"
+#include "util/process_title.h"
 #include "util/program_main.h"
 
-int main(int argc, char** argv) {
-  // Reading stored runs never computes: those commands start once.
-  fp::reexec_with_passive_openmp(argv, {"list", "report", "export"});  // before any thread
-  fp::tune_allocator();
+namespace {
+
+// main()'s body, also what an agent host forked by the host zygote runs.
+int fp_sim(int argc, char** argv) {
   return fp::run_main("fp-sim", [&] {
     CLI::App app{"fp-sim: federated, label-free personalization by Fine-Pruning"};
     app.require_subcommand(1);
@@ -26,4 +28,17 @@ int main(int argc, char** argv) {
     fp::config::add_integer_range_checks(app);
     return std::max(fp::config::parse_command_line(app, argc, argv), 0);
   });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Reading stored runs never computes: those commands start once.
+  fp::reexec_with_passive_openmp(argv, {"list", "report", "export"});  // before any thread
+  fp::tune_allocator();
+  fp::save_process_title_area(argc, argv);
+  // A run forks its agent hosts from a copy of itself made now, before any thread, rather
+  // than starting the program again for each (simulation/host_zygote.h).
+  if (fp::subcommand_of(argv) == "run") fp::sim::start_host_zygote(&fp_sim);
+  return fp_sim(argc, argv);
 }

@@ -27,6 +27,7 @@
 #include "util/machine.h"
 #include "util/memory.h"
 #include "util/openmp_policy.h"
+#include "util/process_title.h"
 #include "util/program_main.h"
 #include "util/task_thread.h"
 #include "util/thread_name.h"
@@ -256,6 +257,70 @@ TEST_CASE("only subcommands that may compute start a second time for the OpenMP 
   CHECK(reexecs({"fp-coordinator", "--log-level", "debug", "status"}));
   CHECK(reexecs({"fp-coordinator"}));              // no subcommand: CLI11 will say so
   CHECK(reexecs({"fp-coordinator", "statuses"}));  // whole words only
+  // What fp-sim asks before it forks its host zygote (only `run` starts hosts).
+  std::vector<std::string> words = {"fp-sim", "--quiet", "run", "duo.toml"};
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  CHECK(fp::subcommand_of(argv.data()) == "run");
+  argv[1] = nullptr;
+  CHECK(fp::subcommand_of(argv.data()).empty());
+}
+
+// A host forked by fp-sim run's zygote (simulation/host_zygote.h) shows its own command line.
+TEST_CASE("a process's title replaces its command line, even a longer one, keeping its environment",
+          "[machine]") {
+  std::string cmdline;
+  {
+    std::ifstream in("/proc/self/cmdline", std::ios::binary);
+    cmdline.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const int argc = static_cast<int>(std::count(cmdline.begin(), cmdline.end(), '\0'));
+  REQUIRE(argc > 0);
+  const char* path = std::getenv("PATH");
+  REQUIRE(path != nullptr);
+  const std::string path_before = path;
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // In a child: the title is the process's for good. Its arguments lie one after the
+    // other from glibc's program name (argv[0]).
+    std::vector<char*> argv;
+    for (char* at = program_invocation_name; static_cast<int>(argv.size()) < argc;
+         at += std::strlen(at) + 1)
+      argv.push_back(at);
+    argv.push_back(nullptr);
+    fp::save_process_title_area(argc, argv.data());
+    auto shown = [] {
+      std::ifstream in("/proc/self/cmdline", std::ios::binary);
+      std::string s;
+      std::getline(in, s, '\0');
+      return s;
+    };
+    std::string report;
+    const std::string longer = "fp-test: " + std::string(cmdline.size() + 8, 'x');
+    const std::string shorter = "fp-test: short";
+    for (const std::string& title : {longer, shorter}) {
+      report += fp::set_process_title(title) ? "set " : "not set ";
+      report += shown() == title ? "shown; " : "not shown (" + shown() + "); ";
+    }
+    const char* kept = std::getenv("PATH");
+    report += kept != nullptr && kept == path_before ? "PATH kept" : "PATH lost";
+    ssize_t ignored = ::write(fds[1], report.data(), report.size());
+    (void)ignored;
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string report;
+  char buffer[512];
+  ssize_t n;
+  while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) report.append(buffer, n);
+  ::close(fds[0]);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(report == "set shown; set shown; PATH kept");
 }
 
 // Under `ulimit -v` OpenBLAS retried a failing allocation for ever: a device capped that way

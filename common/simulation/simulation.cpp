@@ -24,6 +24,7 @@
 #include "simulation/campaign_progress.h"
 #include "simulation/compute_totals.h"
 #include "simulation/host_processes.h"
+#include "simulation/host_zygote.h"
 #include "simulation/population.h"
 #include "simulation/run_check.h"
 #include "simulation/run_hosts.h"
@@ -144,6 +145,7 @@ class ScenarioRun {
   std::vector<Status> host_status_;
   std::atomic<int64_t> hosts_running_{0};
   std::vector<ChildProcess> children_;
+  std::optional<ChildProcess> zygote_;  // what forked the child hosts, once reaped
 
   std::unique_ptr<store::Store> reader_;  // a second connection for progress
   std::optional<Progress> progress_;      // drawn while waiting, when o_.progress is set
@@ -448,6 +450,8 @@ Status ScenarioRun::journal_tasks_left() {
 void ScenarioRun::launch_hosts() {
   const HostingSection& h = s_.hosting;
   const bool external = h.mode == HostingMode::kExternal;
+  // Only child hosts are forked from it (fp-sim's main() started it for any run).
+  if (h.mode != HostingMode::kProcesses) stop_host_zygote();
   host_status_.resize(static_cast<size_t>(h.hosts));
   for (int64_t i = 0; i < h.hosts && !external; ++i) {
     const std::string work_dir = (out_ / "hosts" / std::to_string(i)).string();
@@ -476,7 +480,14 @@ void ScenarioRun::launch_hosts() {
       argv.insert(argv.end(), {"--parent-pid", std::to_string(::getpid())});
       std::error_code ec;
       fs::create_directories(work_dir, ec);
-      auto child = spawn_child(argv, "host " + std::to_string(i), work_dir + ".log");
+      const std::string name = "host " + std::to_string(i);
+      const bool forked = o_.executable.empty() && host_zygote_running();
+      auto child = forked ? spawn_from_host_zygote(argv, name, work_dir + ".log")
+                          : spawn_child(argv, name, work_dir + ".log");
+      if (forked && !child.ok()) {
+        spdlog::warn("{}; starting it by exec", child.status().to_string());
+        child = spawn_child(argv, name, work_dir + ".log");
+      }
       if (!child.ok()) {
         fail(child.status().to_string());
         break;
@@ -607,6 +618,7 @@ void ScenarioRun::shut_down() {
     }
   }
   hosts_seconds_ = seconds_since(campaign_started_);
+  if (!children_.empty()) zygote_ = stop_host_zygote();
   cpu_self_ = cpu_seconds(RUSAGE_SELF) - cpu_before_;
   // The last word on the tasks: through the coordinator's connection, idle now, which wrote
   // them (the progress reader's view failed or lagged once, 5 Dec, and a finished run was
@@ -672,6 +684,17 @@ Result<RunOutcome> ScenarioRun::finish() {
       fail(c.name + " " + how_it_ended(c) + " (see " + (out_ / "hosts").string() + "/" +
            std::to_string(i) + ".log)");
     }
+  }
+  if (zygote_) {
+    // Its own CPU is its forks; its memory is mostly the hosts' too (shared until written).
+    const double mb = static_cast<double>(zygote_->peak_rss_bytes) / (1024.0 * 1024.0);
+    peak_total_mb += mb;
+    cpu_all += zygote_->cpu_seconds;
+    processes.push_back({{"role", zygote_->name},
+                         {"pid", static_cast<int64_t>(zygote_->pid)},
+                         {"exit_code", zygote_->exit_code},
+                         {"peak_rss_mb", mb},
+                         {"cpu_seconds", zygote_->cpu_seconds}});
   }
   int64_t telemetry_rows = 0;
   if (reader_) {

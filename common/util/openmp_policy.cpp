@@ -5,17 +5,15 @@
 #include <climits>
 #include <cstdlib>
 
+#include "util/program_main.h"
+
 namespace fp {
 
 bool should_reexec_for_passive_openmp(char** argv,
                                       std::initializer_list<std::string_view> no_compute) {
-  for (char** arg = argv + 1; *arg != nullptr; ++arg) {
-    const std::string_view a(*arg);
-    if (!a.empty() && a[0] == '-') continue;
-    for (std::string_view quiet : no_compute)
-      if (a == quiet) return false;
-    return true;
-  }
+  const std::string_view subcommand = subcommand_of(argv);
+  for (std::string_view quiet : no_compute)
+    if (!subcommand.empty() && subcommand == quiet) return false;
   return true;
 }
 

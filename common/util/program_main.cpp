@@ -24,6 +24,15 @@ std::string exception_summary(const std::exception& e) {
   return what.empty() ? "an unexpected error" : what;
 }
 
+std::string_view subcommand_of(char** argv) {
+  for (char** arg = argv + 1; *arg != nullptr; ++arg) {
+    const std::string_view a(*arg);
+    if (!a.empty() && a[0] == '-') continue;
+    return a;
+  }
+  return {};
+}
+
 std::string address_space_limit_warning() {
   rlimit lim{};
   if (::getrlimit(RLIMIT_AS, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return "";

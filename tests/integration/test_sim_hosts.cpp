@@ -23,6 +23,7 @@
 #include "simulation/host_processes.h"
 #include "simulation/population.h"
 #include "simulation/simulation.h"
+#include "store/run_store.h"
 #include "store/serve_lock.h"
 #include "store/store.h"
 #include "temp_dir.h"
@@ -331,6 +332,57 @@ std::vector<pid_t> processes_naming(const std::string& needle) {
 
 }  // namespace
 
+namespace {
+
+// The statistics `fp-sim run` recorded in the database under `out`.
+nlohmann::json recorded_stats(const std::string& out) {
+  auto db = store::Store::open(run_database(out));
+  REQUIRE(db.ok());
+  auto runs = store::RunStore::open(**db);
+  REQUIRE(runs.ok());
+  auto record = runs->run(0);
+  REQUIRE(record.ok());
+  return nlohmann::json::parse(record->stats_json);
+}
+
+}  // namespace
+
+// A process of this program costs ~0.7 s of CPU to start (LibTorch's loading): `fp-sim run`
+// forks its hosts from a copy of itself made as it started (simulation/host_zygote.h).
+TEST_CASE("fp-sim run forks its agent hosts from a copy made at its start, or execs them",
+          "[sim]") {
+  REQUIRE(fs::exists(kSim));
+  TempDir dir;
+  const std::string scenario = dir.file("duo.toml");
+  std::ofstream(scenario) << kHostsScenario;
+  for (const std::string start : {"", "FP_SIM_EXEC_HOSTS=1 "}) {
+    INFO(start);
+    const std::string out = dir.file(start.empty() ? "forked" : "executed");
+    auto [rc, printed] = shell(start + kSim + " run " + scenario + " --mode processes --out " + out +
+                               " --quiet 2>&1");
+    INFO(printed);
+    REQUIRE(rc == 0);
+    const auto stats = recorded_stats(out);
+    CHECK(stats["tasks_done"] == 8);
+    std::map<std::string, nlohmann::json> by_role;
+    for (const auto& p : stats["processes"]) by_role[p["role"].get<std::string>()] = p;
+    for (const std::string host : {"host 0", "host 1"}) {
+      REQUIRE(by_role.count(host) == 1);
+      CHECK(by_role[host]["exit_code"] == 0);
+      CHECK(by_role[host]["cpu_seconds"].get<double>() > 0);
+    }
+    // The zygote, reaped at the run's end with its CPU (its forks) counted in the run's.
+    CHECK(by_role.count("host zygote") == (start.empty() ? 1u : 0u));
+    if (start.empty()) {
+      CHECK(by_role["host zygote"]["exit_code"] == 0);
+      CHECK(by_role["host zygote"]["peak_rss_mb"].get<double>() > 0);
+      double cpu = by_role["fp-sim run (coordinator)"]["campaign_cpu_seconds"].get<double>();
+      for (const auto& p : stats["processes"]) cpu += p.value("cpu_seconds", 0.0);
+      CHECK(stats["campaign_cpu_seconds"].get<double>() == Approx(cpu));
+    }
+  }
+}
+
 TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --resume", "[sim]") {
   REQUIRE(fs::exists(kSim));
   TempDir dir;
@@ -353,6 +405,11 @@ TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --r
   while (!processes_naming(hosts_folder).empty() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(50ms);
   CHECK(processes_naming(hosts_folder).empty());
+  // Nor the copy of itself it forked them from (ended at its parent's death too).
+  const std::string zygote = "host zygote of " + std::to_string(run->pid);
+  while (!processes_naming(zygote).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  CHECK(processes_naming(zygote).empty());
 
   // Recorded as running: listed so while a process serves its database (its lock held) ...
   {

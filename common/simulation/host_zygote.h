@@ -1,0 +1,45 @@
+// A "zygote" for `fp-sim run`'s agent hosts ("processes" hosting): a copy of fp-sim forked
+// at the top of main(), with one thread, LibTorch loaded and nothing else done, which forks
+// each host on request. A host so started skips what every start of the program costs:
+// ~0.7 s of CPU on the 2-core machine of docs/BENCHMARKS.md, the dynamic loader's symbol
+// lookups in LibTorch's ~290 libraries and LibTorch's operator registration, paid once
+// per host process before (docs/SIMULATIONS.md, item 18). It then runs main()'s body with
+// its own command line, as an executed host would, and shows that command line to `ps`.
+//
+// The hosts stay children of the caller, which becomes their "subreaper": the zygote forks
+// each one through a short-lived middle process, and the host waits until it has been
+// handed to the caller before it starts. They are reaped, signalled and measured as
+// executed ones are (host_processes.h). FP_SIM_EXEC_HOSTS=1 starts hosts by exec instead.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "simulation/host_processes.h"
+#include "util/status.h"
+
+namespace fp::sim {
+
+// main()'s body: what a forked host runs with its command line.
+using ProgramBody = int (*)(int argc, char** argv);
+
+// Forks the zygote. Nothing happens (false) when FP_SIM_EXEC_HOSTS is set to anything but
+// 0, when this process has more than one thread (a fork would copy one thread of several,
+// with their locks), or when a system call fails. Call from main() before anything else
+// that matters; once.
+bool start_host_zygote(ProgramBody body);
+
+// Whether a zygote started and has not been stopped.
+bool host_zygote_running();
+
+// Starts `argv` (this program's arguments; argv[0] names it) as a child of this process
+// forked by the zygote, its output appended to `log_path`, as spawn_child() would execute it.
+Result<ChildProcess> spawn_from_host_zygote(const std::vector<std::string>& argv,
+                                            const std::string& name, const std::string& log_path);
+
+// Ends the zygote and reaps it, with its CPU time (its forks) and peak memory; nullopt when
+// none was running.
+std::optional<ChildProcess> stop_host_zygote();
+
+}  // namespace fp::sim
