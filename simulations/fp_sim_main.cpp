@@ -40,5 +40,7 @@ int main(int argc, char** argv) {
   // A run forks its agent hosts from a copy of itself made now, before any thread, rather
   // than starting the program again for each (simulation/host_zygote.h).
   if (fp::subcommand_of(argv) == "run") fp::sim::start_host_zygote(&fp_sim);
-  return fp_sim(argc, argv);
+  const int code = fp_sim(argc, argv);
+  fp::sim::stop_host_zygote();  // a run that ended before its hosts started (a bad scenario)
+  return code;
 }

@@ -29,6 +29,7 @@
 #include "util/openmp_policy.h"
 #include "util/process_title.h"
 #include "util/program_main.h"
+#include "util/random.h"
 #include "util/task_thread.h"
 #include "util/thread_name.h"
 
@@ -265,6 +266,30 @@ TEST_CASE("only subcommands that may compute start a second time for the OpenMP 
   CHECK(fp::subcommand_of(argv.data()) == "run");
   argv[1] = nullptr;
   CHECK(fp::subcommand_of(argv.data()).empty());
+}
+
+// fp-sim's agent hosts are forked from one process (simulation/host_zygote.h): each draws
+// its own instance ids and seeds.
+TEST_CASE("a forked process draws other random values than its parent", "[machine]") {
+  (void)fp::random_u64();  // the generator exists before the fork
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const uint64_t drawn = fp::random_u64();
+    ssize_t ignored = ::write(fds[1], &drawn, sizeof drawn);
+    (void)ignored;
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  uint64_t child = 0;
+  const ssize_t got = ::read(fds[0], &child, sizeof child);
+  ::close(fds[0]);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(got == static_cast<ssize_t>(sizeof child));
+  CHECK(child != fp::random_u64());  // the parent's next value: the child's, before
 }
 
 // A host forked by fp-sim run's zygote (simulation/host_zygote.h) shows its own command line.

@@ -17,6 +17,7 @@ struct ChildProcess {
   bool exited = false;
   int exit_code = -1;  // 128 + signal when killed by one
   double cpu_seconds = 0;
+  bool forked = false;  // by the host zygote (host_zygote.h), not executed
   // From wait4: on Linux this also counts the parent's memory at spawn time (vfork
   // shares it until exec), so prefer what the child reports itself (VmHWM).
   int64_t peak_rss_bytes = 0;

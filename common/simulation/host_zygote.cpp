@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,7 +32,8 @@ struct Reply {
 struct ZygoteHandle {
   std::mutex mutex;
   pid_t pid = -1;
-  int socket = -1;  // this process's end
+  int socket = -1;   // this process's end
+  std::string note;  // why none was started
 };
 
 ZygoteHandle& zygote() {
@@ -63,12 +65,14 @@ bool exec_hosts_asked() {
 [[noreturn]] void run_host(int log, pid_t parent, pid_t middle, std::vector<std::string> args,
                            ProgramBody body) {
   ::signal(SIGINT, SIG_DFL);
-  const int null_input = ::open("/dev/null", O_RDONLY);
-  if (null_input >= 0) ::dup2(null_input, STDIN_FILENO);
-  ::dup2(log, STDOUT_FILENO);
+  ::dup2(log, STDOUT_FILENO);  // the log is above the standard descriptors (fork_host)
   ::dup2(log, STDERR_FILENO);
   ::close(log);
-  if (null_input > STDERR_FILENO) ::close(null_input);
+  const int null_input = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_input >= 0 && null_input != STDIN_FILENO) {
+    ::dup2(null_input, STDIN_FILENO);
+    ::close(null_input);
+  }
   // Reparented once the middle process has exited: until then its --parent-pid check
   // (host_command.cpp) would see the middle process. A parent gone meanwhile ends it.
   for (pid_t now = ::getppid(); now != parent; now = ::getppid()) {
@@ -94,8 +98,13 @@ Reply fork_host(const char* request, size_t size, pid_t parent, int socket, Prog
     at = end + 1;
   }
   if (fields.size() < 2) return {EINVAL, -1};
-  // Opened here, so that a log that cannot be opened is the request's error.
-  const int log = ::open(fields[0].c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  // Opened here, so that a log that cannot be opened is the request's error; above the
+  // standard descriptors (one the run started without would take it), which the host's
+  // dup2() calls replace.
+  const int opened = ::open(fields[0].c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (opened < 0) return {errno, -1};
+  const int log = opened > STDERR_FILENO ? opened : ::fcntl(opened, F_DUPFD_CLOEXEC, 3);
+  if (log != opened) ::close(opened);
   if (log < 0) return {errno, -1};
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
@@ -115,16 +124,16 @@ Reply fork_host(const char* request, size_t size, pid_t parent, int socket, Prog
       run_host(log, parent, middle_pid, std::move(fields), body);
     }
     const Reply reply{host < 0 ? errno : 0, host};
-    ssize_t written = ::write(pipe_fds[1], &reply, sizeof reply);
-    ::_exit(written == static_cast<ssize_t>(sizeof reply) ? 0 : 1);
+    if (::write(pipe_fds[1], &reply, sizeof reply) == static_cast<ssize_t>(sizeof reply))
+      ::_exit(0);
+    if (host > 0) ::kill(host, SIGKILL);  // nobody would know it runs
+    ::_exit(1);
   }
   Reply reply{0, -1};
-  const int fork_error = errno;
+  if (middle < 0) reply.error = errno;
   ::close(pipe_fds[1]);
   ::close(log);
-  if (middle < 0) {
-    reply.error = fork_error;
-  } else {
+  if (middle > 0) {
     ssize_t got;
     do {
       got = ::read(pipe_fds[0], &reply, sizeof reply);
@@ -161,11 +170,22 @@ Reply fork_host(const char* request, size_t size, pid_t parent, int socket, Prog
 
 bool start_host_zygote(ProgramBody body) {
   ZygoteHandle& z = zygote();
-  std::lock_guard<std::mutex> lock(z.mutex);
-  if (z.pid > 0 || exec_hosts_asked() || thread_count() != 1) return false;
-  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return false;
+  // No lock across the fork: the zygote and its hosts would hold it for good. The process
+  // has one thread here (checked), so nothing else reads the handle meanwhile.
+  if (z.pid > 0) return false;
+  if (exec_hosts_asked()) {
+    z.note = "FP_SIM_EXEC_HOSTS is set";
+    return false;
+  }
+  if (const int threads = thread_count(); threads != 1) {
+    z.note = "fp-sim had " + std::to_string(threads) +
+             " threads as it started (OpenBLAS starts its own unless OPENBLAS_NUM_THREADS=1)";
+    return false;
+  }
   int sockets[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0) {
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0 ||
+      ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0) {
+    z.note = std::string("setting it up failed: ") + std::strerror(errno);
     ::prctl(PR_SET_CHILD_SUBREAPER, 0);
     return false;
   }
@@ -175,12 +195,18 @@ bool start_host_zygote(ProgramBody body) {
     ::close(sockets[0]);
     zygote_main(sockets[1], parent, body);
   }
+  const int fork_error = errno;
   ::close(sockets[1]);
   if (pid < 0) {
+    z.note = std::string("its fork failed: ") + std::strerror(fork_error);
     ::close(sockets[0]);
     ::prctl(PR_SET_CHILD_SUBREAPER, 0);
     return false;
   }
+  // A zygote that stops answering fails the request in time rather than hang the run.
+  const timeval answer_within{30, 0};
+  ::setsockopt(sockets[0], SOL_SOCKET, SO_RCVTIMEO, &answer_within, sizeof answer_within);
+  std::lock_guard<std::mutex> lock(z.mutex);
   z.pid = pid;
   z.socket = sockets[0];
   return true;
@@ -192,34 +218,45 @@ bool host_zygote_running() {
   return z.pid > 0;
 }
 
+std::string host_zygote_note() {
+  ZygoteHandle& z = zygote();
+  std::lock_guard<std::mutex> lock(z.mutex);
+  return z.pid > 0 ? "" : z.note.empty() ? "it was not started" : z.note;
+}
+
 Result<ChildProcess> spawn_from_host_zygote(const std::vector<std::string>& argv,
                                             const std::string& name, const std::string& log_path) {
   if (argv.empty()) return Status::invalid_argument("spawn_from_host_zygote: empty command line");
   std::string request = log_path + '\0';
   for (const auto& a : argv) request += a + '\0';
   if (request.size() > kMaxRequest)
-    return Status::invalid_argument("starting " + name + ": a command line of " +
-                                    std::to_string(request.size()) +
-                                    " bytes, more than the host zygote takes");
+    return Status::unavailable("starting " + name + ": a command line of " +
+                               std::to_string(request.size()) +
+                               " bytes, more than the host zygote takes");
   ZygoteHandle& z = zygote();
   std::lock_guard<std::mutex> lock(z.mutex);
   if (z.pid <= 0) return Status::unavailable("starting " + name + ": no host zygote runs");
-  Reply reply{EPIPE, -1};
+  const std::string from = "starting " + name + " from the host zygote (pid " +
+                           std::to_string(z.pid) + "): ";
   ssize_t n = ::send(z.socket, request.data(), request.size(), MSG_NOSIGNAL);
-  if (n == static_cast<ssize_t>(request.size())) {
-    do {
-      n = ::recv(z.socket, &reply, sizeof reply, 0);
-    } while (n < 0 && errno == EINTR);
-    if (n != static_cast<ssize_t>(sizeof reply)) reply = {n < 0 ? errno : EPIPE, -1};
-  } else {
-    reply.error = n < 0 ? errno : EPIPE;
+  if (n != static_cast<ssize_t>(request.size()))  // not asked: no host started
+    return Status::unavailable(from + std::strerror(n < 0 ? errno : EPIPE));
+  Reply reply;
+  do {
+    n = ::recv(z.socket, &reply, sizeof reply, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof reply)) {
+    // Asked, but no answer: a host may run that this process does not know of, so another
+    // must not be started in its place.
+    return Status::io_error(from + "no answer (" +
+                            (n < 0 ? std::string(std::strerror(errno)) : "it ended") + ")");
   }
-  if (reply.error != 0 || reply.pid <= 0)
-    return Status::io_error("starting " + name + " from the host zygote (pid " +
-                            std::to_string(z.pid) + "): " + std::strerror(reply.error));
+  if (reply.error != 0 || reply.pid <= 0)  // nothing started (the middle kills an untold host)
+    return Status::unavailable(from + std::strerror(reply.error != 0 ? reply.error : ECHILD));
   ChildProcess child;
   child.pid = reply.pid;
   child.name = name;
+  child.forked = true;
   return child;
 }
 

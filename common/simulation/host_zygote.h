@@ -27,14 +27,22 @@ using ProgramBody = int (*)(int argc, char** argv);
 // Forks the zygote. Nothing happens (false) when FP_SIM_EXEC_HOSTS is set to anything but
 // 0, when this process has more than one thread (a fork would copy one thread of several,
 // with their locks), or when a system call fails. Call from main() before anything else
-// that matters; once.
+// that matters (nothing drawn from a random generator yet, nothing opened, no thread);
+// once.
 bool start_host_zygote(ProgramBody body);
 
 // Whether a zygote started and has not been stopped.
 bool host_zygote_running();
 
+// Why no zygote runs, for a log line ("" while one does): FP_SIM_EXEC_HOSTS, threads at the
+// start, a failed system call, or it was never started.
+std::string host_zygote_note();
+
 // Starts `argv` (this program's arguments; argv[0] names it) as a child of this process
 // forked by the zygote, its output appended to `log_path`, as spawn_child() would execute it.
+// Unavailable when no host was started (the caller may execute it instead); another error
+// when the zygote was asked and did not answer (one may run that the caller does not know
+// of: starting another would run its agents twice).
 Result<ChildProcess> spawn_from_host_zygote(const std::vector<std::string>& argv,
                                             const std::string& name, const std::string& log_path);
 

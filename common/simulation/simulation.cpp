@@ -482,10 +482,12 @@ void ScenarioRun::launch_hosts() {
       fs::create_directories(work_dir, ec);
       const std::string name = "host " + std::to_string(i);
       const bool forked = o_.executable.empty() && host_zygote_running();
+      if (i == 0 && o_.executable.empty() && !forked)
+        spdlog::info("agent hosts start as new processes: no host zygote ({})", host_zygote_note());
       auto child = forked ? spawn_from_host_zygote(argv, name, work_dir + ".log")
                           : spawn_child(argv, name, work_dir + ".log");
-      if (forked && !child.ok()) {
-        spdlog::warn("{}; starting it by exec", child.status().to_string());
+      if (forked && child.status().code() == Status::Code::kUnavailable) {
+        spdlog::warn("{}; starting it as a new process", child.status().to_string());
         child = spawn_child(argv, name, work_dir + ".log");
       }
       if (!child.ok()) {
@@ -618,7 +620,7 @@ void ScenarioRun::shut_down() {
     }
   }
   hosts_seconds_ = seconds_since(campaign_started_);
-  if (!children_.empty()) zygote_ = stop_host_zygote();
+  zygote_ = stop_host_zygote();  // none in other modes (launch_hosts stopped it)
   cpu_self_ = cpu_seconds(RUSAGE_SELF) - cpu_before_;
   // The last word on the tasks: through the coordinator's connection, idle now, which wrote
   // them (the progress reader's view failed or lagged once, 5 Dec, and a finished run was
@@ -677,6 +679,7 @@ Result<RunOutcome> ScenarioRun::finish() {
     cpu_all += c.cpu_seconds;
     processes.push_back({{"role", c.name},
                          {"pid", static_cast<int64_t>(c.pid)},
+                         {"started", c.forked ? "forked" : "executed"},
                          {"exit_code", c.exit_code},
                          {"peak_rss_mb", mb},
                          {"cpu_seconds", c.cpu_seconds}});

@@ -21,7 +21,7 @@ void move_environment() {
   if (g_environment_moved) return;
   g_environment_moved = true;
   size_t count = 0;
-  while (environ[count] != nullptr) ++count;
+  while (environ != nullptr && environ[count] != nullptr) ++count;
   char** moved = new char*[count + 1];
   for (size_t i = 0; i < count; ++i) moved[i] = ::strdup(environ[i]);
   moved[count] = nullptr;

@@ -23,15 +23,15 @@ std::string exception_summary(const std::exception& e);
 // a cgroup's cap (MemoryMax=) ends the process instead.
 std::string address_space_limit_warning();
 
-// Runs `body` and returns its exit code; logs address_space_limit_warning() first; prints
-// "<program>: <summary>" to `err` and returns 1 when it throws. The log goes to stderr (spdlog's
-// default is stdout), so that what a command prints for scripts (predict's table, export's CSV) is
-// all its stdout holds.
 // The subcommand a command line names: its first argument after the program that does not
 // start with '-' ("" when there is none). An option with a value before the subcommand
 // (`--log-level debug run`) makes that value the first such argument.
 std::string_view subcommand_of(char** argv);
 
+// Runs `body` and returns its exit code; logs address_space_limit_warning() first; prints
+// "<program>: <summary>" to `err` and returns 1 when it throws. The log goes to stderr (spdlog's
+// default is stdout), so that what a command prints for scripts (predict's table, export's CSV) is
+// all its stdout holds.
 int run_main(const char* program, const std::function<int()>& body, std::FILE* err = stderr);
 
 }  // namespace fp

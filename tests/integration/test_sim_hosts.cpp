@@ -358,8 +358,8 @@ TEST_CASE("fp-sim run forks its agent hosts from a copy made at its start, or ex
   for (const std::string start : {"", "FP_SIM_EXEC_HOSTS=1 "}) {
     INFO(start);
     const std::string out = dir.file(start.empty() ? "forked" : "executed");
-    auto [rc, printed] = shell(start + kSim + " run " + scenario + " --mode processes --out " + out +
-                               " --quiet 2>&1");
+    auto [rc, printed] = shell(start + kSim + " run " + scenario + " --mode processes --out " +
+                               out + " --quiet 2>&1");
     INFO(printed);
     REQUIRE(rc == 0);
     const auto stats = recorded_stats(out);
@@ -368,6 +368,7 @@ TEST_CASE("fp-sim run forks its agent hosts from a copy made at its start, or ex
     for (const auto& p : stats["processes"]) by_role[p["role"].get<std::string>()] = p;
     for (const std::string host : {"host 0", "host 1"}) {
       REQUIRE(by_role.count(host) == 1);
+      CHECK(by_role[host]["started"] == (start.empty() ? "forked" : "executed"));
       CHECK(by_role[host]["exit_code"] == 0);
       CHECK(by_role[host]["cpu_seconds"].get<double>() > 0);
     }
@@ -381,6 +382,40 @@ TEST_CASE("fp-sim run forks its agent hosts from a copy made at its start, or ex
       CHECK(stats["campaign_cpu_seconds"].get<double>() == Approx(cpu));
     }
   }
+}
+
+TEST_CASE("fp-sim run whose host zygote was killed starts its hosts as new processes", "[sim]") {
+  REQUIRE(fs::exists(kSim));
+  TempDir dir;
+  const std::string scenario = dir.file("duo.toml");
+  std::ofstream(scenario) << kHostsScenario;
+  const std::string out = dir.file("run");
+  auto run = spawn_child({kSim, "run", scenario, "--mode", "processes", "--out", out, "--quiet"},
+                         "fp-sim run", dir.file("run.log"));
+  REQUIRE(run.ok());
+  // Killed as soon as it shows, while the run trains its general model (about a second).
+  const std::string zygote = "host zygote of " + std::to_string(run->pid);
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  std::vector<pid_t> found;
+  while ((found = processes_naming(zygote)).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(2ms);
+  REQUIRE(found.size() == 1);
+  REQUIRE(::kill(found[0], SIGKILL) == 0);
+  deadline = std::chrono::steady_clock::now() + 120s;
+  while (!reap_child(*run, false) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  if (!run->exited) signal_child(*run, SIGKILL);
+  reap_child(*run, true);
+  INFO(fp::testing::read_file(dir.file("run.log")));
+  REQUIRE(run->exit_code == 0);
+  const auto stats = recorded_stats(out);
+  CHECK(stats["tasks_done"] == 8);
+  int executed = 0;
+  for (const auto& p : stats["processes"]) {
+    if (p["role"] == "host zygote") CHECK(p["exit_code"] == 128 + SIGKILL);
+    if (p.value("started", "") == "executed") ++executed;
+  }
+  CHECK(executed == 2);
 }
 
 TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --resume", "[sim]") {
