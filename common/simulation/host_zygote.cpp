@@ -4,8 +4,8 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -236,8 +236,8 @@ Result<ChildProcess> spawn_from_host_zygote(const std::vector<std::string>& argv
   ZygoteHandle& z = zygote();
   std::lock_guard<std::mutex> lock(z.mutex);
   if (z.pid <= 0) return Status::unavailable("starting " + name + ": no host zygote runs");
-  const std::string from = "starting " + name + " from the host zygote (pid " +
-                           std::to_string(z.pid) + "): ";
+  const std::string from =
+      "starting " + name + " from the host zygote (pid " + std::to_string(z.pid) + "): ";
   ssize_t n = ::send(z.socket, request.data(), request.size(), MSG_NOSIGNAL);
   if (n != static_cast<ssize_t>(request.size()))  // not asked: no host started
     return Status::unavailable(from + std::strerror(n < 0 ? errno : EPIPE));
