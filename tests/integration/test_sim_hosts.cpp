@@ -345,6 +345,15 @@ nlohmann::json recorded_stats(const std::string& out) {
   return nlohmann::json::parse(record->stats_json);
 }
 
+// `fp-sim run` of kHostsScenario with agent-host processes, started as a child: its run
+// folder `out`, its output in run.log.
+fp::Result<fp::sim::ChildProcess> start_duo_run(const TempDir& dir, const std::string& out) {
+  const std::string scenario = dir.file("duo.toml");
+  std::ofstream(scenario) << kHostsScenario;
+  return spawn_child({kSim, "run", scenario, "--mode", "processes", "--out", out, "--quiet"},
+                     "fp-sim run", dir.file("run.log"));
+}
+
 }  // namespace
 
 // A process of this program costs ~0.7 s of CPU to start (LibTorch's loading): `fp-sim run`
@@ -387,11 +396,8 @@ TEST_CASE("fp-sim run forks its agent hosts from a copy made at its start, or ex
 TEST_CASE("fp-sim run whose host zygote was killed starts its hosts as new processes", "[sim]") {
   REQUIRE(fs::exists(kSim));
   TempDir dir;
-  const std::string scenario = dir.file("duo.toml");
-  std::ofstream(scenario) << kHostsScenario;
   const std::string out = dir.file("run");
-  auto run = spawn_child({kSim, "run", scenario, "--mode", "processes", "--out", out, "--quiet"},
-                         "fp-sim run", dir.file("run.log"));
+  auto run = start_duo_run(dir, out);
   REQUIRE(run.ok());
   // Killed as soon as it shows, while the run trains its general model (about a second).
   const std::string zygote = "host zygote of " + std::to_string(run->pid);
@@ -421,11 +427,8 @@ TEST_CASE("fp-sim run whose host zygote was killed starts its hosts as new proce
 TEST_CASE("a killed fp-sim run leaves no agent host behind, and goes on with --resume", "[sim]") {
   REQUIRE(fs::exists(kSim));
   TempDir dir;
-  const std::string scenario = dir.file("duo.toml");
-  std::ofstream(scenario) << kHostsScenario;
   const std::string out = dir.file("run");
-  auto run = spawn_child({kSim, "run", scenario, "--mode", "processes", "--out", out, "--quiet"},
-                         "fp-sim run", dir.file("run.log"));
+  auto run = start_duo_run(dir, out);
   REQUIRE(run.ok());
   // Killed outright once both hosts run (their command lines name their work folders).
   const std::string hosts_folder = out + "/hosts/";
