@@ -317,6 +317,19 @@ TEST_CASE("a process's title replaces its command line, even a longer one, keepi
          at += std::strlen(at) + 1)
       argv.push_back(at);
     argv.push_back(nullptr);
+    // The environment as the kernel laid it out after them: another case's setenv() or
+    // unsetenv() in this process may have moved entries of environ elsewhere.
+    std::string laid_out;
+    {
+      std::ifstream in("/proc/self/environ", std::ios::binary);
+      laid_out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    std::vector<char*> environment;
+    char* const first = program_invocation_name + cmdline.size();
+    for (char* at = first; at < first + laid_out.size(); at += std::strlen(at) + 1)
+      environment.push_back(at);
+    environment.push_back(nullptr);
+    environ = environment.data();
     fp::save_process_title_area(argc, argv.data());
     auto shown = [] {
       std::ifstream in("/proc/self/cmdline", std::ios::binary);

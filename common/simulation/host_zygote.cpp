@@ -87,10 +87,10 @@ bool exec_hosts_asked() {
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const int code = body(static_cast<int>(args.size()), argv.data());
-  // Ends without the static destructors: LibTorch's deregister every operator, writing its
-  // dispatch tables, pages still shared with the zygote that each write then copies (~0.27 s
-  // of CPU a host, 2-host smoke run, `perf record --call-graph dwarf`); nothing of the host's
-  // own is left to them (its files closed, its sockets gone, its log lines written).
+  // Ends without the static destructors: LibTorch's deregister every operator, writing
+  // its dispatch tables, pages still shared with the zygote, each write a page copy (~0.27 s
+  // of CPU a host in a 2-host smoke run, `perf record --call-graph dwarf`). Nothing of the
+  // host's own is left to them: its files are closed, its sockets gone, its output flushed.
   std::fflush(nullptr);
   ::_exit(code);
 }

@@ -4,7 +4,9 @@
 // ~0.7 s of CPU on the 2-core machine of docs/BENCHMARKS.md, the dynamic loader's symbol
 // lookups in LibTorch's ~290 libraries and LibTorch's operator registration, paid once
 // per host process before (docs/SIMULATIONS.md, item 18). It then runs main()'s body with
-// its own command line, as an executed host would, and shows that command line to `ps`.
+// its own command line, as an executed host would, and shows that command line to `ps`; it
+// ends without the static destructors (LibTorch's deregister every operator, which would
+// copy the pages the host still shares with the zygote: ~0.27 s of CPU a host).
 //
 // The hosts stay children of the caller, which becomes their "subreaper": the zygote forks
 // each one through a short-lived middle process, and the host waits until it has been
