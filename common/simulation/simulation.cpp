@@ -662,6 +662,17 @@ Result<RunOutcome> ScenarioRun::finish() {
     agent_folders.push_back(host->agent_folders());
     connections += host->connections_opened();
   }
+  // A child process of the run: its memory and CPU counted in the run's.
+  auto count_child = [&](const ChildProcess& c, double mb, nlohmann::json entry) {
+    peak_total_mb += mb;
+    cpu_all += c.cpu_seconds;
+    entry.update({{"role", c.name},
+                  {"pid", static_cast<int64_t>(c.pid)},
+                  {"exit_code", c.exit_code},
+                  {"peak_rss_mb", mb},
+                  {"cpu_seconds", c.cpu_seconds}});
+    processes.push_back(std::move(entry));
+  };
   for (size_t i = 0; i < children_.size(); ++i) {
     const auto& c = children_[i];
     std::ifstream in((out_ / "hosts" / std::to_string(i) / "stats.json").string());
@@ -675,14 +686,7 @@ Result<RunOutcome> ScenarioRun::finish() {
     // The host's own VmHWM; wait4's figure (an upper bound) only if it wrote none.
     double mb = reported ? j.value("peak_rss_mb", 0.0)
                          : static_cast<double>(c.peak_rss_bytes) / (1024.0 * 1024.0);
-    peak_total_mb += mb;
-    cpu_all += c.cpu_seconds;
-    processes.push_back({{"role", c.name},
-                         {"pid", static_cast<int64_t>(c.pid)},
-                         {"started", c.forked ? "forked" : "executed"},
-                         {"exit_code", c.exit_code},
-                         {"peak_rss_mb", mb},
-                         {"cpu_seconds", c.cpu_seconds}});
+    count_child(c, mb, {{"started", c.forked ? "forked" : "executed"}});
     if (c.exit_code != 0) {
       fail(c.name + " " + how_it_ended(c) + " (see " + (out_ / "hosts").string() + "/" +
            std::to_string(i) + ".log)");
@@ -690,14 +694,8 @@ Result<RunOutcome> ScenarioRun::finish() {
   }
   if (zygote_) {
     // Its own CPU is its forks; its memory is mostly the hosts' too (shared until written).
-    const double mb = static_cast<double>(zygote_->peak_rss_bytes) / (1024.0 * 1024.0);
-    peak_total_mb += mb;
-    cpu_all += zygote_->cpu_seconds;
-    processes.push_back({{"role", zygote_->name},
-                         {"pid", static_cast<int64_t>(zygote_->pid)},
-                         {"exit_code", zygote_->exit_code},
-                         {"peak_rss_mb", mb},
-                         {"cpu_seconds", zygote_->cpu_seconds}});
+    count_child(*zygote_, static_cast<double>(zygote_->peak_rss_bytes) / (1024.0 * 1024.0),
+                nlohmann::json::object());
   }
   int64_t telemetry_rows = 0;
   if (reader_) {
