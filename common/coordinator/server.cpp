@@ -256,7 +256,7 @@ void Server::on_tick() {
   drop_stalled_peers();
   requeue_overdue();
   forget_idle_peers();
-  summarize_refused_handshakes(/*all=*/false);
+  summarize_refusals(/*all=*/false);
   const auto seen_every = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(config_.last_seen_every_s));
   for (auto& [peer, s] : sessions_) {
@@ -284,7 +284,7 @@ void Server::shutdown() {
       send(peer, proto::Goodbye{"coordinator shutting down"});
     (void)store().set_agent_status(s.agent_id, "offline", now());
   }
-  summarize_refused_handshakes(/*all=*/true);
+  summarize_refusals(/*all=*/true);
   event("coordinator-stop", "", 0, failure_.ok() ? "" : failure_.to_string());
   (void)flush();
   sessions_.clear();

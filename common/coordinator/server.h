@@ -235,7 +235,8 @@ class Server {
   void drop_revoked();
   void forget_idle_peers();
   void note_refused_handshake(const security::ZapRequest& r, const security::ZapDecision& d);
-  void summarize_refused_handshakes(bool all);
+  // Summaries of held-back refusals (handshakes, agent ids) once their window ended; `all`: now.
+  void summarize_refusals(bool all);
 
   // server_limits.cpp: model chunks within each peer's credit and the total budget.
   void serve_chunk(Session& s, const proto::ChunkRequest& m);
@@ -316,7 +317,9 @@ class Server {
   LogThrottle handshake_log_, full_log_, reject_log_, key_sessions_log_, burst_log_;
   LogThrottle key_ids_log_, key_individuals_log_;  // a key past its allowances
   security::RefusalSummary refused_handshakes_{std::chrono::seconds(60), 256};
-  std::set<std::string> identity_refusals_;  // (key, id) pairs recorded once
+  // Claims of an agent id bound to another key, by "<key> <id>": the first in a window said
+  // at once, the rest summarized (a set of pairs said once went silent after 10,000 pairs).
+  security::RefusalSummary refused_identities_{std::chrono::seconds(60), 256};
   // Agents whose data no campaign has a task for, said once per coordinator run.
   std::set<std::string> told_of_taskless_data_;
   // drop_revoked: the store's data_version when it last read every key, and the keys of

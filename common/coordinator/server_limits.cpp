@@ -11,6 +11,7 @@
 #include "protocol/codec.h"
 #include "protocol/framing.h"
 #include "protocol/limits.h"
+#include "security/keys.h"
 
 namespace fp::coord {
 
@@ -195,10 +196,11 @@ bool Server::refuse_identity(const std::string& peer, const proto::Hello& m,
     std::string reason = "agent id " + m.agent_id + " belongs to another enrolled key";
     ++stats_.identities_refused;
     ++stats_.frames_rejected;
-    // Recorded once per (key, id), not per attempt; the set is bounded.
-    if (identity_refusals_.size() < 10000 &&
-        identity_refusals_.insert(public_key + " " + m.agent_id).second) {
-      spdlog::warn("{}: refused for key {}", reason, public_key);
+    // Said at once the first time in a window, summarized after: a device retrying (or a
+    // key trying many ids) costs a counter per attempt, not a line and a row each.
+    if (refused_identities_.add(public_key + " " + m.agent_id, reason, Clock::now())) {
+      spdlog::warn("{}: refused for key {} (more such claims are summarized every 60 s)", reason,
+                   public_key);
       event("identity-refused", m.agent_id, 0, reason + ": claimed by key " + public_key);
     }
     send(peer, proto::Reject{reason, proto::kProtocolVersion});
@@ -258,13 +260,29 @@ void Server::note_refused_handshake(const security::ZapRequest& r, const securit
   event("auth-refused", "", 0, "1 refused handshake(s) from " + r.address + ": " + d.reason);
 }
 
-void Server::summarize_refused_handshakes(bool all) {
+void Server::summarize_refusals(bool all) {
   auto lines = all ? refused_handshakes_.flush() : refused_handshakes_.due(Clock::now());
   for (const auto& l : lines) {
     std::string detail =
         std::to_string(l.count) + " refused handshake(s) from " + l.source + ": last: " + l.reason;
     spdlog::warn("ZAP: {}", detail);
     event("auth-refused", "", 0, detail);
+  }
+  lines = all ? refused_identities_.flush() : refused_identities_.due(Clock::now());
+  for (const auto& l : lines) {
+    // A source is "<Z85 key> <agent id>" (neither holds a space); the summary's folded
+    // lines ("N more sources", "other sources") are not. The count is of claims not said at
+    // once: a pair's first claim in a window is, while fewer than 8 pairs were.
+    constexpr size_t k = security::kZ85KeyChars;
+    const bool pair = l.source.size() > k + 1 && l.source[k] == ' ';
+    const std::string id = pair ? l.source.substr(k + 1) : "";
+    std::string whose =
+        pair ? "agent id " + id + " by key " + l.source.substr(0, k)
+             : "agent ids (" + l.source.substr(0, l.source.rfind(' ')) + " (key, id) pairs)";
+    std::string detail = std::to_string(l.count) + " refused claim(s) of " + whose +
+                         " held back for this summary: last: " + l.reason;
+    spdlog::warn("{}", detail);
+    event("identity-refused", id, 0, detail);
   }
 }
 

@@ -153,7 +153,8 @@ TEST_CASE("an enrolled key cannot take another key's agent id, and holds few ses
 
   // alice's device claims its id (the first Hello binds it), is given its task, leaves.
   alice_joins_and_leaves(coord, alice, server_public, *db);
-  // mallory's enrolled key says it is dev-alice, twice: refused, recorded once, no task.
+  // mallory's enrolled key says it is dev-alice, twice: refused, recorded once at once (the
+  // second held for a summary), no task.
   RawClient m(coord.context(), coord.endpoint(), &mallory, server_public);
   for (int i = 0; i < 2; ++i) {
     m.send(hello("dev-alice", "toy/alice"));
@@ -190,6 +191,18 @@ TEST_CASE("an enrolled key cannot take another key's agent id, and holds few ses
   back.send(hello("dev-alice", "toy/alice"));
   back.expect<proto::Welcome>();
   CHECK(back.expect<proto::TaskAssignment>().individual == "alice");
+  // mallory's second claim was held back, not forgotten: summarized when its window ends, or
+  // at the stop (pairs said once each, in a bounded set, went silent once it was full).
+  coord.stop();
+  auto claims = events_of(*db, "identity-refused");
+  REQUIRE(claims.size() == 2);
+  const std::string summary =
+      "1 refused claim(s) of agent id dev-alice by key " + mallory.public_key + " held back";
+  auto summarized = std::find_if(claims.begin(), claims.end(), [&](const auto& e) {
+    return e.detail.find(summary) != std::string::npos;
+  });
+  REQUIRE(summarized != claims.end());
+  CHECK(summarized->agent_id == "dev-alice");
 }
 
 TEST_CASE(
