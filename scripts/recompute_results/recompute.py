@@ -4,7 +4,9 @@ Sources of per-individual rows (read-only copies extracted with `git archive <co
 docs/results` by scripts/recompute-results, which sets the folders below):
   - results.json of each campaign, committed until b9bb831f (30 Nov) / 430cf4dd (1 Dec) deleted
     them: raw/b9bb831f_parent = 96cea678..., raw/430cf4dd_parent = 6fc8af4c...
-  - seed_run.json at HEAD (docs/results/...).
+  - seed_run.json at HEAD (docs/results/...);
+  - seed_run.json of the runs on the protocol's new seeds 201-203 (RESULTS 4c and 4f), taken
+    out of the tree by f75457a5: raw/f75457a5_parent.
 Each recomputed comparison is checked against the committed pooled_comparisons.csv at HEAD
 and against each seed's committed comparisons.csv at HEAD.
 Usage: scripts/recompute-results (writes $FP_OUT/<experiment>.txt and .json)
@@ -21,6 +23,8 @@ import fpstats  # noqa: E402
 HEAD = os.environ["FP_RESULTS"]
 RAW_A = os.environ["FP_RAW_A"]
 RAW_B = os.environ["FP_RAW_B"]
+RAW_C = os.environ["FP_RAW_C"]
+NEW = ("201", "202", "203")
 OUT = os.environ["FP_OUT"]
 
 # experiment -> (pooled folder at HEAD, [(seed label, kind, folder)])
@@ -46,6 +50,12 @@ EXPERIMENTS = {
     "fmnist_resnet50_strong_test": seeds("fmnist_resnet50_strong_test", HEAD, "seed_run"),
     "statistics_samples_test_fmnist_cnn": seeds("statistics_samples_test_fmnist_cnn", HEAD, "seed_run"),
 }
+# The new seeds' runs, pooled in <scenario>_new_seeds_pooled.
+for _scenario in ("fmnist_cnn_test", "fmnist_mobilenetv2_test", "fmnist_resnet50_test",
+                  "fsdd_vgg7_test", "fmnist_cnn_calibrated_test",
+                  "fmnist_mobilenetv2_calibrated_test", "fmnist_resnet50_calibrated_test",
+                  "fsdd_vgg7_calibrated_test"):
+    EXPERIMENTS[_scenario + "_new_seeds"] = seeds(_scenario, RAW_C, "seed_run", NEW)
 
 
 REFERENCE = {"statistics_samples_test_fmnist_cnn": "all"}
@@ -221,7 +231,7 @@ def main(exps):
         # per-seed check against each seed's own committed comparisons.csv
         seedlines = []
         for label, kind, folder in EXPERIMENTS[exp]:
-            headf = f"{HEAD}/{exp}_seed{label}/comparisons.csv"
+            headf = f"{HEAD}/{os.path.basename(folder)}/comparisons.csv"
             if not os.path.exists(headf):
                 continue
             sub_res = comparisons_one_seed(exp, label)
