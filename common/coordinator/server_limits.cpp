@@ -261,15 +261,15 @@ void Server::note_refused_handshake(const security::ZapRequest& r, const securit
 }
 
 void Server::summarize_refusals(bool all) {
-  auto lines = all ? refused_handshakes_.flush() : refused_handshakes_.due(Clock::now());
-  for (const auto& l : lines) {
+  // At the end of time every window has ended: all held counts come out.
+  const Clock::time_point now = all ? Clock::time_point::max() : Clock::now();
+  for (const auto& l : refused_handshakes_.due(now)) {
     std::string detail =
         std::to_string(l.count) + " refused handshake(s) from " + l.source + ": last: " + l.reason;
     spdlog::warn("ZAP: {}", detail);
     event("auth-refused", "", 0, detail);
   }
-  lines = all ? refused_identities_.flush() : refused_identities_.due(Clock::now());
-  for (const auto& l : lines) {
+  for (const auto& l : refused_identities_.due(now)) {
     // A source is "<Z85 key> <agent id>" (neither holds a space); the summary's folded
     // lines ("N more sources", "other sources") are not. The count is of claims not said at
     // once: a pair's first claim in a window is, while fewer than 8 pairs were.

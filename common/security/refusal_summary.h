@@ -60,7 +60,8 @@ class RefusalSummary {
     return now_reported;
   }
 
-  // Once the window has ended: the counts held in it, the max_lines largest, then one line
+  // Once the window has ended (every count still held at Clock::time_point::max(), as at
+  // shutdown): the counts held in it, the max_lines largest, then one line
   // for the rest ("N more sources") and one for untracked sources; the window closes.
   std::vector<Line> due(Clock::time_point now) {
     std::vector<Line> out;
@@ -82,9 +83,6 @@ class RefusalSummary {
     in_window_ = false;
     return out;
   }
-
-  // Every count still held (at shutdown).
-  std::vector<Line> flush() { return due(Clock::time_point::max()); }
 
  private:
   Clock::duration window_;

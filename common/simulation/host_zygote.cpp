@@ -278,6 +278,7 @@ std::optional<ChildProcess> stop_host_zygote() {
   reap_child(child, true);
   z.pid = -1;
   z.socket = -1;
+  z.note = "it was stopped";
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);
   return child;
 }

@@ -37,7 +37,7 @@ bool start_host_zygote(ProgramBody body);
 bool host_zygote_running();
 
 // Why no zygote runs, for a log line ("" while one does): FP_SIM_EXEC_HOSTS, threads at the
-// start, a failed system call, or it was never started.
+// start, a failed system call, it was stopped, or it was never started.
 std::string host_zygote_note();
 
 // Starts `argv` (this program's arguments; argv[0] names it) as a child of this process
